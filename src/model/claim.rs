@@ -1,0 +1,645 @@
+//! Claims for 837P (005010X222A1) and 837I (005010X223A2).
+//!
+//! Field names follow the billing office's vocabulary, not X12 element ids;
+//! the X12 writer and reader own the mapping to segments. Optional fields are
+//! `Option` so that real-world files, which omit situational segments, read
+//! into the model without inventing data; the scrubber decides what a given
+//! claim kind and partner require.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A set of claims with the parties of the transmission, as canonical JSON.
+///
+/// ```json
+/// { "submitter": { "name": "PREMIER BILLING", "id": "TGJ23",
+///                  "contact_name": "JERRY", "phone": "3055552222" },
+///   "receiver": { "name": "KEY INSURANCE", "id": "66783JJT" },
+///   "claims": [ { "kind": "professional", "id": "26463774", ... } ] }
+/// ```
+///
+/// `submitter` and `receiver` may be left out: the partner profile supplies
+/// them (it knows the submitter id the partner assigned to us).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<Submitter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<Receiver>,
+    pub claims: Vec<Claim>,
+}
+
+/// Loop 1000A: who sends the transaction (us, under the id the partner gave us).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Submitter {
+    pub name: String,
+    pub id: String,
+    pub contact_name: Option<String>,
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// Loop 1000B: who receives the transaction (payer or clearinghouse).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receiver {
+    pub name: String,
+    pub id: String,
+}
+
+/// 837P or 837I.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimKind {
+    /// 837P, 005010X222A1.
+    #[serde(alias = "837P", alias = "837p")]
+    Professional,
+    /// 837I, 005010X223A2.
+    #[serde(alias = "837I", alias = "837i")]
+    Institutional,
+}
+
+impl ClaimKind {
+    /// The implementation guide's version id (GS08 / ST03).
+    pub fn version(self) -> &'static str {
+        match self {
+            ClaimKind::Professional => "005010X222A1",
+            ClaimKind::Institutional => "005010X223A2",
+        }
+    }
+
+    /// The short name used in reports and file names.
+    pub fn label(self) -> &'static str {
+        match self {
+            ClaimKind::Professional => "837P",
+            ClaimKind::Institutional => "837I",
+        }
+    }
+}
+
+/// Person (NM102 = 1) or organisation (NM102 = 2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityType {
+    Person,
+    #[default]
+    Organization,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub city: String,
+    pub state: String,
+    /// 5 or 9 digits, no hyphen (the map strips it).
+    pub zip: String,
+}
+
+/// Loop 2010AA. Compared whole to decide whether consecutive claims share one
+/// billing-provider HL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingProvider {
+    #[serde(default)]
+    pub entity: EntityType,
+    /// Organisation name, or the last name of a person.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    pub npi: String,
+    /// Employer identification number (REF*EI) or, for a person, SSN (REF*SY).
+    pub tax_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssn_as_tax_id: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taxonomy: Option<String>,
+    pub address: Address,
+    /// Loop 2010AB, when payments go to another address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_to_address: Option<Address>,
+}
+
+/// Rendering, referring, attending or operating provider (loops 2310x).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    #[serde(default = "person")]
+    pub entity: EntityType,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npi: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taxonomy: Option<String>,
+}
+
+fn person() -> EntityType {
+    EntityType::Person
+}
+
+/// Service facility location (2310C in 837P, 2310E in 837I).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facility {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npi: Option<String>,
+    pub address: Address,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Gender {
+    #[serde(rename = "M", alias = "m", alias = "male")]
+    Male,
+    #[serde(rename = "F", alias = "f", alias = "female")]
+    Female,
+    #[serde(rename = "U", alias = "u", alias = "unknown")]
+    Unknown,
+}
+
+impl Gender {
+    pub fn code(self) -> &'static str {
+        match self {
+            Gender::Male => "M",
+            Gender::Female => "F",
+            Gender::Unknown => "U",
+        }
+    }
+}
+
+/// Payer responsibility sequence (SBR01).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Responsibility {
+    #[default]
+    #[serde(rename = "P", alias = "primary")]
+    Primary,
+    #[serde(rename = "S", alias = "secondary")]
+    Secondary,
+    #[serde(rename = "T", alias = "tertiary")]
+    Tertiary,
+}
+
+impl Responsibility {
+    pub fn code(self) -> &'static str {
+        match self {
+            Responsibility::Primary => "P",
+            Responsibility::Secondary => "S",
+            Responsibility::Tertiary => "T",
+        }
+    }
+}
+
+/// Loop 2000B/2010BA: the insured.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscriber {
+    pub member_id: String,
+    pub last_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gender: Option<Gender>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+    /// SBR01; primary unless this is a secondary/tertiary claim.
+    #[serde(default)]
+    pub responsibility: Responsibility,
+    /// SBR09 claim filing indicator: CI commercial, MB Medicare B, MC Medicaid, BL, HM…
+    #[serde(default = "commercial")]
+    pub claim_filing: String,
+}
+
+fn commercial() -> String {
+    "CI".to_owned()
+}
+
+/// Loop 2000C/2010CA: the patient, when not the subscriber.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patient {
+    /// PAT01 individual relationship code: 01 spouse, 19 child, 20 employee, 21 unknown, 39 organ donor, 40 cadaver donor, 53 life partner, G8 other.
+    pub relationship: String,
+    pub last_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gender: Option<Gender>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+}
+
+/// Loop 2010BB: the payer the claim goes to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payer {
+    pub name: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+}
+
+/// Which ICD revision the diagnosis codes are in. ICD-10-CM unless the claim
+/// was read from an old file that used ICD-9 qualifiers (BK/BF).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IcdVersion {
+    #[default]
+    Icd10,
+    Icd9,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Claim adjustment (CAS): group, reason (CARC) and amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adjustment {
+    /// CO contractual, PR patient responsibility, OA other, PI payer initiated, CR correction.
+    pub group: String,
+    pub reason: String,
+    pub amount: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Decimal>,
+}
+
+/// Loops 2320/2330A/2330B: a payer that already saw this claim (COB).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtherPayer {
+    #[serde(default)]
+    pub responsibility: Responsibility,
+    /// SBR02 relationship of the patient to this other subscriber (18 self, 01 spouse, 19 child, G8 other).
+    pub relationship: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_number: Option<String>,
+    #[serde(default = "commercial")]
+    pub claim_filing: String,
+    pub subscriber_last_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriber_first_name: Option<String>,
+    pub subscriber_member_id: String,
+    pub payer_name: String,
+    pub payer_id: String,
+    /// AMT*D: what this payer paid on the claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_amount: Option<Decimal>,
+    /// CAS at claim level.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adjustments: Vec<Adjustment>,
+    /// DTP*573: when this payer adjudicated the claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjudication_date: Option<NaiveDate>,
+}
+
+/// CPT/HCPCS procedure with up to four modifiers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Procedure {
+    /// SV101-1 / SV202-1 qualifier; HC (CPT/HCPCS) unless the file said otherwise.
+    #[serde(default = "hc", skip_serializing_if = "is_hc")]
+    pub qualifier: String,
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modifiers: Vec<String>,
+}
+
+fn hc() -> String {
+    "HC".to_owned()
+}
+
+fn is_hc(s: &str) -> bool {
+    s == "HC"
+}
+
+fn un() -> String {
+    "UN".to_owned()
+}
+
+fn is_un(s: &str) -> bool {
+    s == "UN"
+}
+
+/// Loop 2410: National Drug Code for a drug billed on the line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drug {
+    /// 11 digits, 5-4-2, no hyphens.
+    pub ndc: String,
+    pub quantity: Decimal,
+    /// F2 international unit, GR gram, ME milligram, ML millilitre, UN unit.
+    pub unit: String,
+}
+
+/// Loop 2400: one service line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceLine {
+    /// CPT/HCPCS; required on 837P lines, optional on 837I lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure: Option<Procedure>,
+    /// NUBC revenue code (837I only), four digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue_code: Option<String>,
+    pub charge: Decimal,
+    pub units: Decimal,
+    /// UN units, MJ minutes (anesthesia), DA days (837I).
+    #[serde(default = "un", skip_serializing_if = "is_un")]
+    pub unit_basis: String,
+    /// 837P SV105, when the line's place of service differs from the claim's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place_of_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_date: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_date_end: Option<NaiveDate>,
+    /// 837P SV107: 1-based indexes into the claim's diagnoses, at most four.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis_pointers: Vec<u8>,
+    /// REF*6R, the key that 835 service lines come back with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_control_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drug: Option<Drug>,
+}
+
+/// Institutional claim codes (CL1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admission {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+    /// CL101 priority (type) of admission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// CL102 point of origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Loop 2300 with everything under it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    pub kind: ClaimKind,
+    /// CLM01, the patient control number; what `trace` looks claims up by.
+    pub id: String,
+    pub total_charge: Decimal,
+    /// 837P: CLM05-1, two-digit CMS place of service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place_of_service: Option<String>,
+    /// 837I: CLM05-1, the first two digits of the type of bill (facility type + classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_of_bill: Option<String>,
+    /// CLM05-3: 1 original, 7 replacement, 8 void (plus the NUBC codes on 837I).
+    #[serde(default = "original")]
+    pub frequency_code: String,
+    /// CLM06 (837P): provider signature on file.
+    #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
+    pub provider_signature: bool,
+    /// CLM07: A assigned, B lab services only, C not assigned.
+    #[serde(default = "assigned")]
+    pub assignment: String,
+    /// CLM08: benefits assigned to the provider.
+    #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
+    pub benefits_assigned: bool,
+    /// CLM09: I informed consent, Y signed release.
+    #[serde(default = "release")]
+    pub release_of_information: String,
+    /// 837I DTP*434, or the claim's service period on an 837P.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_from: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_to: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<Admission>,
+    /// 837I CL103 patient discharge status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_status: Option<String>,
+    /// Diagnosis codes without the dot; the first is the principal one.
+    pub diagnoses: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub icd_version: IcdVersion,
+    /// 837I HI*ABJ, admitting diagnosis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitting_diagnosis: Option<String>,
+    /// REF*G1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_authorization: Option<String>,
+    /// REF*F8: the payer's claim number, required on replacement and void claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_claim_number: Option<String>,
+    /// REF*EA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medical_record_number: Option<String>,
+    /// NTE, free text to the payer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub billing_provider: BillingProvider,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referring_provider: Option<Provider>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendering_provider: Option<Provider>,
+    /// 837I 2310A.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attending_provider: Option<Provider>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_facility: Option<Facility>,
+    pub subscriber: Subscriber,
+    /// Present only when the patient is not the subscriber.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<Patient>,
+    pub payer: Payer,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_payers: Vec<OtherPayer>,
+    pub lines: Vec<ServiceLine>,
+}
+
+fn original() -> String {
+    "1".to_owned()
+}
+
+fn assigned() -> String {
+    "A".to_owned()
+}
+
+fn release() -> String {
+    "Y".to_owned()
+}
+
+impl Claim {
+    /// Sum of the line charges; CLM02 must equal it.
+    pub fn line_total(&self) -> Decimal {
+        self.lines.iter().map(|l| l.charge).sum()
+    }
+
+    /// The patient's birth date, whoever the patient is.
+    pub fn patient_birth_date(&self) -> Option<NaiveDate> {
+        match &self.patient {
+            Some(p) => p.birth_date,
+            None => self.subscriber.birth_date,
+        }
+    }
+
+    /// Earliest and latest service date on the lines.
+    pub fn service_span(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let mut dates = self
+            .lines
+            .iter()
+            .flat_map(|l| l.service_date.into_iter().chain(l.service_date_end));
+        let first = dates.next()?;
+        Some(dates.fold((first, first), |(lo, hi), d| (lo.min(d), hi.max(d))))
+    }
+}
+
+const ADDRESS: &[&str] = &["line1", "line2", "city", "state", "zip"];
+const PROVIDER: &[&str] = &["entity", "name", "first_name", "npi", "taxonomy"];
+
+/// Every field of [`Claim`] as a dotted path; lists are transparent
+/// (`lines.procedure.code`). Maps and partner rules are checked against this
+/// at load time, so a typo in a TOML file fails early.
+pub fn claim_paths() -> Vec<String> {
+    let mut paths: Vec<String> = [
+        "kind",
+        "id",
+        "total_charge",
+        "place_of_service",
+        "type_of_bill",
+        "frequency_code",
+        "provider_signature",
+        "assignment",
+        "benefits_assigned",
+        "release_of_information",
+        "statement_from",
+        "statement_to",
+        "admission.date",
+        "admission.kind",
+        "admission.source",
+        "patient_status",
+        "diagnoses",
+        "icd_version",
+        "admitting_diagnosis",
+        "prior_authorization",
+        "payer_claim_number",
+        "medical_record_number",
+        "note",
+        "billing_provider.entity",
+        "billing_provider.name",
+        "billing_provider.first_name",
+        "billing_provider.npi",
+        "billing_provider.tax_id",
+        "billing_provider.ssn_as_tax_id",
+        "billing_provider.taxonomy",
+        "service_facility.name",
+        "service_facility.npi",
+        "subscriber.member_id",
+        "subscriber.last_name",
+        "subscriber.first_name",
+        "subscriber.middle_name",
+        "subscriber.birth_date",
+        "subscriber.gender",
+        "subscriber.group_number",
+        "subscriber.group_name",
+        "subscriber.responsibility",
+        "subscriber.claim_filing",
+        "patient.relationship",
+        "patient.last_name",
+        "patient.first_name",
+        "patient.birth_date",
+        "patient.gender",
+        "payer.name",
+        "payer.id",
+        "other_payers.responsibility",
+        "other_payers.relationship",
+        "other_payers.group_number",
+        "other_payers.claim_filing",
+        "other_payers.subscriber_last_name",
+        "other_payers.subscriber_first_name",
+        "other_payers.subscriber_member_id",
+        "other_payers.payer_name",
+        "other_payers.payer_id",
+        "other_payers.paid_amount",
+        "other_payers.adjustments.group",
+        "other_payers.adjustments.reason",
+        "other_payers.adjustments.amount",
+        "other_payers.adjustments.quantity",
+        "other_payers.adjudication_date",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    for owner in [
+        "billing_provider.address",
+        "billing_provider.pay_to_address",
+        "service_facility.address",
+        "subscriber.address",
+        "patient.address",
+        "payer.address",
+    ] {
+        paths.extend(ADDRESS.iter().map(|f| format!("{owner}.{f}")));
+    }
+    for owner in [
+        "referring_provider",
+        "rendering_provider",
+        "attending_provider",
+    ] {
+        paths.extend(PROVIDER.iter().map(|f| format!("{owner}.{f}")));
+    }
+    paths.extend(line_paths().into_iter().map(|p| format!("lines.{p}")));
+    paths
+}
+
+/// Fields of [`ServiceLine`], relative to the line.
+pub fn line_paths() -> Vec<String> {
+    [
+        "procedure.qualifier",
+        "procedure.code",
+        "procedure.modifiers",
+        "revenue_code",
+        "charge",
+        "units",
+        "unit_basis",
+        "place_of_service",
+        "service_date",
+        "service_date_end",
+        "diagnosis_pointers",
+        "line_control_number",
+        "drug.ndc",
+        "drug.quantity",
+        "drug.unit",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+/// Whether `path` names a field of the claim (a leaf or an object holding some).
+pub fn is_claim_path(path: &[String]) -> bool {
+    let joined = path.join(".");
+    claim_paths()
+        .iter()
+        .any(|p| *p == joined || p.starts_with(&format!("{joined}.")))
+}

@@ -1,0 +1,136 @@
+//! The set-aside report: every problem found in an input, located by file,
+//! row, claim id and field, in JSON for machines and a table for people.
+//!
+//! Messages never quote patient names, member ids, birth dates or diagnosis
+//! codes: the report travels by mail and into logs.
+
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The claim is set aside.
+    Error,
+    /// The claim goes on; something was changed or should be looked at.
+    Warning,
+}
+
+/// Rows of the input that made up a claim (1-based, header = row 1 in CSV;
+/// the claim's index in canonical JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rows {
+    pub first: u64,
+    pub last: u64,
+}
+
+impl std::fmt::Display for Rows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    pub file: String,
+    pub rows: Option<Rows>,
+    pub claim: Option<String>,
+    /// Dotted path in the canonical model, e.g. `lines[2].procedure.code`.
+    pub field: String,
+    /// A stable rule id, e.g. `npi-check-digit`, or `partner:<profile>` for a
+    /// partner's companion-guide rule.
+    pub rule: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(rows) = self.rows {
+            write!(f, " row {rows}")?;
+        }
+        if let Some(claim) = &self.claim {
+            write!(f, " claim {claim}")?;
+        }
+        write!(f, ": {} [{}]: {}", self.field, self.rule, self.message)
+    }
+}
+
+/// What happened to one batch of inputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub claims_read: u64,
+    pub claims_accepted: u64,
+    pub claims_set_aside: u64,
+    /// Claim ids set aside, in input order.
+    pub set_aside: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.claims_set_aside > 0
+            || self
+                .problems
+                .iter()
+                .any(|p| p.severity == Severity::Error)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// A plain-text table, one problem per line.
+    pub fn table(&self) -> String {
+        let head = ["severity", "file", "row", "claim", "field", "rule", "message"];
+        let rows: Vec<[String; 7]> = self
+            .problems
+            .iter()
+            .map(|p| {
+                [
+                    format!("{:?}", p.severity).to_lowercase(),
+                    p.file.clone(),
+                    p.rows.map(|r| r.to_string()).unwrap_or_default(),
+                    p.claim.clone().unwrap_or_default(),
+                    p.field.clone(),
+                    p.rule.clone(),
+                    p.message.clone(),
+                ]
+            })
+            .collect();
+        let mut width = head.map(str::len);
+        for r in &rows {
+            for (w, cell) in width.iter_mut().zip(r) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &[String]| {
+            let mut l = String::new();
+            for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+                if i + 1 == cells.len() {
+                    l.push_str(cell);
+                } else {
+                    let _ = write!(l, "{cell:<w$}  ");
+                }
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        };
+        line(&head.map(str::to_owned));
+        for r in &rows {
+            line(r);
+        }
+        let _ = writeln!(
+            out,
+            "{} claims read, {} accepted, {} set aside",
+            self.claims_read, self.claims_accepted, self.claims_set_aside
+        );
+        out
+    }
+}

@@ -1,0 +1,145 @@
+//! Code-set shapes and check digits the implementation guides require.
+
+/// NPI check digit: Luhn over "80840" + the first nine digits (the card
+/// issuer prefix CMS assigned to the NPI), compared with the tenth digit.
+pub fn npi_valid(npi: &str) -> bool {
+    let b = npi.as_bytes();
+    if b.len() != 10 || !b.iter().all(u8::is_ascii_digit) || b.first() == Some(&b'0') {
+        return false;
+    }
+    let digits = b"80840"
+        .iter()
+        .chain(b.iter().take(9))
+        .map(|d| u32::from(d - b'0'));
+    // Double every second digit from the right of the payload (the check digit is excluded).
+    let sum: u32 = digits
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 0 {
+                let x = d * 2;
+                x / 10 + x % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    let check = (10 - sum % 10) % 10;
+    b.get(9).map(|d| u32::from(d - b'0')) == Some(check)
+}
+
+/// ICD-10-CM code without the dot: a letter (not U), a digit, then one to
+/// five letters or digits.
+pub fn icd10_shape(code: &str) -> bool {
+    let b = code.as_bytes();
+    (3..=7).contains(&b.len())
+        && matches!(b.first(), Some(c) if c.is_ascii_uppercase() && *c != b'U')
+        && b.get(1).is_some_and(u8::is_ascii_digit)
+        && b
+            .iter()
+            .skip(2)
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+}
+
+/// CPT (five digits, or four digits and F/T/U for category II/III) or HCPCS
+/// level II (a letter A–V and four digits).
+pub fn procedure_shape(code: &str) -> bool {
+    match code.as_bytes() {
+        [a, b, c, d, e] if [a, b, c, d].iter().all(|x| x.is_ascii_digit()) => {
+            e.is_ascii_digit() || matches!(e, b'F' | b'T' | b'U')
+        }
+        [a, rest @ ..] if rest.len() == 4 => {
+            (b'A'..=b'V').contains(a) && rest.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    }
+}
+
+pub fn modifier_shape(m: &str) -> bool {
+    m.len() == 2 && m.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+}
+
+/// CMS place-of-service codes in use.
+pub const PLACES_OF_SERVICE: &[&str] = &[
+    "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
+    "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "31", "32", "33",
+    "34", "41", "42", "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61",
+    "62", "65", "66", "71", "72", "81", "99",
+];
+
+/// Type of bill (CLM05-1 on an 837I): facility type and bill classification.
+pub fn type_of_bill_shape(tob: &str) -> bool {
+    matches!(tob.as_bytes(), [a, b] if (b'1'..=b'8').contains(a) && (b'1'..=b'9').contains(b))
+}
+
+pub const PROFESSIONAL_FREQUENCIES: &[&str] = &["1", "7", "8"];
+pub const INSTITUTIONAL_FREQUENCIES: &[&str] = &["0", "1", "2", "3", "4", "5", "7", "8", "9"];
+
+/// US states, DC, territories and military "states".
+pub const STATES: &[&str] = &[
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN",
+    "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH",
+    "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",
+    "VT", "VA", "WA", "WV", "WI", "WY", "AS", "GU", "MP", "PR", "VI", "FM", "MH", "PW", "AA",
+    "AE", "AP",
+];
+
+/// PAT01 / SBR02 individual relationship codes of the 5010 837.
+pub const RELATIONSHIPS: &[&str] = &["01", "18", "19", "20", "21", "39", "40", "53", "G8"];
+
+/// SBR09 claim filing indicator codes.
+pub const CLAIM_FILING: &[&str] = &[
+    "11", "12", "13", "14", "15", "16", "17", "AM", "BL", "CH", "CI", "DS", "FI", "HM", "LM",
+    "MA", "MB", "MC", "OF", "TV", "VA", "WC", "ZZ",
+];
+
+pub const ADJUSTMENT_GROUPS: &[&str] = &["CO", "CR", "OA", "PI", "PR"];
+
+/// CTP05-1 units for drugs.
+pub const DRUG_UNITS: &[&str] = &["F2", "GR", "ME", "ML", "UN"];
+
+pub fn digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// Health care provider taxonomy: ten characters ending in X.
+pub fn taxonomy_shape(t: &str) -> bool {
+    t.len() == 10
+        && t.ends_with('X')
+        && t.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npi_check_digit() {
+        // CMS's published example, and a few computed by hand.
+        assert!(npi_valid("1234567893"));
+        assert!(npi_valid("1999999984"));
+        assert!(!npi_valid("9876543210"));
+        assert!(npi_valid("1245319599"));
+        assert!(!npi_valid("1234567890"));
+        assert!(!npi_valid("123456789"));
+        assert!(!npi_valid("12345678AB"));
+    }
+
+    #[test]
+    fn code_shapes() {
+        for ok in ["J45909", "E119", "S72001A", "Z00"] {
+            assert!(icd10_shape(ok), "{ok}");
+        }
+        for bad in ["J45.909", "U071", "4019", "j459", "E1"] {
+            assert!(!icd10_shape(bad), "{bad}");
+        }
+        for ok in ["99213", "0001F", "0042T", "J1100", "A0428"] {
+            assert!(procedure_shape(ok), "{ok}");
+        }
+        for bad in ["9921", "992134", "W1234", "J11A0"] {
+            assert!(!procedure_shape(bad), "{bad}");
+        }
+        assert!(type_of_bill_shape("13") && !type_of_bill_shape("90") && !type_of_bill_shape("131"));
+        assert!(taxonomy_shape("207Q00000X") && !taxonomy_shape("207Q00000"));
+    }
+}

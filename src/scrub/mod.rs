@@ -1,0 +1,755 @@
+//! Scrubbing: implementation-guide and partner rules checked before anything
+//! is written, so a payer never rejects a claim for an error we could see.
+//!
+//! [`Scrubber::scrub`] first normalises the claim's text (trims it,
+//! transliterates non-ASCII such as "José" to "Jose" with a warning, refuses
+//! text that holds the partner's delimiters), then checks NPIs, code shapes,
+//! dates, totals, pointers, limits and required fields, then the partner
+//! profile's companion-guide rules. Errors set the claim aside; warnings
+//! don't. Messages name the field and rule but never quote PHI.
+
+pub mod codes;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use std::collections::HashSet;
+use std::fmt;
+
+use crate::model::{Address, Claim, ClaimKind, IcdVersion, Provider};
+use crate::profile::Profile;
+use crate::report::{Problem, Rows, Severity};
+use codes::*;
+
+/// Most 837P lines per claim (loop 2400 repeat).
+pub const MAX_PROFESSIONAL_LINES: usize = 50;
+/// Most 837I lines per claim.
+pub const MAX_INSTITUTIONAL_LINES: usize = 999;
+/// ICD-10 took over from ICD-9 for services on and after this date.
+const ICD10_START: (i32, u32, u32) = (2015, 10, 1);
+
+/// Checks claims for one partner as of one day (injectable: tests and the
+/// daemon's clock decide what "in the future" means).
+pub struct Scrubber<'p> {
+    profile: &'p Profile,
+    today: NaiveDate,
+    forbidden: [bool; 256],
+}
+
+/// A field position for messages: `subscriber.last_name`, `lines[2].charge`.
+#[derive(Clone, Copy)]
+struct At {
+    list: Option<(&'static str, usize)>,
+    name: &'static str,
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.list {
+            Some((list, i)) if self.name.is_empty() => write!(f, "{list}[{i}]"),
+            Some((list, i)) => write!(f, "{list}[{i}].{}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+const fn at(name: &'static str) -> At {
+    At { list: None, name }
+}
+
+fn line_at(i: usize, name: &'static str) -> At {
+    At {
+        list: Some(("lines", i + 1)),
+        name,
+    }
+}
+
+struct Findings<'a> {
+    file: &'a str,
+    rows: Option<Rows>,
+    claim: String,
+    problems: Vec<Problem>,
+}
+
+impl Findings<'_> {
+    fn push(&mut self, severity: Severity, field: String, rule: &str, message: String) {
+        self.problems.push(Problem {
+            severity,
+            file: self.file.to_owned(),
+            rows: self.rows,
+            claim: Some(self.claim.clone()).filter(|c| !c.is_empty()),
+            field,
+            rule: rule.to_owned(),
+            message,
+        });
+    }
+
+    fn error(&mut self, field: At, rule: &str, message: impl Into<String>) {
+        self.push(Severity::Error, field.to_string(), rule, message.into());
+    }
+
+    fn warn(&mut self, field: At, rule: &str, message: impl Into<String>) {
+        self.push(Severity::Warning, field.to_string(), rule, message.into());
+    }
+
+    fn required(&mut self, field: At, value: &str) {
+        if value.is_empty() {
+            self.error(field, "required", "is required");
+        }
+    }
+
+    fn require<T>(&mut self, field: At, value: &Option<T>, why: &str) {
+        if value.is_none() {
+            self.error(field, "required", format!("is required {why}"));
+        }
+    }
+}
+
+impl<'p> Scrubber<'p> {
+    pub fn new(profile: &'p Profile, today: NaiveDate) -> Self {
+        Scrubber {
+            profile,
+            today,
+            forbidden: profile.envelope.delimiters.forbidden_table(),
+        }
+    }
+
+    /// Normalises and checks one claim. The claim is set aside when any
+    /// returned problem is an error.
+    pub fn scrub(&self, claim: &mut Claim, file: &str, rows: Option<Rows>) -> Vec<Problem> {
+        let mut f = Findings {
+            file,
+            rows,
+            claim: claim.id.trim().to_owned(),
+            problems: Vec::new(),
+        };
+        visit_text(claim, &mut |field, text| self.normalize(field, text, &mut f));
+        self.claim_rules(claim, &mut f);
+        for breach in self.profile.check(claim) {
+            let rule = format!("partner:{}", self.profile.name);
+            f.push(Severity::Error, breach.field, &rule, breach.message);
+        }
+        f.problems
+    }
+
+    fn normalize(&self, field: At, text: &mut String, f: &mut Findings<'_>) {
+        let clean = |s: &str| {
+            s.bytes().all(|b| !self.forbidden[usize::from(b)])
+                && !s.starts_with(' ')
+                && !s.ends_with(' ')
+        };
+        if clean(text) {
+            return;
+        }
+        let mut t = text.trim().to_owned();
+        if !t.is_ascii() {
+            let ascii = deunicode::deunicode_with_tofu(&t, "\u{0}");
+            if ascii.contains('\u{0}') {
+                f.error(
+                    field,
+                    "non-ascii-text",
+                    "holds characters with no ASCII form; X12 carries ASCII only",
+                );
+                return;
+            }
+            f.warn(
+                field,
+                "non-ascii-transliterated",
+                "non-ASCII letters were transliterated to ASCII (é → e)",
+            );
+            t = ascii;
+        }
+        if t.bytes().any(|b| b.is_ascii_control()) {
+            t = t
+                .chars()
+                .map(|c| if c.is_ascii_control() { ' ' } else { c })
+                .collect::<String>()
+                .trim()
+                .to_owned();
+        }
+        let d = self.profile.envelope.delimiters;
+        if let Some(b) = t
+            .bytes()
+            .find(|b| [d.element, d.component, d.repetition, d.segment].contains(b))
+        {
+            f.error(
+                field,
+                "delimiter-in-text",
+                format!(
+                    "holds {:?}, a delimiter in this partner's X12",
+                    char::from(b)
+                ),
+            );
+        }
+        *text = t;
+    }
+
+    fn claim_rules(&self, c: &Claim, f: &mut Findings<'_>) {
+        let professional = c.kind == ClaimKind::Professional;
+        f.required(at("id"), &c.id);
+        if c.id.len() > 38 {
+            f.error(at("id"), "length", "is longer than 38 characters (CLM01)");
+        } else if c.id.len() > 20 {
+            f.warn(
+                at("id"),
+                "length",
+                "is longer than 20 characters; many payers keep only 20",
+            );
+        }
+
+        // Billing provider.
+        let b = &c.billing_provider;
+        f.required(at("billing_provider.name"), &b.name);
+        self.npi(f, at("billing_provider.npi"), Some(&b.npi));
+        if !digits(&b.tax_id, 9) {
+            f.error(
+                at("billing_provider.tax_id"),
+                "tax-id",
+                "must be nine digits (EIN or SSN, no hyphen)",
+            );
+        }
+        if let Some(t) = &b.taxonomy {
+            self.taxonomy(f, at("billing_provider.taxonomy"), t);
+        }
+        self.address(f, "billing_provider.address", Some(&b.address), true);
+        if b.pay_to_address.is_some() {
+            self.address(f, "billing_provider.pay_to_address", b.pay_to_address.as_ref(), false);
+        }
+        for (name, p) in [
+            ("referring_provider", &c.referring_provider),
+            ("rendering_provider", &c.rendering_provider),
+            ("attending_provider", &c.attending_provider),
+        ] {
+            if let Some(p) = p {
+                self.provider(f, name, p);
+            }
+        }
+        if let Some(fac) = &c.service_facility {
+            f.required(at("service_facility.name"), &fac.name);
+            if fac.npi.is_some() {
+                self.npi(f, at("service_facility.npi"), fac.npi.as_deref());
+            }
+            self.address(f, "service_facility.address", Some(&fac.address), false);
+        }
+
+        // Subscriber, patient, payer.
+        let s = &c.subscriber;
+        f.required(at("subscriber.member_id"), &s.member_id);
+        f.required(at("subscriber.last_name"), &s.last_name);
+        if !CLAIM_FILING.contains(&s.claim_filing.as_str()) {
+            f.error(
+                at("subscriber.claim_filing"),
+                "code",
+                "is not a claim filing indicator code (SBR09: CI, MB, MC, BL, HM…)",
+            );
+        }
+        match &c.patient {
+            None => {
+                f.require(at("subscriber.birth_date"), &s.birth_date, "when the subscriber is the patient");
+                f.require(at("subscriber.gender"), &s.gender, "when the subscriber is the patient");
+                f.require(at("subscriber.address"), &s.address, "when the subscriber is the patient");
+                self.address(f, "subscriber.address", s.address.as_ref(), false);
+            }
+            Some(p) => {
+                if !RELATIONSHIPS.contains(&p.relationship.as_str()) || p.relationship == "18" {
+                    f.error(
+                        at("patient.relationship"),
+                        "code",
+                        "is not a patient relationship code (01 spouse, 19 child, 20 employee, 21 unknown, 39, 40, 53, G8 other)",
+                    );
+                }
+                f.required(at("patient.last_name"), &p.last_name);
+                f.require(at("patient.birth_date"), &p.birth_date, "for the patient");
+                f.require(at("patient.gender"), &p.gender, "for the patient");
+                f.require(at("patient.address"), &p.address, "for the patient");
+                self.address(f, "patient.address", p.address.as_ref(), false);
+                if let Some(a) = &s.address {
+                    self.address(f, "subscriber.address", Some(a), false);
+                }
+            }
+        }
+        for (field, date) in [
+            (at("subscriber.birth_date"), s.birth_date),
+            (at("patient.birth_date"), c.patient.as_ref().and_then(|p| p.birth_date)),
+        ] {
+            if date.is_some_and(|d| d > self.today) {
+                f.error(field, "date-future", "is in the future");
+            }
+        }
+        f.required(at("payer.name"), &c.payer.name);
+        f.required(at("payer.id"), &c.payer.id);
+
+        // Claim information.
+        if professional {
+            match &c.place_of_service {
+                None => f.error(at("place_of_service"), "required", "is required on a professional claim"),
+                Some(p) if !PLACES_OF_SERVICE.contains(&p.as_str()) => f.error(
+                    at("place_of_service"),
+                    "place-of-service",
+                    "is not a CMS place-of-service code",
+                ),
+                Some(_) => {}
+            }
+            if !PROFESSIONAL_FREQUENCIES.contains(&c.frequency_code.as_str()) {
+                f.error(at("frequency_code"), "frequency", "must be 1 (original), 7 (replacement) or 8 (void)");
+            }
+        } else {
+            match &c.type_of_bill {
+                None => f.error(at("type_of_bill"), "required", "is required on an institutional claim"),
+                Some(t) if !type_of_bill_shape(t) => f.error(
+                    at("type_of_bill"),
+                    "type-of-bill",
+                    "must be two digits: facility type (1-8) and bill classification (1-9)",
+                ),
+                Some(_) => {}
+            }
+            if !INSTITUTIONAL_FREQUENCIES.contains(&c.frequency_code.as_str()) {
+                f.error(at("frequency_code"), "frequency", "is not a claim frequency code");
+            }
+            f.require(at("statement_from"), &c.statement_from, "on an institutional claim");
+            f.require(at("statement_to"), &c.statement_to, "on an institutional claim");
+            f.require(at("patient_status"), &c.patient_status, "on an institutional claim (CL103)");
+            f.require(at("attending_provider"), &c.attending_provider, "on an institutional claim (2310A)");
+        }
+        if matches!(c.frequency_code.as_str(), "7" | "8") && c.payer_claim_number.is_none() {
+            f.error(
+                at("payer_claim_number"),
+                "required",
+                "is required on a replacement or void claim (REF*F8)",
+            );
+        }
+        if !["A", "B", "C"].contains(&c.assignment.as_str()) {
+            f.error(at("assignment"), "code", "must be A, B or C");
+        }
+        if !["I", "Y"].contains(&c.release_of_information.as_str()) {
+            f.error(at("release_of_information"), "code", "must be I or Y");
+        }
+        if let (Some(from), Some(to)) = (c.statement_from, c.statement_to) {
+            if from > to {
+                f.error(at("statement_to"), "date-order", "is before statement_from");
+            }
+            if to > self.today {
+                f.error(at("statement_to"), "date-future", "is in the future");
+            }
+        }
+        if let Some(d) = c.admission.as_ref().and_then(|a| a.date) {
+            if d > self.today {
+                f.error(at("admission.date"), "date-future", "is in the future");
+            }
+        }
+
+        self.diagnoses(c, f);
+        self.lines(c, f);
+
+        // Total = sum of lines.
+        if c.total_charge != c.line_total() {
+            f.error(
+                at("total_charge"),
+                "total-charge",
+                format!(
+                    "is {} but the lines add up to {}",
+                    c.total_charge,
+                    c.line_total()
+                ),
+            );
+        }
+        if c.total_charge.is_sign_negative() {
+            f.error(at("total_charge"), "amount", "is negative");
+        }
+
+        for (i, o) in c.other_payers.iter().enumerate() {
+            let at_o = |name| At {
+                list: Some(("other_payers", i + 1)),
+                name,
+            };
+            f.required(at_o("payer_name"), &o.payer_name);
+            f.required(at_o("payer_id"), &o.payer_id);
+            f.required(at_o("subscriber_last_name"), &o.subscriber_last_name);
+            f.required(at_o("subscriber_member_id"), &o.subscriber_member_id);
+            if !RELATIONSHIPS.contains(&o.relationship.as_str()) {
+                f.error(at_o("relationship"), "code", "is not an individual relationship code");
+            }
+            if !CLAIM_FILING.contains(&o.claim_filing.as_str()) {
+                f.error(at_o("claim_filing"), "code", "is not a claim filing indicator code");
+            }
+            if o.responsibility == c.subscriber.responsibility {
+                f.error(
+                    at_o("responsibility"),
+                    "cob",
+                    "must differ from the claim's own payer responsibility",
+                );
+            }
+            for a in &o.adjustments {
+                if !ADJUSTMENT_GROUPS.contains(&a.group.as_str()) {
+                    f.error(at_o("adjustments"), "code", "group must be CO, CR, OA, PI or PR");
+                }
+            }
+        }
+    }
+
+    fn diagnoses(&self, c: &Claim, f: &mut Findings<'_>) {
+        let max = match c.kind {
+            ClaimKind::Professional => 12,
+            ClaimKind::Institutional => 25,
+        };
+        if c.diagnoses.is_empty() {
+            f.error(at("diagnoses"), "required", "at least one diagnosis is required");
+        }
+        if c.diagnoses.len() > max {
+            f.error(
+                at("diagnoses"),
+                "diagnosis-count",
+                format!("{} diagnoses; at most {max} fit this claim type", c.diagnoses.len()),
+            );
+        }
+        match c.icd_version {
+            IcdVersion::Icd10 => {
+                for (i, dx) in c.diagnoses.iter().chain(&c.admitting_diagnosis).enumerate() {
+                    if !icd10_shape(dx) {
+                        f.error(
+                            At {
+                                list: Some(("diagnoses", i + 1)),
+                                name: "",
+                            },
+                            "icd10",
+                            "is not shaped like an ICD-10-CM code (letter, digit, then up to five letters or digits, no dot)",
+                        );
+                    }
+                }
+            }
+            IcdVersion::Icd9 => {
+                let start = NaiveDate::from_ymd_opt(ICD10_START.0, ICD10_START.1, ICD10_START.2);
+                if c.service_span().is_some_and(|(_, last)| Some(last) >= start) {
+                    f.error(at("icd_version"), "icd10", "ICD-9 codes cannot be used for services from 2015-10-01");
+                }
+            }
+        }
+    }
+
+    fn lines(&self, c: &Claim, f: &mut Findings<'_>) {
+        let professional = c.kind == ClaimKind::Professional;
+        let max = if professional {
+            MAX_PROFESSIONAL_LINES
+        } else {
+            MAX_INSTITUTIONAL_LINES
+        };
+        if c.lines.is_empty() {
+            f.error(at("lines"), "required", "a claim needs at least one service line");
+        }
+        if c.lines.len() > max {
+            f.error(
+                at("lines"),
+                "line-count",
+                format!("{} lines; at most {max} fit one claim of this type", c.lines.len()),
+            );
+        }
+        let birth = c.patient_birth_date();
+        let mut control_numbers = HashSet::new();
+        for (i, l) in c.lines.iter().enumerate() {
+            match &l.procedure {
+                Some(p) => {
+                    if p.qualifier == "HC" && !procedure_shape(&p.code) {
+                        f.error(line_at(i, "procedure.code"), "procedure-code", "is not shaped like a CPT or HCPCS code");
+                    }
+                    if p.modifiers.len() > 4 {
+                        f.error(line_at(i, "procedure.modifiers"), "modifiers", "at most four modifiers");
+                    }
+                    if !p.modifiers.iter().all(|m| modifier_shape(m)) {
+                        f.error(line_at(i, "procedure.modifiers"), "modifiers", "a modifier is two letters or digits");
+                    }
+                }
+                None if professional => {
+                    f.error(line_at(i, "procedure"), "required", "is required on a professional line")
+                }
+                None => {}
+            }
+            if !professional {
+                match &l.revenue_code {
+                    Some(r) if digits(r, 4) => {}
+                    Some(_) => f.error(line_at(i, "revenue_code"), "revenue-code", "must be four digits"),
+                    None => f.error(line_at(i, "revenue_code"), "required", "is required on an institutional line"),
+                }
+            }
+            if l.charge.is_sign_negative() {
+                f.error(line_at(i, "charge"), "amount", "is negative");
+            }
+            if l.charge.scale() > 2 {
+                f.error(line_at(i, "charge"), "amount", "has more than two decimal places");
+            }
+            if l.units <= Decimal::ZERO {
+                f.error(line_at(i, "units"), "units", "must be more than zero");
+            }
+            if let Some(pos) = &l.place_of_service {
+                if !PLACES_OF_SERVICE.contains(&pos.as_str()) {
+                    f.error(line_at(i, "place_of_service"), "place-of-service", "is not a CMS place-of-service code");
+                }
+            }
+            match l.service_date {
+                None if professional => {
+                    f.error(line_at(i, "service_date"), "required", "is required on a professional line")
+                }
+                None => {}
+                Some(d) => {
+                    let end = l.service_date_end.unwrap_or(d);
+                    if end < d {
+                        f.error(line_at(i, "service_date_end"), "date-order", "is before service_date");
+                    }
+                    if end > self.today {
+                        f.error(line_at(i, "service_date"), "date-future", "is in the future");
+                    }
+                    if birth.is_some_and(|b| d < b) {
+                        f.error(line_at(i, "service_date"), "date-before-birth", "is before the patient's birth date");
+                    }
+                    let outside = c.statement_from.is_some_and(|from| d < from)
+                        || c.statement_to.is_some_and(|to| end > to);
+                    if outside {
+                        f.error(
+                            line_at(i, "service_date"),
+                            "date-in-claim",
+                            "is outside the claim's statement period",
+                        );
+                    }
+                }
+            }
+            if professional {
+                if l.diagnosis_pointers.is_empty() {
+                    f.error(line_at(i, "diagnosis_pointers"), "required", "a professional line points at one to four diagnoses");
+                }
+                if l.diagnosis_pointers.len() > 4 {
+                    f.error(line_at(i, "diagnosis_pointers"), "diagnosis-pointer", "at most four pointers");
+                }
+                let n = c.diagnoses.len().min(12);
+                for p in &l.diagnosis_pointers {
+                    if *p == 0 || usize::from(*p) > n {
+                        f.error(
+                            line_at(i, "diagnosis_pointers"),
+                            "diagnosis-pointer",
+                            format!("pointer {p} points at no diagnosis (the claim has {n})"),
+                        );
+                    }
+                }
+            }
+            if let Some(lcn) = &l.line_control_number {
+                if lcn.len() > 50 {
+                    f.error(line_at(i, "line_control_number"), "length", "is longer than 50 characters");
+                }
+                if !control_numbers.insert(lcn.as_str()) {
+                    f.error(line_at(i, "line_control_number"), "line-control-unique", "is used by another line of this claim");
+                }
+            }
+            if let Some(d) = &l.drug {
+                if !digits(&d.ndc, 11) {
+                    f.error(line_at(i, "drug.ndc"), "ndc", "must be 11 digits (5-4-2, no hyphens)");
+                }
+                if d.quantity <= Decimal::ZERO {
+                    f.error(line_at(i, "drug.quantity"), "units", "must be more than zero");
+                }
+                if !DRUG_UNITS.contains(&d.unit.as_str()) {
+                    f.error(line_at(i, "drug.unit"), "code", "must be F2, GR, ME, ML or UN");
+                }
+            }
+        }
+    }
+
+    fn npi(&self, f: &mut Findings<'_>, field: At, npi: Option<&str>) {
+        match npi {
+            None | Some("") => f.error(field, "required", "is required"),
+            Some(n) if !npi_valid(n) => f.error(
+                field,
+                "npi-check-digit",
+                format!("{n} is not a valid NPI (ten digits with a Luhn check digit)"),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    fn taxonomy(&self, f: &mut Findings<'_>, field: At, t: &str) {
+        if !taxonomy_shape(t) {
+            f.error(field, "taxonomy", format!("{t} is not a provider taxonomy code (ten characters ending in X)"));
+        }
+    }
+
+    fn provider(&self, f: &mut Findings<'_>, name: &'static str, p: &Provider) {
+        let field = |leaf: &'static str| -> At {
+            // Providers are few: a leaked &'static str per distinct name is avoided by matching.
+            match (name, leaf) {
+                ("referring_provider", "npi") => at("referring_provider.npi"),
+                ("rendering_provider", "npi") => at("rendering_provider.npi"),
+                ("attending_provider", "npi") => at("attending_provider.npi"),
+                ("referring_provider", "taxonomy") => at("referring_provider.taxonomy"),
+                ("rendering_provider", "taxonomy") => at("rendering_provider.taxonomy"),
+                ("attending_provider", "taxonomy") => at("attending_provider.taxonomy"),
+                ("referring_provider", _) => at("referring_provider.name"),
+                ("rendering_provider", _) => at("rendering_provider.name"),
+                _ => at("attending_provider.name"),
+            }
+        };
+        f.required(field("name"), &p.name);
+        self.npi(f, field("npi"), p.npi.as_deref());
+        if let Some(t) = &p.taxonomy {
+            self.taxonomy(f, field("taxonomy"), t);
+        }
+    }
+
+    fn address(&self, f: &mut Findings<'_>, owner: &'static str, a: Option<&Address>, zip_plus_4: bool) {
+        let Some(a) = a else { return };
+        let field = |leaf: &'static str| At {
+            list: None,
+            name: address_field(owner, leaf),
+        };
+        f.required(field("line1"), &a.line1);
+        f.required(field("city"), &a.city);
+        if !STATES.contains(&a.state.as_str()) {
+            f.error(field("state"), "state", "is not a US state or territory code");
+        }
+        if zip_plus_4 {
+            if !digits(&a.zip, 9) {
+                f.error(field("zip"), "zip-plus-4", "must be the nine-digit ZIP+4");
+            }
+        } else if !digits(&a.zip, 5) && !digits(&a.zip, 9) {
+            f.error(field("zip"), "zip", "must be five or nine digits");
+        }
+    }
+}
+
+/// `owner.leaf` as a static string (a closed set: no allocation per claim).
+fn address_field(owner: &'static str, leaf: &'static str) -> &'static str {
+    macro_rules! table {
+        ($($o:literal),*) => {
+            match (owner, leaf) {
+                $(
+                    ($o, "line1") => concat!($o, ".line1"),
+                    ($o, "city") => concat!($o, ".city"),
+                    ($o, "state") => concat!($o, ".state"),
+                    ($o, "zip") => concat!($o, ".zip"),
+                )*
+                _ => owner,
+            }
+        };
+    }
+    table!(
+        "billing_provider.address",
+        "billing_provider.pay_to_address",
+        "service_facility.address",
+        "subscriber.address",
+        "patient.address",
+        "payer.address"
+    )
+}
+
+/// Calls `f` with every text field of the claim that ends up in the X12.
+fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, &mut String)) {
+    fn addr(a: &mut Address, owner: &'static str, f: &mut impl FnMut(At, &mut String)) {
+        f(at(address_field(owner, "line1")), &mut a.line1);
+        if let Some(l2) = &mut a.line2 {
+            f(at(owner), l2);
+        }
+        f(at(address_field(owner, "city")), &mut a.city);
+        f(at(address_field(owner, "state")), &mut a.state);
+        f(at(address_field(owner, "zip")), &mut a.zip);
+    }
+    fn opt(v: &mut Option<String>, field: At, f: &mut impl FnMut(At, &mut String)) {
+        if let Some(s) = v {
+            f(field, s);
+        }
+    }
+    fn provider(p: &mut Option<Provider>, name: &'static str, f: &mut impl FnMut(At, &mut String)) {
+        if let Some(p) = p {
+            f(at(name), &mut p.name);
+            opt(&mut p.first_name, at(name), f);
+            opt(&mut p.npi, at(name), f);
+            opt(&mut p.taxonomy, at(name), f);
+        }
+    }
+    f(at("id"), &mut c.id);
+    opt(&mut c.place_of_service, at("place_of_service"), f);
+    opt(&mut c.type_of_bill, at("type_of_bill"), f);
+    f(at("frequency_code"), &mut c.frequency_code);
+    opt(&mut c.patient_status, at("patient_status"), f);
+    for dx in c.diagnoses.iter_mut().chain(&mut c.admitting_diagnosis) {
+        f(at("diagnoses"), dx);
+    }
+    opt(&mut c.prior_authorization, at("prior_authorization"), f);
+    opt(&mut c.payer_claim_number, at("payer_claim_number"), f);
+    opt(&mut c.medical_record_number, at("medical_record_number"), f);
+    opt(&mut c.note, at("note"), f);
+    let b = &mut c.billing_provider;
+    f(at("billing_provider.name"), &mut b.name);
+    opt(&mut b.first_name, at("billing_provider.first_name"), f);
+    f(at("billing_provider.npi"), &mut b.npi);
+    f(at("billing_provider.tax_id"), &mut b.tax_id);
+    opt(&mut b.taxonomy, at("billing_provider.taxonomy"), f);
+    addr(&mut b.address, "billing_provider.address", f);
+    if let Some(a) = &mut b.pay_to_address {
+        addr(a, "billing_provider.pay_to_address", f);
+    }
+    provider(&mut c.referring_provider, "referring_provider", f);
+    provider(&mut c.rendering_provider, "rendering_provider", f);
+    provider(&mut c.attending_provider, "attending_provider", f);
+    if let Some(fac) = &mut c.service_facility {
+        f(at("service_facility.name"), &mut fac.name);
+        opt(&mut fac.npi, at("service_facility.npi"), f);
+        addr(&mut fac.address, "service_facility.address", f);
+    }
+    let s = &mut c.subscriber;
+    f(at("subscriber.member_id"), &mut s.member_id);
+    f(at("subscriber.last_name"), &mut s.last_name);
+    opt(&mut s.first_name, at("subscriber.first_name"), f);
+    opt(&mut s.middle_name, at("subscriber.middle_name"), f);
+    opt(&mut s.group_number, at("subscriber.group_number"), f);
+    opt(&mut s.group_name, at("subscriber.group_name"), f);
+    f(at("subscriber.claim_filing"), &mut s.claim_filing);
+    if let Some(a) = &mut s.address {
+        addr(a, "subscriber.address", f);
+    }
+    if let Some(p) = &mut c.patient {
+        f(at("patient.relationship"), &mut p.relationship);
+        f(at("patient.last_name"), &mut p.last_name);
+        opt(&mut p.first_name, at("patient.first_name"), f);
+        if let Some(a) = &mut p.address {
+            addr(a, "patient.address", f);
+        }
+    }
+    f(at("payer.name"), &mut c.payer.name);
+    f(at("payer.id"), &mut c.payer.id);
+    if let Some(a) = &mut c.payer.address {
+        addr(a, "payer.address", f);
+    }
+    for (i, o) in c.other_payers.iter_mut().enumerate() {
+        let field = At {
+            list: Some(("other_payers", i + 1)),
+            name: "",
+        };
+        for v in [
+            &mut o.relationship,
+            &mut o.claim_filing,
+            &mut o.subscriber_last_name,
+            &mut o.subscriber_member_id,
+            &mut o.payer_name,
+            &mut o.payer_id,
+        ] {
+            f(field, v);
+        }
+        opt(&mut o.group_number, field, f);
+        opt(&mut o.subscriber_first_name, field, f);
+        for a in &mut o.adjustments {
+            f(field, &mut a.group);
+            f(field, &mut a.reason);
+        }
+    }
+    for (i, l) in c.lines.iter_mut().enumerate() {
+        if let Some(p) = &mut l.procedure {
+            f(line_at(i, "procedure.code"), &mut p.code);
+            for m in &mut p.modifiers {
+                f(line_at(i, "procedure.modifiers"), m);
+            }
+        }
+        opt(&mut l.revenue_code, line_at(i, "revenue_code"), f);
+        f(line_at(i, "unit_basis"), &mut l.unit_basis);
+        opt(&mut l.place_of_service, line_at(i, "place_of_service"), f);
+        opt(&mut l.line_control_number, line_at(i, "line_control_number"), f);
+        if let Some(d) = &mut l.drug {
+            f(line_at(i, "drug.ndc"), &mut d.ndc);
+            f(line_at(i, "drug.unit"), &mut d.unit);
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Segment emission: elements joined by the partner's delimiters, trailing
+//! empty elements and components dropped (as the standard requires), every
+//! value checked for delimiter and non-ASCII bytes before it is written.
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+use std::io::Write as _;
+
+use super::Delimiters;
+
+/// A value that could not be written as it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadValue {
+    pub segment: &'static str,
+    /// 1-based element position (XXnn).
+    pub element: usize,
+}
+
+/// Per-writer emission state: delimiters, the forbidden-byte table and the
+/// segment count of the open transaction set.
+pub(crate) struct Emitter {
+    pub delims: Delimiters,
+    forbidden: [bool; 256],
+    line_break: bool,
+    /// Segments written since (and including) the last ST.
+    pub set_segments: u32,
+}
+
+impl Emitter {
+    pub fn new(delims: Delimiters, line_break: bool) -> Self {
+        Emitter {
+            delims,
+            forbidden: delims.forbidden_table(),
+            line_break,
+            set_segments: 0,
+        }
+    }
+
+    pub fn seg<'a>(&'a mut self, out: &'a mut Vec<u8>, id: &'static str) -> Seg<'a> {
+        out.extend_from_slice(id.as_bytes());
+        Seg {
+            em: self,
+            out,
+            id,
+            position: 0,
+            pending: 0,
+            bad: None,
+        }
+    }
+
+    pub fn is_clean(&self, v: &str) -> bool {
+        v.bytes().all(|b| !self.forbidden[usize::from(b)])
+    }
+
+    fn terminate(&mut self, out: &mut Vec<u8>) {
+        out.push(self.delims.segment);
+        if self.line_break {
+            out.push(b'\n');
+        }
+        self.set_segments += 1;
+    }
+}
+
+/// One segment being written. Call [`Seg::end`] to terminate it.
+pub(crate) struct Seg<'a> {
+    em: &'a mut Emitter,
+    out: &'a mut Vec<u8>,
+    id: &'static str,
+    position: usize,
+    /// Empty elements not yet written (they may turn out to be trailing).
+    pending: usize,
+    bad: Option<BadValue>,
+}
+
+impl Seg<'_> {
+    fn open_element(&mut self) {
+        self.position += 1;
+    }
+
+    fn flush_pending(&mut self) {
+        for _ in 0..=self.pending {
+            self.out.push(self.em.delims.element);
+        }
+        self.pending = 0;
+    }
+
+    fn check(&mut self, v: &str) -> bool {
+        if self.em.is_clean(v) {
+            return true;
+        }
+        if self.bad.is_none() {
+            self.bad = Some(BadValue {
+                segment: self.id,
+                element: self.position,
+            });
+        }
+        false
+    }
+
+    /// A simple data element.
+    pub fn el(&mut self, v: &str) -> &mut Self {
+        self.open_element();
+        if v.is_empty() {
+            self.pending += 1;
+        } else if self.check(v) {
+            self.flush_pending();
+            self.out.extend_from_slice(v.as_bytes());
+        }
+        self
+    }
+
+    pub fn opt(&mut self, v: Option<&str>) -> &mut Self {
+        self.el(v.unwrap_or(""))
+    }
+
+    /// `n` empty elements (not-used positions).
+    pub fn skip(&mut self, n: usize) -> &mut Self {
+        self.position += n;
+        self.pending += n;
+        self
+    }
+
+    /// A decimal in X12 `R` form: no exponent, no trailing zeros.
+    pub fn dec(&mut self, d: Decimal) -> &mut Self {
+        self.open_element();
+        self.flush_pending();
+        let _ = write!(self.out, "{}", d.normalize());
+        self
+    }
+
+    pub fn opt_dec(&mut self, d: Option<Decimal>) -> &mut Self {
+        match d {
+            Some(d) => self.dec(d),
+            None => self.skip(1),
+        }
+    }
+
+    /// A CCYYMMDD date.
+    pub fn date(&mut self, d: NaiveDate) -> &mut Self {
+        self.open_element();
+        self.flush_pending();
+        push_date(self.out, d);
+        self
+    }
+
+    /// A CCYYMMDD-CCYYMMDD range (RD8).
+    pub fn date_range(&mut self, from: NaiveDate, to: NaiveDate) -> &mut Self {
+        self.open_element();
+        self.flush_pending();
+        push_date(self.out, from);
+        self.out.push(b'-');
+        push_date(self.out, to);
+        self
+    }
+
+    /// A composite element; trailing empty components are dropped.
+    pub fn comp(&mut self, parts: &[&str]) -> &mut Self {
+        self.open_element();
+        let used = parts.iter().rposition(|p| !p.is_empty()).map_or(0, |i| i + 1);
+        let Some(parts) = parts.get(..used).filter(|p| !p.is_empty()) else {
+            self.pending += 1;
+            return self;
+        };
+        if !parts.iter().all(|p| self.check(p)) {
+            return self;
+        }
+        self.flush_pending();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                self.out.push(self.em.delims.component);
+            }
+            self.out.extend_from_slice(p.as_bytes());
+        }
+        self
+    }
+
+    /// Terminates the segment; reports the first value that could not be written.
+    pub fn end(&mut self) -> Result<(), BadValue> {
+        self.em.terminate(self.out);
+        match self.bad.take() {
+            Some(b) => Err(b),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Appends CCYYMMDD without going through a format string (the writer's hot path).
+pub(crate) fn push_date(out: &mut Vec<u8>, d: NaiveDate) {
+    let y = d.year().clamp(0, 9999).unsigned_abs();
+    let digits = [
+        y / 1000,
+        y / 100 % 10,
+        y / 10 % 10,
+        y % 10,
+        d.month() / 10,
+        d.month() % 10,
+        d.day() / 10,
+        d.day() % 10,
+    ];
+    // Each digit is 0..=9, so the narrowing cannot lose anything.
+    out.extend(digits.iter().map(|n| b'0' + (*n % 10) as u8));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    fn emit(f: impl FnOnce(&mut Seg<'_>)) -> (String, Result<(), BadValue>) {
+        let mut em = Emitter::new(Delimiters::STANDARD, false);
+        let mut out = Vec::new();
+        let mut s = em.seg(&mut out, "NM1");
+        f(&mut s);
+        let r = s.end();
+        (String::from_utf8(out).unwrap(), r)
+    }
+
+    #[test]
+    fn trailing_empty_elements_and_components_are_dropped() {
+        let (s, r) = emit(|s| {
+            s.el("87").el("2").skip(3).opt(None).comp(&["A", "", "", ""]);
+        });
+        assert_eq!(s, "NM1*87*2*****A~");
+        assert!(r.is_ok());
+        let (s, _) = emit(|s| {
+            s.el("87").el("2").skip(5).comp(&["", ""]);
+        });
+        assert_eq!(s, "NM1*87*2~");
+    }
+
+    #[test]
+    fn decimals_have_no_trailing_zeros_or_exponent() {
+        let (s, _) = emit(|s| {
+            s.dec(Decimal::from_str("237.50").unwrap())
+                .dec(Decimal::from_str("100.00").unwrap())
+                .dec(Decimal::from_str("0.00").unwrap())
+                .dec(Decimal::from_str("-12.30").unwrap());
+        });
+        assert_eq!(s, "NM1*237.5*100*0*-12.3~");
+    }
+
+    #[test]
+    fn delimiter_or_non_ascii_in_a_value_is_refused_with_its_position() {
+        let (_, r) = emit(|s| {
+            s.el("QC").el("1").el("O*BRIEN");
+        });
+        assert_eq!(
+            r,
+            Err(BadValue {
+                segment: "NM1",
+                element: 3
+            })
+        );
+        let (_, r) = emit(|s| {
+            s.el("QC").comp(&["JOS\u{e9}"]);
+        });
+        assert_eq!(
+            r,
+            Err(BadValue {
+                segment: "NM1",
+                element: 2
+            })
+        );
+    }
+
+    #[test]
+    fn dates_are_ccyymmdd() {
+        let mut out = Vec::new();
+        push_date(&mut out, NaiveDate::from_ymd_opt(2026, 3, 7).unwrap());
+        assert_eq!(out, b"20260307");
+    }
+}

@@ -1,0 +1,23 @@
+//! X12 5010: delimiters, envelopes, the 837P/837I writer and the streaming
+//! reader. Nothing in here does I/O, in the manner of `csv-core`: writers
+//! append to a caller's `Vec<u8>` (which the caller drains between claims, so
+//! memory stays flat), readers take byte slices and report how much they
+//! consumed. That keeps the hot path testable and benchmarkable alone.
+//!
+//! `x12-types` is used only in tests as an independent cross-check: it
+//! hard-codes `*` `:` `~`, allocates gigabytes on large files and panics on
+//! short segments (see DEPENDENCIES.md), so the fast path is ours.
+
+mod delim;
+mod emit;
+pub mod read;
+pub mod read837;
+pub mod write837;
+
+pub use delim::{DelimiterError, Delimiters};
+pub use read::{EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer};
+pub use read837::ClaimReader;
+pub use write837::{
+    ClaimPlacement, ControlNumberError, ControlNumbers, Envelope, InterchangeSummary,
+    Sequential, Usage, WriteError, Writer837,
+};

@@ -1,0 +1,754 @@
+//! Streaming X12 reading: a tokenizer that finds the delimiters in each ISA
+//! and splits segments, and an envelope reader that checks ISA/GS/ST nesting,
+//! control numbers and the SE/GE/IEA counts.
+//!
+//! Neither does I/O: [`Tokenizer::feed`] takes whatever bytes the caller has,
+//! hands out every complete segment, and says how many bytes it consumed; the
+//! caller keeps the rest and appends the next chunk. Errors carry the byte
+//! offset and the segment's position in the file.
+
+use std::fmt;
+
+use super::Delimiters;
+
+/// Where a segment sits: byte offset of its first byte, and its 1-based
+/// position in the file (counting every segment, envelopes included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Position {
+    pub offset: u64,
+    pub segment: u64,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "segment {} (byte {})", self.segment, self.offset)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("at byte {offset}: the file does not start with an ISA segment")]
+    NoIsa { offset: u64 },
+    #[error("at {pos}: the ISA segment is cut short ({reason})")]
+    ShortIsa { pos: Position, reason: &'static str },
+    #[error("at {pos}: {found:?} is not a segment id")]
+    BadSegmentId { pos: Position, found: String },
+    #[error("at {pos}: {segment} outside {expected}")]
+    OutOfPlace {
+        pos: Position,
+        segment: String,
+        expected: &'static str,
+    },
+    #[error("at {pos}: {element} is {found:?}, expected {expected}")]
+    BadElement {
+        pos: Position,
+        element: &'static str,
+        found: String,
+        expected: String,
+    },
+    #[error("at {pos}: {element} says {stated}, but {counted} were counted")]
+    CountMismatch {
+        pos: Position,
+        element: &'static str,
+        stated: String,
+        counted: u64,
+    },
+    #[error("at {pos}: {element} {found:?} does not match {opening} {expected:?}")]
+    ControlMismatch {
+        pos: Position,
+        element: &'static str,
+        found: String,
+        opening: &'static str,
+        expected: String,
+    },
+    #[error("at {pos}: control number {element} {value:?} is used twice")]
+    DuplicateControl {
+        pos: Position,
+        element: &'static str,
+        value: String,
+    },
+    #[error("at end of file: {what} is not closed")]
+    Unclosed { what: &'static str },
+}
+
+impl ReadError {
+    /// Whether the rest of the file can still be read sensibly after this
+    /// error (a wrong count can; a broken ISA cannot).
+    pub fn is_recoverable(&self) -> bool {
+        matches!(
+            self,
+            ReadError::CountMismatch { .. }
+                | ReadError::ControlMismatch { .. }
+                | ReadError::DuplicateControl { .. }
+                | ReadError::BadElement { .. }
+                | ReadError::OutOfPlace { .. }
+                | ReadError::Unclosed { .. }
+        )
+    }
+}
+
+/// One segment, borrowed from the caller's buffer, without its terminator.
+#[derive(Clone, Copy)]
+pub struct Segment<'a> {
+    raw: &'a [u8],
+    id_len: usize,
+    pub delims: Delimiters,
+    pub pos: Position,
+}
+
+impl<'a> Segment<'a> {
+    pub fn id(&self) -> &'a [u8] {
+        self.raw.get(..self.id_len).unwrap_or_default()
+    }
+
+    pub fn is(&self, id: &str) -> bool {
+        self.id() == id.as_bytes()
+    }
+
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// Element `n` (1-based, as in NM103); empty when absent.
+    pub fn el(&self, n: usize) -> &'a [u8] {
+        self.raw
+            .split(|b| *b == self.delims.element)
+            .nth(n)
+            .unwrap_or_default()
+    }
+
+    /// Element `n` as text (X12 data is ASCII; anything else is replaced).
+    pub fn text(&self, n: usize) -> &'a str {
+        std::str::from_utf8(self.el(n)).unwrap_or("\u{fffd}")
+    }
+
+    /// Component `c` (1-based) of composite element `n`.
+    pub fn comp(&self, n: usize, c: usize) -> &'a str {
+        let el = self.el(n);
+        let part = el
+            .split(|b| *b == self.delims.component)
+            .nth(c.saturating_sub(1))
+            .unwrap_or_default();
+        std::str::from_utf8(part).unwrap_or("\u{fffd}")
+    }
+
+    /// All components of composite element `n`.
+    pub fn comps(&self, n: usize) -> impl Iterator<Item = &'a str> + 'a {
+        let sep = self.delims.component;
+        self.el(n)
+            .split(move |b| *b == sep)
+            .map(|p| std::str::from_utf8(p).unwrap_or("\u{fffd}"))
+    }
+
+    /// Number of elements after the id.
+    pub fn element_count(&self) -> usize {
+        self.raw
+            .iter()
+            .filter(|b| **b == self.delims.element)
+            .count()
+    }
+}
+
+impl fmt::Debug for Segment<'_> {
+    // Segments carry PHI: Debug shows the id and position only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Segment({} at {})",
+            String::from_utf8_lossy(self.id()),
+            self.pos
+        )
+    }
+}
+
+const ISA_ELEMENTS: usize = 16;
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn is_filler(b: u8) -> bool {
+    matches!(b, b'\r' | b'\n' | b' ' | b'\t')
+}
+
+/// Splits bytes into segments. Delimiters are read from each ISA, so a file
+/// holding several interchanges with different delimiters reads correctly.
+#[derive(Debug, Default)]
+pub struct Tokenizer {
+    delims: Option<Delimiters>,
+    /// Absolute offset of the next byte the caller will pass.
+    offset: u64,
+    segments: u64,
+}
+
+impl Tokenizer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The delimiters of the current interchange, once its ISA was read.
+    pub fn delimiters(&self) -> Option<Delimiters> {
+        self.delims
+    }
+
+    pub fn segments_read(&self) -> u64 {
+        self.segments
+    }
+
+    /// Hands every complete segment in `buf` to `on_segment` and returns the
+    /// number of bytes consumed. Unless `eof`, an incomplete tail is left for
+    /// the next call (with more bytes appended); at `eof` a final segment
+    /// without terminator is accepted.
+    pub fn feed<'b, E: From<ReadError>>(
+        &mut self,
+        buf: &'b [u8],
+        eof: bool,
+        mut on_segment: impl FnMut(Segment<'b>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let mut at = 0usize;
+        if self.offset == 0 && self.segments == 0 {
+            if buf.len() < BOM.len() && BOM.starts_with(buf) && !eof {
+                return Ok(0);
+            }
+            if buf.starts_with(BOM) {
+                at = BOM.len();
+            }
+        }
+        loop {
+            while buf.get(at).is_some_and(|b| is_filler(*b)) {
+                at += 1;
+            }
+            let rest = buf.get(at..).unwrap_or_default();
+            if rest.is_empty() {
+                break;
+            }
+            let pos = Position {
+                offset: self.offset + at as u64,
+                segment: self.segments + 1,
+            };
+            // A new interchange may bring new delimiters.
+            if rest.len() < 3 && !eof && b"ISA".starts_with(rest) {
+                break;
+            }
+            if rest.starts_with(b"ISA") {
+                match isa_delimiters(rest, eof, pos)? {
+                    None => break,
+                    Some((delims, len)) => {
+                        self.delims = Some(delims);
+                        let raw = rest.get(..len).unwrap_or_default();
+                        self.segments += 1;
+                        on_segment(Segment {
+                            raw,
+                            id_len: 3,
+                            delims,
+                            pos,
+                        })?;
+                        at += len + 1;
+                        continue;
+                    }
+                }
+            }
+            let Some(delims) = self.delims else {
+                return Err(ReadError::NoIsa { offset: pos.offset }.into());
+            };
+            let (raw, used) = match memchr::memchr(delims.segment, rest) {
+                Some(end) => (rest.get(..end).unwrap_or_default(), end + 1),
+                None if eof => (rest, rest.len()),
+                None => break,
+            };
+            // A file may end with filler bytes after the last terminator.
+            let raw = trim_end_filler(raw);
+            let id_len = raw
+                .iter()
+                .position(|b| *b == delims.element)
+                .unwrap_or(raw.len());
+            let id = raw.get(..id_len).unwrap_or_default();
+            if !(2..=3).contains(&id.len())
+                || !id
+                    .iter()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            {
+                return Err(ReadError::BadSegmentId {
+                    pos,
+                    found: String::from_utf8_lossy(id.get(..id.len().min(12)).unwrap_or_default())
+                        .into_owned(),
+                }
+                .into());
+            }
+            self.segments += 1;
+            on_segment(Segment {
+                raw,
+                id_len,
+                delims,
+                pos,
+            })?;
+            at += used;
+        }
+        self.offset += at as u64;
+        Ok(at)
+    }
+}
+
+fn trim_end_filler(mut raw: &[u8]) -> &[u8] {
+    while let [rest @ .., last] = raw {
+        if is_filler(*last) {
+            raw = rest;
+        } else {
+            break;
+        }
+    }
+    raw
+}
+
+/// Reads the delimiters of the ISA at the start of `rest`: the element
+/// separator follows "ISA", the repetition separator is ISA11, the component
+/// separator is ISA16 and the byte after it ends the segment. Counting
+/// separators (rather than trusting fixed columns) also reads ISAs whose
+/// fields were not space-padded. Returns the ISA's length without terminator.
+fn isa_delimiters(
+    rest: &[u8],
+    eof: bool,
+    pos: Position,
+) -> Result<Option<(Delimiters, usize)>, ReadError> {
+    let short = |reason| Err(ReadError::ShortIsa { pos, reason });
+    let Some(&element) = rest.get(3) else {
+        return if eof {
+            short("no element separator")
+        } else {
+            Ok(None)
+        };
+    };
+    if element.is_ascii_alphanumeric() || is_filler(element) {
+        return short("the character after ISA is not a separator");
+    }
+    let mut seps = rest
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == element)
+        .map(|(i, _)| i);
+    let isa11 = seps.nth(10);
+    let isa16 = isa11.and_then(|_| seps.nth(4));
+    let (Some(isa11), Some(isa16)) = (isa11, isa16) else {
+        return if eof || rest.len() > 512 {
+            short("fewer than 16 elements")
+        } else {
+            Ok(None)
+        };
+    };
+    let (Some(&component), Some(&segment)) = (rest.get(isa16 + 1), rest.get(isa16 + 2)) else {
+        return if eof {
+            short("no component separator or terminator after ISA16")
+        } else {
+            Ok(None)
+        };
+    };
+    // 5010 puts the repetition separator in ISA11; 4010 has a standards id
+    // ("U") there, which is not a delimiter.
+    let repetition = match rest.get(isa11 + 1..isa16) {
+        Some([r, ..]) if !r.is_ascii_alphanumeric() => *r,
+        _ => 0,
+    };
+    if component == segment || component == element || segment == element {
+        return short("ISA16 and the terminator clash with the element separator");
+    }
+    Ok(Some((
+        Delimiters {
+            element,
+            component,
+            repetition,
+            segment,
+        },
+        isa16 + 2,
+    )))
+}
+
+/// What a segment means for the envelope structure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvelopeEvent {
+    Interchange(Isa),
+    Group(Gs),
+    SetStart(St),
+    /// A segment inside a transaction set, with its 1-based position in the set (ST = 1).
+    Body { set_position: u32 },
+    SetEnd,
+    GroupEnd,
+    InterchangeEnd,
+    /// A TA1 between ISA and the first GS.
+    Ta1,
+}
+
+/// The ISA fields that matter for matching and tracing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isa {
+    pub sender_qualifier: String,
+    pub sender_id: String,
+    pub receiver_qualifier: String,
+    pub receiver_id: String,
+    pub date: String,
+    pub time: String,
+    pub version: String,
+    pub control: String,
+    pub ack_requested: bool,
+    pub usage: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gs {
+    pub functional_id: String,
+    pub sender: String,
+    pub receiver: String,
+    pub control: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct St {
+    pub set_id: String,
+    pub control: String,
+    pub version: String,
+}
+
+#[derive(Debug, Default)]
+struct OpenInterchange {
+    control: String,
+    groups: u64,
+    group_controls: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct OpenGroup {
+    control: String,
+    sets: u64,
+    set_controls: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct OpenSet {
+    control: String,
+    segments: u32,
+}
+
+/// Checks the envelope structure segment by segment. Recoverable problems
+/// (a wrong count, a mismatched or repeated control number) are collected in
+/// [`EnvelopeReader::problems`] and reading goes on; a segment where no
+/// envelope allows it is returned as an error.
+#[derive(Debug, Default)]
+pub struct EnvelopeReader {
+    interchange: Option<OpenInterchange>,
+    group: Option<OpenGroup>,
+    set: Option<OpenSet>,
+    pub problems: Vec<ReadError>,
+    pub interchanges: u64,
+    pub groups: u64,
+    pub sets: u64,
+}
+
+fn text(seg: &Segment<'_>, n: usize) -> String {
+    seg.text(n).trim().to_owned()
+}
+
+impl EnvelopeReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn segment(&mut self, seg: &Segment<'_>) -> Result<EnvelopeEvent, ReadError> {
+        let pos = seg.pos;
+        let out_of_place = |expected| ReadError::OutOfPlace {
+            pos,
+            segment: String::from_utf8_lossy(seg.id()).into_owned(),
+            expected,
+        };
+        match seg.id() {
+            b"ISA" => {
+                if self.interchange.is_some() {
+                    self.problems.push(ReadError::Unclosed {
+                        what: "the previous interchange (no IEA before this ISA)",
+                    });
+                    self.group = None;
+                    self.set = None;
+                }
+                if seg.element_count() != ISA_ELEMENTS {
+                    return Err(ReadError::ShortIsa {
+                        pos,
+                        reason: "an ISA has 16 elements",
+                    });
+                }
+                let isa = Isa {
+                    sender_qualifier: text(seg, 5),
+                    sender_id: text(seg, 6),
+                    receiver_qualifier: text(seg, 7),
+                    receiver_id: text(seg, 8),
+                    date: text(seg, 9),
+                    time: text(seg, 10),
+                    version: text(seg, 12),
+                    control: text(seg, 13),
+                    ack_requested: seg.el(14) == b"1",
+                    usage: text(seg, 15),
+                };
+                if isa.control.len() != 9 || !isa.control.bytes().all(|b| b.is_ascii_digit()) {
+                    self.problems.push(ReadError::BadElement {
+                        pos,
+                        element: "ISA13",
+                        found: isa.control.clone(),
+                        expected: "9 digits".into(),
+                    });
+                }
+                self.interchange = Some(OpenInterchange {
+                    control: isa.control.clone(),
+                    ..Default::default()
+                });
+                self.interchanges += 1;
+                Ok(EnvelopeEvent::Interchange(isa))
+            }
+            b"TA1" => {
+                if self.interchange.is_none() || self.group.is_some() {
+                    return Err(out_of_place("an interchange, before its first GS"));
+                }
+                Ok(EnvelopeEvent::Ta1)
+            }
+            b"GS" => {
+                let Some(ic) = self.interchange.as_mut() else {
+                    return Err(out_of_place("an interchange (ISA)"));
+                };
+                if self.group.is_some() {
+                    self.problems.push(ReadError::Unclosed {
+                        what: "the previous functional group (no GE before this GS)",
+                    });
+                }
+                let gs = Gs {
+                    functional_id: text(seg, 1),
+                    sender: text(seg, 2),
+                    receiver: text(seg, 3),
+                    control: text(seg, 6),
+                    version: text(seg, 8),
+                };
+                if ic.group_controls.contains(&gs.control) {
+                    self.problems.push(ReadError::DuplicateControl {
+                        pos,
+                        element: "GS06",
+                        value: gs.control.clone(),
+                    });
+                }
+                ic.group_controls.push(gs.control.clone());
+                ic.groups += 1;
+                self.groups += 1;
+                self.group = Some(OpenGroup {
+                    control: gs.control.clone(),
+                    ..Default::default()
+                });
+                Ok(EnvelopeEvent::Group(gs))
+            }
+            b"ST" => {
+                let Some(group) = self.group.as_mut() else {
+                    return Err(out_of_place("a functional group (GS)"));
+                };
+                if self.set.is_some() {
+                    self.problems.push(ReadError::Unclosed {
+                        what: "the previous transaction set (no SE before this ST)",
+                    });
+                }
+                let st = St {
+                    set_id: text(seg, 1),
+                    control: text(seg, 2),
+                    version: text(seg, 3),
+                };
+                if group.set_controls.contains(&st.control) {
+                    self.problems.push(ReadError::DuplicateControl {
+                        pos,
+                        element: "ST02",
+                        value: st.control.clone(),
+                    });
+                }
+                group.set_controls.push(st.control.clone());
+                group.sets += 1;
+                self.sets += 1;
+                self.set = Some(OpenSet {
+                    control: st.control.clone(),
+                    segments: 1,
+                });
+                Ok(EnvelopeEvent::SetStart(st))
+            }
+            b"SE" => {
+                let Some(set) = self.set.take() else {
+                    return Err(out_of_place("a transaction set (ST)"));
+                };
+                let counted = u64::from(set.segments) + 1;
+                self.check_count(pos, "SE01", seg.text(1), counted);
+                self.check_control(pos, "SE02", seg.text(2), "ST02", &set.control);
+                Ok(EnvelopeEvent::SetEnd)
+            }
+            b"GE" => {
+                let Some(group) = self.group.take() else {
+                    return Err(out_of_place("a functional group (GS)"));
+                };
+                if self.set.take().is_some() {
+                    self.problems.push(ReadError::Unclosed {
+                        what: "a transaction set (no SE before GE)",
+                    });
+                }
+                self.check_count(pos, "GE01", seg.text(1), group.sets);
+                self.check_control(pos, "GE02", seg.text(2), "GS06", &group.control);
+                Ok(EnvelopeEvent::GroupEnd)
+            }
+            b"IEA" => {
+                let Some(ic) = self.interchange.take() else {
+                    return Err(out_of_place("an interchange (ISA)"));
+                };
+                if self.group.take().is_some() {
+                    self.problems.push(ReadError::Unclosed {
+                        what: "a functional group (no GE before IEA)",
+                    });
+                }
+                self.check_count(pos, "IEA01", seg.text(1), ic.groups);
+                self.check_control(pos, "IEA02", seg.text(2), "ISA13", &ic.control);
+                Ok(EnvelopeEvent::InterchangeEnd)
+            }
+            _ => {
+                let Some(set) = self.set.as_mut() else {
+                    return Err(out_of_place("a transaction set (ST)"));
+                };
+                set.segments += 1;
+                Ok(EnvelopeEvent::Body {
+                    set_position: set.segments,
+                })
+            }
+        }
+    }
+
+    /// Call at end of input: reports envelopes left open.
+    pub fn finish(&mut self) {
+        if self.set.take().is_some() {
+            self.problems.push(ReadError::Unclosed {
+                what: "a transaction set (no SE)",
+            });
+        }
+        if self.group.take().is_some() {
+            self.problems.push(ReadError::Unclosed {
+                what: "a functional group (no GE)",
+            });
+        }
+        if self.interchange.take().is_some() {
+            self.problems.push(ReadError::Unclosed {
+                what: "an interchange (no IEA)",
+            });
+        }
+    }
+
+    fn check_count(&mut self, pos: Position, element: &'static str, stated: &str, counted: u64) {
+        if stated.trim().parse::<u64>() != Ok(counted) {
+            self.problems.push(ReadError::CountMismatch {
+                pos,
+                element,
+                stated: stated.to_owned(),
+                counted,
+            });
+        }
+    }
+
+    fn check_control(
+        &mut self,
+        pos: Position,
+        element: &'static str,
+        found: &str,
+        opening: &'static str,
+        expected: &str,
+    ) {
+        // Numeric control numbers may be written with different zero padding.
+        let same = found.trim() == expected
+            || matches!((found.trim().parse::<u64>(), expected.parse::<u64>()), (Ok(a), Ok(b)) if a == b);
+        if !same {
+            self.problems.push(ReadError::ControlMismatch {
+                pos,
+                element,
+                found: found.to_owned(),
+                opening,
+                expected: expected.to_owned(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &[u8] = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *260101*1200*^*00501*000000001*0*T*:~GS*HC*S*R*20260101*1200*1*X*005010X222A1~ST*837*0001*005010X222A1~BHT*0019*00*1*20260101*1200*CH~SE*3*0001~GE*1*1~IEA*1*000000001~";
+
+    fn ids(data: &[u8], chunk: usize) -> Vec<String> {
+        let mut tok = Tokenizer::new();
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for piece in data.chunks(chunk) {
+            buf.extend_from_slice(piece);
+            let used = tok
+                .feed::<ReadError>(&buf, false, |s| {
+                    out.push(String::from_utf8_lossy(s.id()).into_owned());
+                    Ok(())
+                })
+                .unwrap();
+            buf.drain(..used);
+        }
+        tok.feed::<ReadError>(&buf, true, |s| {
+            out.push(String::from_utf8_lossy(s.id()).into_owned());
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn segments_are_the_same_whatever_the_chunk_size() {
+        let whole = ids(SMALL, SMALL.len());
+        assert_eq!(whole, ["ISA", "GS", "ST", "BHT", "SE", "GE", "IEA"]);
+        for chunk in [1, 2, 3, 7, 64, 105, 106, 107] {
+            assert_eq!(ids(SMALL, chunk), whole, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn bom_line_breaks_and_missing_final_terminator_are_tolerated() {
+        let mut data = b"\xEF\xBB\xBF".to_vec();
+        let text = String::from_utf8(SMALL.to_vec()).unwrap().replace('~', "~\r\n");
+        data.extend_from_slice(text.trim_end_matches(['~', '\r', '\n']).as_bytes());
+        assert_eq!(ids(&data, 5), ["ISA", "GS", "ST", "BHT", "SE", "GE", "IEA"]);
+    }
+
+    #[test]
+    fn envelope_counts_and_controls_are_checked() {
+        let bad = String::from_utf8(SMALL.to_vec())
+            .unwrap()
+            .replace("SE*3*0001", "SE*4*0002")
+            .replace("GE*1*1", "GE*2*1");
+        let mut env = EnvelopeReader::new();
+        let mut tok = Tokenizer::new();
+        tok.feed::<ReadError>(bad.as_bytes(), true, |s| env.segment(&s).map(|_| ()))
+            .unwrap();
+        env.finish();
+        let found: Vec<&str> = env
+            .problems
+            .iter()
+            .map(|p| match p {
+                ReadError::CountMismatch { element, .. } => *element,
+                ReadError::ControlMismatch { element, .. } => *element,
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(found, ["SE01", "SE02", "GE01"]);
+        let msg = env.problems[0].to_string();
+        assert!(msg.contains("segment 5") && msg.contains("byte"), "{msg}");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for data in [
+            &b"hello world"[..],
+            b"ISA",
+            b"ISA*00*",
+            b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *260101*1200*^*00501*000000001*0*T*",
+            b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *260101*1200*^*00501*000000001*0*T*:~g$*1~",
+        ] {
+            let mut tok = Tokenizer::new();
+            let mut env = EnvelopeReader::new();
+            let r = tok.feed::<ReadError>(data, true, |s| env.segment(&s).map(|_| ()));
+            assert!(r.is_err(), "{:?}", String::from_utf8_lossy(data));
+        }
+    }
+}

@@ -1,0 +1,1021 @@
+//! The 837P (005010X222A1) and 837I (005010X223A2) writer.
+//!
+//! One interchange per file: ISA, one GS per claim kind, as many ST sets as
+//! needed (at most [`MAX_CLAIMS_PER_SET`] claims each, the TR3's
+//! recommendation), the HL hierarchy billing provider → subscriber → patient.
+//! Consecutive claims of the same billing provider share one 2000A loop; each
+//! claim gets its own 2000B so its segment range is contiguous, which is what
+//! lets a 999's IK3 be pinned to one claim later.
+//!
+//! Streaming: [`Writer837::write_claim`] appends one claim's segments to the
+//! caller's buffer; the caller drains it to disk (or into the encryptor)
+//! between claims, so memory does not grow with the batch.
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+use super::emit::{push_date, BadValue, Emitter};
+use super::Delimiters;
+use crate::model::{
+    Address, BillingProvider, Claim, ClaimKind, EntityType, Facility, IcdVersion, OtherPayer,
+    Patient, Payer, Provider, Receiver, ServiceLine, Submitter, Subscriber,
+};
+
+/// The TR3 recommends at most 5000 CLM per transaction set.
+pub const MAX_CLAIMS_PER_SET: usize = 5000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("claim {claim}: {segment}{element:02} holds a delimiter or a non-ASCII character")]
+    Value {
+        claim: String,
+        segment: &'static str,
+        element: usize,
+    },
+    #[error("envelope: {field} {value:?} {problem}")]
+    Envelope {
+        field: &'static str,
+        value: String,
+        problem: &'static str,
+    },
+    #[error(transparent)]
+    ControlNumber(#[from] ControlNumberError),
+}
+
+/// A control number could not be allocated (the ledger's allocator can fail).
+#[derive(Debug, thiserror::Error)]
+#[error("could not allocate a control number: {0}")]
+pub struct ControlNumberError(pub String);
+
+/// Where control numbers come from. The ledger allocates and commits them
+/// before a file is written; `translate` previews with [`Sequential`].
+pub trait ControlNumbers {
+    /// ISA13, 1..=999_999_999.
+    fn interchange(&mut self) -> Result<u32, ControlNumberError>;
+    /// GS06.
+    fn group(&mut self) -> Result<u32, ControlNumberError>;
+    /// ST02.
+    fn transaction_set(&mut self) -> Result<u32, ControlNumberError>;
+}
+
+/// Counts up from a starting number, separately for ISA13, GS06 and ST02.
+#[derive(Debug, Clone)]
+pub struct Sequential {
+    next: [u32; 3],
+}
+
+impl Sequential {
+    pub fn starting_at(n: u32) -> Self {
+        Sequential { next: [n.max(1); 3] }
+    }
+
+    fn take(&mut self, i: usize) -> Result<u32, ControlNumberError> {
+        let slot = self
+            .next
+            .get_mut(i)
+            .ok_or_else(|| ControlNumberError("no such counter".into()))?;
+        let n = *slot;
+        if n > 999_999_999 {
+            return Err(ControlNumberError("past 999999999".into()));
+        }
+        *slot += 1;
+        Ok(n)
+    }
+}
+
+impl ControlNumbers for Sequential {
+    fn interchange(&mut self) -> Result<u32, ControlNumberError> {
+        self.take(0)
+    }
+    fn group(&mut self) -> Result<u32, ControlNumberError> {
+        self.take(1)
+    }
+    fn transaction_set(&mut self) -> Result<u32, ControlNumberError> {
+        self.take(2)
+    }
+}
+
+/// ISA15.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum Usage {
+    #[serde(rename = "T")]
+    Test,
+    #[serde(rename = "P")]
+    Production,
+}
+
+/// Everything the envelope and header loops need, from the partner profile.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub sender_qualifier: String,
+    pub sender_id: String,
+    pub receiver_qualifier: String,
+    pub receiver_id: String,
+    pub gs_sender: String,
+    pub gs_receiver: String,
+    pub usage: Usage,
+    /// ISA14: ask for a TA1.
+    pub ack_requested: bool,
+    pub delimiters: Delimiters,
+    /// Write a line break after each segment terminator.
+    pub line_break: bool,
+    pub submitter: Submitter,
+    pub receiver: Receiver,
+}
+
+/// Where one claim landed, for the ledger and for pinning 999 errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimPlacement {
+    pub interchange: u32,
+    pub group: u32,
+    pub set: u32,
+    /// Position of the claim's first segment (its 2000B HL) in the set, ST = 1.
+    pub first_segment: u32,
+    /// Position of its last segment.
+    pub last_segment: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetSummary {
+    pub control: u32,
+    /// BHT03, what 277CAs refer back to.
+    pub reference: String,
+    pub claims: usize,
+    pub segments: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSummary {
+    pub control: u32,
+    pub kind: ClaimKind,
+    pub sets: Vec<SetSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterchangeSummary {
+    pub control: u32,
+    pub groups: Vec<GroupSummary>,
+}
+
+impl InterchangeSummary {
+    pub fn claims(&self) -> usize {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.sets)
+            .map(|s| s.claims)
+            .sum()
+    }
+}
+
+struct OpenSet {
+    control: u32,
+    reference: String,
+    claims: usize,
+    hl: u32,
+    /// The billing provider of the open 2000A loop and its HL number.
+    billing: Option<(u32, BillingProvider)>,
+}
+
+/// Writes one interchange of 837s. See the module docs.
+pub struct Writer837 {
+    env: Envelope,
+    now: NaiveDateTime,
+    em: Emitter,
+    summary: InterchangeSummary,
+    set: Option<OpenSet>,
+    group_open: bool,
+    max_claims_per_set: usize,
+    scratch: Vec<u8>,
+}
+
+impl Writer837 {
+    /// Writes the ISA. `now` stamps ISA09/10, GS04/05 and BHT04/05.
+    pub fn begin(
+        env: Envelope,
+        now: NaiveDateTime,
+        numbers: &mut dyn ControlNumbers,
+        out: &mut Vec<u8>,
+    ) -> Result<Self, WriteError> {
+        let em = Emitter::new(env.delimiters, env.line_break);
+        check_envelope(&env, &em)?;
+        let control = numbers.interchange()?;
+        if !(1..=999_999_999).contains(&control) {
+            return Err(WriteError::Envelope {
+                field: "ISA13",
+                value: control.to_string(),
+                problem: "must be 1..=999999999",
+            });
+        }
+        write_isa(&env, now, control, out);
+        Ok(Writer837 {
+            env,
+            now,
+            em,
+            summary: InterchangeSummary {
+                control,
+                groups: Vec::new(),
+            },
+            set: None,
+            group_open: false,
+            max_claims_per_set: MAX_CLAIMS_PER_SET,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Lowers the claims-per-set limit (tests use it to exercise splitting
+    /// without writing 5000 claims; some partners ask for smaller sets).
+    pub fn with_max_claims_per_set(mut self, n: usize) -> Self {
+        self.max_claims_per_set = n.clamp(1, MAX_CLAIMS_PER_SET);
+        self
+    }
+
+    /// Appends one claim. On error nothing of the claim is left in `out`.
+    pub fn write_claim(
+        &mut self,
+        claim: &Claim,
+        numbers: &mut dyn ControlNumbers,
+        out: &mut Vec<u8>,
+    ) -> Result<ClaimPlacement, WriteError> {
+        self.ensure_set(claim.kind, numbers, out)?;
+        let Some(set) = self.set.as_mut() else {
+            return Err(ControlNumberError("no open transaction set".into()).into());
+        };
+        let saved_segments = self.em.set_segments;
+        let new_billing = match &set.billing {
+            Some((hl, b)) if *b == claim.billing_provider => Err(*hl),
+            _ => Ok(set.hl + 1),
+        };
+        self.scratch.clear();
+        let mut w = ClaimWriter {
+            em: &mut self.em,
+            out: &mut self.scratch,
+            kind: claim.kind,
+        };
+        let result = (|| {
+            let parent = match new_billing {
+                Ok(hl) => {
+                    w.billing_provider(hl, &claim.billing_provider)?;
+                    hl
+                }
+                Err(hl) => hl,
+            };
+            let sub_hl = parent.max(set.hl) + 1;
+            let first = w.em.set_segments + 1;
+            w.claim(claim, parent, sub_hl)?;
+            Ok::<_, BadValue>((first, sub_hl))
+        })();
+        match result {
+            Ok((first, sub_hl)) => {
+                out.extend_from_slice(&self.scratch);
+                if let Ok(hl) = new_billing {
+                    set.billing = Some((hl, claim.billing_provider.clone()));
+                }
+                set.hl = sub_hl + u32::from(claim.patient.is_some());
+                set.claims += 1;
+                Ok(ClaimPlacement {
+                    interchange: self.summary.control,
+                    group: self.summary.groups.last().map_or(0, |g| g.control),
+                    set: set.control,
+                    first_segment: first,
+                    last_segment: self.em.set_segments,
+                })
+            }
+            Err(bad) => {
+                self.em.set_segments = saved_segments;
+                Err(WriteError::Value {
+                    claim: claim.id.clone(),
+                    segment: bad.segment,
+                    element: bad.element,
+                })
+            }
+        }
+    }
+
+    /// Closes the open set, group and the interchange.
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<InterchangeSummary, WriteError> {
+        self.close_set(out);
+        self.close_group(out);
+        let groups = self.summary.groups.len().to_string();
+        let control = format!("{:09}", self.summary.control);
+        self.em
+            .seg(out, "IEA")
+            .el(&groups)
+            .el(&control)
+            .end()
+            .map_err(|b| self.envelope_error(b))?;
+        Ok(self.summary)
+    }
+
+    fn envelope_error(&self, b: BadValue) -> WriteError {
+        WriteError::Envelope {
+            field: b.segment,
+            value: String::new(),
+            problem: "holds a delimiter or a non-ASCII character",
+        }
+    }
+
+    fn ensure_set(
+        &mut self,
+        kind: ClaimKind,
+        numbers: &mut dyn ControlNumbers,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WriteError> {
+        let group_kind = self.summary.groups.last().map(|g| g.kind);
+        if group_kind != Some(kind) {
+            self.close_set(out);
+            self.close_group(out);
+            self.open_group(kind, numbers, out)?;
+        }
+        let full = self
+            .set
+            .as_ref()
+            .is_none_or(|s| s.claims >= self.max_claims_per_set);
+        if full {
+            self.close_set(out);
+            self.open_set(kind, numbers, out)?;
+        }
+        Ok(())
+    }
+
+    fn open_group(
+        &mut self,
+        kind: ClaimKind,
+        numbers: &mut dyn ControlNumbers,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WriteError> {
+        let control = numbers.group()?;
+        let (date, time) = (self.now.date(), self.now.format("%H%M").to_string());
+        self.em
+            .seg(out, "GS")
+            .el("HC")
+            .el(&self.env.gs_sender)
+            .el(&self.env.gs_receiver)
+            .date(date)
+            .el(&time)
+            .el(&control.to_string())
+            .el("X")
+            .el(kind.version())
+            .end()
+            .map_err(|b| self.envelope_error(b))?;
+        self.summary.groups.push(GroupSummary {
+            control,
+            kind,
+            sets: Vec::new(),
+        });
+        self.group_open = true;
+        Ok(())
+    }
+
+    fn close_group(&mut self, out: &mut Vec<u8>) {
+        if !std::mem::take(&mut self.group_open) {
+            return;
+        }
+        if let Some(g) = self.summary.groups.last() {
+            let (sets, control) = (g.sets.len().to_string(), g.control.to_string());
+            // Digits we made: they cannot hold delimiters.
+            let _ = self.em.seg(out, "GE").el(&sets).el(&control).end();
+        }
+    }
+
+    fn open_set(
+        &mut self,
+        kind: ClaimKind,
+        numbers: &mut dyn ControlNumbers,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WriteError> {
+        let control = numbers.transaction_set()?;
+        let st02 = format!("{control:04}");
+        let reference = format!("{:09}{:04}", self.summary.control, control);
+        self.em.set_segments = 0;
+        let env = &self.env;
+        let time = self.now.format("%H%M").to_string();
+        let result = (|| {
+            let em = &mut self.em;
+            em.seg(out, "ST")
+                .el("837")
+                .el(&st02)
+                .el(kind.version())
+                .end()?;
+            em.seg(out, "BHT")
+                .el("0019")
+                .el("00")
+                .el(&reference)
+                .date(self.now.date())
+                .el(&time)
+                .el("CH")
+                .end()?;
+            let s = &env.submitter;
+            em.seg(out, "NM1")
+                .el("41")
+                .el("2")
+                .el(&s.name)
+                .skip(5)
+                .el("46")
+                .el(&s.id)
+                .end()?;
+            let mut per = em.seg(out, "PER");
+            per.el("IC").opt(s.contact_name.as_deref());
+            if let Some(phone) = &s.phone {
+                per.el("TE").el(phone);
+            }
+            if let Some(email) = &s.email {
+                per.el("EM").el(email);
+            }
+            per.end()?;
+            em.seg(out, "NM1")
+                .el("40")
+                .el("2")
+                .el(&env.receiver.name)
+                .skip(5)
+                .el("46")
+                .el(&env.receiver.id)
+                .end()
+        })();
+        result.map_err(|b| self.envelope_error(b))?;
+        self.set = Some(OpenSet {
+            control,
+            reference,
+            claims: 0,
+            hl: 0,
+            billing: None,
+        });
+        Ok(())
+    }
+
+    fn close_set(&mut self, out: &mut Vec<u8>) {
+        let Some(set) = self.set.take() else {
+            return;
+        };
+        let count = (self.em.set_segments + 1).to_string();
+        let st02 = format!("{:04}", set.control);
+        // Digits we made: they cannot hold delimiters.
+        let _ = self.em.seg(out, "SE").el(&count).el(&st02).end();
+        if let Some(group) = self.summary.groups.last_mut() {
+            group.sets.push(SetSummary {
+                control: set.control,
+                reference: set.reference,
+                claims: set.claims,
+                segments: self.em.set_segments,
+            });
+        }
+    }
+}
+
+fn check_envelope(env: &Envelope, em: &Emitter) -> Result<(), WriteError> {
+    let fields: [(&'static str, &str, usize); 6] = [
+        ("ISA05", &env.sender_qualifier, 2),
+        ("ISA06", &env.sender_id, 15),
+        ("ISA07", &env.receiver_qualifier, 2),
+        ("ISA08", &env.receiver_id, 15),
+        ("GS02", &env.gs_sender, 15),
+        ("GS03", &env.gs_receiver, 15),
+    ];
+    for (field, value, max) in fields {
+        let problem = if value.is_empty() {
+            Some("is empty")
+        } else if value.len() > max {
+            Some("is too long")
+        } else if !em.is_clean(value) {
+            Some("holds a delimiter or a non-ASCII character")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(WriteError::Envelope {
+                field,
+                value: value.to_owned(),
+                problem,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The ISA is fixed width: every field padded to its full length.
+fn write_isa(
+    env: &Envelope,
+    now: NaiveDateTime,
+    control: u32,
+    out: &mut Vec<u8>,
+) {
+    let d = env.delimiters;
+    let e = char::from(d.element);
+    let mut date = Vec::with_capacity(8);
+    push_date(&mut date, now.date());
+    let yymmdd = String::from_utf8_lossy(date.get(2..).unwrap_or_default()).into_owned();
+    let isa = format!(
+        "ISA{e}00{e}{:10}{e}00{e}{:10}{e}{:2}{e}{:15}{e}{:2}{e}{:15}{e}{yymmdd}{e}{}{e}{}{e}00501{e}{control:09}{e}{}{e}{}{e}{}",
+        "",
+        "",
+        env.sender_qualifier,
+        env.sender_id,
+        env.receiver_qualifier,
+        env.receiver_id,
+        now.format("%H%M"),
+        char::from(d.repetition),
+        if env.ack_requested { '1' } else { '0' },
+        match env.usage {
+            Usage::Test => 'T',
+            Usage::Production => 'P',
+        },
+        char::from(d.component),
+    );
+    out.extend_from_slice(isa.as_bytes());
+    out.push(d.segment);
+    if env.line_break {
+        out.push(b'\n');
+    }
+}
+
+/// Writes the loops of one claim into a scratch buffer.
+struct ClaimWriter<'a> {
+    em: &'a mut Emitter,
+    out: &'a mut Vec<u8>,
+    kind: ClaimKind,
+}
+
+type W = Result<(), BadValue>;
+
+fn entity_code(e: EntityType) -> &'static str {
+    match e {
+        EntityType::Person => "1",
+        EntityType::Organization => "2",
+    }
+}
+
+fn yn(b: bool) -> &'static str {
+    if b {
+        "Y"
+    } else {
+        "N"
+    }
+}
+
+impl ClaimWriter<'_> {
+    fn address(&mut self, a: &Address) -> W {
+        self.em
+            .seg(self.out, "N3")
+            .el(&a.line1)
+            .opt(a.line2.as_deref())
+            .end()?;
+        self.em
+            .seg(self.out, "N4")
+            .el(&a.city)
+            .el(&a.state)
+            .el(&a.zip)
+            .end()
+    }
+
+    fn billing_provider(&mut self, hl: u32, b: &BillingProvider) -> W {
+        self.em
+            .seg(self.out, "HL")
+            .el(&hl.to_string())
+            .skip(1)
+            .el("20")
+            .el("1")
+            .end()?;
+        if let Some(t) = &b.taxonomy {
+            self.em
+                .seg(self.out, "PRV")
+                .el("BI")
+                .el("PXC")
+                .el(t)
+                .end()?;
+        }
+        self.em
+            .seg(self.out, "NM1")
+            .el("85")
+            .el(entity_code(b.entity))
+            .el(&b.name)
+            .opt(b.first_name.as_deref())
+            .skip(3)
+            .el("XX")
+            .el(&b.npi)
+            .end()?;
+        self.address(&b.address)?;
+        let qualifier = if b.ssn_as_tax_id == Some(true) {
+            "SY"
+        } else {
+            "EI"
+        };
+        self.em
+            .seg(self.out, "REF")
+            .el(qualifier)
+            .el(&b.tax_id)
+            .end()?;
+        if let Some(pay_to) = &b.pay_to_address {
+            self.em.seg(self.out, "NM1").el("87").el("2").end()?;
+            self.address(pay_to)?;
+        }
+        Ok(())
+    }
+
+    fn claim(&mut self, c: &Claim, parent: u32, hl: u32) -> W {
+        self.subscriber(c, parent, hl)?;
+        if let Some(p) = &c.patient {
+            self.patient(p, hl)?;
+        }
+        self.clm(c)?;
+        match self.kind {
+            ClaimKind::Professional => self.professional_providers(c)?,
+            ClaimKind::Institutional => self.institutional_providers(c)?,
+        }
+        for other in &c.other_payers {
+            self.other_payer(c, other)?;
+        }
+        for (i, line) in c.lines.iter().enumerate() {
+            self.line(i + 1, line)?;
+        }
+        Ok(())
+    }
+
+    fn subscriber(&mut self, c: &Claim, parent: u32, hl: u32) -> W {
+        let s: &Subscriber = &c.subscriber;
+        let has_patient = c.patient.is_some();
+        self.em
+            .seg(self.out, "HL")
+            .el(&hl.to_string())
+            .el(&parent.to_string())
+            .el("22")
+            .el(if has_patient { "1" } else { "0" })
+            .end()?;
+        self.em
+            .seg(self.out, "SBR")
+            .el(s.responsibility.code())
+            .el(if has_patient { "" } else { "18" })
+            .opt(s.group_number.as_deref())
+            .opt(s.group_name.as_deref())
+            .skip(4)
+            .el(&s.claim_filing)
+            .end()?;
+        self.person_name("IL", &s.last_name, s.first_name.as_deref(), s.middle_name.as_deref(), Some(("MI", &s.member_id)))?;
+        if let Some(a) = &s.address {
+            self.address(a)?;
+        }
+        if let Some(dob) = s.birth_date {
+            self.dmg(dob, s.gender.map_or("U", |g| g.code()))?;
+        }
+        self.payer(&c.payer)
+    }
+
+    fn person_name(
+        &mut self,
+        qualifier: &str,
+        last: &str,
+        first: Option<&str>,
+        middle: Option<&str>,
+        id: Option<(&str, &str)>,
+    ) -> W {
+        let mut s = self.em.seg(self.out, "NM1");
+        s.el(qualifier)
+            .el("1")
+            .el(last)
+            .opt(first)
+            .opt(middle)
+            .skip(2);
+        if let Some((q, v)) = id {
+            s.el(q).el(v);
+        }
+        s.end()
+    }
+
+    fn dmg(&mut self, dob: NaiveDate, gender: &str) -> W {
+        self.em
+            .seg(self.out, "DMG")
+            .el("D8")
+            .date(dob)
+            .el(gender)
+            .end()
+    }
+
+    fn payer(&mut self, p: &Payer) -> W {
+        self.em
+            .seg(self.out, "NM1")
+            .el("PR")
+            .el("2")
+            .el(&p.name)
+            .skip(5)
+            .el("PI")
+            .el(&p.id)
+            .end()?;
+        if let Some(a) = &p.address {
+            self.address(a)?;
+        }
+        Ok(())
+    }
+
+    fn patient(&mut self, p: &Patient, parent: u32) -> W {
+        self.em
+            .seg(self.out, "HL")
+            .el(&(parent + 1).to_string())
+            .el(&parent.to_string())
+            .el("23")
+            .el("0")
+            .end()?;
+        self.em.seg(self.out, "PAT").el(&p.relationship).end()?;
+        self.person_name("QC", &p.last_name, p.first_name.as_deref(), None, None)?;
+        if let Some(a) = &p.address {
+            self.address(a)?;
+        }
+        if let Some(dob) = p.birth_date {
+            self.dmg(dob, p.gender.map_or("U", |g| g.code()))?;
+        }
+        Ok(())
+    }
+
+    fn clm(&mut self, c: &Claim) -> W {
+        let professional = self.kind == ClaimKind::Professional;
+        let (facility, qualifier) = if professional {
+            (c.place_of_service.as_deref().unwrap_or(""), "B")
+        } else {
+            (c.type_of_bill.as_deref().unwrap_or(""), "A")
+        };
+        let mut s = self.em.seg(self.out, "CLM");
+        s.el(&c.id)
+            .dec(c.total_charge)
+            .skip(2)
+            .comp(&[facility, qualifier, &c.frequency_code]);
+        if professional {
+            s.el(yn(c.provider_signature));
+        } else {
+            s.skip(1);
+        }
+        s.el(&c.assignment)
+            .el(yn(c.benefits_assigned))
+            .el(&c.release_of_information)
+            .end()?;
+        if !professional {
+            if let (Some(from), Some(to)) = (c.statement_from, c.statement_to) {
+                self.em
+                    .seg(self.out, "DTP")
+                    .el("434")
+                    .el("RD8")
+                    .date_range(from, to)
+                    .end()?;
+            }
+        }
+        if let Some(date) = c.admission.as_ref().and_then(|a| a.date) {
+            self.em
+                .seg(self.out, "DTP")
+                .el("435")
+                .el("D8")
+                .date(date)
+                .end()?;
+        }
+        if !professional {
+            let adm = c.admission.clone().unwrap_or_default();
+            self.em
+                .seg(self.out, "CL1")
+                .opt(adm.kind.as_deref())
+                .opt(adm.source.as_deref())
+                .opt(c.patient_status.as_deref())
+                .end()?;
+        }
+        for (q, v) in [
+            ("G1", &c.prior_authorization),
+            ("F8", &c.payer_claim_number),
+            ("EA", &c.medical_record_number),
+        ] {
+            if let Some(v) = v {
+                self.em.seg(self.out, "REF").el(q).el(v).end()?;
+            }
+        }
+        if let Some(note) = &c.note {
+            let code = if professional { "ADD" } else { "ALL" };
+            self.em.seg(self.out, "NTE").el(code).el(note).end()?;
+        }
+        self.diagnoses(c)
+    }
+
+    fn diagnoses(&mut self, c: &Claim) -> W {
+        let (principal, admitting, other) = match c.icd_version {
+            IcdVersion::Icd10 => ("ABK", "ABJ", "ABF"),
+            IcdVersion::Icd9 => ("BK", "BJ", "BF"),
+        };
+        let Some((first, rest)) = c.diagnoses.split_first() else {
+            return Ok(());
+        };
+        match self.kind {
+            ClaimKind::Professional => {
+                let mut s = self.em.seg(self.out, "HI");
+                s.comp(&[principal, first]);
+                for dx in rest {
+                    s.comp(&[other, dx]);
+                }
+                s.end()
+            }
+            ClaimKind::Institutional => {
+                self.em
+                    .seg(self.out, "HI")
+                    .comp(&[principal, first])
+                    .end()?;
+                if let Some(adm) = &c.admitting_diagnosis {
+                    self.em
+                        .seg(self.out, "HI")
+                        .comp(&[admitting, adm])
+                        .end()?;
+                }
+                for chunk in rest.chunks(12) {
+                    let mut s = self.em.seg(self.out, "HI");
+                    for dx in chunk {
+                        s.comp(&[other, dx]);
+                    }
+                    s.end()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn provider(&mut self, qualifier: &str, p: &Provider, prv: Option<&str>) -> W {
+        let mut s = self.em.seg(self.out, "NM1");
+        s.el(qualifier)
+            .el(entity_code(p.entity))
+            .el(&p.name)
+            .opt(p.first_name.as_deref())
+            .skip(3);
+        if let Some(npi) = &p.npi {
+            s.el("XX").el(npi);
+        }
+        s.end()?;
+        if let (Some(code), Some(t)) = (prv, &p.taxonomy) {
+            self.em
+                .seg(self.out, "PRV")
+                .el(code)
+                .el("PXC")
+                .el(t)
+                .end()?;
+        }
+        Ok(())
+    }
+
+    fn facility(&mut self, f: &Facility) -> W {
+        let mut s = self.em.seg(self.out, "NM1");
+        s.el("77").el("2").el(&f.name).skip(4);
+        if let Some(npi) = &f.npi {
+            s.el("XX").el(npi);
+        }
+        s.end()?;
+        self.address(&f.address)
+    }
+
+    /// 2310A referring, 2310B rendering, 2310C service facility.
+    fn professional_providers(&mut self, c: &Claim) -> W {
+        if let Some(p) = &c.referring_provider {
+            self.provider("DN", p, None)?;
+        }
+        if let Some(p) = &c.rendering_provider {
+            self.provider("82", p, Some("PE"))?;
+        }
+        if let Some(f) = &c.service_facility {
+            self.facility(f)?;
+        }
+        Ok(())
+    }
+
+    /// 2310A attending, 2310D rendering, 2310E service facility, 2310F referring.
+    fn institutional_providers(&mut self, c: &Claim) -> W {
+        if let Some(p) = &c.attending_provider {
+            self.provider("71", p, Some("AT"))?;
+        }
+        if let Some(p) = &c.rendering_provider {
+            self.provider("82", p, None)?;
+        }
+        if let Some(f) = &c.service_facility {
+            self.facility(f)?;
+        }
+        if let Some(p) = &c.referring_provider {
+            self.provider("DN", p, None)?;
+        }
+        Ok(())
+    }
+
+    /// Loops 2320, 2330A and 2330B.
+    fn other_payer(&mut self, c: &Claim, o: &OtherPayer) -> W {
+        self.em
+            .seg(self.out, "SBR")
+            .el(o.responsibility.code())
+            .el(&o.relationship)
+            .opt(o.group_number.as_deref())
+            .skip(5)
+            .el(&o.claim_filing)
+            .end()?;
+        // CAS: one segment per group code, up to six reason/amount/quantity triplets each.
+        let mut groups: Vec<&str> = Vec::new();
+        for a in &o.adjustments {
+            if !groups.contains(&a.group.as_str()) {
+                groups.push(&a.group);
+            }
+        }
+        for group in groups {
+            let adjustments: Vec<_> = o.adjustments.iter().filter(|a| a.group == group).collect();
+            for chunk in adjustments.chunks(6) {
+                let mut s = self.em.seg(self.out, "CAS");
+                s.el(group);
+                for a in chunk {
+                    s.el(&a.reason).dec(a.amount).opt_dec(a.quantity);
+                }
+                s.end()?;
+            }
+        }
+        if let Some(paid) = o.paid_amount {
+            self.em.seg(self.out, "AMT").el("D").dec(paid).end()?;
+        }
+        self.em
+            .seg(self.out, "OI")
+            .skip(2)
+            .el(yn(c.benefits_assigned))
+            .skip(2)
+            .el(&c.release_of_information)
+            .end()?;
+        self.person_name(
+            "IL",
+            &o.subscriber_last_name,
+            o.subscriber_first_name.as_deref(),
+            None,
+            Some(("MI", &o.subscriber_member_id)),
+        )?;
+        self.em
+            .seg(self.out, "NM1")
+            .el("PR")
+            .el("2")
+            .el(&o.payer_name)
+            .skip(5)
+            .el("PI")
+            .el(&o.payer_id)
+            .end()?;
+        if let Some(date) = o.adjudication_date {
+            self.em
+                .seg(self.out, "DTP")
+                .el("573")
+                .el("D8")
+                .date(date)
+                .end()?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, n: usize, l: &ServiceLine) -> W {
+        self.em.seg(self.out, "LX").el(&n.to_string()).end()?;
+        let empty = String::new();
+        let (qualifier, code, mods) = match &l.procedure {
+            Some(p) => (p.qualifier.as_str(), p.code.as_str(), p.modifiers.as_slice()),
+            None => ("", "", &[][..]),
+        };
+        let m = |i: usize| mods.get(i).unwrap_or(&empty).as_str();
+        let procedure = [qualifier, code, m(0), m(1), m(2), m(3)];
+        match self.kind {
+            ClaimKind::Professional => {
+                let pointers: Vec<String> =
+                    l.diagnosis_pointers.iter().map(u8::to_string).collect();
+                let pointers: Vec<&str> = pointers.iter().map(String::as_str).collect();
+                self.em
+                    .seg(self.out, "SV1")
+                    .comp(&procedure)
+                    .dec(l.charge)
+                    .el(&l.unit_basis)
+                    .dec(l.units)
+                    .opt(l.place_of_service.as_deref())
+                    .skip(1)
+                    .comp(&pointers)
+                    .end()?;
+            }
+            ClaimKind::Institutional => {
+                self.em
+                    .seg(self.out, "SV2")
+                    .opt(l.revenue_code.as_deref())
+                    .comp(&procedure)
+                    .dec(l.charge)
+                    .el(&l.unit_basis)
+                    .dec(l.units)
+                    .end()?;
+            }
+        }
+        if let Some(from) = l.service_date {
+            let mut s = self.em.seg(self.out, "DTP");
+            s.el("472");
+            match l.service_date_end.filter(|to| *to != from) {
+                Some(to) => s.el("RD8").date_range(from, to),
+                None => s.el("D8").date(from),
+            };
+            s.end()?;
+        }
+        if let Some(lcn) = &l.line_control_number {
+            self.em.seg(self.out, "REF").el("6R").el(lcn).end()?;
+        }
+        if let Some(d) = &l.drug {
+            self.em
+                .seg(self.out, "LIN")
+                .skip(1)
+                .el("N4")
+                .el(&d.ndc)
+                .end()?;
+            self.em
+                .seg(self.out, "CTP")
+                .skip(3)
+                .dec(d.quantity)
+                .comp(&[&d.unit])
+                .end()?;
+        }
+        Ok(())
+    }
+}
