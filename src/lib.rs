@@ -1,6 +1,26 @@
+//! edi-courier: billing exports in, HIPAA X12 5010 out, sealed delivery,
+//! acknowledgments and remittances matched back to every claim.
+//!
+//! The library does the work; `main.rs` only parses arguments and maps
+//! errors to exit codes. One module per stage of the data flow:
+//!
+//! | stage | module |
+//! | --- | --- |
+//! | canonical claim model | [`model`] |
+//! | partner profiles (envelope ids, delimiters, companion-guide rules) | [`profile`] |
+//! | input maps: outside exports → model | [`map`] |
+//! | scrubbing before anything is written | [`scrub`] |
+//! | X12 writing and reading, no I/O | [`x12`] |
+//! | the set-aside report | [`report`] |
+//! | file-level pipelines: translate, scrub, read | [`translate`], [`inspect`] |
+//! | command line | [`cli`] |
+
+pub mod cli;
+pub mod inspect;
 pub mod map;
 pub mod model;
 pub mod profile;
 pub mod report;
-pub mod x12;
 pub mod scrub;
+pub mod translate;
+pub mod x12;

@@ -1,1 +1,30 @@
-fn main() {}
+//! The `edi-courier` binary: parse arguments, set up logging, run, and map
+//! the outcome to an exit code (0 done, 1 done with rejected items, 2 could
+//! not run). Everything else lives in the library.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+use edi_courier::cli::{run, Cli, Outcome};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EDI_COURIER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    match run(&cli) {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Rejected) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("edi-courier: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

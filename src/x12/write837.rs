@@ -408,7 +408,7 @@ impl Writer837 {
                 .el("41")
                 .el("2")
                 .el(&s.name)
-                .skip(5)
+                .skip(4)
                 .el("46")
                 .el(&s.id)
                 .end()?;
@@ -425,7 +425,7 @@ impl Writer837 {
                 .el("40")
                 .el("2")
                 .el(&env.receiver.name)
-                .skip(5)
+                .skip(4)
                 .el("46")
                 .el(&env.receiver.id)
                 .end()
@@ -693,7 +693,7 @@ impl ClaimWriter<'_> {
             .el("PR")
             .el("2")
             .el(&p.name)
-            .skip(5)
+            .skip(4)
             .el("PI")
             .el(&p.id)
             .end()?;
@@ -939,7 +939,7 @@ impl ClaimWriter<'_> {
             .el("PR")
             .el("2")
             .el(&o.payer_name)
-            .skip(5)
+            .skip(4)
             .el("PI")
             .el(&o.payer_id)
             .end()?;

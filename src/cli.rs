@@ -1,0 +1,285 @@
+//! The command line: argument parsing and the commands DESIGN.md lists.
+//! Each command returns an [`Outcome`] that `main` turns into the exit code:
+//! 0 done, 1 done with rejected items, 2 could not run.
+
+use anyhow::{bail, Context};
+use chrono::{Local, NaiveDateTime};
+use clap::{Args, Parser, Subcommand};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::inspect::read_x12;
+use crate::map::InputMap;
+use crate::model::{Claim, ClaimFile};
+use crate::profile::Profile;
+use crate::translate::Pipeline;
+use crate::x12::Sequential;
+
+#[derive(Debug, Parser)]
+#[command(name = "edi-courier", version, about = "Billing exports to HIPAA X12 5010, delivered sealed and traced to every answer.")]
+pub struct Cli {
+    /// Pretend the time is this (YYYY-MM-DDTHH:MM:SS), for reproducible output.
+    #[arg(long, global = true, env = "EDI_COURIER_NOW", hide = true)]
+    pub now: Option<NaiveDateTime>,
+    /// Log as JSON lines instead of plain text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scrub claims and write an 837 preview (control numbers from --control-number, never the ledger).
+    Translate(TranslateArgs),
+    /// Check claims against the implementation guide and the partner's rules; write nothing.
+    Scrub(ScrubArgs),
+    /// Read any X12 file: envelopes, sets, counts, problems; --json for typed content.
+    Read(ReadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Inputs {
+    /// Input map: a path, or a name under edi-maps/. Canonical .json needs none.
+    #[arg(long)]
+    pub map: Option<String>,
+    /// Partner profile: a path, or a name under edi-maps/partners/ (default: the built-in sandbox).
+    #[arg(long)]
+    pub partner: Option<String>,
+    /// Claim exports (CSV through the map, or canonical JSON).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    #[command(flatten)]
+    pub inputs: Inputs,
+    /// Where to write the 837 (default: standard output).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// First ISA13/GS06/ST02 control number of the preview.
+    #[arg(long, default_value_t = 1)]
+    pub control_number: u32,
+    /// Where to write the JSON report of set-aside claims (default: OUTPUT.report.json when -o is given).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScrubArgs {
+    #[command(flatten)]
+    pub inputs: Inputs,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    pub file: PathBuf,
+    /// Print the content as JSON (837 claims in the canonical model).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How a command ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Rejected,
+}
+
+impl Cli {
+    fn now(&self) -> NaiveDateTime {
+        self.now.unwrap_or_else(|| Local::now().naive_local())
+    }
+}
+
+pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
+    match &cli.command {
+        Command::Translate(args) => translate(cli, args),
+        Command::Scrub(args) => scrub(cli, args),
+        Command::Read(args) => read(args),
+    }
+}
+
+fn load(inputs: &Inputs) -> anyhow::Result<(Option<InputMap>, Profile)> {
+    let map = inputs.map.as_deref().map(InputMap::find).transpose()?;
+    let profile = match &inputs.partner {
+        Some(p) => Profile::find(p)?,
+        None => Profile::sandbox()?,
+    };
+    Ok((map, profile))
+}
+
+fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
+    let (map, profile) = load(&args.inputs)?;
+    let now = cli.now();
+    let pipeline = Pipeline {
+        map: map.as_ref(),
+        profile: &profile,
+        today: now.date(),
+    };
+    let mut numbers = Sequential::starting_at(args.control_number);
+    let translation = match &args.output {
+        Some(path) => {
+            let mut out = AtomicFile::create(path)?;
+            let t = pipeline.translate(&args.inputs.inputs, now, &mut numbers, out.writer(), |_, _| {})?;
+            if t.interchange.is_some() {
+                out.commit()?;
+            }
+            t
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = BufWriter::new(stdout.lock());
+            pipeline.translate(&args.inputs.inputs, now, &mut numbers, &mut lock, |_, _| {})?
+        }
+    };
+    let report = &translation.report;
+    let report_path = args.report.clone().or_else(|| {
+        args.output
+            .as_ref()
+            .map(|o| PathBuf::from(format!("{}.report.json", o.display())))
+    });
+    if let Some(path) = report_path {
+        let mut f = AtomicFile::create(&path)?;
+        f.writer().write_all(report.to_json().as_bytes())?;
+        f.commit()?;
+    }
+    if !report.problems.is_empty() {
+        eprint!("{}", report.table());
+    }
+    match &translation.interchange {
+        Some(ic) => tracing::info!(
+            interchange = ic.control,
+            claims = ic.claims(),
+            sets = ic.groups.iter().map(|g| g.sets.len()).sum::<usize>(),
+            "837 written"
+        ),
+        None => eprintln!("no claim could be written: nothing to send"),
+    }
+    Ok(if report.has_errors() { Outcome::Rejected } else { Outcome::Done })
+}
+
+fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
+    let (map, profile) = load(&args.inputs)?;
+    let pipeline = Pipeline {
+        map: map.as_ref(),
+        profile: &profile,
+        today: cli.now().date(),
+    };
+    let report = pipeline.scrub(&args.inputs.inputs);
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(if report.has_errors() { Outcome::Rejected } else { Outcome::Done })
+}
+
+fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
+    let file = File::open(&args.file).with_context(|| format!("{}", args.file.display()))?;
+    let mut claims: Vec<Claim> = Vec::new();
+    let summary = read_x12(std::io::BufReader::new(file), |c| {
+        if args.json {
+            claims.push(c);
+        }
+    })
+    .with_context(|| format!("{}", args.file.display()))?;
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            file: String,
+            #[serde(flatten)]
+            summary: &'a crate::inspect::FileSummary,
+            #[serde(rename = "837")]
+            claims: ClaimFile,
+        }
+        let out = Out {
+            file: args.file.display().to_string(),
+            summary: &summary,
+            claims: ClaimFile {
+                submitter: None,
+                receiver: None,
+                claims,
+            },
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let sets: Vec<String> = summary.sets.iter().map(|(k, v)| format!("{v}×{k}")).collect();
+        println!(
+            "{}: {} bytes, {} segments, {} interchange(s), {} group(s), sets: {}, claims: {}{}",
+            args.file.display(),
+            summary.bytes,
+            summary.segments,
+            summary.interchanges,
+            summary.groups,
+            if sets.is_empty() { "none".to_owned() } else { sets.join(", ") },
+            summary.claims,
+            if summary.ta1 > 0 { format!(", TA1: {}", summary.ta1) } else { String::new() },
+        );
+        for p in &summary.problems {
+            println!("  problem: {p}");
+        }
+        if let Some(f) = &summary.fatal {
+            println!("  stopped: {f}");
+        }
+    }
+    Ok(if summary.is_valid() { Outcome::Done } else { Outcome::Rejected })
+}
+
+/// A file written under a temporary name beside its destination, fsynced,
+/// then renamed into place: readers never see half a file.
+struct AtomicFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    out: BufWriter<File>,
+    committed: bool,
+}
+
+impl AtomicFile {
+    fn create(dest: &Path) -> anyhow::Result<Self> {
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.is_empty() {
+            bail!("{}: not a file name", dest.display());
+        }
+        let tmp = dest.with_file_name(format!(".{name}.{}.part", std::process::id()));
+        let file = File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
+        Ok(AtomicFile {
+            tmp,
+            dest: dest.to_owned(),
+            out: BufWriter::new(file),
+            committed: false,
+        })
+    }
+
+    fn writer(&mut self) -> &mut BufWriter<File> {
+        &mut self.out
+    }
+
+    fn commit(mut self) -> anyhow::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()?;
+        std::fs::rename(&self.tmp, &self.dest)
+            .with_context(|| format!("{}", self.dest.display()))?;
+        self.committed = true;
+        if let Some(dir) = self.dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The translate and scrub pipelines: input files → map → scrub → 837.
+//!
+//! Claims stream through one at a time: a CSV export is read row by row, each
+//! claim is scrubbed as soon as its rows are complete, good claims are written
+//! at once and bad ones are set aside in the [`Report`]. Memory holds one
+//! claim and a small output buffer, whatever the batch size.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::map::{read_canonical, InputMap, MapError, Mapped};
+use crate::model::{Claim, Receiver, Submitter};
+use crate::profile::Profile;
+use crate::report::{Problem, Report, Rows, Severity};
+use crate::scrub::Scrubber;
+use crate::x12::{ClaimPlacement, ControlNumbers, InterchangeSummary, WriteError, Writer837};
+
+/// Output is handed to the sink in pieces of about this size.
+const FLUSH_AT: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TranslateError {
+    #[error("writing the 837: {0}")]
+    Output(#[source] std::io::Error),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// The outcome of a translate run.
+#[derive(Debug)]
+pub struct Translation {
+    pub report: Report,
+    /// None when no claim was good enough to write (nothing was written).
+    pub interchange: Option<InterchangeSummary>,
+}
+
+/// Inputs, map and partner of one run.
+pub struct Pipeline<'a> {
+    pub map: Option<&'a InputMap>,
+    pub profile: &'a Profile,
+    /// "Today" for the no-future-dates rules.
+    pub today: NaiveDate,
+}
+
+type Claims = Box<dyn Iterator<Item = Mapped>>;
+
+impl Pipeline<'_> {
+    /// Opens one input: CSV through the map, or canonical JSON.
+    fn open(
+        &self,
+        path: &Path,
+    ) -> Result<(Option<Submitter>, Option<Receiver>, Claims), MapError> {
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        match (json, self.map) {
+            (true, _) => {
+                let (s, r, claims) = read_canonical(path)?;
+                Ok((s, r, Box::new(claims.into_iter())))
+            }
+            (false, Some(map)) => Ok((None, None, Box::new(map.open_csv(path)?))),
+            (false, None) => Err(MapError::Unreadable {
+                file: path.to_owned(),
+                problem: "a CSV export needs --map (only canonical .json reads without one)".into(),
+            }),
+        }
+    }
+
+    /// Scrubs every claim of every input; writes nothing.
+    pub fn scrub(&self, inputs: &[PathBuf]) -> Report {
+        let mut run = Run::new(self);
+        for path in inputs {
+            run.each_claim(path, |_, _| Ok::<_, TranslateError>(None)).ok();
+        }
+        run.report
+    }
+
+    /// Scrubs and writes one interchange holding every good claim. `on_claim`
+    /// learns where each written claim landed (the ledger records it).
+    pub fn translate(
+        &self,
+        inputs: &[PathBuf],
+        now: NaiveDateTime,
+        numbers: &mut dyn ControlNumbers,
+        sink: &mut dyn Write,
+        mut on_claim: impl FnMut(&Claim, &ClaimPlacement),
+    ) -> Result<Translation, TranslateError> {
+        let mut run = Run::new(self);
+        let mut writer: Option<Writer837> = None;
+        let mut buf = Vec::with_capacity(FLUSH_AT * 2);
+        for path in inputs {
+            run.each_claim(path, |claim, parties| {
+                let w = match writer.as_mut() {
+                    Some(w) => w,
+                    None => {
+                        let mut env = self.profile.envelope.clone();
+                        if let Some(s) = parties.0.clone() {
+                            env.submitter = s;
+                        }
+                        if let Some(r) = parties.1.clone() {
+                            env.receiver = r;
+                        }
+                        let w = Writer837::begin(env, now, numbers, &mut buf)?;
+                        let w = match self.profile.max_claims_per_set {
+                            Some(n) => w.with_max_claims_per_set(n),
+                            None => w,
+                        };
+                        writer.insert(w)
+                    }
+                };
+                match w.write_claim(claim, numbers, &mut buf) {
+                    Ok(placement) => {
+                        on_claim(claim, &placement);
+                        if buf.len() >= FLUSH_AT {
+                            sink.write_all(&buf).map_err(TranslateError::Output)?;
+                            buf.clear();
+                        }
+                        Ok(None)
+                    }
+                    // The scrubber should have caught it; set the claim aside all the same.
+                    Err(WriteError::Value { segment, element, .. }) => Ok(Some((
+                        format!("{segment}{element:02}"),
+                        "holds a delimiter or a non-ASCII character".to_owned(),
+                    ))),
+                    Err(e) => Err(e.into()),
+                }
+            })?;
+        }
+        let interchange = match writer {
+            Some(w) => Some(w.finish(&mut buf)?),
+            None => None,
+        };
+        sink.write_all(&buf).map_err(TranslateError::Output)?;
+        sink.flush().map_err(TranslateError::Output)?;
+        Ok(Translation {
+            report: run.report,
+            interchange,
+        })
+    }
+}
+
+type Parties = (Option<Submitter>, Option<Receiver>);
+
+/// Shared state of one run: the report and the batch's claim ids.
+struct Run<'p> {
+    scrubber: Scrubber<'p>,
+    pipeline: &'p Pipeline<'p>,
+    report: Report,
+    /// Claim id → file and rows where it was first seen in this batch.
+    seen: HashMap<String, (String, Rows)>,
+    parties: Parties,
+}
+
+impl<'p> Run<'p> {
+    fn new(pipeline: &'p Pipeline<'p>) -> Self {
+        Run {
+            scrubber: Scrubber::new(pipeline.profile, pipeline.today),
+            pipeline,
+            report: Report::default(),
+            seen: HashMap::new(),
+            parties: (None, None),
+        }
+    }
+
+    /// Runs every claim of one input through the scrubber and, if it is
+    /// clean, through `accept`, which may still refuse it (field, message).
+    fn each_claim(
+        &mut self,
+        path: &Path,
+        mut accept: impl FnMut(&Claim, &Parties) -> Result<Option<(String, String)>, TranslateError>,
+    ) -> Result<(), TranslateError> {
+        let file = path.display().to_string();
+        let (submitter, receiver, claims) = match self.pipeline.open(path) {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.report.problems.push(Problem {
+                    severity: Severity::Error,
+                    file: file.clone(),
+                    rows: None,
+                    claim: None,
+                    field: "file".into(),
+                    rule: "input".into(),
+                    message: e.to_string(),
+                });
+                return Ok(());
+            }
+        };
+        if self.parties.0.is_none() {
+            self.parties.0 = submitter;
+        }
+        if self.parties.1.is_none() {
+            self.parties.1 = receiver;
+        }
+        for mapped in claims {
+            self.report.claims_read += 1;
+            let mut problems = match mapped.result {
+                Ok(mut claim) => {
+                    let mut problems = self.scrubber.scrub(&mut claim, &file, Some(mapped.rows));
+                    self.check_duplicate(&claim.id, &file, mapped.rows, &mut problems);
+                    if !problems.iter().any(|p| p.severity == Severity::Error) {
+                        if let Some((field, message)) = accept(&claim, &self.parties)? {
+                            problems.push(Problem {
+                                severity: Severity::Error,
+                                file: file.clone(),
+                                rows: Some(mapped.rows),
+                                claim: Some(claim.id.clone()),
+                                field,
+                                rule: "x12-value".into(),
+                                message,
+                            });
+                        }
+                    }
+                    problems
+                }
+                Err(problems) => problems,
+            };
+            let set_aside = problems.iter().any(|p| p.severity == Severity::Error);
+            if set_aside {
+                self.report.claims_set_aside += 1;
+                self.report.set_aside.push(
+                    mapped
+                        .claim_id
+                        .clone()
+                        .unwrap_or_else(|| format!("{file} row {}", mapped.rows)),
+                );
+            } else {
+                self.report.claims_accepted += 1;
+            }
+            self.report.problems.append(&mut problems);
+        }
+        Ok(())
+    }
+
+    fn check_duplicate(&mut self, id: &str, file: &str, rows: Rows, problems: &mut Vec<Problem>) {
+        match self.seen.get(id) {
+            Some((first_file, first_rows)) => problems.push(Problem {
+                severity: Severity::Error,
+                file: file.to_owned(),
+                rows: Some(rows),
+                claim: Some(id.to_owned()),
+                field: "id".into(),
+                rule: "duplicate-claim".into(),
+                message: format!(
+                    "this claim id already appears in this batch ({first_file} row {first_rows})"
+                ),
+            }),
+            None => {
+                self.seen.insert(id.to_owned(), (file.to_owned(), rows));
+            }
+        }
+    }
+}
