@@ -173,9 +173,9 @@ fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
     };
     let report = pipeline.scrub(&args.inputs.inputs);
     if args.json {
-        println!("{}", report.to_json());
+        say(&format!("{}\n", report.to_json()))?;
     } else {
-        print!("{}", report.table());
+        say(&report.table())?;
     }
     Ok(if report.has_errors() { Outcome::Rejected } else { Outcome::Done })
 }
@@ -207,11 +207,11 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
                 claims,
             },
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        say(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
         let sets: Vec<String> = summary.sets.iter().map(|(k, v)| format!("{v}×{k}")).collect();
-        println!(
-            "{}: {} bytes, {} segments, {} interchange(s), {} group(s), sets: {}, claims: {}{}",
+        let mut text = format!(
+            "{}: {} bytes, {} segments, {} interchange(s), {} group(s), sets: {}, claims: {}{}\n",
             args.file.display(),
             summary.bytes,
             summary.segments,
@@ -222,13 +222,23 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
             if summary.ta1 > 0 { format!(", TA1: {}", summary.ta1) } else { String::new() },
         );
         for p in &summary.problems {
-            println!("  problem: {p}");
+            text.push_str(&format!("  problem: {p}\n"));
         }
         if let Some(f) = &summary.fatal {
-            println!("  stopped: {f}");
+            text.push_str(&format!("  stopped: {f}\n"));
         }
+        say(&text)?;
     }
     Ok(if summary.is_valid() { Outcome::Done } else { Outcome::Rejected })
+}
+
+/// Prints to standard output; a reader that went away (`| head`) is not an error.
+fn say(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// A file written under a temporary name beside its destination, fsynced,

@@ -1,0 +1,125 @@
+//! Helpers shared by the integration tests: the pyx12 bridge, the binary,
+//! fixtures, and a generator of varied, valid claims.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod gen;
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+/// Runs the edi-courier binary with a fixed clock.
+pub fn edi_courier(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edi-courier"))
+        .args(args)
+        .env("EDI_COURIER_NOW", "2026-11-20T10:00:00")
+        .current_dir(root())
+        .output()
+        .expect("run edi-courier")
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Pyx12Counts {
+    pub segments: u64,
+    pub isa: u64,
+    pub gs: u64,
+    pub st: u64,
+    pub clm: u64,
+    pub clp: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Pyx12 {
+    pub file: String,
+    pub status: String,
+    pub errors: Vec<String>,
+    pub counts: Option<Pyx12Counts>,
+}
+
+/// Validates files with pyx12 4.0.0 in one Python process. pyx12 must be
+/// installed (scripts/test installs it): a missing validator fails the test,
+/// it never skips it.
+pub fn pyx12(files: &[PathBuf]) -> Vec<Pyx12> {
+    let out = Command::new("python3")
+        .arg(root().join("tests/support/pyx12_check.py"))
+        .args(files)
+        .output()
+        .expect("python3 must be installed to run the pyx12 checks (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "pyx12 check could not run (run scripts/test, which installs pyx12==4.0.0): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<Pyx12> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("pyx12_check.py output"))
+        .collect();
+    assert_eq!(results.len(), files.len(), "pyx12 answered for every file");
+    results
+}
+
+/// Asserts pyx12 finds zero errors in every file.
+pub fn assert_pyx12_valid(files: &[PathBuf]) {
+    let bad: Vec<String> = pyx12(files)
+        .into_iter()
+        .filter(|r| r.status != "OK")
+        .map(|r| format!("{} {}: {:?}", r.status, r.file, r.errors.iter().take(5).collect::<Vec<_>>()))
+        .collect();
+    assert!(bad.is_empty(), "pyx12 rejected:\n{}", bad.join("\n"));
+}
+
+pub fn file_bytes(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut v = Vec::new();
+    std::fs::File::open(path).unwrap().read_to_end(&mut v).unwrap();
+    v
+}
+
+/// Reads an in-memory X12 file back into claims with the library's reader.
+pub fn read_claims(bytes: &[u8]) -> (edi_courier::inspect::FileSummary, Vec<edi_courier::model::Claim>) {
+    let mut claims = Vec::new();
+    let summary = edi_courier::inspect::read_x12(bytes, |c| claims.push(c)).unwrap();
+    (summary, claims)
+}
+
+/// Writes claims as one 837 interchange with the sandbox profile's envelope.
+pub fn write_837(claims: &[edi_courier::model::Claim], max_per_set: Option<usize>) -> Vec<u8> {
+    use edi_courier::x12::{Sequential, Writer837};
+    let profile = edi_courier::profile::Profile::sandbox().unwrap();
+    let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 20)
+        .unwrap()
+        .and_hms_opt(10, 0, 0)
+        .unwrap();
+    let mut numbers = Sequential::starting_at(1);
+    let mut out = Vec::new();
+    let mut w = Writer837::begin(profile.envelope, now, &mut numbers, &mut out).unwrap();
+    if let Some(n) = max_per_set {
+        w = w.with_max_claims_per_set(n);
+    }
+    for c in claims {
+        w.write_claim(c, &mut numbers, &mut out).unwrap();
+    }
+    w.finish(&mut out).unwrap();
+    out
+}
+
+/// Manifest rows of tests/fixtures/x12: (relative file, type, pyx12 verdict).
+pub fn manifest() -> Vec<(String, String, String)> {
+    std::fs::read_to_string(fixture("x12/manifest.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            (cols[0].to_owned(), cols[1].to_owned(), cols[2].to_owned())
+        })
+        .collect()
+}
