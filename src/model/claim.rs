@@ -429,7 +429,8 @@ pub struct Claim {
     /// CLM09: I informed consent, Y signed release.
     #[serde(default = "release")]
     pub release_of_information: String,
-    /// 837I DTP*434, or the claim's service period on an 837P.
+    /// 837I DTP*434. On an 837P nothing carries it: set it only to have the
+    /// scrubber check that every line falls inside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement_from: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

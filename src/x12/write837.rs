@@ -780,8 +780,8 @@ impl ClaimWriter<'_> {
             }
         }
         if let Some(note) = &c.note {
-            let code = if professional { "ADD" } else { "ALL" };
-            self.em.seg(self.out, "NTE").el(code).el(note).end()?;
+            // ADD, the billing note, is the free-text NTE both guides allow.
+            self.em.seg(self.out, "NTE").el("ADD").el(note).end()?;
         }
         self.diagnoses(c)
     }

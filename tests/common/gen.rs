@@ -177,8 +177,9 @@ pub fn claim(rng: &mut Rng, kind: ClaimKind, n: usize) -> Claim {
         assignment: "A".into(),
         benefits_assigned: !rng.chance(5),
         release_of_information: if rng.chance(10) { "I".into() } else { "Y".into() },
-        statement_from: (!professional || rng.chance(20)).then_some(from),
-        statement_to: (!professional || rng.chance(20)).then_some(to),
+        // 837P has no statement period segment: only institutional claims carry one.
+        statement_from: (!professional).then_some(from),
+        statement_to: (!professional).then_some(to),
         admission: (!professional && rng.chance(40)).then(|| Admission {
             date: Some(from),
             kind: Some("1".into()),
