@@ -70,14 +70,18 @@ impl<R: Read> CsvClaims<R> {
             .map(String::as_str)
             .chain(map.claim.iter().flat_map(FieldSpec::columns))
             .chain(map.line.iter().flat_map(FieldSpec::columns));
-        for column in needed {
-            if !columns.contains_key(column) {
-                return Err(MapError::MissingColumn {
-                    file: path.to_owned(),
-                    map: map.name.clone(),
-                    column: column.to_owned(),
-                });
-            }
+        let mut missing: Vec<String> = needed
+            .filter(|c| !columns.contains_key(*c))
+            .map(str::to_owned)
+            .collect();
+        if !missing.is_empty() {
+            missing.sort();
+            missing.dedup();
+            return Err(MapError::MissingColumn {
+                file: path.to_owned(),
+                map: map.name.clone(),
+                columns: missing,
+            });
         }
         let key_columns = map
             .group_by

@@ -42,11 +42,11 @@ pub enum MapError {
         field: String,
         problem: String,
     },
-    #[error("{file}: the map {map:?} needs column {column:?}, which the header does not have")]
+    #[error("{file}: the map {map:?} needs columns the header does not have: {}", columns.join(", "))]
     MissingColumn {
         file: PathBuf,
         map: String,
-        column: String,
+        columns: Vec<String>,
     },
     #[error("{file}: {problem}")]
     Unreadable { file: PathBuf, problem: String },

@@ -1,0 +1,250 @@
+//! The translate, scrub and read commands as a billing office uses them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn every_example_export_translates_to_837s_pyx12_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("clinic-professional", "examples/clinic-claims.csv"),
+        ("hospital-institutional", "examples/hospital-claims.csv"),
+        ("", "examples/claims.json"),
+    ];
+    let mut outputs = Vec::new();
+    for (map, input) in cases {
+        let out_path = dir.path().join(format!("{}.837", Path::new(input).file_stem().unwrap().to_string_lossy()));
+        let out_s = out_path.to_str().unwrap();
+        let mut args = vec!["translate", input, "-o", out_s];
+        if !map.is_empty() {
+            args.extend(["--map", map]);
+        }
+        let out = edi_courier(&args);
+        assert_eq!(out.status.code(), Some(0), "{input}: {}", stderr(&out));
+        let (summary, claims) = read_claims(&std::fs::read(&out_path).unwrap());
+        assert!(summary.is_valid());
+        assert!(!claims.is_empty());
+        outputs.push(out_path);
+    }
+    assert_pyx12_valid(&outputs);
+}
+
+#[test]
+fn the_clinic_example_matches_its_golden_837() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("clinic.837");
+    let out = edi_courier(&[
+        "translate", "--map", "clinic-professional", "examples/clinic-claims.csv",
+        "--control-number", "42", "-o", out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let golden = std::fs::read_to_string(fixture("golden/clinic-professional.837")).unwrap();
+    let ours = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(ours.replace('~', "~\n"), golden.replace('~', "~\n"));
+    // José Nuñez went through as ASCII, and the report says so without naming him.
+    assert!(ours.contains("NUNEZ*JOSE"));
+    let report = std::fs::read_to_string(dir.path().join("clinic.837.report.json")).unwrap();
+    assert!(report.contains("non-ascii-transliterated"));
+    assert!(!report.contains("NUNEZ") && !report.contains("JOSE"));
+}
+
+const HEADER: &str = "Claim ID,Claim Total,Place of Service,Claim Frequency,Original Payer Claim No,Prior Auth,Dx 1,Dx 2,Dx 3,Dx 4,Rendering Last,Rendering First,Rendering NPI,Member ID,Patient Last,Patient First,Patient DOB,Patient Sex,Group Number,Plan Type,Patient Address,Patient City,Patient State,Patient ZIP,Payer Name,Payer ID,CPT,Mod 1,Mod 2,Line Charge,Units,Date of Service,Dx Pointers,Line ID";
+
+/// One claim of two lines in the clinic export's shape, with `fault` applied.
+fn clinic_rows(n: usize, fault: Option<&str>) -> String {
+    let id = format!("C{n:05}");
+    let mut total = "$150.00";
+    let mut npi = "1987654328";
+    let mut dob = "03/14/1961";
+    let mut dos2 = "11/03/2026";
+    let mut cpt = "99214";
+    let mut pointers = "1,2";
+    let mut member = format!("M{n:08}");
+    let mut pos = "Office";
+    let mut dx1 = "J45.909";
+    match fault {
+        Some("total") => total = "$151.00",
+        Some("npi") => npi = "1987654321",
+        Some("dob") => dob = "02/30/1961",
+        Some("future") => dos2 = "12/24/2026",
+        Some("cpt") => cpt = "9921",
+        Some("pointer") => pointers = "1,3",
+        Some("member") => member.clear(),
+        Some("pos") => pos = "Moon Base",
+        Some("icd") => dx1 = "401.9",
+        Some("dos") => dos2 = "13/01/2026",
+        _ => {}
+    }
+    let mut s = String::new();
+    for (line, (cpt, charge, dos)) in [(cpt, "$100.00", "11/03/2026"), ("94640", "$50.00", dos2)].iter().enumerate() {
+        writeln!(
+            s,
+            "{id},{total},{pos},1,,,{dx1},E11.9,,,WELBY,MARCUS,{npi},{member},DOE,JANE,{dob},Female,GRP1,Commercial,12 ELM ST,SPRINGFIELD,IL,62704,ACME HEALTH PLAN,ACME01,{cpt},,,{charge},1,{dos},\"{pointers}\",{id}-{}",
+            line + 1
+        )
+        .unwrap();
+    }
+    s
+}
+
+const FAULTS: [(&str, &str, &str); 10] = [
+    ("total", "total_charge", "total-charge"),
+    ("npi", "rendering_provider.npi", "npi-check-digit"),
+    ("dob", "subscriber.birth_date", "map"),
+    ("future", "lines[2].service_date", "date-future"),
+    ("cpt", "lines[1].procedure.code", "procedure-code"),
+    ("pointer", "lines[1].diagnosis_pointers", "diagnosis-pointer"),
+    ("member", "subscriber", "model"),
+    ("pos", "place_of_service", "place-of-service"),
+    ("icd", "diagnoses[1]", "icd10"),
+    ("dos", "lines[2].service_date", "map"),
+];
+
+#[test]
+fn a_thousand_claims_with_ten_bad_ones_give_990_good_claims_and_a_report_naming_the_ten() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("export.csv");
+    let mut csv = format!("{HEADER}\n");
+    let mut bad = Vec::new();
+    for n in 1..=1000 {
+        let fault = (n % 100 == 37).then(|| FAULTS[n / 100]);
+        if let Some((_, field, rule)) = fault {
+            // Header is row 1; claim n's two rows are 2n and 2n+1.
+            bad.push((format!("C{n:05}"), 2 * n as u64, field, rule));
+        }
+        csv.push_str(&clinic_rows(n, fault.map(|f| f.0)));
+    }
+    std::fs::write(&input, &csv).unwrap();
+    let before = file_bytes(&input);
+    let out_path = dir.path().join("claims.837");
+    let report_path = dir.path().join("report.json");
+    let out = edi_courier(&[
+        "translate", "--map", "clinic-professional", input.to_str().unwrap(),
+        "-o", out_path.to_str().unwrap(), "--report", report_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "some claims were set aside: {}", stderr(&out));
+    assert_eq!(file_bytes(&input), before, "the input file is untouched");
+
+    let (summary, claims) = read_claims(&std::fs::read(&out_path).unwrap());
+    assert!(summary.is_valid(), "{:?}", summary.problems);
+    assert_eq!(claims.len(), 990);
+    let bad_ids: Vec<&str> = bad.iter().map(|b| b.0.as_str()).collect();
+    assert!(claims.iter().all(|c| !bad_ids.contains(&c.id.as_str())));
+    assert_pyx12_valid(&[out_path.clone()]);
+
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["claims_read"], 1000);
+    assert_eq!(report["claims_accepted"], 990);
+    assert_eq!(report["claims_set_aside"], 10);
+    assert_eq!(report["set_aside"], serde_json::json!(bad_ids));
+    let problems = report["problems"].as_array().unwrap();
+    for (id, row, field, rule) in &bad {
+        let found = problems.iter().any(|p| {
+            p["claim"] == *id.as_str()
+                && p["field"] == *field
+                && p["rule"] == *rule
+                && p["rows"]["first"].as_u64().is_some_and(|first| first == *row || first == row + 1)
+        });
+        assert!(found, "{id} ({field}, {rule}) not reported: {problems:#?}");
+    }
+    // The readable table on stderr names them too, and no patient data.
+    let table = stderr(&out);
+    for (id, ..) in &bad {
+        assert!(table.contains(id.as_str()), "{id} missing from the table");
+    }
+    assert!(!table.contains("DOE") && !table.contains("1961"), "PHI in the report table");
+}
+
+#[test]
+fn scrub_exit_codes_say_clean_rejected_or_could_not_run() {
+    let clean = edi_courier(&["scrub", "--map", "clinic-professional", "examples/clinic-claims.csv"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("5 claims read, 5 accepted, 0 set aside"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, format!("{HEADER}\n{}{}", clinic_rows(1, None), clinic_rows(2, Some("npi")))).unwrap();
+    let rejected = edi_courier(&["scrub", "--map", "clinic-professional", bad.to_str().unwrap(), "--json"]);
+    assert_eq!(rejected.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&rejected.stdout).unwrap();
+    assert_eq!(report["set_aside"], serde_json::json!(["C00002"]));
+
+    let missing = edi_courier(&["scrub", "--map", "no-such-map", "examples/clinic-claims.csv"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no-such-map"), "{}", stderr(&missing));
+}
+
+#[test]
+fn a_file_the_map_does_not_fit_is_reported_and_the_rest_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.csv");
+    std::fs::write(&wrong, "Claim ID,Amount\nX1,10\n").unwrap();
+    let out_path = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate", "--map", "clinic-professional", wrong.to_str().unwrap(),
+        "examples/clinic-claims.csv", "-o", out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("wrong.csv") && err.contains("Claim Total"), "{err}");
+    let (_, claims) = read_claims(&std::fs::read(&out_path).unwrap());
+    assert_eq!(claims.len(), 5);
+}
+
+#[test]
+fn rows_of_one_claim_that_are_not_together_are_set_aside_not_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("split.csv");
+    let one = clinic_rows(1, None);
+    let mut lines = one.lines();
+    let (first, second) = (lines.next().unwrap(), lines.next().unwrap());
+    std::fs::write(&input, format!("{HEADER}\n{first}\n{}{second}\n", clinic_rows(2, None))).unwrap();
+    let out = edi_courier(&["scrub", "--map", "clinic-professional", input.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules: Vec<&str> = report["problems"].as_array().unwrap().iter().filter_map(|p| p["rule"].as_str()).collect();
+    assert!(rules.contains(&"rows-together"), "{rules:?}");
+    assert_eq!(report["claims_accepted"], 1, "C00002 is fine");
+}
+
+#[test]
+fn read_reports_counts_and_exit_codes() {
+    let ok = edi_courier(&["read", "tests/fixtures/x12/835/emedny-pharmacy.edi"]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("46 segments, 1 interchange(s), 1 group(s), sets: 1×835, claims: 3"));
+    let broken = edi_courier(&["read", "tests/fixtures/x12/837p/imsweb-multiple-st.edi"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&broken.stdout).contains("GE01 says 1, but 2 were counted"));
+    let json = edi_courier(&["read", "--json", "tests/fixtures/x12/837i/tr3-ppo-repriced.edi"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["837"]["claims"][0]["id"], "456DFH43");
+    assert_eq!(v["837"]["claims"][0]["lines"].as_array().unwrap().len(), 2);
+    let garbage = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(garbage.path(), b"not x12 at all").unwrap();
+    let bad = edi_courier(&["read", garbage.path().to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("does not start with an ISA"));
+}
+
+#[test]
+fn canonical_json_read_back_translates_again_to_the_same_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = edi_courier(&["read", "--json", "tests/fixtures/golden/clinic-professional.837"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let canonical: PathBuf = dir.path().join("claims.json");
+    std::fs::write(&canonical, serde_json::to_string(&v["837"]).unwrap()).unwrap();
+    let out_path = dir.path().join("again.837");
+    let out = edi_courier(&["translate", canonical.to_str().unwrap(), "--control-number", "42", "-o", out_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, a) = read_claims(&std::fs::read(fixture("golden/clinic-professional.837")).unwrap());
+    let (_, b) = read_claims(&std::fs::read(&out_path).unwrap());
+    assert_eq!(a, b);
+}
