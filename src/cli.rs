@@ -17,7 +17,11 @@ use crate::translate::Pipeline;
 use crate::x12::Sequential;
 
 #[derive(Debug, Parser)]
-#[command(name = "edi-courier", version, about = "Billing exports to HIPAA X12 5010, delivered sealed and traced to every answer.")]
+#[command(
+    name = "edi-courier",
+    version,
+    about = "Billing exports to HIPAA X12 5010, delivered sealed and traced to every answer."
+)]
 pub struct Cli {
     /// Pretend the time is this (YYYY-MM-DDTHH:MM:SS), for reproducible output.
     #[arg(long, global = true, env = "EDI_COURIER_NOW", hide = true)]
@@ -126,7 +130,13 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
     let translation = match &args.output {
         Some(path) => {
             let mut out = AtomicFile::create(path)?;
-            let t = pipeline.translate(&args.inputs.inputs, now, &mut numbers, out.writer(), |_, _| {})?;
+            let t = pipeline.translate(
+                &args.inputs.inputs,
+                now,
+                &mut numbers,
+                out.writer(),
+                |_, _| {},
+            )?;
             if t.interchange.is_some() {
                 out.commit()?;
             }
@@ -161,7 +171,11 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
         ),
         None => eprintln!("no claim could be written: nothing to send"),
     }
-    Ok(if report.has_errors() { Outcome::Rejected } else { Outcome::Done })
+    Ok(if report.has_errors() {
+        Outcome::Rejected
+    } else {
+        Outcome::Done
+    })
 }
 
 fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
@@ -177,7 +191,11 @@ fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
     } else {
         say(&report.table())?;
     }
-    Ok(if report.has_errors() { Outcome::Rejected } else { Outcome::Done })
+    Ok(if report.has_errors() {
+        Outcome::Rejected
+    } else {
+        Outcome::Done
+    })
 }
 
 fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
@@ -209,8 +227,13 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
         };
         say(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
-        let sets: Vec<String> = summary.sets.iter().map(|(k, v)| format!("{v}×{k}")).collect();
-        let mut text = format!(
+        let sets: Vec<String> = summary
+            .sets
+            .iter()
+            .map(|(k, v)| format!("{v}×{k}"))
+            .collect();
+        let mut text =
+            format!(
             "{}: {} bytes, {} segments, {} interchange(s), {} group(s), sets: {}, claims: {}{}\n",
             args.file.display(),
             summary.bytes,
@@ -229,7 +252,11 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
         }
         say(&text)?;
     }
-    Ok(if summary.is_valid() { Outcome::Done } else { Outcome::Rejected })
+    Ok(if summary.is_valid() {
+        Outcome::Done
+    } else {
+        Outcome::Rejected
+    })
 }
 
 /// Prints to standard output; a reader that went away (`| head`) is not an error.

@@ -65,7 +65,11 @@ pub fn read_x12(
                 Ok(EnvelopeEvent::Group(gs)) => group_version = gs.version,
                 Ok(EnvelopeEvent::SetStart(st)) => {
                     *summary.sets.entry(st.set_id.clone()).or_default() += 1;
-                    let version = if st.version.is_empty() { &group_version } else { &st.version };
+                    let version = if st.version.is_empty() {
+                        &group_version
+                    } else {
+                        &st.version
+                    };
                     claims = (st.set_id == "837")
                         .then(|| ClaimReader::for_version(version))
                         .flatten();

@@ -363,7 +363,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_bad_rules_are_refused_at_load() {
-        let bad_field = SANDBOX.to_owned() + "\n[[rules]]\nfield = \"subscriber.shoe_size\"\nrequired = true\n";
+        let bad_field =
+            SANDBOX.to_owned() + "\n[[rules]]\nfield = \"subscriber.shoe_size\"\nrequired = true\n";
         let err = Profile::parse(&bad_field, Path::new("p.toml")).unwrap_err();
         assert!(err.to_string().contains("shoe_size"), "{err}");
         let typo = SANDBOX.replace("[envelope]", "[envelope]\nsender_idd = \"X\"");

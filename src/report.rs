@@ -74,11 +74,7 @@ pub struct Report {
 
 impl Report {
     pub fn has_errors(&self) -> bool {
-        self.claims_set_aside > 0
-            || self
-                .problems
-                .iter()
-                .any(|p| p.severity == Severity::Error)
+        self.claims_set_aside > 0 || self.problems.iter().any(|p| p.severity == Severity::Error)
     }
 
     pub fn to_json(&self) -> String {
@@ -87,7 +83,9 @@ impl Report {
 
     /// A plain-text table, one problem per line.
     pub fn table(&self) -> String {
-        let head = ["severity", "file", "row", "claim", "field", "rule", "message"];
+        let head = [
+            "severity", "file", "row", "claim", "field", "rule", "message",
+        ];
         let rows: Vec<[String; 7]> = self
             .problems
             .iter()

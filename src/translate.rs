@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::map::{read_canonical, InputMap, MapError, Mapped};
+use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened};
 use crate::model::{Claim, Receiver, Submitter};
 use crate::profile::Profile;
 use crate::report::{Problem, Report, Rows, Severity};
@@ -48,19 +48,24 @@ type Claims = Box<dyn Iterator<Item = Mapped>>;
 
 impl Pipeline<'_> {
     /// Opens one input: CSV through the map, or canonical JSON.
-    fn open(
-        &self,
-        path: &Path,
-    ) -> Result<(Option<Submitter>, Option<Receiver>, Claims), MapError> {
+    fn open(&self, path: &Path) -> Result<Opened<Claims>, MapError> {
         let json = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         match (json, self.map) {
             (true, _) => {
-                let (s, r, claims) = read_canonical(path)?;
-                Ok((s, r, Box::new(claims.into_iter())))
+                let opened = read_canonical(path)?;
+                Ok(Opened {
+                    submitter: opened.submitter,
+                    receiver: opened.receiver,
+                    claims: Box::new(opened.claims.into_iter()),
+                })
             }
-            (false, Some(map)) => Ok((None, None, Box::new(map.open_csv(path)?))),
+            (false, Some(map)) => Ok(Opened {
+                submitter: None,
+                receiver: None,
+                claims: Box::new(map.open_csv(path)?),
+            }),
             (false, None) => Err(MapError::Unreadable {
                 file: path.to_owned(),
                 problem: "a CSV export needs --map (only canonical .json reads without one)".into(),
@@ -72,7 +77,8 @@ impl Pipeline<'_> {
     pub fn scrub(&self, inputs: &[PathBuf]) -> Report {
         let mut run = Run::new(self);
         for path in inputs {
-            run.each_claim(path, |_, _| Ok::<_, TranslateError>(None)).ok();
+            run.each_claim(path, |_, _| Ok::<_, TranslateError>(None))
+                .ok();
         }
         run.report
     }
@@ -120,7 +126,9 @@ impl Pipeline<'_> {
                         Ok(None)
                     }
                     // The scrubber should have caught it; set the claim aside all the same.
-                    Err(WriteError::Value { segment, element, .. }) => Ok(Some((
+                    Err(WriteError::Value {
+                        segment, element, ..
+                    }) => Ok(Some((
                         format!("{segment}{element:02}"),
                         "holds a delimiter or a non-ASCII character".to_owned(),
                     ))),
@@ -172,7 +180,11 @@ impl<'p> Run<'p> {
         mut accept: impl FnMut(&Claim, &Parties) -> Result<Option<(String, String)>, TranslateError>,
     ) -> Result<(), TranslateError> {
         let file = path.display().to_string();
-        let (submitter, receiver, claims) = match self.pipeline.open(path) {
+        let Opened {
+            submitter,
+            receiver,
+            claims,
+        } = match self.pipeline.open(path) {
             Ok(opened) => opened,
             Err(e) => {
                 self.report.problems.push(Problem {

@@ -33,7 +33,11 @@ fn pyx12_accepts_thirty_varied_batches() {
     let mut files = Vec::new();
     let mut rng = Rng::new(2026);
     for i in 0..29u64 {
-        let kind = if i % 2 == 0 { ClaimKind::Professional } else { ClaimKind::Institutional };
+        let kind = if i % 2 == 0 {
+            ClaimKind::Professional
+        } else {
+            ClaimKind::Institutional
+        };
         let n = 1 + rng.below(40) as usize;
         // A few batches hold both kinds (two functional groups) or small sets.
         let claims = batch(1000 + i, n, kind, i % 7 == 3);
@@ -56,7 +60,11 @@ fn pyx12_accepts_thirty_varied_batches() {
         .collect();
     let bytes = write_837(&big, None);
     let (summary, _) = read_claims(&bytes);
-    assert_eq!(summary.sets.get("837"), Some(&2), "5001 claims make two sets");
+    assert_eq!(
+        summary.sets.get("837"),
+        Some(&2),
+        "5001 claims make two sets"
+    );
     let path = dir.path().join("big.837");
     std::fs::write(&path, bytes).unwrap();
     files.push(path);
@@ -90,7 +98,11 @@ fn a_large_batch_round_trips_through_our_reader() {
     let (summary, back) = read_claims(&bytes);
     assert!(summary.is_valid(), "{:?}", summary.problems);
     assert_eq!(back.len(), claims.len());
-    let total = |cs: &[Claim]| cs.iter().map(|c| c.total_charge).sum::<rust_decimal::Decimal>();
+    let total = |cs: &[Claim]| {
+        cs.iter()
+            .map(|c| c.total_charge)
+            .sum::<rust_decimal::Decimal>()
+    };
     assert_eq!(total(&back), total(&claims));
     let lines = |cs: &[Claim]| cs.iter().map(|c| c.lines.len()).sum::<usize>();
     assert_eq!(lines(&back), lines(&claims));

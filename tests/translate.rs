@@ -21,7 +21,10 @@ fn every_example_export_translates_to_837s_pyx12_accepts() {
     ];
     let mut outputs = Vec::new();
     for (map, input) in cases {
-        let out_path = dir.path().join(format!("{}.837", Path::new(input).file_stem().unwrap().to_string_lossy()));
+        let out_path = dir.path().join(format!(
+            "{}.837",
+            Path::new(input).file_stem().unwrap().to_string_lossy()
+        ));
         let out_s = out_path.to_str().unwrap();
         let mut args = vec!["translate", input, "-o", out_s];
         if !map.is_empty() {
@@ -42,8 +45,14 @@ fn the_clinic_example_matches_its_golden_837() {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("clinic.837");
     let out = edi_courier(&[
-        "translate", "--map", "clinic-professional", "examples/clinic-claims.csv",
-        "--control-number", "42", "-o", out_path.to_str().unwrap(),
+        "translate",
+        "--map",
+        "clinic-professional",
+        "examples/clinic-claims.csv",
+        "--control-number",
+        "42",
+        "-o",
+        out_path.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let golden = std::fs::read_to_string(fixture("golden/clinic-professional.837")).unwrap();
@@ -84,7 +93,10 @@ fn clinic_rows(n: usize, fault: Option<&str>) -> String {
         _ => {}
     }
     let mut s = String::new();
-    for (line, (cpt, charge, dos)) in [(cpt, "$100.00", "11/03/2026"), ("94640", "$50.00", dos2)].iter().enumerate() {
+    for (line, (cpt, charge, dos)) in [(cpt, "$100.00", "11/03/2026"), ("94640", "$50.00", dos2)]
+        .iter()
+        .enumerate()
+    {
         writeln!(
             s,
             "{id},{total},{pos},1,,,{dx1},E11.9,,,WELBY,MARCUS,{npi},{member},DOE,JANE,{dob},Female,GRP1,Commercial,12 ELM ST,SPRINGFIELD,IL,62704,ACME HEALTH PLAN,ACME01,{cpt},,,{charge},1,{dos},\"{pointers}\",{id}-{}",
@@ -101,7 +113,11 @@ const FAULTS: [(&str, &str, &str); 10] = [
     ("dob", "subscriber.birth_date", "map"),
     ("future", "lines[2].service_date", "date-future"),
     ("cpt", "lines[1].procedure.code", "procedure-code"),
-    ("pointer", "lines[1].diagnosis_pointers", "diagnosis-pointer"),
+    (
+        "pointer",
+        "lines[1].diagnosis_pointers",
+        "diagnosis-pointer",
+    ),
     ("member", "subscriber", "model"),
     ("pos", "place_of_service", "place-of-service"),
     ("icd", "diagnoses[1]", "icd10"),
@@ -127,10 +143,21 @@ fn a_thousand_claims_with_ten_bad_ones_give_990_good_claims_and_a_report_naming_
     let out_path = dir.path().join("claims.837");
     let report_path = dir.path().join("report.json");
     let out = edi_courier(&[
-        "translate", "--map", "clinic-professional", input.to_str().unwrap(),
-        "-o", out_path.to_str().unwrap(), "--report", report_path.to_str().unwrap(),
+        "translate",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(1), "some claims were set aside: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "some claims were set aside: {}",
+        stderr(&out)
+    );
     assert_eq!(file_bytes(&input), before, "the input file is untouched");
 
     let (summary, claims) = read_claims(&std::fs::read(&out_path).unwrap());
@@ -138,9 +165,10 @@ fn a_thousand_claims_with_ten_bad_ones_give_990_good_claims_and_a_report_naming_
     assert_eq!(claims.len(), 990);
     let bad_ids: Vec<&str> = bad.iter().map(|b| b.0.as_str()).collect();
     assert!(claims.iter().all(|c| !bad_ids.contains(&c.id.as_str())));
-    assert_pyx12_valid(&[out_path.clone()]);
+    assert_pyx12_valid(std::slice::from_ref(&out_path));
 
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
     assert_eq!(report["claims_read"], 1000);
     assert_eq!(report["claims_accepted"], 990);
     assert_eq!(report["claims_set_aside"], 10);
@@ -151,7 +179,9 @@ fn a_thousand_claims_with_ten_bad_ones_give_990_good_claims_and_a_report_naming_
             p["claim"] == *id.as_str()
                 && p["field"] == *field
                 && p["rule"] == *rule
-                && p["rows"]["first"].as_u64().is_some_and(|first| first == *row || first == row + 1)
+                && p["rows"]["first"]
+                    .as_u64()
+                    .is_some_and(|first| first == *row || first == row + 1)
         });
         assert!(found, "{id} ({field}, {rule}) not reported: {problems:#?}");
     }
@@ -160,26 +190,59 @@ fn a_thousand_claims_with_ten_bad_ones_give_990_good_claims_and_a_report_naming_
     for (id, ..) in &bad {
         assert!(table.contains(id.as_str()), "{id} missing from the table");
     }
-    assert!(!table.contains("DOE") && !table.contains("1961"), "PHI in the report table");
+    assert!(
+        !table.contains("DOE") && !table.contains("1961"),
+        "PHI in the report table"
+    );
 }
 
 #[test]
 fn scrub_exit_codes_say_clean_rejected_or_could_not_run() {
-    let clean = edi_courier(&["scrub", "--map", "clinic-professional", "examples/clinic-claims.csv"]);
+    let clean = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        "examples/clinic-claims.csv",
+    ]);
     assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
-    assert!(String::from_utf8_lossy(&clean.stdout).contains("5 claims read, 5 accepted, 0 set aside"));
+    assert!(
+        String::from_utf8_lossy(&clean.stdout).contains("5 claims read, 5 accepted, 0 set aside")
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.csv");
-    std::fs::write(&bad, format!("{HEADER}\n{}{}", clinic_rows(1, None), clinic_rows(2, Some("npi")))).unwrap();
-    let rejected = edi_courier(&["scrub", "--map", "clinic-professional", bad.to_str().unwrap(), "--json"]);
+    std::fs::write(
+        &bad,
+        format!(
+            "{HEADER}\n{}{}",
+            clinic_rows(1, None),
+            clinic_rows(2, Some("npi"))
+        ),
+    )
+    .unwrap();
+    let rejected = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        bad.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(rejected.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&rejected.stdout).unwrap();
     assert_eq!(report["set_aside"], serde_json::json!(["C00002"]));
 
-    let missing = edi_courier(&["scrub", "--map", "no-such-map", "examples/clinic-claims.csv"]);
+    let missing = edi_courier(&[
+        "scrub",
+        "--map",
+        "no-such-map",
+        "examples/clinic-claims.csv",
+    ]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("no-such-map"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no-such-map"),
+        "{}",
+        stderr(&missing)
+    );
 }
 
 #[test]
@@ -189,12 +252,20 @@ fn a_file_the_map_does_not_fit_is_reported_and_the_rest_goes_on() {
     std::fs::write(&wrong, "Claim ID,Amount\nX1,10\n").unwrap();
     let out_path = dir.path().join("out.837");
     let out = edi_courier(&[
-        "translate", "--map", "clinic-professional", wrong.to_str().unwrap(),
-        "examples/clinic-claims.csv", "-o", out_path.to_str().unwrap(),
+        "translate",
+        "--map",
+        "clinic-professional",
+        wrong.to_str().unwrap(),
+        "examples/clinic-claims.csv",
+        "-o",
+        out_path.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("wrong.csv") && err.contains("Claim Total"), "{err}");
+    assert!(
+        err.contains("wrong.csv") && err.contains("Claim Total"),
+        "{err}"
+    );
     let (_, claims) = read_claims(&std::fs::read(&out_path).unwrap());
     assert_eq!(claims.len(), 5);
 }
@@ -206,11 +277,26 @@ fn rows_of_one_claim_that_are_not_together_are_set_aside_not_merged() {
     let one = clinic_rows(1, None);
     let mut lines = one.lines();
     let (first, second) = (lines.next().unwrap(), lines.next().unwrap());
-    std::fs::write(&input, format!("{HEADER}\n{first}\n{}{second}\n", clinic_rows(2, None))).unwrap();
-    let out = edi_courier(&["scrub", "--map", "clinic-professional", input.to_str().unwrap(), "--json"]);
+    std::fs::write(
+        &input,
+        format!("{HEADER}\n{first}\n{}{second}\n", clinic_rows(2, None)),
+    )
+    .unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rules: Vec<&str> = report["problems"].as_array().unwrap().iter().filter_map(|p| p["rule"].as_str()).collect();
+    let rules: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["rule"].as_str())
+        .collect();
     assert!(rules.contains(&"rows-together"), "{rules:?}");
     assert_eq!(report["claims_accepted"], 1, "C00002 is fine");
 }
@@ -219,11 +305,16 @@ fn rows_of_one_claim_that_are_not_together_are_set_aside_not_merged() {
 fn read_reports_counts_and_exit_codes() {
     let ok = edi_courier(&["read", "tests/fixtures/x12/835/emedny-pharmacy.edi"]);
     assert_eq!(ok.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("46 segments, 1 interchange(s), 1 group(s), sets: 1×835, claims: 3"));
+    assert!(String::from_utf8_lossy(&ok.stdout)
+        .contains("46 segments, 1 interchange(s), 1 group(s), sets: 1×835, claims: 3"));
     let broken = edi_courier(&["read", "tests/fixtures/x12/837p/imsweb-multiple-st.edi"]);
     assert_eq!(broken.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&broken.stdout).contains("GE01 says 1, but 2 were counted"));
-    let json = edi_courier(&["read", "--json", "tests/fixtures/x12/837i/tr3-ppo-repriced.edi"]);
+    let json = edi_courier(&[
+        "read",
+        "--json",
+        "tests/fixtures/x12/837i/tr3-ppo-repriced.edi",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["837"]["claims"][0]["id"], "456DFH43");
     assert_eq!(v["837"]["claims"][0]["lines"].as_array().unwrap().len(), 2);
@@ -237,14 +328,78 @@ fn read_reports_counts_and_exit_codes() {
 #[test]
 fn canonical_json_read_back_translates_again_to_the_same_claims() {
     let dir = tempfile::tempdir().unwrap();
-    let json = edi_courier(&["read", "--json", "tests/fixtures/golden/clinic-professional.837"]);
+    let json = edi_courier(&[
+        "read",
+        "--json",
+        "tests/fixtures/golden/clinic-professional.837",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let canonical: PathBuf = dir.path().join("claims.json");
     std::fs::write(&canonical, serde_json::to_string(&v["837"]).unwrap()).unwrap();
     let out_path = dir.path().join("again.837");
-    let out = edi_courier(&["translate", canonical.to_str().unwrap(), "--control-number", "42", "-o", out_path.to_str().unwrap()]);
+    let out = edi_courier(&[
+        "translate",
+        canonical.to_str().unwrap(),
+        "--control-number",
+        "42",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (_, a) = read_claims(&std::fs::read(fixture("golden/clinic-professional.837")).unwrap());
     let (_, b) = read_claims(&std::fs::read(&out_path).unwrap());
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_partner_profile_brings_its_envelope_delimiters_and_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("acme.837");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        "--partner",
+        "acme-health",
+        "examples/clinic-claims.csv",
+        "-o",
+        out_path.to_str().unwrap(),
+        "--report",
+        dir.path().join("r.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    // The Medicare patient's member id is not Acme-shaped, and the telehealth
+    // modifier 95 is not on Acme's list.
+    assert_eq!(report["set_aside"], serde_json::json!(["RFM-1002"]));
+    let fields: Vec<String> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["rule"] == "partner:acme-health")
+        .map(|p| p["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "subscriber.member_id",
+            "subscriber.group_number",
+            "lines[1].procedure.modifiers[1]"
+        ]
+    );
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    assert!(
+        text.starts_with("ISA*00*          *00*          *30*123456789      *ZZ*ACMEHP         *")
+    );
+    assert!(
+        text.contains("*P*>~\nGS*HC*RFM123456789*ACMEHP*"),
+        "usage P, '>' components, a line break per segment"
+    );
+    assert!(text.contains("SV1*HC>99214>25*150*UN*1***1>2~\n"));
+    assert!(text.contains("NM1*41*2*RIVERSIDE FAMILY MEDICINE*****46*RFM00042~\nPER*IC*BILLING OFFICE*TE*2175550100*EM*billing@riverside.example~"));
+    let (summary, claims) = read_claims(text.as_bytes());
+    assert!(summary.is_valid());
+    assert_eq!(claims.len(), 4);
+    assert_pyx12_valid(&[out_path]);
 }

@@ -11,8 +11,15 @@ use edi_courier::model::Claim;
 #[test]
 fn every_sample_reads_and_counts_agree_with_pyx12() {
     let rows = manifest();
-    assert_eq!(rows.len(), 45, "all permissively licensed samples are fixtures");
-    let files: Vec<_> = rows.iter().map(|(f, _, _)| fixture(&format!("x12/{f}"))).collect();
+    assert_eq!(
+        rows.len(),
+        45,
+        "all permissively licensed samples are fixtures"
+    );
+    let files: Vec<_> = rows
+        .iter()
+        .map(|(f, _, _)| fixture(&format!("x12/{f}")))
+        .collect();
     let verdicts = pyx12(&files);
     let mut compared = 0;
     for ((file, _, _), theirs) in rows.iter().zip(&verdicts) {
@@ -35,10 +42,19 @@ fn every_sample_reads_and_counts_agree_with_pyx12() {
 #[test]
 fn broken_envelopes_get_located_errors() {
     let cases = [
-        ("837p/imsweb-multiple-st.edi", "at segment 71 (byte 2201): GE01 says 1, but 2 were counted"),
-        ("837p/imsweb-multiple-st.edi", "control number ST02 \"987654\" is used twice"),
+        (
+            "837p/imsweb-multiple-st.edi",
+            "at segment 71 (byte 2201): GE01 says 1, but 2 were counted",
+        ),
+        (
+            "837p/imsweb-multiple-st.edi",
+            "control number ST02 \"987654\" is used twice",
+        ),
         ("837p/imsweb-multiple-gs.edi", "control number GS06"),
-        ("ta1/staedi-ta1-5010.edi", "IEA01 says 1, but 0 were counted"),
+        (
+            "ta1/staedi-ta1-5010.edi",
+            "IEA01 says 1, but 0 were counted",
+        ),
     ];
     for (file, expected) in cases {
         let (summary, _) = read_claims(&std::fs::read(fixture(&format!("x12/{file}"))).unwrap());
@@ -75,7 +91,10 @@ fn claim_facts(c: &Claim) -> (String, String, usize, Vec<String>) {
         c.id.clone(),
         c.total_charge.normalize().to_string(),
         c.lines.len(),
-        c.lines.iter().map(|l| l.charge.normalize().to_string()).collect(),
+        c.lines
+            .iter()
+            .map(|l| l.charge.normalize().to_string())
+            .collect(),
     )
 }
 
@@ -95,11 +114,20 @@ fn valid_837_samples_write_back_valid_with_the_same_claims() {
         written.push(out);
         expected.push(claims);
     }
-    assert_eq!(written.len(), 13, "11 837P and 2 837I samples are pyx12-valid");
+    assert_eq!(
+        written.len(),
+        13,
+        "11 837P and 2 837I samples are pyx12-valid"
+    );
     assert_pyx12_valid(&written);
     for (path, original) in written.iter().zip(&expected) {
         let (summary, back) = read_claims(&std::fs::read(path).unwrap());
-        assert!(summary.is_valid(), "{}: {:?}", path.display(), summary.problems);
+        assert!(
+            summary.is_valid(),
+            "{}: {:?}",
+            path.display(),
+            summary.problems
+        );
         let a: Vec<_> = original.iter().map(claim_facts).collect();
         let b: Vec<_> = back.iter().map(claim_facts).collect();
         assert_eq!(a, b, "{}", path.display());

@@ -62,7 +62,12 @@ impl<R: Read> CsvClaims<R> {
         let columns: HashMap<String, usize> = headers
             .iter()
             .enumerate()
-            .map(|(i, h)| (decode(h).trim().trim_start_matches('\u{feff}').to_owned(), i))
+            .map(|(i, h)| {
+                (
+                    decode(h).trim().trim_start_matches('\u{feff}').to_owned(),
+                    i,
+                )
+            })
             .collect();
         let needed = map
             .group_by
@@ -101,7 +106,14 @@ impl<R: Read> CsvClaims<R> {
         })
     }
 
-    fn problem(&self, line: u64, claim: Option<&str>, field: &str, rule: &str, message: String) -> Problem {
+    fn problem(
+        &self,
+        line: u64,
+        claim: Option<&str>,
+        field: &str,
+        rule: &str,
+        message: String,
+    ) -> Problem {
         Problem {
             severity: Severity::Error,
             file: self.file.clone(),
@@ -118,7 +130,10 @@ impl<R: Read> CsvClaims<R> {
 
     fn claim_id_of(&self, row: &Row) -> Option<String> {
         let spec = self.map.claim.iter().find(|f| f.target == "id")?;
-        let column = spec.columns().first().and_then(|c| self.columns.get(*c).copied())?;
+        let column = spec
+            .columns()
+            .first()
+            .and_then(|c| self.columns.get(*c).copied())?;
         row.cells
             .get(column)
             .map(|v| v.trim().to_owned())
@@ -172,7 +187,9 @@ impl<R: Read> CsvClaims<R> {
                 match spec.value(get) {
                     Ok(Some(v)) => set_path(&mut claim, &spec.target, v),
                     Ok(None) => {}
-                    Err(msg) => problems.push(field_problem(first_row.line, spec.target.clone(), msg)),
+                    Err(msg) => {
+                        problems.push(field_problem(first_row.line, spec.target.clone(), msg))
+                    }
                 }
             }
         }
@@ -215,15 +232,17 @@ impl<R: Read> CsvClaims<R> {
         let mut problems = Vec::new();
         if !self.seen.insert(key.clone()) {
             let id = self.claim_id_of(&row);
-            problems.push(self.problem(
-                row.line,
-                id.as_deref(),
-                "rows",
-                "rows-together",
-                "this claim's rows are not together: earlier rows with the same key were read \
+            problems.push(
+                self.problem(
+                    row.line,
+                    id.as_deref(),
+                    "rows",
+                    "rows-together",
+                    "this claim's rows are not together: earlier rows with the same key were read \
                  as a claim of their own; list a claim's lines one after another"
-                    .into(),
-            ));
+                        .into(),
+                ),
+            );
         }
         let finished = self.pending.replace(Group {
             key,
@@ -266,7 +285,10 @@ impl<R: Read> Iterator for CsvClaims<R> {
                         );
                         let finished = self.pending.take().map(|g| self.build(g));
                         let lone = Mapped {
-                            rows: Rows { first: line, last: line },
+                            rows: Rows {
+                                first: line,
+                                last: line,
+                            },
                             claim_id: None,
                             result: Err(vec![problem]),
                         };
@@ -304,7 +326,10 @@ impl<R: Read> Iterator for CsvClaims<R> {
                         Some(g) => g.problems.push(problem),
                         None => {
                             return Some(Mapped {
-                                rows: Rows { first: line, last: line },
+                                rows: Rows {
+                                    first: line,
+                                    last: line,
+                                },
                                 claim_id: None,
                                 result: Err(vec![problem]),
                             })
@@ -324,7 +349,9 @@ impl<R: Read> Iterator for CsvClaims<R> {
 fn csv_error_kind(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::Io(io) => format!("I/O error: {io}"),
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
             format!("{len} fields where {expected_len} were expected")
         }
         _ => "malformed CSV".into(),

@@ -223,9 +223,7 @@ impl FieldSpec {
             ),
             ValueType::Date => Value::String(
                 NaiveDate::parse_from_str(&v, &self.date_format)
-                    .map_err(|_| {
-                        format!("is not a valid date in the form {:?}", self.date_format)
-                    })?
+                    .map_err(|_| format!("is not a valid date in the form {:?}", self.date_format))?
                     .to_string(),
             ),
             ValueType::Bool => Value::Bool(match v.to_uppercase().as_str() {
@@ -281,15 +279,30 @@ mod tests {
             _ => Some(""),
         };
         let v = |t: &str| spec(t).value(get).unwrap();
-        assert_eq!(v(r#"f = { column = "amt", type = "money" }"#), Some(Value::from("1234.50")));
-        assert_eq!(v(r#"f = { column = "neg", type = "money" }"#), Some(Value::from("-12.00")));
-        assert_eq!(v(r#"f = { column = "dob", type = "date" }"#), Some(Value::from("1961-03-07")));
+        assert_eq!(
+            v(r#"f = { column = "amt", type = "money" }"#),
+            Some(Value::from("1234.50"))
+        );
+        assert_eq!(
+            v(r#"f = { column = "neg", type = "money" }"#),
+            Some(Value::from("-12.00"))
+        );
+        assert_eq!(
+            v(r#"f = { column = "dob", type = "date" }"#),
+            Some(Value::from("1961-03-07"))
+        );
         assert_eq!(
             v(r#"f = { column = "dx", type = "list", split = ";", strip = "." }"#),
             Some(serde_json::json!(["J45909", "E119"]))
         );
-        assert_eq!(v(r#"f = { column = "pos", translate = "pos" }"#), Some(Value::from("11")));
-        assert_eq!(v(r#"f = { column = "none", default = "1" }"#), Some(Value::from("1")));
+        assert_eq!(
+            v(r#"f = { column = "pos", translate = "pos" }"#),
+            Some(Value::from("11"))
+        );
+        assert_eq!(
+            v(r#"f = { column = "none", default = "1" }"#),
+            Some(Value::from("1"))
+        );
         assert_eq!(v(r#"f = "none""#), None);
         assert_eq!(v(r#"f = { value = "CI" }"#), Some(Value::from("CI")));
     }

@@ -159,14 +159,13 @@ impl InputMap {
                 .into_iter()
                 .map(|(target, spec)| {
                     let at = format!("[{section}] {target}");
-                    if !known.iter().any(|k| *k == target) {
+                    if !known.contains(&target) {
                         return Err(invalid(
                             &at,
                             format!("{target:?} is not a field of the claim model"),
                         ));
                     }
-                    FieldSpec::build(target, spec, date_format, tables)
-                        .map_err(|p| invalid(&at, p))
+                    FieldSpec::build(target, spec, date_format, tables).map_err(|p| invalid(&at, p))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             // Deterministic order keeps reports stable.
@@ -203,11 +202,17 @@ impl InputMap {
     }
 }
 
-/// Reads canonical JSON ([`ClaimFile`]). Each claim is checked on its own, so
-/// one bad claim does not stop the others; its "row" is its 1-based index.
-pub fn read_canonical(
-    path: &Path,
-) -> Result<(Option<Submitter>, Option<Receiver>, Vec<Mapped>), MapError> {
+/// An opened input: the parties it names (canonical JSON may) and its claims.
+pub struct Opened<C> {
+    pub submitter: Option<Submitter>,
+    pub receiver: Option<Receiver>,
+    pub claims: C,
+}
+
+/// Reads canonical JSON ([`crate::model::ClaimFile`]). Each claim is checked
+/// on its own, so one bad claim does not stop the others; its "row" is its
+/// 1-based index.
+pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Loose {
@@ -247,7 +252,11 @@ pub fn read_canonical(
             }
         })
         .collect();
-    Ok((loose.submitter, loose.receiver, mapped))
+    Ok(Opened {
+        submitter: loose.submitter,
+        receiver: loose.receiver,
+        claims: mapped,
+    })
 }
 
 /// Deserialises a built claim, turning serde's complaint into a located
@@ -313,7 +322,10 @@ mod tests {
             scrub_serde_message("invalid value: string \"1961-02-30\", expected a date"),
             "invalid value: string \"…\", expected a date"
         );
-        assert_eq!(scrub_serde_message("missing field `npi`"), "missing field `npi`");
+        assert_eq!(
+            scrub_serde_message("missing field `npi`"),
+            "missing field `npi`"
+        );
         assert_eq!(
             scrub_serde_message("unknown variant `X`, expected one of `M`, `F`, `U`"),
             "unknown variant `…`, expected one of `M`, `F`, `U`"

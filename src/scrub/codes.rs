@@ -35,8 +35,7 @@ pub fn icd10_shape(code: &str) -> bool {
     (3..=7).contains(&b.len())
         && matches!(b.first(), Some(c) if c.is_ascii_uppercase() && *c != b'U')
         && b.get(1).is_some_and(u8::is_ascii_digit)
-        && b
-            .iter()
+        && b.iter()
             .skip(2)
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
@@ -56,15 +55,17 @@ pub fn procedure_shape(code: &str) -> bool {
 }
 
 pub fn modifier_shape(m: &str) -> bool {
-    m.len() == 2 && m.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    m.len() == 2
+        && m.bytes()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
 /// CMS place-of-service codes in use.
 pub const PLACES_OF_SERVICE: &[&str] = &[
-    "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
-    "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "31", "32", "33",
-    "34", "41", "42", "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61",
-    "62", "65", "66", "71", "72", "81", "99",
+    "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15", "16",
+    "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "31", "32", "33", "34", "41",
+    "42", "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "65", "66",
+    "71", "72", "81", "99",
 ];
 
 /// Type of bill (CLM05-1 on an 837I): facility type and bill classification.
@@ -77,11 +78,10 @@ pub const INSTITUTIONAL_FREQUENCIES: &[&str] = &["0", "1", "2", "3", "4", "5", "
 
 /// US states, DC, territories and military "states".
 pub const STATES: &[&str] = &[
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN",
-    "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH",
-    "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",
-    "VT", "VA", "WA", "WV", "WI", "WY", "AS", "GU", "MP", "PR", "VI", "FM", "MH", "PW", "AA",
-    "AE", "AP",
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
+    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",
+    "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA",
+    "WV", "WI", "WY", "AS", "GU", "MP", "PR", "VI", "FM", "MH", "PW", "AA", "AE", "AP",
 ];
 
 /// PAT01 / SBR02 individual relationship codes of the 5010 837.
@@ -89,8 +89,8 @@ pub const RELATIONSHIPS: &[&str] = &["01", "18", "19", "20", "21", "39", "40", "
 
 /// SBR09 claim filing indicator codes.
 pub const CLAIM_FILING: &[&str] = &[
-    "11", "12", "13", "14", "15", "16", "17", "AM", "BL", "CH", "CI", "DS", "FI", "HM", "LM",
-    "MA", "MB", "MC", "OF", "TV", "VA", "WC", "ZZ",
+    "11", "12", "13", "14", "15", "16", "17", "AM", "BL", "CH", "CI", "DS", "FI", "HM", "LM", "MA",
+    "MB", "MC", "OF", "TV", "VA", "WC", "ZZ",
 ];
 
 pub const ADJUSTMENT_GROUPS: &[&str] = &["CO", "CR", "OA", "PI", "PR"];
@@ -106,7 +106,8 @@ pub fn digits(s: &str, n: usize) -> bool {
 pub fn taxonomy_shape(t: &str) -> bool {
     t.len() == 10
         && t.ends_with('X')
-        && t.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        && t.bytes()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
 #[cfg(test)]
@@ -139,7 +140,9 @@ mod tests {
         for bad in ["9921", "992134", "W1234", "J11A0"] {
             assert!(!procedure_shape(bad), "{bad}");
         }
-        assert!(type_of_bill_shape("13") && !type_of_bill_shape("90") && !type_of_bill_shape("131"));
+        assert!(
+            type_of_bill_shape("13") && !type_of_bill_shape("90") && !type_of_bill_shape("131")
+        );
         assert!(taxonomy_shape("207Q00000X") && !taxonomy_shape("207Q00000"));
     }
 }

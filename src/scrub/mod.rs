@@ -122,7 +122,9 @@ impl<'p> Scrubber<'p> {
             claim: claim.id.trim().to_owned(),
             problems: Vec::new(),
         };
-        visit_text(claim, &mut |field, text| self.normalize(field, text, &mut f));
+        visit_text(claim, &mut |field, text| {
+            self.normalize(field, text, &mut f)
+        });
         self.claim_rules(claim, &mut f);
         for breach in self.profile.check(claim) {
             let rule = format!("partner:{}", self.profile.name);
@@ -212,7 +214,12 @@ impl<'p> Scrubber<'p> {
         }
         self.address(f, "billing_provider.address", Some(&b.address), true);
         if b.pay_to_address.is_some() {
-            self.address(f, "billing_provider.pay_to_address", b.pay_to_address.as_ref(), false);
+            self.address(
+                f,
+                "billing_provider.pay_to_address",
+                b.pay_to_address.as_ref(),
+                false,
+            );
         }
         for (name, p) in [
             ("referring_provider", &c.referring_provider),
@@ -244,9 +251,21 @@ impl<'p> Scrubber<'p> {
         }
         match &c.patient {
             None => {
-                f.require(at("subscriber.birth_date"), &s.birth_date, "when the subscriber is the patient");
-                f.require(at("subscriber.gender"), &s.gender, "when the subscriber is the patient");
-                f.require(at("subscriber.address"), &s.address, "when the subscriber is the patient");
+                f.require(
+                    at("subscriber.birth_date"),
+                    &s.birth_date,
+                    "when the subscriber is the patient",
+                );
+                f.require(
+                    at("subscriber.gender"),
+                    &s.gender,
+                    "when the subscriber is the patient",
+                );
+                f.require(
+                    at("subscriber.address"),
+                    &s.address,
+                    "when the subscriber is the patient",
+                );
                 self.address(f, "subscriber.address", s.address.as_ref(), false);
             }
             Some(p) => {
@@ -269,7 +288,10 @@ impl<'p> Scrubber<'p> {
         }
         for (field, date) in [
             (at("subscriber.birth_date"), s.birth_date),
-            (at("patient.birth_date"), c.patient.as_ref().and_then(|p| p.birth_date)),
+            (
+                at("patient.birth_date"),
+                c.patient.as_ref().and_then(|p| p.birth_date),
+            ),
         ] {
             if date.is_some_and(|d| d > self.today) {
                 f.error(field, "date-future", "is in the future");
@@ -281,7 +303,11 @@ impl<'p> Scrubber<'p> {
         // Claim information.
         if professional {
             match &c.place_of_service {
-                None => f.error(at("place_of_service"), "required", "is required on a professional claim"),
+                None => f.error(
+                    at("place_of_service"),
+                    "required",
+                    "is required on a professional claim",
+                ),
                 Some(p) if !PLACES_OF_SERVICE.contains(&p.as_str()) => f.error(
                     at("place_of_service"),
                     "place-of-service",
@@ -290,11 +316,19 @@ impl<'p> Scrubber<'p> {
                 Some(_) => {}
             }
             if !PROFESSIONAL_FREQUENCIES.contains(&c.frequency_code.as_str()) {
-                f.error(at("frequency_code"), "frequency", "must be 1 (original), 7 (replacement) or 8 (void)");
+                f.error(
+                    at("frequency_code"),
+                    "frequency",
+                    "must be 1 (original), 7 (replacement) or 8 (void)",
+                );
             }
         } else {
             match &c.type_of_bill {
-                None => f.error(at("type_of_bill"), "required", "is required on an institutional claim"),
+                None => f.error(
+                    at("type_of_bill"),
+                    "required",
+                    "is required on an institutional claim",
+                ),
                 Some(t) if !type_of_bill_shape(t) => f.error(
                     at("type_of_bill"),
                     "type-of-bill",
@@ -303,12 +337,32 @@ impl<'p> Scrubber<'p> {
                 Some(_) => {}
             }
             if !INSTITUTIONAL_FREQUENCIES.contains(&c.frequency_code.as_str()) {
-                f.error(at("frequency_code"), "frequency", "is not a claim frequency code");
+                f.error(
+                    at("frequency_code"),
+                    "frequency",
+                    "is not a claim frequency code",
+                );
             }
-            f.require(at("statement_from"), &c.statement_from, "on an institutional claim");
-            f.require(at("statement_to"), &c.statement_to, "on an institutional claim");
-            f.require(at("patient_status"), &c.patient_status, "on an institutional claim (CL103)");
-            f.require(at("attending_provider"), &c.attending_provider, "on an institutional claim (2310A)");
+            f.require(
+                at("statement_from"),
+                &c.statement_from,
+                "on an institutional claim",
+            );
+            f.require(
+                at("statement_to"),
+                &c.statement_to,
+                "on an institutional claim",
+            );
+            f.require(
+                at("patient_status"),
+                &c.patient_status,
+                "on an institutional claim (CL103)",
+            );
+            f.require(
+                at("attending_provider"),
+                &c.attending_provider,
+                "on an institutional claim (2310A)",
+            );
         }
         if matches!(c.frequency_code.as_str(), "7" | "8") && c.payer_claim_number.is_none() {
             f.error(
@@ -366,10 +420,18 @@ impl<'p> Scrubber<'p> {
             f.required(at_o("subscriber_last_name"), &o.subscriber_last_name);
             f.required(at_o("subscriber_member_id"), &o.subscriber_member_id);
             if !RELATIONSHIPS.contains(&o.relationship.as_str()) {
-                f.error(at_o("relationship"), "code", "is not an individual relationship code");
+                f.error(
+                    at_o("relationship"),
+                    "code",
+                    "is not an individual relationship code",
+                );
             }
             if !CLAIM_FILING.contains(&o.claim_filing.as_str()) {
-                f.error(at_o("claim_filing"), "code", "is not a claim filing indicator code");
+                f.error(
+                    at_o("claim_filing"),
+                    "code",
+                    "is not a claim filing indicator code",
+                );
             }
             if o.responsibility == c.subscriber.responsibility {
                 f.error(
@@ -380,7 +442,11 @@ impl<'p> Scrubber<'p> {
             }
             for a in &o.adjustments {
                 if !ADJUSTMENT_GROUPS.contains(&a.group.as_str()) {
-                    f.error(at_o("adjustments"), "code", "group must be CO, CR, OA, PI or PR");
+                    f.error(
+                        at_o("adjustments"),
+                        "code",
+                        "group must be CO, CR, OA, PI or PR",
+                    );
                 }
             }
         }
@@ -392,13 +458,20 @@ impl<'p> Scrubber<'p> {
             ClaimKind::Institutional => 25,
         };
         if c.diagnoses.is_empty() {
-            f.error(at("diagnoses"), "required", "at least one diagnosis is required");
+            f.error(
+                at("diagnoses"),
+                "required",
+                "at least one diagnosis is required",
+            );
         }
         if c.diagnoses.len() > max {
             f.error(
                 at("diagnoses"),
                 "diagnosis-count",
-                format!("{} diagnoses; at most {max} fit this claim type", c.diagnoses.len()),
+                format!(
+                    "{} diagnoses; at most {max} fit this claim type",
+                    c.diagnoses.len()
+                ),
             );
         }
         match c.icd_version {
@@ -418,8 +491,14 @@ impl<'p> Scrubber<'p> {
             }
             IcdVersion::Icd9 => {
                 let start = NaiveDate::from_ymd_opt(ICD10_START.0, ICD10_START.1, ICD10_START.2);
-                if c.service_span().is_some_and(|(_, last)| Some(last) >= start) {
-                    f.error(at("icd_version"), "icd10", "ICD-9 codes cannot be used for services from 2015-10-01");
+                if c.service_span()
+                    .is_some_and(|(_, last)| Some(last) >= start)
+                {
+                    f.error(
+                        at("icd_version"),
+                        "icd10",
+                        "ICD-9 codes cannot be used for services from 2015-10-01",
+                    );
                 }
             }
         }
@@ -433,13 +512,20 @@ impl<'p> Scrubber<'p> {
             MAX_INSTITUTIONAL_LINES
         };
         if c.lines.is_empty() {
-            f.error(at("lines"), "required", "a claim needs at least one service line");
+            f.error(
+                at("lines"),
+                "required",
+                "a claim needs at least one service line",
+            );
         }
         if c.lines.len() > max {
             f.error(
                 at("lines"),
                 "line-count",
-                format!("{} lines; at most {max} fit one claim of this type", c.lines.len()),
+                format!(
+                    "{} lines; at most {max} fit one claim of this type",
+                    c.lines.len()
+                ),
             );
         }
         let birth = c.patient_birth_date();
@@ -448,56 +534,100 @@ impl<'p> Scrubber<'p> {
             match &l.procedure {
                 Some(p) => {
                     if p.qualifier == "HC" && !procedure_shape(&p.code) {
-                        f.error(line_at(i, "procedure.code"), "procedure-code", "is not shaped like a CPT or HCPCS code");
+                        f.error(
+                            line_at(i, "procedure.code"),
+                            "procedure-code",
+                            "is not shaped like a CPT or HCPCS code",
+                        );
                     }
                     if p.modifiers.len() > 4 {
-                        f.error(line_at(i, "procedure.modifiers"), "modifiers", "at most four modifiers");
+                        f.error(
+                            line_at(i, "procedure.modifiers"),
+                            "modifiers",
+                            "at most four modifiers",
+                        );
                     }
                     if !p.modifiers.iter().all(|m| modifier_shape(m)) {
-                        f.error(line_at(i, "procedure.modifiers"), "modifiers", "a modifier is two letters or digits");
+                        f.error(
+                            line_at(i, "procedure.modifiers"),
+                            "modifiers",
+                            "a modifier is two letters or digits",
+                        );
                     }
                 }
-                None if professional => {
-                    f.error(line_at(i, "procedure"), "required", "is required on a professional line")
-                }
+                None if professional => f.error(
+                    line_at(i, "procedure"),
+                    "required",
+                    "is required on a professional line",
+                ),
                 None => {}
             }
             if !professional {
                 match &l.revenue_code {
                     Some(r) if digits(r, 4) => {}
-                    Some(_) => f.error(line_at(i, "revenue_code"), "revenue-code", "must be four digits"),
-                    None => f.error(line_at(i, "revenue_code"), "required", "is required on an institutional line"),
+                    Some(_) => f.error(
+                        line_at(i, "revenue_code"),
+                        "revenue-code",
+                        "must be four digits",
+                    ),
+                    None => f.error(
+                        line_at(i, "revenue_code"),
+                        "required",
+                        "is required on an institutional line",
+                    ),
                 }
             }
             if l.charge.is_sign_negative() {
                 f.error(line_at(i, "charge"), "amount", "is negative");
             }
             if l.charge.scale() > 2 {
-                f.error(line_at(i, "charge"), "amount", "has more than two decimal places");
+                f.error(
+                    line_at(i, "charge"),
+                    "amount",
+                    "has more than two decimal places",
+                );
             }
             if l.units <= Decimal::ZERO {
                 f.error(line_at(i, "units"), "units", "must be more than zero");
             }
             if let Some(pos) = &l.place_of_service {
                 if !PLACES_OF_SERVICE.contains(&pos.as_str()) {
-                    f.error(line_at(i, "place_of_service"), "place-of-service", "is not a CMS place-of-service code");
+                    f.error(
+                        line_at(i, "place_of_service"),
+                        "place-of-service",
+                        "is not a CMS place-of-service code",
+                    );
                 }
             }
             match l.service_date {
-                None if professional => {
-                    f.error(line_at(i, "service_date"), "required", "is required on a professional line")
-                }
+                None if professional => f.error(
+                    line_at(i, "service_date"),
+                    "required",
+                    "is required on a professional line",
+                ),
                 None => {}
                 Some(d) => {
                     let end = l.service_date_end.unwrap_or(d);
                     if end < d {
-                        f.error(line_at(i, "service_date_end"), "date-order", "is before service_date");
+                        f.error(
+                            line_at(i, "service_date_end"),
+                            "date-order",
+                            "is before service_date",
+                        );
                     }
                     if end > self.today {
-                        f.error(line_at(i, "service_date"), "date-future", "is in the future");
+                        f.error(
+                            line_at(i, "service_date"),
+                            "date-future",
+                            "is in the future",
+                        );
                     }
                     if birth.is_some_and(|b| d < b) {
-                        f.error(line_at(i, "service_date"), "date-before-birth", "is before the patient's birth date");
+                        f.error(
+                            line_at(i, "service_date"),
+                            "date-before-birth",
+                            "is before the patient's birth date",
+                        );
                     }
                     let outside = c.statement_from.is_some_and(|from| d < from)
                         || c.statement_to.is_some_and(|to| end > to);
@@ -512,10 +642,18 @@ impl<'p> Scrubber<'p> {
             }
             if professional {
                 if l.diagnosis_pointers.is_empty() {
-                    f.error(line_at(i, "diagnosis_pointers"), "required", "a professional line points at one to four diagnoses");
+                    f.error(
+                        line_at(i, "diagnosis_pointers"),
+                        "required",
+                        "a professional line points at one to four diagnoses",
+                    );
                 }
                 if l.diagnosis_pointers.len() > 4 {
-                    f.error(line_at(i, "diagnosis_pointers"), "diagnosis-pointer", "at most four pointers");
+                    f.error(
+                        line_at(i, "diagnosis_pointers"),
+                        "diagnosis-pointer",
+                        "at most four pointers",
+                    );
                 }
                 let n = c.diagnoses.len().min(12);
                 for p in &l.diagnosis_pointers {
@@ -530,21 +668,41 @@ impl<'p> Scrubber<'p> {
             }
             if let Some(lcn) = &l.line_control_number {
                 if lcn.len() > 50 {
-                    f.error(line_at(i, "line_control_number"), "length", "is longer than 50 characters");
+                    f.error(
+                        line_at(i, "line_control_number"),
+                        "length",
+                        "is longer than 50 characters",
+                    );
                 }
                 if !control_numbers.insert(lcn.as_str()) {
-                    f.error(line_at(i, "line_control_number"), "line-control-unique", "is used by another line of this claim");
+                    f.error(
+                        line_at(i, "line_control_number"),
+                        "line-control-unique",
+                        "is used by another line of this claim",
+                    );
                 }
             }
             if let Some(d) = &l.drug {
                 if !digits(&d.ndc, 11) {
-                    f.error(line_at(i, "drug.ndc"), "ndc", "must be 11 digits (5-4-2, no hyphens)");
+                    f.error(
+                        line_at(i, "drug.ndc"),
+                        "ndc",
+                        "must be 11 digits (5-4-2, no hyphens)",
+                    );
                 }
                 if d.quantity <= Decimal::ZERO {
-                    f.error(line_at(i, "drug.quantity"), "units", "must be more than zero");
+                    f.error(
+                        line_at(i, "drug.quantity"),
+                        "units",
+                        "must be more than zero",
+                    );
                 }
                 if !DRUG_UNITS.contains(&d.unit.as_str()) {
-                    f.error(line_at(i, "drug.unit"), "code", "must be F2, GR, ME, ML or UN");
+                    f.error(
+                        line_at(i, "drug.unit"),
+                        "code",
+                        "must be F2, GR, ME, ML or UN",
+                    );
                 }
             }
         }
@@ -564,7 +722,11 @@ impl<'p> Scrubber<'p> {
 
     fn taxonomy(&self, f: &mut Findings<'_>, field: At, t: &str) {
         if !taxonomy_shape(t) {
-            f.error(field, "taxonomy", format!("{t} is not a provider taxonomy code (ten characters ending in X)"));
+            f.error(
+                field,
+                "taxonomy",
+                format!("{t} is not a provider taxonomy code (ten characters ending in X)"),
+            );
         }
     }
 
@@ -590,7 +752,13 @@ impl<'p> Scrubber<'p> {
         }
     }
 
-    fn address(&self, f: &mut Findings<'_>, owner: &'static str, a: Option<&Address>, zip_plus_4: bool) {
+    fn address(
+        &self,
+        f: &mut Findings<'_>,
+        owner: &'static str,
+        a: Option<&Address>,
+        zip_plus_4: bool,
+    ) {
         let Some(a) = a else { return };
         let field = |leaf: &'static str| At {
             list: None,
@@ -599,7 +767,11 @@ impl<'p> Scrubber<'p> {
         f.required(field("line1"), &a.line1);
         f.required(field("city"), &a.city);
         if !STATES.contains(&a.state.as_str()) {
-            f.error(field("state"), "state", "is not a US state or territory code");
+            f.error(
+                field("state"),
+                "state",
+                "is not a US state or territory code",
+            );
         }
         if zip_plus_4 {
             if !digits(&a.zip, 9) {
@@ -746,7 +918,11 @@ fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, &mut String)) {
         opt(&mut l.revenue_code, line_at(i, "revenue_code"), f);
         f(line_at(i, "unit_basis"), &mut l.unit_basis);
         opt(&mut l.place_of_service, line_at(i, "place_of_service"), f);
-        opt(&mut l.line_control_number, line_at(i, "line_control_number"), f);
+        opt(
+            &mut l.line_control_number,
+            line_at(i, "line_control_number"),
+            f,
+        );
         if let Some(d) = &mut l.drug {
             f(line_at(i, "drug.ndc"), &mut d.ndc);
             f(line_at(i, "drug.unit"), &mut d.unit);

@@ -156,7 +156,10 @@ impl Seg<'_> {
     /// A composite element; trailing empty components are dropped.
     pub fn comp(&mut self, parts: &[&str]) -> &mut Self {
         self.open_element();
-        let used = parts.iter().rposition(|p| !p.is_empty()).map_or(0, |i| i + 1);
+        let used = parts
+            .iter()
+            .rposition(|p| !p.is_empty())
+            .map_or(0, |i| i + 1);
         let Some(parts) = parts.get(..used).filter(|p| !p.is_empty()) else {
             self.pending += 1;
             return self;
@@ -219,7 +222,11 @@ mod tests {
     #[test]
     fn trailing_empty_elements_and_components_are_dropped() {
         let (s, r) = emit(|s| {
-            s.el("87").el("2").skip(3).opt(None).comp(&["A", "", "", ""]);
+            s.el("87")
+                .el("2")
+                .skip(3)
+                .opt(None)
+                .comp(&["A", "", "", ""]);
         });
         assert_eq!(s, "NM1*87*2*****A~");
         assert!(r.is_ok());

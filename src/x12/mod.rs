@@ -18,6 +18,6 @@ pub use delim::{DelimiterError, Delimiters};
 pub use read::{EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer};
 pub use read837::ClaimReader;
 pub use write837::{
-    ClaimPlacement, ControlNumberError, ControlNumbers, Envelope, InterchangeSummary,
-    Sequential, Usage, WriteError, Writer837,
+    ClaimPlacement, ControlNumberError, ControlNumbers, Envelope, InterchangeSummary, Sequential,
+    Usage, WriteError, Writer837,
 };

@@ -366,7 +366,9 @@ pub enum EnvelopeEvent {
     Group(Gs),
     SetStart(St),
     /// A segment inside a transaction set, with its 1-based position in the set (ST = 1).
-    Body { set_position: u32 },
+    Body {
+        set_position: u32,
+    },
     SetEnd,
     GroupEnd,
     InterchangeEnd,
@@ -706,7 +708,9 @@ mod tests {
     #[test]
     fn bom_line_breaks_and_missing_final_terminator_are_tolerated() {
         let mut data = b"\xEF\xBB\xBF".to_vec();
-        let text = String::from_utf8(SMALL.to_vec()).unwrap().replace('~', "~\r\n");
+        let text = String::from_utf8(SMALL.to_vec())
+            .unwrap()
+            .replace('~', "~\r\n");
         data.extend_from_slice(text.trim_end_matches(['~', '\r', '\n']).as_bytes());
         assert_eq!(ids(&data, 5), ["ISA", "GS", "ST", "BHT", "SE", "GE", "IEA"]);
     }

@@ -12,9 +12,9 @@ use std::str::FromStr;
 
 use super::read::{Position, Segment};
 use crate::model::{
-    Address, Admission, Adjustment, BillingProvider, Claim, ClaimKind, Drug, EntityType,
-    Facility, Gender, IcdVersion, OtherPayer, Patient, Payer, Procedure, Provider, Receiver,
-    Responsibility, ServiceLine, Submitter, Subscriber,
+    Address, Adjustment, Admission, BillingProvider, Claim, ClaimKind, Drug, EntityType, Facility,
+    Gender, IcdVersion, OtherPayer, Patient, Payer, Procedure, Provider, Receiver, Responsibility,
+    ServiceLine, Submitter, Subscriber,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -560,7 +560,9 @@ fn owned(seg: &Segment<'_>, n: usize) -> String {
 }
 
 fn opt(seg: &Segment<'_>, n: usize) -> Option<String> {
-    Some(seg.text(n)).filter(|s| !s.is_empty()).map(str::to_owned)
+    Some(seg.text(n))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 fn procedure(seg: &Segment<'_>, n: usize) -> Option<Procedure> {

@@ -65,7 +65,9 @@ pub struct Sequential {
 
 impl Sequential {
     pub fn starting_at(n: u32) -> Self {
-        Sequential { next: [n.max(1); 3] }
+        Sequential {
+            next: [n.max(1); 3],
+        }
     }
 
     fn take(&mut self, i: usize) -> Result<u32, ControlNumberError> {
@@ -491,12 +493,7 @@ fn check_envelope(env: &Envelope, em: &Emitter) -> Result<(), WriteError> {
 }
 
 /// The ISA is fixed width: every field padded to its full length.
-fn write_isa(
-    env: &Envelope,
-    now: NaiveDateTime,
-    control: u32,
-    out: &mut Vec<u8>,
-) {
+fn write_isa(env: &Envelope, now: NaiveDateTime, control: u32, out: &mut Vec<u8>) {
     let d = env.delimiters;
     let e = char::from(d.element);
     let mut date = Vec::with_capacity(8);
@@ -647,7 +644,13 @@ impl ClaimWriter<'_> {
             .skip(4)
             .el(&s.claim_filing)
             .end()?;
-        self.person_name("IL", &s.last_name, s.first_name.as_deref(), s.middle_name.as_deref(), Some(("MI", &s.member_id)))?;
+        self.person_name(
+            "IL",
+            &s.last_name,
+            s.first_name.as_deref(),
+            s.middle_name.as_deref(),
+            Some(("MI", &s.member_id)),
+        )?;
         if let Some(a) = &s.address {
             self.address(a)?;
         }
@@ -809,10 +812,7 @@ impl ClaimWriter<'_> {
                     .comp(&[principal, first])
                     .end()?;
                 if let Some(adm) = &c.admitting_diagnosis {
-                    self.em
-                        .seg(self.out, "HI")
-                        .comp(&[admitting, adm])
-                        .end()?;
+                    self.em.seg(self.out, "HI").comp(&[admitting, adm]).end()?;
                 }
                 for chunk in rest.chunks(12) {
                     let mut s = self.em.seg(self.out, "HI");
@@ -958,7 +958,11 @@ impl ClaimWriter<'_> {
         self.em.seg(self.out, "LX").el(&n.to_string()).end()?;
         let empty = String::new();
         let (qualifier, code, mods) = match &l.procedure {
-            Some(p) => (p.qualifier.as_str(), p.code.as_str(), p.modifiers.as_slice()),
+            Some(p) => (
+                p.qualifier.as_str(),
+                p.code.as_str(),
+                p.modifiers.as_slice(),
+            ),
             None => ("", "", &[][..]),
         };
         let m = |i: usize| mods.get(i).unwrap_or(&empty).as_str();

@@ -32,20 +32,43 @@ impl Rng {
     }
 }
 
-const LAST: &[&str] = &["SMITH", "O BRIEN", "NGUYEN", "GARCIA-LOPEZ", "VAN DER BERG", "KIM", "PATEL", "MUELLER"];
-const FIRST: &[&str] = &["ANNA", "JOSE", "LI", "MARY ANN", "OMAR", "ZOE", "JEAN-LUC", "PRIYA"];
+const LAST: &[&str] = &[
+    "SMITH",
+    "O BRIEN",
+    "NGUYEN",
+    "GARCIA-LOPEZ",
+    "VAN DER BERG",
+    "KIM",
+    "PATEL",
+    "MUELLER",
+];
+const FIRST: &[&str] = &[
+    "ANNA", "JOSE", "LI", "MARY ANN", "OMAR", "ZOE", "JEAN-LUC", "PRIYA",
+];
 const CITIES: &[(&str, &str, &str)] = &[
     ("SPRINGFIELD", "IL", "62704"),
     ("AUSTIN", "TX", "787011234"),
     ("PORTLAND", "OR", "97201"),
     ("MIAMI", "FL", "331110001"),
 ];
-const ICD10: &[&str] = &["J45909", "E119", "I10", "M5450", "Z0000", "R079", "J189", "S72001A", "F329", "K219", "N390", "E785", "G4733", "M170"];
-const CPT: &[&str] = &["99213", "99214", "99395", "93000", "97110", "36415", "J3420", "G0439", "80053", "0001F"];
+const ICD10: &[&str] = &[
+    "J45909", "E119", "I10", "M5450", "Z0000", "R079", "J189", "S72001A", "F329", "K219", "N390",
+    "E785", "G4733", "M170",
+];
+const CPT: &[&str] = &[
+    "99213", "99214", "99395", "93000", "97110", "36415", "J3420", "G0439", "80053", "0001F",
+];
 const MODIFIERS: &[&str] = &["25", "59", "GT", "95", "LT", "RT", "GP", "XS"];
 const POS: &[&str] = &["11", "02", "10", "12", "20", "22"];
 const REVENUE: &[&str] = &["0450", "0300", "0250", "0730", "0120", "0320"];
-const NPIS: &[&str] = &["1234567893", "1987654328", "1456789019", "1678901236", "1765432103", "1543210987"];
+const NPIS: &[&str] = &[
+    "1234567893",
+    "1987654328",
+    "1456789019",
+    "1678901236",
+    "1765432103",
+    "1543210987",
+];
 
 fn money(rng: &mut Rng) -> Decimal {
     Decimal::new(500 + rng.below(250_000) as i64, 2)
@@ -59,10 +82,16 @@ fn date(rng: &mut Rng, first: i32, span: u64) -> NaiveDate {
 
 fn address(rng: &mut Rng, zip9: bool) -> Address {
     let (city, state, zip) = *rng.pick(CITIES);
-    let zip = if zip9 && zip.len() == 5 { format!("{zip}0042") } else { zip.to_owned() };
+    let zip = if zip9 && zip.len() == 5 {
+        format!("{zip}0042")
+    } else {
+        zip.to_owned()
+    };
     Address {
         line1: format!("{} MAIN ST", 1 + rng.below(9999)),
-        line2: rng.chance(20).then(|| format!("SUITE {}", 1 + rng.below(400))),
+        line2: rng
+            .chance(20)
+            .then(|| format!("SUITE {}", 1 + rng.below(400))),
         city: city.into(),
         state: state.into(),
         zip,
@@ -89,7 +118,9 @@ pub fn claim(rng: &mut Rng, kind: ClaimKind, n: usize) -> Claim {
             let procedure = with_proc.then(|| Procedure {
                 qualifier: "HC".into(),
                 code: rng.pick(CPT).to_string(),
-                modifiers: (0..rng.below(5)).map(|_| rng.pick(MODIFIERS).to_string()).collect(),
+                modifiers: (0..rng.below(5))
+                    .map(|_| rng.pick(MODIFIERS).to_string())
+                    .collect(),
             });
             let day = from + chrono::Days::new(rng.below(1 + (to - from).num_days() as u64));
             ServiceLine {
@@ -97,8 +128,13 @@ pub fn claim(rng: &mut Rng, kind: ClaimKind, n: usize) -> Claim {
                 revenue_code: (!professional).then(|| rng.pick(REVENUE).to_string()),
                 charge: money(rng),
                 units: Decimal::from(1 + rng.below(4)),
-                unit_basis: if professional && rng.chance(10) { "MJ".into() } else { "UN".into() },
-                place_of_service: (professional && rng.chance(10)).then(|| rng.pick(POS).to_string()),
+                unit_basis: if professional && rng.chance(10) {
+                    "MJ".into()
+                } else {
+                    "UN".into()
+                },
+                place_of_service: (professional && rng.chance(10))
+                    .then(|| rng.pick(POS).to_string()),
                 service_date: Some(day),
                 service_date_end: None,
                 diagnosis_pointers: if professional {
@@ -156,8 +192,18 @@ pub fn claim(rng: &mut Rng, kind: ClaimKind, n: usize) -> Claim {
             payer_id: "MCRB01".into(),
             paid_amount: Some(Decimal::new(1000 + rng.below(10000) as i64, 2)),
             adjustments: vec![
-                Adjustment { group: "CO".into(), reason: "45".into(), amount: Decimal::new(1234, 2), quantity: None },
-                Adjustment { group: "PR".into(), reason: "2".into(), amount: Decimal::new(500, 2), quantity: None },
+                Adjustment {
+                    group: "CO".into(),
+                    reason: "45".into(),
+                    amount: Decimal::new(1234, 2),
+                    quantity: None,
+                },
+                Adjustment {
+                    group: "PR".into(),
+                    reason: "2".into(),
+                    amount: Decimal::new(500, 2),
+                    quantity: None,
+                },
             ],
             adjudication_date: Some(to),
         }]
@@ -171,12 +217,17 @@ pub fn claim(rng: &mut Rng, kind: ClaimKind, n: usize) -> Claim {
         id: format!("CLM{n:07}"),
         total_charge: total,
         place_of_service: professional.then(|| rng.pick(POS).to_string()),
-        type_of_bill: (!professional).then(|| rng.pick(&["11", "13", "14", "21", "83"]).to_string()),
+        type_of_bill: (!professional)
+            .then(|| rng.pick(&["11", "13", "14", "21", "83"]).to_string()),
         frequency_code: frequency.into(),
         provider_signature: true,
         assignment: "A".into(),
         benefits_assigned: !rng.chance(5),
-        release_of_information: if rng.chance(10) { "I".into() } else { "Y".into() },
+        release_of_information: if rng.chance(10) {
+            "I".into()
+        } else {
+            "Y".into()
+        },
         // 837P has no statement period segment: only institutional claims carry one.
         statement_from: (!professional).then_some(from),
         statement_to: (!professional).then_some(to),
@@ -189,18 +240,35 @@ pub fn claim(rng: &mut Rng, kind: ClaimKind, n: usize) -> Claim {
         diagnoses,
         icd_version: IcdVersion::Icd10,
         admitting_diagnosis: (!professional && rng.chance(30)).then(|| rng.pick(ICD10).to_string()),
-        prior_authorization: rng.chance(15).then(|| format!("PA{}", rng.below(1_000_000))),
+        prior_authorization: rng
+            .chance(15)
+            .then(|| format!("PA{}", rng.below(1_000_000))),
         payer_claim_number: (frequency == "7").then(|| format!("PCN{}", rng.below(1_000_000_000))),
-        medical_record_number: rng.chance(30).then(|| format!("MRN{}", rng.below(1_000_000))),
-        note: rng.chance(10).then(|| "PATIENT SEEN AFTER HOURS".to_owned()),
+        medical_record_number: rng
+            .chance(30)
+            .then(|| format!("MRN{}", rng.below(1_000_000))),
+        note: rng
+            .chance(10)
+            .then(|| "PATIENT SEEN AFTER HOURS".to_owned()),
         billing_provider: BillingProvider {
             entity: EntityType::Organization,
-            name: if billing_npi == NPIS[0] { "RIVERSIDE CLINIC".into() } else { "LAKESIDE MEDICAL GROUP".into() },
+            name: if billing_npi == NPIS[0] {
+                "RIVERSIDE CLINIC".into()
+            } else {
+                "LAKESIDE MEDICAL GROUP".into()
+            },
             first_name: None,
             npi: billing_npi,
             tax_id: "123456789".into(),
             ssn_as_tax_id: None,
-            taxonomy: Some(if professional { "207Q00000X" } else { "282N00000X" }.into()),
+            taxonomy: Some(
+                if professional {
+                    "207Q00000X"
+                } else {
+                    "282N00000X"
+                }
+                .into(),
+            ),
             address: Address {
                 line1: "100 RIVER RD".into(),
                 line2: None,

@@ -71,7 +71,14 @@ pub fn assert_pyx12_valid(files: &[PathBuf]) {
     let bad: Vec<String> = pyx12(files)
         .into_iter()
         .filter(|r| r.status != "OK")
-        .map(|r| format!("{} {}: {:?}", r.status, r.file, r.errors.iter().take(5).collect::<Vec<_>>()))
+        .map(|r| {
+            format!(
+                "{} {}: {:?}",
+                r.status,
+                r.file,
+                r.errors.iter().take(5).collect::<Vec<_>>()
+            )
+        })
         .collect();
     assert!(bad.is_empty(), "pyx12 rejected:\n{}", bad.join("\n"));
 }
@@ -79,12 +86,20 @@ pub fn assert_pyx12_valid(files: &[PathBuf]) {
 pub fn file_bytes(path: &Path) -> Vec<u8> {
     use std::io::Read;
     let mut v = Vec::new();
-    std::fs::File::open(path).unwrap().read_to_end(&mut v).unwrap();
+    std::fs::File::open(path)
+        .unwrap()
+        .read_to_end(&mut v)
+        .unwrap();
     v
 }
 
 /// Reads an in-memory X12 file back into claims with the library's reader.
-pub fn read_claims(bytes: &[u8]) -> (edi_courier::inspect::FileSummary, Vec<edi_courier::model::Claim>) {
+pub fn read_claims(
+    bytes: &[u8],
+) -> (
+    edi_courier::inspect::FileSummary,
+    Vec<edi_courier::model::Claim>,
+) {
     let mut claims = Vec::new();
     let summary = edi_courier::inspect::read_x12(bytes, |c| claims.push(c)).unwrap();
     (summary, claims)
