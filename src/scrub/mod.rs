@@ -929,3 +929,276 @@ fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, &mut String)) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClaimFile, Drug, Patient};
+
+    fn base(kind: ClaimKind) -> Claim {
+        let file: ClaimFile =
+            serde_json::from_str(include_str!("../../examples/claims.json")).unwrap();
+        let mut c = file.claims[0].clone();
+        if kind == ClaimKind::Institutional {
+            c.kind = kind;
+            c.place_of_service = None;
+            c.type_of_bill = Some("13".into());
+            c.statement_from = c.lines[0].service_date;
+            c.statement_to = c.lines[0].service_date;
+            c.patient_status = Some("01".into());
+            c.attending_provider = c.rendering_provider.clone();
+            for l in &mut c.lines {
+                l.revenue_code = Some("0450".into());
+                l.diagnosis_pointers.clear();
+            }
+        }
+        c
+    }
+
+    fn rules(c: &mut Claim) -> Vec<String> {
+        let profile = Profile::sandbox().unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        Scrubber::new(&profile, today)
+            .scrub(c, "test.csv", None)
+            .into_iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| format!("{} {}", p.field, p.rule))
+            .collect()
+    }
+
+    fn broken(kind: ClaimKind, f: impl FnOnce(&mut Claim)) -> Vec<String> {
+        let mut c = base(kind);
+        f(&mut c);
+        rules(&mut c)
+    }
+
+    #[test]
+    fn the_base_claims_are_clean() {
+        assert_eq!(
+            rules(&mut base(ClaimKind::Professional)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            rules(&mut base(ClaimKind::Institutional)),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let p = ClaimKind::Professional;
+        let cases: Vec<(Vec<String>, &str)> = vec![
+            (
+                broken(p, |c| c.billing_provider.npi = "1234567890".into()),
+                "billing_provider.npi npi-check-digit",
+            ),
+            (
+                broken(p, |c| c.billing_provider.address.zip = "62701".into()),
+                "billing_provider.address.zip zip-plus-4",
+            ),
+            (
+                broken(p, |c| c.billing_provider.tax_id = "12-345678".into()),
+                "billing_provider.tax_id tax-id",
+            ),
+            (
+                broken(p, |c| c.billing_provider.taxonomy = Some("207Q0000".into())),
+                "billing_provider.taxonomy taxonomy",
+            ),
+            (
+                broken(p, |c| c.diagnoses[0] = "J45.909".into()),
+                "diagnoses[1] icd10",
+            ),
+            (
+                broken(p, |c| c.diagnoses = vec!["I10".into(); 13]),
+                "diagnoses diagnosis-count",
+            ),
+            (broken(p, |c| c.diagnoses.clear()), "diagnoses required"),
+            (
+                broken(p, |c| {
+                    c.lines[0].procedure.as_mut().unwrap().code = "9921".into()
+                }),
+                "lines[1].procedure.code procedure-code",
+            ),
+            (
+                broken(p, |c| {
+                    c.lines[0].procedure.as_mut().unwrap().modifiers = vec!["2".into()]
+                }),
+                "lines[1].procedure.modifiers modifiers",
+            ),
+            (
+                broken(p, |c| c.place_of_service = Some("98".into())),
+                "place_of_service place-of-service",
+            ),
+            (
+                broken(p, |c| c.frequency_code = "7".into()),
+                "payer_claim_number required",
+            ),
+            (
+                broken(p, |c| c.frequency_code = "3".into()),
+                "frequency_code frequency",
+            ),
+            (
+                broken(p, |c| {
+                    c.subscriber.birth_date = NaiveDate::from_ymd_opt(2027, 1, 1)
+                }),
+                "subscriber.birth_date date-future",
+            ),
+            (
+                broken(p, |c| {
+                    c.lines[0].service_date = NaiveDate::from_ymd_opt(2026, 12, 1)
+                }),
+                "lines[1].service_date date-future",
+            ),
+            (
+                broken(p, |c| {
+                    c.lines[0].service_date = NaiveDate::from_ymd_opt(1950, 1, 1)
+                }),
+                "lines[1].service_date date-before-birth",
+            ),
+            (
+                broken(p, |c| {
+                    c.statement_from = NaiveDate::from_ymd_opt(2026, 11, 4);
+                    c.statement_to = NaiveDate::from_ymd_opt(2026, 11, 5);
+                }),
+                "lines[1].service_date date-in-claim",
+            ),
+            (
+                broken(p, |c| c.total_charge += Decimal::ONE),
+                "total_charge total-charge",
+            ),
+            (
+                broken(p, |c| c.lines[0].diagnosis_pointers = vec![3]),
+                "lines[1].diagnosis_pointers diagnosis-pointer",
+            ),
+            (
+                broken(p, |c| c.lines[0].diagnosis_pointers.clear()),
+                "lines[1].diagnosis_pointers required",
+            ),
+            (
+                broken(p, |c| {
+                    let l = c.lines[0].clone();
+                    c.lines = vec![l; 51];
+                    c.total_charge = c.line_total();
+                }),
+                "lines line-count",
+            ),
+            (
+                broken(p, |c| {
+                    c.lines.push(c.lines[0].clone());
+                    c.total_charge = c.line_total();
+                }),
+                "lines[3].line_control_number line-control-unique",
+            ),
+            (
+                broken(p, |c| c.lines[0].units = Decimal::ZERO),
+                "lines[1].units units",
+            ),
+            (
+                broken(p, |c| {
+                    c.lines[0].drug = Some(Drug {
+                        ndc: "0409-4883-01".into(),
+                        quantity: Decimal::ONE,
+                        unit: "ML".into(),
+                    })
+                }),
+                "lines[1].drug.ndc ndc",
+            ),
+            (
+                broken(p, |c| {
+                    c.subscriber.address.as_mut().unwrap().state = "XX".into()
+                }),
+                "subscriber.address.state state",
+            ),
+            (
+                broken(p, |c| c.subscriber.address = None),
+                "subscriber.address required",
+            ),
+            (
+                broken(p, |c| c.subscriber.claim_filing = "QQ".into()),
+                "subscriber.claim_filing code",
+            ),
+            (
+                broken(p, |c| {
+                    c.patient = Some(Patient {
+                        relationship: "18".into(),
+                        last_name: "DOE".into(),
+                        ..Patient::default()
+                    })
+                }),
+                "patient.relationship code",
+            ),
+            (broken(p, |c| c.payer.id.clear()), "payer.id required"),
+            (broken(p, |c| c.id = "X".repeat(39)), "id length"),
+            (
+                broken(p, |c| c.subscriber.last_name = "O*BRIEN".into()),
+                "subscriber.last_name delimiter-in-text",
+            ),
+            (
+                broken(p, |c| c.subscriber.last_name = "\u{E000}".into()),
+                "subscriber.last_name non-ascii-text",
+            ),
+            (
+                broken(p, |c| c.icd_version = IcdVersion::Icd9),
+                "icd_version icd10",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| {
+                    c.type_of_bill = Some("131".into())
+                }),
+                "type_of_bill type-of-bill",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| c.lines[0].revenue_code = None),
+                "lines[1].revenue_code required",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| c.statement_from = None),
+                "statement_from required",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| c.attending_provider = None),
+                "attending_provider required",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| c.patient_status = None),
+                "patient_status required",
+            ),
+        ];
+        for (found, expected) in cases {
+            assert!(
+                found.iter().any(|f| f == expected),
+                "expected {expected:?}, got {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_ascii_is_transliterated_with_a_warning_not_cut() {
+        let mut c = base(ClaimKind::Professional);
+        c.subscriber.last_name = "NUÑEZ-GARCÍA".into();
+        let profile = Profile::sandbox().unwrap();
+        let problems = Scrubber::new(&profile, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap())
+            .scrub(&mut c, "f", None);
+        assert_eq!(c.subscriber.last_name, "NUNEZ-GARCIA");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].severity, Severity::Warning);
+        assert!(!problems[0].message.contains("NU"), "no PHI in messages");
+    }
+
+    #[test]
+    fn messages_never_quote_patient_data() {
+        let mut c = base(ClaimKind::Professional);
+        c.subscriber.member_id.clear();
+        c.subscriber.last_name = "SECRETNAME*".into();
+        c.diagnoses[0] = "SECRETDX".into();
+        c.subscriber.birth_date = NaiveDate::from_ymd_opt(2099, 1, 2);
+        let profile = Profile::sandbox().unwrap();
+        let problems = Scrubber::new(&profile, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap())
+            .scrub(&mut c, "f", None);
+        assert!(problems.len() >= 4);
+        for p in problems {
+            let text = p.to_string();
+            assert!(!text.contains("SECRET") && !text.contains("2099"), "{text}");
+        }
+    }
+}

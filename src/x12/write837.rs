@@ -1023,3 +1023,144 @@ impl ClaimWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ClaimFile;
+    use crate::x12::{EnvelopeEvent, EnvelopeReader, ReadError, Tokenizer};
+
+    fn claims() -> Vec<Claim> {
+        let file: ClaimFile =
+            serde_json::from_str(include_str!("../../examples/claims.json")).unwrap();
+        file.claims
+    }
+
+    fn envelope() -> Envelope {
+        crate::profile::Profile::sandbox().unwrap().envelope
+    }
+
+    fn now() -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 20)
+            .unwrap()
+            .and_hms_opt(9, 5, 0)
+            .unwrap()
+    }
+
+    /// Segment ids of the output, and the envelope reader's verdict.
+    fn check(out: &[u8]) -> (Vec<String>, Vec<ReadError>) {
+        let mut ids = Vec::new();
+        let mut env = EnvelopeReader::new();
+        Tokenizer::new()
+            .feed::<ReadError>(out, true, |s| {
+                ids.push(String::from_utf8_lossy(s.raw()).into_owned());
+                env.segment(&s).map(|_: EnvelopeEvent| ())
+            })
+            .unwrap();
+        env.finish();
+        (ids, env.problems)
+    }
+
+    #[test]
+    fn sets_split_at_the_limit_with_correct_counts_and_fresh_hl_numbers() {
+        let mut numbers = Sequential::starting_at(7);
+        let mut out = Vec::new();
+        let mut w = Writer837::begin(envelope(), now(), &mut numbers, &mut out)
+            .unwrap()
+            .with_max_claims_per_set(2);
+        let claims = claims();
+        let mut placements = Vec::new();
+        for c in claims.iter().chain(&claims) {
+            placements.push(w.write_claim(c, &mut numbers, &mut out).unwrap());
+        }
+        let summary = w.finish(&mut out).unwrap();
+        let (segments, problems) = check(&out);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(summary.control, 7);
+        let sets: Vec<usize> = summary.groups[0].sets.iter().map(|s| s.claims).collect();
+        assert_eq!(sets, [2, 2, 2]);
+        assert_eq!(
+            placements.iter().map(|p| p.set).collect::<Vec<_>>(),
+            [7, 7, 8, 8, 9, 9]
+        );
+        // Each set numbers its HLs from 1 again.
+        let hl1 = segments
+            .iter()
+            .filter(|s| s.starts_with("HL*1**20*1"))
+            .count();
+        assert_eq!(hl1, 3);
+        assert!(segments[0].starts_with("ISA*00*          *00*          *ZZ*EDICOURIER     *"));
+        assert_eq!(segments[0].len(), 105, "the ISA is fixed width");
+        assert_eq!(segments.last().unwrap(), "IEA*1*000000007");
+        // The placement's segment range starts at the claim's subscriber HL.
+        let st = segments
+            .iter()
+            .position(|s| s.starts_with("ST*837*0007"))
+            .unwrap();
+        let first = segments[st + placements[1].first_segment as usize - 1].clone();
+        assert!(
+            first.starts_with("HL*") && first.ends_with("*22*0"),
+            "{first}"
+        );
+        let last = &segments[st + placements[1].last_segment as usize - 1];
+        assert!(last.starts_with("REF*6R*"), "{last}");
+    }
+
+    #[test]
+    fn consecutive_claims_of_one_billing_provider_share_its_hl() {
+        let mut numbers = Sequential::starting_at(1);
+        let mut out = Vec::new();
+        let mut w = Writer837::begin(envelope(), now(), &mut numbers, &mut out).unwrap();
+        let claims = claims();
+        for c in &claims {
+            w.write_claim(c, &mut numbers, &mut out).unwrap();
+        }
+        let mut other = claims[0].clone();
+        other.billing_provider.npi = "1999999984".into();
+        w.write_claim(&other, &mut numbers, &mut out).unwrap();
+        w.finish(&mut out).unwrap();
+        let (segments, _) = check(&out);
+        let billing: Vec<&String> = segments.iter().filter(|s| s.ends_with("*20*1")).collect();
+        assert_eq!(
+            billing,
+            ["HL*1**20*1", &format!("HL*{}**20*1", claims.len() + 2)]
+        );
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_written_leaves_nothing_of_its_claim() {
+        let mut numbers = Sequential::starting_at(1);
+        let mut out = Vec::new();
+        let mut w = Writer837::begin(envelope(), now(), &mut numbers, &mut out).unwrap();
+        let claims = claims();
+        w.write_claim(&claims[0], &mut numbers, &mut out).unwrap();
+        let before = out.len();
+        let mut bad = claims[1].clone();
+        bad.lines[0].line_control_number = Some("A~B".into());
+        let err = w.write_claim(&bad, &mut numbers, &mut out).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "claim {}: REF02 holds a delimiter or a non-ASCII character",
+                bad.id
+            )
+        );
+        assert_eq!(out.len(), before);
+        w.write_claim(&claims[1], &mut numbers, &mut out).unwrap();
+        w.finish(&mut out).unwrap();
+        let (_, problems) = check(&out);
+        assert!(problems.is_empty(), "counts still right: {problems:?}");
+    }
+
+    #[test]
+    fn envelope_ids_are_checked_before_anything_is_written() {
+        let mut env = envelope();
+        env.sender_id = "A-SENDER-ID-THAT-IS-TOO-LONG".into();
+        let mut out = Vec::new();
+        let err = Writer837::begin(env, now(), &mut Sequential::starting_at(1), &mut out)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("ISA06"), "{err}");
+        assert!(out.is_empty());
+    }
+}
