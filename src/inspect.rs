@@ -80,7 +80,7 @@ pub fn read_x12(
                     }
                     if let Some(reader) = claims.as_mut() {
                         match reader.segment(&seg) {
-                            Ok(Some(claim)) => on_claim(claim),
+                            Ok(Some(claim)) => on_claim(*claim),
                             Ok(None) => {}
                             Err(e) => summary.problems.push(e.to_string()),
                         }
@@ -88,7 +88,7 @@ pub fn read_x12(
                 }
                 Ok(EnvelopeEvent::SetEnd) => {
                     if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
-                        on_claim(claim);
+                        on_claim(*claim);
                     }
                 }
                 Ok(EnvelopeEvent::Ta1) => summary.ta1 += 1,
@@ -110,7 +110,7 @@ pub fn read_x12(
     }
     if summary.fatal.is_none() {
         if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
-            on_claim(claim);
+            on_claim(*claim);
         }
         env.finish();
     }

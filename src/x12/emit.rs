@@ -4,7 +4,6 @@
 
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
-use std::io::Write as _;
 
 use super::Delimiters;
 
@@ -124,7 +123,32 @@ impl Seg<'_> {
     pub fn dec(&mut self, d: Decimal) -> &mut Self {
         self.open_element();
         self.flush_pending();
-        let _ = write!(self.out, "{}", d.normalize());
+        push_decimal(self.out, d);
+        self
+    }
+
+    /// A whole number (HL, LX, counts).
+    pub fn num(&mut self, n: u32) -> &mut Self {
+        self.open_element();
+        self.flush_pending();
+        push_u128(self.out, u128::from(n));
+        self
+    }
+
+    /// A composite of small numbers, e.g. diagnosis pointers `1:2:4`.
+    pub fn nums(&mut self, ns: &[u8]) -> &mut Self {
+        self.open_element();
+        if ns.is_empty() {
+            self.pending += 1;
+            return self;
+        }
+        self.flush_pending();
+        for (i, n) in ns.iter().enumerate() {
+            if i > 0 {
+                self.out.push(self.em.delims.component);
+            }
+            push_u128(self.out, u128::from(*n));
+        }
         self
     }
 
@@ -187,6 +211,47 @@ impl Seg<'_> {
     }
 }
 
+/// Appends the digits of `n`.
+fn push_u128(out: &mut Vec<u8>, mut n: u128) {
+    let mut digits = [0u8; 40];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            // n % 10 < 10: the narrowing keeps it whole.
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or_default());
+}
+
+/// Appends a decimal without trailing zeros or exponent, as X12's `R` type
+/// wants (237.50 → 237.5, 100.00 → 100), without going through `fmt`.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, d: Decimal) {
+    let d = d.normalize();
+    if d.is_sign_negative() && !d.is_zero() {
+        out.push(b'-');
+    }
+    let scale = d.scale() as usize;
+    let start = out.len();
+    push_u128(out, d.mantissa().unsigned_abs());
+    if scale == 0 {
+        return;
+    }
+    let digits = out.len() - start;
+    if digits <= scale {
+        // 0.05: pad with zeros so there is a digit before the point.
+        let pad = scale - digits + 1;
+        out.splice(start..start, std::iter::repeat_n(b'0', pad));
+    }
+    let point = out.len() - scale;
+    out.insert(point, b'.');
+}
+
 /// Appends CCYYMMDD without going through a format string (the writer's hot path).
 pub(crate) fn push_date(out: &mut Vec<u8>, d: NaiveDate) {
     let y = d.year().clamp(0, 9999).unsigned_abs();
@@ -242,9 +307,12 @@ mod tests {
             s.dec(Decimal::from_str("237.50").unwrap())
                 .dec(Decimal::from_str("100.00").unwrap())
                 .dec(Decimal::from_str("0.00").unwrap())
-                .dec(Decimal::from_str("-12.30").unwrap());
+                .dec(Decimal::from_str("-12.30").unwrap())
+                .dec(Decimal::from_str("0.050").unwrap())
+                .dec(Decimal::from_str("-0.5").unwrap())
+                .dec(Decimal::from_str("1234567890123.45").unwrap());
         });
-        assert_eq!(s, "NM1*237.5*100*0*-12.3~");
+        assert_eq!(s, "NM1*237.5*100*0*-12.3*0.05*-0.5*1234567890123.45~");
     }
 
     #[test]

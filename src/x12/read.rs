@@ -91,6 +91,8 @@ impl ReadError {
 #[derive(Clone, Copy)]
 pub struct Segment<'a> {
     raw: &'a [u8],
+    /// `raw` as text when it is valid UTF-8 (checked once per segment, not per element).
+    text: Option<&'a str>,
     id_len: usize,
     pub delims: Delimiters,
     pub pos: Position,
@@ -117,27 +119,33 @@ impl<'a> Segment<'a> {
             .unwrap_or_default()
     }
 
-    /// Element `n` as text (X12 data is ASCII; anything else is replaced).
+    /// Element `n` as text (X12 data is ASCII; a segment that is not even
+    /// UTF-8 reads as U+FFFD, which no check accepts).
     pub fn text(&self, n: usize) -> &'a str {
-        std::str::from_utf8(self.el(n)).unwrap_or("\u{fffd}")
+        match self.text {
+            Some(t) => t
+                .split(char::from(self.delims.element))
+                .nth(n)
+                .unwrap_or_default(),
+            None => "\u{fffd}",
+        }
+    }
+
+    /// Every element after the id, as text.
+    pub fn texts(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let sep = char::from(self.delims.element);
+        self.text.unwrap_or("\u{fffd}").split(sep).skip(1)
     }
 
     /// Component `c` (1-based) of composite element `n`.
     pub fn comp(&self, n: usize, c: usize) -> &'a str {
-        let el = self.el(n);
-        let part = el
-            .split(|b| *b == self.delims.component)
-            .nth(c.saturating_sub(1))
-            .unwrap_or_default();
-        std::str::from_utf8(part).unwrap_or("\u{fffd}")
+        self.comps(n).nth(c.saturating_sub(1)).unwrap_or_default()
     }
 
     /// All components of composite element `n`.
     pub fn comps(&self, n: usize) -> impl Iterator<Item = &'a str> + 'a {
-        let sep = self.delims.component;
-        self.el(n)
-            .split(move |b| *b == sep)
-            .map(|p| std::str::from_utf8(p).unwrap_or("\u{fffd}"))
+        let sep = char::from(self.delims.component);
+        self.text(n).split(sep)
     }
 
     /// Number of elements after the id.
@@ -146,6 +154,106 @@ impl<'a> Segment<'a> {
             .iter()
             .filter(|b| **b == self.delims.element)
             .count()
+    }
+}
+
+/// Most elements [`Fields`] keeps; no 837/835/999/277 segment has more.
+const MAX_FIELDS: usize = 32;
+
+/// A segment split once into its elements, for readers that look at many of
+/// them (splitting again per element access costs more than the rest of the
+/// reading). Elements are kept as byte spans into the segment's text.
+pub struct Fields<'a> {
+    text: &'a str,
+    id_end: usize,
+    spans: [(u32, u32); MAX_FIELDS],
+    len: usize,
+    component: char,
+    pub pos: Position,
+}
+
+impl<'a> Fields<'a> {
+    pub fn id(&self) -> &'a [u8] {
+        self.text.as_bytes().get(..self.id_end).unwrap_or_default()
+    }
+
+    /// Element `n` (1-based) as text; empty when absent.
+    pub fn text(&self, n: usize) -> &'a str {
+        if n == 0 || n > self.len {
+            return "";
+        }
+        match self.spans.get(n - 1) {
+            Some(&(a, b)) => self.text.get(a as usize..b as usize).unwrap_or_default(),
+            None => "",
+        }
+    }
+
+    pub fn el(&self, n: usize) -> &'a [u8] {
+        self.text(n).as_bytes()
+    }
+
+    /// All elements after the id.
+    pub fn texts(&self) -> impl Iterator<Item = &'a str> + '_ {
+        (1..=self.len).map(|n| self.text(n))
+    }
+
+    /// Component `c` (1-based) of composite element `n`.
+    pub fn comp(&self, n: usize, c: usize) -> &'a str {
+        self.comps(n).nth(c.saturating_sub(1)).unwrap_or_default()
+    }
+
+    pub fn comps(&self, n: usize) -> std::str::Split<'a, char> {
+        self.text(n).split(self.component)
+    }
+
+    /// Splits one element on the component separator.
+    pub fn components_of(&self, element: &'a str) -> std::str::Split<'a, char> {
+        element.split(self.component)
+    }
+}
+
+impl<'a> Segment<'a> {
+    /// Splits the segment into its elements once (the delimiters are ASCII,
+    /// so every cut is a character boundary). Segments are short: a plain
+    /// byte loop beats a vectorised search here.
+    pub fn fields(&self) -> Fields<'a> {
+        let text = self.text.unwrap_or("\u{fffd}");
+        let mut spans = [(0u32, 0u32); MAX_FIELDS];
+        let mut len = 0;
+        let mut id_end = None;
+        let mut start = 0u32;
+        // Segments are far shorter than 4 GiB: offsets fit in u32.
+        let end_of_text = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        for (i, b) in (0u32..).zip(text.bytes()) {
+            if b != self.delims.element {
+                continue;
+            }
+            if id_end.is_none() {
+                id_end = Some(i as usize);
+            } else if let Some(slot) = spans.get_mut(len) {
+                *slot = (start, i);
+                len += 1;
+            }
+            start = i + 1;
+        }
+        let id_end = match id_end {
+            Some(e) => {
+                if let Some(slot) = spans.get_mut(len) {
+                    *slot = (start, end_of_text);
+                    len += 1;
+                }
+                e
+            }
+            None => text.len(),
+        };
+        Fields {
+            text,
+            id_end,
+            spans,
+            len,
+            component: char::from(self.delims.component),
+            pos: self.pos,
+        }
     }
 }
 
@@ -202,6 +310,18 @@ impl Tokenizer {
         eof: bool,
         mut on_segment: impl FnMut(Segment<'b>) -> Result<(), E>,
     ) -> Result<usize, E> {
+        // One UTF-8 check for the whole buffer; segments are sliced from it.
+        // Past an invalid byte (a Latin-1 file), each segment is checked alone.
+        let valid = match std::str::from_utf8(buf) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(buf.get(..e.valid_up_to()).unwrap_or_default())
+                .unwrap_or_default(),
+        };
+        let text_of = |start: usize, raw: &'b [u8]| {
+            valid
+                .get(start..start + raw.len())
+                .or_else(|| std::str::from_utf8(raw).ok())
+        };
         let mut at = 0usize;
         if self.offset == 0 && self.segments == 0 {
             if buf.len() < BOM.len() && BOM.starts_with(buf) && !eof {
@@ -236,6 +356,7 @@ impl Tokenizer {
                         self.segments += 1;
                         on_segment(Segment {
                             raw,
+                            text: text_of(at, raw),
                             id_len: 3,
                             delims,
                             pos,
@@ -275,6 +396,7 @@ impl Tokenizer {
             self.segments += 1;
             on_segment(Segment {
                 raw,
+                text: text_of(at, raw),
                 id_len,
                 delims,
                 pos,

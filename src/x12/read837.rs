@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
-use super::read::{Position, Segment};
+use super::read::{Fields, Position, Segment};
 use crate::model::{
     Address, Adjustment, Admission, BillingProvider, Claim, ClaimKind, Drug, EntityType, Facility,
     Gender, IcdVersion, OtherPayer, Patient, Payer, Procedure, Provider, Receiver, Responsibility,
@@ -58,7 +58,11 @@ pub struct ClaimReader {
     subscriber: Subscriber,
     payer: Payer,
     patient: Option<Patient>,
-    claim: Option<Claim>,
+    /// Whether a claim already took the current subscriber loop's parties
+    /// (the next claim under the same HL clones them from it instead).
+    parties_taken: bool,
+    /// Boxed: a claim is ~2 KB and every segment's result carries an Option of it.
+    claim: Option<Box<Claim>>,
     ctx: Ctx,
 }
 
@@ -80,6 +84,7 @@ impl ClaimReader {
             subscriber: Subscriber::default(),
             payer: Payer::default(),
             patient: None,
+            parties_taken: false,
             claim: None,
             ctx: Ctx::None,
         })
@@ -90,19 +95,27 @@ impl ClaimReader {
     }
 
     /// The claim still open at SE.
-    pub fn end_set(&mut self) -> Option<Claim> {
+    pub fn end_set(&mut self) -> Option<Box<Claim>> {
         self.claim.take()
     }
 
     /// Takes one body segment; returns a claim that this segment closed.
-    pub fn segment(&mut self, seg: &Segment<'_>) -> Result<Option<Claim>, Claim837Error> {
+    pub fn segment(&mut self, seg: &Segment<'_>) -> Result<Option<Box<Claim>>, Claim837Error> {
+        self.take_segment(seg).map_err(|mut e| {
+            // Named here, not per segment: cloning the id each time costs.
+            e.claim = self.claim.as_ref().map(|c| c.id.clone());
+            e
+        })
+    }
+
+    fn take_segment(&mut self, seg: &Segment<'_>) -> Result<Option<Box<Claim>>, Claim837Error> {
+        let seg = &seg.fields();
         let id = seg.id();
         let closes = matches!(id, b"HL" | b"CLM");
         let done = if closes { self.claim.take() } else { None };
-        let claim_id = self.claim.as_ref().map(|c| c.id.clone());
         let err = |element, found: &str, expected| Claim837Error {
             pos: seg.pos,
-            claim: claim_id.clone(),
+            claim: None,
             element,
             found: found.to_owned(),
             expected,
@@ -118,9 +131,7 @@ impl ClaimReader {
             }
         };
         let date = |s: &str, element| -> Result<NaiveDate, Claim837Error> {
-            s.get(..8)
-                .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok())
-                .ok_or_else(|| err(element, s, "a CCYYMMDD date"))
+            ccyymmdd(s).ok_or_else(|| err(element, s, "a CCYYMMDD date"))
         };
         let range = |element| -> Result<(NaiveDate, NaiveDate), Claim837Error> {
             let v = seg.text(3);
@@ -151,8 +162,12 @@ impl ClaimReader {
                         self.subscriber = Subscriber::default();
                         self.payer = Payer::default();
                         self.patient = None;
+                        self.parties_taken = false;
                     }
-                    b"23" => self.patient = Some(Patient::default()),
+                    b"23" => {
+                        self.patient = Some(Patient::default());
+                        self.parties_taken = false;
+                    }
                     _ => {}
                 }
             }
@@ -216,7 +231,23 @@ impl ClaimReader {
                 let total = dec(2, "CLM02")?;
                 let professional = self.kind == ClaimKind::Professional;
                 let facility = seg.comp(5, 1);
-                self.claim = Some(Claim {
+                // Most files have one claim per subscriber loop: move the
+                // parties into it; a second claim under the same loop copies
+                // them from the claim before.
+                let (subscriber, payer, patient) = match (&done, self.parties_taken) {
+                    (Some(prev), true) => (
+                        prev.subscriber.clone(),
+                        prev.payer.clone(),
+                        prev.patient.clone(),
+                    ),
+                    _ => (
+                        std::mem::take(&mut self.subscriber),
+                        std::mem::take(&mut self.payer),
+                        self.patient.take(),
+                    ),
+                };
+                self.parties_taken = true;
+                self.claim = Some(Box::new(Claim {
                     kind: self.kind,
                     id: owned(seg, 1),
                     total_charge: total,
@@ -243,12 +274,12 @@ impl ClaimReader {
                     rendering_provider: None,
                     attending_provider: None,
                     service_facility: None,
-                    subscriber: self.subscriber.clone(),
-                    patient: self.patient.clone(),
-                    payer: self.payer.clone(),
+                    subscriber,
+                    patient,
+                    payer,
                     other_payers: Vec::new(),
                     lines: Vec::new(),
-                });
+                }));
                 self.ctx = Ctx::Claim;
             }
             b"DTP" => {
@@ -298,9 +329,13 @@ impl ClaimReader {
             }
             b"HI" => {
                 if let Some(claim) = self.claim.as_mut() {
-                    for n in 1..=12 {
-                        let code = seg.comp(n, 2);
-                        match seg.comp(n, 1) {
+                    for element in seg.texts() {
+                        let mut parts = seg.components_of(element);
+                        let (qualifier, code) = (
+                            parts.next().unwrap_or_default(),
+                            parts.next().unwrap_or_default(),
+                        );
+                        match qualifier {
                             "ABK" | "ABF" => claim.diagnoses.push(code.to_owned()),
                             "BK" | "BF" => {
                                 claim.icd_version = IcdVersion::Icd9;
@@ -393,7 +428,7 @@ impl ClaimReader {
         Ok(done)
     }
 
-    fn nm1(&mut self, seg: &Segment<'_>) {
+    fn nm1(&mut self, seg: &Fields<'_>) {
         let entity = if seg.el(2) == b"1" {
             EntityType::Person
         } else {
@@ -498,7 +533,7 @@ impl ClaimReader {
         };
     }
 
-    fn reference(&mut self, seg: &Segment<'_>) {
+    fn reference(&mut self, seg: &Fields<'_>) {
         let value = opt(seg, 2);
         match (self.ctx, seg.el(1)) {
             (Ctx::Billing, b"EI") => self.billing.tax_id = value.unwrap_or_default(),
@@ -555,17 +590,30 @@ impl ClaimReader {
     }
 }
 
-fn owned(seg: &Segment<'_>, n: usize) -> String {
+/// CCYYMMDD (a DT date-time's first eight characters) without a format string.
+fn ccyymmdd(s: &str) -> Option<NaiveDate> {
+    let d = s.as_bytes().get(..8)?;
+    if !d.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| {
+        d.get(r)
+            .map(|x| x.iter().fold(0u32, |a, b| a * 10 + u32::from(b - b'0')))
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(n(0..4)?).ok()?, n(4..6)?, n(6..8)?)
+}
+
+fn owned(seg: &Fields<'_>, n: usize) -> String {
     seg.text(n).to_owned()
 }
 
-fn opt(seg: &Segment<'_>, n: usize) -> Option<String> {
+fn opt(seg: &Fields<'_>, n: usize) -> Option<String> {
     Some(seg.text(n))
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
 }
 
-fn procedure(seg: &Segment<'_>, n: usize) -> Option<Procedure> {
+fn procedure(seg: &Fields<'_>, n: usize) -> Option<Procedure> {
     let mut parts = seg.comps(n);
     let qualifier = parts.next().filter(|q| !q.is_empty())?.to_owned();
     let code = parts.next().unwrap_or_default().to_owned();

@@ -186,7 +186,6 @@ pub struct Writer837 {
     set: Option<OpenSet>,
     group_open: bool,
     max_claims_per_set: usize,
-    scratch: Vec<u8>,
 }
 
 impl Writer837 {
@@ -219,7 +218,6 @@ impl Writer837 {
             set: None,
             group_open: false,
             max_claims_per_set: MAX_CLAIMS_PER_SET,
-            scratch: Vec::new(),
         })
     }
 
@@ -246,10 +244,10 @@ impl Writer837 {
             Some((hl, b)) if *b == claim.billing_provider => Err(*hl),
             _ => Ok(set.hl + 1),
         };
-        self.scratch.clear();
+        let start = out.len();
         let mut w = ClaimWriter {
             em: &mut self.em,
-            out: &mut self.scratch,
+            out,
             kind: claim.kind,
         };
         let result = (|| {
@@ -267,7 +265,6 @@ impl Writer837 {
         })();
         match result {
             Ok((first, sub_hl)) => {
-                out.extend_from_slice(&self.scratch);
                 if let Ok(hl) = new_billing {
                     set.billing = Some((hl, claim.billing_provider.clone()));
                 }
@@ -282,6 +279,7 @@ impl Writer837 {
                 })
             }
             Err(bad) => {
+                out.truncate(start);
                 self.em.set_segments = saved_segments;
                 Err(WriteError::Value {
                     claim: claim.id.clone(),
@@ -523,7 +521,7 @@ fn write_isa(env: &Envelope, now: NaiveDateTime, control: u32, out: &mut Vec<u8>
     }
 }
 
-/// Writes the loops of one claim into a scratch buffer.
+/// Writes the loops of one claim.
 struct ClaimWriter<'a> {
     em: &'a mut Emitter,
     out: &'a mut Vec<u8>,
@@ -565,7 +563,7 @@ impl ClaimWriter<'_> {
     fn billing_provider(&mut self, hl: u32, b: &BillingProvider) -> W {
         self.em
             .seg(self.out, "HL")
-            .el(&hl.to_string())
+            .num(hl)
             .skip(1)
             .el("20")
             .el("1")
@@ -630,8 +628,8 @@ impl ClaimWriter<'_> {
         let has_patient = c.patient.is_some();
         self.em
             .seg(self.out, "HL")
-            .el(&hl.to_string())
-            .el(&parent.to_string())
+            .num(hl)
+            .num(parent)
             .el("22")
             .el(if has_patient { "1" } else { "0" })
             .end()?;
@@ -709,8 +707,8 @@ impl ClaimWriter<'_> {
     fn patient(&mut self, p: &Patient, parent: u32) -> W {
         self.em
             .seg(self.out, "HL")
-            .el(&(parent + 1).to_string())
-            .el(&parent.to_string())
+            .num(parent + 1)
+            .num(parent)
             .el("23")
             .el("0")
             .end()?;
@@ -955,7 +953,10 @@ impl ClaimWriter<'_> {
     }
 
     fn line(&mut self, n: usize, l: &ServiceLine) -> W {
-        self.em.seg(self.out, "LX").el(&n.to_string()).end()?;
+        self.em
+            .seg(self.out, "LX")
+            .num(u32::try_from(n).unwrap_or(u32::MAX))
+            .end()?;
         let empty = String::new();
         let (qualifier, code, mods) = match &l.procedure {
             Some(p) => (
@@ -969,9 +970,6 @@ impl ClaimWriter<'_> {
         let procedure = [qualifier, code, m(0), m(1), m(2), m(3)];
         match self.kind {
             ClaimKind::Professional => {
-                let pointers: Vec<String> =
-                    l.diagnosis_pointers.iter().map(u8::to_string).collect();
-                let pointers: Vec<&str> = pointers.iter().map(String::as_str).collect();
                 self.em
                     .seg(self.out, "SV1")
                     .comp(&procedure)
@@ -980,7 +978,7 @@ impl ClaimWriter<'_> {
                     .dec(l.units)
                     .opt(l.place_of_service.as_deref())
                     .skip(1)
-                    .comp(&pointers)
+                    .nums(&l.diagnosis_pointers)
                     .end()?;
             }
             ClaimKind::Institutional => {
