@@ -78,24 +78,33 @@ fn main() {
             report("write", written, n as u64, start.elapsed().as_secs_f64());
         }
         Some("scan") => {
-            let data = std::fs::read(&args[2]).unwrap();
+            // Streams in 256 KiB chunks, as the daemon reads.
+            let mut file = std::fs::File::open(&args[2]).unwrap();
+            let bytes = file.metadata().unwrap().len();
             let start = Instant::now();
             let mut env = EnvelopeReader::new();
+            let mut tok = Tokenizer::new();
             let mut claims = 0u64;
-            Tokenizer::new()
-                .feed::<ReadError>(&data, true, |s| {
-                    claims += u64::from(s.is("CLM"));
-                    env.segment(&s).map(|_| ())
-                })
-                .unwrap();
+            let mut buf = Vec::with_capacity(1 << 20);
+            loop {
+                let kept = buf.len();
+                buf.resize(kept + 256 * 1024, 0);
+                let n = file.read(&mut buf[kept..]).unwrap();
+                buf.truncate(kept + n);
+                let used = tok
+                    .feed::<ReadError>(&buf, n == 0, |s| {
+                        claims += u64::from(s.is("CLM"));
+                        env.segment(&s).map(|_| ())
+                    })
+                    .unwrap();
+                buf.drain(..used);
+                if n == 0 {
+                    break;
+                }
+            }
             env.finish();
             assert!(env.problems.is_empty(), "{:?}", env.problems);
-            report(
-                "scan",
-                data.len() as u64,
-                claims,
-                start.elapsed().as_secs_f64(),
-            );
+            report("scan", bytes, claims, start.elapsed().as_secs_f64());
         }
         Some("model") => {
             let mut file = std::fs::File::open(&args[2]).unwrap();

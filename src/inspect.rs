@@ -53,12 +53,18 @@ pub fn read_x12(
     let mut claims: Option<ClaimReader> = None;
     let mut group_version = String::new();
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
-    let mut chunk = vec![0u8; CHUNK];
     let mut eof = false;
     while !eof {
-        let n = input.read(&mut chunk)?;
+        // Read straight into the buffer's tail: one copy fewer than a chunk buffer.
+        let kept = buf.len();
+        buf.resize(kept + CHUNK, 0);
+        let n = match input.read(buf.get_mut(kept..).unwrap_or_default()) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(e.into()),
+        };
+        buf.truncate(kept + n);
         eof = n == 0;
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
         summary.bytes += n as u64;
         let result = tok.feed::<ReadError>(&buf, eof, |seg| {
             match env.segment(&seg) {
