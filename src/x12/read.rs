@@ -386,9 +386,10 @@ impl Tokenizer {
                     .iter()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             {
+                // At most four characters: a misread segment may hold patient data.
                 return Err(ReadError::BadSegmentId {
                     pos,
-                    found: String::from_utf8_lossy(id.get(..id.len().min(12)).unwrap_or_default())
+                    found: String::from_utf8_lossy(id.get(..id.len().min(4)).unwrap_or_default())
                         .into_owned(),
                 }
                 .into());

@@ -17,13 +17,14 @@ use crate::model::{
     ServiceLine, Submitter, Subscriber,
 };
 
+/// A value the model cannot take. The value itself is not kept: it may be a
+/// birth date or a member id, and this error ends up in logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at {pos}{}: {element} {found:?} is not {expected}", claim.as_ref().map(|c| format!(", claim {c}")).unwrap_or_default())]
+#[error("at {pos}{}: {element} is not {expected}", claim.as_ref().map(|c| format!(", claim {c}")).unwrap_or_default())]
 pub struct Claim837Error {
     pub pos: Position,
     pub claim: Option<String>,
     pub element: &'static str,
-    pub found: String,
     pub expected: &'static str,
 }
 
@@ -113,11 +114,10 @@ impl ClaimReader {
         let id = seg.id();
         let closes = matches!(id, b"HL" | b"CLM");
         let done = if closes { self.claim.take() } else { None };
-        let err = |element, found: &str, expected| Claim837Error {
+        let err = |element, _found: &str, expected| Claim837Error {
             pos: seg.pos,
             claim: None,
             element,
-            found: found.to_owned(),
             expected,
         };
         let dec = |n: usize, element| -> Result<Decimal, Claim837Error> {
@@ -627,4 +627,36 @@ fn procedure(seg: &Fields<'_>, n: usize) -> Option<Procedure> {
         code,
         modifiers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::x12::{EnvelopeEvent, EnvelopeReader, ReadError, Tokenizer};
+
+    #[test]
+    fn a_bad_value_is_located_without_being_quoted() {
+        let text = "ISA*00*          *00*          *ZZ*S              *ZZ*R              *261120*1000*^*00501*000000001*0*T*:~GS*HC*S*R*20261120*1000*1*X*005010X222A1~ST*837*0001*005010X222A1~HL*1**20*1~HL*2*1*22*0~NM1*IL*1*DOE*JANE****MI*SECRET123~DMG*D8*19611340*F~CLM*C1*100***11:B:1*Y*A*Y*Y~SE*7*0001~GE*1*1~IEA*1*000000001~";
+        let mut env = EnvelopeReader::new();
+        let mut reader = None;
+        let mut errors = Vec::new();
+        Tokenizer::new()
+            .feed::<ReadError>(text.as_bytes(), true, |s| {
+                match env.segment(&s)? {
+                    EnvelopeEvent::SetStart(st) => reader = ClaimReader::for_version(&st.version),
+                    EnvelopeEvent::Body { .. } => {
+                        if let Err(e) = reader.as_mut().unwrap().segment(&s) {
+                            errors.push(e.to_string());
+                        }
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            errors,
+            ["at segment 7 (byte 229): DMG02 is not a CCYYMMDD date"]
+        );
+    }
 }
