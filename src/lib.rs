@@ -12,10 +12,12 @@
 //! | scrubbing before anything is written | [`scrub`] |
 //! | X12 writing and reading, no I/O | [`x12`] |
 //! | the set-aside report | [`report`] |
+//! | sealing with age | [`crypt`] |
 //! | file-level pipelines: translate, scrub, read | [`translate`], [`inspect`] |
 //! | command line | [`cli`] |
 
 pub mod cli;
+pub mod crypt;
 pub mod inspect;
 pub mod map;
 pub mod model;

@@ -1,0 +1,287 @@
+//! Sealing with age: files are encrypted to the partner's public keys as
+//! they are written, and opened with our private keys as they are read.
+//!
+//! [`Sealer`] is a `Write` that encrypts (optionally in ASCII armor) and
+//! hashes the *sealed* bytes on their way to the spool, so the 837 never
+//! touches the disk in plaintext and the hash that proves delivery is known
+//! the moment the file is complete. [`open`] accepts binary and armored files
+//! alike (age's `Decryptor` does not detect armor by itself, see
+//! DEPENDENCIES.md). Recipients are X25519 (`age1…`) or SSH (`ssh-ed25519`,
+//! `ssh-rsa`) public keys; identities are age identity files or unencrypted
+//! OpenSSH private keys. Key material has no `Debug` and is never printed.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use age::armor::{ArmoredReader, ArmoredWriter, Format};
+use age::stream::StreamWriter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptError {
+    #[error("recipient {index}: {problem}")]
+    BadRecipient { index: usize, problem: String },
+    #[error("no recipients: a sealed partner needs at least one age or SSH public key")]
+    NoRecipients,
+    #[error("{}: {problem}", path.display())]
+    Identity { path: PathBuf, problem: String },
+    #[error("{}: private key is readable by group or others (mode {mode:03o}); run chmod 600", path.display())]
+    KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("no identities: give at least one private key to open sealed files")]
+    NoIdentities,
+    #[error("sealing: {0}")]
+    Encrypt(String),
+    #[error("none of our private keys opens this file (sealed to someone else?)")]
+    NoMatchingKey,
+    #[error("not an age file, or a damaged one: {0}")]
+    Decrypt(String),
+    #[error("I/O while sealing or opening: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The public keys a partner's files are sealed to, and whether to armor.
+pub struct Recipients {
+    keys: Vec<Box<dyn age::Recipient + Send + Sync>>,
+    pub armor: bool,
+}
+
+impl fmt::Debug for Recipients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Recipients({} keys, armor: {})",
+            self.keys.len(),
+            self.armor
+        )
+    }
+}
+
+impl Recipients {
+    /// Parses `age1…`, `ssh-ed25519 …` and `ssh-rsa …` public keys.
+    pub fn parse(keys: &[String], armor: bool) -> Result<Self, CryptError> {
+        if keys.is_empty() {
+            return Err(CryptError::NoRecipients);
+        }
+        let keys = keys
+            .iter()
+            .enumerate()
+            .map(|(index, k)| {
+                let k = k.trim();
+                let bad = |problem: String| CryptError::BadRecipient {
+                    index: index + 1,
+                    problem,
+                };
+                if k.starts_with("age1") {
+                    k.parse::<age::x25519::Recipient>()
+                        .map(|r| Box::new(r) as Box<dyn age::Recipient + Send + Sync>)
+                        .map_err(|e| bad(format!("not an age X25519 public key: {e}")))
+                } else if k.starts_with("ssh-") {
+                    k.parse::<age::ssh::Recipient>()
+                        .map(|r| Box::new(r) as Box<dyn age::Recipient + Send + Sync>)
+                        .map_err(|e| bad(format!("not a usable SSH public key: {e:?}")))
+                } else {
+                    Err(bad(
+                        "expected an age1… or ssh-ed25519/ssh-rsa public key".into()
+                    ))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Recipients { keys, armor })
+    }
+}
+
+/// Our private keys. Deliberately no `Debug`: they must never reach a log.
+pub struct Identities(Vec<Box<dyn age::Identity + Send + Sync>>);
+
+impl Identities {
+    /// Loads age identity files (`AGE-SECRET-KEY-1…` lines) and unencrypted
+    /// OpenSSH private keys. A file readable by group or others is refused,
+    /// as OpenSSH refuses it.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, CryptError> {
+        if paths.is_empty() {
+            return Err(CryptError::NoIdentities);
+        }
+        let mut all: Vec<Box<dyn age::Identity + Send + Sync>> = Vec::new();
+        for path in paths {
+            check_private(path)?;
+            let problem = |problem: String| CryptError::Identity {
+                path: path.clone(),
+                problem,
+            };
+            let text = std::fs::read(path).map_err(|e| problem(e.to_string()))?;
+            if text.starts_with(b"-----BEGIN") {
+                let name = Some(path.display().to_string());
+                match age::ssh::Identity::from_buffer(text.as_slice(), name)
+                    .map_err(|e| problem(format!("not a usable SSH private key: {e}")))?
+                {
+                    age::ssh::Identity::Unencrypted(key) => {
+                        all.push(Box::new(age::ssh::Identity::Unencrypted(key)))
+                    }
+                    age::ssh::Identity::Encrypted(_) => {
+                        return Err(problem(
+                            "a passphrase-protected SSH key cannot be used unattended".into(),
+                        ))
+                    }
+                    age::ssh::Identity::Unsupported(_) => {
+                        return Err(problem(
+                            "this kind of SSH key is not supported by age".into(),
+                        ))
+                    }
+                }
+            } else {
+                // An age identity file: comments, blank lines and
+                // AGE-SECRET-KEY-1… lines. Errors name the line, never its content.
+                let text = String::from_utf8(text)
+                    .map_err(|_| problem("neither an age identity file nor an SSH key".into()))?;
+                for (n, line) in text.lines().enumerate() {
+                    let line = line.trim();
+                    if line.is_empty() || line.starts_with('#') {
+                        continue;
+                    }
+                    let id = line
+                        .parse::<age::x25519::Identity>()
+                        .map_err(|_| problem(format!("line {} is not an age identity", n + 1)))?;
+                    all.push(Box::new(id));
+                }
+            }
+        }
+        if all.is_empty() {
+            return Err(CryptError::NoIdentities);
+        }
+        Ok(Identities(all))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.0.iter().map(|i| i.as_ref() as &dyn age::Identity)
+    }
+}
+
+/// Refuses a private key file that group or others may read.
+fn check_private(path: &Path) -> Result<(), CryptError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| CryptError::Identity {
+            path: path.to_owned(),
+            problem: e.to_string(),
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(CryptError::KeyPermissions {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What was written: the sealed file's SHA-256 and size, known as soon as
+/// it is complete (what delivery compares with the partner's copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sealed {
+    pub sha256: [u8; 32],
+    pub bytes: u64,
+}
+
+impl Sealed {
+    pub fn sha256_hex(&self) -> String {
+        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Hashes and counts what passes through to `inner`.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Encrypts everything written to it. Call [`Sealer::finish`]: without it
+/// the file is truncated and will not open.
+pub struct Sealer<W: Write> {
+    stream: StreamWriter<ArmoredWriter<Hashing<W>>>,
+}
+
+impl<W: Write> Sealer<W> {
+    pub fn new(recipients: &Recipients, out: W) -> Result<Self, CryptError> {
+        let encryptor = age::Encryptor::with_recipients(
+            recipients
+                .keys
+                .iter()
+                .map(|k| k.as_ref() as &dyn age::Recipient),
+        )
+        .map_err(|e| CryptError::Encrypt(e.to_string()))?;
+        let format = if recipients.armor {
+            Format::AsciiArmor
+        } else {
+            Format::Binary
+        };
+        let hashing = Hashing {
+            inner: out,
+            hash: Sha256::new(),
+            bytes: 0,
+        };
+        let armored = ArmoredWriter::wrap_output(hashing, format)?;
+        Ok(Sealer {
+            stream: encryptor.wrap_output(armored)?,
+        })
+    }
+
+    /// Completes the age stream and returns the inner writer (flushed) with
+    /// the sealed file's hash and size.
+    pub fn finish(self) -> Result<(W, Sealed), CryptError> {
+        let armored = self.stream.finish()?;
+        let mut hashing = armored.finish()?;
+        hashing.flush()?;
+        let sealed = Sealed {
+            sha256: hashing.hash.finalize().into(),
+            bytes: hashing.bytes,
+        };
+        Ok((hashing.inner, sealed))
+    }
+}
+
+impl<W: Write> Write for Sealer<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// Opens a sealed file (binary or armored) with our identities; the
+/// returned reader yields the plaintext and fails, rather than stopping
+/// short, if the file was truncated or altered.
+pub fn open<R: Read>(identities: &Identities, input: R) -> Result<impl Read, CryptError> {
+    let armored = ArmoredReader::new(BufReader::new(input));
+    let decryptor = age::Decryptor::new(armored).map_err(|e| CryptError::Decrypt(e.to_string()))?;
+    decryptor.decrypt(identities.iter()).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => CryptError::NoMatchingKey,
+        other => CryptError::Decrypt(other.to_string()),
+    })
+}
+
+/// Whether bytes look like an age file (binary or armored), for inbound
+/// files that may or may not be sealed.
+pub fn looks_sealed(mut head: impl BufRead) -> io::Result<bool> {
+    let buf = head.fill_buf()?;
+    Ok(buf.starts_with(b"age-encryption.org/v1")
+        || buf.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"))
+}
