@@ -1,0 +1,58 @@
+//! Sealing and opening throughput with our age wrapper, for `scripts/bench`
+//! (which times the Go `age` CLI on the same file beside it).
+//!
+//! ```text
+//! bench_seal seal RECIPIENT IN OUT
+//! bench_seal open IDENTITY_FILE IN OUT
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use edi_courier::crypt::{open, Identities, Recipients, Sealer};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (mode, key, input, output) = (&args[1], &args[2], &args[3], &args[4]);
+    let mut file = std::fs::File::open(input).unwrap();
+    let out = std::io::BufWriter::new(std::fs::File::create(output).unwrap());
+    let start = Instant::now();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut bytes = 0u64;
+    match mode.as_str() {
+        "seal" => {
+            let recipients = Recipients::parse(std::slice::from_ref(key), false).unwrap();
+            let mut sealer = Sealer::new(&recipients, out).unwrap();
+            loop {
+                let n = file.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                bytes += n as u64;
+                sealer.write_all(&buf[..n]).unwrap();
+            }
+            sealer.finish().unwrap().0.flush().unwrap();
+        }
+        "open" => {
+            let ids = Identities::load(&[PathBuf::from(key)]).unwrap();
+            let mut reader = open(&ids, file).unwrap();
+            let mut out = out;
+            loop {
+                let n = reader.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                bytes += n as u64;
+                out.write_all(&buf[..n]).unwrap();
+            }
+            out.flush().unwrap();
+        }
+        _ => panic!("usage: bench_seal seal|open KEY IN OUT"),
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{{\"what\":\"edi-courier {mode}\",\"bytes\":{bytes},\"seconds\":{secs:.3},\"mb_per_s\":{:.1}}}",
+        bytes as f64 / secs / 1e6
+    );
+}
