@@ -48,7 +48,10 @@ fn main() {
             }
             out.flush().unwrap();
         }
-        _ => panic!("usage: bench_seal seal|open KEY IN OUT"),
+        _ => {
+            eprintln!("usage: bench_seal seal|open KEY IN OUT");
+            std::process::exit(2);
+        }
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
