@@ -6,6 +6,7 @@
 //!
 //! | stage | module |
 //! | --- | --- |
+//! | configuration: raw → validated | [`config`] |
 //! | canonical claim model | [`model`] |
 //! | partner profiles (envelope ids, delimiters, companion-guide rules) | [`profile`] |
 //! | input maps: outside exports → model | [`map`] |
@@ -17,6 +18,7 @@
 //! | command line | [`cli`] |
 
 pub mod cli;
+pub mod config;
 pub mod crypt;
 pub mod inspect;
 pub mod map;

@@ -1,0 +1,695 @@
+//! `edi-courier.toml`: paths, ledger, mail and partners, read raw with
+//! serde (unknown fields refused) and then validated into [`Config`], in the
+//! manner of ripgrep's LowArgs → HiArgs: everything a run needs is checked
+//! once, before anything touches a partner.
+//!
+//! Validation resolves relative paths against the config file's folder,
+//! refuses private keys that group or others can read, parses host-key pins
+//! (OpenSSH `SHA256:` or legacy `MD5:` fingerprints, or a known_hosts line),
+//! checks file-name templates, and insists that every partner says how its
+//! files are sealed — age recipients, or an explicit `seal = "none"`.
+//! Secrets are read from files named here, never written inline.
+
+use base64::Engine as _;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::crypt::{CryptError, Recipients};
+use crate::profile::{Profile, ProfileError};
+
+/// Where `--config` looks when it is not given.
+pub const SYSTEM_CONFIG: &str = "/etc/edi-courier/edi-courier.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Toml {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{}: {field}: {problem}", path.display())]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        problem: String,
+    },
+    #[error("{}: partner {partner}: {source}", path.display())]
+    Profile {
+        path: PathBuf,
+        partner: String,
+        source: ProfileError,
+    },
+    #[error("{}: partner {partner}: {source}", path.display())]
+    Seal {
+        path: PathBuf,
+        partner: String,
+        source: CryptError,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    paths: RawPaths,
+    #[serde(default)]
+    ledger: RawLedger,
+    smtp: Option<RawSmtp>,
+    /// Our private keys for opening sealed responses.
+    #[serde(default)]
+    identities: Vec<PathBuf>,
+    #[serde(default)]
+    partners: BTreeMap<String, RawPartner>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    #[serde(default = "default_outbox")]
+    outbox: PathBuf,
+    #[serde(default = "default_spool")]
+    spool: PathBuf,
+    #[serde(default = "default_archive")]
+    archive: PathBuf,
+    #[serde(default = "default_remittances")]
+    remittances: PathBuf,
+    #[serde(default = "default_jobs")]
+    jobs_dir: PathBuf,
+    #[serde(default = "default_maps")]
+    maps_dir: PathBuf,
+}
+
+impl Default for RawPaths {
+    fn default() -> Self {
+        RawPaths {
+            outbox: default_outbox(),
+            spool: default_spool(),
+            archive: default_archive(),
+            remittances: default_remittances(),
+            jobs_dir: default_jobs(),
+            maps_dir: default_maps(),
+        }
+    }
+}
+
+fn default_outbox() -> PathBuf {
+    "outbox".into()
+}
+fn default_spool() -> PathBuf {
+    "spool".into()
+}
+fn default_archive() -> PathBuf {
+    "archive".into()
+}
+fn default_remittances() -> PathBuf {
+    "remittances".into()
+}
+fn default_jobs() -> PathBuf {
+    "jobs".into()
+}
+fn default_maps() -> PathBuf {
+    "edi-maps".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLedger {
+    #[serde(default = "default_ledger")]
+    url: String,
+}
+
+impl Default for RawLedger {
+    fn default() -> Self {
+        RawLedger {
+            url: default_ledger(),
+        }
+    }
+}
+
+fn default_ledger() -> String {
+    "sqlite://ledger.sqlite".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: Option<u16>,
+    #[serde(default)]
+    tls: SmtpTls,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    from: String,
+    to: Vec<String>,
+}
+
+/// How alert mail reaches the SMTP server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// STARTTLS, required (the default).
+    #[default]
+    Starttls,
+    /// Implicit TLS (port 465).
+    Tls,
+    /// Plain text: only for a server on loopback.
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPartner {
+    profile: String,
+    host: String,
+    #[serde(default = "ssh_port")]
+    port: u16,
+    user: String,
+    key_file: PathBuf,
+    host_keys: Vec<String>,
+    outbound_dir: String,
+    inbound_dir: String,
+    #[serde(default = "default_template")]
+    file_name: String,
+    seal: Option<RawSeal>,
+    #[serde(default)]
+    inbound_after: InboundAfter,
+    #[serde(default)]
+    deadlines: Deadlines,
+}
+
+fn ssh_port() -> u16 {
+    22
+}
+
+fn default_template() -> String {
+    "{sender}_{yyyymmdd}_{isa13}.x12.age".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawSeal {
+    /// `seal = "none"`.
+    Word(String),
+    Age {
+        age: Vec<String>,
+        #[serde(default)]
+        armor: bool,
+    },
+}
+
+/// What happens to a partner's inbound file once it is safely ours.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum InboundAfter {
+    /// Delete it from the partner's server.
+    #[default]
+    Delete,
+    /// Leave it and remember it by name, size and time.
+    Leave,
+    /// Move it to this remote folder.
+    MoveTo(String),
+}
+
+/// Hours after sending by which each response is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deadlines {
+    /// Only when a TA1 was requested (ISA14 = 1).
+    pub ta1_hours: u32,
+    pub ack_999_hours: u32,
+    pub ack_277ca_hours: u32,
+    pub remit_835_hours: u32,
+}
+
+impl Default for Deadlines {
+    /// From PARTNERS.md: TA1 and 999 within the hour, a 277CA by the next
+    /// morning, 835s on a weekly pay cycle (two cycles of slack).
+    fn default() -> Self {
+        Deadlines {
+            ta1_hours: 1,
+            ack_999_hours: 1,
+            ack_277ca_hours: 24,
+            remit_835_hours: 336,
+        }
+    }
+}
+
+/// A pinned host key: what the partner's server must present.
+#[derive(Clone, PartialEq, Eq)]
+pub enum HostKeyPin {
+    /// OpenSSH `SHA256:` fingerprint (base64, no padding).
+    Sha256([u8; 32]),
+    /// Legacy `MD5:aa:bb:…` fingerprint, as some partners still publish.
+    Md5([u8; 16]),
+    /// A known_hosts line: the key itself (algorithm and wire-format blob).
+    Key { algorithm: String, blob: Vec<u8> },
+}
+
+impl fmt::Debug for HostKeyPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostKeyPin::Sha256(d) => write!(
+                f,
+                "SHA256:{}",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(d)
+            ),
+            HostKeyPin::Md5(d) => {
+                let hex: Vec<String> = d.iter().map(|b| format!("{b:02x}")).collect();
+                write!(f, "MD5:{}", hex.join(":"))
+            }
+            HostKeyPin::Key { algorithm, .. } => write!(f, "{algorithm} key"),
+        }
+    }
+}
+
+impl HostKeyPin {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Some(b64) = s.strip_prefix("SHA256:") {
+            let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(b64.trim_end_matches('='))
+                .map_err(|_| "SHA256: fingerprint is not base64".to_owned())?;
+            return <[u8; 32]>::try_from(bytes.as_slice())
+                .map(HostKeyPin::Sha256)
+                .map_err(|_| "SHA256: fingerprint must be 32 bytes".to_owned());
+        }
+        if let Some(hex) = s.strip_prefix("MD5:") {
+            let bytes: Result<Vec<u8>, _> =
+                hex.split(':').map(|h| u8::from_str_radix(h, 16)).collect();
+            return bytes
+                .ok()
+                .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
+                .map(HostKeyPin::Md5)
+                .ok_or_else(|| "MD5: fingerprint must be 16 hex bytes separated by colons".into());
+        }
+        // A known_hosts line: [host[,host…]] algorithm base64 [comment].
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let at = words
+            .iter()
+            .position(|w| w.starts_with("ssh-") || w.starts_with("ecdsa-"))
+            .ok_or("expected SHA256:…, MD5:… or a known_hosts line")?;
+        let (Some(algorithm), Some(b64)) = (words.get(at), words.get(at + 1)) else {
+            return Err("known_hosts line has no key".into());
+        };
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| "known_hosts key is not base64".to_owned())?;
+        Ok(HostKeyPin::Key {
+            algorithm: (*algorithm).to_owned(),
+            blob,
+        })
+    }
+
+    /// Whether a server key (its algorithm and wire-format blob) matches.
+    pub fn matches(&self, algorithm: &str, blob: &[u8]) -> bool {
+        use sha2::Digest;
+        match self {
+            HostKeyPin::Sha256(d) => sha2::Sha256::digest(blob).as_slice() == d,
+            HostKeyPin::Md5(d) => md5_digest(blob) == *d,
+            HostKeyPin::Key {
+                algorithm: a,
+                blob: b,
+            } => a == algorithm && b == blob,
+        }
+    }
+}
+
+/// MD5, only for comparing legacy host-key fingerprints (never for integrity).
+fn md5_digest(data: &[u8]) -> [u8; 16] {
+    use md5::Digest;
+    md5::Md5::digest(data).into()
+}
+
+/// A file-name template such as `{sender}_{yyyymmdd}_{isa13}.x12.age`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileNameTemplate(String);
+
+/// The values a file name may use.
+pub struct FileNameVars<'a> {
+    pub sender: &'a str,
+    pub receiver: &'a str,
+    pub partner: &'a str,
+    pub kind: &'a str,
+    pub isa13: u32,
+    pub seq: u32,
+    pub now: chrono::NaiveDateTime,
+}
+
+const PLACEHOLDERS: &[&str] = &[
+    "sender", "receiver", "partner", "kind", "isa13", "seq", "yyyymmdd", "hhmmss", "mmdd",
+];
+
+impl FileNameTemplate {
+    pub fn parse(t: &str) -> Result<Self, String> {
+        if t.is_empty() || t.contains('/') || t.contains('\\') || t.starts_with('.') {
+            return Err("must be a plain file name (no folders, not hidden)".into());
+        }
+        let mut rest = t;
+        while let Some(open) = rest.find('{') {
+            let after = rest.get(open + 1..).unwrap_or_default();
+            let close = after.find('}').ok_or("unclosed {")?;
+            let name = after.get(..close).unwrap_or_default();
+            if !PLACEHOLDERS.contains(&name) {
+                return Err(format!(
+                    "unknown placeholder {{{name}}}; use {}",
+                    PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            rest = after.get(close + 1..).unwrap_or_default();
+        }
+        if !t.contains("{isa13}") && !t.contains("{seq}") {
+            return Err("needs {isa13} or {seq}, or two files would share a name".into());
+        }
+        Ok(FileNameTemplate(t.to_owned()))
+    }
+
+    pub fn render(&self, v: &FileNameVars<'_>) -> String {
+        self.0
+            .replace("{sender}", v.sender)
+            .replace("{receiver}", v.receiver)
+            .replace("{partner}", v.partner)
+            .replace("{kind}", v.kind)
+            .replace("{isa13}", &format!("{:09}", v.isa13))
+            .replace("{seq}", &format!("{:02}", v.seq))
+            .replace("{yyyymmdd}", &v.now.format("%Y%m%d").to_string())
+            .replace("{hhmmss}", &v.now.format("%H%M%S").to_string())
+            .replace("{mmdd}", &v.now.format("%m%d").to_string())
+    }
+}
+
+/// How a partner's outbound files are sealed.
+#[derive(Debug)]
+pub enum Seal {
+    /// Explicitly none: SSH transport only.
+    None,
+    Age(Recipients),
+}
+
+#[derive(Debug)]
+pub struct SftpTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub key_file: PathBuf,
+    pub host_keys: Vec<HostKeyPin>,
+}
+
+#[derive(Debug)]
+pub struct Partner {
+    pub name: String,
+    pub profile: Profile,
+    pub sftp: SftpTarget,
+    pub outbound_dir: String,
+    pub inbound_dir: String,
+    pub file_name: FileNameTemplate,
+    pub seal: Seal,
+    pub inbound_after: InboundAfter,
+    pub deadlines: Deadlines,
+}
+
+#[derive(Debug)]
+pub struct Paths {
+    pub outbox: PathBuf,
+    pub spool: PathBuf,
+    pub archive: PathBuf,
+    pub remittances: PathBuf,
+    pub jobs_dir: PathBuf,
+    pub maps_dir: PathBuf,
+}
+
+#[derive(Debug)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub origin: PathBuf,
+    pub paths: Paths,
+    pub ledger_url: String,
+    pub smtp: Option<Smtp>,
+    pub identities: Vec<PathBuf>,
+    pub partners: BTreeMap<String, Partner>,
+}
+
+impl Config {
+    /// `--config`, else `$EDI_COURIER_CONFIG`, else `./edi-courier.toml` when
+    /// present, else the system file.
+    pub fn locate(explicit: Option<&Path>) -> PathBuf {
+        if let Some(p) = explicit {
+            return p.to_owned();
+        }
+        if let Some(p) = std::env::var_os("EDI_COURIER_CONFIG").filter(|p| !p.is_empty()) {
+            return PathBuf::from(p);
+        }
+        let local = PathBuf::from("edi-courier.toml");
+        if local.exists() {
+            return local;
+        }
+        PathBuf::from(SYSTEM_CONFIG)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|source| ConfigError::Toml {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        let here = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        let invalid = |field: String, problem: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            field,
+            problem,
+        };
+        let paths = Paths {
+            outbox: here(&raw.paths.outbox),
+            spool: here(&raw.paths.spool),
+            archive: here(&raw.paths.archive),
+            remittances: here(&raw.paths.remittances),
+            jobs_dir: here(&raw.paths.jobs_dir),
+            maps_dir: here(&raw.paths.maps_dir),
+        };
+        let ledger_url = match raw.ledger.url.strip_prefix("sqlite://") {
+            Some(file) if !file.is_empty() && !file.starts_with('/') && file != ":memory:" => {
+                format!("sqlite://{}", base.join(file).display())
+            }
+            Some(_) => raw.ledger.url.clone(),
+            None => {
+                return Err(invalid(
+                    "ledger.url".into(),
+                    "only sqlite://FILE is supported so far".into(),
+                ))
+            }
+        };
+        let smtp = match raw.smtp {
+            None => None,
+            Some(s) => {
+                if s.to.is_empty() {
+                    return Err(invalid(
+                        "smtp.to".into(),
+                        "name at least one recipient".into(),
+                    ));
+                }
+                let password_file = s.password_file.as_deref().map(here);
+                if let Some(pf) = &password_file {
+                    check_secret_file(pf).map_err(|p| invalid("smtp.password_file".into(), p))?;
+                }
+                if s.username.is_some() != password_file.is_some() {
+                    return Err(invalid(
+                        "smtp".into(),
+                        "give both username and password_file, or neither".into(),
+                    ));
+                }
+                Some(Smtp {
+                    port: s.port.unwrap_or(match s.tls {
+                        SmtpTls::Tls => 465,
+                        SmtpTls::Starttls => 587,
+                        SmtpTls::None => 25,
+                    }),
+                    host: s.host,
+                    tls: s.tls,
+                    username: s.username,
+                    password_file,
+                    from: s.from,
+                    to: s.to,
+                })
+            }
+        };
+        let identities: Vec<PathBuf> = raw.identities.iter().map(|p| here(p)).collect();
+        for (i, id) in identities.iter().enumerate() {
+            check_secret_file(id).map_err(|p| invalid(format!("identities[{}]", i + 1), p))?;
+        }
+        let mut partners = BTreeMap::new();
+        for (name, p) in raw.partners {
+            let at = |field: &str| format!("partners.{name}.{field}");
+            let profile_ref = if p.profile.ends_with(".toml") {
+                here(Path::new(&p.profile)).display().to_string()
+            } else {
+                let named = paths
+                    .maps_dir
+                    .join("partners")
+                    .join(format!("{}.toml", p.profile));
+                if named.exists() {
+                    named.display().to_string()
+                } else {
+                    p.profile.clone()
+                }
+            };
+            let profile = Profile::find(&profile_ref).map_err(|source| ConfigError::Profile {
+                path: path.to_owned(),
+                partner: name.clone(),
+                source,
+            })?;
+            if p.host.is_empty() {
+                return Err(invalid(at("host"), "is empty".into()));
+            }
+            if p.port == 0 {
+                return Err(invalid(at("port"), "must be 1..=65535".into()));
+            }
+            if p.host_keys.is_empty() {
+                return Err(invalid(
+                    at("host_keys"),
+                    "pin at least one host key (SHA256:…, MD5:… or a known_hosts line): \
+                     edi-courier never trusts a server on first use"
+                        .into(),
+                ));
+            }
+            let host_keys = p
+                .host_keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    HostKeyPin::parse(k)
+                        .map_err(|e| invalid(format!("{}[{}]", at("host_keys"), i + 1), e))
+                })
+                .collect::<Result<_, _>>()?;
+            let key_file = here(&p.key_file);
+            check_secret_file(&key_file).map_err(|e| invalid(at("key_file"), e))?;
+            let file_name =
+                FileNameTemplate::parse(&p.file_name).map_err(|e| invalid(at("file_name"), e))?;
+            let seal = match p.seal {
+                None => return Err(invalid(
+                    at("seal"),
+                    "say how files are sealed: seal = { age = [\"age1…\"] }, or seal = \"none\" \
+                         to rely on SSH alone"
+                        .into(),
+                )),
+                Some(RawSeal::Word(w)) if w == "none" => Seal::None,
+                Some(RawSeal::Word(w)) => {
+                    return Err(invalid(
+                        at("seal"),
+                        format!("{w:?}: expected \"none\" or {{ age = [...] }}"),
+                    ))
+                }
+                Some(RawSeal::Age { age, armor }) => {
+                    Seal::Age(Recipients::parse(&age, armor).map_err(|source| {
+                        ConfigError::Seal {
+                            path: path.to_owned(),
+                            partner: name.clone(),
+                            source,
+                        }
+                    })?)
+                }
+            };
+            for (field, dir) in [
+                ("outbound_dir", &p.outbound_dir),
+                ("inbound_dir", &p.inbound_dir),
+            ] {
+                if dir.is_empty() || dir.contains("..") {
+                    return Err(invalid(
+                        at(field),
+                        "must be a folder on the partner's server, without ..".into(),
+                    ));
+                }
+            }
+            partners.insert(
+                name.clone(),
+                Partner {
+                    name,
+                    profile,
+                    sftp: SftpTarget {
+                        host: p.host,
+                        port: p.port,
+                        user: p.user,
+                        key_file,
+                        host_keys,
+                    },
+                    outbound_dir: p.outbound_dir,
+                    inbound_dir: p.inbound_dir,
+                    file_name,
+                    seal,
+                    inbound_after: p.inbound_after,
+                    deadlines: p.deadlines,
+                },
+            );
+        }
+        Ok(Config {
+            origin: path.to_owned(),
+            paths,
+            ledger_url,
+            smtp,
+            identities,
+            partners,
+        })
+    }
+
+    pub fn partner(&self, name: &str) -> Option<&Partner> {
+        self.partners.get(name)
+    }
+}
+
+/// A secret file must exist and be readable by its owner only.
+fn check_secret_file(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{} is readable by group or others (mode {mode:03o}); run chmod 600",
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! edi-courier.toml validation: what a misconfiguration looks like to an admin.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use edi_courier::config::{
+    Config, FileNameTemplate, FileNameVars, HostKeyPin, InboundAfter, Seal, SmtpTls,
+};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The example config in a temp folder with the key files it names.
+fn setup(
+    edit: impl FnOnce(String) -> String,
+) -> (tempfile::TempDir, PathBuf, Result<Config, String>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    for key in ["keys/acme_ed25519", "keys/age-identity.txt"] {
+        let p = dir.path().join(key);
+        std::fs::write(&p, "secret").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/edi-courier.toml"),
+    )
+    .unwrap()
+    .replace(
+        "maps_dir = \"../edi-maps\"",
+        &format!("maps_dir = \"{}/edi-maps\"", env!("CARGO_MANIFEST_DIR")),
+    );
+    let path = dir.path().join("edi-courier.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    let config = Config::load(&path).map_err(|e| e.to_string());
+    (dir, path, config)
+}
+
+#[test]
+fn the_example_config_validates_with_paths_resolved_beside_it() {
+    let (dir, _, config) = setup(|t| t);
+    let config = config.unwrap();
+    assert_eq!(config.paths.outbox, dir.path().join("outbox"));
+    assert_eq!(
+        config.ledger_url,
+        format!("sqlite://{}", dir.path().join("ledger.sqlite").display())
+    );
+    let smtp = config.smtp.as_ref().unwrap();
+    assert_eq!((smtp.port, smtp.tls), (2525, SmtpTls::None));
+    let acme = config.partner("acme").unwrap();
+    assert_eq!(acme.profile.name, "acme-health");
+    assert_eq!(acme.sftp.key_file, dir.path().join("keys/acme_ed25519"));
+    assert!(matches!(acme.seal, Seal::Age(_)));
+    assert_eq!(acme.inbound_after, InboundAfter::Delete);
+    assert_eq!(acme.deadlines.ack_277ca_hours, 24);
+    assert!(matches!(acme.sftp.host_keys[0], HostKeyPin::Sha256(_)));
+}
+
+#[test]
+fn misconfigurations_are_named_precisely() {
+    let cases: Vec<(Box<dyn Fn(String) -> String>, &str)> = vec![
+        (
+            Box::new(|t| t.replace("port = 22\n", "port = 22\nhots = \"x\"\n")),
+            "unknown field `hots`",
+        ),
+        (
+            Box::new(|t| t.replace("seal = { age", "# seal = { age")),
+            "partners.acme.seal: say how files are sealed",
+        ),
+        (
+            Box::new(|t| {
+                t.replace("seal = { age = [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"], armor = false }", "seal = \"nope\"")
+            }),
+            "expected \"none\"",
+        ),
+        (
+            Box::new(|t| t.replace("age1ql3z7", "age1xl3z7")),
+            "partner acme: recipient 1",
+        ),
+        (
+            Box::new(|t| {
+                t.replace(
+                    "host_keys = [\"SHA256:Hc9TSVdFpnLLNuSJW/9T1ZOajX3UGjAq64mnA9Tt+dk\"]",
+                    "host_keys = []",
+                )
+            }),
+            "never trusts a server on first use",
+        ),
+        (
+            Box::new(|t| t.replace("SHA256:Hc9T", "SHA256:!!")),
+            "partners.acme.host_keys[1]: SHA256: fingerprint is not base64",
+        ),
+        (
+            Box::new(|t| t.replace("RFM_{yyyymmdd}_{isa13}.dat.age", "RFM_{date}_{isa13}.dat")),
+            "unknown placeholder {date}",
+        ),
+        (
+            Box::new(|t| t.replace("RFM_{yyyymmdd}_{isa13}.dat.age", "RFM_{yyyymmdd}.dat")),
+            "needs {isa13} or {seq}",
+        ),
+        (
+            Box::new(|t| t.replace("profile = \"acme-health\"", "profile = \"no-such-payer\"")),
+            "partner acme:",
+        ),
+        (
+            Box::new(|t| t.replace("keys/acme_ed25519", "keys/missing")),
+            "partners.acme.key_file",
+        ),
+        (
+            Box::new(|t| t.replace("outbound_dir = \"/inbound\"", "outbound_dir = \"/../etc\"")),
+            "partners.acme.outbound_dir",
+        ),
+        (
+            Box::new(|t| {
+                t.replace(
+                    "url = \"sqlite://ledger.sqlite\"",
+                    "url = \"postgres://db\"",
+                )
+            }),
+            "ledger.url",
+        ),
+        (
+            Box::new(|t| t.replace("tls = \"none\"", "tls = \"none\"\npassword = \"hunter2\"")),
+            "unknown field `password`",
+        ),
+    ];
+    for (edit, expected) in cases {
+        let (_, _, result) = setup(edit);
+        let err = result
+            .err()
+            .unwrap_or_else(|| panic!("expected an error containing {expected:?}"));
+        assert!(err.contains(expected), "expected {expected:?} in: {err}");
+    }
+}
+
+#[test]
+fn a_private_key_others_can_read_is_refused() {
+    let (dir, path, config) = setup(|t| t);
+    assert!(config.is_ok());
+    std::fs::set_permissions(
+        dir.path().join("keys/acme_ed25519"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("partners.acme.key_file")
+            && err.contains("mode 640")
+            && err.contains("chmod 600"),
+        "{err}"
+    );
+}
+
+#[test]
+fn host_key_pins_match_the_key_they_name() {
+    // The ed25519 host key of a test server, in known_hosts form, and its fingerprints.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("hostkey");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()])
+        .output()
+        .expect("ssh-keygen (scripts/test installs openssh)");
+    assert!(out.status.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let fingerprint = |hash: &str| {
+        let out = std::process::Command::new("ssh-keygen")
+            .args([
+                "-l",
+                "-E",
+                hash,
+                "-f",
+                key.with_extension("pub").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let blob = base64_decode(public.split_whitespace().nth(1).unwrap());
+    for pin in [
+        fingerprint("sha256"),
+        fingerprint("md5"),
+        format!("partner.example {}", public.trim()),
+    ] {
+        let pin = HostKeyPin::parse(&pin).unwrap();
+        assert!(pin.matches("ssh-ed25519", &blob), "{pin:?}");
+        assert!(
+            !pin.matches("ssh-ed25519", &blob[..blob.len() - 1]),
+            "{pin:?} must not match another key"
+        );
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+#[test]
+fn file_names_render_from_their_template() {
+    let t = FileNameTemplate::parse("{sender}_{yyyymmdd}_{isa13}_{seq}.x12.age").unwrap();
+    let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
+        .unwrap()
+        .and_hms_opt(9, 30, 5)
+        .unwrap();
+    let name = t.render(&FileNameVars {
+        sender: "RFM00042",
+        receiver: "ACMEHP",
+        partner: "acme",
+        kind: "837P",
+        isa13: 42,
+        seq: 3,
+        now,
+    });
+    assert_eq!(name, "RFM00042_20261125_000000042_03.x12.age");
+    assert!(FileNameTemplate::parse("../{isa13}").is_err());
+    assert!(FileNameTemplate::parse(".hidden{isa13}").is_err());
+}
