@@ -44,7 +44,7 @@ pub enum ConfigError {
     Profile {
         path: PathBuf,
         partner: String,
-        source: ProfileError,
+        source: Box<ProfileError>,
     },
     #[error("{}: partner {partner}: {source}", path.display())]
     Seal {
@@ -575,7 +575,7 @@ impl Config {
             let profile = Profile::find(&profile_ref).map_err(|source| ConfigError::Profile {
                 path: path.to_owned(),
                 partner: name.clone(),
-                source,
+                source: Box::new(source),
             })?;
             if p.host.is_empty() {
                 return Err(invalid(at("host"), "is empty".into()));
