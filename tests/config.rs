@@ -54,74 +54,69 @@ fn the_example_config_validates_with_paths_resolved_beside_it() {
 
 #[test]
 fn misconfigurations_are_named_precisely() {
-    let cases: Vec<(Box<dyn Fn(String) -> String>, &str)> = vec![
+    const RECIPIENT: &str = "seal = { age = [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"], armor = false }";
+    const PIN: &str = "host_keys = [\"SHA256:Hc9TSVdFpnLLNuSJW/9T1ZOajX3UGjAq64mnA9Tt+dk\"]";
+    // (text in the example, what it becomes, what the error must say)
+    let cases = [
         (
-            Box::new(|t| t.replace("port = 22\n", "port = 22\nhots = \"x\"\n")),
+            "port = 22\n",
+            "port = 22\nhots = \"x\"\n",
             "unknown field `hots`",
         ),
         (
-            Box::new(|t| t.replace("seal = { age", "# seal = { age")),
+            RECIPIENT,
+            "",
             "partners.acme.seal: say how files are sealed",
         ),
+        (RECIPIENT, "seal = \"nope\"", "expected \"none\""),
+        ("age1ql3z7", "age1xl3z7", "partner acme: recipient 1"),
+        (PIN, "host_keys = []", "never trusts a server on first use"),
         (
-            Box::new(|t| {
-                t.replace("seal = { age = [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"], armor = false }", "seal = \"nope\"")
-            }),
-            "expected \"none\"",
-        ),
-        (
-            Box::new(|t| t.replace("age1ql3z7", "age1xl3z7")),
-            "partner acme: recipient 1",
-        ),
-        (
-            Box::new(|t| {
-                t.replace(
-                    "host_keys = [\"SHA256:Hc9TSVdFpnLLNuSJW/9T1ZOajX3UGjAq64mnA9Tt+dk\"]",
-                    "host_keys = []",
-                )
-            }),
-            "never trusts a server on first use",
-        ),
-        (
-            Box::new(|t| t.replace("SHA256:Hc9T", "SHA256:!!")),
+            "SHA256:Hc9T",
+            "SHA256:!!",
             "partners.acme.host_keys[1]: SHA256: fingerprint is not base64",
         ),
         (
-            Box::new(|t| t.replace("RFM_{yyyymmdd}_{isa13}.dat.age", "RFM_{date}_{isa13}.dat")),
+            "RFM_{yyyymmdd}_{isa13}.dat.age",
+            "RFM_{date}_{isa13}.dat",
             "unknown placeholder {date}",
         ),
         (
-            Box::new(|t| t.replace("RFM_{yyyymmdd}_{isa13}.dat.age", "RFM_{yyyymmdd}.dat")),
+            "RFM_{yyyymmdd}_{isa13}.dat.age",
+            "RFM_{yyyymmdd}.dat",
             "needs {isa13} or {seq}",
         ),
         (
-            Box::new(|t| t.replace("profile = \"acme-health\"", "profile = \"no-such-payer\"")),
+            "profile = \"acme-health\"",
+            "profile = \"no-such-payer\"",
             "partner acme:",
         ),
         (
-            Box::new(|t| t.replace("keys/acme_ed25519", "keys/missing")),
+            "keys/acme_ed25519",
+            "keys/missing",
             "partners.acme.key_file",
         ),
         (
-            Box::new(|t| t.replace("outbound_dir = \"/inbound\"", "outbound_dir = \"/../etc\"")),
+            "outbound_dir = \"/inbound\"",
+            "outbound_dir = \"/../etc\"",
             "partners.acme.outbound_dir",
         ),
         (
-            Box::new(|t| {
-                t.replace(
-                    "url = \"sqlite://ledger.sqlite\"",
-                    "url = \"postgres://db\"",
-                )
-            }),
+            "url = \"sqlite://ledger.sqlite\"",
+            "url = \"postgres://db\"",
             "ledger.url",
         ),
         (
-            Box::new(|t| t.replace("tls = \"none\"", "tls = \"none\"\npassword = \"hunter2\"")),
+            "tls = \"none\"",
+            "tls = \"none\"\npassword = \"hunter2\"",
             "unknown field `password`",
         ),
     ];
-    for (edit, expected) in cases {
-        let (_, _, result) = setup(edit);
+    for (from, to, expected) in cases {
+        let (_, _, result) = setup(|t| {
+            assert!(t.contains(from), "the example holds {from:?}");
+            t.replacen(from, to, 1)
+        });
         let err = result
             .err()
             .unwrap_or_else(|| panic!("expected an error containing {expected:?}"));
