@@ -125,6 +125,7 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
         map: map.as_ref(),
         profile: &profile,
         today: now.date(),
+        file_parties: args.inputs.partner.is_none(),
     };
     let mut numbers = Sequential::starting_at(args.control_number);
     let translation = match &args.output {
@@ -184,6 +185,7 @@ fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
         map: map.as_ref(),
         profile: &profile,
         today: cli.now().date(),
+        file_parties: args.inputs.partner.is_none(),
     };
     let report = pipeline.scrub(&args.inputs.inputs);
     if args.json {

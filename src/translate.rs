@@ -42,6 +42,10 @@ pub struct Pipeline<'a> {
     pub profile: &'a Profile,
     /// "Today" for the no-future-dates rules.
     pub today: NaiveDate,
+    /// Use the submitter and receiver a canonical file names instead of the
+    /// profile's. Only for previews without a partner: a partner assigns our
+    /// submitter id, so its profile always wins.
+    pub file_parties: bool,
 }
 
 type Claims = Box<dyn Iterator<Item = Mapped>>;
@@ -102,11 +106,13 @@ impl Pipeline<'_> {
                     Some(w) => w,
                     None => {
                         let mut env = self.profile.envelope.clone();
-                        if let Some(s) = parties.0.clone() {
-                            env.submitter = s;
-                        }
-                        if let Some(r) = parties.1.clone() {
-                            env.receiver = r;
+                        if self.file_parties {
+                            if let Some(s) = parties.0.clone() {
+                                env.submitter = s;
+                            }
+                            if let Some(r) = parties.1.clone() {
+                                env.receiver = r;
+                            }
                         }
                         let w = Writer837::begin(env, now, numbers, &mut buf)?;
                         let w = match self.profile.max_claims_per_set {

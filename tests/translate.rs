@@ -403,3 +403,32 @@ fn a_partner_profile_brings_its_envelope_delimiters_and_rules() {
     assert_eq!(claims.len(), 4);
     assert_pyx12_valid(&[out_path]);
 }
+
+#[test]
+fn a_partner_profile_overrides_the_parties_a_canonical_file_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let preview = dir.path().join("preview.837");
+    let out = edi_courier(&[
+        "translate",
+        "examples/claims.json",
+        "-o",
+        preview.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&preview)
+        .unwrap()
+        .contains("NM1*41*2*RIVERSIDE BILLING*****46*RFMSUB01~"));
+    let acme = dir.path().join("acme.837");
+    let out = edi_courier(&[
+        "translate",
+        "examples/claims.json",
+        "--partner",
+        "acme-health",
+        "-o",
+        acme.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&acme)
+        .unwrap()
+        .contains("NM1*41*2*RIVERSIDE FAMILY MEDICINE*****46*RFM00042~"));
+}
