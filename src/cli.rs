@@ -69,6 +69,10 @@ pub struct TranslateArgs {
     /// Where to write the JSON report of set-aside claims (default: OUTPUT.report.json when -o is given).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Folder for set-aside claims as they came in, INPUT.rejected.csv/.json
+    /// (default: beside OUTPUT when -o is given).
+    #[arg(long)]
+    pub quarantine: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +130,11 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
         profile: &profile,
         today: now.date(),
         file_parties: args.inputs.partner.is_none(),
+        quarantine: args.quarantine.clone().or_else(|| {
+            args.output
+                .as_ref()
+                .map(|o| o.parent().map(Path::to_owned).unwrap_or_default())
+        }),
     };
     let mut numbers = Sequential::starting_at(args.control_number);
     let translation = match &args.output {
@@ -186,6 +195,7 @@ fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
         profile: &profile,
         today: cli.now().date(),
         file_parties: args.inputs.partner.is_none(),
+        quarantine: None,
     };
     let report = pipeline.scrub(&args.inputs.inputs);
     if args.json {

@@ -69,6 +69,9 @@ pub struct Report {
     pub claims_set_aside: u64,
     /// Claim ids set aside, in input order.
     pub set_aside: Vec<String>,
+    /// Files holding the set-aside claims as they came in, to fix and resubmit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<String>,
     pub problems: Vec<Problem>,
 }
 
@@ -129,6 +132,9 @@ impl Report {
             "{} claims read, {} accepted, {} set aside",
             self.claims_read, self.claims_accepted, self.claims_set_aside
         );
+        for q in &self.quarantined {
+            let _ = writeln!(out, "set-aside claims as they came in: {q}");
+        }
         out
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened};
+use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, Source};
 use crate::model::{Claim, Receiver, Submitter};
 use crate::profile::Profile;
 use crate::report::{Problem, Report, Rows, Severity};
@@ -26,6 +26,11 @@ pub enum TranslateError {
     Output(#[source] std::io::Error),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error("quarantining set-aside rows in {}: {source}", path.display())]
+    Quarantine {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The outcome of a translate run.
@@ -46,6 +51,9 @@ pub struct Pipeline<'a> {
     /// profile's. Only for previews without a partner: a partner assigns our
     /// submitter id, so its profile always wins.
     pub file_parties: bool,
+    /// Where set-aside claims are handed back as they came in
+    /// (`<input>.rejected.csv` / `.json`); None keeps them in the report only.
+    pub quarantine: Option<PathBuf>,
 }
 
 type Claims = Box<dyn Iterator<Item = Mapped>>;
@@ -62,14 +70,19 @@ impl Pipeline<'_> {
                 Ok(Opened {
                     submitter: opened.submitter,
                     receiver: opened.receiver,
+                    csv_shape: None,
                     claims: Box::new(opened.claims.into_iter()),
                 })
             }
-            (false, Some(map)) => Ok(Opened {
-                submitter: None,
-                receiver: None,
-                claims: Box::new(map.open_csv(path)?),
-            }),
+            (false, Some(map)) => {
+                let claims = map.open_csv(path)?;
+                Ok(Opened {
+                    submitter: None,
+                    receiver: None,
+                    csv_shape: Some(claims.shape()),
+                    claims: Box::new(claims),
+                })
+            }
             (false, None) => Err(MapError::Unreadable {
                 file: path.to_owned(),
                 problem: "a CSV export needs --map (only canonical .json reads without one)".into(),
@@ -189,6 +202,7 @@ impl<'p> Run<'p> {
         let Opened {
             submitter,
             receiver,
+            csv_shape,
             claims,
         } = match self.pipeline.open(path) {
             Ok(opened) => opened,
@@ -211,6 +225,11 @@ impl<'p> Run<'p> {
         if self.parties.1.is_none() {
             self.parties.1 = receiver;
         }
+        let mut quarantine = self
+            .pipeline
+            .quarantine
+            .as_deref()
+            .map(|dir| Quarantine::new(dir, path, csv_shape));
         for mapped in claims {
             self.report.claims_read += 1;
             let mut problems = match mapped.result {
@@ -236,6 +255,9 @@ impl<'p> Run<'p> {
             };
             let set_aside = problems.iter().any(|p| p.severity == Severity::Error);
             if set_aside {
+                if let Some(q) = quarantine.as_mut() {
+                    q.keep(mapped.source);
+                }
                 self.report.claims_set_aside += 1;
                 self.report.set_aside.push(
                     mapped
@@ -247,6 +269,9 @@ impl<'p> Run<'p> {
                 self.report.claims_accepted += 1;
             }
             self.report.problems.append(&mut problems);
+        }
+        if let Some(written) = quarantine.map(Quarantine::finish).transpose()?.flatten() {
+            self.report.quarantined.push(written.display().to_string());
         }
         Ok(())
     }
@@ -268,5 +293,84 @@ impl<'p> Run<'p> {
                 self.seen.insert(id.to_owned(), (file.to_owned(), rows));
             }
         }
+    }
+}
+
+/// Set-aside claims of one input, handed back in the input's own shape: the
+/// CSV rows under the same header and delimiter, or the canonical JSON claim
+/// objects. Written beside a temporary name and renamed when complete.
+struct Quarantine {
+    dest: PathBuf,
+    csv_shape: Option<(Vec<String>, u8)>,
+    rows: Vec<Vec<String>>,
+    json: Vec<serde_json::Value>,
+}
+
+impl Quarantine {
+    fn new(dir: &Path, input: &Path, csv_shape: Option<(Vec<String>, u8)>) -> Self {
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "input".into());
+        let ext = if csv_shape.is_some() { "csv" } else { "json" };
+        Quarantine {
+            dest: dir.join(format!("{stem}.rejected.{ext}")),
+            csv_shape,
+            rows: Vec::new(),
+            json: Vec::new(),
+        }
+    }
+
+    /// Set-aside claims are few: they are held until the input is done.
+    fn keep(&mut self, source: Source) {
+        match source {
+            Source::Rows(rows) => self.rows.extend(rows),
+            Source::Json(v) => self.json.push(v),
+            Source::Unreadable => {}
+        }
+    }
+
+    /// Writes the file (if anything was set aside) and returns its path.
+    fn finish(self) -> Result<Option<PathBuf>, TranslateError> {
+        if self.rows.is_empty() && self.json.is_empty() {
+            return Ok(None);
+        }
+        let fail = |source| TranslateError::Quarantine {
+            path: self.dest.clone(),
+            source,
+        };
+        let name = self
+            .dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = self.dest.with_file_name(format!(".{name}.part"));
+        let file = std::fs::File::create(&tmp).map_err(fail)?;
+        match &self.csv_shape {
+            Some((header, delimiter)) => {
+                let mut w = csv::WriterBuilder::new()
+                    .delimiter(*delimiter)
+                    .flexible(true)
+                    .from_writer(file);
+                let csv_err = |e: csv::Error| fail(std::io::Error::other(e.to_string()));
+                w.write_record(header).map_err(csv_err)?;
+                for row in &self.rows {
+                    w.write_record(row).map_err(csv_err)?;
+                }
+                let file = w
+                    .into_inner()
+                    .map_err(|e| fail(std::io::Error::other(e.to_string())))?;
+                file.sync_all().map_err(fail)?;
+            }
+            None => {
+                let mut file = file;
+                let doc = serde_json::json!({ "claims": self.json });
+                serde_json::to_writer_pretty(&mut file, &doc)
+                    .map_err(|e| fail(std::io::Error::other(e.to_string())))?;
+                file.sync_all().map_err(fail)?;
+            }
+        }
+        std::fs::rename(&tmp, &self.dest).map_err(fail)?;
+        Ok(Some(self.dest))
     }
 }

@@ -185,6 +185,26 @@ fn a_thousand_claims_with_ten_bad_ones_give_990_good_claims_and_a_report_naming_
         });
         assert!(found, "{id} ({field}, {rule}) not reported: {problems:#?}");
     }
+    // The ten come back as they came in, ready to fix and resubmit: same
+    // header, their rows only, readable by the same map.
+    let rejected = dir.path().join("export.rejected.csv");
+    let text = std::fs::read_to_string(&rejected).unwrap();
+    assert_eq!(text.lines().next().unwrap(), HEADER);
+    assert_eq!(text.lines().count(), 1 + 2 * 10);
+    assert_eq!(
+        report["quarantined"],
+        serde_json::json!([rejected.to_str().unwrap()])
+    );
+    let again = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        rejected.to_str().unwrap(),
+        "--json",
+    ]);
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["set_aside"], serde_json::json!(bad_ids));
+
     // The readable table on stderr names them too, and no patient data.
     let table = stderr(&out);
     for (id, ..) in &bad {
@@ -432,4 +452,30 @@ fn a_partner_profile_overrides_the_parties_a_canonical_file_names() {
     assert!(std::fs::read_to_string(&acme)
         .unwrap()
         .contains("NM1*41*2*RIVERSIDE FAMILY MEDICINE*****46*RFM00042~"));
+}
+
+#[test]
+fn set_aside_json_claims_come_back_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("examples/claims.json").unwrap()).unwrap();
+    doc["claims"][1]["billing_provider"]["npi"] = "1234567890".into();
+    let input = dir.path().join("batch.json");
+    std::fs::write(&input, serde_json::to_string(&doc).unwrap()).unwrap();
+    let out_path = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let back: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("batch.rejected.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(back["claims"].as_array().unwrap().len(), 1);
+    assert_eq!(back["claims"][0], doc["claims"][1]);
+    let (_, claims) = read_claims(&std::fs::read(&out_path).unwrap());
+    assert_eq!(claims.len(), 2);
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
-use super::{deserialize_claim, FieldSpec, InputMap, MapError, Mapped};
+use super::{deserialize_claim, FieldSpec, InputMap, MapError, Mapped, Source};
 use crate::report::{Problem, Rows, Severity};
 
 struct Row {
@@ -27,6 +27,7 @@ pub struct CsvClaims<R: Read> {
     map: InputMap,
     file: String,
     reader: csv::Reader<R>,
+    header: Vec<String>,
     columns: HashMap<String, usize>,
     key_columns: Vec<usize>,
     pending: Option<Group>,
@@ -59,15 +60,11 @@ impl<R: Read> CsvClaims<R> {
                 problem: format!("header row: {e}"),
             })?
             .clone();
-        let columns: HashMap<String, usize> = headers
+        let header: Vec<String> = headers.iter().map(decode).collect();
+        let columns: HashMap<String, usize> = header
             .iter()
             .enumerate()
-            .map(|(i, h)| {
-                (
-                    decode(h).trim().trim_start_matches('\u{feff}').to_owned(),
-                    i,
-                )
-            })
+            .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_owned(), i))
             .collect();
         let needed = map
             .group_by
@@ -97,6 +94,7 @@ impl<R: Read> CsvClaims<R> {
             map,
             file: path.display().to_string(),
             reader,
+            header,
             columns,
             key_columns,
             pending: None,
@@ -104,6 +102,11 @@ impl<R: Read> CsvClaims<R> {
             queued: None,
             done: false,
         })
+    }
+
+    /// The header row and the delimiter, as the export had them.
+    pub fn shape(&self) -> (Vec<String>, u8) {
+        (self.header.clone(), self.map.delimiter)
     }
 
     fn problem(
@@ -225,6 +228,7 @@ impl<R: Read> CsvClaims<R> {
             rows,
             claim_id,
             result,
+            source: Source::Rows(group.rows.into_iter().map(|r| r.cells).collect()),
         }
     }
 
@@ -291,6 +295,7 @@ impl<R: Read> Iterator for CsvClaims<R> {
                             },
                             claim_id: None,
                             result: Err(vec![problem]),
+                            source: Source::Rows(vec![row.cells]),
                         };
                         // Hand out the finished claim first; the lone row next time.
                         return match finished {
@@ -332,6 +337,7 @@ impl<R: Read> Iterator for CsvClaims<R> {
                                 },
                                 claim_id: None,
                                 result: Err(vec![problem]),
+                                source: Source::Unreadable,
                             })
                         }
                     }

@@ -59,6 +59,20 @@ pub struct Mapped {
     pub rows: Rows,
     pub claim_id: Option<String>,
     pub result: Result<Claim, Vec<Problem>>,
+    /// What the claim was made from, so a set-aside claim can be handed back
+    /// as it came (to fix and resubmit), never lost.
+    pub source: Source,
+}
+
+/// The input a claim came from.
+#[derive(Debug)]
+pub enum Source {
+    /// CSV rows, as cells.
+    Rows(Vec<Vec<String>>),
+    /// A claim object of canonical JSON.
+    Json(serde_json::Value),
+    /// Nothing readable (a row the CSV reader could not parse).
+    Unreadable,
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,10 +216,13 @@ impl InputMap {
     }
 }
 
-/// An opened input: the parties it names (canonical JSON may) and its claims.
+/// An opened input: the parties it names (canonical JSON may), the CSV
+/// header and delimiter (to hand set-aside rows back in the same shape), and
+/// its claims.
 pub struct Opened<C> {
     pub submitter: Option<Submitter>,
     pub receiver: Option<Receiver>,
+    pub csv_shape: Option<(Vec<String>, u8)>,
     pub claims: C,
 }
 
@@ -244,17 +261,20 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
             let n = i as u64 + 1;
             let claim_id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
             let rows = Rows { first: n, last: n };
+            let source = Source::Json(value.clone());
             let result = deserialize_claim(value, &file_name, rows, claim_id.as_deref());
             Mapped {
                 rows,
                 claim_id,
                 result,
+                source,
             }
         })
         .collect();
     Ok(Opened {
         submitter: loose.submitter,
         receiver: loose.receiver,
+        csv_shape: None,
         claims: mapped,
     })
 }
