@@ -14,6 +14,10 @@
 #[path = "../tests/common/gen.rs"]
 mod gen;
 
+// The same allocator as the edi-courier binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use edi_courier::inspect::read_x12;
 use edi_courier::model::ClaimKind;
 use edi_courier::profile::Profile;
