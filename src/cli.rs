@@ -2,13 +2,14 @@
 //! Each command returns an [`Outcome`] that `main` turns into the exit code:
 //! 0 done, 1 done with rejected items, 2 could not run.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use chrono::{Local, NaiveDateTime};
 use clap::{Args, Parser, Subcommand};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::atomic::AtomicFile;
 use crate::inspect::read_x12;
 use crate::map::InputMap;
 use crate::model::{Claim, ClaimFile};
@@ -139,16 +140,13 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
     let mut numbers = Sequential::starting_at(args.control_number);
     let translation = match &args.output {
         Some(path) => {
-            let mut out = AtomicFile::create(path)?;
-            let t = pipeline.translate(
-                &args.inputs.inputs,
-                now,
-                &mut numbers,
-                out.writer(),
-                |_, _| {},
-            )?;
+            let mut out =
+                AtomicFile::create(path).with_context(|| format!("{}", path.display()))?;
+            let t =
+                pipeline.translate(&args.inputs.inputs, now, &mut numbers, &mut out, |_, _| {})?;
             if t.interchange.is_some() {
-                out.commit()?;
+                out.commit()
+                    .with_context(|| format!("{}", path.display()))?;
             }
             t
         }
@@ -165,9 +163,9 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
             .map(|o| PathBuf::from(format!("{}.report.json", o.display())))
     });
     if let Some(path) = report_path {
-        let mut f = AtomicFile::create(&path)?;
-        f.writer().write_all(report.to_json().as_bytes())?;
-        f.commit()?;
+        let mut f = AtomicFile::create(&path).with_context(|| format!("{}", path.display()))?;
+        f.write_all(report.to_json().as_bytes())?;
+        f.commit().with_context(|| format!("{}", path.display()))?;
     }
     if !report.problems.is_empty() {
         eprint!("{}", report.table());
@@ -277,58 +275,5 @@ fn say(text: &str) -> std::io::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
-    }
-}
-
-/// A file written under a temporary name beside its destination, fsynced,
-/// then renamed into place: readers never see half a file.
-struct AtomicFile {
-    tmp: PathBuf,
-    dest: PathBuf,
-    out: BufWriter<File>,
-    committed: bool,
-}
-
-impl AtomicFile {
-    fn create(dest: &Path) -> anyhow::Result<Self> {
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.is_empty() {
-            bail!("{}: not a file name", dest.display());
-        }
-        let tmp = dest.with_file_name(format!(".{name}.{}.part", std::process::id()));
-        let file = File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
-        Ok(AtomicFile {
-            tmp,
-            dest: dest.to_owned(),
-            out: BufWriter::new(file),
-            committed: false,
-        })
-    }
-
-    fn writer(&mut self) -> &mut BufWriter<File> {
-        &mut self.out
-    }
-
-    fn commit(mut self) -> anyhow::Result<()> {
-        self.out.flush()?;
-        self.out.get_ref().sync_all()?;
-        std::fs::rename(&self.tmp, &self.dest)
-            .with_context(|| format!("{}", self.dest.display()))?;
-        self.committed = true;
-        if let Some(dir) = self.dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
     }
 }

@@ -15,8 +15,10 @@
 //! | the set-aside report | [`report`] |
 //! | sealing with age | [`crypt`] |
 //! | file-level pipelines: translate, scrub, read | [`translate`], [`inspect`] |
+//! | files that appear whole or not at all | [`atomic`] |
 //! | command line | [`cli`] |
 
+pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod crypt;

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::atomic::AtomicFile;
 use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, Source};
 use crate::model::{Claim, Receiver, Submitter};
 use crate::profile::Profile;
@@ -298,7 +299,7 @@ impl<'p> Run<'p> {
 
 /// Set-aside claims of one input, handed back in the input's own shape: the
 /// CSV rows under the same header and delimiter, or the canonical JSON claim
-/// objects. Written beside a temporary name and renamed when complete.
+/// objects, written atomically once the input is done.
 struct Quarantine {
     dest: PathBuf,
     csv_shape: Option<(Vec<String>, u8)>,
@@ -339,38 +340,26 @@ impl Quarantine {
             path: self.dest.clone(),
             source,
         };
-        let name = self
-            .dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = self.dest.with_file_name(format!(".{name}.part"));
-        let file = std::fs::File::create(&tmp).map_err(fail)?;
+        let other = |e: &dyn std::fmt::Display| fail(std::io::Error::other(e.to_string()));
+        let mut file = AtomicFile::create(&self.dest).map_err(fail)?;
         match &self.csv_shape {
             Some((header, delimiter)) => {
                 let mut w = csv::WriterBuilder::new()
                     .delimiter(*delimiter)
                     .flexible(true)
-                    .from_writer(file);
-                let csv_err = |e: csv::Error| fail(std::io::Error::other(e.to_string()));
-                w.write_record(header).map_err(csv_err)?;
+                    .from_writer(&mut file);
+                w.write_record(header).map_err(|e| other(&e))?;
                 for row in &self.rows {
-                    w.write_record(row).map_err(csv_err)?;
+                    w.write_record(row).map_err(|e| other(&e))?;
                 }
-                let file = w
-                    .into_inner()
-                    .map_err(|e| fail(std::io::Error::other(e.to_string())))?;
-                file.sync_all().map_err(fail)?;
+                w.flush().map_err(fail)?;
             }
             None => {
-                let mut file = file;
                 let doc = serde_json::json!({ "claims": self.json });
-                serde_json::to_writer_pretty(&mut file, &doc)
-                    .map_err(|e| fail(std::io::Error::other(e.to_string())))?;
-                file.sync_all().map_err(fail)?;
+                serde_json::to_writer_pretty(&mut file, &doc).map_err(|e| other(&e))?;
             }
         }
-        std::fs::rename(&tmp, &self.dest).map_err(fail)?;
+        file.commit().map_err(fail)?;
         Ok(Some(self.dest))
     }
 }

@@ -1,0 +1,98 @@
+//! Files that appear whole or not at all: written under a temporary name in
+//! the destination's folder, fsynced, renamed into place, and the folder
+//! fsynced so the rename survives a crash. A file dropped before
+//! [`AtomicFile::commit`] leaves nothing behind. (vector's checkpointer works
+//! the same way.)
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+pub struct AtomicFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    out: BufWriter<File>,
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Starts `dest`; the temporary name is hidden and carries the process
+    /// id, so two runs never write the same temporary file.
+    pub fn create(dest: &Path) -> io::Result<Self> {
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}: not a file name", dest.display()),
+                )
+            })?;
+        let tmp = dest.with_file_name(format!(".{name}.{}.part", std::process::id()));
+        let file = File::create(&tmp)?;
+        Ok(AtomicFile {
+            tmp,
+            dest: dest.to_owned(),
+            out: BufWriter::new(file),
+            committed: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Flushes, fsyncs, renames into place and fsyncs the folder.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()?;
+        std::fs::rename(&self.tmp, &self.dest)?;
+        self.committed = true;
+        if let Some(dir) = self.dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_appears_until_commit_and_nothing_stays_after_a_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.837");
+        let mut f = AtomicFile::create(&dest).unwrap();
+        f.write_all(b"ISA").unwrap();
+        assert!(!dest.exists());
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"ISA");
+
+        let other = dir.path().join("dropped.837");
+        let mut f = AtomicFile::create(&other).unwrap();
+        f.write_all(b"half").unwrap();
+        drop(f);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the committed file remains");
+    }
+}
