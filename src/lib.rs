@@ -14,6 +14,7 @@
 //! | X12 writing and reading, no I/O | [`x12`] |
 //! | the set-aside report | [`report`] |
 //! | sealing with age | [`crypt`] |
+//! | the ledger: control numbers (more to come) | [`ledger`] |
 //! | file-level pipelines: translate, scrub, read | [`translate`], [`inspect`] |
 //! | files that appear whole or not at all | [`atomic`] |
 //! | command line | [`cli`] |
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod crypt;
 pub mod inspect;
+pub mod ledger;
 pub mod map;
 pub mod model;
 pub mod profile;

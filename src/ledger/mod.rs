@@ -1,0 +1,220 @@
+//! The ledger: what edi-courier has done, in SQLite (embedded, the default;
+//! its file survives restarts), with migrations from `migrations/`.
+//!
+//! So far it holds control numbers and file-name counters. Control numbers
+//! are unique per sender/receiver pair, *reserved and committed before a file
+//! is written*, and never reused: a batch that fails burns its numbers. The
+//! 837 writer streams and asks for numbers synchronously, while the ledger is
+//! async, so a run reserves what it may need up front ([`Ledger::reserve_batch`])
+//! and hands the writer a [`Reserved`] allocator over those ranges.
+//!
+//! Queries are plain SQL with `ON CONFLICT … RETURNING`, which PostgreSQL
+//! also speaks.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::SqlitePool;
+use std::ops::Range;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::x12::{ControlNumberError, ControlNumbers};
+
+/// The largest ISA13 / GS06 / ST02 we hand out (nine digits).
+const MAX_CONTROL: i64 = 999_999_999;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("ledger {url}: migrating: {source}")]
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("ledger: {what}: {source}")]
+    Query {
+        what: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("control numbers {kind} for {sender}→{receiver} are exhausted (past 999999999)")]
+    Exhausted {
+        kind: &'static str,
+        sender: String,
+        receiver: String,
+    },
+}
+
+/// Which control number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlKind {
+    /// ISA13, per ISA06/ISA08.
+    Interchange,
+    /// GS06, per GS02/GS03.
+    Group,
+    /// ST02, per GS02/GS03.
+    TransactionSet,
+}
+
+impl ControlKind {
+    fn column(self) -> &'static str {
+        match self {
+            ControlKind::Interchange => "isa",
+            ControlKind::Group => "gs",
+            ControlKind::TransactionSet => "st",
+        }
+    }
+}
+
+pub struct Ledger {
+    pool: SqlitePool,
+}
+
+impl Ledger {
+    /// Opens (creating if need be) and migrates the ledger at `url`
+    /// (`sqlite://FILE`). WAL mode, so readers never block the daemon.
+    pub async fn open(url: &str) -> Result<Ledger, LedgerError> {
+        let open = |source| LedgerError::Open {
+            url: url.to_owned(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(open)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(open)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| LedgerError::Migrate {
+                url: url.to_owned(),
+                source,
+            })?;
+        Ok(Ledger { pool })
+    }
+
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+
+    /// Reserves `n` consecutive control numbers and commits the reservation
+    /// before returning: one statement, atomic even with two daemons on the
+    /// same ledger.
+    pub async fn reserve(
+        &self,
+        sender: &str,
+        receiver: &str,
+        kind: ControlKind,
+        n: u32,
+    ) -> Result<Range<u32>, LedgerError> {
+        let n = i64::from(n.max(1));
+        let next: i64 = sqlx::query_scalar(
+            "INSERT INTO control_numbers (sender, receiver, kind, next) VALUES (?1, ?2, ?3, 1 + ?4) \
+             ON CONFLICT (sender, receiver, kind) DO UPDATE SET next = control_numbers.next + ?4 \
+             RETURNING next",
+        )
+        .bind(sender)
+        .bind(receiver)
+        .bind(kind.column())
+        .bind(n)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|source| LedgerError::Query {
+            what: "reserving control numbers",
+            source,
+        })?;
+        let exhausted = || LedgerError::Exhausted {
+            kind: kind.column(),
+            sender: sender.to_owned(),
+            receiver: receiver.to_owned(),
+        };
+        if next - 1 > MAX_CONTROL {
+            return Err(exhausted());
+        }
+        let start = u32::try_from(next - n).map_err(|_| exhausted())?;
+        let end = u32::try_from(next).map_err(|_| exhausted())?;
+        Ok(start..end)
+    }
+
+    /// Reserves what one 837 file may need: one ISA13 for the ISA06/ISA08
+    /// pair, and GS06/ST02 numbers for the GS02/GS03 pair — a group per
+    /// claim kind, and enough sets for `claims` at `per_set` claims each.
+    pub async fn reserve_batch(
+        &self,
+        isa: (&str, &str),
+        gs: (&str, &str),
+        kinds: u32,
+        claims: u64,
+        per_set: u32,
+    ) -> Result<Reserved, LedgerError> {
+        let per_set = u64::from(per_set.max(1));
+        // Each kind may start a set of its own, hence + kinds.
+        let sets = u32::try_from(claims.div_ceil(per_set) + u64::from(kinds)).unwrap_or(u32::MAX);
+        Ok(Reserved {
+            interchange: self
+                .reserve(isa.0, isa.1, ControlKind::Interchange, 1)
+                .await?,
+            group: self
+                .reserve(gs.0, gs.1, ControlKind::Group, kinds.max(1))
+                .await?,
+            set: self
+                .reserve(gs.0, gs.1, ControlKind::TransactionSet, sets)
+                .await?,
+        })
+    }
+
+    /// The next value of a per-day counter (file names' `{seq}`), from 1.
+    pub async fn next_daily(&self, name: &str, day: chrono::NaiveDate) -> Result<u32, LedgerError> {
+        let next: i64 = sqlx::query_scalar(
+            "INSERT INTO counters (name, day, next) VALUES (?1, ?2, 2) \
+             ON CONFLICT (name, day) DO UPDATE SET next = counters.next + 1 \
+             RETURNING next",
+        )
+        .bind(name)
+        .bind(day.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|source| LedgerError::Query {
+            what: "advancing a counter",
+            source,
+        })?;
+        u32::try_from(next - 1).map_err(|_| LedgerError::Exhausted {
+            kind: "counter",
+            sender: name.to_owned(),
+            receiver: day.to_string(),
+        })
+    }
+}
+
+/// Control numbers reserved (and committed) in the ledger before writing,
+/// handed out to the writer one by one. Running out is an error, never a
+/// reuse.
+#[derive(Debug, Clone)]
+pub struct Reserved {
+    pub interchange: Range<u32>,
+    pub group: Range<u32>,
+    pub set: Range<u32>,
+}
+
+fn take(range: &mut Range<u32>, what: &str) -> Result<u32, ControlNumberError> {
+    range
+        .next()
+        .ok_or_else(|| ControlNumberError(format!("the reserved {what} numbers are used up")))
+}
+
+impl ControlNumbers for Reserved {
+    fn interchange(&mut self) -> Result<u32, ControlNumberError> {
+        take(&mut self.interchange, "ISA13")
+    }
+    fn group(&mut self) -> Result<u32, ControlNumberError> {
+        take(&mut self.group, "GS06")
+    }
+    fn transaction_set(&mut self) -> Result<u32, ControlNumberError> {
+        take(&mut self.set, "ST02")
+    }
+}

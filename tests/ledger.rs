@@ -1,0 +1,144 @@
+//! Control numbers from the ledger: persisted before use, never reused —
+//! across restarts, failed batches and two daemons on one ledger.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use edi_courier::ledger::{ControlKind, Ledger};
+use edi_courier::x12::{ControlNumbers, Writer837};
+
+fn url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("ledger.sqlite").display())
+}
+
+#[tokio::test]
+async fn numbers_continue_after_a_restart_and_a_failed_batch_burns_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&url(&dir)).await.unwrap();
+    assert_eq!(
+        ledger
+            .reserve("US", "ACME", ControlKind::Interchange, 1)
+            .await
+            .unwrap(),
+        1..2
+    );
+    // A batch reserves five set numbers, uses two, then fails.
+    let burned = ledger
+        .reserve("US", "ACME", ControlKind::TransactionSet, 5)
+        .await
+        .unwrap();
+    assert_eq!(burned, 1..6);
+    // Pairs and kinds count separately.
+    assert_eq!(
+        ledger
+            .reserve("US", "OTHER", ControlKind::Interchange, 1)
+            .await
+            .unwrap(),
+        1..2
+    );
+    ledger.close().await;
+
+    let ledger = Ledger::open(&url(&dir)).await.unwrap();
+    assert_eq!(
+        ledger
+            .reserve("US", "ACME", ControlKind::Interchange, 1)
+            .await
+            .unwrap(),
+        2..3
+    );
+    assert_eq!(
+        ledger
+            .reserve("US", "ACME", ControlKind::TransactionSet, 1)
+            .await
+            .unwrap(),
+        6..7
+    );
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    assert_eq!(ledger.next_daily("acme", day).await.unwrap(), 1);
+    assert_eq!(ledger.next_daily("acme", day).await.unwrap(), 2);
+    assert_eq!(
+        ledger
+            .next_daily("acme", day.succ_opt().unwrap())
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_on_one_ledger_never_get_the_same_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Ledger::open(&url(&dir)).await.unwrap();
+    let b = Ledger::open(&url(&dir)).await.unwrap();
+    let take = |l: Ledger| async move {
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got.extend(
+                l.reserve("US", "ACME", ControlKind::Interchange, 1)
+                    .await
+                    .unwrap(),
+            );
+        }
+        got
+    };
+    let (x, y) = tokio::join!(tokio::spawn(take(a)), tokio::spawn(take(b)));
+    let mut all: Vec<u32> = x.unwrap().into_iter().chain(y.unwrap()).collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=200).collect::<Vec<u32>>());
+}
+
+#[tokio::test]
+async fn the_writer_runs_on_a_reservation_and_stops_rather_than_reuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&url(&dir)).await.unwrap();
+    let claims = common::gen::batch(11, 7, edi_courier::model::ClaimKind::Professional, false);
+    let env = edi_courier::profile::Profile::sandbox().unwrap().envelope;
+    let mut reserved = ledger
+        .reserve_batch(
+            (&env.sender_id, &env.receiver_id),
+            (&env.gs_sender, &env.gs_receiver),
+            1,
+            7,
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            reserved.interchange.clone(),
+            reserved.group.clone(),
+            reserved.set.clone()
+        ),
+        (1..2, 1..2, 1..5)
+    );
+    let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 20)
+        .unwrap()
+        .and_hms_opt(10, 0, 0)
+        .unwrap();
+    let mut out = Vec::new();
+    let mut w = Writer837::begin(env.clone(), now, &mut reserved, &mut out)
+        .unwrap()
+        .with_max_claims_per_set(3);
+    for c in &claims {
+        w.write_claim(c, &mut reserved, &mut out).unwrap();
+    }
+    let summary = w.finish(&mut out).unwrap();
+    let sets: Vec<u32> = summary.groups[0].sets.iter().map(|s| s.control).collect();
+    assert_eq!(sets, [1, 2, 3]);
+    // The next file starts after every reserved number, used or not.
+    let next = ledger
+        .reserve_batch(
+            (&env.sender_id, &env.receiver_id),
+            (&env.gs_sender, &env.gs_receiver),
+            1,
+            1,
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!((next.interchange.start, next.set.start), (2, 5));
+    // Running out is an error, not a reuse.
+    let mut tiny = next;
+    tiny.set = 9..9;
+    assert!(tiny.transaction_set().is_err());
+}
