@@ -110,51 +110,6 @@ impl<'a> Segment<'a> {
     pub fn raw(&self) -> &'a [u8] {
         self.raw
     }
-
-    /// Element `n` (1-based, as in NM103); empty when absent.
-    pub fn el(&self, n: usize) -> &'a [u8] {
-        self.raw
-            .split(|b| *b == self.delims.element)
-            .nth(n)
-            .unwrap_or_default()
-    }
-
-    /// Element `n` as text (X12 data is ASCII; a segment that is not even
-    /// UTF-8 reads as U+FFFD, which no check accepts).
-    pub fn text(&self, n: usize) -> &'a str {
-        match self.text {
-            Some(t) => t
-                .split(char::from(self.delims.element))
-                .nth(n)
-                .unwrap_or_default(),
-            None => "\u{fffd}",
-        }
-    }
-
-    /// Every element after the id, as text.
-    pub fn texts(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let sep = char::from(self.delims.element);
-        self.text.unwrap_or("\u{fffd}").split(sep).skip(1)
-    }
-
-    /// Component `c` (1-based) of composite element `n`.
-    pub fn comp(&self, n: usize, c: usize) -> &'a str {
-        self.comps(n).nth(c.saturating_sub(1)).unwrap_or_default()
-    }
-
-    /// All components of composite element `n`.
-    pub fn comps(&self, n: usize) -> impl Iterator<Item = &'a str> + 'a {
-        let sep = char::from(self.delims.component);
-        self.text(n).split(sep)
-    }
-
-    /// Number of elements after the id.
-    pub fn element_count(&self) -> usize {
-        self.raw
-            .iter()
-            .filter(|b| **b == self.delims.element)
-            .count()
-    }
 }
 
 /// Most elements [`Fields`] keeps; no 837/835/999/277 segment has more.
@@ -190,6 +145,11 @@ impl<'a> Fields<'a> {
 
     pub fn el(&self, n: usize) -> &'a [u8] {
         self.text(n).as_bytes()
+    }
+
+    /// Number of elements after the id (at most the 32 kept).
+    pub fn count(&self) -> usize {
+        self.len
     }
 
     /// All elements after the id.
@@ -565,8 +525,8 @@ pub struct EnvelopeReader {
     pub sets: u64,
 }
 
-fn text(seg: &Segment<'_>, n: usize) -> String {
-    seg.text(n).trim().to_owned()
+fn text(f: &Fields<'_>, n: usize) -> String {
+    f.text(n).trim().to_owned()
 }
 
 impl EnvelopeReader {
@@ -590,23 +550,24 @@ impl EnvelopeReader {
                     self.group = None;
                     self.set = None;
                 }
-                if seg.element_count() != ISA_ELEMENTS {
+                let f = seg.fields();
+                if f.count() != ISA_ELEMENTS {
                     return Err(ReadError::ShortIsa {
                         pos,
                         reason: "an ISA has 16 elements",
                     });
                 }
                 let isa = Isa {
-                    sender_qualifier: text(seg, 5),
-                    sender_id: text(seg, 6),
-                    receiver_qualifier: text(seg, 7),
-                    receiver_id: text(seg, 8),
-                    date: text(seg, 9),
-                    time: text(seg, 10),
-                    version: text(seg, 12),
-                    control: text(seg, 13),
-                    ack_requested: seg.el(14) == b"1",
-                    usage: text(seg, 15),
+                    sender_qualifier: text(&f, 5),
+                    sender_id: text(&f, 6),
+                    receiver_qualifier: text(&f, 7),
+                    receiver_id: text(&f, 8),
+                    date: text(&f, 9),
+                    time: text(&f, 10),
+                    version: text(&f, 12),
+                    control: text(&f, 13),
+                    ack_requested: f.el(14) == b"1",
+                    usage: text(&f, 15),
                 };
                 if isa.control.len() != 9 || !isa.control.bytes().all(|b| b.is_ascii_digit()) {
                     self.problems.push(ReadError::BadElement {
@@ -630,6 +591,7 @@ impl EnvelopeReader {
                 Ok(EnvelopeEvent::Ta1)
             }
             b"GS" => {
+                let f = seg.fields();
                 let Some(ic) = self.interchange.as_mut() else {
                     return Err(out_of_place("an interchange (ISA)"));
                 };
@@ -639,11 +601,11 @@ impl EnvelopeReader {
                     });
                 }
                 let gs = Gs {
-                    functional_id: text(seg, 1),
-                    sender: text(seg, 2),
-                    receiver: text(seg, 3),
-                    control: text(seg, 6),
-                    version: text(seg, 8),
+                    functional_id: text(&f, 1),
+                    sender: text(&f, 2),
+                    receiver: text(&f, 3),
+                    control: text(&f, 6),
+                    version: text(&f, 8),
                 };
                 if ic.group_controls.contains(&gs.control) {
                     self.problems.push(ReadError::DuplicateControl {
@@ -662,6 +624,7 @@ impl EnvelopeReader {
                 Ok(EnvelopeEvent::Group(gs))
             }
             b"ST" => {
+                let f = seg.fields();
                 let Some(group) = self.group.as_mut() else {
                     return Err(out_of_place("a functional group (GS)"));
                 };
@@ -671,9 +634,9 @@ impl EnvelopeReader {
                     });
                 }
                 let st = St {
-                    set_id: text(seg, 1),
-                    control: text(seg, 2),
-                    version: text(seg, 3),
+                    set_id: text(&f, 1),
+                    control: text(&f, 2),
+                    version: text(&f, 3),
                 };
                 if group.set_controls.contains(&st.control) {
                     self.problems.push(ReadError::DuplicateControl {
@@ -692,15 +655,17 @@ impl EnvelopeReader {
                 Ok(EnvelopeEvent::SetStart(st))
             }
             b"SE" => {
+                let f = seg.fields();
                 let Some(set) = self.set.take() else {
                     return Err(out_of_place("a transaction set (ST)"));
                 };
                 let counted = u64::from(set.segments) + 1;
-                self.check_count(pos, "SE01", seg.text(1), counted);
-                self.check_control(pos, "SE02", seg.text(2), "ST02", &set.control);
+                self.check_count(pos, "SE01", f.text(1), counted);
+                self.check_control(pos, "SE02", f.text(2), "ST02", &set.control);
                 Ok(EnvelopeEvent::SetEnd)
             }
             b"GE" => {
+                let f = seg.fields();
                 let Some(group) = self.group.take() else {
                     return Err(out_of_place("a functional group (GS)"));
                 };
@@ -709,11 +674,12 @@ impl EnvelopeReader {
                         what: "a transaction set (no SE before GE)",
                     });
                 }
-                self.check_count(pos, "GE01", seg.text(1), group.sets);
-                self.check_control(pos, "GE02", seg.text(2), "GS06", &group.control);
+                self.check_count(pos, "GE01", f.text(1), group.sets);
+                self.check_control(pos, "GE02", f.text(2), "GS06", &group.control);
                 Ok(EnvelopeEvent::GroupEnd)
             }
             b"IEA" => {
+                let f = seg.fields();
                 let Some(ic) = self.interchange.take() else {
                     return Err(out_of_place("an interchange (ISA)"));
                 };
@@ -722,8 +688,8 @@ impl EnvelopeReader {
                         what: "a functional group (no GE before IEA)",
                     });
                 }
-                self.check_count(pos, "IEA01", seg.text(1), ic.groups);
-                self.check_control(pos, "IEA02", seg.text(2), "ISA13", &ic.control);
+                self.check_count(pos, "IEA01", f.text(1), ic.groups);
+                self.check_control(pos, "IEA02", f.text(2), "ISA13", &ic.control);
                 Ok(EnvelopeEvent::InterchangeEnd)
             }
             _ => {
