@@ -69,72 +69,43 @@ struct RawConfig {
     partners: BTreeMap<String, RawPartner>,
 }
 
+/// Missing fields take the defaults below (container-level `serde(default)`).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawPaths {
-    #[serde(default = "default_outbox")]
     outbox: PathBuf,
-    #[serde(default = "default_spool")]
     spool: PathBuf,
-    #[serde(default = "default_archive")]
     archive: PathBuf,
-    #[serde(default = "default_remittances")]
     remittances: PathBuf,
-    #[serde(default = "default_jobs")]
     jobs_dir: PathBuf,
-    #[serde(default = "default_maps")]
     maps_dir: PathBuf,
 }
 
 impl Default for RawPaths {
     fn default() -> Self {
         RawPaths {
-            outbox: default_outbox(),
-            spool: default_spool(),
-            archive: default_archive(),
-            remittances: default_remittances(),
-            jobs_dir: default_jobs(),
-            maps_dir: default_maps(),
+            outbox: "outbox".into(),
+            spool: "spool".into(),
+            archive: "archive".into(),
+            remittances: "remittances".into(),
+            jobs_dir: "jobs".into(),
+            maps_dir: "edi-maps".into(),
         }
     }
 }
 
-fn default_outbox() -> PathBuf {
-    "outbox".into()
-}
-fn default_spool() -> PathBuf {
-    "spool".into()
-}
-fn default_archive() -> PathBuf {
-    "archive".into()
-}
-fn default_remittances() -> PathBuf {
-    "remittances".into()
-}
-fn default_jobs() -> PathBuf {
-    "jobs".into()
-}
-fn default_maps() -> PathBuf {
-    "edi-maps".into()
-}
-
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawLedger {
-    #[serde(default = "default_ledger")]
     url: String,
 }
 
 impl Default for RawLedger {
     fn default() -> Self {
         RawLedger {
-            url: default_ledger(),
+            url: "sqlite://ledger.sqlite".into(),
         }
     }
-}
-
-fn default_ledger() -> String {
-    "sqlite://ledger.sqlite".into()
 }
 
 #[derive(Debug, Deserialize)]

@@ -211,3 +211,23 @@ fn file_names_render_from_their_template() {
     assert!(FileNameTemplate::parse("../{isa13}").is_err());
     assert!(FileNameTemplate::parse(".hidden{isa13}").is_err());
 }
+
+#[test]
+fn missing_settings_take_their_defaults_beside_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edi-courier.toml");
+    std::fs::write(&path, "").unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.paths.spool, dir.path().join("spool"));
+    assert_eq!(config.paths.maps_dir, dir.path().join("edi-maps"));
+    assert_eq!(
+        config.ledger_url,
+        format!("sqlite://{}", dir.path().join("ledger.sqlite").display())
+    );
+    assert!(config.partners.is_empty() && config.smtp.is_none());
+    // One path given, the others still default.
+    std::fs::write(&path, "[paths]\noutbox = \"/srv/outbox\"\n").unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.paths.outbox, std::path::PathBuf::from("/srv/outbox"));
+    assert_eq!(config.paths.archive, dir.path().join("archive"));
+}
