@@ -35,32 +35,57 @@ pub struct Scrubber<'p> {
     forbidden: [bool; 256],
 }
 
-/// A field position for messages: `subscriber.last_name`, `lines[2].charge`.
+/// A field position for messages: `subscriber.last_name`,
+/// `billing_provider.address.zip`, `lines[2].charge`. Parts are static and
+/// joined only when a message is shown, so checking allocates nothing.
 #[derive(Clone, Copy)]
 struct At {
     list: Option<(&'static str, usize)>,
+    owner: &'static str,
     name: &'static str,
 }
 
 impl fmt::Display for At {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.list {
-            Some((list, i)) if self.name.is_empty() => write!(f, "{list}[{i}]"),
-            Some((list, i)) => write!(f, "{list}[{i}].{}", self.name),
-            None => f.write_str(self.name),
+        let mut sep = "";
+        if let Some((list, i)) = self.list {
+            write!(f, "{list}[{i}]")?;
+            sep = ".";
         }
+        for part in [self.owner, self.name] {
+            if !part.is_empty() {
+                write!(f, "{sep}{part}")?;
+                sep = ".";
+            }
+        }
+        Ok(())
     }
 }
 
 const fn at(name: &'static str) -> At {
-    At { list: None, name }
+    within("", name)
+}
+
+/// `owner.name`, e.g. an address line under `subscriber.address`.
+const fn within(owner: &'static str, name: &'static str) -> At {
+    At {
+        list: None,
+        owner,
+        name,
+    }
+}
+
+/// `list[i].name` (1-based `i` from a 0-based index); `name` may be empty.
+fn item(list: &'static str, i: usize, name: &'static str) -> At {
+    At {
+        list: Some((list, i + 1)),
+        owner: "",
+        name,
+    }
 }
 
 fn line_at(i: usize, name: &'static str) -> At {
-    At {
-        list: Some(("lines", i + 1)),
-        name,
-    }
+    item("lines", i, name)
 }
 
 struct Findings<'a> {
@@ -411,10 +436,7 @@ impl<'p> Scrubber<'p> {
         }
 
         for (i, o) in c.other_payers.iter().enumerate() {
-            let at_o = |name| At {
-                list: Some(("other_payers", i + 1)),
-                name,
-            };
+            let at_o = |name| item("other_payers", i, name);
             f.required(at_o("payer_name"), &o.payer_name);
             f.required(at_o("payer_id"), &o.payer_id);
             f.required(at_o("subscriber_last_name"), &o.subscriber_last_name);
@@ -479,10 +501,7 @@ impl<'p> Scrubber<'p> {
                 for (i, dx) in c.diagnoses.iter().chain(&c.admitting_diagnosis).enumerate() {
                     if !icd10_shape(dx) {
                         f.error(
-                            At {
-                                list: Some(("diagnoses", i + 1)),
-                                name: "",
-                            },
+                            item("diagnoses", i, ""),
                             "icd10",
                             "is not shaped like an ICD-10-CM code (letter, digit, then up to five letters or digits, no dot)",
                         );
@@ -731,20 +750,7 @@ impl<'p> Scrubber<'p> {
     }
 
     fn provider(&self, f: &mut Findings<'_>, name: &'static str, p: &Provider) {
-        let field = |leaf: &'static str| -> At {
-            // Providers are few: a leaked &'static str per distinct name is avoided by matching.
-            match (name, leaf) {
-                ("referring_provider", "npi") => at("referring_provider.npi"),
-                ("rendering_provider", "npi") => at("rendering_provider.npi"),
-                ("attending_provider", "npi") => at("attending_provider.npi"),
-                ("referring_provider", "taxonomy") => at("referring_provider.taxonomy"),
-                ("rendering_provider", "taxonomy") => at("rendering_provider.taxonomy"),
-                ("attending_provider", "taxonomy") => at("attending_provider.taxonomy"),
-                ("referring_provider", _) => at("referring_provider.name"),
-                ("rendering_provider", _) => at("rendering_provider.name"),
-                _ => at("attending_provider.name"),
-            }
-        };
+        let field = |leaf| within(name, leaf);
         f.required(field("name"), &p.name);
         self.npi(f, field("npi"), p.npi.as_deref());
         if let Some(t) = &p.taxonomy {
@@ -760,10 +766,7 @@ impl<'p> Scrubber<'p> {
         zip_plus_4: bool,
     ) {
         let Some(a) = a else { return };
-        let field = |leaf: &'static str| At {
-            list: None,
-            name: address_field(owner, leaf),
-        };
+        let field = |leaf| within(owner, leaf);
         f.required(field("line1"), &a.line1);
         f.required(field("city"), &a.city);
         if !STATES.contains(&a.state.as_str()) {
@@ -783,41 +786,16 @@ impl<'p> Scrubber<'p> {
     }
 }
 
-/// `owner.leaf` as a static string (a closed set: no allocation per claim).
-fn address_field(owner: &'static str, leaf: &'static str) -> &'static str {
-    macro_rules! table {
-        ($($o:literal),*) => {
-            match (owner, leaf) {
-                $(
-                    ($o, "line1") => concat!($o, ".line1"),
-                    ($o, "city") => concat!($o, ".city"),
-                    ($o, "state") => concat!($o, ".state"),
-                    ($o, "zip") => concat!($o, ".zip"),
-                )*
-                _ => owner,
-            }
-        };
-    }
-    table!(
-        "billing_provider.address",
-        "billing_provider.pay_to_address",
-        "service_facility.address",
-        "subscriber.address",
-        "patient.address",
-        "payer.address"
-    )
-}
-
 /// Calls `f` with every text field of the claim that ends up in the X12.
 fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, &mut String)) {
     fn addr(a: &mut Address, owner: &'static str, f: &mut impl FnMut(At, &mut String)) {
-        f(at(address_field(owner, "line1")), &mut a.line1);
+        f(within(owner, "line1"), &mut a.line1);
         if let Some(l2) = &mut a.line2 {
-            f(at(owner), l2);
+            f(within(owner, "line2"), l2);
         }
-        f(at(address_field(owner, "city")), &mut a.city);
-        f(at(address_field(owner, "state")), &mut a.state);
-        f(at(address_field(owner, "zip")), &mut a.zip);
+        f(within(owner, "city"), &mut a.city);
+        f(within(owner, "state"), &mut a.state);
+        f(within(owner, "zip"), &mut a.zip);
     }
     fn opt(v: &mut Option<String>, field: At, f: &mut impl FnMut(At, &mut String)) {
         if let Some(s) = v {
@@ -826,10 +804,10 @@ fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, &mut String)) {
     }
     fn provider(p: &mut Option<Provider>, name: &'static str, f: &mut impl FnMut(At, &mut String)) {
         if let Some(p) = p {
-            f(at(name), &mut p.name);
-            opt(&mut p.first_name, at(name), f);
-            opt(&mut p.npi, at(name), f);
-            opt(&mut p.taxonomy, at(name), f);
+            f(within(name, "name"), &mut p.name);
+            opt(&mut p.first_name, within(name, "first_name"), f);
+            opt(&mut p.npi, within(name, "npi"), f);
+            opt(&mut p.taxonomy, within(name, "taxonomy"), f);
         }
     }
     f(at("id"), &mut c.id);
@@ -887,10 +865,7 @@ fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, &mut String)) {
         addr(a, "payer.address", f);
     }
     for (i, o) in c.other_payers.iter_mut().enumerate() {
-        let field = At {
-            list: Some(("other_payers", i + 1)),
-            name: "",
-        };
+        let field = item("other_payers", i, "");
         for v in [
             &mut o.relationship,
             &mut o.claim_filing,
