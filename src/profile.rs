@@ -154,7 +154,7 @@ impl Profile {
         if named.exists() || name_or_path != "sandbox" {
             return Profile::load(&named);
         }
-        Profile::parse(SANDBOX, Path::new("<built-in sandbox profile>"))
+        Profile::sandbox()
     }
 
     pub fn sandbox() -> Result<Profile, ProfileError> {
