@@ -49,15 +49,29 @@ impl AtomicFile {
         self.out.get_ref().sync_all()?;
         std::fs::rename(&self.tmp, &self.dest)?;
         self.committed = true;
-        if let Some(dir) = self.dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
+        if let Some(dir) = self.dest.parent() {
+            sync_dir(dir)?;
         }
         Ok(())
     }
 }
 
+/// Fsyncs a folder, so renames into or out of it survive a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    File::open(dir)?.sync_all()
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.out.buffer().len() + buf.len() > self.out.capacity() {
+            // About to reach the disk: where a test fills it.
+            crate::fault::enospc_if_injected("spool", &self.dest)?;
+        }
         self.out.write(buf)
     }
 

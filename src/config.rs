@@ -153,6 +153,17 @@ struct RawPartner {
     inbound_after: InboundAfter,
     #[serde(default)]
     deadlines: Deadlines,
+    /// The input map for this partner's exports in the outbox.
+    map: Option<String>,
+    #[serde(default)]
+    retry: Retry,
+    /// Seconds to wait for any one answer from the server.
+    #[serde(default = "default_timeout")]
+    timeout_secs: u64,
+}
+
+fn default_timeout() -> u64 {
+    30
 }
 
 fn ssh_port() -> u16 {
@@ -209,6 +220,48 @@ impl Default for Deadlines {
             ack_277ca_hours: 24,
             remit_835_hours: 336,
         }
+    }
+}
+
+/// How often, and how patiently, a transient fault (a refused or dropped
+/// connection, a timeout) is retried within one run: exponential backoff
+/// from `first_delay_ms`, doubled each time up to `max_delay_ms`, with
+/// jitter so many daemons do not retry in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retry {
+    /// Tries in all, the first included.
+    pub attempts: u32,
+    pub first_delay_ms: u64,
+    pub max_delay_ms: u64,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 4,
+            first_delay_ms: 2_000,
+            max_delay_ms: 60_000,
+        }
+    }
+}
+
+impl Retry {
+    /// The pause before try `n + 1` (after `n` failed tries, n ≥ 1): the
+    /// backoff for `n`, plus or minus a quarter of it at random.
+    pub fn delay(&self, n: u32) -> std::time::Duration {
+        use rand::Rng;
+        let base = self
+            .first_delay_ms
+            .saturating_mul(1u64 << n.saturating_sub(1).min(20))
+            .min(self.max_delay_ms);
+        let jitter = base / 4;
+        let ms = if jitter == 0 {
+            base
+        } else {
+            base - jitter + rand::thread_rng().gen_range(0..=2 * jitter)
+        };
+        std::time::Duration::from_millis(ms)
     }
 }
 
@@ -387,6 +440,10 @@ pub struct Partner {
     pub seal: Seal,
     pub inbound_after: InboundAfter,
     pub deadlines: Deadlines,
+    /// The input map for this partner's outbox exports, if it has a default.
+    pub map: Option<String>,
+    pub retry: Retry,
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -628,6 +685,12 @@ impl Config {
                     seal,
                     inbound_after: p.inbound_after,
                     deadlines: p.deadlines,
+                    map: p.map,
+                    retry: Retry {
+                        attempts: p.retry.attempts.max(1),
+                        ..p.retry
+                    },
+                    timeout: std::time::Duration::from_secs(p.timeout_secs.max(1)),
                 },
             );
         }

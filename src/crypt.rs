@@ -198,6 +198,16 @@ struct Hashing<W> {
     bytes: u64,
 }
 
+impl<W> Hashing<W> {
+    fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hash: Sha256::new(),
+            bytes: 0,
+        }
+    }
+}
+
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
@@ -211,10 +221,17 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// Encrypts everything written to it. Call [`Sealer::finish`]: without it
-/// the file is truncated and will not open.
+/// Encrypts everything written to it, hashing the sealed bytes on the way.
+/// Call [`Sealer::finish`]: without it the file is truncated and will not
+/// open.
 pub struct Sealer<W: Write> {
-    stream: StreamWriter<ArmoredWriter<Hashing<W>>>,
+    inner: Inner<W>,
+}
+
+enum Inner<W: Write> {
+    Age(StreamWriter<ArmoredWriter<Hashing<W>>>),
+    /// A partner whose config says `seal = "none"`: hashed, not encrypted.
+    Plain(Hashing<W>),
 }
 
 impl<W: Write> Sealer<W> {
@@ -231,22 +248,27 @@ impl<W: Write> Sealer<W> {
         } else {
             Format::Binary
         };
-        let hashing = Hashing {
-            inner: out,
-            hash: Sha256::new(),
-            bytes: 0,
-        };
-        let armored = ArmoredWriter::wrap_output(hashing, format)?;
+        let armored = ArmoredWriter::wrap_output(Hashing::new(out), format)?;
         Ok(Sealer {
-            stream: encryptor.wrap_output(armored)?,
+            inner: Inner::Age(encryptor.wrap_output(armored)?),
         })
+    }
+
+    /// No encryption, only the hash and size: for a partner whose config
+    /// says `seal = "none"` explicitly.
+    pub fn plain(out: W) -> Self {
+        Sealer {
+            inner: Inner::Plain(Hashing::new(out)),
+        }
     }
 
     /// Completes the age stream and returns the inner writer (flushed) with
     /// the sealed file's hash and size.
     pub fn finish(self) -> Result<(W, Sealed), CryptError> {
-        let armored = self.stream.finish()?;
-        let mut hashing = armored.finish()?;
+        let mut hashing = match self.inner {
+            Inner::Age(stream) => stream.finish()?.finish()?,
+            Inner::Plain(hashing) => hashing,
+        };
         hashing.flush()?;
         let sealed = Sealed {
             sha256: hashing.hash.finalize().into(),
@@ -258,11 +280,17 @@ impl<W: Write> Sealer<W> {
 
 impl<W: Write> Write for Sealer<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
+        match &mut self.inner {
+            Inner::Age(stream) => stream.write(buf),
+            Inner::Plain(hashing) => hashing.write(buf),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
+        match &mut self.inner {
+            Inner::Age(stream) => stream.flush(),
+            Inner::Plain(hashing) => hashing.flush(),
+        }
     }
 }
 

@@ -7,35 +7,9 @@ use edi_courier::crypt::{open, CryptError, Identities, Recipients, Sealer};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// Runs a tool the test needs; a missing tool fails the test (scripts/test installs them).
-fn run(cmd: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} must be installed (scripts/test installs it): {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn private(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// An X25519 key pair made by age-keygen: (identity file, public key).
-fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
-    let key = dir.join(name);
-    run("age-keygen", &["-o", key.to_str().unwrap()]);
-    private(&key);
-    let public = String::from_utf8(run("age-keygen", &["-y", key.to_str().unwrap()])).unwrap();
-    (key, public.trim().to_owned())
-}
+mod common;
+use common::tools::{age_key, private, run};
 
 /// An SSH key pair made by ssh-keygen: (private key file, public key line).
 fn ssh_key(dir: &Path, kind: &str) -> (PathBuf, String) {

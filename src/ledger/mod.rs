@@ -1,7 +1,8 @@
 //! The ledger: what edi-courier has done, in SQLite (embedded, the default;
 //! its file survives restarts), with migrations from `migrations/`.
 //!
-//! So far it holds control numbers and file-name counters. Control numbers
+//! It holds control numbers, file-name counters, and (in [`outbound`]'s
+//! queries) every export, file, envelope and claim sent, with their events. Control numbers
 //! are unique per sender/receiver pair, *reserved and committed before a file
 //! is written*, and never reused: a batch that fails burns its numbers. The
 //! 837 writer streams and asks for numbers synchronously, while the ledger is
@@ -18,6 +19,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::x12::{ControlNumberError, ControlNumbers};
+
+mod outbound;
+pub use outbound::{
+    Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
+    SpooledFile,
+};
 
 /// The largest ISA13 / GS06 / ST02 we hand out (nine digits).
 const MAX_CONTROL: i64 = 999_999_999;
@@ -36,6 +43,8 @@ pub enum LedgerError {
         what: &'static str,
         source: sqlx::Error,
     },
+    #[error("ledger holds an unknown {what}: {value:?}")]
+    Corrupt { what: &'static str, value: String },
     #[error("control numbers {kind} for {sender}→{receiver} are exhausted (past 999999999)")]
     Exhausted {
         kind: &'static str,

@@ -125,11 +125,25 @@ pub struct InputMap {
 impl InputMap {
     /// Loads a map by path, or by name from `edi-maps/NAME.toml`.
     pub fn find(name_or_path: &str) -> Result<InputMap, MapError> {
+        InputMap::find_in(name_or_path, Path::new("edi-maps"))
+    }
+
+    /// Loads a map by path, or by name from `maps_dir/NAME.toml`.
+    pub fn find_in(name_or_path: &str, maps_dir: &Path) -> Result<InputMap, MapError> {
         let path = Path::new(name_or_path);
         if path.exists() || name_or_path.ends_with(".toml") {
             return InputMap::load(path);
         }
-        InputMap::load(&Path::new("edi-maps").join(format!("{name_or_path}.toml")))
+        InputMap::load(&maps_dir.join(format!("{name_or_path}.toml")))
+    }
+
+    /// "837P" or "837I" when the map makes one kind, else "837" (file names' `{kind}`).
+    pub fn kind_label(&self) -> &'static str {
+        match self.kind {
+            Some(ClaimKind::Professional) => "837P",
+            Some(ClaimKind::Institutional) => "837I",
+            None => "837",
+        }
     }
 
     pub fn load(path: &Path) -> Result<InputMap, MapError> {

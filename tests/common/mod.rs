@@ -3,6 +3,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod gen;
+pub mod sshd;
+pub mod tools;
+pub mod workspace;
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -16,11 +19,14 @@ pub fn fixture(rel: &str) -> PathBuf {
     root().join("tests/fixtures").join(rel)
 }
 
+/// The fixed clock every test run of the binary uses.
+pub const NOW: &str = "2026-11-20T10:00:00";
+
 /// Runs the edi-courier binary with a fixed clock.
 pub fn edi_courier(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_edi-courier"))
         .args(args)
-        .env("EDI_COURIER_NOW", "2026-11-20T10:00:00")
+        .env("EDI_COURIER_NOW", NOW)
         .current_dir(root())
         .output()
         .expect("run edi-courier")

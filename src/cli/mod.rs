@@ -17,6 +17,8 @@ use crate::profile::Profile;
 use crate::translate::Pipeline;
 use crate::x12::Sequential;
 
+mod ops;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "edi-courier",
@@ -30,6 +32,9 @@ pub struct Cli {
     /// Log as JSON lines instead of plain text.
     #[arg(long, global = true)]
     pub log_json: bool,
+    /// edi-courier.toml (default: $EDI_COURIER_CONFIG, else ./edi-courier.toml, else /etc/edi-courier/).
+    #[arg(long, global = true, env = "EDI_COURIER_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -42,6 +47,12 @@ pub enum Command {
     Scrub(ScrubArgs),
     /// Read any X12 file: envelopes, sets, counts, problems; --json for typed content.
     Read(ReadArgs),
+    /// One outbound run: pick up exports, seal 837s, deliver them with verified receipt.
+    Submit(ops::SubmitArgs),
+    /// Recent files and claim counts by status.
+    Status(ops::StatusArgs),
+    /// Check config, keys and permissions; online also each partner's host key, login and folders.
+    Check(ops::CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -98,10 +109,13 @@ pub struct ReadArgs {
 pub enum Outcome {
     Done,
     Rejected,
+    /// Ran, but some part could not be done (it is recorded and waits for
+    /// the next run): exit 2.
+    Failed,
 }
 
 impl Cli {
-    fn now(&self) -> NaiveDateTime {
+    pub(crate) fn now(&self) -> NaiveDateTime {
         self.now.unwrap_or_else(|| Local::now().naive_local())
     }
 }
@@ -111,6 +125,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Translate(args) => translate(cli, args),
         Command::Scrub(args) => scrub(cli, args),
         Command::Read(args) => read(args),
+        Command::Submit(args) => ops::submit(cli, args),
+        Command::Status(args) => ops::status(cli, args),
+        Command::Check(args) => ops::check(cli, args),
     }
 }
 
@@ -270,7 +287,7 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
 }
 
 /// Prints to standard output; a reader that went away (`| head`) is not an error.
-fn say(text: &str) -> std::io::Result<()> {
+pub(crate) fn say(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

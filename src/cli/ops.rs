@@ -1,0 +1,332 @@
+//! The commands that work on a configured installation: `submit`, `status`
+//! and `check`. Each loads and validates the config first, then runs one
+//! async piece of the library on a small tokio runtime.
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use super::{say, Cli, Outcome};
+use crate::config::Config;
+use crate::crypt::Identities;
+use crate::ledger::Ledger;
+use crate::map::InputMap;
+use crate::sftp::Connection;
+use crate::submit::{ExportOutcome, FileOutcome, Progress, Submit};
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The partner, as named in edi-courier.toml ([partners.NAME]).
+    #[arg(long)]
+    pub partner: String,
+    /// Input map for CSV exports (default: the partner's `map`).
+    #[arg(long)]
+    pub map: Option<String>,
+    /// Exports to submit (default: every complete file in OUTBOX/PARTNER/).
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// How many recent files to list.
+    #[arg(long, default_value_t = 20)]
+    pub files: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check config, keys and permissions only; do not contact partners.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let path = Config::locate(cli.config.as_deref());
+    Ok(Config::load(&path)?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// A progress bar on a terminal; nothing otherwise.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Bar {
+        if std::io::stderr().is_terminal() {
+            Bar(indicatif::ProgressBar::new(0))
+        } else {
+            Bar(indicatif::ProgressBar::hidden())
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, name: &str, bytes: u64) {
+        self.0.reset();
+        self.0.set_length(bytes);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+        ) {
+            self.0.set_style(style);
+        }
+        self.0.set_message(name.to_owned());
+    }
+    fn advance(&self, sent: u64) {
+        self.0.set_position(sent);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(cli)?;
+    let partner = config.partner(&args.partner).ok_or_else(|| {
+        anyhow!(
+            "{}: no partner {:?} (partners: {})",
+            config.origin.display(),
+            args.partner,
+            config
+                .partners
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let map = args
+        .map
+        .as_deref()
+        .or(partner.map.as_deref())
+        .map(|m| InputMap::find_in(m, &config.paths.maps_dir))
+        .transpose()?;
+    let bar = Bar::new();
+    let report = runtime()?.block_on(async {
+        let ledger = Ledger::open(&config.ledger_url).await?;
+        let submit = Submit {
+            config: &config,
+            partner,
+            map: map.as_ref(),
+            ledger: &ledger,
+            now: cli.now(),
+            progress: &bar,
+        };
+        let inputs = (!args.inputs.is_empty()).then_some(args.inputs.as_slice());
+        let report = submit.run(inputs).await;
+        ledger.close().await;
+        anyhow::Ok(report?)
+    })?;
+
+    let mut text = String::new();
+    for e in &report.exports {
+        match e {
+            ExportOutcome::Spooled {
+                export,
+                file,
+                control,
+                report,
+            } => {
+                text += &format!(
+                    "{}: {} claim(s) sealed into {file} (ISA13 {control:09}), {} set aside\n",
+                    export.display(),
+                    report.claims_accepted,
+                    report.claims_set_aside
+                );
+                if report.has_errors() {
+                    eprint!("{}", report.table());
+                }
+            }
+            ExportOutcome::NothingToSend { export, report } => {
+                text += &format!(
+                    "{}: nothing to send, all {} claim(s) set aside\n",
+                    export.display(),
+                    report.claims_read
+                );
+                eprint!("{}", report.table());
+            }
+            ExportOutcome::Duplicate {
+                export,
+                first_seen,
+                moved_to,
+            } => {
+                text += &format!(
+                    "{}: already submitted (first picked up {first_seen}); not sent again, moved to {}\n",
+                    export.display(),
+                    moved_to.display()
+                );
+            }
+            ExportOutcome::Failed { export, error } => {
+                text += &format!("{}: not picked up: {error}\n", export.display());
+            }
+        }
+    }
+    for f in &report.files {
+        match f {
+            FileOutcome::Delivered {
+                name,
+                claims,
+                bytes,
+                hashed,
+            } => {
+                text += &format!(
+                    "{name}: delivered to {}, {bytes} bytes verified by size{}, {claims} claim(s) sent\n",
+                    partner.name,
+                    if *hashed { " and SHA-256" } else { "" }
+                );
+            }
+            FileOutcome::Failed { name, error } => {
+                text += &format!("{name}: not delivered: {error}\n");
+            }
+        }
+    }
+    if let Some(e) = &report.connection_error {
+        text += &format!("{}: not reached: {e}\n", partner.name);
+    }
+    if report.exports.is_empty() && report.files.is_empty() && report.connection_error.is_none() {
+        text += &format!(
+            "nothing to submit for {} (outbox {})\n",
+            partner.name,
+            config.paths.outbox.join(&partner.name).display()
+        );
+    }
+    say(&text)?;
+    Ok(if report.has_failures() {
+        Outcome::Failed
+    } else if report.has_rejections() {
+        Outcome::Rejected
+    } else {
+        Outcome::Done
+    })
+}
+
+pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(cli)?;
+    let (files, counts) = runtime()?.block_on(async {
+        let ledger = Ledger::open(&config.ledger_url).await?;
+        let files = ledger.recent_files(args.files).await?;
+        let counts = ledger.claim_counts().await?;
+        ledger.close().await;
+        anyhow::Ok((files, counts))
+    })?;
+    let mut text = String::from("claims by partner and status\n");
+    text += &format!(
+        "  {:<16} {:<12} {:>8} {:>14}\n",
+        "partner", "status", "claims", "charges"
+    );
+    for (partner, status, n, charge) in &counts {
+        text += &format!("  {partner:<16} {status:<12} {n:>8} {charge:>14.2}\n");
+    }
+    if counts.is_empty() {
+        text += "  (none yet)\n";
+    }
+    text += "\nrecent files\n";
+    text += &format!(
+        "  {:>5} {:<3} {:<12} {:<40} {:<10} {:>7} {:>10} {:>8}  {}\n",
+        "id", "dir", "partner", "name", "state", "claims", "bytes", "attempts", "updated"
+    );
+    for f in &files {
+        text += &format!(
+            "  {:>5} {:<3} {:<12} {:<40} {:<10} {:>7} {:>10} {:>8}  {}\n",
+            f.id,
+            f.direction,
+            f.partner,
+            f.name,
+            f.state,
+            f.claims,
+            f.size.map(|s| s.to_string()).unwrap_or_default(),
+            f.attempts,
+            f.updated_at
+        );
+        if let Some(e) = f.last_error.as_deref().filter(|_| f.state != "abandoned") {
+            text += &format!("        last error: {e}\n");
+        }
+    }
+    say(&text)?;
+    Ok(Outcome::Done)
+}
+
+pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(cli)?;
+    let mut text = format!(
+        "{}: valid ({} partner(s))\n",
+        config.origin.display(),
+        config.partners.len()
+    );
+    let mut failed = false;
+    if !config.identities.is_empty() {
+        match Identities::load(&config.identities) {
+            Ok(_) => text += &format!("identities: {} loaded\n", config.identities.len()),
+            Err(e) => {
+                failed = true;
+                text += &format!("identities: {e}\n");
+            }
+        }
+    }
+    for p in config.partners.values() {
+        match russh::keys::load_secret_key(&p.sftp.key_file, None) {
+            Ok(_) => text += &format!("{}: key {} loads\n", p.name, p.sftp.key_file.display()),
+            Err(e) => {
+                failed = true;
+                text += &format!("{}: key {}: {e}\n", p.name, p.sftp.key_file.display());
+            }
+        }
+    }
+    if !args.offline {
+        let results = runtime()?.block_on(async {
+            let mut lines = Vec::new();
+            for p in config.partners.values() {
+                match Connection::open(&p.sftp, p.timeout).await {
+                    Ok(conn) => {
+                        lines.push((
+                            false,
+                            format!(
+                                "{}: {} host key pinned, login accepted{}",
+                                p.name,
+                                conn.host(),
+                                if conn.verifies_hashes() {
+                                    ", uploads verified by SHA-256 too"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        ));
+                        for dir in [&p.outbound_dir, &p.inbound_dir] {
+                            match conn.list(dir).await {
+                                Ok(entries) => lines.push((
+                                    false,
+                                    format!(
+                                        "{}: {dir}: readable, {} entries",
+                                        p.name,
+                                        entries.len()
+                                    ),
+                                )),
+                                Err(e) => lines.push((true, format!("{}: {e}", p.name))),
+                            }
+                        }
+                        conn.close().await;
+                    }
+                    Err(e) => lines.push((true, format!("{}: {e}", p.name))),
+                }
+            }
+            lines
+        });
+        for (bad, line) in results {
+            failed |= bad;
+            text += &line;
+            text.push('\n');
+        }
+    }
+    say(&text)?;
+    Ok(if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Done
+    })
+}

@@ -1,0 +1,809 @@
+//! The outbound half of the ledger: exports, the sealed files made from
+//! them, their envelopes and claims, and the events of each.
+//!
+//! Each method is one step of the outbound state machine and commits on its
+//! own, so whatever step a crash interrupts, the ledger says exactly where
+//! to resume. Steps that change several rows do it in one transaction.
+
+use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use std::collections::HashMap;
+use std::fmt;
+
+use super::{Ledger, LedgerError};
+use crate::model::ClaimKind;
+use crate::x12::{ClaimPlacement, Envelope, InterchangeSummary, Usage};
+
+/// Rows per multi-row INSERT (SQLite allows 32766 bound values).
+const INSERT_CHUNK: usize = 1000;
+
+/// Where an outbound file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    /// Being written into the spool; not yet there.
+    Sealing,
+    /// Sealed, durable in the spool, its claims recorded.
+    Spooled,
+    /// An upload to the temporary remote name began.
+    Uploading,
+    /// The temporary remote file holds every byte (size, and hash where offered).
+    Verified,
+    /// Renamed to its final name: the partner has it.
+    Delivered,
+    /// Its sealing never finished; the export was picked up again.
+    Abandoned,
+}
+
+impl FileState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileState::Sealing => "sealing",
+            FileState::Spooled => "spooled",
+            FileState::Uploading => "uploading",
+            FileState::Verified => "verified",
+            FileState::Delivered => "delivered",
+            FileState::Abandoned => "abandoned",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "sealing" => FileState::Sealing,
+            "spooled" => FileState::Spooled,
+            "uploading" => FileState::Uploading,
+            "verified" => FileState::Verified,
+            "delivered" => FileState::Delivered,
+            "abandoned" => FileState::Abandoned,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for FileState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an export is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportState {
+    PickedUp,
+    /// Its claims are in a sealed file in the spool (or all were set aside).
+    Spooled,
+    /// Moved to `processed/`.
+    Processed,
+}
+
+impl ExportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportState::PickedUp => "picked_up",
+            ExportState::Spooled => "spooled",
+            ExportState::Processed => "processed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "picked_up" => ExportState::PickedUp,
+            "spooled" => ExportState::Spooled,
+            "processed" => ExportState::Processed,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub id: i64,
+    pub path: String,
+    pub state: ExportState,
+    pub file_id: Option<i64>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutFile {
+    pub id: i64,
+    pub partner: String,
+    /// The final name on the partner's server.
+    pub name: String,
+    pub spool_path: String,
+    pub sha256: Option<String>,
+    pub size: Option<i64>,
+    pub state: FileState,
+    pub attempts: i64,
+}
+
+/// A claim as it went into a file, for the ledger.
+#[derive(Debug, Clone)]
+pub struct SentClaim {
+    pub claim_id: String,
+    pub kind: ClaimKind,
+    pub frequency: String,
+    pub charge: Decimal,
+    pub payer_id: String,
+    pub placement: ClaimPlacement,
+    pub line_controls: Vec<Option<String>>,
+}
+
+/// An export picked up, and the file its claims will go into.
+#[derive(Debug, Clone, Copy)]
+pub struct NewExport<'a> {
+    pub partner: &'a str,
+    /// Where it was picked up.
+    pub path: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    /// The file's final name on the partner's server.
+    pub file_name: &'a str,
+    pub spool_path: &'a str,
+}
+
+/// A sealed file durable in the spool: what step 2 records.
+#[derive(Debug, Clone, Copy)]
+pub struct SpooledFile<'a> {
+    pub export_id: i64,
+    pub file_id: i64,
+    pub partner: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    pub envelope: &'a Envelope,
+    pub interchange: &'a InterchangeSummary,
+    pub claims: &'a [SentClaim],
+    pub counts: Counts,
+}
+
+/// Claims read, accepted and set aside in one export.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub read: u64,
+    pub accepted: u64,
+    pub set_aside: u64,
+}
+
+/// A recent file, for `status`.
+#[derive(Debug, Clone)]
+pub struct FileStatus {
+    pub id: i64,
+    pub direction: String,
+    pub partner: String,
+    pub name: String,
+    pub state: String,
+    pub claims: i64,
+    pub size: Option<i64>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: String,
+}
+
+fn query_err(what: &'static str) -> impl Fn(sqlx::Error) -> LedgerError {
+    move |source| LedgerError::Query { what, source }
+}
+
+fn stamp(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+fn kind_str(kind: ClaimKind) -> &'static str {
+    match kind {
+        ClaimKind::Professional => "837P",
+        ClaimKind::Institutional => "837I",
+    }
+}
+
+fn version_of(kind: ClaimKind) -> &'static str {
+    match kind {
+        ClaimKind::Professional => "005010X222A1",
+        ClaimKind::Institutional => "005010X223A2",
+    }
+}
+
+async fn event(
+    tx: &mut Transaction<'_, Sqlite>,
+    at: &str,
+    export_id: Option<i64>,
+    file_id: Option<i64>,
+    kind: &str,
+    detail: &str,
+) -> Result<(), LedgerError> {
+    sqlx::query(
+        "INSERT INTO events (at, export_id, file_id, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(at)
+    .bind(export_id)
+    .bind(file_id)
+    .bind(kind)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("recording an event"))?;
+    Ok(())
+}
+
+impl Ledger {
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, LedgerError> {
+        self.pool
+            .begin()
+            .await
+            .map_err(query_err("starting a transaction"))
+    }
+
+    /// The export with this hash, if this partner was ever sent it.
+    pub async fn export_by_hash(
+        &self,
+        partner: &str,
+        sha256: &str,
+    ) -> Result<Option<ExportRow>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT id, path, state, file_id, created_at FROM exports WHERE partner = ?1 AND sha256 = ?2",
+        )
+        .bind(partner)
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("looking up an export"))?;
+        row.map(|r| {
+            let state: String = r.get("state");
+            Ok(ExportRow {
+                id: r.get("id"),
+                path: r.get("path"),
+                state: ExportState::parse(&state).ok_or(LedgerError::Corrupt {
+                    what: "export state",
+                    value: state,
+                })?,
+                file_id: r.get("file_id"),
+                created_at: r.get("created_at"),
+            })
+        })
+        .transpose()
+    }
+
+    /// Step 1: an export is picked up and the file its claims will go into
+    /// is named. Inserts the export (or, for an export whose earlier sealing
+    /// was cut short, points it at the new file) and the file in state
+    /// `sealing`, in one transaction.
+    pub async fn begin_export(
+        &self,
+        new: &NewExport<'_>,
+        at: NaiveDateTime,
+    ) -> Result<(i64, i64), LedgerError> {
+        let NewExport {
+            partner,
+            path,
+            sha256,
+            size,
+            file_name,
+            spool_path,
+        } = *new;
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        let file_id: i64 = sqlx::query_scalar(
+            "INSERT INTO files (direction, partner, name, spool_path, state, created_at, updated_at) \
+             VALUES ('out', ?1, ?2, ?3, 'sealing', ?4, ?4) RETURNING id",
+        )
+        .bind(partner)
+        .bind(file_name)
+        .bind(spool_path)
+        .bind(&at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(query_err("recording a new file"))?;
+        let export_id: i64 = sqlx::query_scalar(
+            "INSERT INTO exports (partner, path, sha256, size, state, file_id, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, 'picked_up', ?5, ?6, ?6) \
+             ON CONFLICT (partner, sha256) DO UPDATE SET file_id = ?5, path = ?2, updated_at = ?6 \
+             RETURNING id",
+        )
+        .bind(partner)
+        .bind(path)
+        .bind(sha256)
+        .bind(size as i64)
+        .bind(file_id)
+        .bind(&at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(query_err("recording an export"))?;
+        event(
+            &mut tx,
+            &at,
+            Some(export_id),
+            Some(file_id),
+            "picked_up",
+            path,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a pickup"))?;
+        Ok((export_id, file_id))
+    }
+
+    /// A file whose sealing never finished (a crash, a full disk): it will
+    /// not be sent; its export is picked up again.
+    pub async fn abandon_file(
+        &self,
+        file_id: i64,
+        reason: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE files SET state = 'abandoned', last_error = ?2, updated_at = ?3 \
+             WHERE id = ?1 AND state = 'sealing'",
+        )
+        .bind(file_id)
+        .bind(reason)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("abandoning a file"))?;
+        event(&mut tx, &at, None, Some(file_id), "abandoned", reason).await?;
+        tx.commit().await.map_err(query_err("abandoning a file"))
+    }
+
+    /// Step 2: the sealed file is durable in the spool. Records its hash and
+    /// size, its envelopes and every claim (Queued), and marks the export
+    /// spooled — one transaction, so either all of it is known or none.
+    pub async fn record_spooled(
+        &self,
+        spooled: &SpooledFile<'_>,
+        at: NaiveDateTime,
+    ) -> Result<(), LedgerError> {
+        let SpooledFile {
+            export_id,
+            file_id,
+            partner,
+            sha256,
+            size,
+            envelope,
+            interchange,
+            claims,
+            counts,
+        } = *spooled;
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE files SET state = 'spooled', sha256 = ?2, size = ?3, updated_at = ?4 WHERE id = ?1",
+        )
+        .bind(file_id)
+        .bind(sha256)
+        .bind(size as i64)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording a spooled file"))?;
+        let interchange_id: i64 = sqlx::query_scalar(
+            "INSERT INTO interchanges (file_id, direction, sender_qualifier, sender, \
+             receiver_qualifier, receiver, control, ack_requested, usage) \
+             VALUES (?1, 'out', ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )
+        .bind(file_id)
+        .bind(&envelope.sender_qualifier)
+        .bind(&envelope.sender_id)
+        .bind(&envelope.receiver_qualifier)
+        .bind(&envelope.receiver_id)
+        .bind(i64::from(interchange.control))
+        .bind(envelope.ack_requested)
+        .bind(match envelope.usage {
+            Usage::Test => "T",
+            Usage::Production => "P",
+        })
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(query_err("recording an interchange"))?;
+        // (group control, set control) → transaction set id
+        let mut sets: HashMap<(u32, u32), i64> = HashMap::new();
+        for group in &interchange.groups {
+            let group_id: i64 = sqlx::query_scalar(
+                "INSERT INTO groups (interchange_id, functional_id, sender, receiver, control, version) \
+                 VALUES (?1, 'HC', ?2, ?3, ?4, ?5) RETURNING id",
+            )
+            .bind(interchange_id)
+            .bind(&envelope.gs_sender)
+            .bind(&envelope.gs_receiver)
+            .bind(i64::from(group.control))
+            .bind(version_of(group.kind))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_err("recording a functional group"))?;
+            for set in &group.sets {
+                let set_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO transaction_sets (group_id, control, reference, claims, segments) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                )
+                .bind(group_id)
+                .bind(i64::from(set.control))
+                .bind(&set.reference)
+                .bind(set.claims as i64)
+                .bind(i64::from(set.segments))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(query_err("recording a transaction set"))?;
+                sets.insert((group.control, set.control), set_id);
+            }
+        }
+        for chunk in claims.chunks(INSERT_CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO claims (partner, export_id, file_id, set_id, claim_id, kind, frequency, \
+                 charge, payer_id, first_segment, last_segment, line_controls, status, updated_at) ",
+            );
+            let mut missing = None;
+            insert.push_values(chunk, |mut row, c| {
+                let set_id = sets
+                    .get(&(c.placement.group, c.placement.set))
+                    .copied()
+                    .unwrap_or_else(|| {
+                        missing = Some(c.claim_id.clone());
+                        0
+                    });
+                row.push_bind(partner)
+                    .push_bind(export_id)
+                    .push_bind(file_id)
+                    .push_bind(set_id)
+                    .push_bind(&c.claim_id)
+                    .push_bind(kind_str(c.kind))
+                    .push_bind(&c.frequency)
+                    .push_bind(c.charge.to_string())
+                    .push_bind(&c.payer_id)
+                    .push_bind(i64::from(c.placement.first_segment))
+                    .push_bind(i64::from(c.placement.last_segment))
+                    .push_bind(serde_json::to_string(&c.line_controls).unwrap_or_default())
+                    .push_bind("queued")
+                    .push_bind(&at);
+            });
+            if let Some(claim) = missing {
+                return Err(LedgerError::Corrupt {
+                    what: "claim placed in a set the interchange does not list",
+                    value: claim,
+                });
+            }
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("recording claims"))?;
+        }
+        sqlx::query(
+            "INSERT INTO events (at, export_id, file_id, claim_id, kind, detail) \
+             SELECT ?1, export_id, file_id, id, 'queued', '' FROM claims WHERE file_id = ?2",
+        )
+        .bind(&at)
+        .bind(file_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording claim events"))?;
+        self.export_counts(&mut tx, export_id, Some(file_id), counts, &at)
+            .await?;
+        event(
+            &mut tx,
+            &at,
+            Some(export_id),
+            Some(file_id),
+            "spooled",
+            &format!("ISA13 {:09}, {} claims", interchange.control, claims.len()),
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a spooled file"))
+    }
+
+    /// Step 2, when no claim of the export could be written: nothing to
+    /// send, the export is done.
+    pub async fn record_nothing_to_send(
+        &self,
+        export_id: i64,
+        file_id: i64,
+        counts: Counts,
+        at: NaiveDateTime,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE files SET state = 'abandoned', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+        )
+        .bind(file_id)
+        .bind("no claim could be written")
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording an empty export"))?;
+        self.export_counts(&mut tx, export_id, None, counts, &at)
+            .await?;
+        event(&mut tx, &at, Some(export_id), None, "nothing_to_send", "").await?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing an empty export"))
+    }
+
+    async fn export_counts(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        export_id: i64,
+        file_id: Option<i64>,
+        counts: Counts,
+        at: &str,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE exports SET state = 'spooled', file_id = ?2, claims_read = ?3, \
+             claims_accepted = ?4, claims_set_aside = ?5, updated_at = ?6 WHERE id = ?1",
+        )
+        .bind(export_id)
+        .bind(file_id)
+        .bind(counts.read as i64)
+        .bind(counts.accepted as i64)
+        .bind(counts.set_aside as i64)
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("recording an export's counts"))?;
+        Ok(())
+    }
+
+    /// Step 3: the export was moved to `processed/` (its new path).
+    pub async fn export_processed(
+        &self,
+        export_id: i64,
+        new_path: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE exports SET state = 'processed', updated_at = ?2 WHERE id = ?1")
+            .bind(export_id)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("recording a processed export"))?;
+        event(&mut tx, &at, Some(export_id), None, "processed", new_path).await?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a processed export"))
+    }
+
+    /// Files of a partner that are not yet delivered, oldest first:
+    /// `sealing` ones (a crash cut them short) and those waiting to go.
+    pub async fn unfinished_files(&self, partner: &str) -> Result<Vec<OutFile>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, partner, name, spool_path, sha256, size, state, attempts FROM files \
+             WHERE direction = 'out' AND partner = ?1 \
+             AND state IN ('sealing', 'spooled', 'uploading', 'verified') ORDER BY id",
+        )
+        .bind(partner)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing files to send"))?;
+        rows.into_iter()
+            .map(|r| {
+                let state: String = r.get("state");
+                Ok(OutFile {
+                    id: r.get("id"),
+                    partner: r.get("partner"),
+                    name: r.get("name"),
+                    spool_path: r.get("spool_path"),
+                    sha256: r.get("sha256"),
+                    size: r.get("size"),
+                    state: FileState::parse(&state).ok_or(LedgerError::Corrupt {
+                        what: "file state",
+                        value: state,
+                    })?,
+                    attempts: r.get("attempts"),
+                })
+            })
+            .collect()
+    }
+
+    /// The export whose claims a file carries.
+    pub async fn export_of_file(&self, file_id: i64) -> Result<Option<ExportRow>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT id, path, state, file_id, created_at FROM exports WHERE file_id = ?1",
+        )
+        .bind(file_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("looking up a file's export"))?;
+        row.map(|r| {
+            let state: String = r.get("state");
+            Ok(ExportRow {
+                id: r.get("id"),
+                path: r.get("path"),
+                state: ExportState::parse(&state).ok_or(LedgerError::Corrupt {
+                    what: "export state",
+                    value: state,
+                })?,
+                file_id: r.get("file_id"),
+                created_at: r.get("created_at"),
+            })
+        })
+        .transpose()
+    }
+
+    /// Exports picked up or spooled but not yet moved to `processed/`.
+    pub async fn unfinished_exports(&self, partner: &str) -> Result<Vec<ExportRow>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, path, state, file_id, created_at FROM exports \
+             WHERE partner = ?1 AND state = 'spooled' ORDER BY id",
+        )
+        .bind(partner)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing unfinished exports"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ExportRow {
+                id: r.get("id"),
+                path: r.get("path"),
+                state: ExportState::Spooled,
+                file_id: r.get("file_id"),
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+
+    /// A step of the upload: the file moves to `state`.
+    pub async fn file_step(
+        &self,
+        file_id: i64,
+        state: FileState,
+        detail: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        let attempt = if state == FileState::Uploading { 1 } else { 0 };
+        sqlx::query(
+            "UPDATE files SET state = ?2, attempts = attempts + ?3, updated_at = ?4 WHERE id = ?1",
+        )
+        .bind(file_id)
+        .bind(state.as_str())
+        .bind(attempt)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording a file's step"))?;
+        event(&mut tx, &at, None, Some(file_id), state.as_str(), detail).await?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a file's step"))
+    }
+
+    /// An attempt that failed: the file stays where it was, the reason is
+    /// kept (and shown by `status`).
+    pub async fn attempt_failed(
+        &self,
+        file_id: i64,
+        error: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE files SET last_error = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(file_id)
+            .bind(error)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("recording a failed attempt"))?;
+        event(&mut tx, &at, None, Some(file_id), "attempt_failed", error).await?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a failed attempt"))
+    }
+
+    /// The last step: the file is under its final name (or the partner
+    /// already took it away); its claims are Sent. Returns how many.
+    pub async fn delivered(
+        &self,
+        file_id: i64,
+        detail: &str,
+        at: NaiveDateTime,
+    ) -> Result<u64, LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE files SET state = 'delivered', last_error = NULL, updated_at = ?2 WHERE id = ?1",
+        )
+        .bind(file_id)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording a delivery"))?;
+        event(&mut tx, &at, None, Some(file_id), "delivered", detail).await?;
+        let sent = sqlx::query(
+            "UPDATE claims SET status = 'sent', updated_at = ?2 WHERE file_id = ?1 AND status = 'queued'",
+        )
+        .bind(file_id)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("marking claims sent"))?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO events (at, export_id, file_id, claim_id, kind, detail) \
+             SELECT ?1, export_id, file_id, id, 'sent', '' FROM claims WHERE file_id = ?2",
+        )
+        .bind(&at)
+        .bind(file_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording claim events"))?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a delivery"))?;
+        Ok(sent)
+    }
+
+    /// The state of an outbound file, by its name.
+    pub async fn out_file_state(
+        &self,
+        partner: &str,
+        name: &str,
+    ) -> Result<Option<FileState>, LedgerError> {
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM files WHERE direction = 'out' AND partner = ?1 AND name = ?2",
+        )
+        .bind(partner)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("looking up a file"))?;
+        Ok(state.as_deref().and_then(FileState::parse))
+    }
+
+    /// Claim counts by partner and status.
+    pub async fn claim_counts(&self) -> Result<Vec<(String, String, i64, Decimal)>, LedgerError> {
+        let rows =
+            sqlx::query("SELECT partner, status, charge FROM claims ORDER BY partner, status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_err("counting claims"))?;
+        // Summed here, in Decimal: SQL would sum the text as floating point.
+        let mut out: Vec<(String, String, i64, Decimal)> = Vec::new();
+        for r in rows {
+            let partner: String = r.get("partner");
+            let status: String = r.get("status");
+            let charge: String = r.get("charge");
+            let charge = charge.parse::<Decimal>().unwrap_or_default();
+            match out.last_mut() {
+                Some(last) if last.0 == partner && last.1 == status => {
+                    last.2 += 1;
+                    last.3 += charge;
+                }
+                _ => out.push((partner, status, 1, charge)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The most recent files, newest first.
+    pub async fn recent_files(&self, limit: i64) -> Result<Vec<FileStatus>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT f.id, f.direction, f.partner, f.name, f.state, f.size, f.attempts, f.last_error, \
+             f.updated_at, (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id) AS claims \
+             FROM files f ORDER BY f.id DESC LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing recent files"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| FileStatus {
+                id: r.get("id"),
+                direction: r.get("direction"),
+                partner: r.get("partner"),
+                name: r.get("name"),
+                state: r.get("state"),
+                claims: r.get("claims"),
+                size: r.get("size"),
+                attempts: r.get("attempts"),
+                last_error: r.get("last_error"),
+                updated_at: r.get("updated_at"),
+            })
+            .collect())
+    }
+}

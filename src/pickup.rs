@@ -1,0 +1,166 @@
+//! Picking up exports from the outbox: which files are complete, what they
+//! hash to, and moving them to `processed/` once the ledger owns their
+//! claims. An input file is never deleted.
+//!
+//! A file is complete when its writer says so the usual way: it is written
+//! under a dotfile or `*.part` name and renamed. Those names are ignored, as
+//! are folders (`processed/`, `rejected/`). A file whose size changes while
+//! it is read is refused for this run.
+
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PickupError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: still being written (its size changed while it was read); left for the next run", path.display())]
+    Growing { path: PathBuf },
+}
+
+fn io_err(path: &Path) -> impl Fn(io::Error) -> PickupError + '_ {
+    move |source| PickupError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Complete exports in `dir`, by name. A missing folder holds none.
+pub fn list(dir: &Path) -> Result<Vec<PathBuf>, PickupError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.ends_with(".part") {
+            continue;
+        }
+        if entry.file_type().map_err(io_err(dir))?.is_file() {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// An export's fingerprint: SHA-256 (hex) and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Hashes a file, refusing one that grows while it is read.
+pub fn fingerprint(path: &Path) -> Result<Fingerprint, PickupError> {
+    let mut file = fs::File::open(path).map_err(io_err(path))?;
+    let before = file.metadata().map_err(io_err(path))?.len();
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        size += n as u64;
+    }
+    if size != before {
+        return Err(PickupError::Growing {
+            path: path.to_owned(),
+        });
+    }
+    Ok(Fingerprint {
+        sha256: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        size,
+    })
+}
+
+/// Whether the file at `path` still has this fingerprint's size (checked
+/// again after it was translated).
+pub fn unchanged(path: &Path, fp: &Fingerprint) -> Result<bool, PickupError> {
+    Ok(fs::metadata(path).map_err(io_err(path))?.len() == fp.size)
+}
+
+/// Where a processed export goes: `processed/` beside it.
+pub fn processed_dir(export: &Path) -> PathBuf {
+    export.parent().unwrap_or(Path::new(".")).join("processed")
+}
+
+/// Moves an export into `processed/` beside it (a name already there gets
+/// `.N` appended), durably, and returns the new path.
+pub fn move_to_processed(export: &Path) -> Result<PathBuf, PickupError> {
+    let dir = processed_dir(export);
+    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let name = export
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    let mut dest = dir.join(&name);
+    let mut n = 1;
+    while dest.exists() {
+        dest = dir.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    fs::rename(export, &dest).map_err(io_err(export))?;
+    crate::atomic::sync_dir(&dir).map_err(io_err(&dir))?;
+    if let Some(parent) = export.parent() {
+        crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
+    }
+    Ok(dest)
+}
+
+/// Counts line breaks: an upper bound on the claims a CSV export holds.
+pub fn count_lines(path: &Path) -> Result<u64, PickupError> {
+    let mut file = fs::File::open(path).map_err(io_err(path))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut lines = 1u64;
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignores_partial_and_hidden_files_and_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.csv", "a.json", ".c.csv", "d.csv.part"] {
+            fs::write(dir.path().join(name), "x").unwrap();
+        }
+        fs::create_dir(dir.path().join("processed")).unwrap();
+        let names: Vec<_> = list(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.json", "b.csv"]);
+        assert!(list(&dir.path().join("missing")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn moving_keeps_both_files_when_the_name_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("x.csv");
+        fs::write(&a, "one").unwrap();
+        let first = move_to_processed(&a).unwrap();
+        fs::write(&a, "two").unwrap();
+        let second = move_to_processed(&a).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(fs::read_to_string(first).unwrap(), "one");
+        assert_eq!(fs::read_to_string(second).unwrap(), "two");
+    }
+}

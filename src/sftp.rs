@@ -1,0 +1,562 @@
+//! The partner's SFTP server, through russh and russh-sftp: a pinned host
+//! key, key authentication, and the few operations delivery needs — put a
+//! file under a temporary name and prove it arrived whole, rename it without
+//! overwriting anything, list, stat.
+//!
+//! Nothing here decides *what* to send or records anything: the outbound
+//! state machine (`submit`) does, and calls these steps one at a time so a
+//! crash between any two of them can be resumed. Errors say which host,
+//! which path and which step, and whether trying again may help
+//! ([`SftpError::is_transient`]).
+//!
+//! Two gaps in russh-sftp are closed here, in one place:
+//! - every `poll_write` becomes one SFTP WRITE, so uploads write 256 KiB
+//!   pieces (8 KiB writes run at a third of the speed, DEPENDENCIES.md);
+//! - dropping a remote `File` closes it without waiting, losing write
+//!   errors, so uploads call `close()` and check it;
+//! - `SftpSession` hides the server's extension list, so the checksum
+//!   extension (`check-file-name`) is asked for on a second, raw channel.
+
+use russh::client::{self, Handle};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh_sftp::client::error::Error as SftpProtoError;
+use russh_sftp::client::{RawSftpSession, SftpSession};
+use russh_sftp::protocol::{OpenFlags, Packet, StatusCode};
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::{HostKeyPin, SftpTarget};
+
+/// Size of each SFTP WRITE of an upload.
+pub const WRITE_CHUNK: usize = 256 * 1024;
+/// The SSH channel window: downloads stall against the 2 MB default.
+const WINDOW: u32 = 16 * 1024 * 1024;
+/// Writes in flight at once (32 × 256 KiB = half the window).
+const WRITES_IN_FLIGHT: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SftpError {
+    #[error("{host}: cannot connect: {source}")]
+    Connect {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("{host}: no answer within {seconds} s while {step}")]
+    Timeout {
+        host: String,
+        step: &'static str,
+        seconds: u64,
+    },
+    #[error(
+        "{host}: the server's host key {presented} matches none of the pinned keys; nothing was sent"
+    )]
+    HostKeyMismatch { host: String, presented: String },
+    #[error("{host}: login refused for user {user} with key {}", key.display())]
+    LoginRefused {
+        host: String,
+        user: String,
+        key: PathBuf,
+    },
+    #[error("{}: cannot load the private key: {problem}", path.display())]
+    Key { path: PathBuf, problem: String },
+    #[error("{host}: SSH: {source}")]
+    Ssh { host: String, source: russh::Error },
+    #[error("{host}: {step} {path}: {source}")]
+    Remote {
+        host: String,
+        step: &'static str,
+        path: String,
+        source: SftpProtoError,
+    },
+    #[error("{host}: {path} already exists; it was not overwritten")]
+    NameTaken { host: String, path: String },
+    #[error("{host}: {path} holds {found} bytes after upload, {expected} were sent")]
+    SizeMismatch {
+        host: String,
+        path: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{host}: {path}: the server's SHA-256 of the upload differs from ours")]
+    HashMismatch { host: String, path: String },
+    #[error("{}: {source}", path.display())]
+    Local {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl SftpError {
+    /// Whether the same step may succeed if tried again (a dropped or slow
+    /// connection), as opposed to a fault someone must fix (a wrong key, a
+    /// missing folder, a name clash).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SftpError::Connect { .. } | SftpError::Timeout { .. } => true,
+            SftpError::Ssh { source, .. } => !matches!(
+                source,
+                russh::Error::UnknownKey
+                    | russh::Error::NotAuthenticated
+                    | russh::Error::NoAuthMethod
+                    | russh::Error::NoCommonAlgo { .. }
+            ),
+            SftpError::Remote { source, .. } => !matches!(source, SftpProtoError::Status(_)),
+            // The bytes may have been cut short by a dropped connection.
+            SftpError::SizeMismatch { .. } | SftpError::HashMismatch { .. } => true,
+            SftpError::HostKeyMismatch { .. }
+            | SftpError::LoginRefused { .. }
+            | SftpError::Key { .. }
+            | SftpError::NameTaken { .. }
+            | SftpError::Local { .. } => false,
+        }
+    }
+}
+
+/// Checks the server's host key against the partner's pins.
+struct Pinned {
+    pins: Vec<HostKeyPin>,
+    /// What the server presented (its SHA256 fingerprint), for the error.
+    presented: Arc<Mutex<Option<String>>>,
+}
+
+impl client::Handler for Pinned {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let key = match server {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key,
+            // We advertise no certificate algorithms; a certificate is not a pinned key.
+            PublicKeyOrCertificate::Certificate(_) => return Ok(false),
+        };
+        let blob = key.to_bytes().map_err(|_| russh::Error::UnknownKey)?;
+        if let Ok(mut seen) = self.presented.lock() {
+            *seen = Some(key.fingerprint(HashAlg::Sha256).to_string());
+        }
+        let algorithm = key.algorithm();
+        Ok(self
+            .pins
+            .iter()
+            .any(|pin| pin.matches(algorithm.as_str(), &blob)))
+    }
+}
+
+/// An authenticated SFTP session with one partner.
+pub struct Connection {
+    host: String,
+    ssh: Handle<Pinned>,
+    sftp: SftpSession,
+    /// A second channel whose server offered `check-file-name`; None when
+    /// the server has no checksum extension (OpenSSH has none).
+    checksums: Option<RawSftpSession>,
+    timeout: Duration,
+}
+
+/// The OpenSSH name of the extension that hashes a remote file.
+const CHECK_FILE: &str = "check-file-name";
+
+impl Connection {
+    /// Connects, checks the host key against the pins, and logs in with the
+    /// partner's key. Nothing is read or written on the server before the
+    /// host key has matched.
+    pub async fn open(target: &SftpTarget, timeout: Duration) -> Result<Connection, SftpError> {
+        let host = format!("{}:{}", target.host, target.port);
+        let timed = |step| SftpError::Timeout {
+            host: host.clone(),
+            step,
+            seconds: timeout.as_secs(),
+        };
+        let key =
+            russh::keys::load_secret_key(&target.key_file, None).map_err(|e| SftpError::Key {
+                path: target.key_file.clone(),
+                problem: e.to_string(),
+            })?;
+        let tcp = tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect((target.host.as_str(), target.port)),
+        )
+        .await
+        .map_err(|_| timed("connecting"))?
+        .map_err(|source| SftpError::Connect {
+            host: host.clone(),
+            source,
+        })?;
+        tcp.set_nodelay(true).ok();
+        let presented = Arc::new(Mutex::new(None));
+        let handler = Pinned {
+            pins: target.host_keys.clone(),
+            presented: presented.clone(),
+        };
+        let config = Arc::new(client::Config {
+            window_size: WINDOW,
+            inactivity_timeout: Some(timeout * 4),
+            keepalive_interval: Some(timeout),
+            preferred: russh::Preferred {
+                cipher: Cow::Borrowed(&[
+                    russh::cipher::AES_128_GCM,
+                    russh::cipher::AES_256_GCM,
+                    russh::cipher::CHACHA20_POLY1305,
+                ]),
+                ..russh::Preferred::default()
+            },
+            ..client::Config::default()
+        });
+        let ssh_error = |source| SftpError::Ssh {
+            host: host.clone(),
+            source,
+        };
+        let mut ssh =
+            match tokio::time::timeout(timeout, client::connect_stream(config, tcp, handler))
+                .await
+                .map_err(|_| timed("exchanging keys"))?
+            {
+                Ok(ssh) => ssh,
+                Err(russh::Error::UnknownKey) => {
+                    let presented = presented
+                        .lock()
+                        .ok()
+                        .and_then(|p| p.clone())
+                        .unwrap_or_else(|| "(a certificate)".into());
+                    return Err(SftpError::HostKeyMismatch { host, presented });
+                }
+                Err(e) => return Err(ssh_error(e)),
+            };
+        let hash = tokio::time::timeout(timeout, ssh.best_supported_rsa_hash())
+            .await
+            .map_err(|_| timed("logging in"))?
+            .map_err(ssh_error)?
+            .flatten();
+        let auth = tokio::time::timeout(
+            timeout,
+            ssh.authenticate_publickey(
+                &target.user,
+                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+            ),
+        )
+        .await
+        .map_err(|_| timed("logging in"))?
+        .map_err(ssh_error)?;
+        if !auth.success() {
+            return Err(SftpError::LoginRefused {
+                host,
+                user: target.user.clone(),
+                key: target.key_file.clone(),
+            });
+        }
+        let sftp = tokio::time::timeout(timeout, open_sftp(&ssh, timeout))
+            .await
+            .map_err(|_| timed("starting SFTP"))?
+            .map_err(ssh_error)?;
+        let checksums = tokio::time::timeout(timeout, open_checksums(&ssh))
+            .await
+            .ok()
+            .flatten();
+        Ok(Connection {
+            host,
+            ssh,
+            sftp,
+            checksums,
+            timeout,
+        })
+    }
+
+    fn remote(&self, step: &'static str, path: &str) -> impl Fn(SftpProtoError) -> SftpError {
+        let host = self.host.clone();
+        let path = path.to_owned();
+        move |source| SftpError::Remote {
+            host: host.clone(),
+            step,
+            path: path.clone(),
+            source,
+        }
+    }
+
+    /// The size of a remote file, or None when it does not exist.
+    pub async fn size_of(&self, path: &str) -> Result<Option<u64>, SftpError> {
+        match self.sftp.metadata(path).await {
+            Ok(meta) => Ok(Some(meta.size.unwrap_or(0))),
+            Err(SftpProtoError::Status(s)) if s.status_code == StatusCode::NoSuchFile => Ok(None),
+            Err(e) => Err(self.remote("checking", path)(e)),
+        }
+    }
+
+    /// Names in a remote folder (not `.` and `..`). Also how `check` proves
+    /// a folder exists and may be read.
+    pub async fn list(&self, dir: &str) -> Result<Vec<RemoteEntry>, SftpError> {
+        let entries = self
+            .sftp
+            .read_dir(dir)
+            .await
+            .map_err(self.remote("listing", dir))?;
+        Ok(entries
+            .filter(|e| e.file_name() != "." && e.file_name() != "..")
+            .map(|e| {
+                let meta = e.metadata();
+                RemoteEntry {
+                    name: e.file_name(),
+                    size: meta.size.unwrap_or(0),
+                    modified: meta.mtime.map(i64::from),
+                    is_file: meta.is_regular(),
+                }
+            })
+            .collect())
+    }
+
+    /// Uploads `local` to `remote` (created or truncated), in 256 KiB
+    /// writes, asks the server to fsync when it can, closes the file and
+    /// checks the close, then proves receipt: the remote size must equal
+    /// `expected.bytes`, and where the server offers a checksum extension,
+    /// its SHA-256 must equal ours. `progress` learns the bytes sent so far.
+    pub async fn put_verified(
+        &self,
+        local: &Path,
+        remote: &str,
+        expected: Expected,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Verified, SftpError> {
+        let local_err = |source| SftpError::Local {
+            path: local.to_owned(),
+            source,
+        };
+        let mut input = tokio::fs::File::open(local).await.map_err(local_err)?;
+        let mut file = self
+            .sftp
+            .open_with_flags(
+                remote,
+                OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
+            )
+            .await
+            .map_err(self.remote("creating", remote))?;
+        let io_err = |e: std::io::Error| self.remote("writing", remote)(SftpProtoError::from(e));
+        let mut buf = vec![0u8; WRITE_CHUNK];
+        let mut sent = 0u64;
+        loop {
+            let n = read_full(&mut input, &mut buf).await.map_err(local_err)?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(&buf[..n]).await.map_err(io_err)?;
+            sent += n as u64;
+            progress(sent);
+        }
+        file.flush().await.map_err(io_err)?;
+        file.sync_all()
+            .await
+            .map_err(self.remote("syncing", remote))?;
+        file.close().await.map_err(io_err)?;
+        let found = self.size_of(remote).await?.unwrap_or(0);
+        if found != expected.bytes {
+            return Err(SftpError::SizeMismatch {
+                host: self.host.clone(),
+                path: remote.to_owned(),
+                expected: expected.bytes,
+                found,
+            });
+        }
+        let hashed = match self.remote_sha256(remote).await? {
+            Some(theirs) if theirs != expected.sha256 => {
+                return Err(SftpError::HashMismatch {
+                    host: self.host.clone(),
+                    path: remote.to_owned(),
+                })
+            }
+            Some(_) => true,
+            None => false,
+        };
+        Ok(Verified {
+            bytes: found,
+            hashed,
+        })
+    }
+
+    /// The server's SHA-256 of a remote file, through `check-file-name`
+    /// (draft-ietf-secsh-filexfer-extensions), when the server offers it.
+    async fn remote_sha256(&self, path: &str) -> Result<Option<[u8; 32]>, SftpError> {
+        let Some(raw) = &self.checksums else {
+            return Ok(None);
+        };
+        let mut req = Vec::new();
+        put_string(&mut req, path.as_bytes());
+        put_string(&mut req, b"sha256");
+        req.extend_from_slice(&0u64.to_be_bytes()); // from the start
+        req.extend_from_slice(&0u64.to_be_bytes()); // to the end
+        req.extend_from_slice(&0u32.to_be_bytes()); // one hash for the whole file
+        let reply = raw
+            .extended(CHECK_FILE, req)
+            .await
+            .map_err(self.remote("hashing", path))?;
+        let Packet::ExtendedReply(reply) = reply else {
+            return Ok(None);
+        };
+        Ok(parse_check_file(&reply.data))
+    }
+
+    /// Renames `from` to `to` without overwriting: SFTP's RENAME refuses an
+    /// existing target (OpenSSH links, then unlinks), and a clash is told
+    /// apart from other failures by looking at `to`.
+    pub async fn rename_no_clobber(&self, from: &str, to: &str) -> Result<(), SftpError> {
+        if self.size_of(to).await?.is_some() {
+            return Err(SftpError::NameTaken {
+                host: self.host.clone(),
+                path: to.to_owned(),
+            });
+        }
+        match self.sftp.rename(from, to).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if self.size_of(to).await.ok().flatten().is_some()
+                    && self.size_of(from).await.ok().flatten().is_some()
+                {
+                    Err(SftpError::NameTaken {
+                        host: self.host.clone(),
+                        path: to.to_owned(),
+                    })
+                } else {
+                    Err(self.remote("renaming", from)(e))
+                }
+            }
+        }
+    }
+
+    /// Removes a remote file (a stale temporary upload of ours).
+    pub async fn remove(&self, path: &str) -> Result<(), SftpError> {
+        self.sftp
+            .remove_file(path)
+            .await
+            .map_err(self.remote("removing", path))
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Whether uploads are also checked by hash on this server.
+    pub fn verifies_hashes(&self) -> bool {
+        self.checksums.is_some()
+    }
+
+    /// Says goodbye; errors on the way out change nothing that was recorded.
+    pub async fn close(self) {
+        let _ = tokio::time::timeout(self.timeout, self.sftp.close()).await;
+        let _ = tokio::time::timeout(
+            self.timeout,
+            self.ssh
+                .disconnect(russh::Disconnect::ByApplication, "", "en"),
+        )
+        .await;
+    }
+}
+
+/// One name in a remote folder.
+#[derive(Debug, Clone)]
+pub struct RemoteEntry {
+    pub name: String,
+    pub size: u64,
+    /// Seconds since the epoch, when the server says.
+    pub modified: Option<i64>,
+    pub is_file: bool,
+}
+
+/// What an upload must add up to.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected {
+    pub bytes: u64,
+    pub sha256: [u8; 32],
+}
+
+/// What was proven about an upload.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified {
+    pub bytes: u64,
+    /// The server's hash was compared too (it offers a checksum extension).
+    pub hashed: bool,
+}
+
+async fn open_sftp(ssh: &Handle<Pinned>, timeout: Duration) -> Result<SftpSession, russh::Error> {
+    let channel = ssh.channel_open_session().await?;
+    channel.request_subsystem(true, "sftp").await?;
+    let config = russh_sftp::client::Config {
+        max_packet_len: (WRITE_CHUNK + 1024) as u32,
+        max_write_packet_len: (WRITE_CHUNK + 1024) as u32,
+        max_concurrent_writes: WRITES_IN_FLIGHT,
+        max_concurrent_reads: WRITES_IN_FLIGHT,
+        request_timeout_secs: timeout.as_secs().max(1),
+    };
+    SftpSession::new_with_config(channel.into_stream(), config)
+        .await
+        .map_err(|e| russh::Error::IO(std::io::Error::other(e)))
+}
+
+/// A raw SFTP channel, kept only when its server offers `check-file-name`.
+async fn open_checksums(ssh: &Handle<Pinned>) -> Option<RawSftpSession> {
+    let channel = ssh.channel_open_session().await.ok()?;
+    channel.request_subsystem(true, "sftp").await.ok()?;
+    let raw = RawSftpSession::new(channel.into_stream());
+    let version = raw.init().await.ok()?;
+    version.extensions.contains_key(CHECK_FILE).then_some(raw)
+}
+
+fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s);
+}
+
+/// The reply of `check-file-name`: [string "check-file"] string algorithm,
+/// then the hash bytes. Anything but one SHA-256 is "no hash".
+fn parse_check_file(data: &[u8]) -> Option<[u8; 32]> {
+    fn string(data: &[u8]) -> Option<(&[u8], &[u8])> {
+        let len = u32::from_be_bytes(data.get(..4)?.try_into().ok()?) as usize;
+        let s = data.get(4..4 + len)?;
+        Some((s, &data[4 + len..]))
+    }
+    let (first, rest) = string(data)?;
+    let (algorithm, hash) = if first == b"check-file" {
+        string(rest)?
+    } else {
+        (first, rest)
+    };
+    if algorithm != b"sha256" {
+        return None;
+    }
+    hash.try_into().ok()
+}
+
+/// Reads until `buf` is full or the file ends.
+async fn read_full(input: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = input.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_file_reply_with_and_without_its_name() {
+        let mut reply = Vec::new();
+        put_string(&mut reply, b"check-file");
+        put_string(&mut reply, b"sha256");
+        reply.extend_from_slice(&[7u8; 32]);
+        assert_eq!(parse_check_file(&reply), Some([7u8; 32]));
+        let mut bare = Vec::new();
+        put_string(&mut bare, b"sha256");
+        bare.extend_from_slice(&[9u8; 32]);
+        assert_eq!(parse_check_file(&bare), Some([9u8; 32]));
+        let mut md5 = Vec::new();
+        put_string(&mut md5, b"md5");
+        md5.extend_from_slice(&[1u8; 16]);
+        assert_eq!(parse_check_file(&md5), None);
+    }
+}

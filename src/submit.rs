@@ -1,0 +1,721 @@
+//! One outbound run for one partner: the persisted state machine that takes
+//! claim exports to the partner's server, exactly once.
+//!
+//! ```text
+//! export ─pickup─► picked_up ─translate+seal─► sealed in spool ─record─► claims Queued
+//!        ─move─► processed/ ─upload tmp─► uploading ─stat/hash─► verified ─rename─► delivered, claims Sent
+//! ```
+//!
+//! Every arrow is one ledger commit (or one durable file operation followed
+//! by one), so a run killed at any point is finished by the next:
+//! - a file still `sealing` never reached the ledger whole: its spool copy
+//!   is deleted, the file abandoned (its control numbers stay burnt), and
+//!   the export — still in the outbox — is picked up again;
+//! - an export `spooled` but still in the outbox is moved on;
+//! - `spooled`/`uploading` files are uploaded again from the start under
+//!   the temporary name (truncating what a cut upload left);
+//! - a `verified` file is renamed, unless its temporary name is gone, which
+//!   only our rename does: then it was delivered before the crash (the
+//!   partner may already have moved it away).
+//!
+//! The 837 streams from the map through the writer straight into the age
+//! encryptor and the spool file; plaintext never touches the disk.
+
+use chrono::NaiveDateTime;
+use std::path::{Path, PathBuf};
+
+use crate::atomic::AtomicFile;
+use crate::config::{Config, FileNameVars, Partner, Seal};
+use crate::crypt::{CryptError, Sealer};
+use crate::fault::crash_point;
+use crate::ledger::{
+    Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, SentClaim, SpooledFile,
+};
+use crate::map::InputMap;
+use crate::pickup::{self, PickupError};
+use crate::report::Report;
+use crate::sftp::{Connection, Expected, SftpError};
+use crate::translate::{Pipeline, TranslateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Pickup(#[from] PickupError),
+    #[error("{}: {source}", path.display())]
+    Spool {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: sealing: {source}", path.display())]
+    Seal { path: PathBuf, source: CryptError },
+    #[error("{}: {source}", path.display())]
+    Translate {
+        path: PathBuf,
+        source: TranslateError,
+    },
+    #[error(transparent)]
+    Sftp(Box<SftpError>),
+    #[error("file {name}: the ledger has no hash or size for it")]
+    Unrecorded { name: String },
+}
+
+impl From<SftpError> for SubmitError {
+    fn from(e: SftpError) -> Self {
+        SubmitError::Sftp(Box::new(e))
+    }
+}
+
+/// What happened to one export.
+#[derive(Debug)]
+pub enum ExportOutcome {
+    /// Its good claims are sealed in the spool, waiting for delivery.
+    Spooled {
+        export: PathBuf,
+        file: String,
+        control: u32,
+        report: Report,
+    },
+    /// Every claim was set aside: nothing to send.
+    NothingToSend { export: PathBuf, report: Report },
+    /// The same bytes were submitted before: not sent again.
+    Duplicate {
+        export: PathBuf,
+        first_seen: String,
+        moved_to: PathBuf,
+    },
+    /// Left in the outbox for the next run.
+    Failed { export: PathBuf, error: String },
+}
+
+/// What happened to one file on the partner's side.
+#[derive(Debug)]
+pub enum FileOutcome {
+    Delivered {
+        name: String,
+        claims: u64,
+        bytes: u64,
+        hashed: bool,
+    },
+    Failed {
+        name: String,
+        error: String,
+    },
+}
+
+/// The run's result, for the CLI (and later the daemon and its alerts).
+#[derive(Debug, Default)]
+pub struct SubmitReport {
+    pub exports: Vec<ExportOutcome>,
+    pub files: Vec<FileOutcome>,
+    /// Faults that stopped delivery altogether (host key, login, …).
+    pub connection_error: Option<String>,
+}
+
+impl SubmitReport {
+    /// Some claim was set aside.
+    pub fn has_rejections(&self) -> bool {
+        self.exports.iter().any(|e| match e {
+            ExportOutcome::Spooled { report, .. } | ExportOutcome::NothingToSend { report, .. } => {
+                report.has_errors()
+            }
+            _ => false,
+        })
+    }
+
+    /// Something could not be done and waits for the next run.
+    pub fn has_failures(&self) -> bool {
+        self.connection_error.is_some()
+            || self
+                .exports
+                .iter()
+                .any(|e| matches!(e, ExportOutcome::Failed { .. }))
+            || self
+                .files
+                .iter()
+                .any(|f| matches!(f, FileOutcome::Failed { .. }))
+    }
+}
+
+/// How upload progress is shown (a progress bar on a terminal, nothing in
+/// the daemon).
+pub trait Progress: Sync {
+    fn start(&self, name: &str, bytes: u64);
+    fn advance(&self, sent: u64);
+    fn finish(&self);
+}
+
+/// No progress shown.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// One outbound run for one partner.
+pub struct Submit<'a> {
+    pub config: &'a Config,
+    pub partner: &'a Partner,
+    pub map: Option<&'a InputMap>,
+    pub ledger: &'a Ledger,
+    pub now: NaiveDateTime,
+    pub progress: &'a dyn Progress,
+}
+
+impl Submit<'_> {
+    /// The partner's outbox: `outbox/<partner>/`.
+    pub fn outbox(&self) -> PathBuf {
+        self.config.paths.outbox.join(&self.partner.name)
+    }
+
+    fn spool_dir(&self) -> PathBuf {
+        self.config.paths.spool.join("out").join(&self.partner.name)
+    }
+
+    fn archive_dir(&self) -> PathBuf {
+        self.config
+            .paths
+            .archive
+            .join("out")
+            .join(&self.partner.name)
+    }
+
+    /// Finishes what an earlier run left, picks up `inputs` (or the
+    /// partner's outbox), and delivers every file waiting for this partner.
+    pub async fn run(&self, inputs: Option<&[PathBuf]>) -> Result<SubmitReport, SubmitError> {
+        let mut report = SubmitReport::default();
+        self.recover().await?;
+        let inputs = match inputs {
+            Some(paths) => paths.to_vec(),
+            None => pickup::list(&self.outbox())?,
+        };
+        for export in inputs {
+            let outcome = match self.prepare(&export).await {
+                Ok(outcome) => outcome,
+                // The ledger itself failing is not this export's fault: stop.
+                Err(SubmitError::Ledger(e)) => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "export left in the outbox");
+                    ExportOutcome::Failed {
+                        export,
+                        error: e.to_string(),
+                    }
+                }
+            };
+            report.exports.push(outcome);
+        }
+        self.deliver(&mut report).await?;
+        self.sweep_spool().await?;
+        Ok(report)
+    }
+
+    /// Finishes the local steps a crash interrupted.
+    async fn recover(&self) -> Result<(), SubmitError> {
+        for file in self.ledger.unfinished_files(&self.partner.name).await? {
+            if file.state != FileState::Sealing {
+                continue;
+            }
+            remove_if_present(Path::new(&file.spool_path))?;
+            self.ledger
+                .abandon_file(
+                    file.id,
+                    "the run sealing it stopped before it was recorded; its export is picked up again",
+                    self.now,
+                )
+                .await?;
+            tracing::info!(file = %file.name, "abandoned an unfinished sealing");
+        }
+        for export in self.ledger.unfinished_exports(&self.partner.name).await? {
+            let path = PathBuf::from(&export.path);
+            let moved = if path.exists() {
+                pickup::move_to_processed(&path)?
+            } else {
+                // Moved before the crash, not yet recorded.
+                pickup::processed_dir(&path).join(path.file_name().unwrap_or_default())
+            };
+            self.ledger
+                .export_processed(export.id, &moved.display().to_string(), self.now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Pickup → translate into a sealed spool file → record → move the
+    /// export to `processed/`.
+    async fn prepare(&self, export: &Path) -> Result<ExportOutcome, SubmitError> {
+        let fp = pickup::fingerprint(export)?;
+        let partner = &self.partner.name;
+        if let Some(seen) = self.ledger.export_by_hash(partner, &fp.sha256).await? {
+            if seen.state != ExportState::PickedUp {
+                let moved_to = pickup::move_to_processed(export)?;
+                tracing::warn!(export = %export.display(), first_seen = %seen.created_at,
+                    "the same export was submitted before; not sent again");
+                return Ok(ExportOutcome::Duplicate {
+                    export: export.to_owned(),
+                    first_seen: format!("{} ({})", seen.created_at, seen.path),
+                    moved_to,
+                });
+            }
+        }
+
+        // Control numbers first, committed: a failure from here on burns them.
+        let env = &self.partner.profile.envelope;
+        let claims_bound = if export
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
+            fp.size / 100 + 1
+        } else {
+            pickup::count_lines(export)?
+        };
+        let per_set = self
+            .partner
+            .profile
+            .max_claims_per_set
+            .unwrap_or(crate::x12::write837::MAX_CLAIMS_PER_SET);
+        let mut numbers = self
+            .ledger
+            .reserve_batch(
+                (&env.sender_id, &env.receiver_id),
+                (&env.gs_sender, &env.gs_receiver),
+                2,
+                claims_bound,
+                u32::try_from(per_set).unwrap_or(u32::MAX),
+            )
+            .await?;
+        let isa13 = numbers.interchange.start;
+        let seq = self
+            .ledger
+            .next_daily(&format!("file:{partner}"), self.now.date())
+            .await?;
+        let kind = self.map.map(|m| m.kind_label()).unwrap_or("837");
+        let name = self.partner.file_name.render(&FileNameVars {
+            sender: env.sender_id.trim(),
+            receiver: env.receiver_id.trim(),
+            partner,
+            kind,
+            isa13,
+            seq,
+            now: self.now,
+        });
+        let spool_dir = self.spool_dir();
+        std::fs::create_dir_all(&spool_dir).map_err(|source| SubmitError::Spool {
+            path: spool_dir.clone(),
+            source,
+        })?;
+        let spool_path = spool_dir.join(&name);
+        let (export_id, file_id) = self
+            .ledger
+            .begin_export(
+                &NewExport {
+                    partner,
+                    path: &export.display().to_string(),
+                    sha256: &fp.sha256,
+                    size: fp.size,
+                    file_name: &name,
+                    spool_path: &spool_path.display().to_string(),
+                },
+                self.now,
+            )
+            .await?;
+        crash_point("picked-up");
+
+        let written = self.write_sealed(export, &spool_path, &mut numbers);
+        let (translation, claims, sealed) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                self.ledger
+                    .abandon_file(file_id, &e.to_string(), self.now)
+                    .await?;
+                return Err(e);
+            }
+        };
+        if !pickup::unchanged(export, &fp)? {
+            remove_if_present(&spool_path)?;
+            self.ledger
+                .abandon_file(file_id, "the export changed while it was read", self.now)
+                .await?;
+            return Err(PickupError::Growing {
+                path: export.to_owned(),
+            }
+            .into());
+        }
+        let report = translation.report;
+        let counts = Counts {
+            read: report.claims_read,
+            accepted: report.claims_accepted,
+            set_aside: report.claims_set_aside,
+        };
+        let outcome = match (translation.interchange, sealed) {
+            (Some(interchange), Some(sealed)) => {
+                crash_point("sealed");
+                self.ledger
+                    .record_spooled(
+                        &SpooledFile {
+                            export_id,
+                            file_id,
+                            partner,
+                            sha256: &sealed.sha256_hex(),
+                            size: sealed.bytes,
+                            envelope: env,
+                            interchange: &interchange,
+                            claims: &claims,
+                            counts,
+                        },
+                        self.now,
+                    )
+                    .await?;
+                tracing::info!(file = %name, isa13 = interchange.control, claims = claims.len(), "sealed in the spool");
+                crash_point("spooled");
+                ExportOutcome::Spooled {
+                    export: export.to_owned(),
+                    file: name,
+                    control: interchange.control,
+                    report,
+                }
+            }
+            _ => {
+                self.ledger
+                    .record_nothing_to_send(export_id, file_id, counts, self.now)
+                    .await?;
+                ExportOutcome::NothingToSend {
+                    export: export.to_owned(),
+                    report,
+                }
+            }
+        };
+        let moved = pickup::move_to_processed(export)?;
+        crash_point("moved");
+        self.ledger
+            .export_processed(export_id, &moved.display().to_string(), self.now)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Streams the export through map, scrubber and writer into the sealer
+    /// and the spool file. The spool file exists (durably) only if at least
+    /// one claim was written.
+    #[allow(clippy::type_complexity)]
+    fn write_sealed(
+        &self,
+        export: &Path,
+        spool_path: &Path,
+        numbers: &mut crate::ledger::Reserved,
+    ) -> Result<
+        (
+            crate::translate::Translation,
+            Vec<SentClaim>,
+            Option<crate::crypt::Sealed>,
+        ),
+        SubmitError,
+    > {
+        let spool_err = |source| SubmitError::Spool {
+            path: spool_path.to_owned(),
+            source,
+        };
+        let seal_err = |source| SubmitError::Seal {
+            path: spool_path.to_owned(),
+            source,
+        };
+        let out = AtomicFile::create(spool_path).map_err(spool_err)?;
+        let mut sealer = match &self.partner.seal {
+            Seal::Age(recipients) => Sealer::new(recipients, out).map_err(seal_err)?,
+            Seal::None => Sealer::plain(out),
+        };
+        let pipeline = Pipeline {
+            map: self.map,
+            profile: &self.partner.profile,
+            today: self.now.date(),
+            file_parties: false,
+            quarantine: Some(export.parent().unwrap_or(Path::new(".")).join("rejected")),
+        };
+        let mut claims = Vec::new();
+        let translation = pipeline
+            .translate(
+                &[export.to_owned()],
+                self.now,
+                numbers,
+                &mut sealer,
+                |claim, placement| {
+                    claims.push(SentClaim {
+                        claim_id: claim.id.clone(),
+                        kind: claim.kind,
+                        frequency: claim.frequency_code.clone(),
+                        charge: claim.total_charge,
+                        payer_id: claim.payer.id.clone(),
+                        placement: *placement,
+                        line_controls: claim
+                            .lines
+                            .iter()
+                            .map(|l| l.line_control_number.clone())
+                            .collect(),
+                    })
+                },
+            )
+            .map_err(|source| SubmitError::Translate {
+                path: export.to_owned(),
+                source,
+            })?;
+        if translation.interchange.is_none() {
+            // Dropping the sealer drops the unfinished spool file.
+            return Ok((translation, claims, None));
+        }
+        let (out, sealed) = sealer.finish().map_err(seal_err)?;
+        out.commit().map_err(spool_err)?;
+        Ok((translation, claims, Some(sealed)))
+    }
+
+    /// Uploads every file waiting for this partner, retrying transient
+    /// faults with backoff; each failure is recorded against its file.
+    async fn deliver(&self, report: &mut SubmitReport) -> Result<(), SubmitError> {
+        let retry = self.partner.retry;
+        let mut tries = 0;
+        loop {
+            let waiting: Vec<OutFile> = self
+                .ledger
+                .unfinished_files(&self.partner.name)
+                .await?
+                .into_iter()
+                .filter(|f| f.state != FileState::Sealing)
+                .collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            tries += 1;
+            let transient = match Connection::open(&self.partner.sftp, self.partner.timeout).await {
+                Ok(conn) => {
+                    let mut transient = None;
+                    for file in waiting {
+                        match self.deliver_one(&conn, &file).await {
+                            Ok(outcome) => report.files.push(outcome),
+                            Err(SubmitError::Ledger(e)) => return Err(e.into()),
+                            Err(e) => {
+                                self.ledger
+                                    .attempt_failed(file.id, &e.to_string(), self.now)
+                                    .await?;
+                                let retryable =
+                                    matches!(&e, SubmitError::Sftp(s) if s.is_transient());
+                                tracing::warn!(file = %file.name, error = %e, retryable, "upload failed");
+                                if retryable {
+                                    transient = Some(e.to_string());
+                                    break;
+                                }
+                                report.files.push(FileOutcome::Failed {
+                                    name: file.name.clone(),
+                                    error: e.to_string(),
+                                });
+                            }
+                        }
+                    }
+                    conn.close().await;
+                    match transient {
+                        None => return Ok(()),
+                        Some(t) => t,
+                    }
+                }
+                Err(e) => {
+                    for file in &waiting {
+                        self.ledger
+                            .attempt_failed(file.id, &e.to_string(), self.now)
+                            .await?;
+                    }
+                    tracing::warn!(error = %e, transient = e.is_transient(), "cannot reach the partner");
+                    if !e.is_transient() {
+                        report.connection_error = Some(e.to_string());
+                        return Ok(());
+                    }
+                    e.to_string()
+                }
+            };
+            if tries >= retry.attempts {
+                report.connection_error = Some(format!("gave up after {tries} tries: {transient}"));
+                return Ok(());
+            }
+            let pause = retry.delay(tries);
+            tracing::info!(pause_ms = pause.as_millis() as u64, "retrying");
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// Takes one file from where the ledger says it is to delivered.
+    async fn deliver_one(
+        &self,
+        conn: &Connection,
+        file: &OutFile,
+    ) -> Result<FileOutcome, SubmitError> {
+        let dir = self.partner.outbound_dir.trim_end_matches('/');
+        let tmp = format!("{dir}/{}.part", file.name);
+        let fin = format!("{dir}/{}", file.name);
+        let (Some(sha), Some(size)) = (&file.sha256, file.size) else {
+            return Err(SubmitError::Unrecorded {
+                name: file.name.clone(),
+            });
+        };
+        let expected = Expected {
+            bytes: size as u64,
+            sha256: parse_hex32(sha).ok_or_else(|| SubmitError::Unrecorded {
+                name: file.name.clone(),
+            })?,
+        };
+        let mut state = file.state;
+        let mut hashed = false;
+        if state == FileState::Verified {
+            match conn.size_of(&tmp).await? {
+                Some(found) if found == expected.bytes => {}
+                Some(_) => state = FileState::Uploading,
+                None => {
+                    // Only our rename removes the temporary name.
+                    let claims = self
+                        .ledger
+                        .delivered(
+                            file.id,
+                            "renamed before an interruption (the temporary name is gone)",
+                            self.now,
+                        )
+                        .await?;
+                    self.archive(file)?;
+                    return Ok(FileOutcome::Delivered {
+                        name: file.name.clone(),
+                        claims,
+                        bytes: expected.bytes,
+                        hashed: false,
+                    });
+                }
+            }
+        }
+        if state != FileState::Verified {
+            self.ledger
+                .file_step(
+                    file.id,
+                    FileState::Uploading,
+                    &format!("to {}{tmp}", conn.host()),
+                    self.now,
+                )
+                .await?;
+            self.progress.start(&file.name, expected.bytes);
+            let half = expected.bytes / 2;
+            let advance = |sent: u64| {
+                if sent >= half {
+                    crash_point("uploading");
+                }
+                self.progress.advance(sent);
+            };
+            let verified = conn
+                .put_verified(Path::new(&file.spool_path), &tmp, expected, &advance)
+                .await;
+            self.progress.finish();
+            let verified = verified?;
+            crash_point("uploaded");
+            hashed = verified.hashed;
+            let how = if verified.hashed {
+                "size and SHA-256 match"
+            } else {
+                "size matches (the server offers no checksum)"
+            };
+            self.ledger
+                .file_step(
+                    file.id,
+                    FileState::Verified,
+                    &format!("{} bytes at {tmp}: {how}", verified.bytes),
+                    self.now,
+                )
+                .await?;
+            crash_point("verified");
+        }
+        conn.rename_no_clobber(&tmp, &fin).await?;
+        crash_point("renamed");
+        let claims = self
+            .ledger
+            .delivered(file.id, &format!("renamed to {fin}"), self.now)
+            .await?;
+        tracing::info!(file = %file.name, claims, "delivered");
+        self.archive(file)?;
+        Ok(FileOutcome::Delivered {
+            name: file.name.clone(),
+            claims,
+            bytes: expected.bytes,
+            hashed,
+        })
+    }
+
+    /// A delivered file's sealed copy moves from the spool to the archive.
+    fn archive(&self, file: &OutFile) -> Result<(), SubmitError> {
+        let dir = self.archive_dir();
+        let from = Path::new(&file.spool_path);
+        let to = dir.join(&file.name);
+        let err = |source| SubmitError::Spool {
+            path: from.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        match std::fs::rename(from, &to) {
+            Ok(()) => crate::atomic::sync_dir(&dir).map_err(err),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    /// Leaves in the spool only what the ledger still needs: delivered
+    /// files go to the archive (a crash came between delivery and archiving),
+    /// abandoned and unknown sealed files and stale temporary files go.
+    async fn sweep_spool(&self) -> Result<(), SubmitError> {
+        let dir = self.spool_dir();
+        let waiting: Vec<OutFile> = self.ledger.unfinished_files(&self.partner.name).await?;
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(_) => return Ok(()),
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if waiting.iter().any(|f| Path::new(&f.spool_path) == path) {
+                continue;
+            }
+            if name.starts_with('.') && name.ends_with(".part") {
+                remove_if_present(&path)?;
+                continue;
+            }
+            match self
+                .ledger
+                .out_file_state(&self.partner.name, &name)
+                .await?
+            {
+                Some(FileState::Delivered) => {
+                    std::fs::create_dir_all(self.archive_dir()).ok();
+                    let to = self.archive_dir().join(&name);
+                    std::fs::rename(&path, &to).map_err(|source| SubmitError::Spool {
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
+                _ => remove_if_present(&path)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<(), SubmitError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(SubmitError::Spool {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    bytes?.try_into().ok()
+}

@@ -1,0 +1,143 @@
+//! A real OpenSSH sshd for one test: its own config, host key, client key
+//! and folders under a temp dir, on 127.0.0.1 at an ephemeral port. It never
+//! touches the system sshd or port 22, and dies with the test.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::tools::run;
+
+pub struct Sshd {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    /// `SHA256:…` of the host key, as a partner would publish it.
+    pub fingerprint: String,
+    /// A private key whose public half sshd accepts.
+    pub client_key: PathBuf,
+    /// The user to log in as (whoever runs the tests).
+    pub user: String,
+}
+
+/// A free port on loopback (bound, then released for sshd to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Sshd {
+    pub fn start() -> Sshd {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(
+            sshd.exists(),
+            "/usr/sbin/sshd is missing: run scripts/test, which installs openssh-server"
+        );
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for key in ["host_ed25519", "client_ed25519"] {
+            run(
+                "ssh-keygen",
+                &[
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-f",
+                    d.join(key).to_str().unwrap(),
+                ],
+            );
+        }
+        std::fs::copy(d.join("client_ed25519.pub"), d.join("authorized_keys")).unwrap();
+        let fp = String::from_utf8(run(
+            "ssh-keygen",
+            &[
+                "-l",
+                "-E",
+                "sha256",
+                "-f",
+                d.join("host_ed25519.pub").to_str().unwrap(),
+            ],
+        ))
+        .unwrap();
+        let fingerprint = fp.split_whitespace().nth(1).unwrap().to_owned();
+        let user = String::from_utf8(run("id", &["-un"]))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            std::fs::write(
+                d.join("sshd_config"),
+                format!(
+                    "ListenAddress 127.0.0.1\nPort {port}\nHostKey {host}\nPidFile {pid}\n\
+                     AuthorizedKeysFile {keys}\nPasswordAuthentication no\n\
+                     KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+                     PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
+                     Subsystem sftp internal-sftp\nLogLevel ERROR\n",
+                    host = d.join("host_ed25519").display(),
+                    pid = d.join("sshd.pid").display(),
+                    keys = d.join("authorized_keys").display(),
+                ),
+            )
+            .unwrap();
+            let mut child = Command::new(sshd)
+                .args(["-D", "-e", "-f"])
+                .arg(d.join("sshd_config"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let mut err = String::new();
+                    use std::io::Read;
+                    child.stderr.take().unwrap().read_to_string(&mut err).ok();
+                    last_err = format!("sshd exited {status}: {err}");
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Sshd {
+                        child,
+                        port,
+                        client_key: d.join("client_ed25519"),
+                        dir,
+                        fingerprint,
+                        user,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            child.kill().ok();
+            child.wait().ok();
+        }
+        panic!("sshd did not start: {last_err}");
+    }
+
+    /// A folder on the "partner's server" (created), by absolute path.
+    pub fn folder(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join("remote").join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// Replaces the keys sshd accepts (to refuse a login).
+    pub fn authorize_only(&self, public_key_file: &Path) {
+        std::fs::copy(public_key_file, self.dir.path().join("authorized_keys")).unwrap();
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}

@@ -1,0 +1,172 @@
+//! An edi-courier installation in a temp dir, configured against a test's
+//! own sshd: keys, outbox, spool, ledger and edi-courier.toml, and a way
+//! to run the binary on it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::sshd::Sshd;
+use super::tools::{age_key, private};
+use super::{root, NOW};
+
+pub const PARTNER: &str = "acme";
+
+/// What a test may change in the partner's config.
+#[derive(Clone)]
+pub struct Partner {
+    pub port: u16,
+    pub host_key: String,
+    pub key_file: PathBuf,
+    /// The partner's inbound folder, where we upload.
+    pub outbound_dir: PathBuf,
+    pub attempts: u32,
+    pub file_name: String,
+}
+
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    /// The partner's age identity: what opens the files we send it.
+    pub partner_identity: PathBuf,
+    pub partner_recipient: String,
+    pub partner: Partner,
+}
+
+impl Workspace {
+    pub fn new(sshd: &Sshd) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        let key_file = keys.join("acme_ed25519");
+        std::fs::copy(&sshd.client_key, &key_file).unwrap();
+        private(&key_file);
+        let (partner_identity, partner_recipient) = age_key(dir.path(), "partner-age.txt");
+        std::fs::create_dir_all(dir.path().join("outbox").join(PARTNER)).unwrap();
+        let partner = Partner {
+            port: sshd.port,
+            host_key: sshd.fingerprint.clone(),
+            key_file,
+            outbound_dir: sshd.folder("inbound"),
+            attempts: 2,
+            file_name: "{sender}_{yyyymmdd}_{isa13}.x12.age".into(),
+        };
+        let ws = Workspace {
+            config: dir.path().join("edi-courier.toml"),
+            dir,
+            partner_identity,
+            partner_recipient,
+            partner,
+        };
+        ws.write_config(&ws.partner.clone(), &sshd.user);
+        ws
+    }
+
+    pub fn write_config(&self, p: &Partner, user: &str) {
+        let text = format!(
+            r#"[paths]
+maps_dir = "{maps}"
+
+[partners.{PARTNER}]
+profile = "sandbox"
+map = "clinic-professional"
+host = "127.0.0.1"
+port = {port}
+user = "{user}"
+key_file = "{key}"
+host_keys = ["{host_key}"]
+outbound_dir = "{outbound}"
+inbound_dir = "{outbound}"
+file_name = "{file_name}"
+seal = {{ age = ["{recipient}"] }}
+timeout_secs = 10
+retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
+"#,
+            maps = root().join("edi-maps").display(),
+            port = p.port,
+            key = p.key_file.display(),
+            host_key = p.host_key,
+            outbound = p.outbound_dir.display(),
+            file_name = p.file_name,
+            recipient = self.partner_recipient,
+            attempts = p.attempts,
+        );
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn outbox(&self) -> PathBuf {
+        self.path("outbox").join(PARTNER)
+    }
+
+    /// Copies an export into the partner's outbox.
+    pub fn drop_export(&self, from: &Path, name: &str) -> PathBuf {
+        let to = self.outbox().join(name);
+        std::fs::copy(from, &to).unwrap();
+        to
+    }
+
+    /// Runs edi-courier on this workspace, with extra environment.
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_edi-courier"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env("EDI_COURIER_NOW", NOW)
+            .env_remove("EDI_COURIER_FAULT")
+            .envs(env.iter().copied())
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run edi-courier")
+    }
+
+    pub fn submit(&self, env: &[(&str, &str)]) -> Output {
+        self.run(&["submit", "--partner", PARTNER], env)
+    }
+
+    /// Claim counts by status, from the ledger.
+    pub fn claim_statuses(&self) -> Vec<(String, i64)> {
+        let url = format!("sqlite://{}", self.path("ledger.sqlite").display());
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let ledger = edi_courier::ledger::Ledger::open(&url).await.unwrap();
+            let counts = ledger.claim_counts().await.unwrap();
+            ledger.close().await;
+            counts
+                .into_iter()
+                .map(|(_, status, n, _)| (status, n))
+                .collect()
+        })
+    }
+
+    /// Every file under the workspace (recursively), to look for plaintext.
+    pub fn all_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), &mut out);
+        out
+    }
+}
+
+/// Names in a folder, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}

@@ -1,0 +1,118 @@
+//! Sealed delivery against a real OpenSSH sshd started by each test:
+//! the file appears only under its final name, the Go `age` CLI opens it to
+//! exactly the 837 that was written, no plaintext is left on our disk, and
+//! the same export submitted twice is sent once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::sshd::Sshd;
+use common::tools::age_decrypt;
+use common::workspace::{names_in, Workspace};
+use common::{edi_courier, root};
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The 837 `translate` writes for the same export, clock and control
+/// number 1: what the delivered file must hold once opened.
+fn expected_837(export: &std::path::Path) -> Vec<u8> {
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        export.to_str().unwrap(),
+        "--quarantine",
+        std::env::temp_dir().to_str().unwrap(),
+    ]);
+    out.stdout
+}
+
+#[test]
+fn delivers_one_sealed_837_under_its_final_name_that_age_opens() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let export = ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("delivered to acme"), "{}", text(&out));
+
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(
+        remote,
+        ["EDICOURIER_20261120_000000001.x12.age"],
+        "{}",
+        text(&out)
+    );
+    let delivered = ws.partner.outbound_dir.join(&remote[0]);
+    let opened = age_decrypt(&ws.partner_identity, &delivered);
+    assert_eq!(
+        String::from_utf8_lossy(&opened),
+        String::from_utf8_lossy(&expected_837(&root().join("examples/clinic-claims.csv"))),
+        "the partner opens exactly the 837 that was written"
+    );
+
+    // The export moved on; the sealed copy is archived; no plaintext anywhere.
+    assert!(!export.exists());
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv"]);
+    assert!(names_in(&ws.path("spool/out/acme")).is_empty());
+    assert_eq!(
+        std::fs::read(ws.path("archive/out/acme").join(&remote[0])).unwrap(),
+        std::fs::read(&delivered).unwrap()
+    );
+    for f in ws.all_files() {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes.windows(4).any(|w| w == b"ISA*" || w == b"CLM*"),
+            "plaintext X12 on our disk: {}",
+            f.display()
+        );
+    }
+    let statuses = ws.claim_statuses();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(statuses[0].0, "sent");
+    let claims_in_file = String::from_utf8_lossy(&opened).matches("CLM*").count() as i64;
+    assert_eq!(statuses[0].1, claims_in_file);
+
+    // status shows it.
+    let status = ws.run(&["status"], &[]);
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("delivered") && shown.contains(&remote[0]),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_same_export_twice_is_sent_once_and_says_so() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let source = root().join("examples/clinic-claims.csv");
+    ws.drop_export(&source, "monday.csv");
+    let first = ws.submit(&[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+
+    ws.drop_export(&source, "monday-again.csv");
+    let second = ws.submit(&[]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let said = String::from_utf8_lossy(&second.stdout);
+    assert!(said.contains("already submitted"), "{}", text(&second));
+    assert_eq!(
+        names_in(&ws.partner.outbound_dir).len(),
+        1,
+        "one file on the server"
+    );
+    assert_eq!(
+        names_in(&ws.outbox().join("processed")),
+        ["monday-again.csv", "monday.csv"],
+        "the duplicate is kept, not deleted"
+    );
+}
