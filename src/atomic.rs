@@ -45,6 +45,7 @@ impl AtomicFile {
 
     /// Flushes, fsyncs, renames into place and fsyncs the folder.
     pub fn commit(mut self) -> io::Result<()> {
+        crate::fault::enospc_if_injected("spool", &self.dest)?;
         self.out.flush()?;
         self.out.get_ref().sync_all()?;
         std::fs::rename(&self.tmp, &self.dest)?;

@@ -116,3 +116,33 @@ fn the_same_export_twice_is_sent_once_and_says_so() {
         "the duplicate is kept, not deleted"
     );
 }
+
+#[test]
+fn check_proves_host_key_login_and_folders_and_writes_nothing() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let offline = ws.run(&["check", "--offline"], &[]);
+    assert_eq!(offline.status.code(), Some(0), "{}", text(&offline));
+    assert!(String::from_utf8_lossy(&offline.stdout).contains("key"));
+
+    let online = ws.run(&["check"], &[]);
+    assert_eq!(online.status.code(), Some(0), "{}", text(&online));
+    let said = String::from_utf8_lossy(&online.stdout);
+    assert!(said.contains("host key pinned, login accepted"), "{said}");
+    assert!(said.contains("readable"), "{said}");
+    assert!(
+        names_in(&ws.partner.outbound_dir).is_empty(),
+        "check writes nothing"
+    );
+
+    // A key others can read is refused before anything is contacted.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ws.partner.key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let loose = ws.run(&["check", "--offline"], &[]);
+    assert_eq!(loose.status.code(), Some(2), "{}", text(&loose));
+    assert!(
+        String::from_utf8_lossy(&loose.stderr).contains("readable by group or others"),
+        "{}",
+        text(&loose)
+    );
+}

@@ -1,0 +1,362 @@
+//! Faults on the way to the partner, each against a real OpenSSH sshd:
+//! a clear error, a recorded failed attempt, nothing lost — and the next
+//! run, once the fault is gone, delivers exactly once. Then `kill -9` at
+//! every step of the outbound state machine.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Output;
+
+use common::root;
+use common::sshd::{free_port, Sshd};
+use common::tools::age_decrypt;
+use common::workspace::{names_in, Workspace};
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn said(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+const FINAL: &str = "EDICOURIER_20261120_000000001.x12.age";
+
+/// Runs submit expecting it to fail with `message`, leaving the claims
+/// queued and the partner's folder without any final file.
+fn fails_with(ws: &Workspace, message: &str) {
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        said(&out).contains(message),
+        "expected {message:?}:\n{}",
+        text(&out)
+    );
+    let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
+        .into_iter()
+        .filter(|n| !n.ends_with(".part"))
+        .collect();
+    assert!(
+        finals.is_empty() || finals == ["theirs"],
+        "nothing delivered: {finals:?}"
+    );
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)]);
+    let status = String::from_utf8_lossy(&ws.run(&["status"], &[]).stdout).into_owned();
+    assert!(
+        status.contains("last error:") && status.contains(message),
+        "status shows the failed attempt:\n{status}"
+    );
+}
+
+/// The next run delivers the one file, once.
+fn then_delivers(ws: &Workspace) {
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(said(&out).contains("delivered to acme"), "{}", text(&out));
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote, [FINAL], "one file, under its final name");
+    let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(FINAL));
+    assert_eq!(String::from_utf8_lossy(&opened).matches("CLM*").count(), 5);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}
+
+fn workspace_with_export(sshd: &Sshd) -> Workspace {
+    let ws = Workspace::new(sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    ws
+}
+
+#[test]
+fn wrong_host_key_sends_nothing_until_the_pin_matches() {
+    let sshd = Sshd::start();
+    let mut ws = workspace_with_export(&sshd);
+    let good = ws.partner.clone();
+    ws.partner.host_key = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    fails_with(&ws, "matches none of the pinned keys");
+    let out = ws.submit(&[]);
+    assert!(
+        said(&out).contains(&sshd.fingerprint),
+        "names the key it saw:\n{}",
+        text(&out)
+    );
+    ws.partner = good;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    then_delivers(&ws);
+}
+
+#[test]
+fn refused_login_then_accepted() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let other = tempfile::tempdir().unwrap();
+    let other_key = other.path().join("other");
+    common::tools::run(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            other_key.to_str().unwrap(),
+        ],
+    );
+    sshd.authorize_only(&other.path().join("other.pub"));
+    fails_with(&ws, "login refused");
+    sshd.authorize_only(&sshd.client_key.with_extension("pub"));
+    then_delivers(&ws);
+}
+
+#[test]
+fn unreachable_host_is_retried_then_reached() {
+    let sshd = Sshd::start();
+    let mut ws = workspace_with_export(&sshd);
+    let good = ws.partner.clone();
+    ws.partner.port = free_port();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    fails_with(&ws, "cannot connect");
+    let out = ws.submit(&[]);
+    assert!(
+        said(&out).contains("gave up after 2 tries"),
+        "{}",
+        text(&out)
+    );
+    ws.partner = good;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    then_delivers(&ws);
+}
+
+#[test]
+fn missing_remote_folder_then_created() {
+    let sshd = Sshd::start();
+    let mut ws = workspace_with_export(&sshd);
+    let missing = sshd.dir.path().join("remote/not-yet");
+    ws.partner.outbound_dir = missing.clone();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        said(&out).contains(&missing.display().to_string()) && said(&out).contains("No such file"),
+        "{}",
+        text(&out)
+    );
+    std::fs::create_dir_all(&missing).unwrap();
+    then_delivers(&ws);
+}
+
+#[test]
+fn a_taken_final_name_is_never_overwritten() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let theirs = ws.partner.outbound_dir.join(FINAL);
+    std::fs::write(&theirs, "their file").unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        said(&out).contains("already exists; it was not overwritten"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "their file");
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)]);
+    // The partner clears the clash; the verified upload is renamed, not re-sent.
+    std::fs::remove_file(&theirs).unwrap();
+    then_delivers(&ws);
+}
+
+#[test]
+fn a_full_spool_loses_nothing() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let out = ws.submit(&[("EDI_COURIER_FAULT", "enospc-spool")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        said(&out).contains("No space left on device"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        names_in(&ws.outbox()),
+        ["clinic.csv"],
+        "the export waits in the outbox"
+    );
+    assert!(
+        names_in(&ws.path("spool/out/acme")).is_empty(),
+        "no partial spool file"
+    );
+    assert!(names_in(&ws.partner.outbound_dir).is_empty());
+    // The burnt ISA13 1 is not reused: the delivered file carries 2.
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        names_in(&ws.partner.outbound_dir),
+        ["EDICOURIER_20261120_000000002.x12.age"]
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}
+
+/// A TCP proxy to `port` that cuts every connection after `limit` bytes
+/// from the client.
+fn cutting_proxy(port: u16, limit: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                let mut passed = 0;
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 || passed + n > limit {
+                        break;
+                    }
+                    if s_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    passed += n;
+                }
+                c_read.shutdown(Shutdown::Both).ok();
+                s_write.shutdown(Shutdown::Both).ok();
+            });
+            std::thread::spawn(move || {
+                std::io::copy(&mut s_read, &mut c_write).ok();
+                c_write.shutdown(Shutdown::Both).ok();
+            });
+        }
+    });
+    proxy_port
+}
+
+#[test]
+fn a_connection_dropped_mid_upload_is_resumed_whole() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    let claims = common::gen::batch(7, 2000, edi_courier::model::ClaimKind::Professional, false);
+    let export = ws.outbox().join("big.json");
+    std::fs::write(
+        &export,
+        serde_json::to_vec(&edi_courier::model::ClaimFile {
+            submitter: None,
+            receiver: None,
+            claims,
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let good = ws.partner.clone();
+    ws.partner.port = cutting_proxy(sshd.port, 512 * 1024);
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
+        .into_iter()
+        .filter(|n| !n.ends_with(".part"))
+        .collect();
+    assert!(
+        finals.is_empty(),
+        "a cut upload is never renamed: {finals:?}"
+    );
+    let queued: i64 = ws.claim_statuses().iter().map(|(_, n)| n).sum();
+    assert!(queued > 1000, "{queued}");
+
+    ws.partner = good;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.submit(&[]);
+    assert!(said(&out).contains("delivered to acme"), "{}", text(&out));
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote, [FINAL]);
+    let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(FINAL));
+    assert_eq!(
+        String::from_utf8_lossy(&opened).matches("CLM*").count() as i64,
+        queued
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), queued)]);
+}
+
+/// Every step of the outbound state machine, killed there by SIGKILL, then
+/// run again: every claim Sent exactly once, one file per interchange on
+/// the server, no temporary file left, the export processed once.
+#[test]
+fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
+    let sshd = Sshd::start();
+    for step in [
+        "picked-up",
+        "sealed",
+        "spooled",
+        "moved",
+        "uploading",
+        "uploaded",
+        "verified",
+        "renamed",
+    ] {
+        let mut ws = workspace_with_export(&sshd);
+        ws.partner.outbound_dir = sshd.folder(&format!("in-{step}"));
+        ws.write_config(&ws.partner.clone(), &sshd.user);
+        let killed = ws.submit(&[("EDI_COURIER_FAULT", step)]);
+        assert_eq!(
+            killed.status.code(),
+            None,
+            "{step}: killed by a signal\n{}",
+            text(&killed)
+        );
+
+        let out = ws.submit(&[]);
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out));
+        let remote = names_in(&ws.partner.outbound_dir);
+        assert_eq!(
+            remote.len(),
+            1,
+            "{step}: one file, no leftovers: {remote:?}"
+        );
+        assert!(!remote[0].ends_with(".part"), "{step}: {remote:?}");
+        let opened = age_decrypt(
+            &ws.partner_identity,
+            &ws.partner.outbound_dir.join(&remote[0]),
+        );
+        let opened = String::from_utf8_lossy(&opened).into_owned();
+        assert_eq!(opened.matches("CLM*").count(), 5, "{step}");
+        let isa13 = &opened[90..99];
+        assert!(
+            remote[0].contains(isa13),
+            "{step}: the name carries the ISA13 {isa13}"
+        );
+        assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{step}");
+        assert!(
+            names_in(&ws.outbox()).iter().all(|n| n == "processed"),
+            "{step}"
+        );
+        assert_eq!(
+            names_in(&ws.outbox().join("processed")),
+            ["clinic.csv"],
+            "{step}"
+        );
+        assert!(
+            names_in(&ws.path("spool/out/acme")).is_empty(),
+            "{step}: spool emptied"
+        );
+
+        // And a third run has nothing left to do.
+        let again = ws.submit(&[]);
+        assert_eq!(again.status.code(), Some(0), "{step}: {}", text(&again));
+        assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1, "{step}");
+        assert!(Path::new(&ws.partner.outbound_dir).exists());
+    }
+}
