@@ -14,7 +14,11 @@
 //! | X12 writing and reading, no I/O | [`x12`] |
 //! | the set-aside report | [`report`] |
 //! | sealing with age | [`crypt`] |
-//! | the ledger: control numbers (more to come) | [`ledger`] |
+//! | the ledger: control numbers, exports, files, envelopes, claims, events | [`ledger`] |
+//! | outbox pickup | [`pickup`] |
+//! | the outbound state machine | [`submit`] |
+//! | the partner's SFTP server | [`sftp`] |
+//! | crash points and faults for tests | [`fault`] |
 //! | file-level pipelines: translate, scrub, read | [`translate`], [`inspect`] |
 //! | files that appear whole or not at all | [`atomic`] |
 //! | command line | [`cli`] |

@@ -1,7 +1,7 @@
 //! The ledger: what edi-courier has done, in SQLite (embedded, the default;
 //! its file survives restarts), with migrations from `migrations/`.
 //!
-//! It holds control numbers, file-name counters, and (in [`outbound`]'s
+//! It holds control numbers, file-name counters, and (`outbound.rs`'s
 //! queries) every export, file, envelope and claim sent, with their events. Control numbers
 //! are unique per sender/receiver pair, *reserved and committed before a file
 //! is written*, and never reused: a batch that fails burns its numbers. The
