@@ -360,3 +360,27 @@ fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
         assert!(Path::new(&ws.partner.outbound_dir).exists());
     }
 }
+
+/// A partner that takes each file the moment it is renamed, and a crash
+/// right after the rename, before it was recorded: the next run must not
+/// upload it again — the temporary name is gone, so it was delivered.
+#[test]
+fn a_file_taken_by_the_partner_before_delivery_was_recorded_is_not_sent_again() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "renamed")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    let taken = sshd.folder("partner-processing").join(FINAL);
+    std::fs::rename(ws.partner.outbound_dir.join(FINAL), &taken).unwrap();
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(said(&out).contains("delivered to acme"), "{}", text(&out));
+    assert!(
+        names_in(&ws.partner.outbound_dir).is_empty(),
+        "nothing uploaded again"
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+    let opened = age_decrypt(&ws.partner_identity, &taken);
+    assert_eq!(String::from_utf8_lossy(&opened).matches("CLM*").count(), 5);
+}

@@ -149,12 +149,6 @@ impl<R: Read> CsvClaims<R> {
         let rows = Rows { first, last };
         let claim_id = group.rows.first().and_then(|r| self.claim_id_of(r));
         let mut problems = group.problems;
-        let cell = |row: &Row, column: &str| -> Option<String> {
-            self.columns
-                .get(column)
-                .and_then(|i| row.cells.get(*i))
-                .cloned()
-        };
         let mut claim = Map::new();
         if let Some(kind) = self.map.kind {
             claim.insert(
@@ -176,16 +170,11 @@ impl<R: Read> CsvClaims<R> {
         };
         if let Some(first_row) = group.rows.first() {
             for spec in &self.map.claim {
-                let cells: Vec<(String, Option<String>)> = spec
-                    .columns()
-                    .iter()
-                    .map(|c| ((*c).to_owned(), cell(first_row, c)))
-                    .collect();
                 let get = |c: &str| {
-                    cells
-                        .iter()
-                        .find(|(name, _)| name == c)
-                        .and_then(|(_, v)| v.as_deref())
+                    self.columns
+                        .get(c)
+                        .and_then(|i| first_row.cells.get(*i))
+                        .map(String::as_str)
                 };
                 match spec.value(get) {
                     Ok(Some(v)) => set_path(&mut claim, &spec.target, v),
@@ -375,13 +364,19 @@ fn set_path(obj: &mut Map<String, Value>, path: &str, v: Value) {
             cur.insert(part.to_owned(), v);
             return;
         }
-        let slot = cur.entry(part.to_owned()).or_insert_with(|| {
-            if part == "other_payers" {
+        // Look before inserting: most levels exist already, and a key is
+        // allocated only when it is new.
+        if !cur.contains_key(part) {
+            let fresh = if part == "other_payers" {
                 Value::Array(vec![Value::Object(Map::new())])
             } else {
                 Value::Object(Map::new())
-            }
-        });
+            };
+            cur.insert(part.to_owned(), fresh);
+        }
+        let Some(slot) = cur.get_mut(part) else {
+            return;
+        };
         let next = match slot {
             Value::Array(items) => items.first_mut(),
             other => Some(other),
