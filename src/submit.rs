@@ -26,16 +26,17 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
 use crate::config::{Config, FileNameVars, Partner, Seal};
-use crate::crypt::{CryptError, Sealer};
+use crate::crypt::{CryptError, Sealed, Sealer};
 use crate::fault::crash_point;
 use crate::ledger::{
-    Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, SentClaim, SpooledFile,
+    Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Reserved, SentClaim,
+    SpooledFile,
 };
 use crate::map::InputMap;
 use crate::pickup::{self, PickupError};
 use crate::report::Report;
 use crate::sftp::{Connection, Expected, SftpError};
-use crate::translate::{Pipeline, TranslateError};
+use crate::translate::{Pipeline, TranslateError, Translation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -153,6 +154,15 @@ impl Progress for Quiet {
     fn start(&self, _: &str, _: u64) {}
     fn advance(&self, _: u64) {}
     fn finish(&self) {}
+}
+
+/// What sealing one export produced.
+struct Written {
+    translation: Translation,
+    /// Where each written claim landed, for the ledger.
+    claims: Vec<SentClaim>,
+    /// None when no claim could be written (no spool file exists).
+    sealed: Option<Sealed>,
 }
 
 /// One outbound run for one partner.
@@ -324,7 +334,11 @@ impl Submit<'_> {
         crash_point("picked-up");
 
         let written = self.write_sealed(export, &spool_path, &mut numbers);
-        let (translation, claims, sealed) = match written {
+        let Written {
+            translation,
+            claims,
+            sealed,
+        } = match written {
             Ok(w) => w,
             Err(e) => {
                 self.ledger
@@ -398,20 +412,12 @@ impl Submit<'_> {
     /// Streams the export through map, scrubber and writer into the sealer
     /// and the spool file. The spool file exists (durably) only if at least
     /// one claim was written.
-    #[allow(clippy::type_complexity)]
     fn write_sealed(
         &self,
         export: &Path,
         spool_path: &Path,
-        numbers: &mut crate::ledger::Reserved,
-    ) -> Result<
-        (
-            crate::translate::Translation,
-            Vec<SentClaim>,
-            Option<crate::crypt::Sealed>,
-        ),
-        SubmitError,
-    > {
+        numbers: &mut Reserved,
+    ) -> Result<Written, SubmitError> {
         let spool_err = |source| SubmitError::Spool {
             path: spool_path.to_owned(),
             source,
@@ -461,11 +467,19 @@ impl Submit<'_> {
             })?;
         if translation.interchange.is_none() {
             // Dropping the sealer drops the unfinished spool file.
-            return Ok((translation, claims, None));
+            return Ok(Written {
+                translation,
+                claims,
+                sealed: None,
+            });
         }
         let (out, sealed) = sealer.finish().map_err(seal_err)?;
         out.commit().map_err(spool_err)?;
-        Ok((translation, claims, Some(sealed)))
+        Ok(Written {
+            translation,
+            claims,
+            sealed: Some(sealed),
+        })
     }
 
     /// Uploads every file waiting for this partner, retrying transient

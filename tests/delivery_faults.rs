@@ -103,19 +103,7 @@ fn refused_login_then_accepted() {
     let sshd = Sshd::start();
     let ws = workspace_with_export(&sshd);
     let other = tempfile::tempdir().unwrap();
-    let other_key = other.path().join("other");
-    common::tools::run(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            other_key.to_str().unwrap(),
-        ],
-    );
+    common::tools::ssh_key(other.path(), "other");
     sshd.authorize_only(&other.path().join("other.pub"));
     fails_with(&ws, "login refused");
     sshd.authorize_only(&sshd.client_key.with_extension("pub"));

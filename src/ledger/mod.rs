@@ -1,13 +1,14 @@
 //! The ledger: what edi-courier has done, in SQLite (embedded, the default;
 //! its file survives restarts), with migrations from `migrations/`.
 //!
-//! It holds control numbers, file-name counters, and (`outbound.rs`'s
-//! queries) every export, file, envelope and claim sent, with their events. Control numbers
-//! are unique per sender/receiver pair, *reserved and committed before a file
-//! is written*, and never reused: a batch that fails burns its numbers. The
-//! 837 writer streams and asks for numbers synchronously, while the ledger is
-//! async, so a run reserves what it may need up front ([`Ledger::reserve_batch`])
-//! and hands the writer a [`Reserved`] allocator over those ranges.
+//! It holds control numbers, file-name counters, and (the queries in
+//! `outbound.rs`) every export, file, envelope and claim sent, with their
+//! events. Control numbers are unique per sender/receiver pair, *reserved
+//! and committed before a file is written*, and never reused: a batch that
+//! fails burns its numbers. The 837 writer streams and asks for numbers
+//! synchronously, while the ledger is async, so a run reserves what it may
+//! need up front ([`Ledger::reserve_batch`]) and hands the writer a
+//! [`Reserved`] allocator over those ranges.
 //!
 //! Queries are plain SQL with `ON CONFLICT … RETURNING`, which PostgreSQL
 //! also speaks.

@@ -179,6 +179,20 @@ pub struct FileStatus {
     pub updated_at: String,
 }
 
+fn export_row(r: &sqlx::sqlite::SqliteRow) -> Result<ExportRow, LedgerError> {
+    let state: String = r.get("state");
+    Ok(ExportRow {
+        id: r.get("id"),
+        path: r.get("path"),
+        state: ExportState::parse(&state).ok_or(LedgerError::Corrupt {
+            what: "export state",
+            value: state,
+        })?,
+        file_id: r.get("file_id"),
+        created_at: r.get("created_at"),
+    })
+}
+
 fn query_err(what: &'static str) -> impl Fn(sqlx::Error) -> LedgerError {
     move |source| LedgerError::Query { what, source }
 }
@@ -245,20 +259,7 @@ impl Ledger {
         .fetch_optional(&self.pool)
         .await
         .map_err(query_err("looking up an export"))?;
-        row.map(|r| {
-            let state: String = r.get("state");
-            Ok(ExportRow {
-                id: r.get("id"),
-                path: r.get("path"),
-                state: ExportState::parse(&state).ok_or(LedgerError::Corrupt {
-                    what: "export state",
-                    value: state,
-                })?,
-                file_id: r.get("file_id"),
-                created_at: r.get("created_at"),
-            })
-        })
-        .transpose()
+        row.as_ref().map(export_row).transpose()
     }
 
     /// Step 1: an export is picked up and the file its claims will go into
@@ -597,31 +598,6 @@ impl Ledger {
             .collect()
     }
 
-    /// The export whose claims a file carries.
-    pub async fn export_of_file(&self, file_id: i64) -> Result<Option<ExportRow>, LedgerError> {
-        let row = sqlx::query(
-            "SELECT id, path, state, file_id, created_at FROM exports WHERE file_id = ?1",
-        )
-        .bind(file_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_err("looking up a file's export"))?;
-        row.map(|r| {
-            let state: String = r.get("state");
-            Ok(ExportRow {
-                id: r.get("id"),
-                path: r.get("path"),
-                state: ExportState::parse(&state).ok_or(LedgerError::Corrupt {
-                    what: "export state",
-                    value: state,
-                })?,
-                file_id: r.get("file_id"),
-                created_at: r.get("created_at"),
-            })
-        })
-        .transpose()
-    }
-
     /// Exports picked up or spooled but not yet moved to `processed/`.
     pub async fn unfinished_exports(&self, partner: &str) -> Result<Vec<ExportRow>, LedgerError> {
         let rows = sqlx::query(
@@ -632,16 +608,7 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("listing unfinished exports"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ExportRow {
-                id: r.get("id"),
-                path: r.get("path"),
-                state: ExportState::Spooled,
-                file_id: r.get("file_id"),
-                created_at: r.get("created_at"),
-            })
-            .collect())
+        rows.iter().map(export_row).collect()
     }
 
     /// A step of the upload: the file moves to `state`.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::tools::run;
+use super::tools::{run, ssh_key};
 
 pub struct Sshd {
     child: Child,
@@ -40,20 +40,8 @@ impl Sshd {
         std::fs::create_dir_all("/run/sshd").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        for key in ["host_ed25519", "client_ed25519"] {
-            run(
-                "ssh-keygen",
-                &[
-                    "-q",
-                    "-t",
-                    "ed25519",
-                    "-N",
-                    "",
-                    "-f",
-                    d.join(key).to_str().unwrap(),
-                ],
-            );
-        }
+        ssh_key(d, "host_ed25519");
+        ssh_key(d, "client_ed25519");
         std::fs::copy(d.join("client_ed25519.pub"), d.join("authorized_keys")).unwrap();
         let fp = String::from_utf8(run(
             "ssh-keygen",

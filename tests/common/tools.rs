@@ -45,3 +45,13 @@ pub fn age_decrypt(identity: &Path, file: &Path) -> Vec<u8> {
         ],
     )
 }
+
+/// An ed25519 key pair made by ssh-keygen, no passphrase: the private key's path.
+pub fn ssh_key(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(name);
+    run(
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()],
+    );
+    key
+}
