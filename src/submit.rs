@@ -60,6 +60,8 @@ pub enum SubmitError {
     Sftp(Box<SftpError>),
     #[error("file {name}: the ledger has no hash or size for it")]
     Unrecorded { name: String },
+    #[error("another run for partner {partner} is in progress (it holds {}); nothing was done", lock.display())]
+    Busy { partner: String, lock: PathBuf },
 }
 
 impl From<SftpError> for SubmitError {
@@ -196,6 +198,7 @@ impl Submit<'_> {
     /// Finishes what an earlier run left, picks up `inputs` (or the
     /// partner's outbox), and delivers every file waiting for this partner.
     pub async fn run(&self, inputs: Option<&[PathBuf]>) -> Result<SubmitReport, SubmitError> {
+        let _lock = self.lock()?;
         let mut report = SubmitReport::default();
         self.recover().await?;
         let inputs = match inputs {
@@ -220,6 +223,33 @@ impl Submit<'_> {
         self.deliver(&mut report).await?;
         self.sweep_spool().await?;
         Ok(report)
+    }
+
+    /// One run per partner on this machine at a time: recovery and the
+    /// spool sweep assume nobody else is halfway through a step. The lock
+    /// is the OS's (flock), so a killed run never leaves it held.
+    fn lock(&self) -> Result<std::fs::File, SubmitError> {
+        let dir = self.config.paths.spool.join("out");
+        let path = dir.join(format!("{}.lock", self.partner.name));
+        let err = |source| SubmitError::Spool {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(err)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(SubmitError::Busy {
+                partner: self.partner.name.clone(),
+                lock: path,
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+        }
     }
 
     /// Finishes the local steps a crash interrupted.

@@ -146,3 +146,33 @@ fn check_proves_host_key_login_and_folders_and_writes_nothing() {
         text(&loose)
     );
 }
+
+#[test]
+fn a_second_run_for_the_same_partner_waits_its_turn() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    let dir = ws.path("spool/out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let held = std::fs::File::create(dir.join("acme.lock")).unwrap();
+    held.lock().unwrap();
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("another run for partner acme is in progress"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        names_in(&ws.outbox()),
+        ["clinic.csv"],
+        "nothing was touched"
+    );
+
+    drop(held);
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
+}
