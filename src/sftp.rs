@@ -9,7 +9,7 @@
 //! which path and which step, and whether trying again may help
 //! ([`SftpError::is_transient`]).
 //!
-//! Two gaps in russh-sftp are closed here, in one place:
+//! Three gaps in russh-sftp are closed here, in one place:
 //! - every `poll_write` becomes one SFTP WRITE, so uploads write 256 KiB
 //!   pieces (8 KiB writes run at a third of the speed, DEPENDENCIES.md);
 //! - dropping a remote `File` closes it without waiting, losing write
