@@ -5,8 +5,11 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use crate::model::response::{EnvelopeRef, Response};
 use crate::model::Claim;
-use crate::x12::{ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError, Tokenizer};
+use crate::x12::{
+    read_ta1, ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError, ResponseReader, Tokenizer,
+};
 
 /// Bytes read per call; big enough that the tokenizer's per-call work is noise.
 const CHUNK: usize = 256 * 1024;
@@ -41,17 +44,41 @@ pub enum InspectError {
     Io(#[from] std::io::Error),
 }
 
+/// What a file holds, item by item: an 837 claim, or a response (a TA1, or
+/// a whole 999, 277CA or 835 transaction set).
+#[derive(Debug)]
+pub enum Item {
+    Claim(Box<Claim>),
+    Response(Box<Response>),
+}
+
 /// Streams `input` through the tokenizer, envelope checker and 837 reader.
 /// Each 837 claim is handed to `on_claim` as soon as it is complete.
 pub fn read_x12(
-    mut input: impl Read,
+    input: impl Read,
     mut on_claim: impl FnMut(Claim),
+) -> Result<FileSummary, InspectError> {
+    read_items(input, |item| {
+        if let Item::Claim(c) = item {
+            on_claim(*c);
+        }
+    })
+}
+
+/// Streams `input` through the tokenizer, the envelope checker and the
+/// reader its sets need: each 837 claim as soon as it is complete, each
+/// response set at its SE, each TA1 as it comes.
+pub fn read_items(
+    mut input: impl Read,
+    mut on_item: impl FnMut(Item),
 ) -> Result<FileSummary, InspectError> {
     let mut summary = FileSummary::default();
     let mut tok = Tokenizer::new();
     let mut env = EnvelopeReader::new();
     let mut claims: Option<ClaimReader> = None;
+    let mut responses: Option<ResponseReader> = None;
     let mut group_version = String::new();
+    let mut at = EnvelopeRef::default();
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut eof = false;
     while !eof {
@@ -68,8 +95,21 @@ pub fn read_x12(
         summary.bytes += n as u64;
         let result = tok.feed::<ReadError>(&buf, eof, |seg| {
             match env.segment(&seg) {
-                Ok(EnvelopeEvent::Group(gs)) => group_version = gs.version,
+                Ok(EnvelopeEvent::Interchange(isa)) => {
+                    at = EnvelopeRef {
+                        sender: isa.sender_id,
+                        receiver: isa.receiver_id,
+                        interchange: isa.control,
+                        ..EnvelopeRef::default()
+                    };
+                }
+                Ok(EnvelopeEvent::Group(gs)) => {
+                    group_version = gs.version;
+                    at.group = gs.control;
+                }
                 Ok(EnvelopeEvent::SetStart(st)) => {
+                    at.set = st.control.clone();
+                    responses = ResponseReader::for_set(&st.set_id, at.clone());
                     *summary.sets.entry(st.set_id.clone()).or_default() += 1;
                     let version = if st.version.is_empty() {
                         &group_version
@@ -86,18 +126,32 @@ pub fn read_x12(
                     }
                     if let Some(reader) = claims.as_mut() {
                         match reader.segment(&seg) {
-                            Ok(Some(claim)) => on_claim(*claim),
+                            Ok(Some(claim)) => on_item(Item::Claim(claim)),
                             Ok(None) => {}
                             Err(e) => summary.problems.push(e.to_string()),
+                        }
+                    }
+                    if let Some(reader) = responses.as_mut() {
+                        if let Err(e) = reader.segment(&seg) {
+                            summary.problems.push(e.to_string());
                         }
                     }
                 }
                 Ok(EnvelopeEvent::SetEnd) => {
                     if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
-                        on_claim(*claim);
+                        on_item(Item::Claim(claim));
+                    }
+                    if let Some(reader) = responses.take() {
+                        on_item(Item::Response(Box::new(reader.finish())));
                     }
                 }
-                Ok(EnvelopeEvent::Ta1) => summary.ta1 += 1,
+                Ok(EnvelopeEvent::Ta1) => {
+                    summary.ta1 += 1;
+                    on_item(Item::Response(Box::new(Response::Ta1(read_ta1(
+                        &seg,
+                        at.clone(),
+                    )))));
+                }
                 Ok(_) => {}
                 Err(e) if e.is_recoverable() => summary.problems.push(e.to_string()),
                 Err(e) => return Err(e),
@@ -116,7 +170,7 @@ pub fn read_x12(
     }
     if summary.fatal.is_none() {
         if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
-            on_claim(*claim);
+            on_item(Item::Claim(claim));
         }
         env.finish();
     }

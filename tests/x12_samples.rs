@@ -6,6 +6,8 @@
 mod common;
 
 use common::*;
+use edi_courier::inspect::{read_items, Item};
+use edi_courier::model::response::Response;
 use edi_courier::model::Claim;
 
 #[test]
@@ -24,9 +26,42 @@ fn every_sample_reads_and_counts_agree_with_pyx12() {
     let mut compared = 0;
     for ((file, _, _), theirs) in rows.iter().zip(&verdicts) {
         let bytes = std::fs::read(fixture(&format!("x12/{file}"))).unwrap();
-        let (ours, _) = read_claims(&bytes);
+        let mut claims = 0u64;
+        let mut responses = Vec::new();
+        let ours = read_items(bytes.as_slice(), |item| match item {
+            Item::Claim(_) => claims += 1,
+            Item::Response(r) => responses.push(*r),
+        })
+        .unwrap();
         assert!(ours.fatal.is_none(), "{file}: {:?}", ours.fatal);
+        // Typed views: one per response set, one per TA1; every CLP in a remittance.
+        let typed_sets = responses
+            .iter()
+            .filter(|r| !matches!(r, Response::Ta1(_)))
+            .count() as u64;
+        let typed_ta1 = responses.len() as u64 - typed_sets;
+        assert_eq!(typed_ta1, ours.ta1, "{file}: TA1s");
+        let response_sets: u64 = ["999", "277", "835"]
+            .iter()
+            .map(|t| ours.sets.get(*t).copied().unwrap_or(0))
+            .sum();
+        assert_eq!(typed_sets, response_sets, "{file}: typed response sets");
+        let remitted: usize = responses
+            .iter()
+            .map(|r| match r {
+                Response::Remittance(r) => r.claims.len(),
+                _ => 0,
+            })
+            .sum();
         if let Some(c) = &theirs.counts {
+            assert_eq!(
+                remitted as u64, c.clp,
+                "{file}: 835 claims typed, as pyx12 counts CLP"
+            );
+            assert_eq!(
+                claims, c.clm,
+                "{file}: 837 claims typed, as pyx12 counts CLM"
+            );
             assert_eq!(ours.segments, c.segments, "{file}: segments");
             assert_eq!(ours.interchanges, c.isa, "{file}: interchanges");
             assert_eq!(ours.groups, c.gs, "{file}: groups");
@@ -132,4 +167,89 @@ fn valid_837_samples_write_back_valid_with_the_same_claims() {
         let b: Vec<_> = back.iter().map(claim_facts).collect();
         assert_eq!(a, b, "{}", path.display());
     }
+}
+
+fn responses_of(rel: &str) -> Vec<Response> {
+    let bytes = std::fs::read(fixture(&format!("x12/{rel}"))).unwrap();
+    let mut out = Vec::new();
+    read_items(bytes.as_slice(), |item| {
+        if let Item::Response(r) = item {
+            out.push(*r)
+        }
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn a_rejecting_999_pins_its_error_to_a_set_and_segment() {
+    let r = responses_of("999/emedny-999-rejected.edi");
+    let [Response::Ack999(ack)] = r.as_slice() else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        (ack.functional_id.as_str(), ack.group.as_str()),
+        ("HC", "28")
+    );
+    assert_eq!((ack.status.as_str(), ack.sets_accepted), ("R", 0));
+    let set = &ack.sets[0];
+    assert_eq!(
+        (set.set.as_str(), set.status.as_str(), set.codes.as_slice()),
+        ("0028", "R", &["5".to_owned()][..])
+    );
+    assert_eq!(
+        (
+            set.errors[0].segment.as_str(),
+            set.errors[0].position,
+            set.errors[0].code.as_str()
+        ),
+        ("NM", 17, "1")
+    );
+}
+
+#[test]
+fn a_rejecting_277ca_names_the_claim_its_payer_number_and_the_reason() {
+    let r = responses_of("277ca/emedny-277ca-rejected.edi");
+    let [Response::Status277(s)] = r.as_slice() else {
+        panic!("{r:?}")
+    };
+    assert_eq!(s.batch[0].category, "A1", "the batch was received");
+    let claim = &s.claims[0];
+    assert_eq!(claim.claim_id, "3920394930203");
+    assert_eq!(
+        claim.payer_claim_number.as_deref(),
+        Some("1107000000001120")
+    );
+    let stc = &claim.statuses[0];
+    assert_eq!(
+        (
+            stc.category.as_str(),
+            stc.code.as_str(),
+            stc.entity.as_deref()
+        ),
+        ("A7", "562", Some("85"))
+    );
+    assert!(stc.is_rejection());
+    assert_eq!(stc.amount, Some("199.14".parse().unwrap()));
+}
+
+#[test]
+fn every_sample_835_balances_and_reversals_are_seen() {
+    let mut reversals = 0;
+    for (file, kind, _) in manifest() {
+        if kind != "835" {
+            continue;
+        }
+        for r in responses_of(&file) {
+            let Response::Remittance(r) = r else { continue };
+            assert!(
+                r.is_balanced(),
+                "{file}: BPR02 {} vs {}",
+                r.amount,
+                r.expected_payment()
+            );
+            reversals += r.claims.iter().filter(|c| c.is_reversal()).count();
+        }
+    }
+    assert_eq!(reversals, 2, "the two retro samples each reverse one claim");
 }

@@ -10,8 +10,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
-use crate::inspect::read_x12;
+use crate::inspect::{read_items, Item};
 use crate::map::InputMap;
+use crate::model::response::Response;
 use crate::model::{Claim, ClaimFile};
 use crate::profile::Profile;
 use crate::translate::Pipeline;
@@ -228,10 +229,11 @@ fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
 fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
     let file = File::open(&args.file).with_context(|| format!("{}", args.file.display()))?;
     let mut claims: Vec<Claim> = Vec::new();
-    let summary = read_x12(std::io::BufReader::new(file), |c| {
-        if args.json {
-            claims.push(c);
-        }
+    let mut responses: Vec<Response> = Vec::new();
+    let summary = read_items(std::io::BufReader::new(file), |item| match item {
+        Item::Claim(c) if args.json => claims.push(*c),
+        Item::Claim(_) => {}
+        Item::Response(r) => responses.push(*r),
     })
     .with_context(|| format!("{}", args.file.display()))?;
     if args.json {
@@ -242,6 +244,7 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
             summary: &'a crate::inspect::FileSummary,
             #[serde(rename = "837")]
             claims: ClaimFile,
+            responses: &'a [Response],
         }
         let out = Out {
             file: args.file.display().to_string(),
@@ -251,6 +254,7 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
                 receiver: None,
                 claims,
             },
+            responses: &responses,
         };
         say(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
@@ -271,6 +275,9 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
             summary.claims,
             if summary.ta1 > 0 { format!(", TA1: {}", summary.ta1) } else { String::new() },
         );
+        for r in &responses {
+            text.push_str(&format!("  {}\n", describe(r)));
+        }
         for p in &summary.problems {
             text.push_str(&format!("  problem: {p}\n"));
         }
@@ -284,6 +291,59 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Rejected
     })
+}
+
+/// One line about a response, for `read`: what it answers and what it says.
+fn describe(r: &Response) -> String {
+    match r {
+        Response::Ta1(t) => format!(
+            "TA1 for interchange {}: {} (note {})",
+            t.interchange, t.code, t.note
+        ),
+        Response::Ack999(a) => {
+            let rejected = a.sets.iter().filter(|s| s.status == "R").count();
+            format!(
+                "999 for group {} ({}): {} — {} set(s) acknowledged, {rejected} rejected, {} segment error(s)",
+                a.group,
+                a.functional_id,
+                a.status,
+                a.sets.len(),
+                a.sets.iter().map(|s| s.errors.len()).sum::<usize>()
+            )
+        }
+        Response::Status277(s) => {
+            let rejected = s
+                .claims
+                .iter()
+                .filter(|c| c.statuses.iter().any(|st| st.is_rejection()))
+                .count();
+            format!(
+                "277CA {}: {} claim(s), {rejected} rejected",
+                s.reference,
+                s.claims.len()
+            )
+        }
+        Response::Remittance(r) => format!(
+            "835 {} {} {} on {}: {} claim(s), {} denied, {} reversed, {}",
+            r.method,
+            r.amount,
+            r.trace,
+            r.payment_date
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.claims.len(),
+            r.claims.iter().filter(|c| c.is_denied()).count(),
+            r.claims.iter().filter(|c| c.is_reversal()).count(),
+            if r.is_balanced() {
+                "balanced".to_owned()
+            } else {
+                format!(
+                    "OUT OF BALANCE (claims less adjustments: {})",
+                    r.expected_payment()
+                )
+            }
+        ),
+    }
 }
 
 /// Prints to standard output; a reader that went away (`| head`) is not an error.

@@ -6,8 +6,10 @@
 //! [`rust_decimal::Decimal`] everywhere (never floating point); dates are
 //! [`chrono::NaiveDate`]. The JSON form of [`ClaimFile`] is the "canonical
 //! JSON" input that `translate` accepts without a map; `examples/claims.json`
-//! shows a complete one.
+//! shows a complete one. What partners answer (TA1, 999, 277CA, 835) is in
+//! [`response`].
 
 mod claim;
+pub mod response;
 
 pub use claim::*;

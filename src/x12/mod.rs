@@ -12,11 +12,13 @@ mod delim;
 mod emit;
 pub mod read;
 pub mod read837;
+pub mod read_response;
 pub mod write837;
 
 pub use delim::{DelimiterError, Delimiters};
 pub use read::{EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer};
 pub use read837::ClaimReader;
+pub use read_response::{read_ta1, ResponseError, ResponseReader};
 pub use write837::{
     ClaimPlacement, ControlNumberError, ControlNumbers, Envelope, InterchangeSummary, Sequential,
     Usage, WriteError, Writer837,

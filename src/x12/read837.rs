@@ -591,7 +591,7 @@ impl ClaimReader {
 }
 
 /// CCYYMMDD (a DT date-time's first eight characters) without a format string.
-fn ccyymmdd(s: &str) -> Option<NaiveDate> {
+pub(crate) fn ccyymmdd(s: &str) -> Option<NaiveDate> {
     let d = s.as_bytes().get(..8)?;
     if !d.iter().all(u8::is_ascii_digit) {
         return None;

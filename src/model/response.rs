@@ -1,0 +1,301 @@
+//! What partners send back: TA1 (interchange acknowledgment), 999 (group
+//! and set acknowledgment), 277CA (claim acknowledgment) and 835
+//! (remittance). One remittance model serves reading 835s, writing them on
+//! the payer side, and the posting export.
+//!
+//! Only what matching, status and posting need is kept. Patient names,
+//! member ids and birth dates are never read into these types, and a 999's
+//! copy of a bad value (IK404) is dropped: these values end up in the
+//! ledger, in `trace`, and in alert mail.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Where a response's transaction set sat in its file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvelopeRef {
+    /// ISA06 / ISA08 / ISA13 of the interchange that carried the response.
+    pub sender: String,
+    pub receiver: String,
+    pub interchange: String,
+    /// GS06 and ST02 (empty for a TA1).
+    pub group: String,
+    pub set: String,
+}
+
+/// TA1: the partner's gateway on one of our interchanges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ta1 {
+    pub envelope: EnvelopeRef,
+    /// TA101: the ISA13 it answers.
+    pub interchange: String,
+    pub date: String,
+    pub time: String,
+    /// TA104: A accepted, E accepted with errors, R rejected.
+    pub code: String,
+    /// TA105: why (000 no error, 008 wrong receiver, 020 usage indicator…).
+    pub note: String,
+}
+
+/// 999: one functional group of ours, set by set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack999 {
+    pub envelope: EnvelopeRef,
+    /// AK101/AK102/AK103: the group it answers (GS01, GS06, GS08).
+    pub functional_id: String,
+    pub group: String,
+    pub version: String,
+    pub sets: Vec<SetAck>,
+    /// AK901: A, E (accepted with errors), P (partially), R.
+    pub status: String,
+    /// AK902–AK904.
+    pub sets_included: u32,
+    pub sets_received: u32,
+    pub sets_accepted: u32,
+    /// AK905–AK909.
+    pub codes: Vec<String>,
+}
+
+/// AK2…IK5: one transaction set of ours.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAck {
+    /// AK201/AK202: ST01 and ST02 it answers.
+    pub set_id: String,
+    pub set: String,
+    pub errors: Vec<SegmentError>,
+    /// IK501: A, E, M, R, W, X.
+    pub status: String,
+    /// IK502–IK506.
+    pub codes: Vec<String>,
+}
+
+/// IK3 (with its CTX and IK4s): what was wrong where.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentError {
+    /// IK301: the segment id.
+    pub segment: String,
+    /// IK302: its position in the set (ST = 1) — what pins it to a claim.
+    pub position: u32,
+    /// IK303: the loop.
+    pub loop_id: String,
+    /// IK304: the syntax error code.
+    pub code: String,
+    /// CTX01 references (e.g. `CLM01:ABC123`: the claim it concerns).
+    pub context: Vec<String>,
+    pub elements: Vec<ElementError>,
+}
+
+/// IK4, without IK404 (the bad value itself, which may be PHI).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElementError {
+    /// IK401-1, -2, -3: element, component, repetition.
+    pub element: u32,
+    pub component: Option<u32>,
+    pub repetition: Option<u32>,
+    /// IK402: the data element reference number.
+    pub reference: String,
+    /// IK403: the error code.
+    pub code: String,
+}
+
+/// 277CA: claim-level acknowledgments of one transaction set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status277 {
+    pub envelope: EnvelopeRef,
+    /// BHT03: the sender's reference for this 277.
+    pub reference: String,
+    /// Statuses given above claim level (information receiver or provider:
+    /// "the whole batch was accepted/rejected").
+    pub batch: Vec<StatusCode>,
+    pub claims: Vec<ClaimStatus>,
+}
+
+/// One claim's acknowledgment (loop 2200D).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimStatus {
+    /// TRN02: our CLM01 (the patient control number).
+    pub claim_id: String,
+    /// REF*1K: the payer's claim control number.
+    pub payer_claim_number: Option<String>,
+    /// REF*D9: a clearinghouse trace number.
+    pub clearinghouse_trace: Option<String>,
+    pub statuses: Vec<StatusCode>,
+    /// DTP*472: service dates as sent.
+    pub service_dates: Option<String>,
+    /// Service-line statuses (loop 2220D), by line.
+    pub lines: Vec<LineStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineStatus {
+    /// REF*FJ: the line item control number (our REF*6R).
+    pub line_control: Option<String>,
+    pub procedure: Option<String>,
+    pub statuses: Vec<StatusCode>,
+}
+
+/// STC01 (and STC10/STC11): category, status and entity codes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCode {
+    /// Claim status category (A1, A2, A3, A4, A6, A7, A8, …).
+    pub category: String,
+    /// Claim status code (external code list 507).
+    pub code: String,
+    pub entity: Option<String>,
+    /// STC02.
+    pub date: Option<NaiveDate>,
+    /// STC03: action code (WQ accepted, U rejected…).
+    pub action: Option<String>,
+    /// STC04: total charge as the partner read it.
+    pub amount: Option<Decimal>,
+}
+
+impl StatusCode {
+    /// A3 (returned as unprocessable), A6 (missing information), A7
+    /// (invalid information), A8 (relational field in error) reject the
+    /// claim; A1/A2 acknowledge receipt and acceptance into adjudication.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self.category.as_str(), "A3" | "A6" | "A7" | "A8")
+    }
+}
+
+/// 835: one remittance (one payment) and the claims it settles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remittance {
+    pub envelope: EnvelopeRef,
+    /// BPR01: I remittance information only, C payment with it, H notification…
+    pub handling: String,
+    /// BPR02: the payment.
+    pub amount: Decimal,
+    /// BPR03: C credit, D debit.
+    pub credit_debit: String,
+    /// BPR04: ACH, CHK, BOP, FWT, NON.
+    pub method: String,
+    /// BPR16: payment (effective) date.
+    pub payment_date: Option<NaiveDate>,
+    /// TRN02: check or EFT trace number; TRN03 the payer's id.
+    pub trace: String,
+    pub payer_trace_id: String,
+    /// DTM*405: production date.
+    pub production_date: Option<NaiveDate>,
+    /// N1*PR, N1*PE: payer and payee names and ids.
+    pub payer_name: String,
+    pub payer_id: Option<String>,
+    pub payee_name: String,
+    pub payee_id: Option<String>,
+    pub claims: Vec<ClaimPayment>,
+    /// PLB: provider-level adjustments (positive amounts reduce the payment).
+    pub provider_adjustments: Vec<ProviderAdjustment>,
+}
+
+impl Remittance {
+    /// Σ CLP04 − Σ PLB: what BPR02 must equal.
+    pub fn expected_payment(&self) -> Decimal {
+        let paid: Decimal = self.claims.iter().map(|c| c.paid).sum();
+        let plb: Decimal = self.provider_adjustments.iter().map(|p| p.amount).sum();
+        paid - plb
+    }
+
+    pub fn is_balanced(&self) -> bool {
+        self.expected_payment() == self.amount
+    }
+}
+
+/// CLP and what follows it: one claim's adjudication.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimPayment {
+    /// CLP01: our CLM01.
+    pub claim_id: String,
+    /// CLP02: 1 primary, 2 secondary, 3 tertiary, 4 denied, 19–23 forwarded,
+    /// 22 reversal of a previous payment.
+    pub status: String,
+    pub charge: Decimal,
+    pub paid: Decimal,
+    pub patient_responsibility: Option<Decimal>,
+    /// CLP06: claim filing indicator.
+    pub filing: String,
+    /// CLP07: the payer's claim control number.
+    pub payer_claim_number: Option<String>,
+    /// CLP08 facility code, CLP09 frequency.
+    pub facility: Option<String>,
+    pub frequency: Option<String>,
+    pub adjustments: Vec<Adjustment835>,
+    /// MOA/MIA remark codes (RARCs).
+    pub remarks: Vec<String>,
+    /// AMT*AU etc.: claim-level supplemental amounts, by qualifier.
+    pub amounts: Vec<(String, Decimal)>,
+    /// DTM*232/233 statement dates, DTM*050 received.
+    pub statement_from: Option<NaiveDate>,
+    pub statement_to: Option<NaiveDate>,
+    pub received: Option<NaiveDate>,
+    pub lines: Vec<LinePayment>,
+}
+
+impl ClaimPayment {
+    pub fn is_denied(&self) -> bool {
+        self.status == "4"
+    }
+    pub fn is_reversal(&self) -> bool {
+        self.status == "22"
+    }
+}
+
+/// CAS: one adjustment (a CAS segment holds up to six).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjustment835 {
+    /// CO contractual, PR patient responsibility, OA other, PI payer initiated, CR correction.
+    pub group: String,
+    /// The claim adjustment reason code (CARC).
+    pub reason: String,
+    pub amount: Decimal,
+    pub quantity: Option<Decimal>,
+}
+
+/// SVC and what follows it: one service line's adjudication.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinePayment {
+    /// SVC01: qualifier:code[:modifiers], e.g. `HC:99213:25`.
+    pub procedure: String,
+    pub charge: Decimal,
+    pub paid: Decimal,
+    /// SVC04: revenue code.
+    pub revenue_code: Option<String>,
+    /// SVC05: units paid.
+    pub units: Option<Decimal>,
+    /// DTM*472 (or 150/151): the service date.
+    pub service_date: Option<NaiveDate>,
+    /// REF*6R: our line item control number.
+    pub line_control: Option<String>,
+    /// AMT*B6: allowed.
+    pub allowed: Option<Decimal>,
+    pub adjustments: Vec<Adjustment835>,
+    /// LQ*HE: remark codes (RARCs).
+    pub remarks: Vec<String>,
+}
+
+/// PLB: one provider-level adjustment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderAdjustment {
+    pub provider: String,
+    pub fiscal_date: Option<NaiveDate>,
+    /// PLB03-1: the reason (WO overpayment recovery, L6 interest, …).
+    pub reason: String,
+    /// PLB03-2: the reference (often the claim it concerns).
+    pub reference: Option<String>,
+    pub amount: Decimal,
+}
+
+/// Any response, as read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Response {
+    #[serde(rename = "TA1")]
+    Ta1(Ta1),
+    #[serde(rename = "999")]
+    Ack999(Ack999),
+    #[serde(rename = "277CA")]
+    Status277(Status277),
+    #[serde(rename = "835")]
+    Remittance(Remittance),
+}

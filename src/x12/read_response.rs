@@ -1,0 +1,639 @@
+//! Reads the body of a 999, 277CA or 835 transaction set, and a TA1, into
+//! the response model ([`crate::model::response`]).
+//!
+//! Like the 837 reader it is fed one segment at a time after
+//! [`super::EnvelopeReader`] has placed it, does no I/O, and keeps one
+//! transaction set's worth of state. Segments the model has no place for
+//! are skipped. Names, member ids and birth dates (NM1/DMG in 277CA and
+//! 835) are never read, and errors never quote values.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+use super::read::{Fields, Position, Segment};
+use super::read837::ccyymmdd;
+use crate::model::response::{
+    Ack999, Adjustment835, ClaimPayment, ClaimStatus, ElementError, EnvelopeRef, LinePayment,
+    LineStatus, ProviderAdjustment, Remittance, Response, SegmentError, SetAck, Status277,
+    StatusCode, Ta1,
+};
+
+/// A value the model cannot take, located, never quoted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at {pos}: {element} is not {expected}")]
+pub struct ResponseError {
+    pub pos: Position,
+    pub element: &'static str,
+    pub expected: &'static str,
+}
+
+type Result<T> = std::result::Result<T, ResponseError>;
+
+fn bad(f: &Fields<'_>, element: &'static str, expected: &'static str) -> ResponseError {
+    ResponseError {
+        pos: f.pos,
+        element,
+        expected,
+    }
+}
+
+fn money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Decimal> {
+    Decimal::from_str(f.text(n)).map_err(|_| bad(f, element, "an amount"))
+}
+
+fn opt_money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Option<Decimal>> {
+    match f.text(n) {
+        "" => Ok(None),
+        _ => money(f, n, element).map(Some),
+    }
+}
+
+fn opt_date(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Option<NaiveDate>> {
+    match f.text(n) {
+        "" => Ok(None),
+        s => ccyymmdd(s)
+            .map(Some)
+            .ok_or_else(|| bad(f, element, "a CCYYMMDD date")),
+    }
+}
+
+fn opt(f: &Fields<'_>, n: usize) -> Option<String> {
+    Some(f.text(n)).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+fn number(f: &Fields<'_>, n: usize) -> u32 {
+    f.text(n).parse().unwrap_or(0)
+}
+
+/// Reads a TA1 segment.
+pub fn read_ta1(seg: &Segment<'_>, envelope: EnvelopeRef) -> Ta1 {
+    let f = seg.fields();
+    Ta1 {
+        envelope,
+        interchange: f.text(1).to_owned(),
+        date: f.text(2).to_owned(),
+        time: f.text(3).to_owned(),
+        code: f.text(4).to_owned(),
+        note: f.text(5).to_owned(),
+    }
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub enum ResponseReader {
+    Ack(Box<AckState>),
+    Status(Box<StatusState>),
+    Remit(Box<RemitState>),
+}
+
+#[derive(Debug, Default)]
+pub struct AckState {
+    ack: Ack999,
+    set: Option<SetAck>,
+}
+
+/// The HL level a 277CA segment belongs to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    #[default]
+    Above,
+    Claim,
+    Line,
+}
+
+#[derive(Debug, Default)]
+pub struct StatusState {
+    status: Status277,
+    level: Level,
+    claim: Option<ClaimStatus>,
+    line: Option<LineStatus>,
+}
+
+/// Where 835 segments go: the header (payer/payee N1 loops), a claim, or a line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum RemitCtx {
+    #[default]
+    Header,
+    Payer,
+    Payee,
+    Claim,
+    Line,
+}
+
+#[derive(Debug, Default)]
+pub struct RemitState {
+    remit: Remittance,
+    ctx: RemitCtx,
+    claim: Option<ClaimPayment>,
+    line: Option<LinePayment>,
+}
+
+impl ResponseReader {
+    /// A reader for a transaction set of type `set_id` (999, 277, 835);
+    /// None for others.
+    pub fn for_set(set_id: &str, envelope: EnvelopeRef) -> Option<ResponseReader> {
+        Some(match set_id {
+            "999" => ResponseReader::Ack(Box::new(AckState {
+                ack: Ack999 {
+                    envelope,
+                    ..Ack999::default()
+                },
+                set: None,
+            })),
+            "277" => ResponseReader::Status(Box::new(StatusState {
+                status: Status277 {
+                    envelope,
+                    ..Status277::default()
+                },
+                ..StatusState::default()
+            })),
+            "835" => ResponseReader::Remit(Box::new(RemitState {
+                remit: Remittance {
+                    envelope,
+                    ..Remittance::default()
+                },
+                ..RemitState::default()
+            })),
+            _ => return None,
+        })
+    }
+
+    /// Takes one body segment (between ST and SE).
+    pub fn segment(&mut self, seg: &Segment<'_>) -> Result<()> {
+        let f = seg.fields();
+        match self {
+            ResponseReader::Ack(s) => s.segment(&f),
+            ResponseReader::Status(s) => s.segment(&f),
+            ResponseReader::Remit(s) => s.segment(&f),
+        }
+    }
+
+    /// The set ended (SE): what it said.
+    pub fn finish(self) -> Response {
+        match self {
+            ResponseReader::Ack(mut s) => {
+                if let Some(set) = s.set.take() {
+                    s.ack.sets.push(set);
+                }
+                Response::Ack999(s.ack)
+            }
+            ResponseReader::Status(mut s) => {
+                s.close_claim();
+                Response::Status277(s.status)
+            }
+            ResponseReader::Remit(mut s) => {
+                s.close_claim();
+                Response::Remittance(s.remit)
+            }
+        }
+    }
+}
+
+impl AckState {
+    fn segment(&mut self, f: &Fields<'_>) -> Result<()> {
+        match f.id() {
+            b"AK1" => {
+                self.ack.functional_id = f.text(1).to_owned();
+                self.ack.group = f.text(2).to_owned();
+                self.ack.version = f.text(3).to_owned();
+            }
+            b"AK2" => {
+                if let Some(set) = self.set.take() {
+                    self.ack.sets.push(set);
+                }
+                self.set = Some(SetAck {
+                    set_id: f.text(1).to_owned(),
+                    set: f.text(2).to_owned(),
+                    ..SetAck::default()
+                });
+            }
+            b"IK3" => {
+                if let Some(set) = self.set.as_mut() {
+                    set.errors.push(SegmentError {
+                        segment: f.text(1).to_owned(),
+                        position: number(f, 2),
+                        loop_id: f.text(3).to_owned(),
+                        code: f.text(4).to_owned(),
+                        ..SegmentError::default()
+                    });
+                }
+            }
+            b"CTX" => {
+                // CTX01 is "name:reference" (CLM01:ABC123); a CTX before any
+                // IK3 (business unit context) is not kept.
+                if let Some(err) = self.set.as_mut().and_then(|s| s.errors.last_mut()) {
+                    err.context.push(f.text(1).replace(':', "="));
+                }
+            }
+            b"IK4" => {
+                if let Some(err) = self.set.as_mut().and_then(|s| s.errors.last_mut()) {
+                    let mut at = f.comps(1).map(|c| c.parse::<u32>().ok());
+                    err.elements.push(ElementError {
+                        element: at.next().flatten().unwrap_or(0),
+                        component: at.next().flatten(),
+                        repetition: at.next().flatten(),
+                        reference: f.text(2).to_owned(),
+                        code: f.text(3).to_owned(),
+                    });
+                }
+            }
+            b"IK5" => {
+                if let Some(set) = self.set.as_mut() {
+                    set.status = f.text(1).to_owned();
+                    set.codes = (2..=6).filter_map(|n| opt(f, n)).collect();
+                }
+            }
+            b"AK9" => {
+                self.ack.status = f.text(1).to_owned();
+                self.ack.sets_included = number(f, 2);
+                self.ack.sets_received = number(f, 3);
+                self.ack.sets_accepted = number(f, 4);
+                self.ack.codes = (5..=9).filter_map(|n| opt(f, n)).collect();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl StatusState {
+    fn close_line(&mut self) {
+        if let (Some(line), Some(claim)) = (self.line.take(), self.claim.as_mut()) {
+            claim.lines.push(line);
+        }
+    }
+
+    fn close_claim(&mut self) {
+        self.close_line();
+        if let Some(claim) = self.claim.take() {
+            self.status.claims.push(claim);
+        }
+    }
+
+    fn segment(&mut self, f: &Fields<'_>) -> Result<()> {
+        match f.id() {
+            b"BHT" => self.status.reference = f.text(3).to_owned(),
+            b"HL" => {
+                self.close_claim();
+                // HL03: 20 information source, 21 receiver, 19 provider, PT patient (claim).
+                self.level = if f.text(3) == "PT" {
+                    self.claim = Some(ClaimStatus::default());
+                    Level::Claim
+                } else {
+                    Level::Above
+                };
+            }
+            b"TRN" if self.level == Level::Claim => {
+                if let Some(c) = self.claim.as_mut() {
+                    c.claim_id = f.text(2).to_owned();
+                }
+            }
+            b"STC" => {
+                let codes = stc(f)?;
+                match (self.level, self.line.as_mut(), self.claim.as_mut()) {
+                    (Level::Line, Some(line), _) => line.statuses.extend(codes),
+                    (Level::Claim, _, Some(claim)) => claim.statuses.extend(codes),
+                    _ => self.status.batch.extend(codes),
+                }
+            }
+            b"REF" => match (self.level, f.text(1)) {
+                (Level::Claim, "1K") => {
+                    if let Some(c) = self.claim.as_mut() {
+                        c.payer_claim_number = opt(f, 2);
+                    }
+                }
+                (Level::Claim, "D9") => {
+                    if let Some(c) = self.claim.as_mut() {
+                        c.clearinghouse_trace = opt(f, 2);
+                    }
+                }
+                (Level::Line, "FJ") => {
+                    if let Some(l) = self.line.as_mut() {
+                        l.line_control = opt(f, 2);
+                    }
+                }
+                _ => {}
+            },
+            b"DTP" if self.level == Level::Claim && f.text(1) == "472" => {
+                if let Some(c) = self.claim.as_mut() {
+                    c.service_dates = opt(f, 3);
+                }
+            }
+            b"SVC" if self.claim.is_some() => {
+                self.close_line();
+                self.level = Level::Line;
+                self.line = Some(LineStatus {
+                    procedure: opt(f, 1),
+                    ..LineStatus::default()
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// STC01, STC10 and STC11: each a category:code[:entity] composite sharing
+/// STC02–STC04.
+fn stc(f: &Fields<'_>) -> Result<Vec<StatusCode>> {
+    let date = opt_date(f, 2, "STC02")?;
+    let action = opt(f, 3);
+    let amount = opt_money(f, 4, "STC04")?;
+    Ok([1, 10, 11]
+        .into_iter()
+        .filter(|&n| !f.text(n).is_empty())
+        .map(|n| {
+            let mut c = f.comps(n);
+            StatusCode {
+                category: c.next().unwrap_or_default().to_owned(),
+                code: c.next().unwrap_or_default().to_owned(),
+                entity: c.next().filter(|e| !e.is_empty()).map(str::to_owned),
+                date,
+                action: action.clone(),
+                amount,
+            }
+        })
+        .collect())
+}
+
+/// CAS: group, then up to six reason/amount/quantity triples.
+fn cas(f: &Fields<'_>) -> Result<Vec<Adjustment835>> {
+    let group = f.text(1).to_owned();
+    let mut out = Vec::new();
+    for i in 0..6 {
+        let at = 2 + 3 * i;
+        if f.text(at).is_empty() {
+            continue;
+        }
+        out.push(Adjustment835 {
+            group: group.clone(),
+            reason: f.text(at).to_owned(),
+            amount: money(f, at + 1, "CAS adjustment amount")?,
+            quantity: opt_money(f, at + 2, "CAS quantity")?,
+        });
+    }
+    Ok(out)
+}
+
+impl RemitState {
+    fn close_line(&mut self) {
+        if let (Some(line), Some(claim)) = (self.line.take(), self.claim.as_mut()) {
+            claim.lines.push(line);
+        }
+    }
+
+    fn close_claim(&mut self) {
+        self.close_line();
+        if let Some(claim) = self.claim.take() {
+            self.remit.claims.push(claim);
+        }
+    }
+
+    fn segment(&mut self, f: &Fields<'_>) -> Result<()> {
+        let r = &mut self.remit;
+        match f.id() {
+            b"BPR" => {
+                r.handling = f.text(1).to_owned();
+                r.amount = money(f, 2, "BPR02")?;
+                r.credit_debit = f.text(3).to_owned();
+                r.method = f.text(4).to_owned();
+                r.payment_date = opt_date(f, 16, "BPR16")?;
+            }
+            b"TRN" => {
+                r.trace = f.text(2).to_owned();
+                r.payer_trace_id = f.text(3).to_owned();
+            }
+            b"DTM" if self.ctx == RemitCtx::Header && f.text(1) == "405" => {
+                r.production_date = opt_date(f, 2, "DTM02")?;
+            }
+            b"N1"
+                if matches!(
+                    self.ctx,
+                    RemitCtx::Header | RemitCtx::Payer | RemitCtx::Payee
+                ) =>
+            {
+                match f.text(1) {
+                    "PR" => {
+                        self.ctx = RemitCtx::Payer;
+                        r.payer_name = f.text(2).to_owned();
+                        r.payer_id = opt(f, 4);
+                    }
+                    "PE" => {
+                        self.ctx = RemitCtx::Payee;
+                        r.payee_name = f.text(2).to_owned();
+                        r.payee_id = opt(f, 4);
+                    }
+                    _ => {}
+                }
+            }
+            b"REF" if self.ctx == RemitCtx::Payer && f.text(1) == "2U" => {
+                r.payer_id.get_or_insert_with(|| f.text(2).to_owned());
+            }
+            b"LX" => {
+                self.close_claim();
+                self.ctx = RemitCtx::Header;
+            }
+            b"CLP" => {
+                self.close_claim();
+                self.ctx = RemitCtx::Claim;
+                self.claim = Some(ClaimPayment {
+                    claim_id: f.text(1).to_owned(),
+                    status: f.text(2).to_owned(),
+                    charge: money(f, 3, "CLP03")?,
+                    paid: money(f, 4, "CLP04")?,
+                    patient_responsibility: opt_money(f, 5, "CLP05")?,
+                    filing: f.text(6).to_owned(),
+                    payer_claim_number: opt(f, 7),
+                    facility: opt(f, 8),
+                    frequency: opt(f, 9),
+                    ..ClaimPayment::default()
+                });
+            }
+            b"SVC" if self.claim.is_some() => {
+                self.close_line();
+                self.ctx = RemitCtx::Line;
+                self.line = Some(LinePayment {
+                    procedure: f.text(1).to_owned(),
+                    charge: money(f, 2, "SVC02")?,
+                    paid: money(f, 3, "SVC03")?,
+                    revenue_code: opt(f, 4),
+                    units: opt_money(f, 5, "SVC05")?,
+                    ..LinePayment::default()
+                });
+            }
+            b"CAS" => {
+                let adj = cas(f)?;
+                match (self.ctx, self.line.as_mut(), self.claim.as_mut()) {
+                    (RemitCtx::Line, Some(line), _) => line.adjustments.extend(adj),
+                    (_, _, Some(claim)) => claim.adjustments.extend(adj),
+                    _ => {}
+                }
+            }
+            b"MOA" | b"MIA" => {
+                if let Some(claim) = self.claim.as_mut() {
+                    let remark_elements: &[usize] = if f.id() == b"MOA" {
+                        &[3, 4, 5, 6, 7]
+                    } else {
+                        &[5, 20, 21, 22, 23]
+                    };
+                    claim
+                        .remarks
+                        .extend(remark_elements.iter().filter_map(|&n| opt(f, n)));
+                }
+            }
+            b"LQ" => {
+                if let Some(line) = self.line.as_mut() {
+                    line.remarks.extend(opt(f, 2));
+                }
+            }
+            b"REF" if self.ctx == RemitCtx::Line && matches!(f.text(1), "6R" | "LU") => {
+                if let Some(line) = self.line.as_mut() {
+                    if f.text(1) == "6R" {
+                        line.line_control = opt(f, 2);
+                    }
+                }
+            }
+            b"AMT" => match (self.ctx, self.line.as_mut(), self.claim.as_mut()) {
+                (RemitCtx::Line, Some(line), _) if f.text(1) == "B6" => {
+                    line.allowed = Some(money(f, 2, "AMT02")?);
+                }
+                (RemitCtx::Claim, _, Some(claim)) => {
+                    claim
+                        .amounts
+                        .push((f.text(1).to_owned(), money(f, 2, "AMT02")?));
+                }
+                _ => {}
+            },
+            b"DTM" => {
+                let date = opt_date(f, 2, "DTM02")?;
+                match (self.ctx, self.line.as_mut(), self.claim.as_mut()) {
+                    (RemitCtx::Line, Some(line), _) if matches!(f.text(1), "472" | "150") => {
+                        line.service_date = date;
+                    }
+                    (RemitCtx::Claim, _, Some(claim)) => match f.text(1) {
+                        "232" => claim.statement_from = date,
+                        "233" => claim.statement_to = date,
+                        "050" => claim.received = date,
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+            b"PLB" => {
+                self.close_claim();
+                let provider = f.text(1).to_owned();
+                let fiscal_date = opt_date(f, 2, "PLB02")?;
+                for i in 0..6 {
+                    let at = 3 + 2 * i;
+                    if f.text(at).is_empty() {
+                        continue;
+                    }
+                    let mut c = f.comps(at);
+                    let reason = c.next().unwrap_or_default().to_owned();
+                    let reference = c.next().filter(|s| !s.is_empty()).map(str::to_owned);
+                    self.remit.provider_adjustments.push(ProviderAdjustment {
+                        provider: provider.clone(),
+                        fiscal_date,
+                        reason,
+                        reference,
+                        amount: money(f, at + 1, "PLB adjustment amount")?,
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::x12::{EnvelopeEvent, EnvelopeReader, ReadError, Tokenizer};
+
+    fn read(text: &str) -> Vec<Response> {
+        let mut tok = Tokenizer::new();
+        let mut env = EnvelopeReader::new();
+        let mut reader: Option<ResponseReader> = None;
+        let mut out = Vec::new();
+        tok.feed::<ReadError>(text.as_bytes(), true, |seg| {
+            match env.segment(&seg)? {
+                EnvelopeEvent::SetStart(st) => {
+                    reader = ResponseReader::for_set(&st.set_id, EnvelopeRef::default())
+                }
+                EnvelopeEvent::Body { .. } => {
+                    if let Some(r) = reader.as_mut() {
+                        r.segment(&seg).unwrap();
+                    }
+                }
+                EnvelopeEvent::SetEnd => out.extend(reader.take().map(ResponseReader::finish)),
+                EnvelopeEvent::Ta1 => {
+                    out.push(Response::Ta1(read_ta1(&seg, EnvelopeRef::default())))
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    const ISA: &str = "ISA*00*          *00*          *ZZ*PAYER          *ZZ*US             *261120*1000*^*00501*000000007*0*T*:~";
+
+    #[test]
+    fn a_999_with_a_ta1_inside_keeps_errors_without_the_bad_value() {
+        let text = format!(
+            "{ISA}TA1*000000042*261120*0959*A*000~GS*FA*PAYER*US*20261120*1000*7*X*005010X231A1~ST*999*0001*005010X231A1~AK1*HC*12*005010X222A1~AK2*837*0001~IK3*NM1*17*2010BA*8~CTX*CLM01:C123~IK4*9:1*67*7*SECRET-MEMBER-ID~IK5*R*5~AK9*R*1*1*0~SE*9*0001~GE*1*7~IEA*1*000000007~"
+        );
+        let responses = read(&text);
+        let Response::Ta1(ta1) = &responses[0] else {
+            panic!("{responses:?}")
+        };
+        assert_eq!(
+            (ta1.interchange.as_str(), ta1.code.as_str()),
+            ("000000042", "A")
+        );
+        let Response::Ack999(ack) = &responses[1] else {
+            panic!("{responses:?}")
+        };
+        assert_eq!((ack.group.as_str(), ack.status.as_str()), ("12", "R"));
+        let set = &ack.sets[0];
+        assert_eq!((set.set.as_str(), set.status.as_str()), ("0001", "R"));
+        let err = &set.errors[0];
+        assert_eq!((err.segment.as_str(), err.position), ("NM1", 17));
+        assert_eq!(err.context, ["CLM01=C123"]);
+        assert_eq!(err.elements[0].element, 9);
+        assert_eq!(err.elements[0].component, Some(1));
+        assert!(
+            !format!("{responses:?}").contains("SECRET"),
+            "IK404 is dropped"
+        );
+    }
+
+    #[test]
+    fn an_835_balances_against_claims_and_provider_adjustments() {
+        let text = format!(
+            "{ISA}GS*HP*PAYER*US*20261120*1000*8*X*005010X221A1~ST*835*0001~BPR*I*90*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261125~TRN*1*EFT123*1512345678~N1*PR*ACME~N1*PE*CLINIC*XX*1234567893~LX*1~CLP*C1*1*150*100*20*12*PAYER1*11*1~CAS*CO*45*30~NM1*QC*1*DOE*JANE~SVC*HC:99213*150*100**1~DTM*472*20261101~CAS*PR*1*20~REF*6R*C1-1~AMT*B6*120~LQ*HE*N130~CLP*C2*4*80*0**12*PAYER2~CAS*CO*29*80~PLB*1234567893*20261231*WO:C0*10~SE*18*0001~GE*1*8~IEA*1*000000007~"
+        );
+        let responses = read(&text);
+        let Response::Remittance(r) = &responses[0] else {
+            panic!("{responses:?}")
+        };
+        assert_eq!(r.trace, "EFT123");
+        assert_eq!(r.claims.len(), 2);
+        assert!(r.claims[1].is_denied());
+        let line = &r.claims[0].lines[0];
+        assert_eq!(line.line_control.as_deref(), Some("C1-1"));
+        assert_eq!(line.allowed, Some(Decimal::from(120)));
+        assert_eq!(line.remarks, ["N130"]);
+        assert_eq!(line.adjustments[0].group, "PR");
+        assert_eq!(r.claims[0].adjustments[0].reason, "45");
+        assert_eq!(r.expected_payment(), Decimal::from(90));
+        assert!(r.is_balanced());
+        assert!(
+            !format!("{responses:?}").contains("DOE"),
+            "names are not read"
+        );
+    }
+}
