@@ -14,6 +14,7 @@ pub mod read;
 pub mod read837;
 pub mod read_response;
 pub mod write837;
+pub mod write_ack;
 
 pub use delim::{DelimiterError, Delimiters};
 pub use read::{EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer};
@@ -23,3 +24,4 @@ pub use write837::{
     ClaimPlacement, ControlNumberError, ControlNumbers, Envelope, InterchangeSummary, Sequential,
     Usage, WriteError, Writer837,
 };
+pub use write_ack::{write_999, write_ta1};

@@ -124,6 +124,24 @@ pub struct Envelope {
     pub receiver: Receiver,
 }
 
+impl Envelope {
+    /// The envelope of an answer to this one: sender and receiver swapped
+    /// (ISA and GS), no TA1 asked for. What a payer's 999, TA1 and 277CA
+    /// carry back.
+    pub fn reply(&self) -> Envelope {
+        Envelope {
+            sender_qualifier: self.receiver_qualifier.clone(),
+            sender_id: self.receiver_id.clone(),
+            receiver_qualifier: self.sender_qualifier.clone(),
+            receiver_id: self.sender_id.clone(),
+            gs_sender: self.gs_receiver.clone(),
+            gs_receiver: self.gs_sender.clone(),
+            ack_requested: false,
+            ..self.clone()
+        }
+    }
+}
+
 /// Where one claim landed, for the ledger and for pinning 999 errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimPlacement {
@@ -460,7 +478,7 @@ impl Writer837 {
     }
 }
 
-fn check_envelope(env: &Envelope, em: &Emitter) -> Result<(), WriteError> {
+pub(crate) fn check_envelope(env: &Envelope, em: &Emitter) -> Result<(), WriteError> {
     let fields: [(&'static str, &str, usize); 6] = [
         ("ISA05", &env.sender_qualifier, 2),
         ("ISA06", &env.sender_id, 15),
@@ -491,7 +509,7 @@ fn check_envelope(env: &Envelope, em: &Emitter) -> Result<(), WriteError> {
 }
 
 /// The ISA is fixed width: every field padded to its full length.
-fn write_isa(env: &Envelope, now: NaiveDateTime, control: u32, out: &mut Vec<u8>) {
+pub(crate) fn write_isa(env: &Envelope, now: NaiveDateTime, control: u32, out: &mut Vec<u8>) {
     let d = env.delimiters;
     let e = char::from(d.element);
     let mut date = Vec::with_capacity(8);
