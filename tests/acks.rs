@@ -164,3 +164,89 @@ fn a_ta1_we_write_reads_back_the_same() {
     );
     assert_eq!(read.envelope.interchange, "000000003");
 }
+
+#[test]
+fn a_277ca_we_write_passes_pyx12_and_reads_back_claim_by_claim() {
+    use edi_courier::model::response::{ClaimStatus, StatusCode};
+    use edi_courier::model::ClaimKind;
+    use edi_courier::x12::{write_277ca, Answer277};
+
+    let env = Profile::sandbox().unwrap().envelope.reply();
+    let claims = common::gen::batch(11, 40, ClaimKind::Professional, true);
+    let answered: Vec<_> = claims
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let status = if i % 4 == 3 {
+                StatusCode {
+                    category: "A7".into(),
+                    code: "562".into(),
+                    entity: Some("85".into()),
+                    ..StatusCode::default()
+                }
+            } else {
+                StatusCode {
+                    category: "A2".into(),
+                    code: "20".into(),
+                    ..StatusCode::default()
+                }
+            };
+            (
+                c,
+                ClaimStatus {
+                    claim_id: c.id.clone(),
+                    payer_claim_number: (i % 4 != 3).then(|| format!("PCN{i:06}")),
+                    statuses: vec![status],
+                    ..ClaimStatus::default()
+                },
+            )
+        })
+        .collect();
+    let answer = Answer277 {
+        reference: "R277-1",
+        payer_name: "ACME HEALTH PLAN",
+        payer_id: "ACME01",
+        submitter_name: "RIVERSIDE FAMILY MEDICINE",
+        submitter_id: "EDICOURIER",
+        batch_trace: "BHT0001",
+        received: now().date(),
+        claims: &answered,
+    };
+    let mut out = Vec::new();
+    write_277ca(
+        &env,
+        now(),
+        &mut Sequential::starting_at(9),
+        &answer,
+        &mut out,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reply.277");
+    std::fs::write(&file, &out).unwrap();
+    assert_pyx12_valid(&[file]);
+
+    let back = read_back(&out);
+    let [Response::Status277(s)] = back.as_slice() else {
+        panic!("{back:?}")
+    };
+    assert_eq!(s.reference, "R277-1");
+    assert_eq!(s.claims.len(), 40);
+    for (read, (claim, wrote)) in s.claims.iter().zip(&answered) {
+        assert_eq!(read.claim_id, claim.id);
+        assert_eq!(read.payer_claim_number, wrote.payer_claim_number);
+        assert_eq!(read.statuses[0].category, wrote.statuses[0].category);
+        assert_eq!(read.statuses[0].amount, Some(claim.total_charge));
+        assert_eq!(
+            read.statuses[0].is_rejection(),
+            wrote.statuses[0].is_rejection()
+        );
+    }
+    assert_eq!(
+        s.claims
+            .iter()
+            .filter(|c| c.statuses[0].is_rejection())
+            .count(),
+        10
+    );
+}

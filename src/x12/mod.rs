@@ -24,4 +24,4 @@ pub use write837::{
     ClaimPlacement, ControlNumberError, ControlNumbers, Envelope, InterchangeSummary, Sequential,
     Usage, WriteError, Writer837,
 };
-pub use write_ack::{write_999, write_ta1};
+pub use write_ack::{write_277ca, write_999, write_ta1, Answer277};
