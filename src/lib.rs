@@ -19,6 +19,7 @@
 //! | the outbound state machine | [`submit`] |
 //! | the partner's SFTP server | [`sftp`] |
 //! | crash points and faults for tests | [`fault`] |
+//! | what responses say about which claims | [`reconcile`] |
 //! | file-level pipelines: translate, scrub, read | [`translate`], [`inspect`] |
 //! | files that appear whole or not at all | [`atomic`] |
 //! | command line | [`cli`] |
@@ -34,6 +35,7 @@ pub mod map;
 pub mod model;
 pub mod pickup;
 pub mod profile;
+pub mod reconcile;
 pub mod report;
 pub mod scrub;
 pub mod sftp;

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use crate::x12::{ControlNumberError, ControlNumbers};
 
+mod inbound;
 mod outbound;
+pub use inbound::{NewInbound, Reconciled};
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
     SpooledFile,

@@ -1,0 +1,303 @@
+//! The inbound half of the ledger: collected files, the responses read from
+//! them, and what each response said about each claim.
+
+use chrono::NaiveDateTime;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{Ledger, LedgerError};
+use crate::model::response::Response;
+use crate::reconcile::{stage, verdicts, Target};
+
+fn query_err(what: &'static str) -> impl Fn(sqlx::Error) -> LedgerError {
+    move |source| LedgerError::Query { what, source }
+}
+
+fn stamp(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// A collected file, as recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct NewInbound<'a> {
+    pub partner: &'a str,
+    pub remote_name: &'a str,
+    pub remote_size: u64,
+    pub remote_mtime: Option<i64>,
+    pub spool_path: &'a str,
+    pub sha256: &'a str,
+}
+
+/// What recording a file's responses did.
+#[derive(Debug, Clone, Default)]
+pub struct Reconciled {
+    pub responses: usize,
+    /// Responses that matched no claim of ours (kept, listed by `status`).
+    pub unmatched: usize,
+    /// (CLM01, new status) for every claim whose status moved.
+    pub changed: Vec<(String, String)>,
+}
+
+impl Ledger {
+    /// Records a collected file (fsynced and hashed in the spool). Returns
+    /// its id, or None when a file with the same bytes was collected before.
+    pub async fn record_inbound(
+        &self,
+        f: &NewInbound<'_>,
+        at: NaiveDateTime,
+    ) -> Result<Option<i64>, LedgerError> {
+        let at = stamp(at);
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO inbound_files (partner, remote_name, remote_size, remote_mtime, spool_path, \
+             sha256, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'received', ?7, ?7) \
+             ON CONFLICT (partner, sha256) DO NOTHING RETURNING id",
+        )
+        .bind(f.partner)
+        .bind(f.remote_name)
+        .bind(f.remote_size as i64)
+        .bind(f.remote_mtime)
+        .bind(f.spool_path)
+        .bind(f.sha256)
+        .bind(&at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("recording a collected file"))?;
+        Ok(id)
+    }
+
+    /// Whether a remote file with this name, size and time was collected
+    /// already (for partners whose files stay on their server).
+    pub async fn seen_remote(
+        &self,
+        partner: &str,
+        name: &str,
+        size: u64,
+        mtime: Option<i64>,
+    ) -> Result<bool, LedgerError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM inbound_files WHERE partner = ?1 AND remote_name = ?2 \
+             AND remote_size = ?3 AND remote_mtime IS ?4",
+        )
+        .bind(partner)
+        .bind(name)
+        .bind(size as i64)
+        .bind(mtime)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("looking up a remote file"))?;
+        Ok(n > 0)
+    }
+
+    /// A collected file that cannot be read: kept in the spool, with why.
+    pub async fn quarantine_inbound(
+        &self,
+        file_id: i64,
+        reason: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE inbound_files SET state = 'quarantined', reason = ?2, updated_at = ?3 WHERE id = ?1",
+        )
+        .bind(file_id)
+        .bind(reason)
+        .bind(stamp(at))
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("quarantining a collected file"))?;
+        Ok(())
+    }
+
+    /// Records every response read from one file and what each says about
+    /// which claims, in one transaction, and marks the file processed.
+    pub async fn record_responses(
+        &self,
+        partner: &str,
+        file_id: i64,
+        responses: &[Response],
+        at: NaiveDateTime,
+    ) -> Result<Reconciled, LedgerError> {
+        let at = stamp(at);
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("starting a transaction"))?;
+        let mut done = Reconciled::default();
+        for response in responses {
+            let (kind, answers, status, env) = match response {
+                Response::Ta1(t) => ("TA1", t.interchange.clone(), t.code.clone(), &t.envelope),
+                Response::Ack999(a) => ("999", a.group.clone(), a.status.clone(), &a.envelope),
+                Response::Status277(s) => {
+                    ("277CA", s.reference.clone(), String::new(), &s.envelope)
+                }
+                Response::Remittance(r) => {
+                    ("835", r.trace.clone(), r.handling.clone(), &r.envelope)
+                }
+            };
+            let body = serde_json::to_string(response).unwrap_or_default();
+            let response_id: i64 = sqlx::query_scalar(
+                "INSERT INTO responses (file_id, kind, sender, interchange, grp, st, answers, status, \
+                 body, matched, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10) RETURNING id",
+            )
+            .bind(file_id)
+            .bind(kind)
+            .bind(&env.sender)
+            .bind(&env.interchange)
+            .bind(&env.group)
+            .bind(&env.set)
+            .bind(&answers)
+            .bind(&status)
+            .bind(&body)
+            .bind(&at)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_err("recording a response"))?;
+            let mut matched = 0i64;
+            for v in verdicts(response) {
+                let claims = resolve(&mut tx, partner, &v.target).await?;
+                for (claim, clm01, current) in claims {
+                    matched += 1;
+                    sqlx::query(
+                        "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .bind(claim)
+                    .bind(response_id)
+                    .bind(v.status)
+                    .bind(serde_json::to_string(&v.codes).unwrap_or_default())
+                    .bind(v.paid.map(|p| p.to_string()))
+                    .bind(&at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording a claim's response"))?;
+                    if let Some(n) = &v.payer_claim_number {
+                        sqlx::query("UPDATE claims SET payer_claim_number = ?2 WHERE id = ?1")
+                            .bind(claim)
+                            .bind(n)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(query_err("recording a payer claim number"))?;
+                    }
+                    if stage(v.status) >= stage(&current) && current != v.status {
+                        sqlx::query("UPDATE claims SET status = ?2, updated_at = ?3 WHERE id = ?1")
+                            .bind(claim)
+                            .bind(v.status)
+                            .bind(&at)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(query_err("updating a claim's status"))?;
+                        sqlx::query(
+                            "INSERT INTO events (at, claim_id, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+                        )
+                        .bind(&at)
+                        .bind(claim)
+                        .bind(v.status)
+                        .bind(format!("{kind} {}", v.codes.join(", ")))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err("recording a claim event"))?;
+                        done.changed.push((clm01, v.status.to_owned()));
+                    }
+                }
+            }
+            sqlx::query("UPDATE responses SET matched = ?2 WHERE id = ?1")
+                .bind(response_id)
+                .bind(matched)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("recording a response's matches"))?;
+            done.responses += 1;
+            if matched == 0 {
+                done.unmatched += 1;
+            }
+        }
+        sqlx::query("UPDATE inbound_files SET state = 'processed', updated_at = ?2 WHERE id = ?1")
+            .bind(file_id)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("marking a collected file processed"))?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing responses"))?;
+        Ok(done)
+    }
+
+    /// A claim's current status (the most recent claim with this CLM01).
+    pub async fn claim_status(
+        &self,
+        partner: &str,
+        claim_id: &str,
+    ) -> Result<Option<String>, LedgerError> {
+        sqlx::query_scalar(
+            "SELECT status FROM claims WHERE partner = ?1 AND claim_id = ?2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(partner)
+        .bind(claim_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("looking up a claim"))
+    }
+}
+
+/// The claims a verdict is about: (ledger id, CLM01, current status).
+async fn resolve(
+    tx: &mut Transaction<'_, Sqlite>,
+    partner: &str,
+    target: &Target,
+) -> Result<Vec<(i64, String, String)>, LedgerError> {
+    let rows = match target {
+        Target::Interchange { control } => {
+            sqlx::query(
+                "SELECT c.id, c.claim_id, c.status FROM claims c JOIN interchanges i ON i.file_id = c.file_id \
+                 WHERE i.direction = 'out' AND i.control = ?1 AND c.partner = ?2",
+            )
+            .bind(control)
+            .bind(partner)
+            .fetch_all(&mut **tx)
+            .await
+        }
+        Target::Set { group, set } => {
+            sqlx::query(
+                "SELECT c.id, c.claim_id, c.status FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
+                 JOIN groups g ON g.id = t.group_id WHERE g.control = ?1 AND t.control = ?2 AND c.partner = ?3",
+            )
+            .bind(group)
+            .bind(set)
+            .bind(partner)
+            .fetch_all(&mut **tx)
+            .await
+        }
+        Target::Segment {
+            group,
+            set,
+            position,
+        } => {
+            sqlx::query(
+                "SELECT c.id, c.claim_id, c.status FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
+                 JOIN groups g ON g.id = t.group_id WHERE g.control = ?1 AND t.control = ?2 AND c.partner = ?3 \
+                 AND ?4 BETWEEN c.first_segment AND c.last_segment",
+            )
+            .bind(group)
+            .bind(set)
+            .bind(partner)
+            .bind(position)
+            .fetch_all(&mut **tx)
+            .await
+        }
+        Target::Claim { claim_id } => {
+            sqlx::query(
+                "SELECT id, claim_id, status FROM claims WHERE partner = ?1 AND claim_id = ?2 \
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(partner)
+            .bind(claim_id)
+            .fetch_all(&mut **tx)
+            .await
+        }
+    }
+    .map_err(query_err("matching a response to claims"))?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}

@@ -1,0 +1,189 @@
+//! Reconciliation against a ledger that really sent the claims: an export
+//! submitted to a real sshd, then a 999, 277CAs and 835s (including a
+//! reversal and a late acknowledgment) recorded against it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::root;
+use common::sshd::Sshd;
+use common::tools::age_decrypt;
+use common::workspace::{names_in, Workspace, PARTNER};
+use edi_courier::inspect::{read_items, Item};
+use edi_courier::ledger::{Ledger, NewInbound};
+use edi_courier::model::response::*;
+use edi_courier::model::Claim;
+
+fn at() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+}
+
+async fn record(ledger: &Ledger, n: u8, responses: &[Response]) -> edi_courier::ledger::Reconciled {
+    let sha = format!("{n:064}");
+    let id = ledger
+        .record_inbound(
+            &NewInbound {
+                partner: PARTNER,
+                remote_name: "from-partner.x12",
+                remote_size: 1,
+                remote_mtime: None,
+                spool_path: "spool/in/x",
+                sha256: &sha,
+            },
+            at(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    ledger
+        .record_responses(PARTNER, id, responses, at())
+        .await
+        .unwrap()
+}
+
+fn stc(category: &str, code: &str) -> StatusCode {
+    StatusCode {
+        category: category.into(),
+        code: code.into(),
+        ..StatusCode::default()
+    }
+}
+
+fn payment(c: &Claim, status: &str, paid: &str) -> ClaimPayment {
+    ClaimPayment {
+        claim_id: c.id.clone(),
+        status: status.into(),
+        charge: c.total_charge,
+        paid: paid.parse().unwrap(),
+        ..ClaimPayment::default()
+    }
+}
+
+#[test]
+fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    assert_eq!(ws.submit(&[]).status.code(), Some(0));
+    let remote = names_in(&ws.partner.outbound_dir);
+    let sent = age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&remote[0]),
+    );
+    let mut claims = Vec::new();
+    read_items(sent.as_slice(), |i| {
+        if let Item::Claim(c) = i {
+            claims.push(*c)
+        }
+    })
+    .unwrap();
+    assert_eq!(claims.len(), 5);
+
+    let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ledger = Ledger::open(&url).await.unwrap();
+        let status = |id: String| {
+            let ledger = &ledger;
+            async move { ledger.claim_status(PARTNER, &id).await.unwrap().unwrap() }
+        };
+
+        // The 999 accepts the one set (GS06 1, ST02 0001) of the interchange.
+        let ack = Response::Ack999(Ack999 {
+            functional_id: "HC".into(),
+            group: "1".into(),
+            sets: vec![SetAck {
+                set_id: "837".into(),
+                set: "0001".into(),
+                status: "A".into(),
+                ..SetAck::default()
+            }],
+            status: "A".into(),
+            ..Ack999::default()
+        });
+        let done = record(&ledger, 1, std::slice::from_ref(&ack)).await;
+        assert_eq!(
+            (done.responses, done.unmatched, done.changed.len()),
+            (1, 0, 5)
+        );
+        for c in &claims {
+            assert_eq!(status(c.id.clone()).await, "accepted_999");
+        }
+
+        // A 277CA accepts four and rejects the fifth; one status is for a claim we never sent.
+        let mut statuses: Vec<ClaimStatus> = claims
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ClaimStatus {
+                claim_id: c.id.clone(),
+                payer_claim_number: Some(format!("PCN{i}")),
+                statuses: vec![if i == 4 {
+                    stc("A7", "562")
+                } else {
+                    stc("A2", "20")
+                }],
+                ..ClaimStatus::default()
+            })
+            .collect();
+        statuses.push(ClaimStatus {
+            claim_id: "NOT-OURS".into(),
+            statuses: vec![stc("A2", "20")],
+            ..ClaimStatus::default()
+        });
+        let s277 = Response::Status277(Status277 {
+            reference: "R1".into(),
+            claims: statuses,
+            ..Status277::default()
+        });
+        let unknown = Response::Status277(Status277 {
+            reference: "R2".into(),
+            claims: vec![ClaimStatus {
+                claim_id: "NOBODY".into(),
+                statuses: vec![stc("A2", "20")],
+                ..ClaimStatus::default()
+            }],
+            ..Status277::default()
+        });
+        let done = record(&ledger, 2, &[s277, unknown]).await;
+        assert_eq!(
+            (done.responses, done.unmatched),
+            (2, 1),
+            "the unknown 277CA is kept, unmatched"
+        );
+        assert_eq!(status(claims[0].id.clone()).await, "accepted_277");
+        assert_eq!(status(claims[4].id.clone()).await, "rejected_277");
+
+        // The 835: paid in full, partly, denied; then a later 835 reverses the first.
+        let remit = |claims: Vec<ClaimPayment>| {
+            Response::Remittance(Remittance {
+                trace: "EFT1".into(),
+                claims,
+                ..Remittance::default()
+            })
+        };
+        let half = (claims[1].total_charge / rust_decimal::Decimal::from(2)).to_string();
+        record(
+            &ledger,
+            3,
+            &[remit(vec![
+                payment(&claims[0], "1", &claims[0].total_charge.to_string()),
+                payment(&claims[1], "1", &half),
+                payment(&claims[2], "4", "0"),
+            ])],
+        )
+        .await;
+        assert_eq!(status(claims[0].id.clone()).await, "paid");
+        assert_eq!(status(claims[1].id.clone()).await, "partially_paid");
+        assert_eq!(status(claims[2].id.clone()).await, "denied");
+        record(&ledger, 4, &[remit(vec![payment(&claims[0], "22", "0")])]).await;
+        assert_eq!(status(claims[0].id.clone()).await, "reversed");
+
+        // A late duplicate 999 does not undo what the 835 said.
+        record(&ledger, 5, std::slice::from_ref(&ack)).await;
+        assert_eq!(status(claims[1].id.clone()).await, "partially_paid");
+        assert_eq!(status(claims[3].id.clone()).await, "accepted_277");
+        ledger.close().await;
+    });
+}
