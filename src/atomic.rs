@@ -57,6 +57,25 @@ impl AtomicFile {
     }
 }
 
+/// Takes an exclusive lock on `path` (created if need be) without waiting:
+/// None when another process holds it. The lock is the OS's (flock), so a
+/// killed process never leaves it held.
+pub fn try_lock(path: &Path) -> io::Result<Option<File>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Fsyncs a folder, so renames into or out of it survive a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     let dir = if dir.as_os_str().is_empty() {

@@ -160,6 +160,28 @@ struct RawPartner {
     /// Seconds to wait for any one answer from the server.
     #[serde(default = "default_timeout")]
     timeout_secs: u64,
+    /// Which inbound names to collect (`*` and `?` wildcards).
+    #[serde(default = "default_pattern")]
+    inbound_pattern: String,
+    /// A file is collected once its size and time held still this long
+    /// (two listings this far apart agree).
+    #[serde(default = "default_settle")]
+    settle_ms: u64,
+    /// Larger inbound files are not downloaded; they are reported.
+    #[serde(default = "default_max_inbound")]
+    max_inbound_bytes: u64,
+}
+
+fn default_pattern() -> String {
+    "*".into()
+}
+
+fn default_settle() -> u64 {
+    2_000
+}
+
+fn default_max_inbound() -> u64 {
+    1 << 30
 }
 
 fn default_timeout() -> u64 {
@@ -444,6 +466,10 @@ pub struct Partner {
     pub map: Option<String>,
     pub retry: Retry,
     pub timeout: std::time::Duration,
+    /// Inbound names to collect, as a regex made from the `*`/`?` pattern.
+    pub inbound_pattern: regex::Regex,
+    pub settle: std::time::Duration,
+    pub max_inbound_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -667,6 +693,8 @@ impl Config {
                     ));
                 }
             }
+            let inbound_pattern =
+                glob(&p.inbound_pattern).map_err(|e| invalid(at("inbound_pattern"), e))?;
             partners.insert(
                 name.clone(),
                 Partner {
@@ -691,6 +719,9 @@ impl Config {
                         ..p.retry
                     },
                     timeout: std::time::Duration::from_secs(p.timeout_secs.max(1)),
+                    inbound_pattern,
+                    settle: std::time::Duration::from_millis(p.settle_ms),
+                    max_inbound_bytes: p.max_inbound_bytes,
                 },
             );
         }
@@ -707,6 +738,20 @@ impl Config {
     pub fn partner(&self, name: &str) -> Option<&Partner> {
         self.partners.get(name)
     }
+}
+
+/// A `*`/`?` file-name pattern as an anchored regex.
+fn glob(pattern: &str) -> Result<regex::Regex, String> {
+    let mut re = String::from("^");
+    for c in pattern.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    regex::Regex::new(&re).map_err(|e| e.to_string())
 }
 
 /// A secret file must exist and be readable by its owner only.

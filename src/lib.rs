@@ -20,12 +20,14 @@
 //! | the partner's SFTP server | [`sftp`] |
 //! | crash points and faults for tests | [`fault`] |
 //! | what responses say about which claims | [`reconcile`] |
+//! | the inbound run: collect, read, reconcile | [`collect`] |
 //! | file-level pipelines: translate, scrub, read | [`translate`], [`inspect`] |
 //! | files that appear whole or not at all | [`atomic`] |
 //! | command line | [`cli`] |
 
 pub mod atomic;
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod crypt;
 pub mod fault;

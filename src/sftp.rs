@@ -423,6 +423,49 @@ impl Connection {
         }
     }
 
+    /// Downloads `remote` into `out` in 256 KiB reads, hashing on the way;
+    /// returns the bytes read and their SHA-256. The caller fsyncs.
+    pub async fn download(
+        &self,
+        remote: &str,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<(u64, [u8; 32]), SftpError> {
+        use sha2::Digest;
+        let mut file = self
+            .sftp
+            .open(remote)
+            .await
+            .map_err(self.remote("opening", remote))?;
+        let mut hash = sha2::Sha256::new();
+        let mut buf = vec![0u8; WRITE_CHUNK];
+        let mut total = 0u64;
+        loop {
+            let n = file
+                .read(&mut buf)
+                .await
+                .map_err(|e| self.remote("reading", remote)(SftpProtoError::from(e)))?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|source| SftpError::Local {
+                    path: PathBuf::from(remote),
+                    source,
+                })?;
+            total += n as u64;
+        }
+        Ok((total, hash.finalize().into()))
+    }
+
+    /// Moves a remote file into another remote folder (a partner's
+    /// "move after pickup" policy), without overwriting.
+    pub async fn move_to(&self, from: &str, dir: &str) -> Result<(), SftpError> {
+        let name = from.rsplit('/').next().unwrap_or(from);
+        self.rename_no_clobber(from, &format!("{}/{name}", dir.trim_end_matches('/')))
+            .await
+    }
+
     /// Removes a remote file (a stale temporary upload of ours).
     pub async fn remove(&self, path: &str) -> Result<(), SftpError> {
         self.sftp

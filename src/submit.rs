@@ -229,26 +229,19 @@ impl Submit<'_> {
     /// spool sweep assume nobody else is halfway through a step. The lock
     /// is the OS's (flock), so a killed run never leaves it held.
     fn lock(&self) -> Result<std::fs::File, SubmitError> {
-        let dir = self.config.paths.spool.join("out");
-        let path = dir.join(format!("{}.lock", self.partner.name));
-        let err = |source| SubmitError::Spool {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&dir).map_err(err)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(err)?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(SubmitError::Busy {
+        let path = self
+            .config
+            .paths
+            .spool
+            .join("out")
+            .join(format!("{}.lock", self.partner.name));
+        match crate::atomic::try_lock(&path) {
+            Ok(Some(file)) => Ok(file),
+            Ok(None) => Err(SubmitError::Busy {
                 partner: self.partner.name.clone(),
                 lock: path,
             }),
-            Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+            Err(source) => Err(SubmitError::Spool { path, source }),
         }
     }
 

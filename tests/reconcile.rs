@@ -36,8 +36,10 @@ async fn record(ledger: &Ledger, n: u8, responses: &[Response]) -> edi_courier::
             at(),
         )
         .await
-        .unwrap()
         .unwrap();
+    let edi_courier::ledger::Inbound::New(id) = id else {
+        panic!("{id:?}")
+    };
     ledger
         .record_responses(PARTNER, id, responses, at())
         .await
@@ -186,4 +188,167 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         assert_eq!(status(claims[3].id.clone()).await, "accepted_277");
         ledger.close().await;
     });
+}
+
+/// The partner answers through its SFTP folder: a sealed 999, a plain
+/// 277CA that rejects one claim, and a broken file. `collect` takes them,
+/// reconciles, quarantines the broken one, removes them from the server
+/// only after recording them, and a second run finds nothing to do.
+#[test]
+fn collect_takes_responses_from_the_partner_and_reconciles_them() {
+    use edi_courier::model::response::{ClaimStatus, StatusCode};
+    use edi_courier::profile::Profile;
+    use edi_courier::x12::{write_277ca, write_999, Answer277, Sequential};
+
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    assert_eq!(ws.submit(&[]).status.code(), Some(0));
+    let remote = names_in(&ws.partner.outbound_dir);
+    let sent = age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&remote[0]),
+    );
+    let mut claims = Vec::new();
+    read_items(sent.as_slice(), |i| {
+        if let Item::Claim(c) = i {
+            claims.push(*c)
+        }
+    })
+    .unwrap();
+
+    let env = Profile::sandbox().unwrap().envelope.reply();
+    let mut numbers = Sequential::starting_at(500);
+    let mut ack = Vec::new();
+    write_999(
+        &env,
+        at(),
+        &mut numbers,
+        &[Ack999 {
+            functional_id: "HC".into(),
+            group: "1".into(),
+            version: "005010X222A1".into(),
+            sets: vec![SetAck {
+                set_id: "837".into(),
+                set: "0001".into(),
+                status: "A".into(),
+                ..SetAck::default()
+            }],
+            status: "A".into(),
+            sets_included: 1,
+            sets_received: 1,
+            sets_accepted: 1,
+            ..Ack999::default()
+        }],
+        &mut ack,
+    )
+    .unwrap();
+    let plain = ws.path("ack.999");
+    std::fs::write(&plain, &ack).unwrap();
+    common::tools::run(
+        "age",
+        &[
+            "-r",
+            &ws.our_recipient,
+            "-o",
+            ws.partner
+                .inbound_dir
+                .join("ACK_001.999.age")
+                .to_str()
+                .unwrap(),
+            plain.to_str().unwrap(),
+        ],
+    );
+    std::fs::remove_file(&plain).unwrap();
+
+    let answered: Vec<_> = claims
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (category, code) = if i == 2 { ("A7", "562") } else { ("A2", "20") };
+            (
+                c,
+                ClaimStatus {
+                    claim_id: c.id.clone(),
+                    payer_claim_number: Some(format!("PCN{i}")),
+                    statuses: vec![StatusCode {
+                        category: category.into(),
+                        code: code.into(),
+                        ..StatusCode::default()
+                    }],
+                    ..ClaimStatus::default()
+                },
+            )
+        })
+        .collect();
+    let mut s277 = Vec::new();
+    write_277ca(
+        &env,
+        at(),
+        &mut numbers,
+        &Answer277 {
+            reference: "R277",
+            payer_name: "SANDBOX PAYER",
+            payer_id: "SANDBOX",
+            submitter_name: "EDI COURIER",
+            submitter_id: "EDICOURIER",
+            batch_trace: "B1",
+            received: at().date(),
+            claims: &answered,
+        },
+        &mut s277,
+    )
+    .unwrap();
+    std::fs::write(ws.partner.inbound_dir.join("STATUS_001.277"), &s277).unwrap();
+    std::fs::write(
+        ws.partner.inbound_dir.join("BROKEN_001.999"),
+        "this is not X12",
+    )
+    .unwrap();
+
+    let out = ws.run(&["collect", "--partner", PARTNER], &[]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rejection and a quarantine: {said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(&format!("{}: rejected_277", claims[2].id)),
+        "{said}"
+    );
+    assert!(said.contains("BROKEN_001.999: quarantined"), "{said}");
+    assert!(
+        names_in(&ws.partner.inbound_dir).is_empty(),
+        "collected files are removed after recording"
+    );
+
+    let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ledger = Ledger::open(&url).await.unwrap();
+        for (i, c) in claims.iter().enumerate() {
+            let s = ledger.claim_status(PARTNER, &c.id).await.unwrap().unwrap();
+            assert_eq!(
+                s,
+                if i == 2 {
+                    "rejected_277"
+                } else {
+                    "accepted_277"
+                },
+                "{}",
+                c.id
+            );
+        }
+        ledger.close().await;
+    });
+
+    // The same 277CA dropped again is recognised; nothing new is processed.
+    std::fs::write(ws.partner.inbound_dir.join("STATUS_001-again.277"), &s277).unwrap();
+    let again = ws.run(&["collect", "--partner", PARTNER], &[]);
+    let said = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert_eq!(again.status.code(), Some(0), "{said}");
+    assert!(said.contains("collected before"), "{said}");
+    let third = ws.run(&["collect", "--partner", PARTNER], &[]);
+    assert!(String::from_utf8_lossy(&third.stdout).contains("nothing to collect"));
 }

@@ -50,6 +50,8 @@ pub enum Command {
     Read(ReadArgs),
     /// One outbound run: pick up exports, seal 837s, deliver them with verified receipt.
     Submit(ops::SubmitArgs),
+    /// One inbound run: collect the partner's responses, read them, reconcile every claim.
+    Collect(ops::CollectArgs),
     /// Recent files and claim counts by status.
     Status(ops::StatusArgs),
     /// Check config, keys and permissions; online also each partner's host key, login and folders.
@@ -127,6 +129,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Scrub(args) => scrub(cli, args),
         Command::Read(args) => read(args),
         Command::Submit(args) => ops::submit(cli, args),
+        Command::Collect(args) => ops::collect(cli, args),
         Command::Status(args) => ops::status(cli, args),
         Command::Check(args) => ops::check(cli, args),
     }

@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use super::{say, Cli, Outcome};
+use crate::collect::{Collect, Collected};
 use crate::config::Config;
 use crate::crypt::Identities;
 use crate::ledger::Ledger;
@@ -25,6 +26,13 @@ pub struct SubmitArgs {
     pub map: Option<String>,
     /// Exports to submit (default: every complete file in OUTBOX/PARTNER/).
     pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// The partner, as named in edi-courier.toml ([partners.NAME]).
+    #[arg(long)]
+    pub partner: String,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +208,83 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
     Ok(if report.has_failures() {
         Outcome::Failed
     } else if report.has_rejections() {
+        Outcome::Rejected
+    } else {
+        Outcome::Done
+    })
+}
+
+pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(cli)?;
+    let partner = config
+        .partner(&args.partner)
+        .ok_or_else(|| anyhow!("{}: no partner {:?}", config.origin.display(), args.partner))?;
+    let identities = if config.identities.is_empty() {
+        None
+    } else {
+        Some(Identities::load(&config.identities)?)
+    };
+    let report = runtime()?.block_on(async {
+        let ledger = Ledger::open(&config.ledger_url).await?;
+        let run = Collect {
+            config: &config,
+            partner,
+            ledger: &ledger,
+            identities: identities.as_ref(),
+            now: cli.now(),
+        }
+        .run()
+        .await;
+        ledger.close().await;
+        anyhow::Ok(run?)
+    })?;
+    let mut text = String::new();
+    let mut rejected = false;
+    for f in &report.files {
+        match f {
+            Collected::Processed {
+                name,
+                responses,
+                unmatched,
+                changed,
+            } => {
+                text += &format!(
+                    "{name}: {responses} response(s), {} claim status change(s){}\n",
+                    changed.len(),
+                    if *unmatched > 0 {
+                        format!(", {unmatched} matched no claim of ours (kept)")
+                    } else {
+                        String::new()
+                    }
+                );
+                for (claim, status) in changed {
+                    rejected |= status.starts_with("rejected") || status == "denied";
+                    text += &format!("  {claim}: {status}\n");
+                }
+            }
+            Collected::Duplicate { name } => {
+                text += &format!("{name}: collected before (same bytes); not processed again\n")
+            }
+            Collected::Quarantined { name, reason } => {
+                rejected = true;
+                text += &format!("{name}: quarantined: {reason}\n");
+            }
+            Collected::Refused { name, reason } => {
+                rejected = true;
+                text += &format!("{name}: not collected: {reason}\n");
+            }
+        }
+    }
+    if let Some(e) = &report.connection_error {
+        text += &format!("{}: not reached: {e}\n", partner.name);
+    }
+    if report.files.is_empty() && report.connection_error.is_none() {
+        text += &format!("nothing to collect from {}\n", partner.name);
+    }
+    say(&text)?;
+    Ok(if report.connection_error.is_some() {
+        Outcome::Failed
+    } else if rejected {
         Outcome::Rejected
     } else {
         Outcome::Done

@@ -27,6 +27,17 @@ pub struct NewInbound<'a> {
     pub sha256: &'a str,
 }
 
+/// A collected file: new, or the same bytes seen before.
+#[derive(Debug, Clone)]
+pub enum Inbound {
+    New(i64),
+    Seen {
+        id: i64,
+        state: String,
+        spool_path: String,
+    },
+}
+
 /// What recording a file's responses did.
 #[derive(Debug, Clone, Default)]
 pub struct Reconciled {
@@ -38,13 +49,15 @@ pub struct Reconciled {
 }
 
 impl Ledger {
-    /// Records a collected file (fsynced and hashed in the spool). Returns
-    /// its id, or None when a file with the same bytes was collected before.
+    /// Records a collected file (fsynced and hashed in the spool). A file
+    /// with the same bytes collected before is not recorded again: its row
+    /// is returned, with its state (a crash may have come before it was
+    /// processed).
     pub async fn record_inbound(
         &self,
         f: &NewInbound<'_>,
         at: NaiveDateTime,
-    ) -> Result<Option<i64>, LedgerError> {
+    ) -> Result<Inbound, LedgerError> {
         let at = stamp(at);
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO inbound_files (partner, remote_name, remote_size, remote_mtime, spool_path, \
@@ -61,7 +74,22 @@ impl Ledger {
         .fetch_optional(&self.pool)
         .await
         .map_err(query_err("recording a collected file"))?;
-        Ok(id)
+        if let Some(id) = id {
+            return Ok(Inbound::New(id));
+        }
+        let row = sqlx::query(
+            "SELECT id, state, spool_path FROM inbound_files WHERE partner = ?1 AND sha256 = ?2",
+        )
+        .bind(f.partner)
+        .bind(f.sha256)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("looking up a collected file"))?;
+        Ok(Inbound::Seen {
+            id: row.get(0),
+            state: row.get(1),
+            spool_path: row.get(2),
+        })
     }
 
     /// Whether a remote file with this name, size and time was collected

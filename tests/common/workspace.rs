@@ -19,6 +19,8 @@ pub struct Partner {
     pub key_file: PathBuf,
     /// The partner's inbound folder, where we upload.
     pub outbound_dir: PathBuf,
+    /// The partner's outbound folder, where its responses wait for us.
+    pub inbound_dir: PathBuf,
     pub attempts: u32,
     pub file_name: String,
 }
@@ -29,6 +31,9 @@ pub struct Workspace {
     /// The partner's age identity: what opens the files we send it.
     pub partner_identity: PathBuf,
     pub partner_recipient: String,
+    /// Our age key: what partners seal responses to.
+    pub our_identity: PathBuf,
+    pub our_recipient: String,
     pub partner: Partner,
 }
 
@@ -41,12 +46,14 @@ impl Workspace {
         std::fs::copy(&sshd.client_key, &key_file).unwrap();
         private(&key_file);
         let (partner_identity, partner_recipient) = age_key(dir.path(), "partner-age.txt");
+        let (our_identity, our_recipient) = age_key(&keys, "our-age.txt");
         std::fs::create_dir_all(dir.path().join("outbox").join(PARTNER)).unwrap();
         let partner = Partner {
             port: sshd.port,
             host_key: sshd.fingerprint.clone(),
             key_file,
             outbound_dir: sshd.folder("inbound"),
+            inbound_dir: sshd.folder("outbound"),
             attempts: 2,
             file_name: "{sender}_{yyyymmdd}_{isa13}.x12.age".into(),
         };
@@ -55,6 +62,8 @@ impl Workspace {
             dir,
             partner_identity,
             partner_recipient,
+            our_identity,
+            our_recipient,
             partner,
         };
         ws.write_config(&ws.partner.clone(), &sshd.user);
@@ -63,7 +72,9 @@ impl Workspace {
 
     pub fn write_config(&self, p: &Partner, user: &str) {
         let text = format!(
-            r#"[paths]
+            r#"identities = ["{ours}"]
+
+[paths]
 maps_dir = "{maps}"
 
 [partners.{PARTNER}]
@@ -75,7 +86,8 @@ user = "{user}"
 key_file = "{key}"
 host_keys = ["{host_key}"]
 outbound_dir = "{outbound}"
-inbound_dir = "{outbound}"
+inbound_dir = "{inbound}"
+settle_ms = 100
 file_name = "{file_name}"
 seal = {{ age = ["{recipient}"] }}
 timeout_secs = 10
@@ -86,6 +98,8 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
             key = p.key_file.display(),
             host_key = p.host_key,
             outbound = p.outbound_dir.display(),
+            inbound = p.inbound_dir.display(),
+            ours = self.our_identity.display(),
             file_name = p.file_name,
             recipient = self.partner_recipient,
             attempts = p.attempts,

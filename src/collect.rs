@@ -1,0 +1,324 @@
+//! One inbound run for one partner: collect what it left in its outbound
+//! folder, read it, reconcile it, and only then let go of the remote copy.
+//!
+//! ```text
+//! list twice (settled) ─download─► spool tmp, fsync, sha256 ─rename─► spool ─record─► received
+//!   ─open (age or plain), read─► responses ─reconcile (one transaction)─► processed
+//!   ─► remote file deleted / moved / left, as the partner's policy says
+//! ```
+//!
+//! A run killed anywhere loses nothing and processes nothing twice: the
+//! remote file goes only after the commit; the same bytes collected again
+//! are recognised by their hash, and processed then only if the earlier run
+//! stopped before processing them. Remote names are never used as local
+//! paths without checking them.
+
+use chrono::NaiveDateTime;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::atomic::AtomicFile;
+use crate::config::{Config, InboundAfter, Partner};
+use crate::crypt::{self, Identities};
+use crate::fault::crash_point;
+use crate::inspect::{read_items, Item};
+use crate::ledger::{Inbound, Ledger, LedgerError, NewInbound};
+use crate::model::response::Response;
+use crate::sftp::{Connection, RemoteEntry, SftpError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Sftp(Box<SftpError>),
+    #[error("{}: {source}", path.display())]
+    Spool {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("another collect for partner {partner} is in progress (it holds {}); nothing was done", lock.display())]
+    Busy { partner: String, lock: PathBuf },
+}
+
+impl From<SftpError> for CollectError {
+    fn from(e: SftpError) -> Self {
+        CollectError::Sftp(Box::new(e))
+    }
+}
+
+/// What happened to one remote file.
+#[derive(Debug)]
+pub enum Collected {
+    Processed {
+        name: String,
+        responses: usize,
+        unmatched: usize,
+        changed: Vec<(String, String)>,
+    },
+    /// The same bytes were collected before.
+    Duplicate { name: String },
+    /// Kept in the spool, not read: why.
+    Quarantined { name: String, reason: String },
+    /// Left on the server: why (unsafe name, too big).
+    Refused { name: String, reason: String },
+}
+
+#[derive(Debug, Default)]
+pub struct CollectReport {
+    pub files: Vec<Collected>,
+    pub connection_error: Option<String>,
+}
+
+pub struct Collect<'a> {
+    pub config: &'a Config,
+    pub partner: &'a Partner,
+    pub ledger: &'a Ledger,
+    pub identities: Option<&'a Identities>,
+    pub now: NaiveDateTime,
+}
+
+/// Whether a remote name may become a local file name: no folders, no
+/// `..`, no control characters, not hidden.
+fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains('/')
+        && !name.contains('\\')
+        && !name.chars().any(char::is_control)
+        && name.len() <= 255
+}
+
+impl Collect<'_> {
+    fn spool_dir(&self) -> PathBuf {
+        self.config.paths.spool.join("in").join(&self.partner.name)
+    }
+
+    pub async fn run(&self) -> Result<CollectReport, CollectError> {
+        let lock_path = self
+            .config
+            .paths
+            .spool
+            .join("in")
+            .join(format!("{}.lock", self.partner.name));
+        let _lock = match crate::atomic::try_lock(&lock_path) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                return Err(CollectError::Busy {
+                    partner: self.partner.name.clone(),
+                    lock: lock_path,
+                })
+            }
+            Err(source) => {
+                return Err(CollectError::Spool {
+                    path: lock_path,
+                    source,
+                })
+            }
+        };
+        let mut report = CollectReport::default();
+        let conn = match Connection::open(&self.partner.sftp, self.partner.timeout).await {
+            Ok(c) => c,
+            Err(e) => {
+                report.connection_error = Some(e.to_string());
+                return Ok(report);
+            }
+        };
+        let result = self.collect_all(&conn, &mut report).await;
+        conn.close().await;
+        result.map(|()| report)
+    }
+
+    async fn collect_all(
+        &self,
+        conn: &Connection,
+        report: &mut CollectReport,
+    ) -> Result<(), CollectError> {
+        let dir = self.partner.inbound_dir.trim_end_matches('/');
+        let first = conn.list(dir).await?;
+        tokio::time::sleep(self.partner.settle).await;
+        let second = conn.list(dir).await?;
+        for entry in second {
+            if !entry.is_file || entry.name.ends_with(".part") {
+                continue;
+            }
+            if !self.partner.inbound_pattern.is_match(&entry.name) {
+                continue;
+            }
+            // Still being written: it changed between the two listings.
+            let settled = first.iter().any(|e| {
+                e.name == entry.name && e.size == entry.size && e.modified == entry.modified
+            });
+            if !settled {
+                continue;
+            }
+            if !safe_name(&entry.name) {
+                report.files.push(Collected::Refused {
+                    name: entry.name.escape_debug().to_string(),
+                    reason: "the name is not a plain file name; left on the server".into(),
+                });
+                continue;
+            }
+            if entry.size > self.partner.max_inbound_bytes {
+                report.files.push(Collected::Refused {
+                    name: entry.name.clone(),
+                    reason: format!(
+                        "{} bytes is over the {} byte limit (max_inbound_bytes); left on the server",
+                        entry.size, self.partner.max_inbound_bytes
+                    ),
+                });
+                continue;
+            }
+            if self.partner.inbound_after == InboundAfter::Leave
+                && self
+                    .ledger
+                    .seen_remote(&self.partner.name, &entry.name, entry.size, entry.modified)
+                    .await?
+            {
+                continue;
+            }
+            let outcome = self.collect_one(conn, dir, &entry).await?;
+            report.files.push(outcome);
+        }
+        Ok(())
+    }
+
+    async fn collect_one(
+        &self,
+        conn: &Connection,
+        dir: &str,
+        entry: &RemoteEntry,
+    ) -> Result<Collected, CollectError> {
+        let remote = format!("{dir}/{}", entry.name);
+        let spool = self.spool_dir();
+        let spool_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| CollectError::Spool { path, source }
+        };
+        std::fs::create_dir_all(&spool).map_err(spool_err(&spool))?;
+        // Downloaded under a temporary name, fsynced, then renamed to a
+        // name that cannot clash: the hash's head and the remote name.
+        let staging = spool.join(format!("incoming-{}", entry.name));
+        let mut out = AtomicFile::create(&staging).map_err(spool_err(&staging))?;
+        let (_, sha) = conn.download(&remote, &mut out).await?;
+        let sha: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+        let local = spool.join(format!("{}-{}", &sha[..12], entry.name));
+        out.commit().map_err(spool_err(&staging))?;
+        std::fs::rename(&staging, &local).map_err(spool_err(&local))?;
+        crate::atomic::sync_dir(&spool).map_err(spool_err(&spool))?;
+        crash_point("collect-downloaded");
+        let recorded = self
+            .ledger
+            .record_inbound(
+                &NewInbound {
+                    partner: &self.partner.name,
+                    remote_name: &entry.name,
+                    remote_size: entry.size,
+                    remote_mtime: entry.modified,
+                    spool_path: &local.display().to_string(),
+                    sha256: &sha,
+                },
+                self.now,
+            )
+            .await?;
+        crash_point("collect-recorded");
+        let outcome = match recorded {
+            Inbound::Seen { state, .. } if state != "received" => {
+                // Ours already; this copy adds nothing.
+                let _ = std::fs::remove_file(&local);
+                Collected::Duplicate {
+                    name: entry.name.clone(),
+                }
+            }
+            Inbound::Seen { id, .. } | Inbound::New(id) => {
+                self.process(id, &entry.name, &local).await?
+            }
+        };
+        crash_point("collect-processed");
+        match &self.partner.inbound_after {
+            InboundAfter::Delete => conn.remove(&remote).await?,
+            InboundAfter::MoveTo(to) => conn.move_to(&remote, to).await?,
+            InboundAfter::Leave => {}
+        }
+        Ok(outcome)
+    }
+
+    /// Opens and reads a collected file and reconciles what it says.
+    async fn process(&self, id: i64, name: &str, local: &Path) -> Result<Collected, CollectError> {
+        match self.read(local) {
+            Ok(responses) => {
+                let done = self
+                    .ledger
+                    .record_responses(&self.partner.name, id, &responses, self.now)
+                    .await?;
+                tracing::info!(file = %name, responses = done.responses, unmatched = done.unmatched, changed = done.changed.len(), "collected");
+                Ok(Collected::Processed {
+                    name: name.to_owned(),
+                    responses: done.responses,
+                    unmatched: done.unmatched,
+                    changed: done.changed,
+                })
+            }
+            Err(reason) => {
+                self.ledger
+                    .quarantine_inbound(id, &reason, self.now)
+                    .await?;
+                tracing::warn!(file = %name, %reason, "quarantined");
+                Ok(Collected::Quarantined {
+                    name: name.to_owned(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// The responses a file holds, or why it cannot be read.
+    fn read(&self, path: &Path) -> Result<Vec<Response>, String> {
+        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let mut head = std::io::BufReader::new(file);
+        let sealed = crypt::looks_sealed(&mut head).map_err(|e| e.to_string())?;
+        let input: Box<dyn Read> = if sealed {
+            let ids = self
+                .identities
+                .ok_or("the file is sealed, and no identities are configured to open it")?;
+            Box::new(crypt::open(ids, head).map_err(|e| format!("cannot open the seal: {e}"))?)
+        } else {
+            Box::new(head)
+        };
+        let mut responses = Vec::new();
+        let summary = read_items(input, |item| {
+            if let Item::Response(r) = item {
+                responses.push(*r);
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        if let Some(fatal) = summary.fatal {
+            return Err(format!("not readable X12: {fatal}"));
+        }
+        if summary.segments == 0 {
+            return Err("empty: no X12 segment".into());
+        }
+        Ok(responses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_name;
+
+    #[test]
+    fn remote_names_that_could_escape_the_spool_are_refused() {
+        assert!(safe_name("ACME_835_20261120.x12"));
+        for bad in [
+            "../etc/passwd",
+            "/abs",
+            "a/b",
+            "..",
+            ".hidden",
+            "bell\u{7}",
+            "",
+        ] {
+            assert!(!safe_name(bad), "{bad:?}");
+        }
+    }
+}
