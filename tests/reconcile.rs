@@ -343,6 +343,33 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         ledger.close().await;
     });
 
+    // trace: the whole chain for the rejected claim, with hashes and control numbers.
+    let trace = ws.run(&["trace", &claims[2].id], &[]);
+    let shown = String::from_utf8_lossy(&trace.stdout).into_owned();
+    assert_eq!(trace.status.code(), Some(0), "{shown}");
+    for expected in [
+        "status rejected_277",
+        "payer claim number PCN2",
+        "ISA13 000000001, GS06 1, ST02 0001",
+        "queued",
+        "file delivered",
+        "999 accepted_999",
+        "277CA rejected_277",
+        "STC A7:562",
+        "STATUS_001.277 sha256",
+    ] {
+        assert!(
+            shown.contains(expected),
+            "trace shows {expected:?}:\n{shown}"
+        );
+    }
+    assert!(
+        !shown.contains(&claims[2].subscriber.last_name),
+        "no patient name in trace"
+    );
+    let missing = ws.run(&["trace", "NO-SUCH-CLAIM"], &[]);
+    assert_eq!(missing.status.code(), Some(1));
+
     // The same 277CA dropped again is recognised; nothing new is processed.
     std::fs::write(ws.partner.inbound_dir.join("STATUS_001-again.277"), &s277).unwrap();
     let again = ws.run(&["collect", "--partner", PARTNER], &[]);
@@ -351,4 +378,88 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
     assert!(said.contains("collected before"), "{said}");
     let third = ws.run(&["collect", "--partner", PARTNER], &[]);
     assert!(String::from_utf8_lossy(&third.stdout).contains("nothing to collect"));
+}
+
+/// `kill -9` at each step of a collect, then a normal run: every response
+/// processed exactly once, the remote file gone only after its record.
+#[test]
+fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
+    use edi_courier::profile::Profile;
+    use edi_courier::x12::{write_999, Sequential};
+
+    let sshd = Sshd::start();
+    for step in [
+        "collect-downloaded",
+        "collect-recorded",
+        "collect-processed",
+    ] {
+        let mut ws = Workspace::new(&sshd);
+        ws.partner.outbound_dir = sshd.folder(&format!("in-{step}"));
+        ws.partner.inbound_dir = sshd.folder(&format!("out-{step}"));
+        ws.write_config(&ws.partner.clone(), &sshd.user);
+        ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+        assert_eq!(ws.submit(&[]).status.code(), Some(0));
+        let mut ack = Vec::new();
+        write_999(
+            &Profile::sandbox().unwrap().envelope.reply(),
+            at(),
+            &mut Sequential::starting_at(900),
+            &[Ack999 {
+                functional_id: "HC".into(),
+                group: "1".into(),
+                version: "005010X222A1".into(),
+                sets: vec![SetAck {
+                    set_id: "837".into(),
+                    set: "0001".into(),
+                    status: "R".into(),
+                    codes: vec!["5".into()],
+                    ..SetAck::default()
+                }],
+                status: "R".into(),
+                sets_included: 1,
+                sets_received: 1,
+                ..Ack999::default()
+            }],
+            &mut ack,
+        )
+        .unwrap();
+        std::fs::write(ws.partner.inbound_dir.join("ACK.999"), &ack).unwrap();
+
+        let killed = ws.run(
+            &["collect", "--partner", PARTNER],
+            &[("EDI_COURIER_FAULT", step)],
+        );
+        assert_eq!(killed.status.code(), None, "{step}: killed");
+        assert_eq!(
+            names_in(&ws.partner.inbound_dir),
+            ["ACK.999"],
+            "{step}: the remote file stays until it is recorded and processed"
+        );
+        let out = ws.run(&["collect", "--partner", PARTNER], &[]);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            names_in(&ws.partner.inbound_dir).is_empty(),
+            "{step}: {said}"
+        );
+
+        let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let ledger = Ledger::open(&url).await.unwrap();
+            let counts = ledger.claim_counts().await.unwrap();
+            assert_eq!(counts.len(), 1, "{step}: {counts:?}");
+            assert_eq!(
+                (counts[0].1.as_str(), counts[0].2),
+                ("rejected_999", 5),
+                "{step}"
+            );
+            ledger.close().await;
+        });
+        let t = ws.run(&["trace", "RFM-1001"], &[]);
+        let shown = String::from_utf8_lossy(&t.stdout).into_owned();
+        assert_eq!(
+            shown.matches("999 rejected_999").count(),
+            1,
+            "{step}: processed once:\n{shown}"
+        );
+    }
 }

@@ -52,6 +52,8 @@ pub enum Command {
     Submit(ops::SubmitArgs),
     /// One inbound run: collect the partner's responses, read them, reconcile every claim.
     Collect(ops::CollectArgs),
+    /// Where is claim X? Every claim with this CLM01, its file, control numbers and whole timeline.
+    Trace(ops::TraceArgs),
     /// Recent files and claim counts by status.
     Status(ops::StatusArgs),
     /// Check config, keys and permissions; online also each partner's host key, login and folders.
@@ -131,6 +133,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Submit(args) => ops::submit(cli, args),
         Command::Collect(args) => ops::collect(cli, args),
         Command::Status(args) => ops::status(cli, args),
+        Command::Trace(args) => ops::trace(cli, args),
         Command::Check(args) => ops::check(cli, args),
     }
 }

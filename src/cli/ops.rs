@@ -36,6 +36,12 @@ pub struct CollectArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The claim id (CLM01) as it was sent.
+    pub claim: String,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     /// How many recent files to list.
     #[arg(long, default_value_t = 20)]
@@ -289,6 +295,49 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Done
     })
+}
+
+pub fn trace(cli: &Cli, args: &TraceArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(cli)?;
+    let traces = runtime()?.block_on(async {
+        let ledger = Ledger::open(&config.ledger_url).await?;
+        let t = ledger.trace(&args.claim).await;
+        ledger.close().await;
+        anyhow::Ok(t?)
+    })?;
+    if traces.is_empty() {
+        say(&format!("no claim {} in the ledger\n", args.claim))?;
+        return Ok(Outcome::Rejected);
+    }
+    let mut text = String::new();
+    for t in &traces {
+        let (isa, gs, st, bht, first, last) = &t.controls;
+        text += &format!(
+            "claim {} (ledger id {}), partner {}, {} frequency {}, charge {} — status {}{}\n",
+            t.claim_id,
+            t.ledger_id,
+            t.partner,
+            t.kind,
+            t.frequency,
+            t.charge,
+            t.status,
+            t.payer_claim_number
+                .as_deref()
+                .map(|n| format!(", payer claim number {n}"))
+                .unwrap_or_default()
+        );
+        text += &format!(
+            "  sent in {} (sha256 {}, {}): ISA13 {isa:09}, GS06 {gs}, ST02 {st:04}, BHT03 {bht}, segments {first}-{last} of its set\n",
+            t.file.0,
+            t.file.1.as_deref().unwrap_or("-"),
+            t.file.2
+        );
+        for (at, what, detail) in &t.timeline {
+            text += &format!("  {at}  {what:<22} {detail}\n");
+        }
+    }
+    say(&text)?;
+    Ok(Outcome::Done)
 }
 
 pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {

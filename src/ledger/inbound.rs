@@ -329,3 +329,89 @@ async fn resolve(
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect())
 }
+
+/// Everything the ledger knows about one claim, for `trace`.
+#[derive(Debug, Clone)]
+pub struct ClaimTrace {
+    pub ledger_id: i64,
+    pub partner: String,
+    pub claim_id: String,
+    pub kind: String,
+    pub frequency: String,
+    pub charge: String,
+    pub status: String,
+    pub payer_claim_number: Option<String>,
+    /// The file it went out in: name, sha256, state.
+    pub file: (String, Option<String>, String),
+    /// ISA13, GS06, ST02, BHT03, and its segment range in the set.
+    pub controls: (i64, i64, i64, String, i64, i64),
+    /// (time, what, detail), oldest first: the claim's and its file's events
+    /// and every response about it.
+    pub timeline: Vec<(String, String, String)>,
+}
+
+impl Ledger {
+    /// Every claim sharing this CLM01 (an original and its corrections),
+    /// with its whole history.
+    pub async fn trace(&self, claim_id: &str) -> Result<Vec<ClaimTrace>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.partner, c.claim_id, c.kind, c.frequency, c.charge, c.status, \
+             c.payer_claim_number, f.id, f.name, f.sha256, f.state, i.control, g.control, t.control, \
+             t.reference, c.first_segment, c.last_segment \
+             FROM claims c JOIN files f ON f.id = c.file_id \
+             JOIN transaction_sets t ON t.id = c.set_id JOIN groups g ON g.id = t.group_id \
+             JOIN interchanges i ON i.id = g.interchange_id \
+             WHERE c.claim_id = ?1 ORDER BY c.id",
+        )
+        .bind(claim_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("tracing a claim"))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let id: i64 = r.get(0);
+            let file_id: i64 = r.get(8);
+            // Ordered by time, then by when it was recorded (the clock may be fixed).
+            let timeline: Vec<(String, String, String)> = sqlx::query(
+                "SELECT at, kind, detail, id AS seq FROM events WHERE claim_id = ?1 \
+                 UNION ALL SELECT at, 'file ' || kind, detail, id FROM events WHERE file_id = ?2 AND claim_id IS NULL \
+                 UNION ALL SELECT cr.created_at, r.kind || ' ' || cr.status, \
+                   'codes ' || cr.codes || COALESCE(', paid ' || cr.paid, '') || ' — from ' || inf.remote_name || \
+                   ' sha256 ' || inf.sha256 || ', ISA13 ' || r.interchange || ' ST02 ' || r.st, \
+                   1000000000 + cr.id \
+                   FROM claim_responses cr JOIN responses r ON r.id = cr.response_id \
+                   JOIN inbound_files inf ON inf.id = r.file_id WHERE cr.claim_id = ?1 \
+                 ORDER BY 1, 4",
+            )
+            .bind(id)
+            .bind(file_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("tracing a claim's events"))?
+            .iter()
+            .map(|e| (e.get(0), e.get(1), e.get(2)))
+            .collect();
+            out.push(ClaimTrace {
+                ledger_id: id,
+                partner: r.get(1),
+                claim_id: r.get(2),
+                kind: r.get(3),
+                frequency: r.get(4),
+                charge: r.get(5),
+                status: r.get(6),
+                payer_claim_number: r.get(7),
+                file: (r.get(9), r.get(10), r.get(11)),
+                controls: (
+                    r.get(12),
+                    r.get(13),
+                    r.get(14),
+                    r.get(15),
+                    r.get(16),
+                    r.get(17),
+                ),
+                timeline,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -23,7 +23,7 @@ use crate::x12::{ControlNumberError, ControlNumbers};
 
 mod inbound;
 mod outbound;
-pub use inbound::{Inbound, NewInbound, Reconciled};
+pub use inbound::{ClaimTrace, Inbound, NewInbound, Reconciled};
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
     SpooledFile,
