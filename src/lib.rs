@@ -21,12 +21,14 @@
 //! | crash points and faults for tests | [`fault`] |
 //! | what responses say about which claims | [`reconcile`] |
 //! | the inbound run: collect, read, reconcile | [`collect`] |
+//! | short descriptions of common response codes | [`codes`] |
 //! | file-level pipelines: translate, scrub, read | [`translate`], [`inspect`] |
 //! | files that appear whole or not at all | [`atomic`] |
 //! | command line | [`cli`] |
 
 pub mod atomic;
 pub mod cli;
+pub mod codes;
 pub mod collect;
 pub mod config;
 pub mod crypt;

@@ -367,6 +367,17 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         !shown.contains(&claims[2].subscriber.last_name),
         "no patient name in trace"
     );
+    assert!(
+        shown.contains("rejected: information invalid"),
+        "codes are described:\n{shown}"
+    );
+    let status = String::from_utf8_lossy(&ws.run(&["status"], &[]).stdout).into_owned();
+    assert!(
+        status.contains("rejected and denied claims")
+            && status.contains(&claims[2].id)
+            && status.contains("STC A7:562 (rejected: information invalid)"),
+        "{status}"
+    );
     let missing = ws.run(&["trace", "NO-SUCH-CLAIM"], &[]);
     assert_eq!(missing.status.code(), Some(1));
 

@@ -297,6 +297,26 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Adds descriptions to the codes of a `codes [...]` detail.
+fn describe_codes(detail: &str) -> String {
+    let Some(rest) = detail.strip_prefix("codes ") else {
+        return detail.to_owned();
+    };
+    let end = rest.find(']').map_or(rest.len(), |i| i + 1);
+    let (list, tail) = rest.split_at(end);
+    match serde_json::from_str::<Vec<String>>(list) {
+        Ok(codes) => format!(
+            "{}{tail}",
+            codes
+                .iter()
+                .map(|c| crate::codes::with_description(c))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Err(_) => detail.to_owned(),
+    }
+}
+
 pub fn trace(cli: &Cli, args: &TraceArgs) -> anyhow::Result<Outcome> {
     let config = load_config(cli)?;
     let traces = runtime()?.block_on(async {
@@ -333,7 +353,7 @@ pub fn trace(cli: &Cli, args: &TraceArgs) -> anyhow::Result<Outcome> {
             t.file.2
         );
         for (at, what, detail) in &t.timeline {
-            text += &format!("  {at}  {what:<22} {detail}\n");
+            text += &format!("  {at}  {what:<22} {}\n", describe_codes(detail));
         }
     }
     say(&text)?;
@@ -342,12 +362,14 @@ pub fn trace(cli: &Cli, args: &TraceArgs) -> anyhow::Result<Outcome> {
 
 pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
     let config = load_config(cli)?;
-    let (files, counts) = runtime()?.block_on(async {
+    let (files, counts, rejections, unmatched) = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
         let files = ledger.recent_files(args.files).await?;
         let counts = ledger.claim_counts().await?;
+        let rejections = ledger.rejections().await?;
+        let unmatched = ledger.unmatched_responses().await?;
         ledger.close().await;
-        anyhow::Ok((files, counts))
+        anyhow::Ok((files, counts, rejections, unmatched))
     })?;
     let mut text = String::from("claims by partner and status\n");
     text += &format!(
@@ -359,6 +381,26 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
     }
     if counts.is_empty() {
         text += "  (none yet)\n";
+    }
+    if !rejections.is_empty() {
+        text += "\nrejected and denied claims\n";
+        for (partner, claim, status, codes) in &rejections {
+            let codes: Vec<String> = serde_json::from_str::<Vec<String>>(codes)
+                .unwrap_or_default()
+                .iter()
+                .map(|c| crate::codes::with_description(c))
+                .collect();
+            text += &format!(
+                "  {partner:<16} {claim:<20} {status:<13} {}\n",
+                codes.join("; ")
+            );
+        }
+    }
+    if !unmatched.is_empty() {
+        text += "\nresponses that matched no claim of ours (kept)\n";
+        for (id, kind, answers, file, at) in &unmatched {
+            text += &format!("  #{id} {kind} answering {answers} from {file} ({at})\n");
+        }
     }
     text += "\nrecent files\n";
     text += &format!(

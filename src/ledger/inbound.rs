@@ -415,3 +415,42 @@ impl Ledger {
         Ok(out)
     }
 }
+
+impl Ledger {
+    /// Claims whose latest status is a rejection or a denial, with the codes
+    /// the partner gave: (partner, CLM01, status, codes JSON).
+    pub async fn rejections(&self) -> Result<Vec<(String, String, String, String)>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT c.partner, c.claim_id, c.status, \
+             COALESCE((SELECT cr.codes FROM claim_responses cr WHERE cr.claim_id = c.id \
+               AND cr.status = c.status ORDER BY cr.id DESC LIMIT 1), '[]') \
+             FROM claims c WHERE c.status IN ('rejected_ta1', 'rejected_999', 'rejected_277', 'denied') \
+             ORDER BY c.partner, c.claim_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing rejections"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
+    /// Responses that matched no claim of ours: (id, kind, what it answers,
+    /// file name, when).
+    pub async fn unmatched_responses(
+        &self,
+    ) -> Result<Vec<(i64, String, String, String, String)>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.kind, r.answers, f.remote_name, r.created_at FROM responses r \
+             JOIN inbound_files f ON f.id = r.file_id WHERE r.matched = 0 ORDER BY r.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing unmatched responses"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
+    }
+}
