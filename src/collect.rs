@@ -89,6 +89,26 @@ fn safe_name(name: &str) -> bool {
         && name.len() <= 255
 }
 
+/// A partner's text made safe as part of a local file name.
+fn safe_stem(s: &str) -> String {
+    let stem: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    if stem.is_empty() {
+        "remittance".into()
+    } else {
+        stem
+    }
+}
+
 impl Collect<'_> {
     fn spool_dir(&self) -> PathBuf {
         self.config.paths.spool.join("in").join(&self.partner.name)
@@ -247,6 +267,19 @@ impl Collect<'_> {
     async fn process(&self, id: i64, name: &str, local: &Path) -> Result<Collected, CollectError> {
         match self.read(local) {
             Ok(responses) => {
+                // The posting export first: rewriting it after a crash is harmless.
+                for (n, r) in responses.iter().enumerate() {
+                    if let Response::Remittance(r) = r {
+                        let dir = self.config.paths.remittances.join(&self.partner.name);
+                        let name = format!("{}-{id}-{}", safe_stem(&r.trace), n + 1);
+                        crate::remit_export::write(&dir, &name, r).map_err(|source| {
+                            CollectError::Spool {
+                                path: dir.clone(),
+                                source,
+                            }
+                        })?;
+                    }
+                }
                 let done = self
                     .ledger
                     .record_responses(&self.partner.name, id, &responses, self.now)

@@ -22,6 +22,7 @@
 //! | what responses say about which claims | [`reconcile`] |
 //! | the inbound run: collect, read, reconcile | [`collect`] |
 //! | short descriptions of common response codes | [`codes`] |
+//! | the 835 posting export (CSV, JSON) | [`remit_export`] |
 //! | file-level pipelines: translate, scrub, read | [`translate`], [`inspect`] |
 //! | files that appear whole or not at all | [`atomic`] |
 //! | command line | [`cli`] |
@@ -40,6 +41,7 @@ pub mod model;
 pub mod pickup;
 pub mod profile;
 pub mod reconcile;
+pub mod remit_export;
 pub mod report;
 pub mod scrub;
 pub mod sftp;

@@ -305,6 +305,12 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         "this is not X12",
     )
     .unwrap();
+    // A payer's 835 for claims that are not ours: kept unmatched, exported for posting.
+    std::fs::copy(
+        common::fixture("x12/835/tr3-multiple-claims-single-check.edi"),
+        ws.partner.inbound_dir.join("REMIT_001.835"),
+    )
+    .unwrap();
 
     let out = ws.run(&["collect", "--partner", PARTNER], &[]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -323,6 +329,16 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         names_in(&ws.partner.inbound_dir).is_empty(),
         "collected files are removed after recording"
     );
+    let exports = names_in(&ws.path("remittances/acme"));
+    assert_eq!(exports.len(), 2, "{exports:?}");
+    let csv_export =
+        std::fs::read_to_string(ws.path("remittances/acme").join(&exports[0])).unwrap();
+    assert_eq!(
+        csv_export.lines().filter(|l| l.contains(",claim,")).count(),
+        9,
+        "{csv_export}"
+    );
+    assert!(csv_export.starts_with("check_or_eft,payment_date,payer,claim_id"));
 
     let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -366,6 +382,11 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
     assert!(
         !shown.contains(&claims[2].subscriber.last_name),
         "no patient name in trace"
+    );
+    let status_text = String::from_utf8_lossy(&ws.run(&["status"], &[]).stdout).into_owned();
+    assert!(
+        status_text.contains("835 answering 12345 from REMIT_001.835"),
+        "{status_text}"
     );
     assert!(
         shown.contains("rejected: information invalid"),
