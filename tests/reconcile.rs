@@ -388,6 +388,23 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         status_text.contains("835 answering 12345 from REMIT_001.835"),
         "{status_text}"
     );
+    // match: the unmatched 835 is attached by hand to the fourth claim.
+    let number = status_text
+        .lines()
+        .find(|l| l.contains("835 answering 12345"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let matched = ws.run(&["match", &number, &claims[3].id], &[]);
+    let said = String::from_utf8_lossy(&matched.stdout).into_owned();
+    assert_eq!(matched.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("attached to claim {}", claims[3].id)),
+        "{said}"
+    );
+    let trace =
+        String::from_utf8_lossy(&ws.run(&["trace", &claims[3].id], &[]).stdout).into_owned();
+    assert!(trace.contains("835 "), "{trace}");
     assert!(
         shown.contains("rejected: information invalid"),
         "codes are described:\n{shown}"

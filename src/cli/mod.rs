@@ -54,6 +54,8 @@ pub enum Command {
     Collect(ops::CollectArgs),
     /// Where is claim X? Every claim with this CLM01, its file, control numbers and whole timeline.
     Trace(ops::TraceArgs),
+    /// Attach a response that matched nothing (its #id in `status`) to a claim by hand.
+    Match(ops::MatchArgs),
     /// Recent files and claim counts by status.
     Status(ops::StatusArgs),
     /// Check config, keys and permissions; online also each partner's host key, login and folders.
@@ -134,6 +136,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Collect(args) => ops::collect(cli, args),
         Command::Status(args) => ops::status(cli, args),
         Command::Trace(args) => ops::trace(cli, args),
+        Command::Match(args) => ops::match_response(cli, args),
         Command::Check(args) => ops::check(cli, args),
     }
 }

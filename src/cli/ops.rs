@@ -36,6 +36,14 @@ pub struct CollectArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MatchArgs {
+    /// The response's number, as `status` lists it (#N).
+    pub response: String,
+    /// The claim id (CLM01) it belongs to.
+    pub claim: String,
+}
+
+#[derive(Debug, Args)]
 pub struct TraceArgs {
     /// The claim id (CLM01) as it was sent.
     pub claim: String,
@@ -314,6 +322,38 @@ fn describe_codes(detail: &str) -> String {
                 .join("; ")
         ),
         Err(_) => detail.to_owned(),
+    }
+}
+
+pub fn match_response(cli: &Cli, args: &MatchArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(cli)?;
+    let id: i64 = args.response.trim_start_matches('#').parse().map_err(|_| {
+        anyhow!(
+            "{:?}: expected a response number such as #12",
+            args.response
+        )
+    })?;
+    let status = runtime()?.block_on(async {
+        let ledger = Ledger::open(&config.ledger_url).await?;
+        let s = ledger.match_response(id, &args.claim, cli.now()).await;
+        ledger.close().await;
+        anyhow::Ok(s?)
+    })?;
+    match status {
+        Some(s) => {
+            say(&format!(
+                "response #{id} attached to claim {}: now {s}\n",
+                args.claim
+            ))?;
+            Ok(Outcome::Done)
+        }
+        None => {
+            say(&format!(
+                "no response #{id}, or no claim {} in the ledger; nothing changed\n",
+                args.claim
+            ))?;
+            Ok(Outcome::Rejected)
+        }
     }
 }
 

@@ -184,45 +184,14 @@ impl Ledger {
                 let claims = resolve(&mut tx, partner, &v.target).await?;
                 for (claim, clm01, current) in claims {
                     matched += 1;
-                    sqlx::query(
-                        "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )
-                    .bind(claim)
-                    .bind(response_id)
-                    .bind(v.status)
-                    .bind(serde_json::to_string(&v.codes).unwrap_or_default())
-                    .bind(v.paid.map(|p| p.to_string()))
-                    .bind(&at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("recording a claim's response"))?;
-                    if let Some(n) = &v.payer_claim_number {
-                        sqlx::query("UPDATE claims SET payer_claim_number = ?2 WHERE id = ?1")
-                            .bind(claim)
-                            .bind(n)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(query_err("recording a payer claim number"))?;
-                    }
-                    if stage(v.status) >= stage(&current) && current != v.status {
-                        sqlx::query("UPDATE claims SET status = ?2, updated_at = ?3 WHERE id = ?1")
-                            .bind(claim)
-                            .bind(v.status)
-                            .bind(&at)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(query_err("updating a claim's status"))?;
-                        sqlx::query(
-                            "INSERT INTO events (at, claim_id, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-                        )
-                        .bind(&at)
-                        .bind(claim)
-                        .bind(v.status)
-                        .bind(format!("{kind} {}", v.codes.join(", ")))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(query_err("recording a claim event"))?;
+                    let applied = Applied {
+                        claim,
+                        current: &current,
+                        response_id,
+                        kind,
+                        at: &at,
+                    };
+                    if applied.apply(&mut tx, &v).await? {
                         done.changed.push((clm01, v.status.to_owned()));
                     }
                 }
@@ -264,6 +233,135 @@ impl Ledger {
         .fetch_optional(&self.pool)
         .await
         .map_err(query_err("looking up a claim"))
+    }
+}
+
+/// One verdict landing on one claim.
+struct Applied<'a> {
+    claim: i64,
+    current: &'a str,
+    response_id: i64,
+    kind: &'a str,
+    at: &'a str,
+}
+
+impl Applied<'_> {
+    /// Records the verdict against the claim (always, as history) and moves
+    /// its status if the verdict is not behind it; true when it moved.
+    async fn apply(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        v: &crate::reconcile::Verdict,
+    ) -> Result<bool, LedgerError> {
+        sqlx::query(
+            "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(self.claim)
+        .bind(self.response_id)
+        .bind(v.status)
+        .bind(serde_json::to_string(&v.codes).unwrap_or_default())
+        .bind(v.paid.map(|p| p.to_string()))
+        .bind(self.at)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("recording a claim's response"))?;
+        if let Some(n) = &v.payer_claim_number {
+            sqlx::query("UPDATE claims SET payer_claim_number = ?2 WHERE id = ?1")
+                .bind(self.claim)
+                .bind(n)
+                .execute(&mut **tx)
+                .await
+                .map_err(query_err("recording a payer claim number"))?;
+        }
+        if stage(v.status) < stage(self.current) || self.current == v.status {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE claims SET status = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(self.claim)
+            .bind(v.status)
+            .bind(self.at)
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("updating a claim's status"))?;
+        sqlx::query("INSERT INTO events (at, claim_id, kind, detail) VALUES (?1, ?2, ?3, ?4)")
+            .bind(self.at)
+            .bind(self.claim)
+            .bind(v.status)
+            .bind(format!("{} {}", self.kind, v.codes.join(", ")))
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("recording a claim event"))?;
+        Ok(true)
+    }
+}
+
+impl Ledger {
+    /// Attaches a response that matched nothing to a claim by hand: its
+    /// first verdict (status and codes) is recorded against the most recent
+    /// claim with this CLM01. Returns the claim's new status, or None when
+    /// the response or the claim does not exist.
+    pub async fn match_response(
+        &self,
+        response_id: i64,
+        claim_id: &str,
+        at: NaiveDateTime,
+    ) -> Result<Option<String>, LedgerError> {
+        let at = stamp(at);
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("starting a transaction"))?;
+        let Some(row) = sqlx::query("SELECT kind, body FROM responses WHERE id = ?1")
+            .bind(response_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(query_err("looking up a response"))?
+        else {
+            return Ok(None);
+        };
+        let kind: String = row.get(0);
+        let body: String = row.get(1);
+        let Some(claim) = sqlx::query(
+            "SELECT id, status FROM claims WHERE claim_id = ?1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(claim_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(query_err("looking up a claim"))?
+        else {
+            return Ok(None);
+        };
+        let (claim, current): (i64, String) = (claim.get(0), claim.get(1));
+        let response: Response = serde_json::from_str(&body).map_err(|_| LedgerError::Corrupt {
+            what: "response body",
+            value: format!("response {response_id}"),
+        })?;
+        let Some(verdict) = verdicts(&response).into_iter().next() else {
+            return Ok(None);
+        };
+        Applied {
+            claim,
+            current: &current,
+            response_id,
+            kind: &kind,
+            at: &at,
+        }
+        .apply(&mut tx, &verdict)
+        .await?;
+        sqlx::query("UPDATE responses SET matched = matched + 1 WHERE id = ?1")
+            .bind(response_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("recording a match"))?;
+        let status: String = sqlx::query_scalar("SELECT status FROM claims WHERE id = ?1")
+            .bind(claim)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_err("looking up a claim"))?;
+        tx.commit().await.map_err(query_err("committing a match"))?;
+        Ok(Some(status))
     }
 }
 
