@@ -22,6 +22,55 @@ fn value_error(segment: &'static str) -> WriteError {
     }
 }
 
+/// ISA and GS of an answer with one functional group: the emitter, the
+/// ISA13 and the GS06 used.
+fn open_interchange(
+    env: &Envelope,
+    now: NaiveDateTime,
+    numbers: &mut dyn ControlNumbers,
+    functional_id: &str,
+    version: &str,
+    out: &mut Vec<u8>,
+) -> Result<(Emitter, u32, String), WriteError> {
+    let mut em = Emitter::new(env.delimiters, env.line_break);
+    check_envelope(env, &em)?;
+    let control = numbers.interchange()?;
+    write_isa(env, now, control, out);
+    let group = numbers.group()?.to_string();
+    em.seg(out, "GS")
+        .el(functional_id)
+        .el(&env.gs_sender)
+        .el(&env.gs_receiver)
+        .date(now.date())
+        .el(&now.format("%H%M").to_string())
+        .el(&group)
+        .el("X")
+        .el(version)
+        .end()
+        .map_err(|b| value_error(b.segment))?;
+    Ok((em, control, group))
+}
+
+/// GE and IEA closing what [`open_interchange`] opened.
+fn close_interchange(
+    em: &mut Emitter,
+    sets: usize,
+    group: &str,
+    control: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), WriteError> {
+    em.seg(out, "GE")
+        .num(u32::try_from(sets).unwrap_or(u32::MAX))
+        .el(group)
+        .end()
+        .map_err(|b| value_error(b.segment))?;
+    em.seg(out, "IEA")
+        .el("1")
+        .el(&format!("{control:09}"))
+        .end()
+        .map_err(|b| value_error(b.segment))
+}
+
 /// An interchange holding one TA1 and no functional group.
 pub fn write_ta1(
     env: &Envelope,
@@ -59,23 +108,8 @@ pub fn write_999(
     acks: &[Ack999],
     out: &mut Vec<u8>,
 ) -> Result<u32, WriteError> {
-    let mut em = Emitter::new(env.delimiters, env.line_break);
-    check_envelope(env, &em)?;
-    let control = numbers.interchange()?;
-    write_isa(env, now, control, out);
-    let group = numbers.group()?.to_string();
+    let (mut em, control, group) = open_interchange(env, now, numbers, "FA", VERSION_999, out)?;
     let err = |b: super::emit::BadValue| value_error(b.segment);
-    em.seg(out, "GS")
-        .el("FA")
-        .el(&env.gs_sender)
-        .el(&env.gs_receiver)
-        .date(now.date())
-        .el(&now.format("%H%M").to_string())
-        .el(&group)
-        .el("X")
-        .el(VERSION_999)
-        .end()
-        .map_err(err)?;
     for ack in acks {
         let st02 = format!("{:04}", numbers.transaction_set()?);
         em.set_segments = 0;
@@ -144,16 +178,7 @@ pub fn write_999(
         let count = (em.set_segments + 1).to_string();
         em.seg(out, "SE").el(&count).el(&st02).end().map_err(err)?;
     }
-    em.seg(out, "GE")
-        .num(acks.len() as u32)
-        .el(&group)
-        .end()
-        .map_err(err)?;
-    em.seg(out, "IEA")
-        .el("1")
-        .el(&format!("{control:09}"))
-        .end()
-        .map_err(err)?;
+    close_interchange(&mut em, acks.len(), &group, control, out)?;
     Ok(control)
 }
 
@@ -190,24 +215,9 @@ pub fn write_277ca(
     use crate::model::EntityType;
     use rust_decimal::Decimal;
 
-    let mut em = Emitter::new(env.delimiters, env.line_break);
-    check_envelope(env, &em)?;
-    let control = numbers.interchange()?;
-    write_isa(env, now, control, out);
-    let group = numbers.group()?.to_string();
+    let (mut em, control, group) = open_interchange(env, now, numbers, "HN", VERSION_277CA, out)?;
     let err = |b: super::emit::BadValue| value_error(b.segment);
     let hhmm = now.format("%H%M").to_string();
-    em.seg(out, "GS")
-        .el("HN")
-        .el(&env.gs_sender)
-        .el(&env.gs_receiver)
-        .date(now.date())
-        .el(&hhmm)
-        .el(&group)
-        .el("X")
-        .el(VERSION_277CA)
-        .end()
-        .map_err(err)?;
     let st02 = format!("{:04}", numbers.transaction_set()?);
     em.set_segments = 0;
     em.seg(out, "ST")
@@ -457,11 +467,6 @@ pub fn write_277ca(
     }
     let count = (em.set_segments + 1).to_string();
     em.seg(out, "SE").el(&count).el(&st02).end().map_err(err)?;
-    em.seg(out, "GE").el("1").el(&group).end().map_err(err)?;
-    em.seg(out, "IEA")
-        .el("1")
-        .el(&format!("{control:09}"))
-        .end()
-        .map_err(err)?;
+    close_interchange(&mut em, 1, &group, control, out)?;
     Ok(control)
 }
