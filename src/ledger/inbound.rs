@@ -4,17 +4,9 @@
 use chrono::NaiveDateTime;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{Ledger, LedgerError};
+use super::{query_err, stamp, Ledger, LedgerError};
 use crate::model::response::Response;
 use crate::reconcile::{stage, verdicts, Target};
-
-fn query_err(what: &'static str) -> impl Fn(sqlx::Error) -> LedgerError {
-    move |source| LedgerError::Query { what, source }
-}
-
-fn stamp(at: NaiveDateTime) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S").to_string()
-}
 
 /// A collected file, as recorded.
 #[derive(Debug, Clone, Copy)]
@@ -144,11 +136,7 @@ impl Ledger {
         at: NaiveDateTime,
     ) -> Result<Reconciled, LedgerError> {
         let at = stamp(at);
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_err("starting a transaction"))?;
+        let mut tx = self.begin().await?;
         let mut done = Reconciled::default();
         for response in responses {
             let (kind, answers, status, env) = match response {
@@ -308,11 +296,7 @@ impl Ledger {
         at: NaiveDateTime,
     ) -> Result<Option<String>, LedgerError> {
         let at = stamp(at);
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_err("starting a transaction"))?;
+        let mut tx = self.begin().await?;
         let Some(row) = sqlx::query("SELECT kind, body FROM responses WHERE id = ?1")
             .bind(response_id)
             .fetch_optional(&mut *tx)

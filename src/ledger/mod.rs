@@ -81,6 +81,16 @@ pub struct Ledger {
     pool: SqlitePool,
 }
 
+/// Turns a query's failure into the ledger's error, saying what was being done.
+fn query_err(what: &'static str) -> impl Fn(sqlx::Error) -> LedgerError {
+    move |source| LedgerError::Query { what, source }
+}
+
+/// How the ledger writes a time: ISO 8601, to the second.
+fn stamp(at: chrono::NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
 impl Ledger {
     /// Opens (creating if need be) and migrates the ledger at `url`
     /// (`sqlite://FILE`). WAL mode, so readers never block the daemon.
@@ -110,6 +120,13 @@ impl Ledger {
         Ok(Ledger { pool })
     }
 
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, LedgerError> {
+        self.pool
+            .begin()
+            .await
+            .map_err(query_err("starting a transaction"))
+    }
+
     pub async fn close(self) {
         self.pool.close().await;
     }
@@ -136,10 +153,7 @@ impl Ledger {
         .bind(n)
         .fetch_one(&self.pool)
         .await
-        .map_err(|source| LedgerError::Query {
-            what: "reserving control numbers",
-            source,
-        })?;
+        .map_err(query_err("reserving control numbers"))?;
         let exhausted = || LedgerError::Exhausted {
             kind: kind.column(),
             sender: sender.to_owned(),
@@ -191,10 +205,7 @@ impl Ledger {
         .bind(day.to_string())
         .fetch_one(&self.pool)
         .await
-        .map_err(|source| LedgerError::Query {
-            what: "advancing a counter",
-            source,
-        })?;
+        .map_err(query_err("advancing a counter"))?;
         u32::try_from(next - 1).map_err(|_| LedgerError::Exhausted {
             kind: "counter",
             sender: name.to_owned(),

@@ -11,7 +11,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::fmt;
 
-use super::{Ledger, LedgerError};
+use super::{query_err, stamp, Ledger, LedgerError};
 use crate::model::ClaimKind;
 use crate::x12::{ClaimPlacement, Envelope, InterchangeSummary, Usage};
 
@@ -193,14 +193,6 @@ fn export_row(r: &sqlx::sqlite::SqliteRow) -> Result<ExportRow, LedgerError> {
     })
 }
 
-fn query_err(what: &'static str) -> impl Fn(sqlx::Error) -> LedgerError {
-    move |source| LedgerError::Query { what, source }
-}
-
-fn stamp(at: NaiveDateTime) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S").to_string()
-}
-
 fn kind_str(kind: ClaimKind) -> &'static str {
     match kind {
         ClaimKind::Professional => "837P",
@@ -238,13 +230,6 @@ async fn event(
 }
 
 impl Ledger {
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, LedgerError> {
-        self.pool
-            .begin()
-            .await
-            .map_err(query_err("starting a transaction"))
-    }
-
     /// The export with this hash, if this partner was ever sent it.
     pub async fn export_by_hash(
         &self,
