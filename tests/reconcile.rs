@@ -9,7 +9,6 @@ use common::root;
 use common::sshd::Sshd;
 use common::tools::age_decrypt;
 use common::workspace::{names_in, Workspace, PARTNER};
-use edi_courier::inspect::{read_items, Item};
 use edi_courier::ledger::{Ledger, NewInbound};
 use edi_courier::model::response::*;
 use edi_courier::model::Claim;
@@ -64,10 +63,9 @@ fn payment(c: &Claim, status: &str, paid: &str) -> ClaimPayment {
     }
 }
 
-#[test]
-fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
-    let sshd = Sshd::start();
-    let ws = Workspace::new(&sshd);
+/// Submits the example clinic export and returns the claims as the
+/// partner received them (opened with the age CLI, read with our reader).
+fn submit_example(ws: &Workspace) -> Vec<Claim> {
     ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
     assert_eq!(ws.submit(&[]).status.code(), Some(0));
     let remote = names_in(&ws.partner.outbound_dir);
@@ -75,13 +73,14 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         &ws.partner_identity,
         &ws.partner.outbound_dir.join(&remote[0]),
     );
-    let mut claims = Vec::new();
-    read_items(sent.as_slice(), |i| {
-        if let Item::Claim(c) = i {
-            claims.push(*c)
-        }
-    })
-    .unwrap();
+    common::read_claims(&sent).1
+}
+
+#[test]
+fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let claims = submit_example(&ws);
     assert_eq!(claims.len(), 5);
 
     let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
@@ -202,20 +201,7 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
 
     let sshd = Sshd::start();
     let ws = Workspace::new(&sshd);
-    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
-    assert_eq!(ws.submit(&[]).status.code(), Some(0));
-    let remote = names_in(&ws.partner.outbound_dir);
-    let sent = age_decrypt(
-        &ws.partner_identity,
-        &ws.partner.outbound_dir.join(&remote[0]),
-    );
-    let mut claims = Vec::new();
-    read_items(sent.as_slice(), |i| {
-        if let Item::Claim(c) = i {
-            claims.push(*c)
-        }
-    })
-    .unwrap();
+    let claims = submit_example(&ws);
 
     let env = Profile::sandbox().unwrap().envelope.reply();
     let mut numbers = Sequential::starting_at(500);
