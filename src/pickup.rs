@@ -50,11 +50,13 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>, PickupError> {
     Ok(files)
 }
 
-/// An export's fingerprint: SHA-256 (hex) and size.
+/// An export's fingerprint: SHA-256 (hex) and size, and its line count
+/// (an upper bound on the claims a CSV export holds), all from one read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     pub sha256: String,
     pub size: u64,
+    pub lines: u64,
 }
 
 /// Hashes a file, refusing one that grows while it is read.
@@ -64,12 +66,14 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint, PickupError> {
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
+    let mut lines = 1u64;
     loop {
         let n = file.read(&mut buf).map_err(io_err(path))?;
         if n == 0 {
             break;
         }
         hash.update(&buf[..n]);
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
         size += n as u64;
     }
     if size != before {
@@ -80,6 +84,7 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint, PickupError> {
     Ok(Fingerprint {
         sha256: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
         size,
+        lines,
     })
 }
 
@@ -115,20 +120,6 @@ pub fn move_to_processed(export: &Path) -> Result<PathBuf, PickupError> {
         crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
     }
     Ok(dest)
-}
-
-/// Counts line breaks: an upper bound on the claims a CSV export holds.
-pub fn count_lines(path: &Path) -> Result<u64, PickupError> {
-    let mut file = fs::File::open(path).map_err(io_err(path))?;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut lines = 1u64;
-    loop {
-        let n = file.read(&mut buf).map_err(io_err(path))?;
-        if n == 0 {
-            return Ok(lines);
-        }
-        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-    }
 }
 
 #[cfg(test)]

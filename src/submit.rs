@@ -302,7 +302,7 @@ impl Submit<'_> {
         {
             fp.size / 100 + 1
         } else {
-            pickup::count_lines(export)?
+            fp.lines
         };
         let per_set = self
             .partner
