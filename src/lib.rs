@@ -43,6 +43,7 @@ pub mod profile;
 pub mod reconcile;
 pub mod remit_export;
 pub mod report;
+pub mod sandbox;
 pub mod scrub;
 pub mod sftp;
 pub mod submit;

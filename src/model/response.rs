@@ -187,6 +187,54 @@ pub struct Remittance {
     pub claims: Vec<ClaimPayment>,
     /// PLB: provider-level adjustments (positive amounts reduce the payment).
     pub provider_adjustments: Vec<ProviderAdjustment>,
+    /// What only the payer side writes (N3/N4 and PER*BL of loop 1000A, the
+    /// bank details of BPR05–15). The reader leaves it empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_details: Option<Box<PayerDetails>>,
+}
+
+/// Loop 1000A's address and technical contact, and for EFT payments the
+/// banks and accounts of BPR05–BPR15.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayerDetails {
+    pub address: crate::model::Address,
+    /// PER*BL: the payer's technical contact (name and phone or email).
+    pub contact_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_email: Option<String>,
+    /// Required when BPR04 is ACH, BOP or FWT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eft: Option<Eft>,
+}
+
+/// BPR05–BPR15 of an electronic payment.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eft {
+    /// BPR05: CCP (cash concentration/disbursement plus addenda) or CTX.
+    pub format: String,
+    /// BPR07/BPR09: the payer's bank routing (ABA) number and account.
+    pub payer_routing: String,
+    pub payer_account: String,
+    /// BPR10: the payer's originating company id ("1" + EIN).
+    pub originator: String,
+    /// BPR13/BPR15: the provider's bank routing number and account;
+    /// BPR14 DA (checking) or SG (savings).
+    pub payee_routing: String,
+    pub payee_account_kind: String,
+    pub payee_account: String,
+}
+
+/// Bank accounts stay out of `{:?}`: the details appear in logs that way.
+impl std::fmt::Debug for Eft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Eft")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Remittance {
@@ -230,6 +278,28 @@ pub struct ClaimPayment {
     pub statement_to: Option<NaiveDate>,
     pub received: Option<NaiveDate>,
     pub lines: Vec<LinePayment>,
+    /// NM1*QC: who the claim was for. The payer side writes it (loop 2100
+    /// requires it); the reader never keeps it, so it never reaches the
+    /// ledger, `trace` or mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<PatientRef>,
+}
+
+/// The patient as an 835 names them.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientRef {
+    pub last_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    pub member_id: String,
+}
+
+/// PHI: never in `{:?}`.
+impl std::fmt::Debug for PatientRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PatientRef(..)")
+    }
 }
 
 impl ClaimPayment {
@@ -255,7 +325,8 @@ pub struct Adjustment835 {
 /// SVC and what follows it: one service line's adjudication.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinePayment {
-    /// SVC01: qualifier:code[:modifiers], e.g. `HC:99213:25`.
+    /// SVC01: qualifier:code[:modifiers], e.g. `HC:99213:25`, always with
+    /// `:` between the parts whatever the file's component separator.
     pub procedure: String,
     pub charge: Decimal,
     pub paid: Decimal,

@@ -13,6 +13,7 @@ mod emit;
 pub mod read;
 pub mod read837;
 pub mod read_response;
+pub mod write835;
 pub mod write837;
 pub mod write_ack;
 
@@ -20,6 +21,7 @@ pub use delim::{DelimiterError, Delimiters};
 pub use read::{EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer};
 pub use read837::ClaimReader;
 pub use read_response::{read_ta1, ResponseError, ResponseReader};
+pub use write835::{check_claim_balance, write_835, Writer835};
 pub use write837::{
     ClaimPlacement, ControlNumberError, ControlNumbers, Envelope, InterchangeSummary, Sequential,
     Usage, WriteError, Writer837,

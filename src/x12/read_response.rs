@@ -454,7 +454,7 @@ impl RemitState {
                 self.close_line();
                 self.ctx = RemitCtx::Line;
                 self.line = Some(LinePayment {
-                    procedure: f.text(1).to_owned(),
+                    procedure: f.comps(1).collect::<Vec<_>>().join(":"),
                     charge: money(f, 2, "SVC02")?,
                     paid: money(f, 3, "SVC03")?,
                     revenue_code: opt(f, 4),

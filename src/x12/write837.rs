@@ -39,6 +39,17 @@ pub enum WriteError {
     },
     #[error(transparent)]
     ControlNumber(#[from] ControlNumberError),
+    /// An 835 amount that does not add up; nothing of it may be sent.
+    #[error("{what} does not balance: {stated} stated, {computed} computed ({rule}; off by {})", stated - computed)]
+    Unbalanced {
+        what: String,
+        stated: rust_decimal::Decimal,
+        computed: rust_decimal::Decimal,
+        rule: &'static str,
+    },
+    /// Payment data an 835 cannot be written from.
+    #[error("payment {payment}: {problem}")]
+    Payment { payment: String, problem: String },
 }
 
 /// A control number could not be allocated (the ledger's allocator can fail).
