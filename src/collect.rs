@@ -157,7 +157,10 @@ impl Collect<'_> {
         let dir = self.partner.inbound_dir.trim_end_matches('/');
         let first = conn.list(dir).await?;
         tokio::time::sleep(self.partner.settle).await;
-        let second = conn.list(dir).await?;
+        let mut second = conn.list(dir).await?;
+        // In the order the partner made them: a reversal after the payment
+        // it reverses, a second 277CA after the first.
+        second.sort_by(|a, b| (a.modified, &a.name).cmp(&(b.modified, &b.name)));
         for entry in second {
             if !entry.is_file || entry.name.ends_with(".part") {
                 continue;

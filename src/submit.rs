@@ -628,7 +628,7 @@ impl Submit<'_> {
                 .file_step(
                     file.id,
                     FileState::Uploading,
-                    &format!("to {}{tmp}", conn.host()),
+                    &format!("to {tmp} on {}", conn.host()),
                     self.now,
                 )
                 .await?;

@@ -19,6 +19,7 @@ use crate::translate::Pipeline;
 use crate::x12::Sequential;
 
 mod ops;
+mod sandbox;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +61,10 @@ pub enum Command {
     Status(ops::StatusArgs),
     /// Check config, keys and permissions; online also each partner's host key, login and folders.
     Check(ops::CheckArgs),
+    /// Serve the built-in sandbox payer on 127.0.0.1, to point a staging config at.
+    Sandbox(sandbox::SandboxArgs),
+    /// The whole loop in seconds: sandbox payer, temporary workspace, submit, collect, status, trace.
+    Demo(sandbox::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +143,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Trace(args) => ops::trace(cli, args),
         Command::Match(args) => ops::match_response(cli, args),
         Command::Check(args) => ops::check(cli, args),
+        Command::Sandbox(args) => sandbox::sandbox(args),
+        Command::Demo(args) => sandbox::demo(cli, args),
     }
 }
 

@@ -33,6 +33,9 @@ pub struct CollectArgs {
     /// The partner, as named in edi-courier.toml ([partners.NAME]).
     #[arg(long)]
     pub partner: String,
+    /// One line per file, without each claim's status change.
+    #[arg(long)]
+    pub brief: bool,
 }
 
 #[derive(Debug, Args)]
@@ -273,7 +276,9 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                 );
                 for (claim, status) in changed {
                     rejected |= status.starts_with("rejected") || status == "denied";
-                    text += &format!("  {claim}: {status}\n");
+                    if !args.brief {
+                        text += &format!("  {claim}: {status}\n");
+                    }
                 }
             }
             Collected::Duplicate { name } => {
@@ -413,11 +418,11 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
     })?;
     let mut text = String::from("claims by partner and status\n");
     text += &format!(
-        "  {:<16} {:<12} {:>8} {:>14}\n",
+        "  {:<16} {:<14} {:>8} {:>14}\n",
         "partner", "status", "claims", "charges"
     );
     for (partner, status, n, charge) in &counts {
-        text += &format!("  {partner:<16} {status:<12} {n:>8} {charge:>14.2}\n");
+        text += &format!("  {partner:<16} {status:<14} {n:>8} {charge:>14.2}\n");
     }
     if counts.is_empty() {
         text += "  (none yet)\n";

@@ -518,6 +518,19 @@ impl Ledger {
             .collect())
     }
 
+    /// The claim with the longest history of responses (ties: the lowest
+    /// CLM01): the one worth a look in a demo.
+    pub async fn most_answered_claim(&self) -> Result<Option<String>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT c.claim_id FROM claims c JOIN claim_responses cr ON cr.claim_id = c.id \
+             GROUP BY c.id ORDER BY COUNT(*) DESC, c.claim_id LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("finding the most answered claim"))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     /// Responses that matched no claim of ours: (id, kind, what it answers,
     /// file name, when).
     pub async fn unmatched_responses(

@@ -33,6 +33,9 @@ pub struct Rules {
     pub deny_percent: u8,
     /// What the payer allows of each line's charge; the rest is CO-45.
     pub allowed_percent: u8,
+    /// Of the paid claims, those paid in full (the whole charge allowed,
+    /// nothing left to the patient).
+    pub full_pay_percent: u8,
     /// The patient's coinsurance, of the allowed amount (PR-2).
     pub coinsurance_percent: u8,
     /// Of the paid claims, those whose payment a later 835 reverses and
@@ -51,6 +54,7 @@ impl Default for Rules {
             reject_percent: 10,
             deny_percent: 10,
             allowed_percent: 80,
+            full_pay_percent: 20,
             coinsurance_percent: 20,
             reversal_percent: 5,
             second_277_percent: 20,
@@ -331,11 +335,17 @@ pub fn adjudicate(claim: &Claim, rules: &Rules, allowed_percent: u8) -> ClaimPay
         payment.remarks.extend(remark.map(str::to_owned));
         return payment;
     }
+    let (allowed_percent, coinsurance_percent) =
+        if picked("full-pay", &claim.id, rules.full_pay_percent) {
+            (100, 0)
+        } else {
+            (allowed_percent, rules.coinsurance_percent)
+        };
     let mut line_charges = Decimal::ZERO;
     let mut coinsurance = Decimal::ZERO;
     for line in &claim.lines {
         let allowed = pct(line.charge, allowed_percent);
-        let patient_share = pct(allowed, rules.coinsurance_percent);
+        let patient_share = pct(allowed, coinsurance_percent);
         let mut adjustments = Vec::new();
         if line.charge > allowed {
             adjustments.push(adjustment("CO", "45", line.charge - allowed));
