@@ -37,23 +37,44 @@ pub struct Workspace {
     pub partner: Partner,
 }
 
+/// The partner's SFTP end as a workspace sees it.
+pub struct Endpoint {
+    pub client_key: PathBuf,
+    pub port: u16,
+    pub fingerprint: String,
+    pub user: String,
+    pub outbound_dir: PathBuf,
+    pub inbound_dir: PathBuf,
+}
+
 impl Workspace {
     pub fn new(sshd: &Sshd) -> Workspace {
+        Workspace::against(Endpoint {
+            client_key: sshd.client_key.clone(),
+            port: sshd.port,
+            fingerprint: sshd.fingerprint.clone(),
+            user: sshd.user.clone(),
+            outbound_dir: sshd.folder("inbound"),
+            inbound_dir: sshd.folder("outbound"),
+        })
+    }
+
+    pub fn against(end: Endpoint) -> Workspace {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("keys");
         std::fs::create_dir_all(&keys).unwrap();
         let key_file = keys.join("acme_ed25519");
-        std::fs::copy(&sshd.client_key, &key_file).unwrap();
+        std::fs::copy(&end.client_key, &key_file).unwrap();
         private(&key_file);
         let (partner_identity, partner_recipient) = age_key(dir.path(), "partner-age.txt");
         let (our_identity, our_recipient) = age_key(&keys, "our-age.txt");
         std::fs::create_dir_all(dir.path().join("outbox").join(PARTNER)).unwrap();
         let partner = Partner {
-            port: sshd.port,
-            host_key: sshd.fingerprint.clone(),
+            port: end.port,
+            host_key: end.fingerprint,
             key_file,
-            outbound_dir: sshd.folder("inbound"),
-            inbound_dir: sshd.folder("outbound"),
+            outbound_dir: end.outbound_dir,
+            inbound_dir: end.inbound_dir,
             attempts: 2,
             file_name: "{sender}_{yyyymmdd}_{isa13}.x12.age".into(),
         };
@@ -66,7 +87,7 @@ impl Workspace {
             our_recipient,
             partner,
         };
-        ws.write_config(&ws.partner.clone(), &sshd.user);
+        ws.write_config(&ws.partner.clone(), &end.user);
         ws
     }
 
