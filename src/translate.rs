@@ -1,4 +1,5 @@
-//! The translate and scrub pipelines: input files → map → scrub → 837.
+//! The translate and scrub pipelines: input files → map → scrub → 837,
+//! and on the payer side payment data → 835.
 //!
 //! Claims stream through one at a time: a CSV export is read row by row, each
 //! claim is scrubbed as soon as its rows are complete, good claims are written
@@ -12,18 +13,21 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
 use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, Source};
+use crate::model::response::Remittance;
 use crate::model::{Claim, Receiver, Submitter};
 use crate::profile::Profile;
 use crate::report::{Problem, Report, Rows, Severity};
 use crate::scrub::Scrubber;
-use crate::x12::{ClaimPlacement, ControlNumbers, InterchangeSummary, WriteError, Writer837};
+use crate::x12::{
+    ClaimPlacement, ControlNumbers, Envelope, InterchangeSummary, WriteError, Writer835, Writer837,
+};
 
 /// Output is handed to the sink in pieces of about this size.
 const FLUSH_AT: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TranslateError {
-    #[error("writing the 837: {0}")]
+    #[error("writing the output: {0}")]
     Output(#[source] std::io::Error),
     #[error(transparent)]
     Write(#[from] WriteError),
@@ -32,6 +36,85 @@ pub enum TranslateError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// Payment data in, an 835 out: what was written and what was refused.
+#[derive(Debug, Default)]
+pub struct Payments {
+    /// Remittances written (one transaction set each).
+    pub written: usize,
+    /// Each refused remittance or unreadable file, with why.
+    pub refused: Vec<String>,
+    /// ISA13 of the interchange, None when nothing was written.
+    pub control: Option<u32>,
+}
+
+/// One remittance (a JSON object), or several (an array), as a
+/// payment-data file holds them; serde's error names the line and field.
+fn read_payments(path: &Path) -> Result<Vec<Remittance>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    if array {
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(&bytes)
+            .map(|r| vec![r])
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Payment data (canonical JSON in the remittance model, one remittance or
+/// an array of them per file) → one 835 interchange, a transaction set per
+/// remittance. A remittance that does not balance, or lacks what an 835
+/// needs, is refused with the reason (the difference, for an imbalance)
+/// and the rest go on; nothing is written when none is good.
+///
+/// Each file is read whole (payment files are small next to claim exports);
+/// the 835 streams out payment by payment.
+pub fn translate_payments(
+    inputs: &[PathBuf],
+    env: &Envelope,
+    now: NaiveDateTime,
+    numbers: &mut dyn ControlNumbers,
+    out: &mut impl Write,
+) -> Result<Payments, TranslateError> {
+    let mut result = Payments::default();
+    let mut head = Vec::new();
+    let mut writer = Writer835::begin(env, now, numbers, &mut head)?;
+    let mut buf = Vec::new();
+    for path in inputs {
+        let remits = match read_payments(path) {
+            Ok(v) => v,
+            Err(e) => {
+                result.refused.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        for (i, remit) in remits.iter().enumerate() {
+            buf.clear();
+            if let Err(e) = writer.write(numbers, remit, &mut buf) {
+                writer.abandon_payment();
+                result.refused.push(format!(
+                    "{}: remittance {} (trace {}): {e}",
+                    path.display(),
+                    i + 1,
+                    remit.trace
+                ));
+                continue;
+            }
+            if result.written == 0 {
+                out.write_all(&head).map_err(TranslateError::Output)?;
+            }
+            out.write_all(&buf).map_err(TranslateError::Output)?;
+            result.written += 1;
+        }
+    }
+    if result.written > 0 {
+        buf.clear();
+        result.control = Some(writer.finish(&mut buf)?);
+        out.write_all(&buf).map_err(TranslateError::Output)?;
+    }
+    Ok(result)
 }
 
 /// The outcome of a translate run.

@@ -348,3 +348,41 @@ fn the_sandbox_payers_answers_pass_pyx12_and_cover_every_outcome() {
     .unwrap();
     assert_eq!(again.remit, answers.remit);
 }
+
+#[test]
+fn translate_payments_writes_the_good_remittances_and_refuses_the_unbalanced_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = root().join("examples/payments.json");
+    let mut bad: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&good).unwrap()).unwrap();
+    bad["amount"] = serde_json::json!("120.65");
+    bad["trace"] = serde_json::json!("CHK-BAD");
+    let bad_file = dir.path().join("bad.json");
+    std::fs::write(&bad_file, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let out_file = dir.path().join("out.835");
+    let out = edi_courier(&[
+        "translate",
+        "--payments",
+        bad_file.to_str().unwrap(),
+        good.to_str().unwrap(),
+        "-o",
+        out_file.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.json: remittance 1 (trace CHK-BAD)"),
+        "{err}"
+    );
+    assert!(err.contains("off by 1"), "{err}");
+    assert!(err.contains("1 remittance(s) written"), "{err}");
+    let written = std::fs::read(&out_file).unwrap();
+    let back = remittances_in(&written);
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].trace, "CHK20261127001");
+    assert!(back[0].is_balanced());
+    // Patients are written in the 835 (NM1*QC) but never read back.
+    assert!(String::from_utf8_lossy(&written).contains("NM1*QC*1*DOE*JANE"));
+    assert!(back[0].claims.iter().all(|c| c.patient.is_none()));
+    assert_pyx12_valid(&[out_file]);
+}

@@ -97,6 +97,10 @@ pub struct TranslateArgs {
     /// (default: beside OUTPUT when -o is given).
     #[arg(long)]
     pub quarantine: Option<PathBuf>,
+    /// The inputs are payment data (JSON in the remittance model): write an
+    /// 835 as the payer, to the partner's envelope turned round.
+    #[arg(long)]
+    pub payments: bool,
 }
 
 #[derive(Debug, Args)]
@@ -157,7 +161,66 @@ fn load(inputs: &Inputs) -> anyhow::Result<(Option<InputMap>, Profile)> {
     Ok((map, profile))
 }
 
+/// `translate --payments`: payment data → 835.
+fn translate_payments(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
+    let (_, profile) = load(&args.inputs)?;
+    let env = profile.envelope.reply();
+    let mut numbers = Sequential::starting_at(args.control_number);
+    let inputs = &args.inputs.inputs;
+    let payments = match &args.output {
+        Some(path) => {
+            let mut out =
+                AtomicFile::create(path).with_context(|| format!("{}", path.display()))?;
+            let p = crate::translate::translate_payments(
+                inputs,
+                &env,
+                cli.now(),
+                &mut numbers,
+                &mut out,
+            )?;
+            if p.written > 0 {
+                out.commit()
+                    .with_context(|| format!("{}", path.display()))?;
+            }
+            p
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = BufWriter::new(stdout.lock());
+            let p = crate::translate::translate_payments(
+                inputs,
+                &env,
+                cli.now(),
+                &mut numbers,
+                &mut lock,
+            )?;
+            lock.flush()?;
+            p
+        }
+    };
+    for r in &payments.refused {
+        eprintln!("refused: {r}");
+    }
+    eprintln!(
+        "{} remittance(s) written as 835{}, {} refused",
+        payments.written,
+        payments
+            .control
+            .map(|c| format!(" (ISA13 {c:09})"))
+            .unwrap_or_default(),
+        payments.refused.len()
+    );
+    Ok(if payments.refused.is_empty() {
+        Outcome::Done
+    } else {
+        Outcome::Rejected
+    })
+}
+
 fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
+    if args.payments {
+        return translate_payments(cli, args);
+    }
     let (map, profile) = load(&args.inputs)?;
     let now = cli.now();
     let pipeline = Pipeline {

@@ -163,6 +163,7 @@ impl StatusCode {
 /// 835: one remittance (one payment) and the claims it settles.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remittance {
+    #[serde(default)]
     pub envelope: EnvelopeRef,
     /// BPR01: I remittance information only, C payment with it, H notification…
     pub handling: String,
@@ -184,8 +185,10 @@ pub struct Remittance {
     pub payer_id: Option<String>,
     pub payee_name: String,
     pub payee_id: Option<String>,
+    #[serde(default)]
     pub claims: Vec<ClaimPayment>,
     /// PLB: provider-level adjustments (positive amounts reduce the payment).
+    #[serde(default)]
     pub provider_adjustments: Vec<ProviderAdjustment>,
     /// What only the payer side writes (N3/N4 and PER*BL of loop 1000A, the
     /// bank details of BPR05–15). The reader leaves it empty.
@@ -268,15 +271,19 @@ pub struct ClaimPayment {
     /// CLP08 facility code, CLP09 frequency.
     pub facility: Option<String>,
     pub frequency: Option<String>,
+    #[serde(default)]
     pub adjustments: Vec<Adjustment835>,
     /// MOA/MIA remark codes (RARCs).
+    #[serde(default)]
     pub remarks: Vec<String>,
     /// AMT*AU etc.: claim-level supplemental amounts, by qualifier.
+    #[serde(default)]
     pub amounts: Vec<(String, Decimal)>,
     /// DTM*232/233 statement dates, DTM*050 received.
     pub statement_from: Option<NaiveDate>,
     pub statement_to: Option<NaiveDate>,
     pub received: Option<NaiveDate>,
+    #[serde(default)]
     pub lines: Vec<LinePayment>,
     /// NM1*QC: who the claim was for. The payer side writes it (loop 2100
     /// requires it); the reader never keeps it, so it never reaches the
@@ -340,8 +347,10 @@ pub struct LinePayment {
     pub line_control: Option<String>,
     /// AMT*B6: allowed.
     pub allowed: Option<Decimal>,
+    #[serde(default)]
     pub adjustments: Vec<Adjustment835>,
     /// LQ*HE: remark codes (RARCs).
+    #[serde(default)]
     pub remarks: Vec<String>,
 }
 

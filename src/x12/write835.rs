@@ -355,6 +355,12 @@ impl Writer835 {
         Ok(())
     }
 
+    /// Drops the open payment after an error: the caller discards what it
+    /// wrote of it (its ST02 stays used) and may go on with the next.
+    pub fn abandon_payment(&mut self) {
+        self.open = None;
+    }
+
     /// PLB and SE; refuses the payment unless BPR02 = Σ CLP04 − Σ PLB.
     pub fn end_payment(
         &mut self,
