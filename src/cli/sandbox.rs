@@ -33,6 +33,11 @@ pub struct SandboxArgs {
     /// Move each upload away the moment it has its final name, as some payers do.
     #[arg(long)]
     pub move_on_arrival: bool,
+    /// How the payer adjudicates: a TOML file with any of reject_percent,
+    /// deny_percent, allowed_percent, full_pay_percent, coinsurance_percent,
+    /// reversal_percent, second_277_percent, reject_set_percent.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +70,14 @@ fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 pub fn sandbox(args: &SandboxArgs) -> anyhow::Result<Outcome> {
+    let rules = match &args.rules {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+        }
+        None => Rules::default(),
+    };
     fresh_dir(&args.dir)?;
     let dir = std::path::absolute(&args.dir)?;
     let kit = Kit::create(&dir.join("keys"), &dir.join("payer"))?;
@@ -75,7 +88,7 @@ pub fn sandbox(args: &SandboxArgs) -> anyhow::Result<Outcome> {
         remit: step * 3,
         later: step * 4,
     };
-    let mut options = kit.options(Rules::default(), delays);
+    let mut options = kit.options(rules, delays);
     options.move_on_arrival = args.move_on_arrival;
     let rt = runtime()?;
     rt.block_on(async {
