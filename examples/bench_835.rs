@@ -10,8 +10,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use edi_courier::inspect::{read_items, Item};
-use edi_courier::model::response::Response;
+use edi_courier::inspect::{read_items_streaming, Item};
+use edi_courier::model::response::{ClaimTotals, Response};
 use std::io::Write;
 use std::time::Instant;
 
@@ -48,15 +48,21 @@ fn main() {
             let started = Instant::now();
             let file = std::fs::File::open(&a[2]).unwrap();
             let bytes = file.metadata().unwrap().len();
+            // Streamed: each claim is handed over as it is read and
+            // dropped; only the totals are kept, so memory stays flat.
             let mut claims = 0usize;
             let mut balanced = true;
-            read_items(std::io::BufReader::new(file), |item| {
-                if let Item::Response(r) = item {
+            let mut running = ClaimTotals::default();
+            read_items_streaming(std::io::BufReader::new(file), |item| match item {
+                Item::Payment(c) => running.add(&c),
+                Item::Response(r) => {
                     if let Response::Remittance(r) = *r {
-                        claims += r.claims.len();
-                        balanced &= r.is_balanced();
+                        let t = std::mem::take(&mut running);
+                        claims += t.claims;
+                        balanced &= t.expected_payment(&r) == r.amount;
                     }
                 }
+                Item::Claim(_) => {}
             })
             .unwrap();
             let secs = started.elapsed().as_secs_f64();

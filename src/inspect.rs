@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use crate::model::response::{EnvelopeRef, Response};
+use crate::model::response::{ClaimPayment, EnvelopeRef, Response};
 use crate::model::Claim;
 use crate::x12::{
     read_ta1, ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError, ResponseReader, Tokenizer,
@@ -50,6 +50,9 @@ pub enum InspectError {
 pub enum Item {
     Claim(Box<Claim>),
     Response(Box<Response>),
+    /// One 835 claim, as soon as it is read ([`read_items_streaming`] only);
+    /// its remittance follows as a `Response` without claims at SE.
+    Payment(Box<ClaimPayment>),
 }
 
 /// Streams `input` through the tokenizer, envelope checker and 837 reader.
@@ -69,7 +72,25 @@ pub fn read_x12(
 /// reader its sets need: each 837 claim as soon as it is complete, each
 /// response set at its SE, each TA1 as it comes.
 pub fn read_items(
+    input: impl Read,
+    on_item: impl FnMut(Item),
+) -> Result<FileSummary, InspectError> {
+    read_with(input, false, on_item)
+}
+
+/// As [`read_items`], but 835 claims come out one by one as
+/// [`Item::Payment`] as soon as each is read, and each remittance at its SE
+/// without them: memory stays flat however large the 835.
+pub fn read_items_streaming(
+    input: impl Read,
+    on_item: impl FnMut(Item),
+) -> Result<FileSummary, InspectError> {
+    read_with(input, true, on_item)
+}
+
+fn read_with(
     mut input: impl Read,
+    stream_835: bool,
     mut on_item: impl FnMut(Item),
 ) -> Result<FileSummary, InspectError> {
     let mut summary = FileSummary::default();
@@ -109,7 +130,13 @@ pub fn read_items(
                 }
                 Ok(EnvelopeEvent::SetStart(st)) => {
                     at.set = st.control.clone();
-                    responses = ResponseReader::for_set(&st.set_id, at.clone());
+                    responses = ResponseReader::for_set(&st.set_id, at.clone()).map(|r| {
+                        if stream_835 {
+                            r.streaming()
+                        } else {
+                            r
+                        }
+                    });
                     *summary.sets.entry(st.set_id.clone()).or_default() += 1;
                     let version = if st.version.is_empty() {
                         &group_version
@@ -135,13 +162,20 @@ pub fn read_items(
                         if let Err(e) = reader.segment(&seg) {
                             summary.problems.push(e.to_string());
                         }
+                        if let Some(claim) = reader.take_claim() {
+                            on_item(Item::Payment(Box::new(claim)));
+                        }
                     }
                 }
                 Ok(EnvelopeEvent::SetEnd) => {
                     if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
                         on_item(Item::Claim(claim));
                     }
-                    if let Some(reader) = responses.take() {
+                    if let Some(mut reader) = responses.take() {
+                        reader.end();
+                        if let Some(claim) = reader.take_claim() {
+                            on_item(Item::Payment(Box::new(claim)));
+                        }
                         on_item(Item::Response(Box::new(reader.finish())));
                     }
                 }

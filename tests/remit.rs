@@ -386,3 +386,53 @@ fn translate_payments_writes_the_good_remittances_and_refuses_the_unbalanced_one
     assert!(back[0].claims.iter().all(|c| c.patient.is_none()));
     assert_pyx12_valid(&[out_file]);
 }
+
+#[test]
+fn streamed_835_claims_equal_the_claims_read_whole() {
+    use edi_courier::inspect::read_items_streaming;
+    use edi_courier::model::response::ClaimTotals;
+    let mut files: Vec<Vec<u8>> = std::fs::read_dir(fixture("x12/835"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    files.extend((1..=20).map(|seed| write(seed, &payment_data(seed))));
+    for bytes in files {
+        let whole = remittances_in(&bytes);
+        let mut claims = Vec::new();
+        let mut streamed = Vec::new();
+        let mut totals = Vec::new();
+        let mut running = ClaimTotals::default();
+        read_items_streaming(bytes.as_slice(), |i| match i {
+            Item::Payment(c) => {
+                running.add(&c);
+                claims.push(*c);
+            }
+            Item::Response(r) => {
+                if let Response::Remittance(r) = *r {
+                    assert!(
+                        r.claims.is_empty(),
+                        "streamed remittances come without claims"
+                    );
+                    totals.push(std::mem::take(&mut running));
+                    streamed.push(r);
+                }
+            }
+            Item::Claim(_) => {}
+        })
+        .unwrap();
+        assert_eq!(streamed.len(), whole.len());
+        let mut claims = claims.into_iter();
+        for ((s, w), t) in streamed.iter().zip(&whole).zip(&totals) {
+            let these: Vec<_> = claims.by_ref().take(w.claims.len()).collect();
+            assert_eq!(these, w.claims);
+            assert_eq!(t.expected_payment(s), w.expected_payment());
+            assert_eq!(
+                &Remittance {
+                    claims: w.claims.clone(),
+                    ..s.clone()
+                },
+                w
+            );
+        }
+    }
+}

@@ -31,6 +31,7 @@ fn every_sample_reads_and_counts_agree_with_pyx12() {
         let ours = read_items(bytes.as_slice(), |item| match item {
             Item::Claim(_) => claims += 1,
             Item::Response(r) => responses.push(*r),
+            Item::Payment(_) => panic!("read_items never streams 835 claims"),
         })
         .unwrap();
         assert!(ours.fatal.is_none(), "{file}: {:?}", ours.fatal);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::atomic::AtomicFile;
 use crate::inspect::{read_items, Item};
 use crate::map::InputMap;
-use crate::model::response::Response;
+use crate::model::response::{ClaimTotals, Response};
 use crate::model::{Claim, ClaimFile};
 use crate::profile::Profile;
 use crate::translate::Pipeline;
@@ -309,11 +309,29 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
     let file = File::open(&args.file).with_context(|| format!("{}", args.file.display()))?;
     let mut claims: Vec<Claim> = Vec::new();
     let mut responses: Vec<Response> = Vec::new();
-    let summary = read_items(std::io::BufReader::new(file), |item| match item {
+    // Without --json, 835 claims stream by and only their totals are kept.
+    let mut totals: Vec<ClaimTotals> = Vec::new();
+    let mut running = ClaimTotals::default();
+    let input = std::io::BufReader::new(file);
+    let on_item = |item| match item {
         Item::Claim(c) if args.json => claims.push(*c),
         Item::Claim(_) => {}
-        Item::Response(r) => responses.push(*r),
-    })
+        Item::Payment(c) => running.add(&c),
+        Item::Response(r) => {
+            if let Response::Remittance(remit) = r.as_ref() {
+                // Streamed, its claims went by as payments; read whole, they are here.
+                let mut t = std::mem::take(&mut running);
+                remit.claims.iter().for_each(|c| t.add(c));
+                totals.push(t);
+            }
+            responses.push(*r)
+        }
+    };
+    let summary = if args.json {
+        read_items(input, on_item)
+    } else {
+        crate::inspect::read_items_streaming(input, on_item)
+    }
     .with_context(|| format!("{}", args.file.display()))?;
     if args.json {
         #[derive(serde::Serialize)]
@@ -354,8 +372,13 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
             summary.claims,
             if summary.ta1 > 0 { format!(", TA1: {}", summary.ta1) } else { String::new() },
         );
+        let mut remits = totals.iter();
         for r in &responses {
-            text.push_str(&format!("  {}\n", describe(r)));
+            let t = match r {
+                Response::Remittance(_) => remits.next().copied().unwrap_or_default(),
+                _ => ClaimTotals::default(),
+            };
+            text.push_str(&format!("  {}\n", describe(r, &t)));
         }
         for p in &summary.problems {
             text.push_str(&format!("  problem: {p}\n"));
@@ -373,7 +396,8 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
 }
 
 /// One line about a response, for `read`: what it answers and what it says.
-fn describe(r: &Response) -> String {
+/// One line for a response; `t` totals an 835's claims (streamed by).
+fn describe(r: &Response, t: &ClaimTotals) -> String {
     match r {
         Response::Ta1(t) => format!(
             "TA1 for interchange {}: {} (note {})",
@@ -410,15 +434,15 @@ fn describe(r: &Response) -> String {
             r.payment_date
                 .map(|d| d.to_string())
                 .unwrap_or_else(|| "-".into()),
-            r.claims.len(),
-            r.claims.iter().filter(|c| c.is_denied()).count(),
-            r.claims.iter().filter(|c| c.is_reversal()).count(),
-            if r.is_balanced() {
+            t.claims,
+            t.denied,
+            t.reversed,
+            if t.expected_payment(r) == r.amount {
                 "balanced".to_owned()
             } else {
                 format!(
                     "OUT OF BALANCE (claims less adjustments: {})",
-                    r.expected_payment()
+                    t.expected_payment(r)
                 )
             }
         ),

@@ -243,13 +243,43 @@ impl std::fmt::Debug for Eft {
 impl Remittance {
     /// Σ CLP04 − Σ PLB: what BPR02 must equal.
     pub fn expected_payment(&self) -> Decimal {
-        let paid: Decimal = self.claims.iter().map(|c| c.paid).sum();
-        let plb: Decimal = self.provider_adjustments.iter().map(|p| p.amount).sum();
-        paid - plb
+        ClaimTotals::of(&self.claims).expected_payment(self)
     }
 
     pub fn is_balanced(&self) -> bool {
         self.expected_payment() == self.amount
+    }
+}
+
+/// What a remittance's claims add up to, kept as they stream by (a
+/// streamed [`Remittance`] arrives without its claims).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClaimTotals {
+    pub claims: usize,
+    pub denied: usize,
+    pub reversed: usize,
+    /// Σ CLP04.
+    pub paid: Decimal,
+}
+
+impl ClaimTotals {
+    pub fn add(&mut self, c: &ClaimPayment) {
+        self.claims += 1;
+        self.denied += usize::from(c.is_denied());
+        self.reversed += usize::from(c.is_reversal());
+        self.paid += c.paid;
+    }
+
+    pub fn of(claims: &[ClaimPayment]) -> ClaimTotals {
+        let mut t = ClaimTotals::default();
+        claims.iter().for_each(|c| t.add(c));
+        t
+    }
+
+    /// Σ CLP04 − Σ PLB of `remit`: what its BPR02 must equal.
+    pub fn expected_payment(&self, remit: &Remittance) -> Decimal {
+        let plb: Decimal = remit.provider_adjustments.iter().map(|p| p.amount).sum();
+        self.paid - plb
     }
 }
 

@@ -127,6 +127,9 @@ pub struct RemitState {
     ctx: RemitCtx,
     claim: Option<ClaimPayment>,
     line: Option<LinePayment>,
+    /// Hand claims out as they close instead of keeping them in `remit`.
+    stream: bool,
+    ready: Option<ClaimPayment>,
 }
 
 impl ResponseReader {
@@ -166,6 +169,35 @@ impl ResponseReader {
             ResponseReader::Ack(s) => s.segment(&f),
             ResponseReader::Status(s) => s.segment(&f),
             ResponseReader::Remit(s) => s.segment(&f),
+        }
+    }
+
+    /// Makes an 835 reader hand each claim out as soon as it closes
+    /// ([`take_claim`](Self::take_claim)) instead of keeping it: memory then
+    /// holds one claim whatever the size of the remittance, and the
+    /// [`Remittance`] that [`finish`](Self::finish) returns has no claims.
+    /// Other readers are unchanged.
+    pub fn streaming(mut self) -> Self {
+        if let ResponseReader::Remit(s) = &mut self {
+            s.stream = true;
+        }
+        self
+    }
+
+    /// The claim the last segment closed, when streaming an 835.
+    pub fn take_claim(&mut self) -> Option<ClaimPayment> {
+        match self {
+            ResponseReader::Remit(s) => s.ready.take(),
+            _ => None,
+        }
+    }
+
+    /// Closes the claim still open at SE (streaming: take it before finishing).
+    pub fn end(&mut self) {
+        match self {
+            ResponseReader::Remit(s) => s.close_claim(),
+            ResponseReader::Status(s) => s.close_claim(),
+            ResponseReader::Ack(_) => {}
         }
     }
 
@@ -386,7 +418,12 @@ impl RemitState {
     fn close_claim(&mut self) {
         self.close_line();
         if let Some(claim) = self.claim.take() {
-            self.remit.claims.push(claim);
+            // A streamed claim not yet taken is kept, never dropped.
+            if self.stream && self.ready.is_none() {
+                self.ready = Some(claim);
+            } else {
+                self.remit.claims.push(claim);
+            }
         }
     }
 
