@@ -55,6 +55,8 @@ pub enum Collected {
         responses: usize,
         unmatched: usize,
         changed: Vec<(String, String)>,
+        /// Trace numbers of 835s whose BPR02 is not Σ CLP04 − Σ PLB.
+        unbalanced: Vec<String>,
     },
     /// The same bytes were collected before.
     Duplicate { name: String },
@@ -288,11 +290,19 @@ impl Collect<'_> {
                     .record_responses(&self.partner.name, id, &responses, self.now)
                     .await?;
                 tracing::info!(file = %name, responses = done.responses, unmatched = done.unmatched, changed = done.changed.len(), "collected");
+                let unbalanced = responses
+                    .iter()
+                    .filter_map(|r| match r {
+                        Response::Remittance(r) if !r.is_balanced() => Some(r.trace.clone()),
+                        _ => None,
+                    })
+                    .collect();
                 Ok(Collected::Processed {
                     name: name.to_owned(),
                     responses: done.responses,
                     unmatched: done.unmatched,
                     changed: done.changed,
+                    unbalanced,
                 })
             }
             Err(reason) => {

@@ -27,14 +27,17 @@
 //! | files that appear whole or not at all | [`atomic`] |
 //! | command line | [`cli`] |
 
+pub mod alert;
 pub mod atomic;
 pub mod cli;
 pub mod codes;
 pub mod collect;
 pub mod config;
 pub mod crypt;
+pub mod daemon;
 pub mod fault;
 pub mod inspect;
+pub mod jobs;
 pub mod ledger;
 pub mod map;
 pub mod model;
@@ -44,6 +47,7 @@ pub mod reconcile;
 pub mod remit_export;
 pub mod report;
 pub mod sandbox;
+pub mod scheduler;
 pub mod scrub;
 pub mod sftp;
 pub mod submit;

@@ -5,7 +5,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 
-use edi_courier::cli::{run, Cli, Outcome};
+use edi_courier::cli::{run, Cli, Command, Outcome};
 
 // Reading claims allocates many small strings; mimalloc reads 837s into the
 // model 25-45 % faster than the system allocator (BENCHMARKS.md).
@@ -14,8 +14,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The daemon's log is its record of work; one-shot commands say what
+    // they did on stdout and log only warnings.
+    let default = match cli.command {
+        Command::Daemon(_) => "info",
+        _ => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("EDI_COURIER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -18,6 +18,7 @@ use crate::profile::Profile;
 use crate::translate::Pipeline;
 use crate::x12::Sequential;
 
+mod daemon;
 mod ops;
 mod sandbox;
 
@@ -61,6 +62,10 @@ pub enum Command {
     Status(ops::StatusArgs),
     /// Check config, keys and permissions; online also each partner's host key, login and folders.
     Check(ops::CheckArgs),
+    /// Run every job in the jobs folder on its schedule, mail alerts, obey SIGTERM/SIGHUP.
+    Daemon(daemon::DaemonArgs),
+    /// Run one job once, now, through the daemon's own code.
+    Run(daemon::RunArgs),
     /// Serve the built-in sandbox payer on 127.0.0.1, to point a staging config at.
     Sandbox(sandbox::SandboxArgs),
     /// The whole loop in seconds: sandbox payer, temporary workspace, submit, collect, status, trace.
@@ -147,6 +152,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Trace(args) => ops::trace(cli, args),
         Command::Match(args) => ops::match_response(cli, args),
         Command::Check(args) => ops::check(cli, args),
+        Command::Daemon(args) => daemon::daemon(cli, args),
+        Command::Run(args) => daemon::run(cli, args),
         Command::Sandbox(args) => sandbox::sandbox(args),
         Command::Demo(args) => sandbox::demo(cli, args),
     }

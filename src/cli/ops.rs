@@ -264,6 +264,7 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                 responses,
                 unmatched,
                 changed,
+                unbalanced,
             } => {
                 text += &format!(
                     "{name}: {responses} response(s), {} claim status change(s){}\n",
@@ -274,6 +275,10 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                         String::new()
                     }
                 );
+                for trace in unbalanced {
+                    rejected = true;
+                    text += &format!("  835 {trace}: OUT OF BALANCE (BPR02 is not the claims' payments less PLB)\n");
+                }
                 for (claim, status) in changed {
                     rejected |= status.starts_with("rejected") || status == "denied";
                     if !args.brief {

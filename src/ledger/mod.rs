@@ -21,8 +21,10 @@ use std::time::Duration;
 
 use crate::x12::{ControlNumberError, ControlNumbers};
 
+mod daemon;
 mod inbound;
 mod outbound;
+pub use daemon::{DigestRow, Overdue, PendingAlert};
 pub use inbound::{ClaimTrace, Inbound, NewInbound, Reconciled};
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,

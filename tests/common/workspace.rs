@@ -205,3 +205,113 @@ pub fn names_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+impl Workspace {
+    /// Appends TOML to edi-courier.toml (after the partner's table: its
+    /// keys land there until the next `[table]`).
+    pub fn append_config(&self, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.config)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Writes `jobs/NAME.toml`.
+    pub fn job(&self, name: &str, text: &str) {
+        let dir = self.path("jobs");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.toml")),
+            format!("name = \"{name}\"\n{text}"),
+        )
+        .unwrap();
+    }
+
+    /// Starts `edi-courier daemon` on this workspace; its log goes to
+    /// `daemon-N.log` in the workspace.
+    pub fn daemon(&self, env: &[(&str, &str)]) -> Daemon {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let log = self.path(&format!("daemon-{n}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_edi-courier"))
+            .args([
+                "daemon",
+                "--grace-secs",
+                "2",
+                "--mail-every-secs",
+                "1",
+                "--config",
+            ])
+            .arg(&self.config)
+            .env_remove("EDI_COURIER_NOW")
+            .env_remove("EDI_COURIER_FAULT")
+            .env("EDI_COURIER_LOG", "info")
+            .envs(env.iter().copied())
+            .current_dir(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start the daemon");
+        Daemon {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// A job's recorded runs: (tick, outcome, daemon).
+    pub fn job_runs(&self, job: &str) -> Vec<(String, String, String)> {
+        let url = format!("sqlite://{}", self.path("ledger.sqlite").display());
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let ledger = edi_courier::ledger::Ledger::open(&url).await.unwrap();
+            let runs = ledger.job_runs(job).await.unwrap();
+            ledger.close().await;
+            runs
+        })
+    }
+}
+
+/// A running daemon; SIGTERM on drop.
+pub struct Daemon {
+    child: Option<std::process::Child>,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Sends a signal (TERM, HUP…).
+    pub fn signal(&self, name: &str) {
+        if let Some(c) = &self.child {
+            let status = Command::new("kill")
+                .args([&format!("-{name}"), &c.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
+    /// SIGTERM, then waits: the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        self.signal("TERM");
+        let mut c = self.child.take()?;
+        c.wait().unwrap().code()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.stop();
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Alerts: what an admin hears about without watching logs. Each alert is
+//! queued in the ledger first (so an SMTP outage loses none), the same
+//! alert raised again within the coalescing window only counts as a repeat,
+//! and the queue is mailed with lettre whenever the server answers.
+//!
+//! Mail names claims by their id and files by name and control number —
+//! never patient names, member ids, birth dates or diagnoses: nothing here
+//! ever holds them (the reports it is built from do not).
+
+use chrono::NaiveDateTime;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::time::Duration;
+
+use crate::collect::{CollectReport, Collected};
+use crate::config::{Smtp, SmtpTls};
+use crate::ledger::{DigestRow, Ledger, LedgerError, Overdue};
+use crate::submit::{FileOutcome, SubmitReport};
+
+/// The same alert (same key) within this window is coalesced.
+pub const COALESCE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("smtp: {0}")]
+    Config(String),
+    #[error("smtp.password_file {}: {source}", path.display())]
+    Password {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// One thing to tell the admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// job-failed, unreachable, host-key, rejected, denied, unbalanced,
+    /// overdue, quarantined, digest.
+    pub kind: &'static str,
+    /// What makes two alerts "the same" for coalescing.
+    pub key: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl Alert {
+    fn new(kind: &'static str, key: String, subject: String, body: String) -> Alert {
+        Alert {
+            kind,
+            key,
+            subject: format!("[edi-courier] {subject}"),
+            body,
+        }
+    }
+}
+
+/// Queues alerts in the ledger, coalescing repeats.
+pub async fn raise(
+    ledger: &Ledger,
+    alerts: &[Alert],
+    now: NaiveDateTime,
+) -> Result<(), LedgerError> {
+    let window_start = now - chrono::Duration::from_std(COALESCE).unwrap_or_default();
+    for a in alerts {
+        let queued = ledger
+            .raise_alert(a.kind, &a.key, &a.subject, &a.body, now, window_start)
+            .await?;
+        tracing::warn!(kind = a.kind, subject = %a.subject, coalesced = !queued, "alert");
+    }
+    Ok(())
+}
+
+/// A job that could not do its work.
+pub fn job_failed(job: &str, detail: &str) -> Alert {
+    Alert::new(
+        "job-failed",
+        format!("job-failed:{job}"),
+        format!("job {job} failed"),
+        format!("The job {job} failed:\n\n{detail}\n\nIt runs again at its next tick."),
+    )
+}
+
+/// A partner that could not be reached, or showed the wrong host key.
+fn connection(partner: &str, error: &str) -> Alert {
+    if error.contains("matches none of the pinned keys") {
+        Alert::new(
+            "host-key",
+            format!("host-key:{partner}"),
+            format!("{partner}: host key mismatch — nothing was sent"),
+            format!(
+                "{error}\n\nCheck with the partner before changing host_keys in edi-courier.toml."
+            ),
+        )
+    } else {
+        Alert::new(
+            "unreachable",
+            format!("unreachable:{partner}"),
+            format!("{partner}: unreachable after retries"),
+            format!("{error}\n\nThe work waits in the spool and is retried at the next run."),
+        )
+    }
+}
+
+/// What a submit run has to say.
+pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
+    let mut out = Vec::new();
+    if let Some(e) = &report.connection_error {
+        out.push(connection(partner, e));
+    }
+    for f in &report.files {
+        if let FileOutcome::Failed { name, error } = f {
+            out.push(Alert::new(
+                "unreachable",
+                format!("delivery:{partner}:{name}"),
+                format!("{partner}: {name} not delivered"),
+                format!("{error}\n\nIt stays in the spool and is retried at the next run."),
+            ));
+        }
+    }
+    out
+}
+
+/// What a collect run has to say: rejections and denials (one alert per
+/// file and stage), unbalanced 835s, quarantined files, connection faults.
+pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
+    let mut out = Vec::new();
+    if let Some(e) = &report.connection_error {
+        out.push(connection(partner, e));
+    }
+    for f in &report.files {
+        match f {
+            Collected::Processed {
+                name,
+                changed,
+                unbalanced,
+                ..
+            } => {
+                for (status, kind, what) in [
+                    ("rejected_ta1", "rejected", "interchange rejected (TA1)"),
+                    ("rejected_999", "rejected", "transaction set rejected (999)"),
+                    ("rejected_277", "rejected", "claim(s) rejected (277CA)"),
+                    ("denied", "denied", "claim(s) denied (835)"),
+                ] {
+                    let claims: Vec<&str> = changed
+                        .iter()
+                        .filter(|(_, s)| s == status)
+                        .map(|(c, _)| c.as_str())
+                        .collect();
+                    if claims.is_empty() {
+                        continue;
+                    }
+                    out.push(Alert::new(
+                        kind,
+                        format!("{status}:{partner}:{name}"),
+                        format!("{partner}: {} {what}", claims.len()),
+                        format!(
+                            "{name} from {partner}: {} {what}.\n\nClaims: {}\n\n\
+                             Reasons: `edi-courier status`; each claim's history: `edi-courier trace CLAIM`.",
+                            claims.len(),
+                            claims.join(", ")
+                        ),
+                    ));
+                }
+                for trace in unbalanced {
+                    out.push(Alert::new(
+                        "unbalanced",
+                        format!("unbalanced:{partner}:{name}:{trace}"),
+                        format!("{partner}: 835 {trace} out of balance"),
+                        format!(
+                            "{name} from {partner}: the 835 with trace {trace} does not balance \
+                             (BPR02 is not the claims' payments less provider adjustments). \
+                             Its claims were recorded; check the payment before posting."
+                        ),
+                    ));
+                }
+            }
+            Collected::Quarantined { name, reason } => out.push(Alert::new(
+                "quarantined",
+                format!("quarantined:{partner}:{name}"),
+                format!("{partner}: {name} quarantined"),
+                format!(
+                    "{name} from {partner} could not be read: {reason}\n\nIt is kept in the spool."
+                ),
+            )),
+            Collected::Duplicate { .. } | Collected::Refused { .. } => {}
+        }
+    }
+    out
+}
+
+/// A response that did not come by the partner's deadline.
+pub fn overdue(o: &Overdue) -> Alert {
+    let what = match o.kind {
+        "ta1" => "TA1",
+        "999" => "999",
+        "277ca" => "277CA",
+        _ => "835",
+    };
+    Alert::new(
+        "overdue",
+        format!("overdue:{}:{}:{}", o.partner, o.file, o.kind),
+        format!("{}: {what} overdue for {}", o.partner, o.file),
+        format!(
+            "No {what} has come from {} for {} (ISA13 {:09}, {} claim(s)), delivered {}; \
+             the partner's deadline has passed.",
+            o.partner, o.file, o.isa13, o.claims, o.delivered_at
+        ),
+    )
+}
+
+/// The daily summary: claims by partner and status, with charges and payments.
+pub fn digest(rows: &[DigestRow], day: chrono::NaiveDate) -> Alert {
+    let mut body = format!("Claims changed since {day}, by partner and status:\n\n");
+    body += &format!(
+        "{:<16} {:<16} {:>8} {:>14} {:>14}\n",
+        "partner", "status", "claims", "charges", "paid"
+    );
+    for r in rows {
+        body += &format!(
+            "{:<16} {:<16} {:>8} {:>14.2} {:>14.2}\n",
+            r.partner, r.status, r.claims, r.charges, r.paid
+        );
+    }
+    if rows.is_empty() {
+        body += "(nothing sent or answered)\n";
+    }
+    Alert::new(
+        "digest",
+        format!("digest:{day}"),
+        format!("daily digest {day}"),
+        body,
+    )
+}
+
+/// Sends queued alerts through the configured SMTP server.
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+}
+
+impl Mailer {
+    pub fn new(smtp: &Smtp) -> Result<Mailer, AlertError> {
+        let cfg = |e: &dyn std::fmt::Display| AlertError::Config(e.to_string());
+        let tls = |host: &str| TlsParameters::new(host.to_owned()).map_err(|e| cfg(&e));
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+            .port(smtp.port)
+            .timeout(Some(Duration::from_secs(20)));
+        builder = match smtp.tls {
+            SmtpTls::Starttls => builder.tls(Tls::Required(tls(&smtp.host)?)),
+            SmtpTls::Tls => builder.tls(Tls::Wrapper(tls(&smtp.host)?)),
+            SmtpTls::None => builder.tls(Tls::None),
+        };
+        if let (Some(user), Some(file)) = (&smtp.username, &smtp.password_file) {
+            let password =
+                std::fs::read_to_string(file).map_err(|source| AlertError::Password {
+                    path: file.clone(),
+                    source,
+                })?;
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.trim_end().to_owned(),
+            ));
+        }
+        let from: Mailbox = smtp.from.parse().map_err(|e| cfg(&e))?;
+        let to = smtp
+            .to
+            .iter()
+            .map(|t| t.parse().map_err(|e| cfg(&e)))
+            .collect::<Result<Vec<Mailbox>, _>>()?;
+        Ok(Mailer {
+            transport: builder.build(),
+            from,
+            to,
+        })
+    }
+
+    /// Mails every queued alert, oldest first; stops at the first failure
+    /// (the server is down: the rest wait with it). Returns how many went.
+    pub async fn send_pending(
+        &self,
+        ledger: &Ledger,
+        now: NaiveDateTime,
+    ) -> Result<usize, AlertError> {
+        let mut sent = 0;
+        for a in ledger.pending_alerts().await? {
+            let mut body = a.body.clone();
+            if a.repeats > 0 {
+                body += &format!(
+                    "\n\n(The same alert came {} more time(s) since {}.)",
+                    a.repeats, a.created_at
+                );
+            }
+            let mut message = Message::builder()
+                .from(self.from.clone())
+                .subject(&a.subject)
+                .header(lettre::message::header::ContentType::TEXT_PLAIN);
+            for to in &self.to {
+                message = message.to(to.clone());
+            }
+            let message = match message.body(body) {
+                Ok(m) => m,
+                Err(e) => {
+                    ledger.alert_failed(a.id, &e.to_string()).await?;
+                    continue;
+                }
+            };
+            match self.transport.send(message).await {
+                Ok(_) => {
+                    ledger.alert_sent(a.id, now).await?;
+                    sent += 1;
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    tracing::warn!(alert = a.id, kind = %a.kind, error = %error, "alert not mailed; it waits in the queue");
+                    ledger.alert_failed(a.id, &error).await?;
+                    break;
+                }
+            }
+        }
+        Ok(sent)
+    }
+}

@@ -1,0 +1,99 @@
+//! `daemon` and `run JOB`.
+
+use anyhow::Context;
+use clap::Args;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{say, Cli, Outcome};
+use crate::alert::Mailer;
+use crate::config::Config;
+use crate::daemon::{self, DaemonOptions, RunOutcome};
+use crate::jobs::Job;
+use crate::ledger::Ledger;
+use crate::scheduler::{Clock, ScaledClock, SystemClock};
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Seconds running jobs get to finish after SIGTERM.
+    #[arg(long, default_value_t = 30)]
+    pub grace_secs: u64,
+    /// Seconds between tries to mail queued alerts.
+    #[arg(long, default_value_t = 10)]
+    pub mail_every_secs: u64,
+    /// Run on a clock that starts at START and runs FACTOR times fast
+    /// (START*FACTOR, START in RFC 3339): for tests of the schedules.
+    #[arg(long, env = "EDI_COURIER_CLOCK", hide = true)]
+    pub clock: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job's name (its `name` in the jobs folder).
+    pub job: String,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn daemon(cli: &Cli, args: &DaemonArgs) -> anyhow::Result<Outcome> {
+    let clock: Arc<dyn Clock> = match &args.clock {
+        Some(spec) => Arc::new(
+            ScaledClock::parse(spec)
+                .with_context(|| format!("--clock {spec:?}: want START*FACTOR"))?,
+        ),
+        None => Arc::new(SystemClock),
+    };
+    let options = DaemonOptions {
+        config_path: Config::locate(cli.config.as_deref()),
+        clock,
+        grace: Duration::from_secs(args.grace_secs),
+        mail_every: Duration::from_secs(args.mail_every_secs.max(1)),
+    };
+    runtime()?.block_on(daemon::daemon(options))?;
+    Ok(Outcome::Done)
+}
+
+pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
+    let config = Config::load(&Config::locate(cli.config.as_deref()))?;
+    let job = Job::find(&config, &args.job)?;
+    let now = cli.now();
+    let run = runtime()?.block_on(async {
+        let ledger = Ledger::open(&config.ledger_url).await?;
+        let run = daemon::run_job(&config, &job, &ledger, now).await;
+        // Mail what this run raised (and anything else waiting), best effort.
+        if let Some(smtp) = &config.smtp {
+            match Mailer::new(smtp) {
+                Ok(m) => {
+                    if let Err(e) = m.send_pending(&ledger, now).await {
+                        tracing::warn!(error = %e, "alerts wait in the ledger");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "alerts wait in the ledger"),
+            }
+        }
+        ledger.close().await;
+        anyhow::Ok(run)
+    })?;
+    let mut text = format!(
+        "{} ({}): {} — {}\n",
+        job.name,
+        job.kind.as_str(),
+        run.outcome.as_str(),
+        run.detail
+    );
+    for a in &run.alerts {
+        text += &format!("  alert: {}\n", a.subject);
+    }
+    say(&text)?;
+    Ok(match run.outcome {
+        RunOutcome::Done => Outcome::Done,
+        RunOutcome::Rejected => Outcome::Rejected,
+        RunOutcome::Failed => Outcome::Failed,
+    })
+}

@@ -1,0 +1,607 @@
+//! `edi-courier daemon`: every job on its schedule, alerts mailed, signals
+//! obeyed; and `run JOB`, one job once through the same [`run_job`].
+//!
+//! ```text
+//! job loop (one per job) ──tick──► claim the tick in the ledger (one daemon wins)
+//!   ──► take the job's lease (no two daemons run it at once) ──► run_job
+//!   ──► record the outcome, queue alerts ──► release
+//! a tick while the job still runs → recorded as skipped, never overlapped
+//! alert loop ──► mail what is queued (an SMTP outage only delays it)
+//! SIGTERM → no new runs; running ones get the grace period, then the process
+//!           exits (an upload cut there resumes at the next start: submit's
+//!           state machine is crash-safe)
+//! SIGHUP  → config and jobs reloaded; a bad config is reported and the old kept
+//! ```
+
+use chrono::{DateTime, Local, NaiveDateTime, Utc};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+use crate::alert::{self, Alert, Mailer};
+use crate::collect::Collect;
+use crate::config::{Config, ConfigError};
+use crate::crypt::Identities;
+use crate::jobs::{Job, JobError, JobKind};
+use crate::ledger::{Ledger, LedgerError};
+use crate::map::InputMap;
+use crate::scheduler::{missed_tick, next_tick, parse_tick, tick_key, Clock};
+use crate::submit::{Quiet, Submit};
+
+/// How long a lease lasts before another daemon may take a job over; a
+/// running job renews it at a third of this.
+const LEASE: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("signals: {0}")]
+    Signal(std::io::Error),
+}
+
+/// How one run of a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Done,
+    /// Done, but something was rejected (claims set aside, a response rejecting).
+    Rejected,
+    Failed,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Done => "done",
+            RunOutcome::Rejected => "rejected",
+            RunOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// A run's outcome, a line saying what it did, and what to tell the admin.
+#[derive(Debug)]
+pub struct JobRun {
+    pub outcome: RunOutcome,
+    pub detail: String,
+    pub alerts: Vec<Alert>,
+}
+
+fn failed(detail: String, job: &Job) -> JobRun {
+    JobRun {
+        alerts: vec![alert::job_failed(&job.name, &detail)],
+        outcome: RunOutcome::Failed,
+        detail,
+    }
+}
+
+/// Local wall time for the ledger's stamps, from the daemon's clock.
+pub fn local(t: DateTime<Utc>) -> NaiveDateTime {
+    t.with_timezone(&Local).naive_local()
+}
+
+/// Runs `job` once and queues its alerts.
+pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime) -> JobRun {
+    let run = match job.kind {
+        JobKind::SubmitClaims => submit(config, job, ledger, now).await,
+        JobKind::CollectResponses => collect(config, job, ledger, now).await,
+        JobKind::CheckDeadlines => check_deadlines(config, job, ledger, now).await,
+        JobKind::Digest => digest(job, ledger, now).await,
+    };
+    if let Err(e) = alert::raise(ledger, &run.alerts, now).await {
+        tracing::error!(job = %job.name, error = %e, "alerts could not be queued");
+    }
+    run
+}
+
+async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime) -> JobRun {
+    let Some(partner) = job.partner.as_deref().and_then(|p| config.partner(p)) else {
+        return failed("no partner".into(), job);
+    };
+    let map = match job
+        .map
+        .as_deref()
+        .or(partner.map.as_deref())
+        .map(|m| InputMap::find_in(m, &config.paths.maps_dir))
+        .transpose()
+    {
+        Ok(m) => m,
+        Err(e) => return failed(e.to_string(), job),
+    };
+    let report = Submit {
+        config,
+        partner,
+        map: map.as_ref(),
+        ledger,
+        now,
+        progress: &Quiet,
+    }
+    .run(None)
+    .await;
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return failed(e.to_string(), job),
+    };
+    let delivered = report
+        .files
+        .iter()
+        .filter(|f| matches!(f, crate::submit::FileOutcome::Delivered { .. }))
+        .count();
+    JobRun {
+        outcome: if report.has_failures() {
+            RunOutcome::Failed
+        } else if report.has_rejections() {
+            RunOutcome::Rejected
+        } else {
+            RunOutcome::Done
+        },
+        detail: format!(
+            "{} export(s) picked up, {delivered} file(s) delivered{}",
+            report.exports.len(),
+            report
+                .connection_error
+                .as_deref()
+                .map(|e| format!("; {e}"))
+                .unwrap_or_default()
+        ),
+        alerts: alert::from_submit(&partner.name, &report),
+    }
+}
+
+async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime) -> JobRun {
+    let Some(partner) = job.partner.as_deref().and_then(|p| config.partner(p)) else {
+        return failed("no partner".into(), job);
+    };
+    let identities = if config.identities.is_empty() {
+        None
+    } else {
+        match Identities::load(&config.identities) {
+            Ok(i) => Some(i),
+            Err(e) => return failed(e.to_string(), job),
+        }
+    };
+    let report = Collect {
+        config,
+        partner,
+        ledger,
+        identities: identities.as_ref(),
+        now,
+    }
+    .run()
+    .await;
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return failed(e.to_string(), job),
+    };
+    let alerts = alert::from_collect(&partner.name, &report);
+    let rejected = alerts
+        .iter()
+        .any(|a| a.kind != "unreachable" && a.kind != "host-key");
+    JobRun {
+        outcome: if report.connection_error.is_some() {
+            RunOutcome::Failed
+        } else if rejected {
+            RunOutcome::Rejected
+        } else {
+            RunOutcome::Done
+        },
+        detail: format!(
+            "{} file(s){}",
+            report.files.len(),
+            report
+                .connection_error
+                .as_deref()
+                .map(|e| format!("; {e}"))
+                .unwrap_or_default()
+        ),
+        alerts,
+    }
+}
+
+async fn check_deadlines(
+    config: &Config,
+    job: &Job,
+    ledger: &Ledger,
+    now: NaiveDateTime,
+) -> JobRun {
+    let mut alerts = Vec::new();
+    for partner in config.partners.values() {
+        if job.partner.as_deref().is_some_and(|p| p != partner.name) {
+            continue;
+        }
+        let d = &partner.deadlines;
+        for (kind, hours) in [
+            ("ta1", d.ta1_hours),
+            ("999", d.ack_999_hours),
+            ("277ca", d.ack_277ca_hours),
+            ("835", d.remit_835_hours),
+        ] {
+            if hours == 0 {
+                continue;
+            }
+            let cutoff = now - chrono::Duration::hours(i64::from(hours));
+            match ledger.find_overdue(&partner.name, kind, cutoff, now).await {
+                Ok(found) => alerts.extend(found.iter().map(alert::overdue)),
+                Err(e) => return failed(e.to_string(), job),
+            }
+        }
+    }
+    JobRun {
+        outcome: if alerts.is_empty() {
+            RunOutcome::Done
+        } else {
+            RunOutcome::Rejected
+        },
+        detail: format!("{} response(s) overdue", alerts.len()),
+        alerts,
+    }
+}
+
+async fn digest(job: &Job, ledger: &Ledger, now: NaiveDateTime) -> JobRun {
+    let since = now - chrono::Duration::hours(24);
+    match ledger.digest(since).await {
+        Ok(rows) => JobRun {
+            outcome: RunOutcome::Done,
+            detail: format!("{} partner/status row(s)", rows.len()),
+            alerts: vec![alert::digest(&rows, since.date())],
+        },
+        Err(e) => failed(e.to_string(), job),
+    }
+}
+
+/// What the daemon was started with.
+pub struct DaemonOptions {
+    pub config_path: PathBuf,
+    pub clock: Arc<dyn Clock>,
+    /// How long running jobs get to finish after SIGTERM.
+    pub grace: Duration,
+    /// How often the alert queue is mailed.
+    pub mail_every: Duration,
+}
+
+/// Config and jobs, as last loaded successfully.
+struct Loaded {
+    config: Arc<Config>,
+    jobs: Vec<Arc<Job>>,
+}
+
+fn load(path: &Path) -> Result<Loaded, DaemonError> {
+    let config = Config::load(path)?;
+    let jobs = Job::load_all(&config)?;
+    Ok(Loaded {
+        config: Arc::new(config),
+        jobs: jobs.into_iter().map(Arc::new).collect(),
+    })
+}
+
+/// What every job loop shares.
+struct Shared {
+    ledger: Ledger,
+    clock: Arc<dyn Clock>,
+    /// This daemon, as job runs and leases name it.
+    id: String,
+    /// Jobs with a run in progress (across reloads).
+    busy: Mutex<HashSet<String>>,
+    /// Runs in progress, for the drain.
+    running: watch::Sender<usize>,
+}
+
+impl Shared {
+    fn start_run(&self, job: &str) -> bool {
+        let Ok(mut busy) = self.busy.lock() else {
+            return false;
+        };
+        if !busy.insert(job.to_owned()) {
+            return false;
+        }
+        self.running.send_modify(|n| *n += 1);
+        true
+    }
+
+    fn end_run(&self, job: &str) {
+        if let Ok(mut busy) = self.busy.lock() {
+            busy.remove(job);
+        }
+        self.running.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let mut loaded = load(&opts.config_path)?;
+    let ledger = Ledger::open(&loaded.config.ledger_url).await?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let shared = Arc::new(Shared {
+        ledger,
+        clock: opts.clock.clone(),
+        id: format!("{}:{}", host.trim(), std::process::id()),
+        busy: Mutex::new(HashSet::new()),
+        running: watch::channel(0).0,
+    });
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
+
+    let mut generation = start_jobs(&shared, &loaded);
+    let mailer = tokio::spawn(mail_loop(
+        shared.clone(),
+        loaded.config.clone(),
+        opts.mail_every,
+    ));
+    let mut mailer = Some(mailer);
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let watchdog = watchdog();
+    tracing::info!(jobs = loaded.jobs.len(), daemon = %shared.id, "daemon started");
+
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+                match load(&opts.config_path) {
+                    Ok(new) => {
+                        let _ = generation.send(true);
+                        loaded = new;
+                        generation = start_jobs(&shared, &loaded);
+                        if let Some(m) = mailer.take() {
+                            m.abort();
+                        }
+                        mailer = Some(tokio::spawn(mail_loop(shared.clone(), loaded.config.clone(), opts.mail_every)));
+                        tracing::info!(jobs = loaded.jobs.len(), "config and jobs reloaded");
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload refused; the running config stays");
+                        let a = Alert {
+                            kind: "job-failed",
+                            key: "reload".into(),
+                            subject: "[edi-courier] config reload refused".into(),
+                            body: format!("SIGHUP: the new config or jobs could not be loaded; the running ones stay.\n\n{e}"),
+                        };
+                        let now = local(shared.clock.now());
+                        if let Err(e) = alert::raise(&shared.ledger, &[a], now).await {
+                            tracing::error!(error = %e, "alert could not be queued");
+                        }
+                    }
+                }
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+
+    // Drain: no new ticks; running jobs get the grace period.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let _ = generation.send(true);
+    let mut running = shared.running.subscribe();
+    let drained = tokio::time::timeout(opts.grace, running.wait_for(|n| *n == 0)).await;
+    match drained {
+        Ok(_) => tracing::info!("stopped: no job was running"),
+        Err(_) => tracing::warn!(
+            grace_secs = opts.grace.as_secs(),
+            "stopped with a job still running; its work resumes at the next start"
+        ),
+    }
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    // One last try to mail what is queued.
+    if let (Some(m), Some(smtp)) = (mailer.take(), loaded.config.smtp.as_ref()) {
+        m.abort();
+        if let Ok(mailer) = Mailer::new(smtp) {
+            let now = local(shared.clock.now());
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                mailer.send_pending(&shared.ledger, now),
+            )
+            .await;
+        }
+    }
+    Ok(())
+}
+
+/// Pings systemd's watchdog at half its interval, when it asks for one.
+fn watchdog() -> Option<tokio::task::JoinHandle<()>> {
+    let mut usec = 0;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return None;
+    }
+    let every = Duration::from_micros(usec / 2);
+    Some(tokio::spawn(async move {
+        loop {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            tokio::time::sleep(every).await;
+        }
+    }))
+}
+
+/// One loop per job; the returned sender stops them (on reload or drain).
+fn start_jobs(shared: &Arc<Shared>, loaded: &Loaded) -> watch::Sender<bool> {
+    let (stop, _) = watch::channel(false);
+    for job in &loaded.jobs {
+        tokio::spawn(job_loop(
+            shared.clone(),
+            loaded.config.clone(),
+            job.clone(),
+            stop.subscribe(),
+        ));
+    }
+    stop
+}
+
+async fn job_loop(
+    shared: Arc<Shared>,
+    config: Arc<Config>,
+    job: Arc<Job>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let now = shared.clock.now();
+    if job.catch_up {
+        match shared.ledger.last_tick(&job.name).await {
+            Ok(Some(last)) => {
+                if let Some(missed) = parse_tick(&last).and_then(|l| missed_tick(&job, l, now)) {
+                    tracing::info!(job = %job.name, tick = %tick_key(missed), "catching up a missed run");
+                    start_tick(&shared, &config, &job, missed);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(job = %job.name, error = %e, "cannot read the job's last run")
+            }
+        }
+    }
+    let mut after = now;
+    loop {
+        let Some(tick) = next_tick(&job, after) else {
+            tracing::error!(job = %job.name, "the schedule has no next time; the job stops");
+            return;
+        };
+        tokio::select! {
+            _ = shared.clock.sleep_until(tick) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        after = tick;
+        start_tick(&shared, &config, &job, tick);
+    }
+}
+
+/// Starts one tick's run, or records it skipped when the job is still running.
+fn start_tick(shared: &Arc<Shared>, config: &Arc<Config>, job: &Arc<Job>, tick: DateTime<Utc>) {
+    let key = tick_key(tick);
+    if !shared.start_run(&job.name) {
+        let shared = shared.clone();
+        let job = job.clone();
+        tokio::spawn(async move {
+            let now = local(shared.clock.now());
+            if let Ok(true) = shared
+                .ledger
+                .claim_tick(&job.name, &key, &shared.id, now)
+                .await
+            {
+                let _ = shared
+                    .ledger
+                    .finish_tick(
+                        &job.name,
+                        &key,
+                        "skipped",
+                        "the previous run was still going",
+                        now,
+                    )
+                    .await;
+                tracing::warn!(job = %job.name, tick = %key, "skipped: the previous run is still going");
+            }
+        });
+        return;
+    }
+    let shared = shared.clone();
+    let config = config.clone();
+    let job = job.clone();
+    tokio::spawn(async move {
+        run_tick(&shared, &config, &job, &key).await;
+        shared.end_run(&job.name);
+    });
+}
+
+async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
+    let ledger = &shared.ledger;
+    let now = local(shared.clock.now());
+    match ledger.claim_tick(&job.name, key, &shared.id, now).await {
+        Ok(true) => {}
+        Ok(false) => return, // another daemon has this tick
+        Err(e) => {
+            tracing::error!(job = %job.name, error = %e, "cannot record the run");
+            return;
+        }
+    }
+    let lease_until =
+        |now: NaiveDateTime| now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+    match ledger
+        .take_lease(&job.name, &shared.id, now, lease_until(now))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = ledger
+                .finish_tick(
+                    &job.name,
+                    key,
+                    "skipped",
+                    "another daemon is running this job",
+                    now,
+                )
+                .await;
+            tracing::info!(job = %job.name, tick = %key, "skipped: another daemon holds the job");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(job = %job.name, error = %e, "cannot take the job's lease");
+            return;
+        }
+    }
+    tracing::info!(job = %job.name, kind = job.kind.as_str(), tick = %key, "run started");
+    let run = {
+        let renew = async {
+            loop {
+                tokio::time::sleep(LEASE / 3).await;
+                let now = local(shared.clock.now());
+                let _ = ledger
+                    .take_lease(&job.name, &shared.id, now, lease_until(now))
+                    .await;
+            }
+        };
+        tokio::select! {
+            run = run_job(config, job, ledger, now) => run,
+            () = renew => unreachable_run(),
+        }
+    };
+    let done = local(shared.clock.now());
+    if let Err(e) = ledger
+        .finish_tick(&job.name, key, run.outcome.as_str(), &run.detail, done)
+        .await
+    {
+        tracing::error!(job = %job.name, error = %e, "cannot record the run's end");
+    }
+    let _ = ledger.release_lease(&job.name, &shared.id).await;
+    tracing::info!(job = %job.name, tick = %key, outcome = run.outcome.as_str(), detail = %run.detail, "run finished");
+}
+
+/// The renewal loop never ends; this only satisfies the select's types.
+fn unreachable_run() -> JobRun {
+    JobRun {
+        outcome: RunOutcome::Failed,
+        detail: "lease renewal ended".into(),
+        alerts: Vec::new(),
+    }
+}
+
+async fn mail_loop(shared: Arc<Shared>, config: Arc<Config>, every: Duration) {
+    let Some(smtp) = config.smtp.as_ref() else {
+        return;
+    };
+    let mailer = match Mailer::new(smtp) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "alerts cannot be mailed; they wait in the ledger");
+            return;
+        }
+    };
+    loop {
+        let now = local(shared.clock.now());
+        match mailer.send_pending(&shared.ledger, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(alerts = n, "alerts mailed"),
+            Err(e) => tracing::warn!(error = %e, "alert queue"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}

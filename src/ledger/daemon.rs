@@ -1,0 +1,330 @@
+//! What the daemon keeps in the ledger: scheduled runs (one row per tick,
+//! so two daemons never run one tick twice), job leases (so they never run
+//! one job at once), the alert queue, overdue responses, and the digest.
+
+use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+use sqlx::Row;
+use std::str::FromStr;
+
+use super::{query_err, stamp, Ledger, LedgerError};
+
+/// One alert waiting for the mail server.
+#[derive(Debug, Clone)]
+pub struct PendingAlert {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub body: String,
+    pub repeats: i64,
+    pub created_at: String,
+}
+
+/// A delivered file whose answer is late.
+#[derive(Debug, Clone)]
+pub struct Overdue {
+    pub partner: String,
+    pub file: String,
+    pub isa13: i64,
+    /// ta1, 999, 277ca, 835.
+    pub kind: &'static str,
+    pub delivered_at: String,
+    pub claims: i64,
+}
+
+/// One partner's day, for the digest.
+#[derive(Debug, Clone, Default)]
+pub struct DigestRow {
+    pub partner: String,
+    pub status: String,
+    pub claims: i64,
+    pub charges: Decimal,
+    pub paid: Decimal,
+}
+
+impl Ledger {
+    /// Claims a tick of a job for this daemon: true when it is ours to run
+    /// (no daemon recorded it before).
+    pub async fn claim_tick(
+        &self,
+        job: &str,
+        scheduled_for: &str,
+        daemon: &str,
+        at: NaiveDateTime,
+    ) -> Result<bool, LedgerError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO job_runs (job, scheduled_for, outcome, daemon, started_at) \
+             VALUES (?1, ?2, 'running', ?3, ?4) ON CONFLICT (job, scheduled_for) DO NOTHING RETURNING id",
+        )
+        .bind(job)
+        .bind(scheduled_for)
+        .bind(daemon)
+        .bind(stamp(at))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("claiming a job's tick"))?;
+        Ok(id.is_some())
+    }
+
+    /// Records how a tick ended (done, rejected, failed, skipped).
+    pub async fn finish_tick(
+        &self,
+        job: &str,
+        scheduled_for: &str,
+        outcome: &str,
+        detail: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE job_runs SET outcome = ?3, detail = ?4, finished_at = ?5 \
+             WHERE job = ?1 AND scheduled_for = ?2",
+        )
+        .bind(job)
+        .bind(scheduled_for)
+        .bind(outcome)
+        .bind(detail)
+        .bind(stamp(at))
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recording a job's run"))?;
+        Ok(())
+    }
+
+    /// The latest tick of a job any daemon recorded (UTC, RFC 3339).
+    pub async fn last_tick(&self, job: &str) -> Result<Option<String>, LedgerError> {
+        sqlx::query_scalar("SELECT MAX(scheduled_for) FROM job_runs WHERE job = ?1")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("finding a job's last run"))
+    }
+
+    /// Every recorded tick of a job: (scheduled_for, outcome, daemon).
+    pub async fn job_runs(&self, job: &str) -> Result<Vec<(String, String, String)>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT scheduled_for, outcome, daemon FROM job_runs WHERE job = ?1 ORDER BY scheduled_for, id",
+        )
+        .bind(job)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing a job's runs"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// Takes (or renews) the lease on a job until `until`: true when this
+    /// daemon holds it. A lease another daemon holds and has not let lapse
+    /// is respected.
+    pub async fn take_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: NaiveDateTime,
+        until: NaiveDateTime,
+    ) -> Result<bool, LedgerError> {
+        let got: Option<String> = sqlx::query_scalar(
+            "INSERT INTO job_leases (job, holder, expires_at) VALUES (?1, ?2, ?4) \
+             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE job_leases.holder = excluded.holder OR job_leases.expires_at < ?3 \
+             RETURNING holder",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(stamp(now))
+        .bind(stamp(until))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("taking a job's lease"))?;
+        Ok(got.as_deref() == Some(holder))
+    }
+
+    pub async fn release_lease(&self, job: &str, holder: &str) -> Result<(), LedgerError> {
+        sqlx::query("DELETE FROM job_leases WHERE job = ?1 AND holder = ?2")
+            .bind(job)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("releasing a job's lease"))?;
+        Ok(())
+    }
+
+    /// Queues an alert, or counts it as a repeat of the same key raised
+    /// since `window_start` and not yet sent. True when a new one was queued.
+    pub async fn raise_alert(
+        &self,
+        kind: &str,
+        key: &str,
+        subject: &str,
+        body: &str,
+        at: NaiveDateTime,
+        window_start: NaiveDateTime,
+    ) -> Result<bool, LedgerError> {
+        let mut tx = self.begin().await?;
+        let repeated = sqlx::query(
+            "UPDATE alerts SET repeats = repeats + 1 WHERE id = \
+             (SELECT id FROM alerts WHERE key = ?1 AND created_at >= ?2 ORDER BY id DESC LIMIT 1)",
+        )
+        .bind(key)
+        .bind(stamp(window_start))
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("coalescing an alert"))?
+        .rows_affected()
+            > 0;
+        if !repeated {
+            sqlx::query(
+                "INSERT INTO alerts (kind, key, subject, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(kind)
+            .bind(key)
+            .bind(subject)
+            .bind(body)
+            .bind(stamp(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("queueing an alert"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(query_err("committing an alert"))?;
+        Ok(!repeated)
+    }
+
+    /// Alerts not yet taken by the mail server, oldest first.
+    pub async fn pending_alerts(&self) -> Result<Vec<PendingAlert>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, subject, body, repeats, created_at FROM alerts WHERE sent_at IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing pending alerts"))?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingAlert {
+                id: r.get(0),
+                kind: r.get(1),
+                subject: r.get(2),
+                body: r.get(3),
+                repeats: r.get(4),
+                created_at: r.get(5),
+            })
+            .collect())
+    }
+
+    pub async fn alert_sent(&self, id: i64, at: NaiveDateTime) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE alerts SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1")
+            .bind(id)
+            .bind(stamp(at))
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("marking an alert sent"))?;
+        Ok(())
+    }
+
+    pub async fn alert_failed(&self, id: i64, error: &str) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE alerts SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording an alert's failed send"))?;
+        Ok(())
+    }
+
+    /// Delivered files of `partner` whose `kind` answer has not come by
+    /// `cutoff` (delivered before it), not reported before. Marks them
+    /// reported in the same transaction.
+    pub async fn find_overdue(
+        &self,
+        partner: &str,
+        kind: &'static str,
+        cutoff: NaiveDateTime,
+        at: NaiveDateTime,
+    ) -> Result<Vec<Overdue>, LedgerError> {
+        // Which claims of a file still wait for this kind of answer.
+        let waiting = match kind {
+            "ta1" => "i.ack_requested AND NOT EXISTS (SELECT 1 FROM claim_responses cr JOIN claims c2 ON cr.claim_id = c2.id \
+                      WHERE c2.file_id = f.id AND cr.status IN ('accepted_ta1', 'rejected_ta1'))",
+            "999" => "EXISTS (SELECT 1 FROM claims c2 WHERE c2.file_id = f.id AND c2.status IN ('sent', 'accepted_ta1'))",
+            "277ca" => "EXISTS (SELECT 1 FROM claims c2 WHERE c2.file_id = f.id AND c2.status IN ('sent', 'accepted_ta1', 'accepted_999'))",
+            _ => "EXISTS (SELECT 1 FROM claims c2 WHERE c2.file_id = f.id AND c2.status = 'accepted_277')",
+        };
+        let sql = format!(
+            "SELECT f.id, f.name, i.control, f.updated_at, (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id) \
+             FROM files f JOIN interchanges i ON i.file_id = f.id AND i.direction = 'out' \
+             WHERE f.direction = 'out' AND f.partner = ?1 AND f.state = 'delivered' AND f.updated_at <= ?2 \
+             AND NOT EXISTS (SELECT 1 FROM overdue o WHERE o.file_id = f.id AND o.kind = ?3) AND {waiting} \
+             ORDER BY f.id"
+        );
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(&sql)
+            .bind(partner)
+            .bind(stamp(cutoff))
+            .bind(kind)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(query_err("finding overdue responses"))?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let file_id: i64 = r.get(0);
+            sqlx::query("INSERT INTO overdue (file_id, kind, found_at) VALUES (?1, ?2, ?3)")
+                .bind(file_id)
+                .bind(kind)
+                .bind(stamp(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("recording an overdue response"))?;
+            out.push(Overdue {
+                partner: partner.to_owned(),
+                file: r.get(1),
+                isa13: r.get(2),
+                kind,
+                delivered_at: r.get(3),
+                claims: r.get(4),
+            });
+        }
+        tx.commit()
+            .await
+            .map_err(query_err("committing overdue responses"))?;
+        Ok(out)
+    }
+
+    /// Claims by partner and status with their charges, and what the 835s
+    /// paid on them, for claims last changed since `since`.
+    pub async fn digest(&self, since: NaiveDateTime) -> Result<Vec<DigestRow>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT c.partner, c.status, c.charge, \
+             COALESCE((SELECT cr.paid FROM claim_responses cr WHERE cr.claim_id = c.id AND cr.paid IS NOT NULL \
+               ORDER BY cr.id DESC LIMIT 1), '0') \
+             FROM claims c WHERE c.updated_at >= ?1 ORDER BY c.partner, c.status",
+        )
+        .bind(stamp(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("summing the digest"))?;
+        let mut out: Vec<DigestRow> = Vec::new();
+        for r in &rows {
+            let partner: String = r.get(0);
+            let status: String = r.get(1);
+            let charge = Decimal::from_str(r.get::<&str, _>(2)).unwrap_or_default();
+            let paid = Decimal::from_str(r.get::<&str, _>(3)).unwrap_or_default();
+            match out.last_mut() {
+                Some(last) if last.partner == partner && last.status == status => {
+                    last.claims += 1;
+                    last.charges += charge;
+                    last.paid += paid;
+                }
+                _ => out.push(DigestRow {
+                    partner,
+                    status,
+                    claims: 1,
+                    charges: charge,
+                    paid,
+                }),
+            }
+        }
+        Ok(out)
+    }
+}

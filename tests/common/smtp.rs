@@ -1,0 +1,92 @@
+//! A real SMTP server (aiosmtpd) on 127.0.0.1, started per test; each
+//! message it takes lands as a file the test can read.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use super::root;
+
+pub struct SmtpSink {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl SmtpSink {
+    /// Starts aiosmtpd on a free port (scripts/test installs it; a missing
+    /// aiosmtpd fails the test).
+    pub fn start() -> SmtpSink {
+        let mut sink = SmtpSink {
+            port: super::sshd::free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        sink.up();
+        sink
+    }
+
+    /// A port with no server behind it yet: alerts must wait for [`up`](Self::up).
+    pub fn down() -> SmtpSink {
+        SmtpSink {
+            port: super::sshd::free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        }
+    }
+
+    pub fn up(&mut self) {
+        let mut child = Command::new("python3")
+            .arg(root().join("tests/support/smtp_sink.py"))
+            .arg(self.port.to_string())
+            .arg(self.dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd (scripts/test installs it)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "aiosmtpd did not start (run scripts/test, which installs it)"
+        );
+        self.child = Some(child);
+    }
+
+    /// Every message received so far, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned())
+            .collect()
+    }
+
+    /// Messages whose subject contains `text`.
+    pub fn with_subject(&self, text: &str) -> Vec<String> {
+        self.messages()
+            .into_iter()
+            .filter(|m| {
+                m.lines()
+                    .any(|l| l.starts_with("Subject:") && l.contains(text))
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

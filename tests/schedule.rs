@@ -1,0 +1,204 @@
+//! The daemon's scheduling, driven through its own code on an injected
+//! clock (`EDI_COURIER_CLOCK=START*FACTOR`): local times across a DST
+//! change, no overlapping runs, one catch-up run after downtime, and two
+//! daemons on one ledger running each tick once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::tools::ssh_key;
+use common::workspace::{Endpoint, Workspace};
+use std::time::Duration;
+
+/// A workspace whose partner is never contacted (check-deadlines and
+/// digest jobs only talk to the ledger).
+fn workspace() -> Workspace {
+    let keys = tempfile::tempdir().unwrap();
+    let ws = Workspace::against(Endpoint {
+        client_key: ssh_key(keys.path(), "client"),
+        port: 9,
+        fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        user: "nobody".into(),
+        outbound_dir: "in".into(),
+        inbound_dir: "out".into(),
+    });
+    // The ledger exists before the daemons start, so two can share it.
+    assert_eq!(ws.run(&["status"], &[]).status.code(), Some(0));
+    ws
+}
+
+fn ticks(runs: &[(String, String, String)]) -> Vec<&str> {
+    runs.iter().map(|(t, _, _)| t.as_str()).collect()
+}
+
+/// Waits (real time) until `f` holds, at most `secs`.
+fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+#[test]
+fn an_18_00_new_york_job_runs_at_18_00_local_on_both_sides_of_the_dst_change() {
+    let ws = workspace();
+    ws.job(
+        "evening",
+        "kind = \"check-deadlines\"\nschedule = \"0 0 18 * * *\"\ntimezone = \"America/New_York\"\n",
+    );
+    // 2027-03-13 15:00 EST (the clock starts a little before, so the daemon
+    // is up before 18:00); DST starts 2027-03-14 02:00. 20,000× real time.
+    let mut d = ws.daemon(&[("EDI_COURIER_CLOCK", "2027-03-13T20:00:00Z*20000")]);
+    assert!(
+        wait_for(20, || ws.job_runs("evening").len() >= 3),
+        "{}",
+        d.log_text()
+    );
+    d.stop();
+    let runs = ws.job_runs("evening");
+    assert_eq!(
+        &ticks(&runs)[..3],
+        [
+            "2027-03-13T23:00:00Z", // 18:00 EST (UTC−5)
+            "2027-03-14T22:00:00Z", // 18:00 EDT (UTC−4), not 19:00
+            "2027-03-15T22:00:00Z",
+        ],
+        "{runs:?}"
+    );
+    assert!(runs.iter().all(|(_, o, _)| o == "done"), "{runs:?}");
+}
+
+#[test]
+fn a_tick_while_the_job_still_runs_is_skipped_and_recorded_never_overlapped() {
+    let ws = workspace();
+    // Submitting to a partner that does not answer takes seconds (timeouts
+    // and retries); the job is due every second.
+    ws.job(
+        "busy",
+        "kind = \"submit-claims\"\nschedule = \"* * * * * *\"\npartner = \"acme\"\n",
+    );
+    std::fs::write(
+        ws.outbox().join("claims.csv"),
+        std::fs::read(common::root().join("examples/clinic-claims.csv")).unwrap(),
+    )
+    .unwrap();
+    // Port 9 (discard) refuses at once; make it slow instead: a listener that never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut p = ws.partner.clone();
+    p.port = silent.local_addr().unwrap().port();
+    ws.write_config(&p, "nobody");
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(30, || ws
+            .job_runs("busy")
+            .iter()
+            .filter(|(_, o, _)| o == "skipped")
+            .count()
+            >= 2),
+        "{:?}\n{}",
+        ws.job_runs("busy"),
+        d.log_text()
+    );
+    d.stop();
+    drop(silent);
+    let runs = ws.job_runs("busy");
+    // Never two runs at once: the log shows starts and finishes alternating.
+    let log = d.log_text();
+    let mut open = 0;
+    for line in log.lines() {
+        if line.contains("run started") && line.contains("busy") {
+            open += 1;
+            assert_eq!(open, 1, "two runs of one job at once:\n{log}");
+        }
+        if line.contains("run finished") && line.contains("busy") {
+            open -= 1;
+        }
+    }
+    assert!(runs.iter().any(|(_, o, _)| o == "skipped"), "{runs:?}");
+}
+
+#[test]
+fn a_catch_up_job_runs_once_for_the_ticks_missed_while_down_and_others_do_not() {
+    let ws = workspace();
+    ws.job(
+        "hourly",
+        "kind = \"digest\"\nschedule = \"0 0 * * * *\"\ncatch_up = true\n",
+    );
+    ws.job(
+        "hourly-no-catch-up",
+        "kind = \"digest\"\nschedule = \"0 0 * * * *\"\n",
+    );
+    // First life: 09:59:30 → past 10:00 and 11:00.
+    let mut d = ws.daemon(&[("EDI_COURIER_CLOCK", "2027-01-05T09:59:30Z*3600")]);
+    assert!(
+        wait_for(20, || ws.job_runs("hourly").len() >= 2),
+        "{}",
+        d.log_text()
+    );
+    d.stop();
+    let before = ws.job_runs("hourly").len();
+    let last_before = ws.job_runs("hourly").last().unwrap().0.clone();
+    // Down for most of a day; back at 18:30.
+    let mut d = ws.daemon(&[("EDI_COURIER_CLOCK", "2027-01-05T18:30:00Z*1")]);
+    assert!(
+        wait_for(20, || ws.job_runs("hourly").len() > before),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    d.stop();
+    let runs = ws.job_runs("hourly");
+    let new: Vec<_> = runs
+        .iter()
+        .filter(|(t, _, _)| t.as_str() > last_before.as_str())
+        .collect();
+    assert_eq!(
+        new.len(),
+        1,
+        "one catch-up run, not one per missed hour: {runs:?}"
+    );
+    assert_eq!(new[0].0, "2027-01-05T18:00:00Z", "the latest missed tick");
+    let other = ws.job_runs("hourly-no-catch-up");
+    assert!(
+        other
+            .iter()
+            .all(|(t, _, _)| t.as_str() <= last_before.as_str()),
+        "no catch-up without catch_up: {other:?}"
+    );
+}
+
+#[test]
+fn two_daemons_on_one_ledger_run_each_tick_once() {
+    let ws = workspace();
+    ws.job(
+        "every-minute",
+        "kind = \"check-deadlines\"\nschedule = \"0 * * * * *\"\n",
+    );
+    let clock = ("EDI_COURIER_CLOCK", "2027-02-01T08:00:30Z*120");
+    let mut a = ws.daemon(&[clock]);
+    let mut b = ws.daemon(&[clock]);
+    assert!(
+        wait_for(30, || ws.job_runs("every-minute").len() >= 8),
+        "{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    a.stop();
+    b.stop();
+    let runs = ws.job_runs("every-minute");
+    let mut seen = ticks(&runs);
+    let n = seen.len();
+    seen.dedup();
+    assert_eq!(seen.len(), n, "a tick ran twice: {runs:?}");
+    // Consecutive minutes, none missing, whichever daemon ran each.
+    for pair in runs.windows(2) {
+        let t0 = chrono::DateTime::parse_from_rfc3339(&pair[0].0).unwrap();
+        let t1 = chrono::DateTime::parse_from_rfc3339(&pair[1].0).unwrap();
+        assert_eq!((t1 - t0).num_seconds(), 60, "{runs:?}");
+    }
+    assert!(runs.iter().all(|(_, o, _)| o == "done"), "{runs:?}");
+}
