@@ -31,8 +31,9 @@ use crate::scheduler::{missed_tick, next_tick, parse_tick, tick_key, Clock};
 use crate::submit::{Quiet, Submit};
 
 /// How long a lease lasts before another daemon may take a job over; a
-/// running job renews it at a third of this.
-const LEASE: Duration = Duration::from_secs(600);
+/// running job renews it at a third of this. A daemon that stops lets go
+/// of its leases; one that is killed blocks its jobs for at most this long.
+const LEASE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -391,6 +392,10 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
     }
     if let Some(w) = watchdog {
         w.abort();
+    }
+    // A run cut short here resumes at the next start, by whichever daemon.
+    if let Err(e) = shared.ledger.release_leases_of(&shared.id).await {
+        tracing::error!(error = %e, "leases not released; they lapse on their own");
     }
     // One last try to mail what is queued.
     if let (Some(m), Some(smtp)) = (mailer.take(), loaded.config.smtp.as_ref()) {

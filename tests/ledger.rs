@@ -142,3 +142,23 @@ async fn the_writer_runs_on_a_reservation_and_stops_rather_than_reuse() {
     tiny.set = 9..9;
     assert!(tiny.transaction_set().is_err());
 }
+
+/// Regression: sqlx does not lock SQLite while migrating, and two opens of
+/// a new ledger at once (a daemon starting while `status` runs) failed with
+/// "table control_numbers already exists".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_new_ledger_from_several_places_at_once_migrates_it_once() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url(&dir);
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { Ledger::open(&url).await.map(|_| true) })
+            })
+            .collect();
+        for o in opens {
+            assert!(o.await.unwrap().unwrap());
+        }
+    }
+}

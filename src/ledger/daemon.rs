@@ -150,6 +150,16 @@ impl Ledger {
         Ok(())
     }
 
+    /// Lets go of every lease this daemon holds (it is stopping).
+    pub async fn release_leases_of(&self, holder: &str) -> Result<u64, LedgerError> {
+        let done = sqlx::query("DELETE FROM job_leases WHERE holder = ?1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("releasing leases"))?;
+        Ok(done.rows_affected())
+    }
+
     /// Queues an alert, or counts it as a repeat of the same key raised
     /// since `window_start` and not yet sent. True when a new one was queued.
     pub async fn raise_alert(

@@ -112,6 +112,20 @@ impl Ledger {
             .connect_with(options)
             .await
             .map_err(open)?;
+        // sqlx does not lock SQLite while it migrates: two processes opening
+        // a new ledger at once (two daemons, a daemon and `status`) would
+        // both create the tables. A lock file beside the ledger serialises them.
+        let guard = match url.strip_prefix("sqlite://") {
+            Some(path) if !path.starts_with(':') => {
+                let lock_path = std::path::PathBuf::from(format!("{path}.migrate.lock"));
+                let locked = tokio::task::spawn_blocking(move || crate::atomic::lock(&lock_path))
+                    .await
+                    .map_err(|e| open(sqlx::Error::Io(std::io::Error::other(e))))?
+                    .map_err(|e| open(sqlx::Error::Io(e)))?;
+                Some(locked)
+            }
+            _ => None,
+        };
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
@@ -119,6 +133,7 @@ impl Ledger {
                 url: url.to_owned(),
                 source,
             })?;
+        drop(guard);
         Ok(Ledger { pool })
     }
 

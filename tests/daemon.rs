@@ -1,0 +1,443 @@
+//! The daemon against real servers: OpenSSH sshd as the partner and
+//! aiosmtpd receiving the alerts. Claims go out, responses come back, a
+//! rejection and an overdue 835 each produce exactly one mail, the digest
+//! arrives, a canary patient never shows in a log line or a mail; alerts
+//! wait out an SMTP outage; SIGTERM mid-upload leaves the ledger whole.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::smtp::SmtpSink;
+use common::sshd::Sshd;
+use common::tools::{age_decrypt, run, ssh_key};
+use common::workspace::{names_in, Endpoint, Workspace};
+use common::*;
+use edi_courier::model::response::{ClaimStatus, StatusCode};
+use edi_courier::profile::Profile;
+use edi_courier::sandbox::payer::{answer, read_837, Rules};
+use edi_courier::x12::{write_277ca, Answer277, Sequential};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+const CANARY_NAME: &str = "ZQXCANARYLAST";
+const CANARY_MEMBER: &str = "CANARY4417MEMBER";
+
+fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+fn smtp_config(port: u16) -> String {
+    format!(
+        "\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+         from = \"edi-courier@clinic.example\"\nto = [\"billing@clinic.example\"]\n"
+    )
+}
+
+/// Seals with the age CLI into the partner's outbound folder.
+fn drop_sealed(ws: &Workspace, name: &str, plain: &[u8]) {
+    let tmp = ws.path(&format!("{name}.plain"));
+    std::fs::write(&tmp, plain).unwrap();
+    let to = ws.partner.inbound_dir.join(name);
+    run(
+        "age",
+        &[
+            "-r",
+            &ws.our_recipient,
+            "-o",
+            to.to_str().unwrap(),
+            tmp.to_str().unwrap(),
+        ],
+    );
+    std::fs::remove_file(tmp).unwrap();
+}
+
+#[test]
+fn the_daemon_sends_collects_alerts_once_and_never_mails_a_patient() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    // The canary: a patient whose name and member id appear nowhere else.
+    let export = std::fs::read_to_string(root().join("examples/clinic-claims.csv"))
+        .unwrap()
+        .replace("DOE,JANE", &format!("{CANARY_NAME},JANE"))
+        .replace("XJH100200300", CANARY_MEMBER);
+    std::fs::write(ws.outbox().join("clinic.csv"), &export).unwrap();
+    ws.append_config(&format!(
+        "deadlines = {{ ta1_hours = 48, ack_999_hours = 48, ack_277ca_hours = 48, remit_835_hours = 1 }}\n{}",
+        smtp_config(smtp.port)
+    ));
+    for (name, kind, schedule) in [
+        ("submit", "submit-claims", "0 */5 * * * *"),
+        ("collect", "collect-responses", "0 */5 * * * *"),
+        ("deadlines", "check-deadlines", "0 */10 * * * *"),
+        ("digest", "digest", "0 30 * * * *"),
+    ] {
+        let partner = if kind == "digest" {
+            String::new()
+        } else {
+            "partner = \"acme\"\n".into()
+        };
+        ws.job(
+            name,
+            &format!("kind = \"{kind}\"\nschedule = \"{schedule}\"\n{partner}"),
+        );
+    }
+    // 600× real time: five minutes pass every half second, an hour in six.
+    let start = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let clock = format!("{start}*600");
+    let mut d = ws.daemon(&[("EDI_COURIER_CLOCK", &clock)]);
+
+    // The 837 arrives at the partner.
+    let inbound = &ws.partner.outbound_dir;
+    assert!(
+        wait_for(30, || names_in(inbound)
+            .iter()
+            .any(|n| !n.ends_with(".part"))),
+        "{}",
+        d.log_text()
+    );
+    let name = names_in(inbound)
+        .into_iter()
+        .find(|n| !n.ends_with(".part"))
+        .unwrap();
+    let sent = age_decrypt(&ws.partner_identity, &inbound.join(&name));
+    let received = read_837(&sent).unwrap();
+    assert_eq!(received.claims.len(), 5);
+
+    // The payer answers: its 999 accepts, its 277CA rejects the first claim.
+    let env = Profile::sandbox().unwrap().envelope;
+    let now = chrono::Local::now().naive_local();
+    let quiet = Rules {
+        reject_percent: 0,
+        ..Rules::default()
+    };
+    let made = answer(
+        &received,
+        &quiet,
+        &env,
+        now,
+        &mut Sequential::starting_at(1),
+    )
+    .unwrap();
+    let claims: Vec<_> = received
+        .claims
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let status = if i == 0 {
+                StatusCode {
+                    category: "A7".into(),
+                    code: "562".into(),
+                    entity: Some("85".into()),
+                    ..StatusCode::default()
+                }
+            } else {
+                StatusCode {
+                    category: "A1".into(),
+                    code: "19".into(),
+                    entity: Some("PR".into()),
+                    ..StatusCode::default()
+                }
+            };
+            (
+                &c.claim,
+                ClaimStatus {
+                    claim_id: c.claim.id.clone(),
+                    statuses: vec![status],
+                    ..ClaimStatus::default()
+                },
+            )
+        })
+        .collect();
+    let mut status = Vec::new();
+    write_277ca(
+        &env.reply(),
+        now,
+        &mut Sequential::starting_at(50),
+        &Answer277 {
+            reference: "R1",
+            payer_name: "ACME HEALTH PLAN",
+            payer_id: "ACME01",
+            submitter_name: "RIVERSIDE",
+            submitter_id: "EDICOURIER",
+            batch_trace: "1",
+            received: now.date(),
+            claims: &claims,
+        },
+        &mut status,
+    )
+    .unwrap();
+    drop_sealed(&ws, &format!("{name}.1.999"), &made.ack.unwrap());
+    drop_sealed(&ws, &format!("{name}.2.277"), &status);
+
+    // Exactly one mail for the rejection, however many collects run.
+    assert!(
+        wait_for(30, || !smtp.with_subject("rejected (277CA)").is_empty()),
+        "{:?}\n{}",
+        smtp.messages(),
+        d.log_text()
+    );
+    // The four accepted claims get no 835 within the hour: one overdue mail.
+    assert!(
+        wait_for(40, || !smtp.with_subject("835 overdue").is_empty()),
+        "{:?}\n{}",
+        smtp.messages(),
+        d.log_text()
+    );
+    assert!(
+        wait_for(30, || !smtp.with_subject("daily digest").is_empty()),
+        "{:?}",
+        smtp.messages()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(d.stop(), Some(0), "{}", d.log_text());
+    let rejected = smtp.with_subject("rejected (277CA)");
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0].contains("RFM-1001"), "{}", rejected[0]);
+    assert_eq!(smtp.with_subject("835 overdue").len(), 1);
+    assert!(
+        names_in(&ws.partner.inbound_dir).is_empty(),
+        "responses collected"
+    );
+
+    // The canary: in no log line and no mail.
+    let log = d.log_text();
+    assert!(log.contains("run finished"), "{log}");
+    for text in std::iter::once(log).chain(smtp.messages()) {
+        assert!(!text.contains(CANARY_NAME), "patient name leaked:\n{text}");
+        assert!(!text.contains(CANARY_MEMBER), "member id leaked:\n{text}");
+    }
+    let statuses = ws.claim_statuses();
+    assert!(
+        statuses.contains(&("rejected_277".into(), 1)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&("accepted_277".into(), 4)),
+        "{statuses:?}"
+    );
+}
+
+fn unreachable_workspace() -> Workspace {
+    let keys = tempfile::tempdir().unwrap();
+    let closed = common::sshd::free_port();
+    let ws = Workspace::against(Endpoint {
+        client_key: ssh_key(keys.path(), "client"),
+        port: closed,
+        fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        user: "nobody".into(),
+        outbound_dir: "in".into(),
+        inbound_dir: "out".into(),
+    });
+    std::fs::copy(
+        root().join("examples/clinic-claims.csv"),
+        ws.outbox().join("clinic.csv"),
+    )
+    .unwrap();
+    ws
+}
+
+#[test]
+fn alerts_wait_out_an_smtp_outage_and_all_arrive_once_it_is_back() {
+    let ws = unreachable_workspace();
+    let mut smtp = SmtpSink::down();
+    ws.append_config(&smtp_config(smtp.port));
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
+    );
+    ws.job(
+        "digest",
+        "kind = \"digest\"\nschedule = \"*/3 * * * * *\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    // Both kinds of alert are raised while no mail server listens.
+    assert!(
+        wait_for(20, || {
+            let log = d.log_text();
+            log.contains("unreachable after retries") && log.contains("daily digest")
+        }),
+        "{}",
+        d.log_text()
+    );
+    assert!(
+        wait_for(10, || d.log_text().contains("alert not mailed")),
+        "{}",
+        d.log_text()
+    );
+    assert!(smtp.messages().is_empty());
+    smtp.up();
+    assert!(
+        wait_for(20, || !smtp.with_subject("unreachable").is_empty()
+            && !smtp.with_subject("daily digest").is_empty()),
+        "{:?}\n{}",
+        smtp.messages(),
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    d.stop();
+    // Repeats within the hour were coalesced into the one mail.
+    assert_eq!(
+        smtp.with_subject("unreachable").len(),
+        1,
+        "{:?}",
+        smtp.messages()
+    );
+}
+
+/// A TCP proxy to `port` that stops forwarding (without closing) after
+/// `limit` bytes from the client: an upload that hangs.
+fn stalling_proxy(port: u16, limit: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                let mut passed = 0;
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if passed + n > limit {
+                        // Hold the connection open, forward nothing more.
+                        std::thread::sleep(Duration::from_secs(120));
+                        break;
+                    }
+                    if s_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    passed += n;
+                }
+                c_read.shutdown(Shutdown::Both).ok();
+                s_write.shutdown(Shutdown::Both).ok();
+            });
+            std::thread::spawn(move || {
+                std::io::copy(&mut s_read, &mut c_write).ok();
+                c_write.shutdown(Shutdown::Both).ok();
+            });
+        }
+    });
+    proxy_port
+}
+
+fn big_export(dir: &Path) {
+    let claims = common::gen::batch(9, 2000, edi_courier::model::ClaimKind::Professional, false);
+    std::fs::write(
+        dir.join("big.json"),
+        serde_json::to_vec(&edi_courier::model::ClaimFile {
+            submitter: None,
+            receiver: None,
+            claims,
+        })
+        .unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn sigterm_during_an_upload_leaves_the_ledger_whole_and_the_next_start_delivers_once() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    big_export(&ws.outbox());
+    let good = ws.partner.clone();
+    ws.partner.port = stalling_proxy(sshd.port, 512 * 1024);
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(30, || names_in(&ws.partner.outbound_dir)
+            .iter()
+            .any(|n| n.ends_with(".part"))),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    assert_eq!(d.stop(), Some(0), "{}", d.log_text());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the drain took {:?}",
+        started.elapsed()
+    );
+    assert!(d.log_text().contains("still running"), "{}", d.log_text());
+    let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
+        .into_iter()
+        .filter(|n| !n.ends_with(".part"))
+        .collect();
+    assert!(finals.is_empty(), "never renamed: {finals:?}");
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 2000)]);
+
+    // The next start, with the partner reachable, delivers it once.
+    ws.partner = good;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(30, || ws.claim_statuses() == [("sent".to_owned(), 2000)]),
+        "{:?}\n{}",
+        ws.claim_statuses(),
+        d.log_text()
+    );
+    d.stop();
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 1, "{remote:?}");
+    assert!(!remote[0].ends_with(".part"));
+}
+
+#[test]
+fn sighup_reloads_jobs_and_keeps_the_old_config_when_the_new_one_is_bad() {
+    let ws = unreachable_workspace();
+    ws.job(
+        "first",
+        "kind = \"check-deadlines\"\nschedule = \"* * * * * *\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(20, || !ws.job_runs("first").is_empty()),
+        "{}",
+        d.log_text()
+    );
+    // A broken job file: refused, the daemon goes on with what it had.
+    ws.job(
+        "broken",
+        "kind = \"no-such-kind\"\nschedule = \"* * * * * *\"\n",
+    );
+    d.signal("HUP");
+    assert!(
+        wait_for(10, || d.log_text().contains("reload refused")),
+        "{}",
+        d.log_text()
+    );
+    assert!(d.is_running());
+    let n = ws.job_runs("first").len();
+    assert!(
+        wait_for(10, || ws.job_runs("first").len() > n + 1),
+        "still running the old jobs"
+    );
+    // Fixed: the new job runs after the next HUP.
+    std::fs::remove_file(ws.path("jobs/broken.toml")).unwrap();
+    ws.job("second", "kind = \"digest\"\nschedule = \"* * * * * *\"\n");
+    d.signal("HUP");
+    assert!(
+        wait_for(10, || !ws.job_runs("second").is_empty()),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(d.stop(), Some(0));
+}
