@@ -413,9 +413,16 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
 }
 
 /// Pings systemd's watchdog at half its interval, when it asks for one.
+/// As libsystemd's `sd_watchdog_enabled`: WATCHDOG_USEC set, and
+/// WATCHDOG_PID, when set, ours (the sd-notify crate also insists on the
+/// PID being set, which a supervisor other than systemd may not do).
 fn watchdog() -> Option<tokio::task::JoinHandle<()>> {
-    let mut usec = 0;
-    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    let ours = match std::env::var("WATCHDOG_PID") {
+        Ok(pid) => pid.trim().parse::<u32>().ok() == Some(std::process::id()),
+        Err(_) => true,
+    };
+    if !ours || usec == 0 {
         return None;
     }
     let every = Duration::from_micros(usec / 2);

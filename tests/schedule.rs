@@ -202,3 +202,56 @@ fn two_daemons_on_one_ledger_run_each_tick_once() {
     }
     assert!(runs.iter().all(|(_, o, _)| o == "done"), "{runs:?}");
 }
+
+#[test]
+fn the_shipped_jobs_load_and_run_once_through_run() {
+    let ws = workspace();
+    for f in std::fs::read_dir(common::root().join("jobs"))
+        .unwrap()
+        .flatten()
+    {
+        if f.path().extension().is_some_and(|e| e == "toml") {
+            std::fs::create_dir_all(ws.path("jobs")).unwrap();
+            std::fs::copy(f.path(), ws.path("jobs").join(f.file_name())).unwrap();
+        }
+    }
+    for job in ["check-deadlines", "daily-digest"] {
+        let out = ws.run(&["run", job], &[]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            said.contains(&format!("{job} (")) && said.contains("done"),
+            "{said}"
+        );
+    }
+    let out = ws.run(&["run", "no-such-job"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no job named"));
+}
+
+#[test]
+fn check_offline_refuses_a_bad_job_file_before_the_daemon_would_start() {
+    let ws = workspace();
+    ws.job("ok", "kind = \"digest\"\nschedule = \"0 0 7 * * *\"\n");
+    let out = ws.run(&["check", "--offline"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("jobs in"));
+    ws.job(
+        "bad",
+        "kind = \"digest\"\nschedule = \"0 0 25 * * *\"\ntimezone = \"Mars/Olympus\"\n",
+    );
+    let out = ws.run(&["check", "--offline"], &[]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("bad.toml: schedule"), "{said}");
+}

@@ -495,6 +495,24 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    match crate::jobs::Job::load_all(&config) {
+        Ok(jobs) => {
+            let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+            text += &format!(
+                "jobs in {}: {}\n",
+                config.paths.jobs_dir.display(),
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            );
+        }
+        Err(e) => {
+            failed = true;
+            text += &format!("jobs: {e}\n");
+        }
+    }
     for p in config.partners.values() {
         match russh::keys::load_secret_key(&p.sftp.key_file, None) {
             Ok(_) => text += &format!("{}: key {} loads\n", p.name, p.sftp.key_file.display()),
