@@ -518,8 +518,11 @@ fn start_tick(shared: &Arc<Shared>, config: &Arc<Config>, job: &Arc<Job>, tick: 
     let shared = shared.clone();
     let config = config.clone();
     let job = job.clone();
-    tokio::spawn(async move {
-        run_tick(&shared, &config, &job, &key).await;
+    // On a blocking thread: reading, scrubbing and sealing a large export
+    // is CPU work that would otherwise hold up every other job's timers.
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        handle.block_on(run_tick(&shared, &config, &job, &key));
         shared.end_run(&job.name);
     });
 }

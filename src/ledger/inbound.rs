@@ -2,7 +2,8 @@
 //! them, and what each response said about each claim.
 
 use chrono::NaiveDateTime;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use std::collections::HashMap;
 
 use super::{query_err, stamp, Ledger, LedgerError};
 use crate::model::response::Response;
@@ -167,23 +168,39 @@ impl Ledger {
             .fetch_one(&mut *tx)
             .await
             .map_err(query_err("recording a response"))?;
+            let vs = verdicts(response);
+            // Claim-id targets (every CLP of an 835, every claim of a 277CA)
+            // are looked up together; the rest (a TA1's interchange, a 999's
+            // set) are few and looked up one by one.
+            let ids: Vec<&str> = vs
+                .iter()
+                .filter_map(|v| match &v.target {
+                    Target::Claim { claim_id } => Some(claim_id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let by_id = resolve_claim_ids(&mut tx, partner, &ids).await?;
+            let mut batch = Batch::default();
+            let mut current: HashMap<i64, String> = HashMap::new();
             let mut matched = 0i64;
-            for v in verdicts(response) {
-                let claims = resolve(&mut tx, partner, &v.target).await?;
-                for (claim, clm01, current) in claims {
+            for v in &vs {
+                let claims = match &v.target {
+                    Target::Claim { claim_id } => by_id
+                        .get(claim_id.as_str())
+                        .map(|(id, status)| vec![(*id, claim_id.clone(), status.clone())])
+                        .unwrap_or_default(),
+                    other => resolve(&mut tx, partner, other).await?,
+                };
+                for (claim, clm01, status) in claims {
                     matched += 1;
-                    let applied = Applied {
-                        claim,
-                        current: &current,
-                        response_id,
-                        kind,
-                        at: &at,
-                    };
-                    if applied.apply(&mut tx, &v).await? {
+                    let now = current.entry(claim).or_insert(status);
+                    if batch.apply(claim, now, v, kind) {
+                        *now = v.status.to_owned();
                         done.changed.push((clm01, v.status.to_owned()));
                     }
                 }
             }
+            batch.write(&mut tx, response_id, &at).await?;
             sqlx::query("UPDATE responses SET matched = ?2 WHERE id = ?1")
                 .bind(response_id)
                 .bind(matched)
@@ -221,6 +238,174 @@ impl Ledger {
         .fetch_optional(&self.pool)
         .await
         .map_err(query_err("looking up a claim"))
+    }
+}
+
+/// Rows written per statement when a response's verdicts are flushed.
+const CHUNK: usize = 300;
+
+/// The claims of ours with these CLM01s (the most recent of each): id and
+/// status by CLM01.
+async fn resolve_claim_ids(
+    tx: &mut Transaction<'_, Sqlite>,
+    partner: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, (i64, String)>, LedgerError> {
+    let mut out: HashMap<String, (i64, String)> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT id, claim_id, status FROM claims WHERE partner = ");
+        q.push_bind(partner).push(" AND claim_id IN (");
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        let rows = q
+            .build()
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(query_err("matching a response to claims"))?;
+        for r in &rows {
+            let id: i64 = r.get(0);
+            let clm01: String = r.get(1);
+            let status: String = r.get(2);
+            match out.get(&clm01) {
+                Some((seen, _)) if *seen > id => {}
+                _ => {
+                    out.insert(clm01, (id, status));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One response's verdicts, applied in memory claim by claim (so a
+/// reversal and its correction in one 835 land in order), then written in
+/// a few multi-row statements.
+#[derive(Default)]
+struct Batch {
+    /// Every verdict, as history: claim, status, codes (JSON), paid.
+    history: Vec<(i64, &'static str, String, Option<String>)>,
+    payer_numbers: HashMap<i64, String>,
+    /// Status moves in order: claim, new status, event detail.
+    moved: Vec<(i64, &'static str, String)>,
+}
+
+impl Batch {
+    /// Records `v` against a claim whose status is `current`; true when the
+    /// claim's status moves (a verdict never moves it back a stage).
+    fn apply(
+        &mut self,
+        claim: i64,
+        current: &str,
+        v: &crate::reconcile::Verdict,
+        kind: &str,
+    ) -> bool {
+        self.history.push((
+            claim,
+            v.status,
+            serde_json::to_string(&v.codes).unwrap_or_default(),
+            v.paid.map(|p| p.to_string()),
+        ));
+        if let Some(n) = &v.payer_claim_number {
+            self.payer_numbers.insert(claim, n.clone());
+        }
+        if stage(v.status) < stage(current) || current == v.status {
+            return false;
+        }
+        self.moved
+            .push((claim, v.status, format!("{kind} {}", v.codes.join(", "))));
+        true
+    }
+
+    async fn write(
+        self,
+        tx: &mut Transaction<'_, Sqlite>,
+        response_id: i64,
+        at: &str,
+    ) -> Result<(), LedgerError> {
+        for chunk in self.history.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) ",
+            );
+            q.push_values(chunk, |mut row, (claim, status, codes, paid)| {
+                row.push_bind(*claim)
+                    .push_bind(response_id)
+                    .push_bind(*status)
+                    .push_bind(codes)
+                    .push_bind(paid)
+                    .push_bind(at);
+            });
+            q.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(query_err("recording claims' responses"))?;
+        }
+        let numbers: Vec<(i64, String)> = self.payer_numbers.into_iter().collect();
+        for chunk in numbers.chunks(CHUNK) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("UPDATE claims SET payer_claim_number = CASE id");
+            for (claim, n) in chunk {
+                q.push(" WHEN ")
+                    .push_bind(*claim)
+                    .push(" THEN ")
+                    .push_bind(n);
+            }
+            q.push(" END WHERE id IN (");
+            let mut list = q.separated(", ");
+            for (claim, _) in chunk {
+                list.push_bind(*claim);
+            }
+            q.push(")");
+            q.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(query_err("recording payer claim numbers"))?;
+        }
+        // Each claim's final status, grouped by status.
+        let mut last: HashMap<i64, &'static str> = HashMap::new();
+        for (claim, status, _) in &self.moved {
+            last.insert(*claim, status);
+        }
+        let mut by_status: HashMap<&'static str, Vec<i64>> = HashMap::new();
+        for (claim, status) in last {
+            by_status.entry(status).or_default().push(claim);
+        }
+        for (status, claims) in by_status {
+            for chunk in claims.chunks(CHUNK) {
+                let mut q = QueryBuilder::<Sqlite>::new("UPDATE claims SET status = ");
+                q.push_bind(status)
+                    .push(", updated_at = ")
+                    .push_bind(at)
+                    .push(" WHERE id IN (");
+                let mut list = q.separated(", ");
+                for claim in chunk {
+                    list.push_bind(*claim);
+                }
+                q.push(")");
+                q.build()
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(query_err("updating claims' status"))?;
+            }
+        }
+        for chunk in self.moved.chunks(CHUNK) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO events (at, claim_id, kind, detail) ");
+            q.push_values(chunk, |mut row, (claim, status, detail)| {
+                row.push_bind(at)
+                    .push_bind(*claim)
+                    .push_bind(*status)
+                    .push_bind(detail);
+            });
+            q.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(query_err("recording claim events"))?;
+        }
+        Ok(())
     }
 }
 
