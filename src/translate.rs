@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
-use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, Source};
+use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, PaymentMap, Source};
 use crate::model::response::Remittance;
 use crate::model::{Claim, Receiver, Submitter};
 use crate::profile::Profile;
@@ -73,6 +73,7 @@ fn read_payments(path: &Path) -> Result<Vec<Remittance>, String> {
 /// the 835 streams out payment by payment.
 pub fn translate_payments(
     inputs: &[PathBuf],
+    map: Option<&PaymentMap>,
     env: &Envelope,
     now: NaiveDateTime,
     numbers: &mut dyn ControlNumbers,
@@ -83,21 +84,56 @@ pub fn translate_payments(
     let mut writer = Writer835::begin(env, now, numbers, &mut head)?;
     let mut buf = Vec::new();
     for path in inputs {
-        let remits = match read_payments(path) {
-            Ok(v) => v,
-            Err(e) => {
-                result.refused.push(format!("{}: {e}", path.display()));
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        // Each remittance with where it came from ("remittance N", or the rows).
+        let remits: Vec<(String, Result<Remittance, String>)> = match (json, map) {
+            (true, _) => match read_payments(path) {
+                Ok(v) => v
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| (format!("remittance {}", i + 1), Ok(r)))
+                    .collect(),
+                Err(e) => {
+                    result.refused.push(format!("{}: {e}", path.display()));
+                    continue;
+                }
+            },
+            (false, Some(map)) => match map.read_csv(path) {
+                Ok(v) => v
+                    .into_iter()
+                    .map(|m| (format!("rows {}-{}", m.rows.first, m.rows.last), m.result))
+                    .collect(),
+                Err(e) => {
+                    result.refused.push(e.to_string());
+                    continue;
+                }
+            },
+            (false, None) => {
+                result.refused.push(format!(
+                    "{}: a CSV payment export needs a payment map (--map)",
+                    path.display()
+                ));
                 continue;
             }
         };
-        for (i, remit) in remits.iter().enumerate() {
+        for (at, remit) in remits {
+            let remit = match remit {
+                Ok(r) => r,
+                Err(e) => {
+                    result
+                        .refused
+                        .push(format!("{}: {at}: {e}", path.display()));
+                    continue;
+                }
+            };
             buf.clear();
-            if let Err(e) = writer.write(numbers, remit, &mut buf) {
+            if let Err(e) = writer.write(numbers, &remit, &mut buf) {
                 writer.abandon_payment();
                 result.refused.push(format!(
-                    "{}: remittance {} (trace {}): {e}",
+                    "{}: {at} (trace {}): {e}",
                     path.display(),
-                    i + 1,
                     remit.trace
                 ));
                 continue;

@@ -436,3 +436,67 @@ fn streamed_835_claims_equal_the_claims_read_whole() {
         }
     }
 }
+
+#[test]
+fn a_csv_payment_export_becomes_835s_through_a_declarative_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = root().join("examples/payments.csv");
+    let out_file = dir.path().join("good.835");
+    let out = edi_courier(&[
+        "translate",
+        "--payments",
+        "--map",
+        "payer-remit",
+        good.to_str().unwrap(),
+        "-o",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read(&out_file).unwrap();
+    let back = remittances_in(&written);
+    assert_eq!(back.len(), 2, "one 835 per check number");
+    assert_eq!(back[0].trace, "CHK20261127002");
+    assert_eq!(back[0].claims.len(), 2);
+    assert_eq!(back[0].claims[0].lines.len(), 2);
+    assert!(back[0].claims[1].is_denied() && back[0].claims[1].lines.is_empty());
+    assert_eq!(back[0].claims[1].remarks, ["N115"]);
+    assert_eq!(back[0].claims[0].filing, "12", "PPO translated");
+    assert!(back.iter().all(Remittance::is_balanced));
+
+    // Broken copies: a check amount that does not add up, and a bad amount
+    // in one row. Each is refused with where and why; the rest is written.
+    let text = std::fs::read_to_string(&good).unwrap();
+    let bad = text
+        .replace(
+            "CHK20261204001,12/04/2026,$70.00",
+            "CHK20261204001,12/04/2026,$60.00",
+        )
+        .replace("$150.00,$120.00,$96.00", "$150.00,$120.00,9X6");
+    let bad_file = dir.path().join("bad.csv");
+    std::fs::write(&bad_file, bad).unwrap();
+    let out_bad = dir.path().join("bad.835");
+    let out = edi_courier(&[
+        "translate",
+        "--payments",
+        "--map",
+        "payer-remit",
+        bad_file.to_str().unwrap(),
+        "-o",
+        out_bad.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad.csv: rows 2-4: row 2: paid"), "{err}");
+    assert!(
+        err.contains("rows 5-6 (trace CHK20261204001)") && err.contains("off by -10"),
+        "{err}"
+    );
+    assert!(err.contains("0 remittance(s) written"), "{err}");
+    assert!(!out_bad.exists(), "nothing written when nothing is good");
+    assert_pyx12_valid(&[out_file]);
+}

@@ -170,7 +170,23 @@ fn load(inputs: &Inputs) -> anyhow::Result<(Option<InputMap>, Profile)> {
 
 /// `translate --payments`: payment data → 835.
 fn translate_payments(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
-    let (_, profile) = load(&args.inputs)?;
+    let profile = match &args.inputs.partner {
+        Some(p) => Profile::find(p)?,
+        None => Profile::sandbox()?,
+    };
+    let map = args
+        .inputs
+        .map
+        .as_deref()
+        .map(|m| {
+            let path = Path::new(m);
+            if path.exists() || m.ends_with(".toml") {
+                crate::map::PaymentMap::load(path)
+            } else {
+                crate::map::PaymentMap::load(&Path::new("edi-maps").join(format!("{m}.toml")))
+            }
+        })
+        .transpose()?;
     let env = profile.envelope.reply();
     let mut numbers = Sequential::starting_at(args.control_number);
     let inputs = &args.inputs.inputs;
@@ -180,6 +196,7 @@ fn translate_payments(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome
                 AtomicFile::create(path).with_context(|| format!("{}", path.display()))?;
             let p = crate::translate::translate_payments(
                 inputs,
+                map.as_ref(),
                 &env,
                 cli.now(),
                 &mut numbers,
@@ -196,6 +213,7 @@ fn translate_payments(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome
             let mut lock = BufWriter::new(stdout.lock());
             let p = crate::translate::translate_payments(
                 inputs,
+                map.as_ref(),
                 &env,
                 cli.now(),
                 &mut numbers,

@@ -356,7 +356,7 @@ fn csv_error_kind(e: &csv::Error) -> String {
 /// Sets `a.b.c` in a JSON object, creating objects on the way. A path
 /// through `other_payers` fills that list's single entry (a CSV row maps at
 /// most one other payer).
-fn set_path(obj: &mut Map<String, Value>, path: &str, v: Value) {
+pub(crate) fn set_path(obj: &mut Map<String, Value>, path: &str, v: Value) {
     let mut parts = path.split('.').peekable();
     let mut cur = obj;
     while let Some(part) = parts.next() {

@@ -13,9 +13,11 @@
 
 mod csv_source;
 mod field;
+mod payments;
 
 pub use csv_source::CsvClaims;
 pub use field::{FieldSpec, ValueType};
+pub use payments::{MappedPayment, PaymentMap};
 
 use serde::Deserialize;
 use std::collections::HashMap;

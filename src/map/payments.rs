@@ -1,0 +1,426 @@
+//! Payment maps (`edi-maps/*.toml` with `target = "payments"`): how a
+//! payer's payment export becomes remittances for the 835 writer, declared
+//! instead of coded — the same field specs as claim maps (column, constant,
+//! type, translation table, default), one level more of grouping.
+//!
+//! Rows are grouped by `group_payment_by` (one remittance: its fields from
+//! the payment's first row), then by `group_claim_by` (one claim payment:
+//! its fields from the claim's first row); every row is a service line
+//! when the map has a `[line]` section. Adjustments are declared as lists
+//! of group/reason/amount specs (`[[claim_adjustments]]`,
+//! `[[line_adjustments]]`); one whose amount is empty in a row is left
+//! out. The rows of a payment, and of a claim, must be together.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use super::field::{FieldSpec, RawSpec};
+use super::MapError;
+use crate::model::response::Remittance;
+use crate::report::Rows;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaymentMap {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    target: String,
+    #[serde(default = "comma")]
+    delimiter: String,
+    #[serde(default = "us_date")]
+    date_format: String,
+    group_payment_by: Vec<String>,
+    group_claim_by: Vec<String>,
+    payment: HashMap<String, RawSpec>,
+    claim: HashMap<String, RawSpec>,
+    #[serde(default)]
+    line: HashMap<String, RawSpec>,
+    #[serde(default)]
+    claim_adjustments: Vec<HashMap<String, RawSpec>>,
+    #[serde(default)]
+    line_adjustments: Vec<HashMap<String, RawSpec>>,
+    #[serde(default)]
+    translate: HashMap<String, HashMap<String, String>>,
+}
+
+fn comma() -> String {
+    ",".into()
+}
+
+fn us_date() -> String {
+    "%m/%d/%Y".into()
+}
+
+const PAYMENT_FIELDS: &[&str] = &[
+    "handling",
+    "amount",
+    "credit_debit",
+    "method",
+    "payment_date",
+    "trace",
+    "payer_trace_id",
+    "production_date",
+    "payer_name",
+    "payer_id",
+    "payee_name",
+    "payee_id",
+    "payer_details.address.line1",
+    "payer_details.address.line2",
+    "payer_details.address.city",
+    "payer_details.address.state",
+    "payer_details.address.zip",
+    "payer_details.contact_name",
+    "payer_details.contact_phone",
+    "payer_details.contact_email",
+];
+
+const CLAIM_FIELDS: &[&str] = &[
+    "claim_id",
+    "status",
+    "charge",
+    "paid",
+    "patient_responsibility",
+    "filing",
+    "payer_claim_number",
+    "facility",
+    "frequency",
+    "remarks",
+    "statement_from",
+    "statement_to",
+    "received",
+    "patient.last_name",
+    "patient.first_name",
+    "patient.member_id",
+];
+
+const LINE_FIELDS: &[&str] = &[
+    "procedure",
+    "charge",
+    "paid",
+    "revenue_code",
+    "units",
+    "service_date",
+    "line_control",
+    "allowed",
+    "remarks",
+];
+
+const ADJUSTMENT_FIELDS: &[&str] = &["group", "reason", "amount", "quantity"];
+
+/// A validated payment map.
+#[derive(Debug, Clone)]
+pub struct PaymentMap {
+    pub name: String,
+    pub description: Option<String>,
+    pub origin: PathBuf,
+    delimiter: u8,
+    payment_key: Vec<String>,
+    claim_key: Vec<String>,
+    payment: Vec<FieldSpec>,
+    claim: Vec<FieldSpec>,
+    line: Vec<FieldSpec>,
+    claim_adjustments: Vec<Vec<FieldSpec>>,
+    line_adjustments: Vec<Vec<FieldSpec>>,
+}
+
+/// One remittance as it came out of the export, with its rows.
+pub struct MappedPayment {
+    pub rows: Rows,
+    pub result: Result<Remittance, String>,
+}
+
+impl PaymentMap {
+    /// True when a map file declares `target = "payments"`.
+    pub fn is_payment_map(text: &str) -> bool {
+        toml::from_str::<toml::Table>(text)
+            .ok()
+            .and_then(|t| {
+                t.get("target")
+                    .and_then(|v| v.as_str().map(|s| s == "payments"))
+            })
+            .unwrap_or(false)
+    }
+
+    pub fn load(path: &Path) -> Result<PaymentMap, MapError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MapError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        PaymentMap::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<PaymentMap, MapError> {
+        let raw: RawPaymentMap = toml::from_str(text).map_err(|source| MapError::Toml {
+            path: path.to_owned(),
+            source,
+        })?;
+        let invalid = |field: &str, problem: String| MapError::Invalid {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            problem,
+        };
+        if raw.target != "payments" {
+            return Err(invalid(
+                "target",
+                "a payment map says target = \"payments\"".into(),
+            ));
+        }
+        let delimiter = match raw.delimiter.as_bytes() {
+            [b] => *b,
+            _ => return Err(invalid("delimiter", "must be one character".into())),
+        };
+        if raw.group_payment_by.is_empty() || raw.group_claim_by.is_empty() {
+            return Err(invalid(
+                "group_payment_by",
+                "name the columns that identify a payment and a claim (group_payment_by, group_claim_by)".into(),
+            ));
+        }
+        let (date_format, tables) = (&raw.date_format, &raw.translate);
+        let build = |section: &str,
+                     fields: HashMap<String, RawSpec>,
+                     known: &[&str]|
+         -> Result<Vec<FieldSpec>, MapError> {
+            let mut specs = fields
+                .into_iter()
+                .map(|(target, spec)| {
+                    let at = format!("[{section}] {target}");
+                    if !known.contains(&target.as_str()) {
+                        return Err(invalid(
+                            &at,
+                            format!(
+                                "{target:?} is not a field here (known: {})",
+                                known.join(", ")
+                            ),
+                        ));
+                    }
+                    FieldSpec::build(target, spec, date_format, tables).map_err(|p| invalid(&at, p))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            specs.sort_by(|a, b| a.target.cmp(&b.target));
+            Ok(specs)
+        };
+        let adjustments = |section: &str, list: Vec<HashMap<String, RawSpec>>| {
+            list.into_iter()
+                .map(|a| {
+                    let specs = build(section, a, ADJUSTMENT_FIELDS)?;
+                    for required in ["group", "reason", "amount"] {
+                        if !specs.iter().any(|s| s.target == required) {
+                            return Err(invalid(
+                                section,
+                                format!("each adjustment needs {required}"),
+                            ));
+                        }
+                    }
+                    Ok(specs)
+                })
+                .collect::<Result<Vec<_>, MapError>>()
+        };
+        Ok(PaymentMap {
+            name: raw.name,
+            description: raw.description,
+            origin: path.to_owned(),
+            delimiter,
+            payment_key: raw.group_payment_by,
+            claim_key: raw.group_claim_by,
+            payment: build("payment", raw.payment, PAYMENT_FIELDS)?,
+            claim: build("claim", raw.claim, CLAIM_FIELDS)?,
+            line: build("line", raw.line, LINE_FIELDS)?,
+            claim_adjustments: adjustments("claim_adjustments", raw.claim_adjustments)?,
+            line_adjustments: adjustments("line_adjustments", raw.line_adjustments)?,
+        })
+    }
+
+    /// Reads a payment export: each remittance, or why it cannot be made.
+    pub fn read_csv(&self, path: &Path) -> Result<Vec<MappedPayment>, MapError> {
+        let unreadable = |problem: String| MapError::Unreadable {
+            file: path.to_owned(),
+            problem,
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .flexible(true)
+            .from_path(path)
+            .map_err(|e| unreadable(e.to_string()))?;
+        let header: Vec<String> = reader
+            .headers()
+            .map_err(|e| unreadable(e.to_string()))?
+            .iter()
+            .map(|h| h.trim().to_owned())
+            .collect();
+        let columns: HashMap<&str, usize> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.as_str(), i))
+            .collect();
+        let all = self
+            .payment_key
+            .iter()
+            .chain(&self.claim_key)
+            .map(String::as_str)
+            .chain(self.every_spec().flat_map(|s| s.columns()));
+        let mut missing: Vec<String> = all
+            .filter(|c| !columns.contains_key(c))
+            .map(str::to_owned)
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            return Err(MapError::MissingColumn {
+                file: path.to_owned(),
+                map: self.name.clone(),
+                columns: missing,
+            });
+        }
+        let key = |cells: &[String], names: &[String]| -> String {
+            names
+                .iter()
+                .map(|n| {
+                    columns
+                        .get(n.as_str())
+                        .and_then(|i| cells.get(*i))
+                        .map_or("", |v| v.trim())
+                })
+                .collect::<Vec<_>>()
+                .join("\u{1f}")
+        };
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut group: Vec<(u64, Vec<String>)> = Vec::new();
+        let mut group_key = String::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| unreadable(e.to_string()))?;
+            let line = record.position().map_or(0, |p| p.line());
+            let cells: Vec<String> = record.iter().map(str::to_owned).collect();
+            let k = key(&cells, &self.payment_key);
+            if k != group_key && !group.is_empty() {
+                out.push(self.payment(&columns, &std::mem::take(&mut group), &key, &seen));
+                seen.insert(std::mem::take(&mut group_key));
+            }
+            group_key = k;
+            group.push((line, cells));
+        }
+        if !group.is_empty() {
+            out.push(self.payment(&columns, &group, &key, &seen));
+        }
+        Ok(out)
+    }
+
+    fn every_spec(&self) -> impl Iterator<Item = &FieldSpec> {
+        self.payment
+            .iter()
+            .chain(&self.claim)
+            .chain(&self.line)
+            .chain(self.claim_adjustments.iter().flatten())
+            .chain(self.line_adjustments.iter().flatten())
+    }
+
+    /// One payment's rows → a remittance (JSON, then the model's own types).
+    fn payment(
+        &self,
+        columns: &HashMap<&str, usize>,
+        rows: &[(u64, Vec<String>)],
+        key: &dyn Fn(&[String], &[String]) -> String,
+        seen: &HashSet<String>,
+    ) -> MappedPayment {
+        let span = Rows {
+            first: rows.first().map_or(0, |r| r.0),
+            last: rows.last().map_or(0, |r| r.0),
+        };
+        let result = (|| {
+            let first = rows.first().ok_or("no rows")?;
+            if seen.contains(&key(&first.1, &self.payment_key)) {
+                return Err(
+                    "this payment's rows are not together: list a payment's rows one after another"
+                        .to_owned(),
+                );
+            }
+            let mut payment = fill(&self.payment, columns, first)?;
+            let mut claims: Vec<Value> = Vec::new();
+            let mut claim_rows: Vec<&(u64, Vec<String>)> = Vec::new();
+            let mut flush = |claim_rows: &mut Vec<&(u64, Vec<String>)>| -> Result<(), String> {
+                let Some(first) = claim_rows.first() else {
+                    return Ok(());
+                };
+                let mut claim = fill(&self.claim, columns, first)?;
+                claim.insert(
+                    "adjustments".into(),
+                    adjustments(&self.claim_adjustments, columns, first)?,
+                );
+                let mut lines = Vec::new();
+                if !self.line.is_empty() {
+                    for row in claim_rows.iter() {
+                        let mut line = fill(&self.line, columns, row)?;
+                        if line.is_empty() {
+                            continue; // a claim-only row (a denial without lines)
+                        }
+                        line.insert(
+                            "adjustments".into(),
+                            adjustments(&self.line_adjustments, columns, row)?,
+                        );
+                        lines.push(Value::Object(line));
+                    }
+                }
+                claim.insert("lines".into(), Value::Array(lines));
+                claims.push(Value::Object(claim));
+                claim_rows.clear();
+                Ok(())
+            };
+            let mut current = String::new();
+            for row in rows {
+                let k = key(&row.1, &self.claim_key);
+                if k != current && !claim_rows.is_empty() {
+                    flush(&mut claim_rows)?;
+                }
+                current = k;
+                claim_rows.push(row);
+            }
+            flush(&mut claim_rows)?;
+            payment.insert("claims".into(), Value::Array(claims));
+            serde_json::from_value::<Remittance>(Value::Object(payment))
+                .map_err(|e| format!("does not make a remittance: {e}"))
+        })();
+        MappedPayment { rows: span, result }
+    }
+}
+
+/// The fields of one section from one row, as a JSON object.
+fn fill(
+    specs: &[FieldSpec],
+    columns: &HashMap<&str, usize>,
+    row: &(u64, Vec<String>),
+) -> Result<Map<String, Value>, String> {
+    let mut obj = Map::new();
+    for spec in specs {
+        let get = |c: &str| {
+            columns
+                .get(c)
+                .and_then(|i| row.1.get(*i))
+                .map(String::as_str)
+        };
+        match spec.value(get) {
+            Ok(Some(v)) => super::csv_source::set_path(&mut obj, &spec.target, v),
+            Ok(None) => {}
+            Err(msg) => return Err(format!("row {}: {}: {msg}", row.0, spec.target)),
+        }
+    }
+    Ok(obj)
+}
+
+/// The adjustments a row carries; one with no amount is left out.
+fn adjustments(
+    list: &[Vec<FieldSpec>],
+    columns: &HashMap<&str, usize>,
+    row: &(u64, Vec<String>),
+) -> Result<Value, String> {
+    let mut out = Vec::new();
+    for specs in list {
+        let adj = fill(specs, columns, row)?;
+        if adj.contains_key("amount") {
+            out.push(Value::Object(adj));
+        }
+    }
+    Ok(Value::Array(out))
+}
