@@ -7,33 +7,21 @@
 
 mod common;
 
+use common::proxy::{proxy, Fault};
 use common::smtp::SmtpSink;
 use common::sshd::Sshd;
-use common::tools::{age_decrypt, run, ssh_key};
-use common::workspace::{names_in, Endpoint, Workspace};
+use common::tools::{age_decrypt, run};
+use common::workspace::{names_in, Workspace};
 use common::*;
 use edi_courier::model::response::{ClaimStatus, StatusCode};
 use edi_courier::profile::Profile;
 use edi_courier::sandbox::payer::{answer, read_837, Rules};
 use edi_courier::x12::{write_277ca, Answer277, Sequential};
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
 const CANARY_NAME: &str = "ZQXCANARYLAST";
 const CANARY_MEMBER: &str = "CANARY4417MEMBER";
-
-fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let until = std::time::Instant::now() + Duration::from_secs(secs);
-    while std::time::Instant::now() < until {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
-}
 
 fn smtp_config(port: u16) -> String {
     format!(
@@ -228,16 +216,7 @@ fn the_daemon_sends_collects_alerts_once_and_never_mails_a_patient() {
 }
 
 fn unreachable_workspace() -> Workspace {
-    let keys = tempfile::tempdir().unwrap();
-    let closed = common::sshd::free_port();
-    let ws = Workspace::against(Endpoint {
-        client_key: ssh_key(keys.path(), "client"),
-        port: closed,
-        fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
-        user: "nobody".into(),
-        outbound_dir: "in".into(),
-        inbound_dir: "out".into(),
-    });
+    let ws = Workspace::offline();
     std::fs::copy(
         root().join("examples/clinic-claims.csv"),
         ws.outbox().join("clinic.csv"),
@@ -294,46 +273,6 @@ fn alerts_wait_out_an_smtp_outage_and_all_arrive_once_it_is_back() {
     );
 }
 
-/// A TCP proxy to `port` that stops forwarding (without closing) after
-/// `limit` bytes from the client: an upload that hangs.
-fn stalling_proxy(port: u16, limit: usize) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy_port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            let (mut c_read, mut s_write) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (mut s_read, mut c_write) = (server, client);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16 * 1024];
-                let mut passed = 0;
-                while let Ok(n) = c_read.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if passed + n > limit {
-                        // Hold the connection open, forward nothing more.
-                        std::thread::sleep(Duration::from_secs(120));
-                        break;
-                    }
-                    if s_write.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    passed += n;
-                }
-                c_read.shutdown(Shutdown::Both).ok();
-                s_write.shutdown(Shutdown::Both).ok();
-            });
-            std::thread::spawn(move || {
-                std::io::copy(&mut s_read, &mut c_write).ok();
-                c_write.shutdown(Shutdown::Both).ok();
-            });
-        }
-    });
-    proxy_port
-}
-
 fn big_export(dir: &Path) {
     let claims = common::gen::batch(9, 2000, edi_courier::model::ClaimKind::Professional, false);
     std::fs::write(
@@ -354,7 +293,7 @@ fn sigterm_during_an_upload_leaves_the_ledger_whole_and_the_next_start_delivers_
     let mut ws = Workspace::new(&sshd);
     big_export(&ws.outbox());
     let good = ws.partner.clone();
-    ws.partner.port = stalling_proxy(sshd.port, 512 * 1024);
+    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Stall);
     ws.write_config(&ws.partner.clone(), &sshd.user);
     ws.job(
         "submit",

@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Output;
 
+use common::proxy::{proxy, Fault};
 use common::root;
 use common::sshd::{free_port, Sshd};
 use common::tools::age_decrypt;
@@ -198,41 +197,6 @@ fn a_full_spool_loses_nothing() {
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
 }
 
-/// A TCP proxy to `port` that cuts every connection after `limit` bytes
-/// from the client.
-fn cutting_proxy(port: u16, limit: usize) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy_port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            let (mut c_read, mut s_write) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (mut s_read, mut c_write) = (server, client);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16 * 1024];
-                let mut passed = 0;
-                while let Ok(n) = c_read.read(&mut buf) {
-                    if n == 0 || passed + n > limit {
-                        break;
-                    }
-                    if s_write.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    passed += n;
-                }
-                c_read.shutdown(Shutdown::Both).ok();
-                s_write.shutdown(Shutdown::Both).ok();
-            });
-            std::thread::spawn(move || {
-                std::io::copy(&mut s_read, &mut c_write).ok();
-                c_write.shutdown(Shutdown::Both).ok();
-            });
-        }
-    });
-    proxy_port
-}
-
 #[test]
 fn a_connection_dropped_mid_upload_is_resumed_whole() {
     let sshd = Sshd::start();
@@ -250,7 +214,7 @@ fn a_connection_dropped_mid_upload_is_resumed_whole() {
     )
     .unwrap();
     let good = ws.partner.clone();
-    ws.partner.port = cutting_proxy(sshd.port, 512 * 1024);
+    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Cut);
     ws.write_config(&ws.partner.clone(), &sshd.user);
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

@@ -6,41 +6,21 @@
 
 mod common;
 
-use common::tools::ssh_key;
-use common::workspace::{Endpoint, Workspace};
+use common::wait_for;
+use common::workspace::Workspace;
 use std::time::Duration;
 
 /// A workspace whose partner is never contacted (check-deadlines and
-/// digest jobs only talk to the ledger).
+/// digest jobs only talk to the ledger), its ledger created before the
+/// daemons start.
 fn workspace() -> Workspace {
-    let keys = tempfile::tempdir().unwrap();
-    let ws = Workspace::against(Endpoint {
-        client_key: ssh_key(keys.path(), "client"),
-        port: 9,
-        fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
-        user: "nobody".into(),
-        outbound_dir: "in".into(),
-        inbound_dir: "out".into(),
-    });
-    // The ledger exists before the daemons start, so two can share it.
+    let ws = Workspace::offline();
     assert_eq!(ws.run(&["status"], &[]).status.code(), Some(0));
     ws
 }
 
 fn ticks(runs: &[(String, String, String)]) -> Vec<&str> {
     runs.iter().map(|(t, _, _)| t.as_str()).collect()
-}
-
-/// Waits (real time) until `f` holds, at most `secs`.
-fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let until = std::time::Instant::now() + Duration::from_secs(secs);
-    while std::time::Instant::now() < until {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
 }
 
 #[test]

@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::tools::ssh_key;
-use common::workspace::{Endpoint, Workspace};
+use common::workspace::Workspace;
 use common::*;
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
@@ -69,15 +68,7 @@ fn the_unit_verifies_and_is_rated_at_most_2_0() {
 
 #[test]
 fn the_daemon_tells_systemd_ready_watchdog_reloading_and_stopping() {
-    let keys = tempfile::tempdir().unwrap();
-    let ws = Workspace::against(Endpoint {
-        client_key: ssh_key(keys.path(), "client"),
-        port: 9,
-        fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
-        user: "nobody".into(),
-        outbound_dir: "in".into(),
-        inbound_dir: "out".into(),
-    });
+    let ws = Workspace::offline();
     let socket_path = ws.path("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket

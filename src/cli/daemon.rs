@@ -5,7 +5,7 @@ use clap::Args;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{say, Cli, Outcome};
+use super::{runtime, say, Cli, Outcome};
 use crate::alert::Mailer;
 use crate::config::Config;
 use crate::daemon::{self, DaemonOptions, RunOutcome};
@@ -31,14 +31,6 @@ pub struct DaemonArgs {
 pub struct RunArgs {
     /// The job's name (its `name` in the jobs folder).
     pub job: String,
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 pub fn daemon(cli: &Cli, args: &DaemonArgs) -> anyhow::Result<Outcome> {

@@ -475,6 +475,15 @@ fn describe(r: &Response, t: &ClaimTotals) -> String {
 }
 
 /// Prints to standard output; a reader that went away (`| head`) is not an error.
+/// The small tokio runtime a command runs its async part on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 pub(crate) fn say(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {

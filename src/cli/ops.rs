@@ -2,12 +2,12 @@
 //! and `check`. Each loads and validates the config first, then runs one
 //! async piece of the library on a small tokio runtime.
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use super::{say, Cli, Outcome};
+use super::{runtime, say, Cli, Outcome};
 use crate::collect::{Collect, Collected};
 use crate::config::Config;
 use crate::crypt::Identities;
@@ -69,14 +69,6 @@ pub struct CheckArgs {
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let path = Config::locate(cli.config.as_deref());
     Ok(Config::load(&path)?)
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 /// A progress bar on a terminal; nothing otherwise.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::ops::{self, CollectArgs, StatusArgs, SubmitArgs, TraceArgs};
-use super::{say, Cli, Command, Outcome};
+use super::{runtime, say, Cli, Command, Outcome};
 use crate::ledger::Ledger;
 use crate::sandbox::payer::Rules;
 use crate::sandbox::{Delays, Kit, Sandbox};
@@ -46,14 +46,6 @@ pub struct DemoArgs {
     /// `status` and `trace --config DIR/edi-courier.toml`.
     #[arg(long)]
     pub keep: Option<PathBuf>,
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the sandbox's runtime")
 }
 
 /// A folder that is new or empty.

@@ -15,7 +15,7 @@ use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 
 use super::emit::{BadValue, Emitter};
-use super::write837::{check_envelope, write_isa};
+use super::write_ack::{close_interchange, open_interchange};
 use super::{ControlNumbers, Envelope, WriteError};
 use crate::model::response::{Adjustment835, ClaimPayment, ProviderAdjustment, Remittance};
 
@@ -58,22 +58,7 @@ impl Writer835 {
         numbers: &mut dyn ControlNumbers,
         out: &mut Vec<u8>,
     ) -> Result<Self, WriteError> {
-        let mut em = Emitter::new(env.delimiters, env.line_break);
-        check_envelope(env, &em)?;
-        let control = numbers.interchange()?;
-        write_isa(env, now, control, out);
-        let group = numbers.group()?.to_string();
-        em.seg(out, "GS")
-            .el("HP")
-            .el(&env.gs_sender)
-            .el(&env.gs_receiver)
-            .date(now.date())
-            .el(&now.format("%H%M").to_string())
-            .el(&group)
-            .el("X")
-            .el(VERSION_835)
-            .end()
-            .map_err(|b| bad("envelope", b))?;
+        let (em, control, group) = open_interchange(env, now, numbers, "HP", VERSION_835, out)?;
         Ok(Writer835 {
             em,
             control,
@@ -418,19 +403,7 @@ impl Writer835 {
                 "the interchange ended inside a payment",
             ));
         }
-        let err = |b| bad("envelope", b);
-        self.em
-            .seg(out, "GE")
-            .num(u32::try_from(self.sets).unwrap_or(u32::MAX))
-            .el(&self.group)
-            .end()
-            .map_err(err)?;
-        self.em
-            .seg(out, "IEA")
-            .el("1")
-            .el(&format!("{:09}", self.control))
-            .end()
-            .map_err(err)?;
+        close_interchange(&mut self.em, self.sets, &self.group, self.control, out)?;
         Ok(self.control)
     }
 }

@@ -23,8 +23,8 @@ fn value_error(segment: &'static str) -> WriteError {
 }
 
 /// ISA and GS of an answer with one functional group: the emitter, the
-/// ISA13 and the GS06 used.
-fn open_interchange(
+/// ISA13 and the GS06 used. The 835 writer opens its interchange here too.
+pub(crate) fn open_interchange(
     env: &Envelope,
     now: NaiveDateTime,
     numbers: &mut dyn ControlNumbers,
@@ -52,7 +52,7 @@ fn open_interchange(
 }
 
 /// GE and IEA closing what [`open_interchange`] opened.
-fn close_interchange(
+pub(crate) fn close_interchange(
     em: &mut Emitter,
     sets: usize,
     group: &str,

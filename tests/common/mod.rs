@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod gen;
+pub mod proxy;
 pub mod smtp;
 pub mod sshd;
 pub mod tools;
@@ -144,4 +145,16 @@ pub fn manifest() -> Vec<(String, String, String)> {
             (cols[0].to_owned(), cols[1].to_owned(), cols[2].to_owned())
         })
         .collect()
+}
+
+/// Waits (real time) until `f` holds, at most `secs`; whether it did.
+pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    f()
 }

@@ -59,6 +59,20 @@ impl Workspace {
         })
     }
 
+    /// A workspace whose partner is never reached: nothing listens on its
+    /// port (jobs that only use the ledger, or that must fail to connect).
+    pub fn offline() -> Workspace {
+        let keys = tempfile::tempdir().unwrap();
+        Workspace::against(Endpoint {
+            client_key: super::tools::ssh_key(keys.path(), "client"),
+            port: super::sshd::free_port(),
+            fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            user: "nobody".into(),
+            outbound_dir: "in".into(),
+            inbound_dir: "out".into(),
+        })
+    }
+
     pub fn against(end: Endpoint) -> Workspace {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("keys");

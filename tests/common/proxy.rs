@@ -1,0 +1,55 @@
+//! A TCP proxy in front of a test's sshd that misbehaves after a number of
+//! bytes from the client: it cuts the connection, or stalls it.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::Duration;
+
+/// What happens once `limit` bytes from the client have passed.
+#[derive(Clone, Copy)]
+pub enum Fault {
+    /// The connection is closed both ways: a dropped line.
+    Cut,
+    /// Nothing more is forwarded, and nothing is closed: a hung upload.
+    Stall,
+}
+
+/// Listens on an ephemeral port and forwards to `port` until `limit`.
+pub fn proxy(port: u16, limit: usize, fault: Fault) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                let mut passed = 0;
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if passed + n > limit {
+                        if let Fault::Stall = fault {
+                            std::thread::sleep(Duration::from_secs(120));
+                        }
+                        break;
+                    }
+                    if s_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    passed += n;
+                }
+                c_read.shutdown(Shutdown::Both).ok();
+                s_write.shutdown(Shutdown::Both).ok();
+            });
+            std::thread::spawn(move || {
+                std::io::copy(&mut s_read, &mut c_write).ok();
+                c_write.shutdown(Shutdown::Both).ok();
+            });
+        }
+    });
+    proxy_port
+}
