@@ -10,7 +10,7 @@
 use chrono::NaiveDateTime;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
@@ -246,7 +246,21 @@ pub struct Mailer {
 impl Mailer {
     pub fn new(smtp: &Smtp) -> Result<Mailer, AlertError> {
         let cfg = |e: &dyn std::fmt::Display| AlertError::Config(e.to_string());
-        let tls = |host: &str| TlsParameters::new(host.to_owned()).map_err(|e| cfg(&e));
+        let root = match &smtp.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| AlertError::Config(format!("ca_file {}: {e}", path.display())))?;
+                Some(Certificate::from_pem(&pem).map_err(|e| cfg(&e))?)
+            }
+            None => None,
+        };
+        let tls = |host: &str| {
+            let mut params = TlsParameters::builder(host.to_owned());
+            if let Some(root) = root.clone() {
+                params = params.add_root_certificate(root);
+            }
+            params.build().map_err(|e| cfg(&e))
+        };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
             .port(smtp.port)
             .timeout(Some(Duration::from_secs(20)));

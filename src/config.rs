@@ -117,6 +117,8 @@ struct RawSmtp {
     tls: SmtpTls,
     username: Option<String>,
     password_file: Option<PathBuf>,
+    /// A PEM certificate to trust besides the public roots (a private CA).
+    ca_file: Option<PathBuf>,
     from: String,
     to: Vec<String>,
 }
@@ -489,6 +491,7 @@ pub struct Smtp {
     pub tls: SmtpTls,
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
     pub from: String,
     pub to: Vec<String>,
 }
@@ -601,6 +604,7 @@ impl Config {
                     tls: s.tls,
                     username: s.username,
                     password_file,
+                    ca_file: s.ca_file.as_deref().map(here),
                     from: s.from,
                     to: s.to,
                 })

@@ -380,3 +380,125 @@ fn sighup_reloads_jobs_and_keeps_the_old_config_when_the_new_one_is_bad() {
     );
     assert_eq!(d.stop(), Some(0));
 }
+
+/// A CA and a certificate for 127.0.0.1 signed by it, made with openssl.
+fn tls_files(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    run(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &p("server.key"),
+            "-out",
+            &p("server.csr"),
+        ],
+    );
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &p("server.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p("ext.cnf"),
+            "-out",
+            &p("server.pem"),
+        ],
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[test]
+fn alerts_go_out_over_starttls_with_a_login_from_a_secret_file_and_never_in_clear() {
+    let ws = unreachable_workspace();
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(certs.path());
+    let smtp = SmtpSink::with_tls(&cert, &key, Some(("alerts", "s3cret-pass")));
+    let password = ws.path("keys/smtp-password");
+    std::fs::write(&password, "s3cret-pass\n").unwrap();
+    common::tools::private(&password);
+    ws.append_config(&format!(
+        "\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\n\
+         username = \"alerts\"\npassword_file = \"{}\"\n\
+         from = \"edi-courier@clinic.example\"\nto = [\"billing@clinic.example\"]\n",
+        smtp.port,
+        ca.display(),
+        password.display()
+    ));
+    ws.job("digest", "kind = \"digest\"\nschedule = \"0 0 7 * * *\"\n");
+    let out = ws.run(&["run", "digest"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        smtp.with_subject("daily digest").len(),
+        1,
+        "{:?}",
+        smtp.messages()
+    );
+    assert_eq!(smtp.logins(), ["alerts"]);
+
+    // Without the CA the server's certificate is not trusted: nothing is
+    // sent in the clear, the alert waits in the queue.
+    let text = std::fs::read_to_string(&ws.config)
+        .unwrap()
+        .replace(&format!("ca_file = \"{}\"\n", ca.display()), "");
+    std::fs::write(&ws.config, text).unwrap();
+    let out = ws.run(
+        &["run", "digest"],
+        &[("EDI_COURIER_NOW", "2026-11-22T10:00:00")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("alert not mailed") && err.contains("UnknownIssuer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(smtp.with_subject("daily digest").len(), 1);
+}

@@ -11,6 +11,8 @@ pub struct SmtpSink {
     pub port: u16,
     pub dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Extra arguments: `--starttls CERT KEY`, `--login USER PASSWORD`.
+    args: Vec<String>,
 }
 
 impl SmtpSink {
@@ -21,9 +23,44 @@ impl SmtpSink {
             port: super::sshd::free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            args: Vec::new(),
         };
         sink.up();
         sink
+    }
+
+    /// Starts aiosmtpd requiring STARTTLS (with this certificate and key)
+    /// and, when given, a login.
+    pub fn with_tls(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        login: Option<(&str, &str)>,
+    ) -> SmtpSink {
+        let mut args = vec![
+            "--starttls".to_owned(),
+            cert.display().to_string(),
+            key.display().to_string(),
+        ];
+        if let Some((user, password)) = login {
+            args.extend(["--login".to_owned(), user.to_owned(), password.to_owned()]);
+        }
+        let mut sink = SmtpSink {
+            port: super::sshd::free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            args,
+        };
+        sink.up();
+        sink
+    }
+
+    /// The logins the server accepted.
+    pub fn logins(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("logins.txt"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// A port with no server behind it yet: alerts must wait for [`up`](Self::up).
@@ -32,6 +69,7 @@ impl SmtpSink {
             port: super::sshd::free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            args: Vec::new(),
         }
     }
 
@@ -40,7 +78,9 @@ impl SmtpSink {
             .arg(root().join("tests/support/smtp_sink.py"))
             .arg(self.port.to_string())
             .arg(self.dir.path())
+            .args(&self.args)
             .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("python3 with aiosmtpd (scripts/test installs it)");
         let mut line = String::new();
