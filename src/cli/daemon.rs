@@ -47,7 +47,12 @@ pub fn daemon(cli: &Cli, args: &DaemonArgs) -> anyhow::Result<Outcome> {
         grace: Duration::from_secs(args.grace_secs),
         mail_every: Duration::from_secs(args.mail_every_secs.max(1)),
     };
-    runtime()?.block_on(daemon::daemon(options))?;
+    let rt = runtime()?;
+    let result = rt.block_on(daemon::daemon(options));
+    // A job still running past the grace period is on a blocking thread:
+    // do not wait for it (its work resumes at the next start).
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result?;
     Ok(Outcome::Done)
 }
 

@@ -107,14 +107,10 @@ impl Ledger {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(open)?;
-        // sqlx does not lock SQLite while it migrates: two processes opening
-        // a new ledger at once (two daemons, a daemon and `status`) would
-        // both create the tables. A lock file beside the ledger serialises them.
+        // sqlx does not lock SQLite while it migrates, and switching a new
+        // file to WAL fails when another connection is at it: two processes
+        // opening a new ledger at once (two daemons, a daemon and `status`)
+        // would collide. A lock file beside the ledger serialises opening.
         let guard = match url.strip_prefix("sqlite://") {
             Some(path) if !path.starts_with(':') => {
                 let lock_path = std::path::PathBuf::from(format!("{path}.migrate.lock"));
@@ -126,6 +122,11 @@ impl Ledger {
             }
             _ => None,
         };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(open)?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await

@@ -634,7 +634,11 @@ pub fn answer(
             }
         }
     }
-    let submitter = &r.claims.first().map(|c| &c.claim);
+    // The 837's billing provider stands for the information receiver.
+    let submitter_name = r
+        .claims
+        .first()
+        .map_or("SUBMITTER", |c| c.claim.billing_provider.name.as_str());
     let reference = |suffix: &str| format!("{}{suffix}", r.isa.control.trim_start_matches('0'));
     let batch_trace = r
         .sets
@@ -658,9 +662,7 @@ pub fn answer(
                 reference: &reference,
                 payer_name: "SANDBOX HEALTH PLAN",
                 payer_id: r.isa.receiver_id.trim(),
-                submitter_name: submitter
-                    .map(|c| c.billing_provider.name.as_str())
-                    .unwrap_or("SUBMITTER"),
+                submitter_name,
                 submitter_id: r.isa.sender_id.trim(),
                 batch_trace: &batch_trace,
                 received: today,
