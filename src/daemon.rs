@@ -350,6 +350,9 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                 match load(&opts.config_path) {
                     Ok(new) => {
+                        if new.config.ledger_url != loaded.config.ledger_url {
+                            tracing::warn!("the ledger's url changed; this daemon keeps the one it opened until restarted");
+                        }
                         let _ = generation.send(true);
                         loaded = new;
                         generation = start_jobs(&shared, &loaded);

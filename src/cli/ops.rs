@@ -407,7 +407,8 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
     let (files, counts, rejections, unmatched) = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
         let files = ledger.recent_files(args.files).await?;
-        let counts = ledger.claim_counts().await?;
+        // Every claim, by partner and status, with what the 835s paid.
+        let counts = ledger.digest(chrono::NaiveDateTime::MIN).await?;
         let rejections = ledger.rejections().await?;
         let unmatched = ledger.unmatched_responses().await?;
         ledger.close().await;
@@ -415,11 +416,14 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
     })?;
     let mut text = String::from("claims by partner and status\n");
     text += &format!(
-        "  {:<16} {:<14} {:>8} {:>14}\n",
-        "partner", "status", "claims", "charges"
+        "  {:<16} {:<14} {:>8} {:>14} {:>14}\n",
+        "partner", "status", "claims", "charges", "paid"
     );
-    for (partner, status, n, charge) in &counts {
-        text += &format!("  {partner:<16} {status:<14} {n:>8} {charge:>14.2}\n");
+    for r in &counts {
+        text += &format!(
+            "  {:<16} {:<14} {:>8} {:>14.2} {:>14.2}\n",
+            r.partner, r.status, r.claims, r.charges, r.paid
+        );
     }
     if counts.is_empty() {
         text += "  (none yet)\n";
