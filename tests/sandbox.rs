@@ -258,6 +258,27 @@ fn demo_shows_accepted_rejected_and_paid_claims_and_keeps_its_workspace() {
     ] {
         assert!(shown.contains(expected), "{expected:?} in:\n{shown}");
     }
+    // The status table shows what was paid: in full for `paid`, nothing
+    // for denials, less than charged for partial payments.
+    let row = |status: &str| -> Vec<String> {
+        shown
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(status))
+            .unwrap_or_else(|| panic!("no {status} row in:\n{shown}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let paid = row("paid");
+    assert_eq!(paid[3], paid[4], "paid in full: {paid:?}");
+    assert_eq!(row("denied")[4], "0.00");
+    let partial = row("partially_paid");
+    let money = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+    let (charged, got) = (money(&partial[3]), money(&partial[4]));
+    assert!(
+        got > rust_decimal::Decimal::ZERO && got < charged,
+        "{partial:?}"
+    );
     // Patient names of the export never reach the output.
     assert!(
         !shown.contains("RIVERA") && !shown.contains("OKAFOR"),
