@@ -294,3 +294,46 @@ fn demo_shows_accepted_rejected_and_paid_claims_and_keeps_its_workspace() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("not empty"), "{}", text(&out));
 }
+
+#[test]
+fn an_upload_corrupted_on_the_way_is_caught_by_the_hash_never_renamed_and_resent_whole() {
+    let s = AgainstSandbox::start(false);
+    s.ws.drop_export(&root().join("examples/demo-claims.csv"), "demo.csv");
+    // The line flips one bit: the size still matches, only SHA-256 can tell.
+    s.sandbox.corrupt_uploads(true);
+    let out = s.ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("SHA-256 of the upload differs"),
+        "{}",
+        text(&out)
+    );
+    let finals: Vec<String> = names_in(&s.root.path().join("inbound"))
+        .into_iter()
+        .filter(|n| !n.ends_with(".part"))
+        .collect();
+    assert!(
+        finals.is_empty(),
+        "a corrupt upload is never renamed: {finals:?}"
+    );
+    assert_eq!(s.ws.claim_statuses(), vec![("queued".to_string(), 30)]);
+    assert!(
+        names_in(&s.root.path().join("outbound")).is_empty(),
+        "the payer answered nothing"
+    );
+
+    s.sandbox.corrupt_uploads(false);
+    let out = s.ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("verified by size and SHA-256"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.ws.claim_statuses(), vec![("sent".to_string(), 30)]);
+    let arrived: Vec<String> = names_in(&s.root.path().join("inbound"));
+    assert_eq!(arrived.len(), 1, "{arrived:?}");
+    // What arrived is exactly what was sealed: the payer can open it.
+    s.wait_for_answers();
+    assert!(!names_in(&s.root.path().join("outbound")).is_empty());
+}

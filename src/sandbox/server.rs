@@ -85,6 +85,15 @@ pub struct Options {
     pub checksum: bool,
 }
 
+impl Sandbox {
+    /// From now on, flip a bit in the first byte of every upload (its size
+    /// unchanged): a line that corrupts data, to prove that only the hash
+    /// check catches it. Tests use it; off by default.
+    pub fn corrupt_uploads(&self, on: bool) {
+        self.payer.corrupt.store(on, Ordering::SeqCst);
+    }
+}
+
 /// A running sandbox. Dropping it stops the listener.
 pub struct Sandbox {
     pub addr: SocketAddr,
@@ -131,6 +140,8 @@ struct Payer {
     next: [AtomicU32; 3],
     /// Arrivals not yet fully answered.
     pending: AtomicUsize,
+    /// See [`Sandbox::corrupt_uploads`].
+    corrupt: std::sync::atomic::AtomicBool,
 }
 
 impl Sandbox {
@@ -163,6 +174,7 @@ impl Sandbox {
             envelope,
             next: [AtomicU32::new(1), AtomicU32::new(1), AtomicU32::new(1)],
             pending: AtomicUsize::new(0),
+            corrupt: std::sync::atomic::AtomicBool::new(false),
         });
         let config = Arc::new(russh::server::Config {
             keys: vec![host_key],
@@ -492,6 +504,12 @@ impl russh_sftp::server::Handler for SftpFiles {
         let Some(Open::File { file, written, .. }) = self.handles.get_mut(&handle) else {
             return Err(StatusCode::Failure);
         };
+        let mut data = data;
+        if offset == 0 && self.payer.corrupt.load(Ordering::SeqCst) {
+            if let Some(b) = data.first_mut() {
+                *b ^= 0x01;
+            }
+        }
         file.write_all_at(&data, offset)
             .map_err(|e| io_status(&e))?;
         *written = true;
