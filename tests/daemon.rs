@@ -502,3 +502,53 @@ fn alerts_go_out_over_starttls_with_a_login_from_a_secret_file_and_never_in_clea
     );
     assert_eq!(smtp.with_subject("daily digest").len(), 1);
 }
+
+#[test]
+fn a_wrong_host_key_is_alerted_once_and_the_daemon_keeps_running() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    std::fs::copy(
+        root().join("examples/clinic-claims.csv"),
+        ws.outbox().join("clinic.csv"),
+    )
+    .unwrap();
+    // Pinned: a key the server does not have.
+    ws.partner.host_key = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.append_config(&smtp_config(smtp.port));
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"* * * * * *\"\npartner = \"acme\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(20, || ws
+            .job_runs("submit")
+            .iter()
+            .filter(|(_, o, _)| o == "failed")
+            .count()
+            >= 3),
+        "{}",
+        d.log_text()
+    );
+    assert!(
+        wait_for(10, || !smtp.with_subject("host key mismatch").is_empty()),
+        "{:?}",
+        smtp.messages()
+    );
+    assert!(d.is_running(), "a partner fault never stops the daemon");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(
+        smtp.with_subject("host key mismatch").len(),
+        1,
+        "repeats coalesced: {:?}",
+        smtp.messages()
+    );
+    assert!(
+        names_in(&ws.partner.outbound_dir).is_empty(),
+        "nothing sent"
+    );
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)]);
+}
