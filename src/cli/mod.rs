@@ -178,14 +178,7 @@ fn translate_payments(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome
         .inputs
         .map
         .as_deref()
-        .map(|m| {
-            let path = Path::new(m);
-            if path.exists() || m.ends_with(".toml") {
-                crate::map::PaymentMap::load(path)
-            } else {
-                crate::map::PaymentMap::load(&Path::new("edi-maps").join(format!("{m}.toml")))
-            }
-        })
+        .map(crate::map::PaymentMap::find)
         .transpose()?;
     let env = profile.envelope.reply();
     let mut numbers = Sequential::starting_at(args.control_number);

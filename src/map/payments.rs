@@ -133,15 +133,13 @@ pub struct MappedPayment {
 }
 
 impl PaymentMap {
-    /// True when a map file declares `target = "payments"`.
-    pub fn is_payment_map(text: &str) -> bool {
-        toml::from_str::<toml::Table>(text)
-            .ok()
-            .and_then(|t| {
-                t.get("target")
-                    .and_then(|v| v.as_str().map(|s| s == "payments"))
-            })
-            .unwrap_or(false)
+    /// Loads a map by path, or by name from `edi-maps/NAME.toml`.
+    pub fn find(name_or_path: &str) -> Result<PaymentMap, MapError> {
+        let path = Path::new(name_or_path);
+        if path.exists() || name_or_path.ends_with(".toml") {
+            return PaymentMap::load(path);
+        }
+        PaymentMap::load(&Path::new("edi-maps").join(format!("{name_or_path}.toml")))
     }
 
     pub fn load(path: &Path) -> Result<PaymentMap, MapError> {
