@@ -61,14 +61,7 @@ impl AtomicFile {
 /// None when another process holds it. The lock is the OS's (flock), so a
 /// killed process never leaves it held.
 pub fn try_lock(path: &Path) -> io::Result<Option<File>> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
+    let file = lock_file(path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -78,16 +71,21 @@ pub fn try_lock(path: &Path) -> io::Result<Option<File>> {
 
 /// Takes an exclusive lock on `path` (created if need be), waiting for it.
 pub fn lock(path: &Path) -> io::Result<File> {
+    let file = lock_file(path)?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// Opens (creating, with its folder) the file a lock is taken on.
+fn lock_file(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(path)?;
-    file.lock()?;
-    Ok(file)
+        .open(path)
 }
 
 /// Fsyncs a folder, so renames into or out of it survive a crash.

@@ -17,7 +17,6 @@ use edi_courier::model::response::{ClaimStatus, StatusCode};
 use edi_courier::profile::Profile;
 use edi_courier::sandbox::payer::{answer, read_837, Rules};
 use edi_courier::x12::{write_277ca, Answer277, Sequential};
-use std::path::Path;
 use std::time::Duration;
 
 const CANARY_NAME: &str = "ZQXCANARYLAST";
@@ -273,25 +272,11 @@ fn alerts_wait_out_an_smtp_outage_and_all_arrive_once_it_is_back() {
     );
 }
 
-fn big_export(dir: &Path) {
-    let claims = common::gen::batch(9, 2000, edi_courier::model::ClaimKind::Professional, false);
-    std::fs::write(
-        dir.join("big.json"),
-        serde_json::to_vec(&edi_courier::model::ClaimFile {
-            submitter: None,
-            receiver: None,
-            claims,
-        })
-        .unwrap(),
-    )
-    .unwrap();
-}
-
 #[test]
 fn sigterm_during_an_upload_leaves_the_ledger_whole_and_the_next_start_delivers_once() {
     let sshd = Sshd::start();
     let mut ws = Workspace::new(&sshd);
-    big_export(&ws.outbox());
+    ws.big_export(9, 2000);
     let good = ws.partner.clone();
     ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Stall);
     ws.write_config(&ws.partner.clone(), &sshd.user);

@@ -201,18 +201,7 @@ fn a_full_spool_loses_nothing() {
 fn a_connection_dropped_mid_upload_is_resumed_whole() {
     let sshd = Sshd::start();
     let mut ws = Workspace::new(&sshd);
-    let claims = common::gen::batch(7, 2000, edi_courier::model::ClaimKind::Professional, false);
-    let export = ws.outbox().join("big.json");
-    std::fs::write(
-        &export,
-        serde_json::to_vec(&edi_courier::model::ClaimFile {
-            submitter: None,
-            receiver: None,
-            claims,
-        })
-        .unwrap(),
-    )
-    .unwrap();
+    ws.big_export(7, 2000);
     let good = ws.partner.clone();
     ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Cut);
     ws.write_config(&ws.partner.clone(), &sshd.user);

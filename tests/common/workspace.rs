@@ -232,6 +232,23 @@ impl Workspace {
         f.write_all(text.as_bytes()).unwrap();
     }
 
+    /// Writes `n` generated professional claims (from `seed`) into the
+    /// outbox as canonical JSON, `big.json`: an export big enough that its
+    /// upload can be cut or stalled midway.
+    pub fn big_export(&self, seed: u64, n: usize) {
+        let claims = super::gen::batch(seed, n, edi_courier::model::ClaimKind::Professional, false);
+        std::fs::write(
+            self.outbox().join("big.json"),
+            serde_json::to_vec(&edi_courier::model::ClaimFile {
+                submitter: None,
+                receiver: None,
+                claims,
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    }
+
     /// Writes `jobs/NAME.toml`.
     pub fn job(&self, name: &str, text: &str) {
         let dir = self.path("jobs");
