@@ -387,7 +387,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
     let mut running = shared.running.subscribe();
     let drained = tokio::time::timeout(opts.grace, running.wait_for(|n| *n == 0)).await;
     match drained {
-        Ok(_) => tracing::info!("stopped: no job was running"),
+        Ok(_) => tracing::info!("stopped: every run had finished"),
         Err(_) => tracing::warn!(
             grace_secs = opts.grace.as_secs(),
             "stopped with a job still running; its work resumes at the next start"
