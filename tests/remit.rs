@@ -500,3 +500,80 @@ fn a_csv_payment_export_becomes_835s_through_a_declarative_map() {
     assert!(!out_bad.exists(), "nothing written when nothing is good");
     assert_pyx12_valid(&[out_file]);
 }
+
+#[test]
+fn the_sandbox_rejects_whole_sets_with_ik3_and_ik4_when_its_rules_say_so() {
+    let claims = batch(21, 12, ClaimKind::Professional, false);
+    let received = read_837(&write_837(&claims, Some(5))).unwrap();
+    let rules = Rules {
+        reject_set_percent: 100,
+        ..Rules::default()
+    };
+    let env = Profile::sandbox().unwrap().envelope;
+    let answers = answer(
+        &received,
+        &rules,
+        &env,
+        now(),
+        &mut Sequential::starting_at(1),
+    )
+    .unwrap();
+    assert!(
+        answers.status.is_none() && answers.remit.is_none(),
+        "a rejected set gets no 277CA or 835"
+    );
+    let ack = answers.ack.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("reject.999");
+    std::fs::write(&f, &ack).unwrap();
+    assert_pyx12_valid(&[f]);
+    let mut sets = Vec::new();
+    read_items(ack.as_slice(), |i| {
+        if let Item::Response(r) = i {
+            if let Response::Ack999(a) = *r {
+                assert_eq!(a.status, "R");
+                sets.extend(a.sets);
+            }
+        }
+    })
+    .unwrap();
+    assert_eq!(sets.len(), 3, "12 claims, 5 a set");
+    for s in &sets {
+        assert_eq!(s.status, "R");
+        assert_eq!(s.errors[0].segment, "CLM");
+        assert_eq!(s.errors[0].elements[0].element, 2);
+    }
+}
+
+/// Regression: a payment paid in full that is reversed was "corrected" by
+/// the same full payment (the correction's rules still picked full pay).
+#[test]
+fn a_sandbox_correction_pays_less_than_the_payment_it_reverses() {
+    let claims = batch(33, 20, ClaimKind::Professional, false);
+    let received = read_837(&write_837(&claims, None)).unwrap();
+    let rules = Rules {
+        reject_percent: 0,
+        deny_percent: 0,
+        full_pay_percent: 100,
+        reversal_percent: 100,
+        ..Rules::default()
+    };
+    let env = Profile::sandbox().unwrap().envelope;
+    let answers = answer(
+        &received,
+        &rules,
+        &env,
+        now(),
+        &mut Sequential::starting_at(1),
+    )
+    .unwrap();
+    let retro = remittances_in(&answers.later_remit.unwrap());
+    let claims = &retro[0].claims;
+    assert_eq!(claims.len(), 40, "a reversal and a correction per claim");
+    for pair in claims.chunks(2) {
+        let (reversal, correction) = (&pair[0], &pair[1]);
+        assert!(reversal.is_reversal());
+        assert_eq!(correction.claim_id, reversal.claim_id);
+        assert!(correction.paid < -reversal.paid, "{correction:?}");
+    }
+}

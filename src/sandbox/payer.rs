@@ -470,34 +470,11 @@ fn remittance(
     }
 }
 
-/// The payer's answers to one 837 file.
-pub fn answer(
-    r: &Received,
-    rules: &Rules,
-    template: &Envelope,
-    now: NaiveDateTime,
-    numbers: &mut dyn ControlNumbers,
-) -> Result<Answers, PayerError> {
-    let mut answers = Answers::default();
-    let first_gs = r.groups.first();
-    let env = answer_envelope(template, r, first_gs);
-
-    if r.isa.ack_requested {
-        let ta1 = Ta1 {
-            envelope: Default::default(),
-            interchange: r.isa.control.clone(),
-            date: r.isa.date.clone(),
-            time: r.isa.time.clone(),
-            code: "A".into(),
-            note: "000".into(),
-        };
-        let mut out = Vec::new();
-        write_ta1(&env, now, numbers, &ta1, &mut out)?;
-        answers.ta1 = Some(out);
-    }
-
-    // 999: one per functional group; a set is rejected when the payer
-    // could not read one of its claims, or when the rules pick it.
+/// The 999s for an 837: one per functional group. A set is rejected when
+/// the payer could not read one of its claims (IK3 at that claim), or when
+/// `reject_set_percent` picks it (IK3 and IK4 at its first claim's CLM02).
+/// Also returns the rejected sets, as (GS06, ST02).
+fn acks_999<'r>(r: &'r Received, rules: &Rules) -> (Vec<Ack999>, Vec<(&'r str, &'r str)>) {
     let mut rejected_sets: Vec<(&str, &str)> = Vec::new();
     let acks: Vec<Ack999> = r
         .groups
@@ -584,6 +561,36 @@ pub fn answer(
             }
         })
         .collect();
+    (acks, rejected_sets)
+}
+
+/// The payer's answers to one 837 file.
+pub fn answer(
+    r: &Received,
+    rules: &Rules,
+    template: &Envelope,
+    now: NaiveDateTime,
+    numbers: &mut dyn ControlNumbers,
+) -> Result<Answers, PayerError> {
+    let mut answers = Answers::default();
+    let first_gs = r.groups.first();
+    let env = answer_envelope(template, r, first_gs);
+
+    if r.isa.ack_requested {
+        let ta1 = Ta1 {
+            envelope: Default::default(),
+            interchange: r.isa.control.clone(),
+            date: r.isa.date.clone(),
+            time: r.isa.time.clone(),
+            code: "A".into(),
+            note: "000".into(),
+        };
+        let mut out = Vec::new();
+        write_ta1(&env, now, numbers, &ta1, &mut out)?;
+        answers.ta1 = Some(out);
+    }
+
+    let (acks, rejected_sets) = acks_999(r, rules);
     if !acks.is_empty() {
         let mut out = Vec::new();
         write_999(&env, now, numbers, &acks, &mut out)?;
@@ -694,14 +701,13 @@ pub fn answer(
         if p.status == "1" && picked("reverse", &c.claim.id, rules.reversal_percent) {
             retro.push(reversal_of(p));
             let lower = rules.allowed_percent.saturating_sub(10);
-            retro.push(adjudicate(
-                &c.claim,
-                &Rules {
-                    deny_percent: 0,
-                    ..rules.clone()
-                },
-                lower,
-            ));
+            // The correction pays less: never denied, never in full.
+            let correction = Rules {
+                deny_percent: 0,
+                full_pay_percent: 0,
+                ..rules.clone()
+            };
+            retro.push(adjudicate(&c.claim, &correction, lower));
         }
     }
     let write_remit = |claims: Vec<ClaimPayment>,
