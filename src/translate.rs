@@ -77,7 +77,7 @@ pub fn translate_payments(
     env: &Envelope,
     now: NaiveDateTime,
     numbers: &mut dyn ControlNumbers,
-    out: &mut impl Write,
+    out: &mut dyn Write,
 ) -> Result<Payments, TranslateError> {
     let mut result = Payments::default();
     let mut head = Vec::new();

@@ -168,6 +168,36 @@ fn load(inputs: &Inputs) -> anyhow::Result<(Option<InputMap>, Profile)> {
     Ok((map, profile))
 }
 
+/// Runs `write` into `output` — a file that appears (tmp, fsync, rename)
+/// only when `keep` says the result is worth it — or into standard output.
+fn to_output<T>(
+    output: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+    keep: impl FnOnce(&T) -> bool,
+) -> anyhow::Result<T> {
+    match output {
+        Some(path) => {
+            let mut out =
+                AtomicFile::create(path).with_context(|| format!("{}", path.display()))?;
+            let result = write(&mut out)?;
+            if keep(&result) {
+                out.commit()
+                    .with_context(|| format!("{}", path.display()))?;
+            }
+            Ok(result)
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = BufWriter::new(stdout.lock());
+            let result = write(&mut lock)?;
+            match lock.flush() {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(result),
+            }
+        }
+    }
+}
+
 /// `translate --payments`: payment data → 835.
 fn translate_payments(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
     let profile = match &args.inputs.partner {
@@ -182,40 +212,20 @@ fn translate_payments(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome
         .transpose()?;
     let env = profile.envelope.reply();
     let mut numbers = Sequential::starting_at(args.control_number);
-    let inputs = &args.inputs.inputs;
-    let payments = match &args.output {
-        Some(path) => {
-            let mut out =
-                AtomicFile::create(path).with_context(|| format!("{}", path.display()))?;
-            let p = crate::translate::translate_payments(
-                inputs,
+    let payments = to_output(
+        args.output.as_deref(),
+        |out| {
+            Ok(crate::translate::translate_payments(
+                &args.inputs.inputs,
                 map.as_ref(),
                 &env,
                 cli.now(),
                 &mut numbers,
-                &mut out,
-            )?;
-            if p.written > 0 {
-                out.commit()
-                    .with_context(|| format!("{}", path.display()))?;
-            }
-            p
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = BufWriter::new(stdout.lock());
-            let p = crate::translate::translate_payments(
-                inputs,
-                map.as_ref(),
-                &env,
-                cli.now(),
-                &mut numbers,
-                &mut lock,
-            )?;
-            lock.flush()?;
-            p
-        }
-    };
+                out,
+            )?)
+        },
+        |p| p.written > 0,
+    )?;
     for r in &payments.refused {
         eprintln!("refused: {r}");
     }
@@ -253,24 +263,11 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
         }),
     };
     let mut numbers = Sequential::starting_at(args.control_number);
-    let translation = match &args.output {
-        Some(path) => {
-            let mut out =
-                AtomicFile::create(path).with_context(|| format!("{}", path.display()))?;
-            let t =
-                pipeline.translate(&args.inputs.inputs, now, &mut numbers, &mut out, |_, _| {})?;
-            if t.interchange.is_some() {
-                out.commit()
-                    .with_context(|| format!("{}", path.display()))?;
-            }
-            t
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = BufWriter::new(stdout.lock());
-            pipeline.translate(&args.inputs.inputs, now, &mut numbers, &mut lock, |_, _| {})?
-        }
-    };
+    let translation = to_output(
+        args.output.as_deref(),
+        |out| Ok(pipeline.translate(&args.inputs.inputs, now, &mut numbers, out, |_, _| {})?),
+        |t| t.interchange.is_some(),
+    )?;
     let report = &translation.report;
     let report_path = args.report.clone().or_else(|| {
         args.output
