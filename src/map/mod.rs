@@ -132,11 +132,7 @@ impl InputMap {
 
     /// Loads a map by path, or by name from `maps_dir/NAME.toml`.
     pub fn find_in(name_or_path: &str, maps_dir: &Path) -> Result<InputMap, MapError> {
-        let path = Path::new(name_or_path);
-        if path.exists() || name_or_path.ends_with(".toml") {
-            return InputMap::load(path);
-        }
-        InputMap::load(&maps_dir.join(format!("{name_or_path}.toml")))
+        InputMap::load(&map_file(name_or_path, maps_dir))
     }
 
     /// "837P" or "837I" when the map makes one kind, else "837" (file names' `{kind}`).
@@ -149,11 +145,7 @@ impl InputMap {
     }
 
     pub fn load(path: &Path) -> Result<InputMap, MapError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MapError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        InputMap::parse(&text, path)
+        InputMap::parse(&read_map(path)?, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<InputMap, MapError> {
@@ -230,6 +222,26 @@ impl InputMap {
         })?;
         CsvClaims::new(self.clone(), file, path)
     }
+}
+
+/// Where a map given by path or by name lives: a path as given (an
+/// existing file, or anything ending in `.toml`), else `maps_dir/NAME.toml`.
+/// Claim maps and payment maps are found the same way.
+pub(crate) fn map_file(name_or_path: &str, maps_dir: &Path) -> PathBuf {
+    let path = Path::new(name_or_path);
+    if path.exists() || name_or_path.ends_with(".toml") {
+        path.to_owned()
+    } else {
+        maps_dir.join(format!("{name_or_path}.toml"))
+    }
+}
+
+/// A map file's text.
+pub(crate) fn read_map(path: &Path) -> Result<String, MapError> {
+    std::fs::read_to_string(path).map_err(|source| MapError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// An opened input: the parties it names (canonical JSON may), the CSV

@@ -135,19 +135,11 @@ pub struct MappedPayment {
 impl PaymentMap {
     /// Loads a map by path, or by name from `edi-maps/NAME.toml`.
     pub fn find(name_or_path: &str) -> Result<PaymentMap, MapError> {
-        let path = Path::new(name_or_path);
-        if path.exists() || name_or_path.ends_with(".toml") {
-            return PaymentMap::load(path);
-        }
-        PaymentMap::load(&Path::new("edi-maps").join(format!("{name_or_path}.toml")))
+        PaymentMap::load(&super::map_file(name_or_path, Path::new("edi-maps")))
     }
 
     pub fn load(path: &Path) -> Result<PaymentMap, MapError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MapError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        PaymentMap::parse(&text, path)
+        PaymentMap::parse(&super::read_map(path)?, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<PaymentMap, MapError> {
