@@ -13,7 +13,9 @@ use edi_courier::model::response::{
 };
 use edi_courier::model::ClaimKind;
 use edi_courier::profile::Profile;
-use edi_courier::sandbox::payer::{adjudicate, answer, read_837, reversal_of, Rules};
+use edi_courier::sandbox::payer::{
+    adjudicate, answer, read_837, reversal_of, Answers, Received, Rules,
+};
 use edi_courier::x12::{Envelope, Sequential, WriteError, Writer835};
 use rust_decimal::Decimal;
 use std::path::PathBuf;
@@ -259,6 +261,19 @@ fn unbalanced_payment_data_is_refused_with_the_difference_named() {
     assert!(msg.contains("off by -10"), "{msg}");
 }
 
+/// What the sandbox payer answers, under `rules`, to the 837 it received.
+fn sandbox_answers(received: &Received, rules: &Rules) -> Answers {
+    let env = Profile::sandbox().unwrap().envelope;
+    answer(
+        received,
+        rules,
+        &env,
+        now(),
+        &mut Sequential::starting_at(1),
+    )
+    .unwrap()
+}
+
 #[test]
 fn the_sandbox_payers_answers_pass_pyx12_and_cover_every_outcome() {
     let claims = batch(5, 60, ClaimKind::Professional, true);
@@ -272,15 +287,7 @@ fn the_sandbox_payers_answers_pass_pyx12_and_cover_every_outcome() {
         second_277_percent: 30,
         ..Rules::default()
     };
-    let env = Profile::sandbox().unwrap().envelope;
-    let answers = answer(
-        &received,
-        &rules,
-        &env,
-        now(),
-        &mut Sequential::starting_at(500),
-    )
-    .unwrap();
+    let answers = sandbox_answers(&received, &rules);
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     for (name, bytes) in [
@@ -338,14 +345,7 @@ fn the_sandbox_payers_answers_pass_pyx12_and_cover_every_outcome() {
     assert!(n("835 4") > 0 && n("835 22") > 0, "{statuses:?}");
 
     // The same claims get the same answers: the payer is deterministic.
-    let again = answer(
-        &received,
-        &rules,
-        &env,
-        now(),
-        &mut Sequential::starting_at(500),
-    )
-    .unwrap();
+    let again = sandbox_answers(&received, &rules);
     assert_eq!(again.remit, answers.remit);
 }
 
@@ -509,15 +509,7 @@ fn the_sandbox_rejects_whole_sets_with_ik3_and_ik4_when_its_rules_say_so() {
         reject_set_percent: 100,
         ..Rules::default()
     };
-    let env = Profile::sandbox().unwrap().envelope;
-    let answers = answer(
-        &received,
-        &rules,
-        &env,
-        now(),
-        &mut Sequential::starting_at(1),
-    )
-    .unwrap();
+    let answers = sandbox_answers(&received, &rules);
     assert!(
         answers.status.is_none() && answers.remit.is_none(),
         "a rejected set gets no 277CA or 835"
@@ -558,15 +550,7 @@ fn a_sandbox_correction_pays_less_than_the_payment_it_reverses() {
         reversal_percent: 100,
         ..Rules::default()
     };
-    let env = Profile::sandbox().unwrap().envelope;
-    let answers = answer(
-        &received,
-        &rules,
-        &env,
-        now(),
-        &mut Sequential::starting_at(1),
-    )
-    .unwrap();
+    let answers = sandbox_answers(&received, &rules);
     let retro = remittances_in(&answers.later_remit.unwrap());
     let claims = &retro[0].claims;
     assert_eq!(claims.len(), 40, "a reversal and a correction per claim");
