@@ -409,66 +409,6 @@ impl Batch {
     }
 }
 
-/// One verdict landing on one claim.
-struct Applied<'a> {
-    claim: i64,
-    current: &'a str,
-    response_id: i64,
-    kind: &'a str,
-    at: &'a str,
-}
-
-impl Applied<'_> {
-    /// Records the verdict against the claim (always, as history) and moves
-    /// its status if the verdict is not behind it; true when it moved.
-    async fn apply(
-        &self,
-        tx: &mut Transaction<'_, Sqlite>,
-        v: &crate::reconcile::Verdict,
-    ) -> Result<bool, LedgerError> {
-        sqlx::query(
-            "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(self.claim)
-        .bind(self.response_id)
-        .bind(v.status)
-        .bind(serde_json::to_string(&v.codes).unwrap_or_default())
-        .bind(v.paid.map(|p| p.to_string()))
-        .bind(self.at)
-        .execute(&mut **tx)
-        .await
-        .map_err(query_err("recording a claim's response"))?;
-        if let Some(n) = &v.payer_claim_number {
-            sqlx::query("UPDATE claims SET payer_claim_number = ?2 WHERE id = ?1")
-                .bind(self.claim)
-                .bind(n)
-                .execute(&mut **tx)
-                .await
-                .map_err(query_err("recording a payer claim number"))?;
-        }
-        if stage(v.status) < stage(self.current) || self.current == v.status {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE claims SET status = ?2, updated_at = ?3 WHERE id = ?1")
-            .bind(self.claim)
-            .bind(v.status)
-            .bind(self.at)
-            .execute(&mut **tx)
-            .await
-            .map_err(query_err("updating a claim's status"))?;
-        sqlx::query("INSERT INTO events (at, claim_id, kind, detail) VALUES (?1, ?2, ?3, ?4)")
-            .bind(self.at)
-            .bind(self.claim)
-            .bind(v.status)
-            .bind(format!("{} {}", self.kind, v.codes.join(", ")))
-            .execute(&mut **tx)
-            .await
-            .map_err(query_err("recording a claim event"))?;
-        Ok(true)
-    }
-}
-
 impl Ledger {
     /// Attaches a response that matched nothing to a claim by hand: its
     /// first verdict (status and codes) is recorded against the most recent
@@ -510,15 +450,9 @@ impl Ledger {
         let Some(verdict) = verdicts(&response).into_iter().next() else {
             return Ok(None);
         };
-        Applied {
-            claim,
-            current: &current,
-            response_id,
-            kind: &kind,
-            at: &at,
-        }
-        .apply(&mut tx, &verdict)
-        .await?;
+        let mut batch = Batch::default();
+        batch.apply(claim, &current, &verdict, &kind);
+        batch.write(&mut tx, response_id, &at).await?;
         sqlx::query("UPDATE responses SET matched = matched + 1 WHERE id = ?1")
             .bind(response_id)
             .execute(&mut *tx)
