@@ -567,19 +567,16 @@ async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
         }
     }
     tracing::info!(job = %job.name, kind = job.kind.as_str(), tick = %key, "run started");
-    let run = {
-        let renew = async {
-            loop {
-                tokio::time::sleep(LEASE / 3).await;
-                let now = local(shared.clock.now());
-                let _ = ledger
-                    .take_lease(&job.name, &shared.id, now, lease_until(now))
-                    .await;
-            }
-        };
+    // The lease is renewed while the job runs.
+    let run = run_job(config, job, ledger, now);
+    tokio::pin!(run);
+    let run = loop {
         tokio::select! {
-            run = run_job(config, job, ledger, now) => run,
-            () = renew => unreachable_run(),
+            run = &mut run => break run,
+            () = tokio::time::sleep(LEASE / 3) => {
+                let now = local(shared.clock.now());
+                let _ = ledger.take_lease(&job.name, &shared.id, now, lease_until(now)).await;
+            }
         }
     };
     let done = local(shared.clock.now());
@@ -591,15 +588,6 @@ async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
     }
     let _ = ledger.release_lease(&job.name, &shared.id).await;
     tracing::info!(job = %job.name, tick = %key, outcome = run.outcome.as_str(), detail = %run.detail, "run finished");
-}
-
-/// The renewal loop never ends; this only satisfies the select's types.
-fn unreachable_run() -> JobRun {
-    JobRun {
-        outcome: RunOutcome::Failed,
-        detail: "lease renewal ended".into(),
-        alerts: Vec::new(),
-    }
 }
 
 async fn mail_loop(shared: Arc<Shared>, config: Arc<Config>, every: Duration) {
