@@ -544,22 +544,26 @@ async fn open_checksums(ssh: &Handle<Pinned>) -> Option<RawSftpSession> {
     version.extensions.contains_key(CHECK_FILE).then_some(raw)
 }
 
-fn put_string(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+/// Appends an SFTP `string`: a u32 length, then the bytes. The sandbox
+/// server's extensions speak the same encoding.
+pub(crate) fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
     out.extend_from_slice(s);
+}
+
+/// Takes one SFTP `string` off the front of `data`: it and the rest.
+pub(crate) fn take_string(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u32::from_be_bytes(data.get(..4)?.try_into().ok()?) as usize;
+    let s = data.get(4..4 + len)?;
+    Some((s, data.get(4 + len..)?))
 }
 
 /// The reply of `check-file-name`: [string "check-file"] string algorithm,
 /// then the hash bytes. Anything but one SHA-256 is "no hash".
 fn parse_check_file(data: &[u8]) -> Option<[u8; 32]> {
-    fn string(data: &[u8]) -> Option<(&[u8], &[u8])> {
-        let len = u32::from_be_bytes(data.get(..4)?.try_into().ok()?) as usize;
-        let s = data.get(4..4 + len)?;
-        Some((s, &data[4 + len..]))
-    }
-    let (first, rest) = string(data)?;
+    let (first, rest) = take_string(data)?;
     let (algorithm, hash) = if first == b"check-file" {
-        string(rest)?
+        take_string(rest)?
     } else {
         (first, rest)
     };

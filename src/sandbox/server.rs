@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::payer::{self, Rules};
 use crate::crypt::{self, Identities, Recipients, Sealer};
+use crate::sftp::{put_string, take_string};
 use crate::x12::{ControlNumberError, ControlNumbers, Envelope};
 
 /// Where the payer takes uploads and leaves answers, under its root.
@@ -655,14 +656,10 @@ impl russh_sftp::server::Handler for SftpFiles {
     }
 }
 
+/// The first SFTP `string` of an extension request, as text.
 fn read_string(data: &[u8]) -> Option<String> {
-    let len = u32::from_be_bytes(data.get(..4)?.try_into().ok()?) as usize;
-    String::from_utf8(data.get(4..4 + len)?.to_vec()).ok()
-}
-
-fn put_string(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
-    out.extend_from_slice(s);
+    let (s, _) = take_string(data)?;
+    String::from_utf8(s.to_vec()).ok()
 }
 
 /// The payer's control numbers: ISA13, GS06 and ST02 each count up.
