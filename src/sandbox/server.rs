@@ -52,6 +52,8 @@ pub enum SandboxError {
     Keys(#[from] crypt::CryptError),
     #[error("sandbox profile: {0}")]
     Profile(String),
+    #[error("sandbox payer: {0}")]
+    Payer(#[from] payer::PayerError),
 }
 
 /// How long the payer takes to answer.
@@ -696,7 +698,7 @@ impl Payer {
         } else {
             raw
         };
-        let received = payer::read_837(&bytes).map_err(|e| SandboxError::Profile(e.to_string()))?;
+        let received = payer::read_837(&bytes)?;
         let now = chrono::Local::now().naive_local();
         let answers = payer::answer(
             &received,
@@ -704,8 +706,7 @@ impl Payer {
             &self.envelope,
             now,
             &mut Counter(&self.next),
-        )
-        .map_err(|e| SandboxError::Profile(e.to_string()))?;
+        )?;
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
