@@ -652,17 +652,19 @@ pub fn answer(
         .first()
         .map(|s| s.reference.clone())
         .unwrap_or_default();
+    // The payer's own transactions (277CA, 835) go out under its ISA ids in
+    // GS too; only the 999 echoes the 837's GS ids back.
+    let mut own = env.clone();
+    own.gs_sender = r.isa.receiver_id.trim().to_owned();
+    own.gs_receiver = r.isa.sender_id.trim().to_owned();
     let write_status = |claims: &[(&Claim, ClaimStatus)],
                         suffix: &str,
                         numbers: &mut dyn ControlNumbers|
      -> Result<Vec<u8>, PayerError> {
         let reference = reference(suffix);
         let mut out = Vec::new();
-        let mut env = env.clone();
-        env.gs_sender = r.isa.receiver_id.trim().to_owned();
-        env.gs_receiver = r.isa.sender_id.trim().to_owned();
         write_277ca(
-            &env,
+            &own,
             now,
             numbers,
             &Answer277 {
@@ -689,9 +691,6 @@ pub fn answer(
     if accepted.is_empty() {
         return Ok(answers);
     }
-    let mut env835 = env.clone();
-    env835.gs_sender = r.isa.receiver_id.trim().to_owned();
-    env835.gs_receiver = r.isa.sender_id.trim().to_owned();
     let payments: Vec<ClaimPayment> = accepted
         .iter()
         .map(|c| adjudicate(&c.claim, rules, rules.allowed_percent))
@@ -715,7 +714,7 @@ pub fn answer(
                        numbers: &mut dyn ControlNumbers|
      -> Result<Vec<u8>, PayerError> {
         let mut out = Vec::new();
-        let mut w = Writer835::begin(&env835, now, numbers, &mut out)?;
+        let mut w = Writer835::begin(&own, now, numbers, &mut out)?;
         w.write(numbers, &remittance(r, claims, trace, today), &mut out)?;
         w.finish(&mut out)?;
         Ok(out)
