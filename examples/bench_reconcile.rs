@@ -134,12 +134,15 @@ async fn main() {
         .await
         .unwrap();
     let secs = started.elapsed().as_secs_f64();
-    let counts = ledger.claim_counts().await.unwrap();
+    let counts = ledger
+        .claim_totals(chrono::NaiveDateTime::MIN)
+        .await
+        .unwrap();
     ledger.close().await;
     let paid: i64 = counts
         .iter()
-        .filter(|(_, s, _, _)| s == "partially_paid" || s == "paid")
-        .map(|(_, _, n, _)| n)
+        .filter(|r| r.status == "partially_paid" || r.status == "paid")
+        .map(|r| r.claims)
         .sum();
     assert_eq!(paid as usize, n, "every claim matched: {counts:?}");
     println!(

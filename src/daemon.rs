@@ -246,7 +246,7 @@ async fn check_deadlines(
 
 async fn digest(job: &Job, ledger: &Ledger, now: NaiveDateTime) -> JobRun {
     let since = now - chrono::Duration::hours(24);
-    match ledger.digest(since).await {
+    match ledger.claim_totals(since).await {
         Ok(rows) => JobRun {
             outcome: RunOutcome::Done,
             detail: format!("{} partner/status row(s)", rows.len()),

@@ -480,10 +480,13 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
         let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             let ledger = Ledger::open(&url).await.unwrap();
-            let counts = ledger.claim_counts().await.unwrap();
+            let counts = ledger
+                .claim_totals(chrono::NaiveDateTime::MIN)
+                .await
+                .unwrap();
             assert_eq!(counts.len(), 1, "{step}: {counts:?}");
             assert_eq!(
-                (counts[0].1.as_str(), counts[0].2),
+                (counts[0].status.as_str(), counts[0].claims),
                 ("rejected_999", 5),
                 "{step}"
             );

@@ -408,7 +408,7 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
         let ledger = Ledger::open(&config.ledger_url).await?;
         let files = ledger.recent_files(args.files).await?;
         // Every claim, by partner and status, with what the 835s paid.
-        let counts = ledger.digest(chrono::NaiveDateTime::MIN).await?;
+        let counts = ledger.claim_totals(chrono::NaiveDateTime::MIN).await?;
         let rejections = ledger.rejections().await?;
         let unmatched = ledger.unmatched_responses().await?;
         ledger.close().await;

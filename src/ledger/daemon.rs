@@ -302,8 +302,10 @@ impl Ledger {
     }
 
     /// Claims by partner and status with their charges, and what the 835s
-    /// paid on them, for claims last changed since `since`.
-    pub async fn digest(&self, since: NaiveDateTime) -> Result<Vec<DigestRow>, LedgerError> {
+    /// paid on them, for claims last changed since `since` (every claim:
+    /// `NaiveDateTime::MIN`). Money is summed here, in Decimal: SQL would
+    /// sum the text as floating point.
+    pub async fn claim_totals(&self, since: NaiveDateTime) -> Result<Vec<DigestRow>, LedgerError> {
         let rows = sqlx::query(
             "SELECT c.partner, c.status, c.charge, \
              COALESCE((SELECT cr.paid FROM claim_responses cr WHERE cr.claim_id = c.id AND cr.paid IS NOT NULL \

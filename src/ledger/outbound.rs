@@ -706,31 +706,6 @@ impl Ledger {
         Ok(state.as_deref().and_then(FileState::parse))
     }
 
-    /// Claim counts by partner and status.
-    pub async fn claim_counts(&self) -> Result<Vec<(String, String, i64, Decimal)>, LedgerError> {
-        let rows =
-            sqlx::query("SELECT partner, status, charge FROM claims ORDER BY partner, status")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_err("counting claims"))?;
-        // Summed here, in Decimal: SQL would sum the text as floating point.
-        let mut out: Vec<(String, String, i64, Decimal)> = Vec::new();
-        for r in rows {
-            let partner: String = r.get("partner");
-            let status: String = r.get("status");
-            let charge: String = r.get("charge");
-            let charge = charge.parse::<Decimal>().unwrap_or_default();
-            match out.last_mut() {
-                Some(last) if last.0 == partner && last.1 == status => {
-                    last.2 += 1;
-                    last.3 += charge;
-                }
-                _ => out.push((partner, status, 1, charge)),
-            }
-        }
-        Ok(out)
-    }
-
     /// The most recent files, newest first.
     pub async fn recent_files(&self, limit: i64) -> Result<Vec<FileStatus>, LedgerError> {
         let rows = sqlx::query(

@@ -180,12 +180,12 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
         let url = format!("sqlite://{}", self.path("ledger.sqlite").display());
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             let ledger = edi_courier::ledger::Ledger::open(&url).await.unwrap();
-            let counts = ledger.claim_counts().await.unwrap();
+            let counts = ledger
+                .claim_totals(chrono::NaiveDateTime::MIN)
+                .await
+                .unwrap();
             ledger.close().await;
-            counts
-                .into_iter()
-                .map(|(_, status, n, _)| (status, n))
-                .collect()
+            counts.into_iter().map(|r| (r.status, r.claims)).collect()
         })
     }
 
