@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::collect::{CollectReport, Collected};
 use crate::config::{Smtp, SmtpTls};
-use crate::ledger::{DigestRow, Ledger, LedgerError, Overdue};
+use crate::ledger::{Ledger, LedgerError, Overdue, StatusTotal};
 use crate::submit::{FileOutcome, SubmitReport};
 
 /// The same alert (same key) within this window is coalesced.
@@ -213,7 +213,7 @@ pub fn overdue(o: &Overdue) -> Alert {
 }
 
 /// The daily summary: claims by partner and status, with charges and payments.
-pub fn digest(rows: &[DigestRow], day: chrono::NaiveDate) -> Alert {
+pub fn digest(rows: &[StatusTotal], day: chrono::NaiveDate) -> Alert {
     let mut body = format!("Claims changed since {day}, by partner and status:\n\n");
     body += &format!(
         "{:<16} {:<16} {:>8} {:>14} {:>14}\n",

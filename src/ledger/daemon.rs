@@ -32,9 +32,9 @@ pub struct Overdue {
     pub claims: i64,
 }
 
-/// One partner's day, for the digest.
+/// One partner and status: how many claims, their charges, what was paid.
 #[derive(Debug, Clone, Default)]
-pub struct DigestRow {
+pub struct StatusTotal {
     pub partner: String,
     pub status: String,
     pub claims: i64,
@@ -305,7 +305,10 @@ impl Ledger {
     /// paid on them, for claims last changed since `since` (every claim:
     /// `NaiveDateTime::MIN`). Money is summed here, in Decimal: SQL would
     /// sum the text as floating point.
-    pub async fn claim_totals(&self, since: NaiveDateTime) -> Result<Vec<DigestRow>, LedgerError> {
+    pub async fn claim_totals(
+        &self,
+        since: NaiveDateTime,
+    ) -> Result<Vec<StatusTotal>, LedgerError> {
         let rows = sqlx::query(
             "SELECT c.partner, c.status, c.charge, \
              COALESCE((SELECT cr.paid FROM claim_responses cr WHERE cr.claim_id = c.id AND cr.paid IS NOT NULL \
@@ -316,7 +319,7 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("summing the digest"))?;
-        let mut out: Vec<DigestRow> = Vec::new();
+        let mut out: Vec<StatusTotal> = Vec::new();
         for r in &rows {
             let partner: String = r.get(0);
             let status: String = r.get(1);
@@ -328,7 +331,7 @@ impl Ledger {
                     last.charges += charge;
                     last.paid += paid;
                 }
-                _ => out.push(DigestRow {
+                _ => out.push(StatusTotal {
                     partner,
                     status,
                     claims: 1,

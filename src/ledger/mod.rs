@@ -24,7 +24,7 @@ use crate::x12::{ControlNumberError, ControlNumbers};
 mod daemon;
 mod inbound;
 mod outbound;
-pub use daemon::{DigestRow, Overdue, PendingAlert};
+pub use daemon::{Overdue, PendingAlert, StatusTotal};
 pub use inbound::{ClaimTrace, Inbound, NewInbound, Reconciled};
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
