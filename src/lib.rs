@@ -38,6 +38,7 @@ pub mod daemon;
 pub mod fault;
 pub mod inspect;
 pub mod jobs;
+pub mod lifecycle;
 pub mod ledger;
 pub mod map;
 pub mod model;

@@ -40,7 +40,7 @@ async fn record(ledger: &Ledger, n: u8, responses: &[Response]) -> edi_courier::
         panic!("{id:?}")
     };
     ledger
-        .record_responses(PARTNER, id, responses, at())
+        .record_responses(PARTNER, id, &sha, responses, at())
         .await
         .unwrap()
 }
@@ -88,11 +88,19 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         let ledger = Ledger::open(&url).await.unwrap();
         let status = |id: String| {
             let ledger = &ledger;
-            async move { ledger.claim_status(PARTNER, &id).await.unwrap().unwrap() }
+            async move {
+                ledger
+                    .claim_status(PARTNER, &id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .name()
+            }
         };
 
         // The 999 accepts the one set (GS06 1, ST02 0001) of the interchange.
         let ack = Response::Ack999(Ack999 {
+            envelope: common::from_payer(),
             functional_id: "HC".into(),
             group: "1".into(),
             sets: vec![SetAck {
@@ -178,7 +186,14 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         assert_eq!(status(claims[0].id.clone()).await, "paid");
         assert_eq!(status(claims[1].id.clone()).await, "partially_paid");
         assert_eq!(status(claims[2].id.clone()).await, "denied");
-        record(&ledger, 4, &[remit(vec![payment(&claims[0], "22", "0")])]).await;
+        let mut reversal = payment(&claims[0], "22", &(-claims[0].total_charge).to_string());
+        reversal.charge = -claims[0].total_charge;
+        let reversing = Response::Remittance(Remittance {
+            trace: "EFT2".into(),
+            claims: vec![reversal],
+            ..Remittance::default()
+        });
+        record(&ledger, 4, &[reversing]).await;
         assert_eq!(status(claims[0].id.clone()).await, "reversed");
 
         // A late duplicate 999 does not undo what the 835 said.
@@ -324,7 +339,7 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         9,
         "{csv_export}"
     );
-    assert!(csv_export.starts_with("check_or_eft,payment_date,payer,claim_id"));
+    assert!(csv_export.starts_with("row,check_or_eft,payment_date,payer,claim_id"));
 
     let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -332,7 +347,7 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         for (i, c) in claims.iter().enumerate() {
             let s = ledger.claim_status(PARTNER, &c.id).await.unwrap().unwrap();
             assert_eq!(
-                s,
+                s.name(),
                 if i == 2 {
                     "rejected_277"
                 } else {

@@ -95,7 +95,7 @@ fn broken_envelopes_get_located_errors() {
     for (file, expected) in cases {
         let (summary, _) = read_claims(&std::fs::read(fixture(&format!("x12/{file}"))).unwrap());
         assert!(
-            summary.problems.iter().any(|p| p.contains(expected)),
+            summary.problems.iter().any(|p| p.to_string().contains(expected)),
             "{file}: expected {expected:?} in {:#?}",
             summary.problems
         );

@@ -44,6 +44,9 @@ pub struct MatchArgs {
     pub response: String,
     /// The claim id (CLM01) it belongs to.
     pub claim: String,
+    /// The partner the claim was sent to (and the response came from).
+    #[arg(long)]
+    pub partner: String,
 }
 
 #[derive(Debug, Args)]
@@ -254,36 +257,59 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
             Collected::Processed {
                 name,
                 responses,
+                repeated,
                 unmatched,
+                unknown_claims,
                 changed,
                 unbalanced,
             } => {
                 text += &format!(
-                    "{name}: {responses} response(s), {} claim status change(s){}\n",
+                    "{name}: {responses} response(s), {} claim status change(s){}{}\n",
                     changed.len(),
                     if *unmatched > 0 {
                         format!(", {unmatched} matched no claim of ours (kept)")
                     } else {
                         String::new()
+                    },
+                    if *repeated > 0 {
+                        format!(", {repeated} recorded before (not applied again)")
+                    } else {
+                        String::new()
                     }
                 );
+                if !unknown_claims.is_empty() {
+                    rejected = true;
+                    text += &format!(
+                        "  answers about claims we never sent (kept, see `status`): {}\n",
+                        unknown_claims.join(", ")
+                    );
+                }
                 for trace in unbalanced {
                     rejected = true;
                     text += &format!("  835 {trace}: OUT OF BALANCE (BPR02 is not the claims' payments less PLB)\n");
                 }
                 for (claim, status) in changed {
-                    rejected |= status.starts_with("rejected") || status == "denied";
+                    rejected |= status.needs_attention();
                     if !args.brief {
                         text += &format!("  {claim}: {status}\n");
                     }
                 }
             }
             Collected::Duplicate { name } => {
-                text += &format!("{name}: collected before (same bytes); not processed again\n")
+                text += &format!("{name}: applied before (same content); not applied again\n")
             }
-            Collected::Quarantined { name, reason } => {
+            Collected::Quarantined {
+                name,
+                reason,
+                file_id,
+            } => {
                 rejected = true;
-                text += &format!("{name}: quarantined: {reason}\n");
+                text += &format!(
+                    "{name}: QUARANTINED as inbound file #{file_id}, nothing applied, left on the server: {reason}\n"
+                );
+            }
+            Collected::Held { name } => {
+                text += &format!("{name}: still quarantined; left on the server\n");
             }
             Collected::Refused { name, reason } => {
                 rejected = true;
@@ -337,7 +363,9 @@ pub fn match_response(cli: &Cli, args: &MatchArgs) -> anyhow::Result<Outcome> {
     })?;
     let status = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
-        let s = ledger.match_response(id, &args.claim, cli.now()).await;
+        let s = ledger
+            .match_response(id, &args.claim, &args.partner, cli.now())
+            .await;
         ledger.close().await;
         anyhow::Ok(s?)
     })?;

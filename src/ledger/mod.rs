@@ -25,7 +25,7 @@ mod daemon;
 mod inbound;
 mod outbound;
 pub use daemon::{Overdue, PendingAlert, StatusTotal};
-pub use inbound::{ClaimTrace, Inbound, NewInbound, Reconciled};
+pub use inbound::{identity, ClaimTrace, Inbound, InboundState, NewInbound, Reconciled};
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
     SpooledFile,
