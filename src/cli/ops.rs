@@ -47,6 +47,10 @@ pub struct MatchArgs {
     /// The partner the claim was sent to (and the response came from).
     #[arg(long)]
     pub partner: String,
+    /// The claim id the partner's answer used, when the response answers
+    /// several claims (default: CLAIM, else its only unmatched answer).
+    #[arg(long)]
+    pub answer: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -364,7 +368,13 @@ pub fn match_response(cli: &Cli, args: &MatchArgs) -> anyhow::Result<Outcome> {
     let status = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
         let s = ledger
-            .match_response(id, &args.claim, &args.partner, cli.now())
+            .match_response(
+                id,
+                &args.claim,
+                args.answer.as_deref(),
+                &args.partner,
+                cli.now(),
+            )
             .await;
         ledger.close().await;
         anyhow::Ok(s?)

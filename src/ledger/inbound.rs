@@ -832,8 +832,9 @@ fn rows_ids(rows: Result<Vec<SqliteRow>, sqlx::Error>) -> Result<Vec<i64>, Ledge
 
 impl Ledger {
     /// Attaches an answer that matched no claim to a claim of ours by hand:
-    /// the verdict of response `response_id` that names `claim_id` (or, when
-    /// none does, its only unmatched answer) is recorded against the newest
+    /// the verdict of response `response_id` that names `answered` (or
+    /// `claim_id`, or when neither is named its only unmatched answer) is
+    /// recorded against the newest
     /// submission of that claim to `partner`, and the claim's status is
     /// derived again. Returns the claim's status, or None when there is no
     /// such response, claim or answer.
@@ -841,6 +842,7 @@ impl Ledger {
         &self,
         response_id: i64,
         claim_id: &str,
+        answered: Option<&str>,
         partner: &str,
         at: NaiveDateTime,
     ) -> Result<Option<ClaimStatus>, LedgerError> {
@@ -883,10 +885,16 @@ impl Ledger {
         .map_err(query_err("looking up unmatched answers"))?;
         let all = verdicts(&response);
         let names = |v: &Verdict, id: &str| matches!(&v.target, Target::Claim { claim_id } if claim_id == id);
-        let chosen = all.iter().find(|v| names(v, claim_id)).or_else(|| match unmatched.as_slice() {
-            [only] => all.iter().find(|v| names(v, only)),
-            _ => None,
-        });
+        let chosen = match answered {
+            Some(a) => all.iter().find(|v| names(v, a)),
+            None => all
+                .iter()
+                .find(|v| names(v, claim_id))
+                .or_else(|| match unmatched.as_slice() {
+                    [only] => all.iter().find(|v| names(v, only)),
+                    _ => None,
+                }),
+        };
         let Some(verdict) = chosen else {
             return Ok(None);
         };
@@ -898,7 +906,8 @@ impl Ledger {
         batch.record(claim, verdict);
         batch.write(&mut tx, response_id, &at).await?;
         sqlx::query(
-            "UPDATE unmatched_answers SET matched_to = ?3 WHERE response_id = ?1 AND claim_ref = ?2",
+            "UPDATE unmatched_answers SET matched_to = ?3 WHERE id = (SELECT id FROM unmatched_answers \
+             WHERE response_id = ?1 AND claim_ref = ?2 AND matched_to IS NULL ORDER BY id LIMIT 1)",
         )
         .bind(response_id)
         .bind(&answered)
