@@ -1070,3 +1070,83 @@ impl Ledger {
             .collect())
     }
 }
+
+/// A collected file as `status` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InboundRow {
+    pub id: i64,
+    pub partner: String,
+    pub name: String,
+    pub state: InboundState,
+    pub reason: Option<String>,
+    pub updated_at: String,
+}
+
+/// An answer about a claim id we never sent, as `status` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnmatchedAnswer {
+    /// The response's number (`match #N`).
+    pub response: i64,
+    pub kind: String,
+    pub partner: String,
+    pub claim_ref: String,
+    pub status: String,
+    pub paid: Option<String>,
+    pub file: String,
+}
+
+impl Ledger {
+    /// Collected files: every quarantined one (they wait for someone), then
+    /// the `limit` most recent others.
+    pub async fn inbound_files(&self, limit: i64) -> Result<Vec<InboundRow>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, partner, remote_name, state, reason, updated_at FROM inbound_files \
+             WHERE state = 'quarantined' \
+             UNION ALL SELECT * FROM (SELECT id, partner, remote_name, state, reason, updated_at \
+             FROM inbound_files WHERE state <> 'quarantined' ORDER BY id DESC LIMIT ?1)",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing collected files"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(InboundRow {
+                    id: col(r, 0)?,
+                    partner: col(r, 1)?,
+                    name: col(r, 2)?,
+                    state: InboundState::parse(&col::<String>(r, 3)?)?,
+                    reason: col(r, 4)?,
+                    updated_at: col(r, 5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Answers about claim ids we never sent, not yet matched by hand.
+    pub async fn unmatched_answers(&self, limit: i64) -> Result<Vec<UnmatchedAnswer>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT u.response_id, r.kind, f.partner, u.claim_ref, u.status, u.paid, f.remote_name \
+             FROM unmatched_answers u JOIN responses r ON r.id = u.response_id \
+             JOIN inbound_files f ON f.id = r.file_id WHERE u.matched_to IS NULL \
+             ORDER BY u.id LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing unmatched answers"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(UnmatchedAnswer {
+                    response: col(r, 0)?,
+                    kind: col(r, 1)?,
+                    partner: col(r, 2)?,
+                    claim_ref: col(r, 3)?,
+                    status: col(r, 4)?,
+                    paid: col(r, 5)?,
+                    file: col(r, 6)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -25,7 +25,9 @@ mod daemon;
 mod inbound;
 mod outbound;
 pub use daemon::{Overdue, PendingAlert, StatusTotal};
-pub use inbound::{identity, ClaimTrace, Inbound, InboundState, NewInbound, Reconciled};
+pub use inbound::{
+    identity, ClaimTrace, Inbound, InboundRow, InboundState, NewInbound, Reconciled, UnmatchedAnswer,
+};
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
     SpooledFile,
