@@ -108,7 +108,14 @@ pub async fn raise(
     let window_start = now - chrono::Duration::from_std(COALESCE).unwrap_or_default();
     for a in alerts {
         let queued = ledger
-            .raise_alert(a.kind.name(), &a.key, &a.subject, &a.body, now, window_start)
+            .raise_alert(
+                a.kind.name(),
+                &a.key,
+                &a.subject,
+                &a.body,
+                now,
+                window_start,
+            )
             .await?;
         tracing::warn!(kind = a.kind.name(), subject = %a.subject, coalesced = !queued, "alert");
     }
@@ -240,12 +247,36 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
 fn claim_alerts(partner: &str, name: &str, changed: &[(String, ClaimStatus)]) -> Vec<Alert> {
     let mut out = Vec::new();
     for (status, kind, what) in [
-        (ClaimStatus::RejectedTa1, AlertKind::Rejected, "interchange rejected (TA1)"),
-        (ClaimStatus::Rejected999, AlertKind::Rejected, "transaction set rejected (999)"),
-        (ClaimStatus::Rejected277, AlertKind::Rejected, "claim(s) rejected (277CA)"),
-        (ClaimStatus::NotFound277, AlertKind::Unresolved, "claim(s) not found by the payer (277CA A4)"),
-        (ClaimStatus::Unprocessed277, AlertKind::Unresolved, "claim(s) the payer could not process (277CA E)"),
-        (ClaimStatus::Denied, AlertKind::Denied, "claim(s) denied (835)"),
+        (
+            ClaimStatus::RejectedTa1,
+            AlertKind::Rejected,
+            "interchange rejected (TA1)",
+        ),
+        (
+            ClaimStatus::Rejected999,
+            AlertKind::Rejected,
+            "transaction set rejected (999)",
+        ),
+        (
+            ClaimStatus::Rejected277,
+            AlertKind::Rejected,
+            "claim(s) rejected (277CA)",
+        ),
+        (
+            ClaimStatus::NotFound277,
+            AlertKind::Unresolved,
+            "claim(s) not found by the payer (277CA A4)",
+        ),
+        (
+            ClaimStatus::Unprocessed277,
+            AlertKind::Unresolved,
+            "claim(s) the payer could not process (277CA E)",
+        ),
+        (
+            ClaimStatus::Denied,
+            AlertKind::Denied,
+            "claim(s) denied (835)",
+        ),
     ] {
         let claims: Vec<&str> = changed
             .iter()

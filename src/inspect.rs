@@ -8,8 +8,8 @@ use std::io::Read;
 use crate::model::response::{ClaimPayment, EnvelopeRef, Response};
 use crate::model::Claim;
 use crate::x12::{
-    read_ta1, Claim837Error, ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError,
-    ResponseError, ResponseReader, Tokenizer,
+    read_ta1, Claim837Error, ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError, ResponseError,
+    ResponseReader, Tokenizer,
 };
 
 /// Bytes read per call; big enough that the tokenizer's per-call work is noise.
@@ -46,7 +46,10 @@ pub enum Problem {
     Response(#[from] ResponseError),
     /// A transaction set of a type (or a version) no reader here knows:
     /// an 824, a 997, a 277 that is not a 277CA…
-    #[error("at segment {segment}: {set_id} transaction sets{} are not read here", version_note(version))]
+    #[error(
+        "at segment {segment}: {set_id} transaction sets{} are not read here",
+        version_note(version)
+    )]
     UnreadSet {
         segment: u64,
         set_id: String,

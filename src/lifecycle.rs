@@ -303,7 +303,10 @@ mod tests {
             Some(Paid)
         );
         assert_eq!(
-            derive(c, &[pay(Paid, 100), pay(Reversed, -100), pay(PartiallyPaid, 80)]),
+            derive(
+                c,
+                &[pay(Paid, 100), pay(Reversed, -100), pay(PartiallyPaid, 80)]
+            ),
             Some(PartiallyPaid)
         );
         assert_eq!(

@@ -279,7 +279,8 @@ fn is_patients_share(c: &ClaimPayment) -> bool {
             .chain(c.lines.iter().flat_map(|l| &l.adjustments))
     };
     let patient: Decimal = all().filter(|a| a.group == "PR").map(|a| a.amount).sum();
-    let other_than_contract = all().any(|a| a.group != "PR" && !(a.group == "CO" && a.reason == "45"));
+    let other_than_contract =
+        all().any(|a| a.group != "PR" && !(a.group == "CO" && a.reason == "45"));
     processed && patient > Decimal::ZERO && !other_than_contract
 }
 
@@ -404,7 +405,14 @@ mod tests {
         use ClaimStatus::*;
         assert_eq!(
             statuses,
-            [Paid, PartiallyPaid, Denied, Reversed, PatientResponsibility, Denied]
+            [
+                Paid,
+                PartiallyPaid,
+                Denied,
+                Reversed,
+                PatientResponsibility,
+                Denied
+            ]
         );
     }
 }

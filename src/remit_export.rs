@@ -92,7 +92,11 @@ pub fn write(
         ))
         .map_err(std::io::Error::other)?;
         for c in &r.claims {
-            let mine = if ours.contains(&c.claim_id) { "yes" } else { "no" };
+            let mine = if ours.contains(&c.claim_id) {
+                "yes"
+            } else {
+                "no"
+            };
             let claim_cells = |row: &str,
                                line: String,
                                procedure: &str,

@@ -616,13 +616,15 @@ async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<Statu
         .await?
         .into_iter()
         .take(args.limit)
-        .map(|(response, kind, answers, file, at)| UnmatchedResponseView {
-            response,
-            kind,
-            answers,
-            file,
-            at,
-        })
+        .map(
+            |(response, kind, answers, file, at)| UnmatchedResponseView {
+                response,
+                kind,
+                answers,
+                file,
+                at,
+            },
+        )
         .collect();
     let unmatched_answers = ledger.unmatched_answers(args.limit as i64).await?;
     let inbound = ledger.inbound_files(args.files).await?;

@@ -197,11 +197,14 @@ pub fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<Outcome> {
         },
     )?;
     say("\n== status\n")?;
-    ops::status(&on, &StatusArgs {
+    ops::status(
+        &on,
+        &StatusArgs {
             files: 10,
             limit: 200,
             json: false,
-        })?;
+        },
+    )?;
     let ledger_url = crate::config::Config::load(&config)?.ledger_url;
     let claim = rt.block_on(async {
         let ledger = Ledger::open(&ledger_url).await?;

@@ -151,10 +151,9 @@ pub fn identity(response: &Response) -> String {
             s.envelope.group,
             s.envelope.set
         ),
-        Response::Remittance(r) => format!(
-            "835|{}|{}|{}",
-            r.envelope.sender, r.payer_trace_id, r.trace
-        ),
+        Response::Remittance(r) => {
+            format!("835|{}|{}|{}", r.envelope.sender, r.payer_trace_id, r.trace)
+        }
     }
 }
 
@@ -301,8 +300,9 @@ impl Ledger {
     ) -> Result<BTreeSet<String>, LedgerError> {
         let mut out = BTreeSet::new();
         for chunk in ids.chunks(CHUNK) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("SELECT DISTINCT claim_id FROM claims WHERE partner = ");
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT DISTINCT claim_id FROM claims WHERE partner = ",
+            );
             q.push_bind(partner).push(" AND claim_id IN (");
             let mut list = q.separated(", ");
             for id in chunk {
@@ -347,7 +347,14 @@ impl Ledger {
         .map_err(query_err("looking up a collected file's content"))?;
         if let Some(earlier) = earlier {
             done.duplicate_of = Some(earlier);
-            finish_file(&mut tx, file_id, InboundState::Duplicate, content_sha256, &at).await?;
+            finish_file(
+                &mut tx,
+                file_id,
+                InboundState::Duplicate,
+                content_sha256,
+                &at,
+            )
+            .await?;
             tx.commit()
                 .await
                 .map_err(query_err("committing a duplicate"))?;
@@ -398,7 +405,14 @@ impl Ledger {
         }
         let touched: Vec<i64> = touched.into_iter().collect();
         done.changed = settle(&mut tx, &touched, &at).await?;
-        finish_file(&mut tx, file_id, InboundState::Processed, content_sha256, &at).await?;
+        finish_file(
+            &mut tx,
+            file_id,
+            InboundState::Processed,
+            content_sha256,
+            &at,
+        )
+        .await?;
         tx.commit()
             .await
             .map_err(query_err("committing responses"))?;
@@ -799,9 +813,9 @@ async fn resolve_set(
             ours,
         } => {
             sqlx::query(&format!(
-                "{sets} AND g.control = ?2 AND t.control = ?3 AND g.sender = ?4 AND g.receiver = ?5 \
+            "{sets} AND g.control = ?2 AND t.control = ?3 AND g.sender = ?4 AND g.receiver = ?5 \
                  AND ?6 BETWEEN c.first_segment AND c.last_segment"
-            ))
+        ))
             .bind(partner)
             .bind(group)
             .bind(set)
@@ -887,13 +901,14 @@ impl Ledger {
         let names = |v: &Verdict, id: &str| matches!(&v.target, Target::Claim { claim_id } if claim_id == id);
         let chosen = match answered {
             Some(a) => all.iter().find(|v| names(v, a)),
-            None => all
-                .iter()
-                .find(|v| names(v, claim_id))
-                .or_else(|| match unmatched.as_slice() {
-                    [only] => all.iter().find(|v| names(v, only)),
-                    _ => None,
-                }),
+            None => {
+                all.iter()
+                    .find(|v| names(v, claim_id))
+                    .or_else(|| match unmatched.as_slice() {
+                        [only] => all.iter().find(|v| names(v, only)),
+                        _ => None,
+                    })
+            }
         };
         let Some(verdict) = chosen else {
             return Ok(None);

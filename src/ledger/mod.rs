@@ -26,7 +26,8 @@ mod inbound;
 mod outbound;
 pub use daemon::{Overdue, PendingAlert, StatusTotal};
 pub use inbound::{
-    identity, ClaimTrace, Inbound, InboundRow, InboundState, NewInbound, Reconciled, UnmatchedAnswer,
+    identity, ClaimTrace, Inbound, InboundRow, InboundState, NewInbound, Reconciled,
+    UnmatchedAnswer,
 };
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
