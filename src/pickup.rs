@@ -99,6 +99,19 @@ pub fn processed_dir(export: &Path) -> PathBuf {
     export.parent().unwrap_or(Path::new(".")).join("processed")
 }
 
+/// Where the claims an export's run set aside are handed back, as they
+/// came in: `rejected/` beside it. Created here (a fresh outbox has none),
+/// durably, so the set-aside copy can be written into it atomically.
+pub fn rejected_dir(export: &Path) -> Result<PathBuf, PickupError> {
+    let parent = export.parent().unwrap_or(Path::new("."));
+    let dir = parent.join("rejected");
+    if !dir.is_dir() {
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
+    }
+    Ok(dir)
+}
+
 /// Moves an export into `processed/` beside it (a name already there gets
 /// `.N` appended), durably, and returns the new path.
 pub fn move_to_processed(export: &Path) -> Result<PathBuf, PickupError> {

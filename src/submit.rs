@@ -459,7 +459,7 @@ impl Submit<'_> {
             profile: &self.partner.profile,
             today: self.now.date(),
             file_parties: false,
-            quarantine: Some(export.parent().unwrap_or(Path::new(".")).join("rejected")),
+            quarantine: Some(pickup::rejected_dir(export)?),
         };
         let mut claims = Vec::new();
         let translation = pipeline
