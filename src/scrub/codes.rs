@@ -28,16 +28,26 @@ pub fn npi_valid(npi: &str) -> bool {
     b.get(9).map(|d| u32::from(d - b'0')) == Some(check)
 }
 
-/// ICD-10-CM code without the dot: a letter (not U), a digit, then one to
-/// five letters or digits.
+/// ICD-10-CM code, with or without its dot: a letter (any, U included:
+/// U07.1 COVID-19, U09.9 post-COVID), a digit, a letter or digit, then up
+/// to four more letters or digits — after a dot when there is one.
 pub fn icd10_shape(code: &str) -> bool {
     let b = code.as_bytes();
-    (3..=7).contains(&b.len())
-        && matches!(b.first(), Some(c) if c.is_ascii_uppercase() && *c != b'U')
-        && b.get(1).is_some_and(u8::is_ascii_digit)
-        && b.iter()
-            .skip(2)
-            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    let alnum = |c: &u8| c.is_ascii_digit() || c.is_ascii_uppercase();
+    let rest = match b {
+        [a, d, x, rest @ ..] if a.is_ascii_uppercase() && d.is_ascii_digit() && alnum(x) => rest,
+        _ => return false,
+    };
+    let rest = match rest {
+        [b'.', after @ ..] if !after.is_empty() => after,
+        _ => rest,
+    };
+    rest.len() <= 4 && rest.iter().all(alnum)
+}
+
+/// An ICD-10-CM code as X12 carries it (HI): without the dot.
+pub fn icd10_undotted(code: &str) -> Option<String> {
+    code.contains('.').then(|| code.replace('.', ""))
 }
 
 /// CPT (five digits, or four digits and F/T/U for category II/III) or HCPCS
@@ -128,10 +138,23 @@ mod tests {
 
     #[test]
     fn code_shapes() {
-        for ok in ["J45909", "E119", "S72001A", "Z00"] {
+        for ok in [
+            "J45909", "E119", "S72001A", "Z00", "J45.909", "U071", "U07.1", "U099", "U09.9",
+            "S72.001A", "Z00.00",
+        ] {
             assert!(icd10_shape(ok), "{ok}");
         }
-        for bad in ["J45.909", "U071", "4019", "j459", "E1"] {
+        for bad in [
+            "4019",
+            "j459",
+            "E1",
+            "E11.",
+            "E1.19",
+            "S72001AB",
+            "S72.001AB",
+            "E11..9",
+            "E11-9",
+        ] {
             assert!(!icd10_shape(bad), "{bad}");
         }
         for ok in ["99213", "0001F", "0042T", "J1100", "A0428"] {

@@ -8,6 +8,7 @@
 //! profile's companion-guide rules. Errors set the claim aside; warnings
 //! don't. Messages name the field and rule but never quote PHI.
 
+pub mod code_sets;
 pub mod codes;
 
 use chrono::NaiveDate;
@@ -18,6 +19,7 @@ use std::fmt;
 use crate::model::{Address, Claim, ClaimKind, IcdVersion, Provider};
 use crate::profile::Profile;
 use crate::report::{Problem, Rows, Severity};
+use code_sets::CodeSet;
 use codes::*;
 
 /// Most 837P lines per claim (loop 2400 repeat).
@@ -150,6 +152,17 @@ impl<'p> Scrubber<'p> {
         visit_text(claim, &mut |field, text| {
             self.normalize(field, text, &mut f)
         });
+        if claim.icd_version == IcdVersion::Icd10 {
+            for dx in claim
+                .diagnoses
+                .iter_mut()
+                .chain(&mut claim.admitting_diagnosis)
+            {
+                if let Some(bare) = icd10_undotted(dx).filter(|_| icd10_shape(dx)) {
+                    *dx = bare;
+                }
+            }
+        }
         self.claim_rules(claim, &mut f);
         for breach in self.profile.check(claim) {
             let rule = format!("partner:{}", self.profile.name);
@@ -503,8 +516,11 @@ impl<'p> Scrubber<'p> {
                         f.error(
                             item("diagnoses", i, ""),
                             "icd10",
-                            "is not shaped like an ICD-10-CM code (letter, digit, then up to five letters or digits, no dot)",
+                            "is not shaped like an ICD-10-CM code (letter, digit, letter or digit, then up to four more; the dot optional)",
                         );
+                    } else {
+                        let set = self.profile.code_sets.icd10cm.as_deref();
+                        code_set(f, item("diagnoses", i, ""), set, "ICD-10-CM", dx);
                     }
                 }
             }
@@ -558,6 +574,14 @@ impl<'p> Scrubber<'p> {
                             "procedure-code",
                             "is not shaped like a CPT or HCPCS code",
                         );
+                    } else if p.qualifier == "HC" {
+                        let sets = &self.profile.code_sets;
+                        let (set, label) = if p.code.starts_with(|c: char| c.is_ascii_digit()) {
+                            (sets.cpt.as_deref(), "CPT")
+                        } else {
+                            (sets.hcpcs.as_deref(), "HCPCS")
+                        };
+                        code_set(f, line_at(i, "procedure.code"), set, label, &p.code);
                     }
                     if p.modifiers.len() > 4 {
                         f.error(
@@ -786,6 +810,22 @@ impl<'p> Scrubber<'p> {
     }
 }
 
+/// A well-shaped code missing from a configured code set sets the claim
+/// aside. The message names the set's file, never the code (a diagnosis is
+/// PHI).
+fn code_set(f: &mut Findings<'_>, field: At, set: Option<&CodeSet>, label: &str, code: &str) {
+    if let Some(set) = set.filter(|s| !s.contains(code)) {
+        f.error(
+            field,
+            "code-set",
+            format!(
+                "is not in the {label} code set configured for this partner ({})",
+                set.name
+            ),
+        );
+    }
+}
+
 /// Calls `f` with every text field of the claim that ends up in the X12.
 fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, &mut String)) {
     fn addr(a: &mut Address, owner: &'static str, f: &mut impl FnMut(At, &mut String)) {
@@ -980,7 +1020,7 @@ mod tests {
                 "billing_provider.taxonomy taxonomy",
             ),
             (
-                broken(p, |c| c.diagnoses[0] = "J45.909".into()),
+                broken(p, |c| c.diagnoses[0] = "J4.5909".into()),
                 "diagnoses[1] icd10",
             ),
             (
@@ -1145,6 +1185,18 @@ mod tests {
                 "expected {expected:?}, got {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn icd10_codes_starting_with_u_pass_and_lose_their_dot() {
+        let mut c = base(ClaimKind::Professional);
+        c.diagnoses = vec!["U07.1".into(), "U099".into()];
+        assert_eq!(rules(&mut c), Vec::<String>::new());
+        assert_eq!(
+            c.diagnoses,
+            ["U071", "U099"],
+            "X12 carries codes without the dot"
+        );
     }
 
     #[test]
