@@ -120,6 +120,90 @@ pub fn taxonomy_shape(t: &str) -> bool {
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
+/// The last four digits of a payment card number found in `text`, if any:
+/// a run of 13 to 19 digits (single spaces or dashes allowed between them)
+/// that passes Luhn and starts with a card network's prefix. A run of
+/// digit groups is tried whole and as every stretch of whole groups, so
+/// a card number next to other digits ("4111…1111 0425") is still found,
+/// while a long id with no separators is one group and never a card.
+/// NPIs (10 digits) and tax ids (9) are too short to be one.
+pub fn card_number(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        // One run: digit groups joined by single separators.
+        let mut groups: Vec<&[u8]> = Vec::new();
+        loop {
+            let start = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            groups.push(&b[start..i]);
+            match (b.get(i), b.get(i + 1)) {
+                (Some(b' ' | b'-'), Some(d)) if d.is_ascii_digit() => i += 1,
+                _ => break,
+            }
+        }
+        for first in 0..groups.len() {
+            let mut digits: Vec<u8> = Vec::new();
+            for g in &groups[first..] {
+                digits.extend_from_slice(g);
+                if digits.len() > 19 {
+                    break;
+                }
+                if digits.len() >= 13 && luhn(&digits) && card_prefix(&digits) {
+                    let last4 = &digits[digits.len() - 4..];
+                    return Some(String::from_utf8_lossy(last4).into_owned());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Luhn over ASCII digits, the last being the check digit.
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let d = u32::from(d - b'0');
+            if i % 2 == 1 {
+                let x = d * 2;
+                x / 10 + x % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// Visa 4; Mastercard 51–55, 2221–2720; Amex 34, 37; Discover 6011, 65,
+/// 644–649; JCB 3528–3589; Diners 36, 38, 300–305.
+fn card_prefix(digits: &[u8]) -> bool {
+    let lead = |n: usize| {
+        digits
+            .get(..n)
+            .map(|p| p.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')))
+            .unwrap_or(0)
+    };
+    let (p1, p2, p3, p4) = (lead(1), lead(2), lead(3), lead(4));
+    p1 == 4
+        || (51..=55).contains(&p2)
+        || (2221..=2720).contains(&p4)
+        || matches!(p2, 34 | 37 | 36 | 38 | 65)
+        || p4 == 6011
+        || (644..=649).contains(&p3)
+        || (3528..=3589).contains(&p4)
+        || (300..=305).contains(&p3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +218,39 @@ mod tests {
         assert!(!npi_valid("1234567890"));
         assert!(!npi_valid("123456789"));
         assert!(!npi_valid("12345678AB"));
+    }
+
+    #[test]
+    fn card_numbers_of_every_network_are_found_and_nothing_else() {
+        for (text, last4) in [
+            ("4111111111111111", "1111"),
+            ("paid with 4111 1111 1111 1111 on the phone", "1111"),
+            ("card 4111-1111-1111-1111.", "1111"),
+            ("4111111111111111 0425", "1111"),
+            ("5555555555554444", "4444"),
+            ("2223003122003222", "3222"),
+            ("378282246310005", "0005"),
+            ("6011111111111117", "1117"),
+            ("6445644564456445", "6445"),
+            ("3530111333300000", "0000"),
+            ("36227206271667", "1667"),
+            ("30569309025904", "5904"),
+            ("4222222222222", "2222"),
+        ] {
+            assert_eq!(card_number(text).as_deref(), Some(last4), "{text}");
+        }
+        for text in [
+            "1234567893", // an NPI
+            "NPI 1234567893 TIN 123456789",
+            "4111111111111112",     // fails Luhn
+            "9111111111111115",     // no network starts with 9
+            "41111111111111110000", // twenty digits, one group
+            "4111  1111 1111 1111", // two spaces end a run
+            "RFM-1001-1",
+            "62704-1111",
+        ] {
+            assert_eq!(card_number(text), None, "{text}");
+        }
     }
 
     #[test]

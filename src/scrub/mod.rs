@@ -3,7 +3,9 @@
 //!
 //! [`Scrubber::scrub`] first normalises the claim's text (trims it,
 //! transliterates non-ASCII such as "José" to "Jose" with a warning, refuses
-//! text that holds the partner's delimiters), then checks NPIs, code shapes,
+//! text that holds the partner's delimiters, and sets aside a claim with a
+//! payment card number in any of its text, naming only its last four
+//! digits), then checks NPIs, code shapes,
 //! dates, totals, pointers, limits and required fields, then the partner
 //! profile's companion-guide rules. Errors set the claim aside; warnings
 //! don't. Messages name the field and rule but never quote PHI.
@@ -146,11 +148,24 @@ impl<'p> Scrubber<'p> {
         let mut f = Findings {
             file,
             rows,
-            claim: claim.id.trim().to_owned(),
+            claim: match card_number(&claim.id) {
+                // Problems name the claim by its id: not by a card number.
+                Some(last4) => format!("(an id holding a card number ending {last4})"),
+                None => claim.id.trim().to_owned(),
+            },
             problems: Vec::new(),
         };
         visit_text(claim, &mut |field, text| {
-            self.normalize(field, text, &mut f)
+            self.normalize(field, text, &mut f);
+            if let Some(last4) = card_number(text) {
+                f.error(
+                    field,
+                    "card-number",
+                    format!(
+                        "holds what looks like a payment card number (ending {last4}); card numbers must not travel in a claim"
+                    ),
+                );
+            }
         });
         if claim.icd_version == IcdVersion::Icd10 {
             for dx in claim
