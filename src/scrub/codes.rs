@@ -181,7 +181,7 @@ fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Visa 4; Mastercard 51–55, 2221–2720; Amex 34, 37; Discover 6011, 65,
