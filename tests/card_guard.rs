@@ -46,7 +46,7 @@ fn a_card_number_in_any_text_field_sets_the_claim_aside_and_is_never_echoed() {
         c["note"] = format!("CC {dashed}").into()
     });
     with("CARD-ADDRESS", &|c| {
-        c["subscriber"]["address"]["line2"] = format!("{in_address}").into()
+        c["subscriber"]["address"]["line2"] = in_address.into()
     });
     // NPIs, a tax id and a phone number in a note are not cards.
     with("CLEAN", &|c| {
