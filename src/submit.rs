@@ -14,9 +14,10 @@
 //! - an export `spooled` but still in the outbox is moved on;
 //! - `spooled`/`uploading` files are uploaded again from the start under
 //!   the temporary name (truncating what a cut upload left);
-//! - a `verified` file is renamed, unless its temporary name is gone, which
-//!   only our rename does: then it was delivered before the crash (the
-//!   partner may already have moved it away).
+//! - a `verified` file is renamed, unless its temporary name is gone: then
+//!   it was delivered before the crash if the final name holds the recorded
+//!   size (or the partner is `move_on_arrival` and took it away), and is
+//!   uploaded again otherwise.
 //!
 //! The 837 streams from the map through the writer straight into the age
 //! encryptor and the spool file; plaintext never touches the disk.
@@ -604,22 +605,36 @@ impl Submit<'_> {
                 Some(found) if found == expected.bytes => {}
                 Some(_) => state = FileState::Uploading,
                 None => {
-                    // Only our rename removes the temporary name.
-                    let claims = self
-                        .ledger
-                        .delivered(
-                            file.id,
-                            "renamed before an interruption (the temporary name is gone)",
-                            self.now,
-                        )
-                        .await?;
-                    self.archive(file)?;
-                    return Ok(FileOutcome::Delivered {
-                        name: file.name.clone(),
-                        claims,
-                        bytes: expected.bytes,
-                        hashed: false,
-                    });
+                    // Our rename removes the temporary name, but so may a
+                    // partner's cleanup: delivered only if the final name
+                    // holds the recorded size — or the partner takes files
+                    // away on arrival, so nothing can be there to see.
+                    let arrived = conn.size_of(&fin).await?;
+                    let why = match arrived {
+                        Some(found) if found == expected.bytes => Some(
+                            "renamed before an interruption (the final name holds the recorded size)",
+                        ),
+                        _ if self.partner.move_on_arrival => Some(
+                            "renamed before an interruption (the temporary name is gone; the partner moves files on arrival)",
+                        ),
+                        _ => None,
+                    };
+                    match why {
+                        Some(why) => {
+                            let claims = self.ledger.delivered(file.id, why, self.now).await?;
+                            self.archive(file)?;
+                            return Ok(FileOutcome::Delivered {
+                                name: file.name.clone(),
+                                claims,
+                                bytes: expected.bytes,
+                                hashed: false,
+                            });
+                        }
+                        None => {
+                            tracing::warn!(file = %file.name, "a verified upload is gone from the partner's server; uploading it again");
+                            state = FileState::Uploading;
+                        }
+                    }
                 }
             }
         }
