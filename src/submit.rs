@@ -11,7 +11,8 @@
 //! - a file still `sealing` never reached the ledger whole: its spool copy
 //!   is deleted, the file abandoned (its control numbers stay burnt), and
 //!   the export — still in the outbox — is picked up again;
-//! - an export `spooled` but still in the outbox is moved on;
+//! - an export `spooled` but still in the outbox is moved on — if the file
+//!   there still has its hash; a new export under the same name is sent;
 //! - `spooled`/`uploading` files are uploaded again from the start under
 //!   the temporary name (truncating what a cut upload left);
 //! - a `verified` file is renamed, unless its temporary name is gone: then
@@ -264,7 +265,11 @@ impl Submit<'_> {
         }
         for export in self.ledger.unfinished_exports(&self.partner.name).await? {
             let path = PathBuf::from(&export.path);
-            let moved = if path.exists() {
+            // Only the bytes that were spooled move on: a new export
+            // dropped under the same name since is picked up and sent.
+            let still_here = path.exists()
+                && matches!(pickup::fingerprint(&path), Ok(fp) if fp.sha256 == export.sha256);
+            let moved = if still_here {
                 pickup::move_to_processed(&path)?
             } else {
                 // Moved before the crash, not yet recorded.
