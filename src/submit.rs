@@ -460,12 +460,13 @@ impl Submit<'_> {
             Seal::Age(recipients) => Sealer::new(recipients, out).map_err(seal_err)?,
             Seal::None => Sealer::plain(out),
         };
+        let rejected = pickup::rejected_dir(export)?;
         let pipeline = Pipeline {
             map: self.map,
             profile: &self.partner.profile,
             today: self.now.date(),
             file_parties: false,
-            quarantine: Some(pickup::rejected_dir(export)?),
+            quarantine: Some(rejected.clone()),
         };
         let mut claims = Vec::new();
         let translation = pipeline
@@ -494,6 +495,9 @@ impl Submit<'_> {
                 path: export.to_owned(),
                 source,
             })?;
+        if translation.report.quarantined.is_empty() {
+            pickup::tidy_rejected_dir(&rejected);
+        }
         if translation.interchange.is_none() {
             // Dropping the sealer drops the unfinished spool file.
             return Ok(Written {
