@@ -422,6 +422,14 @@ impl FileNameTemplate {
         if !t.contains("{isa13}") && !t.contains("{seq}") {
             return Err("needs {isa13} or {seq}, or two files would share a name".into());
         }
+        // {seq} counts within a day: alone it names day two's first file
+        // as day one's.
+        if t.contains("{seq}") && !t.contains("{isa13}") && !t.contains("{yyyymmdd}") {
+            return Err(
+                "{seq} starts again every day: add {yyyymmdd} ({mmdd} repeats every year) or                  {isa13}, or the second day's files take the first day's names"
+                    .into(),
+            );
+        }
         Ok(FileNameTemplate(t.to_owned()))
     }
 
