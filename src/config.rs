@@ -172,6 +172,9 @@ struct RawPartner {
     /// Larger inbound files are not downloaded; they are reported.
     #[serde(default = "default_max_inbound")]
     max_inbound_bytes: u64,
+    /// The partner takes each upload away the moment it has its final name.
+    #[serde(default)]
+    move_on_arrival: bool,
 }
 
 fn default_pattern() -> String {
@@ -419,6 +422,14 @@ impl FileNameTemplate {
         if !t.contains("{isa13}") && !t.contains("{seq}") {
             return Err("needs {isa13} or {seq}, or two files would share a name".into());
         }
+        // {seq} counts within a day: alone it names day two's first file
+        // as day one's.
+        if t.contains("{seq}") && !t.contains("{isa13}") && !t.contains("{yyyymmdd}") {
+            return Err(
+                "{seq} starts again every day: add {yyyymmdd} ({mmdd} repeats every year) or                  {isa13}, or the second day's files take the first day's names"
+                    .into(),
+            );
+        }
         Ok(FileNameTemplate(t.to_owned()))
     }
 
@@ -472,6 +483,10 @@ pub struct Partner {
     pub inbound_pattern: regex::Regex,
     pub settle: std::time::Duration,
     pub max_inbound_bytes: u64,
+    /// The partner moves each upload away as soon as it has its final
+    /// name: a verified upload whose temporary name is gone counts as
+    /// delivered even when the final name is not there either.
+    pub move_on_arrival: bool,
 }
 
 #[derive(Debug)]
@@ -726,6 +741,7 @@ impl Config {
                     inbound_pattern,
                     settle: std::time::Duration::from_millis(p.settle_ms),
                     max_inbound_bytes: p.max_inbound_bytes,
+                    move_on_arrival: p.move_on_arrival,
                 },
             );
         }

@@ -99,6 +99,29 @@ pub fn processed_dir(export: &Path) -> PathBuf {
     export.parent().unwrap_or(Path::new(".")).join("processed")
 }
 
+/// Where the claims an export's run set aside are handed back, as they
+/// came in: `rejected/` beside it. Created here (a fresh outbox has none),
+/// durably, so the set-aside copy can be written into it atomically;
+/// [`tidy_rejected_dir`] removes it again when nothing was set aside.
+pub fn rejected_dir(export: &Path) -> Result<PathBuf, PickupError> {
+    let parent = export.parent().unwrap_or(Path::new("."));
+    let dir = parent.join("rejected");
+    if !dir.is_dir() {
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
+    }
+    Ok(dir)
+}
+
+/// Removes `rejected/` if it holds nothing (a folder that holds files
+/// stays, untouched).
+pub fn tidy_rejected_dir(dir: &Path) {
+    let empty = fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+    if empty {
+        fs::remove_dir(dir).ok();
+    }
+}
+
 /// Moves an export into `processed/` beside it (a name already there gets
 /// `.N` appended), durably, and returns the new path.
 pub fn move_to_processed(export: &Path) -> Result<PathBuf, PickupError> {

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 use crate::model::{Claim, ClaimKind, Receiver, Submitter};
+use crate::scrub::code_sets::{CodeSets, RawCodeSets};
 use crate::x12::{DelimiterError, Delimiters, Envelope, Usage};
 
 /// The built-in sandbox payer's profile, used when no `--partner` is given.
@@ -50,6 +51,8 @@ struct RawProfile {
     receiver: Receiver,
     #[serde(default)]
     rules: Vec<RawRule>,
+    #[serde(default)]
+    code_sets: RawCodeSets,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +136,8 @@ pub struct Profile {
     pub envelope: Envelope,
     pub max_claims_per_set: Option<usize>,
     pub rules: Vec<Rule>,
+    /// Code-set files the scrubber checks codes against (`[code_sets]`).
+    pub code_sets: CodeSets,
 }
 
 /// A rule's verdict on one claim: which value (by path) broke it and how.
@@ -249,6 +254,10 @@ impl Profile {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let code_sets = raw
+            .code_sets
+            .load(path.parent().unwrap_or(Path::new(".")))
+            .map_err(|(field, e)| invalid(field, e.to_string()))?;
         Ok(Profile {
             name: raw.name,
             description: raw.description,
@@ -268,6 +277,7 @@ impl Profile {
             },
             max_claims_per_set: e.max_claims_per_set,
             rules,
+            code_sets,
         })
     }
 

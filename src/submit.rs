@@ -11,12 +11,14 @@
 //! - a file still `sealing` never reached the ledger whole: its spool copy
 //!   is deleted, the file abandoned (its control numbers stay burnt), and
 //!   the export — still in the outbox — is picked up again;
-//! - an export `spooled` but still in the outbox is moved on;
+//! - an export `spooled` but still in the outbox is moved on — if the file
+//!   there still has its hash; a new export under the same name is sent;
 //! - `spooled`/`uploading` files are uploaded again from the start under
 //!   the temporary name (truncating what a cut upload left);
-//! - a `verified` file is renamed, unless its temporary name is gone, which
-//!   only our rename does: then it was delivered before the crash (the
-//!   partner may already have moved it away).
+//! - a `verified` file is renamed, unless its temporary name is gone: then
+//!   it was delivered before the crash if the final name holds the recorded
+//!   size (or the partner is `move_on_arrival` and took it away), and is
+//!   uploaded again otherwise.
 //!
 //! The 837 streams from the map through the writer straight into the age
 //! encryptor and the spool file; plaintext never touches the disk.
@@ -263,7 +265,11 @@ impl Submit<'_> {
         }
         for export in self.ledger.unfinished_exports(&self.partner.name).await? {
             let path = PathBuf::from(&export.path);
-            let moved = if path.exists() {
+            // Only the bytes that were spooled move on: a new export
+            // dropped under the same name since is picked up and sent.
+            let still_here = path.exists()
+                && matches!(pickup::fingerprint(&path), Ok(fp) if fp.sha256 == export.sha256);
+            let moved = if still_here {
                 pickup::move_to_processed(&path)?
             } else {
                 // Moved before the crash, not yet recorded.
@@ -454,12 +460,13 @@ impl Submit<'_> {
             Seal::Age(recipients) => Sealer::new(recipients, out).map_err(seal_err)?,
             Seal::None => Sealer::plain(out),
         };
+        let rejected = pickup::rejected_dir(export)?;
         let pipeline = Pipeline {
             map: self.map,
             profile: &self.partner.profile,
             today: self.now.date(),
             file_parties: false,
-            quarantine: Some(export.parent().unwrap_or(Path::new(".")).join("rejected")),
+            quarantine: Some(rejected.clone()),
         };
         let mut claims = Vec::new();
         let translation = pipeline
@@ -488,6 +495,9 @@ impl Submit<'_> {
                 path: export.to_owned(),
                 source,
             })?;
+        if translation.report.quarantined.is_empty() {
+            pickup::tidy_rejected_dir(&rejected);
+        }
         if translation.interchange.is_none() {
             // Dropping the sealer drops the unfinished spool file.
             return Ok(Written {
@@ -610,22 +620,36 @@ impl Submit<'_> {
                 Some(found) if found == expected.bytes => {}
                 Some(_) => state = FileState::Uploading,
                 None => {
-                    // Only our rename removes the temporary name.
-                    let claims = self
-                        .ledger
-                        .delivered(
-                            file.id,
-                            "renamed before an interruption (the temporary name is gone)",
-                            self.now,
-                        )
-                        .await?;
-                    self.archive(file)?;
-                    return Ok(FileOutcome::Delivered {
-                        name: file.name.clone(),
-                        claims,
-                        bytes: expected.bytes,
-                        hashed: false,
-                    });
+                    // Our rename removes the temporary name, but so may a
+                    // partner's cleanup: delivered only if the final name
+                    // holds the recorded size — or the partner takes files
+                    // away on arrival, so nothing can be there to see.
+                    let arrived = conn.size_of(&fin).await?;
+                    let why = match arrived {
+                        Some(found) if found == expected.bytes => Some(
+                            "renamed before an interruption (the final name holds the recorded size)",
+                        ),
+                        _ if self.partner.move_on_arrival => Some(
+                            "renamed before an interruption (the temporary name is gone; the partner moves files on arrival)",
+                        ),
+                        _ => None,
+                    };
+                    match why {
+                        Some(why) => {
+                            let claims = self.ledger.delivered(file.id, why, self.now).await?;
+                            self.archive(file)?;
+                            return Ok(FileOutcome::Delivered {
+                                name: file.name.clone(),
+                                claims,
+                                bytes: expected.bytes,
+                                hashed: false,
+                            });
+                        }
+                        None => {
+                            tracing::warn!(file = %file.name, "a verified upload is gone from the partner's server; uploading it again");
+                            state = FileState::Uploading;
+                        }
+                    }
                 }
             }
         }

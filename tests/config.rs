@@ -86,6 +86,19 @@ fn misconfigurations_are_named_precisely() {
             "RFM_{yyyymmdd}.dat",
             "needs {isa13} or {seq}",
         ),
+        // Regression: {seq} restarts daily; without a date or {isa13} the
+        // second day's first file collided with the first day's and
+        // aborted the run. Refused at load now.
+        (
+            "RFM_{yyyymmdd}_{isa13}.dat.age",
+            "RFM_{seq}.dat.age",
+            "partners.acme.file_name: {seq} starts again every day",
+        ),
+        (
+            "RFM_{yyyymmdd}_{isa13}.dat.age",
+            "RFM_{mmdd}_{hhmmss}_{seq}.dat.age",
+            "add {yyyymmdd}",
+        ),
         (
             "profile = \"acme-health\"",
             "profile = \"no-such-payer\"",
@@ -209,6 +222,8 @@ fn file_names_render_from_their_template() {
     });
     assert_eq!(name, "RFM00042_20261125_000000042_03.x12.age");
     assert!(FileNameTemplate::parse("../{isa13}").is_err());
+    assert!(FileNameTemplate::parse("RFM_{yyyymmdd}_{seq}.x12").is_ok());
+    assert!(FileNameTemplate::parse("RFM_{isa13}_{seq}.x12").is_ok());
     assert!(FileNameTemplate::parse(".hidden{isa13}").is_err());
 }
 

@@ -176,3 +176,41 @@ fn a_second_run_for_the_same_partner_waits_its_turn() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
 }
+
+/// Regression: `submit` never created `OUTBOX/<partner>/rejected/`, so an
+/// export holding one claim to set aside was never sent (each run burnt a
+/// control number and left an abandoned file).
+#[test]
+fn an_export_with_one_bad_claim_sends_the_good_ones_and_sets_the_bad_one_aside() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    assert!(!ws.outbox().join("rejected").exists(), "a fresh outbox");
+    let good = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    // RFM-1099: a rendering NPI whose check digit is wrong.
+    let bad = "RFM-1099,$60.00,Office,1,,,Z00.00,,,,WELBY,MARCUS,1987654321,XJH777888000,SMITH,ANNA,01/05/1990,Female,GRP7700,Commercial,301 MAPLE DR,SPRINGFIELD,IL,62703,ACME HEALTH PLAN,ACME01,99395,,,$60.00,1,11/12/2026,1,RFM-1099-1\n";
+    std::fs::write(ws.outbox().join("clinic.csv"), format!("{good}{bad}")).unwrap();
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 1, "{}", text(&out));
+    let opened = age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&remote[0]),
+    );
+    let opened = String::from_utf8_lossy(&opened);
+    assert_eq!(opened.matches("CLM*").count(), 5, "{opened}");
+    assert!(!opened.contains("RFM-1099"));
+
+    let rejected = ws.outbox().join("rejected");
+    assert_eq!(names_in(&rejected), ["clinic.rejected.csv"]);
+    let kept = std::fs::read_to_string(rejected.join("clinic.rejected.csv")).unwrap();
+    assert_eq!(kept, format!("{}\n{bad}", good.lines().next().unwrap()));
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv"]);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+
+    // Nothing is left for the next run: no new control number is burnt.
+    let again = ws.submit(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
+}

@@ -302,13 +302,15 @@ fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
     }
 }
 
-/// A partner that takes each file the moment it is renamed, and a crash
-/// right after the rename, before it was recorded: the next run must not
-/// upload it again — the temporary name is gone, so it was delivered.
+/// A partner that takes each file the moment it is renamed (configured
+/// `move_on_arrival`), and a crash right after the rename, before it was
+/// recorded: the next run must not upload it again — the temporary name is
+/// gone, so it was delivered.
 #[test]
 fn a_file_taken_by_the_partner_before_delivery_was_recorded_is_not_sent_again() {
     let sshd = Sshd::start();
     let ws = workspace_with_export(&sshd);
+    ws.append_config("move_on_arrival = true\n");
     let killed = ws.submit(&[("EDI_COURIER_FAULT", "renamed")]);
     assert_eq!(killed.status.code(), None, "{}", text(&killed));
     let taken = sshd.folder("partner-processing").join(FINAL);
@@ -324,4 +326,53 @@ fn a_file_taken_by_the_partner_before_delivery_was_recorded_is_not_sent_again() 
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
     let opened = age_decrypt(&ws.partner_identity, &taken);
     assert_eq!(String::from_utf8_lossy(&opened).matches("CLM*").count(), 5);
+}
+
+/// Regression: a verified upload whose temporary name was gone was marked
+/// delivered without a look at the final name. A partner's cleanup that
+/// removed the `.part` (the crash came before our rename) must not count as
+/// delivery: the file is uploaded again and renamed.
+#[test]
+fn a_verified_upload_that_vanished_before_the_rename_is_uploaded_again() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "verified")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    let part = ws.partner.outbound_dir.join(format!("{FINAL}.part"));
+    assert!(part.exists(), "verified under the temporary name");
+    std::fs::remove_file(&part).unwrap();
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    then_delivers_once(&ws);
+}
+
+/// The same crash when the rename did happen: the final name holds the
+/// recorded size, so it is delivered and not sent again.
+#[test]
+fn a_verified_upload_renamed_before_a_crash_is_not_sent_again() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "renamed")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    let before = std::fs::metadata(ws.partner.outbound_dir.join(FINAL))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    then_delivers_once(&ws);
+    let after = std::fs::metadata(ws.partner.outbound_dir.join(FINAL))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "the partner's file was not written again");
+}
+
+/// One file under its final name holding the five claims, all Sent.
+fn then_delivers_once(ws: &Workspace) {
+    assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL]);
+    let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(FINAL));
+    assert_eq!(String::from_utf8_lossy(&opened).matches("CLM*").count(), 5);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
 }

@@ -223,6 +223,7 @@ fn the_loop_through_the_sandbox_and_through_sshd_ends_with_the_same_statuses() {
 #[test]
 fn move_on_arrival_and_a_kill_between_rename_and_record_still_send_once() {
     let s = AgainstSandbox::start(true);
+    s.ws.append_config("move_on_arrival = true\n");
     s.ws.drop_export(&root().join("examples/demo-claims.csv"), "demo.csv");
     let out = s.ws.submit(&[("EDI_COURIER_FAULT", "renamed")]);
     assert_eq!(out.status.code(), None, "killed: {}", text(&out));

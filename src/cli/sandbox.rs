@@ -103,7 +103,8 @@ pub fn sandbox(args: &SandboxArgs) -> anyhow::Result<Outcome> {
             ours = kit.our_recipient,
             our_file = kit.our_identity_file.display(),
             root = kit.root.display(),
-            toml = kit.partner_toml(PARTNER, &sandbox, MAP),
+            toml = kit.partner_toml(PARTNER, &sandbox, MAP)
+                + if args.move_on_arrival { "move_on_arrival = true\n" } else { "" },
         ))?;
         tokio::signal::ctrl_c().await?;
         drop(sandbox);

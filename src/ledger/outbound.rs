@@ -7,6 +7,7 @@
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::fmt;
@@ -99,6 +100,8 @@ impl ExportState {
 pub struct ExportRow {
     pub id: i64,
     pub path: String,
+    /// The export's SHA-256 (hex) when it was picked up.
+    pub sha256: String,
     pub state: ExportState,
     pub file_id: Option<i64>,
     pub created_at: String,
@@ -179,17 +182,29 @@ pub struct FileStatus {
     pub updated_at: String,
 }
 
-fn export_row(r: &sqlx::sqlite::SqliteRow) -> Result<ExportRow, LedgerError> {
-    let state: String = r.get("state");
+/// One column of a row: a missing column or a value of the wrong type is
+/// a ledger error naming what was being read (sqlx names the column), not
+/// a panic.
+fn col<'r, T>(r: &'r SqliteRow, name: &str, what: &'static str) -> Result<T, LedgerError>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    r.try_get(name).map_err(query_err(what))
+}
+
+fn export_row(r: &SqliteRow) -> Result<ExportRow, LedgerError> {
+    const WHAT: &str = "reading an export";
+    let state: String = col(r, "state", WHAT)?;
     Ok(ExportRow {
-        id: r.get("id"),
-        path: r.get("path"),
+        id: col(r, "id", WHAT)?,
+        path: col(r, "path", WHAT)?,
+        sha256: col(r, "sha256", WHAT)?,
         state: ExportState::parse(&state).ok_or(LedgerError::Corrupt {
             what: "export state",
             value: state,
         })?,
-        file_id: r.get("file_id"),
-        created_at: r.get("created_at"),
+        file_id: col(r, "file_id", WHAT)?,
+        created_at: col(r, "created_at", WHAT)?,
     })
 }
 
@@ -237,7 +252,7 @@ impl Ledger {
         sha256: &str,
     ) -> Result<Option<ExportRow>, LedgerError> {
         let row = sqlx::query(
-            "SELECT id, path, state, file_id, created_at FROM exports WHERE partner = ?1 AND sha256 = ?2",
+            "SELECT id, path, sha256, state, file_id, created_at FROM exports WHERE partner = ?1 AND sha256 = ?2",
         )
         .bind(partner)
         .bind(sha256)
@@ -563,21 +578,22 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("listing files to send"))?;
-        rows.into_iter()
+        rows.iter()
             .map(|r| {
-                let state: String = r.get("state");
+                const WHAT: &str = "reading a file to send";
+                let state: String = col(r, "state", WHAT)?;
                 Ok(OutFile {
-                    id: r.get("id"),
-                    partner: r.get("partner"),
-                    name: r.get("name"),
-                    spool_path: r.get("spool_path"),
-                    sha256: r.get("sha256"),
-                    size: r.get("size"),
+                    id: col(r, "id", WHAT)?,
+                    partner: col(r, "partner", WHAT)?,
+                    name: col(r, "name", WHAT)?,
+                    spool_path: col(r, "spool_path", WHAT)?,
+                    sha256: col(r, "sha256", WHAT)?,
+                    size: col(r, "size", WHAT)?,
                     state: FileState::parse(&state).ok_or(LedgerError::Corrupt {
                         what: "file state",
                         value: state,
                     })?,
-                    attempts: r.get("attempts"),
+                    attempts: col(r, "attempts", WHAT)?,
                 })
             })
             .collect()
@@ -586,7 +602,7 @@ impl Ledger {
     /// Exports picked up or spooled but not yet moved to `processed/`.
     pub async fn unfinished_exports(&self, partner: &str) -> Result<Vec<ExportRow>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT id, path, state, file_id, created_at FROM exports \
+            "SELECT id, path, sha256, state, file_id, created_at FROM exports \
              WHERE partner = ?1 AND state = 'spooled' ORDER BY id",
         )
         .bind(partner)
@@ -717,20 +733,22 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("listing recent files"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| FileStatus {
-                id: r.get("id"),
-                direction: r.get("direction"),
-                partner: r.get("partner"),
-                name: r.get("name"),
-                state: r.get("state"),
-                claims: r.get("claims"),
-                size: r.get("size"),
-                attempts: r.get("attempts"),
-                last_error: r.get("last_error"),
-                updated_at: r.get("updated_at"),
+        rows.iter()
+            .map(|r| {
+                const WHAT: &str = "reading a recent file";
+                Ok(FileStatus {
+                    id: col(r, "id", WHAT)?,
+                    direction: col(r, "direction", WHAT)?,
+                    partner: col(r, "partner", WHAT)?,
+                    name: col(r, "name", WHAT)?,
+                    state: col(r, "state", WHAT)?,
+                    claims: col(r, "claims", WHAT)?,
+                    size: col(r, "size", WHAT)?,
+                    attempts: col(r, "attempts", WHAT)?,
+                    last_error: col(r, "last_error", WHAT)?,
+                    updated_at: col(r, "updated_at", WHAT)?,
+                })
             })
-            .collect())
+            .collect()
     }
 }

@@ -28,16 +28,26 @@ pub fn npi_valid(npi: &str) -> bool {
     b.get(9).map(|d| u32::from(d - b'0')) == Some(check)
 }
 
-/// ICD-10-CM code without the dot: a letter (not U), a digit, then one to
-/// five letters or digits.
+/// ICD-10-CM code, with or without its dot: a letter (any, U included:
+/// U07.1 COVID-19, U09.9 post-COVID), a digit, a letter or digit, then up
+/// to four more letters or digits — after a dot when there is one.
 pub fn icd10_shape(code: &str) -> bool {
     let b = code.as_bytes();
-    (3..=7).contains(&b.len())
-        && matches!(b.first(), Some(c) if c.is_ascii_uppercase() && *c != b'U')
-        && b.get(1).is_some_and(u8::is_ascii_digit)
-        && b.iter()
-            .skip(2)
-            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    let alnum = |c: &u8| c.is_ascii_digit() || c.is_ascii_uppercase();
+    let rest = match b {
+        [a, d, x, rest @ ..] if a.is_ascii_uppercase() && d.is_ascii_digit() && alnum(x) => rest,
+        _ => return false,
+    };
+    let rest = match rest {
+        [b'.', after @ ..] if !after.is_empty() => after,
+        _ => rest,
+    };
+    rest.len() <= 4 && rest.iter().all(alnum)
+}
+
+/// An ICD-10-CM code as X12 carries it (HI): without the dot.
+pub fn icd10_undotted(code: &str) -> Option<String> {
+    code.contains('.').then(|| code.replace('.', ""))
 }
 
 /// CPT (five digits, or four digits and F/T/U for category II/III) or HCPCS
@@ -110,6 +120,90 @@ pub fn taxonomy_shape(t: &str) -> bool {
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
+/// The last four digits of a payment card number found in `text`, if any:
+/// a run of 13 to 19 digits (single spaces or dashes allowed between them)
+/// that passes Luhn and starts with a card network's prefix. A run of
+/// digit groups is tried whole and as every stretch of whole groups, so
+/// a card number next to other digits ("4111…1111 0425") is still found,
+/// while a long id with no separators is one group and never a card.
+/// NPIs (10 digits) and tax ids (9) are too short to be one.
+pub fn card_number(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        // One run: digit groups joined by single separators.
+        let mut groups: Vec<&[u8]> = Vec::new();
+        loop {
+            let start = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            groups.push(&b[start..i]);
+            match (b.get(i), b.get(i + 1)) {
+                (Some(b' ' | b'-'), Some(d)) if d.is_ascii_digit() => i += 1,
+                _ => break,
+            }
+        }
+        for first in 0..groups.len() {
+            let mut digits: Vec<u8> = Vec::new();
+            for g in &groups[first..] {
+                digits.extend_from_slice(g);
+                if digits.len() > 19 {
+                    break;
+                }
+                if digits.len() >= 13 && luhn(&digits) && card_prefix(&digits) {
+                    let last4 = &digits[digits.len() - 4..];
+                    return Some(String::from_utf8_lossy(last4).into_owned());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Luhn over ASCII digits, the last being the check digit.
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let d = u32::from(d - b'0');
+            if i % 2 == 1 {
+                let x = d * 2;
+                x / 10 + x % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// Visa 4; Mastercard 51–55, 2221–2720; Amex 34, 37; Discover 6011, 65,
+/// 644–649; JCB 3528–3589; Diners 36, 38, 300–305.
+fn card_prefix(digits: &[u8]) -> bool {
+    let lead = |n: usize| {
+        digits
+            .get(..n)
+            .map(|p| p.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')))
+            .unwrap_or(0)
+    };
+    let (p1, p2, p3, p4) = (lead(1), lead(2), lead(3), lead(4));
+    p1 == 4
+        || (51..=55).contains(&p2)
+        || (2221..=2720).contains(&p4)
+        || matches!(p2, 34 | 37 | 36 | 38 | 65)
+        || p4 == 6011
+        || (644..=649).contains(&p3)
+        || (3528..=3589).contains(&p4)
+        || (300..=305).contains(&p3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,11 +221,57 @@ mod tests {
     }
 
     #[test]
+    fn card_numbers_of_every_network_are_found_and_nothing_else() {
+        for (text, last4) in [
+            ("4111111111111111", "1111"),
+            ("paid with 4111 1111 1111 1111 on the phone", "1111"),
+            ("card 4111-1111-1111-1111.", "1111"),
+            ("4111111111111111 0425", "1111"),
+            ("5555555555554444", "4444"),
+            ("2223003122003222", "3222"),
+            ("378282246310005", "0005"),
+            ("6011111111111117", "1117"),
+            ("6445644564456445", "6445"),
+            ("3530111333300000", "0000"),
+            ("36227206271667", "1667"),
+            ("30569309025904", "5904"),
+            ("4222222222222", "2222"),
+        ] {
+            assert_eq!(card_number(text).as_deref(), Some(last4), "{text}");
+        }
+        for text in [
+            "1234567893", // an NPI
+            "NPI 1234567893 TIN 123456789",
+            "4111111111111112",     // fails Luhn
+            "9111111111111115",     // no network starts with 9
+            "41111111111111110000", // twenty digits, one group
+            "4111  1111 1111 1111", // two spaces end a run
+            "RFM-1001-1",
+            "62704-1111",
+        ] {
+            assert_eq!(card_number(text), None, "{text}");
+        }
+    }
+
+    #[test]
     fn code_shapes() {
-        for ok in ["J45909", "E119", "S72001A", "Z00"] {
+        for ok in [
+            "J45909", "E119", "S72001A", "Z00", "J45.909", "U071", "U07.1", "U099", "U09.9",
+            "S72.001A", "Z00.00",
+        ] {
             assert!(icd10_shape(ok), "{ok}");
         }
-        for bad in ["J45.909", "U071", "4019", "j459", "E1"] {
+        for bad in [
+            "4019",
+            "j459",
+            "E1",
+            "E11.",
+            "E1.19",
+            "S72001AB",
+            "S72.001AB",
+            "E11..9",
+            "E11-9",
+        ] {
             assert!(!icd10_shape(bad), "{bad}");
         }
         for ok in ["99213", "0001F", "0042T", "J1100", "A0428"] {

@@ -1,13 +1,17 @@
 //! Scrubbing: implementation-guide and partner rules checked before anything
 //! is written, so a payer never rejects a claim for an error we could see.
 //!
-//! [`Scrubber::scrub`] first normalises the claim's text (trims it,
-//! transliterates non-ASCII such as "José" to "Jose" with a warning, refuses
-//! text that holds the partner's delimiters), then checks NPIs, code shapes,
-//! dates, totals, pointers, limits and required fields, then the partner
-//! profile's companion-guide rules. Errors set the claim aside; warnings
+//! [`Scrubber::scrub`] first normalises the claim's text: trims it,
+//! transliterates non-ASCII such as "José" to "Jose" with a warning, turns
+//! the partner's delimiters in free text (notes, names, address lines) into
+//! spaces with a warning but refuses them in ids and codes, and sets aside a
+//! claim with a payment card number in any of its text, naming only its
+//! last four digits. Then it checks NPIs, code shapes, dates, totals,
+//! pointers, limits and required fields, then the partner profile's
+//! companion-guide rules. Errors set the claim aside; warnings
 //! don't. Messages name the field and rule but never quote PHI.
 
+pub mod code_sets;
 pub mod codes;
 
 use chrono::NaiveDate;
@@ -18,6 +22,7 @@ use std::fmt;
 use crate::model::{Address, Claim, ClaimKind, IcdVersion, Provider};
 use crate::profile::Profile;
 use crate::report::{Problem, Rows, Severity};
+use code_sets::CodeSet;
 use codes::*;
 
 /// Most 837P lines per claim (loop 2400 repeat).
@@ -144,12 +149,36 @@ impl<'p> Scrubber<'p> {
         let mut f = Findings {
             file,
             rows,
-            claim: claim.id.trim().to_owned(),
+            claim: match card_number(&claim.id) {
+                // Problems name the claim by its id: not by a card number.
+                Some(last4) => format!("(an id holding a card number ending {last4})"),
+                None => claim.id.trim().to_owned(),
+            },
             problems: Vec::new(),
         };
-        visit_text(claim, &mut |field, text| {
-            self.normalize(field, text, &mut f)
+        visit_text(claim, &mut |field, class, text| {
+            self.normalize(field, class, text, &mut f);
+            if let Some(last4) = card_number(text) {
+                f.error(
+                    field,
+                    "card-number",
+                    format!(
+                        "holds what looks like a payment card number (ending {last4}); card numbers must not travel in a claim"
+                    ),
+                );
+            }
         });
+        if claim.icd_version == IcdVersion::Icd10 {
+            for dx in claim
+                .diagnoses
+                .iter_mut()
+                .chain(&mut claim.admitting_diagnosis)
+            {
+                if let Some(bare) = icd10_undotted(dx).filter(|_| icd10_shape(dx)) {
+                    *dx = bare;
+                }
+            }
+        }
         self.claim_rules(claim, &mut f);
         for breach in self.profile.check(claim) {
             let rule = format!("partner:{}", self.profile.name);
@@ -158,7 +187,7 @@ impl<'p> Scrubber<'p> {
         f.problems
     }
 
-    fn normalize(&self, field: At, text: &mut String, f: &mut Findings<'_>) {
+    fn normalize(&self, field: At, class: Text, text: &mut String, f: &mut Findings<'_>) {
         let clean = |s: &str| {
             s.bytes().all(|b| !self.forbidden[usize::from(b)])
                 && !s.starts_with(' ')
@@ -194,18 +223,37 @@ impl<'p> Scrubber<'p> {
                 .to_owned();
         }
         let d = self.profile.envelope.delimiters;
-        if let Some(b) = t
-            .bytes()
-            .find(|b| [d.element, d.component, d.repetition, d.segment].contains(b))
-        {
-            f.error(
-                field,
-                "delimiter-in-text",
-                format!(
-                    "holds {:?}, a delimiter in this partner's X12",
-                    char::from(b)
+        let delimiters = [d.element, d.component, d.repetition, d.segment];
+        if let Some(b) = t.bytes().find(|b| delimiters.contains(b)) {
+            let held = char::from(b);
+            match class {
+                Text::Code => f.error(
+                    field,
+                    "delimiter-in-text",
+                    format!("holds {held:?}, a delimiter in this partner's X12"),
                 ),
-            );
+                Text::Free => {
+                    f.warn(
+                        field,
+                        "delimiter-replaced",
+                        format!(
+                            "held {held:?}, a delimiter in this partner's X12; each became a space"
+                        ),
+                    );
+                    t = t
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii() && delimiters.contains(&(c as u8)) {
+                                ' '
+                            } else {
+                                c
+                            }
+                        })
+                        .collect::<String>()
+                        .trim()
+                        .to_owned();
+                }
+            }
         }
         *text = t;
     }
@@ -503,8 +551,11 @@ impl<'p> Scrubber<'p> {
                         f.error(
                             item("diagnoses", i, ""),
                             "icd10",
-                            "is not shaped like an ICD-10-CM code (letter, digit, then up to five letters or digits, no dot)",
+                            "is not shaped like an ICD-10-CM code (letter, digit, letter or digit, then up to four more; the dot optional)",
                         );
+                    } else {
+                        let set = self.profile.code_sets.icd10cm.as_deref();
+                        code_set(f, item("diagnoses", i, ""), set, "ICD-10-CM", dx);
                     }
                 }
             }
@@ -558,6 +609,14 @@ impl<'p> Scrubber<'p> {
                             "procedure-code",
                             "is not shaped like a CPT or HCPCS code",
                         );
+                    } else if p.qualifier == "HC" {
+                        let sets = &self.profile.code_sets;
+                        let (set, label) = if p.code.starts_with(|c: char| c.is_ascii_digit()) {
+                            (sets.cpt.as_deref(), "CPT")
+                        } else {
+                            (sets.hcpcs.as_deref(), "HCPCS")
+                        };
+                        code_set(f, line_at(i, "procedure.code"), set, label, &p.code);
                     }
                     if p.modifiers.len() > 4 {
                         f.error(
@@ -786,48 +845,100 @@ impl<'p> Scrubber<'p> {
     }
 }
 
-/// Calls `f` with every text field of the claim that ends up in the X12.
-fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, &mut String)) {
-    fn addr(a: &mut Address, owner: &'static str, f: &mut impl FnMut(At, &mut String)) {
-        f(within(owner, "line1"), &mut a.line1);
+/// A well-shaped code missing from a configured code set sets the claim
+/// aside. The message names the set's file, never the code (a diagnosis is
+/// PHI).
+fn code_set(f: &mut Findings<'_>, field: At, set: Option<&CodeSet>, label: &str, code: &str) {
+    if let Some(set) = set.filter(|s| !s.contains(code)) {
+        f.error(
+            field,
+            "code-set",
+            format!(
+                "is not in the {label} code set configured for this partner ({})",
+                set.name
+            ),
+        );
+    }
+}
+
+/// What a text field holds, which decides what a delimiter in it costs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Text {
+    /// Notes, names, address lines: a delimiter becomes a space (warning).
+    Free,
+    /// Ids and codes: a changed character would change what they identify,
+    /// so a delimiter sets the claim aside.
+    Code,
+}
+
+/// Calls `f` with every text field of the claim that ends up in the X12,
+/// and what it holds.
+fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, Text, &mut String)) {
+    use Text::{Code, Free};
+    fn addr<F: FnMut(At, Text, &mut String)>(a: &mut Address, owner: &'static str, f: &mut F) {
+        f(within(owner, "line1"), Free, &mut a.line1);
         if let Some(l2) = &mut a.line2 {
-            f(within(owner, "line2"), l2);
+            f(within(owner, "line2"), Free, l2);
         }
-        f(within(owner, "city"), &mut a.city);
-        f(within(owner, "state"), &mut a.state);
-        f(within(owner, "zip"), &mut a.zip);
+        f(within(owner, "city"), Free, &mut a.city);
+        f(within(owner, "state"), Code, &mut a.state);
+        f(within(owner, "zip"), Code, &mut a.zip);
     }
-    fn opt(v: &mut Option<String>, field: At, f: &mut impl FnMut(At, &mut String)) {
+    fn opt<F: FnMut(At, Text, &mut String)>(
+        v: &mut Option<String>,
+        field: At,
+        class: Text,
+        f: &mut F,
+    ) {
         if let Some(s) = v {
-            f(field, s);
+            f(field, class, s);
         }
     }
-    fn provider(p: &mut Option<Provider>, name: &'static str, f: &mut impl FnMut(At, &mut String)) {
+    fn provider<F: FnMut(At, Text, &mut String)>(
+        p: &mut Option<Provider>,
+        name: &'static str,
+        f: &mut F,
+    ) {
         if let Some(p) = p {
-            f(within(name, "name"), &mut p.name);
-            opt(&mut p.first_name, within(name, "first_name"), f);
-            opt(&mut p.npi, within(name, "npi"), f);
-            opt(&mut p.taxonomy, within(name, "taxonomy"), f);
+            f(within(name, "name"), Free, &mut p.name);
+            opt(&mut p.first_name, within(name, "first_name"), Free, f);
+            opt(&mut p.npi, within(name, "npi"), Code, f);
+            opt(&mut p.taxonomy, within(name, "taxonomy"), Code, f);
         }
     }
-    f(at("id"), &mut c.id);
-    opt(&mut c.place_of_service, at("place_of_service"), f);
-    opt(&mut c.type_of_bill, at("type_of_bill"), f);
-    f(at("frequency_code"), &mut c.frequency_code);
-    opt(&mut c.patient_status, at("patient_status"), f);
+    f(at("id"), Code, &mut c.id);
+    opt(&mut c.place_of_service, at("place_of_service"), Code, f);
+    opt(&mut c.type_of_bill, at("type_of_bill"), Code, f);
+    f(at("frequency_code"), Code, &mut c.frequency_code);
+    opt(&mut c.patient_status, at("patient_status"), Code, f);
     for dx in c.diagnoses.iter_mut().chain(&mut c.admitting_diagnosis) {
-        f(at("diagnoses"), dx);
+        f(at("diagnoses"), Code, dx);
     }
-    opt(&mut c.prior_authorization, at("prior_authorization"), f);
-    opt(&mut c.payer_claim_number, at("payer_claim_number"), f);
-    opt(&mut c.medical_record_number, at("medical_record_number"), f);
-    opt(&mut c.note, at("note"), f);
+    opt(
+        &mut c.prior_authorization,
+        at("prior_authorization"),
+        Code,
+        f,
+    );
+    opt(&mut c.payer_claim_number, at("payer_claim_number"), Code, f);
+    opt(
+        &mut c.medical_record_number,
+        at("medical_record_number"),
+        Code,
+        f,
+    );
+    opt(&mut c.note, at("note"), Free, f);
     let b = &mut c.billing_provider;
-    f(at("billing_provider.name"), &mut b.name);
-    opt(&mut b.first_name, at("billing_provider.first_name"), f);
-    f(at("billing_provider.npi"), &mut b.npi);
-    f(at("billing_provider.tax_id"), &mut b.tax_id);
-    opt(&mut b.taxonomy, at("billing_provider.taxonomy"), f);
+    f(at("billing_provider.name"), Free, &mut b.name);
+    opt(
+        &mut b.first_name,
+        at("billing_provider.first_name"),
+        Free,
+        f,
+    );
+    f(at("billing_provider.npi"), Code, &mut b.npi);
+    f(at("billing_provider.tax_id"), Code, &mut b.tax_id);
+    opt(&mut b.taxonomy, at("billing_provider.taxonomy"), Code, f);
     addr(&mut b.address, "billing_provider.address", f);
     if let Some(a) = &mut b.pay_to_address {
         addr(a, "billing_provider.pay_to_address", f);
@@ -836,71 +947,86 @@ fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, &mut String)) {
     provider(&mut c.rendering_provider, "rendering_provider", f);
     provider(&mut c.attending_provider, "attending_provider", f);
     if let Some(fac) = &mut c.service_facility {
-        f(at("service_facility.name"), &mut fac.name);
-        opt(&mut fac.npi, at("service_facility.npi"), f);
+        f(at("service_facility.name"), Free, &mut fac.name);
+        opt(&mut fac.npi, at("service_facility.npi"), Code, f);
         addr(&mut fac.address, "service_facility.address", f);
     }
     let s = &mut c.subscriber;
-    f(at("subscriber.member_id"), &mut s.member_id);
-    f(at("subscriber.last_name"), &mut s.last_name);
-    opt(&mut s.first_name, at("subscriber.first_name"), f);
-    opt(&mut s.middle_name, at("subscriber.middle_name"), f);
-    opt(&mut s.group_number, at("subscriber.group_number"), f);
-    opt(&mut s.group_name, at("subscriber.group_name"), f);
-    f(at("subscriber.claim_filing"), &mut s.claim_filing);
+    f(at("subscriber.member_id"), Code, &mut s.member_id);
+    f(at("subscriber.last_name"), Free, &mut s.last_name);
+    opt(&mut s.first_name, at("subscriber.first_name"), Free, f);
+    opt(&mut s.middle_name, at("subscriber.middle_name"), Free, f);
+    opt(&mut s.group_number, at("subscriber.group_number"), Code, f);
+    opt(&mut s.group_name, at("subscriber.group_name"), Free, f);
+    f(at("subscriber.claim_filing"), Code, &mut s.claim_filing);
     if let Some(a) = &mut s.address {
         addr(a, "subscriber.address", f);
     }
     if let Some(p) = &mut c.patient {
-        f(at("patient.relationship"), &mut p.relationship);
-        f(at("patient.last_name"), &mut p.last_name);
-        opt(&mut p.first_name, at("patient.first_name"), f);
+        f(at("patient.relationship"), Code, &mut p.relationship);
+        f(at("patient.last_name"), Free, &mut p.last_name);
+        opt(&mut p.first_name, at("patient.first_name"), Free, f);
         if let Some(a) = &mut p.address {
             addr(a, "patient.address", f);
         }
     }
-    f(at("payer.name"), &mut c.payer.name);
-    f(at("payer.id"), &mut c.payer.id);
+    f(at("payer.name"), Free, &mut c.payer.name);
+    f(at("payer.id"), Code, &mut c.payer.id);
     if let Some(a) = &mut c.payer.address {
         addr(a, "payer.address", f);
     }
     for (i, o) in c.other_payers.iter_mut().enumerate() {
-        let field = item("other_payers", i, "");
-        for v in [
-            &mut o.relationship,
-            &mut o.claim_filing,
+        let field = |name| item("other_payers", i, name);
+        f(field("relationship"), Code, &mut o.relationship);
+        f(field("claim_filing"), Code, &mut o.claim_filing);
+        f(
+            field("subscriber_last_name"),
+            Free,
             &mut o.subscriber_last_name,
+        );
+        f(
+            field("subscriber_member_id"),
+            Code,
             &mut o.subscriber_member_id,
-            &mut o.payer_name,
-            &mut o.payer_id,
-        ] {
-            f(field, v);
-        }
-        opt(&mut o.group_number, field, f);
-        opt(&mut o.subscriber_first_name, field, f);
+        );
+        f(field("payer_name"), Free, &mut o.payer_name);
+        f(field("payer_id"), Code, &mut o.payer_id);
+        opt(&mut o.group_number, field("group_number"), Code, f);
+        opt(
+            &mut o.subscriber_first_name,
+            field("subscriber_first_name"),
+            Free,
+            f,
+        );
         for a in &mut o.adjustments {
-            f(field, &mut a.group);
-            f(field, &mut a.reason);
+            f(field("adjustments"), Code, &mut a.group);
+            f(field("adjustments"), Code, &mut a.reason);
         }
     }
     for (i, l) in c.lines.iter_mut().enumerate() {
         if let Some(p) = &mut l.procedure {
-            f(line_at(i, "procedure.code"), &mut p.code);
+            f(line_at(i, "procedure.code"), Code, &mut p.code);
             for m in &mut p.modifiers {
-                f(line_at(i, "procedure.modifiers"), m);
+                f(line_at(i, "procedure.modifiers"), Code, m);
             }
         }
-        opt(&mut l.revenue_code, line_at(i, "revenue_code"), f);
-        f(line_at(i, "unit_basis"), &mut l.unit_basis);
-        opt(&mut l.place_of_service, line_at(i, "place_of_service"), f);
+        opt(&mut l.revenue_code, line_at(i, "revenue_code"), Code, f);
+        f(line_at(i, "unit_basis"), Code, &mut l.unit_basis);
+        opt(
+            &mut l.place_of_service,
+            line_at(i, "place_of_service"),
+            Code,
+            f,
+        );
         opt(
             &mut l.line_control_number,
             line_at(i, "line_control_number"),
+            Code,
             f,
         );
         if let Some(d) = &mut l.drug {
-            f(line_at(i, "drug.ndc"), &mut d.ndc);
-            f(line_at(i, "drug.unit"), &mut d.unit);
+            f(line_at(i, "drug.ndc"), Code, &mut d.ndc);
+            f(line_at(i, "drug.unit"), Code, &mut d.unit);
         }
     }
 }
@@ -980,7 +1106,7 @@ mod tests {
                 "billing_provider.taxonomy taxonomy",
             ),
             (
-                broken(p, |c| c.diagnoses[0] = "J45.909".into()),
+                broken(p, |c| c.diagnoses[0] = "J4.5909".into()),
                 "diagnoses[1] icd10",
             ),
             (
@@ -1105,8 +1231,12 @@ mod tests {
             (broken(p, |c| c.payer.id.clear()), "payer.id required"),
             (broken(p, |c| c.id = "X".repeat(39)), "id length"),
             (
-                broken(p, |c| c.subscriber.last_name = "O*BRIEN".into()),
-                "subscriber.last_name delimiter-in-text",
+                broken(p, |c| c.subscriber.member_id = "XJH*100".into()),
+                "subscriber.member_id delimiter-in-text",
+            ),
+            (
+                broken(p, |c| c.lines[0].line_control_number = Some("RFM:1".into())),
+                "lines[1].line_control_number delimiter-in-text",
             ),
             (
                 broken(p, |c| c.subscriber.last_name = "\u{E000}".into()),
@@ -1145,6 +1275,52 @@ mod tests {
                 "expected {expected:?}, got {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn icd10_codes_starting_with_u_pass_and_lose_their_dot() {
+        let mut c = base(ClaimKind::Professional);
+        c.diagnoses = vec!["U07.1".into(), "U099".into()];
+        assert_eq!(rules(&mut c), Vec::<String>::new());
+        assert_eq!(
+            c.diagnoses,
+            ["U071", "U099"],
+            "X12 carries codes without the dot"
+        );
+    }
+
+    #[test]
+    fn a_delimiter_in_free_text_becomes_a_space_with_a_warning() {
+        let mut c = base(ClaimKind::Professional);
+        c.subscriber.last_name = "O*BRIEN".into();
+        c.note = Some("FOLLOW-UP: 2 WEEKS~".into());
+        c.billing_provider.address.line1 = "100 RIVER RD^STE 2".into();
+        let profile = Profile::sandbox().unwrap();
+        let problems = Scrubber::new(&profile, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap())
+            .scrub(&mut c, "f", None);
+        assert_eq!(c.subscriber.last_name, "O BRIEN");
+        assert_eq!(c.note.as_deref(), Some("FOLLOW-UP  2 WEEKS"));
+        assert_eq!(c.billing_provider.address.line1, "100 RIVER RD STE 2");
+        let found: Vec<_> = problems
+            .iter()
+            .map(|p| (p.severity, p.field.as_str(), p.rule.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Severity::Warning, "note", "delimiter-replaced"),
+                (
+                    Severity::Warning,
+                    "billing_provider.address.line1",
+                    "delimiter-replaced"
+                ),
+                (
+                    Severity::Warning,
+                    "subscriber.last_name",
+                    "delimiter-replaced"
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! The outbox and the outbound ledger after a crash: an export that only
+//! shares a name with one already spooled is sent, not archived unsent; and
+//! a ledger row that cannot be read is an error the run reports, never a
+//! panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::root;
+use common::sshd::Sshd;
+use common::tools::age_decrypt;
+use common::workspace::{names_in, Workspace};
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Regression: `recover()` moved whatever it found at a spooled export's
+/// old path into `processed/`. Killed after the export moved but before
+/// that was recorded, a new export dropped under the same name was then
+/// archived unsent.
+#[test]
+fn a_new_export_under_a_spooled_exports_name_is_sent_not_archived() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let monday = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    std::fs::write(ws.outbox().join("clinic.csv"), &monday).unwrap();
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "moved")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv"]);
+
+    // Tuesday's export, other claims, the same name.
+    let tuesday = monday.replace("RFM-", "TUE-");
+    std::fs::write(ws.outbox().join("clinic.csv"), &tuesday).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 2, "Monday's file and Tuesday's: {remote:?}");
+    let tuesday_sent = remote.iter().any(|name| {
+        let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(name));
+        String::from_utf8_lossy(&opened).matches("CLM*TUE-").count() == 5
+    });
+    assert!(tuesday_sent, "Tuesday's claims were delivered");
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 10)]);
+    let processed = names_in(&ws.outbox().join("processed"));
+    assert_eq!(processed, ["clinic.csv", "clinic.csv.1"]);
+    let kept: Vec<String> = processed
+        .iter()
+        .map(|n| std::fs::read_to_string(ws.outbox().join("processed").join(n)).unwrap())
+        .collect();
+    assert!(
+        kept.contains(&monday) && kept.contains(&tuesday),
+        "both kept"
+    );
+}
+
+/// Regression: the outbound ledger read columns with `row.get`, which
+/// panics on a value of the wrong type. A damaged row is now an error the
+/// run reports (exit 2, naming what was read), not a crash.
+#[test]
+fn a_damaged_ledger_row_is_reported_not_a_panic() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "spooled")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+
+    let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::ConnectOptions as _;
+        let mut db = url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("UPDATE files SET attempts = 'several' WHERE direction = 'out'")
+            .execute(&mut db)
+            .await
+            .unwrap();
+    });
+
+    for (args, what) in [
+        (
+            vec!["submit", "--partner", "acme"],
+            "reading a file to send",
+        ),
+        (vec!["status"], "reading a recent file"),
+    ] {
+        let out = ws.run(&args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains(what) && said.contains("attempts"),
+            "{}",
+            text(&out)
+        );
+        assert!(!said.contains("panicked"), "{}", text(&out));
+    }
+    assert!(names_in(&ws.partner.outbound_dir).is_empty());
+}
