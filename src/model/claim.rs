@@ -459,8 +459,9 @@ pub struct Claim {
     /// 837I HI*DR: diagnosis related group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drg: Option<String>,
-    /// 837P CLM11-1..3: what the condition is related to: AA auto accident,
-    /// EM employment, OA other accident (at most three).
+    /// 837P CLM11-1 and CLM11-2: what the condition is related to: AA auto
+    /// accident, EM employment, OA other accident. At most two: 5010 does
+    /// not use CLM11-3.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub related_causes: Vec<String>,
     /// 837P DTP*439: date of the accident.
