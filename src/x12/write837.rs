@@ -9,7 +9,12 @@
 //!
 //! Streaming: [`Writer837::write_claim`] appends one claim's segments to the
 //! caller's buffer; the caller drains it to disk (or into the encryptor)
-//! between claims, so memory does not grow with the batch.
+//! between claims, so memory does not grow with the batch. A claim of
+//! another kind than the open group's closes that group and opens one of its
+//! own kind: callers that want one group per kind hand the claims over a kind
+//! at a time (the translate pipeline reads its inputs once per kind, and
+//! settles with [`Writer837::check_claim`] at once whether a claim it writes
+//! later will write).
 
 use chrono::{NaiveDate, NaiveDateTime};
 
@@ -215,6 +220,8 @@ pub struct Writer837 {
     set: Option<OpenSet>,
     group_open: bool,
     max_claims_per_set: usize,
+    /// Where [`Writer837::check_claim`] writes what it throws away.
+    scratch: Vec<u8>,
 }
 
 impl Writer837 {
@@ -247,6 +254,7 @@ impl Writer837 {
             set: None,
             group_open: false,
             max_claims_per_set: MAX_CLAIMS_PER_SET,
+            scratch: Vec::new(),
         })
     }
 
@@ -310,13 +318,25 @@ impl Writer837 {
             Err(bad) => {
                 out.truncate(start);
                 self.em.set_segments = saved_segments;
-                Err(WriteError::Value {
-                    claim: claim.id.clone(),
-                    segment: bad.segment,
-                    element: bad.element,
-                })
+                Err(value_error(claim, bad))
             }
         }
+    }
+
+    /// Whether `claim` can be written, without writing it or touching any
+    /// count: a caller that writes this claim later, in its kind's own
+    /// group, learns now what [`Writer837::write_claim`] would say.
+    pub fn check_claim(&mut self, claim: &Claim) -> Result<(), WriteError> {
+        let mut em = Emitter::new(self.env.delimiters, false);
+        self.scratch.clear();
+        let mut w = ClaimWriter {
+            em: &mut em,
+            out: &mut self.scratch,
+            kind: claim.kind,
+        };
+        w.billing_provider(1, &claim.billing_provider)
+            .and_then(|()| w.claim(claim, 1, 2))
+            .map_err(|bad| value_error(claim, bad))
     }
 
     /// Closes the open set, group and the interchange.
@@ -486,6 +506,14 @@ impl Writer837 {
                 segments: self.em.set_segments,
             });
         }
+    }
+}
+
+fn value_error(claim: &Claim, bad: BadValue) -> WriteError {
+    WriteError::Value {
+        claim: claim.id.clone(),
+        segment: bad.segment,
+        element: bad.element,
     }
 }
 
