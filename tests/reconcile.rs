@@ -539,3 +539,173 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
         );
     }
 }
+
+/// The same answers in any order, some of them twice, give the same
+/// ledger: every claim's status and the sum it was paid.
+#[test]
+fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use rust_decimal::Decimal;
+
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let claims = submit_example(&ws);
+    let base = ws.path("ledger.sqlite");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Fold the WAL into the file so a copy is the whole ledger.
+    rt.block_on(async {
+        Ledger::open(&format!("sqlite://{}", base.display()))
+            .await
+            .unwrap()
+            .close()
+            .await
+    });
+
+    let env = |set: &str| EnvelopeRef {
+        set: set.into(),
+        ..common::from_payer()
+    };
+    let charge = |i: usize| claims[i].total_charge;
+    let pay = |i: usize, status: &str, paid: Decimal| ClaimPayment {
+        claim_id: claims[i].id.clone(),
+        status: status.into(),
+        charge: if status == "22" {
+            -charge(i)
+        } else {
+            charge(i)
+        },
+        paid,
+        ..ClaimPayment::default()
+    };
+    let remit = |trace: &str, claims: Vec<ClaimPayment>| {
+        Response::Remittance(Remittance {
+            envelope: env(trace),
+            trace: trace.into(),
+            payer_trace_id: "1512345678".into(),
+            claims,
+            ..Remittance::default()
+        })
+    };
+    let s277 = |set: &str, rejected: usize| {
+        Response::Status277(Status277 {
+            envelope: env(set),
+            claims: (0..5)
+                .map(|i| ClaimStatus {
+                    claim_id: claims[i].id.clone(),
+                    statuses: vec![if i == rejected {
+                        stc("A7", "562")
+                    } else {
+                        stc("A1", "19")
+                    }],
+                    ..ClaimStatus::default()
+                })
+                .collect(),
+            ..Status277::default()
+        })
+    };
+    let two = Decimal::from(2);
+    let answers: Vec<Response> = vec![
+        Response::Ta1(Ta1 {
+            envelope: env(""),
+            interchange: "000000001".into(),
+            date: String::new(),
+            time: String::new(),
+            code: "A".into(),
+            note: "000".into(),
+        }),
+        Response::Ack999(Ack999 {
+            envelope: env("999"),
+            functional_id: "HC".into(),
+            group: "1".into(),
+            sets: vec![SetAck {
+                set_id: "837".into(),
+                set: "0001".into(),
+                status: "A".into(),
+                ..SetAck::default()
+            }],
+            status: "A".into(),
+            ..Ack999::default()
+        }),
+        s277("277-1", 4),
+        s277("277-2", 99),
+        remit(
+            "T1",
+            vec![
+                pay(0, "1", charge(0)),
+                pay(1, "1", charge(1) / two),
+                pay(2, "4", Decimal::ZERO),
+            ],
+        ),
+        remit("T2", vec![pay(0, "22", -charge(0))]),
+        remit(
+            "T3",
+            vec![pay(0, "1", charge(0) / two), pay(1, "1", charge(1) / two)],
+        ),
+    ];
+
+    let outcome = |order: &[usize], n: usize| -> Vec<(String, i64, String, String)> {
+        let copy = ws.path(&format!("perm-{n}.sqlite"));
+        std::fs::copy(&base, &copy).unwrap();
+        rt.block_on(async {
+            let ledger = Ledger::open(&format!("sqlite://{}", copy.display()))
+                .await
+                .unwrap();
+            for (k, &i) in order.iter().enumerate() {
+                record(&ledger, k as u8 + 1, std::slice::from_ref(&answers[i])).await;
+            }
+            let totals = ledger
+                .claim_totals(chrono::NaiveDateTime::MIN)
+                .await
+                .unwrap();
+            ledger.close().await;
+            totals
+                .into_iter()
+                .map(|t| {
+                    (
+                        t.status,
+                        t.claims,
+                        t.charges.to_string(),
+                        t.paid.normalize().to_string(),
+                    )
+                })
+                .collect()
+        })
+    };
+    let expected = outcome(&(0..answers.len()).collect::<Vec<_>>(), 0);
+    let statuses: Vec<&str> = expected.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "accepted_277",
+            "denied",
+            "paid",
+            "partially_paid",
+            "rejected_277"
+        ],
+        "{expected:?}"
+    );
+
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        ..Config::default()
+    });
+    let n = std::cell::Cell::new(0);
+    let strategy = (
+        Just((0..answers.len()).collect::<Vec<_>>()).prop_shuffle(),
+        proptest::collection::vec(0..answers.len(), 0..4),
+    );
+    runner
+        .run(&strategy, |(mut order, repeats)| {
+            order.extend(repeats);
+            n.set(n.get() + 1);
+            prop_assert_eq!(
+                outcome(&order, n.get()),
+                expected.clone(),
+                "order {:?}",
+                order
+            );
+            Ok(())
+        })
+        .unwrap();
+}
