@@ -525,7 +525,7 @@ fn nothing_paid_because_of_the_deductible_is_not_a_denial_and_two_835s_are_summe
             "1",
             &charge0.to_string(),
             "0",
-            &[&format!("CO*45*10"), &format!("PR*1*{share}")],
+            &["CO*45*10", &format!("PR*1*{share}")],
         )],
     );
     s.drop("deductible.835", &deductible);
