@@ -154,6 +154,8 @@ fn the_loop_through_the_sandbox_and_through_sshd_ends_with_the_same_statuses() {
         30,
         "{through_sandbox:?}"
     );
+    // Every 835 the sandbox paid with (reversals and PLBs included) ties to its deposit.
+    assert!(common::assert_remittances_tie(&s.ws.path("remittances").join(PARTNER)) >= 2);
     let out = s.ws.run(&["collect", "--partner", PARTNER], &[]);
     assert!(text(&out).contains("nothing to collect"), "{}", text(&out));
     // A reversed and corrected claim shows both in its trace.

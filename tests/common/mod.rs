@@ -172,3 +172,39 @@ pub fn from_payer() -> edi_courier::model::response::EnvelopeRef {
         ..Default::default()
     }
 }
+
+/// Every remittance CSV under `dir` ties to its deposit: Σ claim paid −
+/// Σ PLB = the payment row's paid (BPR02). Returns how many files.
+pub fn assert_remittances_tie(dir: &Path) -> usize {
+    use rust_decimal::Decimal;
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("csv") {
+            continue;
+        }
+        files += 1;
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (row, paid) = (at("row"), at("paid"));
+        let (mut claims, mut plb, mut payment) = (Decimal::ZERO, Decimal::ZERO, None);
+        for record in reader.records() {
+            let r = record.unwrap();
+            let amount: Decimal = r[paid].parse().unwrap();
+            match &r[row] {
+                "claim" => claims += amount,
+                "plb" => plb += amount,
+                "payment" => payment = Some(amount),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            Some(claims - plb),
+            payment,
+            "{}: Σ claim paid − Σ PLB must equal BPR02",
+            path.display()
+        );
+    }
+    files
+}
