@@ -13,7 +13,6 @@ use crate::atomic::AtomicFile;
 use crate::inspect::{read_items, Item};
 use crate::map::InputMap;
 use crate::model::response::{ClaimTotals, Response};
-use crate::model::{Claim, ClaimFile};
 use crate::profile::Profile;
 use crate::translate::Pipeline;
 use crate::x12::Sequential;
@@ -325,14 +324,15 @@ fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
 
 fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
     let file = File::open(&args.file).with_context(|| format!("{}", args.file.display()))?;
-    let mut claims: Vec<Claim> = Vec::new();
+    let input = std::io::BufReader::new(file);
+    if args.json {
+        return read_json(&args.file, input);
+    }
     let mut responses: Vec<Response> = Vec::new();
-    // Without --json, 835 claims stream by and only their totals are kept.
+    // 835 claims stream by and only their totals are kept.
     let mut totals: Vec<ClaimTotals> = Vec::new();
     let mut running = ClaimTotals::default();
-    let input = std::io::BufReader::new(file);
     let on_item = |item| match item {
-        Item::Claim(c) if args.json => claims.push(*c),
         Item::Claim(_) => {}
         Item::Payment(c) => running.add(&c),
         Item::Response(r) => {
@@ -345,66 +345,156 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
             responses.push(*r)
         }
     };
-    let summary = if args.json {
-        read_items(input, on_item)
-    } else {
-        crate::inspect::read_items_streaming(input, on_item)
-    }
-    .with_context(|| format!("{}", args.file.display()))?;
-    if args.json {
-        #[derive(serde::Serialize)]
-        struct Out<'a> {
-            file: String,
-            #[serde(flatten)]
-            summary: &'a crate::inspect::FileSummary,
-            #[serde(rename = "837")]
-            claims: ClaimFile,
-            responses: &'a [Response],
-        }
-        let out = Out {
-            file: args.file.display().to_string(),
-            summary: &summary,
-            claims: ClaimFile {
-                submitter: None,
-                receiver: None,
-                claims,
-            },
-            responses: &responses,
+    let summary = crate::inspect::read_items_streaming(input, on_item)
+        .with_context(|| format!("{}", args.file.display()))?;
+    let sets: Vec<String> = summary
+        .sets
+        .iter()
+        .map(|(k, v)| format!("{v}×{k}"))
+        .collect();
+    let mut text = format!(
+        "{}: {} bytes, {} segments, {} interchange(s), {} group(s), sets: {}, claims: {}{}\n",
+        args.file.display(),
+        summary.bytes,
+        summary.segments,
+        summary.interchanges,
+        summary.groups,
+        if sets.is_empty() {
+            "none".to_owned()
+        } else {
+            sets.join(", ")
+        },
+        summary.claims,
+        if summary.ta1 > 0 {
+            format!(", TA1: {}", summary.ta1)
+        } else {
+            String::new()
+        },
+    );
+    let mut remits = totals.iter();
+    for r in &responses {
+        let t = match r {
+            Response::Remittance(_) => remits.next().copied().unwrap_or_default(),
+            _ => ClaimTotals::default(),
         };
-        say(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
+        text.push_str(&format!("  {}\n", describe(r, &t)));
+    }
+    for p in &summary.problems {
+        text.push_str(&format!("  problem: {p}\n"));
+    }
+    if let Some(f) = &summary.fatal {
+        text.push_str(&format!("  stopped: {f}\n"));
+    }
+    say(&text)?;
+    Ok(if summary.is_valid() {
+        Outcome::Done
     } else {
-        let sets: Vec<String> = summary
-            .sets
-            .iter()
-            .map(|(k, v)| format!("{v}×{k}"))
-            .collect();
-        let mut text =
-            format!(
-            "{}: {} bytes, {} segments, {} interchange(s), {} group(s), sets: {}, claims: {}{}\n",
-            args.file.display(),
-            summary.bytes,
-            summary.segments,
-            summary.interchanges,
-            summary.groups,
-            if sets.is_empty() { "none".to_owned() } else { sets.join(", ") },
-            summary.claims,
-            if summary.ta1 > 0 { format!(", TA1: {}", summary.ta1) } else { String::new() },
-        );
-        let mut remits = totals.iter();
-        for r in &responses {
-            let t = match r {
-                Response::Remittance(_) => remits.next().copied().unwrap_or_default(),
-                _ => ClaimTotals::default(),
+        Outcome::Rejected
+    })
+}
+
+/// `read --json`: 837 claims are written out as the reader yields them, so
+/// memory holds one claim, not the file (a 50 MB 837 held whole took over a
+/// GiB). Responses and the summary, known at the end, follow the claims:
+/// `{"file", "837": {"claims": […]}, "responses", then the summary's fields}`.
+/// A read error after the first claims leaves the JSON unfinished (and the
+/// exit code says so).
+fn read_json(path: &Path, input: impl std::io::Read) -> anyhow::Result<Outcome> {
+    use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+    use serde::{Serialize, Serializer};
+    use std::cell::RefCell;
+
+    type Read<R> = (RefCell<Option<R>>, RefCell<Option<ReadDone>>);
+    type ReadDone =
+        Result<(crate::inspect::FileSummary, Vec<Response>), crate::inspect::InspectError>;
+
+    /// The claims array: serialising it runs the reader.
+    struct Claims<'a, R>(&'a Read<R>);
+    impl<R: std::io::Read> Serialize for Claims<'_, R> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let (input, done) = self.0;
+            let input = input
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| S::Error::custom("the input was read already"))?;
+            let mut seq = s.serialize_seq(None)?;
+            let mut failed = None;
+            let mut responses = Vec::new();
+            let result = read_items(input, |item| match item {
+                Item::Claim(c) if failed.is_none() => {
+                    failed = seq.serialize_element(&*c).err();
+                }
+                Item::Response(r) => responses.push(*r),
+                Item::Claim(_) | Item::Payment(_) => {}
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let ok = result.is_ok();
+            *done.borrow_mut() = Some(result.map(|summary| (summary, responses)));
+            if !ok {
+                return Err(S::Error::custom("reading the file failed"));
+            }
+            seq.end()
+        }
+    }
+
+    struct Doc<'a, R> {
+        file: String,
+        read: &'a Read<R>,
+    }
+    impl<R: std::io::Read> Serialize for Doc<'_, R> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(None)?;
+            map.serialize_entry("file", &self.file)?;
+            struct File837<'a, R>(&'a Read<R>);
+            impl<R: std::io::Read> Serialize for File837<'_, R> {
+                fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let mut m = s.serialize_map(Some(1))?;
+                    m.serialize_entry("claims", &Claims(self.0))?;
+                    m.end()
+                }
+            }
+            map.serialize_entry("837", &File837(self.read))?;
+            let done = self.read.1.borrow();
+            let Some(Ok((summary, responses))) = done.as_ref() else {
+                return Err(S::Error::custom("reading the file failed"));
             };
-            text.push_str(&format!("  {}\n", describe(r, &t)));
+            map.serialize_entry("responses", responses)?;
+            if let serde_json::Value::Object(fields) =
+                serde_json::to_value(summary).map_err(S::Error::custom)?
+            {
+                for (k, v) in &fields {
+                    map.serialize_entry(k, v)?;
+                }
+            }
+            map.end()
         }
-        for p in &summary.problems {
-            text.push_str(&format!("  problem: {p}\n"));
+    }
+
+    let read: Read<_> = (RefCell::new(Some(input)), RefCell::new(None));
+    let doc = Doc {
+        file: path.display().to_string(),
+        read: &read,
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let written = doc
+        .serialize(&mut serde_json::Serializer::pretty(&mut out))
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    // A typed read error first: the serializer only knows that it stopped.
+    let summary = match read.1.into_inner() {
+        Some(Ok((summary, _))) => summary,
+        Some(Err(e)) => return Err(e).with_context(|| format!("{}", path.display())),
+        None => {
+            written?;
+            anyhow::bail!("{}: not read", path.display());
         }
-        if let Some(f) = &summary.fatal {
-            text.push_str(&format!("  stopped: {f}\n"));
-        }
-        say(&text)?;
+    };
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
     }
     Ok(if summary.is_valid() {
         Outcome::Done
