@@ -143,9 +143,9 @@ impl PaymentMap {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<PaymentMap, MapError> {
-        let raw: RawPaymentMap = toml::from_str(text).map_err(|source| MapError::Toml {
+        let raw: RawPaymentMap = toml::from_str(text).map_err(|error| MapError::Toml {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let invalid = |field: &str, problem: String| MapError::Invalid {
             path: path.to_owned(),
@@ -262,6 +262,7 @@ impl PaymentMap {
                 file: path.to_owned(),
                 map: self.name.clone(),
                 columns: missing,
+                hint: String::new(),
             });
         }
         let key = |cells: &[String], names: &[String]| -> String {
