@@ -122,6 +122,7 @@ impl<R: Read> CsvClaims<R> {
                     show_delimiter(d),
                     show_delimiter(map.delimiter)
                 ),
+                _ if all_missing => " — none of the map's columns is there".into(),
                 _ => missing
                     .iter()
                     .filter_map(|m| {
@@ -130,6 +131,11 @@ impl<R: Read> CsvClaims<R> {
                     })
                     .collect(),
             };
+            if all_missing && missing.len() > 4 {
+                let more = missing.len() - 3;
+                missing.truncate(3);
+                missing.push(format!("and {more} more"));
+            }
             return Err(MapError::MissingColumn {
                 file: path.to_owned(),
                 map: map.name.clone(),

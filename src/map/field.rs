@@ -17,11 +17,32 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 /// A field as written in the TOML: a bare column name, or a table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub(crate) enum RawSpec {
     Column(String),
     Table(Box<RawTable>),
+}
+
+/// By hand rather than `untagged`: a mistake inside a field's table is then
+/// reported as itself (a wrong type, where), not as "matched no variant".
+impl<'de> Deserialize<'de> for RawSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a column name, or a table such as { column = \"…\", type = \"…\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawSpec, E> {
+                Ok(RawSpec::Column(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawSpec, A::Error> {
+                RawTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|t| RawSpec::Table(Box::new(t)))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// The keys a field table may have (checked, with a near-miss suggestion,
