@@ -182,7 +182,7 @@ fn several_mixed_inputs_make_two_groups_and_a_bad_claim_is_reported_once() {
         (r.claims_read, r.claims_accepted, r.claims_set_aside),
         (17, 16, 1)
     );
-    assert_eq!(r.set_aside, [bad.clone()]);
+    assert_eq!(r.set_aside, std::slice::from_ref(&bad));
     assert_eq!(
         r.problems
             .iter()
