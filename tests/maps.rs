@@ -191,3 +191,141 @@ fn a_wrong_type_inside_a_field_points_at_the_value_not_at_an_untagged_enum() {
     );
     assert!(!err.contains("untagged"), "{err}");
 }
+
+/// Translates an example export through its map: the 837's text, the
+/// report, and the rejected CSV's bytes.
+fn translate_example(map: &str, input: &str) -> (String, serde_json::Value, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.837");
+    let report_path = dir.path().join("report.json");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        map,
+        input,
+        "-o",
+        out_path.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "planted claims: {}",
+        stderr(&out)
+    );
+    assert_pyx12_valid(std::slice::from_ref(&out_path));
+    let report = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let stem = Path::new(input).file_stem().unwrap().to_str().unwrap();
+    let rejected = std::fs::read(dir.path().join(format!("{stem}.rejected.csv"))).unwrap();
+    (
+        std::fs::read_to_string(&out_path).unwrap(),
+        report,
+        rejected,
+    )
+}
+
+/// Asserts each planted claim is set aside for its reason, at its row.
+fn assert_planted(report: &serde_json::Value, planted: &[(&str, &str, &str, u64)]) {
+    let ids: Vec<&str> = planted.iter().map(|p| p.0).collect();
+    assert_eq!(report["set_aside"], serde_json::json!(ids));
+    let problems = report["problems"].as_array().unwrap();
+    for (id, field, rule, row) in planted {
+        assert!(
+            problems.iter().any(|p| p["claim"] == *id
+                && p["field"] == *field
+                && p["rule"] == *rule
+                && p["rows"]["first"] == *row),
+            "{id}: {field} [{rule}] at row {row} not reported: {problems:#?}"
+        );
+    }
+}
+
+/// The data rows (1-based) of an export, each with its line ending.
+fn data_rows(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut rows: Vec<Vec<u8>> = bytes
+        .split_inclusive(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    rows.remove(0);
+    rows
+}
+
+#[test]
+fn the_physician_group_export_needs_no_preprocessing_and_its_bad_claims_are_named() {
+    let input = "examples/physician-group-claims.csv";
+    let (x12, report, rejected) = translate_example("physician-group", input);
+    assert_planted(
+        &report,
+        &[
+            // A relationship word the table lacks: named, value shown (a code).
+            ("PG-24006", "patient.relationship", "translate", 11),
+            // A child whose subscriber columns are blank: refused, not invented.
+            ("PG-24007", "subscriber", "model", 12),
+            (
+                "PG-24008",
+                "lines[2].diagnosis_pointers",
+                "diagnosis-pointer",
+                13,
+            ),
+            ("PG-24009", "lines[2].charge", "map", 16),
+            ("PG-24010", "rendering_provider.npi", "npi-check-digit", 17),
+        ],
+    );
+    assert_eq!(report["claims_accepted"], 6);
+    // No total column: the total is the sum of "$1,234.50"-style lines.
+    assert!(x12.contains("CLM*PG-24003*1854.5***11:B:1"), "{x12}");
+    // Dx1..Dx4 then the comma list, in order, as one HI.
+    assert!(x12.contains("HI*ABK:M5450*ABF:M7918*ABF:G8929*ABF:M25561*ABF:M25562*ABF:R2689~"));
+    // "LT 59" in one cell: two modifiers.
+    assert!(x12.contains("SV1*HC:20610:LT:59*310*UN*1***5~"));
+    // Self: the subscriber is the patient, from the patient's columns, no PAT loop.
+    assert!(x12.contains("SBR*P*18*GRP4410******CI~NM1*IL*1*HALL*DENISE****MI*XWA100200301~"));
+    // A child: the subscriber from the subscriber columns, the patient in 2000C.
+    assert!(x12.contains("NM1*IL*1*ORTIZ*ELENA****MI*XWA100200302~"));
+    assert!(x12.contains("PAT*19~NM1*QC*1*ORTIZ*LUCAS~"));
+    assert!(x12.contains("DTP*431*D8*20261028~"), "onset date");
+    // The rejected CSV: the BOM, the header and the planted claims' rows,
+    // byte for byte (CRLF, quoting).
+    let bytes = std::fs::read(input).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF") && bytes.windows(2).any(|w| w == b"\r\n"));
+    let rows = data_rows(&bytes);
+    let header_len = bytes.len() - rows.concat().len();
+    let mut expected = bytes[..header_len].to_vec();
+    for n in [11, 12, 13, 14, 15, 16, 17] {
+        expected.extend_from_slice(&rows[n - 1]);
+    }
+    assert_eq!(rejected, expected);
+}
+
+#[test]
+fn the_hospital_export_mixes_837i_and_837p_by_claim_type_and_its_bad_claims_are_named() {
+    let input = "examples/hospital-mixed-claims.csv";
+    let (x12, report, _) = translate_example("hospital-mixed", input);
+    assert_planted(
+        &report,
+        &[
+            // The export has a total column: it must equal the lines' sum.
+            ("H-7005", "total_charge", "total-charge", 11),
+            ("H-7006", "lines[1].diagnosis_pointers", "translate", 13),
+            ("H-7007", "type_of_bill", "type-of-bill", 14),
+            ("H-7008", "statement_from", "map", 15),
+            ("H-7009", "row", "csv", 16),
+        ],
+    );
+    // One interchange, a functional group per claim kind.
+    assert!(x12.contains("*005010X223A2~") && x12.contains("*005010X222A1~"));
+    // 111 → type of bill 11, frequency 1; admission hour, discharge hour, DRG.
+    assert!(x12.contains("CLM*H-7001*4301.75***11:A:1**A*Y*Y~DTP*096*TM*1415~"));
+    assert!(x12.contains("DTP*435*DT*202610260730~"));
+    assert!(x12.contains("HI*DR:282~"));
+    // 01: the spouse as the patient; 18: no patient loop.
+    assert!(x12.contains("PAT*01~NM1*QC*1*GREEN*MARY~"));
+    assert!(!x12.contains("NM1*QC*1*WHITE"));
+    // CMS-1500 letters AB → pointers 1 and 2; the accident in CLM11.
+    assert!(x12.contains("CLM*H-7003*355***22:B:1*Y*A*Y*Y**AA:::IL~DTP*439*D8*20261103~"));
+    assert!(x12.contains("SV1*HC:99283:25*240*UN*1***1:2~"));
+    // The lab's CLIA number, and its voided line left out by the row filter.
+    assert!(x12.contains("REF*X4*14D0123456~"));
+    assert!(!x12.contains("85025"));
+}

@@ -257,7 +257,7 @@ impl<R: Read> CsvClaims<R> {
                 let mut every = group
                     .rows
                     .iter()
-                    .map(|r| column.and_then(|c| self.cell(r, c)));
+                    .map(|r| (r.number, column.and_then(|c| self.cell(r, c))));
                 match spec.value_over(&get, &mut every) {
                     Ok(Some(v)) => set_path(&mut claim, &spec.target, v),
                     Ok(None) => {}

@@ -444,11 +444,11 @@ impl FieldSpec {
     }
 
     /// The value for a claim: `get` reads its first row, `column` every
-    /// row's value of a column (for `sum`).
+    /// row's value of a column with the row's number (for `sum`).
     pub(crate) fn value_over<'r, 'c>(
         &self,
         get: &impl Fn(&str) -> Option<&'r str>,
-        column: &mut dyn Iterator<Item = Option<&'c str>>,
+        column: &mut dyn Iterator<Item = (u64, Option<&'c str>)>,
     ) -> Result<Option<Value>, ValueError> {
         if let Some(w) = &self.when {
             if !w.holds(get) {
@@ -476,12 +476,14 @@ impl FieldSpec {
                     .collect();
                 vec![parts.join(sep)]
             }
-            Source::Sum(_) => {
+            Source::Sum(c) => {
                 let mut total = Decimal::ZERO;
-                for v in column {
+                for (row, v) in column {
                     let v = self.clean(v.unwrap_or_default());
                     if !v.is_empty() {
-                        total += money(&v).map_err(ValueError::Invalid)?;
+                        total += money(&v).map_err(|e| {
+                            ValueError::Invalid(format!("cannot sum {c}: row {row} {e}"))
+                        })?;
                     }
                 }
                 return Ok(Some(Value::String(total.to_string())));
@@ -706,7 +708,7 @@ mod tests {
             Some(Value::from("77-1"))
         );
         let sum = spec(r#"f = { sum = "amt" }"#);
-        let mut rows = vec![Some("$1.10"), Some(""), Some("2.00")].into_iter();
+        let mut rows = vec![(1, Some("$1.10")), (2, Some("")), (3, Some("2.00"))].into_iter();
         assert_eq!(
             sum.value_over(&get, &mut rows).unwrap(),
             Some(Value::from("3.10"))
