@@ -16,7 +16,8 @@ pub enum Severity {
     Warning,
 }
 
-/// Rows of the input that made up a claim (1-based, header = row 1 in CSV;
+/// Rows of the input that made up a claim (1-based data rows in CSV, the
+/// header not counted, whatever the line endings;
 /// the claim's index in canonical JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Rows {

@@ -196,7 +196,7 @@ impl Pipeline<'_> {
                 Ok(Opened {
                     submitter: opened.submitter,
                     receiver: opened.receiver,
-                    csv_shape: None,
+                    csv_header: None,
                     claims: Box::new(opened.claims.into_iter()),
                 })
             }
@@ -205,7 +205,7 @@ impl Pipeline<'_> {
                 Ok(Opened {
                     submitter: None,
                     receiver: None,
-                    csv_shape: Some(claims.shape()),
+                    csv_header: Some(claims.header()),
                     claims: Box::new(claims),
                 })
             }
@@ -513,7 +513,7 @@ impl<'p> Run<'p> {
         let Opened {
             submitter,
             receiver,
-            csv_shape,
+            csv_header,
             claims,
         } = match self.pipeline.open(path) {
             Ok(opened) => opened,
@@ -540,7 +540,7 @@ impl<'p> Run<'p> {
             .pipeline
             .quarantine
             .as_deref()
-            .map(|dir| Quarantine::new(dir, path, csv_shape));
+            .map(|dir| Quarantine::new(dir, path, csv_header));
         for (ordinal, mapped) in claims.enumerate() {
             self.report.claims_read += 1;
             let mut problems = match mapped.result {
@@ -608,25 +608,26 @@ impl<'p> Run<'p> {
 }
 
 /// Set-aside claims of one input, handed back in the input's own shape: the
-/// CSV rows under the same header and delimiter, or the canonical JSON claim
-/// objects, written atomically once the input is done.
+/// CSV header and rows byte for byte as the export had them (BOM, line
+/// endings, quoting), or the canonical JSON claim objects, written
+/// atomically once the input is done.
 struct Quarantine {
     dest: PathBuf,
-    csv_shape: Option<(Vec<String>, u8)>,
-    rows: Vec<Vec<String>>,
+    csv_header: Option<Vec<u8>>,
+    rows: Vec<Vec<u8>>,
     json: Vec<serde_json::Value>,
 }
 
 impl Quarantine {
-    fn new(dir: &Path, input: &Path, csv_shape: Option<(Vec<String>, u8)>) -> Self {
+    fn new(dir: &Path, input: &Path, csv_header: Option<Vec<u8>>) -> Self {
         let stem = input
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "input".into());
-        let ext = if csv_shape.is_some() { "csv" } else { "json" };
+        let ext = if csv_header.is_some() { "csv" } else { "json" };
         Quarantine {
             dest: dir.join(format!("{stem}.rejected.{ext}")),
-            csv_shape,
+            csv_header,
             rows: Vec::new(),
             json: Vec::new(),
         }
@@ -637,7 +638,6 @@ impl Quarantine {
         match source {
             Source::Rows(rows) => self.rows.extend(rows),
             Source::Json(v) => self.json.push(v),
-            Source::Unreadable => {}
         }
     }
 
@@ -652,17 +652,24 @@ impl Quarantine {
         };
         let other = |e: &dyn std::fmt::Display| fail(std::io::Error::other(e.to_string()));
         let mut file = AtomicFile::create(&self.dest).map_err(fail)?;
-        match &self.csv_shape {
-            Some((header, delimiter)) => {
-                let mut w = csv::WriterBuilder::new()
-                    .delimiter(*delimiter)
-                    .flexible(true)
-                    .from_writer(&mut file);
-                w.write_record(header).map_err(|e| other(&e))?;
+        match &self.csv_header {
+            Some(header) => {
+                // The header's own line ending goes after a last row that had none.
+                let ending: &[u8] = if header.ends_with(b"\r\n") {
+                    b"\r\n"
+                } else if header.ends_with(b"\r") {
+                    b"\r"
+                } else {
+                    b"\n"
+                };
+                let mut text = header.clone();
                 for row in &self.rows {
-                    w.write_record(row).map_err(|e| other(&e))?;
+                    if !text.ends_with(b"\n") && !text.ends_with(b"\r") {
+                        text.extend_from_slice(ending);
+                    }
+                    text.extend_from_slice(row);
                 }
-                w.flush().map_err(fail)?;
+                file.write_all(&text).map_err(fail)?;
             }
             None => {
                 let doc = serde_json::json!({ "claims": self.json });

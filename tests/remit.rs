@@ -491,9 +491,9 @@ fn a_csv_payment_export_becomes_835s_through_a_declarative_map() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("bad.csv: rows 2-4: row 2: paid"), "{err}");
+    assert!(err.contains("bad.csv: rows 1-3: row 1: paid"), "{err}");
     assert!(
-        err.contains("rows 5-6 (trace CHK20261204001)") && err.contains("off by -10"),
+        err.contains("rows 4-5 (trace CHK20261204001)") && err.contains("off by -10"),
         "{err}"
     );
     assert!(err.contains("0 remittance(s) written"), "{err}");

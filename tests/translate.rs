@@ -119,7 +119,7 @@ const FAULTS: [(&str, &str, &str); 10] = [
         "diagnosis-pointer",
     ),
     ("member", "subscriber", "model"),
-    ("pos", "place_of_service", "place-of-service"),
+    ("pos", "place_of_service", "translate"),
     ("icd", "diagnoses[1]", "icd10"),
     ("dos", "lines[2].service_date", "map"),
 ];
@@ -133,8 +133,9 @@ fn a_thousand_claims_with_ten_bad_ones_give_990_good_claims_and_a_report_naming_
     for n in 1..=1000 {
         let fault = (n % 100 == 37).then(|| FAULTS[n / 100]);
         if let Some((_, field, rule)) = fault {
-            // Header is row 1; claim n's two rows are 2n and 2n+1.
-            bad.push((format!("C{n:05}"), 2 * n as u64, field, rule));
+            // Rows are data rows (the header is not counted): claim n's two
+            // rows are 2n-1 and 2n.
+            bad.push((format!("C{n:05}"), 2 * n as u64 - 1, field, rule));
         }
         csv.push_str(&clinic_rows(n, fault.map(|f| f.0)));
     }
@@ -478,4 +479,140 @@ fn set_aside_json_claims_come_back_as_json() {
     assert_eq!(back["claims"][0], doc["claims"][1]);
     let (_, claims) = read_claims(&std::fs::read(&out_path).unwrap());
     assert_eq!(claims.len(), doc["claims"].as_array().unwrap().len() - 1);
+}
+
+/// The report of `scrub --json` on one file, without the file's path.
+fn scrub_report(map: &str, input: &Path) -> serde_json::Value {
+    let out = edi_courier(&["scrub", "--map", map, input.to_str().unwrap(), "--json"]);
+    let mut report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for p in report["problems"].as_array_mut().unwrap() {
+        p.as_object_mut().unwrap().remove("file");
+    }
+    report
+}
+
+#[test]
+fn one_export_in_lf_and_in_crlf_gives_the_same_report_with_data_row_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = format!("{HEADER}\n");
+    for (n, fault) in [(1, None), (2, Some("npi")), (3, None), (4, Some("dob"))] {
+        csv.push_str(&clinic_rows(n, fault));
+    }
+    let lf = dir.path().join("lf.csv");
+    let crlf = dir.path().join("crlf.csv");
+    std::fs::write(&lf, &csv).unwrap();
+    std::fs::write(&crlf, csv.replace('\n', "\r\n")).unwrap();
+    let a = scrub_report("clinic-professional", &lf);
+    assert_eq!(a, scrub_report("clinic-professional", &crlf));
+    assert_eq!(a["set_aside"], serde_json::json!(["C00002", "C00004"]));
+    // Claim 4's rows are data rows 7 and 8 (the header is not a data row).
+    let dob = a["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["claim"] == "C00004")
+        .unwrap();
+    assert_eq!(dob["rows"], serde_json::json!({"first": 7, "last": 7}));
+}
+
+#[test]
+fn a_copy_cut_mid_row_or_mid_quote_is_flagged_with_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = format!("{HEADER}\n{}{}", clinic_rows(1, None), clinic_rows(2, None));
+    // Cut in claim 2's second row (data row 4): once after "Units", once
+    // inside the quoted diagnosis pointers.
+    let row4 = whole.rfind("C00002,").unwrap();
+    let cut_row = &whole[..whole.rfind(",1,11/03/2026,").unwrap() + 2];
+    let cut_quote = &whole[..whole.rfind("\"1,").unwrap() + 2];
+    assert!(cut_row.len() > row4 && cut_quote.len() > row4);
+    for (name, text, what) in [
+        ("row.csv", cut_row, "cells where the header has"),
+        ("quote.csv", cut_quote, "never closed"),
+    ] {
+        let input = dir.path().join(name);
+        std::fs::write(&input, text).unwrap();
+        let report = scrub_report("clinic-professional", &input);
+        assert_eq!(report["set_aside"], serde_json::json!(["C00002"]), "{name}");
+        assert_eq!(report["claims_accepted"], 1, "{name}");
+        let csv = report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["rule"] == "csv")
+            .unwrap_or_else(|| panic!("{name}: {report:#}"));
+        assert_eq!(csv["rows"]["first"], 4, "{name}");
+        assert!(
+            csv["message"].as_str().unwrap().contains(what),
+            "{name}: {csv}"
+        );
+    }
+}
+
+#[test]
+fn the_rejected_csv_holds_the_set_aside_rows_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    // A BOM, CRLF, a quoted cell holding a quote and a line break, and a
+    // last row with no line ending.
+    let quoted = "\"12 ELM ST \"\"REAR\"\"\r\nUNIT 2\"";
+    let rows: Vec<String> = [(1, None), (2, Some("npi")), (3, None), (4, Some("cpt"))]
+        .iter()
+        .map(|(n, f)| {
+            clinic_rows(*n, *f)
+                .replace("12 ELM ST", quoted)
+                .replace('\n', "\r\n")
+        })
+        .collect();
+    let mut text = format!("\u{feff}{HEADER}\r\n{}", rows.concat());
+    text.truncate(text.len() - 2);
+    let input = dir.path().join("export.csv");
+    std::fs::write(&input, &text).unwrap();
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "-o",
+        dir.path().join("out.837").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rejected = std::fs::read(dir.path().join("export.rejected.csv")).unwrap();
+    // The last row had no line ending in the input, and has none here.
+    let mut expected = format!("\u{feff}{HEADER}\r\n{}{}", rows[1], rows[3]);
+    expected.truncate(expected.len() - 2);
+    assert_eq!(String::from_utf8(rejected).unwrap(), expected);
+}
+
+#[test]
+fn an_export_declared_windows_1252_is_read_as_windows_1252() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = std::fs::read_to_string("edi-maps/clinic-professional.toml")
+        .unwrap()
+        .replace(
+            "format = \"csv\"",
+            "format = \"csv\"\nencoding = \"windows-1252\"",
+        );
+    let map_path = dir.path().join("cp1252.toml");
+    std::fs::write(&map_path, map).unwrap();
+    let mut bytes = format!("{HEADER}\n").into_bytes();
+    // O’BRIEN with the right single quote of Windows-1252 (0x92).
+    bytes.extend(
+        clinic_rows(1, None)
+            .replace("DOE,JANE", "O\u{0}BRIEN,JANE")
+            .bytes()
+            .map(|b| if b == 0 { 0x92 } else { b }),
+    );
+    let input = dir.path().join("export.csv");
+    std::fs::write(&input, &bytes).unwrap();
+    let out_path = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        map_path.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    assert!(text.contains("*O'BRIEN*JANE"), "{text}");
 }

@@ -1,16 +1,26 @@
 //! Streaming a CSV export through a map: rows grouped into claims by key.
+//!
+//! Rows are numbered as data rows, 1-based, the header not counted,
+//! whatever the line endings and however many line breaks sit inside quoted
+//! cells: row 3 is the third record after the header in LF and in CRLF
+//! alike. A row that is short, long, cut inside quotes or not in the map's
+//! encoding is an error naming that row, never read as if its missing cells
+//! were empty.
 
 use serde_json::{Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::path::Path;
 
-use super::{deserialize_claim, FieldSpec, InputMap, MapError, Mapped, Source};
+use super::records::{Encoding, Record, Records};
+use super::{deserialize_claim, did_you_mean, FieldSpec, InputMap, MapError, Mapped, Source};
 use crate::report::{Problem, Rows, Severity};
 
 struct Row {
-    line: u64,
+    number: u64,
     cells: Vec<String>,
+    /// The record as the file had it, to hand back byte for byte.
+    raw: Vec<u8>,
 }
 
 struct Group {
@@ -26,63 +36,111 @@ struct Group {
 pub struct CsvClaims<R: Read> {
     map: InputMap,
     file: String,
-    reader: csv::Reader<R>,
-    header: Vec<String>,
+    records: Records<R>,
+    header_raw: Vec<u8>,
+    width: usize,
     columns: HashMap<String, usize>,
     key_columns: Vec<usize>,
     pending: Option<Group>,
     seen: HashSet<String>,
-    /// A claim to hand out before reading on.
-    queued: Option<Mapped>,
+    /// Claims to hand out before reading on.
+    queued: VecDeque<Mapped>,
+    /// Data rows read so far (the last row's number).
+    row: u64,
     done: bool,
 }
 
-/// CSV exports from billing systems are UTF-8 or Windows-1252; a field that
-/// is not valid UTF-8 is read as Latin-1 so "José" survives either way.
-fn decode(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => bytes.iter().map(|b| char::from(*b)).collect(),
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The delimiter a header line seems to use: the most frequent of the
+/// usual ones, if any occurs at all.
+fn likely_delimiter(header: &[u8]) -> Option<u8> {
+    [b',', b';', b'\t', b'|']
+        .into_iter()
+        .map(|d| (header.iter().filter(|b| **b == d).count(), d))
+        .filter(|(n, _)| *n > 0)
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, d)| d)
+}
+
+fn show_delimiter(d: u8) -> String {
+    match d {
+        b'\t' => "a tab".into(),
+        other => format!("{:?}", char::from(other)),
     }
 }
 
 impl<R: Read> CsvClaims<R> {
     pub fn new(map: InputMap, input: R, path: &Path) -> Result<Self, MapError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(map.delimiter)
-            .flexible(true)
-            .has_headers(true)
-            .from_reader(input);
-        let headers = reader
-            .byte_headers()
-            .map_err(|e| MapError::Unreadable {
-                file: path.to_owned(),
-                problem: format!("header row: {e}"),
-            })?
-            .clone();
-        let header: Vec<String> = headers.iter().map(decode).collect();
-        let columns: HashMap<String, usize> = header
+        let unreadable = |problem: String| MapError::Unreadable {
+            file: path.to_owned(),
+            problem,
+        };
+        let mut records = Records::new(input);
+        let header = records
+            .next_record()
+            .map_err(|e| unreadable(format!("header row: {e}")))?
+            .ok_or_else(|| unreadable("the file is empty: no header row".into()))?;
+        let content = header.content();
+        let content = content.strip_prefix(BOM).unwrap_or(content);
+        let names: Vec<String> = Record {
+            bytes: content.to_vec(),
+            open_quote: header.open_quote,
+        }
+        .cells(map.delimiter)
+        .iter()
+        .map(|c| Encoding::Auto.decode(c).unwrap_or_default())
+        .collect();
+        let columns: HashMap<String, usize> = names
             .iter()
             .enumerate()
-            .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_owned(), i))
+            .map(|(i, h)| (h.trim().to_owned(), i))
             .collect();
-        let needed = map
+        let needed: Vec<&str> = map
             .group_by
             .iter()
             .map(String::as_str)
             .chain(map.claim.iter().flat_map(FieldSpec::columns))
-            .chain(map.line.iter().flat_map(FieldSpec::columns));
+            .chain(map.line.iter().flat_map(FieldSpec::columns))
+            .chain(map.skip.iter().map(|c| c.column.as_str()))
+            .chain(map.claim_when.iter().map(|(_, c)| c.column.as_str()))
+            .chain(map.line_when.iter().map(|(_, c)| c.column.as_str()))
+            .collect();
         let mut missing: Vec<String> = needed
-            .filter(|c| !columns.contains_key(*c))
-            .map(str::to_owned)
+            .iter()
+            .filter(|c| !columns.contains_key(**c))
+            .map(|c| (*c).to_owned())
             .collect();
         if !missing.is_empty() {
             missing.sort();
             missing.dedup();
+            let all_missing = needed.iter().all(|c| !columns.contains_key(*c));
+            let hint = match likely_delimiter(content) {
+                Some(d) if all_missing && d != map.delimiter => format!(
+                    " — none of the map's columns is there: the header seems to be separated \
+                     by {}, the map says delimiter = {}",
+                    show_delimiter(d),
+                    show_delimiter(map.delimiter)
+                ),
+                _ if all_missing => " — none of the map's columns is there".into(),
+                _ => missing
+                    .iter()
+                    .filter_map(|m| {
+                        let near = did_you_mean(m, names.iter().map(|n| n.trim()));
+                        (!near.is_empty()).then(|| format!("; {m:?}{near}"))
+                    })
+                    .collect(),
+            };
+            if all_missing && missing.len() > 4 {
+                let more = missing.len() - 3;
+                missing.truncate(3);
+                missing.push(format!("and {more} more"));
+            }
             return Err(MapError::MissingColumn {
                 file: path.to_owned(),
                 map: map.name.clone(),
                 columns: missing,
+                hint,
             });
         }
         let key_columns = map
@@ -93,25 +151,27 @@ impl<R: Read> CsvClaims<R> {
         Ok(CsvClaims {
             map,
             file: path.display().to_string(),
-            reader,
-            header,
+            records,
+            width: names.len(),
+            header_raw: header.bytes,
             columns,
             key_columns,
             pending: None,
             seen: HashSet::new(),
-            queued: None,
+            queued: VecDeque::new(),
+            row: 0,
             done: false,
         })
     }
 
-    /// The header row and the delimiter, as the export had them.
-    pub fn shape(&self) -> (Vec<String>, u8) {
-        (self.header.clone(), self.map.delimiter)
+    /// The header row as the export had it (BOM and line ending included).
+    pub fn header(&self) -> Vec<u8> {
+        self.header_raw.clone()
     }
 
     fn problem(
         &self,
-        line: u64,
+        row: u64,
         claim: Option<&str>,
         field: &str,
         rule: &str,
@@ -121,8 +181,8 @@ impl<R: Read> CsvClaims<R> {
             severity: Severity::Error,
             file: self.file.clone(),
             rows: Some(Rows {
-                first: line,
-                last: line,
+                first: row,
+                last: row,
             }),
             claim: claim.map(str::to_owned),
             field: field.to_owned(),
@@ -131,21 +191,40 @@ impl<R: Read> CsvClaims<R> {
         }
     }
 
+    fn cell<'r>(&self, row: &'r Row, column: &str) -> Option<&'r str> {
+        self.columns
+            .get(column)
+            .and_then(|i| row.cells.get(*i))
+            .map(String::as_str)
+    }
+
     fn claim_id_of(&self, row: &Row) -> Option<String> {
         let spec = self.map.claim.iter().find(|f| f.target == "id")?;
-        let column = spec
-            .columns()
-            .first()
-            .and_then(|c| self.columns.get(*c).copied())?;
-        row.cells
-            .get(column)
+        let column = spec.columns().first().copied()?;
+        self.cell(row, column)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
+    /// Whether a field's section conditions hold for a row.
+    fn section_holds(
+        &self,
+        conditions: &[(String, super::Condition)],
+        target: &str,
+        row: &Row,
+    ) -> bool {
+        conditions.iter().all(|(prefix, cond)| {
+            let under = target == prefix
+                || target
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'));
+            !under || cond.holds(&|c: &str| self.cell(row, c))
+        })
+    }
+
     fn build(&self, group: Group) -> Mapped {
-        let first = group.rows.first().map_or(0, |r| r.line);
-        let last = group.rows.last().map_or(first, |r| r.line);
+        let first = group.rows.first().map_or(0, |r| r.number);
+        let last = group.rows.last().map_or(first, |r| r.number);
         let rows = Rows { first, last };
         let claim_id = group.rows.first().and_then(|r| self.claim_id_of(r));
         let mut problems = group.problems;
@@ -156,7 +235,7 @@ impl<R: Read> CsvClaims<R> {
                 serde_json::to_value(kind).unwrap_or_default(),
             );
         }
-        let field_problem = |row: u64, field: String, message: String| Problem {
+        let field_problem = |row: u64, field: String, rule: &str, message: String| Problem {
             severity: Severity::Error,
             file: self.file.clone(),
             rows: Some(Rows {
@@ -165,23 +244,29 @@ impl<R: Read> CsvClaims<R> {
             }),
             claim: claim_id.clone(),
             field,
-            rule: "map".into(),
+            rule: rule.to_owned(),
             message,
         };
         if let Some(first_row) = group.rows.first() {
+            let get = |c: &str| self.cell(first_row, c);
             for spec in &self.map.claim {
-                let get = |c: &str| {
-                    self.columns
-                        .get(c)
-                        .and_then(|i| first_row.cells.get(*i))
-                        .map(String::as_str)
-                };
-                match spec.value(get) {
+                if !self.section_holds(&self.map.claim_when, &spec.target, first_row) {
+                    continue;
+                }
+                let column = spec.sum_column();
+                let mut every = group
+                    .rows
+                    .iter()
+                    .map(|r| (r.number, column.and_then(|c| self.cell(r, c))));
+                match spec.value_over(&get, &mut every) {
                     Ok(Some(v)) => set_path(&mut claim, &spec.target, v),
                     Ok(None) => {}
-                    Err(msg) => {
-                        problems.push(field_problem(first_row.line, spec.target.clone(), msg))
-                    }
+                    Err(e) => problems.push(field_problem(
+                        first_row.number,
+                        spec.target.clone(),
+                        e.rule(),
+                        e.to_string(),
+                    )),
                 }
             }
         }
@@ -189,19 +274,17 @@ impl<R: Read> CsvClaims<R> {
         for (i, row) in group.rows.iter().enumerate() {
             let mut line = Map::new();
             for spec in &self.map.line {
-                let get = |c: &str| {
-                    self.columns
-                        .get(c)
-                        .and_then(|i| row.cells.get(*i))
-                        .map(String::as_str)
-                };
-                match spec.value(get) {
+                if !self.section_holds(&self.map.line_when, &spec.target, row) {
+                    continue;
+                }
+                match spec.value(|c: &str| self.cell(row, c)) {
                     Ok(Some(v)) => set_path(&mut line, &spec.target, v),
                     Ok(None) => {}
-                    Err(msg) => problems.push(field_problem(
-                        row.line,
+                    Err(e) => problems.push(field_problem(
+                        row.number,
                         format!("lines[{}].{}", i + 1, spec.target),
-                        msg,
+                        e.rule(),
+                        e.to_string(),
                     )),
                 }
             }
@@ -217,17 +300,16 @@ impl<R: Read> CsvClaims<R> {
             rows,
             claim_id,
             result,
-            source: Source::Rows(group.rows.into_iter().map(|r| r.cells).collect()),
+            source: Source::Rows(group.rows.into_iter().map(|r| r.raw).collect()),
         }
     }
 
-    fn start_group(&mut self, key: String, row: Row) -> Option<Mapped> {
-        let mut problems = Vec::new();
+    fn start_group(&mut self, key: String, row: Row, mut problems: Vec<Problem>) -> Option<Mapped> {
         if !self.seen.insert(key.clone()) {
             let id = self.claim_id_of(&row);
             problems.push(
                 self.problem(
-                    row.line,
+                    row.number,
                     id.as_deref(),
                     "rows",
                     "rows-together",
@@ -244,112 +326,166 @@ impl<R: Read> CsvClaims<R> {
         });
         finished.map(|g| self.build(g))
     }
+
+    /// A record as a row: its cells decoded, and what is wrong with its
+    /// shape (short, long, cut inside quotes, not in the map's encoding).
+    fn read_row(&self, rec: Record, number: u64) -> (Row, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let raw_cells = rec.cells(self.map.delimiter);
+        let mut undecodable = false;
+        let cells: Vec<String> = raw_cells
+            .iter()
+            .map(|c| {
+                self.map.encoding.decode(c).unwrap_or_else(|| {
+                    undecodable = true;
+                    String::from_utf8_lossy(c).into_owned()
+                })
+            })
+            .collect();
+        let mut flag = |message: String| {
+            problems.push(self.problem(number, None, "row", "csv", message));
+        };
+        if rec.open_quote {
+            flag(
+                "a quoted cell is never closed: the file ends inside quotes (was it cut mid-row?)"
+                    .into(),
+            );
+        } else if cells.len() != self.width {
+            let what = if cells.len() < self.width {
+                "a short row, or a file cut mid-row"
+            } else {
+                "a delimiter inside an unquoted cell?"
+            };
+            flag(format!(
+                "{} cells where the header has {} ({what})",
+                cells.len(),
+                self.width
+            ));
+        }
+        if undecodable {
+            flag(
+                "not valid UTF-8 (give the map encoding = \"windows-1252\" if the export is)"
+                    .into(),
+            );
+        }
+        let row = Row {
+            number,
+            cells,
+            raw: rec.bytes,
+        };
+        (row, problems)
+    }
+
+    /// Reads one row into the claim being gathered; a finished claim (or a
+    /// row that belongs to none) is queued.
+    fn take(&mut self, rec: Record) {
+        self.row += 1;
+        let number = self.row;
+        if rec.content().iter().all(|b| b.is_ascii_whitespace()) && !rec.open_quote {
+            return;
+        }
+        let (row, mut problems) = self.read_row(rec, number);
+        if problems.is_empty()
+            && self
+                .map
+                .skip
+                .iter()
+                .any(|c| c.holds(&|col: &str| self.cell(&row, col)))
+        {
+            return;
+        }
+        let key: Vec<&str> = self
+            .key_columns
+            .iter()
+            .map(|i| row.cells.get(*i).map_or("", |c| c.trim()))
+            .collect();
+        if key.iter().all(|k| k.is_empty()) {
+            problems.push(self.problem(
+                number,
+                None,
+                "group_by",
+                "claim-key",
+                format!("the claim key column(s) {:?} are empty", self.map.group_by),
+            ));
+            if let Some(g) = self.pending.take() {
+                let done = self.build(g);
+                self.queued.push_back(done);
+            }
+            self.queued.push_back(Mapped {
+                rows: Rows {
+                    first: number,
+                    last: number,
+                },
+                claim_id: None,
+                result: Err(problems),
+                source: Source::Rows(vec![row.raw]),
+            });
+            return;
+        }
+        let key = key.join("\u{1f}");
+        let id = self.claim_id_of(&row);
+        for p in &mut problems {
+            p.claim.clone_from(&id);
+        }
+        match self.pending.as_mut() {
+            Some(g) if g.key == key => {
+                g.rows.push(row);
+                g.problems.append(&mut problems);
+            }
+            _ => {
+                if let Some(done) = self.start_group(key, row, problems) {
+                    self.queued.push_back(done);
+                }
+            }
+        }
+    }
 }
 
 impl<R: Read> Iterator for CsvClaims<R> {
     type Item = Mapped;
 
     fn next(&mut self) -> Option<Mapped> {
-        if let Some(q) = self.queued.take() {
-            return Some(q);
-        }
-        let mut record = csv::ByteRecord::new();
-        while !self.done {
-            match self.reader.read_byte_record(&mut record) {
-                Ok(true) => {
-                    let line = record.position().map_or(0, |p| p.line());
-                    let cells: Vec<String> = record.iter().map(decode).collect();
-                    if cells.iter().all(|c| c.trim().is_empty()) {
-                        continue;
-                    }
-                    let key: Vec<String> = self
-                        .key_columns
-                        .iter()
-                        .map(|i| cells.get(*i).map_or("", |c| c.trim()).to_owned())
-                        .collect();
-                    let row = Row { line, cells };
-                    if key.iter().all(|k| k.is_empty()) {
-                        let problem = self.problem(
-                            line,
-                            None,
-                            "group_by",
-                            "claim-key",
-                            format!("the claim key column(s) {:?} are empty", self.map.group_by),
-                        );
-                        let finished = self.pending.take().map(|g| self.build(g));
-                        let lone = Mapped {
-                            rows: Rows {
-                                first: line,
-                                last: line,
-                            },
-                            claim_id: None,
-                            result: Err(vec![problem]),
-                            source: Source::Rows(vec![row.cells]),
-                        };
-                        // Hand out the finished claim first; the lone row next time.
-                        return match finished {
-                            Some(f) => {
-                                self.queued = Some(lone);
-                                Some(f)
-                            }
-                            None => Some(lone),
-                        };
-                    }
-                    let key = key.join("\u{1f}");
-                    match self.pending.as_mut() {
-                        Some(g) if g.key == key => g.rows.push(row),
-                        _ => {
-                            if let Some(done) = self.start_group(key, row) {
-                                return Some(done);
-                            }
-                        }
+        while self.queued.is_empty() && !self.done {
+            match self.records.next_record() {
+                Ok(Some(rec)) => self.take(rec),
+                Ok(None) => {
+                    self.done = true;
+                    if let Some(g) = self.pending.take() {
+                        let done = self.build(g);
+                        self.queued.push_back(done);
                     }
                 }
-                Ok(false) => self.done = true,
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    self.done = true;
+                    let number = self.row + 1;
                     let problem = self.problem(
-                        line,
+                        number,
                         None,
                         "row",
                         "csv",
-                        format!("row could not be read: {}", csv_error_kind(&e)),
+                        format!("the file could not be read on: {e}"),
                     );
-                    match self.pending.as_mut() {
+                    match self.pending.take() {
                         // The unreadable row may belong to the claim being read: set it aside too.
-                        Some(g) => g.problems.push(problem),
-                        None => {
-                            return Some(Mapped {
-                                rows: Rows {
-                                    first: line,
-                                    last: line,
-                                },
-                                claim_id: None,
-                                result: Err(vec![problem]),
-                                source: Source::Unreadable,
-                            })
+                        Some(mut g) => {
+                            g.problems.push(problem);
+                            let done = self.build(g);
+                            self.queued.push_back(done);
                         }
-                    }
-                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                        self.done = true;
+                        None => self.queued.push_back(Mapped {
+                            rows: Rows {
+                                first: number,
+                                last: number,
+                            },
+                            claim_id: None,
+                            result: Err(vec![problem]),
+                            source: Source::Rows(Vec::new()),
+                        }),
                     }
                 }
             }
         }
-        self.pending.take().map(|g| self.build(g))
-    }
-}
-
-/// The kind of CSV error, without the row's content.
-fn csv_error_kind(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::Io(io) => format!("I/O error: {io}"),
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("{len} fields where {expected_len} were expected")
-        }
-        _ => "malformed CSV".into(),
+        self.queued.pop_front()
     }
 }
 

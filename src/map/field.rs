@@ -1,5 +1,13 @@
 //! One field of an input map: where its value comes from and how it is
 //! turned into the model's form.
+//!
+//! A value comes from one source — a column, several columns (a list, each
+//! optionally cut by `split`), the first non-empty of several columns, a
+//! concatenation, a sum over the claim's rows, or a constant — and then goes
+//! through the same steps in a fixed order: `strip`, trim, `upper`, `regex`
+//! (the first capture), `slice`, `translate`, `default`, and last its `type`.
+//! A field may hold only `when` a column has (or has not) some values, and
+//! fall back to `otherwise` (another field spec) when it does not.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -9,18 +17,70 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 /// A field as written in the TOML: a bare column name, or a table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub(crate) enum RawSpec {
     Column(String),
-    Table(RawTable),
+    Table(Box<RawTable>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// By hand rather than `untagged`: a mistake inside a field's table is then
+/// reported as itself (a wrong type, where), not as "matched no variant".
+impl<'de> Deserialize<'de> for RawSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a column name, or a table such as { column = \"…\", type = \"…\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawSpec, E> {
+                Ok(RawSpec::Column(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawSpec, A::Error> {
+                RawTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|t| RawSpec::Table(Box::new(t)))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// The keys a field table may have (checked, with a near-miss suggestion,
+/// before the map is deserialised).
+pub(crate) const FIELD_KEYS: &[&str] = &[
+    "column",
+    "columns",
+    "first",
+    "concat",
+    "separator",
+    "sum",
+    "value",
+    "type",
+    "item",
+    "default",
+    "translate",
+    "strip",
+    "upper",
+    "split",
+    "date_format",
+    "slice",
+    "regex",
+    "when",
+    "otherwise",
+];
+
+/// The keys of a `when` condition.
+pub(crate) const CONDITION_KEYS: &[&str] = &["column", "in", "not_in", "empty"];
+
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTable {
     column: Option<String>,
     columns: Option<Vec<String>>,
+    first: Option<Vec<String>>,
+    concat: Option<Vec<String>>,
+    separator: Option<String>,
+    sum: Option<String>,
     value: Option<String>,
     #[serde(rename = "type", default)]
     ty: Option<ValueType>,
@@ -33,6 +93,62 @@ pub(crate) struct RawTable {
     upper: bool,
     split: Option<String>,
     date_format: Option<String>,
+    slice: Option<[usize; 2]>,
+    regex: Option<String>,
+    when: Option<RawCondition>,
+    otherwise: Option<RawSpec>,
+}
+
+/// `when = { column = "Relationship", not_in = ["Self"] }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCondition {
+    column: String,
+    #[serde(rename = "in")]
+    is_in: Option<Vec<String>>,
+    not_in: Option<Vec<String>>,
+    empty: Option<bool>,
+}
+
+/// A test on one column of a row: its value (trimmed, any case) is one of
+/// a list, none of a list, or empty / not empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub column: String,
+    test: Test,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Test {
+    In(Vec<String>),
+    NotIn(Vec<String>),
+    Empty(bool),
+}
+
+impl Condition {
+    pub(crate) fn build(raw: RawCondition) -> Result<Condition, String> {
+        let upper = |v: Vec<String>| v.iter().map(|s| s.trim().to_uppercase()).collect();
+        let test = match (raw.is_in, raw.not_in, raw.empty) {
+            (Some(v), None, None) => Test::In(upper(v)),
+            (None, Some(v), None) => Test::NotIn(upper(v)),
+            (None, None, Some(e)) => Test::Empty(e),
+            _ => return Err("a condition gives exactly one of in, not_in or empty".into()),
+        };
+        Ok(Condition {
+            column: raw.column,
+            test,
+        })
+    }
+
+    /// Whether a row holds; `get` looks a column up.
+    pub fn holds<'r>(&self, get: &impl Fn(&str) -> Option<&'r str>) -> bool {
+        let v = get(&self.column).unwrap_or_default().trim();
+        match &self.test {
+            Test::In(list) => list.iter().any(|x| x.eq_ignore_ascii_case(v)),
+            Test::NotIn(list) => !list.iter().any(|x| x.eq_ignore_ascii_case(v)),
+            Test::Empty(e) => v.is_empty() == *e,
+        }
+    }
 }
 
 /// What kind of value a field holds.
@@ -55,9 +171,67 @@ pub enum ValueType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Source {
     Column(String),
+    /// A list: each column's value, cut by `split` when given, in order.
     Columns(Vec<String>),
+    /// The first column that is not empty.
+    First(Vec<String>),
+    /// The non-empty values joined by the separator.
+    Concat(Vec<String>, String),
+    /// The column summed over every row of the claim.
+    Sum(String),
     Value(String),
 }
+
+/// A translation table of a map, with its name (for messages).
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    pub name: String,
+    entries: HashMap<String, String>,
+}
+
+/// Why a row's value could not become the field. Never quotes the value
+/// unless the field is a code that cannot be PHI.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// The value is not of the field's type (date, money…).
+    #[error("{0}")]
+    Invalid(String),
+    /// The value is not in the field's `translate` table.
+    #[error("{message}")]
+    Untranslated { table: String, message: String },
+}
+
+impl ValueError {
+    /// The report's rule id.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            ValueError::Invalid(_) => "map",
+            ValueError::Untranslated { .. } => "translate",
+        }
+    }
+}
+
+/// Model fields that hold codes, never patient data: a value missing from
+/// their translation table may be quoted in a message.
+const CODE_FIELDS: &[&str] = &[
+    "kind",
+    "place_of_service",
+    "frequency_code",
+    "type_of_bill",
+    "subscriber.claim_filing",
+    "subscriber.responsibility",
+    "patient.relationship",
+    "admission.kind",
+    "admission.source",
+    "patient_status",
+    "assignment",
+    "release_of_information",
+    "related_causes",
+    "unit_basis",
+    "procedure.qualifier",
+    "procedure.modifiers",
+    "revenue_code",
+];
 
 /// A validated field of a map.
 #[derive(Debug, Clone)]
@@ -67,11 +241,15 @@ pub struct FieldSpec {
     ty: ValueType,
     item: ValueType,
     default: Option<String>,
-    table: Option<(String, HashMap<String, String>)>,
+    table: Option<Table>,
     strip: Vec<char>,
     upper: bool,
     split: Option<String>,
     date_format: String,
+    slice: Option<(usize, usize)>,
+    regex: Option<regex::Regex>,
+    when: Option<Condition>,
+    otherwise: Option<Box<FieldSpec>>,
 }
 
 impl FieldSpec {
@@ -84,34 +262,61 @@ impl FieldSpec {
         let t = match raw {
             RawSpec::Column(c) => RawTable {
                 column: Some(c),
-                columns: None,
-                value: None,
-                ty: None,
-                item: None,
-                default: None,
-                translate: None,
-                strip: String::new(),
-                upper: false,
-                split: None,
-                date_format: None,
+                ..RawTable::default()
             },
-            RawSpec::Table(t) => t,
+            RawSpec::Table(t) => *t,
         };
-        let source = match (t.column, t.columns, t.value) {
-            (Some(c), None, None) => Source::Column(c),
-            (None, Some(cs), None) if !cs.is_empty() => Source::Columns(cs),
-            (None, None, Some(v)) => Source::Value(v),
-            _ => return Err("give exactly one of column, columns or value".into()),
+        let sources = [
+            t.column.is_some(),
+            t.columns.is_some(),
+            t.first.is_some(),
+            t.concat.is_some(),
+            t.sum.is_some(),
+            t.value.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            return Err("give exactly one of column, columns, first, concat, sum or value".into());
+        }
+        let nonempty = |key: &str, v: Vec<String>| {
+            if v.is_empty() {
+                Err(format!("{key} = [] names no column"))
+            } else {
+                Ok(v)
+            }
+        };
+        let source = if let Some(c) = t.column {
+            Source::Column(c)
+        } else if let Some(cs) = t.columns {
+            Source::Columns(nonempty("columns", cs)?)
+        } else if let Some(cs) = t.first {
+            Source::First(nonempty("first", cs)?)
+        } else if let Some(cs) = t.concat {
+            Source::Concat(nonempty("concat", cs)?, t.separator.unwrap_or_default())
+        } else if let Some(c) = t.sum {
+            Source::Sum(c)
+        } else {
+            Source::Value(t.value.unwrap_or_default())
         };
         let ty = t.ty.unwrap_or(match source {
             Source::Columns(_) => ValueType::List,
+            Source::Sum(_) => ValueType::Money,
             _ => ValueType::Text,
         });
         if matches!(source, Source::Columns(_)) && ty != ValueType::List {
             return Err("columns = [...] makes a list: use type = \"list\"".into());
         }
-        if ty == ValueType::List && matches!(source, Source::Column(_)) && t.split.is_none() {
+        if matches!(source, Source::Sum(_)) && !matches!(ty, ValueType::Money | ValueType::Decimal)
+        {
+            return Err("sum adds amounts: type = \"money\" or \"decimal\"".into());
+        }
+        if ty == ValueType::List
+            && !matches!(source, Source::Columns(_) | Source::Value(_))
+            && t.split.is_none()
+        {
             return Err("a list from one column needs split = \"…\"".into());
+        }
+        if t.split.is_some() && ty != ValueType::List {
+            return Err("split makes a list: use type = \"list\"".into());
         }
         let item = t.item.unwrap_or(ValueType::Text);
         if item == ValueType::List {
@@ -119,14 +324,20 @@ impl FieldSpec {
         }
         let table = match t.translate {
             Some(name) => match tables.get(&name) {
-                Some(table) => Some((
-                    name,
-                    table
+                Some(table) => Some(Table {
+                    entries: table
                         .iter()
                         .map(|(k, v)| (k.trim().to_uppercase(), v.clone()))
                         .collect(),
-                )),
-                None => return Err(format!("no [translate.{name}] table")),
+                    name,
+                }),
+                None => {
+                    let names: Vec<&str> = tables.keys().map(String::as_str).collect();
+                    return Err(format!(
+                        "no [translate.{name}] table{}",
+                        super::did_you_mean(&name, names)
+                    ));
+                }
             },
             None => None,
         };
@@ -138,6 +349,26 @@ impl FieldSpec {
         {
             return Err(format!("date_format {date_format:?} is not a valid format"));
         }
+        let slice = match t.slice {
+            Some([a, b]) if a < b => Some((a, b)),
+            Some(_) => return Err("slice = [start, end] needs start < end".into()),
+            None => None,
+        };
+        let regex = match t.regex {
+            Some(r) => Some(
+                regex::Regex::new(&r).map_err(|e| format!("regex is not a valid pattern: {e}"))?,
+            ),
+            None => None,
+        };
+        let when = t.when.map(Condition::build).transpose()?;
+        let otherwise = match t.otherwise {
+            Some(_) if when.is_none() => return Err("otherwise needs a when".into()),
+            Some(o) => Some(Box::new(
+                FieldSpec::build(target.clone(), o, map_date_format, tables)
+                    .map_err(|e| format!("otherwise: {e}"))?,
+            )),
+            None => None,
+        };
         Ok(FieldSpec {
             target,
             source,
@@ -149,16 +380,58 @@ impl FieldSpec {
             upper: t.upper,
             split: t.split,
             date_format,
+            slice,
+            regex,
+            when,
+            otherwise,
         })
     }
 
-    /// Columns this field reads.
+    /// Columns this field reads (its condition's and fallback's included).
     pub(crate) fn columns(&self) -> Vec<&str> {
-        match &self.source {
-            Source::Column(c) => vec![c.as_str()],
-            Source::Columns(cs) => cs.iter().map(String::as_str).collect(),
+        let mut out: Vec<&str> = match &self.source {
+            Source::Column(c) | Source::Sum(c) => vec![c.as_str()],
+            Source::Columns(cs) | Source::First(cs) | Source::Concat(cs, _) => {
+                cs.iter().map(String::as_str).collect()
+            }
             Source::Value(_) => Vec::new(),
+        };
+        if let Some(w) = &self.when {
+            out.push(&w.column);
         }
+        if let Some(o) = &self.otherwise {
+            out.extend(o.columns());
+        }
+        out
+    }
+
+    /// A value of this field's shape and type, to try the map against the
+    /// model before any data is read.
+    pub(crate) fn stand_in(&self) -> Value {
+        let one = |ty: ValueType| match ty {
+            ValueType::Integer => Value::from(1),
+            ValueType::Bool => Value::Bool(true),
+            ValueType::Date => Value::from("2020-01-01"),
+            _ => Value::from("1"),
+        };
+        if self.is_list() {
+            Value::Array(vec![one(self.item)])
+        } else {
+            one(self.ty)
+        }
+    }
+
+    /// The column a `sum` adds up.
+    pub(crate) fn sum_column(&self) -> Option<&str> {
+        match &self.source {
+            Source::Sum(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Whether the field is a list.
+    pub(crate) fn is_list(&self) -> bool {
+        self.ty == ValueType::List
     }
 
     /// The value for one row; `get` looks a column up. `Ok(None)` leaves the
@@ -166,41 +439,119 @@ impl FieldSpec {
     pub(crate) fn value<'r>(
         &self,
         get: impl Fn(&str) -> Option<&'r str>,
-    ) -> Result<Option<Value>, String> {
-        let raw: Vec<String> = match &self.source {
-            Source::Value(v) => vec![v.clone()],
-            Source::Column(c) => vec![get(c).unwrap_or_default().to_owned()],
-            Source::Columns(cs) => cs
-                .iter()
-                .map(|c| get(c).unwrap_or_default().to_owned())
-                .collect(),
+    ) -> Result<Option<Value>, ValueError> {
+        self.value_over(&get, &mut std::iter::empty())
+    }
+
+    /// The value for a claim: `get` reads its first row, `column` every
+    /// row's value of a column with the row's number (for `sum`).
+    pub(crate) fn value_over<'r, 'c>(
+        &self,
+        get: &impl Fn(&str) -> Option<&'r str>,
+        column: &mut dyn Iterator<Item = (u64, Option<&'c str>)>,
+    ) -> Result<Option<Value>, ValueError> {
+        if let Some(w) = &self.when {
+            if !w.holds(get) {
+                return match &self.otherwise {
+                    Some(o) => o.value_over(get, column),
+                    None => Ok(None),
+                };
+            }
+        }
+        let cell = |c: &str| get(c).unwrap_or_default();
+        let one = match &self.source {
+            Source::Value(v) if self.ty == ValueType::List => vec![v.clone()],
+            Source::Value(v) => return self.scalar(v, self.ty),
+            Source::Column(c) => vec![cell(c).to_owned()],
+            Source::Columns(cs) => cs.iter().map(|c| cell(c).to_owned()).collect(),
+            Source::First(cs) => {
+                let found = cs.iter().map(|c| cell(c)).find(|v| !v.trim().is_empty());
+                vec![found.unwrap_or_default().to_owned()]
+            }
+            Source::Concat(cs, sep) => {
+                let parts: Vec<&str> = cs
+                    .iter()
+                    .map(|c| cell(c).trim())
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                vec![parts.join(sep)]
+            }
+            Source::Sum(c) => {
+                let mut total = Decimal::ZERO;
+                for (row, v) in column {
+                    let v = self.clean(v.unwrap_or_default());
+                    if !v.is_empty() {
+                        total += money(&v).map_err(|e| {
+                            ValueError::Invalid(format!("cannot sum {c}: row {row} {e}"))
+                        })?;
+                    }
+                }
+                return Ok(Some(Value::String(total.to_string())));
+            }
         };
         if self.ty == ValueType::List {
-            let items: Vec<String> = match (&self.split, raw.as_slice()) {
-                (Some(sep), [one]) => one.split(sep.as_str()).map(str::to_owned).collect(),
-                _ => raw,
-            };
             let mut out = Vec::new();
-            for item in items {
-                if let Some(v) = self.scalar(&item, self.item)? {
-                    out.push(v);
+            for raw in &one {
+                let items: Vec<&str> = match &self.split {
+                    Some(sep) => raw.split(sep.as_str()).collect(),
+                    None => vec![raw.as_str()],
+                };
+                for item in items {
+                    if let Some(v) = self.scalar(item, self.item)? {
+                        out.push(v);
+                    }
                 }
             }
             return Ok((!out.is_empty()).then_some(Value::Array(out)));
         }
-        let one = raw.into_iter().next().unwrap_or_default();
+        let one = one.into_iter().next().unwrap_or_default();
         self.scalar(&one, self.ty)
     }
 
-    fn scalar(&self, raw: &str, ty: ValueType) -> Result<Option<Value>, String> {
-        let mut v: String = raw.chars().filter(|c| !self.strip.contains(c)).collect();
-        v = v.trim().to_owned();
+    /// `strip`, trim and `upper`.
+    fn clean(&self, raw: &str) -> String {
+        let mut v: String = if self.strip.is_empty() {
+            raw.trim().to_owned()
+        } else {
+            let kept: String = raw.chars().filter(|c| !self.strip.contains(c)).collect();
+            kept.trim().to_owned()
+        };
         if self.upper {
             v = v.to_uppercase();
         }
-        if let Some((_, table)) = &self.table {
-            if let Some(t) = table.get(&v.to_uppercase()) {
-                v = t.clone();
+        v
+    }
+
+    fn scalar(&self, raw: &str, ty: ValueType) -> Result<Option<Value>, ValueError> {
+        let mut v = self.clean(raw);
+        if let (Some(re), false) = (&self.regex, v.is_empty()) {
+            let caps = re.captures(&v).ok_or_else(|| {
+                ValueError::Invalid("does not match the field's regex".to_owned())
+            })?;
+            let m = caps.get(1).or_else(|| caps.get(0));
+            v = m.map_or("", |m| m.as_str()).trim().to_owned();
+        }
+        if let Some((a, b)) = self.slice {
+            v = v.chars().skip(a).take(b - a).collect();
+        }
+        if let (Some(table), false) = (&self.table, v.is_empty()) {
+            match table.entries.get(&v.to_uppercase()) {
+                Some(t) => v = t.clone(),
+                None => {
+                    let shown = if CODE_FIELDS.iter().any(|f| self.target.ends_with(f)) {
+                        format!("the value {v:?}")
+                    } else {
+                        "the value (not shown: it may be patient data)".to_owned()
+                    };
+                    return Err(ValueError::Untranslated {
+                        table: table.name.clone(),
+                        message: format!(
+                            "{shown} of column {} is not in [translate.{}]",
+                            self.columns().first().map_or("(constant)", |c| c),
+                            table.name
+                        ),
+                    });
+                }
             }
         }
         if v.is_empty() {
@@ -209,34 +560,40 @@ impl FieldSpec {
                 None => return Ok(None),
             }
         }
+        let invalid = |m: &str| ValueError::Invalid(m.to_owned());
         let value = match ty {
             ValueType::Text | ValueType::List => Value::String(v),
-            ValueType::Money => Value::String(money(&v)?.to_string()),
+            ValueType::Money => Value::String(money(&v).map_err(ValueError::Invalid)?.to_string()),
             ValueType::Decimal => Value::String(
                 Decimal::from_str(&v)
-                    .map_err(|_| "is not a number".to_owned())?
+                    .map_err(|_| invalid("is not a number"))?
                     .to_string(),
             ),
             ValueType::Integer => Value::from(
                 v.parse::<u64>()
-                    .map_err(|_| "is not a whole number".to_owned())?,
+                    .map_err(|_| invalid("is not a whole number"))?,
             ),
             ValueType::Date => Value::String(
                 NaiveDate::parse_from_str(&v, &self.date_format)
-                    .map_err(|_| format!("is not a valid date in the form {:?}", self.date_format))?
+                    .map_err(|_| {
+                        ValueError::Invalid(format!(
+                            "is not a valid date in the form {:?}",
+                            self.date_format
+                        ))
+                    })?
                     .to_string(),
             ),
             ValueType::Bool => Value::Bool(match v.to_uppercase().as_str() {
                 "Y" | "YES" | "TRUE" | "1" => true,
                 "N" | "NO" | "FALSE" | "0" => false,
-                _ => return Err("is not yes/no".into()),
+                _ => return Err(invalid("is not yes/no")),
             }),
         };
         Ok(Some(value))
     }
 }
 
-/// `$1,234.50` → 1234.50; `(12.00)` → -12.00.
+/// `$1,234.50` → 1234.50; `(12.00)` and `-$12.00` → -12.00.
 fn money(v: &str) -> Result<Decimal, String> {
     let negative = v.starts_with('(') && v.ends_with(')');
     let digits: String = v
@@ -265,20 +622,36 @@ mod tests {
             "pos".to_owned(),
             HashMap::from([("Office".to_owned(), "11".to_owned())]),
         );
+        tables.insert(
+            "tob".to_owned(),
+            HashMap::from([("13".to_owned(), "hospital outpatient".to_owned())]),
+        );
         FieldSpec::build("x".into(), w.f, "%m/%d/%Y", &tables).unwrap()
     }
 
-    #[test]
-    fn money_dates_lists_and_translations() {
-        let get = |c: &str| match c {
+    fn get(c: &str) -> Option<&'static str> {
+        match c {
             "amt" => Some("$1,234.50"),
             "neg" => Some("(12.00)"),
             "dob" => Some("03/07/1961"),
             "dx" => Some("J45.909; E11.9 ;"),
+            "more" => Some("I10, R07.9"),
             "pos" => Some(" office "),
+            "bill" => Some("0131"),
+            "rel" => Some("Self"),
+            "first" => Some("JANE"),
+            "last" => Some("DOE"),
+            "auth" => Some("AUTH: 77-1"),
             _ => Some(""),
-        };
-        let v = |t: &str| spec(t).value(get).unwrap();
+        }
+    }
+
+    fn v(t: &str) -> Option<Value> {
+        spec(t).value(get).unwrap()
+    }
+
+    #[test]
+    fn money_dates_lists_and_translations() {
         assert_eq!(
             v(r#"f = { column = "amt", type = "money" }"#),
             Some(Value::from("1234.50"))
@@ -308,11 +681,72 @@ mod tests {
     }
 
     #[test]
+    fn computed_fields() {
+        // Several columns, each cut by split, flattened in order.
+        assert_eq!(
+            v(r#"f = { columns = ["dx", "none", "more"], split = ";", strip = "." }"#),
+            Some(serde_json::json!(["J45909", "E119", "I10, R079"]))
+        );
+        assert_eq!(
+            v(r#"f = { columns = ["dx", "more"], split = ",", strip = "." }"#),
+            Some(serde_json::json!(["J45909; E119 ;", "I10", "R079"]))
+        );
+        assert_eq!(
+            v(r#"f = { first = ["none", "last", "first"] }"#),
+            Some(Value::from("DOE"))
+        );
+        assert_eq!(
+            v(r#"f = { concat = ["first", "none", "last"], separator = " " }"#),
+            Some(Value::from("JANE DOE"))
+        );
+        assert_eq!(
+            v(r#"f = { column = "bill", slice = [1, 3], translate = "tob" }"#),
+            Some(Value::from("hospital outpatient"))
+        );
+        assert_eq!(
+            v(r#"f = { column = "auth", regex = 'AUTH:\s*(\S+)' }"#),
+            Some(Value::from("77-1"))
+        );
+        let sum = spec(r#"f = { sum = "amt" }"#);
+        let mut rows = vec![(1, Some("$1.10")), (2, Some("")), (3, Some("2.00"))].into_iter();
+        assert_eq!(
+            sum.value_over(&get, &mut rows).unwrap(),
+            Some(Value::from("3.10"))
+        );
+    }
+
+    #[test]
+    fn conditions_choose_the_source() {
+        let t = r#"f = { column = "none", when = { column = "rel", not_in = ["self"] }, otherwise = "last" }"#;
+        assert_eq!(v(t), Some(Value::from("DOE")));
+        let t = r#"f = { column = "first", when = { column = "rel", in = ["SELF"] } }"#;
+        assert_eq!(v(t), Some(Value::from("JANE")));
+        let t = r#"f = { column = "first", when = { column = "rel", empty = true } }"#;
+        assert_eq!(v(t), None);
+    }
+
+    #[test]
+    fn a_value_missing_from_a_table_is_an_error_naming_table_and_column() {
+        let get = |_: &str| Some("Moon Base");
+        let err = spec(r#"f = { column = "POS", translate = "pos" }"#)
+            .value(get)
+            .unwrap_err();
+        assert_eq!(err.rule(), "translate");
+        let text = err.to_string();
+        assert!(
+            text.contains("[translate.pos]") && text.contains("POS"),
+            "{text}"
+        );
+        assert!(!text.contains("Moon"), "x is not a code field: {text}");
+    }
+
+    #[test]
     fn bad_values_are_reported_without_the_value() {
         let get = |_: &str| Some("02/30/1961");
         let err = spec(r#"f = { column = "dob", type = "date" }"#)
             .value(get)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("1961"), "{err}");
         assert!(err.contains("valid date"));
     }

@@ -14,10 +14,12 @@
 mod csv_source;
 mod field;
 mod payments;
+mod records;
 
 pub use csv_source::CsvClaims;
-pub use field::{FieldSpec, ValueType};
+pub use field::{Condition, FieldSpec, ValueError, ValueType};
 pub use payments::{MappedPayment, PaymentMap};
+pub use records::Encoding;
 
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -28,15 +30,15 @@ use crate::report::{Problem, Rows, Severity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("map {path}: {error}")]
     Toml {
         path: PathBuf,
-        source: toml::de::Error,
+        error: toml::de::Error,
     },
     #[error("map {path}: {field}: {problem}")]
     Invalid {
@@ -44,11 +46,22 @@ pub enum MapError {
         field: String,
         problem: String,
     },
-    #[error("{file}: the map {map:?} needs columns the header does not have: {}", columns.join(", "))]
+    /// A key the map language does not have, where it was found, and the
+    /// known key it most resembles.
+    #[error("map {path}: {at}: unknown key {key:?}{}", suggestion.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default())]
+    UnknownKey {
+        path: PathBuf,
+        at: String,
+        key: String,
+        suggestion: Option<String>,
+    },
+    #[error("{file}: the map {map:?} needs columns the header does not have: {}{hint}", columns.join(", "))]
     MissingColumn {
         file: PathBuf,
         map: String,
         columns: Vec<String>,
+        /// Near misses in the header, or the delimiter the header seems to use.
+        hint: String,
     },
     #[error("{file}: {problem}")]
     Unreadable { file: PathBuf, problem: String },
@@ -69,13 +82,28 @@ pub struct Mapped {
 /// The input a claim came from.
 #[derive(Debug)]
 pub enum Source {
-    /// CSV rows, as cells.
-    Rows(Vec<Vec<String>>),
+    /// CSV rows, each exactly as the file had it (line ending included).
+    Rows(Vec<Vec<u8>>),
     /// A claim object of canonical JSON.
     Json(serde_json::Value),
-    /// Nothing readable (a row the CSV reader could not parse).
-    Unreadable,
 }
+
+/// The top-level keys of a claim map.
+const MAP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "format",
+    "delimiter",
+    "encoding",
+    "kind",
+    "group_by",
+    "date_format",
+    "claim",
+    "line",
+    "when",
+    "skip",
+    "translate",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +114,8 @@ struct RawMap {
     format: Format,
     #[serde(default = "comma")]
     delimiter: String,
+    #[serde(default = "auto")]
+    encoding: String,
     kind: Option<ClaimKind>,
     group_by: Vec<String>,
     #[serde(default = "us_date")]
@@ -93,6 +123,13 @@ struct RawMap {
     claim: HashMap<String, field::RawSpec>,
     #[serde(default)]
     line: HashMap<String, field::RawSpec>,
+    /// Section conditions: a target prefix (`patient`, `lines.drug`) → when
+    /// its fields are filled.
+    #[serde(default)]
+    when: HashMap<String, field::RawCondition>,
+    /// Rows to leave out (a row filter): any condition that holds skips it.
+    #[serde(default)]
+    skip: Vec<field::RawCondition>,
     #[serde(default)]
     translate: HashMap<String, HashMap<String, String>>,
 }
@@ -107,8 +144,88 @@ fn comma() -> String {
     ",".to_owned()
 }
 
+fn auto() -> String {
+    "auto".to_owned()
+}
+
 fn us_date() -> String {
     "%m/%d/%Y".to_owned()
+}
+
+/// ` (did you mean "x"?)` for the known name closest to `name`, if any is
+/// close enough to be a slip of the keyboard.
+pub(crate) fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    nearest(name, known)
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
+}
+
+fn nearest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let lower = name.to_lowercase();
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(&lower, &k.to_lowercase()), k))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k.to_owned())
+}
+
+/// Checks a table's keys against the known ones (where, table, known).
+type KeyCheck<'a> = dyn Fn(&str, &toml::Table, &[&str]) -> Result<(), MapError> + 'a;
+
+/// Refuses keys the map language does not have, naming where and the
+/// nearest known key — before serde, whose untagged field specs would only
+/// say that nothing matched.
+fn check_keys(text: &str, path: &Path) -> Result<(), MapError> {
+    let table: toml::Table = toml::from_str(text).map_err(|error| MapError::Toml {
+        path: path.to_owned(),
+        error,
+    })?;
+    let unknown = |at: &str, key: &str, known: &[&str]| MapError::UnknownKey {
+        path: path.to_owned(),
+        at: at.to_owned(),
+        key: key.to_owned(),
+        suggestion: nearest(key, known.iter().copied()),
+    };
+    let keys = |at: &str, t: &toml::Table, known: &[&str]| {
+        t.keys()
+            .find(|k| !known.contains(&k.as_str()))
+            .map_or(Ok(()), |k| Err(unknown(at, k, known)))
+    };
+    fn field(at: &str, v: &toml::Value, keys: &KeyCheck<'_>) -> Result<(), MapError> {
+        let Some(t) = v.as_table() else {
+            return Ok(());
+        };
+        keys(at, t, field::FIELD_KEYS)?;
+        if let Some(w) = t.get("when").and_then(toml::Value::as_table) {
+            keys(&format!("{at}.when"), w, field::CONDITION_KEYS)?;
+        }
+        match t.get("otherwise") {
+            Some(o) => field(&format!("{at}.otherwise"), o, keys),
+            None => Ok(()),
+        }
+    }
+    keys("top level", &table, MAP_KEYS)?;
+    for section in ["claim", "line"] {
+        if let Some(s) = table.get(section).and_then(toml::Value::as_table) {
+            for (target, spec) in s {
+                field(&format!("[{section}] {target}"), spec, &keys)?;
+            }
+        }
+    }
+    if let Some(s) = table.get("when").and_then(toml::Value::as_table) {
+        for (prefix, cond) in s {
+            if let Some(c) = cond.as_table() {
+                keys(&format!("[when] {prefix}"), c, field::CONDITION_KEYS)?;
+            }
+        }
+    }
+    if let Some(list) = table.get("skip").and_then(toml::Value::as_array) {
+        for c in list.iter().filter_map(toml::Value::as_table) {
+            keys("skip", c, field::CONDITION_KEYS)?;
+        }
+    }
+    Ok(())
 }
 
 /// A validated input map.
@@ -118,10 +235,15 @@ pub struct InputMap {
     pub description: Option<String>,
     pub origin: PathBuf,
     delimiter: u8,
+    encoding: records::Encoding,
     kind: Option<ClaimKind>,
     group_by: Vec<String>,
     claim: Vec<FieldSpec>,
     line: Vec<FieldSpec>,
+    /// Section conditions: (target prefix, condition), claim and line.
+    claim_when: Vec<(String, Condition)>,
+    line_when: Vec<(String, Condition)>,
+    skip: Vec<Condition>,
 }
 
 impl InputMap {
@@ -149,9 +271,10 @@ impl InputMap {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<InputMap, MapError> {
-        let raw: RawMap = toml::from_str(text).map_err(|source| MapError::Toml {
+        check_keys(text, path)?;
+        let raw: RawMap = toml::from_str(text).map_err(|error| MapError::Toml {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let invalid = |field: &str, problem: String| MapError::Invalid {
             path: path.to_owned(),
@@ -164,6 +287,15 @@ impl InputMap {
             _ if raw.delimiter == "\\t" => b'\t',
             _ => return Err(invalid("delimiter", "must be one character".into())),
         };
+        let encoding = records::Encoding::from_label(&raw.encoding).ok_or_else(|| {
+            invalid(
+                "encoding",
+                format!(
+                    "{:?} is not an encoding this reads: \"auto\", \"utf-8\" or \"windows-1252\"",
+                    raw.encoding
+                ),
+            )
+        })?;
         if raw.group_by.is_empty() {
             return Err(invalid(
                 "group_by",
@@ -184,7 +316,10 @@ impl InputMap {
                     if !known.contains(&target) {
                         return Err(invalid(
                             &at,
-                            format!("{target:?} is not a field of the claim model"),
+                            format!(
+                                "{target:?} is not a field of the claim model{}",
+                                did_you_mean(&target, known.iter().map(String::as_str))
+                            ),
                         ));
                     }
                     FieldSpec::build(target, spec, date_format, tables).map_err(|p| invalid(&at, p))
@@ -202,25 +337,304 @@ impl InputMap {
                 "give kind = \"professional\" or \"institutional\", or map the kind field".into(),
             ));
         }
-        Ok(InputMap {
+        let (mut claim_when, mut line_when) = (Vec::new(), Vec::new());
+        let mut section_names: Vec<_> = raw.when.into_iter().collect();
+        section_names.sort_by(|a, b| a.0.cmp(&b.0));
+        for (prefix, cond) in section_names {
+            let at = format!("[when] {prefix}");
+            let cond = Condition::build(cond).map_err(|p| invalid(&at, p))?;
+            let (list, paths, bare) = match prefix.strip_prefix("lines.") {
+                Some(rest) => (&mut line_when, &line_paths, rest.to_owned()),
+                None => (&mut claim_when, &claim_paths, prefix.clone()),
+            };
+            let under = |p: &String| *p == bare || p.starts_with(&format!("{bare}."));
+            if !paths.iter().any(under) {
+                return Err(invalid(
+                    &at,
+                    format!(
+                        "{prefix:?} is not a part of the claim model{}",
+                        did_you_mean(&bare, paths.iter().map(String::as_str))
+                    ),
+                ));
+            }
+            list.push((bare, cond));
+        }
+        let skip = raw
+            .skip
+            .into_iter()
+            .map(Condition::build)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|p| invalid("skip", p))?;
+        let map = InputMap {
             name: raw.name,
             description: raw.description,
             origin: path.to_owned(),
             delimiter,
+            encoding,
             kind: raw.kind,
             group_by: raw.group_by,
             claim,
             line,
-        })
+            claim_when,
+            line_when,
+            skip,
+        };
+        map.probe()
+            .map_err(|(field, problem)| invalid(&field, problem))?;
+        Ok(map)
     }
 
     /// Opens a CSV export for streaming through this map.
     pub fn open_csv(&self, path: &Path) -> Result<CsvClaims<std::fs::File>, MapError> {
-        let file = std::fs::File::open(path).map_err(|source| MapError::Io {
+        let file = std::fs::File::open(path).map_err(|error| MapError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         CsvClaims::new(self.clone(), file, path)
+    }
+
+    /// Mistakes in the map itself, found once at load rather than on every
+    /// claim as if the data were wrong: a field the model requires that the
+    /// map never fills, and a list where the model holds one value (or the
+    /// reverse). A claim is built from stand-in values of each field's type
+    /// and deserialised; where it fails says what is wrong.
+    fn probe(&self) -> Result<(), (String, String)> {
+        use serde_json::{json, Map, Value};
+        let stand_in = FieldSpec::stand_in;
+        let mut claim = Map::new();
+        if let Some(kind) = self.kind {
+            claim.insert(
+                "kind".into(),
+                serde_json::to_value(kind).unwrap_or_default(),
+            );
+        }
+        for spec in &self.claim {
+            csv_source::set_path(&mut claim, &spec.target, stand_in(spec));
+        }
+        let mut line = Map::new();
+        for spec in &self.line {
+            csv_source::set_path(&mut line, &spec.target, stand_in(spec));
+        }
+        claim.insert("lines".into(), json!([line]));
+        // Stand-ins that other types accept (dates, codes, enums).
+        let others = [
+            json!("2020-01-01"),
+            json!("professional"),
+            json!("M"),
+            json!("P"),
+            json!("icd10"),
+            json!("person"),
+            json!(1),
+            json!(true),
+        ];
+        let written = |path: &str| {
+            // A list's item stands for the list.
+            let path = match path.strip_suffix(']').and_then(|p| p.rsplit_once('[')) {
+                Some((field, n)) if n.bytes().all(|b| b.is_ascii_digit()) => field,
+                _ => path,
+            };
+            let (section, target) = match path.strip_prefix("lines[1].") {
+                Some(t) => ("line", t),
+                None => ("claim", path),
+            };
+            let specs = if section == "line" {
+                &self.line
+            } else {
+                &self.claim
+            };
+            specs
+                .iter()
+                .find(|s| s.target == target)
+                .map(|s| (section, s))
+        };
+        let fails_at = |claim: &Map<String, Value>| -> Option<String> {
+            serde_path_to_error::deserialize::<_, Claim>(Value::Object(claim.clone()))
+                .err()
+                .map(|e| model_path(e.path()))
+        };
+        for _ in 0..64 {
+            let Some(at) = fails_at(&claim) else {
+                return Ok(());
+            };
+            if let Some((section, spec)) = written(&at) {
+                let key = dotted(&at);
+                let moved = |v: Value, claim: &Map<String, Value>| {
+                    let mut c = claim.clone();
+                    set_dotted(&mut c, &key, v);
+                    fails_at(&c).is_none_or(|p| p != at && !p.starts_with(&format!("{at}[")))
+                };
+                let field = format!("[{section}] {}", spec.target);
+                if spec.is_list() && moved(json!("1"), &claim) {
+                    return Err((
+                        field,
+                        "this is a list (columns or split), but the model holds one value here"
+                            .into(),
+                    ));
+                }
+                if !spec.is_list() && moved(json!(["1"]), &claim) {
+                    return Err((field, "the model holds a list here: give columns = [...], or split = \"…\" with type = \"list\"".into()));
+                }
+                match others.iter().find(|v| moved((*v).clone(), &claim)) {
+                    Some(v) => set_dotted(&mut claim, &key, v.clone()),
+                    // The stand-ins cannot tell: leave it to the data.
+                    None => return Ok(()),
+                }
+                continue;
+            }
+            // Failing at an object the map does not fill (or fills only
+            // partly): find the member whose absence it is.
+            let (section, object) = match at.strip_prefix("lines[1]") {
+                Some(rest) => ("line", rest.trim_start_matches('.').to_owned()),
+                None => ("claim", at.trim_start_matches('.').to_owned()),
+            };
+            let paths = if section == "line" {
+                crate::model::line_paths()
+            } else {
+                crate::model::claim_paths()
+            };
+            let prefix = if object.is_empty() {
+                String::new()
+            } else {
+                format!("{object}.")
+            };
+            let mut children: Vec<&str> = paths
+                .iter()
+                .filter_map(|p| p.strip_prefix(prefix.as_str()))
+                .map(|rest| rest.split('.').next().unwrap_or(rest))
+                .collect();
+            children.dedup();
+            let base = if section == "line" {
+                format!("lines[1].{prefix}")
+            } else {
+                prefix.clone()
+            };
+            let mut found = None;
+            'child: for child in children {
+                let key = dotted(&format!("{base}{child}"));
+                let probe_values: Vec<Value> = std::iter::once(json!("1"))
+                    .chain(others.iter().cloned())
+                    .chain([json!(["1"]), json!({})])
+                    .collect();
+                for v in probe_values {
+                    let mut c = claim.clone();
+                    if get_dotted(&c, &key).is_some() {
+                        continue 'child;
+                    }
+                    set_dotted(&mut c, &key, v.clone());
+                    if fails_at(&c).is_none_or(|p| p != at) {
+                        found = Some((child, v));
+                        break 'child;
+                    }
+                }
+            }
+            let Some((child, v)) = found else {
+                return Ok(());
+            };
+            let what = format!("{prefix}{child}");
+            let needed: Vec<&str> = paths
+                .iter()
+                .map(String::as_str)
+                .filter(|p| *p == what)
+                .collect();
+            if !needed.is_empty() || !v.is_object() {
+                return Err((
+                    format!("[{section}]"),
+                    format!("maps nothing to {what}, which every claim needs"),
+                ));
+            }
+            set_dotted(&mut claim, &dotted(&format!("{base}{child}")), v);
+        }
+        Ok(())
+    }
+}
+
+/// A model path as the report spells it (`lines[2].charge`: 1-based, as
+/// the scrubber counts lines) from serde's (0-based) path.
+fn model_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("[{}]", index + 1)),
+            Segment::Map { key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Enum { variant } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(variant);
+            }
+            Segment::Unknown => out.push_str(".?"),
+        }
+    }
+    if out.is_empty() {
+        ".".into()
+    } else {
+        out
+    }
+}
+
+/// `lines[1].procedure.code` → the keys to walk (`lines`, `0`, `procedure`, `code`).
+fn dotted(path: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        match part.split_once('[') {
+            Some((name, idx)) => {
+                keys.push(name.to_owned());
+                let n: usize = idx.trim_end_matches(']').parse().unwrap_or(1);
+                keys.push(n.saturating_sub(1).to_string());
+            }
+            None => keys.push(part.to_owned()),
+        }
+    }
+    keys
+}
+
+fn get_dotted<'v>(
+    obj: &'v serde_json::Map<String, serde_json::Value>,
+    keys: &[String],
+) -> Option<&'v serde_json::Value> {
+    let (first, rest) = keys.split_first()?;
+    let mut cur = obj.get(first)?;
+    for k in rest {
+        cur = match cur {
+            serde_json::Value::Array(a) => a.get(k.parse::<usize>().ok()?)?,
+            serde_json::Value::Object(m) => m.get(k)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+fn set_dotted(
+    obj: &mut serde_json::Map<String, serde_json::Value>,
+    keys: &[String],
+    v: serde_json::Value,
+) {
+    use serde_json::{Map, Value};
+    fn slot<'v>(cur: &'v mut Value, keys: &[String]) -> Option<&'v mut Value> {
+        let Some((k, rest)) = keys.split_first() else {
+            return Some(cur);
+        };
+        let next = match cur {
+            Value::Array(a) => a.get_mut(k.parse::<usize>().ok()?)?,
+            Value::Object(m) => m
+                .entry(k.clone())
+                .or_insert_with(|| Value::Object(Map::new())),
+            _ => return None,
+        };
+        slot(next, rest)
+    }
+    let mut root = Value::Object(std::mem::take(obj));
+    if let Some(s) = slot(&mut root, keys) {
+        *s = v;
+    }
+    if let Value::Object(m) = root {
+        *obj = m;
     }
 }
 
@@ -238,19 +652,19 @@ pub(crate) fn map_file(name_or_path: &str, maps_dir: &Path) -> PathBuf {
 
 /// A map file's text.
 pub(crate) fn read_map(path: &Path) -> Result<String, MapError> {
-    std::fs::read_to_string(path).map_err(|source| MapError::Io {
+    std::fs::read_to_string(path).map_err(|error| MapError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
 /// An opened input: the parties it names (canonical JSON may), the CSV
-/// header and delimiter (to hand set-aside rows back in the same shape), and
-/// its claims.
+/// header row exactly as the file had it (to hand set-aside rows back in the
+/// same shape, byte for byte), and its claims.
 pub struct Opened<C> {
     pub submitter: Option<Submitter>,
     pub receiver: Option<Receiver>,
-    pub csv_shape: Option<(Vec<String>, u8)>,
+    pub csv_header: Option<Vec<u8>>,
     pub claims: C,
 }
 
@@ -265,9 +679,9 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
         receiver: Option<Receiver>,
         claims: Vec<serde_json::Value>,
     }
-    let file = std::fs::File::open(path).map_err(|source| MapError::Io {
+    let file = std::fs::File::open(path).map_err(|error| MapError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     let loose: Loose = serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
         MapError::Unreadable {
@@ -302,7 +716,7 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
     Ok(Opened {
         submitter: loose.submitter,
         receiver: loose.receiver,
-        csv_shape: None,
+        csv_header: None,
         claims: mapped,
     })
 }
@@ -322,7 +736,7 @@ pub(crate) fn deserialize_claim(
         return Ok(claim);
     }
     serde_path_to_error::deserialize::<_, Claim>(value).map_err(|e| {
-        let path = e.path().to_string();
+        let path = model_path(e.path());
         let message = scrub_serde_message(&e.inner().to_string());
         vec![Problem {
             severity: Severity::Error,

@@ -143,9 +143,9 @@ impl PaymentMap {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<PaymentMap, MapError> {
-        let raw: RawPaymentMap = toml::from_str(text).map_err(|source| MapError::Toml {
+        let raw: RawPaymentMap = toml::from_str(text).map_err(|error| MapError::Toml {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let invalid = |field: &str, problem: String| MapError::Invalid {
             path: path.to_owned(),
@@ -229,16 +229,17 @@ impl PaymentMap {
             file: path.to_owned(),
             problem,
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(self.delimiter)
-            .flexible(true)
-            .from_path(path)
-            .map_err(|e| unreadable(e.to_string()))?;
-        let header: Vec<String> = reader
-            .headers()
-            .map_err(|e| unreadable(e.to_string()))?
+        let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+        let mut records = super::records::Records::new(file);
+        let head = records
+            .next_record()
+            .map_err(|e| unreadable(format!("header row: {e}")))?
+            .ok_or_else(|| unreadable("the file is empty: no header row".into()))?;
+        let decode = |c: &Vec<u8>| super::Encoding::Auto.decode(c).unwrap_or_default();
+        let header: Vec<String> = head
+            .cells(self.delimiter)
             .iter()
-            .map(|h| h.trim().to_owned())
+            .map(|c| decode(c).trim().trim_start_matches('\u{feff}').to_owned())
             .collect();
         let columns: HashMap<&str, usize> = header
             .iter()
@@ -262,6 +263,7 @@ impl PaymentMap {
                 file: path.to_owned(),
                 map: self.name.clone(),
                 columns: missing,
+                hint: String::new(),
             });
         }
         let key = |cells: &[String], names: &[String]| -> String {
@@ -280,10 +282,30 @@ impl PaymentMap {
         let mut seen = HashSet::new();
         let mut group: Vec<(u64, Vec<String>)> = Vec::new();
         let mut group_key = String::new();
-        for record in reader.records() {
-            let record = record.map_err(|e| unreadable(e.to_string()))?;
-            let line = record.position().map_or(0, |p| p.line());
-            let cells: Vec<String> = record.iter().map(str::to_owned).collect();
+        // Rows are data rows, 1-based, the header not counted. A row of the
+        // wrong shape refuses the file: payments are not guessed at.
+        let mut line = 0;
+        while let Some(record) = records
+            .next_record()
+            .map_err(|e| unreadable(format!("row {}: {e}", line + 1)))?
+        {
+            line += 1;
+            if record.content().iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            let cells: Vec<String> = record.cells(self.delimiter).iter().map(decode).collect();
+            if record.open_quote {
+                return Err(unreadable(format!(
+                    "row {line}: a quoted cell is never closed (was the file cut?)"
+                )));
+            }
+            if cells.len() != header.len() {
+                return Err(unreadable(format!(
+                    "row {line}: {} cells where the header has {}",
+                    cells.len(),
+                    header.len()
+                )));
+            }
             let k = key(&cells, &self.payment_key);
             if k != group_key && !group.is_empty() {
                 out.push(self.payment(&columns, &std::mem::take(&mut group), &key, &seen));

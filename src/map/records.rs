@@ -1,0 +1,221 @@
+//! CSV records as the export wrote them.
+//!
+//! Exports are cut by hand, saved on Windows, re-saved by spreadsheets: the
+//! same rows arrive with LF or CRLF, with or without a BOM, quoted or not.
+//! This reader keeps each record's exact bytes (so a set-aside row is handed
+//! back byte for byte), numbers records as data rows whatever the line
+//! endings, and says when a record ends inside quotes (a file cut mid-row)
+//! instead of reading on as if nothing happened.
+
+use std::io::{BufRead, BufReader, Read};
+
+/// How the bytes of a cell become text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8; a cell that is not valid UTF-8 is read as Windows-1252.
+    Auto,
+    /// UTF-8 only: other bytes are an error naming the row.
+    Utf8,
+    /// A single-byte code page (Windows-1252, Latin-1…), via encoding_rs.
+    Legacy(&'static encoding_rs::Encoding),
+}
+
+impl Encoding {
+    /// An `encoding = "…"` of a map: `auto`, `utf-8` or any WHATWG label
+    /// (`windows-1252`, `cp1252`, `latin1` — which the web, and exports,
+    /// mean as Windows-1252).
+    pub fn from_label(label: &str) -> Option<Encoding> {
+        match label.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(Encoding::Auto),
+            "utf-8" | "utf8" => Some(Encoding::Utf8),
+            other => encoding_rs::Encoding::for_label(other.as_bytes())
+                .filter(|e| e.is_single_byte())
+                .map(Encoding::Legacy),
+        }
+    }
+
+    /// The cell's text, or None when the bytes are not in this encoding.
+    pub fn decode(self, bytes: &[u8]) -> Option<String> {
+        match self {
+            Encoding::Auto => Some(match std::str::from_utf8(bytes) {
+                Ok(s) => s.to_owned(),
+                Err(_) => encoding_rs::WINDOWS_1252
+                    .decode_without_bom_handling(bytes)
+                    .0
+                    .into_owned(),
+            }),
+            Encoding::Utf8 => std::str::from_utf8(bytes).ok().map(str::to_owned),
+            Encoding::Legacy(e) => Some(e.decode_without_bom_handling(bytes).0.into_owned()),
+        }
+    }
+}
+
+/// One record: its bytes as they were in the file (line ending included)
+/// and whether it ended inside an open quote (only possible at the end of
+/// the file).
+#[derive(Debug, Default)]
+pub struct Record {
+    pub bytes: Vec<u8>,
+    pub open_quote: bool,
+}
+
+impl Record {
+    /// The record without its line ending.
+    pub fn content(&self) -> &[u8] {
+        let mut end = self.bytes.len();
+        if !self.open_quote {
+            while end > 0 && matches!(self.bytes[end - 1], b'\n' | b'\r') {
+                end -= 1;
+            }
+        }
+        &self.bytes[..end]
+    }
+
+    /// Cells split by `delimiter`, unquoted (`""` in a quoted cell is `"`).
+    /// Text after a closing quote is kept, as spreadsheets do.
+    pub fn cells(&self, delimiter: u8) -> Vec<Vec<u8>> {
+        let content = self.content();
+        let mut cells = Vec::new();
+        let mut cell = Vec::new();
+        let mut i = 0;
+        let mut at_start = true;
+        let mut quoted = false;
+        while i < content.len() {
+            let b = content[i];
+            if quoted {
+                if b == b'"' {
+                    if content.get(i + 1) == Some(&b'"') {
+                        cell.push(b'"');
+                        i += 1;
+                    } else {
+                        quoted = false;
+                    }
+                } else {
+                    cell.push(b);
+                }
+            } else if b == delimiter {
+                cells.push(std::mem::take(&mut cell));
+                at_start = true;
+                i += 1;
+                continue;
+            } else if b == b'"' && at_start {
+                quoted = true;
+            } else {
+                cell.push(b);
+            }
+            at_start = false;
+            i += 1;
+        }
+        cells.push(cell);
+        cells
+    }
+}
+
+/// Splits an export into records: a line break ends a record unless it is
+/// inside quotes; LF, CRLF and a lone CR all end one.
+pub struct Records<R: Read> {
+    input: BufReader<R>,
+}
+
+impl<R: Read> Records<R> {
+    pub fn new(input: R) -> Self {
+        Records {
+            input: BufReader::with_capacity(64 * 1024, input),
+        }
+    }
+
+    /// The next record, None at the end of the file.
+    pub fn next_record(&mut self) -> std::io::Result<Option<Record>> {
+        let mut rec = Record::default();
+        let mut quoted = false;
+        // A CR was the last byte taken: an LF right after belongs to it.
+        let mut after_cr = false;
+        loop {
+            let chunk = self.input.fill_buf()?;
+            if chunk.is_empty() {
+                if rec.bytes.is_empty() {
+                    return Ok(None);
+                }
+                rec.open_quote = quoted;
+                return Ok(Some(rec));
+            }
+            if after_cr {
+                if chunk[0] == b'\n' {
+                    rec.bytes.push(b'\n');
+                    self.input.consume(1);
+                }
+                return Ok(Some(rec));
+            }
+            let mut taken = chunk.len();
+            let mut done = false;
+            for (i, &b) in chunk.iter().enumerate() {
+                match b {
+                    b'"' => quoted = !quoted,
+                    b'\n' if !quoted => {
+                        taken = i + 1;
+                        done = true;
+                        break;
+                    }
+                    b'\r' if !quoted => {
+                        taken = i + 1;
+                        match chunk.get(i + 1) {
+                            Some(b'\n') => {
+                                taken = i + 2;
+                                done = true;
+                            }
+                            Some(_) => done = true,
+                            None => after_cr = true,
+                        }
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            rec.bytes.extend_from_slice(&chunk[..taken]);
+            self.input.consume(taken);
+            if done {
+                return Ok(Some(rec));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(text: &[u8]) -> Vec<Record> {
+        let mut r = Records::new(text);
+        let mut out = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            out.push(rec);
+        }
+        out
+    }
+
+    #[test]
+    fn line_endings_quotes_and_a_cut_file() {
+        let recs = all(b"a,b\r\n\"x\r\ny\",\"say \"\"hi\"\"\"\rlast,\"open");
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[0].bytes, b"a,b\r\n");
+        assert_eq!(recs[1].bytes, b"\"x\r\ny\",\"say \"\"hi\"\"\"\r");
+        assert_eq!(
+            recs[1].cells(b','),
+            vec![b"x\r\ny".to_vec(), b"say \"hi\"".to_vec()]
+        );
+        assert!(!recs[1].open_quote);
+        assert!(recs[2].open_quote);
+        assert_eq!(recs[2].content(), b"last,\"open");
+    }
+
+    #[test]
+    fn windows_1252_is_not_latin_1() {
+        let cp = Encoding::from_label("windows-1252").unwrap();
+        assert_eq!(
+            cp.decode(b"O\x92Brien \x93x\x94 \x96").unwrap(),
+            "O’Brien “x” –"
+        );
+        assert_eq!(Encoding::Utf8.decode(b"\x92"), None);
+        assert_eq!(Encoding::Auto.decode(b"Jos\xe9").unwrap(), "José");
+    }
+}
