@@ -6,6 +6,8 @@
 //!   ──► take the job's lease (no two daemons run it at once) ──► run_job
 //!   ──► record the outcome, queue alerts ──► release
 //! a tick while the job still runs → recorded as skipped, never overlapped
+//! a run that fails or panics → recorded failed, alerted, lease and slot released
+//! a partner locked by a manual run → recorded busy, no alert
 //! alert loop ──► mail what is queued (an SMTP outage only delays it)
 //! SIGTERM → no new runs; running ones get the grace period, then the process
 //!           exits (an upload cut there resumes at the next start: submit's
@@ -15,20 +17,24 @@
 
 use chrono::{DateTime, Local, NaiveDateTime, Utc};
 use std::collections::HashSet;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::alert::{self, Alert, AlertKind, Mailer};
-use crate::collect::Collect;
+use crate::collect::{Collect, CollectError};
 use crate::config::{Config, ConfigError};
 use crate::crypt::Identities;
 use crate::jobs::{Job, JobError, JobKind};
 use crate::ledger::{Ledger, LedgerError};
 use crate::map::InputMap;
 use crate::scheduler::{missed_tick, next_tick, parse_tick, tick_key, Clock};
-use crate::submit::{Quiet, Submit};
+use crate::submit::{Quiet, Submit, SubmitError};
 
 /// How long a lease lasts before another daemon may take a job over; a
 /// running job renews it at a third of this. A daemon that stops lets go
@@ -54,6 +60,9 @@ pub enum RunOutcome {
     /// Done, but something was rejected (claims set aside, a response rejecting).
     Rejected,
     Failed,
+    /// Not run: another run for the same partner (a manual `submit` or
+    /// `collect`) holds its lock. Nothing failed; the next tick tries again.
+    Busy,
 }
 
 impl RunOutcome {
@@ -62,6 +71,7 @@ impl RunOutcome {
             RunOutcome::Done => "done",
             RunOutcome::Rejected => "rejected",
             RunOutcome::Failed => "failed",
+            RunOutcome::Busy => "busy",
         }
     }
 }
@@ -74,11 +84,42 @@ pub struct JobRun {
     pub alerts: Vec<Alert>,
 }
 
+/// The partner's lock was held by another run: recorded as busy, no alert.
+fn busy(partner: &str, lock: &Path) -> JobRun {
+    JobRun {
+        outcome: RunOutcome::Busy,
+        detail: format!(
+            "another run for partner {partner} holds {}; nothing was done, the next tick tries again",
+            lock.display()
+        ),
+        alerts: Vec::new(),
+    }
+}
+
 fn failed(detail: String, job: &Job) -> JobRun {
     JobRun {
         alerts: vec![alert::job_failed(&job.name, &detail)],
         outcome: RunOutcome::Failed,
         detail,
+    }
+}
+
+/// A run that panicked.
+struct Panicked;
+
+/// Polls a future, turning a panic inside it into `Err(Panicked)`.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Panicked>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(Panicked)),
+        }
     }
 }
 
@@ -88,12 +129,29 @@ pub fn local(t: DateTime<Utc>) -> NaiveDateTime {
 }
 
 /// Runs `job` once and queues its alerts.
+/// A job that panics (a bug) is a failed run like any other: recorded,
+/// alerted, its lease and slot released (the panic's message is in the log,
+/// from the panic hook).
 pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime) -> JobRun {
-    let run = match job.kind {
-        JobKind::SubmitClaims => submit(config, job, ledger, now).await,
-        JobKind::CollectResponses => collect(config, job, ledger, now).await,
-        JobKind::CheckDeadlines => check_deadlines(config, job, ledger, now).await,
-        JobKind::Digest => digest(job, ledger, now).await,
+    let kind = async {
+        crate::fault::panic_if_injected("job");
+        match job.kind {
+            JobKind::SubmitClaims => submit(config, job, ledger, now).await,
+            JobKind::CollectResponses => collect(config, job, ledger, now).await,
+            JobKind::CheckDeadlines => check_deadlines(config, job, ledger, now).await,
+            JobKind::Digest => digest(job, ledger, now).await,
+        }
+    };
+    let run = match CatchPanic(Box::pin(kind)).await {
+        Ok(run) => run,
+        Err(Panicked) => {
+            tracing::error!(job = %job.name, "the run panicked");
+            failed(
+                "the run panicked (a bug; the log has its message); its work resumes at the next run"
+                    .into(),
+                job,
+            )
+        }
     };
     if let Err(e) = alert::raise(ledger, &run.alerts, now).await {
         tracing::error!(job = %job.name, error = %e, "alerts could not be queued");
@@ -127,6 +185,7 @@ async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime)
     .await;
     let report = match report {
         Ok(r) => r,
+        Err(SubmitError::Busy { partner, lock }) => return busy(&partner, &lock),
         Err(e) => return failed(e.to_string(), job),
     };
     let delivered = report
@@ -178,6 +237,7 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime
     .await;
     let report = match report {
         Ok(r) => r,
+        Err(CollectError::Busy { partner, lock }) => return busy(&partner, &lock),
         Err(e) => return failed(e.to_string(), job),
     };
     let alerts = alert::from_collect(&partner.name, &report);
@@ -525,9 +585,25 @@ fn start_tick(shared: &Arc<Shared>, config: &Arc<Config>, job: &Arc<Job>, tick: 
     // is CPU work that would otherwise hold up every other job's timers.
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        // Released however the run ends, a panic included.
+        let _slot = RunSlot {
+            shared: &shared,
+            job: &job.name,
+        };
         handle.block_on(run_tick(&shared, &config, &job, &key));
-        shared.end_run(&job.name);
     });
+}
+
+/// A job's place in [`Shared::busy`], given back when dropped.
+struct RunSlot<'a> {
+    shared: &'a Shared,
+    job: &'a str,
+}
+
+impl Drop for RunSlot<'_> {
+    fn drop(&mut self) {
+        self.shared.end_run(self.job);
+    }
 }
 
 async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
@@ -563,6 +639,15 @@ async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
         }
         Err(e) => {
             tracing::error!(job = %job.name, error = %e, "cannot take the job's lease");
+            let _ = ledger
+                .finish_tick(
+                    &job.name,
+                    key,
+                    RunOutcome::Failed.as_str(),
+                    &format!("the job's lease could not be taken: {e}"),
+                    now,
+                )
+                .await;
             return;
         }
     }

@@ -45,3 +45,12 @@ pub fn enospc_if_injected(area: &str, path: &Path) -> io::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Panics here when `EDI_COURIER_FAULT` is `panic-<point>`: how the tests
+/// prove a job that panics is released, not left busy until a restart.
+#[allow(clippy::panic)] // the injected fault is a panic
+pub fn panic_if_injected(point: &str) {
+    if injected().and_then(|f| f.strip_prefix("panic-")) == Some(point) {
+        panic!("{VAR}=panic-{point}: an injected panic");
+    }
+}

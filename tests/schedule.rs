@@ -235,3 +235,89 @@ fn check_offline_refuses_a_bad_job_file_before_the_daemon_would_start() {
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("bad.toml: schedule"), "{said}");
 }
+
+/// Alert kinds waiting in the ledger (no `[smtp]`: nothing is mailed).
+fn pending_alert_kinds(ws: &Workspace) -> Vec<String> {
+    let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ledger = edi_courier::ledger::Ledger::open(&url).await.unwrap();
+        let alerts = ledger.pending_alerts().await.unwrap();
+        ledger.close().await;
+        alerts.into_iter().map(|a| a.kind).collect()
+    })
+}
+
+fn outcomes(runs: &[(String, String, String)]) -> Vec<&str> {
+    runs.iter().map(|(_, o, _)| o.as_str()).collect()
+}
+
+/// Regression: a job that panicked was never released — its run record
+/// stayed `running` and every later tick was `skipped` until a restart.
+#[test]
+fn a_job_that_panics_is_recorded_failed_alerted_and_runs_again_at_its_next_tick() {
+    let ws = workspace();
+    ws.job(
+        "deadlines",
+        "kind = \"check-deadlines\"\nschedule = \"* * * * * *\"\n",
+    );
+    let mut d = ws.daemon(&[("EDI_COURIER_FAULT", "panic-job")]);
+    let failed = || {
+        outcomes(&ws.job_runs("deadlines"))
+            .iter()
+            .filter(|o| **o == "failed")
+            .count()
+    };
+    let ran_again = wait_for(30, || failed() >= 3);
+    d.stop();
+    let runs = ws.job_runs("deadlines");
+    assert!(ran_again, "{runs:?}\n{}", d.log_text());
+    assert!(
+        outcomes(&runs)
+            .iter()
+            .all(|o| *o == "failed" || *o == "running"),
+        "never left busy, never skipped: {runs:?}"
+    );
+    assert!(
+        pending_alert_kinds(&ws).iter().any(|k| k == "job-failed"),
+        "the admin hears of it"
+    );
+}
+
+/// Regression: a submit job finding the partner's lock held by a manual
+/// `submit` was a failed run with a "job failed" alert; it is `busy` now,
+/// and nobody is alerted.
+#[test]
+fn a_run_that_finds_the_partner_locked_by_a_manual_run_is_busy_not_failed() {
+    let ws = workspace();
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"* * * * * *\"\npartner = \"acme\"\n",
+    );
+    let dir = ws.path("spool/out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let held = std::fs::File::create(dir.join("acme.lock")).unwrap();
+    held.lock().unwrap();
+    let mut d = ws.daemon(&[]);
+    let seen = wait_for(30, || {
+        outcomes(&ws.job_runs("submit"))
+            .iter()
+            .filter(|o| **o == "busy")
+            .count()
+            >= 2
+    });
+    d.stop();
+    drop(held);
+    let runs = ws.job_runs("submit");
+    assert!(seen, "{runs:?}\n{}", d.log_text());
+    assert!(
+        outcomes(&runs)
+            .iter()
+            .all(|o| *o == "busy" || *o == "running"),
+        "{runs:?}"
+    );
+    assert!(
+        !pending_alert_kinds(&ws).iter().any(|k| k == "job-failed"),
+        "no job-failed alert: {:?}",
+        pending_alert_kinds(&ws)
+    );
+}

@@ -91,6 +91,6 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
     Ok(match run.outcome {
         RunOutcome::Done => Outcome::Done,
         RunOutcome::Rejected => Outcome::Rejected,
-        RunOutcome::Failed => Outcome::Failed,
+        RunOutcome::Failed | RunOutcome::Busy => Outcome::Failed,
     })
 }
