@@ -109,13 +109,13 @@ fn a_code_missing_from_a_configured_code_set_sets_the_claim_aside_without_quotin
         [
             (
                 file.clone(),
-                "5-5".to_owned(),
+                "4-4".to_owned(),
                 "RFM-1003".to_owned(),
                 "diagnoses[1]".to_owned()
             ),
             (
                 file,
-                "6-6".to_owned(),
+                "5-5".to_owned(),
                 "RFM-1004".to_owned(),
                 "lines[1].procedure.code".to_owned()
             ),
