@@ -329,3 +329,40 @@ fn the_hospital_export_mixes_837i_and_837p_by_claim_type_and_its_bad_claims_are_
     assert!(x12.contains("REF*X4*14D0123456~"));
     assert!(!x12.contains("85025"));
 }
+
+#[test]
+fn pointers_read_as_text_are_a_map_error_naming_the_item_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = clinic_map_with(
+        dir.path(),
+        r#"split = ",", item = "integer""#,
+        r#"split = ",""#,
+    );
+    let (code, err) = scrub_with(&map, "examples/clinic-claims.csv");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("[line] diagnosis_pointers") && err.contains("give item = \"integer\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn rows_of_bare_delimiters_at_the_end_of_an_export_are_not_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string("examples/clinic-claims.csv").unwrap();
+    let width = csv.lines().next().unwrap().split(',').count();
+    let input = dir.path().join("export.csv");
+    std::fs::write(&input, format!("{csv}{}\n\n", ",".repeat(width - 1))).unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -381,10 +381,13 @@ impl<R: Read> CsvClaims<R> {
     fn take(&mut self, rec: Record) {
         self.row += 1;
         let number = self.row;
-        if rec.content().iter().all(|b| b.is_ascii_whitespace()) && !rec.open_quote {
+        let open_quote = rec.open_quote;
+        let (row, mut problems) = self.read_row(rec, number);
+        // Blank lines, and the rows of bare delimiters spreadsheets leave at
+        // the end, hold nothing.
+        if !open_quote && row.cells.iter().all(|c| c.trim().is_empty()) {
             return;
         }
-        let (row, mut problems) = self.read_row(rec, number);
         if problems.is_empty()
             && self
                 .map

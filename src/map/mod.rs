@@ -445,7 +445,7 @@ impl InputMap {
             specs
                 .iter()
                 .find(|s| s.target == target)
-                .map(|s| (section, s))
+                .map(|s| (section, s, path.to_owned()))
         };
         let fails_at = |claim: &Map<String, Value>| -> Option<String> {
             serde_path_to_error::deserialize::<_, Claim>(Value::Object(claim.clone()))
@@ -456,12 +456,13 @@ impl InputMap {
             let Some(at) = fails_at(&claim) else {
                 return Ok(());
             };
-            if let Some((section, spec)) = written(&at) {
-                let key = dotted(&at);
+            if let Some((section, spec, field_at)) = written(&at) {
+                let key = dotted(&field_at);
                 let moved = |v: Value, claim: &Map<String, Value>| {
                     let mut c = claim.clone();
                     set_dotted(&mut c, &key, v);
-                    fails_at(&c).is_none_or(|p| p != at && !p.starts_with(&format!("{at}[")))
+                    fails_at(&c)
+                        .is_none_or(|p| p != field_at && !p.starts_with(&format!("{field_at}[")))
                 };
                 let field = format!("[{section}] {}", spec.target);
                 if spec.is_list() && moved(json!("1"), &claim) {
@@ -474,8 +475,27 @@ impl InputMap {
                 if !spec.is_list() && moved(json!(["1"]), &claim) {
                     return Err((field, "the model holds a list here: give columns = [...], or split = \"…\" with type = \"list\"".into()));
                 }
-                match others.iter().find(|v| moved((*v).clone(), &claim)) {
-                    Some(v) => set_dotted(&mut claim, &key, v.clone()),
+                let shaped = |v: &Value| {
+                    if spec.is_list() {
+                        json!([v])
+                    } else {
+                        v.clone()
+                    }
+                };
+                match others.iter().find(|v| moved(shaped(v), &claim)) {
+                    // Text of another shape (a date, a code): the data decides.
+                    Some(v) if v.is_string() => set_dotted(&mut claim, &key, shaped(v)),
+                    // A number or yes/no where the map gives text: every
+                    // claim would fail, so the map is wrong.
+                    Some(v) => {
+                        let ty = if v.is_boolean() { "bool" } else { "integer" };
+                        let how = if spec.is_list() {
+                            format!("item = \"{ty}\"")
+                        } else {
+                            format!("type = \"{ty}\"")
+                        };
+                        return Err((field, format!("the model holds a {ty} here: give {how}")));
+                    }
                     // The stand-ins cannot tell: leave it to the data.
                     None => return Ok(()),
                 }
