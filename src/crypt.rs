@@ -5,8 +5,8 @@
 //! hashes the *sealed* bytes on their way to the spool, so the 837 never
 //! touches the disk in plaintext and the hash that proves delivery is known
 //! the moment the file is complete. [`open`] accepts binary and armored files
-//! alike (age's `Decryptor` does not detect armor by itself, see
-//! DEPENDENCIES.md). Recipients are X25519 (`age1…`) or SSH (`ssh-ed25519`,
+//! alike (age's `Decryptor` does not detect armor by itself, as
+//! measured when it was chosen). Recipients are X25519 (`age1…`) or SSH (`ssh-ed25519`,
 //! `ssh-rsa`) public keys; identities are age identity files or unencrypted
 //! OpenSSH private keys. Key material has no `Debug` and is never printed.
 

@@ -3,7 +3,7 @@
 //! waits on — injectable, so tests drive the daemon's own scheduling path
 //! across a DST change in seconds.
 //!
-//! Not tokio-cron-scheduler: measured here (DEPENDENCIES.md), it keeps the
+//! Not tokio-cron-scheduler: measured here (see the README), it keeps the
 //! UTC offset a job had when it was created (an 18:00 America/New_York job
 //! ran at 19:00 after the March change), lets runs of one job overlap, does
 //! not catch up missed runs, and reads the system clock, which a test

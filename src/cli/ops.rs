@@ -259,11 +259,7 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
     let partner = config
         .partner(&args.partner)
         .ok_or_else(|| anyhow!("{}: no partner {:?}", config.origin.display(), args.partner))?;
-    let identities = if config.identities.is_empty() {
-        None
-    } else {
-        Some(Identities::load(&config.identities)?)
-    };
+    let identities = our_identities(&config)?;
     let report = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
         let run = Collect {
@@ -361,17 +357,22 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Our private keys for opening what partners seal, when any are configured.
+fn our_identities(config: &Config) -> anyhow::Result<Option<Identities>> {
+    Ok(if config.identities.is_empty() {
+        None
+    } else {
+        Some(Identities::load(&config.identities)?)
+    })
+}
+
 pub fn inbound(cli: &Cli, args: &InboundArgs) -> anyhow::Result<Outcome> {
     use crate::ledger::InboundState;
     let config = load_config(cli)?;
     let id = match args.action {
         InboundAction::Retry { id } | InboundAction::Reviewed { id } => id,
     };
-    let identities = if config.identities.is_empty() {
-        None
-    } else {
-        Some(Identities::load(&config.identities)?)
-    };
+    let identities = our_identities(&config)?;
     let outcome = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
         let result = async {
