@@ -616,3 +616,17 @@ fn an_export_declared_windows_1252_is_read_as_windows_1252() {
     let text = std::fs::read_to_string(&out_path).unwrap();
     assert!(text.contains("*O'BRIEN*JANE"), "{text}");
 }
+
+#[test]
+fn a_model_error_on_a_line_counts_lines_from_one_as_the_scrubber_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("export.csv");
+    // The second line of claim 1 has no charge: the model refuses it.
+    let rows = clinic_rows(1, None).replace("$50.00", "");
+    std::fs::write(&input, format!("{HEADER}\n{rows}")).unwrap();
+    let report = scrub_report("clinic-professional", &input);
+    let p = &report["problems"][0];
+    assert_eq!(p["rule"], "model", "{report:#}");
+    assert_eq!(p["field"], "lines[2]", "{report:#}");
+    assert!(p["message"].as_str().unwrap().contains("charge"), "{p}");
+}

@@ -7,8 +7,9 @@
 //! encoding is an error naming that row, never read as if its missing cells
 //! were empty.
 
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::io::Read;
 use std::path::Path;
 
@@ -39,7 +40,9 @@ pub struct CsvClaims<R: Read> {
     records: Records<R>,
     header_raw: Vec<u8>,
     width: usize,
-    columns: HashMap<String, usize>,
+    /// Header name → index; looked up for every field of every row, so
+    /// with a fast hash.
+    columns: FxHashMap<String, usize>,
     key_columns: Vec<usize>,
     pending: Option<Group>,
     seen: HashSet<String>,
@@ -88,10 +91,10 @@ impl<R: Read> CsvClaims<R> {
             open_quote: header.open_quote,
         }
         .cells(map.delimiter)
-        .iter()
+        .into_iter()
         .map(|c| Encoding::Auto.decode(c).unwrap_or_default())
         .collect();
-        let columns: HashMap<String, usize> = names
+        let columns: FxHashMap<String, usize> = names
             .iter()
             .enumerate()
             .map(|(i, h)| (h.trim().to_owned(), i))
@@ -228,6 +231,30 @@ impl<R: Read> CsvClaims<R> {
         let rows = Rows { first, last };
         let claim_id = group.rows.first().and_then(|r| self.claim_id_of(r));
         let mut problems = group.problems;
+        let (claim, mut found) = self.fill(&group.rows, claim_id.as_deref());
+        problems.append(&mut found);
+        let result = if problems.is_empty() {
+            deserialize_claim(
+                Value::Object(claim),
+                || Value::Object(self.fill(&group.rows, claim_id.as_deref()).0),
+                &self.file,
+                rows,
+                claim_id.as_deref(),
+            )
+        } else {
+            Err(problems)
+        };
+        Mapped {
+            rows,
+            claim_id,
+            result,
+            source: Source::Rows(group.rows.into_iter().map(|r| r.raw).collect()),
+        }
+    }
+
+    /// A claim's rows as the model's JSON, and what could not be read.
+    fn fill(&self, rows: &[Row], claim_id: Option<&str>) -> (Map<String, Value>, Vec<Problem>) {
+        let mut problems = Vec::new();
         let mut claim = Map::new();
         if let Some(kind) = self.map.kind {
             claim.insert(
@@ -242,20 +269,19 @@ impl<R: Read> CsvClaims<R> {
                 first: row,
                 last: row,
             }),
-            claim: claim_id.clone(),
+            claim: claim_id.map(str::to_owned),
             field,
             rule: rule.to_owned(),
             message,
         };
-        if let Some(first_row) = group.rows.first() {
+        if let Some(first_row) = rows.first() {
             let get = |c: &str| self.cell(first_row, c);
             for spec in &self.map.claim {
                 if !self.section_holds(&self.map.claim_when, &spec.target, first_row) {
                     continue;
                 }
                 let column = spec.sum_column();
-                let mut every = group
-                    .rows
+                let mut every = rows
                     .iter()
                     .map(|r| (r.number, column.and_then(|c| self.cell(r, c))));
                 match spec.value_over(&get, &mut every) {
@@ -270,8 +296,8 @@ impl<R: Read> CsvClaims<R> {
                 }
             }
         }
-        let mut lines = Vec::with_capacity(group.rows.len());
-        for (i, row) in group.rows.iter().enumerate() {
+        let mut lines = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
             let mut line = Map::new();
             for spec in &self.map.line {
                 if !self.section_holds(&self.map.line_when, &spec.target, row) {
@@ -291,17 +317,7 @@ impl<R: Read> CsvClaims<R> {
             lines.push(Value::Object(line));
         }
         claim.insert("lines".into(), Value::Array(lines));
-        let result = if problems.is_empty() {
-            deserialize_claim(Value::Object(claim), &self.file, rows, claim_id.as_deref())
-        } else {
-            Err(problems)
-        };
-        Mapped {
-            rows,
-            claim_id,
-            result,
-            source: Source::Rows(group.rows.into_iter().map(|r| r.raw).collect()),
-        }
+        (claim, problems)
     }
 
     fn start_group(&mut self, key: String, row: Row, mut problems: Vec<Problem>) -> Option<Mapped> {
@@ -334,11 +350,11 @@ impl<R: Read> CsvClaims<R> {
         let raw_cells = rec.cells(self.map.delimiter);
         let mut undecodable = false;
         let cells: Vec<String> = raw_cells
-            .iter()
+            .into_iter()
             .map(|c| {
-                self.map.encoding.decode(c).unwrap_or_else(|| {
+                self.map.encoding.decode(c).unwrap_or_else(|bytes| {
                     undecodable = true;
-                    String::from_utf8_lossy(c).into_owned()
+                    String::from_utf8_lossy(&bytes).into_owned()
                 })
             })
             .collect();

@@ -723,8 +723,15 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
             let n = i as u64 + 1;
             let claim_id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
             let rows = Rows { first: n, last: n };
-            let source = Source::Json(value.clone());
-            let result = deserialize_claim(value, &file_name, rows, claim_id.as_deref());
+            let kept = value.clone();
+            let result = deserialize_claim(
+                value,
+                || kept.clone(),
+                &file_name,
+                rows,
+                claim_id.as_deref(),
+            );
+            let source = Source::Json(kept);
             Mapped {
                 rows,
                 claim_id,
@@ -743,19 +750,23 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
 
 /// Deserialises a built claim, turning serde's complaint into a located
 /// problem that names the model field and quotes no value.
+///
+/// The value is taken by value, so its strings move into the claim rather
+/// than being copied; `again` makes it anew for the rare failure, which is
+/// deserialised once more with its path tracked (tracking costs a quarter
+/// of the map's time, and only a failure needs it).
 pub(crate) fn deserialize_claim(
     value: serde_json::Value,
+    again: impl FnOnce() -> serde_json::Value,
     file: &str,
     rows: Rows,
     claim_id: Option<&str>,
 ) -> Result<Claim, Vec<Problem>> {
-    // The plain deserialiser first: tracking the path costs a quarter of the
-    // map's time, and only a failure needs it (then it runs again with it).
     use serde::Deserialize as _;
-    if let Ok(claim) = Claim::deserialize(&value) {
+    if let Ok(claim) = Claim::deserialize(value) {
         return Ok(claim);
     }
-    serde_path_to_error::deserialize::<_, Claim>(value).map_err(|e| {
+    serde_path_to_error::deserialize::<_, Claim>(again()).map_err(|e| {
         let path = model_path(e.path());
         let message = scrub_serde_message(&e.inner().to_string());
         vec![Problem {

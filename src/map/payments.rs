@@ -235,10 +235,10 @@ impl PaymentMap {
             .next_record()
             .map_err(|e| unreadable(format!("header row: {e}")))?
             .ok_or_else(|| unreadable("the file is empty: no header row".into()))?;
-        let decode = |c: &Vec<u8>| super::Encoding::Auto.decode(c).unwrap_or_default();
+        let decode = |c: Vec<u8>| super::Encoding::Auto.decode(c).unwrap_or_default();
         let header: Vec<String> = head
             .cells(self.delimiter)
-            .iter()
+            .into_iter()
             .map(|c| decode(c).trim().trim_start_matches('\u{feff}').to_owned())
             .collect();
         let columns: HashMap<&str, usize> = header
@@ -293,7 +293,11 @@ impl PaymentMap {
             if record.content().iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
-            let cells: Vec<String> = record.cells(self.delimiter).iter().map(decode).collect();
+            let cells: Vec<String> = record
+                .cells(self.delimiter)
+                .into_iter()
+                .map(decode)
+                .collect();
             if record.open_quote {
                 return Err(unreadable(format!(
                     "row {line}: a quoted cell is never closed (was the file cut?)"

@@ -34,18 +34,18 @@ impl Encoding {
         }
     }
 
-    /// The cell's text, or None when the bytes are not in this encoding.
-    pub fn decode(self, bytes: &[u8]) -> Option<String> {
+    /// The cell's text, or its bytes back when they are not in this
+    /// encoding. UTF-8 bytes become the text without a copy.
+    pub fn decode(self, bytes: Vec<u8>) -> Result<String, Vec<u8>> {
         match self {
-            Encoding::Auto => Some(match std::str::from_utf8(bytes) {
-                Ok(s) => s.to_owned(),
-                Err(_) => encoding_rs::WINDOWS_1252
-                    .decode_without_bom_handling(bytes)
+            Encoding::Auto => Ok(String::from_utf8(bytes).unwrap_or_else(|e| {
+                encoding_rs::WINDOWS_1252
+                    .decode_without_bom_handling(e.as_bytes())
                     .0
-                    .into_owned(),
-            }),
-            Encoding::Utf8 => std::str::from_utf8(bytes).ok().map(str::to_owned),
-            Encoding::Legacy(e) => Some(e.decode_without_bom_handling(bytes).0.into_owned()),
+                    .into_owned()
+            })),
+            Encoding::Utf8 => String::from_utf8(bytes).map_err(|e| e.into_bytes()),
+            Encoding::Legacy(e) => Ok(e.decode_without_bom_handling(&bytes).0.into_owned()),
         }
     }
 }
@@ -211,11 +211,12 @@ mod tests {
     #[test]
     fn windows_1252_is_not_latin_1() {
         let cp = Encoding::from_label("windows-1252").unwrap();
+        let d = |e: Encoding, b: &[u8]| e.decode(b.to_vec());
         assert_eq!(
-            cp.decode(b"O\x92Brien \x93x\x94 \x96").unwrap(),
+            d(cp, b"O\x92Brien \x93x\x94 \x96").unwrap(),
             "O’Brien “x” –"
         );
-        assert_eq!(Encoding::Utf8.decode(b"\x92"), None);
-        assert_eq!(Encoding::Auto.decode(b"Jos\xe9").unwrap(), "José");
+        assert_eq!(d(Encoding::Utf8, b"\x92"), Err(b"\x92".to_vec()));
+        assert_eq!(d(Encoding::Auto, b"Jos\xe9").unwrap(), "José");
     }
 }
