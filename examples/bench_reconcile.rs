@@ -130,7 +130,7 @@ async fn main() {
         panic!("{inbound:?}")
     };
     let done = ledger
-        .record_responses("acme", inbound_id, &responses, now)
+        .record_responses("acme", inbound_id, "01", &responses, now)
         .await
         .unwrap();
     let secs = started.elapsed().as_secs_f64();

@@ -17,6 +17,8 @@ use std::time::Duration;
 use crate::collect::{CollectReport, Collected};
 use crate::config::{Smtp, SmtpTls};
 use crate::ledger::{Ledger, LedgerError, Overdue, StatusTotal};
+use crate::lifecycle::ClaimStatus;
+use crate::sftp::{ConnectionFault, FaultKind};
 use crate::submit::{FileOutcome, SubmitReport};
 
 /// The same alert (same key) within this window is coalesced.
@@ -35,12 +37,51 @@ pub enum AlertError {
     Ledger(#[from] LedgerError),
 }
 
+/// What an alert is about. Stored in the ledger under [`AlertKind::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    JobFailed,
+    Unreachable,
+    HostKey,
+    Rejected,
+    Denied,
+    /// 277CA: the payer cannot find the claim, or cannot say.
+    Unresolved,
+    Unbalanced,
+    Overdue,
+    Quarantined,
+    /// A remote file left on the server (unsafe name, too big).
+    Refused,
+    /// Answers about claim ids we never sent.
+    Unmatched,
+    ConfigRefused,
+    Digest,
+}
+
+impl AlertKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::JobFailed => "job-failed",
+            AlertKind::Unreachable => "unreachable",
+            AlertKind::HostKey => "host-key",
+            AlertKind::Rejected => "rejected",
+            AlertKind::Denied => "denied",
+            AlertKind::Unresolved => "unresolved",
+            AlertKind::Unbalanced => "unbalanced",
+            AlertKind::Overdue => "overdue",
+            AlertKind::Quarantined => "quarantined",
+            AlertKind::Refused => "refused",
+            AlertKind::Unmatched => "unmatched",
+            AlertKind::ConfigRefused => "config-refused",
+            AlertKind::Digest => "digest",
+        }
+    }
+}
+
 /// One thing to tell the admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
-    /// job-failed, unreachable, host-key, rejected, denied, unbalanced,
-    /// overdue, quarantined, digest.
-    pub kind: &'static str,
+    pub kind: AlertKind,
     /// What makes two alerts "the same" for coalescing.
     pub key: String,
     pub subject: String,
@@ -48,7 +89,7 @@ pub struct Alert {
 }
 
 impl Alert {
-    fn new(kind: &'static str, key: String, subject: String, body: String) -> Alert {
+    pub(crate) fn new(kind: AlertKind, key: String, subject: String, body: String) -> Alert {
         Alert {
             kind,
             key,
@@ -67,9 +108,16 @@ pub async fn raise(
     let window_start = now - chrono::Duration::from_std(COALESCE).unwrap_or_default();
     for a in alerts {
         let queued = ledger
-            .raise_alert(a.kind, &a.key, &a.subject, &a.body, now, window_start)
+            .raise_alert(
+                a.kind.name(),
+                &a.key,
+                &a.subject,
+                &a.body,
+                now,
+                window_start,
+            )
             .await?;
-        tracing::warn!(kind = a.kind, subject = %a.subject, coalesced = !queued, "alert");
+        tracing::warn!(kind = a.kind.name(), subject = %a.subject, coalesced = !queued, "alert");
     }
     Ok(())
 }
@@ -77,7 +125,7 @@ pub async fn raise(
 /// A job that could not do its work.
 pub fn job_failed(job: &str, detail: &str) -> Alert {
     Alert::new(
-        "job-failed",
+        AlertKind::JobFailed,
         format!("job-failed:{job}"),
         format!("job {job} failed"),
         format!("The job {job} failed:\n\n{detail}\n\nIt runs again at its next tick."),
@@ -85,10 +133,10 @@ pub fn job_failed(job: &str, detail: &str) -> Alert {
 }
 
 /// A partner that could not be reached, or showed the wrong host key.
-fn connection(partner: &str, error: &str) -> Alert {
-    if error.contains("matches none of the pinned keys") {
+fn connection(partner: &str, error: &ConnectionFault) -> Alert {
+    if error.kind == FaultKind::HostKey {
         Alert::new(
-            "host-key",
+            AlertKind::HostKey,
             format!("host-key:{partner}"),
             format!("{partner}: host key mismatch — nothing was sent"),
             format!(
@@ -97,7 +145,7 @@ fn connection(partner: &str, error: &str) -> Alert {
         )
     } else {
         Alert::new(
-            "unreachable",
+            AlertKind::Unreachable,
             format!("unreachable:{partner}"),
             format!("{partner}: unreachable after retries"),
             format!("{error}\n\nThe work waits in the spool and is retried at the next run."),
@@ -114,7 +162,7 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
     for f in &report.files {
         if let FileOutcome::Failed { name, error } = f {
             out.push(Alert::new(
-                "unreachable",
+                AlertKind::Unreachable,
                 format!("delivery:{partner}:{name}"),
                 format!("{partner}: {name} not delivered"),
                 format!("{error}\n\nIt stays in the spool and is retried at the next run."),
@@ -125,7 +173,8 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
 }
 
 /// What a collect run has to say: rejections and denials (one alert per
-/// file and stage), unbalanced 835s, quarantined files, connection faults.
+/// file and status), unbalanced 835s, answers about claims we never sent,
+/// quarantined and refused files, connection faults.
 pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
     let mut out = Vec::new();
     if let Some(e) = &report.connection_error {
@@ -137,37 +186,13 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
                 name,
                 changed,
                 unbalanced,
+                unknown_claims,
                 ..
             } => {
-                for (status, kind, what) in [
-                    ("rejected_ta1", "rejected", "interchange rejected (TA1)"),
-                    ("rejected_999", "rejected", "transaction set rejected (999)"),
-                    ("rejected_277", "rejected", "claim(s) rejected (277CA)"),
-                    ("denied", "denied", "claim(s) denied (835)"),
-                ] {
-                    let claims: Vec<&str> = changed
-                        .iter()
-                        .filter(|(_, s)| s == status)
-                        .map(|(c, _)| c.as_str())
-                        .collect();
-                    if claims.is_empty() {
-                        continue;
-                    }
-                    out.push(Alert::new(
-                        kind,
-                        format!("{status}:{partner}:{name}"),
-                        format!("{partner}: {} {what}", claims.len()),
-                        format!(
-                            "{name} from {partner}: {} {what}.\n\nClaims: {}\n\n\
-                             Reasons: `edi-courier status`; each claim's history: `edi-courier trace CLAIM`.",
-                            claims.len(),
-                            claims.join(", ")
-                        ),
-                    ));
-                }
+                out.extend(claim_alerts(partner, name, changed));
                 for trace in unbalanced {
                     out.push(Alert::new(
-                        "unbalanced",
+                        AlertKind::Unbalanced,
                         format!("unbalanced:{partner}:{name}:{trace}"),
                         format!("{partner}: 835 {trace} out of balance"),
                         format!(
@@ -177,17 +202,101 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
                         ),
                     ));
                 }
+                if !unknown_claims.is_empty() {
+                    out.push(Alert::new(
+                        AlertKind::Unmatched,
+                        format!("unmatched:{partner}:{name}"),
+                        format!(
+                            "{partner}: {} answer(s) about claims we never sent",
+                            unknown_claims.len()
+                        ),
+                        format!(
+                            "{name} from {partner} answers claim ids we never sent to {partner}: {}.\n\n\
+                             They are kept and listed by `edi-courier status` (and flagged ours=no in the \
+                             remittance export); attach one with `edi-courier match #N CLAIM --partner {partner}`.",
+                            unknown_claims.join(", ")
+                        ),
+                    ));
+                }
             }
-            Collected::Quarantined { name, reason } => out.push(Alert::new(
-                "quarantined",
+            Collected::Quarantined { name, reason, file_id } => out.push(Alert::new(
+                AlertKind::Quarantined,
                 format!("quarantined:{partner}:{name}"),
-                format!("{partner}: {name} quarantined"),
+                format!("{partner}: {name} quarantined — nothing of it applied"),
                 format!(
-                    "{name} from {partner} could not be read: {reason}\n\nIt is kept in the spool."
+                    "{name} from {partner} could not be read completely: {reason}\n\n\
+                     Nothing of it was applied. It is kept in the spool (inbound file #{file_id}) and \
+                     left on the partner's server. After a fix: `edi-courier inbound retry {file_id}`; \
+                     to set it aside: `edi-courier inbound reviewed {file_id}`."
                 ),
             )),
-            Collected::Duplicate { .. } | Collected::Refused { .. } => {}
+            Collected::Refused { name, reason } => out.push(Alert::new(
+                AlertKind::Refused,
+                format!("refused:{partner}:{name}"),
+                format!("{partner}: {name} not collected"),
+                format!("{name} from {partner} was not collected: {reason}."),
+            )),
+            Collected::Duplicate { .. } | Collected::Held { .. } => {}
         }
+    }
+    out
+}
+
+/// One alert per file and status that needs someone: rejections, denials,
+/// claims the payer cannot find or cannot say anything about.
+fn claim_alerts(partner: &str, name: &str, changed: &[(String, ClaimStatus)]) -> Vec<Alert> {
+    let mut out = Vec::new();
+    for (status, kind, what) in [
+        (
+            ClaimStatus::RejectedTa1,
+            AlertKind::Rejected,
+            "interchange rejected (TA1)",
+        ),
+        (
+            ClaimStatus::Rejected999,
+            AlertKind::Rejected,
+            "transaction set rejected (999)",
+        ),
+        (
+            ClaimStatus::Rejected277,
+            AlertKind::Rejected,
+            "claim(s) rejected (277CA)",
+        ),
+        (
+            ClaimStatus::NotFound277,
+            AlertKind::Unresolved,
+            "claim(s) not found by the payer (277CA A4)",
+        ),
+        (
+            ClaimStatus::Unprocessed277,
+            AlertKind::Unresolved,
+            "claim(s) the payer could not process (277CA E)",
+        ),
+        (
+            ClaimStatus::Denied,
+            AlertKind::Denied,
+            "claim(s) denied (835)",
+        ),
+    ] {
+        let claims: Vec<&str> = changed
+            .iter()
+            .filter(|(_, s)| *s == status)
+            .map(|(c, _)| c.as_str())
+            .collect();
+        if claims.is_empty() {
+            continue;
+        }
+        out.push(Alert::new(
+            kind,
+            format!("{status}:{partner}:{name}"),
+            format!("{partner}: {} {what}", claims.len()),
+            format!(
+                "{name} from {partner}: {} {what}.\n\nClaims: {}\n\n\
+                 Reasons: `edi-courier status`; each claim's history: `edi-courier trace CLAIM`.",
+                claims.len(),
+                claims.join(", ")
+            ),
+        ));
     }
     out
 }
@@ -201,7 +310,7 @@ pub fn overdue(o: &Overdue) -> Alert {
         _ => "835",
     };
     Alert::new(
-        "overdue",
+        AlertKind::Overdue,
         format!("overdue:{}:{}:{}", o.partner, o.file, o.kind),
         format!("{}: {what} overdue for {}", o.partner, o.file),
         format!(
@@ -229,7 +338,7 @@ pub fn digest(rows: &[StatusTotal], day: chrono::NaiveDate) -> Alert {
         body += "(nothing sent or answered)\n";
     }
     Alert::new(
-        "digest",
+        AlertKind::Digest,
         format!("digest:{day}"),
         format!("daily digest {day}"),
         body,

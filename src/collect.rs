@@ -12,19 +12,30 @@
 //! are recognised by their hash, and processed then only if the earlier run
 //! stopped before processing them. Remote names are never used as local
 //! paths without checking them.
+//!
+//! It fails closed: a file that cannot be read *completely* — an unclosed
+//! set, a count that does not add up, a value that does not parse, a set
+//! type no reader here knows — is applied not at all. It is quarantined in
+//! the spool, left on the partner's server, listed by `status` and alerted;
+//! `inbound retry` reads it again after a fix, `inbound reviewed` sets it
+//! aside. The same answer sealed or named anew is recognised by the hash of
+//! its opened bytes and by each response's identity, and applied once.
 
 use chrono::NaiveDateTime;
+use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
 use crate::config::{Config, InboundAfter, Partner};
-use crate::crypt::{self, Identities};
+use crate::crypt::{self, CryptError, Identities};
 use crate::fault::crash_point;
-use crate::inspect::{read_items, Item};
-use crate::ledger::{Inbound, Ledger, LedgerError, NewInbound};
+use crate::inspect::{read_items, InspectError, Item, Problem};
+use crate::ledger::{Inbound, InboundState, Ledger, LedgerError, NewInbound};
+use crate::lifecycle::ClaimStatus;
 use crate::model::response::Response;
 use crate::sftp::{Connection, RemoteEntry, SftpError};
+use crate::x12::ReadError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -47,29 +58,65 @@ impl From<SftpError> for CollectError {
     }
 }
 
+/// Why a collected file was applied not at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error("the file is sealed, and no identities are configured to open it")]
+    NoIdentities,
+    #[error("cannot open the seal: {0}")]
+    Seal(#[from] CryptError),
+    #[error("reading it: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not readable X12: {0}")]
+    Fatal(ReadError),
+    #[error("{} problem(s) — nothing of it was applied; first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    Problems(Vec<Problem>),
+    #[error("empty: no X12 segment")]
+    Empty,
+}
+
+/// Why a remote file was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the name is not a plain file name; left on the server")]
+    UnsafeName,
+    #[error("{size} bytes is over the {limit} byte limit (max_inbound_bytes); left on the server")]
+    TooBig { size: u64, limit: u64 },
+}
+
 /// What happened to one remote file.
 #[derive(Debug)]
 pub enum Collected {
     Processed {
         name: String,
         responses: usize,
+        /// Responses recorded before (same identity), not applied again.
+        repeated: usize,
         unmatched: usize,
-        changed: Vec<(String, String)>,
+        /// Claim ids answered that we never sent to this partner.
+        unknown_claims: Vec<String>,
+        changed: Vec<(String, ClaimStatus)>,
         /// Trace numbers of 835s whose BPR02 is not Σ CLP04 − Σ PLB.
         unbalanced: Vec<String>,
     },
-    /// The same bytes were collected before.
+    /// The same bytes, or the same opened content, were applied before.
     Duplicate { name: String },
-    /// Kept in the spool, not read: why.
-    Quarantined { name: String, reason: String },
+    /// Kept in the spool, applied not at all, left on the server: why.
+    Quarantined {
+        name: String,
+        file_id: i64,
+        reason: Unreadable,
+    },
+    /// Quarantined in an earlier run and still on the server: left alone.
+    Held { name: String },
     /// Left on the server: why (unsafe name, too big).
-    Refused { name: String, reason: String },
+    Refused { name: String, reason: Refusal },
 }
 
 #[derive(Debug, Default)]
 pub struct CollectReport {
     pub files: Vec<Collected>,
-    pub connection_error: Option<String>,
+    pub connection_error: Option<crate::sftp::ConnectionFault>,
 }
 
 pub struct Collect<'a> {
@@ -142,7 +189,7 @@ impl Collect<'_> {
         let conn = match Connection::open(&self.partner.sftp, self.partner.timeout).await {
             Ok(c) => c,
             Err(e) => {
-                report.connection_error = Some(e.to_string());
+                report.connection_error = Some((&e).into());
                 return Ok(report);
             }
         };
@@ -180,25 +227,33 @@ impl Collect<'_> {
             if !safe_name(&entry.name) {
                 report.files.push(Collected::Refused {
                     name: entry.name.escape_debug().to_string(),
-                    reason: "the name is not a plain file name; left on the server".into(),
+                    reason: Refusal::UnsafeName,
                 });
                 continue;
             }
             if entry.size > self.partner.max_inbound_bytes {
                 report.files.push(Collected::Refused {
                     name: entry.name.clone(),
-                    reason: format!(
-                        "{} bytes is over the {} byte limit (max_inbound_bytes); left on the server",
-                        entry.size, self.partner.max_inbound_bytes
-                    ),
+                    reason: Refusal::TooBig {
+                        size: entry.size,
+                        limit: self.partner.max_inbound_bytes,
+                    },
                 });
                 continue;
             }
-            if self.partner.inbound_after == InboundAfter::Leave
-                && self
-                    .ledger
-                    .seen_remote(&self.partner.name, &entry.name, entry.size, entry.modified)
-                    .await?
+            // Files we keep on the server (all of a `leave` partner's, and
+            // every quarantined one) are known by name, size and time.
+            let quarantined_only = self.partner.inbound_after != InboundAfter::Leave;
+            if self
+                .ledger
+                .seen_remote(
+                    &self.partner.name,
+                    &entry.name,
+                    entry.size,
+                    entry.modified,
+                    quarantined_only,
+                )
+                .await?
             {
                 continue;
             }
@@ -248,104 +303,179 @@ impl Collect<'_> {
             .await?;
         crash_point("collect-recorded");
         let outcome = match recorded {
-            Inbound::Seen { state, .. } if state != "received" => {
+            Inbound::Seen {
+                state: InboundState::Quarantined | InboundState::Reviewed,
+                ..
+            } => Collected::Held {
+                name: entry.name.clone(),
+            },
+            Inbound::Seen {
+                state: InboundState::Processed | InboundState::Duplicate,
+                ..
+            } => {
                 // Ours already; this copy adds nothing.
                 let _ = std::fs::remove_file(&local);
                 Collected::Duplicate {
                     name: entry.name.clone(),
                 }
             }
-            Inbound::Seen { id, .. } | Inbound::New(id) => {
-                self.process(id, &entry.name, &local).await?
+            Inbound::Seen {
+                id,
+                state: InboundState::Received,
+                ..
             }
+            | Inbound::New(id) => self.process(id, &entry.name, &local).await?,
         };
         crash_point("collect-processed");
-        match &self.partner.inbound_after {
-            InboundAfter::Delete => conn.remove(&remote).await?,
-            InboundAfter::MoveTo(to) => conn.move_to(&remote, to).await?,
-            InboundAfter::Leave => {}
+        // Only what was applied (or was applied before) leaves the server.
+        if matches!(
+            outcome,
+            Collected::Processed { .. } | Collected::Duplicate { .. }
+        ) {
+            match &self.partner.inbound_after {
+                InboundAfter::Delete => conn.remove(&remote).await?,
+                InboundAfter::MoveTo(to) => conn.move_to(&remote, to).await?,
+                InboundAfter::Leave => {}
+            }
         }
         Ok(outcome)
     }
 
-    /// Opens and reads a collected file and reconciles what it says.
-    async fn process(&self, id: i64, name: &str, local: &Path) -> Result<Collected, CollectError> {
-        match self.read(local) {
-            Ok(responses) => {
-                // The posting export first: rewriting it after a crash is harmless.
-                for (n, r) in responses.iter().enumerate() {
-                    if let Response::Remittance(r) = r {
-                        let dir = self.config.paths.remittances.join(&self.partner.name);
-                        let name = format!("{}-{id}-{}", safe_stem(&r.trace), n + 1);
-                        crate::remit_export::write(&dir, &name, r).map_err(|source| {
-                            CollectError::Spool {
-                                path: dir.clone(),
-                                source,
-                            }
-                        })?;
-                    }
-                }
-                let done = self
-                    .ledger
-                    .record_responses(&self.partner.name, id, &responses, self.now)
-                    .await?;
-                tracing::info!(file = %name, responses = done.responses, unmatched = done.unmatched, changed = done.changed.len(), "collected");
-                let unbalanced = responses
-                    .iter()
-                    .filter_map(|r| match r {
-                        Response::Remittance(r) if !r.is_balanced() => Some(r.trace.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                Ok(Collected::Processed {
-                    name: name.to_owned(),
-                    responses: done.responses,
-                    unmatched: done.unmatched,
-                    changed: done.changed,
-                    unbalanced,
-                })
-            }
+    /// Opens and reads a collected file and reconciles what it says, or
+    /// quarantines it whole.
+    pub async fn process(
+        &self,
+        id: i64,
+        name: &str,
+        local: &Path,
+    ) -> Result<Collected, CollectError> {
+        let (responses, content) = match read_whole(self.identities, local) {
+            Ok(read) => read,
             Err(reason) => {
                 self.ledger
-                    .quarantine_inbound(id, &reason, self.now)
+                    .quarantine_inbound(id, &reason.to_string(), self.now)
                     .await?;
-                tracing::warn!(file = %name, %reason, "quarantined");
-                Ok(Collected::Quarantined {
+                tracing::warn!(file = %name, reason = %reason, "quarantined: nothing of it applied");
+                return Ok(Collected::Quarantined {
                     name: name.to_owned(),
+                    file_id: id,
                     reason,
-                })
+                });
             }
-        }
-    }
-
-    /// The responses a file holds, or why it cannot be read.
-    fn read(&self, path: &Path) -> Result<Vec<Response>, String> {
-        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        let mut head = std::io::BufReader::new(file);
-        let sealed = crypt::looks_sealed(&mut head).map_err(|e| e.to_string())?;
-        let input: Box<dyn Read> = if sealed {
-            let ids = self
-                .identities
-                .ok_or("the file is sealed, and no identities are configured to open it")?;
-            Box::new(crypt::open(ids, head).map_err(|e| format!("cannot open the seal: {e}"))?)
-        } else {
-            Box::new(head)
         };
-        let mut responses = Vec::new();
-        let summary = read_items(input, |item| {
-            if let Item::Response(r) = item {
-                responses.push(*r);
+        // The posting export first: rewriting it after a crash is harmless.
+        let answered: Vec<&str> = responses
+            .iter()
+            .filter_map(|r| match r {
+                Response::Remittance(r) => Some(r.claims.iter().map(|c| c.claim_id.as_str())),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let ours = self
+            .ledger
+            .known_claim_ids(&self.partner.name, &answered)
+            .await?;
+        for (n, r) in responses.iter().enumerate() {
+            if let Response::Remittance(r) = r {
+                let dir = self.config.paths.remittances.join(&self.partner.name);
+                let name = format!("{}-{id}-{}", safe_stem(&r.trace), n + 1);
+                crate::remit_export::write(&dir, &name, r, &ours).map_err(|source| {
+                    CollectError::Spool {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?;
             }
+        }
+        let done = self
+            .ledger
+            .record_responses(&self.partner.name, id, &content, &responses, self.now)
+            .await?;
+        if done.duplicate_of.is_some() {
+            tracing::info!(file = %name, "the same content was applied before; not applied again");
+            return Ok(Collected::Duplicate {
+                name: name.to_owned(),
+            });
+        }
+        tracing::info!(file = %name, responses = done.responses, repeated = done.repeated, unmatched = done.unmatched, unknown_claims = done.unknown_claims.len(), changed = done.changed.len(), "collected");
+        let unbalanced = responses
+            .iter()
+            .filter_map(|r| match r {
+                Response::Remittance(r) if !r.is_balanced() => Some(r.trace.clone()),
+                _ => None,
+            })
+            .collect();
+        Ok(Collected::Processed {
+            name: name.to_owned(),
+            responses: done.responses,
+            repeated: done.repeated,
+            unmatched: done.unmatched,
+            unknown_claims: done.unknown_claims,
+            changed: done.changed,
+            unbalanced,
         })
-        .map_err(|e| e.to_string())?;
-        if let Some(fatal) = summary.fatal {
-            return Err(format!("not readable X12: {fatal}"));
-        }
-        if summary.segments == 0 {
-            return Err("empty: no X12 segment".into());
-        }
-        Ok(responses)
     }
+}
+
+/// Hashes what passes through it: the opened content's SHA-256.
+struct Hashing<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
+
+/// Every response a file holds and the SHA-256 of its opened bytes — or,
+/// when anything in it cannot be read, why (and nothing else).
+pub fn read_whole(
+    identities: Option<&Identities>,
+    path: &Path,
+) -> Result<(Vec<Response>, String), Unreadable> {
+    let file = std::fs::File::open(path)?;
+    let mut head = std::io::BufReader::new(file);
+    let sealed = crypt::looks_sealed(&mut head)?;
+    let input: Box<dyn Read> = if sealed {
+        let ids = identities.ok_or(Unreadable::NoIdentities)?;
+        Box::new(crypt::open(ids, head)?)
+    } else {
+        Box::new(head)
+    };
+    let mut input = Hashing {
+        inner: input,
+        hash: Sha256::new(),
+    };
+    let mut responses = Vec::new();
+    let summary = read_items(&mut input, |item| {
+        if let Item::Response(r) = item {
+            responses.push(*r);
+        }
+    })
+    .map_err(|e| match e {
+        InspectError::Io(e) => Unreadable::Io(e),
+    })?;
+    if let Some(fatal) = summary.fatal {
+        return Err(Unreadable::Fatal(fatal));
+    }
+    if !summary.problems.is_empty() {
+        return Err(Unreadable::Problems(summary.problems));
+    }
+    if summary.segments == 0 {
+        return Err(Unreadable::Empty);
+    }
+    let content = input
+        .hash
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((responses, content))
 }
 
 #[cfg(test)]

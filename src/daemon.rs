@@ -26,7 +26,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::watch;
 
-use crate::alert::{self, Alert, Mailer};
+use crate::alert::{self, Alert, AlertKind, Mailer};
 use crate::collect::{Collect, CollectError};
 use crate::config::{Config, ConfigError};
 use crate::crypt::Identities;
@@ -206,7 +206,7 @@ async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime)
             report.exports.len(),
             report
                 .connection_error
-                .as_deref()
+                .as_ref()
                 .map(|e| format!("; {e}"))
                 .unwrap_or_default()
         ),
@@ -243,7 +243,7 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime
     let alerts = alert::from_collect(&partner.name, &report);
     let rejected = alerts
         .iter()
-        .any(|a| a.kind != "unreachable" && a.kind != "host-key");
+        .any(|a| !matches!(a.kind, AlertKind::Unreachable | AlertKind::HostKey));
     JobRun {
         outcome: if report.connection_error.is_some() {
             RunOutcome::Failed
@@ -257,7 +257,7 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime
             report.files.len(),
             report
                 .connection_error
-                .as_deref()
+                .as_ref()
                 .map(|e| format!("; {e}"))
                 .unwrap_or_default()
         ),
@@ -425,7 +425,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
                     Err(e) => {
                         tracing::error!(error = %e, "reload refused; the running config stays");
                         let a = Alert {
-                            kind: "job-failed",
+                            kind: AlertKind::ConfigRefused,
                             key: "reload".into(),
                             subject: "[edi-courier] config reload refused".into(),
                             body: format!("SIGHUP: the new config or jobs could not be loaded; the running ones stay.\n\n{e}"),

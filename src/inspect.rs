@@ -8,7 +8,8 @@ use std::io::Read;
 use crate::model::response::{ClaimPayment, EnvelopeRef, Response};
 use crate::model::Claim;
 use crate::x12::{
-    read_ta1, ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError, ResponseReader, Tokenizer,
+    read_ta1, Claim837Error, ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError, ResponseError,
+    ResponseReader, Tokenizer,
 };
 
 /// Bytes read per call; big enough that the tokenizer's per-call work is noise.
@@ -27,9 +28,64 @@ pub struct FileSummary {
     pub claims: u64,
     pub ta1: u64,
     /// Located problems; reading went on past each of them.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     /// The problem that stopped reading, if any.
-    pub fatal: Option<String>,
+    #[serde(serialize_with = "as_text")]
+    pub fatal: Option<ReadError>,
+}
+
+/// Something wrong in a file, located (never quoting a value). Reading goes
+/// on past it, but a file with any of them is not applied by `collect`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error(transparent)]
+    Envelope(#[from] ReadError),
+    #[error(transparent)]
+    Claim(#[from] Claim837Error),
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+    /// A transaction set of a type (or a version) no reader here knows:
+    /// an 824, a 997, a 277 that is not a 277CA…
+    #[error(
+        "at segment {segment}: {set_id} transaction sets{} are not read here",
+        version_note(version)
+    )]
+    UnreadSet {
+        segment: u64,
+        set_id: String,
+        version: String,
+    },
+}
+
+fn version_note(version: &str) -> String {
+    if version.is_empty() {
+        String::new()
+    } else {
+        format!(" of version {version}")
+    }
+}
+
+impl Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+fn as_text<S: serde::Serializer>(e: &Option<ReadError>, s: S) -> Result<S::Ok, S::Error> {
+    match e {
+        Some(e) => s.collect_str(e),
+        None => s.serialize_none(),
+    }
+}
+
+/// The set types and versions some reader here understands.
+fn is_read(set_id: &str, version: &str) -> bool {
+    match set_id {
+        "837" | "835" | "999" => true,
+        // A 277 is read only as a claim acknowledgment (005010X214).
+        "277" => version.starts_with("005010X214"),
+        _ => false,
+    }
 }
 
 impl FileSummary {
@@ -127,21 +183,32 @@ fn read_with(
                 Ok(EnvelopeEvent::Group(gs)) => {
                     group_version = gs.version;
                     at.group = gs.control;
+                    at.group_sender = gs.sender;
+                    at.group_receiver = gs.receiver;
                 }
                 Ok(EnvelopeEvent::SetStart(st)) => {
                     at.set = st.control.clone();
-                    responses = ResponseReader::for_set(&st.set_id, at.clone()).map(|r| {
-                        if stream_835 {
-                            r.streaming()
-                        } else {
-                            r
-                        }
-                    });
                     *summary.sets.entry(st.set_id.clone()).or_default() += 1;
                     let version = if st.version.is_empty() {
                         &group_version
                     } else {
                         &st.version
+                    };
+                    responses = if is_read(&st.set_id, version) {
+                        ResponseReader::for_set(&st.set_id, at.clone()).map(|r| {
+                            if stream_835 {
+                                r.streaming()
+                            } else {
+                                r
+                            }
+                        })
+                    } else {
+                        summary.problems.push(Problem::UnreadSet {
+                            segment: seg.pos.segment,
+                            set_id: st.set_id.clone(),
+                            version: version.clone(),
+                        });
+                        None
                     };
                     claims = (st.set_id == "837")
                         .then(|| ClaimReader::for_version(version))
@@ -155,12 +222,12 @@ fn read_with(
                         match reader.segment(&seg) {
                             Ok(Some(claim)) => on_item(Item::Claim(claim)),
                             Ok(None) => {}
-                            Err(e) => summary.problems.push(e.to_string()),
+                            Err(e) => summary.problems.push(e.into()),
                         }
                     }
                     if let Some(reader) = responses.as_mut() {
                         if let Err(e) = reader.segment(&seg) {
-                            summary.problems.push(e.to_string());
+                            summary.problems.push(e.into());
                         }
                         if let Some(claim) = reader.take_claim() {
                             on_item(Item::Payment(Box::new(claim)));
@@ -181,13 +248,13 @@ fn read_with(
                 }
                 Ok(EnvelopeEvent::Ta1) => {
                     summary.ta1 += 1;
-                    on_item(Item::Response(Box::new(Response::Ta1(read_ta1(
-                        &seg,
-                        at.clone(),
-                    )))));
+                    match read_ta1(&seg, at.clone()) {
+                        Ok(ta1) => on_item(Item::Response(Box::new(Response::Ta1(ta1)))),
+                        Err(e) => summary.problems.push(e.into()),
+                    }
                 }
                 Ok(_) => {}
-                Err(e) if e.is_recoverable() => summary.problems.push(e.to_string()),
+                Err(e) if e.is_recoverable() => summary.problems.push(e.into()),
                 Err(e) => return Err(e),
             }
             Ok(())
@@ -197,7 +264,7 @@ fn read_with(
                 buf.drain(..used);
             }
             Err(e) => {
-                summary.fatal = Some(e.to_string());
+                summary.fatal = Some(e);
                 break;
             }
         }
@@ -213,6 +280,6 @@ fn read_with(
     summary.groups = env.groups;
     summary
         .problems
-        .extend(env.problems.iter().map(ReadError::to_string));
+        .extend(env.problems.iter().cloned().map(Problem::from));
     Ok(summary)
 }

@@ -39,6 +39,7 @@ pub mod fault;
 pub mod inspect;
 pub mod jobs;
 pub mod ledger;
+pub mod lifecycle;
 pub mod map;
 pub mod model;
 pub mod pickup;

@@ -1,54 +1,61 @@
 //! Reconciliation: what a response says about which claims, keyed on what
-//! was stored when they were sent (DESIGN.md's matching keys).
+//! was stored when they were sent — our whole envelope, not control
+//! numbers alone, since those restart per sender/receiver pair.
 //!
 //! This module is pure: it turns a typed [`Response`] into [`Verdict`]s —
-//! a target (an interchange, a transaction set, a segment inside one, or a
-//! claim id) and the status and reason codes the partner gave. The ledger
-//! resolves targets to claims and records every verdict as history; a
-//! claim's status is the latest verdict of the furthest stage
-//! ([`stage`]), so a late 999 never undoes an 835.
+//! a target (an interchange, a group, a transaction set, a segment inside
+//! one, a batch, or a claim id) and the status and reason codes the partner
+//! gave. The ledger resolves targets to claims and records every verdict as
+//! history; what status that gives a claim is [`crate::lifecycle`]'s rule.
 
 use rust_decimal::Decimal;
 
-use crate::model::response::{Response, SegmentError};
+use crate::lifecycle::ClaimStatus;
+use crate::model::response::{
+    Category, ClaimPayment, EnvelopeRef, Response, SegmentError, StatusCode,
+};
+
+/// Our side of an envelope: the sender and receiver ids as *we* wrote them
+/// (a response carries them swapped).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Pair {
+    pub sender: String,
+    pub receiver: String,
+}
 
 /// What a verdict is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// Every claim of our interchange with this ISA13.
-    Interchange { control: i64 },
+    /// Every claim of our interchange with this ISA13 from ISA06/ISA08 `ours`.
+    Interchange { control: i64, ours: Pair },
+    /// Every claim of our functional group with this GS06 from GS02/GS03 `ours`.
+    Group { control: i64, ours: Pair },
     /// Every claim of a transaction set of ours (GS06, ST02).
-    Set { group: i64, set: i64 },
+    Set { group: i64, set: i64, ours: Pair },
     /// The claim of that set whose segment range holds this position (IK302).
-    Segment { group: i64, set: i64, position: i64 },
-    /// The most recent claim of ours with this CLM01.
+    Segment {
+        group: i64,
+        set: i64,
+        position: i64,
+        ours: Pair,
+    },
+    /// Every claim of our transaction set whose BHT03 is this reference (a
+    /// 277CA status for a whole batch, with no claim listed below it).
+    Batch { reference: String },
+    /// The claim of ours with this CLM01 in its current submission (the
+    /// payer's claim number picks among submissions when it can).
     Claim { claim_id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub target: Target,
-    /// accepted_999, rejected_999, accepted_277, rejected_277, paid,
-    /// partially_paid, denied, reversed, rejected_ta1, accepted_ta1.
-    pub status: &'static str,
+    pub status: ClaimStatus,
     /// Reason codes, as the partner gave them (e.g. `IK3 NM1@17 8`,
     /// `STC A7:562:85`, `CO-45`, `RARC N130`).
     pub codes: Vec<String>,
     pub paid: Option<Decimal>,
     pub payer_claim_number: Option<String>,
-}
-
-/// How far along the lifecycle a status is: a claim's status moves only
-/// forward (or sideways, to the latest word at the same stage).
-pub fn stage(status: &str) -> u8 {
-    match status {
-        "queued" => 0,
-        "sent" => 1,
-        "accepted_ta1" | "rejected_ta1" | "accepted_999" | "rejected_999" => 2,
-        "accepted_277" | "rejected_277" => 3,
-        "paid" | "partially_paid" | "denied" | "reversed" => 4,
-        _ => 0,
-    }
 }
 
 fn number(s: &str) -> Option<i64> {
@@ -66,143 +73,254 @@ fn ik3_code(e: &SegmentError) -> String {
     s
 }
 
-/// What a response says, claim target by claim target.
-pub fn verdicts(response: &Response) -> Vec<Verdict> {
-    let verdict = |target, status, codes| Verdict {
+/// The interchange pair as we wrote it: the response's ISA08 was our ISA06.
+fn isa_pair(env: &EnvelopeRef) -> Pair {
+    Pair {
+        sender: env.receiver.clone(),
+        receiver: env.sender.clone(),
+    }
+}
+
+/// The group pair as we wrote it: the response's GS03 was our GS02.
+fn gs_pair(env: &EnvelopeRef) -> Pair {
+    Pair {
+        sender: env.group_receiver.clone(),
+        receiver: env.group_sender.clone(),
+    }
+}
+
+fn verdict(target: Target, status: ClaimStatus, codes: Vec<String>) -> Verdict {
+    Verdict {
         target,
         status,
         codes,
         paid: None,
         payer_claim_number: None,
-    };
+    }
+}
+
+/// What a response says, claim target by claim target.
+pub fn verdicts(response: &Response) -> Vec<Verdict> {
     match response {
         Response::Ta1(t) => {
             let Some(control) = number(&t.interchange) else {
                 return Vec::new();
             };
             let status = if t.code == "R" {
-                "rejected_ta1"
+                ClaimStatus::RejectedTa1
             } else {
-                "accepted_ta1"
+                ClaimStatus::AcceptedTa1
             };
             vec![verdict(
-                Target::Interchange { control },
+                Target::Interchange {
+                    control,
+                    ours: isa_pair(&t.envelope),
+                },
                 status,
                 vec![format!("TA1 {} {}", t.code, t.note)],
             )]
         }
-        Response::Ack999(a) => {
-            let Some(group) = number(&a.group) else {
-                return Vec::new();
-            };
-            let mut out = Vec::new();
-            for s in &a.sets {
-                let Some(set) = number(&s.set) else { continue };
-                let rejected = matches!(s.status.as_str(), "R" | "M" | "W" | "X");
-                let status = if rejected {
-                    "rejected_999"
-                } else {
-                    "accepted_999"
-                };
-                let mut codes: Vec<String> = s.codes.iter().map(|c| format!("IK5 {c}")).collect();
-                codes.insert(0, format!("IK5 {}", s.status));
-                out.push(verdict(Target::Set { group, set }, status, codes));
-                for e in &s.errors {
+        Response::Ack999(a) => ack_999(a),
+        Response::Status277(s) => {
+            let mut out: Vec<Verdict> = s
+                .claims
+                .iter()
+                .filter(|c| !c.claim_id.is_empty())
+                .map(|c| Verdict {
+                    target: Target::Claim {
+                        claim_id: c.claim_id.clone(),
+                    },
+                    status: status_277(c.statuses.iter().chain(&c.above)),
+                    codes: c.statuses.iter().chain(&c.above).map(stc_code).collect(),
+                    paid: None,
+                    payer_claim_number: c.payer_claim_number.clone(),
+                })
+                .collect();
+            // A batch-level status with no claim below it: every claim of the batch.
+            for r in &s.receivers {
+                if r.claims == 0 && !r.statuses.is_empty() && !r.trace.is_empty() {
                     out.push(verdict(
-                        Target::Segment {
-                            group,
-                            set,
-                            position: i64::from(e.position),
+                        Target::Batch {
+                            reference: r.trace.clone(),
                         },
-                        status,
-                        vec![ik3_code(e)],
+                        status_277(r.statuses.iter()),
+                        r.statuses.iter().map(stc_code).collect(),
                     ));
                 }
             }
             out
         }
-        Response::Status277(s) => s
-            .claims
-            .iter()
-            .filter(|c| !c.claim_id.is_empty())
-            .map(|c| {
-                let rejected = c.statuses.iter().any(|st| st.is_rejection());
-                Verdict {
-                    target: Target::Claim {
-                        claim_id: c.claim_id.clone(),
-                    },
-                    status: if rejected {
-                        "rejected_277"
-                    } else {
-                        "accepted_277"
-                    },
-                    codes: c
-                        .statuses
-                        .iter()
-                        .map(|st| {
-                            let mut code = format!("STC {}:{}", st.category, st.code);
-                            if let Some(e) = &st.entity {
-                                code.push(':');
-                                code.push_str(e);
-                            }
-                            code
-                        })
-                        .collect(),
-                    paid: None,
-                    payer_claim_number: c.payer_claim_number.clone(),
-                }
-            })
-            .collect(),
         Response::Remittance(r) => r
             .claims
             .iter()
-            .map(|c| {
-                let status = if c.is_reversal() {
-                    "reversed"
-                } else if c.is_denied() {
-                    "denied"
-                } else if c.paid >= c.charge {
-                    "paid"
-                } else if c.paid > Decimal::ZERO {
-                    "partially_paid"
-                } else {
-                    "denied"
-                };
-                let mut codes: Vec<String> = c
-                    .adjustments
-                    .iter()
-                    .chain(c.lines.iter().flat_map(|l| &l.adjustments))
-                    .map(|a| format!("{}-{}", a.group, a.reason))
-                    .collect();
-                codes.extend(
-                    c.remarks
-                        .iter()
-                        .chain(c.lines.iter().flat_map(|l| &l.remarks))
-                        .map(|r| format!("RARC {r}")),
-                );
-                codes.dedup();
-                Verdict {
-                    target: Target::Claim {
-                        claim_id: c.claim_id.clone(),
-                    },
-                    status,
-                    codes,
-                    paid: Some(c.paid),
-                    payer_claim_number: c.payer_claim_number.clone(),
-                }
+            .map(|c| Verdict {
+                target: Target::Claim {
+                    claim_id: c.claim_id.clone(),
+                },
+                status: status_835(c),
+                codes: remit_codes(c),
+                paid: Some(c.paid),
+                payer_claim_number: c.payer_claim_number.clone(),
             })
             .collect(),
     }
 }
 
+fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
+    let Some(group) = number(&a.group) else {
+        return Vec::new();
+    };
+    let ours = gs_pair(&a.envelope);
+    let mut out = Vec::new();
+    // AK9 R: the whole group is rejected, whatever its sets say (or when
+    // it lists none).
+    if a.status == "R" {
+        let mut codes = vec![format!("AK9 {}", a.status)];
+        codes.extend(a.codes.iter().map(|c| format!("AK9 {c}")));
+        out.push(verdict(
+            Target::Group {
+                control: group,
+                ours: ours.clone(),
+            },
+            ClaimStatus::Rejected999,
+            codes,
+        ));
+    }
+    for s in &a.sets {
+        let Some(set) = number(&s.set) else { continue };
+        let status = if matches!(s.status.as_str(), "R" | "M" | "W" | "X") {
+            ClaimStatus::Rejected999
+        } else {
+            ClaimStatus::Accepted999
+        };
+        let mut codes: Vec<String> = s.codes.iter().map(|c| format!("IK5 {c}")).collect();
+        codes.insert(0, format!("IK5 {}", s.status));
+        out.push(verdict(
+            Target::Set {
+                group,
+                set,
+                ours: ours.clone(),
+            },
+            status,
+            codes,
+        ));
+        for e in &s.errors {
+            out.push(verdict(
+                Target::Segment {
+                    group,
+                    set,
+                    position: i64::from(e.position),
+                    ours: ours.clone(),
+                },
+                status,
+                vec![ik3_code(e)],
+            ));
+        }
+    }
+    out
+}
+
+fn stc_code(st: &StatusCode) -> String {
+    let mut code = format!("STC {}:{}", st.category, st.code);
+    if let Some(e) = &st.entity {
+        code.push(':');
+        code.push_str(e);
+    }
+    code
+}
+
+/// The strongest word among a claim's 277CA statuses (its own and those
+/// given above it): a rejection outranks an acceptance, which outranks
+/// "not found" and "cannot say".
+fn status_277<'a>(codes: impl Iterator<Item = &'a StatusCode>) -> ClaimStatus {
+    codes
+        .filter_map(|c| c.kind())
+        .map(|k| match k {
+            Category::Rejected => ClaimStatus::Rejected277,
+            Category::Accepted => ClaimStatus::Accepted277,
+            Category::NotFound => ClaimStatus::NotFound277,
+            Category::Unprocessed => ClaimStatus::Unprocessed277,
+        })
+        .max_by_key(|s| match s {
+            ClaimStatus::Rejected277 => 3,
+            ClaimStatus::Accepted277 => 2,
+            ClaimStatus::NotFound277 => 1,
+            _ => 0,
+        })
+        .unwrap_or(ClaimStatus::Unprocessed277)
+}
+
+/// What one CLP says on its own (the claim's status sums every CLP: see
+/// [`crate::lifecycle::derive`]).
+fn status_835(c: &ClaimPayment) -> ClaimStatus {
+    if c.is_reversal() {
+        ClaimStatus::Reversed
+    } else if c.is_denied() {
+        ClaimStatus::Denied
+    } else if c.paid >= c.charge && c.paid > Decimal::ZERO {
+        ClaimStatus::Paid
+    } else if c.paid > Decimal::ZERO {
+        ClaimStatus::PartiallyPaid
+    } else if is_patients_share(c) {
+        ClaimStatus::PatientResponsibility
+    } else {
+        ClaimStatus::Denied
+    }
+}
+
+/// Processed (CLP02 1, 2, 3 or forwarded 19–21), nothing paid, and what
+/// was not paid is the patient's share (PR) besides the contractual
+/// write-off (CO-45): a deductible, not a denial.
+fn is_patients_share(c: &ClaimPayment) -> bool {
+    let processed = matches!(c.status.as_str(), "1" | "2" | "3" | "19" | "20" | "21");
+    let all = || {
+        c.adjustments
+            .iter()
+            .chain(c.lines.iter().flat_map(|l| &l.adjustments))
+    };
+    let patient: Decimal = all().filter(|a| a.group == "PR").map(|a| a.amount).sum();
+    let other_than_contract =
+        all().any(|a| a.group != "PR" && !(a.group == "CO" && a.reason == "45"));
+    processed && patient > Decimal::ZERO && !other_than_contract
+}
+
+fn remit_codes(c: &ClaimPayment) -> Vec<String> {
+    let mut codes: Vec<String> = c
+        .adjustments
+        .iter()
+        .chain(c.lines.iter().flat_map(|l| &l.adjustments))
+        .map(|a| format!("{}-{}", a.group, a.reason))
+        .collect();
+    codes.extend(
+        c.remarks
+            .iter()
+            .chain(c.lines.iter().flat_map(|l| &l.remarks))
+            .map(|r| format!("RARC {r}")),
+    );
+    codes.dedup();
+    codes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::response::{Ack999, ClaimPayment, Remittance, SetAck};
+    use crate::model::response::{Ack999, Adjustment835, Remittance, SetAck};
+
+    fn pair() -> Pair {
+        Pair {
+            sender: "US".into(),
+            receiver: "PAYER".into(),
+        }
+    }
 
     #[test]
-    fn a_999_rejects_the_set_and_pins_its_errors() {
+    fn a_999_rejects_the_set_and_pins_its_errors_on_our_group_pair() {
         let r = Response::Ack999(Ack999 {
+            envelope: EnvelopeRef {
+                group_sender: "PAYER".into(),
+                group_receiver: "US".into(),
+                ..EnvelopeRef::default()
+            },
             group: "12".into(),
             sets: vec![SetAck {
                 set: "0003".into(),
@@ -218,21 +336,43 @@ mod tests {
             ..Ack999::default()
         });
         let v = verdicts(&r);
-        assert_eq!(v[0].target, Target::Set { group: 12, set: 3 });
-        assert_eq!(v[0].status, "rejected_999");
+        assert_eq!(
+            v[0].target,
+            Target::Set {
+                group: 12,
+                set: 3,
+                ours: pair()
+            }
+        );
+        assert_eq!(v[0].status, ClaimStatus::Rejected999);
         assert_eq!(
             v[1].target,
             Target::Segment {
                 group: 12,
                 set: 3,
-                position: 17
+                position: 17,
+                ours: pair()
             }
         );
         assert_eq!(v[1].codes, ["IK3 NM1@17 8"]);
     }
 
     #[test]
-    fn an_835_tells_paid_partial_denied_and_reversed_apart() {
+    fn an_ak9_rejection_without_sets_rejects_the_whole_group() {
+        let r = Response::Ack999(Ack999 {
+            group: "12".into(),
+            status: "R".into(),
+            codes: vec!["5".into()],
+            ..Ack999::default()
+        });
+        let v = verdicts(&r);
+        assert_eq!(v.len(), 1);
+        assert!(matches!(v[0].target, Target::Group { control: 12, .. }));
+        assert_eq!(v[0].status, ClaimStatus::Rejected999);
+    }
+
+    #[test]
+    fn an_835_tells_paid_partial_denied_deductible_and_reversed_apart() {
         let claim = |id: &str, status: &str, charge: i64, paid: i64| ClaimPayment {
             claim_id: id.into(),
             status: status.into(),
@@ -240,17 +380,39 @@ mod tests {
             paid: paid.into(),
             ..ClaimPayment::default()
         };
+        let adj = |group: &str, reason: &str, amount: i64| Adjustment835 {
+            group: group.into(),
+            reason: reason.into(),
+            amount: amount.into(),
+            quantity: None,
+        };
+        let mut deductible = claim("E", "1", 100, 0);
+        deductible.adjustments = vec![adj("CO", "45", 20), adj("PR", "1", 80)];
+        let mut not_covered = claim("F", "1", 100, 0);
+        not_covered.adjustments = vec![adj("CO", "96", 100)];
         let r = Response::Remittance(Remittance {
             claims: vec![
                 claim("A", "1", 100, 100),
                 claim("B", "1", 100, 60),
                 claim("C", "4", 100, 0),
                 claim("D", "22", -100, -100),
+                deductible,
+                not_covered,
             ],
             ..Remittance::default()
         });
         let statuses: Vec<_> = verdicts(&r).iter().map(|v| v.status).collect();
-        assert_eq!(statuses, ["paid", "partially_paid", "denied", "reversed"]);
-        assert!(stage("paid") > stage("accepted_277"));
+        use ClaimStatus::*;
+        assert_eq!(
+            statuses,
+            [
+                Paid,
+                PartiallyPaid,
+                Denied,
+                Reversed,
+                PatientResponsibility,
+                Denied
+            ]
+        );
     }
 }

@@ -3,8 +3,14 @@
 //! patient responsibility, adjustments with group and reason codes, the
 //! check/EFT number and date. Written atomically; a cell a spreadsheet
 //! would run as a formula is neutralised.
+//!
+//! The CSV ties to the deposit: its `payment` row carries BPR02, its `plb`
+//! rows the provider-level adjustments, and in every file
+//! Σ `claim` paid − Σ `plb` paid = the `payment` row's paid. A claim id we
+//! never sent is flagged (`ours` = no), never silently posted.
 
 use rust_decimal::Decimal;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -35,14 +41,20 @@ fn patient_share(list: &[Adjustment835]) -> Decimal {
 }
 
 /// Writes `DIR/NAME.csv` and `DIR/NAME.json` for one remittance; returns
-/// the CSV's path.
-pub fn write(dir: &Path, name: &str, r: &Remittance) -> std::io::Result<PathBuf> {
+/// the CSV's path. `ours` holds the claim ids we sent to this partner.
+pub fn write(
+    dir: &Path,
+    name: &str,
+    r: &Remittance,
+    ours: &BTreeSet<String>,
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let csv_path = dir.join(format!("{name}.csv"));
     let mut out = AtomicFile::create(&csv_path)?;
     {
         let mut w = csv::Writer::from_writer(&mut out);
         let header = [
+            "row",
             "check_or_eft",
             "payment_date",
             "payer",
@@ -59,11 +71,34 @@ pub fn write(dir: &Path, name: &str, r: &Remittance) -> std::io::Result<PathBuf>
             "patient_responsibility",
             "adjustments",
             "remarks",
+            "ours",
         ];
         w.write_record(header).map_err(std::io::Error::other)?;
         let date = r.payment_date.map(|d| d.to_string()).unwrap_or_default();
+        let other = |row: &str, amount: Decimal, adj: String| {
+            let mut cells = vec![String::new(); header.len()];
+            cells[0] = row.into();
+            cells[1] = neutralise(&r.trace);
+            cells[2] = date.clone();
+            cells[3] = neutralise(&r.payer_name);
+            cells[13] = amount.to_string();
+            cells[15] = neutralise(&adj);
+            cells
+        };
+        w.write_record(other(
+            "payment",
+            r.amount,
+            format!("BPR {} {} {}", r.handling, r.credit_debit, r.method),
+        ))
+        .map_err(std::io::Error::other)?;
         for c in &r.claims {
-            let claim_cells = |line: String,
+            let mine = if ours.contains(&c.claim_id) {
+                "yes"
+            } else {
+                "no"
+            };
+            let claim_cells = |row: &str,
+                               line: String,
                                procedure: &str,
                                control: &str,
                                service: String,
@@ -74,6 +109,7 @@ pub fn write(dir: &Path, name: &str, r: &Remittance) -> std::io::Result<PathBuf>
                                adj: String,
                                remarks: String| {
                 vec![
+                    row.into(),
                     neutralise(&r.trace),
                     date.clone(),
                     neutralise(&r.payer_name),
@@ -90,10 +126,12 @@ pub fn write(dir: &Path, name: &str, r: &Remittance) -> std::io::Result<PathBuf>
                     patient,
                     neutralise(&adj),
                     neutralise(&remarks),
+                    mine.into(),
                 ]
             };
             // The claim's own row (line "claim"), then one per service line.
             w.write_record(claim_cells(
+                "claim",
                 "claim".into(),
                 "",
                 "",
@@ -110,6 +148,7 @@ pub fn write(dir: &Path, name: &str, r: &Remittance) -> std::io::Result<PathBuf>
             .map_err(std::io::Error::other)?;
             for (i, l) in c.lines.iter().enumerate() {
                 w.write_record(claim_cells(
+                    "line",
                     (i + 1).to_string(),
                     &l.procedure,
                     l.line_control.as_deref().unwrap_or(""),
@@ -123,6 +162,14 @@ pub fn write(dir: &Path, name: &str, r: &Remittance) -> std::io::Result<PathBuf>
                 ))
                 .map_err(std::io::Error::other)?;
             }
+        }
+        for p in &r.provider_adjustments {
+            let what = match &p.reference {
+                Some(reference) => format!("PLB {} {reference}", p.reason),
+                None => format!("PLB {}", p.reason),
+            };
+            w.write_record(other("plb", p.amount, what))
+                .map_err(std::io::Error::other)?;
         }
         w.flush()?;
     }
@@ -162,7 +209,7 @@ mod tests {
             ..Remittance::default()
         };
         let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), "r", &r).unwrap();
+        let path = write(dir.path(), "r", &r, &BTreeSet::new()).unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         assert!(text.contains("'=HYPERLINK"), "{text}");
         assert!(text.contains("'@C1"), "{text}");

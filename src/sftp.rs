@@ -89,6 +89,36 @@ pub enum SftpError {
     },
 }
 
+/// What kind of fault kept us from a partner: decides the alert, never
+/// the error's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The server showed a host key that matches no pin.
+    HostKey,
+    /// Anything else: refused, dropped, timed out, a bad login.
+    Unreachable,
+}
+
+/// A connection fault as a run reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectionFault {
+    pub kind: FaultKind,
+    pub message: String,
+}
+
+impl From<&SftpError> for ConnectionFault {
+    fn from(e: &SftpError) -> Self {
+        ConnectionFault {
+            kind: match e {
+                SftpError::HostKeyMismatch { .. } => FaultKind::HostKey,
+                _ => FaultKind::Unreachable,
+            },
+            message: e.to_string(),
+        }
+    }
+}
+
 impl SftpError {
     /// Whether the same step may succeed if tried again (a dropped or slow
     /// connection), as opposed to a fault someone must fix (a wrong key, a

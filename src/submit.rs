@@ -115,7 +115,7 @@ pub struct SubmitReport {
     pub exports: Vec<ExportOutcome>,
     pub files: Vec<FileOutcome>,
     /// Faults that stopped delivery altogether (host key, login, …).
-    pub connection_error: Option<String>,
+    pub connection_error: Option<crate::sftp::ConnectionFault>,
 }
 
 impl SubmitReport {
@@ -547,7 +547,10 @@ impl Submit<'_> {
                                     matches!(&e, SubmitError::Sftp(s) if s.is_transient());
                                 tracing::warn!(file = %file.name, error = %e, retryable, "upload failed");
                                 if retryable {
-                                    transient = Some(e.to_string());
+                                    transient = Some(crate::sftp::ConnectionFault {
+                                        kind: crate::sftp::FaultKind::Unreachable,
+                                        message: e.to_string(),
+                                    });
                                     break;
                                 }
                                 report.files.push(FileOutcome::Failed {
@@ -571,14 +574,17 @@ impl Submit<'_> {
                     }
                     tracing::warn!(error = %e, transient = e.is_transient(), "cannot reach the partner");
                     if !e.is_transient() {
-                        report.connection_error = Some(e.to_string());
+                        report.connection_error = Some((&e).into());
                         return Ok(());
                     }
-                    e.to_string()
+                    crate::sftp::ConnectionFault::from(&e)
                 }
             };
             if tries >= retry.attempts {
-                report.connection_error = Some(format!("gave up after {tries} tries: {transient}"));
+                report.connection_error = Some(crate::sftp::ConnectionFault {
+                    kind: transient.kind,
+                    message: format!("gave up after {tries} tries: {transient}"),
+                });
                 return Ok(());
             }
             let pause = retry.delay(tries);

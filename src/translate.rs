@@ -4,7 +4,9 @@
 //! Claims stream through one at a time: a CSV export is read row by row, each
 //! claim is scrubbed as soon as its rows are complete, good claims are written
 //! at once and bad ones are set aside in the [`Report`]. Memory holds one
-//! claim and a small output buffer, whatever the batch size.
+//! claim and a small output buffer, whatever the batch size. A batch that
+//! mixes 837P and 837I claims is read once more for its second kind, so that
+//! each kind is one functional group (see [`Pipeline::translate`]).
 
 use chrono::{NaiveDate, NaiveDateTime};
 use std::collections::HashMap;
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::atomic::AtomicFile;
 use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, PaymentMap, Source};
 use crate::model::response::Remittance;
-use crate::model::{Claim, Receiver, Submitter};
+use crate::model::{Claim, ClaimKind, Receiver, Submitter};
 use crate::profile::Profile;
 use crate::report::{Problem, Report, Rows, Severity};
 use crate::scrub::Scrubber;
@@ -31,6 +33,10 @@ pub enum TranslateError {
     Output(#[source] std::io::Error),
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// An input read again for its second claim kind no longer holds the
+    /// claims the first reading accepted.
+    #[error("{} changed while it was translated: its {} claims are not the ones checked (each input is read once per claim kind)", file.display(), kind.label())]
+    InputChanged { file: PathBuf, kind: ClaimKind },
     #[error("quarantining set-aside rows in {}: {source}", path.display())]
     Quarantine {
         path: PathBuf,
@@ -214,14 +220,24 @@ impl Pipeline<'_> {
     pub fn scrub(&self, inputs: &[PathBuf]) -> Report {
         let mut run = Run::new(self);
         for path in inputs {
-            run.each_claim(path, |_, _| Ok::<_, TranslateError>(None))
+            run.each_claim(path, |_, _, _| Ok::<_, TranslateError>(None))
                 .ok();
         }
         run.report
     }
 
-    /// Scrubs and writes one interchange holding every good claim. `on_claim`
-    /// learns where each written claim landed (the ledger records it).
+    /// Scrubs and writes one interchange holding every good claim, one
+    /// functional group per claim kind whatever the order of the claims in
+    /// the inputs. `on_claim` learns where each written claim landed (the
+    /// ledger records it).
+    ///
+    /// The first pass scrubs and reports every claim and writes those of the
+    /// first kind written; a claim of another kind is checked against the
+    /// writer and remembered by its place in its input (its ordinal and a
+    /// hash of its id: 16 bytes, not the claim). Each other kind then gets a
+    /// pass of its own that reads again only the inputs holding it and writes
+    /// exactly the claims remembered. An input that changed in between is an
+    /// error: the interchange is not finished.
     pub fn translate(
         &self,
         inputs: &[PathBuf],
@@ -231,61 +247,236 @@ impl Pipeline<'_> {
         mut on_claim: impl FnMut(&Claim, &ClaimPlacement),
     ) -> Result<Translation, TranslateError> {
         let mut run = Run::new(self);
-        let mut writer: Option<Writer837> = None;
-        let mut buf = Vec::with_capacity(FLUSH_AT * 2);
-        for path in inputs {
-            run.each_claim(path, |claim, parties| {
-                let w = match writer.as_mut() {
-                    Some(w) => w,
-                    None => {
-                        let mut env = self.profile.envelope.clone();
-                        if self.file_parties {
-                            if let Some(s) = parties.0.clone() {
-                                env.submitter = s;
-                            }
-                            if let Some(r) = parties.1.clone() {
-                                env.receiver = r;
-                            }
-                        }
-                        let w = Writer837::begin(env, now, numbers, &mut buf)?;
-                        let w = match self.profile.max_claims_per_set {
-                            Some(n) => w.with_max_claims_per_set(n),
-                            None => w,
-                        };
-                        writer.insert(w)
+        let mut out = Output {
+            pipeline: self,
+            now,
+            writer: None,
+            buf: Vec::with_capacity(FLUSH_AT * 2),
+            sink,
+        };
+        let mut lead: Option<ClaimKind> = None;
+        let mut later: Vec<Deferred> = Vec::new();
+        for (input, path) in inputs.iter().enumerate() {
+            run.each_claim(path, |claim, parties, ordinal| match lead {
+                Some(kind) if kind != claim.kind => {
+                    let refused = out.check(claim);
+                    if refused.is_none() {
+                        Deferred::add(&mut later, claim, input, ordinal);
                     }
-                };
-                match w.write_claim(claim, numbers, &mut buf) {
-                    Ok(placement) => {
-                        on_claim(claim, &placement);
-                        if buf.len() >= FLUSH_AT {
-                            sink.write_all(&buf).map_err(TranslateError::Output)?;
-                            buf.clear();
-                        }
-                        Ok(None)
-                    }
-                    // The scrubber should have caught it; set the claim aside all the same.
-                    Err(WriteError::Value {
-                        segment, element, ..
-                    }) => Ok(Some((
-                        format!("{segment}{element:02}"),
-                        "holds a delimiter or a non-ASCII character".to_owned(),
-                    ))),
-                    Err(e) => Err(e.into()),
+                    Ok(refused)
                 }
+                _ => Ok(match out.write(claim, parties, numbers)? {
+                    Ok(placement) => {
+                        lead = Some(claim.kind);
+                        on_claim(claim, &placement);
+                        None
+                    }
+                    Err(refused) => Some(refused),
+                }),
             })?;
         }
-        let interchange = match writer {
-            Some(w) => Some(w.finish(&mut buf)?),
+        let scrubber = Scrubber::new(self.profile, self.today);
+        for group in &later {
+            for (input, picks) in &group.inputs {
+                let path = inputs.get(*input).map_or(Path::new(""), PathBuf::as_path);
+                self.replay(path, group.kind, picks, &scrubber, |claim| {
+                    match out.write(claim, &run.parties, numbers)? {
+                        Ok(placement) => {
+                            on_claim(claim, &placement);
+                            Ok(true)
+                        }
+                        Err(_) => Ok(false),
+                    }
+                })?;
+            }
+        }
+        let interchange = match out.writer {
+            Some(w) => Some(w.finish(&mut out.buf)?),
             None => None,
         };
-        sink.write_all(&buf).map_err(TranslateError::Output)?;
-        sink.flush().map_err(TranslateError::Output)?;
+        out.sink
+            .write_all(&out.buf)
+            .map_err(TranslateError::Output)?;
+        out.sink.flush().map_err(TranslateError::Output)?;
         Ok(Translation {
             report: run.report,
             interchange,
         })
     }
+
+    /// Reads `path` again and writes the claims of `kind` the first pass
+    /// accepted from it (`picks`, in input order), scrubbed as they were
+    /// then (the scrubber also normalises). `write` says whether it wrote.
+    fn replay(
+        &self,
+        path: &Path,
+        kind: ClaimKind,
+        picks: &[(u32, u64)],
+        scrubber: &Scrubber<'_>,
+        mut write: impl FnMut(&Claim) -> Result<bool, TranslateError>,
+    ) -> Result<(), TranslateError> {
+        let changed = || TranslateError::InputChanged {
+            file: path.to_owned(),
+            kind,
+        };
+        let file = path.display().to_string();
+        let opened = self.open(path).map_err(|_| changed())?;
+        let mut picks = picks.iter().peekable();
+        for (ordinal, mapped) in opened.claims.enumerate() {
+            let Some(&&(want, id)) = picks.peek() else {
+                break;
+            };
+            if u32::try_from(ordinal).ok() != Some(want) {
+                continue;
+            }
+            picks.next();
+            let Ok(mut claim) = mapped.result else {
+                return Err(changed());
+            };
+            let problems = scrubber.scrub(&mut claim, &file, Some(mapped.rows));
+            let clean = !problems.iter().any(|p| p.severity == Severity::Error);
+            if !clean || claim.kind != kind || id_hash(&claim.id) != id || !write(&claim)? {
+                return Err(changed());
+            }
+        }
+        match picks.next() {
+            Some(_) => Err(changed()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A claim the writer refused: the field and why.
+type Refusal = (String, String);
+
+/// The interchange being written: begun at the first good claim, drained to
+/// the sink in pieces of [`FLUSH_AT`].
+struct Output<'a> {
+    pipeline: &'a Pipeline<'a>,
+    now: NaiveDateTime,
+    writer: Option<Writer837>,
+    buf: Vec<u8>,
+    sink: &'a mut dyn Write,
+}
+
+impl Output<'_> {
+    /// Begins the interchange: the ISA, with the file's parties when the
+    /// run previews without a partner.
+    fn begin(
+        pipeline: &Pipeline<'_>,
+        now: NaiveDateTime,
+        parties: &Parties,
+        numbers: &mut dyn ControlNumbers,
+        buf: &mut Vec<u8>,
+    ) -> Result<Writer837, TranslateError> {
+        let mut env = pipeline.profile.envelope.clone();
+        if pipeline.file_parties {
+            if let Some(s) = parties.0.clone() {
+                env.submitter = s;
+            }
+            if let Some(r) = parties.1.clone() {
+                env.receiver = r;
+            }
+        }
+        let w = Writer837::begin(env, now, numbers, buf)?;
+        Ok(match pipeline.profile.max_claims_per_set {
+            Some(n) => w.with_max_claims_per_set(n),
+            None => w,
+        })
+    }
+
+    /// Writes one claim; a value the writer cannot take refuses the claim.
+    fn write(
+        &mut self,
+        claim: &Claim,
+        parties: &Parties,
+        numbers: &mut dyn ControlNumbers,
+    ) -> Result<Result<ClaimPlacement, Refusal>, TranslateError> {
+        let w = match &mut self.writer {
+            Some(w) => w,
+            None => self.writer.insert(Self::begin(
+                self.pipeline,
+                self.now,
+                parties,
+                numbers,
+                &mut self.buf,
+            )?),
+        };
+        match w.write_claim(claim, numbers, &mut self.buf) {
+            Ok(placement) => {
+                if self.buf.len() >= FLUSH_AT {
+                    self.sink
+                        .write_all(&self.buf)
+                        .map_err(TranslateError::Output)?;
+                    self.buf.clear();
+                }
+                Ok(Ok(placement))
+            }
+            Err(e) => refusal(e).map(Err),
+        }
+    }
+
+    /// Whether a claim to be written in a later pass will write. Only asked
+    /// once a claim was written, so the writer exists.
+    fn check(&mut self, claim: &Claim) -> Option<Refusal> {
+        let w = self.writer.as_mut()?;
+        w.check_claim(claim).err().and_then(|e| refusal(e).ok())
+    }
+}
+
+/// The scrubber should have caught a value the writer cannot take; the claim
+/// is set aside all the same. Any other writer error ends the run.
+fn refusal(e: WriteError) -> Result<Refusal, TranslateError> {
+    match e {
+        WriteError::Value {
+            segment, element, ..
+        } => Ok((
+            format!("{segment}{element:02}"),
+            "holds a delimiter or a non-ASCII character".to_owned(),
+        )),
+        e => Err(e.into()),
+    }
+}
+
+/// Claims of a kind that waits for its own group: for each input holding
+/// some, their ordinals in it and a hash of their ids.
+struct Deferred {
+    kind: ClaimKind,
+    inputs: Vec<(usize, Vec<(u32, u64)>)>,
+}
+
+impl Deferred {
+    fn add(later: &mut Vec<Deferred>, claim: &Claim, input: usize, ordinal: usize) {
+        let at = match later.iter().position(|d| d.kind == claim.kind) {
+            Some(i) => i,
+            None => {
+                later.push(Deferred {
+                    kind: claim.kind,
+                    inputs: Vec::new(),
+                });
+                later.len() - 1
+            }
+        };
+        let Some(group) = later.get_mut(at) else {
+            return;
+        };
+        if group.inputs.last().is_none_or(|(i, _)| *i != input) {
+            group.inputs.push((input, Vec::new()));
+        }
+        if let Some((_, picks)) = group.inputs.last_mut() {
+            picks.push((
+                u32::try_from(ordinal).unwrap_or(u32::MAX),
+                id_hash(&claim.id),
+            ));
+        }
+    }
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
 type Parties = (Option<Submitter>, Option<Receiver>);
@@ -316,7 +507,7 @@ impl<'p> Run<'p> {
     fn each_claim(
         &mut self,
         path: &Path,
-        mut accept: impl FnMut(&Claim, &Parties) -> Result<Option<(String, String)>, TranslateError>,
+        mut accept: impl FnMut(&Claim, &Parties, usize) -> Result<Option<Refusal>, TranslateError>,
     ) -> Result<(), TranslateError> {
         let file = path.display().to_string();
         let Opened {
@@ -350,14 +541,14 @@ impl<'p> Run<'p> {
             .quarantine
             .as_deref()
             .map(|dir| Quarantine::new(dir, path, csv_shape));
-        for mapped in claims {
+        for (ordinal, mapped) in claims.enumerate() {
             self.report.claims_read += 1;
             let mut problems = match mapped.result {
                 Ok(mut claim) => {
                     let mut problems = self.scrubber.scrub(&mut claim, &file, Some(mapped.rows));
                     self.check_duplicate(&claim.id, &file, mapped.rows, &mut problems);
                     if !problems.iter().any(|p| p.severity == Severity::Error) {
-                        if let Some((field, message)) = accept(&claim, &self.parties)? {
+                        if let Some((field, message)) = accept(&claim, &self.parties, ordinal)? {
                             problems.push(Problem {
                                 severity: Severity::Error,
                                 file: file.clone(),

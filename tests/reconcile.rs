@@ -40,7 +40,7 @@ async fn record(ledger: &Ledger, n: u8, responses: &[Response]) -> edi_courier::
         panic!("{id:?}")
     };
     ledger
-        .record_responses(PARTNER, id, responses, at())
+        .record_responses(PARTNER, id, &sha, responses, at())
         .await
         .unwrap()
 }
@@ -88,11 +88,19 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         let ledger = Ledger::open(&url).await.unwrap();
         let status = |id: String| {
             let ledger = &ledger;
-            async move { ledger.claim_status(PARTNER, &id).await.unwrap().unwrap() }
+            async move {
+                ledger
+                    .claim_status(PARTNER, &id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .name()
+            }
         };
 
         // The 999 accepts the one set (GS06 1, ST02 0001) of the interchange.
         let ack = Response::Ack999(Ack999 {
+            envelope: common::from_payer(),
             functional_id: "HC".into(),
             group: "1".into(),
             sets: vec![SetAck {
@@ -139,6 +147,10 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
             ..Status277::default()
         });
         let unknown = Response::Status277(Status277 {
+            envelope: EnvelopeRef {
+                set: "2".into(),
+                ..EnvelopeRef::default()
+            },
             reference: "R2".into(),
             claims: vec![ClaimStatus {
                 claim_id: "NOBODY".into(),
@@ -178,7 +190,14 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         assert_eq!(status(claims[0].id.clone()).await, "paid");
         assert_eq!(status(claims[1].id.clone()).await, "partially_paid");
         assert_eq!(status(claims[2].id.clone()).await, "denied");
-        record(&ledger, 4, &[remit(vec![payment(&claims[0], "22", "0")])]).await;
+        let mut reversal = payment(&claims[0], "22", &(-claims[0].total_charge).to_string());
+        reversal.charge = -claims[0].total_charge;
+        let reversing = Response::Remittance(Remittance {
+            trace: "EFT2".into(),
+            claims: vec![reversal],
+            ..Remittance::default()
+        });
+        record(&ledger, 4, &[reversing]).await;
         assert_eq!(status(claims[0].id.clone()).await, "reversed");
 
         // A late duplicate 999 does not undo what the 835 said.
@@ -310,10 +329,11 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         said.contains(&format!("{}: rejected_277", claims[2].id)),
         "{said}"
     );
-    assert!(said.contains("BROKEN_001.999: quarantined"), "{said}");
-    assert!(
-        names_in(&ws.partner.inbound_dir).is_empty(),
-        "collected files are removed after recording"
+    assert!(said.contains("BROKEN_001.999: QUARANTINED"), "{said}");
+    assert_eq!(
+        names_in(&ws.partner.inbound_dir),
+        ["BROKEN_001.999"],
+        "applied files are removed after recording; the quarantined one stays on the server"
     );
     let exports = names_in(&ws.path("remittances/acme"));
     assert_eq!(exports.len(), 2, "{exports:?}");
@@ -324,7 +344,7 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         9,
         "{csv_export}"
     );
-    assert!(csv_export.starts_with("check_or_eft,payment_date,payer,claim_id"));
+    assert!(csv_export.starts_with("row,check_or_eft,payment_date,payer,claim_id"));
 
     let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -332,7 +352,7 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         for (i, c) in claims.iter().enumerate() {
             let s = ledger.claim_status(PARTNER, &c.id).await.unwrap().unwrap();
             assert_eq!(
-                s,
+                s.name(),
                 if i == 2 {
                     "rejected_277"
                 } else {
@@ -381,7 +401,19 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
         .and_then(|l| l.split_whitespace().next())
         .unwrap()
         .to_owned();
-    let matched = ws.run(&["match", &number, &claims[3].id], &[]);
+    // It answers nine claims, none ours: name the one the payer meant.
+    let matched = ws.run(
+        &[
+            "match",
+            &number,
+            &claims[3].id,
+            "--partner",
+            PARTNER,
+            "--answer",
+            "7722337",
+        ],
+        &[],
+    );
     let said = String::from_utf8_lossy(&matched.stdout).into_owned();
     assert_eq!(matched.status.code(), Some(0), "{said}");
     assert!(
@@ -410,7 +442,7 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
     let again = ws.run(&["collect", "--partner", PARTNER], &[]);
     let said = String::from_utf8_lossy(&again.stdout).into_owned();
     assert_eq!(again.status.code(), Some(0), "{said}");
-    assert!(said.contains("collected before"), "{said}");
+    assert!(said.contains("applied before"), "{said}");
     let third = ws.run(&["collect", "--partner", PARTNER], &[]);
     assert!(String::from_utf8_lossy(&third.stdout).contains("nothing to collect"));
 }
@@ -494,10 +526,186 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
         });
         let t = ws.run(&["trace", "RFM-1001"], &[]);
         let shown = String::from_utf8_lossy(&t.stdout).into_owned();
+        // One 999: its AK9 (the group) and its IK5 (the set), each once.
         assert_eq!(
-            shown.matches("999 rejected_999").count(),
+            shown.matches("AK9 R").count(),
             1,
             "{step}: processed once:\n{shown}"
         );
+        assert_eq!(
+            shown.matches("999 rejected_999").count(),
+            2,
+            "{step}: processed once:\n{shown}"
+        );
     }
+}
+
+/// The same answers in any order, some of them twice, give the same
+/// ledger: every claim's status and the sum it was paid.
+#[test]
+fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use rust_decimal::Decimal;
+
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let claims = submit_example(&ws);
+    let base = ws.path("ledger.sqlite");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Fold the WAL into the file so a copy is the whole ledger.
+    rt.block_on(async {
+        Ledger::open(&format!("sqlite://{}", base.display()))
+            .await
+            .unwrap()
+            .close()
+            .await
+    });
+
+    let env = |set: &str| EnvelopeRef {
+        set: set.into(),
+        ..common::from_payer()
+    };
+    let charge = |i: usize| claims[i].total_charge;
+    let pay = |i: usize, status: &str, paid: Decimal| ClaimPayment {
+        claim_id: claims[i].id.clone(),
+        status: status.into(),
+        charge: if status == "22" {
+            -charge(i)
+        } else {
+            charge(i)
+        },
+        paid,
+        ..ClaimPayment::default()
+    };
+    let remit = |trace: &str, claims: Vec<ClaimPayment>| {
+        Response::Remittance(Remittance {
+            envelope: env(trace),
+            trace: trace.into(),
+            payer_trace_id: "1512345678".into(),
+            claims,
+            ..Remittance::default()
+        })
+    };
+    let s277 = |set: &str, rejected: usize| {
+        Response::Status277(Status277 {
+            envelope: env(set),
+            claims: (0..5)
+                .map(|i| ClaimStatus {
+                    claim_id: claims[i].id.clone(),
+                    statuses: vec![if i == rejected {
+                        stc("A7", "562")
+                    } else {
+                        stc("A1", "19")
+                    }],
+                    ..ClaimStatus::default()
+                })
+                .collect(),
+            ..Status277::default()
+        })
+    };
+    let two = Decimal::from(2);
+    let answers: Vec<Response> = vec![
+        Response::Ta1(Ta1 {
+            envelope: env(""),
+            interchange: "000000001".into(),
+            date: String::new(),
+            time: String::new(),
+            code: "A".into(),
+            note: "000".into(),
+        }),
+        Response::Ack999(Ack999 {
+            envelope: env("999"),
+            functional_id: "HC".into(),
+            group: "1".into(),
+            sets: vec![SetAck {
+                set_id: "837".into(),
+                set: "0001".into(),
+                status: "A".into(),
+                ..SetAck::default()
+            }],
+            status: "A".into(),
+            ..Ack999::default()
+        }),
+        s277("277-1", 4),
+        s277("277-2", 99),
+        remit(
+            "T1",
+            vec![
+                pay(0, "1", charge(0)),
+                pay(1, "1", charge(1) / two),
+                pay(2, "4", Decimal::ZERO),
+            ],
+        ),
+        remit("T2", vec![pay(0, "22", -charge(0))]),
+        remit(
+            "T3",
+            vec![pay(0, "1", charge(0) / two), pay(1, "1", charge(1) / two)],
+        ),
+    ];
+
+    let outcome = |order: &[usize], n: usize| -> Vec<(String, i64, String, String)> {
+        let copy = ws.path(&format!("perm-{n}.sqlite"));
+        std::fs::copy(&base, &copy).unwrap();
+        rt.block_on(async {
+            let ledger = Ledger::open(&format!("sqlite://{}", copy.display()))
+                .await
+                .unwrap();
+            for (k, &i) in order.iter().enumerate() {
+                record(&ledger, k as u8 + 1, std::slice::from_ref(&answers[i])).await;
+            }
+            let totals = ledger
+                .claim_totals(chrono::NaiveDateTime::MIN)
+                .await
+                .unwrap();
+            ledger.close().await;
+            totals
+                .into_iter()
+                .map(|t| {
+                    (
+                        t.status,
+                        t.claims,
+                        t.charges.to_string(),
+                        t.paid.normalize().to_string(),
+                    )
+                })
+                .collect()
+        })
+    };
+    let expected = outcome(&(0..answers.len()).collect::<Vec<_>>(), 0);
+    let statuses: Vec<&str> = expected.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "accepted_277",
+            "denied",
+            "paid",
+            "partially_paid",
+            "rejected_277"
+        ],
+        "{expected:?}"
+    );
+
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        ..Config::default()
+    });
+    let n = std::cell::Cell::new(0);
+    let strategy = (
+        Just((0..answers.len()).collect::<Vec<_>>()).prop_shuffle(),
+        proptest::collection::vec(0..answers.len(), 0..4),
+    );
+    runner
+        .run(&strategy, |(mut order, repeats)| {
+            order.extend(repeats);
+            n.set(n.get() + 1);
+            prop_assert_eq!(
+                outcome(&order, n.get()),
+                expected.clone(),
+                "order {:?}",
+                order
+            );
+            Ok(())
+        })
+        .unwrap();
 }

@@ -477,5 +477,5 @@ fn set_aside_json_claims_come_back_as_json() {
     assert_eq!(back["claims"].as_array().unwrap().len(), 1);
     assert_eq!(back["claims"][0], doc["claims"][1]);
     let (_, claims) = read_claims(&std::fs::read(&out_path).unwrap());
-    assert_eq!(claims.len(), 2);
+    assert_eq!(claims.len(), doc["claims"].as_array().unwrap().len() - 1);
 }

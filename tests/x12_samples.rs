@@ -95,7 +95,10 @@ fn broken_envelopes_get_located_errors() {
     for (file, expected) in cases {
         let (summary, _) = read_claims(&std::fs::read(fixture(&format!("x12/{file}"))).unwrap());
         assert!(
-            summary.problems.iter().any(|p| p.contains(expected)),
+            summary
+                .problems
+                .iter()
+                .any(|p| p.to_string().contains(expected)),
             "{file}: expected {expected:?} in {:#?}",
             summary.problems
         );
@@ -214,7 +217,11 @@ fn a_rejecting_277ca_names_the_claim_its_payer_number_and_the_reason() {
     let [Response::Status277(s)] = r.as_slice() else {
         panic!("{r:?}")
     };
-    assert_eq!(s.batch[0].category, "A1", "the batch was received");
+    assert_eq!(
+        s.receivers[0].statuses[0].category, "A1",
+        "the batch was received (2200B)"
+    );
+    assert_eq!(s.receivers[0].claims, 1);
     let claim = &s.claims[0];
     assert_eq!(claim.claim_id, "3920394930203");
     assert_eq!(

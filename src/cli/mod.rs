@@ -58,8 +58,10 @@ pub enum Command {
     Trace(ops::TraceArgs),
     /// Attach a response that matched nothing (its #id in `status`) to a claim by hand.
     Match(ops::MatchArgs),
-    /// Recent files and claim counts by status.
+    /// Claims by partner and status, what needs attention, collected and sent files (--json).
     Status(ops::StatusArgs),
+    /// A quarantined collected file: read it again after a fix, or set it aside as reviewed.
+    Inbound(ops::InboundArgs),
     /// Check config, keys and permissions; online also each partner's host key, login and folders.
     Check(ops::CheckArgs),
     /// Run every job in the jobs folder on its schedule, mail alerts, obey SIGTERM/SIGHUP.
@@ -151,6 +153,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Status(args) => ops::status(cli, args),
         Command::Trace(args) => ops::trace(cli, args),
         Command::Match(args) => ops::match_response(cli, args),
+        Command::Inbound(args) => ops::inbound(cli, args),
         Command::Check(args) => ops::check(cli, args),
         Command::Daemon(args) => daemon::daemon(cli, args),
         Command::Run(args) => daemon::run(cli, args),

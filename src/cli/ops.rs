@@ -44,6 +44,30 @@ pub struct MatchArgs {
     pub response: String,
     /// The claim id (CLM01) it belongs to.
     pub claim: String,
+    /// The partner the claim was sent to (and the response came from).
+    #[arg(long)]
+    pub partner: String,
+    /// The claim id the partner's answer used, when the response answers
+    /// several claims (default: CLAIM, else its only unmatched answer).
+    #[arg(long)]
+    pub answer: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InboundArgs {
+    #[command(subcommand)]
+    pub action: InboundAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum InboundAction {
+    /// Read a quarantined file again (after fixing keys, config or the reader) and apply it if it is now whole.
+    Retry {
+        /// The collected file's number, as `status` lists it.
+        id: i64,
+    },
+    /// Set a quarantined file aside: looked at, not to be applied.
+    Reviewed { id: i64 },
 }
 
 #[derive(Debug, Args)]
@@ -54,9 +78,16 @@ pub struct TraceArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// How many recent files to list.
+    /// How many recent files (outbound and collected) to list.
     #[arg(long, default_value_t = 20)]
     pub files: i64,
+    /// At most this many rows in each long list (claims needing attention,
+    /// unmatched answers).
+    #[arg(long, default_value_t = 200)]
+    pub limit: usize,
+    /// Everything as one JSON document (see README: `status --json`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -254,36 +285,59 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
             Collected::Processed {
                 name,
                 responses,
+                repeated,
                 unmatched,
+                unknown_claims,
                 changed,
                 unbalanced,
             } => {
                 text += &format!(
-                    "{name}: {responses} response(s), {} claim status change(s){}\n",
+                    "{name}: {responses} response(s), {} claim status change(s){}{}\n",
                     changed.len(),
                     if *unmatched > 0 {
                         format!(", {unmatched} matched no claim of ours (kept)")
                     } else {
                         String::new()
+                    },
+                    if *repeated > 0 {
+                        format!(", {repeated} recorded before (not applied again)")
+                    } else {
+                        String::new()
                     }
                 );
+                if !unknown_claims.is_empty() {
+                    rejected = true;
+                    text += &format!(
+                        "  answers about claims we never sent (kept, see `status`): {}\n",
+                        unknown_claims.join(", ")
+                    );
+                }
                 for trace in unbalanced {
                     rejected = true;
                     text += &format!("  835 {trace}: OUT OF BALANCE (BPR02 is not the claims' payments less PLB)\n");
                 }
                 for (claim, status) in changed {
-                    rejected |= status.starts_with("rejected") || status == "denied";
+                    rejected |= status.needs_attention();
                     if !args.brief {
                         text += &format!("  {claim}: {status}\n");
                     }
                 }
             }
             Collected::Duplicate { name } => {
-                text += &format!("{name}: collected before (same bytes); not processed again\n")
+                text += &format!("{name}: applied before (same content); not applied again\n")
             }
-            Collected::Quarantined { name, reason } => {
+            Collected::Quarantined {
+                name,
+                reason,
+                file_id,
+            } => {
                 rejected = true;
-                text += &format!("{name}: quarantined: {reason}\n");
+                text += &format!(
+                    "{name}: QUARANTINED as inbound file #{file_id}, nothing applied, left on the server: {reason}\n"
+                );
+            }
+            Collected::Held { name } => {
+                text += &format!("{name}: still quarantined; left on the server\n");
             }
             Collected::Refused { name, reason } => {
                 rejected = true;
@@ -305,6 +359,78 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Done
     })
+}
+
+pub fn inbound(cli: &Cli, args: &InboundArgs) -> anyhow::Result<Outcome> {
+    use crate::ledger::InboundState;
+    let config = load_config(cli)?;
+    let id = match args.action {
+        InboundAction::Retry { id } | InboundAction::Reviewed { id } => id,
+    };
+    let identities = if config.identities.is_empty() {
+        None
+    } else {
+        Some(Identities::load(&config.identities)?)
+    };
+    let outcome = runtime()?.block_on(async {
+        let ledger = Ledger::open(&config.ledger_url).await?;
+        let result = async {
+            let Some((partner, name, spool, state)) = ledger.inbound_file(id).await? else {
+                anyhow::bail!("no collected file #{id}");
+            };
+            if state != InboundState::Quarantined {
+                anyhow::bail!("collected file #{id} ({name}) is {}, not quarantined", state.name());
+            }
+            match args.action {
+                InboundAction::Reviewed { .. } => {
+                    ledger
+                        .set_inbound_state(id, InboundState::Reviewed, None, cli.now())
+                        .await?;
+                    Ok((
+                        format!("#{id} {name}: marked reviewed; it will not be applied\n"),
+                        Outcome::Done,
+                    ))
+                }
+                InboundAction::Retry { .. } => {
+                    let partner = config
+                        .partner(&partner)
+                        .ok_or_else(|| anyhow!("{}: no partner {partner:?}", config.origin.display()))?;
+                    let run = Collect {
+                        config: &config,
+                        partner,
+                        ledger: &ledger,
+                        identities: identities.as_ref(),
+                        now: cli.now(),
+                    };
+                    Ok(match run.process(id, &name, std::path::Path::new(&spool)).await? {
+                        Collected::Processed { changed, .. } => (
+                            format!(
+                                "#{id} {name}: read whole and applied, {} claim status change(s)\n",
+                                changed.len()
+                            ),
+                            Outcome::Done,
+                        ),
+                        Collected::Duplicate { .. } => (
+                            format!("#{id} {name}: its content was applied before; not applied again\n"),
+                            Outcome::Done,
+                        ),
+                        Collected::Quarantined { reason, .. } => (
+                            format!("#{id} {name}: still quarantined: {reason}\n"),
+                            Outcome::Rejected,
+                        ),
+                        Collected::Held { .. } | Collected::Refused { .. } => {
+                            (String::new(), Outcome::Done)
+                        }
+                    })
+                }
+            }
+        }
+        .await;
+        ledger.close().await;
+        result
+    })?;
+    say(&outcome.0)?;
+    Ok(outcome.1)
 }
 
 /// Adds descriptions to the codes of a `codes [...]` detail.
@@ -337,7 +463,15 @@ pub fn match_response(cli: &Cli, args: &MatchArgs) -> anyhow::Result<Outcome> {
     })?;
     let status = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
-        let s = ledger.match_response(id, &args.claim, cli.now()).await;
+        let s = ledger
+            .match_response(
+                id,
+                &args.claim,
+                args.answer.as_deref(),
+                &args.partner,
+                cli.now(),
+            )
+            .await;
         ledger.close().await;
         anyhow::Ok(s?)
     })?;
@@ -402,67 +536,218 @@ pub fn trace(cli: &Cli, args: &TraceArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
-    let config = load_config(cli)?;
-    let (files, counts, rejections, unmatched) = runtime()?.block_on(async {
-        let ledger = Ledger::open(&config.ledger_url).await?;
-        let files = ledger.recent_files(args.files).await?;
-        // Every claim, by partner and status, with what the 835s paid.
-        let counts = ledger.claim_totals(chrono::NaiveDateTime::MIN).await?;
-        let rejections = ledger.rejections().await?;
-        let unmatched = ledger.unmatched_responses().await?;
-        ledger.close().await;
-        anyhow::Ok((files, counts, rejections, unmatched))
-    })?;
+/// Everything `status` shows, for people (text) and programs (`--json`).
+#[derive(Debug, serde::Serialize)]
+struct StatusView {
+    claims: Vec<ClaimTotalView>,
+    attention: Vec<AttentionView>,
+    unmatched_responses: Vec<UnmatchedResponseView>,
+    unmatched_answers: Vec<crate::ledger::UnmatchedAnswer>,
+    inbound: Vec<crate::ledger::InboundRow>,
+    outbound: Vec<OutboundView>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ClaimTotalView {
+    partner: String,
+    status: String,
+    claims: i64,
+    charges: String,
+    paid: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct AttentionView {
+    partner: String,
+    claim: String,
+    status: String,
+    codes: Vec<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct UnmatchedResponseView {
+    response: i64,
+    kind: String,
+    answers: String,
+    file: String,
+    at: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct OutboundView {
+    id: i64,
+    partner: String,
+    name: String,
+    state: String,
+    claims: i64,
+    bytes: Option<i64>,
+    attempts: i64,
+    last_error: Option<String>,
+    updated_at: String,
+}
+
+async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<StatusView> {
+    let claims = ledger
+        .claim_totals(chrono::NaiveDateTime::MIN)
+        .await?
+        .into_iter()
+        .map(|r| ClaimTotalView {
+            partner: r.partner,
+            status: r.status,
+            claims: r.claims,
+            charges: format!("{:.2}", r.charges),
+            paid: format!("{:.2}", r.paid),
+        })
+        .collect();
+    let attention = ledger
+        .rejections()
+        .await?
+        .into_iter()
+        .take(args.limit)
+        .map(|(partner, claim, status, codes)| AttentionView {
+            partner,
+            claim,
+            status,
+            codes: serde_json::from_str(&codes).unwrap_or_default(),
+        })
+        .collect();
+    let unmatched_responses = ledger
+        .unmatched_responses()
+        .await?
+        .into_iter()
+        .take(args.limit)
+        .map(
+            |(response, kind, answers, file, at)| UnmatchedResponseView {
+                response,
+                kind,
+                answers,
+                file,
+                at,
+            },
+        )
+        .collect();
+    let unmatched_answers = ledger.unmatched_answers(args.limit as i64).await?;
+    let inbound = ledger.inbound_files(args.files).await?;
+    let outbound = ledger
+        .recent_files(args.files)
+        .await?
+        .into_iter()
+        .filter(|f| f.direction == "out")
+        .map(|f| OutboundView {
+            id: f.id,
+            partner: f.partner,
+            name: f.name,
+            state: f.state,
+            claims: f.claims,
+            bytes: f.size,
+            attempts: f.attempts,
+            last_error: f.last_error,
+            updated_at: f.updated_at,
+        })
+        .collect();
+    Ok(StatusView {
+        claims,
+        attention,
+        unmatched_responses,
+        unmatched_answers,
+        inbound,
+        outbound,
+    })
+}
+
+fn render_status(v: &StatusView) -> String {
     let mut text = String::from("claims by partner and status\n");
     text += &format!(
-        "  {:<16} {:<14} {:>8} {:>14} {:>14}\n",
+        "  {:<16} {:<22} {:>8} {:>14} {:>14}\n",
         "partner", "status", "claims", "charges", "paid"
     );
-    for r in &counts {
+    for r in &v.claims {
         text += &format!(
-            "  {:<16} {:<14} {:>8} {:>14.2} {:>14.2}\n",
+            "  {:<16} {:<22} {:>8} {:>14} {:>14}\n",
             r.partner, r.status, r.claims, r.charges, r.paid
         );
     }
-    if counts.is_empty() {
+    if v.claims.is_empty() {
         text += "  (none yet)\n";
     }
-    if !rejections.is_empty() {
+    if !v.attention.is_empty() {
         text += "\nrejected and denied claims\n";
-        for (partner, claim, status, codes) in &rejections {
-            let codes: Vec<String> = serde_json::from_str::<Vec<String>>(codes)
-                .unwrap_or_default()
+        for a in &v.attention {
+            let codes: Vec<String> = a
+                .codes
                 .iter()
                 .map(|c| crate::codes::with_description(c))
                 .collect();
             text += &format!(
-                "  {partner:<16} {claim:<20} {status:<13} {}\n",
+                "  {:<16} {:<20} {:<13} {}\n",
+                a.partner,
+                a.claim,
+                a.status,
                 codes.join("; ")
             );
         }
     }
-    if !unmatched.is_empty() {
+    if !v.unmatched_responses.is_empty() {
         text += "\nresponses that matched no claim of ours (kept)\n";
-        for (id, kind, answers, file, at) in &unmatched {
-            text += &format!("  #{id} {kind} answering {answers} from {file} ({at})\n");
+        for u in &v.unmatched_responses {
+            text += &format!(
+                "  #{} {} answering {} from {} ({})\n",
+                u.response, u.kind, u.answers, u.file, u.at
+            );
         }
     }
-    text += "\nrecent files\n";
+    if !v.unmatched_answers.is_empty() {
+        text += "\nanswers about claims we never sent (kept; `match #N CLAIM --partner P`)\n";
+        for u in &v.unmatched_answers {
+            text += &format!(
+                "  #{} {} {:<12} claim {:<20} {}{} from {}\n",
+                u.response,
+                u.kind,
+                u.partner,
+                u.claim_ref,
+                u.status,
+                u.paid
+                    .as_deref()
+                    .map(|p| format!(", paid {p}"))
+                    .unwrap_or_default(),
+                u.file
+            );
+        }
+    }
+    if !v.inbound.is_empty() {
+        text += "\ncollected files (quarantined first)\n";
+        for f in &v.inbound {
+            text += &format!(
+                "  {:>5} {:<12} {:<40} {:<11} {}\n",
+                f.id,
+                f.partner,
+                f.name,
+                f.state.name(),
+                f.updated_at
+            );
+            if let Some(reason) = f
+                .reason
+                .as_deref()
+                .filter(|_| f.state == crate::ledger::InboundState::Quarantined)
+            {
+                text += &format!("        why: {reason}\n");
+            }
+        }
+    }
+    text += "\nrecent outbound files\n";
     text += &format!(
-        "  {:>5} {:<3} {:<12} {:<40} {:<10} {:>7} {:>10} {:>8}  {}\n",
-        "id", "dir", "partner", "name", "state", "claims", "bytes", "attempts", "updated"
+        "  {:>5} {:<12} {:<40} {:<10} {:>7} {:>10} {:>8}  {}\n",
+        "id", "partner", "name", "state", "claims", "bytes", "attempts", "updated"
     );
-    for f in &files {
+    for f in &v.outbound {
         text += &format!(
-            "  {:>5} {:<3} {:<12} {:<40} {:<10} {:>7} {:>10} {:>8}  {}\n",
+            "  {:>5} {:<12} {:<40} {:<10} {:>7} {:>10} {:>8}  {}\n",
             f.id,
-            f.direction,
             f.partner,
             f.name,
             f.state,
             f.claims,
-            f.size.map(|s| s.to_string()).unwrap_or_default(),
+            f.bytes.map(|s| s.to_string()).unwrap_or_default(),
             f.attempts,
             f.updated_at
         );
@@ -470,7 +755,22 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
             text += &format!("        last error: {e}\n");
         }
     }
-    say(&text)?;
+    text
+}
+
+pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(cli)?;
+    let view = runtime()?.block_on(async {
+        let ledger = Ledger::open(&config.ledger_url).await?;
+        let view = status_view(&ledger, args).await;
+        ledger.close().await;
+        view
+    })?;
+    if args.json {
+        say(&(serde_json::to_string_pretty(&view)? + "\n"))?;
+    } else {
+        say(&render_status(&view))?;
+    }
     Ok(Outcome::Done)
 }
 

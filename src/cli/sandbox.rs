@@ -163,7 +163,11 @@ pub fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<Outcome> {
         now: cli.now,
         log_json: cli.log_json,
         config: Some(config.clone()),
-        command: Command::Status(StatusArgs { files: 10 }),
+        command: Command::Status(StatusArgs {
+            files: 10,
+            limit: 200,
+            json: false,
+        }),
     };
     say(&format!(
         "edi-courier demo\n\
@@ -194,7 +198,14 @@ pub fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<Outcome> {
         },
     )?;
     say("\n== status\n")?;
-    ops::status(&on, &StatusArgs { files: 10 })?;
+    ops::status(
+        &on,
+        &StatusArgs {
+            files: 10,
+            limit: 200,
+            json: false,
+        },
+    )?;
     let ledger_url = crate::config::Config::load(&config)?.ledger_url;
     let claim = rt.block_on(async {
         let ledger = Ledger::open(&ledger_url).await?;

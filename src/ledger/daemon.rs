@@ -5,8 +5,8 @@
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use sqlx::Row;
-use std::str::FromStr;
 
+use super::inbound::{col, money};
 use super::{query_err, stamp, Ledger, LedgerError};
 
 /// One alert waiting for the mail server.
@@ -309,25 +309,37 @@ impl Ledger {
         &self,
         since: NaiveDateTime,
     ) -> Result<Vec<StatusTotal>, LedgerError> {
+        // Every payment of every claim (split claims, interim payments,
+        // reversals and corrections), summed in Decimal here, never in SQL.
         let rows = sqlx::query(
-            "SELECT c.partner, c.status, c.charge, \
-             COALESCE((SELECT cr.paid FROM claim_responses cr WHERE cr.claim_id = c.id AND cr.paid IS NOT NULL \
-               ORDER BY cr.id DESC LIMIT 1), '0') \
-             FROM claims c WHERE c.updated_at >= ?1 ORDER BY c.partner, c.status",
+            "SELECT c.id, c.partner, c.status, c.charge, cr.paid \
+             FROM claims c LEFT JOIN claim_responses cr ON cr.claim_id = c.id AND cr.paid IS NOT NULL \
+             WHERE c.updated_at >= ?1 ORDER BY c.partner, c.status, c.id",
         )
         .bind(stamp(since))
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("summing the digest"))?;
         let mut out: Vec<StatusTotal> = Vec::new();
+        let mut last_claim = None;
         for r in &rows {
-            let partner: String = r.get(0);
-            let status: String = r.get(1);
-            let charge = Decimal::from_str(r.get::<&str, _>(2)).unwrap_or_default();
-            let paid = Decimal::from_str(r.get::<&str, _>(3)).unwrap_or_default();
+            let id: i64 = col(r, 0)?;
+            let partner: String = col(r, 1)?;
+            let status: String = col(r, 2)?;
+            let paid = match col::<Option<String>>(r, 4)? {
+                Some(p) => money(&p)?,
+                None => Decimal::ZERO,
+            };
+            let new_claim = last_claim != Some(id);
+            last_claim = Some(id);
+            let charge = if new_claim {
+                money(&col::<String>(r, 3)?)?
+            } else {
+                Decimal::ZERO
+            };
             match out.last_mut() {
                 Some(last) if last.partner == partner && last.status == status => {
-                    last.claims += 1;
+                    last.claims += i64::from(new_claim);
                     last.charges += charge;
                     last.paid += paid;
                 }

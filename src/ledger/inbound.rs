@@ -1,13 +1,22 @@
 //! The inbound half of the ledger: collected files, the responses read from
 //! them, and what each response said about each claim.
+//!
+//! A response is recorded once (by its identity), every verdict stays as
+//! history, and a claim's status is re-derived from all the verdicts of its
+//! current submission ([`crate::lifecycle::derive`]) — so the order files
+//! arrive in, and repeats, change nothing.
 
 use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::str::FromStr;
 
 use super::{query_err, stamp, Ledger, LedgerError};
+use crate::lifecycle::{derive, ClaimStatus, Word};
 use crate::model::response::Response;
-use crate::reconcile::{stage, verdicts, Target};
+use crate::reconcile::{verdicts, Target, Verdict};
 
 /// A collected file, as recorded.
 #[derive(Debug, Clone, Copy)]
@@ -20,13 +29,57 @@ pub struct NewInbound<'a> {
     pub sha256: &'a str,
 }
 
+/// Where a collected file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundState {
+    /// Downloaded, fsynced and hashed; not yet read.
+    Received,
+    /// Read whole and applied.
+    Processed,
+    /// Its content was applied before (the same X12 sealed or named anew).
+    Duplicate,
+    /// Not applied at all: kept with the reason, left on the partner's server.
+    Quarantined,
+    /// Quarantined, then looked at and set aside by an operator.
+    Reviewed,
+}
+
+impl InboundState {
+    pub fn name(self) -> &'static str {
+        match self {
+            InboundState::Received => "received",
+            InboundState::Processed => "processed",
+            InboundState::Duplicate => "duplicate",
+            InboundState::Quarantined => "quarantined",
+            InboundState::Reviewed => "reviewed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, LedgerError> {
+        [
+            InboundState::Received,
+            InboundState::Processed,
+            InboundState::Duplicate,
+            InboundState::Quarantined,
+            InboundState::Reviewed,
+        ]
+        .into_iter()
+        .find(|st| st.name() == s)
+        .ok_or_else(|| LedgerError::Corrupt {
+            what: "inbound file state",
+            value: s.to_owned(),
+        })
+    }
+}
+
 /// A collected file: new, or the same bytes seen before.
 #[derive(Debug, Clone)]
 pub enum Inbound {
     New(i64),
     Seen {
         id: i64,
-        state: String,
+        state: InboundState,
         spool_path: String,
     },
 }
@@ -35,10 +88,81 @@ pub enum Inbound {
 #[derive(Debug, Clone, Default)]
 pub struct Reconciled {
     pub responses: usize,
+    /// Responses recorded before (same identity): not applied again.
+    pub repeated: usize,
     /// Responses that matched no claim of ours (kept, listed by `status`).
     pub unmatched: usize,
+    /// Claim ids answered that are not ours (kept, listed, alerted).
+    pub unknown_claims: Vec<String>,
     /// (CLM01, new status) for every claim whose status moved.
-    pub changed: Vec<(String, String)>,
+    pub changed: Vec<(String, ClaimStatus)>,
+    /// The file's content was applied before, from this file.
+    pub duplicate_of: Option<i64>,
+}
+
+/// Reads a column, turning a missing or mistyped one into an error.
+pub(super) fn col<'r, T>(row: &'r SqliteRow, i: usize) -> Result<T, LedgerError>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(i).map_err(query_err("reading a ledger row"))
+}
+
+/// A status read back from the ledger.
+pub(super) fn status_col(row: &SqliteRow, i: usize) -> Result<ClaimStatus, LedgerError> {
+    let s: String = col(row, i)?;
+    ClaimStatus::from_str(&s).map_err(|e| LedgerError::Corrupt {
+        what: "claim status",
+        value: e.0,
+    })
+}
+
+/// Money read back from the ledger (decimal text).
+pub(super) fn money(s: &str) -> Result<Decimal, LedgerError> {
+    Decimal::from_str(s).map_err(|_| LedgerError::Corrupt {
+        what: "amount",
+        value: s.to_owned(),
+    })
+}
+
+/// What makes a response the same response when it comes again: who sent
+/// it and its own control numbers; for an 835 the payer and the payment's
+/// trace (TRN03, TRN02), so the same payment re-sent in a new interchange
+/// is still recognised and never counted twice.
+pub fn identity(response: &Response) -> String {
+    match response {
+        Response::Ta1(t) => format!(
+            "TA1|{}|{}|{}|{}",
+            t.envelope.sender, t.envelope.receiver, t.envelope.interchange, t.interchange
+        ),
+        Response::Ack999(a) => format!(
+            "999|{}|{}|{}|{}|{}",
+            a.envelope.sender,
+            a.envelope.receiver,
+            a.envelope.interchange,
+            a.envelope.group,
+            a.envelope.set
+        ),
+        Response::Status277(s) => format!(
+            "277CA|{}|{}|{}|{}|{}",
+            s.envelope.sender,
+            s.envelope.receiver,
+            s.envelope.interchange,
+            s.envelope.group,
+            s.envelope.set
+        ),
+        Response::Remittance(r) => {
+            format!("835|{}|{}|{}", r.envelope.sender, r.payer_trace_id, r.trace)
+        }
+    }
+}
+
+/// One claim of ours an answer may be about.
+#[derive(Debug, Clone)]
+struct Candidate {
+    id: i64,
+    clm01: String,
+    payer_claim_number: Option<String>,
 }
 
 impl Ledger {
@@ -79,29 +203,33 @@ impl Ledger {
         .await
         .map_err(query_err("looking up a collected file"))?;
         Ok(Inbound::Seen {
-            id: row.get(0),
-            state: row.get(1),
-            spool_path: row.get(2),
+            id: col(&row, 0)?,
+            state: InboundState::parse(&col::<String>(&row, 1)?)?,
+            spool_path: col(&row, 2)?,
         })
     }
 
     /// Whether a remote file with this name, size and time was collected
-    /// already (for partners whose files stay on their server).
+    /// already (for partners whose files stay on their server), or was
+    /// quarantined (it stays on every partner's server until it is fixed).
     pub async fn seen_remote(
         &self,
         partner: &str,
         name: &str,
         size: u64,
         mtime: Option<i64>,
+        quarantined_only: bool,
     ) -> Result<bool, LedgerError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM inbound_files WHERE partner = ?1 AND remote_name = ?2 \
-             AND remote_size = ?3 AND remote_mtime IS ?4",
+             AND remote_size = ?3 AND remote_mtime IS ?4 \
+             AND (?5 = 0 OR state IN ('quarantined', 'reviewed'))",
         )
         .bind(partner)
         .bind(name)
         .bind(size as i64)
         .bind(mtime)
+        .bind(quarantined_only)
         .fetch_one(&self.pool)
         .await
         .map_err(query_err("looking up a remote file"))?;
@@ -115,91 +243,154 @@ impl Ledger {
         reason: &str,
         at: NaiveDateTime,
     ) -> Result<(), LedgerError> {
+        self.set_inbound_state(file_id, InboundState::Quarantined, Some(reason), at)
+            .await
+    }
+
+    /// Moves a collected file to `state` (with a reason, kept when None).
+    pub async fn set_inbound_state(
+        &self,
+        file_id: i64,
+        state: InboundState,
+        reason: Option<&str>,
+        at: NaiveDateTime,
+    ) -> Result<(), LedgerError> {
         sqlx::query(
-            "UPDATE inbound_files SET state = 'quarantined', reason = ?2, updated_at = ?3 WHERE id = ?1",
+            "UPDATE inbound_files SET state = ?2, reason = COALESCE(?3, reason), updated_at = ?4 \
+             WHERE id = ?1",
         )
         .bind(file_id)
+        .bind(state.name())
         .bind(reason)
         .bind(stamp(at))
         .execute(&self.pool)
         .await
-        .map_err(query_err("quarantining a collected file"))?;
+        .map_err(query_err("changing a collected file's state"))?;
         Ok(())
     }
 
+    /// A collected file by id: partner, remote name, spool path, state.
+    pub async fn inbound_file(
+        &self,
+        file_id: i64,
+    ) -> Result<Option<(String, String, String, InboundState)>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT partner, remote_name, spool_path, state FROM inbound_files WHERE id = ?1",
+        )
+        .bind(file_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("looking up a collected file"))?;
+        row.map(|r| {
+            Ok((
+                col(&r, 0)?,
+                col(&r, 1)?,
+                col(&r, 2)?,
+                InboundState::parse(&col::<String>(&r, 3)?)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// The claim ids (CLM01) among `ids` that the partner has from us.
+    pub async fn known_claim_ids(
+        &self,
+        partner: &str,
+        ids: &[&str],
+    ) -> Result<BTreeSet<String>, LedgerError> {
+        let mut out = BTreeSet::new();
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT DISTINCT claim_id FROM claims WHERE partner = ",
+            );
+            q.push_bind(partner).push(" AND claim_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            for r in q
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_err("looking up claim ids"))?
+            {
+                out.insert(col(&r, 0)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Records every response read from one file and what each says about
-    /// which claims, in one transaction, and marks the file processed.
+    /// which claims, in one transaction, and marks the file processed —
+    /// or, when its opened content was applied before, duplicate.
     pub async fn record_responses(
         &self,
         partner: &str,
         file_id: i64,
+        content_sha256: &str,
         responses: &[Response],
         at: NaiveDateTime,
     ) -> Result<Reconciled, LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
         let mut done = Reconciled::default();
-        for response in responses {
-            let (kind, answers, status, env) = match response {
-                Response::Ta1(t) => ("TA1", t.interchange.clone(), t.code.clone(), &t.envelope),
-                Response::Ack999(a) => ("999", a.group.clone(), a.status.clone(), &a.envelope),
-                Response::Status277(s) => {
-                    ("277CA", s.reference.clone(), String::new(), &s.envelope)
-                }
-                Response::Remittance(r) => {
-                    ("835", r.trace.clone(), r.handling.clone(), &r.envelope)
-                }
-            };
-            let body = serde_json::to_string(response).unwrap_or_default();
-            let response_id: i64 = sqlx::query_scalar(
-                "INSERT INTO responses (file_id, kind, sender, interchange, grp, st, answers, status, \
-                 body, matched, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10) RETURNING id",
+        let earlier: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM inbound_files WHERE partner = ?1 AND content_sha256 = ?2 AND id <> ?3 \
+             AND state = 'processed' ORDER BY id LIMIT 1",
+        )
+        .bind(partner)
+        .bind(content_sha256)
+        .bind(file_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(query_err("looking up a collected file's content"))?;
+        if let Some(earlier) = earlier {
+            done.duplicate_of = Some(earlier);
+            finish_file(
+                &mut tx,
+                file_id,
+                InboundState::Duplicate,
+                content_sha256,
+                &at,
             )
-            .bind(file_id)
-            .bind(kind)
-            .bind(&env.sender)
-            .bind(&env.interchange)
-            .bind(&env.group)
-            .bind(&env.set)
-            .bind(&answers)
-            .bind(&status)
-            .bind(&body)
-            .bind(&at)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(query_err("recording a response"))?;
+            .await?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing a duplicate"))?;
+            return Ok(done);
+        }
+        let mut touched: BTreeSet<i64> = BTreeSet::new();
+        for response in responses {
+            let Some(response_id) =
+                insert_response(&mut tx, partner, file_id, response, &at).await?
+            else {
+                done.repeated += 1;
+                continue;
+            };
             let vs = verdicts(response);
-            // Claim-id targets (every CLP of an 835, every claim of a 277CA)
-            // are looked up together; the rest (a TA1's interchange, a 999's
-            // set) are few and looked up one by one.
-            let ids: Vec<&str> = vs
-                .iter()
-                .filter_map(|v| match &v.target {
-                    Target::Claim { claim_id } => Some(claim_id.as_str()),
-                    _ => None,
-                })
-                .collect();
-            let by_id = resolve_claim_ids(&mut tx, partner, &ids).await?;
             let mut batch = Batch::default();
-            let mut current: HashMap<i64, String> = HashMap::new();
-            let mut matched = 0i64;
+            let candidates = claim_candidates(&mut tx, partner, &vs).await?;
             for v in &vs {
                 let claims = match &v.target {
-                    Target::Claim { claim_id } => by_id
-                        .get(claim_id.as_str())
-                        .map(|(id, status)| vec![(*id, claim_id.clone(), status.clone())])
-                        .unwrap_or_default(),
+                    Target::Claim { claim_id } => {
+                        match pick(candidates.get(claim_id.as_str()), v) {
+                            Some(id) => vec![id],
+                            None => {
+                                batch.unknown.push(v.clone());
+                                done.unknown_claims.push(claim_id.clone());
+                                continue;
+                            }
+                        }
+                    }
                     other => resolve(&mut tx, partner, other).await?,
                 };
-                for (claim, clm01, status) in claims {
-                    matched += 1;
-                    let now = current.entry(claim).or_insert(status);
-                    if batch.apply(claim, now, v, kind) {
-                        *now = v.status.to_owned();
-                        done.changed.push((clm01, v.status.to_owned()));
-                    }
+                for claim in claims {
+                    batch.record(claim, v);
+                    touched.insert(claim);
                 }
             }
+            let matched = batch.history.len() as i64;
             batch.write(&mut tx, response_id, &at).await?;
             sqlx::query("UPDATE responses SET matched = ?2 WHERE id = ?1")
                 .bind(response_id)
@@ -212,12 +403,16 @@ impl Ledger {
                 done.unmatched += 1;
             }
         }
-        sqlx::query("UPDATE inbound_files SET state = 'processed', updated_at = ?2 WHERE id = ?1")
-            .bind(file_id)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_err("marking a collected file processed"))?;
+        let touched: Vec<i64> = touched.into_iter().collect();
+        done.changed = settle(&mut tx, &touched, &at).await?;
+        finish_file(
+            &mut tx,
+            file_id,
+            InboundState::Processed,
+            content_sha256,
+            &at,
+        )
+        .await?;
         tx.commit()
             .await
             .map_err(query_err("committing responses"))?;
@@ -229,95 +424,168 @@ impl Ledger {
         &self,
         partner: &str,
         claim_id: &str,
-    ) -> Result<Option<String>, LedgerError> {
-        sqlx::query_scalar(
+    ) -> Result<Option<ClaimStatus>, LedgerError> {
+        let row = sqlx::query(
             "SELECT status FROM claims WHERE partner = ?1 AND claim_id = ?2 ORDER BY id DESC LIMIT 1",
         )
         .bind(partner)
         .bind(claim_id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(query_err("looking up a claim"))
+        .map_err(query_err("looking up a claim"))?;
+        row.map(|r| status_col(&r, 0)).transpose()
     }
+}
+
+async fn finish_file(
+    tx: &mut Transaction<'_, Sqlite>,
+    file_id: i64,
+    state: InboundState,
+    content_sha256: &str,
+    at: &str,
+) -> Result<(), LedgerError> {
+    sqlx::query(
+        "UPDATE inbound_files SET state = ?2, content_sha256 = ?3, updated_at = ?4 WHERE id = ?1",
+    )
+    .bind(file_id)
+    .bind(state.name())
+    .bind(content_sha256)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("marking a collected file"))?;
+    Ok(())
+}
+
+/// Inserts a response unless one with its identity was recorded before
+/// (then None: it is not applied again).
+async fn insert_response(
+    tx: &mut Transaction<'_, Sqlite>,
+    partner: &str,
+    file_id: i64,
+    response: &Response,
+    at: &str,
+) -> Result<Option<i64>, LedgerError> {
+    let (kind, answers, status, env) = match response {
+        Response::Ta1(t) => ("TA1", t.interchange.clone(), t.code.clone(), &t.envelope),
+        Response::Ack999(a) => ("999", a.group.clone(), a.status.clone(), &a.envelope),
+        Response::Status277(s) => ("277CA", s.reference.clone(), String::new(), &s.envelope),
+        Response::Remittance(r) => ("835", r.trace.clone(), r.handling.clone(), &r.envelope),
+    };
+    let body = serde_json::to_string(response).map_err(|e| LedgerError::Corrupt {
+        what: "response body",
+        value: e.to_string(),
+    })?;
+    sqlx::query_scalar(
+        "INSERT INTO responses (file_id, kind, sender, interchange, grp, st, answers, status, \
+         body, matched, created_at, partner, identity) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12) \
+         ON CONFLICT (partner, identity) DO NOTHING RETURNING id",
+    )
+    .bind(file_id)
+    .bind(kind)
+    .bind(&env.sender)
+    .bind(&env.interchange)
+    .bind(&env.group)
+    .bind(&env.set)
+    .bind(&answers)
+    .bind(&status)
+    .bind(&body)
+    .bind(at)
+    .bind(partner)
+    .bind(identity(response))
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(query_err("recording a response"))
 }
 
 /// Rows written per statement when a response's verdicts are flushed.
 const CHUNK: usize = 300;
 
-/// The claims of ours with these CLM01s (the most recent of each): id and
-/// status by CLM01.
-async fn resolve_claim_ids(
+/// The submissions of ours with the CLM01s these verdicts name (delivered
+/// ones only: a queued claim has not reached the partner), newest first.
+async fn claim_candidates(
     tx: &mut Transaction<'_, Sqlite>,
     partner: &str,
-    ids: &[&str],
-) -> Result<HashMap<String, (i64, String)>, LedgerError> {
-    let mut out: HashMap<String, (i64, String)> = HashMap::with_capacity(ids.len());
+    vs: &[Verdict],
+) -> Result<HashMap<String, Vec<Candidate>>, LedgerError> {
+    let ids: BTreeSet<&str> = vs
+        .iter()
+        .filter_map(|v| match &v.target {
+            Target::Claim { claim_id } => Some(claim_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let mut out: HashMap<String, Vec<Candidate>> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        let mut q =
-            QueryBuilder::<Sqlite>::new("SELECT id, claim_id, status FROM claims WHERE partner = ");
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, claim_id, payer_claim_number FROM claims WHERE status <> 'queued' AND partner = ",
+        );
         q.push_bind(partner).push(" AND claim_id IN (");
         let mut list = q.separated(", ");
         for id in chunk {
             list.push_bind(*id);
         }
-        q.push(")");
+        q.push(") ORDER BY id DESC");
         let rows = q
             .build()
             .fetch_all(&mut **tx)
             .await
             .map_err(query_err("matching a response to claims"))?;
         for r in &rows {
-            let id: i64 = r.get(0);
-            let clm01: String = r.get(1);
-            let status: String = r.get(2);
-            match out.get(&clm01) {
-                Some((seen, _)) if *seen > id => {}
-                _ => {
-                    out.insert(clm01, (id, status));
-                }
-            }
+            let c = Candidate {
+                id: col(r, 0)?,
+                clm01: col(r, 1)?,
+                payer_claim_number: col(r, 2)?,
+            };
+            out.entry(c.clm01.clone()).or_default().push(c);
         }
     }
     Ok(out)
 }
 
-/// One response's verdicts, applied in memory claim by claim (so a
-/// reversal and its correction in one 835 land in order), then written in
-/// a few multi-row statements.
+/// Which submission of a claim an answer is about: the one whose payer
+/// claim number it repeats, else the newest (the current cycle).
+fn pick(candidates: Option<&Vec<Candidate>>, v: &Verdict) -> Option<i64> {
+    let candidates = candidates?;
+    if let Some(n) = &v.payer_claim_number {
+        if let Some(c) = candidates
+            .iter()
+            .find(|c| c.payer_claim_number.as_deref() == Some(n.as_str()))
+        {
+            return Some(c.id);
+        }
+    }
+    candidates.first().map(|c| c.id)
+}
+
+/// One response's verdicts, gathered in memory, then written in a few
+/// multi-row statements.
 #[derive(Default)]
 struct Batch {
     /// Every verdict, as history: claim, status, codes (JSON), paid.
-    history: Vec<(i64, &'static str, String, Option<String>)>,
+    history: Vec<(i64, ClaimStatus, String, Option<String>)>,
     payer_numbers: HashMap<i64, String>,
-    /// Status moves in order: claim, new status, event detail.
-    moved: Vec<(i64, &'static str, String)>,
+    /// Verdicts about claim ids that are not ours.
+    unknown: Vec<Verdict>,
+}
+
+fn codes_json(codes: &[String]) -> String {
+    serde_json::to_string(codes).unwrap_or_else(|_| "[]".into())
 }
 
 impl Batch {
-    /// Records `v` against a claim whose status is `current`; true when the
-    /// claim's status moves (a verdict never moves it back a stage).
-    fn apply(
-        &mut self,
-        claim: i64,
-        current: &str,
-        v: &crate::reconcile::Verdict,
-        kind: &str,
-    ) -> bool {
+    fn record(&mut self, claim: i64, v: &Verdict) {
         self.history.push((
             claim,
             v.status,
-            serde_json::to_string(&v.codes).unwrap_or_default(),
+            codes_json(&v.codes),
             v.paid.map(|p| p.to_string()),
         ));
         if let Some(n) = &v.payer_claim_number {
             self.payer_numbers.insert(claim, n.clone());
         }
-        if stage(v.status) < stage(current) || current == v.status {
-            return false;
-        }
-        self.moved
-            .push((claim, v.status, format!("{kind} {}", v.codes.join(", "))));
-        true
     }
 
     async fn write(
@@ -333,7 +601,7 @@ impl Batch {
             q.push_values(chunk, |mut row, (claim, status, codes, paid)| {
                 row.push_bind(*claim)
                     .push_bind(response_id)
-                    .push_bind(*status)
+                    .push_bind(status.name())
                     .push_bind(codes)
                     .push_bind(paid)
                     .push_bind(at);
@@ -342,6 +610,27 @@ impl Batch {
                 .execute(&mut **tx)
                 .await
                 .map_err(query_err("recording claims' responses"))?;
+        }
+        for chunk in self.unknown.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO unmatched_answers (response_id, claim_ref, status, codes, paid, created_at) ",
+            );
+            q.push_values(chunk, |mut row, v| {
+                let claim_ref = match &v.target {
+                    Target::Claim { claim_id } => claim_id.clone(),
+                    _ => String::new(),
+                };
+                row.push_bind(response_id)
+                    .push_bind(claim_ref)
+                    .push_bind(v.status.name())
+                    .push_bind(codes_json(&v.codes))
+                    .push_bind(v.paid.map(|p| p.to_string()))
+                    .push_bind(at);
+            });
+            q.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(query_err("recording unmatched answers"))?;
         }
         let numbers: Vec<(i64, String)> = self.payer_numbers.into_iter().collect();
         for chunk in numbers.chunks(CHUNK) {
@@ -364,135 +653,156 @@ impl Batch {
                 .await
                 .map_err(query_err("recording payer claim numbers"))?;
         }
-        // Each claim's final status, grouped by status.
-        let mut last: HashMap<i64, &'static str> = HashMap::new();
-        for (claim, status, _) in &self.moved {
-            last.insert(*claim, status);
-        }
-        let mut by_status: HashMap<&'static str, Vec<i64>> = HashMap::new();
-        for (claim, status) in last {
-            by_status.entry(status).or_default().push(claim);
-        }
-        for (status, claims) in by_status {
-            for chunk in claims.chunks(CHUNK) {
-                let mut q = QueryBuilder::<Sqlite>::new("UPDATE claims SET status = ");
-                q.push_bind(status)
-                    .push(", updated_at = ")
-                    .push_bind(at)
-                    .push(" WHERE id IN (");
-                let mut list = q.separated(", ");
-                for claim in chunk {
-                    list.push_bind(*claim);
-                }
-                q.push(")");
-                q.build()
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(query_err("updating claims' status"))?;
-            }
-        }
-        for chunk in self.moved.chunks(CHUNK) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO events (at, claim_id, kind, detail) ");
-            q.push_values(chunk, |mut row, (claim, status, detail)| {
-                row.push_bind(at)
-                    .push_bind(*claim)
-                    .push_bind(*status)
-                    .push_bind(detail);
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(query_err("recording claim events"))?;
-        }
         Ok(())
     }
 }
 
-impl Ledger {
-    /// Attaches a response that matched nothing to a claim by hand: its
-    /// first verdict (status and codes) is recorded against the most recent
-    /// claim with this CLM01. Returns the claim's new status, or None when
-    /// the response or the claim does not exist.
-    pub async fn match_response(
-        &self,
-        response_id: i64,
-        claim_id: &str,
-        at: NaiveDateTime,
-    ) -> Result<Option<String>, LedgerError> {
-        let at = stamp(at);
-        let mut tx = self.begin().await?;
-        let Some(row) = sqlx::query("SELECT kind, body FROM responses WHERE id = ?1")
-            .bind(response_id)
-            .fetch_optional(&mut *tx)
+/// Re-derives the status of these claims from all their verdicts, and
+/// records each move as an event. Returns (CLM01, new status) per move.
+async fn settle(
+    tx: &mut Transaction<'_, Sqlite>,
+    claims: &[i64],
+    at: &str,
+) -> Result<Vec<(String, ClaimStatus)>, LedgerError> {
+    let mut moved: Vec<(i64, String, ClaimStatus, String)> = Vec::new();
+    for chunk in claims.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT c.id, c.claim_id, c.status, c.charge, cr.status, cr.paid, cr.codes \
+             FROM claims c JOIN claim_responses cr ON cr.claim_id = c.id WHERE c.id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        q.push(") ORDER BY c.id, cr.id");
+        let rows = q
+            .build()
+            .fetch_all(&mut **tx)
             .await
-            .map_err(query_err("looking up a response"))?
-        else {
-            return Ok(None);
+            .map_err(query_err("reading claims' verdicts"))?;
+        let mut at_claim: Option<(i64, String, ClaimStatus, Decimal)> = None;
+        let mut words: Vec<Word> = Vec::new();
+        let mut last_codes = String::new();
+        let mut flush = |head: Option<(i64, String, ClaimStatus, Decimal)>,
+                         words: &mut Vec<Word>,
+                         codes: &str| {
+            if let Some((id, clm01, current, charge)) = head {
+                if let Some(next) = derive(charge, words) {
+                    if next != current {
+                        moved.push((id, clm01, next, codes.to_owned()));
+                    }
+                }
+            }
+            words.clear();
         };
-        let kind: String = row.get(0);
-        let body: String = row.get(1);
-        let Some(claim) = sqlx::query(
-            "SELECT id, status FROM claims WHERE claim_id = ?1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(claim_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(query_err("looking up a claim"))?
-        else {
-            return Ok(None);
-        };
-        let (claim, current): (i64, String) = (claim.get(0), claim.get(1));
-        let response: Response = serde_json::from_str(&body).map_err(|_| LedgerError::Corrupt {
-            what: "response body",
-            value: format!("response {response_id}"),
-        })?;
-        let Some(verdict) = verdicts(&response).into_iter().next() else {
-            return Ok(None);
-        };
-        let mut batch = Batch::default();
-        batch.apply(claim, &current, &verdict, &kind);
-        batch.write(&mut tx, response_id, &at).await?;
-        sqlx::query("UPDATE responses SET matched = matched + 1 WHERE id = ?1")
-            .bind(response_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_err("recording a match"))?;
-        let status: String = sqlx::query_scalar("SELECT status FROM claims WHERE id = ?1")
-            .bind(claim)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(query_err("looking up a claim"))?;
-        tx.commit().await.map_err(query_err("committing a match"))?;
-        Ok(Some(status))
+        for r in &rows {
+            let id: i64 = col(r, 0)?;
+            if at_claim.as_ref().map(|h| h.0) != Some(id) {
+                flush(at_claim.take(), &mut words, &last_codes);
+                let charge: String = col(r, 3)?;
+                at_claim = Some((id, col(r, 1)?, status_col(r, 2)?, money(&charge)?));
+            }
+            let paid: Option<String> = col(r, 5)?;
+            words.push(Word {
+                status: status_col(r, 4)?,
+                paid: paid.as_deref().map(money).transpose()?,
+            });
+            last_codes = col(r, 6)?;
+        }
+        flush(at_claim.take(), &mut words, &last_codes);
     }
+    let mut by_status: HashMap<ClaimStatus, Vec<i64>> = HashMap::new();
+    for (id, _, status, _) in &moved {
+        by_status.entry(*status).or_default().push(*id);
+    }
+    for (status, ids) in by_status {
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new("UPDATE claims SET status = ");
+            q.push_bind(status.name())
+                .push(", updated_at = ")
+                .push_bind(at)
+                .push(" WHERE id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(query_err("updating claims' status"))?;
+        }
+    }
+    for chunk in moved.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO events (at, claim_id, kind, detail) ");
+        q.push_values(chunk, |mut row, (id, _, status, codes)| {
+            row.push_bind(at)
+                .push_bind(*id)
+                .push_bind(status.name())
+                .push_bind(format!("now {status} (latest codes {codes})"));
+        });
+        q.build()
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("recording claim events"))?;
+    }
+    Ok(moved
+        .into_iter()
+        .map(|(_, clm01, status, _)| (clm01, status))
+        .collect())
 }
 
-/// The claims a verdict is about: (ledger id, CLM01, current status).
+/// The claims a non-claim verdict is about, by our own envelope.
 async fn resolve(
     tx: &mut Transaction<'_, Sqlite>,
     partner: &str,
     target: &Target,
-) -> Result<Vec<(i64, String, String)>, LedgerError> {
+) -> Result<Vec<i64>, LedgerError> {
+    let Target::Interchange { control, ours } = target else {
+        return resolve_set(tx, partner, target).await;
+    };
+    let rows = sqlx::query(
+        "SELECT c.id FROM claims c JOIN interchanges i ON i.file_id = c.file_id \
+         WHERE c.partner = ?1 AND i.direction = 'out' AND i.control = ?2 \
+         AND i.sender = ?3 AND i.receiver = ?4",
+    )
+    .bind(partner)
+    .bind(control)
+    .bind(&ours.sender)
+    .bind(&ours.receiver)
+    .fetch_all(&mut **tx)
+    .await;
+    rows_ids(rows)
+}
+
+async fn resolve_set(
+    tx: &mut Transaction<'_, Sqlite>,
+    partner: &str,
+    target: &Target,
+) -> Result<Vec<i64>, LedgerError> {
+    let sets = "SELECT c.id FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
+                JOIN groups g ON g.id = t.group_id WHERE c.partner = ?1";
     let rows = match target {
-        Target::Interchange { control } => {
-            sqlx::query(
-                "SELECT c.id, c.claim_id, c.status FROM claims c JOIN interchanges i ON i.file_id = c.file_id \
-                 WHERE i.direction = 'out' AND i.control = ?1 AND c.partner = ?2",
-            )
-            .bind(control)
+        Target::Group { control, ours } => {
+            sqlx::query(&format!(
+                "{sets} AND g.control = ?2 AND g.sender = ?3 AND g.receiver = ?4"
+            ))
             .bind(partner)
+            .bind(control)
+            .bind(&ours.sender)
+            .bind(&ours.receiver)
             .fetch_all(&mut **tx)
             .await
         }
-        Target::Set { group, set } => {
-            sqlx::query(
-                "SELECT c.id, c.claim_id, c.status FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
-                 JOIN groups g ON g.id = t.group_id WHERE g.control = ?1 AND t.control = ?2 AND c.partner = ?3",
-            )
+        Target::Set { group, set, ours } => {
+            sqlx::query(&format!(
+                "{sets} AND g.control = ?2 AND t.control = ?3 AND g.sender = ?4 AND g.receiver = ?5"
+            ))
+            .bind(partner)
             .bind(group)
             .bind(set)
-            .bind(partner)
+            .bind(&ours.sender)
+            .bind(&ours.receiver)
             .fetch_all(&mut **tx)
             .await
         }
@@ -500,35 +810,141 @@ async fn resolve(
             group,
             set,
             position,
+            ours,
         } => {
-            sqlx::query(
-                "SELECT c.id, c.claim_id, c.status FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
-                 JOIN groups g ON g.id = t.group_id WHERE g.control = ?1 AND t.control = ?2 AND c.partner = ?3 \
-                 AND ?4 BETWEEN c.first_segment AND c.last_segment",
-            )
+            sqlx::query(&format!(
+            "{sets} AND g.control = ?2 AND t.control = ?3 AND g.sender = ?4 AND g.receiver = ?5 \
+                 AND ?6 BETWEEN c.first_segment AND c.last_segment"
+        ))
+            .bind(partner)
             .bind(group)
             .bind(set)
-            .bind(partner)
+            .bind(&ours.sender)
+            .bind(&ours.receiver)
             .bind(position)
             .fetch_all(&mut **tx)
             .await
         }
-        Target::Claim { claim_id } => {
-            sqlx::query(
-                "SELECT id, claim_id, status FROM claims WHERE partner = ?1 AND claim_id = ?2 \
-                 ORDER BY id DESC LIMIT 1",
-            )
-            .bind(partner)
-            .bind(claim_id)
-            .fetch_all(&mut **tx)
-            .await
+        Target::Batch { reference } => {
+            sqlx::query(&format!("{sets} AND t.reference = ?2"))
+                .bind(partner)
+                .bind(reference)
+                .fetch_all(&mut **tx)
+                .await
         }
-    }
-    .map_err(query_err("matching a response to claims"))?;
-    Ok(rows
+        Target::Interchange { .. } | Target::Claim { .. } => return Ok(Vec::new()),
+    };
+    rows_ids(rows)
+}
+
+fn rows_ids(rows: Result<Vec<SqliteRow>, sqlx::Error>) -> Result<Vec<i64>, LedgerError> {
+    rows.map_err(query_err("matching a response to claims"))?
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
+        .map(|r| col(r, 0))
+        .collect()
+}
+
+impl Ledger {
+    /// Attaches an answer that matched no claim to a claim of ours by hand:
+    /// the verdict of response `response_id` that names `answered` (or
+    /// `claim_id`, or when neither is named its only unmatched answer) is
+    /// recorded against the newest
+    /// submission of that claim to `partner`, and the claim's status is
+    /// derived again. Returns the claim's status, or None when there is no
+    /// such response, claim or answer.
+    pub async fn match_response(
+        &self,
+        response_id: i64,
+        claim_id: &str,
+        answered: Option<&str>,
+        partner: &str,
+        at: NaiveDateTime,
+    ) -> Result<Option<ClaimStatus>, LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        let Some(body) = sqlx::query_scalar::<_, String>(
+            "SELECT r.body FROM responses r JOIN inbound_files f ON f.id = r.file_id \
+             WHERE r.id = ?1 AND f.partner = ?2",
+        )
+        .bind(response_id)
+        .bind(partner)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(query_err("looking up a response"))?
+        else {
+            return Ok(None);
+        };
+        let Some(claim) = sqlx::query_scalar::<_, i64>(
+            "SELECT id FROM claims WHERE partner = ?1 AND claim_id = ?2 AND status <> 'queued' \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(partner)
+        .bind(claim_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(query_err("looking up a claim"))?
+        else {
+            return Ok(None);
+        };
+        let response: Response = serde_json::from_str(&body).map_err(|_| LedgerError::Corrupt {
+            what: "response body",
+            value: format!("response {response_id}"),
+        })?;
+        let unmatched: Vec<String> = sqlx::query_scalar(
+            "SELECT claim_ref FROM unmatched_answers WHERE response_id = ?1 AND matched_to IS NULL",
+        )
+        .bind(response_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(query_err("looking up unmatched answers"))?;
+        let all = verdicts(&response);
+        let names = |v: &Verdict, id: &str| matches!(&v.target, Target::Claim { claim_id } if claim_id == id);
+        let chosen = match answered {
+            Some(a) => all.iter().find(|v| names(v, a)),
+            None => {
+                all.iter()
+                    .find(|v| names(v, claim_id))
+                    .or_else(|| match unmatched.as_slice() {
+                        [only] => all.iter().find(|v| names(v, only)),
+                        _ => None,
+                    })
+            }
+        };
+        let Some(verdict) = chosen else {
+            return Ok(None);
+        };
+        let answered = match &verdict.target {
+            Target::Claim { claim_id } => claim_id.clone(),
+            _ => String::new(),
+        };
+        let mut batch = Batch::default();
+        batch.record(claim, verdict);
+        batch.write(&mut tx, response_id, &at).await?;
+        sqlx::query(
+            "UPDATE unmatched_answers SET matched_to = ?3 WHERE id = (SELECT id FROM unmatched_answers \
+             WHERE response_id = ?1 AND claim_ref = ?2 AND matched_to IS NULL ORDER BY id LIMIT 1)",
+        )
+        .bind(response_id)
+        .bind(&answered)
+        .bind(claim)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording a match"))?;
+        sqlx::query("UPDATE responses SET matched = matched + 1 WHERE id = ?1")
+            .bind(response_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("recording a match"))?;
+        settle(&mut tx, &[claim], &at).await?;
+        let row = sqlx::query("SELECT status FROM claims WHERE id = ?1")
+            .bind(claim)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_err("looking up a claim"))?;
+        let status = status_col(&row, 0)?;
+        tx.commit().await.map_err(query_err("committing a match"))?;
+        Ok(Some(status))
+    }
 }
 
 /// Everything the ledger knows about one claim, for `trace`.
@@ -621,13 +1037,14 @@ impl Ledger {
     /// Claims whose latest status is a rejection or a denial, with the codes
     /// the partner gave: (partner, CLM01, status, codes JSON).
     pub async fn rejections(&self) -> Result<Vec<(String, String, String, String)>, LedgerError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT c.partner, c.claim_id, c.status, \
              COALESCE((SELECT cr.codes FROM claim_responses cr WHERE cr.claim_id = c.id \
                AND cr.status = c.status ORDER BY cr.id DESC LIMIT 1), '[]') \
-             FROM claims c WHERE c.status IN ('rejected_ta1', 'rejected_999', 'rejected_277', 'denied') \
+             FROM claims c WHERE c.status IN {} \
              ORDER BY c.partner, c.claim_id",
-        )
+            ClaimStatus::sql_list(ClaimStatus::needs_attention)
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("listing rejections"))?;
@@ -666,5 +1083,85 @@ impl Ledger {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
             .collect())
+    }
+}
+
+/// A collected file as `status` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InboundRow {
+    pub id: i64,
+    pub partner: String,
+    pub name: String,
+    pub state: InboundState,
+    pub reason: Option<String>,
+    pub updated_at: String,
+}
+
+/// An answer about a claim id we never sent, as `status` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnmatchedAnswer {
+    /// The response's number (`match #N`).
+    pub response: i64,
+    pub kind: String,
+    pub partner: String,
+    pub claim_ref: String,
+    pub status: String,
+    pub paid: Option<String>,
+    pub file: String,
+}
+
+impl Ledger {
+    /// Collected files: every quarantined one (they wait for someone), then
+    /// the `limit` most recent others.
+    pub async fn inbound_files(&self, limit: i64) -> Result<Vec<InboundRow>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, partner, remote_name, state, reason, updated_at FROM inbound_files \
+             WHERE state = 'quarantined' \
+             UNION ALL SELECT * FROM (SELECT id, partner, remote_name, state, reason, updated_at \
+             FROM inbound_files WHERE state <> 'quarantined' ORDER BY id DESC LIMIT ?1)",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing collected files"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(InboundRow {
+                    id: col(r, 0)?,
+                    partner: col(r, 1)?,
+                    name: col(r, 2)?,
+                    state: InboundState::parse(&col::<String>(r, 3)?)?,
+                    reason: col(r, 4)?,
+                    updated_at: col(r, 5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Answers about claim ids we never sent, not yet matched by hand.
+    pub async fn unmatched_answers(&self, limit: i64) -> Result<Vec<UnmatchedAnswer>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT u.response_id, r.kind, f.partner, u.claim_ref, u.status, u.paid, f.remote_name \
+             FROM unmatched_answers u JOIN responses r ON r.id = u.response_id \
+             JOIN inbound_files f ON f.id = r.file_id WHERE u.matched_to IS NULL \
+             ORDER BY u.id LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing unmatched answers"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(UnmatchedAnswer {
+                    response: col(r, 0)?,
+                    kind: col(r, 1)?,
+                    partner: col(r, 2)?,
+                    claim_ref: col(r, 3)?,
+                    status: col(r, 4)?,
+                    paid: col(r, 5)?,
+                    file: col(r, 6)?,
+                })
+            })
+            .collect()
     }
 }

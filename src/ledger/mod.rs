@@ -25,7 +25,10 @@ mod daemon;
 mod inbound;
 mod outbound;
 pub use daemon::{Overdue, PendingAlert, StatusTotal};
-pub use inbound::{ClaimTrace, Inbound, NewInbound, Reconciled};
+pub use inbound::{
+    identity, ClaimTrace, Inbound, InboundRow, InboundState, NewInbound, Reconciled,
+    UnmatchedAnswer,
+};
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
     SpooledFile,

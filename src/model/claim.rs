@@ -398,6 +398,9 @@ pub struct Admission {
     /// CL102 point of origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Admission hour, HHMM (837I: DTP*435 then carries CCYYMMDDHHMM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<String>,
 }
 
 /// Loop 2300 with everything under it.
@@ -437,6 +440,9 @@ pub struct Claim {
     pub statement_to: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<Admission>,
+    /// 837I DTP*096: discharge hour, HHMM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discharge_hour: Option<String>,
     /// 837I CL103 patient discharge status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient_status: Option<String>,
@@ -447,6 +453,35 @@ pub struct Claim {
     /// 837I HI*ABJ, admitting diagnosis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admitting_diagnosis: Option<String>,
+    /// 837I HI*APR (PR for ICD-9): the patient's reasons for the visit, at most three.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub visit_reasons: Vec<String>,
+    /// 837I HI*DR: diagnosis related group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drg: Option<String>,
+    /// 837P CLM11-1 and CLM11-2: what the condition is related to: AA auto
+    /// accident, EM employment, OA other accident. At most two: 5010 does
+    /// not use CLM11-3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related_causes: Vec<String>,
+    /// 837P DTP*439: date of the accident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accident_date: Option<NaiveDate>,
+    /// 837P CLM11-4: state (or province) of an auto accident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accident_state: Option<String>,
+    /// 837P DTP*431: onset of the current illness or symptom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onset_date: Option<NaiveDate>,
+    /// 837P DTP*454: initial treatment date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_treatment_date: Option<NaiveDate>,
+    /// 837P REF*X4: the laboratory's CLIA number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clia_number: Option<String>,
+    /// REF*9F: the referral number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_number: Option<String>,
     /// REF*G1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior_authorization: Option<String>,
@@ -539,10 +574,21 @@ pub fn claim_paths() -> Vec<String> {
         "admission.date",
         "admission.kind",
         "admission.source",
+        "admission.hour",
+        "discharge_hour",
         "patient_status",
         "diagnoses",
         "icd_version",
         "admitting_diagnosis",
+        "visit_reasons",
+        "drg",
+        "related_causes",
+        "accident_date",
+        "accident_state",
+        "onset_date",
+        "initial_treatment_date",
+        "clia_number",
+        "referral_number",
         "prior_authorization",
         "payer_claim_number",
         "medical_record_number",

@@ -22,6 +22,12 @@ pub struct EnvelopeRef {
     /// GS06 and ST02 (empty for a TA1).
     pub group: String,
     pub set: String,
+    /// GS02 / GS03 of the group that carried it (empty for a TA1): a 999
+    /// answers our group only when these are our GS03 / GS02.
+    #[serde(default)]
+    pub group_sender: String,
+    #[serde(default)]
+    pub group_receiver: String,
 }
 
 /// TA1: the partner's gateway on one of our interchanges.
@@ -105,10 +111,24 @@ pub struct Status277 {
     pub envelope: EnvelopeRef,
     /// BHT03: the sender's reference for this 277.
     pub reference: String,
-    /// Statuses given above claim level (information receiver or provider:
-    /// "the whole batch was accepted/rejected").
+    /// Statuses given at the information source (loop 2200A).
     pub batch: Vec<StatusCode>,
     pub claims: Vec<ClaimStatus>,
+    /// Loop 2000B/2200B, one per information receiver: the trace of our
+    /// batch it answers and the statuses given for all of it.
+    #[serde(default)]
+    pub receivers: Vec<ReceiverStatus>,
+}
+
+/// 2200B: the status of one of our batches as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiverStatus {
+    /// TRN02: our batch's reference (the 837's BHT03).
+    pub trace: String,
+    pub statuses: Vec<StatusCode>,
+    /// How many claims (2200D) the 277CA lists below it; a status given
+    /// here with none below applies to every claim of the batch.
+    pub claims: u32,
 }
 
 /// One claim's acknowledgment (loop 2200D).
@@ -125,6 +145,10 @@ pub struct ClaimStatus {
     pub service_dates: Option<String>,
     /// Service-line statuses (loop 2220D), by line.
     pub lines: Vec<LineStatus>,
+    /// Statuses given above it (2200B for its batch, 2200C for its
+    /// billing provider): they apply to it too.
+    #[serde(default)]
+    pub above: Vec<StatusCode>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,13 +175,44 @@ pub struct StatusCode {
     pub amount: Option<Decimal>,
 }
 
+/// What a claim status category (code list 507) says about a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    /// A0, A1, A2, A5; P (pending), F (finalized), R (more information requested).
+    Accepted,
+    /// A3 returned as unprocessable, A6 missing, A7 invalid, A8 relational error.
+    Rejected,
+    /// A4, D0: the payer cannot find the claim.
+    NotFound,
+    /// E0–E4: the payer could not give a status.
+    Unprocessed,
+}
+
 impl StatusCode {
     /// A3 (returned as unprocessable), A6 (missing information), A7
     /// (invalid information), A8 (relational field in error) reject the
     /// claim; A1/A2 acknowledge receipt and acceptance into adjudication.
     pub fn is_rejection(&self) -> bool {
-        matches!(self.category.as_str(), "A3" | "A6" | "A7" | "A8")
+        self.kind() == Some(Category::Rejected)
     }
+
+    /// The category's meaning; None for a code not in the code list.
+    pub fn kind(&self) -> Option<Category> {
+        category(&self.category)
+    }
+}
+
+/// The meaning of a claim status category code, None when it is not one.
+pub fn category(code: &str) -> Option<Category> {
+    let (letter, digits) = code.split_at_checked(1)?;
+    let n: u8 = digits.parse().ok().filter(|_| !digits.is_empty())?;
+    Some(match (letter, n) {
+        ("A", 3 | 6 | 7 | 8) => Category::Rejected,
+        ("A", 4) | ("D", 0) => Category::NotFound,
+        ("A", 0..=8) | ("P", 0..=5) | ("F", 0..=4) | ("R", 0..=16) => Category::Accepted,
+        ("E", 0..=4) => Category::Unprocessed,
+        _ => return None,
+    })
 }
 
 /// 835: one remittance (one payment) and the claims it settles.

@@ -167,6 +167,17 @@ impl Seg<'_> {
         self
     }
 
+    /// A CCYYMMDDHHMM date and time (DT); the hour is checked like any value.
+    pub fn date_time(&mut self, d: NaiveDate, hhmm: &str) -> &mut Self {
+        self.open_element();
+        if self.check(hhmm) {
+            self.flush_pending();
+            push_date(self.out, d);
+            self.out.extend_from_slice(hhmm.as_bytes());
+        }
+        self
+    }
+
     /// A CCYYMMDD-CCYYMMDD range (RD8).
     pub fn date_range(&mut self, from: NaiveDate, to: NaiveDate) -> &mut Self {
         self.open_element();

@@ -19,7 +19,7 @@ pub mod write_ack;
 
 pub use delim::{DelimiterError, Delimiters};
 pub use read::{EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer};
-pub use read837::ClaimReader;
+pub use read837::{Claim837Error, ClaimReader};
 pub use read_response::{read_ta1, ResponseError, ResponseReader};
 pub use write835::{check_claim_balance, write_835, Writer835};
 pub use write837::{

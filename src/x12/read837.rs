@@ -261,10 +261,30 @@ impl ClaimReader {
                     statement_from: None,
                     statement_to: None,
                     admission: None,
+                    discharge_hour: None,
                     patient_status: None,
                     diagnoses: Vec::new(),
                     icd_version: IcdVersion::Icd10,
                     admitting_diagnosis: None,
+                    visit_reasons: Vec::new(),
+                    drg: None,
+                    related_causes: if professional {
+                        seg.comps(11)
+                            .take(3)
+                            .filter(|c| !c.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                    accident_date: None,
+                    accident_state: Some(seg.comp(11, 4))
+                        .filter(|s| professional && !s.is_empty())
+                        .map(str::to_owned),
+                    onset_date: None,
+                    initial_treatment_date: None,
+                    clia_number: None,
+                    referral_number: None,
                     prior_authorization: None,
                     payer_claim_number: None,
                     medical_record_number: None,
@@ -301,9 +321,20 @@ impl ClaimReader {
                         (claim.statement_from, claim.statement_to) = (Some(from), Some(to));
                     }
                     b"435" if !in_line => {
-                        let d = date(seg.text(3), "DTP03")?;
-                        claim.admission.get_or_insert_with(Admission::default).date = Some(d);
+                        let v = seg.text(3);
+                        let a = claim.admission.get_or_insert_with(Admission::default);
+                        a.date = Some(date(v, "DTP03")?);
+                        // DT: CCYYMMDDHHMM.
+                        a.hour = v.get(8..).filter(|h| !h.is_empty()).map(str::to_owned);
                     }
+                    b"096" if !in_line && seg.el(2) == b"TM" => {
+                        claim.discharge_hour = opt(seg, 3);
+                    }
+                    b"431" if !in_line => claim.onset_date = Some(date(seg.text(3), "DTP03")?),
+                    b"454" if !in_line => {
+                        claim.initial_treatment_date = Some(date(seg.text(3), "DTP03")?);
+                    }
+                    b"439" if !in_line => claim.accident_date = Some(date(seg.text(3), "DTP03")?),
                     b"573" if self.ctx == Ctx::OtherPayerName => {
                         if let Some(o) = claim.other_payers.last_mut() {
                             o.adjudication_date = Some(date(seg.text(3), "DTP03")?);
@@ -342,6 +373,8 @@ impl ClaimReader {
                                 claim.diagnoses.push(code.to_owned());
                             }
                             "ABJ" | "BJ" => claim.admitting_diagnosis = Some(code.to_owned()),
+                            "APR" | "PR" => claim.visit_reasons.push(code.to_owned()),
+                            "DR" => claim.drg = Some(code.to_owned()),
                             _ => {}
                         }
                     }
@@ -552,6 +585,8 @@ impl ClaimReader {
                         b"G1" => claim.prior_authorization = value,
                         b"F8" => claim.payer_claim_number = value,
                         b"EA" => claim.medical_record_number = value,
+                        b"9F" => claim.referral_number = value,
+                        b"X4" => claim.clia_number = value,
                         _ => {}
                     }
                 }

@@ -14,9 +14,9 @@ use std::str::FromStr;
 use super::read::{Fields, Position, Segment};
 use super::read837::ccyymmdd;
 use crate::model::response::{
-    Ack999, Adjustment835, ClaimPayment, ClaimStatus, ElementError, EnvelopeRef, LinePayment,
-    LineStatus, ProviderAdjustment, Remittance, Response, SegmentError, SetAck, Status277,
-    StatusCode, Ta1,
+    category, Ack999, Adjustment835, ClaimPayment, ClaimStatus, ElementError, EnvelopeRef,
+    LinePayment, LineStatus, ProviderAdjustment, ReceiverStatus, Remittance, Response,
+    SegmentError, SetAck, Status277, StatusCode, Ta1,
 };
 
 /// A value the model cannot take, located, never quoted.
@@ -62,21 +62,39 @@ fn opt(f: &Fields<'_>, n: usize) -> Option<String> {
     Some(f.text(n)).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-fn number(f: &Fields<'_>, n: usize) -> u32 {
-    f.text(n).parse().unwrap_or(0)
+fn number(f: &Fields<'_>, n: usize, element: &'static str) -> Result<u32> {
+    f.text(n).parse().map_err(|_| bad(f, element, "a number"))
+}
+
+/// A code that must be one of `allowed`: anything else means we would
+/// guess at what the partner said.
+fn code_in(
+    f: &Fields<'_>,
+    n: usize,
+    element: &'static str,
+    allowed: &[&str],
+    expected: &'static str,
+) -> Result<String> {
+    let v = f.text(n);
+    if allowed.contains(&v) {
+        Ok(v.to_owned())
+    } else {
+        Err(bad(f, element, expected))
+    }
 }
 
 /// Reads a TA1 segment.
-pub fn read_ta1(seg: &Segment<'_>, envelope: EnvelopeRef) -> Ta1 {
+pub fn read_ta1(seg: &Segment<'_>, envelope: EnvelopeRef) -> Result<Ta1> {
     let f = seg.fields();
-    Ta1 {
+    number(&f, 1, "TA101")?;
+    Ok(Ta1 {
         envelope,
         interchange: f.text(1).to_owned(),
         date: f.text(2).to_owned(),
         time: f.text(3).to_owned(),
-        code: f.text(4).to_owned(),
+        code: code_in(&f, 4, "TA104", &["A", "E", "R"], "A, E or R")?,
         note: f.text(5).to_owned(),
-    }
+    })
 }
 
 /// See the module docs.
@@ -96,8 +114,13 @@ pub struct AckState {
 /// The HL level a 277CA segment belongs to.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum Level {
+    /// 2000A, the information source.
     #[default]
     Above,
+    /// 2000B, the information receiver (our batch).
+    Receiver,
+    /// 2000C, the billing provider.
+    Provider,
     Claim,
     Line,
 }
@@ -106,6 +129,8 @@ enum Level {
 pub struct StatusState {
     status: Status277,
     level: Level,
+    /// 2200C statuses of the provider the claims below belong to.
+    provider: Vec<StatusCode>,
     claim: Option<ClaimStatus>,
     line: Option<LineStatus>,
 }
@@ -227,6 +252,7 @@ impl AckState {
         match f.id() {
             b"AK1" => {
                 self.ack.functional_id = f.text(1).to_owned();
+                number(f, 2, "AK102")?;
                 self.ack.group = f.text(2).to_owned();
                 self.ack.version = f.text(3).to_owned();
             }
@@ -244,7 +270,7 @@ impl AckState {
                 if let Some(set) = self.set.as_mut() {
                     set.errors.push(SegmentError {
                         segment: f.text(1).to_owned(),
-                        position: number(f, 2),
+                        position: number(f, 2, "IK302")?,
                         loop_id: f.text(3).to_owned(),
                         code: f.text(4).to_owned(),
                         ..SegmentError::default()
@@ -271,16 +297,19 @@ impl AckState {
                 }
             }
             b"IK5" => {
+                const IK501: &[&str] = &["A", "E", "M", "R", "W", "X"];
+                let status = code_in(f, 1, "IK501", IK501, "A, E, M, R, W or X")?;
                 if let Some(set) = self.set.as_mut() {
-                    set.status = f.text(1).to_owned();
+                    set.status = status;
                     set.codes = (2..=6).filter_map(|n| opt(f, n)).collect();
                 }
             }
             b"AK9" => {
-                self.ack.status = f.text(1).to_owned();
-                self.ack.sets_included = number(f, 2);
-                self.ack.sets_received = number(f, 3);
-                self.ack.sets_accepted = number(f, 4);
+                const AK901: &[&str] = &["A", "E", "M", "P", "R", "W", "X"];
+                self.ack.status = code_in(f, 1, "AK901", AK901, "A, E, M, P, R, W or X")?;
+                self.ack.sets_included = number(f, 2, "AK902")?;
+                self.ack.sets_received = number(f, 3, "AK903")?;
+                self.ack.sets_accepted = number(f, 4, "AK904")?;
                 self.ack.codes = (5..=9).filter_map(|n| opt(f, n)).collect();
             }
             _ => {}
@@ -309,23 +338,53 @@ impl StatusState {
             b"HL" => {
                 self.close_claim();
                 // HL03: 20 information source, 21 receiver, 19 provider, PT patient (claim).
-                self.level = if f.text(3) == "PT" {
-                    self.claim = Some(ClaimStatus::default());
-                    Level::Claim
-                } else {
-                    Level::Above
+                self.level = match f.text(3) {
+                    "PT" => {
+                        // What the receiver and provider above said applies to it.
+                        let mut above = self.provider.clone();
+                        if let Some(r) = self.status.receivers.last_mut() {
+                            r.claims += 1;
+                            above.splice(0..0, r.statuses.iter().cloned());
+                        }
+                        self.claim = Some(ClaimStatus {
+                            above,
+                            ..ClaimStatus::default()
+                        });
+                        Level::Claim
+                    }
+                    "21" => {
+                        self.provider.clear();
+                        self.status.receivers.push(ReceiverStatus::default());
+                        Level::Receiver
+                    }
+                    "19" => {
+                        self.provider.clear();
+                        Level::Provider
+                    }
+                    "20" => Level::Above,
+                    _ => return Err(bad(f, "HL03", "20, 21, 19 or PT")),
                 };
             }
-            b"TRN" if self.level == Level::Claim => {
-                if let Some(c) = self.claim.as_mut() {
-                    c.claim_id = f.text(2).to_owned();
+            b"TRN" => match (self.level, self.claim.as_mut()) {
+                (Level::Claim, Some(c)) => c.claim_id = f.text(2).to_owned(),
+                (Level::Receiver, _) => {
+                    if let Some(r) = self.status.receivers.last_mut() {
+                        r.trace = f.text(2).to_owned();
+                    }
                 }
-            }
+                _ => {}
+            },
             b"STC" => {
                 let codes = stc(f)?;
                 match (self.level, self.line.as_mut(), self.claim.as_mut()) {
                     (Level::Line, Some(line), _) => line.statuses.extend(codes),
                     (Level::Claim, _, Some(claim)) => claim.statuses.extend(codes),
+                    (Level::Receiver, _, _) => {
+                        if let Some(r) = self.status.receivers.last_mut() {
+                            r.statuses.extend(codes);
+                        }
+                    }
+                    (Level::Provider, _, _) => self.provider.extend(codes),
                     _ => self.status.batch.extend(codes),
                 }
             }
@@ -372,21 +431,30 @@ fn stc(f: &Fields<'_>) -> Result<Vec<StatusCode>> {
     let date = opt_date(f, 2, "STC02")?;
     let action = opt(f, 3);
     let amount = opt_money(f, 4, "STC04")?;
-    Ok([1, 10, 11]
-        .into_iter()
-        .filter(|&n| !f.text(n).is_empty())
-        .map(|n| {
-            let mut c = f.comps(n);
-            StatusCode {
-                category: c.next().unwrap_or_default().to_owned(),
-                code: c.next().unwrap_or_default().to_owned(),
-                entity: c.next().filter(|e| !e.is_empty()).map(str::to_owned),
-                date,
-                action: action.clone(),
-                amount,
-            }
-        })
-        .collect())
+    let elements: [(usize, &'static str); 3] = [(1, "STC01"), (10, "STC10"), (11, "STC11")];
+    let mut out = Vec::new();
+    for (n, element) in elements {
+        if f.text(n).is_empty() {
+            continue;
+        }
+        let mut c = f.comps(n);
+        let code = StatusCode {
+            category: c.next().unwrap_or_default().to_owned(),
+            code: c.next().unwrap_or_default().to_owned(),
+            entity: c.next().filter(|e| !e.is_empty()).map(str::to_owned),
+            date,
+            action: action.clone(),
+            amount,
+        };
+        if category(&code.category).is_none() {
+            return Err(bad(f, element, "a claim status category (code list 507)"));
+        }
+        out.push(code);
+    }
+    if out.is_empty() {
+        return Err(bad(f, "STC01", "a claim status"));
+    }
+    Ok(out)
 }
 
 /// CAS: group, then up to six reason/amount/quantity triples.
@@ -474,9 +542,13 @@ impl RemitState {
             b"CLP" => {
                 self.close_claim();
                 self.ctx = RemitCtx::Claim;
+                const CLP02: &[&str] = &["1", "2", "3", "4", "19", "20", "21", "22", "23", "25"];
+                if f.text(1).is_empty() {
+                    return Err(bad(f, "CLP01", "a claim id"));
+                }
                 self.claim = Some(ClaimPayment {
                     claim_id: f.text(1).to_owned(),
-                    status: f.text(2).to_owned(),
+                    status: code_in(f, 2, "CLP02", CLP02, "a claim status code")?,
                     charge: money(f, 3, "CLP03")?,
                     paid: money(f, 4, "CLP04")?,
                     patient_responsibility: opt_money(f, 5, "CLP05")?,
@@ -605,9 +677,9 @@ mod tests {
                     }
                 }
                 EnvelopeEvent::SetEnd => out.extend(reader.take().map(ResponseReader::finish)),
-                EnvelopeEvent::Ta1 => {
-                    out.push(Response::Ta1(read_ta1(&seg, EnvelopeRef::default())))
-                }
+                EnvelopeEvent::Ta1 => out.push(Response::Ta1(
+                    read_ta1(&seg, EnvelopeRef::default()).unwrap(),
+                )),
                 _ => {}
             }
             Ok(())

@@ -9,7 +9,12 @@
 //!
 //! Streaming: [`Writer837::write_claim`] appends one claim's segments to the
 //! caller's buffer; the caller drains it to disk (or into the encryptor)
-//! between claims, so memory does not grow with the batch.
+//! between claims, so memory does not grow with the batch. A claim of
+//! another kind than the open group's closes that group and opens one of its
+//! own kind: callers that want one group per kind hand the claims over a kind
+//! at a time (the translate pipeline reads its inputs once per kind, and
+//! settles with [`Writer837::check_claim`] at once whether a claim it writes
+//! later will write).
 
 use chrono::{NaiveDate, NaiveDateTime};
 
@@ -215,6 +220,8 @@ pub struct Writer837 {
     set: Option<OpenSet>,
     group_open: bool,
     max_claims_per_set: usize,
+    /// Where [`Writer837::check_claim`] writes what it throws away.
+    scratch: Vec<u8>,
 }
 
 impl Writer837 {
@@ -247,6 +254,7 @@ impl Writer837 {
             set: None,
             group_open: false,
             max_claims_per_set: MAX_CLAIMS_PER_SET,
+            scratch: Vec::new(),
         })
     }
 
@@ -310,13 +318,25 @@ impl Writer837 {
             Err(bad) => {
                 out.truncate(start);
                 self.em.set_segments = saved_segments;
-                Err(WriteError::Value {
-                    claim: claim.id.clone(),
-                    segment: bad.segment,
-                    element: bad.element,
-                })
+                Err(value_error(claim, bad))
             }
         }
+    }
+
+    /// Whether `claim` can be written, without writing it or touching any
+    /// count: a caller that writes this claim later, in its kind's own
+    /// group, learns now what [`Writer837::write_claim`] would say.
+    pub fn check_claim(&mut self, claim: &Claim) -> Result<(), WriteError> {
+        let mut em = Emitter::new(self.env.delimiters, false);
+        self.scratch.clear();
+        let mut w = ClaimWriter {
+            em: &mut em,
+            out: &mut self.scratch,
+            kind: claim.kind,
+        };
+        w.billing_provider(1, &claim.billing_provider)
+            .and_then(|()| w.claim(claim, 1, 2))
+            .map_err(|bad| value_error(claim, bad))
     }
 
     /// Closes the open set, group and the interchange.
@@ -486,6 +506,14 @@ impl Writer837 {
                 segments: self.em.set_segments,
             });
         }
+    }
+}
+
+fn value_error(claim: &Claim, bad: BadValue) -> WriteError {
+    WriteError::Value {
+        claim: claim.id.clone(),
+        segment: bad.segment,
+        element: bad.element,
     }
 }
 
@@ -771,25 +799,22 @@ impl ClaimWriter<'_> {
         }
         s.el(&c.assignment)
             .el(yn(c.benefits_assigned))
-            .el(&c.release_of_information)
-            .end()?;
-        if !professional {
-            if let (Some(from), Some(to)) = (c.statement_from, c.statement_to) {
-                self.em
-                    .seg(self.out, "DTP")
-                    .el("434")
-                    .el("RD8")
-                    .date_range(from, to)
-                    .end()?;
-            }
+            .el(&c.release_of_information);
+        if professional {
+            // CLM11: related causes (CLM11-3 is not used in 5010) and the
+            // auto accident's state.
+            let cause = |i: usize| c.related_causes.get(i).map_or("", String::as_str);
+            s.skip(1).comp(&[
+                cause(0),
+                cause(1),
+                "",
+                c.accident_state.as_deref().unwrap_or(""),
+            ]);
         }
-        if let Some(date) = c.admission.as_ref().and_then(|a| a.date) {
-            self.em
-                .seg(self.out, "DTP")
-                .el("435")
-                .el("D8")
-                .date(date)
-                .end()?;
+        s.end()?;
+        match self.kind {
+            ClaimKind::Professional => self.professional_dates(c)?,
+            ClaimKind::Institutional => self.institutional_dates(c)?,
         }
         if !professional {
             let adm = c.admission.clone().unwrap_or_default();
@@ -800,9 +825,13 @@ impl ClaimWriter<'_> {
                 .opt(c.patient_status.as_deref())
                 .end()?;
         }
+        // The guides' order; the CLIA number is 837P only.
+        let clia = if professional { &c.clia_number } else { &None };
         for (q, v) in [
+            ("9F", &c.referral_number),
             ("G1", &c.prior_authorization),
             ("F8", &c.payer_claim_number),
+            ("X4", clia),
             ("EA", &c.medical_record_number),
         ] {
             if let Some(v) = v {
@@ -816,10 +845,63 @@ impl ClaimWriter<'_> {
         self.diagnoses(c)
     }
 
+    fn dtp(&mut self, qualifier: &str, date: Option<NaiveDate>) -> W {
+        match date {
+            Some(d) => self
+                .em
+                .seg(self.out, "DTP")
+                .el(qualifier)
+                .el("D8")
+                .date(d)
+                .end(),
+            None => Ok(()),
+        }
+    }
+
+    /// 837P 2300 dates, in the guide's order: onset, initial treatment,
+    /// accident, admission (a date only).
+    fn professional_dates(&mut self, c: &Claim) -> W {
+        self.dtp("431", c.onset_date)?;
+        self.dtp("454", c.initial_treatment_date)?;
+        self.dtp("439", c.accident_date)?;
+        self.dtp("435", c.admission.as_ref().and_then(|a| a.date))
+    }
+
+    /// 837I 2300 dates, in the guide's order: discharge hour, statement
+    /// period, admission (with its hour when known).
+    fn institutional_dates(&mut self, c: &Claim) -> W {
+        if let Some(hour) = &c.discharge_hour {
+            self.em
+                .seg(self.out, "DTP")
+                .el("096")
+                .el("TM")
+                .el(hour)
+                .end()?;
+        }
+        if let (Some(from), Some(to)) = (c.statement_from, c.statement_to) {
+            self.em
+                .seg(self.out, "DTP")
+                .el("434")
+                .el("RD8")
+                .date_range(from, to)
+                .end()?;
+        }
+        let Some((date, hour)) = c.admission.as_ref().and_then(|a| Some((a.date?, &a.hour))) else {
+            return Ok(());
+        };
+        let mut s = self.em.seg(self.out, "DTP");
+        s.el("435");
+        match hour {
+            Some(hour) => s.el("DT").date_time(date, hour),
+            None => s.el("D8").date(date),
+        };
+        s.end()
+    }
+
     fn diagnoses(&mut self, c: &Claim) -> W {
-        let (principal, admitting, other) = match c.icd_version {
-            IcdVersion::Icd10 => ("ABK", "ABJ", "ABF"),
-            IcdVersion::Icd9 => ("BK", "BJ", "BF"),
+        let (principal, admitting, visit, other) = match c.icd_version {
+            IcdVersion::Icd10 => ("ABK", "ABJ", "APR", "ABF"),
+            IcdVersion::Icd9 => ("BK", "BJ", "PR", "BF"),
         };
         let Some((first, rest)) = c.diagnoses.split_first() else {
             return Ok(());
@@ -840,6 +922,16 @@ impl ClaimWriter<'_> {
                     .end()?;
                 if let Some(adm) = &c.admitting_diagnosis {
                     self.em.seg(self.out, "HI").comp(&[admitting, adm]).end()?;
+                }
+                if !c.visit_reasons.is_empty() {
+                    let mut s = self.em.seg(self.out, "HI");
+                    for reason in c.visit_reasons.iter().take(3) {
+                        s.comp(&[visit, reason]);
+                    }
+                    s.end()?;
+                }
+                if let Some(drg) = &c.drg {
+                    self.em.seg(self.out, "HI").comp(&["DR", drg]).end()?;
                 }
                 for chunk in rest.chunks(12) {
                     let mut s = self.em.seg(self.out, "HI");
@@ -1057,10 +1149,14 @@ mod tests {
     use crate::model::ClaimFile;
     use crate::x12::{EnvelopeEvent, EnvelopeReader, ReadError, Tokenizer};
 
+    /// The example file's professional claims.
     fn claims() -> Vec<Claim> {
         let file: ClaimFile =
             serde_json::from_str(include_str!("../../examples/claims.json")).unwrap();
         file.claims
+            .into_iter()
+            .filter(|c| c.kind == ClaimKind::Professional)
+            .collect()
     }
 
     fn envelope() -> Envelope {

@@ -1,7 +1,8 @@
 //! Varied, valid claims from a seed: the property tests' raw material. Every
 //! claim it makes passes the scrubber; variety covers both claim kinds,
 //! patients and subscribers, COB loops, NDC drugs, modifiers, date ranges,
-//! many lines and many diagnoses.
+//! many lines and many diagnoses, accidents and related causes, onset and
+//! admission/discharge hours, CLIA, referral, DRG and visit reasons.
 
 use chrono::NaiveDate;
 use edi_courier::model::*;
@@ -96,6 +97,11 @@ fn address(rng: &mut Rng, zip9: bool) -> Address {
         state: state.into(),
         zip,
     }
+}
+
+/// HHMM.
+fn hour(rng: &mut Rng) -> String {
+    format!("{:02}{:02}", rng.below(24), rng.below(60))
 }
 
 fn gender(rng: &mut Rng) -> Gender {
@@ -211,6 +217,22 @@ pub fn claim(rng: &mut Rng, kind: ClaimKind, n: usize) -> Claim {
         Vec::new()
     };
     let frequency = if rng.chance(10) { "7" } else { "1" };
+    // 837P CLM11: one or two related causes; an auto accident names its state.
+    let causes: Vec<String> = if professional && rng.chance(15) {
+        let first = *rng.pick(&["AA", "EM", "OA"]);
+        let second = rng
+            .chance(30)
+            .then(|| *rng.pick(&["AA", "EM", "OA"]))
+            .filter(|c| *c != first);
+        std::iter::once(first)
+            .chain(second)
+            .map(str::to_owned)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let auto = causes.iter().any(|c| c == "AA");
+    let accident = auto || causes.iter().any(|c| c == "OA");
     let billing_npi = rng.pick(&NPIS[..2]).to_string();
     Claim {
         kind,
@@ -235,11 +257,33 @@ pub fn claim(rng: &mut Rng, kind: ClaimKind, n: usize) -> Claim {
             date: Some(from),
             kind: Some("1".into()),
             source: Some("7".into()),
+            hour: rng.chance(50).then(|| hour(rng)),
         }),
+        discharge_hour: (!professional && rng.chance(30)).then(|| hour(rng)),
         patient_status: (!professional).then(|| "01".into()),
         diagnoses,
         icd_version: IcdVersion::Icd10,
         admitting_diagnosis: (!professional && rng.chance(30)).then(|| rng.pick(ICD10).to_string()),
+        visit_reasons: if !professional && rng.chance(25) {
+            (0..1 + rng.below(3))
+                .map(|_| rng.pick(ICD10).to_string())
+                .collect()
+        } else {
+            Vec::new()
+        },
+        drg: (!professional && rng.chance(25)).then(|| format!("{:03}", 1 + rng.below(998))),
+        related_causes: causes,
+        accident_date: accident.then(|| from - chrono::Days::new(rng.below(30))),
+        accident_state: auto.then(|| rng.pick(CITIES).1.to_owned()),
+        onset_date: (professional && rng.chance(30))
+            .then(|| from - chrono::Days::new(rng.below(60))),
+        initial_treatment_date: (professional && rng.chance(15))
+            .then(|| from - chrono::Days::new(rng.below(60))),
+        clia_number: (professional && rng.chance(10))
+            .then(|| format!("{:02}D{:07}", rng.below(100), rng.below(10_000_000))),
+        referral_number: rng
+            .chance(15)
+            .then(|| format!("RF{}", rng.below(1_000_000))),
         prior_authorization: rng
             .chance(15)
             .then(|| format!("PA{}", rng.below(1_000_000))),

@@ -158,3 +158,17 @@ pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// The envelope of an answer from the sandbox-profile payer (ISA06/GS02
+/// SANDBOXPAYER) to us (EDICOURIER): what a 999 must carry to match our
+/// groups, which are matched on our whole envelope.
+pub fn from_payer() -> edi_courier::model::response::EnvelopeRef {
+    edi_courier::model::response::EnvelopeRef {
+        sender: "SANDBOXPAYER".into(),
+        receiver: "EDICOURIER".into(),
+        interchange: "1".into(),
+        group_sender: "SANDBOXPAYER".into(),
+        group_receiver: "EDICOURIER".into(),
+        ..Default::default()
+    }
+}
