@@ -29,6 +29,7 @@ async fn main() {
         .unwrap()
         .and_hms_opt(10, 0, 0)
         .unwrap();
+    let stamp = now.and_utc();
 
     // N claims sent: written as an 837 for their placements, recorded and delivered.
     let file: ClaimFile =
@@ -69,7 +70,7 @@ async fn main() {
                 file_name: "bench.x12",
                 spool_path: "bench.x12",
             },
-            now,
+            stamp,
         )
         .await
         .unwrap();
@@ -91,11 +92,11 @@ async fn main() {
                     set_aside: 0,
                 },
             },
-            now,
+            stamp,
         )
         .await
         .unwrap();
-    ledger.delivered(file_id, "bench", now).await.unwrap();
+    ledger.delivered(file_id, "bench", stamp).await.unwrap();
     let record_secs = started.elapsed().as_secs_f64();
 
     // The 835, read whole as collect does, then reconciled in one transaction.
@@ -122,7 +123,7 @@ async fn main() {
                 spool_path: remit_file,
                 sha256: "01",
             },
-            now,
+            stamp,
         )
         .await
         .unwrap();
@@ -130,12 +131,12 @@ async fn main() {
         panic!("{inbound:?}")
     };
     let done = ledger
-        .record_responses("acme", inbound_id, "01", &responses, now)
+        .record_responses("acme", inbound_id, "01", &responses, stamp)
         .await
         .unwrap();
     let secs = started.elapsed().as_secs_f64();
     let counts = ledger
-        .claim_totals(chrono::NaiveDateTime::MIN)
+        .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)
         .await
         .unwrap();
     ledger.close().await;

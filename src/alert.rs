@@ -7,7 +7,7 @@
 //! never patient names, member ids, birth dates or diagnoses: nothing here
 //! ever holds them (the reports it is built from do not).
 
-use chrono::NaiveDateTime;
+use crate::ledger::Stamp;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -100,11 +100,7 @@ impl Alert {
 }
 
 /// Queues alerts in the ledger, coalescing repeats.
-pub async fn raise(
-    ledger: &Ledger,
-    alerts: &[Alert],
-    now: NaiveDateTime,
-) -> Result<(), LedgerError> {
+pub async fn raise(ledger: &Ledger, alerts: &[Alert], now: Stamp) -> Result<(), LedgerError> {
     let window_start = now - chrono::Duration::from_std(COALESCE).unwrap_or_default();
     for a in alerts {
         let queued = ledger
@@ -316,7 +312,11 @@ pub fn overdue(o: &Overdue) -> Alert {
         format!(
             "No {what} has come from {} for {} (ISA13 {:09}, {} claim(s)), delivered {}; \
              the partner's deadline has passed.",
-            o.partner, o.file, o.isa13, o.claims, o.delivered_at
+            o.partner,
+            o.file,
+            o.isa13,
+            o.claims,
+            crate::ledger::shown(&o.delivered_at)
         ),
     )
 }
@@ -404,18 +404,15 @@ impl Mailer {
 
     /// Mails every queued alert, oldest first; stops at the first failure
     /// (the server is down: the rest wait with it). Returns how many went.
-    pub async fn send_pending(
-        &self,
-        ledger: &Ledger,
-        now: NaiveDateTime,
-    ) -> Result<usize, AlertError> {
+    pub async fn send_pending(&self, ledger: &Ledger, now: Stamp) -> Result<usize, AlertError> {
         let mut sent = 0;
         for a in ledger.pending_alerts().await? {
             let mut body = a.body.clone();
             if a.repeats > 0 {
                 body += &format!(
                     "\n\n(The same alert came {} more time(s) since {}.)",
-                    a.repeats, a.created_at
+                    a.repeats,
+                    crate::ledger::shown(&a.created_at)
                 );
             }
             let mut message = Message::builder()

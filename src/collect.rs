@@ -21,7 +21,7 @@
 //! aside. The same answer sealed or named anew is recognised by the hash of
 //! its opened bytes and by each response's identity, and applied once.
 
-use chrono::NaiveDateTime;
+use crate::ledger::Stamp;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ use crate::inspect::{read_items, InspectError, Item, Problem};
 use crate::ledger::{Inbound, InboundState, Ledger, LedgerError, NewInbound};
 use crate::lifecycle::ClaimStatus;
 use crate::model::response::Response;
-use crate::sftp::{Connection, RemoteEntry, SftpError};
+use crate::sftp::{Connection, ConnectionFault, RemoteEntry, SftpError};
 use crate::x12::ReadError;
 
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +116,7 @@ pub enum Collected {
 #[derive(Debug, Default)]
 pub struct CollectReport {
     pub files: Vec<Collected>,
-    pub connection_error: Option<crate::sftp::ConnectionFault>,
+    pub connection_error: Option<ConnectionFault>,
 }
 
 pub struct Collect<'a> {
@@ -124,7 +124,7 @@ pub struct Collect<'a> {
     pub partner: &'a Partner,
     pub ledger: &'a Ledger,
     pub identities: Option<&'a Identities>,
-    pub now: NaiveDateTime,
+    pub now: Stamp,
 }
 
 /// Whether a remote name may become a local file name: no folders, no
@@ -186,16 +186,35 @@ impl Collect<'_> {
             }
         };
         let mut report = CollectReport::default();
-        let conn = match Connection::open(&self.partner.sftp, self.partner.timeout).await {
-            Ok(c) => c,
-            Err(e) => {
-                report.connection_error = Some((&e).into());
+        // Transient faults (refused, dropped, timed out) are retried with
+        // the partner's backoff, as `submit` does; what a run already
+        // applied is recognised on the next try, so a retry repeats nothing.
+        let retry = self.partner.retry;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let fault = match Connection::open(&self.partner.sftp, self.partner.timeout).await {
+                Ok(conn) => {
+                    let result = self.collect_all(&conn, &mut report).await;
+                    conn.close().await;
+                    match result {
+                        Err(CollectError::Sftp(e)) if e.is_transient() => *e,
+                        other => return other.map(|()| report),
+                    }
+                }
+                Err(e) => e,
+            };
+            tracing::warn!(error = %fault, tries, transient = fault.is_transient(), "collect: cannot reach the partner");
+            if !fault.is_transient() || tries >= retry.attempts {
+                let mut error = ConnectionFault::from(&fault);
+                if fault.is_transient() {
+                    error.message = format!("gave up after {tries} tries: {}", error.message);
+                }
+                report.connection_error = Some(error);
                 return Ok(report);
             }
-        };
-        let result = self.collect_all(&conn, &mut report).await;
-        conn.close().await;
-        result.map(|()| report)
+            tokio::time::sleep(retry.delay(tries)).await;
+        }
     }
 
     async fn collect_all(

@@ -15,7 +15,8 @@
 //! SIGHUP  → config and jobs reloaded; a bad config is reported and the old kept
 //! ```
 
-use chrono::{DateTime, Local, NaiveDateTime, Utc};
+use crate::ledger::Stamp;
+use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -123,16 +124,11 @@ impl<F: Future> Future for CatchPanic<F> {
     }
 }
 
-/// Local wall time for the ledger's stamps, from the daemon's clock.
-pub fn local(t: DateTime<Utc>) -> NaiveDateTime {
-    t.with_timezone(&Local).naive_local()
-}
-
 /// Runs `job` once and queues its alerts.
 /// A job that panics (a bug) is a failed run like any other: recorded,
 /// alerted, its lease and slot released (the panic's message is in the log,
 /// from the panic hook).
-pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime) -> JobRun {
+pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
     let kind = async {
         crate::fault::panic_if_injected("job");
         match job.kind {
@@ -159,7 +155,7 @@ pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDate
     run
 }
 
-async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime) -> JobRun {
+async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
     let Some(partner) = job.partner.as_deref().and_then(|p| config.partner(p)) else {
         return failed("no partner".into(), job);
     };
@@ -214,7 +210,7 @@ async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime)
     }
 }
 
-async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime) -> JobRun {
+async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
     let Some(partner) = job.partner.as_deref().and_then(|p| config.partner(p)) else {
         return failed("no partner".into(), job);
     };
@@ -265,12 +261,7 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: NaiveDateTime
     }
 }
 
-async fn check_deadlines(
-    config: &Config,
-    job: &Job,
-    ledger: &Ledger,
-    now: NaiveDateTime,
-) -> JobRun {
+async fn check_deadlines(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
     let mut alerts = Vec::new();
     for partner in config.partners.values() {
         if job.partner.as_deref().is_some_and(|p| p != partner.name) {
@@ -304,13 +295,13 @@ async fn check_deadlines(
     }
 }
 
-async fn digest(job: &Job, ledger: &Ledger, now: NaiveDateTime) -> JobRun {
+async fn digest(job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
     let since = now - chrono::Duration::hours(24);
     match ledger.claim_totals(since).await {
         Ok(rows) => JobRun {
             outcome: RunOutcome::Done,
             detail: format!("{} partner/status row(s)", rows.len()),
-            alerts: vec![alert::digest(&rows, since.date())],
+            alerts: vec![alert::digest(&rows, crate::ledger::local(since).date())],
         },
         Err(e) => failed(e.to_string(), job),
     }
@@ -430,7 +421,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
                             subject: "[edi-courier] config reload refused".into(),
                             body: format!("SIGHUP: the new config or jobs could not be loaded; the running ones stay.\n\n{e}"),
                         };
-                        let now = local(shared.clock.now());
+                        let now = shared.clock.now();
                         if let Err(e) = alert::raise(&shared.ledger, &[a], now).await {
                             tracing::error!(error = %e, "alert could not be queued");
                         }
@@ -464,7 +455,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
     if let (Some(m), Some(smtp)) = (mailer.take(), loaded.config.smtp.as_ref()) {
         m.abort();
         if let Ok(mailer) = Mailer::new(smtp) {
-            let now = local(shared.clock.now());
+            let now = shared.clock.now();
             let _ = tokio::time::timeout(
                 Duration::from_secs(5),
                 mailer.send_pending(&shared.ledger, now),
@@ -557,7 +548,7 @@ fn start_tick(shared: &Arc<Shared>, config: &Arc<Config>, job: &Arc<Job>, tick: 
         let shared = shared.clone();
         let job = job.clone();
         tokio::spawn(async move {
-            let now = local(shared.clock.now());
+            let now = shared.clock.now();
             if let Ok(true) = shared
                 .ledger
                 .claim_tick(&job.name, &key, &shared.id, now)
@@ -608,7 +599,7 @@ impl Drop for RunSlot<'_> {
 
 async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
     let ledger = &shared.ledger;
-    let now = local(shared.clock.now());
+    let now = shared.clock.now();
     match ledger.claim_tick(&job.name, key, &shared.id, now).await {
         Ok(true) => {}
         Ok(false) => return, // another daemon has this tick
@@ -617,8 +608,7 @@ async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
             return;
         }
     }
-    let lease_until =
-        |now: NaiveDateTime| now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+    let lease_until = |now: Stamp| now + chrono::Duration::from_std(LEASE).unwrap_or_default();
     match ledger
         .take_lease(&job.name, &shared.id, now, lease_until(now))
         .await
@@ -659,12 +649,12 @@ async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
         tokio::select! {
             run = &mut run => break run,
             () = tokio::time::sleep(LEASE / 3) => {
-                let now = local(shared.clock.now());
+                let now = shared.clock.now();
                 let _ = ledger.take_lease(&job.name, &shared.id, now, lease_until(now)).await;
             }
         }
     };
-    let done = local(shared.clock.now());
+    let done = shared.clock.now();
     if let Err(e) = ledger
         .finish_tick(&job.name, key, run.outcome.as_str(), &run.detail, done)
         .await
@@ -687,7 +677,7 @@ async fn mail_loop(shared: Arc<Shared>, config: Arc<Config>, every: Duration) {
         }
     };
     loop {
-        let now = local(shared.clock.now());
+        let now = shared.clock.now();
         match mailer.send_pending(&shared.ledger, now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(alerts = n, "alerts mailed"),

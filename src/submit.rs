@@ -23,7 +23,7 @@
 //! The 837 streams from the map through the writer straight into the age
 //! encryptor and the spool file; plaintext never touches the disk.
 
-use chrono::NaiveDateTime;
+use crate::ledger::Stamp;
 use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
@@ -175,7 +175,7 @@ pub struct Submit<'a> {
     pub partner: &'a Partner,
     pub map: Option<&'a InputMap>,
     pub ledger: &'a Ledger,
-    pub now: NaiveDateTime,
+    pub now: Stamp,
     pub progress: &'a dyn Progress,
 }
 
@@ -328,7 +328,10 @@ impl Submit<'_> {
         let isa13 = numbers.interchange.start;
         let seq = self
             .ledger
-            .next_daily(&format!("file:{partner}"), self.now.date())
+            .next_daily(
+                &format!("file:{partner}"),
+                crate::ledger::local(self.now).date(),
+            )
             .await?;
         let kind = self.map.map(|m| m.kind_label()).unwrap_or("837");
         let name = self.partner.file_name.render(&FileNameVars {
@@ -338,7 +341,7 @@ impl Submit<'_> {
             kind,
             isa13,
             seq,
-            now: self.now,
+            now: crate::ledger::local(self.now),
         });
         let spool_dir = self.spool_dir();
         std::fs::create_dir_all(&spool_dir).map_err(|source| SubmitError::Spool {
@@ -464,7 +467,7 @@ impl Submit<'_> {
         let pipeline = Pipeline {
             map: self.map,
             profile: &self.partner.profile,
-            today: self.now.date(),
+            today: crate::ledger::local(self.now).date(),
             file_parties: false,
             quarantine: Some(rejected.clone()),
         };
@@ -472,7 +475,7 @@ impl Submit<'_> {
         let translation = pipeline
             .translate(
                 &[export.to_owned()],
-                self.now,
+                crate::ledger::local(self.now),
                 numbers,
                 &mut sealer,
                 |claim, placement| {

@@ -571,3 +571,53 @@ fn nothing_paid_because_of_the_deductible_is_not_a_denial_and_two_835s_are_summe
         .clone();
     assert_eq!(paid["paid"], format!("{:.2}", charge1), "{json}");
 }
+
+/// Forwards to `port`, but drops the first `drop_first` connections at once.
+fn flaky_proxy(port: u16, drop_first: usize) -> u16 {
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, client) in listener.incoming().flatten().enumerate() {
+            if n < drop_first {
+                drop(client);
+                continue;
+            }
+            let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                std::io::copy(&mut c_read, &mut s_write).ok();
+                s_write.shutdown(std::net::Shutdown::Both).ok();
+            });
+            std::thread::spawn(move || {
+                std::io::copy(&mut s_read, &mut c_write).ok();
+                c_write.shutdown(std::net::Shutdown::Both).ok();
+            });
+        }
+    });
+    proxy_port
+}
+
+#[test]
+fn collect_retries_a_dropped_connection_with_the_partners_backoff() {
+    let sshd = Sshd::start();
+    let mut s = submit(&sshd, "retry");
+    s.drop("ours.ta1", &ta1(41, "A", "SANDBOXPAYER"));
+    s.ws.partner.port = flaky_proxy(sshd.port, 2);
+    s.ws.partner.attempts = 3;
+    s.ws.write_config(&s.ws.partner.clone(), &sshd.user);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "the third try gets through: {said}");
+    assert_eq!(s.statuses(), [("accepted_ta1".to_owned(), 5)], "{said}");
+    // With one try only, the same fault is reported, nothing lost.
+    s.drop("again.ta1", &ta1(42, "A", "SANDBOXPAYER"));
+    s.ws.partner.port = flaky_proxy(sshd.port, 1);
+    s.ws.partner.attempts = 1;
+    s.ws.write_config(&s.ws.partner.clone(), &sshd.user);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("not reached"), "{said}");
+    assert_eq!(s.on_server(), ["again.ta1"]);
+}

@@ -32,7 +32,7 @@ async fn record(ledger: &Ledger, n: u8, responses: &[Response]) -> edi_courier::
                 spool_path: "spool/in/x",
                 sha256: &sha,
             },
-            at(),
+            at().and_utc(),
         )
         .await
         .unwrap();
@@ -40,7 +40,7 @@ async fn record(ledger: &Ledger, n: u8, responses: &[Response]) -> edi_courier::
         panic!("{id:?}")
     };
     ledger
-        .record_responses(PARTNER, id, &sha, responses, at())
+        .record_responses(PARTNER, id, &sha, responses, at().and_utc())
         .await
         .unwrap()
 }
@@ -513,7 +513,7 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             let ledger = Ledger::open(&url).await.unwrap();
             let counts = ledger
-                .claim_totals(chrono::NaiveDateTime::MIN)
+                .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)
                 .await
                 .unwrap();
             assert_eq!(counts.len(), 1, "{step}: {counts:?}");
@@ -655,7 +655,7 @@ fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
                 record(&ledger, k as u8 + 1, std::slice::from_ref(&answers[i])).await;
             }
             let totals = ledger
-                .claim_totals(chrono::NaiveDateTime::MIN)
+                .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)
                 .await
                 .unwrap();
             ledger.close().await;

@@ -3,7 +3,7 @@
 //! 0 done, 1 done with rejected items, 2 could not run.
 
 use anyhow::Context;
-use chrono::{Local, NaiveDateTime};
+use chrono::NaiveDateTime;
 use clap::{Args, Parser, Subcommand};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -137,8 +137,15 @@ pub enum Outcome {
 }
 
 impl Cli {
-    pub(crate) fn now(&self) -> NaiveDateTime {
-        self.now.unwrap_or_else(|| Local::now().naive_local())
+    /// Now, or the fixed local time of `EDI_COURIER_NOW` (tests, replays).
+    pub(crate) fn now(&self) -> crate::ledger::Stamp {
+        self.now
+            .map_or_else(chrono::Utc::now, crate::ledger::from_local)
+    }
+
+    /// Now as local wall time (file names, envelope dates).
+    pub(crate) fn local_now(&self) -> NaiveDateTime {
+        crate::ledger::local(self.now())
     }
 }
 
@@ -221,7 +228,7 @@ fn translate_payments(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome
                 &args.inputs.inputs,
                 map.as_ref(),
                 &env,
-                cli.now(),
+                cli.local_now(),
                 &mut numbers,
                 out,
             )?)
@@ -252,7 +259,7 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
         return translate_payments(cli, args);
     }
     let (map, profile) = load(&args.inputs)?;
-    let now = cli.now();
+    let now = cli.local_now();
     let pipeline = Pipeline {
         map: map.as_ref(),
         profile: &profile,
@@ -305,7 +312,7 @@ fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
     let pipeline = Pipeline {
         map: map.as_ref(),
         profile: &profile,
-        today: cli.now().date(),
+        today: cli.local_now().date(),
         file_parties: args.inputs.partner.is_none(),
         quarantine: None,
     };

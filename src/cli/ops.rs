@@ -530,7 +530,11 @@ pub fn trace(cli: &Cli, args: &TraceArgs) -> anyhow::Result<Outcome> {
             t.file.2
         );
         for (at, what, detail) in &t.timeline {
-            text += &format!("  {at}  {what:<22} {}\n", describe_codes(detail));
+            text += &format!(
+                "  {}  {what:<22} {}\n",
+                crate::ledger::shown(at),
+                describe_codes(detail)
+            );
         }
     }
     say(&text)?;
@@ -589,7 +593,7 @@ struct OutboundView {
 
 async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<StatusView> {
     let claims = ledger
-        .claim_totals(chrono::NaiveDateTime::MIN)
+        .claim_totals(crate::ledger::Stamp::MIN_UTC)
         .await?
         .into_iter()
         .map(|r| ClaimTotalView {
@@ -693,7 +697,11 @@ fn render_status(v: &StatusView) -> String {
         for u in &v.unmatched_responses {
             text += &format!(
                 "  #{} {} answering {} from {} ({})\n",
-                u.response, u.kind, u.answers, u.file, u.at
+                u.response,
+                u.kind,
+                u.answers,
+                u.file,
+                crate::ledger::shown(&u.at)
             );
         }
     }
@@ -724,7 +732,7 @@ fn render_status(v: &StatusView) -> String {
                 f.partner,
                 f.name,
                 f.state.name(),
-                f.updated_at
+                crate::ledger::shown(&f.updated_at)
             );
             if let Some(reason) = f
                 .reason
@@ -750,7 +758,7 @@ fn render_status(v: &StatusView) -> String {
             f.claims,
             f.bytes.map(|s| s.to_string()).unwrap_or_default(),
             f.attempts,
-            f.updated_at
+            crate::ledger::shown(&f.updated_at)
         );
         if let Some(e) = f.last_error.as_deref().filter(|_| f.state != "abandoned") {
             text += &format!("        last error: {e}\n");

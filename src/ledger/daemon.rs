@@ -2,7 +2,7 @@
 //! so two daemons never run one tick twice), job leases (so they never run
 //! one job at once), the alert queue, overdue responses, and the digest.
 
-use chrono::NaiveDateTime;
+use super::Stamp;
 use rust_decimal::Decimal;
 use sqlx::Row;
 
@@ -50,7 +50,7 @@ impl Ledger {
         job: &str,
         scheduled_for: &str,
         daemon: &str,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<bool, LedgerError> {
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO job_runs (job, scheduled_for, outcome, daemon, started_at) \
@@ -73,7 +73,7 @@ impl Ledger {
         scheduled_for: &str,
         outcome: &str,
         detail: &str,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<(), LedgerError> {
         sqlx::query(
             "UPDATE job_runs SET outcome = ?3, detail = ?4, finished_at = ?5 \
@@ -121,8 +121,8 @@ impl Ledger {
         &self,
         job: &str,
         holder: &str,
-        now: NaiveDateTime,
-        until: NaiveDateTime,
+        now: Stamp,
+        until: Stamp,
     ) -> Result<bool, LedgerError> {
         let got: Option<String> = sqlx::query_scalar(
             "INSERT INTO job_leases (job, holder, expires_at) VALUES (?1, ?2, ?4) \
@@ -168,8 +168,8 @@ impl Ledger {
         key: &str,
         subject: &str,
         body: &str,
-        at: NaiveDateTime,
-        window_start: NaiveDateTime,
+        at: Stamp,
+        window_start: Stamp,
     ) -> Result<bool, LedgerError> {
         let mut tx = self.begin().await?;
         let repeated = sqlx::query(
@@ -223,7 +223,7 @@ impl Ledger {
             .collect())
     }
 
-    pub async fn alert_sent(&self, id: i64, at: NaiveDateTime) -> Result<(), LedgerError> {
+    pub async fn alert_sent(&self, id: i64, at: Stamp) -> Result<(), LedgerError> {
         sqlx::query("UPDATE alerts SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1")
             .bind(id)
             .bind(stamp(at))
@@ -250,8 +250,8 @@ impl Ledger {
         &self,
         partner: &str,
         kind: &'static str,
-        cutoff: NaiveDateTime,
-        at: NaiveDateTime,
+        cutoff: Stamp,
+        at: Stamp,
     ) -> Result<Vec<Overdue>, LedgerError> {
         // Which claims of a file still wait for this kind of answer.
         let waiting = match kind {
@@ -303,12 +303,9 @@ impl Ledger {
 
     /// Claims by partner and status with their charges, and what the 835s
     /// paid on them, for claims last changed since `since` (every claim:
-    /// `NaiveDateTime::MIN`). Money is summed here, in Decimal: SQL would
+    /// `Stamp::MIN_UTC`). Money is summed here, in Decimal: SQL would
     /// sum the text as floating point.
-    pub async fn claim_totals(
-        &self,
-        since: NaiveDateTime,
-    ) -> Result<Vec<StatusTotal>, LedgerError> {
+    pub async fn claim_totals(&self, since: Stamp) -> Result<Vec<StatusTotal>, LedgerError> {
         // Every payment of every claim (split claims, interim payments,
         // reversals and corrections), summed in Decimal here, never in SQL.
         let rows = sqlx::query(

@@ -6,7 +6,7 @@
 //! current submission ([`crate::lifecycle::derive`]) — so the order files
 //! arrive in, and repeats, change nothing.
 
-use chrono::NaiveDateTime;
+use super::Stamp;
 use rust_decimal::Decimal;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
@@ -173,7 +173,7 @@ impl Ledger {
     pub async fn record_inbound(
         &self,
         f: &NewInbound<'_>,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<Inbound, LedgerError> {
         let at = stamp(at);
         let id: Option<i64> = sqlx::query_scalar(
@@ -241,7 +241,7 @@ impl Ledger {
         &self,
         file_id: i64,
         reason: &str,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<(), LedgerError> {
         self.set_inbound_state(file_id, InboundState::Quarantined, Some(reason), at)
             .await
@@ -253,7 +253,7 @@ impl Ledger {
         file_id: i64,
         state: InboundState,
         reason: Option<&str>,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<(), LedgerError> {
         sqlx::query(
             "UPDATE inbound_files SET state = ?2, reason = COALESCE(?3, reason), updated_at = ?4 \
@@ -330,7 +330,7 @@ impl Ledger {
         file_id: i64,
         content_sha256: &str,
         responses: &[Response],
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<Reconciled, LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
@@ -858,7 +858,7 @@ impl Ledger {
         claim_id: &str,
         answered: Option<&str>,
         partner: &str,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<Option<ClaimStatus>, LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;

@@ -91,9 +91,41 @@ fn query_err(what: &'static str) -> impl Fn(sqlx::Error) -> LedgerError {
     move |source| LedgerError::Query { what, source }
 }
 
-/// How the ledger writes a time: ISO 8601, to the second.
-fn stamp(at: chrono::NaiveDateTime) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S").to_string()
+/// A moment as the ledger records it: UTC, whatever the host's zone, so
+/// leases, deadlines and alert windows compare right across a DST change.
+pub type Stamp = chrono::DateTime<chrono::Utc>;
+
+/// How the ledger writes a time: RFC 3339 in UTC, to the second (`…Z`).
+fn stamp(at: Stamp) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A moment as local wall time: for file names and X12 envelope dates,
+/// which partners read as the sender's local date and time.
+pub fn local(at: Stamp) -> chrono::NaiveDateTime {
+    at.with_timezone(&chrono::Local).naive_local()
+}
+
+/// Local wall time as a moment; in a DST fold the earlier, in a gap the
+/// wall time read as UTC (it names no real moment).
+pub fn from_local(at: chrono::NaiveDateTime) -> Stamp {
+    use chrono::TimeZone;
+    chrono::Local
+        .from_local_datetime(&at)
+        .earliest()
+        .map_or_else(|| at.and_utc(), |t| t.with_timezone(&chrono::Utc))
+}
+
+/// A ledger time for people: in the host's local time. Text that is not a
+/// ledger stamp (an older row, a missing value) is shown as it is.
+pub fn shown(s: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => t
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string(),
+        Err(_) => s.to_owned(),
+    }
 }
 
 impl Ledger {

@@ -5,7 +5,7 @@
 //! own, so whatever step a crash interrupts, the ledger says exactly where
 //! to resume. Steps that change several rows do it in one transaction.
 
-use chrono::NaiveDateTime;
+use super::Stamp;
 use rust_decimal::Decimal;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
@@ -269,7 +269,7 @@ impl Ledger {
     pub async fn begin_export(
         &self,
         new: &NewExport<'_>,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<(i64, i64), LedgerError> {
         let NewExport {
             partner,
@@ -328,7 +328,7 @@ impl Ledger {
         &self,
         file_id: i64,
         reason: &str,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
@@ -352,7 +352,7 @@ impl Ledger {
     pub async fn record_spooled(
         &self,
         spooled: &SpooledFile<'_>,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<(), LedgerError> {
         let SpooledFile {
             export_id,
@@ -500,7 +500,7 @@ impl Ledger {
         export_id: i64,
         file_id: i64,
         counts: Counts,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
@@ -550,7 +550,7 @@ impl Ledger {
         &self,
         export_id: i64,
         new_path: &str,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
@@ -618,7 +618,7 @@ impl Ledger {
         file_id: i64,
         state: FileState,
         detail: &str,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
@@ -645,7 +645,7 @@ impl Ledger {
         &self,
         file_id: i64,
         error: &str,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
@@ -668,7 +668,7 @@ impl Ledger {
         &self,
         file_id: i64,
         detail: &str,
-        at: NaiveDateTime,
+        at: Stamp,
     ) -> Result<u64, LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;

@@ -181,7 +181,7 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             let ledger = edi_courier::ledger::Ledger::open(&url).await.unwrap();
             let counts = ledger
-                .claim_totals(chrono::NaiveDateTime::MIN)
+                .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)
                 .await
                 .unwrap();
             ledger.close().await;
