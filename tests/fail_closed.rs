@@ -621,3 +621,27 @@ fn collect_retries_a_dropped_connection_with_the_partners_backoff() {
     assert!(said.contains("not reached"), "{said}");
     assert_eq!(s.on_server(), ["again.ta1"]);
 }
+
+#[test]
+fn ledger_times_are_utc_whatever_the_hosts_zone_and_shown_in_local_time() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    // The fixed clock says 10:00 local; in New York in November that is 15:00Z.
+    let ny = [("TZ", "America/New_York")];
+    assert_eq!(ws.submit(&ny).status.code(), Some(0));
+    let json = ws.run(&["status", "--json"], &ny);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        v["outbound"][0]["updated_at"], "2026-11-20T15:00:00Z",
+        "{v}"
+    );
+    let text = String::from_utf8_lossy(&ws.run(&["status"], &ny).stdout).into_owned();
+    assert!(
+        text.contains("2026-11-20T10:00:00"),
+        "shown in local time: {text}"
+    );
+    let elsewhere =
+        String::from_utf8_lossy(&ws.run(&["status"], &[("TZ", "Asia/Tokyo")]).stdout).into_owned();
+    assert!(elsewhere.contains("2026-11-21T00:00:00"), "{elsewhere}");
+}
