@@ -13,13 +13,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::atomic::AtomicFile;
 use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, PaymentMap, Source};
 use crate::model::response::Remittance;
 use crate::model::{Claim, ClaimKind, Receiver, Submitter};
 use crate::profile::Profile;
 use crate::report::{Problem, Report, Rows, Severity};
-use crate::scrub::Scrubber;
+use crate::scrub::{claim_label, Scrubber};
 use crate::x12::{
     ClaimPlacement, ControlNumbers, Envelope, InterchangeSummary, WriteError, Writer835, Writer837,
 };
@@ -553,7 +552,7 @@ impl<'p> Run<'p> {
                                 severity: Severity::Error,
                                 file: file.clone(),
                                 rows: Some(mapped.rows),
-                                claim: Some(claim.id.clone()),
+                                claim: Some(claim_label(&claim.id)),
                                 field,
                                 rule: "x12-value".into(),
                                 message,
@@ -573,11 +572,19 @@ impl<'p> Run<'p> {
                 self.report.set_aside.push(
                     mapped
                         .claim_id
-                        .clone()
+                        .as_deref()
+                        .map(claim_label)
                         .unwrap_or_else(|| format!("{file} row {}", mapped.rows)),
                 );
             } else {
                 self.report.claims_accepted += 1;
+            }
+            // A card number in a claim id shows only its last four digits,
+            // whichever step (map, scrubber, batch, writer) named the claim.
+            for p in &mut problems {
+                if let Some(claim) = &mut p.claim {
+                    *claim = claim_label(claim);
+                }
             }
             self.report.problems.append(&mut problems);
         }
@@ -593,7 +600,7 @@ impl<'p> Run<'p> {
                 severity: Severity::Error,
                 file: file.to_owned(),
                 rows: Some(rows),
-                claim: Some(id.to_owned()),
+                claim: Some(claim_label(id)),
                 field: "id".into(),
                 rule: "duplicate-claim".into(),
                 message: format!(
@@ -610,13 +617,20 @@ impl<'p> Run<'p> {
 /// Set-aside claims of one input, handed back in the input's own shape: the
 /// CSV header and rows byte for byte as the export had them (BOM, line
 /// endings, quoting), or the canonical JSON claim objects, written
-/// atomically once the input is done.
+/// atomically once the input is done, under a name no earlier file has:
+/// `STEM.rejected.csv`, else `STEM.rejected.2.csv`, `STEM.rejected.3.csv`…
+/// An unfixed copy from an earlier export of the same name is never
+/// overwritten.
 struct Quarantine {
-    dest: PathBuf,
+    dir: PathBuf,
+    stem: String,
     csv_header: Option<Vec<u8>>,
     rows: Vec<Vec<u8>>,
     json: Vec<serde_json::Value>,
 }
+
+/// Names tried for one input's set-aside copy before giving up.
+const MAX_QUARANTINE_NAMES: u32 = 10_000;
 
 impl Quarantine {
     fn new(dir: &Path, input: &Path, csv_header: Option<Vec<u8>>) -> Self {
@@ -624,13 +638,30 @@ impl Quarantine {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "input".into());
-        let ext = if csv_header.is_some() { "csv" } else { "json" };
         Quarantine {
-            dest: dir.join(format!("{stem}.rejected.{ext}")),
+            dir: dir.to_owned(),
+            stem,
             csv_header,
             rows: Vec::new(),
             json: Vec::new(),
         }
+    }
+
+    fn ext(&self) -> &'static str {
+        if self.csv_header.is_some() {
+            "csv"
+        } else {
+            "json"
+        }
+    }
+
+    /// The `n`th name for this input's set-aside copy (1-based).
+    fn name(&self, n: u32) -> PathBuf {
+        let (stem, ext) = (&self.stem, self.ext());
+        self.dir.join(match n {
+            1 => format!("{stem}.rejected.{ext}"),
+            n => format!("{stem}.rejected.{n}.{ext}"),
+        })
     }
 
     /// Set-aside claims are few: they are held until the input is done.
@@ -641,17 +672,8 @@ impl Quarantine {
         }
     }
 
-    /// Writes the file (if anything was set aside) and returns its path.
-    fn finish(self) -> Result<Option<PathBuf>, TranslateError> {
-        if self.rows.is_empty() && self.json.is_empty() {
-            return Ok(None);
-        }
-        let fail = |source| TranslateError::Quarantine {
-            path: self.dest.clone(),
-            source,
-        };
-        let other = |e: &dyn std::fmt::Display| fail(std::io::Error::other(e.to_string()));
-        let mut file = AtomicFile::create(&self.dest).map_err(fail)?;
+    /// The file's bytes: the CSV header and rows, or a JSON claim file.
+    fn contents(&self) -> Result<Vec<u8>, serde_json::Error> {
         match &self.csv_header {
             Some(header) => {
                 // The header's own line ending goes after a last row that had none.
@@ -669,14 +691,76 @@ impl Quarantine {
                     }
                     text.extend_from_slice(row);
                 }
-                file.write_all(&text).map_err(fail)?;
+                Ok(text)
             }
-            None => {
-                let doc = serde_json::json!({ "claims": self.json });
-                serde_json::to_writer_pretty(&mut file, &doc).map_err(|e| other(&e))?;
+            None => serde_json::to_vec_pretty(&serde_json::json!({ "claims": self.json })),
+        }
+    }
+
+    /// Writes the file (if anything was set aside) and returns its path.
+    ///
+    /// The bytes go to a hidden temporary file, fsynced, then are linked
+    /// under the first free name: a hard link never replaces an existing
+    /// file, so two runs racing for one name each get their own.
+    fn finish(self) -> Result<Option<PathBuf>, TranslateError> {
+        if self.rows.is_empty() && self.json.is_empty() {
+            return Ok(None);
+        }
+        let fail = |path: &Path| {
+            let path = path.to_owned();
+            move |source| TranslateError::Quarantine { path, source }
+        };
+        let first = self.name(1);
+        let text = self
+            .contents()
+            .map_err(|e| fail(&first)(std::io::Error::other(e.to_string())))?;
+        // A copy with the same bytes already waiting (the same export
+        // read again after a failed run) is that file: no second copy.
+        for n in 1..=MAX_QUARANTINE_NAMES {
+            let dest = self.name(n);
+            match std::fs::read(&dest) {
+                Ok(held) if held == text => return Ok(Some(dest)),
+                Ok(_) => {}
+                Err(_) => break,
             }
         }
-        file.commit().map_err(fail)?;
-        Ok(Some(self.dest))
+        let tmp = Temporary(self.dir.join(format!(
+            ".{}.rejected.{}.{}.part",
+            self.stem,
+            std::process::id(),
+            self.ext()
+        )));
+        {
+            let mut file = std::fs::File::create(&tmp.0).map_err(fail(&first))?;
+            file.write_all(&text).map_err(fail(&first))?;
+            file.sync_all().map_err(fail(&first))?;
+        }
+        for n in 1..=MAX_QUARANTINE_NAMES {
+            let dest = self.name(n);
+            match std::fs::hard_link(&tmp.0, &dest) {
+                Ok(()) => {
+                    drop(tmp);
+                    crate::atomic::sync_dir(&self.dir).map_err(fail(&dest))?;
+                    return Ok(Some(dest));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(fail(&dest)(e)),
+            }
+        }
+        Err(fail(&first)(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{MAX_QUARANTINE_NAMES} set-aside copies of this input already wait to be fixed"
+            ),
+        )))
+    }
+}
+
+/// A temporary file removed when dropped (whether or not it was linked).
+struct Temporary(PathBuf);
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

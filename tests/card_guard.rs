@@ -121,3 +121,67 @@ fn a_card_number_in_any_text_field_sets_the_claim_aside_and_is_never_echoed() {
         );
     }
 }
+
+/// Regression: a card number typed into a claim id was masked in the
+/// problems but listed whole in the report's `set_aside` list (and a
+/// second claim with the same id named it whole as a duplicate). Every
+/// place a set-aside claim is named now shows only the last four digits.
+#[test]
+fn a_card_number_in_a_claim_id_is_masked_wherever_the_claim_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/claims.json")).unwrap(),
+    )
+    .unwrap();
+    let (digits, typed, last4) = CARDS[1];
+    let mut claims = Vec::new();
+    for id in [format!("CC {typed}"), format!("CC {typed}"), "CLEAN".into()] {
+        let mut c = example["claims"][0].clone();
+        c["id"] = id.into();
+        claims.push(c);
+    }
+    let input = dir.path().join("claims.json");
+    std::fs::write(&input, serde_json::json!({ "claims": claims }).to_string()).unwrap();
+    let out_path = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        "--quarantine",
+        dir.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report_text = std::fs::read_to_string(dir.path().join("out.837.report.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report_text).unwrap();
+    let masked = format!("(an id holding a card number ending {last4})");
+    assert_eq!(report["set_aside"], serde_json::json!([masked, masked]));
+    let rules: Vec<(&str, &str)> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["claim"].as_str().unwrap(), p["rule"].as_str().unwrap()))
+        .collect();
+    assert!(
+        rules.contains(&(masked.as_str(), "card-number")),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&(masked.as_str(), "duplicate-claim")),
+        "{rules:?}"
+    );
+    let x12 = std::fs::read_to_string(&out_path).unwrap();
+    let leading = &digits[..digits.len() - 4];
+    for (what, shown) in [("837", &x12), ("report", &report_text), ("stderr", &stderr)] {
+        assert!(
+            !shown.replace(' ', "").contains(leading),
+            "the card appears in the {what}: {shown}"
+        );
+    }
+    let rejected = std::fs::read_to_string(dir.path().join("claims.rejected.json")).unwrap();
+    assert!(
+        rejected.contains(typed),
+        "the rejected copy keeps the id as it was"
+    );
+}

@@ -105,3 +105,47 @@ fn a_damaged_ledger_row_is_reported_not_a_panic() {
     }
     assert!(names_in(&ws.partner.outbound_dir).is_empty());
 }
+
+/// Regression: the set-aside copy was always `STEM.rejected.csv`, so a
+/// later export of the same name replaced an earlier copy nobody had fixed
+/// yet. Each copy now gets a name of its own, the run says which, and the
+/// same export read again does not make a second copy.
+#[test]
+fn a_later_exports_set_aside_claims_never_overwrite_an_earlier_unfixed_copy() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let clinic = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    // RFM-1001's total no longer matches its lines: it is set aside.
+    let monday = clinic.replace("RFM-1001,$185.00,", "RFM-1001,$186.00,");
+    assert_ne!(monday, clinic);
+    let tuesday = monday.replace("RFM-", "TUE-");
+    let rejected = ws.outbox().join("rejected");
+
+    std::fs::write(ws.outbox().join("clinic.csv"), &monday).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(names_in(&rejected), ["clinic.rejected.csv"]);
+    let first = std::fs::read_to_string(rejected.join("clinic.rejected.csv")).unwrap();
+    assert!(first.contains("RFM-1001,$186.00,") && !first.contains("RFM-1002"));
+
+    std::fs::write(ws.outbox().join("clinic.csv"), &tuesday).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        names_in(&rejected),
+        ["clinic.rejected.2.csv", "clinic.rejected.csv"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(rejected.join("clinic.rejected.csv")).unwrap(),
+        first,
+        "Monday's unfixed copy is untouched"
+    );
+    let second = std::fs::read_to_string(rejected.join("clinic.rejected.2.csv")).unwrap();
+    assert!(second.contains("TUE-1001,$186.00,"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("clinic.rejected.2.csv"),
+        "the run names the file the claims went to: {}",
+        text(&out)
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 8)]);
+}

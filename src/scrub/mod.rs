@@ -13,6 +13,7 @@
 
 pub mod code_sets;
 pub mod codes;
+mod fields;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -149,11 +150,7 @@ impl<'p> Scrubber<'p> {
         let mut f = Findings {
             file,
             rows,
-            claim: match card_number(&claim.id) {
-                // Problems name the claim by its id: not by a card number.
-                Some(last4) => format!("(an id holding a card number ending {last4})"),
-                None => claim.id.trim().to_owned(),
-            },
+            claim: claim_label(&claim.id),
             problems: Vec::new(),
         };
         visit_text(claim, &mut |field, class, text| {
@@ -173,6 +170,7 @@ impl<'p> Scrubber<'p> {
                 .diagnoses
                 .iter_mut()
                 .chain(&mut claim.admitting_diagnosis)
+                .chain(&mut claim.visit_reasons)
             {
                 if let Some(bare) = icd10_undotted(dx).filter(|_| icd10_shape(dx)) {
                     *dx = bare;
@@ -465,6 +463,7 @@ impl<'p> Scrubber<'p> {
         }
 
         self.diagnoses(c, f);
+        self.claim_fields(c, f);
         self.lines(c, f);
 
         // Total = sum of lines.
@@ -845,6 +844,16 @@ impl<'p> Scrubber<'p> {
     }
 }
 
+/// How reports, problems and messages name a claim: by its id, trimmed —
+/// unless the id holds a payment card number, which is shown only by its
+/// last four digits (the rejected copy of the input still has it whole).
+pub fn claim_label(id: &str) -> String {
+    match card_number(id) {
+        Some(last4) => format!("(an id holding a card number ending {last4})"),
+        None => id.trim().to_owned(),
+    }
+}
+
 /// A well-shaped code missing from a configured code set sets the claim
 /// aside. The message names the set's file, never the code (a diagnosis is
 /// PHI).
@@ -928,6 +937,22 @@ fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, Text, &mut String)) {
         f,
     );
     opt(&mut c.note, at("note"), Free, f);
+    for (i, cause) in c.related_causes.iter_mut().enumerate() {
+        f(item("related_causes", i, ""), Code, cause);
+    }
+    opt(&mut c.accident_state, at("accident_state"), Code, f);
+    opt(&mut c.clia_number, at("clia_number"), Code, f);
+    opt(&mut c.referral_number, at("referral_number"), Code, f);
+    opt(&mut c.drg, at("drg"), Code, f);
+    opt(&mut c.discharge_hour, at("discharge_hour"), Code, f);
+    for (i, reason) in c.visit_reasons.iter_mut().enumerate() {
+        f(item("visit_reasons", i, ""), Code, reason);
+    }
+    if let Some(a) = &mut c.admission {
+        opt(&mut a.kind, at("admission.kind"), Code, f);
+        opt(&mut a.source, at("admission.source"), Code, f);
+        opt(&mut a.hour, at("admission.hour"), Code, f);
+    }
     let b = &mut c.billing_provider;
     f(at("billing_provider.name"), Free, &mut b.name);
     opt(
@@ -1048,6 +1073,13 @@ mod tests {
             c.statement_to = c.lines[0].service_date;
             c.patient_status = Some("01".into());
             c.attending_provider = c.rendering_provider.clone();
+            // 837P-only fields.
+            c.related_causes.clear();
+            c.accident_state = None;
+            c.accident_date = None;
+            c.onset_date = None;
+            c.initial_treatment_date = None;
+            c.clia_number = None;
             for l in &mut c.lines {
                 l.revenue_code = Some("0450".into());
                 l.diagnosis_pointers.clear();
@@ -1268,6 +1300,122 @@ mod tests {
                 broken(ClaimKind::Institutional, |c| c.patient_status = None),
                 "patient_status required",
             ),
+            (
+                broken(p, |c| {
+                    c.related_causes = vec!["AA".into(), "EM".into(), "OA".into()]
+                }),
+                "related_causes related-cause-count",
+            ),
+            (
+                broken(p, |c| c.related_causes = vec!["EM".into(), "XX".into()]),
+                "related_causes[2] related-cause",
+            ),
+            (
+                broken(p, |c| c.accident_state = Some("IL".into())),
+                "accident_state accident-state",
+            ),
+            (
+                broken(p, |c| {
+                    c.related_causes = vec!["AA".into()];
+                    c.accident_state = Some("ON".into());
+                }),
+                "accident_state state",
+            ),
+            (
+                broken(p, |c| {
+                    c.accident_date = NaiveDate::from_ymd_opt(2026, 11, 1)
+                }),
+                "accident_date accident-date",
+            ),
+            (
+                broken(p, |c| c.onset_date = NaiveDate::from_ymd_opt(2026, 12, 1)),
+                "onset_date date-future",
+            ),
+            (
+                broken(p, |c| {
+                    c.initial_treatment_date = NaiveDate::from_ymd_opt(1901, 1, 1)
+                }),
+                "initial_treatment_date date-before-birth",
+            ),
+            (
+                broken(p, |c| {
+                    c.related_causes = vec!["OA".into()];
+                    c.accident_date = NaiveDate::from_ymd_opt(1901, 1, 1);
+                }),
+                "accident_date date-before-birth",
+            ),
+            (
+                broken(p, |c| c.clia_number = Some("14X0123456".into())),
+                "clia_number clia",
+            ),
+            (broken(p, |c| c.drg = Some("194".into())), "drg claim-kind"),
+            (
+                broken(p, |c| c.discharge_hour = Some("1745".into())),
+                "discharge_hour claim-kind",
+            ),
+            (
+                broken(p, |c| c.visit_reasons = vec!["R079".into()]),
+                "visit_reasons claim-kind",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| {
+                    c.related_causes = vec!["EM".into()]
+                }),
+                "related_causes claim-kind",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| {
+                    c.clia_number = Some("14D0123456".into())
+                }),
+                "clia_number claim-kind",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| {
+                    c.discharge_hour = Some("2400".into())
+                }),
+                "discharge_hour hour",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| {
+                    c.admission = Some(crate::model::Admission {
+                        date: c.statement_from,
+                        hour: Some("0960".into()),
+                        ..Default::default()
+                    })
+                }),
+                "admission.hour hour",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| {
+                    c.admission = Some(crate::model::Admission {
+                        hour: Some("0930".into()),
+                        ..Default::default()
+                    })
+                }),
+                "admission.date required",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| {
+                    c.visit_reasons = vec!["R079".into(); 4]
+                }),
+                "visit_reasons visit-reason-count",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| {
+                    c.visit_reasons = vec!["R079".into(), "786.5".into()]
+                }),
+                "visit_reasons[2] icd10",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| c.drg = Some("19".into())),
+                "drg drg",
+            ),
+            (
+                broken(ClaimKind::Institutional, |c| {
+                    c.referral_number = Some("RF*1".into())
+                }),
+                "referral_number delimiter-in-text",
+            ),
         ];
         for (found, expected) in cases {
             assert!(
@@ -1275,6 +1423,42 @@ mod tests {
                 "expected {expected:?}, got {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_new_fields_pass_when_the_guides_allow_them() {
+        let mut p = base(ClaimKind::Professional);
+        p.related_causes = vec!["AA".into(), "EM".into()];
+        p.accident_state = Some("PR".into());
+        p.accident_date = NaiveDate::from_ymd_opt(2026, 11, 1);
+        p.onset_date = NaiveDate::from_ymd_opt(2026, 10, 30);
+        p.initial_treatment_date = NaiveDate::from_ymd_opt(2026, 11, 2);
+        p.clia_number = Some("14D0123456".into());
+        p.referral_number = Some("RF1".into());
+        assert_eq!(rules(&mut p), Vec::<String>::new());
+
+        let mut i = base(ClaimKind::Institutional);
+        i.discharge_hour = Some("2359".into());
+        i.admission = Some(crate::model::Admission {
+            date: i.statement_from,
+            hour: Some("0000".into()),
+            ..Default::default()
+        });
+        i.visit_reasons = vec!["R07.9".into(), "I10".into(), "U071".into()];
+        i.drg = Some("194".into());
+        assert_eq!(rules(&mut i), Vec::<String>::new());
+        assert_eq!(
+            i.visit_reasons,
+            ["R079", "I10", "U071"],
+            "X12 carries visit reasons without the dot"
+        );
+    }
+
+    #[test]
+    fn a_card_number_in_a_new_field_is_caught_and_not_quoted() {
+        let mut p = base(ClaimKind::Professional);
+        p.referral_number = Some("4111111111111111".into());
+        assert_eq!(rules(&mut p), ["referral_number card-number"]);
     }
 
     #[test]
