@@ -169,7 +169,7 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
 }
 
 /// What a collect run has to say: rejections and denials (one alert per
-/// file and status), unbalanced 835s, answers about claims we never sent,
+/// file and status), answers about claims we never sent,
 /// quarantined and refused files, connection faults.
 pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
     let mut out = Vec::new();
@@ -181,23 +181,10 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
             Collected::Processed {
                 name,
                 changed,
-                unbalanced,
                 unknown_claims,
                 ..
             } => {
                 out.extend(claim_alerts(partner, name, changed));
-                for trace in unbalanced {
-                    out.push(Alert::new(
-                        AlertKind::Unbalanced,
-                        format!("unbalanced:{partner}:{name}:{trace}"),
-                        format!("{partner}: 835 {trace} out of balance"),
-                        format!(
-                            "{name} from {partner}: the 835 with trace {trace} does not balance \
-                             (BPR02 is not the claims' payments less provider adjustments). \
-                             Its claims were recorded; check the payment before posting."
-                        ),
-                    ));
-                }
                 if !unknown_claims.is_empty() {
                     out.push(Alert::new(
                         AlertKind::Unmatched,
@@ -216,7 +203,11 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
                 }
             }
             Collected::Quarantined { name, reason, file_id } => out.push(Alert::new(
-                AlertKind::Quarantined,
+                if matches!(reason, crate::collect::Unreadable::Unbalanced { .. }) {
+                    AlertKind::Unbalanced
+                } else {
+                    AlertKind::Quarantined
+                },
                 format!("quarantined:{partner}:{name}"),
                 format!("{partner}: {name} quarantined — nothing of it applied"),
                 format!(

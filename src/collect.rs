@@ -31,7 +31,7 @@ use crate::config::{Config, InboundAfter, Partner};
 use crate::crypt::{self, CryptError, Identities};
 use crate::fault::crash_point;
 use crate::inspect::{read_items, InspectError, Item, Problem};
-use crate::ledger::{Inbound, InboundState, Ledger, LedgerError, NewInbound};
+use crate::ledger::{identity, Inbound, InboundState, Ledger, LedgerError, NewInbound, Recorded};
 use crate::lifecycle::ClaimStatus;
 use crate::model::response::Response;
 use crate::sftp::{Connection, ConnectionFault, RemoteEntry, SftpError};
@@ -73,12 +73,20 @@ pub enum Unreadable {
     Problems(Vec<Problem>),
     #[error("empty: no X12 segment")]
     Empty,
+    /// A response reusing the identity of an earlier one with other content.
+    #[error(
+        "a response reuses the identity of response #{earlier} ({identity}) with different content"
+    )]
+    IdentityConflict { identity: String, earlier: i64 },
+    /// An 835 whose amounts do not add up: posting it would post wrong money.
+    #[error("835 {trace} does not balance: {detail}")]
+    Unbalanced { trace: String, detail: String },
 }
 
 /// Why a remote file was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the name is not a plain file name; left on the server")]
+    #[error("the name is not a plain file name of at most 200 bytes; left on the server")]
     UnsafeName,
     #[error("{size} bytes is over the {limit} byte limit (max_inbound_bytes); left on the server")]
     TooBig { size: u64, limit: u64 },
@@ -96,8 +104,6 @@ pub enum Collected {
         /// Claim ids answered that we never sent to this partner.
         unknown_claims: Vec<String>,
         changed: Vec<(String, ClaimStatus)>,
-        /// Trace numbers of 835s whose BPR02 is not Σ CLP04 − Σ PLB.
-        unbalanced: Vec<String>,
     },
     /// The same bytes, or the same opened content, were applied before.
     Duplicate { name: String },
@@ -127,15 +133,19 @@ pub struct Collect<'a> {
     pub now: Stamp,
 }
 
+/// The longest remote name taken: the spool's names add a prefix (the
+/// hash's head, `incoming-`) and must stay within NAME_MAX (255 bytes).
+const MAX_NAME: usize = 200;
+
 /// Whether a remote name may become a local file name: no folders, no
-/// `..`, no control characters, not hidden.
+/// `..`, no control characters, not hidden, short enough for the spool.
 fn safe_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
         && !name.contains('/')
         && !name.contains('\\')
         && !name.chars().any(char::is_control)
-        && name.len() <= 255
+        && name.len() <= MAX_NAME
 }
 
 /// A partner's text made safe as part of a local file name.
@@ -233,6 +243,20 @@ impl Collect<'_> {
             if !entry.is_file || entry.name.ends_with(".part") {
                 continue;
             }
+            // Hidden files are a partner's uploads in progress, never answers.
+            if entry.name.starts_with('.') {
+                continue;
+            }
+            // A name that could not be ours to take is reported whatever the
+            // pattern: a control character (a newline) or a length the spool
+            // cannot hold would otherwise be skipped without a word.
+            if !safe_name(&entry.name) {
+                report.files.push(Collected::Refused {
+                    name: entry.name.escape_debug().to_string(),
+                    reason: Refusal::UnsafeName,
+                });
+                continue;
+            }
             if !self.partner.inbound_pattern.is_match(&entry.name) {
                 continue;
             }
@@ -241,13 +265,6 @@ impl Collect<'_> {
                 e.name == entry.name && e.size == entry.size && e.modified == entry.modified
             });
             if !settled {
-                continue;
-            }
-            if !safe_name(&entry.name) {
-                report.files.push(Collected::Refused {
-                    name: entry.name.escape_debug().to_string(),
-                    reason: Refusal::UnsafeName,
-                });
                 continue;
             }
             if entry.size > self.partner.max_inbound_bytes {
@@ -370,19 +387,22 @@ impl Collect<'_> {
     ) -> Result<Collected, CollectError> {
         let (responses, content) = match read_whole(self.identities, local) {
             Ok(read) => read,
-            Err(reason) => {
-                self.ledger
-                    .quarantine_inbound(id, &reason.to_string(), self.now)
-                    .await?;
-                tracing::warn!(file = %name, reason = %reason, "quarantined: nothing of it applied");
-                return Ok(Collected::Quarantined {
-                    name: name.to_owned(),
-                    file_id: id,
-                    reason,
-                });
-            }
+            Err(reason) => return self.quarantine(id, name, reason).await,
         };
-        // The posting export first: rewriting it after a crash is harmless.
+        // What was recorded before is not applied (or exported) again; the
+        // same identity saying something else quarantines the whole file.
+        let standing = self.ledger.recorded(&self.partner.name, &responses).await?;
+        let conflict = responses.iter().zip(&standing).find_map(|(r, s)| match s {
+            Recorded::Conflict(earlier) => Some((identity(r), *earlier)),
+            _ => None,
+        });
+        if let Some((identity, earlier)) = conflict {
+            return self
+                .quarantine(id, name, Unreadable::IdentityConflict { identity, earlier })
+                .await;
+        }
+        // The posting export of each new 835 first: rewriting it after a
+        // crash is harmless; a repeat gets none.
         let answered: Vec<&str> = responses
             .iter()
             .filter_map(|r| match r {
@@ -395,8 +415,8 @@ impl Collect<'_> {
             .ledger
             .known_claim_ids(&self.partner.name, &answered)
             .await?;
-        for (n, r) in responses.iter().enumerate() {
-            if let Response::Remittance(r) = r {
+        for (n, (r, standing)) in responses.iter().zip(&standing).enumerate() {
+            if let (Response::Remittance(r), Recorded::New) = (r, standing) {
                 let dir = self.config.paths.remittances.join(&self.partner.name);
                 let name = format!("{}-{id}-{}", safe_stem(&r.trace), n + 1);
                 crate::remit_export::write(&dir, &name, r, &ours).map_err(|source| {
@@ -407,10 +427,19 @@ impl Collect<'_> {
                 })?;
             }
         }
-        let done = self
+        let done = match self
             .ledger
             .record_responses(&self.partner.name, id, &content, &responses, self.now)
-            .await?;
+            .await
+        {
+            Ok(done) => done,
+            Err(LedgerError::IdentityConflict { identity, earlier }) => {
+                return self
+                    .quarantine(id, name, Unreadable::IdentityConflict { identity, earlier })
+                    .await
+            }
+            Err(e) => return Err(e.into()),
+        };
         if done.duplicate_of.is_some() {
             tracing::info!(file = %name, "the same content was applied before; not applied again");
             return Ok(Collected::Duplicate {
@@ -418,13 +447,6 @@ impl Collect<'_> {
             });
         }
         tracing::info!(file = %name, responses = done.responses, repeated = done.repeated, unmatched = done.unmatched, unknown_claims = done.unknown_claims.len(), changed = done.changed.len(), "collected");
-        let unbalanced = responses
-            .iter()
-            .filter_map(|r| match r {
-                Response::Remittance(r) if !r.is_balanced() => Some(r.trace.clone()),
-                _ => None,
-            })
-            .collect();
         Ok(Collected::Processed {
             name: name.to_owned(),
             responses: done.responses,
@@ -432,7 +454,26 @@ impl Collect<'_> {
             unmatched: done.unmatched,
             unknown_claims: done.unknown_claims,
             changed: done.changed,
-            unbalanced,
+        })
+    }
+}
+
+impl Collect<'_> {
+    /// Keeps a file in the spool, applied not at all, with why.
+    async fn quarantine(
+        &self,
+        id: i64,
+        name: &str,
+        reason: Unreadable,
+    ) -> Result<Collected, CollectError> {
+        self.ledger
+            .quarantine_inbound(id, &reason.to_string(), self.now)
+            .await?;
+        tracing::warn!(file = %name, reason = %reason, "quarantined: nothing of it applied");
+        Ok(Collected::Quarantined {
+            name: name.to_owned(),
+            file_id: id,
+            reason,
         })
     }
 }
@@ -449,6 +490,26 @@ impl<R: Read> Read for Hashing<R> {
         self.hash.update(buf.get(..n).unwrap_or_default());
         Ok(n)
     }
+}
+
+/// An 835 balances claim by claim (CLP04 = CLP03 − Σ CAS, each line's
+/// SVC03 = SVC02 − Σ line CAS) and as a payment (BPR02 = Σ CLP04 − Σ PLB).
+fn check_balance(r: &crate::model::response::Remittance) -> Result<(), Unreadable> {
+    let unbalanced = |detail: String| Unreadable::Unbalanced {
+        trace: r.trace.clone(),
+        detail,
+    };
+    for c in &r.claims {
+        crate::x12::check_claim_balance(c).map_err(|e| unbalanced(e.to_string()))?;
+    }
+    if !r.is_balanced() {
+        return Err(unbalanced(format!(
+            "BPR02 is {} but the claims less provider adjustments come to {}",
+            r.amount,
+            r.expected_payment()
+        )));
+    }
+    Ok(())
 }
 
 /// Every response a file holds and the SHA-256 of its opened bytes — or,
@@ -487,6 +548,11 @@ pub fn read_whole(
     }
     if summary.segments == 0 {
         return Err(Unreadable::Empty);
+    }
+    for r in &responses {
+        if let Response::Remittance(r) = r {
+            check_balance(r)?;
+        }
     }
     let content = input
         .hash

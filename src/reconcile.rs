@@ -74,7 +74,7 @@ fn ik3_code(e: &SegmentError) -> String {
 }
 
 /// The interchange pair as we wrote it: the response's ISA08 was our ISA06.
-fn isa_pair(env: &EnvelopeRef) -> Pair {
+pub fn isa_pair(env: &EnvelopeRef) -> Pair {
     Pair {
         sender: env.receiver.clone(),
         receiver: env.sender.clone(),

@@ -407,6 +407,13 @@ fn the_same_835_sealed_twice_and_renamed_is_applied_once() {
         s.on_server().is_empty(),
         "applied (or known) files leave the server: {said}"
     );
+    // One posting export, not one per copy: a posting system reading the
+    // folder would post the deposit again for each.
+    let exports: Vec<String> = names_in(&s.ws.path("remittances/acme"))
+        .into_iter()
+        .filter(|n| n.ends_with(".csv"))
+        .collect();
+    assert_eq!(exports.len(), 1, "{exports:?}");
 }
 
 #[test]
@@ -539,12 +546,19 @@ fn nothing_paid_because_of_the_deductible_is_not_a_denial_and_two_835s_are_summe
     let charge1 = c[1].total_charge;
     let half = (charge1 / rust_decimal::Decimal::from(2)).round_dp(2);
     let rest = charge1 - half;
+    let (co_rest, co_half) = (format!("CO*45*{rest}"), format!("CO*45*{half}"));
     s.drop(
         "part1.835",
         &remit_835(
             71,
             "CHK8",
-            &[(&c[1].id, "1", &charge1.to_string(), &half.to_string(), &[])],
+            &[(
+                &c[1].id,
+                "1",
+                &charge1.to_string(),
+                &half.to_string(),
+                &[&co_rest],
+            )],
         ),
     );
     s.collect();
@@ -553,7 +567,13 @@ fn nothing_paid_because_of_the_deductible_is_not_a_denial_and_two_835s_are_summe
         &remit_835(
             72,
             "CHK9",
-            &[(&c[1].id, "1", &charge1.to_string(), &rest.to_string(), &[])],
+            &[(
+                &c[1].id,
+                "1",
+                &charge1.to_string(),
+                &rest.to_string(),
+                &[&co_half],
+            )],
         ),
     );
     let (_, said) = s.collect();
@@ -644,4 +664,137 @@ fn ledger_times_are_utc_whatever_the_hosts_zone_and_shown_in_local_time() {
     let elsewhere =
         String::from_utf8_lossy(&ws.run(&["status"], &[("TZ", "Asia/Tokyo")]).stdout).into_owned();
     assert!(elsewhere.contains("2026-11-21T00:00:00"), "{elsewhere}");
+}
+
+#[test]
+fn answers_from_other_parties_do_not_touch_our_claims() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "parties");
+    let c = &s.claims;
+    let charge = c[0].total_charge.to_string();
+    // An 835 from another payer id, and one addressed to another receiver.
+    let other_sender = remit_835(80, "CHK80", &[(&c[0].id, "1", &charge, &charge, &[])])
+        .replace("*ZZ*SANDBOXPAYER   *", "*ZZ*OTHERPAYER     *");
+    let other_receiver = remit_835(81, "CHK81", &[(&c[0].id, "1", &charge, &charge, &[])])
+        .replace("*ZZ*EDICOURIER     *", "*ZZ*OTHERCLINIC    *");
+    s.drop("other-sender.835", &other_sender);
+    s.drop("other-receiver.835", &other_receiver);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{said}");
+    let json = s.status_json();
+    assert_eq!(
+        json["unmatched_answers"].as_array().unwrap().len(),
+        2,
+        "{json}"
+    );
+}
+
+#[test]
+fn a_reused_identity_with_other_content_is_quarantined_not_skipped() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "reuse");
+    let c = &s.claims;
+    let (c0, c1) = (c[0].total_charge.to_string(), c[1].total_charge.to_string());
+    s.drop(
+        "first.835",
+        &remit_835(90, "CHK90", &[(&c[0].id, "1", &c0, &c0, &[])]),
+    );
+    s.collect();
+    // The same payer and trace, now also paying claim 2: not a repeat.
+    let second = remit_835(
+        91,
+        "CHK90",
+        &[
+            (&c[0].id, "1", &c0, &c0, &[]),
+            (&c[1].id, "1", &c1, &c1, &[]),
+        ],
+    );
+    s.drop("second.835", &second);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("second.835: QUARANTINED") && said.contains("different content"),
+        "{said}"
+    );
+    assert_eq!(s.on_server(), ["second.835"]);
+    let exports: Vec<String> = names_in(&s.ws.path("remittances/acme"))
+        .into_iter()
+        .filter(|n| n.ends_with(".csv"))
+        .collect();
+    assert_eq!(
+        exports.len(),
+        1,
+        "no export for what was not applied: {exports:?}"
+    );
+    let paid = s.status_json()["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "paid")
+        .map(|r| r["claims"].as_i64().unwrap())
+        .sum::<i64>();
+    assert_eq!(paid, 1);
+}
+
+#[test]
+fn amounts_that_are_not_x12_decimals_and_unbalanced_835s_are_quarantined() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "numbers");
+    let c = &s.claims;
+    let charge = c[0].total_charge.to_string();
+    s.drop(
+        "exp.835",
+        &remit_835(100, "CHK100", &[(&c[0].id, "1", &charge, "1e3", &[])]),
+    );
+    s.drop(
+        "underscore.835",
+        &remit_835(101, "CHK101", &[(&c[0].id, "1", &charge, "4_8", &[])]),
+    );
+    // Paid more than charged with no adjustment: the claim does not balance.
+    s.drop(
+        "claim-off.835",
+        &remit_835(102, "CHK102", &[(&c[0].id, "1", "12", "16.60", &[])]),
+    );
+    // BPR02 a cent off the claims.
+    s.drop(
+        "payment-off.835",
+        &remit_835(103, "CHK103", &[(&c[0].id, "1", &charge, &charge, &[])]).replacen(
+            &format!("BPR*I*{charge}*"),
+            &format!("BPR*I*{charge}1*"),
+            1,
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    for n in [
+        "exp.835",
+        "underscore.835",
+        "claim-off.835",
+        "payment-off.835",
+    ] {
+        assert!(said.contains(&format!("{n}: QUARANTINED")), "{n}: {said}");
+    }
+    assert!(said.contains("does not balance"), "{said}");
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{said}");
+    assert!(names_in(&s.ws.path("remittances/acme")).is_empty());
+}
+
+#[test]
+fn odd_names_are_reported_and_never_block_the_others() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "names");
+    let long = format!("{}.ta1", "A".repeat(240));
+    s.drop(&long, &ta1(110, "A", "SANDBOXPAYER"));
+    s.drop("new\nline.ta1", &ta1(111, "A", "SANDBOXPAYER"));
+    s.drop("zz-ours.ta1", &ta1(112, "R", "SANDBOXPAYER"));
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("new\\nline.ta1: not collected"), "{said}");
+    assert!(said.contains(&format!("{long}: not collected")), "{said}");
+    assert_eq!(
+        s.statuses(),
+        [("rejected_ta1".to_owned(), 5)],
+        "the rest goes on: {said}"
+    );
 }

@@ -142,6 +142,7 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
             ..ClaimStatus::default()
         });
         let s277 = Response::Status277(Status277 {
+            envelope: common::from_payer(),
             reference: "R1".into(),
             claims: statuses,
             ..Status277::default()
@@ -149,7 +150,7 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         let unknown = Response::Status277(Status277 {
             envelope: EnvelopeRef {
                 set: "2".into(),
-                ..EnvelopeRef::default()
+                ..common::from_payer()
             },
             reference: "R2".into(),
             claims: vec![ClaimStatus {
@@ -171,6 +172,7 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         // The 835: paid in full, partly, denied; then a later 835 reverses the first.
         let remit = |claims: Vec<ClaimPayment>| {
             Response::Remittance(Remittance {
+                envelope: common::from_payer(),
                 trace: "EFT1".into(),
                 claims,
                 ..Remittance::default()
@@ -193,6 +195,7 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         let mut reversal = payment(&claims[0], "22", &(-claims[0].total_charge).to_string());
         reversal.charge = -claims[0].total_charge;
         let reversing = Response::Remittance(Remittance {
+            envelope: common::from_payer(),
             trace: "EFT2".into(),
             claims: vec![reversal],
             ..Remittance::default()

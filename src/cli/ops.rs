@@ -285,7 +285,6 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                 unmatched,
                 unknown_claims,
                 changed,
-                unbalanced,
             } => {
                 text += &format!(
                     "{name}: {responses} response(s), {} claim status change(s){}{}\n",
@@ -307,10 +306,6 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                         "  answers about claims we never sent (kept, see `status`): {}\n",
                         unknown_claims.join(", ")
                     );
-                }
-                for trace in unbalanced {
-                    rejected = true;
-                    text += &format!("  835 {trace}: OUT OF BALANCE (BPR02 is not the claims' payments less PLB)\n");
                 }
                 for (claim, status) in changed {
                     rejected |= status.needs_attention();

@@ -370,7 +370,8 @@ impl Ledger {
             };
             let vs = verdicts(response);
             let mut batch = Batch::default();
-            let candidates = claim_candidates(&mut tx, partner, &vs).await?;
+            let ours = crate::reconcile::isa_pair(response.envelope());
+            let candidates = claim_candidates(&mut tx, partner, &ours, &vs).await?;
             for v in &vs {
                 let claims = match &v.target {
                     Target::Claim { claim_id } => {
@@ -457,8 +458,69 @@ async fn finish_file(
     Ok(())
 }
 
+/// What a response says, apart from its envelope, as a SHA-256.
+pub fn fingerprint(response: &Response) -> String {
+    use sha2::{Digest, Sha256};
+    let text = serde_json::to_string(&response.content()).unwrap_or_default();
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// How a response stands against what was recorded before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Never seen: to be applied.
+    New,
+    /// The same identity and content: applied before, not again.
+    Repeat,
+    /// The same identity, other content (the earlier response's number).
+    Conflict(i64),
+}
+
+async fn recorded<'e, E>(db: E, partner: &str, response: &Response) -> Result<Recorded, LedgerError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let row =
+        sqlx::query("SELECT id, fingerprint FROM responses WHERE partner = ?1 AND identity = ?2")
+            .bind(partner)
+            .bind(identity(response))
+            .fetch_optional(db)
+            .await
+            .map_err(query_err("looking up a response"))?;
+    let Some(row) = row else {
+        return Ok(Recorded::New);
+    };
+    let earlier: i64 = col(&row, 0)?;
+    let seen: Option<String> = col(&row, 1)?;
+    // Rows from before fingerprints were kept count as the same content.
+    Ok(match seen {
+        Some(f) if f != fingerprint(response) => Recorded::Conflict(earlier),
+        _ => Recorded::Repeat,
+    })
+}
+
+impl Ledger {
+    /// How each response stands against what was recorded before, without
+    /// recording anything (what `collect` may export before applying).
+    pub async fn recorded(
+        &self,
+        partner: &str,
+        responses: &[Response],
+    ) -> Result<Vec<Recorded>, LedgerError> {
+        let mut out = Vec::with_capacity(responses.len());
+        for r in responses {
+            out.push(recorded(&self.pool, partner, r).await?);
+        }
+        Ok(out)
+    }
+}
+
 /// Inserts a response unless one with its identity was recorded before
-/// (then None: it is not applied again).
+/// (then None: it is not applied again). The same identity with other
+/// content is [`LedgerError::IdentityConflict`].
 async fn insert_response(
     tx: &mut Transaction<'_, Sqlite>,
     partner: &str,
@@ -466,6 +528,16 @@ async fn insert_response(
     response: &Response,
     at: &str,
 ) -> Result<Option<i64>, LedgerError> {
+    match recorded(&mut **tx, partner, response).await? {
+        Recorded::New => {}
+        Recorded::Repeat => return Ok(None),
+        Recorded::Conflict(earlier) => {
+            return Err(LedgerError::IdentityConflict {
+                identity: identity(response),
+                earlier,
+            })
+        }
+    }
     let (kind, answers, status, env) = match response {
         Response::Ta1(t) => ("TA1", t.interchange.clone(), t.code.clone(), &t.envelope),
         Response::Ack999(a) => ("999", a.group.clone(), a.status.clone(), &a.envelope),
@@ -478,8 +550,8 @@ async fn insert_response(
     })?;
     sqlx::query_scalar(
         "INSERT INTO responses (file_id, kind, sender, interchange, grp, st, answers, status, \
-         body, matched, created_at, partner, identity) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12) \
+         body, matched, created_at, partner, identity, fingerprint) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12, ?13) \
          ON CONFLICT (partner, identity) DO NOTHING RETURNING id",
     )
     .bind(file_id)
@@ -494,6 +566,7 @@ async fn insert_response(
     .bind(at)
     .bind(partner)
     .bind(identity(response))
+    .bind(fingerprint(response))
     .fetch_optional(&mut **tx)
     .await
     .map_err(query_err("recording a response"))
@@ -507,6 +580,7 @@ const CHUNK: usize = 300;
 async fn claim_candidates(
     tx: &mut Transaction<'_, Sqlite>,
     partner: &str,
+    ours: &crate::reconcile::Pair,
     vs: &[Verdict],
 ) -> Result<HashMap<String, Vec<Candidate>>, LedgerError> {
     let ids: BTreeSet<&str> = vs
@@ -519,15 +593,24 @@ async fn claim_candidates(
     let ids: Vec<&str> = ids.into_iter().collect();
     let mut out: HashMap<String, Vec<Candidate>> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
+        // Only claims that went out in an interchange between the same two
+        // parties (the answer's ISA08/ISA06 are our ISA06/ISA08).
         let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT id, claim_id, payer_claim_number FROM claims WHERE status <> 'queued' AND partner = ",
+            "SELECT c.id, c.claim_id, c.payer_claim_number FROM claims c \
+             JOIN interchanges i ON i.file_id = c.file_id AND i.direction = 'out' \
+             WHERE c.status <> 'queued' AND i.sender = ",
         );
-        q.push_bind(partner).push(" AND claim_id IN (");
+        q.push_bind(&ours.sender)
+            .push(" AND i.receiver = ")
+            .push_bind(&ours.receiver)
+            .push(" AND c.partner = ")
+            .push_bind(partner)
+            .push(" AND c.claim_id IN (");
         let mut list = q.separated(", ");
         for id in chunk {
             list.push_bind(*id);
         }
-        q.push(") ORDER BY id DESC");
+        q.push(") ORDER BY c.id DESC");
         let rows = q
             .build()
             .fetch_all(&mut **tx)

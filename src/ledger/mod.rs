@@ -26,8 +26,8 @@ mod inbound;
 mod outbound;
 pub use daemon::{Overdue, PendingAlert, StatusTotal};
 pub use inbound::{
-    identity, ClaimTrace, Inbound, InboundRow, InboundState, NewInbound, Reconciled,
-    UnmatchedAnswer,
+    fingerprint, identity, ClaimTrace, Inbound, InboundRow, InboundState, NewInbound, Reconciled,
+    Recorded, UnmatchedAnswer,
 };
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
@@ -51,6 +51,10 @@ pub enum LedgerError {
         what: &'static str,
         source: sqlx::Error,
     },
+    /// A response reuses the identity of one recorded before but says
+    /// something else: not a repeat; its file must not be applied.
+    #[error("it reuses the identity of response #{earlier} ({identity}) with different content")]
+    IdentityConflict { identity: String, earlier: i64 },
     #[error("ledger holds an unknown {what}: {value:?}")]
     Corrupt { what: &'static str, value: String },
     #[error("control numbers {kind} for {sender}→{receiver} are exhausted (past 999999999)")]

@@ -451,6 +451,31 @@ pub struct ProviderAdjustment {
     pub amount: Decimal,
 }
 
+impl Response {
+    /// Where it sat: the interchange, group and set that carried it.
+    pub fn envelope(&self) -> &EnvelopeRef {
+        match self {
+            Response::Ta1(t) => &t.envelope,
+            Response::Ack999(a) => &a.envelope,
+            Response::Status277(s) => &s.envelope,
+            Response::Remittance(r) => &r.envelope,
+        }
+    }
+
+    /// The same response without its envelope: what it says.
+    pub fn content(&self) -> Response {
+        let mut r = self.clone();
+        let env = match &mut r {
+            Response::Ta1(t) => &mut t.envelope,
+            Response::Ack999(a) => &mut a.envelope,
+            Response::Status277(s) => &mut s.envelope,
+            Response::Remittance(r) => &mut r.envelope,
+        };
+        *env = EnvelopeRef::default();
+        r
+    }
+}
+
 /// Any response, as read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]

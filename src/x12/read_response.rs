@@ -39,7 +39,28 @@ fn bad(f: &Fields<'_>, element: &'static str, expected: &'static str) -> Respons
 }
 
 fn money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Decimal> {
-    Decimal::from_str(f.text(n)).map_err(|_| bad(f, element, "an amount"))
+    x12_decimal(f.text(n)).ok_or_else(|| bad(f, element, "an amount"))
+}
+
+/// An X12 decimal (type R): an optional minus, digits, and an optional
+/// point with digits after it — nothing else. `Decimal::from_str` alone
+/// would also take `1e3`, `4_8`, `+48` or `48.`, and a payment misread is
+/// money posted wrong.
+pub fn x12_decimal(s: &str) -> Option<Decimal> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    let ok = all_digits(whole)
+        && fraction.is_none_or(|f| !f.is_empty() && all_digits(f))
+        && !(whole.is_empty() && fraction.is_none());
+    if ok {
+        Decimal::from_str(s).ok()
+    } else {
+        None
+    }
 }
 
 fn opt_money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Option<Decimal>> {
@@ -689,6 +710,18 @@ mod tests {
     }
 
     const ISA: &str = "ISA*00*          *00*          *ZZ*PAYER          *ZZ*US             *261120*1000*^*00501*000000007*0*T*:~";
+
+    #[test]
+    fn amounts_are_x12_decimals_and_nothing_else() {
+        for good in ["48", "48.5", "-48.50", ".5", "0"] {
+            assert!(x12_decimal(good).is_some(), "{good}");
+        }
+        for bad in [
+            "1e3", "1E2", "4_8", "+48", "48.", "", "-", "4S.8O", " 48", "48 ",
+        ] {
+            assert!(x12_decimal(bad).is_none(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_999_with_a_ta1_inside_keeps_errors_without_the_bad_value() {
