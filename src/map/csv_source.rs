@@ -13,6 +13,7 @@ use std::collections::{HashSet, VecDeque};
 use std::io::Read;
 use std::path::Path;
 
+use super::plan::Filled;
 use super::records::{Encoding, Record, Records};
 use super::{deserialize_claim, did_you_mean, FieldSpec, InputMap, MapError, Mapped, Source};
 use crate::report::{Problem, Rows, Severity};
@@ -44,6 +45,11 @@ pub struct CsvClaims<R: Read> {
     /// with a fast hash.
     columns: FxHashMap<String, usize>,
     key_columns: Vec<usize>,
+    /// The column the claim id comes from, if the map names one.
+    id_column: Option<usize>,
+    /// Per claim and per line field, which section conditions are over it.
+    claim_when: Vec<Vec<usize>>,
+    line_when: Vec<Vec<usize>>,
     pending: Option<Group>,
     seen: HashSet<String>,
     /// Claims to hand out before reading on.
@@ -151,7 +157,39 @@ impl<R: Read> CsvClaims<R> {
             .iter()
             .filter_map(|c| columns.get(c).copied())
             .collect();
+        let id_column = map
+            .claim
+            .iter()
+            .find(|f| f.target == "id")
+            .and_then(|spec| spec.columns().first().copied())
+            .and_then(|c| columns.get(c).copied());
+        let over = |conditions: &[(String, super::Condition)], target: &str| -> Vec<usize> {
+            conditions
+                .iter()
+                .enumerate()
+                .filter(|(_, (prefix, _))| {
+                    target == prefix
+                        || target
+                            .strip_prefix(prefix.as_str())
+                            .is_some_and(|rest| rest.starts_with('.'))
+                })
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let claim_when = map
+            .claim
+            .iter()
+            .map(|f| over(&map.claim_when, &f.target))
+            .collect();
+        let line_when = map
+            .line
+            .iter()
+            .map(|f| over(&map.line_when, &f.target))
+            .collect();
         Ok(CsvClaims {
+            id_column,
+            claim_when,
+            line_when,
             map,
             file: path.display().to_string(),
             records,
@@ -202,26 +240,25 @@ impl<R: Read> CsvClaims<R> {
     }
 
     fn claim_id_of(&self, row: &Row) -> Option<String> {
-        let spec = self.map.claim.iter().find(|f| f.target == "id")?;
-        let column = spec.columns().first().copied()?;
-        self.cell(row, column)
+        row.cells
+            .get(self.id_column?)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    /// Whether a field's section conditions hold for a row.
+    /// Whether a field's section conditions (`applying`: which of
+    /// `conditions` are over the field, found once in [`CsvClaims::new`])
+    /// hold for a row.
     fn section_holds(
         &self,
         conditions: &[(String, super::Condition)],
-        target: &str,
+        applying: &[usize],
         row: &Row,
     ) -> bool {
-        conditions.iter().all(|(prefix, cond)| {
-            let under = target == prefix
-                || target
-                    .strip_prefix(prefix.as_str())
-                    .is_some_and(|rest| rest.starts_with('.'));
-            !under || cond.holds(&|c: &str| self.cell(row, c))
+        applying.iter().all(|i| {
+            conditions
+                .get(*i)
+                .is_none_or(|(_, cond)| cond.holds(&|c: &str| self.cell(row, c)))
         })
     }
 
@@ -231,12 +268,16 @@ impl<R: Read> CsvClaims<R> {
         let rows = Rows { first, last };
         let claim_id = group.rows.first().and_then(|r| self.claim_id_of(r));
         let mut problems = group.problems;
-        let (claim, mut found) = self.fill(&group.rows, claim_id.as_deref());
+        let (filled, mut found) = self.fill(&group.rows, claim_id.as_deref());
         problems.append(&mut found);
         let result = if problems.is_empty() {
             deserialize_claim(
-                Value::Object(claim),
-                || Value::Object(self.fill(&group.rows, claim_id.as_deref()).0),
+                self.map.plan.claim(filled),
+                || {
+                    self.map
+                        .plan
+                        .claim(self.fill(&group.rows, claim_id.as_deref()).0)
+                },
                 &self.file,
                 rows,
                 claim_id.as_deref(),
@@ -252,16 +293,14 @@ impl<R: Read> CsvClaims<R> {
         }
     }
 
-    /// A claim's rows as the model's JSON, and what could not be read.
-    fn fill(&self, rows: &[Row], claim_id: Option<&str>) -> (Map<String, Value>, Vec<Problem>) {
+    /// A claim's field values (a slot per field of the map, claim and
+    /// line), and what could not be read.
+    fn fill(&self, rows: &[Row], claim_id: Option<&str>) -> (Filled, Vec<Problem>) {
         let mut problems = Vec::new();
-        let mut claim = Map::new();
-        if let Some(kind) = self.map.kind {
-            claim.insert(
-                "kind".into(),
-                serde_json::to_value(kind).unwrap_or_default(),
-            );
-        }
+        let mut filled = Filled {
+            claim: vec![None; self.map.claim.len()],
+            lines: Vec::with_capacity(rows.len()),
+        };
         let field_problem = |row: u64, field: String, rule: &str, message: String| Problem {
             severity: Severity::Error,
             file: self.file.clone(),
@@ -276,8 +315,14 @@ impl<R: Read> CsvClaims<R> {
         };
         if let Some(first_row) = rows.first() {
             let get = |c: &str| self.cell(first_row, c);
-            for spec in &self.map.claim {
-                if !self.section_holds(&self.map.claim_when, &spec.target, first_row) {
+            for ((spec, slot), when) in self
+                .map
+                .claim
+                .iter()
+                .zip(filled.claim.iter_mut())
+                .zip(&self.claim_when)
+            {
+                if !self.section_holds(&self.map.claim_when, when, first_row) {
                     continue;
                 }
                 let column = spec.sum_column();
@@ -285,8 +330,7 @@ impl<R: Read> CsvClaims<R> {
                     .iter()
                     .map(|r| (r.number, column.and_then(|c| self.cell(r, c))));
                 match spec.value_over(&get, &mut every) {
-                    Ok(Some(v)) => set_path(&mut claim, &spec.target, v),
-                    Ok(None) => {}
+                    Ok(v) => *slot = v,
                     Err(e) => problems.push(field_problem(
                         first_row.number,
                         spec.target.clone(),
@@ -296,16 +340,20 @@ impl<R: Read> CsvClaims<R> {
                 }
             }
         }
-        let mut lines = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
-            let mut line = Map::new();
-            for spec in &self.map.line {
-                if !self.section_holds(&self.map.line_when, &spec.target, row) {
+            let mut line = vec![None; self.map.line.len()];
+            for ((spec, slot), when) in self
+                .map
+                .line
+                .iter()
+                .zip(line.iter_mut())
+                .zip(&self.line_when)
+            {
+                if !self.section_holds(&self.map.line_when, when, row) {
                     continue;
                 }
                 match spec.value(|c: &str| self.cell(row, c)) {
-                    Ok(Some(v)) => set_path(&mut line, &spec.target, v),
-                    Ok(None) => {}
+                    Ok(v) => *slot = v,
                     Err(e) => problems.push(field_problem(
                         row.number,
                         format!("lines[{}].{}", i + 1, spec.target),
@@ -314,10 +362,9 @@ impl<R: Read> CsvClaims<R> {
                     )),
                 }
             }
-            lines.push(Value::Object(line));
+            filled.lines.push(line);
         }
-        claim.insert("lines".into(), Value::Array(lines));
-        (claim, problems)
+        (filled, problems)
     }
 
     fn start_group(&mut self, key: String, row: Row, mut problems: Vec<Problem>) -> Option<Mapped> {

@@ -5,15 +5,17 @@
 //! (or a constant), the value's type (money, date with its format, list…),
 //! an optional translation table and a default. Rows of one claim are grouped
 //! by key columns: one row per service line, the claim-level fields read from
-//! the claim's first row. Each claim is built as JSON and deserialised into
-//! [`Claim`], so the model's own types do the last check and errors name the
-//! model's field.
+//! the claim's first row. Each claim's field values are deserialised into
+//! [`Claim`] through the map's plan (`plan.rs`: where each field goes,
+//! resolved at load), so the model's own types do the last check and errors
+//! name the model's field.
 //!
 //! Reading streams: one claim's rows are held at a time.
 
 mod csv_source;
 mod field;
 mod payments;
+mod plan;
 mod records;
 
 pub use csv_source::CsvClaims;
@@ -244,6 +246,8 @@ pub struct InputMap {
     claim_when: Vec<(String, Condition)>,
     line_when: Vec<(String, Condition)>,
     skip: Vec<Condition>,
+    /// Where each field's value goes in the model, resolved once.
+    plan: plan::Plan,
 }
 
 impl InputMap {
@@ -365,7 +369,14 @@ impl InputMap {
             .map(Condition::build)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|p| invalid("skip", p))?;
+        let plan = plan::Plan::new(
+            raw.kind
+                .map(|k| serde_json::to_value(k).unwrap_or_default()),
+            claim.iter().map(|f| f.target.as_str()),
+            line.iter().map(|f| f.target.as_str()),
+        );
         let map = InputMap {
+            plan,
             name: raw.name,
             description: raw.description,
             origin: path.to_owned(),
@@ -755,9 +766,9 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
 /// than being copied; `again` makes it anew for the rare failure, which is
 /// deserialised once more with its path tracked (tracking costs a quarter
 /// of the map's time, and only a failure needs it).
-pub(crate) fn deserialize_claim(
-    value: serde_json::Value,
-    again: impl FnOnce() -> serde_json::Value,
+pub(crate) fn deserialize_claim<'de, D: serde::Deserializer<'de, Error = serde_json::Error>>(
+    value: D,
+    again: impl FnOnce() -> D,
     file: &str,
     rows: Rows,
     claim_id: Option<&str>,
