@@ -594,16 +594,18 @@ async fn claim_candidates(
     let mut out: HashMap<String, Vec<Candidate>> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         // Only claims that went out in an interchange between the same two
-        // parties (the answer's ISA08/ISA06 are our ISA06/ISA08).
+        // parties (the answer's ISA08/ISA06 are our ISA06/ISA08). The unary
+        // `+` keeps the planner on the claim-id index: by file it would walk
+        // every claim of a large file once per chunk.
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT c.id, c.claim_id, c.payer_claim_number FROM claims c \
-             JOIN interchanges i ON i.file_id = c.file_id AND i.direction = 'out' \
-             WHERE c.status <> 'queued' AND i.sender = ",
+             WHERE c.status <> 'queued' AND +c.file_id IN (SELECT file_id FROM interchanges \
+             WHERE direction = 'out' AND sender = ",
         );
         q.push_bind(&ours.sender)
-            .push(" AND i.receiver = ")
+            .push(" AND receiver = ")
             .push_bind(&ours.receiver)
-            .push(" AND c.partner = ")
+            .push(") AND c.partner = ")
             .push_bind(partner)
             .push(" AND c.claim_id IN (");
         let mut list = q.separated(", ");
