@@ -458,14 +458,64 @@ async fn finish_file(
     Ok(())
 }
 
-/// What a response says, apart from its envelope, as a SHA-256.
+/// What a response says, apart from its envelope, as a SHA-256: an 835's
+/// header and then each of its claims, fed to the hash as they are
+/// serialised (no copy of a large remittance is made).
 pub fn fingerprint(response: &Response) -> String {
     use sha2::{Digest, Sha256};
-    let text = serde_json::to_string(&response.content()).unwrap_or_default();
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    struct Hasher(Sha256);
+    impl std::io::Write for Hasher {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hasher(Sha256::new());
+    let fed = match response {
+        Response::Remittance(r) => {
+            let header = stored(response).content();
+            serde_json::to_writer(&mut h, &header).and_then(|()| {
+                r.claims
+                    .iter()
+                    .try_for_each(|c| serde_json::to_writer(&mut h, c))
+            })
+        }
+        other => serde_json::to_writer(&mut h, &other.content()),
+    };
+    // Serialising our own types into a hash cannot fail; if it ever did, the
+    // fingerprint of the part fed so far still tells contents apart.
+    fed.ok();
+    h.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the ledger keeps of a response: all of it, except an 835's claims,
+/// whose every word is kept as history per claim (and in the posting
+/// export); a 160k-claim remittance would otherwise be stored twice.
+fn stored(response: &Response) -> Response {
+    match response {
+        Response::Remittance(r) => Response::Remittance(crate::model::response::Remittance {
+            envelope: r.envelope.clone(),
+            handling: r.handling.clone(),
+            amount: r.amount,
+            credit_debit: r.credit_debit.clone(),
+            method: r.method.clone(),
+            payment_date: r.payment_date,
+            trace: r.trace.clone(),
+            payer_trace_id: r.payer_trace_id.clone(),
+            production_date: r.production_date,
+            payer_name: r.payer_name.clone(),
+            payer_id: r.payer_id.clone(),
+            payee_name: r.payee_name.clone(),
+            payee_id: r.payee_id.clone(),
+            claims: Vec::new(),
+            provider_adjustments: r.provider_adjustments.clone(),
+            payer_details: r.payer_details.clone(),
+        }),
+        other => other.clone(),
+    }
 }
 
 /// How a response stands against what was recorded before.
@@ -544,7 +594,7 @@ async fn insert_response(
         Response::Status277(s) => ("277CA", s.reference.clone(), String::new(), &s.envelope),
         Response::Remittance(r) => ("835", r.trace.clone(), r.handling.clone(), &r.envelope),
     };
-    let body = serde_json::to_string(response).map_err(|e| LedgerError::Corrupt {
+    let body = serde_json::to_string(&stored(response)).map_err(|e| LedgerError::Corrupt {
         what: "response body",
         value: e.to_string(),
     })?;
@@ -947,18 +997,6 @@ impl Ledger {
     ) -> Result<Option<ClaimStatus>, LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
-        let Some(body) = sqlx::query_scalar::<_, String>(
-            "SELECT r.body FROM responses r JOIN inbound_files f ON f.id = r.file_id \
-             WHERE r.id = ?1 AND f.partner = ?2",
-        )
-        .bind(response_id)
-        .bind(partner)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(query_err("looking up a response"))?
-        else {
-            return Ok(None);
-        };
         let Some(claim) = sqlx::query_scalar::<_, i64>(
             "SELECT id FROM claims WHERE partner = ?1 AND claim_id = ?2 AND status <> 'queued' \
              ORDER BY id DESC LIMIT 1",
@@ -971,36 +1009,39 @@ impl Ledger {
         else {
             return Ok(None);
         };
-        let response: Response = serde_json::from_str(&body).map_err(|_| LedgerError::Corrupt {
-            what: "response body",
-            value: format!("response {response_id}"),
-        })?;
-        let unmatched: Vec<String> = sqlx::query_scalar(
-            "SELECT claim_ref FROM unmatched_answers WHERE response_id = ?1 AND matched_to IS NULL",
+        // The answers of that response (from that partner) still unmatched.
+        let rows = sqlx::query(
+            "SELECT u.claim_ref, u.status, u.codes, u.paid FROM unmatched_answers u \
+             JOIN responses r ON r.id = u.response_id JOIN inbound_files f ON f.id = r.file_id \
+             WHERE u.response_id = ?1 AND f.partner = ?2 AND u.matched_to IS NULL ORDER BY u.id",
         )
         .bind(response_id)
+        .bind(partner)
         .fetch_all(&mut *tx)
         .await
         .map_err(query_err("looking up unmatched answers"))?;
-        let all = verdicts(&response);
-        let names = |v: &Verdict, id: &str| matches!(&v.target, Target::Claim { claim_id } if claim_id == id);
-        let chosen = match answered {
-            Some(a) => all.iter().find(|v| names(v, a)),
-            None => {
-                all.iter()
-                    .find(|v| names(v, claim_id))
-                    .or_else(|| match unmatched.as_slice() {
-                        [only] => all.iter().find(|v| names(v, only)),
-                        _ => None,
-                    })
-            }
+        let refs: Vec<String> = rows.iter().map(|r| col(r, 0)).collect::<Result<_, _>>()?;
+        let pick = match answered {
+            Some(a) => refs.iter().position(|r| r == a),
+            None => refs
+                .iter()
+                .position(|r| r == claim_id)
+                .or((refs.len() == 1).then_some(0)),
         };
-        let Some(verdict) = chosen else {
+        let Some(row) = pick.and_then(|i| rows.get(i)) else {
             return Ok(None);
         };
-        let answered = match &verdict.target {
-            Target::Claim { claim_id } => claim_id.clone(),
-            _ => String::new(),
+        let answered: String = col(row, 0)?;
+        let codes: String = col(row, 2)?;
+        let paid: Option<String> = col(row, 3)?;
+        let verdict = &Verdict {
+            target: Target::Claim {
+                claim_id: answered.clone(),
+            },
+            status: status_col(row, 1)?,
+            codes: serde_json::from_str(&codes).unwrap_or_default(),
+            paid: paid.as_deref().map(money).transpose()?,
+            payer_claim_number: None,
         };
         let mut batch = Batch::default();
         batch.record(claim, verdict);
