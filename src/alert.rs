@@ -190,11 +190,11 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
                         AlertKind::Unmatched,
                         format!("unmatched:{partner}:{name}"),
                         format!(
-                            "{partner}: {} answer(s) about claims we never sent",
+                            "{partner}: {} answer(s) matching no claim we sent",
                             unknown_claims.len()
                         ),
                         format!(
-                            "{name} from {partner} answers claim ids we never sent to {partner}: {}.\n\n\
+                            "{name} from {partner} answers claim ids that match no claim we sent to {partner} from these parties (ISA06/ISA08): {}.\n\n\
                              They are kept and listed by `edi-courier status` (and flagged ours=no in the \
                              remittance export); attach one with `edi-courier match #N CLAIM --partner {partner}`.",
                             unknown_claims.join(", ")

@@ -303,7 +303,7 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                 if !unknown_claims.is_empty() {
                     rejected = true;
                     text += &format!(
-                        "  answers about claims we never sent (kept, see `status`): {}\n",
+                        "  answers matching no claim we sent between these parties (kept, see `status`): {}\n",
                         unknown_claims.join(", ")
                     );
                 }
@@ -701,7 +701,7 @@ fn render_status(v: &StatusView) -> String {
         }
     }
     if !v.unmatched_answers.is_empty() {
-        text += "\nanswers about claims we never sent (kept; `match #N CLAIM --partner P`)\n";
+        text += "\nanswers matching no claim we sent between those parties (kept; `match #N CLAIM --partner P`)\n";
         for u in &v.unmatched_answers {
             text += &format!(
                 "  #{} {} {:<12} claim {:<20} {}{} from {}\n",
