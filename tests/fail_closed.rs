@@ -798,3 +798,17 @@ fn odd_names_are_reported_and_never_block_the_others() {
         "the rest goes on: {said}"
     );
 }
+
+#[test]
+fn read_says_an_835_is_out_of_balance_when_a_claim_does_not_add_up() {
+    // The payment total equals the claim's CLP04, but CLP04 (16.60) is not
+    // CLP03 (12) less any adjustment: it does not balance.
+    let text = remit_835(120, "CHK406", &[("A1", "1", "12", "16.60", &[])]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("u.835");
+    std::fs::write(&path, text).unwrap();
+    let out = common::edi_courier(&["read", path.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("OUT OF BALANCE (1 claim(s)"), "{said}");
+    assert!(!said.contains(", balanced"), "{said}");
+}

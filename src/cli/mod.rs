@@ -552,7 +552,12 @@ fn describe(r: &Response, t: &ClaimTotals) -> String {
             t.claims,
             t.denied,
             t.reversed,
-            if t.expected_payment(r) == r.amount {
+            if t.unbalanced > 0 {
+                format!(
+                    "OUT OF BALANCE ({} claim(s) whose amounts do not add up)",
+                    t.unbalanced
+                )
+            } else if t.expected_payment(r) == r.amount {
                 "balanced".to_owned()
             } else {
                 format!(

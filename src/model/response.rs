@@ -315,11 +315,14 @@ pub struct ClaimTotals {
     pub reversed: usize,
     /// Σ CLP04.
     pub paid: Decimal,
+    /// Claims whose own amounts do not add up ([`ClaimPayment::imbalance`]).
+    pub unbalanced: usize,
 }
 
 impl ClaimTotals {
     pub fn add(&mut self, c: &ClaimPayment) {
         self.claims += 1;
+        self.unbalanced += usize::from(c.imbalance().is_some());
         self.denied += usize::from(c.is_denied());
         self.reversed += usize::from(c.is_reversal());
         self.paid += c.paid;
@@ -394,7 +397,41 @@ impl std::fmt::Debug for PatientRef {
     }
 }
 
+/// Where a claim's amounts do not add up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imbalance {
+    /// Which line (1-based), or None for the claim itself.
+    pub line: Option<usize>,
+    pub stated: Decimal,
+    pub computed: Decimal,
+}
+
 impl ClaimPayment {
+    /// The first place its amounts do not add up: a line whose SVC03 is not
+    /// SVC02 − Σ line CAS, or the claim whose CLP04 is not CLP03 − Σ claim
+    /// CAS − Σ line CAS. None when it balances.
+    pub fn imbalance(&self) -> Option<Imbalance> {
+        let sum = |a: &[Adjustment835]| a.iter().map(|a| a.amount).sum::<Decimal>();
+        let mut line_adjustments = Decimal::ZERO;
+        for (i, line) in self.lines.iter().enumerate() {
+            let computed = line.charge - sum(&line.adjustments);
+            if computed != line.paid {
+                return Some(Imbalance {
+                    line: Some(i + 1),
+                    stated: line.paid,
+                    computed,
+                });
+            }
+            line_adjustments += sum(&line.adjustments);
+        }
+        let computed = self.charge - sum(&self.adjustments) - line_adjustments;
+        (computed != self.paid).then_some(Imbalance {
+            line: None,
+            stated: self.paid,
+            computed,
+        })
+    }
+
     pub fn is_denied(&self) -> bool {
         self.status == "4"
     }

@@ -426,30 +426,22 @@ pub fn write_835(
 /// One claim's balance, lines first: SVC02 − line CAS = SVC03 and
 /// CLP03 − claim CAS − line CAS = CLP04.
 pub fn check_claim_balance(claim: &ClaimPayment) -> Result<(), WriteError> {
-    let sum = |a: &[Adjustment835]| a.iter().map(|a| a.amount).sum::<Decimal>();
-    let mut line_adjustments = Decimal::ZERO;
-    for (i, line) in claim.lines.iter().enumerate() {
-        let computed = line.charge - sum(&line.adjustments);
-        if computed != line.paid {
-            return Err(WriteError::Unbalanced {
-                what: format!("claim {} line {}", claim.claim_id, i + 1),
-                stated: line.paid,
-                computed,
-                rule: "SVC03 = SVC02 − Σ line CAS",
-            });
-        }
-        line_adjustments += sum(&line.adjustments);
+    match claim.imbalance() {
+        None => Ok(()),
+        Some(i) => Err(WriteError::Unbalanced {
+            what: match i.line {
+                Some(n) => format!("claim {} line {n}", claim.claim_id),
+                None => format!("claim {}", claim.claim_id),
+            },
+            stated: i.stated,
+            computed: i.computed,
+            rule: if i.line.is_some() {
+                "SVC03 = SVC02 − Σ line CAS"
+            } else {
+                "CLP04 = CLP03 − Σ claim CAS − Σ line CAS"
+            },
+        }),
     }
-    let computed = claim.charge - sum(&claim.adjustments) - line_adjustments;
-    if computed != claim.paid {
-        return Err(WriteError::Unbalanced {
-            what: format!("claim {}", claim.claim_id),
-            stated: claim.paid,
-            computed,
-            rule: "CLP04 = CLP03 − Σ claim CAS − Σ line CAS",
-        });
-    }
-    Ok(())
 }
 
 /// CAS segments, one per group code in order of first appearance, six
