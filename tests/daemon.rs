@@ -2,7 +2,8 @@
 //! aiosmtpd receiving the alerts. Claims go out, responses come back, a
 //! rejection and an overdue 835 each produce exactly one mail, the digest
 //! arrives, a canary patient never shows in a log line or a mail; alerts
-//! wait out an SMTP outage; SIGTERM mid-upload leaves the ledger whole.
+//! wait out an SMTP outage; SIGTERM mid-upload leaves the ledger whole; a
+//! cut 835 is quarantined and mailed once, naming what to do next.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -47,17 +48,22 @@ fn drop_sealed(ws: &Workspace, name: &str, plain: &[u8]) {
     std::fs::remove_file(tmp).unwrap();
 }
 
-#[test]
-fn the_daemon_sends_collects_alerts_once_and_never_mails_a_patient() {
-    let sshd = Sshd::start();
-    let ws = Workspace::new(&sshd);
-    let smtp = SmtpSink::start();
-    // The canary: a patient whose name and member id appear nowhere else.
+/// The clinic's example export with a canary: a patient whose name and
+/// member id appear nowhere else, so any leak of them can be told.
+fn drop_canary_export(ws: &Workspace) {
     let export = std::fs::read_to_string(root().join("examples/clinic-claims.csv"))
         .unwrap()
         .replace("DOE,JANE", &format!("{CANARY_NAME},JANE"))
         .replace("XJH100200300", CANARY_MEMBER);
     std::fs::write(ws.outbox().join("clinic.csv"), &export).unwrap();
+}
+
+#[test]
+fn the_daemon_sends_collects_alerts_once_and_never_mails_a_patient() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    drop_canary_export(&ws);
     ws.append_config(&format!(
         "deadlines = {{ ta1_hours = 48, ack_999_hours = 48, ack_277ca_hours = 48, remit_835_hours = 1 }}\n{}",
         smtp_config(smtp.port)
@@ -536,4 +542,123 @@ fn a_wrong_host_key_is_alerted_once_and_the_daemon_keeps_running() {
         "nothing sent"
     );
     assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)]);
+}
+
+#[test]
+fn a_cut_835_is_quarantined_left_on_the_server_and_mailed_once_without_the_patient() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    drop_canary_export(&ws);
+    ws.append_config(&smtp_config(smtp.port));
+    for (name, kind) in [
+        ("submit", "submit-claims"),
+        ("collect", "collect-responses"),
+    ] {
+        ws.job(
+            name,
+            &format!("kind = \"{kind}\"\nschedule = \"0 0 * * * *\"\npartner = \"acme\"\n"),
+        );
+    }
+    let out = ws.run(&["run", "submit"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+
+    // The payer pays every claim in one 835; it reaches us cut inside its
+    // transaction set, after the canary's claim: no SE, GE or IEA.
+    let sent = names_in(&ws.partner.outbound_dir);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let received = read_837(&age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&sent[0]),
+    ))
+    .unwrap();
+    let pay_all = Rules {
+        reject_percent: 0,
+        deny_percent: 0,
+        reversal_percent: 0,
+        ..Rules::default()
+    };
+    let now = chrono::NaiveDateTime::parse_from_str(NOW, "%Y-%m-%dT%H:%M:%S").unwrap();
+    let made = answer(
+        &received,
+        &pay_all,
+        &Profile::sandbox().unwrap().envelope,
+        now,
+        &mut Sequential::starting_at(1),
+    )
+    .unwrap();
+    let remit = String::from_utf8(made.remit.unwrap()).unwrap();
+    let canary_at = remit.find(CANARY_NAME).expect("the 835 names the patient");
+    let cut_at = canary_at
+        + remit[canary_at..]
+            .find("CLP*")
+            .or_else(|| remit[canary_at..].find("SE*"))
+            .unwrap();
+    let cut = &remit[..cut_at];
+    assert!(cut.contains(CANARY_MEMBER) && !cut.contains("IEA*"));
+    let file = "acme-remit-0001.835";
+    drop_sealed(&ws, file, cut.as_bytes());
+
+    let out = ws.run(&["run", "collect"], &[]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mails = smtp.readable_messages();
+    assert_eq!(
+        mails.len(),
+        1,
+        "one mail, for the quarantine: {mails:?}\n{said}"
+    );
+    let mail = &mails[0];
+    let subject = mail
+        .lines()
+        .find(|l| l.starts_with("Subject:"))
+        .unwrap_or_default();
+    assert!(
+        subject.contains(file) && subject.contains("quarantined"),
+        "{mail}"
+    );
+
+    assert_eq!(out.status.code(), Some(1), "a file set aside: {said}");
+    // Nothing applied, the file still on the partner's server, and the
+    // inbound file number in the mail is the one `status` lists.
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{said}");
+    assert_eq!(names_in(&ws.partner.inbound_dir), [file]);
+    let out = ws.run(&["status", "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inbound = json["inbound"].as_array().unwrap();
+    assert_eq!(inbound.len(), 1, "{json}");
+    assert_eq!(inbound[0]["state"], "quarantined", "{json}");
+    assert_eq!(inbound[0]["name"], file, "{json}");
+    let id = inbound[0]["id"].as_i64().unwrap();
+    for needed in [
+        format!("inbound file #{id}"),
+        format!("edi-courier inbound retry {id}"),
+        format!("edi-courier inbound reviewed {id}"),
+    ] {
+        assert!(mail.contains(&needed), "{needed} missing:\n{mail}");
+    }
+    assert!(!mail.contains(CANARY_NAME), "patient name leaked:\n{mail}");
+    assert!(!mail.contains(CANARY_MEMBER), "member id leaked:\n{mail}");
+
+    // Hours later, past the hour in which repeats are coalesced: the file is
+    // left alone, so there is nothing new to mail.
+    let later = ws.run(
+        &["run", "collect"],
+        &[("EDI_COURIER_NOW", "2026-11-20T14:00:00")],
+    );
+    let said = String::from_utf8_lossy(&later.stderr);
+    assert_eq!(later.status.code(), Some(0), "{said}");
+    let ran = String::from_utf8_lossy(&later.stdout);
+    assert!(
+        ran.contains("collect (collect-responses): done"),
+        "{ran}\n{said}"
+    );
+    assert_eq!(smtp.messages().len(), 1, "{:?}\n{said}", smtp.messages());
+    assert_eq!(names_in(&ws.partner.inbound_dir), [file]);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
 }

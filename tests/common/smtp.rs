@@ -110,6 +110,11 @@ impl SmtpSink {
             .collect()
     }
 
+    /// Every message received so far as a reader sees it (see [`readable`]).
+    pub fn readable_messages(&self) -> Vec<String> {
+        self.messages().iter().map(|m| readable(m)).collect()
+    }
+
     /// Messages whose subject contains `text`.
     pub fn with_subject(&self, text: &str) -> Vec<String> {
         self.messages()
@@ -129,4 +134,50 @@ impl Drop for SmtpSink {
             let _ = c.wait();
         }
     }
+}
+
+/// A message as its reader sees it: headers unfolded, a quoted-printable
+/// body decoded (soft line breaks joined, `=XX` made bytes again), so a
+/// check that some text is present — or absent — reads what the admin
+/// reads. A body in another transfer encoding fails the test rather than
+/// let a check for absent text pass unread.
+pub fn readable(message: &str) -> String {
+    let message = message.replace("\r\n", "\n");
+    let (head, body) = message.split_once("\n\n").unwrap_or((&message, ""));
+    let head = head.replace("\n ", " ").replace("\n\t", " ");
+    let encoding = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Transfer-Encoding:"))
+        .map(|e| e.trim().to_ascii_lowercase());
+    let body = match encoding.as_deref() {
+        None | Some("7bit" | "8bit") => body.to_owned(),
+        Some("quoted-printable") => quoted_printable(body),
+        Some(other) => panic!("a {other} body; decode it before reading:\n{message}"),
+    };
+    format!("{head}\n\n{body}")
+}
+
+fn quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'=')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
