@@ -1,6 +1,6 @@
 //! An independent parser reads what we write: x12-types (its typed 837
 //! segment definitions) must find the same claims, charges and lines. It is
-//! too strict and slow for production input (DEPENDENCIES.md), which is why
+//! too strict and slow for production input (measured when chosen), which is why
 //! it is only a cross-check here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -6,7 +6,8 @@
 //!
 //! `x12-types` is used only in tests as an independent cross-check: it
 //! hard-codes `*` `:` `~`, allocates gigabytes on large files and panics on
-//! short segments (see DEPENDENCIES.md), so the fast path is ours.
+//! short segments (measured when the crates were chosen), so the fast path is
+//! ours.
 
 mod delim;
 mod emit;
