@@ -402,21 +402,19 @@ impl Collect<'_> {
                 .await;
         }
         // The posting export of each new 835 first: rewriting it after a
-        // crash is harmless; a repeat gets none.
-        let answered: Vec<&str> = responses
-            .iter()
-            .filter_map(|r| match r {
-                Response::Remittance(r) => Some(r.claims.iter().map(|c| c.claim_id.as_str())),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        let ours = self
-            .ledger
-            .known_claim_ids(&self.partner.name, &answered)
-            .await?;
+        // crash is harmless; a repeat gets none. A claim is flagged ours as
+        // reconciliation would match it: same partner, same two parties.
         for (n, (r, standing)) in responses.iter().zip(&standing).enumerate() {
             if let (Response::Remittance(r), Recorded::New) = (r, standing) {
+                let answered: Vec<&str> = r.claims.iter().map(|c| c.claim_id.as_str()).collect();
+                let ours = self
+                    .ledger
+                    .known_claim_ids(
+                        &self.partner.name,
+                        &crate::reconcile::isa_pair(&r.envelope),
+                        &answered,
+                    )
+                    .await?;
                 let dir = self.config.paths.remittances.join(&self.partner.name);
                 let name = format!("{}-{id}-{}", safe_stem(&r.trace), n + 1);
                 crate::remit_export::write(&dir, &name, r, &ours).map_err(|source| {

@@ -688,6 +688,19 @@ fn answers_from_other_parties_do_not_touch_our_claims() {
         2,
         "{json}"
     );
+    // The posting exports flag them as reconciliation saw them: not ours.
+    let dir = s.ws.path("remittances/acme");
+    let csvs: Vec<String> = names_in(&dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".csv"))
+        .collect();
+    assert_eq!(csvs.len(), 2, "{csvs:?}");
+    for csv in csvs {
+        let text = std::fs::read_to_string(dir.join(&csv)).unwrap();
+        for row in text.lines().filter(|l| l.starts_with("claim,")) {
+            assert!(row.trim_end().ends_with(",no"), "{csv}: {row}");
+        }
+    }
 }
 
 #[test]

@@ -292,24 +292,17 @@ impl Ledger {
         .transpose()
     }
 
-    /// The claim ids (CLM01) among `ids` that the partner has from us.
+    /// The claim ids (CLM01) among `ids` that an answer between these
+    /// parties may be about: the same claims reconciliation matches.
     pub async fn known_claim_ids(
         &self,
         partner: &str,
+        ours: &crate::reconcile::Pair,
         ids: &[&str],
     ) -> Result<BTreeSet<String>, LedgerError> {
         let mut out = BTreeSet::new();
         for chunk in ids.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT DISTINCT claim_id FROM claims WHERE partner = ",
-            );
-            q.push_bind(partner).push(" AND claim_id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            for r in q
+            for r in ours_named("DISTINCT c.claim_id", partner, ours, chunk)
                 .build()
                 .fetch_all(&self.pool)
                 .await
@@ -643,26 +636,13 @@ async fn claim_candidates(
     let ids: Vec<&str> = ids.into_iter().collect();
     let mut out: HashMap<String, Vec<Candidate>> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        // Only claims that went out in an interchange between the same two
-        // parties (the answer's ISA08/ISA06 are our ISA06/ISA08). The unary
-        // `+` keeps the planner on the claim-id index: by file it would walk
-        // every claim of a large file once per chunk.
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT c.id, c.claim_id, c.payer_claim_number FROM claims c \
-             WHERE c.status <> 'queued' AND +c.file_id IN (SELECT file_id FROM interchanges \
-             WHERE direction = 'out' AND sender = ",
+        let mut q = ours_named(
+            "c.id, c.claim_id, c.payer_claim_number",
+            partner,
+            ours,
+            chunk,
         );
-        q.push_bind(&ours.sender)
-            .push(" AND receiver = ")
-            .push_bind(&ours.receiver)
-            .push(") AND c.partner = ")
-            .push_bind(partner)
-            .push(" AND c.claim_id IN (");
-        let mut list = q.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        q.push(") ORDER BY c.id DESC");
+        q.push(" ORDER BY c.id DESC");
         let rows = q
             .build()
             .fetch_all(&mut **tx)
@@ -678,6 +658,35 @@ async fn claim_candidates(
         }
     }
     Ok(out)
+}
+
+/// `SELECT {columns}` of our delivered claims with these CLM01s that went
+/// out to `partner` in an interchange between the same two parties as an
+/// answer (its ISA08/ISA06 are our ISA06/ISA08). The unary `+` keeps the
+/// planner on the claim-id index: by file it would walk every claim of a
+/// large file once per chunk.
+fn ours_named<'a>(
+    columns: &str,
+    partner: &'a str,
+    ours: &'a crate::reconcile::Pair,
+    ids: &'a [&'a str],
+) -> QueryBuilder<'a, Sqlite> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {columns} FROM claims c WHERE c.status <> 'queued' \
+         AND +c.file_id IN (SELECT file_id FROM interchanges WHERE direction = 'out' AND sender = "
+    ));
+    q.push_bind(&ours.sender)
+        .push(" AND receiver = ")
+        .push_bind(&ours.receiver)
+        .push(") AND c.partner = ")
+        .push_bind(partner)
+        .push(" AND c.claim_id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    q
 }
 
 /// Which submission of a claim an answer is about: the one whose payer
