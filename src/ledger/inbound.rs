@@ -902,31 +902,22 @@ async fn resolve(
     partner: &str,
     target: &Target,
 ) -> Result<Vec<i64>, LedgerError> {
-    let Target::Interchange { control, ours } = target else {
-        return resolve_set(tx, partner, target).await;
-    };
-    let rows = sqlx::query(
-        "SELECT c.id FROM claims c JOIN interchanges i ON i.file_id = c.file_id \
-         WHERE c.partner = ?1 AND i.direction = 'out' AND i.control = ?2 \
-         AND i.sender = ?3 AND i.receiver = ?4",
-    )
-    .bind(partner)
-    .bind(control)
-    .bind(&ours.sender)
-    .bind(&ours.receiver)
-    .fetch_all(&mut **tx)
-    .await;
-    rows_ids(rows)
-}
-
-async fn resolve_set(
-    tx: &mut Transaction<'_, Sqlite>,
-    partner: &str,
-    target: &Target,
-) -> Result<Vec<i64>, LedgerError> {
     let sets = "SELECT c.id FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
                 JOIN groups g ON g.id = t.group_id WHERE c.partner = ?1";
     let rows = match target {
+        Target::Interchange { control, ours } => {
+            sqlx::query(
+                "SELECT c.id FROM claims c JOIN interchanges i ON i.file_id = c.file_id \
+                 WHERE c.partner = ?1 AND i.direction = 'out' AND i.control = ?2 \
+                 AND i.sender = ?3 AND i.receiver = ?4",
+            )
+            .bind(partner)
+            .bind(control)
+            .bind(&ours.sender)
+            .bind(&ours.receiver)
+            .fetch_all(&mut **tx)
+            .await
+        }
         Target::Group { control, ours } => {
             sqlx::query(&format!(
                 "{sets} AND g.control = ?2 AND g.sender = ?3 AND g.receiver = ?4"
@@ -976,7 +967,8 @@ async fn resolve_set(
                 .fetch_all(&mut **tx)
                 .await
         }
-        Target::Interchange { .. } | Target::Claim { .. } => return Ok(Vec::new()),
+        // Claim ids are looked up together (`claim_candidates`).
+        Target::Claim { .. } => return Ok(Vec::new()),
     };
     rows_ids(rows)
 }
