@@ -4,15 +4,42 @@
 //! would (no destructor, no flush), or a fault to simulate
 //! (`enospc-spool`: the spool's disk is full). Unset, every check here is
 //! one cached comparison.
+//!
+//! Only a build with the `test-hooks` feature reads the variable: in any
+//! other build (every release a user runs) a stray `EDI_COURIER_FAULT` in a
+//! unit file does nothing, and `check` says so (`ignored_test_variables`).
 
 use std::io;
 use std::path::Path;
-use std::sync::OnceLock;
 
 const VAR: &str = "EDI_COURIER_FAULT";
 
+/// The variables only a `test-hooks` build obeys.
+pub const TEST_VARIABLES: [&str; 3] = [VAR, "EDI_COURIER_NOW", "EDI_COURIER_CLOCK"];
+
+/// Whether this build obeys the test variables.
+pub const HOOKS: bool = cfg!(feature = "test-hooks");
+
+/// Test variables set in the environment that this build ignores (none in a
+/// `test-hooks` build): `check` lists them so an admin sees the stray line.
+pub fn ignored_test_variables() -> Vec<&'static str> {
+    if HOOKS {
+        return Vec::new();
+    }
+    TEST_VARIABLES
+        .into_iter()
+        .filter(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+        .collect()
+}
+
+#[cfg(not(feature = "test-hooks"))]
 fn injected() -> Option<&'static str> {
-    static FAULT: OnceLock<Option<String>> = OnceLock::new();
+    None
+}
+
+#[cfg(feature = "test-hooks")]
+fn injected() -> Option<&'static str> {
+    static FAULT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     FAULT
         .get_or_init(|| std::env::var(VAR).ok().filter(|v| !v.is_empty()))
         .as_deref()

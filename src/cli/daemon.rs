@@ -22,8 +22,13 @@ pub struct DaemonArgs {
     #[arg(long, default_value_t = 10)]
     pub mail_every_secs: u64,
     /// Run on a clock that starts at START and runs FACTOR times fast
-    /// (START*FACTOR, START in RFC 3339): for tests of the schedules.
-    #[arg(long, env = "EDI_COURIER_CLOCK", hide = true)]
+    /// (START*FACTOR, START in RFC 3339): for tests of the schedules, only
+    /// in a `test-hooks` build.
+    #[cfg_attr(
+        feature = "test-hooks",
+        arg(long, env = "EDI_COURIER_CLOCK", hide = true)
+    )]
+    #[cfg_attr(not(feature = "test-hooks"), arg(skip))]
     pub clock: Option<String>,
 }
 

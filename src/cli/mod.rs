@@ -28,8 +28,13 @@ mod sandbox;
     about = "Billing exports to HIPAA X12 5010, delivered sealed and traced to every answer."
 )]
 pub struct Cli {
-    /// Pretend the time is this (YYYY-MM-DDTHH:MM:SS), for reproducible output.
-    #[arg(long, global = true, env = "EDI_COURIER_NOW", hide = true)]
+    /// Pretend the time is this (YYYY-MM-DDTHH:MM:SS), for reproducible
+    /// output: only in a `test-hooks` build (the tests).
+    #[cfg_attr(
+        feature = "test-hooks",
+        arg(long, global = true, env = "EDI_COURIER_NOW", hide = true)
+    )]
+    #[cfg_attr(not(feature = "test-hooks"), arg(skip))]
     pub now: Option<NaiveDateTime>,
     /// Log as JSON lines instead of plain text.
     #[arg(long, global = true)]

@@ -786,6 +786,11 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
         config.partners.len()
     );
     let mut failed = false;
+    for var in crate::fault::ignored_test_variables() {
+        text += &format!(
+            "warning: {var} is set but ignored: this build has no test hooks (remove it from the unit or environment)\n"
+        );
+    }
     if !config.identities.is_empty() {
         match Identities::load(&config.identities) {
             Ok(_) => text += &format!("identities: {} loaded\n", config.identities.len()),

@@ -159,7 +159,12 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
 
     /// Runs edi-courier on this workspace, with extra environment.
     pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_edi-courier"))
+        self.run_binary(Path::new(env!("CARGO_BIN_EXE_edi-courier")), args, env)
+    }
+
+    /// Runs another build of edi-courier (the release binary) on this workspace.
+    pub fn run_binary(&self, binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(binary)
             .args(args)
             .arg("--config")
             .arg(&self.config)
