@@ -792,16 +792,20 @@ pub(crate) fn deserialize_claim<'de, D: serde::Deserializer<'de, Error = serde_j
     })
 }
 
-/// serde quotes offending values ("invalid value: string \"1961-02-30\"",
-/// "unknown variant `X`"); values may be PHI, so they are dropped.
+/// serde quotes offending values (`invalid value: string "1961-02-30"`,
+/// ``invalid type: integer `998877665` ``, ``unknown variant `X` ``);
+/// values may be PHI (a member id, a birth date or a ZIP given as a JSON
+/// number), so every quoted value is dropped. Field names and the expected
+/// variants stay: they are the map's words, not the data's.
 fn scrub_serde_message(msg: &str) -> String {
-    let msg = match msg.strip_prefix("unknown variant `") {
-        Some(rest) => {
-            let tail = rest.split_once('`').map_or("", |(_, t)| t);
-            format!("unknown variant `…`{tail}")
-        }
-        None => msg.to_owned(),
-    };
+    // serde's `Unexpected` kinds that are followed by the value in backticks.
+    const VALUE_BEFORE_BACKTICK: [&str; 5] = [
+        "integer ",
+        "floating point ",
+        "character ",
+        "boolean ",
+        "unknown variant ",
+    ];
     let mut out = String::with_capacity(msg.len());
     let mut quote: Option<char> = None;
     for c in msg.chars() {
@@ -813,6 +817,10 @@ fn scrub_serde_message(msg: &str) -> String {
             }
             Some(_) => {}
             None if c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '`' && VALUE_BEFORE_BACKTICK.iter().any(|w| out.ends_with(w)) => {
                 quote = Some(c);
                 out.push(c);
             }
@@ -839,6 +847,14 @@ mod tests {
         assert_eq!(
             scrub_serde_message("unknown variant `X`, expected one of `M`, `F`, `U`"),
             "unknown variant `…`, expected one of `M`, `F`, `U`"
+        );
+        assert_eq!(
+            scrub_serde_message("invalid type: integer `998877665`, expected a string"),
+            "invalid type: integer `…`, expected a string"
+        );
+        assert_eq!(
+            scrub_serde_message("invalid type: floating point `19440229.5`, expected a string"),
+            "invalid type: floating point `…`, expected a string"
         );
     }
 }

@@ -90,7 +90,7 @@ pub enum EntityType {
     Organization,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     pub line1: String,
@@ -198,7 +198,7 @@ impl Responsibility {
 }
 
 /// Loop 2000B/2010BA: the insured.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subscriber {
     pub member_id: String,
@@ -230,7 +230,7 @@ fn commercial() -> String {
 }
 
 /// Loop 2000C/2010CA: the patient, when not the subscriber.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Patient {
     /// PAT01 individual relationship code: 01 spouse, 19 child, 20 employee, 21 unknown, 39 organ donor, 40 cadaver donor, 53 life partner, G8 other.
@@ -287,7 +287,7 @@ pub struct Adjustment {
 }
 
 /// Loops 2320/2330A/2330B: a payer that already saw this claim (COB).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtherPayer {
     #[serde(default)]
@@ -355,7 +355,7 @@ pub struct Drug {
 }
 
 /// Loop 2400: one service line.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceLine {
     /// CPT/HCPCS; required on 837P lines, optional on 837I lines.
@@ -387,7 +387,7 @@ pub struct ServiceLine {
 }
 
 /// Institutional claim codes (CL1).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Admission {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -404,7 +404,7 @@ pub struct Admission {
 }
 
 /// Loop 2300 with everything under it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claim {
     pub kind: ClaimKind,

@@ -10,6 +10,7 @@
 //! [`response`].
 
 mod claim;
+mod redact;
 pub mod response;
 
 pub use claim::*;
