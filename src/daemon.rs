@@ -138,6 +138,8 @@ pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) ->
             JobKind::Digest => digest(job, ledger, now).await,
         }
     };
+    // Every audit entry of this run names the job.
+    let kind = crate::ledger::audit::acting_as(format!("job:{}", job.name), kind);
     let run = match CatchPanic(Box::pin(kind)).await {
         Ok(run) => run,
         Err(Panicked) => {

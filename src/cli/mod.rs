@@ -17,6 +17,7 @@ use crate::profile::Profile;
 use crate::translate::Pipeline;
 use crate::x12::Sequential;
 
+mod audit;
 mod daemon;
 mod ops;
 mod sandbox;
@@ -68,6 +69,8 @@ pub enum Command {
     Inbound(ops::InboundArgs),
     /// Check config, keys and permissions; online also each partner's host key, login and folders.
     Check(ops::CheckArgs),
+    /// The audit chain of every PHI movement and view: `verify` it, `export` a period (JSON lines).
+    Audit(audit::AuditArgs),
     /// Run every job in the jobs folder on its schedule, mail alerts, obey SIGTERM/SIGHUP.
     Daemon(daemon::DaemonArgs),
     /// Run one job once, now, through the daemon's own code.
@@ -166,6 +169,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Match(args) => ops::match_response(cli, args),
         Command::Inbound(args) => ops::inbound(cli, args),
         Command::Check(args) => ops::check(cli, args),
+        Command::Audit(args) => audit::audit(cli, args),
         Command::Daemon(args) => daemon::daemon(cli, args),
         Command::Run(args) => daemon::run(cli, args),
         Command::Sandbox(args) => sandbox::sandbox(args),

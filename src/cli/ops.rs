@@ -2,7 +2,7 @@
 //! and `check`. Each loads and validates the config first, then runs one
 //! async piece of the library on a small tokio runtime.
 
-use anyhow::anyhow;
+use anyhow::{anyhow, Context as _};
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -493,9 +493,13 @@ pub fn trace(cli: &Cli, args: &TraceArgs) -> anyhow::Result<Outcome> {
     let config = load_config(cli)?;
     let traces = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
-        let t = ledger.trace(&args.claim).await;
+        let t = viewed(&ledger, &format!("trace {}", args.claim), cli).await;
+        let t = match t {
+            Ok(()) => ledger.trace(&args.claim).await.map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
         ledger.close().await;
-        anyhow::Ok(t?)
+        t
     })?;
     if traces.is_empty() {
         say(&format!("no claim {} in the ledger\n", args.claim))?;
@@ -762,11 +766,24 @@ fn render_status(v: &StatusView) -> String {
     text
 }
 
+/// A person is about to see claims: the audit chain records it first (no
+/// record, no view).
+async fn viewed(ledger: &Ledger, what: &str, cli: &Cli) -> anyhow::Result<()> {
+    use crate::ledger::audit::{AuditAction, Entry};
+    ledger
+        .audit(&Entry::new(AuditAction::Viewed, what), cli.now())
+        .await
+        .context("recording this view in the audit chain")
+}
+
 pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
     let config = load_config(cli)?;
     let view = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
-        let view = status_view(&ledger, args).await;
+        let view = match viewed(&ledger, "status", cli).await {
+            Ok(()) => status_view(&ledger, args).await,
+            Err(e) => Err(e),
+        };
         ledger.close().await;
         view
     })?;

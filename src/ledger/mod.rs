@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::x12::{ControlNumberError, ControlNumbers};
 
+pub mod audit;
 mod daemon;
 mod inbound;
 mod outbound;
@@ -88,6 +89,8 @@ impl ControlKind {
 
 pub struct Ledger {
     pool: SqlitePool,
+    /// Where the audit chain's head is copied (outside the ledger).
+    audit_head: Option<std::path::PathBuf>,
 }
 
 /// Turns a query's failure into the ledger's error, saying what was being done.
@@ -174,7 +177,10 @@ impl Ledger {
                 source,
             })?;
         drop(guard);
-        Ok(Ledger { pool })
+        Ok(Ledger {
+            pool,
+            audit_head: audit::head_path(url),
+        })
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, LedgerError> {

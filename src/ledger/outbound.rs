@@ -12,6 +12,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::fmt;
 
+use super::audit::{self, AuditAction};
 use super::{query_err, stamp, Ledger, LedgerError};
 use crate::model::ClaimKind;
 use crate::x12::{ClaimPlacement, Envelope, InterchangeSummary, Usage};
@@ -45,6 +46,17 @@ impl FileState {
             FileState::Verified => "verified",
             FileState::Delivered => "delivered",
             FileState::Abandoned => "abandoned",
+        }
+    }
+
+    /// The audit chain's word for reaching this state.
+    fn audit_action(self) -> AuditAction {
+        match self {
+            FileState::Sealing | FileState::Spooled => AuditAction::Sealed,
+            FileState::Uploading => AuditAction::Uploading,
+            FileState::Verified => AuditAction::Verified,
+            FileState::Delivered => AuditAction::Delivered,
+            FileState::Abandoned => AuditAction::Abandoned,
         }
     }
 
@@ -222,12 +234,12 @@ fn version_of(kind: ClaimKind) -> &'static str {
     }
 }
 
+/// Records a step's event and its audit entry, in the step's transaction.
 async fn event(
     tx: &mut Transaction<'_, Sqlite>,
     at: &str,
-    export_id: Option<i64>,
-    file_id: Option<i64>,
-    kind: &str,
+    (export_id, file_id): (Option<i64>, Option<i64>),
+    (kind, action): (&str, AuditAction),
     detail: &str,
 ) -> Result<(), LedgerError> {
     sqlx::query(
@@ -241,7 +253,7 @@ async fn event(
     .execute(&mut **tx)
     .await
     .map_err(query_err("recording an event"))?;
-    Ok(())
+    audit::append_about(tx, at, action, export_id, file_id, detail).await
 }
 
 impl Ledger {
@@ -310,15 +322,12 @@ impl Ledger {
         event(
             &mut tx,
             &at,
-            Some(export_id),
-            Some(file_id),
-            "picked_up",
+            (Some(export_id), Some(file_id)),
+            ("picked_up", AuditAction::ExportRead),
             path,
         )
         .await?;
-        tx.commit()
-            .await
-            .map_err(query_err("committing a pickup"))?;
+        self.commit_audited(tx, "committing a pickup").await?;
         Ok((export_id, file_id))
     }
 
@@ -342,8 +351,15 @@ impl Ledger {
         .execute(&mut *tx)
         .await
         .map_err(query_err("abandoning a file"))?;
-        event(&mut tx, &at, None, Some(file_id), "abandoned", reason).await?;
-        tx.commit().await.map_err(query_err("abandoning a file"))
+        event(
+            &mut tx,
+            &at,
+            (None, Some(file_id)),
+            ("abandoned", AuditAction::Abandoned),
+            reason,
+        )
+        .await?;
+        self.commit_audited(tx, "abandoning a file").await
     }
 
     /// Step 2: the sealed file is durable in the spool. Records its hash and
@@ -482,15 +498,12 @@ impl Ledger {
         event(
             &mut tx,
             &at,
-            Some(export_id),
-            Some(file_id),
-            "spooled",
+            (Some(export_id), Some(file_id)),
+            ("spooled", AuditAction::Sealed),
             &format!("ISA13 {:09}, {} claims", interchange.control, claims.len()),
         )
         .await?;
-        tx.commit()
-            .await
-            .map_err(query_err("committing a spooled file"))
+        self.commit_audited(tx, "committing a spooled file").await
     }
 
     /// Step 2, when no claim of the export could be written: nothing to
@@ -515,10 +528,15 @@ impl Ledger {
         .map_err(query_err("recording an empty export"))?;
         self.export_counts(&mut tx, export_id, None, counts, &at)
             .await?;
-        event(&mut tx, &at, Some(export_id), None, "nothing_to_send", "").await?;
-        tx.commit()
-            .await
-            .map_err(query_err("committing an empty export"))
+        event(
+            &mut tx,
+            &at,
+            (Some(export_id), None),
+            ("nothing_to_send", AuditAction::NothingToSend),
+            "",
+        )
+        .await?;
+        self.commit_audited(tx, "committing an empty export").await
     }
 
     async fn export_counts(
@@ -560,10 +578,16 @@ impl Ledger {
             .execute(&mut *tx)
             .await
             .map_err(query_err("recording a processed export"))?;
-        event(&mut tx, &at, Some(export_id), None, "processed", new_path).await?;
-        tx.commit()
+        event(
+            &mut tx,
+            &at,
+            (Some(export_id), None),
+            ("processed", AuditAction::ExportArchived),
+            new_path,
+        )
+        .await?;
+        self.commit_audited(tx, "committing a processed export")
             .await
-            .map_err(query_err("committing a processed export"))
     }
 
     /// Files of a partner that are not yet delivered, oldest first:
@@ -633,10 +657,15 @@ impl Ledger {
         .execute(&mut *tx)
         .await
         .map_err(query_err("recording a file's step"))?;
-        event(&mut tx, &at, None, Some(file_id), state.as_str(), detail).await?;
-        tx.commit()
-            .await
-            .map_err(query_err("committing a file's step"))
+        event(
+            &mut tx,
+            &at,
+            (None, Some(file_id)),
+            (state.as_str(), state.audit_action()),
+            detail,
+        )
+        .await?;
+        self.commit_audited(tx, "committing a file's step").await
     }
 
     /// An attempt that failed: the file stays where it was, the reason is
@@ -656,10 +685,15 @@ impl Ledger {
             .execute(&mut *tx)
             .await
             .map_err(query_err("recording a failed attempt"))?;
-        event(&mut tx, &at, None, Some(file_id), "attempt_failed", error).await?;
-        tx.commit()
-            .await
-            .map_err(query_err("committing a failed attempt"))
+        event(
+            &mut tx,
+            &at,
+            (None, Some(file_id)),
+            ("attempt_failed", AuditAction::AttemptFailed),
+            error,
+        )
+        .await?;
+        self.commit_audited(tx, "committing a failed attempt").await
     }
 
     /// The last step: the file is under its final name (or the partner
@@ -680,7 +714,14 @@ impl Ledger {
         .execute(&mut *tx)
         .await
         .map_err(query_err("recording a delivery"))?;
-        event(&mut tx, &at, None, Some(file_id), "delivered", detail).await?;
+        event(
+            &mut tx,
+            &at,
+            (None, Some(file_id)),
+            ("delivered", AuditAction::Delivered),
+            detail,
+        )
+        .await?;
         let sent = sqlx::query(
             "UPDATE claims SET status = 'sent', updated_at = ?2 WHERE file_id = ?1 AND status = 'queued'",
         )
@@ -699,9 +740,7 @@ impl Ledger {
         .execute(&mut *tx)
         .await
         .map_err(query_err("recording claim events"))?;
-        tx.commit()
-            .await
-            .map_err(query_err("committing a delivery"))?;
+        self.commit_audited(tx, "committing a delivery").await?;
         Ok(sent)
     }
 

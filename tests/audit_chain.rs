@@ -1,0 +1,182 @@
+//! The audit chain after a real loop against OpenSSH: every movement of
+//! the claims and every view of them is there, attributed and linked;
+//! `audit verify` passes, and fails naming the entry after an edit, a
+//! deletion, a swap, or a cut tail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::root;
+use common::sshd::Sshd;
+use common::workspace::{Workspace, PARTNER};
+use serde_json::Value;
+
+fn said(out: &Output) -> String {
+    format!(
+        "status {:?}\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs SQL on the ledger as an intruder with `sqlite3` would.
+fn tamper(ledger: &Path, sql: &str) {
+    let url = format!("sqlite://{}", ledger.display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+}
+
+fn entries(ws: &Workspace) -> Vec<Value> {
+    let out = ws.run(&["audit", "export"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A copy of the ledger and its head file, to restore after each tamper.
+struct Saved {
+    files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl Saved {
+    fn take(ws: &Workspace) -> Saved {
+        let files = [
+            "ledger.sqlite",
+            "ledger.sqlite-wal",
+            "ledger.sqlite-shm",
+            "ledger.sqlite.audit-head",
+        ]
+        .into_iter()
+        .map(|n| ws.path(n))
+        .filter(|p| p.exists())
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+        Saved { files }
+    }
+
+    fn restore(&self) {
+        for (path, bytes) in &self.files {
+            std::fs::write(path, bytes).unwrap();
+        }
+    }
+}
+
+fn verify(ws: &Workspace) -> (Option<i32>, String) {
+    let out = ws.run(&["audit", "verify"], &[]);
+    (out.status.code(), said(&out))
+}
+
+#[test]
+fn a_real_loop_is_audited_and_any_rewrite_of_history_is_named() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let out = ws.run(&["status"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let out = ws.run(&["trace", "RFM-1001"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+
+    // What a compliance reviewer sees.
+    let log = entries(&ws);
+    let actions: Vec<&str> = log.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for (i, wanted) in [
+        "export_read",
+        "sealed",
+        "uploading",
+        "verified",
+        "delivered",
+        "export_archived",
+        "viewed",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(actions.contains(&wanted), "{i}: {wanted} in {actions:?}");
+    }
+    let sealed = log.iter().find(|e| e["action"] == "sealed").unwrap();
+    assert_eq!(sealed["partner"], PARTNER);
+    assert_eq!(sealed["sha256"].as_str().unwrap().len(), 64, "{sealed}");
+    assert!(
+        sealed["controls"].as_str().unwrap().starts_with("ISA13 "),
+        "{sealed}"
+    );
+    assert!(
+        sealed["actor"].as_str().unwrap().starts_with("user:")
+            || sealed["actor"].as_str().unwrap().starts_with("uid:"),
+        "{sealed}"
+    );
+    let views: Vec<&str> = log
+        .iter()
+        .filter(|e| e["action"] == "viewed")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(views, ["status", "trace RFM-1001"]);
+    for (n, e) in log.iter().enumerate() {
+        assert_eq!(e["seq"], n as i64 + 1, "in order, from 1");
+        if n > 0 {
+            assert_eq!(
+                e["prev"],
+                log[n - 1]["hash"],
+                "entry {} links to the one before",
+                n + 1
+            );
+        }
+    }
+
+    let (code, text) = verify(&ws);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("whole"), "{text}");
+
+    let ledger = ws.path("ledger.sqlite");
+    let last = log.len();
+    let saved = Saved::take(&ws);
+    let cases = [
+        (
+            "an edited entry",
+            "UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 3".to_owned(),
+            "entry #3 was changed".to_owned(),
+        ),
+        (
+            "a deleted entry",
+            "DELETE FROM audit_log WHERE seq = 2".to_owned(),
+            "entry #2 was removed".to_owned(),
+        ),
+        (
+            "two entries swapped",
+            "UPDATE audit_log SET seq = -1 WHERE seq = 2; \
+             UPDATE audit_log SET seq = 2 WHERE seq = 3; \
+             UPDATE audit_log SET seq = 3 WHERE seq = -1"
+                .to_owned(),
+            "entry #2 does not follow entry #1".to_owned(),
+        ),
+        (
+            "a cut tail",
+            format!("DELETE FROM audit_log WHERE seq >= {}", last - 1),
+            format!("entries after #{} were removed", last - 2),
+        ),
+    ];
+    for (what, sql, named) in cases {
+        tamper(&ledger, &sql);
+        let (code, text) = verify(&ws);
+        assert_eq!(code, Some(1), "{what}: {text}");
+        assert!(text.contains(&named), "{what}: want {named:?} in {text}");
+        saved.restore();
+        let (code, text) = verify(&ws);
+        assert_eq!(code, Some(0), "{what}: restored: {text}");
+    }
+}
