@@ -3,6 +3,9 @@
 //! fsynced so the rename survives a crash. A file dropped before
 //! [`AtomicFile::commit`] leaves nothing behind. (vector's checkpointer works
 //! the same way.)
+//!
+//! Whatever edi-courier writes may hold PHI, so files are created 0600 and
+//! folders 0700 here, by the code that writes them, whatever the umask.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -30,7 +33,7 @@ impl AtomicFile {
                 )
             })?;
         let tmp = dest.with_file_name(format!(".{name}.{}.part", std::process::id()));
-        let file = File::create(&tmp)?;
+        let file = private_file(&tmp)?;
         Ok(AtomicFile {
             tmp,
             dest: dest.to_owned(),
@@ -78,13 +81,40 @@ pub fn lock(path: &Path) -> io::Result<File> {
 
 /// Opens (creating, with its folder) the file a lock is taken on.
 fn lock_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        private_dir(dir)?;
     }
     std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Creates `dir` and any missing parents, each new one 0700 (only the
+/// owner may list or enter it). Existing folders are left as they are;
+/// `check` warns about those open to others.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates (or truncates) `path` for writing, 0600 when new.
+pub fn private_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
         .open(path)
 }
 
@@ -123,6 +153,21 @@ impl Drop for AtomicFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_are_0600_and_new_folders_0700_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b");
+        private_dir(&deep).unwrap();
+        let mut f = AtomicFile::create(&deep.join("x.csv")).unwrap();
+        f.write_all(b"phi").unwrap();
+        f.commit().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&deep.join("x.csv")), 0o600);
+        assert_eq!(mode(&deep), 0o700);
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+    }
 
     #[test]
     fn nothing_appears_until_commit_and_nothing_stays_after_a_drop() {

@@ -107,7 +107,7 @@ pub fn rejected_dir(export: &Path) -> Result<PathBuf, PickupError> {
     let parent = export.parent().unwrap_or(Path::new("."));
     let dir = parent.join("rejected");
     if !dir.is_dir() {
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        crate::atomic::private_dir(&dir).map_err(io_err(&dir))?;
         crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
     }
     Ok(dir)
@@ -126,7 +126,7 @@ pub fn tidy_rejected_dir(dir: &Path) {
 /// `.N` appended), durably, and returns the new path.
 pub fn move_to_processed(export: &Path) -> Result<PathBuf, PickupError> {
     let dir = processed_dir(export);
-    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    crate::atomic::private_dir(&dir).map_err(io_err(&dir))?;
     let name = export
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

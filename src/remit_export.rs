@@ -48,7 +48,7 @@ pub fn write(
     r: &Remittance,
     ours: &BTreeSet<String>,
 ) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
+    crate::atomic::private_dir(dir)?;
     let csv_path = dir.join(format!("{name}.csv"));
     let mut out = AtomicFile::create(&csv_path)?;
     {

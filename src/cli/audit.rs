@@ -77,7 +77,7 @@ fn export(
     let to = to.and_then(|d| d.succ_opt()).map(day);
     let mut out: Box<dyn std::io::Write> = match output {
         Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("{}", path.display()))?,
+            crate::atomic::private_file(path).with_context(|| format!("{}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };

@@ -795,6 +795,39 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// Warnings for folders that hold PHI (exports, the spool, archives,
+/// remittances, the ledger's folder) but may be read by group or others:
+/// edi-courier creates them 0700, an admin may have made them earlier.
+fn open_phi_folders(config: &Config) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let ledger_dir = config.ledger_url.strip_prefix("sqlite://").map(|p| {
+        std::path::Path::new(p)
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_owned()
+    });
+    let paths = &config.paths;
+    [
+        Some(paths.outbox.clone()),
+        Some(paths.spool.clone()),
+        Some(paths.archive.clone()),
+        Some(paths.remittances.clone()),
+        ledger_dir,
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|dir| {
+        let mode = std::fs::metadata(&dir).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "warning: {} holds PHI but is mode {mode:04o}: readable by group or others (chmod 700)\n",
+                dir.display()
+            )
+        })
+    })
+    .collect()
+}
+
 pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
     let config = load_config(cli)?;
     let mut text = format!(
@@ -834,6 +867,9 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
             failed = true;
             text += &format!("jobs: {e}\n");
         }
+    }
+    for line in open_phi_folders(&config) {
+        text += &line;
     }
     for p in config.partners.values() {
         match russh::keys::load_secret_key(&p.sftp.key_file, None) {
