@@ -28,6 +28,15 @@ pub enum CryptError {
     Identity { path: PathBuf, problem: String },
     #[error("{}: private key is readable by group or others (mode {mode:03o}); run chmod 600", path.display())]
     KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("{}: owned by uid {owner}, not by the user running edi-courier (uid {me}) or root; chown it", path.display())]
+    KeyOwner { path: PathBuf, owner: u32, me: u32 },
+    #[error("{}: its folder {} is owned by uid {owner} or writable by group or others (mode {mode:03o}), so someone else could replace the key; run chmod go-w on it", path.display(), folder.display())]
+    KeyFolder {
+        path: PathBuf,
+        folder: PathBuf,
+        owner: u32,
+        mode: u32,
+    },
     #[error("no identities: give at least one private key to open sealed files")]
     NoIdentities,
     #[error("sealing: {0}")]
@@ -161,15 +170,19 @@ impl Identities {
     }
 }
 
-/// Refuses a private key file that group or others may read.
-fn check_private(path: &Path) -> Result<(), CryptError> {
+/// Refuses a private key file as OpenSSH's StrictModes would: readable by
+/// group or others, owned by another user than the one running us (root
+/// aside), or in a folder that another user owns or that group or others
+/// may write (they could put another key in its place).
+pub fn check_private(path: &Path) -> Result<(), CryptError> {
+    let problem = |problem: String| CryptError::Identity {
+        path: path.to_owned(),
+        problem,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| problem(e.to_string()))?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| CryptError::Identity {
-            path: path.to_owned(),
-            problem: e.to_string(),
-        })?;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(CryptError::KeyPermissions {
@@ -177,7 +190,33 @@ fn check_private(path: &Path) -> Result<(), CryptError> {
                 mode,
             });
         }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let trusted = |uid: u32| uid == me || uid == 0;
+        if !trusted(meta.uid()) {
+            return Err(CryptError::KeyOwner {
+                path: path.to_owned(),
+                owner: meta.uid(),
+                me,
+            });
+        }
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = std::fs::metadata(folder).map_err(|e| problem(e.to_string()))?;
+        let dir_mode = dir.permissions().mode() & 0o777;
+        if !trusted(dir.uid()) || dir_mode & 0o022 != 0 {
+            return Err(CryptError::KeyFolder {
+                path: path.to_owned(),
+                folder: folder.to_owned(),
+                owner: dir.uid(),
+                mode: dir_mode,
+            });
+        }
     }
+    #[cfg(not(unix))]
+    let _ = meta;
     Ok(())
 }
 
