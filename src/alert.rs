@@ -367,6 +367,20 @@ impl Mailer {
         builder = match smtp.tls {
             SmtpTls::Starttls => builder.tls(Tls::Required(tls(&smtp.host)?)),
             SmtpTls::Tls => builder.tls(Tls::Wrapper(tls(&smtp.host)?)),
+            // Refused at config load already; held here too, where the
+            // password would leave: never in the clear, never off this machine.
+            SmtpTls::None if smtp.username.is_some() => {
+                return Err(AlertError::Config(
+                    "tls = \"none\": a password is never sent over an unencrypted connection"
+                        .into(),
+                ))
+            }
+            SmtpTls::None if !crate::config::is_loopback(&smtp.host) => {
+                return Err(AlertError::Config(format!(
+                    "tls = \"none\" is only for a server on this machine, not {:?}",
+                    smtp.host
+                )))
+            }
             SmtpTls::None => builder.tls(Tls::None),
         };
         if let (Some(user), Some(file)) = (&smtp.username, &smtp.password_file) {

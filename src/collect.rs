@@ -34,7 +34,9 @@ use crate::inspect::{read_items, InspectError, Item, Problem};
 use crate::ledger::{identity, Inbound, InboundState, Ledger, LedgerError, NewInbound, Recorded};
 use crate::lifecycle::ClaimStatus;
 use crate::model::response::Response;
-use crate::sftp::{Connection, ConnectionFault, RemoteEntry, SftpError};
+use crate::sftp::{
+    Connection, ConnectionFault, Fetched, NotTaken, RemoteEntry, RemoteKind, SftpError,
+};
 use crate::x12::ReadError;
 
 #[derive(Debug, thiserror::Error)]
@@ -86,10 +88,13 @@ pub enum Unreadable {
 /// Why a remote file was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the name is not a plain file name of at most 200 bytes; left on the server")]
+    #[error("the name is not a plain file name of at most 200 bytes without control or format characters; left on the server")]
     UnsafeName,
     #[error("{size} bytes is over the {limit} byte limit (max_inbound_bytes); left on the server")]
     TooBig { size: u64, limit: u64 },
+    /// Not a regular file, or it changed or grew while downloaded.
+    #[error(transparent)]
+    Download(#[from] NotTaken),
 }
 
 /// What happened to one remote file.
@@ -145,6 +150,7 @@ fn safe_name(name: &str) -> bool {
         && !name.contains('/')
         && !name.contains('\\')
         && !name.chars().any(char::is_control)
+        && !name.chars().any(crate::sftp::is_format_char)
         && name.len() <= MAX_NAME
 }
 
@@ -240,7 +246,7 @@ impl Collect<'_> {
         // it reverses, a second 277CA after the first.
         second.sort_by(|a, b| (a.modified, &a.name).cmp(&(b.modified, &b.name)));
         for entry in second {
-            if !entry.is_file || entry.name.ends_with(".part") {
+            if entry.kind == RemoteKind::Folder || entry.name.ends_with(".part") {
                 continue;
             }
             // Hidden files are a partner's uploads in progress, never answers.
@@ -265,6 +271,15 @@ impl Collect<'_> {
                 e.name == entry.name && e.size == entry.size && e.modified == entry.modified
             });
             if !settled {
+                continue;
+            }
+            // A link (to a file, a folder, /dev/zero), a pipe, a device: never
+            // followed, never opened, said.
+            if entry.kind != RemoteKind::File {
+                report.files.push(Collected::Refused {
+                    name: entry.name.clone(),
+                    reason: NotTaken::NotRegular(entry.kind).into(),
+                });
                 continue;
             }
             if entry.size > self.partner.max_inbound_bytes {
@@ -316,7 +331,24 @@ impl Collect<'_> {
         // name that cannot clash: the hash's head and the remote name.
         let staging = spool.join(format!("incoming-{}", entry.name));
         let mut out = AtomicFile::create(&staging).map_err(spool_err(&staging))?;
-        let (_, sha) = conn.download(&remote, &mut out).await?;
+        let sha = match conn
+            .download(
+                &remote,
+                &mut out,
+                entry.size,
+                self.partner.max_inbound_bytes,
+            )
+            .await?
+        {
+            Fetched::Whole { sha256, .. } => sha256,
+            // What was read of it goes with `out`, uncommitted.
+            Fetched::Refused(why) => {
+                return Ok(Collected::Refused {
+                    name: entry.name.clone(),
+                    reason: why.into(),
+                })
+            }
+        };
         let sha: String = sha.iter().map(|b| format!("{b:02x}")).collect();
         let local = spool.join(format!("{}-{}", &sha[..12], entry.name));
         out.commit().map_err(spool_err(&staging))?;
@@ -575,6 +607,8 @@ mod tests {
             "..",
             ".hidden",
             "bell\u{7}",
+            "evil\u{202e}968.x12",
+            "zero\u{200b}width.835",
             "",
         ] {
             assert!(!safe_name(bad), "{bad:?}");

@@ -4,7 +4,11 @@
 //! once, before anything touches a partner.
 //!
 //! Validation resolves relative paths against the config file's folder,
-//! refuses private keys that group or others can read, parses host-key pins
+//! refuses secret files that group or others can read, that another user
+//! owns, or whose folder others may write (OpenSSH's StrictModes), checks
+//! that partner names are identifiers (they become folder and file names)
+//! and that every number is within a range the code can use (no value
+//! panics later), refuses plain-text SMTP anywhere but loopback, parses host-key pins
 //! (OpenSSH `SHA256:` or legacy `MD5:` fingerprints, or a known_hosts line),
 //! checks file-name templates, and insists that every partner says how its
 //! files are sealed — age recipients, or an explicit `seal = "none"`.
@@ -21,6 +25,18 @@ use crate::profile::{Profile, ProfileError};
 
 /// Where `--config` looks when it is not given.
 pub const SYSTEM_CONFIG: &str = "/etc/edi-courier/edi-courier.toml";
+
+/// The ranges numbers are held to at load, so that no value can overflow
+/// where it is used (a timeout multiplied, a deadline subtracted from now).
+pub const MAX_TIMEOUT_SECS: u64 = 3_600;
+pub const MAX_SETTLE_MS: u64 = 600_000;
+pub const MAX_INBOUND_BYTES: u64 = 1 << 40;
+pub const MAX_ATTEMPTS: u64 = 100;
+pub const MAX_DELAY_MS: u64 = 3_600_000;
+/// A year (a leap year's hours): later than that, an answer is not late, it is lost.
+pub const MAX_DEADLINE_HOURS: u64 = 366 * 24;
+/// The longest partner name: it becomes folder and lock names.
+pub const MAX_PARTNER_NAME: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -609,6 +625,29 @@ impl Config {
                         "give both username and password_file, or neither".into(),
                     ));
                 }
+                if s.tls == SmtpTls::None {
+                    if !is_loopback(&s.host) {
+                        return Err(invalid(
+                            "smtp.tls".into(),
+                            format!(
+                                "\"none\" sends mail in the clear: only for a server on this machine \
+                                 (127.0.0.1, ::1 or localhost), not {:?}; use \"starttls\" or \"tls\"",
+                                s.host
+                            ),
+                        ));
+                    }
+                    if s.username.is_some() {
+                        return Err(invalid(
+                            "smtp.tls".into(),
+                            "\"none\" would send the password in the clear: use \"starttls\" or \
+                             \"tls\" to log in"
+                                .into(),
+                        ));
+                    }
+                }
+                if s.port == Some(0) {
+                    return Err(invalid("smtp.port".into(), "must be 1..=65535".into()));
+                }
                 Some(Smtp {
                     port: s.port.unwrap_or(match s.tls {
                         SmtpTls::Tls => 465,
@@ -631,7 +670,58 @@ impl Config {
         }
         let mut partners = BTreeMap::new();
         for (name, p) in raw.partners {
+            if let Err(problem) = check_partner_name(&name) {
+                return Err(invalid(
+                    format!("partners.{}", name.escape_debug()),
+                    problem,
+                ));
+            }
             let at = |field: &str| format!("partners.{name}.{field}");
+            let within = |field: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
+                if range.contains(&value) {
+                    Ok(value)
+                } else {
+                    Err(invalid(
+                        at(field),
+                        format!(
+                            "{value} is out of range: {}..={}",
+                            range.start(),
+                            range.end()
+                        ),
+                    ))
+                }
+            };
+            let timeout_secs = within("timeout_secs", p.timeout_secs, 1..=MAX_TIMEOUT_SECS)?;
+            let settle_ms = within("settle_ms", p.settle_ms, 0..=MAX_SETTLE_MS)?;
+            let max_inbound_bytes = within(
+                "max_inbound_bytes",
+                p.max_inbound_bytes,
+                1..=MAX_INBOUND_BYTES,
+            )?;
+            within(
+                "retry.attempts",
+                u64::from(p.retry.attempts),
+                1..=MAX_ATTEMPTS,
+            )?;
+            within(
+                "retry.first_delay_ms",
+                p.retry.first_delay_ms,
+                0..=MAX_DELAY_MS,
+            )?;
+            within(
+                "retry.max_delay_ms",
+                p.retry.max_delay_ms,
+                p.retry.first_delay_ms..=MAX_DELAY_MS,
+            )?;
+            let d = &p.deadlines;
+            for (field, hours) in [
+                ("deadlines.ta1_hours", d.ta1_hours),
+                ("deadlines.ack_999_hours", d.ack_999_hours),
+                ("deadlines.ack_277ca_hours", d.ack_277ca_hours),
+                ("deadlines.remit_835_hours", d.remit_835_hours),
+            ] {
+                within(field, u64::from(hours), 0..=MAX_DEADLINE_HOURS)?;
+            }
             let profile_ref = if p.profile.ends_with(".toml") {
                 here(Path::new(&p.profile)).display().to_string()
             } else {
@@ -733,14 +823,11 @@ impl Config {
                     inbound_after: p.inbound_after,
                     deadlines: p.deadlines,
                     map: p.map,
-                    retry: Retry {
-                        attempts: p.retry.attempts.max(1),
-                        ..p.retry
-                    },
-                    timeout: std::time::Duration::from_secs(p.timeout_secs.max(1)),
+                    retry: p.retry,
+                    timeout: std::time::Duration::from_secs(timeout_secs),
                     inbound_pattern,
-                    settle: std::time::Duration::from_millis(p.settle_ms),
-                    max_inbound_bytes: p.max_inbound_bytes,
+                    settle: std::time::Duration::from_millis(settle_ms),
+                    max_inbound_bytes,
                     move_on_arrival: p.move_on_arrival,
                 },
             );
@@ -760,6 +847,36 @@ impl Config {
     }
 }
 
+/// A partner's name becomes the name of its folders (outbox, spool,
+/// remittances) and locks: an identifier — ASCII letters, digits, `-` and
+/// `_`, starting with a letter or digit, at most 64 bytes — never a path.
+fn check_partner_name(name: &str) -> Result<(), String> {
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if first_ok && rest_ok && name.len() <= MAX_PARTNER_NAME {
+        Ok(())
+    } else {
+        Err(format!(
+            "a partner name is an identifier (letters, digits, - and _, starting with a letter \
+             or digit, at most {MAX_PARTNER_NAME} bytes): it names folders and files"
+        ))
+    }
+}
+
+/// Whether a host is this machine: a loopback address, or `localhost`.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A `*`/`?` file-name pattern as an anchored regex.
 fn glob(pattern: &str) -> Result<regex::Regex, String> {
     let mut re = String::from("^");
@@ -774,21 +891,9 @@ fn glob(pattern: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(&re).map_err(|e| e.to_string())
 }
 
-/// A secret file must exist and be readable by its owner only.
+/// A secret file must exist, be readable by its owner only, be owned by
+/// the user running edi-courier (or root), and sit in a folder no one else
+/// may write: the rules of [`crate::crypt::check_private`].
 fn check_secret_file(path: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "{} is readable by group or others (mode {mode:03o}); run chmod 600",
-                path.display()
-            ));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = meta;
-    Ok(())
+    crate::crypt::check_private(path).map_err(|e| e.to_string())
 }

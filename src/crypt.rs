@@ -28,6 +28,15 @@ pub enum CryptError {
     Identity { path: PathBuf, problem: String },
     #[error("{}: private key is readable by group or others (mode {mode:03o}); run chmod 600", path.display())]
     KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("{}: owned by uid {owner}, not by the user running edi-courier (uid {me}) or root; chown it", path.display())]
+    KeyOwner { path: PathBuf, owner: u32, me: u32 },
+    #[error("{}: its folder {} is owned by uid {owner} or writable by group or others (mode {mode:03o}), so someone else could replace the key; run chmod go-w on it", path.display(), folder.display())]
+    KeyFolder {
+        path: PathBuf,
+        folder: PathBuf,
+        owner: u32,
+        mode: u32,
+    },
     #[error("no identities: give at least one private key to open sealed files")]
     NoIdentities,
     #[error("sealing: {0}")]
@@ -36,6 +45,10 @@ pub enum CryptError {
     NoMatchingKey,
     #[error("not an age file, or a damaged one: {0}")]
     Decrypt(String),
+    /// Refused before the age crate parsed it (a crafted header costs
+    /// milliseconds, not minutes).
+    #[error("malformed age header: {0}")]
+    MalformedHeader(HeaderProblem),
     #[error("I/O while sealing or opening: {0}")]
     Io(#[from] io::Error),
 }
@@ -157,15 +170,19 @@ impl Identities {
     }
 }
 
-/// Refuses a private key file that group or others may read.
-fn check_private(path: &Path) -> Result<(), CryptError> {
+/// Refuses a private key file as OpenSSH's StrictModes would: readable by
+/// group or others, owned by another user than the one running us (root
+/// aside), or in a folder that another user owns or that group or others
+/// may write (they could put another key in its place).
+pub fn check_private(path: &Path) -> Result<(), CryptError> {
+    let problem = |problem: String| CryptError::Identity {
+        path: path.to_owned(),
+        problem,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| problem(e.to_string()))?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| CryptError::Identity {
-            path: path.to_owned(),
-            problem: e.to_string(),
-        })?;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(CryptError::KeyPermissions {
@@ -173,7 +190,33 @@ fn check_private(path: &Path) -> Result<(), CryptError> {
                 mode,
             });
         }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let trusted = |uid: u32| uid == me || uid == 0;
+        if !trusted(meta.uid()) {
+            return Err(CryptError::KeyOwner {
+                path: path.to_owned(),
+                owner: meta.uid(),
+                me,
+            });
+        }
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = std::fs::metadata(folder).map_err(|e| problem(e.to_string()))?;
+        let dir_mode = dir.permissions().mode() & 0o777;
+        if !trusted(dir.uid()) || dir_mode & 0o022 != 0 {
+            return Err(CryptError::KeyFolder {
+                path: path.to_owned(),
+                folder: folder.to_owned(),
+                owner: dir.uid(),
+                mode: dir_mode,
+            });
+        }
     }
+    #[cfg(not(unix))]
+    let _ = meta;
     Ok(())
 }
 
@@ -294,12 +337,74 @@ impl<W: Write> Write for Sealer<W> {
     }
 }
 
+/// The most header bytes read before the age crate sees any: a header to a
+/// handful of recipients is under 1 KiB (an SSH-RSA-4096 stanza ≈ 750
+/// bytes); anyone can seal to our public recipient, and the crate's parser
+/// takes time quadratic in a header's size.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most recipient stanzas a header may hold.
+pub const MAX_STANZAS: usize = 16;
+
+/// Why an age header was refused before it was parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderProblem {
+    #[error("no end of header (the --- MAC line) within its first {MAX_HEADER_BYTES} bytes")]
+    TooLong,
+    #[error("more than {MAX_STANZAS} recipient stanzas")]
+    TooManyStanzas,
+}
+
+/// Reads the age header (up to and including its `---` MAC line) off the
+/// front of `input`, within [`MAX_HEADER_BYTES`] and [`MAX_STANZAS`]:
+/// every byte read, header and whatever followed it in the last read.
+/// A stream that ends first is returned as it is, for age to call it
+/// truncated.
+fn bounded_header(input: &mut impl Read) -> Result<Vec<u8>, CryptError> {
+    const MAC_LINE: &[u8] = b"\n--- ";
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let mut scanned = 0usize;
+    loop {
+        // Only what is new is searched (less the pattern's length): linear.
+        let from = scanned.saturating_sub(MAC_LINE.len());
+        let end = memchr::memmem::find(head.get(from..).unwrap_or_default(), MAC_LINE)
+            .map(|at| from + at)
+            .and_then(|mac| {
+                let rest = head.get(mac + 1..).unwrap_or_default();
+                memchr::memchr(b'\n', rest).map(|eol| mac + 1 + eol + 1)
+            });
+        let header = head.get(..end.unwrap_or(head.len())).unwrap_or_default();
+        if header.len() > MAX_HEADER_BYTES {
+            return Err(CryptError::MalformedHeader(HeaderProblem::TooLong));
+        }
+        if memchr::memmem::find_iter(header, b"\n-> ").count() > MAX_STANZAS {
+            return Err(CryptError::MalformedHeader(HeaderProblem::TooManyStanzas));
+        }
+        if end.is_some() {
+            return Ok(head);
+        }
+        scanned = head.len();
+        // As age would say it: the armor's complaints (a bad line, a file
+        // too short to be one) are the file's, not the disk's.
+        let n = input
+            .read(&mut chunk)
+            .map_err(|e| CryptError::Decrypt(e.to_string()))?;
+        if n == 0 {
+            return Ok(head);
+        }
+        head.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    }
+}
+
 /// Opens a sealed file (binary or armored) with our identities; the
 /// returned reader yields the plaintext and fails, rather than stopping
-/// short, if the file was truncated or altered.
+/// short, if the file was truncated or altered. A header over
+/// [`MAX_HEADER_BYTES`] or [`MAX_STANZAS`] is refused before age parses it.
 pub fn open<R: Read>(identities: &Identities, input: R) -> Result<impl Read, CryptError> {
-    let armored = ArmoredReader::new(BufReader::new(input));
-    let decryptor = age::Decryptor::new(armored).map_err(|e| CryptError::Decrypt(e.to_string()))?;
+    let mut armored = ArmoredReader::new(BufReader::new(input));
+    let head = bounded_header(&mut armored)?;
+    let decryptor = age::Decryptor::new(io::Cursor::new(head).chain(armored))
+        .map_err(|e| CryptError::Decrypt(e.to_string()))?;
     decryptor.decrypt(identities.iter()).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => CryptError::NoMatchingKey,
         other => CryptError::Decrypt(other.to_string()),

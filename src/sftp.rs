@@ -9,13 +9,17 @@
 //! which path and which step, and whether trying again may help
 //! ([`SftpError::is_transient`]).
 //!
-//! Three gaps in russh-sftp are closed here, in one place:
+//! Four gaps in russh-sftp are closed here, in one place:
 //! - every `poll_write` becomes one SFTP WRITE, so uploads write 256 KiB
 //!   pieces (8 KiB writes ran at a third of the speed when measured);
 //! - dropping a remote `File` closes it without waiting, losing write
 //!   errors, so uploads call `close()` and check it;
 //! - `SftpSession` hides the server's extension list, so the checksum
-//!   extension (`check-file-name`) is asked for on a second, raw channel.
+//!   extension (`check-file-name`) is asked for on a second, raw channel;
+//! - `is_regular()` tests one bit that a symbolic link also has, so a link
+//!   passed for a file and was followed: the file type is read here from the
+//!   whole S_IFMT field, and a download takes only a regular file (lstat
+//!   before opening, fstat after), never more bytes than were listed.
 
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
@@ -23,6 +27,7 @@ use russh_sftp::client::error::Error as SftpProtoError;
 use russh_sftp::client::{RawSftpSession, SftpSession};
 use russh_sftp::protocol::{OpenFlags, Packet, StatusCode};
 use std::borrow::Cow;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -224,7 +229,7 @@ impl Connection {
         };
         let config = Arc::new(client::Config {
             window_size: WINDOW,
-            inactivity_timeout: Some(timeout * 4),
+            inactivity_timeout: Some(timeout.saturating_mul(4)),
             keepalive_interval: Some(timeout),
             preferred: russh::Preferred {
                 cipher: Cow::Borrowed(&[
@@ -331,7 +336,7 @@ impl Connection {
                     name: e.file_name(),
                     size: meta.size.unwrap_or(0),
                     modified: meta.mtime.map(i64::from),
-                    is_file: meta.is_regular(),
+                    kind: RemoteKind::of(meta.permissions),
                 }
             })
             .collect())
@@ -455,17 +460,62 @@ impl Connection {
 
     /// Downloads `remote` into `out` in 256 KiB reads, hashing on the way;
     /// returns the bytes read and their SHA-256. The caller fsyncs.
+    ///
+    /// Only a regular file is taken, and never followed through a link: the
+    /// name is looked at without following it (lstat) before it is opened,
+    /// and the opened handle (fstat) must still be that regular file, so a
+    /// link swapped in after the listing is caught too. At most `listed`
+    /// bytes (what the listing said) and never more than `cap` are read: a
+    /// file that holds more, or fewer, is refused, and what was read of it
+    /// is the caller's to drop.
     pub async fn download(
         &self,
         remote: &str,
         out: &mut (dyn std::io::Write + Send),
-    ) -> Result<(u64, [u8; 32]), SftpError> {
+        listed: u64,
+        cap: u64,
+    ) -> Result<Fetched, SftpError> {
         use sha2::Digest;
-        let mut file = self
-            .sftp
-            .open(remote)
+        // The server refusing this one file (gone, not ours to read) is
+        // said of it; the rest of the folder goes on.
+        let refused = |step: &'static str| {
+            move |e: SftpProtoError| match e {
+                SftpProtoError::Status(s) => Ok(Fetched::Refused(NotTaken::ServerSaidNo {
+                    step,
+                    status: s.status_code.to_string(),
+                })),
+                other => Err(self.remote(step, remote)(other)),
+            }
+        };
+        let before = match self.sftp.symlink_metadata(remote).await {
+            Ok(meta) => meta,
+            Err(e) => return refused("checking")(e),
+        };
+        let kind = RemoteKind::of(before.permissions);
+        if kind != RemoteKind::File {
+            return Ok(Fetched::Refused(NotTaken::NotRegular(kind)));
+        }
+        let file = match self.sftp.open(remote).await {
+            Ok(file) => file,
+            Err(e) => return refused("opening")(e),
+        };
+        let opened = file
+            .metadata()
             .await
-            .map_err(self.remote("opening", remote))?;
+            .map_err(self.remote("checking", remote))?;
+        let kind = RemoteKind::of(opened.permissions);
+        if kind != RemoteKind::File {
+            return Ok(Fetched::Refused(NotTaken::NotRegular(kind)));
+        }
+        if (opened.size, opened.mtime) != (before.size, before.mtime) {
+            // Another file than the one looked at (a link put in its place),
+            // or it is being written: either way, not now.
+            return Ok(Fetched::Refused(NotTaken::Changed { listed }));
+        }
+        let limit = listed.min(cap);
+        // One byte past the limit is asked for, to tell "ends there" from
+        // "goes on"; nothing beyond it is ever requested.
+        let mut file = file.take(limit.saturating_add(1));
         let mut hash = sha2::Sha256::new();
         let mut buf = vec![0u8; WRITE_CHUNK];
         let mut total = 0u64;
@@ -477,15 +527,28 @@ impl Connection {
             if n == 0 {
                 break;
             }
-            hash.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|source| SftpError::Local {
-                    path: PathBuf::from(remote),
-                    source,
-                })?;
             total += n as u64;
+            if total > limit {
+                return Ok(Fetched::Refused(if limit < listed {
+                    NotTaken::OverCap { cap }
+                } else {
+                    NotTaken::Changed { listed }
+                }));
+            }
+            let chunk = buf.get(..n).unwrap_or_default();
+            hash.update(chunk);
+            out.write_all(chunk).map_err(|source| SftpError::Local {
+                path: PathBuf::from(remote),
+                source,
+            })?;
         }
-        Ok((total, hash.finalize().into()))
+        if total != listed {
+            return Ok(Fetched::Refused(NotTaken::Changed { listed }));
+        }
+        Ok(Fetched::Whole {
+            bytes: total,
+            sha256: hash.finalize().into(),
+        })
     }
 
     /// Moves a remote file into another remote folder (a partner's
@@ -532,7 +595,84 @@ pub struct RemoteEntry {
     pub size: u64,
     /// Seconds since the epoch, when the server says.
     pub modified: Option<i64>,
-    pub is_file: bool,
+    /// What the name itself is (a link is a link, not what it points at).
+    pub kind: RemoteKind,
+}
+
+/// The type of a remote name, from the S_IFMT bits of its mode as the
+/// server reports it without following links (OpenSSH lists with lstat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteKind {
+    File,
+    Folder,
+    Symlink,
+    Fifo,
+    CharDevice,
+    BlockDevice,
+    Socket,
+    /// The server gave no mode, or a type we do not know.
+    Unknown,
+}
+
+/// The file-type field of a POSIX mode.
+const S_IFMT: u32 = 0o170_000;
+
+impl RemoteKind {
+    /// The kind a mode names: the whole S_IFMT field is compared, since a
+    /// link's bits (0o120000) include a regular file's (0o100000).
+    pub fn of(mode: Option<u32>) -> RemoteKind {
+        match mode.map(|m| m & S_IFMT) {
+            Some(0o100_000) => RemoteKind::File,
+            Some(0o040_000) => RemoteKind::Folder,
+            Some(0o120_000) => RemoteKind::Symlink,
+            Some(0o010_000) => RemoteKind::Fifo,
+            Some(0o020_000) => RemoteKind::CharDevice,
+            Some(0o060_000) => RemoteKind::BlockDevice,
+            Some(0o140_000) => RemoteKind::Socket,
+            _ => RemoteKind::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for RemoteKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RemoteKind::File => "a regular file",
+            RemoteKind::Folder => "a folder",
+            RemoteKind::Symlink => "a symbolic link",
+            RemoteKind::Fifo => "a named pipe",
+            RemoteKind::CharDevice => "a character device",
+            RemoteKind::BlockDevice => "a block device",
+            RemoteKind::Socket => "a socket",
+            RemoteKind::Unknown => "of a type the server does not tell",
+        })
+    }
+}
+
+/// What a download brought.
+#[derive(Debug)]
+pub enum Fetched {
+    /// Exactly the bytes listed, and their SHA-256.
+    Whole { bytes: u64, sha256: [u8; 32] },
+    /// Not taken (it stays on the server): why.
+    Refused(NotTaken),
+}
+
+/// Why a listed file was not downloaded after all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotTaken {
+    #[error("the server refused {step} it ({status}); left on the server")]
+    ServerSaidNo { step: &'static str, status: String },
+    #[error("it is {0}, not a regular file; not followed, left on the server")]
+    NotRegular(RemoteKind),
+    #[error(
+        "it held more than the {cap} byte limit (max_inbound_bytes); the download stopped there and it was left on the server"
+    )]
+    OverCap { cap: u64 },
+    #[error(
+        "it changed while it was being downloaded ({listed} bytes were listed); the download stopped and it was left on the server for a later run"
+    )]
+    Changed { listed: u64 },
 }
 
 /// What an upload must add up to.
@@ -572,6 +712,15 @@ async fn open_checksums(ssh: &Handle<Pinned>) -> Option<RawSftpSession> {
     let raw = RawSftpSession::new(channel.into_stream());
     let version = raw.init().await.ok()?;
     version.extensions.contains_key(CHECK_FILE).then_some(raw)
+}
+
+/// Whether a character is a Unicode format character (general category
+/// Cf: bidi overrides such as U+202E, zero-width spaces and joiners, soft
+/// hyphens): invisible, they make a name read as another. Remote names
+/// holding one are not taken.
+pub fn is_format_char(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.general_category() == GeneralCategory::Format
 }
 
 /// Appends an SFTP `string`: a u32 length, then the bytes. The sandbox
@@ -619,6 +768,17 @@ async fn read_full(input: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_is_a_link_not_a_regular_file() {
+        // russh-sftp's is_regular() says yes to a link: 0o120000 holds 0o100000.
+        assert_eq!(RemoteKind::of(Some(0o120_777)), RemoteKind::Symlink);
+        assert_eq!(RemoteKind::of(Some(0o100_644)), RemoteKind::File);
+        assert_eq!(RemoteKind::of(Some(0o040_755)), RemoteKind::Folder);
+        assert_eq!(RemoteKind::of(Some(0o020_666)), RemoteKind::CharDevice);
+        assert_eq!(RemoteKind::of(Some(0o644)), RemoteKind::Unknown);
+        assert_eq!(RemoteKind::of(None), RemoteKind::Unknown);
+    }
 
     #[test]
     fn check_file_reply_with_and_without_its_name() {

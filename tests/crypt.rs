@@ -3,13 +3,13 @@
 //! binary and ASCII armor.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use edi_courier::crypt::{open, CryptError, Identities, Recipients, Sealer};
+use edi_courier::crypt::{open, CryptError, HeaderProblem, Identities, Recipients, Sealer};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::tools::{age_key, private, run};
+use common::tools::{age_header_bomb, age_key, private, run};
 
 /// An SSH key pair made by ssh-keygen: (private key file, public key line).
 fn ssh_key(dir: &Path, kind: &str) -> (PathBuf, String) {
@@ -223,6 +223,53 @@ fn refusals_are_clear() {
     let err = Identities::load(&[bad]).err().unwrap().to_string();
     assert!(
         err.contains("line 2") && !err.contains("NOT-REALLY"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_crafted_age_header_is_refused_before_age_parses_it() {
+    // Parsed unbounded, 8,000 extra stanzas took 683 s and a 256 KiB line
+    // 11.7 s: anyone who knows our public recipient could stall collect.
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = age_key(dir.path(), "key.txt");
+    let cases = [
+        (8_000, 0, HeaderProblem::TooManyStanzas),
+        (0, 256 * 1024, HeaderProblem::TooLong),
+    ];
+    for (stanzas, line, problem) in cases {
+        let bomb = dir.path().join(format!("bomb-{stanzas}-{line}.age"));
+        std::fs::write(&bomb, age_header_bomb(&public, b"ISA~", stanzas, line)).unwrap();
+        let err = open_with_ours(std::slice::from_ref(&key), &bomb).unwrap_err();
+        assert!(
+            matches!(&err, CryptError::MalformedHeader(p) if *p == problem),
+            "{stanzas} stanzas, a {line} byte line: {err}"
+        );
+        assert!(err.to_string().starts_with("malformed age header"), "{err}");
+    }
+    // A few extra stanzas (under both caps) are age's to judge: not ours.
+    let few = dir.path().join("few.age");
+    std::fs::write(&few, age_header_bomb(&public, b"ISA~", 3, 0)).unwrap();
+    let err = open_with_ours(std::slice::from_ref(&key), &few).unwrap_err();
+    assert!(!matches!(err, CryptError::MalformedHeader(_)), "{err}");
+    // Armored, the same bomb is refused the same way.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD
+        .encode(age_header_bomb(&public, b"ISA~", 8_000, 0));
+    let mut text = String::from("-----BEGIN AGE ENCRYPTED FILE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        text += std::str::from_utf8(line).unwrap();
+        text += "\n";
+    }
+    text += "-----END AGE ENCRYPTED FILE-----\n";
+    let armored = dir.path().join("armored.age");
+    std::fs::write(&armored, text).unwrap();
+    let err = open_with_ours(std::slice::from_ref(&key), &armored).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CryptError::MalformedHeader(HeaderProblem::TooManyStanzas)
+        ),
         "{err}"
     );
 }

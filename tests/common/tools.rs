@@ -55,3 +55,33 @@ pub fn ssh_key(dir: &Path, name: &str) -> PathBuf {
     );
     key
 }
+
+/// A file sealed by the Go age CLI to `recipient` (anyone can seal to a
+/// public recipient), its header then made hostile: `extra_stanzas` more
+/// X25519 stanzas, and, when `line_bytes` > 0, one stanza whose argument
+/// line is that long. The MAC no longer matches; a reader that parses such
+/// a header unbounded spends minutes on it before finding out.
+pub fn age_header_bomb(
+    recipient: &str,
+    plaintext: &[u8],
+    extra_stanzas: usize,
+    line_bytes: usize,
+) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, plaintext).unwrap();
+    let sealed = run("age", &["-r", recipient, plain.to_str().unwrap()]);
+    let first = sealed.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut out = sealed[..first].to_vec();
+    let b64 = "A".repeat(43);
+    for _ in 0..extra_stanzas {
+        out.extend_from_slice(format!("-> X25519 {b64}\n{b64}\n").as_bytes());
+    }
+    if line_bytes > 0 {
+        out.extend_from_slice(b"-> X25519 ");
+        out.extend(std::iter::repeat_n(b'A', line_bytes));
+        out.extend_from_slice(format!("\n{b64}\n").as_bytes());
+    }
+    out.extend_from_slice(&sealed[first..]);
+    out
+}
