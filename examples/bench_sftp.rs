@@ -21,7 +21,8 @@ async fn main() {
         host: "127.0.0.1".into(),
         port: a[1].parse().unwrap(),
         user: a[2].clone(),
-        key_file: a[3].clone().into(),
+        key_file: Some(a[3].clone().into()),
+        password_file: None,
         host_keys: vec![HostKeyPin::parse(&a[4]).unwrap()],
     };
     let local = Path::new(&a[5]);

@@ -160,7 +160,11 @@ struct RawPartner {
     #[serde(default = "ssh_port")]
     port: u16,
     user: String,
-    key_file: PathBuf,
+    /// Our private key for public-key login.
+    key_file: Option<PathBuf>,
+    /// A 0600 file holding the SFTP password (password or
+    /// keyboard-interactive login; after the key when the server asks both).
+    password_file: Option<PathBuf>,
     host_keys: Vec<String>,
     outbound_dir: String,
     inbound_dir: String,
@@ -476,7 +480,11 @@ pub struct SftpTarget {
     pub host: String,
     pub port: u16,
     pub user: String,
-    pub key_file: PathBuf,
+    /// Our private key, for public-key login.
+    pub key_file: Option<PathBuf>,
+    /// The file holding the password, for password or keyboard-interactive
+    /// login (read when connecting, never kept in the config).
+    pub password_file: Option<PathBuf>,
     pub host_keys: Vec<HostKeyPin>,
 }
 
@@ -763,8 +771,22 @@ impl Config {
                         .map_err(|e| invalid(format!("{}[{}]", at("host_keys"), i + 1), e))
                 })
                 .collect::<Result<_, _>>()?;
-            let key_file = here(&p.key_file);
-            check_secret_file(&key_file).map_err(|e| invalid(at("key_file"), e))?;
+            let key_file = p.key_file.as_deref().map(here);
+            if let Some(key_file) = &key_file {
+                check_secret_file(key_file).map_err(|e| invalid(at("key_file"), e))?;
+            }
+            let password_file = p.password_file.as_deref().map(here);
+            if let Some(password_file) = &password_file {
+                check_secret_file(password_file).map_err(|e| invalid(at("password_file"), e))?;
+            }
+            if key_file.is_none() && password_file.is_none() {
+                return Err(invalid(
+                    at("key_file"),
+                    "give key_file (public-key login), password_file (password or \
+                     keyboard-interactive), or both (when the server asks for both)"
+                        .into(),
+                ));
+            }
             let file_name =
                 FileNameTemplate::parse(&p.file_name).map_err(|e| invalid(at("file_name"), e))?;
             let seal = match p.seal {
@@ -814,6 +836,7 @@ impl Config {
                         port: p.port,
                         user: p.user,
                         key_file,
+                        password_file,
                         host_keys,
                     },
                     outbound_dir: p.outbound_dir,

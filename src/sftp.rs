@@ -22,7 +22,7 @@
 //!   before opening, fstat after), never more bytes than were listed.
 
 use russh::client::{self, Handle};
-use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::keys::{HashAlg, PublicKeyOrCertificate};
 use russh_sftp::client::error::Error as SftpProtoError;
 use russh_sftp::client::{RawSftpSession, SftpSession};
 use russh_sftp::protocol::{OpenFlags, Packet, StatusCode};
@@ -34,6 +34,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::{HostKeyPin, SftpTarget};
+
+mod login;
+pub use login::LoginUsed;
 
 /// Size of each SFTP WRITE of an upload.
 pub const WRITE_CHUNK: usize = 256 * 1024;
@@ -59,12 +62,18 @@ pub enum SftpError {
         "{host}: the server's host key {presented} matches none of the pinned keys; nothing was sent"
     )]
     HostKeyMismatch { host: String, presented: String },
-    #[error("{host}: login refused for user {user} with key {}", key.display())]
+    #[error("{host}: login refused for user {user} (tried {tried}; the server offers {offered})")]
     LoginRefused {
         host: String,
         user: String,
-        key: PathBuf,
+        /// The methods tried, in order (`publickey then password`).
+        tried: String,
+        offered: String,
     },
+    #[error("{}: cannot read the password: {problem}", path.display())]
+    Secret { path: PathBuf, problem: String },
+    #[error("{host}: keyboard-interactive login asked {prompts} question(s) at once; only a single hidden password prompt is answered")]
+    UnexpectedPrompt { host: String, prompts: usize },
     #[error("{}: cannot load the private key: {problem}", path.display())]
     Key { path: PathBuf, problem: String },
     #[error("{host}: SSH: {source}")]
@@ -143,6 +152,8 @@ impl SftpError {
             SftpError::SizeMismatch { .. } | SftpError::HashMismatch { .. } => true,
             SftpError::HostKeyMismatch { .. }
             | SftpError::LoginRefused { .. }
+            | SftpError::Secret { .. }
+            | SftpError::UnexpectedPrompt { .. }
             | SftpError::Key { .. }
             | SftpError::NameTaken { .. }
             | SftpError::Local { .. } => false,
@@ -190,6 +201,7 @@ pub struct Connection {
     /// the server has no checksum extension (OpenSSH has none).
     checksums: Option<RawSftpSession>,
     timeout: Duration,
+    login: LoginUsed,
 }
 
 /// The OpenSSH name of the extension that hashes a remote file.
@@ -206,11 +218,6 @@ impl Connection {
             step,
             seconds: timeout.as_secs(),
         };
-        let key =
-            russh::keys::load_secret_key(&target.key_file, None).map_err(|e| SftpError::Key {
-                path: target.key_file.clone(),
-                problem: e.to_string(),
-            })?;
         let tcp = tokio::time::timeout(
             timeout,
             tokio::net::TcpStream::connect((target.host.as_str(), target.port)),
@@ -261,28 +268,9 @@ impl Connection {
                 }
                 Err(e) => return Err(ssh_error(e)),
             };
-        let hash = tokio::time::timeout(timeout, ssh.best_supported_rsa_hash())
+        let login = tokio::time::timeout(timeout, login::log_in(&mut ssh, target, &host))
             .await
-            .map_err(|_| timed("logging in"))?
-            .map_err(ssh_error)?
-            .flatten();
-        let auth = tokio::time::timeout(
-            timeout,
-            ssh.authenticate_publickey(
-                &target.user,
-                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-            ),
-        )
-        .await
-        .map_err(|_| timed("logging in"))?
-        .map_err(ssh_error)?;
-        if !auth.success() {
-            return Err(SftpError::LoginRefused {
-                host,
-                user: target.user.clone(),
-                key: target.key_file.clone(),
-            });
-        }
+            .map_err(|_| timed("logging in"))??;
         let sftp = tokio::time::timeout(timeout, open_sftp(&ssh, timeout))
             .await
             .map_err(|_| timed("starting SFTP"))?
@@ -297,6 +285,7 @@ impl Connection {
             sftp,
             checksums,
             timeout,
+            login,
         })
     }
 
@@ -569,6 +558,11 @@ impl Connection {
 
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// Which login methods the server offered, and which got us in.
+    pub fn login(&self) -> &LoginUsed {
+        &self.login
     }
 
     /// Whether uploads are also checked by hash on this server.

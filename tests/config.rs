@@ -45,7 +45,10 @@ fn the_example_config_validates_with_paths_resolved_beside_it() {
     assert_eq!((smtp.port, smtp.tls), (2525, SmtpTls::None));
     let acme = config.partner("acme").unwrap();
     assert_eq!(acme.profile.name, "acme-health");
-    assert_eq!(acme.sftp.key_file, dir.path().join("keys/acme_ed25519"));
+    assert_eq!(
+        acme.sftp.key_file.as_deref(),
+        Some(dir.path().join("keys/acme_ed25519").as_path())
+    );
     assert!(matches!(acme.seal, Seal::Age(_)));
     assert_eq!(acme.inbound_after, InboundAfter::Delete);
     assert_eq!(acme.deadlines.ack_277ca_hours, 24);

@@ -872,12 +872,17 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
         text += &line;
     }
     for p in config.partners.values() {
-        match russh::keys::load_secret_key(&p.sftp.key_file, None) {
-            Ok(_) => text += &format!("{}: key {} loads\n", p.name, p.sftp.key_file.display()),
-            Err(e) => {
-                failed = true;
-                text += &format!("{}: key {}: {e}\n", p.name, p.sftp.key_file.display());
+        if let Some(key_file) = &p.sftp.key_file {
+            match russh::keys::load_secret_key(key_file, None) {
+                Ok(_) => text += &format!("{}: key {} loads\n", p.name, key_file.display()),
+                Err(e) => {
+                    failed = true;
+                    text += &format!("{}: key {}: {e}\n", p.name, key_file.display());
+                }
             }
+        }
+        if let Some(password_file) = &p.sftp.password_file {
+            text += &format!("{}: password from {}\n", p.name, password_file.display());
         }
     }
     if !args.offline {
@@ -889,9 +894,11 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
                         lines.push((
                             false,
                             format!(
-                                "{}: {} host key pinned, login accepted{}",
+                                "{}: {} host key pinned, login accepted by {} (the server offers {}){}",
                                 p.name,
                                 conn.host(),
+                                conn.login().used.join(" then "),
+                                conn.login().offered.join(", "),
                                 if conn.verifies_hashes() {
                                     ", uploads verified by SHA-256 too"
                                 } else {

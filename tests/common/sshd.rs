@@ -30,8 +30,71 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// How the test server lets clients in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Public key only (the default).
+    Key,
+    /// `PasswordAuthentication` only, for the test account.
+    Password,
+    /// `KbdInteractiveAuthentication` through PAM only, for the test account.
+    KeyboardInteractive,
+    /// `AuthenticationMethods publickey,password`: both, in that order.
+    KeyThenPassword,
+}
+
+/// The account password logins use: a system account with no shell and no
+/// home, created on first use (tests run as root, as CI does).
+pub const TEST_USER: &str = "edicourier";
+pub const TEST_PASSWORD: &str = "Test-Only-Pw-4242";
+
+fn test_account() {
+    use std::sync::Once;
+    static MADE: Once = Once::new();
+    MADE.call_once(|| {
+        if !Command::new("id")
+            .arg(TEST_USER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+        {
+            let status = Command::new("useradd")
+                .args(["--system", "--no-create-home", "--home-dir", "/nonexistent"])
+                .args(["--shell", "/usr/sbin/nologin", TEST_USER])
+                .status()
+                .unwrap();
+            // 9: made meanwhile by another test binary.
+            assert!(
+                matches!(status.code(), Some(0) | Some(9)),
+                "useradd {TEST_USER}: {status}"
+            );
+        }
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let stdin = chpasswd.stdin.as_mut().unwrap();
+            writeln!(stdin, "{TEST_USER}:{TEST_PASSWORD}").unwrap();
+        }
+        assert!(chpasswd.wait().unwrap().success(), "chpasswd");
+    });
+}
+
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::start_with(Auth::Key)
+    }
+
+    /// The sshd log (LogLevel VERBOSE for password servers).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    pub fn start_with(auth: Auth) -> Sshd {
         let sshd = Path::new("/usr/sbin/sshd");
         assert!(
             sshd.exists(),
@@ -55,21 +118,39 @@ impl Sshd {
         ))
         .unwrap();
         let fingerprint = fp.split_whitespace().nth(1).unwrap().to_owned();
-        let user = String::from_utf8(run("id", &["-un"]))
-            .unwrap()
-            .trim()
-            .to_owned();
+        let user = if auth == Auth::Key {
+            String::from_utf8(run("id", &["-un"]))
+                .unwrap()
+                .trim()
+                .to_owned()
+        } else {
+            // The account reads its keys and folders under this one.
+            test_account();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)).unwrap();
+            std::fs::set_permissions(
+                d.join("authorized_keys"),
+                std::fs::Permissions::from_mode(0o644),
+            )
+            .unwrap();
+            TEST_USER.to_owned()
+        };
+        let methods = match auth {
+            Auth::Key => "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nLogLevel ERROR\n",
+            Auth::Password => "PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPubkeyAuthentication no\nUsePAM no\nLogLevel VERBOSE\n",
+            Auth::KeyboardInteractive => "PasswordAuthentication no\nKbdInteractiveAuthentication yes\nPubkeyAuthentication no\nUsePAM yes\nLogLevel VERBOSE\n",
+            Auth::KeyThenPassword => "PasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nAuthenticationMethods publickey,password\nLogLevel VERBOSE\n",
+        };
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = free_port();
             std::fs::write(
                 d.join("sshd_config"),
                 format!(
-                    "ListenAddress 127.0.0.1\nPort {port}\nHostKey {host}\nPidFile {pid}\n\
-                     AuthorizedKeysFile {keys}\nPasswordAuthentication no\n\
-                     KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-                     PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
-                     Subsystem sftp internal-sftp\nLogLevel ERROR\n",
+                    "{methods}ListenAddress 127.0.0.1\nPort {port}\nHostKey {host}\nPidFile {pid}\n\
+                     AuthorizedKeysFile {keys}\nPubkeyAuthentication yes\n\
+                     PermitRootLogin prohibit-password\nStrictModes no\n\
+                     Subsystem sftp internal-sftp\n",
                     host = d.join("host_ed25519").display(),
                     pid = d.join("sshd.pid").display(),
                     keys = d.join("authorized_keys").display(),
@@ -79,6 +160,11 @@ impl Sshd {
             let mut child = Command::new(sshd)
                 .args(["-D", "-e", "-f"])
                 .arg(d.join("sshd_config"))
+                .args(if auth == Auth::Key {
+                    vec![]
+                } else {
+                    vec!["-E".to_owned(), d.join("sshd.log").display().to_string()]
+                })
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -114,6 +200,16 @@ impl Sshd {
     pub fn folder(&self, name: &str) -> PathBuf {
         let p = self.dir.path().join("remote").join(name);
         std::fs::create_dir_all(&p).unwrap();
+        if self.user == TEST_USER {
+            run(
+                "chown",
+                &[
+                    "-R",
+                    TEST_USER,
+                    self.dir.path().join("remote").to_str().unwrap(),
+                ],
+            );
+        }
         p
     }
 

@@ -17,6 +17,10 @@ pub struct Partner {
     pub port: u16,
     pub host_key: String,
     pub key_file: PathBuf,
+    /// Log in with the key (`key_file` in the config).
+    pub key_login: bool,
+    /// A password file for password or keyboard-interactive login.
+    pub password_file: Option<PathBuf>,
     /// The partner's inbound folder, where we upload.
     pub outbound_dir: PathBuf,
     /// The partner's outbound folder, where its responses wait for us.
@@ -87,6 +91,8 @@ impl Workspace {
             port: end.port,
             host_key: end.fingerprint,
             key_file,
+            key_login: true,
+            password_file: None,
             outbound_dir: end.outbound_dir,
             inbound_dir: end.inbound_dir,
             attempts: 2,
@@ -118,8 +124,7 @@ map = "clinic-professional"
 host = "127.0.0.1"
 port = {port}
 user = "{user}"
-key_file = "{key}"
-host_keys = ["{host_key}"]
+{login}host_keys = ["{host_key}"]
 outbound_dir = "{outbound}"
 inbound_dir = "{inbound}"
 settle_ms = 100
@@ -130,7 +135,16 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
 "#,
             maps = root().join("edi-maps").display(),
             port = p.port,
-            key = p.key_file.display(),
+            login = [
+                p.key_login
+                    .then(|| format!("key_file = \"{}\"\n", p.key_file.display())),
+                p.password_file
+                    .as_ref()
+                    .map(|f| format!("password_file = \"{}\"\n", f.display())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<String>(),
             host_key = p.host_key,
             outbound = p.outbound_dir.display(),
             inbound = p.inbound_dir.display(),
