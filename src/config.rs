@@ -14,7 +14,6 @@
 //! files are sealed — age recipients, or an explicit `seal = "none"`.
 //! Secrets are read from files named here, never written inline.
 
-use base64::Engine as _;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -312,44 +311,43 @@ impl Retry {
     }
 }
 
-/// A pinned host key: what the partner's server must present.
+/// A pinned host key: what the partner's server must present. Parsed by
+/// ssh-key (through `russh::keys`), so every key type OpenSSH writes — `sk-`
+/// security keys and certificates' hosts included — reads as OpenSSH reads it.
 #[derive(Clone, PartialEq, Eq)]
 pub enum HostKeyPin {
-    /// OpenSSH `SHA256:` fingerprint (base64, no padding).
-    Sha256([u8; 32]),
+    /// OpenSSH fingerprint: `SHA256:…` (or `SHA512:…`), base64 without padding.
+    Fingerprint(russh::keys::ssh_key::Fingerprint),
     /// Legacy `MD5:aa:bb:…` fingerprint, as some partners still publish.
     Md5([u8; 16]),
-    /// A known_hosts line: the key itself (algorithm and wire-format blob).
-    Key { algorithm: String, blob: Vec<u8> },
+    /// The key itself: a known_hosts line (`host[,host…] type base64
+    /// [comment]`) or a public key line (`type base64 [comment]`).
+    Key(russh::keys::ssh_key::PublicKey),
 }
 
 impl fmt::Debug for HostKeyPin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HostKeyPin::Sha256(d) => write!(
-                f,
-                "SHA256:{}",
-                base64::engine::general_purpose::STANDARD_NO_PAD.encode(d)
-            ),
+            HostKeyPin::Fingerprint(fp) => write!(f, "{fp}"),
             HostKeyPin::Md5(d) => {
                 let hex: Vec<String> = d.iter().map(|b| format!("{b:02x}")).collect();
                 write!(f, "MD5:{}", hex.join(":"))
             }
-            HostKeyPin::Key { algorithm, .. } => write!(f, "{algorithm} key"),
+            HostKeyPin::Key(key) => write!(f, "{} key", key.algorithm()),
         }
     }
 }
 
 impl HostKeyPin {
     pub fn parse(s: &str) -> Result<Self, String> {
+        use russh::keys::ssh_key::known_hosts::{Entry, Marker};
+        use russh::keys::ssh_key::{Fingerprint, PublicKey};
         let s = s.trim();
-        if let Some(b64) = s.strip_prefix("SHA256:") {
-            let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-                .decode(b64.trim_end_matches('='))
-                .map_err(|_| "SHA256: fingerprint is not base64".to_owned())?;
-            return <[u8; 32]>::try_from(bytes.as_slice())
-                .map(HostKeyPin::Sha256)
-                .map_err(|_| "SHA256: fingerprint must be 32 bytes".to_owned());
+        if s.starts_with("SHA256:") || s.starts_with("SHA512:") {
+            return s
+                .parse::<Fingerprint>()
+                .map(HostKeyPin::Fingerprint)
+                .map_err(|e| format!("not an OpenSSH fingerprint: {e}"));
         }
         if let Some(hex) = s.strip_prefix("MD5:") {
             let bytes: Result<Vec<u8>, _> =
@@ -360,34 +358,29 @@ impl HostKeyPin {
                 .map(HostKeyPin::Md5)
                 .ok_or_else(|| "MD5: fingerprint must be 16 hex bytes separated by colons".into());
         }
-        // A known_hosts line: [host[,host…]] algorithm base64 [comment].
-        let words: Vec<&str> = s.split_whitespace().collect();
-        let at = words
-            .iter()
-            .position(|w| w.starts_with("ssh-") || w.starts_with("ecdsa-"))
-            .ok_or("expected SHA256:…, MD5:… or a known_hosts line")?;
-        let (Some(algorithm), Some(b64)) = (words.get(at), words.get(at + 1)) else {
-            return Err("known_hosts line has no key".into());
-        };
-        let blob = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|_| "known_hosts key is not base64".to_owned())?;
-        Ok(HostKeyPin::Key {
-            algorithm: (*algorithm).to_owned(),
-            blob,
-        })
+        if let Ok(key) = PublicKey::from_openssh(s) {
+            return Ok(HostKeyPin::Key(key));
+        }
+        let entry = s.parse::<Entry>().map_err(|e| {
+            format!("expected SHA256:…, MD5:…, a public key or a known_hosts line ({e})")
+        })?;
+        match entry.marker() {
+            None => Ok(HostKeyPin::Key(entry.public_key().clone())),
+            Some(Marker::Revoked) => Err("a @revoked known_hosts line pins nothing".into()),
+            Some(Marker::CertAuthority) => {
+                Err("@cert-authority lines are not supported: pin the host's own key".into())
+            }
+        }
     }
 
-    /// Whether a server key (its algorithm and wire-format blob) matches.
-    pub fn matches(&self, algorithm: &str, blob: &[u8]) -> bool {
-        use sha2::Digest;
+    /// Whether the key a server presented matches this pin.
+    pub fn matches(&self, presented: &russh::keys::ssh_key::PublicKey) -> bool {
         match self {
-            HostKeyPin::Sha256(d) => sha2::Sha256::digest(blob).as_slice() == d,
-            HostKeyPin::Md5(d) => md5_digest(blob) == *d,
-            HostKeyPin::Key {
-                algorithm: a,
-                blob: b,
-            } => a == algorithm && b == blob,
+            HostKeyPin::Fingerprint(fp) => presented.fingerprint(fp.algorithm()) == *fp,
+            HostKeyPin::Md5(d) => presented
+                .to_bytes()
+                .is_ok_and(|blob| md5_digest(&blob) == *d),
+            HostKeyPin::Key(key) => key.key_data() == presented.key_data(),
         }
     }
 }

@@ -180,15 +180,10 @@ impl client::Handler for Pinned {
             // We advertise no certificate algorithms; a certificate is not a pinned key.
             PublicKeyOrCertificate::Certificate(_) => return Ok(false),
         };
-        let blob = key.to_bytes().map_err(|_| russh::Error::UnknownKey)?;
         if let Ok(mut seen) = self.presented.lock() {
             *seen = Some(key.fingerprint(HashAlg::Sha256).to_string());
         }
-        let algorithm = key.algorithm();
-        Ok(self
-            .pins
-            .iter()
-            .any(|pin| pin.matches(algorithm.as_str(), &blob)))
+        Ok(self.pins.iter().any(|pin| pin.matches(key)))
     }
 }
 

@@ -4,6 +4,7 @@
 use edi_courier::config::{
     Config, FileNameTemplate, FileNameVars, HostKeyPin, InboundAfter, Seal, SmtpTls,
 };
+use russh::keys::ssh_key::PublicKey;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -52,7 +53,7 @@ fn the_example_config_validates_with_paths_resolved_beside_it() {
     assert!(matches!(acme.seal, Seal::Age(_)));
     assert_eq!(acme.inbound_after, InboundAfter::Delete);
     assert_eq!(acme.deadlines.ack_277ca_hours, 24);
-    assert!(matches!(acme.sftp.host_keys[0], HostKeyPin::Sha256(_)));
+    assert!(matches!(acme.sftp.host_keys[0], HostKeyPin::Fingerprint(_)));
 }
 
 #[test]
@@ -77,7 +78,7 @@ fn misconfigurations_are_named_precisely() {
         (
             "SHA256:Hc9T",
             "SHA256:!!",
-            "partners.acme.host_keys[1]: SHA256: fingerprint is not base64",
+            "partners.acme.host_keys[1]: not an OpenSSH fingerprint",
         ),
         (
             "RFM_{yyyymmdd}_{isa13}.dat.age",
@@ -187,24 +188,57 @@ fn host_key_pins_match_the_key_they_name() {
             .unwrap()
             .to_owned()
     };
-    let blob = base64_decode(public.split_whitespace().nth(1).unwrap());
+    let presented = PublicKey::from_openssh(public.trim()).unwrap();
+    let other_key = dir.path().join("other");
+    std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            other_key.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let other = PublicKey::read_openssh_file(other_key.with_extension("pub")).unwrap();
     for pin in [
         fingerprint("sha256"),
         fingerprint("md5"),
         format!("partner.example {}", public.trim()),
+        // A host whose name starts like a key type, hashed-host style.
+        format!("ssh-gw.partner.example,10.0.0.7 {}", public.trim()),
+        // A bare public key line.
+        public.trim().to_owned(),
     ] {
         let pin = HostKeyPin::parse(&pin).unwrap();
-        assert!(pin.matches("ssh-ed25519", &blob), "{pin:?}");
-        assert!(
-            !pin.matches("ssh-ed25519", &blob[..blob.len() - 1]),
-            "{pin:?} must not match another key"
-        );
+        assert!(pin.matches(&presented), "{pin:?}");
+        assert!(!pin.matches(&other), "{pin:?} must not match another key");
     }
 }
 
-fn base64_decode(s: &str) -> Vec<u8> {
+/// A FIDO security-key host key (`sk-ssh-ed25519@openssh.com`), as
+/// known_hosts holds it: the first-word-starting-`ssh-` parser refused it.
+#[test]
+fn security_key_host_keys_pin() {
+    // Wire format: string type, string 32-byte key, string application.
+    let mut blob = Vec::new();
+    for field in [
+        &b"sk-ssh-ed25519@openssh.com"[..],
+        &[7u8; 32][..],
+        &b"ssh:"[..],
+    ] {
+        blob.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        blob.extend_from_slice(field);
+    }
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&blob);
+    let line = format!("sftp.partner.example sk-ssh-ed25519@openssh.com {b64}");
+    let pin = HostKeyPin::parse(&line).unwrap();
+    let presented = PublicKey::from_openssh(&format!("sk-ssh-ed25519@openssh.com {b64}")).unwrap();
+    assert!(pin.matches(&presented));
+    assert!(HostKeyPin::parse(&format!("@revoked {line}")).is_err());
 }
 
 #[test]
