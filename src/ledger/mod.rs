@@ -160,6 +160,12 @@ impl Ledger {
                     .await
                     .map_err(|e| open(sqlx::Error::Io(std::io::Error::other(e))))?
                     .map_err(|e| open(sqlx::Error::Io(e)))?;
+                // A new ledger is made 0600 here (SQLite gives its -wal and
+                // -shm files the same mode), not left to the umask.
+                let db = std::path::Path::new(path.split('?').next().unwrap_or(path));
+                if !db.exists() {
+                    crate::atomic::private_file(db).map_err(|e| open(sqlx::Error::Io(e)))?;
+                }
                 Some(locked)
             }
             _ => None,
