@@ -74,7 +74,15 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quarantined: Vec<String>,
     pub problems: Vec<Problem>,
+    /// Warnings counted but not listed, by rule: past the first
+    /// [`WARNINGS_LISTED_PER_RULE`] of a rule, so the report stays the same
+    /// size whatever the batch (errors are always listed).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub warnings_not_listed: std::collections::BTreeMap<String, u64>,
 }
+
+/// Warnings of one rule listed in a report; the rest are counted.
+pub const WARNINGS_LISTED_PER_RULE: u64 = 100;
 
 impl Report {
     pub fn has_errors(&self) -> bool {
@@ -127,6 +135,9 @@ impl Report {
         line(&head.map(str::to_owned));
         for r in &rows {
             line(r);
+        }
+        for (rule, n) in &self.warnings_not_listed {
+            let _ = writeln!(out, "{n} more {rule} warnings (counted, not listed)");
         }
         let _ = writeln!(
             out,

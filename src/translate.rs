@@ -17,7 +17,7 @@ use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, PaymentMap,
 use crate::model::response::Remittance;
 use crate::model::{Claim, ClaimKind, Receiver, Submitter};
 use crate::profile::Profile;
-use crate::report::{Problem, Report, Rows, Severity};
+use crate::report::{Problem, Report, Rows, Severity, WARNINGS_LISTED_PER_RULE};
 use crate::scrub::{claim_label, Scrubber};
 use crate::x12::{
     ClaimPlacement, ControlNumbers, Envelope, InterchangeSummary, WriteError, Writer835, Writer837,
@@ -485,8 +485,12 @@ struct Run<'p> {
     scrubber: Scrubber<'p>,
     pipeline: &'p Pipeline<'p>,
     report: Report,
-    /// Claim id → file and rows where it was first seen in this batch.
-    seen: HashMap<String, (String, Rows)>,
+    /// Claim id → the input (an index into `files`) and rows where it was
+    /// first seen in this batch.
+    seen: HashMap<String, (u32, Rows)>,
+    files: Vec<String>,
+    /// Warnings per rule so far, listed or not.
+    warnings: HashMap<String, u64>,
     parties: Parties,
 }
 
@@ -497,7 +501,30 @@ impl<'p> Run<'p> {
             pipeline,
             report: Report::default(),
             seen: HashMap::new(),
+            files: Vec::new(),
+            warnings: HashMap::new(),
             parties: (None, None),
+        }
+    }
+
+    /// Adds one claim's problems to the report: every error, and the first
+    /// [`WARNINGS_LISTED_PER_RULE`] warnings of each rule (the rest are
+    /// counted), so memory does not grow with the batch for warnings every
+    /// claim may carry (transliterated names, replaced delimiters).
+    fn add_problems(&mut self, problems: Vec<Problem>) {
+        for p in problems {
+            if p.severity == Severity::Warning {
+                let seen = match self.warnings.get_mut(&p.rule) {
+                    Some(n) => n,
+                    None => self.warnings.entry(p.rule.clone()).or_insert(0),
+                };
+                *seen += 1;
+                if *seen > WARNINGS_LISTED_PER_RULE {
+                    *self.report.warnings_not_listed.entry(p.rule).or_insert(0) += 1;
+                    continue;
+                }
+            }
+            self.report.problems.push(p);
         }
     }
 
@@ -586,7 +613,7 @@ impl<'p> Run<'p> {
                     *claim = claim_label(claim);
                 }
             }
-            self.report.problems.append(&mut problems);
+            self.add_problems(problems);
         }
         if let Some(written) = quarantine.map(Quarantine::finish).transpose()?.flatten() {
             self.report.quarantined.push(written.display().to_string());
@@ -604,11 +631,18 @@ impl<'p> Run<'p> {
                 field: "id".into(),
                 rule: "duplicate-claim".into(),
                 message: format!(
-                    "this claim id already appears in this batch ({first_file} row {first_rows})"
+                    "this claim id already appears in this batch ({} row {first_rows})",
+                    self.files
+                        .get(*first_file as usize)
+                        .map_or("", String::as_str)
                 ),
             }),
             None => {
-                self.seen.insert(id.to_owned(), (file.to_owned(), rows));
+                if self.files.last().is_none_or(|f| f != file) {
+                    self.files.push(file.to_owned());
+                }
+                let at = u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX);
+                self.seen.insert(id.to_owned(), (at, rows));
             }
         }
     }

@@ -630,3 +630,40 @@ fn a_model_error_on_a_line_counts_lines_from_one_as_the_scrubber_does() {
     assert_eq!(p["field"], "lines[2]", "{report:#}");
     assert!(p["message"].as_str().unwrap().contains("charge"), "{p}");
 }
+
+#[test]
+fn a_warning_every_claim_carries_is_listed_a_hundred_times_then_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = format!("{HEADER}\n");
+    for n in 1..=130 {
+        // Two non-ASCII names per claim: one transliteration warning each.
+        csv.push_str(&clinic_rows(n, None).replace("DOE,JANE", "DOÉ,JOSÉ"));
+    }
+    csv.push_str(&clinic_rows(131, Some("npi")));
+    let input = dir.path().join("export.csv");
+    std::fs::write(&input, csv).unwrap();
+    let report = scrub_report("clinic-professional", &input);
+    let problems = report["problems"].as_array().unwrap();
+    let listed = problems
+        .iter()
+        .filter(|p| p["rule"] == "non-ascii-transliterated")
+        .count();
+    assert_eq!(listed, 100);
+    assert_eq!(
+        report["warnings_not_listed"],
+        serde_json::json!({"non-ascii-transliterated": 160})
+    );
+    // Errors are always listed, however many warnings came before.
+    assert!(problems
+        .iter()
+        .any(|p| p["claim"] == "C00131" && p["rule"] == "npi-check-digit"));
+    assert_eq!(report["claims_accepted"], 130);
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("160 more non-ascii-transliterated warnings (counted, not listed)"));
+}

@@ -20,9 +20,26 @@ use crate::report::{Problem, Rows, Severity};
 
 struct Row {
     number: u64,
-    cells: Vec<String>,
+    /// The decoded cells one after another; `ends[i]` is where cell `i` ends.
+    text: String,
+    ends: Vec<usize>,
     /// The record as the file had it, to hand back byte for byte.
     raw: Vec<u8>,
+}
+
+impl Row {
+    fn cell(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(before) => *self.ends.get(before)?,
+            None => 0,
+        };
+        self.text.get(start..end)
+    }
+
+    fn cells(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.ends.len()).map(|i| self.cell(i).unwrap_or_default())
+    }
 }
 
 struct Group {
@@ -233,15 +250,11 @@ impl<R: Read> CsvClaims<R> {
     }
 
     fn cell<'r>(&self, row: &'r Row, column: &str) -> Option<&'r str> {
-        self.columns
-            .get(column)
-            .and_then(|i| row.cells.get(*i))
-            .map(String::as_str)
+        self.columns.get(column).and_then(|i| row.cell(*i))
     }
 
     fn claim_id_of(&self, row: &Row) -> Option<String> {
-        row.cells
-            .get(self.id_column?)
+        row.cell(self.id_column?)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
@@ -394,17 +407,22 @@ impl<R: Read> CsvClaims<R> {
     /// shape (short, long, cut inside quotes, not in the map's encoding).
     fn read_row(&self, rec: Record, number: u64) -> (Row, Vec<Problem>) {
         let mut problems = Vec::new();
-        let raw_cells = rec.cells(self.map.delimiter);
+        let (bytes, mut ends) = rec.cells_joined(self.map.delimiter);
         let mut undecodable = false;
-        let cells: Vec<String> = raw_cells
-            .into_iter()
-            .map(|c| {
-                self.map.encoding.decode(c).unwrap_or_else(|bytes| {
-                    undecodable = true;
-                    String::from_utf8_lossy(&bytes).into_owned()
-                })
-            })
-            .collect();
+        let utf8 = matches!(self.map.encoding, Encoding::Auto | Encoding::Utf8);
+        // Most rows are UTF-8 throughout (ASCII, usually): one check for the
+        // whole row and no copy. Otherwise each cell is decoded on its own,
+        // as a cell that is not UTF-8 is read as Windows-1252 in `auto`.
+        let text = match String::from_utf8(bytes) {
+            Ok(text)
+                if (utf8 || text.is_ascii()) && ends.iter().all(|&e| text.is_char_boundary(e)) =>
+            {
+                text
+            }
+            Ok(text) => self.decode_cells(text.into_bytes(), &mut ends, &mut undecodable),
+            Err(e) => self.decode_cells(e.into_bytes(), &mut ends, &mut undecodable),
+        };
+        let width = ends.len();
         let mut flag = |message: String| {
             problems.push(self.problem(number, None, "row", "csv", message));
         };
@@ -413,16 +431,15 @@ impl<R: Read> CsvClaims<R> {
                 "a quoted cell is never closed: the file ends inside quotes (was it cut mid-row?)"
                     .into(),
             );
-        } else if cells.len() != self.width {
-            let what = if cells.len() < self.width {
+        } else if width != self.width {
+            let what = if width < self.width {
                 "a short row, or a file cut mid-row"
             } else {
                 "a delimiter inside an unquoted cell?"
             };
             flag(format!(
                 "{} cells where the header has {} ({what})",
-                cells.len(),
-                self.width
+                width, self.width
             ));
         }
         if undecodable {
@@ -433,10 +450,29 @@ impl<R: Read> CsvClaims<R> {
         }
         let row = Row {
             number,
-            cells,
+            text,
+            ends,
             raw: rec.bytes,
         };
         (row, problems)
+    }
+
+    /// Decodes each cell of a row on its own (see [`Row`]); `ends` becomes
+    /// the decoded cells' ends.
+    fn decode_cells(&self, bytes: Vec<u8>, ends: &mut [usize], undecodable: &mut bool) -> String {
+        let mut text = String::with_capacity(bytes.len());
+        let mut start = 0;
+        for end in ends.iter_mut() {
+            let cell = bytes.get(start..*end).unwrap_or_default().to_vec();
+            start = *end;
+            let decoded = self.map.encoding.decode(cell).unwrap_or_else(|bytes| {
+                *undecodable = true;
+                String::from_utf8_lossy(&bytes).into_owned()
+            });
+            text.push_str(&decoded);
+            *end = text.len();
+        }
+        text
     }
 
     /// Reads one row into the claim being gathered; a finished claim (or a
@@ -448,7 +484,7 @@ impl<R: Read> CsvClaims<R> {
         let (row, mut problems) = self.read_row(rec, number);
         // Blank lines, and the rows of bare delimiters spreadsheets leave at
         // the end, hold nothing.
-        if !open_quote && row.cells.iter().all(|c| c.trim().is_empty()) {
+        if !open_quote && row.cells().all(|c| c.trim().is_empty()) {
             return;
         }
         if problems.is_empty()
@@ -463,7 +499,7 @@ impl<R: Read> CsvClaims<R> {
         let key: Vec<&str> = self
             .key_columns
             .iter()
-            .map(|i| row.cells.get(*i).map_or("", |c| c.trim()))
+            .map(|i| row.cell(*i).map_or("", str::trim))
             .collect();
         if key.iter().all(|k| k.is_empty()) {
             problems.push(self.problem(

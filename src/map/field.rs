@@ -9,7 +9,6 @@
 //! A field may hold only `when` a column has (or has not) some values, and
 //! fall back to `otherwise` (another field spec) when it does not.
 
-use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
@@ -246,6 +245,8 @@ pub struct FieldSpec {
     upper: bool,
     split: Option<String>,
     date_format: String,
+    /// `date_format` parsed once, not for every date read.
+    date_items: Vec<chrono::format::Item<'static>>,
     slice: Option<(usize, usize)>,
     regex: Option<regex::Regex>,
     when: Option<Condition>,
@@ -349,6 +350,9 @@ impl FieldSpec {
         {
             return Err(format!("date_format {date_format:?} is not a valid format"));
         }
+        let date_items = chrono::format::StrftimeItems::new(&date_format)
+            .parse_to_owned()
+            .unwrap_or_default();
         let slice = match t.slice {
             Some([a, b]) if a < b => Some((a, b)),
             Some(_) => return Err("slice = [start, end] needs start < end".into()),
@@ -380,6 +384,7 @@ impl FieldSpec {
             upper: t.upper,
             split: t.split,
             date_format,
+            date_items,
             slice,
             regex,
             when,
@@ -574,14 +579,19 @@ impl FieldSpec {
                     .map_err(|_| invalid("is not a whole number"))?,
             ),
             ValueType::Date => Value::String(
-                NaiveDate::parse_from_str(&v, &self.date_format)
-                    .map_err(|_| {
-                        ValueError::Invalid(format!(
-                            "is not a valid date in the form {:?}",
-                            self.date_format
-                        ))
-                    })?
-                    .to_string(),
+                {
+                    // As NaiveDate::parse_from_str, with the format parsed once.
+                    let mut parsed = chrono::format::Parsed::new();
+                    chrono::format::parse(&mut parsed, &v, self.date_items.iter())
+                        .and_then(|()| parsed.to_naive_date())
+                }
+                .map_err(|_| {
+                    ValueError::Invalid(format!(
+                        "is not a valid date in the form {:?}",
+                        self.date_format
+                    ))
+                })?
+                .to_string(),
             ),
             ValueType::Bool => Value::Bool(match v.to_uppercase().as_str() {
                 "Y" | "YES" | "TRUE" | "1" => true,

@@ -74,9 +74,23 @@ impl Record {
     /// Cells split by `delimiter`, unquoted (`""` in a quoted cell is `"`).
     /// Text after a closing quote is kept, as spreadsheets do.
     pub fn cells(&self, delimiter: u8) -> Vec<Vec<u8>> {
+        let (bytes, ends) = self.cells_joined(delimiter);
+        let mut start = 0;
+        ends.iter()
+            .map(|&end| {
+                let cell = bytes.get(start..end).unwrap_or_default().to_vec();
+                start = end;
+                cell
+            })
+            .collect()
+    }
+
+    /// The cells of [`Record::cells`] one after another in one buffer, with
+    /// the offset where each ends: two allocations a row, not one a cell.
+    pub fn cells_joined(&self, delimiter: u8) -> (Vec<u8>, Vec<usize>) {
         let content = self.content();
-        let mut cells = Vec::new();
-        let mut cell = Vec::new();
+        let mut bytes = Vec::with_capacity(content.len());
+        let mut ends = Vec::new();
         let mut i = 0;
         let mut at_start = true;
         let mut quoted = false;
@@ -85,29 +99,29 @@ impl Record {
             if quoted {
                 if b == b'"' {
                     if content.get(i + 1) == Some(&b'"') {
-                        cell.push(b'"');
+                        bytes.push(b'"');
                         i += 1;
                     } else {
                         quoted = false;
                     }
                 } else {
-                    cell.push(b);
+                    bytes.push(b);
                 }
             } else if b == delimiter {
-                cells.push(std::mem::take(&mut cell));
+                ends.push(bytes.len());
                 at_start = true;
                 i += 1;
                 continue;
             } else if b == b'"' && at_start {
                 quoted = true;
             } else {
-                cell.push(b);
+                bytes.push(b);
             }
             at_start = false;
             i += 1;
         }
-        cells.push(cell);
-        cells
+        ends.push(bytes.len());
+        (bytes, ends)
     }
 }
 

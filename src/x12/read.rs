@@ -166,6 +166,11 @@ impl<'a> Fields<'a> {
         self.text(n).split(self.component)
     }
 
+    /// The file's component separator.
+    pub fn component(&self) -> char {
+        self.component
+    }
+
     /// Splits one element on the component separator.
     pub fn components_of(&self, element: &'a str) -> std::str::Split<'a, char> {
         element.split(self.component)
@@ -176,11 +181,20 @@ impl<'a> Segment<'a> {
     /// Splits the segment into its elements once (the delimiters are ASCII,
     /// so every cut is a character boundary). Segments are short: a plain
     /// byte loop beats a vectorised search here.
+    #[inline]
     pub fn fields(&self) -> Fields<'a> {
         let text = self.text.unwrap_or("\u{fffd}");
-        let mut spans = [(0u32, 0u32); MAX_FIELDS];
-        let mut len = 0;
-        let mut id_end = None;
+        // Filled in place: the span table is 256 bytes, and building it
+        // apart and moving it in was 7-15 % of reading an 835.
+        let mut f = Fields {
+            text,
+            id_end: text.len(),
+            spans: [(0u32, 0u32); MAX_FIELDS],
+            len: 0,
+            component: char::from(self.delims.component),
+            pos: self.pos,
+        };
+        let mut seen_id = false;
         let mut start = 0u32;
         // Segments are far shorter than 4 GiB: offsets fit in u32.
         let end_of_text = u32::try_from(text.len()).unwrap_or(u32::MAX);
@@ -188,32 +202,22 @@ impl<'a> Segment<'a> {
             if b != self.delims.element {
                 continue;
             }
-            if id_end.is_none() {
-                id_end = Some(i as usize);
-            } else if let Some(slot) = spans.get_mut(len) {
+            if !seen_id {
+                seen_id = true;
+                f.id_end = i as usize;
+            } else if let Some(slot) = f.spans.get_mut(f.len) {
                 *slot = (start, i);
-                len += 1;
+                f.len += 1;
             }
-            start = i + 1;
+            start = i.saturating_add(1);
         }
-        let id_end = match id_end {
-            Some(e) => {
-                if let Some(slot) = spans.get_mut(len) {
-                    *slot = (start, end_of_text);
-                    len += 1;
-                }
-                e
+        if seen_id {
+            if let Some(slot) = f.spans.get_mut(f.len) {
+                *slot = (start, end_of_text);
+                f.len += 1;
             }
-            None => text.len(),
-        };
-        Fields {
-            text,
-            id_end,
-            spans,
-            len,
-            component: char::from(self.delims.component),
-            pos: self.pos,
         }
+        f
     }
 }
 

@@ -47,7 +47,10 @@ fn money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Decimal> {
 /// would also take `1e3`, `4_8`, `+48` or `48.`, and a payment misread is
 /// money posted wrong.
 pub fn x12_decimal(s: &str) -> Option<Decimal> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
     let (whole, fraction) = match digits.split_once('.') {
         Some((w, f)) => (w, Some(f)),
         None => (digits, None),
@@ -56,11 +59,22 @@ pub fn x12_decimal(s: &str) -> Option<Decimal> {
     let ok = all_digits(whole)
         && fraction.is_none_or(|f| !f.is_empty() && all_digits(f))
         && !(whole.is_empty() && fraction.is_none());
-    if ok {
-        Decimal::from_str(s).ok()
-    } else {
-        None
+    if !ok {
+        return None;
     }
+    // Amounts are short: up to 18 digits fit an i64 mantissa exactly, with
+    // no second pass over the text (this is most of an 835's parsing).
+    let fraction = fraction.unwrap_or("");
+    if whole.len() + fraction.len() <= 18 {
+        let mantissa = whole
+            .bytes()
+            .chain(fraction.bytes())
+            .fold(0i64, |m, b| m * 10 + i64::from(b - b'0'));
+        let scale = u32::try_from(fraction.len()).ok()?;
+        let value = Decimal::try_new(mantissa, scale).ok()?;
+        return Some(if negative { -value } else { value });
+    }
+    Decimal::from_str(s).ok()
 }
 
 fn opt_money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Option<Decimal>> {
@@ -479,6 +493,17 @@ fn stc(f: &Fields<'_>) -> Result<Vec<StatusCode>> {
 }
 
 /// CAS: group, then up to six reason/amount/quantity triples.
+/// SVC01 with its components joined by `:` whatever the file's component
+/// separator (most files use `:` already: then no split and join).
+fn procedure(f: &Fields<'_>) -> String {
+    let text = f.text(1);
+    if f.component() == ':' || !text.contains(f.component()) {
+        text.to_owned()
+    } else {
+        f.comps(1).collect::<Vec<_>>().join(":")
+    }
+}
+
 fn cas(f: &Fields<'_>) -> Result<Vec<Adjustment835>> {
     let group = f.text(1).to_owned();
     let mut out = Vec::new();
@@ -584,7 +609,7 @@ impl RemitState {
                 self.close_line();
                 self.ctx = RemitCtx::Line;
                 self.line = Some(LinePayment {
-                    procedure: f.comps(1).collect::<Vec<_>>().join(":"),
+                    procedure: procedure(f),
                     charge: money(f, 2, "SVC02")?,
                     paid: money(f, 3, "SVC03")?,
                     revenue_code: opt(f, 4),
