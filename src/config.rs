@@ -77,11 +77,68 @@ struct RawConfig {
     #[serde(default)]
     ledger: RawLedger,
     smtp: Option<RawSmtp>,
+    /// What is kept of an export once its claims are sealed and recorded,
+    /// and for how long plain and sealed copies stay.
+    #[serde(default)]
+    archive: RawArchive,
     /// Our private keys for opening sealed responses.
     #[serde(default)]
     identities: Vec<PathBuf>,
     #[serde(default)]
     partners: BTreeMap<String, RawPartner>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArchive {
+    /// age recipients the organisation archives to (default: the public
+    /// halves of our own age `identities`).
+    recipients: Option<Vec<String>>,
+    /// `"sealed"` (default): a processed export is kept in `processed/`
+    /// sealed to the archive recipients; `"removed"`: it is deleted.
+    exports: Option<String>,
+    /// Days the plain copies people work with (set-aside claims in
+    /// `rejected/`, remittance exports) are kept before `purge` removes them.
+    plain_days: Option<u32>,
+    /// Days sealed archives (processed exports, delivered 837s) are kept.
+    sealed_days: Option<u32>,
+}
+
+/// What happens to an export once its sealed 837 is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportRetention {
+    /// Sealed to the archive recipients in `processed/` (`NAME.age`); the
+    /// plain export is removed.
+    Sealed,
+    /// Removed: the sealed 837 in the archive is the record.
+    Removed,
+}
+
+/// PHI kept at rest, and for how long.
+#[derive(Debug)]
+pub struct Archive {
+    /// Who archives open; None when neither given nor derivable (then a
+    /// `sealed` retention refuses to submit).
+    pub recipients: Option<Recipients>,
+    pub exports: ExportRetention,
+    pub plain_days: u32,
+    pub sealed_days: u32,
+}
+
+/// The public halves of the age (X25519) identities in our identity files:
+/// what files kept at rest are sealed to when no archive recipient is named.
+pub fn own_recipients(identities: &[PathBuf]) -> Option<Recipients> {
+    let keys: Vec<String> = identities
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|line| line.trim().parse::<age::x25519::Identity>().ok())
+                .map(|identity| identity.to_public().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    Recipients::parse(&keys, false).ok()
 }
 
 /// Missing fields take the defaults below (container-level `serde(default)`).
@@ -536,6 +593,7 @@ pub struct Config {
     pub paths: Paths,
     pub ledger_url: String,
     pub smtp: Option<Smtp>,
+    pub archive: Archive,
     pub identities: Vec<PathBuf>,
     pub partners: BTreeMap<String, Partner>,
 }
@@ -848,11 +906,13 @@ impl Config {
                 },
             );
         }
+        let archive = Archive::validate(raw.archive, &identities, invalid)?;
         Ok(Config {
             origin: path.to_owned(),
             paths,
             ledger_url,
             smtp,
+            archive,
             identities,
             partners,
         })
@@ -860,6 +920,47 @@ impl Config {
 
     pub fn partner(&self, name: &str) -> Option<&Partner> {
         self.partners.get(name)
+    }
+}
+
+impl Archive {
+    fn validate(
+        raw: RawArchive,
+        identities: &[PathBuf],
+        invalid: impl Fn(String, String) -> ConfigError,
+    ) -> Result<Archive, ConfigError> {
+        let exports = match raw.exports.as_deref() {
+            None | Some("sealed") => ExportRetention::Sealed,
+            Some("removed") => ExportRetention::Removed,
+            Some(other) => {
+                return Err(invalid(
+                    "archive.exports".into(),
+                    format!("{other:?}: expected \"sealed\" or \"removed\""),
+                ))
+            }
+        };
+        let recipients = match raw.recipients {
+            Some(keys) => Some(
+                Recipients::parse(&keys, false)
+                    .map_err(|e| invalid("archive.recipients".into(), e.to_string()))?,
+            ),
+            None => own_recipients(identities),
+        };
+        let days = |field: &str, value: Option<u32>, default: u32| match value.unwrap_or(default) {
+            d @ 1..=36_500 => Ok(d),
+            d => Err(invalid(
+                format!("archive.{field}"),
+                format!("{d} is out of range: 1..=36500"),
+            )),
+        };
+        Ok(Archive {
+            recipients,
+            exports,
+            plain_days: days("plain_days", raw.plain_days, 90)?,
+            // Seven years: what most payer contracts and state rules ask
+            // claims records to be kept.
+            sealed_days: days("sealed_days", raw.sealed_days, 2557)?,
+        })
     }
 }
 

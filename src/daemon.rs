@@ -136,6 +136,7 @@ pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) ->
             JobKind::CollectResponses => collect(config, job, ledger, now).await,
             JobKind::CheckDeadlines => check_deadlines(config, job, ledger, now).await,
             JobKind::Digest => digest(job, ledger, now).await,
+            JobKind::Purge => purge(config, job, ledger, now).await,
         }
     };
     // Every audit entry of this run names the job.
@@ -305,6 +306,31 @@ async fn digest(job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
             detail: format!("{} partner/status row(s)", rows.len()),
             alerts: vec![alert::digest(&rows, crate::ledger::local(since).date())],
         },
+        Err(e) => failed(e.to_string(), job),
+    }
+}
+
+async fn purge(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
+    match crate::purge::purge(config, ledger, now).await {
+        Ok(report) if report.failed.is_empty() => JobRun {
+            outcome: RunOutcome::Done,
+            detail: format!("{} file(s) past retention removed", report.removed.len()),
+            alerts: Vec::new(),
+        },
+        Ok(report) => {
+            let detail = format!(
+                "{} file(s) removed; {} could not be: {}",
+                report.removed.len(),
+                report.failed.len(),
+                report
+                    .failed
+                    .iter()
+                    .map(|(p, e)| format!("{}: {e}", p.display()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            failed(detail, job)
+        }
         Err(e) => failed(e.to_string(), job),
     }
 }

@@ -60,6 +60,8 @@ pub enum JobKind {
     CollectResponses,
     CheckDeadlines,
     Digest,
+    /// Removes plain and sealed copies past their retention (`[archive]`).
+    Purge,
 }
 
 impl JobKind {
@@ -69,6 +71,7 @@ impl JobKind {
             JobKind::CollectResponses => "collect-responses",
             JobKind::CheckDeadlines => "check-deadlines",
             JobKind::Digest => "digest",
+            JobKind::Purge => "purge",
         }
     }
 }

@@ -44,6 +44,7 @@ pub mod map;
 pub mod model;
 pub mod pickup;
 pub mod profile;
+pub mod purge;
 pub mod reconcile;
 pub mod remit_export;
 pub mod report;

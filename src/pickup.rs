@@ -1,6 +1,9 @@
 //! Picking up exports from the outbox: which files are complete, what they
-//! hash to, and moving them to `processed/` once the ledger owns their
-//! claims. An input file is never deleted.
+//! hash to, and retiring them once the ledger owns their claims — sealed
+//! into `processed/` (age, to the archive recipients) or removed, as the
+//! config says, so no plain PHI stays behind. Retiring is the only time an
+//! export leaves the outbox; a sealed copy is whole (tmp, fsync, rename)
+//! before the plain one is removed.
 //!
 //! A file is complete when its writer says so the usual way: it is written
 //! under a dotfile or `*.part` name and renamed. Those names are ignored, as
@@ -18,6 +21,13 @@ pub enum PickupError {
     Io { path: PathBuf, source: io::Error },
     #[error("{}: still being written (its size changed while it was read); left for the next run", path.display())]
     Growing { path: PathBuf },
+    #[error("{}: sealing it for the archive: {source}", path.display())]
+    Seal {
+        path: PathBuf,
+        source: crate::crypt::CryptError,
+    },
+    #[error("{}: no archive recipient to seal it to: set [archive] recipients (or an age key in identities), or archive.exports = \"removed\"", path.display())]
+    NoArchiveRecipient { path: PathBuf },
 }
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> PickupError + '_ {
@@ -122,23 +132,53 @@ pub fn tidy_rejected_dir(dir: &Path) {
     }
 }
 
-/// Moves an export into `processed/` beside it (a name already there gets
-/// `.N` appended), durably, and returns the new path.
-pub fn move_to_processed(export: &Path) -> Result<PathBuf, PickupError> {
+/// Retires a processed export as configured: sealed into `processed/`
+/// (`NAME.age`), or removed. Returns what the ledger records as where it
+/// went.
+pub fn retire(export: &Path, archive: &crate::config::Archive) -> Result<PathBuf, PickupError> {
+    use crate::config::ExportRetention;
+    match (archive.exports, &archive.recipients) {
+        (ExportRetention::Removed, _) => {
+            fs::remove_file(export).map_err(io_err(export))?;
+            if let Some(parent) = export.parent() {
+                crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
+            }
+            Ok(PathBuf::from("(removed)"))
+        }
+        (ExportRetention::Sealed, None) => Err(PickupError::NoArchiveRecipient {
+            path: export.to_owned(),
+        }),
+        (ExportRetention::Sealed, Some(recipients)) => seal_into_processed(export, recipients),
+    }
+}
+
+fn seal_into_processed(
+    export: &Path,
+    recipients: &crate::crypt::Recipients,
+) -> Result<PathBuf, PickupError> {
     let dir = processed_dir(export);
     crate::atomic::private_dir(&dir).map_err(io_err(&dir))?;
     let name = export
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "export".into());
-    let mut dest = dir.join(&name);
+    let mut dest = dir.join(format!("{name}.age"));
     let mut n = 1;
     while dest.exists() {
-        dest = dir.join(format!("{name}.{n}"));
+        dest = dir.join(format!("{name}.{n}.age"));
         n += 1;
     }
-    fs::rename(export, &dest).map_err(io_err(export))?;
-    crate::atomic::sync_dir(&dir).map_err(io_err(&dir))?;
+    let seal_err = |source| PickupError::Seal {
+        path: export.to_owned(),
+        source,
+    };
+    let out = crate::atomic::AtomicFile::create(&dest).map_err(io_err(&dest))?;
+    let mut sealer = crate::crypt::Sealer::new(recipients, out).map_err(seal_err)?;
+    let mut plain = fs::File::open(export).map_err(io_err(export))?;
+    io::copy(&mut plain, &mut sealer).map_err(io_err(export))?;
+    let (out, _) = sealer.finish().map_err(seal_err)?;
+    out.commit().map_err(io_err(&dest))?;
+    fs::remove_file(export).map_err(io_err(export))?;
     if let Some(parent) = export.parent() {
         crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
     }
@@ -165,16 +205,58 @@ mod tests {
         assert!(list(&dir.path().join("missing")).unwrap().is_empty());
     }
 
+    fn archive(
+        exports: crate::config::ExportRetention,
+    ) -> (crate::config::Archive, age::x25519::Identity) {
+        let identity = age::x25519::Identity::generate();
+        let recipients =
+            crate::crypt::Recipients::parse(&[identity.to_public().to_string()], false).unwrap();
+        let archive = crate::config::Archive {
+            recipients: Some(recipients),
+            exports,
+            plain_days: 90,
+            sealed_days: 2557,
+        };
+        (archive, identity)
+    }
+
+    fn opened(path: &Path, identity: &age::x25519::Identity) -> String {
+        let decryptor = age::Decryptor::new(fs::File::open(path).unwrap()).unwrap();
+        let mut reader = decryptor
+            .decrypt(std::iter::once(identity as &dyn age::Identity))
+            .unwrap();
+        let mut text = String::new();
+        reader.read_to_string(&mut text).unwrap();
+        text
+    }
+
     #[test]
-    fn moving_keeps_both_files_when_the_name_is_taken() {
+    fn retiring_seals_into_processed_and_keeps_both_when_the_name_is_taken() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let (archive, identity) = archive(crate::config::ExportRetention::Sealed);
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("x.csv");
         fs::write(&a, "one").unwrap();
-        let first = move_to_processed(&a).unwrap();
+        let first = retire(&a, &archive).unwrap();
+        assert!(!a.exists(), "no plain copy stays");
         fs::write(&a, "two").unwrap();
-        let second = move_to_processed(&a).unwrap();
+        let second = retire(&a, &archive).unwrap();
         assert_ne!(first, second);
-        assert_eq!(fs::read_to_string(first).unwrap(), "one");
-        assert_eq!(fs::read_to_string(second).unwrap(), "two");
+        assert_eq!(first, dir.path().join("processed/x.csv.age"));
+        assert_eq!(opened(&first, &identity), "one");
+        assert_eq!(opened(&second, &identity), "two");
+        let mode = fs::metadata(&first).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn retiring_can_remove_instead() {
+        let (archive, _) = archive(crate::config::ExportRetention::Removed);
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("x.csv");
+        fs::write(&a, "one").unwrap();
+        retire(&a, &archive).unwrap();
+        assert!(!a.exists());
+        assert!(!dir.path().join("processed").exists());
     }
 }

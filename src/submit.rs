@@ -201,6 +201,15 @@ impl Submit<'_> {
     /// partner's outbox), and delivers every file waiting for this partner.
     pub async fn run(&self, inputs: Option<&[PathBuf]>) -> Result<SubmitReport, SubmitError> {
         let _lock = self.lock()?;
+        // Nothing is picked up that could not be retired afterwards.
+        if self.config.archive.exports == crate::config::ExportRetention::Sealed
+            && self.config.archive.recipients.is_none()
+        {
+            return Err(PickupError::NoArchiveRecipient {
+                path: self.outbox(),
+            }
+            .into());
+        }
         let mut report = SubmitReport::default();
         self.recover().await?;
         let inputs = match inputs {
@@ -270,9 +279,9 @@ impl Submit<'_> {
             let still_here = path.exists()
                 && matches!(pickup::fingerprint(&path), Ok(fp) if fp.sha256 == export.sha256);
             let moved = if still_here {
-                pickup::move_to_processed(&path)?
+                pickup::retire(&path, &self.config.archive)?
             } else {
-                // Moved before the crash, not yet recorded.
+                // Retired before the crash, not yet recorded.
                 pickup::processed_dir(&path).join(path.file_name().unwrap_or_default())
             };
             self.ledger
@@ -289,7 +298,7 @@ impl Submit<'_> {
         let partner = &self.partner.name;
         if let Some(seen) = self.ledger.export_by_hash(partner, &fp.sha256).await? {
             if seen.state != ExportState::PickedUp {
-                let moved_to = pickup::move_to_processed(export)?;
+                let moved_to = pickup::retire(export, &self.config.archive)?;
                 tracing::warn!(export = %export.display(), first_seen = %seen.created_at,
                     "the same export was submitted before; not sent again");
                 return Ok(ExportOutcome::Duplicate {
@@ -344,7 +353,7 @@ impl Submit<'_> {
             now: crate::ledger::local(self.now),
         });
         let spool_dir = self.spool_dir();
-        std::fs::create_dir_all(&spool_dir).map_err(|source| SubmitError::Spool {
+        crate::atomic::private_dir(&spool_dir).map_err(|source| SubmitError::Spool {
             path: spool_dir.clone(),
             source,
         })?;
@@ -433,7 +442,7 @@ impl Submit<'_> {
                 }
             }
         };
-        let moved = pickup::move_to_processed(export)?;
+        let moved = pickup::retire(export, &self.config.archive)?;
         crash_point("moved");
         self.ledger
             .export_processed(export_id, &moved.display().to_string(), self.now)
@@ -720,7 +729,7 @@ impl Submit<'_> {
             path: from.to_owned(),
             source,
         };
-        std::fs::create_dir_all(&dir).map_err(err)?;
+        crate::atomic::private_dir(&dir).map_err(err)?;
         match std::fs::rename(from, &to) {
             Ok(()) => crate::atomic::sync_dir(&dir).map_err(err),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -754,7 +763,7 @@ impl Submit<'_> {
                 .await?
             {
                 Some(FileState::Delivered) => {
-                    std::fs::create_dir_all(self.archive_dir()).ok();
+                    crate::atomic::private_dir(&self.archive_dir()).ok();
                     let to = self.archive_dir().join(&name);
                     std::fs::rename(&path, &to).map_err(|source| SubmitError::Spool {
                         path: path.clone(),

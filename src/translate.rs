@@ -765,7 +765,7 @@ impl Quarantine {
             self.ext()
         )));
         {
-            let mut file = std::fs::File::create(&tmp.0).map_err(fail(&first))?;
+            let mut file = crate::atomic::private_file(&tmp.0).map_err(fail(&first))?;
             file.write_all(&text).map_err(fail(&first))?;
             file.sync_all().map_err(fail(&first))?;
         }

@@ -62,7 +62,7 @@ fn delivers_one_sealed_837_under_its_final_name_that_age_opens() {
 
     // The export moved on; the sealed copy is archived; no plaintext anywhere.
     assert!(!export.exists());
-    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv"]);
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv.age"]);
     assert!(names_in(&ws.path("spool/out/acme")).is_empty());
     assert_eq!(
         std::fs::read(ws.path("archive/out/acme").join(&remote[0])).unwrap(),
@@ -112,8 +112,8 @@ fn the_same_export_twice_is_sent_once_and_says_so() {
     );
     assert_eq!(
         names_in(&ws.outbox().join("processed")),
-        ["monday-again.csv", "monday.csv"],
-        "the duplicate is kept, not deleted"
+        ["monday-again.csv.age", "monday.csv.age"],
+        "the duplicate is kept (sealed), not deleted"
     );
 }
 
@@ -206,7 +206,7 @@ fn an_export_with_one_bad_claim_sends_the_good_ones_and_sets_the_bad_one_aside()
     assert_eq!(names_in(&rejected), ["clinic.rejected.csv"]);
     let kept = std::fs::read_to_string(rejected.join("clinic.rejected.csv")).unwrap();
     assert_eq!(kept, format!("{}\n{bad}", good.lines().next().unwrap()));
-    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv"]);
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv.age"]);
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
 
     // Nothing is left for the next run: no new control number is burnt.

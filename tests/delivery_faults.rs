@@ -286,7 +286,7 @@ fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
         );
         assert_eq!(
             names_in(&ws.outbox().join("processed")),
-            ["clinic.csv"],
+            ["clinic.csv.age"],
             "{step}"
         );
         assert!(

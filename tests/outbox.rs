@@ -32,7 +32,7 @@ fn a_new_export_under_a_spooled_exports_name_is_sent_not_archived() {
     std::fs::write(ws.outbox().join("clinic.csv"), &monday).unwrap();
     let killed = ws.submit(&[("EDI_COURIER_FAULT", "moved")]);
     assert_eq!(killed.status.code(), None, "{}", text(&killed));
-    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv"]);
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv.age"]);
 
     // Tuesday's export, other claims, the same name.
     let tuesday = monday.replace("RFM-", "TUE-");
@@ -49,14 +49,17 @@ fn a_new_export_under_a_spooled_exports_name_is_sent_not_archived() {
     assert!(tuesday_sent, "Tuesday's claims were delivered");
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 10)]);
     let processed = names_in(&ws.outbox().join("processed"));
-    assert_eq!(processed, ["clinic.csv", "clinic.csv.1"]);
+    assert_eq!(processed, ["clinic.csv.1.age", "clinic.csv.age"]);
     let kept: Vec<String> = processed
         .iter()
-        .map(|n| std::fs::read_to_string(ws.outbox().join("processed").join(n)).unwrap())
+        .map(|n| {
+            let sealed = ws.outbox().join("processed").join(n);
+            String::from_utf8(age_decrypt(&ws.our_identity, &sealed)).unwrap()
+        })
         .collect();
     assert!(
         kept.contains(&monday) && kept.contains(&tuesday),
-        "both kept"
+        "both kept, sealed to our archive key"
     );
 }
 

@@ -20,6 +20,7 @@ use crate::x12::Sequential;
 mod audit;
 mod daemon;
 mod ops;
+mod purge;
 mod sandbox;
 
 #[derive(Debug, Parser)]
@@ -69,6 +70,8 @@ pub enum Command {
     Inbound(ops::InboundArgs),
     /// Check config, keys and permissions; online also each partner's host key, login and folders.
     Check(ops::CheckArgs),
+    /// Remove plain and sealed copies past their retention period ([archive]); --dry-run lists them.
+    Purge(purge::PurgeArgs),
     /// The audit chain of every PHI movement and view: `verify` it, `export` a period (JSON lines).
     Audit(audit::AuditArgs),
     /// Run every job in the jobs folder on its schedule, mail alerts, obey SIGTERM/SIGHUP.
@@ -170,6 +173,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Inbound(args) => ops::inbound(cli, args),
         Command::Check(args) => ops::check(cli, args),
         Command::Audit(args) => audit::audit(cli, args),
+        Command::Purge(args) => purge::purge(cli, args),
         Command::Daemon(args) => daemon::daemon(cli, args),
         Command::Run(args) => daemon::run(cli, args),
         Command::Sandbox(args) => sandbox::sandbox(args),

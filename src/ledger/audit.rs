@@ -57,10 +57,12 @@ pub enum AuditAction {
     RemittanceExported,
     /// A person looked at claims: `status`, `trace`, `report`.
     Viewed,
+    /// A file past its retention period was removed (`purge`).
+    Purged,
 }
 
 impl AuditAction {
-    const ALL: [AuditAction; 15] = [
+    const ALL: [AuditAction; 16] = [
         AuditAction::ExportRead,
         AuditAction::Sealed,
         AuditAction::Abandoned,
@@ -76,6 +78,7 @@ impl AuditAction {
         AuditAction::ResponseReviewed,
         AuditAction::RemittanceExported,
         AuditAction::Viewed,
+        AuditAction::Purged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl AuditAction {
             AuditAction::ResponseReviewed => "response_reviewed",
             AuditAction::RemittanceExported => "remittance_exported",
             AuditAction::Viewed => "viewed",
+            AuditAction::Purged => "purged",
         }
     }
 
