@@ -347,10 +347,17 @@ impl Collect<'_> {
         let outcome = match recorded {
             Inbound::Seen {
                 state: InboundState::Quarantined | InboundState::Reviewed,
+                spool_path,
                 ..
-            } => Collected::Held {
-                name: entry.name.clone(),
-            },
+            } => {
+                // Kept (sealed) under its first name already: this copy adds nothing.
+                if Path::new(&spool_path) != local {
+                    let _ = std::fs::remove_file(&local);
+                }
+                Collected::Held {
+                    name: entry.name.clone(),
+                }
+            }
             Inbound::Seen {
                 state: InboundState::Processed | InboundState::Duplicate,
                 ..
@@ -397,7 +404,7 @@ impl Collect<'_> {
     ) -> Result<Collected, CollectError> {
         let checked = match check_file(self.identities, local) {
             Ok(checked) => checked,
-            Err(reason) => return self.quarantine(id, name, reason).await,
+            Err(reason) => return self.quarantine(id, name, local, reason).await,
         };
         let applying = match self
             .ledger
@@ -415,7 +422,7 @@ impl Collect<'_> {
         let done = match self.apply(applying, id, local, &checked).await? {
             Ok(done) => done,
             // Nothing of it stayed: the transaction was dropped.
-            Err(reason) => return self.quarantine(id, name, reason).await,
+            Err(reason) => return self.quarantine(id, name, local, reason).await,
         };
         tracing::info!(file = %name, responses = done.responses, repeated = done.repeated, unmatched = done.unmatched, unknown_claims = done.unknown_claims.len(), changed = done.changed.len(), "collected");
         Ok(Collected::Processed {
@@ -552,16 +559,44 @@ fn conflict_or<T>(e: LedgerError) -> Result<Result<T, Unreadable>, CollectError>
 }
 
 impl Collect<'_> {
-    /// Keeps a file in the spool, applied not at all, with why.
+    /// Keeps a file in the spool, applied not at all, with why — sealed at
+    /// rest to our own key when it arrived plain, since it may wait there
+    /// for weeks (`inbound retry` opens it as it opens any sealed answer).
     async fn quarantine(
         &self,
         id: i64,
         name: &str,
+        local: &Path,
         reason: Unreadable,
     ) -> Result<Collected, CollectError> {
+        let sealed = match self.seal_at_rest(local) {
+            Ok(sealed) => sealed,
+            Err(error) => {
+                // Kept as it came rather than lost; the run goes on.
+                tracing::warn!(file = %name, %error, "cannot seal a quarantined file at rest; kept as it came");
+                None
+            }
+        };
+        if let Some(sealed) = &sealed {
+            self.ledger
+                .set_inbound_spool_path(id, &sealed.display().to_string())
+                .await?;
+        }
         self.ledger
             .quarantine_inbound(id, &reason.to_string(), self.now)
             .await?;
+        if sealed.is_some() {
+            std::fs::remove_file(local).map_err(|source| CollectError::Spool {
+                path: local.to_owned(),
+                source,
+            })?;
+            if let Some(dir) = local.parent() {
+                crate::atomic::sync_dir(dir).map_err(|source| CollectError::Spool {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
+        }
         tracing::warn!(file = %name, reason = %reason, "quarantined: nothing of it applied");
         Ok(Collected::Quarantined {
             name: name.to_owned(),
@@ -569,6 +604,43 @@ impl Collect<'_> {
             reason,
         })
     }
+
+    /// A plain file sealed beside itself (`NAME.age`) to the public halves
+    /// of our age identities; None when it is sealed already, or when we
+    /// hold no age identity to seal to (it then stays as it came).
+    fn seal_at_rest(&self, local: &Path) -> std::io::Result<Option<PathBuf>> {
+        let mut plain = std::io::BufReader::new(std::fs::File::open(local)?);
+        if crypt::looks_sealed(&mut plain)? {
+            return Ok(None);
+        }
+        let Some(ours) = own_recipients(&self.config.identities) else {
+            tracing::warn!(file = %local.display(), "no age identity to seal a quarantined file to; kept as it came");
+            return Ok(None);
+        };
+        let sealed = PathBuf::from(format!("{}.age", local.display()));
+        let mut sealer = crypt::Sealer::new(&ours, AtomicFile::create(&sealed)?)
+            .map_err(std::io::Error::other)?;
+        std::io::copy(&mut plain, &mut sealer)?;
+        let (out, _) = sealer.finish().map_err(std::io::Error::other)?;
+        out.commit()?;
+        Ok(Some(sealed))
+    }
+}
+
+/// The public halves of the age (X25519) identities in our identity files:
+/// what we seal files kept at rest to, so only we open them again.
+fn own_recipients(paths: &[PathBuf]) -> Option<crypt::Recipients> {
+    let keys: Vec<String> = paths
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|line| line.trim().parse::<age::x25519::Identity>().ok())
+                .map(|identity| identity.to_public().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    crypt::Recipients::parse(&keys, false).ok()
 }
 
 /// Hashes what passes through it: the opened content's SHA-256.

@@ -250,6 +250,21 @@ impl Ledger {
             .await
     }
 
+    /// Where a collected file is kept now (sealed at rest in quarantine).
+    pub async fn set_inbound_spool_path(
+        &self,
+        file_id: i64,
+        path: &str,
+    ) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE inbound_files SET spool_path = ?2 WHERE id = ?1")
+            .bind(file_id)
+            .bind(path)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording where a collected file is kept"))?;
+        Ok(())
+    }
+
     /// Moves a collected file to `state` (with a reason, kept when None).
     pub async fn set_inbound_state(
         &self,
