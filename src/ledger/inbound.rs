@@ -166,6 +166,23 @@ pub fn identity(response: &Response) -> String {
 struct Candidate {
     id: i64,
     payer_claim_number: Option<String>,
+    status: String,
+    charge: String,
+    /// Its verdicts so far (status, paid), oldest first.
+    words: Vec<(String, Option<String>)>,
+}
+
+/// A claim of one chunk as its verdicts are added: what settles it.
+struct Standing {
+    id: i64,
+    clm01: String,
+    charge: Decimal,
+    status: ClaimStatus,
+    words: Vec<Word>,
+    stored_number: Option<String>,
+    number: Option<String>,
+    /// The codes of its latest verdict (JSON), for the event.
+    codes: String,
 }
 
 impl Ledger {
@@ -388,7 +405,8 @@ impl Ledger {
             content: content_sha256.to_owned(),
             at,
             done: Reconciled::default(),
-            touched: Vec::new(),
+            pending: Vec::new(),
+            moves: Vec::new(),
             open: None,
         }))
     }
@@ -589,8 +607,12 @@ pub struct Applying {
     content: String,
     at: String,
     done: Reconciled,
-    /// Every claim a verdict was recorded for (repeats included).
-    touched: Vec<i64>,
+    /// Claims an envelope-level verdict (TA1, 999, a 277CA batch) was
+    /// recorded for: settled at the commit. Claims named by id are settled
+    /// chunk by chunk as they are applied.
+    pending: Vec<i64>,
+    /// (claim, CLM01, new status) per move, in order.
+    moves: Vec<(i64, String, ClaimStatus)>,
     open: Option<Open>,
 }
 
@@ -695,10 +717,22 @@ impl Applying {
     /// Settles every claim touched, marks the file processed, commits.
     pub async fn commit(mut self) -> Result<Reconciled, LedgerError> {
         self.end().await?;
-        let mut touched = std::mem::take(&mut self.touched);
-        touched.sort_unstable();
-        touched.dedup();
-        self.done.changed = settle(&mut self.tx, &touched, &self.at).await?;
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_unstable();
+        pending.dedup();
+        let settled = settle(&mut self.tx, &pending, &self.at).await?;
+        self.moves.extend(settled);
+        // A claim that moved twice in one file (a payment and its reversal)
+        // is reported once, at where it ended.
+        let mut seen = std::collections::HashSet::new();
+        let mut changed: Vec<(String, ClaimStatus)> = Vec::new();
+        for (id, clm01, status) in std::mem::take(&mut self.moves).into_iter().rev() {
+            if seen.insert(id) {
+                changed.push((clm01, status));
+            }
+        }
+        changed.reverse();
+        self.done.changed = changed;
         finish_file(
             &mut self.tx,
             self.file_id,
@@ -716,6 +750,9 @@ impl Applying {
 
     /// Records verdicts of the open (new) response against the claims they
     /// are about; returns, verdict by verdict, whether it found a claim.
+    /// Per chunk: one statement finds the claims named (with their
+    /// verdicts so far), one writes the history, and the claims' new
+    /// statuses and payer claim numbers are written in one more.
     async fn apply(&mut self, vs: &[Verdict]) -> Result<Vec<bool>, LedgerError> {
         let Some(open) = self.open.as_mut() else {
             return Ok(Vec::new());
@@ -728,36 +765,141 @@ impl Applying {
             let mut batch = Batch::default();
             let candidates =
                 claim_candidates(&mut self.tx, &self.partner, &open.ours, chunk).await?;
+            let mut standing: Vec<Standing> = Vec::new();
+            let mut at_claim: HashMap<i64, usize> = HashMap::new();
             for v in chunk {
-                let claims = match &v.target {
+                match &v.target {
                     Target::Claim { claim_id } => {
-                        match pick(candidates.get(claim_id.as_str()), v) {
-                            Some((id, number)) => vec![(id, Some(number))],
+                        let Some(c) = pick(candidates.get(claim_id.as_str()), v) else {
+                            batch.unknown.push(v);
+                            self.done.unknown_claims.push(claim_id.clone());
+                            found.push(false);
+                            continue;
+                        };
+                        let i = match at_claim.get(&c.id) {
+                            Some(i) => *i,
                             None => {
-                                batch.unknown.push(v);
-                                self.done.unknown_claims.push(claim_id.clone());
-                                found.push(false);
-                                continue;
+                                standing.push(Standing::of(c, claim_id)?);
+                                at_claim.insert(c.id, standing.len() - 1);
+                                standing.len() - 1
                             }
+                        };
+                        let codes = batch.record(c.id, v);
+                        if let Some(s) = standing.get_mut(i) {
+                            s.words.push(Word {
+                                status: v.status,
+                                paid: v.paid,
+                            });
+                            if let Some(n) = &v.payer_claim_number {
+                                s.number = Some(n.clone());
+                            }
+                            s.codes = codes;
+                        }
+                        found.push(true);
+                    }
+                    other => {
+                        let ids = resolve(&mut self.tx, &self.partner, other).await?;
+                        found.push(!ids.is_empty());
+                        for id in ids {
+                            batch.record(id, v);
+                            self.pending.push(id);
                         }
                     }
-                    other => resolve(&mut self.tx, &self.partner, other)
-                        .await?
-                        .into_iter()
-                        .map(|id| (id, None))
-                        .collect(),
-                };
-                found.push(!claims.is_empty());
-                for (claim, number) in claims {
-                    batch.record(claim, number, v);
-                    self.touched.push(claim);
                 }
             }
             open.matched += batch.history.len() as i64;
             batch.write(&mut self.tx, response_id, &self.at).await?;
+            let mut updates: Vec<Update> = Vec::new();
+            let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
+            for s in standing {
+                let next = derive(s.charge, &s.words).filter(|n| *n != s.status);
+                let number = s.number.filter(|n| Some(n) != s.stored_number.as_ref());
+                if next.is_none() && number.is_none() {
+                    continue;
+                }
+                updates.push((s.id, next.map(ClaimStatus::name), number));
+                if let Some(next) = next {
+                    events.push((s.id, next, s.codes));
+                    self.moves.push((s.id, s.clm01, next));
+                }
+            }
+            write_moves(&mut self.tx, &updates, &events, &self.at).await?;
         }
         Ok(found)
     }
+}
+
+impl Standing {
+    fn of(c: &Candidate, clm01: &str) -> Result<Standing, LedgerError> {
+        Ok(Standing {
+            id: c.id,
+            clm01: clm01.to_owned(),
+            charge: money(&c.charge)?,
+            status: parse_status(&c.status)?,
+            words: c
+                .words
+                .iter()
+                .map(|(status, paid)| {
+                    Ok(Word {
+                        status: parse_status(status)?,
+                        paid: paid.as_deref().map(money).transpose()?,
+                    })
+                })
+                .collect::<Result<_, LedgerError>>()?,
+            stored_number: c.payer_claim_number.clone(),
+            number: None,
+            codes: String::new(),
+        })
+    }
+}
+
+/// A claim's new status (None: unchanged) and payer claim number (None:
+/// unchanged).
+type Update = (i64, Option<&'static str>, Option<String>);
+
+/// Writes claims' new statuses and payer claim numbers (one row rewrite
+/// per claim), and an event per status move: "now STATUS (latest codes …)".
+async fn write_moves(
+    tx: &mut Transaction<'_, Sqlite>,
+    updates: &[Update],
+    events: &[(i64, ClaimStatus, String)],
+    at: &str,
+) -> Result<(), LedgerError> {
+    for chunk in updates.chunks(CHUNK) {
+        sqlx::query(
+            "UPDATE claims SET status = COALESCE(v.value->>1, status), \
+             updated_at = IIF(v.value->>1 IS NULL, updated_at, ?1), \
+             payer_claim_number = COALESCE(v.value->>2, payer_claim_number) \
+             FROM json_each(?2) AS v WHERE claims.id = v.value->>0",
+        )
+        .bind(at)
+        .bind(to_json(chunk)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("updating claims' status"))?;
+    }
+    for chunk in events.chunks(CHUNK) {
+        let rows: Vec<(i64, &str, String)> = chunk
+            .iter()
+            .map(|(id, status, codes)| {
+                (
+                    *id,
+                    status.name(),
+                    format!("now {status} (latest codes {codes})"),
+                )
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO events (at, claim_id, kind, detail) \
+             SELECT ?1, value->>0, value->>1, value->>2 FROM json_each(?2)",
+        )
+        .bind(at)
+        .bind(to_json(&rows)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("recording claim events"))?;
+    }
+    Ok(())
 }
 
 /// Rows written (or claim ids looked up) per statement.
@@ -789,7 +931,9 @@ async fn claim_candidates(
     let mut out: HashMap<String, Vec<Candidate>> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let found: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(c.id, c.claim_id, c.payer_claim_number) \
+            "SELECT json_group_array(json_array(c.id, c.claim_id, c.payer_claim_number, \
+             c.status, c.charge, json((SELECT json_group_array(json_array(cr.status, cr.paid) \
+             ORDER BY cr.id) FROM claim_responses cr WHERE cr.claim_id = c.id))) \
              ORDER BY c.id DESC) FROM claims c WHERE c.status <> 'queued' \
              AND +c.file_id IN (SELECT file_id FROM interchanges WHERE direction = 'out' \
              AND sender = ?1 AND receiver = ?2) AND c.partner = ?3 \
@@ -802,11 +946,22 @@ async fn claim_candidates(
         .fetch_one(&mut **tx)
         .await
         .map_err(query_err("matching a response to claims"))?;
-        let found: Vec<(i64, String, Option<String>)> = from_json(&found)?;
-        for (id, clm01, payer_claim_number) in found {
+        type Found = (
+            i64,
+            String,
+            Option<String>,
+            String,
+            String,
+            Vec<(String, Option<String>)>,
+        );
+        let found: Vec<Found> = from_json(&found)?;
+        for (id, clm01, payer_claim_number, status, charge, words) in found {
             let c = Candidate {
                 id,
                 payer_claim_number,
+                status,
+                charge,
+                words,
             };
             match out.get_mut(clm01.as_str()) {
                 Some(list) => list.push(c),
@@ -836,18 +991,15 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, LedgerErro
 }
 
 /// Which submission of a claim an answer is about: the one whose payer
-/// claim number it repeats, else the newest (the current cycle). Returns
-/// its id and the payer claim number it holds now.
-fn pick(candidates: Option<&Vec<Candidate>>, v: &Verdict) -> Option<(i64, Option<String>)> {
+/// claim number it repeats, else the newest (the current cycle).
+fn pick<'c>(candidates: Option<&'c Vec<Candidate>>, v: &Verdict) -> Option<&'c Candidate> {
     let candidates = candidates?;
     let by_number = v.payer_claim_number.as_deref().and_then(|n| {
         candidates
             .iter()
             .find(|c| c.payer_claim_number.as_deref() == Some(n))
     });
-    by_number
-        .or(candidates.first())
-        .map(|c| (c.id, c.payer_claim_number.clone()))
+    by_number.or(candidates.first())
 }
 
 /// Verdicts gathered in memory, then written in a few multi-row statements.
@@ -855,8 +1007,6 @@ fn pick(candidates: Option<&Vec<Candidate>>, v: &Verdict) -> Option<(i64, Option
 struct Batch<'v> {
     /// Every verdict, as history: claim, status, codes (JSON), paid.
     history: Vec<(i64, ClaimStatus, String, Option<String>)>,
-    /// Payer claim numbers that are new for their claim.
-    payer_numbers: Vec<(i64, &'v str)>,
     /// Verdicts about claim ids that are not ours.
     unknown: Vec<&'v Verdict>,
 }
@@ -866,20 +1016,16 @@ fn codes_json(codes: &[String]) -> String {
 }
 
 impl<'v> Batch<'v> {
-    /// A verdict about `claim`, whose payer claim number is `current`
-    /// (None when not known: it is written whenever the verdict has one).
-    fn record(&mut self, claim: i64, current: Option<Option<String>>, v: &'v Verdict) {
+    /// A verdict about `claim`, as history; returns its codes (JSON).
+    fn record(&mut self, claim: i64, v: &Verdict) -> String {
+        let codes = codes_json(&v.codes);
         self.history.push((
             claim,
             v.status,
-            codes_json(&v.codes),
+            codes.clone(),
             v.paid.map(|p| p.to_string()),
         ));
-        if let Some(n) = v.payer_claim_number.as_deref() {
-            if current.as_ref().and_then(Option::as_deref) != Some(n) {
-                self.payer_numbers.push((claim, n));
-            }
-        }
+        codes
     }
 
     async fn write(
@@ -927,33 +1073,23 @@ impl<'v> Batch<'v> {
                 .await
                 .map_err(query_err("recording unmatched answers"))?;
         }
-        for chunk in self.payer_numbers.chunks(CHUNK) {
-            sqlx::query(
-                "UPDATE claims SET payer_claim_number = v.value->>1 FROM json_each(?1) AS v \
-                 WHERE claims.id = v.value->>0",
-            )
-            .bind(to_json(chunk)?)
-            .execute(&mut **tx)
-            .await
-            .map_err(query_err("recording payer claim numbers"))?;
-        }
         Ok(())
     }
 }
 
 /// Re-derives the status of these claims from all their verdicts, and
-/// records each move as an event. Returns (CLM01, new status) per move.
-/// Set-based: per chunk, one statement reads every verdict of its claims
-/// (as one JSON value), and the moves are written a status at a time.
+/// records each move as an event. Returns (claim, CLM01, new status) per
+/// move. Per chunk, one statement reads every verdict of its claims (as
+/// one JSON value).
 async fn settle(
     tx: &mut Transaction<'_, Sqlite>,
     claims: &[i64],
     at: &str,
-) -> Result<Vec<(String, ClaimStatus)>, LedgerError> {
+) -> Result<Vec<(i64, String, ClaimStatus)>, LedgerError> {
     /// A claim and one of its verdicts: id, CLM01, status, charge, then the
     /// verdict's status, paid and codes.
     type Row = (i64, String, String, String, String, Option<String>, String);
-    let mut moved: Vec<(i64, String, ClaimStatus, String)> = Vec::new();
+    let mut moved: Vec<(i64, String, ClaimStatus)> = Vec::new();
     for chunk in claims.chunks(CHUNK) {
         let rows: String = sqlx::query_scalar(
             "SELECT json_group_array(json_array(c.id, c.claim_id, c.status, c.charge, cr.status, \
@@ -967,6 +1103,8 @@ async fn settle(
         .map_err(query_err("reading claims' verdicts"))?;
         let rows: Vec<Row> = from_json(&rows)?;
         let mut words: Vec<Word> = Vec::new();
+        let mut updates: Vec<Update> = Vec::new();
+        let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
         let mut rows = rows.into_iter().peekable();
         while let Some((id, clm01, current, charge, status, paid, codes)) = rows.next() {
             words.push(Word {
@@ -979,53 +1117,16 @@ async fn settle(
             // The claim's last verdict: derive its status from all of them.
             if let Some(next) = derive(money(&charge)?, &words) {
                 if next != parse_status(&current)? {
-                    moved.push((id, clm01, next, codes));
+                    updates.push((id, Some(next.name()), None));
+                    events.push((id, next, codes));
+                    moved.push((id, clm01, next));
                 }
             }
             words.clear();
         }
+        write_moves(tx, &updates, &events, at).await?;
     }
-    let mut by_status: HashMap<ClaimStatus, Vec<i64>> = HashMap::new();
-    for (id, _, status, _) in &moved {
-        by_status.entry(*status).or_default().push(*id);
-    }
-    for (status, ids) in by_status {
-        sqlx::query(
-            "UPDATE claims SET status = ?1, updated_at = ?2 \
-             WHERE id IN (SELECT value FROM json_each(?3))",
-        )
-        .bind(status.name())
-        .bind(at)
-        .bind(to_json(&ids)?)
-        .execute(&mut **tx)
-        .await
-        .map_err(query_err("updating claims' status"))?;
-    }
-    for chunk in moved.chunks(CHUNK) {
-        let rows: Vec<(i64, &str, String)> = chunk
-            .iter()
-            .map(|(id, _, status, codes)| {
-                (
-                    *id,
-                    status.name(),
-                    format!("now {status} (latest codes {codes})"),
-                )
-            })
-            .collect();
-        sqlx::query(
-            "INSERT INTO events (at, claim_id, kind, detail) \
-             SELECT ?1, value->>0, value->>1, value->>2 FROM json_each(?2)",
-        )
-        .bind(at)
-        .bind(to_json(&rows)?)
-        .execute(&mut **tx)
-        .await
-        .map_err(query_err("recording claim events"))?;
-    }
-    Ok(moved
-        .into_iter()
-        .map(|(_, clm01, status, _)| (clm01, status))
-        .collect())
+    Ok(moved)
 }
 
 /// The claims a non-claim verdict is about, by our own envelope.
@@ -1177,7 +1278,7 @@ impl Ledger {
             payer_claim_number: None,
         };
         let mut batch = Batch::default();
-        batch.record(claim, None, verdict);
+        batch.record(claim, verdict);
         batch.write(&mut tx, response_id, &at).await?;
         sqlx::query(
             "UPDATE unmatched_answers SET matched_to = ?3 WHERE id = (SELECT id FROM unmatched_answers \
