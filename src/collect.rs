@@ -201,6 +201,7 @@ impl Collect<'_> {
                 })
             }
         };
+        self.sweep_partial_downloads();
         let mut report = CollectReport::default();
         // Transient faults (refused, dropped, timed out) are retried with
         // the partner's backoff, as `submit` does; what a run already
@@ -230,6 +231,34 @@ impl Collect<'_> {
                 return Ok(report);
             }
             tokio::time::sleep(retry.delay(tries)).await;
+        }
+    }
+
+    /// Removes what a run killed mid-download left in the spool (under the
+    /// partner's lock, so no other run is writing there): a partial file
+    /// (`.incoming-NAME.PID.part`) or one complete but not yet renamed
+    /// (`incoming-NAME`). Neither was recorded, and the remote file is still
+    /// on the server: it is fetched again.
+    fn sweep_partial_downloads(&self) {
+        let dir = self.spool_dir();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let partial = name.starts_with("incoming-")
+                || (name.starts_with(".incoming-") && name.ends_with(".part"));
+            if !partial {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %name, "removed a partial download left by an interrupted run")
+                }
+                Err(error) => {
+                    tracing::warn!(file = %name, %error, "cannot remove a partial download")
+                }
+            }
         }
     }
 

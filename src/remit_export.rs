@@ -281,6 +281,36 @@ mod tests {
     use crate::model::response::{ClaimPayment, LinePayment};
 
     #[test]
+    fn the_streamed_json_is_the_remittance_as_it_always_was() {
+        let claim = |id: &str| ClaimPayment {
+            claim_id: id.into(),
+            status: "1".into(),
+            charge: Decimal::from(100),
+            paid: Decimal::from(80),
+            remarks: vec!["line\nbreak \"quoted\"".into()],
+            lines: vec![LinePayment {
+                procedure: "HC:99213".into(),
+                charge: Decimal::from(100),
+                paid: Decimal::from(80),
+                ..LinePayment::default()
+            }],
+            ..ClaimPayment::default()
+        };
+        for claims in [vec![], vec![claim("C1")], vec![claim("C1"), claim("C2")]] {
+            let r = Remittance {
+                trace: "CHK1".into(),
+                amount: Decimal::from(80 * claims.len() as i64),
+                claims,
+                ..Remittance::default()
+            };
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), "r", &r, &BTreeSet::new()).unwrap();
+            let json = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+            assert_eq!(json, serde_json::to_string_pretty(&r).unwrap());
+        }
+    }
+
+    #[test]
     fn formulas_are_neutralised_and_amounts_stay_numbers() {
         let r = Remittance {
             trace: "=HYPERLINK(\"x\")".into(),
