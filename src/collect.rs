@@ -81,6 +81,9 @@ pub enum Unreadable {
         "a response reuses the identity of response #{earlier} ({identity}) with different content"
     )]
     IdentityConflict { identity: String, earlier: i64 },
+    /// Runs processing it were interrupted (killed) before they finished.
+    #[error("processing it was interrupted {tries} times (the run was killed or ran out of memory); set aside so the other files go on")]
+    Interrupted { tries: i64 },
     /// The second reading of the file did not give what the first did.
     #[error("the file read differently the second time; nothing of it was applied")]
     Changed,
@@ -402,7 +405,17 @@ impl Collect<'_> {
                 state: InboundState::Received,
                 ..
             }
-            | Inbound::New(id) => self.process(id, &entry.name, &local).await?,
+            | Inbound::New(id) => {
+                // A file whose processing took the run down before (killed,
+                // out of memory) is set aside rather than tried forever.
+                let tries = self.ledger.count_attempt(id).await?;
+                if tries > MAX_TRIES {
+                    let reason = Unreadable::Interrupted { tries: tries - 1 };
+                    self.quarantine(id, &entry.name, &local, reason).await?
+                } else {
+                    self.process(id, &entry.name, &local).await?
+                }
+            }
         };
         crash_point("collect-processed");
         // Only what was applied (or was applied before) leaves the server.
@@ -566,12 +579,16 @@ impl Collect<'_> {
         for export in exports {
             export.commit().map_err(export_err)?;
         }
+        crash_point("collect-applying");
         match applying.commit().await {
             Ok(done) => Ok(Ok(done)),
             Err(e) => conflict_or(e),
         }
     }
 }
+
+/// Tries at processing a collected file before an interrupted one is set aside.
+const MAX_TRIES: i64 = 2;
 
 /// Claims applied per ledger round: what bounds memory in the second pass.
 const APPLY_CHUNK: usize = 1000;

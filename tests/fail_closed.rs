@@ -984,3 +984,34 @@ fn a_partial_download_left_by_a_killed_collect_is_removed_at_the_next_start() {
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(s.statuses(), [("accepted_ta1".to_owned(), 5)], "{said}");
 }
+
+#[test]
+fn a_file_whose_processing_was_killed_twice_is_quarantined_not_retried_forever() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "killed-twice");
+    s.drop("ours.ta1", &ta1(80, "R", "SANDBOXPAYER"));
+    for _ in 0..2 {
+        let out = s.ws.run(
+            &["collect", "--partner", PARTNER],
+            &[("EDI_COURIER_FAULT", "collect-applying")],
+        );
+        assert_ne!(out.status.code(), Some(0), "killed: {out:?}");
+        assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "nothing applied");
+    }
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("ours.ta1: QUARANTINED"), "{said}");
+    assert!(said.contains("interrupted 2 times"), "{said}");
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)]);
+    assert_eq!(s.on_server(), ["ours.ta1"], "left on the server");
+    // Once is not enough to set a file aside: killed once, it is applied.
+    let s = submit(&sshd, "killed-once");
+    s.drop("ours.ta1", &ta1(81, "R", "SANDBOXPAYER"));
+    let out = s.ws.run(
+        &["collect", "--partner", PARTNER],
+        &[("EDI_COURIER_FAULT", "collect-applying")],
+    );
+    assert_ne!(out.status.code(), Some(0), "killed: {out:?}");
+    let (_, said) = s.collect();
+    assert_eq!(s.statuses(), [("rejected_ta1".to_owned(), 5)], "{said}");
+}

@@ -267,6 +267,18 @@ impl Ledger {
             .await
     }
 
+    /// Counts one more try at processing a collected file (committed
+    /// before the try); returns how many there have been, this one included.
+    pub async fn count_attempt(&self, file_id: i64) -> Result<i64, LedgerError> {
+        sqlx::query_scalar(
+            "UPDATE inbound_files SET attempts = attempts + 1 WHERE id = ?1 RETURNING attempts",
+        )
+        .bind(file_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("counting a try at a collected file"))
+    }
+
     /// Where a collected file is kept now (sealed at rest in quarantine).
     pub async fn set_inbound_spool_path(
         &self,
