@@ -13,6 +13,10 @@
 //! the process's peak resident memory (VmHWM).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// The allocator the binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use edi_courier::inspect::{read_items, Item};
 use edi_courier::ledger::{Counts, Ledger, NewExport, NewInbound, SentClaim, SpooledFile};
 use edi_courier::model::{Claim, ClaimFile};
@@ -256,13 +260,13 @@ seal = "none"
     };
     let outcome = run.process(id, "big.835", Path::new(file)).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let edi_courier::collect::Collected::Processed { changed, .. } = outcome else {
         panic!("{outcome:?}")
     };
     let n = changed.len();
     assert_all_paid(&ledger, n).await;
     ledger.close().await;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let hwm_kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
