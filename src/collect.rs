@@ -453,7 +453,7 @@ impl Collect<'_> {
             .begin_responses(&self.partner.name, id, &checked.content, self.now)
             .await?
         {
-            Begun::Apply(applying) => applying,
+            Begun::Apply(applying) => *applying,
             Begun::Duplicate(_) => {
                 tracing::info!(file = %name, "the same content was applied before; not applied again");
                 return Ok(Collected::Duplicate {

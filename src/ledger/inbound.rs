@@ -355,7 +355,7 @@ impl Ledger {
             .begin_responses(partner, file_id, content_sha256, at)
             .await?
         {
-            Begun::Apply(applying) => applying,
+            Begun::Apply(applying) => *applying,
             Begun::Duplicate(done) => return Ok(done),
         };
         for response in responses {
@@ -410,7 +410,7 @@ impl Ledger {
                 ..Reconciled::default()
             }));
         }
-        Ok(Begun::Apply(Applying {
+        Ok(Begun::Apply(Box::new(Applying {
             tx,
             partner: partner.to_owned(),
             file_id,
@@ -420,7 +420,7 @@ impl Ledger {
             pending: Vec::new(),
             moves: Vec::new(),
             open: None,
-        }))
+        })))
     }
 
     /// A claim's current status (the most recent claim with this CLM01).
@@ -601,7 +601,7 @@ async fn insert_response(
 /// How [`Ledger::begin_responses`] went.
 pub enum Begun {
     /// Apply the file's responses, then commit.
-    Apply(Applying),
+    Apply(Box<Applying>),
     /// Its opened content was applied before: marked duplicate, nothing to do.
     Duplicate(Reconciled),
 }
