@@ -3,9 +3,12 @@
 //!
 //! ```text
 //! list twice (settled) ─download─► spool tmp, fsync, sha256 ─rename─► spool ─record─► received
-//!   ─open (age or plain), read─► responses ─reconcile (one transaction)─► processed
+//!   ─pass 1: open (age or plain), stream, check─► headers, content hash
+//!   ─pass 2: open again, stream, reconcile (one transaction) + posting export─► processed
 //!   ─► remote file deleted / moved / left, as the partner's policy says
 //! ```
+//!
+//! Memory stays flat in file size: neither pass holds a file's claims.
 //!
 //! A run killed anywhere loses nothing and processes nothing twice: the
 //! remote file goes only after the commit; the same bytes collected again
@@ -18,8 +21,11 @@
 //! type no reader here knows — is applied not at all. It is quarantined in
 //! the spool, left on the partner's server, listed by `status` and alerted;
 //! `inbound retry` reads it again after a fix, `inbound reviewed` sets it
-//! aside. The same answer sealed or named anew is recognised by the hash of
-//! its opened bytes and by each response's identity, and applied once.
+//! aside. A quarantined file that came plain is sealed at rest to our own
+//! age key. The same answer sealed or named anew is recognised by the hash of
+//! its opened bytes and by each response's identity, and applied once. A
+//! partial download of a killed run is removed at the next start, and a file
+//! whose processing was interrupted twice is quarantined.
 
 use crate::ledger::Stamp;
 use sha2::{Digest, Sha256};
