@@ -31,16 +31,18 @@ fn main() {
         Some("write") => {
             let n: u64 = a[2].parse().unwrap();
             let mut out = std::io::BufWriter::new(std::fs::File::create(&a[3]).unwrap());
-            // Each claim: billed 200, paid 150 (two lines of 100 billed, 75 paid).
+            // Each claim: billed 200, paid 150 (two lines of 100 billed, 75
+            // paid: 15 contractual and 10 deductible each), balanced line by
+            // line as `collect` checks it.
             let total = 150 * n;
             write!(out, "ISA*00*          *00*          *ZZ*SANDBOXPAYER   *ZZ*EDICOURIER     *261120*1000*^*00501*000000001*0*P*:~GS*HP*SANDBOXPAYER*EDICOURIER*20261120*1000*1*X*005010X221A1~ST*835*0001~BPR*I*{total}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261125~TRN*1*EFT0001*1512345678~DTM*405*20261120~N1*PR*ACME HEALTH PLAN~N3*1 PAYER WAY~N4*CHICAGO*IL*60601~PER*BL*EDI DESK*TE*8005551212~N1*PE*RIVERSIDE FAMILY MEDICINE*XX*1234567893~LX*1~").unwrap();
             let mut segments = 11u64; // ST through LX, and SE
             for i in 0..n {
-                write!(out, "CLP*C{i:08}*1*200*150*20*12*PCN{i:010}*11*1~CAS*CO*45*30~NM1*QC*1*DOE*JANE****MI*M{i:08}~DTM*232*20261101~DTM*233*20261101~").unwrap();
+                write!(out, "CLP*C{i:08}*1*200*150*20*12*PCN{i:010}*11*1~NM1*QC*1*DOE*JANE****MI*M{i:08}~DTM*232*20261101~DTM*233*20261101~").unwrap();
                 for l in 1..=2 {
-                    write!(out, "SVC*HC:99213*100*75**1~DTM*472*20261101~CAS*PR*2*10~REF*6R*C{i:08}-{l}~AMT*B6*85~LQ*HE*N130~").unwrap();
+                    write!(out, "SVC*HC:99213*100*75**1~DTM*472*20261101~CAS*CO*45*15~CAS*PR*2*10~REF*6R*C{i:08}-{l}~AMT*B6*85~LQ*HE*N130~").unwrap();
                 }
-                segments += 5 + 12;
+                segments += 4 + 14;
             }
             write!(out, "SE*{}*0001~GE*1*1~IEA*1*000000001~", segments).unwrap();
         }

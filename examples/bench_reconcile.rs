@@ -4,33 +4,113 @@
 //! one transaction, as `collect` does. Prints claims per second.
 //!
 //! `cargo run --release --example bench_reconcile -- N FILE.835`
+//!
+//! `bench_reconcile collect N FILE.835` measures the whole of `collect`'s
+//! work on that file instead, in a process of its own (so its peak memory
+//! is the collect's alone): both passes — open, read and check, then read
+//! again and apply in one transaction while the posting export is written
+//! — as `Collect::process` does after the download. It prints the time and
+//! the process's peak resident memory (VmHWM).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+// The allocator the binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use edi_courier::inspect::{read_items, Item};
 use edi_courier::ledger::{Counts, Ledger, NewExport, NewInbound, SentClaim, SpooledFile};
 use edi_courier::model::{Claim, ClaimFile};
 use edi_courier::profile::Profile;
 use edi_courier::x12::{Sequential, Writer837};
+use std::path::Path;
 use std::time::Instant;
 
 #[tokio::main]
 async fn main() {
     let a: Vec<String> = std::env::args().collect();
+    match a[1].as_str() {
+        "collect" => return collect(a[2].parse().unwrap(), &a[3]).await,
+        "collect-in" => return collect_in(Path::new(&a[2]), &a[3]).await,
+        _ => {}
+    }
     let n: usize = a[1].parse().unwrap();
     let remit_file = &a[2];
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&format!(
-        "sqlite://{}",
-        dir.path().join("ledger.sqlite").display()
-    ))
-    .await
+    let ledger = prepare(dir.path(), n).await;
+    let stamp = now().and_utc();
+    // The 835, read whole as collect does, then reconciled in one transaction.
+    let started = Instant::now();
+    let mut responses = Vec::new();
+    read_items(
+        std::io::BufReader::new(std::fs::File::open(remit_file).unwrap()),
+        |i| {
+            if let Item::Response(r) = i {
+                responses.push(*r);
+            }
+        },
+    )
     .unwrap();
-    let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 20)
+    let read_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let inbound = ledger
+        .record_inbound(
+            &NewInbound {
+                partner: "acme",
+                remote_name: "bench.835",
+                remote_size: 0,
+                remote_mtime: None,
+                spool_path: remit_file,
+                sha256: "01",
+            },
+            stamp,
+        )
+        .await
+        .unwrap();
+    let edi_courier::ledger::Inbound::New(inbound_id) = inbound else {
+        panic!("{inbound:?}")
+    };
+    let done = ledger
+        .record_responses("acme", inbound_id, "01", &responses, stamp)
+        .await
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert_all_paid(&ledger, n).await;
+    ledger.close().await;
+    println!(
+        "{{\"what\":\"edi-courier reconcile an 835 against the ledger\",\"claims\":{n},\"read_seconds\":{read_secs:.2},\"reconcile_seconds\":{secs:.2},\"claims_per_s\":{:.0},\"changed\":{}}}",
+        n as f64 / secs,
+        done.changed.len()
+    );
+}
+
+fn now() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 20)
         .unwrap()
         .and_hms_opt(10, 0, 0)
-        .unwrap();
-    let stamp = now.and_utc();
+        .unwrap()
+}
 
+async fn assert_all_paid(ledger: &Ledger, n: usize) {
+    let counts = ledger
+        .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+        .await
+        .unwrap();
+    let paid: i64 = counts
+        .iter()
+        .filter(|r| r.status == "partially_paid" || r.status == "paid")
+        .map(|r| r.claims)
+        .sum();
+    assert_eq!(paid as usize, n, "every claim matched: {counts:?}");
+}
+
+/// A ledger in `dir` holding N claims sent to partner `acme` (ids
+/// `C00000000`…), recorded in one transaction as `submit` does.
+async fn prepare(dir: &Path, n: usize) -> Ledger {
+    let ledger = Ledger::open(&format!("sqlite://{}", dir.join("ledger.sqlite").display()))
+        .await
+        .unwrap();
+    let now = now();
+    let stamp = now.and_utc();
     // N claims sent: written as an 837 for their placements, recorded and delivered.
     let file: ClaimFile =
         serde_json::from_slice(&std::fs::read("examples/claims.json").unwrap()).unwrap();
@@ -97,58 +177,105 @@ async fn main() {
         .await
         .unwrap();
     ledger.delivered(file_id, "bench", stamp).await.unwrap();
-    let record_secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "recorded {n} sent claims in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    ledger
+}
 
-    // The 835, read whole as collect does, then reconciled in one transaction.
-    let started = Instant::now();
-    let mut responses = Vec::new();
-    read_items(
-        std::io::BufReader::new(std::fs::File::open(remit_file).unwrap()),
-        |i| {
-            if let Item::Response(r) = i {
-                responses.push(*r);
-            }
-        },
+/// Prepares a ledger and config in a temporary folder, then runs the
+/// collect in a child process and prints what it measured.
+async fn collect(n: usize, file: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), n).await.close().await;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["collect-in", &dir.path().display().to_string(), file])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// The collect of `file` against the ledger in `dir`: what
+/// `Collect::process` does once the file is downloaded.
+async fn collect_in(dir: &Path, file: &str) {
+    let d = dir.display();
+    let key = dir.join("key");
+    std::fs::write(&key, "not used: nothing is downloaded").unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let config_path = dir.join("edi-courier.toml");
+    let config = edi_courier::config::Config::parse(
+        &format!(
+            r#"[paths]
+spool = "{d}/spool"
+remittances = "{d}/remittances"
+[ledger]
+url = "sqlite://{d}/ledger.sqlite"
+[partners.acme]
+profile = "sandbox"
+host = "127.0.0.1"
+port = 22
+user = "bench"
+key_file = "{d}/key"
+host_keys = ["SHA256:Hc9TSVdFpnLLNuSJW/9T1ZOajX3UGjAq64mnA9Tt+dk"]
+outbound_dir = "/in"
+inbound_dir = "/out"
+seal = "none"
+"#
+        ),
+        &config_path,
     )
     .unwrap();
-    let read_secs = started.elapsed().as_secs_f64();
+    let ledger = Ledger::open(&config.ledger_url).await.unwrap();
     let started = Instant::now();
-    let inbound = ledger
+    let id = match ledger
         .record_inbound(
             &NewInbound {
                 partner: "acme",
-                remote_name: "bench.835",
+                remote_name: "big.835",
                 remote_size: 0,
                 remote_mtime: None,
-                spool_path: remit_file,
+                spool_path: file,
                 sha256: "01",
             },
-            stamp,
+            now().and_utc(),
         )
         .await
-        .unwrap();
-    let edi_courier::ledger::Inbound::New(inbound_id) = inbound else {
-        panic!("{inbound:?}")
+        .unwrap()
+    {
+        edi_courier::ledger::Inbound::New(id) => id,
+        other => panic!("{other:?}"),
     };
-    let done = ledger
-        .record_responses("acme", inbound_id, "01", &responses, stamp)
-        .await
-        .unwrap();
+    let run = edi_courier::collect::Collect {
+        config: &config,
+        partner: config.partner("acme").unwrap(),
+        ledger: &ledger,
+        identities: None,
+        now: now().and_utc(),
+    };
+    let outcome = run.process(id, "big.835", Path::new(file)).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
-    let counts = ledger
-        .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)
-        .await
-        .unwrap();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let edi_courier::collect::Collected::Processed { changed, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    let n = changed.len();
+    assert_all_paid(&ledger, n).await;
     ledger.close().await;
-    let paid: i64 = counts
-        .iter()
-        .filter(|r| r.status == "partially_paid" || r.status == "paid")
-        .map(|r| r.claims)
-        .sum();
-    assert_eq!(paid as usize, n, "every claim matched: {counts:?}");
+    let hwm_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let bytes = std::fs::metadata(file).unwrap().len();
     println!(
-        "{{\"what\":\"edi-courier reconcile an 835 against the ledger\",\"claims\":{n},\"record_sent_seconds\":{record_secs:.2},\"read_seconds\":{read_secs:.2},\"reconcile_seconds\":{secs:.2},\"claims_per_s\":{:.0},\"changed\":{}}}",
+        "{{\"what\":\"edi-courier collect: an 835 checked, applied and exported (after the download)\",\"bytes\":{bytes},\"claims\":{n},\"seconds\":{secs:.2},\"claims_per_s\":{:.0},\"peak_rss_mib\":{:.1}}}",
         n as f64 / secs,
-        done.changed.len()
+        hwm_kib / 1024.0
     );
 }

@@ -3,9 +3,12 @@
 //!
 //! ```text
 //! list twice (settled) ─download─► spool tmp, fsync, sha256 ─rename─► spool ─record─► received
-//!   ─open (age or plain), read─► responses ─reconcile (one transaction)─► processed
+//!   ─pass 1: open (age or plain), stream, check─► headers, content hash
+//!   ─pass 2: open again, stream, reconcile (one transaction) + posting export─► processed
 //!   ─► remote file deleted / moved / left, as the partner's policy says
 //! ```
+//!
+//! Memory stays flat in file size: neither pass holds a file's claims.
 //!
 //! A run killed anywhere loses nothing and processes nothing twice: the
 //! remote file goes only after the commit; the same bytes collected again
@@ -18,8 +21,11 @@
 //! type no reader here knows — is applied not at all. It is quarantined in
 //! the spool, left on the partner's server, listed by `status` and alerted;
 //! `inbound retry` reads it again after a fix, `inbound reviewed` sets it
-//! aside. The same answer sealed or named anew is recognised by the hash of
-//! its opened bytes and by each response's identity, and applied once.
+//! aside. A quarantined file that came plain is sealed at rest to our own
+//! age key. The same answer sealed or named anew is recognised by the hash of
+//! its opened bytes and by each response's identity, and applied once. A
+//! partial download of a killed run is removed at the next start, and a file
+//! whose processing was interrupted twice is quarantined.
 
 use crate::ledger::Stamp;
 use sha2::{Digest, Sha256};
@@ -30,10 +36,13 @@ use crate::atomic::AtomicFile;
 use crate::config::{Config, InboundAfter, Partner};
 use crate::crypt::{self, CryptError, Identities};
 use crate::fault::crash_point;
-use crate::inspect::{read_items, InspectError, Item, Problem};
-use crate::ledger::{identity, Inbound, InboundState, Ledger, LedgerError, NewInbound, Recorded};
+use crate::inspect::{read_items_streaming, InspectError, Item, ItemReader, Problem};
+use crate::ledger::{
+    identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound, Reconciled,
+};
 use crate::lifecycle::ClaimStatus;
-use crate::model::response::Response;
+use crate::model::response::{ClaimPayment, ClaimTotals, Remittance, Response};
+use crate::remit_export;
 use crate::sftp::{
     Connection, ConnectionFault, Fetched, NotTaken, RemoteEntry, RemoteKind, SftpError,
 };
@@ -80,6 +89,12 @@ pub enum Unreadable {
         "a response reuses the identity of response #{earlier} ({identity}) with different content"
     )]
     IdentityConflict { identity: String, earlier: i64 },
+    /// Runs processing it were interrupted (killed) before they finished.
+    #[error("processing it was interrupted {tries} times (the run was killed or ran out of memory); set aside so the other files go on")]
+    Interrupted { tries: i64 },
+    /// The second reading of the file did not give what the first did.
+    #[error("the file read differently the second time; nothing of it was applied")]
+    Changed,
     /// An 835 whose amounts do not add up: posting it would post wrong money.
     #[error("835 {trace} does not balance: {detail}")]
     Unbalanced { trace: String, detail: String },
@@ -201,6 +216,7 @@ impl Collect<'_> {
                 })
             }
         };
+        self.sweep_partial_downloads();
         let mut report = CollectReport::default();
         // Transient faults (refused, dropped, timed out) are retried with
         // the partner's backoff, as `submit` does; what a run already
@@ -230,6 +246,34 @@ impl Collect<'_> {
                 return Ok(report);
             }
             tokio::time::sleep(retry.delay(tries)).await;
+        }
+    }
+
+    /// Removes what a run killed mid-download left in the spool (under the
+    /// partner's lock, so no other run is writing there): a partial file
+    /// (`.incoming-NAME.PID.part`) or one complete but not yet renamed
+    /// (`incoming-NAME`). Neither was recorded, and the remote file is still
+    /// on the server: it is fetched again.
+    fn sweep_partial_downloads(&self) {
+        let dir = self.spool_dir();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let partial = name.starts_with("incoming-")
+                || (name.starts_with(".incoming-") && name.ends_with(".part"));
+            if !partial {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %name, "removed a partial download left by an interrupted run")
+                }
+                Err(error) => {
+                    tracing::warn!(file = %name, %error, "cannot remove a partial download")
+                }
+            }
         }
     }
 
@@ -373,10 +417,17 @@ impl Collect<'_> {
         let outcome = match recorded {
             Inbound::Seen {
                 state: InboundState::Quarantined | InboundState::Reviewed,
+                spool_path,
                 ..
-            } => Collected::Held {
-                name: entry.name.clone(),
-            },
+            } => {
+                // Kept (sealed) under its first name already: this copy adds nothing.
+                if Path::new(&spool_path) != local {
+                    let _ = std::fs::remove_file(&local);
+                }
+                Collected::Held {
+                    name: entry.name.clone(),
+                }
+            }
             Inbound::Seen {
                 state: InboundState::Processed | InboundState::Duplicate,
                 ..
@@ -392,7 +443,17 @@ impl Collect<'_> {
                 state: InboundState::Received,
                 ..
             }
-            | Inbound::New(id) => self.process(id, &entry.name, &local).await?,
+            | Inbound::New(id) => {
+                // A file whose processing took the run down before (killed,
+                // out of memory) is set aside rather than tried forever.
+                let tries = self.ledger.count_attempt(id).await?;
+                if tries > MAX_TRIES {
+                    let reason = Unreadable::Interrupted { tries: tries - 1 };
+                    self.quarantine(id, &entry.name, &local, reason).await?
+                } else {
+                    self.process(id, &entry.name, &local).await?
+                }
+            }
         };
         crash_point("collect-processed");
         // Only what was applied (or was applied before) leaves the server.
@@ -410,72 +471,39 @@ impl Collect<'_> {
     }
 
     /// Opens and reads a collected file and reconciles what it says, or
-    /// quarantines it whole.
+    /// quarantines it whole. Two passes over the opened bytes, so memory
+    /// stays flat however large the file: the first checks everything that
+    /// can set the file aside and keeps only each response's header; the
+    /// second applies it in one ledger transaction and writes the posting
+    /// exports as the claims stream by.
     pub async fn process(
         &self,
         id: i64,
         name: &str,
         local: &Path,
     ) -> Result<Collected, CollectError> {
-        let (responses, content) = match read_whole(self.identities, local) {
-            Ok(read) => read,
-            Err(reason) => return self.quarantine(id, name, reason).await,
+        let checked = match check_file(self.identities, local) {
+            Ok(checked) => checked,
+            Err(reason) => return self.quarantine(id, name, local, reason).await,
         };
-        // What was recorded before is not applied (or exported) again; the
-        // same identity saying something else quarantines the whole file.
-        let standing = self.ledger.recorded(&self.partner.name, &responses).await?;
-        let conflict = responses.iter().zip(&standing).find_map(|(r, s)| match s {
-            Recorded::Conflict(earlier) => Some((identity(r), *earlier)),
-            _ => None,
-        });
-        if let Some((identity, earlier)) = conflict {
-            return self
-                .quarantine(id, name, Unreadable::IdentityConflict { identity, earlier })
-                .await;
-        }
-        // The posting export of each new 835 first: rewriting it after a
-        // crash is harmless; a repeat gets none. A claim is flagged ours as
-        // reconciliation would match it: same partner, same two parties.
-        for (n, (r, standing)) in responses.iter().zip(&standing).enumerate() {
-            if let (Response::Remittance(r), Recorded::New) = (r, standing) {
-                let answered: Vec<&str> = r.claims.iter().map(|c| c.claim_id.as_str()).collect();
-                let ours = self
-                    .ledger
-                    .known_claim_ids(
-                        &self.partner.name,
-                        &crate::reconcile::isa_pair(&r.envelope),
-                        &answered,
-                    )
-                    .await?;
-                let dir = self.config.paths.remittances.join(&self.partner.name);
-                let name = format!("{}-{id}-{}", safe_stem(&r.trace), n + 1);
-                crate::remit_export::write(&dir, &name, r, &ours).map_err(|source| {
-                    CollectError::Spool {
-                        path: dir.clone(),
-                        source,
-                    }
-                })?;
-            }
-        }
-        let done = match self
+        let applying = match self
             .ledger
-            .record_responses(&self.partner.name, id, &content, &responses, self.now)
-            .await
+            .begin_responses(&self.partner.name, id, &checked.content, self.now)
+            .await?
         {
-            Ok(done) => done,
-            Err(LedgerError::IdentityConflict { identity, earlier }) => {
-                return self
-                    .quarantine(id, name, Unreadable::IdentityConflict { identity, earlier })
-                    .await
+            Begun::Apply(applying) => *applying,
+            Begun::Duplicate(_) => {
+                tracing::info!(file = %name, "the same content was applied before; not applied again");
+                return Ok(Collected::Duplicate {
+                    name: name.to_owned(),
+                });
             }
-            Err(e) => return Err(e.into()),
         };
-        if done.duplicate_of.is_some() {
-            tracing::info!(file = %name, "the same content was applied before; not applied again");
-            return Ok(Collected::Duplicate {
-                name: name.to_owned(),
-            });
-        }
+        let done = match self.apply(applying, id, local, &checked).await? {
+            Ok(done) => done,
+            // Nothing of it stayed: the transaction was dropped.
+            Err(reason) => return self.quarantine(id, name, local, reason).await,
+        };
         tracing::info!(file = %name, responses = done.responses, repeated = done.repeated, unmatched = done.unmatched, unknown_claims = done.unknown_claims.len(), changed = done.changed.len(), "collected");
         Ok(Collected::Processed {
             name: name.to_owned(),
@@ -486,19 +514,173 @@ impl Collect<'_> {
             changed: done.changed,
         })
     }
+
+    /// The second pass: every response recorded, every claim's verdict
+    /// applied, and each new 835's posting export written as its claims
+    /// stream by; the exports are put in place just before the commit
+    /// (rewriting one after a crash is harmless; a repeat gets none).
+    async fn apply(
+        &self,
+        mut applying: Applying,
+        id: i64,
+        local: &Path,
+        checked: &Checked,
+    ) -> Result<Result<Reconciled, Unreadable>, CollectError> {
+        let input = match open_input(self.identities, local) {
+            Ok(input) => input,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let dir = self.config.paths.remittances.join(&self.partner.name);
+        let export_err = |source| CollectError::Spool {
+            path: dir.clone(),
+            source,
+        };
+        let mut reader = ItemReader::new(input, true);
+        let mut items: Vec<Item> = Vec::new();
+        let mut exports: Vec<remit_export::Finished> = Vec::new();
+        // The response being read (its index among the checked headers),
+        // its export, and its claims not yet applied.
+        let mut at = 0;
+        let mut open: Option<(bool, Option<remit_export::Export>)> = None;
+        let mut chunk: Vec<ClaimPayment> = Vec::with_capacity(APPLY_CHUNK);
+        let mut more = true;
+        while more {
+            more = match reader.step(|item| items.push(item)) {
+                Ok(more) => more,
+                Err(InspectError::Io(e)) => return Ok(Err(Unreadable::Io(e))),
+            };
+            for item in items.drain(..) {
+                let (payment, ends) = match item {
+                    Item::Payment(c) => (Some(c), None),
+                    Item::Response(r) => (None, Some(r)),
+                    Item::Claim(_) => continue,
+                };
+                let Some(header) = checked.headers.get(at) else {
+                    return Ok(Err(Unreadable::Changed));
+                };
+                if open.is_none() {
+                    let new = match applying.start(header).await {
+                        Ok(new) => new,
+                        Err(e) => return conflict_or(e),
+                    };
+                    let export = match header {
+                        Response::Remittance(r) if new => Some(
+                            remit_export::Export::create(
+                                &dir,
+                                &format!("{}-{id}-{}", safe_stem(&r.trace), at + 1),
+                                r,
+                            )
+                            .map_err(export_err)?,
+                        ),
+                        _ => None,
+                    };
+                    open = Some((new, export));
+                }
+                if let Some(c) = payment {
+                    chunk.push(*c);
+                    if chunk.len() < APPLY_CHUNK {
+                        continue;
+                    }
+                }
+                let flags = match applying.payments(&chunk).await {
+                    Ok(flags) => flags,
+                    Err(e) => return conflict_or(e),
+                };
+                if let Some((_, Some(export))) = open.as_mut() {
+                    for (c, ours) in chunk.iter().zip(flags) {
+                        export.claim(c, ours).map_err(export_err)?;
+                    }
+                }
+                chunk.clear();
+                if let Some(r) = ends {
+                    if identity(&r) != identity(header) {
+                        return Ok(Err(Unreadable::Changed));
+                    }
+                    if let Err(e) = applying.end().await {
+                        return conflict_or(e);
+                    }
+                    if let Some((_, Some(export))) = open.take() {
+                        exports.push(export.finish().map_err(export_err)?);
+                    }
+                    at += 1;
+                }
+            }
+        }
+        let (summary, input) = reader.finish();
+        if summary.fatal.is_some()
+            || !summary.problems.is_empty()
+            || at != checked.headers.len()
+            || input.finish() != checked.content
+        {
+            return Ok(Err(Unreadable::Changed));
+        }
+        for export in exports {
+            export.commit().map_err(export_err)?;
+        }
+        crash_point("collect-applying");
+        match applying.commit().await {
+            Ok(done) => Ok(Ok(done)),
+            Err(e) => conflict_or(e),
+        }
+    }
+}
+
+/// Tries at processing a collected file before an interrupted one is set aside.
+const MAX_TRIES: i64 = 2;
+
+/// Claims applied per ledger round: what bounds memory in the second pass.
+const APPLY_CHUNK: usize = 1000;
+
+/// A response that reuses an earlier identity with other content sets its
+/// file aside; any other ledger failure is the run's.
+fn conflict_or<T>(e: LedgerError) -> Result<Result<T, Unreadable>, CollectError> {
+    match e {
+        LedgerError::IdentityConflict { identity, earlier } => {
+            Ok(Err(Unreadable::IdentityConflict { identity, earlier }))
+        }
+        e => Err(e.into()),
+    }
 }
 
 impl Collect<'_> {
-    /// Keeps a file in the spool, applied not at all, with why.
+    /// Keeps a file in the spool, applied not at all, with why — sealed at
+    /// rest to our own key when it arrived plain, since it may wait there
+    /// for weeks (`inbound retry` opens it as it opens any sealed answer).
     async fn quarantine(
         &self,
         id: i64,
         name: &str,
+        local: &Path,
         reason: Unreadable,
     ) -> Result<Collected, CollectError> {
+        let sealed = match self.seal_at_rest(local) {
+            Ok(sealed) => sealed,
+            Err(error) => {
+                // Kept as it came rather than lost; the run goes on.
+                tracing::warn!(file = %name, %error, "cannot seal a quarantined file at rest; kept as it came");
+                None
+            }
+        };
+        if let Some(sealed) = &sealed {
+            self.ledger
+                .set_inbound_spool_path(id, &sealed.display().to_string())
+                .await?;
+        }
         self.ledger
             .quarantine_inbound(id, &reason.to_string(), self.now)
             .await?;
+        if sealed.is_some() {
+            std::fs::remove_file(local).map_err(|source| CollectError::Spool {
+                path: local.to_owned(),
+                source,
+            })?;
+            if let Some(dir) = local.parent() {
+                crate::atomic::sync_dir(dir).map_err(|source| CollectError::Spool {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
+        }
         tracing::warn!(file = %name, reason = %reason, "quarantined: nothing of it applied");
         Ok(Collected::Quarantined {
             name: name.to_owned(),
@@ -506,12 +688,60 @@ impl Collect<'_> {
             reason,
         })
     }
+
+    /// A plain file sealed beside itself (`NAME.age`) to the public halves
+    /// of our age identities; None when it is sealed already, or when we
+    /// hold no age identity to seal to (it then stays as it came).
+    fn seal_at_rest(&self, local: &Path) -> std::io::Result<Option<PathBuf>> {
+        let mut plain = std::io::BufReader::new(std::fs::File::open(local)?);
+        if crypt::looks_sealed(&mut plain)? {
+            return Ok(None);
+        }
+        let Some(ours) = own_recipients(&self.config.identities) else {
+            tracing::warn!(file = %local.display(), "no age identity to seal a quarantined file to; kept as it came");
+            return Ok(None);
+        };
+        let sealed = PathBuf::from(format!("{}.age", local.display()));
+        let mut sealer = crypt::Sealer::new(&ours, AtomicFile::create(&sealed)?)
+            .map_err(std::io::Error::other)?;
+        std::io::copy(&mut plain, &mut sealer)?;
+        let (out, _) = sealer.finish().map_err(std::io::Error::other)?;
+        out.commit()?;
+        Ok(Some(sealed))
+    }
+}
+
+/// The public halves of the age (X25519) identities in our identity files:
+/// what we seal files kept at rest to, so only we open them again.
+fn own_recipients(paths: &[PathBuf]) -> Option<crypt::Recipients> {
+    let keys: Vec<String> = paths
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|line| line.trim().parse::<age::x25519::Identity>().ok())
+                .map(|identity| identity.to_public().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    crypt::Recipients::parse(&keys, false).ok()
 }
 
 /// Hashes what passes through it: the opened content's SHA-256.
-struct Hashing<R> {
+pub struct Hashing<R> {
     inner: R,
     hash: Sha256,
+}
+
+impl<R> Hashing<R> {
+    /// The SHA-256 of what was read, in hex.
+    fn finish(self) -> String {
+        self.hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {
@@ -522,50 +752,89 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// An 835 balances claim by claim (CLP04 = CLP03 − Σ CAS, each line's
-/// SVC03 = SVC02 − Σ line CAS) and as a payment (BPR02 = Σ CLP04 − Σ PLB).
-fn check_balance(r: &crate::model::response::Remittance) -> Result<(), Unreadable> {
-    let unbalanced = |detail: String| Unreadable::Unbalanced {
-        trace: r.trace.clone(),
-        detail,
-    };
-    for c in &r.claims {
-        crate::x12::check_claim_balance(c).map_err(|e| unbalanced(e.to_string()))?;
-    }
-    if !r.is_balanced() {
-        return Err(unbalanced(format!(
-            "BPR02 is {} but the claims less provider adjustments come to {}",
-            r.amount,
-            r.expected_payment()
-        )));
-    }
-    Ok(())
-}
-
-/// Every response a file holds and the SHA-256 of its opened bytes — or,
-/// when anything in it cannot be read, why (and nothing else).
-pub fn read_whole(
-    identities: Option<&Identities>,
+/// A collected file's opened bytes (age or plain), hashed as they are read.
+fn open_input<'a>(
+    identities: Option<&'a Identities>,
     path: &Path,
-) -> Result<(Vec<Response>, String), Unreadable> {
+) -> Result<Hashing<Box<dyn Read + 'a>>, Unreadable> {
     let file = std::fs::File::open(path)?;
     let mut head = std::io::BufReader::new(file);
     let sealed = crypt::looks_sealed(&mut head)?;
-    let input: Box<dyn Read> = if sealed {
+    let inner: Box<dyn Read + 'a> = if sealed {
         let ids = identities.ok_or(Unreadable::NoIdentities)?;
         Box::new(crypt::open(ids, head)?)
     } else {
         Box::new(head)
     };
-    let mut input = Hashing {
-        inner: input,
+    Ok(Hashing {
+        inner,
         hash: Sha256::new(),
+    })
+}
+
+/// What the first pass keeps of a file that may be applied: each
+/// response's header (an 835 without its claims, which the second pass
+/// reads again) and the SHA-256 of the opened bytes.
+pub struct Checked {
+    pub headers: Vec<Response>,
+    pub content: String,
+}
+
+/// An 835 balances claim by claim (CLP04 = CLP03 − Σ CAS, each line's
+/// SVC03 = SVC02 − Σ line CAS) and as a payment (BPR02 = Σ CLP04 − Σ PLB).
+/// `claim_fault` is the first claim found out of balance as they streamed by.
+fn check_balance(
+    r: &Remittance,
+    claim_fault: Option<String>,
+    totals: &ClaimTotals,
+) -> Result<(), Unreadable> {
+    let unbalanced = |detail: String| Unreadable::Unbalanced {
+        trace: r.trace.clone(),
+        detail,
     };
-    let mut responses = Vec::new();
-    let summary = read_items(&mut input, |item| {
-        if let Item::Response(r) = item {
-            responses.push(*r);
+    if let Some(detail) = claim_fault {
+        return Err(unbalanced(detail));
+    }
+    let expected = totals.expected_payment(r);
+    if expected != r.amount {
+        return Err(unbalanced(format!(
+            "BPR02 is {} but the claims less provider adjustments come to {expected}",
+            r.amount,
+        )));
+    }
+    Ok(())
+}
+
+/// The first pass over a collected file: streamed, keeping no claim, it
+/// finds everything that sets a file aside whole — a seal that does not
+/// open, an envelope or reader problem, no segment at all, an 835 out of
+/// balance — and returns the responses' headers and the content's hash.
+pub fn check_file(identities: Option<&Identities>, path: &Path) -> Result<Checked, Unreadable> {
+    let mut input = open_input(identities, path)?;
+    let mut headers = Vec::new();
+    let mut totals = ClaimTotals::default();
+    let mut claim_fault: Option<String> = None;
+    let mut unbalanced: Option<Unreadable> = None;
+    let summary = read_items_streaming(&mut input, |item| match item {
+        Item::Payment(c) => {
+            if claim_fault.is_none() {
+                claim_fault = crate::x12::check_claim_balance(&c)
+                    .err()
+                    .map(|e| e.to_string());
+            }
+            totals.add(&c);
         }
+        Item::Response(r) => {
+            if let Response::Remittance(remit) = &*r {
+                let checked = check_balance(remit, claim_fault.take(), &totals);
+                if unbalanced.is_none() {
+                    unbalanced = checked.err();
+                }
+                totals = ClaimTotals::default();
+            }
+            headers.push(*r);
+        }
+        Item::Claim(_) => {}
     })
     .map_err(|e| match e {
         InspectError::Io(e) => Unreadable::Io(e),
@@ -579,18 +848,13 @@ pub fn read_whole(
     if summary.segments == 0 {
         return Err(Unreadable::Empty);
     }
-    for r in &responses {
-        if let Response::Remittance(r) = r {
-            check_balance(r)?;
-        }
+    if let Some(reason) = unbalanced {
+        return Err(reason);
     }
-    let content = input
-        .hash
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((responses, content))
+    Ok(Checked {
+        headers,
+        content: input.finish(),
+    })
 }
 
 #[cfg(test)]

@@ -145,35 +145,78 @@ pub fn read_items_streaming(
 }
 
 fn read_with(
-    mut input: impl Read,
+    input: impl Read,
     stream_835: bool,
     mut on_item: impl FnMut(Item),
 ) -> Result<FileSummary, InspectError> {
-    let mut summary = FileSummary::default();
-    let mut tok = Tokenizer::new();
-    let mut env = EnvelopeReader::new();
-    let mut claims: Option<ClaimReader> = None;
-    let mut responses: Option<ResponseReader> = None;
-    let mut group_version = String::new();
-    let mut at = EnvelopeRef::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
-    let mut eof = false;
-    while !eof {
+    let mut reader = ItemReader::new(input, stream_835);
+    while reader.step(&mut on_item)? {}
+    Ok(reader.finish().0)
+}
+
+/// The same reading, driven chunk by chunk by its caller: each
+/// [`step`](ItemReader::step) reads one chunk (256 KiB) and hands over the
+/// items complete in it, so a caller may do slow (async) work between
+/// chunks and still hold only one chunk's items.
+pub struct ItemReader<R> {
+    input: R,
+    stream_835: bool,
+    summary: FileSummary,
+    tok: Tokenizer,
+    env: EnvelopeReader,
+    claims: Option<ClaimReader>,
+    responses: Option<ResponseReader>,
+    group_version: String,
+    at: EnvelopeRef,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<R: Read> ItemReader<R> {
+    /// `stream_835`: 835 claims come out one by one as [`Item::Payment`].
+    pub fn new(input: R, stream_835: bool) -> Self {
+        ItemReader {
+            input,
+            stream_835,
+            summary: FileSummary::default(),
+            tok: Tokenizer::new(),
+            env: EnvelopeReader::new(),
+            claims: None,
+            responses: None,
+            group_version: String::new(),
+            at: EnvelopeRef::default(),
+            buf: Vec::with_capacity(CHUNK * 2),
+            done: false,
+        }
+    }
+
+    /// Reads one chunk; false once the input is read to its end (or to a
+    /// problem that stops reading), when [`finish`](ItemReader::finish)
+    /// gives the summary.
+    pub fn step(&mut self, mut on_item: impl FnMut(Item)) -> Result<bool, InspectError> {
+        if self.done {
+            return Ok(false);
+        }
+        let summary = &mut self.summary;
+        let (env, claims, responses) = (&mut self.env, &mut self.claims, &mut self.responses);
+        let (group_version, at, stream_835) =
+            (&mut self.group_version, &mut self.at, self.stream_835);
+        let buf = &mut self.buf;
         // Read straight into the buffer's tail: one copy fewer than a chunk buffer.
         let kept = buf.len();
         buf.resize(kept + CHUNK, 0);
-        let n = match input.read(buf.get_mut(kept..).unwrap_or_default()) {
+        let n = match self.input.read(buf.get_mut(kept..).unwrap_or_default()) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
             Err(e) => return Err(e.into()),
         };
         buf.truncate(kept + n);
-        eof = n == 0;
+        let eof = n == 0;
         summary.bytes += n as u64;
-        let result = tok.feed::<ReadError>(&buf, eof, |seg| {
+        let result = self.tok.feed::<ReadError>(buf, eof, |seg| {
             match env.segment(&seg) {
                 Ok(EnvelopeEvent::Interchange(isa)) => {
-                    at = EnvelopeRef {
+                    *at = EnvelopeRef {
                         sender: isa.sender_id,
                         receiver: isa.receiver_id,
                         interchange: isa.control,
@@ -181,7 +224,7 @@ fn read_with(
                     };
                 }
                 Ok(EnvelopeEvent::Group(gs)) => {
-                    group_version = gs.version;
+                    *group_version = gs.version;
                     at.group = gs.control;
                     at.group_sender = gs.sender;
                     at.group_receiver = gs.receiver;
@@ -190,11 +233,11 @@ fn read_with(
                     at.set = st.control.clone();
                     *summary.sets.entry(st.set_id.clone()).or_default() += 1;
                     let version = if st.version.is_empty() {
-                        &group_version
+                        &*group_version
                     } else {
                         &st.version
                     };
-                    responses = if is_read(&st.set_id, version) {
+                    *responses = if is_read(&st.set_id, version) {
                         ResponseReader::for_set(&st.set_id, at.clone()).map(|r| {
                             if stream_835 {
                                 r.streaming()
@@ -210,7 +253,7 @@ fn read_with(
                         });
                         None
                     };
-                    claims = (st.set_id == "837")
+                    *claims = (st.set_id == "837")
                         .then(|| ClaimReader::for_version(version))
                         .flatten();
                 }
@@ -265,21 +308,28 @@ fn read_with(
             }
             Err(e) => {
                 summary.fatal = Some(e);
-                break;
+                self.done = true;
+                return Ok(false);
             }
         }
-    }
-    if summary.fatal.is_none() {
-        if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
-            on_item(Item::Claim(claim));
+        if eof {
+            if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
+                on_item(Item::Claim(claim));
+            }
+            env.finish();
+            self.done = true;
         }
-        env.finish();
+        Ok(!self.done)
     }
-    summary.segments = tok.segments_read();
-    summary.interchanges = env.interchanges;
-    summary.groups = env.groups;
-    summary
-        .problems
-        .extend(env.problems.iter().cloned().map(Problem::from));
-    Ok(summary)
+
+    /// What the file holds and what is wrong with it, and the input.
+    pub fn finish(mut self) -> (FileSummary, R) {
+        self.summary.segments = self.tok.segments_read();
+        self.summary.interchanges = self.env.interchanges;
+        self.summary.groups = self.env.groups;
+        self.summary
+            .problems
+            .extend(self.env.problems.iter().cloned().map(Problem::from));
+        (self.summary, self.input)
+    }
 }

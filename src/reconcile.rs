@@ -150,19 +150,21 @@ pub fn verdicts(response: &Response) -> Vec<Verdict> {
             }
             out
         }
-        Response::Remittance(r) => r
-            .claims
-            .iter()
-            .map(|c| Verdict {
-                target: Target::Claim {
-                    claim_id: c.claim_id.clone(),
-                },
-                status: status_835(c),
-                codes: remit_codes(c),
-                paid: Some(c.paid),
-                payer_claim_number: c.payer_claim_number.clone(),
-            })
-            .collect(),
+        Response::Remittance(r) => r.claims.iter().map(payment_verdict).collect(),
+    }
+}
+
+/// What one 835 claim (CLP) says about the claim it names: a streamed
+/// remittance's claims are judged one by one as they are read.
+pub fn payment_verdict(c: &ClaimPayment) -> Verdict {
+    Verdict {
+        target: Target::Claim {
+            claim_id: c.claim_id.clone(),
+        },
+        status: status_835(c),
+        codes: remit_codes(c),
+        paid: Some(c.paid),
+        payer_claim_number: c.payer_claim_number.clone(),
     }
 }
 

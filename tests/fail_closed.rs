@@ -825,3 +825,193 @@ fn read_says_an_835_is_out_of_balance_when_a_claim_does_not_add_up() {
     assert!(said.contains("OUT OF BALANCE (1 claim(s)"), "{said}");
     assert!(!said.contains(", balanced"), "{said}");
 }
+
+/// A TA1 from the sandbox payer to `ours` (our ISA06 as the answer's ISA08)
+/// about our interchange 1.
+fn ta1_to(control: u32, code: &str, ours: &str) -> String {
+    format!(
+        "ISA*00*          *00*          *ZZ*SANDBOXPAYER   *ZZ*{ours:<15}*261121*0900*^*00501*{control:09}*0*T*:~\
+         TA1*000000001*261120*1000*{code}*000~IEA*0*{control:09}~"
+    )
+}
+
+fn sorted(mut v: Vec<(String, i64)>) -> Vec<(String, i64)> {
+    v.sort();
+    v
+}
+
+#[test]
+fn a_ta1_whose_isa13_we_used_under_two_sender_pairs_moves_only_that_pairs_interchange() {
+    let sshd = Sshd::start();
+    // Interchange 1 from EDICOURIER to SANDBOXPAYER: five claims.
+    let s = submit(&sshd, "two-pairs");
+    // The partner gave us a production id: our ISA06 changes, and control
+    // numbers restart for the new pair, so ISA13 1 is used again.
+    let prod = s.ws.path("production.toml");
+    let profile = edi_courier::profile::SANDBOX.replace(
+        "sender_id = \"EDICOURIER\"",
+        "sender_id = \"EDICOURIERPRD\"",
+    );
+    assert_ne!(profile, edi_courier::profile::SANDBOX);
+    std::fs::write(&prod, profile).unwrap();
+    let config = std::fs::read_to_string(&s.ws.config).unwrap().replace(
+        "profile = \"sandbox\"",
+        &format!("profile = \"{}\"", prod.display()),
+    );
+    std::fs::write(&s.ws.config, config).unwrap();
+    s.ws.big_export(11, 3);
+    let out = s.ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let sent: Vec<String> = names_in(&s.ws.partner.outbound_dir)
+        .iter()
+        .map(|n| {
+            let text = age_decrypt(&s.ws.partner_identity, &s.ws.partner.outbound_dir.join(n));
+            String::from_utf8_lossy(&text).chars().take(106).collect()
+        })
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter().all(|isa| isa.contains("*000000001*")),
+        "both interchanges are ISA13 1: {sent:?}"
+    );
+    assert!(sent.iter().any(|isa| isa.contains("*EDICOURIERPRD  *")));
+    assert_eq!(
+        sorted(s.statuses()),
+        [("sent".to_owned(), 8)],
+        "both delivered"
+    );
+    // The payer rejects ISA13 1 of the production pair only.
+    s.drop("prod.ta1", &ta1_to(50, "R", "EDICOURIERPRD"));
+    let (_, said) = s.collect();
+    assert_eq!(
+        sorted(s.statuses()),
+        [("rejected_ta1".to_owned(), 3), ("sent".to_owned(), 5)],
+        "only the production interchange's claims moved: {said}"
+    );
+    // And the test pair's own TA1 moves only its five.
+    s.drop("test.ta1", &ta1_to(51, "A", "EDICOURIER"));
+    let (_, said) = s.collect();
+    assert_eq!(
+        sorted(s.statuses()),
+        [
+            ("accepted_ta1".to_owned(), 5),
+            ("rejected_ta1".to_owned(), 3)
+        ],
+        "{said}"
+    );
+}
+
+#[test]
+fn a_quarantined_plain_file_is_kept_sealed_at_rest_and_retry_still_reads_it() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "sealed-at-rest");
+    let c = &s.claims[0];
+    let charge = c.total_charge.to_string();
+    let whole = remit_835(60, "CHK60", &[(&c.id, "1", &charge, &charge, &[])]);
+    let cut = whole.trim_end_matches(&format!("IEA*1*{:09}~", 60));
+    s.drop("no-iea.835", cut);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("no-iea.835: QUARANTINED"), "{said}");
+    // Kept once, sealed: no plain copy anywhere in the workspace.
+    let kept: Vec<_> =
+        s.ws.all_files()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("no-iea.835"))
+            .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let bytes = std::fs::read(&kept[0]).unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/v1"), "{kept:?}");
+    assert_eq!(age_decrypt(&s.ws.our_identity, &kept[0]), cut.as_bytes());
+    assert!(
+        !s.ws
+            .all_files()
+            .iter()
+            .any(|p| std::fs::read(p).is_ok_and(|b| b == cut.as_bytes())),
+        "a plain copy was left"
+    );
+    // `inbound retry` opens the sealed copy: still cut, still quarantined.
+    let id = s.status_json()["inbound"][0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let out = s.ws.run(&["inbound", "retry", &id], &[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text.contains("still quarantined") && text.contains("not closed"),
+        "{text}"
+    );
+    // Fixed by hand (opened, completed, sealed again to us), it is applied.
+    let fixed = s.ws.path("fixed.835");
+    std::fs::write(&fixed, &whole).unwrap();
+    std::fs::remove_file(&kept[0]).unwrap();
+    common::tools::run(
+        "age",
+        &[
+            "-r",
+            &s.ws.our_recipient,
+            "-o",
+            &kept[0].display().to_string(),
+            &fixed.display().to_string(),
+        ],
+    );
+    let out = s.ws.run(&["inbound", "retry", &id], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        sorted(s.statuses()),
+        [("paid".to_owned(), 1), ("sent".to_owned(), 4)]
+    );
+}
+
+#[test]
+fn a_partial_download_left_by_a_killed_collect_is_removed_at_the_next_start() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "partial");
+    let spool = s.ws.path("spool/in").join(PARTNER);
+    std::fs::create_dir_all(&spool).unwrap();
+    // What a run killed mid-download leaves: the partial file, and one
+    // complete but not yet renamed to its spool name.
+    std::fs::write(spool.join(".incoming-a.835.4242.part"), "ISA*00*").unwrap();
+    std::fs::write(spool.join("incoming-b.835"), "ISA*00*").unwrap();
+    s.drop("ours.ta1", &ta1(70, "A", "SANDBOXPAYER"));
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "{said}");
+    let left: Vec<String> = names_in(&spool)
+        .into_iter()
+        .filter(|n| n.contains("incoming-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(s.statuses(), [("accepted_ta1".to_owned(), 5)], "{said}");
+}
+
+#[test]
+fn a_file_whose_processing_was_killed_twice_is_quarantined_not_retried_forever() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "killed-twice");
+    s.drop("ours.ta1", &ta1(80, "R", "SANDBOXPAYER"));
+    for _ in 0..2 {
+        let out = s.ws.run(
+            &["collect", "--partner", PARTNER],
+            &[("EDI_COURIER_FAULT", "collect-applying")],
+        );
+        assert_ne!(out.status.code(), Some(0), "killed: {out:?}");
+        assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "nothing applied");
+    }
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("ours.ta1: QUARANTINED"), "{said}");
+    assert!(said.contains("interrupted 2 times"), "{said}");
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)]);
+    assert_eq!(s.on_server(), ["ours.ta1"], "left on the server");
+    // Once is not enough to set a file aside: killed once, it is applied.
+    let s = submit(&sshd, "killed-once");
+    s.drop("ours.ta1", &ta1(81, "R", "SANDBOXPAYER"));
+    let out = s.ws.run(
+        &["collect", "--partner", PARTNER],
+        &[("EDI_COURIER_FAULT", "collect-applying")],
+    );
+    assert_ne!(out.status.code(), Some(0), "killed: {out:?}");
+    let (_, said) = s.collect();
+    assert_eq!(s.statuses(), [("rejected_ta1".to_owned(), 5)], "{said}");
+}

@@ -10,13 +10,13 @@ use super::Stamp;
 use rust_decimal::Decimal;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use super::{query_err, stamp, Ledger, LedgerError};
 use crate::lifecycle::{derive, ClaimStatus, Word};
-use crate::model::response::Response;
-use crate::reconcile::{verdicts, Target, Verdict};
+use crate::model::response::{ClaimPayment, Response};
+use crate::reconcile::{payment_verdict, verdicts, Target, Verdict};
 
 /// A collected file, as recorded.
 #[derive(Debug, Clone, Copy)]
@@ -110,8 +110,12 @@ where
 
 /// A status read back from the ledger.
 pub(super) fn status_col(row: &SqliteRow, i: usize) -> Result<ClaimStatus, LedgerError> {
-    let s: String = col(row, i)?;
-    ClaimStatus::from_str(&s).map_err(|e| LedgerError::Corrupt {
+    parse_status(&col::<String>(row, i)?)
+}
+
+/// A status name read back from the ledger.
+fn parse_status(s: &str) -> Result<ClaimStatus, LedgerError> {
+    ClaimStatus::from_str(s).map_err(|e| LedgerError::Corrupt {
         what: "claim status",
         value: e.0,
     })
@@ -161,8 +165,24 @@ pub fn identity(response: &Response) -> String {
 #[derive(Debug, Clone)]
 struct Candidate {
     id: i64,
-    clm01: String,
     payer_claim_number: Option<String>,
+    status: String,
+    charge: String,
+    /// Its verdicts so far (status, paid), oldest first.
+    words: Vec<(String, Option<String>)>,
+}
+
+/// A claim of one chunk as its verdicts are added: what settles it.
+struct Standing {
+    id: i64,
+    clm01: String,
+    charge: Decimal,
+    status: ClaimStatus,
+    words: Vec<Word>,
+    stored_number: Option<String>,
+    number: Option<String>,
+    /// The codes of its latest verdict (JSON), for the event.
+    codes: String,
 }
 
 impl Ledger {
@@ -247,6 +267,33 @@ impl Ledger {
             .await
     }
 
+    /// Counts one more try at processing a collected file (committed
+    /// before the try); returns how many there have been, this one included.
+    pub async fn count_attempt(&self, file_id: i64) -> Result<i64, LedgerError> {
+        sqlx::query_scalar(
+            "UPDATE inbound_files SET attempts = attempts + 1 WHERE id = ?1 RETURNING attempts",
+        )
+        .bind(file_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("counting a try at a collected file"))
+    }
+
+    /// Where a collected file is kept now (sealed at rest in quarantine).
+    pub async fn set_inbound_spool_path(
+        &self,
+        file_id: i64,
+        path: &str,
+    ) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE inbound_files SET spool_path = ?2 WHERE id = ?1")
+            .bind(file_id)
+            .bind(path)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording where a collected file is kept"))?;
+        Ok(())
+    }
+
     /// Moves a collected file to `state` (with a reason, kept when None).
     pub async fn set_inbound_state(
         &self,
@@ -292,31 +339,10 @@ impl Ledger {
         .transpose()
     }
 
-    /// The claim ids (CLM01) among `ids` that an answer between these
-    /// parties may be about: the same claims reconciliation matches.
-    pub async fn known_claim_ids(
-        &self,
-        partner: &str,
-        ours: &crate::reconcile::Pair,
-        ids: &[&str],
-    ) -> Result<BTreeSet<String>, LedgerError> {
-        let mut out = BTreeSet::new();
-        for chunk in ids.chunks(CHUNK) {
-            for r in ours_named("DISTINCT c.claim_id", partner, ours, chunk)
-                .build()
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_err("looking up claim ids"))?
-            {
-                out.insert(col(&r, 0)?);
-            }
-        }
-        Ok(out)
-    }
-
     /// Records every response read from one file and what each says about
     /// which claims, in one transaction, and marks the file processed —
-    /// or, when its opened content was applied before, duplicate.
+    /// or, when its opened content was applied before, duplicate. (The
+    /// whole-file form of [`Ledger::begin_responses`].)
     pub async fn record_responses(
         &self,
         partner: &str,
@@ -325,9 +351,38 @@ impl Ledger {
         responses: &[Response],
         at: Stamp,
     ) -> Result<Reconciled, LedgerError> {
+        let mut applying = match self
+            .begin_responses(partner, file_id, content_sha256, at)
+            .await?
+        {
+            Begun::Apply(applying) => *applying,
+            Begun::Duplicate(done) => return Ok(done),
+        };
+        for response in responses {
+            applying.start(response).await?;
+            if let Response::Remittance(r) = response {
+                for chunk in r.claims.chunks(CHUNK) {
+                    applying.payments(chunk).await?;
+                }
+            }
+            applying.end().await?;
+        }
+        applying.commit().await
+    }
+
+    /// Starts applying one file's responses, in one transaction that
+    /// [`Applying::commit`] ends (dropped, nothing of it stays). When the
+    /// file's opened content was applied before, the file is marked
+    /// duplicate at once and nothing is to be applied.
+    pub async fn begin_responses(
+        &self,
+        partner: &str,
+        file_id: i64,
+        content_sha256: &str,
+        at: Stamp,
+    ) -> Result<Begun, LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
-        let mut done = Reconciled::default();
         let earlier: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM inbound_files WHERE partner = ?1 AND content_sha256 = ?2 AND id <> ?3 \
              AND state = 'processed' ORDER BY id LIMIT 1",
@@ -339,7 +394,6 @@ impl Ledger {
         .await
         .map_err(query_err("looking up a collected file's content"))?;
         if let Some(earlier) = earlier {
-            done.duplicate_of = Some(earlier);
             finish_file(
                 &mut tx,
                 file_id,
@@ -351,66 +405,22 @@ impl Ledger {
             tx.commit()
                 .await
                 .map_err(query_err("committing a duplicate"))?;
-            return Ok(done);
+            return Ok(Begun::Duplicate(Reconciled {
+                duplicate_of: Some(earlier),
+                ..Reconciled::default()
+            }));
         }
-        let mut touched: BTreeSet<i64> = BTreeSet::new();
-        for response in responses {
-            let Some(response_id) =
-                insert_response(&mut tx, partner, file_id, response, &at).await?
-            else {
-                done.repeated += 1;
-                continue;
-            };
-            let vs = verdicts(response);
-            let mut batch = Batch::default();
-            let ours = crate::reconcile::isa_pair(response.envelope());
-            let candidates = claim_candidates(&mut tx, partner, &ours, &vs).await?;
-            for v in &vs {
-                let claims = match &v.target {
-                    Target::Claim { claim_id } => {
-                        match pick(candidates.get(claim_id.as_str()), v) {
-                            Some(id) => vec![id],
-                            None => {
-                                batch.unknown.push(v.clone());
-                                done.unknown_claims.push(claim_id.clone());
-                                continue;
-                            }
-                        }
-                    }
-                    other => resolve(&mut tx, partner, other).await?,
-                };
-                for claim in claims {
-                    batch.record(claim, v);
-                    touched.insert(claim);
-                }
-            }
-            let matched = batch.history.len() as i64;
-            batch.write(&mut tx, response_id, &at).await?;
-            sqlx::query("UPDATE responses SET matched = ?2 WHERE id = ?1")
-                .bind(response_id)
-                .bind(matched)
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("recording a response's matches"))?;
-            done.responses += 1;
-            if matched == 0 {
-                done.unmatched += 1;
-            }
-        }
-        let touched: Vec<i64> = touched.into_iter().collect();
-        done.changed = settle(&mut tx, &touched, &at).await?;
-        finish_file(
-            &mut tx,
+        Ok(Begun::Apply(Box::new(Applying {
+            tx,
+            partner: partner.to_owned(),
             file_id,
-            InboundState::Processed,
-            content_sha256,
-            &at,
-        )
-        .await?;
-        tx.commit()
-            .await
-            .map_err(query_err("committing responses"))?;
-        Ok(done)
+            content: content_sha256.to_owned(),
+            at,
+            done: Reconciled::default(),
+            pending: Vec::new(),
+            moves: Vec::new(),
+            open: None,
+        })))
     }
 
     /// A claim's current status (the most recent claim with this CLM01).
@@ -451,37 +461,54 @@ async fn finish_file(
     Ok(())
 }
 
-/// What a response says, apart from its envelope, as a SHA-256: an 835's
-/// header and then each of its claims, fed to the hash as they are
-/// serialised (no copy of a large remittance is made).
-pub fn fingerprint(response: &Response) -> String {
-    use sha2::{Digest, Sha256};
-    struct Hasher(Sha256);
-    impl std::io::Write for Hasher {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+/// What a response says, apart from its envelope, as a SHA-256 fed as it
+/// is read: the response's header (an 835 without its claims) first, then
+/// each claim of an 835 as it streams by. No copy of a large remittance is
+/// made, and the same content always gives the same fingerprint, whether
+/// it was read whole or streamed.
+pub struct Fingerprint(sha2::Sha256);
+
+/// Feeds what is serialised into it to the hash.
+impl std::io::Write for Fingerprint {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
     }
-    let mut h = Hasher(Sha256::new());
-    let fed = match response {
-        Response::Remittance(r) => {
-            let header = stored(response).content();
-            serde_json::to_writer(&mut h, &header).and_then(|()| {
-                r.claims
-                    .iter()
-                    .try_for_each(|c| serde_json::to_writer(&mut h, c))
-            })
-        }
-        other => serde_json::to_writer(&mut h, &other.content()),
-    };
-    // Serialising our own types into a hash cannot fail; if it ever did, the
-    // fingerprint of the part fed so far still tells contents apart.
-    fed.ok();
-    h.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Fingerprint {
+    /// Starts with what `response` says besides an 835's claims.
+    pub fn of_header(response: &Response) -> Fingerprint {
+        let mut f = Fingerprint(sha2::Digest::new());
+        // Serialising our own types into a hash cannot fail; if it ever did,
+        // the fingerprint of the part fed so far still tells contents apart.
+        serde_json::to_writer(&mut f, &stored(response).content()).ok();
+        f
+    }
+
+    /// One 835 claim, in the order read.
+    pub fn claim(&mut self, c: &ClaimPayment) {
+        serde_json::to_writer(&mut *self, c).ok();
+    }
+
+    pub fn finish(self) -> String {
+        sha2::Digest::finalize(self.0)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// The fingerprint of a response read whole.
+pub fn fingerprint(response: &Response) -> String {
+    let mut f = Fingerprint::of_header(response);
+    if let Response::Remittance(r) = response {
+        r.claims.iter().for_each(|c| f.claim(c));
+    }
+    f.finish()
 }
 
 /// What the ledger keeps of a response: all of it, except an 835's claims,
@@ -511,76 +538,34 @@ fn stored(response: &Response) -> Response {
     }
 }
 
-/// How a response stands against what was recorded before.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
-    /// Never seen: to be applied.
-    New,
-    /// The same identity and content: applied before, not again.
-    Repeat,
-    /// The same identity, other content (the earlier response's number).
-    Conflict(i64),
-}
-
-async fn recorded<'e, E>(db: E, partner: &str, response: &Response) -> Result<Recorded, LedgerError>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
+/// The earlier response with this identity: its number and fingerprint
+/// (None for rows from before fingerprints were kept: the same content).
+async fn recorded(
+    tx: &mut Transaction<'_, Sqlite>,
+    partner: &str,
+    identity: &str,
+) -> Result<Option<(i64, Option<String>)>, LedgerError> {
     let row =
         sqlx::query("SELECT id, fingerprint FROM responses WHERE partner = ?1 AND identity = ?2")
             .bind(partner)
-            .bind(identity(response))
-            .fetch_optional(db)
+            .bind(identity)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(query_err("looking up a response"))?;
-    let Some(row) = row else {
-        return Ok(Recorded::New);
-    };
-    let earlier: i64 = col(&row, 0)?;
-    let seen: Option<String> = col(&row, 1)?;
-    // Rows from before fingerprints were kept count as the same content.
-    Ok(match seen {
-        Some(f) if f != fingerprint(response) => Recorded::Conflict(earlier),
-        _ => Recorded::Repeat,
-    })
+    row.map(|row| Ok((col(&row, 0)?, col(&row, 1)?)))
+        .transpose()
 }
 
-impl Ledger {
-    /// How each response stands against what was recorded before, without
-    /// recording anything (what `collect` may export before applying).
-    pub async fn recorded(
-        &self,
-        partner: &str,
-        responses: &[Response],
-    ) -> Result<Vec<Recorded>, LedgerError> {
-        let mut out = Vec::with_capacity(responses.len());
-        for r in responses {
-            out.push(recorded(&self.pool, partner, r).await?);
-        }
-        Ok(out)
-    }
-}
-
-/// Inserts a response unless one with its identity was recorded before
-/// (then None: it is not applied again). The same identity with other
-/// content is [`LedgerError::IdentityConflict`].
+/// Inserts a new response's row (its fingerprint and matches are written
+/// when it ends).
 async fn insert_response(
     tx: &mut Transaction<'_, Sqlite>,
     partner: &str,
     file_id: i64,
     response: &Response,
+    identity: &str,
     at: &str,
-) -> Result<Option<i64>, LedgerError> {
-    match recorded(&mut **tx, partner, response).await? {
-        Recorded::New => {}
-        Recorded::Repeat => return Ok(None),
-        Recorded::Conflict(earlier) => {
-            return Err(LedgerError::IdentityConflict {
-                identity: identity(response),
-                earlier,
-            })
-        }
-    }
+) -> Result<i64, LedgerError> {
     let (kind, answers, status, env) = match response {
         Response::Ta1(t) => ("TA1", t.interchange.clone(), t.code.clone(), &t.envelope),
         Response::Ack999(a) => ("999", a.group.clone(), a.status.clone(), &a.envelope),
@@ -593,9 +578,8 @@ async fn insert_response(
     })?;
     sqlx::query_scalar(
         "INSERT INTO responses (file_id, kind, sender, interchange, grp, st, answers, status, \
-         body, matched, created_at, partner, identity, fingerprint) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12, ?13) \
-         ON CONFLICT (partner, identity) DO NOTHING RETURNING id",
+         body, matched, created_at, partner, identity) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12) RETURNING id",
     )
     .bind(file_id)
     .bind(kind)
@@ -608,128 +592,452 @@ async fn insert_response(
     .bind(&body)
     .bind(at)
     .bind(partner)
-    .bind(identity(response))
-    .bind(fingerprint(response))
-    .fetch_optional(&mut **tx)
+    .bind(identity)
+    .fetch_one(&mut **tx)
     .await
     .map_err(query_err("recording a response"))
 }
 
-/// Rows written per statement when a response's verdicts are flushed.
-const CHUNK: usize = 300;
+/// How [`Ledger::begin_responses`] went.
+pub enum Begun {
+    /// Apply the file's responses, then commit.
+    Apply(Box<Applying>),
+    /// Its opened content was applied before: marked duplicate, nothing to do.
+    Duplicate(Reconciled),
+}
+
+/// One file's responses being applied, in one transaction: each response
+/// is [`start`](Applying::start)ed, an 835's claims are fed in
+/// [`payments`](Applying::payments) as they are read (in chunks, so memory
+/// stays flat however large the file), it is [`end`](Applying::end)ed, and
+/// [`commit`](Applying::commit) settles every claim touched and marks the
+/// file processed. Dropped before the commit, nothing of it stays.
+pub struct Applying {
+    tx: Transaction<'static, Sqlite>,
+    partner: String,
+    file_id: i64,
+    content: String,
+    at: String,
+    done: Reconciled,
+    /// Claims an envelope-level verdict (TA1, 999, a 277CA batch) was
+    /// recorded for: settled at the commit. Claims named by id are settled
+    /// chunk by chunk as they are applied.
+    pending: Vec<i64>,
+    /// (claim, CLM01, new status) per move, in order.
+    moves: Vec<(i64, String, ClaimStatus)>,
+    open: Option<Open>,
+}
+
+/// The response being applied.
+struct Open {
+    identity: String,
+    /// Ok: its new row. Err: recorded before (the earlier row and its
+    /// fingerprint) — a repeat, applied not again, unless its content
+    /// differs, which is a conflict.
+    row: Result<i64, (i64, Option<String>)>,
+    ours: crate::reconcile::Pair,
+    fingerprint: Fingerprint,
+    matched: i64,
+}
+
+impl Applying {
+    /// Starts a response: `header` is the response (an 835's claims, if it
+    /// holds any, are not looked at: they come through `payments`). Returns
+    /// whether it is new — false for a response recorded before, whose
+    /// verdicts are then not applied again.
+    pub async fn start(&mut self, header: &Response) -> Result<bool, LedgerError> {
+        if self.open.is_some() {
+            self.end().await?;
+        }
+        let identity = identity(header);
+        let row = match recorded(&mut self.tx, &self.partner, &identity).await? {
+            Some(earlier) => Err(earlier),
+            None => Ok(insert_response(
+                &mut self.tx,
+                &self.partner,
+                self.file_id,
+                header,
+                &identity,
+                &self.at,
+            )
+            .await?),
+        };
+        let new = row.is_ok();
+        self.open = Some(Open {
+            identity,
+            row,
+            ours: crate::reconcile::isa_pair(header.envelope()),
+            fingerprint: Fingerprint::of_header(header),
+            matched: 0,
+        });
+        if new && !matches!(header, Response::Remittance(_)) {
+            self.apply(&verdicts(header)).await?;
+        }
+        Ok(new)
+    }
+
+    /// Some of the started 835's claims, in the order read. Returns, claim
+    /// by claim, whether it is one of ours (what the posting export flags);
+    /// empty for a response recorded before.
+    pub async fn payments(&mut self, claims: &[ClaimPayment]) -> Result<Vec<bool>, LedgerError> {
+        let Some(open) = self.open.as_mut() else {
+            return Ok(Vec::new());
+        };
+        claims.iter().for_each(|c| open.fingerprint.claim(c));
+        if open.row.is_err() {
+            return Ok(Vec::new());
+        }
+        let vs: Vec<Verdict> = claims.iter().map(payment_verdict).collect();
+        self.apply(&vs).await
+    }
+
+    /// Ends the started response: a repeat whose content differs from the
+    /// earlier one is [`LedgerError::IdentityConflict`].
+    pub async fn end(&mut self) -> Result<(), LedgerError> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let fingerprint = open.fingerprint.finish();
+        match open.row {
+            Err((earlier, Some(seen))) if seen != fingerprint => {
+                Err(LedgerError::IdentityConflict {
+                    identity: open.identity,
+                    earlier,
+                })
+            }
+            Err(_) => {
+                self.done.repeated += 1;
+                Ok(())
+            }
+            Ok(id) => {
+                sqlx::query("UPDATE responses SET matched = ?2, fingerprint = ?3 WHERE id = ?1")
+                    .bind(id)
+                    .bind(open.matched)
+                    .bind(&fingerprint)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(query_err("recording a response's matches"))?;
+                self.done.responses += 1;
+                if open.matched == 0 {
+                    self.done.unmatched += 1;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Settles every claim touched, marks the file processed, commits.
+    pub async fn commit(mut self) -> Result<Reconciled, LedgerError> {
+        self.end().await?;
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_unstable();
+        pending.dedup();
+        let settled = settle(&mut self.tx, &pending, &self.at).await?;
+        self.moves.extend(settled);
+        // A claim that moved twice in one file (a payment and its reversal)
+        // is reported once, at where it ended.
+        let mut seen = std::collections::HashSet::new();
+        let mut changed: Vec<(String, ClaimStatus)> = Vec::new();
+        for (id, clm01, status) in std::mem::take(&mut self.moves).into_iter().rev() {
+            if seen.insert(id) {
+                changed.push((clm01, status));
+            }
+        }
+        changed.reverse();
+        self.done.changed = changed;
+        finish_file(
+            &mut self.tx,
+            self.file_id,
+            InboundState::Processed,
+            &self.content,
+            &self.at,
+        )
+        .await?;
+        self.tx
+            .commit()
+            .await
+            .map_err(query_err("committing responses"))?;
+        Ok(self.done)
+    }
+
+    /// Records verdicts of the open (new) response against the claims they
+    /// are about; returns, verdict by verdict, whether it found a claim.
+    /// Per chunk: one statement finds the claims named (with their
+    /// verdicts so far), one writes the history, and the claims' new
+    /// statuses and payer claim numbers are written in one more.
+    async fn apply(&mut self, vs: &[Verdict]) -> Result<Vec<bool>, LedgerError> {
+        let Some(open) = self.open.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let Ok(response_id) = open.row else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::with_capacity(vs.len());
+        for chunk in vs.chunks(CHUNK) {
+            let mut batch = Batch::default();
+            let candidates =
+                claim_candidates(&mut self.tx, &self.partner, &open.ours, chunk).await?;
+            let mut standing: Vec<Standing> = Vec::new();
+            let mut at_claim: HashMap<i64, usize> = HashMap::new();
+            for v in chunk {
+                match &v.target {
+                    Target::Claim { claim_id } => {
+                        let Some(c) = pick(candidates.get(claim_id.as_str()), v) else {
+                            batch.unknown.push(v);
+                            self.done.unknown_claims.push(claim_id.clone());
+                            found.push(false);
+                            continue;
+                        };
+                        let i = match at_claim.get(&c.id) {
+                            Some(i) => *i,
+                            None => {
+                                standing.push(Standing::of(c, claim_id)?);
+                                at_claim.insert(c.id, standing.len() - 1);
+                                standing.len() - 1
+                            }
+                        };
+                        let codes = batch.record(c.id, v);
+                        if let Some(s) = standing.get_mut(i) {
+                            s.words.push(Word {
+                                status: v.status,
+                                paid: v.paid,
+                            });
+                            if let Some(n) = &v.payer_claim_number {
+                                s.number = Some(n.clone());
+                            }
+                            s.codes = codes;
+                        }
+                        found.push(true);
+                    }
+                    other => {
+                        let ids = resolve(&mut self.tx, &self.partner, other).await?;
+                        found.push(!ids.is_empty());
+                        for id in ids {
+                            batch.record(id, v);
+                            self.pending.push(id);
+                        }
+                    }
+                }
+            }
+            open.matched += batch.history.len() as i64;
+            batch.write(&mut self.tx, response_id, &self.at).await?;
+            let mut updates: Vec<Update> = Vec::new();
+            let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
+            for s in standing {
+                let next = derive(s.charge, &s.words).filter(|n| *n != s.status);
+                let number = s.number.filter(|n| Some(n) != s.stored_number.as_ref());
+                if next.is_none() && number.is_none() {
+                    continue;
+                }
+                updates.push((s.id, next.map(ClaimStatus::name), number));
+                if let Some(next) = next {
+                    events.push((s.id, next, s.codes));
+                    self.moves.push((s.id, s.clm01, next));
+                }
+            }
+            write_moves(&mut self.tx, &updates, &events, &self.at).await?;
+        }
+        Ok(found)
+    }
+}
+
+impl Standing {
+    fn of(c: &Candidate, clm01: &str) -> Result<Standing, LedgerError> {
+        Ok(Standing {
+            id: c.id,
+            clm01: clm01.to_owned(),
+            charge: money(&c.charge)?,
+            status: parse_status(&c.status)?,
+            words: c
+                .words
+                .iter()
+                .map(|(status, paid)| {
+                    Ok(Word {
+                        status: parse_status(status)?,
+                        paid: paid.as_deref().map(money).transpose()?,
+                    })
+                })
+                .collect::<Result<_, LedgerError>>()?,
+            stored_number: c.payer_claim_number.clone(),
+            number: None,
+            codes: String::new(),
+        })
+    }
+}
+
+/// A claim's new status (None: unchanged) and payer claim number (None:
+/// unchanged).
+type Update = (i64, Option<&'static str>, Option<String>);
+
+/// Writes claims' new statuses and payer claim numbers (one row rewrite
+/// per claim), and an event per status move: "now STATUS (latest codes …)".
+async fn write_moves(
+    tx: &mut Transaction<'_, Sqlite>,
+    updates: &[Update],
+    events: &[(i64, ClaimStatus, String)],
+    at: &str,
+) -> Result<(), LedgerError> {
+    for chunk in updates.chunks(CHUNK) {
+        sqlx::query(
+            "UPDATE claims SET status = COALESCE(v.value->>1, status), \
+             updated_at = IIF(v.value->>1 IS NULL, updated_at, ?1), \
+             payer_claim_number = COALESCE(v.value->>2, payer_claim_number) \
+             FROM json_each(?2) AS v WHERE claims.id = v.value->>0",
+        )
+        .bind(at)
+        .bind(to_json(chunk)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("updating claims' status"))?;
+    }
+    for chunk in events.chunks(CHUNK) {
+        let rows: Vec<(i64, &str, String)> = chunk
+            .iter()
+            .map(|(id, status, codes)| {
+                (
+                    *id,
+                    status.name(),
+                    format!("now {status} (latest codes {codes})"),
+                )
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO events (at, claim_id, kind, detail) \
+             SELECT ?1, value->>0, value->>1, value->>2 FROM json_each(?2)",
+        )
+        .bind(at)
+        .bind(to_json(&rows)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("recording claim events"))?;
+    }
+    Ok(())
+}
+
+/// Rows written (or claim ids looked up) per statement.
+const CHUNK: usize = 1000;
 
 /// The submissions of ours with the CLM01s these verdicts name (delivered
-/// ones only: a queued claim has not reached the partner), newest first.
+/// ones only: a queued claim has not reached the partner), newest first,
+/// that went out to `partner` in an interchange between the same two
+/// parties as the answer (its ISA08/ISA06 are our ISA06/ISA08). One
+/// statement per chunk, the ids in and the claims out as one JSON value
+/// each: a row at a time through the driver costs more than the lookup.
+/// The unary `+` keeps the planner on the claim-id index: by file it would
+/// walk every claim of a large file once per chunk.
 async fn claim_candidates(
     tx: &mut Transaction<'_, Sqlite>,
     partner: &str,
     ours: &crate::reconcile::Pair,
     vs: &[Verdict],
 ) -> Result<HashMap<String, Vec<Candidate>>, LedgerError> {
-    let ids: BTreeSet<&str> = vs
+    let mut ids: Vec<&str> = vs
         .iter()
         .filter_map(|v| match &v.target {
             Target::Claim { claim_id } => Some(claim_id.as_str()),
             _ => None,
         })
         .collect();
-    let ids: Vec<&str> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
     let mut out: HashMap<String, Vec<Candidate>> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        let mut q = ours_named(
-            "c.id, c.claim_id, c.payer_claim_number",
-            partner,
-            ours,
-            chunk,
+        let found: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(c.id, c.claim_id, c.payer_claim_number, \
+             c.status, c.charge, json((SELECT json_group_array(json_array(cr.status, cr.paid) \
+             ORDER BY cr.id) FROM claim_responses cr WHERE cr.claim_id = c.id))) \
+             ORDER BY c.id DESC) FROM claims c WHERE c.status <> 'queued' \
+             AND +c.file_id IN (SELECT file_id FROM interchanges WHERE direction = 'out' \
+             AND sender = ?1 AND receiver = ?2) AND c.partner = ?3 \
+             AND c.claim_id IN (SELECT value FROM json_each(?4))",
+        )
+        .bind(&ours.sender)
+        .bind(&ours.receiver)
+        .bind(partner)
+        .bind(to_json(chunk)?)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(query_err("matching a response to claims"))?;
+        type Found = (
+            i64,
+            String,
+            Option<String>,
+            String,
+            String,
+            Vec<(String, Option<String>)>,
         );
-        q.push(" ORDER BY c.id DESC");
-        let rows = q
-            .build()
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(query_err("matching a response to claims"))?;
-        for r in &rows {
+        let found: Vec<Found> = from_json(&found)?;
+        for (id, clm01, payer_claim_number, status, charge, words) in found {
             let c = Candidate {
-                id: col(r, 0)?,
-                clm01: col(r, 1)?,
-                payer_claim_number: col(r, 2)?,
+                id,
+                payer_claim_number,
+                status,
+                charge,
+                words,
             };
-            out.entry(c.clm01.clone()).or_default().push(c);
+            match out.get_mut(clm01.as_str()) {
+                Some(list) => list.push(c),
+                None => {
+                    out.insert(clm01, vec![c]);
+                }
+            }
         }
     }
     Ok(out)
 }
 
-/// `SELECT {columns}` of our delivered claims with these CLM01s that went
-/// out to `partner` in an interchange between the same two parties as an
-/// answer (its ISA08/ISA06 are our ISA06/ISA08). The unary `+` keeps the
-/// planner on the claim-id index: by file it would walk every claim of a
-/// large file once per chunk.
-fn ours_named<'a>(
-    columns: &str,
-    partner: &'a str,
-    ours: &'a crate::reconcile::Pair,
-    ids: &'a [&'a str],
-) -> QueryBuilder<'a, Sqlite> {
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {columns} FROM claims c WHERE c.status <> 'queued' \
-         AND +c.file_id IN (SELECT file_id FROM interchanges WHERE direction = 'out' AND sender = "
-    ));
-    q.push_bind(&ours.sender)
-        .push(" AND receiver = ")
-        .push_bind(&ours.receiver)
-        .push(") AND c.partner = ")
-        .push_bind(partner)
-        .push(" AND c.claim_id IN (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    q.push(")");
-    q
+/// A value handed to SQLite as one JSON text.
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, LedgerError> {
+    serde_json::to_string(value).map_err(|e| LedgerError::Corrupt {
+        what: "statement values",
+        value: e.to_string(),
+    })
+}
+
+/// Rows SQLite handed back as one JSON text.
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, LedgerError> {
+    serde_json::from_str(text).map_err(|e| LedgerError::Corrupt {
+        what: "rows",
+        value: e.to_string(),
+    })
 }
 
 /// Which submission of a claim an answer is about: the one whose payer
 /// claim number it repeats, else the newest (the current cycle).
-fn pick(candidates: Option<&Vec<Candidate>>, v: &Verdict) -> Option<i64> {
+fn pick<'c>(candidates: Option<&'c Vec<Candidate>>, v: &Verdict) -> Option<&'c Candidate> {
     let candidates = candidates?;
-    if let Some(n) = &v.payer_claim_number {
-        if let Some(c) = candidates
+    let by_number = v.payer_claim_number.as_deref().and_then(|n| {
+        candidates
             .iter()
-            .find(|c| c.payer_claim_number.as_deref() == Some(n.as_str()))
-        {
-            return Some(c.id);
-        }
-    }
-    candidates.first().map(|c| c.id)
+            .find(|c| c.payer_claim_number.as_deref() == Some(n))
+    });
+    by_number.or(candidates.first())
 }
 
-/// One response's verdicts, gathered in memory, then written in a few
-/// multi-row statements.
+/// Verdicts gathered in memory, then written in a few multi-row statements.
 #[derive(Default)]
-struct Batch {
+struct Batch<'v> {
     /// Every verdict, as history: claim, status, codes (JSON), paid.
     history: Vec<(i64, ClaimStatus, String, Option<String>)>,
-    payer_numbers: HashMap<i64, String>,
     /// Verdicts about claim ids that are not ours.
-    unknown: Vec<Verdict>,
+    unknown: Vec<&'v Verdict>,
 }
 
 fn codes_json(codes: &[String]) -> String {
     serde_json::to_string(codes).unwrap_or_else(|_| "[]".into())
 }
 
-impl Batch {
-    fn record(&mut self, claim: i64, v: &Verdict) {
+impl<'v> Batch<'v> {
+    /// A verdict about `claim`, as history; returns its codes (JSON).
+    fn record(&mut self, claim: i64, v: &Verdict) -> String {
+        let codes = codes_json(&v.codes);
         self.history.push((
             claim,
             v.status,
-            codes_json(&v.codes),
+            codes.clone(),
             v.paid.map(|p| p.to_string()),
         ));
-        if let Some(n) = &v.payer_claim_number {
-            self.payer_numbers.insert(claim, n.clone());
-        }
+        codes
     }
 
     async fn write(
@@ -739,21 +1047,22 @@ impl Batch {
         at: &str,
     ) -> Result<(), LedgerError> {
         for chunk in self.history.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) ",
-            );
-            q.push_values(chunk, |mut row, (claim, status, codes, paid)| {
-                row.push_bind(*claim)
-                    .push_bind(response_id)
-                    .push_bind(status.name())
-                    .push_bind(codes)
-                    .push_bind(paid)
-                    .push_bind(at);
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(query_err("recording claims' responses"))?;
+            let rows: Vec<(i64, &str, &str, Option<&str>)> = chunk
+                .iter()
+                .map(|(claim, status, codes, paid)| {
+                    (*claim, status.name(), codes.as_str(), paid.as_deref())
+                })
+                .collect();
+            sqlx::query(
+                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
+                 SELECT value->>0, ?1, value->>1, value->>2, value->>3, ?2 FROM json_each(?3)",
+            )
+            .bind(response_id)
+            .bind(at)
+            .bind(to_json(&rows)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("recording claims' responses"))?;
         }
         for chunk in self.unknown.chunks(CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
@@ -776,124 +1085,60 @@ impl Batch {
                 .await
                 .map_err(query_err("recording unmatched answers"))?;
         }
-        let numbers: Vec<(i64, String)> = self.payer_numbers.into_iter().collect();
-        for chunk in numbers.chunks(CHUNK) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("UPDATE claims SET payer_claim_number = CASE id");
-            for (claim, n) in chunk {
-                q.push(" WHEN ")
-                    .push_bind(*claim)
-                    .push(" THEN ")
-                    .push_bind(n);
-            }
-            q.push(" END WHERE id IN (");
-            let mut list = q.separated(", ");
-            for (claim, _) in chunk {
-                list.push_bind(*claim);
-            }
-            q.push(")");
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(query_err("recording payer claim numbers"))?;
-        }
         Ok(())
     }
 }
 
 /// Re-derives the status of these claims from all their verdicts, and
-/// records each move as an event. Returns (CLM01, new status) per move.
+/// records each move as an event. Returns (claim, CLM01, new status) per
+/// move. Per chunk, one statement reads every verdict of its claims (as
+/// one JSON value).
 async fn settle(
     tx: &mut Transaction<'_, Sqlite>,
     claims: &[i64],
     at: &str,
-) -> Result<Vec<(String, ClaimStatus)>, LedgerError> {
-    let mut moved: Vec<(i64, String, ClaimStatus, String)> = Vec::new();
+) -> Result<Vec<(i64, String, ClaimStatus)>, LedgerError> {
+    /// A claim and one of its verdicts: id, CLM01, status, charge, then the
+    /// verdict's status, paid and codes.
+    type Row = (i64, String, String, String, String, Option<String>, String);
+    let mut moved: Vec<(i64, String, ClaimStatus)> = Vec::new();
     for chunk in claims.chunks(CHUNK) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT c.id, c.claim_id, c.status, c.charge, cr.status, cr.paid, cr.codes \
-             FROM claims c JOIN claim_responses cr ON cr.claim_id = c.id WHERE c.id IN (",
-        );
-        let mut list = q.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        q.push(") ORDER BY c.id, cr.id");
-        let rows = q
-            .build()
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(query_err("reading claims' verdicts"))?;
-        let mut at_claim: Option<(i64, String, ClaimStatus, Decimal)> = None;
+        let rows: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(c.id, c.claim_id, c.status, c.charge, cr.status, \
+             cr.paid, cr.codes) ORDER BY c.id, cr.id) \
+             FROM claims c JOIN claim_responses cr ON cr.claim_id = c.id \
+             WHERE c.id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(to_json(chunk)?)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(query_err("reading claims' verdicts"))?;
+        let rows: Vec<Row> = from_json(&rows)?;
         let mut words: Vec<Word> = Vec::new();
-        let mut last_codes = String::new();
-        let mut flush = |head: Option<(i64, String, ClaimStatus, Decimal)>,
-                         words: &mut Vec<Word>,
-                         codes: &str| {
-            if let Some((id, clm01, current, charge)) = head {
-                if let Some(next) = derive(charge, words) {
-                    if next != current {
-                        moved.push((id, clm01, next, codes.to_owned()));
-                    }
+        let mut updates: Vec<Update> = Vec::new();
+        let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
+        let mut rows = rows.into_iter().peekable();
+        while let Some((id, clm01, current, charge, status, paid, codes)) = rows.next() {
+            words.push(Word {
+                status: parse_status(&status)?,
+                paid: paid.as_deref().map(money).transpose()?,
+            });
+            if rows.peek().is_some_and(|next| next.0 == id) {
+                continue;
+            }
+            // The claim's last verdict: derive its status from all of them.
+            if let Some(next) = derive(money(&charge)?, &words) {
+                if next != parse_status(&current)? {
+                    updates.push((id, Some(next.name()), None));
+                    events.push((id, next, codes));
+                    moved.push((id, clm01, next));
                 }
             }
             words.clear();
-        };
-        for r in &rows {
-            let id: i64 = col(r, 0)?;
-            if at_claim.as_ref().map(|h| h.0) != Some(id) {
-                flush(at_claim.take(), &mut words, &last_codes);
-                let charge: String = col(r, 3)?;
-                at_claim = Some((id, col(r, 1)?, status_col(r, 2)?, money(&charge)?));
-            }
-            let paid: Option<String> = col(r, 5)?;
-            words.push(Word {
-                status: status_col(r, 4)?,
-                paid: paid.as_deref().map(money).transpose()?,
-            });
-            last_codes = col(r, 6)?;
         }
-        flush(at_claim.take(), &mut words, &last_codes);
+        write_moves(tx, &updates, &events, at).await?;
     }
-    let mut by_status: HashMap<ClaimStatus, Vec<i64>> = HashMap::new();
-    for (id, _, status, _) in &moved {
-        by_status.entry(*status).or_default().push(*id);
-    }
-    for (status, ids) in by_status {
-        for chunk in ids.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new("UPDATE claims SET status = ");
-            q.push_bind(status.name())
-                .push(", updated_at = ")
-                .push_bind(at)
-                .push(" WHERE id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(query_err("updating claims' status"))?;
-        }
-    }
-    for chunk in moved.chunks(CHUNK) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO events (at, claim_id, kind, detail) ");
-        q.push_values(chunk, |mut row, (id, _, status, codes)| {
-            row.push_bind(at)
-                .push_bind(*id)
-                .push_bind(status.name())
-                .push_bind(format!("now {status} (latest codes {codes})"));
-        });
-        q.build()
-            .execute(&mut **tx)
-            .await
-            .map_err(query_err("recording claim events"))?;
-    }
-    Ok(moved
-        .into_iter()
-        .map(|(_, clm01, status, _)| (clm01, status))
-        .collect())
+    Ok(moved)
 }
 
 /// The claims a non-claim verdict is about, by our own envelope.

@@ -27,8 +27,8 @@ mod inbound;
 mod outbound;
 pub use daemon::{Overdue, PendingAlert, StatusTotal};
 pub use inbound::{
-    fingerprint, identity, ClaimTrace, Inbound, InboundRow, InboundState, NewInbound, Reconciled,
-    Recorded, UnmatchedAnswer,
+    fingerprint, identity, Applying, Begun, ClaimTrace, Fingerprint, Inbound, InboundRow,
+    InboundState, NewInbound, Reconciled, UnmatchedAnswer,
 };
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
