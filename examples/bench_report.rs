@@ -20,7 +20,7 @@ async fn main() {
     let ledger = dir.path().join("ledger.sqlite");
     let url = format!("sqlite://{}", ledger.display());
     let start = Instant::now();
-    report_ledger::build(&url, n, chrono::Utc::now()).await;
+    report_ledger::build(&url, n, 5000, chrono::Utc::now()).await;
     let size = std::fs::metadata(&ledger).unwrap().len();
     println!(
         "ledger: {n} claims, {:.0} MiB, built in {:.1} s",

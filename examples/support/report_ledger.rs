@@ -1,19 +1,17 @@
 //! A large ledger made in seconds with bulk `INSERT … SELECT` over a
 //! counter, for the billing report's benchmark (`bench_report`) and its
 //! browser test (`tests/report.rs`): two partners, files delivered over
-//! ~200 days (5000 claims each), and answers of every kind — 999s, 277CA
+//! a file a day, and answers of every kind — 999s, 277CA
 //! acceptances and rejections, 835 payments, partial payments, denials with
 //! reasons, reversals — plus a quarantined file and an overdue response.
 //! Nothing in it is a person: claim ids and amounts only.
 
 use sqlx::{Connection as _, SqliteConnection};
 
-/// Claims per file.
-pub const PER_FILE: u64 = 5000;
-
 /// Builds the ledger at `url` (`sqlite://FILE`, new) with `claims` claims,
-/// its newest file delivered a day before `now`.
-pub async fn build(url: &str, claims: u64, now: chrono::DateTime<chrono::Utc>) {
+/// `per_file` to a file, a file a day, the newest delivered a day before
+/// `now` (the very last one only sealed).
+pub async fn build(url: &str, claims: u64, per_file: u64, now: chrono::DateTime<chrono::Utc>) {
     // The schema, as edi-courier makes it.
     edi_courier::ledger::Ledger::open(url)
         .await
@@ -21,7 +19,7 @@ pub async fn build(url: &str, claims: u64, now: chrono::DateTime<chrono::Utc>) {
         .close()
         .await;
     let mut c = SqliteConnection::connect(url).await.expect("opening it");
-    let files = claims.div_ceil(PER_FILE).max(1);
+    let files = claims.div_ceil(per_file).max(1);
     let now = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     // File f (1..=files) was delivered (files - f + 1) days before now.
     let statements = [
@@ -43,7 +41,7 @@ pub async fn build(url: &str, claims: u64, now: chrono::DateTime<chrono::Utc>) {
          SELECT id, id, 'HC', 'US', partner, id, '005010X222A1' FROM files".to_owned(),
         format!(
             "INSERT INTO transaction_sets (id, group_id, control, reference, claims, segments) \
-             SELECT id, id, 1, 'B' || id, {PER_FILE}, 1 FROM files"
+             SELECT id, id, 1, 'B' || id, {per_file}, 1 FROM files"
         ),
         // Status by claim number: 60% paid, 15% partially paid, 5% denied,
         // 5% rejected by 277CA, 5% accepted and waiting, 5% rejected by
@@ -58,7 +56,7 @@ pub async fn build(url: &str, claims: u64, now: chrono::DateTime<chrono::Utc>) {
                  WHEN 12 THEN 'partially_paid' WHEN 13 THEN 'partially_paid' WHEN 14 THEN 'partially_paid' \
                  WHEN 15 THEN 'denied' WHEN 16 THEN 'rejected_277' WHEN 17 THEN 'accepted_277' \
                  WHEN 18 THEN 'rejected_999' WHEN 19 THEN 'reversed' ELSE 'paid' END END, '{now}' \
-             FROM (SELECT i, (i - 1) / {PER_FILE} + 1 AS f FROM n)"
+             FROM (SELECT i, (i - 1) / {per_file} + 1 AS f FROM n)"
         ),
         format!(
             "INSERT INTO inbound_files (id, partner, remote_name, remote_size, spool_path, sha256, state, reason, created_at, updated_at) VALUES \

@@ -85,7 +85,7 @@ pub fn bar_chart(chart: &str, title: &str, series: &[&str], bars: &[Bar]) -> Str
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" data-chart="{c}" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><title>{t}</title>"#,
+        r#"<svg role="img" data-chart="{c}" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><title>{t}</title>"#,
         c = esc(chart),
         t = esc(title)
     );
