@@ -373,7 +373,32 @@ fn canary_patients_never_reach_the_report() {
         assert!(!html.contains(canary), "{canary} in the HTML");
         assert!(!json.contains(canary), "{canary} in the JSON");
     }
+    // The digest job writes one too, beside the archive, no patient in it.
+    ws.job("digest", "kind = \"digest\"\nschedule = \"0 0 18 * * *\"\n");
+    let out = ws.run(&["run", "digest"], &[]);
+    assert!(out.status.code() != Some(2), "{}", text(&out));
+    let written = walk(&ws.path(""))
+        .into_iter()
+        .find(|p| p.ends_with("reports/report-2026-11-20.html"))
+        .unwrap_or_else(|| panic!("no digest report: {}", text(&out)));
+    let digest = std::fs::read_to_string(written).unwrap();
+    assert!(
+        digest.contains("<svg") && !digest.contains(CANARY_NAME) && !digest.contains(CANARY_MEMBER)
+    );
     // Looking at it is in the audit chain.
     let out = ws.run(&["audit", "export"], &[]);
     assert!(text(&out).contains("\"report\""), "{}", text(&out));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
