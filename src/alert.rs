@@ -312,8 +312,13 @@ pub fn overdue(o: &Overdue) -> Alert {
     )
 }
 
-/// The daily summary: claims by partner and status, with charges and payments.
-pub fn digest(rows: &[StatusTotal], day: chrono::NaiveDate) -> Alert {
+/// The daily summary: claims by partner and status, with charges and
+/// payments, and where the billing report was written (or why it was not).
+pub fn digest(
+    rows: &[StatusTotal],
+    day: chrono::NaiveDate,
+    report: Result<&std::path::Path, &str>,
+) -> Alert {
     let mut body = format!("Claims changed since {day}, by partner and status:\n\n");
     body += &format!(
         "{:<16} {:<16} {:>8} {:>14} {:>14}\n",
@@ -328,6 +333,13 @@ pub fn digest(rows: &[StatusTotal], day: chrono::NaiveDate) -> Alert {
     if rows.is_empty() {
         body += "(nothing sent or answered)\n";
     }
+    body += &match report {
+        Ok(path) => format!(
+            "\nThe billing report (charts and tables, one HTML file): {}\n",
+            path.display()
+        ),
+        Err(e) => format!("\nThe billing report could not be written: {e}\n"),
+    };
     Alert::new(
         AlertKind::Digest,
         format!("digest:{day}"),

@@ -135,7 +135,7 @@ pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) ->
             JobKind::SubmitClaims => submit(config, job, ledger, now).await,
             JobKind::CollectResponses => collect(config, job, ledger, now).await,
             JobKind::CheckDeadlines => check_deadlines(config, job, ledger, now).await,
-            JobKind::Digest => digest(job, ledger, now).await,
+            JobKind::Digest => digest(config, job, ledger, now).await,
             JobKind::Purge => purge(config, job, ledger, now).await,
         }
     };
@@ -298,15 +298,37 @@ async fn check_deadlines(config: &Config, job: &Job, ledger: &Ledger, now: Stamp
     }
 }
 
-async fn digest(job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
+async fn digest(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
     let since = now - chrono::Duration::hours(24);
-    match ledger.claim_totals(since).await {
-        Ok(rows) => JobRun {
-            outcome: RunOutcome::Done,
-            detail: format!("{} partner/status row(s)", rows.len()),
-            alerts: vec![alert::digest(&rows, crate::ledger::local(since).date())],
-        },
-        Err(e) => failed(e.to_string(), job),
+    let rows = match ledger.claim_totals(since).await {
+        Ok(rows) => rows,
+        Err(e) => return failed(e.to_string(), job),
+    };
+    // The billing report of the whole ledger goes beside the archive; the
+    // mail says where (it holds no patient detail, but stays on this host).
+    let report = match digest_report(config, ledger, now).await {
+        Ok(path) => Ok(path),
+        Err(e) => {
+            tracing::warn!(error = %e, "the digest's billing report was not written");
+            Err(e)
+        }
+    };
+    JobRun {
+        outcome: RunOutcome::Done,
+        detail: format!(
+            "{} partner/status row(s), {}",
+            rows.len(),
+            if report.is_ok() {
+                "report written"
+            } else {
+                "report not written"
+            }
+        ),
+        alerts: vec![alert::digest(
+            &rows,
+            crate::ledger::local(since).date(),
+            report.as_deref().map_err(|e| e.as_str()),
+        )],
     }
 }
 
@@ -333,6 +355,33 @@ async fn purge(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRu
         }
         Err(e) => failed(e.to_string(), job),
     }
+}
+
+/// Writes `ARCHIVE/reports/report-DAY.html`; returns its path, or why not.
+async fn digest_report(config: &Config, ledger: &Ledger, now: Stamp) -> Result<PathBuf, String> {
+    let scope = crate::report::billing::Scope {
+        from: None,
+        to: None,
+        partner: None,
+        generated_at: now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    };
+    let figures = ledger
+        .report_figures(scope, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let dir = config.paths.archive.join("reports");
+    let path = dir.join(format!(
+        "report-{}.html",
+        crate::ledger::local(now).format("%Y-%m-%d")
+    ));
+    tokio::task::spawn_blocking(move || {
+        crate::atomic::private_dir(&dir)?;
+        crate::report::html::write(&path, &figures)?;
+        Ok::<_, std::io::Error>(path)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("{}: {e}", config.paths.archive.join("reports").display()))
 }
 
 /// What the daemon was started with.

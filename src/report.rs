@@ -5,6 +5,11 @@
 //! codes: the report travels by mail and into logs.
 
 use serde::Serialize;
+
+/// The billing report (`edi-courier report`): figures, HTML and SVG.
+pub mod billing;
+pub mod html;
+mod svg;
 use std::fmt::Write as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

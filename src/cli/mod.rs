@@ -21,6 +21,7 @@ mod audit;
 mod daemon;
 mod ops;
 mod purge;
+mod report;
 mod sandbox;
 
 #[derive(Debug, Parser)]
@@ -66,6 +67,8 @@ pub enum Command {
     Match(ops::MatchArgs),
     /// Claims by partner and status, what needs attention, collected and sent files (--json).
     Status(ops::StatusArgs),
+    /// The billing report: one self-contained HTML file with charts (-o), or its figures (--json).
+    Report(report::ReportArgs),
     /// A quarantined collected file: read it again after a fix, or set it aside as reviewed.
     Inbound(ops::InboundArgs),
     /// Check config, keys and permissions; online also each partner's host key, login and folders.
@@ -168,6 +171,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Submit(args) => ops::submit(cli, args),
         Command::Collect(args) => ops::collect(cli, args),
         Command::Status(args) => ops::status(cli, args),
+        Command::Report(args) => report::report(cli, args),
         Command::Trace(args) => ops::trace(cli, args),
         Command::Match(args) => ops::match_response(cli, args),
         Command::Inbound(args) => ops::inbound(cli, args),

@@ -219,6 +219,20 @@ pub fn demo(cli: &Cli, args: &DemoArgs) -> anyhow::Result<Outcome> {
         ))?;
         ops::trace(&on, &TraceArgs { claim })?;
     }
+    let report = dir.join("report.html");
+    let scope = crate::report::billing::Scope {
+        from: None,
+        to: None,
+        partner: None,
+        generated_at: on.now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    };
+    let figures = rt.block_on(super::report::figures(&ledger_url, scope, &on))?;
+    crate::report::html::write(&report, &figures)
+        .with_context(|| format!("writing {}", report.display()))?;
+    say(&format!(
+        "\n== report: charts and tables for a billing manager, one self-contained file\n{}\n",
+        report.display()
+    ))?;
     drop(sandbox);
     match &args.keep {
         Some(_) => say(&format!(

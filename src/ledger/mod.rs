@@ -25,6 +25,7 @@ pub mod audit;
 mod daemon;
 mod inbound;
 mod outbound;
+mod report;
 pub use daemon::{Overdue, PendingAlert, StatusTotal};
 pub use inbound::{
     fingerprint, identity, Applying, Begun, ClaimTrace, Fingerprint, Inbound, InboundRow,

@@ -1,0 +1,520 @@
+//! The billing report's queries (`edi-courier report`): every figure is
+//! aggregated by SQLite — grouped, counted, bucketed by week and age — and
+//! read back as a stream of groups, never as one row per claim, so a ledger
+//! of a million claims reports in seconds and in little memory
+//! (BENCHMARKS.md). Money stays exact: SQLite would sum decimal text as
+//! floating point, so queries group by the amount's text and count, and the
+//! sums (amount × count) are made here in `Decimal`.
+//!
+//! A claim belongs to the day its file was delivered (a queued claim: the
+//! day its file was sealed); an answer to the day it was collected. The
+//! claims of the period and partner asked for are picked once, through a
+//! temporary table of their files on the report's own connection.
+
+use futures_util::TryStreamExt as _;
+use rust_decimal::Decimal;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Sqlite, SqliteConnection};
+use std::collections::BTreeMap;
+
+use super::inbound::{col, money};
+use super::{query_err, stamp, Ledger, LedgerError, Stamp};
+use crate::lifecycle::ClaimStatus;
+use crate::report::billing::{
+    percent, AgingRow, CodeCount, DaysToPayment, DenialRow, Figures, FirstPassRow, OverdueResponse,
+    PendingFile, QuarantinedFile, Scope, StatusRow, WeekMoney, AGING_BUCKETS,
+};
+
+/// How many reason codes each "top" list shows.
+const TOP_CODES: i64 = 10;
+
+/// The Monday (UTC) of the week of a ledger stamp, in SQL.
+const WEEK_OF: &str = "date({}, 'weekday 0', '-6 days')";
+
+fn week_of(column: &str) -> String {
+    WEEK_OF.replace("{}", column)
+}
+
+/// The period's bounds as ledger stamps: from the first day's local midnight
+/// to the local midnight after the last day.
+fn bounds(scope: &Scope) -> (String, String) {
+    let midnight = |d: chrono::NaiveDate| super::from_local(d.and_time(chrono::NaiveTime::MIN));
+    let from = scope.from.map_or_else(String::new, |d| stamp(midnight(d)));
+    let to = scope
+        .to
+        .and_then(|d| d.succ_opt())
+        .map_or_else(|| "9999".to_owned(), |d| stamp(midnight(d)));
+    (from, to)
+}
+
+/// Claims delivered and waiting for the payer's word (or whose payment was
+/// taken back): what accounts receivable ages.
+fn open_for_aging(s: ClaimStatus) -> bool {
+    matches!(
+        s,
+        ClaimStatus::Sent
+            | ClaimStatus::AcceptedTa1
+            | ClaimStatus::Accepted999
+            | ClaimStatus::Accepted277
+            | ClaimStatus::NotFound277
+            | ClaimStatus::Unprocessed277
+            | ClaimStatus::Reversed
+    )
+}
+
+fn adjudicated(s: ClaimStatus) -> bool {
+    s.stage() == crate::lifecycle::Stage::Remittance
+}
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Runs a grouped query on the report's connection, one group at a time.
+async fn each(
+    conn: &mut SqliteConnection,
+    query: Query<'_>,
+    what: &'static str,
+    mut f: impl FnMut(&SqliteRow) -> Result<(), LedgerError>,
+) -> Result<(), LedgerError> {
+    let mut rows = query.fetch(conn);
+    while let Some(row) = rows.try_next().await.map_err(query_err(what))? {
+        f(&row)?;
+    }
+    Ok(())
+}
+
+/// An amount's text times how many claims carry it.
+fn times(amount: &str, count: i64) -> Result<Decimal, LedgerError> {
+    Ok(money(amount)? * Decimal::from(count))
+}
+
+fn week(s: &str) -> Result<chrono::NaiveDate, LedgerError> {
+    s.parse().map_err(|_| LedgerError::Corrupt {
+        what: "week",
+        value: s.to_owned(),
+    })
+}
+
+impl Ledger {
+    /// Every figure of the billing report for `scope`; unpaid charges are
+    /// aged to `as_of`.
+    pub async fn report_figures(&self, scope: Scope, as_of: Stamp) -> Result<Figures, LedgerError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(query_err("opening a connection for the report"))?;
+        let figures = figures(&mut conn, scope, as_of).await;
+        // The temporary table lives with the pooled connection: gone
+        // before anyone else gets it.
+        let dropped = sqlx::query("DROP TABLE IF EXISTS temp.report_files")
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("dropping the report's table"));
+        let figures = figures?;
+        dropped?;
+        Ok(figures)
+    }
+}
+
+async fn figures(
+    conn: &mut PoolConnection<Sqlite>,
+    scope: Scope,
+    as_of: Stamp,
+) -> Result<Figures, LedgerError> {
+    let conn: &mut SqliteConnection = conn;
+    let (from, to) = bounds(&scope);
+    let partner = scope.partner.clone();
+    sqlx::query("DROP TABLE IF EXISTS temp.report_files")
+        .execute(&mut *conn)
+        .await
+        .map_err(query_err("preparing the report"))?;
+    sqlx::query(
+        "CREATE TEMP TABLE report_files (file_id INTEGER PRIMARY KEY, submitted TEXT NOT NULL, week TEXT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(query_err("preparing the report"))?;
+    // A delivered file's updated_at is its delivery: nothing changes a file after.
+    sqlx::query(&format!(
+        "INSERT INTO temp.report_files (file_id, submitted, week) \
+         SELECT id, at, {} FROM (SELECT id, partner, \
+           CASE WHEN state = 'delivered' THEN updated_at ELSE created_at END AS at \
+           FROM files WHERE direction = 'out') \
+         WHERE at >= ?1 AND at < ?2 AND (?3 IS NULL OR partner = ?3)",
+        week_of("at")
+    ))
+    .bind(&from)
+    .bind(&to)
+    .bind(&partner)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_err("picking the report's files"))?;
+
+    // Claims, charges and payments by partner and status (as `status`).
+    let mut totals: BTreeMap<(String, String), StatusRow> = BTreeMap::new();
+    each(
+        conn,
+        sqlx::query(
+            "SELECT c.partner, c.status, c.charge, COUNT(*) FROM claims c \
+             JOIN temp.report_files rf ON rf.file_id = c.file_id GROUP BY c.partner, c.status, c.charge",
+        ),
+        "summing charges",
+        |r| {
+            let key = (col::<String>(r, 0)?, col::<String>(r, 1)?);
+            let n: i64 = col(r, 3)?;
+            let charge = times(&col::<String>(r, 2)?, n)?;
+            let row = totals.entry(key.clone()).or_insert_with(|| StatusRow {
+                partner: key.0,
+                status: key.1,
+                claims: 0,
+                charges: Decimal::ZERO,
+                paid: Decimal::ZERO,
+            });
+            row.claims += n;
+            row.charges += charge;
+            Ok(())
+        },
+    )
+    .await?;
+    each(
+        conn,
+        sqlx::query(
+            "SELECT c.partner, c.status, cr.paid, COUNT(*) FROM claims c \
+             JOIN temp.report_files rf ON rf.file_id = c.file_id \
+             JOIN claim_responses cr ON cr.claim_id = c.id WHERE cr.paid IS NOT NULL \
+             GROUP BY c.partner, c.status, cr.paid",
+        ),
+        "summing payments",
+        |r| {
+            let key = (col::<String>(r, 0)?, col::<String>(r, 1)?);
+            let paid = times(&col::<String>(r, 2)?, col(r, 3)?)?;
+            if let Some(row) = totals.get_mut(&key) {
+                row.paid += paid;
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    let claims: Vec<StatusRow> = totals.into_values().collect();
+
+    // Denial rate, from the same totals.
+    let mut denials: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for r in &claims {
+        let status: ClaimStatus =
+            r.status
+                .parse()
+                .map_err(|e: crate::lifecycle::UnknownStatus| LedgerError::Corrupt {
+                    what: "claim status",
+                    value: e.0,
+                })?;
+        let d = denials.entry(r.partner.clone()).or_default();
+        if adjudicated(status) {
+            d.0 += r.claims;
+        }
+        if status == ClaimStatus::Denied {
+            d.1 += r.claims;
+        }
+    }
+    let denials = denials
+        .into_iter()
+        .map(|(partner, (adjudicated, denied))| DenialRow {
+            partner,
+            adjudicated,
+            denied,
+            rate_percent: percent(denied, adjudicated),
+        })
+        .collect();
+
+    // First-pass acceptance per partner and week.
+    let mut first_pass = Vec::new();
+    each(
+        conn,
+        sqlx::query(&format!(
+            "SELECT c.partner, rf.week, COUNT(*), \
+             SUM(NOT EXISTS (SELECT 1 FROM claim_responses r2 WHERE r2.claim_id = c.id AND r2.status IN {})) \
+             FROM claims c JOIN temp.report_files rf ON rf.file_id = c.file_id \
+             WHERE EXISTS (SELECT 1 FROM claim_responses r WHERE r.claim_id = c.id) \
+             GROUP BY c.partner, rf.week ORDER BY c.partner, rf.week",
+            ClaimStatus::sql_list(ClaimStatus::is_rejection)
+        )),
+        "counting first-pass acceptance",
+        |r| {
+            let answered: i64 = col(r, 2)?;
+            let first: i64 = col(r, 3)?;
+            first_pass.push(FirstPassRow {
+                partner: col(r, 0)?,
+                week: week(&col::<String>(r, 1)?)?,
+                answered,
+                first_pass: first,
+                rate_percent: percent(first, answered),
+            });
+            Ok(())
+        },
+    )
+    .await?;
+
+    // Top reasons: codes of denying 835 verdicts and rejecting 277CAs.
+    let period = (from.as_str(), to.as_str(), &partner);
+    let denial_reasons = top_codes(conn, ClaimStatus::Denied, "", period).await?;
+    // A rejecting 277CA may also carry its "received" statuses: only the
+    // rejecting categories are reasons.
+    let rejection_reasons = top_codes(
+        conn,
+        ClaimStatus::Rejected277,
+        "AND (j.value LIKE 'STC A3%' OR j.value LIKE 'STC A6%' OR j.value LIKE 'STC A7%' OR j.value LIKE 'STC A8%')",
+        period,
+    )
+    .await?;
+
+    // Days from submission to the first 835, per whole day.
+    let mut days = Vec::new();
+    each(
+        conn,
+        sqlx::query(
+            "SELECT MAX(0, CAST(julianday(x.first) - julianday(rf.submitted) AS INTEGER)) AS d, COUNT(*) \
+             FROM claims c JOIN temp.report_files rf ON rf.file_id = c.file_id \
+             JOIN (SELECT cr.claim_id AS id, MIN(cr.created_at) AS first FROM claim_responses cr \
+                   JOIN responses r ON r.id = cr.response_id WHERE r.kind = '835' GROUP BY cr.claim_id) x \
+             ON x.id = c.id GROUP BY d",
+        ),
+        "counting days to payment",
+        |r| {
+            days.push((col(r, 0)?, col(r, 1)?));
+            Ok(())
+        },
+    )
+    .await?;
+    let days_to_payment = DaysToPayment::from_days(&days);
+
+    // Accounts receivable: unpaid charges of open claims by age.
+    let as_of = stamp(as_of);
+    let bucket = "CASE WHEN julianday(?1) - julianday(rf.submitted) <= 30 THEN 0 \
+                  WHEN julianday(?1) - julianday(rf.submitted) <= 60 THEN 1 \
+                  WHEN julianday(?1) - julianday(rf.submitted) <= 90 THEN 2 \
+                  WHEN julianday(?1) - julianday(rf.submitted) <= 120 THEN 3 ELSE 4 END";
+    let open = ClaimStatus::sql_list(open_for_aging);
+    let mut aging: BTreeMap<(String, usize), (i64, Decimal)> = BTreeMap::new();
+    let bucket_of = |r: &SqliteRow| -> Result<usize, LedgerError> {
+        let b: i64 = col(r, 1)?;
+        Ok(usize::try_from(b).unwrap_or(0).min(AGING_BUCKETS.len() - 1))
+    };
+    each(
+        conn,
+        sqlx::query(&format!(
+            "SELECT c.partner, {bucket} AS b, c.charge, COUNT(*) FROM claims c \
+             JOIN temp.report_files rf ON rf.file_id = c.file_id WHERE c.status IN {open} \
+             GROUP BY c.partner, b, c.charge"
+        ))
+        .bind(&as_of),
+        "aging charges",
+        |r| {
+            let n: i64 = col(r, 3)?;
+            let charge = times(&col::<String>(r, 2)?, n)?;
+            let a = aging.entry((col(r, 0)?, bucket_of(r)?)).or_default();
+            a.0 += n;
+            a.1 += charge;
+            Ok(())
+        },
+    )
+    .await?;
+    each(
+        conn,
+        sqlx::query(&format!(
+            "SELECT c.partner, {bucket} AS b, cr.paid, COUNT(*) FROM claims c \
+             JOIN temp.report_files rf ON rf.file_id = c.file_id \
+             JOIN claim_responses cr ON cr.claim_id = c.id \
+             WHERE c.status IN {open} AND cr.paid IS NOT NULL GROUP BY c.partner, b, cr.paid"
+        ))
+        .bind(&as_of),
+        "aging payments",
+        |r| {
+            let paid = times(&col::<String>(r, 2)?, col(r, 3)?)?;
+            if let Some(a) = aging.get_mut(&(col(r, 0)?, bucket_of(r)?)) {
+                a.1 -= paid;
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    let aging = aging
+        .into_iter()
+        .map(|((partner, b), (claims, unpaid))| AgingRow {
+            partner,
+            bucket: AGING_BUCKETS[b],
+            claims,
+            unpaid,
+        })
+        .collect();
+
+    // Charges submitted and payments collected, per week.
+    let mut weekly: BTreeMap<chrono::NaiveDate, (Decimal, Decimal)> = BTreeMap::new();
+    each(
+        conn,
+        sqlx::query(
+            "SELECT rf.week, c.charge, COUNT(*) FROM claims c \
+             JOIN temp.report_files rf ON rf.file_id = c.file_id GROUP BY rf.week, c.charge",
+        ),
+        "charges per week",
+        |r| {
+            let charge = times(&col::<String>(r, 1)?, col(r, 2)?)?;
+            weekly.entry(week(&col::<String>(r, 0)?)?).or_default().0 += charge;
+            Ok(())
+        },
+    )
+    .await?;
+    each(
+        conn,
+        sqlx::query(&format!(
+            "SELECT {} AS w, cr.paid, COUNT(*) FROM claim_responses cr JOIN claims c ON c.id = cr.claim_id \
+             WHERE cr.paid IS NOT NULL AND cr.created_at >= ?1 AND cr.created_at < ?2 \
+             AND (?3 IS NULL OR c.partner = ?3) GROUP BY w, cr.paid",
+            week_of("cr.created_at")
+        ))
+        .bind(&from)
+        .bind(&to)
+        .bind(&partner),
+        "payments per week",
+        |r| {
+            let paid = times(&col::<String>(r, 1)?, col(r, 2)?)?;
+            weekly.entry(week(&col::<String>(r, 0)?)?).or_default().1 += paid;
+            Ok(())
+        },
+    )
+    .await?;
+    let weekly = weekly
+        .into_iter()
+        .map(|(week, (charges, payments))| WeekMoney {
+            week,
+            charges,
+            payments,
+        })
+        .collect();
+
+    // What is late or set aside now (the partner filter applies, not the period).
+    let mut overdue_responses = Vec::new();
+    each(
+        conn,
+        sqlx::query(
+            "SELECT f.partner, f.name, COALESCE(i.control, 0), o.kind, f.updated_at, o.found_at, \
+             (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id) \
+             FROM overdue o JOIN files f ON f.id = o.file_id \
+             LEFT JOIN interchanges i ON i.file_id = f.id AND i.direction = 'out' \
+             WHERE (?1 IS NULL OR f.partner = ?1) ORDER BY o.found_at, f.id, o.kind",
+        )
+        .bind(&partner),
+        "listing overdue responses",
+        |r| {
+            overdue_responses.push(OverdueResponse {
+                partner: col(r, 0)?,
+                file: col(r, 1)?,
+                isa13: col(r, 2)?,
+                kind: col(r, 3)?,
+                delivered_at: col(r, 4)?,
+                found_at: col(r, 5)?,
+                claims: col(r, 6)?,
+            });
+            Ok(())
+        },
+    )
+    .await?;
+    let mut pending_files = Vec::new();
+    each(
+        conn,
+        sqlx::query(
+            "SELECT f.id, f.partner, f.name, f.state, f.attempts, \
+             (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id), f.created_at FROM files f \
+             WHERE f.direction = 'out' AND f.state IN ('sealing', 'spooled', 'uploading', 'verified') \
+             AND (?1 IS NULL OR f.partner = ?1) ORDER BY f.id",
+        )
+        .bind(&partner),
+        "listing undelivered files",
+        |r| {
+            pending_files.push(PendingFile {
+                id: col(r, 0)?,
+                partner: col(r, 1)?,
+                name: col(r, 2)?,
+                state: col(r, 3)?,
+                attempts: col(r, 4)?,
+                claims: col(r, 5)?,
+                created_at: col(r, 6)?,
+            });
+            Ok(())
+        },
+    )
+    .await?;
+    let mut quarantined = Vec::new();
+    each(
+        conn,
+        sqlx::query(
+            "SELECT id, partner, remote_name, reason, updated_at FROM inbound_files \
+             WHERE state = 'quarantined' AND (?1 IS NULL OR partner = ?1) ORDER BY id",
+        )
+        .bind(&partner),
+        "listing quarantined files",
+        |r| {
+            quarantined.push(QuarantinedFile {
+                id: col(r, 0)?,
+                partner: col(r, 1)?,
+                name: col(r, 2)?,
+                reason: col(r, 3)?,
+                updated_at: col(r, 4)?,
+            });
+            Ok(())
+        },
+    )
+    .await?;
+
+    Ok(Figures {
+        scope,
+        claims,
+        first_pass,
+        denials,
+        denial_reasons,
+        rejection_reasons,
+        days_to_payment,
+        aging,
+        weekly,
+        overdue_responses,
+        pending_files,
+        quarantined,
+    })
+}
+
+/// The codes given most often with verdicts of `status` in the period
+/// (`only`: a further SQL condition on the code `j.value`).
+async fn top_codes(
+    conn: &mut SqliteConnection,
+    status: ClaimStatus,
+    only: &str,
+    (from, to, partner): (&str, &str, &Option<String>),
+) -> Result<Vec<CodeCount>, LedgerError> {
+    let mut out = Vec::new();
+    each(
+        conn,
+        sqlx::query(&format!(
+            "SELECT j.value, COUNT(DISTINCT cr.claim_id) FROM claim_responses cr \
+             JOIN claims c ON c.id = cr.claim_id, json_each(cr.codes) j \
+             WHERE cr.status = ?4 AND cr.created_at >= ?1 AND cr.created_at < ?2 \
+             AND (?3 IS NULL OR c.partner = ?3) AND j.type = 'text' {only} \
+             GROUP BY j.value ORDER BY 2 DESC, 1 LIMIT ?5"
+        ))
+        .bind(from)
+        .bind(to)
+        .bind(partner)
+        .bind(status.name())
+        .bind(TOP_CODES),
+        "counting reason codes",
+        |r| {
+            let code: String = col(r, 0)?;
+            out.push(CodeCount {
+                description: crate::codes::describe(&code),
+                code,
+                claims: col(r, 1)?,
+            });
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(out)
+}
