@@ -417,7 +417,14 @@ impl Collect<'_> {
         name: &str,
         local: &Path,
     ) -> Result<Collected, CollectError> {
-        let (responses, content) = match read_whole(self.identities, local) {
+        let keys = crypt::InboundKeys {
+            age: self.identities,
+            openpgp: crypt::PgpKeys {
+                identity: self.config.openpgp_identity.as_deref(),
+                verify_with: self.partner.verify_with.as_ref(),
+            },
+        };
+        let (responses, content) = match read_whole(&keys, local) {
             Ok(read) => read,
             Err(reason) => return self.quarantine(id, name, reason).await,
         };
@@ -545,17 +552,14 @@ fn check_balance(r: &crate::model::response::Remittance) -> Result<(), Unreadabl
 /// Every response a file holds and the SHA-256 of its opened bytes — or,
 /// when anything in it cannot be read, why (and nothing else).
 pub fn read_whole(
-    identities: Option<&Identities>,
+    keys: &crypt::InboundKeys<'_>,
     path: &Path,
 ) -> Result<(Vec<Response>, String), Unreadable> {
     let file = std::fs::File::open(path)?;
-    let mut head = std::io::BufReader::new(file);
-    let sealed = crypt::looks_sealed(&mut head)?;
-    let input: Box<dyn Read> = if sealed {
-        let ids = identities.ok_or(Unreadable::NoIdentities)?;
-        Box::new(crypt::open(ids, head)?)
-    } else {
-        Box::new(head)
+    // Age, OpenPGP or plain, by its first bytes (crypt::open_inbound).
+    let input = match crypt::open_inbound(keys, std::io::BufReader::new(file)) {
+        Err(CryptError::NoIdentities) => return Err(Unreadable::NoIdentities),
+        opened => opened?,
     };
     let mut input = Hashing {
         inner: input,
@@ -566,8 +570,11 @@ pub fn read_whole(
         if let Item::Response(r) = item {
             responses.push(*r);
         }
-    })
-    .map_err(|e| match e {
+    });
+    // The seal's verdict (whole? signed by the partner?) before anything
+    // read is believed: it also explains a reading error.
+    input.inner.finish()?;
+    let summary = summary.map_err(|e| match e {
         InspectError::Io(e) => Unreadable::Io(e),
     })?;
     if let Some(fatal) = summary.fatal {
