@@ -469,7 +469,7 @@ pub struct InboundKeys<'k> {
 pub enum Opened<'k, R> {
     Plain(R),
     Age(Box<dyn Read + 'k>),
-    OpenPgp(pgp::PgpReader<'k>),
+    OpenPgp(Box<pgp::PgpReader<'k>>),
 }
 
 /// Opens an inbound file by its first bytes: age (binary or armored),
@@ -492,7 +492,9 @@ where
         return Ok(Opened::Age(Box::new(open(ids, input)?)));
     }
     match pgp::sniff(head) {
-        Some(pgp::Sniffed::Message) => Ok(Opened::OpenPgp(pgp::open(keys.openpgp, input)?)),
+        Some(pgp::Sniffed::Message) => {
+            Ok(Opened::OpenPgp(Box::new(pgp::open(keys.openpgp, input)?)))
+        }
         Some(pgp::Sniffed::ClearSigned) => Err(CryptError::OpenPgp(PgpProblem::ClearSigned)),
         None if keys.openpgp.verify_with.is_some() => {
             Err(CryptError::OpenPgp(PgpProblem::Unsigned))
