@@ -482,7 +482,8 @@ impl Collect<'_> {
         name: &str,
         local: &Path,
     ) -> Result<Collected, CollectError> {
-        let checked = match check_file(self.identities, local) {
+        let keys = self.inbound_keys();
+        let checked = match check_file(&keys, local) {
             Ok(checked) => checked,
             Err(reason) => return self.quarantine(id, name, local, reason).await,
         };
@@ -515,6 +516,18 @@ impl Collect<'_> {
         })
     }
 
+    /// What opens this partner's files: our age identities, our OpenPGP
+    /// key, and the partner's signing keys when it must sign (`verify_with`).
+    fn inbound_keys(&self) -> crypt::InboundKeys<'_> {
+        crypt::InboundKeys {
+            age: self.identities,
+            openpgp: crypt::PgpKeys {
+                identity: self.config.openpgp_identity.as_deref(),
+                verify_with: self.partner.verify_with.as_ref(),
+            },
+        }
+    }
+
     /// The second pass: every response recorded, every claim's verdict
     /// applied, and each new 835's posting export written as its claims
     /// stream by; the exports are put in place just before the commit
@@ -526,7 +539,8 @@ impl Collect<'_> {
         local: &Path,
         checked: &Checked,
     ) -> Result<Result<Reconciled, Unreadable>, CollectError> {
-        let input = match open_input(self.identities, local) {
+        let keys = self.inbound_keys();
+        let input = match open_input(&keys, local) {
             Ok(input) => input,
             Err(reason) => return Ok(Err(reason)),
         };
@@ -606,7 +620,10 @@ impl Collect<'_> {
                 }
             }
         }
-        let (summary, input) = reader.finish();
+        let (summary, mut input) = reader.finish();
+        if let Err(e) = input.inner.finish() {
+            return Ok(Err(e.into()));
+        }
         if summary.fatal.is_some()
             || !summary.problems.is_empty()
             || at != checked.headers.len()
@@ -752,19 +769,18 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// A collected file's opened bytes (age or plain), hashed as they are read.
+/// A collected file's opened bytes — age, OpenPGP or plain, told apart by
+/// their first bytes (`crypt::open_inbound`) — hashed as they are read.
+/// Call `inner.finish()` once read: an OpenPGP file's integrity and
+/// signature are known only at its end.
 fn open_input<'a>(
-    identities: Option<&'a Identities>,
+    keys: &crypt::InboundKeys<'a>,
     path: &Path,
-) -> Result<Hashing<Box<dyn Read + 'a>>, Unreadable> {
+) -> Result<Hashing<crypt::Opened<'a, std::io::BufReader<std::fs::File>>>, Unreadable> {
     let file = std::fs::File::open(path)?;
-    let mut head = std::io::BufReader::new(file);
-    let sealed = crypt::looks_sealed(&mut head)?;
-    let inner: Box<dyn Read + 'a> = if sealed {
-        let ids = identities.ok_or(Unreadable::NoIdentities)?;
-        Box::new(crypt::open(ids, head)?)
-    } else {
-        Box::new(head)
+    let inner = match crypt::open_inbound(keys, std::io::BufReader::new(file)) {
+        Err(CryptError::NoIdentities) => return Err(Unreadable::NoIdentities),
+        opened => opened?,
     };
     Ok(Hashing {
         inner,
@@ -809,8 +825,8 @@ fn check_balance(
 /// finds everything that sets a file aside whole — a seal that does not
 /// open, an envelope or reader problem, no segment at all, an 835 out of
 /// balance — and returns the responses' headers and the content's hash.
-pub fn check_file(identities: Option<&Identities>, path: &Path) -> Result<Checked, Unreadable> {
-    let mut input = open_input(identities, path)?;
+pub fn check_file(keys: &crypt::InboundKeys<'_>, path: &Path) -> Result<Checked, Unreadable> {
+    let mut input = open_input(keys, path)?;
     let mut headers = Vec::new();
     let mut totals = ClaimTotals::default();
     let mut claim_fault: Option<String> = None;
@@ -838,7 +854,11 @@ pub fn check_file(identities: Option<&Identities>, path: &Path) -> Result<Checke
     })
     .map_err(|e| match e {
         InspectError::Io(e) => Unreadable::Io(e),
-    })?;
+    });
+    // The seal's verdict (whole? signed by the partner?) before anything
+    // read is believed: it also explains a reading error.
+    input.inner.finish()?;
+    let summary = summary?;
     if let Some(fatal) = summary.fatal {
         return Err(Unreadable::Fatal(fatal));
     }

@@ -11,7 +11,9 @@
 //! panics later), refuses plain-text SMTP anywhere but loopback, parses host-key pins
 //! (OpenSSH `SHA256:` or legacy `MD5:` fingerprints, or a known_hosts line),
 //! checks file-name templates, and insists that every partner says how its
-//! files are sealed — age recipients, or an explicit `seal = "none"`.
+//! files are sealed — age recipients, OpenPGP keys (optionally signed with
+//! our `openpgp_identity`), or an explicit `seal = "none"` — and parses the
+//! OpenPGP keys a partner's answers must be signed with (`verify_with`).
 //! Secrets are read from files named here, never written inline.
 
 use serde::Deserialize;
@@ -19,8 +21,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::crypt::{CryptError, Recipients};
+use crate::crypt::{CryptError, PgpIdentity, PgpRecipients, PgpVerifiers, Recipients};
 use crate::profile::{Profile, ProfileError};
+use std::sync::Arc;
 
 /// Where `--config` looks when it is not given.
 pub const SYSTEM_CONFIG: &str = "/etc/edi-courier/edi-courier.toml";
@@ -84,6 +87,11 @@ struct RawConfig {
     /// Our private keys for opening sealed responses.
     #[serde(default)]
     identities: Vec<PathBuf>,
+    /// Our OpenPGP secret key: signs what we seal, opens what partners
+    /// seal to us.
+    openpgp_identity: Option<PathBuf>,
+    /// Its passphrase, when it has one (a secret file).
+    openpgp_passphrase_file: Option<PathBuf>,
     #[serde(default)]
     partners: BTreeMap<String, RawPartner>,
 }
@@ -227,6 +235,8 @@ struct RawPartner {
     #[serde(default = "default_template")]
     file_name: String,
     seal: Option<RawSeal>,
+    /// OpenPGP public keys every inbound file must be signed with.
+    verify_with: Option<Vec<PathBuf>>,
     #[serde(default)]
     inbound_after: InboundAfter,
     #[serde(default)]
@@ -282,11 +292,27 @@ fn default_template() -> String {
 enum RawSeal {
     /// `seal = "none"`.
     Word(String),
-    Age {
-        age: Vec<String>,
-        #[serde(default)]
-        armor: bool,
-    },
+    Age(RawAgeSeal),
+    OpenPgp(RawPgpSeal),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgeSeal {
+    age: Vec<String>,
+    #[serde(default)]
+    armor: bool,
+}
+
+/// `seal = { openpgp = ["keys/acme.asc"], sign = true }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPgpSeal {
+    openpgp: Vec<PathBuf>,
+    #[serde(default)]
+    sign: bool,
+    #[serde(default)]
+    armor: bool,
 }
 
 /// What happens to a partner's inbound file once it is safely ours.
@@ -523,6 +549,8 @@ pub enum Seal {
     /// Explicitly none: SSH transport only.
     None,
     Age(Recipients),
+    /// To the partner's OpenPGP keys, signed with ours when it says so.
+    OpenPgp(PgpRecipients),
 }
 
 #[derive(Debug)]
@@ -547,6 +575,9 @@ pub struct Partner {
     pub inbound_dir: String,
     pub file_name: FileNameTemplate,
     pub seal: Seal,
+    /// When set, every inbound file must be OpenPGP-signed by one of these
+    /// keys; anything else is quarantined.
+    pub verify_with: Option<PgpVerifiers>,
     pub inbound_after: InboundAfter,
     pub deadlines: Deadlines,
     /// The input map for this partner's outbox exports, if it has a default.
@@ -595,6 +626,8 @@ pub struct Config {
     pub smtp: Option<Smtp>,
     pub archive: Archive,
     pub identities: Vec<PathBuf>,
+    /// Our OpenPGP key, parsed and unlocked once at load.
+    pub openpgp_identity: Option<Arc<PgpIdentity>>,
     pub partners: BTreeMap<String, Partner>,
 }
 
@@ -727,6 +760,20 @@ impl Config {
         for (i, id) in identities.iter().enumerate() {
             check_secret_file(id).map_err(|p| invalid(format!("identities[{}]", i + 1), p))?;
         }
+        let passphrase_file = raw.openpgp_passphrase_file.as_deref().map(here);
+        let openpgp_identity = match (&raw.openpgp_identity, &passphrase_file) {
+            (Some(key), pass) => Some(Arc::new(
+                PgpIdentity::load(&here(key), pass.as_deref())
+                    .map_err(|e| invalid("openpgp_identity".into(), e.to_string()))?,
+            )),
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "openpgp_passphrase_file".into(),
+                    "is the passphrase of openpgp_identity, which is not set".into(),
+                ))
+            }
+            (None, None) => None,
+        };
         let mut partners = BTreeMap::new();
         for (name, p) in raw.partners {
             if let Err(problem) = check_partner_name(&name) {
@@ -840,28 +887,58 @@ impl Config {
             }
             let file_name =
                 FileNameTemplate::parse(&p.file_name).map_err(|e| invalid(at("file_name"), e))?;
+            let seal_err = |source| ConfigError::Seal {
+                path: path.to_owned(),
+                partner: name.clone(),
+                source,
+            };
             let seal = match p.seal {
                 None => return Err(invalid(
                     at("seal"),
-                    "say how files are sealed: seal = { age = [\"age1…\"] }, or seal = \"none\" \
-                         to rely on SSH alone"
+                    "say how files are sealed: seal = { age = [\"age1…\"] }, seal = { openpgp = \
+                     [\"keys/partner.asc\"], sign = true }, or seal = \"none\" to rely on SSH alone"
                         .into(),
                 )),
                 Some(RawSeal::Word(w)) if w == "none" => Seal::None,
                 Some(RawSeal::Word(w)) => {
                     return Err(invalid(
                         at("seal"),
-                        format!("{w:?}: expected \"none\" or {{ age = [...] }}"),
+                        format!(
+                            "{w:?}: expected \"none\", {{ age = [...] }} or {{ openpgp = [...] }}"
+                        ),
                     ))
                 }
-                Some(RawSeal::Age { age, armor }) => {
-                    Seal::Age(Recipients::parse(&age, armor).map_err(|source| {
-                        ConfigError::Seal {
-                            path: path.to_owned(),
-                            partner: name.clone(),
-                            source,
-                        }
-                    })?)
+                Some(RawSeal::Age(RawAgeSeal { age, armor })) => {
+                    Seal::Age(Recipients::parse(&age, armor).map_err(seal_err)?)
+                }
+                Some(RawSeal::OpenPgp(RawPgpSeal {
+                    openpgp,
+                    sign,
+                    armor,
+                })) => {
+                    if sign && openpgp_identity.is_none() {
+                        return Err(invalid(
+                            at("seal.sign"),
+                            "signing needs our key: set openpgp_identity = \"keys/our-secret.asc\" \
+                             at the top level"
+                                .into(),
+                        ));
+                    }
+                    let keys: Vec<PathBuf> = openpgp.iter().map(|p| here(p)).collect();
+                    Seal::OpenPgp(PgpRecipients::load(&keys, sign, armor).map_err(seal_err)?)
+                }
+            };
+            let verify_with = match &p.verify_with {
+                None => None,
+                Some(keys) if keys.is_empty() => {
+                    return Err(invalid(
+                        at("verify_with"),
+                        "name at least one OpenPGP public key, or leave verify_with out".into(),
+                    ))
+                }
+                Some(keys) => {
+                    let keys: Vec<PathBuf> = keys.iter().map(|p| here(p)).collect();
+                    Some(PgpVerifiers::load(&keys).map_err(seal_err)?)
                 }
             };
             for (field, dir) in [
@@ -894,6 +971,7 @@ impl Config {
                     inbound_dir: p.inbound_dir,
                     file_name,
                     seal,
+                    verify_with,
                     inbound_after: p.inbound_after,
                     deadlines: p.deadlines,
                     map: p.map,
@@ -914,6 +992,7 @@ impl Config {
             smtp,
             archive,
             identities,
+            openpgp_identity,
             partners,
         })
     }

@@ -1,4 +1,4 @@
-//! Sealing with age: files are encrypted to the partner's public keys as
+//! Sealing with age or OpenPGP: files are encrypted to the partner's public keys as
 //! they are written, and opened with our private keys as they are read.
 //!
 //! [`Sealer`] is a `Write` that encrypts (optionally in ASCII armor) and
@@ -9,6 +9,9 @@
 //! measured when it was chosen). Recipients are X25519 (`age1…`) or SSH (`ssh-ed25519`,
 //! `ssh-rsa`) public keys; identities are age identity files or unencrypted
 //! OpenSSH private keys. Key material has no `Debug` and is never printed.
+//! OpenPGP (for partners that demand it) lives in [`pgp`]; inbound files
+//! are opened by what they are — age, OpenPGP or plain — by their first
+//! bytes, never by their name ([`open_inbound`]).
 
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -17,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::stream::StreamWriter;
+
+pub mod pgp;
+pub use pgp::{PgpIdentity, PgpKeys, PgpProblem, PgpRecipients, PgpVerifiers};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptError {
@@ -49,6 +55,10 @@ pub enum CryptError {
     /// milliseconds, not minutes).
     #[error("malformed age header: {0}")]
     MalformedHeader(HeaderProblem),
+    /// An OpenPGP file refused: not ours, damaged or altered, unsigned or
+    /// signed by someone else.
+    #[error("OpenPGP: {0}")]
+    OpenPgp(PgpProblem),
     #[error("I/O while sealing or opening: {0}")]
     Io(#[from] io::Error),
 }
@@ -249,6 +259,15 @@ impl<W> Hashing<W> {
             bytes: 0,
         }
     }
+
+    /// The inner writer, with the hash and size of what went through.
+    fn done(self) -> (W, Sealed) {
+        let sealed = Sealed {
+            sha256: self.hash.finalize().into(),
+            bytes: self.bytes,
+        };
+        (self.inner, sealed)
+    }
 }
 
 impl<W: Write> Write for Hashing<W> {
@@ -273,6 +292,8 @@ pub struct Sealer<W: Write> {
 
 enum Inner<W: Write> {
     Age(StreamWriter<ArmoredWriter<Hashing<W>>>),
+    /// OpenPGP, sealed on a thread of its own (see [`pgp`]).
+    Pgp(pgp::PgpSealer<W>),
     /// A partner whose config says `seal = "none"`: hashed, not encrypted.
     Plain(Hashing<W>),
 }
@@ -305,19 +326,30 @@ impl<W: Write> Sealer<W> {
         }
     }
 
-    /// Completes the age stream and returns the inner writer (flushed) with
-    /// the sealed file's hash and size.
+    /// Completes the age or OpenPGP stream and returns the inner writer
+    /// (flushed) with the sealed file's hash and size.
     pub fn finish(self) -> Result<(W, Sealed), CryptError> {
         let mut hashing = match self.inner {
             Inner::Age(stream) => stream.finish()?.finish()?,
+            Inner::Pgp(sealer) => return sealer.finish(),
             Inner::Plain(hashing) => hashing,
         };
         hashing.flush()?;
-        let sealed = Sealed {
-            sha256: hashing.hash.finalize().into(),
-            bytes: hashing.bytes,
-        };
-        Ok((hashing.inner, sealed))
+        Ok(hashing.done())
+    }
+}
+
+impl<W: Write + Send + 'static> Sealer<W> {
+    /// Encrypts to a partner's OpenPGP keys, signed with our key when the
+    /// partner's config says `sign = true` (then `signer` must be given).
+    pub fn openpgp(
+        recipients: &PgpRecipients,
+        signer: Option<std::sync::Arc<PgpIdentity>>,
+        out: W,
+    ) -> Result<Self, CryptError> {
+        Ok(Sealer {
+            inner: Inner::Pgp(pgp::PgpSealer::new(recipients, signer, out)?),
+        })
     }
 }
 
@@ -325,6 +357,7 @@ impl<W: Write> Write for Sealer<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.inner {
             Inner::Age(stream) => stream.write(buf),
+            Inner::Pgp(sealer) => sealer.write(buf),
             Inner::Plain(hashing) => hashing.write(buf),
         }
     }
@@ -332,6 +365,7 @@ impl<W: Write> Write for Sealer<W> {
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.inner {
             Inner::Age(stream) => stream.flush(),
+            Inner::Pgp(sealer) => sealer.flush(),
             Inner::Plain(hashing) => hashing.flush(),
         }
     }
@@ -417,4 +451,76 @@ pub fn looks_sealed(mut head: impl BufRead) -> io::Result<bool> {
     let buf = head.fill_buf()?;
     Ok(buf.starts_with(b"age-encryption.org/v1")
         || buf.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"))
+}
+
+/// Our keys and the partner's, for opening what it sends.
+#[derive(Clone, Copy, Default)]
+pub struct InboundKeys<'k> {
+    /// Our age identities (`identities`).
+    pub age: Option<&'k Identities>,
+    /// Our OpenPGP key (`openpgp_identity`) and the partner's signing keys
+    /// (`verify_with`): with those, every file must be OpenPGP-signed.
+    pub openpgp: PgpKeys<'k>,
+}
+
+/// An inbound file opened as what it is. Read it, then call
+/// [`Opened::finish`] before using anything read: an OpenPGP file's
+/// integrity and signature are known only at its end.
+pub enum Opened<'k, R> {
+    Plain(R),
+    Age(Box<dyn Read + 'k>),
+    OpenPgp(Box<pgp::PgpReader<'k>>),
+}
+
+/// Opens an inbound file by its first bytes: age (binary or armored),
+/// OpenPGP (binary or armored), else plain. When the partner has
+/// `verify_with`, anything but a signed OpenPGP message is refused here or
+/// at [`Opened::finish`].
+pub fn open_inbound<'k, R>(
+    keys: &InboundKeys<'k>,
+    mut input: R,
+) -> Result<Opened<'k, R>, CryptError>
+where
+    R: BufRead + fmt::Debug + Send + 'static,
+{
+    let head = input.fill_buf()?;
+    if looks_sealed(head)? {
+        if keys.openpgp.verify_with.is_some() {
+            return Err(CryptError::OpenPgp(PgpProblem::Unsigned));
+        }
+        let ids = keys.age.ok_or(CryptError::NoIdentities)?;
+        return Ok(Opened::Age(Box::new(open(ids, input)?)));
+    }
+    match pgp::sniff(head) {
+        Some(pgp::Sniffed::Message) => {
+            Ok(Opened::OpenPgp(Box::new(pgp::open(keys.openpgp, input)?)))
+        }
+        Some(pgp::Sniffed::ClearSigned) => Err(CryptError::OpenPgp(PgpProblem::ClearSigned)),
+        None if keys.openpgp.verify_with.is_some() => {
+            Err(CryptError::OpenPgp(PgpProblem::Unsigned))
+        }
+        None => Ok(Opened::Plain(input)),
+    }
+}
+
+impl<R: Read> Read for Opened<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Opened::Plain(r) => r.read(buf),
+            Opened::Age(r) => r.read(buf),
+            Opened::OpenPgp(r) => r.read(buf),
+        }
+    }
+}
+
+impl<R> Opened<'_, R> {
+    /// The seal's verdict, once everything was read: for OpenPGP, whether
+    /// the file was whole and (with `verify_with`) signed by the partner.
+    /// Age and plain files were checked as they were read.
+    pub fn finish(&mut self) -> Result<(), CryptError> {
+        match self {
+            Opened::OpenPgp(r) => r.finish(),
+            Opened::Plain(_) | Opened::Age(_) => Ok(()),
+        }
+    }
 }

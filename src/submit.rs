@@ -470,6 +470,8 @@ impl Submit<'_> {
         let out = AtomicFile::create(spool_path).map_err(spool_err)?;
         let mut sealer = match &self.partner.seal {
             Seal::Age(recipients) => Sealer::new(recipients, out).map_err(seal_err)?,
+            Seal::OpenPgp(keys) => Sealer::openpgp(keys, self.config.openpgp_identity.clone(), out)
+                .map_err(seal_err)?,
             Seal::None => Sealer::plain(out),
         };
         let rejected = pickup::rejected_dir(export)?;

@@ -1,0 +1,87 @@
+//! OpenPGP sealing and opening throughput and peak memory, for
+//! `scripts/bench` (which times `gpg` on the same 256 MB file beside it).
+//!
+//! ```text
+//! bench_pgp seal PARTNER_PUBLIC.asc OUR_SECRET.asc IN OUT   # encrypt + sign
+//! bench_pgp open OUR_SECRET.asc PARTNER_PUBLIC.asc IN OUT   # decrypt + verify
+//! ```
+//!
+//! Prints one JSON line: bytes of plaintext, seconds, MB/s and the
+//! process's peak RSS (getrusage), so memory that grew with the file shows.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use edi_courier::crypt::{
+    open_inbound, InboundKeys, PgpIdentity, PgpKeys, PgpRecipients, PgpVerifiers, Sealer,
+};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn peak_rss_mib() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (mode, a, b, input, output) = (&args[1], &args[2], &args[3], &args[4], &args[5]);
+    let mut file = std::fs::File::open(input).unwrap();
+    let out = std::io::BufWriter::new(std::fs::File::create(output).unwrap());
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut bytes = 0u64;
+    let start;
+    match mode.as_str() {
+        "seal" => {
+            let recipients = PgpRecipients::load(&[PathBuf::from(a)], true, false).unwrap();
+            let id = Arc::new(PgpIdentity::load(&PathBuf::from(b), None).unwrap());
+            start = Instant::now();
+            let mut sealer = Sealer::openpgp(&recipients, Some(id), out).unwrap();
+            loop {
+                let n = file.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                bytes += n as u64;
+                sealer.write_all(&buf[..n]).unwrap();
+            }
+            sealer.finish().unwrap().0.flush().unwrap();
+        }
+        "open" => {
+            let id = PgpIdentity::load(&PathBuf::from(a), None).unwrap();
+            let verifiers = PgpVerifiers::load(&[PathBuf::from(b)]).unwrap();
+            let keys = InboundKeys {
+                age: None,
+                openpgp: PgpKeys {
+                    identity: Some(&id),
+                    verify_with: Some(&verifiers),
+                },
+            };
+            start = Instant::now();
+            let mut reader = open_inbound(&keys, std::io::BufReader::new(file)).unwrap();
+            let mut out = out;
+            loop {
+                let n = reader.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                bytes += n as u64;
+                out.write_all(&buf[..n]).unwrap();
+            }
+            reader.finish().unwrap();
+            out.flush().unwrap();
+        }
+        _ => {
+            eprintln!("usage: bench_pgp seal|open KEY KEY IN OUT");
+            std::process::exit(2);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{{\"what\":\"edi-courier OpenPGP {mode}\",\"bytes\":{bytes},\"seconds\":{secs:.3},\"mb_per_s\":{:.1},\"peak_rss_mib\":{:.1}}}",
+        bytes as f64 / secs / 1e6,
+        peak_rss_mib()
+    );
+}

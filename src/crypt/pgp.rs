@@ -1,0 +1,648 @@
+//! OpenPGP beside age: many payers and state Medicaid programs publish a
+//! PGP public key, demand files encrypted (and often signed) with it, and
+//! sign what they send back. Built on rPGP (the `pgp` crate, MIT OR
+//! Apache-2.0, like us; see README's dependency notes for why not Sequoia).
+//!
+//! Sealing streams: rPGP's message builder *pulls* its plaintext from a
+//! reader, while the 837 writer *pushes* into a `Write`, so the builder runs
+//! on a thread of its own, fed through a small bounded channel — the
+//! plaintext never touches the disk and memory stays flat whatever the size.
+//! Opening streams too (SEIPDv1 in rPGP's streaming mode): its integrity
+//! check (the MDC) and the signatures are known only at the end, which is
+//! why [`PgpReader::finish`] must be called before anything read is used —
+//! collect applies nothing until the whole file was read, so an altered
+//! file is quarantined, never half applied.
+//!
+//! Key material has no `Debug` beyond fingerprints and is never printed.
+
+use std::fmt;
+use std::io::{self, BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use pgp::composed::{
+    ArmorOptions, Deserializable, Message, MessageBuilder, SignedPublicKey, SignedPublicSubKey,
+    SignedSecretKey, TheRing,
+};
+use pgp::crypto::hash::HashAlgorithm;
+use pgp::crypto::sym::SymmetricKeyAlgorithm;
+use pgp::types::{KeyDetails, Password, SigningKey, VerifyingKey};
+
+use super::{CryptError, Hashing, Sealed};
+
+/// Why an OpenPGP file was refused (a [`CryptError::OpenPgp`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PgpProblem {
+    #[error("the file is OpenPGP-encrypted, and no openpgp_identity is configured to open it")]
+    NoIdentity,
+    #[error("none of our OpenPGP keys opens this file (encrypted to someone else?)")]
+    NoMatchingKey,
+    #[error("not an OpenPGP message, or a damaged or altered one: {0}")]
+    Damaged(String),
+    #[error("a clear-signed OpenPGP text, not a message: ask the partner to sign and encrypt the file itself")]
+    ClearSigned,
+    /// The partner's `verify_with` asks for a signature and there is none.
+    #[error(
+        "not signed: the partner's files must carry a signature by one of its verify_with keys"
+    )]
+    Unsigned,
+    /// Signed by a key of the partner's, but the signature does not match
+    /// the content: altered after signing.
+    #[error("the signature by the partner's key {key} does not match the content (altered after signing?)")]
+    BadSignature { key: String },
+    /// Signed, but not by any key in the partner's `verify_with`.
+    #[error("signed by key {issuer}, which is none of the partner's verify_with keys")]
+    SignedByOther { issuer: String },
+}
+
+fn damaged(e: impl fmt::Display) -> CryptError {
+    CryptError::OpenPgp(PgpProblem::Damaged(e.to_string()))
+}
+
+fn key_problem(path: &Path, problem: impl Into<String>) -> CryptError {
+    CryptError::Identity {
+        path: path.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Hex of a fingerprint: what errors and `check` name a key by.
+fn hex(fp: &pgp::types::Fingerprint) -> String {
+    format!("{fp:X}")
+}
+
+/// Every certificate in a public key file (armored or binary), each with
+/// its self-signatures checked.
+fn read_public(path: &Path) -> Result<Vec<SignedPublicKey>, CryptError> {
+    let file = std::fs::File::open(path).map_err(|e| key_problem(path, e.to_string()))?;
+    let (keys, _) = SignedPublicKey::from_reader_many(io::BufReader::new(file))
+        .map_err(|e| key_problem(path, format!("not an OpenPGP public key: {e}")))?;
+    let keys = keys
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| key_problem(path, format!("not an OpenPGP public key: {e}")))?;
+    if keys.is_empty() {
+        return Err(key_problem(path, "holds no OpenPGP public key"));
+    }
+    for key in &keys {
+        key.verify_bindings().map_err(|e| {
+            key_problem(
+                path,
+                format!(
+                    "key {}: its self-signatures do not verify: {e}",
+                    hex(&key.fingerprint())
+                ),
+            )
+        })?;
+    }
+    Ok(keys)
+}
+
+/// The partner's keys a sealed file is encrypted to, whether we sign it,
+/// and whether it is armored.
+pub struct PgpRecipients {
+    keys: Arc<Vec<SignedPublicSubKey>>,
+    pub sign: bool,
+    pub armor: bool,
+}
+
+impl fmt::Debug for PgpRecipients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fps: Vec<String> = self.keys.iter().map(|k| hex(&k.fingerprint())).collect();
+        write!(
+            f,
+            "PgpRecipients({fps:?}, sign: {}, armor: {})",
+            self.sign, self.armor
+        )
+    }
+}
+
+impl PgpRecipients {
+    /// Loads the partner's public key files: each must hold a certificate
+    /// with at least one encryption subkey.
+    pub fn load(paths: &[PathBuf], sign: bool, armor: bool) -> Result<Self, CryptError> {
+        if paths.is_empty() {
+            return Err(CryptError::NoRecipients);
+        }
+        let mut keys = Vec::new();
+        for path in paths {
+            for cert in read_public(path)? {
+                let usable: Vec<SignedPublicSubKey> = cert
+                    .public_subkeys
+                    .iter()
+                    .filter(|sub| {
+                        sub.key.algorithm().can_encrypt()
+                            && sub.signatures.last().is_some_and(|sig| {
+                                let flags = sig.key_flags();
+                                flags.encrypt_comms() || flags.encrypt_storage()
+                            })
+                    })
+                    .cloned()
+                    .collect();
+                if usable.is_empty() {
+                    return Err(key_problem(
+                        path,
+                        format!("key {} has no encryption subkey", hex(&cert.fingerprint())),
+                    ));
+                }
+                keys.extend(usable);
+            }
+        }
+        Ok(PgpRecipients {
+            keys: Arc::new(keys),
+            sign,
+            armor,
+        })
+    }
+}
+
+/// The partner's keys its inbound files must be signed with (`verify_with`).
+pub struct PgpVerifiers {
+    certs: Vec<SignedPublicKey>,
+}
+
+impl fmt::Debug for PgpVerifiers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fps: Vec<String> = self.certs.iter().map(|k| hex(&k.fingerprint())).collect();
+        write!(f, "PgpVerifiers({fps:?})")
+    }
+}
+
+impl PgpVerifiers {
+    pub fn load(paths: &[PathBuf]) -> Result<Self, CryptError> {
+        let mut certs = Vec::new();
+        for path in paths {
+            certs.extend(read_public(path)?);
+        }
+        if certs.is_empty() {
+            return Err(CryptError::NoRecipients);
+        }
+        Ok(PgpVerifiers { certs })
+    }
+
+    /// Each certificate's primary key and signing subkeys, with the
+    /// certificate's fingerprint.
+    fn keys(&self) -> impl Iterator<Item = (&dyn VerifyingKey, String)> {
+        self.certs.iter().flat_map(|cert| {
+            let name = hex(&cert.fingerprint());
+            let primary = std::iter::once((&cert.primary_key as &dyn VerifyingKey, name.clone()));
+            let subs = cert
+                .public_subkeys
+                .iter()
+                .filter(|s| {
+                    s.signatures
+                        .last()
+                        .is_some_and(|sig| sig.key_flags().sign())
+                })
+                .map(move |s| (&s.key as &dyn VerifyingKey, name.clone()));
+            primary.chain(subs)
+        })
+    }
+
+    /// Whether a key id or fingerprint (as a signature names its issuer)
+    /// belongs to one of these certificates.
+    fn knows(&self, issuer: &[u8]) -> bool {
+        self.certs.iter().any(|cert| {
+            let ids = std::iter::once((
+                cert.primary_key.fingerprint(),
+                cert.primary_key.legacy_key_id(),
+            ))
+            .chain(
+                cert.public_subkeys
+                    .iter()
+                    .map(|s| (s.key.fingerprint(), s.key.legacy_key_id())),
+            );
+            ids.into_iter()
+                .any(|(fp, id)| fp.as_bytes() == issuer || AsRef::<[u8]>::as_ref(&id) == issuer)
+        })
+    }
+}
+
+/// Our OpenPGP secret key (`openpgp_identity`), with its passphrase when it
+/// has one: it signs what we seal and opens what partners seal to us.
+pub struct PgpIdentity {
+    key: SignedSecretKey,
+    passphrase: Vec<u8>,
+}
+
+impl fmt::Debug for PgpIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PgpIdentity({})", hex(&self.key.fingerprint()))
+    }
+}
+
+impl PgpIdentity {
+    /// Loads a secret key file (armored or binary), and its passphrase file
+    /// when the key is protected; both must pass [`super::check_private`].
+    /// The passphrase is tried at once, so a wrong one fails here.
+    pub fn load(path: &Path, passphrase_file: Option<&Path>) -> Result<Self, CryptError> {
+        super::check_private(path)?;
+        let passphrase = match passphrase_file {
+            Some(p) => {
+                super::check_private(p)?;
+                let mut text = std::fs::read(p).map_err(|e| key_problem(p, e.to_string()))?;
+                while text.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    text.pop();
+                }
+                text
+            }
+            None => Vec::new(),
+        };
+        let file = std::fs::File::open(path).map_err(|e| key_problem(path, e.to_string()))?;
+        let (key, _) = SignedSecretKey::from_reader_single(io::BufReader::new(file))
+            .map_err(|e| key_problem(path, format!("not an OpenPGP secret key: {e}")))?;
+        key.verify_bindings()
+            .map_err(|e| key_problem(path, format!("its self-signatures do not verify: {e}")))?;
+        let id = PgpIdentity { key, passphrase };
+        // Unlock once now: a missing or wrong passphrase is a config error,
+        // not a failure at the first file.
+        id.signer()
+            .sign(&id.password(), HashAlgorithm::Sha256, &[0u8; 32])
+            .map_err(|_| {
+                key_problem(
+                    path,
+                    if passphrase_file.is_some() {
+                        "the passphrase in openpgp_passphrase_file does not unlock this key"
+                    } else {
+                        "the key is passphrase-protected: give openpgp_passphrase_file"
+                    },
+                )
+            })?;
+        Ok(id)
+    }
+
+    fn password(&self) -> Password {
+        Password::from(self.passphrase.as_slice())
+    }
+
+    /// The primary key when it can sign (GnuPG's default), else the first
+    /// signing subkey.
+    fn signer(&self) -> &dyn SigningKey {
+        if self.key.primary_key.algorithm().can_sign() {
+            return &self.key.primary_key;
+        }
+        self.key
+            .secret_subkeys
+            .iter()
+            .find(|s| {
+                s.signatures
+                    .last()
+                    .is_some_and(|sig| sig.key_flags().sign())
+            })
+            .map(|s| &s.key as &dyn SigningKey)
+            .unwrap_or(&self.key.primary_key)
+    }
+
+    /// Our fingerprint, for `check` and the README's key exchange.
+    pub fn fingerprint(&self) -> String {
+        hex(&self.key.fingerprint())
+    }
+}
+
+// ---------------------------------------------------------------- sealing
+
+/// Plaintext handed to the sealing thread in pieces of this size.
+const CHUNK: usize = 256 * 1024;
+/// Pieces in flight between the writer and the sealing thread.
+const IN_FLIGHT: usize = 4;
+
+enum Piece {
+    Data(Vec<u8>),
+    /// All written: without it, the thread stops with an error and the
+    /// output is left unfinished (and dropped).
+    End,
+}
+
+/// The builder's input: what the writer sends.
+struct Pieces {
+    rx: Receiver<Piece>,
+    current: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+impl Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at >= self.current.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Piece::Data(d)) => {
+                    self.current = d;
+                    self.at = 0;
+                }
+                Ok(Piece::End) => self.ended = true,
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "sealing abandoned before the end",
+                    ))
+                }
+            }
+        }
+        let rest = self.current.get(self.at..).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.at += n;
+        Ok(n)
+    }
+}
+
+type SealResult<W> = Result<Hashing<W>, CryptError>;
+
+/// The writing end of an OpenPGP seal: buffers plaintext and hands it to
+/// the thread that encrypts (and signs) it into `W`.
+pub(super) struct PgpSealer<W> {
+    tx: Option<SyncSender<Piece>>,
+    buf: Vec<u8>,
+    thread: Option<JoinHandle<SealResult<W>>>,
+}
+
+impl<W: Write + Send + 'static> PgpSealer<W> {
+    pub(super) fn new(
+        recipients: &PgpRecipients,
+        signer: Option<Arc<PgpIdentity>>,
+        out: W,
+    ) -> Result<Self, CryptError> {
+        if recipients.sign && signer.is_none() {
+            return Err(CryptError::Encrypt(
+                "sign = true needs our key: set openpgp_identity".into(),
+            ));
+        }
+        let signer = signer.filter(|_| recipients.sign);
+        let keys = Arc::clone(&recipients.keys);
+        let armor = recipients.armor;
+        let (tx, rx) = sync_channel(IN_FLIGHT);
+        let thread = std::thread::Builder::new()
+            .name("openpgp-seal".into())
+            .spawn(move || -> SealResult<W> {
+                let input = Pieces {
+                    rx,
+                    current: Vec::new(),
+                    at: 0,
+                    ended: false,
+                };
+                let mut rng = rand::thread_rng();
+                let mut builder = MessageBuilder::from_reader("", input)
+                    .seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
+                for key in keys.iter() {
+                    builder
+                        .encrypt_to_key(&mut rng, key)
+                        .map_err(|e| CryptError::Encrypt(e.to_string()))?;
+                }
+                if let Some(id) = &signer {
+                    builder.sign(id.signer(), id.password(), HashAlgorithm::Sha256);
+                }
+                let mut hashing = Hashing::new(out);
+                let written = if armor {
+                    builder.to_armored_writer(&mut rng, ArmorOptions::default(), &mut hashing)
+                } else {
+                    builder.to_writer(&mut rng, &mut hashing)
+                };
+                written.map_err(|e| CryptError::Encrypt(e.to_string()))?;
+                hashing.flush()?;
+                Ok(hashing)
+            })?;
+        Ok(PgpSealer {
+            tx: Some(tx),
+            buf: Vec::with_capacity(CHUNK),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl<W> PgpSealer<W> {
+    fn send(&mut self, piece: Piece) -> io::Result<()> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(piece));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The thread stopped: `finish` says why.
+            _ => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the OpenPGP sealing thread stopped",
+            )),
+        }
+    }
+
+    fn join(&mut self) -> SealResult<W> {
+        self.tx = None;
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(CryptError::Encrypt(
+                "the OpenPGP sealing thread failed".into(),
+            )),
+        }
+    }
+}
+
+impl<W: Write> PgpSealer<W> {
+    /// Sends what is buffered and the end, and waits for the sealed file.
+    pub(super) fn finish(mut self) -> Result<(W, Sealed), CryptError> {
+        let rest = std::mem::take(&mut self.buf);
+        let sent = self
+            .send(Piece::Data(rest))
+            .and_then(|()| self.send(Piece::End));
+        let result = self.join();
+        let mut hashing = result?;
+        sent?;
+        hashing.flush()?;
+        Ok(hashing.done())
+    }
+}
+
+impl<W: Write> Write for PgpSealer<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = CHUNK - self.buf.len();
+        let n = room.min(data.len());
+        self.buf
+            .extend_from_slice(data.get(..n).unwrap_or_default());
+        if self.buf.len() >= CHUNK {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+            self.send(Piece::Data(full))?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W> Drop for PgpSealer<W> {
+    /// Unfinished: the thread sees no end, fails, and drops the output
+    /// (an [`crate::atomic::AtomicFile`] removes its temporary file) before
+    /// this returns.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------- opening
+
+/// What an inbound OpenPGP file needs from us: our key to open it, the
+/// partner's keys to check its signature.
+#[derive(Clone, Copy, Default)]
+pub struct PgpKeys<'a> {
+    pub identity: Option<&'a PgpIdentity>,
+    pub verify_with: Option<&'a PgpVerifiers>,
+}
+
+/// An opened OpenPGP message: yields the plaintext; [`PgpReader::finish`]
+/// then says whether it was whole and, when the partner signs, signed.
+pub struct PgpReader<'k> {
+    msg: Message<'static>,
+    verify_with: Option<&'k PgpVerifiers>,
+    failed: Option<CryptError>,
+}
+
+/// Opens an OpenPGP message, binary or armored: decrypts it with our key
+/// when it is encrypted, and undoes compression.
+pub fn open<'k, R>(keys: PgpKeys<'k>, input: R) -> Result<PgpReader<'k>, CryptError>
+where
+    R: BufRead + fmt::Debug + Send + 'static,
+{
+    let (mut msg, _) = Message::from_reader(input).map_err(damaged)?;
+    if msg.is_encrypted() {
+        let id = keys
+            .identity
+            .ok_or(CryptError::OpenPgp(PgpProblem::NoIdentity))?;
+        let password = id.password();
+        let ring = TheRing {
+            secret_keys: vec![&id.key],
+            key_passwords: vec![&password],
+            decrypt_options: pgp::composed::DecryptionOptions::new()
+                .set_seipdv1_read_mode(pgp::types::Seipdv1ReadMode::Streaming),
+            ..Default::default()
+        };
+        msg = match msg.decrypt_the_ring(ring, true) {
+            Ok((msg, _)) => msg,
+            Err(pgp::errors::Error::MissingKey) => {
+                return Err(CryptError::OpenPgp(PgpProblem::NoMatchingKey))
+            }
+            Err(e) => return Err(damaged(e)),
+        };
+    }
+    while msg.is_compressed() {
+        msg = msg.decompress().map_err(damaged)?;
+    }
+    if let Message::Signed { .. } = msg {
+        msg = msg.decompress().map_err(damaged)?;
+    }
+    Ok(PgpReader {
+        msg,
+        verify_with: keys.verify_with,
+        failed: None,
+    })
+}
+
+impl Read for PgpReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed.is_some() {
+            return Err(io::Error::other("the OpenPGP file is damaged"));
+        }
+        self.msg.read(buf).inspect_err(|e| {
+            self.failed = Some(damaged(e));
+        })
+    }
+}
+
+impl PgpReader<'_> {
+    /// Reads whatever is left, then checks the integrity (MDC) and, when
+    /// the partner has `verify_with`, that a signature by one of its keys
+    /// covers the content. Call it before using anything read.
+    pub fn finish(&mut self) -> Result<(), CryptError> {
+        if self.failed.is_none() {
+            if let Err(e) = io::copy(self, &mut io::sink()) {
+                self.failed.get_or_insert(damaged(e));
+            }
+        }
+        if let Some(e) = self.failed.take() {
+            self.failed = Some(damaged("already refused"));
+            return Err(e);
+        }
+        let Some(verifiers) = self.verify_with else {
+            return Ok(());
+        };
+        let Message::Signed { reader, .. } = &self.msg else {
+            return Err(CryptError::OpenPgp(PgpProblem::Unsigned));
+        };
+        let count = reader.num_signatures();
+        if count == 0 {
+            return Err(CryptError::OpenPgp(PgpProblem::Unsigned));
+        }
+        for index in 0..count {
+            for (key, _) in verifiers.keys() {
+                if self.msg.verify_nested_explicit(index, key).is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        // None good: a partner's key whose signature fails means altered
+        // content; otherwise someone else signed.
+        let mut issuer = String::from("(unnamed)");
+        for index in 0..count {
+            let Some(sig) = reader.signature(index) else {
+                continue;
+            };
+            let named: Vec<Vec<u8>> = sig
+                .issuer_fingerprint()
+                .iter()
+                .map(|f| f.as_bytes().to_vec())
+                .chain(
+                    sig.issuer_key_id()
+                        .iter()
+                        .map(|id| AsRef::<[u8]>::as_ref(*id).to_vec()),
+                )
+                .collect();
+            if let Some(ours) = named.iter().find(|n| verifiers.knows(n)) {
+                return Err(CryptError::OpenPgp(PgpProblem::BadSignature {
+                    key: ours.iter().map(|b| format!("{b:02X}")).collect(),
+                }));
+            }
+            if let Some(first) = named.first() {
+                issuer = first.iter().map(|b| format!("{b:02X}")).collect();
+            }
+        }
+        Err(CryptError::OpenPgp(PgpProblem::SignedByOther { issuer }))
+    }
+}
+
+/// Whether the start of a file is an OpenPGP message: armored (`-----BEGIN
+/// PGP MESSAGE-----` or a clear-signed text), or a binary packet that can
+/// begin a message (an encrypted session key, a signature, compressed or
+/// literal data, encrypted data, a marker).
+pub(super) fn sniff(buf: &[u8]) -> Option<Sniffed> {
+    let text = buf
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .and_then(|at| buf.get(at..))
+        .unwrap_or_default();
+    if text.starts_with(b"-----BEGIN PGP MESSAGE-----") {
+        return Some(Sniffed::Message);
+    }
+    if text.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----") {
+        return Some(Sniffed::ClearSigned);
+    }
+    let first = *buf.first()?;
+    if first & 0x80 == 0 {
+        return None;
+    }
+    let tag = if first & 0x40 != 0 {
+        first & 0x3f
+    } else {
+        (first >> 2) & 0x0f
+    };
+    matches!(tag, 1 | 2 | 3 | 4 | 8 | 9 | 10 | 11 | 18 | 20).then_some(Sniffed::Message)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sniffed {
+    Message,
+    ClearSigned,
+}
