@@ -7,9 +7,9 @@
 //! encoding is an error naming that row, never read as if its missing cells
 //! were empty.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::{Map, Value};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
 
@@ -68,7 +68,7 @@ pub struct CsvClaims<R: Read> {
     pending: Option<Group>,
     /// The last row's claim key (a buffer reused between rows).
     key_buf: String,
-    seen: HashSet<String>,
+    seen: FxHashSet<String>,
     /// Claims to hand out before reading on.
     queued: VecDeque<Mapped>,
     /// Data rows read so far (the last row's number).
@@ -225,7 +225,7 @@ impl<R: Read> CsvClaims<R> {
             key_columns,
             pending: None,
             key_buf: String::new(),
-            seen: HashSet::new(),
+            seen: FxHashSet::default(),
             queued: VecDeque::new(),
             row: 0,
             done: false,

@@ -87,6 +87,7 @@ macro_rules! val_method {
     ($($method:ident)*) => {$(
         fn $method<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             match self {
+                Val::Text(s) => visitor.visit_string(s),
                 Val::Dec(d) => with_text(d, |t| visitor.visit_str(t)),
                 Val::Date(d) => with_text(d, |t| visitor.visit_str(t)),
                 other => other.into_json().$method(visitor),
@@ -99,11 +100,29 @@ impl<'de> Deserializer<'de> for Val {
     type Error = Error;
 
     val_method! {
-        deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
         deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32
         deserialize_u64 deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char
         deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
-        deserialize_unit deserialize_seq deserialize_map deserialize_identifier
+        deserialize_unit deserialize_map deserialize_identifier
+    }
+
+    fn deserialize_any<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            Val::List(items) => visit_items(items, visitor),
+            Val::Text(s) => visitor.visit_string(s),
+            Val::Int(n) => visitor.visit_u64(n),
+            Val::Bool(b) => visitor.visit_bool(b),
+            Val::Dec(d) => with_text(d, |t| visitor.visit_str(t)),
+            Val::Date(d) => with_text(d, |t| visitor.visit_str(t)),
+        }
+    }
+
+    fn deserialize_seq<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            Val::List(items) => visit_items(items, visitor),
+            other => other.into_json().deserialize_seq(visitor),
+        }
     }
 
     fn deserialize_option<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -471,6 +490,34 @@ impl<'de> SeqAccess<'de> for OneSeq<'_> {
 
     fn size_hint(&self) -> Option<usize> {
         Some(usize::from(self.0.is_some()))
+    }
+}
+
+/// A list's items handed over one by one, as a JSON array's would be.
+fn visit_items<'de, V: de::Visitor<'de>>(items: Vec<Val>, visitor: V) -> Result<V::Value, Error> {
+    let len = items.len();
+    let mut seq = Items(items.into_iter());
+    let out = visitor.visit_seq(&mut seq)?;
+    match seq.0.len() {
+        0 => Ok(out),
+        _ => Err(de::Error::invalid_length(len, &"fewer elements in array")),
+    }
+}
+
+struct Items(std::vec::IntoIter<Val>);
+
+impl<'de> SeqAccess<'de> for Items {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        self.0.next().map(|v| seed.deserialize(v)).transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
     }
 }
 
