@@ -7,12 +7,13 @@
 //! encoding is an error naming that row, never read as if its missing cells
 //! were empty.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::{Map, Value};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
 
+use super::field::Col;
 use super::plan::Filled;
 use super::records::{Encoding, Record, Records};
 use super::{deserialize_claim, did_you_mean, FieldSpec, InputMap, MapError, Mapped, Source};
@@ -58,9 +59,6 @@ pub struct CsvClaims<R: Read> {
     records: Records<R>,
     header_raw: Vec<u8>,
     width: usize,
-    /// Header name → index; looked up for every field of every row, so
-    /// with a fast hash.
-    columns: FxHashMap<String, usize>,
     key_columns: Vec<usize>,
     /// The column the claim id comes from, if the map names one.
     id_column: Option<usize>,
@@ -68,7 +66,9 @@ pub struct CsvClaims<R: Read> {
     claim_when: Vec<Vec<usize>>,
     line_when: Vec<Vec<usize>>,
     pending: Option<Group>,
-    seen: HashSet<String>,
+    /// The last row's claim key (a buffer reused between rows).
+    key_buf: String,
+    seen: FxHashSet<String>,
     /// Claims to hand out before reading on.
     queued: VecDeque<Mapped>,
     /// Data rows read so far (the last row's number).
@@ -97,7 +97,7 @@ fn show_delimiter(d: u8) -> String {
 }
 
 impl<R: Read> CsvClaims<R> {
-    pub fn new(map: InputMap, input: R, path: &Path) -> Result<Self, MapError> {
+    pub fn new(mut map: InputMap, input: R, path: &Path) -> Result<Self, MapError> {
         let unreadable = |problem: String| MapError::Unreadable {
             file: path.to_owned(),
             problem,
@@ -128,9 +128,9 @@ impl<R: Read> CsvClaims<R> {
             .map(String::as_str)
             .chain(map.claim.iter().flat_map(FieldSpec::columns))
             .chain(map.line.iter().flat_map(FieldSpec::columns))
-            .chain(map.skip.iter().map(|c| c.column.as_str()))
-            .chain(map.claim_when.iter().map(|(_, c)| c.column.as_str()))
-            .chain(map.line_when.iter().map(|(_, c)| c.column.as_str()))
+            .chain(map.skip.iter().map(|c| c.column.name.as_str()))
+            .chain(map.claim_when.iter().map(|(_, c)| c.column.name.as_str()))
+            .chain(map.line_when.iter().map(|(_, c)| c.column.name.as_str()))
             .collect();
         let mut missing: Vec<String> = needed
             .iter()
@@ -168,6 +168,16 @@ impl<R: Read> CsvClaims<R> {
                 columns: missing,
                 hint,
             });
+        }
+        // Every column the map reads is found in the header once; rows are
+        // then read by position, with no name looked up per row.
+        let index = |name: &str| columns.get(name).copied();
+        for spec in map.claim.iter_mut().chain(map.line.iter_mut()) {
+            spec.resolve(&index);
+        }
+        let conditions = map.claim_when.iter_mut().chain(map.line_when.iter_mut());
+        for cond in conditions.map(|(_, c)| c).chain(map.skip.iter_mut()) {
+            cond.column.resolve(&index);
         }
         let key_columns = map
             .group_by
@@ -212,10 +222,10 @@ impl<R: Read> CsvClaims<R> {
             records,
             width: names.len(),
             header_raw: header.bytes,
-            columns,
             key_columns,
             pending: None,
-            seen: HashSet::new(),
+            key_buf: String::new(),
+            seen: FxHashSet::default(),
             queued: VecDeque::new(),
             row: 0,
             done: false,
@@ -249,10 +259,6 @@ impl<R: Read> CsvClaims<R> {
         }
     }
 
-    fn cell<'r>(&self, row: &'r Row, column: &str) -> Option<&'r str> {
-        self.columns.get(column).and_then(|i| row.cell(*i))
-    }
-
     fn claim_id_of(&self, row: &Row) -> Option<String> {
         row.cell(self.id_column?)
             .map(|v| v.trim().to_owned())
@@ -271,7 +277,7 @@ impl<R: Read> CsvClaims<R> {
         applying.iter().all(|i| {
             conditions
                 .get(*i)
-                .is_none_or(|(_, cond)| cond.holds(&|c: &str| self.cell(row, c)))
+                .is_none_or(|(_, cond)| cond.holds(&|c: &Col| row.cell(c.at)))
         })
     }
 
@@ -327,7 +333,7 @@ impl<R: Read> CsvClaims<R> {
             message,
         };
         if let Some(first_row) = rows.first() {
-            let get = |c: &str| self.cell(first_row, c);
+            let get = |c: &Col| first_row.cell(c.at);
             for ((spec, slot), when) in self
                 .map
                 .claim
@@ -341,7 +347,7 @@ impl<R: Read> CsvClaims<R> {
                 let column = spec.sum_column();
                 let mut every = rows
                     .iter()
-                    .map(|r| (r.number, column.and_then(|c| self.cell(r, c))));
+                    .map(|r| (r.number, column.and_then(|c| r.cell(c.at))));
                 match spec.value_over(&get, &mut every) {
                     Ok(v) => *slot = v,
                     Err(e) => problems.push(field_problem(
@@ -365,7 +371,8 @@ impl<R: Read> CsvClaims<R> {
                 if !self.section_holds(&self.map.line_when, when, row) {
                     continue;
                 }
-                match spec.value(|c: &str| self.cell(row, c)) {
+                let get = |c: &Col| row.cell(c.at);
+                match spec.value_over(&get, &mut std::iter::empty()) {
                     Ok(v) => *slot = v,
                     Err(e) => problems.push(field_problem(
                         row.number,
@@ -492,16 +499,12 @@ impl<R: Read> CsvClaims<R> {
                 .map
                 .skip
                 .iter()
-                .any(|c| c.holds(&|col: &str| self.cell(&row, col)))
+                .any(|c| c.holds(&|col: &Col| row.cell(col.at)))
         {
             return;
         }
-        let key: Vec<&str> = self
-            .key_columns
-            .iter()
-            .map(|i| row.cell(*i).map_or("", str::trim))
-            .collect();
-        if key.iter().all(|k| k.is_empty()) {
+        let key_cell = |i: &usize| row.cell(*i).map_or("", str::trim);
+        if self.key_columns.iter().all(|i| key_cell(i).is_empty()) {
             problems.push(self.problem(
                 number,
                 None,
@@ -524,17 +527,30 @@ impl<R: Read> CsvClaims<R> {
             });
             return;
         }
-        let key = key.join("\u{1f}");
-        let id = self.claim_id_of(&row);
-        for p in &mut problems {
-            p.claim.clone_from(&id);
+        // The key's cells joined by U+001F, written into a buffer kept
+        // between rows: a row of the claim being gathered allocates nothing.
+        let mut key = std::mem::take(&mut self.key_buf);
+        key.clear();
+        for (n, i) in self.key_columns.iter().enumerate() {
+            if n > 0 {
+                key.push('\u{1f}');
+            }
+            key.push_str(key_cell(i));
+        }
+        if !problems.is_empty() {
+            let id = self.claim_id_of(&row);
+            for p in &mut problems {
+                p.claim.clone_from(&id);
+            }
         }
         match self.pending.as_mut() {
             Some(g) if g.key == key => {
+                self.key_buf = key;
                 g.rows.push(row);
                 g.problems.append(&mut problems);
             }
             _ => {
+                self.key_buf = key.clone();
                 if let Some(done) = self.start_group(key, row, problems) {
                     self.queued.push_back(done);
                 }

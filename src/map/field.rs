@@ -12,8 +12,33 @@
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::str::FromStr;
+
+use super::plan::Val;
+
+/// A column a map reads: its header name, and (once a CSV header is read)
+/// its index, so a row's cell is found without looking the name up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Col {
+    pub name: String,
+    /// The header index; `usize::MAX` until resolved.
+    pub(crate) at: usize,
+}
+
+impl Col {
+    fn new(name: String) -> Col {
+        Col {
+            name,
+            at: usize::MAX,
+        }
+    }
+
+    pub(crate) fn resolve(&mut self, index: &impl Fn(&str) -> Option<usize>) {
+        self.at = index(&self.name).unwrap_or(usize::MAX);
+    }
+}
 
 /// A field as written in the TOML: a bare column name, or a table.
 #[derive(Debug, Clone)]
@@ -113,7 +138,7 @@ pub(crate) struct RawCondition {
 /// a list, none of a list, or empty / not empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
-    pub column: String,
+    pub column: Col,
     test: Test,
 }
 
@@ -134,13 +159,13 @@ impl Condition {
             _ => return Err("a condition gives exactly one of in, not_in or empty".into()),
         };
         Ok(Condition {
-            column: raw.column,
+            column: Col::new(raw.column),
             test,
         })
     }
 
     /// Whether a row holds; `get` looks a column up.
-    pub fn holds<'r>(&self, get: &impl Fn(&str) -> Option<&'r str>) -> bool {
+    pub fn holds<'r>(&self, get: &impl Fn(&Col) -> Option<&'r str>) -> bool {
         let v = get(&self.column).unwrap_or_default().trim();
         match &self.test {
             Test::In(list) => list.iter().any(|x| x.eq_ignore_ascii_case(v)),
@@ -169,15 +194,15 @@ pub enum ValueType {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Source {
-    Column(String),
+    Column(Col),
     /// A list: each column's value, cut by `split` when given, in order.
-    Columns(Vec<String>),
+    Columns(Vec<Col>),
     /// The first column that is not empty.
-    First(Vec<String>),
+    First(Vec<Col>),
     /// The non-empty values joined by the separator.
-    Concat(Vec<String>, String),
+    Concat(Vec<Col>, String),
     /// The column summed over every row of the claim.
-    Sum(String),
+    Sum(Col),
     Value(String),
 }
 
@@ -282,11 +307,11 @@ impl FieldSpec {
             if v.is_empty() {
                 Err(format!("{key} = [] names no column"))
             } else {
-                Ok(v)
+                Ok(v.into_iter().map(Col::new).collect())
             }
         };
         let source = if let Some(c) = t.column {
-            Source::Column(c)
+            Source::Column(Col::new(c))
         } else if let Some(cs) = t.columns {
             Source::Columns(nonempty("columns", cs)?)
         } else if let Some(cs) = t.first {
@@ -294,7 +319,7 @@ impl FieldSpec {
         } else if let Some(cs) = t.concat {
             Source::Concat(nonempty("concat", cs)?, t.separator.unwrap_or_default())
         } else if let Some(c) = t.sum {
-            Source::Sum(c)
+            Source::Sum(Col::new(c))
         } else {
             Source::Value(t.value.unwrap_or_default())
         };
@@ -395,19 +420,37 @@ impl FieldSpec {
     /// Columns this field reads (its condition's and fallback's included).
     pub(crate) fn columns(&self) -> Vec<&str> {
         let mut out: Vec<&str> = match &self.source {
-            Source::Column(c) | Source::Sum(c) => vec![c.as_str()],
+            Source::Column(c) | Source::Sum(c) => vec![c.name.as_str()],
             Source::Columns(cs) | Source::First(cs) | Source::Concat(cs, _) => {
-                cs.iter().map(String::as_str).collect()
+                cs.iter().map(|c| c.name.as_str()).collect()
             }
             Source::Value(_) => Vec::new(),
         };
         if let Some(w) = &self.when {
-            out.push(&w.column);
+            out.push(&w.column.name);
         }
         if let Some(o) = &self.otherwise {
             out.extend(o.columns());
         }
         out
+    }
+
+    /// Finds each column this field reads in a header (`index`: a name's
+    /// position), once, so rows are read by position.
+    pub(crate) fn resolve(&mut self, index: &impl Fn(&str) -> Option<usize>) {
+        match &mut self.source {
+            Source::Column(c) | Source::Sum(c) => c.resolve(index),
+            Source::Columns(cs) | Source::First(cs) | Source::Concat(cs, _) => {
+                cs.iter_mut().for_each(|c| c.resolve(index));
+            }
+            Source::Value(_) => {}
+        }
+        if let Some(w) = &mut self.when {
+            w.column.resolve(index);
+        }
+        if let Some(o) = &mut self.otherwise {
+            o.resolve(index);
+        }
     }
 
     /// A value of this field's shape and type, to try the map against the
@@ -427,7 +470,7 @@ impl FieldSpec {
     }
 
     /// The column a `sum` adds up.
-    pub(crate) fn sum_column(&self) -> Option<&str> {
+    pub(crate) fn sum_column(&self) -> Option<&Col> {
         match &self.source {
             Source::Sum(c) => Some(c),
             _ => None,
@@ -439,22 +482,26 @@ impl FieldSpec {
         self.ty == ValueType::List
     }
 
-    /// The value for one row; `get` looks a column up. `Ok(None)` leaves the
-    /// field out of the claim. Errors never quote the value (it may be PHI).
+    /// The value for one row as JSON; `get` looks a column up by name.
+    /// `Ok(None)` leaves the field out. Errors never quote the value (it may
+    /// be PHI).
     pub(crate) fn value<'r>(
         &self,
         get: impl Fn(&str) -> Option<&'r str>,
     ) -> Result<Option<Value>, ValueError> {
-        self.value_over(&get, &mut std::iter::empty())
+        let by_name = |c: &Col| get(&c.name);
+        Ok(self
+            .value_over(&by_name, &mut std::iter::empty())?
+            .map(Val::into_json))
     }
 
     /// The value for a claim: `get` reads its first row, `column` every
-    /// row's value of a column with the row's number (for `sum`).
+    /// row's value of the `sum` column with the row's number.
     pub(crate) fn value_over<'r, 'c>(
         &self,
-        get: &impl Fn(&str) -> Option<&'r str>,
+        get: &impl Fn(&Col) -> Option<&'r str>,
         column: &mut dyn Iterator<Item = (u64, Option<&'c str>)>,
-    ) -> Result<Option<Value>, ValueError> {
+    ) -> Result<Option<Val>, ValueError> {
         if let Some(w) = &self.when {
             if !w.holds(get) {
                 return match &self.otherwise {
@@ -463,23 +510,31 @@ impl FieldSpec {
                 };
             }
         }
-        let cell = |c: &str| get(c).unwrap_or_default();
-        let one = match &self.source {
-            Source::Value(v) if self.ty == ValueType::List => vec![v.clone()],
-            Source::Value(v) => return self.scalar(v, self.ty),
-            Source::Column(c) => vec![cell(c).to_owned()],
-            Source::Columns(cs) => cs.iter().map(|c| cell(c).to_owned()).collect(),
-            Source::First(cs) => {
-                let found = cs.iter().map(|c| cell(c)).find(|v| !v.trim().is_empty());
-                vec![found.unwrap_or_default().to_owned()]
+        let cell = |c: &Col| get(c).unwrap_or_default();
+        let joined;
+        let one: &str = match &self.source {
+            Source::Value(v) => v,
+            Source::Column(c) => cell(c),
+            Source::Columns(cs) => {
+                let mut out = Vec::new();
+                for c in cs {
+                    self.items(cell(c), &mut out)?;
+                }
+                return Ok((!out.is_empty()).then_some(Val::List(out)));
             }
+            Source::First(cs) => cs
+                .iter()
+                .map(cell)
+                .find(|v| !v.trim().is_empty())
+                .unwrap_or_default(),
             Source::Concat(cs, sep) => {
                 let parts: Vec<&str> = cs
                     .iter()
                     .map(|c| cell(c).trim())
                     .filter(|v| !v.is_empty())
                     .collect();
-                vec![parts.join(sep)]
+                joined = parts.join(sep);
+                &joined
             }
             Source::Sum(c) => {
                 let mut total = Decimal::ZERO;
@@ -487,61 +542,69 @@ impl FieldSpec {
                     let v = self.clean(v.unwrap_or_default());
                     if !v.is_empty() {
                         total += money(&v).map_err(|e| {
-                            ValueError::Invalid(format!("cannot sum {c}: row {row} {e}"))
+                            ValueError::Invalid(format!("cannot sum {}: row {row} {e}", c.name))
                         })?;
                     }
                 }
-                return Ok(Some(Value::String(total.to_string())));
+                return Ok(Some(Val::Dec(total)));
             }
         };
         if self.ty == ValueType::List {
             let mut out = Vec::new();
-            for raw in &one {
-                let items: Vec<&str> = match &self.split {
-                    Some(sep) => raw.split(sep.as_str()).collect(),
-                    None => vec![raw.as_str()],
-                };
-                for item in items {
-                    if let Some(v) = self.scalar(item, self.item)? {
-                        out.push(v);
-                    }
-                }
-            }
-            return Ok((!out.is_empty()).then_some(Value::Array(out)));
+            self.items(one, &mut out)?;
+            return Ok((!out.is_empty()).then_some(Val::List(out)));
         }
-        let one = one.into_iter().next().unwrap_or_default();
-        self.scalar(&one, self.ty)
+        self.scalar(one, self.ty)
     }
 
-    /// `strip`, trim and `upper`.
-    fn clean(&self, raw: &str) -> String {
-        let mut v: String = if self.strip.is_empty() {
-            raw.trim().to_owned()
+    /// A list's items from one value (cut by `split` when given).
+    fn items(&self, raw: &str, out: &mut Vec<Val>) -> Result<(), ValueError> {
+        let mut one = |item: &str| -> Result<(), ValueError> {
+            if let Some(v) = self.scalar(item, self.item)? {
+                out.push(v);
+            }
+            Ok(())
+        };
+        match &self.split {
+            Some(sep) => raw.split(sep.as_str()).try_for_each(one),
+            None => one(raw),
+        }
+    }
+
+    /// `strip`, trim and `upper`; borrowed when nothing changes.
+    fn clean<'v>(&self, raw: &'v str) -> Cow<'v, str> {
+        let v: Cow<'v, str> = if self.strip.is_empty() || !raw.contains(&self.strip[..]) {
+            Cow::Borrowed(raw.trim())
         } else {
             let kept: String = raw.chars().filter(|c| !self.strip.contains(c)).collect();
-            kept.trim().to_owned()
+            Cow::Owned(kept.trim().to_owned())
         };
-        if self.upper {
-            v = v.to_uppercase();
+        if self.upper && !is_upper_ascii(&v) {
+            return Cow::Owned(v.to_uppercase());
         }
         v
     }
 
-    fn scalar(&self, raw: &str, ty: ValueType) -> Result<Option<Value>, ValueError> {
+    fn scalar(&self, raw: &str, ty: ValueType) -> Result<Option<Val>, ValueError> {
         let mut v = self.clean(raw);
         if let (Some(re), false) = (&self.regex, v.is_empty()) {
             let caps = re.captures(&v).ok_or_else(|| {
                 ValueError::Invalid("does not match the field's regex".to_owned())
             })?;
             let m = caps.get(1).or_else(|| caps.get(0));
-            v = m.map_or("", |m| m.as_str()).trim().to_owned();
+            v = Cow::Owned(m.map_or("", |m| m.as_str()).trim().to_owned());
         }
         if let Some((a, b)) = self.slice {
-            v = v.chars().skip(a).take(b - a).collect();
+            v = Cow::Owned(v.chars().skip(a).take(b - a).collect());
         }
         if let (Some(table), false) = (&self.table, v.is_empty()) {
-            match table.entries.get(&v.to_uppercase()) {
-                Some(t) => v = t.clone(),
+            let found = if is_upper_ascii(&v) {
+                table.entries.get(v.as_ref())
+            } else {
+                table.entries.get(&v.to_uppercase())
+            };
+            match found {
+                Some(t) => v = Cow::Owned(t.clone()),
                 None => {
                     let shown = if CODE_FIELDS.iter().any(|f| self.target.ends_with(f)) {
                         format!("the value {v:?}")
@@ -561,24 +624,22 @@ impl FieldSpec {
         }
         if v.is_empty() {
             match &self.default {
-                Some(d) => v = d.clone(),
+                Some(d) => v = Cow::Borrowed(d.as_str()),
                 None => return Ok(None),
             }
         }
         let invalid = |m: &str| ValueError::Invalid(m.to_owned());
         let value = match ty {
-            ValueType::Text | ValueType::List => Value::String(v),
-            ValueType::Money => Value::String(money(&v).map_err(ValueError::Invalid)?.to_string()),
-            ValueType::Decimal => Value::String(
-                Decimal::from_str(&v)
-                    .map_err(|_| invalid("is not a number"))?
-                    .to_string(),
-            ),
-            ValueType::Integer => Value::from(
+            ValueType::Text | ValueType::List => Val::Text(v.into_owned()),
+            ValueType::Money => Val::Dec(money(&v).map_err(ValueError::Invalid)?),
+            ValueType::Decimal => {
+                Val::Dec(Decimal::from_str(&v).map_err(|_| invalid("is not a number"))?)
+            }
+            ValueType::Integer => Val::Int(
                 v.parse::<u64>()
                     .map_err(|_| invalid("is not a whole number"))?,
             ),
-            ValueType::Date => Value::String(
+            ValueType::Date => Val::Date(
                 {
                     // As NaiveDate::parse_from_str, with the format parsed once.
                     let mut parsed = chrono::format::Parsed::new();
@@ -590,10 +651,9 @@ impl FieldSpec {
                         "is not a valid date in the form {:?}",
                         self.date_format
                     ))
-                })?
-                .to_string(),
+                })?,
             ),
-            ValueType::Bool => Value::Bool(match v.to_uppercase().as_str() {
+            ValueType::Bool => Val::Bool(match v.to_uppercase().as_str() {
                 "Y" | "YES" | "TRUE" | "1" => true,
                 "N" | "NO" | "FALSE" | "0" => false,
                 _ => return Err(invalid("is not yes/no")),
@@ -603,13 +663,21 @@ impl FieldSpec {
     }
 }
 
+/// Whether `to_uppercase` would leave the text as it is (checked on ASCII
+/// only; anything else is upper-cased the slow way).
+fn is_upper_ascii(v: &str) -> bool {
+    v.is_ascii() && !v.bytes().any(|b| b.is_ascii_lowercase())
+}
+
 /// `$1,234.50` → 1234.50; `(12.00)` and `-$12.00` → -12.00.
 fn money(v: &str) -> Result<Decimal, String> {
     let negative = v.starts_with('(') && v.ends_with(')');
-    let digits: String = v
-        .chars()
-        .filter(|c| !matches!(c, '$' | ',' | '(' | ')' | ' '))
-        .collect();
+    let noise = |c: char| matches!(c, '$' | ',' | '(' | ')' | ' ');
+    let digits: Cow<'_, str> = if v.contains(noise) {
+        Cow::Owned(v.chars().filter(|c| !noise(*c)).collect())
+    } else {
+        Cow::Borrowed(v)
+    };
     let d = Decimal::from_str(&digits).map_err(|_| "is not an amount of money".to_owned())?;
     if d.scale() > 2 {
         return Err("has more than two decimal places".into());
@@ -719,8 +787,11 @@ mod tests {
         );
         let sum = spec(r#"f = { sum = "amt" }"#);
         let mut rows = vec![(1, Some("$1.10")), (2, Some("")), (3, Some("2.00"))].into_iter();
+        let by_name = |c: &Col| get(&c.name);
         assert_eq!(
-            sum.value_over(&get, &mut rows).unwrap(),
+            sum.value_over(&by_name, &mut rows)
+                .unwrap()
+                .map(Val::into_json),
             Some(Value::from("3.10"))
         );
     }

@@ -11,8 +11,186 @@
 //! over in the same sorted order, an object present only when some field
 //! under it holds a value).
 
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
 use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess};
 use serde_json::{Error, Value};
+use std::fmt::Write as _;
+
+/// A field's value as the map made it: typed, so an amount or a date is
+/// not written out as text and parsed again (but for the model's own
+/// check, which reads it from a buffer on the stack).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    Text(String),
+    Int(u64),
+    Bool(bool),
+    Dec(Decimal),
+    Date(NaiveDate),
+    List(Vec<Val>),
+}
+
+impl Val {
+    /// The value as JSON, as the map made it before it was typed.
+    pub(crate) fn into_json(self) -> Value {
+        match self {
+            Val::Text(s) => Value::String(s),
+            Val::Int(n) => Value::from(n),
+            Val::Bool(b) => Value::Bool(b),
+            Val::Dec(d) => Value::String(d.to_string()),
+            Val::Date(d) => Value::String(d.to_string()),
+            Val::List(items) => Value::Array(items.into_iter().map(Val::into_json).collect()),
+        }
+    }
+}
+
+/// Room for an amount or a date written out (a `Decimal` is at most 30
+/// characters, a date 13).
+struct Short {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl std::fmt::Write for Short {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let room = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Hands `shown` (an amount or a date as text) to `visit`, from the stack
+/// when it fits.
+fn with_text<R>(shown: impl std::fmt::Display, visit: impl FnOnce(&str) -> R) -> R {
+    let mut short = Short {
+        buf: [0; 48],
+        len: 0,
+    };
+    if write!(short, "{shown}").is_ok() {
+        if let Some(text) = short
+            .buf
+            .get(..short.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            return visit(text);
+        }
+    }
+    visit(&shown.to_string())
+}
+
+/// Text, numbers and lists are handed over exactly as a JSON value would
+/// be; an amount or a date as the JSON string it used to be, without
+/// allocating it (but where the model wants an enum, which is rare).
+macro_rules! val_method {
+    ($($method:ident)*) => {$(
+        fn $method<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self {
+                Val::Text(s) => visitor.visit_string(s),
+                Val::Dec(d) => with_text(d, |t| visitor.visit_str(t)),
+                Val::Date(d) => with_text(d, |t| visitor.visit_str(t)),
+                other => other.into_json().$method(visitor),
+            }
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for Val {
+    type Error = Error;
+
+    val_method! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
+        deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32
+        deserialize_u64 deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char
+        deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
+        deserialize_unit deserialize_map deserialize_identifier
+    }
+
+    fn deserialize_any<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            Val::List(items) => visit_items(items, visitor),
+            Val::Text(s) => visitor.visit_string(s),
+            Val::Int(n) => visitor.visit_u64(n),
+            Val::Bool(b) => visitor.visit_bool(b),
+            Val::Dec(d) => with_text(d, |t| visitor.visit_str(t)),
+            Val::Date(d) => with_text(d, |t| visitor.visit_str(t)),
+        }
+    }
+
+    fn deserialize_seq<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            Val::List(items) => visit_items(items, visitor),
+            other => other.into_json().deserialize_seq(visitor),
+        }
+    }
+
+    fn deserialize_option<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            Val::Dec(_) | Val::Date(_) => visitor.visit_some(self),
+            other => other.into_json().deserialize_option(visitor),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match self {
+            Val::Dec(_) | Val::Date(_) => visitor.visit_newtype_struct(self),
+            other => other.into_json().deserialize_newtype_struct(name, visitor),
+        }
+    }
+
+    fn deserialize_unit_struct<V: de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.into_json().deserialize_unit_struct(name, visitor)
+    }
+
+    fn deserialize_tuple<V: de::Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.into_json().deserialize_tuple(len, visitor)
+    }
+
+    fn deserialize_tuple_struct<V: de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.into_json()
+            .deserialize_tuple_struct(name, len, visitor)
+    }
+
+    fn deserialize_struct<V: de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.into_json().deserialize_struct(name, fields, visitor)
+    }
+
+    fn deserialize_enum<V: de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.into_json().deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_ignored_any<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+}
 
 /// Where a member of a built claim comes from.
 #[derive(Debug, Clone)]
@@ -44,8 +222,8 @@ pub(crate) struct Plan {
 /// line field (in the map's field order). `None` leaves a field out.
 #[derive(Debug, Default)]
 pub(crate) struct Filled {
-    pub claim: Vec<Option<Value>>,
-    pub lines: Vec<Vec<Option<Value>>>,
+    pub claim: Vec<Option<Val>>,
+    pub lines: Vec<Vec<Option<Val>>>,
 }
 
 fn insert(members: &mut Vec<(String, Node)>, path: &str, leaf: Node) {
@@ -138,7 +316,7 @@ pub(crate) struct Claimed<'p> {
 
 /// Whether a member is there: a field with a value, or an object with
 /// some field under it that has one.
-fn present(node: &Node, vals: &[Option<Value>], has_lines: bool) -> bool {
+fn present(node: &Node, vals: &[Option<Val>], has_lines: bool) -> bool {
     match node {
         Node::Slot(i) => vals.get(*i).is_some_and(Option::is_some),
         Node::Const(_) | Node::Or(..) => true,
@@ -152,16 +330,16 @@ fn present(node: &Node, vals: &[Option<Value>], has_lines: bool) -> bool {
 struct At<'a> {
     plan: &'a Plan,
     node: &'a Node,
-    vals: &'a mut [Option<Value>],
+    vals: &'a mut [Option<Val>],
     /// The claim's lines, at the claim's top level only.
-    lines: Option<&'a mut Vec<Vec<Option<Value>>>>,
+    lines: Option<&'a mut Vec<Vec<Option<Val>>>>,
 }
 
 struct Members<'a> {
     plan: &'a Plan,
     members: std::slice::Iter<'a, (String, Node)>,
-    vals: &'a mut [Option<Value>],
-    lines: Option<&'a mut Vec<Vec<Option<Value>>>>,
+    vals: &'a mut [Option<Val>],
+    lines: Option<&'a mut Vec<Vec<Option<Val>>>>,
     next: Option<&'a Node>,
 }
 
@@ -187,15 +365,15 @@ impl<'de> MapAccess<'de> for Members<'_> {
             return Err(de::Error::custom("value asked for before its key"));
         };
         match node {
-            Node::Slot(i) => {
-                let v = self.vals.get_mut(*i).and_then(Option::take);
-                seed.deserialize(v.unwrap_or(Value::Null))
-            }
+            Node::Slot(i) => match self.vals.get_mut(*i).and_then(Option::take) {
+                Some(v) => seed.deserialize(v),
+                None => seed.deserialize(Value::Null),
+            },
             Node::Const(v) => seed.deserialize(v.clone()),
-            Node::Or(i, c) => {
-                let v = self.vals.get_mut(*i).and_then(Option::take);
-                seed.deserialize(v.unwrap_or_else(|| c.clone()))
-            }
+            Node::Or(i, c) => match self.vals.get_mut(*i).and_then(Option::take) {
+                Some(v) => seed.deserialize(v),
+                None => seed.deserialize(c.clone()),
+            },
             Node::Object(_) => seed.deserialize(At {
                 plan: self.plan,
                 node,
@@ -315,10 +493,38 @@ impl<'de> SeqAccess<'de> for OneSeq<'_> {
     }
 }
 
+/// A list's items handed over one by one, as a JSON array's would be.
+fn visit_items<'de, V: de::Visitor<'de>>(items: Vec<Val>, visitor: V) -> Result<V::Value, Error> {
+    let len = items.len();
+    let mut seq = Items(items.into_iter());
+    let out = visitor.visit_seq(&mut seq)?;
+    match seq.0.len() {
+        0 => Ok(out),
+        _ => Err(de::Error::invalid_length(len, &"fewer elements in array")),
+    }
+}
+
+struct Items(std::vec::IntoIter<Val>);
+
+impl<'de> SeqAccess<'de> for Items {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        self.0.next().map(|v| seed.deserialize(v)).transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
 /// The claim's service lines.
 struct Lines<'a> {
     plan: &'a Plan,
-    lines: std::vec::IntoIter<Vec<Option<Value>>>,
+    lines: std::vec::IntoIter<Vec<Option<Val>>>,
 }
 
 impl<'de> Deserializer<'de> for Lines<'_> {

@@ -91,37 +91,51 @@ impl Record {
         let content = self.content();
         let mut bytes = Vec::with_capacity(content.len());
         let mut ends = Vec::new();
-        let mut i = 0;
-        let mut at_start = true;
-        let mut quoted = false;
-        while i < content.len() {
-            let b = content[i];
-            if quoted {
-                if b == b'"' {
-                    if content.get(i + 1) == Some(&b'"') {
-                        bytes.push(b'"');
-                        i += 1;
-                    } else {
-                        quoted = false;
+        let mut rest = content;
+        // A cell at a time, copying runs rather than bytes: a cell that
+        // starts with a quote is read to its closing quote (`""` is one
+        // quote; the file may end inside it), then, as for an unquoted cell,
+        // everything up to the next delimiter is taken as it is.
+        loop {
+            if let Some(mut quoted) = rest.strip_prefix(b"\"") {
+                loop {
+                    match quoted.iter().position(|&b| b == b'"') {
+                        None => {
+                            bytes.extend_from_slice(quoted);
+                            quoted = &[];
+                            break;
+                        }
+                        Some(q) => {
+                            bytes.extend_from_slice(quoted.get(..q).unwrap_or_default());
+                            let after = quoted.get(q + 1..).unwrap_or_default();
+                            match after.strip_prefix(b"\"") {
+                                Some(more) => {
+                                    bytes.push(b'"');
+                                    quoted = more;
+                                }
+                                None => {
+                                    quoted = after;
+                                    break;
+                                }
+                            }
+                        }
                     }
-                } else {
-                    bytes.push(b);
                 }
-            } else if b == delimiter {
-                ends.push(bytes.len());
-                at_start = true;
-                i += 1;
-                continue;
-            } else if b == b'"' && at_start {
-                quoted = true;
-            } else {
-                bytes.push(b);
+                rest = quoted;
             }
-            at_start = false;
-            i += 1;
+            match rest.iter().position(|&b| b == delimiter) {
+                Some(d) => {
+                    bytes.extend_from_slice(rest.get(..d).unwrap_or_default());
+                    ends.push(bytes.len());
+                    rest = rest.get(d + 1..).unwrap_or_default();
+                }
+                None => {
+                    bytes.extend_from_slice(rest);
+                    ends.push(bytes.len());
+                    return (bytes, ends);
+                }
+            }
         }
-        ends.push(bytes.len());
-        (bytes, ends)
     }
 }
 
@@ -218,6 +232,20 @@ mod tests {
             vec![b"x\r\ny".to_vec(), b"say \"hi\"".to_vec()]
         );
         assert!(!recs[1].open_quote);
+        let odd = Record {
+            bytes: b"x,\"a\"\"b\"c,,q\"r,\"open, still\"\"".to_vec(),
+            open_quote: true,
+        };
+        assert_eq!(
+            odd.cells(b','),
+            vec![
+                b"x".to_vec(),
+                b"a\"bc".to_vec(),
+                Vec::new(),
+                b"q\"r".to_vec(),
+                b"open, still\"".to_vec()
+            ]
+        );
         assert!(recs[2].open_quote);
         assert_eq!(recs[2].content(), b"last,\"open");
     }
