@@ -632,7 +632,10 @@ impl Collect<'_> {
             return Ok(Err(Unreadable::Changed));
         }
         for export in exports {
-            export.commit().map_err(export_err)?;
+            let path = export.commit().map_err(export_err)?;
+            if let Err(e) = applying.exported(&path).await {
+                return conflict_or(e);
+            }
         }
         crash_point("collect-applying");
         match applying.commit().await {

@@ -12,6 +12,7 @@ use std::process::Output;
 use common::root;
 use common::sshd::Sshd;
 use common::workspace::{Workspace, PARTNER};
+use edi_courier::model::response::{Ack999, SetAck};
 use serde_json::Value;
 
 fn said(out: &Output) -> String {
@@ -86,6 +87,45 @@ fn a_real_loop_is_audited_and_any_rewrite_of_history_is_named() {
     ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    // The payer answers: a 999 that rejects the set, and a damaged file.
+    let mut ack = Vec::new();
+    edi_courier::x12::write_999(
+        &edi_courier::profile::Profile::sandbox()
+            .unwrap()
+            .envelope
+            .reply(),
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 20)
+            .unwrap()
+            .and_hms_opt(11, 0, 0)
+            .unwrap(),
+        &mut edi_courier::x12::Sequential::starting_at(900),
+        &[Ack999 {
+            functional_id: "HC".into(),
+            group: "1".into(),
+            version: "005010X222A1".into(),
+            sets: vec![SetAck {
+                set_id: "837".into(),
+                set: "0001".into(),
+                status: "R".into(),
+                codes: vec!["5".into()],
+                ..SetAck::default()
+            }],
+            status: "R".into(),
+            sets_included: 1,
+            sets_received: 1,
+            ..Ack999::default()
+        }],
+        &mut ack,
+    )
+    .unwrap();
+    std::fs::write(ws.partner.inbound_dir.join("ACK.999"), &ack).unwrap();
+    std::fs::write(
+        ws.partner.inbound_dir.join("CUT.999"),
+        &ack[..ack.len() / 2],
+    )
+    .unwrap();
+    let out = ws.run(&["collect", "--partner", PARTNER], &[]);
+    assert!(out.status.code().is_some(), "{}", said(&out));
     let out = ws.run(&["status"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let out = ws.run(&["trace", "RFM-1001"], &[]);
@@ -101,6 +141,9 @@ fn a_real_loop_is_audited_and_any_rewrite_of_history_is_named() {
         "verified",
         "delivered",
         "export_archived",
+        "response_downloaded",
+        "response_applied",
+        "response_quarantined",
         "viewed",
     ]
     .into_iter()
@@ -120,6 +163,15 @@ fn a_real_loop_is_audited_and_any_rewrite_of_history_is_named() {
             || sealed["actor"].as_str().unwrap().starts_with("uid:"),
         "{sealed}"
     );
+    let held = log
+        .iter()
+        .find(|e| e["action"] == "response_quarantined")
+        .unwrap();
+    assert!(
+        held["detail"].as_str().unwrap().starts_with("CUT.999"),
+        "{held}"
+    );
+    assert_eq!(held["sha256"].as_str().unwrap().len(), 64, "{held}");
     let views: Vec<&str> = log
         .iter()
         .filter(|e| e["action"] == "viewed")

@@ -49,6 +49,8 @@ pub enum AuditAction {
     ResponseDownloaded,
     /// A response was opened and applied to the ledger.
     ResponseApplied,
+    /// A response whose content was applied before: recorded, not applied.
+    ResponseRepeated,
     /// A response could not be read completely: held, nothing applied.
     ResponseQuarantined,
     /// An operator set a quarantined response aside.
@@ -62,7 +64,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    const ALL: [AuditAction; 16] = [
+    const ALL: [AuditAction; 17] = [
         AuditAction::ExportRead,
         AuditAction::Sealed,
         AuditAction::Abandoned,
@@ -74,6 +76,7 @@ impl AuditAction {
         AuditAction::AttemptFailed,
         AuditAction::ResponseDownloaded,
         AuditAction::ResponseApplied,
+        AuditAction::ResponseRepeated,
         AuditAction::ResponseQuarantined,
         AuditAction::ResponseReviewed,
         AuditAction::RemittanceExported,
@@ -94,6 +97,7 @@ impl AuditAction {
             AuditAction::AttemptFailed => "attempt_failed",
             AuditAction::ResponseDownloaded => "response_downloaded",
             AuditAction::ResponseApplied => "response_applied",
+            AuditAction::ResponseRepeated => "response_repeated",
             AuditAction::ResponseQuarantined => "response_quarantined",
             AuditAction::ResponseReviewed => "response_reviewed",
             AuditAction::RemittanceExported => "remittance_exported",
@@ -248,7 +252,7 @@ pub(super) async fn append(
     tx: &mut Transaction<'_, Sqlite>,
     at: &str,
     entry: &Entry<'_>,
-) -> Result<(), LedgerError> {
+) -> Result<(i64, String), LedgerError> {
     let tail: Option<(i64, String)> =
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut **tx)
@@ -288,7 +292,7 @@ pub(super) async fn append(
     .execute(&mut **tx)
     .await
     .map_err(query_err("appending to the audit chain"))?;
-    Ok(())
+    Ok((row.seq, row.hash))
 }
 
 impl AuditAction {
@@ -344,7 +348,51 @@ pub(super) async fn append_about(
         controls: controls.as_deref(),
         detail,
     };
+    append(tx, at, &entry).await.map(|_| ())
+}
+
+/// Appends an entry about a collected file: its partner, the SHA-256 of the
+/// bytes downloaded, and `detail` (its remote name, or why it was held).
+pub(super) async fn append_inbound(
+    tx: &mut Transaction<'_, Sqlite>,
+    at: &str,
+    action: AuditAction,
+    file_id: i64,
+    detail: &str,
+) -> Result<(i64, String), LedgerError> {
+    let (partner, sha256, name): (String, String, String) =
+        sqlx::query_as("SELECT partner, sha256, remote_name FROM inbound_files WHERE id = ?1")
+            .bind(file_id)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(query_err("reading what an audit entry is about"))?;
+    let detail = if detail.is_empty() {
+        name
+    } else {
+        format!("{name}: {detail}")
+    };
+    let entry = Entry {
+        action,
+        partner: Some(&partner),
+        sha256: Some(&sha256),
+        controls: None,
+        detail: &detail,
+    };
     append(tx, at, &entry).await
+}
+
+/// Copies an appended head out, after its transaction committed (for
+/// callers that hold no [`Ledger`]).
+pub(super) async fn head_written(path: Option<PathBuf>, seq: i64, hash: String) {
+    let Some(path) = path else {
+        return;
+    };
+    let written =
+        tokio::task::spawn_blocking(move || write_head(&path, seq, &hash).map_err(|e| (path, e)))
+            .await;
+    if let Ok(Err((path, e))) = written {
+        tracing::warn!(head = %path.display(), error = %e, "could not write the audit head file");
+    }
 }
 
 /// Where and why the chain is broken: the first entry found wrong.
@@ -446,7 +494,7 @@ impl Ledger {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(query_err("starting an audit entry"))?;
-        append(&mut tx, &stamp(at), entry).await?;
+        let _ = append(&mut tx, &stamp(at), entry).await?;
         tx.commit()
             .await
             .map_err(query_err("committing an audit entry"))?;

@@ -13,6 +13,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use super::audit::{self, AuditAction, Entry};
 use super::{query_err, stamp, Ledger, LedgerError};
 use crate::lifecycle::{derive, ClaimStatus, Word};
 use crate::model::response::{ClaimPayment, Response};
@@ -195,6 +196,7 @@ impl Ledger {
         f: &NewInbound<'_>,
         at: Stamp,
     ) -> Result<Inbound, LedgerError> {
+        let when = at;
         let at = stamp(at);
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO inbound_files (partner, remote_name, remote_size, remote_mtime, spool_path, \
@@ -212,6 +214,14 @@ impl Ledger {
         .await
         .map_err(query_err("recording a collected file"))?;
         if let Some(id) = id {
+            let entry = Entry {
+                action: AuditAction::ResponseDownloaded,
+                partner: Some(f.partner),
+                sha256: Some(f.sha256),
+                controls: None,
+                detail: f.remote_name,
+            };
+            self.audit(&entry, when).await?;
             return Ok(Inbound::New(id));
         }
         let row = sqlx::query(
@@ -294,7 +304,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// Moves a collected file to `state` (with a reason, kept when None).
+    /// Moves a collected file to `state` (with a reason, kept when None);
+    /// a quarantine or a review is an entry in the audit chain.
     pub async fn set_inbound_state(
         &self,
         file_id: i64,
@@ -302,6 +313,8 @@ impl Ledger {
         reason: Option<&str>,
         at: Stamp,
     ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE inbound_files SET state = ?2, reason = COALESCE(?3, reason), updated_at = ?4 \
              WHERE id = ?1",
@@ -309,11 +322,20 @@ impl Ledger {
         .bind(file_id)
         .bind(state.name())
         .bind(reason)
-        .bind(stamp(at))
-        .execute(&self.pool)
+        .bind(&at)
+        .execute(&mut *tx)
         .await
         .map_err(query_err("changing a collected file's state"))?;
-        Ok(())
+        let action = match state {
+            InboundState::Quarantined => Some(AuditAction::ResponseQuarantined),
+            InboundState::Reviewed => Some(AuditAction::ResponseReviewed),
+            InboundState::Received | InboundState::Processed | InboundState::Duplicate => None,
+        };
+        if let Some(action) = action {
+            audit::append_inbound(&mut tx, &at, action, file_id, reason.unwrap_or("")).await?;
+        }
+        self.commit_audited(tx, "changing a collected file's state")
+            .await
     }
 
     /// A collected file by id: partner, remote name, spool path, state.
@@ -402,9 +424,7 @@ impl Ledger {
                 &at,
             )
             .await?;
-            tx.commit()
-                .await
-                .map_err(query_err("committing a duplicate"))?;
+            self.commit_audited(tx, "committing a duplicate").await?;
             return Ok(Begun::Duplicate(Reconciled {
                 duplicate_of: Some(earlier),
                 ..Reconciled::default()
@@ -420,6 +440,7 @@ impl Ledger {
             pending: Vec::new(),
             moves: Vec::new(),
             open: None,
+            audit_head: self.audit_head.clone(),
         })))
     }
 
@@ -441,13 +462,15 @@ impl Ledger {
     }
 }
 
+/// Marks a collected file applied (or repeated) and appends that to the
+/// audit chain in the same transaction; returns the entry's (seq, hash).
 async fn finish_file(
     tx: &mut Transaction<'_, Sqlite>,
     file_id: i64,
     state: InboundState,
     content_sha256: &str,
     at: &str,
-) -> Result<(), LedgerError> {
+) -> Result<(i64, String), LedgerError> {
     sqlx::query(
         "UPDATE inbound_files SET state = ?2, content_sha256 = ?3, updated_at = ?4 WHERE id = ?1",
     )
@@ -458,7 +481,11 @@ async fn finish_file(
     .execute(&mut **tx)
     .await
     .map_err(query_err("marking a collected file"))?;
-    Ok(())
+    let action = match state {
+        InboundState::Duplicate => AuditAction::ResponseRepeated,
+        _ => AuditAction::ResponseApplied,
+    };
+    audit::append_inbound(tx, at, action, file_id, "").await
 }
 
 /// What a response says, apart from its envelope, as a SHA-256 fed as it
@@ -626,6 +653,8 @@ pub struct Applying {
     /// (claim, CLM01, new status) per move, in order.
     moves: Vec<(i64, String, ClaimStatus)>,
     open: Option<Open>,
+    /// Where the audit chain's head is copied after the commit.
+    audit_head: Option<std::path::PathBuf>,
 }
 
 /// The response being applied.
@@ -726,6 +755,21 @@ impl Applying {
         }
     }
 
+    /// Records, in this file's transaction, that a remittance export was
+    /// written (its path).
+    pub async fn exported(&mut self, path: &std::path::Path) -> Result<(), LedgerError> {
+        let detail = path.display().to_string();
+        audit::append_inbound(
+            &mut self.tx,
+            &self.at,
+            AuditAction::RemittanceExported,
+            self.file_id,
+            &detail,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Settles every claim touched, marks the file processed, commits.
     pub async fn commit(mut self) -> Result<Reconciled, LedgerError> {
         self.end().await?;
@@ -745,7 +789,7 @@ impl Applying {
         }
         changed.reverse();
         self.done.changed = changed;
-        finish_file(
+        let (seq, hash) = finish_file(
             &mut self.tx,
             self.file_id,
             InboundState::Processed,
@@ -757,6 +801,7 @@ impl Applying {
             .commit()
             .await
             .map_err(query_err("committing responses"))?;
+        audit::head_written(self.audit_head.take(), seq, hash).await;
         Ok(self.done)
     }
 
