@@ -717,7 +717,7 @@ impl Collect<'_> {
         if crypt::looks_sealed(&mut plain)? {
             return Ok(None);
         }
-        let Some(ours) = own_recipients(&self.config.identities) else {
+        let Some(ours) = crate::config::own_recipients(&self.config.identities) else {
             tracing::warn!(file = %local.display(), "no age identity to seal a quarantined file to; kept as it came");
             return Ok(None);
         };
@@ -729,22 +729,6 @@ impl Collect<'_> {
         out.commit()?;
         Ok(Some(sealed))
     }
-}
-
-/// The public halves of the age (X25519) identities in our identity files:
-/// what we seal files kept at rest to, so only we open them again.
-fn own_recipients(paths: &[PathBuf]) -> Option<crypt::Recipients> {
-    let keys: Vec<String> = paths
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .flat_map(|text| {
-            text.lines()
-                .filter_map(|line| line.trim().parse::<age::x25519::Identity>().ok())
-                .map(|identity| identity.to_public().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    crypt::Recipients::parse(&keys, false).ok()
 }
 
 /// Hashes what passes through it: the opened content's SHA-256.

@@ -7,22 +7,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use common::root;
 use common::sshd::Sshd;
 use common::workspace::{Workspace, PARTNER};
-use edi_courier::model::response::{Ack999, SetAck};
+use common::{root, said};
 use serde_json::Value;
-
-fn said(out: &Output) -> String {
-    format!(
-        "status {:?}\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Runs SQL on the ledger as an intruder with `sqlite3` would.
 fn tamper(ledger: &Path, sql: &str) {
@@ -88,36 +77,13 @@ fn a_real_loop_is_audited_and_any_rewrite_of_history_is_named() {
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     // The payer answers: a 999 that rejects the set, and a damaged file.
-    let mut ack = Vec::new();
-    edi_courier::x12::write_999(
-        &edi_courier::profile::Profile::sandbox()
-            .unwrap()
-            .envelope
-            .reply(),
+    let ack = common::rejecting_999(
         chrono::NaiveDate::from_ymd_opt(2026, 11, 20)
             .unwrap()
             .and_hms_opt(11, 0, 0)
             .unwrap(),
-        &mut edi_courier::x12::Sequential::starting_at(900),
-        &[Ack999 {
-            functional_id: "HC".into(),
-            group: "1".into(),
-            version: "005010X222A1".into(),
-            sets: vec![SetAck {
-                set_id: "837".into(),
-                set: "0001".into(),
-                status: "R".into(),
-                codes: vec!["5".into()],
-                ..SetAck::default()
-            }],
-            status: "R".into(),
-            sets_included: 1,
-            sets_received: 1,
-            ..Ack999::default()
-        }],
-        &mut ack,
-    )
-    .unwrap();
+        900,
+    );
     std::fs::write(ws.partner.inbound_dir.join("ACK.999"), &ack).unwrap();
     std::fs::write(
         ws.partner.inbound_dir.join("CUT.999"),

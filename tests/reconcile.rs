@@ -454,9 +454,6 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
 /// processed exactly once, the remote file gone only after its record.
 #[test]
 fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
-    use edi_courier::profile::Profile;
-    use edi_courier::x12::{write_999, Sequential};
-
     let sshd = Sshd::start();
     for step in [
         "collect-downloaded",
@@ -469,30 +466,7 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
         ws.write_config(&ws.partner.clone(), &sshd.user);
         ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
         assert_eq!(ws.submit(&[]).status.code(), Some(0));
-        let mut ack = Vec::new();
-        write_999(
-            &Profile::sandbox().unwrap().envelope.reply(),
-            at(),
-            &mut Sequential::starting_at(900),
-            &[Ack999 {
-                functional_id: "HC".into(),
-                group: "1".into(),
-                version: "005010X222A1".into(),
-                sets: vec![SetAck {
-                    set_id: "837".into(),
-                    set: "0001".into(),
-                    status: "R".into(),
-                    codes: vec!["5".into()],
-                    ..SetAck::default()
-                }],
-                status: "R".into(),
-                sets_included: 1,
-                sets_received: 1,
-                ..Ack999::default()
-            }],
-            &mut ack,
-        )
-        .unwrap();
+        let ack = common::rejecting_999(at(), 900);
         std::fs::write(ws.partner.inbound_dir.join("ACK.999"), &ack).unwrap();
 
         let killed = ws.run(

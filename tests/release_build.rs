@@ -8,11 +8,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Output;
 
-use common::root;
 use common::sshd::Sshd;
 use common::workspace::{names_in, Workspace, PARTNER};
+use common::{root, said};
 
 fn release_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -25,15 +24,6 @@ fn release_binary() -> PathBuf {
         bin.display()
     );
     bin
-}
-
-fn said(out: &Output) -> String {
-    format!(
-        "status {:?}\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

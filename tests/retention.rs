@@ -8,22 +8,12 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, SystemTime};
 
-use common::root;
 use common::sshd::Sshd;
 use common::tools::age_decrypt;
 use common::workspace::{names_in, Workspace};
-
-fn said(out: &Output) -> String {
-    format!(
-        "status {:?}\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{root, said};
 
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path)

@@ -10,18 +10,9 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
-use common::root;
 use common::sshd::{Auth, Sshd, TEST_PASSWORD};
 use common::workspace::{names_in, Workspace};
-
-fn said(out: &Output) -> String {
-    format!(
-        "status {:?}\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{root, said};
 
 /// A workspace logging in with `password` (and the key when `key` is set).
 fn workspace(sshd: &Sshd, password: &str, key: bool) -> Workspace {

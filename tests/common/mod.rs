@@ -24,6 +24,49 @@ pub fn fixture(rel: &str) -> PathBuf {
 /// The fixed clock every test run of the binary uses.
 pub const NOW: &str = "2026-11-20T10:00:00";
 
+/// A run's exit status and everything it printed, for assertion messages.
+pub fn said(out: &Output) -> String {
+    format!(
+        "status {:?}\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A 999 from the sandbox payer rejecting set 0001 of group 1 (IK5 R, AK9 R).
+pub fn rejecting_999(at: chrono::NaiveDateTime, control: u32) -> Vec<u8> {
+    use edi_courier::model::response::{Ack999, SetAck};
+    let mut ack = Vec::new();
+    edi_courier::x12::write_999(
+        &edi_courier::profile::Profile::sandbox()
+            .unwrap()
+            .envelope
+            .reply(),
+        at,
+        &mut edi_courier::x12::Sequential::starting_at(control),
+        &[Ack999 {
+            functional_id: "HC".into(),
+            group: "1".into(),
+            version: "005010X222A1".into(),
+            sets: vec![SetAck {
+                set_id: "837".into(),
+                set: "0001".into(),
+                status: "R".into(),
+                codes: vec!["5".into()],
+                ..SetAck::default()
+            }],
+            status: "R".into(),
+            sets_included: 1,
+            sets_received: 1,
+            ..Ack999::default()
+        }],
+        &mut ack,
+    )
+    .unwrap();
+    ack
+}
+
 /// Runs the edi-courier binary with a fixed clock.
 pub fn edi_courier(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_edi-courier"))
