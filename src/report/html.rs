@@ -6,7 +6,10 @@
 
 use std::fmt::Write as _;
 
-use super::billing::{CodeCount, Figures};
+use super::billing::{
+    AgingRow, CodeCount, DaysBucket, DenialRow, Figures, FirstPassRow, OverdueResponse,
+    PendingFile, QuarantinedFile, StatusRow, WeekMoney,
+};
 use super::svg::{bar_chart, esc, Bar, Value};
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:60em}\
@@ -44,30 +47,207 @@ fn opt(p: Option<rust_decimal::Decimal>) -> String {
     p.map_or_else(|| "-".to_owned(), |d| d.to_string())
 }
 
+fn money(d: rust_decimal::Decimal) -> String {
+    format!("{d:.2}")
+}
+
+/// What one row of the figures gives the page: a key shared by its bar and
+/// its table row (so a reader, or a test, can match the two), the bar's
+/// label, and the table's cells.
+trait Row {
+    fn key(&self) -> String;
+    fn label(&self) -> String {
+        self.key()
+    }
+    fn cells(&self) -> Vec<String>;
+}
+
+/// A bar chart of `rows`, one bar each, with `values` giving its series.
+fn chart<R: Row>(
+    name: &str,
+    title: &str,
+    series: &[&str],
+    rows: &[R],
+    values: impl Fn(&R) -> Vec<Value>,
+) -> String {
+    let bars: Vec<Bar> = rows
+        .iter()
+        .map(|r| Bar {
+            key: r.key(),
+            label: r.label(),
+            values: values(r),
+        })
+        .collect();
+    bar_chart(name, title, series, &bars)
+}
+
+/// The table of `rows`' figures.
+fn figures<R: Row>(name: &str, head: &[&str], rows: &[R]) -> String {
+    let rows: Vec<_> = rows.iter().map(|r| (r.key(), r.cells())).collect();
+    table(name, head, &rows)
+}
+
+impl Row for StatusRow {
+    fn key(&self) -> String {
+        format!("{}/{}", self.partner, self.status)
+    }
+    fn label(&self) -> String {
+        format!("{} · {}", self.partner, self.status)
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.partner.clone(),
+            self.status.clone(),
+            self.claims.to_string(),
+            money(self.charges),
+            money(self.paid),
+        ]
+    }
+}
+
+impl Row for FirstPassRow {
+    fn key(&self) -> String {
+        format!("{}/{}", self.partner, self.week)
+    }
+    fn label(&self) -> String {
+        format!("{} · week of {}", self.partner, self.week)
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.partner.clone(),
+            self.week.to_string(),
+            self.answered.to_string(),
+            self.first_pass.to_string(),
+            opt(self.rate_percent),
+        ]
+    }
+}
+
+impl Row for DenialRow {
+    fn key(&self) -> String {
+        self.partner.clone()
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.partner.clone(),
+            self.adjudicated.to_string(),
+            self.denied.to_string(),
+            opt(self.rate_percent),
+        ]
+    }
+}
+
+impl Row for CodeCount {
+    fn key(&self) -> String {
+        self.code.clone()
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.code.clone(),
+            self.description.unwrap_or("").to_owned(),
+            self.claims.to_string(),
+        ]
+    }
+}
+
+impl Row for DaysBucket {
+    fn key(&self) -> String {
+        self.label.to_owned()
+    }
+    fn label(&self) -> String {
+        format!("{} days", self.label)
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![self.label.to_owned(), self.claims.to_string()]
+    }
+}
+
+impl Row for AgingRow {
+    fn key(&self) -> String {
+        format!("{}/{}", self.partner, self.bucket)
+    }
+    fn label(&self) -> String {
+        format!("{} · {} days", self.partner, self.bucket)
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.partner.clone(),
+            self.bucket.to_owned(),
+            self.claims.to_string(),
+            money(self.unpaid),
+        ]
+    }
+}
+
+impl Row for WeekMoney {
+    fn key(&self) -> String {
+        self.week.to_string()
+    }
+    fn label(&self) -> String {
+        format!("week of {}", self.week)
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.week.to_string(),
+            money(self.charges),
+            money(self.payments),
+        ]
+    }
+}
+
+impl Row for OverdueResponse {
+    fn key(&self) -> String {
+        format!("{}/{}/{}", self.partner, self.file, self.kind)
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.partner.clone(),
+            self.file.clone(),
+            format!("{:09}", self.isa13),
+            self.kind.clone(),
+            self.claims.to_string(),
+            crate::ledger::shown(&self.delivered_at),
+            crate::ledger::shown(&self.found_at),
+        ]
+    }
+}
+
+impl Row for PendingFile {
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.partner.clone(),
+            self.name.clone(),
+            self.state.clone(),
+            self.attempts.to_string(),
+            self.claims.to_string(),
+            crate::ledger::shown(&self.created_at),
+        ]
+    }
+}
+
+impl Row for QuarantinedFile {
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.partner.clone(),
+            self.name.clone(),
+            self.reason.clone().unwrap_or_default(),
+            crate::ledger::shown(&self.updated_at),
+        ]
+    }
+}
+
 fn codes_section(name: &str, title: &str, codes: &[CodeCount]) -> String {
-    let bars: Vec<Bar> = codes
-        .iter()
-        .map(|c| Bar {
-            key: c.code.clone(),
-            label: c.code.clone(),
-            values: vec![Value::count(c.claims)],
-        })
-        .collect();
-    let rows: Vec<(String, Vec<String>)> = codes
-        .iter()
-        .map(|c| {
-            (
-                c.code.clone(),
-                vec![
-                    c.code.clone(),
-                    c.description.unwrap_or("").to_owned(),
-                    c.claims.to_string(),
-                ],
-            )
-        })
-        .collect();
-    bar_chart(name, title, &["claims"], &bars)
-        + &table(name, &["code", "description", "claims"], &rows)
+    chart(name, title, &["claims"], codes, |c| {
+        vec![Value::count(c.claims)]
+    }) + &figures(name, &["code", "description", "claims"], codes)
 }
 
 /// The whole page.
@@ -90,122 +270,52 @@ pub fn render(f: &Figures) -> String {
     );
 
     h.push_str("<h2 id=\"claims\">Claims and charges by status and partner</h2>");
-    let key = |p: &str, s: &str| format!("{p}/{s}");
-    let bars: Vec<Bar> = f
-        .claims
-        .iter()
-        .map(|r| Bar {
-            key: key(&r.partner, &r.status),
-            label: format!("{} · {}", r.partner, r.status),
-            values: vec![Value::count(r.claims)],
-        })
-        .collect();
-    h += &bar_chart("claims", "Claims by partner and status", &["claims"], &bars);
-    let bars: Vec<Bar> = f
-        .claims
-        .iter()
-        .map(|r| Bar {
-            key: key(&r.partner, &r.status),
-            label: format!("{} · {}", r.partner, r.status),
-            values: vec![Value::money(r.charges), Value::money(r.paid)],
-        })
-        .collect();
-    h += &bar_chart(
+    h += &chart(
+        "claims",
+        "Claims by partner and status",
+        &["claims"],
+        &f.claims,
+        |r| vec![Value::count(r.claims)],
+    );
+    h += &chart(
         "charges",
         "Charges and payments by partner and status",
         &["charges", "paid"],
-        &bars,
+        &f.claims,
+        |r| vec![Value::money(r.charges), Value::money(r.paid)],
     );
-    let rows: Vec<_> = f
-        .claims
-        .iter()
-        .map(|r| {
-            (
-                key(&r.partner, &r.status),
-                vec![
-                    r.partner.clone(),
-                    r.status.clone(),
-                    r.claims.to_string(),
-                    format!("{:.2}", r.charges),
-                    format!("{:.2}", r.paid),
-                ],
-            )
-        })
-        .collect();
-    h += &table(
+    h += &figures(
         "claims",
         &["partner", "status", "claims", "charges", "paid"],
-        &rows,
+        &f.claims,
     );
 
     h.push_str("<h2 id=\"first-pass\">First-pass acceptance</h2><p class=\"note\">Of the claims submitted each week that had any answer, the share never rejected at TA1, 999 or 277CA.</p>");
-    let bars: Vec<Bar> = f
-        .first_pass
-        .iter()
-        .map(|r| Bar {
-            key: format!("{}/{}", r.partner, r.week),
-            label: format!("{} · week of {}", r.partner, r.week),
-            values: vec![Value::percent(r.rate_percent)],
-        })
-        .collect();
-    h += &bar_chart(
+    h += &chart(
         "first_pass",
         "First-pass acceptance, percent",
         &["percent"],
-        &bars,
+        &f.first_pass,
+        |r| vec![Value::percent(r.rate_percent)],
     );
-    let rows: Vec<_> = f
-        .first_pass
-        .iter()
-        .map(|r| {
-            (
-                format!("{}/{}", r.partner, r.week),
-                vec![
-                    r.partner.clone(),
-                    r.week.to_string(),
-                    r.answered.to_string(),
-                    r.first_pass.to_string(),
-                    opt(r.rate_percent),
-                ],
-            )
-        })
-        .collect();
-    h += &table(
+    h += &figures(
         "first_pass",
         &["partner", "week", "answered", "first pass", "percent"],
-        &rows,
+        &f.first_pass,
     );
 
     h.push_str("<h2 id=\"denials\">Denials</h2><p class=\"note\">Of the claims an 835 adjudicated, the share denied; then the reasons given most often. Descriptions are edi-courier's own short wording of common codes (src/codes.rs); an unknown code is shown bare.</p>");
-    let bars: Vec<Bar> = f
-        .denials
-        .iter()
-        .map(|r| Bar {
-            key: r.partner.clone(),
-            label: r.partner.clone(),
-            values: vec![Value::percent(r.rate_percent)],
-        })
-        .collect();
-    h += &bar_chart("denial_rate", "Denial rate, percent", &["percent"], &bars);
-    let rows: Vec<_> = f
-        .denials
-        .iter()
-        .map(|r| {
-            (
-                r.partner.clone(),
-                vec![
-                    r.partner.clone(),
-                    r.adjudicated.to_string(),
-                    r.denied.to_string(),
-                    opt(r.rate_percent),
-                ],
-            )
-        })
-        .collect();
-    h += &table(
+    h += &chart(
+        "denial_rate",
+        "Denial rate, percent",
+        &["percent"],
+        &f.denials,
+        |r| vec![Value::percent(r.rate_percent)],
+    );
+    h += &figures(
         "denial_rate",
         &["partner", "adjudicated", "denied", "percent"],
-        &rows,
+        &f.denials,
     );
     h.push_str("<h3>Top denial reasons (CARC/RARC)</h3>");
     h += &codes_section("denial_reasons", "Top denial reasons", &f.denial_reasons);
@@ -223,113 +333,37 @@ pub fn render(f: &Figures) -> String {
         d.claims,
         d.median_days.map_or_else(|| "-".to_owned(), |m| m.to_string())
     );
-    let bars: Vec<Bar> = d
-        .buckets
-        .iter()
-        .map(|b| Bar {
-            key: b.label.to_owned(),
-            label: format!("{} days", b.label),
-            values: vec![Value::count(b.claims)],
-        })
-        .collect();
-    h += &bar_chart(
+    h += &chart(
         "days_to_payment",
         "Claims by days to first 835",
         &["claims"],
-        &bars,
+        &d.buckets,
+        |b| vec![Value::count(b.claims)],
     );
-    let rows: Vec<_> = d
-        .buckets
-        .iter()
-        .map(|b| {
-            (
-                b.label.to_owned(),
-                vec![b.label.to_owned(), b.claims.to_string()],
-            )
-        })
-        .collect();
-    h += &table("days_to_payment", &["days", "claims"], &rows);
+    h += &figures("days_to_payment", &["days", "claims"], &d.buckets);
 
     h.push_str("<h2 id=\"aging\">Accounts receivable aging</h2><p class=\"note\">Unpaid charges of claims delivered and not yet adjudicated (or whose payment was reversed), by days since submission.</p>");
-    let bars: Vec<Bar> = f
-        .aging
-        .iter()
-        .map(|r| Bar {
-            key: format!("{}/{}", r.partner, r.bucket),
-            label: format!("{} · {} days", r.partner, r.bucket),
-            values: vec![Value::money(r.unpaid)],
-        })
-        .collect();
-    h += &bar_chart("aging", "Unpaid charges by age", &["unpaid"], &bars);
-    let rows: Vec<_> = f
-        .aging
-        .iter()
-        .map(|r| {
-            (
-                format!("{}/{}", r.partner, r.bucket),
-                vec![
-                    r.partner.clone(),
-                    r.bucket.to_owned(),
-                    r.claims.to_string(),
-                    format!("{:.2}", r.unpaid),
-                ],
-            )
-        })
-        .collect();
-    h += &table("aging", &["partner", "days", "claims", "unpaid"], &rows);
+    h += &chart(
+        "aging",
+        "Unpaid charges by age",
+        &["unpaid"],
+        &f.aging,
+        |r| vec![Value::money(r.unpaid)],
+    );
+    h += &figures("aging", &["partner", "days", "claims", "unpaid"], &f.aging);
 
     h.push_str("<h2 id=\"weekly\">Charges and payments per week</h2>");
-    let bars: Vec<Bar> = f
-        .weekly
-        .iter()
-        .map(|w| Bar {
-            key: w.week.to_string(),
-            label: format!("week of {}", w.week),
-            values: vec![Value::money(w.charges), Value::money(w.payments)],
-        })
-        .collect();
-    h += &bar_chart(
+    h += &chart(
         "weekly",
         "Charges and payments per week",
         &["charges", "payments"],
-        &bars,
+        &f.weekly,
+        |w| vec![Value::money(w.charges), Value::money(w.payments)],
     );
-    let rows: Vec<_> = f
-        .weekly
-        .iter()
-        .map(|w| {
-            (
-                w.week.to_string(),
-                vec![
-                    w.week.to_string(),
-                    format!("{:.2}", w.charges),
-                    format!("{:.2}", w.payments),
-                ],
-            )
-        })
-        .collect();
-    h += &table("weekly", &["week", "charges", "payments"], &rows);
+    h += &figures("weekly", &["week", "charges", "payments"], &f.weekly);
 
     h.push_str("<h2 id=\"overdue\">Overdue</h2><h3>Responses found late by check-deadlines</h3>");
-    let rows: Vec<_> = f
-        .overdue_responses
-        .iter()
-        .map(|o| {
-            (
-                format!("{}/{}/{}", o.partner, o.file, o.kind),
-                vec![
-                    o.partner.clone(),
-                    o.file.clone(),
-                    format!("{:09}", o.isa13),
-                    o.kind.clone(),
-                    o.claims.to_string(),
-                    crate::ledger::shown(&o.delivered_at),
-                    crate::ledger::shown(&o.found_at),
-                ],
-            )
-        })
-        .collect();
-    h += &table(
+    h += &figures(
         "overdue_responses",
         &[
             "partner",
@@ -340,56 +374,22 @@ pub fn render(f: &Figures) -> String {
             "delivered",
             "found late",
         ],
-        &rows,
+        &f.overdue_responses,
     );
     h.push_str("<h3>Files sealed but not delivered</h3>");
-    let rows: Vec<_> = f
-        .pending_files
-        .iter()
-        .map(|p| {
-            (
-                p.id.to_string(),
-                vec![
-                    p.id.to_string(),
-                    p.partner.clone(),
-                    p.name.clone(),
-                    p.state.clone(),
-                    p.attempts.to_string(),
-                    p.claims.to_string(),
-                    crate::ledger::shown(&p.created_at),
-                ],
-            )
-        })
-        .collect();
-    h += &table(
+    h += &figures(
         "pending_files",
         &[
             "id", "partner", "name", "state", "attempts", "claims", "sealed",
         ],
-        &rows,
+        &f.pending_files,
     );
 
     h.push_str("<h2 id=\"quarantined\">Quarantined collected files</h2>");
-    let rows: Vec<_> = f
-        .quarantined
-        .iter()
-        .map(|q| {
-            (
-                q.id.to_string(),
-                vec![
-                    q.id.to_string(),
-                    q.partner.clone(),
-                    q.name.clone(),
-                    q.reason.clone().unwrap_or_default(),
-                    crate::ledger::shown(&q.updated_at),
-                ],
-            )
-        })
-        .collect();
-    h += &table(
+    h += &figures(
         "quarantined",
         &["id", "partner", "name", "why", "since"],
-        &rows,
+        &f.quarantined,
     );
     h.push_str("</body></html>\n");
     h
