@@ -313,7 +313,12 @@ impl StatusChanges {
 
     /// Counts `count` claims moved to `status`, listing `listed` of them
     /// (beyond [`LISTED_PER_STATUS`] they are only counted).
-    pub fn add(&mut self, status: ClaimStatus, count: u64, listed: impl IntoIterator<Item = String>) {
+    pub fn add(
+        &mut self,
+        status: ClaimStatus,
+        count: u64,
+        listed: impl IntoIterator<Item = String>,
+    ) {
         let at = match self.to.binary_search_by(|c| c.status.cmp(&status)) {
             Ok(at) => at,
             Err(at) => {

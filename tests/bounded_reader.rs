@@ -3,6 +3,7 @@
 //! read into memory; the problem list keeps the first problems and counts
 //! the rest; and nothing grows with the square of a segment's or a file's
 //! length (checked by what the reader does, never by timing it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Read;
 
@@ -79,7 +80,10 @@ fn a_segment_over_the_cap_stops_reading_where_it_starts_and_is_not_buffered() {
         );
         taken.push(read);
     }
-    assert_eq!(taken[0], taken[1], "the longer segment cost no more reading");
+    assert_eq!(
+        taken[0], taken[1],
+        "the longer segment cost no more reading"
+    );
 }
 
 #[test]
@@ -87,7 +91,12 @@ fn a_segment_at_the_cap_is_read_and_one_byte_more_is_not() {
     // The NTE segment is "NTE*ADD*" and the filler: sized to the cap exactly.
     let at_cap = MAX_SEGMENT - "NTE*ADD*".len();
     let (summary, _, items) = read(&with_long_segment(at_cap));
-    assert!(summary.is_valid(), "{:?} {:?}", summary.fatal, summary.problems);
+    assert!(
+        summary.is_valid(),
+        "{:?} {:?}",
+        summary.fatal,
+        summary.problems
+    );
     assert_eq!(items, 1, "the remittance");
     let (summary, _, _) = read(&with_long_segment(at_cap + 1));
     assert!(matches!(
@@ -143,7 +152,10 @@ fn the_problem_list_keeps_the_first_problems_and_counts_the_rest() {
     assert_eq!(last.to_string(), "4900 more problem(s), not listed");
     // The first ones are listed in file order, located.
     let first = summary.problems[0].to_string();
-    assert!(first.contains("SE01") && first.contains("segment 6"), "{first}");
+    assert!(
+        first.contains("SE01") && first.contains("segment 6"),
+        "{first}"
+    );
 }
 
 #[test]

@@ -353,7 +353,9 @@ impl Tokenizer {
             };
             // Looked for no further than the cap: a segment without its
             // terminator there is refused, whatever follows.
-            let window = rest.get(..rest.len().min(MAX_SEGMENT + 1)).unwrap_or_default();
+            let window = rest
+                .get(..rest.len().min(MAX_SEGMENT + 1))
+                .unwrap_or_default();
             let (raw, used) = match memchr::memchr(delims.segment, window) {
                 Some(end) => (rest.get(..end).unwrap_or_default(), end + 1),
                 None if window.len() > MAX_SEGMENT => {
