@@ -79,7 +79,7 @@ async fn main() {
     println!(
         "{{\"what\":\"edi-courier reconcile an 835 against the ledger\",\"claims\":{n},\"read_seconds\":{read_secs:.2},\"reconcile_seconds\":{secs:.2},\"claims_per_s\":{:.0},\"changed\":{}}}",
         n as f64 / secs,
-        done.changed.len()
+        done.changed.total()
     );
 }
 
@@ -264,7 +264,7 @@ seal = "none"
     let edi_courier::collect::Collected::Processed { changed, .. } = outcome else {
         panic!("{outcome:?}")
     };
-    let n = changed.len();
+    let n = changed.total() as usize;
     assert_all_paid(&ledger, n).await;
     ledger.close().await;
     let hwm_kib: f64 = status

@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::collect::{CollectReport, Collected};
 use crate::config::{Smtp, SmtpTls};
 use crate::ledger::{Ledger, LedgerError, Overdue, StatusTotal};
-use crate::lifecycle::ClaimStatus;
+use crate::lifecycle::{ClaimStatus, StatusChanges};
 use crate::sftp::{ConnectionFault, FaultKind};
 use crate::submit::{FileOutcome, SubmitReport};
 
@@ -182,22 +182,24 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
                 name,
                 changed,
                 unknown_claims,
+                unknown_not_listed,
                 ..
             } => {
                 out.extend(claim_alerts(partner, name, changed));
+                let unknown = unknown_claims.len() as u64 + unknown_not_listed;
                 if !unknown_claims.is_empty() {
                     out.push(Alert::new(
                         AlertKind::Unmatched,
                         format!("unmatched:{partner}:{name}"),
                         format!(
-                            "{partner}: {} answer(s) matching no claim we sent",
-                            unknown_claims.len()
+                            "{partner}: {unknown} answer(s) matching no claim we sent"
                         ),
                         format!(
-                            "{name} from {partner} answers claim ids that match no claim we sent to {partner} from these parties (ISA06/ISA08): {}.\n\n\
+                            "{name} from {partner} answers claim ids that match no claim we sent to {partner} from these parties (ISA06/ISA08): {}{}.\n\n\
                              They are kept and listed by `edi-courier status` (and flagged ours=no in the \
                              remittance export); attach one with `edi-courier match #N CLAIM --partner {partner}`.",
-                            unknown_claims.join(", ")
+                            unknown_claims.join(", "),
+                            crate::lifecycle::more(*unknown_not_listed)
                         ),
                     ));
                 }
@@ -231,7 +233,7 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
 
 /// One alert per file and status that needs someone: rejections, denials,
 /// claims the payer cannot find or cannot say anything about.
-fn claim_alerts(partner: &str, name: &str, changed: &[(String, ClaimStatus)]) -> Vec<Alert> {
+fn claim_alerts(partner: &str, name: &str, changed: &StatusChanges) -> Vec<Alert> {
     let mut out = Vec::new();
     for (status, kind, what) in [
         (
@@ -265,23 +267,19 @@ fn claim_alerts(partner: &str, name: &str, changed: &[(String, ClaimStatus)]) ->
             "claim(s) denied (835)",
         ),
     ] {
-        let claims: Vec<&str> = changed
-            .iter()
-            .filter(|(_, s)| *s == status)
-            .map(|(c, _)| c.as_str())
-            .collect();
-        if claims.is_empty() {
+        let Some(to) = changed.to(status) else {
             continue;
-        }
+        };
         out.push(Alert::new(
             kind,
             format!("{status}:{partner}:{name}"),
-            format!("{partner}: {} {what}", claims.len()),
+            format!("{partner}: {} {what}", to.count),
             format!(
-                "{name} from {partner}: {} {what}.\n\nClaims: {}\n\n\
+                "{name} from {partner}: {} {what}.\n\nClaims: {}{}\n\n\
                  Reasons: `edi-courier status`; each claim's history: `edi-courier trace CLAIM`.",
-                claims.len(),
-                claims.join(", ")
+                to.count,
+                to.listed.join(", "),
+                crate::lifecycle::more(to.not_listed())
             ),
         ));
     }

@@ -40,7 +40,7 @@ use crate::inspect::{read_items_streaming, InspectError, Item, ItemReader, Probl
 use crate::ledger::{
     identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound, Reconciled,
 };
-use crate::lifecycle::ClaimStatus;
+use crate::lifecycle::StatusChanges;
 use crate::model::response::{ClaimPayment, ClaimTotals, Remittance, Response};
 use crate::remit_export;
 use crate::sftp::{
@@ -80,7 +80,7 @@ pub enum Unreadable {
     Io(#[from] std::io::Error),
     #[error("not readable X12: {0}")]
     Fatal(ReadError),
-    #[error("{} problem(s) — nothing of it was applied; first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    #[error("{} problem(s) — nothing of it was applied; first: {}", crate::inspect::problem_count(.0), .0.first().map(ToString::to_string).unwrap_or_default())]
     Problems(Vec<Problem>),
     #[error("empty: no X12 segment")]
     Empty,
@@ -121,9 +121,12 @@ pub enum Collected {
         /// Responses recorded before (same identity), not applied again.
         repeated: usize,
         unmatched: usize,
-        /// Claim ids answered that we never sent to this partner.
+        /// Claim ids answered that we never sent to this partner (the first
+        /// [`crate::lifecycle::LISTED_PER_STATUS`]), and how many more.
         unknown_claims: Vec<String>,
-        changed: Vec<(String, ClaimStatus)>,
+        unknown_not_listed: u64,
+        /// The claims whose status moved, by the status each ended at.
+        changed: StatusChanges,
     },
     /// The same bytes, or the same opened content, were applied before.
     Duplicate { name: String },
@@ -505,13 +508,14 @@ impl Collect<'_> {
             // Nothing of it stayed: the transaction was dropped.
             Err(reason) => return self.quarantine(id, name, local, reason).await,
         };
-        tracing::info!(file = %name, responses = done.responses, repeated = done.repeated, unmatched = done.unmatched, unknown_claims = done.unknown_claims.len(), changed = done.changed.len(), "collected");
+        tracing::info!(file = %name, responses = done.responses, repeated = done.repeated, unmatched = done.unmatched, unknown_claims = done.unknown_claims.len() as u64 + done.unknown_not_listed, changed = done.changed.total(), "collected");
         Ok(Collected::Processed {
             name: name.to_owned(),
             responses: done.responses,
             repeated: done.repeated,
             unmatched: done.unmatched,
             unknown_claims: done.unknown_claims,
+            unknown_not_listed: done.unknown_not_listed,
             changed: done.changed,
         })
     }

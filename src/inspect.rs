@@ -9,7 +9,7 @@ use crate::model::response::{ClaimPayment, EnvelopeRef, Response};
 use crate::model::Claim;
 use crate::x12::{
     read_ta1, Claim837Error, ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError, ResponseError,
-    ResponseReader, Tokenizer,
+    ResponseReader, Tokenizer, MAX_PROBLEMS,
 };
 
 /// Bytes read per call; big enough that the tokenizer's per-call work is noise.
@@ -27,11 +27,17 @@ pub struct FileSummary {
     /// CLM segments (837), CLP (835): what pyx12 counts too.
     pub claims: u64,
     pub ta1: u64,
-    /// Located problems; reading went on past each of them.
+    /// Located problems; reading went on past each of them. At most
+    /// [`MAX_PROBLEMS`] are listed, then one [`Problem::NotListed`] counts
+    /// the rest: a hostile file cannot grow this list with its size.
     pub problems: Vec<Problem>,
     /// The problem that stopped reading, if any.
     #[serde(serialize_with = "as_text")]
     pub fatal: Option<ReadError>,
+    /// Problems past the first [`MAX_PROBLEMS`]: given as one
+    /// [`Problem::NotListed`] by [`ItemReader::finish`].
+    #[serde(skip)]
+    not_listed: u64,
 }
 
 /// Something wrong in a file, located (never quoting a value). Reading goes
@@ -55,6 +61,20 @@ pub enum Problem {
         set_id: String,
         version: String,
     },
+    /// The problems found past the first [`MAX_PROBLEMS`], counted only.
+    #[error("{count} more problem(s), not listed")]
+    NotListed { count: u64 },
+}
+
+/// How many problems `problems` stands for, those only counted included.
+pub fn problem_count(problems: &[Problem]) -> u64 {
+    problems
+        .iter()
+        .map(|p| match p {
+            Problem::NotListed { count } => *count,
+            _ => 1,
+        })
+        .sum()
 }
 
 fn version_note(version: &str) -> String {
@@ -91,6 +111,15 @@ fn is_read(set_id: &str, version: &str) -> bool {
 impl FileSummary {
     pub fn is_valid(&self) -> bool {
         self.problems.is_empty() && self.fatal.is_none()
+    }
+
+    /// Lists a problem, or only counts it once [`MAX_PROBLEMS`] are listed.
+    fn problem(&mut self, p: impl Into<Problem>) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(p.into());
+        } else {
+            self.not_listed += 1;
+        }
     }
 }
 
@@ -246,7 +275,7 @@ impl<R: Read> ItemReader<R> {
                             }
                         })
                     } else {
-                        summary.problems.push(Problem::UnreadSet {
+                        summary.problem(Problem::UnreadSet {
                             segment: seg.pos.segment,
                             set_id: st.set_id.clone(),
                             version: version.clone(),
@@ -265,12 +294,12 @@ impl<R: Read> ItemReader<R> {
                         match reader.segment(&seg) {
                             Ok(Some(claim)) => on_item(Item::Claim(claim)),
                             Ok(None) => {}
-                            Err(e) => summary.problems.push(e.into()),
+                            Err(e) => summary.problem(e),
                         }
                     }
                     if let Some(reader) = responses.as_mut() {
                         if let Err(e) = reader.segment(&seg) {
-                            summary.problems.push(e.into());
+                            summary.problem(e);
                         }
                         if let Some(claim) = reader.take_claim() {
                             on_item(Item::Payment(Box::new(claim)));
@@ -293,11 +322,11 @@ impl<R: Read> ItemReader<R> {
                     summary.ta1 += 1;
                     match read_ta1(&seg, at.clone()) {
                         Ok(ta1) => on_item(Item::Response(Box::new(Response::Ta1(ta1)))),
-                        Err(e) => summary.problems.push(e.into()),
+                        Err(e) => summary.problem(e),
                     }
                 }
                 Ok(_) => {}
-                Err(e) if e.is_recoverable() => summary.problems.push(e.into()),
+                Err(e) if e.is_recoverable() => summary.problem(e),
                 Err(e) => return Err(e),
             }
             Ok(())
@@ -327,9 +356,15 @@ impl<R: Read> ItemReader<R> {
         self.summary.segments = self.tok.segments_read();
         self.summary.interchanges = self.env.interchanges;
         self.summary.groups = self.env.groups;
-        self.summary
-            .problems
-            .extend(self.env.problems.iter().cloned().map(Problem::from));
+        let env = std::mem::take(&mut self.env);
+        for p in env.problems {
+            self.summary.problem(p);
+        }
+        self.summary.not_listed += env.problems_not_listed;
+        if self.summary.not_listed > 0 {
+            let count = std::mem::take(&mut self.summary.not_listed);
+            self.summary.problems.push(Problem::NotListed { count });
+        }
         (self.summary, self.input)
     }
 }

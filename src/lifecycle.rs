@@ -249,6 +249,98 @@ fn remittance(charge: Decimal, words: &[&Word]) -> ClaimStatus {
     }
 }
 
+/// ", and N more (not listed)" after a list cut at [`LISTED_PER_STATUS`];
+/// empty when nothing was left out.
+pub fn more(not_listed: u64) -> String {
+    if not_listed == 0 {
+        String::new()
+    } else {
+        format!(", and {not_listed} more (not listed)")
+    }
+}
+
+/// Claims listed per status in [`StatusChanges`]; the rest are counted.
+pub const LISTED_PER_STATUS: usize = 1000;
+
+/// The claims whose status one collected file moved, each counted once at
+/// the status it ended at: how many went to each status, and the first
+/// [`LISTED_PER_STATUS`] of each by CLM01, in the order they moved. A
+/// 160,000-claim 835 moves 160,000 claims; listing them all would grow
+/// memory with the file, and a report or a mail of that many ids helps
+/// nobody (`status` and `trace` give every claim).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusChanges {
+    /// In lifecycle order, each status at most once.
+    to: Vec<ChangedTo>,
+}
+
+/// The claims a file moved to one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedTo {
+    pub status: ClaimStatus,
+    /// How many claims ended at this status.
+    pub count: u64,
+    /// The first of them (CLM01), at most [`LISTED_PER_STATUS`].
+    pub listed: Vec<String>,
+}
+
+impl ChangedTo {
+    /// Claims counted but not listed.
+    pub fn not_listed(&self) -> u64 {
+        self.count.saturating_sub(self.listed.len() as u64)
+    }
+}
+
+impl StatusChanges {
+    /// Claims moved, all statuses together.
+    pub fn total(&self) -> u64 {
+        self.to.iter().map(|c| c.count).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.to.is_empty()
+    }
+
+    /// The claims moved to `status`, if any.
+    pub fn to(&self, status: ClaimStatus) -> Option<&ChangedTo> {
+        self.to.iter().find(|c| c.status == status)
+    }
+
+    /// Every status claims moved to, in lifecycle order.
+    pub fn iter(&self) -> impl Iterator<Item = &ChangedTo> {
+        self.to.iter()
+    }
+
+    /// Counts `count` claims moved to `status`, listing `listed` of them
+    /// (beyond [`LISTED_PER_STATUS`] they are only counted).
+    pub fn add(
+        &mut self,
+        status: ClaimStatus,
+        count: u64,
+        listed: impl IntoIterator<Item = String>,
+    ) {
+        let at = match self.to.binary_search_by(|c| c.status.cmp(&status)) {
+            Ok(at) => at,
+            Err(at) => {
+                self.to.insert(
+                    at,
+                    ChangedTo {
+                        status,
+                        count: 0,
+                        listed: Vec::new(),
+                    },
+                );
+                at
+            }
+        };
+        if let Some(c) = self.to.get_mut(at) {
+            c.count += count;
+            let room = LISTED_PER_STATUS.saturating_sub(c.listed.len());
+            c.listed.extend(listed.into_iter().take(room));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,7 +114,7 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         });
         let done = record(&ledger, 1, std::slice::from_ref(&ack)).await;
         assert_eq!(
-            (done.responses, done.unmatched, done.changed.len()),
+            (done.responses, done.unmatched, done.changed.total()),
             (1, 0, 5)
         );
         for c in &claims {

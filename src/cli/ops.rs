@@ -284,11 +284,12 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                 repeated,
                 unmatched,
                 unknown_claims,
+                unknown_not_listed,
                 changed,
             } => {
                 text += &format!(
                     "{name}: {responses} response(s), {} claim status change(s){}{}\n",
-                    changed.len(),
+                    changed.total(),
                     if *unmatched > 0 {
                         format!(", {unmatched} matched no claim of ours (kept)")
                     } else {
@@ -303,14 +304,24 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                 if !unknown_claims.is_empty() {
                     rejected = true;
                     text += &format!(
-                        "  answers matching no claim we sent between these parties (kept, see `status`): {}\n",
-                        unknown_claims.join(", ")
+                        "  answers matching no claim we sent between these parties (kept, see `status`): {}{}\n",
+                        unknown_claims.join(", "),
+                        crate::lifecycle::more(*unknown_not_listed)
                     );
                 }
-                for (claim, status) in changed {
-                    rejected |= status.needs_attention();
+                for to in changed.iter() {
+                    rejected |= to.status.needs_attention();
                     if !args.brief {
-                        text += &format!("  {claim}: {status}\n");
+                        for claim in &to.listed {
+                            text += &format!("  {claim}: {}\n", to.status);
+                        }
+                        if to.not_listed() > 0 {
+                            text += &format!(
+                                "  … {} more: {} (see `status`)\n",
+                                to.not_listed(),
+                                to.status
+                            );
+                        }
                     }
                 }
             }
@@ -402,7 +413,7 @@ pub fn inbound(cli: &Cli, args: &InboundArgs) -> anyhow::Result<Outcome> {
                         Collected::Processed { changed, .. } => (
                             format!(
                                 "#{id} {name}: read whole and applied, {} claim status change(s)\n",
-                                changed.len()
+                                changed.total()
                             ),
                             Outcome::Done,
                         ),

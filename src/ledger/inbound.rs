@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use super::audit::{self, AuditAction, Entry};
 use super::{query_err, stamp, Ledger, LedgerError};
-use crate::lifecycle::{derive, ClaimStatus, Word};
+use crate::lifecycle::{derive, ClaimStatus, StatusChanges, Word, LISTED_PER_STATUS};
 use crate::model::response::{ClaimPayment, Response};
 use crate::reconcile::{payment_verdict, verdicts, Target, Verdict};
 
@@ -93,10 +93,13 @@ pub struct Reconciled {
     pub repeated: usize,
     /// Responses that matched no claim of ours (kept, listed by `status`).
     pub unmatched: usize,
-    /// Claim ids answered that are not ours (kept, listed, alerted).
+    /// Claim ids answered that are not ours (kept, listed, alerted): the
+    /// first [`LISTED_PER_STATUS`] of them.
     pub unknown_claims: Vec<String>,
-    /// (CLM01, new status) for every claim whose status moved.
-    pub changed: Vec<(String, ClaimStatus)>,
+    /// Answers about claim ids not ours past those listed.
+    pub unknown_not_listed: u64,
+    /// The claims whose status moved, by the status each ended at.
+    pub changed: StatusChanges,
     /// The file's content was applied before, from this file.
     pub duplicate_of: Option<i64>,
 }
@@ -176,7 +179,6 @@ struct Candidate {
 /// A claim of one chunk as its verdicts are added: what settles it.
 struct Standing {
     id: i64,
-    clm01: String,
     charge: Decimal,
     status: ClaimStatus,
     words: Vec<Word>,
@@ -430,6 +432,10 @@ impl Ledger {
                 ..Reconciled::default()
             }));
         }
+        let events_before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_err("starting to apply responses"))?;
         Ok(Begun::Apply(Box::new(Applying {
             tx,
             partner: partner.to_owned(),
@@ -438,7 +444,7 @@ impl Ledger {
             at,
             done: Reconciled::default(),
             pending: Vec::new(),
-            moves: Vec::new(),
+            events_before,
             open: None,
             audit_head: self.audit_head.clone(),
         })))
@@ -650,8 +656,9 @@ pub struct Applying {
     /// recorded for: settled at the commit. Claims named by id are settled
     /// chunk by chunk as they are applied.
     pending: Vec<i64>,
-    /// (claim, CLM01, new status) per move, in order.
-    moves: Vec<(i64, String, ClaimStatus)>,
+    /// The last event written before this file: every later one is a
+    /// status move of this file's (the transaction holds the write lock).
+    events_before: i64,
     open: Option<Open>,
     /// Where the audit chain's head is copied after the commit.
     audit_head: Option<std::path::PathBuf>,
@@ -776,19 +783,8 @@ impl Applying {
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_unstable();
         pending.dedup();
-        let settled = settle(&mut self.tx, &pending, &self.at).await?;
-        self.moves.extend(settled);
-        // A claim that moved twice in one file (a payment and its reversal)
-        // is reported once, at where it ended.
-        let mut seen = std::collections::HashSet::new();
-        let mut changed: Vec<(String, ClaimStatus)> = Vec::new();
-        for (id, clm01, status) in std::mem::take(&mut self.moves).into_iter().rev() {
-            if seen.insert(id) {
-                changed.push((clm01, status));
-            }
-        }
-        changed.reverse();
-        self.done.changed = changed;
+        settle(&mut self.tx, &pending, &self.at).await?;
+        self.done.changed = changes_since(&mut self.tx, self.events_before).await?;
         let (seq, hash) = finish_file(
             &mut self.tx,
             self.file_id,
@@ -829,14 +825,18 @@ impl Applying {
                     Target::Claim { claim_id } => {
                         let Some(c) = pick(candidates.get(claim_id.as_str()), v) else {
                             batch.unknown.push(v);
-                            self.done.unknown_claims.push(claim_id.clone());
+                            if self.done.unknown_claims.len() < LISTED_PER_STATUS {
+                                self.done.unknown_claims.push(claim_id.clone());
+                            } else {
+                                self.done.unknown_not_listed += 1;
+                            }
                             found.push(false);
                             continue;
                         };
                         let i = match at_claim.get(&c.id) {
                             Some(i) => *i,
                             None => {
-                                standing.push(Standing::of(c, claim_id)?);
+                                standing.push(Standing::of(c)?);
                                 at_claim.insert(c.id, standing.len() - 1);
                                 standing.len() - 1
                             }
@@ -877,7 +877,6 @@ impl Applying {
                 updates.push((s.id, next.map(ClaimStatus::name), number));
                 if let Some(next) = next {
                     events.push((s.id, next, s.codes));
-                    self.moves.push((s.id, s.clm01, next));
                 }
             }
             write_moves(&mut self.tx, &updates, &events, &self.at).await?;
@@ -887,10 +886,9 @@ impl Applying {
 }
 
 impl Standing {
-    fn of(c: &Candidate, clm01: &str) -> Result<Standing, LedgerError> {
+    fn of(c: &Candidate) -> Result<Standing, LedgerError> {
         Ok(Standing {
             id: c.id,
-            clm01: clm01.to_owned(),
             charge: money(&c.charge)?,
             status: parse_status(&c.status)?,
             words: c
@@ -1135,21 +1133,19 @@ impl<'v> Batch<'v> {
 }
 
 /// Re-derives the status of these claims from all their verdicts, and
-/// records each move as an event. Returns (claim, CLM01, new status) per
-/// move. Per chunk, one statement reads every verdict of its claims (as
+/// records each move as an event. Per chunk, one statement reads every verdict of its claims (as
 /// one JSON value).
 async fn settle(
     tx: &mut Transaction<'_, Sqlite>,
     claims: &[i64],
     at: &str,
-) -> Result<Vec<(i64, String, ClaimStatus)>, LedgerError> {
-    /// A claim and one of its verdicts: id, CLM01, status, charge, then the
+) -> Result<(), LedgerError> {
+    /// A claim and one of its verdicts: id, status, charge, then the
     /// verdict's status, paid and codes.
-    type Row = (i64, String, String, String, String, Option<String>, String);
-    let mut moved: Vec<(i64, String, ClaimStatus)> = Vec::new();
+    type Row = (i64, String, String, String, Option<String>, String);
     for chunk in claims.chunks(CHUNK) {
         let rows: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(c.id, c.claim_id, c.status, c.charge, cr.status, \
+            "SELECT json_group_array(json_array(c.id, c.status, c.charge, cr.status, \
              cr.paid, cr.codes) ORDER BY c.id, cr.id) \
              FROM claims c JOIN claim_responses cr ON cr.claim_id = c.id \
              WHERE c.id IN (SELECT value FROM json_each(?1))",
@@ -1163,7 +1159,7 @@ async fn settle(
         let mut updates: Vec<Update> = Vec::new();
         let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
         let mut rows = rows.into_iter().peekable();
-        while let Some((id, clm01, current, charge, status, paid, codes)) = rows.next() {
+        while let Some((id, current, charge, status, paid, codes)) = rows.next() {
             words.push(Word {
                 status: parse_status(&status)?,
                 paid: paid.as_deref().map(money).transpose()?,
@@ -1176,14 +1172,57 @@ async fn settle(
                 if next != parse_status(&current)? {
                     updates.push((id, Some(next.name()), None));
                     events.push((id, next, codes));
-                    moved.push((id, clm01, next));
                 }
             }
             words.clear();
         }
         write_moves(tx, &updates, &events, at).await?;
     }
-    Ok(moved)
+    Ok(())
+}
+
+/// The claims this file's transaction moved (events after `before`), each
+/// once at the status it ended at, by status: counted in SQL, and only the
+/// first [`LISTED_PER_STATUS`] of each status read back, in the order of
+/// their last move — memory does not grow with the file.
+async fn changes_since(
+    tx: &mut Transaction<'_, Sqlite>,
+    before: i64,
+) -> Result<StatusChanges, LedgerError> {
+    let rows = sqlx::query(
+        "WITH last AS (SELECT claim_id, kind, MAX(id) AS at FROM events WHERE id > ?1 \
+         GROUP BY claim_id), \
+         ranked AS (SELECT l.kind, c.claim_id AS clm01, \
+         ROW_NUMBER() OVER (PARTITION BY l.kind ORDER BY l.at) AS n, \
+         COUNT(*) OVER (PARTITION BY l.kind) AS total \
+         FROM last l JOIN claims c ON c.id = l.claim_id) \
+         SELECT kind, total, clm01 FROM ranked WHERE n <= ?2 ORDER BY kind, n",
+    )
+    .bind(before)
+    .bind(LISTED_PER_STATUS as i64)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(query_err("counting the claims a file moved"))?;
+    let mut changes = StatusChanges::default();
+    let mut group: Option<(ClaimStatus, u64, Vec<String>)> = None;
+    for row in &rows {
+        let status = status_col(row, 0)?;
+        let total: i64 = col(row, 1)?;
+        let clm01: String = col(row, 2)?;
+        match group.as_mut() {
+            Some((s, _, listed)) if *s == status => listed.push(clm01),
+            _ => {
+                if let Some((s, n, listed)) = group.take() {
+                    changes.add(s, n, listed);
+                }
+                group = Some((status, u64::try_from(total).unwrap_or(0), vec![clm01]));
+            }
+        }
+    }
+    if let Some((s, n, listed)) = group {
+        changes.add(s, n, listed);
+    }
+    Ok(changes)
 }
 
 /// The claims a non-claim verdict is about, by our own envelope.

@@ -19,7 +19,9 @@ pub mod write837;
 pub mod write_ack;
 
 pub use delim::{DelimiterError, Delimiters};
-pub use read::{EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer};
+pub use read::{
+    EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer, MAX_PROBLEMS, MAX_SEGMENT,
+};
 pub use read837::{Claim837Error, ClaimReader};
 pub use read_response::{read_ta1, ResponseError, ResponseReader};
 pub use write835::{check_claim_balance, write_835, Writer835};

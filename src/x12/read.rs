@@ -7,6 +7,7 @@
 //! caller keeps the rest and appends the next chunk. Errors carry the byte
 //! offset and the segment's position in the file.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use super::Delimiters;
@@ -69,6 +70,10 @@ pub enum ReadError {
     },
     #[error("at end of file: {what} is not closed")]
     Unclosed { what: &'static str },
+    /// A segment longer than [`MAX_SEGMENT`]: reading stops there, and the
+    /// rest of it is never buffered.
+    #[error("at {pos}: the segment is longer than {limit} bytes (the longest an X12 5010 implementation guide allows is about 2,100); reading stopped")]
+    SegmentTooLong { pos: Position, limit: usize },
 }
 
 impl ReadError {
@@ -234,6 +239,19 @@ impl fmt::Debug for Segment<'_> {
 }
 
 const ISA_ELEMENTS: usize = 16;
+
+/// The longest segment read, terminator excluded. The longest a 5010
+/// implementation guide allows is the 837I `HI` segment: twelve C022
+/// composites at their maximum lengths (3 + 30 + 3 + 35 + 18 + 15 + 30 +
+/// 30 + 1 characters and 8 separators each) come to about 2,100 bytes;
+/// no 835, 277CA or 999 segment comes near it (PLB ≈ 450, MSG 264).
+/// 64 KiB is thirty times that — room for a partner's padding or an
+/// over-long free-text element, which a later check reports — and still
+/// bounds what one segment can make the reader hold and scan.
+pub const MAX_SEGMENT: usize = 64 * 1024;
+
+/// Problems listed per file; the rest are counted ([`EnvelopeReader::problems_not_listed`]).
+pub const MAX_PROBLEMS: usize = 100;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 fn is_filler(b: u8) -> bool {
@@ -333,8 +351,20 @@ impl Tokenizer {
             let Some(delims) = self.delims else {
                 return Err(ReadError::NoIsa { offset: pos.offset }.into());
             };
-            let (raw, used) = match memchr::memchr(delims.segment, rest) {
+            // Looked for no further than the cap: a segment without its
+            // terminator there is refused, whatever follows.
+            let window = rest
+                .get(..rest.len().min(MAX_SEGMENT + 1))
+                .unwrap_or_default();
+            let (raw, used) = match memchr::memchr(delims.segment, window) {
                 Some(end) => (rest.get(..end).unwrap_or_default(), end + 1),
+                None if window.len() > MAX_SEGMENT => {
+                    return Err(ReadError::SegmentTooLong {
+                        pos,
+                        limit: MAX_SEGMENT,
+                    }
+                    .into())
+                }
                 None if eof => (rest, rest.len()),
                 None => break,
             };
@@ -498,14 +528,15 @@ pub struct St {
 struct OpenInterchange {
     control: String,
     groups: u64,
-    group_controls: Vec<String>,
+    /// Hashed: a lookup per GS stays constant however many groups came before.
+    group_controls: HashSet<String>,
 }
 
 #[derive(Debug, Default)]
 struct OpenGroup {
     control: String,
     sets: u64,
-    set_controls: Vec<String>,
+    set_controls: HashSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -523,7 +554,10 @@ pub struct EnvelopeReader {
     interchange: Option<OpenInterchange>,
     group: Option<OpenGroup>,
     set: Option<OpenSet>,
+    /// The first [`MAX_PROBLEMS`] problems found.
     pub problems: Vec<ReadError>,
+    /// Problems found past those listed.
+    pub problems_not_listed: u64,
     pub interchanges: u64,
     pub groups: u64,
     pub sets: u64,
@@ -548,7 +582,7 @@ impl EnvelopeReader {
         match seg.id() {
             b"ISA" => {
                 if self.interchange.is_some() {
-                    self.problems.push(ReadError::Unclosed {
+                    self.problem(ReadError::Unclosed {
                         what: "the previous interchange (no IEA before this ISA)",
                     });
                     self.group = None;
@@ -574,7 +608,7 @@ impl EnvelopeReader {
                     usage: text(&f, 15),
                 };
                 if isa.control.len() != 9 || !isa.control.bytes().all(|b| b.is_ascii_digit()) {
-                    self.problems.push(ReadError::BadElement {
+                    self.problem(ReadError::BadElement {
                         pos,
                         element: "ISA13",
                         found: isa.control.clone(),
@@ -596,11 +630,11 @@ impl EnvelopeReader {
             }
             b"GS" => {
                 let f = seg.fields();
-                let Some(ic) = self.interchange.as_mut() else {
+                if self.interchange.is_none() {
                     return Err(out_of_place("an interchange (ISA)"));
-                };
+                }
                 if self.group.is_some() {
-                    self.problems.push(ReadError::Unclosed {
+                    self.problem(ReadError::Unclosed {
                         what: "the previous functional group (no GE before this GS)",
                     });
                 }
@@ -611,15 +645,17 @@ impl EnvelopeReader {
                     control: text(&f, 6),
                     version: text(&f, 8),
                 };
-                if ic.group_controls.contains(&gs.control) {
-                    self.problems.push(ReadError::DuplicateControl {
+                let repeated = self.interchange.as_mut().is_some_and(|ic| {
+                    ic.groups += 1;
+                    !ic.group_controls.insert(gs.control.clone())
+                });
+                if repeated {
+                    self.problem(ReadError::DuplicateControl {
                         pos,
                         element: "GS06",
                         value: gs.control.clone(),
                     });
                 }
-                ic.group_controls.push(gs.control.clone());
-                ic.groups += 1;
                 self.groups += 1;
                 self.group = Some(OpenGroup {
                     control: gs.control.clone(),
@@ -629,11 +665,11 @@ impl EnvelopeReader {
             }
             b"ST" => {
                 let f = seg.fields();
-                let Some(group) = self.group.as_mut() else {
+                if self.group.is_none() {
                     return Err(out_of_place("a functional group (GS)"));
-                };
+                }
                 if self.set.is_some() {
-                    self.problems.push(ReadError::Unclosed {
+                    self.problem(ReadError::Unclosed {
                         what: "the previous transaction set (no SE before this ST)",
                     });
                 }
@@ -642,15 +678,17 @@ impl EnvelopeReader {
                     control: text(&f, 2),
                     version: text(&f, 3),
                 };
-                if group.set_controls.contains(&st.control) {
-                    self.problems.push(ReadError::DuplicateControl {
+                let repeated = self.group.as_mut().is_some_and(|group| {
+                    group.sets += 1;
+                    !group.set_controls.insert(st.control.clone())
+                });
+                if repeated {
+                    self.problem(ReadError::DuplicateControl {
                         pos,
                         element: "ST02",
                         value: st.control.clone(),
                     });
                 }
-                group.set_controls.push(st.control.clone());
-                group.sets += 1;
                 self.sets += 1;
                 self.set = Some(OpenSet {
                     control: st.control.clone(),
@@ -674,7 +712,7 @@ impl EnvelopeReader {
                     return Err(out_of_place("a functional group (GS)"));
                 };
                 if self.set.take().is_some() {
-                    self.problems.push(ReadError::Unclosed {
+                    self.problem(ReadError::Unclosed {
                         what: "a transaction set (no SE before GE)",
                     });
                 }
@@ -688,7 +726,7 @@ impl EnvelopeReader {
                     return Err(out_of_place("an interchange (ISA)"));
                 };
                 if self.group.take().is_some() {
-                    self.problems.push(ReadError::Unclosed {
+                    self.problem(ReadError::Unclosed {
                         what: "a functional group (no GE before IEA)",
                     });
                 }
@@ -708,20 +746,29 @@ impl EnvelopeReader {
         }
     }
 
+    /// Keeps a problem, or only counts it once [`MAX_PROBLEMS`] are kept.
+    fn problem(&mut self, e: ReadError) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(e);
+        } else {
+            self.problems_not_listed += 1;
+        }
+    }
+
     /// Call at end of input: reports envelopes left open.
     pub fn finish(&mut self) {
         if self.set.take().is_some() {
-            self.problems.push(ReadError::Unclosed {
+            self.problem(ReadError::Unclosed {
                 what: "a transaction set (no SE)",
             });
         }
         if self.group.take().is_some() {
-            self.problems.push(ReadError::Unclosed {
+            self.problem(ReadError::Unclosed {
                 what: "a functional group (no GE)",
             });
         }
         if self.interchange.take().is_some() {
-            self.problems.push(ReadError::Unclosed {
+            self.problem(ReadError::Unclosed {
                 what: "an interchange (no IEA)",
             });
         }
@@ -729,7 +776,7 @@ impl EnvelopeReader {
 
     fn check_count(&mut self, pos: Position, element: &'static str, stated: &str, counted: u64) {
         if stated.trim().parse::<u64>() != Ok(counted) {
-            self.problems.push(ReadError::CountMismatch {
+            self.problem(ReadError::CountMismatch {
                 pos,
                 element,
                 stated: stated.to_owned(),
@@ -750,7 +797,7 @@ impl EnvelopeReader {
         let same = found.trim() == expected
             || matches!((found.trim().parse::<u64>(), expected.parse::<u64>()), (Ok(a), Ok(b)) if a == b);
         if !same {
-            self.problems.push(ReadError::ControlMismatch {
+            self.problem(ReadError::ControlMismatch {
                 pos,
                 element,
                 found: found.to_owned(),

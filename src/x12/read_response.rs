@@ -417,9 +417,17 @@ impl StatusState {
                     (Level::Receiver, _, _) => {
                         if let Some(r) = self.status.receivers.last_mut() {
                             r.statuses.extend(codes);
+                            if r.statuses.len() > MAX_STATUSES_ABOVE {
+                                return Err(bad(f, "STC", TOO_MANY_STATUSES));
+                            }
                         }
                     }
-                    (Level::Provider, _, _) => self.provider.extend(codes),
+                    (Level::Provider, _, _) => {
+                        self.provider.extend(codes);
+                        if self.provider.len() > MAX_STATUSES_ABOVE {
+                            return Err(bad(f, "STC", TOO_MANY_STATUSES));
+                        }
+                    }
                     _ => self.status.batch.extend(codes),
                 }
             }
@@ -459,6 +467,13 @@ impl StatusState {
         Ok(())
     }
 }
+
+/// Statuses a 277CA may give at the receiver (2200B) or provider (2200C)
+/// level. Each is copied into every claim below it, so without a bound a
+/// crafted file would cost time in the square of its length; real files
+/// give one to three.
+const MAX_STATUSES_ABOVE: usize = 99;
+const TOO_MANY_STATUSES: &str = "one of at most 99 statuses at the receiver or provider level";
 
 /// STC01, STC10 and STC11: each a category:code[:entity] composite sharing
 /// STC02–STC04.
