@@ -578,7 +578,7 @@ impl FileNameTemplate {
         // as day one's.
         if t.contains("{seq}") && !t.contains("{isa13}") && !t.contains("{yyyymmdd}") {
             return Err(
-                "{seq} starts again every day: add {yyyymmdd} ({mmdd} repeats every year) or                  {isa13}, or the second day's files take the first day's names"
+                "{seq} starts again every day: add {yyyymmdd} ({mmdd} repeats every year) or {isa13}, or the second day's files take the first day's names"
                     .into(),
             );
         }

@@ -9,6 +9,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -335,4 +336,165 @@ fn alerts(ws: &Workspace) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// An OpenPGP key pair made by gpg for the partner (its public key, at
+/// `partner_pub`) and one for us (our secret key, at `our_secret`).
+fn openpgp_keys(partner_pub: &Path, our_secret: &Path) {
+    let home = tempfile::Builder::new().prefix("gpg").tempdir().unwrap();
+    let gpg = |args: &[&str]| {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", home.path())
+            .args(["--batch", "--yes", "--pinentry-mode", "loopback"])
+            .args(["--passphrase", ""])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("gpg must be installed (scripts/test installs it): {e}"));
+        assert!(out.status.success(), "gpg {args:?}: {}", said(&out));
+        out.stdout
+    };
+    for uid in ["Payer <edi@payer.test>", "Us <edi@office.test>"] {
+        gpg(&["--quick-gen-key", uid, "future-default", "default", "never"]);
+    }
+    std::fs::write(partner_pub, gpg(&["--armor", "--export", "edi@payer.test"])).unwrap();
+    std::fs::write(
+        our_secret,
+        gpg(&["--armor", "--export-secret-keys", "edi@office.test"]),
+    )
+    .unwrap();
+    common::tools::private(our_secret);
+}
+
+/// Each preset of `edi-maps/partners/presets/`, as a user would adopt it:
+/// its partner section and top-level lines go into a workspace's config,
+/// only what names the real server changes (host, port, user, pin, the
+/// folders' place on this disk, the age recipient, the profile); the key,
+/// password and OpenPGP files sit where the preset names them. `check`
+/// passes and says the login method, upload style and verify mode; a
+/// submit delivers one file under the preset's name template.
+#[test]
+fn every_partner_preset_checks_and_delivers_against_a_server_set_up_for_it() {
+    let presets = root().join("edi-maps/partners/presets");
+    for (preset, auth, sftp_flags, login, upload, verify) in [
+        (
+            "key-age",
+            Auth::Key,
+            "",
+            "publickey",
+            "upload: rename",
+            "verify: readback",
+        ),
+        (
+            "password-openpgp",
+            Auth::Password,
+            "",
+            "password",
+            "upload: rename",
+            "verify: readback",
+        ),
+        (
+            "key-password",
+            Auth::KeyThenPassword,
+            "",
+            "publickey then password",
+            "upload: rename",
+            "verify: size (default",
+        ),
+        (
+            "direct-upload",
+            Auth::Key,
+            NO_RENAME,
+            "publickey",
+            "upload: direct",
+            "verify: readback",
+        ),
+    ] {
+        let sshd = Sshd::start_configured(auth, sftp_flags);
+        let ws = Workspace::new(&sshd);
+        let text = std::fs::read_to_string(presets.join(format!("{preset}.toml"))).unwrap();
+        let mut doc: toml::Table = toml::from_str(&text).unwrap();
+        let partners = doc.remove("partners").unwrap();
+        let (name, section) = partners.as_table().unwrap().iter().next().unwrap();
+        let mut p = section.as_table().unwrap().clone();
+        let folder = |key: &str| {
+            let on_server = p[key].as_str().unwrap().trim_matches('/').replace('/', "-");
+            toml::Value::from(sshd.folder(&on_server).display().to_string())
+        };
+        let (outbound, inbound) = (folder("outbound_dir"), folder("inbound_dir"));
+        p.insert("outbound_dir".into(), outbound.clone());
+        p.insert("inbound_dir".into(), inbound);
+        p.insert("host".into(), "127.0.0.1".into());
+        p.insert("port".into(), i64::from(sshd.port).into());
+        p.insert("user".into(), sshd.user.clone().into());
+        p.insert("host_keys".into(), vec![sshd.fingerprint.clone()].into());
+        p.insert("profile".into(), "sandbox".into());
+        p.insert("settle_ms".into(), 100.into());
+        // The files the preset names, made where it names them.
+        let here = |key: &str| p.get(key).and_then(|v| v.as_str()).map(|f| ws.path(f));
+        if let Some(key) = here("key_file") {
+            std::fs::copy(&sshd.client_key, &key).unwrap();
+            common::tools::private(&key);
+        }
+        if let Some(password) = here("password_file") {
+            std::fs::write(&password, format!("{TEST_PASSWORD}\n")).unwrap();
+            common::tools::private(&password);
+        }
+        let seal = p["seal"].as_table().unwrap().clone();
+        if seal.contains_key("age") {
+            let mut seal = seal;
+            seal.insert("age".into(), vec![ws.partner_recipient.clone()].into());
+            p.insert("seal".into(), seal.into());
+        } else {
+            let partner_pub = ws.path(seal["openpgp"][0].as_str().unwrap());
+            let our_secret = ws.path(doc["openpgp_identity"].as_str().unwrap());
+            openpgp_keys(&partner_pub, &our_secret);
+        }
+        doc.insert(
+            "identities".into(),
+            vec![ws.our_identity.display().to_string()].into(),
+        );
+        let mut paths = toml::Table::new();
+        paths.insert(
+            "maps_dir".into(),
+            root().join("edi-maps").display().to_string().into(),
+        );
+        doc.insert("paths".into(), paths.into());
+        let mut partners = toml::Table::new();
+        partners.insert(name.clone(), p.into());
+        doc.insert("partners".into(), partners.into());
+        std::fs::write(&ws.config, toml::to_string(&doc).unwrap()).unwrap();
+
+        let check = ws.run(&["check"], &[]);
+        assert_eq!(check.status.code(), Some(0), "{preset}: {}", said(&check));
+        for said_it in [
+            format!("login accepted by {login} "),
+            upload.into(),
+            verify.into(),
+        ] {
+            assert!(
+                said(&check).contains(&said_it),
+                "{preset}: {said_it:?} in {}",
+                said(&check)
+            );
+        }
+
+        let outbox = ws.path("outbox").join(name);
+        std::fs::create_dir_all(&outbox).unwrap();
+        std::fs::copy(
+            root().join("examples/clinic-claims.csv"),
+            outbox.join("clinic.csv"),
+        )
+        .unwrap();
+        let out = ws.run(&["submit", "--partner", name], &[]);
+        assert_eq!(out.status.code(), Some(0), "{preset}: {}", said(&out));
+        let delivered = names_in(Path::new(outbound.as_str().unwrap()));
+        let template = section["file_name"].as_str().unwrap();
+        let suffix = template.rsplit('}').next().unwrap();
+        assert_eq!(delivered.len(), 1, "{preset}: {delivered:?}");
+        assert!(
+            delivered[0].ends_with(suffix),
+            "{preset}: {delivered:?} from {template}"
+        );
+        assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{preset}");
+    }
 }
