@@ -20,6 +20,19 @@
 //!   size (or the partner is `move_on_arrival` and took it away), and is
 //!   uploaded again otherwise.
 //!
+//! With `upload = "direct"` (servers that forbid rename) there is no
+//! temporary name: `uploading` writes the final name itself, created
+//! exclusively (a file already there is not ours). So `uploading` found at
+//! the next run means our own, possibly cut, upload may be under the final
+//! name: it is verified as it stands — whole, it is delivered and not sent
+//! again; short or different, it is written over where the server allows,
+//! and reported as a failed file (alerted, never delivered) where it does
+//! not. A direct `verified` file is delivered without another upload.
+//!
+//! Each `verified` step's note names the proof (`verify`: size, the
+//! server's SHA-256, or ours of the file read back); a proof that fails
+//! refuses the upload, and the file is sent again.
+//!
 //! The 837 streams from the map through the writer straight into the age
 //! encryptor and the spool file; plaintext never touches the disk.
 
