@@ -498,3 +498,33 @@ fn every_partner_preset_checks_and_delivers_against_a_server_set_up_for_it() {
         assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{preset}");
     }
 }
+
+/// The settings are validated at load, naming their key: an unknown style
+/// or mode, and a proof that cannot be had (a direct upload the partner
+/// takes on arrival leaves nothing to read back).
+#[test]
+fn upload_and_verify_settings_are_checked_at_load() {
+    for (extra, expected) in [
+        ("upload = \"sideways\"\n", "upload"),
+        ("verify = \"md5\"\n", "verify"),
+        (
+            "upload = \"direct\"\nmove_on_arrival = true\nverify = \"readback\"\n",
+            "partners.acme.verify: \"readback\" needs the uploaded file",
+        ),
+    ] {
+        let ws = Workspace::offline();
+        ws.append_config(extra);
+        let out = ws.run(&["check", "--offline"], &[]);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {}", said(&out));
+        assert!(said(&out).contains(expected), "{extra}: {}", said(&out));
+    }
+    let ws = Workspace::offline();
+    ws.append_config("upload = \"direct\"\nverify = \"size\"\n");
+    let out = ws.run(&["check", "--offline"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(
+        said(&out).contains("acme: upload direct, verify size"),
+        "{}",
+        said(&out)
+    );
+}
