@@ -1,15 +1,18 @@
 //! Upload throughput of edi-courier's SFTP client (russh + russh-sftp,
-//! 256 KiB writes, verified by size), for `scripts/bench`, which times
-//! OpenSSH `sftp -b` on the same file and server beside it.
+//! 256 KiB writes), for `scripts/bench`, which times OpenSSH `sftp -b` on
+//! the same file and server beside it — and the cost of each proof of
+//! receipt: `size` (a stat), `sha256` (the server's `check-file-name`) or
+//! `readback` (the upload read back over SFTP and hashed here).
 //!
 //! ```text
-//! bench_sftp PORT USER KEY PIN LOCAL REMOTE
+//! bench_sftp PORT USER KEY PIN LOCAL REMOTE [size|sha256|readback]
 //! ```
-//! Prints one JSON line: bytes, seconds, MB/s, the cipher preference.
+//! Prints one JSON line: bytes, seconds (connect + put + verify), the
+//! verify step's own seconds, MB/s.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use edi_courier::config::{HostKeyPin, SftpTarget};
-use edi_courier::sftp::{Connection, Expected};
+use edi_courier::config::{HostKeyPin, SftpTarget, VerifyMode};
+use edi_courier::sftp::{Connection, Expected, Put};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,26 +28,35 @@ async fn main() {
         password_file: None,
         host_keys: vec![HostKeyPin::parse(&a[4]).unwrap()],
     };
-    let local = Path::new(&a[5]);
-    let bytes = std::fs::read(local).unwrap();
-    let expected = Expected {
-        bytes: bytes.len() as u64,
-        sha256: Sha256::digest(&bytes).into(),
+    let mode = match a.get(7).map(String::as_str) {
+        None | Some("size") => VerifyMode::Size,
+        Some("sha256") => VerifyMode::Sha256,
+        Some("readback") => VerifyMode::Readback,
+        Some(other) => panic!("verify mode {other:?}: size, sha256 or readback"),
     };
-    drop(bytes);
+    let local = Path::new(&a[5]);
+    let mut hash = Sha256::new();
+    let mut file = std::fs::File::open(local).unwrap();
+    let bytes = std::io::copy(&mut file, &mut hash).unwrap();
+    let expected = Expected {
+        bytes,
+        sha256: hash.finalize().into(),
+    };
     let started = Instant::now();
     let conn = Connection::open(&target, Duration::from_secs(30))
         .await
         .unwrap();
-    let verified = conn
-        .put_verified(local, &a[6], expected, &|_| {})
+    conn.put(local, &a[6], Put::Truncate, &|_| {})
         .await
         .unwrap();
+    let verifying = Instant::now();
+    let proof = conn.verify(&a[6], expected, Some(mode)).await.unwrap();
+    let verify_secs = verifying.elapsed().as_secs_f64();
     conn.close().await;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "{{\"what\":\"edi-courier upload (connect + put + size check)\",\"bytes\":{},\"seconds\":{secs:.3},\"mb_per_s\":{:.1}}}",
-        verified.bytes,
-        verified.bytes as f64 / secs / 1e6
+        "{{\"what\":\"edi-courier upload (connect + put + verify {})\",\"proof\":\"{proof:?}\",\"bytes\":{bytes},\"seconds\":{secs:.3},\"verify_seconds\":{verify_secs:.3},\"mb_per_s\":{:.1}}}",
+        mode.as_str(),
+        bytes as f64 / secs / 1e6
     );
 }

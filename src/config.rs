@@ -261,6 +261,62 @@ struct RawPartner {
     /// The partner takes each upload away the moment it has its final name.
     #[serde(default)]
     move_on_arrival: bool,
+    /// How a file reaches its final name: `"rename"` (default) or `"direct"`.
+    #[serde(default)]
+    upload: UploadStyle,
+    /// What proves an upload arrived whole: `"size"`, `"sha256"` or
+    /// `"readback"`; left out, the server's SHA-256 where it offers one,
+    /// else the size.
+    verify: Option<VerifyMode>,
+}
+
+/// How an upload reaches its final name on the partner's server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadStyle {
+    /// Written to `NAME.part`, verified there, then renamed to `NAME`
+    /// without overwriting anything: the partner never sees a part file
+    /// under its final name.
+    #[default]
+    Rename,
+    /// Written straight to `NAME` and verified there, for servers that
+    /// forbid rename. A cut upload is found at the next run (its size or
+    /// hash differs from the ledger's) and replaced where the server lets
+    /// us overwrite it, reported where it does not.
+    Direct,
+}
+
+impl UploadStyle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadStyle::Rename => "rename",
+            UploadStyle::Direct => "direct",
+        }
+    }
+}
+
+/// What proves an upload arrived whole (the size is always compared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    /// The remote size equals ours, and nothing more.
+    Size,
+    /// The server's SHA-256 (`check-file-name`) equals ours; a server
+    /// without that extension is refused, never silently size-checked.
+    Sha256,
+    /// The upload is read back over SFTP and hashed here (streamed): a
+    /// byte-exact proof from any server, at the cost of a download.
+    Readback,
+}
+
+impl VerifyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyMode::Size => "size",
+            VerifyMode::Sha256 => "sha256",
+            VerifyMode::Readback => "readback",
+        }
+    }
 }
 
 fn default_pattern() -> String {
@@ -522,7 +578,7 @@ impl FileNameTemplate {
         // as day one's.
         if t.contains("{seq}") && !t.contains("{isa13}") && !t.contains("{yyyymmdd}") {
             return Err(
-                "{seq} starts again every day: add {yyyymmdd} ({mmdd} repeats every year) or                  {isa13}, or the second day's files take the first day's names"
+                "{seq} starts again every day: add {yyyymmdd} ({mmdd} repeats every year) or {isa13}, or the second day's files take the first day's names"
                     .into(),
             );
         }
@@ -592,6 +648,10 @@ pub struct Partner {
     /// name: a verified upload whose temporary name is gone counts as
     /// delivered even when the final name is not there either.
     pub move_on_arrival: bool,
+    pub upload: UploadStyle,
+    /// None: the server's SHA-256 where it offers `check-file-name`, else
+    /// the size.
+    pub verify: Option<VerifyMode>,
 }
 
 #[derive(Debug)]
@@ -954,6 +1014,23 @@ impl Config {
             }
             let inbound_pattern =
                 glob(&p.inbound_pattern).map_err(|e| invalid(at("inbound_pattern"), e))?;
+            if let (
+                UploadStyle::Direct,
+                true,
+                Some(mode @ (VerifyMode::Sha256 | VerifyMode::Readback)),
+            ) = (p.upload, p.move_on_arrival, p.verify)
+            {
+                return Err(invalid(
+                    at("verify"),
+                    format!(
+                        "\"{}\" needs the uploaded file, but with upload = \"direct\" and \
+                         move_on_arrival = true the partner takes it the moment it appears; \
+                         use upload = \"rename\" (verified under the temporary name), or \
+                         verify = \"size\"",
+                        mode.as_str()
+                    ),
+                ));
+            }
             partners.insert(
                 name.clone(),
                 Partner {
@@ -981,6 +1058,8 @@ impl Config {
                     settle: std::time::Duration::from_millis(settle_ms),
                     max_inbound_bytes,
                     move_on_arrival: p.move_on_arrival,
+                    upload: p.upload,
+                    verify: p.verify,
                 },
             );
         }

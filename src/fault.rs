@@ -2,8 +2,10 @@
 //! variable `EDI_COURIER_FAULT` names a step of the outbound state machine
 //! at which the process kills itself with SIGKILL, exactly as `kill -9`
 //! would (no destructor, no flush), or a fault to simulate
-//! (`enospc-spool`: the spool's disk is full). Unset, every check here is
-//! one cached comparison.
+//! (`enospc-spool`: the spool's disk is full), or a step at which the
+//! process waits for the test (`pause-<step>=<flag file>`) so the test can
+//! change the world under it — flip a byte of an upload on the server
+//! before it is verified. Unset, every check here is one cached comparison.
 //!
 //! Only a build with the `test-hooks` feature reads the variable: in any
 //! other build (every release a user runs) a stray `EDI_COURIER_FAULT` in a
@@ -79,5 +81,36 @@ pub fn enospc_if_injected(area: &str, path: &Path) -> io::Result<()> {
 pub fn panic_if_injected(point: &str) {
     if injected().and_then(|f| f.strip_prefix("panic-")) == Some(point) {
         panic!("{VAR}=panic-{point}: an injected panic");
+    }
+}
+
+/// Waits here, once per process, when `EDI_COURIER_FAULT` is
+/// `pause-<step>=<flag file>`: creates the flag file, then waits until the
+/// test removes it (what the test does meanwhile is the fault), for at
+/// most two minutes so a broken test cannot hang a run for ever.
+pub async fn pause_point(step: &str) {
+    static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let Some(flag) = injected()
+        .and_then(|f| f.strip_prefix("pause-"))
+        .and_then(|f| f.strip_prefix(step))
+        .and_then(|f| f.strip_prefix('='))
+    else {
+        return;
+    };
+    if PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let flag = Path::new(flag);
+    if let Err(e) = std::fs::write(flag, step) {
+        eprintln!("edi-courier: {VAR}: cannot create {}: {e}", flag.display());
+        return;
+    }
+    eprintln!(
+        "edi-courier: {VAR}=pause-{step}: waiting until {} is removed",
+        flag.display()
+    );
+    let started = std::time::Instant::now();
+    while flag.exists() && started.elapsed() < std::time::Duration::from_secs(120) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -1,6 +1,8 @@
 //! The partner's SFTP server, through russh and russh-sftp: a pinned host
 //! key, key authentication, and the few operations delivery needs — put a
-//! file under a temporary name and prove it arrived whole, rename it without
+//! file (under a temporary name, or straight under its final one), prove it
+//! arrived whole (size; the server's SHA-256; or our SHA-256 of the file
+//! read back, for servers without a checksum extension), rename it without
 //! overwriting anything, list, stat.
 //!
 //! Nothing here decides *what* to send or records anything: the outbound
@@ -33,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::{HostKeyPin, SftpTarget};
+use crate::config::{HostKeyPin, SftpTarget, VerifyMode};
 
 mod login;
 pub use login::LoginUsed;
@@ -94,8 +96,27 @@ pub enum SftpError {
         expected: u64,
         found: u64,
     },
-    #[error("{host}: {path}: the server's SHA-256 of the upload differs from ours")]
-    HashMismatch { host: String, path: String },
+    #[error("{host}: {path}: {proof} differs from ours; the upload is refused")]
+    HashMismatch {
+        host: String,
+        path: String,
+        /// Which hash differed (the server's, or ours of the file read back).
+        proof: Proof,
+    },
+    #[error("{host}: {path} is gone right after its upload")]
+    Vanished { host: String, path: String },
+    #[error(
+        "{host}: verify = \"sha256\" needs the server's check-file-name extension, which it does not offer (OpenSSH does not); use verify = \"readback\" for a byte-exact proof from this server"
+    )]
+    NoChecksum { host: String },
+    #[error(
+        "{host}: {path} holds a cut upload of ours and the server refused to overwrite it ({status}); it was not delivered: remove it on the server (or ask the partner to), and the next run sends the file again"
+    )]
+    OverwriteRefused {
+        host: String,
+        path: String,
+        status: String,
+    },
     #[error("{}: {source}", path.display())]
     Local {
         path: PathBuf,
@@ -149,13 +170,17 @@ impl SftpError {
             ),
             SftpError::Remote { source, .. } => !matches!(source, SftpProtoError::Status(_)),
             // The bytes may have been cut short by a dropped connection.
-            SftpError::SizeMismatch { .. } | SftpError::HashMismatch { .. } => true,
+            SftpError::SizeMismatch { .. }
+            | SftpError::HashMismatch { .. }
+            | SftpError::Vanished { .. } => true,
             SftpError::HostKeyMismatch { .. }
             | SftpError::LoginRefused { .. }
             | SftpError::Secret { .. }
             | SftpError::UnexpectedPrompt { .. }
             | SftpError::Key { .. }
             | SftpError::NameTaken { .. }
+            | SftpError::NoChecksum { .. }
+            | SftpError::OverwriteRefused { .. }
             | SftpError::Local { .. } => false,
         }
     }
@@ -326,31 +351,50 @@ impl Connection {
             .collect())
     }
 
-    /// Uploads `local` to `remote` (created or truncated), in 256 KiB
-    /// writes, asks the server to fsync when it can, closes the file and
-    /// checks the close, then proves receipt: the remote size must equal
-    /// `expected.bytes`, and where the server offers a checksum extension,
-    /// its SHA-256 must equal ours. `progress` learns the bytes sent so far.
-    pub async fn put_verified(
+    /// Uploads `local` to `remote` in 256 KiB writes, asks the server to
+    /// fsync when it can, closes the file and checks the close. `how` says
+    /// what may already be under that name. Returns the bytes sent;
+    /// [`Connection::verify`] proves what arrived. `progress` learns the
+    /// bytes sent so far.
+    pub async fn put(
         &self,
         local: &Path,
         remote: &str,
-        expected: Expected,
+        how: Put,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Verified, SftpError> {
+    ) -> Result<u64, SftpError> {
         let local_err = |source| SftpError::Local {
             path: local.to_owned(),
             source,
         };
         let mut input = tokio::fs::File::open(local).await.map_err(local_err)?;
-        let mut file = self
-            .sftp
-            .open_with_flags(
-                remote,
-                OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
-            )
-            .await
-            .map_err(self.remote("creating", remote))?;
+        let flags = match how {
+            Put::Exclusive => OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+            Put::Truncate | Put::Replace => {
+                OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE
+            }
+        };
+        let mut file = match self.sftp.open_with_flags(remote, flags).await {
+            Ok(file) => file,
+            // Something is under the name already and is not ours to touch.
+            Err(SftpProtoError::Status(_))
+                if how == Put::Exclusive && self.size_of(remote).await?.is_some() =>
+            {
+                return Err(SftpError::NameTaken {
+                    host: self.host.clone(),
+                    path: remote.to_owned(),
+                })
+            }
+            // Our own cut upload, which the server will not let us write over.
+            Err(SftpProtoError::Status(status)) if how == Put::Replace => {
+                return Err(SftpError::OverwriteRefused {
+                    host: self.host.clone(),
+                    path: remote.to_owned(),
+                    status: status.status_code.to_string(),
+                })
+            }
+            Err(e) => return Err(self.remote("creating", remote)(e)),
+        };
         let io_err = |e: std::io::Error| self.remote("writing", remote)(SftpProtoError::from(e));
         let mut buf = vec![0u8; WRITE_CHUNK];
         let mut sent = 0u64;
@@ -368,7 +412,25 @@ impl Connection {
             .await
             .map_err(self.remote("syncing", remote))?;
         file.close().await.map_err(io_err)?;
-        let found = self.size_of(remote).await?.unwrap_or(0);
+        Ok(sent)
+    }
+
+    /// Proves that `remote` holds exactly the bytes `expected` describes:
+    /// its size always, then the SHA-256 as `mode` says — the server's
+    /// through `check-file-name`, or ours of the file read back. `None` is
+    /// the default: the server's hash where it offers one, else the size.
+    pub async fn verify(
+        &self,
+        remote: &str,
+        expected: Expected,
+        mode: Option<VerifyMode>,
+    ) -> Result<Proof, SftpError> {
+        let Some(found) = self.size_of(remote).await? else {
+            return Err(SftpError::Vanished {
+                host: self.host.clone(),
+                path: remote.to_owned(),
+            });
+        };
         if found != expected.bytes {
             return Err(SftpError::SizeMismatch {
                 host: self.host.clone(),
@@ -377,20 +439,60 @@ impl Connection {
                 found,
             });
         }
-        let hashed = match self.remote_sha256(remote).await? {
-            Some(theirs) if theirs != expected.sha256 => {
-                return Err(SftpError::HashMismatch {
-                    host: self.host.clone(),
-                    path: remote.to_owned(),
-                })
-            }
-            Some(_) => true,
-            None => false,
+        let (proof, theirs) = match mode {
+            Some(VerifyMode::Size) => return Ok(Proof::Size),
+            Some(VerifyMode::Readback) => (Proof::Readback, self.read_back(remote, found).await?),
+            Some(VerifyMode::Sha256) => match self.remote_sha256(remote).await? {
+                Some(hash) => (Proof::ServerSha256, hash),
+                None => return Err(self.no_checksum()),
+            },
+            None => match self.remote_sha256(remote).await? {
+                Some(hash) => (Proof::ServerSha256, hash),
+                None => return Ok(Proof::Size),
+            },
         };
-        Ok(Verified {
-            bytes: found,
-            hashed,
-        })
+        if theirs != expected.sha256 {
+            return Err(SftpError::HashMismatch {
+                host: self.host.clone(),
+                path: remote.to_owned(),
+                proof,
+            });
+        }
+        Ok(proof)
+    }
+
+    /// The error of `verify = "sha256"` against a server without the
+    /// checksum extension.
+    pub fn no_checksum(&self) -> SftpError {
+        SftpError::NoChecksum {
+            host: self.host.clone(),
+        }
+    }
+
+    /// Reads `remote` back in 256 KiB reads and hashes it, never holding
+    /// more than one read; at most `bytes` + 1 bytes are asked for (a file
+    /// that grew shows as a different hash).
+    async fn read_back(&self, remote: &str, bytes: u64) -> Result<[u8; 32], SftpError> {
+        use sha2::Digest;
+        let file = self
+            .sftp
+            .open(remote)
+            .await
+            .map_err(self.remote("reading back", remote))?;
+        let mut file = file.take(bytes.saturating_add(1));
+        let mut hash = sha2::Sha256::new();
+        let mut buf = vec![0u8; WRITE_CHUNK];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .await
+                .map_err(|e| self.remote("reading back", remote)(SftpProtoError::from(e)))?;
+            if n == 0 {
+                break;
+            }
+            hash.update(buf.get(..n).unwrap_or_default());
+        }
+        Ok(hash.finalize().into())
     }
 
     /// The server's SHA-256 of a remote file, through `check-file-name`
@@ -671,12 +773,54 @@ pub struct Expected {
     pub sha256: [u8; 32],
 }
 
-/// What was proven about an upload.
-#[derive(Debug, Clone, Copy)]
-pub struct Verified {
-    pub bytes: u64,
-    /// The server's hash was compared too (it offers a checksum extension).
-    pub hashed: bool,
+/// What may already be under the name an upload writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// Our own temporary name: whatever is there is truncated.
+    Truncate,
+    /// A final name: nothing may be there; a file that is, is not ours
+    /// and is never touched ([`SftpError::NameTaken`]).
+    Exclusive,
+    /// A final name holding our own cut upload, written over when the
+    /// server allows it ([`SftpError::OverwriteRefused`] when it does not).
+    Replace,
+}
+
+/// What proved an upload whole (its size always matched too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// The size alone.
+    Size,
+    /// The server's SHA-256, through `check-file-name`.
+    ServerSha256,
+    /// Our SHA-256 of the file read back over SFTP.
+    Readback,
+}
+
+impl Proof {
+    /// Whether bytes were compared, not just counted.
+    pub fn hashed(self) -> bool {
+        self != Proof::Size
+    }
+
+    /// For the ledger's note of the step.
+    pub fn note(self) -> &'static str {
+        match self {
+            Proof::Size => "size matches; no hash compared",
+            Proof::ServerSha256 => "size and the server's SHA-256 (check-file-name) match",
+            Proof::Readback => "size and the SHA-256 of the file read back match",
+        }
+    }
+}
+
+impl fmt::Display for Proof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proof::Size => "the size",
+            Proof::ServerSha256 => "the server's SHA-256 of the upload",
+            Proof::Readback => "the SHA-256 of the upload read back",
+        })
+    }
 }
 
 async fn open_sftp(ssh: &Handle<Pinned>, timeout: Duration) -> Result<SftpSession, russh::Error> {

@@ -20,6 +20,19 @@
 //!   size (or the partner is `move_on_arrival` and took it away), and is
 //!   uploaded again otherwise.
 //!
+//! With `upload = "direct"` (servers that forbid rename) there is no
+//! temporary name: `uploading` writes the final name itself, created
+//! exclusively (a file already there is not ours). So `uploading` found at
+//! the next run means our own, possibly cut, upload may be under the final
+//! name: it is verified as it stands — whole, it is delivered and not sent
+//! again; short or different, it is written over where the server allows,
+//! and reported as a failed file (alerted, never delivered) where it does
+//! not. A direct `verified` file is delivered without another upload.
+//!
+//! Each `verified` step's note names the proof (`verify`: size, the
+//! server's SHA-256, or ours of the file read back); a proof that fails
+//! refuses the upload, and the file is sent again.
+//!
 //! The 837 streams from the map through the writer straight into the age
 //! encryptor and the spool file; plaintext never touches the disk.
 
@@ -27,9 +40,9 @@ use crate::ledger::Stamp;
 use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
-use crate::config::{Config, FileNameVars, Partner, Seal};
+use crate::config::{Config, FileNameVars, Partner, Seal, UploadStyle, VerifyMode};
 use crate::crypt::{CryptError, Sealed, Sealer};
-use crate::fault::crash_point;
+use crate::fault::{crash_point, pause_point};
 use crate::ledger::{
     Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Reserved, SentClaim,
     SpooledFile,
@@ -37,7 +50,7 @@ use crate::ledger::{
 use crate::map::InputMap;
 use crate::pickup::{self, PickupError};
 use crate::report::Report;
-use crate::sftp::{Connection, Expected, SftpError};
+use crate::sftp::{Connection, Expected, Proof, Put, SftpError};
 use crate::translate::{Pipeline, TranslateError, Translation};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +114,9 @@ pub enum FileOutcome {
         name: String,
         claims: u64,
         bytes: u64,
-        hashed: bool,
+        /// What proved it whole in this run; None when an earlier run
+        /// proved it and was interrupted before recording the delivery.
+        proof: Option<Proof>,
     },
     Failed {
         name: String,
@@ -547,6 +562,21 @@ impl Submit<'_> {
             }
             tries += 1;
             let transient = match Connection::open(&self.partner.sftp, self.partner.timeout).await {
+                Ok(conn)
+                    if self.partner.verify == Some(VerifyMode::Sha256)
+                        && !conn.verifies_hashes() =>
+                {
+                    // Nothing is sent that could not be proven as asked.
+                    let e = conn.no_checksum();
+                    conn.close().await;
+                    for file in &waiting {
+                        self.ledger
+                            .attempt_failed(file.id, &e.to_string(), self.now)
+                            .await?;
+                    }
+                    report.connection_error = Some((&e).into());
+                    return Ok(());
+                }
                 Ok(conn) => {
                     let mut transient = None;
                     for file in waiting {
@@ -607,15 +637,13 @@ impl Submit<'_> {
         }
     }
 
-    /// Takes one file from where the ledger says it is to delivered.
+    /// Takes one file from where the ledger says it is to delivered, in the
+    /// partner's upload style.
     async fn deliver_one(
         &self,
         conn: &Connection,
         file: &OutFile,
     ) -> Result<FileOutcome, SubmitError> {
-        let dir = self.partner.outbound_dir.trim_end_matches('/');
-        let tmp = format!("{dir}/{}.part", file.name);
-        let fin = format!("{dir}/{}", file.name);
         let (Some(sha), Some(size)) = (&file.sha256, file.size) else {
             return Err(SubmitError::Unrecorded {
                 name: file.name.clone(),
@@ -627,10 +655,30 @@ impl Submit<'_> {
                 name: file.name.clone(),
             })?,
         };
+        let dir = self.partner.outbound_dir.trim_end_matches('/');
+        let remote = Remote {
+            tmp: format!("{dir}/{}.part", file.name),
+            fin: format!("{dir}/{}", file.name),
+        };
+        match self.partner.upload {
+            UploadStyle::Rename => self.deliver_renamed(conn, file, expected, &remote).await,
+            UploadStyle::Direct => self.deliver_direct(conn, file, expected, &remote).await,
+        }
+    }
+
+    /// `upload = "rename"`: `NAME.part`, verified there, renamed to `NAME`
+    /// without overwriting anything.
+    async fn deliver_renamed(
+        &self,
+        conn: &Connection,
+        file: &OutFile,
+        expected: Expected,
+        Remote { tmp, fin }: &Remote,
+    ) -> Result<FileOutcome, SubmitError> {
         let mut state = file.state;
-        let mut hashed = false;
+        let mut proof = None;
         if state == FileState::Verified {
-            match conn.size_of(&tmp).await? {
+            match conn.size_of(tmp).await? {
                 Some(found) if found == expected.bytes => {}
                 Some(_) => state = FileState::Uploading,
                 None => {
@@ -638,7 +686,7 @@ impl Submit<'_> {
                     // partner's cleanup: delivered only if the final name
                     // holds the recorded size — or the partner takes files
                     // away on arrival, so nothing can be there to see.
-                    let arrived = conn.size_of(&fin).await?;
+                    let arrived = conn.size_of(fin).await?;
                     let why = match arrived {
                         Some(found) if found == expected.bytes => Some(
                             "renamed before an interruption (the final name holds the recorded size)",
@@ -649,16 +697,7 @@ impl Submit<'_> {
                         _ => None,
                     };
                     match why {
-                        Some(why) => {
-                            let claims = self.ledger.delivered(file.id, why, self.now).await?;
-                            self.archive(file)?;
-                            return Ok(FileOutcome::Delivered {
-                                name: file.name.clone(),
-                                claims,
-                                bytes: expected.bytes,
-                                hashed: false,
-                            });
-                        }
+                        Some(why) => return self.delivered(file, expected, None, why).await,
                         None => {
                             tracing::warn!(file = %file.name, "a verified upload is gone from the partner's server; uploading it again");
                             state = FileState::Uploading;
@@ -668,57 +707,181 @@ impl Submit<'_> {
             }
         }
         if state != FileState::Verified {
-            self.ledger
-                .file_step(
-                    file.id,
-                    FileState::Uploading,
-                    &format!("to {tmp} on {}", conn.host()),
-                    self.now,
-                )
+            self.upload(conn, file, expected, tmp, Put::Truncate)
                 .await?;
-            self.progress.start(&file.name, expected.bytes);
-            let half = expected.bytes / 2;
-            let advance = |sent: u64| {
-                if sent >= half {
-                    crash_point("uploading");
-                }
-                self.progress.advance(sent);
-            };
-            let verified = conn
-                .put_verified(Path::new(&file.spool_path), &tmp, expected, &advance)
-                .await;
-            self.progress.finish();
-            let verified = verified?;
-            crash_point("uploaded");
-            hashed = verified.hashed;
-            let how = if verified.hashed {
-                "size and SHA-256 match"
-            } else {
-                "size matches (the server offers no checksum)"
-            };
-            self.ledger
-                .file_step(
-                    file.id,
-                    FileState::Verified,
-                    &format!("{} bytes at {tmp}: {how}", verified.bytes),
-                    self.now,
-                )
-                .await?;
-            crash_point("verified");
+            let found = conn.verify(tmp, expected, self.partner.verify).await?;
+            self.verified(file, expected, tmp, found).await?;
+            proof = Some(found);
         }
-        conn.rename_no_clobber(&tmp, &fin).await?;
+        conn.rename_no_clobber(tmp, fin).await?;
         crash_point("renamed");
-        let claims = self
-            .ledger
-            .delivered(file.id, &format!("renamed to {fin}"), self.now)
+        self.delivered(file, expected, proof, &format!("renamed to {fin}"))
+            .await
+    }
+
+    /// `upload = "direct"`: written straight to `NAME` and verified there.
+    /// The ledger's `uploading` means a cut upload of ours may be under the
+    /// final name: it is verified as it stands (whole: delivered, not sent
+    /// again), else written over — where the server allows; where it does
+    /// not, the file is reported failed, never delivered. `spooled` means
+    /// we never touched the name: anything there is someone else's.
+    async fn deliver_direct(
+        &self,
+        conn: &Connection,
+        file: &OutFile,
+        expected: Expected,
+        Remote { tmp, fin }: &Remote,
+    ) -> Result<FileOutcome, SubmitError> {
+        let mode = self.partner.verify;
+        let how = match file.state {
+            FileState::Spooled => Put::Exclusive,
+            _ => {
+                // A temporary name left from when this partner uploaded
+                // with rename is ours: it goes (best effort).
+                if conn.size_of(tmp).await.ok().flatten().is_some() {
+                    conn.remove(tmp).await.ok();
+                }
+                match conn.verify(fin, expected, mode).await {
+                    Ok(found) if file.state == FileState::Verified => {
+                        return self
+                            .delivered(
+                                file,
+                                expected,
+                                Some(found),
+                                &format!("verified at {fin} before an interruption"),
+                            )
+                            .await;
+                    }
+                    Ok(found) => {
+                        self.verified(file, expected, fin, found).await?;
+                        return self
+                            .delivered(
+                                file,
+                                expected,
+                                Some(found),
+                                &format!(
+                                    "found whole at {fin} after an interruption; not sent again"
+                                ),
+                            )
+                            .await;
+                    }
+                    Err(SftpError::Vanished { .. })
+                        if self.partner.move_on_arrival && file.state == FileState::Verified =>
+                    {
+                        return self
+                            .delivered(file, expected, None, "verified before an interruption; the partner moves files on arrival")
+                            .await;
+                    }
+                    Err(SftpError::Vanished { .. }) => Put::Exclusive,
+                    Err(SftpError::SizeMismatch { .. } | SftpError::HashMismatch { .. }) => {
+                        tracing::warn!(file = %file.name, "a cut or damaged upload of ours is under the final name; writing it again");
+                        Put::Replace
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        self.upload(conn, file, expected, fin, how).await?;
+        let found = match conn.verify(fin, expected, mode).await {
+            Err(SftpError::Vanished { .. }) if self.partner.move_on_arrival => {
+                return self
+                    .delivered(
+                        file,
+                        expected,
+                        None,
+                        &format!("written to {fin}, every write and the close acknowledged; the partner took it on arrival before it could be checked"),
+                    )
+                    .await;
+            }
+            other => other?,
+        };
+        self.verified(file, expected, fin, found).await?;
+        self.delivered(
+            file,
+            expected,
+            Some(found),
+            &format!("written directly to {fin}"),
+        )
+        .await
+    }
+
+    /// Records `uploading`, sends the sealed file to `remote`.
+    async fn upload(
+        &self,
+        conn: &Connection,
+        file: &OutFile,
+        expected: Expected,
+        remote: &str,
+        how: Put,
+    ) -> Result<(), SubmitError> {
+        self.ledger
+            .file_step(
+                file.id,
+                FileState::Uploading,
+                &format!(
+                    "to {remote} on {} (upload: {})",
+                    conn.host(),
+                    self.partner.upload.as_str()
+                ),
+                self.now,
+            )
             .await?;
+        self.progress.start(&file.name, expected.bytes);
+        let half = expected.bytes / 2;
+        let advance = |sent: u64| {
+            if sent >= half {
+                crash_point("uploading");
+            }
+            self.progress.advance(sent);
+        };
+        let sent = conn
+            .put(Path::new(&file.spool_path), remote, how, &advance)
+            .await;
+        self.progress.finish();
+        sent?;
+        crash_point("uploaded");
+        pause_point("uploaded").await;
+        Ok(())
+    }
+
+    /// Records `verified`, with the proof in the step's note.
+    async fn verified(
+        &self,
+        file: &OutFile,
+        expected: Expected,
+        remote: &str,
+        proof: Proof,
+    ) -> Result<(), SubmitError> {
+        self.ledger
+            .file_step(
+                file.id,
+                FileState::Verified,
+                &format!("{} bytes at {remote}: {}", expected.bytes, proof.note()),
+                self.now,
+            )
+            .await?;
+        crash_point("verified");
+        Ok(())
+    }
+
+    /// Records the file delivered (its claims Sent) and archives its
+    /// sealed copy.
+    async fn delivered(
+        &self,
+        file: &OutFile,
+        expected: Expected,
+        proof: Option<Proof>,
+        why: &str,
+    ) -> Result<FileOutcome, SubmitError> {
+        let claims = self.ledger.delivered(file.id, why, self.now).await?;
+        crash_point("delivered");
         tracing::info!(file = %file.name, claims, "delivered");
         self.archive(file)?;
         Ok(FileOutcome::Delivered {
             name: file.name.clone(),
             claims,
             bytes: expected.bytes,
-            hashed,
+            proof,
         })
     }
 
@@ -777,6 +940,13 @@ impl Submit<'_> {
         }
         Ok(())
     }
+}
+
+/// A file's two names on the partner's server.
+struct Remote {
+    /// `NAME.part`, where `upload = "rename"` writes.
+    tmp: String,
+    fin: String,
 }
 
 fn remove_if_present(path: &Path) -> Result<(), SubmitError> {

@@ -221,12 +221,16 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
                 name,
                 claims,
                 bytes,
-                hashed,
+                proof,
             } => {
                 text += &format!(
                     "{name}: delivered to {}, {bytes} bytes verified by size{}, {claims} claim(s) sent\n",
                     partner.name,
-                    if *hashed { " and SHA-256" } else { "" }
+                    match proof {
+                        Some(crate::sftp::Proof::ServerSha256) => " and SHA-256",
+                        Some(crate::sftp::Proof::Readback) => " and SHA-256 (read back)",
+                        Some(crate::sftp::Proof::Size) | None => "",
+                    }
                 );
             }
             FileOutcome::Failed { name, error } => {
@@ -839,6 +843,27 @@ fn open_phi_folders(config: &Config) -> Vec<String> {
     .collect()
 }
 
+/// `check`'s word on how a partner's uploads go and are proven on the
+/// server it reached: `(failed, line)`.
+fn upload_line(p: &crate::config::Partner, conn: &Connection) -> (bool, String) {
+    use crate::config::{UploadStyle, VerifyMode};
+    let style = match p.upload {
+        UploadStyle::Rename => {
+            "upload: rename (to NAME.part, verified, renamed without overwriting)"
+        }
+        UploadStyle::Direct => "upload: direct (straight to the final name, verified there)",
+    };
+    let verify = match (p.verify, conn.verifies_hashes()) {
+        (Some(VerifyMode::Sha256), false) => return (true, format!("{}: {style}; {}", p.name, conn.no_checksum())),
+        (Some(VerifyMode::Sha256), true) => "verify: sha256 (the server's check-file-name)",
+        (Some(VerifyMode::Readback), _) => "verify: readback (each upload read back and hashed here)",
+        (Some(VerifyMode::Size), _) => "verify: size",
+        (None, true) => "verify: sha256 (default: the server offers check-file-name)",
+        (None, false) => "verify: size (default: the server offers no checksum; verify = \"readback\" gives a byte-exact proof)",
+    };
+    (false, format!("{}: {style}; {verify}", p.name))
+}
+
 pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
     let config = load_config(cli)?;
     let mut text = format!(
@@ -895,6 +920,17 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
         if let Some(password_file) = &p.sftp.password_file {
             text += &format!("{}: password from {}\n", p.name, password_file.display());
         }
+        if args.offline {
+            text += &format!(
+                "{}: upload {}, verify {}\n",
+                p.name,
+                p.upload.as_str(),
+                p.verify.map_or(
+                    "by default (the server's SHA-256 where offered, else size)",
+                    |v| v.as_str()
+                )
+            );
+        }
     }
     if !args.offline {
         let results = runtime()?.block_on(async {
@@ -905,18 +941,14 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
                         lines.push((
                             false,
                             format!(
-                                "{}: {} host key pinned, login accepted by {} (the server offers {}){}",
+                                "{}: {} host key pinned, login accepted by {} (the server offers {})",
                                 p.name,
                                 conn.host(),
                                 conn.login().used.join(" then "),
                                 conn.login().offered.join(", "),
-                                if conn.verifies_hashes() {
-                                    ", uploads verified by SHA-256 too"
-                                } else {
-                                    ""
-                                }
                             ),
                         ));
+                        lines.push(upload_line(p, &conn));
                         for dir in [&p.outbound_dir, &p.inbound_dir] {
                             match conn.list(dir).await {
                                 Ok(entries) => lines.push((

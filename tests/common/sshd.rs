@@ -95,6 +95,12 @@ impl Sshd {
     }
 
     pub fn start_with(auth: Auth) -> Sshd {
+        Sshd::start_configured(auth, "")
+    }
+
+    /// A server whose SFTP subsystem takes `sftp_flags` (internal-sftp's:
+    /// `-P rename,posix-rename` denies renames, as some MFT servers do).
+    pub fn start_configured(auth: Auth, sftp_flags: &str) -> Sshd {
         let sshd = Path::new("/usr/sbin/sshd");
         assert!(
             sshd.exists(),
@@ -150,7 +156,7 @@ impl Sshd {
                     "{methods}ListenAddress 127.0.0.1\nPort {port}\nHostKey {host}\nPidFile {pid}\n\
                      AuthorizedKeysFile {keys}\nPubkeyAuthentication yes\n\
                      PermitRootLogin prohibit-password\nStrictModes no\n\
-                     Subsystem sftp internal-sftp\n",
+                     Subsystem sftp internal-sftp {sftp_flags}\n",
                     host = d.join("host_ed25519").display(),
                     pid = d.join("sshd.pid").display(),
                     keys = d.join("authorized_keys").display(),
