@@ -31,6 +31,7 @@ use crate::ledger::Stamp;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::atomic::AtomicFile;
 use crate::config::{Config, InboundAfter, Partner};
@@ -77,7 +78,11 @@ pub enum Unreadable {
     #[error("cannot open the seal: {0}")]
     Seal(#[from] CryptError),
     #[error("reading it: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+    /// Opening, checking and applying it took longer than the partner's
+    /// `inbound_time_budget_secs`: set aside so the run goes on.
+    #[error("processing it took longer than its {secs} s budget (inbound_time_budget_secs); nothing of it was applied")]
+    OverBudget { secs: u64 },
     #[error("not readable X12: {0}")]
     Fatal(ReadError),
     #[error("{} problem(s) — nothing of it was applied; first: {}", crate::inspect::problem_count(.0), .0.first().map(ToString::to_string).unwrap_or_default())]
@@ -98,6 +103,52 @@ pub enum Unreadable {
     /// An 835 whose amounts do not add up: posting it would post wrong money.
     #[error("835 {trace} does not balance: {detail}")]
     Unbalanced { trace: String, detail: String },
+}
+
+impl From<std::io::Error> for Unreadable {
+    /// A read refused by the file's [`Budget`] is told apart by its type.
+    fn from(e: std::io::Error) -> Self {
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<OverBudget>())
+        {
+            Some(over) => Unreadable::OverBudget { secs: over.secs },
+            None => Unreadable::Io(e),
+        }
+    }
+}
+
+/// How long one collected file may take, from its first read to its
+/// commit. Every read of the file checks it, in both passes, so a file that
+/// takes far longer than its size warrants (a hostile seal, a path slower
+/// than it should be) is quarantined instead of holding up every later file.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    until: Instant,
+    secs: u64,
+}
+
+impl Budget {
+    pub fn start(secs: u64) -> Budget {
+        Budget {
+            until: Instant::now() + Duration::from_secs(secs),
+            secs,
+        }
+    }
+
+    fn check(&self) -> std::io::Result<()> {
+        if Instant::now() > self.until {
+            return Err(std::io::Error::other(OverBudget { secs: self.secs }));
+        }
+        Ok(())
+    }
+}
+
+/// The error a read past the budget fails with (see `From<io::Error>`).
+#[derive(Debug, thiserror::Error)]
+#[error("over the {secs} s time budget")]
+struct OverBudget {
+    secs: u64,
 }
 
 /// Why a remote file was not taken.
@@ -486,7 +537,8 @@ impl Collect<'_> {
         local: &Path,
     ) -> Result<Collected, CollectError> {
         let keys = self.inbound_keys();
-        let checked = match check_file(&keys, local) {
+        let budget = Budget::start(self.partner.inbound_time_budget_secs);
+        let checked = match check_file(&keys, local, budget) {
             Ok(checked) => checked,
             Err(reason) => return self.quarantine(id, name, local, reason).await,
         };
@@ -503,7 +555,7 @@ impl Collect<'_> {
                 });
             }
         };
-        let done = match self.apply(applying, id, local, &checked).await? {
+        let done = match self.apply(applying, id, local, &checked, budget).await? {
             Ok(done) => done,
             // Nothing of it stayed: the transaction was dropped.
             Err(reason) => return self.quarantine(id, name, local, reason).await,
@@ -542,9 +594,10 @@ impl Collect<'_> {
         id: i64,
         local: &Path,
         checked: &Checked,
+        budget: Budget,
     ) -> Result<Result<Reconciled, Unreadable>, CollectError> {
         let keys = self.inbound_keys();
-        let input = match open_input(&keys, local) {
+        let input = match open_input(&keys, local, budget) {
             Ok(input) => input,
             Err(reason) => return Ok(Err(reason)),
         };
@@ -565,7 +618,7 @@ impl Collect<'_> {
         while more {
             more = match reader.step(|item| items.push(item)) {
                 Ok(more) => more,
-                Err(InspectError::Io(e)) => return Ok(Err(Unreadable::Io(e))),
+                Err(InspectError::Io(e)) => return Ok(Err(Unreadable::from(e))),
             };
             for item in items.drain(..) {
                 let (payment, ends) = match item {
@@ -739,6 +792,7 @@ impl Collect<'_> {
 pub struct Hashing<R> {
     inner: R,
     hash: Sha256,
+    budget: Budget,
 }
 
 impl<R> Hashing<R> {
@@ -754,6 +808,8 @@ impl<R> Hashing<R> {
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        crate::fault::slow_if_injected("inbound-read");
+        self.budget.check()?;
         let n = self.inner.read(buf)?;
         self.hash.update(buf.get(..n).unwrap_or_default());
         Ok(n)
@@ -767,6 +823,7 @@ impl<R: Read> Read for Hashing<R> {
 fn open_input<'a>(
     keys: &crypt::InboundKeys<'a>,
     path: &Path,
+    budget: Budget,
 ) -> Result<Hashing<crypt::Opened<'a, std::io::BufReader<std::fs::File>>>, Unreadable> {
     let file = std::fs::File::open(path)?;
     let inner = match crypt::open_inbound(keys, std::io::BufReader::new(file)) {
@@ -776,6 +833,7 @@ fn open_input<'a>(
     Ok(Hashing {
         inner,
         hash: Sha256::new(),
+        budget,
     })
 }
 
@@ -816,8 +874,12 @@ fn check_balance(
 /// finds everything that sets a file aside whole — a seal that does not
 /// open, an envelope or reader problem, no segment at all, an 835 out of
 /// balance — and returns the responses' headers and the content's hash.
-pub fn check_file(keys: &crypt::InboundKeys<'_>, path: &Path) -> Result<Checked, Unreadable> {
-    let mut input = open_input(keys, path)?;
+pub fn check_file(
+    keys: &crypt::InboundKeys<'_>,
+    path: &Path,
+    budget: Budget,
+) -> Result<Checked, Unreadable> {
+    let mut input = open_input(keys, path, budget)?;
     let mut headers = Vec::new();
     let mut totals = ClaimTotals::default();
     let mut claim_fault: Option<String> = None;
@@ -844,8 +906,12 @@ pub fn check_file(keys: &crypt::InboundKeys<'_>, path: &Path) -> Result<Checked,
         Item::Claim(_) => {}
     })
     .map_err(|e| match e {
-        InspectError::Io(e) => Unreadable::Io(e),
+        InspectError::Io(e) => Unreadable::from(e),
     });
+    if let Err(over @ Unreadable::OverBudget { .. }) = summary {
+        // Stopped on purpose: the seal was not read to its end either.
+        return Err(over);
+    }
     // The seal's verdict (whole? signed by the partner?) before anything
     // read is believed: it also explains a reading error.
     input.inner.finish()?;

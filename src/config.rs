@@ -33,6 +33,8 @@ pub const SYSTEM_CONFIG: &str = "/etc/edi-courier/edi-courier.toml";
 pub const MAX_TIMEOUT_SECS: u64 = 3_600;
 pub const MAX_SETTLE_MS: u64 = 600_000;
 pub const MAX_INBOUND_BYTES: u64 = 1 << 40;
+/// A day: a budget is a bound, not a schedule.
+pub const MAX_TIME_BUDGET_SECS: u64 = 86_400;
 pub const MAX_ATTEMPTS: u64 = 100;
 pub const MAX_DELAY_MS: u64 = 3_600_000;
 /// A year (a leap year's hours): later than that, an answer is not late, it is lost.
@@ -258,6 +260,10 @@ struct RawPartner {
     /// Larger inbound files are not downloaded; they are reported.
     #[serde(default = "default_max_inbound")]
     max_inbound_bytes: u64,
+    /// How long one collected file may take to open, check and apply
+    /// before it is quarantined (seconds).
+    #[serde(default = "default_inbound_time_budget")]
+    inbound_time_budget_secs: u64,
     /// The partner takes each upload away the moment it has its final name.
     #[serde(default)]
     move_on_arrival: bool,
@@ -329,6 +335,14 @@ fn default_settle() -> u64 {
 
 fn default_max_inbound() -> u64 {
     1 << 30
+}
+
+/// Ten minutes: a 1 GiB 835 (the default size cap) opens, checks and
+/// reconciles in about a minute and a half at the slowest rate measured
+/// here (BENCHMARKS.md), so only a file far slower than its size warrants
+/// meets the budget.
+fn default_inbound_time_budget() -> u64 {
+    600
 }
 
 fn default_timeout() -> u64 {
@@ -644,6 +658,8 @@ pub struct Partner {
     pub inbound_pattern: regex::Regex,
     pub settle: std::time::Duration,
     pub max_inbound_bytes: u64,
+    /// Seconds one collected file may take before it is quarantined.
+    pub inbound_time_budget_secs: u64,
     /// The partner moves each upload away as soon as it has its final
     /// name: a verified upload whose temporary name is gone counts as
     /// delivered even when the final name is not there either.
@@ -864,6 +880,11 @@ impl Config {
                 p.max_inbound_bytes,
                 1..=MAX_INBOUND_BYTES,
             )?;
+            let inbound_time_budget_secs = within(
+                "inbound_time_budget_secs",
+                p.inbound_time_budget_secs,
+                1..=MAX_TIME_BUDGET_SECS,
+            )?;
             within(
                 "retry.attempts",
                 u64::from(p.retry.attempts),
@@ -1057,6 +1078,7 @@ impl Config {
                     inbound_pattern,
                     settle: std::time::Duration::from_millis(settle_ms),
                     max_inbound_bytes,
+                    inbound_time_budget_secs,
                     move_on_arrival: p.move_on_arrival,
                     upload: p.upload,
                     verify: p.verify,

@@ -75,6 +75,14 @@ pub fn enospc_if_injected(area: &str, path: &Path) -> io::Result<()> {
     }
 }
 
+/// Sleeps 1.5 s here when `EDI_COURIER_FAULT` is `slow-<point>`: how the
+/// tests make a file meet its time budget without a large file.
+pub fn slow_if_injected(point: &str) {
+    if injected().and_then(|f| f.strip_prefix("slow-")) == Some(point) {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+    }
+}
+
 /// Panics here when `EDI_COURIER_FAULT` is `panic-<point>`: how the tests
 /// prove a job that panics is released, not left busy until a restart.
 #[allow(clippy::panic)] // the injected fault is a panic
