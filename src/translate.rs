@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, PaymentMap, Source};
+use crate::map::{
+    read_canonical, InputMap, MapError, Mapped, Opened, PaymentMap, ReadAhead, Source,
+};
 use crate::model::response::Remittance;
 use crate::model::{Claim, ClaimKind, Receiver, Submitter};
 use crate::profile::Profile;
@@ -201,11 +203,18 @@ impl Pipeline<'_> {
             }
             (false, Some(map)) => {
                 let claims = map.open_csv(path)?;
+                let csv_header = Some(claims.header());
+                // Mapping runs ahead on a thread of its own while this one
+                // scrubs and writes; without a thread, right here.
+                let claims: Claims = match ReadAhead::spawn(claims, path.display().to_string()) {
+                    Ok(ahead) => Box::new(ahead),
+                    Err(_) => Box::new(map.open_csv(path)?),
+                };
                 Ok(Opened {
                     submitter: None,
                     receiver: None,
-                    csv_header: Some(claims.header()),
-                    claims: Box::new(claims),
+                    csv_header,
+                    claims,
                 })
             }
             (false, None) => Err(MapError::Unreadable {

@@ -301,6 +301,7 @@ impl<R: Read> CsvClaims<R> {
                 rows,
                 claim_id.as_deref(),
             )
+            .map(Box::new)
         } else {
             Err(problems)
         };
