@@ -13,9 +13,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::map::{
-    read_canonical, InputMap, MapError, Mapped, Opened, PaymentMap, ReadAhead, Source,
-};
+use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, PaymentMap, Source};
 use crate::model::response::Remittance;
 use crate::model::{Claim, ClaimKind, Receiver, Submitter};
 use crate::profile::Profile;
@@ -204,9 +202,9 @@ impl Pipeline<'_> {
             (false, Some(map)) => {
                 let claims = map.open_csv(path)?;
                 let csv_header = Some(claims.header());
-                // Mapping runs ahead on a thread of its own while this one
-                // scrubs and writes; without a thread, right here.
-                let claims: Claims = match ReadAhead::spawn(claims, path.display().to_string()) {
+                // Rows are read ahead on a thread of their own while this
+                // one builds, scrubs and writes; without a thread, all here.
+                let claims: Claims = match claims.read_ahead() {
                     Ok(ahead) => Box::new(ahead),
                     Err(_) => Box::new(map.open_csv(path)?),
                 };

@@ -2,9 +2,11 @@
 //!
 //! Turning CSV rows into claims (splitting cells, typing values, building
 //! the model) is over half of `translate`'s work; scrubbing and writing the
-//! 837 is the rest. On a machine with two cores the two halves overlap: a
-//! reader thread maps claims and hands them over in small batches through a
-//! bounded channel, while the caller scrubs and writes. The claims come out
+//! 837 is the rest. On a machine with two cores the work overlaps: a reader
+//! thread reads rows and types their values and hands them over in small
+//! batches through a bounded channel, while the caller's thread finishes
+//! each claim (builds it into the model), scrubs and writes it — the split
+//! that puts about half of the work on each side. The claims come out
 //! in the order the export holds them, exactly as the reader made them, so
 //! the output does not change; memory stays flat (at most
 //! [`BATCHES_IN_FLIGHT`] batches of [`BATCH`] claims wait at any time).
@@ -26,29 +28,32 @@ const BATCH: usize = 128;
 const BATCHES_IN_FLIGHT: usize = 4;
 
 /// What the reader thread sends.
-enum Message {
-    Claims(Vec<Mapped>),
+enum Message<T> {
+    Claims(Vec<T>),
     /// Every claim of the input was sent.
     End,
 }
 
-/// The claims of one input, mapped on a reader thread (see the module docs).
-pub struct ReadAhead {
+/// The claims of one input, read on a reader thread (see the module docs):
+/// the reader sends `T`s, `finish` makes each a claim on this side.
+pub(crate) struct ReadAhead<T, F> {
     file: String,
-    from: Option<Receiver<Message>>,
-    batch: std::vec::IntoIter<Mapped>,
+    from: Option<Receiver<Message<T>>>,
+    batch: std::vec::IntoIter<T>,
+    finish: F,
     /// The last data row handed out, to say where a dead reader stopped.
     last_row: u64,
     worker: Option<JoinHandle<()>>,
     done: bool,
 }
 
-impl ReadAhead {
-    /// Starts mapping `claims` on a thread of its own. `file` names the
-    /// input in the one error a dead reader leaves.
-    pub fn spawn<I>(claims: I, file: String) -> std::io::Result<ReadAhead>
+impl<T: Send + 'static, F: FnMut(T) -> Mapped> ReadAhead<T, F> {
+    /// Starts reading `claims` on a thread of its own; `finish` makes each
+    /// a claim on the caller's side. `file` names the input in the one
+    /// error a dead reader leaves.
+    pub(crate) fn spawn<I>(claims: I, finish: F, file: String) -> std::io::Result<Self>
     where
-        I: Iterator<Item = Mapped> + Send + 'static,
+        I: Iterator<Item = T> + Send + 'static,
     {
         let (to, from) = sync_channel(BATCHES_IN_FLIGHT);
         let worker = std::thread::Builder::new()
@@ -58,6 +63,7 @@ impl ReadAhead {
             file,
             from: Some(from),
             batch: Vec::new().into_iter(),
+            finish,
             last_row: 0,
             worker: Some(worker),
             done: false,
@@ -92,10 +98,10 @@ impl ReadAhead {
 
 /// The reader thread: batches of claims, then the end. A send fails only
 /// when the caller stopped listening; the thread then just ends.
-fn read(claims: impl Iterator<Item = Mapped>, to: &SyncSender<Message>) {
+fn read<T>(claims: impl Iterator<Item = T>, to: &SyncSender<Message<T>>) {
     let mut claims = claims.fuse();
     loop {
-        let batch: Vec<Mapped> = claims.by_ref().take(BATCH).collect();
+        let batch: Vec<T> = claims.by_ref().take(BATCH).collect();
         if batch.is_empty() {
             let _ = to.send(Message::End);
             return;
@@ -106,12 +112,13 @@ fn read(claims: impl Iterator<Item = Mapped>, to: &SyncSender<Message>) {
     }
 }
 
-impl Iterator for ReadAhead {
+impl<T: Send + 'static, F: FnMut(T) -> Mapped> Iterator for ReadAhead<T, F> {
     type Item = Mapped;
 
     fn next(&mut self) -> Option<Mapped> {
         loop {
-            if let Some(m) = self.batch.next() {
+            if let Some(t) = self.batch.next() {
+                let m = (self.finish)(t);
                 self.last_row = m.rows.last;
                 return Some(m);
             }
@@ -135,7 +142,7 @@ impl Iterator for ReadAhead {
     }
 }
 
-impl Drop for ReadAhead {
+impl<T, F> Drop for ReadAhead<T, F> {
     /// Stops listening first (a reader blocked on a full channel then
     /// ends), then waits for the thread, so none outlives its input.
     fn drop(&mut self) {
@@ -163,7 +170,7 @@ mod tests {
     #[test]
     fn claims_come_out_in_order_and_complete() {
         let n = (BATCH * BATCHES_IN_FLIGHT * 3 + 7) as u64;
-        let ahead = ReadAhead::spawn((1..=n).map(claim), "f.csv".into()).unwrap();
+        let ahead = ReadAhead::spawn((1..=n).map(claim), |m| m, "f.csv".into()).unwrap();
         let ids: Vec<u64> = ahead.map(|m| m.rows.first).collect();
         assert_eq!(ids, (1..=n).collect::<Vec<_>>());
     }
@@ -176,17 +183,26 @@ mod tests {
             }
             claim(n)
         });
-        let out: Vec<Mapped> = ReadAhead::spawn(dying, "f.csv".into()).unwrap().collect();
+        let out: Vec<Mapped> = ReadAhead::spawn(dying, |m| m, "f.csv".into())
+            .unwrap()
+            .collect();
         let last = out.last().unwrap();
         let problems = last.result.as_ref().unwrap_err();
-        assert_eq!(problems[0].rows, Some(Rows { first: 129, last: 129 }));
+        assert_eq!(
+            problems[0].rows,
+            Some(Rows {
+                first: 129,
+                last: 129
+            })
+        );
         assert!(problems[0].message.contains("could not be read on"));
         assert_eq!(out.len(), 129, "the first batch, then the error");
     }
 
     #[test]
     fn dropping_it_early_ends_the_reader() {
-        let mut ahead = ReadAhead::spawn((1..=100_000u64).map(claim), "f.csv".into()).unwrap();
+        let mut ahead =
+            ReadAhead::spawn((1..=100_000u64).map(claim), |m| m, "f.csv".into()).unwrap();
         assert_eq!(ahead.next().map(|m| m.rows.first), Some(1));
         drop(ahead); // joins: would hang if the reader could not end
     }

@@ -19,7 +19,6 @@ mod payments;
 mod plan;
 mod records;
 
-pub use ahead::ReadAhead;
 pub use csv_source::CsvClaims;
 pub use field::{Condition, FieldSpec, ValueError, ValueType};
 pub use payments::{MappedPayment, PaymentMap};
