@@ -201,11 +201,18 @@ impl Pipeline<'_> {
             }
             (false, Some(map)) => {
                 let claims = map.open_csv(path)?;
+                let csv_header = Some(claims.header());
+                // Rows are read ahead on a thread of their own while this
+                // one builds, scrubs and writes; without a thread, all here.
+                let claims: Claims = match claims.read_ahead() {
+                    Ok(ahead) => Box::new(ahead),
+                    Err(_) => Box::new(map.open_csv(path)?),
+                };
                 Ok(Opened {
                     submitter: None,
                     receiver: None,
-                    csv_header: Some(claims.header()),
-                    claims: Box::new(claims),
+                    csv_header,
+                    claims,
                 })
             }
             (false, None) => Err(MapError::Unreadable {

@@ -13,6 +13,9 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
 
+use std::sync::Arc;
+
+use super::ahead::ReadAhead;
 use super::field::Col;
 use super::plan::Filled;
 use super::records::{Encoding, Record, Records};
@@ -54,26 +57,44 @@ struct Group {
 /// rows reappear later is set aside with a message saying so, never merged
 /// silently or lost.
 pub struct CsvClaims<R: Read> {
-    map: InputMap,
-    file: String,
+    b: Arc<Builder>,
     records: Records<R>,
     header_raw: Vec<u8>,
     width: usize,
     key_columns: Vec<usize>,
-    /// The column the claim id comes from, if the map names one.
-    id_column: Option<usize>,
-    /// Per claim and per line field, which section conditions are over it.
-    claim_when: Vec<Vec<usize>>,
-    line_when: Vec<Vec<usize>>,
     pending: Option<Group>,
     /// The last row's claim key (a buffer reused between rows).
     key_buf: String,
     seen: FxHashSet<String>,
     /// Claims to hand out before reading on.
-    queued: VecDeque<Mapped>,
+    queued: VecDeque<Gathered>,
     /// Data rows read so far (the last row's number).
     row: u64,
     done: bool,
+}
+
+/// What turns a claim's rows into the model: the map with its columns
+/// resolved against the header. Shared with the thread that finishes the
+/// claims when the export is read ahead ([`CsvClaims::read_ahead`]).
+struct Builder {
+    map: InputMap,
+    file: String,
+    /// The column the claim id comes from, if the map names one.
+    id_column: Option<usize>,
+    /// Per claim and per line field, which section conditions are over it.
+    claim_when: Vec<Vec<usize>>,
+    line_when: Vec<Vec<usize>>,
+}
+
+/// A claim as the reader hands it over: its rows, and its field values
+/// typed (or why they could not be), not yet built into the model.
+struct Gathered {
+    rows: Rows,
+    claim_id: Option<String>,
+    filled: Result<Filled, Vec<Problem>>,
+    /// The rows as read (for the rare second filling that words a model
+    /// error, and to hand set-aside rows back byte for byte).
+    group: Vec<Row>,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -93,6 +114,137 @@ fn show_delimiter(d: u8) -> String {
     match d {
         b'\t' => "a tab".into(),
         other => format!("{:?}", char::from(other)),
+    }
+}
+
+impl Builder {
+    fn claim_id_of(&self, row: &Row) -> Option<String> {
+        row.cell(self.id_column?)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether a field's section conditions (`applying`: which of
+    /// `conditions` are over the field, found once in [`CsvClaims::new`])
+    /// hold for a row.
+    fn section_holds(
+        &self,
+        conditions: &[(String, super::Condition)],
+        applying: &[usize],
+        row: &Row,
+    ) -> bool {
+        applying.iter().all(|i| {
+            conditions
+                .get(*i)
+                .is_none_or(|(_, cond)| cond.holds(&|c: &Col| row.cell(c.at)))
+        })
+    }
+
+    /// The claim built into the model from its gathered values; the
+    /// model's own types do the last check.
+    fn finish(&self, g: Gathered) -> Mapped {
+        let Gathered {
+            rows,
+            claim_id,
+            filled,
+            group,
+        } = g;
+        let result = match filled {
+            Ok(filled) => deserialize_claim(
+                self.map.plan.claim(filled),
+                || {
+                    self.map
+                        .plan
+                        .claim(self.fill(&group, claim_id.as_deref()).0)
+                },
+                &self.file,
+                rows,
+                claim_id.as_deref(),
+            )
+            .map(Box::new),
+            Err(problems) => Err(problems),
+        };
+        Mapped {
+            rows,
+            claim_id,
+            result,
+            source: Source::Rows(group.into_iter().map(|r| r.raw).collect()),
+        }
+    }
+
+    /// A claim's field values (a slot per field of the map, claim and
+    /// line), and what could not be read.
+    fn fill(&self, rows: &[Row], claim_id: Option<&str>) -> (Filled, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let mut filled = Filled {
+            claim: vec![None; self.map.claim.len()],
+            lines: Vec::with_capacity(rows.len()),
+        };
+        let field_problem = |row: u64, field: String, rule: &str, message: String| Problem {
+            severity: Severity::Error,
+            file: self.file.clone(),
+            rows: Some(Rows {
+                first: row,
+                last: row,
+            }),
+            claim: claim_id.map(str::to_owned),
+            field,
+            rule: rule.to_owned(),
+            message,
+        };
+        if let Some(first_row) = rows.first() {
+            let get = |c: &Col| first_row.cell(c.at);
+            for ((spec, slot), when) in self
+                .map
+                .claim
+                .iter()
+                .zip(filled.claim.iter_mut())
+                .zip(&self.claim_when)
+            {
+                if !self.section_holds(&self.map.claim_when, when, first_row) {
+                    continue;
+                }
+                let column = spec.sum_column();
+                let mut every = rows
+                    .iter()
+                    .map(|r| (r.number, column.and_then(|c| r.cell(c.at))));
+                match spec.value_over(&get, &mut every) {
+                    Ok(v) => *slot = v,
+                    Err(e) => problems.push(field_problem(
+                        first_row.number,
+                        spec.target.clone(),
+                        e.rule(),
+                        e.to_string(),
+                    )),
+                }
+            }
+        }
+        for (i, row) in rows.iter().enumerate() {
+            let mut line = vec![None; self.map.line.len()];
+            for ((spec, slot), when) in self
+                .map
+                .line
+                .iter()
+                .zip(line.iter_mut())
+                .zip(&self.line_when)
+            {
+                if !self.section_holds(&self.map.line_when, when, row) {
+                    continue;
+                }
+                let get = |c: &Col| row.cell(c.at);
+                match spec.value_over(&get, &mut std::iter::empty()) {
+                    Ok(v) => *slot = v,
+                    Err(e) => problems.push(field_problem(
+                        row.number,
+                        format!("lines[{}].{}", i + 1, spec.target),
+                        e.rule(),
+                        e.to_string(),
+                    )),
+                }
+            }
+            filled.lines.push(line);
+        }
+        (filled, problems)
     }
 }
 
@@ -214,11 +366,13 @@ impl<R: Read> CsvClaims<R> {
             .map(|f| over(&map.line_when, &f.target))
             .collect();
         Ok(CsvClaims {
-            id_column,
-            claim_when,
-            line_when,
-            map,
-            file: path.display().to_string(),
+            b: Arc::new(Builder {
+                id_column,
+                claim_when,
+                line_when,
+                map,
+                file: path.display().to_string(),
+            }),
             records,
             width: names.len(),
             header_raw: header.bytes,
@@ -247,7 +401,7 @@ impl<R: Read> CsvClaims<R> {
     ) -> Problem {
         Problem {
             severity: Severity::Error,
-            file: self.file.clone(),
+            file: self.b.file.clone(),
             rows: Some(Rows {
                 first: row,
                 last: row,
@@ -259,137 +413,37 @@ impl<R: Read> CsvClaims<R> {
         }
     }
 
-    fn claim_id_of(&self, row: &Row) -> Option<String> {
-        row.cell(self.id_column?)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// Whether a field's section conditions (`applying`: which of
-    /// `conditions` are over the field, found once in [`CsvClaims::new`])
-    /// hold for a row.
-    fn section_holds(
-        &self,
-        conditions: &[(String, super::Condition)],
-        applying: &[usize],
-        row: &Row,
-    ) -> bool {
-        applying.iter().all(|i| {
-            conditions
-                .get(*i)
-                .is_none_or(|(_, cond)| cond.holds(&|c: &Col| row.cell(c.at)))
-        })
-    }
-
-    fn build(&self, group: Group) -> Mapped {
+    /// A finished group's values, typed; the model is built by
+    /// [`Builder::finish`] (on another thread when read ahead).
+    fn gather(&self, group: Group) -> Gathered {
+        let b = &self.b;
         let first = group.rows.first().map_or(0, |r| r.number);
         let last = group.rows.last().map_or(first, |r| r.number);
         let rows = Rows { first, last };
-        let claim_id = group.rows.first().and_then(|r| self.claim_id_of(r));
+        let claim_id = group.rows.first().and_then(|r| b.claim_id_of(r));
         let mut problems = group.problems;
-        let (filled, mut found) = self.fill(&group.rows, claim_id.as_deref());
+        let (filled, mut found) = b.fill(&group.rows, claim_id.as_deref());
         problems.append(&mut found);
-        let result = if problems.is_empty() {
-            deserialize_claim(
-                self.map.plan.claim(filled),
-                || {
-                    self.map
-                        .plan
-                        .claim(self.fill(&group.rows, claim_id.as_deref()).0)
-                },
-                &self.file,
-                rows,
-                claim_id.as_deref(),
-            )
-        } else {
-            Err(problems)
-        };
-        Mapped {
+        Gathered {
             rows,
             claim_id,
-            result,
-            source: Source::Rows(group.rows.into_iter().map(|r| r.raw).collect()),
+            filled: if problems.is_empty() {
+                Ok(filled)
+            } else {
+                Err(problems)
+            },
+            group: group.rows,
         }
     }
 
-    /// A claim's field values (a slot per field of the map, claim and
-    /// line), and what could not be read.
-    fn fill(&self, rows: &[Row], claim_id: Option<&str>) -> (Filled, Vec<Problem>) {
-        let mut problems = Vec::new();
-        let mut filled = Filled {
-            claim: vec![None; self.map.claim.len()],
-            lines: Vec::with_capacity(rows.len()),
-        };
-        let field_problem = |row: u64, field: String, rule: &str, message: String| Problem {
-            severity: Severity::Error,
-            file: self.file.clone(),
-            rows: Some(Rows {
-                first: row,
-                last: row,
-            }),
-            claim: claim_id.map(str::to_owned),
-            field,
-            rule: rule.to_owned(),
-            message,
-        };
-        if let Some(first_row) = rows.first() {
-            let get = |c: &Col| first_row.cell(c.at);
-            for ((spec, slot), when) in self
-                .map
-                .claim
-                .iter()
-                .zip(filled.claim.iter_mut())
-                .zip(&self.claim_when)
-            {
-                if !self.section_holds(&self.map.claim_when, when, first_row) {
-                    continue;
-                }
-                let column = spec.sum_column();
-                let mut every = rows
-                    .iter()
-                    .map(|r| (r.number, column.and_then(|c| r.cell(c.at))));
-                match spec.value_over(&get, &mut every) {
-                    Ok(v) => *slot = v,
-                    Err(e) => problems.push(field_problem(
-                        first_row.number,
-                        spec.target.clone(),
-                        e.rule(),
-                        e.to_string(),
-                    )),
-                }
-            }
-        }
-        for (i, row) in rows.iter().enumerate() {
-            let mut line = vec![None; self.map.line.len()];
-            for ((spec, slot), when) in self
-                .map
-                .line
-                .iter()
-                .zip(line.iter_mut())
-                .zip(&self.line_when)
-            {
-                if !self.section_holds(&self.map.line_when, when, row) {
-                    continue;
-                }
-                let get = |c: &Col| row.cell(c.at);
-                match spec.value_over(&get, &mut std::iter::empty()) {
-                    Ok(v) => *slot = v,
-                    Err(e) => problems.push(field_problem(
-                        row.number,
-                        format!("lines[{}].{}", i + 1, spec.target),
-                        e.rule(),
-                        e.to_string(),
-                    )),
-                }
-            }
-            filled.lines.push(line);
-        }
-        (filled, problems)
-    }
-
-    fn start_group(&mut self, key: String, row: Row, mut problems: Vec<Problem>) -> Option<Mapped> {
+    fn start_group(
+        &mut self,
+        key: String,
+        row: Row,
+        mut problems: Vec<Problem>,
+    ) -> Option<Gathered> {
         if !self.seen.insert(key.clone()) {
-            let id = self.claim_id_of(&row);
+            let id = self.b.claim_id_of(&row);
             problems.push(
                 self.problem(
                     row.number,
@@ -407,16 +461,16 @@ impl<R: Read> CsvClaims<R> {
             rows: vec![row],
             problems,
         });
-        finished.map(|g| self.build(g))
+        finished.map(|g| self.gather(g))
     }
 
     /// A record as a row: its cells decoded, and what is wrong with its
     /// shape (short, long, cut inside quotes, not in the map's encoding).
     fn read_row(&self, rec: Record, number: u64) -> (Row, Vec<Problem>) {
         let mut problems = Vec::new();
-        let (bytes, mut ends) = rec.cells_joined(self.map.delimiter);
+        let (bytes, mut ends) = rec.cells_joined(self.b.map.delimiter);
         let mut undecodable = false;
-        let utf8 = matches!(self.map.encoding, Encoding::Auto | Encoding::Utf8);
+        let utf8 = matches!(self.b.map.encoding, Encoding::Auto | Encoding::Utf8);
         // Most rows are UTF-8 throughout (ASCII, usually): one check for the
         // whole row and no copy. Otherwise each cell is decoded on its own,
         // as a cell that is not UTF-8 is read as Windows-1252 in `auto`.
@@ -472,7 +526,7 @@ impl<R: Read> CsvClaims<R> {
         for end in ends.iter_mut() {
             let cell = bytes.get(start..*end).unwrap_or_default().to_vec();
             start = *end;
-            let decoded = self.map.encoding.decode(cell).unwrap_or_else(|bytes| {
+            let decoded = self.b.map.encoding.decode(cell).unwrap_or_else(|bytes| {
                 *undecodable = true;
                 String::from_utf8_lossy(&bytes).into_owned()
             });
@@ -496,6 +550,7 @@ impl<R: Read> CsvClaims<R> {
         }
         if problems.is_empty()
             && self
+                .b
                 .map
                 .skip
                 .iter()
@@ -510,20 +565,23 @@ impl<R: Read> CsvClaims<R> {
                 None,
                 "group_by",
                 "claim-key",
-                format!("the claim key column(s) {:?} are empty", self.map.group_by),
+                format!(
+                    "the claim key column(s) {:?} are empty",
+                    self.b.map.group_by
+                ),
             ));
             if let Some(g) = self.pending.take() {
-                let done = self.build(g);
+                let done = self.gather(g);
                 self.queued.push_back(done);
             }
-            self.queued.push_back(Mapped {
+            self.queued.push_back(Gathered {
                 rows: Rows {
                     first: number,
                     last: number,
                 },
                 claim_id: None,
-                result: Err(problems),
-                source: Source::Rows(vec![row.raw]),
+                filled: Err(problems),
+                group: vec![row],
             });
             return;
         }
@@ -538,7 +596,7 @@ impl<R: Read> CsvClaims<R> {
             key.push_str(key_cell(i));
         }
         if !problems.is_empty() {
-            let id = self.claim_id_of(&row);
+            let id = self.b.claim_id_of(&row);
             for p in &mut problems {
                 p.claim.clone_from(&id);
             }
@@ -563,13 +621,34 @@ impl<R: Read> Iterator for CsvClaims<R> {
     type Item = Mapped;
 
     fn next(&mut self) -> Option<Mapped> {
+        let gathered = self.next_gathered()?;
+        Some(self.b.finish(gathered))
+    }
+}
+
+impl<R: Read + Send + 'static> CsvClaims<R> {
+    /// The claims, read and typed on a thread of their own while the
+    /// caller's thread builds each into the model (and scrubs and writes
+    /// it): the two halves of the work overlap on two cores. Same claims,
+    /// same order, same errors as iterating directly.
+    pub fn read_ahead(mut self) -> std::io::Result<impl Iterator<Item = Mapped>> {
+        let b = Arc::clone(&self.b);
+        let file = b.file.clone();
+        let gathered = std::iter::from_fn(move || self.next_gathered());
+        ReadAhead::spawn(gathered, move |g| b.finish(g), file)
+    }
+}
+
+impl<R: Read> CsvClaims<R> {
+    /// The next claim's rows and values, not yet built into the model.
+    fn next_gathered(&mut self) -> Option<Gathered> {
         while self.queued.is_empty() && !self.done {
             match self.records.next_record() {
                 Ok(Some(rec)) => self.take(rec),
                 Ok(None) => {
                     self.done = true;
                     if let Some(g) = self.pending.take() {
-                        let done = self.build(g);
+                        let done = self.gather(g);
                         self.queued.push_back(done);
                     }
                 }
@@ -587,17 +666,17 @@ impl<R: Read> Iterator for CsvClaims<R> {
                         // The unreadable row may belong to the claim being read: set it aside too.
                         Some(mut g) => {
                             g.problems.push(problem);
-                            let done = self.build(g);
+                            let done = self.gather(g);
                             self.queued.push_back(done);
                         }
-                        None => self.queued.push_back(Mapped {
+                        None => self.queued.push_back(Gathered {
                             rows: Rows {
                                 first: number,
                                 last: number,
                             },
                             claim_id: None,
-                            result: Err(vec![problem]),
-                            source: Source::Rows(Vec::new()),
+                            filled: Err(vec![problem]),
+                            group: Vec::new(),
                         }),
                     }
                 }

@@ -12,6 +12,7 @@
 //!
 //! Reading streams: one claim's rows are held at a time.
 
+mod ahead;
 mod csv_source;
 mod field;
 mod payments;
@@ -75,7 +76,9 @@ pub enum MapError {
 pub struct Mapped {
     pub rows: Rows,
     pub claim_id: Option<String>,
-    pub result: Result<Claim, Vec<Problem>>,
+    /// Boxed: a claim is large, and it travels through queues and a channel
+    /// (the reader runs ahead on a thread of its own) before it is written.
+    pub result: Result<Box<Claim>, Vec<Problem>>,
     /// What the claim was made from, so a set-aside claim can be handed back
     /// as it came (to fix and resubmit), never lost.
     pub source: Source,
@@ -741,7 +744,8 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
                 &file_name,
                 rows,
                 claim_id.as_deref(),
-            );
+            )
+            .map(Box::new);
             let source = Source::Json(kept);
             Mapped {
                 rows,

@@ -129,6 +129,11 @@ pub fn taxonomy_shape(t: &str) -> bool {
 /// NPIs (10 digits) and tax ids (9) are too short to be one.
 pub fn card_number(text: &str) -> Option<String> {
     let b = text.as_bytes();
+    // Most text holds fewer than 13 digits in all, so no run can be a card:
+    // one pass over the bytes, nothing allocated.
+    if b.iter().filter(|c| c.is_ascii_digit()).count() < 13 {
+        return None;
+    }
     let mut i = 0;
     while i < b.len() {
         if !b[i].is_ascii_digit() {
@@ -149,14 +154,18 @@ pub fn card_number(text: &str) -> Option<String> {
             }
         }
         for first in 0..groups.len() {
-            let mut digits: Vec<u8> = Vec::new();
+            // At most 19 digits are ever tried: they fit on the stack.
+            let mut held = [0u8; 19];
+            let mut len = 0;
             for g in &groups[first..] {
-                digits.extend_from_slice(g);
-                if digits.len() > 19 {
+                let Some(room) = held.get_mut(len..len + g.len()) else {
                     break;
-                }
-                if digits.len() >= 13 && luhn(&digits) && card_prefix(&digits) {
-                    let last4 = &digits[digits.len() - 4..];
+                };
+                room.copy_from_slice(g);
+                len += g.len();
+                let digits = &held[..len];
+                if len >= 13 && luhn(digits) && card_prefix(digits) {
+                    let last4 = &digits[len - 4..];
                     return Some(String::from_utf8_lossy(last4).into_owned());
                 }
             }

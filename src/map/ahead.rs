@@ -1,0 +1,209 @@
+//! Reading an export ahead on a thread of its own.
+//!
+//! Turning CSV rows into claims (splitting cells, typing values, building
+//! the model) is over half of `translate`'s work; scrubbing and writing the
+//! 837 is the rest. On a machine with two cores the work overlaps: a reader
+//! thread reads rows and types their values and hands them over in small
+//! batches through a bounded channel, while the caller's thread finishes
+//! each claim (builds it into the model), scrubs and writes it — the split
+//! that puts about half of the work on each side. The claims come out
+//! in the order the export holds them, exactly as the reader made them, so
+//! the output does not change; memory stays flat (at most
+//! [`BATCHES_IN_FLIGHT`] batches of [`BATCH`] claims wait at any time).
+//!
+//! Nothing is lost silently: when the reader thread ends without saying it
+//! read to the end (it died), the last item handed out is an error naming
+//! the row where reading stopped, so the claims after it count as set aside
+//! rather than vanishing.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use super::Mapped;
+use crate::report::{Problem, Rows, Severity};
+
+/// Claims handed over at once (one channel message).
+const BATCH: usize = 128;
+/// Batches the reader may be ahead by.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// What the reader thread sends.
+enum Message<T> {
+    Claims(Vec<T>),
+    /// Every claim of the input was sent.
+    End,
+}
+
+/// The claims of one input, read on a reader thread (see the module docs):
+/// the reader sends `T`s, `finish` makes each a claim on this side.
+pub(crate) struct ReadAhead<T, F> {
+    file: String,
+    from: Option<Receiver<Message<T>>>,
+    batch: std::vec::IntoIter<T>,
+    finish: F,
+    /// The last data row handed out, to say where a dead reader stopped.
+    last_row: u64,
+    worker: Option<JoinHandle<()>>,
+    done: bool,
+}
+
+impl<T: Send + 'static, F: FnMut(T) -> Mapped> ReadAhead<T, F> {
+    /// Starts reading `claims` on a thread of its own; `finish` makes each
+    /// a claim on the caller's side. `file` names the input in the one
+    /// error a dead reader leaves.
+    pub(crate) fn spawn<I>(claims: I, finish: F, file: String) -> std::io::Result<Self>
+    where
+        I: Iterator<Item = T> + Send + 'static,
+    {
+        let (to, from) = sync_channel(BATCHES_IN_FLIGHT);
+        let worker = std::thread::Builder::new()
+            .name("map-reader".into())
+            .spawn(move || read(claims, &to))?;
+        Ok(ReadAhead {
+            file,
+            from: Some(from),
+            batch: Vec::new().into_iter(),
+            finish,
+            last_row: 0,
+            worker: Some(worker),
+            done: false,
+        })
+    }
+
+    /// The error that stands for the claims a dead reader never handed over.
+    fn stopped(&self) -> Mapped {
+        let row = self.last_row + 1;
+        let rows = Rows {
+            first: row,
+            last: row,
+        };
+        Mapped {
+            rows,
+            claim_id: None,
+            result: Err(vec![Problem {
+                severity: Severity::Error,
+                file: self.file.clone(),
+                rows: Some(rows),
+                claim: None,
+                field: "row".into(),
+                rule: "csv".into(),
+                message: "the file could not be read on: the reader stopped before the end \
+                          (the claims from this row on were not read)"
+                    .into(),
+            }]),
+            source: super::Source::Rows(Vec::new()),
+        }
+    }
+}
+
+/// The reader thread: batches of claims, then the end. A send fails only
+/// when the caller stopped listening; the thread then just ends.
+fn read<T>(claims: impl Iterator<Item = T>, to: &SyncSender<Message<T>>) {
+    let mut claims = claims.fuse();
+    loop {
+        let batch: Vec<T> = claims.by_ref().take(BATCH).collect();
+        if batch.is_empty() {
+            let _ = to.send(Message::End);
+            return;
+        }
+        if to.send(Message::Claims(batch)).is_err() {
+            return;
+        }
+    }
+}
+
+impl<T: Send + 'static, F: FnMut(T) -> Mapped> Iterator for ReadAhead<T, F> {
+    type Item = Mapped;
+
+    fn next(&mut self) -> Option<Mapped> {
+        loop {
+            if let Some(t) = self.batch.next() {
+                let m = (self.finish)(t);
+                self.last_row = m.rows.last;
+                return Some(m);
+            }
+            if self.done {
+                return None;
+            }
+            let got = self.from.as_ref().and_then(|from| from.recv().ok());
+            match got {
+                Some(Message::Claims(batch)) => self.batch = batch.into_iter(),
+                Some(Message::End) => {
+                    self.done = true;
+                    return None;
+                }
+                // The channel closed without the end: the reader died.
+                None => {
+                    self.done = true;
+                    return Some(self.stopped());
+                }
+            }
+        }
+    }
+}
+
+impl<T, F> Drop for ReadAhead<T, F> {
+    /// Stops listening first (a reader blocked on a full channel then
+    /// ends), then waits for the thread, so none outlives its input.
+    fn drop(&mut self) {
+        self.from = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::Source;
+
+    fn claim(n: u64) -> Mapped {
+        Mapped {
+            rows: Rows { first: n, last: n },
+            claim_id: Some(format!("C{n}")),
+            result: Err(Vec::new()),
+            source: Source::Rows(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn claims_come_out_in_order_and_complete() {
+        let n = (BATCH * BATCHES_IN_FLIGHT * 3 + 7) as u64;
+        let ahead = ReadAhead::spawn((1..=n).map(claim), |m| m, "f.csv".into()).unwrap();
+        let ids: Vec<u64> = ahead.map(|m| m.rows.first).collect();
+        assert_eq!(ids, (1..=n).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_reader_that_dies_leaves_an_error_naming_the_row_not_a_short_file() {
+        let dying = (1..=300u64).map(|n| {
+            if n == 200 {
+                panic!("reader fault (test)");
+            }
+            claim(n)
+        });
+        let out: Vec<Mapped> = ReadAhead::spawn(dying, |m| m, "f.csv".into())
+            .unwrap()
+            .collect();
+        let last = out.last().unwrap();
+        let problems = last.result.as_ref().unwrap_err();
+        assert_eq!(
+            problems[0].rows,
+            Some(Rows {
+                first: 129,
+                last: 129
+            })
+        );
+        assert!(problems[0].message.contains("could not be read on"));
+        assert_eq!(out.len(), 129, "the first batch, then the error");
+    }
+
+    #[test]
+    fn dropping_it_early_ends_the_reader() {
+        let mut ahead =
+            ReadAhead::spawn((1..=100_000u64).map(claim), |m| m, "f.csv".into()).unwrap();
+        assert_eq!(ahead.next().map(|m| m.rows.first), Some(1));
+        drop(ahead); // joins: would hang if the reader could not end
+    }
+}
