@@ -87,8 +87,8 @@ impl<T: Send + 'static, F: FnMut(T) -> Mapped> ReadAhead<T, F> {
                 claim: None,
                 field: "row".into(),
                 rule: "csv".into(),
-                message: "the file could not be read on: the reader stopped before the end \
-                          (the claims from this row on were not read)"
+                message: "the reader stopped before the end of the file: the claims from \
+                          this row on were not read"
                     .into(),
             }]),
             source: super::Source::Rows(Vec::new()),
@@ -195,7 +195,7 @@ mod tests {
                 last: 129
             })
         );
-        assert!(problems[0].message.contains("could not be read on"));
+        assert!(problems[0].message.contains("the reader stopped before the end of the file"));
         assert_eq!(out.len(), 129, "the first batch, then the error");
     }
 
