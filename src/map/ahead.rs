@@ -195,7 +195,9 @@ mod tests {
                 last: 129
             })
         );
-        assert!(problems[0].message.contains("the reader stopped before the end of the file"));
+        assert!(problems[0]
+            .message
+            .contains("the reader stopped before the end of the file"));
         assert_eq!(out.len(), 129, "the first batch, then the error");
     }
 
