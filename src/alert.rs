@@ -311,11 +311,15 @@ pub fn overdue(o: &Overdue) -> Alert {
 }
 
 /// The daily summary: claims by partner and status, with charges and
-/// payments, and where the billing report was written (or why it was not).
+/// payments, where the billing report was written (or why it was not), and
+/// the audit chain's head (its last entry's number and hash): a copy kept
+/// outside this host, so a ledger rewritten or cut together with its head
+/// file still shows.
 pub fn digest(
     rows: &[StatusTotal],
     day: chrono::NaiveDate,
     report: Result<&std::path::Path, &str>,
+    audit_head: Option<(i64, &str)>,
 ) -> Alert {
     let mut body = format!("Claims changed since {day}, by partner and status:\n\n");
     body += &format!(
@@ -337,6 +341,14 @@ pub fn digest(
             path.display()
         ),
         Err(e) => format!("\nThe billing report could not be written: {e}\n"),
+    };
+    body += &match audit_head {
+        Some((seq, hash)) => format!(
+            "\nAudit chain head: entry {seq}, SHA-256 {hash}\n\
+             Keep this mail: `edi-courier audit verify` must find a chain of at least \
+             {seq} entries, and `edi-courier audit export` must show entry {seq} with this hash.\n"
+        ),
+        None => "\nAudit chain: no entries yet.\n".into(),
     };
     Alert::new(
         AlertKind::Digest,

@@ -313,6 +313,12 @@ async fn digest(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
             Err(e)
         }
     };
+    // The audit chain's head (after the report, which is audited), mailed: a copy outside this host to compare
+    // with `audit verify` and the head file if the ledger is ever in doubt.
+    let head = match ledger.audit_head().await {
+        Ok(head) => head,
+        Err(e) => return failed(e.to_string(), job),
+    };
     JobRun {
         outcome: RunOutcome::Done,
         detail: format!(
@@ -328,6 +334,7 @@ async fn digest(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
             &rows,
             crate::ledger::local(since).date(),
             report.as_deref().map_err(|e| e.as_str()),
+            head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
         )],
     }
 }

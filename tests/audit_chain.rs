@@ -8,6 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::smtp::SmtpSink;
 use common::sshd::Sshd;
 use common::workspace::{Workspace, PARTNER};
 use common::{root, said};
@@ -197,4 +198,43 @@ fn a_real_loop_is_audited_and_any_rewrite_of_history_is_named() {
         let (code, text) = verify(&ws);
         assert_eq!(code, Some(0), "{what}: restored: {text}");
     }
+}
+
+#[test]
+fn the_digest_mails_the_chains_head_which_the_ledger_must_still_show() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let smtp = SmtpSink::start();
+    ws.append_config(&format!(
+        "\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+         from = \"edi-courier@clinic.example\"\nto = [\"billing@clinic.example\"]\n",
+        smtp.port
+    ));
+    ws.job("digest", "kind = \"digest\"\nschedule = \"0 0 7 * * *\"\n");
+    let out = ws.run(&["run", "digest"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let mails: Vec<String> = smtp
+        .readable_messages()
+        .into_iter()
+        .filter(|m| m.contains("daily digest"))
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    // The head as the ledger and its head file have it now is in the mail.
+    let head = std::fs::read_to_string(ws.path("ledger.sqlite.audit-head")).unwrap();
+    let (seq, hash) = head.trim().split_once(' ').unwrap();
+    let seq: i64 = seq.parse().unwrap();
+    assert!(
+        mails[0].contains(&format!("Audit chain head: entry {seq}, SHA-256 {hash}")),
+        "{}",
+        mails[0]
+    );
+    let log = entries(&ws);
+    assert!(
+        log.iter()
+            .any(|e| e["seq"].as_i64() == Some(seq) && e["hash"].as_str() == Some(hash)),
+        "the export shows the mailed entry with its hash"
+    );
 }

@@ -340,6 +340,69 @@ fn an_altered_file_or_one_signed_by_another_key_or_unsigned_is_refused() {
     );
 }
 
+#[test]
+fn every_cipher_gpg_writes_opens_and_a_cut_or_padded_file_is_refused() {
+    // AES (any key size, compressed or not) takes edi-courier's own fast
+    // SEIPDv1 path; other ciphers go through rPGP's. Over 512 KiB, so the
+    // plaintext crosses the fast path's 256 KiB pieces.
+    let p = parties("");
+    let plain = p.dir.path().join("answer.835");
+    let content = text(600_000);
+    std::fs::write(&plain, &content).unwrap();
+    let gpg_seal = |cipher: &str, z: &str, out: &Path| {
+        p.gpg.ok(&[
+            "--cipher-algo",
+            cipher,
+            "-z",
+            z,
+            "-o",
+            out.to_str().unwrap(),
+            "--encrypt",
+            "-r",
+            OUR_UID,
+            "--sign",
+            "-u",
+            PARTNER_UID,
+            plain.to_str().unwrap(),
+        ]);
+    };
+    for (cipher, z) in [
+        ("AES256", "0"),
+        ("AES128", "0"),
+        ("AES192", "6"),
+        ("CAST5", "0"),
+        ("TWOFISH", "6"),
+    ] {
+        let sealed = p.dir.path().join(format!("{cipher}-{z}.pgp"));
+        gpg_seal(cipher, z, &sealed);
+        let opened = p.open(&sealed, true);
+        assert!(
+            opened.as_ref().is_ok_and(|o| *o == content),
+            "{cipher}, -z {z}: opened whole and verified ({:?})",
+            opened.err()
+        );
+    }
+    // The integrity check is the last 22 bytes: a flip there, a cut end or
+    // bytes after the encrypted packet are each refused as damaged.
+    let sealed = p.dir.path().join("AES256-0.pgp");
+    let good = std::fs::read(&sealed).unwrap();
+    let mut flipped = good.clone();
+    let near_end = flipped.len() - 5;
+    flipped[near_end] ^= 0x40;
+    let cut = good[..good.len() - 1].to_vec();
+    let mut padded = good.clone();
+    padded.extend_from_slice(b"\x00\x00\x00\x00");
+    for (what, bytes) in [("flipped", flipped), ("cut", cut), ("padded", padded)] {
+        let bad = p.dir.path().join(format!("{what}.pgp"));
+        std::fs::write(&bad, bytes).unwrap();
+        let err = p.open(&bad, false).unwrap_err();
+        assert!(
+            matches!(err, CryptError::OpenPgp(PgpProblem::Damaged(_))),
+            "{what}: {err}"
+        );
+    }
+}
+
 /// The workspace's config with the partner on OpenPGP: sealed to the
 /// partner's key and signed with ours, its answers verified.
 fn openpgp_config(ws: &Workspace, p: &Parties) {

@@ -7,8 +7,12 @@
 //! reader, while the 837 writer *pushes* into a `Write`, so the builder runs
 //! on a thread of its own, fed through a small bounded channel — the
 //! plaintext never touches the disk and memory stays flat whatever the size.
-//! Opening streams too (SEIPDv1 in rPGP's streaming mode): its integrity
-//! check (the MDC) and the signatures are known only at the end, which is
+//! Opening streams too: the encrypted layer that GnuPG and the payers'
+//! tools write (SEIPDv1 under AES) is decrypted by our [`seipd`] on a
+//! thread of its own, whole pieces at a time, while rPGP parses what is
+//! inside and hashes it for the signature on the caller's thread; other
+//! ciphers go through rPGP's streaming mode. The integrity check (the MDC)
+//! and the signatures are known only at the end, which is
 //! why [`PgpReader::finish`] must be called before anything read is used —
 //! collect applies nothing until the whole file was read, so an altered
 //! file is quarantined, never half applied.
@@ -23,14 +27,22 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use pgp::composed::{
-    ArmorOptions, Deserializable, Message, MessageBuilder, SignedPublicKey, SignedPublicSubKey,
-    SignedSecretKey, TheRing,
+    ArmorOptions, Deserializable, Edata, Esk, Message, MessageBuilder, MessageReader,
+    PacketBodyReader, PlainSessionKey, SignedPublicKey, SignedPublicSubKey, SignedSecretKey,
+    TheRing,
 };
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::crypto::sym::SymmetricKeyAlgorithm;
-use pgp::types::{KeyDetails, Password, SigningKey, VerifyingKey};
+use pgp::packet::{
+    ProtectedDataConfig, PublicKeyEncryptedSessionKey, SymEncryptedProtectedDataConfig,
+};
+use pgp::types::{
+    DecryptionKey, EskType, KeyDetails, Password, PkeskVersion, SigningKey, VerifyingKey,
+};
 
 use super::{CryptError, Hashing, Sealed};
+
+mod seipd;
 
 /// Why an OpenPGP file was refused (a [`CryptError::OpenPgp`]).
 #[derive(Debug, thiserror::Error)]
@@ -302,53 +314,105 @@ impl PgpIdentity {
 
 // ---------------------------------------------------------------- sealing
 
-/// Plaintext handed to the sealing thread in pieces of this size.
+/// Plaintext handed between threads in pieces of this size.
 const CHUNK: usize = 256 * 1024;
-/// Pieces in flight between the writer and the sealing thread.
+/// Pieces in flight between the two threads.
 const IN_FLIGHT: usize = 4;
 
+/// Plaintext between two threads: from the 837 writer to the sealing
+/// thread, or from the decrypting thread to the reader.
 enum Piece {
     Data(Vec<u8>),
-    /// All written: without it, the thread stops with an error and the
-    /// output is left unfinished (and dropped).
+    /// All sent: without it, the receiving side stops with an error (and
+    /// a sealed output is left unfinished and dropped).
     End,
+    /// The sending side failed (a damaged file): the reader returns this.
+    Failed(io::Error),
 }
 
-/// The builder's input: what the writer sends.
+/// The receiving end of a channel of [`Piece`]s, as a reader.
 struct Pieces {
-    rx: Receiver<Piece>,
+    rx: Option<Receiver<Piece>>,
     current: Vec<u8>,
     at: usize,
     ended: bool,
+    /// Kept to return again: a reader asked twice fails twice.
+    failed: Option<(io::ErrorKind, String)>,
+    /// The thread that sends, when this side is the one to wait for it.
+    sender: Option<JoinHandle<()>>,
 }
 
-impl Read for Pieces {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Pieces {
+    fn new(rx: Receiver<Piece>, sender: Option<JoinHandle<()>>) -> Self {
+        Pieces {
+            rx: Some(rx),
+            current: Vec::new(),
+            at: 0,
+            ended: false,
+            failed: None,
+            sender,
+        }
+    }
+}
+
+impl fmt::Debug for Pieces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pieces(ended: {})", self.ended)
+    }
+}
+
+impl BufRead for Pieces {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.at >= self.current.len() {
-            if self.ended {
-                return Ok(0);
+            if let Some((kind, why)) = &self.failed {
+                return Err(io::Error::new(*kind, why.clone()));
             }
-            match self.rx.recv() {
-                Ok(Piece::Data(d)) => {
+            if self.ended {
+                return Ok(&[]);
+            }
+            match self.rx.as_ref().map(Receiver::recv) {
+                Some(Ok(Piece::Data(d))) => {
                     self.current = d;
                     self.at = 0;
                 }
-                Ok(Piece::End) => self.ended = true,
-                Err(_) => {
-                    return Err(io::Error::new(
+                Some(Ok(Piece::End)) => self.ended = true,
+                Some(Ok(Piece::Failed(e))) => self.failed = Some((e.kind(), e.to_string())),
+                _ => {
+                    self.failed = Some((
                         io::ErrorKind::BrokenPipe,
-                        "sealing abandoned before the end",
+                        "the other side stopped before the end".into(),
                     ))
                 }
             }
         }
-        let rest = self.current.get(self.at..).unwrap_or_default();
+        Ok(self.current.get(self.at..).unwrap_or_default())
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.at = (self.at + amt).min(self.current.len());
+    }
+}
+
+impl Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = self.fill_buf()?;
         let n = rest.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
             dst.copy_from_slice(src);
         }
-        self.at += n;
+        self.consume(n);
         Ok(n)
+    }
+}
+
+impl Drop for Pieces {
+    /// Hangs up first, so a sender blocked on a full channel stops, then
+    /// waits for it: no thread outlives the reader.
+    fn drop(&mut self) {
+        self.rx = None;
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.join();
+        }
     }
 }
 
@@ -380,12 +444,7 @@ impl<W: Write + Send + 'static> PgpSealer<W> {
         let thread = std::thread::Builder::new()
             .name("openpgp-seal".into())
             .spawn(move || -> SealResult<W> {
-                let input = Pieces {
-                    rx,
-                    current: Vec::new(),
-                    at: 0,
-                    ended: false,
-                };
+                let input = Pieces::new(rx, None);
                 let mut rng = rand::thread_rng();
                 let mut builder = MessageBuilder::from_reader("", input)
                     .seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
@@ -512,21 +571,7 @@ where
         let id = keys
             .identity
             .ok_or(CryptError::OpenPgp(PgpProblem::NoIdentity))?;
-        let password = id.password();
-        let ring = TheRing {
-            secret_keys: vec![&id.key],
-            key_passwords: vec![&password],
-            decrypt_options: pgp::composed::DecryptionOptions::new()
-                .set_seipdv1_read_mode(pgp::types::Seipdv1ReadMode::Streaming),
-            ..Default::default()
-        };
-        msg = match msg.decrypt_the_ring(ring, true) {
-            Ok((msg, _)) => msg,
-            Err(pgp::errors::Error::MissingKey) => {
-                return Err(CryptError::OpenPgp(PgpProblem::NoMatchingKey))
-            }
-            Err(e) => return Err(damaged(e)),
-        };
+        msg = decrypt(id, msg)?;
     }
     while msg.is_compressed() {
         msg = msg.decompress().map_err(damaged)?;
@@ -539,6 +584,126 @@ where
         verify_with: keys.verify_with,
         failed: None,
     })
+}
+
+/// The session key in one of the message's public-key packets that one of
+/// our keys (primary or subkey) opens.
+fn session_key(id: &PgpIdentity, esk: &[Esk]) -> Result<PlainSessionKey, CryptError> {
+    fn try_key(
+        pkesk: &PublicKeyEncryptedSessionKey,
+        key: &impl DecryptionKey,
+        password: &Password,
+    ) -> Option<PlainSessionKey> {
+        let typ = match pkesk.version() {
+            PkeskVersion::V3 => EskType::V3_4,
+            PkeskVersion::V6 => EskType::V6,
+            PkeskVersion::Other(_) => return None,
+        };
+        if !pkesk.match_identity(key) {
+            return None;
+        }
+        key.decrypt(password, pkesk.values().ok()?, typ).ok()?.ok()
+    }
+    let password = id.password();
+    esk.iter()
+        .filter_map(|esk| match esk {
+            Esk::PublicKeyEncryptedSessionKey(pkesk) => Some(pkesk),
+            Esk::SymKeyEncryptedSessionKey(_) => None,
+        })
+        .find_map(|pkesk| {
+            try_key(pkesk, &id.key.primary_key, &password).or_else(|| {
+                id.key
+                    .secret_subkeys
+                    .iter()
+                    .find_map(|sub| try_key(pkesk, &sub.key, &password))
+            })
+        })
+        .ok_or(CryptError::OpenPgp(PgpProblem::NoMatchingKey))
+}
+
+/// Nothing may follow the encrypted packet in the file.
+fn nothing_after(body: &mut PacketBodyReader<MessageReader<'static>>) -> io::Result<bool> {
+    body.get_mut().fill_buf().map(|rest| rest.is_empty())
+}
+
+/// Runs the decryption (AES and the MDC's SHA-1) on a thread of its own,
+/// fed to this one in pieces through a small bounded channel: it overlaps
+/// the signature's hashing and whatever the caller does with the
+/// plaintext, and memory stays flat.
+fn decrypting<R>(mut plain: seipd::Seipd1<R>) -> Result<Pieces, CryptError>
+where
+    R: BufRead + Send + 'static,
+{
+    let (tx, rx) = sync_channel(IN_FLIGHT);
+    let sender = std::thread::Builder::new()
+        .name("openpgp-open".into())
+        .spawn(move || loop {
+            let piece = match plain.fill_buf() {
+                Ok([]) => Piece::End,
+                Ok(data) => Piece::Data(data.to_vec()),
+                Err(e) => Piece::Failed(e),
+            };
+            let more = match &piece {
+                Piece::Data(data) => {
+                    plain.consume(data.len());
+                    true
+                }
+                Piece::End | Piece::Failed(_) => false,
+            };
+            if tx.send(piece).is_err() || !more {
+                return;
+            }
+        })?;
+    Ok(Pieces::new(rx, Some(sender)))
+}
+
+/// Opens the encrypted layer with our key: a SEIPDv1 packet under AES (what
+/// GnuPG and the payers' tools write) through [`seipd`]'s fast path, any
+/// other through rPGP's streaming decryption.
+fn decrypt(id: &PgpIdentity, msg: Message<'static>) -> Result<Message<'static>, CryptError> {
+    let Message::Encrypted {
+        esk,
+        edata,
+        is_nested,
+    } = msg
+    else {
+        return Ok(msg);
+    };
+    let key = session_key(id, &esk)?;
+    let edata = match (edata, &key) {
+        (
+            Edata::SymEncryptedProtectedData { reader },
+            PlainSessionKey::V3_4 { sym_alg, key: raw },
+        ) if matches!(
+            reader.config(),
+            ProtectedDataConfig::Seipd(SymEncryptedProtectedDataConfig::V1)
+        ) && seipd::takes(*sym_alg) =>
+        {
+            let plain =
+                seipd::Seipd1::new(*sym_alg, raw.as_ref(), reader.into_inner(), nothing_after)
+                    .ok_or_else(|| damaged("the session key does not fit its cipher"))?;
+            let inner = Message::from_bytes(decrypting(plain)?).map_err(damaged)?;
+            if inner.is_encrypted() {
+                return Err(damaged("an encrypted message inside an encrypted message"));
+            }
+            return Ok(inner);
+        }
+        (edata, _) => edata,
+    };
+    let ring = TheRing {
+        session_keys: vec![key],
+        decrypt_options: pgp::composed::DecryptionOptions::new()
+            .set_seipdv1_read_mode(pgp::types::Seipdv1ReadMode::Streaming),
+        ..Default::default()
+    };
+    Message::Encrypted {
+        esk,
+        edata,
+        is_nested,
+    }
+    .decrypt_the_ring(ring, true)
+    .map(|(msg, _)| msg)
+    .map_err(damaged)
 }
 
 impl Read for PgpReader<'_> {

@@ -513,6 +513,15 @@ impl Ledger {
         Ok(())
     }
 
+    /// The chain's head: its last entry's number and hash (what the head
+    /// file holds, and what the digest mails as a copy kept elsewhere).
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>, LedgerError> {
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading the audit chain's head"))
+    }
+
     /// After a commit that appended: the head file follows. A failure is
     /// logged, not fatal — the step is done and recorded in the ledger;
     /// `audit verify` will name a stale head.
@@ -520,11 +529,7 @@ impl Ledger {
         let Some(path) = self.audit_head.clone() else {
             return;
         };
-        let tail: Result<Option<(i64, String)>, _> =
-            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await;
-        let Ok(Some((seq, hash))) = tail else {
+        let Ok(Some((seq, hash))) = self.audit_head().await else {
             return;
         };
         let written = tokio::task::spawn_blocking(move || {
