@@ -39,6 +39,9 @@ fn private_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// One fuzz target's body.
+type Run = Box<dyn Fn(&[u8])>;
+
 fn best_of_three(mut run: impl FnMut()) -> Duration {
     (0..3)
         .map(|_| {
@@ -55,7 +58,7 @@ fn main() {
     let (target, folder) = (args[1].as_str(), PathBuf::from(&args[2]));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let keys_dir = private_dir();
-    let (rate_mb_s, run): (f64, Box<dyn Fn(&[u8])>) = match target {
+    let (rate_mb_s, run): (f64, Run) = match target {
         "x12_read" => (
             189.0,
             Box::new(|data: &[u8]| {
