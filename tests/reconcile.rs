@@ -219,38 +219,16 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
 fn collect_takes_responses_from_the_partner_and_reconciles_them() {
     use edi_courier::model::response::{ClaimStatus, StatusCode};
     use edi_courier::profile::Profile;
-    use edi_courier::x12::{write_277ca, write_999, Answer277, Sequential};
+    use edi_courier::x12::{write_277ca, Answer277, Sequential};
 
     let sshd = Sshd::start();
     let ws = Workspace::new(&sshd);
     let claims = submit_example(&ws);
 
     let env = Profile::sandbox().unwrap().envelope.reply();
-    let mut numbers = Sequential::starting_at(500);
-    let mut ack = Vec::new();
-    write_999(
-        &env,
-        at(),
-        &mut numbers,
-        &[Ack999 {
-            functional_id: "HC".into(),
-            group: "1".into(),
-            version: "005010X222A1".into(),
-            sets: vec![SetAck {
-                set_id: "837".into(),
-                set: "0001".into(),
-                status: "A".into(),
-                ..SetAck::default()
-            }],
-            status: "A".into(),
-            sets_included: 1,
-            sets_received: 1,
-            sets_accepted: 1,
-            ..Ack999::default()
-        }],
-        &mut ack,
-    )
-    .unwrap();
+    let ack = common::accepting_999(at(), 500);
+    // The 999 took 500 of each counter; the 277CA goes on from there.
+    let mut numbers = Sequential::starting_at(501);
     let plain = ws.path("ack.999");
     std::fs::write(&plain, &ack).unwrap();
     common::tools::run(

@@ -36,7 +36,17 @@ pub fn said(out: &Output) -> String {
 
 /// A 999 from the sandbox payer rejecting set 0001 of group 1 (IK5 R, AK9 R).
 pub fn rejecting_999(at: chrono::NaiveDateTime, control: u32) -> Vec<u8> {
+    ack_999(at, control, false)
+}
+
+/// A 999 from the sandbox payer accepting set 0001 of group 1 (IK5 A, AK9 A).
+pub fn accepting_999(at: chrono::NaiveDateTime, control: u32) -> Vec<u8> {
+    ack_999(at, control, true)
+}
+
+fn ack_999(at: chrono::NaiveDateTime, control: u32, accepted: bool) -> Vec<u8> {
     use edi_courier::model::response::{Ack999, SetAck};
+    let status = if accepted { "A" } else { "R" };
     let mut ack = Vec::new();
     edi_courier::x12::write_999(
         &edi_courier::profile::Profile::sandbox()
@@ -52,13 +62,18 @@ pub fn rejecting_999(at: chrono::NaiveDateTime, control: u32) -> Vec<u8> {
             sets: vec![SetAck {
                 set_id: "837".into(),
                 set: "0001".into(),
-                status: "R".into(),
-                codes: vec!["5".into()],
+                status: status.into(),
+                codes: if accepted {
+                    Vec::new()
+                } else {
+                    vec!["5".into()]
+                },
                 ..SetAck::default()
             }],
-            status: "R".into(),
+            status: status.into(),
             sets_included: 1,
             sets_received: 1,
+            sets_accepted: u32::from(accepted),
             ..Ack999::default()
         }],
         &mut ack,
