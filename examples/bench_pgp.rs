@@ -13,10 +13,14 @@
 //! shows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pump.rs"]
+mod pump;
+use pump::pump;
+
 use edi_courier::crypt::{
     open_inbound, InboundKeys, PgpIdentity, PgpKeys, PgpRecipients, PgpVerifiers, Sealer,
 };
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,8 +42,7 @@ fn main() {
     let (mode, a, b, input, output) = (&args[1], &args[2], &args[3], &args[4], &args[5]);
     let mut file = std::fs::File::open(input).unwrap();
     let out = std::io::BufWriter::new(std::fs::File::create(output).unwrap());
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut bytes = 0u64;
+    let bytes;
     let start;
     match mode.as_str() {
         "seal" => {
@@ -47,14 +50,7 @@ fn main() {
             let id = Arc::new(PgpIdentity::load(&PathBuf::from(b), None).unwrap());
             start = (Instant::now(), usage().1);
             let mut sealer = Sealer::openpgp(&recipients, Some(id), out).unwrap();
-            loop {
-                let n = file.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                bytes += n as u64;
-                sealer.write_all(&buf[..n]).unwrap();
-            }
+            bytes = pump(&mut file, &mut sealer);
             sealer.finish().unwrap().0.flush().unwrap();
         }
         "open" => {
@@ -70,14 +66,7 @@ fn main() {
             start = (Instant::now(), usage().1);
             let mut reader = open_inbound(&keys, std::io::BufReader::new(file)).unwrap();
             let mut out = out;
-            loop {
-                let n = reader.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                bytes += n as u64;
-                out.write_all(&buf[..n]).unwrap();
-            }
+            bytes = pump(&mut reader, &mut out);
             reader.finish().unwrap();
             out.flush().unwrap();
         }

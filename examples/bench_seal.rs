@@ -7,8 +7,12 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pump.rs"]
+mod pump;
+use pump::pump;
+
 use edi_courier::crypt::{open, Identities, Recipients, Sealer};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -18,34 +22,19 @@ fn main() {
     let mut file = std::fs::File::open(input).unwrap();
     let out = std::io::BufWriter::new(std::fs::File::create(output).unwrap());
     let start = Instant::now();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut bytes = 0u64;
+    let bytes;
     match mode.as_str() {
         "seal" => {
             let recipients = Recipients::parse(std::slice::from_ref(key), false).unwrap();
             let mut sealer = Sealer::new(&recipients, out).unwrap();
-            loop {
-                let n = file.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                bytes += n as u64;
-                sealer.write_all(&buf[..n]).unwrap();
-            }
+            bytes = pump(&mut file, &mut sealer);
             sealer.finish().unwrap().0.flush().unwrap();
         }
         "open" => {
             let ids = Identities::load(&[PathBuf::from(key)]).unwrap();
             let mut reader = open(&ids, file).unwrap();
             let mut out = out;
-            loop {
-                let n = reader.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                bytes += n as u64;
-                out.write_all(&buf[..n]).unwrap();
-            }
+            bytes = pump(&mut reader, &mut out);
             out.flush().unwrap();
         }
         _ => {
