@@ -23,19 +23,21 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// A new 0700 folder for the key files (the key loaders refuse looser ones).
 fn private_dir() -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("edi-courier-fuzz-rates-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    edi_courier::atomic::private_dir(&dir).unwrap();
     dir
 }
 
+/// A 0600 key file holding `bytes`.
 fn private_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
+    use std::io::Write;
     let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    edi_courier::atomic::private_file(&path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
     path
 }
 
