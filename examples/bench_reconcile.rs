@@ -3,7 +3,10 @@
 //! every CLP matched to its claim, every verdict kept, statuses moved — in
 //! one transaction, as `collect` does. Prints claims per second.
 //!
-//! `cargo run --release --example bench_reconcile -- N FILE.835`
+//! `cargo run --release --example bench_reconcile -- N FILE.835 [LEDGER-URL]`
+//!
+//! The ledger is a new SQLite file unless LEDGER-URL names an empty
+//! PostgreSQL database (`postgres://…`).
 //!
 //! `bench_reconcile collect N FILE.835` measures the whole of `collect`'s
 //! work on that file instead, in a process of its own (so its peak memory
@@ -36,7 +39,13 @@ async fn main() {
     let n: usize = a[1].parse().unwrap();
     let remit_file = &a[2];
     let dir = tempfile::tempdir().unwrap();
-    let ledger = prepare(dir.path(), n).await;
+    let url = a
+        .get(3)
+        .cloned()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("ledger.sqlite").display()));
+    let started = Instant::now();
+    let ledger = prepare(&url, n).await;
+    let record_secs = started.elapsed().as_secs_f64();
     let stamp = now().and_utc();
     // The 835, read whole as collect does, then reconciled in one transaction.
     let started = Instant::now();
@@ -75,11 +84,14 @@ async fn main() {
         .unwrap();
     let secs = started.elapsed().as_secs_f64();
     assert_all_paid(&ledger, n).await;
+    let engine = ledger.dialect();
     ledger.close().await;
     println!(
-        "{{\"what\":\"edi-courier reconcile an 835 against the ledger\",\"claims\":{n},\"read_seconds\":{read_secs:.2},\"reconcile_seconds\":{secs:.2},\"claims_per_s\":{:.0},\"changed\":{}}}",
+        "{{\"what\":\"edi-courier reconcile an 835 against the ledger\",\"claims\":{n},\"read_seconds\":{read_secs:.2},\"reconcile_seconds\":{secs:.2},\"claims_per_s\":{:.0},\"changed\":{},\"engine\":\"{}\",\"recorded_claims_per_s\":{:.0}}}",
         n as f64 / secs,
-        done.changed.total()
+        done.changed.total(),
+        engine.name(),
+        n as f64 / record_secs,
     );
 }
 
@@ -105,10 +117,8 @@ async fn assert_all_paid(ledger: &Ledger, n: usize) {
 
 /// A ledger in `dir` holding N claims sent to partner `acme` (ids
 /// `C00000000`…), recorded in one transaction as `submit` does.
-async fn prepare(dir: &Path, n: usize) -> Ledger {
-    let ledger = Ledger::open(&format!("sqlite://{}", dir.join("ledger.sqlite").display()))
-        .await
-        .unwrap();
+async fn prepare(url: &str, n: usize) -> Ledger {
+    let ledger = Ledger::open(url).await.unwrap();
     let now = now();
     let stamp = now.and_utc();
     // N claims sent: written as an 837 for their placements, recorded and delivered.
@@ -188,7 +198,13 @@ async fn prepare(dir: &Path, n: usize) -> Ledger {
 /// collect in a child process and prints what it measured.
 async fn collect(n: usize, file: &str) {
     let dir = tempfile::tempdir().unwrap();
-    prepare(dir.path(), n).await.close().await;
+    prepare(
+        &format!("sqlite://{}", dir.path().join("ledger.sqlite").display()),
+        n,
+    )
+    .await
+    .close()
+    .await;
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["collect-in", &dir.path().display().to_string(), file])
         .output()

@@ -162,3 +162,35 @@ async fn opening_a_new_ledger_from_several_places_at_once_migrates_it_once() {
         }
     }
 }
+
+/// A ledger file written by the release before PostgreSQL support (all nine
+/// migrations applied) opens as it is: no migration runs again or fails its
+/// checksum, its claims and control numbers carry on.
+#[tokio::test]
+async fn a_ledger_made_before_postgres_support_opens_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["ledger.sqlite", "ledger.sqlite.audit-head"] {
+        std::fs::copy(
+            common::fixture(&format!("ledger-0009/{f}")),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    let ledger = Ledger::open(&url(&dir)).await.unwrap();
+    assert_eq!(ledger.migration_level().await.unwrap(), 9);
+    assert_eq!(ledger.dialect(), edi_courier::ledger::Dialect::Sqlite);
+    let totals = ledger
+        .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+        .await
+        .unwrap();
+    assert_eq!(totals.iter().map(|t| t.claims).sum::<i64>(), 30);
+    // The demo sent one interchange: the next ISA13 is 2, not 1 again.
+    assert_eq!(
+        ledger
+            .reserve("EDICOURIER", "SANDBOXPAYER", ControlKind::Interchange, 1)
+            .await
+            .unwrap(),
+        2..3
+    );
+    ledger.close().await;
+}

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use super::{query_err, stamp, Ledger, LedgerError, Stamp};
 
@@ -217,7 +218,7 @@ impl AuditRow {
         hex(&h.finalize())
     }
 
-    fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, LedgerError> {
+    fn from_row(row: &AnyRow) -> Result<AuditRow, LedgerError> {
         let get = |what: &'static str| query_err(what);
         Ok(AuditRow {
             seq: row.try_get("seq").map_err(get("reading audit seq"))?,
@@ -249,7 +250,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Appends `entry` inside `tx`, which must already have written (so it
 /// holds SQLite's write lock and its view of the tail is the latest).
 pub(super) async fn append(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     at: &str,
     entry: &Entry<'_>,
 ) -> Result<(i64, String), LedgerError> {
@@ -277,7 +278,7 @@ pub(super) async fn append(
     row.hash = row.expected_hash();
     sqlx::query(
         "INSERT INTO audit_log (seq, at, actor, action, partner, sha256, controls, detail, prev, hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(row.seq)
     .bind(&row.at)
@@ -308,7 +309,7 @@ impl AuditAction {
 /// Appends an entry about an export or a file, with its partner, SHA-256
 /// and (for a file) the ISA13 of each interchange in it.
 pub(super) async fn append_about(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     at: &str,
     action: AuditAction,
     export_id: Option<i64>,
@@ -320,27 +321,43 @@ pub(super) async fn append_about(
         (Some(export), Some(_)) if action.about_export() => Some(export),
         _ => None,
     };
-    let about: Option<(String, Option<String>, Option<String>)> = match (export, file_id) {
+    let about: Option<(String, Option<String>)> = match (export, file_id) {
         (Some(export), _) => {
-            sqlx::query_as("SELECT partner, sha256, NULL FROM exports WHERE id = ?1")
+            sqlx::query_as("SELECT partner, sha256 FROM exports WHERE id = $1")
                 .bind(export)
                 .fetch_optional(&mut **tx)
                 .await
         }
         (None, Some(file)) => {
-            sqlx::query_as(
-                "SELECT partner, sha256, \
-                 (SELECT group_concat('ISA13 ' || printf('%09d', control), ', ') \
-                  FROM interchanges WHERE file_id = f.id) FROM files f WHERE id = ?1",
-            )
-            .bind(file)
-            .fetch_optional(&mut **tx)
-            .await
+            sqlx::query_as("SELECT partner, sha256 FROM files WHERE id = $1")
+                .bind(file)
+                .fetch_optional(&mut **tx)
+                .await
         }
         (None, None) => Ok(None),
     }
     .map_err(query_err("reading what an audit entry is about"))?;
-    let (partner, sha256, controls) = about.unwrap_or_default();
+    // A file's interchanges, as `ISA13 000000001, ISA13 000000002`.
+    let controls = match (export, file_id) {
+        (None, Some(file)) => {
+            let controls: Vec<i64> = sqlx::query_scalar(
+                "SELECT control FROM interchanges WHERE file_id = $1 ORDER BY id",
+            )
+            .bind(file)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(query_err("reading what an audit entry is about"))?;
+            (!controls.is_empty()).then(|| {
+                controls
+                    .iter()
+                    .map(|c| format!("ISA13 {c:09}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        }
+        _ => None,
+    };
+    let (partner, sha256) = about.unwrap_or_default();
     let entry = Entry {
         action,
         partner: (!partner.is_empty()).then_some(partner.as_str()),
@@ -354,14 +371,14 @@ pub(super) async fn append_about(
 /// Appends an entry about a collected file: its partner, the SHA-256 of the
 /// bytes downloaded, and `detail` (its remote name, or why it was held).
 pub(super) async fn append_inbound(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     at: &str,
     action: AuditAction,
     file_id: i64,
     detail: &str,
 ) -> Result<(i64, String), LedgerError> {
     let (partner, sha256, name): (String, String, String) =
-        sqlx::query_as("SELECT partner, sha256, remote_name FROM inbound_files WHERE id = ?1")
+        sqlx::query_as("SELECT partner, sha256, remote_name FROM inbound_files WHERE id = $1")
             .bind(file_id)
             .fetch_one(&mut **tx)
             .await
@@ -505,7 +522,7 @@ impl Ledger {
     /// Commits a step that appended to the chain, then copies the head out.
     pub(super) async fn commit_audited(
         &self,
-        tx: Transaction<'static, Sqlite>,
+        tx: Transaction<'static, Any>,
         what: &'static str,
     ) -> Result<(), LedgerError> {
         tx.commit().await.map_err(query_err(what))?;
@@ -590,7 +607,7 @@ impl Ledger {
                 }),
                 Ok(Some((head_seq, head_hash))) => {
                     let stored: Option<String> =
-                        sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = ?1")
+                        sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
                             .bind(head_seq)
                             .fetch_optional(&self.pool)
                             .await
@@ -624,7 +641,7 @@ impl Ledger {
         let to = to.map_or_else(|| "9999".to_owned(), stamp);
         let mut rows = sqlx::query(
             "SELECT seq, at, actor, action, partner, sha256, controls, detail, prev, hash \
-             FROM audit_log WHERE at >= ?1 AND at < ?2 ORDER BY seq",
+             FROM audit_log WHERE at >= $1 AND at < $2 ORDER BY seq",
         )
         .bind(from)
         .bind(to)

@@ -54,7 +54,7 @@ impl Ledger {
     ) -> Result<bool, LedgerError> {
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO job_runs (job, scheduled_for, outcome, daemon, started_at) \
-             VALUES (?1, ?2, 'running', ?3, ?4) ON CONFLICT (job, scheduled_for) DO NOTHING RETURNING id",
+             VALUES ($1, $2, 'running', $3, $4) ON CONFLICT (job, scheduled_for) DO NOTHING RETURNING id",
         )
         .bind(job)
         .bind(scheduled_for)
@@ -76,8 +76,8 @@ impl Ledger {
         at: Stamp,
     ) -> Result<(), LedgerError> {
         sqlx::query(
-            "UPDATE job_runs SET outcome = ?3, detail = ?4, finished_at = ?5 \
-             WHERE job = ?1 AND scheduled_for = ?2",
+            "UPDATE job_runs SET outcome = $3, detail = $4, finished_at = $5 \
+             WHERE job = $1 AND scheduled_for = $2",
         )
         .bind(job)
         .bind(scheduled_for)
@@ -92,7 +92,7 @@ impl Ledger {
 
     /// The latest tick of a job any daemon recorded (UTC, RFC 3339).
     pub async fn last_tick(&self, job: &str) -> Result<Option<String>, LedgerError> {
-        sqlx::query_scalar("SELECT MAX(scheduled_for) FROM job_runs WHERE job = ?1")
+        sqlx::query_scalar("SELECT MAX(scheduled_for) FROM job_runs WHERE job = $1")
             .bind(job)
             .fetch_one(&self.pool)
             .await
@@ -102,7 +102,7 @@ impl Ledger {
     /// Every recorded tick of a job: (scheduled_for, outcome, daemon).
     pub async fn job_runs(&self, job: &str) -> Result<Vec<(String, String, String)>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT scheduled_for, outcome, daemon FROM job_runs WHERE job = ?1 ORDER BY scheduled_for, id",
+            "SELECT scheduled_for, outcome, daemon FROM job_runs WHERE job = $1 ORDER BY scheduled_for, id",
         )
         .bind(job)
         .fetch_all(&self.pool)
@@ -125,9 +125,9 @@ impl Ledger {
         until: Stamp,
     ) -> Result<bool, LedgerError> {
         let got: Option<String> = sqlx::query_scalar(
-            "INSERT INTO job_leases (job, holder, expires_at) VALUES (?1, ?2, ?4) \
+            "INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, $4) \
              ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE job_leases.holder = excluded.holder OR job_leases.expires_at < ?3 \
+             WHERE job_leases.holder = excluded.holder OR job_leases.expires_at < $3 \
              RETURNING holder",
         )
         .bind(job)
@@ -141,7 +141,7 @@ impl Ledger {
     }
 
     pub async fn release_lease(&self, job: &str, holder: &str) -> Result<(), LedgerError> {
-        sqlx::query("DELETE FROM job_leases WHERE job = ?1 AND holder = ?2")
+        sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
             .bind(job)
             .bind(holder)
             .execute(&self.pool)
@@ -152,7 +152,7 @@ impl Ledger {
 
     /// Lets go of every lease this daemon holds (it is stopping).
     pub async fn release_leases_of(&self, holder: &str) -> Result<u64, LedgerError> {
-        let done = sqlx::query("DELETE FROM job_leases WHERE holder = ?1")
+        let done = sqlx::query("DELETE FROM job_leases WHERE holder = $1")
             .bind(holder)
             .execute(&self.pool)
             .await
@@ -174,7 +174,7 @@ impl Ledger {
         let mut tx = self.begin().await?;
         let repeated = sqlx::query(
             "UPDATE alerts SET repeats = repeats + 1 WHERE id = \
-             (SELECT id FROM alerts WHERE key = ?1 AND created_at >= ?2 ORDER BY id DESC LIMIT 1)",
+             (SELECT id FROM alerts WHERE key = $1 AND created_at >= $2 ORDER BY id DESC LIMIT 1)",
         )
         .bind(key)
         .bind(stamp(window_start))
@@ -185,7 +185,7 @@ impl Ledger {
             > 0;
         if !repeated {
             sqlx::query(
-                "INSERT INTO alerts (kind, key, subject, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO alerts (kind, key, subject, body, created_at) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(kind)
             .bind(key)
@@ -224,7 +224,7 @@ impl Ledger {
     }
 
     pub async fn alert_sent(&self, id: i64, at: Stamp) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE alerts SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1")
+        sqlx::query("UPDATE alerts SET sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1")
             .bind(id)
             .bind(stamp(at))
             .execute(&self.pool)
@@ -234,7 +234,7 @@ impl Ledger {
     }
 
     pub async fn alert_failed(&self, id: i64, error: &str) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE alerts SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1")
+        sqlx::query("UPDATE alerts SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
             .bind(id)
             .bind(error)
             .execute(&self.pool)
@@ -264,8 +264,8 @@ impl Ledger {
         let sql = format!(
             "SELECT f.id, f.name, i.control, f.updated_at, (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id) \
              FROM files f JOIN interchanges i ON i.file_id = f.id AND i.direction = 'out' \
-             WHERE f.direction = 'out' AND f.partner = ?1 AND f.state = 'delivered' AND f.updated_at <= ?2 \
-             AND NOT EXISTS (SELECT 1 FROM overdue o WHERE o.file_id = f.id AND o.kind = ?3) AND {waiting} \
+             WHERE f.direction = 'out' AND f.partner = $1 AND f.state = 'delivered' AND f.updated_at <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM overdue o WHERE o.file_id = f.id AND o.kind = $3) AND {waiting} \
              ORDER BY f.id"
         );
         let mut tx = self.begin().await?;
@@ -279,7 +279,7 @@ impl Ledger {
         let mut out = Vec::new();
         for r in &rows {
             let file_id: i64 = r.get(0);
-            sqlx::query("INSERT INTO overdue (file_id, kind, found_at) VALUES (?1, ?2, ?3)")
+            sqlx::query("INSERT INTO overdue (file_id, kind, found_at) VALUES ($1, $2, $3)")
                 .bind(file_id)
                 .bind(kind)
                 .bind(stamp(at))
@@ -311,7 +311,7 @@ impl Ledger {
         let rows = sqlx::query(
             "SELECT c.id, c.partner, c.status, c.charge, cr.paid \
              FROM claims c LEFT JOIN claim_responses cr ON cr.claim_id = c.id AND cr.paid IS NOT NULL \
-             WHERE c.updated_at >= ?1 ORDER BY c.partner, c.status, c.id",
+             WHERE c.updated_at >= $1 ORDER BY c.partner, c.status, c.id",
         )
         .bind(stamp(since))
         .fetch_all(&self.pool)

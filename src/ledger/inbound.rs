@@ -8,12 +8,13 @@
 
 use super::Stamp;
 use rust_decimal::Decimal;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use super::audit::{self, AuditAction, Entry};
+use super::dialect::{Dialect, Values};
 use super::{query_err, stamp, Ledger, LedgerError};
 use crate::lifecycle::{derive, ClaimStatus, StatusChanges, Word, LISTED_PER_STATUS};
 use crate::model::response::{ClaimPayment, Response};
@@ -105,15 +106,15 @@ pub struct Reconciled {
 }
 
 /// Reads a column, turning a missing or mistyped one into an error.
-pub(super) fn col<'r, T>(row: &'r SqliteRow, i: usize) -> Result<T, LedgerError>
+pub(super) fn col<'r, T>(row: &'r AnyRow, i: usize) -> Result<T, LedgerError>
 where
-    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
 {
     row.try_get(i).map_err(query_err("reading a ledger row"))
 }
 
 /// A status read back from the ledger.
-pub(super) fn status_col(row: &SqliteRow, i: usize) -> Result<ClaimStatus, LedgerError> {
+pub(super) fn status_col(row: &AnyRow, i: usize) -> Result<ClaimStatus, LedgerError> {
     parse_status(&col::<String>(row, i)?)
 }
 
@@ -202,7 +203,7 @@ impl Ledger {
         let at = stamp(at);
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO inbound_files (partner, remote_name, remote_size, remote_mtime, spool_path, \
-             sha256, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'received', ?7, ?7) \
+             sha256, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $7) \
              ON CONFLICT (partner, sha256) DO NOTHING RETURNING id",
         )
         .bind(f.partner)
@@ -227,7 +228,7 @@ impl Ledger {
             return Ok(Inbound::New(id));
         }
         let row = sqlx::query(
-            "SELECT id, state, spool_path FROM inbound_files WHERE partner = ?1 AND sha256 = ?2",
+            "SELECT id, state, spool_path FROM inbound_files WHERE partner = $1 AND sha256 = $2",
         )
         .bind(f.partner)
         .bind(f.sha256)
@@ -253,9 +254,9 @@ impl Ledger {
         quarantined_only: bool,
     ) -> Result<bool, LedgerError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM inbound_files WHERE partner = ?1 AND remote_name = ?2 \
-             AND remote_size = ?3 AND remote_mtime IS ?4 \
-             AND (?5 = 0 OR state IN ('quarantined', 'reviewed'))",
+            "SELECT COUNT(*) FROM inbound_files WHERE partner = $1 AND remote_name = $2 \
+             AND remote_size = $3 AND remote_mtime IS $4 \
+             AND ($5 = 0 OR state IN ('quarantined', 'reviewed'))",
         )
         .bind(partner)
         .bind(name)
@@ -283,7 +284,7 @@ impl Ledger {
     /// before the try); returns how many there have been, this one included.
     pub async fn count_attempt(&self, file_id: i64) -> Result<i64, LedgerError> {
         sqlx::query_scalar(
-            "UPDATE inbound_files SET attempts = attempts + 1 WHERE id = ?1 RETURNING attempts",
+            "UPDATE inbound_files SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts",
         )
         .bind(file_id)
         .fetch_one(&self.pool)
@@ -297,7 +298,7 @@ impl Ledger {
         file_id: i64,
         path: &str,
     ) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE inbound_files SET spool_path = ?2 WHERE id = ?1")
+        sqlx::query("UPDATE inbound_files SET spool_path = $2 WHERE id = $1")
             .bind(file_id)
             .bind(path)
             .execute(&self.pool)
@@ -318,8 +319,8 @@ impl Ledger {
         let at = stamp(at);
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE inbound_files SET state = ?2, reason = COALESCE(?3, reason), updated_at = ?4 \
-             WHERE id = ?1",
+            "UPDATE inbound_files SET state = $2, reason = COALESCE($3, reason), updated_at = $4 \
+             WHERE id = $1",
         )
         .bind(file_id)
         .bind(state.name())
@@ -346,7 +347,7 @@ impl Ledger {
         file_id: i64,
     ) -> Result<Option<(String, String, String, InboundState)>, LedgerError> {
         let row = sqlx::query(
-            "SELECT partner, remote_name, spool_path, state FROM inbound_files WHERE id = ?1",
+            "SELECT partner, remote_name, spool_path, state FROM inbound_files WHERE id = $1",
         )
         .bind(file_id)
         .fetch_optional(&self.pool)
@@ -408,7 +409,7 @@ impl Ledger {
         let at = stamp(at);
         let mut tx = self.begin().await?;
         let earlier: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM inbound_files WHERE partner = ?1 AND content_sha256 = ?2 AND id <> ?3 \
+            "SELECT id FROM inbound_files WHERE partner = $1 AND content_sha256 = $2 AND id <> $3 \
              AND state = 'processed' ORDER BY id LIMIT 1",
         )
         .bind(partner)
@@ -437,6 +438,7 @@ impl Ledger {
             .await
             .map_err(query_err("starting to apply responses"))?;
         Ok(Begun::Apply(Box::new(Applying {
+            dialect: self.dialect,
             tx,
             partner: partner.to_owned(),
             file_id,
@@ -457,7 +459,7 @@ impl Ledger {
         claim_id: &str,
     ) -> Result<Option<ClaimStatus>, LedgerError> {
         let row = sqlx::query(
-            "SELECT status FROM claims WHERE partner = ?1 AND claim_id = ?2 ORDER BY id DESC LIMIT 1",
+            "SELECT status FROM claims WHERE partner = $1 AND claim_id = $2 ORDER BY id DESC LIMIT 1",
         )
         .bind(partner)
         .bind(claim_id)
@@ -471,14 +473,14 @@ impl Ledger {
 /// Marks a collected file applied (or repeated) and appends that to the
 /// audit chain in the same transaction; returns the entry's (seq, hash).
 async fn finish_file(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     file_id: i64,
     state: InboundState,
     content_sha256: &str,
     at: &str,
 ) -> Result<(i64, String), LedgerError> {
     sqlx::query(
-        "UPDATE inbound_files SET state = ?2, content_sha256 = ?3, updated_at = ?4 WHERE id = ?1",
+        "UPDATE inbound_files SET state = $2, content_sha256 = $3, updated_at = $4 WHERE id = $1",
     )
     .bind(file_id)
     .bind(state.name())
@@ -574,12 +576,12 @@ fn stored(response: &Response) -> Response {
 /// The earlier response with this identity: its number and fingerprint
 /// (None for rows from before fingerprints were kept: the same content).
 async fn recorded(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     partner: &str,
     identity: &str,
 ) -> Result<Option<(i64, Option<String>)>, LedgerError> {
     let row =
-        sqlx::query("SELECT id, fingerprint FROM responses WHERE partner = ?1 AND identity = ?2")
+        sqlx::query("SELECT id, fingerprint FROM responses WHERE partner = $1 AND identity = $2")
             .bind(partner)
             .bind(identity)
             .fetch_optional(&mut **tx)
@@ -592,7 +594,7 @@ async fn recorded(
 /// Inserts a new response's row (its fingerprint and matches are written
 /// when it ends).
 async fn insert_response(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     partner: &str,
     file_id: i64,
     response: &Response,
@@ -612,7 +614,7 @@ async fn insert_response(
     sqlx::query_scalar(
         "INSERT INTO responses (file_id, kind, sender, interchange, grp, st, answers, status, \
          body, matched, created_at, partner, identity) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12) RETURNING id",
     )
     .bind(file_id)
     .bind(kind)
@@ -646,7 +648,8 @@ pub enum Begun {
 /// [`commit`](Applying::commit) settles every claim touched and marks the
 /// file processed. Dropped before the commit, nothing of it stays.
 pub struct Applying {
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'static, Any>,
+    dialect: Dialect,
     partner: String,
     file_id: i64,
     content: String,
@@ -746,7 +749,7 @@ impl Applying {
                 Ok(())
             }
             Ok(id) => {
-                sqlx::query("UPDATE responses SET matched = ?2, fingerprint = ?3 WHERE id = ?1")
+                sqlx::query("UPDATE responses SET matched = $2, fingerprint = $3 WHERE id = $1")
                     .bind(id)
                     .bind(open.matched)
                     .bind(&fingerprint)
@@ -783,7 +786,7 @@ impl Applying {
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_unstable();
         pending.dedup();
-        settle(&mut self.tx, &pending, &self.at).await?;
+        settle(&mut self.tx, self.dialect, &pending, &self.at).await?;
         self.done.changed = changes_since(&mut self.tx, self.events_before).await?;
         let (seq, hash) = finish_file(
             &mut self.tx,
@@ -817,7 +820,8 @@ impl Applying {
         for chunk in vs.chunks(CHUNK) {
             let mut batch = Batch::default();
             let candidates =
-                claim_candidates(&mut self.tx, &self.partner, &open.ours, chunk).await?;
+                claim_candidates(&mut self.tx, self.dialect, &self.partner, &open.ours, chunk)
+                    .await?;
             let mut standing: Vec<Standing> = Vec::new();
             let mut at_claim: HashMap<i64, usize> = HashMap::new();
             for v in chunk {
@@ -865,7 +869,9 @@ impl Applying {
                 }
             }
             open.matched += batch.history.len() as i64;
-            batch.write(&mut self.tx, response_id, &self.at).await?;
+            batch
+                .write(&mut self.tx, self.dialect, response_id, &self.at)
+                .await?;
             let mut updates: Vec<Update> = Vec::new();
             let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
             for s in standing {
@@ -879,7 +885,7 @@ impl Applying {
                     events.push((s.id, next, s.codes));
                 }
             }
-            write_moves(&mut self.tx, &updates, &events, &self.at).await?;
+            write_moves(&mut self.tx, self.dialect, &updates, &events, &self.at).await?;
         }
         Ok(found)
     }
@@ -915,18 +921,20 @@ type Update = (i64, Option<&'static str>, Option<String>);
 /// Writes claims' new statuses and payer claim numbers (one row rewrite
 /// per claim), and an event per status move: "now STATUS (latest codes …)".
 async fn write_moves(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
+    d: Dialect,
     updates: &[Update],
     events: &[(i64, ClaimStatus, String)],
     at: &str,
 ) -> Result<(), LedgerError> {
     for chunk in updates.chunks(CHUNK) {
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE claims SET status = COALESCE(v.value->>1, status), \
-             updated_at = IIF(v.value->>1 IS NULL, updated_at, ?1), \
+             updated_at = CASE WHEN v.value->>1 IS NULL THEN updated_at ELSE $1 END, \
              payer_claim_number = COALESCE(v.value->>2, payer_claim_number) \
-             FROM json_each(?2) AS v WHERE claims.id = v.value->>0",
-        )
+             FROM {} WHERE claims.id = CAST(v.value->>0 AS BIGINT)",
+            d.json_rows("$2", "v")
+        ))
         .bind(at)
         .bind(to_json(chunk)?)
         .execute(&mut **tx)
@@ -944,10 +952,11 @@ async fn write_moves(
                 )
             })
             .collect();
-        sqlx::query(
+        sqlx::query(&format!(
             "INSERT INTO events (at, claim_id, kind, detail) \
-             SELECT ?1, value->>0, value->>1, value->>2 FROM json_each(?2)",
-        )
+             SELECT $1, CAST(j.value->>0 AS BIGINT), j.value->>1, j.value->>2 FROM {}",
+            d.json_rows("$2", "j")
+        ))
         .bind(at)
         .bind(to_json(&rows)?)
         .execute(&mut **tx)
@@ -969,7 +978,8 @@ const CHUNK: usize = 1000;
 /// The unary `+` keeps the planner on the claim-id index: by file it would
 /// walk every claim of a large file once per chunk.
 async fn claim_candidates(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
+    d: Dialect,
     partner: &str,
     ours: &crate::reconcile::Pair,
     vs: &[Verdict],
@@ -985,15 +995,21 @@ async fn claim_candidates(
     ids.dedup();
     let mut out: HashMap<String, Vec<Candidate>> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        let found: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(c.id, c.claim_id, c.payer_claim_number, \
-             c.status, c.charge, json((SELECT json_group_array(json_array(cr.status, cr.paid) \
-             ORDER BY cr.id) FROM claim_responses cr WHERE cr.claim_id = c.id))) \
-             ORDER BY c.id DESC) FROM claims c WHERE c.status <> 'queued' \
+        let verdicts = d.json_sub(&format!(
+            "SELECT {} FROM claim_responses cr WHERE cr.claim_id = c.id",
+            d.json_agg("cr.status, cr.paid", "cr.id")
+        ));
+        let found: String = sqlx::query_scalar(&format!(
+            "SELECT {} FROM claims c WHERE c.status <> 'queued' \
              AND +c.file_id IN (SELECT file_id FROM interchanges WHERE direction = 'out' \
-             AND sender = ?1 AND receiver = ?2) AND c.partner = ?3 \
-             AND c.claim_id IN (SELECT value FROM json_each(?4))",
-        )
+             AND sender = $1 AND receiver = $2) AND c.partner = $3 \
+             AND c.claim_id IN ({})",
+            d.json_text(&d.json_agg(
+                &format!("c.id, c.claim_id, c.payer_claim_number, c.status, c.charge, {verdicts}"),
+                "c.id DESC"
+            )),
+            d.json_texts("$4")
+        ))
         .bind(&ours.sender)
         .bind(&ours.receiver)
         .bind(partner)
@@ -1085,7 +1101,8 @@ impl<'v> Batch<'v> {
 
     async fn write(
         self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Transaction<'_, Any>,
+        d: Dialect,
         response_id: i64,
         at: &str,
     ) -> Result<(), LedgerError> {
@@ -1096,10 +1113,11 @@ impl<'v> Batch<'v> {
                     (*claim, status.name(), codes.as_str(), paid.as_deref())
                 })
                 .collect();
-            sqlx::query(
+            sqlx::query(&format!(
                 "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
-                 SELECT value->>0, ?1, value->>1, value->>2, value->>3, ?2 FROM json_each(?3)",
-            )
+                 SELECT CAST(j.value->>0 AS BIGINT), $1, j.value->>1, j.value->>2, j.value->>3, $2 FROM {}",
+                d.json_rows("$3", "j")
+            ))
             .bind(response_id)
             .bind(at)
             .bind(to_json(&rows)?)
@@ -1108,22 +1126,25 @@ impl<'v> Batch<'v> {
             .map_err(query_err("recording claims' responses"))?;
         }
         for chunk in self.unknown.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO unmatched_answers (response_id, claim_ref, status, codes, paid, created_at) ",
+            let mut q = Values::new(
+                "INSERT INTO unmatched_answers (response_id, claim_ref, status, codes, paid, created_at)",
             );
-            q.push_values(chunk, |mut row, v| {
+            q.rows(chunk, |row, v| {
                 let claim_ref = match &v.target {
                     Target::Claim { claim_id } => claim_id.clone(),
                     _ => String::new(),
                 };
-                row.push_bind(response_id)
-                    .push_bind(claim_ref)
-                    .push_bind(v.status.name())
-                    .push_bind(codes_json(&v.codes))
-                    .push_bind(v.paid.map(|p| p.to_string()))
-                    .push_bind(at);
+                row.bind(response_id)
+                    .bind(claim_ref)
+                    .bind(v.status.name())
+                    .bind(codes_json(&v.codes))
+                    .bind(v.paid.map(|p| p.to_string()))
+                    .bind(at);
             });
-            q.build()
+            let (sql, args) = q
+                .finish()
+                .map_err(query_err("recording unmatched answers"))?;
+            sqlx::query_with(&sql, args)
                 .execute(&mut **tx)
                 .await
                 .map_err(query_err("recording unmatched answers"))?;
@@ -1136,7 +1157,8 @@ impl<'v> Batch<'v> {
 /// records each move as an event. Per chunk, one statement reads every verdict of its claims (as
 /// one JSON value).
 async fn settle(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
+    d: Dialect,
     claims: &[i64],
     at: &str,
 ) -> Result<(), LedgerError> {
@@ -1144,12 +1166,15 @@ async fn settle(
     /// verdict's status, paid and codes.
     type Row = (i64, String, String, String, Option<String>, String);
     for chunk in claims.chunks(CHUNK) {
-        let rows: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(c.id, c.status, c.charge, cr.status, \
-             cr.paid, cr.codes) ORDER BY c.id, cr.id) \
-             FROM claims c JOIN claim_responses cr ON cr.claim_id = c.id \
-             WHERE c.id IN (SELECT value FROM json_each(?1))",
-        )
+        let rows: String = sqlx::query_scalar(&format!(
+            "SELECT {} FROM claims c JOIN claim_responses cr ON cr.claim_id = c.id \
+             WHERE c.id IN ({})",
+            d.json_text(&d.json_agg(
+                "c.id, c.status, c.charge, cr.status, cr.paid, cr.codes",
+                "c.id, cr.id"
+            )),
+            d.json_ids("$1")
+        ))
         .bind(to_json(chunk)?)
         .fetch_one(&mut **tx)
         .await
@@ -1176,7 +1201,7 @@ async fn settle(
             }
             words.clear();
         }
-        write_moves(tx, &updates, &events, at).await?;
+        write_moves(tx, d, &updates, &events, at).await?;
     }
     Ok(())
 }
@@ -1186,17 +1211,17 @@ async fn settle(
 /// first [`LISTED_PER_STATUS`] of each status read back, in the order of
 /// their last move — memory does not grow with the file.
 async fn changes_since(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     before: i64,
 ) -> Result<StatusChanges, LedgerError> {
     let rows = sqlx::query(
-        "WITH last AS (SELECT claim_id, kind, MAX(id) AS at FROM events WHERE id > ?1 \
+        "WITH last AS (SELECT claim_id, kind, MAX(id) AS at FROM events WHERE id > $1 \
          GROUP BY claim_id), \
          ranked AS (SELECT l.kind, c.claim_id AS clm01, \
          ROW_NUMBER() OVER (PARTITION BY l.kind ORDER BY l.at) AS n, \
          COUNT(*) OVER (PARTITION BY l.kind) AS total \
          FROM last l JOIN claims c ON c.id = l.claim_id) \
-         SELECT kind, total, clm01 FROM ranked WHERE n <= ?2 ORDER BY kind, n",
+         SELECT kind, total, clm01 FROM ranked WHERE n <= $2 ORDER BY kind, n",
     )
     .bind(before)
     .bind(LISTED_PER_STATUS as i64)
@@ -1227,18 +1252,18 @@ async fn changes_since(
 
 /// The claims a non-claim verdict is about, by our own envelope.
 async fn resolve(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     partner: &str,
     target: &Target,
 ) -> Result<Vec<i64>, LedgerError> {
     let sets = "SELECT c.id FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
-                JOIN groups g ON g.id = t.group_id WHERE c.partner = ?1";
+                JOIN groups g ON g.id = t.group_id WHERE c.partner = $1";
     let rows = match target {
         Target::Interchange { control, ours } => {
             sqlx::query(
                 "SELECT c.id FROM claims c JOIN interchanges i ON i.file_id = c.file_id \
-                 WHERE c.partner = ?1 AND i.direction = 'out' AND i.control = ?2 \
-                 AND i.sender = ?3 AND i.receiver = ?4",
+                 WHERE c.partner = $1 AND i.direction = 'out' AND i.control = $2 \
+                 AND i.sender = $3 AND i.receiver = $4",
             )
             .bind(partner)
             .bind(control)
@@ -1249,7 +1274,7 @@ async fn resolve(
         }
         Target::Group { control, ours } => {
             sqlx::query(&format!(
-                "{sets} AND g.control = ?2 AND g.sender = ?3 AND g.receiver = ?4"
+                "{sets} AND g.control = $2 AND g.sender = $3 AND g.receiver = $4"
             ))
             .bind(partner)
             .bind(control)
@@ -1260,7 +1285,7 @@ async fn resolve(
         }
         Target::Set { group, set, ours } => {
             sqlx::query(&format!(
-                "{sets} AND g.control = ?2 AND t.control = ?3 AND g.sender = ?4 AND g.receiver = ?5"
+                "{sets} AND g.control = $2 AND t.control = $3 AND g.sender = $4 AND g.receiver = $5"
             ))
             .bind(partner)
             .bind(group)
@@ -1277,8 +1302,8 @@ async fn resolve(
             ours,
         } => {
             sqlx::query(&format!(
-            "{sets} AND g.control = ?2 AND t.control = ?3 AND g.sender = ?4 AND g.receiver = ?5 \
-                 AND ?6 BETWEEN c.first_segment AND c.last_segment"
+            "{sets} AND g.control = $2 AND t.control = $3 AND g.sender = $4 AND g.receiver = $5 \
+                 AND $6 BETWEEN c.first_segment AND c.last_segment"
         ))
             .bind(partner)
             .bind(group)
@@ -1290,7 +1315,7 @@ async fn resolve(
             .await
         }
         Target::Batch { reference } => {
-            sqlx::query(&format!("{sets} AND t.reference = ?2"))
+            sqlx::query(&format!("{sets} AND t.reference = $2"))
                 .bind(partner)
                 .bind(reference)
                 .fetch_all(&mut **tx)
@@ -1302,7 +1327,7 @@ async fn resolve(
     rows_ids(rows)
 }
 
-fn rows_ids(rows: Result<Vec<SqliteRow>, sqlx::Error>) -> Result<Vec<i64>, LedgerError> {
+fn rows_ids(rows: Result<Vec<AnyRow>, sqlx::Error>) -> Result<Vec<i64>, LedgerError> {
     rows.map_err(query_err("matching a response to claims"))?
         .iter()
         .map(|r| col(r, 0))
@@ -1328,7 +1353,7 @@ impl Ledger {
         let at = stamp(at);
         let mut tx = self.begin().await?;
         let Some(claim) = sqlx::query_scalar::<_, i64>(
-            "SELECT id FROM claims WHERE partner = ?1 AND claim_id = ?2 AND status <> 'queued' \
+            "SELECT id FROM claims WHERE partner = $1 AND claim_id = $2 AND status <> 'queued' \
              ORDER BY id DESC LIMIT 1",
         )
         .bind(partner)
@@ -1343,7 +1368,7 @@ impl Ledger {
         let rows = sqlx::query(
             "SELECT u.claim_ref, u.status, u.codes, u.paid FROM unmatched_answers u \
              JOIN responses r ON r.id = u.response_id JOIN inbound_files f ON f.id = r.file_id \
-             WHERE u.response_id = ?1 AND f.partner = ?2 AND u.matched_to IS NULL ORDER BY u.id",
+             WHERE u.response_id = $1 AND f.partner = $2 AND u.matched_to IS NULL ORDER BY u.id",
         )
         .bind(response_id)
         .bind(partner)
@@ -1375,10 +1400,10 @@ impl Ledger {
         };
         let mut batch = Batch::default();
         batch.record(claim, verdict);
-        batch.write(&mut tx, response_id, &at).await?;
+        batch.write(&mut tx, self.dialect, response_id, &at).await?;
         sqlx::query(
-            "UPDATE unmatched_answers SET matched_to = ?3 WHERE id = (SELECT id FROM unmatched_answers \
-             WHERE response_id = ?1 AND claim_ref = ?2 AND matched_to IS NULL ORDER BY id LIMIT 1)",
+            "UPDATE unmatched_answers SET matched_to = $3 WHERE id = (SELECT id FROM unmatched_answers \
+             WHERE response_id = $1 AND claim_ref = $2 AND matched_to IS NULL ORDER BY id LIMIT 1)",
         )
         .bind(response_id)
         .bind(&answered)
@@ -1386,13 +1411,13 @@ impl Ledger {
         .execute(&mut *tx)
         .await
         .map_err(query_err("recording a match"))?;
-        sqlx::query("UPDATE responses SET matched = matched + 1 WHERE id = ?1")
+        sqlx::query("UPDATE responses SET matched = matched + 1 WHERE id = $1")
             .bind(response_id)
             .execute(&mut *tx)
             .await
             .map_err(query_err("recording a match"))?;
-        settle(&mut tx, &[claim], &at).await?;
-        let row = sqlx::query("SELECT status FROM claims WHERE id = ?1")
+        settle(&mut tx, self.dialect, &[claim], &at).await?;
+        let row = sqlx::query("SELECT status FROM claims WHERE id = $1")
             .bind(claim)
             .fetch_one(&mut *tx)
             .await
@@ -1434,7 +1459,7 @@ impl Ledger {
              FROM claims c JOIN files f ON f.id = c.file_id \
              JOIN transaction_sets t ON t.id = c.set_id JOIN groups g ON g.id = t.group_id \
              JOIN interchanges i ON i.id = g.interchange_id \
-             WHERE c.claim_id = ?1 ORDER BY c.id",
+             WHERE c.claim_id = $1 ORDER BY c.id",
         )
         .bind(claim_id)
         .fetch_all(&self.pool)
@@ -1446,14 +1471,14 @@ impl Ledger {
             let file_id: i64 = r.get(8);
             // Ordered by time, then by when it was recorded (the clock may be fixed).
             let timeline: Vec<(String, String, String)> = sqlx::query(
-                "SELECT at, kind, detail, id AS seq FROM events WHERE claim_id = ?1 \
-                 UNION ALL SELECT at, 'file ' || kind, detail, id FROM events WHERE file_id = ?2 AND claim_id IS NULL \
+                "SELECT at, kind, detail, id AS seq FROM events WHERE claim_id = $1 \
+                 UNION ALL SELECT at, 'file ' || kind, detail, id FROM events WHERE file_id = $2 AND claim_id IS NULL \
                  UNION ALL SELECT cr.created_at, r.kind || ' ' || cr.status, \
                    'codes ' || cr.codes || COALESCE(', paid ' || cr.paid, '') || ' — from ' || inf.remote_name || \
                    ' sha256 ' || inf.sha256 || ', ISA13 ' || r.interchange || ' ST02 ' || r.st, \
                    1000000000 + cr.id \
                    FROM claim_responses cr JOIN responses r ON r.id = cr.response_id \
-                   JOIN inbound_files inf ON inf.id = r.file_id WHERE cr.claim_id = ?1 \
+                   JOIN inbound_files inf ON inf.id = r.file_id WHERE cr.claim_id = $1 \
                  ORDER BY 1, 4",
             )
             .bind(id)
@@ -1574,7 +1599,7 @@ impl Ledger {
             "SELECT id, partner, remote_name, state, reason, updated_at FROM inbound_files \
              WHERE state = 'quarantined' \
              UNION ALL SELECT * FROM (SELECT id, partner, remote_name, state, reason, updated_at \
-             FROM inbound_files WHERE state <> 'quarantined' ORDER BY id DESC LIMIT ?1)",
+             FROM inbound_files WHERE state <> 'quarantined' ORDER BY id DESC LIMIT $1) AS recent",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -1600,7 +1625,7 @@ impl Ledger {
             "SELECT u.response_id, r.kind, f.partner, u.claim_ref, u.status, u.paid, f.remote_name \
              FROM unmatched_answers u JOIN responses r ON r.id = u.response_id \
              JOIN inbound_files f ON f.id = r.file_id WHERE u.matched_to IS NULL \
-             ORDER BY u.id LIMIT ?1",
+             ORDER BY u.id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)

@@ -1,5 +1,7 @@
 //! The ledger: what edi-courier has done, in SQLite (embedded, the default;
-//! its file survives restarts), with migrations from `migrations/`.
+//! its file survives restarts) or in PostgreSQL (a ledger several daemons
+//! on several hosts share), chosen by its URL, with migrations from
+//! `migrations/sqlite/` or `migrations/postgres/`.
 //!
 //! It holds control numbers, file-name counters, and (the queries in
 //! `outbound.rs`) every export, file, envelope and claim sent, with their
@@ -10,23 +12,25 @@
 //! need up front ([`Ledger::reserve_batch`]) and hands the writer a
 //! [`Reserved`] allocator over those ranges.
 //!
-//! Queries are plain SQL with `ON CONFLICT … RETURNING`, which PostgreSQL
-//! also speaks.
+//! Queries are plain SQL with `$n` placeholders and `ON CONFLICT …
+//! RETURNING`, which both engines speak, run through sqlx's `Any` driver;
+//! the few fragments that differ come from [`Dialect`] (`dialect.rs`).
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::SqlitePool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use sqlx::Executor;
 use std::ops::Range;
-use std::str::FromStr;
-use std::time::Duration;
 
 use crate::x12::{ControlNumberError, ControlNumbers};
 
 pub mod audit;
 mod daemon;
+mod dialect;
 mod inbound;
 mod outbound;
 mod report;
 pub use daemon::{Overdue, PendingAlert, StatusTotal};
+pub use dialect::{redacted, Dialect};
 pub use inbound::{
     fingerprint, identity, Applying, Begun, ClaimTrace, Fingerprint, Inbound, InboundRow,
     InboundState, NewInbound, Reconciled, UnmatchedAnswer,
@@ -41,8 +45,11 @@ const MAX_CONTROL: i64 = 999_999_999;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// `url` is shown redacted (no password).
     #[error("ledger {url}: {source}")]
     Open { url: String, source: sqlx::Error },
+    #[error("ledger {url}: not a ledger URL (sqlite://FILE or postgres://…)")]
+    Scheme { url: String },
     #[error("ledger {url}: migrating: {source}")]
     Migrate {
         url: String,
@@ -89,7 +96,8 @@ impl ControlKind {
 }
 
 pub struct Ledger {
-    pool: SqlitePool,
+    pool: AnyPool,
+    dialect: Dialect,
     /// Where the audit chain's head is copied (outside the ledger).
     audit_head: Option<std::path::PathBuf>,
 }
@@ -137,60 +145,107 @@ pub fn shown(s: &str) -> String {
 }
 
 impl Ledger {
-    /// Opens (creating if need be) and migrates the ledger at `url`
-    /// (`sqlite://FILE`). WAL mode, so readers never block the daemon.
+    /// Opens (creating if need be) and migrates the ledger at `url`:
+    /// `sqlite://FILE` (WAL mode, so readers never block the daemon) or
+    /// `postgres://…`.
     pub async fn open(url: &str) -> Result<Ledger, LedgerError> {
+        let shown = redacted(url);
         let open = |source| LedgerError::Open {
-            url: url.to_owned(),
+            url: shown.clone(),
             source,
         };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
-        // sqlx does not lock SQLite while it migrates, and switching a new
-        // file to WAL fails when another connection is at it: two processes
-        // opening a new ledger at once (two daemons, a daemon and `status`)
-        // would collide. A lock file beside the ledger serialises opening.
-        let guard = match url.strip_prefix("sqlite://") {
-            Some(path) if !path.starts_with(':') => {
-                let lock_path = std::path::PathBuf::from(format!("{path}.migrate.lock"));
-                let locked = tokio::task::spawn_blocking(move || crate::atomic::lock(&lock_path))
-                    .await
-                    .map_err(|e| open(sqlx::Error::Io(std::io::Error::other(e))))?
-                    .map_err(|e| open(sqlx::Error::Io(e)))?;
-                // A new ledger is made 0600 here (SQLite gives its -wal and
-                // -shm files the same mode), not left to the umask.
-                let db = std::path::Path::new(path.split('?').next().unwrap_or(path));
-                if !db.exists() {
-                    crate::atomic::private_file(db).map_err(|e| open(sqlx::Error::Io(e)))?;
+        let dialect = Dialect::of(url).ok_or_else(|| LedgerError::Scheme { url: shown.clone() })?;
+        sqlx::any::install_default_drivers();
+        let mut guard = None;
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                // sqlx does not lock SQLite while it migrates, and switching a new
+                // file to WAL fails when another connection is at it: two processes
+                // opening a new ledger at once (two daemons, a daemon and `status`)
+                // would collide. A lock file beside the ledger serialises opening.
+                if let Some(path) = url
+                    .strip_prefix("sqlite://")
+                    .filter(|p| !p.starts_with(':'))
+                {
+                    let lock_path = std::path::PathBuf::from(format!("{path}.migrate.lock"));
+                    let locked =
+                        tokio::task::spawn_blocking(move || crate::atomic::lock(&lock_path))
+                            .await
+                            .map_err(|e| open(sqlx::Error::Io(std::io::Error::other(e))))?
+                            .map_err(|e| open(sqlx::Error::Io(e)))?;
+                    // A new ledger is made 0600 here (SQLite gives its -wal and
+                    // -shm files the same mode), not left to the umask.
+                    let db = std::path::Path::new(path.split('?').next().unwrap_or(path));
+                    if !db.exists() {
+                        crate::atomic::private_file(db).map_err(|e| open(sqlx::Error::Io(e)))?;
+                    }
+                    guard = Some(locked);
                 }
-                Some(locked)
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
+                                 PRAGMA foreign_keys = ON;",
+                            )
+                            .await
+                            .map(|_| ())
+                        })
+                    })
+                    .connect(url)
+                    .await
+                    .map_err(open)?
             }
-            _ => None,
+            Dialect::Postgres => AnyPoolOptions::new()
+                .max_connections(8)
+                .connect(url)
+                .await
+                .map_err(open)?,
         };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(open)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| LedgerError::Migrate {
-                url: url.to_owned(),
-                source,
-            })?;
+        let migrated = match dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+        };
+        migrated.map_err(|source| LedgerError::Migrate {
+            url: shown.clone(),
+            source,
+        })?;
         drop(guard);
         Ok(Ledger {
             pool,
+            dialect,
             audit_head: audit::head_path(url),
         })
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, LedgerError> {
+    /// The engine this ledger is on.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The engine's version (`check`): `sqlite_version()` or the server's
+    /// `server_version`.
+    pub async fn engine_version(&self) -> Result<String, LedgerError> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => "SELECT sqlite_version()",
+            Dialect::Postgres => "SELECT current_setting('server_version')",
+        };
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("reading the engine's version"))
+    }
+
+    /// The latest migration applied (its version number).
+    pub async fn migration_level(&self) -> Result<i64, LedgerError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("reading the migration level"))
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, LedgerError> {
         self.pool
             .begin()
             .await
@@ -213,8 +268,8 @@ impl Ledger {
     ) -> Result<Range<u32>, LedgerError> {
         let n = i64::from(n.max(1));
         let next: i64 = sqlx::query_scalar(
-            "INSERT INTO control_numbers (sender, receiver, kind, next) VALUES (?1, ?2, ?3, 1 + ?4) \
-             ON CONFLICT (sender, receiver, kind) DO UPDATE SET next = control_numbers.next + ?4 \
+            "INSERT INTO control_numbers (sender, receiver, kind, next) VALUES ($1, $2, $3, 1 + $4) \
+             ON CONFLICT (sender, receiver, kind) DO UPDATE SET next = control_numbers.next + $4 \
              RETURNING next",
         )
         .bind(sender)
@@ -267,7 +322,7 @@ impl Ledger {
     /// The next value of a per-day counter (file names' `{seq}`), from 1.
     pub async fn next_daily(&self, name: &str, day: chrono::NaiveDate) -> Result<u32, LedgerError> {
         let next: i64 = sqlx::query_scalar(
-            "INSERT INTO counters (name, day, next) VALUES (?1, ?2, 2) \
+            "INSERT INTO counters (name, day, next) VALUES ($1, $2, 2) \
              ON CONFLICT (name, day) DO UPDATE SET next = counters.next + 1 \
              RETURNING next",
         )

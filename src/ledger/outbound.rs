@@ -7,12 +7,13 @@
 
 use super::Stamp;
 use rust_decimal::Decimal;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 use std::fmt;
 
 use super::audit::{self, AuditAction};
+use super::dialect::Values;
 use super::{query_err, stamp, Ledger, LedgerError};
 use crate::model::ClaimKind;
 use crate::x12::{ClaimPlacement, Envelope, InterchangeSummary, Usage};
@@ -197,14 +198,14 @@ pub struct FileStatus {
 /// One column of a row: a missing column or a value of the wrong type is
 /// a ledger error naming what was being read (sqlx names the column), not
 /// a panic.
-fn col<'r, T>(r: &'r SqliteRow, name: &str, what: &'static str) -> Result<T, LedgerError>
+fn col<'r, T>(r: &'r AnyRow, name: &str, what: &'static str) -> Result<T, LedgerError>
 where
-    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
 {
     r.try_get(name).map_err(query_err(what))
 }
 
-fn export_row(r: &SqliteRow) -> Result<ExportRow, LedgerError> {
+fn export_row(r: &AnyRow) -> Result<ExportRow, LedgerError> {
     const WHAT: &str = "reading an export";
     let state: String = col(r, "state", WHAT)?;
     Ok(ExportRow {
@@ -236,14 +237,14 @@ fn version_of(kind: ClaimKind) -> &'static str {
 
 /// Records a step's event and its audit entry, in the step's transaction.
 async fn event(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     at: &str,
     (export_id, file_id): (Option<i64>, Option<i64>),
     (kind, action): (&str, AuditAction),
     detail: &str,
 ) -> Result<(), LedgerError> {
     sqlx::query(
-        "INSERT INTO events (at, export_id, file_id, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO events (at, export_id, file_id, kind, detail) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(at)
     .bind(export_id)
@@ -264,7 +265,7 @@ impl Ledger {
         sha256: &str,
     ) -> Result<Option<ExportRow>, LedgerError> {
         let row = sqlx::query(
-            "SELECT id, path, sha256, state, file_id, created_at FROM exports WHERE partner = ?1 AND sha256 = ?2",
+            "SELECT id, path, sha256, state, file_id, created_at FROM exports WHERE partner = $1 AND sha256 = $2",
         )
         .bind(partner)
         .bind(sha256)
@@ -295,7 +296,7 @@ impl Ledger {
         let mut tx = self.begin().await?;
         let file_id: i64 = sqlx::query_scalar(
             "INSERT INTO files (direction, partner, name, spool_path, state, created_at, updated_at) \
-             VALUES ('out', ?1, ?2, ?3, 'sealing', ?4, ?4) RETURNING id",
+             VALUES ('out', $1, $2, $3, 'sealing', $4, $4) RETURNING id",
         )
         .bind(partner)
         .bind(file_name)
@@ -306,8 +307,8 @@ impl Ledger {
         .map_err(query_err("recording a new file"))?;
         let export_id: i64 = sqlx::query_scalar(
             "INSERT INTO exports (partner, path, sha256, size, state, file_id, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 'picked_up', ?5, ?6, ?6) \
-             ON CONFLICT (partner, sha256) DO UPDATE SET file_id = ?5, path = ?2, updated_at = ?6 \
+             VALUES ($1, $2, $3, $4, 'picked_up', $5, $6, $6) \
+             ON CONFLICT (partner, sha256) DO UPDATE SET file_id = $5, path = $2, updated_at = $6 \
              RETURNING id",
         )
         .bind(partner)
@@ -342,8 +343,8 @@ impl Ledger {
         let at = stamp(at);
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE files SET state = 'abandoned', last_error = ?2, updated_at = ?3 \
-             WHERE id = ?1 AND state = 'sealing'",
+            "UPDATE files SET state = 'abandoned', last_error = $2, updated_at = $3 \
+             WHERE id = $1 AND state = 'sealing'",
         )
         .bind(file_id)
         .bind(reason)
@@ -384,7 +385,7 @@ impl Ledger {
         let at = stamp(at);
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE files SET state = 'spooled', sha256 = ?2, size = ?3, updated_at = ?4 WHERE id = ?1",
+            "UPDATE files SET state = 'spooled', sha256 = $2, size = $3, updated_at = $4 WHERE id = $1",
         )
         .bind(file_id)
         .bind(sha256)
@@ -396,7 +397,7 @@ impl Ledger {
         let interchange_id: i64 = sqlx::query_scalar(
             "INSERT INTO interchanges (file_id, direction, sender_qualifier, sender, \
              receiver_qualifier, receiver, control, ack_requested, usage) \
-             VALUES (?1, 'out', ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+             VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(file_id)
         .bind(&envelope.sender_qualifier)
@@ -417,7 +418,7 @@ impl Ledger {
         for group in &interchange.groups {
             let group_id: i64 = sqlx::query_scalar(
                 "INSERT INTO groups (interchange_id, functional_id, sender, receiver, control, version) \
-                 VALUES (?1, 'HC', ?2, ?3, ?4, ?5) RETURNING id",
+                 VALUES ($1, 'HC', $2, $3, $4, $5) RETURNING id",
             )
             .bind(interchange_id)
             .bind(&envelope.gs_sender)
@@ -430,7 +431,7 @@ impl Ledger {
             for set in &group.sets {
                 let set_id: i64 = sqlx::query_scalar(
                     "INSERT INTO transaction_sets (group_id, control, reference, claims, segments) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 )
                 .bind(group_id)
                 .bind(i64::from(set.control))
@@ -444,12 +445,12 @@ impl Ledger {
             }
         }
         for chunk in claims.chunks(INSERT_CHUNK) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
+            let mut insert = Values::new(
                 "INSERT INTO claims (partner, export_id, file_id, set_id, claim_id, kind, frequency, \
-                 charge, payer_id, first_segment, last_segment, line_controls, status, updated_at) ",
+                 charge, payer_id, first_segment, last_segment, line_controls, status, updated_at)",
             );
             let mut missing = None;
-            insert.push_values(chunk, |mut row, c| {
+            insert.rows(chunk, |row, c| {
                 let set_id = sets
                     .get(&(c.placement.group, c.placement.set))
                     .copied()
@@ -457,20 +458,20 @@ impl Ledger {
                         missing = Some(c.claim_id.clone());
                         0
                     });
-                row.push_bind(partner)
-                    .push_bind(export_id)
-                    .push_bind(file_id)
-                    .push_bind(set_id)
-                    .push_bind(&c.claim_id)
-                    .push_bind(kind_str(c.kind))
-                    .push_bind(&c.frequency)
-                    .push_bind(c.charge.to_string())
-                    .push_bind(&c.payer_id)
-                    .push_bind(i64::from(c.placement.first_segment))
-                    .push_bind(i64::from(c.placement.last_segment))
-                    .push_bind(serde_json::to_string(&c.line_controls).unwrap_or_default())
-                    .push_bind("queued")
-                    .push_bind(&at);
+                row.bind(partner)
+                    .bind(export_id)
+                    .bind(file_id)
+                    .bind(set_id)
+                    .bind(&c.claim_id)
+                    .bind(kind_str(c.kind))
+                    .bind(&c.frequency)
+                    .bind(c.charge.to_string())
+                    .bind(&c.payer_id)
+                    .bind(i64::from(c.placement.first_segment))
+                    .bind(i64::from(c.placement.last_segment))
+                    .bind(serde_json::to_string(&c.line_controls).unwrap_or_default())
+                    .bind("queued")
+                    .bind(&at);
             });
             if let Some(claim) = missing {
                 return Err(LedgerError::Corrupt {
@@ -478,15 +479,15 @@ impl Ledger {
                     value: claim,
                 });
             }
-            insert
-                .build()
+            let (sql, args) = insert.finish().map_err(query_err("recording claims"))?;
+            sqlx::query_with(&sql, args)
                 .execute(&mut *tx)
                 .await
                 .map_err(query_err("recording claims"))?;
         }
         sqlx::query(
             "INSERT INTO events (at, export_id, file_id, claim_id, kind, detail) \
-             SELECT ?1, export_id, file_id, id, 'queued', '' FROM claims WHERE file_id = ?2",
+             SELECT $1, export_id, file_id, id, 'queued', '' FROM claims WHERE file_id = $2",
         )
         .bind(&at)
         .bind(file_id)
@@ -518,7 +519,7 @@ impl Ledger {
         let at = stamp(at);
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE files SET state = 'abandoned', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+            "UPDATE files SET state = 'abandoned', last_error = $2, updated_at = $3 WHERE id = $1",
         )
         .bind(file_id)
         .bind("no claim could be written")
@@ -541,15 +542,15 @@ impl Ledger {
 
     async fn export_counts(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Transaction<'_, Any>,
         export_id: i64,
         file_id: Option<i64>,
         counts: Counts,
         at: &str,
     ) -> Result<(), LedgerError> {
         sqlx::query(
-            "UPDATE exports SET state = 'spooled', file_id = ?2, claims_read = ?3, \
-             claims_accepted = ?4, claims_set_aside = ?5, updated_at = ?6 WHERE id = ?1",
+            "UPDATE exports SET state = 'spooled', file_id = $2, claims_read = $3, \
+             claims_accepted = $4, claims_set_aside = $5, updated_at = $6 WHERE id = $1",
         )
         .bind(export_id)
         .bind(file_id)
@@ -572,7 +573,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE exports SET state = 'processed', updated_at = ?2 WHERE id = ?1")
+        sqlx::query("UPDATE exports SET state = 'processed', updated_at = $2 WHERE id = $1")
             .bind(export_id)
             .bind(&at)
             .execute(&mut *tx)
@@ -595,7 +596,7 @@ impl Ledger {
     pub async fn unfinished_files(&self, partner: &str) -> Result<Vec<OutFile>, LedgerError> {
         let rows = sqlx::query(
             "SELECT id, partner, name, spool_path, sha256, size, state, attempts FROM files \
-             WHERE direction = 'out' AND partner = ?1 \
+             WHERE direction = 'out' AND partner = $1 \
              AND state IN ('sealing', 'spooled', 'uploading', 'verified') ORDER BY id",
         )
         .bind(partner)
@@ -627,7 +628,7 @@ impl Ledger {
     pub async fn unfinished_exports(&self, partner: &str) -> Result<Vec<ExportRow>, LedgerError> {
         let rows = sqlx::query(
             "SELECT id, path, sha256, state, file_id, created_at FROM exports \
-             WHERE partner = ?1 AND state = 'spooled' ORDER BY id",
+             WHERE partner = $1 AND state = 'spooled' ORDER BY id",
         )
         .bind(partner)
         .fetch_all(&self.pool)
@@ -648,7 +649,7 @@ impl Ledger {
         let mut tx = self.begin().await?;
         let attempt = if state == FileState::Uploading { 1 } else { 0 };
         sqlx::query(
-            "UPDATE files SET state = ?2, attempts = attempts + ?3, updated_at = ?4 WHERE id = ?1",
+            "UPDATE files SET state = $2, attempts = attempts + $3, updated_at = $4 WHERE id = $1",
         )
         .bind(file_id)
         .bind(state.as_str())
@@ -678,7 +679,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE files SET last_error = ?2, updated_at = ?3 WHERE id = ?1")
+        sqlx::query("UPDATE files SET last_error = $2, updated_at = $3 WHERE id = $1")
             .bind(file_id)
             .bind(error)
             .bind(&at)
@@ -707,7 +708,7 @@ impl Ledger {
         let at = stamp(at);
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE files SET state = 'delivered', last_error = NULL, updated_at = ?2 WHERE id = ?1",
+            "UPDATE files SET state = 'delivered', last_error = NULL, updated_at = $2 WHERE id = $1",
         )
         .bind(file_id)
         .bind(&at)
@@ -723,7 +724,7 @@ impl Ledger {
         )
         .await?;
         let sent = sqlx::query(
-            "UPDATE claims SET status = 'sent', updated_at = ?2 WHERE file_id = ?1 AND status = 'queued'",
+            "UPDATE claims SET status = 'sent', updated_at = $2 WHERE file_id = $1 AND status = 'queued'",
         )
         .bind(file_id)
         .bind(&at)
@@ -733,7 +734,7 @@ impl Ledger {
         .rows_affected();
         sqlx::query(
             "INSERT INTO events (at, export_id, file_id, claim_id, kind, detail) \
-             SELECT ?1, export_id, file_id, id, 'sent', '' FROM claims WHERE file_id = ?2",
+             SELECT $1, export_id, file_id, id, 'sent', '' FROM claims WHERE file_id = $2",
         )
         .bind(&at)
         .bind(file_id)
@@ -751,7 +752,7 @@ impl Ledger {
         name: &str,
     ) -> Result<Option<FileState>, LedgerError> {
         let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM files WHERE direction = 'out' AND partner = ?1 AND name = ?2",
+            "SELECT state FROM files WHERE direction = 'out' AND partner = $1 AND name = $2",
         )
         .bind(partner)
         .bind(name)
@@ -766,7 +767,7 @@ impl Ledger {
         let rows = sqlx::query(
             "SELECT f.id, f.direction, f.partner, f.name, f.state, f.size, f.attempts, f.last_error, \
              f.updated_at, (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id) AS claims \
-             FROM files f ORDER BY f.id DESC LIMIT ?1",
+             FROM files f ORDER BY f.id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)

@@ -13,11 +13,12 @@
 
 use futures_util::TryStreamExt as _;
 use rust_decimal::Decimal;
+use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{Any, AnyConnection};
 use std::collections::BTreeMap;
 
+use super::dialect::Dialect;
 use super::inbound::{col, money};
 use super::{query_err, stamp, Ledger, LedgerError, Stamp};
 use crate::lifecycle::ClaimStatus;
@@ -28,13 +29,6 @@ use crate::report::billing::{
 
 /// How many reason codes each "top" list shows.
 const TOP_CODES: i64 = 10;
-
-/// The Monday (UTC) of the week of a ledger stamp, in SQL.
-const WEEK_OF: &str = "date({}, 'weekday 0', '-6 days')";
-
-fn week_of(column: &str) -> String {
-    WEEK_OF.replace("{}", column)
-}
 
 /// The period's bounds as ledger stamps: from the first day's local midnight
 /// to the local midnight after the last day.
@@ -67,14 +61,14 @@ fn adjudicated(s: ClaimStatus) -> bool {
     s.stage() == crate::lifecycle::Stage::Remittance
 }
 
-type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
 /// Runs a grouped query on the report's connection, one group at a time.
 async fn each(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     query: Query<'_>,
     what: &'static str,
-    mut f: impl FnMut(&SqliteRow) -> Result<(), LedgerError>,
+    mut f: impl FnMut(&AnyRow) -> Result<(), LedgerError>,
 ) -> Result<(), LedgerError> {
     let mut rows = query.fetch(conn);
     while let Some(row) = rows.try_next().await.map_err(query_err(what))? {
@@ -104,13 +98,16 @@ impl Ledger {
             .acquire()
             .await
             .map_err(query_err("opening a connection for the report"))?;
-        let figures = figures(&mut conn, scope, as_of).await;
+        let figures = figures(&mut conn, self.dialect, scope, as_of).await;
         // The temporary table lives with the pooled connection: gone
         // before anyone else gets it.
-        let dropped = sqlx::query("DROP TABLE IF EXISTS temp.report_files")
-            .execute(&mut *conn)
-            .await
-            .map_err(query_err("dropping the report's table"));
+        let dropped = sqlx::query(&format!(
+            "DROP TABLE IF EXISTS {}.report_files",
+            self.dialect.temp()
+        ))
+        .execute(&mut *conn)
+        .await
+        .map_err(query_err("dropping the report's table"));
         let figures = figures?;
         dropped?;
         Ok(figures)
@@ -118,31 +115,33 @@ impl Ledger {
 }
 
 async fn figures(
-    conn: &mut PoolConnection<Sqlite>,
+    conn: &mut PoolConnection<Any>,
+    d: Dialect,
     scope: Scope,
     as_of: Stamp,
 ) -> Result<Figures, LedgerError> {
-    let conn: &mut SqliteConnection = conn;
+    let conn: &mut AnyConnection = conn;
     let (from, to) = bounds(&scope);
     let partner = scope.partner.clone();
-    sqlx::query("DROP TABLE IF EXISTS temp.report_files")
+    let temp = d.temp();
+    sqlx::query(&format!("DROP TABLE IF EXISTS {temp}.report_files"))
         .execute(&mut *conn)
         .await
         .map_err(query_err("preparing the report"))?;
     sqlx::query(
-        "CREATE TEMP TABLE report_files (file_id INTEGER PRIMARY KEY, submitted TEXT NOT NULL, week TEXT NOT NULL)",
+        "CREATE TEMP TABLE report_files (file_id BIGINT PRIMARY KEY, submitted TEXT NOT NULL, week TEXT NOT NULL)",
     )
     .execute(&mut *conn)
     .await
     .map_err(query_err("preparing the report"))?;
     // A delivered file's updated_at is its delivery: nothing changes a file after.
     sqlx::query(&format!(
-        "INSERT INTO temp.report_files (file_id, submitted, week) \
+        "INSERT INTO {temp}.report_files (file_id, submitted, week) \
          SELECT id, at, {} FROM (SELECT id, partner, \
            CASE WHEN state = 'delivered' THEN updated_at ELSE created_at END AS at \
-           FROM files WHERE direction = 'out') \
-         WHERE at >= ?1 AND at < ?2 AND (?3 IS NULL OR partner = ?3)",
-        week_of("at")
+           FROM files WHERE direction = 'out') AS f \
+         WHERE at >= $1 AND at < $2 AND ($3 IS NULL OR partner = $3)",
+        d.week_of("at")
     ))
     .bind(&from)
     .bind(&to)
@@ -155,10 +154,10 @@ async fn figures(
     let mut totals: BTreeMap<(String, String), StatusRow> = BTreeMap::new();
     each(
         conn,
-        sqlx::query(
+        sqlx::query(&format!(
             "SELECT c.partner, c.status, c.charge, COUNT(*) FROM claims c \
-             JOIN temp.report_files rf ON rf.file_id = c.file_id GROUP BY c.partner, c.status, c.charge",
-        ),
+             JOIN {temp}.report_files rf ON rf.file_id = c.file_id GROUP BY c.partner, c.status, c.charge"
+        )),
         "summing charges",
         |r| {
             let key = (col::<String>(r, 0)?, col::<String>(r, 1)?);
@@ -179,12 +178,12 @@ async fn figures(
     .await?;
     each(
         conn,
-        sqlx::query(
+        sqlx::query(&format!(
             "SELECT c.partner, c.status, cr.paid, COUNT(*) FROM claims c \
-             JOIN temp.report_files rf ON rf.file_id = c.file_id \
+             JOIN {temp}.report_files rf ON rf.file_id = c.file_id \
              JOIN claim_responses cr ON cr.claim_id = c.id WHERE cr.paid IS NOT NULL \
-             GROUP BY c.partner, c.status, cr.paid",
-        ),
+             GROUP BY c.partner, c.status, cr.paid"
+        )),
         "summing payments",
         |r| {
             let key = (col::<String>(r, 0)?, col::<String>(r, 1)?);
@@ -232,8 +231,8 @@ async fn figures(
         conn,
         sqlx::query(&format!(
             "SELECT c.partner, rf.week, COUNT(*), \
-             SUM(NOT EXISTS (SELECT 1 FROM claim_responses r2 WHERE r2.claim_id = c.id AND r2.status IN {})) \
-             FROM claims c JOIN temp.report_files rf ON rf.file_id = c.file_id \
+             SUM(CASE WHEN EXISTS (SELECT 1 FROM claim_responses r2 WHERE r2.claim_id = c.id AND r2.status IN {}) THEN 0 ELSE 1 END) \
+             FROM claims c JOIN {temp}.report_files rf ON rf.file_id = c.file_id \
              WHERE EXISTS (SELECT 1 FROM claim_responses r WHERE r.claim_id = c.id) \
              GROUP BY c.partner, rf.week ORDER BY c.partner, rf.week",
             ClaimStatus::sql_list(ClaimStatus::is_rejection)
@@ -256,28 +255,21 @@ async fn figures(
 
     // Top reasons: codes of denying 835 verdicts and rejecting 277CAs.
     let period = (from.as_str(), to.as_str(), &partner);
-    let denial_reasons = top_codes(conn, ClaimStatus::Denied, "", period).await?;
-    // A rejecting 277CA may also carry its "received" statuses: only the
-    // rejecting categories are reasons.
-    let rejection_reasons = top_codes(
-        conn,
-        ClaimStatus::Rejected277,
-        "AND (j.value LIKE 'STC A3%' OR j.value LIKE 'STC A6%' OR j.value LIKE 'STC A7%' OR j.value LIKE 'STC A8%')",
-        period,
-    )
-    .await?;
+    let denial_reasons = top_codes(conn, d, ClaimStatus::Denied, false, period).await?;
+    let rejection_reasons = top_codes(conn, d, ClaimStatus::Rejected277, true, period).await?;
 
     // Days from submission to the first 835, per whole day.
     let mut days = Vec::new();
     each(
         conn,
-        sqlx::query(
-            "SELECT MAX(0, CAST(julianday(x.first) - julianday(rf.submitted) AS INTEGER)) AS d, COUNT(*) \
-             FROM claims c JOIN temp.report_files rf ON rf.file_id = c.file_id \
+        sqlx::query(&format!(
+            "SELECT {} AS d, COUNT(*) \
+             FROM claims c JOIN {temp}.report_files rf ON rf.file_id = c.file_id \
              JOIN (SELECT cr.claim_id AS id, MIN(cr.created_at) AS first FROM claim_responses cr \
                    JOIN responses r ON r.id = cr.response_id WHERE r.kind = '835' GROUP BY cr.claim_id) x \
              ON x.id = c.id GROUP BY d",
-        ),
+            d.whole_days_since("x.first", "rf.submitted")
+        )),
         "counting days to payment",
         |r| {
             days.push((col(r, 0)?, col(r, 1)?));
@@ -289,13 +281,14 @@ async fn figures(
 
     // Accounts receivable: unpaid charges of open claims by age.
     let as_of = stamp(as_of);
-    let bucket = "CASE WHEN julianday(?1) - julianday(rf.submitted) <= 30 THEN 0 \
-                  WHEN julianday(?1) - julianday(rf.submitted) <= 60 THEN 1 \
-                  WHEN julianday(?1) - julianday(rf.submitted) <= 90 THEN 2 \
-                  WHEN julianday(?1) - julianday(rf.submitted) <= 120 THEN 3 ELSE 4 END";
+    let age = d.days_between("$1", "rf.submitted");
+    let bucket = format!(
+        "CASE WHEN {age} <= 30 THEN 0 WHEN {age} <= 60 THEN 1 WHEN {age} <= 90 THEN 2 \
+         WHEN {age} <= 120 THEN 3 ELSE 4 END"
+    );
     let open = ClaimStatus::sql_list(open_for_aging);
     let mut aging: BTreeMap<(String, usize), (i64, Decimal)> = BTreeMap::new();
-    let bucket_of = |r: &SqliteRow| -> Result<usize, LedgerError> {
+    let bucket_of = |r: &AnyRow| -> Result<usize, LedgerError> {
         let b: i64 = col(r, 1)?;
         Ok(usize::try_from(b).unwrap_or(0).min(AGING_BUCKETS.len() - 1))
     };
@@ -303,7 +296,7 @@ async fn figures(
         conn,
         sqlx::query(&format!(
             "SELECT c.partner, {bucket} AS b, c.charge, COUNT(*) FROM claims c \
-             JOIN temp.report_files rf ON rf.file_id = c.file_id WHERE c.status IN {open} \
+             JOIN {temp}.report_files rf ON rf.file_id = c.file_id WHERE c.status IN {open} \
              GROUP BY c.partner, b, c.charge"
         ))
         .bind(&as_of),
@@ -322,7 +315,7 @@ async fn figures(
         conn,
         sqlx::query(&format!(
             "SELECT c.partner, {bucket} AS b, cr.paid, COUNT(*) FROM claims c \
-             JOIN temp.report_files rf ON rf.file_id = c.file_id \
+             JOIN {temp}.report_files rf ON rf.file_id = c.file_id \
              JOIN claim_responses cr ON cr.claim_id = c.id \
              WHERE c.status IN {open} AND cr.paid IS NOT NULL GROUP BY c.partner, b, cr.paid"
         ))
@@ -351,10 +344,10 @@ async fn figures(
     let mut weekly: BTreeMap<chrono::NaiveDate, (Decimal, Decimal)> = BTreeMap::new();
     each(
         conn,
-        sqlx::query(
+        sqlx::query(&format!(
             "SELECT rf.week, c.charge, COUNT(*) FROM claims c \
-             JOIN temp.report_files rf ON rf.file_id = c.file_id GROUP BY rf.week, c.charge",
-        ),
+             JOIN {temp}.report_files rf ON rf.file_id = c.file_id GROUP BY rf.week, c.charge"
+        )),
         "charges per week",
         |r| {
             let charge = times(&col::<String>(r, 1)?, col(r, 2)?)?;
@@ -367,9 +360,9 @@ async fn figures(
         conn,
         sqlx::query(&format!(
             "SELECT {} AS w, cr.paid, COUNT(*) FROM claim_responses cr JOIN claims c ON c.id = cr.claim_id \
-             WHERE cr.paid IS NOT NULL AND cr.created_at >= ?1 AND cr.created_at < ?2 \
-             AND (?3 IS NULL OR c.partner = ?3) GROUP BY w, cr.paid",
-            week_of("cr.created_at")
+             WHERE cr.paid IS NOT NULL AND cr.created_at >= $1 AND cr.created_at < $2 \
+             AND ($3 IS NULL OR c.partner = $3) GROUP BY w, cr.paid",
+            d.week_of("cr.created_at")
         ))
         .bind(&from)
         .bind(&to)
@@ -400,7 +393,7 @@ async fn figures(
              (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id) \
              FROM overdue o JOIN files f ON f.id = o.file_id \
              LEFT JOIN interchanges i ON i.file_id = f.id AND i.direction = 'out' \
-             WHERE (?1 IS NULL OR f.partner = ?1) ORDER BY o.found_at, f.id, o.kind",
+             WHERE ($1 IS NULL OR f.partner = $1) ORDER BY o.found_at, f.id, o.kind",
         )
         .bind(&partner),
         "listing overdue responses",
@@ -425,7 +418,7 @@ async fn figures(
             "SELECT f.id, f.partner, f.name, f.state, f.attempts, \
              (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id), f.created_at FROM files f \
              WHERE f.direction = 'out' AND f.state IN ('sealing', 'spooled', 'uploading', 'verified') \
-             AND (?1 IS NULL OR f.partner = ?1) ORDER BY f.id",
+             AND ($1 IS NULL OR f.partner = $1) ORDER BY f.id",
         )
         .bind(&partner),
         "listing undelivered files",
@@ -448,7 +441,7 @@ async fn figures(
         conn,
         sqlx::query(
             "SELECT id, partner, remote_name, reason, updated_at FROM inbound_files \
-             WHERE state = 'quarantined' AND (?1 IS NULL OR partner = ?1) ORDER BY id",
+             WHERE state = 'quarantined' AND ($1 IS NULL OR partner = $1) ORDER BY id",
         )
         .bind(&partner),
         "listing quarantined files",
@@ -484,20 +477,29 @@ async fn figures(
 /// The codes given most often with verdicts of `status` in the period
 /// (`only`: a further SQL condition on the code `j.value`).
 async fn top_codes(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
+    d: Dialect,
     status: ClaimStatus,
-    only: &str,
+    rejecting_only: bool,
     (from, to, partner): (&str, &str, &Option<String>),
 ) -> Result<Vec<CodeCount>, LedgerError> {
+    let (codes, strings) = d.json_strings_of("cr.codes", "j");
+    // A rejecting 277CA may also carry its "received" statuses: only the
+    // rejecting categories are reasons.
+    let only = if rejecting_only {
+        "AND (j.value LIKE 'STC A3%' OR j.value LIKE 'STC A6%' OR j.value LIKE 'STC A7%' OR j.value LIKE 'STC A8%')"
+    } else {
+        ""
+    };
     let mut out = Vec::new();
     each(
         conn,
         sqlx::query(&format!(
             "SELECT j.value, COUNT(DISTINCT cr.claim_id) FROM claim_responses cr \
-             JOIN claims c ON c.id = cr.claim_id, json_each(cr.codes) j \
-             WHERE cr.status = ?4 AND cr.created_at >= ?1 AND cr.created_at < ?2 \
-             AND (?3 IS NULL OR c.partner = ?3) AND j.type = 'text' {only} \
-             GROUP BY j.value ORDER BY 2 DESC, 1 LIMIT ?5"
+             JOIN claims c ON c.id = cr.claim_id, {codes} \
+             WHERE cr.status = $4 AND cr.created_at >= $1 AND cr.created_at < $2 \
+             AND ($3 IS NULL OR c.partner = $3) {strings} {only} \
+             GROUP BY j.value ORDER BY 2 DESC, 1 LIMIT $5"
         ))
         .bind(from)
         .bind(to)

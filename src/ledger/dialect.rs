@@ -1,0 +1,287 @@
+//! Where SQLite and PostgreSQL spell the same ledger operation differently.
+//!
+//! Every ledger query is one text for both engines (`$1…` placeholders,
+//! `ON CONFLICT … RETURNING`, stamps and money as text); only the few
+//! fragments here differ: JSON arrays handed in as one parameter and
+//! aggregated back out, day arithmetic, string aggregation, the schema of
+//! temporary tables. Keeping them in one place keeps the logic single.
+
+use sqlx::any::AnyArguments;
+use sqlx::{Any, Arguments, Encode, Type};
+
+/// The engine behind a ledger URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The engine a ledger URL names (`sqlite:…`, `postgres://…` or
+    /// `postgresql://…`); None for any other scheme.
+    pub fn of(url: &str) -> Option<Dialect> {
+        if url.starts_with("sqlite:") {
+            Some(Dialect::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Dialect::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// Its name for people (`check`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SQLite",
+            Dialect::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// The elements of the JSON array in `param` as a table `alias` with a
+    /// JSON column `value` (read with `alias.value->>N`).
+    pub(super) fn json_rows(self, param: &str, alias: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_each({param}) AS {alias}"),
+            Dialect::Postgres => {
+                format!("jsonb_array_elements(CAST({param} AS jsonb)) AS {alias}(value)")
+            }
+        }
+    }
+
+    /// A subquery: the string elements of the JSON array in `param`.
+    pub(super) fn json_texts(self, param: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
+            Dialect::Postgres => {
+                format!("SELECT jsonb_array_elements_text(CAST({param} AS jsonb))")
+            }
+        }
+    }
+
+    /// A subquery: the integer elements of the JSON array in `param`.
+    pub(super) fn json_ids(self, param: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
+            Dialect::Postgres => {
+                format!("SELECT CAST(jsonb_array_elements_text(CAST({param} AS jsonb)) AS BIGINT)")
+            }
+        }
+    }
+
+    /// An aggregate: a JSON array of one JSON array (of `items`) per row,
+    /// in `order`; `[]` for no rows. A JSON value, to nest in another.
+    pub(super) fn json_agg(self, items: &str, order: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_group_array(json_array({items}) ORDER BY {order})"),
+            Dialect::Postgres => format!(
+                "COALESCE(jsonb_agg(jsonb_build_array({items}) ORDER BY {order}), '[]'::jsonb)"
+            ),
+        }
+    }
+
+    /// A JSON value (`json_agg`) as text, to read out of a query.
+    pub(super) fn json_text(self, json: &str) -> String {
+        match self {
+            Dialect::Sqlite => json.to_owned(),
+            Dialect::Postgres => format!("CAST({json} AS TEXT)"),
+        }
+    }
+
+    /// A scalar subquery yielding JSON, as a JSON value inside `json_array`.
+    pub(super) fn json_sub(self, subquery: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json(({subquery}))"),
+            Dialect::Postgres => format!("({subquery})"),
+        }
+    }
+
+    /// The string elements of the JSON array in column `expr`, joined as
+    /// table `alias` with a text column `value`: the FROM item, and the
+    /// condition (with its leading AND, or nothing) that keeps strings only.
+    pub(super) fn json_strings_of(self, expr: &str, alias: &str) -> (String, String) {
+        match self {
+            Dialect::Sqlite => (
+                format!("json_each({expr}) {alias}"),
+                format!("AND {alias}.type = 'text'"),
+            ),
+            Dialect::Postgres => (
+                format!(
+                    "LATERAL (SELECT e #>> '{{}}' AS value FROM jsonb_array_elements(CAST({expr} AS jsonb)) e \
+                     WHERE jsonb_typeof(e) = 'string') {alias}"
+                ),
+                String::new(),
+            ),
+        }
+    }
+
+    /// Days (with fraction) from stamp `earlier` to stamp `later`.
+    pub(super) fn days_between(self, later: &str, earlier: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("(julianday({later}) - julianday({earlier}))"),
+            Dialect::Postgres => format!(
+                "(EXTRACT(EPOCH FROM (CAST({later} AS timestamptz) - CAST({earlier} AS timestamptz))) / 86400.0)"
+            ),
+        }
+    }
+
+    /// Whole days from `earlier` to `later`, never below 0.
+    pub(super) fn whole_days_since(self, later: &str, earlier: &str) -> String {
+        let days = self.days_between(later, earlier);
+        match self {
+            Dialect::Sqlite => format!("MAX(0, CAST({days} AS INTEGER))"),
+            Dialect::Postgres => format!("GREATEST(0, CAST(FLOOR({days}) AS BIGINT))"),
+        }
+    }
+
+    /// The Monday (UTC) of the week of a ledger stamp, as `YYYY-MM-DD`.
+    pub(super) fn week_of(self, stamp: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("date({stamp}, 'weekday 0', '-6 days')"),
+            Dialect::Postgres => format!(
+                "to_char(date_trunc('week', CAST({stamp} AS timestamptz) AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+            ),
+        }
+    }
+
+    /// The schema of this connection's temporary tables.
+    pub(super) fn temp(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "temp",
+            Dialect::Postgres => "pg_temp",
+        }
+    }
+}
+
+/// A ledger URL fit to show: the password (if any) replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // user:password@host… — the credentials end at the last `@` before
+    // the path.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let creds = &authority[..at];
+            let user = creds.split_once(':').map_or(creds, |(u, _)| u);
+            let shown = if creds.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{shown}{}", &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// A multi-row `INSERT … VALUES` with `$n` placeholders, which both engines
+/// read (sqlx's query builder writes `?` for the `Any` driver, which
+/// PostgreSQL does not).
+pub(super) struct Values<'q> {
+    sql: String,
+    args: AnyArguments<'q>,
+    bound: usize,
+    rows: usize,
+    failed: Option<sqlx::error::BoxDynError>,
+}
+
+/// One row of a [`Values`] being written.
+pub(super) struct ValuesRow<'v, 'q> {
+    values: &'v mut Values<'q>,
+    first: bool,
+}
+
+impl<'q> Values<'q> {
+    /// `head` is `INSERT INTO table (columns…)`.
+    pub fn new(head: &str) -> Values<'q> {
+        Values {
+            sql: format!("{head} VALUES "),
+            args: AnyArguments::default(),
+            bound: 0,
+            rows: 0,
+            failed: None,
+        }
+    }
+
+    /// Adds one row per item, its values bound by `f`.
+    pub fn rows<I>(
+        &mut self,
+        items: impl IntoIterator<Item = I>,
+        mut f: impl FnMut(ValuesRow<'_, 'q>, I),
+    ) {
+        for item in items {
+            if self.rows > 0 {
+                self.sql.push_str(", ");
+            }
+            self.sql.push('(');
+            self.rows += 1;
+            f(
+                ValuesRow {
+                    values: self,
+                    first: true,
+                },
+                item,
+            );
+            self.sql.push(')');
+        }
+    }
+
+    /// The statement, and its arguments (or why one could not be bound).
+    pub fn finish(self) -> Result<(String, AnyArguments<'q>), sqlx::Error> {
+        match self.failed {
+            Some(e) => Err(sqlx::Error::Encode(e)),
+            None => Ok((self.sql, self.args)),
+        }
+    }
+}
+
+impl<'q> ValuesRow<'_, 'q> {
+    pub fn bind<T>(mut self, value: T) -> Self
+    where
+        T: 'q + Encode<'q, Any> + Type<Any>,
+    {
+        let v = &mut *self.values;
+        if !self.first {
+            v.sql.push_str(", ");
+        }
+        self.first = false;
+        v.bound += 1;
+        v.sql.push('$');
+        v.sql.push_str(&v.bound.to_string());
+        if let Err(e) = v.args.add(value) {
+            v.failed.get_or_insert(e);
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_is_never_shown() {
+        assert_eq!(
+            redacted("postgres://courier:s3cr%40t@db.example:5432/ledger?sslmode=verify-full"),
+            "postgres://courier:***@db.example:5432/ledger?sslmode=verify-full"
+        );
+        assert_eq!(
+            redacted("postgres://courier@db/ledger"),
+            "postgres://courier@db/ledger"
+        );
+        assert_eq!(
+            redacted("sqlite:///var/lib/edi-courier/ledger.sqlite"),
+            "sqlite:///var/lib/edi-courier/ledger.sqlite"
+        );
+    }
+
+    #[test]
+    fn the_engine_is_chosen_by_the_url() {
+        assert_eq!(Dialect::of("sqlite://ledger.sqlite"), Some(Dialect::Sqlite));
+        assert_eq!(Dialect::of("postgres://h/db"), Some(Dialect::Postgres));
+        assert_eq!(Dialect::of("postgresql://h/db"), Some(Dialect::Postgres));
+        assert_eq!(Dialect::of("mysql://h/db"), None);
+    }
+}
