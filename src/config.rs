@@ -176,18 +176,15 @@ impl Default for RawPaths {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawLedger {
-    url: String,
-}
-
-impl Default for RawLedger {
-    fn default() -> Self {
-        RawLedger {
-            url: "sqlite://ledger.sqlite".into(),
-        }
-    }
+    /// `sqlite://FILE` (the default, `ledger.sqlite` beside the config) or
+    /// `postgres://user:password@host:port/db`.
+    url: Option<String>,
+    /// A file (0600) holding the URL, so a database password stays out of
+    /// the config.
+    url_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -698,7 +695,8 @@ pub struct Config {
     /// The file it was read from.
     pub origin: PathBuf,
     pub paths: Paths,
-    pub ledger_url: String,
+    /// Shown redacted: it may hold the database's password.
+    pub ledger_url: crate::ledger::LedgerUrl,
     pub smtp: Option<Smtp>,
     pub archive: Archive,
     pub identities: Vec<PathBuf>,
@@ -762,18 +760,7 @@ impl Config {
             jobs_dir: here(&raw.paths.jobs_dir),
             maps_dir: here(&raw.paths.maps_dir),
         };
-        let ledger_url = match raw.ledger.url.strip_prefix("sqlite://") {
-            Some(file) if !file.is_empty() && !file.starts_with('/') && file != ":memory:" => {
-                format!("sqlite://{}", base.join(file).display())
-            }
-            Some(_) => raw.ledger.url.clone(),
-            None => {
-                return Err(invalid(
-                    "ledger.url".into(),
-                    "only sqlite://FILE is supported so far".into(),
-                ))
-            }
-        };
+        let ledger_url = ledger_url(&raw.ledger, &base, &here).map_err(|(f, p)| invalid(f, p))?;
         let smtp = match raw.smtp {
             None => None,
             Some(s) => {
@@ -1186,6 +1173,55 @@ fn glob(pattern: &str) -> Result<regex::Regex, String> {
     }
     re.push('$');
     regex::Regex::new(&re).map_err(|e| e.to_string())
+}
+
+/// The ledger's URL from `url` or `url_file` (a secret file), a relative
+/// SQLite file taken beside the config. Errors name the field and never
+/// quote the URL (it may hold a password).
+fn ledger_url(
+    raw: &RawLedger,
+    base: &Path,
+    here: &dyn Fn(&Path) -> PathBuf,
+) -> Result<crate::ledger::LedgerUrl, (String, String)> {
+    let (field, url) = match (&raw.url, &raw.url_file) {
+        (Some(_), Some(_)) => {
+            return Err((
+                "ledger.url_file".into(),
+                "give url or url_file, not both".into(),
+            ))
+        }
+        (Some(url), None) => ("ledger.url", url.trim().to_owned()),
+        (None, Some(file)) => {
+            let file = here(file);
+            check_secret_file(&file).map_err(|p| ("ledger.url_file".to_owned(), p))?;
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                (
+                    "ledger.url_file".to_owned(),
+                    format!("{}: {}", file.display(), e.kind()),
+                )
+            })?;
+            ("ledger.url_file", text.trim().to_owned())
+        }
+        (None, None) => ("ledger.url", "sqlite://ledger.sqlite".to_owned()),
+    };
+    let url = match (
+        crate::ledger::Dialect::of(&url),
+        url.strip_prefix("sqlite://"),
+    ) {
+        (Some(_), Some(file))
+            if !file.is_empty() && !file.starts_with('/') && file != ":memory:" =>
+        {
+            format!("sqlite://{}", base.join(file).display())
+        }
+        (Some(_), _) => url,
+        (None, _) => {
+            return Err((
+                field.into(),
+                "not a ledger URL: sqlite://FILE or postgres://user:password@host:port/db".into(),
+            ))
+        }
+    };
+    Ok(crate::ledger::LedgerUrl::new(url))
 }
 
 /// A secret file must exist, be readable by its owner only, be owned by

@@ -39,7 +39,7 @@ fn the_example_config_validates_with_paths_resolved_beside_it() {
     let config = config.unwrap();
     assert_eq!(config.paths.outbox, dir.path().join("outbox"));
     assert_eq!(
-        config.ledger_url,
+        &*config.ledger_url,
         format!("sqlite://{}", dir.path().join("ledger.sqlite").display())
     );
     let smtp = config.smtp.as_ref().unwrap();
@@ -273,7 +273,7 @@ fn missing_settings_take_their_defaults_beside_the_config() {
     assert_eq!(config.paths.spool, dir.path().join("spool"));
     assert_eq!(config.paths.maps_dir, dir.path().join("edi-maps"));
     assert_eq!(
-        config.ledger_url,
+        &*config.ledger_url,
         format!("sqlite://{}", dir.path().join("ledger.sqlite").display())
     );
     assert!(config.partners.is_empty() && config.smtp.is_none());

@@ -864,6 +864,23 @@ fn upload_line(p: &crate::config::Partner, conn: &Connection) -> (bool, String) 
     (false, format!("{}: {style}; {verify}", p.name))
 }
 
+/// The ledger as `check` reports it: engine, its version, migration level
+/// and where it is (the URL without its password). Opening it migrates it.
+async fn ledger_line(url: &crate::ledger::LedgerUrl) -> Result<String, crate::ledger::LedgerError> {
+    let ledger = Ledger::open(url).await?;
+    let about = async {
+        Ok::<_, crate::ledger::LedgerError>(format!(
+            "ledger: {} {}, migration level {} ({url})\n",
+            ledger.dialect().name(),
+            ledger.engine_version().await?,
+            ledger.migration_level().await?,
+        ))
+    }
+    .await;
+    ledger.close().await;
+    about
+}
+
 pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
     let config = load_config(cli)?;
     let mut text = format!(
@@ -902,6 +919,13 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
         Err(e) => {
             failed = true;
             text += &format!("jobs: {e}\n");
+        }
+    }
+    match runtime()?.block_on(ledger_line(&config.ledger_url)) {
+        Ok(line) => text += &line,
+        Err(e) => {
+            failed = true;
+            text += &format!("ledger: {e}\n");
         }
     }
     for line in open_phi_folders(&config) {

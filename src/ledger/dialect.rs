@@ -152,6 +152,36 @@ impl Dialect {
     }
 }
 
+/// A ledger URL as the config holds it: used whole (it derefs to the
+/// URL), shown only redacted (Display and Debug hide the password).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LedgerUrl(String);
+
+impl LedgerUrl {
+    pub fn new(url: String) -> LedgerUrl {
+        LedgerUrl(url)
+    }
+}
+
+impl std::ops::Deref for LedgerUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for LedgerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redacted(&self.0))
+    }
+}
+
+impl std::fmt::Debug for LedgerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LedgerUrl({:?})", redacted(&self.0))
+    }
+}
+
 /// A ledger URL fit to show: the password (if any) replaced by `***`.
 pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

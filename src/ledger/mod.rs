@@ -30,7 +30,7 @@ mod inbound;
 mod outbound;
 mod report;
 pub use daemon::{Overdue, PendingAlert, StatusTotal};
-pub use dialect::{redacted, Dialect};
+pub use dialect::{redacted, Dialect, LedgerUrl};
 pub use inbound::{
     fingerprint, identity, Applying, Begun, ClaimTrace, Fingerprint, Inbound, InboundRow,
     InboundState, NewInbound, Reconciled, UnmatchedAnswer,

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod gen;
+pub mod postgres;
 pub mod proxy;
 pub mod smtp;
 pub mod sshd;

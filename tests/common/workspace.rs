@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use super::postgres::{self, Postgres};
 use super::sshd::Sshd;
 use super::tools::{age_key, private};
 use super::{root, NOW};
@@ -39,6 +40,12 @@ pub struct Workspace {
     pub our_identity: PathBuf,
     pub our_recipient: String,
     pub partner: Partner,
+    /// The ledger's URL: `ledger.sqlite` in the workspace, or a fresh
+    /// database of the workspace's own PostgreSQL when
+    /// `EDI_COURIER_TEST_LEDGER=postgres`.
+    pub ledger_url: String,
+    /// The server holding that database (stopped with the workspace).
+    pub postgres: Option<Postgres>,
 }
 
 /// The partner's SFTP end as a workspace sees it.
@@ -98,8 +105,19 @@ impl Workspace {
             attempts: 2,
             file_name: "{sender}_{yyyymmdd}_{isa13}.x12.age".into(),
         };
+        let (ledger_url, postgres) = if postgres::wanted() {
+            let server = Postgres::start();
+            (server.database(), Some(server))
+        } else {
+            (
+                format!("sqlite://{}", dir.path().join("ledger.sqlite").display()),
+                None,
+            )
+        };
         let ws = Workspace {
             config: dir.path().join("edi-courier.toml"),
+            ledger_url,
+            postgres,
             dir,
             partner_identity,
             partner_recipient,
@@ -114,6 +132,9 @@ impl Workspace {
     pub fn write_config(&self, p: &Partner, user: &str) {
         let text = format!(
             r#"identities = ["{ours}"]
+
+[ledger]
+url = "{ledger}"
 
 [paths]
 maps_dir = "{maps}"
@@ -152,6 +173,7 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
             file_name = p.file_name,
             recipient = self.partner_recipient,
             attempts = p.attempts,
+            ledger = self.ledger_url,
         );
         std::fs::write(&self.config, text).unwrap();
     }
@@ -196,7 +218,7 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
 
     /// Claim counts by status, from the ledger.
     pub fn claim_statuses(&self) -> Vec<(String, i64)> {
-        let url = format!("sqlite://{}", self.path("ledger.sqlite").display());
+        let url = self.ledger_url.clone();
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             let ledger = edi_courier::ledger::Ledger::open(&url).await.unwrap();
             let counts = ledger
@@ -312,7 +334,7 @@ impl Workspace {
 
     /// A job's recorded runs: (tick, outcome, daemon).
     pub fn job_runs(&self, job: &str) -> Vec<(String, String, String)> {
-        let url = format!("sqlite://{}", self.path("ledger.sqlite").display());
+        let url = self.ledger_url.clone();
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             let ledger = edi_courier::ledger::Ledger::open(&url).await.unwrap();
             let runs = ledger.job_runs(job).await.unwrap();

@@ -1,0 +1,176 @@
+//! A real PostgreSQL (Debian's package) for one test: a private cluster in
+//! a temp folder, listening on 127.0.0.1 at a free port with its own
+//! unix-socket folder, run as the unprivileged `nobody` (never the system
+//! cluster, never port 5432), stopped when dropped. `initdb` runs once per
+//! test binary into a template folder; each server starts from a copy.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use super::sshd::free_port;
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The unprivileged account the server runs as (PostgreSQL refuses root).
+const RUN_AS: &str = "nobody";
+
+pub struct Postgres {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    next_db: std::sync::atomic::AtomicU32,
+}
+
+/// Runs a PostgreSQL tool as the server's account.
+fn as_server(tool: &str) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        RUN_AS,
+        "--regid",
+        "nogroup",
+        "--clear-groups",
+        "--",
+    ])
+    .arg(Path::new(BIN).join(tool));
+    c
+}
+
+fn checked(c: &mut Command, what: &str) {
+    let out = c.stdin(Stdio::null()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A folder the server's account may use.
+fn theirs(path: &Path) {
+    checked(
+        Command::new("chown")
+            .args(["-R", &format!("{RUN_AS}:nogroup")])
+            .arg(path),
+        "chown",
+    );
+}
+
+/// The cluster every server of this test binary starts from.
+fn template() -> &'static Path {
+    static TEMPLATE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            open_up(dir.path());
+            let data = dir.path().join("data");
+            std::fs::create_dir(&data).unwrap();
+            theirs(&data);
+            checked(
+                as_server("initdb")
+                    .args([
+                        "-A",
+                        "trust",
+                        "-U",
+                        "postgres",
+                        "-E",
+                        "UTF8",
+                        "--no-sync",
+                        "-D",
+                    ])
+                    .arg(&data),
+                "initdb",
+            );
+            dir
+        })
+        .path()
+}
+
+/// Lets the server's account reach into a temp folder (they are 0700).
+fn open_up(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let template = template().join("data");
+        let dir = tempfile::tempdir().unwrap();
+        open_up(dir.path());
+        let data = dir.path().join("data");
+        checked(
+            Command::new("cp").arg("-a").arg(&template).arg(&data),
+            "copying the template cluster",
+        );
+        let sockets = dir.path().join("sockets");
+        std::fs::create_dir(&sockets).unwrap();
+        theirs(&sockets);
+        let port = free_port();
+        checked(
+            as_server("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(data.join("server.log"))
+                .args(["-w", "-o"])
+                .arg(format!(
+                    "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off \
+                     -c synchronous_commit=off -c full_page_writes=off",
+                    sockets.display()
+                ))
+                .arg("start"),
+            "starting postgres",
+        );
+        Postgres {
+            port,
+            dir,
+            data,
+            next_db: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// A new, empty database on this server: its URL.
+    pub fn database(&self) -> String {
+        let n = self
+            .next_db
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("ledger{n}");
+        checked(
+            Command::new(Path::new(BIN).join("createdb"))
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
+                .arg(&name),
+            "createdb",
+        );
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// The folder the server lives in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = as_server("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Which engine the end-to-end tests put their ledger on:
+/// `EDI_COURIER_TEST_LEDGER=postgres` (scripts/test's second run) or SQLite.
+pub fn wanted() -> bool {
+    std::env::var("EDI_COURIER_TEST_LEDGER").is_ok_and(|v| v == "postgres")
+}

@@ -1,0 +1,92 @@
+//! The ledger on PostgreSQL: a real server (tests/common/postgres.rs),
+//! chosen by the ledger URL or a URL file, reported by `check` with its
+//! engine, version and migration level, its password never shown.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::postgres::Postgres;
+use common::said;
+use common::workspace::Workspace;
+use edi_courier::ledger::{ControlKind, Ledger};
+use std::os::unix::fs::PermissionsExt;
+
+/// Points the workspace's config at `url_file` instead of its own ledger.
+fn use_url_file(ws: &Workspace, url: &str, mode: u32) -> std::path::PathBuf {
+    let file = ws.path("ledger.url");
+    std::fs::write(&file, format!("{url}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    let config = config.replace(
+        &format!("url = \"{}\"", ws.ledger_url),
+        &format!("url_file = \"{}\"", file.display()),
+    );
+    std::fs::write(&ws.config, config).unwrap();
+    file
+}
+
+#[test]
+fn check_reports_the_ledger_engine_version_and_level_on_both_engines() {
+    let ws = Workspace::offline();
+    let out = ws.run(&["check", "--offline"], &[]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    if ws.postgres.is_none() {
+        assert!(text.contains("ledger: SQLite 3."), "{text}");
+    }
+    assert!(text.contains("migration level 9"), "{text}");
+
+    // The same workspace on PostgreSQL, its URL (with a password) in a
+    // private file.
+    let pg = Postgres::start();
+    let url = pg
+        .database()
+        .replace("postgres@", "postgres:Hunter2-Not-Shown@");
+    use_url_file(&ws, &url, 0o600);
+    let out = ws.run(&["check", "--offline"], &[]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ledger: PostgreSQL 15."), "{text}");
+    assert!(text.contains("migration level 9"), "{text}");
+    assert!(text.contains("postgres:***@127.0.0.1"), "{text}");
+    assert!(!text.contains("Hunter2"), "the password is shown: {text}");
+}
+
+#[test]
+fn a_url_file_others_may_read_is_refused_and_not_quoted() {
+    let ws = Workspace::offline();
+    let pg = Postgres::start();
+    let url = pg
+        .database()
+        .replace("postgres@", "postgres:Hunter2-Not-Shown@");
+    use_url_file(&ws, &url, 0o644);
+    let out = ws.run(&["check", "--offline"], &[]);
+    let text = said(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("ledger.url_file"), "{text}");
+    assert!(!text.contains("Hunter2"), "the password is shown: {text}");
+}
+
+#[tokio::test]
+async fn two_daemons_on_one_postgres_ledger_never_get_the_same_number() {
+    let pg = Postgres::start();
+    let url = pg.database();
+    let (a, b) = tokio::join!(Ledger::open(&url), Ledger::open(&url));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let take = |l: Ledger| async move {
+        let mut got = Vec::new();
+        for _ in 0..50 {
+            got.push(
+                l.reserve("US", "ACME", ControlKind::Interchange, 3)
+                    .await
+                    .unwrap(),
+            );
+        }
+        l.close().await;
+        got
+    };
+    let (x, y) = tokio::join!(take(a), take(b));
+    let mut all: Vec<u32> = x.into_iter().chain(y).flatten().collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=300).collect::<Vec<u32>>());
+}
