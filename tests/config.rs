@@ -120,7 +120,7 @@ fn misconfigurations_are_named_precisely() {
         ),
         (
             "url = \"sqlite://ledger.sqlite\"",
-            "url = \"postgres://db\"",
+            "url = \"mysql://db\"",
             "ledger.url",
         ),
         (

@@ -506,11 +506,7 @@ impl Ledger {
     /// Records `entry` on its own (a view by a person, a step outside any
     /// other transaction), taking the write lock first.
     pub async fn audit(&self, entry: &Entry<'_>, at: Stamp) -> Result<(), LedgerError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(query_err("starting an audit entry"))?;
+        let mut tx = self.begin_immediate().await?;
         let _ = append(&mut tx, &stamp(at), entry).await?;
         tx.commit()
             .await

@@ -143,6 +143,16 @@ impl Dialect {
         }
     }
 
+    /// What a writing transaction runs first to be the one writer (SQLite
+    /// has one write lock per file already).
+    pub(super) fn write_lock(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            // "EDIC": one key for the whole ledger, released at the commit.
+            Dialect::Postgres => Some("SELECT pg_advisory_xact_lock(1162102083)"),
+        }
+    }
+
     /// The schema of this connection's temporary tables.
     pub(super) fn temp(self) -> &'static str {
         match self {

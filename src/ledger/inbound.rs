@@ -255,14 +255,14 @@ impl Ledger {
     ) -> Result<bool, LedgerError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM inbound_files WHERE partner = $1 AND remote_name = $2 \
-             AND remote_size = $3 AND remote_mtime IS $4 \
+             AND remote_size = $3 AND remote_mtime IS NOT DISTINCT FROM $4 \
              AND ($5 = 0 OR state IN ('quarantined', 'reviewed'))",
         )
         .bind(partner)
         .bind(name)
         .bind(size as i64)
         .bind(mtime)
-        .bind(quarantined_only)
+        .bind(i64::from(quarantined_only))
         .fetch_one(&self.pool)
         .await
         .map_err(query_err("looking up a remote file"))?;
@@ -1215,8 +1215,9 @@ async fn changes_since(
     before: i64,
 ) -> Result<StatusChanges, LedgerError> {
     let rows = sqlx::query(
-        "WITH last AS (SELECT claim_id, kind, MAX(id) AS at FROM events WHERE id > $1 \
-         GROUP BY claim_id), \
+        "WITH last AS (SELECT claim_id, kind, at FROM (SELECT claim_id, kind, id AS at, \
+         ROW_NUMBER() OVER (PARTITION BY claim_id ORDER BY id DESC) AS r FROM events WHERE id > $1) AS e \
+         WHERE r = 1), \
          ranked AS (SELECT l.kind, c.claim_id AS clm01, \
          ROW_NUMBER() OVER (PARTITION BY l.kind ORDER BY l.at) AS n, \
          COUNT(*) OVER (PARTITION BY l.kind) AS total \

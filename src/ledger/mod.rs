@@ -245,11 +245,36 @@ impl Ledger {
             .map_err(query_err("reading the migration level"))
     }
 
+    /// Starts a writing transaction. On SQLite the first write takes the
+    /// file's one write lock; on PostgreSQL every writing transaction
+    /// takes one advisory lock first, so the ledger keeps the same one
+    /// writer at a time (the audit chain appends after its last entry,
+    /// a file's events follow the events before it).
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, LedgerError> {
-        self.pool
+        let mut tx = self
+            .pool
             .begin()
             .await
-            .map_err(query_err("starting a transaction"))
+            .map_err(query_err("starting a transaction"))?;
+        if let Some(lock) = self.dialect.write_lock() {
+            sqlx::query(lock)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("taking the ledger's write lock"))?;
+        }
+        Ok(tx)
+    }
+
+    /// [`begin`](Ledger::begin), with SQLite's write lock taken at once.
+    async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, LedgerError> {
+        match self.dialect {
+            Dialect::Sqlite => self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(query_err("starting a transaction")),
+            Dialect::Postgres => self.begin().await,
+        }
     }
 
     pub async fn close(self) {
