@@ -7,6 +7,9 @@
 //!   ──► record the outcome, queue alerts ──► release
 //! a tick while the job still runs → recorded as skipped, never overlapped
 //! a run that fails or panics → recorded failed, alerted, lease and slot released
+//! a run whose lease is lost (another daemon took it, or it lapsed by the
+//!   database's clock) → stopped at its next await, before its next step;
+//!   recorded lease-lost, logged
 //! a partner locked by a manual run → recorded busy, no alert
 //! alert loop ──► mail what is queued (an SMTP outage only delays it)
 //! SIGTERM → no new runs; running ones get the grace period, then the process
@@ -37,10 +40,12 @@ use crate::map::InputMap;
 use crate::scheduler::{missed_tick, next_tick, parse_tick, tick_key, Clock};
 use crate::submit::{Quiet, Submit, SubmitError};
 
-/// How long a lease lasts before another daemon may take a job over; a
-/// running job renews it at a third of this. A daemon that stops lets go
-/// of its leases; one that is killed blocks its jobs for at most this long.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a lease lasts by default before another daemon may take a job
+/// over (`daemon --lease-secs`); a running job renews it at a third of
+/// this. A daemon that stops lets go of its leases; one that is killed
+/// blocks its jobs for at most this long. The length is measured by the
+/// database's clock, whatever clock the schedule runs on.
+pub const LEASE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -64,6 +69,9 @@ pub enum RunOutcome {
     /// Not run: another run for the same partner (a manual `submit` or
     /// `collect`) holds its lock. Nothing failed; the next tick tries again.
     Busy,
+    /// Stopped part way: the job's lease was lost, so it did not go on to
+    /// its next step (whoever holds the lease now resumes the work).
+    LeaseLost,
 }
 
 impl RunOutcome {
@@ -73,6 +81,7 @@ impl RunOutcome {
             RunOutcome::Rejected => "rejected",
             RunOutcome::Failed => "failed",
             RunOutcome::Busy => "busy",
+            RunOutcome::LeaseLost => "lease-lost",
         }
     }
 }
@@ -131,6 +140,8 @@ impl<F: Future> Future for CatchPanic<F> {
 pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
     let kind = async {
         crate::fault::panic_if_injected("job");
+        // Tests hold a run here while they take its lease away.
+        crate::fault::pause_point("job").await;
         match job.kind {
             JobKind::SubmitClaims => submit(config, job, ledger, now).await,
             JobKind::CollectResponses => collect(config, job, ledger, now).await,
@@ -399,6 +410,8 @@ pub struct DaemonOptions {
     pub grace: Duration,
     /// How often the alert queue is mailed.
     pub mail_every: Duration,
+    /// How long a job's lease lasts ([`LEASE`] unless asked otherwise).
+    pub lease: Duration,
 }
 
 /// Config and jobs, as last loaded successfully.
@@ -422,6 +435,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// This daemon, as job runs and leases name it.
     id: String,
+    /// How long a job's lease lasts; renewed at a third of it.
+    lease: Duration,
     /// Jobs with a run in progress (across reloads).
     busy: Mutex<HashSet<String>>,
     /// Runs in progress, for the drain.
@@ -459,6 +474,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
         ledger,
         clock: opts.clock.clone(),
         id: format!("{}:{}", host.trim(), std::process::id()),
+        lease: opts.lease,
         busy: Mutex::new(HashSet::new()),
         running: watch::channel(0).0,
     });
@@ -681,7 +697,7 @@ impl Drop for RunSlot<'_> {
     }
 }
 
-async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
+async fn run_tick(shared: &Arc<Shared>, config: &Config, job: &Job, key: &str) {
     let ledger = &shared.ledger;
     let now = shared.clock.now();
     match ledger.claim_tick(&job.name, key, &shared.id, now).await {
@@ -692,11 +708,7 @@ async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
             return;
         }
     }
-    let lease_until = |now: Stamp| now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-    match ledger
-        .take_lease(&job.name, &shared.id, now, lease_until(now))
-        .await
-    {
+    match ledger.take_lease(&job.name, &shared.id, shared.lease).await {
         Ok(true) => {}
         Ok(false) => {
             let _ = ledger
@@ -726,18 +738,26 @@ async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
         }
     }
     tracing::info!(job = %job.name, kind = job.kind.as_str(), tick = %key, "run started");
-    // The lease is renewed while the job runs.
-    let run = run_job(config, job, ledger, now);
-    tokio::pin!(run);
-    let run = loop {
-        tokio::select! {
-            run = &mut run => break run,
-            () = tokio::time::sleep(LEASE / 3) => {
-                let now = shared.clock.now();
-                let _ = ledger.take_lease(&job.name, &shared.id, now, lease_until(now)).await;
+    // The lease is renewed by a task of its own (a job busy with CPU work
+    // on this thread does not let it lapse); the run stops when it is lost.
+    let mut keeper = LeaseKeeper::start(shared, &job.name);
+    let mut run = Box::pin(run_job(config, job, ledger, now));
+    let run = tokio::select! {
+        run = &mut run => run,
+        lost = keeper.lost() => {
+            // Dropped at the await it is at: its next step never starts.
+            // Every step a job takes is one a crash may cut, and resumes
+            // from the ledger, so whoever holds the lease now finishes it.
+            drop(run);
+            tracing::warn!(job = %job.name, tick = %key, reason = lost.as_str(), "lease lost: the run stopped before its next step");
+            JobRun {
+                outcome: RunOutcome::LeaseLost,
+                detail: format!("stopped before its next step: {}", lost.as_str()),
+                alerts: Vec::new(),
             }
         }
     };
+    drop(keeper);
     let done = shared.clock.now();
     if let Err(e) = ledger
         .finish_tick(&job.name, key, run.outcome.as_str(), &run.detail, done)
@@ -745,8 +765,86 @@ async fn run_tick(shared: &Shared, config: &Config, job: &Job, key: &str) {
     {
         tracing::error!(job = %job.name, error = %e, "cannot record the run's end");
     }
+    // Only ever ours: a lease another daemon took is left alone.
     let _ = ledger.release_lease(&job.name, &shared.id).await;
     tracing::info!(job = %job.name, tick = %key, outcome = run.outcome.as_str(), detail = %run.detail, "run finished");
+}
+
+/// Why a running job's lease is no longer this daemon's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseLost {
+    /// The database says so: another daemon holds it, or it lapsed by the
+    /// database's clock (and another may have run the job meanwhile).
+    Lapsed,
+    /// It could not be renewed (the database unreachable) for as long as it
+    /// lasts: another daemon may hold it by now.
+    Unconfirmed,
+}
+
+impl LeaseLost {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaseLost::Lapsed => "the job's lease was taken by another daemon or lapsed",
+            LeaseLost::Unconfirmed => "the job's lease could not be renewed before it lapsed",
+        }
+    }
+}
+
+/// Renews a running job's lease at a third of its length, on a task of its
+/// own; says when the lease is lost. Stops renewing when dropped.
+struct LeaseKeeper {
+    task: tokio::task::JoinHandle<()>,
+    lost: watch::Receiver<Option<LeaseLost>>,
+}
+
+impl LeaseKeeper {
+    fn start(shared: &Arc<Shared>, job: &str) -> LeaseKeeper {
+        let (tell, lost) = watch::channel(None);
+        let shared = shared.clone();
+        let job = job.to_owned();
+        let task = tokio::spawn(async move {
+            let mut renewed = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(shared.lease / 3).await;
+                match shared
+                    .ledger
+                    .renew_lease(&job, &shared.id, shared.lease)
+                    .await
+                {
+                    Ok(true) => renewed = std::time::Instant::now(),
+                    Ok(false) => {
+                        let _ = tell.send(Some(LeaseLost::Lapsed));
+                        return;
+                    }
+                    Err(e) if renewed.elapsed() >= shared.lease => {
+                        tracing::error!(job = %job, error = %e, "the job's lease could not be renewed");
+                        let _ = tell.send(Some(LeaseLost::Unconfirmed));
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = %job, error = %e, "the job's lease could not be renewed; trying again");
+                    }
+                }
+            }
+        });
+        LeaseKeeper { task, lost }
+    }
+
+    /// Resolves when the lease is lost (never while it is held).
+    async fn lost(&mut self) -> LeaseLost {
+        match self.lost.wait_for(Option::is_some).await {
+            Ok(lost) => (*lost).unwrap_or(LeaseLost::Unconfirmed),
+            // The keeper is gone without a word (it never is while
+            // renewing): the lease can no longer be vouched for.
+            Err(_) => LeaseLost::Unconfirmed,
+        }
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 async fn mail_loop(shared: Arc<Shared>, config: Arc<Config>, every: Duration) {

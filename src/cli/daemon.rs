@@ -21,6 +21,11 @@ pub struct DaemonArgs {
     /// Seconds between tries to mail queued alerts.
     #[arg(long, default_value_t = 10)]
     pub mail_every_secs: u64,
+    /// Seconds a job's lease lasts (by the database's clock): how long a
+    /// killed daemon keeps its jobs from the others. Renewed at a third of
+    /// it while the job runs; a run whose lease is lost stops.
+    #[arg(long, default_value_t = daemon::LEASE.as_secs(), value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub lease_secs: u64,
     /// Run on a clock that starts at START and runs FACTOR times fast
     /// (START*FACTOR, START in RFC 3339): for tests of the schedules, only
     /// in a `test-hooks` build.
@@ -51,6 +56,7 @@ pub fn daemon(cli: &Cli, args: &DaemonArgs) -> anyhow::Result<Outcome> {
         clock,
         grace: Duration::from_secs(args.grace_secs),
         mail_every: Duration::from_secs(args.mail_every_secs.max(1)),
+        lease: Duration::from_secs(args.lease_secs),
     };
     let rt = runtime()?;
     let result = rt.block_on(daemon::daemon(options));
@@ -96,6 +102,6 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<Outcome> {
     Ok(match run.outcome {
         RunOutcome::Done => Outcome::Done,
         RunOutcome::Rejected => Outcome::Rejected,
-        RunOutcome::Failed | RunOutcome::Busy => Outcome::Failed,
+        RunOutcome::Failed | RunOutcome::Busy | RunOutcome::LeaseLost => Outcome::Failed,
     })
 }

@@ -143,6 +143,32 @@ impl Dialect {
         }
     }
 
+    /// The database's own clock, now, as a ledger stamp (UTC, to the
+    /// second): what leases are judged by, so daemons on hosts whose clocks
+    /// disagree still agree on whether a lease has lapsed.
+    pub(super) fn db_now(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+            Dialect::Postgres => {
+                "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+            }
+        }
+    }
+
+    /// The database's clock `secs` (a parameter: whole seconds) from now,
+    /// as a ledger stamp: when a lease taken now lapses.
+    pub(super) fn db_now_plus(self, secs: &str) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+' || {secs} || ' seconds')")
+            }
+            Dialect::Postgres => format!(
+                "to_char(clock_timestamp() AT TIME ZONE 'UTC' + CAST({secs} AS DOUBLE PRECISION) * INTERVAL '1 second', \
+                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+            ),
+        }
+    }
+
     /// What a writing transaction runs first to be the one writer (SQLite
     /// has one write lock per file already).
     pub(super) fn write_lock(self) -> Option<&'static str> {
