@@ -1,7 +1,9 @@
 //! The daemon's scheduling, driven through its own code on an injected
 //! clock (`EDI_COURIER_CLOCK=START*FACTOR`): local times across a DST
-//! change, no overlapping runs, one catch-up run after downtime, and two
-//! daemons on one ledger running each tick once.
+//! change, no overlapping runs, one catch-up run after downtime, two
+//! daemons on one ledger running each tick once, and leases judged by the
+//! database's clock: a daemon whose clock is far behind keeps its lease,
+//! and a run whose lease is taken stops before its next step.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -238,9 +240,10 @@ fn check_offline_refuses_a_bad_job_file_before_the_daemon_would_start() {
 
 /// Alert kinds waiting in the ledger (no `[smtp]`: nothing is mailed).
 fn pending_alert_kinds(ws: &Workspace) -> Vec<String> {
-    let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let ledger = edi_courier::ledger::Ledger::open(&url).await.unwrap();
+        let ledger = edi_courier::ledger::Ledger::open(&ws.ledger_url)
+            .await
+            .unwrap();
         let alerts = ledger.pending_alerts().await.unwrap();
         ledger.close().await;
         alerts.into_iter().map(|a| a.kind).collect()
@@ -323,4 +326,99 @@ fn a_run_that_finds_the_partner_locked_by_a_manual_run_is_busy_not_failed() {
         "no job-failed alert: {:?}",
         pending_alert_kinds(&ws)
     );
+}
+
+/// Runs `f` on the workspace's ledger, as another daemon would.
+fn with_ledger<T>(ws: &Workspace, f: impl AsyncFnOnce(&edi_courier::ledger::Ledger) -> T) -> T {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ledger = edi_courier::ledger::Ledger::open(&ws.ledger_url)
+            .await
+            .unwrap();
+        let out = f(&ledger).await;
+        ledger.close().await;
+        out
+    })
+}
+
+/// Lets every lease on `job` lapse, as the database's clock sees it.
+fn expire_lease(ws: &Workspace, job: &str) {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&ws.ledger_url).await.unwrap();
+        let done =
+            sqlx::query("UPDATE job_leases SET expires_at = '2000-01-01T00:00:00Z' WHERE job = $1")
+                .bind(job)
+                .execute(&pool)
+                .await
+                .unwrap();
+        assert_eq!(done.rows_affected(), 1, "the paused run holds the lease");
+        pool.close().await;
+    })
+}
+
+/// Leases used to be stamped by the host: a daemon whose clock was behind
+/// wrote a lease that had lapsed already, and another daemon took the job
+/// while it ran. And a run whose lease was taken went on to its next step.
+#[test]
+fn a_lease_is_judged_by_the_database_clock_and_a_run_that_loses_it_stops_before_its_next_step() {
+    let ws = workspace();
+    ws.job("digest", "kind = \"digest\"\nschedule = \"* * * * * *\"\n");
+    let flag = ws.path("paused");
+    // This daemon's clock is 25 years behind the database's.
+    let mut d = ws.daemon(&[
+        ("EDI_COURIER_CLOCK", "2001-01-01T00:00:00Z*1"),
+        (
+            "EDI_COURIER_FAULT",
+            &format!("pause-job={}", flag.display()),
+        ),
+        ("EDI_COURIER_LEASE_SECS", "3"),
+    ]);
+    assert!(wait_for(30, || flag.exists()), "{}", d.log_text());
+    let other = "other-host:1";
+    let year = Duration::from_secs(365 * 24 * 3600);
+    // Held, whatever the holder's clock says.
+    assert!(
+        !with_ledger(&ws, async |l| l
+            .take_lease("digest", other, year)
+            .await
+            .unwrap()),
+        "another daemon took a lease that is held"
+    );
+
+    // The lease lapses in the database; another daemon takes the job.
+    expire_lease(&ws, "digest");
+    assert!(with_ledger(&ws, async |l| l
+        .take_lease("digest", other, year)
+        .await
+        .unwrap()));
+    let lost = wait_for(30, || {
+        outcomes(&ws.job_runs("digest")).contains(&"lease-lost")
+    });
+    std::fs::remove_file(&flag).unwrap();
+    assert!(lost, "{:?}\n{}", ws.job_runs("digest"), d.log_text());
+    assert!(d.log_text().contains("lease lost"), "{}", d.log_text());
+    // The run stopped where it was: the digest's report was never written
+    // nor its mail queued, and the daemon leaves the job to its holder.
+    let n = ws.job_runs("digest").len();
+    assert!(wait_for(30, || ws.job_runs("digest").len() > n + 1));
+    assert_eq!(d.stop(), Some(0), "{}", d.log_text());
+    let runs = ws.job_runs("digest");
+    assert!(
+        outcomes(&runs)
+            .iter()
+            .all(|o| ["lease-lost", "skipped"].contains(o)),
+        "{runs:?}"
+    );
+    assert!(!pending_alert_kinds(&ws).iter().any(|k| k == "digest"));
+    let reports: Vec<_> = ws
+        .all_files()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("report-"))
+        .collect();
+    assert!(reports.is_empty(), "{reports:?}");
+    // The other daemon's lease was left alone.
+    assert!(!with_ledger(&ws, async |l| l
+        .take_lease("digest", "third-host:1", year)
+        .await
+        .unwrap()));
 }

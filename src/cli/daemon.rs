@@ -24,7 +24,12 @@ pub struct DaemonArgs {
     /// Seconds a job's lease lasts (by the database's clock): how long a
     /// killed daemon keeps its jobs from the others. Renewed at a third of
     /// it while the job runs; a run whose lease is lost stops.
-    #[arg(long, default_value_t = daemon::LEASE.as_secs(), value_parser = clap::value_parser!(u64).range(3..=3600))]
+    #[arg(
+        long,
+        env = "EDI_COURIER_LEASE_SECS",
+        default_value_t = daemon::LEASE.as_secs(),
+        value_parser = clap::value_parser!(u64).range(3..=3600)
+    )]
     pub lease_secs: u64,
     /// Run on a clock that starts at START and runs FACTOR times fast
     /// (START*FACTOR, START in RFC 3339): for tests of the schedules, only
