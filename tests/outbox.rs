@@ -74,19 +74,19 @@ fn a_damaged_ledger_row_is_reported_not_a_panic() {
     let killed = ws.submit(&[("EDI_COURIER_FAULT", "spooled")]);
     assert_eq!(killed.status.code(), None, "{}", text(&killed));
 
-    let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
+    // A text where a number belongs: SQLite stores it as it is; on
+    // PostgreSQL the column has to be made text first.
+    let damage = if ws.postgres.is_some() {
+        "ALTER TABLE files ALTER COLUMN attempts TYPE TEXT; \
+         UPDATE files SET attempts = 'several' WHERE direction = 'out'"
+    } else {
+        "UPDATE files SET attempts = 'several' WHERE direction = 'out'"
+    };
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use sqlx::ConnectOptions as _;
-        let mut db = url
-            .parse::<sqlx::sqlite::SqliteConnectOptions>()
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query("UPDATE files SET attempts = 'several' WHERE direction = 'out'")
-            .execute(&mut db)
-            .await
-            .unwrap();
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&ws.ledger_url).await.unwrap();
+        sqlx::raw_sql(damage).execute(&pool).await.unwrap();
+        pool.close().await;
     });
 
     for (args, what) in [

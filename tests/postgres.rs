@@ -28,6 +28,19 @@ fn use_url_file(ws: &Workspace, url: &str, mode: u32) -> std::path::PathBuf {
 #[test]
 fn check_reports_the_ledger_engine_version_and_level_on_both_engines() {
     let ws = Workspace::offline();
+    if ws.postgres.is_none() {
+        // Regression: `check` made (and migrated) a ledger that was not
+        // there; it says so and leaves it to the first run.
+        let out = ws.run(&["check", "--offline"], &[]);
+        let text = said(&out);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("ledger: SQLite, not created yet (it will be at the first run)"),
+            "{text}"
+        );
+        assert!(!ws.path("ledger.sqlite").exists(), "check made the ledger");
+        assert_eq!(ws.run(&["status"], &[]).status.code(), Some(0));
+    }
     let out = ws.run(&["check", "--offline"], &[]);
     let text = said(&out);
     assert!(out.status.success(), "{text}");

@@ -83,9 +83,8 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
     let claims = submit_example(&ws);
     assert_eq!(claims.len(), 5);
 
-    let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let ledger = Ledger::open(&url).await.unwrap();
+        let ledger = Ledger::open(&ws.ledger_url).await.unwrap();
         let status = |id: String| {
             let ledger = &ledger;
             async move {
@@ -327,9 +326,8 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
     );
     assert!(csv_export.starts_with("row,check_or_eft,payment_date,payer,claim_id"));
 
-    let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let ledger = Ledger::open(&url).await.unwrap();
+        let ledger = Ledger::open(&ws.ledger_url).await.unwrap();
         for (i, c) in claims.iter().enumerate() {
             let s = ledger.claim_status(PARTNER, &c.id).await.unwrap().unwrap();
             assert_eq!(
@@ -464,9 +462,8 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
             "{step}: {said}"
         );
 
-        let url = format!("sqlite://{}", ws.path("ledger.sqlite").display());
         tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let ledger = Ledger::open(&url).await.unwrap();
+            let ledger = Ledger::open(&ws.ledger_url).await.unwrap();
             let counts = ledger
                 .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)
                 .await
@@ -506,16 +503,9 @@ fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
     let sshd = Sshd::start();
     let ws = Workspace::new(&sshd);
     let claims = submit_example(&ws);
-    let base = ws.path("ledger.sqlite");
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Fold the WAL into the file so a copy is the whole ledger.
-    rt.block_on(async {
-        Ledger::open(&format!("sqlite://{}", base.display()))
-            .await
-            .unwrap()
-            .close()
-            .await
-    });
+    rt.block_on(async { Ledger::open(&ws.ledger_url).await.unwrap().close().await });
 
     let env = |set: &str| EnvelopeRef {
         set: set.into(),
@@ -600,12 +590,18 @@ fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
     ];
 
     let outcome = |order: &[usize], n: usize| -> Vec<(String, i64, String, String)> {
-        let copy = ws.path(&format!("perm-{n}.sqlite"));
-        std::fs::copy(&base, &copy).unwrap();
+        // A copy of the ledger for each order: a copied file, or a database
+        // made from the workspace's as a template.
+        let copy = match &ws.postgres {
+            Some(pg) => pg.copy_of(&ws.ledger_url),
+            None => {
+                let copy = ws.path(&format!("perm-{n}.sqlite"));
+                std::fs::copy(ws.path("ledger.sqlite"), &copy).unwrap();
+                format!("sqlite://{}", copy.display())
+            }
+        };
         rt.block_on(async {
-            let ledger = Ledger::open(&format!("sqlite://{}", copy.display()))
-                .await
-                .unwrap();
+            let ledger = Ledger::open(&copy).await.unwrap();
             for (k, &i) in order.iter().enumerate() {
                 record(&ledger, k as u8 + 1, std::slice::from_ref(&answers[i])).await;
             }

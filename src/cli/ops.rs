@@ -865,8 +865,14 @@ fn upload_line(p: &crate::config::Partner, conn: &Connection) -> (bool, String) 
 }
 
 /// The ledger as `check` reports it: engine, its version, migration level
-/// and where it is (the URL without its password). Opening it migrates it.
+/// and where it is (the URL without its password). Opening it migrates it;
+/// an SQLite file not made yet is left for the first run to make.
 async fn ledger_line(url: &crate::ledger::LedgerUrl) -> Result<String, crate::ledger::LedgerError> {
+    if url.sqlite_file().is_some_and(|f| !f.exists()) {
+        return Ok(format!(
+            "ledger: SQLite, not created yet (it will be at the first run) ({url})\n"
+        ));
+    }
     let ledger = Ledger::open(url).await?;
     let about = async {
         Ok::<_, crate::ledger::LedgerError>(format!(

@@ -197,6 +197,15 @@ impl LedgerUrl {
     pub fn new(url: String) -> LedgerUrl {
         LedgerUrl(url)
     }
+
+    /// The file an SQLite ledger lives in (None for PostgreSQL or an
+    /// in-memory SQLite): `check` says when it is not made yet rather than
+    /// make it.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        let rest = self.0.strip_prefix("sqlite://")?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && !path.starts_with(':')).then(|| path.into())
+    }
 }
 
 impl std::ops::Deref for LedgerUrl {
@@ -349,5 +358,16 @@ mod tests {
         assert_eq!(Dialect::of("postgres://h/db"), Some(Dialect::Postgres));
         assert_eq!(Dialect::of("postgresql://h/db"), Some(Dialect::Postgres));
         assert_eq!(Dialect::of("mysql://h/db"), None);
+    }
+
+    #[test]
+    fn an_sqlite_ledger_names_its_file() {
+        let file = |u: &str| LedgerUrl::new(u.into()).sqlite_file();
+        assert_eq!(
+            file("sqlite:///var/lib/l.sqlite?mode=rwc"),
+            Some("/var/lib/l.sqlite".into())
+        );
+        assert_eq!(file("sqlite://:memory:"), None);
+        assert_eq!(file("postgres://h/db"), None);
     }
 }

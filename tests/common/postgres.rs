@@ -151,6 +151,32 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// A new database on this server made as a copy of the one at `url`
+    /// (nobody may be connected to it): its URL.
+    pub fn copy_of(&self, url: &str) -> String {
+        let n = self
+            .next_db
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("ledger{n}");
+        let source = url.rsplit('/').next().unwrap();
+        checked(
+            Command::new(Path::new(BIN).join("createdb"))
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                    "-T",
+                    source,
+                ])
+                .arg(&name),
+            "createdb from a template",
+        );
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
     /// The folder the server lives in.
     pub fn dir(&self) -> &Path {
         self.dir.path()
