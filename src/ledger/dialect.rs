@@ -227,8 +227,30 @@ impl std::fmt::Debug for LedgerUrl {
     }
 }
 
-/// A ledger URL fit to show: the password (if any) replaced by `***`.
+/// A ledger URL fit to show: the password (if any) replaced by `***`,
+/// whether it is given as `user:password@` or as a `password=` parameter.
 pub fn redacted(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut shown = redact_credentials(head);
+    if let Some(query) = query {
+        shown.push('?');
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        shown.push_str(&params.join("&"));
+    }
+    shown
+}
+
+/// `scheme://user:password@host/…` with the password replaced by `***`.
+fn redact_credentials(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -345,6 +367,10 @@ mod tests {
         assert_eq!(
             redacted("postgres://courier@db/ledger"),
             "postgres://courier@db/ledger"
+        );
+        assert_eq!(
+            redacted("postgres://db/ledger?user=courier&Password=s3cr3t&sslmode=require"),
+            "postgres://db/ledger?user=courier&Password=***&sslmode=require"
         );
         assert_eq!(
             redacted("sqlite:///var/lib/edi-courier/ledger.sqlite"),
