@@ -201,26 +201,6 @@ pub struct ItemReader<R> {
     done: bool,
 }
 
-/// Lists the problems a response reader found and hands on the claims it
-/// read so far; with `wait`, first waits for the segments it was given (an
-/// 835 is streamed through a second thread: [`ResponseReader::streaming`]).
-fn drain(
-    reader: &mut ResponseReader,
-    summary: &mut FileSummary,
-    on_item: &mut impl FnMut(Item),
-    wait: bool,
-) {
-    if wait {
-        reader.sync();
-    }
-    while let Some(e) = reader.take_problem() {
-        summary.problem(e);
-    }
-    while let Some(claim) = reader.take_claim() {
-        on_item(Item::Payment(claim));
-    }
-}
-
 impl<R: Read> ItemReader<R> {
     /// `stream_835`: 835 claims come out one by one as [`Item::Payment`].
     pub fn new(input: R, stream_835: bool) -> Self {
@@ -279,10 +259,6 @@ impl<R: Read> ItemReader<R> {
                     at.group_receiver = gs.receiver;
                 }
                 Ok(EnvelopeEvent::SetStart(st)) => {
-                    // A set left open (no SE): what it read is still handed on.
-                    if let Some(reader) = responses.as_mut() {
-                        drain(reader, summary, &mut on_item, true);
-                    }
                     at.set = st.control.clone();
                     *summary.sets.entry(st.set_id.clone()).or_default() += 1;
                     let version = if st.version.is_empty() {
@@ -325,7 +301,9 @@ impl<R: Read> ItemReader<R> {
                         if let Err(e) = reader.segment(&seg) {
                             summary.problem(e);
                         }
-                        drain(reader, summary, &mut on_item, false);
+                        if let Some(claim) = reader.take_claim() {
+                            on_item(Item::Payment(claim));
+                        }
                     }
                 }
                 Ok(EnvelopeEvent::SetEnd) => {
@@ -334,7 +312,9 @@ impl<R: Read> ItemReader<R> {
                     }
                     if let Some(mut reader) = responses.take() {
                         reader.end();
-                        drain(&mut reader, summary, &mut on_item, false);
+                        if let Some(claim) = reader.take_claim() {
+                            on_item(Item::Payment(claim));
+                        }
                         on_item(Item::Response(Box::new(reader.finish())));
                     }
                 }
@@ -346,13 +326,7 @@ impl<R: Read> ItemReader<R> {
                     }
                 }
                 Ok(_) => {}
-                Err(e) if e.is_recoverable() => {
-                    // Problems stay in file order.
-                    if let Some(reader) = responses.as_mut() {
-                        drain(reader, summary, &mut on_item, true);
-                    }
-                    summary.problem(e)
-                }
+                Err(e) if e.is_recoverable() => summary.problem(e),
                 Err(e) => return Err(e),
             }
             Ok(())
@@ -362,18 +336,12 @@ impl<R: Read> ItemReader<R> {
                 buf.drain(..used);
             }
             Err(e) => {
-                if let Some(reader) = responses.as_mut() {
-                    drain(reader, summary, &mut on_item, true);
-                }
                 summary.fatal = Some(e);
                 self.done = true;
                 return Ok(false);
             }
         }
         if eof {
-            if let Some(reader) = responses.as_mut() {
-                drain(reader, summary, &mut on_item, true);
-            }
             if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
                 on_item(Item::Claim(claim));
             }

@@ -241,27 +241,13 @@ impl<'a> Segment<'a> {
     /// after that copy stalled — a fifth of reading an 835.
     #[inline]
     pub fn unsplit(&self) -> Fields<'a> {
-        Fields::unsplit(self.text(), self.delims, self.pos)
-    }
-
-    /// The segment as text (U+FFFD when it is not UTF-8).
-    pub fn text(&self) -> &'a str {
-        self.text.unwrap_or("\u{fffd}")
-    }
-}
-
-impl<'a> Fields<'a> {
-    /// A segment's text (as [`Segment::text`] gives it) before
-    /// [`Fields::split`], for a reader that kept the text and not the segment.
-    #[inline]
-    pub fn unsplit(text: &'a str, delims: Delimiters, pos: Position) -> Fields<'a> {
         Fields {
-            text,
+            text: self.text.unwrap_or("\u{fffd}"),
             seps: [0; MAX_FIELDS + 2],
             found: 0,
-            element: delims.element,
-            component: char::from(delims.component),
-            pos,
+            element: self.delims.element,
+            component: char::from(self.delims.component),
+            pos: self.pos,
         }
     }
 }

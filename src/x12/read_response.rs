@@ -12,7 +12,6 @@ use rust_decimal::Decimal;
 use std::str::FromStr;
 
 use super::read::{segment_key, Fields, Position, Segment};
-use super::Delimiters;
 use super::read837::ccyymmdd;
 use crate::model::response::{
     category, Ack999, Adjustment835, ClaimPayment, ClaimStatus, ElementError, EnvelopeRef,
@@ -147,8 +146,6 @@ pub enum ResponseReader {
     Ack(Box<AckState>),
     Status(Box<StatusState>),
     Remit(Box<RemitState>),
-    /// A streamed 835 read on a second thread ([`Pipe`]).
-    Piped(Box<Pipe>),
 }
 
 #[derive(Debug, Default)]
@@ -245,10 +242,6 @@ impl ResponseReader {
             ResponseReader::Ack(s) => s.segment(&f),
             ResponseReader::Status(s) => s.segment(&f),
             ResponseReader::Remit(s) => s.segment(&f),
-            ResponseReader::Piped(p) => {
-                p.push(seg);
-                Ok(())
-            }
         }
     }
 
@@ -257,50 +250,18 @@ impl ResponseReader {
     /// holds one claim whatever the size of the remittance, and the
     /// [`Remittance`] that [`finish`](Self::finish) returns has no claims.
     /// Other readers are unchanged.
-    ///
-    /// A streamed 835 is read on a second thread (see [`Pipe`]): its claims
-    /// and problems then come out a batch of segments later, in order, through
-    /// [`take_claim`](Self::take_claim) and [`take_problem`](Self::take_problem),
-    /// and everything is out once [`end`](Self::end) or [`sync`](Self::sync)
-    /// returns.
-    pub fn streaming(self) -> Self {
-        match self {
-            ResponseReader::Remit(mut s) => {
-                s.stream = true;
-                match Pipe::start(s) {
-                    Ok(pipe) => ResponseReader::Piped(Box::new(pipe)),
-                    // No thread to be had: read on this one.
-                    Err(s) => ResponseReader::Remit(s),
-                }
-            }
-            other => other,
+    pub fn streaming(mut self) -> Self {
+        if let ResponseReader::Remit(s) = &mut self {
+            s.stream = true;
         }
+        self
     }
 
-    /// The next claim a segment closed, when streaming an 835 (call until None).
+    /// The claim the last segment closed, when streaming an 835.
     pub fn take_claim(&mut self) -> Option<Box<ClaimPayment>> {
         match self {
             ResponseReader::Remit(s) => s.ready.take(),
-            ResponseReader::Piped(p) => p.claims.pop_front(),
             _ => None,
-        }
-    }
-
-    /// The next problem found in segments already given, when they were
-    /// read on the second thread (call until None; in order).
-    pub fn take_problem(&mut self) -> Option<ResponseError> {
-        match self {
-            ResponseReader::Piped(p) => p.problems.pop_front(),
-            _ => None,
-        }
-    }
-
-    /// Waits until every segment given so far is read, so that its claims
-    /// and problems can be taken (before recording a problem found
-    /// elsewhere, or when the input stops mid-set).
-    pub fn sync(&mut self) {
-        if let ResponseReader::Piped(p) = self {
-            p.sync(false);
         }
     }
 
@@ -309,7 +270,6 @@ impl ResponseReader {
         match self {
             ResponseReader::Remit(s) => s.close_claim(),
             ResponseReader::Status(s) => s.close_claim(),
-            ResponseReader::Piped(p) => p.sync(true),
             ResponseReader::Ack(_) => {}
         }
     }
@@ -331,208 +291,6 @@ impl ResponseReader {
                 s.close_claim();
                 Response::Remittance(s.remit)
             }
-            ResponseReader::Piped(mut p) => {
-                p.sync(true);
-                Response::Remittance(p.remit.take().unwrap_or_default())
-            }
-        }
-    }
-}
-
-/// Segments handed to the second thread at a time.
-const PIPE_BATCH: usize = 2048;
-/// Batches on their way to it: with the one being filled and the one being
-/// read, memory stays a few batches' worth whatever the file.
-const PIPE_DEPTH: usize = 2;
-
-/// Body segments of a streamed 835, copied out of the input (which moves on).
-#[derive(Debug, Default)]
-struct Batch {
-    /// The segments' text, one after another.
-    text: String,
-    segments: Vec<(usize, Delimiters, Position)>,
-    /// The set ended (SE): close the last claim and send the remittance.
-    last: bool,
-}
-
-/// What the second thread read from one batch.
-#[derive(Debug, Default)]
-struct Done {
-    claims: Vec<Box<ClaimPayment>>,
-    problems: Vec<ResponseError>,
-    /// After the last batch: the remittance without its claims.
-    remit: Option<Remittance>,
-    /// The batch, emptied, for reuse.
-    batch: Batch,
-}
-
-/// Reads a streamed 835 on a second thread. The caller's thread reads the
-/// file, splits segments and checks envelopes, then copies each body
-/// segment into a batch; the second thread builds the model from whole
-/// batches, in order, with the same [`RemitState`] the one-thread reader
-/// uses, and sends back claims and problems in the order it found them.
-/// The split is about half and half of the work, so on two free cores the
-/// 835 reads in a little over half the time (BENCHMARKS.md). If the thread
-/// cannot be started, the set is read on the caller's thread.
-#[derive(Debug)]
-pub struct Pipe {
-    filling: Batch,
-    spare: Vec<Batch>,
-    to_reader: Option<std::sync::mpsc::SyncSender<Batch>>,
-    from_reader: std::sync::mpsc::Receiver<Done>,
-    /// Batches sent and not yet read back.
-    in_flight: usize,
-    claims: std::collections::VecDeque<Box<ClaimPayment>>,
-    problems: std::collections::VecDeque<ResponseError>,
-    remit: Option<Remittance>,
-    ended: bool,
-}
-
-impl Pipe {
-    fn start(state: Box<RemitState>) -> std::result::Result<Pipe, Box<RemitState>> {
-        let (to_reader, batches) = std::sync::mpsc::sync_channel::<Batch>(PIPE_DEPTH);
-        let (sender, from_reader) = std::sync::mpsc::channel::<Done>();
-        // The state moves to the thread once it has started; until then
-        // it is kept here, so that a refusal leaves it to this thread.
-        let (hand, handed) = std::sync::mpsc::sync_channel::<Box<RemitState>>(1);
-        let spawned = std::thread::Builder::new()
-            .name("835-reader".into())
-            .spawn(move || {
-                if let Ok(state) = handed.recv() {
-                    read_batches(state, &batches, &sender);
-                }
-            });
-        if spawned.is_err() {
-            return Err(state);
-        }
-        if let Err(back) = hand.send(state) {
-            return Err(back.0);
-        }
-        Ok(Pipe {
-            filling: Batch::default(),
-            spare: Vec::new(),
-            to_reader: Some(to_reader),
-            from_reader,
-            in_flight: 0,
-            claims: Default::default(),
-            problems: Default::default(),
-            remit: None,
-            ended: false,
-        })
-    }
-
-    fn push(&mut self, seg: &Segment<'_>) {
-        if self.ended {
-            return;
-        }
-        let text = seg.text();
-        self.filling.text.push_str(text);
-        self.filling
-            .segments
-            .push((text.len(), seg.delims, seg.pos));
-        if self.filling.segments.len() >= PIPE_BATCH {
-            self.send(false);
-        }
-        while let Ok(read) = self.from_reader.try_recv() {
-            self.take(read);
-        }
-    }
-
-    fn send(&mut self, last: bool) {
-        let next = self.spare.pop().unwrap_or_default();
-        let mut batch = std::mem::replace(&mut self.filling, next);
-        batch.last = last;
-        let sent = self
-            .to_reader
-            .as_ref()
-            .is_some_and(|to| to.send(batch).is_ok());
-        if sent {
-            self.in_flight += 1;
-        } else {
-            self.lost();
-        }
-    }
-
-    fn take(&mut self, mut read: Done) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        self.claims.extend(read.claims);
-        self.problems.extend(read.problems);
-        if read.remit.is_some() {
-            self.remit = read.remit;
-        }
-        read.batch.text.clear();
-        read.batch.segments.clear();
-        read.batch.last = false;
-        self.spare.push(read.batch);
-    }
-
-    /// Sends what is filled (as the last batch when `last`) and waits until
-    /// every batch sent is read back.
-    fn sync(&mut self, last: bool) {
-        if self.ended {
-            return;
-        }
-        if last || !self.filling.segments.is_empty() {
-            self.send(last);
-        }
-        while self.in_flight > 0 {
-            match self.from_reader.recv() {
-                Ok(read) => self.take(read),
-                Err(_) => {
-                    self.lost();
-                    break;
-                }
-            }
-        }
-        if last {
-            self.ended = true;
-            self.to_reader = None;
-        }
-    }
-
-    /// The second thread stopped without reading everything (it cannot
-    /// unless it panicked): say so rather than lose claims quietly.
-    fn lost(&mut self) {
-        self.in_flight = 0;
-        self.ended = true;
-        self.to_reader = None;
-        self.problems.push_back(ResponseError {
-            pos: Position::default(),
-            element: "835 claims",
-            expected: "read to the end (the reading thread stopped)",
-        });
-    }
-}
-
-/// The second thread of a [`Pipe`]: reads each batch as the one-thread
-/// reader would, segment by segment, taking each claim as it closes.
-fn read_batches(
-    mut state: Box<RemitState>,
-    batches: &std::sync::mpsc::Receiver<Batch>,
-    out: &std::sync::mpsc::Sender<Done>,
-) {
-    while let Ok(batch) = batches.recv() {
-        let mut read = Done::default();
-        let mut at = 0;
-        for &(len, delims, pos) in &batch.segments {
-            let text = batch.text.get(at..at + len).unwrap_or_default();
-            at += len;
-            let mut f = Fields::unsplit(text, delims, pos);
-            f.split();
-            if let Err(e) = state.segment(&f) {
-                read.problems.push(e);
-            }
-            read.claims.extend(state.ready.take());
-        }
-        let last = batch.last;
-        if last {
-            state.close_claim();
-            read.claims.extend(state.ready.take());
-            read.remit = Some(std::mem::take(&mut state.remit));
-        }
-        read.batch = batch;
-        if out.send(read).is_err() || last {
-            return;
         }
     }
 }
