@@ -104,12 +104,14 @@ pub struct Segment<'a> {
 }
 
 impl<'a> Segment<'a> {
+    #[inline]
     pub fn id(&self) -> &'a [u8] {
         self.raw.get(..self.id_len).unwrap_or_default()
     }
 
     /// The segment id as a number ([`segment_key`]): readers dispatch on it
     /// with one integer compare instead of comparing strings.
+    #[inline]
     pub fn key(&self) -> u32 {
         segment_key(self.id())
     }
@@ -126,6 +128,7 @@ impl<'a> Segment<'a> {
 /// A segment id of two or three bytes as one number, for `match`: `CLP`
 /// is `0x434C50`, `GS` is `0x475300`. Anything else (no id is longer, and
 /// the tokenizer refuses other lengths) is 0, which no id maps to.
+#[inline]
 pub const fn segment_key(id: &[u8]) -> u32 {
     match id {
         [a, b] => (*a as u32) << 16 | (*b as u32) << 8,
@@ -154,6 +157,7 @@ pub struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    #[inline]
     pub fn id(&self) -> &'a [u8] {
         let end = if self.found == 0 {
             self.text.len()
@@ -164,6 +168,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The id as a number, see [`segment_key`].
+    #[inline]
     pub fn key(&self) -> u32 {
         segment_key(self.id())
     }
