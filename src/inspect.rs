@@ -302,7 +302,7 @@ impl<R: Read> ItemReader<R> {
                             summary.problem(e);
                         }
                         if let Some(claim) = reader.take_claim() {
-                            on_item(Item::Payment(Box::new(claim)));
+                            on_item(Item::Payment(claim));
                         }
                     }
                 }
@@ -313,7 +313,7 @@ impl<R: Read> ItemReader<R> {
                     if let Some(mut reader) = responses.take() {
                         reader.end();
                         if let Some(claim) = reader.take_claim() {
-                            on_item(Item::Payment(Box::new(claim)));
+                            on_item(Item::Payment(claim));
                         }
                         on_item(Item::Response(Box::new(reader.finish())));
                     }

@@ -414,7 +414,8 @@ impl ClaimPayment {
         let sum = |a: &[Adjustment835]| a.iter().map(|a| a.amount).sum::<Decimal>();
         let mut line_adjustments = Decimal::ZERO;
         for (i, line) in self.lines.iter().enumerate() {
-            let computed = line.charge - sum(&line.adjustments);
+            let adjusted = sum(&line.adjustments);
+            let computed = line.charge - adjusted;
             if computed != line.paid {
                 return Some(Imbalance {
                     line: Some(i + 1),
@@ -422,7 +423,7 @@ impl ClaimPayment {
                     computed,
                 });
             }
-            line_adjustments += sum(&line.adjustments);
+            line_adjustments += adjusted;
         }
         let computed = self.charge - sum(&self.adjustments) - line_adjustments;
         (computed != self.paid).then_some(Imbalance {

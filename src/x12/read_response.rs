@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
-use super::read::{Fields, Position, Segment};
+use super::read::{segment_key, Fields, Position, Segment};
 use super::read837::ccyymmdd;
 use crate::model::response::{
     category, Ack999, Adjustment835, ClaimPayment, ClaimStatus, ElementError, EnvelopeRef,
@@ -47,40 +47,48 @@ fn money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Decimal> {
 /// would also take `1e3`, `4_8`, `+48` or `48.`, and a payment misread is
 /// money posted wrong.
 pub fn x12_decimal(s: &str) -> Option<Decimal> {
-    let (negative, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
+    let (negative, digits) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        all => (false, all),
     };
-    let (whole, fraction) = match digits.split_once('.') {
-        Some((w, f)) => (w, Some(f)),
-        None => (digits, None),
+    // One pass checks the form and builds the mantissa: amounts are short,
+    // and up to 18 digits fit an i64 exactly (this is most of an 835's
+    // parsing).
+    let mut mantissa = 0i64;
+    let mut count = 0usize;
+    let mut point = None;
+    for (i, &b) in digits.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                if count < 18 {
+                    mantissa = mantissa * 10 + i64::from(b - b'0');
+                }
+                count += 1;
+            }
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
+        }
+    }
+    let scale = match point {
+        // Digits must follow a point, and something must be there at all.
+        Some(p) if p + 1 == digits.len() => return None,
+        None if digits.is_empty() => return None,
+        Some(p) => digits.len() - p - 1,
+        None => 0,
     };
-    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    let ok = all_digits(whole)
-        && fraction.is_none_or(|f| !f.is_empty() && all_digits(f))
-        && !(whole.is_empty() && fraction.is_none());
-    if !ok {
-        return None;
+    if count > 18 {
+        return Decimal::from_str(s).ok();
     }
-    // Amounts are short: up to 18 digits fit an i64 mantissa exactly, with
-    // no second pass over the text (this is most of an 835's parsing).
-    let fraction = fraction.unwrap_or("");
-    if whole.len() + fraction.len() <= 18 {
-        let mantissa = whole
-            .bytes()
-            .chain(fraction.bytes())
-            .fold(0i64, |m, b| m * 10 + i64::from(b - b'0'));
-        let scale = u32::try_from(fraction.len()).ok()?;
-        let value = Decimal::try_new(mantissa, scale).ok()?;
-        return Some(if negative { -value } else { value });
-    }
-    Decimal::from_str(s).ok()
+    let value = Decimal::try_new(mantissa, u32::try_from(scale).ok()?).ok()?;
+    Some(if negative { -value } else { value })
 }
 
 fn opt_money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Option<Decimal>> {
     match f.text(n) {
         "" => Ok(None),
-        _ => money(f, n, element).map(Some),
+        s => x12_decimal(s)
+            .map(Some)
+            .ok_or_else(|| bad(f, element, "an amount")),
     }
 }
 
@@ -185,11 +193,14 @@ enum RemitCtx {
 pub struct RemitState {
     remit: Remittance,
     ctx: RemitCtx,
-    claim: Option<ClaimPayment>,
-    line: Option<LinePayment>,
+    /// Boxed once when its CLP is read: handing it out moves a pointer.
+    claim: Option<Box<ClaimPayment>>,
+    /// An SVC is open: it is the claim's last line (lines are pushed as
+    /// they open, not moved in when they close).
+    line_open: bool,
     /// Hand claims out as they close instead of keeping them in `remit`.
     stream: bool,
-    ready: Option<ClaimPayment>,
+    ready: Option<Box<ClaimPayment>>,
 }
 
 impl ResponseReader {
@@ -224,7 +235,9 @@ impl ResponseReader {
 
     /// Takes one body segment (between ST and SE).
     pub fn segment(&mut self, seg: &Segment<'_>) -> Result<()> {
-        let f = seg.fields();
+        // Split in place (see `Segment::unsplit`).
+        let mut f = seg.unsplit();
+        f.split();
         match self {
             ResponseReader::Ack(s) => s.segment(&f),
             ResponseReader::Status(s) => s.segment(&f),
@@ -245,7 +258,7 @@ impl ResponseReader {
     }
 
     /// The claim the last segment closed, when streaming an 835.
-    pub fn take_claim(&mut self) -> Option<ClaimPayment> {
+    pub fn take_claim(&mut self) -> Option<Box<ClaimPayment>> {
         match self {
             ResponseReader::Remit(s) => s.ready.take(),
             _ => None,
@@ -284,14 +297,14 @@ impl ResponseReader {
 
 impl AckState {
     fn segment(&mut self, f: &Fields<'_>) -> Result<()> {
-        match f.id() {
-            b"AK1" => {
+        match f.key() {
+            AK1 => {
                 self.ack.functional_id = f.text(1).to_owned();
                 number(f, 2, "AK102")?;
                 self.ack.group = f.text(2).to_owned();
                 self.ack.version = f.text(3).to_owned();
             }
-            b"AK2" => {
+            AK2 => {
                 if let Some(set) = self.set.take() {
                     self.ack.sets.push(set);
                 }
@@ -301,7 +314,7 @@ impl AckState {
                     ..SetAck::default()
                 });
             }
-            b"IK3" => {
+            IK3 => {
                 if let Some(set) = self.set.as_mut() {
                     set.errors.push(SegmentError {
                         segment: f.text(1).to_owned(),
@@ -312,14 +325,14 @@ impl AckState {
                     });
                 }
             }
-            b"CTX" => {
+            CTX => {
                 // CTX01 is "name:reference" (CLM01:ABC123); a CTX before any
                 // IK3 (business unit context) is not kept.
                 if let Some(err) = self.set.as_mut().and_then(|s| s.errors.last_mut()) {
                     err.context.push(f.text(1).replace(':', "="));
                 }
             }
-            b"IK4" => {
+            IK4 => {
                 if let Some(err) = self.set.as_mut().and_then(|s| s.errors.last_mut()) {
                     let mut at = f.comps(1).map(|c| c.parse::<u32>().ok());
                     err.elements.push(ElementError {
@@ -331,7 +344,7 @@ impl AckState {
                     });
                 }
             }
-            b"IK5" => {
+            IK5 => {
                 const IK501: &[&str] = &["A", "E", "M", "R", "W", "X"];
                 let status = code_in(f, 1, "IK501", IK501, "A, E, M, R, W or X")?;
                 if let Some(set) = self.set.as_mut() {
@@ -339,7 +352,7 @@ impl AckState {
                     set.codes = (2..=6).filter_map(|n| opt(f, n)).collect();
                 }
             }
-            b"AK9" => {
+            AK9 => {
                 const AK901: &[&str] = &["A", "E", "M", "P", "R", "W", "X"];
                 self.ack.status = code_in(f, 1, "AK901", AK901, "A, E, M, P, R, W or X")?;
                 self.ack.sets_included = number(f, 2, "AK902")?;
@@ -368,9 +381,9 @@ impl StatusState {
     }
 
     fn segment(&mut self, f: &Fields<'_>) -> Result<()> {
-        match f.id() {
-            b"BHT" => self.status.reference = f.text(3).to_owned(),
-            b"HL" => {
+        match f.key() {
+            BHT => self.status.reference = f.text(3).to_owned(),
+            HL => {
                 self.close_claim();
                 // HL03: 20 information source, 21 receiver, 19 provider, PT patient (claim).
                 self.level = match f.text(3) {
@@ -400,7 +413,7 @@ impl StatusState {
                     _ => return Err(bad(f, "HL03", "20, 21, 19 or PT")),
                 };
             }
-            b"TRN" => match (self.level, self.claim.as_mut()) {
+            TRN => match (self.level, self.claim.as_mut()) {
                 (Level::Claim, Some(c)) => c.claim_id = f.text(2).to_owned(),
                 (Level::Receiver, _) => {
                     if let Some(r) = self.status.receivers.last_mut() {
@@ -409,7 +422,7 @@ impl StatusState {
                 }
                 _ => {}
             },
-            b"STC" => {
+            STC => {
                 let codes = stc(f)?;
                 match (self.level, self.line.as_mut(), self.claim.as_mut()) {
                     (Level::Line, Some(line), _) => line.statuses.extend(codes),
@@ -431,7 +444,7 @@ impl StatusState {
                     _ => self.status.batch.extend(codes),
                 }
             }
-            b"REF" => match (self.level, f.text(1)) {
+            REF => match (self.level, f.text(1)) {
                 (Level::Claim, "1K") => {
                     if let Some(c) = self.claim.as_mut() {
                         c.payer_claim_number = opt(f, 2);
@@ -449,12 +462,12 @@ impl StatusState {
                 }
                 _ => {}
             },
-            b"DTP" if self.level == Level::Claim && f.text(1) == "472" => {
+            DTP if self.level == Level::Claim && f.text(1) == "472" => {
                 if let Some(c) = self.claim.as_mut() {
                     c.service_dates = opt(f, 3);
                 }
             }
-            b"SVC" if self.claim.is_some() => {
+            SVC if self.claim.is_some() => {
                 self.close_line();
                 self.level = Level::Line;
                 self.line = Some(LineStatus {
@@ -519,65 +532,114 @@ fn procedure(f: &Fields<'_>) -> String {
     }
 }
 
-fn cas(f: &Fields<'_>) -> Result<Vec<Adjustment835>> {
-    let group = f.text(1).to_owned();
-    let mut out = Vec::new();
+/// CAS: group, then up to six reason/amount/quantity triples, appended to
+/// `out` (all or none of them: a bad amount leaves `out` as it was).
+fn cas(f: &Fields<'_>, out: &mut Vec<Adjustment835>) -> Result<()> {
+    let before = out.len();
+    let group = f.text(1);
     for i in 0..6 {
         let at = 2 + 3 * i;
-        if f.text(at).is_empty() {
+        let reason = f.text(at);
+        if reason.is_empty() {
             continue;
         }
-        out.push(Adjustment835 {
-            group: group.clone(),
-            reason: f.text(at).to_owned(),
-            amount: money(f, at + 1, "CAS adjustment amount")?,
-            quantity: opt_money(f, at + 2, "CAS quantity")?,
-        });
+        let parsed = money(f, at + 1, "CAS adjustment amount")
+            .and_then(|amount| Ok((amount, opt_money(f, at + 2, "CAS quantity")?)));
+        match parsed {
+            Ok((amount, quantity)) => out.push(Adjustment835 {
+                group: group.to_owned(),
+                reason: reason.to_owned(),
+                amount,
+                quantity,
+            }),
+            Err(e) => {
+                out.truncate(before);
+                return Err(e);
+            }
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
+const AK1: u32 = segment_key(b"AK1");
+const AK2: u32 = segment_key(b"AK2");
+const AK9: u32 = segment_key(b"AK9");
+const AMT: u32 = segment_key(b"AMT");
+const BHT: u32 = segment_key(b"BHT");
+const BPR: u32 = segment_key(b"BPR");
+const CAS: u32 = segment_key(b"CAS");
+const CLP: u32 = segment_key(b"CLP");
+const CTX: u32 = segment_key(b"CTX");
+const DTM: u32 = segment_key(b"DTM");
+const DTP: u32 = segment_key(b"DTP");
+const HL: u32 = segment_key(b"HL");
+const IK3: u32 = segment_key(b"IK3");
+const IK4: u32 = segment_key(b"IK4");
+const IK5: u32 = segment_key(b"IK5");
+const LQ: u32 = segment_key(b"LQ");
+const LX: u32 = segment_key(b"LX");
+const MIA: u32 = segment_key(b"MIA");
+const MOA: u32 = segment_key(b"MOA");
+const N1: u32 = segment_key(b"N1");
+const PLB: u32 = segment_key(b"PLB");
+const REF: u32 = segment_key(b"REF");
+const STC: u32 = segment_key(b"STC");
+const SVC: u32 = segment_key(b"SVC");
+const TRN: u32 = segment_key(b"TRN");
+
 impl RemitState {
-    fn close_line(&mut self) {
-        if let (Some(line), Some(claim)) = (self.line.take(), self.claim.as_mut()) {
-            claim.lines.push(line);
+    /// The open service line (SVC), if any.
+    fn line(&mut self) -> Option<&mut LinePayment> {
+        if self.line_open {
+            self.claim.as_deref_mut()?.lines.last_mut()
+        } else {
+            None
+        }
+    }
+
+    /// The open line when the segment belongs to it (ctx is the line),
+    /// else the open claim.
+    fn line_or_claim(&mut self) -> (Option<&mut LinePayment>, Option<&mut ClaimPayment>) {
+        let in_line = self.ctx == RemitCtx::Line && self.line_open;
+        match self.claim.as_deref_mut() {
+            Some(claim) if in_line => (claim.lines.last_mut(), None),
+            claim => (None, claim),
         }
     }
 
     fn close_claim(&mut self) {
-        self.close_line();
+        self.line_open = false;
         if let Some(claim) = self.claim.take() {
             // A streamed claim not yet taken is kept, never dropped.
             if self.stream && self.ready.is_none() {
                 self.ready = Some(claim);
             } else {
-                self.remit.claims.push(claim);
+                self.remit.claims.push(*claim);
             }
         }
     }
 
     fn segment(&mut self, f: &Fields<'_>) -> Result<()> {
         let r = &mut self.remit;
-        match f.id() {
-            b"BPR" => {
+        match f.key() {
+            BPR => {
                 r.handling = f.text(1).to_owned();
                 r.amount = money(f, 2, "BPR02")?;
                 r.credit_debit = f.text(3).to_owned();
                 r.method = f.text(4).to_owned();
                 r.payment_date = opt_date(f, 16, "BPR16")?;
             }
-            b"TRN" => {
+            TRN => {
                 r.trace = f.text(2).to_owned();
                 r.payer_trace_id = f.text(3).to_owned();
             }
-            b"DTM" if self.ctx == RemitCtx::Header && f.text(1) == "405" => {
+            DTM if self.ctx == RemitCtx::Header && f.text(1) == "405" => {
                 r.production_date = opt_date(f, 2, "DTM02")?;
             }
-            b"N1"
-                if matches!(
-                    self.ctx,
-                    RemitCtx::Header | RemitCtx::Payer | RemitCtx::Payee
-                ) =>
+            N1 if matches!(
+                self.ctx,
+                RemitCtx::Header | RemitCtx::Payer | RemitCtx::Payee
+            ) =>
             {
                 match f.text(1) {
                     "PR" => {
@@ -593,21 +655,21 @@ impl RemitState {
                     _ => {}
                 }
             }
-            b"REF" if self.ctx == RemitCtx::Payer && f.text(1) == "2U" => {
+            REF if self.ctx == RemitCtx::Payer && f.text(1) == "2U" => {
                 r.payer_id.get_or_insert_with(|| f.text(2).to_owned());
             }
-            b"LX" => {
+            LX => {
                 self.close_claim();
                 self.ctx = RemitCtx::Header;
             }
-            b"CLP" => {
+            CLP => {
                 self.close_claim();
                 self.ctx = RemitCtx::Claim;
                 const CLP02: &[&str] = &["1", "2", "3", "4", "19", "20", "21", "22", "23", "25"];
                 if f.text(1).is_empty() {
                     return Err(bad(f, "CLP01", "a claim id"));
                 }
-                self.claim = Some(ClaimPayment {
+                self.claim = Some(Box::new(ClaimPayment {
                     claim_id: f.text(1).to_owned(),
                     status: code_in(f, 2, "CLP02", CLP02, "a claim status code")?,
                     charge: money(f, 3, "CLP03")?,
@@ -618,12 +680,15 @@ impl RemitState {
                     facility: opt(f, 8),
                     frequency: opt(f, 9),
                     ..ClaimPayment::default()
-                });
+                }));
             }
-            b"SVC" if self.claim.is_some() => {
-                self.close_line();
+            SVC => {
+                let Some(claim) = self.claim.as_deref_mut() else {
+                    return Ok(());
+                };
+                self.line_open = false;
                 self.ctx = RemitCtx::Line;
-                self.line = Some(LinePayment {
+                claim.lines.push(LinePayment {
                     procedure: procedure(f),
                     charge: money(f, 2, "SVC02")?,
                     paid: money(f, 3, "SVC03")?,
@@ -631,18 +696,17 @@ impl RemitState {
                     units: opt_money(f, 5, "SVC05")?,
                     ..LinePayment::default()
                 });
+                self.line_open = true;
             }
-            b"CAS" => {
-                let adj = cas(f)?;
-                match (self.ctx, self.line.as_mut(), self.claim.as_mut()) {
-                    (RemitCtx::Line, Some(line), _) => line.adjustments.extend(adj),
-                    (_, _, Some(claim)) => claim.adjustments.extend(adj),
-                    _ => {}
-                }
-            }
-            b"MOA" | b"MIA" => {
-                if let Some(claim) = self.claim.as_mut() {
-                    let remark_elements: &[usize] = if f.id() == b"MOA" {
+            CAS => match self.line_or_claim() {
+                (Some(line), _) => cas(f, &mut line.adjustments)?,
+                (_, Some(claim)) => cas(f, &mut claim.adjustments)?,
+                // Still checked: a bad amount anywhere is a problem.
+                _ => cas(f, &mut Vec::new())?,
+            },
+            MOA | MIA => {
+                if let Some(claim) = self.claim.as_deref_mut() {
+                    let remark_elements: &[usize] = if f.key() == MOA {
                         &[3, 4, 5, 6, 7]
                     } else {
                         &[5, 20, 21, 22, 23]
@@ -652,36 +716,36 @@ impl RemitState {
                         .extend(remark_elements.iter().filter_map(|&n| opt(f, n)));
                 }
             }
-            b"LQ" => {
-                if let Some(line) = self.line.as_mut() {
+            LQ => {
+                if let Some(line) = self.line() {
                     line.remarks.extend(opt(f, 2));
                 }
             }
-            b"REF" if self.ctx == RemitCtx::Line && matches!(f.text(1), "6R" | "LU") => {
-                if let Some(line) = self.line.as_mut() {
+            REF if self.ctx == RemitCtx::Line && matches!(f.text(1), "6R" | "LU") => {
+                if let Some(line) = self.line() {
                     if f.text(1) == "6R" {
                         line.line_control = opt(f, 2);
                     }
                 }
             }
-            b"AMT" => match (self.ctx, self.line.as_mut(), self.claim.as_mut()) {
-                (RemitCtx::Line, Some(line), _) if f.text(1) == "B6" => {
+            AMT => match (self.ctx, self.line_or_claim()) {
+                (RemitCtx::Line, (Some(line), _)) if f.text(1) == "B6" => {
                     line.allowed = Some(money(f, 2, "AMT02")?);
                 }
-                (RemitCtx::Claim, _, Some(claim)) => {
+                (RemitCtx::Claim, (_, Some(claim))) => {
                     claim
                         .amounts
                         .push((f.text(1).to_owned(), money(f, 2, "AMT02")?));
                 }
                 _ => {}
             },
-            b"DTM" => {
+            DTM => {
                 let date = opt_date(f, 2, "DTM02")?;
-                match (self.ctx, self.line.as_mut(), self.claim.as_mut()) {
-                    (RemitCtx::Line, Some(line), _) if matches!(f.text(1), "472" | "150") => {
+                match (self.ctx, self.line_or_claim()) {
+                    (RemitCtx::Line, (Some(line), _)) if matches!(f.text(1), "472" | "150") => {
                         line.service_date = date;
                     }
-                    (RemitCtx::Claim, _, Some(claim)) => match f.text(1) {
+                    (RemitCtx::Claim, (_, Some(claim))) => match f.text(1) {
                         "232" => claim.statement_from = date,
                         "233" => claim.statement_to = date,
                         "050" => claim.received = date,
@@ -690,7 +754,7 @@ impl RemitState {
                     _ => {}
                 }
             }
-            b"PLB" => {
+            PLB => {
                 self.close_claim();
                 let provider = f.text(1).to_owned();
                 let fiscal_date = opt_date(f, 2, "PLB02")?;
