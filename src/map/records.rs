@@ -87,6 +87,21 @@ impl Record {
 
     /// The cells of [`Record::cells`] one after another in one buffer, with
     /// the offset where each ends: two allocations a row, not one a cell.
+    /// Where each cell of a record without quotes ends in its bytes (its
+    /// cells are the bytes between delimiters as they are), for a row
+    /// expected to have `width` cells; None when the record has a quote
+    /// character, whose cells must be unquoted ([`Record::cells_joined`]).
+    pub fn plain_ends(&self, delimiter: u8, width: usize) -> Option<Vec<usize>> {
+        let content = self.content();
+        if memchr::memchr(b'"', content).is_some() {
+            return None;
+        }
+        let mut ends = Vec::with_capacity(width.max(1));
+        ends.extend(memchr::memchr_iter(delimiter, content));
+        ends.push(content.len());
+        Some(ends)
+    }
+
     pub fn cells_joined(&self, delimiter: u8) -> (Vec<u8>, Vec<usize>) {
         let content = self.content();
         let mut bytes = Vec::with_capacity(content.len());
@@ -176,8 +191,12 @@ impl<R: Read> Records<R> {
             }
             let mut taken = chunk.len();
             let mut done = false;
-            for (i, &b) in chunk.iter().enumerate() {
-                match b {
+            // Only quotes and line breaks matter: jump from one to the next.
+            let mut from = 0;
+            while let Some(found) = memchr::memchr3(b'"', b'\n', b'\r', &chunk[from..]) {
+                let i = from + found;
+                from = i + 1;
+                match chunk[i] {
                     b'"' => quoted = !quoted,
                     b'\n' if !quoted => {
                         taken = i + 1;
