@@ -556,7 +556,7 @@ impl<R: Read> CsvClaims<R> {
     /// A record's cells unquoted and decoded one after another (with the
     /// record kept as it was), and where each ends.
     fn decoded(&self, record: Record, undecodable: &mut bool) -> (Cells, Vec<usize>) {
-        let (bytes, mut ends) = record.cells_joined(self.b.map.delimiter);
+        let (bytes, mut ends) = record.cells_joined(self.b.map.delimiter, self.width);
         let utf8 = matches!(self.b.map.encoding, Encoding::Auto | Encoding::Utf8);
         let text = match String::from_utf8(bytes) {
             Ok(text)

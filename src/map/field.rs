@@ -578,7 +578,7 @@ impl FieldSpec {
     /// `strip`, trim and `upper`; borrowed when nothing changes.
     fn clean<'v>(&self, raw: &'v str) -> Cow<'v, str> {
         let v: Cow<'v, str> = if self.strip.is_empty() || !raw.contains(&self.strip[..]) {
-            Cow::Borrowed(raw.trim())
+            Cow::Borrowed(trim(raw))
         } else {
             let kept: String = raw.chars().filter(|c| !self.strip.contains(c)).collect();
             Cow::Owned(kept.trim().to_owned())
@@ -715,6 +715,16 @@ impl DateShape {
             _ => return None,
         };
         chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)
+    }
+}
+
+/// `str::trim`, without looking further when both ends are visible ASCII
+/// (most cells), which no trimming changes.
+fn trim(v: &str) -> &str {
+    let b = v.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => v,
+        _ => v.trim(),
     }
 }
 

@@ -110,6 +110,47 @@ fn with_date<R>(date: NaiveDate, visit: impl FnOnce(&str) -> R) -> R {
     }
 }
 
+/// Hands an amount to `visit` as `Decimal`'s `Display` writes it (`150.00`,
+/// `0.05`), written by hand for amounts that are not negative, else by
+/// `Display`.
+fn with_decimal<R>(amount: Decimal, visit: impl FnOnce(&str) -> R) -> R {
+    fn written(amount: Decimal, buf: &mut [u8; 64]) -> Option<usize> {
+        let mut m = u128::try_from(amount.mantissa()).ok()?;
+        let mut at = buf.len();
+        let mut put = |b: u8, at: &mut usize| -> Option<()> {
+            *at = at.checked_sub(1)?;
+            *buf.get_mut(*at)? = b;
+            Some(())
+        };
+        let digit = |m: u128| b'0' + (m % 10) as u8;
+        let scale = amount.scale();
+        for _ in 0..scale {
+            put(digit(m), &mut at)?;
+            m /= 10;
+        }
+        if scale > 0 {
+            put(b'.', &mut at)?;
+        }
+        loop {
+            put(digit(m), &mut at)?;
+            m /= 10;
+            if m == 0 {
+                return Some(at);
+            }
+        }
+    }
+    let mut buf = [0u8; 64];
+    let text = (!amount.is_sign_negative())
+        .then(|| written(amount, &mut buf))
+        .flatten()
+        .and_then(|at| buf.get(at..))
+        .and_then(|b| std::str::from_utf8(b).ok());
+    match text {
+        Some(t) => visit(t),
+        None => with_text(amount, visit),
+    }
+}
+
 /// Text, numbers and lists are handed over exactly as a JSON value would
 /// be; an amount or a date as the JSON string it used to be, without
 /// allocating it (but where the model wants an enum, which is rare).
@@ -118,7 +159,7 @@ macro_rules! val_method {
         fn $method<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             match self {
                 Val::Text(s) => visitor.visit_string(s),
-                Val::Dec(d) => with_text(d, |t| visitor.visit_str(t)),
+                Val::Dec(d) => with_decimal(d, |t| visitor.visit_str(t)),
                 Val::Date(d) => with_date(d, |t| visitor.visit_str(t)),
                 other => other.into_json().$method(visitor),
             }
@@ -143,7 +184,7 @@ impl<'de> Deserializer<'de> for Val {
             Val::Text(s) => visitor.visit_string(s),
             Val::Int(n) => visitor.visit_u64(n),
             Val::Bool(b) => visitor.visit_bool(b),
-            Val::Dec(d) => with_text(d, |t| visitor.visit_str(t)),
+            Val::Dec(d) => with_decimal(d, |t| visitor.visit_str(t)),
             Val::Date(d) => with_date(d, |t| visitor.visit_str(t)),
         }
     }
