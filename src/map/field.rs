@@ -754,6 +754,70 @@ fn money(v: &str) -> Result<Decimal, String> {
 mod tests {
     use super::*;
 
+    /// The common date formats are read by hand: the same date as chrono
+    /// reads, or chrono itself (for the error) when the shape or the date
+    /// is off.
+    #[test]
+    fn common_date_formats_read_as_chrono_reads_them() {
+        for (format, values) in [
+            (
+                "%m/%d/%Y",
+                [
+                    "03/14/1961",
+                    "02/29/2024",
+                    "02/30/2026",
+                    "3/14/1961",
+                    "03-14-1961",
+                    "13/01/2026",
+                    "03/14/19610",
+                    "0a/14/1961",
+                ],
+            ),
+            (
+                "%Y%m%d",
+                [
+                    "19610314",
+                    "20240229",
+                    "20260230",
+                    "1961031",
+                    "196103145",
+                    "2026 101",
+                    "00000101",
+                    "99991231",
+                ],
+            ),
+            (
+                "%Y-%m-%d",
+                [
+                    "1961-03-14",
+                    "2024-02-29",
+                    "2026-02-30",
+                    "1961-3-14",
+                    "1961/03/14",
+                    "+1961-03-1",
+                    "0000-01-01",
+                    "1961-03-14 ",
+                ],
+            ),
+        ] {
+            let shape = DateShape::of(format).unwrap();
+            for (i, v) in values.into_iter().enumerate() {
+                let chrono = chrono::NaiveDate::parse_from_str(v, format).ok();
+                let by_hand = shape.read(v);
+                if let Some(date) = by_hand {
+                    assert_eq!(Some(date), chrono, "{format} {v}");
+                }
+                // The first two are the everyday shape: read by hand.
+                assert_eq!(
+                    by_hand.is_some(),
+                    i < 2 || (i == 6 && chrono.is_some()) || (i == 7 && format == "%Y%m%d"),
+                    "{format} {v}"
+                );
+            }
+        }
+        assert!(DateShape::of("%d.%m.%Y").is_none());
+    }
+
     fn spec(toml_text: &str) -> FieldSpec {
         #[derive(Deserialize)]
         struct W {

@@ -678,3 +678,44 @@ impl<'de> SeqAccess<'de> for Lines<'_> {
         Some(self.lines.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    /// The model reads an amount or a date from the text handed over: the
+    /// hand-written text must be exactly what `Display` writes.
+    #[test]
+    fn amounts_and_dates_are_handed_over_as_display_writes_them() {
+        for amount in [
+            "0",
+            "0.00",
+            "0.05",
+            "1",
+            "150.00",
+            "185.5",
+            "1234.50",
+            "-12.00",
+            "-0.00",
+            "7.000",
+            "79228162514264337593543950335",
+            "0.0000000000000000000000000001",
+        ] {
+            let d = Decimal::from_str(amount).unwrap();
+            assert_eq!(with_decimal(d, str::to_owned), d.to_string(), "{amount}");
+        }
+        for (y, m, d) in [
+            (2026, 11, 3),
+            (1961, 3, 14),
+            (0, 1, 1),
+            (999, 12, 31),
+            (9999, 12, 31),
+            (-1, 6, 1),
+            (10000, 1, 1),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(with_date(date, str::to_owned), date.to_string(), "{date}");
+        }
+    }
+}

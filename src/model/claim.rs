@@ -790,3 +790,46 @@ pub fn is_claim_path(path: &[String]) -> bool {
         .iter()
         .any(|p| *p == joined || p.starts_with(&format!("{joined}.")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dates in the model's shape are read by hand; every date, and every
+    /// refusal, must read as chrono's own deserialiser reads it.
+    #[test]
+    fn dates_read_as_chrono_reads_them() {
+        for text in [
+            "2026-11-03",
+            "2024-02-29",
+            "0000-01-01",
+            "9999-12-31",
+            "2026-02-30",
+            "2026-13-01",
+            "2026-1-03",
+            "20261103",
+            " 2026-11-03",
+            "2026-11-03T00:00",
+            "+2026-11-03",
+            "",
+        ] {
+            let json = serde_json::json!(text);
+            let ours = date::optional(&json).map_err(|e| e.to_string());
+            let chrono = Option::<NaiveDate>::deserialize(&json).map_err(|e| e.to_string());
+            assert_eq!(ours, chrono, "{text:?}");
+        }
+        assert_eq!(
+            date::iso("2026-11-03"),
+            NaiveDate::from_ymd_opt(2026, 11, 3)
+        );
+        for other in [
+            serde_json::json!(null),
+            serde_json::json!(20261103),
+            serde_json::json!(["2026-11-03"]),
+        ] {
+            let ours = date::optional(&other).map_err(|e| e.to_string());
+            let chrono = Option::<NaiveDate>::deserialize(&other).map_err(|e| e.to_string());
+            assert_eq!(ours, chrono, "{other}");
+        }
+    }
+}
