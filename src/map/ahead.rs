@@ -11,6 +11,10 @@
 //! the output does not change; memory stays flat (at most
 //! [`BATCHES_IN_FLIGHT`] batches of [`BATCH`] claims wait at any time).
 //!
+//! Stages chain: a `ReadAhead` is itself an iterator a second one can run
+//! on its own thread (`translate` puts building and scrubbing there, so
+//! reading, scrubbing and writing are three stages two cores share).
+//!
 //! Nothing is lost silently: when the reader thread ends without saying it
 //! read to the end (it died), the last item handed out is an error naming
 //! the row where reading stopped, so the claims after it count as set aside
