@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::map::{read_canonical, InputMap, MapError, Mapped, Opened, PaymentMap, Source};
+use crate::map::{
+    read_canonical, Handover, InputMap, MapError, Mapped, Opened, PaymentMap, ReadAhead, Source,
+};
 use crate::model::response::Remittance;
 use crate::model::{Claim, ClaimKind, Receiver, Submitter};
 use crate::profile::Profile;
@@ -181,7 +183,43 @@ pub struct Pipeline<'a> {
     pub quarantine: Option<PathBuf>,
 }
 
-type Claims = Box<dyn Iterator<Item = Mapped>>;
+/// A claim as the pipeline takes it: mapped, and already scrubbed when a
+/// thread of its own did that (a CSV export read ahead).
+struct Checked {
+    mapped: Mapped,
+    /// The scrubber's findings, if it ran; the claim is then normalised.
+    scrubbed: Option<Vec<Problem>>,
+}
+
+impl Checked {
+    fn unscrubbed(mapped: Mapped) -> Self {
+        Checked {
+            mapped,
+            scrubbed: None,
+        }
+    }
+
+    /// The scrubber's findings: those made on the scrubbing thread, or
+    /// made now.
+    fn problems(
+        scrubbed: Option<Vec<Problem>>,
+        scrub: impl FnOnce() -> Vec<Problem>,
+    ) -> Vec<Problem> {
+        scrubbed.unwrap_or_else(scrub)
+    }
+}
+
+impl Handover for Checked {
+    fn last_row(&self) -> u64 {
+        self.mapped.last_row()
+    }
+
+    fn stopped(file: &str, row: u64) -> Self {
+        Checked::unscrubbed(Mapped::stopped(file, row))
+    }
+}
+
+type Claims = Box<dyn Iterator<Item = Checked>>;
 
 impl Pipeline<'_> {
     /// Opens one input: CSV through the map, or canonical JSON.
@@ -196,17 +234,22 @@ impl Pipeline<'_> {
                     submitter: opened.submitter,
                     receiver: opened.receiver,
                     csv_header: None,
-                    claims: Box::new(opened.claims.into_iter()),
+                    claims: Box::new(opened.claims.into_iter().map(Checked::unscrubbed)),
                 })
             }
             (false, Some(map)) => {
                 let claims = map.open_csv(path)?;
                 let csv_header = Some(claims.header());
-                // Rows are read ahead on a thread of their own while this
-                // one builds, scrubs and writes; without a thread, all here.
-                let claims: Claims = match claims.read_ahead() {
+                // Three stages on threads of their own, so two cores share
+                // the work: rows are read and their values typed on one,
+                // built into the model and scrubbed on the next, written
+                // here. Without threads, all here.
+                let claims: Claims = match claims
+                    .read_ahead()
+                    .and_then(|ahead| self.scrub_ahead(ahead, path))
+                {
                     Ok(ahead) => Box::new(ahead),
-                    Err(_) => Box::new(map.open_csv(path)?),
+                    Err(_) => Box::new(map.open_csv(path)?.map(Checked::unscrubbed)),
                 };
                 Ok(Opened {
                     submitter: None,
@@ -220,6 +263,26 @@ impl Pipeline<'_> {
                 problem: "a CSV export needs --map (only canonical .json reads without one)".into(),
             }),
         }
+    }
+
+    /// Scrubs `claims` on a thread of its own, ahead of the caller.
+    fn scrub_ahead(
+        &self,
+        claims: impl Iterator<Item = Mapped> + Send + 'static,
+        path: &Path,
+    ) -> std::io::Result<impl Iterator<Item = Checked>> {
+        let scrubber = Scrubber::owned(self.profile.clone(), self.today);
+        let file = path.display().to_string();
+        let named = file.clone();
+        let scrubbed = claims.map(move |mut mapped| {
+            let rows = mapped.rows;
+            let scrubbed = match &mut mapped.result {
+                Ok(claim) => Some(scrubber.scrub(claim, &file, Some(rows))),
+                Err(_) => None,
+            };
+            Checked { mapped, scrubbed }
+        });
+        ReadAhead::spawn("scrubber", scrubbed, |checked| checked, named)
     }
 
     /// Scrubs every claim of every input; writes nothing.
@@ -328,7 +391,7 @@ impl Pipeline<'_> {
         let file = path.display().to_string();
         let opened = self.open(path).map_err(|_| changed())?;
         let mut picks = picks.iter().peekable();
-        for (ordinal, mapped) in opened.claims.enumerate() {
+        for (ordinal, Checked { mapped, scrubbed }) in opened.claims.enumerate() {
             let Some(&&(want, id)) = picks.peek() else {
                 break;
             };
@@ -339,7 +402,9 @@ impl Pipeline<'_> {
             let Ok(mut claim) = mapped.result else {
                 return Err(changed());
             };
-            let problems = scrubber.scrub(&mut claim, &file, Some(mapped.rows));
+            let problems = Checked::problems(scrubbed, || {
+                scrubber.scrub(&mut claim, &file, Some(mapped.rows))
+            });
             let clean = !problems.iter().any(|p| p.severity == Severity::Error);
             if !clean || claim.kind != kind || id_hash(&claim.id) != id || !write(&claim)? {
                 return Err(changed());
@@ -494,7 +559,7 @@ struct Run<'p> {
     report: Report,
     /// Claim id → the input (an index into `files`) and rows where it was
     /// first seen in this batch.
-    seen: HashMap<String, (u32, Rows)>,
+    seen: rustc_hash::FxHashMap<String, (u32, Rows)>,
     files: Vec<String>,
     /// Warnings per rule so far, listed or not.
     warnings: HashMap<String, u64>,
@@ -507,7 +572,7 @@ impl<'p> Run<'p> {
             scrubber: Scrubber::new(pipeline.profile, pipeline.today),
             pipeline,
             report: Report::default(),
-            seen: HashMap::new(),
+            seen: rustc_hash::FxHashMap::default(),
             files: Vec::new(),
             warnings: HashMap::new(),
             parties: (None, None),
@@ -574,11 +639,13 @@ impl<'p> Run<'p> {
             .quarantine
             .as_deref()
             .map(|dir| Quarantine::new(dir, path, csv_header));
-        for (ordinal, mapped) in claims.enumerate() {
+        for (ordinal, Checked { mapped, scrubbed }) in claims.enumerate() {
             self.report.claims_read += 1;
             let mut problems = match mapped.result {
                 Ok(mut claim) => {
-                    let mut problems = self.scrubber.scrub(&mut claim, &file, Some(mapped.rows));
+                    let mut problems = Checked::problems(scrubbed, || {
+                        self.scrubber.scrub(&mut claim, &file, Some(mapped.rows))
+                    });
                     self.check_duplicate(&claim.id, &file, mapped.rows, &mut problems);
                     if !problems.iter().any(|p| p.severity == Severity::Error) {
                         if let Some((field, message)) = accept(&claim, &self.parties, ordinal)? {

@@ -11,6 +11,10 @@
 //! the output does not change; memory stays flat (at most
 //! [`BATCHES_IN_FLIGHT`] batches of [`BATCH`] claims wait at any time).
 //!
+//! Stages chain: a `ReadAhead` is itself an iterator a second one can run
+//! on its own thread (`translate` puts building and scrubbing there, so
+//! reading, scrubbing and writing are three stages two cores share).
+//!
 //! Nothing is lost silently: when the reader thread ends without saying it
 //! read to the end (it died), the last item handed out is an error naming
 //! the row where reading stopped, so the claims after it count as set aside
@@ -34,45 +38,22 @@ enum Message<T> {
     End,
 }
 
-/// The claims of one input, read on a reader thread (see the module docs):
-/// the reader sends `T`s, `finish` makes each a claim on this side.
-pub(crate) struct ReadAhead<T, F> {
-    file: String,
-    from: Option<Receiver<Message<T>>>,
-    batch: std::vec::IntoIter<T>,
-    finish: F,
-    /// The last data row handed out, to say where a dead reader stopped.
-    last_row: u64,
-    worker: Option<JoinHandle<()>>,
-    done: bool,
+/// What a stage hands over: each item knows the rows it came from, and a
+/// stage that died is replaced by one item saying where it stopped.
+pub(crate) trait Handover: Sized {
+    /// The last data row the item came from.
+    fn last_row(&self) -> u64;
+    /// The item standing for the claims from data row `row` on of `file`,
+    /// which a dead stage never handed over.
+    fn stopped(file: &str, row: u64) -> Self;
 }
 
-impl<T: Send + 'static, F: FnMut(T) -> Mapped> ReadAhead<T, F> {
-    /// Starts reading `claims` on a thread of its own; `finish` makes each
-    /// a claim on the caller's side. `file` names the input in the one
-    /// error a dead reader leaves.
-    pub(crate) fn spawn<I>(claims: I, finish: F, file: String) -> std::io::Result<Self>
-    where
-        I: Iterator<Item = T> + Send + 'static,
-    {
-        let (to, from) = sync_channel(BATCHES_IN_FLIGHT);
-        let worker = std::thread::Builder::new()
-            .name("map-reader".into())
-            .spawn(move || read(claims, &to))?;
-        Ok(ReadAhead {
-            file,
-            from: Some(from),
-            batch: Vec::new().into_iter(),
-            finish,
-            last_row: 0,
-            worker: Some(worker),
-            done: false,
-        })
+impl Handover for Mapped {
+    fn last_row(&self) -> u64 {
+        self.rows.last
     }
 
-    /// The error that stands for the claims a dead reader never handed over.
-    fn stopped(&self) -> Mapped {
-        let row = self.last_row + 1;
+    fn stopped(file: &str, row: u64) -> Mapped {
         let rows = Rows {
             first: row,
             last: row,
@@ -82,7 +63,7 @@ impl<T: Send + 'static, F: FnMut(T) -> Mapped> ReadAhead<T, F> {
             claim_id: None,
             result: Err(vec![Problem {
                 severity: Severity::Error,
-                file: self.file.clone(),
+                file: file.to_owned(),
                 rows: Some(rows),
                 claim: None,
                 field: "row".into(),
@@ -93,6 +74,51 @@ impl<T: Send + 'static, F: FnMut(T) -> Mapped> ReadAhead<T, F> {
             }]),
             source: super::Source::Rows(Vec::new()),
         }
+    }
+}
+
+/// The claims of one input, read on a thread of its own: the thread makes
+/// `T`s, `finish` makes each an `O` (a claim) on the caller's side. Stages
+/// chain: a `ReadAhead` is itself an iterator another one can run.
+pub(crate) struct ReadAhead<T, O, F> {
+    file: String,
+    from: Option<Receiver<Message<T>>>,
+    batch: std::vec::IntoIter<T>,
+    finish: F,
+    /// The last data row handed out, to say where a dead reader stopped.
+    last_row: u64,
+    worker: Option<JoinHandle<()>>,
+    done: bool,
+    out: std::marker::PhantomData<fn() -> O>,
+}
+
+impl<T: Send + 'static, O: Handover, F: FnMut(T) -> O> ReadAhead<T, O, F> {
+    /// Starts reading `claims` on a thread of its own named `thread`;
+    /// `finish` makes each a claim on the caller's side. `file` names the
+    /// input in the one error a dead reader leaves.
+    pub(crate) fn spawn<I>(
+        thread: &str,
+        claims: I,
+        finish: F,
+        file: String,
+    ) -> std::io::Result<Self>
+    where
+        I: Iterator<Item = T> + Send + 'static,
+    {
+        let (to, from) = sync_channel(BATCHES_IN_FLIGHT);
+        let worker = std::thread::Builder::new()
+            .name(thread.into())
+            .spawn(move || read(claims, &to))?;
+        Ok(ReadAhead {
+            file,
+            from: Some(from),
+            batch: Vec::new().into_iter(),
+            finish,
+            last_row: 0,
+            worker: Some(worker),
+            done: false,
+            out: std::marker::PhantomData,
+        })
     }
 }
 
@@ -112,14 +138,14 @@ fn read<T>(claims: impl Iterator<Item = T>, to: &SyncSender<Message<T>>) {
     }
 }
 
-impl<T: Send + 'static, F: FnMut(T) -> Mapped> Iterator for ReadAhead<T, F> {
-    type Item = Mapped;
+impl<T: Send + 'static, O: Handover, F: FnMut(T) -> O> Iterator for ReadAhead<T, O, F> {
+    type Item = O;
 
-    fn next(&mut self) -> Option<Mapped> {
+    fn next(&mut self) -> Option<O> {
         loop {
             if let Some(t) = self.batch.next() {
                 let m = (self.finish)(t);
-                self.last_row = m.rows.last;
+                self.last_row = m.last_row();
                 return Some(m);
             }
             if self.done {
@@ -135,14 +161,14 @@ impl<T: Send + 'static, F: FnMut(T) -> Mapped> Iterator for ReadAhead<T, F> {
                 // The channel closed without the end: the reader died.
                 None => {
                     self.done = true;
-                    return Some(self.stopped());
+                    return Some(O::stopped(&self.file, self.last_row + 1));
                 }
             }
         }
     }
 }
 
-impl<T, F> Drop for ReadAhead<T, F> {
+impl<T, O, F> Drop for ReadAhead<T, O, F> {
     /// Stops listening first (a reader blocked on a full channel then
     /// ends), then waits for the thread, so none outlives its input.
     fn drop(&mut self) {
@@ -170,7 +196,7 @@ mod tests {
     #[test]
     fn claims_come_out_in_order_and_complete() {
         let n = (BATCH * BATCHES_IN_FLIGHT * 3 + 7) as u64;
-        let ahead = ReadAhead::spawn((1..=n).map(claim), |m| m, "f.csv".into()).unwrap();
+        let ahead = ReadAhead::spawn("t", (1..=n).map(claim), |m| m, "f.csv".into()).unwrap();
         let ids: Vec<u64> = ahead.map(|m| m.rows.first).collect();
         assert_eq!(ids, (1..=n).collect::<Vec<_>>());
     }
@@ -183,7 +209,7 @@ mod tests {
             }
             claim(n)
         });
-        let out: Vec<Mapped> = ReadAhead::spawn(dying, |m| m, "f.csv".into())
+        let out: Vec<Mapped> = ReadAhead::spawn("t", dying, |m| m, "f.csv".into())
             .unwrap()
             .collect();
         let last = out.last().unwrap();
@@ -204,7 +230,7 @@ mod tests {
     #[test]
     fn dropping_it_early_ends_the_reader() {
         let mut ahead =
-            ReadAhead::spawn((1..=100_000u64).map(claim), |m| m, "f.csv".into()).unwrap();
+            ReadAhead::spawn("t", (1..=100_000u64).map(claim), |m| m, "f.csv".into()).unwrap();
         assert_eq!(ahead.next().map(|m| m.rows.first), Some(1));
         drop(ahead); // joins: would hang if the reader could not end
     }

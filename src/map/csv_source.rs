@@ -24,25 +24,45 @@ use crate::report::{Problem, Rows, Severity};
 
 struct Row {
     number: u64,
-    /// The decoded cells one after another; `ends[i]` is where cell `i` ends.
-    text: String,
+    /// Where cell `i` ends in the row's text.
     ends: Vec<usize>,
-    /// The record as the file had it, to hand back byte for byte.
-    raw: Vec<u8>,
+    cells: Cells,
+}
+
+/// Where a row's cells are.
+enum Cells {
+    /// The record as the file had it is UTF-8 and has no quotes: each cell
+    /// is the text between two delimiters (no copy of the row is made).
+    InRecord(String),
+    /// The cells decoded (unquoted, or read in the map's encoding) one
+    /// after another, and the record as the file had it.
+    Decoded { text: String, raw: Vec<u8> },
 }
 
 impl Row {
     fn cell(&self, i: usize) -> Option<&str> {
         let end = *self.ends.get(i)?;
+        let (text, gap) = match &self.cells {
+            Cells::InRecord(record) => (record, 1),
+            Cells::Decoded { text, .. } => (text, 0),
+        };
         let start = match i.checked_sub(1) {
-            Some(before) => *self.ends.get(before)?,
+            Some(before) => *self.ends.get(before)? + gap,
             None => 0,
         };
-        self.text.get(start..end)
+        text.get(start..end)
     }
 
     fn cells(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.ends.len()).map(|i| self.cell(i).unwrap_or_default())
+    }
+
+    /// The record as the file had it, to hand back byte for byte.
+    fn into_raw(self) -> Vec<u8> {
+        match self.cells {
+            Cells::InRecord(record) => record.into_bytes(),
+            Cells::Decoded { raw, .. } => raw,
+        }
     }
 }
 
@@ -168,7 +188,7 @@ impl Builder {
             rows,
             claim_id,
             result,
-            source: Source::Rows(group.into_iter().map(|r| r.raw).collect()),
+            source: Source::Rows(group.into_iter().map(Row::into_raw).collect()),
         }
     }
 
@@ -468,26 +488,42 @@ impl<R: Read> CsvClaims<R> {
     /// shape (short, long, cut inside quotes, not in the map's encoding).
     fn read_row(&self, rec: Record, number: u64) -> (Row, Vec<Problem>) {
         let mut problems = Vec::new();
-        let (bytes, mut ends) = rec.cells_joined(self.b.map.delimiter);
         let mut undecodable = false;
         let utf8 = matches!(self.b.map.encoding, Encoding::Auto | Encoding::Utf8);
-        // Most rows are UTF-8 throughout (ASCII, usually): one check for the
-        // whole row and no copy. Otherwise each cell is decoded on its own,
-        // as a cell that is not UTF-8 is read as Windows-1252 in `auto`.
-        let text = match String::from_utf8(bytes) {
-            Ok(text)
-                if (utf8 || text.is_ascii()) && ends.iter().all(|&e| text.is_char_boundary(e)) =>
-            {
-                text
-            }
-            Ok(text) => self.decode_cells(text.into_bytes(), &mut ends, &mut undecodable),
-            Err(e) => self.decode_cells(e.into_bytes(), &mut ends, &mut undecodable),
+        let open_quote = rec.open_quote;
+        // Most rows have no quotes and are UTF-8 throughout (ASCII,
+        // usually): their cells are read where they are, with one check
+        // for the whole row and no copy.
+        let (cells, ends) = match rec.plain_ends(self.b.map.delimiter, self.width) {
+            Some(ends) => match String::from_utf8(rec.bytes) {
+                Ok(record)
+                    if (utf8 || record.is_ascii())
+                        && ends.iter().all(|&e| record.is_char_boundary(e)) =>
+                {
+                    (Cells::InRecord(record), ends)
+                }
+                Ok(record) => self.decoded(
+                    Record {
+                        bytes: record.into_bytes(),
+                        open_quote,
+                    },
+                    &mut undecodable,
+                ),
+                Err(e) => self.decoded(
+                    Record {
+                        bytes: e.into_bytes(),
+                        open_quote,
+                    },
+                    &mut undecodable,
+                ),
+            },
+            None => self.decoded(rec, &mut undecodable),
         };
         let width = ends.len();
         let mut flag = |message: String| {
             problems.push(self.problem(number, None, "row", "csv", message));
         };
-        if rec.open_quote {
+        if open_quote {
             flag(
                 "a quoted cell is never closed: the file ends inside quotes (was it cut mid-row?)"
                     .into(),
@@ -511,11 +547,28 @@ impl<R: Read> CsvClaims<R> {
         }
         let row = Row {
             number,
-            text,
             ends,
-            raw: rec.bytes,
+            cells,
         };
         (row, problems)
+    }
+
+    /// A record's cells unquoted and decoded one after another (with the
+    /// record kept as it was), and where each ends.
+    fn decoded(&self, record: Record, undecodable: &mut bool) -> (Cells, Vec<usize>) {
+        let (bytes, mut ends) = record.cells_joined(self.b.map.delimiter, self.width);
+        let utf8 = matches!(self.b.map.encoding, Encoding::Auto | Encoding::Utf8);
+        let text = match String::from_utf8(bytes) {
+            Ok(text)
+                if (utf8 || text.is_ascii()) && ends.iter().all(|&e| text.is_char_boundary(e)) =>
+            {
+                text
+            }
+            Ok(text) => self.decode_cells(text.into_bytes(), &mut ends, undecodable),
+            Err(e) => self.decode_cells(e.into_bytes(), &mut ends, undecodable),
+        };
+        let raw = record.bytes;
+        (Cells::Decoded { text, raw }, ends)
     }
 
     /// Decodes each cell of a row on its own (see [`Row`]); `ends` becomes
@@ -631,11 +684,11 @@ impl<R: Read + Send + 'static> CsvClaims<R> {
     /// caller's thread builds each into the model (and scrubs and writes
     /// it): the two halves of the work overlap on two cores. Same claims,
     /// same order, same errors as iterating directly.
-    pub fn read_ahead(mut self) -> std::io::Result<impl Iterator<Item = Mapped>> {
+    pub fn read_ahead(mut self) -> std::io::Result<impl Iterator<Item = Mapped> + Send> {
         let b = Arc::clone(&self.b);
         let file = b.file.clone();
         let gathered = std::iter::from_fn(move || self.next_gathered());
-        ReadAhead::spawn(gathered, move |g| b.finish(g), file)
+        ReadAhead::spawn("map-reader", gathered, move |g| b.finish(g), file)
     }
 }
 

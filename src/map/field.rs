@@ -210,7 +210,7 @@ pub(crate) enum Source {
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
     pub name: String,
-    entries: HashMap<String, String>,
+    entries: rustc_hash::FxHashMap<String, String>,
 }
 
 /// Why a row's value could not become the field. Never quotes the value
@@ -272,6 +272,8 @@ pub struct FieldSpec {
     date_format: String,
     /// `date_format` parsed once, not for every date read.
     date_items: Vec<chrono::format::Item<'static>>,
+    /// The common formats, read without chrono's general parser.
+    date_shape: Option<DateShape>,
     slice: Option<(usize, usize)>,
     regex: Option<regex::Regex>,
     when: Option<Condition>,
@@ -375,6 +377,7 @@ impl FieldSpec {
         {
             return Err(format!("date_format {date_format:?} is not a valid format"));
         }
+        let date_shape = DateShape::of(&date_format);
         let date_items = chrono::format::StrftimeItems::new(&date_format)
             .parse_to_owned()
             .unwrap_or_default();
@@ -410,6 +413,7 @@ impl FieldSpec {
             split: t.split,
             date_format,
             date_items,
+            date_shape,
             slice,
             regex,
             when,
@@ -574,7 +578,7 @@ impl FieldSpec {
     /// `strip`, trim and `upper`; borrowed when nothing changes.
     fn clean<'v>(&self, raw: &'v str) -> Cow<'v, str> {
         let v: Cow<'v, str> = if self.strip.is_empty() || !raw.contains(&self.strip[..]) {
-            Cow::Borrowed(raw.trim())
+            Cow::Borrowed(trim(raw))
         } else {
             let kept: String = raw.chars().filter(|c| !self.strip.contains(c)).collect();
             Cow::Owned(kept.trim().to_owned())
@@ -640,11 +644,14 @@ impl FieldSpec {
                     .map_err(|_| invalid("is not a whole number"))?,
             ),
             ValueType::Date => Val::Date(
-                {
-                    // As NaiveDate::parse_from_str, with the format parsed once.
-                    let mut parsed = chrono::format::Parsed::new();
-                    chrono::format::parse(&mut parsed, &v, self.date_items.iter())
-                        .and_then(|()| parsed.to_naive_date())
+                match self.date_shape.and_then(|shape| shape.read(&v)) {
+                    Some(date) => Ok(date),
+                    None => {
+                        // As NaiveDate::parse_from_str, with the format parsed once.
+                        let mut parsed = chrono::format::Parsed::new();
+                        chrono::format::parse(&mut parsed, &v, self.date_items.iter())
+                            .and_then(|()| parsed.to_naive_date())
+                    }
                 }
                 .map_err(|_| {
                     ValueError::Invalid(format!(
@@ -660,6 +667,64 @@ impl FieldSpec {
             }),
         };
         Ok(Some(value))
+    }
+}
+
+/// A common date format read by hand: exactly a two-digit month and day
+/// and a four-digit year, which chrono reads as the same date. Anything
+/// else (other widths, a date that does not exist) goes to chrono, which
+/// gives the date or the error as before.
+#[derive(Debug, Clone, Copy)]
+enum DateShape {
+    /// `%m/%d/%Y`
+    MonthDayYear,
+    /// `%Y%m%d`
+    Compact,
+    /// `%Y-%m-%d`
+    Iso,
+}
+
+impl DateShape {
+    fn of(format: &str) -> Option<DateShape> {
+        match format {
+            "%m/%d/%Y" => Some(DateShape::MonthDayYear),
+            "%Y%m%d" => Some(DateShape::Compact),
+            "%Y-%m-%d" => Some(DateShape::Iso),
+            _ => None,
+        }
+    }
+
+    fn read(self, v: &str) -> Option<chrono::NaiveDate> {
+        let b = v.as_bytes();
+        let num = |from: usize, to: usize| -> Option<u32> {
+            b.get(from..to)?.iter().try_fold(0u32, |n, c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        };
+        let at = |i: usize| b.get(i).copied();
+        let (y, m, d) = match self {
+            DateShape::MonthDayYear
+                if b.len() == 10 && at(2) == Some(b'/') && at(5) == Some(b'/') =>
+            {
+                (num(6, 10)?, num(0, 2)?, num(3, 5)?)
+            }
+            DateShape::Compact if b.len() == 8 => (num(0, 4)?, num(4, 6)?, num(6, 8)?),
+            DateShape::Iso if b.len() == 10 && at(4) == Some(b'-') && at(7) == Some(b'-') => {
+                (num(0, 4)?, num(5, 7)?, num(8, 10)?)
+            }
+            _ => return None,
+        };
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)
+    }
+}
+
+/// `str::trim`, without looking further when both ends are visible ASCII
+/// (most cells), which no trimming changes.
+fn trim(v: &str) -> &str {
+    let b = v.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => v,
+        _ => v.trim(),
     }
 }
 
@@ -688,6 +753,70 @@ fn money(v: &str) -> Result<Decimal, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The common date formats are read by hand: the same date as chrono
+    /// reads, or chrono itself (for the error) when the shape or the date
+    /// is off.
+    #[test]
+    fn common_date_formats_read_as_chrono_reads_them() {
+        for (format, values) in [
+            (
+                "%m/%d/%Y",
+                [
+                    "03/14/1961",
+                    "02/29/2024",
+                    "02/30/2026",
+                    "3/14/1961",
+                    "03-14-1961",
+                    "13/01/2026",
+                    "03/14/19610",
+                    "0a/14/1961",
+                ],
+            ),
+            (
+                "%Y%m%d",
+                [
+                    "19610314",
+                    "20240229",
+                    "20260230",
+                    "1961031",
+                    "196103145",
+                    "2026 101",
+                    "00000101",
+                    "99991231",
+                ],
+            ),
+            (
+                "%Y-%m-%d",
+                [
+                    "1961-03-14",
+                    "2024-02-29",
+                    "2026-02-30",
+                    "1961-3-14",
+                    "1961/03/14",
+                    "+1961-03-1",
+                    "0000-01-01",
+                    "1961-03-14 ",
+                ],
+            ),
+        ] {
+            let shape = DateShape::of(format).unwrap();
+            for (i, v) in values.into_iter().enumerate() {
+                let chrono = chrono::NaiveDate::parse_from_str(v, format).ok();
+                let by_hand = shape.read(v);
+                if let Some(date) = by_hand {
+                    assert_eq!(Some(date), chrono, "{format} {v}");
+                }
+                // The first two are the everyday shape: read by hand.
+                assert_eq!(
+                    by_hand.is_some(),
+                    i < 2 || (i == 6 && chrono.is_some()) || (i == 7 && format == "%Y%m%d"),
+                    "{format} {v}"
+                );
+            }
+        }
+        assert!(DateShape::of("%d.%m.%Y").is_none());
+    }
 
     fn spec(toml_text: &str) -> FieldSpec {
         #[derive(Deserialize)]

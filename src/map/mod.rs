@@ -19,6 +19,7 @@ mod payments;
 mod plan;
 mod records;
 
+pub(crate) use ahead::{Handover, ReadAhead};
 pub use csv_source::CsvClaims;
 pub use field::{Condition, FieldSpec, ValueError, ValueType};
 pub use payments::{MappedPayment, PaymentMap};

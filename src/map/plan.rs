@@ -80,6 +80,77 @@ fn with_text<R>(shown: impl std::fmt::Display, visit: impl FnOnce(&str) -> R) ->
     visit(&shown.to_string())
 }
 
+/// Hands a date to `visit` as the model reads it (`2026-11-03`), written
+/// by hand for four-digit years, else as chrono writes it.
+fn with_date<R>(date: NaiveDate, visit: impl FnOnce(&str) -> R) -> R {
+    use chrono::Datelike;
+    let (y, m, d) = (date.year(), date.month(), date.day());
+    let Ok(year) = u32::try_from(y) else {
+        return with_text(date, visit);
+    };
+    if year > 9999 {
+        return with_text(date, visit);
+    }
+    let digit = |n: u32| b'0' + (n % 10) as u8;
+    let text = [
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        b'-',
+        digit(m / 10),
+        digit(m),
+        b'-',
+        digit(d / 10),
+        digit(d),
+    ];
+    match std::str::from_utf8(&text) {
+        Ok(t) => visit(t),
+        Err(_) => with_text(date, visit),
+    }
+}
+
+/// Hands an amount to `visit` as `Decimal`'s `Display` writes it (`150.00`,
+/// `0.05`), written by hand for amounts that are not negative, else by
+/// `Display`.
+fn with_decimal<R>(amount: Decimal, visit: impl FnOnce(&str) -> R) -> R {
+    fn written(amount: Decimal, buf: &mut [u8; 64]) -> Option<usize> {
+        let mut m = u128::try_from(amount.mantissa()).ok()?;
+        let mut at = buf.len();
+        let mut put = |b: u8, at: &mut usize| -> Option<()> {
+            *at = at.checked_sub(1)?;
+            *buf.get_mut(*at)? = b;
+            Some(())
+        };
+        let digit = |m: u128| b'0' + (m % 10) as u8;
+        let scale = amount.scale();
+        for _ in 0..scale {
+            put(digit(m), &mut at)?;
+            m /= 10;
+        }
+        if scale > 0 {
+            put(b'.', &mut at)?;
+        }
+        loop {
+            put(digit(m), &mut at)?;
+            m /= 10;
+            if m == 0 {
+                return Some(at);
+            }
+        }
+    }
+    let mut buf = [0u8; 64];
+    let text = (!amount.is_sign_negative())
+        .then(|| written(amount, &mut buf))
+        .flatten()
+        .and_then(|at| buf.get(at..))
+        .and_then(|b| std::str::from_utf8(b).ok());
+    match text {
+        Some(t) => visit(t),
+        None => with_text(amount, visit),
+    }
+}
+
 /// Text, numbers and lists are handed over exactly as a JSON value would
 /// be; an amount or a date as the JSON string it used to be, without
 /// allocating it (but where the model wants an enum, which is rare).
@@ -88,8 +159,8 @@ macro_rules! val_method {
         fn $method<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             match self {
                 Val::Text(s) => visitor.visit_string(s),
-                Val::Dec(d) => with_text(d, |t| visitor.visit_str(t)),
-                Val::Date(d) => with_text(d, |t| visitor.visit_str(t)),
+                Val::Dec(d) => with_decimal(d, |t| visitor.visit_str(t)),
+                Val::Date(d) => with_date(d, |t| visitor.visit_str(t)),
                 other => other.into_json().$method(visitor),
             }
         }
@@ -113,8 +184,8 @@ impl<'de> Deserializer<'de> for Val {
             Val::Text(s) => visitor.visit_string(s),
             Val::Int(n) => visitor.visit_u64(n),
             Val::Bool(b) => visitor.visit_bool(b),
-            Val::Dec(d) => with_text(d, |t| visitor.visit_str(t)),
-            Val::Date(d) => with_text(d, |t| visitor.visit_str(t)),
+            Val::Dec(d) => with_decimal(d, |t| visitor.visit_str(t)),
+            Val::Date(d) => with_date(d, |t| visitor.visit_str(t)),
         }
     }
 
@@ -203,7 +274,7 @@ enum Node {
     /// beside the map's `kind`).
     Or(usize, Value),
     /// An object: its members, sorted by key.
-    Object(Vec<(String, Node)>),
+    Object(Vec<(String, Node)>, Under),
     /// `other_payers`: a list of one object (a CSV row maps at most one
     /// other payer).
     One(Box<Node>),
@@ -246,18 +317,18 @@ fn insert(members: &mut Vec<(String, Node)>, path: &str, leaf: Node) {
         Some(at) => at,
         None => {
             let fresh = if head == "other_payers" {
-                Node::One(Box::new(Node::Object(Vec::new())))
+                Node::One(Box::new(Node::Object(Vec::new(), Under::default())))
             } else {
-                Node::Object(Vec::new())
+                Node::Object(Vec::new(), Under::default())
             };
             members.push((head.to_owned(), fresh));
             members.len() - 1
         }
     };
     match &mut members[at].1 {
-        Node::Object(m) => insert(m, rest, leaf),
+        Node::Object(m, _) => insert(m, rest, leaf),
         Node::One(inner) => {
-            if let Node::Object(m) = inner.as_mut() {
+            if let Node::Object(m, _) = inner.as_mut() {
                 insert(m, rest, leaf);
             }
         }
@@ -265,11 +336,43 @@ fn insert(members: &mut Vec<(String, Node)>, path: &str, leaf: Node) {
     }
 }
 
+/// What lies under an object, found once so that whether it is present
+/// is one look at its slots, not a walk of its members.
+#[derive(Debug, Clone, Default)]
+struct Under {
+    /// Every field slot under it, however deep.
+    slots: Vec<usize>,
+    /// A constant under it: always present.
+    fixed: bool,
+    /// The claim's lines under it: present when the claim has lines.
+    lines: bool,
+}
+
+impl Under {
+    fn add(&mut self, node: &Node) {
+        match node {
+            Node::Slot(i) => self.slots.push(*i),
+            Node::Const(_) | Node::Or(..) => self.fixed = true,
+            Node::Object(_, under) => {
+                self.slots.extend_from_slice(&under.slots);
+                self.fixed |= under.fixed;
+                self.lines |= under.lines;
+            }
+            Node::One(inner) => self.add(inner),
+            Node::Lines => self.lines = true,
+        }
+    }
+}
+
+/// Sorts every object's members by key and notes what lies under each.
 fn sort(node: &mut Node) {
     match node {
-        Node::Object(m) => {
+        Node::Object(m, under) => {
             m.sort_by(|a, b| a.0.cmp(&b.0));
             m.iter_mut().for_each(|(_, n)| sort(n));
+            let mut found = Under::default();
+            m.iter().for_each(|(_, n)| found.add(n));
+            *under = found;
         }
         Node::One(inner) => sort(inner),
         _ => {}
@@ -296,7 +399,10 @@ impl Plan {
         for (i, target) in line_targets.into_iter().enumerate() {
             insert(&mut line, target, Node::Slot(i));
         }
-        let (mut claim, mut line) = (Node::Object(claim), Node::Object(line));
+        let (mut claim, mut line) = (
+            Node::Object(claim, Under::default()),
+            Node::Object(line, Under::default()),
+        );
         sort(&mut claim);
         sort(&mut line);
         Plan { claim, line }
@@ -320,7 +426,14 @@ fn present(node: &Node, vals: &[Option<Val>], has_lines: bool) -> bool {
     match node {
         Node::Slot(i) => vals.get(*i).is_some_and(Option::is_some),
         Node::Const(_) | Node::Or(..) => true,
-        Node::Object(m) => m.iter().any(|(_, n)| present(n, vals, has_lines)),
+        Node::Object(_, under) => {
+            under.fixed
+                || (has_lines && under.lines)
+                || under
+                    .slots
+                    .iter()
+                    .any(|&i| vals.get(i).is_some_and(Option::is_some))
+        }
         Node::One(inner) => present(inner, vals, has_lines),
         Node::Lines => has_lines,
     }
@@ -374,7 +487,7 @@ impl<'de> MapAccess<'de> for Members<'_> {
                 Some(v) => seed.deserialize(v),
                 None => seed.deserialize(c.clone()),
             },
-            Node::Object(_) => seed.deserialize(At {
+            Node::Object(..) => seed.deserialize(At {
                 plan: self.plan,
                 node,
                 vals: &mut *self.vals,
@@ -425,7 +538,7 @@ impl<'de> Deserializer<'de> for At<'_> {
     type Error = Error;
 
     fn deserialize_any<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let Node::Object(members) = self.node else {
+        let Node::Object(members, _) = self.node else {
             return Err(de::Error::custom("not an object"));
         };
         visitor.visit_map(Members {
@@ -563,5 +676,46 @@ impl<'de> SeqAccess<'de> for Lines<'_> {
 
     fn size_hint(&self) -> Option<usize> {
         Some(self.lines.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    /// The model reads an amount or a date from the text handed over: the
+    /// hand-written text must be exactly what `Display` writes.
+    #[test]
+    fn amounts_and_dates_are_handed_over_as_display_writes_them() {
+        for amount in [
+            "0",
+            "0.00",
+            "0.05",
+            "1",
+            "150.00",
+            "185.5",
+            "1234.50",
+            "-12.00",
+            "-0.00",
+            "7.000",
+            "79228162514264337593543950335",
+            "0.0000000000000000000000000001",
+        ] {
+            let d = Decimal::from_str(amount).unwrap();
+            assert_eq!(with_decimal(d, str::to_owned), d.to_string(), "{amount}");
+        }
+        for (y, m, d) in [
+            (2026, 11, 3),
+            (1961, 3, 14),
+            (0, 1, 1),
+            (999, 12, 31),
+            (9999, 12, 31),
+            (-1, 6, 1),
+            (10000, 1, 1),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(with_date(date, str::to_owned), date.to_string(), "{date}");
+        }
     }
 }

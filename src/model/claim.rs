@@ -10,6 +10,62 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// Dates as the model reads them (`2026-11-03`): that shape is read by hand
+/// (the map hands every date over so), anything else by chrono's own
+/// deserialiser, exactly as before: the same dates and the same errors.
+mod date {
+    use chrono::NaiveDate;
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Deserialize;
+    use std::fmt;
+
+    struct Date(NaiveDate);
+
+    struct DateVisitor;
+
+    /// `YYYY-MM-DD` exactly, a date that exists.
+    pub(super) fn iso(v: &str) -> Option<NaiveDate> {
+        let b = v.as_bytes();
+        if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+            return None;
+        }
+        let num = |from: usize, to: usize| -> Option<u32> {
+            b.get(from..to)?.iter().try_fold(0u32, |n, c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        };
+        NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(5, 7)?, num(8, 10)?)
+    }
+
+    impl Visitor<'_> for DateVisitor {
+        type Value = NaiveDate;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            // chrono's words, so a refusal reads as it always did.
+            formatter.write_str("a formatted date string")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<NaiveDate, E> {
+            match iso(value) {
+                Some(date) => Ok(date),
+                None => value.parse().map_err(E::custom),
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Date {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_str(DateVisitor).map(Date)
+        }
+    }
+
+    pub(super) fn optional<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<NaiveDate>, D::Error> {
+        Ok(Option::<Date>::deserialize(deserializer)?.map(|Date(d)| d))
+    }
+}
+
 /// A set of claims with the parties of the transmission, as canonical JSON.
 ///
 /// ```json
@@ -207,7 +263,11 @@ pub struct Subscriber {
     pub first_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub middle_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub birth_date: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gender: Option<Gender>,
@@ -238,7 +298,11 @@ pub struct Patient {
     pub last_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub birth_date: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gender: Option<Gender>,
@@ -311,7 +375,11 @@ pub struct OtherPayer {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub adjustments: Vec<Adjustment>,
     /// DTP*573: when this payer adjudicated the claim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub adjudication_date: Option<NaiveDate>,
 }
 
@@ -372,9 +440,17 @@ pub struct ServiceLine {
     /// 837P SV105, when the line's place of service differs from the claim's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place_of_service: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub service_date: Option<NaiveDate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub service_date_end: Option<NaiveDate>,
     /// 837P SV107: 1-based indexes into the claim's diagnoses, at most four.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -390,7 +466,11 @@ pub struct ServiceLine {
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Admission {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub date: Option<NaiveDate>,
     /// CL101 priority (type) of admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -434,9 +514,17 @@ pub struct Claim {
     pub release_of_information: String,
     /// 837I DTP*434. On an 837P nothing carries it: set it only to have the
     /// scrubber check that every line falls inside it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub statement_from: Option<NaiveDate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub statement_to: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<Admission>,
@@ -465,16 +553,28 @@ pub struct Claim {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub related_causes: Vec<String>,
     /// 837P DTP*439: date of the accident.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub accident_date: Option<NaiveDate>,
     /// 837P CLM11-4: state (or province) of an auto accident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accident_state: Option<String>,
     /// 837P DTP*431: onset of the current illness or symptom.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub onset_date: Option<NaiveDate>,
     /// 837P DTP*454: initial treatment date.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date::optional"
+    )]
     pub initial_treatment_date: Option<NaiveDate>,
     /// 837P REF*X4: the laboratory's CLIA number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -689,4 +789,47 @@ pub fn is_claim_path(path: &[String]) -> bool {
     claim_paths()
         .iter()
         .any(|p| *p == joined || p.starts_with(&format!("{joined}.")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dates in the model's shape are read by hand; every date, and every
+    /// refusal, must read as chrono's own deserialiser reads it.
+    #[test]
+    fn dates_read_as_chrono_reads_them() {
+        for text in [
+            "2026-11-03",
+            "2024-02-29",
+            "0000-01-01",
+            "9999-12-31",
+            "2026-02-30",
+            "2026-13-01",
+            "2026-1-03",
+            "20261103",
+            " 2026-11-03",
+            "2026-11-03T00:00",
+            "+2026-11-03",
+            "",
+        ] {
+            let json = serde_json::json!(text);
+            let ours = date::optional(&json).map_err(|e| e.to_string());
+            let chrono = Option::<NaiveDate>::deserialize(&json).map_err(|e| e.to_string());
+            assert_eq!(ours, chrono, "{text:?}");
+        }
+        assert_eq!(
+            date::iso("2026-11-03"),
+            NaiveDate::from_ymd_opt(2026, 11, 3)
+        );
+        for other in [
+            serde_json::json!(null),
+            serde_json::json!(20261103),
+            serde_json::json!(["2026-11-03"]),
+        ] {
+            let ours = date::optional(&other).map_err(|e| e.to_string());
+            let chrono = Option::<NaiveDate>::deserialize(&other).map_err(|e| e.to_string());
+            assert_eq!(ours, chrono, "{other}");
+        }
+    }
 }

@@ -130,8 +130,9 @@ pub fn taxonomy_shape(t: &str) -> bool {
 pub fn card_number(text: &str) -> Option<String> {
     let b = text.as_bytes();
     // Most text holds fewer than 13 digits in all, so no run can be a card:
-    // one pass over the bytes, nothing allocated.
-    if b.iter().filter(|c| c.is_ascii_digit()).count() < 13 {
+    // shorter text is not even looked at, longer text in one pass over the
+    // bytes, nothing allocated.
+    if b.len() < 13 || b.iter().filter(|c| c.is_ascii_digit()).count() < 13 {
         return None;
     }
     let mut i = 0;

@@ -36,7 +36,8 @@ const ICD10_START: (i32, u32, u32) = (2015, 10, 1);
 /// Checks claims for one partner as of one day (injectable: tests and the
 /// daemon's clock decide what "in the future" means).
 pub struct Scrubber<'p> {
-    profile: &'p Profile,
+    /// Borrowed, or owned by a scrubber that runs on a thread of its own.
+    profile: std::borrow::Cow<'p, Profile>,
     today: NaiveDate,
     forbidden: [bool; 256],
 }
@@ -138,9 +139,21 @@ impl Findings<'_> {
 impl<'p> Scrubber<'p> {
     pub fn new(profile: &'p Profile, today: NaiveDate) -> Self {
         Scrubber {
-            profile,
+            profile: std::borrow::Cow::Borrowed(profile),
             today,
             forbidden: profile.envelope.delimiters.forbidden_table(),
+        }
+    }
+
+    /// A scrubber holding its own copy of the profile, to scrub on a
+    /// thread of its own (see `translate`, which scrubs each claim while
+    /// the one before is written).
+    pub fn owned(profile: Profile, today: NaiveDate) -> Scrubber<'static> {
+        let forbidden = profile.envelope.delimiters.forbidden_table();
+        Scrubber {
+            profile: std::borrow::Cow::Owned(profile),
+            today,
+            forbidden,
         }
     }
 
