@@ -38,6 +38,7 @@ use crate::config::{Config, InboundAfter, Partner};
 use crate::crypt::{self, CryptError, Identities};
 use crate::fault::crash_point;
 use crate::inspect::{read_items_streaming, InspectError, Item, ItemReader, Problem};
+use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
     identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound, Reconciled,
 };
@@ -60,8 +61,21 @@ pub enum CollectError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A spool file that cannot be stored in or restored from the ledger.
+    #[error(transparent)]
+    SpoolCopy(SpoolCopyError),
     #[error("another collect for partner {partner} is in progress (it holds {}); nothing was done", lock.display())]
     Busy { partner: String, lock: PathBuf },
+}
+
+impl From<SpoolCopyError> for CollectError {
+    /// The ledger failing stays the ledger failing (it stops the run).
+    fn from(e: SpoolCopyError) -> Self {
+        match e {
+            SpoolCopyError::Ledger(e) => CollectError::Ledger(e),
+            e => CollectError::SpoolCopy(e),
+        }
+    }
 }
 
 impl From<SftpError> for CollectError {
@@ -270,6 +284,24 @@ impl Collect<'_> {
                 })
             }
         };
+        // One host at a time, too, when the ledger is shared.
+        let lease = format!("collect:{}", self.partner.name);
+        let holder = spool::holder(&self.config.paths.spool);
+        match self
+            .ledger
+            .under_run_lease(&lease, &holder, self.run_locked())
+            .await?
+        {
+            Leased::Ran(report) => report,
+            Leased::Busy | Leased::Lost => Err(CollectError::Busy {
+                partner: self.partner.name.clone(),
+                lock: PathBuf::from(format!("the ledger's run lease {lease}")),
+            }),
+        }
+    }
+
+    /// [`run`](Collect::run), under the partner's lock and lease.
+    async fn run_locked(&self) -> Result<CollectReport, CollectError> {
         self.sweep_partial_downloads();
         let mut report = CollectReport::default();
         // Transient faults (refused, dropped, timed out) are retried with
@@ -461,7 +493,7 @@ impl Collect<'_> {
                     remote_name: &entry.name,
                     remote_size: entry.size,
                     remote_mtime: entry.modified,
-                    spool_path: &local.display().to_string(),
+                    spool_path: &spool::relative(&self.config.paths.spool, &local),
                     sha256: &sha,
                 },
                 self.now,
@@ -475,7 +507,7 @@ impl Collect<'_> {
                 ..
             } => {
                 // Kept (sealed) under its first name already: this copy adds nothing.
-                if Path::new(&spool_path) != local {
+                if spool::resolve(&self.config.paths.spool, &spool_path) != local {
                     let _ = std::fs::remove_file(&local);
                 }
                 Collected::Held {
@@ -498,6 +530,11 @@ impl Collect<'_> {
                 ..
             }
             | Inbound::New(id) => {
+                // Sealed, it is in a shared ledger before it is read, so
+                // another host can read it (or keep it in quarantine).
+                self.ledger
+                    .store_spool_copy(Direction::In, id, &local, Some(&sha))
+                    .await?;
                 // A file whose processing took the run down before (killed,
                 // out of memory) is set aside rather than tried forever.
                 let tries = self.ledger.count_attempt(id).await?;
@@ -536,6 +573,20 @@ impl Collect<'_> {
         name: &str,
         local: &Path,
     ) -> Result<Collected, CollectError> {
+        // A recorded path (relative to the spool, or absolute from an
+        // earlier release) on this host; restored from the ledger's copy
+        // when another host collected it.
+        let local = &self.config.paths.spool.join(local);
+        if !self
+            .ledger
+            .ensure_spool_file(Direction::In, id, local)
+            .await?
+        {
+            return Err(CollectError::Spool {
+                path: local.clone(),
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
         let keys = self.inbound_keys();
         let budget = Budget::start(self.partner.inbound_time_budget_secs);
         let checked = match check_file(&keys, local, budget) {
@@ -740,9 +791,14 @@ impl Collect<'_> {
         };
         if let Some(sealed) = &sealed {
             self.ledger
-                .set_inbound_spool_path(id, &sealed.display().to_string())
+                .set_inbound_spool_path(id, &spool::relative(&self.config.paths.spool, sealed))
                 .await?;
         }
+        // What stays in quarantine, sealed, is in a shared ledger before
+        // the ledger says it is quarantined (plain bytes never are).
+        self.ledger
+            .store_spool_copy(Direction::In, id, sealed.as_deref().unwrap_or(local), None)
+            .await?;
         self.ledger
             .quarantine_inbound(id, &reason.to_string(), self.now)
             .await?;

@@ -43,6 +43,7 @@ use crate::atomic::AtomicFile;
 use crate::config::{Config, FileNameVars, Partner, Seal, UploadStyle, VerifyMode};
 use crate::crypt::{CryptError, Sealed, Sealer};
 use crate::fault::{crash_point, pause_point};
+use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
     Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Reserved, SentClaim,
     SpooledFile,
@@ -73,10 +74,23 @@ pub enum SubmitError {
     },
     #[error(transparent)]
     Sftp(Box<SftpError>),
+    /// A spool file that cannot be stored in or restored from the ledger.
+    #[error(transparent)]
+    SpoolCopy(SpoolCopyError),
     #[error("file {name}: the ledger has no hash or size for it")]
     Unrecorded { name: String },
     #[error("another run for partner {partner} is in progress (it holds {}); nothing was done", lock.display())]
     Busy { partner: String, lock: PathBuf },
+}
+
+impl From<SpoolCopyError> for SubmitError {
+    /// The ledger failing stays the ledger failing (it stops the run).
+    fn from(e: SpoolCopyError) -> Self {
+        match e {
+            SpoolCopyError::Ledger(e) => SubmitError::Ledger(e),
+            e => SubmitError::SpoolCopy(e),
+        }
+    }
 }
 
 impl From<SftpError> for SubmitError {
@@ -216,6 +230,24 @@ impl Submit<'_> {
     /// partner's outbox), and delivers every file waiting for this partner.
     pub async fn run(&self, inputs: Option<&[PathBuf]>) -> Result<SubmitReport, SubmitError> {
         let _lock = self.lock()?;
+        // One host at a time, too, when the ledger is shared.
+        let lease = format!("submit:{}", self.partner.name);
+        let holder = spool::holder(&self.config.paths.spool);
+        match self
+            .ledger
+            .under_run_lease(&lease, &holder, self.run_locked(inputs))
+            .await?
+        {
+            Leased::Ran(report) => report,
+            Leased::Busy | Leased::Lost => Err(SubmitError::Busy {
+                partner: self.partner.name.clone(),
+                lock: PathBuf::from(format!("the ledger's run lease {lease}")),
+            }),
+        }
+    }
+
+    /// [`run`](Submit::run), under the partner's lock and lease.
+    async fn run_locked(&self, inputs: Option<&[PathBuf]>) -> Result<SubmitReport, SubmitError> {
         // Nothing is picked up that could not be retired afterwards.
         if self.config.archive.exports == crate::config::ExportRetention::Sealed
             && self.config.archive.recipients.is_none()
@@ -271,13 +303,18 @@ impl Submit<'_> {
         }
     }
 
+    /// Where a spool path the ledger recorded is on this host.
+    fn local(&self, stored: &str) -> PathBuf {
+        spool::resolve(&self.config.paths.spool, stored)
+    }
+
     /// Finishes the local steps a crash interrupted.
     async fn recover(&self) -> Result<(), SubmitError> {
         for file in self.ledger.unfinished_files(&self.partner.name).await? {
             if file.state != FileState::Sealing {
                 continue;
             }
-            remove_if_present(Path::new(&file.spool_path))?;
+            remove_if_present(&self.local(&file.spool_path))?;
             self.ledger
                 .abandon_file(
                     file.id,
@@ -382,7 +419,7 @@ impl Submit<'_> {
                     sha256: &fp.sha256,
                     size: fp.size,
                     file_name: &name,
-                    spool_path: &spool_path.display().to_string(),
+                    spool_path: &spool::relative(&self.config.paths.spool, &spool_path),
                 },
                 self.now,
             )
@@ -422,6 +459,16 @@ impl Submit<'_> {
         let outcome = match (translation.interchange, sealed) {
             (Some(interchange), Some(sealed)) => {
                 crash_point("sealed");
+                // Any host can deliver it once it is spooled: its bytes are
+                // in a shared ledger before the ledger says so.
+                self.ledger
+                    .store_spool_copy(
+                        Direction::Out,
+                        file_id,
+                        &spool_path,
+                        Some(&sealed.sha256_hex()),
+                    )
+                    .await?;
                 self.ledger
                     .record_spooled(
                         &SpooledFile {
@@ -834,9 +881,12 @@ impl Submit<'_> {
             }
             self.progress.advance(sent);
         };
-        let sent = conn
-            .put(Path::new(&file.spool_path), remote, how, &advance)
-            .await;
+        // Sealed on another host: restored from the ledger's copy first.
+        let local = self.local(&file.spool_path);
+        self.ledger
+            .ensure_spool_file(Direction::Out, file.id, &local)
+            .await?;
+        let sent = conn.put(&local, remote, how, &advance).await;
         self.progress.finish();
         sent?;
         crash_point("uploaded");
@@ -888,7 +938,7 @@ impl Submit<'_> {
     /// A delivered file's sealed copy moves from the spool to the archive.
     fn archive(&self, file: &OutFile) -> Result<(), SubmitError> {
         let dir = self.archive_dir();
-        let from = Path::new(&file.spool_path);
+        let from = &self.local(&file.spool_path);
         let to = dir.join(&file.name);
         let err = |source| SubmitError::Spool {
             path: from.to_owned(),
@@ -915,7 +965,7 @@ impl Submit<'_> {
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if waiting.iter().any(|f| Path::new(&f.spool_path) == path) {
+            if waiting.iter().any(|f| self.local(&f.spool_path) == path) {
                 continue;
             }
             if name.starts_with('.') && name.ends_with(".part") {

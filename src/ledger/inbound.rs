@@ -489,6 +489,8 @@ async fn finish_file(
     .execute(&mut **tx)
     .await
     .map_err(query_err("marking a collected file"))?;
+    // Read and applied (or a repeat): no host needs its spool copy now.
+    super::spool::drop_copy_in(tx, super::spool::Direction::In, file_id).await?;
     let action = match state {
         InboundState::Duplicate => AuditAction::ResponseRepeated,
         _ => AuditAction::ResponseApplied,

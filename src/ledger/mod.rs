@@ -29,6 +29,7 @@ mod dialect;
 mod inbound;
 mod outbound;
 mod report;
+pub mod spool;
 pub use daemon::{Overdue, PendingAlert, StatusTotal};
 pub use dialect::{redacted, Dialect, LedgerUrl};
 pub use inbound::{

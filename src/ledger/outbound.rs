@@ -360,6 +360,7 @@ impl Ledger {
             reason,
         )
         .await?;
+        super::spool::drop_copy_in(&mut tx, super::spool::Direction::Out, file_id).await?;
         self.commit_audited(tx, "abandoning a file").await
     }
 
@@ -723,6 +724,8 @@ impl Ledger {
             detail,
         )
         .await?;
+        // The local copy goes to the archive: no other host needs it now.
+        super::spool::drop_copy_in(&mut tx, super::spool::Direction::Out, file_id).await?;
         let sent = sqlx::query(
             "UPDATE claims SET status = 'sent', updated_at = $2 WHERE file_id = $1 AND status = 'queued'",
         )

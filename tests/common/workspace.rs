@@ -46,6 +46,23 @@ pub struct Workspace {
     pub ledger_url: String,
     /// The server holding that database (stopped with the workspace).
     pub postgres: Option<Postgres>,
+    /// The folder holding each partner's outbox (`outbox/` in the
+    /// workspace, or another host's, shared).
+    pub outbox_root: PathBuf,
+    /// The partner's SFTP login.
+    pub user: String,
+}
+
+/// The SFTP end of a test's sshd.
+fn endpoint(sshd: &Sshd) -> Endpoint {
+    Endpoint {
+        client_key: sshd.client_key.clone(),
+        port: sshd.port,
+        fingerprint: sshd.fingerprint.clone(),
+        user: sshd.user.clone(),
+        outbound_dir: sshd.folder("inbound"),
+        inbound_dir: sshd.folder("outbound"),
+    }
 }
 
 /// The partner's SFTP end as a workspace sees it.
@@ -60,14 +77,7 @@ pub struct Endpoint {
 
 impl Workspace {
     pub fn new(sshd: &Sshd) -> Workspace {
-        Workspace::against(Endpoint {
-            client_key: sshd.client_key.clone(),
-            port: sshd.port,
-            fingerprint: sshd.fingerprint.clone(),
-            user: sshd.user.clone(),
-            outbound_dir: sshd.folder("inbound"),
-            inbound_dir: sshd.folder("outbound"),
-        })
+        Workspace::against(endpoint(sshd))
     }
 
     /// A workspace whose partner is never reached: nothing listens on its
@@ -85,6 +95,45 @@ impl Workspace {
     }
 
     pub fn against(end: Endpoint) -> Workspace {
+        let ledger = if postgres::wanted() {
+            let server = Postgres::start();
+            Some((server.database(), server))
+        } else {
+            None
+        };
+        Workspace::with_ledger(end, ledger)
+    }
+
+    /// A workspace whose ledger is a fresh database of its own PostgreSQL,
+    /// whatever `EDI_COURIER_TEST_LEDGER` says (tests of a shared ledger).
+    pub fn on_postgres(sshd: &Sshd) -> Workspace {
+        let server = Postgres::start();
+        Workspace::with_ledger(endpoint(sshd), Some((server.database(), server)))
+    }
+
+    /// A second host beside this one: a folder of its own (config, spool,
+    /// archive, remittances, jobs, logs) on the same ledger, partner and
+    /// keys, picking up from this workspace's outbox (a shared mount).
+    pub fn another_host(&self) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace {
+            config: dir.path().join("edi-courier.toml"),
+            dir,
+            partner_identity: self.partner_identity.clone(),
+            partner_recipient: self.partner_recipient.clone(),
+            our_identity: self.our_identity.clone(),
+            our_recipient: self.our_recipient.clone(),
+            partner: self.partner.clone(),
+            ledger_url: self.ledger_url.clone(),
+            postgres: None,
+            outbox_root: self.outbox_root.clone(),
+            user: self.user.clone(),
+        };
+        ws.write_config(&ws.partner.clone(), &ws.user.clone());
+        ws
+    }
+
+    fn with_ledger(end: Endpoint, ledger: Option<(String, Postgres)>) -> Workspace {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("keys");
         std::fs::create_dir_all(&keys).unwrap();
@@ -105,19 +154,19 @@ impl Workspace {
             attempts: 2,
             file_name: "{sender}_{yyyymmdd}_{isa13}.x12.age".into(),
         };
-        let (ledger_url, postgres) = if postgres::wanted() {
-            let server = Postgres::start();
-            (server.database(), Some(server))
-        } else {
-            (
+        let (ledger_url, postgres) = match ledger {
+            Some((url, server)) => (url, Some(server)),
+            None => (
                 format!("sqlite://{}", dir.path().join("ledger.sqlite").display()),
                 None,
-            )
+            ),
         };
         let ws = Workspace {
             config: dir.path().join("edi-courier.toml"),
             ledger_url,
             postgres,
+            outbox_root: dir.path().join("outbox"),
+            user: end.user.clone(),
             dir,
             partner_identity,
             partner_recipient,
@@ -138,6 +187,7 @@ url = "{ledger}"
 
 [paths]
 maps_dir = "{maps}"
+outbox = "{outbox_root}"
 
 [partners.{PARTNER}]
 profile = "sandbox"
@@ -155,6 +205,7 @@ timeout_secs = 10
 retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
 "#,
             maps = root().join("edi-maps").display(),
+            outbox_root = self.outbox_root.display(),
             port = p.port,
             login = [
                 p.key_login
@@ -183,7 +234,7 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
     }
 
     pub fn outbox(&self) -> PathBuf {
-        self.path("outbox").join(PARTNER)
+        self.outbox_root.join(PARTNER)
     }
 
     /// Copies an export into the partner's outbox.
@@ -367,6 +418,14 @@ impl Daemon {
         self.signal("TERM");
         let mut c = self.child.take()?;
         c.wait().unwrap().code()
+    }
+
+    /// `kill -9`, then reaps it: nothing of it runs after this returns.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
     }
 
     pub fn is_running(&mut self) -> bool {
