@@ -45,7 +45,12 @@ impl SharedClock {
     }
 
     fn start(&self, ws: &Workspace) -> Daemon {
-        ws.daemon(&[("EDI_COURIER_CLOCK", &self.now())])
+        // A killed daemon's job leases lapse after three real seconds (they
+        // are judged on the database's clock, not the fast one).
+        ws.daemon(&[
+            ("EDI_COURIER_CLOCK", &self.now()),
+            ("EDI_COURIER_LEASE_SECS", "3"),
+        ])
     }
 }
 
