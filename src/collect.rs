@@ -38,6 +38,7 @@ use crate::config::{Config, InboundAfter, Partner};
 use crate::crypt::{self, CryptError, Identities};
 use crate::fault::crash_point;
 use crate::inspect::{read_items_streaming, InspectError, Item, ItemReader, Problem};
+use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
     identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound, Reconciled,
@@ -64,8 +65,11 @@ pub enum CollectError {
     /// A spool file that cannot be stored in or restored from the ledger.
     #[error(transparent)]
     SpoolCopy(SpoolCopyError),
-    #[error("another collect for partner {partner} is in progress (it holds {}); nothing was done", lock.display())]
-    Busy { partner: String, lock: PathBuf },
+    #[error("another collect for partner {partner} is in progress ({held}); nothing was done")]
+    Busy { partner: String, held: HeldBy },
+    /// The partner's run lease was lost mid-run (see `ledger::lease`).
+    #[error("partner {partner}: {lost}; the run stopped before its next step, and the next run resumes it")]
+    LeaseLost { partner: String, lost: LeaseLost },
 }
 
 impl From<SpoolCopyError> for CollectError {
@@ -274,7 +278,7 @@ impl Collect<'_> {
             Ok(None) => {
                 return Err(CollectError::Busy {
                     partner: self.partner.name.clone(),
-                    lock: lock_path,
+                    held: HeldBy::Lock(lock_path),
                 })
             }
             Err(source) => {
@@ -293,9 +297,13 @@ impl Collect<'_> {
             .await?
         {
             Leased::Ran(report) => report,
-            Leased::Busy | Leased::Lost => Err(CollectError::Busy {
+            Leased::Busy => Err(CollectError::Busy {
                 partner: self.partner.name.clone(),
-                lock: PathBuf::from(format!("the ledger's run lease {lease}")),
+                held: HeldBy::Lease(lease),
+            }),
+            Leased::Lost(lost) => Err(CollectError::LeaseLost {
+                partner: self.partner.name.clone(),
+                lost,
             }),
         }
     }

@@ -35,6 +35,7 @@ use crate::collect::{Collect, CollectError};
 use crate::config::{Config, ConfigError};
 use crate::crypt::Identities;
 use crate::jobs::{Job, JobError, JobKind};
+use crate::ledger::lease::{HeldBy, LeaseKeeper, LeaseKind, LeaseLost};
 use crate::ledger::{Ledger, LedgerError};
 use crate::map::InputMap;
 use crate::scheduler::{missed_tick, next_tick, parse_tick, tick_key, Clock};
@@ -94,14 +95,24 @@ pub struct JobRun {
     pub alerts: Vec<Alert>,
 }
 
-/// The partner's lock was held by another run: recorded as busy, no alert.
-fn busy(partner: &str, lock: &Path) -> JobRun {
+/// The partner's lock or run lease was held by another run: recorded as
+/// busy, no alert.
+fn busy(partner: &str, held: &HeldBy) -> JobRun {
     JobRun {
         outcome: RunOutcome::Busy,
         detail: format!(
-            "another run for partner {partner} holds {}; nothing was done, the next tick tries again",
-            lock.display()
+            "another run for partner {partner} is in progress ({held}); nothing was done, the next tick tries again"
         ),
+        alerts: Vec::new(),
+    }
+}
+
+/// The partner's run lease was lost mid-run: it stopped before its next
+/// step, and whoever holds the lease now (or the next tick) resumes it.
+fn run_lease_lost(partner: &str, lost: LeaseLost) -> JobRun {
+    JobRun {
+        outcome: RunOutcome::LeaseLost,
+        detail: format!("partner {partner}: {lost}; stopped before its next step"),
         alerts: Vec::new(),
     }
 }
@@ -195,7 +206,8 @@ async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
     .await;
     let report = match report {
         Ok(r) => r,
-        Err(SubmitError::Busy { partner, lock }) => return busy(&partner, &lock),
+        Err(SubmitError::Busy { partner, held }) => return busy(&partner, &held),
+        Err(SubmitError::LeaseLost { partner, lost }) => return run_lease_lost(&partner, lost),
         Err(e) => return failed(e.to_string(), job),
     };
     let delivered = report
@@ -247,7 +259,8 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> Job
     .await;
     let report = match report {
         Ok(r) => r,
-        Err(CollectError::Busy { partner, lock }) => return busy(&partner, &lock),
+        Err(CollectError::Busy { partner, held }) => return busy(&partner, &held),
+        Err(CollectError::LeaseLost { partner, lost }) => return run_lease_lost(&partner, lost),
         Err(e) => return failed(e.to_string(), job),
     };
     let alerts = alert::from_collect(&partner.name, &report);
@@ -740,7 +753,13 @@ async fn run_tick(shared: &Arc<Shared>, config: &Config, job: &Job, key: &str) {
     tracing::info!(job = %job.name, kind = job.kind.as_str(), tick = %key, "run started");
     // The lease is renewed by a task of its own (a job busy with CPU work
     // on this thread does not let it lapse); the run stops when it is lost.
-    let mut keeper = LeaseKeeper::start(shared, &job.name);
+    let mut keeper = LeaseKeeper::start(
+        shared.ledger.clone(),
+        LeaseKind::Job,
+        job.name.clone(),
+        shared.id.clone(),
+        shared.lease,
+    );
     let mut run = Box::pin(run_job(config, job, ledger, now));
     let run = tokio::select! {
         run = &mut run => run,
@@ -768,83 +787,6 @@ async fn run_tick(shared: &Arc<Shared>, config: &Config, job: &Job, key: &str) {
     // Only ever ours: a lease another daemon took is left alone.
     let _ = ledger.release_lease(&job.name, &shared.id).await;
     tracing::info!(job = %job.name, tick = %key, outcome = run.outcome.as_str(), detail = %run.detail, "run finished");
-}
-
-/// Why a running job's lease is no longer this daemon's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaseLost {
-    /// The database says so: another daemon holds it, or it lapsed by the
-    /// database's clock (and another may have run the job meanwhile).
-    Lapsed,
-    /// It could not be renewed (the database unreachable) for as long as it
-    /// lasts: another daemon may hold it by now.
-    Unconfirmed,
-}
-
-impl LeaseLost {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LeaseLost::Lapsed => "the job's lease was taken by another daemon or lapsed",
-            LeaseLost::Unconfirmed => "the job's lease could not be renewed before it lapsed",
-        }
-    }
-}
-
-/// Renews a running job's lease at a third of its length, on a task of its
-/// own; says when the lease is lost. Stops renewing when dropped.
-struct LeaseKeeper {
-    task: tokio::task::JoinHandle<()>,
-    lost: watch::Receiver<Option<LeaseLost>>,
-}
-
-impl LeaseKeeper {
-    fn start(shared: &Arc<Shared>, job: &str) -> LeaseKeeper {
-        let (tell, lost) = watch::channel(None);
-        let shared = shared.clone();
-        let job = job.to_owned();
-        let task = tokio::spawn(async move {
-            let mut renewed = std::time::Instant::now();
-            loop {
-                tokio::time::sleep(shared.lease / 3).await;
-                match shared
-                    .ledger
-                    .renew_lease(&job, &shared.id, shared.lease)
-                    .await
-                {
-                    Ok(true) => renewed = std::time::Instant::now(),
-                    Ok(false) => {
-                        let _ = tell.send(Some(LeaseLost::Lapsed));
-                        return;
-                    }
-                    Err(e) if renewed.elapsed() >= shared.lease => {
-                        tracing::error!(job = %job, error = %e, "the job's lease could not be renewed");
-                        let _ = tell.send(Some(LeaseLost::Unconfirmed));
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(job = %job, error = %e, "the job's lease could not be renewed; trying again");
-                    }
-                }
-            }
-        });
-        LeaseKeeper { task, lost }
-    }
-
-    /// Resolves when the lease is lost (never while it is held).
-    async fn lost(&mut self) -> LeaseLost {
-        match self.lost.wait_for(Option::is_some).await {
-            Ok(lost) => (*lost).unwrap_or(LeaseLost::Unconfirmed),
-            // The keeper is gone without a word (it never is while
-            // renewing): the lease can no longer be vouched for.
-            Err(_) => LeaseLost::Unconfirmed,
-        }
-    }
-}
-
-impl Drop for LeaseKeeper {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 async fn mail_loop(shared: Arc<Shared>, config: Arc<Config>, every: Duration) {

@@ -43,6 +43,7 @@ use crate::atomic::AtomicFile;
 use crate::config::{Config, FileNameVars, Partner, Seal, UploadStyle, VerifyMode};
 use crate::crypt::{CryptError, Sealed, Sealer};
 use crate::fault::{crash_point, pause_point};
+use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
     Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Reserved, SentClaim,
@@ -79,8 +80,11 @@ pub enum SubmitError {
     SpoolCopy(SpoolCopyError),
     #[error("file {name}: the ledger has no hash or size for it")]
     Unrecorded { name: String },
-    #[error("another run for partner {partner} is in progress (it holds {}); nothing was done", lock.display())]
-    Busy { partner: String, lock: PathBuf },
+    #[error("another run for partner {partner} is in progress ({held}); nothing was done")]
+    Busy { partner: String, held: HeldBy },
+    /// The partner's run lease was lost mid-run (see `ledger::lease`).
+    #[error("partner {partner}: {lost}; the run stopped before its next step, and the next run resumes it")]
+    LeaseLost { partner: String, lost: LeaseLost },
 }
 
 impl From<SpoolCopyError> for SubmitError {
@@ -239,9 +243,13 @@ impl Submit<'_> {
             .await?
         {
             Leased::Ran(report) => report,
-            Leased::Busy | Leased::Lost => Err(SubmitError::Busy {
+            Leased::Busy => Err(SubmitError::Busy {
                 partner: self.partner.name.clone(),
-                lock: PathBuf::from(format!("the ledger's run lease {lease}")),
+                held: HeldBy::Lease(lease),
+            }),
+            Leased::Lost(lost) => Err(SubmitError::LeaseLost {
+                partner: self.partner.name.clone(),
+                lost,
             }),
         }
     }
@@ -297,7 +305,7 @@ impl Submit<'_> {
             Ok(Some(file)) => Ok(file),
             Ok(None) => Err(SubmitError::Busy {
                 partner: self.partner.name.clone(),
-                lock: path,
+                held: HeldBy::Lock(path),
             }),
             Err(source) => Err(SubmitError::Spool { path, source }),
         }

@@ -148,6 +148,31 @@ fn payer(ws: &Workspace, log: &Mutex<PayerLog>) {
     }
 }
 
+/// A log line without its terminal colours.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ … m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The value of `key=value` in a log line.
+fn field<'l>(line: &'l str, key: &str) -> Option<&'l str> {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+}
+
 /// Runs a query on the shared ledger.
 fn ledger_rows(url: &str, sql: &str) -> Vec<(String, i64)> {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -165,13 +190,18 @@ fn two_hosts_killed_twenty_times_deliver_every_claim_once_and_apply_every_answer
     let a = Workspace::on_postgres(&sshd);
     let b = a.another_host();
     for ws in [&a, &b] {
-        for (name, kind) in [
-            ("submit", "submit-claims"),
-            ("collect", "collect-responses"),
+        for (name, kind, schedule) in [
+            ("submit", "submit-claims", "*/10 * * * * *"),
+            ("collect", "collect-responses", "*/10 * * * * *"),
+            // Light jobs every (fast) second: the ticks the two daemons
+            // contend for, well over a thousand in the run.
+            ("deadlines-a", "check-deadlines", "* * * * * *"),
+            ("deadlines-b", "check-deadlines", "* * * * * *"),
+            ("deadlines-c", "check-deadlines", "* * * * * *"),
         ] {
             ws.job(
                 name,
-                &format!("kind = \"{kind}\"\nschedule = \"*/10 * * * * *\"\npartner = \"acme\"\n"),
+                &format!("kind = \"{kind}\"\nschedule = \"{schedule}\"\npartner = \"acme\"\n"),
             );
         }
     }
@@ -279,6 +309,37 @@ fn two_hosts_killed_twenty_times_deliver_every_claim_once_and_apply_every_answer
         "SELECT 'all', COUNT(*) FROM claim_responses WHERE status IN ('paid', 'partially_paid', 'denied')",
     );
     assert_eq!(payments, [("all".to_owned(), total as i64)]);
+    // Every tick was claimed by one daemon and run at most once, by the
+    // logs of every daemon that ever ran (the killed ones included).
+    let ticks: i64 = ledger_rows(&a.ledger_url, "SELECT 'all', COUNT(*) FROM job_runs")[0].1;
+    assert!(ticks >= 1000, "only {ticks} ticks recorded");
+    let mut started = BTreeMap::new();
+    for ws in [&a, &b] {
+        for log in std::fs::read_dir(ws.path("")).unwrap() {
+            let path = log.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !(name.starts_with("daemon-") && name.ends_with(".log")) {
+                continue;
+            }
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                let line = strip_ansi(line);
+                if !line.contains("run started") {
+                    continue;
+                }
+                let (Some(job), Some(tick)) = (field(&line, "job"), field(&line, "tick")) else {
+                    panic!("a start without its job and tick: {line}");
+                };
+                let earlier = started.insert((job.to_owned(), tick.to_owned()), name.clone());
+                assert!(
+                    earlier.is_none(),
+                    "{job} tick {tick} ran twice: in {} and in {name}",
+                    earlier.unwrap_or_default()
+                );
+            }
+        }
+    }
+    assert!(started.len() >= 500, "only {} runs started", started.len());
+
     // Nothing waits in the ledger's spool copies once delivered and read.
     let copies = ledger_rows(
         &a.ledger_url,

@@ -25,10 +25,10 @@ CREATE TABLE spool_chunks (
 );
 
 -- Who runs a partner's submit or collect now (name: 'submit:PARTNER',
--- 'collect:PARTNER'), until when: seconds since 1970 on the database's
--- clock, so hosts whose clocks disagree still agree on it.
+-- 'collect:PARTNER'), until when: a ledger stamp on the database's clock,
+-- as in job_leases, so hosts whose clocks disagree still agree on it.
 CREATE TABLE run_leases (
     name       TEXT   PRIMARY KEY,
     holder     TEXT   NOT NULL,
-    expires_at BIGINT NOT NULL
+    expires_at TEXT   NOT NULL
 );

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use sqlx::Row;
 
 use super::inbound::{col, money};
+use super::lease::LeaseKind;
 use super::{query_err, stamp, Ledger, LedgerError};
 
 /// One alert waiting for the mail server.
@@ -42,11 +43,6 @@ pub struct StatusTotal {
     pub claims: i64,
     pub charges: Decimal,
     pub paid: Decimal,
-}
-
-/// A lease's length in whole seconds (at least one), as the SQL adds it.
-fn lease_secs(length: std::time::Duration) -> i64 {
-    i64::try_from(length.as_secs().max(1)).unwrap_or(i64::MAX)
 }
 
 impl Ledger {
@@ -122,67 +118,20 @@ impl Ledger {
     }
 
     /// Takes the lease on a job for `length`: true when this daemon holds
-    /// it. A lease another daemon holds and has not let lapse is respected.
-    /// Expiry is judged by the database's clock, never this host's: two
-    /// daemons whose clocks disagree still agree on who holds a job.
+    /// it. A lease another daemon holds and has not let lapse (by the
+    /// database's clock: see [`lease`](super::lease)) is respected.
     pub async fn take_lease(
         &self,
         job: &str,
         holder: &str,
         length: std::time::Duration,
     ) -> Result<bool, LedgerError> {
-        let sql = format!(
-            "INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, {until}) \
-             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE job_leases.holder = excluded.holder OR job_leases.expires_at < {now} \
-             RETURNING holder",
-            until = self.dialect.db_now_plus("$3"),
-            now = self.dialect.db_now(),
-        );
-        let got: Option<String> = sqlx::query_scalar(&sql)
-            .bind(job)
-            .bind(holder)
-            .bind(lease_secs(length))
-            .fetch_optional(&self.pool)
+        self.take_lease_of(LeaseKind::Job, job, holder, length)
             .await
-            .map_err(query_err("taking a job's lease"))?;
-        Ok(got.as_deref() == Some(holder))
-    }
-
-    /// Extends the lease this daemon holds on a running job by `length`:
-    /// false when it is no longer this daemon's — another daemon took it,
-    /// or it lapsed by the database's clock (then another may have taken it
-    /// and let it go). A lost lease is never taken back mid-run.
-    pub async fn renew_lease(
-        &self,
-        job: &str,
-        holder: &str,
-        length: std::time::Duration,
-    ) -> Result<bool, LedgerError> {
-        let sql = format!(
-            "UPDATE job_leases SET expires_at = {until} \
-             WHERE job = $1 AND holder = $2 AND expires_at >= {now}",
-            until = self.dialect.db_now_plus("$3"),
-            now = self.dialect.db_now(),
-        );
-        let done = sqlx::query(&sql)
-            .bind(job)
-            .bind(holder)
-            .bind(lease_secs(length))
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("renewing a job's lease"))?;
-        Ok(done.rows_affected() == 1)
     }
 
     pub async fn release_lease(&self, job: &str, holder: &str) -> Result<(), LedgerError> {
-        sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
-            .bind(job)
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("releasing a job's lease"))?;
-        Ok(())
+        self.release_lease_of(LeaseKind::Job, job, holder).await
     }
 
     /// Lets go of every lease this daemon holds (it is stopping).

@@ -27,6 +27,7 @@ pub mod audit;
 mod daemon;
 mod dialect;
 mod inbound;
+pub mod lease;
 mod outbound;
 mod report;
 pub mod spool;
@@ -96,6 +97,7 @@ impl ControlKind {
     }
 }
 
+#[derive(Clone)]
 pub struct Ledger {
     pool: AnyPool,
     dialect: Dialect,

@@ -31,7 +31,7 @@
 //! time: each host takes the OS lock in its own spool, and then a lease row
 //! in the ledger (`run_leases`) whose expiry is judged by the database's
 //! clock, renewed while the run goes on. A host that is killed holds it at
-//! most [`LEASE_SECS`] for the others; the same host, restarted, takes it
+//! most [`RUN_LEASE`] for the others; the same host, restarted, takes it
 //! back at once (it holds the spool's OS lock, so no run of its own is
 //! still going).
 
@@ -43,17 +43,16 @@ use std::time::Duration;
 
 use sqlx::{Any, Transaction};
 
+use super::lease::{LeaseKeeper, LeaseKind, LeaseLost};
 use super::{query_err, Dialect, Ledger, LedgerError};
 use crate::atomic::AtomicFile;
 
 /// Chunk size of a spool copy.
 const CHUNK: usize = 1024 * 1024;
 
-/// How long a run lease lasts without renewal (seconds, database clock).
-pub const LEASE_SECS: i64 = 60;
-
-/// How often a running run renews its lease.
-const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// How long a run lease lasts without renewal (by the database's clock);
+/// it is renewed at a third of that.
+pub const RUN_LEASE: Duration = Duration::from_secs(60);
 
 /// Which kind of spool file: an outbound 837 (`files.id`) or a collected
 /// response (`inbound_files.id`).
@@ -122,15 +121,7 @@ pub enum Leased<T> {
     /// The lease was lost (not renewed in time, taken over): the run was
     /// stopped at its next await, as if the process had been killed there —
     /// every step it finished is in the ledger, and the next run finishes it.
-    Lost,
-}
-
-/// The database's clock, in seconds since 1970.
-fn db_now(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Sqlite => "CAST(strftime('%s', 'now') AS BIGINT)",
-        Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT)",
-    }
+    Lost(LeaseLost),
 }
 
 /// Deletes a spool copy inside a transaction (the one that lets the local
@@ -306,77 +297,36 @@ impl Ledger {
         Ok(true)
     }
 
-    /// Takes (or renews) the run lease `name` for `holder`: true when held.
-    /// A lease another holder has let lapse (by the database's clock) is
-    /// taken over.
-    pub async fn take_run_lease(&self, name: &str, holder: &str) -> Result<bool, LedgerError> {
-        let now = db_now(self.dialect);
-        let got: Option<String> = sqlx::query_scalar(&format!(
-            "INSERT INTO run_leases (name, holder, expires_at) VALUES ($1, $2, {now} + $3) \
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE run_leases.holder = excluded.holder OR run_leases.expires_at < {now} \
-             RETURNING holder"
-        ))
-        .bind(name)
-        .bind(holder)
-        .bind(LEASE_SECS)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_err("taking a run lease"))?;
-        Ok(got.as_deref() == Some(holder))
-    }
-
-    /// Lets go of a run lease this holder holds.
-    pub async fn release_run_lease(&self, name: &str, holder: &str) -> Result<(), LedgerError> {
-        sqlx::query("DELETE FROM run_leases WHERE name = $1 AND holder = $2")
-            .bind(name)
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("releasing a run lease"))?;
-        Ok(())
-    }
-
-    /// Runs `run` under the lease `name`, renewing it while it runs and
-    /// releasing it after; not at all when another holder has it.
+    /// Runs `run` under the run lease `name`, renewed while it runs and
+    /// released after; not at all when another holder has it.
     pub async fn under_run_lease<T>(
         &self,
         name: &str,
         holder: &str,
         run: impl Future<Output = T>,
     ) -> Result<Leased<T>, LedgerError> {
-        if !self.take_run_lease(name, holder).await? {
+        if !self
+            .take_lease_of(LeaseKind::Run, name, holder, RUN_LEASE)
+            .await?
+        {
             return Ok(Leased::Busy);
         }
-        let renew = async {
-            let mut renewed = tokio::time::Instant::now();
-            let lapse = Duration::from_secs(LEASE_SECS.unsigned_abs());
-            loop {
-                tokio::time::sleep(RENEW_EVERY).await;
-                match self.take_run_lease(name, holder).await {
-                    Ok(true) => renewed = tokio::time::Instant::now(),
-                    Ok(false) => return,
-                    Err(error) => {
-                        tracing::warn!(lease = name, %error, "cannot renew a run lease");
-                        // Stop before another host may take it over.
-                        if renewed.elapsed() + RENEW_EVERY * 2 >= lapse {
-                            return;
-                        }
-                    }
-                }
-            }
-        };
+        let mut keeper = LeaseKeeper::start(
+            self.clone(),
+            LeaseKind::Run,
+            name.to_owned(),
+            holder.to_owned(),
+            RUN_LEASE,
+        );
         let outcome = tokio::select! {
             out = run => Leased::Ran(out),
-            () = renew => Leased::Lost,
+            lost = keeper.lost() => {
+                tracing::warn!(lease = name, reason = lost.as_str(), "lost a run lease; the run stopped before its next step");
+                Leased::Lost(lost)
+            }
         };
-        if matches!(outcome, Leased::Lost) {
-            tracing::warn!(
-                lease = name,
-                "lost a run lease; the run stopped at its next step"
-            );
-        }
-        if let Err(error) = self.release_run_lease(name, holder).await {
+        drop(keeper);
+        if let Err(error) = self.release_lease_of(LeaseKind::Run, name, holder).await {
             tracing::warn!(lease = name, %error, "cannot release a run lease; it lapses");
         }
         Ok(outcome)
