@@ -8,6 +8,12 @@
 //! The ledger is a new SQLite file unless LEDGER-URL names an empty
 //! PostgreSQL database (`postgres://…`).
 //!
+//! `bench_reconcile writers W N FILE.835 LEDGER-URL` runs W such writers
+//! at once, as processes of their own on one ledger (each a partner of its
+//! own), and prints the combined rates: every claim recorded, and every
+//! claim reconciled, over the span from the first writer's start to the
+//! last one's end — what one and two daemons sharing a ledger can do.
+//!
 //! `bench_reconcile collect N FILE.835` measures the whole of `collect`'s
 //! work on that file instead, in a process of its own (so its peak memory
 //! is the collect's alone): both passes — open, read and check, then read
@@ -34,6 +40,14 @@ async fn main() {
     match a[1].as_str() {
         "collect" => return collect(a[2].parse().unwrap(), &a[3]).await,
         "collect-in" => return collect_in(Path::new(&a[2]), &a[3]).await,
+        "writers" => {
+            return writers(a[2].parse().unwrap(), a[3].parse().unwrap(), &a[4], &a[5]).await
+        }
+        "writer" => {
+            let phases = measure(&a[2], a[3].parse().unwrap(), &a[4], &a[5]).await;
+            println!("{} {} {} {}", phases[0], phases[1], phases[2], phases[3]);
+            return;
+        }
         _ => {}
     }
     let n: usize = a[1].parse().unwrap();
@@ -43,12 +57,37 @@ async fn main() {
         .get(3)
         .cloned()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("ledger.sqlite").display()));
-    let started = Instant::now();
-    let ledger = prepare(&url, n).await;
-    let record_secs = started.elapsed().as_secs_f64();
+    let ledger = Ledger::open(&url).await.unwrap();
+    let engine = ledger.dialect();
+    ledger.close().await;
+    let [record0, record1, read1, reconcile1] = measure(&url, n, remit_file, "acme").await;
+    let secs = reconcile1 - read1;
+    println!(
+        "{{\"what\":\"edi-courier reconcile an 835 against the ledger\",\"claims\":{n},\"read_seconds\":{:.2},\"reconcile_seconds\":{secs:.2},\"claims_per_s\":{:.0},\"engine\":\"{}\",\"recorded_claims_per_s\":{:.0}}}",
+        read1 - record1,
+        n as f64 / secs,
+        engine.name(),
+        n as f64 / (record1 - record0),
+    );
+}
+
+/// Seconds since 1970, to line up the phases of several processes.
+fn epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// One writer: N claims sent to `partner` recorded in one transaction (as
+/// `submit` does), then the 835 paying them read and reconciled in one
+/// transaction (as `collect` does). Returns when (epoch seconds) the
+/// recording started and ended, and when the reading and the reconciling
+/// ended.
+async fn measure(url: &str, n: usize, remit_file: &str, partner: &str) -> [f64; 4] {
+    let (ledger, record0, record1) = prepare(url, n, partner).await;
     let stamp = now().and_utc();
     // The 835, read whole as collect does, then reconciled in one transaction.
-    let started = Instant::now();
     let mut responses = Vec::new();
     read_items(
         std::io::BufReader::new(std::fs::File::open(remit_file).unwrap()),
@@ -59,12 +98,11 @@ async fn main() {
         },
     )
     .unwrap();
-    let read_secs = started.elapsed().as_secs_f64();
-    let started = Instant::now();
+    let read1 = epoch();
     let inbound = ledger
         .record_inbound(
             &NewInbound {
-                partner: "acme",
+                partner,
                 remote_name: "bench.835",
                 remote_size: 0,
                 remote_mtime: None,
@@ -79,19 +117,63 @@ async fn main() {
         panic!("{inbound:?}")
     };
     let done = ledger
-        .record_responses("acme", inbound_id, "01", &responses, stamp)
+        .record_responses(partner, inbound_id, "01", &responses, stamp)
         .await
         .unwrap();
-    let secs = started.elapsed().as_secs_f64();
-    assert_all_paid(&ledger, n).await;
-    let engine = ledger.dialect();
+    let reconcile1 = epoch();
+    assert_eq!(done.changed.total(), n as u64);
+    assert_all_paid(&ledger, partner, n).await;
     ledger.close().await;
+    [record0, record1, read1, reconcile1]
+}
+
+/// `writers W N FILE.835 URL`: W processes at once on one ledger, each a
+/// partner of its own recording N claims and reconciling the 835 paying
+/// them; prints the combined rates (all claims over the span from the
+/// first start to the last end of each phase).
+async fn writers(w: usize, n: usize, remit_file: &str, url: &str) {
+    // Migrated once, before the writers race to it.
+    Ledger::open(url).await.unwrap().close().await;
+    let me = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..w)
+        .map(|i| {
+            std::process::Command::new(&me)
+                .args([
+                    "writer",
+                    url,
+                    &n.to_string(),
+                    remit_file,
+                    &format!("partner{i}"),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let phases: Vec<Vec<f64>> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success());
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .split_whitespace()
+                .map(|t| t.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    let span = |from: usize, to: usize| {
+        let start = phases.iter().map(|p| p[from]).fold(f64::MAX, f64::min);
+        let end = phases.iter().map(|p| p[to]).fold(f64::MIN, f64::max);
+        end - start
+    };
+    let total = (w * n) as f64;
+    let engine = Ledger::open(url).await.unwrap().dialect();
     println!(
-        "{{\"what\":\"edi-courier reconcile an 835 against the ledger\",\"claims\":{n},\"read_seconds\":{read_secs:.2},\"reconcile_seconds\":{secs:.2},\"claims_per_s\":{:.0},\"changed\":{},\"engine\":\"{}\",\"recorded_claims_per_s\":{:.0}}}",
-        n as f64 / secs,
-        done.changed.total(),
+        "{{\"what\":\"edi-courier ledger, {w} writer process(es) at once\",\"engine\":\"{}\",\"claims_each\":{n},\"recorded_claims_per_s\":{:.0},\"reconciled_claims_per_s\":{:.0}}}",
         engine.name(),
-        n as f64 / record_secs,
+        total / span(0, 1),
+        total / span(2, 3),
     );
 }
 
@@ -102,22 +184,24 @@ fn now() -> chrono::NaiveDateTime {
         .unwrap()
 }
 
-async fn assert_all_paid(ledger: &Ledger, n: usize) {
+async fn assert_all_paid(ledger: &Ledger, partner: &str, n: usize) {
     let counts = ledger
         .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)
         .await
         .unwrap();
     let paid: i64 = counts
         .iter()
+        .filter(|r| r.partner == partner)
         .filter(|r| r.status == "partially_paid" || r.status == "paid")
         .map(|r| r.claims)
         .sum();
     assert_eq!(paid as usize, n, "every claim matched: {counts:?}");
 }
 
-/// A ledger in `dir` holding N claims sent to partner `acme` (ids
-/// `C00000000`…), recorded in one transaction as `submit` does.
-async fn prepare(url: &str, n: usize) -> Ledger {
+/// A ledger holding N claims sent to `partner` (ids `C00000000`…),
+/// recorded in one transaction as `submit` does; with when (epoch seconds)
+/// the recording started and ended.
+async fn prepare(url: &str, n: usize, partner: &str) -> (Ledger, f64, f64) {
     let ledger = Ledger::open(url).await.unwrap();
     let now = now();
     let stamp = now.and_utc();
@@ -126,7 +210,12 @@ async fn prepare(url: &str, n: usize) -> Ledger {
         serde_json::from_slice(&std::fs::read("examples/claims.json").unwrap()).unwrap();
     let template: Claim = file.claims[0].clone();
     let env = Profile::sandbox().unwrap().envelope;
-    let mut numbers = Sequential::starting_at(1);
+    // Writers on one ledger each send from their own control numbers.
+    let writer: u32 = partner
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0);
+    let mut numbers = Sequential::starting_at(1 + writer * 10_000_000);
     let mut out = Vec::new();
     let mut w = Writer837::begin(env.clone(), now, &mut numbers, &mut out).unwrap();
     let mut sent = Vec::with_capacity(n);
@@ -150,10 +239,11 @@ async fn prepare(url: &str, n: usize) -> Ledger {
         });
     }
     let interchange = w.finish(&mut out).unwrap();
+    let record0 = epoch();
     let (export_id, file_id) = ledger
         .begin_export(
             &NewExport {
-                partner: "acme",
+                partner,
                 path: "bench.csv",
                 sha256: "00",
                 size: 0,
@@ -164,13 +254,12 @@ async fn prepare(url: &str, n: usize) -> Ledger {
         )
         .await
         .unwrap();
-    let started = Instant::now();
     ledger
         .record_spooled(
             &SpooledFile {
                 export_id,
                 file_id,
-                partner: "acme",
+                partner,
                 sha256: "00",
                 size: 0,
                 envelope: &env,
@@ -187,11 +276,8 @@ async fn prepare(url: &str, n: usize) -> Ledger {
         .await
         .unwrap();
     ledger.delivered(file_id, "bench", stamp).await.unwrap();
-    eprintln!(
-        "recorded {n} sent claims in {:.2} s",
-        started.elapsed().as_secs_f64()
-    );
-    ledger
+    let record1 = epoch();
+    (ledger, record0, record1)
 }
 
 /// Prepares a ledger and config in a temporary folder, then runs the
@@ -201,8 +287,10 @@ async fn collect(n: usize, file: &str) {
     prepare(
         &format!("sqlite://{}", dir.path().join("ledger.sqlite").display()),
         n,
+        "acme",
     )
     .await
+    .0
     .close()
     .await;
     let out = std::process::Command::new(std::env::current_exe().unwrap())
@@ -281,7 +369,7 @@ seal = "none"
         panic!("{outcome:?}")
     };
     let n = changed.total() as usize;
-    assert_all_paid(&ledger, n).await;
+    assert_all_paid(&ledger, "acme", n).await;
     ledger.close().await;
     let hwm_kib: f64 = status
         .lines()

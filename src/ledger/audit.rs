@@ -506,7 +506,7 @@ impl Ledger {
     /// Records `entry` on its own (a view by a person, a step outside any
     /// other transaction), taking the write lock first.
     pub async fn audit(&self, entry: &Entry<'_>, at: Stamp) -> Result<(), LedgerError> {
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin().await?;
         let _ = append(&mut tx, &stamp(at), entry).await?;
         tx.commit()
             .await

@@ -1129,6 +1129,7 @@ impl<'v> Batch<'v> {
         }
         for chunk in self.unknown.chunks(CHUNK) {
             let mut q = Values::new(
+                d,
                 "INSERT INTO unmatched_answers (response_id, claim_ref, status, codes, paid, created_at)",
             );
             q.rows(chunk, |row, v| {

@@ -447,6 +447,7 @@ impl Ledger {
         }
         for chunk in claims.chunks(INSERT_CHUNK) {
             let mut insert = Values::new(
+                self.dialect,
                 "INSERT INTO claims (partner, export_id, file_id, set_id, claim_id, kind, frequency, \
                  charge, payer_id, first_segment, last_segment, line_controls, status, updated_at)",
             );
@@ -505,7 +506,9 @@ impl Ledger {
             &format!("ISA13 {:09}, {} claims", interchange.control, claims.len()),
         )
         .await?;
-        self.commit_audited(tx, "committing a spooled file").await
+        self.commit_audited(tx, "committing a spooled file").await?;
+        self.refresh_statistics(claims.len()).await;
+        Ok(())
     }
 
     /// Step 2, when no claim of the export could be written: nothing to
