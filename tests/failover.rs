@@ -347,3 +347,65 @@ fn two_hosts_killed_twenty_times_deliver_every_claim_once_and_apply_every_answer
     );
     assert!(copies.is_empty(), "{copies:?}");
 }
+
+/// The host that sealed an 837 dies after recording it `spooled` and
+/// loses its spool; the other host finishes the delivery from the ledger's
+/// copy: the partner gets exactly the bytes the first host sealed, once.
+#[test]
+fn a_file_sealed_on_a_host_that_died_is_delivered_by_the_other_from_the_ledgers_copy() {
+    let sshd = Sshd::start();
+    let a = Workspace::on_postgres(&sshd);
+    let b = a.another_host();
+    drop_export(&a, 0);
+
+    let killed = a.submit(&[("EDI_COURIER_FAULT", "spooled")]);
+    assert_eq!(killed.status.code(), None, "killed at `spooled`");
+    let spooled = names_in(&a.path("spool/out/acme"));
+    assert_eq!(spooled.len(), 1, "{spooled:?}");
+    let sealed = std::fs::read(a.path("spool/out/acme").join(&spooled[0])).unwrap();
+    // Host a is gone with its disk; its run lease lapses.
+    std::fs::remove_dir_all(a.path("spool")).unwrap();
+    ledger_rows(
+        &a.ledger_url,
+        "UPDATE run_leases SET expires_at = '2000-01-01T00:00:00Z' RETURNING name, CAST(0 AS BIGINT)",
+    );
+
+    let out = b.submit(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let remote = names_in(&a.partner.outbound_dir);
+    assert_eq!(remote, spooled, "one file, under its recorded name");
+    assert_eq!(
+        std::fs::read(a.partner.outbound_dir.join(&remote[0])).unwrap(),
+        sealed,
+        "the bytes host a sealed, restored from the ledger"
+    );
+    let opened = age_decrypt(
+        &a.partner_identity,
+        &a.partner.outbound_dir.join(&remote[0]),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&opened).matches("CLM*").count(),
+        CLAIMS_PER_EXPORT
+    );
+    assert_eq!(
+        ledger_rows(
+            &a.ledger_url,
+            "SELECT status, COUNT(*) FROM claims GROUP BY status"
+        ),
+        [("sent".to_owned(), CLAIMS_PER_EXPORT as i64)]
+    );
+    // Delivered: the ledger's copy is gone, and a second run sends nothing.
+    assert!(ledger_rows(
+        &a.ledger_url,
+        "SELECT direction, COUNT(*) FROM spool_copies GROUP BY direction"
+    )
+    .is_empty());
+    assert_eq!(b.submit(&[]).status.code(), Some(0));
+    assert_eq!(names_in(&a.partner.outbound_dir).len(), 1);
+}
