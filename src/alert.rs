@@ -56,6 +56,10 @@ pub enum AlertKind {
     Unmatched,
     ConfigRefused,
     Digest,
+    /// A run stopped part way because its lease was lost (the ledger
+    /// unreachable for as long as the lease lasts, or another daemon took
+    /// it): whoever holds it now resumes the work.
+    LeaseLost,
 }
 
 impl AlertKind {
@@ -74,6 +78,7 @@ impl AlertKind {
             AlertKind::Unmatched => "unmatched",
             AlertKind::ConfigRefused => "config-refused",
             AlertKind::Digest => "digest",
+            AlertKind::LeaseLost => "lease-lost",
         }
     }
 }
@@ -125,6 +130,21 @@ pub fn job_failed(job: &str, detail: &str) -> Alert {
         format!("job-failed:{job}"),
         format!("job {job} failed"),
         format!("The job {job} failed:\n\n{detail}\n\nIt runs again at its next tick."),
+    )
+}
+
+/// A run that stopped before its next step: its lease was lost.
+pub fn lease_lost(job: &str, detail: &str) -> Alert {
+    Alert::new(
+        AlertKind::LeaseLost,
+        format!("lease-lost:{job}"),
+        format!("job {job} stopped part way: its lease was lost"),
+        format!(
+            "The job {job} stopped before its next step:\n\n{detail}\n\n\
+             Nothing it finished is lost: whoever holds the lease now, or its next \
+             tick, resumes the work from the ledger. If this repeats, check the \
+             ledger's reachability and the daemons' --lease-secs."
+        ),
     )
 }
 

@@ -109,11 +109,12 @@ fn busy(partner: &str, held: &HeldBy) -> JobRun {
 
 /// The partner's run lease was lost mid-run: it stopped before its next
 /// step, and whoever holds the lease now (or the next tick) resumes it.
-fn run_lease_lost(partner: &str, lost: LeaseLost) -> JobRun {
+fn run_lease_lost(partner: &str, lost: LeaseLost, job: &Job) -> JobRun {
+    let detail = format!("partner {partner}: {lost}; stopped before its next step");
     JobRun {
         outcome: RunOutcome::LeaseLost,
-        detail: format!("partner {partner}: {lost}; stopped before its next step"),
-        alerts: Vec::new(),
+        alerts: vec![alert::lease_lost(&job.name, &detail)],
+        detail,
     }
 }
 
@@ -207,7 +208,9 @@ async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
     let report = match report {
         Ok(r) => r,
         Err(SubmitError::Busy { partner, held }) => return busy(&partner, &held),
-        Err(SubmitError::LeaseLost { partner, lost }) => return run_lease_lost(&partner, lost),
+        Err(SubmitError::LeaseLost { partner, lost }) => {
+            return run_lease_lost(&partner, lost, job)
+        }
         Err(e) => return failed(e.to_string(), job),
     };
     let delivered = report
@@ -260,7 +263,9 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> Job
     let report = match report {
         Ok(r) => r,
         Err(CollectError::Busy { partner, held }) => return busy(&partner, &held),
-        Err(CollectError::LeaseLost { partner, lost }) => return run_lease_lost(&partner, lost),
+        Err(CollectError::LeaseLost { partner, lost }) => {
+            return run_lease_lost(&partner, lost, job)
+        }
         Err(e) => return failed(e.to_string(), job),
     };
     let alerts = alert::from_collect(&partner.name, &report);
@@ -769,10 +774,16 @@ async fn run_tick(shared: &Arc<Shared>, config: &Config, job: &Job, key: &str) {
             // from the ledger, so whoever holds the lease now finishes it.
             drop(run);
             tracing::warn!(job = %job.name, tick = %key, reason = lost.as_str(), "lease lost: the run stopped before its next step");
+            let detail = format!("stopped before its next step: {}", lost.as_str());
+            // Queued here: the run that would have queued its alerts is gone.
+            let alerts = vec![alert::lease_lost(&job.name, &detail)];
+            if let Err(e) = alert::raise(ledger, &alerts, shared.clock.now()).await {
+                tracing::error!(job = %job.name, error = %e, "alerts could not be queued");
+            }
             JobRun {
                 outcome: RunOutcome::LeaseLost,
-                detail: format!("stopped before its next step: {}", lost.as_str()),
-                alerts: Vec::new(),
+                alerts,
+                detail,
             }
         }
     };

@@ -410,6 +410,16 @@ fn a_lease_is_judged_by_the_database_clock_and_a_run_that_loses_it_stops_before_
         "{runs:?}"
     );
     assert!(!pending_alert_kinds(&ws).iter().any(|k| k == "digest"));
+    // The admin is told, once however many times it happened.
+    assert_eq!(
+        pending_alert_kinds(&ws)
+            .iter()
+            .filter(|k| *k == "lease-lost")
+            .count(),
+        1,
+        "{:?}",
+        pending_alert_kinds(&ws)
+    );
     let reports: Vec<_> = ws
         .all_files()
         .into_iter()
