@@ -487,7 +487,7 @@ impl Collect<'_> {
                 })
             }
         };
-        let sha: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+        let sha = crate::hex(&sha);
         let local = spool.join(format!("{}-{}", &sha[..12], entry.name));
         out.commit().map_err(spool_err(&staging))?;
         std::fs::rename(&staging, &local).map_err(spool_err(&local))?;
@@ -862,11 +862,7 @@ pub struct Hashing<R> {
 impl<R> Hashing<R> {
     /// The SHA-256 of what was read, in hex.
     fn finish(self) -> String {
-        self.hash
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::hex(&self.hash.finalize())
     }
 }
 

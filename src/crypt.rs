@@ -240,7 +240,7 @@ pub struct Sealed {
 
 impl Sealed {
     pub fn sha256_hex(&self) -> String {
-        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex(&self.sha256)
     }
 }
 

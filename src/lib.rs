@@ -55,3 +55,15 @@ pub mod sftp;
 pub mod submit;
 pub mod translate;
 pub mod x12;
+
+/// Bytes as lower-case hex: how the ledger, the spool's names and the
+/// audit chain write a SHA-256.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

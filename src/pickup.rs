@@ -92,7 +92,7 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint, PickupError> {
         });
     }
     Ok(Fingerprint {
-        sha256: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: crate::hex(&hash.finalize()),
         size,
         lines,
     })

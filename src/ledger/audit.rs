@@ -215,7 +215,7 @@ impl AuditRow {
                 None => h.update(u64::MAX.to_be_bytes()),
             }
         }
-        hex(&h.finalize())
+        crate::hex(&h.finalize())
     }
 
     fn from_row(row: &AnyRow) -> Result<AuditRow, LedgerError> {
@@ -237,14 +237,6 @@ impl AuditRow {
             hash: row.try_get("hash").map_err(get("reading audit hash"))?,
         })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// Appends `entry` inside `tx`, which must already have written (so it

@@ -532,10 +532,7 @@ impl Fingerprint {
     }
 
     pub fn finish(self) -> String {
-        sha2::Digest::finalize(self.0)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::hex(&sha2::Digest::finalize(self.0))
     }
 }
 

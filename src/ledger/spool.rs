@@ -213,7 +213,7 @@ impl Ledger {
                 break;
             }
         }
-        let got = hex(&hash.finalize());
+        let got = crate::hex(&hash.finalize());
         if sha256.is_some_and(|want| want != got) {
             return Err(SpoolCopyError::HashMismatch {
                 path: path.to_owned(),
@@ -286,7 +286,7 @@ impl Ledger {
             std::io::Write::write_all(&mut out, &bytes).map_err(io)?;
             seq += 1;
         }
-        if written != size || hex(&hash.finalize()) != sha256 {
+        if written != size || crate::hex(&hash.finalize()) != sha256 {
             // Dropped uncommitted: nothing is left behind.
             return Err(SpoolCopyError::HashMismatch {
                 path: dest.to_owned(),
@@ -343,10 +343,6 @@ fn is_sealed(head: &mut impl std::io::BufRead) -> std::io::Result<bool> {
     let buf = head.fill_buf()?;
     Ok(buf.starts_with(b"-----BEGIN PGP MESSAGE-----")
         || buf.first().is_some_and(|b| b & 0x80 != 0))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
