@@ -16,11 +16,8 @@ use serde_json::Value;
 
 /// Runs SQL on the ledger as an intruder with `sqlite3` or `psql` would.
 fn tamper(ws: &Workspace, sql: &str) {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&ws.ledger_url).await.unwrap();
-        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-        pool.close().await;
+    common::with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::raw_sql(sql).execute(pool).await.unwrap();
     });
 }
 

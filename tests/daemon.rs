@@ -11,7 +11,7 @@ mod common;
 use common::proxy::{proxy, Fault};
 use common::smtp::SmtpSink;
 use common::sshd::Sshd;
-use common::tools::{age_decrypt, run};
+use common::tools::{age_decrypt, age_seal, run};
 use common::workspace::{names_in, Workspace};
 use common::*;
 use edi_courier::model::response::{ClaimStatus, StatusCode};
@@ -32,20 +32,7 @@ fn smtp_config(port: u16) -> String {
 
 /// Seals with the age CLI into the partner's outbound folder.
 fn drop_sealed(ws: &Workspace, name: &str, plain: &[u8]) {
-    let tmp = ws.path(&format!("{name}.plain"));
-    std::fs::write(&tmp, plain).unwrap();
-    let to = ws.partner.inbound_dir.join(name);
-    run(
-        "age",
-        &[
-            "-r",
-            &ws.our_recipient,
-            "-o",
-            to.to_str().unwrap(),
-            tmp.to_str().unwrap(),
-        ],
-    );
-    std::fs::remove_file(tmp).unwrap();
+    age_seal(&ws.our_recipient, plain, &ws.partner.inbound_dir.join(name));
 }
 
 /// The clinic's example export with a canary: a patient whose name and

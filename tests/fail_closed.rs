@@ -371,24 +371,12 @@ fn the_same_835_sealed_twice_and_renamed_is_applied_once() {
     let c = &s.claims;
     let charge = c[0].total_charge.to_string();
     let text = remit_835(22, "CHK3", &[(&c[0].id, "1", &charge, &charge, &[])]);
-    let plain = s.ws.path("remit.835");
-    std::fs::write(&plain, &text).unwrap();
     for name in ["first.835.age", "second-name.835.age"] {
         let out = s.ws.partner.inbound_dir.join(name);
-        common::tools::run(
-            "age",
-            &[
-                "-r",
-                &s.ws.our_recipient,
-                "-o",
-                out.to_str().unwrap(),
-                plain.to_str().unwrap(),
-            ],
-        );
+        common::tools::age_seal(&s.ws.our_recipient, text.as_bytes(), &out);
     }
     // And once more in a new interchange (a re-send): same payer, same trace.
     s.drop("resent.835", &text.replace("000000022", "000000023"));
-    std::fs::remove_file(&plain).unwrap();
     let (code, said) = s.collect();
     assert_eq!(code, Some(0), "{said}");
     let json = s.status_json();
@@ -943,19 +931,8 @@ fn a_quarantined_plain_file_is_kept_sealed_at_rest_and_retry_still_reads_it() {
         "{text}"
     );
     // Fixed by hand (opened, completed, sealed again to us), it is applied.
-    let fixed = s.ws.path("fixed.835");
-    std::fs::write(&fixed, &whole).unwrap();
     std::fs::remove_file(&kept[0]).unwrap();
-    common::tools::run(
-        "age",
-        &[
-            "-r",
-            &s.ws.our_recipient,
-            "-o",
-            &kept[0].display().to_string(),
-            &fixed.display().to_string(),
-        ],
-    );
+    common::tools::age_seal(&s.ws.our_recipient, whole.as_bytes(), &kept[0]);
     let out = s.ws.run(&["inbound", "retry", &id], &[]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(

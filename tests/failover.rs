@@ -10,7 +10,7 @@
 mod common;
 
 use common::sshd::Sshd;
-use common::tools::{age_decrypt, run};
+use common::tools::{age_decrypt, age_seal};
 use common::wait_for;
 use common::workspace::{names_in, Daemon, Workspace};
 use edi_courier::profile::Profile;
@@ -125,21 +125,9 @@ fn payer(ws: &Workspace, log: &Mutex<PayerLog>) {
         for (suffix, bytes) in [("999", made.ack), ("835", made.remit)] {
             let Some(bytes) = bytes else { continue };
             sets += sets_in(&bytes);
-            let plain = ws.path(&format!("{name}.{suffix}.plain"));
-            std::fs::write(&plain, &bytes).unwrap();
             let dir = &ws.partner.inbound_dir;
             let hidden = dir.join(format!(".{name}.{suffix}"));
-            run(
-                "age",
-                &[
-                    "-r",
-                    &ws.our_recipient,
-                    "-o",
-                    hidden.to_str().unwrap(),
-                    plain.to_str().unwrap(),
-                ],
-            );
-            std::fs::remove_file(&plain).unwrap();
+            age_seal(&ws.our_recipient, &bytes, &hidden);
             std::fs::rename(&hidden, dir.join(format!("{name}.{suffix}"))).unwrap();
         }
         let mut log = log.lock().unwrap();
@@ -175,12 +163,8 @@ fn field<'l>(line: &'l str, key: &str) -> Option<&'l str> {
 
 /// Runs a query on the shared ledger.
 fn ledger_rows(url: &str, sql: &str) -> Vec<(String, i64)> {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(url).await.unwrap();
-        let rows: Vec<(String, i64)> = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
-        pool.close().await;
-        rows
+    common::with_ledger_pool(url, async |pool| {
+        sqlx::query_as(sql).fetch_all(pool).await.unwrap()
     })
 }
 

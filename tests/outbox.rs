@@ -82,11 +82,8 @@ fn a_damaged_ledger_row_is_reported_not_a_panic() {
     } else {
         "UPDATE files SET attempts = 'several' WHERE direction = 'out'"
     };
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&ws.ledger_url).await.unwrap();
-        sqlx::raw_sql(damage).execute(&pool).await.unwrap();
-        pool.close().await;
+    common::with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::raw_sql(damage).execute(pool).await.unwrap();
     });
 
     for (args, what) in [

@@ -228,23 +228,11 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
     let ack = common::accepting_999(at(), 500);
     // The 999 took 500 of each counter; the 277CA goes on from there.
     let mut numbers = Sequential::starting_at(501);
-    let plain = ws.path("ack.999");
-    std::fs::write(&plain, &ack).unwrap();
-    common::tools::run(
-        "age",
-        &[
-            "-r",
-            &ws.our_recipient,
-            "-o",
-            ws.partner
-                .inbound_dir
-                .join("ACK_001.999.age")
-                .to_str()
-                .unwrap(),
-            plain.to_str().unwrap(),
-        ],
+    common::tools::age_seal(
+        &ws.our_recipient,
+        &ack,
+        &ws.partner.inbound_dir.join("ACK_001.999.age"),
     );
-    std::fs::remove_file(&plain).unwrap();
 
     let answered: Vec<_> = claims
         .iter()

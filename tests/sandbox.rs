@@ -7,14 +7,13 @@
 mod common;
 
 use common::sshd::Sshd;
-use common::tools::{age_decrypt, run, ssh_key};
+use common::tools::{age_decrypt, age_seal, ssh_key};
 use common::workspace::{names_in, Endpoint, Workspace, PARTNER};
 use common::*;
 use edi_courier::profile::Profile;
 use edi_courier::sandbox::payer::{answer, read_837, Rules};
 use edi_courier::sandbox::{Delays, Options, Sandbox};
 use edi_courier::x12::Sequential;
-use std::path::Path;
 use std::time::Duration;
 
 /// The rules of every run here: enough rejections, denials and reversals
@@ -90,23 +89,6 @@ fn text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// Seals `plain` to `recipient` with the Go age CLI into `to`.
-fn age_seal(recipient: &str, plain: &[u8], to: &Path) {
-    let tmp = to.with_extension("plain");
-    std::fs::write(&tmp, plain).unwrap();
-    run(
-        "age",
-        &[
-            "-r",
-            recipient,
-            "-o",
-            to.to_str().unwrap(),
-            tmp.to_str().unwrap(),
-        ],
-    );
-    std::fs::remove_file(tmp).unwrap();
 }
 
 #[test]

@@ -342,17 +342,14 @@ fn with_ledger<T>(ws: &Workspace, f: impl AsyncFnOnce(&edi_courier::ledger::Ledg
 
 /// Lets every lease on `job` lapse, as the database's clock sees it.
 fn expire_lease(ws: &Workspace, job: &str) {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&ws.ledger_url).await.unwrap();
+    common::with_ledger_pool(&ws.ledger_url, async |pool| {
         let done =
             sqlx::query("UPDATE job_leases SET expires_at = '2000-01-01T00:00:00Z' WHERE job = $1")
                 .bind(job)
-                .execute(&pool)
+                .execute(pool)
                 .await
                 .unwrap();
         assert_eq!(done.rows_affected(), 1, "the paused run holds the lease");
-        pool.close().await;
     })
 }
 

@@ -206,6 +206,18 @@ pub fn manifest() -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Runs `f` on a plain connection to the ledger at `url`, as an admin (or
+/// an intruder) with `sqlite3` or `psql` would, then closes it.
+pub fn with_ledger_pool<T>(url: &str, f: impl AsyncFnOnce(&sqlx::AnyPool) -> T) -> T {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        let out = f(&pool).await;
+        pool.close().await;
+        out
+    })
+}
+
 /// Waits (real time) until `f` holds, at most `secs`; whether it did.
 pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);

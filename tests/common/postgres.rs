@@ -131,49 +131,34 @@ impl Postgres {
 
     /// A new, empty database on this server: its URL.
     pub fn database(&self) -> String {
-        let n = self
-            .next_db
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let name = format!("ledger{n}");
-        checked(
-            Command::new(Path::new(BIN).join("createdb"))
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    "postgres",
-                ])
-                .arg(&name),
-            "createdb",
-        );
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+        self.create(None)
     }
 
     /// A new database on this server made as a copy of the one at `url`
     /// (nobody may be connected to it): its URL.
     pub fn copy_of(&self, url: &str) -> String {
+        self.create(url.rsplit('/').next())
+    }
+
+    /// `createdb`, from `template` when given: the new database's URL.
+    fn create(&self, template: Option<&str>) -> String {
         let n = self
             .next_db
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let name = format!("ledger{n}");
-        let source = url.rsplit('/').next().unwrap();
-        checked(
-            Command::new(Path::new(BIN).join("createdb"))
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    "postgres",
-                    "-T",
-                    source,
-                ])
-                .arg(&name),
-            "createdb from a template",
-        );
+        let mut createdb = Command::new(Path::new(BIN).join("createdb"));
+        createdb.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+        ]);
+        if let Some(template) = template {
+            createdb.args(["-T", template]);
+        }
+        checked(createdb.arg(&name), "createdb");
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 

@@ -33,6 +33,24 @@ pub fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
     (key, public.trim().to_owned())
 }
 
+/// Seals `plain` to `recipient` with the Go age CLI into `to`; the
+/// plaintext waits in a temporary file outside `to`'s folder, where a
+/// collect running meanwhile cannot see it.
+pub fn age_seal(recipient: &str, plain: &[u8], to: &Path) {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), plain).unwrap();
+    run(
+        "age",
+        &[
+            "-r",
+            recipient,
+            "-o",
+            to.to_str().unwrap(),
+            tmp.path().to_str().unwrap(),
+        ],
+    );
+}
+
 /// Opens a sealed file with the Go age CLI.
 pub fn age_decrypt(identity: &Path, file: &Path) -> Vec<u8> {
     run(
