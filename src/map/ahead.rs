@@ -20,7 +20,7 @@
 //! the row where reading stopped, so the claims after it count as set aside
 //! rather than vanishing.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
 use super::Mapped;
@@ -105,10 +105,49 @@ impl<T: Send + 'static, O: Handover, F: FnMut(T) -> O> ReadAhead<T, O, F> {
     where
         I: Iterator<Item = T> + Send + 'static,
     {
+        Self::start::<I, ()>(thread, claims, finish, file, None)
+    }
+
+    /// As [`spawn`](Self::spawn), and the reading thread also frees what
+    /// the caller hands back through the [`Recycle`] returned: memory is
+    /// best freed by the thread that allocated it (mimalloc frees a block
+    /// of its own thread at once; a block of another thread's goes through
+    /// that thread's queue and its page is collected later, so fresh pages
+    /// keep being faulted in meanwhile).
+    pub(crate) fn spawn_recycling<I, G: Send + 'static>(
+        thread: &str,
+        claims: I,
+        finish: F,
+        file: String,
+    ) -> std::io::Result<(Self, Recycle<G>)>
+    where
+        I: Iterator<Item = T> + Send + 'static,
+    {
+        let (to, trash) = sync_channel(BATCHES_IN_FLIGHT);
+        let ahead = Self::start(thread, claims, finish, file, Some(trash))?;
+        Ok((
+            ahead,
+            Recycle {
+                to: Some(to),
+                spent: Vec::new(),
+            },
+        ))
+    }
+
+    fn start<I, G: Send + 'static>(
+        thread: &str,
+        claims: I,
+        finish: F,
+        file: String,
+        trash: Option<Receiver<Vec<G>>>,
+    ) -> std::io::Result<Self>
+    where
+        I: Iterator<Item = T> + Send + 'static,
+    {
         let (to, from) = sync_channel(BATCHES_IN_FLIGHT);
         let worker = std::thread::Builder::new()
             .name(thread.into())
-            .spawn(move || read(claims, &to))?;
+            .spawn(move || read(claims, &to, trash.as_ref()))?;
         Ok(ReadAhead {
             file,
             from: Some(from),
@@ -122,11 +161,72 @@ impl<T: Send + 'static, O: Handover, F: FnMut(T) -> O> ReadAhead<T, O, F> {
     }
 }
 
+/// What the caller is done with, handed back in batches to the thread that
+/// read it, to be freed there. Never blocks: when that thread is behind
+/// (its queue holds [`BATCHES_IN_FLIGHT`] batches) or gone, a batch is
+/// freed where it is, so memory stays bounded either way.
+pub(crate) struct Recycle<G> {
+    to: Option<SyncSender<Vec<G>>>,
+    spent: Vec<G>,
+}
+
+impl<G> Recycle<G> {
+    /// Nothing handed back: whatever is given is freed at once.
+    pub(crate) fn none() -> Self {
+        Recycle {
+            to: None,
+            spent: Vec::new(),
+        }
+    }
+
+    /// Hands `item` back (in a batch, once [`BATCH`] are gathered).
+    pub(crate) fn give(&mut self, item: G) {
+        if self.to.is_none() {
+            return;
+        }
+        if self.spent.capacity() == 0 {
+            self.spent.reserve_exact(BATCH);
+        }
+        self.spent.push(item);
+        if self.spent.len() >= BATCH {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let Some(to) = &self.to else {
+            return;
+        };
+        match to.try_send(std::mem::take(&mut self.spent)) {
+            Ok(()) | Err(TrySendError::Full(_)) => {}
+            Err(TrySendError::Disconnected(_)) => self.to = None,
+        }
+    }
+}
+
+impl<G> Drop for Recycle<G> {
+    fn drop(&mut self) {
+        if !self.spent.is_empty() {
+            self.send();
+        }
+    }
+}
+
 /// The reader thread: batches of claims, then the end. A send fails only
-/// when the caller stopped listening; the thread then just ends.
-fn read<T>(claims: impl Iterator<Item = T>, to: &SyncSender<Message<T>>) {
+/// when the caller stopped listening; the thread then just ends. Before
+/// each batch it frees what the caller handed back.
+fn read<T, G>(
+    claims: impl Iterator<Item = T>,
+    to: &SyncSender<Message<T>>,
+    trash: Option<&Receiver<Vec<G>>>,
+) {
     let mut claims = claims.fuse();
     loop {
+        if let Some(trash) = trash {
+            while let Ok(spent) = trash.try_recv() {
+                drop(spent);
+            }
+        }
         let batch: Vec<T> = claims.by_ref().take(BATCH).collect();
         if batch.is_empty() {
             let _ = to.send(Message::End);
@@ -225,6 +325,71 @@ mod tests {
             .message
             .contains("the reader stopped before the end of the file"));
         assert_eq!(out.len(), 129, "the first batch, then the error");
+    }
+
+    /// An item that notes which thread freed it.
+    struct Tracked {
+        row: u64,
+        freed_on: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            let thread = std::thread::current().name().map(str::to_owned);
+            self.freed_on.lock().unwrap().push(thread);
+        }
+    }
+
+    impl Handover for Tracked {
+        fn last_row(&self) -> u64 {
+            self.row
+        }
+
+        fn stopped(_: &str, row: u64) -> Self {
+            Tracked {
+                row,
+                freed_on: Default::default(),
+            }
+        }
+    }
+
+    #[test]
+    fn what_is_handed_back_is_freed_on_the_reading_thread_and_nothing_twice() {
+        let freed_on = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let n = (BATCH * 20) as u64;
+        let items = {
+            let freed_on = freed_on.clone();
+            (1..=n).map(move |row| Tracked {
+                row,
+                freed_on: freed_on.clone(),
+            })
+        };
+        let (ahead, mut recycle) =
+            ReadAhead::spawn_recycling("reading", items, |t| t, "f.csv".into()).unwrap();
+        let mut rows = Vec::new();
+        for item in ahead {
+            rows.push(item.row);
+            recycle.give(item);
+        }
+        drop(recycle);
+        assert_eq!(rows, (1..=n).collect::<Vec<_>>());
+        let freed = freed_on.lock().unwrap();
+        assert_eq!(freed.len() as u64, n, "each item freed once");
+        let on_reader = freed
+            .iter()
+            .filter(|t| t.as_deref() == Some("reading"))
+            .count();
+        assert!(
+            on_reader >= BATCH,
+            "{on_reader} freed on the reading thread"
+        );
+    }
+
+    #[test]
+    fn nothing_handed_back_with_recycle_none() {
+        let mut none = Recycle::none();
+        none.give(claim(1));
+        assert!(none.spent.is_empty());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! encoding is an error naming that row, never read as if its missing cells
 //! were empty.
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::io::Read;
@@ -15,7 +15,7 @@ use std::path::Path;
 
 use std::sync::Arc;
 
-use super::ahead::ReadAhead;
+use super::ahead::{ReadAhead, Recycle};
 use super::field::Col;
 use super::plan::Filled;
 use super::records::{Encoding, Record, Records};
@@ -85,7 +85,8 @@ pub struct CsvClaims<R: Read> {
     pending: Option<Group>,
     /// The last row's claim key (a buffer reused between rows).
     key_buf: String,
-    seen: FxHashSet<String>,
+    /// Claim keys seen so far (their fingerprints: `seen.rs`).
+    seen: super::Seen<()>,
     /// Claims to hand out before reading on.
     queued: VecDeque<Gathered>,
     /// Data rows read so far (the last row's number).
@@ -399,7 +400,7 @@ impl<R: Read> CsvClaims<R> {
             key_columns,
             pending: None,
             key_buf: String::new(),
-            seen: FxHashSet::default(),
+            seen: super::Seen::default(),
             queued: VecDeque::new(),
             row: 0,
             done: false,
@@ -462,7 +463,7 @@ impl<R: Read> CsvClaims<R> {
         row: Row,
         mut problems: Vec<Problem>,
     ) -> Option<Gathered> {
-        if !self.seen.insert(key.clone()) {
+        if !self.seen.insert(&key, ()) {
             let id = self.b.claim_id_of(&row);
             problems.push(
                 self.problem(
@@ -683,12 +684,16 @@ impl<R: Read + Send + 'static> CsvClaims<R> {
     /// The claims, read and typed on a thread of their own while the
     /// caller's thread builds each into the model (and scrubs and writes
     /// it): the two halves of the work overlap on two cores. Same claims,
-    /// same order, same errors as iterating directly.
-    pub fn read_ahead(mut self) -> std::io::Result<impl Iterator<Item = Mapped> + Send> {
+    /// same order, same errors as iterating directly. Claims handed back
+    /// through the [`Recycle`] are freed on the reading thread, which
+    /// allocated most of them.
+    pub(crate) fn read_ahead(
+        mut self,
+    ) -> std::io::Result<(impl Iterator<Item = Mapped> + Send, Recycle<Mapped>)> {
         let b = Arc::clone(&self.b);
         let file = b.file.clone();
         let gathered = std::iter::from_fn(move || self.next_gathered());
-        ReadAhead::spawn("map-reader", gathered, move |g| b.finish(g), file)
+        ReadAhead::spawn_recycling("map-reader", gathered, move |g| b.finish(g), file)
     }
 }
 

@@ -18,12 +18,14 @@ mod field;
 mod payments;
 mod plan;
 mod records;
+mod seen;
 
-pub(crate) use ahead::{Handover, ReadAhead};
+pub(crate) use ahead::{Handover, ReadAhead, Recycle};
 pub use csv_source::CsvClaims;
 pub use field::{Condition, FieldSpec, ValueError, ValueType};
 pub use payments::{MappedPayment, PaymentMap};
 pub use records::Encoding;
+pub(crate) use seen::Seen;
 
 use serde::Deserialize;
 use std::collections::HashMap;
