@@ -503,12 +503,35 @@ async fn finish_file(
 /// each claim of an 835 as it streams by. No copy of a large remittance is
 /// made, and the same content always gives the same fingerprint, whether
 /// it was read whole or streamed.
-pub struct Fingerprint(sha2::Sha256);
+///
+/// What is hashed is the compact encoding of the typed response
+/// ([`compact`](super::compact)); its fingerprints are stored as
+/// `v2:HEX`. Ledgers written before hold fingerprints of the response's
+/// JSON (bare hex): a repeat of such a response is fingerprinted that way
+/// again ([`Fingerprint::like`]), so it is still recognised as the same.
+pub struct Fingerprint {
+    hash: sha2::Sha256,
+    form: Form,
+    /// The compact encoding of the value being hashed (reused).
+    buf: Vec<u8>,
+}
+
+/// Which encoding of the response is hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// Its JSON: the fingerprints written before `v2` (bare hex).
+    Json,
+    /// Its compact encoding: `v2:HEX`.
+    Compact,
+}
+
+/// What marks a fingerprint of the compact encoding.
+const V2: &str = "v2:";
 
 /// Feeds what is serialised into it to the hash.
 impl std::io::Write for Fingerprint {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        sha2::Digest::update(&mut self.0, buf);
+        sha2::Digest::update(&mut self.hash, buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -519,20 +542,57 @@ impl std::io::Write for Fingerprint {
 impl Fingerprint {
     /// Starts with what `response` says besides an 835's claims.
     pub fn of_header(response: &Response) -> Fingerprint {
-        let mut f = Fingerprint(sha2::Digest::new());
-        // Serialising our own types into a hash cannot fail; if it ever did,
-        // the fingerprint of the part fed so far still tells contents apart.
-        serde_json::to_writer(&mut f, &stored(response).content()).ok();
+        Fingerprint::start(response, Form::Compact)
+    }
+
+    /// Starts as [`Fingerprint::of_header`], in the form `earlier` (a
+    /// fingerprint recorded before) was made in, so the two compare.
+    pub fn like(response: &Response, earlier: &str) -> Fingerprint {
+        let form = if earlier.starts_with(V2) {
+            Form::Compact
+        } else {
+            Form::Json
+        };
+        Fingerprint::start(response, form)
+    }
+
+    fn start(response: &Response, form: Form) -> Fingerprint {
+        let mut f = Fingerprint {
+            hash: sha2::Digest::new(),
+            form,
+            buf: Vec::new(),
+        };
+        f.feed(&stored(response).content());
         f
     }
 
     /// One 835 claim, in the order read.
     pub fn claim(&mut self, c: &ClaimPayment) {
-        serde_json::to_writer(&mut *self, c).ok();
+        self.feed(c);
+    }
+
+    fn feed<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
+        match self.form {
+            Form::Compact => {
+                self.buf.clear();
+                super::compact::encode(value, &mut self.buf);
+                sha2::Digest::update(&mut self.hash, &self.buf);
+            }
+            // Serialising our own types into a hash cannot fail; if it ever
+            // did, the fingerprint of the part fed so far still tells
+            // contents apart.
+            Form::Json => {
+                serde_json::to_writer(&mut *self, value).ok();
+            }
+        }
     }
 
     pub fn finish(self) -> String {
-        crate::hex(&sha2::Digest::finalize(self.0))
+        let hex = crate::hex(&sha2::Digest::finalize(self.hash));
+        match self.form {
+            Form::Compact => format!("{V2}{hex}"),
+            Form::Json => hex,
+        }
     }
 }
 
@@ -701,15 +761,20 @@ impl Applying {
             .await?),
         };
         let new = row.is_ok();
+        // A repeat is fingerprinted as its earlier copy was, to compare.
+        let fingerprint = match &row {
+            Err((_, Some(earlier))) => Fingerprint::like(header, earlier),
+            _ => Fingerprint::of_header(header),
+        };
         self.open = Some(Open {
             identity,
             row,
             ours: crate::reconcile::isa_pair(header.envelope()),
-            fingerprint: Fingerprint::of_header(header),
+            fingerprint,
             matched: 0,
         });
         if new && !matches!(header, Response::Remittance(_)) {
-            self.apply(&verdicts(header)).await?;
+            self.apply(&verdicts(header), &[]).await?;
         }
         Ok(new)
     }
@@ -721,12 +786,12 @@ impl Applying {
         let Some(open) = self.open.as_mut() else {
             return Ok(Vec::new());
         };
-        claims.iter().for_each(|c| open.fingerprint.claim(c));
         if open.row.is_err() {
+            claims.iter().for_each(|c| open.fingerprint.claim(c));
             return Ok(Vec::new());
         }
         let vs: Vec<Verdict> = claims.iter().map(payment_verdict).collect();
-        self.apply(&vs).await
+        self.apply(&vs, claims).await
     }
 
     /// Ends the started response: a repeat whose content differs from the
@@ -806,21 +871,39 @@ impl Applying {
     /// Records verdicts of the open (new) response against the claims they
     /// are about; returns, verdict by verdict, whether it found a claim.
     /// Per chunk: one statement finds the claims named (with their
-    /// verdicts so far), one writes the history, and the claims' new
-    /// statuses and payer claim numbers are written in one more.
-    async fn apply(&mut self, vs: &[Verdict]) -> Result<Vec<bool>, LedgerError> {
+    /// verdicts so far), one writes the history, one the claims' new
+    /// statuses and payer claim numbers, one their events. `fingerprint`
+    /// (the 835 claims these verdicts come from) is fed to the response's
+    /// fingerprint while the first lookup runs, and the status moves are
+    /// derived while the history is written ([`alongside`]): this thread's
+    /// work overlaps the engine's instead of waiting for it.
+    async fn apply(
+        &mut self,
+        vs: &[Verdict],
+        fingerprint: &[ClaimPayment],
+    ) -> Result<Vec<bool>, LedgerError> {
         let Some(open) = self.open.as_mut() else {
             return Ok(Vec::new());
         };
+        let mut to_fingerprint = Some(fingerprint);
+        let mut feed = |f: &mut Fingerprint| {
+            if let Some(claims) = to_fingerprint.take() {
+                claims.iter().for_each(|c| f.claim(c));
+            }
+        };
         let Ok(response_id) = open.row else {
+            feed(&mut open.fingerprint);
             return Ok(Vec::new());
         };
         let mut found = Vec::with_capacity(vs.len());
         for chunk in vs.chunks(CHUNK) {
             let mut batch = Batch::default();
-            let candidates =
-                claim_candidates(&mut self.tx, self.dialect, &self.partner, &open.ours, chunk)
-                    .await?;
+            let (candidates, ()) = alongside(
+                claim_candidates(&mut self.tx, self.dialect, &self.partner, &open.ours, chunk),
+                || feed(&mut open.fingerprint),
+            )
+            .await;
+            let candidates = candidates?;
             let mut standing: Vec<Standing> = Vec::new();
             let mut at_claim: HashMap<i64, usize> = HashMap::new();
             for v in chunk {
@@ -868,25 +951,35 @@ impl Applying {
                 }
             }
             open.matched += batch.history.len() as i64;
-            batch
-                .write(&mut self.tx, self.dialect, response_id, &self.at)
-                .await?;
-            let mut updates: Vec<Update> = Vec::new();
-            let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
-            for s in standing {
-                let next = derive(s.charge, &s.words).filter(|n| *n != s.status);
-                let number = s.number.filter(|n| Some(n) != s.stored_number.as_ref());
-                if next.is_none() && number.is_none() {
-                    continue;
-                }
-                updates.push((s.id, next.map(ClaimStatus::name), number));
-                if let Some(next) = next {
-                    events.push((s.id, next, s.codes));
-                }
-            }
-            write_moves(&mut self.tx, self.dialect, &updates, &events, &self.at).await?;
+            let (written, moves) = alongside(
+                batch.write(&mut self.tx, self.dialect, response_id, &self.at),
+                || Moves::of(standing),
+            )
+            .await;
+            written?;
+            moves?.write(&mut self.tx, self.dialect, &self.at).await?;
         }
+        feed(&mut open.fingerprint);
         Ok(found)
+    }
+}
+
+/// Runs `side` on this thread while `statement` is with the engine: the
+/// statement's future is polled once, which hands the statement over (to
+/// SQLite's worker thread, or PostgreSQL's connection), then `side` runs,
+/// then the statement is awaited. Work that does not need the statement's
+/// answer overlaps the engine's work instead of following it.
+async fn alongside<F: std::future::Future, R>(
+    statement: F,
+    side: impl FnOnce() -> R,
+) -> (F::Output, R) {
+    let mut statement = std::pin::pin!(statement);
+    let first =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(statement.as_mut().poll(cx))).await;
+    let r = side();
+    match first {
+        std::task::Poll::Ready(out) => (out, r),
+        std::task::Poll::Pending => (statement.await, r),
     }
 }
 
@@ -917,8 +1010,100 @@ impl Standing {
 /// unchanged).
 type Update = (i64, Option<&'static str>, Option<String>);
 
-/// Writes claims' new statuses and payer claim numbers (one row rewrite
-/// per claim), and an event per status move: "now STATUS (latest codes …)".
+/// Claims' new statuses and payer claim numbers, and an event per status
+/// move ("now STATUS (latest codes …)"), as the JSON values of the
+/// statements that write them, [`CHUNK`] rows each.
+struct Moves {
+    updates: Vec<String>,
+    events: Vec<String>,
+}
+
+impl Moves {
+    /// The moves of a chunk's claims, each settled from its verdicts so
+    /// far and the new ones.
+    fn of(standing: Vec<Standing>) -> Result<Moves, LedgerError> {
+        let mut updates: Vec<Update> = Vec::new();
+        let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
+        for s in standing {
+            let next = derive(s.charge, &s.words).filter(|n| *n != s.status);
+            let number = s.number.filter(|n| Some(n) != s.stored_number.as_ref());
+            if next.is_none() && number.is_none() {
+                continue;
+            }
+            updates.push((s.id, next.map(ClaimStatus::name), number));
+            if let Some(next) = next {
+                events.push((s.id, next, s.codes));
+            }
+        }
+        Moves::new(&updates, &events)
+    }
+
+    fn new(
+        updates: &[Update],
+        events: &[(i64, ClaimStatus, String)],
+    ) -> Result<Moves, LedgerError> {
+        let updates = updates
+            .chunks(CHUNK)
+            .map(to_json)
+            .collect::<Result<_, _>>()?;
+        let events = events
+            .chunks(CHUNK)
+            .map(|chunk| {
+                let rows: Vec<(i64, &str, String)> = chunk
+                    .iter()
+                    .map(|(id, status, codes)| {
+                        (
+                            *id,
+                            status.name(),
+                            format!("now {status} (latest codes {codes})"),
+                        )
+                    })
+                    .collect();
+                to_json(&rows)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Moves { updates, events })
+    }
+
+    /// Writes them: one row rewrite per claim, one event row per move.
+    async fn write(
+        self,
+        tx: &mut Transaction<'_, Any>,
+        d: Dialect,
+        at: &str,
+    ) -> Result<(), LedgerError> {
+        for chunk in self.updates {
+            sqlx::query(&format!(
+                "UPDATE claims SET status = COALESCE(v.value->>1, status), \
+                 updated_at = CASE WHEN v.value->>1 IS NULL THEN updated_at ELSE $1 END, \
+                 payer_claim_number = COALESCE(v.value->>2, payer_claim_number) \
+                 FROM {} WHERE claims.id = CAST(v.value->>0 AS BIGINT)",
+                d.json_rows("$2", "v")
+            ))
+            .bind(at)
+            .bind(chunk)
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("updating claims' status"))?;
+        }
+        for chunk in self.events {
+            sqlx::query(&format!(
+                "INSERT INTO events (at, claim_id, kind, detail) \
+                 SELECT $1, CAST(j.value->>0 AS BIGINT), j.value->>1, j.value->>2 FROM {}",
+                d.json_rows("$2", "j")
+            ))
+            .bind(at)
+            .bind(chunk)
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("recording claim events"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes claims' new statuses and payer claim numbers, and an event per
+/// status move (see [`Moves`]).
 async fn write_moves(
     tx: &mut Transaction<'_, Any>,
     d: Dialect,
@@ -926,43 +1111,7 @@ async fn write_moves(
     events: &[(i64, ClaimStatus, String)],
     at: &str,
 ) -> Result<(), LedgerError> {
-    for chunk in updates.chunks(CHUNK) {
-        sqlx::query(&format!(
-            "UPDATE claims SET status = COALESCE(v.value->>1, status), \
-             updated_at = CASE WHEN v.value->>1 IS NULL THEN updated_at ELSE $1 END, \
-             payer_claim_number = COALESCE(v.value->>2, payer_claim_number) \
-             FROM {} WHERE claims.id = CAST(v.value->>0 AS BIGINT)",
-            d.json_rows("$2", "v")
-        ))
-        .bind(at)
-        .bind(to_json(chunk)?)
-        .execute(&mut **tx)
-        .await
-        .map_err(query_err("updating claims' status"))?;
-    }
-    for chunk in events.chunks(CHUNK) {
-        let rows: Vec<(i64, &str, String)> = chunk
-            .iter()
-            .map(|(id, status, codes)| {
-                (
-                    *id,
-                    status.name(),
-                    format!("now {status} (latest codes {codes})"),
-                )
-            })
-            .collect();
-        sqlx::query(&format!(
-            "INSERT INTO events (at, claim_id, kind, detail) \
-             SELECT $1, CAST(j.value->>0 AS BIGINT), j.value->>1, j.value->>2 FROM {}",
-            d.json_rows("$2", "j")
-        ))
-        .bind(at)
-        .bind(to_json(&rows)?)
-        .execute(&mut **tx)
-        .await
-        .map_err(query_err("recording claim events"))?;
-    }
-    Ok(())
+    Moves::new(updates, events)?.write(tx, d, at).await
 }
 
 /// Rows written (or claim ids looked up) per statement.
@@ -1209,44 +1358,57 @@ async fn settle(
 /// The claims this file's transaction moved (events after `before`), each
 /// once at the status it ended at, by status: counted in SQL, and only the
 /// first [`LISTED_PER_STATUS`] of each status read back, in the order of
-/// their last move — memory does not grow with the file.
+/// their last move — memory does not grow with the file. A claim's last
+/// move is its event with no later one (an index probe on
+/// `events_by_claim`): one pass counts them by status, then one ordered
+/// scan per status moved to stops at the last claim it lists, so no
+/// statement sorts or joins every claim the file moved.
 async fn changes_since(
     tx: &mut Transaction<'_, Any>,
     before: i64,
 ) -> Result<StatusChanges, LedgerError> {
-    let rows = sqlx::query(
-        "WITH last AS (SELECT claim_id, kind, at FROM (SELECT claim_id, kind, id AS at, \
-         ROW_NUMBER() OVER (PARTITION BY claim_id ORDER BY id DESC) AS r FROM events WHERE id > $1) AS e \
-         WHERE r = 1), \
-         ranked AS (SELECT l.kind, c.claim_id AS clm01, \
-         ROW_NUMBER() OVER (PARTITION BY l.kind ORDER BY l.at) AS n, \
-         COUNT(*) OVER (PARTITION BY l.kind) AS total \
-         FROM last l JOIN claims c ON c.id = l.claim_id) \
-         SELECT kind, total, clm01 FROM ranked WHERE n <= $2 ORDER BY kind, n",
-    )
+    const LAST: &str = "e.id > $1 AND e.claim_id IS NOT NULL AND NOT EXISTS \
+         (SELECT 1 FROM events x WHERE x.claim_id = e.claim_id AND x.id > e.id)";
+    // One row: every claim moved, then those at each status (counted in
+    // one pass, no sort).
+    let per_status: Vec<String> = ClaimStatus::ALL
+        .iter()
+        .map(|s| format!("COUNT(CASE WHEN e.kind = '{}' THEN 1 END)", s.name()))
+        .collect();
+    let counts = sqlx::query(&format!(
+        "SELECT COUNT(*), {} FROM events e WHERE {LAST}",
+        per_status.join(", ")
+    ))
     .bind(before)
-    .bind(LISTED_PER_STATUS as i64)
-    .fetch_all(&mut **tx)
+    .fetch_one(&mut **tx)
     .await
     .map_err(query_err("counting the claims a file moved"))?;
+    let all: i64 = col(&counts, 0)?;
+    let mut known = 0;
     let mut changes = StatusChanges::default();
-    let mut group: Option<(ClaimStatus, u64, Vec<String>)> = None;
-    for row in &rows {
-        let status = status_col(row, 0)?;
-        let total: i64 = col(row, 1)?;
-        let clm01: String = col(row, 2)?;
-        match group.as_mut() {
-            Some((s, _, listed)) if *s == status => listed.push(clm01),
-            _ => {
-                if let Some((s, n, listed)) = group.take() {
-                    changes.add(s, n, listed);
-                }
-                group = Some((status, u64::try_from(total).unwrap_or(0), vec![clm01]));
-            }
+    for (i, status) in ClaimStatus::ALL.into_iter().enumerate() {
+        let total: i64 = col(&counts, i + 1)?;
+        known += total;
+        if total == 0 {
+            continue;
         }
+        let listed: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT c.claim_id FROM events e JOIN claims c ON c.id = e.claim_id \
+             WHERE e.kind = $2 AND {LAST} ORDER BY e.id LIMIT $3"
+        ))
+        .bind(before)
+        .bind(status.name())
+        .bind(LISTED_PER_STATUS as i64)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(query_err("listing the claims a file moved"))?;
+        changes.add(status, u64::try_from(total).unwrap_or(0), listed);
     }
-    if let Some((s, n, listed)) = group {
-        changes.add(s, n, listed);
+    if known != all {
+        return Err(LedgerError::Corrupt {
+            what: "claim status",
+            value: format!("{} status moves to no known status", all - known),
+        });
     }
     Ok(changes)
 }
@@ -1645,5 +1807,60 @@ impl Ledger {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::response::Remittance;
+
+    fn remit(paid: &str) -> Response {
+        Response::Remittance(Remittance {
+            trace: "EFT1".into(),
+            claims: vec![ClaimPayment {
+                claim_id: "C1".into(),
+                status: "1".into(),
+                paid: paid.parse().unwrap(),
+                ..ClaimPayment::default()
+            }],
+            ..Remittance::default()
+        })
+    }
+
+    /// The fingerprint as it was made before `v2`: the SHA-256 of the
+    /// header's JSON, then each claim's.
+    fn json_fingerprint(response: &Response) -> String {
+        let mut bytes = serde_json::to_vec(&stored(response).content()).unwrap();
+        if let Response::Remittance(r) = response {
+            for c in &r.claims {
+                bytes.extend(serde_json::to_vec(c).unwrap());
+            }
+        }
+        crate::hex(&sha2::Digest::finalize(
+            <sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes),
+        ))
+    }
+
+    #[test]
+    fn fingerprints_tell_contents_apart_and_match_those_recorded_before() {
+        let (a, b) = (remit("10.00"), remit("10.01"));
+        let fa = fingerprint(&a);
+        assert!(fa.starts_with("v2:"), "{fa}");
+        assert_eq!(fa, fingerprint(&a.clone()));
+        assert_ne!(fa, fingerprint(&b));
+        // A response recorded before `v2` is fingerprinted as it was then,
+        // so a repeat of it is a repeat, and other content is a conflict.
+        let legacy = json_fingerprint(&a);
+        let again = |r: &Response, earlier: &str| {
+            let mut f = Fingerprint::like(r, earlier);
+            if let Response::Remittance(rem) = r {
+                rem.claims.iter().for_each(|c| f.claim(c));
+            }
+            f.finish()
+        };
+        assert_eq!(again(&a, &legacy), legacy);
+        assert_ne!(again(&b, &legacy), legacy);
+        assert_eq!(again(&a, &fa), fa);
     }
 }

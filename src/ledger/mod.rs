@@ -24,6 +24,7 @@ use std::ops::Range;
 use crate::x12::{ControlNumberError, ControlNumbers};
 
 pub mod audit;
+mod compact;
 mod daemon;
 mod dialect;
 mod inbound;
