@@ -98,7 +98,7 @@ const _: () = assert!(std::mem::size_of::<InlineText>() == 24);
 /// most three loads: the bytes go from the input to registers to their
 /// place, never through a copy read back at once (a store-forwarding stall
 /// that cost more than the allocation it replaced).
-#[inline]
+#[inline(always)]
 fn word(b: &[u8]) -> u64 {
     let n = b.len();
     let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0)) << (8 * i);
@@ -115,6 +115,22 @@ fn word(b: &[u8]) -> u64 {
     }
 }
 
+/// Bytes `from..to` of `b` (as many as it has) as one word.
+#[inline(always)]
+fn part(b: &[u8], from: usize, to: usize) -> u64 {
+    word(b.get(from..to.min(b.len())).unwrap_or_default())
+}
+
+/// `b` (at most [`INLINE`] bytes) into `bytes`, zero after it, a word at a time.
+#[inline(always)]
+fn fill(bytes: &mut [u8; INLINE], b: &[u8]) {
+    let (first, rest) = bytes.split_at_mut(8);
+    let (second, third) = rest.split_at_mut(8);
+    first.copy_from_slice(&part(b, 0, 8).to_le_bytes());
+    second.copy_from_slice(&part(b, 8, 16).to_le_bytes());
+    third.copy_from_slice(part(b, 16, 23).to_le_bytes().get(..7).unwrap_or_default());
+}
+
 impl InlineText {
     #[inline(always)]
     pub fn new(text: &str) -> InlineText {
@@ -122,14 +138,23 @@ impl InlineText {
         let Some(&len) = LENS.get(b.len()) else {
             return InlineText(Repr::Heap(Box::from(text)));
         };
-        let part = |from: usize, to: usize| word(b.get(from..to.min(b.len())).unwrap_or_default());
         let mut bytes = [0u8; INLINE];
-        let (first, rest) = bytes.split_at_mut(8);
-        let (second, third) = rest.split_at_mut(8);
-        first.copy_from_slice(&part(0, 8).to_le_bytes());
-        second.copy_from_slice(&part(8, 16).to_le_bytes());
-        third.copy_from_slice(part(16, 23).to_le_bytes().get(..7).unwrap_or_default());
+        fill(&mut bytes, b);
         InlineText(Repr::Inline(Inline { bytes, len }))
+    }
+
+    /// Makes this `text`, in place when both are short. A reader fills a
+    /// claim this way: a value built aside and moved in was read back
+    /// while its bytes were still being written (a stall per value).
+    #[inline(always)]
+    pub fn set(&mut self, text: &str) {
+        match (&mut self.0, LENS.get(text.len())) {
+            (Repr::Inline(inline), Some(&len)) => {
+                fill(&mut inline.bytes, text.as_bytes());
+                inline.len = len;
+            }
+            _ => *self = InlineText::new(text),
+        }
     }
 
     #[inline]
@@ -930,5 +955,19 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, seen);
         assert_eq!(InlineText::default(), "");
+        // Set in place or not, it holds what it was last given.
+        let mut t = InlineText::default();
+        for text in [
+            "CO",
+            "45",
+            "",
+            "A-MUCH-LONGER-CLAIM-IDENTIFIER-0001",
+            "N130",
+            "x",
+        ] {
+            t.set(text);
+            assert_eq!(t, text);
+            assert_eq!(t, InlineText::new(text));
+        }
     }
 }

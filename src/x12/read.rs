@@ -181,7 +181,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Element `n` (1-based) as text; empty when absent.
-    #[inline]
+    #[inline(always)]
     pub fn text(&self, n: usize) -> &'a str {
         if n == 0 || n > self.count() {
             return "";
@@ -480,7 +480,7 @@ impl Tokenizer {
                     .unwrap_or(raw.len()),
             };
             let id = raw.get(..id_len).unwrap_or_default();
-            if !is_segment_id(id) {
+            if !is_segment_id(id, rest) {
                 // At most four characters: a misread segment may hold patient data.
                 return Err(ReadError::BadSegmentId {
                     pos,
@@ -573,14 +573,14 @@ static ID_BYTES: [bool; 256] = {
 
 /// Two or three upper-case letters or digits, checked without a branch
 /// per byte (a byte loop here mispredicted on every segment).
+/// `rest` is what follows the segment's start (the id begins it): the
+/// third byte is read even for a two-byte id, so the check has no branch
+/// on the length (which alternates between segments).
 #[inline]
-fn is_segment_id(id: &[u8]) -> bool {
-    let ok = |b: u8| ID_BYTES[usize::from(b)];
-    match *id {
-        [a, b] => ok(a) & ok(b),
-        [a, b, c] => ok(a) & ok(b) & ok(c),
-        _ => false,
-    }
+fn is_segment_id(id: &[u8], rest: &[u8]) -> bool {
+    let ok = |i: usize| ID_BYTES[usize::from(rest.get(i).copied().unwrap_or(0))];
+    let len = id.len();
+    (len.wrapping_sub(2) < 2) & ok(0) & ok(1) & (ok(2) | (len == 2))
 }
 
 fn trim_end_filler(mut raw: &[u8]) -> &[u8] {
@@ -1148,7 +1148,7 @@ mod tests {
                 let hay: Vec<u8> = (0..len)
                     .map(|_| match next() % 8 {
                         0 => element,
-                        1 if next() % 4 == 0 => terminator,
+                        1 if next().is_multiple_of(4) => terminator,
                         2 => (next() % 256) as u8,
                         _ => b'A' + (next() % 26) as u8,
                     })

@@ -128,6 +128,27 @@ fn code(f: &Fields<'_>, n: usize) -> InlineText {
     InlineText::new(f.text(n))
 }
 
+/// What [`opt_code`] gives, written into `slot` in place.
+#[inline(always)]
+fn set_opt(slot: &mut Option<InlineText>, text: &str) {
+    if text.is_empty() {
+        *slot = None;
+    } else {
+        slot.get_or_insert_with(InlineText::default).set(text);
+    }
+}
+
+/// `text` appended to `list` when not empty, written in place.
+#[inline(always)]
+fn push_code(list: &mut Vec<InlineText>, text: &str) {
+    if !text.is_empty() {
+        list.push(InlineText::default());
+        if let Some(last) = list.last_mut() {
+            last.set(text);
+        }
+    }
+}
+
 #[inline(always)]
 fn opt_code(f: &Fields<'_>, n: usize) -> Option<InlineText> {
     Some(f.text(n))
@@ -595,12 +616,12 @@ fn stc(f: &Fields<'_>) -> Result<Vec<StatusCode>> {
 /// SVC01 with its components joined by `:` whatever the file's component
 /// separator (most files use `:` already: then no split and join).
 #[inline(always)]
-fn procedure(f: &Fields<'_>) -> InlineText {
+fn set_procedure(f: &Fields<'_>, slot: &mut InlineText) {
     let text = f.text(1);
     if f.component() == ':' || !text.contains(f.component()) {
-        InlineText::new(text)
+        slot.set(text);
     } else {
-        InlineText::from(f.comps(1).collect::<Vec<_>>().join(":"))
+        *slot = InlineText::from(f.comps(1).collect::<Vec<_>>().join(":"));
     }
 }
 
@@ -618,14 +639,19 @@ fn cas(f: &Fields<'_>, out: &mut Vec<Adjustment835>) -> Result<()> {
         let parsed = money(f, at + 1, "CAS adjustment amount")
             .and_then(|amount| Ok((amount, opt_money(f, at + 2, "CAS quantity")?)));
         match parsed {
-            // Built from registers straight into the list: a group built
-            // once and cloned was read back as it was written (a stall).
-            Ok((amount, quantity)) => out.push(Adjustment835 {
-                group: InlineText::new(group),
-                reason: InlineText::new(reason),
-                amount,
-                quantity,
-            }),
+            // Texts written where they stay (see `InlineText::set`).
+            Ok((amount, quantity)) => {
+                out.push(Adjustment835 {
+                    group: InlineText::default(),
+                    reason: InlineText::default(),
+                    amount,
+                    quantity,
+                });
+                if let Some(a) = out.last_mut() {
+                    a.group.set(group);
+                    a.reason.set(reason);
+                }
+            }
             Err(e) => {
                 out.truncate(before);
                 return Err(e);
@@ -712,10 +738,10 @@ impl RemitState {
                 // was read back right after it was written (a stall).
                 claim.lines.push(LinePayment::default());
                 if let Some(line) = claim.lines.last_mut() {
-                    line.procedure = procedure(f);
+                    set_procedure(f, &mut line.procedure);
                     line.charge = charge;
                     line.paid = paid;
-                    line.revenue_code = opt_code(f, 4);
+                    set_opt(&mut line.revenue_code, f.text(4));
                     line.units = units;
                 }
                 self.line_open = true;
@@ -747,7 +773,7 @@ impl RemitState {
             REF if self.ctx == RemitCtx::Line && matches!(f.text(1), "6R" | "LU") => {
                 if let Some(line) = self.line() {
                     if f.text(1) == "6R" {
-                        line.line_control = opt_code(f, 2);
+                        set_opt(&mut line.line_control, f.text(2));
                     }
                 }
             }
@@ -762,7 +788,7 @@ impl RemitState {
             },
             LQ => {
                 if let Some(line) = self.line() {
-                    line.remarks.extend(opt_code(f, 2));
+                    push_code(&mut line.remarks, f.text(2));
                 }
             }
             MOA | MIA => {
@@ -801,15 +827,15 @@ impl RemitState {
         let patient_responsibility = opt_money(f, 5, "CLP05")?;
         // Filled in place on the heap, as lines are (see SVC).
         let mut claim = Box::<ClaimPayment>::default();
-        claim.claim_id = code(f, 1);
-        claim.status = InlineText::new(status);
+        claim.claim_id.set(f.text(1));
+        claim.status.set(status);
         claim.charge = charge;
         claim.paid = paid;
         claim.patient_responsibility = patient_responsibility;
-        claim.filing = code(f, 6);
-        claim.payer_claim_number = opt_code(f, 7);
-        claim.facility = opt_code(f, 8);
-        claim.frequency = opt_code(f, 9);
+        claim.filing.set(f.text(6));
+        set_opt(&mut claim.payer_claim_number, f.text(7));
+        set_opt(&mut claim.facility, f.text(8));
+        set_opt(&mut claim.frequency, f.text(9));
         self.claim = Some(claim);
         Ok(())
     }
