@@ -159,12 +159,12 @@ pub fn verdicts(response: &Response) -> Vec<Verdict> {
 pub fn payment_verdict(c: &ClaimPayment) -> Verdict {
     Verdict {
         target: Target::Claim {
-            claim_id: c.claim_id.clone(),
+            claim_id: c.claim_id.as_str().to_owned(),
         },
         status: status_835(c),
         codes: remit_codes(c),
         paid: Some(c.paid),
-        payer_claim_number: c.payer_claim_number.clone(),
+        payer_claim_number: c.payer_claim_number.as_deref().map(str::to_owned),
     }
 }
 

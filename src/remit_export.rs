@@ -72,7 +72,7 @@ pub fn write(
 ) -> std::io::Result<PathBuf> {
     let mut export = Export::create(dir, name, r)?;
     for c in &r.claims {
-        export.claim(c, ours.contains(&c.claim_id))?;
+        export.claim(c, ours.contains(c.claim_id.as_str()))?;
     }
     export.finish()?.commit()
 }

@@ -55,7 +55,7 @@ fn stc(category: &str, code: &str) -> StatusCode {
 
 fn payment(c: &Claim, status: &str, paid: &str) -> ClaimPayment {
     ClaimPayment {
-        claim_id: c.id.clone(),
+        claim_id: c.id.as_str().into(),
         status: status.into(),
         charge: c.total_charge,
         paid: paid.parse().unwrap(),
@@ -501,7 +501,7 @@ fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
     };
     let charge = |i: usize| claims[i].total_charge;
     let pay = |i: usize, status: &str, paid: Decimal| ClaimPayment {
-        claim_id: claims[i].id.clone(),
+        claim_id: claims[i].id.as_str().into(),
         status: status.into(),
         charge: if status == "22" {
             -charge(i)

@@ -304,15 +304,15 @@ pub fn adjudicate(claim: &Claim, rules: &Rules, allowed_percent: u8) -> ClaimPay
         ClaimKind::Institutional => (claim.type_of_bill.clone(), claim.frequency_code.clone()),
     };
     let mut payment = ClaimPayment {
-        claim_id: claim.id.clone(),
+        claim_id: claim.id.as_str().into(),
         status: "1".into(),
         charge: claim.total_charge,
         paid: Decimal::ZERO,
         patient_responsibility: None,
-        filing: filing_835(&claim.subscriber.claim_filing).to_owned(),
-        payer_claim_number: Some(payer_claim_number(&claim.id)),
-        facility,
-        frequency: Some(frequency),
+        filing: filing_835(&claim.subscriber.claim_filing).into(),
+        payer_claim_number: Some(payer_claim_number(&claim.id).into()),
+        facility: facility.map(Into::into),
+        frequency: Some(frequency.into()),
         statement_from: claim.statement_from,
         statement_to: claim.statement_to,
         patient: Some(patient),
@@ -332,7 +332,7 @@ pub fn adjudicate(claim: &Claim, rules: &Rules, allowed_percent: u8) -> ClaimPay
         payment
             .adjustments
             .push(adjustment("CO", reason, claim.total_charge));
-        payment.remarks.extend(remark.map(str::to_owned));
+        payment.remarks.extend(remark.map(Into::into));
         return payment;
     }
     let (allowed_percent, coinsurance_percent) =
@@ -362,16 +362,17 @@ pub fn adjudicate(claim: &Claim, rules: &Rules, allowed_percent: u8) -> ClaimPay
             None => format!("NU:{}", line.revenue_code.as_deref().unwrap_or_default()),
         };
         payment.lines.push(LinePayment {
-            procedure,
+            procedure: procedure.into(),
             charge: line.charge,
             paid: allowed - patient_share,
             revenue_code: line
                 .revenue_code
-                .clone()
-                .filter(|_| line.procedure.is_some()),
+                .as_deref()
+                .filter(|_| line.procedure.is_some())
+                .map(Into::into),
             units: Some(line.units),
             service_date: line.service_date,
-            line_control: line.line_control_number.clone(),
+            line_control: line.line_control_number.as_deref().map(Into::into),
             allowed: Some(allowed),
             adjustments,
             remarks: Vec::new(),

@@ -99,6 +99,11 @@ pub struct Segment<'a> {
     /// `raw` as text when it is valid UTF-8 (checked once per segment, not per element).
     text: Option<&'a str>,
     id_len: usize,
+    /// Bit `i` set when byte `i` is an element separator, found by the
+    /// tokenizer in the same pass that found the terminator; None when the
+    /// segment is longer than 64 bytes (or is an ISA), which
+    /// [`Fields::split`] then scans itself.
+    elements: Option<u64>,
     pub delims: Delimiters,
     pub pos: Position,
 }
@@ -151,6 +156,8 @@ pub struct Fields<'a> {
     seps: [u32; MAX_FIELDS + 2],
     /// Separators found, at most `MAX_FIELDS + 1`.
     found: usize,
+    /// The separators as bits, when the tokenizer found them ([`Segment`]).
+    elements: Option<u64>,
     element: u8,
     component: char,
     pub pos: Position,
@@ -174,7 +181,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Element `n` (1-based) as text; empty when absent.
-    #[inline]
+    #[inline(always)]
     pub fn text(&self, n: usize) -> &'a str {
         if n == 0 || n > self.count() {
             return "";
@@ -250,9 +257,16 @@ impl<'a> Segment<'a> {
             text: self.text.unwrap_or("\u{fffd}"),
             seps: [0; MAX_FIELDS + 2],
             found: 0,
+            // The bits describe `raw`: only valid when `text` is `raw`.
+            elements: self.elements.filter(|_| self.text.is_some()),
             element: self.delims.element,
             component: char::from(self.delims.component),
-            pos: self.pos,
+            // Field by field: the tokenizer wrote them so, and one wide
+            // copy of both read them back before those writes had landed.
+            pos: Position {
+                offset: self.pos.offset,
+                segment: self.pos.segment,
+            },
         }
     }
 }
@@ -263,6 +277,19 @@ impl Fields<'_> {
     /// every separator was another tenth of reading an 835.
     #[inline]
     pub fn split(&mut self) {
+        if let Some(mut bits) = self.elements {
+            // Found already: one store per separator, no byte read again.
+            let mut found = 0usize;
+            while bits != 0 {
+                if let Some(slot) = self.seps.get_mut(found) {
+                    *slot = bits.trailing_zeros();
+                }
+                found = (found + 1).min(MAX_FIELDS + 1);
+                bits &= bits - 1;
+            }
+            self.found = found;
+            return;
+        }
         let bytes = self.text.as_bytes();
         let pattern = u64::from(self.element) * 0x0101_0101_0101_0101;
         let mut found = 0usize;
@@ -410,6 +437,7 @@ impl Tokenizer {
                             raw,
                             text: text_of(at, raw),
                             id_len: 3,
+                            elements: None,
                             delims,
                             pos,
                         })?;
@@ -426,7 +454,8 @@ impl Tokenizer {
             let window = rest
                 .get(..rest.len().min(MAX_SEGMENT + 1))
                 .unwrap_or_default();
-            let (raw, used) = match find_byte(window, delims.segment) {
+            let (end, elements) = find_segment_end(window, delims.segment, delims.element);
+            let (raw, used) = match end {
                 Some(end) => (rest.get(..end).unwrap_or_default(), end + 1),
                 None if window.len() > MAX_SEGMENT => {
                     return Err(ReadError::SegmentTooLong {
@@ -440,16 +469,18 @@ impl Tokenizer {
             };
             // A file may end with filler bytes after the last terminator.
             let raw = trim_end_filler(raw);
-            let id_len = raw
-                .iter()
-                .position(|b| *b == delims.element)
-                .unwrap_or(raw.len());
-            let id = raw.get(..id_len).unwrap_or_default();
-            if !(2..=3).contains(&id.len())
-                || !id
+            // Filler is never a separator: trimming leaves the bits right.
+            let elements = (raw.len() <= 64).then_some(elements);
+            let id_len = match elements {
+                Some(0) => raw.len(),
+                Some(bits) => bits.trailing_zeros() as usize,
+                None => raw
                     .iter()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            {
+                    .position(|b| *b == delims.element)
+                    .unwrap_or(raw.len()),
+            };
+            let id = raw.get(..id_len).unwrap_or_default();
+            if !is_segment_id(id, rest) {
                 // At most four characters: a misread segment may hold patient data.
                 return Err(ReadError::BadSegmentId {
                     pos,
@@ -463,6 +494,7 @@ impl Tokenizer {
                 raw,
                 text: text_of(at, raw),
                 id_len,
+                elements,
                 delims,
                 pos,
             })?;
@@ -473,29 +505,82 @@ impl Tokenizer {
     }
 }
 
-/// The first `needle` in `hay`, eight bytes at a time. Segments are short
-/// (an 835's average 18 bytes): inline, this beats `memchr`, whose call and
-/// set-up cost more than the search itself here.
+/// The first `terminator` in `hay`, eight bytes at a time, and the element
+/// separators before it among the first 64 bytes as bits (bit `i`: byte
+/// `i`), found in the same words. Segments are short (an 835's average 18
+/// bytes): inline, this beats `memchr`, whose call and set-up cost more
+/// than the search itself here, and the reader need not scan the segment
+/// again to split it.
 #[inline]
-fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
-    let pattern = u64::from(needle) * 0x0101_0101_0101_0101;
+fn find_segment_end(hay: &[u8], terminator: u8, element: u8) -> (Option<usize>, u64) {
+    let ends = u64::from(terminator) * 0x0101_0101_0101_0101;
+    let seps = u64::from(element) * 0x0101_0101_0101_0101;
     let mut words = hay.chunks_exact(8);
     let mut base = 0usize;
+    let mut bits = 0u64;
     for word in words.by_ref() {
-        let hits = bytes_equal(
-            u64::from_le_bytes(word.try_into().unwrap_or_default()),
-            pattern,
-        );
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        if base < 64 {
+            bits |= byte_bits(bytes_equal(word, seps)) << base;
+        }
+        let hits = bytes_equal(word, ends);
         if hits != 0 {
-            return Some(base + (hits.trailing_zeros() / 8) as usize);
+            let end = base + (hits.trailing_zeros() / 8) as usize;
+            return (Some(end), bits & bits_below(end));
         }
         base += 8;
     }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| base + i)
+    for (at, &b) in (base..).zip(words.remainder()) {
+        if b == terminator {
+            return (Some(at), bits & bits_below(at));
+        }
+        if b == element && at < 64 {
+            bits |= 1 << at;
+        }
+    }
+    (None, bits)
+}
+
+/// The high bit of each byte of `hits` ([`bytes_equal`]) as one bit per
+/// byte: byte `i` becomes bit `i`. The multiplication moves each byte's bit
+/// to its own place in the top byte; no two products meet, so nothing
+/// carries.
+#[inline]
+fn byte_bits(hits: u64) -> u64 {
+    ((hits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// Bits `0..n`.
+#[inline]
+fn bits_below(n: usize) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
+}
+
+/// The bytes a segment id is made of: upper-case letters and digits.
+static ID_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b as u8).is_ascii_uppercase() || (b as u8).is_ascii_digit();
+        b += 1;
+    }
+    t
+};
+
+/// Two or three upper-case letters or digits, checked without a branch
+/// per byte (a byte loop here mispredicted on every segment).
+/// `rest` is what follows the segment's start (the id begins it): the
+/// third byte is read even for a two-byte id, so the check has no branch
+/// on the length (which alternates between segments).
+#[inline]
+fn is_segment_id(id: &[u8], rest: &[u8]) -> bool {
+    let ok = |i: usize| ID_BYTES[usize::from(rest.get(i).copied().unwrap_or(0))];
+    let len = id.len();
+    (len.wrapping_sub(2) < 2) & ok(0) & ok(1) & (ok(2) | (len == 2))
 }
 
 fn trim_end_filler(mut raw: &[u8]) -> &[u8] {
@@ -1040,6 +1125,43 @@ mod tests {
             assert_eq!(got[0].0, id, "{text}");
             // Past 32 elements, the rest is not kept.
             assert_eq!(got[0].1, elements, "{text}");
+        }
+    }
+
+    /// A xorshift generator: the same cases on every run.
+    fn cases(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    #[test]
+    fn segment_end_and_separator_bits_are_what_a_byte_loop_finds() {
+        let mut next = cases(0x9e37_79b9_7f4a_7c15);
+        for (terminator, element) in [(b'~', b'*'), (0x85, 0x1d), (b'\n', b'|'), (0xff, 0x7f)] {
+            for _ in 0..20_000 {
+                let len = (next() % 150) as usize;
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| match next() % 8 {
+                        0 => element,
+                        1 if next().is_multiple_of(4) => terminator,
+                        2 => (next() % 256) as u8,
+                        _ => b'A' + (next() % 26) as u8,
+                    })
+                    .collect();
+                let (end, bits) = find_segment_end(&hay, terminator, element);
+                let want_end = hay.iter().position(|&b| b == terminator);
+                assert_eq!(end, want_end, "{hay:?}");
+                let before = want_end.unwrap_or(hay.len()).min(64);
+                let want_bits = (0..before)
+                    .filter(|&i| hay[i] == element)
+                    .fold(0u64, |m, i| m | 1 << i);
+                assert_eq!(bits, want_bits, "{hay:?}");
+            }
         }
     }
 

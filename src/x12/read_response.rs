@@ -15,7 +15,7 @@ use super::read::{segment_key, Fields, Position, Segment};
 use super::read837::ccyymmdd;
 use crate::model::response::{
     category, Ack999, Adjustment835, ClaimPayment, ClaimStatus, ElementError, EnvelopeRef,
-    LinePayment, LineStatus, ProviderAdjustment, ReceiverStatus, Remittance, Response,
+    InlineText, LinePayment, LineStatus, ProviderAdjustment, ReceiverStatus, Remittance, Response,
     SegmentError, SetAck, Status277, StatusCode, Ta1,
 };
 
@@ -38,6 +38,9 @@ fn bad(f: &Fields<'_>, element: &'static str, expected: &'static str) -> Respons
     }
 }
 
+// Inlined where they are used: returned through memory, a Decimal was
+// read back as one word right after being written as four (a stall).
+#[inline(always)]
 fn money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Decimal> {
     x12_decimal(f.text(n)).ok_or_else(|| bad(f, element, "an amount"))
 }
@@ -46,43 +49,56 @@ fn money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Decimal> {
 /// point with digits after it — nothing else. `Decimal::from_str` alone
 /// would also take `1e3`, `4_8`, `+48` or `48.`, and a payment misread is
 /// money posted wrong.
+#[inline(always)]
 pub fn x12_decimal(s: &str) -> Option<Decimal> {
     let (negative, digits) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
         all => (false, all),
     };
-    // One pass checks the form and builds the mantissa: amounts are short,
-    // and up to 18 digits fit an i64 exactly (this is most of an 835's
-    // parsing).
-    let mut mantissa = 0i64;
-    let mut count = 0usize;
-    let mut point = None;
-    for (i, &b) in digits.iter().enumerate() {
-        match b {
-            b'0'..=b'9' => {
-                if count < 18 {
-                    mantissa = mantissa * 10 + i64::from(b - b'0');
-                }
-                count += 1;
-            }
-            b'.' if point.is_none() => point = Some(i),
-            _ => return None,
+    // One pass checks the form and builds the mantissa: the digits before
+    // the point, then those after it. Amounts are short, and up to 18
+    // digits fit an i64 exactly (this is most of an 835's parsing).
+    let mut mantissa = 0u64;
+    let mut at = 0usize;
+    while let Some(d) = digits
+        .get(at)
+        .map(|b| b.wrapping_sub(b'0'))
+        .filter(|d| *d <= 9)
+    {
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        at += 1;
+    }
+    let whole = at;
+    let mut scale = 0usize;
+    if digits.get(at) == Some(&b'.') {
+        at += 1;
+        while let Some(d) = digits
+            .get(at)
+            .map(|b| b.wrapping_sub(b'0'))
+            .filter(|d| *d <= 9)
+        {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+            at += 1;
+        }
+        scale = at - whole - 1;
+        // Digits must follow a point.
+        if scale == 0 {
+            return None;
         }
     }
-    let scale = match point {
-        // Digits must follow a point, and something must be there at all.
-        Some(p) if p + 1 == digits.len() => return None,
-        None if digits.is_empty() => return None,
-        Some(p) => digits.len() - p - 1,
-        None => 0,
-    };
-    if count > 18 {
+    // Nothing but that, and something at all.
+    if at != digits.len() || at == 0 {
+        return None;
+    }
+    if whole + scale > 18 {
+        // Past 18 digits the mantissa above wrapped; the form is right.
         return Decimal::from_str(s).ok();
     }
-    let value = Decimal::try_new(mantissa, u32::try_from(scale).ok()?).ok()?;
+    let value = Decimal::try_new(i64::try_from(mantissa).ok()?, u32::try_from(scale).ok()?).ok()?;
     Some(if negative { -value } else { value })
 }
 
+#[inline(always)]
 fn opt_money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Option<Decimal>> {
     match f.text(n) {
         "" => Ok(None),
@@ -105,22 +121,95 @@ fn opt(f: &Fields<'_>, n: usize) -> Option<String> {
     Some(f.text(n)).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
+/// Element `n` kept inline when short (codes and ids nearly always are).
+/// Inlined, as `money` is: the text is written once, where it stays.
+#[inline(always)]
+fn code(f: &Fields<'_>, n: usize) -> InlineText {
+    InlineText::new(f.text(n))
+}
+
+/// What [`opt_code`] gives, written into `slot` in place.
+#[inline(always)]
+fn set_opt(slot: &mut Option<InlineText>, text: &str) {
+    if text.is_empty() {
+        *slot = None;
+    } else {
+        slot.get_or_insert_with(InlineText::default).set(text);
+    }
+}
+
+/// `text` appended to `list` when not empty, written in place.
+#[inline(always)]
+fn push_code(list: &mut Vec<InlineText>, text: &str) {
+    if !text.is_empty() {
+        list.push(InlineText::default());
+        if let Some(last) = list.last_mut() {
+            last.set(text);
+        }
+    }
+}
+
+#[inline(always)]
+fn opt_code(f: &Fields<'_>, n: usize) -> Option<InlineText> {
+    Some(f.text(n))
+        .filter(|s| !s.is_empty())
+        .map(InlineText::new)
+}
+
+/// The last CCYYMMDD read and its date: an 835 repeats a handful of dates
+/// (statement, service, production) thousands of times. [`ccyymmdd`] looks
+/// at the first eight bytes only, so they are the whole key.
+#[derive(Debug, Default)]
+struct LastDate {
+    key: u64,
+    /// `ccyymmdd` of eight NUL bytes, the key's start: None.
+    date: Option<NaiveDate>,
+}
+
+impl LastDate {
+    #[inline]
+    fn parse(&mut self, s: &str) -> Option<NaiveDate> {
+        let key = u64::from_le_bytes(s.as_bytes().get(..8)?.try_into().ok()?);
+        if key != self.key {
+            self.key = key;
+            self.date = ccyymmdd(s);
+        }
+        self.date
+    }
+
+    #[inline]
+    fn opt(
+        &mut self,
+        f: &Fields<'_>,
+        n: usize,
+        element: &'static str,
+    ) -> Result<Option<NaiveDate>> {
+        match f.text(n) {
+            "" => Ok(None),
+            s => self
+                .parse(s)
+                .map(Some)
+                .ok_or_else(|| bad(f, element, "a CCYYMMDD date")),
+        }
+    }
+}
+
 fn number(f: &Fields<'_>, n: usize, element: &'static str) -> Result<u32> {
     f.text(n).parse().map_err(|_| bad(f, element, "a number"))
 }
 
 /// A code that must be one of `allowed`: anything else means we would
 /// guess at what the partner said.
-fn code_in(
-    f: &Fields<'_>,
+fn code_in<'a>(
+    f: &Fields<'a>,
     n: usize,
     element: &'static str,
     allowed: &[&str],
     expected: &'static str,
-) -> Result<String> {
+) -> Result<&'a str> {
     let v = f.text(n);
     if allowed.contains(&v) {
-        Ok(v.to_owned())
+        Ok(v)
     } else {
         Err(bad(f, element, expected))
     }
@@ -135,7 +224,7 @@ pub fn read_ta1(seg: &Segment<'_>, envelope: EnvelopeRef) -> Result<Ta1> {
         interchange: f.text(1).to_owned(),
         date: f.text(2).to_owned(),
         time: f.text(3).to_owned(),
-        code: code_in(&f, 4, "TA104", &["A", "E", "R"], "A, E or R")?,
+        code: code_in(&f, 4, "TA104", &["A", "E", "R"], "A, E or R")?.to_owned(),
         note: f.text(5).to_owned(),
     })
 }
@@ -201,6 +290,7 @@ pub struct RemitState {
     /// Hand claims out as they close instead of keeping them in `remit`.
     stream: bool,
     ready: Option<Box<ClaimPayment>>,
+    dates: LastDate,
 }
 
 impl ResponseReader {
@@ -296,6 +386,7 @@ impl ResponseReader {
 }
 
 impl AckState {
+    #[inline(never)]
     fn segment(&mut self, f: &Fields<'_>) -> Result<()> {
         match f.key() {
             AK1 => {
@@ -348,13 +439,14 @@ impl AckState {
                 const IK501: &[&str] = &["A", "E", "M", "R", "W", "X"];
                 let status = code_in(f, 1, "IK501", IK501, "A, E, M, R, W or X")?;
                 if let Some(set) = self.set.as_mut() {
-                    set.status = status;
+                    set.status = status.to_owned();
                     set.codes = (2..=6).filter_map(|n| opt(f, n)).collect();
                 }
             }
             AK9 => {
                 const AK901: &[&str] = &["A", "E", "M", "P", "R", "W", "X"];
-                self.ack.status = code_in(f, 1, "AK901", AK901, "A, E, M, P, R, W or X")?;
+                self.ack.status =
+                    code_in(f, 1, "AK901", AK901, "A, E, M, P, R, W or X")?.to_owned();
                 self.ack.sets_included = number(f, 2, "AK902")?;
                 self.ack.sets_received = number(f, 3, "AK903")?;
                 self.ack.sets_accepted = number(f, 4, "AK904")?;
@@ -380,6 +472,7 @@ impl StatusState {
         }
     }
 
+    #[inline(never)]
     fn segment(&mut self, f: &Fields<'_>) -> Result<()> {
         match f.key() {
             BHT => self.status.reference = f.text(3).to_owned(),
@@ -520,15 +613,15 @@ fn stc(f: &Fields<'_>) -> Result<Vec<StatusCode>> {
     Ok(out)
 }
 
-/// CAS: group, then up to six reason/amount/quantity triples.
 /// SVC01 with its components joined by `:` whatever the file's component
 /// separator (most files use `:` already: then no split and join).
-fn procedure(f: &Fields<'_>) -> String {
+#[inline(always)]
+fn set_procedure(f: &Fields<'_>, slot: &mut InlineText) {
     let text = f.text(1);
     if f.component() == ':' || !text.contains(f.component()) {
-        text.to_owned()
+        slot.set(text);
     } else {
-        f.comps(1).collect::<Vec<_>>().join(":")
+        *slot = InlineText::from(f.comps(1).collect::<Vec<_>>().join(":"));
     }
 }
 
@@ -546,12 +639,19 @@ fn cas(f: &Fields<'_>, out: &mut Vec<Adjustment835>) -> Result<()> {
         let parsed = money(f, at + 1, "CAS adjustment amount")
             .and_then(|amount| Ok((amount, opt_money(f, at + 2, "CAS quantity")?)));
         match parsed {
-            Ok((amount, quantity)) => out.push(Adjustment835 {
-                group: group.to_owned(),
-                reason: reason.to_owned(),
-                amount,
-                quantity,
-            }),
+            // Texts written where they stay (see `InlineText::set`).
+            Ok((amount, quantity)) => {
+                out.push(Adjustment835 {
+                    group: InlineText::default(),
+                    reason: InlineText::default(),
+                    amount,
+                    quantity,
+                });
+                if let Some(a) = out.last_mut() {
+                    a.group.set(group);
+                    a.reason.set(reason);
+                }
+            }
             Err(e) => {
                 out.truncate(before);
                 return Err(e);
@@ -619,7 +719,132 @@ impl RemitState {
         }
     }
 
+    /// The segments of a claim come here; the header's, once per set, go
+    /// to [`header`](Self::header), out of the way.
+    #[inline]
     fn segment(&mut self, f: &Fields<'_>) -> Result<()> {
+        match f.key() {
+            CLP => self.clp(f)?,
+            SVC => {
+                let Some(claim) = self.claim.as_deref_mut() else {
+                    return Ok(());
+                };
+                self.line_open = false;
+                self.ctx = RemitCtx::Line;
+                let charge = money(f, 2, "SVC02")?;
+                let paid = money(f, 3, "SVC03")?;
+                let units = opt_money(f, 5, "SVC05")?;
+                // Filled where it lies: a line built aside and moved in
+                // was read back right after it was written (a stall).
+                claim.lines.push(LinePayment::default());
+                if let Some(line) = claim.lines.last_mut() {
+                    set_procedure(f, &mut line.procedure);
+                    line.charge = charge;
+                    line.paid = paid;
+                    set_opt(&mut line.revenue_code, f.text(4));
+                    line.units = units;
+                }
+                self.line_open = true;
+            }
+            CAS => match self.line_or_claim() {
+                (Some(line), _) => cas(f, &mut line.adjustments)?,
+                (_, Some(claim)) => cas(f, &mut claim.adjustments)?,
+                // Still checked: a bad amount anywhere is a problem.
+                _ => cas(f, &mut Vec::new())?,
+            },
+            DTM if self.ctx == RemitCtx::Header && f.text(1) == "405" => {
+                self.remit.production_date = self.dates.opt(f, 2, "DTM02")?;
+            }
+            DTM => {
+                let date = self.dates.opt(f, 2, "DTM02")?;
+                match (self.ctx, self.line_or_claim()) {
+                    (RemitCtx::Line, (Some(line), _)) if matches!(f.text(1), "472" | "150") => {
+                        line.service_date = date;
+                    }
+                    (RemitCtx::Claim, (_, Some(claim))) => match f.text(1) {
+                        "232" => claim.statement_from = date,
+                        "233" => claim.statement_to = date,
+                        "050" => claim.received = date,
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+            REF if self.ctx == RemitCtx::Line && matches!(f.text(1), "6R" | "LU") => {
+                if let Some(line) = self.line() {
+                    if f.text(1) == "6R" {
+                        set_opt(&mut line.line_control, f.text(2));
+                    }
+                }
+            }
+            AMT => match (self.ctx, self.line_or_claim()) {
+                (RemitCtx::Line, (Some(line), _)) if f.text(1) == "B6" => {
+                    line.allowed = Some(money(f, 2, "AMT02")?);
+                }
+                (RemitCtx::Claim, (_, Some(claim))) => {
+                    claim.amounts.push((code(f, 1), money(f, 2, "AMT02")?));
+                }
+                _ => {}
+            },
+            LQ => {
+                if let Some(line) = self.line() {
+                    push_code(&mut line.remarks, f.text(2));
+                }
+            }
+            MOA | MIA => {
+                if let Some(claim) = self.claim.as_deref_mut() {
+                    let remark_elements: &[usize] = if f.key() == MOA {
+                        &[3, 4, 5, 6, 7]
+                    } else {
+                        &[5, 20, 21, 22, 23]
+                    };
+                    claim
+                        .remarks
+                        .extend(remark_elements.iter().filter_map(|&n| opt_code(f, n)));
+                }
+            }
+            LX => {
+                self.close_claim();
+                self.ctx = RemitCtx::Header;
+            }
+            BPR | TRN | N1 | REF | PLB => self.header(f)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn clp(&mut self, f: &Fields<'_>) -> Result<()> {
+        self.close_claim();
+        self.ctx = RemitCtx::Claim;
+        const CLP02: &[&str] = &["1", "2", "3", "4", "19", "20", "21", "22", "23", "25"];
+        if f.text(1).is_empty() {
+            return Err(bad(f, "CLP01", "a claim id"));
+        }
+        let status = code_in(f, 2, "CLP02", CLP02, "a claim status code")?;
+        let charge = money(f, 3, "CLP03")?;
+        let paid = money(f, 4, "CLP04")?;
+        let patient_responsibility = opt_money(f, 5, "CLP05")?;
+        // Filled in place on the heap, as lines are (see SVC).
+        let mut claim = Box::<ClaimPayment>::default();
+        claim.claim_id.set(f.text(1));
+        claim.status.set(status);
+        claim.charge = charge;
+        claim.paid = paid;
+        claim.patient_responsibility = patient_responsibility;
+        claim.filing.set(f.text(6));
+        set_opt(&mut claim.payer_claim_number, f.text(7));
+        set_opt(&mut claim.facility, f.text(8));
+        set_opt(&mut claim.frequency, f.text(9));
+        self.claim = Some(claim);
+        Ok(())
+    }
+
+    /// The payment (BPR), its trace (TRN), payer and payee (N1, REF*2U)
+    /// and the provider adjustments (PLB): a few segments per set.
+    #[cold]
+    #[inline(never)]
+    fn header(&mut self, f: &Fields<'_>) -> Result<()> {
         let r = &mut self.remit;
         match f.key() {
             BPR => {
@@ -632,9 +857,6 @@ impl RemitState {
             TRN => {
                 r.trace = f.text(2).to_owned();
                 r.payer_trace_id = f.text(3).to_owned();
-            }
-            DTM if self.ctx == RemitCtx::Header && f.text(1) == "405" => {
-                r.production_date = opt_date(f, 2, "DTM02")?;
             }
             N1 if matches!(
                 self.ctx,
@@ -657,102 +879,6 @@ impl RemitState {
             }
             REF if self.ctx == RemitCtx::Payer && f.text(1) == "2U" => {
                 r.payer_id.get_or_insert_with(|| f.text(2).to_owned());
-            }
-            LX => {
-                self.close_claim();
-                self.ctx = RemitCtx::Header;
-            }
-            CLP => {
-                self.close_claim();
-                self.ctx = RemitCtx::Claim;
-                const CLP02: &[&str] = &["1", "2", "3", "4", "19", "20", "21", "22", "23", "25"];
-                if f.text(1).is_empty() {
-                    return Err(bad(f, "CLP01", "a claim id"));
-                }
-                self.claim = Some(Box::new(ClaimPayment {
-                    claim_id: f.text(1).to_owned(),
-                    status: code_in(f, 2, "CLP02", CLP02, "a claim status code")?,
-                    charge: money(f, 3, "CLP03")?,
-                    paid: money(f, 4, "CLP04")?,
-                    patient_responsibility: opt_money(f, 5, "CLP05")?,
-                    filing: f.text(6).to_owned(),
-                    payer_claim_number: opt(f, 7),
-                    facility: opt(f, 8),
-                    frequency: opt(f, 9),
-                    ..ClaimPayment::default()
-                }));
-            }
-            SVC => {
-                let Some(claim) = self.claim.as_deref_mut() else {
-                    return Ok(());
-                };
-                self.line_open = false;
-                self.ctx = RemitCtx::Line;
-                claim.lines.push(LinePayment {
-                    procedure: procedure(f),
-                    charge: money(f, 2, "SVC02")?,
-                    paid: money(f, 3, "SVC03")?,
-                    revenue_code: opt(f, 4),
-                    units: opt_money(f, 5, "SVC05")?,
-                    ..LinePayment::default()
-                });
-                self.line_open = true;
-            }
-            CAS => match self.line_or_claim() {
-                (Some(line), _) => cas(f, &mut line.adjustments)?,
-                (_, Some(claim)) => cas(f, &mut claim.adjustments)?,
-                // Still checked: a bad amount anywhere is a problem.
-                _ => cas(f, &mut Vec::new())?,
-            },
-            MOA | MIA => {
-                if let Some(claim) = self.claim.as_deref_mut() {
-                    let remark_elements: &[usize] = if f.key() == MOA {
-                        &[3, 4, 5, 6, 7]
-                    } else {
-                        &[5, 20, 21, 22, 23]
-                    };
-                    claim
-                        .remarks
-                        .extend(remark_elements.iter().filter_map(|&n| opt(f, n)));
-                }
-            }
-            LQ => {
-                if let Some(line) = self.line() {
-                    line.remarks.extend(opt(f, 2));
-                }
-            }
-            REF if self.ctx == RemitCtx::Line && matches!(f.text(1), "6R" | "LU") => {
-                if let Some(line) = self.line() {
-                    if f.text(1) == "6R" {
-                        line.line_control = opt(f, 2);
-                    }
-                }
-            }
-            AMT => match (self.ctx, self.line_or_claim()) {
-                (RemitCtx::Line, (Some(line), _)) if f.text(1) == "B6" => {
-                    line.allowed = Some(money(f, 2, "AMT02")?);
-                }
-                (RemitCtx::Claim, (_, Some(claim))) => {
-                    claim
-                        .amounts
-                        .push((f.text(1).to_owned(), money(f, 2, "AMT02")?));
-                }
-                _ => {}
-            },
-            DTM => {
-                let date = opt_date(f, 2, "DTM02")?;
-                match (self.ctx, self.line_or_claim()) {
-                    (RemitCtx::Line, (Some(line), _)) if matches!(f.text(1), "472" | "150") => {
-                        line.service_date = date;
-                    }
-                    (RemitCtx::Claim, (_, Some(claim))) => match f.text(1) {
-                        "232" => claim.statement_from = date,
-                        "233" => claim.statement_to = date,
-                        "050" => claim.received = date,
-                        _ => {}
-                    },
-                    _ => {}
-                }
             }
             PLB => {
                 self.close_claim();
@@ -824,6 +950,102 @@ mod tests {
             "1e3", "1E2", "4_8", "+48", "48.", "", "-", "4S.8O", " 48", "48 ",
         ] {
             assert!(x12_decimal(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    /// The one-pass reader before it read the digits in two loops: kept
+    /// to check the new one against, representation and all.
+    fn x12_decimal_before(s: &str) -> Option<Decimal> {
+        let (negative, digits) = match s.as_bytes() {
+            [b'-', rest @ ..] => (true, rest),
+            all => (false, all),
+        };
+        let mut mantissa = 0i64;
+        let mut count = 0usize;
+        let mut point = None;
+        for (i, &b) in digits.iter().enumerate() {
+            match b {
+                b'0'..=b'9' => {
+                    if count < 18 {
+                        mantissa = mantissa * 10 + i64::from(b - b'0');
+                    }
+                    count += 1;
+                }
+                b'.' if point.is_none() => point = Some(i),
+                _ => return None,
+            }
+        }
+        let scale = match point {
+            Some(p) if p + 1 == digits.len() => return None,
+            None if digits.is_empty() => return None,
+            Some(p) => digits.len() - p - 1,
+            None => 0,
+        };
+        if count > 18 {
+            return Decimal::from_str(s).ok();
+        }
+        let value = Decimal::try_new(mantissa, u32::try_from(scale).ok()?).ok()?;
+        Some(if negative { -value } else { value })
+    }
+
+    #[test]
+    fn the_last_date_is_read_as_ccyymmdd_reads_it() {
+        let mut last = LastDate::default();
+        for s in [
+            "\0\0\0\0\0\0\0\0",
+            "20261101",
+            "20261101",
+            "2026110",
+            "20261301",
+            "20261301",
+            "202611019",
+            "20261101x",
+            "20240229",
+            "20230229",
+            "",
+            "20261101",
+        ] {
+            assert_eq!(last.parse(s), ccyymmdd(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn amounts_read_as_before_to_the_last_bit() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const ALPHABET: &[u8] = b"0123456789012345678901234567890123456789..--e+ 9";
+        for _ in 0..200_000 {
+            let len = (next() % 32) as usize;
+            let text: String = (0..len)
+                .map(|_| char::from(ALPHABET[(next() % ALPHABET.len() as u64) as usize]))
+                .collect();
+            let (got, want) = (x12_decimal(&text), x12_decimal_before(&text));
+            assert_eq!(
+                got.map(|d| d.serialize()),
+                want.map(|d| d.serialize()),
+                "{text:?}"
+            );
+        }
+        for text in [
+            "-0",
+            "0.00",
+            "-0.0",
+            "123456789012345678",
+            "1234567890123456789",
+            "99999999999999999.9",
+            ".000000000000000001",
+            "-.5",
+        ] {
+            assert_eq!(
+                x12_decimal(text).map(|d| d.serialize()),
+                x12_decimal_before(text).map(|d| d.serialize()),
+                "{text:?}"
+            );
         }
     }
 
