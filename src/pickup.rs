@@ -153,7 +153,7 @@ enum How {
     Removed,
     Sealed {
         dest: PathBuf,
-        sealer: crate::crypt::Sealer<crate::atomic::AtomicFile>,
+        sealer: Box<crate::crypt::Sealer<crate::atomic::AtomicFile>>,
     },
 }
 
@@ -190,7 +190,10 @@ pub fn start_retiring(
                     path: export.to_owned(),
                     source,
                 })?;
-            How::Sealed { dest, sealer }
+            How::Sealed {
+                dest,
+                sealer: Box::new(sealer),
+            }
         }
     };
     Ok(Retiring {
@@ -213,7 +216,7 @@ impl Retiring {
                     source,
                 };
                 let mut plain = fs::File::open(export).map_err(io_err(export))?;
-                io::copy(&mut plain, &mut sealer).map_err(io_err(export))?;
+                io::copy(&mut plain, &mut *sealer).map_err(io_err(export))?;
                 let (out, _) = sealer.finish().map_err(seal_err)?;
                 out.commit().map_err(io_err(&dest))?;
                 dest
