@@ -537,13 +537,12 @@ impl Submit<'_> {
                 let record = self.ledger.record_spooled(&spooled, self.now);
                 if early.is_none() {
                     // The handshake and login while the ledger records the
-                    // claims; the connection is used only after.
-                    let (recorded, opened) = tokio::join!(
-                        record,
-                        Connection::open(&self.partner.sftp, self.partner.timeout)
-                    );
+                    // claims; the connection is used only after. A ledger
+                    // failure drops the connecting at once.
+                    let ((), opened) = tokio::try_join!(record, async {
+                        Ok(Connection::open(&self.partner.sftp, self.partner.timeout).await)
+                    })?;
                     *early = Some(opened);
-                    recorded?;
                 } else {
                     record.await?;
                 }
