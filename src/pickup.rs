@@ -313,6 +313,32 @@ mod tests {
     }
 
     #[test]
+    fn a_retirement_begun_and_dropped_leaves_no_copy_and_the_sweep_takes_a_killed_ones_part() {
+        let (archive, identity) = archive(crate::config::ExportRetention::Sealed);
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("x.csv");
+        fs::write(&a, "one").unwrap();
+        drop(start_retiring(&a, &archive).unwrap());
+        assert!(a.exists(), "nothing removed before it is finished");
+        let left = fs::read_dir(dir.path().join("processed")).unwrap().count();
+        assert_eq!(left, 0, "its temporary file went with it");
+        // What a kill in the middle of sealing leaves behind.
+        let killed = dir.path().join("processed/.x.csv.age.4242.part");
+        fs::write(&killed, "half").unwrap();
+        fs::write(dir.path().join("processed/keep.age"), "whole").unwrap();
+        sweep_processed(dir.path());
+        assert!(!killed.exists());
+        assert!(dir.path().join("processed/keep.age").exists());
+        let retiring = start_retiring(&a, &archive).unwrap();
+        let moved = std::thread::spawn(move || retiring.finish())
+            .join()
+            .unwrap()
+            .unwrap();
+        assert!(!a.exists());
+        assert_eq!(opened(&moved, &identity), "one");
+    }
+
+    #[test]
     fn retiring_can_remove_instead() {
         let (archive, _) = archive(crate::config::ExportRetention::Removed);
         let dir = tempfile::tempdir().unwrap();
