@@ -668,6 +668,12 @@ impl Connection {
     }
 
     /// Says goodbye; errors on the way out change nothing that was recorded.
+    /// Whether the SSH session is gone (the server or the network closed
+    /// it): a connection opened ahead of its use is checked before it is used.
+    pub fn is_closed(&self) -> bool {
+        self.ssh.is_closed()
+    }
+
     pub async fn close(self) {
         let _ = tokio::time::timeout(self.timeout, self.sftp.close()).await;
         let _ = tokio::time::timeout(

@@ -267,13 +267,23 @@ impl Submit<'_> {
         }
         let mut report = SubmitReport::default();
         self.recover().await?;
+        tracing::debug!(step = "recovered");
         let inputs = match inputs {
             Some(paths) => paths.to_vec(),
             None => pickup::list(&self.outbox())?,
         };
+        // The partner's server is connected to while the first spooled
+        // file's claims are recorded, and exports are retired (sealed into
+        // processed/) while files upload: each after the ledger step it must
+        // follow, overlapped with the next.
+        let mut early = None;
+        let mut retiring = Vec::new();
         for export in inputs {
-            let outcome = match self.prepare(&export).await {
-                Ok(outcome) => outcome,
+            let outcome = match self.prepare(&export, &mut early).await {
+                Ok((outcome, retire)) => {
+                    retiring.extend(retire.map(|r| (report.exports.len(), r)));
+                    outcome
+                }
                 // The ledger itself failing is not this export's fault: stop.
                 Err(SubmitError::Ledger(e)) => return Err(e.into()),
                 Err(e) => {
@@ -286,7 +296,27 @@ impl Submit<'_> {
             };
             report.exports.push(outcome);
         }
-        self.deliver(&mut report).await?;
+        let delivered = self.deliver(&mut report, early).await;
+        tracing::debug!(step = "delivery done");
+        for (index, retire) in retiring {
+            match self.retired(retire).await {
+                Ok(()) => {}
+                Err(SubmitError::Ledger(e)) => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "export left in the outbox");
+                    let export = match &report.exports[index] {
+                        ExportOutcome::Spooled { export, .. }
+                        | ExportOutcome::NothingToSend { export, .. } => export.clone(),
+                        _ => PathBuf::new(),
+                    };
+                    report.exports[index] = ExportOutcome::Failed {
+                        export,
+                        error: e.to_string(),
+                    };
+                }
+            }
+        }
+        delivered?;
         self.sweep_spool().await?;
         Ok(report)
     }
@@ -318,6 +348,8 @@ impl Submit<'_> {
 
     /// Finishes the local steps a crash interrupted.
     async fn recover(&self) -> Result<(), SubmitError> {
+        // A retirement killed while it sealed leaves its temporary file.
+        pickup::sweep_processed(&self.outbox());
         for file in self.ledger.unfinished_files(&self.partner.name).await? {
             if file.state != FileState::Sealing {
                 continue;
@@ -351,21 +383,31 @@ impl Submit<'_> {
         Ok(())
     }
 
-    /// Pickup → translate into a sealed spool file → record → move the
-    /// export to `processed/`.
-    async fn prepare(&self, export: &Path) -> Result<ExportOutcome, SubmitError> {
+    /// Pickup → translate into a sealed spool file → record → begin moving
+    /// the export to `processed/` (finished by [`retired`](Submit::retired)).
+    /// Opens the connection to the partner into `early`, while the claims
+    /// are recorded, when no connection was opened yet.
+    async fn prepare(
+        &self,
+        export: &Path,
+        early: &mut Option<Result<Connection, SftpError>>,
+    ) -> Result<(ExportOutcome, Option<Retire>), SubmitError> {
         let fp = pickup::fingerprint(export)?;
+        tracing::debug!(step = "fingerprinted");
         let partner = &self.partner.name;
         if let Some(seen) = self.ledger.export_by_hash(partner, &fp.sha256).await? {
             if seen.state != ExportState::PickedUp {
                 let moved_to = pickup::retire(export, &self.config.archive)?;
                 tracing::warn!(export = %export.display(), first_seen = %seen.created_at,
                     "the same export was submitted before; not sent again");
-                return Ok(ExportOutcome::Duplicate {
-                    export: export.to_owned(),
-                    first_seen: format!("{} ({})", seen.created_at, seen.path),
-                    moved_to,
-                });
+                return Ok((
+                    ExportOutcome::Duplicate {
+                        export: export.to_owned(),
+                        first_seen: format!("{} ({})", seen.created_at, seen.path),
+                        moved_to,
+                    },
+                    None,
+                ));
             }
         }
 
@@ -433,6 +475,7 @@ impl Submit<'_> {
             )
             .await?;
         crash_point("picked-up");
+        tracing::debug!(step = "picked up");
 
         let written = self.write_sealed(export, &spool_path, &mut numbers);
         let Written {
@@ -448,6 +491,7 @@ impl Submit<'_> {
                 return Err(e);
             }
         };
+        tracing::debug!(step = "translated and sealed");
         if !pickup::unchanged(export, &fp)? {
             remove_if_present(&spool_path)?;
             self.ledger
@@ -477,22 +521,31 @@ impl Submit<'_> {
                         Some(&sealed.sha256_hex()),
                     )
                     .await?;
-                self.ledger
-                    .record_spooled(
-                        &SpooledFile {
-                            export_id,
-                            file_id,
-                            partner,
-                            sha256: &sealed.sha256_hex(),
-                            size: sealed.bytes,
-                            envelope: env,
-                            interchange: &interchange,
-                            claims: &claims,
-                            counts,
-                        },
-                        self.now,
-                    )
-                    .await?;
+                tracing::debug!(step = "spool copy");
+                let sha256 = sealed.sha256_hex();
+                let spooled = SpooledFile {
+                    export_id,
+                    file_id,
+                    partner,
+                    sha256: &sha256,
+                    size: sealed.bytes,
+                    envelope: env,
+                    interchange: &interchange,
+                    claims: &claims,
+                    counts,
+                };
+                let record = self.ledger.record_spooled(&spooled, self.now);
+                if early.is_none() {
+                    // The handshake and login while the ledger records the
+                    // claims; the connection is used only after. A ledger
+                    // failure drops the connecting at once.
+                    let ((), opened) = tokio::try_join!(record, async {
+                        Ok(Connection::open(&self.partner.sftp, self.partner.timeout).await)
+                    })?;
+                    *early = Some(opened);
+                } else {
+                    record.await?;
+                }
                 tracing::info!(file = %name, isa13 = interchange.control, claims = claims.len(), "sealed in the spool");
                 crash_point("spooled");
                 ExportOutcome::Spooled {
@@ -512,12 +565,30 @@ impl Submit<'_> {
                 }
             }
         };
-        let moved = pickup::retire(export, &self.config.archive)?;
+        let retiring = pickup::start_retiring(export, &self.config.archive)?;
+        let task = tokio::task::spawn_blocking(move || retiring.finish());
+        Ok((
+            outcome,
+            Some(Retire {
+                export_id,
+                export: export.to_owned(),
+                task,
+            }),
+        ))
+    }
+
+    /// Waits for an export's retirement and records it processed.
+    async fn retired(&self, retire: Retire) -> Result<(), SubmitError> {
+        let moved = retire.task.await.map_err(|e| PickupError::Io {
+            path: retire.export.clone(),
+            source: std::io::Error::other(e),
+        })??;
+        tracing::debug!(step = "retired");
         crash_point("moved");
         self.ledger
-            .export_processed(export_id, &moved.display().to_string(), self.now)
+            .export_processed(retire.export_id, &moved.display().to_string(), self.now)
             .await?;
-        Ok(outcome)
+        Ok(())
     }
 
     /// Streams the export through map, scrubber and writer into the sealer
@@ -601,7 +672,11 @@ impl Submit<'_> {
 
     /// Uploads every file waiting for this partner, retrying transient
     /// faults with backoff; each failure is recorded against its file.
-    async fn deliver(&self, report: &mut SubmitReport) -> Result<(), SubmitError> {
+    async fn deliver(
+        &self,
+        report: &mut SubmitReport,
+        mut early: Option<Result<Connection, SftpError>>,
+    ) -> Result<(), SubmitError> {
         let retry = self.partner.retry;
         let mut tries = 0;
         loop {
@@ -613,10 +688,20 @@ impl Submit<'_> {
                 .filter(|f| f.state != FileState::Sealing)
                 .collect();
             if waiting.is_empty() {
+                if let Some(Ok(conn)) = early.take() {
+                    conn.close().await;
+                }
                 return Ok(());
             }
             tries += 1;
-            let transient = match Connection::open(&self.partner.sftp, self.partner.timeout).await {
+            let opened = match early.take() {
+                // Opened while the claims were recorded, and still open.
+                Some(Ok(conn)) if !conn.is_closed() => Ok(conn),
+                Some(Err(e)) => Err(e),
+                _ => Connection::open(&self.partner.sftp, self.partner.timeout).await,
+            };
+            tracing::debug!(step = "connected");
+            let transient = match opened {
                 Ok(conn)
                     if self.partner.verify == Some(VerifyMode::Sha256)
                         && !conn.verifies_hashes() =>
@@ -895,6 +980,7 @@ impl Submit<'_> {
             .ensure_spool_file(Direction::Out, file.id, &local)
             .await?;
         let sent = conn.put(&local, remote, how, &advance).await;
+        tracing::debug!(step = "put");
         self.progress.finish();
         sent?;
         crash_point("uploaded");
@@ -919,6 +1005,7 @@ impl Submit<'_> {
             )
             .await?;
         crash_point("verified");
+        tracing::debug!(step = "verified");
         Ok(())
     }
 
@@ -933,6 +1020,7 @@ impl Submit<'_> {
     ) -> Result<FileOutcome, SubmitError> {
         let claims = self.ledger.delivered(file.id, why, self.now).await?;
         crash_point("delivered");
+        tracing::debug!(step = "delivered");
         tracing::info!(file = %file.name, claims, "delivered");
         self.archive(file)?;
         Ok(FileOutcome::Delivered {
@@ -998,6 +1086,14 @@ impl Submit<'_> {
         }
         Ok(())
     }
+}
+
+/// An export whose claims are in the ledger, being retired (sealed into
+/// `processed/`) on a thread of its own while the run goes on.
+struct Retire {
+    export_id: i64,
+    export: PathBuf,
+    task: tokio::task::JoinHandle<Result<PathBuf, PickupError>>,
 }
 
 /// A file's two names on the partner's server.
