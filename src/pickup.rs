@@ -140,10 +140,10 @@ pub fn retire(export: &Path, archive: &crate::config::Archive) -> Result<PathBuf
 }
 
 /// A retirement begun: its archive copy is created and the sealer holds
-/// its recipients, so the rest — reading, sealing and writing the export,
-/// then removing it — owns everything it needs and can run on a thread of
-/// its own while the run goes on (`submit` seals it while the file
-/// uploads).
+/// its recipients; [`Retiring::finish`] reads, seals and writes the export,
+/// then removes it. (Run on a thread beside the upload, a kill between the
+/// copy's rename and the removal — a window the upload then spans — had the
+/// export archived twice on recovery, so `submit` finishes it in line.)
 pub struct Retiring {
     export: PathBuf,
     how: How,

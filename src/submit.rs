@@ -273,17 +273,17 @@ impl Submit<'_> {
             None => pickup::list(&self.outbox())?,
         };
         // The partner's server is connected to while the first spooled
-        // file's claims are recorded, and exports are retired (sealed into
-        // processed/) while files upload: each after the ledger step it must
-        // follow, overlapped with the next.
+        // file's claims are recorded; the connection is used only after.
+        //
+        // Retiring the export stays on this path, before delivery: done on
+        // a thread while files uploaded, a kill between its sealed copy's
+        // rename and the export's removal (a window the upload then spans)
+        // left the export to be archived twice on recovery
+        // (`kill_9_at_every_step_…` in tests/delivery_faults.rs).
         let mut early = None;
-        let mut retiring = Vec::new();
         for export in inputs {
             let outcome = match self.prepare(&export, &mut early).await {
-                Ok((outcome, retire)) => {
-                    retiring.extend(retire.map(|r| (report.exports.len(), r)));
-                    outcome
-                }
+                Ok(outcome) => outcome,
                 // The ledger itself failing is not this export's fault: stop.
                 Err(SubmitError::Ledger(e)) => return Err(e.into()),
                 Err(e) => {
@@ -296,27 +296,8 @@ impl Submit<'_> {
             };
             report.exports.push(outcome);
         }
-        let delivered = self.deliver(&mut report, early).await;
+        self.deliver(&mut report, early).await?;
         tracing::debug!(step = "delivery done");
-        for (index, retire) in retiring {
-            match self.retired(retire).await {
-                Ok(()) => {}
-                Err(SubmitError::Ledger(e)) => return Err(e.into()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "export left in the outbox");
-                    let export = match &report.exports[index] {
-                        ExportOutcome::Spooled { export, .. }
-                        | ExportOutcome::NothingToSend { export, .. } => export.clone(),
-                        _ => PathBuf::new(),
-                    };
-                    report.exports[index] = ExportOutcome::Failed {
-                        export,
-                        error: e.to_string(),
-                    };
-                }
-            }
-        }
-        delivered?;
         self.sweep_spool().await?;
         Ok(report)
     }
@@ -383,15 +364,15 @@ impl Submit<'_> {
         Ok(())
     }
 
-    /// Pickup → translate into a sealed spool file → record → begin moving
-    /// the export to `processed/` (finished by [`retired`](Submit::retired)).
+    /// Pickup → translate into a sealed spool file → record → move the
+    /// export to `processed/`.
     /// Opens the connection to the partner into `early`, while the claims
     /// are recorded, when no connection was opened yet.
     async fn prepare(
         &self,
         export: &Path,
         early: &mut Option<Result<Connection, SftpError>>,
-    ) -> Result<(ExportOutcome, Option<Retire>), SubmitError> {
+    ) -> Result<ExportOutcome, SubmitError> {
         let fp = pickup::fingerprint(export)?;
         tracing::debug!(step = "fingerprinted");
         let partner = &self.partner.name;
@@ -400,14 +381,11 @@ impl Submit<'_> {
                 let moved_to = pickup::retire(export, &self.config.archive)?;
                 tracing::warn!(export = %export.display(), first_seen = %seen.created_at,
                     "the same export was submitted before; not sent again");
-                return Ok((
-                    ExportOutcome::Duplicate {
-                        export: export.to_owned(),
-                        first_seen: format!("{} ({})", seen.created_at, seen.path),
-                        moved_to,
-                    },
-                    None,
-                ));
+                return Ok(ExportOutcome::Duplicate {
+                    export: export.to_owned(),
+                    first_seen: format!("{} ({})", seen.created_at, seen.path),
+                    moved_to,
+                });
             }
         }
 
@@ -565,30 +543,13 @@ impl Submit<'_> {
                 }
             }
         };
-        let retiring = pickup::start_retiring(export, &self.config.archive)?;
-        let task = tokio::task::spawn_blocking(move || retiring.finish());
-        Ok((
-            outcome,
-            Some(Retire {
-                export_id,
-                export: export.to_owned(),
-                task,
-            }),
-        ))
-    }
-
-    /// Waits for an export's retirement and records it processed.
-    async fn retired(&self, retire: Retire) -> Result<(), SubmitError> {
-        let moved = retire.task.await.map_err(|e| PickupError::Io {
-            path: retire.export.clone(),
-            source: std::io::Error::other(e),
-        })??;
+        let moved = pickup::retire(export, &self.config.archive)?;
         tracing::debug!(step = "retired");
         crash_point("moved");
         self.ledger
-            .export_processed(retire.export_id, &moved.display().to_string(), self.now)
+            .export_processed(export_id, &moved.display().to_string(), self.now)
             .await?;
-        Ok(())
+        Ok(outcome)
     }
 
     /// Streams the export through map, scrubber and writer into the sealer
@@ -1086,14 +1047,6 @@ impl Submit<'_> {
         }
         Ok(())
     }
-}
-
-/// An export whose claims are in the ledger, being retired (sealed into
-/// `processed/`) on a thread of its own while the run goes on.
-struct Retire {
-    export_id: i64,
-    export: PathBuf,
-    task: tokio::task::JoinHandle<Result<PathBuf, PickupError>>,
 }
 
 /// A file's two names on the partner's server.
