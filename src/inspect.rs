@@ -197,7 +197,10 @@ pub struct ItemReader<R> {
     responses: Option<ResponseReader>,
     group_version: String,
     at: EnvelopeRef,
+    /// Zeroed once and reused: its first `filled` bytes are the part of
+    /// the last chunk the tokenizer has not used yet.
     buf: Vec<u8>,
+    filled: usize,
     done: bool,
 }
 
@@ -214,7 +217,8 @@ impl<R: Read> ItemReader<R> {
             responses: None,
             group_version: String::new(),
             at: EnvelopeRef::default(),
-            buf: Vec::with_capacity(CHUNK * 2),
+            buf: vec![0; CHUNK * 2],
+            filled: 0,
             done: false,
         }
     }
@@ -231,18 +235,26 @@ impl<R: Read> ItemReader<R> {
         let (group_version, at, stream_835) =
             (&mut self.group_version, &mut self.at, self.stream_835);
         let buf = &mut self.buf;
-        // Read straight into the buffer's tail: one copy fewer than a chunk buffer.
-        let kept = buf.len();
-        buf.resize(kept + CHUNK, 0);
-        let n = match self.input.read(buf.get_mut(kept..).unwrap_or_default()) {
+        // Read straight into the buffer past what is kept: one copy fewer
+        // than a chunk buffer, and no zeroing per chunk (the buffer only
+        // grows, if a kept part is ever longer than a chunk).
+        let kept = self.filled;
+        if buf.len() < kept + CHUNK {
+            buf.resize(kept + CHUNK, 0);
+        }
+        let n = match self
+            .input
+            .read(buf.get_mut(kept..kept + CHUNK).unwrap_or_default())
+        {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
             Err(e) => return Err(e.into()),
         };
-        buf.truncate(kept + n);
+        let end = kept + n;
         let eof = n == 0;
         summary.bytes += n as u64;
-        let result = self.tok.feed::<ReadError>(buf, eof, |seg| {
+        let data = buf.get(..end).unwrap_or_default();
+        let result = self.tok.feed::<ReadError>(data, eof, |seg| {
             match env.segment(&seg) {
                 Ok(EnvelopeEvent::Interchange(isa)) => {
                     *at = EnvelopeRef {
@@ -333,7 +345,8 @@ impl<R: Read> ItemReader<R> {
         });
         match result {
             Ok(used) => {
-                buf.drain(..used);
+                buf.copy_within(used.min(end)..end, 0);
+                self.filled = end - used.min(end);
             }
             Err(e) => {
                 summary.fatal = Some(e);

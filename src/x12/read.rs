@@ -191,7 +191,12 @@ impl<'a> Fields<'a> {
             Some(&e) if n < self.found => e as usize,
             _ => self.text.len(),
         };
-        self.text.get(start..end).unwrap_or_default()
+        // Two one-sided slicings: each checks one boundary and is inlined,
+        // where `get(start..end)` was a call per element.
+        self.text
+            .get(..end)
+            .and_then(|t| t.get(start..))
+            .unwrap_or_default()
     }
 
     pub fn el(&self, n: usize) -> &'a [u8] {
