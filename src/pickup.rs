@@ -136,98 +136,53 @@ pub fn tidy_rejected_dir(dir: &Path) {
 /// (`NAME.age`), or removed. Returns what the ledger records as where it
 /// went.
 pub fn retire(export: &Path, archive: &crate::config::Archive) -> Result<PathBuf, PickupError> {
-    start_retiring(export, archive)?.finish()
-}
-
-/// A retirement begun: its archive copy is created and the sealer holds
-/// its recipients; [`Retiring::finish`] reads, seals and writes the export,
-/// then removes it. (Run on a thread beside the upload, a kill between the
-/// copy's rename and the removal — a window the upload then spans — had the
-/// export archived twice on recovery, so `submit` finishes it in line.)
-pub struct Retiring {
-    export: PathBuf,
-    how: How,
-}
-
-enum How {
-    Removed,
-    Sealed {
-        dest: PathBuf,
-        sealer: Box<crate::crypt::Sealer<crate::atomic::AtomicFile>>,
-    },
-}
-
-/// Begins retiring `export` (see [`retire`]): checks the configuration and
-/// creates the sealed copy's temporary file; nothing is read or removed yet.
-pub fn start_retiring(
-    export: &Path,
-    archive: &crate::config::Archive,
-) -> Result<Retiring, PickupError> {
     use crate::config::ExportRetention;
-    let how = match (archive.exports, &archive.recipients) {
-        (ExportRetention::Removed, _) => How::Removed,
-        (ExportRetention::Sealed, None) => {
-            return Err(PickupError::NoArchiveRecipient {
-                path: export.to_owned(),
-            })
-        }
-        (ExportRetention::Sealed, Some(recipients)) => {
-            let dir = processed_dir(export);
-            crate::atomic::private_dir(&dir).map_err(io_err(&dir))?;
-            let name = export
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "export".into());
-            let mut dest = dir.join(format!("{name}.age"));
-            let mut n = 1;
-            while dest.exists() {
-                dest = dir.join(format!("{name}.{n}.age"));
-                n += 1;
+    match (archive.exports, &archive.recipients) {
+        (ExportRetention::Removed, _) => {
+            fs::remove_file(export).map_err(io_err(export))?;
+            if let Some(parent) = export.parent() {
+                crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
             }
-            let out = crate::atomic::AtomicFile::create(&dest).map_err(io_err(&dest))?;
-            let sealer =
-                crate::crypt::Sealer::new(recipients, out).map_err(|source| PickupError::Seal {
-                    path: export.to_owned(),
-                    source,
-                })?;
-            How::Sealed {
-                dest,
-                sealer: Box::new(sealer),
-            }
+            Ok(PathBuf::from("(removed)"))
         }
-    };
-    Ok(Retiring {
-        export: export.to_owned(),
-        how,
-    })
+        (ExportRetention::Sealed, None) => Err(PickupError::NoArchiveRecipient {
+            path: export.to_owned(),
+        }),
+        (ExportRetention::Sealed, Some(recipients)) => seal_into_processed(export, recipients),
+    }
 }
 
-impl Retiring {
-    /// Seals the export into its archive copy (whole: fsynced and renamed)
-    /// and only then removes the plain one; or just removes it. Returns
-    /// what the ledger records as where it went.
-    pub fn finish(self) -> Result<PathBuf, PickupError> {
-        let export = &self.export;
-        let moved = match self.how {
-            How::Removed => PathBuf::from("(removed)"),
-            How::Sealed { dest, mut sealer } => {
-                let seal_err = |source| PickupError::Seal {
-                    path: export.to_owned(),
-                    source,
-                };
-                let mut plain = fs::File::open(export).map_err(io_err(export))?;
-                io::copy(&mut plain, &mut *sealer).map_err(io_err(export))?;
-                let (out, _) = sealer.finish().map_err(seal_err)?;
-                out.commit().map_err(io_err(&dest))?;
-                dest
-            }
-        };
-        fs::remove_file(export).map_err(io_err(export))?;
-        if let Some(parent) = export.parent() {
-            crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
-        }
-        Ok(moved)
+fn seal_into_processed(
+    export: &Path,
+    recipients: &crate::crypt::Recipients,
+) -> Result<PathBuf, PickupError> {
+    let dir = processed_dir(export);
+    crate::atomic::private_dir(&dir).map_err(io_err(&dir))?;
+    let name = export
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    let mut dest = dir.join(format!("{name}.age"));
+    let mut n = 1;
+    while dest.exists() {
+        dest = dir.join(format!("{name}.{n}.age"));
+        n += 1;
     }
+    let seal_err = |source| PickupError::Seal {
+        path: export.to_owned(),
+        source,
+    };
+    let out = crate::atomic::AtomicFile::create(&dest).map_err(io_err(&dest))?;
+    let mut sealer = crate::crypt::Sealer::new(recipients, out).map_err(seal_err)?;
+    let mut plain = fs::File::open(export).map_err(io_err(export))?;
+    io::copy(&mut plain, &mut sealer).map_err(io_err(export))?;
+    let (out, _) = sealer.finish().map_err(seal_err)?;
+    out.commit().map_err(io_err(&dest))?;
+    fs::remove_file(export).map_err(io_err(export))?;
+    if let Some(parent) = export.parent() {
+        crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
+    }
+    Ok(dest)
 }
 
 /// Removes what a retirement cut short (a kill while it sealed) left in
@@ -313,15 +268,12 @@ mod tests {
     }
 
     #[test]
-    fn a_retirement_begun_and_dropped_leaves_no_copy_and_the_sweep_takes_a_killed_ones_part() {
+    fn the_sweep_takes_a_killed_retirements_part_and_keeps_whole_copies() {
         let (archive, identity) = archive(crate::config::ExportRetention::Sealed);
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("x.csv");
         fs::write(&a, "one").unwrap();
-        drop(start_retiring(&a, &archive).unwrap());
-        assert!(a.exists(), "nothing removed before it is finished");
-        let left = fs::read_dir(dir.path().join("processed")).unwrap().count();
-        assert_eq!(left, 0, "its temporary file went with it");
+        fs::create_dir(dir.path().join("processed")).unwrap();
         // What a kill in the middle of sealing leaves behind.
         let killed = dir.path().join("processed/.x.csv.age.4242.part");
         fs::write(&killed, "half").unwrap();
@@ -329,11 +281,7 @@ mod tests {
         sweep_processed(dir.path());
         assert!(!killed.exists());
         assert!(dir.path().join("processed/keep.age").exists());
-        let retiring = start_retiring(&a, &archive).unwrap();
-        let moved = std::thread::spawn(move || retiring.finish())
-            .join()
-            .unwrap()
-            .unwrap();
+        let moved = retire(&a, &archive).unwrap();
         assert!(!a.exists());
         assert_eq!(opened(&moved, &identity), "one");
     }
