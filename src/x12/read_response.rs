@@ -59,27 +59,11 @@ pub fn x12_decimal(s: &str) -> Option<Decimal> {
     // the point, then those after it. Amounts are short, and up to 18
     // digits fit an i64 exactly (this is most of an 835's parsing).
     let mut mantissa = 0u64;
-    let mut at = 0usize;
-    while let Some(d) = digits
-        .get(at)
-        .map(|b| b.wrapping_sub(b'0'))
-        .filter(|d| *d <= 9)
-    {
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-        at += 1;
-    }
+    let mut at = push_digits(digits, 0, &mut mantissa);
     let whole = at;
     let mut scale = 0usize;
     if digits.get(at) == Some(&b'.') {
-        at += 1;
-        while let Some(d) = digits
-            .get(at)
-            .map(|b| b.wrapping_sub(b'0'))
-            .filter(|d| *d <= 9)
-        {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-            at += 1;
-        }
+        at = push_digits(digits, at + 1, &mut mantissa);
         scale = at - whole - 1;
         // Digits must follow a point.
         if scale == 0 {
@@ -96,6 +80,21 @@ pub fn x12_decimal(s: &str) -> Option<Decimal> {
     }
     let value = Decimal::try_new(i64::try_from(mantissa).ok()?, u32::try_from(scale).ok()?).ok()?;
     Some(if negative { -value } else { value })
+}
+
+/// Appends the run of ASCII digits in `digits` from `at` to `mantissa`
+/// (wrapping: [`x12_decimal`] counts them); returns where the run ends.
+#[inline(always)]
+fn push_digits(digits: &[u8], mut at: usize, mantissa: &mut u64) -> usize {
+    while let Some(d) = digits
+        .get(at)
+        .map(|b| b.wrapping_sub(b'0'))
+        .filter(|d| *d <= 9)
+    {
+        *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        at += 1;
+    }
+    at
 }
 
 #[inline(always)]
