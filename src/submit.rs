@@ -521,7 +521,9 @@ impl Submit<'_> {
                     counts,
                 };
                 let record = self.ledger.record_spooled(&spooled, self.now);
-                if self.uploads_ahead() {
+                // A partner found unreachable earlier in this run is not
+                // waited for again here: `deliver` reports (and retries) it.
+                if self.uploads_ahead() && !matches!(early, Some(Err(_))) {
                     let written = self
                         .record_uploading_ahead(
                             record,
@@ -592,8 +594,9 @@ impl Submit<'_> {
     /// `spooled` commit leaves the file `sealing`, recovery abandons it, and
     /// the next connection removes its temporary name
     /// ([`Submit::remove_temporaries`]). Returns whether the temporary name
-    /// holds the whole file (the connection is left in `early`); a failed
-    /// upload is only logged — [`Submit::deliver`] uploads it again.
+    /// holds the whole file (the connection, or why there is none, is left
+    /// in `early`); a failed upload is only logged — [`Submit::deliver`]
+    /// uploads it again.
     async fn record_uploading_ahead(
         &self,
         record: impl std::future::Future<Output = Result<(), crate::ledger::LedgerError>>,
@@ -631,6 +634,7 @@ impl Submit<'_> {
         let upload = async {
             let conn = match previous {
                 Some(Ok(conn)) if !conn.is_closed() => Ok(conn),
+                Some(Err(e)) => Err(e),
                 _ => Connection::open(&self.partner.sftp, self.partner.timeout).await,
             };
             let put = match &conn {

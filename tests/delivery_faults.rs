@@ -128,6 +128,32 @@ fn unreachable_host_is_retried_then_reached() {
     then_delivers(&ws);
 }
 
+/// Two exports for a partner that cannot be reached: the temporary name of
+/// the first is tried while its claims are recorded; the second is not
+/// (the run does not wait on an unreachable host once per export), and both
+/// files wait, queued, for the next run.
+#[test]
+fn an_unreachable_host_is_tried_once_per_run_before_delivery() {
+    let sshd = Sshd::start();
+    let mut ws = workspace_with_export(&sshd);
+    let other = ws.path("other.csv");
+    let csv = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    std::fs::write(&other, csv.replace("RFM-1", "RFM-3")).unwrap();
+    ws.drop_export(&other, "other.csv");
+    ws.partner.port = free_port();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 10)]);
+    let tried_ahead: i64 = common::with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'uploading'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(tried_ahead, 1);
+}
+
 #[test]
 fn missing_remote_folder_then_created() {
     let sshd = Sshd::start();
