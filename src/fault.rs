@@ -47,6 +47,13 @@ fn injected() -> Option<&'static str> {
         .as_deref()
 }
 
+/// Whether `EDI_COURIER_FAULT` names this step (always false outside a
+/// `test-hooks` build): for a step that must first be brought about, such
+/// as holding one task until another reaches its crash point.
+pub fn injected_is(step: &str) -> bool {
+    injected() == Some(step)
+}
+
 /// Dies here, by SIGKILL, when `EDI_COURIER_FAULT` names this step.
 pub fn crash_point(step: &str) {
     if injected() != Some(step) {

@@ -37,6 +37,7 @@
 //! encryptor and the spool file; plaintext never touches the disk.
 
 use crate::ledger::Stamp;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
@@ -281,8 +282,11 @@ impl Submit<'_> {
         // left the export to be archived twice on recovery
         // (`kill_9_at_every_step_…` in tests/delivery_faults.rs).
         let mut early = None;
+        // Files whose temporary name was written whole while their claims
+        // were recorded (`upload = "rename"`).
+        let mut ahead = HashSet::new();
         for export in inputs {
-            let outcome = match self.prepare(&export, &mut early).await {
+            let outcome = match self.prepare(&export, &mut early, &mut ahead).await {
                 Ok(outcome) => outcome,
                 // The ledger itself failing is not this export's fault: stop.
                 Err(SubmitError::Ledger(e)) => return Err(e.into()),
@@ -296,7 +300,7 @@ impl Submit<'_> {
             };
             report.exports.push(outcome);
         }
-        self.deliver(&mut report, early).await?;
+        self.deliver(&mut report, early, ahead).await?;
         tracing::debug!(step = "delivery done");
         self.sweep_spool().await?;
         Ok(report)
@@ -368,10 +372,14 @@ impl Submit<'_> {
     /// export to `processed/`.
     /// Opens the connection to the partner into `early`, while the claims
     /// are recorded, when no connection was opened yet.
+    /// With `upload = "rename"`, the file's temporary name on the partner's
+    /// server is written at the same time (see [`Submit::record_uploading_ahead`]);
+    /// `ahead` learns the files written whole.
     async fn prepare(
         &self,
         export: &Path,
         early: &mut Option<Result<Connection, SftpError>>,
+        ahead: &mut HashSet<i64>,
     ) -> Result<ExportOutcome, SubmitError> {
         let fp = pickup::fingerprint(export)?;
         tracing::debug!(step = "fingerprinted");
@@ -513,7 +521,23 @@ impl Submit<'_> {
                     counts,
                 };
                 let record = self.ledger.record_spooled(&spooled, self.now);
-                if early.is_none() {
+                // A partner found unreachable earlier in this run is not
+                // waited for again here: `deliver` reports (and retries) it.
+                if self.uploads_ahead() && !matches!(early, Some(Err(_))) {
+                    let written = self
+                        .record_uploading_ahead(
+                            record,
+                            file_id,
+                            &name,
+                            &spool_path,
+                            sealed.bytes,
+                            early,
+                        )
+                        .await?;
+                    if written {
+                        ahead.insert(file_id);
+                    }
+                } else if early.is_none() {
                     // The handshake and login while the ledger records the
                     // claims; the connection is used only after. A ledger
                     // failure drops the connecting at once.
@@ -550,6 +574,148 @@ impl Submit<'_> {
             .export_processed(export_id, &moved.display().to_string(), self.now)
             .await?;
         Ok(outcome)
+    }
+
+    /// Whether a spooled file's temporary name is written while its claims
+    /// are recorded: only where the partner sees nothing until our rename
+    /// (`upload = "rename"`), and not where every upload must be proven by
+    /// the server's hash (which the connection must first be seen to offer).
+    fn uploads_ahead(&self) -> bool {
+        self.partner.upload == UploadStyle::Rename
+            && self.partner.verify != Some(VerifyMode::Sha256)
+    }
+
+    /// Records the file's claims (`record`, the `spooled` transaction) while
+    /// the sealed file is written to its temporary name, `NAME.part`, on the
+    /// partner's server. Bytes under the temporary name are not delivered:
+    /// the rename is, and it happens only in [`Submit::deliver`], after the
+    /// `spooled` commit. The upload is on record (and audited) before its
+    /// first byte leaves ([`Ledger::uploading_ahead`]): a crash before the
+    /// `spooled` commit leaves the file `sealing`, recovery abandons it, and
+    /// the next connection removes its temporary name
+    /// ([`Submit::remove_temporaries`]). Returns whether the temporary name
+    /// holds the whole file (the connection, or why there is none, is left
+    /// in `early`); a failed upload is only logged — [`Submit::deliver`]
+    /// uploads it again.
+    async fn record_uploading_ahead(
+        &self,
+        record: impl std::future::Future<Output = Result<(), crate::ledger::LedgerError>>,
+        file_id: i64,
+        name: &str,
+        spool_path: &Path,
+        bytes: u64,
+        early: &mut Option<Result<Connection, SftpError>>,
+    ) -> Result<bool, SubmitError> {
+        let Remote { tmp, .. } = self.remote(name);
+        let target = &self.partner.sftp;
+        self.ledger
+            .uploading_ahead(
+                file_id,
+                &format!(
+                    "to {tmp} on {}:{} (upload: {}), while its claims are recorded",
+                    target.host,
+                    target.port,
+                    self.partner.upload.as_str()
+                ),
+                self.now,
+            )
+            .await?;
+        // Test hook: the claims are recorded only after the upload, so a
+        // kill there lands in the window (uploaded, not yet spooled).
+        let (hold_tx, hold_rx) = tokio::sync::oneshot::channel::<()>();
+        let hold = crate::fault::injected_is("ahead-unrecorded");
+        let recorded = async {
+            if hold {
+                let _ = hold_rx.await;
+            }
+            record.await
+        };
+        let previous = early.take();
+        let upload = async {
+            let conn = match previous {
+                Some(Ok(conn)) if !conn.is_closed() => Ok(conn),
+                Some(Err(e)) => Err(e),
+                _ => Connection::open(&self.partner.sftp, self.partner.timeout).await,
+            };
+            let put = match &conn {
+                Ok(conn) => {
+                    self.progress.start(name, bytes);
+                    let half = bytes / 2;
+                    let advance = |sent: u64| {
+                        if sent >= half {
+                            crash_point("uploading");
+                        }
+                        self.progress.advance(sent);
+                    };
+                    let put = conn.put(spool_path, &tmp, Put::Truncate, &advance).await;
+                    self.progress.finish();
+                    Some(put)
+                }
+                Err(_) => None,
+            };
+            crash_point("ahead-unrecorded");
+            let _ = hold_tx.send(());
+            (conn, put)
+        };
+        let (recorded, (conn, put)) = tokio::join!(recorded, upload);
+        *early = Some(conn);
+        recorded?;
+        tracing::debug!(step = "put");
+        Ok(match put {
+            Some(Ok(_)) => true,
+            Some(Err(e)) => {
+                tracing::warn!(file = %name, error = %e, "the upload while the claims were recorded failed; it is made again");
+                false
+            }
+            None => false,
+        })
+    }
+
+    /// Removes the temporary names that abandoned files (a crash between an
+    /// upload ahead and its `spooled` commit) left on the partner's server;
+    /// each is recorded once gone. One that cannot be removed now is tried
+    /// again on the next connection.
+    async fn remove_temporaries(
+        &self,
+        conn: &Connection,
+        left: &[(i64, String)],
+    ) -> Result<(), SubmitError> {
+        for (file_id, name) in left {
+            let Remote { tmp, .. } = self.remote(name);
+            let gone = match conn.size_of(&tmp).await {
+                Ok(None) => Ok("not there"),
+                Ok(Some(_)) => conn.remove(&tmp).await.map(|()| "removed"),
+                Err(e) => Err(e),
+            };
+            match gone {
+                Ok(how) => {
+                    self.ledger
+                        .temporary_removed(
+                            *file_id,
+                            &format!(
+                                "{tmp} on {}, written before an interruption for a file never spooled: {how}",
+                                conn.host()
+                            ),
+                            self.now,
+                        )
+                        .await?;
+                    tracing::info!(file = %name, how, "temporary name of an abandoned file");
+                }
+                Err(e) => {
+                    tracing::warn!(file = %name, error = %e, "cannot remove the temporary name of an abandoned file; tried again next run");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A file's two names on the partner's server.
+    fn remote(&self, name: &str) -> Remote {
+        let dir = self.partner.outbound_dir.trim_end_matches('/');
+        Remote {
+            tmp: format!("{dir}/{name}.part"),
+            fin: format!("{dir}/{name}"),
+        }
     }
 
     /// Streams the export through map, scrubber and writer into the sealer
@@ -637,6 +803,7 @@ impl Submit<'_> {
         &self,
         report: &mut SubmitReport,
         mut early: Option<Result<Connection, SftpError>>,
+        mut ahead: HashSet<i64>,
     ) -> Result<(), SubmitError> {
         let retry = self.partner.retry;
         let mut tries = 0;
@@ -648,7 +815,8 @@ impl Submit<'_> {
                 .into_iter()
                 .filter(|f| f.state != FileState::Sealing)
                 .collect();
-            if waiting.is_empty() {
+            let left = self.ledger.temporaries_left(&self.partner.name).await?;
+            if waiting.is_empty() && left.is_empty() {
                 if let Some(Ok(conn)) = early.take() {
                     conn.close().await;
                 }
@@ -679,9 +847,11 @@ impl Submit<'_> {
                     return Ok(());
                 }
                 Ok(conn) => {
+                    self.remove_temporaries(&conn, &left).await?;
                     let mut transient = None;
                     for file in waiting {
-                        match self.deliver_one(&conn, &file).await {
+                        let written = ahead.remove(&file.id);
+                        match self.deliver_one(&conn, &file, written).await {
                             Ok(outcome) => report.files.push(outcome),
                             Err(SubmitError::Ledger(e)) => return Err(e.into()),
                             Err(e) => {
@@ -740,10 +910,13 @@ impl Submit<'_> {
 
     /// Takes one file from where the ledger says it is to delivered, in the
     /// partner's upload style.
+    /// `ahead`: its temporary name was written whole while its claims
+    /// were recorded, in this run.
     async fn deliver_one(
         &self,
         conn: &Connection,
         file: &OutFile,
+        ahead: bool,
     ) -> Result<FileOutcome, SubmitError> {
         let (Some(sha), Some(size)) = (&file.sha256, file.size) else {
             return Err(SubmitError::Unrecorded {
@@ -756,13 +929,12 @@ impl Submit<'_> {
                 name: file.name.clone(),
             })?,
         };
-        let dir = self.partner.outbound_dir.trim_end_matches('/');
-        let remote = Remote {
-            tmp: format!("{dir}/{}.part", file.name),
-            fin: format!("{dir}/{}", file.name),
-        };
+        let remote = self.remote(&file.name);
         match self.partner.upload {
-            UploadStyle::Rename => self.deliver_renamed(conn, file, expected, &remote).await,
+            UploadStyle::Rename => {
+                self.deliver_renamed(conn, file, expected, &remote, ahead)
+                    .await
+            }
             UploadStyle::Direct => self.deliver_direct(conn, file, expected, &remote).await,
         }
     }
@@ -775,6 +947,7 @@ impl Submit<'_> {
         file: &OutFile,
         expected: Expected,
         Remote { tmp, fin }: &Remote,
+        ahead: bool,
     ) -> Result<FileOutcome, SubmitError> {
         let mut state = file.state;
         let mut proof = None;
@@ -807,7 +980,15 @@ impl Submit<'_> {
                 }
             }
         }
-        if state != FileState::Verified {
+        if state == FileState::Spooled && ahead {
+            // Written while its claims were recorded; proven here as after
+            // any upload.
+            crash_point("uploaded");
+            pause_point("uploaded").await;
+            let found = conn.verify(tmp, expected, self.partner.verify).await?;
+            self.verified(file, expected, tmp, found).await?;
+            proof = Some(found);
+        } else if state != FileState::Verified {
             self.upload(conn, file, expected, tmp, Put::Truncate)
                 .await?;
             let found = conn.verify(tmp, expected, self.partner.verify).await?;

@@ -94,6 +94,21 @@ fn a_real_loop_is_audited_and_any_rewrite_of_history_is_named() {
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let out = ws.run(&["trace", "RFM-1001"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    // The claim's `queued` and `sent` (its file's `spooled` and
+    // `delivered`, on either engine): each once, beside those.
+    let steps: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("  2"))
+        .filter_map(|l| l.split_once("  "))
+        .map(|(_, rest)| rest.get(..22).unwrap_or(rest).trim_end().to_owned())
+        .collect();
+    let at = |what: &str| -> usize {
+        let found: Vec<usize> = (0..steps.len()).filter(|&i| steps[i] == what).collect();
+        assert_eq!(found.len(), 1, "{what} once in {steps:?}");
+        found[0]
+    };
+    assert_eq!(at("queued") + 1, at("file spooled"), "{steps:?}");
+    assert_eq!(at("file delivered") + 1, at("sent"), "{steps:?}");
 
     // What a compliance reviewer sees.
     let log = entries(&ws);

@@ -128,6 +128,32 @@ fn unreachable_host_is_retried_then_reached() {
     then_delivers(&ws);
 }
 
+/// Two exports for a partner that cannot be reached: the temporary name of
+/// the first is tried while its claims are recorded; the second is not
+/// (the run does not wait on an unreachable host once per export), and both
+/// files wait, queued, for the next run.
+#[test]
+fn an_unreachable_host_is_tried_once_per_run_before_delivery() {
+    let sshd = Sshd::start();
+    let mut ws = workspace_with_export(&sshd);
+    let other = ws.path("other.csv");
+    let csv = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    std::fs::write(&other, csv.replace("RFM-1", "RFM-3")).unwrap();
+    ws.drop_export(&other, "other.csv");
+    ws.partner.port = free_port();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 10)]);
+    let tried_ahead: i64 = common::with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'uploading'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(tried_ahead, 1);
+}
+
 #[test]
 fn missing_remote_folder_then_created() {
     let sshd = Sshd::start();
@@ -300,6 +326,57 @@ fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
         assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1, "{step}");
         assert!(Path::new(&ws.partner.outbound_dir).exists());
     }
+}
+
+/// `upload = "rename"` writes the temporary name while the claims are
+/// recorded. Killed after that upload and before the `spooled` commit, the
+/// partner's server holds the whole `NAME.part` of a file the ledger never
+/// spooled. The next run abandons the file, removes its temporary name (on
+/// record, once), never renames it, and sends each claim once in a new file.
+#[test]
+fn killed_after_the_upload_ahead_and_before_its_claims_were_recorded() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "ahead-unrecorded")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    // The window is real: the whole file under its temporary name, not one
+    // claim recorded.
+    assert_eq!(
+        names_in(&ws.partner.outbound_dir),
+        [format!("{FINAL}.part")]
+    );
+    assert!(ws.claim_statuses().is_empty(), "{:?}", ws.claim_statuses());
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 1, "one file, no leftovers: {remote:?}");
+    assert!(
+        !remote[0].ends_with(".part") && remote[0] != FINAL,
+        "a new file, the first never renamed: {remote:?}"
+    );
+    let opened = String::from_utf8_lossy(&age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&remote[0]),
+    ))
+    .into_owned();
+    assert_eq!(opened.matches("CLM*").count(), 5);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+    let removed = || -> i64 {
+        common::with_ledger_pool(&ws.ledger_url, async |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'temporary_removed'")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        })
+    };
+    assert_eq!(removed(), 1);
+
+    // A third run has nothing left to do, nor to remove.
+    let again = ws.submit(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(names_in(&ws.partner.outbound_dir), remote);
+    assert_eq!(removed(), 1);
 }
 
 /// A partner that takes each file the moment it is renamed (configured

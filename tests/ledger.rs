@@ -194,3 +194,76 @@ async fn a_ledger_made_before_postgres_support_opens_unchanged() {
     );
     ledger.close().await;
 }
+
+/// Every claim's `trace` timeline in the ledger at `url`, RFM-2001..2030.
+async fn timelines(url: &str) -> Vec<Vec<(String, String, String)>> {
+    let ledger = Ledger::open(url).await.unwrap();
+    let mut all = Vec::new();
+    for n in 2001..=2030 {
+        let traces = ledger.trace(&format!("RFM-{n}")).await.unwrap();
+        assert_eq!(traces.len(), 1);
+        all.push(traces[0].timeline.clone());
+    }
+    ledger.close().await;
+    all
+}
+
+/// A claim's `queued` and `sent` are its file's `spooled` and `delivered`:
+/// this release writes no event row per claim for them, and `trace` shows
+/// them from the file's events. A ledger of an older release has the rows;
+/// its claims' timelines read the same as before — each line once — and
+/// the same as when those rows are absent (this release's records) or half
+/// there (spooled by an older release, delivered by this one).
+#[tokio::test]
+async fn trace_shows_queued_and_sent_once_whichever_release_recorded_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = Vec::new();
+    for (name, gone) in [
+        ("older", None),
+        ("this", Some("'queued', 'sent'")),
+        ("mixed", Some("'sent'")),
+    ] {
+        let at = dir.path().join(name);
+        std::fs::create_dir(&at).unwrap();
+        for f in ["ledger.sqlite", "ledger.sqlite.audit-head"] {
+            std::fs::copy(common::fixture(&format!("ledger-0009/{f}")), at.join(f)).unwrap();
+        }
+        let url = format!("sqlite://{}", at.join("ledger.sqlite").display());
+        if let Some(kinds) = gone {
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            let removed = sqlx::query(&format!(
+                "DELETE FROM events WHERE claim_id IS NOT NULL AND file_id IS NOT NULL \
+                 AND kind IN ({kinds})"
+            ))
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected();
+            assert!(removed >= 30, "{name}: {removed}");
+            pool.close().await;
+        }
+        seen.push((name, timelines(&url).await));
+    }
+    let (_, older) = &seen[0];
+    for timeline in older {
+        let what: Vec<&str> = timeline.iter().map(|(_, w, _)| w.as_str()).collect();
+        assert_eq!(
+            &what[..7],
+            [
+                "file picked_up",
+                "queued",
+                "file spooled",
+                "file uploading",
+                "file verified",
+                "file delivered",
+                "sent"
+            ],
+            "{timeline:?}"
+        );
+        assert_eq!(what.iter().filter(|w| **w == "queued").count(), 1);
+        assert_eq!(what.iter().filter(|w| **w == "sent").count(), 1);
+    }
+    for (name, timelines) in &seen[1..] {
+        assert_eq!(timelines, older, "{name}");
+    }
+}

@@ -1632,17 +1632,29 @@ impl Ledger {
         for r in rows {
             let id: i64 = r.get(0);
             let file_id: i64 = r.get(8);
-            // Ordered by time, then by when it was recorded (the clock may be fixed).
+            // Ordered by time, then by when it was recorded (the clock may be
+            // fixed). A claim's `queued` and `sent` are its file's `spooled`
+            // and `delivered` events (no row per claim), shown just before
+            // and just after them, where a row of the claim's own stood;
+            // a claim recorded by an older release still has those rows
+            // (with its file_id, unlike a response's moves), and they are
+            // shown instead, not twice.
             let timeline: Vec<(String, String, String)> = sqlx::query(
-                "SELECT at, kind, detail, id AS seq FROM events WHERE claim_id = $1 \
-                 UNION ALL SELECT at, 'file ' || kind, detail, id FROM events WHERE file_id = $2 AND claim_id IS NULL \
+                "SELECT at, kind, detail, id AS seq, 1 AS sub FROM events WHERE claim_id = $1 \
+                 UNION ALL SELECT at, 'file ' || kind, detail, id, 1 FROM events WHERE file_id = $2 AND claim_id IS NULL \
+                 UNION ALL SELECT f.at, CASE f.kind WHEN 'spooled' THEN 'queued' ELSE 'sent' END, '', f.id, \
+                   CASE f.kind WHEN 'spooled' THEN 0 ELSE 2 END \
+                   FROM events f WHERE f.file_id = $2 AND f.claim_id IS NULL \
+                   AND f.kind IN ('spooled', 'delivered') AND NOT EXISTS (SELECT 1 FROM events x \
+                     WHERE x.claim_id = $1 AND x.file_id IS NOT NULL \
+                     AND x.kind = CASE f.kind WHEN 'spooled' THEN 'queued' ELSE 'sent' END) \
                  UNION ALL SELECT cr.created_at, r.kind || ' ' || cr.status, \
                    'codes ' || cr.codes || COALESCE(', paid ' || cr.paid, '') || ' — from ' || inf.remote_name || \
                    ' sha256 ' || inf.sha256 || ', ISA13 ' || r.interchange || ' ST02 ' || r.st, \
-                   1000000000 + cr.id \
+                   1000000000 + cr.id, 1 \
                    FROM claim_responses cr JOIN responses r ON r.id = cr.response_id \
                    JOIN inbound_files inf ON inf.id = r.file_id WHERE cr.claim_id = $1 \
-                 ORDER BY 1, 4",
+                 ORDER BY 1, 4, 5",
             )
             .bind(id)
             .bind(file_id)

@@ -4,6 +4,10 @@
 //! Each method is one step of the outbound state machine and commits on its
 //! own, so whatever step a crash interrupts, the ledger says exactly where
 //! to resume. Steps that change several rows do it in one transaction.
+//!
+//! A claim's own steps out (`queued`, `sent`) are its file's (`spooled`,
+//! `delivered`): they are recorded once, as the file's events, not once per
+//! claim — 100,000 rows per step that said nothing the file's row does not.
 
 use super::Stamp;
 use rust_decimal::Decimal;
@@ -487,15 +491,9 @@ impl Ledger {
                 .await
                 .map_err(query_err("recording claims"))?;
         }
-        sqlx::query(
-            "INSERT INTO events (at, export_id, file_id, claim_id, kind, detail) \
-             SELECT $1, export_id, file_id, id, 'queued', '' FROM claims WHERE file_id = $2",
-        )
-        .bind(&at)
-        .bind(file_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("recording claim events"))?;
+        // No event row per claim: each claim's `queued` is the file's
+        // `spooled` event below (claims.file_id), which `trace` shows as
+        // the claim's `queued` line.
         self.export_counts(&mut tx, export_id, Some(file_id), counts, &at)
             .await?;
         event(
@@ -673,6 +671,96 @@ impl Ledger {
         self.commit_audited(tx, "committing a file's step").await
     }
 
+    /// `upload = "rename"`: the file's temporary name is about to be
+    /// written while its claims are still being recorded (the file is
+    /// `sealing`). On record — and in the audit chain — before the first
+    /// byte leaves, so that a crash before the `spooled` commit leaves a
+    /// file row that says its temporary name may hold bytes: once the file
+    /// is abandoned, [`Ledger::temporaries_left`] lists it until the name
+    /// is removed. The file's state does not move (it is not spooled yet);
+    /// the attempt counts.
+    pub async fn uploading_ahead(
+        &self,
+        file_id: i64,
+        detail: &str,
+        at: Stamp,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE files SET attempts = attempts + 1, updated_at = $2 WHERE id = $1 AND state = 'sealing'",
+        )
+        .bind(file_id)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording an upload ahead"))?
+        .rows_affected();
+        if moved != 1 {
+            return Err(LedgerError::Corrupt {
+                what: "file uploaded ahead of its claims is not being sealed",
+                value: file_id.to_string(),
+            });
+        }
+        event(
+            &mut tx,
+            &at,
+            (None, Some(file_id)),
+            (FileState::Uploading.as_str(), AuditAction::Uploading),
+            detail,
+        )
+        .await?;
+        self.commit_audited(tx, "committing an upload ahead").await
+    }
+
+    /// Abandoned files of a partner whose temporary name was written ahead
+    /// of their claims ([`Ledger::uploading_ahead`]) and not yet removed:
+    /// (file id, final name), oldest first. Their names are never used
+    /// again (each file has its own), and never renamed to.
+    pub async fn temporaries_left(&self, partner: &str) -> Result<Vec<(i64, String)>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT f.id, f.name FROM files f WHERE f.direction = 'out' AND f.partner = $1 \
+             AND f.state = 'abandoned' \
+             AND EXISTS (SELECT 1 FROM events e WHERE e.file_id = f.id AND e.claim_id IS NULL \
+               AND e.kind = 'uploading') \
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.file_id = f.id AND e.claim_id IS NULL \
+               AND e.kind = 'temporary_removed') \
+             ORDER BY f.id",
+        )
+        .bind(partner)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing temporary names left"))?;
+        rows.iter()
+            .map(|r| {
+                const WHAT: &str = "reading a temporary name left";
+                Ok((col(r, "id", WHAT)?, col(r, "name", WHAT)?))
+            })
+            .collect()
+    }
+
+    /// An abandoned file's temporary name on the partner's server is gone
+    /// (removed by us, or never written).
+    pub async fn temporary_removed(
+        &self,
+        file_id: i64,
+        detail: &str,
+        at: Stamp,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        event(
+            &mut tx,
+            &at,
+            (None, Some(file_id)),
+            ("temporary_removed", AuditAction::Abandoned),
+            detail,
+        )
+        .await?;
+        self.commit_audited(tx, "committing a temporary name removed")
+            .await
+    }
+
     /// An attempt that failed: the file stays where it was, the reason is
     /// kept (and shown by `status`).
     pub async fn attempt_failed(
@@ -738,15 +826,8 @@ impl Ledger {
         .await
         .map_err(query_err("marking claims sent"))?
         .rows_affected();
-        sqlx::query(
-            "INSERT INTO events (at, export_id, file_id, claim_id, kind, detail) \
-             SELECT $1, export_id, file_id, id, 'sent', '' FROM claims WHERE file_id = $2",
-        )
-        .bind(&at)
-        .bind(file_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("recording claim events"))?;
+        // Each claim's `sent` is this file's `delivered` event (no event
+        // row per claim; `trace` shows it as the claim's `sent` line).
         self.commit_audited(tx, "committing a delivery").await?;
         Ok(sent)
     }
