@@ -132,57 +132,115 @@ pub fn tidy_rejected_dir(dir: &Path) {
     }
 }
 
+/// How an export is to be retired, decided before anything moves, so the
+/// ledger can hold the sealed copy's name before it exists: a run killed
+/// after that copy was renamed into place and before the export was removed
+/// then finds its own copy ([`finish_retirement`]) instead of archiving the
+/// export a second time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retirement {
+    /// `archive.exports = "removed"`.
+    Remove,
+    /// Sealed to the archive recipients under this name in `processed/`
+    /// (free when it was chosen).
+    SealInto(PathBuf),
+}
+
+/// Decides how `export` is retired: under which free name in `processed/`
+/// its sealed copy goes (the export's own name plus `.age`, or `.N.age`
+/// when that is taken), or that it is removed.
+pub fn plan_retirement(
+    export: &Path,
+    archive: &crate::config::Archive,
+) -> Result<Retirement, PickupError> {
+    use crate::config::ExportRetention;
+    match (archive.exports, &archive.recipients) {
+        (ExportRetention::Removed, _) => Ok(Retirement::Remove),
+        (ExportRetention::Sealed, None) => Err(PickupError::NoArchiveRecipient {
+            path: export.to_owned(),
+        }),
+        (ExportRetention::Sealed, Some(_)) => {
+            let dir = processed_dir(export);
+            let name = export
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "export".into());
+            let mut dest = dir.join(format!("{name}.age"));
+            let mut n = 1;
+            while dest.exists() {
+                dest = dir.join(format!("{name}.{n}.age"));
+                n += 1;
+            }
+            Ok(Retirement::SealInto(dest))
+        }
+    }
+}
+
 /// Retires a processed export as configured: sealed into `processed/`
 /// (`NAME.age`), or removed. Returns what the ledger records as where it
 /// went.
 pub fn retire(export: &Path, archive: &crate::config::Archive) -> Result<PathBuf, PickupError> {
-    use crate::config::ExportRetention;
-    match (archive.exports, &archive.recipients) {
-        (ExportRetention::Removed, _) => {
-            fs::remove_file(export).map_err(io_err(export))?;
-            if let Some(parent) = export.parent() {
-                crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
-            }
+    let plan = plan_retirement(export, archive)?;
+    retire_as(export, archive, &plan)
+}
+
+/// Retires `export` as [`plan_retirement`] decided.
+pub fn retire_as(
+    export: &Path,
+    archive: &crate::config::Archive,
+    plan: &Retirement,
+) -> Result<PathBuf, PickupError> {
+    match (plan, &archive.recipients) {
+        (Retirement::Remove, _) => {
+            remove_export(export)?;
             Ok(PathBuf::from("(removed)"))
         }
-        (ExportRetention::Sealed, None) => Err(PickupError::NoArchiveRecipient {
+        (Retirement::SealInto(_), None) => Err(PickupError::NoArchiveRecipient {
             path: export.to_owned(),
         }),
-        (ExportRetention::Sealed, Some(recipients)) => seal_into_processed(export, recipients),
+        (Retirement::SealInto(dest), Some(recipients)) => {
+            seal_into_processed(export, dest, recipients)
+        }
     }
 }
 
-fn seal_into_processed(
-    export: &Path,
-    recipients: &crate::crypt::Recipients,
-) -> Result<PathBuf, PickupError> {
-    let dir = processed_dir(export);
-    crate::atomic::private_dir(&dir).map_err(io_err(&dir))?;
-    let name = export
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "export".into());
-    let mut dest = dir.join(format!("{name}.age"));
-    let mut n = 1;
-    while dest.exists() {
-        dest = dir.join(format!("{name}.{n}.age"));
-        n += 1;
-    }
-    let seal_err = |source| PickupError::Seal {
-        path: export.to_owned(),
-        source,
-    };
-    let out = crate::atomic::AtomicFile::create(&dest).map_err(io_err(&dest))?;
-    let mut sealer = crate::crypt::Sealer::new(recipients, out).map_err(seal_err)?;
-    let mut plain = fs::File::open(export).map_err(io_err(export))?;
-    io::copy(&mut plain, &mut sealer).map_err(io_err(export))?;
-    let (out, _) = sealer.finish().map_err(seal_err)?;
-    out.commit().map_err(io_err(&dest))?;
+/// Completes a retirement cut short after its sealed copy `dest` was
+/// renamed into place (so it is whole: it was written under a temporary
+/// name, synced, then renamed): only the plain export is left to remove.
+pub fn finish_retirement(export: &Path, dest: &Path) -> Result<PathBuf, PickupError> {
+    remove_export(export)?;
+    Ok(dest.to_owned())
+}
+
+fn remove_export(export: &Path) -> Result<(), PickupError> {
     fs::remove_file(export).map_err(io_err(export))?;
     if let Some(parent) = export.parent() {
         crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
     }
-    Ok(dest)
+    Ok(())
+}
+
+fn seal_into_processed(
+    export: &Path,
+    dest: &Path,
+    recipients: &crate::crypt::Recipients,
+) -> Result<PathBuf, PickupError> {
+    let dir = processed_dir(export);
+    crate::atomic::private_dir(&dir).map_err(io_err(&dir))?;
+    let seal_err = |source| PickupError::Seal {
+        path: export.to_owned(),
+        source,
+    };
+    let out = crate::atomic::AtomicFile::create(dest).map_err(io_err(dest))?;
+    let mut sealer = crate::crypt::Sealer::new(recipients, out).map_err(seal_err)?;
+    let mut plain = fs::File::open(export).map_err(io_err(export))?;
+    io::copy(&mut plain, &mut sealer).map_err(io_err(export))?;
+    let (out, _) = sealer.finish().map_err(seal_err)?;
+    out.commit().map_err(io_err(dest))?;
+    // Test hook: the sealed copy is in place, the export not yet removed.
+    crate::fault::crash_point("archived");
+    remove_export(export)?;
+    Ok(dest.to_owned())
 }
 
 /// Removes what a retirement cut short (a kill while it sealed) left in
@@ -284,6 +342,36 @@ mod tests {
         let moved = retire(&a, &archive).unwrap();
         assert!(!a.exists());
         assert_eq!(opened(&moved, &identity), "one");
+    }
+
+    #[test]
+    fn a_retirement_cut_short_after_its_copy_was_renamed_finishes_with_that_copy() {
+        let (archive, identity) = archive(crate::config::ExportRetention::Sealed);
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("x.csv");
+        fs::write(&a, "one").unwrap();
+        let plan = plan_retirement(&a, &archive).unwrap();
+        let Retirement::SealInto(dest) = plan.clone() else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(dest, dir.path().join("processed/x.csv.age"));
+        // As a kill after the rename leaves it: the copy whole, the export still here.
+        fs::create_dir(dir.path().join("processed")).unwrap();
+        fs::write(&a, "one").unwrap();
+        let sealed = retire_as(&a, &archive, &plan).unwrap();
+        fs::write(&a, "one").unwrap();
+        // Planned again, the name is taken: the next one is free.
+        assert_eq!(
+            plan_retirement(&a, &archive).unwrap(),
+            Retirement::SealInto(dir.path().join("processed/x.csv.1.age"))
+        );
+        assert_eq!(finish_retirement(&a, &sealed).unwrap(), sealed);
+        assert!(!a.exists());
+        assert_eq!(opened(&sealed, &identity), "one");
+        assert_eq!(
+            fs::read_dir(dir.path().join("processed")).unwrap().count(),
+            1
+        );
     }
 
     #[test]

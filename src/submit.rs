@@ -355,11 +355,21 @@ impl Submit<'_> {
             // dropped under the same name since is picked up and sent.
             let still_here = path.exists()
                 && matches!(pickup::fingerprint(&path), Ok(fp) if fp.sha256 == export.sha256);
-            let moved = if still_here {
-                pickup::retire(&path, &self.config.archive)?
-            } else {
+            // Its sealed copy, whole, if the crash came after it was renamed
+            // into place: it is this export's (its name was recorded before).
+            let archived = export
+                .archive_path
+                .as_deref()
+                .map(PathBuf::from)
+                .filter(|dest| dest.exists());
+            let moved = match (still_here, archived) {
+                (true, Some(dest)) => pickup::finish_retirement(&path, &dest)?,
+                (true, None) => self.retire_recorded(export.id, &path).await?,
+                (false, Some(dest)) => dest,
                 // Retired before the crash, not yet recorded.
-                pickup::processed_dir(&path).join(path.file_name().unwrap_or_default())
+                (false, None) => {
+                    pickup::processed_dir(&path).join(path.file_name().unwrap_or_default())
+                }
             };
             self.ledger
                 .export_processed(export.id, &moved.display().to_string(), self.now)
@@ -567,13 +577,26 @@ impl Submit<'_> {
                 }
             }
         };
-        let moved = pickup::retire(export, &self.config.archive)?;
+        let moved = self.retire_recorded(export_id, export).await?;
         tracing::debug!(step = "retired");
         crash_point("moved");
         self.ledger
             .export_processed(export_id, &moved.display().to_string(), self.now)
             .await?;
         Ok(outcome)
+    }
+
+    /// Retires an export the ledger knows, with the name of its sealed copy
+    /// on record before the copy is renamed into place (see
+    /// [`pickup::Retirement`]).
+    async fn retire_recorded(&self, export_id: i64, export: &Path) -> Result<PathBuf, SubmitError> {
+        let plan = pickup::plan_retirement(export, &self.config.archive)?;
+        if let pickup::Retirement::SealInto(dest) = &plan {
+            self.ledger
+                .export_archiving(export_id, &dest.display().to_string(), self.now)
+                .await?;
+        }
+        Ok(pickup::retire_as(export, &self.config.archive, &plan)?)
     }
 
     /// Whether a spooled file's temporary name is written while its claims

@@ -268,6 +268,7 @@ fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
         "picked-up",
         "sealed",
         "spooled",
+        "archived",
         "moved",
         "uploading",
         "uploaded",

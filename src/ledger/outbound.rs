@@ -122,6 +122,9 @@ pub struct ExportRow {
     pub state: ExportState,
     pub file_id: Option<i64>,
     pub created_at: String,
+    /// Where its sealed copy goes in `processed/`, once chosen
+    /// ([`Ledger::export_archiving`]).
+    pub archive_path: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -222,6 +225,7 @@ fn export_row(r: &AnyRow) -> Result<ExportRow, LedgerError> {
         })?,
         file_id: col(r, "file_id", WHAT)?,
         created_at: col(r, "created_at", WHAT)?,
+        archive_path: col(r, "archive_path", WHAT)?,
     })
 }
 
@@ -269,7 +273,7 @@ impl Ledger {
         sha256: &str,
     ) -> Result<Option<ExportRow>, LedgerError> {
         let row = sqlx::query(
-            "SELECT id, path, sha256, state, file_id, created_at FROM exports WHERE partner = $1 AND sha256 = $2",
+            "SELECT id, path, sha256, state, file_id, created_at, archive_path FROM exports WHERE partner = $1 AND sha256 = $2",
         )
         .bind(partner)
         .bind(sha256)
@@ -593,6 +597,27 @@ impl Ledger {
             .await
     }
 
+    /// Where the export's sealed copy is about to go in `processed/`: on
+    /// record before the copy is renamed into place, so a run killed between
+    /// that rename and the export's removal finishes the retirement instead
+    /// of archiving the export twice.
+    pub async fn export_archiving(
+        &self,
+        export_id: i64,
+        archive_path: &str,
+        at: Stamp,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        sqlx::query("UPDATE exports SET archive_path = $2, updated_at = $3 WHERE id = $1")
+            .bind(export_id)
+            .bind(archive_path)
+            .bind(&at)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("recording where an export is archived"))?;
+        Ok(())
+    }
+
     /// Files of a partner that are not yet delivered, oldest first:
     /// `sealing` ones (a crash cut them short) and those waiting to go.
     pub async fn unfinished_files(&self, partner: &str) -> Result<Vec<OutFile>, LedgerError> {
@@ -629,7 +654,7 @@ impl Ledger {
     /// Exports picked up or spooled but not yet moved to `processed/`.
     pub async fn unfinished_exports(&self, partner: &str) -> Result<Vec<ExportRow>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT id, path, sha256, state, file_id, created_at FROM exports \
+            "SELECT id, path, sha256, state, file_id, created_at, archive_path FROM exports \
              WHERE partner = $1 AND state = 'spooled' ORDER BY id",
         )
         .bind(partner)
