@@ -126,6 +126,14 @@ fn part(b: &[u8], from: usize, to: usize) -> u64 {
 fn fill(bytes: &mut [u8; INLINE], b: &[u8]) {
     let (first, rest) = bytes.split_at_mut(8);
     let (second, third) = rest.split_at_mut(8);
+    if b.len() <= 8 {
+        // Most codes (a CAS group or reason, a status, a remark): one
+        // word, the rest zero, without working out two empty parts.
+        first.copy_from_slice(&word(b).to_le_bytes());
+        second.fill(0);
+        third.fill(0);
+        return;
+    }
     first.copy_from_slice(&part(b, 0, 8).to_le_bytes());
     second.copy_from_slice(&part(b, 8, 16).to_le_bytes());
     third.copy_from_slice(part(b, 16, 23).to_le_bytes().get(..7).unwrap_or_default());

@@ -442,11 +442,12 @@ impl Tokenizer {
                 offset: self.offset + at as u64,
                 segment: self.segments + 1,
             };
-            // A new interchange may bring new delimiters.
-            if rest.len() < 3 && !eof && b"ISA".starts_with(rest) {
+            // A new interchange may bring new delimiters. Both checks
+            // need an `I` first: one compare for every other segment.
+            if rest.first() == Some(&b'I') && rest.len() < 3 && !eof && b"ISA".starts_with(rest) {
                 break;
             }
-            if rest.starts_with(b"ISA") {
+            if rest.first() == Some(&b'I') && rest.starts_with(b"ISA") {
                 match isa_delimiters(rest, eof, pos)? {
                     None => break,
                     Some((delims, len)) => {
