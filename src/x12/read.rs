@@ -1198,6 +1198,36 @@ mod tests {
     }
 
     #[test]
+    fn the_key_is_the_id_s_whatever_the_segment() {
+        // Two- and three-byte ids, short and long segments, no elements,
+        // the ISA, a segment that is not UTF-8 (read as U+FFFD).
+        let mut data = SMALL[..106].to_vec();
+        for seg in [
+            "GS*1".to_string(),
+            "CLP*A*B".into(),
+            "N1".into(),
+            "LQ*HE*N130".into(),
+            format!("REF*6R*{}", "X".repeat(70)),
+            format!("AMT*{}", "*".repeat(40)),
+        ] {
+            data.extend_from_slice(seg.as_bytes());
+            data.push(b'~');
+        }
+        data.extend_from_slice(b"CAS*CO*\xe9*1~SE*1");
+        let mut seen = 0;
+        Tokenizer::new()
+            .feed::<ReadError>(&data, true, |s| {
+                assert_eq!(s.key(), segment_key(s.id()), "{s:?}");
+                let f = s.fields();
+                assert_eq!(f.key(), segment_key(f.id()), "{s:?}");
+                seen += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, 9);
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for data in [
             &b"hello world"[..],

@@ -962,6 +962,29 @@ mod tests {
     const ISA: &str = "ISA*00*          *00*          *ZZ*PAYER          *ZZ*US             *261120*1000*^*00501*000000007*0*T*:~";
 
     #[test]
+    fn first_room_is_what_the_first_push_gives() {
+        fn pushed<T: Default>() -> usize {
+            let mut v = Vec::new();
+            v.push(T::default());
+            v.capacity()
+        }
+        fn roomed<T>() -> usize {
+            let mut v: Vec<T> = Vec::new();
+            first_room(&mut v);
+            v.capacity()
+        }
+        assert_eq!(roomed::<LinePayment>(), pushed::<LinePayment>());
+        assert_eq!(roomed::<InlineText>(), pushed::<InlineText>());
+        assert_eq!(
+            roomed::<(InlineText, Decimal)>(),
+            pushed::<(InlineText, Decimal)>()
+        );
+        let mut v: Vec<Adjustment835> = Vec::new();
+        first_room(&mut v);
+        assert_eq!(v.capacity(), 4);
+    }
+
+    #[test]
     fn amounts_are_x12_decimals_and_nothing_else() {
         for good in ["48", "48.5", "-48.50", ".5", "0"] {
             assert!(x12_decimal(good).is_some(), "{good}");
