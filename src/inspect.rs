@@ -8,9 +8,12 @@ use std::io::Read;
 use crate::model::response::{ClaimPayment, EnvelopeRef, Response};
 use crate::model::Claim;
 use crate::x12::{
-    read_ta1, Claim837Error, ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError, ResponseError,
-    ResponseReader, Tokenizer, MAX_PROBLEMS,
+    read_ta1, segment_key, Claim837Error, ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError,
+    ResponseError, ResponseReader, Tokenizer, MAX_PROBLEMS,
 };
+
+const CLM: u32 = segment_key(b"CLM");
+const CLP: u32 = segment_key(b"CLP");
 
 /// Bytes read per call; big enough that the tokenizer's per-call work is noise.
 const CHUNK: usize = 256 * 1024;
@@ -299,7 +302,7 @@ impl<R: Read> ItemReader<R> {
                         .flatten();
                 }
                 Ok(EnvelopeEvent::Body { .. }) => {
-                    if seg.is("CLM") || seg.is("CLP") {
+                    if matches!(seg.key(), CLM | CLP) {
                         summary.claims += 1;
                     }
                     if let Some(reader) = claims.as_mut() {

@@ -126,6 +126,14 @@ fn part(b: &[u8], from: usize, to: usize) -> u64 {
 fn fill(bytes: &mut [u8; INLINE], b: &[u8]) {
     let (first, rest) = bytes.split_at_mut(8);
     let (second, third) = rest.split_at_mut(8);
+    if b.len() <= 8 {
+        // Most codes (a CAS group or reason, a status, a remark): one
+        // word, the rest zero, without working out two empty parts.
+        first.copy_from_slice(&word(b).to_le_bytes());
+        second.fill(0);
+        third.fill(0);
+        return;
+    }
     first.copy_from_slice(&part(b, 0, 8).to_le_bytes());
     second.copy_from_slice(&part(b, 8, 16).to_le_bytes());
     third.copy_from_slice(part(b, 16, 23).to_le_bytes().get(..7).unwrap_or_default());
@@ -154,6 +162,17 @@ impl InlineText {
                 inline.len = len;
             }
             _ => *self = InlineText::new(text),
+        }
+    }
+
+    /// The text's bytes, without the UTF-8 check [`as_str`](Self::as_str)
+    /// makes (they were copied from a `str`): comparing is then a plain
+    /// byte compare.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline(i) => i.bytes.get(..i.len as usize).unwrap_or_default(),
+            Repr::Heap(h) => h.as_bytes(),
         }
     }
 
@@ -229,7 +248,7 @@ impl From<InlineText> for String {
 
 impl PartialEq for InlineText {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -237,13 +256,13 @@ impl Eq for InlineText {}
 
 impl PartialEq<str> for InlineText {
     fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<&str> for InlineText {
     fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -738,9 +757,14 @@ impl ClaimPayment {
     /// (Self::imbalance) adds them as Decimals, as it always did.
     fn balances(&self) -> Option<bool> {
         const PLACES: u32 = 4;
+        /// 10^(PLACES − scale), by the scale's distance from PLACES.
+        const POWERS: [i128; PLACES as usize + 1] = [1, 10, 100, 1_000, 10_000];
         let units = |d: Decimal| {
             let scale = PLACES.checked_sub(d.scale())?;
-            d.mantissa().checked_mul(10i128.checked_pow(scale)?)
+            let power = *POWERS.get(usize::try_from(scale).ok()?)?;
+            // A mantissa is below 2^96 and the power at most 10^4 < 2^14:
+            // the product never leaves an i128.
+            Some(d.mantissa().wrapping_mul(power))
         };
         let sum = |a: &[Adjustment835]| {
             a.iter()
@@ -761,10 +785,10 @@ impl ClaimPayment {
     }
 
     pub fn is_denied(&self) -> bool {
-        self.status == "4"
+        self.status.as_bytes() == b"4"
     }
     pub fn is_reversal(&self) -> bool {
-        self.status == "22"
+        self.status.as_bytes() == b"22"
     }
 }
 

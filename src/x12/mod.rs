@@ -20,7 +20,8 @@ pub mod write_ack;
 
 pub use delim::{DelimiterError, Delimiters};
 pub use read::{
-    EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer, MAX_PROBLEMS, MAX_SEGMENT,
+    segment_key, EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer, MAX_PROBLEMS,
+    MAX_SEGMENT,
 };
 pub use read837::{Claim837Error, ClaimReader};
 pub use read_response::{read_ta1, ResponseError, ResponseReader};

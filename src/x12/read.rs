@@ -99,6 +99,9 @@ pub struct Segment<'a> {
     /// `raw` as text when it is valid UTF-8 (checked once per segment, not per element).
     text: Option<&'a str>,
     id_len: usize,
+    /// [`segment_key`] of the id, worked out once by the tokenizer: the
+    /// envelope reader, `inspect` and the readers all dispatch on it.
+    key: u32,
     /// Bit `i` set when byte `i` is an element separator, found by the
     /// tokenizer in the same pass that found the terminator; None when the
     /// segment is longer than 64 bytes (or is an ISA), which
@@ -118,7 +121,7 @@ impl<'a> Segment<'a> {
     /// with one integer compare instead of comparing strings.
     #[inline]
     pub fn key(&self) -> u32 {
-        segment_key(self.id())
+        self.key
     }
 
     pub fn is(&self, id: &str) -> bool {
@@ -142,6 +145,9 @@ pub const fn segment_key(id: &[u8]) -> u32 {
     }
 }
 
+/// The key of the text a segment that is not UTF-8 reads as.
+const REPLACEMENT_KEY: u32 = segment_key("\u{fffd}".as_bytes());
+
 /// Most elements [`Fields`] keeps; no 837/835/999/277 segment has more.
 const MAX_FIELDS: usize = 32;
 
@@ -156,6 +162,8 @@ pub struct Fields<'a> {
     seps: [u32; MAX_FIELDS + 2],
     /// Separators found, at most `MAX_FIELDS + 1`.
     found: usize,
+    /// [`segment_key`] of [`id`](Self::id), taken from the segment.
+    key: u32,
     /// The separators as bits, when the tokenizer found them ([`Segment`]).
     elements: Option<u64>,
     element: u8,
@@ -177,7 +185,7 @@ impl<'a> Fields<'a> {
     /// The id as a number, see [`segment_key`].
     #[inline]
     pub fn key(&self) -> u32 {
-        segment_key(self.id())
+        self.key
     }
 
     /// Element `n` (1-based) as text; empty when absent.
@@ -258,10 +266,17 @@ impl<'a> Segment<'a> {
     /// after that copy stalled — a fifth of reading an 835.
     #[inline]
     pub fn unsplit(&self) -> Fields<'a> {
+        // The id of the text read: a segment that is not UTF-8 reads as
+        // U+FFFD, whose key no reader knows. Chosen by mask, not by a
+        // branch: a branch here had the compiler build the whole table
+        // twice and copy it.
+        let utf8 = 0u32.wrapping_sub(u32::from(self.text.is_some()));
+        let key = (self.key & utf8) | (REPLACEMENT_KEY & !utf8);
         Fields {
             text: self.text.unwrap_or("\u{fffd}"),
             seps: [0; MAX_FIELDS + 2],
             found: 0,
+            key,
             // The bits describe `raw`: only valid when `text` is `raw`.
             elements: self.elements.filter(|_| self.text.is_some()),
             element: self.delims.element,
@@ -427,11 +442,12 @@ impl Tokenizer {
                 offset: self.offset + at as u64,
                 segment: self.segments + 1,
             };
-            // A new interchange may bring new delimiters.
-            if rest.len() < 3 && !eof && b"ISA".starts_with(rest) {
+            // A new interchange may bring new delimiters. Both checks
+            // need an `I` first: one compare for every other segment.
+            if rest.first() == Some(&b'I') && rest.len() < 3 && !eof && b"ISA".starts_with(rest) {
                 break;
             }
-            if rest.starts_with(b"ISA") {
+            if rest.first() == Some(&b'I') && rest.starts_with(b"ISA") {
                 match isa_delimiters(rest, eof, pos)? {
                     None => break,
                     Some((delims, len)) => {
@@ -442,6 +458,7 @@ impl Tokenizer {
                             raw,
                             text: text_of(at, raw),
                             id_len: 3,
+                            key: ISA,
                             elements: None,
                             delims,
                             pos,
@@ -499,6 +516,7 @@ impl Tokenizer {
                 raw,
                 text: text_of(at, raw),
                 id_len,
+                key: id_key(rest, id_len),
                 elements,
                 delims,
                 pos,
@@ -586,6 +604,15 @@ fn is_segment_id(id: &[u8], rest: &[u8]) -> bool {
     let ok = |i: usize| ID_BYTES[usize::from(rest.get(i).copied().unwrap_or(0))];
     let len = id.len();
     (len.wrapping_sub(2) < 2) & ok(0) & ok(1) & (ok(2) | (len == 2))
+}
+
+/// [`segment_key`] of the id of `id_len` (two or three, checked by
+/// [`is_segment_id`]) at the start of `rest`, without a branch on the length.
+#[inline]
+fn id_key(rest: &[u8], id_len: usize) -> u32 {
+    let at = |i: usize| u32::from(rest.get(i).copied().unwrap_or(0));
+    let third = at(2) & 0u32.wrapping_sub(u32::from(id_len == 3));
+    at(0) << 16 | at(1) << 8 | third
 }
 
 fn trim_end_filler(mut raw: &[u8]) -> &[u8] {
@@ -1168,6 +1195,36 @@ mod tests {
                 assert_eq!(bits, want_bits, "{hay:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_key_is_the_id_s_whatever_the_segment() {
+        // Two- and three-byte ids, short and long segments, no elements,
+        // the ISA, a segment that is not UTF-8 (read as U+FFFD).
+        let mut data = SMALL[..106].to_vec();
+        for seg in [
+            "GS*1".to_string(),
+            "CLP*A*B".into(),
+            "N1".into(),
+            "LQ*HE*N130".into(),
+            format!("REF*6R*{}", "X".repeat(70)),
+            format!("AMT*{}", "*".repeat(40)),
+        ] {
+            data.extend_from_slice(seg.as_bytes());
+            data.push(b'~');
+        }
+        data.extend_from_slice(b"CAS*CO*\xe9*1~SE*1");
+        let mut seen = 0;
+        Tokenizer::new()
+            .feed::<ReadError>(&data, true, |s| {
+                assert_eq!(s.key(), segment_key(s.id()), "{s:?}");
+                let f = s.fields();
+                assert_eq!(f.key(), segment_key(f.id()), "{s:?}");
+                seen += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, 9);
     }
 
     #[test]
