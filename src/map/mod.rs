@@ -14,6 +14,7 @@
 
 mod ahead;
 mod csv_source;
+mod direct;
 mod field;
 mod payments;
 mod plan;
