@@ -91,8 +91,19 @@ pub struct CsvClaims<R: Read> {
     queued: VecDeque<Gathered>,
     /// Data rows read so far (the last row's number).
     row: u64,
+    /// Claims gathered so far.
+    gathered: u64,
+    /// Whether some claims' values are typed by the thread that builds
+    /// them (when read ahead).
+    defer: bool,
     done: bool,
 }
+
+/// When read ahead, `DEFER_OF.0` claims of every `DEFER_OF.1` have their
+/// values typed on the building thread instead of the reader's: the split
+/// that gave the two threads about the same instruction counts (callgrind,
+/// `BENCHMARKS.md`).
+const DEFER_OF: (u64, u64) = (1, 4);
 
 /// What turns a claim's rows into the model: the map with its columns
 /// resolved against the header. Shared with the thread that finishes the
@@ -113,6 +124,10 @@ struct Gathered {
     rows: Rows,
     claim_id: Option<String>,
     filled: Result<Filled, Vec<Problem>>,
+    /// The values are not typed yet: the thread that builds the claim
+    /// types them ([`Builder::finish`]), to share the work between the two
+    /// threads (the reader's is the longer).
+    deferred: bool,
     /// The rows as read (for the rare second filling that words a model
     /// error, and to hand set-aside rows back byte for byte).
     group: Vec<Row>,
@@ -168,8 +183,21 @@ impl Builder {
             rows,
             claim_id,
             filled,
+            deferred,
             group,
         } = g;
+        let filled = match filled {
+            // As `gather` would have: no problem was found reading the rows.
+            Ok(_) if deferred => {
+                let (filled, problems) = self.fill(&group, claim_id.as_deref());
+                if problems.is_empty() {
+                    Ok(filled)
+                } else {
+                    Err(problems)
+                }
+            }
+            other => other,
+        };
         let result = match filled {
             Ok(mut filled) => match self.map.plan.build(&mut filled) {
                 Some(claim) => Ok(Box::new(claim)),
@@ -192,7 +220,13 @@ impl Builder {
             rows,
             claim_id,
             result,
-            source: Source::Rows(group.into_iter().map(Row::into_raw).collect()),
+            source: Source::Rows({
+                // Pushed, not collected in place (which would reallocate
+                // the rows' list down to the smaller records).
+                let mut raw = Vec::with_capacity(group.len());
+                raw.extend(group.into_iter().map(Row::into_raw));
+                raw
+            }),
         }
     }
 
@@ -406,6 +440,8 @@ impl<R: Read> CsvClaims<R> {
             seen: super::Seen::default(),
             queued: VecDeque::new(),
             row: 0,
+            gathered: 0,
+            defer: false,
             done: false,
         })
     }
@@ -438,13 +474,25 @@ impl<R: Read> CsvClaims<R> {
     }
 
     /// A finished group's values, typed; the model is built by
-    /// [`Builder::finish`] (on another thread when read ahead).
-    fn gather(&self, group: Group) -> Gathered {
+    /// [`Builder::finish`] (on another thread when read ahead). When read
+    /// ahead, some claims' values are left for that thread to type
+    /// ([`DEFER_OF`]).
+    fn gather(&mut self, group: Group) -> Gathered {
         let b = &self.b;
         let first = group.rows.first().map_or(0, |r| r.number);
         let last = group.rows.last().map_or(first, |r| r.number);
         let rows = Rows { first, last };
         let claim_id = group.rows.first().and_then(|r| b.claim_id_of(r));
+        self.gathered = self.gathered.wrapping_add(1);
+        if self.defer && group.problems.is_empty() && self.gathered % DEFER_OF.1 < DEFER_OF.0 {
+            return Gathered {
+                rows,
+                claim_id,
+                filled: Ok(Filled::default()),
+                deferred: true,
+                group: group.rows,
+            };
+        }
         let mut problems = group.problems;
         let (filled, mut found) = b.fill(&group.rows, claim_id.as_deref());
         problems.append(&mut found);
@@ -456,6 +504,7 @@ impl<R: Read> CsvClaims<R> {
             } else {
                 Err(problems)
             },
+            deferred: false,
             group: group.rows,
         }
     }
@@ -638,6 +687,7 @@ impl<R: Read> CsvClaims<R> {
                 },
                 claim_id: None,
                 filled: Err(problems),
+                deferred: false,
                 group: vec![row],
             });
             return;
@@ -695,6 +745,7 @@ impl<R: Read + Send + 'static> CsvClaims<R> {
     ) -> std::io::Result<(impl Iterator<Item = Mapped> + Send, Recycle<Mapped>)> {
         let b = Arc::clone(&self.b);
         let file = b.file.clone();
+        self.defer = true;
         let gathered = std::iter::from_fn(move || self.next_gathered());
         ReadAhead::spawn_recycling("map-reader", gathered, move |g| b.finish(g), file)
     }
@@ -737,6 +788,7 @@ impl<R: Read> CsvClaims<R> {
                             },
                             claim_id: None,
                             filled: Err(vec![problem]),
+                            deferred: false,
                             group: Vec::new(),
                         }),
                     }

@@ -86,13 +86,17 @@ fn flag(v: Val) -> Option<bool> {
 
 fn texts(v: Val) -> Option<Vec<String>> {
     match v {
-        Val::List(items) if items.iter().all(|i| matches!(i, Val::Text(_))) => items
-            .into_iter()
-            .map(|i| match i {
-                Val::Text(s) => Some(s),
-                _ => None,
-            })
-            .collect(),
+        Val::List(items) if items.iter().all(|i| matches!(i, Val::Text(_))) => {
+            // Pushed into a list of its own size (collecting in place would
+            // reallocate the list of values down to the smaller strings).
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                if let Val::Text(s) = i {
+                    out.push(s);
+                }
+            }
+            Some(out)
+        }
         v => de(v),
     }
 }

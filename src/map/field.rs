@@ -278,6 +278,9 @@ pub struct FieldSpec {
     regex: Option<regex::Regex>,
     when: Option<Condition>,
     otherwise: Option<Box<FieldSpec>>,
+    /// A constant's value (a `value` source with no `when`), made once at
+    /// load: it does not depend on the row.
+    fixed: Option<Result<Option<Val>, ValueError>>,
 }
 
 impl FieldSpec {
@@ -401,7 +404,7 @@ impl FieldSpec {
             )),
             None => None,
         };
-        Ok(FieldSpec {
+        let mut spec = FieldSpec {
             target,
             source,
             ty,
@@ -418,7 +421,13 @@ impl FieldSpec {
             regex,
             when,
             otherwise,
-        })
+            fixed: None,
+        };
+        if matches!(spec.source, Source::Value(_)) && spec.when.is_none() {
+            let fixed = spec.value_over(&|_: &Col| None, &mut std::iter::empty());
+            spec.fixed = Some(fixed);
+        }
+        Ok(spec)
     }
 
     /// Columns this field reads (its condition's and fallback's included).
@@ -506,6 +515,9 @@ impl FieldSpec {
         get: &impl Fn(&Col) -> Option<&'r str>,
         column: &mut dyn Iterator<Item = (u64, Option<&'c str>)>,
     ) -> Result<Option<Val>, ValueError> {
+        if let Some(fixed) = &self.fixed {
+            return fixed.clone();
+        }
         if let Some(w) = &self.when {
             if !w.holds(get) {
                 return match &self.otherwise {
