@@ -854,7 +854,7 @@ impl<'p> Scrubber<'p> {
         let field = |leaf| within(owner, leaf);
         f.required(field("line1"), &a.line1);
         f.required(field("city"), &a.city);
-        if !STATES.contains(&a.state.as_str()) {
+        if !is_state(&a.state) {
             f.error(
                 field("state"),
                 "state",
