@@ -37,6 +37,10 @@ enum Cells {
     /// The cells decoded (unquoted, or read in the map's encoding) one
     /// after another, and the record as the file had it.
     Decoded { text: String, raw: Vec<u8> },
+    /// The record is UTF-8 and its quoted cells are simple (`"1,2"`): each
+    /// cell is read where it is, from its start (inside the quotes) to its
+    /// end ([`Record::simple_quoted_cells`]).
+    Quoted { record: String, starts: Vec<usize> },
 }
 
 impl Row {
@@ -45,6 +49,7 @@ impl Row {
         let (text, gap) = match &self.cells {
             Cells::InRecord(record) => (record, 1),
             Cells::Decoded { text, .. } => (text, 0),
+            Cells::Quoted { record, starts } => return record.get(*starts.get(i)?..end),
         };
         let start = match i.checked_sub(1) {
             Some(before) => *self.ends.get(before)? + gap,
@@ -60,7 +65,7 @@ impl Row {
     /// The record as the file had it, to hand back byte for byte.
     fn into_raw(self) -> Vec<u8> {
         match self.cells {
-            Cells::InRecord(record) => record.into_bytes(),
+            Cells::InRecord(record) | Cells::Quoted { record, .. } => record.into_bytes(),
             Cells::Decoded { raw, .. } => raw,
         }
     }
@@ -570,7 +575,36 @@ impl<R: Read> CsvClaims<R> {
                     &mut undecodable,
                 ),
             },
-            None => self.decoded(rec, &mut undecodable),
+            None => match rec.simple_quoted_cells(self.b.map.delimiter, self.width) {
+                // Quoted cells with nothing to unquote, in a record that is
+                // UTF-8 throughout: read where they are, as plain rows are.
+                Some((starts, ends)) => match String::from_utf8(rec.bytes) {
+                    Ok(record)
+                        if (utf8 || record.is_ascii())
+                            && ends
+                                .iter()
+                                .chain(&starts)
+                                .all(|&e| record.is_char_boundary(e)) =>
+                    {
+                        (Cells::Quoted { record, starts }, ends)
+                    }
+                    Ok(record) => self.decoded(
+                        Record {
+                            bytes: record.into_bytes(),
+                            open_quote,
+                        },
+                        &mut undecodable,
+                    ),
+                    Err(e) => self.decoded(
+                        Record {
+                            bytes: e.into_bytes(),
+                            open_quote,
+                        },
+                        &mut undecodable,
+                    ),
+                },
+                None => self.decoded(rec, &mut undecodable),
+            },
         };
         let width = ends.len();
         let mut flag = |message: String| {

@@ -106,6 +106,54 @@ impl Record {
         Some(ends)
     }
 
+    /// Where each cell of a record with quotes starts and ends in its
+    /// bytes, when every quoted cell is simple — a quote right at the
+    /// cell's start, the next quote right before a delimiter or the end,
+    /// nothing to unquote in between (`"1,2"`) — and no other cell holds a
+    /// quote: such cells are read where they are, exactly the bytes
+    /// [`Record::cells_joined`] would copy out. `None` for anything else
+    /// (`""` inside, text after a closing quote, a quote never closed).
+    pub fn simple_quoted_cells(
+        &self,
+        delimiter: u8,
+        width: usize,
+    ) -> Option<(Vec<usize>, Vec<usize>)> {
+        if delimiter == b'"' {
+            return None;
+        }
+        let content = self.content();
+        let mut starts = Vec::with_capacity(width.max(1));
+        let mut ends = Vec::with_capacity(width.max(1));
+        let mut at = 0;
+        loop {
+            let rest = content.get(at..)?;
+            if let Some(quoted) = rest.strip_prefix(b"\"") {
+                let close = quoted.iter().position(|&b| b == b'"')?;
+                starts.push(at + 1);
+                ends.push(at + 1 + close);
+                match quoted.get(close + 1) {
+                    None => return Some((starts, ends)),
+                    Some(&d) if d == delimiter => at += close + 3,
+                    Some(_) => return None,
+                }
+            } else {
+                match rest.iter().position(|&b| b == delimiter || b == b'"') {
+                    Some(p) if rest.get(p) == Some(&delimiter) => {
+                        starts.push(at);
+                        ends.push(at + p);
+                        at += p + 1;
+                    }
+                    Some(_) => return None,
+                    None => {
+                        starts.push(at);
+                        ends.push(content.len());
+                        return Some((starts, ends));
+                    }
+                }
+            }
+        }
+    }
+
     pub fn cells_joined(&self, delimiter: u8, width: usize) -> (Vec<u8>, Vec<usize>) {
         let content = self.content();
         let mut bytes = Vec::with_capacity(content.len());
@@ -271,6 +319,70 @@ mod tests {
         );
         assert!(recs[2].open_quote);
         assert_eq!(recs[2].content(), b"last,\"open");
+    }
+
+    /// Simple quoted cells read in place are the cells unquoting copies
+    /// out; anything else is left to unquoting.
+    #[test]
+    fn simple_quoted_cells_are_the_cells_unquoting_gives() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"a,\"1,2\",c\n", true),
+            (b"\"x\"\r\n", true),
+            (b"\"\",b,\"\"\n", true),
+            (b"a,\"1,2\"\n", true),
+            (b"a,\"1,2\",\n", true),
+            (b"\"a\",\"b\",\"c\"", true),
+            (b"\"x\r\ny\",z\n", true),
+            (b"\"J\xc3\xa9\",\"1,2\"\n", true),
+            (b"a,b\n", true),
+            (b",\n", true),
+            (b"\"say \"\"hi\"\"\",b\n", false),
+            (b"\"a\"b,c\n", false),
+            (b"q\"r,s\n", false),
+            (b"a,\"open\n", false),
+            (b"a,\"x\"\"\n", false),
+        ];
+        for (text, simple) in cases {
+            for delimiter in [b',', b';'] {
+                let rec = Record {
+                    bytes: text.to_vec(),
+                    open_quote: false,
+                };
+                let found = rec.simple_quoted_cells(delimiter, 3);
+                let (joined, joined_ends) = rec.cells_joined(delimiter, 3);
+                let mut unquoted = Vec::new();
+                let mut from = 0;
+                for end in &joined_ends {
+                    unquoted.push(joined[from..*end].to_vec());
+                    from = *end;
+                }
+                match found {
+                    Some((starts, ends)) => {
+                        assert!(*simple || delimiter != b',', "{text:?}");
+                        let cells: Vec<Vec<u8>> = starts
+                            .iter()
+                            .zip(&ends)
+                            .map(|(s, e)| rec.content()[*s..*e].to_vec())
+                            .collect();
+                        assert_eq!(cells, unquoted, "{text:?} {delimiter}");
+                    }
+                    None => assert!(!*simple || delimiter != b',', "{text:?}"),
+                }
+            }
+        }
+        let open = Record {
+            bytes: b"a,\"x,y\n".to_vec(),
+            open_quote: true,
+        };
+        assert_eq!(open.simple_quoted_cells(b',', 2), None);
+        assert_eq!(
+            Record {
+                bytes: b"\"a\"".to_vec(),
+                open_quote: false
+            }
+            .simple_quoted_cells(b'"', 1),
+            None
+        );
     }
 
     #[test]
