@@ -965,7 +965,7 @@ mod tests {
                     [amount("150.00"), amount("0"), amount("1.5")][i as usize % 3].clone()
                 }
                 "provider_signature" | "benefits_assigned" | "ssn_as_tax_id" => {
-                    Val::Bool(i % 2 == 0)
+                    Val::Bool(i.is_multiple_of(2))
                 }
                 "diagnoses" | "visit_reasons" | "related_causes" | "modifiers" => {
                     Val::List(vec![text("J45909"), text("E119")])
