@@ -18,7 +18,7 @@ use std::sync::Arc;
 use super::ahead::{ReadAhead, Recycle};
 use super::field::Col;
 use super::plan::Filled;
-use super::records::{Encoding, Record, Records};
+use super::records::{Bounds, Encoding, Record, Records};
 use super::{deserialize_claim, did_you_mean, FieldSpec, InputMap, MapError, Mapped, Source};
 use crate::report::{Problem, Rows, Severity};
 
@@ -552,8 +552,8 @@ impl<R: Read> CsvClaims<R> {
         // Most rows have no quotes and are UTF-8 throughout (ASCII,
         // usually): their cells are read where they are, with one check
         // for the whole row and no copy.
-        let (cells, ends) = match rec.plain_ends(self.b.map.delimiter, self.width) {
-            Some(ends) => match String::from_utf8(rec.bytes) {
+        let (cells, ends) = match rec.bounds(self.b.map.delimiter, self.width) {
+            Bounds::Plain(ends) => match String::from_utf8(rec.bytes) {
                 Ok(record)
                     if (utf8 || record.is_ascii())
                         && ends.iter().all(|&e| record.is_char_boundary(e)) =>
@@ -575,36 +575,34 @@ impl<R: Read> CsvClaims<R> {
                     &mut undecodable,
                 ),
             },
-            None => match rec.simple_quoted_cells(self.b.map.delimiter, self.width) {
-                // Quoted cells with nothing to unquote, in a record that is
-                // UTF-8 throughout: read where they are, as plain rows are.
-                Some((starts, ends)) => match String::from_utf8(rec.bytes) {
-                    Ok(record)
-                        if (utf8 || record.is_ascii())
-                            && ends
-                                .iter()
-                                .chain(&starts)
-                                .all(|&e| record.is_char_boundary(e)) =>
-                    {
-                        (Cells::Quoted { record, starts }, ends)
-                    }
-                    Ok(record) => self.decoded(
-                        Record {
-                            bytes: record.into_bytes(),
-                            open_quote,
-                        },
-                        &mut undecodable,
-                    ),
-                    Err(e) => self.decoded(
-                        Record {
-                            bytes: e.into_bytes(),
-                            open_quote,
-                        },
-                        &mut undecodable,
-                    ),
-                },
-                None => self.decoded(rec, &mut undecodable),
+            // Quoted cells with nothing to unquote, in a record that is
+            // UTF-8 throughout: read where they are, as plain rows are.
+            Bounds::Quoted { starts, ends } => match String::from_utf8(rec.bytes) {
+                Ok(record)
+                    if (utf8 || record.is_ascii())
+                        && ends
+                            .iter()
+                            .chain(&starts)
+                            .all(|&e| record.is_char_boundary(e)) =>
+                {
+                    (Cells::Quoted { record, starts }, ends)
+                }
+                Ok(record) => self.decoded(
+                    Record {
+                        bytes: record.into_bytes(),
+                        open_quote,
+                    },
+                    &mut undecodable,
+                ),
+                Err(e) => self.decoded(
+                    Record {
+                        bytes: e.into_bytes(),
+                        open_quote,
+                    },
+                    &mut undecodable,
+                ),
             },
+            Bounds::Unquote => self.decoded(rec, &mut undecodable),
         };
         let width = ends.len();
         let mut flag = |message: String| {
