@@ -88,8 +88,11 @@ impl Record {
     /// Where the cells of a record are, in one pass over it (for a row
     /// expected to have `width` cells): without quotes, where each ends (a
     /// cell is the bytes between delimiters as they are); with simple quoted
-    /// cells, where each starts and ends ([`Record::simple_quoted_cells`]);
-    /// else they must be unquoted.
+    /// cells — a quote right at the cell's start, the next quote right
+    /// before a delimiter or the end, nothing to unquote in between
+    /// (`"1,2"`) — where each starts and ends (inside the quotes: exactly
+    /// the bytes [`Record::cells_joined`] would copy out); else they must
+    /// be unquoted.
     pub fn bounds(&self, delimiter: u8, width: usize) -> Bounds {
         let content = self.content();
         let mut ends = Vec::with_capacity(width.max(1));
@@ -212,7 +215,7 @@ pub enum Bounds {
 
 /// The cells of `content` from `at` (a cell's start) on, added to
 /// `starts` and `ends`, when each quoted one is simple (see
-/// [`Record::simple_quoted_cells`]) and no other holds a quote.
+/// [`Record::bounds`]) and no other holds a quote.
 fn quoted_from(
     content: &[u8],
     delimiter: u8,
