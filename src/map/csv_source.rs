@@ -39,7 +39,7 @@ enum Cells {
     Decoded { text: String, raw: Vec<u8> },
     /// The record is UTF-8 and its quoted cells are simple (`"1,2"`): each
     /// cell is read where it is, from its start (inside the quotes) to its
-    /// end ([`Record::simple_quoted_cells`]).
+    /// end ([`Record::bounds`]).
     Quoted { record: String, starts: Vec<usize> },
 }
 
