@@ -768,7 +768,9 @@ impl<R: Read> Iterator for CsvClaims<R> {
 impl<R: Read + Send + 'static> CsvClaims<R> {
     /// The claims, read and typed on a thread of their own while the
     /// caller's thread builds each into the model (and scrubs and writes
-    /// it): the two halves of the work overlap on two cores. Same claims,
+    /// it): the two halves of the work overlap on two cores. To share the
+    /// work evenly, the caller's thread also types a quarter of the claims'
+    /// values ([`DEFER_OF`]). Same claims,
     /// same order, same errors as iterating directly. Claims handed back
     /// through the [`Recycle`] are freed on the reading thread, which
     /// allocated most of them.

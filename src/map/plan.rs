@@ -9,7 +9,9 @@
 //! and a failure names the model field and reads exactly as it did when each
 //! claim went through a `serde_json::Value` (same error type, members handed
 //! over in the same sorted order, an object present only when some field
-//! under it holds a value).
+//! under it holds a value). On the good path the claim is built by the
+//! map's setters instead (`direct.rs`, kept in [`Plan`]); this deserializer
+//! builds what they give up on, and words why.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
