@@ -278,6 +278,12 @@ pub struct FieldSpec {
     regex: Option<regex::Regex>,
     when: Option<Condition>,
     otherwise: Option<Box<FieldSpec>>,
+    /// A constant's value (a `value` source with no `when`), made once at
+    /// load: it does not depend on the row.
+    fixed: Option<Result<Option<Val>, ValueError>>,
+    /// No `strip`, `upper`, `regex`, `slice`, `translate` or `default`:
+    /// text is only trimmed.
+    bare: bool,
 }
 
 impl FieldSpec {
@@ -401,7 +407,7 @@ impl FieldSpec {
             )),
             None => None,
         };
-        Ok(FieldSpec {
+        let mut spec = FieldSpec {
             target,
             source,
             ty,
@@ -418,7 +424,20 @@ impl FieldSpec {
             regex,
             when,
             otherwise,
-        })
+            fixed: None,
+            bare: false,
+        };
+        spec.bare = spec.strip.is_empty()
+            && !spec.upper
+            && spec.regex.is_none()
+            && spec.slice.is_none()
+            && spec.table.is_none()
+            && spec.default.is_none();
+        if matches!(spec.source, Source::Value(_)) && spec.when.is_none() {
+            let fixed = spec.value_over(&|_: &Col| None, &mut std::iter::empty());
+            spec.fixed = Some(fixed);
+        }
+        Ok(spec)
     }
 
     /// Columns this field reads (its condition's and fallback's included).
@@ -506,6 +525,9 @@ impl FieldSpec {
         get: &impl Fn(&Col) -> Option<&'r str>,
         column: &mut dyn Iterator<Item = (u64, Option<&'c str>)>,
     ) -> Result<Option<Val>, ValueError> {
+        if let Some(fixed) = &self.fixed {
+            return fixed.clone();
+        }
         if let Some(w) = &self.when {
             if !w.holds(get) {
                 return match &self.otherwise {
@@ -590,6 +612,12 @@ impl FieldSpec {
     }
 
     fn scalar(&self, raw: &str, ty: ValueType) -> Result<Option<Val>, ValueError> {
+        if self.bare && matches!(ty, ValueType::Text | ValueType::List) {
+            // What the steps below come to when there are none: trimmed
+            // text, or nothing.
+            let v = trim(raw);
+            return Ok((!v.is_empty()).then(|| Val::Text(v.to_owned())));
+        }
         let mut v = self.clean(raw);
         if let (Some(re), false) = (&self.regex, v.is_empty()) {
             let caps = re.captures(&v).ok_or_else(|| {
@@ -734,14 +762,36 @@ fn is_upper_ascii(v: &str) -> bool {
     v.is_ascii() && !v.bytes().any(|b| b.is_ascii_lowercase())
 }
 
+/// `v` without the characters `noise` picks, written into `buf`, when `v`
+/// is ASCII and fits.
+fn kept_on_stack<'b>(
+    v: &str,
+    noise: impl Fn(char) -> bool,
+    buf: &'b mut [u8; 40],
+) -> Option<&'b str> {
+    if !v.is_ascii() || v.len() > buf.len() {
+        return None;
+    }
+    let mut kept = 0;
+    for b in v.bytes().filter(|b| !noise(char::from(*b))) {
+        *buf.get_mut(kept)? = b;
+        kept += 1;
+    }
+    std::str::from_utf8(buf.get(..kept)?).ok()
+}
+
 /// `$1,234.50` → 1234.50; `(12.00)` and `-$12.00` → -12.00.
 fn money(v: &str) -> Result<Decimal, String> {
     let negative = v.starts_with('(') && v.ends_with(')');
     let noise = |c: char| matches!(c, '$' | ',' | '(' | ')' | ' ');
-    let digits: Cow<'_, str> = if v.contains(noise) {
-        Cow::Owned(v.chars().filter(|c| !noise(*c)).collect())
-    } else {
+    let mut short = [0u8; 40];
+    let digits: Cow<'_, str> = if !v.contains(noise) {
         Cow::Borrowed(v)
+    } else if let Some(kept) = kept_on_stack(v, noise, &mut short) {
+        // An everyday amount: the noise left out on the stack.
+        Cow::Borrowed(kept)
+    } else {
+        Cow::Owned(v.chars().filter(|c| !noise(*c)).collect())
     };
     let d = Decimal::from_str(&digits).map_err(|_| "is not an amount of money".to_owned())?;
     if d.scale() > 2 {
@@ -816,6 +866,71 @@ mod tests {
             }
         }
         assert!(DateShape::of("%d.%m.%Y").is_none());
+    }
+
+    /// Amounts read with the noise left out on the stack read as they did
+    /// with it left out into a string.
+    #[test]
+    fn money_reads_as_before() {
+        fn before(v: &str) -> Result<Decimal, String> {
+            let negative = v.starts_with('(') && v.ends_with(')');
+            let noise = |c: char| matches!(c, '$' | ',' | '(' | ')' | ' ');
+            let digits: String = v.chars().filter(|c| !noise(*c)).collect();
+            let d =
+                Decimal::from_str(&digits).map_err(|_| "is not an amount of money".to_owned())?;
+            if d.scale() > 2 {
+                return Err("has more than two decimal places".into());
+            }
+            Ok(if negative { -d } else { d })
+        }
+        let long = format!("${}", "1".repeat(45));
+        for v in [
+            "$1,234.50",
+            "(12.00)",
+            "-$12.00",
+            "$ 5",
+            "150.00",
+            "$0.001",
+            "$",
+            "",
+            "(",
+            "$1.2.3",
+            "$12,34",
+            "$ (7.10)",
+            "1 2",
+            "$\u{e9}5",
+            "$99999999999999999999999999999",
+            long.as_str(),
+            "$1,000,000,000,000,000,000,000,000.00",
+        ] {
+            let (ours, theirs) = (money(v), before(v));
+            assert_eq!(ours, theirs, "{v:?}");
+            if let (Ok(a), Ok(b)) = (ours, theirs) {
+                assert_eq!(
+                    (a.mantissa(), a.scale()),
+                    (b.mantissa(), b.scale()),
+                    "{v:?}"
+                );
+            }
+        }
+    }
+
+    /// A field with no steps is only trimmed, as the steps would leave it.
+    #[test]
+    fn bare_text_is_trimmed_as_the_steps_would() {
+        let bare = spec(r#"f = "x""#);
+        let stepped = spec(r##"f = { column = "x", strip = "#" }"##);
+        assert!(bare.bare && !stepped.bare);
+        for raw in ["", "  ", " a ", "a", "\tJOSÉ\u{a0}", "#", "x#y"] {
+            if raw.contains('#') {
+                continue;
+            }
+            assert_eq!(
+                bare.scalar(raw, ValueType::Text).unwrap(),
+                stepped.scalar(raw, ValueType::Text).unwrap(),
+                "{raw:?}"
+            );
+        }
     }
 
     fn spec(toml_text: &str) -> FieldSpec {

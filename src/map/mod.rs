@@ -5,15 +5,17 @@
 //! (or a constant), the value's type (money, date with its format, list…),
 //! an optional translation table and a default. Rows of one claim are grouped
 //! by key columns: one row per service line, the claim-level fields read from
-//! the claim's first row. Each claim's field values are deserialised into
-//! [`Claim`] through the map's plan (`plan.rs`: where each field goes,
-//! resolved at load), so the model's own types do the last check and errors
-//! name the model's field.
+//! the claim's first row. Each claim is built from its field values by
+//! setters resolved at load (`direct.rs`); a claim they cannot build is
+//! deserialised into [`Claim`] through the map's plan (`plan.rs`: where each
+//! field goes, resolved at load), so the model's own types do the last check
+//! and errors name the model's field, as they always did.
 //!
 //! Reading streams: one claim's rows are held at a time.
 
 mod ahead;
 mod csv_source;
+mod direct;
 mod field;
 mod payments;
 mod plan;

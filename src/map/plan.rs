@@ -9,7 +9,9 @@
 //! and a failure names the model field and reads exactly as it did when each
 //! claim went through a `serde_json::Value` (same error type, members handed
 //! over in the same sorted order, an object present only when some field
-//! under it holds a value).
+//! under it holds a value). On the good path the claim is built by the
+//! map's setters instead (`direct.rs`, kept in [`Plan`]); this deserializer
+//! builds what they give up on, and words why.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -287,11 +289,14 @@ enum Node {
 pub(crate) struct Plan {
     claim: Node,
     line: Node,
+    /// The same fields as setters (`direct.rs`), when every target is one
+    /// it knows: the good path, without serde.
+    direct: Option<super::direct::Direct>,
 }
 
 /// One claim's values: a slot per claim field, and per line a slot per
 /// line field (in the map's field order). `None` leaves a field out.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Filled {
     pub claim: Vec<Option<Val>>,
     pub lines: Vec<Vec<Option<Val>>>,
@@ -387,6 +392,13 @@ impl Plan {
         claim_targets: impl IntoIterator<Item = &'t str>,
         line_targets: impl IntoIterator<Item = &'t str>,
     ) -> Plan {
+        let claim_targets: Vec<&str> = claim_targets.into_iter().collect();
+        let line_targets: Vec<&str> = line_targets.into_iter().collect();
+        let direct = super::direct::Direct::new(
+            kind.as_ref(),
+            claim_targets.iter().copied(),
+            line_targets.iter().copied(),
+        );
         let mut claim = Vec::new();
         if let Some(kind) = kind {
             claim.push(("kind".to_owned(), Node::Const(kind)));
@@ -405,7 +417,19 @@ impl Plan {
         );
         sort(&mut claim);
         sort(&mut line);
-        Plan { claim, line }
+        Plan {
+            claim,
+            line,
+            direct,
+        }
+    }
+
+    /// The claim built by the map's setters, without serde; `None` when it
+    /// must go through [`Plan::claim`] (a map this path does not know, or
+    /// a value the model does not take: serde words why). Takes the
+    /// values out of `filled`.
+    pub(crate) fn build(&self, filled: &mut Filled) -> Option<crate::model::Claim> {
+        self.direct.as_ref()?.build(filled)
     }
 
     /// A deserializer of the claim from its values.

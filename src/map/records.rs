@@ -85,13 +85,15 @@ impl Record {
             .collect()
     }
 
-    /// The cells of [`Record::cells`] one after another in one buffer, with
-    /// the offset where each ends: two allocations a row, not one a cell.
-    /// Where each cell of a record without quotes ends in its bytes (its
-    /// cells are the bytes between delimiters as they are), for a row
-    /// expected to have `width` cells; None when the record has a quote
-    /// character, whose cells must be unquoted ([`Record::cells_joined`]).
-    pub fn plain_ends(&self, delimiter: u8, width: usize) -> Option<Vec<usize>> {
+    /// Where the cells of a record are, in one pass over it (for a row
+    /// expected to have `width` cells): without quotes, where each ends (a
+    /// cell is the bytes between delimiters as they are); with simple quoted
+    /// cells — a quote right at the cell's start, the next quote right
+    /// before a delimiter or the end, nothing to unquote in between
+    /// (`"1,2"`) — where each starts and ends (inside the quotes: exactly
+    /// the bytes [`Record::cells_joined`] would copy out); else they must
+    /// be unquoted.
+    pub fn bounds(&self, delimiter: u8, width: usize) -> Bounds {
         let content = self.content();
         let mut ends = Vec::with_capacity(width.max(1));
         // Cells are short: one pass over the bytes beats a search per cell.
@@ -99,13 +101,51 @@ impl Record {
             if b == delimiter {
                 ends.push(i);
             } else if b == b'"' {
-                return None;
+                // The cells before were plain: each starts after the
+                // delimiter before it. The scan goes on from this cell.
+                let at = ends.last().map_or(0, |e| e + 1);
+                if at != i {
+                    return Bounds::Unquote;
+                }
+                let mut starts = Vec::with_capacity(width.max(1));
+                starts.push(0);
+                starts.extend(ends.iter().map(|e| e + 1));
+                starts.pop();
+                return match quoted_from(content, delimiter, at, starts, ends) {
+                    Some((starts, ends)) => Bounds::Quoted { starts, ends },
+                    None => Bounds::Unquote,
+                };
             }
         }
         ends.push(content.len());
-        Some(ends)
+        Bounds::Plain(ends)
     }
 
+    /// Where each cell of a record with quotes starts and ends in its
+    /// bytes, when every quoted cell is simple — a quote right at the
+    /// cell's start, the next quote right before a delimiter or the end,
+    /// nothing to unquote in between (`"1,2"`) — and no other cell holds a
+    /// quote: such cells are read where they are, exactly the bytes
+    /// [`Record::cells_joined`] would copy out. `None` for anything else
+    /// (`""` inside, text after a closing quote, a quote never closed).
+    #[cfg(test)]
+    pub fn simple_quoted_cells(
+        &self,
+        delimiter: u8,
+        width: usize,
+    ) -> Option<(Vec<usize>, Vec<usize>)> {
+        if delimiter == b'"' {
+            return None;
+        }
+        let (starts, ends) = (
+            Vec::with_capacity(width.max(1)),
+            Vec::with_capacity(width.max(1)),
+        );
+        quoted_from(self.content(), delimiter, 0, starts, ends)
+    }
+
+    /// The cells of [`Record::cells`] one after another in one buffer, with
+    /// the offset where each ends: two allocations a row, not one a cell.
     pub fn cells_joined(&self, delimiter: u8, width: usize) -> (Vec<u8>, Vec<usize>) {
         let content = self.content();
         let mut bytes = Vec::with_capacity(content.len());
@@ -152,6 +192,71 @@ impl Record {
                     bytes.extend_from_slice(rest);
                     ends.push(bytes.len());
                     return (bytes, ends);
+                }
+            }
+        }
+    }
+}
+
+/// Where a record's cells are ([`Record::bounds`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bounds {
+    /// No quotes: where each cell ends (each starts after the delimiter
+    /// before it).
+    Plain(Vec<usize>),
+    /// Simple quoted cells: where each starts and ends.
+    Quoted {
+        starts: Vec<usize>,
+        ends: Vec<usize>,
+    },
+    /// Quotes to unquote ([`Record::cells_joined`]).
+    Unquote,
+}
+
+/// The cells of `content` from `at` (a cell's start) on, added to
+/// `starts` and `ends`, when each quoted one is simple (see
+/// [`Record::bounds`]) and no other holds a quote.
+fn quoted_from(
+    content: &[u8],
+    delimiter: u8,
+    mut at: usize,
+    mut starts: Vec<usize>,
+    mut ends: Vec<usize>,
+) -> Option<(Vec<usize>, Vec<usize>)> {
+    if delimiter == b'"' {
+        return None;
+    }
+    loop {
+        let rest = content.get(at..)?;
+        if let Some(quoted) = rest.strip_prefix(b"\"") {
+            let close = quoted.iter().position(|&b| b == b'"')?;
+            starts.push(at + 1);
+            ends.push(at + 1 + close);
+            match quoted.get(close + 1) {
+                None => return Some((starts, ends)),
+                Some(&d) if d == delimiter => at += close + 3,
+                Some(_) => return None,
+            }
+        } else {
+            let mut end = None;
+            for (p, &b) in rest.iter().enumerate() {
+                if b == delimiter {
+                    end = Some(p);
+                    break;
+                } else if b == b'"' {
+                    return None;
+                }
+            }
+            match end {
+                Some(p) => {
+                    starts.push(at);
+                    ends.push(at + p);
+                    at += p + 1;
+                }
+                None => {
+                    starts.push(at);
+                    ends.push(content.len());
+                    return Some((starts, ends));
                 }
             }
         }
@@ -271,6 +376,94 @@ mod tests {
         );
         assert!(recs[2].open_quote);
         assert_eq!(recs[2].content(), b"last,\"open");
+    }
+
+    /// Simple quoted cells read in place are the cells unquoting copies
+    /// out; anything else is left to unquoting.
+    #[test]
+    fn simple_quoted_cells_are_the_cells_unquoting_gives() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"a,\"1,2\",c\n", true),
+            (b"\"x\"\r\n", true),
+            (b"\"\",b,\"\"\n", true),
+            (b"a,\"1,2\"\n", true),
+            (b"a,\"1,2\",\n", true),
+            (b"\"a\",\"b\",\"c\"", true),
+            (b"\"x\r\ny\",z\n", true),
+            (b"\"J\xc3\xa9\",\"1,2\"\n", true),
+            (b"a,b\n", true),
+            (b",\n", true),
+            (b"\"say \"\"hi\"\"\",b\n", false),
+            (b"\"a\"b,c\n", false),
+            (b"q\"r,s\n", false),
+            (b"a,\"open\n", false),
+            (b"a,\"x\"\"\n", false),
+        ];
+        for (text, simple) in cases {
+            for delimiter in [b',', b';'] {
+                let rec = Record {
+                    bytes: text.to_vec(),
+                    open_quote: false,
+                };
+                let found = rec.simple_quoted_cells(delimiter, 3);
+                let (joined, joined_ends) = rec.cells_joined(delimiter, 3);
+                let mut unquoted = Vec::new();
+                let mut from = 0;
+                for end in &joined_ends {
+                    unquoted.push(joined[from..*end].to_vec());
+                    from = *end;
+                }
+                match found {
+                    Some((starts, ends)) => {
+                        assert!(*simple || delimiter != b',', "{text:?}");
+                        let cells: Vec<Vec<u8>> = starts
+                            .iter()
+                            .zip(&ends)
+                            .map(|(s, e)| rec.content()[*s..*e].to_vec())
+                            .collect();
+                        assert_eq!(cells, unquoted, "{text:?} {delimiter}");
+                    }
+                    None => assert!(!*simple || delimiter != b',', "{text:?}"),
+                }
+            }
+        }
+        for (text, _) in cases {
+            for delimiter in [b',', b';', b'"'] {
+                let rec = Record {
+                    bytes: text.to_vec(),
+                    open_quote: false,
+                };
+                let by_parts = match rec.simple_quoted_cells(delimiter, 3) {
+                    _ if !rec.content().contains(&b'"') || delimiter == b'"' => {
+                        let mut ends: Vec<usize> = rec
+                            .content()
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b == delimiter)
+                            .map(|(i, _)| i)
+                            .collect();
+                        ends.push(rec.content().len());
+                        Bounds::Plain(ends)
+                    }
+                    Some((starts, ends)) => Bounds::Quoted { starts, ends },
+                    None => Bounds::Unquote,
+                };
+                assert_eq!(rec.bounds(delimiter, 3), by_parts, "{text:?} {delimiter}");
+            }
+        }
+        let open = Record {
+            bytes: b"a,\"x,y\n".to_vec(),
+            open_quote: true,
+        };
+        assert_eq!(open.simple_quoted_cells(b',', 2), None);
+        assert_eq!(
+            Record {
+                bytes: b"\"a\"".to_vec(),
+                open_quote: false
+            }
+            .simple_quoted_cells(b'"', 1),
+            None
+        );
     }
 
     #[test]

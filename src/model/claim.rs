@@ -66,6 +66,15 @@ mod date {
     }
 }
 
+/// A date member of the model as its `Deserialize` reads it (`YYYY-MM-DD`
+/// by hand, anything else by chrono), for the map's direct claim builder,
+/// which must read a date exactly as the model does.
+pub(crate) fn optional_date<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<NaiveDate>, D::Error> {
+    date::optional(deserializer)
+}
+
 /// A set of claims with the parties of the transmission, as canonical JSON.
 ///
 /// ```json

@@ -94,6 +94,15 @@ pub const STATES: &[&str] = &[
     "WV", "WI", "WY", "AS", "GU", "MP", "PR", "VI", "FM", "MH", "PW", "AA", "AE", "AP",
 ];
 
+/// Whether `code` is one of [`STATES`]: every one is two letters, so two
+/// bytes are compared (no string comparison per state).
+pub fn is_state(code: &str) -> bool {
+    match code.as_bytes() {
+        [a, b] => STATES.iter().any(|s| s.as_bytes() == [*a, *b]),
+        _ => false,
+    }
+}
+
 /// PAT01 / SBR02 individual relationship codes of the 5010 837.
 pub const RELATIONSHIPS: &[&str] = &["01", "18", "19", "20", "21", "39", "40", "53", "G8"];
 
@@ -228,6 +237,26 @@ mod tests {
         assert!(!npi_valid("1234567890"));
         assert!(!npi_valid("123456789"));
         assert!(!npi_valid("12345678AB"));
+    }
+
+    #[test]
+    fn states_are_found_as_the_list_finds_them() {
+        assert!(STATES.iter().all(|s| s.len() == 2));
+        let mut texts: Vec<String> = vec![
+            "".into(),
+            "I".into(),
+            "ILL".into(),
+            "il".into(),
+            " IL".into(),
+        ];
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                texts.push(String::from_utf8(vec![a, b]).unwrap());
+            }
+        }
+        for t in &texts {
+            assert_eq!(is_state(t), STATES.contains(&t.as_str()), "{t:?}");
+        }
     }
 
     #[test]

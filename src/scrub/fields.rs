@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 
-use super::codes::{digits, icd10_shape, STATES};
+use super::codes::{digits, icd10_shape, is_state};
 use super::{at, code_set, item, At, Findings, Scrubber};
 use crate::model::{Claim, ClaimKind, IcdVersion};
 
@@ -142,7 +142,7 @@ impl Scrubber<'_> {
                     "is sent only with related cause AA (auto accident): CLM11-4 needs CLM11-1",
                 );
             }
-            if !STATES.contains(&state.as_str()) {
+            if !is_state(state) {
                 f.error(
                     at("accident_state"),
                     "state",

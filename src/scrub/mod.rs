@@ -612,6 +612,9 @@ impl<'p> Scrubber<'p> {
         }
         let birth = c.patient_birth_date();
         let mut control_numbers = HashSet::new();
+        /// Up to this many lines, a line control number is compared with
+        /// the lines before it rather than hashed.
+        const FEW_LINES: usize = 32;
         for (i, l) in c.lines.iter().enumerate() {
             match &l.procedure {
                 Some(p) => {
@@ -764,7 +767,18 @@ impl<'p> Scrubber<'p> {
                         "is longer than 50 characters",
                     );
                 }
-                if !control_numbers.insert(lcn.as_str()) {
+                // A claim's few lines are compared with the ones before
+                // (no hash set to build per claim); many go through the set.
+                let repeated = if c.lines.len() <= FEW_LINES {
+                    c.lines
+                        .get(..i)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|o| o.line_control_number.as_ref() == Some(lcn))
+                } else {
+                    !control_numbers.insert(lcn.as_str())
+                };
+                if repeated {
                     f.error(
                         line_at(i, "line_control_number"),
                         "line-control-unique",
@@ -840,7 +854,7 @@ impl<'p> Scrubber<'p> {
         let field = |leaf| within(owner, leaf);
         f.required(field("line1"), &a.line1);
         f.required(field("city"), &a.city);
-        if !STATES.contains(&a.state.as_str()) {
+        if !is_state(&a.state) {
             f.error(
                 field("state"),
                 "state",
@@ -1116,6 +1130,36 @@ mod tests {
         let mut c = base(kind);
         f(&mut c);
         rules(&mut c)
+    }
+
+    /// A repeated line control number is found on a claim of few lines
+    /// (compared with the lines before) and of many (hashed) alike.
+    #[test]
+    fn repeated_line_control_numbers_are_found_however_many_lines() {
+        for n in [2usize, 3, 32, 33, 40] {
+            let found = broken(ClaimKind::Professional, |c| {
+                let first = c.lines[0].clone();
+                c.lines = (0..n)
+                    .map(|i| {
+                        let mut l = first.clone();
+                        l.line_control_number = Some(format!("L{}", i % (n - 1)));
+                        l
+                    })
+                    .collect();
+                c.total_charge = c.line_total();
+            });
+            let repeats: Vec<&String> = found
+                .iter()
+                .filter(|e| e.ends_with("line-control-unique"))
+                .collect();
+            assert_eq!(
+                repeats,
+                vec![&format!(
+                    "lines[{n}].line_control_number line-control-unique"
+                )],
+                "{n} lines"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,1060 @@
+//! A claim built from a map's typed values by setters resolved when the
+//! map is loaded, without serde's string-keyed visitors on the good path.
+//!
+//! Building each claim through the model's derived `Deserialize` (the plan's
+//! deserializer, `plan.rs`) matched every member's name as a string, looked
+//! for every object's presence and walked nested deserializers: about half
+//! of the work of the thread that builds and scrubs claims. Here each field
+//! of the map is given, once, a setter that puts its value where the model
+//! holds it; a claim is then a draft filled slot by slot and checked at the
+//! end for the members the model requires.
+//!
+//! Results must be exactly what deserialising gives, so every value is read
+//! by the model field's own `Deserialize` (through the same [`Val`]
+//! deserializer), except for the everyday shapes read directly — text into
+//! text, an amount that is not negative into an amount, a date with a
+//! four-digit year into a date — which give the same value by construction
+//! (unit tests hold them to the serde result). Whenever anything is not as
+//! expected (a value the model refuses, a required member missing, a map
+//! target not known here) this path gives up and the claim goes through
+//! serde as before, which words the error exactly as it always did.
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::plan::{Filled, Val};
+use crate::model::{
+    Address, Admission, BillingProvider, Claim, ClaimKind, EntityType, Facility, Gender,
+    IcdVersion, OtherPayer, Patient, Payer, Procedure, Provider, Responsibility, ServiceLine,
+    Subscriber,
+};
+
+/// The value as the model field of type `T` reads it (its own `Deserialize`).
+fn de<T: DeserializeOwned>(v: Val) -> Option<T> {
+    T::deserialize(v).ok()
+}
+
+fn text(v: Val) -> Option<String> {
+    match v {
+        Val::Text(s) => Some(s),
+        v => de(v),
+    }
+}
+
+fn opt_text(v: Val) -> Option<Option<String>> {
+    match v {
+        Val::Text(s) => Some(Some(s)),
+        v => de(v),
+    }
+}
+
+/// An amount handed over as text would read back as itself: the model
+/// reads the digits `Display` writes (`plan::with_decimal`), the same
+/// mantissa and scale. Negative amounts go the long way.
+fn dec(v: Val) -> Option<Decimal> {
+    match v {
+        Val::Dec(d) if !d.is_sign_negative() => Some(d),
+        v => de(v),
+    }
+}
+
+fn opt_dec(v: Val) -> Option<Option<Decimal>> {
+    match v {
+        Val::Dec(d) if !d.is_sign_negative() => Some(Some(d)),
+        v => de(v),
+    }
+}
+
+/// A date with a four-digit year is handed over as `YYYY-MM-DD` and read
+/// back by hand as the same date (`plan::with_date`, `date::iso`); any
+/// other goes the long way.
+fn date(v: Val) -> Option<Option<NaiveDate>> {
+    match v {
+        Val::Date(d) if (0..=9999).contains(&d.year()) => Some(Some(d)),
+        v => crate::model::optional_date(v).ok(),
+    }
+}
+
+fn flag(v: Val) -> Option<bool> {
+    match v {
+        Val::Bool(b) => Some(b),
+        v => de(v),
+    }
+}
+
+fn texts(v: Val) -> Option<Vec<String>> {
+    match v {
+        Val::List(items) if items.iter().all(|i| matches!(i, Val::Text(_))) => {
+            // Pushed into a list of its own size (collecting in place would
+            // reallocate the list of values down to the smaller strings).
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                if let Val::Text(s) = i {
+                    out.push(s);
+                }
+            }
+            Some(out)
+        }
+        v => de(v),
+    }
+}
+
+fn pointers(v: Val) -> Option<Vec<u8>> {
+    match v {
+        Val::List(items)
+            if items
+                .iter()
+                .all(|i| matches!(i, Val::Int(n) if u8::try_from(*n).is_ok())) =>
+        {
+            items
+                .into_iter()
+                .map(|i| match i {
+                    Val::Int(n) => u8::try_from(n).ok(),
+                    _ => None,
+                })
+                .collect()
+        }
+        v => de(v),
+    }
+}
+
+/// An optional object: absent, or there and complete (`None`: there but
+/// missing a member the model requires).
+fn optional<D, T>(draft: Option<D>, finish: fn(D) -> Option<T>) -> Option<Option<T>> {
+    match draft {
+        Some(d) => finish(d).map(Some),
+        None => Some(None),
+    }
+}
+
+#[derive(Default)]
+struct AddressDraft {
+    line1: Option<String>,
+    line2: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    zip: Option<String>,
+}
+
+impl AddressDraft {
+    fn finish(self) -> Option<Address> {
+        Some(Address {
+            line1: self.line1?,
+            line2: self.line2,
+            city: self.city?,
+            state: self.state?,
+            zip: self.zip?,
+        })
+    }
+}
+
+#[derive(Default)]
+struct BillingDraft {
+    entity: Option<EntityType>,
+    name: Option<String>,
+    first_name: Option<String>,
+    npi: Option<String>,
+    tax_id: Option<String>,
+    ssn_as_tax_id: Option<bool>,
+    taxonomy: Option<String>,
+    address: Option<AddressDraft>,
+    pay_to_address: Option<AddressDraft>,
+}
+
+#[derive(Default)]
+struct ProviderDraft {
+    entity: Option<EntityType>,
+    name: Option<String>,
+    first_name: Option<String>,
+    npi: Option<String>,
+    taxonomy: Option<String>,
+}
+
+impl ProviderDraft {
+    fn finish(self) -> Option<Provider> {
+        Some(Provider {
+            entity: self.entity.unwrap_or(EntityType::Person),
+            name: self.name?,
+            first_name: self.first_name,
+            npi: self.npi,
+            taxonomy: self.taxonomy,
+        })
+    }
+}
+
+#[derive(Default)]
+struct FacilityDraft {
+    name: Option<String>,
+    npi: Option<String>,
+    address: Option<AddressDraft>,
+}
+
+#[derive(Default)]
+struct SubscriberDraft {
+    member_id: Option<String>,
+    last_name: Option<String>,
+    first_name: Option<String>,
+    middle_name: Option<String>,
+    birth_date: Option<NaiveDate>,
+    gender: Option<Gender>,
+    address: Option<AddressDraft>,
+    group_number: Option<String>,
+    group_name: Option<String>,
+    responsibility: Option<Responsibility>,
+    claim_filing: Option<String>,
+}
+
+#[derive(Default)]
+struct PatientDraft {
+    relationship: Option<String>,
+    last_name: Option<String>,
+    first_name: Option<String>,
+    birth_date: Option<NaiveDate>,
+    gender: Option<Gender>,
+    address: Option<AddressDraft>,
+}
+
+#[derive(Default)]
+struct PayerDraft {
+    name: Option<String>,
+    id: Option<String>,
+    address: Option<AddressDraft>,
+}
+
+#[derive(Default)]
+struct OtherPayerDraft {
+    responsibility: Option<Responsibility>,
+    relationship: Option<String>,
+    group_number: Option<String>,
+    claim_filing: Option<String>,
+    subscriber_last_name: Option<String>,
+    subscriber_first_name: Option<String>,
+    subscriber_member_id: Option<String>,
+    payer_name: Option<String>,
+    payer_id: Option<String>,
+    paid_amount: Option<Decimal>,
+    adjudication_date: Option<NaiveDate>,
+}
+
+/// A claim being filled: a member the model requires (or defaults) is an
+/// `Option` until the end; an object is there once a field under it is.
+#[derive(Default)]
+struct ClaimDraft {
+    kind: Option<ClaimKind>,
+    id: Option<String>,
+    total_charge: Option<Decimal>,
+    place_of_service: Option<String>,
+    type_of_bill: Option<String>,
+    frequency_code: Option<String>,
+    provider_signature: Option<bool>,
+    assignment: Option<String>,
+    benefits_assigned: Option<bool>,
+    release_of_information: Option<String>,
+    statement_from: Option<NaiveDate>,
+    statement_to: Option<NaiveDate>,
+    admission: Option<Admission>,
+    discharge_hour: Option<String>,
+    patient_status: Option<String>,
+    diagnoses: Option<Vec<String>>,
+    icd_version: Option<IcdVersion>,
+    admitting_diagnosis: Option<String>,
+    visit_reasons: Option<Vec<String>>,
+    drg: Option<String>,
+    related_causes: Option<Vec<String>>,
+    accident_date: Option<NaiveDate>,
+    accident_state: Option<String>,
+    onset_date: Option<NaiveDate>,
+    initial_treatment_date: Option<NaiveDate>,
+    clia_number: Option<String>,
+    referral_number: Option<String>,
+    prior_authorization: Option<String>,
+    payer_claim_number: Option<String>,
+    medical_record_number: Option<String>,
+    note: Option<String>,
+    billing_provider: Option<BillingDraft>,
+    referring_provider: Option<ProviderDraft>,
+    rendering_provider: Option<ProviderDraft>,
+    attending_provider: Option<ProviderDraft>,
+    service_facility: Option<FacilityDraft>,
+    subscriber: Option<SubscriberDraft>,
+    patient: Option<PatientDraft>,
+    payer: Option<PayerDraft>,
+    other_payer: Option<OtherPayerDraft>,
+}
+
+impl ClaimDraft {
+    fn finish(self, lines: Vec<ServiceLine>) -> Option<Claim> {
+        let bp = self.billing_provider?;
+        let billing_provider = BillingProvider {
+            entity: bp.entity.unwrap_or_default(),
+            name: bp.name?,
+            first_name: bp.first_name,
+            npi: bp.npi?,
+            tax_id: bp.tax_id?,
+            ssn_as_tax_id: bp.ssn_as_tax_id,
+            taxonomy: bp.taxonomy,
+            address: bp.address?.finish()?,
+            pay_to_address: optional(bp.pay_to_address, AddressDraft::finish)?,
+        };
+        let s = self.subscriber?;
+        let subscriber = Subscriber {
+            member_id: s.member_id?,
+            last_name: s.last_name?,
+            first_name: s.first_name,
+            middle_name: s.middle_name,
+            birth_date: s.birth_date,
+            gender: s.gender,
+            address: optional(s.address, AddressDraft::finish)?,
+            group_number: s.group_number,
+            group_name: s.group_name,
+            responsibility: s.responsibility.unwrap_or_default(),
+            claim_filing: s.claim_filing.unwrap_or_else(|| "CI".to_owned()),
+        };
+        let patient = match self.patient {
+            Some(p) => Some(Patient {
+                relationship: p.relationship?,
+                last_name: p.last_name?,
+                first_name: p.first_name,
+                birth_date: p.birth_date,
+                gender: p.gender,
+                address: optional(p.address, AddressDraft::finish)?,
+            }),
+            None => None,
+        };
+        let p = self.payer?;
+        let payer = Payer {
+            name: p.name?,
+            id: p.id?,
+            address: optional(p.address, AddressDraft::finish)?,
+        };
+        let service_facility = match self.service_facility {
+            Some(f) => Some(Facility {
+                name: f.name?,
+                npi: f.npi,
+                address: f.address?.finish()?,
+            }),
+            None => None,
+        };
+        let other_payers = match self.other_payer {
+            Some(o) => vec![OtherPayer {
+                responsibility: o.responsibility.unwrap_or_default(),
+                relationship: o.relationship?,
+                group_number: o.group_number,
+                claim_filing: o.claim_filing.unwrap_or_else(|| "CI".to_owned()),
+                subscriber_last_name: o.subscriber_last_name?,
+                subscriber_first_name: o.subscriber_first_name,
+                subscriber_member_id: o.subscriber_member_id?,
+                payer_name: o.payer_name?,
+                payer_id: o.payer_id?,
+                paid_amount: o.paid_amount,
+                adjustments: Vec::new(),
+                adjudication_date: o.adjudication_date,
+            }],
+            None => Vec::new(),
+        };
+        Some(Claim {
+            kind: self.kind?,
+            id: self.id?,
+            total_charge: self.total_charge?,
+            place_of_service: self.place_of_service,
+            type_of_bill: self.type_of_bill,
+            frequency_code: self.frequency_code.unwrap_or_else(|| "1".to_owned()),
+            provider_signature: self.provider_signature.unwrap_or(true),
+            assignment: self.assignment.unwrap_or_else(|| "A".to_owned()),
+            benefits_assigned: self.benefits_assigned.unwrap_or(true),
+            release_of_information: self
+                .release_of_information
+                .unwrap_or_else(|| "Y".to_owned()),
+            statement_from: self.statement_from,
+            statement_to: self.statement_to,
+            admission: self.admission,
+            discharge_hour: self.discharge_hour,
+            patient_status: self.patient_status,
+            diagnoses: self.diagnoses?,
+            icd_version: self.icd_version.unwrap_or_default(),
+            admitting_diagnosis: self.admitting_diagnosis,
+            visit_reasons: self.visit_reasons.unwrap_or_default(),
+            drg: self.drg,
+            related_causes: self.related_causes.unwrap_or_default(),
+            accident_date: self.accident_date,
+            accident_state: self.accident_state,
+            onset_date: self.onset_date,
+            initial_treatment_date: self.initial_treatment_date,
+            clia_number: self.clia_number,
+            referral_number: self.referral_number,
+            prior_authorization: self.prior_authorization,
+            payer_claim_number: self.payer_claim_number,
+            medical_record_number: self.medical_record_number,
+            note: self.note,
+            billing_provider,
+            referring_provider: optional(self.referring_provider, ProviderDraft::finish)?,
+            rendering_provider: optional(self.rendering_provider, ProviderDraft::finish)?,
+            attending_provider: optional(self.attending_provider, ProviderDraft::finish)?,
+            service_facility,
+            subscriber,
+            patient,
+            payer,
+            other_payers,
+            lines,
+        })
+    }
+}
+
+#[derive(Default)]
+struct ProcedureDraft {
+    qualifier: Option<String>,
+    code: Option<String>,
+    modifiers: Option<Vec<String>>,
+}
+
+#[derive(Default)]
+struct DrugDraft {
+    ndc: Option<String>,
+    quantity: Option<Decimal>,
+    unit: Option<String>,
+}
+
+#[derive(Default)]
+struct LineDraft {
+    procedure: Option<ProcedureDraft>,
+    revenue_code: Option<String>,
+    charge: Option<Decimal>,
+    units: Option<Decimal>,
+    unit_basis: Option<String>,
+    place_of_service: Option<String>,
+    service_date: Option<NaiveDate>,
+    service_date_end: Option<NaiveDate>,
+    diagnosis_pointers: Option<Vec<u8>>,
+    line_control_number: Option<String>,
+    drug: Option<DrugDraft>,
+}
+
+impl LineDraft {
+    fn finish(self) -> Option<ServiceLine> {
+        let procedure = match self.procedure {
+            Some(p) => Some(Procedure {
+                qualifier: p.qualifier.unwrap_or_else(|| "HC".to_owned()),
+                code: p.code?,
+                modifiers: p.modifiers.unwrap_or_default(),
+            }),
+            None => None,
+        };
+        let drug = match self.drug {
+            Some(d) => Some(crate::model::Drug {
+                ndc: d.ndc?,
+                quantity: d.quantity?,
+                unit: d.unit?,
+            }),
+            None => None,
+        };
+        Some(ServiceLine {
+            procedure,
+            revenue_code: self.revenue_code,
+            charge: self.charge?,
+            units: self.units?,
+            unit_basis: self.unit_basis.unwrap_or_else(|| "UN".to_owned()),
+            place_of_service: self.place_of_service,
+            service_date: self.service_date,
+            service_date_end: self.service_date_end,
+            diagnosis_pointers: self.diagnosis_pointers.unwrap_or_default(),
+            line_control_number: self.line_control_number,
+            drug,
+        })
+    }
+}
+
+/// Puts a value where the model holds it; `None`: the value is not what
+/// the model takes (serde then says why).
+type Set<D> = fn(&mut D, Val) -> Option<()>;
+
+/// An address's member.
+#[derive(Clone, Copy, Debug)]
+enum AddressField {
+    Line1,
+    Line2,
+    City,
+    State,
+    Zip,
+}
+
+impl AddressField {
+    fn of(name: &str) -> Option<AddressField> {
+        Some(match name {
+            "line1" => AddressField::Line1,
+            "line2" => AddressField::Line2,
+            "city" => AddressField::City,
+            "state" => AddressField::State,
+            "zip" => AddressField::Zip,
+            _ => return None,
+        })
+    }
+
+    fn set(self, slot: &mut Option<AddressDraft>, v: Val) -> Option<()> {
+        let a = slot.get_or_insert_with(AddressDraft::default);
+        match self {
+            AddressField::Line1 => a.line1 = Some(text(v)?),
+            AddressField::Line2 => a.line2 = opt_text(v)?,
+            AddressField::City => a.city = Some(text(v)?),
+            AddressField::State => a.state = Some(text(v)?),
+            AddressField::Zip => a.zip = Some(text(v)?),
+        }
+        Some(())
+    }
+}
+
+/// A provider's member.
+#[derive(Clone, Copy, Debug)]
+enum ProviderField {
+    Entity,
+    Name,
+    FirstName,
+    Npi,
+    Taxonomy,
+}
+
+impl ProviderField {
+    fn of(name: &str) -> Option<ProviderField> {
+        Some(match name {
+            "entity" => ProviderField::Entity,
+            "name" => ProviderField::Name,
+            "first_name" => ProviderField::FirstName,
+            "npi" => ProviderField::Npi,
+            "taxonomy" => ProviderField::Taxonomy,
+            _ => return None,
+        })
+    }
+
+    fn set(self, slot: &mut Option<ProviderDraft>, v: Val) -> Option<()> {
+        let p = slot.get_or_insert_with(ProviderDraft::default);
+        match self {
+            ProviderField::Entity => p.entity = Some(de(v)?),
+            ProviderField::Name => p.name = Some(text(v)?),
+            ProviderField::FirstName => p.first_name = opt_text(v)?,
+            ProviderField::Npi => p.npi = opt_text(v)?,
+            ProviderField::Taxonomy => p.taxonomy = opt_text(v)?,
+        }
+        Some(())
+    }
+}
+
+/// Which address of the claim.
+#[derive(Clone, Copy, Debug)]
+enum AddressOf {
+    Billing,
+    PayTo,
+    Facility,
+    Subscriber,
+    Patient,
+    Payer,
+}
+
+/// Which provider of the claim.
+#[derive(Clone, Copy, Debug)]
+enum ProviderOf {
+    Referring,
+    Rendering,
+    Attending,
+}
+
+/// Where a claim field's value goes.
+#[derive(Clone, Copy)]
+enum ClaimSet {
+    Field(Set<ClaimDraft>),
+    Address(AddressOf, AddressField),
+    Provider(ProviderOf, ProviderField),
+}
+
+impl ClaimSet {
+    fn of(target: &str) -> Option<ClaimSet> {
+        if let Some((owner, field)) = target.rsplit_once('.') {
+            let to = match owner {
+                "billing_provider.address" => Some(AddressOf::Billing),
+                "billing_provider.pay_to_address" => Some(AddressOf::PayTo),
+                "service_facility.address" => Some(AddressOf::Facility),
+                "subscriber.address" => Some(AddressOf::Subscriber),
+                "patient.address" => Some(AddressOf::Patient),
+                "payer.address" => Some(AddressOf::Payer),
+                _ => None,
+            };
+            if let Some(to) = to {
+                return Some(ClaimSet::Address(to, AddressField::of(field)?));
+            }
+            let to = match owner {
+                "referring_provider" => Some(ProviderOf::Referring),
+                "rendering_provider" => Some(ProviderOf::Rendering),
+                "attending_provider" => Some(ProviderOf::Attending),
+                _ => None,
+            };
+            if let Some(to) = to {
+                return Some(ClaimSet::Provider(to, ProviderField::of(field)?));
+            }
+        }
+        claim_setter(target).map(ClaimSet::Field)
+    }
+
+    fn set(self, d: &mut ClaimDraft, v: Val) -> Option<()> {
+        match self {
+            ClaimSet::Field(set) => set(d, v),
+            ClaimSet::Address(to, field) => {
+                let slot = match to {
+                    AddressOf::Billing => &mut bp(d).address,
+                    AddressOf::PayTo => &mut bp(d).pay_to_address,
+                    AddressOf::Facility => &mut fac(d).address,
+                    AddressOf::Subscriber => &mut sub(d).address,
+                    AddressOf::Patient => &mut pat(d).address,
+                    AddressOf::Payer => &mut payer(d).address,
+                };
+                field.set(slot, v)
+            }
+            ClaimSet::Provider(to, field) => {
+                let slot = match to {
+                    ProviderOf::Referring => &mut d.referring_provider,
+                    ProviderOf::Rendering => &mut d.rendering_provider,
+                    ProviderOf::Attending => &mut d.attending_provider,
+                };
+                field.set(slot, v)
+            }
+        }
+    }
+}
+
+fn bp(d: &mut ClaimDraft) -> &mut BillingDraft {
+    d.billing_provider.get_or_insert_with(Default::default)
+}
+
+fn sub(d: &mut ClaimDraft) -> &mut SubscriberDraft {
+    d.subscriber.get_or_insert_with(Default::default)
+}
+
+fn pat(d: &mut ClaimDraft) -> &mut PatientDraft {
+    d.patient.get_or_insert_with(Default::default)
+}
+
+fn payer(d: &mut ClaimDraft) -> &mut PayerDraft {
+    d.payer.get_or_insert_with(Default::default)
+}
+
+fn fac(d: &mut ClaimDraft) -> &mut FacilityDraft {
+    d.service_facility.get_or_insert_with(Default::default)
+}
+
+fn op(d: &mut ClaimDraft) -> &mut OtherPayerDraft {
+    d.other_payer.get_or_insert_with(Default::default)
+}
+
+fn adm(d: &mut ClaimDraft) -> &mut Admission {
+    d.admission.get_or_insert_with(Default::default)
+}
+
+macro_rules! setters {
+    ($draft:ty, $target:expr, { $($path:literal => |$d:ident, $v:ident| $body:expr,)* }) => {
+        match $target {
+            $($path => Some((|$d: &mut $draft, $v: Val| -> Option<()> {
+                $body;
+                Some(())
+            }) as Set<$draft>),)*
+            _ => None,
+        }
+    };
+}
+
+/// The setter of a claim field other than an address's or a provider's;
+/// `None` for a target this path does not know (other payers'
+/// adjustments, line fields in the claim section): such a map is built
+/// through serde only.
+fn claim_setter(target: &str) -> Option<Set<ClaimDraft>> {
+    setters!(ClaimDraft, target, {
+        "kind" => |d, v| d.kind = Some(de(v)?),
+        "id" => |d, v| d.id = Some(text(v)?),
+        "total_charge" => |d, v| d.total_charge = Some(dec(v)?),
+        "place_of_service" => |d, v| d.place_of_service = opt_text(v)?,
+        "type_of_bill" => |d, v| d.type_of_bill = opt_text(v)?,
+        "frequency_code" => |d, v| d.frequency_code = Some(text(v)?),
+        "provider_signature" => |d, v| d.provider_signature = Some(flag(v)?),
+        "assignment" => |d, v| d.assignment = Some(text(v)?),
+        "benefits_assigned" => |d, v| d.benefits_assigned = Some(flag(v)?),
+        "release_of_information" => |d, v| d.release_of_information = Some(text(v)?),
+        "statement_from" => |d, v| d.statement_from = date(v)?,
+        "statement_to" => |d, v| d.statement_to = date(v)?,
+        "admission.date" => |d, v| adm(d).date = date(v)?,
+        "admission.kind" => |d, v| adm(d).kind = opt_text(v)?,
+        "admission.source" => |d, v| adm(d).source = opt_text(v)?,
+        "admission.hour" => |d, v| adm(d).hour = opt_text(v)?,
+        "discharge_hour" => |d, v| d.discharge_hour = opt_text(v)?,
+        "patient_status" => |d, v| d.patient_status = opt_text(v)?,
+        "diagnoses" => |d, v| d.diagnoses = Some(texts(v)?),
+        "icd_version" => |d, v| d.icd_version = Some(de(v)?),
+        "admitting_diagnosis" => |d, v| d.admitting_diagnosis = opt_text(v)?,
+        "visit_reasons" => |d, v| d.visit_reasons = Some(texts(v)?),
+        "drg" => |d, v| d.drg = opt_text(v)?,
+        "related_causes" => |d, v| d.related_causes = Some(texts(v)?),
+        "accident_date" => |d, v| d.accident_date = date(v)?,
+        "accident_state" => |d, v| d.accident_state = opt_text(v)?,
+        "onset_date" => |d, v| d.onset_date = date(v)?,
+        "initial_treatment_date" => |d, v| d.initial_treatment_date = date(v)?,
+        "clia_number" => |d, v| d.clia_number = opt_text(v)?,
+        "referral_number" => |d, v| d.referral_number = opt_text(v)?,
+        "prior_authorization" => |d, v| d.prior_authorization = opt_text(v)?,
+        "payer_claim_number" => |d, v| d.payer_claim_number = opt_text(v)?,
+        "medical_record_number" => |d, v| d.medical_record_number = opt_text(v)?,
+        "note" => |d, v| d.note = opt_text(v)?,
+        "billing_provider.entity" => |d, v| bp(d).entity = Some(de(v)?),
+        "billing_provider.name" => |d, v| bp(d).name = Some(text(v)?),
+        "billing_provider.first_name" => |d, v| bp(d).first_name = opt_text(v)?,
+        "billing_provider.npi" => |d, v| bp(d).npi = Some(text(v)?),
+        "billing_provider.tax_id" => |d, v| bp(d).tax_id = Some(text(v)?),
+        "billing_provider.ssn_as_tax_id" => |d, v| bp(d).ssn_as_tax_id = de(v)?,
+        "billing_provider.taxonomy" => |d, v| bp(d).taxonomy = opt_text(v)?,
+        "service_facility.name" => |d, v| fac(d).name = Some(text(v)?),
+        "service_facility.npi" => |d, v| fac(d).npi = opt_text(v)?,
+        "subscriber.member_id" => |d, v| sub(d).member_id = Some(text(v)?),
+        "subscriber.last_name" => |d, v| sub(d).last_name = Some(text(v)?),
+        "subscriber.first_name" => |d, v| sub(d).first_name = opt_text(v)?,
+        "subscriber.middle_name" => |d, v| sub(d).middle_name = opt_text(v)?,
+        "subscriber.birth_date" => |d, v| sub(d).birth_date = date(v)?,
+        "subscriber.gender" => |d, v| sub(d).gender = de(v)?,
+        "subscriber.group_number" => |d, v| sub(d).group_number = opt_text(v)?,
+        "subscriber.group_name" => |d, v| sub(d).group_name = opt_text(v)?,
+        "subscriber.responsibility" => |d, v| sub(d).responsibility = Some(de(v)?),
+        "subscriber.claim_filing" => |d, v| sub(d).claim_filing = Some(text(v)?),
+        "patient.relationship" => |d, v| pat(d).relationship = Some(text(v)?),
+        "patient.last_name" => |d, v| pat(d).last_name = Some(text(v)?),
+        "patient.first_name" => |d, v| pat(d).first_name = opt_text(v)?,
+        "patient.birth_date" => |d, v| pat(d).birth_date = date(v)?,
+        "patient.gender" => |d, v| pat(d).gender = de(v)?,
+        "payer.name" => |d, v| payer(d).name = Some(text(v)?),
+        "payer.id" => |d, v| payer(d).id = Some(text(v)?),
+        "other_payers.responsibility" => |d, v| op(d).responsibility = Some(de(v)?),
+        "other_payers.relationship" => |d, v| op(d).relationship = Some(text(v)?),
+        "other_payers.group_number" => |d, v| op(d).group_number = opt_text(v)?,
+        "other_payers.claim_filing" => |d, v| op(d).claim_filing = Some(text(v)?),
+        "other_payers.subscriber_last_name" => |d, v| op(d).subscriber_last_name = Some(text(v)?),
+        "other_payers.subscriber_first_name" => |d, v| op(d).subscriber_first_name = opt_text(v)?,
+        "other_payers.subscriber_member_id" => |d, v| op(d).subscriber_member_id = Some(text(v)?),
+        "other_payers.payer_name" => |d, v| op(d).payer_name = Some(text(v)?),
+        "other_payers.payer_id" => |d, v| op(d).payer_id = Some(text(v)?),
+        "other_payers.paid_amount" => |d, v| op(d).paid_amount = opt_dec(v)?,
+        "other_payers.adjudication_date" => |d, v| op(d).adjudication_date = date(v)?,
+    })
+}
+
+fn proc_(l: &mut LineDraft) -> &mut ProcedureDraft {
+    l.procedure.get_or_insert_with(Default::default)
+}
+
+fn drug(l: &mut LineDraft) -> &mut DrugDraft {
+    l.drug.get_or_insert_with(Default::default)
+}
+
+/// The setter of a line field (relative to the line).
+fn line_setter(target: &str) -> Option<Set<LineDraft>> {
+    setters!(LineDraft, target, {
+        "procedure.qualifier" => |l, v| proc_(l).qualifier = Some(text(v)?),
+        "procedure.code" => |l, v| proc_(l).code = Some(text(v)?),
+        "procedure.modifiers" => |l, v| proc_(l).modifiers = Some(texts(v)?),
+        "revenue_code" => |l, v| l.revenue_code = opt_text(v)?,
+        "charge" => |l, v| l.charge = Some(dec(v)?),
+        "units" => |l, v| l.units = Some(dec(v)?),
+        "unit_basis" => |l, v| l.unit_basis = Some(text(v)?),
+        "place_of_service" => |l, v| l.place_of_service = opt_text(v)?,
+        "service_date" => |l, v| l.service_date = date(v)?,
+        "service_date_end" => |l, v| l.service_date_end = date(v)?,
+        "diagnosis_pointers" => |l, v| l.diagnosis_pointers = Some(pointers(v)?),
+        "line_control_number" => |l, v| l.line_control_number = opt_text(v)?,
+        "drug.ndc" => |l, v| drug(l).ndc = Some(text(v)?),
+        "drug.quantity" => |l, v| drug(l).quantity = Some(dec(v)?),
+        "drug.unit" => |l, v| drug(l).unit = Some(text(v)?),
+    })
+}
+
+/// A map's setters, one per claim field and per line field (in the map's
+/// field order, as the slots of [`Filled`]).
+#[derive(Clone)]
+pub(crate) struct Direct {
+    kind: Option<ClaimKind>,
+    claim: Vec<ClaimSet>,
+    line: Vec<Set<LineDraft>>,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct")
+            .field("kind", &self.kind)
+            .field("claim", &self.claim.len())
+            .field("line", &self.line.len())
+            .finish()
+    }
+}
+
+impl Direct {
+    /// The setters for these targets, or `None` when one of them is not
+    /// known here (that map is built through serde only).
+    pub(crate) fn new<'t>(
+        kind: Option<&serde_json::Value>,
+        claim_targets: impl IntoIterator<Item = &'t str>,
+        line_targets: impl IntoIterator<Item = &'t str>,
+    ) -> Option<Direct> {
+        let kind = match kind {
+            Some(v) => Some(ClaimKind::deserialize(v).ok()?),
+            None => None,
+        };
+        Some(Direct {
+            kind,
+            claim: claim_targets
+                .into_iter()
+                .map(ClaimSet::of)
+                .collect::<Option<_>>()?,
+            line: line_targets
+                .into_iter()
+                .map(line_setter)
+                .collect::<Option<_>>()?,
+        })
+    }
+
+    /// The claim from its values, or `None` when serde must build it (and
+    /// word what is wrong). Values are taken out of `filled`.
+    pub(crate) fn build(&self, filled: &mut Filled) -> Option<Claim> {
+        let mut d = ClaimDraft {
+            kind: self.kind,
+            ..ClaimDraft::default()
+        };
+        if filled.claim.len() != self.claim.len() {
+            return None;
+        }
+        for (set, slot) in self.claim.iter().zip(filled.claim.iter_mut()) {
+            if let Some(v) = slot.take() {
+                set.set(&mut d, v)?;
+            }
+        }
+        let mut lines = Vec::with_capacity(filled.lines.len());
+        for vals in &mut filled.lines {
+            if vals.len() != self.line.len() {
+                return None;
+            }
+            let mut l = LineDraft::default();
+            for (set, slot) in self.line.iter().zip(vals.iter_mut()) {
+                if let Some(v) = slot.take() {
+                    set(&mut l, v)?;
+                }
+            }
+            lines.push(l.finish()?);
+        }
+        d.finish(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::plan::Plan;
+    use std::str::FromStr;
+
+    /// The claim as serde builds it from the same values (the old path).
+    fn by_serde(plan: &Plan, filled: Filled) -> Option<Claim> {
+        Claim::deserialize(plan.claim(filled)).ok()
+    }
+
+    /// Every member, every amount's scale: the JSON form shows them all
+    /// (`PartialEq` on `Decimal` ignores the scale).
+    fn shown(c: &Option<Claim>) -> Option<String> {
+        c.as_ref().map(|c| serde_json::to_string(c).unwrap())
+    }
+
+    /// The fast reads give what the model's own `Deserialize` gives.
+    #[test]
+    fn amounts_and_dates_read_as_serde_reads_them() {
+        for text in [
+            "0",
+            "0.00",
+            "0.05",
+            "1",
+            "150.00",
+            "185.5",
+            "1234.50",
+            "7.000",
+            "-12.00",
+            "-0.00",
+            "79228162514264337593543950335",
+            "0.0000000000000000000000000001",
+        ] {
+            let d = Decimal::from_str(text).unwrap();
+            let ours = dec(Val::Dec(d)).unwrap();
+            let theirs = <Decimal as Deserialize>::deserialize(Val::Dec(d)).unwrap();
+            assert_eq!(
+                (ours.mantissa(), ours.scale(), ours.is_sign_negative()),
+                (theirs.mantissa(), theirs.scale(), theirs.is_sign_negative()),
+                "{text}"
+            );
+            let ours = opt_dec(Val::Dec(d)).unwrap().unwrap();
+            assert_eq!(
+                (ours.mantissa(), ours.scale()),
+                (theirs.mantissa(), theirs.scale())
+            );
+        }
+        for (y, m, d) in [
+            (2026, 11, 3),
+            (1961, 3, 14),
+            (0, 1, 1),
+            (999, 12, 31),
+            (9999, 12, 31),
+            (-1, 6, 1),
+            (10000, 1, 1),
+        ] {
+            let day = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(
+                date(Val::Date(day)),
+                crate::model::optional_date(Val::Date(day)).ok(),
+                "{day}"
+            );
+        }
+    }
+
+    /// Every target the setters know, filled with values of every kind
+    /// (mostly the field's own, sometimes anything, sometimes nothing):
+    /// wherever the setters build a claim, serde builds the same one, and
+    /// the setters give up only where serde fails.
+    #[test]
+    fn setters_build_what_serde_builds_for_every_target() {
+        let claim_targets: Vec<String> = crate::model::claim_paths()
+            .into_iter()
+            .filter(|p| !p.starts_with("lines.") && !p.contains("adjustments"))
+            .collect();
+        let line_targets = crate::model::line_paths();
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let day = |y, m, d| Val::Date(NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        let amount = |t: &str| Val::Dec(Decimal::from_str(t).unwrap());
+        let text = |t: &str| Val::Text(t.to_owned());
+        let anything = |i: u64| -> Val {
+            match i {
+                0 => text("1"),
+                1 => text("male"),
+                2 => text("150.00"),
+                3 => text("2026-11-03"),
+                4 => text(""),
+                5 => Val::Int(7),
+                6 => Val::Int(300),
+                7 => Val::Bool(false),
+                8 => amount("-12.00"),
+                9 => amount("-0.00"),
+                10 => day(-1, 6, 1),
+                11 => day(10000, 1, 1),
+                12 => Val::List(vec![text("A"), Val::Int(2)]),
+                13 => Val::List(vec![Val::Int(1), Val::Int(4)]),
+                14 => Val::List(vec![amount("1.50")]),
+                15 => text("Y"),
+                16 => text("icd9"),
+                17 => text("837I"),
+                _ => Val::List(Vec::new()),
+            }
+        };
+        let good = |target: &str, i: u64| -> Val {
+            let leaf = target.rsplit('.').next().unwrap_or(target);
+            match leaf {
+                "kind" if target == "kind" => {
+                    [text("professional"), text("837I")][i as usize % 2].clone()
+                }
+                "total_charge" | "charge" | "units" | "paid_amount" | "quantity" => {
+                    [amount("150.00"), amount("0"), amount("1.5")][i as usize % 3].clone()
+                }
+                "provider_signature" | "benefits_assigned" | "ssn_as_tax_id" => {
+                    Val::Bool(i.is_multiple_of(2))
+                }
+                "diagnoses" | "visit_reasons" | "related_causes" | "modifiers" => {
+                    Val::List(vec![text("J45909"), text("E119")])
+                }
+                "diagnosis_pointers" => Val::List(vec![Val::Int(1), Val::Int(2)]),
+                "gender" => [text("F"), text("male"), text("u")][i as usize % 3].clone(),
+                "entity" => [text("person"), text("organization")][i as usize % 2].clone(),
+                "responsibility" => [text("S"), text("primary")][i as usize % 2].clone(),
+                "icd_version" => text("icd9"),
+                _ if leaf.contains("date") || leaf.starts_with("statement_") => {
+                    [day(2026, 11, 3), day(1961, 3, 14)][i as usize % 2].clone()
+                }
+                _ => text("X1"),
+            }
+        };
+        let (mut built, mut refused, mut both_failed) = (0, 0, 0);
+        for round in 0..4000 {
+            // Each round maps a different subset of the targets (most of
+            // them, or fewer), fills them with the field's own kind of
+            // value, then spoils up to three values (anything, or none).
+            let keep_one_in = [1000, 1000, 8, 3][round % 4];
+            let claim: Vec<&str> = claim_targets
+                .iter()
+                .filter(|_| next(keep_one_in) != 0)
+                .map(String::as_str)
+                .collect();
+            let line: Vec<&str> = line_targets
+                .iter()
+                .filter(|_| next(keep_one_in) != 0)
+                .map(String::as_str)
+                .collect();
+            let kind = (round % 5 != 0).then(|| serde_json::json!("professional"));
+            let plan = Plan::new(kind, claim.iter().copied(), line.iter().copied());
+            let claim_vals: Vec<Option<Val>> =
+                claim.iter().map(|t| Some(good(t, next(6)))).collect();
+            let mut lines: Vec<Vec<Option<Val>>> = Vec::new();
+            for _ in 0..round % 3 + 1 {
+                lines.push(line.iter().map(|t| Some(good(t, next(6)))).collect());
+            }
+            let mut filled = Filled {
+                claim: claim_vals,
+                lines,
+            };
+            for _ in 0..next(4) {
+                let spoilt = match next(3) {
+                    0 => None,
+                    _ => Some(anything(next(19))),
+                };
+                let n = filled.claim.len() as u64;
+                let at = next(n + 3) as usize;
+                match filled.claim.get_mut(at) {
+                    Some(slot) => *slot = spoilt,
+                    None => {
+                        let l = next(filled.lines.len() as u64) as usize;
+                        if let Some(vals) = filled.lines.get_mut(l) {
+                            let k = next(vals.len().max(1) as u64) as usize;
+                            if let Some(slot) = vals.get_mut(k) {
+                                *slot = spoilt;
+                            }
+                        }
+                    }
+                }
+            }
+            let ours = plan.build(&mut filled.clone());
+            let theirs = by_serde(&plan, filled);
+            assert_eq!(
+                shown(&ours),
+                shown(&theirs).filter(|_| ours.is_some()),
+                "round {round}"
+            );
+            match (ours.is_some(), theirs.is_some()) {
+                (true, _) => built += 1,
+                (false, true) => refused += 1,
+                (false, false) => both_failed += 1,
+            }
+        }
+        // The setters give up only where serde fails too.
+        assert_eq!(refused, 0, "built {built}, failed {both_failed}");
+        assert!(
+            built > 200 && both_failed > 200,
+            "built {built}, failed {both_failed}"
+        );
+    }
+
+    #[test]
+    fn targets_the_setters_do_not_know_leave_the_map_to_serde() {
+        let plan = Plan::new(None, ["id", "other_payers.adjustments.group"], ["charge"]);
+        assert!(plan.build(&mut Filled::default()).is_none());
+        assert!(Direct::new(None, ["lines.charge"], []).is_none());
+        assert!(Direct::new(None, ["id", "subscriber.address.zip"], ["drug.ndc"]).is_some());
+    }
+}
