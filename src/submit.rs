@@ -366,10 +366,7 @@ impl Submit<'_> {
                 (true, Some(dest)) => pickup::finish_retirement(&path, &dest)?,
                 (true, None) => self.retire_recorded(export.id, &path).await?,
                 (false, Some(dest)) => dest,
-                // Retired before the crash, not yet recorded.
-                (false, None) => {
-                    pickup::processed_dir(&path).join(path.file_name().unwrap_or_default())
-                }
+                (false, None) => self.not_archived(&path),
             };
             self.ledger
                 .export_processed(export.id, &moved.display().to_string(), self.now)
@@ -584,6 +581,25 @@ impl Submit<'_> {
             .export_processed(export_id, &moved.display().to_string(), self.now)
             .await?;
         Ok(outcome)
+    }
+
+    /// What is recorded for an export whose claims were recorded but whose
+    /// bytes left the outbox, or changed there, with no sealed copy on
+    /// record (a run killed before retiring it, then the file replaced or
+    /// removed by someone else): under `exports = "removed"` that is what
+    /// was asked; otherwise no archive of those bytes exists, and the
+    /// ledger says so rather than naming a copy that was never made. Its
+    /// claims are safe: they went out in the spooled 837.
+    fn not_archived(&self, path: &Path) -> PathBuf {
+        if self.config.archive.exports == crate::config::ExportRetention::Removed {
+            return PathBuf::from("(removed)");
+        }
+        tracing::warn!(export = %path.display(),
+            "an export whose claims were recorded changed or left the outbox before it was archived: no sealed copy of those bytes was made");
+        PathBuf::from(format!(
+            "(not archived: {} changed or left the outbox before its sealed copy was made)",
+            path.display()
+        ))
     }
 
     /// Retires an export the ledger knows, with the name of its sealed copy

@@ -454,3 +454,48 @@ fn then_delivers_once(ws: &Workspace) {
     assert_eq!(String::from_utf8_lossy(&opened).matches("CLM*").count(), 5);
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
 }
+
+/// Killed after the export's claims were recorded and before it was
+/// retired, then the export replaced by another file of the same name (a
+/// clinic writes the same name every night): the replacement is sent and
+/// archived, and the first export's record says no sealed copy of it was
+/// made — not a path in `processed/` that never existed (found by an
+/// independent tester: the audit chain named `processed/clinic.csv`).
+#[test]
+fn an_export_replaced_after_a_kill_is_recorded_as_not_archived() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "spooled")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    let other = std::fs::read_to_string(root().join("examples/clinic-claims.csv"))
+        .unwrap()
+        .replace("RFM-", "RFX-");
+    std::fs::write(ws.outbox().join("clinic.csv"), other).unwrap();
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 10)]);
+    assert_eq!(
+        names_in(&ws.outbox().join("processed")),
+        ["clinic.csv.age"],
+        "only the replacement has a sealed copy"
+    );
+    let audit = ws.run(&["audit", "export"], &[]);
+    assert_eq!(audit.status.code(), Some(0), "{}", text(&audit));
+    let archived: Vec<String> = String::from_utf8(audit.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "export_archived")
+        .map(|e| e["detail"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(archived.len(), 2, "{archived:?}");
+    assert!(
+        archived[0].starts_with("(not archived: ") && archived[0].contains("clinic.csv"),
+        "{archived:?}"
+    );
+    assert!(
+        archived[1].ends_with("processed/clinic.csv.age"),
+        "{archived:?}"
+    );
+}
