@@ -553,54 +553,15 @@ impl<R: Read> CsvClaims<R> {
         // usually): their cells are read where they are, with one check
         // for the whole row and no copy.
         let (cells, ends) = match rec.bounds(self.b.map.delimiter, self.width) {
-            Bounds::Plain(ends) => match String::from_utf8(rec.bytes) {
-                Ok(record)
-                    if (utf8 || record.is_ascii())
-                        && ends.iter().all(|&e| record.is_char_boundary(e)) =>
-                {
-                    (Cells::InRecord(record), ends)
-                }
-                Ok(record) => self.decoded(
-                    Record {
-                        bytes: record.into_bytes(),
-                        open_quote,
-                    },
-                    &mut undecodable,
-                ),
-                Err(e) => self.decoded(
-                    Record {
-                        bytes: e.into_bytes(),
-                        open_quote,
-                    },
-                    &mut undecodable,
-                ),
+            Bounds::Plain(ends) => match in_place(rec.bytes, utf8, &ends, &[]) {
+                Ok(record) => (Cells::InRecord(record), ends),
+                Err(bytes) => self.decoded(Record { bytes, open_quote }, &mut undecodable),
             },
             // Quoted cells with nothing to unquote, in a record that is
             // UTF-8 throughout: read where they are, as plain rows are.
-            Bounds::Quoted { starts, ends } => match String::from_utf8(rec.bytes) {
-                Ok(record)
-                    if (utf8 || record.is_ascii())
-                        && ends
-                            .iter()
-                            .chain(&starts)
-                            .all(|&e| record.is_char_boundary(e)) =>
-                {
-                    (Cells::Quoted { record, starts }, ends)
-                }
-                Ok(record) => self.decoded(
-                    Record {
-                        bytes: record.into_bytes(),
-                        open_quote,
-                    },
-                    &mut undecodable,
-                ),
-                Err(e) => self.decoded(
-                    Record {
-                        bytes: e.into_bytes(),
-                        open_quote,
-                    },
-                    &mut undecodable,
-                ),
+            Bounds::Quoted { starts, ends } => match in_place(rec.bytes, utf8, &ends, &starts) {
+                Ok(record) => (Cells::Quoted { record, starts }, ends),
+                Err(bytes) => self.decoded(Record { bytes, open_quote }, &mut undecodable),
             },
             Bounds::Unquote => self.decoded(rec, &mut undecodable),
         };
@@ -865,6 +826,31 @@ pub(crate) fn set_path(obj: &mut Map<String, Value>, path: &str, v: Value) {
             Some(Value::Object(m)) => cur = m,
             _ => return,
         }
+    }
+}
+
+/// A record's text when its cells can be read where they are: UTF-8 (only
+/// ASCII when the map declares another encoding) with every cell bound
+/// (`ends`, and `starts` for quoted cells) on a character boundary.
+/// Otherwise its bytes, to be decoded.
+fn in_place(
+    bytes: Vec<u8>,
+    utf8: bool,
+    ends: &[usize],
+    starts: &[usize],
+) -> Result<String, Vec<u8>> {
+    match String::from_utf8(bytes) {
+        Ok(record)
+            if (utf8 || record.is_ascii())
+                && ends
+                    .iter()
+                    .chain(starts)
+                    .all(|&e| record.is_char_boundary(e)) =>
+        {
+            Ok(record)
+        }
+        Ok(record) => Err(record.into_bytes()),
+        Err(e) => Err(e.into_bytes()),
     }
 }
 
