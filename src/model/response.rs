@@ -728,6 +728,12 @@ impl ClaimPayment {
         if self.balances() == Some(true) {
             return None;
         }
+        self.imbalance_in_decimals()
+    }
+
+    /// [`imbalance`](Self::imbalance) without the integer check in front:
+    /// every sum added as Decimals.
+    fn imbalance_in_decimals(&self) -> Option<Imbalance> {
         let sum = |a: &[Adjustment835]| a.iter().map(|a| a.amount).sum::<Decimal>();
         let mut line_adjustments = Decimal::ZERO;
         for (i, line) in self.lines.iter().enumerate() {
@@ -883,30 +889,6 @@ pub enum Response {
 mod tests {
     use super::*;
 
-    /// `imbalance` as it was before the integer check in front of it.
-    fn imbalance_in_decimals(c: &ClaimPayment) -> Option<Imbalance> {
-        let sum = |a: &[Adjustment835]| a.iter().map(|a| a.amount).sum::<Decimal>();
-        let mut line_adjustments = Decimal::ZERO;
-        for (i, line) in c.lines.iter().enumerate() {
-            let adjusted = sum(&line.adjustments);
-            let computed = line.charge - adjusted;
-            if computed != line.paid {
-                return Some(Imbalance {
-                    line: Some(i + 1),
-                    stated: line.paid,
-                    computed,
-                });
-            }
-            line_adjustments += adjusted;
-        }
-        let computed = c.charge - sum(&c.adjustments) - line_adjustments;
-        (computed != c.paid).then_some(Imbalance {
-            line: None,
-            stated: c.paid,
-            computed,
-        })
-    }
-
     #[test]
     fn imbalance_is_what_adding_decimals_finds() {
         let state = std::cell::Cell::new(0x853c_49e6_748f_ea9bu64);
@@ -946,7 +928,7 @@ mod tests {
                     .collect(),
                 ..ClaimPayment::default()
             };
-            let want = imbalance_in_decimals(&c);
+            let want = c.imbalance_in_decimals();
             balanced += usize::from(want.is_none());
             assert_eq!(c.imbalance(), want, "{c:?}");
         }
