@@ -677,19 +677,10 @@ impl Submit<'_> {
                 _ => Connection::open(&self.partner.sftp, self.partner.timeout).await,
             };
             let put = match &conn {
-                Ok(conn) => {
-                    self.progress.start(name, bytes);
-                    let half = bytes / 2;
-                    let advance = |sent: u64| {
-                        if sent >= half {
-                            crash_point("uploading");
-                        }
-                        self.progress.advance(sent);
-                    };
-                    let put = conn.put(spool_path, &tmp, Put::Truncate, &advance).await;
-                    self.progress.finish();
-                    Some(put)
-                }
+                Ok(conn) => Some(
+                    self.put_watched(conn, spool_path, &tmp, Put::Truncate, name, bytes)
+                        .await,
+                ),
                 Err(_) => None,
             };
             crash_point("ahead-unrecorded");
@@ -1147,26 +1138,43 @@ impl Submit<'_> {
                 self.now,
             )
             .await?;
-        self.progress.start(&file.name, expected.bytes);
-        let half = expected.bytes / 2;
+        // Sealed on another host: restored from the ledger's copy first.
+        let local = self.local(&file.spool_path);
+        self.ledger
+            .ensure_spool_file(Direction::Out, file.id, &local)
+            .await?;
+        let sent = self
+            .put_watched(conn, &local, remote, how, &file.name, expected.bytes)
+            .await;
+        tracing::debug!(step = "put");
+        sent?;
+        crash_point("uploaded");
+        pause_point("uploaded").await;
+        Ok(())
+    }
+
+    /// Writes `local` to `remote` with the progress bar, and the
+    /// `uploading` crash point once half of its `bytes` are sent.
+    async fn put_watched(
+        &self,
+        conn: &Connection,
+        local: &Path,
+        remote: &str,
+        how: Put,
+        name: &str,
+        bytes: u64,
+    ) -> Result<u64, SftpError> {
+        self.progress.start(name, bytes);
+        let half = bytes / 2;
         let advance = |sent: u64| {
             if sent >= half {
                 crash_point("uploading");
             }
             self.progress.advance(sent);
         };
-        // Sealed on another host: restored from the ledger's copy first.
-        let local = self.local(&file.spool_path);
-        self.ledger
-            .ensure_spool_file(Direction::Out, file.id, &local)
-            .await?;
-        let sent = conn.put(&local, remote, how, &advance).await;
-        tracing::debug!(step = "put");
+        let sent = conn.put(local, remote, how, &advance).await;
         self.progress.finish();
-        sent?;
-        crash_point("uploaded");
-        pause_point("uploaded").await;
-        Ok(())
+        sent
     }
 
     /// Records `verified`, with the proof in the step's note.
