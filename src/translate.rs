@@ -572,8 +572,8 @@ struct Run<'p> {
     pipeline: &'p Pipeline<'p>,
     report: Report,
     /// Claim id → the input (an index into `files`) and rows where it was
-    /// first seen in this batch: a fingerprint of each id, not a copy
-    /// (41 bytes a slot, no allocation per claim; `map/seen.rs`).
+    /// first seen in this batch: a fingerprint of each id, not a copy, in
+    /// memory that does not grow with the batch (`map/seen.rs`).
     seen: Seen<(u32, Rows)>,
     files: Vec<String>,
     /// Warnings per rule so far, listed or not.
@@ -727,29 +727,30 @@ impl<'p> Run<'p> {
     }
 
     fn check_duplicate(&mut self, id: &str, file: &str, rows: Rows, problems: &mut Vec<Problem>) {
-        match self.seen.get(id) {
-            Some((first_file, first_rows)) => problems.push(Problem {
-                severity: Severity::Error,
-                file: file.to_owned(),
-                rows: Some(rows),
-                claim: Some(claim_label(id)),
-                field: "id".into(),
-                rule: "duplicate-claim".into(),
-                message: format!(
-                    "this claim id already appears in this batch ({} row {first_rows})",
-                    self.files
-                        .get(*first_file as usize)
-                        .map_or("", String::as_str)
-                ),
-            }),
-            None => {
-                if self.files.last().is_none_or(|f| f != file) {
-                    self.files.push(file.to_owned());
-                }
-                let at = u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX);
-                self.seen.insert(id, (at, rows));
-            }
+        if self.files.last().is_none_or(|f| f != file) {
+            self.files.push(file.to_owned());
         }
+        let at = u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX);
+        let message = match self.seen.first_seen(id, (at, rows)) {
+            Ok(None) => return,
+            Ok(Some((first_file, first_rows))) => format!(
+                "this claim id already appears in this batch ({} row {first_rows})",
+                self.files
+                    .get(first_file as usize)
+                    .map_or("", String::as_str)
+            ),
+            // Fail closed: a claim that cannot be checked is not let through.
+            Err(e) => format!("this claim id could not be checked against the batch: {e}"),
+        };
+        problems.push(Problem {
+            severity: Severity::Error,
+            file: file.to_owned(),
+            rows: Some(rows),
+            claim: Some(claim_label(id)),
+            field: "id".into(),
+            rule: "duplicate-claim".into(),
+            message,
+        });
     }
 }
 

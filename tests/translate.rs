@@ -322,6 +322,76 @@ fn rows_of_one_claim_that_are_not_together_are_set_aside_not_merged() {
     assert_eq!(report["claims_accepted"], 1, "C00002 is fine");
 }
 
+/// The batch's claim ids and keys are kept in memory only up to a limit,
+/// then in sorted runs on disk (`map/seen.rs`). With a limit of 16 (a
+/// `test-hooks` build), a repeat of a claim seen hundreds of claims earlier,
+/// in another file or split apart in the same one, is still caught, and the
+/// report is the one the in-memory check gives.
+#[test]
+fn repeats_far_apart_are_caught_when_the_seen_ids_spill_to_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("a.csv");
+    let second = dir.path().join("b.csv");
+    let mut a = format!("{HEADER}\n");
+    for n in 1..=300 {
+        a.push_str(&clinic_rows(n, None));
+    }
+    // Claim 7's first line again, far from the rest of its rows.
+    a.push_str(clinic_rows(7, None).lines().next().unwrap());
+    a.push('\n');
+    std::fs::write(&first, a).unwrap();
+    let mut b = format!("{HEADER}\n");
+    for n in [1, 150, 301, 299] {
+        b.push_str(&clinic_rows(n, None));
+    }
+    std::fs::write(&second, b).unwrap();
+    let run = |limit: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_edi-courier"));
+        cmd.args([
+            "scrub",
+            "--map",
+            "clinic-professional",
+            first.to_str().unwrap(),
+            second.to_str().unwrap(),
+            "--json",
+        ])
+        .env("EDI_COURIER_NOW", NOW)
+        .current_dir(root());
+        if let Some(limit) = limit {
+            cmd.env("EDI_COURIER_TEST_SEEN_LIMIT", limit);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let spilled = run(Some("16"));
+    let problems: Vec<(String, String)> = spilled["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["rule"].as_str().unwrap().to_owned(),
+                p["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let rule_count = |rule: &str| problems.iter().filter(|(r, _)| r == rule).count();
+    assert_eq!(rule_count("rows-together"), 1, "{problems:?}");
+    assert_eq!(rule_count("duplicate-claim"), 3, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|(r, m)| r == "duplicate-claim" && m.contains("a.csv row 299-300")),
+        "claim 150's first rows are named: {problems:?}"
+    );
+    // 300 + 1 in a.csv (the stray row is a claim of its own, set aside),
+    // 4 in b.csv of which three repeat ids of a.csv: 300 + 1 accepted.
+    assert_eq!(spilled["claims_read"], 305);
+    assert_eq!(spilled["claims_accepted"], 301);
+    assert_eq!(spilled, run(None), "the same report without spilling");
+}
+
 #[test]
 fn read_reports_counts_and_exit_codes() {
     let ok = edi_courier(&["read", "tests/fixtures/x12/835/emedny-pharmacy.edi"]);

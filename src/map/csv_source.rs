@@ -520,19 +520,27 @@ impl<R: Read> CsvClaims<R> {
         row: Row,
         mut problems: Vec<Problem>,
     ) -> Option<Gathered> {
-        if !self.seen.insert(&key, ()) {
-            let id = self.b.claim_id_of(&row);
-            problems.push(
-                self.problem(
-                    row.number,
-                    id.as_deref(),
-                    "rows",
-                    "rows-together",
-                    "this claim's rows are not together: earlier rows with the same key were read \
+        let not_together = match self.seen.insert(&key, ()) {
+            Ok(true) => None,
+            Ok(false) => Some(
+                "this claim's rows are not together: earlier rows with the same key were read \
                  as a claim of their own; list a claim's lines one after another"
-                        .into(),
-                ),
-            );
+                    .to_owned(),
+            ),
+            // Fail closed: a claim whose rows cannot be checked is set aside.
+            Err(e) => Some(format!(
+                "this claim's rows could not be checked against the rest of the export: {e}"
+            )),
+        };
+        if let Some(message) = not_together {
+            let id = self.b.claim_id_of(&row);
+            problems.push(self.problem(
+                row.number,
+                id.as_deref(),
+                "rows",
+                "rows-together",
+                message,
+            ));
         }
         let finished = self.pending.replace(Group {
             key,
