@@ -10,7 +10,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::map::{
@@ -765,8 +765,36 @@ struct Quarantine {
     dir: PathBuf,
     stem: String,
     csv_header: Option<Vec<u8>>,
-    rows: Vec<Vec<u8>>,
+    /// Set-aside CSV rows, written as they come (an export whose claims
+    /// are mostly set aside must not be held in memory).
+    rows: HeldRows,
     json: Vec<serde_json::Value>,
+}
+
+/// The set-aside copy's CSV text so far — header, then rows — in an
+/// unlinked temporary file in the quarantine folder: nothing is left
+/// behind if the process dies, and memory does not grow with the rows.
+#[derive(Default)]
+struct HeldRows {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    /// Bytes written and the last of them.
+    len: u64,
+    last: Option<u8>,
+    /// The first write that failed; reported when the input is done.
+    failed: Option<std::io::Error>,
+}
+
+impl HeldRows {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if let Some(file) = self.file.as_mut() {
+            file.write_all(bytes)?;
+            self.len += bytes.len() as u64;
+            if let Some(b) = bytes.last() {
+                self.last = Some(*b);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Names tried for one input's set-aside copy before giving up.
@@ -782,7 +810,7 @@ impl Quarantine {
             dir: dir.to_owned(),
             stem,
             csv_header,
-            rows: Vec::new(),
+            rows: HeldRows::default(),
             json: Vec::new(),
         }
     }
@@ -804,36 +832,92 @@ impl Quarantine {
         })
     }
 
-    /// Set-aside claims are few: they are held until the input is done.
+    /// Keeps a set-aside claim: CSV rows go to the held file at once (a
+    /// failure is kept and reported by [`Quarantine::finish`]); JSON claims
+    /// (the canonical file was read whole anyway) until the input is done.
     fn keep(&mut self, source: Source) {
         match source {
-            Source::Rows(rows) => self.rows.extend(rows),
+            Source::Rows(rows) => {
+                if self.rows.failed.is_none() {
+                    if let Err(e) = self.hold(&rows) {
+                        self.rows.failed = Some(e);
+                    }
+                }
+            }
             Source::Json(v) => self.json.push(v),
         }
     }
 
-    /// The file's bytes: the CSV header and rows, or a JSON claim file.
-    fn contents(&self) -> Result<Vec<u8>, serde_json::Error> {
-        match &self.csv_header {
-            Some(header) => {
-                // The header's own line ending goes after a last row that had none.
-                let ending: &[u8] = if header.ends_with(b"\r\n") {
-                    b"\r\n"
-                } else if header.ends_with(b"\r") {
-                    b"\r"
-                } else {
-                    b"\n"
-                };
-                let mut text = header.clone();
-                for row in &self.rows {
-                    if !text.ends_with(b"\n") && !text.ends_with(b"\r") {
-                        text.extend_from_slice(ending);
-                    }
-                    text.extend_from_slice(row);
-                }
-                Ok(text)
+    /// Appends CSV rows to the held text, opening it with the header.
+    fn hold(&mut self, rows: &[Vec<u8>]) -> std::io::Result<()> {
+        let Some(header) = &self.csv_header else {
+            return Ok(());
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if self.rows.file.is_none() {
+            let file = tempfile::tempfile_in(&self.dir)?;
+            self.rows.file = Some(std::io::BufWriter::with_capacity(64 * 1024, file));
+            self.rows.write(header)?;
+        }
+        // The header's own line ending goes after a row that had none.
+        let ending: &[u8] = if header.ends_with(b"\r\n") {
+            b"\r\n"
+        } else if header.ends_with(b"\r") {
+            b"\r"
+        } else {
+            b"\n"
+        };
+        for row in rows {
+            if !matches!(self.rows.last, Some(b'\n' | b'\r')) {
+                self.rows.write(ending)?;
             }
-            None => serde_json::to_vec_pretty(&serde_json::json!({ "claims": self.json })),
+            self.rows.write(row)?;
+        }
+        Ok(())
+    }
+
+    /// The set-aside copy's bytes, read from the start: the held CSV
+    /// text, or a JSON claim file.
+    fn contents(&mut self) -> std::io::Result<(Box<dyn std::io::Read + '_>, u64)> {
+        if let Some(held) = self.rows.file.as_mut() {
+            held.flush()?;
+            let file = held.get_mut();
+            file.rewind()?;
+            return Ok((
+                Box::new(std::io::Read::take(&*file, self.rows.len)),
+                self.rows.len,
+            ));
+        }
+        let json = serde_json::to_vec_pretty(&serde_json::json!({ "claims": self.json }))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let len = json.len() as u64;
+        Ok((Box::new(std::io::Cursor::new(json)), len))
+    }
+
+    /// Whether the file at `path` holds exactly the set-aside copy's bytes.
+    fn same_as(&mut self, path: &Path) -> std::io::Result<bool> {
+        let held = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let (mut ours, len) = self.contents()?;
+        if held.metadata()?.len() != len {
+            return Ok(false);
+        }
+        let mut theirs = std::io::BufReader::new(held);
+        let (mut a, mut b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+        loop {
+            let n = ours.read(&mut a)?;
+            if n == 0 {
+                return Ok(theirs.read(&mut b[..1])? == 0);
+            }
+            theirs.read_exact(&mut b[..n])?;
+            if a[..n] != b[..n] {
+                return Ok(false);
+            }
         }
     }
 
@@ -842,25 +926,29 @@ impl Quarantine {
     /// The bytes go to a hidden temporary file, fsynced, then are linked
     /// under the first free name: a hard link never replaces an existing
     /// file, so two runs racing for one name each get their own.
-    fn finish(self) -> Result<Option<PathBuf>, TranslateError> {
-        if self.rows.is_empty() && self.json.is_empty() {
-            return Ok(None);
-        }
+    fn finish(mut self) -> Result<Option<PathBuf>, TranslateError> {
         let fail = |path: &Path| {
             let path = path.to_owned();
             move |source| TranslateError::Quarantine { path, source }
         };
         let first = self.name(1);
-        let text = self
-            .contents()
-            .map_err(|e| fail(&first)(std::io::Error::other(e.to_string())))?;
+        if let Some(e) = self.rows.failed.take() {
+            return Err(fail(&first)(e));
+        }
+        if self.rows.file.is_none() && self.json.is_empty() {
+            return Ok(None);
+        }
         // A copy with the same bytes already waiting (the same export
         // read again after a failed run) is that file: no second copy.
         for n in 1..=MAX_QUARANTINE_NAMES {
             let dest = self.name(n);
-            match std::fs::read(&dest) {
-                Ok(held) if held == text => return Ok(Some(dest)),
-                Ok(_) => {}
+            if !dest.exists() {
+                break;
+            }
+            match self.same_as(&dest) {
+                Ok(true) => return Ok(Some(dest)),
+                Ok(false) => {}
+                // Unreadable: a new copy goes under the next free name.
                 Err(_) => break,
             }
         }
@@ -872,7 +960,8 @@ impl Quarantine {
         )));
         {
             let mut file = crate::atomic::private_file(&tmp.0).map_err(fail(&first))?;
-            file.write_all(&text).map_err(fail(&first))?;
+            let (mut text, _) = self.contents().map_err(fail(&first))?;
+            std::io::copy(&mut text, &mut file).map_err(fail(&first))?;
             file.sync_all().map_err(fail(&first))?;
         }
         for n in 1..=MAX_QUARANTINE_NAMES {

@@ -650,6 +650,40 @@ fn the_rejected_csv_holds_the_set_aside_rows_byte_for_byte() {
     let mut expected = format!("\u{feff}{HEADER}\r\n{}{}", rows[1], rows[3]);
     expected.truncate(expected.len() - 2);
     assert_eq!(String::from_utf8(rejected).unwrap(), expected);
+    let translate = || {
+        edi_courier(&[
+            "translate",
+            "--map",
+            "clinic-professional",
+            input.to_str().unwrap(),
+            "-o",
+            dir.path().join("out.837").to_str().unwrap(),
+        ])
+    };
+    let rejected_copies = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("rejected"))
+            .collect();
+        names.sort();
+        names
+    };
+    // The same export read again: its copy is already waiting, no second.
+    assert_eq!(translate().status.code(), Some(1));
+    assert_eq!(rejected_copies(), ["export.rejected.csv"]);
+    // Other set-aside rows under the same name: a copy of their own, the
+    // unfixed one kept. Its last row (claim 3's, set aside now too) ends
+    // without a line ending, after rows that had one.
+    let changed = text.replace("99214", "9921");
+    std::fs::write(&input, &changed).unwrap();
+    assert_eq!(translate().status.code(), Some(1));
+    assert_eq!(
+        rejected_copies(),
+        ["export.rejected.2.csv", "export.rejected.csv"]
+    );
+    let second = std::fs::read(dir.path().join("export.rejected.2.csv")).unwrap();
+    assert_eq!(String::from_utf8(second).unwrap(), changed);
 }
 
 #[test]
