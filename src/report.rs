@@ -67,6 +67,24 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// `text` with its control characters escaped (`\u{1b}`, `\n`…): a claim
+/// id or file name from an export goes to a terminal, where an escape
+/// sequence could erase or rewrite the report's lines.
+fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// What happened to one batch of inputs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -109,12 +127,12 @@ impl Report {
             .map(|p| {
                 [
                     format!("{:?}", p.severity).to_lowercase(),
-                    p.file.clone(),
+                    printable(&p.file),
                     p.rows.map(|r| r.to_string()).unwrap_or_default(),
-                    p.claim.clone().unwrap_or_default(),
-                    p.field.clone(),
-                    p.rule.clone(),
-                    p.message.clone(),
+                    p.claim.as_deref().map(printable).unwrap_or_default(),
+                    printable(&p.field),
+                    printable(&p.rule),
+                    printable(&p.message),
                 ]
             })
             .collect();
@@ -142,7 +160,11 @@ impl Report {
             line(r);
         }
         for (rule, n) in &self.warnings_not_listed {
-            let _ = writeln!(out, "{n} more {rule} warnings (counted, not listed)");
+            let _ = writeln!(
+                out,
+                "{n} more {} warnings (counted, not listed)",
+                printable(rule)
+            );
         }
         let _ = writeln!(
             out,
@@ -150,8 +172,42 @@ impl Report {
             self.claims_read, self.claims_accepted, self.claims_set_aside
         );
         for q in &self.quarantined {
-            let _ = writeln!(out, "set-aside claims as they came in: {q}");
+            let _ = writeln!(out, "set-aside claims as they came in: {}", printable(q));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a claim id holding an escape sequence went raw to the
+    /// terminal, where it could erase the report's lines.
+    #[test]
+    fn control_characters_in_the_table_are_escaped() {
+        let report = Report {
+            problems: vec![Problem {
+                severity: Severity::Error,
+                file: "in\u{7}.csv".into(),
+                rows: Some(Rows { first: 3, last: 4 }),
+                claim: Some("E-2\u{1b}[2K\u{1b}[1A".into()),
+                field: "id".into(),
+                rule: "duplicate-claim".into(),
+                message: "seen\rbefore".into(),
+            }],
+            ..Report::default()
+        };
+        let table = report.table();
+        assert!(
+            !table.chars().any(|c| c.is_control() && c != '\n'),
+            "{table:?}"
+        );
+        assert!(table.contains("E-2\\u{1b}[2K\\u{1b}[1A"), "{table}");
+        assert!(
+            table.contains("in\\u{7}.csv") && table.contains("seen\\rbefore"),
+            "{table}"
+        );
+        assert_eq!(printable("É-1 ü"), "É-1 ü");
     }
 }

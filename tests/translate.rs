@@ -392,6 +392,45 @@ fn repeats_far_apart_are_caught_when_the_seen_ids_spill_to_disk() {
     assert_eq!(spilled, run(None), "the same report without spilling");
 }
 
+/// Regression: `-o` or `--report` naming an input replaced the export with
+/// the 837 or the report.
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_export_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("export.csv");
+    let text = format!("{HEADER}\n{}", clinic_rows(1, None));
+    std::fs::write(&input, &text).unwrap();
+    // The same file under another name, too.
+    let alias = dir.path().join("alias.csv");
+    std::fs::hard_link(&input, &alias).unwrap();
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    let out837 = path(&dir.path().join("out.837"));
+    for args in [
+        vec!["-o".to_owned(), path(&input)],
+        vec!["-o".to_owned(), path(&alias)],
+        vec![
+            "-o".to_owned(),
+            out837.clone(),
+            "--report".to_owned(),
+            path(&input),
+        ],
+    ] {
+        let mut all = vec!["translate", "--map", "clinic-professional"];
+        let input_path = path(&input);
+        all.push(&input_path);
+        all.extend(args.iter().map(String::as_str));
+        let out = edi_courier(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is also an input"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), text, "{args:?}");
+    }
+    assert!(!dir.path().join("out.837").exists());
+}
+
 #[test]
 fn read_reports_counts_and_exit_codes() {
     let ok = edi_courier(&["read", "tests/fixtures/x12/835/emedny-pharmacy.edi"]);

@@ -271,7 +271,35 @@ fn translate_payments(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome
     })
 }
 
+/// Refuses to write `out` when it is one of the inputs (the same file, by
+/// device and inode): the 837 or the report would replace the export.
+fn not_an_input(out: &Path, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(o) = std::fs::metadata(out) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if let Ok(i) = std::fs::metadata(input) {
+            if i.dev() == o.dev() && i.ino() == o.ino() {
+                anyhow::bail!(
+                    "{} is also an input: writing there would replace the export; choose another path",
+                    out.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
+    let report_path = args.report.clone().or_else(|| {
+        args.output
+            .as_ref()
+            .map(|o| PathBuf::from(format!("{}.report.json", o.display())))
+    });
+    for out in args.output.iter().chain(&report_path) {
+        not_an_input(out, &args.inputs.inputs)?;
+    }
     if args.payments {
         return translate_payments(cli, args);
     }
@@ -295,11 +323,6 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
         |t| t.interchange.is_some(),
     )?;
     let report = &translation.report;
-    let report_path = args.report.clone().or_else(|| {
-        args.output
-            .as_ref()
-            .map(|o| PathBuf::from(format!("{}.report.json", o.display())))
-    });
     if let Some(path) = report_path {
         let mut f = AtomicFile::create(&path).with_context(|| format!("{}", path.display()))?;
         f.write_all(report.to_json().as_bytes())?;
