@@ -9,14 +9,15 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 use std::str::FromStr;
 
 use super::read::{segment_key, Fields, Position, Segment};
 use super::read837::ccyymmdd;
 use crate::model::response::{
     category, Ack999, Adjustment835, ClaimPayment, ClaimStatus, ElementError, EnvelopeRef,
-    InlineText, LinePayment, LineStatus, ProviderAdjustment, ReceiverStatus, Remittance, Response,
-    SegmentError, SetAck, Status277, StatusCode, Ta1,
+    InlineText, LineAdjustments, LinePayment, LineRemarks, LineStatus, ProviderAdjustment,
+    ReceiverStatus, Remittance, Response, SegmentError, SetAck, Status277, StatusCode, Ta1,
 };
 
 /// A value the model cannot take, located, never quoted.
@@ -150,13 +151,54 @@ fn first_room<T>(list: &mut Vec<T>) {
 
 /// `text` appended to `list` when not empty, written in place.
 #[inline(always)]
-fn push_code(list: &mut Vec<InlineText>, text: &str) {
+fn push_code(list: &mut LineRemarks, text: &str) {
     if !text.is_empty() {
-        first_room(list);
         list.push(InlineText::default());
         if let Some(last) = list.last_mut() {
             last.set(text);
         }
+    }
+}
+
+/// Where a CAS segment's adjustments go: a line's (two held inline) or
+/// the claim's own list.
+trait Adjustments {
+    fn len(&self) -> usize;
+    fn truncate(&mut self, len: usize);
+    /// Appends `a`; the new last item, for its texts to be written in place.
+    fn push_last(&mut self, a: Adjustment835) -> Option<&mut Adjustment835>;
+}
+
+impl Adjustments for Vec<Adjustment835> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    #[inline(always)]
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len)
+    }
+    #[inline(always)]
+    fn push_last(&mut self, a: Adjustment835) -> Option<&mut Adjustment835> {
+        first_room(self);
+        self.push(a);
+        self.last_mut()
+    }
+}
+
+impl Adjustments for LineAdjustments {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        SmallVec::len(self)
+    }
+    #[inline(always)]
+    fn truncate(&mut self, len: usize) {
+        SmallVec::truncate(self, len)
+    }
+    #[inline(always)]
+    fn push_last(&mut self, a: Adjustment835) -> Option<&mut Adjustment835> {
+        self.push(a);
+        self.last_mut()
     }
 }
 
@@ -638,7 +680,7 @@ fn set_procedure(f: &Fields<'_>, slot: &mut InlineText) {
 
 /// CAS: group, then up to six reason/amount/quantity triples, appended to
 /// `out` (all or none of them: a bad amount leaves `out` as it was).
-fn cas(f: &Fields<'_>, out: &mut Vec<Adjustment835>) -> Result<()> {
+fn cas(f: &Fields<'_>, out: &mut impl Adjustments) -> Result<()> {
     let before = out.len();
     let group = f.text(1);
     // Past the last element every reason is empty: stop there instead of
@@ -658,14 +700,13 @@ fn cas(f: &Fields<'_>, out: &mut Vec<Adjustment835>) -> Result<()> {
         match parsed {
             // Texts written where they stay (see `InlineText::set`).
             Ok((amount, quantity)) => {
-                first_room(out);
-                out.push(Adjustment835 {
+                let pushed = out.push_last(Adjustment835 {
                     group: InlineText::default(),
                     reason: InlineText::default(),
                     amount,
                     quantity,
                 });
-                if let Some(a) = out.last_mut() {
+                if let Some(a) = pushed {
                     a.group.set(group);
                     a.reason.set(reason);
                 }
@@ -755,7 +796,6 @@ impl RemitState {
                 let units = opt_money(f, 5, "SVC05")?;
                 // Filled where it lies: a line built aside and moved in
                 // was read back right after it was written (a stall).
-                first_room(&mut claim.lines);
                 claim.lines.push(LinePayment::default());
                 if let Some(line) = claim.lines.last_mut() {
                     set_procedure(f, &mut line.procedure);
@@ -770,7 +810,7 @@ impl RemitState {
                 (Some(line), _) => cas(f, &mut line.adjustments)?,
                 (_, Some(claim)) => cas(f, &mut claim.adjustments)?,
                 // Still checked: a bad amount anywhere is a problem.
-                _ => cas(f, &mut Vec::new())?,
+                _ => cas(f, &mut Vec::<Adjustment835>::new())?,
             },
             DTM if self.ctx == RemitCtx::Header && f.text(1) == "405" => {
                 self.remit.production_date = self.dates.opt(f, 2, "DTM02")?;
@@ -1139,7 +1179,7 @@ mod tests {
         let line = &r.claims[0].lines[0];
         assert_eq!(line.line_control.as_deref(), Some("C1-1"));
         assert_eq!(line.allowed, Some(Decimal::from(120)));
-        assert_eq!(line.remarks, ["N130"]);
+        assert_eq!(line.remarks.as_slice(), ["N130"]);
         assert_eq!(line.adjustments[0].group, "PR");
         assert_eq!(r.claims[0].adjustments[0].reason, "45");
         assert_eq!(r.expected_payment(), Decimal::from(90));
