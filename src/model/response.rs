@@ -130,12 +130,6 @@ fn word(b: &[u8]) -> u64 {
     }
 }
 
-/// Bytes `from..to` of `b` (as many as it has) as one word.
-#[inline(always)]
-fn part(b: &[u8], from: usize, to: usize) -> u64 {
-    word(b.get(from..to.min(b.len())).unwrap_or_default())
-}
-
 /// `b` (at most [`INLINE`] bytes) into `bytes`, zero after it, a word at a time.
 #[inline(always)]
 fn fill(bytes: &mut [u8; INLINE], b: &[u8]) {
@@ -156,13 +150,33 @@ fn fill(bytes: &mut [u8; INLINE], b: &[u8]) {
 /// the compiler worked out the three parts' offsets and shifts for every
 /// length ahead of a loop that sets codes — a hundred instructions for each
 /// CAS segment, whose group is two bytes.
+/// Each word is one load: the second and third are read ending at the
+/// text's last byte and shifted down to drop what the first already holds.
 #[inline(never)]
 fn fill_long(bytes: &mut [u8; INLINE], b: &[u8]) {
+    let n = b.len();
+    let load = |at: usize| {
+        b.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    // Bytes 8..16 (those there are), then 16..23.
+    let second = match n {
+        0..=8 => 0,
+        9..=15 => load(n - 8) >> (8 * (16 - n)),
+        _ => load(8),
+    };
+    let third = match n {
+        17..=23 => load(n - 8) >> (8 * (24 - n)),
+        _ => 0,
+    };
     let (first, rest) = bytes.split_at_mut(8);
-    let (second, third) = rest.split_at_mut(8);
-    first.copy_from_slice(&part(b, 0, 8).to_le_bytes());
-    second.copy_from_slice(&part(b, 8, 16).to_le_bytes());
-    third.copy_from_slice(part(b, 16, 23).to_le_bytes().get(..7).unwrap_or_default());
+    let (middle, last) = rest.split_at_mut(8);
+    // (`fill` gives no text of eight bytes or fewer; `word` if it did.)
+    let head = if n >= 8 { load(0) } else { word(b) };
+    first.copy_from_slice(&head.to_le_bytes());
+    middle.copy_from_slice(&second.to_le_bytes());
+    last.copy_from_slice(third.to_le_bytes().get(..7).unwrap_or_default());
 }
 
 impl InlineText {
