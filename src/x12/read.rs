@@ -211,27 +211,6 @@ impl<'a> Fields<'a> {
         self.text(n).as_bytes()
     }
 
-    /// [`text`](Self::text)`(n)` as bytes, sliced with one bounds check:
-    /// when the element separator is ASCII every cut between elements is a
-    /// character boundary, so the two boundary checks `text` makes cannot
-    /// fail and are skipped. (A file may choose a non-ASCII separator; then
-    /// this is `text` itself, empty where a cut is not on a boundary.)
-    #[inline(always)]
-    pub fn bytes(&self, n: usize) -> &'a [u8] {
-        if !self.element.is_ascii() {
-            return self.text(n).as_bytes();
-        }
-        if n == 0 || n > self.count() {
-            return &[];
-        }
-        let start = self.seps.get(n - 1).map_or(0, |&s| s as usize + 1);
-        let end = match self.seps.get(n) {
-            Some(&e) if n < self.found => e as usize,
-            _ => self.text.len(),
-        };
-        self.text.as_bytes().get(start..end).unwrap_or_default()
-    }
-
     /// Number of elements after the id (at most the 32 kept).
     pub fn count(&self) -> usize {
         self.found.min(MAX_FIELDS)
@@ -1254,9 +1233,6 @@ mod tests {
                 .feed::<ReadError>(&data, true, |s| {
                     if !s.is("ISA") {
                         let f = s.fields();
-                        for n in 0..36 {
-                            assert_eq!(f.bytes(n), f.text(n).as_bytes(), "{n}");
-                        }
                         got.push((
                             f.id().to_vec(),
                             f.texts().map(str::to_owned).collect::<Vec<_>>(),

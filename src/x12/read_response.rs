@@ -43,7 +43,7 @@ fn bad(f: &Fields<'_>, element: &'static str, expected: &'static str) -> Respons
 // read back as one word right after being written as four (a stall).
 #[inline(always)]
 fn money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Decimal> {
-    x12_decimal_bytes(f.bytes(n)).ok_or_else(|| bad(f, element, "an amount"))
+    x12_decimal(f.text(n)).ok_or_else(|| bad(f, element, "an amount"))
 }
 
 /// An X12 decimal (type R): an optional minus, digits, and an optional
@@ -52,13 +52,7 @@ fn money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Decimal> {
 /// money posted wrong.
 #[inline(always)]
 pub fn x12_decimal(s: &str) -> Option<Decimal> {
-    x12_decimal_bytes(s.as_bytes())
-}
-
-/// [`x12_decimal`] of an element's bytes ([`Fields::bytes`]).
-#[inline(always)]
-fn x12_decimal_bytes(s: &[u8]) -> Option<Decimal> {
-    let (negative, digits) = match s {
+    let (negative, digits) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
         all => (false, all),
     };
@@ -82,9 +76,8 @@ fn x12_decimal_bytes(s: &[u8]) -> Option<Decimal> {
         return None;
     }
     if whole + scale > 18 {
-        // Past 18 digits the mantissa above wrapped; the form is right
-        // (and ASCII, so the bytes are text).
-        return Decimal::from_str(std::str::from_utf8(s).ok()?).ok();
+        // Past 18 digits the mantissa above wrapped; the form is right.
+        return Decimal::from_str(s).ok();
     }
     let value = Decimal::try_new(i64::try_from(mantissa).ok()?, u32::try_from(scale).ok()?).ok()?;
     Some(if negative { -value } else { value })
@@ -107,9 +100,9 @@ fn push_digits(digits: &[u8], mut at: usize, mantissa: &mut u64) -> usize {
 
 #[inline(always)]
 fn opt_money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Option<Decimal>> {
-    match f.bytes(n) {
-        [] => Ok(None),
-        s => x12_decimal_bytes(s)
+    match f.text(n) {
+        "" => Ok(None),
+        s => x12_decimal(s)
             .map(Some)
             .ok_or_else(|| bad(f, element, "an amount")),
     }
@@ -227,13 +220,12 @@ struct LastDate {
 }
 
 impl LastDate {
-    /// `s`'s date; `text` gives `s` as text, needed only when the key is new.
     #[inline]
-    fn parse<'a>(&mut self, s: &[u8], text: impl FnOnce() -> &'a str) -> Option<NaiveDate> {
-        let key = u64::from_le_bytes(s.get(..8)?.try_into().ok()?);
+    fn parse(&mut self, s: &str) -> Option<NaiveDate> {
+        let key = u64::from_le_bytes(s.as_bytes().get(..8)?.try_into().ok()?);
         if key != self.key {
             self.key = key;
-            self.date = ccyymmdd(text());
+            self.date = ccyymmdd(s);
         }
         self.date
     }
@@ -245,10 +237,10 @@ impl LastDate {
         n: usize,
         element: &'static str,
     ) -> Result<Option<NaiveDate>> {
-        match f.bytes(n) {
-            [] => Ok(None),
+        match f.text(n) {
+            "" => Ok(None),
             s => self
-                .parse(s, || f.text(n))
+                .parse(s)
                 .map(Some)
                 .ok_or_else(|| bad(f, element, "a CCYYMMDD date")),
         }
@@ -820,33 +812,33 @@ impl RemitState {
                 // Still checked: a bad amount anywhere is a problem.
                 _ => cas(f, &mut Vec::<Adjustment835>::new())?,
             },
-            DTM if self.ctx == RemitCtx::Header && f.bytes(1) == b"405" => {
+            DTM if self.ctx == RemitCtx::Header && f.text(1) == "405" => {
                 self.remit.production_date = self.dates.opt(f, 2, "DTM02")?;
             }
             DTM => {
                 let date = self.dates.opt(f, 2, "DTM02")?;
                 match (self.ctx, self.line_or_claim()) {
-                    (RemitCtx::Line, (Some(line), _)) if matches!(f.bytes(1), b"472" | b"150") => {
+                    (RemitCtx::Line, (Some(line), _)) if matches!(f.text(1), "472" | "150") => {
                         line.service_date = date;
                     }
-                    (RemitCtx::Claim, (_, Some(claim))) => match f.bytes(1) {
-                        b"232" => claim.statement_from = date,
-                        b"233" => claim.statement_to = date,
-                        b"050" => claim.received = date,
+                    (RemitCtx::Claim, (_, Some(claim))) => match f.text(1) {
+                        "232" => claim.statement_from = date,
+                        "233" => claim.statement_to = date,
+                        "050" => claim.received = date,
                         _ => {}
                     },
                     _ => {}
                 }
             }
-            REF if self.ctx == RemitCtx::Line && matches!(f.bytes(1), b"6R" | b"LU") => {
+            REF if self.ctx == RemitCtx::Line && matches!(f.text(1), "6R" | "LU") => {
                 if let Some(line) = self.line() {
-                    if f.bytes(1) == b"6R" {
+                    if f.text(1) == "6R" {
                         set_opt(&mut line.line_control, f.text(2));
                     }
                 }
             }
             AMT => match (self.ctx, self.line_or_claim()) {
-                (RemitCtx::Line, (Some(line), _)) if f.bytes(1) == b"B6" => {
+                (RemitCtx::Line, (Some(line), _)) if f.text(1) == "B6" => {
                     line.allowed = Some(money(f, 2, "AMT02")?);
                 }
                 (RemitCtx::Claim, (_, Some(claim))) => {
@@ -1098,7 +1090,7 @@ mod tests {
             "",
             "20261101",
         ] {
-            assert_eq!(last.parse(s.as_bytes(), || s), ccyymmdd(s), "{s:?}");
+            assert_eq!(last.parse(s), ccyymmdd(s), "{s:?}");
         }
     }
 
