@@ -1027,6 +1027,39 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_of_two_lines_is_held_without_spilling() {
+        // The shape `bench_835` writes: the claim's box is its only
+        // allocation. A third line, CAS or LQ spills and still reads whole.
+        let claim = |lines: usize, extra: &str| {
+            let line = format!("SVC*HC:99213*100*75**1~DTM*472*20261101~CAS*CO*45*15~CAS*PR*2*10~{extra}REF*6R*C1-1~AMT*B6*85~LQ*HE*N130~");
+            let count = 5 + lines * line.matches('~').count();
+            format!(
+                "{ISA}GS*HP*PAYER*US*20261120*1000*8*X*005010X221A1~ST*835*0001~BPR*I*0*C*ACH~LX*1~CLP*C1*1*200*150*20*12~{}SE*{count}*0001~GE*1*8~IEA*1*000000007~",
+                line.repeat(lines)
+            )
+        };
+        let claims = |text: String| match read(&text).remove(0) {
+            Response::Remittance(r) => r.claims,
+            other => panic!("{other:?}"),
+        };
+        let two = claims(claim(2, ""));
+        let c = &two[0];
+        assert_eq!(c.lines.len(), 2);
+        assert!(!c.lines.spilled());
+        for line in &c.lines {
+            assert_eq!((line.adjustments.len(), line.remarks.len()), (2, 1));
+            assert!(!line.adjustments.spilled() && !line.remarks.spilled());
+        }
+        let three = claims(claim(3, "CAS*OA*23*0~LQ*HE*M1~LQ*HE*N4~"));
+        let c = &three[0];
+        assert!(c.lines.spilled());
+        assert_eq!(c.lines.len(), 3);
+        assert!(c.lines[2].adjustments.spilled() && c.lines[2].remarks.spilled());
+        assert_eq!(c.lines[2].adjustments[2].group, "OA");
+        assert_eq!(c.lines[2].remarks.as_slice(), ["M1", "N4", "N130"]);
+    }
+
+    #[test]
     fn amounts_are_x12_decimals_and_nothing_else() {
         for good in ["48", "48.5", "-48.50", ".5", "0"] {
             assert!(x12_decimal(good).is_some(), "{good}");
