@@ -288,7 +288,7 @@ mod tests {
             charge: Decimal::from(100),
             paid: Decimal::from(80),
             remarks: vec!["line\nbreak \"quoted\"".into()],
-            lines: vec![LinePayment {
+            lines: smallvec::smallvec![LinePayment {
                 procedure: "HC:99213".into(),
                 charge: Decimal::from(100),
                 paid: Decimal::from(80),
@@ -319,7 +319,7 @@ mod tests {
                 status: "22".into(),
                 charge: Decimal::from(-100),
                 paid: Decimal::from(-80),
-                lines: vec![LinePayment {
+                lines: smallvec::smallvec![LinePayment {
                     procedure: "HC:99213".into(),
                     charge: Decimal::from(-100),
                     paid: Decimal::from(-80),

@@ -11,6 +11,21 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// A claim's service lines: the first two are held in the claim itself,
+/// more spill to the heap. With [`LineAdjustments`] and [`LineRemarks`]
+/// this makes an 835 claim of up to two lines — each with up to two CAS
+/// adjustments and two LQ remarks — one allocation (its box) instead of
+/// six. Reads as a slice, serializes as a list, as a `Vec` does.
+pub type PaymentLines = SmallVec<[LinePayment; 2]>;
+
+/// A service line's CAS adjustments: two inline (most lines carry a
+/// contractual and a patient-responsibility one), more on the heap.
+pub type LineAdjustments = SmallVec<[Adjustment835; 2]>;
+
+/// A service line's LQ remark codes: two inline, more on the heap.
+pub type LineRemarks = SmallVec<[InlineText; 2]>;
 
 /// Text an 835 claim keeps — codes, ids, remarks — held inline when it is
 /// 23 bytes or fewer (nearly always: CLP01 allows 38, most are ten), so
@@ -115,12 +130,6 @@ fn word(b: &[u8]) -> u64 {
     }
 }
 
-/// Bytes `from..to` of `b` (as many as it has) as one word.
-#[inline(always)]
-fn part(b: &[u8], from: usize, to: usize) -> u64 {
-    word(b.get(from..to.min(b.len())).unwrap_or_default())
-}
-
 /// `b` (at most [`INLINE`] bytes) into `bytes`, zero after it, a word at a time.
 #[inline(always)]
 fn fill(bytes: &mut [u8; INLINE], b: &[u8]) {
@@ -134,9 +143,40 @@ fn fill(bytes: &mut [u8; INLINE], b: &[u8]) {
         third.fill(0);
         return;
     }
-    first.copy_from_slice(&part(b, 0, 8).to_le_bytes());
-    second.copy_from_slice(&part(b, 8, 16).to_le_bytes());
-    third.copy_from_slice(part(b, 16, 23).to_le_bytes().get(..7).unwrap_or_default());
+    fill_long(bytes, b);
+}
+
+/// [`fill`] for 9 to 23 bytes (ids, line controls), not inlined: inlined,
+/// the compiler worked out the three parts' offsets and shifts for every
+/// length ahead of a loop that sets codes — a hundred instructions for each
+/// CAS segment, whose group is two bytes.
+/// Each word is one load: the second and third are read ending at the
+/// text's last byte and shifted down to drop what the first already holds.
+#[inline(never)]
+fn fill_long(bytes: &mut [u8; INLINE], b: &[u8]) {
+    let n = b.len();
+    let load = |at: usize| {
+        b.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    // Bytes 8..16 (those there are), then 16..23.
+    let second = match n {
+        0..=8 => 0,
+        9..=15 => load(n - 8) >> (8 * (16 - n)),
+        _ => load(8),
+    };
+    let third = match n {
+        17..=23 => load(n - 8) >> (8 * (24 - n)),
+        _ => 0,
+    };
+    let (first, rest) = bytes.split_at_mut(8);
+    let (middle, last) = rest.split_at_mut(8);
+    // (`fill` gives no text of eight bytes or fewer; `word` if it did.)
+    let head = if n >= 8 { load(0) } else { word(b) };
+    first.copy_from_slice(&head.to_le_bytes());
+    middle.copy_from_slice(&second.to_le_bytes());
+    last.copy_from_slice(third.to_le_bytes().get(..7).unwrap_or_default());
 }
 
 impl InlineText {
@@ -686,7 +726,7 @@ pub struct ClaimPayment {
     pub statement_to: Option<NaiveDate>,
     pub received: Option<NaiveDate>,
     #[serde(default)]
-    pub lines: Vec<LinePayment>,
+    pub lines: PaymentLines,
     /// NM1*QC: who the claim was for. The payer side writes it (loop 2100
     /// requires it); the reader never keeps it, so it never reaches the
     /// ledger, `trace` or mail.
@@ -828,10 +868,10 @@ pub struct LinePayment {
     /// AMT*B6: allowed.
     pub allowed: Option<Decimal>,
     #[serde(default)]
-    pub adjustments: Vec<Adjustment835>,
+    pub adjustments: LineAdjustments,
     /// LQ*HE: remark codes (RARCs).
     #[serde(default)]
-    pub remarks: Vec<InlineText>,
+    pub remarks: LineRemarks,
 }
 
 /// PLB: one provider-level adjustment.
@@ -922,7 +962,7 @@ mod tests {
                     .map(|_| LinePayment {
                         charge: amount(),
                         paid: amount(),
-                        adjustments: adjustments(next() % 3),
+                        adjustments: adjustments(next() % 3).into(),
                         ..LinePayment::default()
                     })
                     .collect(),

@@ -12,8 +12,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::model::response::{
-    Ack999, Adjustment835, ClaimPayment, ClaimStatus, LinePayment, PatientRef, PayerDetails,
-    ProviderAdjustment, Remittance, SegmentError, SetAck, StatusCode, Ta1,
+    Ack999, Adjustment835, ClaimPayment, ClaimStatus, LineAdjustments, LinePayment, LineRemarks,
+    PatientRef, PayerDetails, ProviderAdjustment, Remittance, SegmentError, SetAck, StatusCode,
+    Ta1,
 };
 use crate::model::{Address, Claim, ClaimKind};
 use crate::x12::read::{EnvelopeEvent, EnvelopeReader, Gs, Isa, ReadError, Tokenizer};
@@ -346,7 +347,7 @@ pub fn adjudicate(claim: &Claim, rules: &Rules, allowed_percent: u8) -> ClaimPay
     for line in &claim.lines {
         let allowed = pct(line.charge, allowed_percent);
         let patient_share = pct(allowed, coinsurance_percent);
-        let mut adjustments = Vec::new();
+        let mut adjustments = LineAdjustments::new();
         if line.charge > allowed {
             adjustments.push(adjustment("CO", "45", line.charge - allowed));
         }
@@ -375,7 +376,7 @@ pub fn adjudicate(claim: &Claim, rules: &Rules, allowed_percent: u8) -> ClaimPay
             line_control: line.line_control_number.as_deref().map(Into::into),
             allowed: Some(allowed),
             adjustments,
-            remarks: Vec::new(),
+            remarks: LineRemarks::new(),
         });
         line_charges += line.charge;
         coinsurance += patient_share;

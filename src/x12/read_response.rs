@@ -9,14 +9,15 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 use std::str::FromStr;
 
 use super::read::{segment_key, Fields, Position, Segment};
 use super::read837::ccyymmdd;
 use crate::model::response::{
     category, Ack999, Adjustment835, ClaimPayment, ClaimStatus, ElementError, EnvelopeRef,
-    InlineText, LinePayment, LineStatus, ProviderAdjustment, ReceiverStatus, Remittance, Response,
-    SegmentError, SetAck, Status277, StatusCode, Ta1,
+    InlineText, LineAdjustments, LinePayment, LineRemarks, LineStatus, ProviderAdjustment,
+    ReceiverStatus, Remittance, Response, SegmentError, SetAck, Status277, StatusCode, Ta1,
 };
 
 /// A value the model cannot take, located, never quoted.
@@ -150,13 +151,54 @@ fn first_room<T>(list: &mut Vec<T>) {
 
 /// `text` appended to `list` when not empty, written in place.
 #[inline(always)]
-fn push_code(list: &mut Vec<InlineText>, text: &str) {
+fn push_code(list: &mut LineRemarks, text: &str) {
     if !text.is_empty() {
-        first_room(list);
         list.push(InlineText::default());
         if let Some(last) = list.last_mut() {
             last.set(text);
         }
+    }
+}
+
+/// Where a CAS segment's adjustments go: a line's (two held inline) or
+/// the claim's own list.
+trait Adjustments {
+    fn len(&self) -> usize;
+    fn truncate(&mut self, len: usize);
+    /// Appends `a`; the new last item, for its texts to be written in place.
+    fn push_last(&mut self, a: Adjustment835) -> Option<&mut Adjustment835>;
+}
+
+impl Adjustments for Vec<Adjustment835> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    #[inline(always)]
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len)
+    }
+    #[inline(always)]
+    fn push_last(&mut self, a: Adjustment835) -> Option<&mut Adjustment835> {
+        first_room(self);
+        self.push(a);
+        self.last_mut()
+    }
+}
+
+impl Adjustments for LineAdjustments {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        SmallVec::len(self)
+    }
+    #[inline(always)]
+    fn truncate(&mut self, len: usize) {
+        SmallVec::truncate(self, len)
+    }
+    #[inline(always)]
+    fn push_last(&mut self, a: Adjustment835) -> Option<&mut Adjustment835> {
+        self.push(a);
+        self.last_mut()
     }
 }
 
@@ -638,7 +680,7 @@ fn set_procedure(f: &Fields<'_>, slot: &mut InlineText) {
 
 /// CAS: group, then up to six reason/amount/quantity triples, appended to
 /// `out` (all or none of them: a bad amount leaves `out` as it was).
-fn cas(f: &Fields<'_>, out: &mut Vec<Adjustment835>) -> Result<()> {
+fn cas(f: &Fields<'_>, out: &mut impl Adjustments) -> Result<()> {
     let before = out.len();
     let group = f.text(1);
     // Past the last element every reason is empty: stop there instead of
@@ -658,14 +700,13 @@ fn cas(f: &Fields<'_>, out: &mut Vec<Adjustment835>) -> Result<()> {
         match parsed {
             // Texts written where they stay (see `InlineText::set`).
             Ok((amount, quantity)) => {
-                first_room(out);
-                out.push(Adjustment835 {
+                let pushed = out.push_last(Adjustment835 {
                     group: InlineText::default(),
                     reason: InlineText::default(),
                     amount,
                     quantity,
                 });
-                if let Some(a) = out.last_mut() {
+                if let Some(a) = pushed {
                     a.group.set(group);
                     a.reason.set(reason);
                 }
@@ -755,7 +796,6 @@ impl RemitState {
                 let units = opt_money(f, 5, "SVC05")?;
                 // Filled where it lies: a line built aside and moved in
                 // was read back right after it was written (a stall).
-                first_room(&mut claim.lines);
                 claim.lines.push(LinePayment::default());
                 if let Some(line) = claim.lines.last_mut() {
                     set_procedure(f, &mut line.procedure);
@@ -770,7 +810,7 @@ impl RemitState {
                 (Some(line), _) => cas(f, &mut line.adjustments)?,
                 (_, Some(claim)) => cas(f, &mut claim.adjustments)?,
                 // Still checked: a bad amount anywhere is a problem.
-                _ => cas(f, &mut Vec::new())?,
+                _ => cas(f, &mut Vec::<Adjustment835>::new())?,
             },
             DTM if self.ctx == RemitCtx::Header && f.text(1) == "405" => {
                 self.remit.production_date = self.dates.opt(f, 2, "DTM02")?;
@@ -987,6 +1027,39 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_of_two_lines_is_held_without_spilling() {
+        // The shape `bench_835` writes: the claim's box is its only
+        // allocation. A third line, CAS or LQ spills and still reads whole.
+        let claim = |lines: usize, extra: &str| {
+            let line = format!("SVC*HC:99213*100*75**1~DTM*472*20261101~CAS*CO*45*15~CAS*PR*2*10~{extra}REF*6R*C1-1~AMT*B6*85~LQ*HE*N130~");
+            let count = 5 + lines * line.matches('~').count();
+            format!(
+                "{ISA}GS*HP*PAYER*US*20261120*1000*8*X*005010X221A1~ST*835*0001~BPR*I*0*C*ACH~LX*1~CLP*C1*1*200*150*20*12~{}SE*{count}*0001~GE*1*8~IEA*1*000000007~",
+                line.repeat(lines)
+            )
+        };
+        let claims = |text: String| match read(&text).remove(0) {
+            Response::Remittance(r) => r.claims,
+            other => panic!("{other:?}"),
+        };
+        let two = claims(claim(2, ""));
+        let c = &two[0];
+        assert_eq!(c.lines.len(), 2);
+        assert!(!c.lines.spilled());
+        for line in &c.lines {
+            assert_eq!((line.adjustments.len(), line.remarks.len()), (2, 1));
+            assert!(!line.adjustments.spilled() && !line.remarks.spilled());
+        }
+        let three = claims(claim(3, "CAS*OA*23*0~LQ*HE*M1~LQ*HE*N4~"));
+        let c = &three[0];
+        assert!(c.lines.spilled());
+        assert_eq!(c.lines.len(), 3);
+        assert!(c.lines[2].adjustments.spilled() && c.lines[2].remarks.spilled());
+        assert_eq!(c.lines[2].adjustments[2].group, "OA");
+        assert_eq!(c.lines[2].remarks.as_slice(), ["M1", "N4", "N130"]);
+    }
+
+    #[test]
     fn amounts_are_x12_decimals_and_nothing_else() {
         for good in ["48", "48.5", "-48.50", ".5", "0"] {
             assert!(x12_decimal(good).is_some(), "{good}");
@@ -1139,7 +1212,7 @@ mod tests {
         let line = &r.claims[0].lines[0];
         assert_eq!(line.line_control.as_deref(), Some("C1-1"));
         assert_eq!(line.allowed, Some(Decimal::from(120)));
-        assert_eq!(line.remarks, ["N130"]);
+        assert_eq!(line.remarks.as_slice(), ["N130"]);
         assert_eq!(line.adjustments[0].group, "PR");
         assert_eq!(r.claims[0].adjustments[0].reason, "45");
         assert_eq!(r.expected_payment(), Decimal::from(90));
