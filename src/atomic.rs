@@ -32,6 +32,9 @@ impl AtomicFile {
                     format!("{}: not a file name", dest.display()),
                 )
             })?;
+        if let Some(dir) = dest.parent() {
+            sweep_dead_parts(dir, &format!(".{name}."), ".part");
+        }
         let tmp = dest.with_file_name(format!(".{name}.{}.part", std::process::id()));
         let file = private_file(&tmp)?;
         Ok(AtomicFile {
@@ -57,6 +60,40 @@ impl AtomicFile {
             sync_dir(dir)?;
         }
         Ok(())
+    }
+}
+
+/// Removes `PREFIX<pid>SUFFIX` files in `dir` whose process is gone: the
+/// temporary files of a run that was killed (or stopped by a signal)
+/// before it could commit or remove them. They may hold PHI, and nothing
+/// ever renames another process's temporary file, so they are garbage. A
+/// live process's file is left alone; without `/proc` nothing is removed.
+pub fn sweep_dead_parts(dir: &Path, prefix: &str, suffix: &str) {
+    let proc_fs = Path::new("/proc");
+    if !proc_fs.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    let ours = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != ours && !proc_fs.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -153,6 +190,27 @@ impl Drop for AtomicFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a killed `translate -o` left its hidden `.NAME.PID.part`
+    /// (PHI) beside the output for good.
+    #[test]
+    fn a_dead_runs_temporary_file_is_removed_a_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |n: &str| dir.path().join(n);
+        // Above any pid_max: never a live process.
+        let dead = file(".x.837.999999999.part");
+        let live = file(".x.837.1.part");
+        let other = file(".y.837.999999999.part");
+        let odd = file(".x.837.abc.part");
+        for f in [&dead, &live, &other, &odd] {
+            std::fs::write(f, "PHI").unwrap();
+        }
+        let out = AtomicFile::create(&file("x.837")).unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists() && odd.exists());
+        out.commit().unwrap();
+        assert!(file("x.837").exists());
+    }
 
     #[test]
     fn files_are_0600_and_new_folders_0700_whatever_the_umask() {

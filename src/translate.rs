@@ -952,6 +952,11 @@ impl Quarantine {
                 Err(_) => break,
             }
         }
+        crate::atomic::sweep_dead_parts(
+            &self.dir,
+            &format!(".{}.rejected.", self.stem),
+            &format!(".{}.part", self.ext()),
+        );
         let tmp = Temporary(self.dir.join(format!(
             ".{}.rejected.{}.{}.part",
             self.stem,
