@@ -283,6 +283,18 @@ impl Ledger {
         row.as_ref().map(export_row).transpose()
     }
 
+    /// The export with this id.
+    pub async fn export_by_id(&self, export_id: i64) -> Result<Option<ExportRow>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT id, path, sha256, state, file_id, created_at, archive_path FROM exports WHERE id = $1",
+        )
+        .bind(export_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("looking up an export"))?;
+        row.as_ref().map(export_row).transpose()
+    }
+
     /// Step 1: an export is picked up and the file its claims will go into
     /// is named. Inserts the export (or, for an export whose earlier sealing
     /// was cut short, points it at the new file) and the file in state
@@ -616,6 +628,76 @@ impl Ledger {
             .await
             .map_err(query_err("recording where an export is archived"))?;
         Ok(())
+    }
+
+    /// A drop of the same bytes as export `export_id` (a duplicate, not
+    /// sent again) is about to be sealed into `processed/`: on record
+    /// (`what`: the drop's path and its copy's, as the caller writes them)
+    /// before the copy is renamed into place, as [`Ledger::export_archiving`]
+    /// is for an export sent, so a run killed between that rename and the
+    /// drop's removal finishes with that copy
+    /// ([`Ledger::pending_duplicates`]) instead of making a second one.
+    pub async fn duplicate_archiving(
+        &self,
+        export_id: i64,
+        what: &str,
+        at: Stamp,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        event(
+            &mut tx,
+            &at,
+            (Some(export_id), None),
+            ("duplicate_archiving", AuditAction::ExportRead),
+            what,
+        )
+        .await?;
+        self.commit_audited(tx, "committing a duplicate's archiving")
+            .await
+    }
+
+    /// A duplicate drop of export `export_id` is retired: where it went.
+    pub async fn duplicate_archived(
+        &self,
+        export_id: i64,
+        new_path: &str,
+        at: Stamp,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        event(
+            &mut tx,
+            &at,
+            (Some(export_id), None),
+            ("duplicate_archived", AuditAction::ExportArchived),
+            new_path,
+        )
+        .await?;
+        self.commit_audited(tx, "committing a duplicate archived")
+            .await
+    }
+
+    /// Duplicate drops of this partner's exports whose retirement was
+    /// begun and not recorded done (a run killed midway): (export id, the
+    /// `duplicate_archiving` event's detail), oldest first. (The file
+    /// events' partial index holds these too: no scan of every event.)
+    pub async fn pending_duplicates(
+        &self,
+        partner: &str,
+    ) -> Result<Vec<(i64, String)>, LedgerError> {
+        sqlx::query_as(
+            "SELECT e.export_id, e.detail FROM events e JOIN exports x ON x.id = e.export_id \
+             WHERE x.partner = $1 AND e.file_id IS NULL AND e.claim_id IS NULL \
+             AND e.kind = 'duplicate_archiving' \
+             AND NOT EXISTS (SELECT 1 FROM events d WHERE d.file_id IS NULL AND d.claim_id IS NULL \
+               AND d.export_id = e.export_id AND d.kind = 'duplicate_archived' AND d.id > e.id) \
+             ORDER BY e.id",
+        )
+        .bind(partner)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing duplicates being archived"))
     }
 
     /// Files of a partner that are not yet delivered, oldest first:
