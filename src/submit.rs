@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! export ─pickup─► picked_up ─translate+seal─► sealed in spool ─record─► claims Queued
-//!        ─move─► processed/ ─upload tmp─► uploading ─stat/hash─► verified ─rename─► delivered, claims Sent
+//!        ─upload tmp─► uploading ─stat/hash─► verified ─rename─► delivered, claims Sent
+//!        ─move─► processed/   (its sealed copy written beside the upload, put in place after)
 //! ```
 //!
 //! Every arrow is one ledger commit (or one durable file operation followed
@@ -47,7 +48,7 @@ use crate::fault::{crash_point, pause_point};
 use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
-    Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Reserved, SentClaim,
+    Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Reserved, SentClaims,
     SpooledFile,
 };
 use crate::map::InputMap;
@@ -198,7 +199,7 @@ impl Progress for Quiet {
 struct Written {
     translation: Translation,
     /// Where each written claim landed, for the ledger.
-    claims: Vec<SentClaim>,
+    claims: SentClaims,
     /// None when no claim could be written (no spool file exists).
     sealed: Option<Sealed>,
 }
@@ -962,7 +963,7 @@ impl Submit<'_> {
             file_parties: false,
             quarantine: Some(rejected.clone()),
         };
-        let mut claims = Vec::new();
+        let mut claims = SentClaims::new();
         let translation = pipeline
             .translate(
                 &[export.to_owned()],
@@ -970,19 +971,13 @@ impl Submit<'_> {
                 numbers,
                 &mut sealer,
                 |claim, placement| {
-                    claims.push(SentClaim {
-                        claim_id: claim.id.clone(),
-                        kind: claim.kind,
-                        frequency: claim.frequency_code.clone(),
-                        charge: claim.total_charge,
-                        payer_id: claim.payer.id.clone(),
-                        placement: *placement,
-                        line_controls: claim
-                            .lines
-                            .iter()
-                            .map(|l| l.line_control_number.clone())
-                            .collect(),
-                    })
+                    claims.push(
+                        (&claim.id, claim.kind, &claim.frequency_code),
+                        claim.total_charge,
+                        &claim.payer.id,
+                        *placement,
+                        claim.lines.iter().map(|l| l.line_control_number.as_deref()),
+                    )
                 },
             )
             .map_err(|source| SubmitError::Translate {
