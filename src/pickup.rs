@@ -262,24 +262,28 @@ pub struct SealedCopy {
 }
 
 /// Starts an export's sealed copy (the age header, to the archive
-/// recipients) for [`seal_copy`] to fill on another thread.
+/// recipients) for [`seal_copy`] to fill on another thread; says whether
+/// `processed/` was made for it.
 pub fn start_copy(
     export: &Path,
     dest: &Path,
     archive: &crate::config::Archive,
-) -> Result<crate::crypt::Sealer<crate::atomic::AtomicFile>, PickupError> {
+) -> Result<(crate::crypt::Sealer<crate::atomic::AtomicFile>, bool), PickupError> {
     let Some(recipients) = &archive.recipients else {
         return Err(PickupError::NoArchiveRecipient {
             path: export.to_owned(),
         });
     };
     let dir = processed_dir(export);
+    let made = !dir.is_dir();
     crate::atomic::private_dir(&dir).map_err(io_err(&dir))?;
     let out = crate::atomic::AtomicFile::create(dest).map_err(io_err(dest))?;
-    crate::crypt::Sealer::new(recipients, out).map_err(|source| PickupError::Seal {
-        path: export.to_owned(),
-        source,
-    })
+    let sealer =
+        crate::crypt::Sealer::new(recipients, out).map_err(|source| PickupError::Seal {
+            path: export.to_owned(),
+            source,
+        })?;
+    Ok((sealer, made))
 }
 
 /// Seals `export` through `sealer` (from [`start_copy`]) and syncs it

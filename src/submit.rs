@@ -278,8 +278,8 @@ impl Submit<'_> {
         // file's claims are recorded; the connection is used only after.
         //
         // An export's sealed copy for `processed/` is written on a thread
-        // while the files are delivered, under its temporary name only: it
-        // is renamed into place, and the export removed, after delivery, in
+        // while it is translated, under its temporary name only: it is
+        // renamed into place, and the export removed, after delivery, in
         // line (`finish_retirement`). A kill before that leaves the
         // temporary file, which recovery sweeps, and the export `spooled`
         // in the outbox, retired by the next run; a kill between the rename
@@ -532,140 +532,156 @@ impl Submit<'_> {
             .await?;
         crash_point("picked-up");
         tracing::debug!(step = "picked up");
+        // The export's sealed copy for `processed/` is written beside the
+        // translate (mostly CPU; the disk is idle until the spool's fsync),
+        // and put in place only after delivery. Dropped unused when the
+        // export is not retired in this run (its temporary file goes).
+        let retiring = self.start_retirement(export_id, export, &fp.sha256);
 
-        let written = self.write_sealed(export, &spool_path, &mut numbers);
-        let Written {
-            translation,
-            claims,
-            sealed,
-        } = match written {
-            Ok(w) => w,
-            Err(e) => {
+        let rest = async {
+            let written = self.write_sealed(export, &spool_path, &mut numbers);
+            let Written {
+                translation,
+                claims,
+                sealed,
+            } = match written {
+                Ok(w) => w,
+                Err(e) => {
+                    self.ledger
+                        .abandon_file(file_id, &e.to_string(), self.now)
+                        .await?;
+                    return Err(e);
+                }
+            };
+            tracing::debug!(step = "translated and sealed");
+            if !pickup::unchanged(export, &fp)? {
+                remove_if_present(&spool_path)?;
                 self.ledger
-                    .abandon_file(file_id, &e.to_string(), self.now)
+                    .abandon_file(file_id, "the export changed while it was read", self.now)
                     .await?;
-                return Err(e);
+                return Err(PickupError::Growing {
+                    path: export.to_owned(),
+                }
+                .into());
             }
-        };
-        tracing::debug!(step = "translated and sealed");
-        if !pickup::unchanged(export, &fp)? {
-            remove_if_present(&spool_path)?;
-            self.ledger
-                .abandon_file(file_id, "the export changed while it was read", self.now)
-                .await?;
-            return Err(PickupError::Growing {
-                path: export.to_owned(),
-            }
-            .into());
-        }
-        let report = translation.report;
-        let counts = Counts {
-            read: report.claims_read,
-            accepted: report.claims_accepted,
-            set_aside: report.claims_set_aside,
-        };
-        let outcome = match (translation.interchange, sealed) {
-            (Some(interchange), Some(sealed)) => {
-                crash_point("sealed");
-                // Any host can deliver it once it is spooled: its bytes are
-                // in a shared ledger before the ledger says so.
-                self.ledger
-                    .store_spool_copy(
-                        Direction::Out,
-                        file_id,
-                        &spool_path,
-                        Some(&sealed.sha256_hex()),
-                    )
-                    .await?;
-                tracing::debug!(step = "spool copy");
-                let sha256 = sealed.sha256_hex();
-                let spooled = SpooledFile {
-                    export_id,
-                    file_id,
-                    partner,
-                    sha256: &sha256,
-                    size: sealed.bytes,
-                    envelope: env,
-                    interchange: &interchange,
-                    claims: &claims,
-                    counts,
-                };
-                let record = self.ledger.record_spooled(&spooled, self.now);
-                // A partner found unreachable earlier in this run is not
-                // waited for again here: `deliver` reports (and retries) it.
-                if self.uploads_ahead() && !matches!(early, Some(Err(_))) {
-                    let written = self
-                        .record_uploading_ahead(
-                            record,
+            let report = translation.report;
+            let counts = Counts {
+                read: report.claims_read,
+                accepted: report.claims_accepted,
+                set_aside: report.claims_set_aside,
+            };
+            let outcome = match (translation.interchange, sealed) {
+                (Some(interchange), Some(sealed)) => {
+                    crash_point("sealed");
+                    // Any host can deliver it once it is spooled: its bytes are
+                    // in a shared ledger before the ledger says so.
+                    self.ledger
+                        .store_spool_copy(
+                            Direction::Out,
                             file_id,
-                            &name,
                             &spool_path,
-                            sealed.bytes,
-                            early,
+                            Some(&sealed.sha256_hex()),
                         )
                         .await?;
-                    if written {
-                        ahead.insert(file_id);
+                    tracing::debug!(step = "spool copy");
+                    let sha256 = sealed.sha256_hex();
+                    let spooled = SpooledFile {
+                        export_id,
+                        file_id,
+                        partner,
+                        sha256: &sha256,
+                        size: sealed.bytes,
+                        envelope: env,
+                        interchange: &interchange,
+                        claims: &claims,
+                        counts,
+                    };
+                    let record = self.ledger.record_spooled(&spooled, self.now);
+                    // A partner found unreachable earlier in this run is not
+                    // waited for again here: `deliver` reports (and retries) it.
+                    if self.uploads_ahead() && !matches!(early, Some(Err(_))) {
+                        let written = self
+                            .record_uploading_ahead(
+                                record,
+                                file_id,
+                                &name,
+                                &spool_path,
+                                sealed.bytes,
+                                early,
+                            )
+                            .await?;
+                        if written {
+                            ahead.insert(file_id);
+                        }
+                    } else if early.is_none() {
+                        // The handshake and login while the ledger records the
+                        // claims; the connection is used only after. A ledger
+                        // failure drops the connecting at once.
+                        let ((), opened) = tokio::try_join!(record, async {
+                            Ok(Connection::open(&self.partner.sftp, self.partner.timeout).await)
+                        })?;
+                        *early = Some(opened);
+                    } else {
+                        record.await?;
                     }
-                } else if early.is_none() {
-                    // The handshake and login while the ledger records the
-                    // claims; the connection is used only after. A ledger
-                    // failure drops the connecting at once.
-                    let ((), opened) = tokio::try_join!(record, async {
-                        Ok(Connection::open(&self.partner.sftp, self.partner.timeout).await)
-                    })?;
-                    *early = Some(opened);
-                } else {
-                    record.await?;
+                    tracing::info!(file = %name, isa13 = interchange.control, claims = claims.len(), "sealed in the spool");
+                    crash_point("spooled");
+                    ExportOutcome::Spooled {
+                        export: export.to_owned(),
+                        file: name,
+                        control: interchange.control,
+                        report,
+                    }
                 }
-                tracing::info!(file = %name, isa13 = interchange.control, claims = claims.len(), "sealed in the spool");
-                crash_point("spooled");
-                ExportOutcome::Spooled {
-                    export: export.to_owned(),
-                    file: name,
-                    control: interchange.control,
-                    report,
+                _ => {
+                    self.ledger
+                        .record_nothing_to_send(export_id, file_id, counts, self.now)
+                        .await?;
+                    ExportOutcome::NothingToSend {
+                        export: export.to_owned(),
+                        report,
+                    }
                 }
-            }
-            _ => {
-                self.ledger
-                    .record_nothing_to_send(export_id, file_id, counts, self.now)
-                    .await?;
-                ExportOutcome::NothingToSend {
-                    export: export.to_owned(),
-                    report,
-                }
-            }
+            };
+            Ok::<ExportOutcome, SubmitError>(outcome)
         };
-        let retiring = self.start_retirement(export_id, export, &fp.sha256)?;
-        Ok((outcome, Some(retiring)))
+        match rest.await {
+            Ok(outcome) => Ok((outcome, Some(retiring))),
+            Err(e) => {
+                retiring.discard().await;
+                Err(e)
+            }
+        }
     }
 
-    /// Starts retiring an export whose claims are recorded: its sealed copy
-    /// is written (under its temporary name, in `processed/`) on a thread,
-    /// while the files are delivered.
-    fn start_retirement(
-        &self,
-        export_id: i64,
-        export: &Path,
-        spooled: &str,
-    ) -> Result<Retiring, SubmitError> {
-        let how = match pickup::plan_retirement(export, &self.config.archive)? {
-            pickup::Retirement::Remove => Retire::Remove,
-            pickup::Retirement::SealInto(dest) => {
-                let sealer = pickup::start_copy(export, &dest, &self.config.archive)?;
-                let (from, to, spooled) = (export.to_owned(), dest.clone(), spooled.to_owned());
-                let copy = tokio::task::spawn_blocking(move || {
-                    pickup::seal_copy(&from, &to, sealer, &spooled)
-                });
-                Retire::Seal { dest, copy }
-            }
-        };
-        Ok(Retiring {
+    /// Starts retiring an export: its sealed copy is written (under its
+    /// temporary name, in `processed/`) on a thread, while the export is
+    /// translated and its file delivered. One that cannot be started is
+    /// retired in line at the end instead (and fails there, if it must).
+    fn start_retirement(&self, export_id: i64, export: &Path, spooled: &str) -> Retiring {
+        let started = pickup::plan_retirement(export, &self.config.archive).and_then(|plan| {
+            Ok(match plan {
+                pickup::Retirement::Remove => Retire::Remove,
+                pickup::Retirement::SealInto(dest) => {
+                    let (sealer, made_dir) =
+                        pickup::start_copy(export, &dest, &self.config.archive)?;
+                    let (from, to, spooled) = (export.to_owned(), dest.clone(), spooled.to_owned());
+                    let copy = tokio::task::spawn_blocking(move || {
+                        pickup::seal_copy(&from, &to, sealer, &spooled)
+                    });
+                    Retire::Seal {
+                        dest,
+                        copy,
+                        made_dir,
+                    }
+                }
+            })
+        });
+        Retiring {
             export_id,
             export: export.to_owned(),
-            how,
-        })
+            how: started.unwrap_or(Retire::InLine),
+        }
     }
 
     /// Finishes a retirement begun by [`Submit::start_retirement`]: the
@@ -716,11 +732,12 @@ impl Submit<'_> {
         how: Retire,
     ) -> Result<PathBuf, SubmitError> {
         match how {
+            Retire::InLine => self.retire_recorded(export_id, export).await,
             Retire::Remove => {
                 pickup::remove_export(export)?;
                 Ok(PathBuf::from("(removed)"))
             }
-            Retire::Seal { dest, copy } => {
+            Retire::Seal { dest, copy, .. } => {
                 let copy = copy.await.map_err(|e| SubmitError::Spool {
                     path: export.to_owned(),
                     source: std::io::Error::other(e.to_string()),
@@ -1455,7 +1472,8 @@ impl Submit<'_> {
 }
 
 /// An export being retired: its sealed copy for `processed/` written on a
-/// thread ([`Submit::start_retirement`]), finished after delivery.
+/// thread beside the translate ([`Submit::start_retirement`]), put in place
+/// after delivery.
 struct Retiring {
     export_id: i64,
     export: PathBuf,
@@ -1463,13 +1481,31 @@ struct Retiring {
 }
 
 enum Retire {
+    /// Could not be started ahead: [`Submit::retire_recorded`], in line.
+    InLine,
     /// `archive.exports = "removed"`.
     Remove,
     /// Sealed into `processed/` under `dest`.
     Seal {
         dest: PathBuf,
         copy: tokio::task::JoinHandle<Result<pickup::SealedCopy, PickupError>>,
+        /// `processed/` was made for it.
+        made_dir: bool,
     },
+}
+
+impl Retiring {
+    /// The export is not retired in this run (it stays in the outbox): its
+    /// copy, once the thread is done with it, goes with its temporary
+    /// file, and `processed/` too if it was made for it and holds nothing.
+    async fn discard(self) {
+        if let Retire::Seal { copy, made_dir, .. } = self.how {
+            drop(copy.await);
+            if made_dir {
+                std::fs::remove_dir(pickup::processed_dir(&self.export)).ok();
+            }
+        }
+    }
 }
 
 /// A file's two names on the partner's server.
