@@ -27,7 +27,9 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use edi_courier::inspect::{read_items, Item};
-use edi_courier::ledger::{Counts, Ledger, NewExport, NewInbound, SentClaim, SpooledFile};
+use edi_courier::ledger::{
+    Counts, Ledger, NewExport, NewInbound, SentClaim, SentClaims, SpooledFile,
+};
 use edi_courier::model::{Claim, ClaimFile};
 use edi_courier::profile::Profile;
 use edi_courier::x12::{Sequential, Writer837};
@@ -259,6 +261,7 @@ async fn prepare(url: &str, n: usize, partner: &str) -> (Ledger, f64, f64) {
                 .collect(),
         });
     }
+    let sent: SentClaims = sent.into_iter().collect();
     let interchange = w.finish(&mut out).unwrap();
     let record0 = epoch();
     let (export_id, file_id) = ledger

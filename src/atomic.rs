@@ -49,6 +49,13 @@ impl AtomicFile {
         &self.dest
     }
 
+    /// Flushes and syncs what was written, under the temporary name (a
+    /// later [`commit`](AtomicFile::commit) then has little left to sync).
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()
+    }
+
     /// Flushes, fsyncs, renames into place and fsyncs the folder.
     pub fn commit(mut self) -> io::Result<()> {
         crate::fault::enospc_if_injected("spool", &self.dest)?;

@@ -212,7 +212,7 @@ pub fn finish_retirement(export: &Path, dest: &Path) -> Result<PathBuf, PickupEr
     Ok(dest.to_owned())
 }
 
-fn remove_export(export: &Path) -> Result<(), PickupError> {
+pub fn remove_export(export: &Path) -> Result<(), PickupError> {
     fs::remove_file(export).map_err(io_err(export))?;
     if let Some(parent) = export.parent() {
         crate::atomic::sync_dir(parent).map_err(io_err(parent))?;
@@ -241,6 +241,124 @@ fn seal_into_processed(
     crate::fault::crash_point("archived");
     remove_export(export)?;
     Ok(dest.to_owned())
+}
+
+/// An export's sealed copy, written and synced under its temporary name in
+/// `processed/` (`.NAME.PID.part`), not yet in place: [`seal_copy`] makes
+/// it on a thread while the export's file is delivered, [`SealedCopy::place`]
+/// renames it into place and removes the export afterwards, in line. A
+/// kill before `place` leaves only the temporary file, which
+/// [`sweep_processed`] removes; the export, still in the outbox and
+/// still `spooled` in the ledger, is retired again by the next run.
+pub struct SealedCopy {
+    export: PathBuf,
+    dest: PathBuf,
+    out: crate::atomic::AtomicFile,
+    /// Whether the bytes sealed hash to what was spooled.
+    same: bool,
+    /// The export's file as it was read (device, inode, size): the path is
+    /// removed only if it still names that file.
+    read: (u64, u64, u64),
+}
+
+/// Starts an export's sealed copy (the age header, to the archive
+/// recipients) for [`seal_copy`] to fill on another thread; says whether
+/// `processed/` was made for it.
+pub fn start_copy(
+    export: &Path,
+    dest: &Path,
+    archive: &crate::config::Archive,
+) -> Result<(crate::crypt::Sealer<crate::atomic::AtomicFile>, bool), PickupError> {
+    let Some(recipients) = &archive.recipients else {
+        return Err(PickupError::NoArchiveRecipient {
+            path: export.to_owned(),
+        });
+    };
+    let dir = processed_dir(export);
+    let made = !dir.is_dir();
+    crate::atomic::private_dir(&dir).map_err(io_err(&dir))?;
+    let out = crate::atomic::AtomicFile::create(dest).map_err(io_err(dest))?;
+    let sealer =
+        crate::crypt::Sealer::new(recipients, out).map_err(|source| PickupError::Seal {
+            path: export.to_owned(),
+            source,
+        })?;
+    Ok((sealer, made))
+}
+
+/// Seals `export` through `sealer` (from [`start_copy`]) and syncs it
+/// under its temporary name, hashing what it read: the copy knows whether
+/// it holds the bytes whose SHA-256 (hex) is `spooled`.
+pub fn seal_copy(
+    export: &Path,
+    dest: &Path,
+    mut sealer: crate::crypt::Sealer<crate::atomic::AtomicFile>,
+    spooled: &str,
+) -> Result<SealedCopy, PickupError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut plain = fs::File::open(export).map_err(io_err(export))?;
+    let meta = plain.metadata().map_err(io_err(export))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = plain.read(&mut buf).map_err(io_err(export))?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        hash.update(chunk);
+        io::Write::write_all(&mut sealer, chunk).map_err(io_err(export))?;
+    }
+    let (mut out, _) = sealer.finish().map_err(|source| PickupError::Seal {
+        path: export.to_owned(),
+        source,
+    })?;
+    crate::fault::enospc_if_injected("processed", dest).map_err(io_err(dest))?;
+    out.sync().map_err(io_err(dest))?;
+    // Test hook: the copy is whole under its temporary name, not in place.
+    crate::fault::crash_point("retire-sealed");
+    Ok(SealedCopy {
+        export: export.to_owned(),
+        dest: dest.to_owned(),
+        out,
+        same: crate::hex(&hash.finalize()) == spooled,
+        read: (meta.dev(), meta.ino(), meta.len()),
+    })
+}
+
+/// How [`SealedCopy::place`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Placed {
+    /// The copy is in place and the export removed.
+    Retired(PathBuf),
+    /// The copy is in place; the export's path names another file now
+    /// (replaced while it was sealed), which stays for the next run.
+    Replaced(PathBuf),
+    /// The bytes read were not the ones spooled (the export changed in
+    /// place): no copy was kept and nothing was removed.
+    Changed,
+}
+
+impl SealedCopy {
+    /// Renames the copy into place and removes the export — only if it is
+    /// still the file that was sealed.
+    pub fn place(self) -> Result<Placed, PickupError> {
+        use std::os::unix::fs::MetadataExt as _;
+        if !self.same {
+            return Ok(Placed::Changed);
+        }
+        let dest = self.dest;
+        self.out.commit().map_err(io_err(&dest))?;
+        // Test hook: the sealed copy is in place, the export not yet removed.
+        crate::fault::crash_point("archived");
+        let still = fs::symlink_metadata(&self.export)
+            .is_ok_and(|m| (m.dev(), m.ino(), m.len()) == self.read);
+        if !still {
+            return Ok(Placed::Replaced(dest));
+        }
+        remove_export(&self.export)?;
+        Ok(Placed::Retired(dest))
+    }
 }
 
 /// Removes what a retirement cut short (a kill while it sealed) left in

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! export ─pickup─► picked_up ─translate+seal─► sealed in spool ─record─► claims Queued
-//!        ─move─► processed/ ─upload tmp─► uploading ─stat/hash─► verified ─rename─► delivered, claims Sent
+//!        ─upload tmp─► uploading ─stat/hash─► verified ─rename─► delivered, claims Sent
+//!        ─move─► processed/   (its sealed copy written beside the upload, put in place after)
 //! ```
 //!
 //! Every arrow is one ledger commit (or one durable file operation followed
@@ -47,7 +48,7 @@ use crate::fault::{crash_point, pause_point};
 use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
-    Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Reserved, SentClaim,
+    Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Reserved, SentClaims,
     SpooledFile,
 };
 use crate::map::InputMap;
@@ -198,7 +199,7 @@ impl Progress for Quiet {
 struct Written {
     translation: Translation,
     /// Where each written claim landed, for the ledger.
-    claims: Vec<SentClaim>,
+    claims: SentClaims,
     /// None when no claim could be written (no spool file exists).
     sealed: Option<Sealed>,
 }
@@ -276,18 +277,30 @@ impl Submit<'_> {
         // The partner's server is connected to while the first spooled
         // file's claims are recorded; the connection is used only after.
         //
-        // Retiring the export stays on this path, before delivery: done on
-        // a thread while files uploaded, a kill between its sealed copy's
-        // rename and the export's removal (a window the upload then spans)
-        // left the export to be archived twice on recovery
-        // (`kill_9_at_every_step_…` in tests/delivery_faults.rs).
+        // An export's sealed copy for `processed/` is written on a thread
+        // while it is translated, under its temporary name only: it is
+        // renamed into place, and the export removed, after delivery, in
+        // line (`finish_retirement`). A kill before that leaves the
+        // temporary file, which recovery sweeps, and the export `spooled`
+        // in the outbox, retired by the next run; a kill between the rename
+        // and the removal finds the copy by the name recorded before the
+        // rename (`kill_9_at_every_step_…` in tests/delivery_faults.rs).
         let mut early = None;
         // Files whose temporary name was written whole while their claims
         // were recorded (`upload = "rename"`).
         let mut ahead = HashSet::new();
+        // Exports whose claims are recorded, being sealed into
+        // `processed/` on a thread while the files are delivered, with
+        // where their outcome is in the report.
+        let mut retiring = Vec::new();
         for export in inputs {
             let outcome = match self.prepare(&export, &mut early, &mut ahead).await {
-                Ok(outcome) => outcome,
+                Ok((outcome, retirement)) => {
+                    if let Some(r) = retirement {
+                        retiring.push((report.exports.len(), r));
+                    }
+                    outcome
+                }
                 // The ledger itself failing is not this export's fault: stop.
                 Err(SubmitError::Ledger(e)) => return Err(e.into()),
                 Err(e) => {
@@ -302,6 +315,10 @@ impl Submit<'_> {
         }
         self.deliver(&mut report, early, ahead).await?;
         tracing::debug!(step = "delivery done");
+        for (at, retirement) in retiring {
+            self.finish_retirement(&mut report, at, retirement).await?;
+        }
+        tracing::debug!(step = "retired");
         self.sweep_spool().await?;
         Ok(report)
     }
@@ -335,6 +352,7 @@ impl Submit<'_> {
     async fn recover(&self) -> Result<(), SubmitError> {
         // A retirement killed while it sealed leaves its temporary file.
         pickup::sweep_processed(&self.outbox());
+        self.recover_duplicates().await?;
         for file in self.ledger.unfinished_files(&self.partner.name).await? {
             if file.state != FileState::Sealing {
                 continue;
@@ -375,8 +393,52 @@ impl Submit<'_> {
         Ok(())
     }
 
-    /// Pickup → translate into a sealed spool file → record → move the
-    /// export to `processed/`.
+    /// Finishes the retirements of duplicate drops a kill cut short (see
+    /// [`Submit::retire_duplicate`]): a copy in place whose drop is still in
+    /// the outbox with the same bytes — the drop is removed; a drop already
+    /// removed — done; a copy never put in place — the drop, still in the
+    /// outbox, is picked up (and retired) again as a duplicate.
+    async fn recover_duplicates(&self) -> Result<(), SubmitError> {
+        for (first, what) in self.ledger.pending_duplicates(&self.partner.name).await? {
+            let json: serde_json::Value =
+                serde_json::from_str(&what).map_err(|_| LedgerError::Corrupt {
+                    what: "duplicate archiving record",
+                    value: what.clone(),
+                })?;
+            let field = |name: &str| json.get(name).and_then(|v| v.as_str()).map(PathBuf::from);
+            let (Some(path), Some(dest)) = (field("path"), field("archive_path")) else {
+                return Err(LedgerError::Corrupt {
+                    what: "duplicate archiving record",
+                    value: what,
+                }
+                .into());
+            };
+            if !dest.exists() {
+                continue;
+            }
+            if path.exists() {
+                let same = match self.ledger.export_by_id(first).await? {
+                    Some(row) => {
+                        matches!(pickup::fingerprint(&path), Ok(fp) if fp.sha256 == row.sha256)
+                    }
+                    None => false,
+                };
+                if !same {
+                    // Another file under that name since: picked up as itself.
+                    continue;
+                }
+                pickup::finish_retirement(&path, &dest)?;
+            }
+            self.ledger
+                .duplicate_archived(first, &dest.display().to_string(), self.now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Pickup → translate into a sealed spool file → record → start the
+    /// export's retirement (finished after delivery, see
+    /// [`Submit::finish_retirement`]).
     /// Opens the connection to the partner into `early`, while the claims
     /// are recorded, when no connection was opened yet.
     /// With `upload = "rename"`, the file's temporary name on the partner's
@@ -387,20 +449,21 @@ impl Submit<'_> {
         export: &Path,
         early: &mut Option<Result<Connection, SftpError>>,
         ahead: &mut HashSet<i64>,
-    ) -> Result<ExportOutcome, SubmitError> {
+    ) -> Result<(ExportOutcome, Option<Retiring>), SubmitError> {
         let fp = pickup::fingerprint(export)?;
         tracing::debug!(step = "fingerprinted");
         let partner = &self.partner.name;
         if let Some(seen) = self.ledger.export_by_hash(partner, &fp.sha256).await? {
             if seen.state != ExportState::PickedUp {
-                let moved_to = pickup::retire(export, &self.config.archive)?;
+                let moved_to = self.retire_duplicate(seen.id, export).await?;
                 tracing::warn!(export = %export.display(), first_seen = %seen.created_at,
                     "the same export was submitted before; not sent again");
-                return Ok(ExportOutcome::Duplicate {
+                let outcome = ExportOutcome::Duplicate {
                     export: export.to_owned(),
                     first_seen: format!("{} ({})", seen.created_at, seen.path),
                     moved_to,
-                });
+                };
+                return Ok((outcome, None));
             }
         }
 
@@ -469,118 +532,255 @@ impl Submit<'_> {
             .await?;
         crash_point("picked-up");
         tracing::debug!(step = "picked up");
+        // The export's sealed copy for `processed/` is written beside the
+        // translate (mostly CPU; the disk is idle until the spool's fsync),
+        // and put in place only after delivery. Dropped unused when the
+        // export is not retired in this run (its temporary file goes).
+        let retiring = self.start_retirement(export_id, export, &fp.sha256);
 
-        let written = self.write_sealed(export, &spool_path, &mut numbers);
-        let Written {
-            translation,
-            claims,
-            sealed,
-        } = match written {
-            Ok(w) => w,
-            Err(e) => {
+        let rest = async {
+            let written = self.write_sealed(export, &spool_path, &mut numbers);
+            let Written {
+                translation,
+                claims,
+                sealed,
+            } = match written {
+                Ok(w) => w,
+                Err(e) => {
+                    self.ledger
+                        .abandon_file(file_id, &e.to_string(), self.now)
+                        .await?;
+                    return Err(e);
+                }
+            };
+            tracing::debug!(step = "translated and sealed");
+            if !pickup::unchanged(export, &fp)? {
+                remove_if_present(&spool_path)?;
                 self.ledger
-                    .abandon_file(file_id, &e.to_string(), self.now)
+                    .abandon_file(file_id, "the export changed while it was read", self.now)
                     .await?;
-                return Err(e);
+                return Err(PickupError::Growing {
+                    path: export.to_owned(),
+                }
+                .into());
             }
-        };
-        tracing::debug!(step = "translated and sealed");
-        if !pickup::unchanged(export, &fp)? {
-            remove_if_present(&spool_path)?;
-            self.ledger
-                .abandon_file(file_id, "the export changed while it was read", self.now)
-                .await?;
-            return Err(PickupError::Growing {
-                path: export.to_owned(),
-            }
-            .into());
-        }
-        let report = translation.report;
-        let counts = Counts {
-            read: report.claims_read,
-            accepted: report.claims_accepted,
-            set_aside: report.claims_set_aside,
-        };
-        let outcome = match (translation.interchange, sealed) {
-            (Some(interchange), Some(sealed)) => {
-                crash_point("sealed");
-                // Any host can deliver it once it is spooled: its bytes are
-                // in a shared ledger before the ledger says so.
-                self.ledger
-                    .store_spool_copy(
-                        Direction::Out,
-                        file_id,
-                        &spool_path,
-                        Some(&sealed.sha256_hex()),
-                    )
-                    .await?;
-                tracing::debug!(step = "spool copy");
-                let sha256 = sealed.sha256_hex();
-                let spooled = SpooledFile {
-                    export_id,
-                    file_id,
-                    partner,
-                    sha256: &sha256,
-                    size: sealed.bytes,
-                    envelope: env,
-                    interchange: &interchange,
-                    claims: &claims,
-                    counts,
-                };
-                let record = self.ledger.record_spooled(&spooled, self.now);
-                // A partner found unreachable earlier in this run is not
-                // waited for again here: `deliver` reports (and retries) it.
-                if self.uploads_ahead() && !matches!(early, Some(Err(_))) {
-                    let written = self
-                        .record_uploading_ahead(
-                            record,
+            let report = translation.report;
+            let counts = Counts {
+                read: report.claims_read,
+                accepted: report.claims_accepted,
+                set_aside: report.claims_set_aside,
+            };
+            let outcome = match (translation.interchange, sealed) {
+                (Some(interchange), Some(sealed)) => {
+                    crash_point("sealed");
+                    // Any host can deliver it once it is spooled: its bytes are
+                    // in a shared ledger before the ledger says so.
+                    self.ledger
+                        .store_spool_copy(
+                            Direction::Out,
                             file_id,
-                            &name,
                             &spool_path,
-                            sealed.bytes,
-                            early,
+                            Some(&sealed.sha256_hex()),
                         )
                         .await?;
-                    if written {
-                        ahead.insert(file_id);
+                    tracing::debug!(step = "spool copy");
+                    let sha256 = sealed.sha256_hex();
+                    let spooled = SpooledFile {
+                        export_id,
+                        file_id,
+                        partner,
+                        sha256: &sha256,
+                        size: sealed.bytes,
+                        envelope: env,
+                        interchange: &interchange,
+                        claims: &claims,
+                        counts,
+                    };
+                    let record = self.ledger.record_spooled(&spooled, self.now);
+                    // A partner found unreachable earlier in this run is not
+                    // waited for again here: `deliver` reports (and retries) it.
+                    if self.uploads_ahead() && !matches!(early, Some(Err(_))) {
+                        let written = self
+                            .record_uploading_ahead(
+                                record,
+                                file_id,
+                                &name,
+                                &spool_path,
+                                sealed.bytes,
+                                early,
+                            )
+                            .await?;
+                        if written {
+                            ahead.insert(file_id);
+                        }
+                    } else if early.is_none() {
+                        // The handshake and login while the ledger records the
+                        // claims; the connection is used only after. A ledger
+                        // failure drops the connecting at once.
+                        let ((), opened) = tokio::try_join!(record, async {
+                            Ok(Connection::open(&self.partner.sftp, self.partner.timeout).await)
+                        })?;
+                        *early = Some(opened);
+                    } else {
+                        record.await?;
                     }
-                } else if early.is_none() {
-                    // The handshake and login while the ledger records the
-                    // claims; the connection is used only after. A ledger
-                    // failure drops the connecting at once.
-                    let ((), opened) = tokio::try_join!(record, async {
-                        Ok(Connection::open(&self.partner.sftp, self.partner.timeout).await)
-                    })?;
-                    *early = Some(opened);
-                } else {
-                    record.await?;
+                    tracing::info!(file = %name, isa13 = interchange.control, claims = claims.len(), "sealed in the spool");
+                    crash_point("spooled");
+                    ExportOutcome::Spooled {
+                        export: export.to_owned(),
+                        file: name,
+                        control: interchange.control,
+                        report,
+                    }
                 }
-                tracing::info!(file = %name, isa13 = interchange.control, claims = claims.len(), "sealed in the spool");
-                crash_point("spooled");
-                ExportOutcome::Spooled {
-                    export: export.to_owned(),
-                    file: name,
-                    control: interchange.control,
-                    report,
+                _ => {
+                    self.ledger
+                        .record_nothing_to_send(export_id, file_id, counts, self.now)
+                        .await?;
+                    ExportOutcome::NothingToSend {
+                        export: export.to_owned(),
+                        report,
+                    }
                 }
-            }
-            _ => {
-                self.ledger
-                    .record_nothing_to_send(export_id, file_id, counts, self.now)
-                    .await?;
-                ExportOutcome::NothingToSend {
-                    export: export.to_owned(),
-                    report,
-                }
-            }
+            };
+            Ok::<ExportOutcome, SubmitError>(outcome)
         };
-        let moved = self.retire_recorded(export_id, export).await?;
-        tracing::debug!(step = "retired");
-        crash_point("moved");
+        match rest.await {
+            Ok(outcome) => Ok((outcome, Some(retiring))),
+            Err(e) => {
+                retiring.discard().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts retiring an export: its sealed copy is written (under its
+    /// temporary name, in `processed/`) on a thread, while the export is
+    /// translated and its file delivered. One that cannot be started is
+    /// retired in line at the end instead (and fails there, if it must).
+    fn start_retirement(&self, export_id: i64, export: &Path, spooled: &str) -> Retiring {
+        let started = pickup::plan_retirement(export, &self.config.archive).and_then(|plan| {
+            Ok(match plan {
+                pickup::Retirement::Remove => Retire::Remove,
+                pickup::Retirement::SealInto(dest) => {
+                    let (sealer, made_dir) =
+                        pickup::start_copy(export, &dest, &self.config.archive)?;
+                    let (from, to, spooled) = (export.to_owned(), dest.clone(), spooled.to_owned());
+                    let copy = tokio::task::spawn_blocking(move || {
+                        pickup::seal_copy(&from, &to, sealer, &spooled)
+                    });
+                    Retire::Seal {
+                        dest,
+                        copy,
+                        made_dir,
+                    }
+                }
+            })
+        });
+        Retiring {
+            export_id,
+            export: export.to_owned(),
+            how: started.unwrap_or(Retire::InLine),
+        }
+    }
+
+    /// Finishes a retirement begun by [`Submit::start_retirement`]: the
+    /// sealed copy's name on record, the copy renamed into place, the
+    /// export removed, `processed` recorded. One that fails is reported
+    /// (the export's outcome becomes a failure) and left to the next run:
+    /// the export stays in the outbox and `spooled` in the ledger, and its
+    /// claims, recorded and spooled, are not affected.
+    async fn finish_retirement(
+        &self,
+        report: &mut SubmitReport,
+        at: usize,
+        retiring: Retiring,
+    ) -> Result<(), SubmitError> {
+        let Retiring {
+            export_id,
+            export,
+            how,
+        } = retiring;
+        match self.retired(export_id, &export, how).await {
+            Ok(moved) => {
+                crash_point("moved");
+                self.ledger
+                    .export_processed(export_id, &moved.display().to_string(), self.now)
+                    .await?;
+                Ok(())
+            }
+            Err(SubmitError::Ledger(e)) => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(export = %export.display(), error = %e,
+                    "retiring an export whose claims were recorded failed; it stays in the outbox and is retired by the next run");
+                let error = format!(
+                    "its claims were recorded and spooled, but retiring it failed (the next run retires it): {e}"
+                );
+                if let Some(slot) = report.exports.get_mut(at) {
+                    *slot = ExportOutcome::Failed { export, error };
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Where a retirement's export went, once it is done.
+    async fn retired(
+        &self,
+        export_id: i64,
+        export: &Path,
+        how: Retire,
+    ) -> Result<PathBuf, SubmitError> {
+        match how {
+            Retire::InLine => self.retire_recorded(export_id, export).await,
+            Retire::Remove => {
+                pickup::remove_export(export)?;
+                Ok(PathBuf::from("(removed)"))
+            }
+            Retire::Seal { dest, copy, .. } => {
+                let copy = copy.await.map_err(|e| SubmitError::Spool {
+                    path: export.to_owned(),
+                    source: std::io::Error::other(e.to_string()),
+                })??;
+                self.ledger
+                    .export_archiving(export_id, &dest.display().to_string(), self.now)
+                    .await?;
+                Ok(match copy.place()? {
+                    pickup::Placed::Retired(dest) => dest,
+                    pickup::Placed::Replaced(dest) => {
+                        tracing::warn!(export = %export.display(),
+                            "the export was replaced while it was archived: its copy is kept, the new file stays for the next run");
+                        dest
+                    }
+                    pickup::Placed::Changed => self.not_archived(export),
+                })
+            }
+        }
+    }
+
+    /// Retires a drop of bytes submitted before (export `first` has that
+    /// hash), with the name of its sealed copy on record before the copy is
+    /// renamed into place — as [`Submit::retire_recorded`] does — so a run
+    /// killed between that rename and the drop's removal finishes with that
+    /// copy ([`Submit::recover_duplicates`]) instead of archiving the same
+    /// drop twice.
+    async fn retire_duplicate(&self, first: i64, export: &Path) -> Result<PathBuf, SubmitError> {
+        let plan = pickup::plan_retirement(export, &self.config.archive)?;
+        if let pickup::Retirement::SealInto(dest) = &plan {
+            let what = serde_json::json!({
+                "path": export.display().to_string(),
+                "archive_path": dest.display().to_string(),
+            });
+            self.ledger
+                .duplicate_archiving(first, &what.to_string(), self.now)
+                .await?;
+        }
+        let moved = pickup::retire_as(export, &self.config.archive, &plan)?;
+        crash_point("duplicate-moved");
         self.ledger
-            .export_processed(export_id, &moved.display().to_string(), self.now)
+            .duplicate_archived(first, &moved.display().to_string(), self.now)
             .await?;
-        Ok(outcome)
+        Ok(moved)
     }
 
     /// What is recorded for an export whose claims were recorded but whose
@@ -780,7 +980,7 @@ impl Submit<'_> {
             file_parties: false,
             quarantine: Some(rejected.clone()),
         };
-        let mut claims = Vec::new();
+        let mut claims = SentClaims::new();
         let translation = pipeline
             .translate(
                 &[export.to_owned()],
@@ -788,19 +988,13 @@ impl Submit<'_> {
                 numbers,
                 &mut sealer,
                 |claim, placement| {
-                    claims.push(SentClaim {
-                        claim_id: claim.id.clone(),
-                        kind: claim.kind,
-                        frequency: claim.frequency_code.clone(),
-                        charge: claim.total_charge,
-                        payer_id: claim.payer.id.clone(),
-                        placement: *placement,
-                        line_controls: claim
-                            .lines
-                            .iter()
-                            .map(|l| l.line_control_number.clone())
-                            .collect(),
-                    })
+                    claims.push(
+                        (&claim.id, claim.kind, &claim.frequency_code),
+                        claim.total_charge,
+                        &claim.payer.id,
+                        *placement,
+                        claim.lines.iter().map(|l| l.line_control_number.as_deref()),
+                    )
                 },
             )
             .map_err(|source| SubmitError::Translate {
@@ -1274,6 +1468,43 @@ impl Submit<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// An export being retired: its sealed copy for `processed/` written on a
+/// thread beside the translate ([`Submit::start_retirement`]), put in place
+/// after delivery.
+struct Retiring {
+    export_id: i64,
+    export: PathBuf,
+    how: Retire,
+}
+
+enum Retire {
+    /// Could not be started ahead: [`Submit::retire_recorded`], in line.
+    InLine,
+    /// `archive.exports = "removed"`.
+    Remove,
+    /// Sealed into `processed/` under `dest`.
+    Seal {
+        dest: PathBuf,
+        copy: tokio::task::JoinHandle<Result<pickup::SealedCopy, PickupError>>,
+        /// `processed/` was made for it.
+        made_dir: bool,
+    },
+}
+
+impl Retiring {
+    /// The export is not retired in this run (it stays in the outbox): its
+    /// copy, once the thread is done with it, goes with its temporary
+    /// file, and `processed/` too if it was made for it and holds nothing.
+    async fn discard(self) {
+        if let Retire::Seal { copy, made_dir, .. } = self.how {
+            drop(copy.await);
+            if made_dir {
+                std::fs::remove_dir(pickup::processed_dir(&self.export)).ok();
+            }
+        }
     }
 }
 

@@ -268,6 +268,7 @@ fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
         "picked-up",
         "sealed",
         "spooled",
+        "retire-sealed",
         "archived",
         "moved",
         "uploading",
@@ -326,6 +327,97 @@ fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
         assert_eq!(again.status.code(), Some(0), "{step}: {}", text(&again));
         assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1, "{step}");
         assert!(Path::new(&ws.partner.outbound_dir).exists());
+    }
+}
+
+/// The export's sealed copy for `processed/` is written while the file is
+/// delivered, and put in place after. When that fails (here a full disk),
+/// the file is still delivered once, the failure is reported, the export
+/// waits in the outbox (nothing lost), and the next run retires it — once.
+#[test]
+fn a_retirement_that_fails_after_delivery_is_reported_and_finished_next_run() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let out = ws.submit(&[("EDI_COURIER_FAULT", "enospc-processed")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        said(&out).contains("retiring it failed") && said(&out).contains("No space left"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL], "delivered");
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+    assert!(
+        names_in(&ws.outbox()).contains(&"clinic.csv".to_owned()),
+        "the export waits in the outbox: {:?}",
+        names_in(&ws.outbox())
+    );
+    assert!(
+        names_in(&ws.outbox().join("processed")).is_empty(),
+        "no copy, no temporary file left"
+    );
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        names_in(&ws.partner.outbound_dir),
+        [FINAL],
+        "not sent again"
+    );
+    assert!(names_in(&ws.outbox()).iter().all(|n| n == "processed"));
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv.age"]);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}
+
+/// A drop of bytes submitted before is not sent again but retired into
+/// `processed/` — with its copy's name on record before the copy is renamed
+/// into place: killed between that rename and the drop's removal, or just
+/// after the removal, the next run finishes with the copy it made (no
+/// second copy), and a later drop of the same bytes gets a copy of its own.
+#[test]
+fn a_duplicate_killed_while_it_is_retired_is_archived_once() {
+    let sshd = Sshd::start();
+    for step in ["archived", "duplicate-moved"] {
+        let mut ws = workspace_with_export(&sshd);
+        ws.partner.outbound_dir = sshd.folder(&format!("dup-{step}"));
+        ws.write_config(&ws.partner.clone(), &sshd.user);
+        let first = ws.submit(&[]);
+        assert_eq!(first.status.code(), Some(0), "{step}: {}", text(&first));
+        ws.drop_export(&root().join("examples/clinic-claims.csv"), "again.csv");
+        let killed = ws.submit(&[("EDI_COURIER_FAULT", step)]);
+        assert_eq!(killed.status.code(), None, "{step}: {}", text(&killed));
+        assert_eq!(
+            names_in(&ws.outbox().join("processed")),
+            ["again.csv.age", "clinic.csv.age"],
+            "{step}: the window is real"
+        );
+
+        let out = ws.submit(&[]);
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out));
+        assert!(
+            names_in(&ws.outbox()).iter().all(|n| n == "processed"),
+            "{step}: {:?}",
+            names_in(&ws.outbox())
+        );
+        assert_eq!(
+            names_in(&ws.outbox().join("processed")),
+            ["again.csv.age", "clinic.csv.age"],
+            "{step}: archived once"
+        );
+        assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL], "{step}");
+        assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{step}");
+
+        // The same bytes once more: a copy of their own.
+        ws.drop_export(&root().join("examples/clinic-claims.csv"), "again.csv");
+        let out = ws.submit(&[]);
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out));
+        assert_eq!(
+            names_in(&ws.outbox().join("processed")),
+            ["again.csv.1.age", "again.csv.age", "clinic.csv.age"],
+            "{step}"
+        );
+        let audit = ws.run(&["audit", "verify"], &[]);
+        assert_eq!(audit.status.code(), Some(0), "{step}: {}", text(&audit));
     }
 }
 

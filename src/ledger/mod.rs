@@ -40,7 +40,7 @@ pub use inbound::{
 };
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
-    SpooledFile,
+    SentClaims, SpooledFile,
 };
 
 /// The largest ISA13 / GS06 / ST02 we hand out (nine digits).

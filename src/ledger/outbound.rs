@@ -152,6 +152,120 @@ pub struct SentClaim {
     pub line_controls: Vec<Option<String>>,
 }
 
+/// The claims of one file as the ledger records them, packed: the text
+/// each row binds (claim id, frequency, charge, payer, line controls as
+/// JSON) in one buffer, and per claim its kind, placement and where its
+/// text ends — about a third of the memory of one [`SentClaim`] per claim
+/// (its strings and vector each a heap allocation), held from the first
+/// claim written until the `spooled` transaction.
+#[derive(Debug, Clone, Default)]
+pub struct SentClaims {
+    text: String,
+    rows: Vec<PackedClaim>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PackedClaim {
+    kind: ClaimKind,
+    placement: ClaimPlacement,
+    /// Where claim id, frequency, charge, payer id and line controls end
+    /// in `text` (each starts where the one before ends).
+    ends: [usize; 5],
+}
+
+/// One claim out of [`SentClaims`], as it is bound.
+struct ClaimRow<'a> {
+    kind: ClaimKind,
+    placement: ClaimPlacement,
+    claim_id: &'a str,
+    frequency: &'a str,
+    charge: &'a str,
+    payer_id: &'a str,
+    line_controls: &'a str,
+}
+
+impl SentClaims {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Adds a claim as it went into the file.
+    pub fn push<'l>(
+        &mut self,
+        (claim_id, kind, frequency): (&str, ClaimKind, &str),
+        charge: Decimal,
+        payer_id: &str,
+        placement: ClaimPlacement,
+        line_controls: impl IntoIterator<Item = Option<&'l str>>,
+    ) {
+        use std::fmt::Write as _;
+        let mut ends = [0usize; 5];
+        let end = |text: &String| text.len();
+        self.text.push_str(claim_id);
+        ends[0] = end(&self.text);
+        self.text.push_str(frequency);
+        ends[1] = end(&self.text);
+        let _ = write!(self.text, "{charge}");
+        ends[2] = end(&self.text);
+        self.text.push_str(payer_id);
+        ends[3] = end(&self.text);
+        let lines: Vec<Option<&str>> = line_controls.into_iter().collect();
+        self.text
+            .push_str(&serde_json::to_string(&lines).unwrap_or_default());
+        ends[4] = end(&self.text);
+        self.rows.push(PackedClaim {
+            kind,
+            placement,
+            ends,
+        });
+    }
+
+    fn rows(&self) -> impl Iterator<Item = ClaimRow<'_>> + '_ {
+        let mut start = 0usize;
+        self.rows.iter().map(move |r| {
+            let mut parts = [""; 5];
+            for (part, &end) in parts.iter_mut().zip(&r.ends) {
+                *part = self.text.get(start..end).unwrap_or_default();
+                start = end;
+            }
+            let [claim_id, frequency, charge, payer_id, line_controls] = parts;
+            ClaimRow {
+                kind: r.kind,
+                placement: r.placement,
+                claim_id,
+                frequency,
+                charge,
+                payer_id,
+                line_controls,
+            }
+        })
+    }
+}
+
+impl FromIterator<SentClaim> for SentClaims {
+    fn from_iter<I: IntoIterator<Item = SentClaim>>(iter: I) -> Self {
+        let mut all = SentClaims::new();
+        for c in iter {
+            all.push(
+                (&c.claim_id, c.kind, &c.frequency),
+                c.charge,
+                &c.payer_id,
+                c.placement,
+                c.line_controls.iter().map(Option::as_deref),
+            );
+        }
+        all
+    }
+}
+
 /// An export picked up, and the file its claims will go into.
 #[derive(Debug, Clone, Copy)]
 pub struct NewExport<'a> {
@@ -175,7 +289,7 @@ pub struct SpooledFile<'a> {
     pub size: u64,
     pub envelope: &'a Envelope,
     pub interchange: &'a InterchangeSummary,
-    pub claims: &'a [SentClaim],
+    pub claims: &'a SentClaims,
     pub counts: Counts,
 }
 
@@ -277,6 +391,18 @@ impl Ledger {
         )
         .bind(partner)
         .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("looking up an export"))?;
+        row.as_ref().map(export_row).transpose()
+    }
+
+    /// The export with this id.
+    pub async fn export_by_id(&self, export_id: i64) -> Result<Option<ExportRow>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT id, path, sha256, state, file_id, created_at, archive_path FROM exports WHERE id = $1",
+        )
+        .bind(export_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(query_err("looking up an export"))?;
@@ -453,7 +579,9 @@ impl Ledger {
                 sets.insert((group.control, set.control), set_id);
             }
         }
-        for chunk in claims.chunks(INSERT_CHUNK) {
+        let mut rows = claims.rows().peekable();
+        while rows.peek().is_some() {
+            let chunk = rows.by_ref().take(INSERT_CHUNK);
             let mut insert = Values::new(
                 self.dialect,
                 "INSERT INTO claims (partner, export_id, file_id, set_id, claim_id, kind, frequency, \
@@ -465,21 +593,21 @@ impl Ledger {
                     .get(&(c.placement.group, c.placement.set))
                     .copied()
                     .unwrap_or_else(|| {
-                        missing = Some(c.claim_id.clone());
+                        missing = Some(c.claim_id.to_owned());
                         0
                     });
                 row.bind(partner)
                     .bind(export_id)
                     .bind(file_id)
                     .bind(set_id)
-                    .bind(&c.claim_id)
+                    .bind(c.claim_id)
                     .bind(kind_str(c.kind))
-                    .bind(&c.frequency)
-                    .bind(c.charge.to_string())
-                    .bind(&c.payer_id)
+                    .bind(c.frequency)
+                    .bind(c.charge)
+                    .bind(c.payer_id)
                     .bind(i64::from(c.placement.first_segment))
                     .bind(i64::from(c.placement.last_segment))
-                    .bind(serde_json::to_string(&c.line_controls).unwrap_or_default())
+                    .bind(c.line_controls)
                     .bind("queued")
                     .bind(&at);
             });
@@ -616,6 +744,76 @@ impl Ledger {
             .await
             .map_err(query_err("recording where an export is archived"))?;
         Ok(())
+    }
+
+    /// A drop of the same bytes as export `export_id` (a duplicate, not
+    /// sent again) is about to be sealed into `processed/`: on record
+    /// (`what`: the drop's path and its copy's, as the caller writes them)
+    /// before the copy is renamed into place, as [`Ledger::export_archiving`]
+    /// is for an export sent, so a run killed between that rename and the
+    /// drop's removal finishes with that copy
+    /// ([`Ledger::pending_duplicates`]) instead of making a second one.
+    pub async fn duplicate_archiving(
+        &self,
+        export_id: i64,
+        what: &str,
+        at: Stamp,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        event(
+            &mut tx,
+            &at,
+            (Some(export_id), None),
+            ("duplicate_archiving", AuditAction::ExportRead),
+            what,
+        )
+        .await?;
+        self.commit_audited(tx, "committing a duplicate's archiving")
+            .await
+    }
+
+    /// A duplicate drop of export `export_id` is retired: where it went.
+    pub async fn duplicate_archived(
+        &self,
+        export_id: i64,
+        new_path: &str,
+        at: Stamp,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        event(
+            &mut tx,
+            &at,
+            (Some(export_id), None),
+            ("duplicate_archived", AuditAction::ExportArchived),
+            new_path,
+        )
+        .await?;
+        self.commit_audited(tx, "committing a duplicate archived")
+            .await
+    }
+
+    /// Duplicate drops of this partner's exports whose retirement was
+    /// begun and not recorded done (a run killed midway): (export id, the
+    /// `duplicate_archiving` event's detail), oldest first. (The file
+    /// events' partial index holds these too: no scan of every event.)
+    pub async fn pending_duplicates(
+        &self,
+        partner: &str,
+    ) -> Result<Vec<(i64, String)>, LedgerError> {
+        sqlx::query_as(
+            "SELECT e.export_id, e.detail FROM events e JOIN exports x ON x.id = e.export_id \
+             WHERE x.partner = $1 AND e.file_id IS NULL AND e.claim_id IS NULL \
+             AND e.kind = 'duplicate_archiving' \
+             AND NOT EXISTS (SELECT 1 FROM events d WHERE d.file_id IS NULL AND d.claim_id IS NULL \
+               AND d.export_id = e.export_id AND d.kind = 'duplicate_archived' AND d.id > e.id) \
+             ORDER BY e.id",
+        )
+        .bind(partner)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing duplicates being archived"))
     }
 
     /// Files of a partner that are not yet delivered, oldest first:
@@ -902,5 +1100,64 @@ impl Ledger {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placement(first_segment: u32) -> ClaimPlacement {
+        ClaimPlacement {
+            interchange: 1,
+            group: 1,
+            set: 2,
+            first_segment,
+            last_segment: first_segment + 9,
+        }
+    }
+
+    /// The packed claims give back, claim by claim, exactly the values one
+    /// `SentClaim` each gave: the charge as `Decimal` prints it, the line
+    /// controls as the JSON of the vector (nulls included).
+    #[test]
+    fn packed_claims_bind_what_one_record_per_claim_did() {
+        let sent = vec![
+            SentClaim {
+                claim_id: "PCN-1".into(),
+                kind: ClaimKind::Professional,
+                frequency: "1".into(),
+                charge: Decimal::new(12_550, 2),
+                payer_id: "SANDBOX".into(),
+                placement: placement(5),
+                line_controls: vec![Some("L\"1".into()), None],
+            },
+            SentClaim {
+                claim_id: "ÿ-2".into(),
+                kind: ClaimKind::Institutional,
+                frequency: "7".into(),
+                charge: Decimal::new(-3, 0),
+                payer_id: String::new(),
+                placement: placement(40),
+                line_controls: Vec::new(),
+            },
+        ];
+        let packed: SentClaims = sent.clone().into_iter().collect();
+        assert_eq!(packed.len(), 2);
+        let rows: Vec<ClaimRow<'_>> = packed.rows().collect();
+        assert_eq!(rows.len(), sent.len());
+        for (row, c) in rows.iter().zip(&sent) {
+            assert_eq!(row.claim_id, c.claim_id);
+            assert_eq!(row.kind, c.kind);
+            assert_eq!(row.frequency, c.frequency);
+            assert_eq!(row.charge, c.charge.to_string());
+            assert_eq!(row.payer_id, c.payer_id);
+            assert_eq!(row.placement, c.placement);
+            assert_eq!(
+                row.line_controls,
+                serde_json::to_string(&c.line_controls).unwrap()
+            );
+        }
+        assert!(SentClaims::new().rows().next().is_none());
     }
 }
