@@ -214,9 +214,31 @@ fn to_output<T>(
         }
         None => {
             let stdout = std::io::stdout();
-            let mut lock = BufWriter::new(stdout.lock());
-            let result = write(&mut lock)?;
-            match lock.flush() {
+            let mut lock = stdout.lock();
+            // The output goes to a copy of the stdout descriptor, not
+            // through `Stdout`'s line buffer, which looks for the last line
+            // break in every chunk written (a scan of the whole 837, ~1
+            // instruction a byte). Same bytes, same order: nothing else is
+            // written to stdout meanwhile (the lock is held throughout).
+            // Without a copy (stdout closed), through the lock as before.
+            lock.flush()?;
+            let direct = {
+                use std::os::fd::AsFd as _;
+                lock.as_fd().try_clone_to_owned().ok().map(File::from)
+            };
+            let (result, flushed) = match direct {
+                Some(file) => {
+                    let mut out = BufWriter::new(file);
+                    let result = write(&mut out)?;
+                    (result, out.flush())
+                }
+                None => {
+                    let mut out = BufWriter::new(&mut lock);
+                    let result = write(&mut out)?;
+                    (result, out.flush())
+                }
+            };
+            match flushed {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
                 _ => Ok(result),
             }

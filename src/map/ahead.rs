@@ -26,8 +26,12 @@ use std::thread::JoinHandle;
 use super::Mapped;
 use crate::report::{Problem, Rows, Severity};
 
-/// Claims handed over at once (one channel message).
-const BATCH: usize = 128;
+/// Claims handed over at once (one channel message). 64, not 128: the
+/// queues between the stages (up to [`BATCHES_IN_FLIGHT`] batches each)
+/// sit full whenever one stage is faster than the next, so their depth is
+/// memory; a channel message per 64 claims is still nothing against the
+/// claims' own work.
+const BATCH: usize = 64;
 /// Batches the reader may be ahead by.
 const BATCHES_IN_FLIGHT: usize = 4;
 
@@ -303,8 +307,10 @@ mod tests {
 
     #[test]
     fn a_reader_that_dies_leaves_an_error_naming_the_row_not_a_short_file() {
-        let dying = (1..=300u64).map(|n| {
-            if n == 200 {
+        // Dies halfway through the second batch.
+        let batch = BATCH as u64;
+        let dying = (1..=batch * 3).map(move |n| {
+            if n == batch + batch / 2 {
                 panic!("reader fault (test)");
             }
             claim(n)
@@ -317,14 +323,18 @@ mod tests {
         assert_eq!(
             problems[0].rows,
             Some(Rows {
-                first: 129,
-                last: 129
+                first: batch + 1,
+                last: batch + 1
             })
         );
         assert!(problems[0]
             .message
             .contains("the reader stopped before the end of the file"));
-        assert_eq!(out.len(), 129, "the first batch, then the error");
+        assert_eq!(
+            out.len() as u64,
+            batch + 1,
+            "the first batch, then the error"
+        );
     }
 
     /// An item that notes which thread freed it.

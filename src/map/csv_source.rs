@@ -264,7 +264,7 @@ impl Builder {
                 .zip(filled.claim.iter_mut())
                 .zip(&self.claim_when)
             {
-                if !self.section_holds(&self.map.claim_when, when, first_row) {
+                if !when.is_empty() && !self.section_holds(&self.map.claim_when, when, first_row) {
                     continue;
                 }
                 let column = spec.sum_column();
@@ -291,7 +291,7 @@ impl Builder {
                 .zip(line.iter_mut())
                 .zip(&self.line_when)
             {
-                if !self.section_holds(&self.map.line_when, when, row) {
+                if !when.is_empty() && !self.section_holds(&self.map.line_when, when, row) {
                     continue;
                 }
                 let get = |c: &Col| row.cell(c.at);

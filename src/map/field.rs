@@ -606,7 +606,11 @@ impl FieldSpec {
             Cow::Owned(kept.trim().to_owned())
         };
         if self.upper && !is_upper_ascii(&v) {
-            return Cow::Owned(v.to_uppercase());
+            return Cow::Owned(if v.is_ascii() {
+                v.to_ascii_uppercase()
+            } else {
+                v.to_uppercase()
+            });
         }
         v
     }
@@ -630,8 +634,13 @@ impl FieldSpec {
             v = Cow::Owned(v.chars().skip(a).take(b - a).collect());
         }
         if let (Some(table), false) = (&self.table, v.is_empty()) {
+            let mut upper = [0u8; 40];
             let found = if is_upper_ascii(&v) {
                 table.entries.get(v.as_ref())
+            } else if let Some(up) = ascii_upper_on_stack(&v, &mut upper) {
+                // "Office" → "OFFICE" without a heap string (what
+                // `to_uppercase` gives for ASCII text).
+                table.entries.get(up)
             } else {
                 table.entries.get(&v.to_uppercase())
             };
@@ -760,6 +769,18 @@ fn trim(v: &str) -> &str {
 /// only; anything else is upper-cased the slow way).
 fn is_upper_ascii(v: &str) -> bool {
     v.is_ascii() && !v.bytes().any(|b| b.is_ascii_lowercase())
+}
+
+/// `v` upper-cased into `buf` when it is ASCII and fits: for ASCII text,
+/// what `str::to_uppercase` gives.
+fn ascii_upper_on_stack<'b>(v: &str, buf: &'b mut [u8; 40]) -> Option<&'b str> {
+    if !v.is_ascii() {
+        return None;
+    }
+    let room = buf.get_mut(..v.len())?;
+    room.copy_from_slice(v.as_bytes());
+    room.make_ascii_uppercase();
+    std::str::from_utf8(room).ok()
 }
 
 /// `v` without the characters `noise` picks, written into `buf`, when `v`

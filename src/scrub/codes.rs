@@ -3,29 +3,27 @@
 /// NPI check digit: Luhn over "80840" + the first nine digits (the card
 /// issuer prefix CMS assigned to the NPI), compared with the tenth digit.
 pub fn npi_valid(npi: &str) -> bool {
-    let b = npi.as_bytes();
-    if b.len() != 10 || !b.iter().all(u8::is_ascii_digit) || b.first() == Some(&b'0') {
+    let Ok(b) = <&[u8; 10]>::try_from(npi.as_bytes()) else {
+        return false;
+    };
+    if !b.iter().all(u8::is_ascii_digit) || b[0] == b'0' {
         return false;
     }
-    let digits = b"80840"
-        .iter()
-        .chain(b.iter().take(9))
-        .map(|d| u32::from(d - b'0'));
-    // Double every second digit from the right of the payload (the check digit is excluded).
-    let sum: u32 = digits
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            if i % 2 == 0 {
-                let x = d * 2;
-                x / 10 + x % 10
-            } else {
-                d
-            }
-        })
-        .sum();
+    // Luhn from the right of the payload (the check digit excluded): the
+    // ninth digit doubled, the eighth not, …; the prefix "80840" comes
+    // after the nine and adds 0 + 8 (4 doubled) + 8 + 0 (0 doubled) + 8.
+    let mut sum: u32 = 24;
+    for (k, d) in b.iter().take(9).enumerate() {
+        let d = u32::from(d - b'0');
+        sum += if k % 2 == 0 {
+            let x = d * 2;
+            x / 10 + x % 10
+        } else {
+            d
+        };
+    }
     let check = (10 - sum % 10) % 10;
-    b.get(9).map(|d| u32::from(d - b'0')) == Some(check)
+    u32::from(b[9] - b'0') == check
 }
 
 /// ICD-10-CM code, with or without its dot: a letter (any, U included:
@@ -138,10 +136,8 @@ pub fn taxonomy_shape(t: &str) -> bool {
 /// NPIs (10 digits) and tax ids (9) are too short to be one.
 pub fn card_number(text: &str) -> Option<String> {
     let b = text.as_bytes();
-    // Most text holds fewer than 13 digits in all, so no run can be a card:
-    // shorter text is not even looked at, longer text in one pass over the
-    // bytes, nothing allocated.
-    if b.len() < 13 || b.iter().filter(|c| c.is_ascii_digit()).count() < 13 {
+    // Most text holds fewer than 13 digits in all, so no run can be a card.
+    if !thirteen_digits(b) {
         return None;
     }
     let mut i = 0;
@@ -182,6 +178,26 @@ pub fn card_number(text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether `b` holds at least 13 ASCII digits in all (fewer cannot make a
+/// card number): shorter text is not even looked at, and longer text is
+/// given up as soon as more than `len - 13` of its bytes are not digits (a
+/// name or an address within its first few bytes), nothing allocated.
+fn thirteen_digits(b: &[u8]) -> bool {
+    let Some(spare) = b.len().checked_sub(13) else {
+        return false;
+    };
+    let mut others = 0;
+    for c in b {
+        if !c.is_ascii_digit() {
+            others += 1;
+            if others > spare {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Luhn over ASCII digits, the last being the check digit.
@@ -226,6 +242,84 @@ fn card_prefix(digits: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The check as it was written first (Luhn over the prefixed digits,
+    /// from the right), to hold the unrolled one to it.
+    fn npi_valid_by_luhn(npi: &str) -> bool {
+        let b = npi.as_bytes();
+        if b.len() != 10 || !b.iter().all(u8::is_ascii_digit) || b.first() == Some(&b'0') {
+            return false;
+        }
+        let digits = b"80840"
+            .iter()
+            .chain(b.iter().take(9))
+            .map(|d| u32::from(d - b'0'));
+        let sum: u32 = digits
+            .rev()
+            .enumerate()
+            .map(|(i, d)| {
+                if i % 2 == 0 {
+                    let x = d * 2;
+                    x / 10 + x % 10
+                } else {
+                    d
+                }
+            })
+            .sum();
+        let check = (10 - sum % 10) % 10;
+        b.get(9).map(|d| u32::from(d - b'0')) == Some(check)
+    }
+
+    #[test]
+    fn thirteen_digits_is_a_count_of_digits() {
+        let alphabet = b"0123456789 -a\xc3";
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        for len in 0..40 {
+            for _ in 0..500 {
+                let text: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        alphabet[(x % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                let digits = text.iter().filter(|c| c.is_ascii_digit()).count();
+                assert_eq!(thirteen_digits(&text), digits >= 13, "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn npi_check_reads_as_luhn_over_the_prefixed_digits() {
+        // Every payload of a stride through the nine-digit space with every
+        // check digit, and odd shapes.
+        for n in (0..1_000_000_000u64).step_by(99_991) {
+            let mut valid = 0;
+            for check in 0..10 {
+                let npi = format!("{n:09}{check}");
+                assert_eq!(npi_valid(&npi), npi_valid_by_luhn(&npi), "{npi}");
+                valid += usize::from(npi_valid(&npi));
+            }
+            // One check digit fits each payload (none when it starts with 0).
+            assert_eq!(valid, usize::from(n >= 100_000_000), "{n}");
+        }
+        for odd in [
+            "",
+            "1",
+            "123456789",
+            "12345678931",
+            "123456789a",
+            "a234567893",
+            "0234567893",
+            "1234567893 ",
+            " 123456789",
+            "１234567893",
+            "12345-7893",
+        ] {
+            assert_eq!(npi_valid(odd), npi_valid_by_luhn(odd), "{odd:?}");
+        }
+    }
 
     #[test]
     fn npi_check_digit() {

@@ -131,7 +131,7 @@ impl Seg<'_> {
     pub fn num(&mut self, n: u32) -> &mut Self {
         self.open_element();
         self.flush_pending();
-        push_u128(self.out, u128::from(n));
+        push_u64(self.out, u64::from(n));
         self
     }
 
@@ -147,7 +147,7 @@ impl Seg<'_> {
             if i > 0 {
                 self.out.push(self.em.delims.component);
             }
-            push_u128(self.out, u128::from(*n));
+            push_u64(self.out, u64::from(*n));
         }
         self
     }
@@ -240,9 +240,76 @@ fn push_u128(out: &mut Vec<u8>, mut n: u128) {
     out.extend_from_slice(digits.get(i..).unwrap_or_default());
 }
 
+/// Appends the digits of `n` (counts, HL and LX numbers): `u64` arithmetic,
+/// not `u128`'s division routine per digit.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i = i.saturating_sub(1);
+        if let Some(d) = digits.get_mut(i) {
+            // n % 10 < 10: the narrowing keeps it whole.
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or_default());
+}
+
 /// Appends a decimal without trailing zeros or exponent, as X12's `R` type
 /// wants (237.50 → 237.5, 100.00 → 100), without going through `fmt`.
+///
+/// Every amount a claim carries has a mantissa that fits in a `u64`: its
+/// trailing zeros are dropped and its digits written in `u64` arithmetic,
+/// the point placed as they are written. Anything larger goes the general
+/// way ([`push_decimal_normalized`]); a unit test holds the two together.
 pub(crate) fn push_decimal(out: &mut Vec<u8>, d: Decimal) {
+    let mantissa = d.mantissa();
+    let Ok(mut m) = u64::try_from(mantissa.unsigned_abs()) else {
+        push_decimal_normalized(out, d);
+        return;
+    };
+    // What `normalize` does: the fraction's trailing zeros dropped.
+    let mut scale = d.scale();
+    while scale > 0 && m % 10 == 0 {
+        m /= 10;
+        scale -= 1;
+    }
+    if mantissa < 0 && m != 0 {
+        out.push(b'-');
+    }
+    // Right to left: the fraction's `scale` digits (zeros where `m` has
+    // none, as in 0.05), the point, then at least one whole digit. At most
+    // 29 digits (scale ≤ 28) and the point.
+    let mut buf = [0u8; 32];
+    let mut i = buf.len();
+    let mut written = 0u32;
+    loop {
+        if written == scale && scale > 0 {
+            i = i.saturating_sub(1);
+            if let Some(b) = buf.get_mut(i) {
+                *b = b'.';
+            }
+        }
+        i = i.saturating_sub(1);
+        if let Some(b) = buf.get_mut(i) {
+            // m % 10 < 10: the narrowing keeps it whole.
+            *b = b'0' + (m % 10) as u8;
+        }
+        m /= 10;
+        written += 1;
+        if m == 0 && written > scale {
+            break;
+        }
+    }
+    out.extend_from_slice(buf.get(i..).unwrap_or_default());
+}
+
+/// [`push_decimal`] for any mantissa, through `normalize` and `u128`.
+fn push_decimal_normalized(out: &mut Vec<u8>, d: Decimal) {
     let d = d.normalize();
     if d.is_sign_negative() && !d.is_zero() {
         out.push(b'-');
@@ -324,6 +391,63 @@ mod tests {
                 .dec(Decimal::from_str("1234567890123.45").unwrap());
         });
         assert_eq!(s, "NM1*237.5*100*0*-12.3*0.05*-0.5*1234567890123.45~");
+    }
+
+    #[test]
+    fn decimals_fitting_a_u64_are_written_as_the_general_way_writes_them() {
+        let one = |d: Decimal| {
+            let (mut fast, mut general) = (b"x".to_vec(), b"x".to_vec());
+            push_decimal(&mut fast, d);
+            push_decimal_normalized(&mut general, d);
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(general).unwrap(),
+                "{d:?}"
+            );
+        };
+        let mut mantissas: Vec<i64> =
+            vec![0, 1, 5, 9, 10, 100, 1000, 12_345, 99_999, 1_000_000_007];
+        mantissas.extend([i64::MAX, i64::MAX - 1, 10_i64.pow(18), 10_i64.pow(18) + 1]);
+        // A pseudo-random spread of magnitudes, with runs of trailing zeros.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 19) as u32;
+            let zeros = ((x >> 8) % 5) as u32;
+            let m =
+                (x >> 16) % 10_u64.pow(digits).max(1) * 10_u64.pow(zeros.min(18 - digits.min(18)));
+            mantissas.push(i64::try_from(m).unwrap());
+        }
+        for m in mantissas {
+            for scale in [0, 1, 2, 3, 4, 6, 10, 18, 19, 20, 27, 28] {
+                for sign in [1, -1] {
+                    one(Decimal::new(m * sign, scale));
+                }
+            }
+        }
+        // Larger than a u64: the general way (still the same text).
+        one(Decimal::from_i128_with_scale(i128::from(u64::MAX) + 1, 2));
+        one(Decimal::MAX);
+        one(Decimal::MIN);
+        // Negative zero and money as the map reads it.
+        one(-Decimal::from_str("0.00").unwrap());
+        for t in ["150.00", "185.5", "0.05", "-12.30", "7.000", "1", "0"] {
+            one(Decimal::from_str(t).unwrap());
+        }
+    }
+
+    #[test]
+    fn counts_are_written_whole() {
+        for n in [0u64, 1, 9, 10, 99, 100, 4_294_967_295, u64::MAX] {
+            let mut out = Vec::new();
+            push_u64(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+            let mut out = Vec::new();
+            push_u128(&mut out, u128::from(n));
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        }
     }
 
     #[test]
