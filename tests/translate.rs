@@ -431,6 +431,112 @@ fn an_output_that_is_an_input_is_refused_and_the_export_kept() {
     assert!(!dir.path().join("out.837").exists());
 }
 
+/// Regression: a value missing from a translate table was quoted when the
+/// field held codes, but a row whose cells are shifted puts a birth date or
+/// an address into a code column.
+#[test]
+fn a_value_missing_from_a_translate_table_is_described_not_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("shifted.csv");
+    let rows = clinic_rows(1, None).replace("Commercial", "07/22/1948")
+        + &clinic_rows(2, Some("pos")).replace("Moon Base", "48 OAK AVE");
+    std::fs::write(&input, format!("{HEADER}\n{rows}")).unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    for phi in ["07/22/1948", "1948", "OAK"] {
+        assert!(!said.contains(phi), "{phi} in {said}");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let messages: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["rule"] == "translate")
+        .map(|p| p["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.contains("Plan Type")
+            && m.contains("10 characters: digits, other characters; it looks like a date")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("10 characters: letters, digits, spaces") && !m.contains("date")),
+        "{messages:?}"
+    );
+}
+
+/// Regression: with a key of two columns, the cells were joined by U+001F,
+/// so ("C00001\u{1f}X", member) and ("C00001", "X\u{1f}" + member) made one
+/// key: two claims were merged into one and the second claim vanished.
+#[test]
+fn a_separator_character_inside_a_key_cell_does_not_merge_two_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = std::fs::read_to_string(root().join("edi-maps/clinic-professional.toml")).unwrap();
+    assert!(
+        map.contains("group_by = [\"Claim ID\"]"),
+        "the map's key changed"
+    );
+    let map = map.replace(
+        "group_by = [\"Claim ID\"]",
+        "group_by = [\"Claim ID\", \"Member ID\"]",
+    );
+    let map_path = dir.path().join("two-keys.toml");
+    std::fs::write(&map_path, map).unwrap();
+    // One line each: claim 1's first line under two crafted keys.
+    let line = clinic_rows(1, None).lines().next().unwrap().to_owned();
+    let member = "M00000001";
+    let a = line
+        .replacen("C00001,", "C00001\u{1f}X,", 1)
+        .replace("$150.00", "$100.00");
+    let b = line
+        .replace(member, &format!("X\u{1f}{member}"))
+        .replace("$150.00", "$100.00");
+    let input = dir.path().join("keys.csv");
+    std::fs::write(&input, format!("{HEADER}\n{a}\n{b}\n")).unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        map_path.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["claims_read"], 2, "{report}");
+}
+
+/// Regression: the rows-together problem named only the first row of the
+/// claim it set aside (rows 5-6 reported as row 5).
+#[test]
+fn rows_that_come_back_later_are_reported_with_all_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("again.csv");
+    let one = clinic_rows(1, None);
+    std::fs::write(
+        &input,
+        format!("{HEADER}\n{one}{}{one}", clinic_rows(2, None)),
+    )
+    .unwrap();
+    let report = scrub_report("clinic-professional", &input);
+    let split: Vec<&serde_json::Value> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["rule"] == "rows-together")
+        .collect();
+    assert_eq!(split.len(), 1, "{report}");
+    assert_eq!(split[0]["rows"], serde_json::json!({"first": 5, "last": 6}));
+}
+
 #[test]
 fn read_reports_counts_and_exit_codes() {
     let ok = edi_courier(&["read", "tests/fixtures/x12/835/emedny-pharmacy.edi"]);

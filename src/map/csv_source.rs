@@ -75,6 +75,9 @@ struct Group {
     key: String,
     rows: Vec<Row>,
     problems: Vec<Problem>,
+    /// Which of `problems` says the rows are not together: it is given the
+    /// claim's rows once they are all read.
+    not_together: Option<usize>,
 }
 
 /// Iterator over the claims of one CSV export. Rows of a claim must be
@@ -482,11 +485,14 @@ impl<R: Read> CsvClaims<R> {
     /// [`Builder::finish`] (on another thread when read ahead). When read
     /// ahead, some claims' values are left for that thread to type
     /// ([`DEFER_OF`]).
-    fn gather(&mut self, group: Group) -> Gathered {
+    fn gather(&mut self, mut group: Group) -> Gathered {
         let b = &self.b;
         let first = group.rows.first().map_or(0, |r| r.number);
         let last = group.rows.last().map_or(first, |r| r.number);
         let rows = Rows { first, last };
+        if let Some(p) = group.not_together.and_then(|i| group.problems.get_mut(i)) {
+            p.rows = Some(rows);
+        }
         let claim_id = group.rows.first().and_then(|r| b.claim_id_of(r));
         self.gathered = self.gathered.wrapping_add(1);
         if self.defer && group.problems.is_empty() && self.gathered % DEFER_OF.1 < DEFER_OF.0 {
@@ -532,7 +538,7 @@ impl<R: Read> CsvClaims<R> {
                 "this claim's rows could not be checked against the rest of the export: {e}"
             )),
         };
-        if let Some(message) = not_together {
+        let not_together = not_together.map(|message| {
             let id = self.b.claim_id_of(&row);
             problems.push(self.problem(
                 row.number,
@@ -541,11 +547,13 @@ impl<R: Read> CsvClaims<R> {
                 "rows-together",
                 message,
             ));
-        }
+            problems.len() - 1
+        });
         let finished = self.pending.replace(Group {
             key,
             rows: vec![row],
             problems,
+            not_together,
         });
         finished.map(|g| self.gather(g))
     }
@@ -701,7 +709,7 @@ impl<R: Read> CsvClaims<R> {
             if n > 0 {
                 key.push('\u{1f}');
             }
-            key.push_str(key_cell(i));
+            push_key_cell(&mut key, key_cell(i));
         }
         if !problems.is_empty() {
             let id = self.b.claim_id_of(&row);
@@ -799,6 +807,23 @@ impl<R: Read> CsvClaims<R> {
             }
         }
         self.queued.pop_front()
+    }
+}
+
+/// Appends one cell of a claim key. The cells are joined by U+001F, so a
+/// U+001F (or the U+001E escape) inside a cell is written after a U+001E:
+/// the joined key then stands for one list of cells only, and
+/// `("A\u{1f}B", "C")` and `("A", "B\u{1f}C")` stay two claims.
+fn push_key_cell(key: &mut String, cell: &str) {
+    if !cell.contains(['\u{1e}', '\u{1f}']) {
+        key.push_str(cell);
+        return;
+    }
+    for c in cell.chars() {
+        if matches!(c, '\u{1e}' | '\u{1f}') {
+            key.push('\u{1e}');
+        }
+        key.push(c);
     }
 }
 

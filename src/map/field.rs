@@ -235,27 +235,43 @@ impl ValueError {
     }
 }
 
-/// Model fields that hold codes, never patient data: a value missing from
-/// their translation table may be quoted in a message.
-const CODE_FIELDS: &[&str] = &[
-    "kind",
-    "place_of_service",
-    "frequency_code",
-    "type_of_bill",
-    "subscriber.claim_filing",
-    "subscriber.responsibility",
-    "patient.relationship",
-    "admission.kind",
-    "admission.source",
-    "patient_status",
-    "assignment",
-    "release_of_information",
-    "related_causes",
-    "unit_basis",
-    "procedure.qualifier",
-    "procedure.modifiers",
-    "revenue_code",
-];
+/// What a value missing from a translation table looks like, without the
+/// value: even a code column can hold patient data when a row's cells are
+/// shifted (an unquoted comma, a missing cell), so the value is never
+/// quoted. Its length and kinds of characters, and a hint when it has the
+/// shape of a date, are enough to find it in its row.
+fn shape(v: &str) -> String {
+    let n = v.chars().count();
+    let mut kinds = Vec::new();
+    if v.chars().any(char::is_alphabetic) {
+        kinds.push("letters");
+    }
+    if v.chars().any(|c| c.is_ascii_digit()) {
+        kinds.push("digits");
+    }
+    if v.chars().any(char::is_whitespace) {
+        kinds.push("spaces");
+    }
+    if v.chars()
+        .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
+    {
+        kinds.push("other characters");
+    }
+    let digits = v.chars().filter(char::is_ascii_digit).count();
+    let date_like = (digits == 8 || digits == 6)
+        && v.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '/' | '-' | '.'));
+    format!(
+        "{n} character{}: {}{}",
+        if n == 1 { "" } else { "s" },
+        kinds.join(", "),
+        if date_like {
+            "; it looks like a date: are the row's cells shifted?"
+        } else {
+            ""
+        }
+    )
+}
 
 /// A validated field of a map.
 #[derive(Debug, Clone)]
@@ -647,11 +663,10 @@ impl FieldSpec {
             match found {
                 Some(t) => v = Cow::Owned(t.clone()),
                 None => {
-                    let shown = if CODE_FIELDS.iter().any(|f| self.target.ends_with(f)) {
-                        format!("the value {v:?}")
-                    } else {
-                        "the value (not shown: it may be patient data)".to_owned()
-                    };
+                    let shown = format!(
+                        "the value (not shown: it may be patient data; {})",
+                        shape(&v)
+                    );
                     return Err(ValueError::Untranslated {
                         table: table.name.clone(),
                         message: format!(
