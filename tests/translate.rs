@@ -537,6 +537,53 @@ fn rows_that_come_back_later_are_reported_with_all_their_rows() {
     assert_eq!(split[0]["rows"], serde_json::json!({"first": 5, "last": 6}));
 }
 
+/// Regression: an 80-character last name went into NM103 (at most 60) as it
+/// was, making an 837 the payer's front end rejects whole. Names and ids over
+/// their element's limit set the claim aside; a note is cut, with a warning.
+#[test]
+fn texts_longer_than_their_element_are_set_aside_or_cut_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_name = "Q".repeat(80);
+    let rows = clinic_rows(1, None).replace("DOE", &long_name) + &clinic_rows(2, None);
+    let input = dir.path().join("long.csv");
+    std::fs::write(&input, format!("{HEADER}\n{rows}")).unwrap();
+    let out837 = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "-o",
+        out837.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(!said.contains(&long_name), "{said}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.837.report.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        report["set_aside"],
+        serde_json::json!(["C00001"]),
+        "{report}"
+    );
+    let length: Vec<&serde_json::Value> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["rule"] == "length")
+        .collect();
+    assert_eq!(length.len(), 1, "{report}");
+    assert_eq!(length[0]["field"], "subscriber.last_name");
+    assert_eq!(
+        length[0]["message"],
+        "is 80 characters, longer than the 60 NM103 holds"
+    );
+    let edi = std::fs::read_to_string(&out837).unwrap();
+    assert!(!edi.contains(&long_name));
+    assert!(edi.contains("CLM*C00002*"), "the other claim goes on");
+}
+
 #[test]
 fn read_reports_counts_and_exit_codes() {
     let ok = edi_courier(&["read", "tests/fixtures/x12/835/emedny-pharmacy.edi"]);

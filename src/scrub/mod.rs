@@ -168,6 +168,9 @@ impl<'p> Scrubber<'p> {
         };
         visit_text(claim, &mut |field, class, text| {
             self.normalize(field, class, text, &mut f);
+            if text.len() > SHORTEST_LIMIT {
+                fit(field, text, &mut f);
+            }
             if let Some(last4) = card_number(text) {
                 f.error(
                     field,
@@ -909,6 +912,65 @@ enum Text {
 
 /// Calls `f` with every text field of the claim that ends up in the X12,
 /// and what it holds.
+/// The shortest limit [`max_len`] knows: a text no longer than this needs
+/// no look-up.
+const SHORTEST_LIMIT: usize = 25;
+
+/// The longest a text field may be in the 837: the 5010 maximum of the
+/// element it becomes. The writer sends a value as it is, so a longer one
+/// made an 837 that the payer's front end rejects as a whole.
+fn max_len(field: &At) -> Option<(usize, &'static str)> {
+    let last = field.name.rsplit('.').next().unwrap_or(field.name);
+    Some(match last {
+        "name" | "last_name" | "subscriber_last_name" | "payer_name" => (60, "NM103"),
+        "group_name" => (60, "SBR04"),
+        "first_name" | "subscriber_first_name" => (35, "NM104"),
+        "middle_name" => (25, "NM105"),
+        "line1" | "line2" => (55, "N301/N302"),
+        "city" => (30, "N401"),
+        "member_id" | "subscriber_member_id" => (80, "NM109"),
+        "group_number" => (50, "SBR03"),
+        "prior_authorization"
+        | "referral_number"
+        | "payer_claim_number"
+        | "medical_record_number"
+        | "clia_number" => (50, "REF02"),
+        "note" => (80, "NTE02"),
+        _ => return None,
+    })
+}
+
+/// Holds `text` to its element's limit: a note is cut, with a warning (it
+/// is information for a person, as the text policy treats free text); any
+/// other field over its limit is an error (cutting a name or an id would
+/// name someone else). The value itself is never shown.
+fn fit(field: At, text: &mut String, f: &mut Findings<'_>) {
+    let Some((max, element)) = max_len(&field) else {
+        return;
+    };
+    let n = text.chars().count();
+    if n <= max {
+        return;
+    }
+    if field.name == "note" {
+        let cut = text.char_indices().nth(max).map_or(text.len(), |(i, _)| i);
+        text.truncate(cut);
+        let kept = text.trim_end().len();
+        text.truncate(kept);
+        f.warn(
+            field,
+            "length",
+            format!("was {n} characters; cut to the {max} {element} holds"),
+        );
+    } else {
+        f.error(
+            field,
+            "length",
+            format!("is {n} characters, longer than the {max} {element} holds"),
+        );
+    }
+}
+
 fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, Text, &mut String)) {
     use Text::{Code, Free};
     fn addr<F: FnMut(At, Text, &mut String)>(a: &mut Address, owner: &'static str, f: &mut F) {
@@ -1527,6 +1589,60 @@ mod tests {
             c.diagnoses,
             ["U071", "U099"],
             "X12 carries codes without the dot"
+        );
+    }
+
+    /// Each text at its element's limit passes; one character more is an
+    /// error, except the note, which is cut to 80 with a warning.
+    #[test]
+    fn texts_are_held_to_their_elements_limits() {
+        let ok = broken(ClaimKind::Professional, |c| {
+            c.subscriber.last_name = "L".repeat(60);
+            c.subscriber.first_name = Some("F".repeat(35));
+            c.billing_provider.address.line1 = "1".repeat(55);
+            c.billing_provider.address.city = "C".repeat(30);
+        });
+        assert!(!ok.iter().any(|r| r.ends_with(" length")), "{ok:?}");
+        let over = broken(ClaimKind::Professional, |c| {
+            c.subscriber.last_name = "L".repeat(61);
+            c.subscriber.first_name = Some("F".repeat(36));
+            c.billing_provider.address.line1 = "1".repeat(56);
+            c.billing_provider.address.city = "C".repeat(31);
+            c.subscriber.member_id = "M".repeat(81);
+        });
+        let mut length: Vec<&str> = over
+            .iter()
+            .filter_map(|r| r.strip_suffix(" length"))
+            .collect();
+        length.sort_unstable();
+        assert_eq!(
+            length,
+            [
+                "billing_provider.address.city",
+                "billing_provider.address.line1",
+                "subscriber.first_name",
+                "subscriber.last_name",
+                "subscriber.member_id",
+            ]
+        );
+        let mut c = base(ClaimKind::Professional);
+        c.note = Some(format!("{} {}", "N".repeat(79), "TAIL".repeat(10)));
+        let profile = Profile::sandbox().unwrap();
+        let problems = Scrubber::new(&profile, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap())
+            .scrub(&mut c, "f", None);
+        assert_eq!(c.note.as_deref(), Some("N".repeat(79).as_str()));
+        let cut: Vec<_> = problems
+            .iter()
+            .filter(|p| p.rule == "length")
+            .map(|p| (p.severity, p.field.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            cut,
+            [(
+                Severity::Warning,
+                "note",
+                "was 120 characters; cut to the 80 NTE02 holds"
+            )]
         );
     }
 
