@@ -74,12 +74,15 @@ impl AtomicFile {
 /// temporary files of a run that was killed (or stopped by a signal)
 /// before it could commit or remove them. They may hold PHI, and nothing
 /// ever renames another process's temporary file, so they are garbage. A
-/// live process's file is left alone; without `/proc` nothing is removed.
+/// live process's file is left alone; so is a file another user owns
+/// (under systemd's `ProtectProc=invisible` that user's processes cannot
+/// be seen); without `/proc` nothing is removed.
 pub fn sweep_dead_parts(dir: &Path, prefix: &str, suffix: &str) {
+    use std::os::unix::fs::MetadataExt;
     let proc_fs = Path::new("/proc");
-    if !proc_fs.join("self").exists() {
+    let Ok(me) = std::fs::metadata(proc_fs.join("self")) else {
         return;
-    }
+    };
     let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -98,7 +101,8 @@ pub fn sweep_dead_parts(dir: &Path, prefix: &str, suffix: &str) {
         else {
             continue;
         };
-        if pid != ours && !proc_fs.join(pid.to_string()).exists() {
+        let mine = entry.metadata().is_ok_and(|m| m.uid() == me.uid());
+        if mine && pid != ours && !proc_fs.join(pid.to_string()).exists() {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -209,12 +213,15 @@ mod tests {
         let live = file(".x.837.1.part");
         let other = file(".y.837.999999999.part");
         let odd = file(".x.837.abc.part");
-        for f in [&dead, &live, &other, &odd] {
+        let theirs = file(".x.837.999999998.part");
+        for f in [&dead, &live, &other, &odd, &theirs] {
             std::fs::write(f, "PHI").unwrap();
         }
+        // Another user's file: their processes may be hidden from us.
+        std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
         let out = AtomicFile::create(&file("x.837")).unwrap();
         assert!(!dead.exists());
-        assert!(live.exists() && other.exists() && odd.exists());
+        assert!(live.exists() && other.exists() && odd.exists() && theirs.exists());
         out.commit().unwrap();
         assert!(file("x.837").exists());
     }
