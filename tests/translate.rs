@@ -584,6 +584,33 @@ fn texts_longer_than_their_element_are_set_aside_or_cut_never_sent() {
     assert!(edi.contains("CLM*C00002*"), "the other claim goes on");
 }
 
+/// Regression: a run that could read nothing at all (every input missing,
+/// or not fitting the map) exited 1, "claims set aside", with 0 set aside.
+#[test]
+fn a_run_that_can_read_no_input_at_all_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.csv");
+    let other = dir.path().join("other.csv");
+    std::fs::write(&other, "a;b;c\n1;2;3\n").unwrap();
+    for inputs in [vec![&missing], vec![&other], vec![&missing, &other]] {
+        for command in ["scrub", "translate"] {
+            let mut args = vec![command, "--map", "clinic-professional"];
+            args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+            let out = edi_courier(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        }
+    }
+    // One good input beside a missing one: the good one is read, exit 1.
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        "examples/clinic-claims.csv",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
 #[test]
 fn read_reports_counts_and_exit_codes() {
     let ok = edi_courier(&["read", "tests/fixtures/x12/835/emedny-pharmacy.edi"]);

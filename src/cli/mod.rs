@@ -362,11 +362,21 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
         ),
         None => eprintln!("no claim could be written: nothing to send"),
     }
-    Ok(if report.has_errors() {
+    Ok(checked(report))
+}
+
+/// How a translate or scrub ended: exit 0 clean, 1 when claims were set
+/// aside (or an input failed while others were read), 2 when nothing at
+/// all could be read — every input missing, unreadable or not fitting the
+/// map is a run that could not be done, not a batch with bad claims.
+fn checked(report: &crate::report::Report) -> Outcome {
+    if report.claims_read == 0 && report.has_errors() {
+        Outcome::Failed
+    } else if report.has_errors() {
         Outcome::Rejected
     } else {
         Outcome::Done
-    })
+    }
 }
 
 fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
@@ -384,11 +394,7 @@ fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
     } else {
         say(&report.table())?;
     }
-    Ok(if report.has_errors() {
-        Outcome::Rejected
-    } else {
-        Outcome::Done
-    })
+    Ok(checked(&report))
 }
 
 fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
