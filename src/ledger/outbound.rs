@@ -759,18 +759,14 @@ impl Ledger {
         what: &str,
         at: Stamp,
     ) -> Result<(), LedgerError> {
-        let at = stamp(at);
-        let mut tx = self.begin().await?;
-        event(
-            &mut tx,
-            &at,
-            (Some(export_id), None),
+        self.export_event(
+            export_id,
             ("duplicate_archiving", AuditAction::ExportRead),
             what,
+            at,
+            "committing a duplicate's archiving",
         )
-        .await?;
-        self.commit_audited(tx, "committing a duplicate's archiving")
-            .await
+        .await
     }
 
     /// A duplicate drop of export `export_id` is retired: where it went.
@@ -780,18 +776,30 @@ impl Ledger {
         new_path: &str,
         at: Stamp,
     ) -> Result<(), LedgerError> {
-        let at = stamp(at);
-        let mut tx = self.begin().await?;
-        event(
-            &mut tx,
-            &at,
-            (Some(export_id), None),
+        self.export_event(
+            export_id,
             ("duplicate_archived", AuditAction::ExportArchived),
             new_path,
+            at,
+            "committing a duplicate archived",
         )
-        .await?;
-        self.commit_audited(tx, "committing a duplicate archived")
-            .await
+        .await
+    }
+
+    /// One event of export `export_id` (kind and audit action, detail) in
+    /// a transaction of its own, audited.
+    async fn export_event(
+        &self,
+        export_id: i64,
+        kind: (&str, AuditAction),
+        detail: &str,
+        at: Stamp,
+        committing: &'static str,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        event(&mut tx, &at, (Some(export_id), None), kind, detail).await?;
+        self.commit_audited(tx, committing).await
     }
 
     /// Duplicate drops of this partner's exports whose retirement was
