@@ -102,28 +102,7 @@ impl Record {
         // byte loop takes over at the first word holding a quote, or for
         // the last few bytes.
         let from = plain_ends(content, delimiter, &mut ends);
-        for (i, &b) in content.iter().enumerate().skip(from) {
-            if b == delimiter {
-                ends.push(i);
-            } else if b == b'"' {
-                // The cells before were plain: each starts after the
-                // delimiter before it. The scan goes on from this cell.
-                let at = ends.last().map_or(0, |e| e + 1);
-                if at != i {
-                    return Bounds::Unquote;
-                }
-                let mut starts = Vec::with_capacity(width.max(1));
-                starts.push(0);
-                starts.extend(ends.iter().map(|e| e + 1));
-                starts.pop();
-                return match quoted_from(content, delimiter, at, starts, ends) {
-                    Some((starts, ends)) => Bounds::Quoted { starts, ends },
-                    None => Bounds::Unquote,
-                };
-            }
-        }
-        ends.push(content.len());
-        Bounds::Plain(ends)
+        bounds_from(content, delimiter, width, from, ends)
     }
 
     /// Where each cell of a record with quotes starts and ends in its
@@ -224,6 +203,39 @@ fn equal_bytes(w: u64, pattern: u64) -> u64 {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     let x = w ^ pattern;
     !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
+/// The rest of [`Record::bounds`] byte by byte from `from`, the cells
+/// before it already ended at `ends` (all plain).
+fn bounds_from(
+    content: &[u8],
+    delimiter: u8,
+    width: usize,
+    from: usize,
+    mut ends: Vec<usize>,
+) -> Bounds {
+    for (i, &b) in content.iter().enumerate().skip(from) {
+        if b == delimiter {
+            ends.push(i);
+        } else if b == b'"' {
+            // The cells before were plain: each starts after the
+            // delimiter before it. The scan goes on from this cell.
+            let at = ends.last().map_or(0, |e| e + 1);
+            if at != i {
+                return Bounds::Unquote;
+            }
+            let mut starts = Vec::with_capacity(width.max(1));
+            starts.push(0);
+            starts.extend(ends.iter().map(|e| e + 1));
+            starts.pop();
+            return match quoted_from(content, delimiter, at, starts, ends) {
+                Some((starts, ends)) => Bounds::Quoted { starts, ends },
+                None => Bounds::Unquote,
+            };
+        }
+    }
+    ends.push(content.len());
+    Bounds::Plain(ends)
 }
 
 /// [`Record::bounds`]'s scan, a word at a time: pushes to `ends` where each
@@ -504,29 +516,15 @@ mod tests {
     }
 
     /// `bounds` as it read every byte, before words were read eight at a
-    /// time.
+    /// time: the byte loop from the first byte.
     fn bounds_byte_by_byte(content: &[u8], delimiter: u8, width: usize) -> Bounds {
-        let mut ends = Vec::with_capacity(width.max(1));
-        for (i, &b) in content.iter().enumerate() {
-            if b == delimiter {
-                ends.push(i);
-            } else if b == b'"' {
-                let at = ends.last().map_or(0, |e| e + 1);
-                if at != i {
-                    return Bounds::Unquote;
-                }
-                let mut starts = Vec::with_capacity(width.max(1));
-                starts.push(0);
-                starts.extend(ends.iter().map(|e| e + 1));
-                starts.pop();
-                return match quoted_from(content, delimiter, at, starts, ends) {
-                    Some((starts, ends)) => Bounds::Quoted { starts, ends },
-                    None => Bounds::Unquote,
-                };
-            }
-        }
-        ends.push(content.len());
-        Bounds::Plain(ends)
+        bounds_from(
+            content,
+            delimiter,
+            width,
+            0,
+            Vec::with_capacity(width.max(1)),
+        )
     }
 
     #[test]
