@@ -56,6 +56,9 @@ pub mod submit;
 pub mod translate;
 pub mod x12;
 
+#[cfg(test)]
+mod testing;
+
 /// Bytes as lower-case hex: how the ledger, the spool's names and the
 /// audit chain write a SHA-256.
 pub fn hex(bytes: &[u8]) -> String {

@@ -533,17 +533,12 @@ mod tests {
         // quotes, high bytes, bytes one off a delimiter or quote), and rows
         // of the clinic export.
         let alphabet = b",;\"\"a1 \x80\xff+-!#\r\n";
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         let mut rows: Vec<Vec<u8>> = Vec::new();
         for len in 0..40 {
             for _ in 0..400 {
                 let row = (0..len)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        alphabet[(x % alphabet.len() as u64) as usize]
-                    })
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
                     .collect();
                 rows.push(row);
             }

@@ -508,11 +508,9 @@ mod tests {
         let mut seen = Seen::with_limit(100, dir.path().to_path_buf());
         let mut truth = std::collections::HashMap::new();
         // A fixed pseudo-random walk over 3,000 ids: about a third repeat.
-        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         for step in 0..9_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next();
             let id = format!("ID{}", x % 3_000);
             let value = (
                 u32::try_from(step % 7).unwrap(),

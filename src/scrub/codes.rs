@@ -273,16 +273,11 @@ mod tests {
     #[test]
     fn thirteen_digits_is_a_count_of_digits() {
         let alphabet = b"0123456789 -a\xc3";
-        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut next = crate::testing::xorshift(0x1234_5678_9abc_def1);
         for len in 0..40 {
             for _ in 0..500 {
                 let text: Vec<u8> = (0..len)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        alphabet[(x % alphabet.len() as u64) as usize]
-                    })
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
                     .collect();
                 let digits = text.iter().filter(|c| c.is_ascii_digit()).count();
                 assert_eq!(thirteen_digits(&text), digits >= 13, "{text:?}");

@@ -409,11 +409,9 @@ mod tests {
             vec![0, 1, 5, 9, 10, 100, 1000, 12_345, 99_999, 1_000_000_007];
         mantissas.extend([i64::MAX, i64::MAX - 1, 10_i64.pow(18), 10_i64.pow(18) + 1]);
         // A pseudo-random spread of magnitudes, with runs of trailing zeros.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = crate::testing::xorshift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..3000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next();
             let digits = (x % 19) as u32;
             let zeros = ((x >> 8) % 5) as u32;
             let m =

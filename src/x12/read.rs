@@ -1181,13 +1181,7 @@ mod tests {
                 .fold(0u64, |bits, (i, _)| bits | 1 << i);
             (end, bits)
         }
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::testing::xorshift(0x9e37_79b9_7f4a_7c15);
         for (terminator, element) in [(b'~', b'*'), (0x85, 0xAA), (b'\n', b'|'), (0x1C, 0x1D)] {
             for len in 0..150usize {
                 for _ in 0..12 {
@@ -1251,20 +1245,9 @@ mod tests {
         }
     }
 
-    /// A xorshift generator: the same cases on every run.
-    fn cases(seed: u64) -> impl FnMut() -> u64 {
-        let mut x = seed;
-        move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        }
-    }
-
     #[test]
     fn segment_end_and_separator_bits_are_what_a_byte_loop_finds() {
-        let mut next = cases(0x9e37_79b9_7f4a_7c15);
+        let mut next = crate::testing::xorshift(0x9e37_79b9_7f4a_7c15);
         for (terminator, element) in [(b'~', b'*'), (0x85, 0x1d), (b'\n', b'|'), (0xff, 0x7f)] {
             for _ in 0..20_000 {
                 let len = (next() % 150) as usize;

@@ -1129,13 +1129,7 @@ mod tests {
 
     #[test]
     fn amounts_read_as_before_to_the_last_bit() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         const ALPHABET: &[u8] = b"0123456789012345678901234567890123456789..--e+ 9";
         for _ in 0..200_000 {
             let len = (next() % 32) as usize;
