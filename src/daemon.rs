@@ -485,6 +485,12 @@ impl Shared {
 pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
 
+    // Listened for before anything else: a stop that comes while the
+    // config loads or the ledger opens ends the daemon cleanly once it is
+    // up, instead of killing it mid-start by the signal's default action.
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
     let mut loaded = load(&opts.config_path)?;
     let ledger = Ledger::open(&loaded.config.ledger_url).await?;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -496,9 +502,6 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
         busy: Mutex::new(HashSet::new()),
         running: watch::channel(0).0,
     });
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
 
     let mut generation = start_jobs(&shared, &loaded);
     let mailer = tokio::spawn(mail_loop(
