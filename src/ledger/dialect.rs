@@ -37,17 +37,6 @@ impl Dialect {
         }
     }
 
-    /// The elements of the JSON array in `param` as a table `alias` with a
-    /// JSON column `value` (read with `alias.value->>N`).
-    pub(super) fn json_rows(self, param: &str, alias: &str) -> String {
-        match self {
-            Dialect::Sqlite => format!("json_each({param}) AS {alias}"),
-            Dialect::Postgres => {
-                format!("jsonb_array_elements(CAST({param} AS jsonb)) AS {alias}(value)")
-            }
-        }
-    }
-
     /// A subquery: the string elements of the JSON array in `param`.
     pub(super) fn json_texts(self, param: &str) -> String {
         match self {
@@ -64,6 +53,18 @@ impl Dialect {
             Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
             Dialect::Postgres => {
                 format!("SELECT CAST(jsonb_array_elements_text(CAST({param} AS jsonb)) AS BIGINT)")
+            }
+        }
+    }
+
+    /// An aggregate: a JSON array of one JSON array (of `items`) per row,
+    /// in no particular order (sorting costs the engine more than the
+    /// caller); `[]` for no rows.
+    pub(super) fn json_agg_any_order(self, items: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_group_array(json_array({items}))"),
+            Dialect::Postgres => {
+                format!("COALESCE(jsonb_agg(jsonb_build_array({items})), '[]'::jsonb)")
             }
         }
     }

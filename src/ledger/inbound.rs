@@ -8,7 +8,7 @@
 
 use super::Stamp;
 use rust_decimal::Decimal;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -953,11 +953,11 @@ impl Applying {
             open.matched += batch.history.len() as i64;
             let (written, moves) = alongside(
                 batch.write(&mut self.tx, self.dialect, response_id, &self.at),
-                || Moves::of(standing),
+                || Moves::of(standing, self.dialect, &self.at),
             )
             .await;
             written?;
-            moves?.write(&mut self.tx, self.dialect, &self.at).await?;
+            moves?.write(&mut self.tx).await?;
         }
         feed(&mut open.fingerprint);
         Ok(found)
@@ -1011,17 +1011,19 @@ impl Standing {
 type Update = (i64, Option<&'static str>, Option<String>);
 
 /// Claims' new statuses and payer claim numbers, and an event per status
-/// move ("now STATUS (latest codes …)"), as the JSON values of the
-/// statements that write them, [`CHUNK`] rows each.
-struct Moves {
-    updates: Vec<String>,
-    events: Vec<String>,
+/// move ("now STATUS (latest codes …)"), as the statements that write
+/// them with their values bound, [`CHUNK`] rows each. Each value is bound
+/// to its own parameter: handed to SQLite as JSON, every row was rendered
+/// and parsed again per field, which cost more than the writing.
+struct Moves<'a> {
+    updates: Vec<(String, AnyArguments<'a>)>,
+    events: Vec<(String, AnyArguments<'a>)>,
 }
 
-impl Moves {
+impl<'a> Moves<'a> {
     /// The moves of a chunk's claims, each settled from its verdicts so
     /// far and the new ones.
-    fn of(standing: Vec<Standing>) -> Result<Moves, LedgerError> {
+    fn of(standing: Vec<Standing>, d: Dialect, at: &'a str) -> Result<Moves<'a>, LedgerError> {
         let mut updates: Vec<Update> = Vec::new();
         let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
         for s in standing {
@@ -1035,68 +1037,64 @@ impl Moves {
                 events.push((s.id, next, s.codes));
             }
         }
-        Moves::new(&updates, &events)
+        Moves::new(updates, events, d, at)
     }
 
     fn new(
-        updates: &[Update],
-        events: &[(i64, ClaimStatus, String)],
-    ) -> Result<Moves, LedgerError> {
-        let updates = updates
-            .chunks(CHUNK)
-            .map(to_json)
-            .collect::<Result<_, _>>()?;
-        let events = events
-            .chunks(CHUNK)
-            .map(|chunk| {
-                let rows: Vec<(i64, &str, String)> = chunk
-                    .iter()
-                    .map(|(id, status, codes)| {
-                        (
-                            *id,
-                            status.name(),
-                            format!("now {status} (latest codes {codes})"),
-                        )
-                    })
-                    .collect();
-                to_json(&rows)
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Moves { updates, events })
+        updates: Vec<Update>,
+        events: Vec<(i64, ClaimStatus, String)>,
+        d: Dialect,
+        at: &'a str,
+    ) -> Result<Moves<'a>, LedgerError> {
+        let mut moves = Moves {
+            updates: Vec::new(),
+            events: Vec::new(),
+        };
+        let mut updates = updates.into_iter().peekable();
+        while updates.peek().is_some() {
+            // The new values as a table `v`, joined to the claims they move.
+            let mut q = Values::new(d, "WITH v (id, status, number, at) AS (");
+            q.rows(updates.by_ref().take(CHUNK), |row, (id, status, number)| {
+                row.bind(id).bind(status).bind(number).bind(at);
+            });
+            let (mut sql, args) = q.finish().map_err(query_err("updating claims' status"))?;
+            sql.push_str(
+                ") UPDATE claims SET status = COALESCE(v.status, claims.status), \
+                 updated_at = CASE WHEN v.status IS NULL THEN claims.updated_at ELSE v.at END, \
+                 payer_claim_number = COALESCE(v.number, claims.payer_claim_number) \
+                 FROM v WHERE claims.id = v.id",
+            );
+            moves.updates.push((sql, args));
+        }
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            let mut q = Values::new(d, "INSERT INTO events (at, claim_id, kind, detail)");
+            q.rows(events.by_ref().take(CHUNK), |row, (id, status, codes)| {
+                row.bind(at)
+                    .bind(id)
+                    .bind(status.name())
+                    .bind(format!("now {status} (latest codes {codes})"));
+            });
+            moves
+                .events
+                .push(q.finish().map_err(query_err("recording claim events"))?);
+        }
+        Ok(moves)
     }
 
     /// Writes them: one row rewrite per claim, one event row per move.
-    async fn write(
-        self,
-        tx: &mut Transaction<'_, Any>,
-        d: Dialect,
-        at: &str,
-    ) -> Result<(), LedgerError> {
-        for chunk in self.updates {
-            sqlx::query(&format!(
-                "UPDATE claims SET status = COALESCE(v.value->>1, status), \
-                 updated_at = CASE WHEN v.value->>1 IS NULL THEN updated_at ELSE $1 END, \
-                 payer_claim_number = COALESCE(v.value->>2, payer_claim_number) \
-                 FROM {} WHERE claims.id = CAST(v.value->>0 AS BIGINT)",
-                d.json_rows("$2", "v")
-            ))
-            .bind(at)
-            .bind(chunk)
-            .execute(&mut **tx)
-            .await
-            .map_err(query_err("updating claims' status"))?;
+    async fn write(self, tx: &mut Transaction<'_, Any>) -> Result<(), LedgerError> {
+        for (sql, args) in self.updates {
+            sqlx::query_with(&sql, args)
+                .execute(&mut **tx)
+                .await
+                .map_err(query_err("updating claims' status"))?;
         }
-        for chunk in self.events {
-            sqlx::query(&format!(
-                "INSERT INTO events (at, claim_id, kind, detail) \
-                 SELECT $1, CAST(j.value->>0 AS BIGINT), j.value->>1, j.value->>2 FROM {}",
-                d.json_rows("$2", "j")
-            ))
-            .bind(at)
-            .bind(chunk)
-            .execute(&mut **tx)
-            .await
-            .map_err(query_err("recording claim events"))?;
+        for (sql, args) in self.events {
+            sqlx::query_with(&sql, args)
+                .execute(&mut **tx)
+                .await
+                .map_err(query_err("recording claim events"))?;
         }
         Ok(())
     }
@@ -1107,11 +1105,11 @@ impl Moves {
 async fn write_moves(
     tx: &mut Transaction<'_, Any>,
     d: Dialect,
-    updates: &[Update],
-    events: &[(i64, ClaimStatus, String)],
+    updates: Vec<Update>,
+    events: Vec<(i64, ClaimStatus, String)>,
     at: &str,
 ) -> Result<(), LedgerError> {
-    Moves::new(updates, events)?.write(tx, d, at).await
+    Moves::new(updates, events, d, at)?.write(tx).await
 }
 
 /// Rows written (or claim ids looked up) per statement.
@@ -1152,10 +1150,9 @@ async fn claim_candidates(
              AND +c.file_id IN (SELECT file_id FROM interchanges WHERE direction = 'out' \
              AND sender = $1 AND receiver = $2) AND c.partner = $3 \
              AND c.claim_id IN ({})",
-            d.json_text(&d.json_agg(
-                &format!("c.id, c.claim_id, c.payer_claim_number, c.status, c.charge, {verdicts}"),
-                "c.id DESC"
-            )),
+            d.json_text(&d.json_agg_any_order(&format!(
+                "c.id, c.claim_id, c.payer_claim_number, c.status, c.charge, {verdicts}"
+            ))),
             d.json_texts("$4")
         ))
         .bind(&ours.sender)
@@ -1173,7 +1170,9 @@ async fn claim_candidates(
             String,
             Vec<(String, Option<String>)>,
         );
-        let found: Vec<Found> = from_json(&found)?;
+        let mut found: Vec<Found> = from_json(&found)?;
+        // Newest first: each CLM01's submissions in that order.
+        found.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
         for (id, clm01, payer_claim_number, status, charge, words) in found {
             let c = Candidate {
                 id,
@@ -1255,23 +1254,25 @@ impl<'v> Batch<'v> {
         at: &str,
     ) -> Result<(), LedgerError> {
         for chunk in self.history.chunks(CHUNK) {
-            let rows: Vec<(i64, &str, &str, Option<&str>)> = chunk
-                .iter()
-                .map(|(claim, status, codes, paid)| {
-                    (*claim, status.name(), codes.as_str(), paid.as_deref())
-                })
-                .collect();
-            sqlx::query(&format!(
-                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
-                 SELECT CAST(j.value->>0 AS BIGINT), $1, j.value->>1, j.value->>2, j.value->>3, $2 FROM {}",
-                d.json_rows("$3", "j")
-            ))
-            .bind(response_id)
-            .bind(at)
-            .bind(to_json(&rows)?)
-            .execute(&mut **tx)
-            .await
-            .map_err(query_err("recording claims' responses"))?;
+            let mut q = Values::new(
+                d,
+                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at)",
+            );
+            q.rows(chunk, |row, (claim, status, codes, paid)| {
+                row.bind(*claim)
+                    .bind(response_id)
+                    .bind(status.name())
+                    .bind(codes.as_str())
+                    .bind(paid.as_deref())
+                    .bind(at);
+            });
+            let (sql, args) = q
+                .finish()
+                .map_err(query_err("recording claims' responses"))?;
+            sqlx::query_with(&sql, args)
+                .execute(&mut **tx)
+                .await
+                .map_err(query_err("recording claims' responses"))?;
         }
         for chunk in self.unknown.chunks(CHUNK) {
             let mut q = Values::new(
@@ -1350,7 +1351,7 @@ async fn settle(
             }
             words.clear();
         }
-        write_moves(tx, d, &updates, &events, at).await?;
+        write_moves(tx, d, updates, events, at).await?;
     }
     Ok(())
 }
