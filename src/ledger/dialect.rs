@@ -306,6 +306,47 @@ impl<'q> Values<'q> {
         }
     }
 
+    /// A statement that is not an `INSERT … VALUES` alone: its text is
+    /// written with [`Values::sql`] (`… VALUES ` before the rows), values
+    /// every row shares bound first with [`Values::constant`], and the
+    /// rows placed with [`Values::rows`] where the text has got to.
+    pub fn statement(dialect: Dialect) -> Values<'q> {
+        Values {
+            dialect,
+            sql: String::new(),
+            args: AnyArguments::default(),
+            bound: 0,
+            rows: 0,
+            failed: None,
+        }
+    }
+
+    /// Appends text to the statement.
+    pub fn sql(&mut self, text: &str) {
+        self.sql.push_str(text);
+    }
+
+    /// Binds a value every row shares (bound once, not per row); returns
+    /// its placeholder, to be written into the text before the rows (SQLite
+    /// numbers `?` in the order they appear). Only before any row.
+    pub fn constant<T>(&mut self, value: T) -> String
+    where
+        T: 'q + Encode<'q, Any> + Type<Any>,
+    {
+        if self.rows > 0 {
+            self.failed
+                .get_or_insert_with(|| "a constant bound after the rows".into());
+        }
+        self.bound += 1;
+        if let Err(e) = self.args.add(value) {
+            self.failed.get_or_insert(e);
+        }
+        match self.dialect {
+            Dialect::Sqlite => "?".to_owned(),
+            Dialect::Postgres => format!("${}", self.bound),
+        }
+    }
+
     /// Adds one row per item, its values bound by `f`.
     pub fn rows<I>(
         &mut self,
@@ -396,6 +437,39 @@ mod tests {
         assert_eq!(Dialect::of("postgres://h/db"), Some(Dialect::Postgres));
         assert_eq!(Dialect::of("postgresql://h/db"), Some(Dialect::Postgres));
         assert_eq!(Dialect::of("mysql://h/db"), None);
+    }
+
+    /// Shared values are bound once, ahead of the rows, and numbered so on
+    /// each engine; one bound after a row would take a row value's number.
+    #[test]
+    fn constants_come_before_the_rows() {
+        let statement = |d: Dialect| {
+            let mut q = Values::statement(d);
+            let at = q.constant("2026-12-06T10:00:00Z");
+            q.sql(&format!(
+                "INSERT INTO t (at, a, b) SELECT {at}, v.column1, v.column2 FROM (VALUES "
+            ));
+            q.rows([(1_i64, "x"), (2, "y")], |row, (a, b)| {
+                row.bind(a).bind(b);
+            });
+            q.sql(") AS v");
+            q.finish().map(|(sql, args)| (sql, args.values.0.len()))
+        };
+        let (sql, bound) = statement(Dialect::Postgres).unwrap();
+        assert_eq!(
+            sql,
+            "INSERT INTO t (at, a, b) SELECT $1, v.column1, v.column2 FROM (VALUES ($2, $3), ($4, $5)) AS v"
+        );
+        assert_eq!(bound, 5);
+        let (sql, _) = statement(Dialect::Sqlite).unwrap();
+        assert!(sql.contains("SELECT ?, v.column1") && sql.ends_with("(?, ?), (?, ?)) AS v"));
+
+        let mut late = Values::statement(Dialect::Sqlite);
+        late.rows([1_i64], |row, a| {
+            row.bind(a);
+        });
+        late.constant(2_i64);
+        assert!(late.finish().is_err());
     }
 
     #[test]

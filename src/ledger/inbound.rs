@@ -1052,29 +1052,39 @@ impl<'a> Moves<'a> {
         };
         let mut updates = updates.into_iter().peekable();
         while updates.peek().is_some() {
-            // The new values as a table `v`, joined to the claims they move.
-            let mut q = Values::new(d, "WITH v (id, status, number, at) AS (");
+            // The new values as a table `v`, joined to the claims they move;
+            // the time they moved, once, as `c`.
+            let mut q = Values::statement(d);
+            let at = q.constant(at);
+            q.sql(&format!(
+                "WITH c (at) AS (SELECT {at}), v (id, status, number) AS (VALUES "
+            ));
             q.rows(updates.by_ref().take(CHUNK), |row, (id, status, number)| {
-                row.bind(id).bind(status).bind(number).bind(at);
+                row.bind(id).bind(status).bind(number);
             });
-            let (mut sql, args) = q.finish().map_err(query_err("updating claims' status"))?;
-            sql.push_str(
+            q.sql(
                 ") UPDATE claims SET status = COALESCE(v.status, claims.status), \
-                 updated_at = CASE WHEN v.status IS NULL THEN claims.updated_at ELSE v.at END, \
+                 updated_at = CASE WHEN v.status IS NULL THEN claims.updated_at ELSE c.at END, \
                  payer_claim_number = COALESCE(v.number, claims.payer_claim_number) \
-                 FROM v WHERE claims.id = v.id",
+                 FROM v, c WHERE claims.id = v.id",
             );
+            let (sql, args) = q.finish().map_err(query_err("updating claims' status"))?;
             moves.updates.push((sql, args));
         }
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
-            let mut q = Values::new(d, "INSERT INTO events (at, claim_id, kind, detail)");
+            let mut q = Values::statement(d);
+            let at = q.constant(at);
+            q.sql(&format!(
+                "INSERT INTO events (at, claim_id, kind, detail) \
+                 SELECT {at}, v.column1, v.column2, v.column3 FROM (VALUES "
+            ));
             q.rows(events.by_ref().take(CHUNK), |row, (id, status, codes)| {
-                row.bind(at)
-                    .bind(id)
+                row.bind(id)
                     .bind(status.name())
                     .bind(format!("now {status} (latest codes {codes})"));
             });
+            q.sql(") AS v");
             moves
                 .events
                 .push(q.finish().map_err(query_err("recording claim events"))?);
@@ -1254,18 +1264,19 @@ impl<'v> Batch<'v> {
         at: &str,
     ) -> Result<(), LedgerError> {
         for chunk in self.history.chunks(CHUNK) {
-            let mut q = Values::new(
-                d,
-                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at)",
-            );
+            let mut q = Values::statement(d);
+            let (response, at) = (q.constant(response_id), q.constant(at));
+            q.sql(&format!(
+                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
+                 SELECT v.column1, {response}, v.column2, v.column3, v.column4, {at} FROM (VALUES "
+            ));
             q.rows(chunk, |row, (claim, status, codes, paid)| {
                 row.bind(*claim)
-                    .bind(response_id)
                     .bind(status.name())
                     .bind(codes.as_str())
-                    .bind(paid.as_deref())
-                    .bind(at);
+                    .bind(paid.as_deref());
             });
+            q.sql(") AS v");
             let (sql, args) = q
                 .finish()
                 .map_err(query_err("recording claims' responses"))?;
