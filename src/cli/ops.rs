@@ -188,7 +188,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
                     report.claims_set_aside
                 );
                 if report.has_errors() {
-                    eprint!("{}", report.table());
+                    report.write_table(std::io::stderr().lock())?;
                 }
             }
             ExportOutcome::NothingToSend { export, report } => {
@@ -197,7 +197,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
                     export.display(),
                     report.claims_read
                 );
-                eprint!("{}", report.table());
+                report.write_table(std::io::stderr().lock())?;
             }
             ExportOutcome::Duplicate {
                 export,
