@@ -560,6 +560,232 @@ fn severity_name(s: Severity) -> &'static str {
 mod tests {
     use super::*;
 
+    /// The report as it was before its lists were held out of memory:
+    /// the oracle its JSON and table must match byte for byte.
+    #[derive(Serialize)]
+    struct InMemory {
+        claims_read: u64,
+        claims_accepted: u64,
+        claims_set_aside: u64,
+        set_aside: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        quarantined: Vec<String>,
+        problems: Vec<Problem>,
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        warnings_not_listed: std::collections::BTreeMap<String, u64>,
+    }
+
+    impl InMemory {
+        /// The table as `Report::table` made it from a `Vec<Problem>`.
+        fn table(&self) -> String {
+            let head = HEAD;
+            let rows: Vec<[String; 7]> = self
+                .problems
+                .iter()
+                .map(|p| {
+                    [
+                        format!("{:?}", p.severity).to_lowercase(),
+                        printable(&p.file),
+                        p.rows.map(|r| r.to_string()).unwrap_or_default(),
+                        p.claim.as_deref().map(printable).unwrap_or_default(),
+                        printable(&p.field),
+                        printable(&p.rule),
+                        printable(&p.message),
+                    ]
+                })
+                .collect();
+            let mut width = head.map(str::len);
+            for r in &rows {
+                for (w, cell) in width.iter_mut().zip(r) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let mut out = String::new();
+            let mut line = |cells: &[String]| {
+                let mut l = String::new();
+                for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+                    if i + 1 == cells.len() {
+                        l.push_str(cell);
+                    } else {
+                        let _ = write!(l, "{cell:<w$}  ");
+                    }
+                }
+                out.push_str(l.trim_end());
+                out.push('\n');
+            };
+            line(&head.map(str::to_owned));
+            for r in &rows {
+                line(r);
+            }
+            for (rule, n) in &self.warnings_not_listed {
+                let _ = writeln!(
+                    out,
+                    "{n} more {} warnings (counted, not listed)",
+                    printable(rule)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{} claims read, {} accepted, {} set aside",
+                self.claims_read, self.claims_accepted, self.claims_set_aside
+            );
+            for q in &self.quarantined {
+                let _ = writeln!(out, "set-aside claims as they came in: {}", printable(q));
+            }
+            out
+        }
+    }
+
+    /// Text that may hold control characters, non-ASCII letters, trailing
+    /// blanks, or nothing.
+    fn text(next: &mut impl FnMut() -> u64, stem: &str) -> String {
+        const PIECES: [&str; 10] = [
+            "",
+            "É",
+            "\u{1b}[2K",
+            "\t",
+            " ",
+            "\r\n",
+            "ü-",
+            "\u{7f}",
+            "x",
+            "\u{2003}",
+        ];
+        let mut t = String::new();
+        if next() % 5 != 0 {
+            t.push_str(stem);
+        }
+        for _ in 0..next() % 4 {
+            t.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+        }
+        for _ in 0..next() % 40 {
+            t.push('m');
+        }
+        t
+    }
+
+    /// A report, and its oracle, of `n` random problems and set-aside ids.
+    fn batch(seed: u64, n: u64, report: &mut Report) -> InMemory {
+        let mut next = crate::testing::xorshift(seed);
+        let mut old = InMemory {
+            claims_read: n,
+            claims_accepted: 0,
+            claims_set_aside: 0,
+            set_aside: Vec::new(),
+            quarantined: Vec::new(),
+            problems: Vec::new(),
+            warnings_not_listed: std::collections::BTreeMap::new(),
+        };
+        for i in 0..n {
+            let first = next() % 100_000;
+            let p = Problem {
+                severity: if next() % 3 == 0 {
+                    Severity::Warning
+                } else {
+                    Severity::Error
+                },
+                file: text(&mut next, "in.csv"),
+                rows: (next() % 7 != 0).then(|| Rows {
+                    first,
+                    last: first + (next() % 3) * (next() % 100_000),
+                }),
+                claim: (next() % 6 != 0).then(|| text(&mut next, &format!("C-{i}"))),
+                field: text(&mut next, "lines[0].procedure.code"),
+                rule: text(&mut next, "npi-check-digit"),
+                message: text(&mut next, "is not valid"),
+            };
+            if p.severity == Severity::Error {
+                let id = text(&mut next, &format!("C-{i}"));
+                report.add_set_aside(id.clone());
+                old.set_aside.push(id);
+                old.claims_set_aside += 1;
+            }
+            report.add_problem(p.clone());
+            old.problems.push(p);
+        }
+        if next() % 2 == 0 {
+            old.warnings_not_listed.insert("non-ascii\u{1b}".into(), 7);
+            old.quarantined.push("q\n.csv".into());
+        }
+        report.claims_read = old.claims_read;
+        report.claims_set_aside = old.claims_set_aside;
+        report.warnings_not_listed = old.warnings_not_listed.clone();
+        report.quarantined = old.quarantined.clone();
+        old
+    }
+
+    /// JSON and table are the bytes the in-memory report gave, whether the
+    /// lists stay in memory or go to a file (a hold of 0 or a few bytes).
+    #[test]
+    fn held_lists_render_the_bytes_of_in_memory_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        for (seed, n, hold) in [
+            (1, 0, HOLD),
+            (2, 1, HOLD),
+            (3, 40, HOLD),
+            (4, 40, 0),
+            (5, 3_000, 100),
+            (6, 3_000, HOLD),
+            (7, 1, 0),
+        ] {
+            let mut report = Report::in_dir(dir.path().to_owned(), hold);
+            let old = batch(seed, n, &mut report);
+            let json = serde_json::to_string_pretty(&old).unwrap();
+            assert_eq!(report.to_json().unwrap(), json, "{seed}");
+            assert_eq!(report.table().unwrap(), old.table(), "{seed}");
+            // Twice: reading back does not use the lists up.
+            assert_eq!(report.to_json().unwrap(), json, "{seed}");
+            assert_eq!(report.problems().to_vec().unwrap(), old.problems);
+            assert_eq!(report.set_aside().to_vec().unwrap(), old.set_aside);
+            assert_eq!(report.has_errors(), old.claims_set_aside > 0);
+        }
+    }
+
+    /// Regression: every error was held in memory, about 1 KB a claim (a
+    /// million bad claims: 1.06 GB). Past the hold, a list keeps only its
+    /// write buffer.
+    #[test]
+    fn memory_does_not_grow_with_the_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut report = Report::in_dir(dir.path().to_owned(), HOLD);
+        let old = batch(8, 20_000, &mut report);
+        assert!(report.problems.items.len() > 20 * HOLD as u64);
+        for list in [&report.problems.items, &report.set_aside.items] {
+            assert!(list.reader().get_ref().1.len() < 2 * HOLD, "{list:?}");
+        }
+        assert_eq!(report.problems().len(), 20_000);
+        assert_eq!(report.table().unwrap(), old.table());
+    }
+
+    /// A list that cannot be held (the disk is full, the folder is gone)
+    /// fails every rendering with a typed error; nothing is written.
+    #[test]
+    fn a_list_that_cannot_be_held_is_never_shown_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("not-here");
+        let mut report = Report::in_dir(gone.clone(), 200);
+        batch(9, 50, &mut report);
+        assert!(report.problems().len() < 50);
+        let e = report.complete().unwrap_err();
+        assert!(
+            matches!(&e, ReportError::Held { dir, .. } if *dir == gone),
+            "{e}"
+        );
+        assert!(e.to_string().contains("not-here"), "{e}");
+        let mut out = Vec::new();
+        assert!(matches!(
+            report.write_json(&mut out),
+            Err(ReportError::Held { .. })
+        ));
+        assert!(matches!(
+            report.write_table(&mut out),
+            Err(ReportError::Held { .. })
+        ));
+        assert!(out.is_empty());
+        assert!(report.problems().to_vec().is_err());
+        assert!(report.has_errors());
+    }
+
     /// Regression: a claim id holding an escape sequence went raw to the
     /// terminal, where it could erase the report's lines.
     #[test]
