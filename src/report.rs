@@ -652,7 +652,7 @@ mod tests {
             "\u{2003}",
         ];
         let mut t = String::new();
-        if next() % 5 != 0 {
+        if !next().is_multiple_of(5) {
             t.push_str(stem);
         }
         for _ in 0..next() % 4 {
@@ -679,17 +679,17 @@ mod tests {
         for i in 0..n {
             let first = next() % 100_000;
             let p = Problem {
-                severity: if next() % 3 == 0 {
+                severity: if next().is_multiple_of(3) {
                     Severity::Warning
                 } else {
                     Severity::Error
                 },
                 file: text(&mut next, "in.csv"),
-                rows: (next() % 7 != 0).then(|| Rows {
+                rows: (!next().is_multiple_of(7)).then(|| Rows {
                     first,
                     last: first + (next() % 3) * (next() % 100_000),
                 }),
-                claim: (next() % 6 != 0).then(|| text(&mut next, &format!("C-{i}"))),
+                claim: (!next().is_multiple_of(6)).then(|| text(&mut next, &format!("C-{i}"))),
                 field: text(&mut next, "lines[0].procedure.code"),
                 rule: text(&mut next, "npi-check-digit"),
                 message: text(&mut next, "is not valid"),
@@ -703,7 +703,7 @@ mod tests {
             report.add_problem(p.clone());
             old.problems.push(p);
         }
-        if next() % 2 == 0 {
+        if next().is_multiple_of(2) {
             old.warnings_not_listed.insert("non-ascii\u{1b}".into(), 7);
             old.quarantined.push("q\n.csv".into());
         }

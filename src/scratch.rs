@@ -170,7 +170,7 @@ mod tests {
             let chunk: Vec<u8> = (0..next() % 97).map(|_| next() as u8).collect();
             s.write(&chunk).unwrap();
             expected.extend_from_slice(&chunk);
-            if next() % 500 == 0 {
+            if next().is_multiple_of(500) {
                 // Reading back in the middle leaves later writes in place.
                 assert_eq!(all(&s), expected);
             }
