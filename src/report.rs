@@ -3,6 +3,16 @@
 //!
 //! Messages never quote patient names, member ids, birth dates or diagnosis
 //! codes: the report travels by mail and into logs.
+//!
+//! Every error is listed, however many: a batch whose claims are all bad
+//! lists one or more problems and an id per claim. Held in memory that was
+//! about 1 KB a claim (a million bad claims: 1.06 GB); so the lists are
+//! [`Listed`], written as they arise to a [`Scratch`] (64 KiB in memory,
+//! then an unlinked temporary file in `$TMPDIR`, readable only by us), the
+//! table's column widths kept as they go, and the JSON and the table
+//! rendered from there — the same bytes as from a `Vec`. A list that could
+//! not be written (a full disk) makes every rendering a [`ReportError`]:
+//! no report is shown rather than one missing claims.
 
 use serde::Serialize;
 
@@ -92,6 +102,10 @@ fn printable(text: &str) -> String {
 
 /// Characters of `printable(text)`, without making it.
 fn printable_width(text: &str) -> usize {
+    // Nearly always printable ASCII: a character a byte.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.len();
+    }
     text.chars()
         .map(|c| {
             if c.is_control() {
@@ -144,13 +158,28 @@ fn take_u8(input: &mut impl Read) -> std::io::Result<u8> {
     Ok(b[0])
 }
 
+/// Longest string read in one go; a longer one (or a length spoilt on a
+/// failing disk) is read in pieces, so memory is never set aside for bytes
+/// that are not there.
+const READ_AT_ONCE: u64 = 1 << 20;
+
 fn take_str(input: &mut impl Read) -> std::io::Result<String> {
     let len = take_u64(input)?;
-    let mut bytes = Vec::new();
-    input.take(len).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 != len {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
+    let bytes = match usize::try_from(len) {
+        Ok(n) if len <= READ_AT_ONCE => {
+            let mut bytes = vec![0u8; n];
+            input.read_exact(&mut bytes)?;
+            bytes
+        }
+        _ => {
+            let mut bytes = Vec::new();
+            input.take(len).read_to_end(&mut bytes)?;
+            if bytes.len() as u64 != len {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            bytes
+        }
+    };
     String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
@@ -784,6 +813,24 @@ mod tests {
         assert!(out.is_empty());
         assert!(report.problems().to_vec().is_err());
         assert!(report.has_errors());
+    }
+
+    /// A string longer than is read at once comes back whole; a length
+    /// spoilt past the end is an error, not a huge allocation.
+    #[test]
+    fn long_strings_and_spoilt_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut list = Listed::<String>::in_dir(dir.path().to_owned(), 0);
+        let long = "é".repeat(READ_AT_ONCE as usize);
+        list.push(&long);
+        list.push(&"x".to_owned());
+        assert_eq!(list.to_vec().unwrap(), [long, "x".to_owned()]);
+        let mut spoilt = Vec::new();
+        spoilt.extend_from_slice(&u64::MAX.to_le_bytes());
+        spoilt.extend_from_slice(b"abc");
+        assert!(String::take(&mut &spoilt[..]).is_err());
+        spoilt[..8].copy_from_slice(&4u64.to_le_bytes());
+        assert!(String::take(&mut &spoilt[..]).is_err());
     }
 
     /// Regression: a claim id holding an escape sequence went raw to the
