@@ -123,7 +123,7 @@ pub enum ReportError {
     /// Its listed problems or set-aside claim ids could not be kept in (or
     /// read back from) their temporary file: a full or failing disk.
     #[error(
-        "the report's listed problems and set-aside claims could not be kept in a temporary file in {}: {reason}; no report is shown rather than one missing some",
+        "the report's listed problems and set-aside claims could not be kept in a temporary file in {}: {reason}; the report cannot be shown whole, and no part of it is to be taken as complete",
         dir.display()
     )]
     Held { dir: PathBuf, reason: String },
