@@ -50,6 +50,7 @@ pub mod remit_export;
 pub mod report;
 pub mod sandbox;
 pub mod scheduler;
+mod scratch;
 pub mod scrub;
 pub mod sftp;
 pub mod submit;

@@ -10,7 +10,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use std::collections::HashMap;
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::map::{
@@ -21,6 +21,7 @@ use crate::model::response::Remittance;
 use crate::model::{Claim, ClaimKind, Receiver, Submitter};
 use crate::profile::Profile;
 use crate::report::{Problem, Report, Rows, Severity, WARNINGS_LISTED_PER_RULE};
+use crate::scratch::Scratch;
 use crate::scrub::{claim_label, Scrubber};
 use crate::x12::{
     ClaimPlacement, ControlNumbers, Envelope, InterchangeSummary, WriteError, Writer835, Writer837,
@@ -611,7 +612,7 @@ impl<'p> Run<'p> {
                     continue;
                 }
             }
-            self.report.problems.push(p);
+            self.report.add_problem(p);
         }
     }
 
@@ -634,7 +635,7 @@ impl<'p> Run<'p> {
         ) = match self.pipeline.open(path) {
             Ok(opened) => opened,
             Err(e) => {
-                self.report.problems.push(Problem {
+                self.report.add_problem(Problem {
                     severity: Severity::Error,
                     file: file.clone(),
                     rows: None,
@@ -699,7 +700,7 @@ impl<'p> Run<'p> {
                     ));
                 }
                 self.report.claims_set_aside += 1;
-                self.report.set_aside.push(
+                self.report.add_set_aside(
                     mapped
                         .claim_id
                         .as_deref()
@@ -772,26 +773,34 @@ struct Quarantine {
 }
 
 /// The set-aside copy's CSV text so far — header, then rows — in an
-/// unlinked temporary file in the quarantine folder: nothing is left
-/// behind if the process dies, and memory does not grow with the rows.
-#[derive(Default)]
+/// unlinked temporary file in the quarantine folder ([`Scratch`]): nothing
+/// is left behind if the process dies, and memory does not grow with the
+/// rows.
 struct HeldRows {
-    file: Option<std::io::BufWriter<std::fs::File>>,
-    /// Bytes written and the last of them.
-    len: u64,
+    text: Scratch,
+    /// Whether the header was written.
+    opened: bool,
+    /// The last byte written.
     last: Option<u8>,
     /// The first write that failed; reported when the input is done.
     failed: Option<std::io::Error>,
 }
 
 impl HeldRows {
+    fn new(dir: &Path) -> Self {
+        HeldRows {
+            // A file at the first row, as the copy is written there anyway.
+            text: Scratch::new(dir.to_owned(), 0, "quarantine"),
+            opened: false,
+            last: None,
+            failed: None,
+        }
+    }
+
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if let Some(file) = self.file.as_mut() {
-            file.write_all(bytes)?;
-            self.len += bytes.len() as u64;
-            if let Some(b) = bytes.last() {
-                self.last = Some(*b);
-            }
+        self.text.write(bytes)?;
+        if let Some(b) = bytes.last() {
+            self.last = Some(*b);
         }
         Ok(())
     }
@@ -810,7 +819,7 @@ impl Quarantine {
             dir: dir.to_owned(),
             stem,
             csv_header,
-            rows: HeldRows::default(),
+            rows: HeldRows::new(dir),
             json: Vec::new(),
         }
     }
@@ -856,9 +865,8 @@ impl Quarantine {
         if rows.is_empty() {
             return Ok(());
         }
-        if self.rows.file.is_none() {
-            let file = tempfile::tempfile_in(&self.dir)?;
-            self.rows.file = Some(std::io::BufWriter::with_capacity(64 * 1024, file));
+        if !self.rows.opened {
+            self.rows.opened = true;
             self.rows.write(header)?;
         }
         // The header's own line ending goes after a row that had none.
@@ -881,14 +889,8 @@ impl Quarantine {
     /// The set-aside copy's bytes, read from the start: the held CSV
     /// text, or a JSON claim file.
     fn contents(&mut self) -> std::io::Result<(Box<dyn std::io::Read + '_>, u64)> {
-        if let Some(held) = self.rows.file.as_mut() {
-            held.flush()?;
-            let file = held.get_mut();
-            file.rewind()?;
-            return Ok((
-                Box::new(std::io::Read::take(&*file, self.rows.len)),
-                self.rows.len,
-            ));
+        if self.rows.opened {
+            return Ok((Box::new(self.rows.text.reader()), self.rows.text.len()));
         }
         let json = serde_json::to_vec_pretty(&serde_json::json!({ "claims": self.json }))
             .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -935,7 +937,7 @@ impl Quarantine {
         if let Some(e) = self.rows.failed.take() {
             return Err(fail(&first)(e));
         }
-        if self.rows.file.is_none() && self.json.is_empty() {
+        if !self.rows.opened && self.json.is_empty() {
             return Ok(None);
         }
         // A copy with the same bytes already waiting (the same export

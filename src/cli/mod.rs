@@ -14,6 +14,7 @@ use crate::inspect::{read_items, Item};
 use crate::map::InputMap;
 use crate::model::response::{ClaimTotals, Response};
 use crate::profile::Profile;
+use crate::report::ReportError;
 use crate::translate::Pipeline;
 use crate::x12::Sequential;
 
@@ -341,17 +342,23 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
     let mut numbers = Sequential::starting_at(args.control_number);
     let translation = to_output(
         args.output.as_deref(),
-        |out| Ok(pipeline.translate(&args.inputs.inputs, now, &mut numbers, out, |_, _| {})?),
+        |out| {
+            let t = pipeline.translate(&args.inputs.inputs, now, &mut numbers, out, |_, _| {})?;
+            // No 837 without its whole report (a full disk under the
+            // report's held lists fails the run, nothing committed).
+            t.report.complete()?;
+            Ok(t)
+        },
         |t| t.interchange.is_some(),
     )?;
     let report = &translation.report;
     if let Some(path) = report_path {
         let mut f = AtomicFile::create(&path).with_context(|| format!("{}", path.display()))?;
-        f.write_all(report.to_json().as_bytes())?;
+        report.write_json(&mut f)?;
         f.commit().with_context(|| format!("{}", path.display()))?;
     }
-    if !report.problems.is_empty() {
-        eprint!("{}", report.table());
+    if !report.problems().is_empty() {
+        report.write_table(std::io::stderr().lock())?;
     }
     match &translation.interchange {
         Some(ic) => tracing::info!(
@@ -389,10 +396,20 @@ fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
         quarantine: None,
     };
     let report = pipeline.scrub(&args.inputs.inputs);
-    if args.json {
-        say(&format!("{}\n", report.to_json()))?;
-    } else {
-        say(&report.table())?;
+    let shown = {
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            report
+                .write_json(&mut out)
+                .and_then(|()| out.write_all(b"\n").map_err(ReportError::Output))
+        } else {
+            report.write_table(&mut out)
+        }
+        .and_then(|()| out.flush().map_err(ReportError::Output))
+    };
+    match shown {
+        Err(ReportError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
     }
     Ok(checked(&report))
 }

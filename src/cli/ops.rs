@@ -173,6 +173,8 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
     })?;
 
     let mut text = String::new();
+    // A set-aside report that could not be shown whole fails the run's exit.
+    let mut unshown = false;
     for e in &report.exports {
         match e {
             ExportOutcome::Spooled {
@@ -188,7 +190,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
                     report.claims_set_aside
                 );
                 if report.has_errors() {
-                    eprint!("{}", report.table());
+                    unshown |= !table(export, report, &mut text);
                 }
             }
             ExportOutcome::NothingToSend { export, report } => {
@@ -197,7 +199,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
                     export.display(),
                     report.claims_read
                 );
-                eprint!("{}", report.table());
+                unshown |= !table(export, report, &mut text);
             }
             ExportOutcome::Duplicate {
                 export,
@@ -249,7 +251,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
         );
     }
     say(&text)?;
-    Ok(if report.has_failures() {
+    Ok(if report.has_failures() || unshown {
         Outcome::Failed
     } else if report.has_rejections() {
         Outcome::Rejected
@@ -1011,4 +1013,19 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Done
     })
+}
+
+/// Shows an export's set-aside table on stderr; false (and a line in
+/// `text` saying why) when it could not be shown whole.
+fn table(export: &std::path::Path, report: &crate::report::Report, text: &mut String) -> bool {
+    match report.write_table(std::io::stderr().lock()) {
+        Ok(()) => true,
+        Err(e) => {
+            *text += &format!(
+                "{}: its set-aside report cannot be shown: {e}\n",
+                export.display()
+            );
+            false
+        }
+    }
 }

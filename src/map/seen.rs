@@ -24,6 +24,9 @@
 //! million); the claim would then be set aside as a repeat, never let
 //! through.
 //!
+//! Runs are written through [`Scratch`] (`scratch.rs`), as the report's
+//! lists and the quarantine's rows are.
+//!
 //! Writing or reading a run can fail (a full or failing disk). The set
 //! then answers every later question with [`SeenError`], so the caller sets
 //! the claim aside (fail closed) instead of letting a repeat through.
@@ -31,11 +34,12 @@
 use std::collections::hash_map::{Entry, HashMap, RandomState};
 use std::fs::File;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
-use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufReader, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use crate::report::Rows;
+use crate::scratch::Scratch;
 
 /// Fingerprints a set holds in memory before it writes them out as a run:
 /// 7/8 of 32,768 table slots, the table's fullest before it would grow.
@@ -367,20 +371,18 @@ impl<V: Slot> Seen<V> {
         entries: impl Iterator<Item = (Fingerprint, V)>,
         len: u64,
     ) -> std::io::Result<Run> {
-        let file = tempfile::tempfile_in(&self.dir)?;
         let mut filter = Filter::for_keys(usize::try_from(len).unwrap_or(usize::MAX));
-        let mut out = BufWriter::with_capacity(64 * 1024, &file);
+        let mut out = Scratch::new(self.dir.clone(), 0, "seen");
         let mut record = vec![0u8; Fingerprint::BYTES + V::BYTES];
         let mut written = 0u64;
         for (fp, v) in entries {
             fp.put(&mut record);
             v.put(&mut record[Fingerprint::BYTES..]);
-            out.write_all(&record)?;
+            out.write(&record)?;
             filter.add(fp);
             written += 1;
         }
-        out.flush()?;
-        drop(out);
+        let file = out.into_file()?;
         Ok(Run {
             file,
             len: written,
@@ -390,7 +392,7 @@ impl<V: Slot> Seen<V> {
 
     /// One run holding both runs' entries, in order.
     fn merge(&self, a: &Run, b: &Run) -> std::io::Result<Run> {
-        // Each file's cursor is at its end, where writing the run left it.
+        // Read from the start, whatever the file's cursor.
         (&a.file).rewind()?;
         (&b.file).rewind()?;
         let mut a_in = Records::<V>::new(&a.file, a.len);
