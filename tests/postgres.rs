@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::postgres::Postgres;
+use common::postgres::{sweep_dead_templates, template, Postgres, TEMPLATE_PREFIX};
 use common::said;
 use common::workspace::Workspace;
 use edi_courier::ledger::{ControlKind, Ledger};
@@ -102,4 +102,73 @@ async fn two_daemons_on_one_postgres_ledger_never_get_the_same_number() {
     let mut all: Vec<u32> = x.into_iter().chain(y).flatten().collect();
     all.sort_unstable();
     assert_eq!(all, (1..=300).collect::<Vec<u32>>());
+}
+
+/// Regression: the initdb template lived in a `static` that is never
+/// dropped, so every test binary that started PostgreSQL left its ~39 MB
+/// template in /tmp. A test process of its own makes one and ends: its
+/// template must be gone after it.
+#[test]
+fn the_template_cluster_goes_away_with_its_test_process() {
+    const REPORT: &str = "EDI_COURIER_TEST_TEMPLATE_REPORT";
+    if let Some(report) = std::env::var_os(REPORT) {
+        // The child run: make the template, say where it is, end.
+        std::fs::write(report, template().to_str().unwrap()).unwrap();
+        return;
+    }
+    // This test's name as the harness knows it (its module path, less the
+    // crate's name, then the function's).
+    let name = match module_path!().split_once("::") {
+        Some((_, module)) => {
+            format!("{module}::the_template_cluster_goes_away_with_its_test_process")
+        }
+        None => "the_template_cluster_goes_away_with_its_test_process".to_owned(),
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let report = scratch.path().join("template");
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name.as_str(), "--exact", "--test-threads=1"])
+        .env(REPORT, &report)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(child.status.success(), "{}", said(&child));
+    assert!(
+        String::from_utf8_lossy(&child.stdout).contains("1 passed"),
+        "the child ran no test: {}",
+        said(&child)
+    );
+    let template = std::path::PathBuf::from(std::fs::read_to_string(&report).unwrap());
+    let name = template.file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(name.starts_with(TEMPLATE_PREFIX), "{name}");
+    let started = std::time::Instant::now();
+    while template.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !template.exists(),
+        "{} outlived its test process",
+        template.display()
+    );
+}
+
+/// Template folders whose test process is gone (its reaper killed too) are
+/// swept; a live process's are kept.
+#[test]
+fn templates_of_dead_test_processes_are_swept() {
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let tmp = std::env::temp_dir();
+    let dead = tmp.join(format!("{TEMPLATE_PREFIX}{}-sweeptest", gone.id()));
+    let live = tmp.join(format!("{TEMPLATE_PREFIX}{}-sweeptest", std::process::id()));
+    for dir in [&dead, &live] {
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(dir.join("data/PG_VERSION"), "15\n").unwrap();
+    }
+    sweep_dead_templates();
+    let (dead_left, live_left) = (dead.exists(), live.exists());
+    std::fs::remove_dir_all(&live).ok();
+    std::fs::remove_dir_all(&dead).ok();
+    assert!(!dead_left, "{} of a dead process was kept", dead.display());
+    assert!(live_left, "{} of a live process was swept", live.display());
 }
