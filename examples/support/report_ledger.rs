@@ -1,6 +1,6 @@
 //! A large ledger made in seconds with bulk `INSERT … SELECT` over a
 //! counter, for the billing report's benchmark (`bench_report`) and its
-//! browser test (`tests/report.rs`): two partners, files delivered over
+//! browser test (`tests/it/report.rs`): two partners, files delivered over
 //! a file a day, and answers of every kind — 999s, 277CA
 //! acceptances and rejections, 835 payments, partial payments, denials with
 //! reasons, reversals — plus a quarantined file and an overdue response.

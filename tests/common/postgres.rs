@@ -56,14 +56,52 @@ fn theirs(path: &Path) {
     );
 }
 
-/// The cluster every server of this test binary starts from.
-fn template() -> &'static Path {
-    static TEMPLATE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    TEMPLATE
+/// What a template folder's name starts with, in the system temp folder:
+/// `edi-courier-pg-template-<pid of its test process>-<random>`.
+pub const TEMPLATE_PREFIX: &str = "edi-courier-pg-template-";
+
+/// The cluster every server of this test process starts from, made once
+/// (initdb). A `static` is never dropped, so a `TempDir` kept in one was
+/// never removed: every test binary that started PostgreSQL left ~39 MB in
+/// /tmp. Instead a reaper (`setsid sh`, out of the test's process group so
+/// a ^C of `cargo test` does not kill it first) blocks on a pipe whose only
+/// writer this process holds; the kernel closes it when the process ends,
+/// however it ends (success, failed test, abort, SIGKILL), and the reaper
+/// removes the folder. Folders of dead processes whose reaper died too are
+/// swept when the next template is made.
+pub fn template() -> &'static Path {
+    struct Template {
+        dir: PathBuf,
+        /// Never written; its end of the pipe closes when this process does.
+        _reaper: std::process::ChildStdin,
+    }
+    static TEMPLATE: OnceLock<Template> = OnceLock::new();
+    &TEMPLATE
         .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            open_up(dir.path());
-            let data = dir.path().join("data");
+            sweep_dead_templates();
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("{TEMPLATE_PREFIX}{}-", std::process::id()))
+                .tempdir()
+                .unwrap()
+                .keep();
+            let reaper = Command::new("setsid")
+                .args([
+                    "sh",
+                    "-c",
+                    "cat >/dev/null; rm -rf -- \"$1\"",
+                    "pg-template-reaper",
+                ])
+                .arg(&dir)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+                .stdin
+                .take()
+                .unwrap();
+            open_up(&dir);
+            let data = dir.join("data");
             std::fs::create_dir(&data).unwrap();
             theirs(&data);
             checked(
@@ -81,9 +119,34 @@ fn template() -> &'static Path {
                     .arg(&data),
                 "initdb",
             );
-            dir
+            Template {
+                dir,
+                _reaper: reaper,
+            }
         })
-        .path()
+        .dir
+}
+
+/// Removes the template folders of test processes that are gone (their
+/// reaper killed with them): `<prefix><pid>-…` with no `/proc/<pid>`.
+pub fn sweep_dead_templates() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMPLATE_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Lets the server's account reach into a temp folder (they are 0700).

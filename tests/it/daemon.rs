@@ -1,0 +1,651 @@
+//! The daemon against real servers: OpenSSH sshd as the partner and
+//! aiosmtpd receiving the alerts. Claims go out, responses come back, a
+//! rejection and an overdue 835 each produce exactly one mail, the digest
+//! arrives, a canary patient never shows in a log line or a mail; alerts
+//! wait out an SMTP outage; SIGTERM mid-upload leaves the ledger whole; a
+//! cut 835 is quarantined and mailed once, naming what to do next.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common;
+
+use common::proxy::{proxy, Fault};
+use common::smtp::SmtpSink;
+use common::sshd::Sshd;
+use common::tools::{age_decrypt, age_seal, run};
+use common::workspace::{names_in, Workspace};
+use common::*;
+use edi_courier::model::response::{ClaimStatus, StatusCode};
+use edi_courier::profile::Profile;
+use edi_courier::sandbox::payer::{answer, read_837, Rules};
+use edi_courier::x12::{write_277ca, Answer277, Sequential};
+use std::time::Duration;
+
+const CANARY_NAME: &str = "ZQXCANARYLAST";
+const CANARY_MEMBER: &str = "CANARY4417MEMBER";
+
+fn smtp_config(port: u16) -> String {
+    format!(
+        "\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+         from = \"edi-courier@clinic.example\"\nto = [\"billing@clinic.example\"]\n"
+    )
+}
+
+/// Seals with the age CLI into the partner's outbound folder.
+fn drop_sealed(ws: &Workspace, name: &str, plain: &[u8]) {
+    age_seal(&ws.our_recipient, plain, &ws.partner.inbound_dir.join(name));
+}
+
+/// The clinic's example export with a canary: a patient whose name and
+/// member id appear nowhere else, so any leak of them can be told.
+fn drop_canary_export(ws: &Workspace) {
+    let export = std::fs::read_to_string(root().join("examples/clinic-claims.csv"))
+        .unwrap()
+        .replace("DOE,JANE", &format!("{CANARY_NAME},JANE"))
+        .replace("XJH100200300", CANARY_MEMBER);
+    std::fs::write(ws.outbox().join("clinic.csv"), &export).unwrap();
+}
+
+#[test]
+fn the_daemon_sends_collects_alerts_once_and_never_mails_a_patient() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    drop_canary_export(&ws);
+    ws.append_config(&format!(
+        "deadlines = {{ ta1_hours = 48, ack_999_hours = 48, ack_277ca_hours = 48, remit_835_hours = 1 }}\n{}",
+        smtp_config(smtp.port)
+    ));
+    for (name, kind, schedule) in [
+        ("submit", "submit-claims", "0 */5 * * * *"),
+        ("collect", "collect-responses", "0 */5 * * * *"),
+        ("deadlines", "check-deadlines", "0 */10 * * * *"),
+        ("digest", "digest", "0 30 * * * *"),
+    ] {
+        let partner = if kind == "digest" {
+            String::new()
+        } else {
+            "partner = \"acme\"\n".into()
+        };
+        ws.job(
+            name,
+            &format!("kind = \"{kind}\"\nschedule = \"{schedule}\"\n{partner}"),
+        );
+    }
+    // 600× real time: five minutes pass every half second, an hour in six.
+    let start = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let clock = format!("{start}*600");
+    let mut d = ws.daemon(&[("EDI_COURIER_CLOCK", &clock)]);
+
+    // The 837 arrives at the partner.
+    let inbound = &ws.partner.outbound_dir;
+    assert!(
+        wait_for(30, || names_in(inbound)
+            .iter()
+            .any(|n| !n.ends_with(".part"))),
+        "{}",
+        d.log_text()
+    );
+    let name = names_in(inbound)
+        .into_iter()
+        .find(|n| !n.ends_with(".part"))
+        .unwrap();
+    let sent = age_decrypt(&ws.partner_identity, &inbound.join(&name));
+    let received = read_837(&sent).unwrap();
+    assert_eq!(received.claims.len(), 5);
+
+    // The payer answers: its 999 accepts, its 277CA rejects the first claim.
+    let env = Profile::sandbox().unwrap().envelope;
+    let now = chrono::Local::now().naive_local();
+    let quiet = Rules {
+        reject_percent: 0,
+        ..Rules::default()
+    };
+    let made = answer(
+        &received,
+        &quiet,
+        &env,
+        now,
+        &mut Sequential::starting_at(1),
+    )
+    .unwrap();
+    let claims: Vec<_> = received
+        .claims
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let status = if i == 0 {
+                StatusCode {
+                    category: "A7".into(),
+                    code: "562".into(),
+                    entity: Some("85".into()),
+                    ..StatusCode::default()
+                }
+            } else {
+                StatusCode {
+                    category: "A1".into(),
+                    code: "19".into(),
+                    entity: Some("PR".into()),
+                    ..StatusCode::default()
+                }
+            };
+            (
+                &c.claim,
+                ClaimStatus {
+                    claim_id: c.claim.id.clone(),
+                    statuses: vec![status],
+                    ..ClaimStatus::default()
+                },
+            )
+        })
+        .collect();
+    let mut status = Vec::new();
+    write_277ca(
+        &env.reply(),
+        now,
+        &mut Sequential::starting_at(50),
+        &Answer277 {
+            reference: "R1",
+            payer_name: "ACME HEALTH PLAN",
+            payer_id: "ACME01",
+            submitter_name: "RIVERSIDE",
+            submitter_id: "EDICOURIER",
+            batch_trace: "1",
+            received: now.date(),
+            claims: &claims,
+        },
+        &mut status,
+    )
+    .unwrap();
+    drop_sealed(&ws, &format!("{name}.1.999"), &made.ack.unwrap());
+    drop_sealed(&ws, &format!("{name}.2.277"), &status);
+
+    // Exactly one mail for the rejection, however many collects run.
+    assert!(
+        wait_for(30, || !smtp.with_subject("rejected (277CA)").is_empty()),
+        "{:?}\n{}",
+        smtp.messages(),
+        d.log_text()
+    );
+    // The four accepted claims get no 835 within the hour: one overdue mail.
+    assert!(
+        wait_for(40, || !smtp.with_subject("835 overdue").is_empty()),
+        "{:?}\n{}",
+        smtp.messages(),
+        d.log_text()
+    );
+    assert!(
+        wait_for(30, || !smtp.with_subject("daily digest").is_empty()),
+        "{:?}",
+        smtp.messages()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(d.stop(), Some(0), "{}", d.log_text());
+    let rejected = smtp.with_subject("rejected (277CA)");
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0].contains("RFM-1001"), "{}", rejected[0]);
+    assert_eq!(smtp.with_subject("835 overdue").len(), 1);
+    assert!(
+        names_in(&ws.partner.inbound_dir).is_empty(),
+        "responses collected"
+    );
+
+    // The canary: in no log line and no mail.
+    let log = d.log_text();
+    assert!(log.contains("run finished"), "{log}");
+    for text in std::iter::once(log).chain(smtp.readable_messages()) {
+        assert!(!text.contains(CANARY_NAME), "patient name leaked:\n{text}");
+        assert!(!text.contains(CANARY_MEMBER), "member id leaked:\n{text}");
+    }
+    let statuses = ws.claim_statuses();
+    assert!(
+        statuses.contains(&("rejected_277".into(), 1)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&("accepted_277".into(), 4)),
+        "{statuses:?}"
+    );
+}
+
+fn unreachable_workspace() -> Workspace {
+    let ws = Workspace::offline();
+    std::fs::copy(
+        root().join("examples/clinic-claims.csv"),
+        ws.outbox().join("clinic.csv"),
+    )
+    .unwrap();
+    ws
+}
+
+#[test]
+fn alerts_wait_out_an_smtp_outage_and_all_arrive_once_it_is_back() {
+    let ws = unreachable_workspace();
+    let mut smtp = SmtpSink::down();
+    ws.append_config(&smtp_config(smtp.port));
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
+    );
+    ws.job(
+        "digest",
+        "kind = \"digest\"\nschedule = \"*/3 * * * * *\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    // Both kinds of alert are raised while no mail server listens.
+    assert!(
+        wait_for(20, || {
+            let log = d.log_text();
+            log.contains("unreachable after retries") && log.contains("daily digest")
+        }),
+        "{}",
+        d.log_text()
+    );
+    assert!(
+        wait_for(10, || d.log_text().contains("alert not mailed")),
+        "{}",
+        d.log_text()
+    );
+    assert!(smtp.messages().is_empty());
+    smtp.up();
+    assert!(
+        wait_for(20, || !smtp.with_subject("unreachable").is_empty()
+            && !smtp.with_subject("daily digest").is_empty()),
+        "{:?}\n{}",
+        smtp.messages(),
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    d.stop();
+    // Repeats within the hour were coalesced into the one mail.
+    assert_eq!(
+        smtp.with_subject("unreachable").len(),
+        1,
+        "{:?}",
+        smtp.messages()
+    );
+}
+
+#[test]
+fn sigterm_during_an_upload_leaves_the_ledger_whole_and_the_next_start_delivers_once() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.big_export(9, 2000);
+    let good = ws.partner.clone();
+    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Stall);
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(30, || names_in(&ws.partner.outbound_dir)
+            .iter()
+            .any(|n| n.ends_with(".part"))),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    assert_eq!(d.stop(), Some(0), "{}", d.log_text());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the drain took {:?}",
+        started.elapsed()
+    );
+    assert!(d.log_text().contains("still running"), "{}", d.log_text());
+    let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
+        .into_iter()
+        .filter(|n| !n.ends_with(".part"))
+        .collect();
+    assert!(finals.is_empty(), "never renamed: {finals:?}");
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 2000)]);
+
+    // The next start, with the partner reachable, delivers it once.
+    ws.partner = good;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(30, || ws.claim_statuses() == [("sent".to_owned(), 2000)]),
+        "{:?}\n{}",
+        ws.claim_statuses(),
+        d.log_text()
+    );
+    d.stop();
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 1, "{remote:?}");
+    assert!(!remote[0].ends_with(".part"));
+}
+
+#[test]
+fn sighup_reloads_jobs_and_keeps_the_old_config_when_the_new_one_is_bad() {
+    let ws = unreachable_workspace();
+    ws.job(
+        "first",
+        "kind = \"check-deadlines\"\nschedule = \"* * * * * *\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(20, || !ws.job_runs("first").is_empty()),
+        "{}",
+        d.log_text()
+    );
+    // A broken job file: refused, the daemon goes on with what it had.
+    ws.job(
+        "broken",
+        "kind = \"no-such-kind\"\nschedule = \"* * * * * *\"\n",
+    );
+    d.signal("HUP");
+    assert!(
+        wait_for(10, || d.log_text().contains("reload refused")),
+        "{}",
+        d.log_text()
+    );
+    assert!(d.is_running());
+    let n = ws.job_runs("first").len();
+    assert!(
+        wait_for(10, || ws.job_runs("first").len() > n + 1),
+        "still running the old jobs"
+    );
+    // Fixed: the new job runs after the next HUP.
+    std::fs::remove_file(ws.path("jobs/broken.toml")).unwrap();
+    ws.job("second", "kind = \"digest\"\nschedule = \"* * * * * *\"\n");
+    d.signal("HUP");
+    assert!(
+        wait_for(10, || !ws.job_runs("second").is_empty()),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(d.stop(), Some(0));
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, made with openssl.
+fn tls_files(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    run(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &p("server.key"),
+            "-out",
+            &p("server.csr"),
+        ],
+    );
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &p("server.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p("ext.cnf"),
+            "-out",
+            &p("server.pem"),
+        ],
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[test]
+fn alerts_go_out_over_starttls_with_a_login_from_a_secret_file_and_never_in_clear() {
+    let ws = unreachable_workspace();
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(certs.path());
+    let smtp = SmtpSink::with_tls(&cert, &key, Some(("alerts", "s3cret-pass")));
+    let password = ws.path("keys/smtp-password");
+    std::fs::write(&password, "s3cret-pass\n").unwrap();
+    common::tools::private(&password);
+    ws.append_config(&format!(
+        "\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\n\
+         username = \"alerts\"\npassword_file = \"{}\"\n\
+         from = \"edi-courier@clinic.example\"\nto = [\"billing@clinic.example\"]\n",
+        smtp.port,
+        ca.display(),
+        password.display()
+    ));
+    ws.job("digest", "kind = \"digest\"\nschedule = \"0 0 7 * * *\"\n");
+    let out = ws.run(&["run", "digest"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        smtp.with_subject("daily digest").len(),
+        1,
+        "{:?}",
+        smtp.messages()
+    );
+    assert_eq!(smtp.logins(), ["alerts"]);
+
+    // Without the CA the server's certificate is not trusted: nothing is
+    // sent in the clear, the alert waits in the queue.
+    let text = std::fs::read_to_string(&ws.config)
+        .unwrap()
+        .replace(&format!("ca_file = \"{}\"\n", ca.display()), "");
+    std::fs::write(&ws.config, text).unwrap();
+    let out = ws.run(
+        &["run", "digest"],
+        &[("EDI_COURIER_NOW", "2026-11-22T10:00:00")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("alert not mailed") && err.contains("UnknownIssuer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(smtp.with_subject("daily digest").len(), 1);
+}
+
+#[test]
+fn a_wrong_host_key_is_alerted_once_and_the_daemon_keeps_running() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    std::fs::copy(
+        root().join("examples/clinic-claims.csv"),
+        ws.outbox().join("clinic.csv"),
+    )
+    .unwrap();
+    // Pinned: a key the server does not have.
+    ws.partner.host_key = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.append_config(&smtp_config(smtp.port));
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"* * * * * *\"\npartner = \"acme\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(20, || ws
+            .job_runs("submit")
+            .iter()
+            .filter(|(_, o, _)| o == "failed")
+            .count()
+            >= 3),
+        "{}",
+        d.log_text()
+    );
+    assert!(
+        wait_for(10, || !smtp.with_subject("host key mismatch").is_empty()),
+        "{:?}",
+        smtp.messages()
+    );
+    assert!(d.is_running(), "a partner fault never stops the daemon");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(
+        smtp.with_subject("host key mismatch").len(),
+        1,
+        "repeats coalesced: {:?}",
+        smtp.messages()
+    );
+    assert!(
+        names_in(&ws.partner.outbound_dir).is_empty(),
+        "nothing sent"
+    );
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)]);
+}
+
+#[test]
+fn a_cut_835_is_quarantined_left_on_the_server_and_mailed_once_without_the_patient() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    drop_canary_export(&ws);
+    ws.append_config(&smtp_config(smtp.port));
+    for (name, kind) in [
+        ("submit", "submit-claims"),
+        ("collect", "collect-responses"),
+    ] {
+        ws.job(
+            name,
+            &format!("kind = \"{kind}\"\nschedule = \"0 0 * * * *\"\npartner = \"acme\"\n"),
+        );
+    }
+    let out = ws.run(&["run", "submit"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+
+    // The payer pays every claim in one 835; it reaches us cut inside its
+    // transaction set, after the canary's claim: no SE, GE or IEA.
+    let sent = names_in(&ws.partner.outbound_dir);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let received = read_837(&age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&sent[0]),
+    ))
+    .unwrap();
+    let pay_all = Rules {
+        reject_percent: 0,
+        deny_percent: 0,
+        reversal_percent: 0,
+        ..Rules::default()
+    };
+    let now = chrono::NaiveDateTime::parse_from_str(NOW, "%Y-%m-%dT%H:%M:%S").unwrap();
+    let made = answer(
+        &received,
+        &pay_all,
+        &Profile::sandbox().unwrap().envelope,
+        now,
+        &mut Sequential::starting_at(1),
+    )
+    .unwrap();
+    let remit = String::from_utf8(made.remit.unwrap()).unwrap();
+    let canary_at = remit.find(CANARY_NAME).expect("the 835 names the patient");
+    let cut_at = canary_at
+        + remit[canary_at..]
+            .find("CLP*")
+            .or_else(|| remit[canary_at..].find("SE*"))
+            .unwrap();
+    let cut = &remit[..cut_at];
+    assert!(cut.contains(CANARY_MEMBER) && !cut.contains("IEA*"));
+    let file = "acme-remit-0001.835";
+    drop_sealed(&ws, file, cut.as_bytes());
+
+    let out = ws.run(&["run", "collect"], &[]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mails = smtp.readable_messages();
+    assert_eq!(
+        mails.len(),
+        1,
+        "one mail, for the quarantine: {mails:?}\n{said}"
+    );
+    let mail = &mails[0];
+    let subject = mail
+        .lines()
+        .find(|l| l.starts_with("Subject:"))
+        .unwrap_or_default();
+    assert!(
+        subject.contains(file) && subject.contains("quarantined"),
+        "{mail}"
+    );
+
+    assert_eq!(out.status.code(), Some(1), "a file set aside: {said}");
+    // Nothing applied, the file still on the partner's server, and the
+    // inbound file number in the mail is the one `status` lists.
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{said}");
+    assert_eq!(names_in(&ws.partner.inbound_dir), [file]);
+    let out = ws.run(&["status", "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inbound = json["inbound"].as_array().unwrap();
+    assert_eq!(inbound.len(), 1, "{json}");
+    assert_eq!(inbound[0]["state"], "quarantined", "{json}");
+    assert_eq!(inbound[0]["name"], file, "{json}");
+    let id = inbound[0]["id"].as_i64().unwrap();
+    for needed in [
+        format!("inbound file #{id}"),
+        format!("edi-courier inbound retry {id}"),
+        format!("edi-courier inbound reviewed {id}"),
+    ] {
+        assert!(mail.contains(&needed), "{needed} missing:\n{mail}");
+    }
+    assert!(!mail.contains(CANARY_NAME), "patient name leaked:\n{mail}");
+    assert!(!mail.contains(CANARY_MEMBER), "member id leaked:\n{mail}");
+
+    // Hours later, past the hour in which repeats are coalesced: the file is
+    // left alone, so there is nothing new to mail.
+    let later = ws.run(
+        &["run", "collect"],
+        &[("EDI_COURIER_NOW", "2026-11-20T14:00:00")],
+    );
+    let said = String::from_utf8_lossy(&later.stderr);
+    assert_eq!(later.status.code(), Some(0), "{said}");
+    let ran = String::from_utf8_lossy(&later.stdout);
+    assert!(
+        ran.contains("collect (collect-responses): done"),
+        "{ran}\n{said}"
+    );
+    assert_eq!(smtp.messages().len(), 1, "{:?}\n{said}", smtp.messages());
+    assert_eq!(names_in(&ws.partner.inbound_dir), [file]);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}

@@ -1,0 +1,216 @@
+//! Sealed delivery against a real OpenSSH sshd started by each test:
+//! the file appears only under its final name, the Go `age` CLI opens it to
+//! exactly the 837 that was written, no plaintext is left on our disk, and
+//! the same export submitted twice is sent once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common;
+
+use common::sshd::Sshd;
+use common::tools::age_decrypt;
+use common::workspace::{names_in, Workspace};
+use common::{edi_courier, root};
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The 837 `translate` writes for the same export, clock and control
+/// number 1: what the delivered file must hold once opened.
+fn expected_837(export: &std::path::Path) -> Vec<u8> {
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        export.to_str().unwrap(),
+        "--quarantine",
+        std::env::temp_dir().to_str().unwrap(),
+    ]);
+    out.stdout
+}
+
+#[test]
+fn delivers_one_sealed_837_under_its_final_name_that_age_opens() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let export = ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("delivered to acme"), "{}", text(&out));
+
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(
+        remote,
+        ["EDICOURIER_20261120_000000001.x12.age"],
+        "{}",
+        text(&out)
+    );
+    let delivered = ws.partner.outbound_dir.join(&remote[0]);
+    let opened = age_decrypt(&ws.partner_identity, &delivered);
+    assert_eq!(
+        String::from_utf8_lossy(&opened),
+        String::from_utf8_lossy(&expected_837(&root().join("examples/clinic-claims.csv"))),
+        "the partner opens exactly the 837 that was written"
+    );
+
+    // The export moved on; the sealed copy is archived; no plaintext anywhere.
+    assert!(!export.exists());
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv.age"]);
+    assert!(names_in(&ws.path("spool/out/acme")).is_empty());
+    assert_eq!(
+        std::fs::read(ws.path("archive/out/acme").join(&remote[0])).unwrap(),
+        std::fs::read(&delivered).unwrap()
+    );
+    for f in ws.all_files() {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes.windows(4).any(|w| w == b"ISA*" || w == b"CLM*"),
+            "plaintext X12 on our disk: {}",
+            f.display()
+        );
+    }
+    let statuses = ws.claim_statuses();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(statuses[0].0, "sent");
+    let claims_in_file = String::from_utf8_lossy(&opened).matches("CLM*").count() as i64;
+    assert_eq!(statuses[0].1, claims_in_file);
+
+    // status shows it.
+    let status = ws.run(&["status"], &[]);
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("delivered") && shown.contains(&remote[0]),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_same_export_twice_is_sent_once_and_says_so() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let source = root().join("examples/clinic-claims.csv");
+    ws.drop_export(&source, "monday.csv");
+    let first = ws.submit(&[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+
+    ws.drop_export(&source, "monday-again.csv");
+    let second = ws.submit(&[]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let said = String::from_utf8_lossy(&second.stdout);
+    assert!(said.contains("already submitted"), "{}", text(&second));
+    assert_eq!(
+        names_in(&ws.partner.outbound_dir).len(),
+        1,
+        "one file on the server"
+    );
+    assert_eq!(
+        names_in(&ws.outbox().join("processed")),
+        ["monday-again.csv.age", "monday.csv.age"],
+        "the duplicate is kept (sealed), not deleted"
+    );
+}
+
+#[test]
+fn check_proves_host_key_login_and_folders_and_writes_nothing() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let offline = ws.run(&["check", "--offline"], &[]);
+    assert_eq!(offline.status.code(), Some(0), "{}", text(&offline));
+    assert!(String::from_utf8_lossy(&offline.stdout).contains("key"));
+
+    let online = ws.run(&["check"], &[]);
+    assert_eq!(online.status.code(), Some(0), "{}", text(&online));
+    let said = String::from_utf8_lossy(&online.stdout);
+    assert!(said.contains("host key pinned, login accepted"), "{said}");
+    assert!(said.contains("readable"), "{said}");
+    assert!(
+        names_in(&ws.partner.outbound_dir).is_empty(),
+        "check writes nothing"
+    );
+
+    // A key others can read is refused before anything is contacted.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ws.partner.key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let loose = ws.run(&["check", "--offline"], &[]);
+    assert_eq!(loose.status.code(), Some(2), "{}", text(&loose));
+    assert!(
+        String::from_utf8_lossy(&loose.stderr).contains("readable by group or others"),
+        "{}",
+        text(&loose)
+    );
+}
+
+#[test]
+fn a_second_run_for_the_same_partner_waits_its_turn() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    let dir = ws.path("spool/out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let held = std::fs::File::create(dir.join("acme.lock")).unwrap();
+    held.lock().unwrap();
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("another run for partner acme is in progress"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        names_in(&ws.outbox()),
+        ["clinic.csv"],
+        "nothing was touched"
+    );
+
+    drop(held);
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
+}
+
+/// Regression: `submit` never created `OUTBOX/<partner>/rejected/`, so an
+/// export holding one claim to set aside was never sent (each run burnt a
+/// control number and left an abandoned file).
+#[test]
+fn an_export_with_one_bad_claim_sends_the_good_ones_and_sets_the_bad_one_aside() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    assert!(!ws.outbox().join("rejected").exists(), "a fresh outbox");
+    let good = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    // RFM-1099: a rendering NPI whose check digit is wrong.
+    let bad = "RFM-1099,$60.00,Office,1,,,Z00.00,,,,WELBY,MARCUS,1987654321,XJH777888000,SMITH,ANNA,01/05/1990,Female,GRP7700,Commercial,301 MAPLE DR,SPRINGFIELD,IL,62703,ACME HEALTH PLAN,ACME01,99395,,,$60.00,1,11/12/2026,1,RFM-1099-1\n";
+    std::fs::write(ws.outbox().join("clinic.csv"), format!("{good}{bad}")).unwrap();
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 1, "{}", text(&out));
+    let opened = age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&remote[0]),
+    );
+    let opened = String::from_utf8_lossy(&opened);
+    assert_eq!(opened.matches("CLM*").count(), 5, "{opened}");
+    assert!(!opened.contains("RFM-1099"));
+
+    let rejected = ws.outbox().join("rejected");
+    assert_eq!(names_in(&rejected), ["clinic.rejected.csv"]);
+    let kept = std::fs::read_to_string(rejected.join("clinic.rejected.csv")).unwrap();
+    assert_eq!(kept, format!("{}\n{bad}", good.lines().next().unwrap()));
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv.age"]);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+
+    // Nothing is left for the next run: no new control number is burnt.
+    let again = ws.submit(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
+}

@@ -1,0 +1,593 @@
+//! Faults on the way to the partner, each against a real OpenSSH sshd:
+//! a clear error, a recorded failed attempt, nothing lost — and the next
+//! run, once the fault is gone, delivers exactly once. Then `kill -9` at
+//! every step of the outbound state machine.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::proxy::{proxy, Fault};
+use common::root;
+use common::sshd::{free_port, Sshd};
+use common::tools::age_decrypt;
+use common::workspace::{names_in, Workspace};
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn said(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+const FINAL: &str = "EDICOURIER_20261120_000000001.x12.age";
+
+/// Runs submit expecting it to fail with `message`, leaving the claims
+/// queued and the partner's folder without any final file.
+fn fails_with(ws: &Workspace, message: &str) {
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        said(&out).contains(message),
+        "expected {message:?}:\n{}",
+        text(&out)
+    );
+    let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
+        .into_iter()
+        .filter(|n| !n.ends_with(".part"))
+        .collect();
+    assert!(
+        finals.is_empty() || finals == ["theirs"],
+        "nothing delivered: {finals:?}"
+    );
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)]);
+    let status = String::from_utf8_lossy(&ws.run(&["status"], &[]).stdout).into_owned();
+    assert!(
+        status.contains("last error:") && status.contains(message),
+        "status shows the failed attempt:\n{status}"
+    );
+}
+
+/// The next run delivers the one file, once.
+fn then_delivers(ws: &Workspace) {
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(said(&out).contains("delivered to acme"), "{}", text(&out));
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote, [FINAL], "one file, under its final name");
+    let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(FINAL));
+    assert_eq!(String::from_utf8_lossy(&opened).matches("CLM*").count(), 5);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}
+
+fn workspace_with_export(sshd: &Sshd) -> Workspace {
+    let ws = Workspace::new(sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    ws
+}
+
+#[test]
+fn wrong_host_key_sends_nothing_until_the_pin_matches() {
+    let sshd = Sshd::start();
+    let mut ws = workspace_with_export(&sshd);
+    let good = ws.partner.clone();
+    ws.partner.host_key = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    fails_with(&ws, "matches none of the pinned keys");
+    let out = ws.submit(&[]);
+    assert!(
+        said(&out).contains(&sshd.fingerprint),
+        "names the key it saw:\n{}",
+        text(&out)
+    );
+    ws.partner = good;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    then_delivers(&ws);
+}
+
+#[test]
+fn refused_login_then_accepted() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let other = tempfile::tempdir().unwrap();
+    common::tools::ssh_key(other.path(), "other");
+    sshd.authorize_only(&other.path().join("other.pub"));
+    fails_with(&ws, "login refused");
+    sshd.authorize_only(&sshd.client_key.with_extension("pub"));
+    then_delivers(&ws);
+}
+
+#[test]
+fn unreachable_host_is_retried_then_reached() {
+    let sshd = Sshd::start();
+    let mut ws = workspace_with_export(&sshd);
+    let good = ws.partner.clone();
+    ws.partner.port = free_port();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    fails_with(&ws, "cannot connect");
+    let out = ws.submit(&[]);
+    assert!(
+        said(&out).contains("gave up after 2 tries"),
+        "{}",
+        text(&out)
+    );
+    ws.partner = good;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    then_delivers(&ws);
+}
+
+/// Two exports for a partner that cannot be reached: the temporary name of
+/// the first is tried while its claims are recorded; the second is not
+/// (the run does not wait on an unreachable host once per export), and both
+/// files wait, queued, for the next run.
+#[test]
+fn an_unreachable_host_is_tried_once_per_run_before_delivery() {
+    let sshd = Sshd::start();
+    let mut ws = workspace_with_export(&sshd);
+    let other = ws.path("other.csv");
+    let csv = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    std::fs::write(&other, csv.replace("RFM-1", "RFM-3")).unwrap();
+    ws.drop_export(&other, "other.csv");
+    ws.partner.port = free_port();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 10)]);
+    let tried_ahead: i64 = common::with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'uploading'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(tried_ahead, 1);
+}
+
+#[test]
+fn missing_remote_folder_then_created() {
+    let sshd = Sshd::start();
+    let mut ws = workspace_with_export(&sshd);
+    let missing = sshd.dir.path().join("remote/not-yet");
+    ws.partner.outbound_dir = missing.clone();
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        said(&out).contains(&missing.display().to_string()) && said(&out).contains("No such file"),
+        "{}",
+        text(&out)
+    );
+    std::fs::create_dir_all(&missing).unwrap();
+    then_delivers(&ws);
+}
+
+#[test]
+fn a_taken_final_name_is_never_overwritten() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let theirs = ws.partner.outbound_dir.join(FINAL);
+    std::fs::write(&theirs, "their file").unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        said(&out).contains("already exists; it was not overwritten"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "their file");
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)]);
+    // The partner clears the clash; the verified upload is renamed, not re-sent.
+    std::fs::remove_file(&theirs).unwrap();
+    then_delivers(&ws);
+}
+
+#[test]
+fn a_full_spool_loses_nothing() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let out = ws.submit(&[("EDI_COURIER_FAULT", "enospc-spool")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        said(&out).contains("No space left on device"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        names_in(&ws.outbox()),
+        ["clinic.csv"],
+        "the export waits in the outbox"
+    );
+    assert!(
+        names_in(&ws.path("spool/out/acme")).is_empty(),
+        "no partial spool file"
+    );
+    assert!(names_in(&ws.partner.outbound_dir).is_empty());
+    // The burnt ISA13 1 is not reused: the delivered file carries 2.
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        names_in(&ws.partner.outbound_dir),
+        ["EDICOURIER_20261120_000000002.x12.age"]
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}
+
+#[test]
+fn a_connection_dropped_mid_upload_is_resumed_whole() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.big_export(7, 2000);
+    let good = ws.partner.clone();
+    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Cut);
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
+        .into_iter()
+        .filter(|n| !n.ends_with(".part"))
+        .collect();
+    assert!(
+        finals.is_empty(),
+        "a cut upload is never renamed: {finals:?}"
+    );
+    let queued: i64 = ws.claim_statuses().iter().map(|(_, n)| n).sum();
+    assert!(queued > 1000, "{queued}");
+
+    ws.partner = good;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.submit(&[]);
+    assert!(said(&out).contains("delivered to acme"), "{}", text(&out));
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote, [FINAL]);
+    let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(FINAL));
+    assert_eq!(
+        String::from_utf8_lossy(&opened).matches("CLM*").count() as i64,
+        queued
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), queued)]);
+}
+
+/// Every step of the outbound state machine, killed there by SIGKILL, then
+/// run again: every claim Sent exactly once, one file per interchange on
+/// the server, no temporary file left, the export processed once.
+#[test]
+fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
+    let sshd = Sshd::start();
+    for step in [
+        "picked-up",
+        "sealed",
+        "spooled",
+        "retire-sealed",
+        "archived",
+        "moved",
+        "uploading",
+        "uploaded",
+        "verified",
+        "renamed",
+    ] {
+        let mut ws = workspace_with_export(&sshd);
+        ws.partner.outbound_dir = sshd.folder(&format!("in-{step}"));
+        ws.write_config(&ws.partner.clone(), &sshd.user);
+        let killed = ws.submit(&[("EDI_COURIER_FAULT", step)]);
+        assert_eq!(
+            killed.status.code(),
+            None,
+            "{step}: killed by a signal\n{}",
+            text(&killed)
+        );
+
+        let out = ws.submit(&[]);
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out));
+        let remote = names_in(&ws.partner.outbound_dir);
+        assert_eq!(
+            remote.len(),
+            1,
+            "{step}: one file, no leftovers: {remote:?}"
+        );
+        assert!(!remote[0].ends_with(".part"), "{step}: {remote:?}");
+        let opened = age_decrypt(
+            &ws.partner_identity,
+            &ws.partner.outbound_dir.join(&remote[0]),
+        );
+        let opened = String::from_utf8_lossy(&opened).into_owned();
+        assert_eq!(opened.matches("CLM*").count(), 5, "{step}");
+        let isa13 = &opened[90..99];
+        assert!(
+            remote[0].contains(isa13),
+            "{step}: the name carries the ISA13 {isa13}"
+        );
+        assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{step}");
+        assert!(
+            names_in(&ws.outbox()).iter().all(|n| n == "processed"),
+            "{step}"
+        );
+        assert_eq!(
+            names_in(&ws.outbox().join("processed")),
+            ["clinic.csv.age"],
+            "{step}"
+        );
+        assert!(
+            names_in(&ws.path("spool/out/acme")).is_empty(),
+            "{step}: spool emptied"
+        );
+
+        // And a third run has nothing left to do.
+        let again = ws.submit(&[]);
+        assert_eq!(again.status.code(), Some(0), "{step}: {}", text(&again));
+        assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1, "{step}");
+        assert!(Path::new(&ws.partner.outbound_dir).exists());
+    }
+}
+
+/// The export's sealed copy for `processed/` is written while the file is
+/// delivered, and put in place after. When that fails (here a full disk),
+/// the file is still delivered once, the failure is reported, the export
+/// waits in the outbox (nothing lost), and the next run retires it — once.
+#[test]
+fn a_retirement_that_fails_after_delivery_is_reported_and_finished_next_run() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let out = ws.submit(&[("EDI_COURIER_FAULT", "enospc-processed")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        said(&out).contains("retiring it failed") && said(&out).contains("No space left"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL], "delivered");
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+    assert!(
+        names_in(&ws.outbox()).contains(&"clinic.csv".to_owned()),
+        "the export waits in the outbox: {:?}",
+        names_in(&ws.outbox())
+    );
+    assert!(
+        names_in(&ws.outbox().join("processed")).is_empty(),
+        "no copy, no temporary file left"
+    );
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        names_in(&ws.partner.outbound_dir),
+        [FINAL],
+        "not sent again"
+    );
+    assert!(names_in(&ws.outbox()).iter().all(|n| n == "processed"));
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv.age"]);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}
+
+/// A drop of bytes submitted before is not sent again but retired into
+/// `processed/` — with its copy's name on record before the copy is renamed
+/// into place: killed between that rename and the drop's removal, or just
+/// after the removal, the next run finishes with the copy it made (no
+/// second copy), and a later drop of the same bytes gets a copy of its own.
+#[test]
+fn a_duplicate_killed_while_it_is_retired_is_archived_once() {
+    let sshd = Sshd::start();
+    for step in ["archived", "duplicate-moved"] {
+        let mut ws = workspace_with_export(&sshd);
+        ws.partner.outbound_dir = sshd.folder(&format!("dup-{step}"));
+        ws.write_config(&ws.partner.clone(), &sshd.user);
+        let first = ws.submit(&[]);
+        assert_eq!(first.status.code(), Some(0), "{step}: {}", text(&first));
+        ws.drop_export(&root().join("examples/clinic-claims.csv"), "again.csv");
+        let killed = ws.submit(&[("EDI_COURIER_FAULT", step)]);
+        assert_eq!(killed.status.code(), None, "{step}: {}", text(&killed));
+        assert_eq!(
+            names_in(&ws.outbox().join("processed")),
+            ["again.csv.age", "clinic.csv.age"],
+            "{step}: the window is real"
+        );
+
+        let out = ws.submit(&[]);
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out));
+        assert!(
+            names_in(&ws.outbox()).iter().all(|n| n == "processed"),
+            "{step}: {:?}",
+            names_in(&ws.outbox())
+        );
+        assert_eq!(
+            names_in(&ws.outbox().join("processed")),
+            ["again.csv.age", "clinic.csv.age"],
+            "{step}: archived once"
+        );
+        assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL], "{step}");
+        assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{step}");
+
+        // The same bytes once more: a copy of their own.
+        ws.drop_export(&root().join("examples/clinic-claims.csv"), "again.csv");
+        let out = ws.submit(&[]);
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out));
+        assert_eq!(
+            names_in(&ws.outbox().join("processed")),
+            ["again.csv.1.age", "again.csv.age", "clinic.csv.age"],
+            "{step}"
+        );
+        let audit = ws.run(&["audit", "verify"], &[]);
+        assert_eq!(audit.status.code(), Some(0), "{step}: {}", text(&audit));
+    }
+}
+
+/// `upload = "rename"` writes the temporary name while the claims are
+/// recorded. Killed after that upload and before the `spooled` commit, the
+/// partner's server holds the whole `NAME.part` of a file the ledger never
+/// spooled. The next run abandons the file, removes its temporary name (on
+/// record, once), never renames it, and sends each claim once in a new file.
+#[test]
+fn killed_after_the_upload_ahead_and_before_its_claims_were_recorded() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "ahead-unrecorded")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    // The window is real: the whole file under its temporary name, not one
+    // claim recorded.
+    assert_eq!(
+        names_in(&ws.partner.outbound_dir),
+        [format!("{FINAL}.part")]
+    );
+    assert!(ws.claim_statuses().is_empty(), "{:?}", ws.claim_statuses());
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 1, "one file, no leftovers: {remote:?}");
+    assert!(
+        !remote[0].ends_with(".part") && remote[0] != FINAL,
+        "a new file, the first never renamed: {remote:?}"
+    );
+    let opened = String::from_utf8_lossy(&age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&remote[0]),
+    ))
+    .into_owned();
+    assert_eq!(opened.matches("CLM*").count(), 5);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+    let removed = || -> i64 {
+        common::with_ledger_pool(&ws.ledger_url, async |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'temporary_removed'")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        })
+    };
+    assert_eq!(removed(), 1);
+
+    // A third run has nothing left to do, nor to remove.
+    let again = ws.submit(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(names_in(&ws.partner.outbound_dir), remote);
+    assert_eq!(removed(), 1);
+}
+
+/// A partner that takes each file the moment it is renamed (configured
+/// `move_on_arrival`), and a crash right after the rename, before it was
+/// recorded: the next run must not upload it again — the temporary name is
+/// gone, so it was delivered.
+#[test]
+fn a_file_taken_by_the_partner_before_delivery_was_recorded_is_not_sent_again() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    ws.append_config("move_on_arrival = true\n");
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "renamed")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    let taken = sshd.folder("partner-processing").join(FINAL);
+    std::fs::rename(ws.partner.outbound_dir.join(FINAL), &taken).unwrap();
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(said(&out).contains("delivered to acme"), "{}", text(&out));
+    assert!(
+        names_in(&ws.partner.outbound_dir).is_empty(),
+        "nothing uploaded again"
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+    let opened = age_decrypt(&ws.partner_identity, &taken);
+    assert_eq!(String::from_utf8_lossy(&opened).matches("CLM*").count(), 5);
+}
+
+/// Regression: a verified upload whose temporary name was gone was marked
+/// delivered without a look at the final name. A partner's cleanup that
+/// removed the `.part` (the crash came before our rename) must not count as
+/// delivery: the file is uploaded again and renamed.
+#[test]
+fn a_verified_upload_that_vanished_before_the_rename_is_uploaded_again() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "verified")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    let part = ws.partner.outbound_dir.join(format!("{FINAL}.part"));
+    assert!(part.exists(), "verified under the temporary name");
+    std::fs::remove_file(&part).unwrap();
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    then_delivers_once(&ws);
+}
+
+/// The same crash when the rename did happen: the final name holds the
+/// recorded size, so it is delivered and not sent again.
+#[test]
+fn a_verified_upload_renamed_before_a_crash_is_not_sent_again() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "renamed")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    let before = std::fs::metadata(ws.partner.outbound_dir.join(FINAL))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    then_delivers_once(&ws);
+    let after = std::fs::metadata(ws.partner.outbound_dir.join(FINAL))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "the partner's file was not written again");
+}
+
+/// One file under its final name holding the five claims, all Sent.
+fn then_delivers_once(ws: &Workspace) {
+    assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL]);
+    let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(FINAL));
+    assert_eq!(String::from_utf8_lossy(&opened).matches("CLM*").count(), 5);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}
+
+/// Killed after the export's claims were recorded and before it was
+/// retired, then the export replaced by another file of the same name (a
+/// clinic writes the same name every night): the replacement is sent and
+/// archived, and the first export's record says no sealed copy of it was
+/// made — not a path in `processed/` that never existed (found by an
+/// independent tester: the audit chain named `processed/clinic.csv`).
+#[test]
+fn an_export_replaced_after_a_kill_is_recorded_as_not_archived() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "spooled")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    let other = std::fs::read_to_string(root().join("examples/clinic-claims.csv"))
+        .unwrap()
+        .replace("RFM-", "RFX-");
+    std::fs::write(ws.outbox().join("clinic.csv"), other).unwrap();
+
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 10)]);
+    assert_eq!(
+        names_in(&ws.outbox().join("processed")),
+        ["clinic.csv.age"],
+        "only the replacement has a sealed copy"
+    );
+    let audit = ws.run(&["audit", "export"], &[]);
+    assert_eq!(audit.status.code(), Some(0), "{}", text(&audit));
+    let archived: Vec<String> = String::from_utf8(audit.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "export_archived")
+        .map(|e| e["detail"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(archived.len(), 2, "{archived:?}");
+    assert!(
+        archived[0].starts_with("(not archived: ") && archived[0].contains("clinic.csv"),
+        "{archived:?}"
+    );
+    assert!(
+        archived[1].ends_with("processed/clinic.csv.age"),
+        "{archived:?}"
+    );
+}

@@ -1,0 +1,994 @@
+//! What partners really send — the late, the repeated, the damaged, the
+//! odd — collected from a real sshd after a real submission. Each test is
+//! a case that was applied wrongly before (issue: reconciliation that tells
+//! the truth): nothing of a damaged file is applied, the file stays on the
+//! server, repeats count once, order does not matter.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common;
+
+use common::root;
+use common::sshd::Sshd;
+use common::tools::age_decrypt;
+use common::workspace::{names_in, Workspace, PARTNER};
+use edi_courier::model::Claim;
+use std::path::Path;
+
+/// The sandbox-profile payer's interchange header to us.
+fn isa(control: u32, sender: &str) -> String {
+    format!(
+        "ISA*00*          *00*          *ZZ*{sender:<15}*ZZ*EDICOURIER     *261121*0900*^*00501*{control:09}*0*T*:~"
+    )
+}
+
+/// A functional group of sets (ST01, body segments); SE01 and the control
+/// trailers are counted here.
+fn group(
+    gs01: &str,
+    version: &str,
+    control: u32,
+    sender: &str,
+    sets: &[(&str, Vec<String>)],
+) -> String {
+    let mut out = format!("GS*{gs01}*{sender}*EDICOURIER*20261121*0900*{control}*X*{version}~");
+    for (i, (st01, body)) in sets.iter().enumerate() {
+        let st02 = format!("{:04}", i + 1);
+        out += &format!("ST*{st01}*{st02}*{version}~");
+        for seg in body {
+            out += seg;
+            out += "~";
+        }
+        out += &format!("SE*{}*{st02}~", body.len() + 2);
+    }
+    out += &format!("GE*{}*{control}~", sets.len());
+    out
+}
+
+fn interchange(control: u32, inner: &[String], groups: usize) -> String {
+    format!(
+        "{}{}IEA*{groups}*{control:09}~",
+        isa(control, "SANDBOXPAYER"),
+        inner.concat()
+    )
+}
+
+fn segs(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// A 999 for our group 1 (set 0001): IK5 `set`, AK9 `group`.
+fn ack_999(control: u32, set: Option<&str>, ak9: &str) -> String {
+    let mut body = segs(&["AK1*HC*1*005010X222A1"]);
+    if let Some(s) = set {
+        body.push("AK2*837*0001*005010X222A1".into());
+        body.push(format!("IK5*{s}"));
+    }
+    let accepted = usize::from(set.is_some_and(|s| s == "A"));
+    body.push(format!("AK9*{ak9}*1*1*{accepted}"));
+    interchange(
+        control,
+        &[group(
+            "FA",
+            "005010X231A1",
+            control,
+            "SANDBOXPAYER",
+            &[("999", body)],
+        )],
+        1,
+    )
+}
+
+fn ta1(control: u32, code: &str, sender: &str) -> String {
+    format!(
+        "{}TA1*000000001*261120*1000*{code}*000~IEA*0*{control:09}~",
+        isa(control, sender)
+    )
+}
+
+/// An 835 paying `claims` (id, status, charge, paid, adjustments) under trace `trn`.
+fn remit_835(control: u32, trn: &str, claims: &[(&str, &str, &str, &str, &[&str])]) -> String {
+    let total: rust_decimal::Decimal = claims
+        .iter()
+        .map(|c| c.3.parse::<rust_decimal::Decimal>().unwrap_or_default())
+        .sum();
+    let mut body = vec![
+        format!("BPR*I*{total}*C*CHK************20261125"),
+        format!("TRN*1*{trn}*1512345678"),
+        "N1*PR*SANDBOX HEALTH PLAN".into(),
+        "N1*PE*CLINIC*XX*1234567893".into(),
+        "LX*1".into(),
+    ];
+    for (id, status, charge, paid, adj) in claims {
+        body.push(format!("CLP*{id}*{status}*{charge}*{paid}**12*PCN-{id}"));
+        for a in *adj {
+            body.push(format!("CAS*{a}"));
+        }
+    }
+    interchange(
+        control,
+        &[group(
+            "HP",
+            "005010X221A1",
+            control,
+            "SANDBOXPAYER",
+            &[("835", body)],
+        )],
+        1,
+    )
+}
+
+struct Sent {
+    ws: Workspace,
+    claims: Vec<Claim>,
+    /// The BHT03 of our one transaction set.
+    reference: String,
+}
+
+fn submit(sshd: &Sshd, tag: &str) -> Sent {
+    let mut ws = Workspace::new(sshd);
+    ws.partner.outbound_dir = sshd.folder(&format!("in-{tag}"));
+    ws.partner.inbound_dir = sshd.folder(&format!("out-{tag}"));
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    assert_eq!(ws.submit(&[]).status.code(), Some(0));
+    let remote = names_in(&ws.partner.outbound_dir);
+    let sent = age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&remote[0]),
+    );
+    let text = String::from_utf8_lossy(&sent).into_owned();
+    let reference = text
+        .split('~')
+        .find(|s| s.starts_with("BHT*"))
+        .and_then(|s| s.split('*').nth(3))
+        .unwrap()
+        .to_owned();
+    let claims = common::read_claims(&sent).1;
+    assert_eq!(claims.len(), 5);
+    Sent {
+        ws,
+        claims,
+        reference,
+    }
+}
+
+impl Sent {
+    fn drop(&self, name: &str, text: &str) {
+        std::fs::write(self.ws.partner.inbound_dir.join(name), text).unwrap();
+    }
+    fn collect(&self) -> (Option<i32>, String) {
+        let out = self.ws.run(&["collect", "--partner", PARTNER], &[]);
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+    fn statuses(&self) -> Vec<(String, i64)> {
+        self.ws.claim_statuses()
+    }
+    fn status_json(&self) -> serde_json::Value {
+        let out = self.ws.run(&["status", "--json"], &[]);
+        assert_eq!(out.status.code(), Some(0));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+    fn on_server(&self) -> Vec<String> {
+        names_in(&self.ws.partner.inbound_dir)
+    }
+}
+
+fn same_mtime(dir: &Path, names: &[&str]) {
+    let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
+    for n in names {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join(n))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_ta1_collected_after_a_rejecting_999_leaves_the_claims_rejected_in_either_name_order() {
+    let sshd = Sshd::start();
+    for (tag, ack_name, ta1_name) in [
+        ("999-first", "a.999", "b.ta1"),
+        ("ta1-first", "b.999", "a.ta1"),
+    ] {
+        let s = submit(&sshd, tag);
+        s.drop(ack_name, &ack_999(7, Some("R"), "R"));
+        s.drop(ta1_name, &ta1(8, "A", "SANDBOXPAYER"));
+        same_mtime(&s.ws.partner.inbound_dir, &[ack_name, ta1_name]);
+        let (code, said) = s.collect();
+        assert_eq!(code, Some(1), "{said}");
+        assert_eq!(
+            s.statuses(),
+            [("rejected_999".to_owned(), 5)],
+            "{tag}: {said}"
+        );
+    }
+}
+
+#[test]
+fn a_cut_835_is_applied_not_at_all_left_on_the_server_listed_and_quarantined() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "cut");
+    let c = &s.claims;
+    let whole = remit_835(
+        20,
+        "CHK1",
+        &[
+            (
+                &c[0].id,
+                "1",
+                &c[0].total_charge.to_string(),
+                &c[0].total_charge.to_string(),
+                &[],
+            ),
+            (
+                &c[1].id,
+                "1",
+                &c[1].total_charge.to_string(),
+                &c[1].total_charge.to_string(),
+                &[],
+            ),
+        ],
+    );
+    // Cut inside the second claim's set, and a copy without its IEA.
+    let cut_at = whole.find(&format!("CLP*{}", c[1].id)).unwrap();
+    s.drop("cut.835", &whole[..cut_at]);
+    s.drop(
+        "no-iea.835",
+        whole.trim_end_matches(&format!("IEA*1*{:09}~", 20)),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("cut.835: QUARANTINED") && said.contains("no-iea.835: QUARANTINED"),
+        "{said}"
+    );
+    assert_eq!(
+        s.statuses(),
+        [("sent".to_owned(), 5)],
+        "nothing applied: {said}"
+    );
+    assert_eq!(
+        s.on_server(),
+        ["cut.835", "no-iea.835"],
+        "left on the server"
+    );
+    assert!(
+        names_in(&s.ws.path("remittances")).is_empty()
+            || names_in(&s.ws.path("remittances/acme")).is_empty()
+    );
+    let json = s.status_json();
+    let inbound = json["inbound"].as_array().unwrap();
+    assert_eq!(inbound.len(), 2, "{json}");
+    assert!(
+        inbound
+            .iter()
+            .all(|f| f["state"] == "quarantined"
+                && f["reason"].as_str().unwrap().contains("not closed")),
+        "{json}"
+    );
+    // The next run neither downloads them again nor alerts again; the rest goes on.
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("nothing to collect"), "{said}");
+    // After review one is set aside; it is never applied.
+    let id = inbound[0]["id"].as_i64().unwrap().to_string();
+    let out = s.ws.run(&["inbound", "reviewed", &id], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)]);
+}
+
+#[test]
+fn a_clp_whose_amount_does_not_parse_quarantines_the_whole_file() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "bad-amount");
+    let c = &s.claims;
+    let text = remit_835(
+        21,
+        "CHK2",
+        &[
+            (&c[0].id, "1", "100", "100", &[]),
+            (&c[1].id, "1", "100", "1O0.00", &[]),
+        ],
+    );
+    s.drop("bad.835", &text);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("CLP04 is not an amount"), "{said}");
+    assert_eq!(
+        s.statuses(),
+        [("sent".to_owned(), 5)],
+        "the good claim is not applied either"
+    );
+    assert_eq!(s.on_server(), ["bad.835"]);
+}
+
+#[test]
+fn set_types_we_do_not_read_are_quarantined_not_deleted() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "unread");
+    let s824 = interchange(
+        30,
+        &[group(
+            "AG",
+            "005010X186A1",
+            30,
+            "SANDBOXPAYER",
+            &[("824", segs(&["BGN*11*X*20261121"]))],
+        )],
+        1,
+    );
+    let s997 = interchange(
+        31,
+        &[group(
+            "FA",
+            "004010",
+            31,
+            "SANDBOXPAYER",
+            &[("997", segs(&["AK1*HC*1", "AK9*A*1*1*1"]))],
+        )],
+        1,
+    );
+    let s277 = interchange(
+        32,
+        &[group(
+            "HN",
+            "005010X212",
+            32,
+            "SANDBOXPAYER",
+            &[("277", segs(&["BHT*0010*08*X*20261121*0900*DG"]))],
+        )],
+        1,
+    );
+    s.drop("r.824", &s824);
+    s.drop("a.997", &s997);
+    s.drop("status.277", &s277);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    for n in ["r.824", "a.997", "status.277"] {
+        assert!(said.contains(&format!("{n}: QUARANTINED")), "{said}");
+    }
+    assert!(
+        said.contains("824 transaction sets")
+            && said.contains("277 transaction sets of version 005010X212"),
+        "{said}"
+    );
+    assert_eq!(s.on_server(), ["a.997", "r.824", "status.277"]);
+}
+
+#[test]
+fn the_same_835_sealed_twice_and_renamed_is_applied_once() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "twice");
+    let c = &s.claims;
+    let charge = c[0].total_charge.to_string();
+    let text = remit_835(22, "CHK3", &[(&c[0].id, "1", &charge, &charge, &[])]);
+    for name in ["first.835.age", "second-name.835.age"] {
+        let out = s.ws.partner.inbound_dir.join(name);
+        common::tools::age_seal(&s.ws.our_recipient, text.as_bytes(), &out);
+    }
+    // And once more in a new interchange (a re-send): same payer, same trace.
+    s.drop("resent.835", &text.replace("000000022", "000000023"));
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "{said}");
+    let json = s.status_json();
+    let paid: Vec<(&str, &str)> = json["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "paid")
+        .map(|r| (r["paid"].as_str().unwrap(), r["charges"].as_str().unwrap()))
+        .collect();
+    assert_eq!(paid.len(), 1, "{json}");
+    assert_eq!(paid[0].0, paid[0].1, "paid once, not twice: {json}");
+    let trace = String::from_utf8_lossy(&s.ws.run(&["trace", &c[0].id], &[]).stdout).into_owned();
+    assert_eq!(trace.matches("835 paid").count(), 1, "{trace}");
+    assert!(
+        s.on_server().is_empty(),
+        "applied (or known) files leave the server: {said}"
+    );
+    // One posting export, not one per copy: a posting system reading the
+    // folder would post the deposit again for each.
+    let exports: Vec<String> = names_in(&s.ws.path("remittances/acme"))
+        .into_iter()
+        .filter(|n| n.ends_with(".csv"))
+        .collect();
+    assert_eq!(exports.len(), 1, "{exports:?}");
+}
+
+#[test]
+fn an_answer_for_a_claim_we_never_sent_is_kept_beside_ours() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "unknown");
+    let c = &s.claims;
+    let text = remit_835(
+        24,
+        "CHK4",
+        &[
+            (&c[0].id, "1", "10", "10", &[]),
+            ("NEVER-SENT-1", "1", "50", "50", &[]),
+        ],
+    );
+    s.drop("mixed.835", &text);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "an unknown claim needs someone: {said}");
+    assert!(said.contains("NEVER-SENT-1"), "{said}");
+    let json = s.status_json();
+    let unknown = json["unmatched_answers"].as_array().unwrap();
+    assert_eq!(unknown.len(), 1, "{json}");
+    assert_eq!(unknown[0]["claim_ref"], "NEVER-SENT-1");
+    assert_eq!(unknown[0]["paid"], "50");
+    assert!(
+        json["claims"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["status"] == "partially_paid"),
+        "ours is applied beside it: {json}"
+    );
+    let csv_dir = s.ws.path("remittances/acme");
+    let csv = names_in(&csv_dir)
+        .into_iter()
+        .find(|n| n.ends_with(".csv"))
+        .unwrap();
+    let csv = std::fs::read_to_string(csv_dir.join(csv)).unwrap();
+    let flagged: Vec<&str> = csv
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| l.starts_with("claim,") && l.ends_with(",no"))
+        .collect();
+    assert_eq!(flagged.len(), 1, "{csv}");
+    assert!(flagged[0].contains("NEVER-SENT-1"));
+}
+
+#[test]
+fn a_ta1_from_another_sender_pair_does_not_touch_our_interchange() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "pair");
+    // Same ISA13 answered, but by (and so to) another ISA06/ISA08 pair.
+    s.drop("other.ta1", &ta1(40, "R", "OTHERPAYER"));
+    let (_, said) = s.collect();
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{said}");
+    s.drop("ours.ta1", &ta1(41, "R", "SANDBOXPAYER"));
+    let (_, said) = s.collect();
+    assert_eq!(s.statuses(), [("rejected_ta1".to_owned(), 5)], "{said}");
+}
+
+#[test]
+fn an_ak9_only_rejection_rejects_every_set_of_the_group() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "ak9");
+    s.drop("group.999", &ack_999(50, None, "R"));
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert_eq!(s.statuses(), [("rejected_999".to_owned(), 5)], "{said}");
+}
+
+#[test]
+fn a_277ca_rejection_at_the_batch_level_applies_to_every_claim_below_it() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "2200b");
+    let body = vec![
+        "BHT*0085*08*R1*20261121*0900*TH".to_owned(),
+        "HL*1**20*1".into(),
+        "NM1*PR*2*SANDBOX HEALTH PLAN*****PI*SANDBOX".into(),
+        "TRN*1*R1".into(),
+        "DTP*050*D8*20261121".into(),
+        "DTP*009*D8*20261121".into(),
+        "HL*2*1*21*0".into(),
+        "NM1*41*2*EDI COURIER*****46*EDICOURIER".into(),
+        format!("TRN*2*{}", s.reference),
+        "STC*A3:24*20261121*U*500".into(),
+    ];
+    let text = interchange(
+        60,
+        &[group(
+            "HN",
+            "005010X214",
+            60,
+            "SANDBOXPAYER",
+            &[("277", body)],
+        )],
+        1,
+    );
+    s.drop("batch.277", &text);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert_eq!(s.statuses(), [("rejected_277".to_owned(), 5)], "{said}");
+}
+
+#[test]
+fn nothing_paid_because_of_the_deductible_is_not_a_denial_and_two_835s_are_summed() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "sums");
+    let c = &s.claims;
+    let charge0 = c[0].total_charge;
+    let share = charge0 - rust_decimal::Decimal::from(10);
+    let deductible = remit_835(
+        70,
+        "CHK7",
+        &[(
+            &c[0].id,
+            "1",
+            &charge0.to_string(),
+            "0",
+            &["CO*45*10", &format!("PR*1*{share}")],
+        )],
+    );
+    s.drop("deductible.835", &deductible);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "no denial alert: {said}");
+    assert!(
+        said.contains(&format!("{}: patient_responsibility", c[0].id)),
+        "{said}"
+    );
+    // Claim 2 paid in two parts by two 835s.
+    let charge1 = c[1].total_charge;
+    let half = (charge1 / rust_decimal::Decimal::from(2)).round_dp(2);
+    let rest = charge1 - half;
+    let (co_rest, co_half) = (format!("CO*45*{rest}"), format!("CO*45*{half}"));
+    s.drop(
+        "part1.835",
+        &remit_835(
+            71,
+            "CHK8",
+            &[(
+                &c[1].id,
+                "1",
+                &charge1.to_string(),
+                &half.to_string(),
+                &[&co_rest],
+            )],
+        ),
+    );
+    s.collect();
+    s.drop(
+        "part2.835",
+        &remit_835(
+            72,
+            "CHK9",
+            &[(
+                &c[1].id,
+                "1",
+                &charge1.to_string(),
+                &rest.to_string(),
+                &[&co_half],
+            )],
+        ),
+    );
+    let (_, said) = s.collect();
+    assert!(
+        said.contains(&format!("{}: paid", c[1].id)),
+        "summed to the charge: {said}"
+    );
+    let json = s.status_json();
+    let paid = json["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "paid")
+        .unwrap()
+        .clone();
+    assert_eq!(paid["paid"], format!("{:.2}", charge1), "{json}");
+}
+
+/// Forwards to `port`, but drops the first `drop_first` connections at once.
+fn flaky_proxy(port: u16, drop_first: usize) -> u16 {
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, client) in listener.incoming().flatten().enumerate() {
+            if n < drop_first {
+                drop(client);
+                continue;
+            }
+            let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                std::io::copy(&mut c_read, &mut s_write).ok();
+                s_write.shutdown(std::net::Shutdown::Both).ok();
+            });
+            std::thread::spawn(move || {
+                std::io::copy(&mut s_read, &mut c_write).ok();
+                c_write.shutdown(std::net::Shutdown::Both).ok();
+            });
+        }
+    });
+    proxy_port
+}
+
+#[test]
+fn collect_retries_a_dropped_connection_with_the_partners_backoff() {
+    let sshd = Sshd::start();
+    let mut s = submit(&sshd, "retry");
+    s.drop("ours.ta1", &ta1(41, "A", "SANDBOXPAYER"));
+    s.ws.partner.port = flaky_proxy(sshd.port, 2);
+    s.ws.partner.attempts = 3;
+    s.ws.write_config(&s.ws.partner.clone(), &sshd.user);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "the third try gets through: {said}");
+    assert_eq!(s.statuses(), [("accepted_ta1".to_owned(), 5)], "{said}");
+    // With one try only, the same fault is reported, nothing lost.
+    s.drop("again.ta1", &ta1(42, "A", "SANDBOXPAYER"));
+    s.ws.partner.port = flaky_proxy(sshd.port, 1);
+    s.ws.partner.attempts = 1;
+    s.ws.write_config(&s.ws.partner.clone(), &sshd.user);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("not reached"), "{said}");
+    assert_eq!(s.on_server(), ["again.ta1"]);
+}
+
+#[test]
+fn ledger_times_are_utc_whatever_the_hosts_zone_and_shown_in_local_time() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    // The fixed clock says 10:00 local; in New York in November that is 15:00Z.
+    let ny = [("TZ", "America/New_York")];
+    assert_eq!(ws.submit(&ny).status.code(), Some(0));
+    let json = ws.run(&["status", "--json"], &ny);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        v["outbound"][0]["updated_at"], "2026-11-20T15:00:00Z",
+        "{v}"
+    );
+    let text = String::from_utf8_lossy(&ws.run(&["status"], &ny).stdout).into_owned();
+    assert!(
+        text.contains("2026-11-20T10:00:00"),
+        "shown in local time: {text}"
+    );
+    let elsewhere =
+        String::from_utf8_lossy(&ws.run(&["status"], &[("TZ", "Asia/Tokyo")]).stdout).into_owned();
+    assert!(elsewhere.contains("2026-11-21T00:00:00"), "{elsewhere}");
+}
+
+#[test]
+fn answers_from_other_parties_do_not_touch_our_claims() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "parties");
+    let c = &s.claims;
+    let charge = c[0].total_charge.to_string();
+    // An 835 from another payer id, and one addressed to another receiver.
+    let other_sender = remit_835(80, "CHK80", &[(&c[0].id, "1", &charge, &charge, &[])])
+        .replace("*ZZ*SANDBOXPAYER   *", "*ZZ*OTHERPAYER     *");
+    let other_receiver = remit_835(81, "CHK81", &[(&c[0].id, "1", &charge, &charge, &[])])
+        .replace("*ZZ*EDICOURIER     *", "*ZZ*OTHERCLINIC    *");
+    s.drop("other-sender.835", &other_sender);
+    s.drop("other-receiver.835", &other_receiver);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{said}");
+    let json = s.status_json();
+    assert_eq!(
+        json["unmatched_answers"].as_array().unwrap().len(),
+        2,
+        "{json}"
+    );
+    // The posting exports flag them as reconciliation saw them: not ours.
+    let dir = s.ws.path("remittances/acme");
+    let csvs: Vec<String> = names_in(&dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".csv"))
+        .collect();
+    assert_eq!(csvs.len(), 2, "{csvs:?}");
+    for csv in csvs {
+        let text = std::fs::read_to_string(dir.join(&csv)).unwrap();
+        for row in text.lines().filter(|l| l.starts_with("claim,")) {
+            assert!(row.trim_end().ends_with(",no"), "{csv}: {row}");
+        }
+    }
+}
+
+#[test]
+fn a_reused_identity_with_other_content_is_quarantined_not_skipped() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "reuse");
+    let c = &s.claims;
+    let (c0, c1) = (c[0].total_charge.to_string(), c[1].total_charge.to_string());
+    s.drop(
+        "first.835",
+        &remit_835(90, "CHK90", &[(&c[0].id, "1", &c0, &c0, &[])]),
+    );
+    s.collect();
+    // The same payer and trace, now also paying claim 2: not a repeat.
+    let second = remit_835(
+        91,
+        "CHK90",
+        &[
+            (&c[0].id, "1", &c0, &c0, &[]),
+            (&c[1].id, "1", &c1, &c1, &[]),
+        ],
+    );
+    s.drop("second.835", &second);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("second.835: QUARANTINED") && said.contains("different content"),
+        "{said}"
+    );
+    assert_eq!(s.on_server(), ["second.835"]);
+    let exports: Vec<String> = names_in(&s.ws.path("remittances/acme"))
+        .into_iter()
+        .filter(|n| n.ends_with(".csv"))
+        .collect();
+    assert_eq!(
+        exports.len(),
+        1,
+        "no export for what was not applied: {exports:?}"
+    );
+    let paid = s.status_json()["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "paid")
+        .map(|r| r["claims"].as_i64().unwrap())
+        .sum::<i64>();
+    assert_eq!(paid, 1);
+}
+
+#[test]
+fn amounts_that_are_not_x12_decimals_and_unbalanced_835s_are_quarantined() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "numbers");
+    let c = &s.claims;
+    let charge = c[0].total_charge.to_string();
+    s.drop(
+        "exp.835",
+        &remit_835(100, "CHK100", &[(&c[0].id, "1", &charge, "1e3", &[])]),
+    );
+    s.drop(
+        "underscore.835",
+        &remit_835(101, "CHK101", &[(&c[0].id, "1", &charge, "4_8", &[])]),
+    );
+    // Paid more than charged with no adjustment: the claim does not balance.
+    s.drop(
+        "claim-off.835",
+        &remit_835(102, "CHK102", &[(&c[0].id, "1", "12", "16.60", &[])]),
+    );
+    // BPR02 a cent off the claims.
+    s.drop(
+        "payment-off.835",
+        &remit_835(103, "CHK103", &[(&c[0].id, "1", &charge, &charge, &[])]).replacen(
+            &format!("BPR*I*{charge}*"),
+            &format!("BPR*I*{charge}1*"),
+            1,
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    for n in [
+        "exp.835",
+        "underscore.835",
+        "claim-off.835",
+        "payment-off.835",
+    ] {
+        assert!(said.contains(&format!("{n}: QUARANTINED")), "{n}: {said}");
+    }
+    assert!(said.contains("does not balance"), "{said}");
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{said}");
+    assert!(names_in(&s.ws.path("remittances/acme")).is_empty());
+}
+
+#[test]
+fn odd_names_are_reported_and_never_block_the_others() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "names");
+    let long = format!("{}.ta1", "A".repeat(240));
+    s.drop(&long, &ta1(110, "A", "SANDBOXPAYER"));
+    s.drop("new\nline.ta1", &ta1(111, "A", "SANDBOXPAYER"));
+    s.drop("zz-ours.ta1", &ta1(112, "R", "SANDBOXPAYER"));
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("new\\nline.ta1: not collected"), "{said}");
+    assert!(said.contains(&format!("{long}: not collected")), "{said}");
+    assert_eq!(
+        s.statuses(),
+        [("rejected_ta1".to_owned(), 5)],
+        "the rest goes on: {said}"
+    );
+}
+
+#[test]
+fn read_says_an_835_is_out_of_balance_when_a_claim_does_not_add_up() {
+    // The payment total equals the claim's CLP04, but CLP04 (16.60) is not
+    // CLP03 (12) less any adjustment: it does not balance.
+    let text = remit_835(120, "CHK406", &[("A1", "1", "12", "16.60", &[])]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("u.835");
+    std::fs::write(&path, text).unwrap();
+    let out = common::edi_courier(&["read", path.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("OUT OF BALANCE (1 claim(s)"), "{said}");
+    assert!(!said.contains(", balanced"), "{said}");
+}
+
+/// A TA1 from the sandbox payer to `ours` (our ISA06 as the answer's ISA08)
+/// about our interchange 1.
+fn ta1_to(control: u32, code: &str, ours: &str) -> String {
+    format!(
+        "ISA*00*          *00*          *ZZ*SANDBOXPAYER   *ZZ*{ours:<15}*261121*0900*^*00501*{control:09}*0*T*:~\
+         TA1*000000001*261120*1000*{code}*000~IEA*0*{control:09}~"
+    )
+}
+
+fn sorted(mut v: Vec<(String, i64)>) -> Vec<(String, i64)> {
+    v.sort();
+    v
+}
+
+#[test]
+fn a_ta1_whose_isa13_we_used_under_two_sender_pairs_moves_only_that_pairs_interchange() {
+    let sshd = Sshd::start();
+    // Interchange 1 from EDICOURIER to SANDBOXPAYER: five claims.
+    let s = submit(&sshd, "two-pairs");
+    // The partner gave us a production id: our ISA06 changes, and control
+    // numbers restart for the new pair, so ISA13 1 is used again.
+    let prod = s.ws.path("production.toml");
+    let profile = edi_courier::profile::SANDBOX.replace(
+        "sender_id = \"EDICOURIER\"",
+        "sender_id = \"EDICOURIERPRD\"",
+    );
+    assert_ne!(profile, edi_courier::profile::SANDBOX);
+    std::fs::write(&prod, profile).unwrap();
+    let config = std::fs::read_to_string(&s.ws.config).unwrap().replace(
+        "profile = \"sandbox\"",
+        &format!("profile = \"{}\"", prod.display()),
+    );
+    std::fs::write(&s.ws.config, config).unwrap();
+    s.ws.big_export(11, 3);
+    let out = s.ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let sent: Vec<String> = names_in(&s.ws.partner.outbound_dir)
+        .iter()
+        .map(|n| {
+            let text = age_decrypt(&s.ws.partner_identity, &s.ws.partner.outbound_dir.join(n));
+            String::from_utf8_lossy(&text).chars().take(106).collect()
+        })
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter().all(|isa| isa.contains("*000000001*")),
+        "both interchanges are ISA13 1: {sent:?}"
+    );
+    assert!(sent.iter().any(|isa| isa.contains("*EDICOURIERPRD  *")));
+    assert_eq!(
+        sorted(s.statuses()),
+        [("sent".to_owned(), 8)],
+        "both delivered"
+    );
+    // The payer rejects ISA13 1 of the production pair only.
+    s.drop("prod.ta1", &ta1_to(50, "R", "EDICOURIERPRD"));
+    let (_, said) = s.collect();
+    assert_eq!(
+        sorted(s.statuses()),
+        [("rejected_ta1".to_owned(), 3), ("sent".to_owned(), 5)],
+        "only the production interchange's claims moved: {said}"
+    );
+    // And the test pair's own TA1 moves only its five.
+    s.drop("test.ta1", &ta1_to(51, "A", "EDICOURIER"));
+    let (_, said) = s.collect();
+    assert_eq!(
+        sorted(s.statuses()),
+        [
+            ("accepted_ta1".to_owned(), 5),
+            ("rejected_ta1".to_owned(), 3)
+        ],
+        "{said}"
+    );
+}
+
+#[test]
+fn a_quarantined_plain_file_is_kept_sealed_at_rest_and_retry_still_reads_it() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "sealed-at-rest");
+    let c = &s.claims[0];
+    let charge = c.total_charge.to_string();
+    let whole = remit_835(60, "CHK60", &[(&c.id, "1", &charge, &charge, &[])]);
+    let cut = whole.trim_end_matches(&format!("IEA*1*{:09}~", 60));
+    s.drop("no-iea.835", cut);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("no-iea.835: QUARANTINED"), "{said}");
+    // Kept once, sealed: no plain copy anywhere in the workspace.
+    let kept: Vec<_> =
+        s.ws.all_files()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("no-iea.835"))
+            .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let bytes = std::fs::read(&kept[0]).unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/v1"), "{kept:?}");
+    assert_eq!(age_decrypt(&s.ws.our_identity, &kept[0]), cut.as_bytes());
+    assert!(
+        !s.ws
+            .all_files()
+            .iter()
+            .any(|p| std::fs::read(p).is_ok_and(|b| b == cut.as_bytes())),
+        "a plain copy was left"
+    );
+    // `inbound retry` opens the sealed copy: still cut, still quarantined.
+    let id = s.status_json()["inbound"][0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let out = s.ws.run(&["inbound", "retry", &id], &[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text.contains("still quarantined") && text.contains("not closed"),
+        "{text}"
+    );
+    // Fixed by hand (opened, completed, sealed again to us), it is applied.
+    std::fs::remove_file(&kept[0]).unwrap();
+    common::tools::age_seal(&s.ws.our_recipient, whole.as_bytes(), &kept[0]);
+    let out = s.ws.run(&["inbound", "retry", &id], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        sorted(s.statuses()),
+        [("paid".to_owned(), 1), ("sent".to_owned(), 4)]
+    );
+}
+
+#[test]
+fn a_partial_download_left_by_a_killed_collect_is_removed_at_the_next_start() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "partial");
+    let spool = s.ws.path("spool/in").join(PARTNER);
+    std::fs::create_dir_all(&spool).unwrap();
+    // What a run killed mid-download leaves: the partial file, and one
+    // complete but not yet renamed to its spool name.
+    std::fs::write(spool.join(".incoming-a.835.4242.part"), "ISA*00*").unwrap();
+    std::fs::write(spool.join("incoming-b.835"), "ISA*00*").unwrap();
+    s.drop("ours.ta1", &ta1(70, "A", "SANDBOXPAYER"));
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "{said}");
+    let left: Vec<String> = names_in(&spool)
+        .into_iter()
+        .filter(|n| n.contains("incoming-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(s.statuses(), [("accepted_ta1".to_owned(), 5)], "{said}");
+}
+
+#[test]
+fn a_file_whose_processing_was_killed_twice_is_quarantined_not_retried_forever() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "killed-twice");
+    s.drop("ours.ta1", &ta1(80, "R", "SANDBOXPAYER"));
+    for _ in 0..2 {
+        let out = s.ws.run(
+            &["collect", "--partner", PARTNER],
+            &[("EDI_COURIER_FAULT", "collect-applying")],
+        );
+        assert_ne!(out.status.code(), Some(0), "killed: {out:?}");
+        assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "nothing applied");
+    }
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("ours.ta1: QUARANTINED"), "{said}");
+    assert!(said.contains("interrupted 2 times"), "{said}");
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)]);
+    assert_eq!(s.on_server(), ["ours.ta1"], "left on the server");
+    // Once is not enough to set a file aside: killed once, it is applied.
+    let s = submit(&sshd, "killed-once");
+    s.drop("ours.ta1", &ta1(81, "R", "SANDBOXPAYER"));
+    let out = s.ws.run(
+        &["collect", "--partner", PARTNER],
+        &[("EDI_COURIER_FAULT", "collect-applying")],
+    );
+    assert_ne!(out.status.code(), Some(0), "killed: {out:?}");
+    let (_, said) = s.collect();
+    assert_eq!(s.statuses(), [("rejected_ta1".to_owned(), 5)], "{said}");
+}

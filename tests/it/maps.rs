@@ -1,0 +1,370 @@
+//! The map language as someone writing a map for a new export meets it:
+//! mistakes in the map said once, at load, with where and what was meant;
+//! computed fields, conditions and row routing; and the example exports.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The clinic map with `from` replaced by `to`, written into `dir`.
+fn clinic_map_with(dir: &Path, from: &str, to: &str) -> PathBuf {
+    let text = std::fs::read_to_string("edi-maps/clinic-professional.toml").unwrap();
+    assert!(text.contains(from), "{from:?} is not in the clinic map");
+    let path = dir.join("variant.toml");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    path
+}
+
+/// Scrubs the clinic example through a map: exit code and stderr.
+fn scrub_with(map: &Path, input: &str) -> (Option<i32>, String) {
+    let out = edi_courier(&["scrub", "--map", map.to_str().unwrap(), input]);
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn a_wrong_key_in_a_field_is_named_once_with_the_key_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = clinic_map_with(
+        dir.path(),
+        r#"{ column = "Patient DOB", type = "date" }"#,
+        r#"{ colum = "Patient DOB", type = "date" }"#,
+    );
+    let (code, err) = scrub_with(&map, "examples/clinic-claims.csv");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("variant.toml"), "{err}");
+    assert!(
+        err.contains("[claim] subscriber.birth_date")
+            && err.contains("\"colum\"")
+            && err.contains("did you mean \"column\""),
+        "{err}"
+    );
+    assert_eq!(err.matches("colum\"").count(), 1, "said once: {err}");
+    assert!(!err.contains("untagged"), "{err}");
+}
+
+#[test]
+fn a_field_the_model_needs_but_the_map_never_fills_is_a_map_error_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = clinic_map_with(
+        dir.path(),
+        "total_charge = { column = \"Claim Total\", type = \"money\" }\n",
+        "",
+    );
+    let (code, err) = scrub_with(&map, "examples/clinic-claims.csv");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("variant.toml") && err.contains("maps nothing to total_charge"),
+        "{err}"
+    );
+    assert_eq!(err.matches("total_charge").count(), 1, "{err}");
+}
+
+#[test]
+fn a_list_for_a_one_value_field_and_one_value_for_a_list_are_map_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = clinic_map_with(
+        dir.path(),
+        r#""subscriber.group_number" = "Group Number""#,
+        r#""subscriber.group_number" = { columns = ["Group Number", "Plan Type"] }"#,
+    );
+    let (code, err) = scrub_with(&map, "examples/clinic-claims.csv");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("[claim] subscriber.group_number") && err.contains("holds one value"),
+        "{err}"
+    );
+    let map = clinic_map_with(
+        dir.path(),
+        r#"diagnoses = { columns = ["Dx 1", "Dx 2", "Dx 3", "Dx 4"], type = "list", strip = ".", upper = true }"#,
+        r#"diagnoses = "Dx 1""#,
+    );
+    let (code, err) = scrub_with(&map, "examples/clinic-claims.csv");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("[claim] diagnoses") && err.contains("holds a list"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_misspelt_field_or_table_gets_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = clinic_map_with(dir.path(), "prior_authorization =", "prior_authorisation =");
+    let (code, err) = scrub_with(&map, "examples/clinic-claims.csv");
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("did you mean \"prior_authorization\""),
+        "{err}"
+    );
+    let map = clinic_map_with(dir.path(), "translate = \"pos\"", "translate = \"poss\"");
+    let (_, err) = scrub_with(&map, "examples/clinic-claims.csv");
+    assert!(
+        err.contains("no [translate.poss] table (did you mean \"pos\"?)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_value_missing_from_a_translate_table_sets_the_claim_aside_naming_table_column_and_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string("examples/clinic-claims.csv").unwrap();
+    // RFM-1003's first row is data row 4: an unknown sex word.
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    assert!(lines[4].starts_with("RFM-1003,"), "{}", lines[4]);
+    let first = lines[4].clone();
+    let sex = first.split(',').nth(17).unwrap().to_owned();
+    lines[4] = first.replacen(&format!(",{sex},"), ",Femme,", 1);
+    let input = dir.path().join("export.csv");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["set_aside"], serde_json::json!(["RFM-1003"]));
+    let p = &report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["rule"] == "translate")
+        .unwrap();
+    assert_eq!(p["field"], "subscriber.gender");
+    assert_eq!(p["rows"]["first"], 4);
+    let message = p["message"].as_str().unwrap();
+    assert!(
+        message.contains("[translate.sex]") && message.contains("Patient Sex"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("Femme"),
+        "the value may be PHI: {message}"
+    );
+}
+
+#[test]
+fn an_export_with_another_delimiter_is_told_which_one_its_header_seems_to_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string("examples/clinic-claims.csv").unwrap();
+    let input = dir.path().join("semicolons.csv");
+    std::fs::write(&input, csv.lines().next().unwrap().replace(',', ";") + "\n").unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+    ]);
+    // Nothing could be read: a run that could not be done (exit 2), not a
+    // batch with claims set aside.
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("separated by ';', the map says delimiter = ','"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("Rendering NPI"),
+        "not every column listed: {said}"
+    );
+}
+
+#[test]
+fn a_wrong_type_inside_a_field_points_at_the_value_not_at_an_untagged_enum() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = clinic_map_with(
+        dir.path(),
+        r#"translate = "pos", upper = true"#,
+        r#"translate = "pos", upper = "yes""#,
+    );
+    let (code, err) = scrub_with(&map, "examples/clinic-claims.csv");
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("line 15") && err.contains("expected a boolean"),
+        "{err}"
+    );
+    assert!(!err.contains("untagged"), "{err}");
+}
+
+/// Translates an example export through its map: the 837's text, the
+/// report, and the rejected CSV's bytes.
+fn translate_example(map: &str, input: &str) -> (String, serde_json::Value, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.837");
+    let report_path = dir.path().join("report.json");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        map,
+        input,
+        "-o",
+        out_path.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "planted claims: {}",
+        stderr(&out)
+    );
+    assert_pyx12_valid(std::slice::from_ref(&out_path));
+    let report = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let stem = Path::new(input).file_stem().unwrap().to_str().unwrap();
+    let rejected = std::fs::read(dir.path().join(format!("{stem}.rejected.csv"))).unwrap();
+    (
+        std::fs::read_to_string(&out_path).unwrap(),
+        report,
+        rejected,
+    )
+}
+
+/// Asserts each planted claim is set aside for its reason, at its row.
+fn assert_planted(report: &serde_json::Value, planted: &[(&str, &str, &str, u64)]) {
+    let ids: Vec<&str> = planted.iter().map(|p| p.0).collect();
+    assert_eq!(report["set_aside"], serde_json::json!(ids));
+    let problems = report["problems"].as_array().unwrap();
+    for (id, field, rule, row) in planted {
+        assert!(
+            problems.iter().any(|p| p["claim"] == *id
+                && p["field"] == *field
+                && p["rule"] == *rule
+                && p["rows"]["first"] == *row),
+            "{id}: {field} [{rule}] at row {row} not reported: {problems:#?}"
+        );
+    }
+}
+
+/// The data rows (1-based) of an export, each with its line ending.
+fn data_rows(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut rows: Vec<Vec<u8>> = bytes
+        .split_inclusive(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    rows.remove(0);
+    rows
+}
+
+#[test]
+fn the_physician_group_export_needs_no_preprocessing_and_its_bad_claims_are_named() {
+    let input = "examples/physician-group-claims.csv";
+    let (x12, report, rejected) = translate_example("physician-group", input);
+    assert_planted(
+        &report,
+        &[
+            // A relationship word the table lacks: named, value shown (a code).
+            ("PG-24006", "patient.relationship", "translate", 11),
+            // A child whose subscriber columns are blank: refused, not invented.
+            ("PG-24007", "subscriber", "model", 12),
+            (
+                "PG-24008",
+                "lines[2].diagnosis_pointers",
+                "diagnosis-pointer",
+                13,
+            ),
+            ("PG-24009", "lines[2].charge", "map", 16),
+            ("PG-24010", "rendering_provider.npi", "npi-check-digit", 17),
+        ],
+    );
+    assert_eq!(report["claims_accepted"], 6);
+    // No total column: the total is the sum of "$1,234.50"-style lines.
+    assert!(x12.contains("CLM*PG-24003*1854.5***11:B:1"), "{x12}");
+    // Dx1..Dx4 then the comma list, in order, as one HI.
+    assert!(x12.contains("HI*ABK:M5450*ABF:M7918*ABF:G8929*ABF:M25561*ABF:M25562*ABF:R2689~"));
+    // "LT 59" in one cell: two modifiers.
+    assert!(x12.contains("SV1*HC:20610:LT:59*310*UN*1***5~"));
+    // Self: the subscriber is the patient, from the patient's columns, no PAT loop.
+    assert!(x12.contains("SBR*P*18*GRP4410******CI~NM1*IL*1*HALL*DENISE****MI*XWA100200301~"));
+    // A child: the subscriber from the subscriber columns, the patient in 2000C.
+    assert!(x12.contains("NM1*IL*1*ORTIZ*ELENA****MI*XWA100200302~"));
+    assert!(x12.contains("PAT*19~NM1*QC*1*ORTIZ*LUCAS~"));
+    assert!(x12.contains("DTP*431*D8*20261028~"), "onset date");
+    // The rejected CSV: the BOM, the header and the planted claims' rows,
+    // byte for byte (CRLF, quoting).
+    let bytes = std::fs::read(input).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF") && bytes.windows(2).any(|w| w == b"\r\n"));
+    let rows = data_rows(&bytes);
+    let header_len = bytes.len() - rows.concat().len();
+    let mut expected = bytes[..header_len].to_vec();
+    for n in [11, 12, 13, 14, 15, 16, 17] {
+        expected.extend_from_slice(&rows[n - 1]);
+    }
+    assert_eq!(rejected, expected);
+}
+
+#[test]
+fn the_hospital_export_mixes_837i_and_837p_by_claim_type_and_its_bad_claims_are_named() {
+    let input = "examples/hospital-mixed-claims.csv";
+    let (x12, report, _) = translate_example("hospital-mixed", input);
+    assert_planted(
+        &report,
+        &[
+            // The export has a total column: it must equal the lines' sum.
+            ("H-7005", "total_charge", "total-charge", 11),
+            ("H-7006", "lines[1].diagnosis_pointers", "translate", 13),
+            ("H-7007", "type_of_bill", "type-of-bill", 14),
+            ("H-7008", "statement_from", "map", 15),
+            ("H-7009", "row", "csv", 16),
+        ],
+    );
+    // One interchange, a functional group per claim kind.
+    assert!(x12.contains("*005010X223A2~") && x12.contains("*005010X222A1~"));
+    // 111 → type of bill 11, frequency 1; admission hour, discharge hour, DRG.
+    assert!(x12.contains("CLM*H-7001*4301.75***11:A:1**A*Y*Y~DTP*096*TM*1415~"));
+    assert!(x12.contains("DTP*435*DT*202610260730~"));
+    assert!(x12.contains("HI*DR:282~"));
+    // 01: the spouse as the patient; 18: no patient loop.
+    assert!(x12.contains("PAT*01~NM1*QC*1*GREEN*MARY~"));
+    assert!(!x12.contains("NM1*QC*1*WHITE"));
+    // CMS-1500 letters AB → pointers 1 and 2; the accident in CLM11.
+    assert!(x12.contains("CLM*H-7003*355***22:B:1*Y*A*Y*Y**AA:::IL~DTP*439*D8*20261103~"));
+    assert!(x12.contains("SV1*HC:99283:25*240*UN*1***1:2~"));
+    // The lab's CLIA number, and its voided line left out by the row filter.
+    assert!(x12.contains("REF*X4*14D0123456~"));
+    assert!(!x12.contains("85025"));
+}
+
+#[test]
+fn pointers_read_as_text_are_a_map_error_naming_the_item_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = clinic_map_with(
+        dir.path(),
+        r#"split = ",", item = "integer""#,
+        r#"split = ",""#,
+    );
+    let (code, err) = scrub_with(&map, "examples/clinic-claims.csv");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("[line] diagnosis_pointers") && err.contains("give item = \"integer\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn rows_of_bare_delimiters_at_the_end_of_an_export_are_not_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string("examples/clinic-claims.csv").unwrap();
+    let width = csv.lines().next().unwrap().split(',').count();
+    let input = dir.path().join("export.csv");
+    std::fs::write(&input, format!("{csv}{}\n\n", ",".repeat(width - 1))).unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

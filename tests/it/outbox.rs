@@ -1,0 +1,154 @@
+//! The outbox and the outbound ledger after a crash: an export that only
+//! shares a name with one already spooled is sent, not archived unsent; and
+//! a ledger row that cannot be read is an error the run reports, never a
+//! panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common;
+
+use common::root;
+use common::sshd::Sshd;
+use common::tools::age_decrypt;
+use common::workspace::{names_in, Workspace};
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Regression: `recover()` moved whatever it found at a spooled export's
+/// old path into `processed/`. Killed after the export moved but before
+/// that was recorded, a new export dropped under the same name was then
+/// archived unsent.
+#[test]
+fn a_new_export_under_a_spooled_exports_name_is_sent_not_archived() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let monday = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    std::fs::write(ws.outbox().join("clinic.csv"), &monday).unwrap();
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "moved")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    assert_eq!(names_in(&ws.outbox().join("processed")), ["clinic.csv.age"]);
+
+    // Tuesday's export, other claims, the same name.
+    let tuesday = monday.replace("RFM-", "TUE-");
+    std::fs::write(ws.outbox().join("clinic.csv"), &tuesday).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 2, "Monday's file and Tuesday's: {remote:?}");
+    let tuesday_sent = remote.iter().any(|name| {
+        let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(name));
+        String::from_utf8_lossy(&opened).matches("CLM*TUE-").count() == 5
+    });
+    assert!(tuesday_sent, "Tuesday's claims were delivered");
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 10)]);
+    let processed = names_in(&ws.outbox().join("processed"));
+    assert_eq!(processed, ["clinic.csv.1.age", "clinic.csv.age"]);
+    let kept: Vec<String> = processed
+        .iter()
+        .map(|n| {
+            let sealed = ws.outbox().join("processed").join(n);
+            String::from_utf8(age_decrypt(&ws.our_identity, &sealed)).unwrap()
+        })
+        .collect();
+    assert!(
+        kept.contains(&monday) && kept.contains(&tuesday),
+        "both kept, sealed to our archive key"
+    );
+}
+
+/// Regression: the outbound ledger read columns with `row.get`, which
+/// panics on a value of the wrong type. A damaged row is now an error the
+/// run reports (exit 2, naming what was read), not a crash.
+#[test]
+fn a_damaged_ledger_row_is_reported_not_a_panic() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    let killed = ws.submit(&[("EDI_COURIER_FAULT", "spooled")]);
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+
+    // A text where a number belongs: SQLite stores it as it is; on
+    // PostgreSQL the column has to be made text first.
+    let damage = if ws.postgres.is_some() {
+        "ALTER TABLE files ALTER COLUMN attempts TYPE TEXT; \
+         UPDATE files SET attempts = 'several' WHERE direction = 'out'"
+    } else {
+        "UPDATE files SET attempts = 'several' WHERE direction = 'out'"
+    };
+    common::with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::raw_sql(damage).execute(pool).await.unwrap();
+    });
+
+    for (args, what) in [
+        (
+            vec!["submit", "--partner", "acme"],
+            "reading a file to send",
+        ),
+        (vec!["status"], "reading a recent file"),
+    ] {
+        let out = ws.run(&args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains(what) && said.contains("attempts"),
+            "{}",
+            text(&out)
+        );
+        assert!(!said.contains("panicked"), "{}", text(&out));
+    }
+    // Nothing delivered: at most the temporary name written while the
+    // claims were recorded (upload = "rename"), never a final name.
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert!(remote.iter().all(|n| n.ends_with(".part")), "{remote:?}");
+}
+
+/// Regression: the set-aside copy was always `STEM.rejected.csv`, so a
+/// later export of the same name replaced an earlier copy nobody had fixed
+/// yet. Each copy now gets a name of its own, the run says which, and the
+/// same export read again does not make a second copy.
+#[test]
+fn a_later_exports_set_aside_claims_never_overwrite_an_earlier_unfixed_copy() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let clinic = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    // RFM-1001's total no longer matches its lines: it is set aside.
+    let monday = clinic.replace("RFM-1001,$185.00,", "RFM-1001,$186.00,");
+    assert_ne!(monday, clinic);
+    let tuesday = monday.replace("RFM-", "TUE-");
+    let rejected = ws.outbox().join("rejected");
+
+    std::fs::write(ws.outbox().join("clinic.csv"), &monday).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(names_in(&rejected), ["clinic.rejected.csv"]);
+    let first = std::fs::read_to_string(rejected.join("clinic.rejected.csv")).unwrap();
+    assert!(first.contains("RFM-1001,$186.00,") && !first.contains("RFM-1002"));
+
+    std::fs::write(ws.outbox().join("clinic.csv"), &tuesday).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        names_in(&rejected),
+        ["clinic.rejected.2.csv", "clinic.rejected.csv"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(rejected.join("clinic.rejected.csv")).unwrap(),
+        first,
+        "Monday's unfixed copy is untouched"
+    );
+    let second = std::fs::read_to_string(rejected.join("clinic.rejected.2.csv")).unwrap();
+    assert!(second.contains("TUE-1001,$186.00,"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("clinic.rejected.2.csv"),
+        "the run names the file the claims went to: {}",
+        text(&out)
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 8)]);
+}

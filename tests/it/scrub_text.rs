@@ -1,0 +1,84 @@
+//! Delimiters in claim text, by what the field holds: in free text (notes,
+//! names, address lines) each becomes a space and the report warns; in ids
+//! and codes the claim is set aside, since a changed id would name
+//! something else.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common;
+
+use common::*;
+
+#[test]
+fn a_delimiter_in_an_address_becomes_a_space_but_in_a_member_id_sets_the_claim_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    let text = text
+        // RFM-1001 (two rows): an address line with "*" and "~" in it.
+        .replace("12 ELM ST,", "12 ELM ST*APT~4,")
+        // RFM-1002: a member id with ":" in it.
+        .replace("MBI9988776655", "MBI99:88776655");
+    let input = dir.path().join("export.csv");
+    std::fs::write(&input, text).unwrap();
+    let out_path = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        "--quarantine",
+        dir.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+
+    let x12 = std::fs::read_to_string(&out_path).unwrap();
+    assert!(x12.contains("CLM*RFM-1001*"), "{x12}");
+    assert!(x12.contains("N3*12 ELM ST APT 4~"), "{x12}");
+    assert!(!x12.contains("RFM-1002"), "{x12}");
+    let (summary, claims) = read_claims(x12.as_bytes());
+    assert!(summary.is_valid());
+    assert_eq!(claims.len(), 4);
+
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out.837.report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["set_aside"], serde_json::json!(["RFM-1002"]));
+    let found: Vec<(String, String, String, String)> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["rule"].as_str().unwrap().starts_with("delimiter"))
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap().to_owned();
+            (s("severity"), s("claim"), s("field"), s("rule"))
+        })
+        .collect();
+    let row = |a: &str, b: &str, c: &str, d: &str| {
+        (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned())
+    };
+    assert_eq!(
+        found,
+        [
+            row(
+                "warning",
+                "RFM-1001",
+                "subscriber.address.line1",
+                "delimiter-replaced"
+            ),
+            row(
+                "error",
+                "RFM-1002",
+                "subscriber.member_id",
+                "delimiter-in-text"
+            ),
+        ]
+    );
+    let rejected = std::fs::read_to_string(dir.path().join("export.rejected.csv")).unwrap();
+    assert!(
+        rejected.contains("MBI99:88776655"),
+        "handed back as it came in"
+    );
+}
