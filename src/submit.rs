@@ -284,7 +284,7 @@ impl Submit<'_> {
         // temporary file, which recovery sweeps, and the export `spooled`
         // in the outbox, retired by the next run; a kill between the rename
         // and the removal finds the copy by the name recorded before the
-        // rename (`kill_9_at_every_step_…` in tests/delivery_faults.rs).
+        // rename (`kill_9_at_every_step_…` in tests/it/delivery_faults.rs).
         let mut early = None;
         // Files whose temporary name was written whole while their claims
         // were recorded (`upload = "rename"`).

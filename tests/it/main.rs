@@ -38,6 +38,7 @@ mod reconcile;
 mod release_build;
 mod remit;
 mod report;
+mod report_spool;
 mod retention;
 mod sandbox;
 mod schedule;

@@ -2,10 +2,8 @@
 //! the report, the table and the set-aside copy — though the report's lists
 //! are held out of memory; and a report that cannot be held whole (a full
 //! disk) is never shown cut.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common;
 use common::*;
 use std::path::Path;
 use std::process::{Command, Output};
