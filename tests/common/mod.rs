@@ -85,12 +85,24 @@ fn ack_999(at: chrono::NaiveDateTime, control: u32, accepted: bool) -> Vec<u8> {
 
 /// Runs the edi-courier binary with a fixed clock.
 pub fn edi_courier(args: &[&str]) -> Output {
+    edi_courier_with(args, &[])
+}
+
+/// Runs the edi-courier binary with a fixed clock and these variables set
+/// too (a fault to inject, a test limit).
+pub fn edi_courier_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_edi-courier"))
         .args(args)
         .env("EDI_COURIER_NOW", NOW)
+        .envs(env.iter().copied())
         .current_dir(root())
         .output()
         .expect("run edi-courier")
+}
+
+/// What a run printed on stderr.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[derive(Debug, Deserialize)]

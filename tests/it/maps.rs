@@ -8,10 +8,6 @@ use crate::common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// The clinic map with `from` replaced by `to`, written into `dir`.
 fn clinic_map_with(dir: &Path, from: &str, to: &str) -> PathBuf {
     let text = std::fs::read_to_string("edi-maps/clinic-professional.toml").unwrap();

@@ -6,7 +6,6 @@
 use crate::common;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Output};
 
 /// `examples/clinic-claims.csv` repeated with fresh claim ids (`ID-k`)
 /// until it holds at least `claims` claims; every claim's rendering NPI
@@ -43,22 +42,6 @@ fn export(path: &Path, claims: usize, good_every: usize) -> Vec<String> {
     ids
 }
 
-fn run(args: &[&str], fault: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edi-courier"));
-    cmd.args(args)
-        .env("EDI_COURIER_NOW", NOW)
-        .current_dir(root());
-    match fault {
-        Some(f) => cmd.env("EDI_COURIER_FAULT", f),
-        None => cmd.env_remove("EDI_COURIER_FAULT"),
-    };
-    cmd.output().unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// The claim column of a report table (the header row gives where it is).
 fn table_claims(table: &str) -> Vec<String> {
     let mut lines = table.lines();
@@ -81,21 +64,18 @@ fn a_large_all_bad_batch_is_reported_in_full() {
     let n = ids.len();
     let out_path = dir.path().join("out.837");
     let report_path = dir.path().join("report.json");
-    let out = run(
-        &[
-            "translate",
-            "--map",
-            "clinic-professional",
-            input.to_str().unwrap(),
-            "-o",
-            out_path.to_str().unwrap(),
-            "--report",
-            report_path.to_str().unwrap(),
-            "--quarantine",
-            dir.path().to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+        "--quarantine",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(!out_path.exists(), "nothing good, nothing written");
 
@@ -131,29 +111,23 @@ fn a_large_all_bad_batch_is_reported_in_full() {
 
     // scrub says the same: its JSON is the report's bytes (without the
     // quarantined file), its table the same claims.
-    let json = run(
-        &[
-            "scrub",
-            "--map",
-            "clinic-professional",
-            input.to_str().unwrap(),
-            "--json",
-        ],
-        None,
-    );
+    let json = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(json.status.code(), Some(1), "{}", stderr(&json));
     let scrubbed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(scrubbed["set_aside"], report["set_aside"]);
     assert_eq!(scrubbed["problems"], report["problems"]);
-    let text = run(
-        &[
-            "scrub",
-            "--map",
-            "clinic-professional",
-            input.to_str().unwrap(),
-        ],
-        None,
-    );
+    let text = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+    ]);
     let mut listed = table_claims(&String::from_utf8(text.stdout).unwrap());
     listed.dedup();
     assert_eq!(listed, ids);
@@ -165,11 +139,11 @@ fn a_report_that_cannot_be_held_whole_fails_the_run_and_shows_nothing() {
     let input = dir.path().join("export.csv");
     // Mostly bad, some good: an 837 would be written.
     export(&input, 3_000, 10);
-    let fault = Some("enospc-report");
+    let fault = [("EDI_COURIER_FAULT", "enospc-report")];
     for args in [vec!["scrub", "--json"], vec!["scrub"]] {
         let mut args = args;
         args.extend(["--map", "clinic-professional", input.to_str().unwrap()]);
-        let out = run(&args, fault);
+        let out = edi_courier_with(&args, &fault);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(out.stdout.is_empty(), "{args:?}: a cut report was shown");
         let err = stderr(&out);
@@ -180,7 +154,7 @@ fn a_report_that_cannot_be_held_whole_fails_the_run_and_shows_nothing() {
         );
     }
     let out_path = dir.path().join("out.837");
-    let out = run(
+    let out = edi_courier_with(
         &[
             "translate",
             "--map",
@@ -191,7 +165,7 @@ fn a_report_that_cannot_be_held_whole_fails_the_run_and_shows_nothing() {
             "--quarantine",
             dir.path().to_str().unwrap(),
         ],
-        fault,
+        &fault,
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("could not be kept in a temporary file"));
@@ -202,7 +176,7 @@ fn a_report_that_cannot_be_held_whole_fails_the_run_and_shows_nothing() {
     // A small report stays in memory: the same fault does not touch it.
     let small = dir.path().join("small.csv");
     export(&small, 20, 0);
-    let out = run(
+    let out = edi_courier_with(
         &[
             "scrub",
             "--map",
@@ -210,7 +184,7 @@ fn a_report_that_cannot_be_held_whole_fails_the_run_and_shows_nothing() {
             small.to_str().unwrap(),
             "--json",
         ],
-        fault,
+        &fault,
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -7,10 +7,6 @@ use common::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn every_example_export_translates_to_837s_pyx12_accepts() {
     let dir = tempfile::tempdir().unwrap();
@@ -346,21 +342,21 @@ fn repeats_far_apart_are_caught_when_the_seen_ids_spill_to_disk() {
     }
     std::fs::write(&second, b).unwrap();
     let run = |limit: Option<&str>| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_edi-courier"));
-        cmd.args([
-            "scrub",
-            "--map",
-            "clinic-professional",
-            first.to_str().unwrap(),
-            second.to_str().unwrap(),
-            "--json",
-        ])
-        .env("EDI_COURIER_NOW", NOW)
-        .current_dir(root());
-        if let Some(limit) = limit {
-            cmd.env("EDI_COURIER_TEST_SEEN_LIMIT", limit);
-        }
-        let out = cmd.output().unwrap();
+        let limit: Vec<(&str, &str)> = limit
+            .map(|l| ("EDI_COURIER_TEST_SEEN_LIMIT", l))
+            .into_iter()
+            .collect();
+        let out = edi_courier_with(
+            &[
+                "scrub",
+                "--map",
+                "clinic-professional",
+                first.to_str().unwrap(),
+                second.to_str().unwrap(),
+                "--json",
+            ],
+            &limit,
+        );
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
