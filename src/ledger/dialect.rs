@@ -7,7 +7,9 @@
 //! temporary tables. Keeping them in one place keeps the logic single.
 
 use sqlx::any::AnyArguments;
-use sqlx::{Any, Arguments, Encode, Type};
+use sqlx::{Any, Arguments, Encode, Transaction, Type};
+
+use super::{query_err, LedgerError};
 
 /// The engine behind a ledger URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,14 +298,9 @@ pub(super) struct ValuesRow<'v, 'q> {
 impl<'q> Values<'q> {
     /// `head` is `INSERT INTO table (columns…)`.
     pub fn new(dialect: Dialect, head: &str) -> Values<'q> {
-        Values {
-            dialect,
-            sql: format!("{head} VALUES "),
-            args: AnyArguments::default(),
-            bound: 0,
-            rows: 0,
-            failed: None,
-        }
+        let mut values = Values::statement(dialect);
+        values.sql(&format!("{head} VALUES "));
+        values
     }
 
     /// A statement that is not an `INSERT … VALUES` alone: its text is
@@ -368,6 +365,20 @@ impl<'q> Values<'q> {
             );
             self.sql.push(')');
         }
+    }
+
+    /// Runs the statement in `tx`; `what` names it in an error.
+    pub async fn execute(
+        self,
+        tx: &mut Transaction<'_, Any>,
+        what: &'static str,
+    ) -> Result<(), LedgerError> {
+        let (sql, args) = self.finish().map_err(query_err(what))?;
+        sqlx::query_with(&sql, args)
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err(what))?;
+        Ok(())
     }
 
     /// The statement, and its arguments (or why one could not be bound).

@@ -8,7 +8,7 @@
 
 use super::Stamp;
 use rust_decimal::Decimal;
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -957,7 +957,7 @@ impl Applying {
             )
             .await;
             written?;
-            moves?.write(&mut self.tx).await?;
+            moves.write(&mut self.tx).await?;
         }
         feed(&mut open.fingerprint);
         Ok(found)
@@ -1016,14 +1016,14 @@ type Update = (i64, Option<&'static str>, Option<String>);
 /// to its own parameter: handed to SQLite as JSON, every row was rendered
 /// and parsed again per field, which cost more than the writing.
 struct Moves<'a> {
-    updates: Vec<(String, AnyArguments<'a>)>,
-    events: Vec<(String, AnyArguments<'a>)>,
+    updates: Vec<Values<'a>>,
+    events: Vec<Values<'a>>,
 }
 
 impl<'a> Moves<'a> {
     /// The moves of a chunk's claims, each settled from its verdicts so
     /// far and the new ones.
-    fn of(standing: Vec<Standing>, d: Dialect, at: &'a str) -> Result<Moves<'a>, LedgerError> {
+    fn of(standing: Vec<Standing>, d: Dialect, at: &'a str) -> Moves<'a> {
         let mut updates: Vec<Update> = Vec::new();
         let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
         for s in standing {
@@ -1045,7 +1045,7 @@ impl<'a> Moves<'a> {
         events: Vec<(i64, ClaimStatus, String)>,
         d: Dialect,
         at: &'a str,
-    ) -> Result<Moves<'a>, LedgerError> {
+    ) -> Moves<'a> {
         let mut moves = Moves {
             updates: Vec::new(),
             events: Vec::new(),
@@ -1068,8 +1068,7 @@ impl<'a> Moves<'a> {
                  payer_claim_number = COALESCE(v.number, claims.payer_claim_number) \
                  FROM v, c WHERE claims.id = v.id",
             );
-            let (sql, args) = q.finish().map_err(query_err("updating claims' status"))?;
-            moves.updates.push((sql, args));
+            moves.updates.push(q);
         }
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
@@ -1085,26 +1084,18 @@ impl<'a> Moves<'a> {
                     .bind(format!("now {status} (latest codes {codes})"));
             });
             q.sql(") AS v");
-            moves
-                .events
-                .push(q.finish().map_err(query_err("recording claim events"))?);
+            moves.events.push(q);
         }
-        Ok(moves)
+        moves
     }
 
     /// Writes them: one row rewrite per claim, one event row per move.
     async fn write(self, tx: &mut Transaction<'_, Any>) -> Result<(), LedgerError> {
-        for (sql, args) in self.updates {
-            sqlx::query_with(&sql, args)
-                .execute(&mut **tx)
-                .await
-                .map_err(query_err("updating claims' status"))?;
+        for q in self.updates {
+            q.execute(tx, "updating claims' status").await?;
         }
-        for (sql, args) in self.events {
-            sqlx::query_with(&sql, args)
-                .execute(&mut **tx)
-                .await
-                .map_err(query_err("recording claim events"))?;
+        for q in self.events {
+            q.execute(tx, "recording claim events").await?;
         }
         Ok(())
     }
@@ -1119,7 +1110,7 @@ async fn write_moves(
     events: Vec<(i64, ClaimStatus, String)>,
     at: &str,
 ) -> Result<(), LedgerError> {
-    Moves::new(updates, events, d, at)?.write(tx).await
+    Moves::new(updates, events, d, at).write(tx).await
 }
 
 /// Rows written (or claim ids looked up) per statement.
@@ -1277,13 +1268,7 @@ impl<'v> Batch<'v> {
                     .bind(paid.as_deref());
             });
             q.sql(") AS v");
-            let (sql, args) = q
-                .finish()
-                .map_err(query_err("recording claims' responses"))?;
-            sqlx::query_with(&sql, args)
-                .execute(&mut **tx)
-                .await
-                .map_err(query_err("recording claims' responses"))?;
+            q.execute(tx, "recording claims' responses").await?;
         }
         for chunk in self.unknown.chunks(CHUNK) {
             let mut q = Values::new(
@@ -1302,13 +1287,7 @@ impl<'v> Batch<'v> {
                     .bind(v.paid.map(|p| p.to_string()))
                     .bind(at);
             });
-            let (sql, args) = q
-                .finish()
-                .map_err(query_err("recording unmatched answers"))?;
-            sqlx::query_with(&sql, args)
-                .execute(&mut **tx)
-                .await
-                .map_err(query_err("recording unmatched answers"))?;
+            q.execute(tx, "recording unmatched answers").await?;
         }
         Ok(())
     }

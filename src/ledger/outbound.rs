@@ -617,11 +617,7 @@ impl Ledger {
                     value: claim,
                 });
             }
-            let (sql, args) = insert.finish().map_err(query_err("recording claims"))?;
-            sqlx::query_with(&sql, args)
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("recording claims"))?;
+            insert.execute(&mut tx, "recording claims").await?;
         }
         // No event row per claim: each claim's `queued` is the file's
         // `spooled` event below (claims.file_id), which `trace` shows as
