@@ -249,7 +249,7 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
         self.run_binary(Path::new(env!("CARGO_BIN_EXE_edi-courier")), args, env)
     }
 
-    /// Runs another build of edi-courier (the release binary) on this workspace.
+    /// Runs another build of edi-courier (the one without test hooks) on this workspace.
     pub fn run_binary(&self, binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(binary)
             .args(args)
