@@ -60,6 +60,9 @@ pub enum AlertKind {
     /// unreachable for as long as the lease lasts, or another daemon took
     /// it): whoever holds it now resumes the work.
     LeaseLost,
+    /// An export whose claims went out but whose bytes changed or left the
+    /// outbox before their sealed copy was made: no archive of them exists.
+    NotArchived,
 }
 
 impl AlertKind {
@@ -79,6 +82,7 @@ impl AlertKind {
             AlertKind::ConfigRefused => "config-refused",
             AlertKind::Digest => "digest",
             AlertKind::LeaseLost => "lease-lost",
+            AlertKind::NotArchived => "not-archived",
         }
     }
 }
@@ -184,6 +188,22 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
                 format!("{error}\n\nIt stays in the spool and is retried at the next run."),
             ));
         }
+    }
+    for export in &report.not_archived {
+        let name = export.display();
+        out.push(Alert::new(
+            AlertKind::NotArchived,
+            format!("not-archived:{partner}:{name}"),
+            format!("{partner}: {name} was sent but not archived"),
+            format!(
+                "The claims of {name} were recorded and went out in the spooled 837, \
+                 but the file changed or left the outbox before its sealed copy was \
+                 made (a run stopped part way, then the file was replaced or removed). \
+                 No archived copy of those bytes exists; `edi-courier audit export` \
+                 shows the record. If the practice-management system can export that \
+                 batch again, keep its copy by hand."
+            ),
+        ));
     }
     out
 }
@@ -490,5 +510,33 @@ impl Mailer {
             }
         }
         Ok(sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn an_export_sent_but_not_archived_is_alerted_by_name() {
+        let report = SubmitReport {
+            not_archived: vec![PathBuf::from("/srv/outbox/acme/clinic.csv")],
+            ..SubmitReport::default()
+        };
+        let alerts = from_submit("acme", &report);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        let alert = &alerts[0];
+        assert_eq!(alert.kind, AlertKind::NotArchived);
+        assert_eq!(alert.kind.name(), "not-archived");
+        assert_eq!(alert.key, "not-archived:acme:/srv/outbox/acme/clinic.csv");
+        assert!(
+            alert
+                .subject
+                .contains("clinic.csv was sent but not archived"),
+            "{}",
+            alert.subject
+        );
+        assert!(from_submit("acme", &SubmitReport::default()).is_empty());
     }
 }

@@ -151,6 +151,32 @@ pub struct SubmitReport {
     pub files: Vec<FileOutcome>,
     /// Faults that stopped delivery altogether (host key, login, …).
     pub connection_error: Option<crate::sftp::ConnectionFault>,
+    /// Exports whose claims went out but whose bytes changed or left the
+    /// outbox before their sealed copy was made (a run killed, then the
+    /// file replaced or removed): no archive of those bytes exists.
+    pub not_archived: Vec<PathBuf>,
+}
+
+/// Where an export went once retired.
+enum Retired {
+    /// Its sealed copy in `processed/`, or where it was moved, or
+    /// `(removed)` when `exports = "removed"`.
+    To(PathBuf),
+    /// Its bytes changed or left the outbox before a sealed copy was made.
+    NotArchived(PathBuf),
+}
+
+impl Retired {
+    /// What the ledger records as where the export went.
+    fn detail(&self) -> String {
+        match self {
+            Retired::To(path) => path.display().to_string(),
+            Retired::NotArchived(export) => format!(
+                "(not archived: {} changed or left the outbox before its sealed copy was made)",
+                export.display()
+            ),
+        }
+    }
 }
 
 impl SubmitReport {
@@ -268,7 +294,7 @@ impl Submit<'_> {
             .into());
         }
         let mut report = SubmitReport::default();
-        self.recover().await?;
+        report.not_archived = self.recover().await?;
         tracing::debug!(step = "recovered");
         let inputs = match inputs {
             Some(paths) => paths.to_vec(),
@@ -348,8 +374,10 @@ impl Submit<'_> {
         spool::resolve(&self.config.paths.spool, stored)
     }
 
-    /// Finishes the local steps a crash interrupted.
-    async fn recover(&self) -> Result<(), SubmitError> {
+    /// Finishes the local steps a crash interrupted; the exports it found
+    /// with no sealed copy possible ([`Retired::NotArchived`]).
+    async fn recover(&self) -> Result<Vec<PathBuf>, SubmitError> {
+        let mut not_archived = Vec::new();
         // A retirement killed while it sealed leaves its temporary file.
         pickup::sweep_processed(&self.outbox());
         self.recover_duplicates().await?;
@@ -381,16 +409,19 @@ impl Submit<'_> {
                 .map(PathBuf::from)
                 .filter(|dest| dest.exists());
             let moved = match (still_here, archived) {
-                (true, Some(dest)) => pickup::finish_retirement(&path, &dest)?,
-                (true, None) => self.retire_recorded(export.id, &path).await?,
-                (false, Some(dest)) => dest,
+                (true, Some(dest)) => Retired::To(pickup::finish_retirement(&path, &dest)?),
+                (true, None) => Retired::To(self.retire_recorded(export.id, &path).await?),
+                (false, Some(dest)) => Retired::To(dest),
                 (false, None) => self.not_archived(&path),
             };
             self.ledger
-                .export_processed(export.id, &moved.display().to_string(), self.now)
+                .export_processed(export.id, &moved.detail(), self.now)
                 .await?;
+            if let Retired::NotArchived(path) = moved {
+                not_archived.push(path);
+            }
         }
-        Ok(())
+        Ok(not_archived)
     }
 
     /// Finishes the retirements of duplicate drops a kill cut short (see
@@ -705,8 +736,11 @@ impl Submit<'_> {
             Ok(moved) => {
                 crash_point("moved");
                 self.ledger
-                    .export_processed(export_id, &moved.display().to_string(), self.now)
+                    .export_processed(export_id, &moved.detail(), self.now)
                     .await?;
+                if let Retired::NotArchived(path) = moved {
+                    report.not_archived.push(path);
+                }
                 Ok(())
             }
             Err(SubmitError::Ledger(e)) => Err(e.into()),
@@ -730,12 +764,12 @@ impl Submit<'_> {
         export_id: i64,
         export: &Path,
         how: Retire,
-    ) -> Result<PathBuf, SubmitError> {
+    ) -> Result<Retired, SubmitError> {
         match how {
-            Retire::InLine => self.retire_recorded(export_id, export).await,
+            Retire::InLine => Ok(Retired::To(self.retire_recorded(export_id, export).await?)),
             Retire::Remove => {
                 pickup::remove_export(export)?;
-                Ok(PathBuf::from("(removed)"))
+                Ok(Retired::To(PathBuf::from("(removed)")))
             }
             Retire::Seal { dest, copy, .. } => {
                 let copy = copy.await.map_err(|e| SubmitError::Spool {
@@ -746,11 +780,11 @@ impl Submit<'_> {
                     .export_archiving(export_id, &dest.display().to_string(), self.now)
                     .await?;
                 Ok(match copy.place()? {
-                    pickup::Placed::Retired(dest) => dest,
+                    pickup::Placed::Retired(dest) => Retired::To(dest),
                     pickup::Placed::Replaced(dest) => {
                         tracing::warn!(export = %export.display(),
                             "the export was replaced while it was archived: its copy is kept, the new file stays for the next run");
-                        dest
+                        Retired::To(dest)
                     }
                     pickup::Placed::Changed => self.not_archived(export),
                 })
@@ -790,16 +824,13 @@ impl Submit<'_> {
     /// was asked; otherwise no archive of those bytes exists, and the
     /// ledger says so rather than naming a copy that was never made. Its
     /// claims are safe: they went out in the spooled 837.
-    fn not_archived(&self, path: &Path) -> PathBuf {
+    fn not_archived(&self, path: &Path) -> Retired {
         if self.config.archive.exports == crate::config::ExportRetention::Removed {
-            return PathBuf::from("(removed)");
+            return Retired::To(PathBuf::from("(removed)"));
         }
         tracing::warn!(export = %path.display(),
             "an export whose claims were recorded changed or left the outbox before it was archived: no sealed copy of those bytes was made");
-        PathBuf::from(format!(
-            "(not archived: {} changed or left the outbox before its sealed copy was made)",
-            path.display()
-        ))
+        Retired::NotArchived(path.to_owned())
     }
 
     /// Retires an export the ledger knows, with the name of its sealed copy

@@ -240,10 +240,20 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    for export in &report.not_archived {
+        text += &format!(
+            "{}: sent, but not archived: it changed or left the outbox before its sealed copy was made\n",
+            export.display()
+        );
+    }
     if let Some(e) = &report.connection_error {
         text += &format!("{}: not reached: {e}\n", partner.name);
     }
-    if report.exports.is_empty() && report.files.is_empty() && report.connection_error.is_none() {
+    if report.exports.is_empty()
+        && report.files.is_empty()
+        && report.connection_error.is_none()
+        && report.not_archived.is_empty()
+    {
         text += &format!(
             "nothing to submit for {} (outbox {})\n",
             partner.name,

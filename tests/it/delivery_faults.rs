@@ -566,6 +566,14 @@ fn an_export_replaced_after_a_kill_is_recorded_as_not_archived() {
 
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Said, not only logged: the daemon mails the same as a `not-archived`
+    // alert (src/alert.rs).
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.lines()
+            .any(|l| l.contains("clinic.csv: sent, but not archived")),
+        "{said}"
+    );
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 10)]);
     assert_eq!(
         names_in(&ws.outbox().join("processed")),
