@@ -293,8 +293,10 @@ impl Submit<'_> {
             }
             .into());
         }
-        let mut report = SubmitReport::default();
-        report.not_archived = self.recover().await?;
+        let mut report = SubmitReport {
+            not_archived: self.recover().await?,
+            ..SubmitReport::default()
+        };
         tracing::debug!(step = "recovered");
         let inputs = match inputs {
             Some(paths) => paths.to_vec(),
