@@ -158,8 +158,21 @@ pub struct SentClaim {
 /// text ends — about a third of the memory of one [`SentClaim`] per claim
 /// (its strings and vector each a heap allocation), held from the first
 /// claim written until the `spooled` transaction.
+///
+/// The claims are held in chunks of [`SentClaims::CHUNK`], each allocated
+/// once at its full size: one buffer grown by doubling copied every claim
+/// again at each step and touched twice the memory it kept (the kernel
+/// zeroing fresh pages for those copies was about 4 % of `submit`'s CPU at
+/// 100k claims, BENCHMARKS.md).
 #[derive(Debug, Clone, Default)]
 pub struct SentClaims {
+    chunks: Vec<Chunk>,
+    len: usize,
+}
+
+/// Up to [`SentClaims::CHUNK`] claims and their text.
+#[derive(Debug, Clone)]
+struct Chunk {
     text: String,
     rows: Vec<PackedClaim>,
 }
@@ -169,7 +182,7 @@ struct PackedClaim {
     kind: ClaimKind,
     placement: ClaimPlacement,
     /// Where claim id, frequency, charge, payer id and line controls end
-    /// in `text` (each starts where the one before ends).
+    /// in its chunk's `text` (each starts where the one before ends).
     ends: [usize; 5],
 }
 
@@ -185,16 +198,22 @@ struct ClaimRow<'a> {
 }
 
 impl SentClaims {
+    /// Claims a chunk holds.
+    const CHUNK: usize = 4096;
+    /// Text a chunk starts with room for: about what the claims of the
+    /// examples take (id, frequency, charge, payer, `[null]`-like lines).
+    const CHUNK_TEXT: usize = Self::CHUNK * 48;
+
     pub fn new() -> Self {
         Self::default()
     }
 
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len == 0
     }
 
     /// Adds a claim as it went into the file.
@@ -207,27 +226,46 @@ impl SentClaims {
         line_controls: impl IntoIterator<Item = Option<&'l str>>,
     ) {
         use std::fmt::Write as _;
+        let chunk = match self.chunks.last_mut() {
+            Some(chunk) if chunk.rows.len() < Self::CHUNK => chunk,
+            _ => {
+                self.chunks.push(Chunk {
+                    text: String::with_capacity(Self::CHUNK_TEXT),
+                    rows: Vec::with_capacity(Self::CHUNK),
+                });
+                let Some(chunk) = self.chunks.last_mut() else {
+                    return;
+                };
+                chunk
+            }
+        };
+        let text = &mut chunk.text;
         let mut ends = [0usize; 5];
-        let end = |text: &String| text.len();
-        self.text.push_str(claim_id);
-        ends[0] = end(&self.text);
-        self.text.push_str(frequency);
-        ends[1] = end(&self.text);
-        let _ = write!(self.text, "{charge}");
-        ends[2] = end(&self.text);
-        self.text.push_str(payer_id);
-        ends[3] = end(&self.text);
+        text.push_str(claim_id);
+        ends[0] = text.len();
+        text.push_str(frequency);
+        ends[1] = text.len();
+        let _ = write!(text, "{charge}");
+        ends[2] = text.len();
+        text.push_str(payer_id);
+        ends[3] = text.len();
         let lines: Vec<Option<&str>> = line_controls.into_iter().collect();
-        self.text
-            .push_str(&serde_json::to_string(&lines).unwrap_or_default());
-        ends[4] = end(&self.text);
-        self.rows.push(PackedClaim {
+        text.push_str(&serde_json::to_string(&lines).unwrap_or_default());
+        ends[4] = text.len();
+        chunk.rows.push(PackedClaim {
             kind,
             placement,
             ends,
         });
+        self.len += 1;
     }
 
+    fn rows(&self) -> impl Iterator<Item = ClaimRow<'_>> + '_ {
+        self.chunks.iter().flat_map(Chunk::rows)
+    }
+}
+
+impl Chunk {
     fn rows(&self) -> impl Iterator<Item = ClaimRow<'_>> + '_ {
         let mut start = 0usize;
         self.rows.iter().map(move |r| {
@@ -1163,5 +1201,44 @@ mod tests {
             );
         }
         assert!(SentClaims::new().rows().next().is_none());
+    }
+
+    /// Across chunks every claim comes back once, in order, with its own
+    /// text (the offsets restart in each chunk).
+    #[test]
+    fn packed_claims_keep_order_and_text_across_chunks() {
+        let n = SentClaims::CHUNK * 2 + 3;
+        let sent: Vec<SentClaim> = (0..n)
+            .map(|i| SentClaim {
+                claim_id: format!("C{i}"),
+                kind: if i % 3 == 0 {
+                    ClaimKind::Institutional
+                } else {
+                    ClaimKind::Professional
+                },
+                frequency: (1 + i % 8).to_string(),
+                charge: Decimal::new(i as i64 * 7, 2),
+                payer_id: format!("P{}", i % 5),
+                placement: placement(i as u32 + 1),
+                line_controls: (0..i % 4).map(|l| Some(format!("L{i}-{l}"))).collect(),
+            })
+            .collect();
+        let packed: SentClaims = sent.clone().into_iter().collect();
+        assert_eq!(packed.len(), n);
+        assert_eq!(packed.chunks.len(), 3);
+        let rows: Vec<ClaimRow<'_>> = packed.rows().collect();
+        assert_eq!(rows.len(), n);
+        for (row, c) in rows.iter().zip(&sent) {
+            assert_eq!(row.claim_id, c.claim_id);
+            assert_eq!(row.kind, c.kind);
+            assert_eq!(row.frequency, c.frequency);
+            assert_eq!(row.charge, c.charge.to_string());
+            assert_eq!(row.payer_id, c.payer_id);
+            assert_eq!(row.placement, c.placement);
+            assert_eq!(
+                row.line_controls,
+                serde_json::to_string(&c.line_controls).unwrap()
+            );
+        }
     }
 }
