@@ -77,6 +77,21 @@ fn date(v: Val) -> Option<Option<NaiveDate>> {
     }
 }
 
+/// A gender given as its code ("M", "F", "U") is the gender the model's
+/// `Deserialize` reads from it (those are its names); anything else (an
+/// alias such as "female", a value it refuses) goes the long way.
+fn gender(v: Val) -> Option<Option<Gender>> {
+    if let Val::Text(s) = &v {
+        match s.as_str() {
+            "M" => return Some(Some(Gender::Male)),
+            "F" => return Some(Some(Gender::Female)),
+            "U" => return Some(Some(Gender::Unknown)),
+            _ => {}
+        }
+    }
+    de(v)
+}
+
 fn flag(v: Val) -> Option<bool> {
     match v {
         Val::Bool(b) => Some(b),
@@ -714,7 +729,7 @@ fn claim_setter(target: &str) -> Option<Set<ClaimDraft>> {
         "subscriber.first_name" => |d, v| sub(d).first_name = opt_text(v)?,
         "subscriber.middle_name" => |d, v| sub(d).middle_name = opt_text(v)?,
         "subscriber.birth_date" => |d, v| sub(d).birth_date = date(v)?,
-        "subscriber.gender" => |d, v| sub(d).gender = de(v)?,
+        "subscriber.gender" => |d, v| sub(d).gender = gender(v)?,
         "subscriber.group_number" => |d, v| sub(d).group_number = opt_text(v)?,
         "subscriber.group_name" => |d, v| sub(d).group_name = opt_text(v)?,
         "subscriber.responsibility" => |d, v| sub(d).responsibility = Some(de(v)?),
@@ -723,7 +738,7 @@ fn claim_setter(target: &str) -> Option<Set<ClaimDraft>> {
         "patient.last_name" => |d, v| pat(d).last_name = Some(text(v)?),
         "patient.first_name" => |d, v| pat(d).first_name = opt_text(v)?,
         "patient.birth_date" => |d, v| pat(d).birth_date = date(v)?,
-        "patient.gender" => |d, v| pat(d).gender = de(v)?,
+        "patient.gender" => |d, v| pat(d).gender = gender(v)?,
         "payer.name" => |d, v| payer(d).name = Some(text(v)?),
         "payer.id" => |d, v| payer(d).id = Some(text(v)?),
         "other_payers.responsibility" => |d, v| op(d).responsibility = Some(de(v)?),
@@ -860,6 +875,33 @@ mod tests {
     /// (`PartialEq` on `Decimal` ignores the scale).
     fn shown(c: &Option<Claim>) -> Option<String> {
         c.as_ref().map(|c| serde_json::to_string(c).unwrap())
+    }
+
+    /// A gender's code read directly is what serde reads; every other
+    /// value goes to serde and gives what it gives (aliases, refusals).
+    #[test]
+    fn genders_read_as_serde_reads_them() {
+        let mut values: Vec<Val> = [
+            "M", "F", "U", "m", "f", "u", "male", "female", "unknown", "Male", "X", "", " M", "M ",
+            "MM", "Female",
+        ]
+        .into_iter()
+        .map(|t| Val::Text(t.to_owned()))
+        .collect();
+        values.extend([
+            Val::Int(1),
+            Val::Bool(true),
+            Val::List(vec![Val::Text("M".to_owned())]),
+        ]);
+        let mut fast = 0;
+        for v in values {
+            let shown = format!("{v:?}");
+            let theirs = de::<Option<Gender>>(v.clone());
+            assert_eq!(gender(v.clone()), theirs, "{shown}");
+            fast +=
+                usize::from(matches!(&v, Val::Text(t) if ["M", "F", "U"].contains(&t.as_str())));
+        }
+        assert_eq!(fast, 3);
     }
 
     /// The fast reads give what the model's own `Deserialize` gives.

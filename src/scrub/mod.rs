@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use std::collections::HashSet;
 use std::fmt;
 
-use crate::model::{Address, Claim, ClaimKind, IcdVersion, Provider};
+use crate::model::{Address, BillingProvider, Claim, ClaimKind, IcdVersion, Provider};
 use crate::profile::Profile;
 use crate::report::{Problem, Rows, Severity};
 use code_sets::CodeSet;
@@ -40,6 +40,38 @@ pub struct Scrubber<'p> {
     profile: std::borrow::Cow<'p, Profile>,
     today: NaiveDate,
     forbidden: [bool; 256],
+    /// Billing providers and providers already found quiet (see [`Quiet`]).
+    quiet: std::sync::Mutex<Quiet>,
+}
+
+/// The billing provider (often a map's constant) and the rendering or
+/// referring provider (a handful per practice) are the same on most claims
+/// of a batch, and were normalised and checked again on every one. Their
+/// texts and rules depend on nothing but the provider itself, the profile
+/// and the day, which a scrubber never changes; so a provider that came
+/// through all of them unchanged and with nothing to report is kept here,
+/// and an equal one on a later claim would again change nothing and report
+/// nothing: its checks are not run again. A provider with anything to say
+/// (a bad NPI, a delimiter, a long name, text that was trimmed) is never
+/// kept and is checked on every claim, exactly as before.
+#[derive(Default)]
+struct Quiet {
+    billing: Vec<BillingProvider>,
+    providers: Vec<Provider>,
+}
+
+/// How many quiet billing providers and providers are kept: a batch with
+/// more checks the others every time (the look-up is a few comparisons).
+const QUIET_BILLING: usize = 4;
+const QUIET_PROVIDERS: usize = 8;
+
+/// Which of a claim's providers need no checks (`known`), or came through
+/// theirs with nothing to report (`quiet`): the billing provider, then the
+/// referring, rendering and attending providers.
+#[derive(Clone, Copy, Default)]
+struct Providers {
+    billing: bool,
+    others: [bool; 3],
 }
 
 /// A field position for messages: `subscriber.last_name`,
@@ -66,6 +98,23 @@ impl fmt::Display for At {
             }
         }
         Ok(())
+    }
+}
+
+impl At {
+    /// What `Display` writes, put together without the formatting
+    /// machinery (a problem's field is named this way on every problem).
+    fn text(&self) -> String {
+        if self.list.is_some() {
+            return self.to_string();
+        }
+        let mut s = String::with_capacity(self.owner.len() + 1 + self.name.len());
+        s.push_str(self.owner);
+        if !self.owner.is_empty() && !self.name.is_empty() {
+            s.push('.');
+        }
+        s.push_str(self.name);
+        s
     }
 }
 
@@ -116,11 +165,11 @@ impl Findings<'_> {
     }
 
     fn error(&mut self, field: At, rule: &str, message: impl Into<String>) {
-        self.push(Severity::Error, field.to_string(), rule, message.into());
+        self.push(Severity::Error, field.text(), rule, message.into());
     }
 
     fn warn(&mut self, field: At, rule: &str, message: impl Into<String>) {
-        self.push(Severity::Warning, field.to_string(), rule, message.into());
+        self.push(Severity::Warning, field.text(), rule, message.into());
     }
 
     fn required(&mut self, field: At, value: &str) {
@@ -142,6 +191,7 @@ impl<'p> Scrubber<'p> {
             profile: std::borrow::Cow::Borrowed(profile),
             today,
             forbidden: profile.envelope.delimiters.forbidden_table(),
+            quiet: Default::default(),
         }
     }
 
@@ -154,6 +204,7 @@ impl<'p> Scrubber<'p> {
             profile: std::borrow::Cow::Owned(profile),
             today,
             forbidden,
+            quiet: Default::default(),
         }
     }
 
@@ -166,20 +217,53 @@ impl<'p> Scrubber<'p> {
             claim: claim_label(&claim.id),
             problems: Vec::new(),
         };
-        visit_text(claim, &mut |field, class, text| {
-            self.normalize(field, class, text, &mut f);
-            if text.len() > SHORTEST_LIMIT {
-                fit(field, text, &mut f);
+        // A scrubber shared between threads: whoever does not get the lock
+        // checks every provider, as if none were known.
+        let mut quiet = self.quiet.try_lock().ok();
+        let known = quiet.as_deref().map_or(Providers::default(), |q| {
+            let other = |p: &Option<Provider>| p.as_ref().is_some_and(|p| q.providers.contains(p));
+            Providers {
+                billing: q.billing.contains(&claim.billing_provider),
+                others: [
+                    other(&claim.referring_provider),
+                    other(&claim.rendering_provider),
+                    other(&claim.attending_provider),
+                ],
             }
-            if let Some(last4) = card_number(text) {
-                f.error(
-                    field,
-                    "card-number",
-                    format!(
-                        "holds what looks like a payment card number (ending {last4}); card numbers must not travel in a claim"
-                    ),
-                );
+        });
+        // The claim's texts, block by block; each provider's block is
+        // left out when known, and otherwise watched: did its texts stay
+        // as they were, with nothing reported?
+        let mut quiet_texts = Providers::default();
+        visit_head(claim, &mut |field, class, text| {
+            self.visit(field, class, text, &mut f);
+        });
+        if !known.billing {
+            let (before, mut clean) = (f.problems.len(), true);
+            visit_billing(&mut claim.billing_provider, &mut |field, class, text| {
+                clean &= self.visit(field, class, text, &mut f);
+            });
+            quiet_texts.billing = clean && f.problems.len() == before;
+        }
+        for (k, (p, name)) in [
+            (&mut claim.referring_provider, "referring_provider"),
+            (&mut claim.rendering_provider, "rendering_provider"),
+            (&mut claim.attending_provider, "attending_provider"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if known.others[k] {
+                continue;
             }
+            let (before, mut clean) = (f.problems.len(), true);
+            visit_provider(p, name, &mut |field, class, text| {
+                clean &= self.visit(field, class, text, &mut f);
+            });
+            quiet_texts.others[k] = clean && f.problems.len() == before;
+        }
+        visit_tail(claim, &mut |field, class, text| {
+            self.visit(field, class, text, &mut f);
         });
         if claim.icd_version == IcdVersion::Icd10 {
             for dx in claim
@@ -193,7 +277,34 @@ impl<'p> Scrubber<'p> {
                 }
             }
         }
-        self.claim_rules(claim, &mut f);
+        let quiet_rules = self.claim_rules(claim, known, &mut f);
+        if let Some(q) = quiet.as_deref_mut() {
+            if !known.billing
+                && quiet_texts.billing
+                && quiet_rules.billing
+                && q.billing.len() < QUIET_BILLING
+            {
+                q.billing.push(claim.billing_provider.clone());
+            }
+            for (k, p) in [
+                &claim.referring_provider,
+                &claim.rendering_provider,
+                &claim.attending_provider,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if let Some(p) = p
+                    .as_ref()
+                    .filter(|_| !known.others[k] && quiet_texts.others[k] && quiet_rules.others[k])
+                {
+                    if q.providers.len() < QUIET_PROVIDERS && !q.providers.contains(p) {
+                        q.providers.push(p.clone());
+                    }
+                }
+            }
+        }
+        drop(quiet);
         for breach in self.profile.check(claim) {
             let rule = format!("partner:{}", self.profile.name);
             f.push(Severity::Error, breach.field, &rule, breach.message);
@@ -201,15 +312,40 @@ impl<'p> Scrubber<'p> {
         f.problems
     }
 
-    fn normalize(&self, field: At, class: Text, text: &mut String, f: &mut Findings<'_>) {
-        let clean = |s: &str| {
-            s.bytes().all(|b| !self.forbidden[usize::from(b)])
-                && !s.starts_with(' ')
-                && !s.ends_with(' ')
-        };
-        if clean(text) {
-            return;
+    /// Normalises one text, holds it to its element's limit and looks for a
+    /// card number in it; whether the text was clean (left as it was by
+    /// normalising: only a note over its limit is then cut).
+    fn visit(&self, field: At, class: Text, text: &mut String, f: &mut Findings<'_>) -> bool {
+        let clean = self.clean(text);
+        if !clean {
+            self.normalize(field, class, text, f);
         }
+        if text.len() > SHORTEST_LIMIT {
+            fit(field, text, f);
+        }
+        if let Some(last4) = card_number(text) {
+            f.error(
+                field,
+                "card-number",
+                format!(
+                    "holds what looks like a payment card number (ending {last4}); card numbers must not travel in a claim"
+                ),
+            );
+        }
+        clean
+    }
+
+    /// Visible ASCII only, none of the partner's delimiters, and no space
+    /// at either end: nothing for [`Scrubber::normalize`] to do.
+    fn clean(&self, s: &str) -> bool {
+        s.bytes().all(|b| !self.forbidden[usize::from(b)])
+            && !s.starts_with(' ')
+            && !s.ends_with(' ')
+    }
+
+    /// Trims, transliterates and replaces delimiters in a text that is not
+    /// [`Scrubber::clean`].
+    fn normalize(&self, field: At, class: Text, text: &mut String, f: &mut Findings<'_>) {
         let mut t = text.trim().to_owned();
         if !t.is_ascii() {
             let ascii = deunicode::deunicode_with_tofu(&t, "\u{0}");
@@ -272,8 +408,10 @@ impl<'p> Scrubber<'p> {
         *text = t;
     }
 
-    fn claim_rules(&self, c: &Claim, f: &mut Findings<'_>) {
-        let professional = c.kind == ClaimKind::Professional;
+    /// The claim's rules; which providers' rules found nothing (a known
+    /// provider's are not run: they found nothing before).
+    fn claim_rules(&self, c: &Claim, known: Providers, f: &mut Findings<'_>) -> Providers {
+        let mut quiet = Providers::default();
         f.required(at("id"), &c.id);
         if c.id.len() > 38 {
             f.error(at("id"), "length", "is longer than 38 characters (CLM01)");
@@ -286,7 +424,30 @@ impl<'p> Scrubber<'p> {
         }
 
         // Billing provider.
-        let b = &c.billing_provider;
+        if !known.billing {
+            let before = f.problems.len();
+            self.billing_provider(&c.billing_provider, f);
+            quiet.billing = f.problems.len() == before;
+        }
+        for (k, (name, p)) in [
+            ("referring_provider", &c.referring_provider),
+            ("rendering_provider", &c.rendering_provider),
+            ("attending_provider", &c.attending_provider),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(p) = p.as_ref().filter(|_| !known.others[k]) {
+                let before = f.problems.len();
+                self.provider(f, name, p);
+                quiet.others[k] = f.problems.len() == before;
+            }
+        }
+        self.claim_rest(c, f);
+        quiet
+    }
+
+    fn billing_provider(&self, b: &BillingProvider, f: &mut Findings<'_>) {
         f.required(at("billing_provider.name"), &b.name);
         self.npi(f, at("billing_provider.npi"), Some(&b.npi));
         if !digits(&b.tax_id, 9) {
@@ -308,15 +469,11 @@ impl<'p> Scrubber<'p> {
                 false,
             );
         }
-        for (name, p) in [
-            ("referring_provider", &c.referring_provider),
-            ("rendering_provider", &c.rendering_provider),
-            ("attending_provider", &c.attending_provider),
-        ] {
-            if let Some(p) = p {
-                self.provider(f, name, p);
-            }
-        }
+    }
+
+    /// The claim's rules after its providers'.
+    fn claim_rest(&self, c: &Claim, f: &mut Findings<'_>) {
+        let professional = c.kind == ClaimKind::Professional;
         if let Some(fac) = &c.service_facility {
             f.required(at("service_facility.name"), &fac.name);
             if fac.npi.is_some() {
@@ -910,8 +1067,6 @@ enum Text {
     Code,
 }
 
-/// Calls `f` with every text field of the claim that ends up in the X12,
-/// and what it holds.
 /// The shortest limit [`max_len`] knows: a text no longer than this needs
 /// no look-up.
 const SHORTEST_LIMIT: usize = 25;
@@ -971,39 +1126,66 @@ fn fit(field: At, text: &mut String, f: &mut Findings<'_>) {
     }
 }
 
-fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, Text, &mut String)) {
+// The claim's texts that end up in the X12, each with what it holds, are
+// visited in four kinds of block, in this order: `visit_head`,
+// `visit_billing`, `visit_provider` for the referring, rendering and
+// attending providers, `visit_tail` (`Scrubber::scrub` leaves out a
+// provider's block when that provider is known quiet).
+
+fn addr<F: FnMut(At, Text, &mut String)>(a: &mut Address, owner: &'static str, f: &mut F) {
     use Text::{Code, Free};
-    fn addr<F: FnMut(At, Text, &mut String)>(a: &mut Address, owner: &'static str, f: &mut F) {
-        f(within(owner, "line1"), Free, &mut a.line1);
-        if let Some(l2) = &mut a.line2 {
-            f(within(owner, "line2"), Free, l2);
-        }
-        f(within(owner, "city"), Free, &mut a.city);
-        f(within(owner, "state"), Code, &mut a.state);
-        f(within(owner, "zip"), Code, &mut a.zip);
+    f(within(owner, "line1"), Free, &mut a.line1);
+    if let Some(l2) = &mut a.line2 {
+        f(within(owner, "line2"), Free, l2);
     }
-    fn opt<F: FnMut(At, Text, &mut String)>(
-        v: &mut Option<String>,
-        field: At,
-        class: Text,
-        f: &mut F,
-    ) {
-        if let Some(s) = v {
-            f(field, class, s);
-        }
+    f(within(owner, "city"), Free, &mut a.city);
+    f(within(owner, "state"), Code, &mut a.state);
+    f(within(owner, "zip"), Code, &mut a.zip);
+}
+
+fn opt<F: FnMut(At, Text, &mut String)>(v: &mut Option<String>, field: At, class: Text, f: &mut F) {
+    if let Some(s) = v {
+        f(field, class, s);
     }
-    fn provider<F: FnMut(At, Text, &mut String)>(
-        p: &mut Option<Provider>,
-        name: &'static str,
-        f: &mut F,
-    ) {
-        if let Some(p) = p {
-            f(within(name, "name"), Free, &mut p.name);
-            opt(&mut p.first_name, within(name, "first_name"), Free, f);
-            opt(&mut p.npi, within(name, "npi"), Code, f);
-            opt(&mut p.taxonomy, within(name, "taxonomy"), Code, f);
-        }
+}
+
+/// A provider's texts (referring, rendering or attending, by `name`).
+fn visit_provider<F: FnMut(At, Text, &mut String)>(
+    p: &mut Option<Provider>,
+    name: &'static str,
+    f: &mut F,
+) {
+    use Text::{Code, Free};
+    if let Some(p) = p {
+        f(within(name, "name"), Free, &mut p.name);
+        opt(&mut p.first_name, within(name, "first_name"), Free, f);
+        opt(&mut p.npi, within(name, "npi"), Code, f);
+        opt(&mut p.taxonomy, within(name, "taxonomy"), Code, f);
     }
+}
+
+/// The billing provider's texts.
+fn visit_billing<F: FnMut(At, Text, &mut String)>(b: &mut BillingProvider, f: &mut F) {
+    use Text::{Code, Free};
+    f(at("billing_provider.name"), Free, &mut b.name);
+    opt(
+        &mut b.first_name,
+        at("billing_provider.first_name"),
+        Free,
+        f,
+    );
+    f(at("billing_provider.npi"), Code, &mut b.npi);
+    f(at("billing_provider.tax_id"), Code, &mut b.tax_id);
+    opt(&mut b.taxonomy, at("billing_provider.taxonomy"), Code, f);
+    addr(&mut b.address, "billing_provider.address", f);
+    if let Some(a) = &mut b.pay_to_address {
+        addr(a, "billing_provider.pay_to_address", f);
+    }
+}
+
+/// The claim's texts before its providers'.
+fn visit_head<F: FnMut(At, Text, &mut String)>(c: &mut Claim, f: &mut F) {
+    use Text::{Code, Free};
     f(at("id"), Code, &mut c.id);
     opt(&mut c.place_of_service, at("place_of_service"), Code, f);
     opt(&mut c.type_of_bill, at("type_of_bill"), Code, f);
@@ -1042,24 +1224,11 @@ fn visit_text(c: &mut Claim, f: &mut impl FnMut(At, Text, &mut String)) {
         opt(&mut a.source, at("admission.source"), Code, f);
         opt(&mut a.hour, at("admission.hour"), Code, f);
     }
-    let b = &mut c.billing_provider;
-    f(at("billing_provider.name"), Free, &mut b.name);
-    opt(
-        &mut b.first_name,
-        at("billing_provider.first_name"),
-        Free,
-        f,
-    );
-    f(at("billing_provider.npi"), Code, &mut b.npi);
-    f(at("billing_provider.tax_id"), Code, &mut b.tax_id);
-    opt(&mut b.taxonomy, at("billing_provider.taxonomy"), Code, f);
-    addr(&mut b.address, "billing_provider.address", f);
-    if let Some(a) = &mut b.pay_to_address {
-        addr(a, "billing_provider.pay_to_address", f);
-    }
-    provider(&mut c.referring_provider, "referring_provider", f);
-    provider(&mut c.rendering_provider, "rendering_provider", f);
-    provider(&mut c.attending_provider, "attending_provider", f);
+}
+
+/// The claim's texts after its providers'.
+fn visit_tail<F: FnMut(At, Text, &mut String)>(c: &mut Claim, f: &mut F) {
+    use Text::{Code, Free};
     if let Some(fac) = &mut c.service_facility {
         f(at("service_facility.name"), Free, &mut fac.name);
         opt(&mut fac.npi, at("service_facility.npi"), Code, f);
@@ -1177,11 +1346,23 @@ mod tests {
         c
     }
 
+    /// The errors a fresh scrubber finds. A scrubber that has already
+    /// scrubbed both base claims (so knows their providers as quiet) must
+    /// find exactly the same problems and leave the claim the same: every
+    /// rule test below holds the known-provider path to the full one.
     fn rules(c: &mut Claim) -> Vec<String> {
         let profile = Profile::sandbox().unwrap();
         let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
-        Scrubber::new(&profile, today)
-            .scrub(c, "test.csv", None)
+        let warm = Scrubber::new(&profile, today);
+        for kind in [ClaimKind::Professional, ClaimKind::Institutional] {
+            assert!(warm.scrub(&mut base(kind), "test.csv", None).is_empty());
+        }
+        assert!(!warm.quiet.lock().unwrap().billing.is_empty());
+        let mut again = c.clone();
+        let found = Scrubber::new(&profile, today).scrub(c, "test.csv", None);
+        assert_eq!(warm.scrub(&mut again, "test.csv", None), found);
+        assert_eq!(again, *c);
+        found
             .into_iter()
             .filter(|p| p.severity == Severity::Error)
             .map(|p| format!("{} {}", p.field, p.rule))
@@ -1221,6 +1402,85 @@ mod tests {
                 )],
                 "{n} lines"
             );
+        }
+    }
+
+    /// Providers are kept as quiet only when their checks found nothing
+    /// and changed nothing; a claim scrubbed by a scrubber that has seen
+    /// others (good and bad providers, in any order) ends exactly as it does
+    /// with a fresh one.
+    #[test]
+    fn known_providers_change_nothing_a_fresh_scrubber_would_find() {
+        let profile = Profile::sandbox().unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let good = base(ClaimKind::Professional);
+        let spoilt: Vec<fn(&mut Claim)> = vec![
+            |c| c.billing_provider.npi = "1234567890".into(),
+            |c| c.billing_provider.name = " RIVERSIDE FAMILY MEDICINE".into(),
+            |c| c.billing_provider.name = "RIVERSIDE*FAMILY".into(),
+            |c| c.billing_provider.address.zip = "62701".into(),
+            |c| c.billing_provider.address.line1 = "4111 1111 1111 1111".into(),
+            |c| c.billing_provider.taxonomy = Some("207Q0000".into()),
+            |c| c.billing_provider.name = "X".repeat(61),
+            |c| c.billing_provider.address.city = "SPRÏNGFIELD".into(),
+            |c| c.rendering_provider.as_mut().unwrap().npi = Some("1987654321".into()),
+            |c| c.rendering_provider.as_mut().unwrap().name = "WELBY ".into(),
+            |c| c.rendering_provider.as_mut().unwrap().first_name = Some("MAR:CUS".into()),
+            |c| c.rendering_provider.as_mut().unwrap().npi = None,
+            |c| c.rendering_provider.as_mut().unwrap().name = "W".repeat(61),
+            |c| c.referring_provider = c.rendering_provider.clone(),
+            |c| {
+                c.referring_provider = Some(Provider {
+                    entity: crate::model::EntityType::Person,
+                    name: "KILDARE".into(),
+                    first_name: Some("JAMES".into()),
+                    npi: Some("1234567893".into()),
+                    taxonomy: None,
+                })
+            },
+            |c| c.rendering_provider = None,
+            |c| c.id = "A~B".into(),
+        ];
+        let mut claims = vec![good.clone()];
+        for (i, spoil) in spoilt.iter().enumerate() {
+            let mut c = good.clone();
+            spoil(&mut c);
+            // Each spoilt claim twice (a provider with something to say is
+            // never kept), then a good one.
+            claims.extend([c.clone(), c, good.clone()]);
+            if i % 3 == 0 {
+                claims.push(base(ClaimKind::Institutional));
+            }
+        }
+        let warm = Scrubber::new(&profile, today);
+        for (n, claim) in claims.iter().enumerate() {
+            let (mut fresh, mut seen) = (claim.clone(), claim.clone());
+            let expected = Scrubber::new(&profile, today).scrub(&mut fresh, "t.csv", None);
+            assert_eq!(warm.scrub(&mut seen, "t.csv", None), expected, "claim {n}");
+            assert_eq!(seen, fresh, "claim {n}");
+        }
+        let quiet = warm.quiet.lock().unwrap();
+        // The base claims' billing provider; their rendering provider and
+        // the quiet referrer.
+        assert_eq!(quiet.billing, vec![good.billing_provider.clone()]);
+        assert_eq!(quiet.providers.len(), 2, "{:?}", quiet.providers);
+    }
+
+    /// A problem's field reads as `Display` writes it.
+    #[test]
+    fn fields_are_named_as_displayed() {
+        for field in [
+            at("id"),
+            at("billing_provider.npi"),
+            within("subscriber.address", "zip"),
+            within("rendering_provider", "name"),
+            within("", ""),
+            at(""),
+            within("owner", ""),
+            line_at(0, "charge"),
+            item("diagnoses", 3, ""),
+        ] {
+            assert_eq!(field.text(), field.to_string());
         }
     }
 
