@@ -243,7 +243,7 @@ impl Builder {
     fn fill(&self, rows: &[Row], claim_id: Option<&str>) -> (Filled, Vec<Problem>) {
         let mut problems = Vec::new();
         let mut filled = Filled {
-            claim: vec![None; self.map.claim.len()],
+            claim: empty_slots(self.map.claim.len()),
             lines: Vec::with_capacity(rows.len()),
         };
         let field_problem = |row: u64, field: String, rule: &str, message: String| Problem {
@@ -286,7 +286,7 @@ impl Builder {
             }
         }
         for (i, row) in rows.iter().enumerate() {
-            let mut line = vec![None; self.map.line.len()];
+            let mut line = empty_slots(self.map.line.len());
             for ((spec, slot), when) in self
                 .map
                 .line
@@ -555,7 +555,12 @@ impl<R: Read> CsvClaims<R> {
             problems,
             not_together,
         });
-        finished.map(|g| self.gather(g))
+        finished.map(|mut g| {
+            // The finished claim's key becomes the buffer the next rows'
+            // keys are written into (no copy of the new key is kept).
+            self.key_buf = std::mem::take(&mut g.key);
+            self.gather(g)
+        })
     }
 
     /// A record as a row: its cells decoded, and what is wrong with its
@@ -724,7 +729,6 @@ impl<R: Read> CsvClaims<R> {
                 g.problems.append(&mut problems);
             }
             _ => {
-                self.key_buf = key.clone();
                 if let Some(done) = self.start_group(key, row, problems) {
                     self.queued.push_back(done);
                 }
@@ -808,6 +812,12 @@ impl<R: Read> CsvClaims<R> {
         }
         self.queued.pop_front()
     }
+}
+
+/// `n` empty slots of a claim or a line, written once each (`vec![None;
+/// n]` clones the `None` into each).
+fn empty_slots(n: usize) -> Vec<Option<super::plan::Val>> {
+    std::iter::repeat_with(|| None).take(n).collect()
 }
 
 /// Appends one cell of a claim key. The cells are joined by U+001F, so a
