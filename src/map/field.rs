@@ -936,7 +936,12 @@ fn money(v: &str) -> Result<Decimal, String> {
     let negative = v.starts_with('(') && v.ends_with(')');
     let noise = |c: char| matches!(c, '$' | ',' | '(' | ')' | ' ');
     let mut short = [0u8; 40];
-    let digits: Cow<'_, str> = if !v.contains(noise) {
+    // The noise characters are ASCII: looked for byte by byte (no byte of
+    // a longer character is ASCII), the same answer as `contains`.
+    let digits: Cow<'_, str> = if !v
+        .bytes()
+        .any(|b| matches!(b, b'$' | b',' | b'(' | b')' | b' '))
+    {
         Cow::Borrowed(v)
     } else if let Some(kept) = kept_on_stack(v, noise, &mut short) {
         // An everyday amount: the noise left out on the stack.
