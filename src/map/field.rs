@@ -1116,7 +1116,8 @@ mod tests {
                 let kept: String = raw.chars().filter(|c| !spec.strip.contains(c)).collect();
                 kept.trim().to_owned()
             };
-            if spec.upper && !(v.is_ascii() && !v.bytes().any(|b| b.is_ascii_lowercase())) {
+            let upper_already = v.is_ascii() && !v.bytes().any(|b| b.is_ascii_lowercase());
+            if spec.upper && !upper_already {
                 if v.is_ascii() {
                     return v.to_ascii_uppercase();
                 }
