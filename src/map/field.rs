@@ -283,6 +283,10 @@ pub struct FieldSpec {
     default: Option<String>,
     table: Option<Table>,
     strip: Vec<char>,
+    /// `strip` as a set of bytes (bit `b` for byte `b`) when every character
+    /// in it is ASCII: found in a cell byte by byte, and left out of an
+    /// ASCII cell on the stack.
+    strip_ascii: Option<u128>,
     upper: bool,
     split: Option<String>,
     date_format: String,
@@ -431,6 +435,12 @@ impl FieldSpec {
             default: t.default,
             table,
             strip: t.strip.chars().collect(),
+            strip_ascii: t.strip.chars().try_fold(0u128, |set, c| {
+                u8::try_from(c)
+                    .ok()
+                    .filter(u8::is_ascii)
+                    .map(|b| set | (1u128 << b))
+            }),
             upper: t.upper,
             split: t.split,
             date_format,
@@ -581,7 +591,8 @@ impl FieldSpec {
             Source::Sum(c) => {
                 let mut total = Decimal::ZERO;
                 for (row, v) in column {
-                    let v = self.clean(v.unwrap_or_default());
+                    let mut buf = [0u8; SHORT];
+                    let v = self.clean(v.unwrap_or_default(), &mut buf);
                     if !v.is_empty() {
                         total += money(&v).map_err(|e| {
                             ValueError::Invalid(format!("cannot sum {}: row {row} {e}", c.name))
@@ -613,14 +624,56 @@ impl FieldSpec {
         }
     }
 
-    /// `strip`, trim and `upper`; borrowed when nothing changes.
-    fn clean<'v>(&self, raw: &'v str) -> Cow<'v, str> {
-        let v: Cow<'v, str> = if self.strip.is_empty() || !raw.contains(&self.strip[..]) {
-            Cow::Borrowed(trim(raw))
-        } else {
-            let kept: String = raw.chars().filter(|c| !self.strip.contains(c)).collect();
-            Cow::Owned(kept.trim().to_owned())
-        };
+    /// Whether `raw` holds a character of `strip`.
+    fn has_strip(&self, raw: &str) -> bool {
+        match self.strip_ascii {
+            // An ASCII character is one byte of UTF-8, and no byte of a
+            // longer character is ASCII: the same answer as `contains`.
+            Some(set) => raw.bytes().any(|b| b < 128 && (set >> b) & 1 == 1),
+            None => raw.contains(&self.strip[..]),
+        }
+    }
+
+    /// `strip`, trim and `upper`; borrowed when nothing changes, written
+    /// into `buf` when an ASCII value changes and fits, else a new string.
+    fn clean<'v>(&self, raw: &'v str, buf: &'v mut [u8; SHORT]) -> Cow<'v, str> {
+        if self.strip.is_empty() || !self.has_strip(raw) {
+            let v = trim(raw);
+            if !self.upper || is_upper_ascii(v) {
+                return Cow::Borrowed(v);
+            }
+            if v.is_ascii() && v.len() <= buf.len() {
+                return upper_ascii_into(v.as_bytes(), buf, |_| true);
+            }
+            return Cow::Owned(if v.is_ascii() {
+                v.to_ascii_uppercase()
+            } else {
+                v.to_uppercase()
+            });
+        }
+        if let (Some(set), true) = (self.strip_ascii, raw.is_ascii() && raw.len() <= buf.len()) {
+            // The strip characters left out, trimmed and (ASCII)
+            // upper-cased: upper-casing ASCII moves no space, so the order
+            // of the two does not matter.
+            let upper = self.upper;
+            let kept = |b: &u8| !(*b < 128 && (set >> *b) & 1 == 1);
+            return if upper {
+                upper_ascii_into(raw.as_bytes(), buf, kept)
+            } else {
+                let mut n = 0;
+                for b in raw.bytes().filter(kept) {
+                    if let Some(at) = buf.get_mut(n) {
+                        *at = b;
+                    }
+                    n += 1;
+                }
+                match buf.get(..n).map(std::str::from_utf8) {
+                    Some(Ok(t)) => Cow::Borrowed(t.trim()),
+                    _ => Cow::Owned(self.stripped(raw)),
+                }
+            };
+        }
+        let v = self.stripped(raw);
         if self.upper && !is_upper_ascii(&v) {
             return Cow::Owned(if v.is_ascii() {
                 v.to_ascii_uppercase()
@@ -628,7 +681,13 @@ impl FieldSpec {
                 v.to_uppercase()
             });
         }
-        v
+        Cow::Owned(v)
+    }
+
+    /// `raw` without the characters of `strip`, trimmed.
+    fn stripped(&self, raw: &str) -> String {
+        let kept: String = raw.chars().filter(|c| !self.strip.contains(c)).collect();
+        kept.trim().to_owned()
     }
 
     fn scalar(&self, raw: &str, ty: ValueType) -> Result<Option<Val>, ValueError> {
@@ -638,7 +697,8 @@ impl FieldSpec {
             let v = trim(raw);
             return Ok((!v.is_empty()).then(|| Val::Text(v.to_owned())));
         }
-        let mut v = self.clean(raw);
+        let mut buf = [0u8; SHORT];
+        let mut v = self.clean(raw, &mut buf);
         if let (Some(re), false) = (&self.regex, v.is_empty()) {
             let caps = re.captures(&v).ok_or_else(|| {
                 ValueError::Invalid("does not match the field's regex".to_owned())
@@ -780,6 +840,34 @@ fn trim(v: &str) -> &str {
     }
 }
 
+/// Room on the stack for a cleaned value (cells are short).
+const SHORT: usize = 64;
+
+/// The bytes of `v` that `keep` keeps, upper-cased into `buf` and trimmed
+/// (`v` is ASCII and fits `buf`): what `str::to_ascii_uppercase` and
+/// `str::trim` give, without a string.
+fn upper_ascii_into<'b>(
+    v: &[u8],
+    buf: &'b mut [u8; SHORT],
+    keep: impl Fn(&u8) -> bool,
+) -> Cow<'b, str> {
+    let mut n = 0;
+    for b in v.iter().filter(|b| keep(b)) {
+        if let Some(at) = buf.get_mut(n) {
+            *at = b.to_ascii_uppercase();
+        }
+        n += 1;
+    }
+    match buf.get(..n).map(std::str::from_utf8) {
+        Some(Ok(t)) => Cow::Borrowed(t.trim()),
+        // Not reached for ASCII that fits; as the slow way would.
+        _ => {
+            let kept: Vec<u8> = v.iter().copied().filter(|b| keep(b)).collect();
+            Cow::Owned(String::from_utf8_lossy(&kept).trim().to_ascii_uppercase())
+        }
+    }
+}
+
 /// Whether `to_uppercase` would leave the text as it is (checked on ASCII
 /// only; anything else is upper-cased the slow way).
 fn is_upper_ascii(v: &str) -> bool {
@@ -821,7 +909,12 @@ fn money(v: &str) -> Result<Decimal, String> {
     let negative = v.starts_with('(') && v.ends_with(')');
     let noise = |c: char| matches!(c, '$' | ',' | '(' | ')' | ' ');
     let mut short = [0u8; 40];
-    let digits: Cow<'_, str> = if !v.contains(noise) {
+    // The noise characters are ASCII: looked for byte by byte (no byte of
+    // a longer character is ASCII), the same answer as `contains`.
+    let digits: Cow<'_, str> = if !v
+        .bytes()
+        .any(|b| matches!(b, b'$' | b',' | b'(' | b')' | b' '))
+    {
         Cow::Borrowed(v)
     } else if let Some(kept) = kept_on_stack(v, noise, &mut short) {
         // An everyday amount: the noise left out on the stack.
@@ -938,17 +1031,156 @@ mod tests {
             "$99999999999999999999999999999",
             long.as_str(),
             "$1,000,000,000,000,000,000,000,000.00",
+            "0.00",
+            "(0.00)",
+            "-0.00",
+            "00150.10",
+            "1.",
+            ".5",
+            "1.234",
+            "+5",
+            "5.0",
+            "999999999999999999.99",
+            "9999999999999999999.99",
+            "1e3",
+            "1_000",
+            "1..2",
+            "٣",
         ] {
             let (ours, theirs) = (money(v), before(v));
             assert_eq!(ours, theirs, "{v:?}");
             if let (Ok(a), Ok(b)) = (ours, theirs) {
                 assert_eq!(
-                    (a.mantissa(), a.scale()),
-                    (b.mantissa(), b.scale()),
+                    (a.mantissa(), a.scale(), a.is_sign_negative()),
+                    (b.mantissa(), b.scale(), b.is_sign_negative()),
                     "{v:?}"
                 );
             }
         }
+    }
+
+    /// Every short string over the characters amounts are made of reads as
+    /// it did when the noise was looked for as characters, not bytes.
+    #[test]
+    fn money_reads_as_before_on_every_short_string() {
+        let alphabet = ['0', '1', '9', '.', '$', ',', '(', ')', '-', '+', ' '];
+        let mut v = String::new();
+        let mut count = 0;
+        for len in 0..=5u32 {
+            for mut k in 0..alphabet.len().pow(len) {
+                v.clear();
+                for _ in 0..len {
+                    v.push(alphabet[k % alphabet.len()]);
+                    k /= alphabet.len();
+                }
+                let ours = money(&v);
+                let theirs = {
+                    let negative = v.starts_with('(') && v.ends_with(')');
+                    let digits: String = v
+                        .chars()
+                        .filter(|c| !matches!(c, '$' | ',' | '(' | ')' | ' '))
+                        .collect();
+                    Decimal::from_str(&digits)
+                        .map_err(|_| "is not an amount of money".to_owned())
+                        .and_then(|d| {
+                            if d.scale() > 2 {
+                                Err("has more than two decimal places".to_owned())
+                            } else {
+                                Ok(if negative { -d } else { d })
+                            }
+                        })
+                };
+                match (&ours, &theirs) {
+                    (Ok(a), Ok(b)) => assert_eq!(
+                        (a.mantissa(), a.scale(), a.is_sign_negative()),
+                        (b.mantissa(), b.scale(), b.is_sign_negative()),
+                        "{v:?}"
+                    ),
+                    _ => assert_eq!(ours, theirs, "{v:?}"),
+                }
+                count += 1;
+            }
+        }
+        assert!(count > 170_000);
+    }
+
+    /// `strip`, trim and `upper` on the stack give what they gave as
+    /// strings (the old `clean`, kept here), for ASCII and other text,
+    /// long and short, with ASCII and non-ASCII strip sets.
+    #[test]
+    fn clean_gives_what_it_gave() {
+        fn before(spec: &FieldSpec, raw: &str) -> String {
+            let v: String = if spec.strip.is_empty() || !raw.contains(&spec.strip[..]) {
+                raw.trim().to_owned()
+            } else {
+                let kept: String = raw.chars().filter(|c| !spec.strip.contains(c)).collect();
+                kept.trim().to_owned()
+            };
+            let upper_already = v.is_ascii() && !v.bytes().any(|b| b.is_ascii_lowercase());
+            if spec.upper && !upper_already {
+                if v.is_ascii() {
+                    return v.to_ascii_uppercase();
+                }
+                return v.to_uppercase();
+            }
+            v
+        }
+        let specs = [
+            r#"f = "x""#,
+            r#"f = { column = "x", upper = true }"#,
+            r#"f = { column = "x", strip = "." }"#,
+            r#"f = { column = "x", strip = ".", upper = true }"#,
+            r#"f = { column = "x", strip = "- ", upper = true }"#,
+            r#"f = { column = "x", strip = "-é" }"#,
+            r#"f = { column = "x", strip = "-é", upper = true }"#,
+            r#"f = { column = "x", strip = "\u007f" }"#,
+        ];
+        let long = format!(" a.{}.b ", "x".repeat(70));
+        let fits = format!("{}.", "y".repeat(63));
+        let raws = [
+            "",
+            " ",
+            ".",
+            " . ",
+            "J45.909",
+            "j45.909 ",
+            " e11.9",
+            "62704-1111",
+            "627 04-",
+            "Office",
+            " OFFICE ",
+            "office",
+            "\tTele health\t",
+            "é11.9",
+            "GARCÍA-LÓPEZ",
+            "ﬀemale",
+            "Offİce",
+            "ıl",
+            "a\u{a0}",
+            "\u{a0}b.",
+            "-",
+            "--a--",
+            " - a - ",
+            "\u{7f}x\u{7f}",
+            "x\u{1f}",
+            long.as_str(),
+            fits.as_str(),
+            "A.B.C.D",
+        ];
+        for t in specs {
+            let spec = spec(t);
+            for raw in raws {
+                let mut buf = [0u8; SHORT];
+                assert_eq!(spec.clean(raw, &mut buf), before(&spec, raw), "{t} {raw:?}");
+            }
+        }
+        assert_eq!(
+            spec(r#"f = { column = "x", strip = "-é" }"#).strip_ascii,
+            None
+        );
+        assert!(spec(r#"f = { column = "x", strip = "." }"#)
+            .strip_ascii
+            .is_some());
     }
 
     /// A field with no steps is only trimmed, as the steps would leave it.
