@@ -124,6 +124,17 @@ struct Builder {
     /// Per claim and per line field, which section conditions are over it.
     claim_when: Vec<Vec<usize>>,
     line_when: Vec<Vec<usize>>,
+    /// The columns claim fields read from a claim's first row only: every
+    /// later row of the claim must hold the same there, or leave it blank.
+    agree: Vec<Agree>,
+}
+
+/// A column only claim fields read (not a line's, not the claim key, not a
+/// `sum`'s), and the first field that reads it (named in the problem).
+struct Agree {
+    at: usize,
+    column: String,
+    field: String,
 }
 
 /// A claim as the reader hands it over: its rows, and its field values
@@ -238,6 +249,49 @@ impl Builder {
         }
     }
 
+    /// The claim-level columns a later row of the claim holds otherwise
+    /// than its first: the claim is read from its first row, so a later
+    /// row's other patient, payer or diagnosis would be dropped unseen
+    /// (or, two claims under one id, a line sent on another's claim).
+    /// Blank is "not repeated", not a difference. Values are never quoted.
+    fn disagreements(&self, first: &Row, rows: &[Row], claim_id: Option<&str>) -> Vec<Problem> {
+        let Some(later) = rows.get(1..).filter(|l| !l.is_empty()) else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        for a in &self.agree {
+            fn cell_text(r: &Row, at: usize) -> &str {
+                r.cell(at).map_or("", str::trim)
+            }
+            let held = |r| cell_text(r, a.at);
+            let first_value = held(first);
+            let Some(other) = later.iter().find(|r| {
+                let v = held(r);
+                !v.is_empty() && v != first_value
+            }) else {
+                continue;
+            };
+            problems.push(Problem {
+                severity: Severity::Error,
+                file: self.file.clone(),
+                rows: Some(Rows {
+                    first: first.number,
+                    last: other.number,
+                }),
+                claim: claim_id.map(str::to_owned),
+                field: a.field.clone(),
+                rule: "claim-rows-disagree".to_owned(),
+                message: format!(
+                    "rows {} and {} of this claim hold different values in column {:?}, \
+                     which the claim reads from its first row: every row of a claim must \
+                     repeat it or leave it blank",
+                    first.number, other.number, a.column
+                ),
+            });
+        }
+        problems
+    }
+
     /// A claim's field values (a slot per field of the map, claim and
     /// line), and what could not be read.
     fn fill(&self, rows: &[Row], claim_id: Option<&str>) -> (Filled, Vec<Problem>) {
@@ -259,6 +313,7 @@ impl Builder {
             message,
         };
         if let Some(first_row) = rows.first() {
+            problems.extend(self.disagreements(first_row, rows, claim_id));
             let get = |c: &Col| first_row.cell(c.at);
             for ((spec, slot), when) in self
                 .map
@@ -314,6 +369,51 @@ impl Builder {
     }
 }
 
+/// The columns only claim fields read, each with the first field reading
+/// it (see [`Builder::agree`]): not a line field's or a line section's
+/// condition's, not the claim key's, not the column a `sum` adds up.
+fn claim_only_columns(
+    map: &InputMap,
+    index: &impl Fn(&str) -> Option<usize>,
+    key_columns: &[usize],
+) -> Vec<Agree> {
+    let per_row: Vec<usize> = map
+        .line
+        .iter()
+        .flat_map(FieldSpec::columns)
+        .chain(map.line_when.iter().map(|(_, c)| c.column.name.as_str()))
+        .chain(
+            map.claim
+                .iter()
+                .filter_map(|f| f.sum_column().map(|c| c.name.as_str())),
+        )
+        .filter_map(index)
+        .chain(key_columns.iter().copied())
+        .collect();
+    let mut agree: Vec<Agree> = Vec::new();
+    let claim_columns = map
+        .claim
+        .iter()
+        .flat_map(|f| f.columns().into_iter().map(move |c| (c, f.target.as_str())))
+        .chain(
+            map.claim_when
+                .iter()
+                .map(|(section, c)| (c.column.name.as_str(), section.as_str())),
+        );
+    for (column, field) in claim_columns {
+        let Some(at) = index(column) else { continue };
+        if per_row.contains(&at) || agree.iter().any(|a| a.at == at) {
+            continue;
+        }
+        agree.push(Agree {
+            at,
+            column: column.to_owned(),
+            field: field.to_owned(),
+        });
+    }
+    agree
+}
+
 impl<R: Read> CsvClaims<R> {
     pub fn new(mut map: InputMap, input: R, path: &Path) -> Result<Self, MapError> {
         let unreadable = |problem: String| MapError::Unreadable {
@@ -350,6 +450,26 @@ impl<R: Read> CsvClaims<R> {
             .chain(map.claim_when.iter().map(|(_, c)| c.column.name.as_str()))
             .chain(map.line_when.iter().map(|(_, c)| c.column.name.as_str()))
             .collect();
+        // A column the map reads must be in the header once: with two, the
+        // later one was read and the other silently ignored.
+        if let Some(column) = needed
+            .iter()
+            .find(|c| names.iter().filter(|n| n.trim() == **c).count() > 1)
+        {
+            let positions: Vec<usize> = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.trim() == *column)
+                .map(|(i, _)| i + 1)
+                .collect();
+            return Err(MapError::DuplicateColumn {
+                file: path.to_owned(),
+                map: map.name.clone(),
+                column: (*column).to_owned(),
+                times: positions.len(),
+                positions,
+            });
+        }
         let mut missing: Vec<String> = needed
             .iter()
             .filter(|c| !columns.contains_key(**c))
@@ -397,7 +517,7 @@ impl<R: Read> CsvClaims<R> {
         for cond in conditions.map(|(_, c)| c).chain(map.skip.iter_mut()) {
             cond.column.resolve(&index);
         }
-        let key_columns = map
+        let key_columns: Vec<usize> = map
             .group_by
             .iter()
             .filter_map(|c| columns.get(c).copied())
@@ -431,11 +551,13 @@ impl<R: Read> CsvClaims<R> {
             .iter()
             .map(|f| over(&map.line_when, &f.target))
             .collect();
+        let agree = claim_only_columns(&map, &index, &key_columns);
         Ok(CsvClaims {
             b: Arc::new(Builder {
                 id_column,
                 claim_when,
                 line_when,
+                agree,
                 map,
                 file: path.display().to_string(),
             }),

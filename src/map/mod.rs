@@ -71,6 +71,15 @@ pub enum MapError {
         /// Near misses in the header, or the delimiter the header seems to use.
         hint: String,
     },
+    #[error("{file}: the header has the column {column:?} {times} times (columns {}), and the map {map:?} reads it: which one is meant cannot be told", positions.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "))]
+    DuplicateColumn {
+        file: PathBuf,
+        map: String,
+        column: String,
+        times: usize,
+        /// 1-based positions in the header.
+        positions: Vec<usize>,
+    },
     #[error("{file}: {problem}")]
     Unreadable { file: PathBuf, problem: String },
 }

@@ -364,3 +364,136 @@ fn rows_of_bare_delimiters_at_the_end_of_an_export_are_not_claims() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A claim is read from its first row. A later row holding another value
+/// in a column only claim fields read (another birth date: another patient
+/// under the same claim id) sets the claim aside, naming the column and the
+/// two rows, never the values; a later row leaving such columns blank is
+/// not a difference.
+#[test]
+fn a_claim_whose_rows_disagree_on_a_claim_column_is_set_aside_naming_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reader = csv::Reader::from_path("examples/clinic-claims.csv").unwrap();
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let first_two: Vec<csv::StringRecord> = rows.iter().take(2).cloned().collect();
+    assert!(first_two.iter().all(|r| &r[0] == "RFM-1001"));
+    let with = |r: &csv::StringRecord, changes: &[(usize, &str)]| -> csv::StringRecord {
+        r.iter()
+            .enumerate()
+            .map(|(i, v)| changes.iter().find(|c| c.0 == i).map_or(v, |c| c.1))
+            .collect()
+    };
+    let (dob, last, first, member, id) = (
+        col("Patient DOB"),
+        col("Patient Last"),
+        col("Patient First"),
+        col("Member ID"),
+        col("Claim ID"),
+    );
+    let mut writer = csv::Writer::from_path(dir.path().join("export.csv")).unwrap();
+    writer.write_record(&header).unwrap();
+    // Data row 2: RFM-1001's second line, under another birth date.
+    writer.write_record(&first_two[0]).unwrap();
+    writer
+        .write_record(&with(&first_two[1], &[(dob, "07/04/1950")]))
+        .unwrap();
+    for r in &rows[2..] {
+        writer.write_record(r).unwrap();
+    }
+    // Rows 7 and 8: the same two lines as a new claim, the patient's
+    // columns left blank on its second row.
+    writer
+        .write_record(&with(&first_two[0], &[(id, "RFM-1009")]))
+        .unwrap();
+    writer
+        .write_record(&with(
+            &first_two[1],
+            &[
+                (id, "RFM-1009"),
+                (dob, ""),
+                (last, ""),
+                (first, ""),
+                (member, ""),
+            ],
+        ))
+        .unwrap();
+    writer.flush().unwrap();
+    drop(writer);
+
+    let input = dir.path().join("export.csv");
+    let report_path = dir.path().join("report.json");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "-o",
+        dir.path().join("out.837").to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(
+        report["set_aside"],
+        serde_json::json!(["RFM-1001"]),
+        "{report:#}"
+    );
+    let problems = report["problems"].as_array().unwrap();
+    let disagree: Vec<&serde_json::Value> = problems
+        .iter()
+        .filter(|p| p["rule"] == "claim-rows-disagree")
+        .collect();
+    assert_eq!(disagree.len(), 1, "{problems:#?}");
+    let p = disagree[0];
+    assert_eq!(p["claim"], "RFM-1001");
+    assert_eq!(p["field"], "subscriber.birth_date");
+    assert_eq!(p["rows"]["first"], 1);
+    assert_eq!(p["rows"]["last"], 2);
+    let message = p["message"].as_str().unwrap();
+    assert!(message.contains("\"Patient DOB\""), "{message}");
+    let said = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+    for shown in [&said, &report.to_string()] {
+        assert!(
+            !shown.contains("1950") && !shown.contains("1961"),
+            "a birth date was quoted: {shown}"
+        );
+    }
+    let x12 = std::fs::read_to_string(dir.path().join("out.837")).unwrap();
+    assert!(x12.contains("CLM*RFM-1009*") && !x12.contains("CLM*RFM-1001*"));
+}
+
+/// A column the map reads, twice in the header: which one is meant cannot
+/// be told, so the export is refused naming the column and both positions
+/// (before, the later one was read and the other ignored).
+#[test]
+fn a_column_the_map_reads_twice_in_the_header_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string("examples/clinic-claims.csv").unwrap();
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .contains(",Patient DOB,Patient Sex,"));
+    let input = dir.path().join("export.csv");
+    std::fs::write(
+        &input,
+        csv.replacen(",Patient DOB,Patient Sex,", ",Patient DOB,Patient DOB,", 1),
+    )
+    .unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+    ]);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("the header has the column \"Patient DOB\" 2 times (columns 17, 18)"),
+        "{said}"
+    );
+}
