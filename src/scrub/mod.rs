@@ -360,7 +360,7 @@ impl<'p> Scrubber<'p> {
             f.warn(
                 field,
                 "non-ascii-transliterated",
-                "non-ASCII letters were transliterated to ASCII (é → e)",
+                "non-ASCII letters were transliterated to ASCII (as é → e, ß → ss; the letters themselves are not shown: names are PHI)",
             );
             t = ascii;
         }
