@@ -9,7 +9,6 @@
 //! each kind is one functional group (see [`Pipeline::translate`]).
 
 use chrono::{NaiveDate, NaiveDateTime};
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -577,8 +576,9 @@ struct Run<'p> {
     /// memory that does not grow with the batch (`map/seen.rs`).
     seen: Seen<(u32, Rows)>,
     files: Vec<String>,
-    /// Warnings per rule so far, listed or not.
-    warnings: HashMap<String, u64>,
+    /// Warnings per rule so far, listed or not. Rules are the program's
+    /// own names, not the input's: a fast unkeyed hash (FxHash) is enough.
+    warnings: rustc_hash::FxHashMap<String, u64>,
     parties: Parties,
 }
 
@@ -590,7 +590,7 @@ impl<'p> Run<'p> {
             report: Report::default(),
             seen: Seen::default(),
             files: Vec::new(),
-            warnings: HashMap::new(),
+            warnings: rustc_hash::FxHashMap::default(),
             parties: (None, None),
         }
     }

@@ -15,10 +15,12 @@
 //! Runs of similar size are merged, so there are only about log₂(n / cap)
 //! of them to ask.
 //!
-//! A fingerprint is two SipHash-1-3 values under a key drawn at random per
-//! set (std's `RandomState`), so an export cannot be written to make two ids
-//! collide, and the spilled runs hold nothing a reader could turn back into
-//! a claim id: the key never leaves the process. Equal keys always have
+//! A fingerprint is one 128-bit SipHash-1-3 value (the `siphasher`
+//! crate's 128-bit output, one pass over the key) under a 128-bit key
+//! drawn at random per set (`rand`'s OS-seeded generator), so an export
+//! cannot be written to make two ids collide, and the spilled runs hold
+//! nothing a reader could turn back into a claim id: the key never leaves
+//! the process. Equal keys always have
 //! equal fingerprints: a repeated key is never missed. Two different keys
 //! share one only by chance, about n²/2¹²⁹ for n claims (10⁻²⁵ for ten
 //! million); the claim would then be set aside as a repeat, never let
@@ -31,12 +33,12 @@
 //! then answers every later question with [`SeenError`], so the caller sets
 //! the claim aside (fail closed) instead of letting a repeat through.
 
-use std::collections::hash_map::{Entry, HashMap, RandomState};
+use std::collections::hash_map::{Entry, HashMap};
 use std::fs::File;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::{BufReader, Read, Seek};
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::report::Rows;
 use crate::scratch::Scratch;
@@ -204,7 +206,8 @@ struct Run {
 
 /// Keys seen so far, each with a value (where it was first seen).
 pub(crate) struct Seen<V: Slot> {
-    key: RandomState,
+    /// The fingerprints' secret key; it never leaves the process.
+    key: siphasher::sip128::SipHasher13,
     table: HashMap<Fingerprint, V, BuildHasherDefault<AsIs>>,
     /// Fingerprints held in memory before a spill.
     limit: usize,
@@ -241,7 +244,10 @@ impl<V: Slot> Seen<V> {
     /// `dir`.
     pub(crate) fn with_limit(limit: usize, dir: PathBuf) -> Self {
         Seen {
-            key: RandomState::new(),
+            key: {
+                let (k0, k1): (u64, u64) = rand::random();
+                siphasher::sip128::SipHasher13::new_with_keys(k0, k1)
+            },
             table: HashMap::default(),
             limit: limit.max(1),
             dir,
@@ -251,8 +257,11 @@ impl<V: Slot> Seen<V> {
         }
     }
 
+    /// One pass of keyed SipHash-1-3 with a 128-bit output. (Two 64-bit
+    /// passes, as before, cost twice as much for the same 128 bits.)
     fn fingerprint(&self, key: &str) -> Fingerprint {
-        Fingerprint(self.key.hash_one(key), self.key.hash_one((key, 0x5e_u8)))
+        let (a, b) = self.key.hash(key.as_bytes()).as_u64();
+        Fingerprint(a, b)
     }
 
     /// What `key` was first seen with, if it was.
@@ -275,14 +284,16 @@ impl<V: Slot> Seen<V> {
             return Err(e.clone());
         }
         let fp = self.fingerprint(key);
-        if let Some(v) = self.table.get(&fp) {
-            return Ok(Some(*v));
-        }
-        if let Some(v) = self.in_runs(fp)? {
-            return Ok(Some(v));
-        }
-        if let Entry::Vacant(slot) = self.table.entry(fp) {
-            slot.insert(value);
+        // One probe of the table finds the key or the slot it goes into;
+        // the runs are asked in between, as before.
+        match self.table.entry(fp) {
+            Entry::Occupied(seen) => return Ok(Some(*seen.get())),
+            Entry::Vacant(slot) => {
+                if let Some(v) = in_runs(&self.runs, &self.dir, fp)? {
+                    return Ok(Some(v));
+                }
+                slot.insert(value);
+            }
         }
         if self.table.len() >= self.limit {
             if let Err(e) = self.spill() {
@@ -312,34 +323,9 @@ impl<V: Slot> Seen<V> {
         }
     }
 
+    #[cfg(test)]
     fn in_runs(&self, fp: Fingerprint) -> Result<Option<V>, SeenError> {
-        for run in &self.runs {
-            if run.filter.may_hold(fp) {
-                if let Some(v) = Self::find(run, fp).map_err(|e| self.error(&e))? {
-                    return Ok(Some(v));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Binary search for `fp` in a run's file.
-    fn find(run: &Run, fp: Fingerprint) -> std::io::Result<Option<V>> {
-        let width = Fingerprint::BYTES + V::BYTES;
-        let mut record = vec![0u8; width];
-        let (mut lo, mut hi) = (0u64, run.len);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            run.file.read_exact_at(&mut record, mid * width as u64)?;
-            match Fingerprint::take(&record).cmp(&fp) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    return Ok(Some(V::take(&record[Fingerprint::BYTES..])));
-                }
-            }
-        }
-        Ok(None)
+        in_runs(&self.runs, &self.dir, fp)
     }
 
     /// Writes the table out as a sorted run, then merges runs of similar
@@ -431,6 +417,40 @@ impl<V: Slot> Seen<V> {
         }
         Ok(run)
     }
+}
+
+/// `fp`'s value in the first run that holds it (runs written into `dir`).
+fn in_runs<V: Slot>(runs: &[Run], dir: &Path, fp: Fingerprint) -> Result<Option<V>, SeenError> {
+    for run in runs {
+        if run.filter.may_hold(fp) {
+            if let Some(v) = find(run, fp).map_err(|e| SeenError::Spill {
+                dir: dir.to_owned(),
+                reason: e.to_string(),
+            })? {
+                return Ok(Some(v));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Binary search for `fp` in a run's file.
+fn find<V: Slot>(run: &Run, fp: Fingerprint) -> std::io::Result<Option<V>> {
+    let width = Fingerprint::BYTES + V::BYTES;
+    let mut record = vec![0u8; width];
+    let (mut lo, mut hi) = (0u64, run.len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        run.file.read_exact_at(&mut record, mid * width as u64)?;
+        match Fingerprint::take(&record).cmp(&fp) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => {
+                return Ok(Some(V::take(&record[Fingerprint::BYTES..])));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// A run's records read back in order.

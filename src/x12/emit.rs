@@ -20,18 +20,33 @@ pub(crate) struct BadValue {
 pub(crate) struct Emitter {
     pub delims: Delimiters,
     forbidden: [bool; 256],
+    /// No ASCII letter or digit is forbidden: a [`Head`]'s constant codes
+    /// can be written without checking them byte by byte. (Always so for
+    /// delimiters from [`Delimiters::for_writing`], which refuses
+    /// alphanumeric ones.)
+    codes_clean: bool,
     line_break: bool,
     /// Segments written since (and including) the last ST.
     pub set_segments: u32,
+    /// The last date written and its CCYYMMDD: a claim's lines mostly
+    /// share their service date, and chrono's month and day are worked
+    /// out from the day of the year at each call.
+    last_date: Option<(NaiveDate, [u8; 8])>,
 }
 
 impl Emitter {
     pub fn new(delims: Delimiters, line_break: bool) -> Self {
+        let forbidden = delims.forbidden_table();
+        let codes_clean = (0..=255u8)
+            .filter(u8::is_ascii_alphanumeric)
+            .all(|b| !forbidden[usize::from(b)]);
         Emitter {
             delims,
-            forbidden: delims.forbidden_table(),
+            forbidden,
+            codes_clean,
             line_break,
             set_segments: 0,
+            last_date: None,
         }
     }
 
@@ -47,8 +62,52 @@ impl Emitter {
         }
     }
 
+    /// A segment whose first elements are constant codes, written at once
+    /// (see [`Head`]); then as [`Emitter::seg`] followed by an [`Seg::el`]
+    /// per code, to the byte and to the element position a refusal names.
+    pub fn head<'a>(&'a mut self, out: &'a mut Vec<u8>, head: &Head) -> Seg<'a> {
+        if head.codes_only && self.codes_clean {
+            let element = self.delims.element;
+            if element == b'*' {
+                out.extend_from_slice(head.text.as_bytes());
+            } else {
+                out.extend(
+                    head.text
+                        .bytes()
+                        .map(|b| if b == b'*' { element } else { b }),
+                );
+            }
+            return Seg {
+                em: self,
+                out,
+                id: head.id,
+                position: head.elements,
+                pending: 0,
+                bad: None,
+            };
+        }
+        let codes = head.text.get(head.id.len()..).unwrap_or_default();
+        let mut seg = self.seg(out, head.id);
+        for code in codes.split('*').skip(1) {
+            seg.el(code);
+        }
+        seg
+    }
+
     pub fn is_clean(&self, v: &str) -> bool {
         v.bytes().all(|b| !self.forbidden[usize::from(b)])
+    }
+
+    /// `d` as CCYYMMDD (what [`push_date`] writes).
+    fn date_digits(&mut self, d: NaiveDate) -> [u8; 8] {
+        match self.last_date {
+            Some((last, digits)) if last == d => digits,
+            _ => {
+                let digits = date_digits(d);
+                self.last_date = Some((d, digits));
+                digits
+            }
+        }
     }
 
     fn terminate(&mut self, out: &mut Vec<u8>) {
@@ -57,6 +116,52 @@ impl Emitter {
             out.push(b'\n');
         }
         self.set_segments += 1;
+    }
+}
+
+/// A segment's id and its leading constant codes as one text, `*` standing
+/// for the element separator: `Head::new("DTP", "DTP*472*D8")`. Made in a
+/// `const`, so what it holds is settled when the program is built.
+pub(crate) struct Head {
+    id: &'static str,
+    text: &'static str,
+    /// Elements in `text` (its `*`s).
+    elements: usize,
+    /// `text` is `id` then one or more `*CODE`, each CODE ASCII letters and
+    /// digits (possibly empty but the last). Otherwise [`Emitter::head`]
+    /// takes the general way, which checks and refuses as `el` does.
+    codes_only: bool,
+}
+
+impl Head {
+    pub const fn new(id: &'static str, text: &'static str) -> Head {
+        let (idb, t) = (id.as_bytes(), text.as_bytes());
+        let mut ok = t.len() > idb.len() && !idb.is_empty();
+        let mut i = 0;
+        while ok && i < idb.len() {
+            ok = idb[i] == t[i] && idb[i] != b'*';
+            i += 1;
+        }
+        let mut elements = 0;
+        while ok && i < t.len() {
+            let b = t[i];
+            if b == b'*' {
+                elements += 1;
+            } else {
+                ok = b.is_ascii_alphanumeric();
+            }
+            i += 1;
+        }
+        // The first byte after the id opens an element; the last code is not empty.
+        if ok {
+            ok = t[idb.len()] == b'*' && t[t.len() - 1] != b'*';
+        }
+        Head {
+            id,
+            text,
+            elements,
+            codes_only: ok,
+        }
     }
 }
 
@@ -163,7 +268,8 @@ impl Seg<'_> {
     pub fn date(&mut self, d: NaiveDate) -> &mut Self {
         self.open_element();
         self.flush_pending();
-        push_date(self.out, d);
+        let digits = self.em.date_digits(d);
+        self.out.extend_from_slice(&digits);
         self
     }
 
@@ -172,7 +278,8 @@ impl Seg<'_> {
         self.open_element();
         if self.check(hhmm) {
             self.flush_pending();
-            push_date(self.out, d);
+            let digits = self.em.date_digits(d);
+            self.out.extend_from_slice(&digits);
             self.out.extend_from_slice(hhmm.as_bytes());
         }
         self
@@ -182,9 +289,11 @@ impl Seg<'_> {
     pub fn date_range(&mut self, from: NaiveDate, to: NaiveDate) -> &mut Self {
         self.open_element();
         self.flush_pending();
-        push_date(self.out, from);
+        let from = self.em.date_digits(from);
+        self.out.extend_from_slice(&from);
         self.out.push(b'-');
-        push_date(self.out, to);
+        let to = self.em.date_digits(to);
+        self.out.extend_from_slice(&to);
         self
     }
 
@@ -199,16 +308,23 @@ impl Seg<'_> {
             self.pending += 1;
             return self;
         };
-        if !parts.iter().all(|p| self.check(p)) {
-            return self;
+        // Written as checked; taken back if a part cannot be written, as
+        // if nothing had been (the pending elements included).
+        let start = self.out.len();
+        for _ in 0..=self.pending {
+            self.out.push(self.em.delims.element);
         }
-        self.flush_pending();
         for (i, p) in parts.iter().enumerate() {
             if i > 0 {
                 self.out.push(self.em.delims.component);
             }
+            if !self.check(p) {
+                self.out.truncate(start);
+                return self;
+            }
             self.out.extend_from_slice(p.as_bytes());
         }
+        self.pending = 0;
         self
     }
 
@@ -243,6 +359,12 @@ fn push_u128(out: &mut Vec<u8>, mut n: u128) {
 /// Appends the digits of `n` (counts, HL and LX numbers): `u64` arithmetic,
 /// not `u128`'s division routine per digit.
 fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        // Diagnosis pointers, LX numbers: one digit, no buffer to copy.
+        // n < 10: the narrowing keeps it whole.
+        out.push(b'0' + n as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -332,6 +454,11 @@ fn push_decimal_normalized(out: &mut Vec<u8>, d: Decimal) {
 
 /// Appends CCYYMMDD without going through a format string (the writer's hot path).
 pub(crate) fn push_date(out: &mut Vec<u8>, d: NaiveDate) {
+    out.extend_from_slice(&date_digits(d));
+}
+
+/// CCYYMMDD.
+fn date_digits(d: NaiveDate) -> [u8; 8] {
     let y = d.year().clamp(0, 9999).unsigned_abs();
     let digits = [
         y / 1000,
@@ -344,7 +471,7 @@ pub(crate) fn push_date(out: &mut Vec<u8>, d: NaiveDate) {
         d.day() % 10,
     ];
     // Each digit is 0..=9, so the narrowing cannot lose anything.
-    out.extend(digits.iter().map(|n| b'0' + (*n % 10) as u8));
+    digits.map(|n| b'0' + (n % 10) as u8)
 }
 
 #[cfg(test)]
@@ -472,10 +599,150 @@ mod tests {
         );
     }
 
+    /// What a head writes, and what the element-by-element way writes.
+    fn both_ways(d: Delimiters, head: &Head, value: &str) -> [(Vec<u8>, Result<(), BadValue>); 2] {
+        let mut em = Emitter::new(d, false);
+        let mut fast = b"x".to_vec();
+        let r1 = em.head(&mut fast, head).el(value).end();
+        let mut slow = b"x".to_vec();
+        let mut s = em.seg(&mut slow, head.id);
+        for code in head.text[head.id.len()..].split('*').skip(1) {
+            s.el(code);
+        }
+        let r2 = s.el(value).end();
+        [(fast, r1), (slow, r2)]
+    }
+
+    #[test]
+    fn a_head_writes_what_its_codes_written_one_by_one_write() {
+        let odd = |element, component| Delimiters {
+            element,
+            component,
+            repetition: b'^',
+            segment: b'~',
+        };
+        // Standard, other partners' and (built by hand, never accepted
+        // from a profile) delimiters that are letters or digits.
+        let delimiters = [
+            Delimiters::STANDARD,
+            odd(b'|', b'>'),
+            odd(0x1d, 0x1f),
+            odd(b'D', b':'),
+            odd(b'*', b'8'),
+            odd(b'2', b':'),
+        ];
+        let heads = [
+            Head::new("DTP", "DTP*472*D8"),
+            Head::new("NM1", "NM1*IL*1"),
+            Head::new("REF", "REF*6R"),
+            Head::new("HL", "HL*1**20*1"),
+            // Not codes only: the general way, with its checks.
+            Head::new("NM1", "NM1*I-L*1"),
+            Head::new("NM1", "NM1*IL*"),
+            Head::new("NM1", "NMX*IL"),
+            Head::new("N", "NM1*IL"),
+            Head::new("DTP", "DTP"),
+        ];
+        assert!(heads[..4].iter().all(|h| h.codes_only));
+        assert!(heads[4..].iter().all(|h| !h.codes_only));
+        assert_eq!(heads[0].elements, 2);
+        assert_eq!(heads[3].elements, 4);
+        for d in delimiters {
+            for h in &heads {
+                for v in ["DOE", "", "O*BRIEN", "A|B", "JOS\u{e9}", "D8", "2"] {
+                    let [fast, slow] = both_ways(d, h, v);
+                    assert_eq!(fast, slow, "{d:?} {} {v:?}", h.text);
+                }
+            }
+        }
+        let [(out, r), _] = both_ways(Delimiters::STANDARD, &heads[0], "X");
+        assert_eq!(out, b"xDTP*472*D8*X~");
+        assert!(r.is_ok());
+        let [(out, _), _] = both_ways(odd(b'|', b'>'), &heads[3], "X");
+        assert_eq!(out, b"xHL|1||20|1|X~");
+        // A code that is a delimiter is refused where it stands.
+        let [(_, r), _] = both_ways(odd(b'D', b':'), &heads[0], "X");
+        assert_eq!(
+            r,
+            Err(BadValue {
+                segment: "DTP",
+                element: 2
+            })
+        );
+    }
+
+    #[test]
+    fn a_composite_that_cannot_be_written_leaves_nothing_and_keeps_the_empty_elements() {
+        let (s, r) = emit(|s| {
+            s.el("A")
+                .skip(2)
+                .comp(&["HC", "9~9"])
+                .el("B")
+                .comp(&["C", "D"]);
+        });
+        // As before: nothing of the refused composite is written (not even
+        // its separator: the claim is refused anyway), the empty elements
+        // before it are kept for the next value, the first refusal is named.
+        assert_eq!(s, "NM1*A***B*C:D~");
+        assert_eq!(
+            r,
+            Err(BadValue {
+                segment: "NM1",
+                element: 4
+            })
+        );
+        let (s, r) = emit(|s| {
+            s.el("A").skip(1).comp(&["HC", "99214", "", "25", "", ""]);
+        });
+        assert_eq!(s, "NM1*A**HC:99214::25~");
+        assert!(r.is_ok());
+    }
+
     #[test]
     fn dates_are_ccyymmdd() {
         let mut out = Vec::new();
         push_date(&mut out, NaiveDate::from_ymd_opt(2026, 3, 7).unwrap());
         assert_eq!(out, b"20260307");
+        // The emitter's last date is reused only for the same date.
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let (s, _) = emit(|s| {
+            s.date(d(2026, 3, 7))
+                .date(d(2026, 3, 7))
+                .date_range(d(2026, 3, 7), d(2026, 3, 8))
+                .date(d(2026, 3, 8))
+                .date_time(d(1999, 12, 31), "2359")
+                .date(d(2026, 3, 7))
+                .date(d(2026, 3, 7));
+        });
+        assert_eq!(
+            s,
+            "NM1*20260307*20260307*20260307-20260308*20260308*199912312359*20260307*20260307~"
+        );
+        // Two dates taking turns, and a third pushing one out.
+        let (s, _) = emit(|s| {
+            s.date(d(2026, 3, 7))
+                .date(d(1961, 3, 14))
+                .date(d(2026, 3, 7))
+                .date(d(1961, 3, 14))
+                .date(d(2001, 9, 9))
+                .date(d(2026, 3, 7))
+                .date(d(1961, 3, 14))
+                .date(d(2001, 9, 9));
+        });
+        assert_eq!(
+            s,
+            "NM1*20260307*19610314*20260307*19610314*20010909*20260307*19610314*20010909~"
+        );
+        // Every day of 1899–2101, each written twice (once from the cache).
+        let mut em = Emitter::new(Delimiters::STANDARD, false);
+        let mut day = d(1899, 1, 1);
+        while day < d(2102, 1, 1) {
+            for _ in 0..2 {
+                let mut out = Vec::new();
+                em.seg(&mut out, "DTP").date(day);
+                assert_eq!(out, format!("DTP*{}", day.format("%Y%m%d")).into_bytes());
+            }
+            day = day.succ_opt().unwrap();
+        }
     }
 }

@@ -18,7 +18,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-use super::emit::{push_date, BadValue, Emitter};
+use super::emit::{push_date, BadValue, Emitter, Head};
 use super::Delimiters;
 use crate::model::{
     Address, BillingProvider, Claim, ClaimKind, EntityType, Facility, IcdVersion, OtherPayer,
@@ -587,6 +587,33 @@ struct ClaimWriter<'a> {
 
 type W = Result<(), BadValue>;
 
+// Segment heads written at once (see `Head`): the id and its constant codes.
+const NM1_IL: Head = Head::new("NM1", "NM1*IL*1");
+const NM1_QC: Head = Head::new("NM1", "NM1*QC*1");
+const NM1_PR: Head = Head::new("NM1", "NM1*PR*2");
+const NM1_77: Head = Head::new("NM1", "NM1*77*2");
+const NM1_DN: Head = Head::new("NM1", "NM1*DN");
+const NM1_82: Head = Head::new("NM1", "NM1*82");
+const NM1_71: Head = Head::new("NM1", "NM1*71");
+const PRV_PE: Head = Head::new("PRV", "PRV*PE*PXC");
+const PRV_AT: Head = Head::new("PRV", "PRV*AT*PXC");
+const DMG_D8: Head = Head::new("DMG", "DMG*D8");
+const DTP_431: Head = Head::new("DTP", "DTP*431*D8");
+const DTP_454: Head = Head::new("DTP", "DTP*454*D8");
+const DTP_439: Head = Head::new("DTP", "DTP*439*D8");
+const DTP_435: Head = Head::new("DTP", "DTP*435*D8");
+const DTP_573: Head = Head::new("DTP", "DTP*573*D8");
+const DTP_472_D8: Head = Head::new("DTP", "DTP*472*D8");
+const DTP_472_RD8: Head = Head::new("DTP", "DTP*472*RD8");
+const REF_6R: Head = Head::new("REF", "REF*6R");
+const REF_9F: Head = Head::new("REF", "REF*9F");
+const REF_G1: Head = Head::new("REF", "REF*G1");
+const REF_F8: Head = Head::new("REF", "REF*F8");
+const REF_X4: Head = Head::new("REF", "REF*X4");
+const REF_EA: Head = Head::new("REF", "REF*EA");
+const NTE_ADD: Head = Head::new("NTE", "NTE*ADD");
+const AMT_D: Head = Head::new("AMT", "AMT*D");
+
 fn entity_code(e: EntityType) -> &'static str {
     match e {
         EntityType::Person => "1",
@@ -700,7 +727,7 @@ impl ClaimWriter<'_> {
             .el(&s.claim_filing)
             .end()?;
         self.person_name(
-            "IL",
+            &NM1_IL,
             &s.last_name,
             s.first_name.as_deref(),
             s.middle_name.as_deref(),
@@ -715,21 +742,17 @@ impl ClaimWriter<'_> {
         self.payer(&c.payer)
     }
 
+    /// NM1 of a person: `head` is NM1, its entity code and "1".
     fn person_name(
         &mut self,
-        qualifier: &str,
+        head: &Head,
         last: &str,
         first: Option<&str>,
         middle: Option<&str>,
         id: Option<(&str, &str)>,
     ) -> W {
-        let mut s = self.em.seg(self.out, "NM1");
-        s.el(qualifier)
-            .el("1")
-            .el(last)
-            .opt(first)
-            .opt(middle)
-            .skip(2);
+        let mut s = self.em.head(self.out, head);
+        s.el(last).opt(first).opt(middle).skip(2);
         if let Some((q, v)) = id {
             s.el(q).el(v);
         }
@@ -737,19 +760,12 @@ impl ClaimWriter<'_> {
     }
 
     fn dmg(&mut self, dob: NaiveDate, gender: &str) -> W {
-        self.em
-            .seg(self.out, "DMG")
-            .el("D8")
-            .date(dob)
-            .el(gender)
-            .end()
+        self.em.head(self.out, &DMG_D8).date(dob).el(gender).end()
     }
 
     fn payer(&mut self, p: &Payer) -> W {
         self.em
-            .seg(self.out, "NM1")
-            .el("PR")
-            .el("2")
+            .head(self.out, &NM1_PR)
             .el(&p.name)
             .skip(4)
             .el("PI")
@@ -770,7 +786,7 @@ impl ClaimWriter<'_> {
             .el("0")
             .end()?;
         self.em.seg(self.out, "PAT").el(&p.relationship).end()?;
-        self.person_name("QC", &p.last_name, p.first_name.as_deref(), None, None)?;
+        self.person_name(&NM1_QC, &p.last_name, p.first_name.as_deref(), None, None)?;
         if let Some(a) = &p.address {
             self.address(a)?;
         }
@@ -827,33 +843,28 @@ impl ClaimWriter<'_> {
         }
         // The guides' order; the CLIA number is 837P only.
         let clia = if professional { &c.clia_number } else { &None };
-        for (q, v) in [
-            ("9F", &c.referral_number),
-            ("G1", &c.prior_authorization),
-            ("F8", &c.payer_claim_number),
-            ("X4", clia),
-            ("EA", &c.medical_record_number),
+        for (head, v) in [
+            (&REF_9F, &c.referral_number),
+            (&REF_G1, &c.prior_authorization),
+            (&REF_F8, &c.payer_claim_number),
+            (&REF_X4, clia),
+            (&REF_EA, &c.medical_record_number),
         ] {
             if let Some(v) = v {
-                self.em.seg(self.out, "REF").el(q).el(v).end()?;
+                self.em.head(self.out, head).el(v).end()?;
             }
         }
         if let Some(note) = &c.note {
             // ADD, the billing note, is the free-text NTE both guides allow.
-            self.em.seg(self.out, "NTE").el("ADD").el(note).end()?;
+            self.em.head(self.out, &NTE_ADD).el(note).end()?;
         }
         self.diagnoses(c)
     }
 
-    fn dtp(&mut self, qualifier: &str, date: Option<NaiveDate>) -> W {
+    /// DTP with a CCYYMMDD date: `head` is DTP, its qualifier and D8.
+    fn dtp(&mut self, head: &Head, date: Option<NaiveDate>) -> W {
         match date {
-            Some(d) => self
-                .em
-                .seg(self.out, "DTP")
-                .el(qualifier)
-                .el("D8")
-                .date(d)
-                .end(),
+            Some(d) => self.em.head(self.out, head).date(d).end(),
             None => Ok(()),
         }
     }
@@ -861,10 +872,10 @@ impl ClaimWriter<'_> {
     /// 837P 2300 dates, in the guide's order: onset, initial treatment,
     /// accident, admission (a date only).
     fn professional_dates(&mut self, c: &Claim) -> W {
-        self.dtp("431", c.onset_date)?;
-        self.dtp("454", c.initial_treatment_date)?;
-        self.dtp("439", c.accident_date)?;
-        self.dtp("435", c.admission.as_ref().and_then(|a| a.date))
+        self.dtp(&DTP_431, c.onset_date)?;
+        self.dtp(&DTP_454, c.initial_treatment_date)?;
+        self.dtp(&DTP_439, c.accident_date)?;
+        self.dtp(&DTP_435, c.admission.as_ref().and_then(|a| a.date))
     }
 
     /// 837I 2300 dates, in the guide's order: discharge hour, statement
@@ -945,10 +956,11 @@ impl ClaimWriter<'_> {
         }
     }
 
-    fn provider(&mut self, qualifier: &str, p: &Provider, prv: Option<&str>) -> W {
-        let mut s = self.em.seg(self.out, "NM1");
-        s.el(qualifier)
-            .el(entity_code(p.entity))
+    /// NM1 of a provider (`head`: NM1 and its entity code) and, when
+    /// `prv` is given (PRV, its code and PXC), the taxonomy.
+    fn provider(&mut self, head: &Head, p: &Provider, prv: Option<&Head>) -> W {
+        let mut s = self.em.head(self.out, head);
+        s.el(entity_code(p.entity))
             .el(&p.name)
             .opt(p.first_name.as_deref())
             .skip(3);
@@ -956,20 +968,15 @@ impl ClaimWriter<'_> {
             s.el("XX").el(npi);
         }
         s.end()?;
-        if let (Some(code), Some(t)) = (prv, &p.taxonomy) {
-            self.em
-                .seg(self.out, "PRV")
-                .el(code)
-                .el("PXC")
-                .el(t)
-                .end()?;
+        if let (Some(prv), Some(t)) = (prv, &p.taxonomy) {
+            self.em.head(self.out, prv).el(t).end()?;
         }
         Ok(())
     }
 
     fn facility(&mut self, f: &Facility) -> W {
-        let mut s = self.em.seg(self.out, "NM1");
-        s.el("77").el("2").el(&f.name).skip(4);
+        let mut s = self.em.head(self.out, &NM1_77);
+        s.el(&f.name).skip(4);
         if let Some(npi) = &f.npi {
             s.el("XX").el(npi);
         }
@@ -980,10 +987,10 @@ impl ClaimWriter<'_> {
     /// 2310A referring, 2310B rendering, 2310C service facility.
     fn professional_providers(&mut self, c: &Claim) -> W {
         if let Some(p) = &c.referring_provider {
-            self.provider("DN", p, None)?;
+            self.provider(&NM1_DN, p, None)?;
         }
         if let Some(p) = &c.rendering_provider {
-            self.provider("82", p, Some("PE"))?;
+            self.provider(&NM1_82, p, Some(&PRV_PE))?;
         }
         if let Some(f) = &c.service_facility {
             self.facility(f)?;
@@ -994,16 +1001,16 @@ impl ClaimWriter<'_> {
     /// 2310A attending, 2310D rendering, 2310E service facility, 2310F referring.
     fn institutional_providers(&mut self, c: &Claim) -> W {
         if let Some(p) = &c.attending_provider {
-            self.provider("71", p, Some("AT"))?;
+            self.provider(&NM1_71, p, Some(&PRV_AT))?;
         }
         if let Some(p) = &c.rendering_provider {
-            self.provider("82", p, None)?;
+            self.provider(&NM1_82, p, None)?;
         }
         if let Some(f) = &c.service_facility {
             self.facility(f)?;
         }
         if let Some(p) = &c.referring_provider {
-            self.provider("DN", p, None)?;
+            self.provider(&NM1_DN, p, None)?;
         }
         Ok(())
     }
@@ -1037,7 +1044,7 @@ impl ClaimWriter<'_> {
             }
         }
         if let Some(paid) = o.paid_amount {
-            self.em.seg(self.out, "AMT").el("D").dec(paid).end()?;
+            self.em.head(self.out, &AMT_D).dec(paid).end()?;
         }
         self.em
             .seg(self.out, "OI")
@@ -1047,28 +1054,21 @@ impl ClaimWriter<'_> {
             .el(&c.release_of_information)
             .end()?;
         self.person_name(
-            "IL",
+            &NM1_IL,
             &o.subscriber_last_name,
             o.subscriber_first_name.as_deref(),
             None,
             Some(("MI", &o.subscriber_member_id)),
         )?;
         self.em
-            .seg(self.out, "NM1")
-            .el("PR")
-            .el("2")
+            .head(self.out, &NM1_PR)
             .el(&o.payer_name)
             .skip(4)
             .el("PI")
             .el(&o.payer_id)
             .end()?;
         if let Some(date) = o.adjudication_date {
-            self.em
-                .seg(self.out, "DTP")
-                .el("573")
-                .el("D8")
-                .date(date)
-                .end()?;
+            self.em.head(self.out, &DTP_573).date(date).end()?;
         }
         Ok(())
     }
@@ -1114,16 +1114,17 @@ impl ClaimWriter<'_> {
             }
         }
         if let Some(from) = l.service_date {
-            let mut s = self.em.seg(self.out, "DTP");
-            s.el("472");
             match l.service_date_end.filter(|to| *to != from) {
-                Some(to) => s.el("RD8").date_range(from, to),
-                None => s.el("D8").date(from),
-            };
-            s.end()?;
+                Some(to) => self
+                    .em
+                    .head(self.out, &DTP_472_RD8)
+                    .date_range(from, to)
+                    .end()?,
+                None => self.em.head(self.out, &DTP_472_D8).date(from).end()?,
+            }
         }
         if let Some(lcn) = &l.line_control_number {
-            self.em.seg(self.out, "REF").el("6R").el(lcn).end()?;
+            self.em.head(self.out, &REF_6R).el(lcn).end()?;
         }
         if let Some(d) = &l.drug {
             self.em
