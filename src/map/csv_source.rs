@@ -135,6 +135,17 @@ struct Agree {
     at: usize,
     column: String,
     field: String,
+    /// What reads the column: claim fields and claim section conditions.
+    readers: Vec<Reader>,
+}
+
+/// A reader of an [`Agree`] column.
+#[derive(Clone, Copy)]
+enum Reader {
+    /// The claim field at this index of the map's `claim`.
+    Field(usize),
+    /// The claim section condition at this index of the map's `claim_when`.
+    Condition(usize),
 }
 
 /// A claim as the reader hands it over: its rows, and its field values
@@ -267,7 +278,7 @@ impl Builder {
             let first_value = held(first);
             let Some(other) = later.iter().find(|r| {
                 let v = held(r);
-                !v.is_empty() && v != first_value
+                !v.is_empty() && v != first_value && !self.same_meaning(a, first, r)
             }) else {
                 continue;
             };
@@ -290,6 +301,48 @@ impl Builder {
             });
         }
         problems
+    }
+
+    /// Whether `other`'s text in the column, which differs from `first`'s,
+    /// still gives the claim the same values: each claim field reading it
+    /// is computed with that one cell taken from `other` (`Office` and
+    /// `OFFICE` under `upper`, `E11.9` and `E119` under `strip = "."`, two
+    /// spellings of one date), each claim condition over it is held to
+    /// both; a field in a section the claim leaves out is not read at all.
+    /// A value that cannot be read from either row is a difference.
+    fn same_meaning(&self, a: &Agree, first: &Row, other: &Row) -> bool {
+        let mixed = |c: &Col| {
+            if c.at == a.at {
+                other.cell(c.at)
+            } else {
+                first.cell(c.at)
+            }
+        };
+        let from_first = |c: &Col| first.cell(c.at);
+        a.readers.iter().all(|reader| match *reader {
+            Reader::Field(i) => {
+                let (Some(spec), Some(when)) = (self.map.claim.get(i), self.claim_when.get(i))
+                else {
+                    return false;
+                };
+                if !when.is_empty() && !self.section_holds(&self.map.claim_when, when, first) {
+                    return true;
+                }
+                let once = &mut std::iter::empty();
+                match (
+                    spec.value_over(&from_first, once),
+                    spec.value_over(&mixed, once),
+                ) {
+                    (Ok(x), Ok(y)) => x == y,
+                    _ => false,
+                }
+            }
+            Reader::Condition(i) => self
+                .map
+                .claim_when
+                .get(i)
+                .is_some_and(|(_, cond)| cond.holds(&from_first) == cond.holds(&mixed)),
+        })
     }
 
     /// A claim's field values (a slot per field of the map, claim and
@@ -394,22 +447,33 @@ fn claim_only_columns(
     let claim_columns = map
         .claim
         .iter()
-        .flat_map(|f| f.columns().into_iter().map(move |c| (c, f.target.as_str())))
-        .chain(
-            map.claim_when
-                .iter()
-                .map(|(section, c)| (c.column.name.as_str(), section.as_str())),
-        );
-    for (column, field) in claim_columns {
+        .enumerate()
+        .flat_map(|(i, f)| {
+            f.columns()
+                .into_iter()
+                .map(move |c| (c, f.target.as_str(), Reader::Field(i)))
+        })
+        .chain(map.claim_when.iter().enumerate().map(|(i, (section, c))| {
+            (
+                c.column.name.as_str(),
+                section.as_str(),
+                Reader::Condition(i),
+            )
+        }));
+    for (column, field, reader) in claim_columns {
         let Some(at) = index(column) else { continue };
-        if per_row.contains(&at) || agree.iter().any(|a| a.at == at) {
+        if per_row.contains(&at) {
             continue;
         }
-        agree.push(Agree {
-            at,
-            column: column.to_owned(),
-            field: field.to_owned(),
-        });
+        match agree.iter_mut().find(|a| a.at == at) {
+            Some(a) => a.readers.push(reader),
+            None => agree.push(Agree {
+                at,
+                column: column.to_owned(),
+                field: field.to_owned(),
+                readers: vec![reader],
+            }),
+        }
     }
     agree
 }

@@ -403,7 +403,7 @@ fn a_claim_whose_rows_disagree_on_a_claim_column_is_set_aside_naming_the_column(
         writer.write_record(r).unwrap();
     }
     // Rows 7 and 8: the same two lines as a new claim, the patient's
-    // columns left blank on its second row.
+    // columns left blank on its second row, two others spelt otherwise.
     writer
         .write_record(&with(&first_two[0], &[(id, "RFM-1009")]))
         .unwrap();
@@ -416,6 +416,10 @@ fn a_claim_whose_rows_disagree_on_a_claim_column_is_set_aside_naming_the_column(
                 (last, ""),
                 (first, ""),
                 (member, ""),
+                // Other text, the same values once mapped (`upper`,
+                // `strip = "."`): not a difference.
+                (col("Place of Service"), "OFFICE"),
+                (col("Dx 2"), "E119"),
             ],
         ))
         .unwrap();
