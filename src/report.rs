@@ -394,6 +394,10 @@ pub struct Report {
     /// Files holding the set-aside claims as they came in, to fix and resubmit.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quarantined: Vec<String>,
+    /// Inputs refused whole (missing, unreadable, not fitting the map):
+    /// none of their claims was read, so none is counted above.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub inputs_refused: u64,
     problems: Listed<Problem>,
     /// Warnings counted but not listed, by rule: past the first
     /// [`WARNINGS_LISTED_PER_RULE`] of a rule, so the report stays the same
@@ -414,6 +418,10 @@ impl Default for Report {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Warnings of one rule listed in a report; the rest are counted.
 pub const WARNINGS_LISTED_PER_RULE: u64 = 100;
 
@@ -427,6 +435,7 @@ impl Report {
     /// bytes each.
     fn in_dir(dir: PathBuf, hold: usize) -> Self {
         Report {
+            inputs_refused: 0,
             claims_read: 0,
             claims_accepted: 0,
             claims_set_aside: 0,

@@ -635,6 +635,7 @@ impl<'p> Run<'p> {
         ) = match self.pipeline.open(path) {
             Ok(opened) => opened,
             Err(e) => {
+                self.report.inputs_refused += 1;
                 self.report.add_problem(Problem {
                     severity: Severity::Error,
                     file: file.clone(),

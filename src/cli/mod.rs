@@ -373,11 +373,13 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
 }
 
 /// How a translate or scrub ended: exit 0 clean, 1 when claims were set
-/// aside (or an input failed while others were read), 2 when nothing at
-/// all could be read — every input missing, unreadable or not fitting the
-/// map is a run that could not be done, not a batch with bad claims.
+/// aside, 2 when an input could not be read at all — missing, unreadable
+/// or not fitting the map — even while others were: its claims are neither
+/// read nor set aside, so the batch is not one with bad claims but a run
+/// not done (an independent tester found such a batch ending 1 with "0 set
+/// aside").
 fn checked(report: &crate::report::Report) -> Outcome {
-    if report.claims_read == 0 && report.has_errors() {
+    if report.inputs_refused > 0 || (report.claims_read == 0 && report.has_errors()) {
         Outcome::Failed
     } else if report.has_errors() {
         Outcome::Rejected

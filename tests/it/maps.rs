@@ -501,3 +501,40 @@ fn a_column_the_map_reads_twice_in_the_header_is_refused_naming_both() {
         "{said}"
     );
 }
+
+/// One input of several refused whole (here a column the map reads twice
+/// in its header): its claims are neither read nor set aside, so the run
+/// ends 2 as it does with that input alone — not 1 with "0 set aside" —
+/// and the report counts the refused input; the other input's claims are
+/// still written.
+#[test]
+fn an_input_refused_whole_beside_a_good_one_ends_the_run_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string("examples/clinic-claims.csv").unwrap();
+    let bad = dir.path().join("b.csv");
+    std::fs::write(
+        &bad,
+        csv.replacen(",Patient DOB,Patient Sex,", ",Patient DOB,Patient DOB,", 1),
+    )
+    .unwrap();
+    let report_path = dir.path().join("report.json");
+    let out_path = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        "examples/clinic-claims.csv",
+        bad.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["inputs_refused"], 1, "{report:#}");
+    assert_eq!(report["claims_read"], 5, "{report:#}");
+    let x12 = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(x12.matches("CLM*").count(), 5);
+}
