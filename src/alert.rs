@@ -19,7 +19,7 @@ use crate::config::{Smtp, SmtpTls};
 use crate::ledger::{Ledger, LedgerError, Overdue, StatusTotal};
 use crate::lifecycle::{ClaimStatus, StatusChanges};
 use crate::sftp::{ConnectionFault, FaultKind};
-use crate::submit::{FileOutcome, SubmitReport};
+use crate::submit::{ExportOutcome, FileOutcome, SubmitReport};
 
 /// The same alert (same key) within this window is coalesced.
 pub const COALESCE: Duration = Duration::from_secs(3600);
@@ -63,6 +63,10 @@ pub enum AlertKind {
     /// An export whose claims went out but whose bytes changed or left the
     /// outbox before their sealed copy was made: no archive of them exists.
     NotArchived,
+    /// An export left in the outbox: not read, or refused whole.
+    ExportFailed,
+    /// Claims of an export set aside by the scrub: not sent.
+    SetAside,
 }
 
 impl AlertKind {
@@ -83,6 +87,8 @@ impl AlertKind {
             AlertKind::Digest => "digest",
             AlertKind::LeaseLost => "lease-lost",
             AlertKind::NotArchived => "not-archived",
+            AlertKind::ExportFailed => "export-failed",
+            AlertKind::SetAside => "set-aside",
         }
     }
 }
@@ -189,6 +195,9 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
             ));
         }
     }
+    for e in &report.exports {
+        out.extend(export_alert(partner, e));
+    }
     for export in &report.not_archived {
         let name = export.display();
         out.push(Alert::new(
@@ -206,6 +215,58 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
         ));
     }
     out
+}
+
+/// An export left in the outbox, or with claims set aside.
+fn export_alert(partner: &str, e: &ExportOutcome) -> Option<Alert> {
+    match e {
+        ExportOutcome::Failed { export, error } => {
+            let name = export.display();
+            Some(Alert::new(
+                AlertKind::ExportFailed,
+                format!("export-failed:{partner}:{name}"),
+                format!("{partner}: {name} not sent"),
+                format!(
+                    "{error}\n\nThe export stays in the outbox and nothing of it was sent; \
+                     the next run tries it again."
+                ),
+            ))
+        }
+        ExportOutcome::Spooled { export, report, .. }
+        | ExportOutcome::NothingToSend { export, report } => {
+            let rest = if matches!(e, ExportOutcome::Spooled { .. }) {
+                "the rest were sealed for sending"
+            } else {
+                "no claim of it is sent"
+            };
+            (report.claims_set_aside > 0).then(|| {
+                let name = export.display();
+                let kept = if report.quarantined.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " Their rows, as they came, are in {} to fix and drop again.",
+                        report.quarantined.join(", ")
+                    )
+                };
+                Alert::new(
+                    AlertKind::SetAside,
+                    format!("set-aside:{partner}:{name}"),
+                    format!(
+                        "{partner}: {} claim(s) of {name} set aside",
+                        report.claims_set_aside
+                    ),
+                    format!(
+                        "{} of {} claim(s) read from {name} were set aside by the scrub and \
+                         not sent; {rest}.{kept} `edi-courier scrub` on that file lists why, \
+                         claim by claim.",
+                        report.claims_set_aside, report.claims_read
+                    ),
+                )
+            })
+        }
+        ExportOutcome::Duplicate { .. } => None,
+    }
 }
 
 /// What a collect run has to say: rejections and denials (one alert per
@@ -538,5 +599,44 @@ mod tests {
             alert.subject
         );
         assert!(from_submit("acme", &SubmitReport::default()).is_empty());
+    }
+
+    /// An export left in the outbox, and one with claims set aside, are
+    /// mailed (before, `submit` alerted only for connections and uploads:
+    /// a refused export or a set-aside claim reached the admin only through
+    /// the logs).
+    #[test]
+    fn a_refused_export_and_set_aside_claims_are_alerted() {
+        let mut with_bad = crate::report::Report::default();
+        with_bad.claims_read = 5;
+        with_bad.claims_set_aside = 2;
+        with_bad.quarantined = vec!["/srv/outbox/acme/rejected/clinic.rejected.csv".into()];
+        let report = SubmitReport {
+            exports: vec![
+                ExportOutcome::Failed {
+                    export: PathBuf::from("/srv/outbox/acme/split.csv"),
+                    error: "1 claim(s) have rows apart".into(),
+                },
+                ExportOutcome::NothingToSend {
+                    export: PathBuf::from("/srv/outbox/acme/clinic.csv"),
+                    report: with_bad,
+                },
+                ExportOutcome::NothingToSend {
+                    export: PathBuf::from("/srv/outbox/acme/clean.csv"),
+                    report: crate::report::Report::default(),
+                },
+            ],
+            ..SubmitReport::default()
+        };
+        let alerts = from_submit("acme", &report);
+        let kinds: Vec<AlertKind> = alerts.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, [AlertKind::ExportFailed, AlertKind::SetAside]);
+        assert!(alerts[0].subject.contains("split.csv not sent"));
+        assert!(alerts[0].body.contains("rows apart"));
+        assert!(alerts[1]
+            .subject
+            .contains("2 claim(s) of /srv/outbox/acme/clinic.csv set aside"));
+        assert!(alerts[1].body.contains("clinic.rejected.csv"));
+        assert!(alerts[1].body.contains("no claim of it is sent"));
     }
 }

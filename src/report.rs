@@ -398,6 +398,12 @@ pub struct Report {
     /// none of their claims was read, so none is counted above.
     #[serde(skip_serializing_if = "is_zero")]
     pub inputs_refused: u64,
+    /// Claims whose rows came apart from earlier rows of their key
+    /// ([`crate::map::Mapped::rows_apart`]), and the first few of their ids.
+    #[serde(skip)]
+    pub rows_apart: u64,
+    #[serde(skip)]
+    pub rows_apart_ids: Vec<String>,
     problems: Listed<Problem>,
     /// Warnings counted but not listed, by rule: past the first
     /// [`WARNINGS_LISTED_PER_RULE`] of a rule, so the report stays the same
@@ -436,6 +442,8 @@ impl Report {
     fn in_dir(dir: PathBuf, hold: usize) -> Self {
         Report {
             inputs_refused: 0,
+            rows_apart: 0,
+            rows_apart_ids: Vec::new(),
             claims_read: 0,
             claims_accepted: 0,
             claims_set_aside: 0,

@@ -87,6 +87,20 @@ pub enum SubmitError {
     /// The partner's run lease was lost mid-run (see `ledger::lease`).
     #[error("partner {partner}: {lost}; the run stopped before its next step, and the next run resumes it")]
     LeaseLost { partner: String, lost: LeaseLost },
+    /// Rows of a claim came apart in the export: its first rows were read as
+    /// a claim of their own before the rest turned up, so sending the file
+    /// would send part of a claim (or, two claims under one id, one of them).
+    #[error(
+        "{}: {claims} claim(s) have rows apart from the rest of their claim ({}{}): nothing of this export is sent — list each claim's rows one after another (or give each claim its own id) and drop it again",
+        path.display(),
+        ids.join(", "),
+        if *claims > ids.len() as u64 { ", …" } else { "" }
+    )]
+    RowsApart {
+        path: PathBuf,
+        claims: u64,
+        ids: Vec<String>,
+    },
 }
 
 impl From<SpoolCopyError> for SubmitError {
@@ -596,6 +610,18 @@ impl Submit<'_> {
                     path: export.to_owned(),
                 }
                 .into());
+            }
+            if translation.report.rows_apart > 0 {
+                remove_if_present(&spool_path)?;
+                let e = SubmitError::RowsApart {
+                    path: export.to_owned(),
+                    claims: translation.report.rows_apart,
+                    ids: translation.report.rows_apart_ids.clone(),
+                };
+                self.ledger
+                    .abandon_file(file_id, &e.to_string(), self.now)
+                    .await?;
+                return Err(e);
             }
             let report = translation.report;
             let counts = Counts {

@@ -29,6 +29,10 @@ use crate::x12::{
 /// Output is handed to the sink in pieces of about this size.
 const FLUSH_AT: usize = 256 * 1024;
 
+/// Ids of claims whose rows came apart named in `submit`'s refusal (the
+/// report lists them all).
+const ROWS_APART_NAMED: usize = 5;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TranslateError {
     #[error("writing the output: {0}")]
@@ -701,6 +705,14 @@ impl<'p> Run<'p> {
                     ));
                 }
                 self.report.claims_set_aside += 1;
+                if mapped.rows_apart {
+                    self.report.rows_apart += 1;
+                    if self.report.rows_apart_ids.len() < ROWS_APART_NAMED {
+                        if let Some(id) = &mapped.claim_id {
+                            self.report.rows_apart_ids.push(claim_label(id));
+                        }
+                    }
+                }
                 self.report.add_set_aside(
                     mapped
                         .claim_id

@@ -63,6 +63,7 @@ impl Handover for Mapped {
             last: row,
         };
         Mapped {
+            rows_apart: false,
             rows,
             claim_id: None,
             result: Err(vec![Problem {
@@ -294,6 +295,7 @@ mod tests {
             claim_id: Some(format!("C{n}")),
             result: Err(Vec::new()),
             source: Source::Rows(Vec::new()),
+            rows_apart: false,
         }
     }
 

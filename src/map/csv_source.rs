@@ -158,6 +158,8 @@ struct Gathered {
     /// types them ([`Builder::finish`]), to share the work between the two
     /// threads (the reader's is the longer).
     deferred: bool,
+    /// See [`Mapped::rows_apart`].
+    rows_apart: bool,
     /// The rows as read (for the rare second filling that words a model
     /// error, and to hand set-aside rows back byte for byte).
     group: Vec<Row>,
@@ -215,6 +217,7 @@ impl Builder {
             filled,
             deferred,
             group,
+            rows_apart,
         } = g;
         let filled = match filled {
             // As `gather` would have: no problem was found reading the rows.
@@ -250,6 +253,7 @@ impl Builder {
             rows,
             claim_id,
             result,
+            rows_apart,
             source: Source::Rows({
                 // Pushed, not collected in place (which would reallocate
                 // the rows' list down to the smaller records).
@@ -680,6 +684,7 @@ impl<R: Read> CsvClaims<R> {
             p.rows = Some(rows);
         }
         let claim_id = group.rows.first().and_then(|r| b.claim_id_of(r));
+        let rows_apart = group.not_together.is_some();
         self.gathered = self.gathered.wrapping_add(1);
         if self.defer && group.problems.is_empty() && self.gathered % DEFER_OF.1 < DEFER_OF.0 {
             return Gathered {
@@ -688,6 +693,7 @@ impl<R: Read> CsvClaims<R> {
                 filled: Ok(Filled::default()),
                 deferred: true,
                 group: group.rows,
+                rows_apart,
             };
         }
         let mut problems = group.problems;
@@ -703,6 +709,7 @@ impl<R: Read> CsvClaims<R> {
             },
             deferred: false,
             group: group.rows,
+            rows_apart,
         }
     }
 
@@ -892,6 +899,7 @@ impl<R: Read> CsvClaims<R> {
                 claim_id: None,
                 filled: Err(problems),
                 deferred: false,
+                rows_apart: false,
                 group: vec![row],
             });
             return;
@@ -994,6 +1002,7 @@ impl<R: Read> CsvClaims<R> {
                             claim_id: None,
                             filled: Err(vec![problem]),
                             deferred: false,
+                            rows_apart: false,
                             group: Vec::new(),
                         }),
                     }

@@ -96,6 +96,12 @@ pub struct Mapped {
     /// What the claim was made from, so a set-aside claim can be handed back
     /// as it came (to fix and resubmit), never lost.
     pub source: Source,
+    /// Rows under this claim's key were read before, apart from these (a
+    /// claim split in the export, or two claims under one id): these are
+    /// set aside (`rows-together`), and the earlier ones were already
+    /// handed on as a claim of their own — `submit` refuses such an export
+    /// whole rather than send part of a claim.
+    pub rows_apart: bool,
 }
 
 /// The input a claim came from.
@@ -766,6 +772,7 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
                 claim_id,
                 result,
                 source,
+                rows_apart: false,
             }
         })
         .collect();

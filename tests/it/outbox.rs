@@ -152,3 +152,58 @@ fn a_later_exports_set_aside_claims_never_overwrite_an_earlier_unfixed_copy() {
     );
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 8)]);
 }
+
+/// Regression (found by an independent tester): a claim whose rows came
+/// apart in the export (RFM-1001's second line moved after another claim)
+/// went out with its first line alone — its later rows set aside, the
+/// partial claim sent. Now nothing of such an export is sent: the run ends
+/// 2 naming the claim, the server gets nothing, the export stays in the
+/// outbox; dropped again unchanged it is refused again (not taken for a
+/// duplicate), and once fixed it is sent whole.
+#[test]
+fn an_export_with_a_claims_rows_apart_is_not_sent_until_they_are_together() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let csv = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    let mut lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[1].starts_with("RFM-1001,") && lines[2].starts_with("RFM-1001,"));
+    let second = lines.remove(2);
+    lines.insert(3, second);
+    let apart = lines.join("\n") + "\n";
+    std::fs::write(ws.outbox().join("clinic.csv"), &apart).unwrap();
+
+    for attempt in 1..=2 {
+        let out = ws.submit(&[]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "attempt {attempt}: {}",
+            text(&out)
+        );
+        let said = text(&out);
+        assert!(
+            said.contains("rows apart from the rest of their claim (RFM-1001)"),
+            "attempt {attempt}: {said}"
+        );
+        assert!(
+            names_in(&ws.partner.outbound_dir).is_empty(),
+            "attempt {attempt}: nothing sent"
+        );
+        assert!(ws.claim_statuses().is_empty(), "no claim recorded as sent");
+        assert!(ws.outbox().join("clinic.csv").exists(), "the export waits");
+    }
+
+    std::fs::write(ws.outbox().join("clinic.csv"), &csv).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 1, "{remote:?}");
+    let opened = age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&remote[0]),
+    );
+    let x12 = String::from_utf8_lossy(&opened);
+    assert_eq!(x12.matches("CLM*").count(), 5);
+    assert!(x12.contains("CLM*RFM-1001*185"), "RFM-1001 whole: {x12}");
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}
