@@ -613,6 +613,12 @@ impl Submit<'_> {
             }
             if translation.report.rows_apart > 0 {
                 remove_if_present(&spool_path)?;
+                // The copies of its set-aside claims go too: the export
+                // itself stays whole in the outbox, and each run it is
+                // refused would otherwise leave another copy beside it.
+                for copy in &translation.report.quarantined {
+                    remove_if_present(Path::new(copy))?;
+                }
                 let e = SubmitError::RowsApart {
                     path: export.to_owned(),
                     claims: translation.report.rows_apart,

@@ -191,6 +191,12 @@ fn an_export_with_a_claims_rows_apart_is_not_sent_until_they_are_together() {
         );
         assert!(ws.claim_statuses().is_empty(), "no claim recorded as sent");
         assert!(ws.outbox().join("clinic.csv").exists(), "the export waits");
+        let rejected = ws.outbox().join("rejected");
+        assert!(
+            !rejected.exists() || names_in(&rejected).is_empty(),
+            "attempt {attempt}: no copy of set-aside rows beside a refused export: {:?}",
+            names_in(&rejected)
+        );
     }
 
     std::fs::write(ws.outbox().join("clinic.csv"), &csv).unwrap();
