@@ -694,7 +694,18 @@ impl<'p> Run<'p> {
                     }
                     problems
                 }
-                Err(problems) => std::mem::take(problems),
+                Err(problems) => {
+                    // Set aside before it was built, it still holds its id
+                    // in the batch: a later claim under that id is a
+                    // duplicate (else that one went out, and this one,
+                    // fixed and dropped again, would go out as a second
+                    // claim with the same id — found by an independent
+                    // tester).
+                    if let Some(id) = mapped.claim_id.as_deref() {
+                        self.reserve_id(id.trim(), &file, rows);
+                    }
+                    std::mem::take(problems)
+                }
             };
             let set_aside = problems.iter().any(|p| p.severity == Severity::Error);
             if set_aside {
@@ -738,6 +749,23 @@ impl<'p> Run<'p> {
             self.report.quarantined.push(written.display().to_string());
         }
         Ok(())
+    }
+
+    /// Records the id of a claim set aside before it was built, for
+    /// [`Run::check_duplicate`] on the claims after it; a repeat of an
+    /// earlier id is already reported for what set this one aside. Should
+    /// the id not be recorded (the store's spill file failing), the next
+    /// claim's own check meets the same store and sets that claim aside
+    /// while it still fails.
+    fn reserve_id(&mut self, id: &str, file: &str, rows: Rows) {
+        if id.is_empty() {
+            return;
+        }
+        if self.files.last().is_none_or(|f| f != file) {
+            self.files.push(file.to_owned());
+        }
+        let at = u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX);
+        let _ = self.seen.first_seen(id, (at, rows));
     }
 
     fn check_duplicate(&mut self, id: &str, file: &str, rows: Rows, problems: &mut Vec<Problem>) {

@@ -538,3 +538,59 @@ fn an_input_refused_whole_beside_a_good_one_ends_the_run_2() {
     let x12 = std::fs::read_to_string(&out_path).unwrap();
     assert_eq!(x12.matches("CLM*").count(), 5);
 }
+
+/// Regression (found by an independent tester): a claim set aside before it
+/// was built (here a place of service the map's table lacks) did not hold
+/// its id in the batch, so a clean claim under the same id in the next file
+/// went out — and the first, fixed and dropped again, would have gone out
+/// as a second claim with that id. Now the later one is a duplicate.
+#[test]
+fn a_claim_set_aside_by_the_map_still_holds_its_id_in_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string("examples/clinic-claims.csv").unwrap();
+    let first_row = csv.lines().nth(1).unwrap();
+    assert!(first_row.starts_with("RFM-1001,") && first_row.contains(",Office,"));
+    let a = dir.path().join("a.csv");
+    std::fs::write(
+        &a,
+        csv.replacen(
+            first_row,
+            &first_row.replacen(",Office,", ",Moonbase,", 1),
+            1,
+        ),
+    )
+    .unwrap();
+    // The next file: RFM-1001 clean, its other claims under ids of their own.
+    let b = dir.path().join("b.csv");
+    std::fs::write(
+        &b,
+        csv.replace("RFM-100", "RFB-100")
+            .replace("RFB-1001", "RFM-1001"),
+    )
+    .unwrap();
+    let report_path = dir.path().join("report.json");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "-o",
+        dir.path().join("out.837").to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["claim"] == "RFM-1001"
+            && p["rule"] == "duplicate-claim"
+            && p["file"] == b.to_str().unwrap()),
+        "{problems:#?}"
+    );
+    let x12 = std::fs::read_to_string(dir.path().join("out.837")).unwrap();
+    assert!(!x12.contains("CLM*RFM-1001*"), "neither RFM-1001 goes out");
+    assert_eq!(x12.matches("CLM*").count(), 8);
+}
