@@ -273,11 +273,11 @@ impl Builder {
         let Some(later) = rows.get(1..).filter(|l| !l.is_empty()) else {
             return Vec::new();
         };
+        fn cell_text(r: &Row, at: usize) -> &str {
+            r.cell(at).map_or("", str::trim)
+        }
         let mut problems = Vec::new();
         for a in &self.agree {
-            fn cell_text(r: &Row, at: usize) -> &str {
-                r.cell(at).map_or("", str::trim)
-            }
             let held = |r| cell_text(r, a.at);
             let first_value = held(first);
             let Some(other) = later.iter().find(|r| {
