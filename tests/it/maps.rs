@@ -365,6 +365,31 @@ fn rows_of_bare_delimiters_at_the_end_of_an_export_are_not_claims() {
     );
 }
 
+/// `translate` of `inputs` through the clinic map into `dir`: the run, its
+/// JSON report and the 837 it wrote.
+fn translate_clinic(
+    dir: &Path,
+    inputs: &[&Path],
+) -> (std::process::Output, serde_json::Value, String) {
+    let out_path = dir.join("out.837");
+    let report_path = dir.join("report.json");
+    let mut args = vec!["translate", "--map", "clinic-professional"];
+    args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+    args.extend([
+        "-o",
+        out_path.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ]);
+    let out = edi_courier(&args);
+    let report = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    (
+        out,
+        report,
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+    )
+}
+
 /// A claim is read from its first row. A later row holding another value
 /// in a column only claim fields read (another birth date: another patient
 /// under the same claim id) sets the claim aside, naming the column and the
@@ -426,21 +451,8 @@ fn a_claim_whose_rows_disagree_on_a_claim_column_is_set_aside_naming_the_column(
     writer.flush().unwrap();
     drop(writer);
 
-    let input = dir.path().join("export.csv");
-    let report_path = dir.path().join("report.json");
-    let out = edi_courier(&[
-        "translate",
-        "--map",
-        "clinic-professional",
-        input.to_str().unwrap(),
-        "-o",
-        dir.path().join("out.837").to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ]);
+    let (out, report, x12) = translate_clinic(dir.path(), &[&dir.path().join("export.csv")]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
     assert_eq!(
         report["set_aside"],
         serde_json::json!(["RFM-1001"]),
@@ -466,7 +478,6 @@ fn a_claim_whose_rows_disagree_on_a_claim_column_is_set_aside_naming_the_column(
             "a birth date was quoted: {shown}"
         );
     }
-    let x12 = std::fs::read_to_string(dir.path().join("out.837")).unwrap();
     assert!(x12.contains("CLM*RFM-1009*") && !x12.contains("CLM*RFM-1001*"));
 }
 
@@ -517,25 +528,11 @@ fn an_input_refused_whole_beside_a_good_one_ends_the_run_2() {
         csv.replacen(",Patient DOB,Patient Sex,", ",Patient DOB,Patient DOB,", 1),
     )
     .unwrap();
-    let report_path = dir.path().join("report.json");
-    let out_path = dir.path().join("out.837");
-    let out = edi_courier(&[
-        "translate",
-        "--map",
-        "clinic-professional",
-        "examples/clinic-claims.csv",
-        bad.to_str().unwrap(),
-        "-o",
-        out_path.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ]);
+    let (out, report, x12) =
+        translate_clinic(dir.path(), &[Path::new("examples/clinic-claims.csv"), &bad]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
     assert_eq!(report["inputs_refused"], 1, "{report:#}");
     assert_eq!(report["claims_read"], 5, "{report:#}");
-    let x12 = std::fs::read_to_string(&out_path).unwrap();
     assert_eq!(x12.matches("CLM*").count(), 5);
 }
 
@@ -568,21 +565,8 @@ fn a_claim_set_aside_by_the_map_still_holds_its_id_in_the_batch() {
             .replace("RFB-1001", "RFM-1001"),
     )
     .unwrap();
-    let report_path = dir.path().join("report.json");
-    let out = edi_courier(&[
-        "translate",
-        "--map",
-        "clinic-professional",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "-o",
-        dir.path().join("out.837").to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ]);
+    let (out, report, x12) = translate_clinic(dir.path(), &[&a, &b]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
     let problems = report["problems"].as_array().unwrap();
     assert!(
         problems.iter().any(|p| p["claim"] == "RFM-1001"
@@ -590,7 +574,6 @@ fn a_claim_set_aside_by_the_map_still_holds_its_id_in_the_batch() {
             && p["file"] == b.to_str().unwrap()),
         "{problems:#?}"
     );
-    let x12 = std::fs::read_to_string(dir.path().join("out.837")).unwrap();
     assert!(!x12.contains("CLM*RFM-1001*"), "neither RFM-1001 goes out");
     assert_eq!(x12.matches("CLM*").count(), 8);
 }
