@@ -1162,6 +1162,23 @@ mod tests {
     /// The packed claims give back, claim by claim, exactly the values one
     /// `SentClaim` each gave: the charge as `Decimal` prints it, the line
     /// controls as the JSON of the vector (nulls included).
+    /// Each packed row binds what its claim's own record did.
+    fn assert_binds(rows: &[ClaimRow<'_>], sent: &[SentClaim]) {
+        assert_eq!(rows.len(), sent.len());
+        for (row, c) in rows.iter().zip(sent) {
+            assert_eq!(row.claim_id, c.claim_id);
+            assert_eq!(row.kind, c.kind);
+            assert_eq!(row.frequency, c.frequency);
+            assert_eq!(row.charge, c.charge.to_string());
+            assert_eq!(row.payer_id, c.payer_id);
+            assert_eq!(row.placement, c.placement);
+            assert_eq!(
+                row.line_controls,
+                serde_json::to_string(&c.line_controls).unwrap()
+            );
+        }
+    }
+
     #[test]
     fn packed_claims_bind_what_one_record_per_claim_did() {
         let sent = vec![
@@ -1188,18 +1205,7 @@ mod tests {
         assert_eq!(packed.len(), 2);
         let rows: Vec<ClaimRow<'_>> = packed.rows().collect();
         assert_eq!(rows.len(), sent.len());
-        for (row, c) in rows.iter().zip(&sent) {
-            assert_eq!(row.claim_id, c.claim_id);
-            assert_eq!(row.kind, c.kind);
-            assert_eq!(row.frequency, c.frequency);
-            assert_eq!(row.charge, c.charge.to_string());
-            assert_eq!(row.payer_id, c.payer_id);
-            assert_eq!(row.placement, c.placement);
-            assert_eq!(
-                row.line_controls,
-                serde_json::to_string(&c.line_controls).unwrap()
-            );
-        }
+        assert_binds(&rows, &sent);
         assert!(SentClaims::new().rows().next().is_none());
     }
 
@@ -1228,17 +1234,6 @@ mod tests {
         assert_eq!(packed.chunks.len(), 3);
         let rows: Vec<ClaimRow<'_>> = packed.rows().collect();
         assert_eq!(rows.len(), n);
-        for (row, c) in rows.iter().zip(&sent) {
-            assert_eq!(row.claim_id, c.claim_id);
-            assert_eq!(row.kind, c.kind);
-            assert_eq!(row.frequency, c.frequency);
-            assert_eq!(row.charge, c.charge.to_string());
-            assert_eq!(row.payer_id, c.payer_id);
-            assert_eq!(row.placement, c.placement);
-            assert_eq!(
-                row.line_controls,
-                serde_json::to_string(&c.line_controls).unwrap()
-            );
-        }
+        assert_binds(&rows, &sent);
     }
 }
