@@ -761,18 +761,21 @@ impl<'p> Run<'p> {
         if id.is_empty() {
             return;
         }
-        if self.files.last().is_none_or(|f| f != file) {
-            self.files.push(file.to_owned());
-        }
-        let at = u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX);
+        let at = self.file_index(file);
         let _ = self.seen.first_seen(id, (at, rows));
     }
 
-    fn check_duplicate(&mut self, id: &str, file: &str, rows: Rows, problems: &mut Vec<Problem>) {
+    /// `file`'s place in [`Run::files`] (the files of the batch in order),
+    /// which the duplicate checks store beside each id.
+    fn file_index(&mut self, file: &str) -> u32 {
         if self.files.last().is_none_or(|f| f != file) {
             self.files.push(file.to_owned());
         }
-        let at = u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX);
+        u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn check_duplicate(&mut self, id: &str, file: &str, rows: Rows, problems: &mut Vec<Problem>) {
+        let at = self.file_index(file);
         let message = match self.seen.first_seen(id, (at, rows)) {
             Ok(None) => return,
             Ok(Some((first_file, first_rows))) => format!(
