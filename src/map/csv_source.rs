@@ -520,24 +520,7 @@ impl<R: Read> CsvClaims<R> {
             .collect();
         // A column the map reads must be in the header once: with two, the
         // later one was read and the other silently ignored.
-        if let Some(column) = needed
-            .iter()
-            .find(|c| names.iter().filter(|n| n.trim() == **c).count() > 1)
-        {
-            let positions: Vec<usize> = names
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.trim() == *column)
-                .map(|(i, _)| i + 1)
-                .collect();
-            return Err(MapError::DuplicateColumn {
-                file: path.to_owned(),
-                map: map.name.clone(),
-                column: (*column).to_owned(),
-                times: positions.len(),
-                positions,
-            });
-        }
+        super::no_duplicated_column(&names, needed.iter().copied(), path, &map.name)?;
         let mut missing: Vec<String> = needed
             .iter()
             .filter(|c| !columns.contains_key(**c))

@@ -84,6 +84,35 @@ pub enum MapError {
     Unreadable { file: PathBuf, problem: String },
 }
 
+/// Refuses a header holding a column the map reads more than once (a map
+/// would read one of them and ignore the other unseen). `header` holds the
+/// header's names, `needed` the map's; names compare trimmed.
+pub(crate) fn no_duplicated_column<'a>(
+    header: &[String],
+    needed: impl IntoIterator<Item = &'a str>,
+    file: &Path,
+    map: &str,
+) -> Result<(), MapError> {
+    for column in needed {
+        let positions: Vec<usize> = header
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.trim() == column)
+            .map(|(i, _)| i + 1)
+            .collect();
+        if positions.len() > 1 {
+            return Err(MapError::DuplicateColumn {
+                file: file.to_owned(),
+                map: map.to_owned(),
+                column: column.to_owned(),
+                times: positions.len(),
+                positions,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// One claim as it came out of an input: the claim, or why it could not be
 /// built, with the rows it came from.
 #[derive(Debug)]

@@ -241,18 +241,21 @@ impl PaymentMap {
             .into_iter()
             .map(|c| decode(c).trim().trim_start_matches('\u{feff}').to_owned())
             .collect();
+        let needed: Vec<&str> = self
+            .payment_key
+            .iter()
+            .chain(&self.claim_key)
+            .map(String::as_str)
+            .chain(self.every_spec().flat_map(|s| s.columns()))
+            .collect();
+        super::no_duplicated_column(&header, needed.iter().copied(), path, &self.name)?;
         let columns: HashMap<&str, usize> = header
             .iter()
             .enumerate()
             .map(|(i, h)| (h.as_str(), i))
             .collect();
-        let all = self
-            .payment_key
-            .iter()
-            .chain(&self.claim_key)
-            .map(String::as_str)
-            .chain(self.every_spec().flat_map(|s| s.columns()));
-        let mut missing: Vec<String> = all
+        let mut missing: Vec<String> = needed
+            .into_iter()
             .filter(|c| !columns.contains_key(c))
             .map(str::to_owned)
             .collect();

@@ -561,3 +561,39 @@ fn a_sandbox_correction_pays_less_than_the_payment_it_reverses() {
         assert!(correction.paid < -reversal.paid, "{correction:?}");
     }
 }
+
+/// A payment export whose header holds a column the map reads twice is
+/// refused naming both positions, as a claim export is (before, the later
+/// "Paid" was read and the other ignored: one check in `map` serves both).
+#[test]
+fn a_payment_column_the_map_reads_twice_in_the_header_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("examples/payments.csv")).unwrap();
+    assert!(text.lines().next().unwrap().contains(",Billed,Paid,"));
+    let input = dir.path().join("payments.csv");
+    std::fs::write(&input, text.replacen(",Billed,Paid,", ",Paid,Paid,", 1)).unwrap();
+    let out = edi_courier(&[
+        "translate",
+        "--payments",
+        "--map",
+        "payer-remit",
+        input.to_str().unwrap(),
+        "-o",
+        dir.path().join("out.835").to_str().unwrap(),
+    ]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Refused as payment data the map cannot read is (exit 1, "1 refused").
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("0 remittance(s) written as 835, 1 refused"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the header has the column \"Paid\" 2 times (columns 8, 9)"),
+        "{said}"
+    );
+}
