@@ -48,8 +48,8 @@ use crate::fault::{crash_point, pause_point};
 use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
-    Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Reserved, SentClaims,
-    SpooledFile,
+    Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Refusal, Reserved,
+    SentClaims, SpooledFile,
 };
 use crate::map::InputMap;
 use crate::pickup::{self, PickupError};
@@ -101,6 +101,30 @@ pub enum SubmitError {
         claims: u64,
         ids: Vec<String>,
     },
+    /// An export refused whole before (see `RowsApart`), unchanged since and
+    /// read under the same map: it would be refused again, so it is not read,
+    /// and no control number or file is used for it.
+    #[error(
+        "{}: refused before ({words}) and unchanged since, under the same map: nothing of it is sent, and no control number is used for it, until it changes — list each claim's rows one after another (or give each claim its own id) and drop it again",
+        path.display()
+    )]
+    RefusedBefore { path: PathBuf, words: String },
+}
+
+impl SubmitError {
+    /// How a refusal is remembered (`Ledger::refuse_export`): the claims,
+    /// by id, never the export's values.
+    fn refusal_words(claims: u64, ids: &[String]) -> String {
+        format!(
+            "{claims} claim(s) with rows apart from the rest of their claim ({}{})",
+            ids.join(", "),
+            if claims > ids.len() as u64 {
+                ", …"
+            } else {
+                ""
+            }
+        )
+    }
 }
 
 impl From<SpoolCopyError> for SubmitError {
@@ -501,6 +525,16 @@ impl Submit<'_> {
         tracing::debug!(step = "fingerprinted");
         let partner = &self.partner.name;
         if let Some(seen) = self.ledger.export_by_hash(partner, &fp.sha256).await? {
+            if let (ExportState::PickedUp, Some(refused), Some(map)) =
+                (seen.state, &seen.refused, self.map)
+            {
+                if refused.map_sha256 == map.sha256() {
+                    return Err(SubmitError::RefusedBefore {
+                        path: export.to_owned(),
+                        words: refused.words.clone(),
+                    });
+                }
+            }
             if seen.state != ExportState::PickedUp {
                 let moved_to = self.retire_duplicate(seen.id, export).await?;
                 tracing::warn!(export = %export.display(), first_seen = %seen.created_at,
@@ -619,15 +653,32 @@ impl Submit<'_> {
                 for copy in &translation.report.quarantined {
                     remove_if_present(Path::new(copy))?;
                 }
-                let e = SubmitError::RowsApart {
+                let (claims, ids) = (
+                    translation.report.rows_apart,
+                    translation.report.rows_apart_ids.clone(),
+                );
+                // Remembered with the map it was read under: unchanged, the
+                // next runs refuse it without a control number or a file.
+                match self.map {
+                    Some(map) => {
+                        let refusal = Refusal {
+                            map_sha256: map.sha256().to_owned(),
+                            words: SubmitError::refusal_words(claims, &ids),
+                        };
+                        self.ledger
+                            .refuse_export((export_id, file_id), &refusal, self.now)
+                            .await?;
+                    }
+                    None => {
+                        let words = SubmitError::refusal_words(claims, &ids);
+                        self.ledger.abandon_file(file_id, &words, self.now).await?;
+                    }
+                }
+                return Err(SubmitError::RowsApart {
                     path: export.to_owned(),
-                    claims: translation.report.rows_apart,
-                    ids: translation.report.rows_apart_ids.clone(),
-                };
-                self.ledger
-                    .abandon_file(file_id, &e.to_string(), self.now)
-                    .await?;
-                return Err(e);
+                    claims,
+                    ids,
+                });
             }
             let report = translation.report;
             let counts = Counts {

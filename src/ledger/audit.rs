@@ -36,6 +36,8 @@ pub enum AuditAction {
     Abandoned,
     /// An export held no claim to send.
     NothingToSend,
+    /// An export was refused whole (a claim's rows apart): nothing sent.
+    ExportRefused,
     /// The export was moved to `processed/`.
     ExportArchived,
     /// An upload to the partner began.
@@ -65,11 +67,12 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    const ALL: [AuditAction; 17] = [
+    const ALL: [AuditAction; 18] = [
         AuditAction::ExportRead,
         AuditAction::Sealed,
         AuditAction::Abandoned,
         AuditAction::NothingToSend,
+        AuditAction::ExportRefused,
         AuditAction::ExportArchived,
         AuditAction::Uploading,
         AuditAction::Verified,
@@ -91,6 +94,7 @@ impl AuditAction {
             AuditAction::Sealed => "sealed",
             AuditAction::Abandoned => "abandoned",
             AuditAction::NothingToSend => "nothing_to_send",
+            AuditAction::ExportRefused => "export_refused",
             AuditAction::ExportArchived => "export_archived",
             AuditAction::Uploading => "uploading",
             AuditAction::Verified => "verified",

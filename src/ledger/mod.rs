@@ -39,7 +39,7 @@ pub use inbound::{
     InboundState, NewInbound, Reconciled, UnmatchedAnswer,
 };
 pub use outbound::{
-    Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, SentClaim,
+    Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, Refusal, SentClaim,
     SentClaims, SpooledFile,
 };
 

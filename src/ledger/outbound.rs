@@ -125,6 +125,18 @@ pub struct ExportRow {
     /// Where its sealed copy goes in `processed/`, once chosen
     /// ([`Ledger::export_archiving`]).
     pub archive_path: Option<String>,
+    /// Refused whole, under which map ([`Ledger::refuse_export`]).
+    pub refused: Option<Refusal>,
+}
+
+/// Why an export was refused whole, and under which map: the same bytes
+/// read under the same map would be refused again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The SHA-256 (hex) of the map's text.
+    pub map_sha256: String,
+    /// What the run said (claim ids, never patient data).
+    pub words: String,
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +390,10 @@ fn export_row(r: &AnyRow) -> Result<ExportRow, LedgerError> {
         file_id: col(r, "file_id", WHAT)?,
         created_at: col(r, "created_at", WHAT)?,
         archive_path: col(r, "archive_path", WHAT)?,
+        refused: match (col(r, "refused_under", WHAT)?, col(r, "refusal", WHAT)?) {
+            (Some(map_sha256), Some(words)) => Some(Refusal { map_sha256, words }),
+            _ => None,
+        },
     })
 }
 
@@ -425,7 +441,7 @@ impl Ledger {
         sha256: &str,
     ) -> Result<Option<ExportRow>, LedgerError> {
         let row = sqlx::query(
-            "SELECT id, path, sha256, state, file_id, created_at, archive_path FROM exports WHERE partner = $1 AND sha256 = $2",
+            "SELECT id, path, sha256, state, file_id, created_at, archive_path, refused_under, refusal FROM exports WHERE partner = $1 AND sha256 = $2",
         )
         .bind(partner)
         .bind(sha256)
@@ -438,7 +454,7 @@ impl Ledger {
     /// The export with this id.
     pub async fn export_by_id(&self, export_id: i64) -> Result<Option<ExportRow>, LedgerError> {
         let row = sqlx::query(
-            "SELECT id, path, sha256, state, file_id, created_at, archive_path FROM exports WHERE id = $1",
+            "SELECT id, path, sha256, state, file_id, created_at, archive_path, refused_under, refusal FROM exports WHERE id = $1",
         )
         .bind(export_id)
         .fetch_optional(&self.pool)
@@ -534,6 +550,51 @@ impl Ledger {
         .await?;
         super::spool::drop_copy_in(&mut tx, super::spool::Direction::Out, file_id).await?;
         self.commit_audited(tx, "abandoning a file").await
+    }
+
+    /// An export refused whole: its file is abandoned (as
+    /// [`Ledger::abandon_file`]) and the export remembers the refusal and
+    /// the map it was read under, in one transaction. The export stays
+    /// `picked_up`: once changed (another hash) or read under another map
+    /// it is tried again.
+    pub async fn refuse_export(
+        &self,
+        (export_id, file_id): (i64, i64),
+        refusal: &Refusal,
+        at: Stamp,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE files SET state = 'abandoned', last_error = $2, updated_at = $3 \
+             WHERE id = $1 AND state = 'sealing'",
+        )
+        .bind(file_id)
+        .bind(&refusal.words)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("abandoning a file"))?;
+        sqlx::query(
+            "UPDATE exports SET refused_under = $2, refusal = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(export_id)
+        .bind(&refusal.map_sha256)
+        .bind(&refusal.words)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording a refused export"))?;
+        event(
+            &mut tx,
+            &at,
+            (Some(export_id), Some(file_id)),
+            ("refused", AuditAction::ExportRefused),
+            &refusal.words,
+        )
+        .await?;
+        super::spool::drop_copy_in(&mut tx, super::spool::Direction::Out, file_id).await?;
+        self.commit_audited(tx, "refusing an export").await
     }
 
     /// Step 2: the sealed file is durable in the spool. Records its hash and
@@ -894,7 +955,7 @@ impl Ledger {
     /// Exports picked up or spooled but not yet moved to `processed/`.
     pub async fn unfinished_exports(&self, partner: &str) -> Result<Vec<ExportRow>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT id, path, sha256, state, file_id, created_at, archive_path FROM exports \
+            "SELECT id, path, sha256, state, file_id, created_at, archive_path, refused_under, refusal FROM exports \
              WHERE partner = $1 AND state = 'spooled' ORDER BY id",
         )
         .bind(partner)

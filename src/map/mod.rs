@@ -30,6 +30,7 @@ pub use records::Encoding;
 pub(crate) use seen::Seen;
 
 use serde::Deserialize;
+use sha2::Digest as _;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -288,6 +289,8 @@ pub struct InputMap {
     pub name: String,
     pub description: Option<String>,
     pub origin: PathBuf,
+    /// The SHA-256 (hex) of the map's text: what an export was read under.
+    sha256: String,
     delimiter: u8,
     encoding: records::Encoding,
     kind: Option<ClaimKind>,
@@ -320,6 +323,12 @@ impl InputMap {
             Some(ClaimKind::Institutional) => "837I",
             None => "837",
         }
+    }
+
+    /// The SHA-256 (hex) of the map's text: the same export read under a
+    /// map with this fingerprint reads the same.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     pub fn load(path: &Path) -> Result<InputMap, MapError> {
@@ -432,6 +441,7 @@ impl InputMap {
             name: raw.name,
             description: raw.description,
             origin: path.to_owned(),
+            sha256: crate::hex(&sha2::Sha256::digest(text.as_bytes())),
             delimiter,
             encoding,
             kind: raw.kind,

@@ -281,6 +281,21 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
         })
     }
 
+    /// The ledger's outbound files, counted by state (sorted by state).
+    pub fn out_files(&self) -> Vec<(String, usize)> {
+        let url = self.ledger_url.clone();
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let ledger = edi_courier::ledger::Ledger::open(&url).await.unwrap();
+            let files = ledger.recent_files(i64::MAX).await.unwrap();
+            ledger.close().await;
+            let mut by_state = std::collections::BTreeMap::new();
+            for f in files.iter().filter(|f| f.direction == "out") {
+                *by_state.entry(f.state.clone()).or_insert(0) += 1;
+            }
+            by_state.into_iter().collect()
+        })
+    }
+
     /// Every file under the workspace (recursively), to look for plaintext.
     pub fn all_files(&self) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -160,6 +160,11 @@ fn a_later_exports_set_aside_claims_never_overwrite_an_earlier_unfixed_copy() {
 /// 2 naming the claim, the server gets nothing, the export stays in the
 /// outbox; dropped again unchanged it is refused again (not taken for a
 /// duplicate), and once fixed it is sent whole.
+///
+/// Regression: each later run (each daemon tick) read the unchanged export
+/// again, reserving control numbers and leaving an abandoned file each
+/// time. Now the refusal is remembered with the map: the later runs say so
+/// and use neither, and the fixed export gets the next control number.
 #[test]
 fn an_export_with_a_claims_rows_apart_is_not_sent_until_they_are_together() {
     let sshd = Sshd::start();
@@ -172,7 +177,7 @@ fn an_export_with_a_claims_rows_apart_is_not_sent_until_they_are_together() {
     let apart = lines.join("\n") + "\n";
     std::fs::write(ws.outbox().join("clinic.csv"), &apart).unwrap();
 
-    for attempt in 1..=2 {
+    for attempt in 1..=3 {
         let out = ws.submit(&[]);
         assert_eq!(
             out.status.code(),
@@ -184,6 +189,16 @@ fn an_export_with_a_claims_rows_apart_is_not_sent_until_they_are_together() {
         assert!(
             said.contains("rows apart from the rest of their claim (RFM-1001)"),
             "attempt {attempt}: {said}"
+        );
+        assert_eq!(
+            said.contains("refused before"),
+            attempt > 1,
+            "attempt {attempt}: {said}"
+        );
+        assert_eq!(
+            ws.out_files(),
+            [("abandoned".to_owned(), 1)],
+            "attempt {attempt}: one file named, by the first attempt only"
         );
         assert!(
             names_in(&ws.partner.outbound_dir).is_empty(),
@@ -199,6 +214,24 @@ fn an_export_with_a_claims_rows_apart_is_not_sent_until_they_are_together() {
         );
     }
 
+    // Under another map (here the same one with a comment added) the
+    // export is read again: the map decides where a claim's rows are.
+    let map = ws.dir.path().join("clinic-edited.toml");
+    let shipped =
+        std::fs::read_to_string(root().join("edi-maps/clinic-professional.toml")).unwrap();
+    std::fs::write(&map, format!("# edited\n{shipped}")).unwrap();
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    let edited = config.replace(
+        "map = \"clinic-professional\"",
+        &format!("map = \"{}\"", map.display()),
+    );
+    assert_ne!(config, edited);
+    std::fs::write(&ws.config, edited).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(!text(&out).contains("refused before"), "{}", text(&out));
+    assert_eq!(ws.out_files(), [("abandoned".to_owned(), 2)]);
+
     std::fs::write(ws.outbox().join("clinic.csv"), &csv).unwrap();
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -211,5 +244,10 @@ fn an_export_with_a_claims_rows_apart_is_not_sent_until_they_are_together() {
     let x12 = String::from_utf8_lossy(&opened);
     assert_eq!(x12.matches("CLM*").count(), 5);
     assert!(x12.contains("CLM*RFM-1001*185"), "RFM-1001 whole: {x12}");
+    assert_eq!(
+        x12.split('*').nth(13),
+        Some("000000003"),
+        "the control number after the two refusals', none burnt between: {x12}"
+    );
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
 }
