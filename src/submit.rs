@@ -102,10 +102,10 @@ pub enum SubmitError {
         ids: Vec<String>,
     },
     /// An export refused whole before (see `RowsApart`), unchanged since and
-    /// read under the same map: it would be refused again, so it is not read,
-    /// and no control number or file is used for it.
+    /// read under the same map by the same release: it would be refused
+    /// again, so it is not read, and no control number or file is used for it.
     #[error(
-        "{}: refused before ({words}) and unchanged since, under the same map: nothing of it is sent, and no control number is used for it, until it changes — list each claim's rows one after another (or give each claim its own id) and drop it again",
+        "{}: refused before ({words}), and unchanged since under the same map and release: nothing of it is sent, and no control number is used for it, until it changes — list each claim's rows one after another (or give each claim its own id) and drop it again",
         path.display()
     )]
     RefusedBefore { path: PathBuf, words: String },
@@ -528,7 +528,7 @@ impl Submit<'_> {
             if let (ExportState::PickedUp, Some(refused), Some(map)) =
                 (seen.state, &seen.refused, self.map)
             {
-                if refused.map_sha256 == map.sha256() {
+                if refused.reader == Self::reader(map) {
                     return Err(SubmitError::RefusedBefore {
                         path: export.to_owned(),
                         words: refused.words.clone(),
@@ -662,7 +662,7 @@ impl Submit<'_> {
                 match self.map {
                     Some(map) => {
                         let refusal = Refusal {
-                            map_sha256: map.sha256().to_owned(),
+                            reader: Self::reader(map),
                             words: SubmitError::refusal_words(claims, &ids),
                         };
                         self.ledger
@@ -768,6 +768,13 @@ impl Submit<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// What reads an export, as a refusal remembers it: the map's text (its
+    /// SHA-256) and this release, which together decide where a claim's
+    /// rows are.
+    fn reader(map: &InputMap) -> String {
+        format!("{} {}", map.sha256(), env!("CARGO_PKG_VERSION"))
     }
 
     /// Starts retiring an export: its sealed copy is written (under its

@@ -129,12 +129,13 @@ pub struct ExportRow {
     pub refused: Option<Refusal>,
 }
 
-/// Why an export was refused whole, and under which map: the same bytes
-/// read under the same map would be refused again.
+/// Why an export was refused whole, and what read it: the same bytes read
+/// the same way would be refused again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// The SHA-256 (hex) of the map's text.
-    pub map_sha256: String,
+    /// What read it: the SHA-256 (hex) of the map's text and the release
+    /// (a later release may read the same map differently).
+    pub reader: String,
     /// What the run said (claim ids, never patient data).
     pub words: String,
 }
@@ -391,7 +392,7 @@ fn export_row(r: &AnyRow) -> Result<ExportRow, LedgerError> {
         created_at: col(r, "created_at", WHAT)?,
         archive_path: col(r, "archive_path", WHAT)?,
         refused: match (col(r, "refused_under", WHAT)?, col(r, "refusal", WHAT)?) {
-            (Some(map_sha256), Some(words)) => Some(Refusal { map_sha256, words }),
+            (Some(reader), Some(words)) => Some(Refusal { reader, words }),
             _ => None,
         },
     })
@@ -554,9 +555,9 @@ impl Ledger {
 
     /// An export refused whole: its file is abandoned (as
     /// [`Ledger::abandon_file`]) and the export remembers the refusal and
-    /// the map it was read under, in one transaction. The export stays
-    /// `picked_up`: once changed (another hash) or read under another map
-    /// it is tried again.
+    /// what read it (map and release), in one transaction. The export stays
+    /// `picked_up`: once changed (another hash), or read under another map
+    /// or by another release, it is tried again.
     pub async fn refuse_export(
         &self,
         (export_id, file_id): (i64, i64),
@@ -579,7 +580,7 @@ impl Ledger {
             "UPDATE exports SET refused_under = $2, refusal = $3, updated_at = $4 WHERE id = $1",
         )
         .bind(export_id)
-        .bind(&refusal.map_sha256)
+        .bind(&refusal.reader)
         .bind(&refusal.words)
         .bind(&at)
         .execute(&mut *tx)
