@@ -125,7 +125,7 @@ pub struct ExportRow {
     /// Where its sealed copy goes in `processed/`, once chosen
     /// ([`Ledger::export_archiving`]).
     pub archive_path: Option<String>,
-    /// Refused whole, under which map ([`Ledger::refuse_export`]).
+    /// Refused whole, and what read it ([`Ledger::refuse_export`]).
     pub refused: Option<Refusal>,
 }
 
