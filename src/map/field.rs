@@ -748,21 +748,25 @@ impl FieldSpec {
         let value = match ty {
             ValueType::Text | ValueType::List => Val::Text(v.into_owned()),
             ValueType::Money => Val::Dec(money(&v).map_err(ValueError::Invalid)?),
-            ValueType::Decimal => {
+            ValueType::Decimal if number_shape(&v) => {
                 Val::Dec(Decimal::from_str(&v).map_err(|_| invalid("is not a number"))?)
             }
+            ValueType::Decimal => return Err(invalid("is not a number")),
             ValueType::Integer => Val::Int(
                 v.parse::<u64>()
                     .map_err(|_| invalid("is not a whole number"))?,
             ),
             ValueType::Date => Val::Date(
                 match self.date_shape.and_then(|shape| shape.read(&v)) {
-                    Some(date) => Ok(date),
+                    Some(date) => Ok::<_, ()>(date),
                     None => {
                         // As NaiveDate::parse_from_str, with the format parsed once.
                         let mut parsed = chrono::format::Parsed::new();
                         chrono::format::parse(&mut parsed, &v, self.date_items.iter())
                             .and_then(|()| parsed.to_naive_date())
+                            .ok()
+                            .filter(|date| written_as(&v, *date, self.date_items.iter()))
+                            .ok_or(())
                     }
                 }
                 .map_err(|_| {
@@ -828,6 +832,31 @@ impl DateShape {
         };
         chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)
     }
+}
+
+/// Whether `v`'s numbers are `date`'s as `format` writes it, a field's
+/// leading zero aside (`3/14/1961` for `03/14/1961`). chrono reads a `%Y`
+/// of any length and, between fields with no separator, as many digits as
+/// it finds: `1/5/90` was the year 90 and `1955081` under `%Y%m%d`
+/// August 1st. Such a date is refused, not guessed.
+fn written_as<'i>(
+    v: &str,
+    date: chrono::NaiveDate,
+    format: impl Iterator<Item = &'i chrono::format::Item<'i>> + Clone,
+) -> bool {
+    let written = date.format_with_items(format).to_string();
+    let runs = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_ascii_digit())
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (ours, theirs) = (runs(v), runs(&written));
+    ours.len() == theirs.len()
+        && ours
+            .iter()
+            .zip(&theirs)
+            .all(|(o, t)| o == t || (t.len() == 2 && t.strip_prefix('0') == Some(o.as_str())))
 }
 
 /// `str::trim`, without looking further when both ends are visible ASCII
@@ -905,7 +934,74 @@ fn kept_on_stack<'b>(
 }
 
 /// `$1,234.50` → 1234.50; `(12.00)` and `-$12.00` → -12.00.
+/// Whether `v` is written as an amount of money: an optional `-`, `$`
+/// (spaces may follow it) and `-` again, then digits — plain, or grouped
+/// in threes by commas (`1,234`) — and at most one decimal point with its
+/// digits; parentheses may enclose the whole (a negative amount). Anything
+/// else — a comma that is not a thousands separator (`45,00`, `1,23`), a
+/// space between digits (`45 00`), an exponent (`1e3`) — is not read as
+/// an amount: dropping the odd character would send another amount.
+fn amount_shape(v: &str) -> bool {
+    let mut b = v.as_bytes();
+    if let [b'(', inner @ .., b')'] = b {
+        b = inner;
+    }
+    b = b.strip_prefix(b"-").unwrap_or(b);
+    if let Some(rest) = b.strip_prefix(b"$") {
+        b = rest.trim_ascii_start();
+        b = b.strip_prefix(b"-").unwrap_or(b);
+    }
+    let (whole, fraction) = match b.iter().position(|&c| c == b'.') {
+        Some(dot) => {
+            let (whole, point) = b.split_at(dot);
+            (whole, point.get(1..))
+        }
+        None => (b, None),
+    };
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let grouped = |s: &[u8]| {
+        let mut groups = s.split(|&c| c == b',');
+        groups
+            .next()
+            .is_some_and(|g| (1..=3).contains(&g.len()) && digits(g))
+            && groups.all(|g| g.len() == 3 && digits(g))
+    };
+    let whole_ok = if whole.contains(&b',') {
+        grouped(whole)
+    } else {
+        digits(whole)
+    };
+    match fraction {
+        Some(f) => whole_ok && digits(f) && !(whole.is_empty() && f.is_empty()),
+        None => whole_ok && !whole.is_empty(),
+    }
+}
+
+/// Whether `v` is a plain decimal number: an optional sign, digits and at
+/// most one decimal point (`1`, `1.5`, `-2`, `.5`). Not an exponent
+/// (`1e3`), which the decimal parser would otherwise read as 1000.
+fn number_shape(v: &str) -> bool {
+    let b = v.as_bytes();
+    let b = b
+        .strip_prefix(b"-")
+        .or_else(|| b.strip_prefix(b"+"))
+        .unwrap_or(b);
+    let mut points = 0;
+    let mut digits = 0;
+    for c in b {
+        match c {
+            b'0'..=b'9' => digits += 1,
+            b'.' => points += 1,
+            _ => return false,
+        }
+    }
+    digits > 0 && points <= 1
+}
+
 fn money(v: &str) -> Result<Decimal, String> {
+    if !amount_shape(v) {
+        return Err("is not an amount of money".to_owned());
+    }
     let negative = v.starts_with('(') && v.ends_with(')');
     let noise = |c: char| matches!(c, '$' | ',' | '(' | ')' | ' ');
     let mut short = [0u8; 40];
@@ -997,6 +1093,38 @@ mod tests {
         assert!(DateShape::of("%d.%m.%Y").is_none());
     }
 
+    /// Regression (found by an independent tester): chrono reads `%Y` of
+    /// any length and runs of digits greedily, so `1/5/90` was the year 90
+    /// and `1955081` under `%Y%m%d` August 1st. Such dates are refused; a
+    /// field's missing leading zero is not.
+    #[test]
+    fn a_date_not_written_as_its_format_is_refused() {
+        let read = |format: &str, v: &str| {
+            let items: Vec<_> = chrono::format::StrftimeItems::new(format).collect();
+            let mut parsed = chrono::format::Parsed::new();
+            chrono::format::parse(&mut parsed, v, items.iter())
+                .and_then(|()| parsed.to_naive_date())
+                .ok()
+                .filter(|d| written_as(v, *d, items.iter()))
+        };
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d);
+        for (format, v, date) in [
+            ("%m/%d/%Y", "1/5/90", None),
+            ("%m/%d/%Y", "1/5/0090", day(90, 1, 5)),
+            ("%m/%d/%Y", "3/14/1961", day(1961, 3, 14)),
+            ("%m/%d/%Y", "03/4/1961", day(1961, 3, 4)),
+            ("%m/%d/%Y", "003/14/1961", None),
+            ("%Y%m%d", "1955081", None),
+            ("%Y%m%d", "19550801", day(1955, 8, 1)),
+            ("%d.%m.%Y", "5.1.1990", day(1990, 1, 5)),
+            ("%d.%m.%Y", "5.1.90", None),
+            ("%m/%d/%y", "1/5/90", day(1990, 1, 5)),
+            ("%b %d %Y", "Mar 14 1961", day(1961, 3, 14)),
+        ] {
+            assert_eq!(read(format, v), date, "{format} {v}");
+        }
+    }
+
     /// Amounts read with the noise left out on the stack read as they did
     /// with it left out into a string.
     #[test]
@@ -1048,6 +1176,10 @@ mod tests {
             "٣",
         ] {
             let (ours, theirs) = (money(v), before(v));
+            if !amount_shape(v) {
+                assert_eq!(ours, Err("is not an amount of money".to_owned()), "{v:?}");
+                continue;
+            }
             assert_eq!(ours, theirs, "{v:?}");
             if let (Ok(a), Ok(b)) = (ours, theirs) {
                 assert_eq!(
@@ -1056,6 +1188,57 @@ mod tests {
                     "{v:?}"
                 );
             }
+        }
+    }
+
+    /// Regression (found by an independent tester): commas and spaces were
+    /// dropped wherever they stood and exponents read, so `45,00` went out
+    /// as 4500, `1,23` as 123 and `1e3` as 1000. An amount is now read only
+    /// in the shapes exports write amounts in; anything else is an error.
+    #[test]
+    fn only_amounts_written_as_amounts_are_read() {
+        for (v, read) in [
+            ("45.00", "45.00"),
+            ("$1,234.50", "1234.50"),
+            ("1,234,567.89", "1234567.89"),
+            ("(12.00)", "-12.00"),
+            ("($12.00)", "-12.00"),
+            ("-$12.00", "-12.00"),
+            ("$-12.00", "-12.00"),
+            ("$ 5", "5"),
+            ("45.", "45"),
+            (".5", "0.5"),
+            ("999", "999"),
+        ] {
+            assert_eq!(
+                money(v).map(|d| d.to_string()),
+                Ok(read.to_owned()),
+                "{v:?}"
+            );
+        }
+        for v in [
+            "45,00", "45 00", "4 5", "1,23", "1,234,5", "12,34.50", "1e3", "2.5e1", "1,2345",
+            ",123", "123,", "$", ".", "1.2.3", "USD 45", "45$", "1_000", "--5", "(5",
+        ] {
+            assert_eq!(
+                money(v),
+                Err("is not an amount of money".to_owned()),
+                "{v:?}"
+            );
+        }
+        for (v, ok) in [
+            ("1", true),
+            ("1.5", true),
+            ("-2", true),
+            (".5", true),
+            ("1e3", false),
+            ("2.5E1", false),
+            ("1,000", false),
+            ("1.2.3", false),
+            ("", false),
+            (".", false),
+        ] {
+            assert_eq!(number_shape(v), ok, "{v:?}");
         }
     }
 
@@ -1074,6 +1257,11 @@ mod tests {
                     k /= alphabet.len();
                 }
                 let ours = money(&v);
+                count += 1;
+                if !amount_shape(&v) {
+                    assert_eq!(ours, Err("is not an amount of money".to_owned()), "{v:?}");
+                    continue;
+                }
                 let theirs = {
                     let negative = v.starts_with('(') && v.ends_with(')');
                     let digits: String = v
@@ -1098,7 +1286,6 @@ mod tests {
                     ),
                     _ => assert_eq!(ours, theirs, "{v:?}"),
                 }
-                count += 1;
             }
         }
         assert!(count > 170_000);

@@ -577,3 +577,95 @@ fn a_claim_set_aside_by_the_map_still_holds_its_id_in_the_batch() {
     assert!(!x12.contains("CLM*RFM-1001*"), "neither RFM-1001 goes out");
     assert_eq!(x12.matches("CLM*").count(), 8);
 }
+
+/// The clinic export with cells replaced: (claim id, column, value) for the
+/// claim's first row. Read and written with the csv crate, so quoting holds.
+fn clinic_with_cells(dir: &Path, cells: &[(&str, &str, &str)]) -> PathBuf {
+    let mut reader = csv::Reader::from_path("examples/clinic-claims.csv").unwrap();
+    let header = reader.headers().unwrap().clone();
+    let path = dir.join("export.csv");
+    let mut writer = csv::Writer::from_path(&path).unwrap();
+    writer.write_record(&header).unwrap();
+    let mut done = std::collections::HashSet::new();
+    for row in reader.records() {
+        let mut row: Vec<String> = row.unwrap().iter().map(str::to_owned).collect();
+        let id = row[0].clone();
+        if done.insert(id.clone()) {
+            for (claim, column, value) in cells {
+                if *claim == id {
+                    let at = header.iter().position(|h| h == *column).unwrap();
+                    row[at] = (*value).to_owned();
+                }
+            }
+        }
+        writer.write_record(&row).unwrap();
+    }
+    writer.flush().unwrap();
+    path
+}
+
+/// Regression (found by an independent tester): amounts and numbers were
+/// read by dropping every comma and space and accepting exponents, so
+/// `45,00` went out as 4500, `1,23` as 123 and units `1e3` as 1000; and a
+/// date's year of two digits under `%Y` was the year 90, sent as 0090.
+/// Each is now the claim set aside, naming the row and field, never the
+/// value; the other claims go on.
+#[test]
+fn amounts_numbers_and_dates_not_written_as_such_are_set_aside_not_guessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clinic_with_cells(
+        dir.path(),
+        &[
+            ("RFM-1002", "Line Charge", "95,00"),
+            ("RFM-1003", "Patient DOB", "1/5/90"),
+            ("RFM-1004", "Units", "1e3"),
+            ("RFM-1005", "Claim Total", "7 5.00"),
+        ],
+    );
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["set_aside"],
+        serde_json::json!(["RFM-1002", "RFM-1003", "RFM-1004", "RFM-1005"])
+    );
+    let problems = report["problems"].as_array().unwrap();
+    for (claim, field, row, says) in [
+        (
+            "RFM-1002",
+            "lines[1].charge",
+            3,
+            "is not an amount of money",
+        ),
+        (
+            "RFM-1003",
+            "subscriber.birth_date",
+            4,
+            "is not a valid date",
+        ),
+        ("RFM-1004", "lines[1].units", 5, "is not a number"),
+        ("RFM-1005", "total_charge", 6, "is not an amount of money"),
+    ] {
+        let p = problems
+            .iter()
+            .find(|p| p["claim"] == claim && p["field"] == field)
+            .unwrap_or_else(|| panic!("{claim} {field}: {problems:?}"));
+        assert_eq!(p["rows"]["first"], row, "{p}");
+        assert!(p["message"].as_str().unwrap().contains(says), "{p}");
+    }
+    let shown = String::from_utf8_lossy(&out.stdout);
+    for value in ["95,00", "1/5/90", "1e3", "7 5.00"] {
+        assert!(!shown.contains(value), "{value} shown: {shown}");
+    }
+}
