@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use crate::atomic::AtomicFile;
 use crate::config::{Config, InboundAfter, Partner};
 use crate::crypt::{self, CryptError, Identities};
-use crate::fault::crash_point;
+use crate::fault::{crash_point, pause_point};
 use crate::inspect::{read_items_streaming, InspectError, Item, ItemReader, Problem};
 use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
@@ -211,10 +211,25 @@ pub enum Collected {
     Refused { name: String, reason: Refusal },
 }
 
+/// What became of a collected file on the partner's server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// Removed or moved away, as the partner's policy says.
+    Done,
+    /// Left: not applied, or the policy leaves files.
+    Left,
+    /// Left because it changed on the server after it was listed.
+    LeftChanged,
+}
+
 #[derive(Debug, Default)]
 pub struct CollectReport {
     pub files: Vec<Collected>,
     pub connection_error: Option<ConnectionFault>,
+    /// Files applied (or applied before) but left on the server, not
+    /// removed or moved, because they changed there after they were
+    /// listed: the next run reads them whole again.
+    pub left_changed: Vec<String>,
 }
 
 pub struct Collect<'a> {
@@ -446,7 +461,10 @@ impl Collect<'_> {
             {
                 continue;
             }
-            let outcome = self.collect_one(conn, dir, &entry).await?;
+            let (outcome, removal) = self.collect_one(conn, dir, &entry).await?;
+            if removal == Removal::LeftChanged {
+                report.left_changed.push(entry.name.clone());
+            }
             report.files.push(outcome);
         }
         Ok(())
@@ -457,7 +475,7 @@ impl Collect<'_> {
         conn: &Connection,
         dir: &str,
         entry: &RemoteEntry,
-    ) -> Result<Collected, CollectError> {
+    ) -> Result<(Collected, Removal), CollectError> {
         let remote = format!("{dir}/{}", entry.name);
         let spool = self.spool_dir();
         let spool_err = |path: &Path| {
@@ -481,10 +499,13 @@ impl Collect<'_> {
             Fetched::Whole { sha256, .. } => sha256,
             // What was read of it goes with `out`, uncommitted.
             Fetched::Refused(why) => {
-                return Ok(Collected::Refused {
-                    name: entry.name.clone(),
-                    reason: why.into(),
-                })
+                return Ok((
+                    Collected::Refused {
+                        name: entry.name.clone(),
+                        reason: why.into(),
+                    },
+                    Removal::Left,
+                ))
             }
         };
         let sha = crate::hex(&sha);
@@ -550,23 +571,39 @@ impl Collect<'_> {
                     let reason = Unreadable::Interrupted { tries: tries - 1 };
                     self.quarantine(id, &entry.name, &local, reason).await?
                 } else {
-                    self.process(id, &entry.name, &local).await?
+                    // `process` takes the path as the ledger records it:
+                    // relative to the spool (a relative spool joined to
+                    // itself was read from `spool/spool/…`).
+                    let stored = spool::relative(&self.config.paths.spool, &local);
+                    self.process(id, &entry.name, Path::new(&stored)).await?
                 }
             }
         };
         crash_point("collect-processed");
         // Only what was applied (or was applied before) leaves the server.
-        if matches!(
+        if !matches!(
             outcome,
             Collected::Processed { .. } | Collected::Duplicate { .. }
-        ) {
-            match &self.partner.inbound_after {
-                InboundAfter::Delete => conn.remove(&remote).await?,
-                InboundAfter::MoveTo(to) => conn.move_to(&remote, to).await?,
-                InboundAfter::Leave => {}
-            }
+        ) || matches!(self.partner.inbound_after, InboundAfter::Leave)
+        {
+            return Ok((outcome, Removal::Left));
         }
-        Ok(outcome)
+        pause_point("collect-processed").await;
+        // And only as it was read: a file that grew or changed on the
+        // server since it was listed holds bytes nobody read (a payer
+        // appending its next answer). It stays for the next run, which
+        // reads it whole; what was applied is then a repeat.
+        if conn.size_and_mtime(&remote).await? != Some((entry.size, entry.modified)) {
+            tracing::warn!(file = %entry.name,
+                "changed on the server after it was listed: left there, read again next run");
+            return Ok((outcome, Removal::LeftChanged));
+        }
+        match &self.partner.inbound_after {
+            InboundAfter::Delete => conn.remove(&remote).await?,
+            InboundAfter::MoveTo(to) => conn.move_to(&remote, to).await?,
+            InboundAfter::Leave => {}
+        }
+        Ok((outcome, Removal::Done))
     }
 
     /// Opens and reads a collected file and reconciles what it says, or

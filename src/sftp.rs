@@ -329,6 +329,19 @@ impl Connection {
         }
     }
 
+    /// A remote file's size and modification time (seconds since the
+    /// epoch, when the server says), or None when it does not exist.
+    pub async fn size_and_mtime(
+        &self,
+        path: &str,
+    ) -> Result<Option<(u64, Option<i64>)>, SftpError> {
+        match self.sftp.metadata(path).await {
+            Ok(meta) => Ok(Some((meta.size.unwrap_or(0), meta.mtime.map(i64::from)))),
+            Err(SftpProtoError::Status(s)) if s.status_code == StatusCode::NoSuchFile => Ok(None),
+            Err(e) => Err(self.remote("checking", path)(e)),
+        }
+    }
+
     /// Names in a remote folder (not `.` and `..`). Also how `check` proves
     /// a folder exists and may be read.
     pub async fn list(&self, dir: &str) -> Result<Vec<RemoteEntry>, SftpError> {

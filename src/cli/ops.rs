@@ -363,6 +363,11 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    for name in &report.left_changed {
+        text += &format!(
+            "{name}: changed on the server after it was listed: left there, and read whole again by the next run\n"
+        );
+    }
     if let Some(e) = &report.connection_error {
         text += &format!("{}: not reached: {e}\n", partner.name);
     }

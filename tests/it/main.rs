@@ -17,6 +17,7 @@ mod audit_chain;
 mod bounded_reader;
 mod card_guard;
 mod claim_fields;
+mod collect_files;
 mod config;
 mod config_edges;
 mod crypt;
