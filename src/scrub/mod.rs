@@ -347,6 +347,16 @@ impl<'p> Scrubber<'p> {
     /// [`Scrubber::clean`].
     fn normalize(&self, field: At, class: Text, text: &mut String, f: &mut Findings<'_>) {
         let mut t = text.trim().to_owned();
+        if !t.is_ascii() && class == Text::Code {
+            // `XJH77788899É` made `…E`, an en dash made `-`, a zero-width
+            // space made a space: another id than the export's.
+            f.error(
+                field,
+                "non-ascii-in-code",
+                "holds characters that are not ASCII; an id or code changed to fit X12 would name something else",
+            );
+            return;
+        }
         if !t.is_ascii() {
             let ascii = deunicode::deunicode_with_tofu(&t, "\u{0}");
             if ascii.contains('\u{0}') {
@@ -365,6 +375,21 @@ impl<'p> Scrubber<'p> {
             t = ascii;
         }
         if t.bytes().any(|b| b.is_ascii_control()) {
+            match class {
+                Text::Code => {
+                    f.error(
+                        field,
+                        "control-character",
+                        "holds a control character (a NUL, a tab or the like); an id or code without it would name something else",
+                    );
+                    return;
+                }
+                Text::Free => f.warn(
+                    field,
+                    "control-replaced",
+                    "held control characters (a NUL, a tab or the like); each became a space",
+                ),
+            }
             t = t
                 .chars()
                 .map(|c| if c.is_ascii_control() { ' ' } else { c })
