@@ -494,6 +494,11 @@ impl<R: Read> CsvClaims<R> {
             .map_err(|e| unreadable(format!("header row: {e}")))?
             .ok_or_else(|| unreadable("the file is empty: no header row".into()))?;
         let content = header.content();
+        // A UTF-8 BOM says what the file is: read as UTF-8 whatever the map
+        // declares (a BOM file read as Windows-1252 sent `NUÑEZ` as `NUÃ'EZ`).
+        if content.starts_with(BOM) && matches!(map.encoding, Encoding::Legacy(_)) {
+            map.encoding = Encoding::Utf8;
+        }
         let content = content.strip_prefix(BOM).unwrap_or(content);
         let names: Vec<String> = Record {
             bytes: content.to_vec(),

@@ -669,3 +669,41 @@ fn amounts_numbers_and_dates_not_written_as_such_are_set_aside_not_guessed() {
         assert!(!shown.contains(value), "{value} shown: {shown}");
     }
 }
+
+/// Regression (found by an independent tester): a UTF-8 export with a BOM,
+/// read under a map declaring Windows-1252, was decoded byte by byte as
+/// Windows-1252: `NUÑEZ JOSÉ` went out as `NUA'EZ JOSA` (and `O’BRIEN` as
+/// `OaEURtmBRIEN`) with only a transliteration warning. The BOM says what
+/// the file is: it is read as UTF-8.
+#[test]
+fn a_utf8_bom_wins_over_a_declared_windows_1252() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = clinic_map_with(
+        dir.path(),
+        "delimiter = \",\"",
+        "delimiter = \",\"\nencoding = \"windows-1252\"",
+    );
+    let csv = std::fs::read(root().join("examples/clinic-claims.csv")).unwrap();
+    assert!(String::from_utf8_lossy(&csv).contains("NU\u{d1}EZ"));
+    let input = dir.path().join("bom.csv");
+    std::fs::write(&input, [b"\xEF\xBB\xBF".as_slice(), &csv].concat()).unwrap();
+    let out_path = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        map.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        "--quarantine",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let x12 = std::fs::read_to_string(&out_path).unwrap();
+    assert!(x12.contains("NM1*IL*1*NUNEZ*JOSE"), "{x12}");
+}
