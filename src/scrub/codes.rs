@@ -128,7 +128,8 @@ pub fn taxonomy_shape(t: &str) -> bool {
 }
 
 /// The last four digits of a payment card number found in `text`, if any:
-/// a run of 13 to 19 digits (single spaces or dashes allowed between them)
+/// a run of 13 to 19 digits (up to three spaces, dashes, dots, slashes or
+/// underscores allowed between its groups)
 /// that passes Luhn and starts with a card network's prefix. A run of
 /// digit groups is tried whole and as every stretch of whole groups, so
 /// a card number next to other digits ("4111…1111 0425") is still found,
@@ -146,6 +147,9 @@ pub fn card_number(text: &str) -> Option<String> {
     card_number_in(text)
 }
 
+/// What may stand between a card number's digit groups.
+const CARD_SEPARATORS: &[u8] = b" -./_";
+
 /// [`card_number`] for text of 13 bytes or more.
 #[inline(never)]
 fn card_number_in(text: &str) -> Option<String> {
@@ -160,7 +164,9 @@ fn card_number_in(text: &str) -> Option<String> {
             i += 1;
             continue;
         }
-        // One run: digit groups joined by single separators.
+        // One run: digit groups joined by separators — up to three of
+        // space, dash, dot, slash or underscore (`4111 - 1111`,
+        // `4111.1111`, `4111  1111`: how people write card numbers).
         let mut groups: Vec<&[u8]> = Vec::new();
         loop {
             let start = i;
@@ -168,8 +174,12 @@ fn card_number_in(text: &str) -> Option<String> {
                 i += 1;
             }
             groups.push(&b[start..i]);
-            match (b.get(i), b.get(i + 1)) {
-                (Some(b' ' | b'-'), Some(d)) if d.is_ascii_digit() => i += 1,
+            let mut next = i;
+            while next < i + 3 && b.get(next).is_some_and(|c| CARD_SEPARATORS.contains(c)) {
+                next += 1;
+            }
+            match b.get(next) {
+                Some(d) if next > i && d.is_ascii_digit() => i = next,
                 _ => break,
             }
         }
@@ -378,16 +388,24 @@ mod tests {
             ("36227206271667", "1667"),
             ("30569309025904", "5904"),
             ("4222222222222", "2222"),
+            // Regression (found by an independent tester): these reached
+            // the payer in a note, only single spaces and dashes were seen.
+            ("4111  1111  1111  1111", "1111"),
+            ("4111 - 1111 - 1111 - 1111", "1111"),
+            ("4111.1111.1111.1111", "1111"),
+            ("4111/1111/1111/1111", "1111"),
+            ("4111_1111_1111_1111", "1111"),
         ] {
             assert_eq!(card_number(text).as_deref(), Some(last4), "{text}");
         }
         for text in [
             "1234567893", // an NPI
             "NPI 1234567893 TIN 123456789",
-            "4111111111111112",     // fails Luhn
-            "9111111111111115",     // no network starts with 9
-            "41111111111111110000", // twenty digits, one group
-            "4111  1111 1111 1111", // two spaces end a run
+            "4111111111111112",       // fails Luhn
+            "9111111111111115",       // no network starts with 9
+            "41111111111111110000",   // twenty digits, one group
+            "4111    1111 1111 1111", // four spaces end a run
+            "4111 , 1111 1111 1111",  // so does a comma
             "RFM-1001-1",
             "62704-1111",
         ] {

@@ -122,6 +122,59 @@ fn a_card_number_in_any_text_field_sets_the_claim_aside_and_is_never_echoed() {
     }
 }
 
+/// Regression (found by an independent tester): a card number typed with
+/// double spaces, ` - `, dots, slashes or underscores between its groups
+/// reached the payer in the claim's note (only single spaces and dashes
+/// were looked for). Each now sets its claim aside, and none is in the 837.
+#[test]
+fn a_card_number_written_with_other_separators_is_found_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/claims.json")).unwrap(),
+    )
+    .unwrap();
+    let base = example["claims"][0].clone();
+    let typed = [
+        "4111  1111  1111  1111",
+        "4111 - 1111 - 1111 - 1111",
+        "4111.1111.1111.1111",
+        "4111/1111/1111/1111",
+        "4111_1111_1111_1111",
+    ];
+    let claims: Vec<serde_json::Value> = typed
+        .iter()
+        .enumerate()
+        .map(|(i, card)| {
+            let mut c = base.clone();
+            c["id"] = format!("CARD-{i}").into();
+            c["note"] = format!("PAID WITH {card} BY PHONE").into();
+            c
+        })
+        .collect();
+    let input = dir.path().join("claims.json");
+    std::fs::write(&input, serde_json::json!({ "claims": claims }).to_string()).unwrap();
+    let out_path = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        "--quarantine",
+        dir.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out.837.report.json")).unwrap(),
+    )
+    .unwrap();
+    let ids: Vec<String> = (0..typed.len()).map(|i| format!("CARD-{i}")).collect();
+    assert_eq!(report["set_aside"], serde_json::json!(ids));
+    let x12 = std::fs::read_to_string(&out_path).unwrap_or_default();
+    assert!(!x12.contains("4111"), "{x12}");
+    assert!(!stderr.contains("4111"), "{stderr}");
+}
+
 /// Regression: a card number typed into a claim id was masked in the
 /// problems but listed whole in the report's `set_aside` list (and a
 /// second claim with the same id named it whole as a duplicate). Every
