@@ -707,3 +707,62 @@ fn a_utf8_bom_wins_over_a_declared_windows_1252() {
     let x12 = std::fs::read_to_string(&out_path).unwrap();
     assert!(x12.contains("NM1*IL*1*NUNEZ*JOSE"), "{x12}");
 }
+
+/// Regression (found by an independent tester): the shipped hospital map
+/// cut BILL_TYPE by position, so `11` went out as type of bill 11 with the
+/// default frequency 1, and `1117` as 111 with its last digit dropped. A
+/// bill type of another shape now sets the claim aside, naming the field.
+#[test]
+fn the_hospital_map_sets_aside_a_bill_type_of_the_wrong_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string(root().join("examples/hospital-mixed-claims.csv")).unwrap();
+    let text: String = csv
+        .lines()
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split(';').collect();
+            match cells[0] {
+                "H-7002" => cells[3] = "11",
+                "H-7005" => cells[3] = "1317",
+                "H-7001" => cells[3] = "0111",
+                _ => {}
+            }
+            cells.join(";") + "\n"
+        })
+        .collect();
+    let input = dir.path().join("export.csv");
+    std::fs::write(&input, text).unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "hospital-mixed",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let set_aside: Vec<&str> = report["set_aside"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        set_aside.contains(&"H-7002") && set_aside.contains(&"H-7005"),
+        "{report}"
+    );
+    assert!(
+        !set_aside.contains(&"H-7001"),
+        "UB-04's 0111 reads as 111: {report}"
+    );
+    for claim in ["H-7002", "H-7005"] {
+        assert!(
+            report["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["claim"] == claim
+                    && p["field"] == "type_of_bill"
+                    && p["message"].as_str().unwrap().contains("regex")),
+            "{claim}: {report}"
+        );
+    }
+}
