@@ -167,6 +167,34 @@ struct Gathered {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Why a header holds none of the map's columns, when the reason is one
+/// exports often have: a UTF-16 file, Excel's `sep=` first line, or the
+/// names in another case (they are matched exactly).
+fn odd_header(raw: &[u8], names: &[String], needed: &[&str]) -> Option<String> {
+    let nuls = raw.iter().filter(|&&b| b == 0).count();
+    if raw.starts_with(b"\xFF\xFE") || raw.starts_with(b"\xFE\xFF") || nuls * 4 > raw.len() {
+        return Some("the file seems to be UTF-16; save it as UTF-8 (or Windows-1252)".into());
+    }
+    let text = raw.strip_prefix(BOM).unwrap_or(raw);
+    if text
+        .get(..4)
+        .is_some_and(|h| h.eq_ignore_ascii_case(b"sep="))
+    {
+        return Some(
+            "the first line is Excel's `sep=` line, not the header; remove that line".into(),
+        );
+    }
+    let other_case = needed
+        .iter()
+        .filter(|c| names.iter().any(|n| n.trim().eq_ignore_ascii_case(c)))
+        .count();
+    (other_case > 0).then(|| {
+        format!(
+            "{other_case} of them are in the header in another case (names are matched exactly, case included)"
+        )
+    })
+}
+
 /// The delimiter a header line seems to use: the most frequent of the
 /// usual ones, if any occurs at all.
 fn likely_delimiter(header: &[u8]) -> Option<u8> {
@@ -535,21 +563,24 @@ impl<R: Read> CsvClaims<R> {
             missing.sort();
             missing.dedup();
             let all_missing = needed.iter().all(|c| !columns.contains_key(*c));
-            let hint = match likely_delimiter(content) {
-                Some(d) if all_missing && d != map.delimiter => format!(
-                    " — none of the map's columns is there: the header seems to be separated \
+            let hint = match (all_missing, odd_header(header.content(), &names, &needed)) {
+                (true, Some(why)) => format!(" — none of the map's columns is there: {why}"),
+                _ => match likely_delimiter(content) {
+                    Some(d) if all_missing && d != map.delimiter => format!(
+                        " — none of the map's columns is there: the header seems to be separated \
                      by {}, the map says delimiter = {}",
-                    show_delimiter(d),
-                    show_delimiter(map.delimiter)
-                ),
-                _ if all_missing => " — none of the map's columns is there".into(),
-                _ => missing
-                    .iter()
-                    .filter_map(|m| {
-                        let near = did_you_mean(m, names.iter().map(|n| n.trim()));
-                        (!near.is_empty()).then(|| format!("; {m:?}{near}"))
-                    })
-                    .collect(),
+                        show_delimiter(d),
+                        show_delimiter(map.delimiter)
+                    ),
+                    _ if all_missing => " — none of the map's columns is there".into(),
+                    _ => missing
+                        .iter()
+                        .filter_map(|m| {
+                            let near = did_you_mean(m, names.iter().map(|n| n.trim()));
+                            (!near.is_empty()).then(|| format!("; {m:?}{near}"))
+                        })
+                        .collect(),
+                },
             };
             if all_missing && missing.len() > 4 {
                 let more = missing.len() - 3;

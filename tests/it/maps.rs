@@ -173,6 +173,50 @@ fn an_export_with_another_delimiter_is_told_which_one_its_header_seems_to_use() 
     );
 }
 
+/// Found by an independent tester: an export saved as UTF-16, one with
+/// Excel's `sep=,` first line and one whose header is lower-cased were
+/// each refused with only "none of the map's columns is there". Each now
+/// names its cause.
+#[test]
+fn a_header_none_of_whose_columns_match_is_told_why_when_the_cause_is_common() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string("examples/clinic-claims.csv").unwrap();
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(csv.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let header = csv.lines().next().unwrap();
+    let rest = &csv[header.len()..];
+    for (name, bytes, says) in [
+        ("utf16.csv", utf16, "seems to be UTF-16"),
+        (
+            "sep.csv",
+            format!("sep=,\n{csv}").into_bytes(),
+            "Excel's `sep=` line",
+        ),
+        (
+            "lower.csv",
+            format!("{}{rest}", header.to_lowercase()).into_bytes(),
+            "in another case",
+        ),
+    ] {
+        let input = dir.path().join(name);
+        std::fs::write(&input, bytes).unwrap();
+        let out = edi_courier(&[
+            "scrub",
+            "--map",
+            "clinic-professional",
+            input.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("none of the map's columns is there") && said.contains(says),
+            "{name}: {said}"
+        );
+    }
+}
+
 #[test]
 fn a_wrong_type_inside_a_field_points_at_the_value_not_at_an_untagged_enum() {
     let dir = tempfile::tempdir().unwrap();
