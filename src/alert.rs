@@ -67,6 +67,8 @@ pub enum AlertKind {
     ExportFailed,
     /// Claims of an export set aside by the scrub: not sent.
     SetAside,
+    /// Claims whose payments add up to more than their charge.
+    Overpaid,
 }
 
 impl AlertKind {
@@ -89,6 +91,7 @@ impl AlertKind {
             AlertKind::NotArchived => "not-archived",
             AlertKind::ExportFailed => "export-failed",
             AlertKind::SetAside => "set-aside",
+            AlertKind::Overpaid => "overpaid",
         }
     }
 }
@@ -328,6 +331,30 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
             )),
             Collected::Duplicate { .. } | Collected::Held { .. } => {}
         }
+    }
+    if !report.overpaid.is_empty() {
+        let listed: Vec<String> = report
+            .overpaid
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}: paid {:.2} on a charge of {:.2}",
+                    o.claim_id, o.paid, o.charge
+                )
+            })
+            .collect();
+        out.push(Alert::new(
+            AlertKind::Overpaid,
+            format!("overpaid:{partner}"),
+            format!(
+                "{partner}: {} claim(s) paid more than charged",
+                report.overpaid.len()
+            ),
+            format!(
+                "Payments from {partner} now add up to more than the charge of:\n{}\n\n                 A payer's error, or one payment posted twice under a new trace number.                  Nothing was changed for it; see each with `edi-courier trace CLAIM`.",
+                listed.join("\n")
+            ),
+        ));
     }
     out
 }
@@ -578,6 +605,33 @@ impl Mailer {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn claims_paid_more_than_charged_are_alerted_with_their_amounts() {
+        let report = CollectReport {
+            overpaid: vec![crate::ledger::Overpaid {
+                partner: "acme".into(),
+                claim_id: "RFM-1002".into(),
+                charge: rust_decimal::Decimal::new(9500, 2),
+                paid: rust_decimal::Decimal::new(19000, 2),
+            }],
+            ..CollectReport::default()
+        };
+        let alerts = from_collect("acme", &report);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].kind.name(), "overpaid");
+        assert!(alerts[0]
+            .subject
+            .ends_with("acme: 1 claim(s) paid more than charged"));
+        assert!(
+            alerts[0]
+                .body
+                .contains("RFM-1002: paid 190.00 on a charge of 95.00"),
+            "{}",
+            alerts[0].body
+        );
+        assert!(from_collect("acme", &CollectReport::default()).is_empty());
+    }
 
     #[test]
     fn an_export_sent_but_not_archived_is_alerted_by_name() {

@@ -41,7 +41,8 @@ use crate::inspect::{read_items_streaming, InspectError, Item, ItemReader, Probl
 use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
-    identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound, Reconciled,
+    identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound, Overpaid,
+    Reconciled,
 };
 use crate::lifecycle::StatusChanges;
 use crate::model::response::{ClaimPayment, ClaimTotals, Remittance, Response};
@@ -230,6 +231,10 @@ pub struct CollectReport {
     /// removed or moved, because they changed there after they were
     /// listed: the next run reads them whole again.
     pub left_changed: Vec<String>,
+    /// Claims of this partner paid in this run, whose payments now add up
+    /// to more than their charge (a payer's error, or one payment posted
+    /// twice under a new trace): listed and alerted, for a person.
+    pub overpaid: Vec<Overpaid>,
 }
 
 pub struct Collect<'a> {
@@ -340,7 +345,11 @@ impl Collect<'_> {
                     conn.close().await;
                     match result {
                         Err(CollectError::Sftp(e)) if e.is_transient() => *e,
-                        other => return other.map(|()| report),
+                        Err(e) => return Err(e),
+                        Ok(()) => {
+                            self.note_overpaid(&mut report).await?;
+                            return Ok(report);
+                        }
                     }
                 }
                 Err(e) => e,
@@ -356,6 +365,21 @@ impl Collect<'_> {
             }
             tokio::time::sleep(retry.delay(tries)).await;
         }
+    }
+
+    /// The claims this run's payments took past their charge.
+    async fn note_overpaid(&self, report: &mut CollectReport) -> Result<(), CollectError> {
+        if report
+            .files
+            .iter()
+            .any(|f| matches!(f, Collected::Processed { .. }))
+        {
+            report.overpaid = self
+                .ledger
+                .overpaid(Some(&self.partner.name), self.now)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Removes what a run killed mid-download left in the spool (under the

@@ -363,6 +363,13 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    for o in &report.overpaid {
+        rejected = true;
+        text += &format!(
+            "{}: paid {:.2} in all on a charge of {:.2}: paid more than charged (a payer's error, or one payment posted twice) — see `edi-courier trace {}`\n",
+            o.claim_id, o.paid, o.charge, o.claim_id
+        );
+    }
     for name in &report.left_changed {
         text += &format!(
             "{name}: changed on the server after it was listed: left there, and read whole again by the next run\n"
@@ -577,6 +584,8 @@ pub fn trace(cli: &Cli, args: &TraceArgs) -> anyhow::Result<Outcome> {
 struct StatusView {
     claims: Vec<ClaimTotalView>,
     attention: Vec<AttentionView>,
+    /// Claims paid more than they charged.
+    overpaid: Vec<OverpaidView>,
     unmatched_responses: Vec<UnmatchedResponseView>,
     unmatched_answers: Vec<crate::ledger::UnmatchedAnswer>,
     inbound: Vec<crate::ledger::InboundRow>,
@@ -598,6 +607,14 @@ struct AttentionView {
     claim: String,
     status: String,
     codes: Vec<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct OverpaidView {
+    partner: String,
+    claim: String,
+    charge: String,
+    paid: String,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -681,9 +698,22 @@ async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<Statu
             updated_at: f.updated_at,
         })
         .collect();
+    let overpaid = ledger
+        .overpaid(None, crate::ledger::Stamp::MIN_UTC)
+        .await?
+        .into_iter()
+        .take(args.limit)
+        .map(|o| OverpaidView {
+            partner: o.partner,
+            claim: o.claim_id,
+            charge: format!("{:.2}", o.charge),
+            paid: format!("{:.2}", o.paid),
+        })
+        .collect();
     Ok(StatusView {
         claims,
         attention,
+        overpaid,
         unmatched_responses,
         unmatched_answers,
         inbound,
@@ -720,6 +750,15 @@ fn render_status(v: &StatusView) -> String {
                 a.claim,
                 a.status,
                 codes.join("; ")
+            );
+        }
+    }
+    if !v.overpaid.is_empty() {
+        text += "\nclaims paid more than charged (a payer's error, or one payment posted twice)\n";
+        for o in &v.overpaid {
+            text += &format!(
+                "  {:<16} {:<20} charged {:>12} paid {:>12}\n",
+                o.partner, o.claim, o.charge, o.paid
             );
         }
     }

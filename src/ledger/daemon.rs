@@ -335,4 +335,73 @@ impl Ledger {
         }
         Ok(out)
     }
+
+    /// Claims paid more than they charged — every payment summed in
+    /// Decimal, reversals and corrections included — among the claims of
+    /// `partner` (every partner: `None`) with a payment recorded at or after
+    /// `since`. A payer's error or the same payment posted twice under a new
+    /// trace: for a person to look at, never settled by itself.
+    pub async fn overpaid(
+        &self,
+        partner: Option<&str>,
+        since: Stamp,
+    ) -> Result<Vec<Overpaid>, LedgerError> {
+        let of_partner = if partner.is_some() {
+            "AND c.partner = $2 "
+        } else {
+            ""
+        };
+        let query = format!(
+            "SELECT c.id, c.partner, c.claim_id, c.charge, cr.paid \
+             FROM claims c JOIN claim_responses cr ON cr.claim_id = c.id AND cr.paid IS NOT NULL \
+             WHERE c.id IN (SELECT claim_id FROM claim_responses \
+               WHERE paid IS NOT NULL AND created_at >= $1) {of_partner}\
+             ORDER BY c.partner, c.claim_id, c.id"
+        );
+        let mut q = sqlx::query(&query).bind(stamp(since));
+        if let Some(p) = partner {
+            q = q.bind(p);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("looking for claims paid more than charged"))?;
+        let mut out: Vec<Overpaid> = Vec::new();
+        let mut last: Option<(i64, Overpaid)> = None;
+        for r in &rows {
+            let id: i64 = col(r, 0)?;
+            let paid = money(&col::<String>(r, 4)?)?;
+            if let Some((at, claim)) = &mut last {
+                if *at == id {
+                    claim.paid += paid;
+                    continue;
+                }
+            }
+            if let Some((_, done)) = last.take() {
+                out.extend((done.paid > done.charge).then_some(done));
+            }
+            last = Some((
+                id,
+                Overpaid {
+                    partner: col(r, 1)?,
+                    claim_id: col(r, 2)?,
+                    charge: money(&col::<String>(r, 3)?)?,
+                    paid,
+                },
+            ));
+        }
+        if let Some((_, done)) = last {
+            out.extend((done.paid > done.charge).then_some(done));
+        }
+        Ok(out)
+    }
+}
+
+/// A claim paid more than it charged ([`Ledger::overpaid`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overpaid {
+    pub partner: String,
+    pub claim_id: String,
+    pub charge: Decimal,
+    pub paid: Decimal,
 }

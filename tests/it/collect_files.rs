@@ -188,3 +188,68 @@ fn a_file_that_grows_after_it_was_read_stays_on_the_server_and_is_read_whole_nex
     );
     assert!(names_in(&ws.partner.inbound_dir).is_empty(), "{said}");
 }
+
+/// An 835 from the sandbox payer paying `claim` `paid` on `charge` under
+/// trace `trn` (check number), balanced at claim and payment level.
+fn payment_835(control: u32, trn: &str, claim: &str, charge: &str, paid: &str) -> String {
+    let body = [
+        format!("BPR*I*{paid}*C*CHK************20261125"),
+        format!("TRN*1*{trn}*1512345678"),
+        "N1*PR*SANDBOX HEALTH PLAN".to_owned(),
+        "N1*PE*CLINIC*XX*1234567893".to_owned(),
+        "LX*1".to_owned(),
+        format!("CLP*{claim}*1*{charge}*{paid}**12*PCN-{claim}"),
+    ];
+    let mut set = String::from("ST*835*0001*005010X221A1~");
+    for s in &body {
+        set += s;
+        set += "~";
+    }
+    set += &format!("SE*{}*0001~", body.len() + 2);
+    format!(
+        "ISA*00*          *00*          *ZZ*SANDBOXPAYER   *ZZ*EDICOURIER     *261121*0900*^*00501*{control:09}*0*T*:~\
+         GS*HP*SANDBOXPAYER*EDICOURIER*20261121*0900*{control}*X*005010X221A1~{set}GE*1*{control}~IEA*1*{control:09}~"
+    )
+}
+
+/// Found by an independent tester: the same payment sent again under a
+/// new trace number was posted twice (190.00 paid on a 95.00 claim), and
+/// nothing said so. Both are kept (a second payment is not refused: the
+/// trace makes it another one), but a claim whose payments now add up to
+/// more than its charge is listed by `collect` (exit 1) and by `status`
+/// (and alerted by the daemon: `alert::from_collect`).
+#[test]
+fn a_claim_paid_more_than_it_charged_is_listed() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let (claims, _) = submit_example(&ws);
+    let claim = claims.iter().find(|c| c.id == "RFM-1002").unwrap();
+    assert_eq!(claim.total_charge, rust_decimal::Decimal::new(95, 0));
+    std::fs::write(
+        ws.partner.inbound_dir.join("PAY_1.835"),
+        payment_835(801, "CHK-1", "RFM-1002", "95", "95"),
+    )
+    .unwrap();
+    let out = ws.run(&["collect", "--partner", PARTNER], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::said(&out));
+    assert!(!common::said(&out).contains("paid more than charged"));
+
+    std::fs::write(
+        ws.partner.inbound_dir.join("PAY_2.835"),
+        payment_835(802, "CHK-2", "RFM-1002", "95", "95"),
+    )
+    .unwrap();
+    let out = ws.run(&["collect", "--partner", PARTNER], &[]);
+    let said = common::said(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("RFM-1002: paid 190.00 in all on a charge of 95.00: paid more than charged"),
+        "{said}"
+    );
+    let status = ws.run(&["status", "--json"], &[]);
+    let view: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        view["overpaid"],
+        serde_json::json!([{ "partner": PARTNER, "claim": "RFM-1002", "charge": "95.00", "paid": "190.00" }])
+    );
+}
