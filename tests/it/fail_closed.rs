@@ -1066,10 +1066,7 @@ fn a_277ca_claim_status_lands_only_on_the_claim_of_the_batch_it_names() {
 
     // The payer accepts the second batch whole.
     let accepting: Vec<(&str, &str)> = ids.iter().map(|id| (*id, "A1:19:PR")).collect();
-    s.drop(
-        "b2.277",
-        &status_277(80, &second, "EDICOURIER", &accepting),
-    );
+    s.drop("b2.277", &status_277(80, &second, "EDICOURIER", &accepting));
     s.collect();
     // A late 277CA naming the first batch rejects the first claim there:
     // the first submission's claim, not the second's (which was accepted).
@@ -1096,7 +1093,10 @@ fn a_277ca_claim_status_lands_only_on_the_claim_of_the_batch_it_names() {
         "foreign.277",
         &status_277(82, "0000000099999", "OTHERSUB", &[(ids[1], "A7:21")]),
     );
-    s.drop("none.277", &status_277(83, "", "EDICOURIER", &[(ids[2], "A7:21")]));
+    s.drop(
+        "none.277",
+        &status_277(83, "", "EDICOURIER", &[(ids[2], "A7:21")]),
+    );
     let (code, said) = s.collect();
     assert_eq!(code, Some(1), "unmatched answers need someone: {said}");
     assert_eq!(sorted(s.statuses()), expected, "{said}");
@@ -1107,7 +1107,11 @@ fn a_277ca_claim_status_lands_only_on_the_claim_of_the_batch_it_names() {
         .iter()
         .filter_map(|u| u["claim_ref"].as_str())
         .collect();
-    assert_eq!(sorted_strs(unknown), sorted_strs(vec![ids[1], ids[2]]), "{json}");
+    assert_eq!(
+        sorted_strs(unknown),
+        sorted_strs(vec![ids[1], ids[2]]),
+        "{json}"
+    );
 }
 
 fn sorted_strs(mut v: Vec<&str>) -> Vec<&str> {
@@ -1139,25 +1143,53 @@ fn a_999_that_acknowledges_something_else_under_our_numbers_is_not_applied() {
     let variants: [(&str, &[&str]); 6] = [
         (
             "an 835 group",
-            &["AK1*HP*1*005010X221A1", "AK2*835*0001*005010X221A1", "IK5*A", "AK9*A*1*1*1"],
+            &[
+                "AK1*HP*1*005010X221A1",
+                "AK2*835*0001*005010X221A1",
+                "IK5*A",
+                "AK9*A*1*1*1",
+            ],
         ),
         (
             "a 270 set",
-            &["AK1*HC*1*005010X222A1", "AK2*270*0001*005010X279A1", "IK5*R*5", "AK9*R*1*1*0"],
+            &[
+                "AK1*HC*1*005010X222A1",
+                "AK2*270*0001*005010X279A1",
+                "IK5*R*5",
+                "AK9*R*1*1*0",
+            ],
         ),
         (
             "an 837I group",
-            &["AK1*HC*1*005010X223A2", "AK2*837*0001*005010X223A2", "IK5*A", "AK9*A*1*1*1"],
+            &[
+                "AK1*HC*1*005010X223A2",
+                "AK2*837*0001*005010X223A2",
+                "IK5*A",
+                "AK9*A*1*1*1",
+            ],
         ),
         (
             "an 837I set",
-            &["AK1*HC*1", "AK2*837*0001*005010X223A2", "IK5*R*5", "AK9*A*1*1*1"],
+            &[
+                "AK1*HC*1",
+                "AK2*837*0001*005010X223A2",
+                "IK5*R*5",
+                "AK9*A*1*1*1",
+            ],
         ),
         (
             "a set we never sent",
-            &["AK1*HC*1*005010X222A1", "AK2*837*0002*005010X222A1", "IK5*R*5", "AK9*R*1*1*0"],
+            &[
+                "AK1*HC*1*005010X222A1",
+                "AK2*837*0002*005010X222A1",
+                "IK5*R*5",
+                "AK9*R*1*1*0",
+            ],
         ),
-        ("an 835 group, rejected whole", &["AK1*HP*1*005010X221A1", "AK9*R*1*1*0"]),
+        (
+            "an 835 group, rejected whole",
+            &["AK1*HP*1*005010X221A1", "AK9*R*1*1*0"],
+        ),
     ];
     for (i, (what, body)) in variants.iter().enumerate() {
         let name = format!("odd-{i}.999");
