@@ -4,8 +4,10 @@
 //!
 //! This module is pure: it turns a typed [`Response`] into [`Verdict`]s —
 //! a target (an interchange, a group, a transaction set, a segment inside
-//! one, a batch, or a claim id) and the status and reason codes the partner
-//! gave. The ledger resolves targets to claims and records every verdict as
+//! one, a batch, or a claim id — for a 277CA within the batch it names)
+//! and the status and reason codes the partner gave. A 999's target also
+//! carries what it says the group and set are (AK101/AK103, AK201/AK203),
+//! so the ledger applies it only to a group and set of ours that fit. The ledger resolves targets to claims and records every verdict as
 //! history; what status that gives a claim is [`crate::lifecycle`]'s rule.
 
 use rust_decimal::Decimal;
