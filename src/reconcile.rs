@@ -4,8 +4,10 @@
 //!
 //! This module is pure: it turns a typed [`Response`] into [`Verdict`]s —
 //! a target (an interchange, a group, a transaction set, a segment inside
-//! one, a batch, or a claim id) and the status and reason codes the partner
-//! gave. The ledger resolves targets to claims and records every verdict as
+//! one, a batch, or a claim id — for a 277CA within the batch it names)
+//! and the status and reason codes the partner gave. A 999's target also
+//! carries what it says the group and set are (AK101/AK103, AK201/AK203),
+//! so the ledger applies it only to a group and set of ours that fit. The ledger resolves targets to claims and records every verdict as
 //! history; what status that gives a claim is [`crate::lifecycle`]'s rule.
 
 use rust_decimal::Decimal;
@@ -28,23 +30,73 @@ pub struct Pair {
 pub enum Target {
     /// Every claim of our interchange with this ISA13 from ISA06/ISA08 `ours`.
     Interchange { control: i64, ours: Pair },
-    /// Every claim of our functional group with this GS06 from GS02/GS03 `ours`.
-    Group { control: i64, ours: Pair },
-    /// Every claim of a transaction set of ours (GS06, ST02).
-    Set { group: i64, set: i64, ours: Pair },
+    /// Every claim of our functional group with this GS06 from GS02/GS03
+    /// `ours`, when the group is what `acked` says it is and every set the
+    /// 999 lists (`listed`) is one of that group's.
+    Group {
+        control: i64,
+        ours: Pair,
+        acked: Acked,
+        listed: Vec<Listed>,
+    },
+    /// Every claim of a transaction set of ours (GS06, ST02), when its group
+    /// and it are what `acked` and `listed` say they are.
+    Set {
+        group: i64,
+        set: i64,
+        ours: Pair,
+        acked: Acked,
+        listed: Listed,
+    },
     /// The claim of that set whose segment range holds this position (IK302).
     Segment {
         group: i64,
         set: i64,
         position: i64,
         ours: Pair,
+        acked: Acked,
+        listed: Listed,
     },
     /// Every claim of our transaction set whose BHT03 is this reference (a
     /// 277CA status for a whole batch, with no claim listed below it).
     Batch { reference: String },
-    /// The claim of ours with this CLM01 in its current submission (the
-    /// payer's claim number picks among submissions when it can).
-    Claim { claim_id: String },
+    /// The claim of ours with this CLM01, among the submissions `within`
+    /// allows (the payer's claim number picks among them when it can, else
+    /// the newest: the current cycle).
+    Claim { claim_id: String, within: Within },
+}
+
+/// Which submissions of a CLM01 an answer about it can be about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Within {
+    /// Any sent to the partner (an 835's CLP01, a claim attached by hand).
+    Any,
+    /// Only those in our batch (transaction set) whose BHT03 this is: a
+    /// 277CA claim status is given within the batch its 2200B TRN02 names
+    /// (under 005010X214 a claim's TRN02 is unique only within its
+    /// submitter and batch). None: it names no batch, so it is about none.
+    Batch(Option<String>),
+}
+
+/// What a 999 says the group it acknowledges is, besides its number: a
+/// group or set of ours is answered only when these fit what we sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acked {
+    /// AK101: the functional identifier code (our GS01, `HC`).
+    pub functional_id: String,
+    /// AK103: the version (our GS08), None when not given.
+    pub version: Option<String>,
+}
+
+/// One set a 999 lists (AK2): what it says the set is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// AK202 as a number; None when it is not one (no set of ours).
+    pub set: Option<i64>,
+    /// AK201: the transaction set identifier (our ST01, `837`).
+    pub set_id: String,
+    /// AK203: its version (our ST03), None when not given.
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,12 +175,12 @@ pub fn verdicts(response: &Response) -> Vec<Verdict> {
         Response::Ack999(a) => ack_999(a),
         Response::Status277(s) => {
             let mut out: Vec<Verdict> = s
-                .claims
-                .iter()
-                .filter(|c| !c.claim_id.is_empty())
-                .map(|c| Verdict {
+                .claims_by_batch()
+                .filter(|(_, c)| !c.claim_id.is_empty())
+                .map(|(batch, c)| Verdict {
                     target: Target::Claim {
                         claim_id: c.claim_id.clone(),
+                        within: Within::Batch(batch.map(str::to_owned)),
                     },
                     status: status_277(c.statuses.iter().chain(&c.above)),
                     codes: c.statuses.iter().chain(&c.above).map(stc_code).collect(),
@@ -160,6 +212,7 @@ pub fn payment_verdict(c: &ClaimPayment) -> Verdict {
     Verdict {
         target: Target::Claim {
             claim_id: c.claim_id.as_str().to_owned(),
+            within: Within::Any,
         },
         status: status_835(c),
         codes: remit_codes(c),
@@ -168,14 +221,27 @@ pub fn payment_verdict(c: &ClaimPayment) -> Verdict {
     }
 }
 
+fn given(s: &str) -> Option<String> {
+    Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
 fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
     let Some(group) = number(&a.group) else {
         return Vec::new();
     };
     let ours = gs_pair(&a.envelope);
+    let acked = Acked {
+        functional_id: a.functional_id.trim().to_owned(),
+        version: given(&a.version),
+    };
+    let listed = |s: &crate::model::response::SetAck| Listed {
+        set: number(&s.set),
+        set_id: s.set_id.trim().to_owned(),
+        version: given(&s.version),
+    };
     let mut out = Vec::new();
     // AK9 R: the whole group is rejected, whatever its sets say (or when
-    // it lists none).
+    // it lists none) — if the sets it lists are the group's.
     if a.status == "R" {
         let mut codes = vec![format!("AK9 {}", a.status)];
         codes.extend(a.codes.iter().map(|c| format!("AK9 {c}")));
@@ -183,6 +249,8 @@ fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
             Target::Group {
                 control: group,
                 ours: ours.clone(),
+                acked: acked.clone(),
+                listed: a.sets.iter().map(listed).collect(),
             },
             ClaimStatus::Rejected999,
             codes,
@@ -202,6 +270,8 @@ fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
                 group,
                 set,
                 ours: ours.clone(),
+                acked: acked.clone(),
+                listed: listed(s),
             },
             status,
             codes,
@@ -213,6 +283,8 @@ fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
                     set,
                     position: i64::from(e.position),
                     ours: ours.clone(),
+                    acked: acked.clone(),
+                    listed: listed(s),
                 },
                 status,
                 vec![ik3_code(e)],
@@ -323,8 +395,11 @@ mod tests {
                 group_receiver: "US".into(),
                 ..EnvelopeRef::default()
             },
+            functional_id: "HC".into(),
             group: "12".into(),
+            version: "005010X222A1".into(),
             sets: vec![SetAck {
+                set_id: "837".into(),
                 set: "0003".into(),
                 status: "R".into(),
                 errors: vec![SegmentError {
@@ -338,12 +413,24 @@ mod tests {
             ..Ack999::default()
         });
         let v = verdicts(&r);
+        let acked = Acked {
+            functional_id: "HC".into(),
+            version: Some("005010X222A1".into()),
+        };
+        // AK203 not given: the set's version is not checked.
+        let listed = Listed {
+            set: Some(3),
+            set_id: "837".into(),
+            version: None,
+        };
         assert_eq!(
             v[0].target,
             Target::Set {
                 group: 12,
                 set: 3,
-                ours: pair()
+                ours: pair(),
+                acked: acked.clone(),
+                listed: listed.clone(),
             }
         );
         assert_eq!(v[0].status, ClaimStatus::Rejected999);
@@ -353,7 +440,9 @@ mod tests {
                 group: 12,
                 set: 3,
                 position: 17,
-                ours: pair()
+                ours: pair(),
+                acked,
+                listed,
             }
         );
         assert_eq!(v[1].codes, ["IK3 NM1@17 8"]);
@@ -371,6 +460,61 @@ mod tests {
         assert_eq!(v.len(), 1);
         assert!(matches!(v[0].target, Target::Group { control: 12, .. }));
         assert_eq!(v[0].status, ClaimStatus::Rejected999);
+    }
+
+    #[test]
+    fn a_277ca_claim_status_is_given_within_the_batch_its_2200b_names() {
+        use crate::model::response::{ClaimStatus as Status, ReceiverStatus, Status277};
+        let claim = |id: &str| Status {
+            claim_id: id.into(),
+            statuses: vec![StatusCode {
+                category: "A7".into(),
+                code: "21".into(),
+                ..StatusCode::default()
+            }],
+            ..Status::default()
+        };
+        let receiver = |trace: &str, claims: u32| ReceiverStatus {
+            trace: trace.into(),
+            claims,
+            ..ReceiverStatus::default()
+        };
+        let r = Response::Status277(Status277 {
+            // One claim above any receiver, two below the first, one below
+            // a receiver that names no batch.
+            claims: vec![claim("A"), claim("B"), claim("C"), claim("D")],
+            receivers: vec![receiver("0000000010001", 2), receiver("", 1)],
+            ..Status277::default()
+        });
+        let within: Vec<_> = verdicts(&r)
+            .into_iter()
+            .map(|v| match v.target {
+                Target::Claim { claim_id, within } => (claim_id, within),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let batch = |b: Option<&str>| Within::Batch(b.map(str::to_owned));
+        assert_eq!(
+            within,
+            [
+                ("A".to_owned(), batch(None)),
+                ("B".to_owned(), batch(Some("0000000010001"))),
+                ("C".to_owned(), batch(Some("0000000010001"))),
+                ("D".to_owned(), batch(None)),
+            ]
+        );
+        // Counts that do not add up give no claim a batch.
+        let mut odd = r.clone();
+        if let Response::Status277(s) = &mut odd {
+            s.receivers[0].claims = 9;
+        }
+        assert!(verdicts(&odd).iter().all(|v| matches!(
+            &v.target,
+            Target::Claim {
+                within: Within::Batch(None),
+                ..
+            }
+        )));
     }
 
     #[test]

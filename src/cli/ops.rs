@@ -776,7 +776,7 @@ fn render_status(v: &StatusView) -> String {
         }
     }
     if !v.unmatched_answers.is_empty() {
-        text += "\nanswers matching no claim we sent between those parties (kept; `match #N CLAIM --partner P`)\n";
+        text += "\nanswers matching no claim we sent between those parties, or in the batch a 277CA names (kept; `match #N CLAIM --partner P`)\n";
         for u in &v.unmatched_answers {
             text += &format!(
                 "  #{} {} {:<12} claim {:<20} {}{} from {}\n",

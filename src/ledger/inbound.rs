@@ -18,7 +18,7 @@ use super::dialect::{Dialect, Values};
 use super::{query_err, stamp, Ledger, LedgerError};
 use crate::lifecycle::{derive, ClaimStatus, StatusChanges, Word, LISTED_PER_STATUS};
 use crate::model::response::{ClaimPayment, Response};
-use crate::reconcile::{payment_verdict, verdicts, Target, Verdict};
+use crate::reconcile::{payment_verdict, verdicts, Acked, Listed, Target, Verdict, Within};
 
 /// A collected file, as recorded.
 #[derive(Debug, Clone, Copy)]
@@ -170,6 +170,8 @@ pub fn identity(response: &Response) -> String {
 #[derive(Debug, Clone)]
 struct Candidate {
     id: i64,
+    /// Its transaction set (what a 277CA's batch narrows to).
+    set_id: i64,
     payer_claim_number: Option<String>,
     status: String,
     charge: String,
@@ -506,9 +508,11 @@ async fn finish_file(
 ///
 /// What is hashed is the compact encoding of the typed response
 /// ([`compact`](super::compact)); its fingerprints are stored as
-/// `v2:HEX`. Ledgers written before hold fingerprints of the response's
-/// JSON (bare hex): a repeat of such a response is fingerprinted that way
-/// again ([`Fingerprint::like`]), so it is still recognised as the same.
+/// `v3:HEX`. Ledgers written before hold fingerprints of the response's
+/// JSON (bare hex), or `v2:HEX` of its compact encoding before a 999's
+/// AK203 was kept: a repeat of such a response is fingerprinted that way
+/// again, without what was not kept then ([`Fingerprint::like`]), so it is
+/// still recognised as the same.
 pub struct Fingerprint {
     hash: sha2::Sha256,
     form: Form,
@@ -519,14 +523,19 @@ pub struct Fingerprint {
 /// Which encoding of the response is hashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Form {
-    /// Its JSON: the fingerprints written before `v2` (bare hex).
+    /// Its JSON without a 999's AK203s: the fingerprints written before
+    /// `v2` (bare hex).
     Json,
-    /// Its compact encoding: `v2:HEX`.
+    /// Its compact encoding without a 999's AK203s: `v2:HEX`.
+    CompactV2,
+    /// Its compact encoding: `v3:HEX`.
     Compact,
 }
 
-/// What marks a fingerprint of the compact encoding.
+/// What marks a fingerprint of the compact encoding before AK203 was kept.
 const V2: &str = "v2:";
+/// What marks a fingerprint of the compact encoding.
+const V3: &str = "v3:";
 
 /// Feeds what is serialised into it to the hash.
 impl std::io::Write for Fingerprint {
@@ -548,8 +557,10 @@ impl Fingerprint {
     /// Starts as [`Fingerprint::of_header`], in the form `earlier` (a
     /// fingerprint recorded before) was made in, so the two compare.
     pub fn like(response: &Response, earlier: &str) -> Fingerprint {
-        let form = if earlier.starts_with(V2) {
+        let form = if earlier.starts_with(V3) {
             Form::Compact
+        } else if earlier.starts_with(V2) {
+            Form::CompactV2
         } else {
             Form::Json
         };
@@ -562,7 +573,14 @@ impl Fingerprint {
             form,
             buf: Vec::new(),
         };
-        f.feed(&stored(response).content());
+        let mut content = stored(response).content();
+        if form != Form::Compact {
+            // What was hashed before AK203 was kept.
+            if let Response::Ack999(a) = &mut content {
+                a.sets.iter_mut().for_each(|s| s.version.clear());
+            }
+        }
+        f.feed(&content);
         f
     }
 
@@ -573,7 +591,7 @@ impl Fingerprint {
 
     fn feed<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
         match self.form {
-            Form::Compact => {
+            Form::Compact | Form::CompactV2 => {
                 self.buf.clear();
                 super::compact::encode(value, &mut self.buf);
                 sha2::Digest::update(&mut self.hash, &self.buf);
@@ -590,7 +608,8 @@ impl Fingerprint {
     pub fn finish(self) -> String {
         let hex = crate::hex(&sha2::Digest::finalize(self.hash));
         match self.form {
-            Form::Compact => format!("{V2}{hex}"),
+            Form::Compact => format!("{V3}{hex}"),
+            Form::CompactV2 => format!("{V2}{hex}"),
             Form::Json => hex,
         }
     }
@@ -903,13 +922,14 @@ impl Applying {
                 || feed(&mut open.fingerprint),
             )
             .await;
-            let candidates = candidates?;
+            let (candidates, batches) = candidates?;
             let mut standing: Vec<Standing> = Vec::new();
             let mut at_claim: HashMap<i64, usize> = HashMap::new();
             for v in chunk {
                 match &v.target {
-                    Target::Claim { claim_id } => {
-                        let Some(c) = pick(candidates.get(claim_id.as_str()), v) else {
+                    Target::Claim { claim_id, within } => {
+                        let Some(c) = pick(candidates.get(claim_id.as_str()), within, &batches, v)
+                        else {
                             batch.unknown.push(v);
                             if self.done.unknown_claims.len() < LISTED_PER_STATUS {
                                 self.done.unknown_claims.push(claim_id.clone());
@@ -1119,7 +1139,9 @@ const CHUNK: usize = 1000;
 /// The submissions of ours with the CLM01s these verdicts name (delivered
 /// ones only: a queued claim has not reached the partner), newest first,
 /// that went out to `partner` in an interchange between the same two
-/// parties as the answer (its ISA08/ISA06 are our ISA06/ISA08). One
+/// parties as the answer (its ISA08/ISA06 are our ISA06/ISA08); and, for
+/// each batch reference (BHT03) a verdict is given within, the
+/// transaction sets of ours with it ([`Batches`]). One
 /// statement per chunk, the ids in and the claims out as one JSON value
 /// each: a row at a time through the driver costs more than the lookup.
 /// The unary `+` keeps the planner on the claim-id index: by file it would
@@ -1130,11 +1152,11 @@ async fn claim_candidates(
     partner: &str,
     ours: &crate::reconcile::Pair,
     vs: &[Verdict],
-) -> Result<HashMap<String, Vec<Candidate>>, LedgerError> {
+) -> Result<(HashMap<String, Vec<Candidate>>, Batches), LedgerError> {
     let mut ids: Vec<&str> = vs
         .iter()
         .filter_map(|v| match &v.target {
-            Target::Claim { claim_id } => Some(claim_id.as_str()),
+            Target::Claim { claim_id, .. } => Some(claim_id.as_str()),
             _ => None,
         })
         .collect();
@@ -1152,7 +1174,7 @@ async fn claim_candidates(
              AND sender = $1 AND receiver = $2) AND c.partner = $3 \
              AND c.claim_id IN ({})",
             d.json_text(&d.json_agg_any_order(&format!(
-                "c.id, c.claim_id, c.payer_claim_number, c.status, c.charge, {verdicts}"
+                "c.id, c.set_id, c.claim_id, c.payer_claim_number, c.status, c.charge, {verdicts}"
             ))),
             d.json_texts("$4")
         ))
@@ -1165,6 +1187,7 @@ async fn claim_candidates(
         .map_err(query_err("matching a response to claims"))?;
         type Found = (
             i64,
+            i64,
             String,
             Option<String>,
             String,
@@ -1174,9 +1197,10 @@ async fn claim_candidates(
         let mut found: Vec<Found> = from_json(&found)?;
         // Newest first: each CLM01's submissions in that order.
         found.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
-        for (id, clm01, payer_claim_number, status, charge, words) in found {
+        for (id, set_id, clm01, payer_claim_number, status, charge, words) in found {
             let c = Candidate {
                 id,
+                set_id,
                 payer_claim_number,
                 status,
                 charge,
@@ -1188,6 +1212,48 @@ async fn claim_candidates(
                     out.insert(clm01, vec![c]);
                 }
             }
+        }
+    }
+    let batches = batch_sets(tx, d, vs).await?;
+    Ok((out, batches))
+}
+
+/// For each batch reference (BHT03) a claim verdict is given within, the
+/// transaction sets of ours with it (the candidates are already ours to
+/// the partner between the answer's parties: they narrow these further).
+type Batches = HashMap<String, Vec<i64>>;
+
+async fn batch_sets(
+    tx: &mut Transaction<'_, Any>,
+    d: Dialect,
+    vs: &[Verdict],
+) -> Result<Batches, LedgerError> {
+    let mut refs: Vec<&str> = vs
+        .iter()
+        .filter_map(|v| match &v.target {
+            Target::Claim {
+                within: Within::Batch(Some(reference)),
+                ..
+            } => Some(reference.as_str()),
+            _ => None,
+        })
+        .collect();
+    refs.sort_unstable();
+    refs.dedup();
+    let mut out = Batches::with_capacity(refs.len());
+    for chunk in refs.chunks(CHUNK) {
+        let found: String = sqlx::query_scalar(&format!(
+            "SELECT {} FROM transaction_sets t WHERE t.reference IN ({})",
+            d.json_text(&d.json_agg_any_order("t.reference, t.id")),
+            d.json_texts("$1")
+        ))
+        .bind(to_json(chunk)?)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(query_err("matching a response's batches"))?;
+        let found: Vec<(String, i64)> = from_json(&found)?;
+        for (reference, set) in found {
+            out.entry(reference).or_default().push(set);
         }
     }
     Ok(out)
@@ -1209,16 +1275,29 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, LedgerErro
     })
 }
 
-/// Which submission of a claim an answer is about: the one whose payer
-/// claim number it repeats, else the newest (the current cycle).
-fn pick<'c>(candidates: Option<&'c Vec<Candidate>>, v: &Verdict) -> Option<&'c Candidate> {
-    let candidates = candidates?;
-    let by_number = v.payer_claim_number.as_deref().and_then(|n| {
-        candidates
-            .iter()
-            .find(|c| c.payer_claim_number.as_deref() == Some(n))
-    });
-    by_number.or(candidates.first())
+/// Which submission of a claim an answer is about, among those `within`
+/// allows (for a batch: those in a set of ours with its BHT03; none when
+/// it names none, or one we never sent): the one whose payer claim number
+/// it repeats, else the newest (the current cycle).
+fn pick<'c>(
+    candidates: Option<&'c Vec<Candidate>>,
+    within: &Within,
+    batches: &Batches,
+    v: &Verdict,
+) -> Option<&'c Candidate> {
+    let sets: Option<&Vec<i64>> = match within {
+        Within::Any => None,
+        Within::Batch(reference) => Some(batches.get(reference.as_deref()?)?),
+    };
+    let mut allowed = candidates?
+        .iter()
+        .filter(|c| sets.is_none_or(|s| s.contains(&c.set_id)));
+    let first = allowed.clone().next();
+    let by_number = v
+        .payer_claim_number
+        .as_deref()
+        .and_then(|n| allowed.find(|c| c.payer_claim_number.as_deref() == Some(n)));
+    by_number.or(first)
 }
 
 /// Verdicts gathered in memory, then written in a few multi-row statements.
@@ -1277,7 +1356,7 @@ impl<'v> Batch<'v> {
             );
             q.rows(chunk, |row, v| {
                 let claim_ref = match &v.target {
-                    Target::Claim { claim_id } => claim_id.clone(),
+                    Target::Claim { claim_id, .. } => claim_id.clone(),
                     _ => String::new(),
                 };
                 row.bind(response_id)
@@ -1410,8 +1489,6 @@ async fn resolve(
     partner: &str,
     target: &Target,
 ) -> Result<Vec<i64>, LedgerError> {
-    let sets = "SELECT c.id FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
-                JOIN groups g ON g.id = t.group_id WHERE c.partner = $1";
     let rows = match target {
         Target::Interchange { control, ours } => {
             sqlx::query(
@@ -1426,59 +1503,161 @@ async fn resolve(
             .fetch_all(&mut **tx)
             .await
         }
-        Target::Group { control, ours } => {
-            sqlx::query(&format!(
-                "{sets} AND g.control = $2 AND g.sender = $3 AND g.receiver = $4"
-            ))
-            .bind(partner)
-            .bind(control)
-            .bind(&ours.sender)
-            .bind(&ours.receiver)
-            .fetch_all(&mut **tx)
-            .await
+        Target::Group {
+            control,
+            ours,
+            acked,
+            listed,
+        } => {
+            // The group verdict stands for the group the 999 describes:
+            // every set it lists must be one of ours in that group.
+            for set in listed {
+                let Some(in_group) = Acknowledged::set(*control, ours, acked, set, None) else {
+                    return Ok(Vec::new());
+                };
+                if in_group.claims(tx, partner).await?.is_empty() {
+                    return Ok(Vec::new());
+                }
+            }
+            return Acknowledged::group(*control, ours, acked)
+                .claims(tx, partner)
+                .await;
         }
-        Target::Set { group, set, ours } => {
-            sqlx::query(&format!(
-                "{sets} AND g.control = $2 AND t.control = $3 AND g.sender = $4 AND g.receiver = $5"
-            ))
-            .bind(partner)
-            .bind(group)
-            .bind(set)
-            .bind(&ours.sender)
-            .bind(&ours.receiver)
-            .fetch_all(&mut **tx)
-            .await
+        Target::Set {
+            group,
+            set: _,
+            ours,
+            acked,
+            listed,
+        } => {
+            return match Acknowledged::set(*group, ours, acked, listed, None) {
+                Some(q) => q.claims(tx, partner).await,
+                None => Ok(Vec::new()),
+            };
         }
         Target::Segment {
             group,
-            set,
+            set: _,
             position,
             ours,
+            acked,
+            listed,
         } => {
-            sqlx::query(&format!(
-            "{sets} AND g.control = $2 AND t.control = $3 AND g.sender = $4 AND g.receiver = $5 \
-                 AND $6 BETWEEN c.first_segment AND c.last_segment"
-        ))
-            .bind(partner)
-            .bind(group)
-            .bind(set)
-            .bind(&ours.sender)
-            .bind(&ours.receiver)
-            .bind(position)
-            .fetch_all(&mut **tx)
-            .await
+            return match Acknowledged::set(*group, ours, acked, listed, Some(*position)) {
+                Some(q) => q.claims(tx, partner).await,
+                None => Ok(Vec::new()),
+            };
         }
         Target::Batch { reference } => {
-            sqlx::query(&format!("{sets} AND t.reference = $2"))
-                .bind(partner)
-                .bind(reference)
-                .fetch_all(&mut **tx)
-                .await
+            sqlx::query(
+                "SELECT c.id FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
+                 WHERE c.partner = $1 AND t.reference = $2",
+            )
+            .bind(partner)
+            .bind(reference)
+            .fetch_all(&mut **tx)
+            .await
         }
         // Claim ids are looked up together (`claim_candidates`).
         Target::Claim { .. } => return Ok(Vec::new()),
     };
     rows_ids(rows)
+}
+
+/// Every set we send is an 837 (ST01) written under its group's version
+/// (ST03 = GS08): what a 999's AK201 and AK203 must say of a set of ours.
+const SENT_SET_ID: &str = "837";
+
+/// The claims of a group (or of a set of it, or the one at a position in
+/// that set) of ours that a 999 acknowledges: by GS06 (and ST02) with our
+/// GS02/GS03, and only when the group is what AK101/AK103 say (our GS01,
+/// GS08) and the set what AK201/AK203 say (ST01, ST03).
+struct Acknowledged {
+    sql: String,
+    /// Bound after the partner ($1), in order.
+    params: Vec<Param>,
+}
+
+enum Param {
+    Text(String),
+    Number(i64),
+}
+
+impl Acknowledged {
+    fn group(control: i64, ours: &crate::reconcile::Pair, acked: &Acked) -> Acknowledged {
+        let mut q = Acknowledged {
+            sql: "SELECT c.id FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
+                  JOIN groups g ON g.id = t.group_id WHERE c.partner = $1 \
+                  AND g.sender = $2 AND g.receiver = $3 AND g.functional_id = $4"
+                .to_owned(),
+            params: vec![
+                Param::Text(ours.sender.clone()),
+                Param::Text(ours.receiver.clone()),
+                Param::Text(acked.functional_id.clone()),
+            ],
+        };
+        if let Some(v) = &acked.version {
+            q.text("g.version", v);
+        }
+        q.number("g.control", control);
+        q
+    }
+
+    /// None when the set cannot be one we sent (not an 837, no number).
+    fn set(
+        group: i64,
+        ours: &crate::reconcile::Pair,
+        acked: &Acked,
+        listed: &Listed,
+        position: Option<i64>,
+    ) -> Option<Acknowledged> {
+        if listed.set_id != SENT_SET_ID {
+            return None;
+        }
+        let mut q = Acknowledged::group(group, ours, acked);
+        q.number("t.control", listed.set?);
+        if let Some(v) = &listed.version {
+            q.text("g.version", v);
+        }
+        if let Some(p) = position {
+            let n = q.next();
+            q.sql += &format!(" AND ${n} BETWEEN c.first_segment AND c.last_segment");
+            q.params.push(Param::Number(p));
+        }
+        Some(q)
+    }
+
+    /// The number of the next parameter (the partner is $1).
+    fn next(&self) -> usize {
+        2 + self.params.len()
+    }
+
+    fn text(&mut self, column: &str, value: &str) {
+        let n = self.next();
+        self.sql += &format!(" AND {column} = ${n}");
+        self.params.push(Param::Text(value.to_owned()));
+    }
+
+    fn number(&mut self, column: &str, value: i64) {
+        let n = self.next();
+        self.sql += &format!(" AND {column} = ${n}");
+        self.params.push(Param::Number(value));
+    }
+
+    async fn claims(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        partner: &str,
+    ) -> Result<Vec<i64>, LedgerError> {
+        let mut q = sqlx::query(&self.sql).bind(partner);
+        for p in &self.params {
+            q = match p {
+                Param::Text(t) => q.bind(t),
+                Param::Number(n) => q.bind(n),
+            };
+        }
+        rows_ids(q.fetch_all(&mut **tx).await)
+    }
 }
 
 fn rows_ids(rows: Result<Vec<AnyRow>, sqlx::Error>) -> Result<Vec<i64>, LedgerError> {
@@ -1546,6 +1725,7 @@ impl Ledger {
         let verdict = &Verdict {
             target: Target::Claim {
                 claim_id: answered.clone(),
+                within: Within::Any,
             },
             status: status_col(row, 1)?,
             codes: serde_json::from_str(&codes).unwrap_or_default(),
@@ -1849,7 +2029,7 @@ mod tests {
     fn fingerprints_tell_contents_apart_and_match_those_recorded_before() {
         let (a, b) = (remit("10.00"), remit("10.01"));
         let fa = fingerprint(&a);
-        assert!(fa.starts_with("v2:"), "{fa}");
+        assert!(fa.starts_with("v3:"), "{fa}");
         assert_eq!(fa, fingerprint(&a.clone()));
         assert_ne!(fa, fingerprint(&b));
         // A response recorded before `v2` is fingerprinted as it was then,
@@ -1865,5 +2045,37 @@ mod tests {
         assert_eq!(again(&a, &legacy), legacy);
         assert_ne!(again(&b, &legacy), legacy);
         assert_eq!(again(&a, &fa), fa);
+    }
+
+    #[test]
+    fn a_999_recorded_before_its_ak203s_were_kept_is_still_a_repeat() {
+        use crate::model::response::{Ack999, SetAck};
+        let ack = |version: &str| {
+            Response::Ack999(Ack999 {
+                functional_id: "HC".into(),
+                group: "1".into(),
+                sets: vec![SetAck {
+                    set_id: "837".into(),
+                    set: "0001".into(),
+                    status: "A".into(),
+                    version: version.into(),
+                    ..SetAck::default()
+                }],
+                status: "A".into(),
+                ..Ack999::default()
+            })
+        };
+        let (read_then, read_now) = (ack(""), ack("005010X222A1"));
+        // Recorded before: the set's AK203 was not read, so not hashed.
+        let v2 = Fingerprint::start(&read_then, Form::CompactV2).finish();
+        assert!(v2.starts_with("v2:"), "{v2}");
+        let json = json_fingerprint(&read_then);
+        for earlier in [&v2, &json] {
+            let f = Fingerprint::like(&read_now, earlier).finish();
+            assert_eq!(&f, earlier, "the same 999 read again is a repeat");
+        }
+        // What is written now tells AK203s apart.
+        assert_ne!(fingerprint(&read_now), fingerprint(&ack("005010X223A2")));
+        assert_ne!(fingerprint(&read_now), fingerprint(&read_then));
     }
 }

@@ -418,7 +418,7 @@ pub struct Ack999 {
 }
 
 /// AK2…IK5: one transaction set of ours.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct SetAck {
     /// AK201/AK202: ST01 and ST02 it answers.
     pub set_id: String,
@@ -428,6 +428,31 @@ pub struct SetAck {
     pub status: String,
     /// IK502–IK506.
     pub codes: Vec<String>,
+    /// AK203: the version of the set it answers (our ST03), empty when not
+    /// given.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// Written as it was before AK203 was kept when the 999 gave none
+/// (`version` left out altogether, not skipped: a skipped field still
+/// marks the compact encoding), so the fingerprints of responses recorded
+/// before stay comparable (see `ledger::inbound::Fingerprint`).
+impl Serialize for SetAck {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let given = !self.version.is_empty();
+        let mut st = s.serialize_struct("SetAck", 5 + usize::from(given))?;
+        st.serialize_field("set_id", &self.set_id)?;
+        st.serialize_field("set", &self.set)?;
+        st.serialize_field("errors", &self.errors)?;
+        st.serialize_field("status", &self.status)?;
+        st.serialize_field("codes", &self.codes)?;
+        if given {
+            st.serialize_field("version", &self.version)?;
+        }
+        st.end()
+    }
 }
 
 /// IK3 (with its CTX and IK4s): what was wrong where.
@@ -472,6 +497,28 @@ pub struct Status277 {
     /// batch it answers and the statuses given for all of it.
     #[serde(default)]
     pub receivers: Vec<ReceiverStatus>,
+}
+
+impl Status277 {
+    /// Each claim status with the batch it is given for: the TRN02 of the
+    /// 2200B (our BHT03) it is listed below, None when it is below none or
+    /// that TRN02 is empty (a
+    /// receiver counts the claims listed below it, in order). When the
+    /// counts do not add up (a model not made by the reader), no claim has
+    /// a batch: none is then applied.
+    pub fn claims_by_batch(&self) -> impl Iterator<Item = (Option<&str>, &ClaimStatus)> {
+        let below: usize = self.receivers.iter().map(|r| r.claims as usize).sum();
+        let batches: Vec<Option<&str>> = match self.claims.len().checked_sub(below) {
+            Some(before) => std::iter::repeat_n(None, before)
+                .chain(self.receivers.iter().flat_map(|r| {
+                    let trace = Some(r.trace.as_str()).filter(|t| !t.is_empty());
+                    std::iter::repeat_n(trace, r.claims as usize)
+                }))
+                .collect(),
+            None => vec![None; self.claims.len()],
+        };
+        batches.into_iter().zip(&self.claims)
+    }
 }
 
 /// 2200B: the status of one of our batches as a whole.

@@ -539,6 +539,8 @@ fn acks_999<'r>(r: &'r Received, rules: &Rules) -> (Vec<Ack999>, Vec<(&'r str, &
                         } else {
                             Vec::new()
                         },
+                        // AK203 is written with the group's version.
+                        version: gs.version.clone(),
                     }
                 })
                 .collect();

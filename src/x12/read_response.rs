@@ -455,6 +455,7 @@ impl AckState {
                 self.set = Some(SetAck {
                     set_id: f.text(1).to_owned(),
                     set: f.text(2).to_owned(),
+                    version: f.text(3).to_owned(),
                     ..SetAck::default()
                 });
             }

@@ -40,6 +40,8 @@ fn acks() -> Vec<Ack999> {
             set_id: "837".into(),
             set: "0001".into(),
             status: "A".into(),
+            // AK203: the writer gives each set its group's version.
+            version: "005010X222A1".into(),
             ..SetAck::default()
         }],
         status: "A".into(),
@@ -57,6 +59,7 @@ fn acks() -> Vec<Ack999> {
                 set_id: "837".into(),
                 set: "0002".into(),
                 status: "A".into(),
+                version: "005010X223A2".into(),
                 ..SetAck::default()
             },
             SetAck {
@@ -94,6 +97,7 @@ fn acks() -> Vec<Ack999> {
                 ],
                 status: "R".into(),
                 codes: vec!["5".into()],
+                version: "005010X223A2".into(),
             },
         ],
         status: "P".into(),

@@ -149,7 +149,8 @@ fn the_daemon_sends_collects_alerts_once_and_never_mails_a_patient() {
             payer_id: "ACME01",
             submitter_name: "RIVERSIDE",
             submitter_id: "EDICOURIER",
-            batch_trace: "1",
+            // 2200B TRN02: our BHT03, the batch it answers.
+            batch_trace: &received.sets[0].reference,
             received: now.date(),
             claims: &claims,
         },

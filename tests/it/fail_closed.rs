@@ -992,3 +992,222 @@ fn a_file_whose_processing_was_killed_twice_is_quarantined_not_retried_forever()
     let (_, said) = s.collect();
     assert_eq!(s.statuses(), [("rejected_ta1".to_owned(), 5)], "{said}");
 }
+
+/// A 277CA from the sandbox payer: one 2000B receiver (submitter `46*sub`,
+/// 2200B TRN02 `batch`), one provider, and a claim status (2200D TRN02
+/// CLM01, STC01) for each of `claims`.
+fn status_277(control: u32, batch: &str, sub: &str, claims: &[(&str, &str)]) -> String {
+    let mut body = vec![
+        format!("BHT*0085*08*R{control}*20261121*0900*TH"),
+        "HL*1**20*1".into(),
+        "NM1*PR*2*SANDBOX HEALTH PLAN*****PI*SANDBOX".into(),
+        format!("TRN*1*R{control}"),
+        "DTP*050*D8*20261121".into(),
+        "DTP*009*D8*20261121".into(),
+        "HL*2*1*21*1".into(),
+        format!("NM1*41*2*EDI COURIER*****46*{sub}"),
+        format!("TRN*2*{batch}"),
+        "STC*A1:19:PR*20261121*WQ*500".into(),
+        "HL*3*2*19*1".into(),
+        "NM1*85*2*CLINIC*****XX*1234567893".into(),
+    ];
+    for (i, (id, stc)) in claims.iter().enumerate() {
+        body.push(format!("HL*{}*3*PT", 4 + i));
+        body.push("NM1*QC*1*DOE*JANE".into());
+        body.push(format!("TRN*2*{id}"));
+        body.push(format!("STC*{stc}*20261121*WQ*100"));
+    }
+    interchange(
+        control,
+        &[group(
+            "HN",
+            "005010X214",
+            control,
+            "SANDBOXPAYER",
+            &[("277", body)],
+        )],
+        1,
+    )
+}
+
+/// The BHT03 of the newest file we sent.
+fn newest_reference(ws: &Workspace) -> String {
+    let dir = &ws.partner.outbound_dir;
+    let newest = names_in(dir)
+        .into_iter()
+        .max_by_key(|n| std::fs::metadata(dir.join(n)).unwrap().modified().unwrap())
+        .unwrap();
+    let sent = age_decrypt(&ws.partner_identity, &dir.join(newest));
+    String::from_utf8_lossy(&sent)
+        .split('~')
+        .find(|s| s.starts_with("BHT*"))
+        .and_then(|s| s.split('*').nth(3))
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_277ca_claim_status_lands_only_on_the_claim_of_the_batch_it_names() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "277-batch");
+    let first = s.reference.clone();
+    // The same five claims sent again (one address written otherwise).
+    let csv = std::fs::read_to_string(root().join("examples/clinic-claims.csv"))
+        .unwrap()
+        .replace("12 ELM ST,", "12 ELM STREET,");
+    let again = s.ws.path("clinic-again.csv");
+    std::fs::write(&again, csv).unwrap();
+    s.ws.drop_export(&again, "clinic-again.csv");
+    assert_eq!(s.ws.submit(&[]).status.code(), Some(0));
+    let second = newest_reference(&s.ws);
+    assert_ne!(first, second);
+    assert_eq!(s.statuses(), [("sent".to_owned(), 10)]);
+    let ids: Vec<&str> = s.claims.iter().map(|c| c.id.as_str()).collect();
+
+    // The payer accepts the second batch whole.
+    let accepting: Vec<(&str, &str)> = ids.iter().map(|id| (*id, "A1:19:PR")).collect();
+    s.drop("b2.277", &status_277(80, &second, "EDICOURIER", &accepting));
+    s.collect();
+    // A late 277CA naming the first batch rejects the first claim there:
+    // the first submission's claim, not the second's (which was accepted).
+    s.drop(
+        "b1.277",
+        &status_277(81, &first, "EDICOURIER", &[(ids[0], "A7:21")]),
+    );
+    let (_, said) = s.collect();
+    let expected = [
+        ("accepted_277".to_owned(), 5),
+        ("rejected_277".to_owned(), 1),
+        ("sent".to_owned(), 4),
+    ];
+    assert_eq!(sorted(s.statuses()), expected, "{said}");
+    let trace = s.ws.run(&["trace", ids[0]], &[]);
+    let trace = String::from_utf8_lossy(&trace.stdout).into_owned();
+    let (older, newer) = trace.split_at(trace.find(&second).expect(&trace));
+    assert!(older.contains("rejected_277"), "{trace}");
+    assert!(!newer.contains("rejected_277"), "{trace}");
+
+    // A batch we never sent (from another submitter), and a status under
+    // no batch: not applied, kept and listed as answers matching nothing.
+    s.drop(
+        "foreign.277",
+        &status_277(82, "0000000099999", "OTHERSUB", &[(ids[1], "A7:21")]),
+    );
+    s.drop(
+        "none.277",
+        &status_277(83, "", "EDICOURIER", &[(ids[2], "A7:21")]),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "unmatched answers need someone: {said}");
+    assert_eq!(sorted(s.statuses()), expected, "{said}");
+    let json = s.status_json();
+    let unknown: Vec<&str> = json["unmatched_answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["claim_ref"].as_str())
+        .collect();
+    assert_eq!(
+        sorted_strs(unknown),
+        sorted_strs(vec![ids[1], ids[2]]),
+        "{json}"
+    );
+}
+
+fn sorted_strs(mut v: Vec<&str>) -> Vec<&str> {
+    v.sort_unstable();
+    v
+}
+
+/// A 999 from the sandbox payer with this body (AK1 … AK9).
+fn ack_999_body(control: u32, body: &[&str]) -> String {
+    interchange(
+        control,
+        &[group(
+            "FA",
+            "005010X231A1",
+            control,
+            "SANDBOXPAYER",
+            &[("999", segs(body))],
+        )],
+        1,
+    )
+}
+
+#[test]
+fn a_999_that_acknowledges_something_else_under_our_numbers_is_not_applied() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "999-fit");
+    // Our one group is GS01 HC, GS06 1, GS08 005010X222A1, with one set:
+    // ST01 837, ST02 0001, ST03 005010X222A1.
+    let variants: [(&str, &[&str]); 6] = [
+        (
+            "an 835 group",
+            &[
+                "AK1*HP*1*005010X221A1",
+                "AK2*835*0001*005010X221A1",
+                "IK5*A",
+                "AK9*A*1*1*1",
+            ],
+        ),
+        (
+            "a 270 set",
+            &[
+                "AK1*HC*1*005010X222A1",
+                "AK2*270*0001*005010X279A1",
+                "IK5*R*5",
+                "AK9*R*1*1*0",
+            ],
+        ),
+        (
+            "an 837I group",
+            &[
+                "AK1*HC*1*005010X223A2",
+                "AK2*837*0001*005010X223A2",
+                "IK5*A",
+                "AK9*A*1*1*1",
+            ],
+        ),
+        (
+            "an 837I set",
+            &[
+                "AK1*HC*1",
+                "AK2*837*0001*005010X223A2",
+                "IK5*R*5",
+                "AK9*A*1*1*1",
+            ],
+        ),
+        (
+            "a set we never sent",
+            &[
+                "AK1*HC*1*005010X222A1",
+                "AK2*837*0002*005010X222A1",
+                "IK5*R*5",
+                "AK9*R*1*1*0",
+            ],
+        ),
+        (
+            "an 835 group, rejected whole",
+            &["AK1*HP*1*005010X221A1", "AK9*R*1*1*0"],
+        ),
+    ];
+    for (i, (what, body)) in variants.iter().enumerate() {
+        let name = format!("odd-{i}.999");
+        s.drop(&name, &ack_999_body(90 + i as u32, body));
+        let (_, said) = s.collect();
+        assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{what}: {said}");
+        let json = s.status_json();
+        let unmatched = json["unmatched_responses"].as_array().unwrap();
+        assert_eq!(unmatched.len(), i + 1, "{what} is listed: {json}");
+    }
+    // What does fit is applied, AK103/AK203 given or not.
+    s.drop(
+        "ours.999",
+        &ack_999_body(99, &["AK1*HC*1", "AK2*837*0001", "IK5*A", "AK9*A*1*1*1"]),
+    );
+    let (_, said) = s.collect();
+    assert_eq!(s.statuses(), [("accepted_999".to_owned(), 5)], "{said}");
+    s.drop("ours-rejected.999", &ack_999(98, Some("R"), "R"));
+    let (_, said) = s.collect();
+    assert_eq!(s.statuses(), [("rejected_999".to_owned(), 5)], "{said}");
+}

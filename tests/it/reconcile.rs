@@ -65,6 +65,30 @@ fn payment(c: &Claim, status: &str, paid: &str) -> ClaimPayment {
 
 /// Submits the example clinic export and returns the claims as the
 /// partner received them (opened with the age CLI, read with our reader).
+/// The BHT03 of the one set we sent: the batch a 277CA's 2200B names.
+fn sent_reference(ws: &Workspace) -> String {
+    let remote = names_in(&ws.partner.outbound_dir);
+    let sent = age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&remote[0]),
+    );
+    String::from_utf8_lossy(&sent)
+        .split('~')
+        .find(|s| s.starts_with("BHT*"))
+        .and_then(|s| s.split('*').nth(3))
+        .unwrap()
+        .to_owned()
+}
+
+/// A 2200B naming our batch `reference`, with `claims` statuses below it.
+fn below(reference: &str, claims: u32) -> Vec<ReceiverStatus> {
+    vec![ReceiverStatus {
+        trace: reference.to_owned(),
+        claims,
+        ..ReceiverStatus::default()
+    }]
+}
+
 fn submit_example(ws: &Workspace) -> Vec<Claim> {
     ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
     assert_eq!(ws.submit(&[]).status.code(), Some(0));
@@ -143,6 +167,7 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
         let s277 = Response::Status277(Status277 {
             envelope: common::from_payer(),
             reference: "R1".into(),
+            receivers: below(&sent_reference(&ws), statuses.len() as u32),
             claims: statuses,
             ..Status277::default()
         });
@@ -265,7 +290,7 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
             payer_id: "SANDBOX",
             submitter_name: "EDI COURIER",
             submitter_id: "EDICOURIER",
-            batch_trace: "B1",
+            batch_trace: &sent_reference(&ws),
             received: at().date(),
             claims: &answered,
         },
@@ -522,9 +547,11 @@ fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
             ..Remittance::default()
         })
     };
+    let reference = sent_reference(&ws);
     let s277 = |set: &str, rejected: usize| {
         Response::Status277(Status277 {
             envelope: env(set),
+            receivers: below(&reference, 5),
             claims: (0..5)
                 .map(|i| ClaimStatus {
                     claim_id: claims[i].id.clone(),
