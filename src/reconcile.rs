@@ -7,7 +7,8 @@
 //! one, a batch, or a claim id — for a 277CA within the batch it names)
 //! and the status and reason codes the partner gave. A 999's target also
 //! carries what it says the group and set are (AK101/AK103, AK201/AK203),
-//! so the ledger applies it only to a group and set of ours that fit. The ledger resolves targets to claims and records every verdict as
+//! so the ledger applies it only to a group and set of ours that fit. The
+//! ledger resolves targets to claims and records every verdict as
 //! history; what status that gives a claim is [`crate::lifecycle`]'s rule.
 
 use rust_decimal::Decimal;
