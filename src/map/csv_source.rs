@@ -417,7 +417,7 @@ impl Builder {
                 match spec.value_over(&get, &mut every) {
                     Ok(v) => *slot = v,
                     Err(e) => problems.push(field_problem(
-                        first_row.number,
+                        e.row().unwrap_or(first_row.number),
                         spec.target.clone(),
                         e.rule(),
                         e.to_string(),

@@ -223,14 +223,26 @@ pub enum ValueError {
     /// The value is not in the field's `translate` table.
     #[error("{message}")]
     Untranslated { table: String, message: String },
+    /// A value on another row of the claim than its first (a `sum`'s
+    /// cell) is not of the field's type.
+    #[error("{message}")]
+    InvalidAt { row: u64, message: String },
 }
 
 impl ValueError {
     /// The report's rule id.
     pub fn rule(&self) -> &'static str {
         match self {
-            ValueError::Invalid(_) => "map",
+            ValueError::Invalid(_) | ValueError::InvalidAt { .. } => "map",
             ValueError::Untranslated { .. } => "translate",
+        }
+    }
+
+    /// The data row the bad value is on, when it is not the claim's first.
+    pub fn row(&self) -> Option<u64> {
+        match self {
+            ValueError::InvalidAt { row, .. } => Some(*row),
+            _ => None,
         }
     }
 }
@@ -594,8 +606,9 @@ impl FieldSpec {
                     let mut buf = [0u8; SHORT];
                     let v = self.clean(v.unwrap_or_default(), &mut buf);
                     if !v.is_empty() {
-                        total += money(&v).map_err(|e| {
-                            ValueError::Invalid(format!("cannot sum {}: row {row} {e}", c.name))
+                        total += money(&v).map_err(|e| ValueError::InvalidAt {
+                            row,
+                            message: format!("cannot sum {}: row {row} {e}", c.name),
                         })?;
                     }
                 }

@@ -810,3 +810,45 @@ fn the_hospital_map_sets_aside_a_bill_type_of_the_wrong_length() {
         );
     }
 }
+
+/// Found by an independent tester: a `sum` that cannot add a later row's
+/// cell was reported on the claim's first row while its message named the
+/// right one. The problem's row is now the row of the bad cell.
+#[test]
+fn a_sum_that_cannot_add_a_cell_names_that_cells_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reader = csv::Reader::from_path("examples/physician-group-claims.csv").unwrap();
+    let header = reader.headers().unwrap().clone();
+    let charge = header.iter().position(|h| h == "Charge").unwrap();
+    let input = dir.path().join("export.csv");
+    let mut writer = csv::Writer::from_path(&input).unwrap();
+    writer.write_record(&header).unwrap();
+    for (i, row) in reader.records().enumerate() {
+        let mut row: Vec<String> = row.unwrap().iter().map(str::to_owned).collect();
+        if i == 1 {
+            assert_eq!(row[0], "PG-24001", "data row 2 is PG-24001's second line");
+            row[charge] = "12,34.50".into();
+        }
+        writer.write_record(&row).unwrap();
+    }
+    writer.flush().unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "physician-group",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["claim"] == "PG-24001" && p["field"] == "total_charge")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(total["rows"]["first"], 2, "{total}");
+    assert!(
+        total["message"].as_str().unwrap().contains("row 2"),
+        "{total}"
+    );
+}
