@@ -564,6 +564,13 @@ impl<'p> Scrubber<'p> {
         ] {
             if date.is_some_and(|d| d > self.today) {
                 f.error(field, "date-future", "is in the future");
+            } else if date.is_some_and(|d| self.today.years_since(d).is_some_and(|y| y > OLDEST)) {
+                // 1890 for 1990: nobody billed is that old.
+                f.error(
+                    field,
+                    "birth-date",
+                    format!("is more than {OLDEST} years ago (a mistyped year?)"),
+                );
             }
         }
         f.required(at("payer.name"), &c.payer.name);
@@ -1053,6 +1060,10 @@ impl<'p> Scrubber<'p> {
         } else if !digits(&a.zip, 5) && !digits(&a.zip, 9) {
             f.error(field("zip"), "zip", "must be five or nine digits");
         }
+        // No ZIP Code starts 000 (the lowest is 00501): a placeholder.
+        if a.zip.starts_with("000") {
+            f.error(field("zip"), "zip", "is not a ZIP Code (none starts 000)");
+        }
     }
 }
 
@@ -1091,6 +1102,10 @@ enum Text {
     /// so a delimiter sets the claim aside.
     Code,
 }
+
+/// The oldest a patient or subscriber may be, in years: older is a
+/// mistyped birth year (the oldest person ever documented lived 122).
+const OLDEST: u32 = 125;
 
 /// The shortest limit [`max_len`] knows: a text no longer than this needs
 /// no look-up.
@@ -1579,6 +1594,22 @@ mod tests {
                     c.subscriber.birth_date = NaiveDate::from_ymd_opt(2027, 1, 1)
                 }),
                 "subscriber.birth_date date-future",
+            ),
+            // Found by an independent tester: 1890 for 1990, and a ZIP of
+            // zeros, went out.
+            (
+                broken(p, |c| {
+                    c.subscriber.birth_date = NaiveDate::from_ymd_opt(1890, 3, 14)
+                }),
+                "subscriber.birth_date birth-date",
+            ),
+            (
+                broken(p, |c| {
+                    if let Some(a) = c.subscriber.address.as_mut() {
+                        a.zip = "00000".into();
+                    }
+                }),
+                "subscriber.address.zip zip",
             ),
             (
                 broken(p, |c| {
