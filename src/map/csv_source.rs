@@ -127,6 +127,8 @@ struct Builder {
     /// The columns claim fields read from a claim's first row only: every
     /// later row of the claim must hold the same there, or leave it blank.
     agree: Vec<Agree>,
+    /// The file starts with a UTF-8 BOM: read as UTF-8 whatever the map says.
+    bom: bool,
 }
 
 /// A column only claim fields read (not a line's, not the claim key, not a
@@ -524,7 +526,10 @@ impl<R: Read> CsvClaims<R> {
         let content = header.content();
         // A UTF-8 BOM says what the file is: read as UTF-8 whatever the map
         // declares (a BOM file read as Windows-1252 sent `NUÑEZ` as `NUÃ'EZ`).
-        if content.starts_with(BOM) && matches!(map.encoding, Encoding::Legacy(_)) {
+        // Under `auto` too: a BOM file whose row is not UTF-8 is damaged,
+        // not Windows-1252 (each cell fell back to it, silently).
+        let bom = content.starts_with(BOM);
+        if bom {
             map.encoding = Encoding::Utf8;
         }
         let content = content.strip_prefix(BOM).unwrap_or(content);
@@ -647,6 +652,7 @@ impl<R: Read> CsvClaims<R> {
                 agree,
                 map,
                 file: path.display().to_string(),
+                bom,
             }),
             records,
             width: names.len(),
@@ -823,10 +829,11 @@ impl<R: Read> CsvClaims<R> {
             ));
         }
         if undecodable {
-            flag(
-                "not valid UTF-8 (give the map encoding = \"windows-1252\" if the export is)"
-                    .into(),
-            );
+            flag(if self.b.bom {
+                "not valid UTF-8, though the file starts with a UTF-8 byte order mark, which says it is (save the export again as UTF-8, or without the mark)".into()
+            } else {
+                "not valid UTF-8 (give the map encoding = \"windows-1252\" if the export is)".into()
+            });
         }
         let row = Row {
             number,

@@ -661,7 +661,7 @@ impl FieldSpec {
             return Cow::Owned(if v.is_ascii() {
                 v.to_ascii_uppercase()
             } else {
-                v.to_uppercase()
+                upper_keeping_non_ascii(v)
             });
         }
         if let (Some(set), true) = (self.strip_ascii, raw.is_ascii() && raw.len() <= buf.len()) {
@@ -691,7 +691,7 @@ impl FieldSpec {
             return Cow::Owned(if v.is_ascii() {
                 v.to_ascii_uppercase()
             } else {
-                v.to_uppercase()
+                upper_keeping_non_ascii(&v)
             });
         }
         Cow::Owned(v)
@@ -843,7 +843,9 @@ impl DateShape {
             }
             _ => return None,
         };
-        chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)
+        // An early year goes the long way, to be refused there.
+        let y = i32::try_from(y).ok().filter(|y| *y >= MIN_YEAR)?;
+        chrono::NaiveDate::from_ymd_opt(y, m, d)
     }
 }
 
@@ -865,12 +867,26 @@ fn written_as<'i>(
             .collect()
     };
     let (ours, theirs) = (runs(v), runs(&written));
-    ours.len() == theirs.len()
+    // What is around the numbers must be the format's too: a sign before
+    // the year (`01/05/-1990`, `+1990`) is not a year chrono should read.
+    let skeleton = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_ascii_digit())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    (MIN_YEAR..=9999).contains(&chrono::Datelike::year(&date))
+        && skeleton(v) == skeleton(&written)
+        && ours.len() == theirs.len()
         && ours
             .iter()
             .zip(&theirs)
             .all(|(o, t)| o == t || (t.len() == 2 && t.strip_prefix('0') == Some(o.as_str())))
 }
+
+/// The earliest year a date of a claim can be in: an earlier one (`0090`,
+/// `1026`) is a mistyped year, not a date to send.
+const MIN_YEAR: i32 = 1800;
 
 /// `str::trim`, without looking further when both ends are visible ASCII
 /// (most cells), which no trimming changes.
@@ -908,6 +924,25 @@ fn upper_ascii_into<'b>(
             Cow::Owned(String::from_utf8_lossy(&kept).trim().to_ascii_uppercase())
         }
     }
+}
+
+/// `v` upper-cased, except that a non-ASCII character whose capital is
+/// ASCII stays as it is: `ı` (dotless i) would become `I` and `ſ` (long s)
+/// `S`, so `ı10` would pass as the diagnosis `I10` and `Gſ` as the modifier
+/// `GS` — the scrubber must see them to refuse them in a code (in a name it
+/// transliterates them, with a warning).
+fn upper_keeping_non_ascii(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_uppercase());
+        } else if c.to_uppercase().all(|u| u.is_ascii()) {
+            out.push(c);
+        } else {
+            out.extend(c.to_uppercase());
+        }
+    }
+    out
 }
 
 /// Whether `to_uppercase` would leave the text as it is (checked on ASCII
@@ -1095,10 +1130,14 @@ mod tests {
                 if let Some(date) = by_hand {
                     assert_eq!(Some(date), chrono, "{format} {v}");
                 }
-                // The first two are the everyday shape: read by hand.
+                // The first two are the everyday shape: read by hand (not
+                // a year before MIN_YEAR, which goes the long way).
+                let early = chrono.is_some_and(|d| chrono::Datelike::year(&d) < MIN_YEAR);
                 assert_eq!(
                     by_hand.is_some(),
-                    i < 2 || (i == 6 && chrono.is_some()) || (i == 7 && format == "%Y%m%d"),
+                    i < 2
+                        || (i == 6 && chrono.is_some() && !early)
+                        || (i == 7 && format == "%Y%m%d"),
                     "{format} {v}"
                 );
             }
@@ -1123,7 +1162,13 @@ mod tests {
         let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d);
         for (format, v, date) in [
             ("%m/%d/%Y", "1/5/90", None),
-            ("%m/%d/%Y", "1/5/0090", day(90, 1, 5)),
+            ("%m/%d/%Y", "1/5/0090", None),
+            ("%m/%d/%Y", "01/05/-1990", None),
+            ("%m/%d/%Y", "01/05/+1990", None),
+            ("%d.%m.%Y", "05.01.-1990", None),
+            ("%m/%d/%Y", "01/05/1799", None),
+            ("%m/%d/%Y", "01/05/1800", day(1800, 1, 5)),
+            ("%b %d %Y", "mar 14 1961", day(1961, 3, 14)),
             ("%m/%d/%Y", "3/14/1961", day(1961, 3, 14)),
             ("%m/%d/%Y", "03/4/1961", day(1961, 3, 4)),
             ("%m/%d/%Y", "003/14/1961", None),
@@ -1321,7 +1366,7 @@ mod tests {
                 if v.is_ascii() {
                     return v.to_ascii_uppercase();
                 }
-                return v.to_uppercase();
+                return upper_keeping_non_ascii(&v);
             }
             v
         }

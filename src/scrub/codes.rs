@@ -128,8 +128,8 @@ pub fn taxonomy_shape(t: &str) -> bool {
 }
 
 /// The last four digits of a payment card number found in `text`, if any:
-/// a run of 13 to 19 digits (up to three spaces, dashes, dots, slashes or
-/// underscores allowed between its groups)
+/// a run of 13 to 19 digits (up to four spaces or ASCII punctuation
+/// characters allowed between its groups)
 /// that passes Luhn and starts with a card network's prefix. A run of
 /// digit groups is tried whole and as every stretch of whole groups, so
 /// a card number next to other digits ("4111…1111 0425") is still found,
@@ -147,8 +147,14 @@ pub fn card_number(text: &str) -> Option<String> {
     card_number_in(text)
 }
 
-/// What may stand between a card number's digit groups.
-const CARD_SEPARATORS: &[u8] = b" -./_";
+/// What may stand between a card number's digit groups: a space or any
+/// ASCII punctuation (letters end a run).
+fn card_separator(c: u8) -> bool {
+    c == b' ' || c.is_ascii_punctuation()
+}
+
+/// At most this many separators between two digit groups.
+const CARD_GAP: usize = 4;
 
 /// [`card_number`] for text of 13 bytes or more.
 #[inline(never)]
@@ -164,9 +170,9 @@ fn card_number_in(text: &str) -> Option<String> {
             i += 1;
             continue;
         }
-        // One run: digit groups joined by separators — up to three of
-        // space, dash, dot, slash or underscore (`4111 - 1111`,
-        // `4111.1111`, `4111  1111`: how people write card numbers).
+        // One run: digit groups joined by separators — up to four spaces
+        // or ASCII punctuation (`4111 - 1111`, `4111.1111`, `(4111) 1111`,
+        // `4111,1111`, `4111 -- 1111`: how people write card numbers).
         let mut groups: Vec<&[u8]> = Vec::new();
         loop {
             let start = i;
@@ -175,7 +181,7 @@ fn card_number_in(text: &str) -> Option<String> {
             }
             groups.push(&b[start..i]);
             let mut next = i;
-            while next < i + 3 && b.get(next).is_some_and(|c| CARD_SEPARATORS.contains(c)) {
+            while next < i + CARD_GAP && b.get(next).is_some_and(|&c| card_separator(c)) {
                 next += 1;
             }
             match b.get(next) {
@@ -395,17 +401,25 @@ mod tests {
             ("4111.1111.1111.1111", "1111"),
             ("4111/1111/1111/1111", "1111"),
             ("4111_1111_1111_1111", "1111"),
+            // And (a second round of the same tester): commas, pluses,
+            // bars, brackets, four separators.
+            ("4111,1111,1111,1111", "1111"),
+            ("4111+1111+1111+1111", "1111"),
+            ("4111|1111|1111|1111", "1111"),
+            ("(4111) 1111-1111-1111", "1111"),
+            ("4111    1111    1111    1111", "1111"),
+            ("4111 -- 1111 -- 1111 -- 1111", "1111"),
         ] {
             assert_eq!(card_number(text).as_deref(), Some(last4), "{text}");
         }
         for text in [
             "1234567893", // an NPI
             "NPI 1234567893 TIN 123456789",
-            "4111111111111112",       // fails Luhn
-            "9111111111111115",       // no network starts with 9
-            "41111111111111110000",   // twenty digits, one group
-            "4111    1111 1111 1111", // four spaces end a run
-            "4111 , 1111 1111 1111",  // so does a comma
+            "4111111111111112",        // fails Luhn
+            "9111111111111115",        // no network starts with 9
+            "41111111111111110000",    // twenty digits, one group
+            "4111     1111 1111 1111", // five spaces end a run
+            "4111 x 1111 1111 1111",   // so does a letter
             "RFM-1001-1",
             "62704-1111",
         ] {

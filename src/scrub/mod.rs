@@ -874,6 +874,12 @@ impl<'p> Scrubber<'p> {
             }
             if l.units <= Decimal::ZERO {
                 f.error(line_at(i, "units"), "units", "must be more than zero");
+            } else if r_digits(l.units) > R_QUANTITY {
+                f.error(
+                    line_at(i, "units"),
+                    "units",
+                    format!("has more than the {R_QUANTITY} digits SV104/SV205 hold"),
+                );
             }
             if let Some(pos) = &l.place_of_service {
                 if !PLACES_OF_SERVICE.contains(&pos.as_str()) {
@@ -1101,6 +1107,19 @@ enum Text {
     /// Ids and codes: a changed character would change what they identify,
     /// so a delimiter sets the claim aside.
     Code,
+}
+
+/// The most digits an X12 quantity (R 1/15: SV104, SV205, CTP04) holds.
+const R_QUANTITY: usize = 15;
+
+/// The digits a decimal is written with in X12 (no sign, no point, no
+/// trailing zeros after the point).
+fn r_digits(d: Decimal) -> usize {
+    d.normalize()
+        .to_string()
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count()
 }
 
 /// The oldest a patient or subscriber may be, in years: older is a
@@ -1659,6 +1678,11 @@ mod tests {
             ),
             (
                 broken(p, |c| c.lines[0].units = Decimal::ZERO),
+                "lines[1].units units",
+            ),
+            // Found by an independent tester: 20 digits went out in SV104.
+            (
+                broken(p, |c| c.lines[0].units = Decimal::from(10_u64.pow(16))),
                 "lines[1].units units",
             ),
             (

@@ -140,6 +140,10 @@ fn a_card_number_written_with_other_separators_is_found_too() {
         "4111.1111.1111.1111",
         "4111/1111/1111/1111",
         "4111_1111_1111_1111",
+        // The tester's second round: commas, brackets, four separators.
+        "4111,1111,1111,1111",
+        "(4111) 1111-1111-1111",
+        "4111 -- 1111 -- 1111 -- 1111",
     ];
     let claims: Vec<serde_json::Value> = typed
         .iter()

@@ -852,3 +852,89 @@ fn a_sum_that_cannot_add_a_cell_names_that_cells_row() {
         "{total}"
     );
 }
+
+/// Found by a second round of the independent tester: values that still
+/// went out changed. `ı10` (a dotless i) became the diagnosis `I10` through
+/// `upper`; `01/05/-1990` read as a signed year; a service date in the year
+/// 26 (`0026`); units of twenty digits (SV104 holds 15). Each now sets its
+/// claim aside, naming the row and field.
+#[test]
+fn second_round_values_that_went_out_changed_are_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clinic_with_cells(
+        dir.path(),
+        &[
+            ("RFM-1002", "Dx 1", "\u{131}10"),
+            ("RFM-1003", "Patient DOB", "01/05/-1990"),
+            ("RFM-1004", "Date of Service", "11/12/0026"),
+            ("RFM-1005", "Units", "99999999999999999999"),
+        ],
+    );
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["set_aside"],
+        serde_json::json!(["RFM-1002", "RFM-1003", "RFM-1004", "RFM-1005"]),
+        "{report}"
+    );
+    let problems = report["problems"].as_array().unwrap();
+    for (claim, field, rule) in [
+        ("RFM-1002", "diagnoses", "non-ascii-in-code"),
+        ("RFM-1003", "subscriber.birth_date", "map"),
+        ("RFM-1004", "lines[1].service_date", "map"),
+        ("RFM-1005", "lines[1].units", "units"),
+    ] {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p["claim"] == claim && p["field"] == field && p["rule"] == rule),
+            "{claim} {field} {rule}: {report}"
+        );
+    }
+}
+
+/// A file that starts with a UTF-8 byte order mark says it is UTF-8: under
+/// `encoding = "auto"` a row that is not (Windows-1252 bytes after the mark)
+/// is refused naming the row and the mark, not read cell by cell as
+/// Windows-1252 (found by the tester's second round: the docs said so).
+#[test]
+fn a_bom_file_with_a_row_that_is_not_utf8_is_refused_naming_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    // A Windows-1252 apostrophe (0x92, not UTF-8) in RFM-1001's first row.
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(text.replacen("WELBY", "O\u{1}BRIEN", 1).bytes().map(|b| {
+        if b == 1 {
+            0x92
+        } else {
+            b
+        }
+    }));
+    let input = dir.path().join("bom-cp1252.csv");
+    std::fs::write(&input, &bytes).unwrap();
+    let out = edi_courier(&[
+        "scrub",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["claim"] == "RFM-1001")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(p["rows"]["first"], 1, "{p}");
+    assert!(
+        p["message"].as_str().unwrap().contains("byte order mark"),
+        "{p}"
+    );
+}
