@@ -212,6 +212,10 @@ pub enum Collected {
     Refused { name: String, reason: Refusal },
 }
 
+/// Files up to this size are read again before they leave the server
+/// (`Collect::still_as_read`): acknowledgments and most 835s.
+const RECHECK_BYTES: u64 = 1 << 20;
+
 /// What became of a collected file on the partner's server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Removal {
@@ -365,6 +369,32 @@ impl Collect<'_> {
             }
             tokio::time::sleep(retry.delay(tries)).await;
         }
+    }
+
+    /// Whether a small file still holds the bytes that were read (SHA-256
+    /// `sha`): one rewritten in place at the same size within the server's
+    /// one-second time resolution looks unchanged to a listing. Larger
+    /// files are taken on their size and time (reading them twice would
+    /// double every large download).
+    async fn still_as_read(
+        &self,
+        conn: &Connection,
+        remote: &str,
+        entry: &RemoteEntry,
+        sha: &str,
+    ) -> Result<bool, CollectError> {
+        if entry.size > RECHECK_BYTES {
+            return Ok(true);
+        }
+        let again = conn
+            .download(
+                remote,
+                &mut std::io::sink(),
+                entry.size,
+                self.partner.max_inbound_bytes,
+            )
+            .await?;
+        Ok(matches!(again, Fetched::Whole { sha256, .. } if crate::hex(&sha256) == sha))
     }
 
     /// The claims this run's payments took past their charge.
@@ -617,7 +647,9 @@ impl Collect<'_> {
         // server since it was listed holds bytes nobody read (a payer
         // appending its next answer). It stays for the next run, which
         // reads it whole; what was applied is then a repeat.
-        if conn.size_and_mtime(&remote).await? != Some((entry.size, entry.modified)) {
+        if conn.size_and_mtime(&remote).await? != Some((entry.size, entry.modified))
+            || !self.still_as_read(conn, &remote, entry, &sha).await?
+        {
             tracing::warn!(file = %entry.name,
                 "changed on the server after it was listed: left there, read again next run");
             return Ok((outcome, Removal::LeftChanged));

@@ -253,3 +253,61 @@ fn a_claim_paid_more_than_it_charged_is_listed() {
         serde_json::json!([{ "partner": PARTNER, "claim": "RFM-1002", "charge": "95.00", "paid": "190.00" }])
     );
 }
+
+/// Found by the tester's second round: a 999 rewritten in place at the same
+/// size within the same second (AK9 A turned to R) looked unchanged to the
+/// listing — the server's times have one-second resolution — so the
+/// acceptance was applied and the rejection deleted unread. A small file is
+/// now read again before it leaves the server: this one stays, and the next
+/// run finds its other content (and quarantines it: a repeat that differs).
+#[test]
+fn a_small_file_rewritten_at_the_same_size_and_time_stays_on_the_server() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let (claims, _) = submit_example(&ws);
+    let file = ws.partner.inbound_dir.join("ACK.999");
+    let accepting = common::accepting_999(at(), 500);
+    std::fs::write(&file, &accepting).unwrap();
+
+    let flag = ws.path("paused");
+    let run = Command::new(env!("CARGO_BIN_EXE_edi-courier"))
+        .args(["collect", "--partner", PARTNER, "--config"])
+        .arg(&ws.config)
+        .env("EDI_COURIER_NOW", common::NOW)
+        .env(
+            "EDI_COURIER_FAULT",
+            format!("pause-collect-processed={}", flag.display()),
+        )
+        .current_dir(ws.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !flag.exists() {
+        assert!(started.elapsed().as_secs() < 60, "collect never paused");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The same length, another answer, the same modification time.
+    let text = String::from_utf8(accepting.clone()).unwrap();
+    let rewritten = text
+        .replace("IK5*A", "IK5*R")
+        .replace("AK9*A*1*1*1", "AK9*R*1*1*0");
+    assert_eq!(rewritten.len(), text.len());
+    assert_ne!(rewritten, text);
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::fs::write(&file, &rewritten).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    std::fs::remove_file(&flag).unwrap();
+    let out = run.wait_with_output().unwrap();
+    let said = common::said(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("ACK.999: changed on the server"), "{said}");
+    assert_eq!(names_in(&ws.partner.inbound_dir), ["ACK.999"], "left");
+    assert_eq!(statuses(&ws, &claims), vec!["accepted_999"; claims.len()]);
+}
