@@ -1112,14 +1112,14 @@ enum Text {
 /// The most digits an X12 quantity (R 1/15: SV104, SV205, CTP04) holds.
 const R_QUANTITY: usize = 15;
 
-/// The digits a decimal is written with in X12 (no sign, no point, no
-/// trailing zeros after the point).
+/// The significant digits a decimal is written with in X12 (no sign, no
+/// point, no trailing zeros after the point), counted without writing it.
 fn r_digits(d: Decimal) -> usize {
     d.normalize()
-        .to_string()
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .count()
+        .mantissa()
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |l| l as usize + 1)
 }
 
 /// The oldest a patient or subscriber may be, in years: older is a
