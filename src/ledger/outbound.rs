@@ -377,6 +377,26 @@ where
     r.try_get(name).map_err(query_err(what))
 }
 
+/// A file still being sealed is abandoned, with why (in `tx`).
+async fn abandon_sealing(
+    tx: &mut Transaction<'_, Any>,
+    file_id: i64,
+    reason: &str,
+    at: &str,
+) -> Result<(), LedgerError> {
+    sqlx::query(
+        "UPDATE files SET state = 'abandoned', last_error = $2, updated_at = $3 \
+         WHERE id = $1 AND state = 'sealing'",
+    )
+    .bind(file_id)
+    .bind(reason)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("abandoning a file"))?;
+    Ok(())
+}
+
 fn export_row(r: &AnyRow) -> Result<ExportRow, LedgerError> {
     const WHAT: &str = "reading an export";
     let state: String = col(r, "state", WHAT)?;
@@ -531,16 +551,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE files SET state = 'abandoned', last_error = $2, updated_at = $3 \
-             WHERE id = $1 AND state = 'sealing'",
-        )
-        .bind(file_id)
-        .bind(reason)
-        .bind(&at)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("abandoning a file"))?;
+        abandon_sealing(&mut tx, file_id, reason, &at).await?;
         event(
             &mut tx,
             &at,
@@ -566,16 +577,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE files SET state = 'abandoned', last_error = $2, updated_at = $3 \
-             WHERE id = $1 AND state = 'sealing'",
-        )
-        .bind(file_id)
-        .bind(&refusal.words)
-        .bind(&at)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("abandoning a file"))?;
+        abandon_sealing(&mut tx, file_id, &refusal.words, &at).await?;
         sqlx::query(
             "UPDATE exports SET refused_under = $2, refusal = $3, updated_at = $4 WHERE id = $1",
         )
