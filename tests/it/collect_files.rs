@@ -94,6 +94,32 @@ fn accepting_277(claims: &[Claim], bht03: &str) -> Vec<u8> {
     out
 }
 
+/// `collect` started with `EDI_COURIER_FAULT=pause-collect-processed`:
+/// returned once it has applied what it read and waits, before the file
+/// leaves the server, until the flag file is removed.
+fn collect_paused(ws: &Workspace) -> (std::process::Child, std::path::PathBuf) {
+    let flag = ws.path("paused");
+    let run = Command::new(env!("CARGO_BIN_EXE_edi-courier"))
+        .args(["collect", "--partner", PARTNER, "--config"])
+        .arg(&ws.config)
+        .env("EDI_COURIER_NOW", common::NOW)
+        .env(
+            "EDI_COURIER_FAULT",
+            format!("pause-collect-processed={}", flag.display()),
+        )
+        .current_dir(ws.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !flag.exists() {
+        assert!(started.elapsed().as_secs() < 60, "collect never paused");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (run, flag)
+}
+
 /// Regression (found by an independent tester): with the configuration
 /// found as `./edi-courier.toml` (or given by a relative `--config`) the
 /// spool is relative, and `collect` read each downloaded file from the
@@ -144,25 +170,7 @@ fn a_file_that_grows_after_it_was_read_stays_on_the_server_and_is_read_whole_nex
     let file = ws.partner.inbound_dir.join("ANSWERS.x12");
     std::fs::write(&file, common::accepting_999(at(), 500)).unwrap();
 
-    let flag = ws.path("paused");
-    let run = Command::new(env!("CARGO_BIN_EXE_edi-courier"))
-        .args(["collect", "--partner", PARTNER, "--config"])
-        .arg(&ws.config)
-        .env("EDI_COURIER_NOW", common::NOW)
-        .env(
-            "EDI_COURIER_FAULT",
-            format!("pause-collect-processed={}", flag.display()),
-        )
-        .current_dir(ws.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !flag.exists() {
-        assert!(started.elapsed().as_secs() < 60, "collect never paused");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let (run, flag) = collect_paused(&ws);
     // The payer appends its 277CA while we hold the 999 applied.
     let mut grown = std::fs::read(&file).unwrap();
     grown.extend(accepting_277(&claims, &bht03));
@@ -269,25 +277,7 @@ fn a_small_file_rewritten_at_the_same_size_and_time_stays_on_the_server() {
     let accepting = common::accepting_999(at(), 500);
     std::fs::write(&file, &accepting).unwrap();
 
-    let flag = ws.path("paused");
-    let run = Command::new(env!("CARGO_BIN_EXE_edi-courier"))
-        .args(["collect", "--partner", PARTNER, "--config"])
-        .arg(&ws.config)
-        .env("EDI_COURIER_NOW", common::NOW)
-        .env(
-            "EDI_COURIER_FAULT",
-            format!("pause-collect-processed={}", flag.display()),
-        )
-        .current_dir(ws.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !flag.exists() {
-        assert!(started.elapsed().as_secs() < 60, "collect never paused");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let (run, flag) = collect_paused(&ws);
     // The same length, another answer, the same modification time.
     let text = String::from_utf8(accepting.clone()).unwrap();
     let rewritten = text

@@ -17,6 +17,15 @@ fn clinic_map_with(dir: &Path, from: &str, to: &str) -> PathBuf {
     path
 }
 
+/// `scrub --json` of `input` through `map`: exit code and report.
+fn scrub_json(map: &str, input: &Path) -> (Option<i32>, serde_json::Value) {
+    let out = edi_courier(&["scrub", "--map", map, input.to_str().unwrap(), "--json"]);
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
 /// Scrubs the clinic example through a map: exit code and stderr.
 fn scrub_with(map: &Path, input: &str) -> (Option<i32>, String) {
     let out = edi_courier(&["scrub", "--map", map.to_str().unwrap(), input]);
@@ -870,14 +879,7 @@ fn second_round_values_that_went_out_changed_are_set_aside() {
             ("RFM-1005", "Units", "99999999999999999999"),
         ],
     );
-    let out = edi_courier(&[
-        "scrub",
-        "--map",
-        "clinic-professional",
-        input.to_str().unwrap(),
-        "--json",
-    ]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, report) = scrub_json("clinic-professional", &input);
     assert_eq!(
         report["set_aside"],
         serde_json::json!(["RFM-1002", "RFM-1003", "RFM-1004", "RFM-1005"]),
@@ -918,14 +920,7 @@ fn a_bom_file_with_a_row_that_is_not_utf8_is_refused_naming_the_row() {
     }));
     let input = dir.path().join("bom-cp1252.csv");
     std::fs::write(&input, &bytes).unwrap();
-    let out = edi_courier(&[
-        "scrub",
-        "--map",
-        "clinic-professional",
-        input.to_str().unwrap(),
-        "--json",
-    ]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, report) = scrub_json("clinic-professional", &input);
     let p = report["problems"]
         .as_array()
         .unwrap()
