@@ -869,11 +869,15 @@ fn written_as<'i>(
     let (ours, theirs) = (runs(v), runs(&written));
     // What is around the numbers must be the format's too: a sign before
     // the year (`01/05/-1990`, `+1990`) is not a year chrono should read.
+    // (Runs of spaces count as one: `%e` pads a day with a space.)
     let skeleton = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !c.is_ascii_digit())
-            .flat_map(char::to_lowercase)
-            .collect()
+        let mut out = String::new();
+        for c in s.chars().filter(|c| !c.is_ascii_digit()) {
+            if !(c == ' ' && out.ends_with(' ')) {
+                out.extend(c.to_lowercase());
+            }
+        }
+        out
     };
     (MIN_YEAR..=9999).contains(&chrono::Datelike::year(&date))
         && skeleton(v) == skeleton(&written)
@@ -1169,6 +1173,7 @@ mod tests {
             ("%m/%d/%Y", "01/05/1799", None),
             ("%m/%d/%Y", "01/05/1800", day(1800, 1, 5)),
             ("%b %d %Y", "mar 14 1961", day(1961, 3, 14)),
+            ("%b %e %Y", "Mar 5 1961", day(1961, 3, 5)),
             ("%m/%d/%Y", "3/14/1961", day(1961, 3, 14)),
             ("%m/%d/%Y", "03/4/1961", day(1961, 3, 4)),
             ("%m/%d/%Y", "003/14/1961", None),
