@@ -357,24 +357,9 @@ impl<'p> Scrubber<'p> {
             );
             return;
         }
-        if !t.is_ascii() {
-            let ascii = deunicode::deunicode_with_tofu(&t, "\u{0}");
-            if ascii.contains('\u{0}') {
-                f.error(
-                    field,
-                    "non-ascii-text",
-                    "holds characters with no ASCII form; X12 carries ASCII only",
-                );
-                return;
-            }
-            f.warn(
-                field,
-                "non-ascii-transliterated",
-                "non-ASCII letters were transliterated to ASCII (as é → e, ß → ss; the letters themselves are not shown: names are PHI)",
-            );
-            t = ascii;
-        }
-        if t.bytes().any(|b| b.is_ascii_control()) {
+        // Control characters first, C1 ones (U+0080–U+009F) included: they
+        // are not letters to transliterate.
+        if t.chars().any(char::is_control) {
             match class {
                 Text::Code => {
                     f.error(
@@ -392,10 +377,27 @@ impl<'p> Scrubber<'p> {
             }
             t = t
                 .chars()
-                .map(|c| if c.is_ascii_control() { ' ' } else { c })
+                .map(|c| if c.is_control() { ' ' } else { c })
                 .collect::<String>()
                 .trim()
                 .to_owned();
+        }
+        if !t.is_ascii() {
+            let ascii = deunicode::deunicode_with_tofu(&t, "\u{0}");
+            if ascii.contains('\u{0}') {
+                f.error(
+                    field,
+                    "non-ascii-text",
+                    "holds characters with no ASCII form; X12 carries ASCII only",
+                );
+                return;
+            }
+            f.warn(
+                field,
+                "non-ascii-transliterated",
+                "non-ASCII letters were transliterated to ASCII (as é → e, ß → ss; the letters themselves are not shown: names are PHI)",
+            );
+            t = ascii;
         }
         let d = self.profile.envelope.delimiters;
         let delimiters = [d.element, d.component, d.repetition, d.segment];

@@ -110,6 +110,10 @@ fn non_ascii_or_control_characters_in_ids_set_the_claim_aside_and_in_names_are_r
     let member = header.iter().position(|h| *h == "Member ID").unwrap();
     let mut cells: Vec<String> = rows[at].split(',').map(str::to_owned).collect();
     cells[last] = "SMI\u{0}TH".to_owned();
+    // And a C1 control character (NEL) in the first name: a control, not a
+    // letter to transliterate.
+    let first = header.iter().position(|h| *h == "Patient First").unwrap();
+    cells[first] = "AN\u{85}NA".to_owned();
     rows[at] = cells.join(",");
     let at5 = rows
         .iter()
@@ -169,6 +173,7 @@ fn non_ascii_or_control_characters_in_ids_set_the_claim_aside_and_in_names_are_r
                 "non-ascii-transliterated"
             ),
             row("RFM-1004", "subscriber.last_name", "control-replaced"),
+            row("RFM-1004", "subscriber.first_name", "control-replaced"),
             row("RFM-1005", "subscriber.member_id", "control-character"),
         ]
     );
