@@ -351,7 +351,9 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
                 report.overpaid.len()
             ),
             format!(
-                "Payments from {partner} now add up to more than the charge of:\n{}\n\n                 A payer's error, or one payment posted twice under a new trace number.                  Nothing was changed for it; see each with `edi-courier trace CLAIM`.",
+                "Payments from {partner} now add up to more than the charge of:\n{}\n\n\
+                 A payer's error, or one payment posted twice under a new trace number. \
+                 Nothing was changed for it; see each with `edi-courier trace CLAIM`.",
                 listed.join("\n")
             ),
         ));
@@ -627,6 +629,14 @@ mod tests {
             alerts[0]
                 .body
                 .contains("RFM-1002: paid 190.00 on a charge of 95.00"),
+            "{}",
+            alerts[0].body
+        );
+        // Regression: the body once carried the source's indentation.
+        assert!(
+            alerts[0]
+                .body
+                .contains("\n\nA payer's error, or one payment posted twice under a new trace number. Nothing"),
             "{}",
             alerts[0].body
         );
