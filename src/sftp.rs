@@ -322,11 +322,7 @@ impl Connection {
 
     /// The size of a remote file, or None when it does not exist.
     pub async fn size_of(&self, path: &str) -> Result<Option<u64>, SftpError> {
-        match self.sftp.metadata(path).await {
-            Ok(meta) => Ok(Some(meta.size.unwrap_or(0))),
-            Err(SftpProtoError::Status(s)) if s.status_code == StatusCode::NoSuchFile => Ok(None),
-            Err(e) => Err(self.remote("checking", path)(e)),
-        }
+        Ok(self.size_and_mtime(path).await?.map(|(size, _)| size))
     }
 
     /// A remote file's size and modification time (seconds since the
