@@ -375,12 +375,7 @@ impl<'p> Scrubber<'p> {
                     "held control characters (a NUL, a tab or the like); each became a space",
                 ),
             }
-            t = t
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect::<String>()
-                .trim()
-                .to_owned();
+            t = spaced(&t, char::is_control);
         }
         if !t.is_ascii() {
             let ascii = deunicode::deunicode_with_tofu(&t, "\u{0}");
@@ -417,18 +412,7 @@ impl<'p> Scrubber<'p> {
                             "held {held:?}, a delimiter in this partner's X12; each became a space"
                         ),
                     );
-                    t = t
-                        .chars()
-                        .map(|c| {
-                            if c.is_ascii() && delimiters.contains(&(c as u8)) {
-                                ' '
-                            } else {
-                                c
-                            }
-                        })
-                        .collect::<String>()
-                        .trim()
-                        .to_owned();
+                    t = spaced(&t, |c| c.is_ascii() && delimiters.contains(&(c as u8)));
                 }
             }
         }
@@ -1109,6 +1093,15 @@ enum Text {
     /// Ids and codes: a changed character would change what they identify,
     /// so a delimiter sets the claim aside.
     Code,
+}
+
+/// `t` with each character `hit` finds made a space, trimmed.
+fn spaced(t: &str, hit: impl Fn(char) -> bool) -> String {
+    t.chars()
+        .map(|c| if hit(c) { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 /// The most digits an X12 quantity (R 1/15: SV104, SV205, CTP04) holds.
