@@ -91,10 +91,9 @@ pub enum SubmitError {
     /// a claim of their own before the rest turned up, so sending the file
     /// would send part of a claim (or, two claims under one id, one of them).
     #[error(
-        "{}: {claims} claim(s) have rows apart from the rest of their claim ({}{}): nothing of this export is sent — list each claim's rows one after another (or give each claim its own id) and drop it again",
+        "{}: {}: nothing of this export is sent — list each claim's rows one after another (or give each claim its own id) and drop it again",
         path.display(),
-        ids.join(", "),
-        if *claims > ids.len() as u64 { ", …" } else { "" }
+        SubmitError::refusal_words(*claims, ids)
     )]
     RowsApart {
         path: PathBuf,
@@ -112,11 +111,11 @@ pub enum SubmitError {
 }
 
 impl SubmitError {
-    /// How a refusal is remembered (`Ledger::refuse_export`): the claims,
-    /// by id, never the export's values.
+    /// What a refusal for rows apart says (and `Ledger::refuse_export`
+    /// remembers): the claims, by id, never the export's values.
     fn refusal_words(claims: u64, ids: &[String]) -> String {
         format!(
-            "{claims} claim(s) with rows apart from the rest of their claim ({}{})",
+            "{claims} claim(s) have rows apart from the rest of their claim ({}{})",
             ids.join(", "),
             if claims > ids.len() as u64 {
                 ", …"
@@ -659,20 +658,18 @@ impl Submit<'_> {
                 );
                 // Remembered with the map it was read under: unchanged, the
                 // next runs refuse it without a control number or a file.
+                let words = SubmitError::refusal_words(claims, &ids);
                 match self.map {
                     Some(map) => {
                         let refusal = Refusal {
                             reader: Self::reader(map),
-                            words: SubmitError::refusal_words(claims, &ids),
+                            words,
                         };
                         self.ledger
                             .refuse_export((export_id, file_id), &refusal, self.now)
                             .await?;
                     }
-                    None => {
-                        let words = SubmitError::refusal_words(claims, &ids);
-                        self.ledger.abandon_file(file_id, &words, self.now).await?;
-                    }
+                    None => self.ledger.abandon_file(file_id, &words, self.now).await?,
                 }
                 return Err(SubmitError::RowsApart {
                     path: export.to_owned(),
