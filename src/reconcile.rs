@@ -40,11 +40,11 @@ pub enum Target {
         acked: Acked,
         listed: Vec<Listed>,
     },
-    /// Every claim of a transaction set of ours (GS06, ST02), when its group
-    /// and it are what `acked` and `listed` say they are.
+    /// Every claim of a transaction set of ours (GS06, and ST02 in
+    /// `listed`), when its group and it are what `acked` and `listed` say
+    /// they are.
     Set {
         group: i64,
-        set: i64,
         ours: Pair,
         acked: Acked,
         listed: Listed,
@@ -52,7 +52,6 @@ pub enum Target {
     /// The claim of that set whose segment range holds this position (IK302).
     Segment {
         group: i64,
-        set: i64,
         position: i64,
         ours: Pair,
         acked: Acked,
@@ -258,7 +257,9 @@ fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
         ));
     }
     for s in &a.sets {
-        let Some(set) = number(&s.set) else { continue };
+        if number(&s.set).is_none() {
+            continue;
+        }
         let status = if matches!(s.status.as_str(), "R" | "M" | "W" | "X") {
             ClaimStatus::Rejected999
         } else {
@@ -269,7 +270,6 @@ fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
         out.push(verdict(
             Target::Set {
                 group,
-                set,
                 ours: ours.clone(),
                 acked: acked.clone(),
                 listed: listed(s),
@@ -281,7 +281,6 @@ fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
             out.push(verdict(
                 Target::Segment {
                     group,
-                    set,
                     position: i64::from(e.position),
                     ours: ours.clone(),
                     acked: acked.clone(),
@@ -428,7 +427,6 @@ mod tests {
             v[0].target,
             Target::Set {
                 group: 12,
-                set: 3,
                 ours: pair(),
                 acked: acked.clone(),
                 listed: listed.clone(),
@@ -439,7 +437,6 @@ mod tests {
             v[1].target,
             Target::Segment {
                 group: 12,
-                set: 3,
                 position: 17,
                 ours: pair(),
                 acked,

@@ -1525,7 +1525,6 @@ async fn resolve(
         }
         Target::Set {
             group,
-            set: _,
             ours,
             acked,
             listed,
@@ -1537,7 +1536,6 @@ async fn resolve(
         }
         Target::Segment {
             group,
-            set: _,
             position,
             ours,
             acked,
