@@ -299,7 +299,7 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
                             "{partner}: {unknown} answer(s) matching no claim we sent"
                         ),
                         format!(
-                            "{name} from {partner} answers claim ids that match no claim we sent to {partner} from these parties (ISA06/ISA08) (for a 277CA: in the batch, BHT03, its 2200B names): {}{}.\n\n\
+                            "{name} from {partner} gives answers that reach no claim we sent to {partner} from these parties (ISA06/ISA08): claim ids we never sent (for a 277CA: in the batch, BHT03, its 2200B names; or with another charge, STC04, than ours), or a batch, set or group of ours other than the answer describes it (a 999's AK1, AK2 and AK9): {}{}.\n\n\
                              They are kept and listed by `edi-courier status` (and flagged ours=no in the \
                              remittance export); attach one with `edi-courier match #N CLAIM --partner {partner}`.",
                             unknown_claims.join(", "),

@@ -86,6 +86,8 @@ pub struct Acked {
     pub functional_id: String,
     /// AK103: the version (our GS08), None when not given.
     pub version: Option<String>,
+    /// AK902: how many sets the group held (our GE01).
+    pub sets_included: u32,
 }
 
 /// One set a 999 lists (AK2): what it says the set is.
@@ -108,6 +110,36 @@ pub struct Verdict {
     pub codes: Vec<String>,
     pub paid: Option<Decimal>,
     pub payer_claim_number: Option<String>,
+    /// A 277CA claim status's STC04: the claim's total charge as the payer
+    /// read it. The status applies only to a submission of ours with that
+    /// charge (another charge means another claim, or a misread one).
+    pub charge: Option<Decimal>,
+}
+
+impl Target {
+    /// What the verdict is about, as the list of unmatched answers names
+    /// it: a claim id, or our envelope's numbers (never patient data).
+    pub fn named(&self) -> String {
+        match self {
+            Target::Interchange { control, .. } => format!("interchange {control:09}"),
+            Target::Group { control, .. } => format!("group {control}"),
+            Target::Set { group, listed, .. } | Target::Segment { group, listed, .. } => {
+                match listed.set {
+                    Some(set) => format!("set {set:04} of group {group}"),
+                    None => format!("a set with no number (AK202) in group {group}"),
+                }
+            }
+            Target::Batch { reference } => format!("batch {reference}"),
+            Target::Claim { claim_id, .. } => claim_id.clone(),
+        }
+    }
+
+    /// Whether an answer about it that reaches no claim is listed as
+    /// unmatched: all but a segment error, whose set's own verdict is (an
+    /// error in a set's header or trailer lies within no claim).
+    pub fn listed_when_unmatched(&self) -> bool {
+        !matches!(self, Target::Segment { .. })
+    }
 }
 
 fn number(s: &str) -> Option<i64> {
@@ -148,6 +180,7 @@ fn verdict(target: Target, status: ClaimStatus, codes: Vec<String>) -> Verdict {
         codes,
         paid: None,
         payer_claim_number: None,
+        charge: None,
     }
 }
 
@@ -186,6 +219,7 @@ pub fn verdicts(response: &Response) -> Vec<Verdict> {
                     codes: c.statuses.iter().chain(&c.above).map(stc_code).collect(),
                     paid: None,
                     payer_claim_number: c.payer_claim_number.clone(),
+                    charge: c.statuses.iter().find_map(|st| st.amount),
                 })
                 .collect();
             // A batch-level status with no claim below it: every claim of the batch.
@@ -218,6 +252,7 @@ pub fn payment_verdict(c: &ClaimPayment) -> Verdict {
         codes: remit_codes(c),
         paid: Some(c.paid),
         payer_claim_number: c.payer_claim_number.as_deref().map(str::to_owned),
+        charge: None,
     }
 }
 
@@ -233,6 +268,7 @@ fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
     let acked = Acked {
         functional_id: a.functional_id.trim().to_owned(),
         version: given(&a.version),
+        sets_included: a.sets_included,
     };
     let listed = |s: &crate::model::response::SetAck| Listed {
         set: number(&s.set),
@@ -257,9 +293,6 @@ fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
         ));
     }
     for s in &a.sets {
-        if number(&s.set).is_none() {
-            continue;
-        }
         let status = if matches!(s.status.as_str(), "R" | "M" | "W" | "X") {
             ClaimStatus::Rejected999
         } else {
@@ -277,6 +310,8 @@ fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
             status,
             codes,
         ));
+        // A set with no number (AK202) is one of no group of ours: its
+        // verdict reaches no claim and is listed as unmatched.
         for e in &s.errors {
             out.push(verdict(
                 Target::Segment {
@@ -416,6 +451,7 @@ mod tests {
         let acked = Acked {
             functional_id: "HC".into(),
             version: Some("005010X222A1".into()),
+            sets_included: 0,
         };
         // AK203 not given: the set's version is not checked.
         let listed = Listed {

@@ -320,7 +320,7 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                 if !unknown_claims.is_empty() {
                     rejected = true;
                     text += &format!(
-                        "  answers matching no claim we sent between these parties (kept, see `status`): {}{}\n",
+                        "  answers reaching no claim we sent between these parties (kept, see `status`): {}{}\n",
                         unknown_claims.join(", "),
                         crate::lifecycle::more(*unknown_not_listed)
                     );
@@ -776,14 +776,15 @@ fn render_status(v: &StatusView) -> String {
         }
     }
     if !v.unmatched_answers.is_empty() {
-        text += "\nanswers matching no claim we sent between those parties, or in the batch a 277CA names (kept; `match #N CLAIM --partner P`)\n";
+        text += "\nanswers reaching no claim we sent between those parties (not-ours: a claim id, batch, set or group we never sent, or not where the answer places it; charge-differs: a 277CA's STC04 is not the claim's charge) (kept; `match #N CLAIM --partner P`)\n";
         for u in &v.unmatched_answers {
             text += &format!(
-                "  #{} {} {:<12} claim {:<20} {}{} from {}\n",
+                "  #{} {} {:<12} {:<24} {:<14} {}{} from {}\n",
                 u.response,
                 u.kind,
                 u.partner,
                 u.claim_ref,
+                u.why.name(),
                 u.status,
                 u.paid
                     .as_deref()

@@ -94,10 +94,12 @@ pub struct Reconciled {
     pub repeated: usize,
     /// Responses that matched no claim of ours (kept, listed by `status`).
     pub unmatched: usize,
-    /// Claim ids answered that are not ours (kept, listed, alerted): the
-    /// first [`LISTED_PER_STATUS`] of them.
+    /// Answers that reached no claim of ours (kept, listed, alerted), the
+    /// first [`LISTED_PER_STATUS`] of them: the claim ids (with the charges
+    /// when a 277CA's STC04 differs from ours), or our envelope's numbers
+    /// for a batch, set, group or interchange (`set 0002 of group 5`).
     pub unknown_claims: Vec<String>,
-    /// Answers about claim ids not ours past those listed.
+    /// Answers that reached no claim past those listed.
     pub unknown_not_listed: u64,
     /// The claims whose status moved, by the status each ended at.
     pub changed: StatusChanges,
@@ -928,16 +930,25 @@ impl Applying {
             for v in chunk {
                 match &v.target {
                     Target::Claim { claim_id, within } => {
-                        let Some(c) = pick(candidates.get(claim_id.as_str()), within, &batches, v)
-                        else {
-                            batch.unknown.push(v);
-                            if self.done.unknown_claims.len() < LISTED_PER_STATUS {
-                                self.done.unknown_claims.push(claim_id.clone());
-                            } else {
-                                self.done.unknown_not_listed += 1;
+                        let picked = pick(candidates.get(claim_id.as_str()), within, &batches, v);
+                        let c = match picked.map(|c| charge_fits(c, v)).transpose()? {
+                            Some(Ok(c)) => c,
+                            missed => {
+                                let (why, listed) = match missed {
+                                    Some(Err(ours)) => (
+                                        Unmatched::ChargeDiffers,
+                                        format!(
+                                            "{claim_id} (STC04 {} is not its charge {ours})",
+                                            v.charge.unwrap_or_default()
+                                        ),
+                                    ),
+                                    _ => (Unmatched::NotOurs, claim_id.clone()),
+                                };
+                                batch.unknown.push((v, why));
+                                self.done.unmatched_answer(listed);
+                                found.push(false);
+                                continue;
                             }
-                            found.push(false);
-                            continue;
                         };
                         let i = match at_claim.get(&c.id) {
                             Some(i) => *i,
@@ -963,6 +974,10 @@ impl Applying {
                     other => {
                         let ids = resolve(&mut self.tx, &self.partner, other).await?;
                         found.push(!ids.is_empty());
+                        if ids.is_empty() && other.listed_when_unmatched() {
+                            batch.unknown.push((v, Unmatched::NotOurs));
+                            self.done.unmatched_answer(other.named());
+                        }
                         for id in ids {
                             batch.record(id, v);
                             self.pending.push(id);
@@ -1300,13 +1315,37 @@ fn pick<'c>(
     by_number.or(first)
 }
 
+/// The candidate when the verdict's charge (a 277CA's STC04) is its
+/// charge, or gives none; else our charge, to say how they differ.
+fn charge_fits<'c>(
+    c: &'c Candidate,
+    v: &Verdict,
+) -> Result<Result<&'c Candidate, Decimal>, LedgerError> {
+    let Some(theirs) = v.charge else {
+        return Ok(Ok(c));
+    };
+    let ours = money(&c.charge)?;
+    Ok(if ours == theirs { Ok(c) } else { Err(ours) })
+}
+
+impl Reconciled {
+    /// Lists an answer that reached no claim (up to [`LISTED_PER_STATUS`]).
+    fn unmatched_answer(&mut self, named: String) {
+        if self.unknown_claims.len() < LISTED_PER_STATUS {
+            self.unknown_claims.push(named);
+        } else {
+            self.unknown_not_listed += 1;
+        }
+    }
+}
+
 /// Verdicts gathered in memory, then written in a few multi-row statements.
 #[derive(Default)]
 struct Batch<'v> {
     /// Every verdict, as history: claim, status, codes (JSON), paid.
     history: Vec<(i64, ClaimStatus, String, Option<String>)>,
-    /// Verdicts about claim ids that are not ours.
-    unknown: Vec<&'v Verdict>,
+    /// Verdicts that reached no claim of ours, and why.
+    unknown: Vec<(&'v Verdict, Unmatched)>,
 }
 
 fn codes_json(codes: &[String]) -> String {
@@ -1352,19 +1391,16 @@ impl<'v> Batch<'v> {
         for chunk in self.unknown.chunks(CHUNK) {
             let mut q = Values::new(
                 d,
-                "INSERT INTO unmatched_answers (response_id, claim_ref, status, codes, paid, created_at)",
+                "INSERT INTO unmatched_answers (response_id, claim_ref, status, codes, paid, created_at, why)",
             );
-            q.rows(chunk, |row, v| {
-                let claim_ref = match &v.target {
-                    Target::Claim { claim_id, .. } => claim_id.clone(),
-                    _ => String::new(),
-                };
+            q.rows(chunk, |row, (v, why)| {
                 row.bind(response_id)
-                    .bind(claim_ref)
+                    .bind(v.target.named())
                     .bind(v.status.name())
                     .bind(codes_json(&v.codes))
                     .bind(v.paid.map(|p| p.to_string()))
-                    .bind(at);
+                    .bind(at)
+                    .bind(why.name());
             });
             q.execute(tx, "recording unmatched answers").await?;
         }
@@ -1598,6 +1634,12 @@ impl Acknowledged {
             q.text("g.version", v);
         }
         q.number("g.control", control);
+        // AK902: the group held as many sets as ours did (GE01).
+        let n = q.next();
+        q.sql += &format!(
+            " AND (SELECT COUNT(*) FROM transaction_sets s WHERE s.group_id = g.id) = ${n}"
+        );
+        q.params.push(Param::Number(i64::from(acked.sets_included)));
         q
     }
 
@@ -1729,6 +1771,7 @@ impl Ledger {
             codes: serde_json::from_str(&codes).unwrap_or_default(),
             paid: paid.as_deref().map(money).transpose()?,
             payer_claim_number: None,
+            charge: None,
         };
         let mut batch = Batch::default();
         batch.record(claim, verdict);
@@ -1911,6 +1954,39 @@ impl Ledger {
     }
 }
 
+/// Why an answer reached no claim of ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unmatched {
+    /// A claim id, batch, set, group or interchange we never sent to the
+    /// partner between the answer's parties, or not where it places it
+    /// (a 277CA's batch, a 999's group and set as AK1/AK2/AK9 describe them).
+    NotOurs,
+    /// A 277CA claim status whose STC04 is not the charge of the claim it
+    /// names: about another claim, or the claim misread.
+    ChargeDiffers,
+}
+
+impl Unmatched {
+    pub fn name(self) -> &'static str {
+        match self {
+            Unmatched::NotOurs => "not-ours",
+            Unmatched::ChargeDiffers => "charge-differs",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, LedgerError> {
+        match s {
+            "not-ours" => Ok(Unmatched::NotOurs),
+            "charge-differs" => Ok(Unmatched::ChargeDiffers),
+            other => Err(LedgerError::Corrupt {
+                what: "unmatched answer reason",
+                value: other.to_owned(),
+            }),
+        }
+    }
+}
+
 /// A collected file as `status` lists it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InboundRow {
@@ -1922,14 +1998,17 @@ pub struct InboundRow {
     pub updated_at: String,
 }
 
-/// An answer about a claim id we never sent, as `status` lists it.
+/// An answer that reached no claim of ours, as `status` lists it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UnmatchedAnswer {
     /// The response's number (`match #N`).
     pub response: i64,
     pub kind: String,
     pub partner: String,
+    /// What it answers: a claim id, or our envelope's numbers (`set 0002
+    /// of group 5`, `batch …`).
     pub claim_ref: String,
+    pub why: Unmatched,
     pub status: String,
     pub paid: Option<String>,
     pub file: String,
@@ -1963,11 +2042,11 @@ impl Ledger {
             .collect()
     }
 
-    /// Answers about claim ids we never sent, not yet matched by hand.
+    /// Answers that reached no claim of ours, not yet matched by hand.
     pub async fn unmatched_answers(&self, limit: i64) -> Result<Vec<UnmatchedAnswer>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT u.response_id, r.kind, f.partner, u.claim_ref, u.status, u.paid, f.remote_name \
-             FROM unmatched_answers u JOIN responses r ON r.id = u.response_id \
+            "SELECT u.response_id, r.kind, f.partner, u.claim_ref, u.status, u.paid, f.remote_name, \
+             u.why FROM unmatched_answers u JOIN responses r ON r.id = u.response_id \
              JOIN inbound_files f ON f.id = r.file_id WHERE u.matched_to IS NULL \
              ORDER BY u.id LIMIT $1",
         )
@@ -1985,6 +2064,7 @@ impl Ledger {
                     status: col(r, 4)?,
                     paid: col(r, 5)?,
                     file: col(r, 6)?,
+                    why: Unmatched::parse(&col::<String>(r, 7)?)?,
                 })
             })
             .collect()

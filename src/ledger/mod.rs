@@ -36,7 +36,7 @@ pub use daemon::{Overdue, Overpaid, PendingAlert, StatusTotal};
 pub use dialect::{redacted, Dialect, LedgerUrl};
 pub use inbound::{
     fingerprint, identity, Applying, Begun, ClaimTrace, Fingerprint, Inbound, InboundRow,
-    InboundState, NewInbound, Reconciled, UnmatchedAnswer,
+    InboundState, NewInbound, Reconciled, Unmatched, UnmatchedAnswer,
 };
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, Refusal, SentClaim,

@@ -996,7 +996,9 @@ fn a_file_whose_processing_was_killed_twice_is_quarantined_not_retried_forever()
 /// A 277CA from the sandbox payer: one 2000B receiver (submitter `46*sub`,
 /// 2200B TRN02 `batch`), one provider, and a claim status (2200D TRN02
 /// CLM01, STC01) for each of `claims`.
-fn status_277(control: u32, batch: &str, sub: &str, claims: &[(&str, &str)]) -> String {
+/// A 277CA from the sandbox payer: for the batch `batch` of submitter
+/// `sub`, each claim's id, STC01 and STC04 (its charge as the payer read it).
+fn status_277(control: u32, batch: &str, sub: &str, claims: &[(&str, &str, &str)]) -> String {
     let mut body = vec![
         format!("BHT*0085*08*R{control}*20261121*0900*TH"),
         "HL*1**20*1".into(),
@@ -1011,11 +1013,11 @@ fn status_277(control: u32, batch: &str, sub: &str, claims: &[(&str, &str)]) -> 
         "HL*3*2*19*1".into(),
         "NM1*85*2*CLINIC*****XX*1234567893".into(),
     ];
-    for (i, (id, stc)) in claims.iter().enumerate() {
+    for (i, (id, stc, charge)) in claims.iter().enumerate() {
         body.push(format!("HL*{}*3*PT", 4 + i));
         body.push("NM1*QC*1*DOE*JANE".into());
         body.push(format!("TRN*2*{id}"));
-        body.push(format!("STC*{stc}*20261121*WQ*100"));
+        body.push(format!("STC*{stc}*20261121*WQ*{charge}"));
     }
     interchange(
         control,
@@ -1063,16 +1065,24 @@ fn a_277ca_claim_status_lands_only_on_the_claim_of_the_batch_it_names() {
     assert_ne!(first, second);
     assert_eq!(s.statuses(), [("sent".to_owned(), 10)]);
     let ids: Vec<&str> = s.claims.iter().map(|c| c.id.as_str()).collect();
+    let charges: Vec<String> = s
+        .claims
+        .iter()
+        .map(|c| c.total_charge.to_string())
+        .collect();
+    let charge = |i: usize| charges[i].as_str();
 
     // The payer accepts the second batch whole.
-    let accepting: Vec<(&str, &str)> = ids.iter().map(|id| (*id, "A1:19:PR")).collect();
+    let accepting: Vec<(&str, &str, &str)> = (0..ids.len())
+        .map(|i| (ids[i], "A1:19:PR", charge(i)))
+        .collect();
     s.drop("b2.277", &status_277(80, &second, "EDICOURIER", &accepting));
     s.collect();
     // A late 277CA naming the first batch rejects the first claim there:
     // the first submission's claim, not the second's (which was accepted).
     s.drop(
         "b1.277",
-        &status_277(81, &first, "EDICOURIER", &[(ids[0], "A7:21")]),
+        &status_277(81, &first, "EDICOURIER", &[(ids[0], "A7:21", charge(0))]),
     );
     let (_, said) = s.collect();
     let expected = [
@@ -1091,11 +1101,16 @@ fn a_277ca_claim_status_lands_only_on_the_claim_of_the_batch_it_names() {
     // no batch: not applied, kept and listed as answers matching nothing.
     s.drop(
         "foreign.277",
-        &status_277(82, "0000000099999", "OTHERSUB", &[(ids[1], "A7:21")]),
+        &status_277(
+            82,
+            "0000000099999",
+            "OTHERSUB",
+            &[(ids[1], "A7:21", charge(1))],
+        ),
     );
     s.drop(
         "none.277",
-        &status_277(83, "", "EDICOURIER", &[(ids[2], "A7:21")]),
+        &status_277(83, "", "EDICOURIER", &[(ids[2], "A7:21", charge(2))]),
     );
     let (code, said) = s.collect();
     assert_eq!(code, Some(1), "unmatched answers need someone: {said}");
@@ -1210,4 +1225,147 @@ fn a_999_that_acknowledges_something_else_under_our_numbers_is_not_applied() {
     s.drop("ours-rejected.999", &ack_999(98, Some("R"), "R"));
     let (_, said) = s.collect();
     assert_eq!(s.statuses(), [("rejected_999".to_owned(), 5)], "{said}");
+}
+
+/// What `status --json` lists as answers that reached no claim: (what
+/// they name, why).
+fn unmatched_answers(s: &Sent) -> Vec<(String, String)> {
+    let json = s.status_json();
+    let mut out: Vec<(String, String)> = json["unmatched_answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["claim_ref"].as_str().unwrap().to_owned(),
+                u["why"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_999_set_or_group_that_is_not_ours_is_listed_even_beside_one_that_is() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "999-mixed");
+    // AK902 says the group held one set (ours did): set 0001 is ours and
+    // accepted; set 0002 and a set with no number are of no group of ours.
+    s.drop(
+        "mixed.999",
+        &ack_999_body(
+            91,
+            &[
+                "AK1*HC*1*005010X222A1",
+                "AK2*837*0001*005010X222A1",
+                "IK5*A",
+                "AK2*837*0002*005010X222A1",
+                "IK5*R*5",
+                "AK2*837*X*005010X222A1",
+                "IK5*R*5",
+                "AK9*P*1*3*1",
+            ],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(s.statuses(), [("accepted_999".to_owned(), 5)], "{said}");
+    assert_eq!(
+        code,
+        Some(1),
+        "answers reaching nothing need someone: {said}"
+    );
+    assert!(said.contains("set 0002 of group 1"), "{said}");
+    let not_ours = |what: &str| (what.to_owned(), "not-ours".to_owned());
+    assert_eq!(
+        unmatched_answers(&s),
+        [
+            not_ours("a set with no number (AK202) in group 1"),
+            not_ours("set 0002 of group 1"),
+        ]
+    );
+    // The response matched claims, so it is not listed as matching none.
+    let json = s.status_json();
+    assert_eq!(json["unmatched_responses"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_999_whose_ak902_is_not_our_groups_set_count_is_not_applied() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "999-ak902");
+    // Our group held one set; this 999 is about a group of three sets that
+    // shares our numbers.
+    s.drop(
+        "three.999",
+        &ack_999_body(92, &["AK1*HC*1", "AK2*837*0001", "IK5*R*5", "AK9*R*3*3*0"]),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{said}");
+    assert_eq!(code, Some(1), "{said}");
+    let not_ours = |what: &str| (what.to_owned(), "not-ours".to_owned());
+    assert_eq!(
+        unmatched_answers(&s),
+        [not_ours("group 1"), not_ours("set 0001 of group 1")]
+    );
+    // The same with AK902 1 is ours.
+    s.drop(
+        "one.999",
+        &ack_999_body(93, &["AK1*HC*1", "AK2*837*0001", "IK5*R*5", "AK9*R*1*1*0"]),
+    );
+    let (_, said) = s.collect();
+    assert_eq!(s.statuses(), [("rejected_999".to_owned(), 5)], "{said}");
+}
+
+#[test]
+fn a_277ca_claim_status_with_another_charge_than_ours_is_listed_not_applied() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "277-charge");
+    let (id, charge) = (s.claims[0].id.as_str(), s.claims[0].total_charge);
+    let other = (charge + rust_decimal::Decimal::ONE).to_string();
+    // STC04 one dollar off: another claim under our id, or ours misread.
+    s.drop(
+        "off.277",
+        &status_277(84, &s.reference, "EDICOURIER", &[(id, "A7:21", &other)]),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{said}");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "{id} (STC04 {other} is not its charge {charge:.2})"
+        )),
+        "{said}"
+    );
+    assert_eq!(
+        unmatched_answers(&s),
+        [(id.to_owned(), "charge-differs".to_owned())]
+    );
+    // Attached by hand, it applies.
+    let out = s.ws.run(&["match", "1", id, "--partner", PARTNER], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut statuses = s.statuses();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [("rejected_277".to_owned(), 1), ("sent".to_owned(), 4)]
+    );
+    // The same status with our charge applies on its own.
+    let (id2, charge2) = (
+        s.claims[1].id.as_str(),
+        s.claims[1].total_charge.to_string(),
+    );
+    s.drop(
+        "ours.277",
+        &status_277(85, &s.reference, "EDICOURIER", &[(id2, "A7:21", &charge2)]),
+    );
+    let (_, said) = s.collect();
+    assert_eq!(
+        sorted(s.statuses()),
+        [("rejected_277".to_owned(), 2), ("sent".to_owned(), 3)],
+        "{said}"
+    );
 }

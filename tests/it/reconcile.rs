@@ -133,6 +133,8 @@ fn responses_move_each_sent_claim_to_the_right_status_and_keep_history() {
                 ..SetAck::default()
             }],
             status: "A".into(),
+            // AK902: our group held one set.
+            sets_included: 1,
             ..Ack999::default()
         });
         let done = record(&ledger, 1, std::slice::from_ref(&ack)).await;
@@ -587,6 +589,8 @@ fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
                 ..SetAck::default()
             }],
             status: "A".into(),
+            // AK902: our group held one set.
+            sets_included: 1,
             ..Ack999::default()
         }),
         s277("277-1", 4),
