@@ -99,7 +99,14 @@ fn amounts_longer_than_an_835_holds_are_refused_naming_the_element() {
     assert_pyx12_valid(&[out]);
 
     // 18 digits are written; 19 are not. A quantity holds 15.
-    let cases: [(&str, fn(&mut serde_json::Value), Option<&str>); 4] = [
+    /// A name, a change to the example, and what its refusal says (None:
+    /// written).
+    type Case = (
+        &'static str,
+        fn(&mut serde_json::Value),
+        Option<&'static str>,
+    );
+    let cases: [Case; 4] = [
         (
             "eighteen",
             |j| {
@@ -264,4 +271,161 @@ fn adjustments_of_one_provider_and_period_share_a_plb() {
             "PLB*1234567893*20251231*L6*-0.35",
         ]
     );
+}
+
+/// One row of a check of its own (CHKX) whose three amounts are `amount`.
+fn one_row_check(amount: &str) -> String {
+    format!("CHKX,11/27/2026,{amount},RIVERSIDE,1234567893,CX,Processed,{amount},{amount},,PPO,ICN1,11,,DOE,JANE,XJH100200300,,,,,,,,,,,,\n")
+}
+
+/// Regression: CSV `(-12.00)` was read as +12 (a double negative made
+/// positive) and `12.` as 12; payment JSON took `"1.1965e2"` and
+/// `"+119.65"`. Each is refused naming the row or member, never the value.
+#[test]
+fn amounts_written_loosely_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, amount) in [
+        ("paren_neg", "(-12.00)"),
+        ("paren_dollar_neg", "($-12.00)"),
+        ("trailing_dot", "12."),
+        ("trailing_dot_dollar", "$12."),
+    ] {
+        let input = write(
+            dir.path(),
+            &format!("{name}.csv"),
+            &(example_csv() + &one_row_check(amount)),
+        );
+        let (code, err, written) = translate(&[&input], &dir.path().join(format!("{name}.835")));
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{name}.csv: rows 6-6: row 6: amount: is not an amount of money"
+            )),
+            "{name}: {err}"
+        );
+        assert!(err.contains("2 remittance(s) written"), "{name}: {err}");
+        assert!(!written.unwrap().contains("CHKX"), "{name}");
+    }
+    // Written plainly, the same amounts are read (and a positive check of
+    // the same shape is written).
+    let input = write(
+        dir.path(),
+        "plain.csv",
+        &(example_csv() + &one_row_check("$12.00")),
+    );
+    let (code, err, _) = translate(&[&input], &dir.path().join("plain.835"));
+    assert_eq!(code, Some(0), "{err}");
+
+    for (name, member, value) in [
+        ("exponent", "amount", "1.1965e2"),
+        ("plus", "amount", "+119.65"),
+        ("line", "claims[0].lines[1].paid", "2.24e1"),
+        ("float", "amount", ""),
+    ] {
+        let mut j = example_json();
+        match (name, member) {
+            ("float", _) => j["amount"] = serde_json::json!(119.65),
+            (_, "amount") => j["amount"] = value.into(),
+            _ => j["claims"][0]["lines"][1]["paid"] = value.into(),
+        }
+        let input = write(dir.path(), &format!("{name}.json"), &j.to_string());
+        let (code, err, _) = translate(&[&input], &dir.path().join(format!("{name}.835")));
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{name}.json: remittance 1: {member} is not written as a plain amount"
+            )),
+            "{name}: {err}"
+        );
+        if !value.is_empty() {
+            assert!(
+                !err.contains(value),
+                "{name}: the value is never quoted: {err}"
+            );
+        }
+    }
+}
+
+/// Regression: rows of one check that disagree on a check-level field
+/// (Check Amount $999.00 in row 2) or of one claim on a claim-level field
+/// (Paid $0.00 in row 2) were resolved silently by the first row (exit 0).
+/// The check is refused naming field, column and rows; the rest written.
+#[test]
+fn a_check_whose_rows_disagree_is_refused_and_the_rest_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = example_csv();
+    let second_row = text.lines().nth(2).unwrap();
+    for (name, from, to, words) in [
+        (
+            "check_amount",
+            "CHK20261127002,11/27/2026,$118.40,",
+            "CHK20261127002,11/27/2026,$999.00,",
+            "check-rows-disagree: amount: rows 1 and 2 of this check hold different values in column \"Check Amount\"",
+        ),
+        (
+            "claim_paid",
+            ",Processed,$185.00,$118.40,",
+            ",Processed,$185.00,$0.00,",
+            "claim-rows-disagree: paid: rows 1 and 2 of this claim hold different values in column \"Paid\"",
+        ),
+    ] {
+        let changed = second_row.replacen(from, to, 1);
+        assert_ne!(changed, second_row, "{name}");
+        let input = write(
+            dir.path(),
+            &format!("{name}.csv"),
+            &text.replacen(second_row, &changed, 1),
+        );
+        let out = dir.path().join(format!("{name}.835"));
+        let (code, err, written) = translate(&[&input], &out);
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(err.contains(&format!("{name}.csv: rows 1-3: {words}")), "{name}: {err}");
+        assert!(!err.contains("999") && !err.contains("0.00"), "{name}: {err}");
+        assert!(err.contains("1 remittance(s) written"), "{name}: {err}");
+        assert!(!written.unwrap().contains("CHK20261127002"), "{name}");
+        assert_pyx12_valid(&[out]);
+    }
+    // The same value spelt otherwise, or left blank, is no disagreement.
+    let same = second_row
+        .replacen("$118.40,RIVERSIDE", "118.4,RIVERSIDE", 1)
+        .replacen(",PPO,", ",,", 1);
+    let input = write(dir.path(), "same.csv", &text.replacen(second_row, &same, 1));
+    let (code, err, _) = translate(&[&input], &dir.path().join("same.835"));
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// Regression: a Luhn-valid card number in a payment's patient name went
+/// into NM1*QC. Every text of a payment is held to the claim scrubber's
+/// card guard: the payment is refused (rule card-number), naming where and
+/// the last four digits only.
+#[test]
+fn a_card_number_in_a_payment_is_refused_by_its_last_four_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = example_csv().replacen(",ROE,RICHARD,", ",ROE,4111 1111 1111 1111,", 1);
+    let input = write(dir.path(), "card.csv", &text);
+    let out = dir.path().join("card.835");
+    let (code, err, written) = translate(&[&input], &out);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(
+            "card.csv: rows 1-3: card-number: claims[1].patient.first_name holds what looks like a payment card number (ending 1111)"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("4111"), "{err}");
+    let written = written.unwrap();
+    assert!(!written.contains("4111") && !written.contains("CHK20261127002"));
+    assert_pyx12_valid(&[out]);
+
+    // In the trace (TRN02), which the refusal must not quote either.
+    let mut j = example_json();
+    j["trace"] = "5500000000000004".into();
+    let input = write(dir.path(), "trace.json", &j.to_string());
+    let (code, err, _) = translate(&[&input], &dir.path().join("trace.835"));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("trace.json: remittance 1: card-number: trace holds what looks like a payment card number (ending 0004)"),
+        "{err}"
+    );
+    assert!(!err.contains("5500000000000004"), "{err}");
 }
