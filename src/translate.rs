@@ -63,16 +63,147 @@ pub struct Payments {
 
 /// One remittance (a JSON object), or several (an array), as a
 /// payment-data file holds them; serde's error names the line and field.
-fn read_payments(path: &Path) -> Result<Vec<Remittance>, String> {
+/// A remittance with an amount written loosely is refused on its own
+/// ([`loose_amount`]).
+fn read_payments(path: &Path) -> Result<Vec<Result<Remittance, String>>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
-    if array {
-        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    let remits: Vec<Remittance> = if array {
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())?
     } else {
         serde_json::from_slice(&bytes)
             .map(|r| vec![r])
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?
+    };
+    // Read again as JSON for how each amount was written, which the
+    // model's Decimal does not keep.
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let written: Vec<&serde_json::Value> = match &json {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        one => vec![one],
+    };
+    Ok(remits
+        .into_iter()
+        .zip(written.into_iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(r, w)| match w.and_then(loose_amount) {
+            Some(problem) => Err(problem),
+            None => Ok(r),
+        })
+        .collect())
+}
+
+/// Members of the remittance model that hold an amount or a quantity (an
+/// 835 R element), and `amounts`, whose pairs hold one second.
+const AMOUNT_MEMBERS: &[&str] = &[
+    "amount",
+    "charge",
+    "paid",
+    "patient_responsibility",
+    "units",
+    "allowed",
+    "quantity",
+];
+
+/// The first amount of payment data not written plainly — a string of
+/// digits with at most one point between digits and a leading `-` only —
+/// named by its path (`claims[0].paid`), never quoted. Decimal would read
+/// `"1.1965e2"` as 119.65 and `"+119.65"` as 119.65; an amount written so
+/// was not written by what wrote the rest and is refused, as the payment
+/// map refuses one in a CSV. A JSON number with a fraction or an exponent
+/// is refused too: it is read through a binary float.
+fn loose_amount(v: &serde_json::Value) -> Option<String> {
+    loose_at(v, &mut String::new()).map(|field| {
+        format!(
+            "{field} is not written as a plain amount (a string of digits, one point \
+             between digits, a leading '-' only: no '+', exponent, spaces or commas)"
+        )
+    })
+}
+
+/// [`loose_amount`]'s search: the path of the first amount under `v`
+/// (which is at `at`) not written plainly.
+fn loose_at(v: &serde_json::Value, at: &mut String) -> Option<String> {
+    use serde_json::Value;
+    let plain = |v: &Value| match v {
+        Value::Null => true,
+        Value::String(s) => {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+            [whole, fraction]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        }
+        Value::Number(n) => n.is_i64() || n.is_u64(),
+        _ => false,
+    };
+    let mark = at.len();
+    let found = match v {
+        Value::Object(members) => members.iter().find_map(|(k, child)| {
+            at.truncate(mark);
+            if !at.is_empty() {
+                at.push('.');
+            }
+            at.push_str(k);
+            if AMOUNT_MEMBERS.contains(&k.as_str()) && !plain(child) {
+                return Some(at.clone());
+            }
+            if k == "amounts" {
+                if let Value::Array(pairs) = child {
+                    for (i, pair) in pairs.iter().enumerate() {
+                        if pair.get(1).is_some_and(|a| !plain(a)) {
+                            return Some(format!("{at}[{i}]"));
+                        }
+                    }
+                }
+            }
+            loose_at(child, at)
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, child)| {
+            at.truncate(mark);
+            at.push_str(&format!("[{i}]"));
+            loose_at(child, at)
+        }),
+        _ => None,
+    };
+    at.truncate(mark);
+    found
+}
+
+/// The first text of a remittance holding what looks like a payment card
+/// number, as the claim scrubber's card guard finds one: where (a path such
+/// as `claims[1].patient.first_name`) and the number's last four digits.
+/// Every text is looked at but the two bank account numbers of BPR09/BPR15
+/// (`payer_details.eft`), which are account numbers by design and may pass
+/// Luhn by chance.
+fn card_in_payment(remit: &Remittance) -> Option<(String, String)> {
+    use serde_json::Value;
+    fn walk(v: &Value, at: &mut String) -> Option<(String, String)> {
+        let mark = at.len();
+        let found = match v {
+            Value::String(s) => crate::scrub::codes::card_number(s).map(|l| (at.clone(), l)),
+            Value::Object(members) => members.iter().find_map(|(k, child)| {
+                at.truncate(mark);
+                if !at.is_empty() {
+                    at.push('.');
+                }
+                at.push_str(k);
+                if at == "payer_details.eft" {
+                    return None;
+                }
+                walk(child, at)
+            }),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, child)| {
+                at.truncate(mark);
+                at.push_str(&format!("[{i}]"));
+                walk(child, at)
+            }),
+            _ => None,
+        };
+        at.truncate(mark);
+        found
     }
+    let json = serde_json::to_value(remit).ok()?;
+    walk(&json, &mut String::new())
 }
 
 /// Payment data (canonical JSON in the remittance model, one remittance or
@@ -105,7 +236,7 @@ pub fn translate_payments(
                 Ok(v) => v
                     .into_iter()
                     .enumerate()
-                    .map(|(i, r)| (format!("remittance {}", i + 1), Ok(r)))
+                    .map(|(i, r)| (format!("remittance {}", i + 1), r))
                     .collect(),
                 Err(e) => {
                     result.refused.push(format!("{}: {e}", path.display()));
@@ -140,6 +271,16 @@ pub fn translate_payments(
                     continue;
                 }
             };
+            // Before anything names the payment: its trace or a claim id
+            // may be where the card number is.
+            if let Some((field, last4)) = card_in_payment(&remit) {
+                result.refused.push(format!(
+                    "{}: {at}: card-number: {field} holds what looks like a payment card number \
+                     (ending {last4}); card numbers must not travel in an 835",
+                    path.display()
+                ));
+                continue;
+            }
             buf.clear();
             if let Err(e) = writer.write(numbers, &remit, &mut buf) {
                 writer.abandon_payment();

@@ -538,6 +538,15 @@ impl FieldSpec {
         }
     }
 
+    /// The one column a money field reads its amount from (none for a
+    /// constant, a list or a sum).
+    pub(crate) fn money_column(&self) -> Option<&str> {
+        match &self.source {
+            Source::Column(c) if self.ty == ValueType::Money => Some(&c.name),
+            _ => None,
+        }
+    }
+
     /// Whether the field is a list.
     pub(crate) fn is_list(&self) -> bool {
         self.ty == ValueType::List
@@ -989,19 +998,35 @@ fn kept_on_stack<'b>(
 /// Whether `v` is written as an amount of money: an optional `-`, `$`
 /// (spaces may follow it) and `-` again, then digits — plain, or grouped
 /// in threes by commas (`1,234`) — and at most one decimal point with its
-/// digits; parentheses may enclose the whole (a negative amount). Anything
+/// digits; parentheses may enclose the whole (a negative amount), with no
+/// `-` inside them (`(-12.00)` is not +12). Anything
 /// else — a comma that is not a thousands separator (`45,00`, `1,23`), a
 /// space between digits (`45 00`), an exponent (`1e3`) — is not read as
 /// an amount: dropping the odd character would send another amount.
 fn amount_shape(v: &str) -> bool {
     let mut b = v.as_bytes();
+    let mut parenthesized = false;
     if let [b'(', inner @ .., b')'] = b {
         b = inner;
+        parenthesized = true;
     }
-    b = b.strip_prefix(b"-").unwrap_or(b);
+    // Parentheses already say negative: a minus inside them as well, a
+    // double negative, is not read (it was, as a positive amount).
+    fn minus(b: &[u8], parenthesized: bool) -> Option<&[u8]> {
+        match b.strip_prefix(b"-") {
+            Some(_) if parenthesized => None,
+            Some(rest) => Some(rest),
+            None => Some(b),
+        }
+    }
+    let Some(mut b) = minus(b, parenthesized) else {
+        return false;
+    };
     if let Some(rest) = b.strip_prefix(b"$") {
-        b = rest.trim_ascii_start();
-        b = b.strip_prefix(b"-").unwrap_or(b);
+        let Some(rest) = minus(rest.trim_ascii_start(), parenthesized) else {
+            return false;
+        };
+        b = rest;
     }
     let (whole, fraction) = match b.iter().position(|&c| c == b'.') {
         Some(dot) => {
@@ -1280,8 +1305,29 @@ mod tests {
             );
         }
         for v in [
-            "45,00", "45 00", "4 5", "1,23", "1,234,5", "12,34.50", "1e3", "2.5e1", "1,2345",
-            ",123", "123,", "$", ".", "1.2.3", "USD 45", "45$", "1_000", "--5", "(5",
+            "45,00",
+            "45 00",
+            "4 5",
+            "1,23",
+            "1,234,5",
+            "12,34.50",
+            "1e3",
+            "2.5e1",
+            "1,2345",
+            ",123",
+            "123,",
+            "$",
+            ".",
+            "1.2.3",
+            "USD 45",
+            "45$",
+            "1_000",
+            "--5",
+            "(5",
+            "(-12.00)",
+            "($-12.00)",
+            "(-$12.00)",
+            "(- 12)",
         ] {
             assert_eq!(
                 money(v),

@@ -186,7 +186,18 @@ impl PaymentMap {
                             ),
                         ));
                     }
-                    FieldSpec::build(target, spec, date_format, tables).map_err(|p| invalid(&at, p))
+                    let spec = FieldSpec::build(target, spec, date_format, tables)
+                        .map_err(|p| invalid(&at, p))?;
+                    if spec.sum_column().is_some() {
+                        // Each field is read from one row here: a sum
+                        // would add nothing up and give 0.
+                        return Err(invalid(
+                            &at,
+                            "sum is for claim maps: a payment map reads each amount from a column"
+                                .into(),
+                        ));
+                    }
+                    Ok(spec)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             specs.sort_by(|a, b| a.target.cmp(&b.target));
@@ -356,6 +367,8 @@ impl PaymentMap {
                         .to_owned(),
                 );
             }
+            let all: Vec<&(u64, Vec<String>)> = rows.iter().collect();
+            disagreement(&self.payment, columns, &all, "check")?;
             let mut payment = fill(&self.payment, columns, first)?;
             let mut claims: Vec<Value> = Vec::new();
             let mut claim_rows: Vec<&(u64, Vec<String>)> = Vec::new();
@@ -363,6 +376,11 @@ impl PaymentMap {
                 let Some(first) = claim_rows.first() else {
                     return Ok(());
                 };
+                let claim_level = self
+                    .claim
+                    .iter()
+                    .chain(self.claim_adjustments.iter().flatten());
+                disagreement(claim_level, columns, claim_rows, "claim")?;
                 let mut claim = fill(&self.claim, columns, first)?;
                 claim.insert(
                     "adjustments".into(),
@@ -419,6 +437,19 @@ fn fill(
                 .and_then(|i| row.1.get(*i))
                 .map(String::as_str)
         };
+        if spec
+            .money_column()
+            .and_then(get)
+            .is_some_and(|v| v.trim().trim_end_matches(')').ends_with('.'))
+        {
+            // The claim map reads `45.` as 45; a payment amount whose point
+            // has no digits after it may have been cut short, and is not
+            // guessed at.
+            return Err(format!(
+                "row {}: {}: is not an amount of money (a point with no digits after it)",
+                row.0, spec.target
+            ));
+        }
         match spec.value(get) {
             Ok(Some(v)) => super::csv_source::set_path(&mut obj, &spec.target, v),
             Ok(None) => {}
@@ -426,6 +457,77 @@ fn fill(
         }
     }
     Ok(obj)
+}
+
+/// The first column a later row of a check (or of a claim) holds otherwise
+/// than its first, for a field read from the first row: the other value
+/// would be dropped unseen (a second check amount, another claim's paid).
+/// Blank is "not repeated", not a difference, and so is another spelling
+/// of the same value (the field computed with that one cell taken from the
+/// later row gives what it gives from the first). Names the field, the
+/// column and the two rows, never the values, as the claim side's
+/// `claim-rows-disagree` does.
+fn disagreement<'s>(
+    specs: impl IntoIterator<Item = &'s FieldSpec>,
+    columns: &HashMap<&str, usize>,
+    rows: &[&(u64, Vec<String>)],
+    what: &str,
+) -> Result<(), String> {
+    let Some((first, later)) = rows.split_first() else {
+        return Ok(());
+    };
+    fn cell<'r>(
+        columns: &HashMap<&str, usize>,
+        row: &'r (u64, Vec<String>),
+        c: &str,
+    ) -> Option<&'r str> {
+        columns
+            .get(c)
+            .and_then(|i| row.1.get(*i))
+            .map(String::as_str)
+    }
+    for spec in specs {
+        let money = spec.money_column().is_some();
+        for column in spec.columns() {
+            let held = cell(columns, first, column).map_or("", str::trim);
+            let Some(other) = later.iter().find(|r| {
+                let v = cell(columns, r, column).map_or("", str::trim);
+                if v.is_empty() || v == held {
+                    return false;
+                }
+                let from_first = spec.value(|c| cell(columns, first, c));
+                let mixed = spec.value(|c| {
+                    if c == column {
+                        cell(columns, r, c)
+                    } else {
+                        cell(columns, first, c)
+                    }
+                });
+                !matches!((from_first, mixed), (Ok(x), Ok(y)) if same_value(x.as_ref(), y.as_ref(), money))
+            }) else {
+                continue;
+            };
+            return Err(format!(
+                "{what}-rows-disagree: {}: rows {} and {} of this {what} hold different values \
+                 in column {column:?}, which the {what} reads from its first row: every row of \
+                 a {what} must repeat it or leave it blank",
+                spec.target, first.0, other.0
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two values of a field are the same: a money field's by their
+/// amount (`$118.40` and `118.4`), anything else as written (`0123` is not
+/// `123` in an id).
+fn same_value(x: Option<&Value>, y: Option<&Value>, money: bool) -> bool {
+    use std::str::FromStr;
+    let amount = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .and_then(|s| rust_decimal::Decimal::from_str(s).ok())
+    };
+    x == y || (money && amount(x).is_some_and(|a| amount(y) == Some(a)))
 }
 
 /// The adjustments a row carries; one with no amount is left out.

@@ -10,6 +10,15 @@
 //! claim and line adjustments = paid), and the payment (BPR02 = Σ CLP04 −
 //! Σ PLB) — and an unbalanced input is refused with the difference named,
 //! so an 835 that leaves here always balances.
+//!
+//! Amounts are held to what the guide lets an 835 carry before anything is
+//! added: every R element at most 18 digits (15 for quantities), so no sum
+//! of them can leave a Decimal, and the sums themselves are checked all
+//! the same; BPR02 never below zero (the guide: an 835 is not issued for
+//! less than zero, a balance owed is carried forward with PLB FB); a zero
+//! payment is written as the guide wants one, BPR01 `H` and BPR04 `NON`
+//! with no bank details, whatever the data says (a prenotification, `P`,
+//! aside).
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
@@ -29,6 +38,15 @@ pub const CLAIM_FILING_835: &[&str] = &[
 
 /// A CAS segment holds at most six adjustments of one group.
 const CAS_PER_SEGMENT: usize = 6;
+
+/// A PLB segment holds at most six adjustments (PLB03/04 … PLB13/14) of one
+/// provider and fiscal period.
+const PLB_PER_SEGMENT: usize = 6;
+
+/// Digits an amount (element 782, R 1/18) may have; a quantity (380, R
+/// 1/15) fewer. The sign and the point are not counted.
+const AMOUNT_DIGITS: usize = 18;
+const QUANTITY_DIGITS: usize = 15;
 
 /// Writes an interchange of 835s: one HP group, one transaction set per payment.
 pub struct Writer835 {
@@ -98,13 +116,30 @@ impl Writer835 {
             ));
         }
         let trace = remit.trace.as_str();
+        fits(remit.amount, AMOUNT_DIGITS, "BPR02 (amount)")
+            .map_err(|p| payment_error(trace, &p))?;
+        if remit.amount < Decimal::ZERO {
+            return Err(payment_error(
+                trace,
+                "BPR02 (amount) is below zero: an 835 is not issued for less than zero \
+                 (carry what the provider owes forward with a PLB FB adjustment)",
+            ));
+        }
+        // The guide's only zero payment besides a prenotification: BPR01 H
+        // (notification only) and BPR04 NON (no dollars move), no bank.
+        let zero = remit.amount.is_zero() && remit.handling != "P";
+        let (handling, method) = if zero {
+            ("H", "NON")
+        } else {
+            (remit.handling.as_str(), remit.method.as_str())
+        };
         let details = remit.payer_details.as_ref().ok_or_else(|| {
             payment_error(
                 trace,
                 "payer_details (address and PER*BL contact) is required",
             )
         })?;
-        let eft = match remit.method.as_str() {
+        let eft = match method {
             "ACH" | "BOP" | "FWT" => Some(details.eft.as_ref().ok_or_else(|| {
                 payment_error(
                     trace,
@@ -142,10 +177,10 @@ impl Writer835 {
         em.seg(out, "ST").el("835").el(&st02).end().map_err(err)?;
         {
             let mut bpr = em.seg(out, "BPR");
-            bpr.el(&remit.handling)
+            bpr.el(handling)
                 .dec(remit.amount)
                 .el(&remit.credit_debit)
-                .el(&remit.method);
+                .el(method);
             match eft {
                 Some(e) => bpr
                     .el(&e.format)
@@ -230,6 +265,8 @@ impl Writer835 {
         let Some(open) = self.open.as_mut() else {
             return Err(claim_error(id, "no payment is open"));
         };
+        // Before any sum: an amount within 18 digits cannot overflow one.
+        claim_amounts_fit(claim).map_err(|p| claim_error(id, &p))?;
         check_claim_balance(claim)?;
         let patient = claim.patient.as_ref().ok_or_else(|| {
             claim_error(id, "patient (NM1*QC: last name and member id) is required")
@@ -335,7 +372,12 @@ impl Writer835 {
                 em.seg(out, "LQ").el("HE").el(r).end().map_err(err)?;
             }
         }
-        open.paid += claim.paid;
+        open.paid = open.paid.checked_add(claim.paid).ok_or_else(|| {
+            payment_error(
+                &open.trace,
+                "the claims' paid amounts (CLP04) cannot be added up",
+            )
+        })?;
         open.claims += 1;
         Ok(())
     }
@@ -355,8 +397,23 @@ impl Writer835 {
         let Some(open) = self.open.take() else {
             return Err(payment_error("", "no payment is open"));
         };
-        let plb: Decimal = adjustments.iter().map(|a| a.amount).sum();
-        let expected = open.paid - plb;
+        let mut plb = Decimal::ZERO;
+        for (i, a) in adjustments.iter().enumerate() {
+            let field = format!("provider adjustment {} PLB04 (amount)", i + 1);
+            fits(a.amount, AMOUNT_DIGITS, &field).map_err(|p| payment_error(&open.trace, &p))?;
+            plb = plb.checked_add(a.amount).ok_or_else(|| {
+                payment_error(
+                    &open.trace,
+                    "the provider adjustments (PLB) cannot be added up",
+                )
+            })?;
+        }
+        let expected = open.paid.checked_sub(plb).ok_or_else(|| {
+            payment_error(
+                &open.trace,
+                "the claims' paid amounts less the provider adjustments cannot be worked out",
+            )
+        })?;
         if expected != open.amount {
             return Err(WriteError::Unbalanced {
                 what: format!("payment {} (ST02 {})", open.trace, open.st02),
@@ -367,6 +424,9 @@ impl Writer835 {
         }
         let em = &mut self.em;
         let err = |b| bad("PLB", b);
+        // One PLB per provider and fiscal period (six adjustments to a
+        // segment, then another), in order of first appearance.
+        let mut periods: Vec<(&str, chrono::NaiveDate)> = Vec::new();
         for a in adjustments {
             let fiscal = a.fiscal_date.ok_or_else(|| {
                 payment_error(
@@ -374,16 +434,26 @@ impl Writer835 {
                     "provider adjustment without fiscal_date (PLB02)",
                 )
             })?;
-            let reason: Vec<&str> = std::iter::once(a.reason.as_str())
-                .chain(a.reference.as_deref())
+            if !periods.contains(&(a.provider.as_str(), fiscal)) {
+                periods.push((&a.provider, fiscal));
+            }
+        }
+        for (provider, fiscal) in periods {
+            let of_period: Vec<&ProviderAdjustment> = adjustments
+                .iter()
+                .filter(|a| a.provider == provider && a.fiscal_date == Some(fiscal))
                 .collect();
-            em.seg(out, "PLB")
-                .el(&a.provider)
-                .date(fiscal)
-                .comp(&reason)
-                .dec(a.amount)
-                .end()
-                .map_err(err)?;
+            for chunk in of_period.chunks(PLB_PER_SEGMENT) {
+                let mut seg = em.seg(out, "PLB");
+                seg.el(provider).date(fiscal);
+                for a in chunk {
+                    let reason: Vec<&str> = std::iter::once(a.reason.as_str())
+                        .chain(a.reference.as_deref())
+                        .collect();
+                    seg.comp(&reason).dec(a.amount);
+                }
+                seg.end().map_err(err)?;
+            }
         }
         let count = (em.set_segments + 1).to_string();
         em.seg(out, "SE")
@@ -468,6 +538,73 @@ fn write_cas(
             }
             cas.end()?;
         }
+    }
+    Ok(())
+}
+
+/// Whether `d`, as the 835 writes it (no trailing zeros), has at most `max`
+/// digits; else what is wrong with `field`, which names the element (never
+/// the value).
+fn fits(d: Decimal, max: usize, field: &str) -> Result<(), String> {
+    // A mantissa of k digits at scale s is written with at most max(k, s + 1)
+    // digits: the everyday amount is answered without writing it out.
+    let mantissa = d.mantissa().unsigned_abs();
+    let scale = usize::try_from(d.scale()).unwrap_or(usize::MAX);
+    let bound = u32::try_from(max).ok().and_then(|m| 10u128.checked_pow(m));
+    if bound.is_some_and(|b| mantissa < b) && scale < max {
+        return Ok(());
+    }
+    let mut written = Vec::with_capacity(32);
+    super::emit::push_decimal(&mut written, d);
+    let digits = written.iter().filter(|b| b.is_ascii_digit()).count();
+    if digits <= max {
+        return Ok(());
+    }
+    Err(format!(
+        "{field} has {digits} digits; an 835 holds at most {max} (refused, not cut)"
+    ))
+}
+
+/// Every amount and quantity of a claim and its lines within what its 835
+/// element holds.
+fn claim_amounts_fit(claim: &ClaimPayment) -> Result<(), String> {
+    fits(claim.charge, AMOUNT_DIGITS, "CLP03 (charge)")?;
+    fits(claim.paid, AMOUNT_DIGITS, "CLP04 (paid)")?;
+    if let Some(r) = claim.patient_responsibility {
+        fits(r, AMOUNT_DIGITS, "CLP05 (patient_responsibility)")?;
+    }
+    for (_, amount) in &claim.amounts {
+        fits(*amount, AMOUNT_DIGITS, "AMT02 (amounts)")?;
+    }
+    let adjustments = |list: &[Adjustment835], at: &str| -> Result<(), String> {
+        for a in list {
+            fits(
+                a.amount,
+                AMOUNT_DIGITS,
+                &format!("{at}CAS03 (adjustment amount)"),
+            )?;
+            if let Some(q) = a.quantity {
+                fits(
+                    q,
+                    QUANTITY_DIGITS,
+                    &format!("{at}CAS04 (adjustment quantity)"),
+                )?;
+            }
+        }
+        Ok(())
+    };
+    adjustments(&claim.adjustments, "")?;
+    for (i, line) in claim.lines.iter().enumerate() {
+        let at = format!("line {} ", i + 1);
+        fits(line.charge, AMOUNT_DIGITS, &format!("{at}SVC02 (charge)"))?;
+        fits(line.paid, AMOUNT_DIGITS, &format!("{at}SVC03 (paid)"))?;
+        if let Some(u) = line.units {
+            fits(u, QUANTITY_DIGITS, &format!("{at}SVC05 (units)"))?;
+        }
+        if let Some(a) = line.allowed {
+            fits(a, AMOUNT_DIGITS, &format!("{at}AMT02 (allowed)"))?;
+        }
+        adjustments(&line.adjustments, &at)?;
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ mod maps;
 mod no_hooks_build;
 mod openpgp;
 mod outbox;
+mod payer_money;
 mod phi_redaction;
 mod postgres;
 mod property;
