@@ -5,7 +5,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 
-use edi_courier::cli::{run, Cli, Command, Outcome};
+use edi_courier::cli::{error_text, run, Cli, Command, Outcome};
 
 // Reading claims allocates many small strings; mimalloc reads 837s into the
 // model 25-45 % faster than the system allocator (BENCHMARKS.md).
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Rejected) => ExitCode::from(1),
         Ok(Outcome::Failed) => ExitCode::from(2),
         Err(e) => {
-            eprintln!("edi-courier: {e:#}");
+            eprintln!("edi-courier: {}", error_text(&e));
             ExitCode::from(2)
         }
     }

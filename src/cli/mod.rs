@@ -673,3 +673,45 @@ pub(crate) fn say(text: &str) -> std::io::Result<()> {
         other => other,
     }
 }
+
+/// An error as one line for the terminal: each cause after the first
+/// appended unless the text so far already holds it (an error that words
+/// its source, as `thiserror`'s `{source}` does, would otherwise repeat
+/// the OS's text: "No such file or directory (os error 2): No such file or
+/// directory (os error 2)").
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let said = cause.to_string();
+        if text.is_empty() {
+            text = said;
+        } else if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("quarantining set-aside rows in q/x.csv: {source}")]
+    struct Worded {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn an_error_that_words_its_source_says_it_once_and_contexts_stay() {
+        let os = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let worded = anyhow::Error::new(Worded { source: os() });
+        let text = error_text(&worded);
+        assert_eq!(text.matches(&os().to_string()).count(), 1, "{text}");
+        assert!(text.starts_with("quarantining set-aside rows in q/x.csv: "));
+        // A context that does not word its cause still shows it.
+        let wrapped = anyhow::Error::new(os()).context("reading the map");
+        assert_eq!(error_text(&wrapped), format!("reading the map: {}", os()));
+    }
+}

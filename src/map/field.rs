@@ -615,10 +615,19 @@ impl FieldSpec {
                     let mut buf = [0u8; SHORT];
                     let v = self.clean(v.unwrap_or_default(), &mut buf);
                     if !v.is_empty() {
-                        total += money(&v).map_err(|e| ValueError::InvalidAt {
+                        let amount = money(&v).map_err(|e| ValueError::InvalidAt {
                             row,
                             message: format!("cannot sum {}: row {row} {e}", c.name),
                         })?;
+                        total = total
+                            .checked_add(amount)
+                            .ok_or_else(|| ValueError::InvalidAt {
+                                row,
+                                message: format!(
+                                    "cannot sum {}: the total is too large at row {row}",
+                                    c.name
+                                ),
+                            })?;
                     }
                 }
                 return Ok(Some(Val::Dec(total)));

@@ -637,8 +637,13 @@ fn release() -> String {
 
 impl Claim {
     /// Sum of the line charges; CLM02 must equal it.
-    pub fn line_total(&self) -> Decimal {
-        self.lines.iter().map(|l| l.charge).sum()
+    /// The sum of the lines' charges; None when it is too large for a
+    /// `Decimal` (amounts the scrubber refuses anyway: no X12 amount holds
+    /// more than 18 digits).
+    pub fn line_total(&self) -> Option<Decimal> {
+        self.lines
+            .iter()
+            .try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.charge))
     }
 
     /// The patient's birth date, whoever the patient is.

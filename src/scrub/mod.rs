@@ -658,20 +658,23 @@ impl<'p> Scrubber<'p> {
         self.lines(c, f);
 
         // Total = sum of lines.
-        if c.total_charge != c.line_total() {
-            f.error(
+        match c.line_total() {
+            Some(total) if total == c.total_charge => {}
+            Some(total) => f.error(
                 at("total_charge"),
                 "total-charge",
-                format!(
-                    "is {} but the lines add up to {}",
-                    c.total_charge,
-                    c.line_total()
-                ),
-            );
+                format!("is {} but the lines add up to {total}", c.total_charge),
+            ),
+            None => f.error(
+                at("total_charge"),
+                "total-charge",
+                "cannot be checked: the lines add up to more than any amount holds",
+            ),
         }
         if c.total_charge.is_sign_negative() {
             f.error(at("total_charge"), "amount", "is negative");
         }
+        self.amount_digits(f, at("total_charge"), c.total_charge);
 
         for (i, o) in c.other_payers.iter().enumerate() {
             let at_o = |name| item("other_payers", i, name);
@@ -700,7 +703,11 @@ impl<'p> Scrubber<'p> {
                     "must differ from the claim's own payer responsibility",
                 );
             }
+            if let Some(paid) = o.paid_amount {
+                self.amount_digits(f, at_o("paid_amount"), paid);
+            }
             for a in &o.adjustments {
+                self.amount_digits(f, at_o("adjustments"), a.amount);
                 if !ADJUSTMENT_GROUPS.contains(&a.group.as_str()) {
                     f.error(
                         at_o("adjustments"),
@@ -851,6 +858,7 @@ impl<'p> Scrubber<'p> {
             if l.charge.is_sign_negative() {
                 f.error(line_at(i, "charge"), "amount", "is negative");
             }
+            self.amount_digits(f, line_at(i, "charge"), l.charge);
             if l.charge.scale() > 2 {
                 f.error(
                     line_at(i, "charge"),
@@ -996,6 +1004,18 @@ impl<'p> Scrubber<'p> {
         }
     }
 
+    /// An amount with more digits than an X12 amount element holds (the
+    /// 837 would carry it, and no payer could read it).
+    fn amount_digits(&self, f: &mut Findings<'_>, field: At, amount: Decimal) {
+        if r_digits(amount) > R_AMOUNT {
+            f.error(
+                field,
+                "amount",
+                format!("has more than the {R_AMOUNT} digits an X12 amount holds"),
+            );
+        }
+    }
+
     fn npi(&self, f: &mut Findings<'_>, field: At, npi: Option<&str>) {
         match npi {
             None | Some("") => f.error(field, "required", "is required"),
@@ -1106,6 +1126,10 @@ fn spaced(t: &str, hit: impl Fn(char) -> bool) -> String {
 
 /// The most digits an X12 quantity (R 1/15: SV104, SV205, CTP04) holds.
 const R_QUANTITY: usize = 15;
+
+/// The most digits an X12 amount (R 1/18: CLM02, SV102, SV203, AMT02,
+/// CAS03) holds.
+const R_AMOUNT: usize = 18;
 
 /// The significant digits a decimal is written with in X12 (no sign, no
 /// point, no trailing zeros after the point), counted without writing it.
@@ -1443,7 +1467,7 @@ mod tests {
                         l
                     })
                     .collect();
-                c.total_charge = c.line_total();
+                c.total_charge = c.line_total().unwrap_or_default();
             });
             let repeats: Vec<&String> = found
                 .iter()
@@ -1660,14 +1684,14 @@ mod tests {
                 broken(p, |c| {
                     let l = c.lines[0].clone();
                     c.lines = vec![l; 51];
-                    c.total_charge = c.line_total();
+                    c.total_charge = c.line_total().unwrap_or_default();
                 }),
                 "lines line-count",
             ),
             (
                 broken(p, |c| {
                     c.lines.push(c.lines[0].clone());
-                    c.total_charge = c.line_total();
+                    c.total_charge = c.line_total().unwrap_or_default();
                 }),
                 "lines[3].line_control_number line-control-unique",
             ),

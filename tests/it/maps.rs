@@ -933,3 +933,67 @@ fn a_bom_file_with_a_row_that_is_not_utf8_is_refused_naming_the_row() {
         "{p}"
     );
 }
+
+/// Found by an independent tester on the payer side, and then on the claim
+/// side: line charges of 29 digits made the map's `sum` overflow a Decimal
+/// (a panic, every claim after it lost), and a charge of 20 digits went
+/// out in CLM02 and SV102, which hold 18. The first claim is now set aside
+/// for its sum, the second for its amounts, the others go on; a
+/// `--quarantine` folder that does not exist yet is made.
+#[test]
+fn amounts_too_large_to_sum_or_to_write_set_their_claim_aside_and_the_rest_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reader = csv::Reader::from_path("examples/physician-group-claims.csv").unwrap();
+    let header = reader.headers().unwrap().clone();
+    let charge = header.iter().position(|h| h == "Charge").unwrap();
+    let input = dir.path().join("export.csv");
+    let mut writer = csv::Writer::from_path(&input).unwrap();
+    writer.write_record(&header).unwrap();
+    for row in reader.records() {
+        let mut row: Vec<String> = row.unwrap().iter().map(str::to_owned).collect();
+        match row[0].as_str() {
+            "PG-24001" => row[charge] = "$50000000000000000000000000000.00".into(),
+            "PG-24002" => row[charge] = "$99999999999999999999.99".into(),
+            _ => {}
+        }
+        writer.write_record(&row).unwrap();
+    }
+    writer.flush().unwrap();
+    let quarantine = dir.path().join("not/yet/there");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "physician-group",
+        input.to_str().unwrap(),
+        "--quarantine",
+        quarantine.to_str().unwrap(),
+        "--report",
+        dir.path().join("report.json").to_str().unwrap(),
+        "-o",
+        dir.path().join("out.837").to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let problem = |claim: &str, field: &str| {
+        report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["claim"] == claim && p["field"] == field)
+            .and_then(|p| p["message"].as_str())
+            .unwrap_or_else(|| panic!("{claim} {field}: {report}"))
+            .to_owned()
+    };
+    assert!(problem("PG-24001", "total_charge").contains("too large"));
+    assert!(problem("PG-24002", "lines[1].charge").contains("18 digits"));
+    assert!(problem("PG-24002", "total_charge").contains("18 digits"));
+    let set_aside = report["set_aside"].as_array().unwrap();
+    assert!(set_aside.contains(&"PG-24001".into()) && set_aside.contains(&"PG-24002".into()));
+    // The rest went out, none of the huge amounts with them.
+    let sent = std::fs::read_to_string(dir.path().join("out.837")).unwrap();
+    assert!(sent.contains("CLM*PG-24003*"), "{sent}");
+    assert!(!sent.contains("99999999999999999999"), "{sent}");
+    assert!(quarantine.join("export.rejected.csv").exists());
+}
