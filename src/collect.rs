@@ -1013,7 +1013,11 @@ fn check_balance(
     if let Some(detail) = claim_fault {
         return Err(unbalanced(detail));
     }
-    let expected = totals.expected_payment(r);
+    let Some(expected) = totals.expected_payment(r) else {
+        return Err(unbalanced(
+            "the claims' payments overflow a sum (an amount far past 99999999.99)".to_owned(),
+        ));
+    };
     if expected != r.amount {
         return Err(unbalanced(format!(
             "BPR02 is {} but the claims less provider adjustments come to {expected}",

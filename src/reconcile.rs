@@ -387,7 +387,11 @@ fn is_patients_share(c: &ClaimPayment) -> bool {
             .iter()
             .chain(c.lines.iter().flat_map(|l| &l.adjustments))
     };
-    let patient: Decimal = all().filter(|a| a.group == "PR").map(|a| a.amount).sum();
+    // Bounded amounts never overflow here; were one to, it is not taken
+    // for the patient's share (the claim reads as denied, for a person).
+    let Ok(patient) = crate::money::sum(all().filter(|a| a.group == "PR").map(|a| a.amount)) else {
+        return false;
+    };
     let other_than_contract =
         all().any(|a| a.group != "PR" && !(a.group == "CO" && a.reason == "45"));
     processed && patient > Decimal::ZERO && !other_than_contract

@@ -8,7 +8,7 @@ use super::Stamp;
 use rust_decimal::Decimal;
 use sqlx::Row;
 
-use super::inbound::{col, money};
+use super::inbound::{add_money, col, money};
 use super::lease::LeaseKind;
 use super::{query_err, stamp, Ledger, LedgerError};
 
@@ -321,8 +321,8 @@ impl Ledger {
             match out.last_mut() {
                 Some(last) if last.partner == partner && last.status == status => {
                     last.claims += i64::from(new_claim);
-                    last.charges += charge;
-                    last.paid += paid;
+                    add_money(&mut last.charges, charge, "summing the digest")?;
+                    add_money(&mut last.paid, paid, "summing the digest")?;
                 }
                 _ => out.push(StatusTotal {
                     partner,
@@ -373,7 +373,7 @@ impl Ledger {
             let paid = money(&col::<String>(r, 4)?)?;
             if let Some((at, claim)) = &mut last {
                 if *at == id {
-                    claim.paid += paid;
+                    add_money(&mut claim.paid, paid, "summing a claim's payments")?;
                     continue;
                 }
             }

@@ -136,6 +136,16 @@ pub(super) fn money(s: &str) -> Result<Decimal, LedgerError> {
     })
 }
 
+/// `amount` added to `total` in place; past what a Decimal holds, the
+/// ledger's error saying what was being summed (never a panic).
+pub(super) fn add_money(
+    total: &mut Decimal,
+    amount: Decimal,
+    what: &'static str,
+) -> Result<(), LedgerError> {
+    crate::money::add_to(total, amount).map_err(|source| LedgerError::Overflow { what, source })
+}
+
 /// What makes a response the same response when it comes again: who sent
 /// it and its own control numbers; for an 835 the payer and the payment's
 /// trace (TRN03, TRN02), so the same payment re-sent in a new interchange
@@ -992,7 +1002,7 @@ impl Applying {
             )
             .await;
             written?;
-            moves.write(&mut self.tx).await?;
+            moves?.write(&mut self.tx).await?;
         }
         feed(&mut open.fingerprint);
         Ok(found)
@@ -1058,11 +1068,16 @@ struct Moves<'a> {
 impl<'a> Moves<'a> {
     /// The moves of a chunk's claims, each settled from its verdicts so
     /// far and the new ones.
-    fn of(standing: Vec<Standing>, d: Dialect, at: &'a str) -> Moves<'a> {
+    fn of(standing: Vec<Standing>, d: Dialect, at: &'a str) -> Result<Moves<'a>, LedgerError> {
         let mut updates: Vec<Update> = Vec::new();
         let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
         for s in standing {
-            let next = derive(s.charge, &s.words).filter(|n| *n != s.status);
+            let next = derive(s.charge, &s.words)
+                .map_err(|source| LedgerError::Overflow {
+                    what: "summing a claim's payments",
+                    source,
+                })?
+                .filter(|n| *n != s.status);
             let number = s.number.filter(|n| Some(n) != s.stored_number.as_ref());
             if next.is_none() && number.is_none() {
                 continue;
@@ -1072,7 +1087,7 @@ impl<'a> Moves<'a> {
                 events.push((s.id, next, s.codes));
             }
         }
-        Moves::new(updates, events, d, at)
+        Ok(Moves::new(updates, events, d, at))
     }
 
     fn new(
@@ -1448,7 +1463,12 @@ async fn settle(
                 continue;
             }
             // The claim's last verdict: derive its status from all of them.
-            if let Some(next) = derive(money(&charge)?, &words) {
+            if let Some(next) =
+                derive(money(&charge)?, &words).map_err(|source| LedgerError::Overflow {
+                    what: "summing a claim's payments",
+                    source,
+                })?
+            {
                 if next != parse_status(&current)? {
                     updates.push((id, Some(next.name()), None));
                     events.push((id, next, codes));
