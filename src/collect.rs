@@ -41,8 +41,8 @@ use crate::inspect::{read_items_streaming, InspectError, Item, ItemReader, Probl
 use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
-    identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound, Overpaid,
-    Reconciled,
+    identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound,
+    PaymentDoubt, Reconciled,
 };
 use crate::lifecycle::StatusChanges;
 use crate::model::response::{ClaimPayment, ClaimTotals, Remittance, Response};
@@ -235,10 +235,11 @@ pub struct CollectReport {
     /// removed or moved, because they changed there after they were
     /// listed: the next run reads them whole again.
     pub left_changed: Vec<String>,
-    /// Claims of this partner paid in this run, whose payments now add up
-    /// to more than their charge (a payer's error, or one payment posted
-    /// twice under a new trace): listed and alerted, for a person.
-    pub overpaid: Vec<Overpaid>,
+    /// Claims of this partner paid in this run whose payments a person
+    /// must look at ([`crate::ledger::Doubt`]: paid more than charged, less
+    /// than zero, paid and denied, another charge stated): listed and
+    /// alerted, never settled by themselves.
+    pub doubts: Vec<PaymentDoubt>,
 }
 
 pub struct Collect<'a> {
@@ -351,7 +352,7 @@ impl Collect<'_> {
                         Err(CollectError::Sftp(e)) if e.is_transient() => *e,
                         Err(e) => return Err(e),
                         Ok(()) => {
-                            self.note_overpaid(&mut report).await?;
+                            self.note_doubts(&mut report).await?;
                             return Ok(report);
                         }
                     }
@@ -397,16 +398,16 @@ impl Collect<'_> {
         Ok(matches!(again, Fetched::Whole { sha256, .. } if crate::hex(&sha256) == sha))
     }
 
-    /// The claims this run's payments took past their charge.
-    async fn note_overpaid(&self, report: &mut CollectReport) -> Result<(), CollectError> {
+    /// The claims whose payments this run made doubtful.
+    async fn note_doubts(&self, report: &mut CollectReport) -> Result<(), CollectError> {
         if report
             .files
             .iter()
             .any(|f| matches!(f, Collected::Processed { .. }))
         {
-            report.overpaid = self
+            report.doubts = self
                 .ledger
-                .overpaid(Some(&self.partner.name), self.now)
+                .payment_doubts(Some(&self.partner.name), self.now)
                 .await?;
         }
         Ok(())

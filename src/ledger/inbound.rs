@@ -968,7 +968,13 @@ impl Applying {
                                 standing.len() - 1
                             }
                         };
-                        let codes = batch.record(c.id, v);
+                        // A CLP03 not our charge (nor its negative, in a
+                        // reversal) is kept, for the claim to be listed.
+                        let differs = standing.get(i).and_then(|s| {
+                            v.stated_charge
+                                .filter(|stated| *stated != s.charge && *stated != -s.charge)
+                        });
+                        let codes = batch.record(c.id, v, differs);
                         if let Some(s) = standing.get_mut(i) {
                             s.words.push(Word {
                                 status: v.status,
@@ -989,7 +995,7 @@ impl Applying {
                             self.done.unmatched_answer(other.named());
                         }
                         for id in ids {
-                            batch.record(id, v);
+                            batch.record(id, v, None);
                             self.pending.push(id);
                         }
                     }
@@ -1354,11 +1360,15 @@ impl Reconciled {
     }
 }
 
+/// One verdict as history: claim, status, codes (JSON), paid, stated charge.
+type History = (i64, ClaimStatus, String, Option<String>, Option<String>);
+
 /// Verdicts gathered in memory, then written in a few multi-row statements.
 #[derive(Default)]
 struct Batch<'v> {
-    /// Every verdict, as history: claim, status, codes (JSON), paid.
-    history: Vec<(i64, ClaimStatus, String, Option<String>)>,
+    /// Every verdict, as history: claim, status, codes (JSON), paid, and
+    /// an 835's CLP03 when it is not the claim's charge.
+    history: Vec<History>,
     /// Verdicts that reached no claim of ours, and why.
     unknown: Vec<(&'v Verdict, Unmatched)>,
 }
@@ -1368,14 +1378,16 @@ fn codes_json(codes: &[String]) -> String {
 }
 
 impl<'v> Batch<'v> {
-    /// A verdict about `claim`, as history; returns its codes (JSON).
-    fn record(&mut self, claim: i64, v: &Verdict) -> String {
+    /// A verdict about `claim`, as history, with the charge it stated when
+    /// that is not the claim's (`differs`); returns its codes (JSON).
+    fn record(&mut self, claim: i64, v: &Verdict, differs: Option<Decimal>) -> String {
         let codes = codes_json(&v.codes);
         self.history.push((
             claim,
             v.status,
             codes.clone(),
             v.paid.map(|p| p.to_string()),
+            differs.map(|d| d.to_string()),
         ));
         codes
     }
@@ -1391,14 +1403,15 @@ impl<'v> Batch<'v> {
             let mut q = Values::statement(d);
             let (response, at) = (q.constant(response_id), q.constant(at));
             q.sql(&format!(
-                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
-                 SELECT v.column1, {response}, v.column2, v.column3, v.column4, {at} FROM (VALUES "
+                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, stated_charge, created_at) \
+                 SELECT v.column1, {response}, v.column2, v.column3, v.column4, v.column5, {at} FROM (VALUES "
             ));
-            q.rows(chunk, |row, (claim, status, codes, paid)| {
+            q.rows(chunk, |row, (claim, status, codes, paid, stated)| {
                 row.bind(*claim)
                     .bind(status.name())
                     .bind(codes.as_str())
-                    .bind(paid.as_deref());
+                    .bind(paid.as_deref())
+                    .bind(stated.as_deref());
             });
             q.sql(") AS v");
             q.execute(tx, "recording claims' responses").await?;
@@ -1792,9 +1805,10 @@ impl Ledger {
             paid: paid.as_deref().map(money).transpose()?,
             payer_claim_number: None,
             charge: None,
+            stated_charge: None,
         };
         let mut batch = Batch::default();
-        batch.record(claim, verdict);
+        batch.record(claim, verdict, None);
         batch.write(&mut tx, self.dialect, response_id, &at).await?;
         sqlx::query(
             "UPDATE unmatched_answers SET matched_to = $3 WHERE id = (SELECT id FROM unmatched_answers \

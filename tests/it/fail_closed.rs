@@ -1569,3 +1569,136 @@ fn a_reversal_that_pays_or_a_denial_that_pays_is_quarantined_naming_the_clp() {
         "{said}"
     );
 }
+
+/// The `payment_doubts` of `status --json`, as (claim, why).
+fn doubts(s: &Sent) -> Vec<(String, String)> {
+    let view = s.status_json();
+    let mut out: Vec<(String, String)> = view["payment_doubts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["claim"].as_str().unwrap().to_owned(),
+                d["why"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn payments_below_zero_denied_after_paid_or_stating_another_charge_are_listed() {
+    use rust_decimal::Decimal;
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "doubts");
+    let c = &s.claims;
+    let charge = |i: usize| c[i].total_charge;
+    let text = |d: Decimal| d.to_string();
+    // c0: a reversal of a payment never received (paid -charge).
+    // c1: the payer's CLP03 is ten times our charge (a misread).
+    // c2: paid in full, later denied by a new 835 that reverses nothing.
+    // c3: paid, reversed (CLP03 our charge negated), paid again: nothing to doubt.
+    s.drop(
+        "a.835",
+        &remit_835(
+            160,
+            "CHK160",
+            &[
+                (&c[2].id, "1", &text(charge(2)), &text(charge(2)), &[]),
+                (&c[3].id, "1", &text(charge(3)), &text(charge(3)), &[]),
+            ],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "{said}");
+    let ten = charge(1) * Decimal::TEN;
+    s.drop(
+        "b.835",
+        &remit_835(
+            161,
+            "CHK161",
+            &[
+                (&c[0].id, "22", &text(-charge(0)), &text(-charge(0)), &[]),
+                (
+                    &c[1].id,
+                    "1",
+                    &text(ten),
+                    "20",
+                    &[&format!("CO*45*{}", ten - Decimal::from(20))],
+                ),
+                (
+                    &c[2].id,
+                    "4",
+                    &text(charge(2)),
+                    "0",
+                    &[&format!("CO*50*{}", charge(2))],
+                ),
+                (&c[3].id, "22", &text(-charge(3)), &text(-charge(3)), &[]),
+            ],
+        ),
+    );
+    s.drop(
+        "c.835",
+        &remit_835(
+            162,
+            "CHK162",
+            &[(&c[3].id, "1", &text(charge(3)), &text(charge(3)), &[])],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("{}: paid {:.2} in all", c[0].id, -charge(0))),
+        "{said}"
+    );
+    assert!(said.contains("less than zero"), "{said}");
+    assert!(said.contains(&format!("an 835 states {ten:.2}")), "{said}");
+    assert!(said.contains("denied by another 835"), "{said}");
+    assert!(!said.contains(&format!("trace {}`", c[3].id)), "{said}");
+    assert_eq!(
+        doubts(&s),
+        sorted_pairs(&[
+            (&c[0].id, "paid_below_zero"),
+            (&c[1].id, "charge_differs"),
+            (&c[2].id, "denied_and_paid"),
+        ]),
+    );
+    let view = s.status_json();
+    let differs = view["payment_doubts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["why"] == "charge_differs")
+        .unwrap();
+    assert_eq!(differs["stated_charge"], format!("{ten:.2}"));
+    // The money stands as the 835s said it.
+    let statuses = s.statuses();
+    for (status, n) in [
+        ("paid", 2),
+        ("partially_paid", 1),
+        ("reversed", 1),
+        ("sent", 1),
+    ] {
+        assert!(
+            statuses.contains(&(status.to_owned(), n)),
+            "{status}: {statuses:?}"
+        );
+    }
+    let out = s.ws.run(&["status"], &[]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("claims whose payments need a look"),
+        "{shown}"
+    );
+}
+
+fn sorted_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+    v.sort();
+    v
+}
