@@ -396,12 +396,14 @@ impl Ledger {
                 add_money(&mut claim.paid, paid, "summing a claim's payments")?;
                 match status {
                     ClaimStatus::Reversed => claim.reversals += 1,
-                    ClaimStatus::Denied => claim.denials += 1,
-                    _ => {}
+                    ClaimStatus::Denied => {
+                        claim.denials += 1;
+                        claim.adjudications += 1;
+                    }
+                    _ => claim.adjudications += 1,
                 }
-                if claim.stated.is_none() {
-                    claim.stated = stated;
-                }
+                // The largest, whatever order they came in.
+                claim.stated = claim.stated.max(stated);
             }
         }
         if let Some((_, done)) = last {
@@ -420,10 +422,12 @@ struct Payments {
     /// Every CLP04 summed.
     paid: Decimal,
     reversals: usize,
+    /// Verdicts other than reversals (CLP02 other than 22).
+    adjudications: usize,
     /// Verdicts of `denied` (CLP02 4, or nothing paid for other reasons
     /// than the patient's share).
     denials: usize,
-    /// The first CLP03 recorded as not the claim's charge.
+    /// The largest CLP03 recorded as not the claim's charge.
     stated: Option<Decimal>,
 }
 
@@ -438,8 +442,10 @@ impl Payments {
         if self.paid < Decimal::ZERO {
             doubts.push(Doubt::BelowZero);
         }
-        // A denial stands beside money kept: no reversal answered it.
-        if self.paid > Decimal::ZERO && self.denials > self.reversals {
+        // A denial stands beside money kept: more adjudications stand than
+        // one (each reversal takes one back), one of them a denial.
+        let standing = self.adjudications.saturating_sub(self.reversals);
+        if self.paid > Decimal::ZERO && self.denials > 0 && standing >= 2 {
             doubts.push(Doubt::DeniedAndPaid);
         }
         if self.stated.is_some() {
