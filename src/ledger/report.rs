@@ -268,7 +268,9 @@ async fn figures(
     )
     .await?;
 
-    // Top reasons: codes of denying 835 verdicts and rejecting 277CAs.
+    // Top reasons: codes of denying 835 verdicts of claims denied now (a
+    // claim paid after all is no denial: the report would contradict its
+    // own denial count), and of rejecting 277CAs.
     let period = (from.as_str(), to.as_str(), &partner);
     let denial_reasons = top_codes(conn, d, ClaimStatus::Denied, false, period).await?;
     let rejection_reasons = top_codes(conn, d, ClaimStatus::Rejected277, true, period).await?;
@@ -492,7 +494,9 @@ async fn figures(
 }
 
 /// The codes given most often with verdicts of `status` in the period
-/// (`only`: a further SQL condition on the code `j.value`).
+/// (`rejecting_only`: only the rejecting STC categories); for denials only
+/// of claims whose status is `denied` now, so `denial_reasons` counts the
+/// claims `denials` counts and no other.
 async fn top_codes(
     conn: &mut AnyConnection,
     d: Dialect,
@@ -508,13 +512,18 @@ async fn top_codes(
     } else {
         ""
     };
+    let now = if status == ClaimStatus::Denied {
+        "AND c.status = $4"
+    } else {
+        ""
+    };
     let mut out = Vec::new();
     each(
         conn,
         sqlx::query(&format!(
             "SELECT j.value, COUNT(DISTINCT cr.claim_id) FROM claim_responses cr \
              JOIN claims c ON c.id = cr.claim_id, {codes} \
-             WHERE cr.status = $4 AND cr.created_at >= $1 AND cr.created_at < $2 \
+             WHERE cr.status = $4 {now} AND cr.created_at >= $1 AND cr.created_at < $2 \
              AND ($3 IS NULL OR c.partner = $3) {strings} {only} \
              GROUP BY j.value ORDER BY 2 DESC, 1 LIMIT $5"
         ))

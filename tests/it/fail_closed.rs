@@ -1702,3 +1702,68 @@ fn sorted_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     v.sort();
     v
 }
+
+#[test]
+fn denial_reasons_count_only_claims_that_are_denied() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "reasons");
+    let c = &s.claims;
+    let charge = |i: usize| c[i].total_charge.to_string();
+    // c0 paid in full, then denied (CO-50) by a new 835 that reverses
+    // nothing: paid, listed, and no denial. c1 denied (CO-29): a denial.
+    s.drop(
+        "a.835",
+        &remit_835(
+            170,
+            "CHK170",
+            &[(&c[0].id, "1", &charge(0), &charge(0), &[])],
+        ),
+    );
+    s.drop(
+        "b.835",
+        &remit_835(
+            171,
+            "CHK171",
+            &[
+                (
+                    &c[0].id,
+                    "4",
+                    &charge(0),
+                    "0",
+                    &[&format!("CO*50*{}", charge(0))],
+                ),
+                (
+                    &c[1].id,
+                    "4",
+                    &charge(1),
+                    "0",
+                    &[&format!("CO*29*{}", charge(1))],
+                ),
+            ],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    let out = s.ws.run(&["report", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::said(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let denied: i64 = report["denials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["denied"].as_i64().unwrap())
+        .sum();
+    assert_eq!(denied, 1, "{report}");
+    let reasons: Vec<(String, i64)> = report["denial_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["code"].as_str().unwrap().to_owned(),
+                r["claims"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons, [("CO-29".to_owned(), 1)], "{report}");
+}
