@@ -119,6 +119,12 @@ pub enum Unreadable {
     /// The second reading of the file did not give what the first did.
     #[error("the file read differently the second time; nothing of it was applied")]
     Changed,
+    /// Applying it would sum amounts too large to hold: an amount recorded
+    /// before amounts were bounded (see [`crate::money`]). The transaction
+    /// was dropped; set aside with the cause rather than failing every run
+    /// until it reads as "interrupted".
+    #[error("applying it would make a sum too large to hold ({what}): an amount recorded earlier is far past 99999999.99; nothing of it was applied")]
+    Overflow { what: &'static str },
     /// An 835 whose amounts do not add up: posting it would post wrong money.
     #[error("835 {trace} does not balance: {detail}")]
     Unbalanced { trace: String, detail: String },
@@ -861,13 +867,15 @@ const MAX_TRIES: i64 = 2;
 /// Claims applied per ledger round: what bounds memory in the second pass.
 const APPLY_CHUNK: usize = 1000;
 
-/// A response that reuses an earlier identity with other content sets its
-/// file aside; any other ledger failure is the run's.
+/// A response that reuses an earlier identity with other content, or
+/// whose payments cannot be summed with those recorded, sets its file
+/// aside; any other ledger failure is the run's.
 fn conflict_or<T>(e: LedgerError) -> Result<Result<T, Unreadable>, CollectError> {
     match e {
         LedgerError::IdentityConflict { identity, earlier } => {
             Ok(Err(Unreadable::IdentityConflict { identity, earlier }))
         }
+        LedgerError::Overflow { what, .. } => Ok(Err(Unreadable::Overflow { what })),
         e => Err(e.into()),
     }
 }
