@@ -477,7 +477,8 @@ pub enum Doubt {
     /// reversing the first): which stands is for a person to say.
     DeniedAndPaid,
     /// An 835's CLP03 is not the claim's charge (nor, in a reversal, its
-    /// negative): a payer's misread, or another claim under our id.
+    /// negative): a payer's misread, or another claim under our id (a claim
+    /// the payer split into CLPs of part of its charge is listed too).
     ChargeDiffers,
 }
 
