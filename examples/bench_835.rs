@@ -61,7 +61,7 @@ fn main() {
                     if let Response::Remittance(r) = *r {
                         let t = std::mem::take(&mut running);
                         claims += t.claims;
-                        balanced &= t.expected_payment(&r) == r.amount;
+                        balanced &= t.expected_payment(&r) == Some(r.amount);
                     }
                 }
                 Item::Claim(_) => {}

@@ -69,6 +69,10 @@ pub enum AlertKind {
     SetAside,
     /// Claims whose payments add up to more than their charge.
     Overpaid,
+    /// Claims whose payments a person must look at for another reason
+    /// ([`crate::ledger::Doubt`]: less than zero, paid and denied, another
+    /// charge stated).
+    PaymentDoubt,
 }
 
 impl AlertKind {
@@ -92,6 +96,7 @@ impl AlertKind {
             AlertKind::ExportFailed => "export-failed",
             AlertKind::SetAside => "set-aside",
             AlertKind::Overpaid => "overpaid",
+            AlertKind::PaymentDoubt => "payment-doubt",
         }
     }
 }
@@ -332,9 +337,12 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
             Collected::Duplicate { .. } | Collected::Held { .. } => {}
         }
     }
-    if !report.overpaid.is_empty() {
-        let listed: Vec<String> = report
-            .overpaid
+    let (overpaid, others): (Vec<_>, Vec<_>) = report
+        .doubts
+        .iter()
+        .partition(|o| o.doubt == crate::ledger::Doubt::Overpaid);
+    if !overpaid.is_empty() {
+        let listed: Vec<String> = overpaid
             .iter()
             .map(|o| {
                 format!(
@@ -348,12 +356,43 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
             format!("overpaid:{partner}"),
             format!(
                 "{partner}: {} claim(s) paid more than charged",
-                report.overpaid.len()
+                overpaid.len()
             ),
             format!(
                 "Payments from {partner} now add up to more than the charge of:\n{}\n\n\
                  A payer's error, or one payment posted twice under a new trace number. \
                  Nothing was changed for it; see each with `edi-courier trace CLAIM`.",
+                listed.join("\n")
+            ),
+        ));
+    }
+    if !others.is_empty() {
+        let listed: Vec<String> = others
+            .iter()
+            .map(|o| {
+                let stated = o
+                    .stated_charge
+                    .map(|s| format!(" (an 835 states {s:.2})"))
+                    .unwrap_or_default();
+                format!(
+                    "{}: paid {:.2} on a charge of {:.2}{stated}: {}",
+                    o.claim_id,
+                    o.paid,
+                    o.charge,
+                    o.doubt.words()
+                )
+            })
+            .collect();
+        out.push(Alert::new(
+            AlertKind::PaymentDoubt,
+            format!("payment-doubt:{partner}"),
+            format!(
+                "{partner}: {} claim(s) whose payments need a look",
+                others.len()
+            ),
+            format!(
+                "Payments from {partner} were posted as the 835s said, and need a person for:\n{}\n\n\
+                 Nothing was changed for them; see each with `edi-courier trace CLAIM`.",
                 listed.join("\n")
             ),
         ));
@@ -609,13 +648,49 @@ mod tests {
     use std::path::PathBuf;
 
     #[test]
+    fn other_payment_doubts_are_one_alert_of_their_own_kind_saying_why() {
+        let doubt = |claim: &str, doubt, stated| crate::ledger::PaymentDoubt {
+            partner: "acme".into(),
+            claim_id: claim.into(),
+            charge: rust_decimal::Decimal::new(6000, 2),
+            paid: rust_decimal::Decimal::new(-6000, 2),
+            doubt,
+            stated_charge: stated,
+        };
+        let report = CollectReport {
+            doubts: vec![
+                doubt("RFM-1004", crate::ledger::Doubt::BelowZero, None),
+                doubt(
+                    "RFM-1005",
+                    crate::ledger::Doubt::ChargeDiffers,
+                    Some(rust_decimal::Decimal::new(75000, 2)),
+                ),
+            ],
+            ..CollectReport::default()
+        };
+        let alerts = from_collect("acme", &report);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].kind, AlertKind::PaymentDoubt);
+        assert_eq!(alerts[0].kind.name(), "payment-doubt");
+        assert!(alerts[0]
+            .subject
+            .ends_with("acme: 2 claim(s) whose payments need a look"));
+        assert!(alerts[0].body.contains(
+            "RFM-1004: paid -60.00 on a charge of 60.00: payments add up to less than zero"
+        ));
+        assert!(alerts[0].body.contains("(an 835 states 750.00)"));
+    }
+
+    #[test]
     fn claims_paid_more_than_charged_are_alerted_with_their_amounts() {
         let report = CollectReport {
-            overpaid: vec![crate::ledger::Overpaid {
+            doubts: vec![crate::ledger::PaymentDoubt {
                 partner: "acme".into(),
                 claim_id: "RFM-1002".into(),
                 charge: rust_decimal::Decimal::new(9500, 2),
                 paid: rust_decimal::Decimal::new(19000, 2),
+                doubt: crate::ledger::Doubt::Overpaid,
+                stated_charge: None,
             }],
             ..CollectReport::default()
         };

@@ -41,8 +41,8 @@ use crate::inspect::{read_items_streaming, InspectError, Item, ItemReader, Probl
 use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
-    identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound, Overpaid,
-    Reconciled,
+    identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound,
+    PaymentDoubt, Reconciled,
 };
 use crate::lifecycle::StatusChanges;
 use crate::model::response::{ClaimPayment, ClaimTotals, Remittance, Response};
@@ -119,6 +119,12 @@ pub enum Unreadable {
     /// The second reading of the file did not give what the first did.
     #[error("the file read differently the second time; nothing of it was applied")]
     Changed,
+    /// Applying it would sum amounts too large to hold: an amount recorded
+    /// before amounts were bounded (see [`crate::money`]). The transaction
+    /// was dropped; set aside with the cause rather than failing every run
+    /// until it reads as "interrupted".
+    #[error("applying it would make a sum too large to hold ({what}): an amount recorded earlier is far past 99999999.99; nothing of it was applied")]
+    Overflow { what: &'static str },
     /// An 835 whose amounts do not add up: posting it would post wrong money.
     #[error("835 {trace} does not balance: {detail}")]
     Unbalanced { trace: String, detail: String },
@@ -235,10 +241,11 @@ pub struct CollectReport {
     /// removed or moved, because they changed there after they were
     /// listed: the next run reads them whole again.
     pub left_changed: Vec<String>,
-    /// Claims of this partner paid in this run, whose payments now add up
-    /// to more than their charge (a payer's error, or one payment posted
-    /// twice under a new trace): listed and alerted, for a person.
-    pub overpaid: Vec<Overpaid>,
+    /// Claims of this partner paid in this run whose payments a person
+    /// must look at ([`crate::ledger::Doubt`]: paid more than charged, less
+    /// than zero, paid and denied, another charge stated): listed and
+    /// alerted, never settled by themselves.
+    pub doubts: Vec<PaymentDoubt>,
 }
 
 pub struct Collect<'a> {
@@ -351,7 +358,7 @@ impl Collect<'_> {
                         Err(CollectError::Sftp(e)) if e.is_transient() => *e,
                         Err(e) => return Err(e),
                         Ok(()) => {
-                            self.note_overpaid(&mut report).await?;
+                            self.note_doubts(&mut report).await?;
                             return Ok(report);
                         }
                     }
@@ -397,16 +404,16 @@ impl Collect<'_> {
         Ok(matches!(again, Fetched::Whole { sha256, .. } if crate::hex(&sha256) == sha))
     }
 
-    /// The claims this run's payments took past their charge.
-    async fn note_overpaid(&self, report: &mut CollectReport) -> Result<(), CollectError> {
+    /// The claims whose payments this run made doubtful.
+    async fn note_doubts(&self, report: &mut CollectReport) -> Result<(), CollectError> {
         if report
             .files
             .iter()
             .any(|f| matches!(f, Collected::Processed { .. }))
         {
-            report.overpaid = self
+            report.doubts = self
                 .ledger
-                .overpaid(Some(&self.partner.name), self.now)
+                .payment_doubts(Some(&self.partner.name), self.now)
                 .await?;
         }
         Ok(())
@@ -860,13 +867,15 @@ const MAX_TRIES: i64 = 2;
 /// Claims applied per ledger round: what bounds memory in the second pass.
 const APPLY_CHUNK: usize = 1000;
 
-/// A response that reuses an earlier identity with other content sets its
-/// file aside; any other ledger failure is the run's.
+/// A response that reuses an earlier identity with other content, or
+/// whose payments cannot be summed with those recorded, sets its file
+/// aside; any other ledger failure is the run's.
 fn conflict_or<T>(e: LedgerError) -> Result<Result<T, Unreadable>, CollectError> {
     match e {
         LedgerError::IdentityConflict { identity, earlier } => {
             Ok(Err(Unreadable::IdentityConflict { identity, earlier }))
         }
+        LedgerError::Overflow { what, .. } => Ok(Err(Unreadable::Overflow { what })),
         e => Err(e.into()),
     }
 }
@@ -1013,7 +1022,11 @@ fn check_balance(
     if let Some(detail) = claim_fault {
         return Err(unbalanced(detail));
     }
-    let expected = totals.expected_payment(r);
+    let Some(expected) = totals.expected_payment(r) else {
+        return Err(unbalanced(
+            "the claims' payments overflow a sum (an amount far past 99999999.99)".to_owned(),
+        ));
+    };
     if expected != r.amount {
         return Err(unbalanced(format!(
             "BPR02 is {} but the claims less provider adjustments come to {expected}",

@@ -8,6 +8,7 @@
 //! | --- | --- |
 //! | configuration: raw → validated | [`config`] |
 //! | canonical claim model | [`model`] |
+//! | sums of money that cannot panic | [`money`] |
 //! | partner profiles (envelope ids, delimiters, companion-guide rules) | [`profile`] |
 //! | input maps: outside exports → model | [`map`] |
 //! | scrubbing before anything is written | [`scrub`] |
@@ -42,6 +43,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod map;
 pub mod model;
+pub mod money;
 pub mod pickup;
 pub mod profile;
 pub mod purge;

@@ -18,6 +18,7 @@
 //! void) starts a new cycle: it is a new claim row in the ledger, with no
 //! verdicts yet.
 
+use crate::money::Overflow;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::fmt;
@@ -204,28 +205,30 @@ pub struct Word {
 }
 
 /// A claim's status from every verdict of its current submission, in any
-/// order; None when there are none (the delivery status stands).
-pub fn derive(charge: Decimal, words: &[Word]) -> Option<ClaimStatus> {
+/// order; None when there are none (the delivery status stands). An
+/// [`Overflow`] when its payments cannot be summed (an amount recorded far
+/// past what an 835 may carry): never a guess, never a panic.
+pub fn derive(charge: Decimal, words: &[Word]) -> Result<Option<ClaimStatus>, Overflow> {
     let remits: Vec<&Word> = words
         .iter()
         .filter(|w| w.status.stage() == Stage::Remittance)
         .collect();
     if !remits.is_empty() {
-        return Some(remittance(charge, &remits));
+        return remittance(charge, &remits).map(Some);
     }
-    words.iter().map(|w| w.status).max_by_key(|s| s.rank())
+    Ok(words.iter().map(|w| w.status).max_by_key(|s| s.rank()))
 }
 
 /// The 835 stage: the payments summed over every CLP. A reversal (CLP02
 /// 22, negative amounts) cancels one adjudication; what is left decides.
-fn remittance(charge: Decimal, words: &[&Word]) -> ClaimStatus {
-    let net: Decimal = words.iter().filter_map(|w| w.paid).sum();
+fn remittance(charge: Decimal, words: &[&Word]) -> Result<ClaimStatus, Overflow> {
+    let net = crate::money::sum(words.iter().filter_map(|w| w.paid))?;
     if net > Decimal::ZERO {
-        return if net >= charge {
+        return Ok(if net >= charge {
             ClaimStatus::Paid
         } else {
             ClaimStatus::PartiallyPaid
-        };
+        });
     }
     let reversals = words
         .iter()
@@ -238,7 +241,7 @@ fn remittance(charge: Decimal, words: &[&Word]) -> ClaimStatus {
         .map(|w| w.status)
         .collect();
     let adjudications = words.len() - reversals;
-    if adjudications <= reversals || standing.is_empty() {
+    Ok(if adjudications <= reversals || standing.is_empty() {
         ClaimStatus::Reversed
     } else if standing.contains(&ClaimStatus::Denied) {
         ClaimStatus::Denied
@@ -246,7 +249,7 @@ fn remittance(charge: Decimal, words: &[&Word]) -> ClaimStatus {
         ClaimStatus::PatientResponsibility
     } else {
         ClaimStatus::Denied
-    }
+    })
 }
 
 /// ", and N more (not listed)" after a list cut at [`LISTED_PER_STATUS`];
@@ -345,6 +348,10 @@ impl StatusChanges {
 mod tests {
     use super::*;
 
+    fn derive(charge: Decimal, words: &[Word]) -> Option<ClaimStatus> {
+        super::derive(charge, words).unwrap()
+    }
+
     fn w(status: ClaimStatus) -> Word {
         Word { status, paid: None }
     }
@@ -353,6 +360,18 @@ mod tests {
             status,
             paid: Some(Decimal::from(paid)),
         }
+    }
+
+    #[test]
+    fn payments_that_cannot_be_summed_are_an_error_not_a_panic() {
+        let huge = Word {
+            status: ClaimStatus::Paid,
+            paid: Some(Decimal::MAX),
+        };
+        assert_eq!(
+            super::derive(Decimal::ONE, &[huge, huge]),
+            Err(crate::money::Overflow)
+        );
     }
 
     #[test]

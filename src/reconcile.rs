@@ -114,6 +114,11 @@ pub struct Verdict {
     /// read it. The status applies only to a submission of ours with that
     /// charge (another charge means another claim, or a misread one).
     pub charge: Option<Decimal>,
+    /// An 835 CLP03: the claim's charge as the payer read it. Unlike
+    /// `charge` it never keeps the payment from its claim (the money is
+    /// real); when it is not the claim's charge the claim is listed
+    /// ([`crate::ledger::Doubt::ChargeDiffers`]).
+    pub stated_charge: Option<Decimal>,
 }
 
 impl Target {
@@ -181,6 +186,7 @@ fn verdict(target: Target, status: ClaimStatus, codes: Vec<String>) -> Verdict {
         paid: None,
         payer_claim_number: None,
         charge: None,
+        stated_charge: None,
     }
 }
 
@@ -220,6 +226,7 @@ pub fn verdicts(response: &Response) -> Vec<Verdict> {
                     paid: None,
                     payer_claim_number: c.payer_claim_number.clone(),
                     charge: c.statuses.iter().find_map(|st| st.amount),
+                    stated_charge: None,
                 })
                 .collect();
             // A batch-level status with no claim below it: every claim of the batch.
@@ -253,6 +260,7 @@ pub fn payment_verdict(c: &ClaimPayment) -> Verdict {
         paid: Some(c.paid),
         payer_claim_number: c.payer_claim_number.as_deref().map(str::to_owned),
         charge: None,
+        stated_charge: Some(c.charge),
     }
 }
 
@@ -387,7 +395,11 @@ fn is_patients_share(c: &ClaimPayment) -> bool {
             .iter()
             .chain(c.lines.iter().flat_map(|l| &l.adjustments))
     };
-    let patient: Decimal = all().filter(|a| a.group == "PR").map(|a| a.amount).sum();
+    // Bounded amounts never overflow here; were one to, it is not taken
+    // for the patient's share (the claim reads as denied, for a person).
+    let Ok(patient) = crate::money::sum(all().filter(|a| a.group == "PR").map(|a| a.amount)) else {
+        return false;
+    };
     let other_than_contract =
         all().any(|a| a.group != "PR" && !(a.group == "CO" && a.reason == "45"));
     processed && patient > Decimal::ZERO && !other_than_contract

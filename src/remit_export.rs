@@ -33,11 +33,13 @@ fn adjustments(list: &[Adjustment835]) -> String {
         .join("; ")
 }
 
+/// The reader bounds each amount to 99999999.99 (see `crate::money`): a
+/// line's PR adjustments never come near overflowing; saturating keeps
+/// this free of a panic all the same.
 fn patient_share(list: &[Adjustment835]) -> Decimal {
     list.iter()
         .filter(|a| a.group == "PR")
-        .map(|a| a.amount)
-        .sum()
+        .fold(Decimal::ZERO, |t, a| t.saturating_add(a.amount))
 }
 
 /// The CSV's columns.

@@ -644,13 +644,14 @@ fn describe(r: &Response, t: &ClaimTotals) -> String {
                     "OUT OF BALANCE ({} claim(s) whose amounts do not add up)",
                     t.unbalanced
                 )
-            } else if t.expected_payment(r) == r.amount {
-                "balanced".to_owned()
             } else {
-                format!(
-                    "OUT OF BALANCE (claims less adjustments: {})",
-                    t.expected_payment(r)
-                )
+                match t.expected_payment(r) {
+                    Some(expected) if expected == r.amount => "balanced".to_owned(),
+                    Some(expected) => {
+                        format!("OUT OF BALANCE (claims less adjustments: {expected})")
+                    }
+                    None => "OUT OF BALANCE (its amounts overflow a sum)".to_owned(),
+                }
             }
         ),
     }

@@ -363,11 +363,19 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
-    for o in &report.overpaid {
+    for o in &report.doubts {
         rejected = true;
+        let stated = o
+            .stated_charge
+            .map(|s| format!(" (an 835 states {s:.2})"))
+            .unwrap_or_default();
         text += &format!(
-            "{}: paid {:.2} in all on a charge of {:.2}: paid more than charged (a payer's error, or one payment posted twice) — see `edi-courier trace {}`\n",
-            o.claim_id, o.paid, o.charge, o.claim_id
+            "{}: paid {:.2} in all on a charge of {:.2}{stated}: {} — see `edi-courier trace {}`\n",
+            o.claim_id,
+            o.paid,
+            o.charge,
+            o.doubt.words(),
+            o.claim_id
         );
     }
     for name in &report.left_changed {
@@ -584,8 +592,11 @@ pub fn trace(cli: &Cli, args: &TraceArgs) -> anyhow::Result<Outcome> {
 struct StatusView {
     claims: Vec<ClaimTotalView>,
     attention: Vec<AttentionView>,
-    /// Claims paid more than they charged.
+    /// Claims paid more than they charged (the `overpaid` ones among
+    /// `payment_doubts`, kept under this name for scripts that read it).
     overpaid: Vec<OverpaidView>,
+    /// Claims whose payments a person must look at, each with why.
+    payment_doubts: Vec<DoubtView>,
     unmatched_responses: Vec<UnmatchedResponseView>,
     unmatched_answers: Vec<crate::ledger::UnmatchedAnswer>,
     inbound: Vec<crate::ledger::InboundRow>,
@@ -615,6 +626,18 @@ struct OverpaidView {
     claim: String,
     charge: String,
     paid: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct DoubtView {
+    partner: String,
+    claim: String,
+    charge: String,
+    paid: String,
+    why: crate::ledger::Doubt,
+    /// For `charge_differs`: the charge (CLP03) an 835 stated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stated_charge: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -698,22 +721,37 @@ async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<Statu
             updated_at: f.updated_at,
         })
         .collect();
-    let overpaid = ledger
-        .overpaid(None, crate::ledger::Stamp::MIN_UTC)
-        .await?
-        .into_iter()
+    let doubts = ledger
+        .payment_doubts(None, crate::ledger::Stamp::MIN_UTC)
+        .await?;
+    let overpaid = doubts
+        .iter()
+        .filter(|o| o.doubt == crate::ledger::Doubt::Overpaid)
         .take(args.limit)
         .map(|o| OverpaidView {
+            partner: o.partner.clone(),
+            claim: o.claim_id.clone(),
+            charge: format!("{:.2}", o.charge),
+            paid: format!("{:.2}", o.paid),
+        })
+        .collect();
+    let payment_doubts = doubts
+        .into_iter()
+        .take(args.limit)
+        .map(|o| DoubtView {
             partner: o.partner,
             claim: o.claim_id,
             charge: format!("{:.2}", o.charge),
             paid: format!("{:.2}", o.paid),
+            why: o.doubt,
+            stated_charge: o.stated_charge.map(|s| format!("{s:.2}")),
         })
         .collect();
     Ok(StatusView {
         claims,
         attention,
         overpaid,
+        payment_doubts,
         unmatched_responses,
         unmatched_answers,
         inbound,
@@ -753,12 +791,21 @@ fn render_status(v: &StatusView) -> String {
             );
         }
     }
-    if !v.overpaid.is_empty() {
-        text += "\nclaims paid more than charged (a payer's error, or one payment posted twice)\n";
-        for o in &v.overpaid {
+    if !v.payment_doubts.is_empty() {
+        text += "\nclaims whose payments need a look (the money stands as the 835s said)\n";
+        for o in &v.payment_doubts {
+            let stated = o
+                .stated_charge
+                .as_ref()
+                .map(|s| format!(" (an 835 states {s})"))
+                .unwrap_or_default();
             text += &format!(
-                "  {:<16} {:<20} charged {:>12} paid {:>12}\n",
-                o.partner, o.claim, o.charge, o.paid
+                "  {:<16} {:<20} charged {:>12} paid {:>12}: {}{stated}\n",
+                o.partner,
+                o.claim,
+                o.charge,
+                o.paid,
+                o.why.words()
             );
         }
     }

@@ -5,10 +5,11 @@
 //! responses, and the digest.
 
 use super::Stamp;
+use crate::lifecycle::ClaimStatus;
 use rust_decimal::Decimal;
 use sqlx::Row;
 
-use super::inbound::{col, money};
+use super::inbound::{add_money, col, money, status_col};
 use super::lease::LeaseKind;
 use super::{query_err, stamp, Ledger, LedgerError};
 
@@ -321,8 +322,8 @@ impl Ledger {
             match out.last_mut() {
                 Some(last) if last.partner == partner && last.status == status => {
                     last.claims += i64::from(new_claim);
-                    last.charges += charge;
-                    last.paid += paid;
+                    add_money(&mut last.charges, charge, "summing the digest")?;
+                    add_money(&mut last.paid, paid, "summing the digest")?;
                 }
                 _ => out.push(StatusTotal {
                     partner,
@@ -336,27 +337,28 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Claims paid more than they charged — every payment summed in
-    /// Decimal, reversals and corrections included — among the claims of
-    /// `partner` (every partner: `None`) with a payment recorded at or after
-    /// `since`. A payer's error or the same payment posted twice under a new
-    /// trace: for a person to look at, never settled by itself.
-    pub async fn overpaid(
+    /// Claims whose payments a person must look at (see [`Doubt`]) — every
+    /// 835 verdict of the claim summed in Decimal, reversals and corrections
+    /// included — among the claims of `partner` (every partner: `None`)
+    /// with a payment recorded at or after `since`. The money stands as the
+    /// 835s said it; nothing here settles anything by itself. A claim is
+    /// listed once per doubt, in claim order.
+    pub async fn payment_doubts(
         &self,
         partner: Option<&str>,
         since: Stamp,
-    ) -> Result<Vec<Overpaid>, LedgerError> {
+    ) -> Result<Vec<PaymentDoubt>, LedgerError> {
         let of_partner = if partner.is_some() {
             "AND c.partner = $2 "
         } else {
             ""
         };
         let query = format!(
-            "SELECT c.id, c.partner, c.claim_id, c.charge, cr.paid \
+            "SELECT c.id, c.partner, c.claim_id, c.charge, cr.paid, cr.status, cr.stated_charge \
              FROM claims c JOIN claim_responses cr ON cr.claim_id = c.id AND cr.paid IS NOT NULL \
              WHERE c.id IN (SELECT claim_id FROM claim_responses \
                WHERE paid IS NOT NULL AND created_at >= $1) {of_partner}\
-             ORDER BY c.partner, c.claim_id, c.id"
+             ORDER BY c.partner, c.claim_id, c.id, cr.id"
         );
         let mut q = sqlx::query(&query).bind(stamp(since));
         if let Some(p) = partner {
@@ -365,43 +367,165 @@ impl Ledger {
         let rows = q
             .fetch_all(&self.pool)
             .await
-            .map_err(query_err("looking for claims paid more than charged"))?;
-        let mut out: Vec<Overpaid> = Vec::new();
-        let mut last: Option<(i64, Overpaid)> = None;
+            .map_err(query_err("looking for payments to doubt"))?;
+        let mut out: Vec<PaymentDoubt> = Vec::new();
+        let mut last: Option<(i64, Payments)> = None;
         for r in &rows {
             let id: i64 = col(r, 0)?;
             let paid = money(&col::<String>(r, 4)?)?;
-            if let Some((at, claim)) = &mut last {
-                if *at == id {
-                    claim.paid += paid;
-                    continue;
+            let status = status_col(r, 5)?;
+            let stated = col::<Option<String>>(r, 6)?
+                .as_deref()
+                .map(money)
+                .transpose()?;
+            if !matches!(&last, Some((at, _)) if *at == id) {
+                if let Some((_, done)) = last.take() {
+                    done.doubts(&mut out);
                 }
+                last = Some((
+                    id,
+                    Payments {
+                        partner: col(r, 1)?,
+                        claim_id: col(r, 2)?,
+                        charge: money(&col::<String>(r, 3)?)?,
+                        ..Payments::default()
+                    },
+                ));
             }
-            if let Some((_, done)) = last.take() {
-                out.extend((done.paid > done.charge).then_some(done));
+            if let Some((_, claim)) = &mut last {
+                add_money(&mut claim.paid, paid, "summing a claim's payments")?;
+                match status {
+                    ClaimStatus::Reversed => claim.reversals += 1,
+                    ClaimStatus::Denied => {
+                        claim.denials += 1;
+                        claim.adjudications += 1;
+                    }
+                    _ => claim.adjudications += 1,
+                }
+                // The largest, whatever order they came in.
+                claim.stated = claim.stated.max(stated);
             }
-            last = Some((
-                id,
-                Overpaid {
-                    partner: col(r, 1)?,
-                    claim_id: col(r, 2)?,
-                    charge: money(&col::<String>(r, 3)?)?,
-                    paid,
-                },
-            ));
         }
         if let Some((_, done)) = last {
-            out.extend((done.paid > done.charge).then_some(done));
+            done.doubts(&mut out);
         }
         Ok(out)
     }
 }
 
-/// A claim paid more than it charged ([`Ledger::overpaid`]).
+/// One claim's 835 verdicts, as [`Ledger::payment_doubts`] reads them.
+#[derive(Default)]
+struct Payments {
+    partner: String,
+    claim_id: String,
+    charge: Decimal,
+    /// Every CLP04 summed.
+    paid: Decimal,
+    reversals: usize,
+    /// Verdicts other than reversals (CLP02 other than 22).
+    adjudications: usize,
+    /// Verdicts of `denied` (CLP02 4, or nothing paid for other reasons
+    /// than the patient's share).
+    denials: usize,
+    /// The largest CLP03 recorded as not the claim's charge.
+    stated: Option<Decimal>,
+}
+
+impl Payments {
+    /// What is doubtful about them, appended to `out`. Each rule looks at
+    /// the set of verdicts, never their order.
+    fn doubts(self, out: &mut Vec<PaymentDoubt>) {
+        let mut doubts = Vec::new();
+        if self.paid > self.charge {
+            doubts.push(Doubt::Overpaid);
+        }
+        if self.paid < Decimal::ZERO {
+            doubts.push(Doubt::BelowZero);
+        }
+        // A denial stands beside money kept: more adjudications stand than
+        // one (each reversal takes one back), one of them a denial.
+        let standing = self.adjudications.saturating_sub(self.reversals);
+        if self.paid > Decimal::ZERO && self.denials > 0 && standing >= 2 {
+            doubts.push(Doubt::DeniedAndPaid);
+        }
+        if self.stated.is_some() {
+            doubts.push(Doubt::ChargeDiffers);
+        }
+        out.extend(doubts.into_iter().map(|doubt| PaymentDoubt {
+            partner: self.partner.clone(),
+            claim_id: self.claim_id.clone(),
+            charge: self.charge,
+            paid: self.paid,
+            doubt,
+            stated_charge: self.stated.filter(|_| doubt == Doubt::ChargeDiffers),
+        }));
+    }
+}
+
+/// Why a claim's payments are listed for a person ([`Ledger::payment_doubts`]).
+/// `status --json` names them as [`Doubt::name`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Doubt {
+    /// The payments add up to more than the charge: a payer's error, or one
+    /// payment posted twice under a new trace.
+    Overpaid,
+    /// The payments add up to less than zero: a reversal (CLP02 22) of a
+    /// payment never recorded here, or recorded on another submission.
+    BelowZero,
+    /// Money paid and kept, and a denial no reversal answered (an 835 that
+    /// denies a claim paid before, or pays one denied before, without
+    /// reversing the first): which stands is for a person to say.
+    DeniedAndPaid,
+    /// An 835's CLP03 is not the claim's charge (nor, in a reversal, its
+    /// negative): a payer's misread, or another claim under our id (a claim
+    /// the payer split into CLPs of part of its charge is listed too).
+    ChargeDiffers,
+}
+
+impl Doubt {
+    pub fn name(self) -> &'static str {
+        match self {
+            Doubt::Overpaid => "overpaid",
+            Doubt::BelowZero => "paid_below_zero",
+            Doubt::DeniedAndPaid => "denied_and_paid",
+            Doubt::ChargeDiffers => "charge_differs",
+        }
+    }
+
+    /// What it means, in words (collect's output, alerts, `status`).
+    pub fn words(self) -> &'static str {
+        match self {
+            Doubt::Overpaid => {
+                "paid more than charged (a payer's error, or one payment posted twice)"
+            }
+            Doubt::BelowZero => {
+                "payments add up to less than zero (a reversal of a payment never recorded here)"
+            }
+            Doubt::DeniedAndPaid => {
+                "paid, and denied by another 835 that reversed nothing (which stands is for a person to say)"
+            }
+            Doubt::ChargeDiffers => {
+                "an 835 states another charge (CLP03) than ours (a payer's misread, or another claim under our id)"
+            }
+        }
+    }
+}
+
+impl serde::Serialize for Doubt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A claim whose payments a person must look at ([`Ledger::payment_doubts`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Overpaid {
+pub struct PaymentDoubt {
     pub partner: String,
     pub claim_id: String,
     pub charge: Decimal,
+    /// Every payment (CLP04) summed.
     pub paid: Decimal,
+    pub doubt: Doubt,
+    /// For [`Doubt::ChargeDiffers`]: the CLP03 that differs.
+    pub stated_charge: Option<Decimal>,
 }

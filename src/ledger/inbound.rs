@@ -136,6 +136,16 @@ pub(super) fn money(s: &str) -> Result<Decimal, LedgerError> {
     })
 }
 
+/// `amount` added to `total` in place; past what a Decimal holds, the
+/// ledger's error saying what was being summed (never a panic).
+pub(super) fn add_money(
+    total: &mut Decimal,
+    amount: Decimal,
+    what: &'static str,
+) -> Result<(), LedgerError> {
+    crate::money::add_to(total, amount).map_err(|source| LedgerError::Overflow { what, source })
+}
+
 /// What makes a response the same response when it comes again: who sent
 /// it and its own control numbers; for an 835 the payer and the payment's
 /// trace (TRN03, TRN02), so the same payment re-sent in a new interchange
@@ -958,7 +968,13 @@ impl Applying {
                                 standing.len() - 1
                             }
                         };
-                        let codes = batch.record(c.id, v);
+                        // A CLP03 not our charge (nor its negative, in a
+                        // reversal) is kept, for the claim to be listed.
+                        let differs = standing.get(i).and_then(|s| {
+                            v.stated_charge
+                                .filter(|stated| *stated != s.charge && *stated != -s.charge)
+                        });
+                        let codes = batch.record(c.id, v, differs);
                         if let Some(s) = standing.get_mut(i) {
                             s.words.push(Word {
                                 status: v.status,
@@ -979,7 +995,7 @@ impl Applying {
                             self.done.unmatched_answer(other.named());
                         }
                         for id in ids {
-                            batch.record(id, v);
+                            batch.record(id, v, None);
                             self.pending.push(id);
                         }
                     }
@@ -992,7 +1008,7 @@ impl Applying {
             )
             .await;
             written?;
-            moves.write(&mut self.tx).await?;
+            moves?.write(&mut self.tx).await?;
         }
         feed(&mut open.fingerprint);
         Ok(found)
@@ -1058,11 +1074,16 @@ struct Moves<'a> {
 impl<'a> Moves<'a> {
     /// The moves of a chunk's claims, each settled from its verdicts so
     /// far and the new ones.
-    fn of(standing: Vec<Standing>, d: Dialect, at: &'a str) -> Moves<'a> {
+    fn of(standing: Vec<Standing>, d: Dialect, at: &'a str) -> Result<Moves<'a>, LedgerError> {
         let mut updates: Vec<Update> = Vec::new();
         let mut events: Vec<(i64, ClaimStatus, String)> = Vec::new();
         for s in standing {
-            let next = derive(s.charge, &s.words).filter(|n| *n != s.status);
+            let next = derive(s.charge, &s.words)
+                .map_err(|source| LedgerError::Overflow {
+                    what: "summing a claim's payments",
+                    source,
+                })?
+                .filter(|n| *n != s.status);
             let number = s.number.filter(|n| Some(n) != s.stored_number.as_ref());
             if next.is_none() && number.is_none() {
                 continue;
@@ -1072,7 +1093,7 @@ impl<'a> Moves<'a> {
                 events.push((s.id, next, s.codes));
             }
         }
-        Moves::new(updates, events, d, at)
+        Ok(Moves::new(updates, events, d, at))
     }
 
     fn new(
@@ -1339,11 +1360,15 @@ impl Reconciled {
     }
 }
 
+/// One verdict as history: claim, status, codes (JSON), paid, stated charge.
+type History = (i64, ClaimStatus, String, Option<String>, Option<String>);
+
 /// Verdicts gathered in memory, then written in a few multi-row statements.
 #[derive(Default)]
 struct Batch<'v> {
-    /// Every verdict, as history: claim, status, codes (JSON), paid.
-    history: Vec<(i64, ClaimStatus, String, Option<String>)>,
+    /// Every verdict, as history: claim, status, codes (JSON), paid, and
+    /// an 835's CLP03 when it is not the claim's charge.
+    history: Vec<History>,
     /// Verdicts that reached no claim of ours, and why.
     unknown: Vec<(&'v Verdict, Unmatched)>,
 }
@@ -1353,14 +1378,16 @@ fn codes_json(codes: &[String]) -> String {
 }
 
 impl<'v> Batch<'v> {
-    /// A verdict about `claim`, as history; returns its codes (JSON).
-    fn record(&mut self, claim: i64, v: &Verdict) -> String {
+    /// A verdict about `claim`, as history, with the charge it stated when
+    /// that is not the claim's (`differs`); returns its codes (JSON).
+    fn record(&mut self, claim: i64, v: &Verdict, differs: Option<Decimal>) -> String {
         let codes = codes_json(&v.codes);
         self.history.push((
             claim,
             v.status,
             codes.clone(),
             v.paid.map(|p| p.to_string()),
+            differs.map(|d| d.to_string()),
         ));
         codes
     }
@@ -1376,14 +1403,15 @@ impl<'v> Batch<'v> {
             let mut q = Values::statement(d);
             let (response, at) = (q.constant(response_id), q.constant(at));
             q.sql(&format!(
-                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
-                 SELECT v.column1, {response}, v.column2, v.column3, v.column4, {at} FROM (VALUES "
+                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, stated_charge, created_at) \
+                 SELECT v.column1, {response}, v.column2, v.column3, v.column4, v.column5, {at} FROM (VALUES "
             ));
-            q.rows(chunk, |row, (claim, status, codes, paid)| {
+            q.rows(chunk, |row, (claim, status, codes, paid, stated)| {
                 row.bind(*claim)
                     .bind(status.name())
                     .bind(codes.as_str())
-                    .bind(paid.as_deref());
+                    .bind(paid.as_deref())
+                    .bind(stated.as_deref());
             });
             q.sql(") AS v");
             q.execute(tx, "recording claims' responses").await?;
@@ -1448,7 +1476,12 @@ async fn settle(
                 continue;
             }
             // The claim's last verdict: derive its status from all of them.
-            if let Some(next) = derive(money(&charge)?, &words) {
+            if let Some(next) =
+                derive(money(&charge)?, &words).map_err(|source| LedgerError::Overflow {
+                    what: "summing a claim's payments",
+                    source,
+                })?
+            {
                 if next != parse_status(&current)? {
                     updates.push((id, Some(next.name()), None));
                     events.push((id, next, codes));
@@ -1772,9 +1805,10 @@ impl Ledger {
             paid: paid.as_deref().map(money).transpose()?,
             payer_claim_number: None,
             charge: None,
+            stated_charge: None,
         };
         let mut batch = Batch::default();
-        batch.record(claim, verdict);
+        batch.record(claim, verdict, None);
         batch.write(&mut tx, self.dialect, response_id, &at).await?;
         sqlx::query(
             "UPDATE unmatched_answers SET matched_to = $3 WHERE id = (SELECT id FROM unmatched_answers \

@@ -32,7 +32,7 @@ pub mod lease;
 mod outbound;
 mod report;
 pub mod spool;
-pub use daemon::{Overdue, Overpaid, PendingAlert, StatusTotal};
+pub use daemon::{Doubt, Overdue, PaymentDoubt, PendingAlert, StatusTotal};
 pub use dialect::{redacted, Dialect, LedgerUrl};
 pub use inbound::{
     fingerprint, identity, Applying, Begun, ClaimTrace, Fingerprint, Inbound, InboundRow,
@@ -67,6 +67,13 @@ pub enum LedgerError {
     /// something else: not a repeat; its file must not be applied.
     #[error("it reuses the identity of response #{earlier} ({identity}) with different content")]
     IdentityConflict { identity: String, earlier: i64 },
+    /// Amounts recorded in the ledger whose sum overflows: one is far past
+    /// what an 835 may carry (recorded before the reader bounded them).
+    #[error("ledger: {what}: {source}")]
+    Overflow {
+        what: &'static str,
+        source: crate::money::Overflow,
+    },
     #[error("ledger holds an unknown {what}: {value:?}")]
     Corrupt { what: &'static str, value: String },
     #[error("control numbers {kind} for {sender}→{receiver} are exhausted (past 999999999)")]

@@ -19,7 +19,7 @@ use sqlx::{Any, AnyConnection};
 use std::collections::BTreeMap;
 
 use super::dialect::Dialect;
-use super::inbound::{col, money};
+use super::inbound::{add_money, col, money};
 use super::{query_err, stamp, Ledger, LedgerError, Stamp};
 use crate::lifecycle::ClaimStatus;
 use crate::report::billing::{
@@ -79,7 +79,12 @@ async fn each(
 
 /// An amount's text times how many claims carry it.
 fn times(amount: &str, count: i64) -> Result<Decimal, LedgerError> {
-    Ok(money(amount)? * Decimal::from(count))
+    crate::money::mul(money(amount)?, Decimal::from(count)).map_err(|source| {
+        LedgerError::Overflow {
+            what: "multiplying an amount by its count",
+            source,
+        }
+    })
 }
 
 fn week(s: &str) -> Result<chrono::NaiveDate, LedgerError> {
@@ -171,7 +176,7 @@ async fn figures(
                 paid: Decimal::ZERO,
             });
             row.claims += n;
-            row.charges += charge;
+            add_money(&mut row.charges, charge, "summing charges")?;
             Ok(())
         },
     )
@@ -189,13 +194,23 @@ async fn figures(
             let key = (col::<String>(r, 0)?, col::<String>(r, 1)?);
             let paid = times(&col::<String>(r, 2)?, col(r, 3)?)?;
             if let Some(row) = totals.get_mut(&key) {
-                row.paid += paid;
+                add_money(&mut row.paid, paid, "summing payments")?;
             }
             Ok(())
         },
     )
     .await?;
     let claims: Vec<StatusRow> = totals.into_values().collect();
+    // The report's grand totals (`Figures::totals`) must fit as well.
+    for amounts in [
+        claims.iter().map(|r| r.charges).collect::<Vec<_>>(),
+        claims.iter().map(|r| r.paid).collect(),
+    ] {
+        crate::money::sum(amounts).map_err(|source| LedgerError::Overflow {
+            what: "summing the report's totals",
+            source,
+        })?;
+    }
 
     // Denial rate, from the same totals.
     let mut denials: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -253,7 +268,9 @@ async fn figures(
     )
     .await?;
 
-    // Top reasons: codes of denying 835 verdicts and rejecting 277CAs.
+    // Top reasons: codes of denying 835 verdicts of claims denied now (a
+    // claim paid after all is no denial: the report would contradict its
+    // own denial count), and of rejecting 277CAs.
     let period = (from.as_str(), to.as_str(), &partner);
     let denial_reasons = top_codes(conn, d, ClaimStatus::Denied, false, period).await?;
     let rejection_reasons = top_codes(conn, d, ClaimStatus::Rejected277, true, period).await?;
@@ -306,7 +323,7 @@ async fn figures(
             let charge = times(&col::<String>(r, 2)?, n)?;
             let a = aging.entry((col(r, 0)?, bucket_of(r)?)).or_default();
             a.0 += n;
-            a.1 += charge;
+            add_money(&mut a.1, charge, "aging charges")?;
             Ok(())
         },
     )
@@ -324,7 +341,7 @@ async fn figures(
         |r| {
             let paid = times(&col::<String>(r, 2)?, col(r, 3)?)?;
             if let Some(a) = aging.get_mut(&(col(r, 0)?, bucket_of(r)?)) {
-                a.1 -= paid;
+                add_money(&mut a.1, -paid, "aging payments")?;
             }
             Ok(())
         },
@@ -351,7 +368,8 @@ async fn figures(
         "charges per week",
         |r| {
             let charge = times(&col::<String>(r, 1)?, col(r, 2)?)?;
-            weekly.entry(week(&col::<String>(r, 0)?)?).or_default().0 += charge;
+            let w = weekly.entry(week(&col::<String>(r, 0)?)?).or_default();
+            add_money(&mut w.0, charge, "charges per week")?;
             Ok(())
         },
     )
@@ -370,7 +388,8 @@ async fn figures(
         "payments per week",
         |r| {
             let paid = times(&col::<String>(r, 1)?, col(r, 2)?)?;
-            weekly.entry(week(&col::<String>(r, 0)?)?).or_default().1 += paid;
+            let w = weekly.entry(week(&col::<String>(r, 0)?)?).or_default();
+            add_money(&mut w.1, paid, "payments per week")?;
             Ok(())
         },
     )
@@ -475,7 +494,9 @@ async fn figures(
 }
 
 /// The codes given most often with verdicts of `status` in the period
-/// (`only`: a further SQL condition on the code `j.value`).
+/// (`rejecting_only`: only the rejecting STC categories); for denials only
+/// of claims whose status is `denied` now, so `denial_reasons` counts the
+/// claims `denials` counts and no other.
 async fn top_codes(
     conn: &mut AnyConnection,
     d: Dialect,
@@ -491,13 +512,18 @@ async fn top_codes(
     } else {
         ""
     };
+    let now = if status == ClaimStatus::Denied {
+        "AND c.status = $4"
+    } else {
+        ""
+    };
     let mut out = Vec::new();
     each(
         conn,
         sqlx::query(&format!(
             "SELECT j.value, COUNT(DISTINCT cr.claim_id) FROM claim_responses cr \
              JOIN claims c ON c.id = cr.claim_id, {codes} \
-             WHERE cr.status = $4 AND cr.created_at >= $1 AND cr.created_at < $2 \
+             WHERE cr.status = $4 {now} AND cr.created_at >= $1 AND cr.created_at < $2 \
              AND ($3 IS NULL OR c.partner = $3) {strings} {only} \
              GROUP BY j.value ORDER BY 2 DESC, 1 LIMIT $5"
         ))

@@ -697,13 +697,13 @@ impl std::fmt::Debug for Eft {
 }
 
 impl Remittance {
-    /// Σ CLP04 − Σ PLB: what BPR02 must equal.
-    pub fn expected_payment(&self) -> Decimal {
+    /// Σ CLP04 − Σ PLB: what BPR02 must equal (None: a sum overflows).
+    pub fn expected_payment(&self) -> Option<Decimal> {
         ClaimTotals::of(&self.claims).expected_payment(self)
     }
 
     pub fn is_balanced(&self) -> bool {
-        self.expected_payment() == self.amount
+        self.expected_payment() == Some(self.amount)
     }
 }
 
@@ -714,8 +714,11 @@ pub struct ClaimTotals {
     pub claims: usize,
     pub denied: usize,
     pub reversed: usize,
-    /// Σ CLP04.
+    /// Σ CLP04 (as far as it could be summed: see `overflowed`).
     pub paid: Decimal,
+    /// A CLP04 could not be added to `paid` without overflowing: the
+    /// payment cannot be checked ([`expected_payment`](Self::expected_payment) is None).
+    pub overflowed: bool,
     /// Claims whose own amounts do not add up ([`ClaimPayment::imbalance`]).
     pub unbalanced: usize,
 }
@@ -726,7 +729,9 @@ impl ClaimTotals {
         self.unbalanced += usize::from(c.imbalance().is_some());
         self.denied += usize::from(c.is_denied());
         self.reversed += usize::from(c.is_reversal());
-        self.paid += c.paid;
+        if crate::money::add_to(&mut self.paid, c.paid).is_err() {
+            self.overflowed = true;
+        }
     }
 
     pub fn of(claims: &[ClaimPayment]) -> ClaimTotals {
@@ -735,10 +740,14 @@ impl ClaimTotals {
         t
     }
 
-    /// Σ CLP04 − Σ PLB of `remit`: what its BPR02 must equal.
-    pub fn expected_payment(&self, remit: &Remittance) -> Decimal {
-        let plb: Decimal = remit.provider_adjustments.iter().map(|p| p.amount).sum();
-        self.paid - plb
+    /// Σ CLP04 − Σ PLB of `remit`: what its BPR02 must equal; None when a
+    /// sum overflows (never a panic: see [`crate::money`]).
+    pub fn expected_payment(&self, remit: &Remittance) -> Option<Decimal> {
+        if self.overflowed {
+            return None;
+        }
+        let plb = crate::money::sum(remit.provider_adjustments.iter().map(|p| p.amount)).ok()?;
+        crate::money::sub(self.paid, plb).ok()
     }
 }
 

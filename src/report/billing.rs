@@ -220,12 +220,18 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// Claims and charges summed over every partner and status.
+    /// Claims and charges summed over every partner and status. The
+    /// ledger checked these sums when it made the figures (an overflow is
+    /// its error there); saturating here only keeps this free of a panic.
     pub fn totals(&self) -> (i64, Decimal, Decimal) {
         self.claims
             .iter()
             .fold((0, Decimal::ZERO, Decimal::ZERO), |t, r| {
-                (t.0 + r.claims, t.1 + r.charges, t.2 + r.paid)
+                (
+                    t.0.saturating_add(r.claims),
+                    t.1.saturating_add(r.charges),
+                    t.2.saturating_add(r.paid),
+                )
             })
     }
 }

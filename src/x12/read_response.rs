@@ -41,9 +41,49 @@ fn bad(f: &Fields<'_>, element: &'static str, expected: &'static str) -> Respons
 
 // Inlined where they are used: returned through memory, a Decimal was
 // read back as one word right after being written as four (a stall).
+//
+// A monetary amount (data element 782: CLP03–05, SVC02–03, CAS03…,
+// BPR02, PLB04…, AMT02, STC04) is refused past dollars and cents as the
+// 5010 TR3 front matter (B.1.1.3.1.2) bounds it under HIPAA: at most ten
+// digits, two of them for cents — 99999999.99 the largest. A sub-cent
+// amount cannot be posted truthfully (rounded, the claim and the payment
+// no longer add up), and a longer one would overflow the sums made of it.
 #[inline(always)]
 fn money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Decimal> {
-    x12_decimal(f.text(n)).ok_or_else(|| bad(f, element, "an amount"))
+    let text = f.text(n);
+    match x12_decimal(text) {
+        Some(value) if dollars_and_cents(text) => Ok(value),
+        Some(_) => Err(bad(f, element, MONEY_BOUND)),
+        None => Err(bad(f, element, "an amount")),
+    }
+}
+
+/// What a monetary amount past [`dollars_and_cents`] is told it is not.
+const MONEY_BOUND: &str =
+    "an amount in dollars and cents of at most 99999999.99 (5010 TR3 B.1.1.3.1.2: 10 digits, 2 of them cents)";
+
+/// An X12 decimal (already of [`x12_decimal`]'s form) within what the
+/// 5010 TR3 allows a monetary amount (data element 782): at most eight
+/// digits before the point (leading zeros aside) and at most two after.
+#[inline(always)]
+pub fn dollars_and_cents(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (whole, cents) = digits.split_once('.').unwrap_or((digits, ""));
+    cents.len() <= 2 && whole.trim_start_matches('0').len() <= 8
+}
+
+/// A quantity (data element 380, R 1/15: SVC05, CAS quantities): an X12
+/// decimal of at most 15 digits (sign and point not counted).
+fn opt_quantity(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Option<Decimal>> {
+    match f.text(n) {
+        "" => Ok(None),
+        s if s.bytes().filter(u8::is_ascii_digit).count() > 15 => {
+            Err(bad(f, element, "a quantity of at most 15 digits"))
+        }
+        s => x12_decimal(s)
+            .map(Some)
+            .ok_or_else(|| bad(f, element, "a quantity")),
+    }
 }
 
 /// An X12 decimal (type R): an optional minus, digits, and an optional
@@ -102,9 +142,7 @@ fn push_digits(digits: &[u8], mut at: usize, mantissa: &mut u64) -> usize {
 fn opt_money(f: &Fields<'_>, n: usize, element: &'static str) -> Result<Option<Decimal>> {
     match f.text(n) {
         "" => Ok(None),
-        s => x12_decimal(s)
-            .map(Some)
-            .ok_or_else(|| bad(f, element, "an amount")),
+        _ => money(f, n, element).map(Some),
     }
 }
 
@@ -679,6 +717,12 @@ fn set_procedure(f: &Fields<'_>, slot: &mut InlineText) {
     }
 }
 
+/// The elements of a CAS segment's six amounts and quantities, for errors.
+const CAS_AMOUNTS: [&str; 6] = ["CAS03", "CAS06", "CAS09", "CAS12", "CAS15", "CAS18"];
+const CAS_QUANTITIES: [&str; 6] = ["CAS04", "CAS07", "CAS10", "CAS13", "CAS16", "CAS19"];
+/// The elements of a PLB segment's six amounts, for errors.
+const PLB_AMOUNTS: [&str; 6] = ["PLB04", "PLB06", "PLB08", "PLB10", "PLB12", "PLB14"];
+
 /// CAS: group, then up to six reason/amount/quantity triples, appended to
 /// `out` (all or none of them: a bad amount leaves `out` as it was).
 fn cas(f: &Fields<'_>, out: &mut impl Adjustments) -> Result<()> {
@@ -687,7 +731,9 @@ fn cas(f: &Fields<'_>, out: &mut impl Adjustments) -> Result<()> {
     // Past the last element every reason is empty: stop there instead of
     // reading five absent triples (a CAS nearly always holds one).
     let count = f.count();
-    for i in 0..6 {
+    for (i, (amount_element, quantity_element)) in
+        CAS_AMOUNTS.into_iter().zip(CAS_QUANTITIES).enumerate()
+    {
         let at = 2 + 3 * i;
         if at > count {
             break;
@@ -696,8 +742,8 @@ fn cas(f: &Fields<'_>, out: &mut impl Adjustments) -> Result<()> {
         if reason.is_empty() {
             continue;
         }
-        let parsed = money(f, at + 1, "CAS adjustment amount")
-            .and_then(|amount| Ok((amount, opt_money(f, at + 2, "CAS quantity")?)));
+        let parsed = money(f, at + 1, amount_element)
+            .and_then(|amount| Ok((amount, opt_quantity(f, at + 2, quantity_element)?)));
         match parsed {
             // Texts written where they stay (see `InlineText::set`).
             Ok((amount, quantity)) => {
@@ -794,7 +840,7 @@ impl RemitState {
                 self.ctx = RemitCtx::Line;
                 let charge = money(f, 2, "SVC02")?;
                 let paid = money(f, 3, "SVC03")?;
-                let units = opt_money(f, 5, "SVC05")?;
+                let units = opt_quantity(f, 5, "SVC05")?;
                 // Filled where it lies: a line built aside and moved in
                 // was read back right after it was written (a stall).
                 claim.lines.push(LinePayment::default());
@@ -886,6 +932,20 @@ impl RemitState {
         let charge = money(f, 3, "CLP03")?;
         let paid = money(f, 4, "CLP04")?;
         let patient_responsibility = opt_money(f, 5, "CLP05")?;
+        // A reversal takes money back and a denial pays none: a CLP that
+        // says otherwise contradicts itself, and whichever half were
+        // believed, money would be posted wrong (a reversal with positive
+        // amounts counted as a second payment).
+        match status {
+            "22" if charge > Decimal::ZERO => {
+                return Err(bad(f, "CLP03", "zero or negative in a reversal (CLP02 22)"))
+            }
+            "22" if paid > Decimal::ZERO => {
+                return Err(bad(f, "CLP04", "zero or negative in a reversal (CLP02 22)"))
+            }
+            "4" if !paid.is_zero() => return Err(bad(f, "CLP04", "zero in a denial (CLP02 4)")),
+            _ => {}
+        }
         // Filled in place on the heap, as lines are (see SVC).
         let mut claim = Box::<ClaimPayment>::default();
         claim.claim_id.set(f.text(1));
@@ -945,7 +1005,7 @@ impl RemitState {
                 self.close_claim();
                 let provider = f.text(1).to_owned();
                 let fiscal_date = opt_date(f, 2, "PLB02")?;
-                for i in 0..6 {
+                for (i, element) in PLB_AMOUNTS.into_iter().enumerate() {
                     let at = 3 + 2 * i;
                     if f.text(at).is_empty() {
                         continue;
@@ -958,7 +1018,7 @@ impl RemitState {
                         fiscal_date,
                         reason,
                         reference,
-                        amount: money(f, at + 1, "PLB adjustment amount")?,
+                        amount: money(f, at + 1, element)?,
                     });
                 }
             }
@@ -1069,6 +1129,30 @@ mod tests {
             "1e3", "1E2", "4_8", "+48", "48.", "", "-", "4S.8O", " 48", "48 ",
         ] {
             assert!(x12_decimal(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn monetary_amounts_are_dollars_and_cents_within_the_tr3_bound() {
+        for good in [
+            "99999999.99",
+            "-99999999.99",
+            "0.5",
+            "12",
+            "000000012.34",
+            "-.05",
+        ] {
+            assert!(dollars_and_cents(good), "{good}");
+        }
+        for bad in [
+            "100000000",
+            "10.005",
+            "0.005",
+            "10.000",
+            "79228162514264337593543950335",
+            "10.0000000000000000000000001",
+        ] {
+            assert!(!dollars_and_cents(bad), "{bad}");
         }
     }
 
@@ -1210,7 +1294,7 @@ mod tests {
         assert_eq!(line.remarks.as_slice(), ["N130"]);
         assert_eq!(line.adjustments[0].group, "PR");
         assert_eq!(r.claims[0].adjustments[0].reason, "45");
-        assert_eq!(r.expected_payment(), Decimal::from(90));
+        assert_eq!(r.expected_payment(), Some(Decimal::from(90)));
         assert!(r.is_balanced());
         assert!(
             !format!("{responses:?}").contains("DOE"),

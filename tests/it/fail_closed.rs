@@ -1369,3 +1369,409 @@ fn a_277ca_claim_status_with_another_charge_than_ours_is_listed_not_applied() {
         "{said}"
     );
 }
+
+/// The text of a collect, status or report run, and that it did not panic.
+fn no_panic(out: &std::process::Output) -> String {
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(101), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+    said
+}
+
+#[test]
+fn amounts_past_dollars_and_cents_are_quarantined_naming_the_element() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "bounds");
+    let c = &s.claims;
+    let charge = c[0].total_charge.to_string();
+    // 29 digits: posted as is before, and a second one panicked collect.
+    let huge = "79228162514264337593543950335";
+    s.drop(
+        "huge.835",
+        &remit_835(130, "CHK130", &[(&c[0].id, "1", huge, huge, &[])]),
+    );
+    // Nine digits before the point: one past what the TR3 allows.
+    s.drop(
+        "nine.835",
+        &remit_835(
+            131,
+            "CHK131",
+            &[(&c[0].id, "1", "100000000", "100000000", &[])],
+        ),
+    );
+    // A sub-cent payment, balanced by a sub-cent adjustment and BPR02 in
+    // cents: was read as balanced and posted as 10.005.
+    s.drop(
+        "subcent.835",
+        &remit_835(
+            132,
+            "CHK132",
+            &[(
+                &c[0].id,
+                "1",
+                &charge,
+                "10.005",
+                &[&format!(
+                    "CO*45*{}",
+                    c[0].total_charge - rust_decimal::Decimal::new(10005, 3)
+                )],
+            )],
+        )
+        .replacen("BPR*I*10.005*", "BPR*I*10.01*", 1),
+    );
+    // Cents written with a third, zero, place are not dollars and cents either.
+    s.drop(
+        "zeros.835",
+        &remit_835(
+            133,
+            "CHK133",
+            &[(&c[0].id, "1", &charge, &format!("{charge}0"), &[])],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    for n in ["huge.835", "nine.835", "subcent.835", "zeros.835"] {
+        assert!(said.contains(&format!("{n}: QUARANTINED")), "{n}: {said}");
+    }
+    assert!(
+        said.contains("BPR02 is not an amount in dollars and cents of at most 99999999.99"),
+        "{said}"
+    );
+    assert!(
+        said.contains("CLP04 is not an amount in dollars and cents"),
+        "{said}"
+    );
+    assert!(said.contains("at segment"), "the position is named: {said}");
+    assert!(!said.contains("panicked"), "{said}");
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{said}");
+    assert!(names_in(&s.ws.path("remittances/acme")).is_empty());
+}
+
+#[test]
+fn amounts_in_the_ledger_too_large_to_sum_are_an_error_never_a_panic() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "overflow");
+    let c = &s.claims;
+    let (c0, c1) = (c[0].total_charge.to_string(), c[1].total_charge.to_string());
+    s.drop(
+        "paid.835",
+        &remit_835(
+            140,
+            "CHK140",
+            &[
+                (&c[0].id, "1", &c0, &c0, &[]),
+                (&c[1].id, "1", &c1, &c1, &[]),
+            ],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "{said}");
+    // Payments recorded before the reader bounded amounts (29 digits).
+    common::with_ledger_pool(&s.ws.ledger_url, async |pool| {
+        sqlx::query("UPDATE claim_responses SET paid = '79228162514264337593543950335' WHERE paid IS NOT NULL")
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    // A second payment of the first claim: its sum overflows.
+    s.drop(
+        "again.835",
+        &remit_835(141, "CHK141", &[(&c[0].id, "1", &c0, &c0, &[])]),
+    );
+    // Set aside with its cause (nothing applied), not failing every run
+    // until it reads as "interrupted".
+    let out = s.ws.run(&["collect", "--partner", PARTNER], &[]);
+    let said = no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("again.835: QUARANTINED"), "{said}");
+    assert!(said.contains("too large to hold"), "{said}");
+    for _ in 0..2 {
+        let out = s.ws.run(&["collect", "--partner", PARTNER], &[]);
+        let said = no_panic(&out);
+        assert!(!said.contains("interrupted"), "{said}");
+    }
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["report", "--json"],
+    ] {
+        let out = s.ws.run(args, &[]);
+        let said = no_panic(&out);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {said}");
+        assert!(said.contains("too large to hold"), "{args:?}: {said}");
+    }
+}
+
+#[test]
+fn a_reversal_that_pays_or_a_denial_that_pays_is_quarantined_naming_the_clp() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "reversal");
+    let c = &s.claims;
+    let charge = c[0].total_charge.to_string();
+    s.drop(
+        "paid.835",
+        &remit_835(150, "CHK150", &[(&c[0].id, "1", &charge, &charge, &[])]),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "{said}");
+    // CLP02 22 written with positive amounts: was a second payment.
+    s.drop(
+        "positive-reversal.835",
+        &remit_835(151, "CHK151", &[(&c[0].id, "22", &charge, &charge, &[])]),
+    );
+    // The charge taken back, the payment positive.
+    s.drop(
+        "half-reversal.835",
+        &remit_835(
+            152,
+            "CHK152",
+            &[(&c[0].id, "22", &format!("-{charge}"), &charge, &[])],
+        ),
+    );
+    // CLP02 4 (denied) with money paid: the file contradicts itself.
+    let c1 = c[1].total_charge;
+    s.drop(
+        "paying-denial.835",
+        &remit_835(
+            153,
+            "CHK153",
+            &[(
+                &c[1].id,
+                "4",
+                &c1.to_string(),
+                "10",
+                &[&format!("CO*50*{}", c1 - rust_decimal::Decimal::TEN)],
+            )],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    for n in [
+        "positive-reversal.835",
+        "half-reversal.835",
+        "paying-denial.835",
+    ] {
+        assert!(said.contains(&format!("{n}: QUARANTINED")), "{n}: {said}");
+    }
+    assert!(
+        said.contains("CLP03 is not zero or negative in a reversal (CLP02 22)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("CLP04 is not zero or negative in a reversal (CLP02 22)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("CLP04 is not zero in a denial (CLP02 4)"),
+        "{said}"
+    );
+    let mut statuses = s.statuses();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [("paid".to_owned(), 1), ("sent".to_owned(), 4)],
+        "{said}"
+    );
+}
+
+/// The `payment_doubts` of `status --json`, as (claim, why).
+fn doubts(s: &Sent) -> Vec<(String, String)> {
+    let view = s.status_json();
+    let mut out: Vec<(String, String)> = view["payment_doubts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["claim"].as_str().unwrap().to_owned(),
+                d["why"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn payments_below_zero_denied_after_paid_or_stating_another_charge_are_listed() {
+    use rust_decimal::Decimal;
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "doubts");
+    let c = &s.claims;
+    let charge = |i: usize| c[i].total_charge;
+    let text = |d: Decimal| d.to_string();
+    // c0: a reversal of a payment never received (paid -charge).
+    // c1: the payer's CLP03 is ten times our charge (a misread).
+    // c2: paid in full, later denied by a new 835 that reverses nothing.
+    // c3: paid, reversed (CLP03 our charge negated), paid again: nothing to doubt.
+    s.drop(
+        "a.835",
+        &remit_835(
+            160,
+            "CHK160",
+            &[
+                (&c[2].id, "1", &text(charge(2)), &text(charge(2)), &[]),
+                (&c[3].id, "1", &text(charge(3)), &text(charge(3)), &[]),
+            ],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "{said}");
+    let ten = charge(1) * Decimal::TEN;
+    s.drop(
+        "b.835",
+        &remit_835(
+            161,
+            "CHK161",
+            &[
+                (&c[0].id, "22", &text(-charge(0)), &text(-charge(0)), &[]),
+                (
+                    &c[1].id,
+                    "1",
+                    &text(ten),
+                    "20",
+                    &[&format!("CO*45*{}", ten - Decimal::from(20))],
+                ),
+                (
+                    &c[2].id,
+                    "4",
+                    &text(charge(2)),
+                    "0",
+                    &[&format!("CO*50*{}", charge(2))],
+                ),
+                (&c[3].id, "22", &text(-charge(3)), &text(-charge(3)), &[]),
+            ],
+        ),
+    );
+    s.drop(
+        "c.835",
+        &remit_835(
+            162,
+            "CHK162",
+            &[(&c[3].id, "1", &text(charge(3)), &text(charge(3)), &[])],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("{}: paid {:.2} in all", c[0].id, -charge(0))),
+        "{said}"
+    );
+    assert!(said.contains("less than zero"), "{said}");
+    assert!(said.contains(&format!("an 835 states {ten:.2}")), "{said}");
+    assert!(said.contains("denied by another 835"), "{said}");
+    assert!(!said.contains(&format!("trace {}`", c[3].id)), "{said}");
+    assert_eq!(
+        doubts(&s),
+        sorted_pairs(&[
+            (&c[0].id, "paid_below_zero"),
+            (&c[1].id, "charge_differs"),
+            (&c[2].id, "denied_and_paid"),
+        ]),
+    );
+    let view = s.status_json();
+    let differs = view["payment_doubts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["why"] == "charge_differs")
+        .unwrap();
+    assert_eq!(differs["stated_charge"], format!("{ten:.2}"));
+    // The money stands as the 835s said it.
+    let statuses = s.statuses();
+    for (status, n) in [
+        ("paid", 2),
+        ("partially_paid", 1),
+        ("reversed", 1),
+        ("sent", 1),
+    ] {
+        assert!(
+            statuses.contains(&(status.to_owned(), n)),
+            "{status}: {statuses:?}"
+        );
+    }
+    let out = s.ws.run(&["status"], &[]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("claims whose payments need a look"),
+        "{shown}"
+    );
+}
+
+fn sorted_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn denial_reasons_count_only_claims_that_are_denied() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "reasons");
+    let c = &s.claims;
+    let charge = |i: usize| c[i].total_charge.to_string();
+    // c0 paid in full, then denied (CO-50) by a new 835 that reverses
+    // nothing: paid, listed, and no denial. c1 denied (CO-29): a denial.
+    s.drop(
+        "a.835",
+        &remit_835(
+            170,
+            "CHK170",
+            &[(&c[0].id, "1", &charge(0), &charge(0), &[])],
+        ),
+    );
+    s.drop(
+        "b.835",
+        &remit_835(
+            171,
+            "CHK171",
+            &[
+                (
+                    &c[0].id,
+                    "4",
+                    &charge(0),
+                    "0",
+                    &[&format!("CO*50*{}", charge(0))],
+                ),
+                (
+                    &c[1].id,
+                    "4",
+                    &charge(1),
+                    "0",
+                    &[&format!("CO*29*{}", charge(1))],
+                ),
+            ],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "{said}");
+    let out = s.ws.run(&["report", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::said(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let denied: i64 = report["denials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["denied"].as_i64().unwrap())
+        .sum();
+    assert_eq!(denied, 1, "{report}");
+    let reasons: Vec<(String, i64)> = report["denial_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["code"].as_str().unwrap().to_owned(),
+                r["claims"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons, [("CO-29".to_owned(), 1)], "{report}");
+}

@@ -608,9 +608,22 @@ fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
             "T3",
             vec![pay(0, "1", charge(0) / two), pay(1, "1", charge(1) / two)],
         ),
+        // Claim 1 reversed twice (two traces): its payments fall below zero.
+        remit("T4", vec![pay(1, "22", -charge(1))]),
+        remit("T5", vec![pay(1, "22", -charge(1))]),
+        // Claim 0 adjudicated again, nothing paid, under ten times its
+        // charge: a denial beside money kept, and another charge stated.
+        remit(
+            "T6",
+            vec![ClaimPayment {
+                charge: charge(0) * Decimal::TEN,
+                ..pay(0, "1", Decimal::ZERO)
+            }],
+        ),
     ];
 
-    let outcome = |order: &[usize], n: usize| -> Vec<(String, i64, String, String)> {
+    type Doubts = Vec<(String, String, String, Option<String>)>;
+    let outcome = |order: &[usize], n: usize| -> (Vec<(String, i64, String, String)>, Doubts) {
         // A copy of the ledger for each order: a copied file, or a database
         // made from the workspace's as a template.
         let copy = match &ws.postgres {
@@ -637,8 +650,12 @@ fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
                 .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)
                 .await
                 .unwrap();
+            let doubts = ledger
+                .payment_doubts(None, chrono::DateTime::<chrono::Utc>::MIN_UTC)
+                .await
+                .unwrap();
             ledger.close().await;
-            totals
+            let totals = totals
                 .into_iter()
                 .map(|t| {
                     (
@@ -648,19 +665,45 @@ fn answers_in_any_order_and_repeated_give_the_same_statuses_and_sums() {
                         t.paid.normalize().to_string(),
                     )
                 })
-                .collect()
+                .collect();
+            let doubts = doubts
+                .into_iter()
+                .map(|d| {
+                    (
+                        d.claim_id,
+                        d.doubt.name().to_owned(),
+                        d.paid.normalize().to_string(),
+                        d.stated_charge.map(|s| s.normalize().to_string()),
+                    )
+                })
+                .collect();
+            (totals, doubts)
         })
     };
     let expected = outcome(&(0..answers.len()).collect::<Vec<_>>(), 0);
-    let statuses: Vec<&str> = expected.iter().map(|e| e.0.as_str()).collect();
+    let statuses: Vec<&str> = expected.0.iter().map(|e| e.0.as_str()).collect();
     assert_eq!(
         statuses,
         [
             "accepted_277",
             "denied",
-            "paid",
             "partially_paid",
-            "rejected_277"
+            "rejected_277",
+            "reversed"
+        ],
+        "{expected:?}"
+    );
+    let why: Vec<(&str, &str)> = expected
+        .1
+        .iter()
+        .map(|d| (d.0.as_str(), d.1.as_str()))
+        .collect();
+    assert_eq!(
+        why,
+        [
+            (claims[0].id.as_str(), "denied_and_paid"),
+            (claims[0].id.as_str(), "charge_differs"),
+            (claims[1].id.as_str(), "paid_below_zero"),
         ],
         "{expected:?}"
     );

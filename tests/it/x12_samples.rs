@@ -252,7 +252,7 @@ fn every_sample_835_balances_and_reversals_are_seen() {
             let Response::Remittance(r) = r else { continue };
             assert!(
                 r.is_balanced(),
-                "{file}: BPR02 {} vs {}",
+                "{file}: BPR02 {} vs {:?}",
                 r.amount,
                 r.expected_payment()
             );
