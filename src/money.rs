@@ -16,6 +16,20 @@ use rust_decimal::Decimal;
 #[error("a sum of amounts is too large to hold (an amount far past 99999999.99)")]
 pub struct Overflow;
 
+/// The largest monetary amount (data element 782) a HIPAA 5010
+/// transaction carries: ten digits, two of them cents (5010 TR3 front
+/// matter B.1.1.3.1.2).
+pub fn largest() -> Decimal {
+    Decimal::new(9_999_999_999, 2)
+}
+
+/// Whether `d` is a monetary amount a 5010 transaction can carry: at most
+/// [`largest`] either side of zero, and no fraction of a cent (`10.000` is
+/// `10.00`; `10.005` is not an amount).
+pub fn dollars_and_cents(d: Decimal) -> bool {
+    d.abs() <= largest() && d.normalize().scale() <= 2
+}
+
 /// `a + b`, or [`Overflow`].
 pub fn add(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
     a.checked_add(b).ok_or(Overflow)
@@ -55,6 +69,10 @@ mod tests {
             sum([Decimal::new(1050, 2), Decimal::new(-50, 2)]),
             Ok(Decimal::TEN)
         );
+        assert!(dollars_and_cents(Decimal::new(9_999_999_999, 2)));
+        assert!(dollars_and_cents(Decimal::new(-10_000, 3)));
+        assert!(!dollars_and_cents(Decimal::new(10_005, 3)));
+        assert!(!dollars_and_cents(Decimal::new(10_000_000_000, 2)));
         let mut total = Decimal::MAX;
         assert_eq!(add_to(&mut total, Decimal::ONE), Err(Overflow));
         assert_eq!(total, Decimal::MAX);

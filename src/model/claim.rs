@@ -639,7 +639,7 @@ impl Claim {
     /// Sum of the line charges; CLM02 must equal it.
     /// The sum of the lines' charges; None when it is too large for a
     /// `Decimal` (amounts the scrubber refuses anyway: no X12 amount holds
-    /// more than 18 digits).
+    /// past 99999999.99).
     pub fn line_total(&self) -> Option<Decimal> {
         self.lines
             .iter()

@@ -1004,14 +1004,15 @@ impl<'p> Scrubber<'p> {
         }
     }
 
-    /// An amount with more digits than an X12 amount element holds (the
-    /// 837 would carry it, and no payer could read it).
+    /// An amount past what a 5010 monetary amount holds (99999999.99: the
+    /// 837 would carry it, and no payer could read it). Fractions of a
+    /// cent are the line charge's own check.
     fn amount_digits(&self, f: &mut Findings<'_>, field: At, amount: Decimal) {
-        if r_digits(amount) > R_AMOUNT {
+        if amount.abs() > crate::money::largest() {
             f.error(
                 field,
                 "amount",
-                format!("has more than the {R_AMOUNT} digits an X12 amount holds"),
+                "is past 99999999.99, the largest amount a 5010 claim carries (TR3 B.1.1.3.1.2)",
             );
         }
     }
@@ -1126,10 +1127,6 @@ fn spaced(t: &str, hit: impl Fn(char) -> bool) -> String {
 
 /// The most digits an X12 quantity (R 1/15: SV104, SV205, CTP04) holds.
 const R_QUANTITY: usize = 15;
-
-/// The most digits an X12 amount (R 1/18: CLM02, SV102, SV203, AMT02,
-/// CAS03) holds.
-const R_AMOUNT: usize = 18;
 
 /// The significant digits a decimal is written with in X12 (no sign, no
 /// point, no trailing zeros after the point), counted without writing it.

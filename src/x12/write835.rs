@@ -12,9 +12,10 @@
 //! so an 835 that leaves here always balances.
 //!
 //! Amounts are held to what the guide lets an 835 carry before anything is
-//! added: every R element at most 18 digits (15 for quantities), so no sum
-//! of them can leave a Decimal, and the sums themselves are checked all
-//! the same; BPR02 never below zero (the guide: an 835 is not issued for
+//! added: every monetary amount (element 782) dollars and cents of at most
+//! 99999999.99 (5010 TR3 B.1.1.3.1.2), every quantity at most 15 digits,
+//! so no sum of them can leave a Decimal, and the sums themselves are
+//! checked all the same; BPR02 never below zero (the guide: an 835 is not issued for
 //! less than zero, a balance owed is carried forward with PLB FB); a zero
 //! payment is written as the guide wants one, BPR01 `H` and BPR04 `NON`
 //! with no bank details, whatever the data says (a prenotification, `P`,
@@ -43,9 +44,9 @@ const CAS_PER_SEGMENT: usize = 6;
 /// provider and fiscal period.
 const PLB_PER_SEGMENT: usize = 6;
 
-/// Digits an amount (element 782, R 1/18) may have; a quantity (380, R
-/// 1/15) fewer. The sign and the point are not counted.
-const AMOUNT_DIGITS: usize = 18;
+/// Digits a quantity (element 380, R 1/15) may have; the sign and the
+/// point are not counted. (An amount, element 782, is bounded by
+/// [`crate::money::dollars_and_cents`].)
 const QUANTITY_DIGITS: usize = 15;
 
 /// Writes an interchange of 835s: one HP group, one transaction set per payment.
@@ -116,8 +117,7 @@ impl Writer835 {
             ));
         }
         let trace = remit.trace.as_str();
-        fits(remit.amount, AMOUNT_DIGITS, "BPR02 (amount)")
-            .map_err(|p| payment_error(trace, &p))?;
+        amount_fits(remit.amount, "BPR02 (amount)").map_err(|p| payment_error(trace, &p))?;
         if remit.amount < Decimal::ZERO {
             return Err(payment_error(
                 trace,
@@ -265,7 +265,7 @@ impl Writer835 {
         let Some(open) = self.open.as_mut() else {
             return Err(claim_error(id, "no payment is open"));
         };
-        // Before any sum: an amount within 18 digits cannot overflow one.
+        // Before any sum: amounts within 99999999.99 cannot overflow one.
         claim_amounts_fit(claim).map_err(|p| claim_error(id, &p))?;
         check_claim_balance(claim)?;
         let patient = claim.patient.as_ref().ok_or_else(|| {
@@ -400,7 +400,7 @@ impl Writer835 {
         let mut plb = Decimal::ZERO;
         for (i, a) in adjustments.iter().enumerate() {
             let field = format!("provider adjustment {} PLB04 (amount)", i + 1);
-            fits(a.amount, AMOUNT_DIGITS, &field).map_err(|p| payment_error(&open.trace, &p))?;
+            amount_fits(a.amount, &field).map_err(|p| payment_error(&open.trace, &p))?;
             plb = plb.checked_add(a.amount).ok_or_else(|| {
                 payment_error(
                     &open.trace,
@@ -565,24 +565,33 @@ fn fits(d: Decimal, max: usize, field: &str) -> Result<(), String> {
     ))
 }
 
+/// Whether `d` is a monetary amount an 835 carries (dollars and cents, at
+/// most 99999999.99); else what is wrong with `field`, which names the
+/// element (never the value).
+fn amount_fits(d: Decimal, field: &str) -> Result<(), String> {
+    if crate::money::dollars_and_cents(d) {
+        return Ok(());
+    }
+    Err(format!(
+        "{field} is not an amount in dollars and cents of at most 99999999.99 \
+         (5010 TR3 B.1.1.3.1.2; refused, not cut or rounded)"
+    ))
+}
+
 /// Every amount and quantity of a claim and its lines within what its 835
 /// element holds.
 fn claim_amounts_fit(claim: &ClaimPayment) -> Result<(), String> {
-    fits(claim.charge, AMOUNT_DIGITS, "CLP03 (charge)")?;
-    fits(claim.paid, AMOUNT_DIGITS, "CLP04 (paid)")?;
+    amount_fits(claim.charge, "CLP03 (charge)")?;
+    amount_fits(claim.paid, "CLP04 (paid)")?;
     if let Some(r) = claim.patient_responsibility {
-        fits(r, AMOUNT_DIGITS, "CLP05 (patient_responsibility)")?;
+        amount_fits(r, "CLP05 (patient_responsibility)")?;
     }
     for (_, amount) in &claim.amounts {
-        fits(*amount, AMOUNT_DIGITS, "AMT02 (amounts)")?;
+        amount_fits(*amount, "AMT02 (amounts)")?;
     }
     let adjustments = |list: &[Adjustment835], at: &str| -> Result<(), String> {
         for a in list {
-            fits(
-                a.amount,
-                AMOUNT_DIGITS,
-                &format!("{at}CAS03 (adjustment amount)"),
-            )?;
+            amount_fits(a.amount, &format!("{at}CAS03 (adjustment amount)"))?;
             if let Some(q) = a.quantity {
                 fits(
                     q,
@@ -596,13 +605,13 @@ fn claim_amounts_fit(claim: &ClaimPayment) -> Result<(), String> {
     adjustments(&claim.adjustments, "")?;
     for (i, line) in claim.lines.iter().enumerate() {
         let at = format!("line {} ", i + 1);
-        fits(line.charge, AMOUNT_DIGITS, &format!("{at}SVC02 (charge)"))?;
-        fits(line.paid, AMOUNT_DIGITS, &format!("{at}SVC03 (paid)"))?;
+        amount_fits(line.charge, &format!("{at}SVC02 (charge)"))?;
+        amount_fits(line.paid, &format!("{at}SVC03 (paid)"))?;
         if let Some(u) = line.units {
             fits(u, QUANTITY_DIGITS, &format!("{at}SVC05 (units)"))?;
         }
         if let Some(a) = line.allowed {
-            fits(a, AMOUNT_DIGITS, &format!("{at}AMT02 (allowed)"))?;
+            amount_fits(a, &format!("{at}AMT02 (allowed)"))?;
         }
         adjustments(&line.adjustments, &at)?;
     }

@@ -937,7 +937,7 @@ fn a_bom_file_with_a_row_that_is_not_utf8_is_refused_naming_the_row() {
 /// Found by an independent tester on the payer side, and then on the claim
 /// side: line charges of 29 digits made the map's `sum` overflow a Decimal
 /// (a panic, every claim after it lost), and a charge of 20 digits went
-/// out in CLM02 and SV102, which hold 18. The first claim is now set aside
+/// out in CLM02 and SV102 (a 5010 amount is at most 99999999.99). The first claim is now set aside
 /// for its sum, the second for its amounts, the others go on; a
 /// `--quarantine` folder that does not exist yet is made.
 #[test]
@@ -987,8 +987,8 @@ fn amounts_too_large_to_sum_or_to_write_set_their_claim_aside_and_the_rest_go_on
             .to_owned()
     };
     assert!(problem("PG-24001", "total_charge").contains("too large"));
-    assert!(problem("PG-24002", "lines[1].charge").contains("18 digits"));
-    assert!(problem("PG-24002", "total_charge").contains("18 digits"));
+    assert!(problem("PG-24002", "lines[1].charge").contains("past 99999999.99"));
+    assert!(problem("PG-24002", "total_charge").contains("past 99999999.99"));
     let set_aside = report["set_aside"].as_array().unwrap();
     assert!(set_aside.contains(&"PG-24001".into()) && set_aside.contains(&"PG-24002".into()));
     // The rest went out, none of the huge amounts with them.

@@ -66,7 +66,10 @@ fn a_check_whose_amounts_overflow_is_refused_and_the_rest_written() {
         err.contains("sum.csv: rows 6-7 (trace CHKSUM)") && err.contains("CLP03 (charge)"),
         "{err}"
     );
-    assert!(err.contains("has 29 digits"), "{err}");
+    assert!(
+        err.contains("CLP03 (charge) is not an amount in dollars and cents"),
+        "{err}"
+    );
     assert!(
         !err.contains("50000000000"),
         "the value is never quoted: {err}"
@@ -79,9 +82,10 @@ fn a_check_whose_amounts_overflow_is_refused_and_the_rest_written() {
     assert_pyx12_valid(&[out]);
 }
 
-/// Regression: amounts longer than an R element holds (18 digits, 15 for
-/// quantities) were written, and pyx12 rejected the 835 ("too long 22 >
-/// 18"). Each element is named.
+/// Regression: amounts longer than an R element holds were written, and
+/// pyx12 rejected the 835 ("too long 22 > 18"). A 5010 amount is at most
+/// 99999999.99 (TR3 B.1.1.3.1.2), a quantity 15 digits. Each element is
+/// named.
 #[test]
 fn amounts_longer_than_an_835_holds_are_refused_naming_the_element() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,13 +96,16 @@ fn amounts_longer_than_an_835_holds_are_refused_naming_the_element() {
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("long.csv: rows 6-6 (trace CHK031)")
-            && err.contains("BPR02 (amount) has 22 digits; an 835 holds at most 18"),
+            && err.contains(
+                "BPR02 (amount) is not an amount in dollars and cents of at most 99999999.99"
+            ),
         "{err}"
     );
     assert!(err.contains("2 remittance(s) written"), "{err}");
     assert_pyx12_valid(&[out]);
 
-    // 18 digits are written; 19 are not. A quantity holds 15.
+    // 99999999.99 is written; a cent more, or a fraction of one, is not.
+    // A quantity holds 15 digits.
     /// A name, a change to the example, and what its refusal says (None:
     /// written).
     type Case = (
@@ -106,22 +113,30 @@ fn amounts_longer_than_an_835_holds_are_refused_naming_the_element() {
         fn(&mut serde_json::Value),
         Option<&'static str>,
     );
-    let cases: [Case; 4] = [
+    let cases: [Case; 5] = [
         (
-            "eighteen",
+            "ten digits",
             |j| {
-                j["claims"][1]["charge"] = "9999999999999999.95".into();
-                j["claims"][1]["adjustments"][0]["amount"] = "9999999999999999.95".into();
+                j["claims"][1]["charge"] = "99999999.95".into();
+                j["claims"][1]["adjustments"][0]["amount"] = "99999999.95".into();
             },
             None,
         ),
         (
-            "nineteen",
+            "eleven digits",
             |j| {
-                j["claims"][1]["charge"] = "99999999999999999.95".into();
-                j["claims"][1]["adjustments"][0]["amount"] = "99999999999999999.95".into();
+                j["claims"][1]["charge"] = "999999999.95".into();
+                j["claims"][1]["adjustments"][0]["amount"] = "999999999.95".into();
             },
-            Some("claim RFM-1002: CLP03 (charge) has 19 digits"),
+            Some("claim RFM-1002: CLP03 (charge) is not an amount in dollars and cents"),
+        ),
+        (
+            "a fraction of a cent",
+            |j| {
+                j["claims"][1]["charge"] = "99999999.955".into();
+                j["claims"][1]["adjustments"][0]["amount"] = "99999999.955".into();
+            },
+            Some("claim RFM-1002: CLP03 (charge) is not an amount in dollars and cents"),
         ),
         (
             "units",
@@ -133,7 +148,7 @@ fn amounts_longer_than_an_835_holds_are_refused_naming_the_element() {
             |j| {
                 j["provider_adjustments"][0]["amount"] = "-1000000000000000000.25".into();
             },
-            Some("provider adjustment 1 PLB04 (amount) has 21 digits"),
+            Some("provider adjustment 1 PLB04 (amount) is not an amount in dollars and cents"),
         ),
     ];
     for (name, change, refused) in cases {
