@@ -636,10 +636,9 @@ fn release() -> String {
 }
 
 impl Claim {
-    /// Sum of the line charges; CLM02 must equal it.
-    /// The sum of the lines' charges; None when it is too large for a
-    /// `Decimal` (amounts the scrubber refuses anyway: no X12 amount holds
-    /// past 99999999.99).
+    /// The sum of the lines' charges, which CLM02 must equal; None when it
+    /// is too large for a `Decimal` (amounts the scrubber refuses anyway: no
+    /// 5010 amount is past 99999999.99).
     pub fn line_total(&self) -> Option<Decimal> {
         self.lines
             .iter()
