@@ -240,6 +240,20 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    for n in &report.not_retired {
+        text += &format!(
+            "{}: {} claim(s) {} {}, but not archived ({}): {}; it stays in the outbox and the next run archives it without sending it again\n",
+            n.export.display(),
+            n.claims,
+            if n.delivered { "delivered in" } else { "sealed into" },
+            n.file,
+            match n.step {
+                crate::submit::RetireStep::SealedCopy => "its sealed copy into processed/ failed",
+                crate::submit::RetireStep::Removal => "removing it failed",
+            },
+            n.error
+        );
+    }
     for export in &report.not_archived {
         text += &format!(
             "{}: sent, but not archived: it changed or left the outbox before its sealed copy was made\n",
@@ -253,6 +267,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
         && report.files.is_empty()
         && report.connection_error.is_none()
         && report.not_archived.is_empty()
+        && report.not_retired.is_empty()
     {
         text += &format!(
             "nothing to submit for {} (outbox {})\n",
