@@ -309,7 +309,7 @@ fn export_alert(partner: &str, e: &ExportOutcome) -> Option<Alert> {
                 )
             })
         }
-        ExportOutcome::Duplicate { .. } => None,
+        ExportOutcome::Duplicate { .. } | ExportOutcome::Unsettled { .. } => None,
     }
 }
 

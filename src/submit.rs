@@ -175,6 +175,12 @@ pub enum ExportOutcome {
     },
     /// Left in the outbox for the next run.
     Failed { export: PathBuf, error: String },
+    /// Changed too recently to be picked up (it may still be being
+    /// written): left untouched for a later run. `changed`: how long ago.
+    Unsettled {
+        export: PathBuf,
+        changed: std::time::Duration,
+    },
 }
 
 /// What happened to one file on the partner's side.
@@ -380,9 +386,30 @@ impl Submit<'_> {
             ..SubmitReport::default()
         };
         tracing::debug!(step = "recovered");
+        // Exports named on the command line are taken as they are; the
+        // outbox's only once they have held still (`export_settle_secs`):
+        // one still being written would otherwise go half now, whole later.
         let inputs = match inputs {
             Some(paths) => paths.to_vec(),
-            None => pickup::list(&self.outbox())?,
+            None => {
+                let mut settled = Vec::new();
+                for export in pickup::list(&self.outbox())? {
+                    match pickup::unsettled(&export, self.partner.export_settle) {
+                        Ok(None) => settled.push(export),
+                        Ok(Some(changed)) => {
+                            tracing::info!(export = %export.display(), changed_ms = changed.as_millis() as u64,
+                                "changed too recently to be picked up; left for a later run");
+                            report
+                                .exports
+                                .push(ExportOutcome::Unsettled { export, changed });
+                        }
+                        // Gone or unreadable since it was listed: picked
+                        // up (and reported) as any other export.
+                        Err(_) => settled.push(export),
+                    }
+                }
+                settled
+            }
         };
         // The partner's server is connected to while the first spooled
         // file's claims are recorded; the connection is used only after.

@@ -215,6 +215,14 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             ExportOutcome::Failed { export, error } => {
                 text += &format!("{}: not picked up: {error}\n", export.display());
             }
+            ExportOutcome::Unsettled { export, changed } => {
+                text += &format!(
+                    "{}: not picked up yet: it changed {:.1} s ago and may still be being written (export_settle_secs = {}); a later run picks it up once it holds still\n",
+                    export.display(),
+                    changed.as_secs_f64(),
+                    partner.export_settle.as_secs()
+                );
+            }
         }
     }
     for f in &report.files {

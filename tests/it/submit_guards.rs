@@ -209,3 +209,39 @@ fn a_claim_already_delivered_is_not_sent_again_as_an_original() {
         "{at_partner:?}"
     );
 }
+
+/// Regression (found by an independent tester): an export the practice
+/// system was still writing was picked up half-written. Now an outbox
+/// export changed less than `export_settle_secs` ago is left for a later
+/// run (said in the output, nothing used for it), and picked up once it
+/// holds still.
+#[test]
+fn an_export_still_changing_is_left_for_a_later_run() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    let settling = config.replace("export_settle_secs = 0", "export_settle_secs = 3");
+    assert_ne!(config, settling);
+    std::fs::write(&ws.config, settling).unwrap();
+    std::fs::write(ws.outbox().join("clinic.csv"), clinic_csv()).unwrap();
+    let written = std::time::Instant::now();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        written.elapsed() < std::time::Duration::from_secs(3),
+        "the first run came within the settle time"
+    );
+    assert!(text(&out).contains("not picked up yet"), "{}", text(&out));
+    assert!(names_in(&ws.partner.outbound_dir).is_empty());
+    assert!(
+        ws.out_files().is_empty(),
+        "nothing named, no control number"
+    );
+    assert_eq!(names_in(&ws.outbox()), ["clinic.csv"]);
+
+    std::thread::sleep(std::time::Duration::from_millis(3200).saturating_sub(written.elapsed()));
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}
