@@ -115,7 +115,7 @@ pub enum SubmitError {
     #[error("{source}: nothing of this export is sent; it stays in the outbox until it is fixed (or the partner's map is)")]
     Unreadable {
         path: PathBuf,
-        source: crate::map::MapError,
+        source: Box<crate::map::MapError>,
     },
     /// An export that was read but yields no claim at all (a header and no
     /// rows, an empty claim list): never taken as sent.
@@ -890,7 +890,7 @@ impl Submit<'_> {
     ) -> Result<std::collections::HashMap<String, String>, SubmitError> {
         let unreadable = |source| SubmitError::Unreadable {
             path: export.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let json = export
             .extension()
