@@ -206,6 +206,9 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
     for e in &report.exports {
         out.extend(export_alert(partner, e));
     }
+    for n in &report.not_retired {
+        out.push(not_retired(partner, n));
+    }
     for export in &report.not_archived {
         let name = export.display();
         out.push(Alert::new(
@@ -223,6 +226,44 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
         ));
     }
     out
+}
+
+/// An export whose claims went into a sealed file (delivered, or waiting in
+/// the spool) but that could not be retired: said from the step that failed,
+/// never as an export not sent (an admin who read that would send it again).
+fn not_retired(partner: &str, n: &crate::submit::NotRetired) -> Alert {
+    use crate::submit::RetireStep;
+    let name = n.export.display();
+    let (file, claims) = (&n.file, n.claims);
+    let went = if n.delivered {
+        format!("{claims} claim(s) of {name} were delivered to {partner} in {file}, verified")
+    } else {
+        format!(
+            "{claims} claim(s) of {name} were sealed into {file}, which waits in the spool and is delivered by the next run"
+        )
+    };
+    let failed = match n.step {
+        RetireStep::SealedCopy => "its sealed copy could not be put into processed/ beside it",
+        RetireStep::Removal => "it could not be removed from the outbox",
+    };
+    Alert::new(
+        AlertKind::NotArchived,
+        format!("not-archived:{partner}:{name}"),
+        format!(
+            "{partner}: {name} {}, but not archived",
+            if n.delivered {
+                "was sent"
+            } else {
+                "is sealed for sending"
+            }
+        ),
+        format!(
+            "{went}; but {failed}: {}\n\nThe export stays in the outbox, and the next run \
+             archives it without sending it again (the ledger knows its claims). Do not \
+             drop it again by hand; if the outbox's disk is full, free space there.",
+            n.error
+        ),
+    )
 }
 
 /// An export left in the outbox, or with claims set aside.
@@ -273,7 +314,7 @@ fn export_alert(partner: &str, e: &ExportOutcome) -> Option<Alert> {
                 )
             })
         }
-        ExportOutcome::Duplicate { .. } => None,
+        ExportOutcome::Duplicate { .. } | ExportOutcome::Unsettled { .. } => None,
     }
 }
 
@@ -716,6 +757,32 @@ mod tests {
             alerts[0].body
         );
         assert!(from_collect("acme", &CollectReport::default()).is_empty());
+    }
+
+    #[test]
+    fn an_export_delivered_but_not_retired_says_it_was_delivered() {
+        for (delivered, went) in [(true, "were delivered"), (false, "waits in the spool")] {
+            let report = SubmitReport {
+                not_retired: vec![crate::submit::NotRetired {
+                    export: PathBuf::from("/srv/outbox/acme/a.csv"),
+                    file: "F1.x12".into(),
+                    claims: 4000,
+                    delivered,
+                    step: crate::submit::RetireStep::SealedCopy,
+                    error: "No space left on device".into(),
+                }],
+                ..SubmitReport::default()
+            };
+            let alerts = from_submit("acme", &report);
+            assert_eq!(alerts.len(), 1);
+            let body = &alerts[0].body;
+            assert!(
+                body.contains(went) && body.contains("4000 claim(s)"),
+                "{body}"
+            );
+            assert!(body.contains("processed/") && body.contains("without sending it again"));
+            assert!(!body.contains("nothing of it was sent"), "{body}");
+        }
     }
 
     #[test]

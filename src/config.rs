@@ -261,6 +261,10 @@ struct RawPartner {
     /// before it is quarantined (seconds).
     #[serde(default = "default_inbound_time_budget")]
     inbound_time_budget_secs: u64,
+    /// An outbox export is picked up only once it has not changed for this
+    /// long (seconds): one still being written waits for a later run.
+    #[serde(default = "default_export_settle")]
+    export_settle_secs: u64,
     /// The partner takes each upload away the moment it has its final name.
     #[serde(default)]
     move_on_arrival: bool,
@@ -328,6 +332,10 @@ fn default_pattern() -> String {
 
 fn default_settle() -> u64 {
     2_000
+}
+
+fn default_export_settle() -> u64 {
+    5
 }
 
 fn default_max_inbound() -> u64 {
@@ -654,6 +662,8 @@ pub struct Partner {
     /// Inbound names to collect, as a regex made from the `*`/`?` pattern.
     pub inbound_pattern: regex::Regex,
     pub settle: std::time::Duration,
+    /// How long an outbox export must have held still to be picked up.
+    pub export_settle: std::time::Duration,
     pub max_inbound_bytes: u64,
     /// Seconds one collected file may take before it is quarantined.
     pub inbound_time_budget_secs: u64,
@@ -862,6 +872,11 @@ impl Config {
             };
             let timeout_secs = within("timeout_secs", p.timeout_secs, 1..=MAX_TIMEOUT_SECS)?;
             let settle_ms = within("settle_ms", p.settle_ms, 0..=MAX_SETTLE_MS)?;
+            let export_settle_secs = within(
+                "export_settle_secs",
+                p.export_settle_secs,
+                0..=MAX_SETTLE_MS / 1000,
+            )?;
             let max_inbound_bytes = within(
                 "max_inbound_bytes",
                 p.max_inbound_bytes,
@@ -1064,6 +1079,7 @@ impl Config {
                     timeout: std::time::Duration::from_secs(timeout_secs),
                     inbound_pattern,
                     settle: std::time::Duration::from_millis(settle_ms),
+                    export_settle: std::time::Duration::from_secs(export_settle_secs),
                     max_inbound_bytes,
                     inbound_time_budget_secs,
                     move_on_arrival: p.move_on_arrival,

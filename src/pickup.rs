@@ -60,6 +60,31 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>, PickupError> {
     Ok(files)
 }
 
+/// How long ago `path` last changed, when that is less than `settle` ago:
+/// it may still be being written, and is left for a later run. The time is
+/// the inode's change time (ctime), which every write sets from this
+/// host's clock and no copy tool can set back (an mtime can be preserved
+/// or backdated); a change time in the future counts as just now.
+pub fn unsettled(
+    path: &Path,
+    settle: std::time::Duration,
+) -> Result<Option<std::time::Duration>, PickupError> {
+    use std::os::unix::fs::MetadataExt;
+    if settle.is_zero() {
+        return Ok(None);
+    }
+    let meta = fs::metadata(path).map_err(io_err(path))?;
+    let changed = std::time::UNIX_EPOCH
+        + std::time::Duration::new(
+            u64::try_from(meta.ctime()).unwrap_or(0),
+            u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+        );
+    let age = std::time::SystemTime::now()
+        .duration_since(changed)
+        .unwrap_or_default();
+    Ok((age < settle).then_some(age))
+}
+
 /// An export's fingerprint: SHA-256 (hex) and size, and its line count
 /// (an upper bound on the claims a CSV export holds), all from one read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -104,10 +104,23 @@ pub enum SubmitError {
     /// read under the same map by the same release: it would be refused
     /// again, so it is not read, and no control number or file is used for it.
     #[error(
-        "{}: refused before ({words}), and unchanged since under the same map and release: nothing of it is sent, and no control number is used for it, until it changes — list each claim's rows one after another (or give each claim its own id) and drop it again",
+        "{}: refused before ({words}), and unchanged since under the same map and release: nothing of it is sent, and no control number is used for it, until it changes — fix it and drop it again",
         path.display()
     )]
     RefusedBefore { path: PathBuf, words: String },
+    /// An export that cannot be read as claims at all (a header lacking the
+    /// map's columns, a canonical file that does not parse): refused whole
+    /// before any claim is read and before any control number is used; it
+    /// stays in the outbox, untouched.
+    #[error("{source}: nothing of this export is sent; it stays in the outbox until it is fixed (or the partner's map is)")]
+    Unreadable {
+        path: PathBuf,
+        source: Box<crate::map::MapError>,
+    },
+    /// An export that was read but yields no claim at all (a header and no
+    /// rows, an empty claim list): never taken as sent.
+    #[error("{}: {words}: nothing of it is sent; it stays in the outbox until it holds claims", path.display())]
+    NoClaims { path: PathBuf, words: String },
 }
 
 impl SubmitError {
@@ -162,6 +175,12 @@ pub enum ExportOutcome {
     },
     /// Left in the outbox for the next run.
     Failed { export: PathBuf, error: String },
+    /// Changed too recently to be picked up (it may still be being
+    /// written): left untouched for a later run. `changed`: how long ago.
+    Unsettled {
+        export: PathBuf,
+        changed: std::time::Duration,
+    },
 }
 
 /// What happened to one file on the partner's side.
@@ -192,6 +211,37 @@ pub struct SubmitReport {
     /// outbox before their sealed copy was made (a run killed, then the
     /// file replaced or removed): no archive of those bytes exists.
     pub not_archived: Vec<PathBuf>,
+    /// Exports whose claims were recorded and sealed (and maybe delivered)
+    /// in this run, but whose retirement failed: they stay in the outbox
+    /// and the next run retires them, without sending them again.
+    pub not_retired: Vec<NotRetired>,
+}
+
+/// An export whose claims went into a sealed file in this run, but that
+/// could not be retired (see [`SubmitReport::not_retired`]).
+#[derive(Debug)]
+pub struct NotRetired {
+    pub export: PathBuf,
+    /// The file carrying its claims.
+    pub file: String,
+    /// Its claims in that file.
+    pub claims: u64,
+    /// The file was delivered (verified) in this run; otherwise it waits in
+    /// the spool for the next run's delivery.
+    pub delivered: bool,
+    /// The step of the retirement that failed.
+    pub step: RetireStep,
+    pub error: String,
+}
+
+/// A step of an export's retirement, once its claims are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetireStep {
+    /// Its sealed copy into `processed/` (written, synced, renamed into
+    /// place; the export removed after).
+    SealedCopy,
+    /// Its removal (`archive.exports = "removed"`).
+    Removal,
 }
 
 /// Where an export went once retired.
@@ -238,6 +288,7 @@ impl SubmitReport {
                 .files
                 .iter()
                 .any(|f| matches!(f, FileOutcome::Failed { .. }))
+            || !self.not_retired.is_empty()
     }
 }
 
@@ -335,9 +386,30 @@ impl Submit<'_> {
             ..SubmitReport::default()
         };
         tracing::debug!(step = "recovered");
+        // Exports named on the command line are taken as they are; the
+        // outbox's only once they have held still (`export_settle_secs`):
+        // one still being written would otherwise go half now, whole later.
         let inputs = match inputs {
             Some(paths) => paths.to_vec(),
-            None => pickup::list(&self.outbox())?,
+            None => {
+                let mut settled = Vec::new();
+                for export in pickup::list(&self.outbox())? {
+                    match pickup::unsettled(&export, self.partner.export_settle) {
+                        Ok(None) => settled.push(export),
+                        Ok(Some(changed)) => {
+                            tracing::info!(export = %export.display(), changed_ms = changed.as_millis() as u64,
+                                "changed too recently to be picked up; left for a later run");
+                            report
+                                .exports
+                                .push(ExportOutcome::Unsettled { export, changed });
+                        }
+                        // Gone or unreadable since it was listed: picked
+                        // up (and reported) as any other export.
+                        Err(_) => settled.push(export),
+                    }
+                }
+                settled
+            }
         };
         // The partner's server is connected to while the first spooled
         // file's claims are recorded; the connection is used only after.
@@ -524,10 +596,8 @@ impl Submit<'_> {
         tracing::debug!(step = "fingerprinted");
         let partner = &self.partner.name;
         if let Some(seen) = self.ledger.export_by_hash(partner, &fp.sha256).await? {
-            if let (ExportState::PickedUp, Some(refused), Some(map)) =
-                (seen.state, &seen.refused, self.map)
-            {
-                if refused.reader == Self::reader(map) {
+            if let (ExportState::PickedUp, Some(refused)) = (seen.state, &seen.refused) {
+                if refused.reader == self.reader() {
                     return Err(SubmitError::RefusedBefore {
                         path: export.to_owned(),
                         words: refused.words.clone(),
@@ -546,6 +616,13 @@ impl Submit<'_> {
                 return Ok((outcome, None));
             }
         }
+
+        // Before any control number: the export must read as claims (a
+        // header lacking the map's columns is refused here, untouched), and
+        // the ids of its new originals are looked up among the claims this
+        // partner already holds from us (`already-sent`).
+        let already_sent = self.already_sent(export).await?;
+        tracing::debug!(step = "looked up ids already sent");
 
         // Control numbers first, committed: a failure from here on burns them.
         let env = &self.partner.profile.envelope;
@@ -619,7 +696,7 @@ impl Submit<'_> {
         let retiring = self.start_retirement(export_id, export, &fp.sha256);
 
         let rest = async {
-            let written = self.write_sealed(export, &spool_path, &mut numbers);
+            let written = self.write_sealed(export, &spool_path, &mut numbers, &already_sent);
             let Written {
                 translation,
                 claims,
@@ -659,22 +736,46 @@ impl Submit<'_> {
                 // Remembered with the map it was read under: unchanged, the
                 // next runs refuse it without a control number or a file.
                 let words = SubmitError::refusal_words(claims, &ids);
-                match self.map {
-                    Some(map) => {
-                        let refusal = Refusal {
-                            reader: Self::reader(map),
-                            words,
-                        };
-                        self.ledger
-                            .refuse_export((export_id, file_id), &refusal, self.now)
-                            .await?;
-                    }
-                    None => self.ledger.abandon_file(file_id, &words, self.now).await?,
-                }
+                let refusal = Refusal {
+                    reader: self.reader(),
+                    words,
+                };
+                self.ledger
+                    .refuse_export((export_id, file_id), &refusal, self.now)
+                    .await?;
                 return Err(SubmitError::RowsApart {
                     path: export.to_owned(),
                     claims,
                     ids,
+                });
+            }
+            let refused_input = translation.report.inputs_refused > 0;
+            if refused_input || translation.report.claims_read == 0 {
+                // Read as no claim at all (the header was checked before;
+                // this is what is left: a header and no rows, an empty
+                // claim list, or an input the pipeline could not open after
+                // all). Never taken for an export sent: it is refused
+                // whole, remembered as refused (the next runs use no
+                // control number for it), and stays in the outbox.
+                remove_if_present(&spool_path)?;
+                for copy in &translation.report.quarantined {
+                    remove_if_present(Path::new(copy))?;
+                }
+                let words = if refused_input {
+                    "it could not be read as claims (`edi-courier scrub` on it says why)"
+                } else {
+                    "it holds no claim"
+                };
+                let refusal = Refusal {
+                    reader: self.reader(),
+                    words: words.to_owned(),
+                };
+                self.ledger
+                    .refuse_export((export_id, file_id), &refusal, self.now)
+                    .await?;
+                return Err(SubmitError::NoClaims {
+                    path: export.to_owned(),
+                    words: words.to_owned(),
                 });
             }
             let report = translation.report;
@@ -770,8 +871,65 @@ impl Submit<'_> {
     /// What reads an export, as a refusal remembers it: the map's text (its
     /// SHA-256) and this release, which together decide where a claim's
     /// rows are.
-    fn reader(map: &InputMap) -> String {
-        format!("{} {}", map.sha256(), env!("CARGO_PKG_VERSION"))
+    fn reader(&self) -> String {
+        match self.map {
+            Some(map) => format!("{} {}", map.sha256(), env!("CARGO_PKG_VERSION")),
+            None => format!("canonical {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// Reads `export` once, mapped but not scrubbed, for the CLM01s of its
+    /// new originals (frequency 1), and looks them up in the ledger
+    /// ([`Ledger::already_sent`]) a chunk at a time: only the hits are
+    /// kept. An export that cannot be read as claims at all (a header
+    /// lacking the map's columns) is refused here, whole, before any
+    /// claim is read or any control number used.
+    async fn already_sent(
+        &self,
+        export: &Path,
+    ) -> Result<std::collections::HashMap<String, String>, SubmitError> {
+        let unreadable = |source| SubmitError::Unreadable {
+            path: export.to_owned(),
+            source: Box::new(source),
+        };
+        let json = export
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let claims: Box<dyn Iterator<Item = crate::map::Mapped>> = match (json, self.map) {
+            (true, _) => Box::new(
+                crate::map::read_canonical(export)
+                    .map_err(unreadable)?
+                    .claims
+                    .into_iter(),
+            ),
+            (false, Some(map)) => Box::new(map.open_csv(export).map_err(unreadable)?),
+            (false, None) => {
+                return Err(unreadable(crate::map::MapError::Unreadable {
+                    file: export.to_owned(),
+                    problem: "a CSV export needs a map (the partner's `map`)".into(),
+                }))
+            }
+        };
+        let chunk_size = crate::ledger::ALREADY_SENT_CHUNK;
+        let mut found = std::collections::HashMap::new();
+        let mut chunk: Vec<String> = Vec::with_capacity(chunk_size);
+        let mut claims = claims.peekable();
+        while claims.peek().is_some() {
+            for mapped in claims.by_ref() {
+                if let Ok(claim) = &mapped.result {
+                    if claim.frequency_code.trim() == "1" {
+                        chunk.push(claim.id.trim().to_owned());
+                        if chunk.len() >= chunk_size {
+                            break;
+                        }
+                    }
+                }
+            }
+            let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            found.extend(self.ledger.already_sent(&self.partner.name, &ids).await?);
+            chunk.clear();
+        }
+        Ok(found)
     }
 
     /// Starts retiring an export: its sealed copy is written (under its
@@ -807,7 +965,8 @@ impl Submit<'_> {
     /// Finishes a retirement begun by [`Submit::start_retirement`]: the
     /// sealed copy's name on record, the copy renamed into place, the
     /// export removed, `processed` recorded. One that fails is reported
-    /// (the export's outcome becomes a failure) and left to the next run:
+    /// ([`SubmitReport::not_retired`], with the failed step and whether its
+    /// file was delivered: never as an export not sent) and left to the next run:
     /// the export stays in the outbox and `spooled` in the ledger, and its
     /// claims, recorded and spooled, are not affected.
     async fn finish_retirement(
@@ -821,6 +980,10 @@ impl Submit<'_> {
             export,
             how,
         } = retiring;
+        let step = match how {
+            Retire::Remove => RetireStep::Removal,
+            Retire::InLine | Retire::Seal { .. } => RetireStep::SealedCopy,
+        };
         match self.retired(export_id, &export, how).await {
             Ok(moved) => {
                 crash_point("moved");
@@ -836,12 +999,26 @@ impl Submit<'_> {
             Err(e) => {
                 tracing::warn!(export = %export.display(), error = %e,
                     "retiring an export whose claims were recorded failed; it stays in the outbox and is retired by the next run");
-                let error = format!(
-                    "its claims were recorded and spooled, but retiring it failed (the next run retires it): {e}"
-                );
-                if let Some(slot) = report.exports.get_mut(at) {
-                    *slot = ExportOutcome::Failed { export, error };
-                }
+                // What happened to its claims, from this run's own steps:
+                // its file, and whether that file was delivered.
+                let (file, claims) = match report.exports.get(at) {
+                    Some(ExportOutcome::Spooled { file, report, .. }) => {
+                        (file.clone(), report.claims_accepted)
+                    }
+                    _ => (String::new(), 0),
+                };
+                let delivered = report
+                    .files
+                    .iter()
+                    .any(|f| matches!(f, FileOutcome::Delivered { name, .. } if *name == file));
+                report.not_retired.push(NotRetired {
+                    export,
+                    file,
+                    claims,
+                    delivered,
+                    step,
+                    error: e.to_string(),
+                });
                 Ok(())
             }
         }
@@ -1076,6 +1253,7 @@ impl Submit<'_> {
         export: &Path,
         spool_path: &Path,
         numbers: &mut Reserved,
+        already_sent: &std::collections::HashMap<String, String>,
     ) -> Result<Written, SubmitError> {
         let spool_err = |source| SubmitError::Spool {
             path: spool_path.to_owned(),
@@ -1099,6 +1277,7 @@ impl Submit<'_> {
             today: crate::ledger::local(self.now).date(),
             file_parties: false,
             quarantine: Some(rejected.clone()),
+            already_sent: Some(already_sent),
         };
         let mut claims = SentClaims::new();
         let translation = pipeline

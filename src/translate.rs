@@ -327,6 +327,13 @@ pub struct Pipeline<'a> {
     /// Where set-aside claims are handed back as they came in
     /// (`<input>.rejected.csv` / `.json`); None keeps them in the report only.
     pub quarantine: Option<PathBuf>,
+    /// CLM01s this partner already holds from us (delivered, or queued for
+    /// delivery, and not turned back), each with the file that carried it
+    /// ([`crate::ledger::Ledger::already_sent`]): a claim of frequency 1
+    /// under one of them is set aside (`already-sent`) rather than sent as
+    /// a second original. Replacements and voids (7, 8) go. None: no check
+    /// (previews, scrub).
+    pub already_sent: Option<&'a std::collections::HashMap<String, String>>,
 }
 
 /// A claim as the pipeline takes it: mapped, and already scrubbed when a
@@ -442,6 +449,15 @@ impl Pipeline<'_> {
             Checked { mapped, scrubbed }
         });
         ReadAhead::spawn("scrubber", scrubbed, |checked| checked, named)
+    }
+
+    /// The file that carried `claim`'s id to this partner before, when the
+    /// claim is a new original (frequency 1) under an id already sent.
+    fn sent_before(&self, claim: &Claim) -> Option<&str> {
+        if claim.frequency_code.trim() != "1" {
+            return None;
+        }
+        self.already_sent?.get(claim.id.trim()).map(String::as_str)
     }
 
     /// Scrubs every claim of every input; writes nothing.
@@ -820,6 +836,21 @@ impl<'p> Run<'p> {
                         self.scrubber.scrub(claim, &file, Some(rows))
                     });
                     self.check_duplicate(&claim.id, &file, rows, &mut problems);
+                    if !problems.iter().any(|p| p.severity == Severity::Error) {
+                        if let Some(earlier) = self.pipeline.sent_before(claim) {
+                            problems.push(Problem {
+                                severity: Severity::Error,
+                                file: file.clone(),
+                                rows: Some(rows),
+                                claim: Some(claim_label(&claim.id)),
+                                field: "CLM01".into(),
+                                rule: "already-sent".into(),
+                                message: format!(
+                                    "this claim id reached this partner before, in {earlier}, and was not rejected: not sent again as a new original (to change that claim, send a replacement, frequency 7)"
+                                ),
+                            });
+                        }
+                    }
                     if !problems.iter().any(|p| p.severity == Severity::Error) {
                         if let Some((field, message)) = accept(claim, &self.parties, ordinal)? {
                             problems.push(Problem {

@@ -338,6 +338,7 @@ fn translate(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome> {
                 .as_ref()
                 .map(|o| o.parent().map(Path::to_owned).unwrap_or_default())
         }),
+        already_sent: None,
     };
     let mut numbers = Sequential::starting_at(args.control_number);
     let translation = to_output(
@@ -396,6 +397,7 @@ fn scrub(cli: &Cli, args: &ScrubArgs) -> anyhow::Result<Outcome> {
         today: cli.local_now().date(),
         file_parties: args.inputs.partner.is_none(),
         quarantine: None,
+        already_sent: None,
     };
     let report = pipeline.scrub(&args.inputs.inputs);
     let shown = {

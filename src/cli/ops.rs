@@ -215,6 +215,14 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             ExportOutcome::Failed { export, error } => {
                 text += &format!("{}: not picked up: {error}\n", export.display());
             }
+            ExportOutcome::Unsettled { export, changed } => {
+                text += &format!(
+                    "{}: not picked up yet: it changed {:.1} s ago and may still be being written (export_settle_secs = {}); a later run picks it up once it holds still\n",
+                    export.display(),
+                    changed.as_secs_f64(),
+                    partner.export_settle.as_secs()
+                );
+            }
         }
     }
     for f in &report.files {
@@ -240,6 +248,20 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    for n in &report.not_retired {
+        text += &format!(
+            "{}: {} claim(s) {} {}, but not archived ({}): {}; it stays in the outbox and the next run archives it without sending it again\n",
+            n.export.display(),
+            n.claims,
+            if n.delivered { "delivered in" } else { "sealed into" },
+            n.file,
+            match n.step {
+                crate::submit::RetireStep::SealedCopy => "its sealed copy into processed/ failed",
+                crate::submit::RetireStep::Removal => "removing it failed",
+            },
+            n.error
+        );
+    }
     for export in &report.not_archived {
         text += &format!(
             "{}: sent, but not archived: it changed or left the outbox before its sealed copy was made\n",
@@ -253,6 +275,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
         && report.files.is_empty()
         && report.connection_error.is_none()
         && report.not_archived.is_empty()
+        && report.not_retired.is_empty()
     {
         text += &format!(
             "nothing to submit for {} (outbox {})\n",

@@ -128,7 +128,9 @@ fn write_workspace(dir: &Path, kit: &Kit, sandbox: &Sandbox) -> anyhow::Result<P
             "# Made by `edi-courier demo`: a workspace against the built-in sandbox payer.\n\
              identities = [\"{ours}\"]\n\n\
              [paths]\nmaps_dir = \"edi-maps\"\n\n\
-             [ledger]\nurl = \"sqlite://ledger.sqlite\"\n\n{partner}",
+             [ledger]\nurl = \"sqlite://ledger.sqlite\"\n\n{partner}\
+             # The demo writes its export whole before it submits: nothing to wait for.\n\
+             export_settle_secs = 0\n",
             ours = kit.our_identity_file.display(),
             partner = kit.partner_toml(PARTNER, sandbox, MAP),
         ),

@@ -40,7 +40,7 @@ pub use inbound::{
 };
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, Refusal, SentClaim,
-    SentClaims, SpooledFile,
+    SentClaims, SpooledFile, ALREADY_SENT_CHUNK,
 };
 
 /// The largest ISA13 / GS06 / ST02 we hand out (nine digits).

@@ -25,6 +25,9 @@ use crate::x12::{ClaimPlacement, Envelope, InterchangeSummary, Usage};
 /// Rows per multi-row INSERT (SQLite allows 32766 bound values).
 const INSERT_CHUNK: usize = 1000;
 
+/// CLM01s per [`Ledger::already_sent`] statement.
+pub const ALREADY_SENT_CHUNK: usize = 1000;
+
 /// Where an outbound file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileState {
@@ -455,6 +458,54 @@ async fn event(
 }
 
 impl Ledger {
+    /// Of `ids` (CLM01s, at most [`ALREADY_SENT_CHUNK`] a call), those this
+    /// partner already holds from us: in a submission delivered (or queued
+    /// in the spool, which is delivered at a later run) and not turned back
+    /// (`rejected_ta1`, `rejected_999`, `rejected_277`, `not_found_277`),
+    /// each with the name of the newest such file. One statement, the ids
+    /// bound as one JSON array; only the hits come back, so memory does not
+    /// grow with what was ever sent.
+    pub async fn already_sent(
+        &self,
+        partner: &str,
+        ids: &[&str],
+    ) -> Result<Vec<(String, String)>, LedgerError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.dialect;
+        let json = serde_json::to_string(ids).map_err(|e| LedgerError::Corrupt {
+            what: "statement values",
+            value: e.to_string(),
+        })?;
+        let found: String = sqlx::query_scalar(&format!(
+            "SELECT {} FROM claims c JOIN files f ON f.id = c.file_id \
+             WHERE c.partner = $1 AND f.direction = 'out' \
+             AND f.state IN ('spooled', 'uploading', 'verified', 'delivered') \
+             AND c.status NOT IN ('rejected_ta1', 'rejected_999', 'rejected_277', 'not_found_277') \
+             AND c.claim_id IN ({})",
+            d.json_text(&d.json_agg_any_order("c.claim_id, f.name, c.id")),
+            d.json_texts("$2")
+        ))
+        .bind(partner)
+        .bind(json)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("looking up claims already sent"))?;
+        let mut rows: Vec<(String, String, i64)> =
+            serde_json::from_str(&found).map_err(|e| LedgerError::Corrupt {
+                what: "rows",
+                value: e.to_string(),
+            })?;
+        // Newest submission first: its file is the one named.
+        rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.2));
+        let mut out: HashMap<String, String> = HashMap::with_capacity(rows.len());
+        for (id, file, _) in rows {
+            out.entry(id).or_insert(file);
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// The export with this hash, if this partner was ever sent it.
     pub async fn export_by_hash(
         &self,

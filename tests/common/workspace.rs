@@ -199,6 +199,7 @@ user = "{user}"
 outbound_dir = "{outbound}"
 inbound_dir = "{inbound}"
 settle_ms = 100
+export_settle_secs = 0
 file_name = "{file_name}"
 seal = {{ age = ["{recipient}"] }}
 timeout_secs = 10

@@ -334,6 +334,11 @@ fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
 /// delivered, and put in place after. When that fails (here a full disk),
 /// the file is still delivered once, the failure is reported, the export
 /// waits in the outbox (nothing lost), and the next run retires it — once.
+///
+/// Regression (found by an independent tester): the report (and its mail)
+/// said of such an export that nothing of it was sent and the next run
+/// tries it again — while every claim had been delivered. Now it says what
+/// happened, from the step that failed: delivered, not archived.
 #[test]
 fn a_retirement_that_fails_after_delivery_is_reported_and_finished_next_run() {
     let sshd = Sshd::start();
@@ -341,7 +346,10 @@ fn a_retirement_that_fails_after_delivery_is_reported_and_finished_next_run() {
     let out = ws.submit(&[("EDI_COURIER_FAULT", "enospc-processed")]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        said(&out).contains("retiring it failed") && said(&out).contains("No space left"),
+        said(&out).contains("5 claim(s) delivered in")
+            && said(&out).contains("its sealed copy into processed/ failed")
+            && said(&out).contains("No space left")
+            && !said(&out).contains("not picked up"),
         "{}",
         text(&out)
     );

@@ -1060,7 +1060,22 @@ fn a_277ca_claim_status_lands_only_on_the_claim_of_the_batch_it_names() {
     let again = s.ws.path("clinic-again.csv");
     std::fs::write(&again, csv).unwrap();
     s.ws.drop_export(&again, "clinic-again.csv");
+    // A second original of a claim goes only once the first was turned
+    // back (`already-sent`): the first batch's claims are marked rejected
+    // for that run, and stand as sent again after it, as this test needs
+    // (the same CLM01 in two batches, both sent).
+    let mark = |status: &'static str| {
+        common::with_ledger_pool(&s.ws.ledger_url, async |pool| {
+            sqlx::query("UPDATE claims SET status = $1")
+                .bind(status)
+                .execute(pool)
+                .await
+                .unwrap();
+        })
+    };
+    mark("rejected_999");
     assert_eq!(s.ws.submit(&[]).status.code(), Some(0));
+    mark("sent");
     let second = newest_reference(&s.ws);
     assert_ne!(first, second);
     assert_eq!(s.statuses(), [("sent".to_owned(), 10)]);

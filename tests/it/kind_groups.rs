@@ -62,6 +62,7 @@ fn pipeline(profile: &Profile) -> Pipeline<'_> {
         today: today(),
         file_parties: false,
         quarantine: None,
+        already_sent: None,
     }
 }
 

@@ -48,6 +48,7 @@ mod scrub_codes;
 mod scrub_fields;
 mod scrub_text;
 mod sftp_login;
+mod submit_guards;
 mod systemd;
 mod translate;
 mod upload_styles;

@@ -429,6 +429,8 @@ fn every_partner_preset_checks_and_delivers_against_a_server_set_up_for_it() {
         p.insert("host_keys".into(), vec![sshd.fingerprint.clone()].into());
         p.insert("profile".into(), "sandbox".into());
         p.insert("settle_ms".into(), 100.into());
+        // The export is copied in whole just before the run.
+        p.insert("export_settle_secs".into(), 0.into());
         // The files the preset names, made where it names them.
         let here = |key: &str| p.get(key).and_then(|v| v.as_str()).map(|f| ws.path(f));
         if let Some(key) = here("key_file") {
