@@ -117,6 +117,20 @@ impl Alert {
     }
 }
 
+/// A reloaded config or jobs folder refused: keyed by the fault's identity
+/// (which file, and where or which field), so a second, different mistake
+/// is mailed too while the same one again is a repeat.
+pub fn config_refused(identity: &str, detail: &str) -> Alert {
+    Alert::new(
+        AlertKind::ConfigRefused,
+        format!("reload:{identity}"),
+        "config reload refused".into(),
+        format!(
+            "SIGHUP: the new config or jobs could not be loaded; the running ones stay.\n\n{detail}"
+        ),
+    )
+}
+
 /// Queues alerts in the ledger, coalescing repeats.
 pub async fn raise(ledger: &Ledger, alerts: &[Alert], now: Stamp) -> Result<(), LedgerError> {
     let window_start = now - chrono::Duration::from_std(COALESCE).unwrap_or_default();
@@ -162,11 +176,14 @@ pub fn lease_lost(job: &str, detail: &str) -> Alert {
 }
 
 /// A partner that could not be reached, or showed the wrong host key.
+/// Keyed by the fault's identity, not only its kind: a login refused after
+/// a connection refused, or a second unknown host key after a first, is a
+/// new fault and mailed at once; the same fault again is a repeat.
 fn connection(partner: &str, error: &ConnectionFault) -> Alert {
     if error.kind == FaultKind::HostKey {
         Alert::new(
             AlertKind::HostKey,
-            format!("host-key:{partner}"),
+            format!("host-key:{partner}:{}", error.identity),
             format!("{partner}: host key mismatch — nothing was sent"),
             format!(
                 "{error}\n\nCheck with the partner before changing host_keys in edi-courier.toml."
@@ -175,7 +192,7 @@ fn connection(partner: &str, error: &ConnectionFault) -> Alert {
     } else {
         Alert::new(
             AlertKind::Unreachable,
-            format!("unreachable:{partner}"),
+            format!("unreachable:{partner}:{}", error.identity),
             format!("{partner}: unreachable after retries"),
             format!("{error}\n\nThe work waits in the spool and is retried at the next run."),
         )

@@ -139,6 +139,9 @@ pub enum FaultKind {
 #[error("{message}")]
 pub struct ConnectionFault {
     pub kind: FaultKind,
+    /// Which fault this is ([`SftpError::identity`]): the same identity
+    /// again is a repeat of one alert, another is a new alert.
+    pub identity: String,
     pub message: String,
 }
 
@@ -149,12 +152,80 @@ impl From<&SftpError> for ConnectionFault {
                 SftpError::HostKeyMismatch { .. } => FaultKind::HostKey,
                 _ => FaultKind::Unreachable,
             },
+            identity: e.identity(),
             message: e.to_string(),
         }
     }
 }
 
+/// The name of an enum value's variant from its `Debug` form, without the
+/// data it carries (which may be free text): `Disconnect`, `IO`.
+fn variant_name(debug: &str) -> &str {
+    debug
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or(debug)
+}
+
+/// What tells one SFTP protocol failure from another (its status code).
+fn proto_identity(e: &SftpProtoError) -> String {
+    match e {
+        SftpProtoError::Status(status) => format!("status-{:?}", status.status_code),
+        other => variant_name(&format!("{other:?}")).to_owned(),
+    }
+}
+
 impl SftpError {
+    /// What tells this fault from another, built from its typed fields
+    /// (never its message): the host, the variant, and what distinguishes
+    /// two faults of one variant — the OS error kind of a refused
+    /// connection, the fingerprint a server presented, the user and methods
+    /// of a refused login, the step and path of a remote refusal. Two runs
+    /// that fail the same way give the same identity; a new fault, another.
+    /// It names hosts, paths and fingerprints only: nothing of a claim.
+    pub fn identity(&self) -> String {
+        match self {
+            SftpError::Connect { host, source } => format!("{host}:connect:{:?}", source.kind()),
+            SftpError::Timeout { host, step, .. } => format!("{host}:timeout:{step}"),
+            SftpError::HostKeyMismatch { host, presented } => {
+                format!("{host}:host-key:{presented}")
+            }
+            SftpError::LoginRefused {
+                host,
+                user,
+                tried,
+                offered,
+            } => format!("{host}:login-refused:{user}:{tried}:{offered}"),
+            SftpError::Secret { path, .. } => format!("secret:{}", path.display()),
+            SftpError::UnexpectedPrompt { host, prompts } => {
+                format!("{host}:unexpected-prompt:{prompts}")
+            }
+            SftpError::Key { path, .. } => format!("key:{}", path.display()),
+            SftpError::Ssh { host, source } => {
+                format!("{host}:ssh:{}", variant_name(&format!("{source:?}")))
+            }
+            SftpError::Remote {
+                host,
+                step,
+                path,
+                source,
+            } => format!("{host}:remote:{step}:{path}:{}", proto_identity(source)),
+            SftpError::NameTaken { host, path } => format!("{host}:name-taken:{path}"),
+            SftpError::SizeMismatch { host, path, .. } => format!("{host}:size-mismatch:{path}"),
+            SftpError::HashMismatch { host, path, proof } => {
+                format!("{host}:hash-mismatch:{path}:{proof}")
+            }
+            SftpError::Vanished { host, path } => format!("{host}:vanished:{path}"),
+            SftpError::NoChecksum { host } => format!("{host}:no-checksum"),
+            SftpError::OverwriteRefused { host, path, .. } => {
+                format!("{host}:overwrite-refused:{path}")
+            }
+            SftpError::Local { path, source } => {
+                format!("local:{}:{:?}", path.display(), source.kind())
+            }
+        }
+    }
+
     /// Whether the same step may succeed if tried again (a dropped or slow
     /// connection), as opposed to a fault someone must fix (a wrong key, a
     /// missing folder, a name clash).

@@ -1205,9 +1205,10 @@ impl Submit<'_> {
                                 let retryable =
                                     matches!(&e, SubmitError::Sftp(s) if s.is_transient());
                                 tracing::warn!(file = %file.name, error = %e, retryable, "upload failed");
-                                if retryable {
+                                if let (true, SubmitError::Sftp(s)) = (retryable, &e) {
                                     transient = Some(crate::sftp::ConnectionFault {
                                         kind: crate::sftp::FaultKind::Unreachable,
+                                        identity: s.identity(),
                                         message: e.to_string(),
                                     });
                                     break;
@@ -1243,6 +1244,7 @@ impl Submit<'_> {
                 report.connection_error = Some(crate::sftp::ConnectionFault {
                     kind: transient.kind,
                     message: format!("gave up after {tries} tries: {transient}"),
+                    identity: transient.identity,
                 });
                 return Ok(());
             }
