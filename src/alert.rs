@@ -69,6 +69,8 @@ pub enum AlertKind {
     SetAside,
     /// Claims whose payments add up to more than their charge.
     Overpaid,
+    /// Delivered files whose sealed copy could not be moved to the archive.
+    ArchiveFailed,
 }
 
 impl AlertKind {
@@ -92,6 +94,7 @@ impl AlertKind {
             AlertKind::ExportFailed => "export-failed",
             AlertKind::SetAside => "set-aside",
             AlertKind::Overpaid => "overpaid",
+            AlertKind::ArchiveFailed => "archive-failed",
         }
     }
 }
@@ -217,6 +220,34 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
     }
     for e in &report.exports {
         out.extend(export_alert(partner, e));
+    }
+    // One alert per kind of fault (a full disk, a folder without rights).
+    let mut kinds: Vec<std::io::ErrorKind> = Vec::new();
+    for f in &report.archive_faults {
+        if kinds.contains(&f.kind) {
+            continue;
+        }
+        kinds.push(f.kind);
+        let same: Vec<&crate::submit::ArchiveFault> = report
+            .archive_faults
+            .iter()
+            .filter(|g| g.kind == f.kind)
+            .collect();
+        let names: Vec<&str> = same.iter().map(|g| g.name.as_str()).collect();
+        out.push(Alert::new(
+            AlertKind::ArchiveFailed,
+            format!("archive-failed:{partner}:{:?}", f.kind),
+            format!(
+                "{partner}: {} delivered file(s) not moved to the archive",
+                same.len()
+            ),
+            format!(
+                "Delivered to {partner} (nothing is sent again), but their sealed copies                  could not be moved from the spool to the archive: {}\n\nFiles: {}\n\n\
+                 They stay in the spool; each run tries again.",
+                f.message,
+                names.join(", ")
+            ),
+        ));
     }
     for export in &report.not_archived {
         let name = export.display();
@@ -680,6 +711,32 @@ mod tests {
             alert.subject
         );
         assert!(from_submit("acme", &SubmitReport::default()).is_empty());
+    }
+
+    /// Delivered files whose sealed copy stayed in the spool: one alert per
+    /// kind of fault, naming the files; never a delivery failure.
+    #[test]
+    fn delivered_files_not_archived_are_one_alert_per_fault() {
+        let fault = |name: &str, kind| crate::submit::ArchiveFault {
+            name: name.into(),
+            kind,
+            message: "/srv/archive: denied".into(),
+        };
+        let report = SubmitReport {
+            archive_faults: vec![
+                fault("A.x12.age", std::io::ErrorKind::PermissionDenied),
+                fault("B.x12.age", std::io::ErrorKind::PermissionDenied),
+                fault("C.x12.age", std::io::ErrorKind::StorageFull),
+            ],
+            ..SubmitReport::default()
+        };
+        let alerts = from_submit("acme", &report);
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        assert!(alerts.iter().all(|a| a.kind == AlertKind::ArchiveFailed));
+        assert_ne!(alerts[0].key, alerts[1].key);
+        assert!(alerts[0].subject.contains("2 delivered file(s)"));
+        assert!(alerts[0].body.contains("A.x12.age, B.x12.age"));
+        assert!(!report.has_failures());
     }
 
     /// An export left in the outbox, and one with claims set aside, are

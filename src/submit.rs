@@ -192,6 +192,20 @@ pub struct SubmitReport {
     /// outbox before their sealed copy was made (a run killed, then the
     /// file replaced or removed): no archive of those bytes exists.
     pub not_archived: Vec<PathBuf>,
+    /// Delivered files whose sealed copy could not be moved from the spool
+    /// to the archive: delivered all the same (never an upload failure);
+    /// the copy waits in the spool and the next run moves it.
+    pub archive_faults: Vec<ArchiveFault>,
+}
+
+/// A delivered file's sealed copy that stayed in the spool: the archive
+/// move failed (the folder missing rights, the disk full).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveFault {
+    pub name: String,
+    /// The OS error kind: what tells one fault from another for alerts.
+    pub kind: std::io::ErrorKind,
+    pub message: String,
 }
 
 /// Where an export went once retired.
@@ -384,7 +398,7 @@ impl Submit<'_> {
             self.finish_retirement(&mut report, at, retirement).await?;
         }
         tracing::debug!(step = "retired");
-        self.sweep_spool().await?;
+        self.sweep_spool(&mut report).await?;
         Ok(report)
     }
 
@@ -1527,7 +1541,11 @@ impl Submit<'_> {
         crash_point("delivered");
         tracing::debug!(step = "delivered");
         tracing::info!(file = %file.name, claims, "delivered");
-        self.archive(file)?;
+        if let Err(e) = self.archive(file) {
+            // Delivered all the same: the sweep at the end of the run (or
+            // the next run's) moves it, and reports it if it fails again.
+            tracing::warn!(file = %file.name, error = %e, "delivered; its sealed copy is not archived yet: the sweep tries again");
+        }
         Ok(FileOutcome::Delivered {
             name: file.name.clone(),
             claims,
@@ -1536,27 +1554,25 @@ impl Submit<'_> {
         })
     }
 
-    /// A delivered file's sealed copy moves from the spool to the archive.
-    fn archive(&self, file: &OutFile) -> Result<(), SubmitError> {
+    /// A delivered file's sealed copy moves from the spool to the archive
+    /// (a copy when they are on different filesystems:
+    /// [`crate::atomic::move_file`]).
+    fn archive(&self, file: &OutFile) -> std::io::Result<()> {
         let dir = self.archive_dir();
         let from = &self.local(&file.spool_path);
-        let to = dir.join(&file.name);
-        let err = |source| SubmitError::Spool {
-            path: from.to_owned(),
-            source,
-        };
-        crate::atomic::private_dir(&dir).map_err(err)?;
-        match std::fs::rename(from, &to) {
-            Ok(()) => crate::atomic::sync_dir(&dir).map_err(err),
+        crate::atomic::private_dir(&dir)?;
+        match crate::atomic::move_file(from, &dir.join(&file.name)) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(err(e)),
+            other => other,
         }
     }
 
     /// Leaves in the spool only what the ledger still needs: delivered
     /// files go to the archive (a crash came between delivery and archiving),
     /// abandoned and unknown sealed files and stale temporary files go.
-    async fn sweep_spool(&self) -> Result<(), SubmitError> {
+    /// A delivered file's copy that cannot be moved is reported in
+    /// `report.archive_faults`, never failing the run.
+    async fn sweep_spool(&self, report: &mut SubmitReport) -> Result<(), SubmitError> {
         let dir = self.spool_dir();
         let waiting: Vec<OutFile> = self.ledger.unfinished_files(&self.partner.name).await?;
         let entries = match std::fs::read_dir(&dir) {
@@ -1579,12 +1595,17 @@ impl Submit<'_> {
                 .await?
             {
                 Some(FileState::Delivered) => {
-                    crate::atomic::private_dir(&self.archive_dir()).ok();
-                    let to = self.archive_dir().join(&name);
-                    std::fs::rename(&path, &to).map_err(|source| SubmitError::Spool {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    let dir = self.archive_dir();
+                    let moved = crate::atomic::private_dir(&dir)
+                        .and_then(|()| crate::atomic::move_file(&path, &dir.join(&name)));
+                    if let Err(e) = moved {
+                        tracing::warn!(file = %name, error = %e, "delivered, but its sealed copy cannot be moved to the archive; it stays in the spool");
+                        report.archive_faults.push(ArchiveFault {
+                            name,
+                            kind: e.kind(),
+                            message: format!("{}: {e}", dir.display()),
+                        });
+                    }
                 }
                 _ => remove_if_present(&path)?,
             }

@@ -240,6 +240,12 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    for f in &report.archive_faults {
+        text += &format!(
+            "{}: delivered, but its sealed copy stays in the spool (not moved to the archive: {}); the next run tries again\n",
+            f.name, f.message
+        );
+    }
     for export in &report.not_archived {
         text += &format!(
             "{}: sent, but not archived: it changed or left the outbox before its sealed copy was made\n",
@@ -993,6 +999,15 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
     }
     for line in open_phi_folders(&config) {
         text += &line;
+    }
+    if crate::atomic::on_different_filesystems(&config.paths.spool, &config.paths.archive)
+        == Some(true)
+    {
+        text += &format!(
+            "warning: the spool {} and the archive {} are on different filesystems: each delivered file is copied into the archive (fsynced) and removed from the spool, not renamed\n",
+            config.paths.spool.display(),
+            config.paths.archive.display()
+        );
     }
     for p in config.partners.values() {
         if let Some(key_file) = &p.sftp.key_file {
