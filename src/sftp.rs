@@ -12,8 +12,9 @@
 //! ([`SftpError::is_transient`]).
 //!
 //! Four gaps in russh-sftp are closed here, in one place:
-//! - every `poll_write` becomes one SFTP WRITE, so uploads write 256 KiB
-//!   pieces (8 KiB writes ran at a third of the speed when measured);
+//! - every `poll_write` becomes one SFTP WRITE, so uploads write 255 KiB
+//!   pieces, in packets of at most 256 KiB, what OpenSSH's sftp-server
+//!   takes (8 KiB writes ran at a third of the speed when measured);
 //! - dropping a remote `File` closes it without waiting, losing write
 //!   errors, so uploads call `close()` and check it;
 //! - `SftpSession` hides the server's extension list, so the checksum
@@ -40,8 +41,16 @@ use crate::config::{HostKeyPin, SftpTarget, VerifyMode};
 mod login;
 pub use login::LoginUsed;
 
-/// Size of each SFTP WRITE of an upload.
-pub const WRITE_CHUNK: usize = 256 * 1024;
+/// The largest SFTP packet we send or take: OpenSSH's sftp-server's limit
+/// (`SFTP_MAX_MSG_LENGTH`, 256 KiB) and russh-sftp's server's default. A
+/// server advertising `limits@openssh.com` may lower it; one that does not
+/// (the sandbox payer, many gateways) is never sent more.
+const MAX_PACKET: usize = 256 * 1024;
+/// Size of each SFTP WRITE of an upload: the data of the largest packet
+/// less 1 KiB for its header (OpenSSH's `max-write-length`). Writes of a
+/// whole 256 KiB of data made packets over 256 KiB: a server without
+/// `limits@openssh.com` (the sandbox) refused them and dropped the session.
+pub const WRITE_CHUNK: usize = MAX_PACKET - 1024;
 /// The SSH channel window: downloads stall against the 2 MB default.
 const WINDOW: u32 = 16 * 1024 * 1024;
 /// Writes in flight at once (32 × 256 KiB = half the window).
@@ -431,7 +440,7 @@ impl Connection {
             .collect())
     }
 
-    /// Uploads `local` to `remote` in 256 KiB writes, asks the server to
+    /// Uploads `local` to `remote` in 255 KiB writes, asks the server to
     /// fsync when it can, closes the file and checks the close. `how` says
     /// what may already be under that name. Returns the bytes sent;
     /// [`Connection::verify`] proves what arrived. `progress` learns the
@@ -913,8 +922,8 @@ async fn open_sftp(ssh: &Handle<Pinned>, timeout: Duration) -> Result<SftpSessio
     let channel = ssh.channel_open_session().await?;
     channel.request_subsystem(true, "sftp").await?;
     let config = russh_sftp::client::Config {
-        max_packet_len: (WRITE_CHUNK + 1024) as u32,
-        max_write_packet_len: (WRITE_CHUNK + 1024) as u32,
+        max_packet_len: MAX_PACKET as u32,
+        max_write_packet_len: MAX_PACKET as u32,
         max_concurrent_writes: WRITES_IN_FLIGHT,
         max_concurrent_reads: WRITES_IN_FLIGHT,
         request_timeout_secs: timeout.as_secs().max(1),

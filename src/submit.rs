@@ -1165,14 +1165,22 @@ impl Submit<'_> {
     ) -> Result<(), SubmitError> {
         let retry = self.partner.retry;
         let mut tries = 0;
+        // Files that failed in this run go after the others at the next
+        // try, and files that failed in earlier runs (more attempts) after
+        // fresh ones: one file that keeps failing never holds back the
+        // partner's others (it once did, run after run: a file over the
+        // sandbox's packet limit stalled, the small ones behind it stayed
+        // `NAME.part`).
+        let mut failed_here: HashSet<i64> = HashSet::new();
         loop {
-            let waiting: Vec<OutFile> = self
+            let mut waiting: Vec<OutFile> = self
                 .ledger
                 .unfinished_files(&self.partner.name)
                 .await?
                 .into_iter()
                 .filter(|f| f.state != FileState::Sealing)
                 .collect();
+            waiting.sort_by_key(|f| (failed_here.contains(&f.id), f.attempts));
             let left = self.ledger.temporaries_left(&self.partner.name).await?;
             if waiting.is_empty() && left.is_empty() {
                 if let Some(Ok(conn)) = early.take() {
@@ -1213,6 +1221,7 @@ impl Submit<'_> {
                             Ok(outcome) => report.files.push(outcome),
                             Err(SubmitError::Ledger(e)) => return Err(e.into()),
                             Err(e) => {
+                                failed_here.insert(file.id);
                                 self.ledger
                                     .attempt_failed(file.id, &e.to_string(), self.now)
                                     .await?;

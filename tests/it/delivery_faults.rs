@@ -708,3 +708,35 @@ fn a_delivered_file_that_cannot_be_archived_is_not_an_upload_failure() {
     assert!(names_in(&ws.path("spool/out/acme")).is_empty());
     assert_eq!(names_in(&archive.join("out/acme")), remote);
 }
+
+/// A file that fails every time (here: the line drops after 512 KiB, and
+/// it is bigger) never holds back the partner's other files: they go
+/// first at the next try, and at the next run. (It once stayed first in
+/// line: the small file behind it was left `NAME.part`, run after run.)
+/// `status` shows the stuck one with its error.
+#[test]
+fn a_file_that_keeps_failing_does_not_block_the_partners_others() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.big_export(21, 6000);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Cut);
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    for run in 0..2 {
+        let out = ws.submit(&[]);
+        assert_ne!(out.status.code(), Some(0), "run {run}: {}", text(&out));
+        let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
+            .into_iter()
+            .filter(|n| !n.ends_with(".part"))
+            .collect();
+        assert_eq!(finals.len(), 1, "run {run}: {finals:?}\n{}", text(&out));
+    }
+    let statuses = ws.claim_statuses();
+    assert!(statuses.contains(&("sent".to_owned(), 5)), "{statuses:?}");
+    assert!(
+        statuses.contains(&("queued".to_owned(), 6000)),
+        "{statuses:?}"
+    );
+    let status = String::from_utf8_lossy(&ws.run(&["status"], &[]).stdout).into_owned();
+    assert!(status.contains("last error"), "{status}");
+}
