@@ -1215,7 +1215,8 @@ impl Submit<'_> {
                 Ok(conn) => {
                     self.remove_temporaries(&conn, &left).await?;
                     let mut transient = None;
-                    for file in waiting {
+                    let mut files = waiting.into_iter();
+                    while let Some(file) = files.next() {
                         let written = ahead.remove(&file.id);
                         match self.deliver_one(&conn, &file, written).await {
                             Ok(outcome) => report.files.push(outcome),
@@ -1229,6 +1230,17 @@ impl Submit<'_> {
                                     matches!(&e, SubmitError::Sftp(s) if s.is_transient());
                                 tracing::warn!(file = %file.name, error = %e, retryable, "upload failed");
                                 if let (true, SubmitError::Sftp(s)) = (retryable, &e) {
+                                    // The files behind it were not tried:
+                                    // `status` says why, not a bare `spooled`.
+                                    let why = format!(
+                                        "not tried: the connection failed while sending {}: {e}",
+                                        file.name
+                                    );
+                                    for other in files.by_ref() {
+                                        self.ledger
+                                            .attempt_failed(other.id, &why, self.now)
+                                            .await?;
+                                    }
                                     transient = Some(crate::sftp::ConnectionFault {
                                         kind: crate::sftp::FaultKind::Unreachable,
                                         identity: s.identity(),
