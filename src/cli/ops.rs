@@ -596,6 +596,9 @@ struct StatusView {
     unmatched_answers: Vec<crate::ledger::UnmatchedAnswer>,
     inbound: Vec<crate::ledger::InboundRow>,
     outbound: Vec<OutboundView>,
+    /// Alerts of the last 24 hours, newest first: faults a daemon run saw
+    /// that no file carries (a collect's host key, login, folder).
+    alerts: Vec<crate::ledger::RecentAlert>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -645,7 +648,11 @@ struct OutboundView {
     updated_at: String,
 }
 
-async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<StatusView> {
+async fn status_view(
+    ledger: &Ledger,
+    args: &StatusArgs,
+    now: crate::ledger::Stamp,
+) -> anyhow::Result<StatusView> {
     let claims = ledger
         .claim_totals(crate::ledger::Stamp::MIN_UTC)
         .await?
@@ -716,6 +723,9 @@ async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<Statu
             paid: format!("{:.2}", o.paid),
         })
         .collect();
+    let alerts = ledger
+        .recent_alerts(now - chrono::Duration::hours(24), args.limit as i64)
+        .await?;
     Ok(StatusView {
         claims,
         attention,
@@ -724,6 +734,7 @@ async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<Statu
         unmatched_answers,
         inbound,
         outbound,
+        alerts,
     })
 }
 
@@ -820,6 +831,27 @@ fn render_status(v: &StatusView) -> String {
             }
         }
     }
+    if !v.alerts.is_empty() {
+        text += "\nalerts of the last 24 hours (newest first)\n";
+        for a in &v.alerts {
+            text += &format!(
+                "  {:<20} {:<16} {}{} ({})\n",
+                crate::ledger::shown(&a.created_at),
+                a.kind,
+                a.subject.trim_start_matches("[edi-courier] "),
+                if a.repeats > 0 {
+                    format!(", {} repeat(s)", a.repeats)
+                } else {
+                    String::new()
+                },
+                if a.sent_at.is_some() {
+                    "mailed"
+                } else {
+                    "not mailed yet"
+                }
+            );
+        }
+    }
     text += "\nrecent outbound files\n";
     text += &format!(
         "  {:>5} {:<12} {:<40} {:<10} {:>7} {:>10} {:>8}  {}\n",
@@ -859,7 +891,7 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
     let view = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
         let view = match viewed(&ledger, "status", cli).await {
-            Ok(()) => status_view(&ledger, args).await,
+            Ok(()) => status_view(&ledger, args, cli.now()).await,
             Err(e) => Err(e),
         };
         ledger.close().await;

@@ -744,3 +744,33 @@ fn a_different_fault_of_one_kind_is_a_new_alert_and_the_same_one_a_repeat() {
         "nothing sent"
     );
 }
+
+/// A fault only `collect` sees (here a host key that matches no pin) shows
+/// in `status` and `status --json`, not only in a mail: no file carries it
+/// (before, `status` showed only a submitted file's last error).
+#[test]
+fn a_fault_only_collect_saw_shows_in_status() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.partner.host_key = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    ws.partner.attempts = 1;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.job(
+        "collect",
+        "kind = \"collect-responses\"\nschedule = \"0 0 0 1 1 *\"\npartner = \"acme\"\n",
+    );
+    let out = ws.run(&["run", "collect"], &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    let status = ws.run(&["status"], &[]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("alerts of the last 24 hours")
+            && text.contains("host-key")
+            && text.contains("acme: host key mismatch"),
+        "{text}"
+    );
+    let json = ws.run(&["status", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["alerts"][0]["kind"], "host-key", "{v}");
+    assert!(v["alerts"][0]["sent_at"].is_null(), "{v}");
+}
