@@ -363,17 +363,19 @@ fn sighup_reloads_jobs_and_keeps_the_old_config_when_the_new_one_is_bad() {
     ws.append_config("\n[smtp]\nhost = \"127.0.0.1\"\nport = 25\ntls = \"bogus\"\n");
     d.signal("HUP");
     assert!(wait_for(10, || refusals(&d) >= 3), "{}", d.log_text());
-    let refused: Vec<(String, i64)> = queued_alerts(&ws)
-        .into_iter()
-        .filter(|(kind, _)| kind == "config-refused")
-        .collect();
-    assert_eq!(
-        refused,
-        [
-            ("config-refused".to_owned(), 1),
-            ("config-refused".to_owned(), 0)
-        ]
-    );
+    // The alert is queued just after the log line (later on PostgreSQL).
+    let refused = || -> Vec<(String, i64)> {
+        queued_alerts(&ws)
+            .into_iter()
+            .filter(|(kind, _)| kind == "config-refused")
+            .collect()
+    };
+    let expected = [
+        ("config-refused".to_owned(), 1),
+        ("config-refused".to_owned(), 0),
+    ];
+    wait_for(10, || refused() == expected);
+    assert_eq!(refused(), expected);
     std::fs::write(&ws.config, config).unwrap();
     // Fixed: the new job runs after the next HUP.
     ws.job("second", "kind = \"digest\"\nschedule = \"* * * * * *\"\n");
