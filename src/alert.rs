@@ -73,6 +73,8 @@ pub enum AlertKind {
     /// ([`crate::ledger::Doubt`]: less than zero, paid and denied, another
     /// charge stated).
     PaymentDoubt,
+    /// Delivered files whose sealed copy could not be moved to the archive.
+    ArchiveFailed,
 }
 
 impl AlertKind {
@@ -97,6 +99,7 @@ impl AlertKind {
             AlertKind::SetAside => "set-aside",
             AlertKind::Overpaid => "overpaid",
             AlertKind::PaymentDoubt => "payment-doubt",
+            AlertKind::ArchiveFailed => "archive-failed",
         }
     }
 }
@@ -120,6 +123,20 @@ impl Alert {
             body,
         }
     }
+}
+
+/// A reloaded config or jobs folder refused: keyed by the fault's identity
+/// (which file, and where or which field), so a second, different mistake
+/// is mailed too while the same one again is a repeat.
+pub fn config_refused(identity: &str, detail: &str) -> Alert {
+    Alert::new(
+        AlertKind::ConfigRefused,
+        format!("reload:{identity}"),
+        "config reload refused".into(),
+        format!(
+            "SIGHUP: the new config or jobs could not be loaded; the running ones stay.\n\n{detail}"
+        ),
+    )
 }
 
 /// Queues alerts in the ledger, coalescing repeats.
@@ -167,11 +184,14 @@ pub fn lease_lost(job: &str, detail: &str) -> Alert {
 }
 
 /// A partner that could not be reached, or showed the wrong host key.
+/// Keyed by the fault's identity, not only its kind: a login refused after
+/// a connection refused, or a second unknown host key after a first, is a
+/// new fault and mailed at once; the same fault again is a repeat.
 fn connection(partner: &str, error: &ConnectionFault) -> Alert {
     if error.kind == FaultKind::HostKey {
         Alert::new(
             AlertKind::HostKey,
-            format!("host-key:{partner}"),
+            format!("host-key:{partner}:{}", error.identity),
             format!("{partner}: host key mismatch — nothing was sent"),
             format!(
                 "{error}\n\nCheck with the partner before changing host_keys in edi-courier.toml."
@@ -180,7 +200,7 @@ fn connection(partner: &str, error: &ConnectionFault) -> Alert {
     } else {
         Alert::new(
             AlertKind::Unreachable,
-            format!("unreachable:{partner}"),
+            format!("unreachable:{partner}:{}", error.identity),
             format!("{partner}: unreachable after retries"),
             format!("{error}\n\nThe work waits in the spool and is retried at the next run."),
         )
@@ -208,6 +228,34 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
     }
     for n in &report.not_retired {
         out.push(not_retired(partner, n));
+    }
+    // One alert per kind of fault (a full disk, a folder without rights).
+    let mut kinds: Vec<std::io::ErrorKind> = Vec::new();
+    for f in &report.archive_faults {
+        if kinds.contains(&f.kind) {
+            continue;
+        }
+        kinds.push(f.kind);
+        let same: Vec<&crate::submit::ArchiveFault> = report
+            .archive_faults
+            .iter()
+            .filter(|g| g.kind == f.kind)
+            .collect();
+        let names: Vec<&str> = same.iter().map(|g| g.name.as_str()).collect();
+        out.push(Alert::new(
+            AlertKind::ArchiveFailed,
+            format!("archive-failed:{partner}:{:?}", f.kind),
+            format!(
+                "{partner}: {} delivered file(s) not moved to the archive",
+                same.len()
+            ),
+            format!(
+                "Delivered to {partner} (nothing is sent again), but their sealed copies could not be moved from the spool to the archive: {}\n\nFiles: {}\n\n\
+                 They stay in the spool; each run tries again.",
+                f.message,
+                names.join(", ")
+            ),
+        ));
     }
     for export in &report.not_archived {
         let name = export.display();
@@ -805,6 +853,32 @@ mod tests {
             alert.subject
         );
         assert!(from_submit("acme", &SubmitReport::default()).is_empty());
+    }
+
+    /// Delivered files whose sealed copy stayed in the spool: one alert per
+    /// kind of fault, naming the files; never a delivery failure.
+    #[test]
+    fn delivered_files_not_archived_are_one_alert_per_fault() {
+        let fault = |name: &str, kind| crate::submit::ArchiveFault {
+            name: name.into(),
+            kind,
+            message: "/srv/archive: denied".into(),
+        };
+        let report = SubmitReport {
+            archive_faults: vec![
+                fault("A.x12.age", std::io::ErrorKind::PermissionDenied),
+                fault("B.x12.age", std::io::ErrorKind::PermissionDenied),
+                fault("C.x12.age", std::io::ErrorKind::StorageFull),
+            ],
+            ..SubmitReport::default()
+        };
+        let alerts = from_submit("acme", &report);
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        assert!(alerts.iter().all(|a| a.kind == AlertKind::ArchiveFailed));
+        assert_ne!(alerts[0].key, alerts[1].key);
+        assert!(alerts[0].subject.contains("2 delivered file(s)"));
+        assert!(alerts[0].body.contains("A.x12.age, B.x12.age"));
+        assert!(!report.has_failures());
     }
 
     /// An export left in the outbox, and one with claims set aside, are

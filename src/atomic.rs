@@ -70,6 +70,76 @@ impl AtomicFile {
     }
 }
 
+/// Moves the file `from` to `to`, surviving a crash at any point: a rename
+/// when both are on one filesystem; across filesystems (`EXDEV`: a spool
+/// and an archive on different mounts), a copy under a temporary name in
+/// `to`'s folder (`.NAME.PID.part`), fsynced, renamed into place, the
+/// folder fsynced, and only then the source removed (and its folder
+/// fsynced). A crash part way leaves the source where it was (and a dead
+/// temporary file, which the next move of that name sweeps), or both the
+/// source and a whole `to`: moving again finishes the move (the copy
+/// replaces `to` with the same bytes). A source already gone is `NotFound`,
+/// as a rename says.
+pub fn move_file(from: &Path, to: &Path) -> io::Result<()> {
+    let to_dir = to.parent().unwrap_or(Path::new(""));
+    match std::fs::rename(from, to) {
+        Ok(()) => return sync_dir(to_dir),
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {}
+        Err(e) => return Err(e),
+    }
+    let name = to
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a file name", to.display()),
+            )
+        })?;
+    sweep_dead_parts(to_dir, &format!(".{name}."), ".part");
+    let tmp = to.with_file_name(format!(".{name}.{}.part", std::process::id()));
+    let copied = (|| {
+        let mut source = File::open(from)?;
+        let mut out = private_file(&tmp)?;
+        io::copy(&mut source, &mut out)?;
+        out.sync_all()
+    })();
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    crate::fault::crash_point("cross-device-copied");
+    if let Err(e) = std::fs::rename(&tmp, to) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(to_dir)?;
+    crate::fault::crash_point("cross-device-renamed");
+    std::fs::remove_file(from)?;
+    sync_dir(from.parent().unwrap_or(Path::new("")))
+}
+
+/// Whether two paths are on different filesystems (`st_dev`; a path not
+/// made yet, by its nearest existing folder): a move between them is a
+/// copy, not a rename. None when neither it nor a parent can be read.
+pub fn on_different_filesystems(a: &Path, b: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    fn dev(p: &Path) -> Option<u64> {
+        p.ancestors()
+            .map(|a| {
+                if a.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    a
+                }
+            })
+            .find_map(|a| std::fs::metadata(a).ok())
+            .map(|m| m.dev())
+    }
+    Some(dev(a)? != dev(b)?)
+}
+
 /// Removes `PREFIX<pid>SUFFIX` files in `dir` whose process is gone: the
 /// temporary files of a run that was killed (or stopped by a signal)
 /// before it could commit or remove them. They may hold PHI, and nothing
@@ -224,6 +294,45 @@ mod tests {
         assert!(live.exists() && other.exists() && odd.exists() && theirs.exists());
         out.commit().unwrap();
         assert!(file("x.837").exists());
+    }
+
+    /// Regression: a spool and an archive on different filesystems made
+    /// every archive move fail with EXDEV (and the delivered file be
+    /// reported failed). Needs /dev/shm on another filesystem than the
+    /// temporary folder, as on Debian.
+    #[test]
+    fn a_move_across_filesystems_copies_renames_then_removes_the_source() {
+        let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            on_different_filesystems(shm.path(), dir.path()),
+            Some(true),
+            "/dev/shm shares a filesystem with the temporary folder"
+        );
+        let from = shm.path().join("x.age");
+        std::fs::write(&from, b"sealed").unwrap();
+        let to = dir.path().join("archive/x.age");
+        private_dir(to.parent().unwrap()).unwrap();
+        // A dead run's temporary copy is swept, not left beside it.
+        let dead = dir.path().join("archive/.x.age.999999999.part");
+        std::fs::write(&dead, b"sea").unwrap();
+        move_file(&from, &to).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), b"sealed");
+        assert!(!from.exists());
+        assert!(!dead.exists());
+        let left: Vec<_> = std::fs::read_dir(to.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1);
+        // A crash after the copy was in place, before the source went:
+        // moving again finishes the move.
+        std::fs::write(&from, b"sealed").unwrap();
+        move_file(&from, &to).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), b"sealed");
+        assert!(!from.exists());
+        // Gone already: NotFound, as a rename says.
+        assert_eq!(
+            move_file(&from, &to).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     }
 
     #[test]

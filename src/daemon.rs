@@ -60,6 +60,52 @@ pub enum DaemonError {
     Signal(std::io::Error),
 }
 
+impl DaemonError {
+    /// What tells this fault from another, from its typed fields (never its
+    /// message): the file, and the place in it (a TOML error's byte offset)
+    /// or the field or partner at fault, or the OS error kind.
+    pub fn identity(&self) -> String {
+        fn span(e: &toml::de::Error) -> String {
+            e.span()
+                .map(|s| format!("{}-{}", s.start, s.end))
+                .unwrap_or_default()
+        }
+        match self {
+            DaemonError::Config(c) => match c {
+                ConfigError::Io { path, source } => {
+                    format!("config:{}:io:{:?}", path.display(), source.kind())
+                }
+                ConfigError::Toml { path, source } => {
+                    format!("config:{}:toml:{}", path.display(), span(source))
+                }
+                ConfigError::Invalid { path, field, .. } => {
+                    format!("config:{}:field:{field}", path.display())
+                }
+                ConfigError::Profile { path, partner, .. } => {
+                    format!("config:{}:profile:{partner}", path.display())
+                }
+                ConfigError::Seal { path, partner, .. } => {
+                    format!("config:{}:seal:{partner}", path.display())
+                }
+            },
+            DaemonError::Jobs(j) => match j {
+                JobError::Io { path, source } => {
+                    format!("jobs:{}:io:{:?}", path.display(), source.kind())
+                }
+                JobError::Toml { path, source } => {
+                    format!("jobs:{}:toml:{}", path.display(), span(source))
+                }
+                JobError::Invalid { path, field, .. } => {
+                    format!("jobs:{}:field:{field}", path.display())
+                }
+                JobError::Unknown(name) => format!("jobs:unknown:{name}"),
+            },
+            DaemonError::Ledger(_) => "ledger".into(),
+            DaemonError::Signal(e) => format!("signal:{:?}", e.kind()),
+        }
+    }
+}
+
 /// How one run of a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunOutcome {
@@ -536,12 +582,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "reload refused; the running config stays");
-                        let a = Alert {
-                            kind: AlertKind::ConfigRefused,
-                            key: "reload".into(),
-                            subject: "[edi-courier] config reload refused".into(),
-                            body: format!("SIGHUP: the new config or jobs could not be loaded; the running ones stay.\n\n{e}"),
-                        };
+                        let a = alert::config_refused(&e.identity(), &e.to_string());
                         let now = shared.clock.now();
                         if let Err(e) = alert::raise(&shared.ledger, &[a], now).await {
                             tracing::error!(error = %e, "alert could not be queued");

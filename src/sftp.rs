@@ -12,8 +12,9 @@
 //! ([`SftpError::is_transient`]).
 //!
 //! Four gaps in russh-sftp are closed here, in one place:
-//! - every `poll_write` becomes one SFTP WRITE, so uploads write 256 KiB
-//!   pieces (8 KiB writes ran at a third of the speed when measured);
+//! - every `poll_write` becomes one SFTP WRITE, so uploads write 255 KiB
+//!   pieces, in packets of at most 256 KiB, what OpenSSH's sftp-server
+//!   takes (8 KiB writes ran at a third of the speed when measured);
 //! - dropping a remote `File` closes it without waiting, losing write
 //!   errors, so uploads call `close()` and check it;
 //! - `SftpSession` hides the server's extension list, so the checksum
@@ -40,8 +41,16 @@ use crate::config::{HostKeyPin, SftpTarget, VerifyMode};
 mod login;
 pub use login::LoginUsed;
 
-/// Size of each SFTP WRITE of an upload.
-pub const WRITE_CHUNK: usize = 256 * 1024;
+/// The largest SFTP packet we send or take: OpenSSH's sftp-server's limit
+/// (`SFTP_MAX_MSG_LENGTH`, 256 KiB) and russh-sftp's server's default. A
+/// server advertising `limits@openssh.com` may lower it; one that does not
+/// (the sandbox payer, many gateways) is never sent more.
+const MAX_PACKET: usize = 256 * 1024;
+/// Size of each SFTP WRITE of an upload: the data of the largest packet
+/// less 1 KiB for its header (OpenSSH's `max-write-length`). Writes of a
+/// whole 256 KiB of data made packets over 256 KiB: a server without
+/// `limits@openssh.com` (the sandbox) refused them and dropped the session.
+pub const WRITE_CHUNK: usize = MAX_PACKET - 1024;
 /// The SSH channel window: downloads stall against the 2 MB default.
 const WINDOW: u32 = 16 * 1024 * 1024;
 /// Writes in flight at once (32 × 256 KiB = half the window).
@@ -139,6 +148,9 @@ pub enum FaultKind {
 #[error("{message}")]
 pub struct ConnectionFault {
     pub kind: FaultKind,
+    /// Which fault this is ([`SftpError::identity`]): the same identity
+    /// again is a repeat of one alert, another is a new alert.
+    pub identity: String,
     pub message: String,
 }
 
@@ -149,12 +161,80 @@ impl From<&SftpError> for ConnectionFault {
                 SftpError::HostKeyMismatch { .. } => FaultKind::HostKey,
                 _ => FaultKind::Unreachable,
             },
+            identity: e.identity(),
             message: e.to_string(),
         }
     }
 }
 
+/// The name of an enum value's variant from its `Debug` form, without the
+/// data it carries (which may be free text): `Disconnect`, `IO`.
+fn variant_name(debug: &str) -> &str {
+    debug
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or(debug)
+}
+
+/// What tells one SFTP protocol failure from another (its status code).
+fn proto_identity(e: &SftpProtoError) -> String {
+    match e {
+        SftpProtoError::Status(status) => format!("status-{:?}", status.status_code),
+        other => variant_name(&format!("{other:?}")).to_owned(),
+    }
+}
+
 impl SftpError {
+    /// What tells this fault from another, built from its typed fields
+    /// (never its message): the host, the variant, and what distinguishes
+    /// two faults of one variant — the OS error kind of a refused
+    /// connection, the fingerprint a server presented, the user and methods
+    /// of a refused login, the step and path of a remote refusal. Two runs
+    /// that fail the same way give the same identity; a new fault, another.
+    /// It names hosts, paths and fingerprints only: nothing of a claim.
+    pub fn identity(&self) -> String {
+        match self {
+            SftpError::Connect { host, source } => format!("{host}:connect:{:?}", source.kind()),
+            SftpError::Timeout { host, step, .. } => format!("{host}:timeout:{step}"),
+            SftpError::HostKeyMismatch { host, presented } => {
+                format!("{host}:host-key:{presented}")
+            }
+            SftpError::LoginRefused {
+                host,
+                user,
+                tried,
+                offered,
+            } => format!("{host}:login-refused:{user}:{tried}:{offered}"),
+            SftpError::Secret { path, .. } => format!("secret:{}", path.display()),
+            SftpError::UnexpectedPrompt { host, prompts } => {
+                format!("{host}:unexpected-prompt:{prompts}")
+            }
+            SftpError::Key { path, .. } => format!("key:{}", path.display()),
+            SftpError::Ssh { host, source } => {
+                format!("{host}:ssh:{}", variant_name(&format!("{source:?}")))
+            }
+            SftpError::Remote {
+                host,
+                step,
+                path,
+                source,
+            } => format!("{host}:remote:{step}:{path}:{}", proto_identity(source)),
+            SftpError::NameTaken { host, path } => format!("{host}:name-taken:{path}"),
+            SftpError::SizeMismatch { host, path, .. } => format!("{host}:size-mismatch:{path}"),
+            SftpError::HashMismatch { host, path, proof } => {
+                format!("{host}:hash-mismatch:{path}:{proof}")
+            }
+            SftpError::Vanished { host, path } => format!("{host}:vanished:{path}"),
+            SftpError::NoChecksum { host } => format!("{host}:no-checksum"),
+            SftpError::OverwriteRefused { host, path, .. } => {
+                format!("{host}:overwrite-refused:{path}")
+            }
+            SftpError::Local { path, source } => {
+                format!("local:{}:{:?}", path.display(), source.kind())
+            }
+        }
+    }
+
     /// Whether the same step may succeed if tried again (a dropped or slow
     /// connection), as opposed to a fault someone must fix (a wrong key, a
     /// missing folder, a name clash).
@@ -360,7 +440,7 @@ impl Connection {
             .collect())
     }
 
-    /// Uploads `local` to `remote` in 256 KiB writes, asks the server to
+    /// Uploads `local` to `remote` in 255 KiB writes, asks the server to
     /// fsync when it can, closes the file and checks the close. `how` says
     /// what may already be under that name. Returns the bytes sent;
     /// [`Connection::verify`] proves what arrived. `progress` learns the
@@ -842,8 +922,8 @@ async fn open_sftp(ssh: &Handle<Pinned>, timeout: Duration) -> Result<SftpSessio
     let channel = ssh.channel_open_session().await?;
     channel.request_subsystem(true, "sftp").await?;
     let config = russh_sftp::client::Config {
-        max_packet_len: (WRITE_CHUNK + 1024) as u32,
-        max_write_packet_len: (WRITE_CHUNK + 1024) as u32,
+        max_packet_len: MAX_PACKET as u32,
+        max_write_packet_len: MAX_PACKET as u32,
         max_concurrent_writes: WRITES_IN_FLIGHT,
         max_concurrent_reads: WRITES_IN_FLIGHT,
         request_timeout_secs: timeout.as_secs().max(1),

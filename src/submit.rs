@@ -215,6 +215,10 @@ pub struct SubmitReport {
     /// in this run, but whose retirement failed: they stay in the outbox
     /// and the next run retires them, without sending them again.
     pub not_retired: Vec<NotRetired>,
+    /// Delivered files whose sealed copy could not be moved from the spool
+    /// to the archive: delivered all the same (never an upload failure);
+    /// the copy waits in the spool and the next run moves it.
+    pub archive_faults: Vec<ArchiveFault>,
 }
 
 /// An export whose claims went into a sealed file in this run, but that
@@ -242,6 +246,16 @@ pub enum RetireStep {
     SealedCopy,
     /// Its removal (`archive.exports = "removed"`).
     Removal,
+}
+
+/// A delivered file's sealed copy that stayed in the spool: the archive
+/// move failed (the folder missing rights, the disk full).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveFault {
+    pub name: String,
+    /// The OS error kind: what tells one fault from another for alerts.
+    pub kind: std::io::ErrorKind,
+    pub message: String,
 }
 
 /// Where an export went once retired.
@@ -456,7 +470,7 @@ impl Submit<'_> {
             self.finish_retirement(&mut report, at, retirement).await?;
         }
         tracing::debug!(step = "retired");
-        self.sweep_spool().await?;
+        self.sweep_spool(&mut report).await?;
         Ok(report)
     }
 
@@ -1330,14 +1344,22 @@ impl Submit<'_> {
     ) -> Result<(), SubmitError> {
         let retry = self.partner.retry;
         let mut tries = 0;
+        // Files that failed in this run go after the others at the next
+        // try, and files that failed in earlier runs (more attempts) after
+        // fresh ones: one file that keeps failing never holds back the
+        // partner's others (it once did, run after run: a file over the
+        // sandbox's packet limit stalled, the small ones behind it stayed
+        // `NAME.part`).
+        let mut failed_here: HashSet<i64> = HashSet::new();
         loop {
-            let waiting: Vec<OutFile> = self
+            let mut waiting: Vec<OutFile> = self
                 .ledger
                 .unfinished_files(&self.partner.name)
                 .await?
                 .into_iter()
                 .filter(|f| f.state != FileState::Sealing)
                 .collect();
+            waiting.sort_by_key(|f| (failed_here.contains(&f.id), f.attempts));
             let left = self.ledger.temporaries_left(&self.partner.name).await?;
             if waiting.is_empty() && left.is_empty() {
                 if let Some(Ok(conn)) = early.take() {
@@ -1372,21 +1394,35 @@ impl Submit<'_> {
                 Ok(conn) => {
                     self.remove_temporaries(&conn, &left).await?;
                     let mut transient = None;
-                    for file in waiting {
+                    let mut files = waiting.into_iter();
+                    while let Some(file) = files.next() {
                         let written = ahead.remove(&file.id);
                         match self.deliver_one(&conn, &file, written).await {
                             Ok(outcome) => report.files.push(outcome),
                             Err(SubmitError::Ledger(e)) => return Err(e.into()),
                             Err(e) => {
+                                failed_here.insert(file.id);
                                 self.ledger
                                     .attempt_failed(file.id, &e.to_string(), self.now)
                                     .await?;
                                 let retryable =
                                     matches!(&e, SubmitError::Sftp(s) if s.is_transient());
                                 tracing::warn!(file = %file.name, error = %e, retryable, "upload failed");
-                                if retryable {
+                                if let (true, SubmitError::Sftp(s)) = (retryable, &e) {
+                                    // The files behind it were not tried:
+                                    // `status` says why, not a bare `spooled`.
+                                    let why = format!(
+                                        "not tried: the connection failed while sending {}: {e}",
+                                        file.name
+                                    );
+                                    for other in files.by_ref() {
+                                        self.ledger
+                                            .attempt_failed(other.id, &why, self.now)
+                                            .await?;
+                                    }
                                     transient = Some(crate::sftp::ConnectionFault {
                                         kind: crate::sftp::FaultKind::Unreachable,
+                                        identity: s.identity(),
                                         message: e.to_string(),
                                     });
                                     break;
@@ -1422,6 +1458,7 @@ impl Submit<'_> {
                 report.connection_error = Some(crate::sftp::ConnectionFault {
                     kind: transient.kind,
                     message: format!("gave up after {tries} tries: {transient}"),
+                    identity: transient.identity,
                 });
                 return Ok(());
             }
@@ -1704,7 +1741,11 @@ impl Submit<'_> {
         crash_point("delivered");
         tracing::debug!(step = "delivered");
         tracing::info!(file = %file.name, claims, "delivered");
-        self.archive(file)?;
+        if let Err(e) = self.archive(file) {
+            // Delivered all the same: the sweep at the end of the run (or
+            // the next run's) moves it, and reports it if it fails again.
+            tracing::warn!(file = %file.name, error = %e, "delivered; its sealed copy is not archived yet: the sweep tries again");
+        }
         Ok(FileOutcome::Delivered {
             name: file.name.clone(),
             claims,
@@ -1713,27 +1754,25 @@ impl Submit<'_> {
         })
     }
 
-    /// A delivered file's sealed copy moves from the spool to the archive.
-    fn archive(&self, file: &OutFile) -> Result<(), SubmitError> {
+    /// A delivered file's sealed copy moves from the spool to the archive
+    /// (a copy when they are on different filesystems:
+    /// [`crate::atomic::move_file`]).
+    fn archive(&self, file: &OutFile) -> std::io::Result<()> {
         let dir = self.archive_dir();
         let from = &self.local(&file.spool_path);
-        let to = dir.join(&file.name);
-        let err = |source| SubmitError::Spool {
-            path: from.to_owned(),
-            source,
-        };
-        crate::atomic::private_dir(&dir).map_err(err)?;
-        match std::fs::rename(from, &to) {
-            Ok(()) => crate::atomic::sync_dir(&dir).map_err(err),
+        crate::atomic::private_dir(&dir)?;
+        match crate::atomic::move_file(from, &dir.join(&file.name)) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(err(e)),
+            other => other,
         }
     }
 
     /// Leaves in the spool only what the ledger still needs: delivered
     /// files go to the archive (a crash came between delivery and archiving),
     /// abandoned and unknown sealed files and stale temporary files go.
-    async fn sweep_spool(&self) -> Result<(), SubmitError> {
+    /// A delivered file's copy that cannot be moved is reported in
+    /// `report.archive_faults`, never failing the run.
+    async fn sweep_spool(&self, report: &mut SubmitReport) -> Result<(), SubmitError> {
         let dir = self.spool_dir();
         let waiting: Vec<OutFile> = self.ledger.unfinished_files(&self.partner.name).await?;
         let entries = match std::fs::read_dir(&dir) {
@@ -1756,12 +1795,17 @@ impl Submit<'_> {
                 .await?
             {
                 Some(FileState::Delivered) => {
-                    crate::atomic::private_dir(&self.archive_dir()).ok();
-                    let to = self.archive_dir().join(&name);
-                    std::fs::rename(&path, &to).map_err(|source| SubmitError::Spool {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    let dir = self.archive_dir();
+                    let moved = crate::atomic::private_dir(&dir)
+                        .and_then(|()| crate::atomic::move_file(&path, &dir.join(&name)));
+                    if let Err(e) = moved {
+                        tracing::warn!(file = %name, error = %e, "delivered, but its sealed copy cannot be moved to the archive; it stays in the spool");
+                        report.archive_faults.push(ArchiveFault {
+                            name,
+                            kind: e.kind(),
+                            message: format!("{}: {e}", dir.display()),
+                        });
+                    }
                 }
                 _ => remove_if_present(&path)?,
             }

@@ -262,6 +262,12 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             n.error
         );
     }
+    for f in &report.archive_faults {
+        text += &format!(
+            "{}: delivered, but its sealed copy stays in the spool (not moved to the archive: {}); the next run tries again\n",
+            f.name, f.message
+        );
+    }
     for export in &report.not_archived {
         text += &format!(
             "{}: sent, but not archived: it changed or left the outbox before its sealed copy was made\n",
@@ -624,6 +630,9 @@ struct StatusView {
     unmatched_answers: Vec<crate::ledger::UnmatchedAnswer>,
     inbound: Vec<crate::ledger::InboundRow>,
     outbound: Vec<OutboundView>,
+    /// Alerts of the last 24 hours, newest first: faults a daemon run saw
+    /// that no file carries (a collect's host key, login, folder).
+    alerts: Vec<crate::ledger::RecentAlert>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -685,7 +694,11 @@ struct OutboundView {
     updated_at: String,
 }
 
-async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<StatusView> {
+async fn status_view(
+    ledger: &Ledger,
+    args: &StatusArgs,
+    now: crate::ledger::Stamp,
+) -> anyhow::Result<StatusView> {
     let claims = ledger
         .claim_totals(crate::ledger::Stamp::MIN_UTC)
         .await?
@@ -770,6 +783,9 @@ async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<Statu
             stated_charge: o.stated_charge.map(|s| format!("{s:.2}")),
         })
         .collect();
+    let alerts = ledger
+        .recent_alerts(now - chrono::Duration::hours(24), args.limit as i64)
+        .await?;
     Ok(StatusView {
         claims,
         attention,
@@ -779,6 +795,7 @@ async fn status_view(ledger: &Ledger, args: &StatusArgs) -> anyhow::Result<Statu
         unmatched_answers,
         inbound,
         outbound,
+        alerts,
     })
 }
 
@@ -884,6 +901,27 @@ fn render_status(v: &StatusView) -> String {
             }
         }
     }
+    if !v.alerts.is_empty() {
+        text += "\nalerts of the last 24 hours (newest first)\n";
+        for a in &v.alerts {
+            text += &format!(
+                "  {:<20} {:<16} {}{} ({})\n",
+                crate::ledger::shown(&a.created_at),
+                a.kind,
+                a.subject.trim_start_matches("[edi-courier] "),
+                if a.repeats > 0 {
+                    format!(", {} repeat(s)", a.repeats)
+                } else {
+                    String::new()
+                },
+                if a.sent_at.is_some() {
+                    "mailed"
+                } else {
+                    "not mailed yet"
+                }
+            );
+        }
+    }
     text += "\nrecent outbound files\n";
     text += &format!(
         "  {:>5} {:<12} {:<40} {:<10} {:>7} {:>10} {:>8}  {}\n",
@@ -923,7 +961,7 @@ pub fn status(cli: &Cli, args: &StatusArgs) -> anyhow::Result<Outcome> {
     let view = runtime()?.block_on(async {
         let ledger = Ledger::open(&config.ledger_url).await?;
         let view = match viewed(&ledger, "status", cli).await {
-            Ok(()) => status_view(&ledger, args).await,
+            Ok(()) => status_view(&ledger, args, cli.now()).await,
             Err(e) => Err(e),
         };
         ledger.close().await;
@@ -1063,6 +1101,15 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
     }
     for line in open_phi_folders(&config) {
         text += &line;
+    }
+    if crate::atomic::on_different_filesystems(&config.paths.spool, &config.paths.archive)
+        == Some(true)
+    {
+        text += &format!(
+            "warning: the spool {} and the archive {} are on different filesystems: each delivered file is copied into the archive (fsynced) and removed from the spool, not renamed\n",
+            config.paths.spool.display(),
+            config.paths.archive.display()
+        );
     }
     for p in config.partners.values() {
         if let Some(key_file) = &p.sftp.key_file {

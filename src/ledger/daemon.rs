@@ -24,6 +24,17 @@ pub struct PendingAlert {
     pub created_at: String,
 }
 
+/// An alert as `status` lists it: what it said, when, how often, whether
+/// the mail server took it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecentAlert {
+    pub kind: String,
+    pub subject: String,
+    pub repeats: i64,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
 /// A delivered file whose answer is late.
 #[derive(Debug, Clone)]
 pub struct Overdue {
@@ -206,6 +217,36 @@ impl Ledger {
                 created_at: r.get(5),
             })
             .collect())
+    }
+
+    /// Alerts raised since `since`, newest first, at most `limit`: the
+    /// faults only a daemon run saw (a collect's host key, login, missing
+    /// folder) shown by `status` beside the files' own errors.
+    pub async fn recent_alerts(
+        &self,
+        since: Stamp,
+        limit: i64,
+    ) -> Result<Vec<RecentAlert>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT kind, subject, repeats, created_at, sent_at FROM alerts \
+             WHERE created_at >= $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(stamp(since))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing recent alerts"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecentAlert {
+                    kind: col(r, 0)?,
+                    subject: col(r, 1)?,
+                    repeats: col(r, 2)?,
+                    created_at: col(r, 3)?,
+                    sent_at: col(r, 4)?,
+                })
+            })
+            .collect()
     }
 
     pub async fn alert_sent(&self, id: i64, at: Stamp) -> Result<(), LedgerError> {

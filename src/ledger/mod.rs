@@ -32,7 +32,7 @@ pub mod lease;
 mod outbound;
 mod report;
 pub mod spool;
-pub use daemon::{Doubt, Overdue, PaymentDoubt, PendingAlert, StatusTotal};
+pub use daemon::{Doubt, Overdue, PaymentDoubt, PendingAlert, RecentAlert, StatusTotal};
 pub use dialect::{redacted, Dialect, LedgerUrl};
 pub use inbound::{
     fingerprint, identity, Applying, Begun, ClaimTrace, Fingerprint, Inbound, InboundRow,

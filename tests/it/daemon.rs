@@ -348,8 +348,36 @@ fn sighup_reloads_jobs_and_keeps_the_old_config_when_the_new_one_is_bad() {
         wait_for(10, || ws.job_runs("first").len() > n + 1),
         "still running the old jobs"
     );
-    // Fixed: the new job runs after the next HUP.
+    // The same mistake again is a repeat; another mistake (here in the
+    // config) is a new alert, mailed at once (it was once merged into the
+    // first as "config-refused", and never mailed).
+    let refusals = |d: &common::workspace::Daemon| {
+        d.log_text()
+            .matches("reload refused; the running config stays")
+            .count()
+    };
+    d.signal("HUP");
+    assert!(wait_for(10, || refusals(&d) >= 2), "{}", d.log_text());
     std::fs::remove_file(ws.path("jobs/broken.toml")).unwrap();
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    ws.append_config("\n[smtp]\nhost = \"127.0.0.1\"\nport = 25\ntls = \"bogus\"\n");
+    d.signal("HUP");
+    assert!(wait_for(10, || refusals(&d) >= 3), "{}", d.log_text());
+    // The alert is queued just after the log line (later on PostgreSQL).
+    let refused = || -> Vec<(String, i64)> {
+        queued_alerts(&ws)
+            .into_iter()
+            .filter(|(kind, _)| kind == "config-refused")
+            .collect()
+    };
+    let expected = [
+        ("config-refused".to_owned(), 1),
+        ("config-refused".to_owned(), 0),
+    ];
+    wait_for(10, || refused() == expected);
+    assert_eq!(refused(), expected);
+    std::fs::write(&ws.config, config).unwrap();
+    // Fixed: the new job runs after the next HUP.
     ws.job("second", "kind = \"digest\"\nschedule = \"* * * * * *\"\n");
     d.signal("HUP");
     assert!(
@@ -649,4 +677,102 @@ fn a_cut_835_is_quarantined_left_on_the_server_and_mailed_once_without_the_patie
     assert_eq!(smtp.messages().len(), 1, "{:?}\n{said}", smtp.messages());
     assert_eq!(names_in(&ws.partner.inbound_dir), [file]);
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}
+
+/// The alerts queued in the ledger, oldest first: kind and repeats.
+fn queued_alerts(ws: &Workspace) -> Vec<(String, i64)> {
+    with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::query_as::<_, (String, i64)>("SELECT kind, repeats FROM alerts ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    })
+}
+
+/// Alerts are merged by the fault, not only by its kind and partner (a
+/// tester's finding: a login refused after a connection refused, and a
+/// second unknown host key after a first, were counted as repeats of the
+/// first alert and never mailed). The same fault again is still a repeat.
+#[test]
+fn a_different_fault_of_one_kind_is_a_new_alert_and_the_same_one_a_repeat() {
+    let sshd = Sshd::start();
+    let other = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    std::fs::copy(
+        root().join("examples/clinic-claims.csv"),
+        ws.outbox().join("clinic.csv"),
+    )
+    .unwrap();
+    ws.partner.attempts = 1;
+    let good = ws.partner.clone();
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"0 0 0 1 1 *\"\npartner = \"acme\"\n",
+    );
+    let submit_with = |p: &common::workspace::Partner| {
+        ws.write_config(p, &sshd.user);
+        let out = ws.run(&["run", "submit"], &[]);
+        assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    };
+    // (a) nothing listens on the port: unreachable, mailed.
+    let mut closed = good.clone();
+    closed.port = common::sshd::free_port();
+    submit_with(&closed);
+    submit_with(&closed);
+    // (b) the server listens but refuses our key: another fault, mailed.
+    let keys = tempfile::tempdir().unwrap();
+    let mut refused = good.clone();
+    refused.key_file = common::tools::ssh_key(keys.path(), "stranger");
+    submit_with(&refused);
+    // (c) a pin the server's key does not match.
+    let mut pinned = good.clone();
+    pinned.host_key = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    submit_with(&pinned);
+    // (d) another server, presenting another key: another fault.
+    pinned.port = other.port;
+    submit_with(&pinned);
+    submit_with(&pinned);
+    assert_eq!(
+        queued_alerts(&ws),
+        [
+            ("unreachable".to_owned(), 1),
+            ("unreachable".to_owned(), 0),
+            ("host-key".to_owned(), 0),
+            ("host-key".to_owned(), 1),
+        ]
+    );
+    assert!(
+        names_in(&ws.partner.outbound_dir).is_empty(),
+        "nothing sent"
+    );
+}
+
+/// A fault only `collect` sees (here a host key that matches no pin) shows
+/// in `status` and `status --json`, not only in a mail: no file carries it
+/// (before, `status` showed only a submitted file's last error).
+#[test]
+fn a_fault_only_collect_saw_shows_in_status() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.partner.host_key = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    ws.partner.attempts = 1;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.job(
+        "collect",
+        "kind = \"collect-responses\"\nschedule = \"0 0 0 1 1 *\"\npartner = \"acme\"\n",
+    );
+    let out = ws.run(&["run", "collect"], &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    let status = ws.run(&["status"], &[]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("alerts of the last 24 hours")
+            && text.contains("host-key")
+            && text.contains("acme: host key mismatch"),
+        "{text}"
+    );
+    let json = ws.run(&["status", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["alerts"][0]["kind"], "host-key", "{v}");
+    assert!(v["alerts"][0]["sent_at"].is_null(), "{v}");
 }

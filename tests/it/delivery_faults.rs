@@ -607,3 +607,161 @@ fn an_export_replaced_after_a_kill_is_recorded_as_not_archived() {
         "{archived:?}"
     );
 }
+
+/// Points the workspace's spool at `spool` (another filesystem).
+fn spool_at(ws: &Workspace, spool: &Path) {
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    let config = config.replacen(
+        "[paths]\n",
+        &format!("[paths]\nspool = \"{}\"\n", spool.display()),
+        1,
+    );
+    std::fs::write(&ws.config, config).unwrap();
+}
+
+/// A tester's finding: a spool on its own filesystem (a tmpfs) made every
+/// archive move fail with EXDEV: the delivered file was logged "upload
+/// failed", the run failed, the sealed copies piled up in the spool. Now
+/// the move copies (fsync, rename, fsync) then removes, `check` warns, and
+/// a kill at either step of the copy leaves what the next run finishes.
+/// Needs /dev/shm on another filesystem than the workspace, as on Debian.
+#[test]
+fn a_spool_on_another_filesystem_than_the_archive_delivers_and_archives() {
+    let sshd = Sshd::start();
+    for step in [
+        None,
+        Some("cross-device-copied"),
+        Some("cross-device-renamed"),
+    ] {
+        let mut ws = workspace_with_export(&sshd);
+        let label = step.unwrap_or("no fault");
+        ws.partner.outbound_dir = sshd.folder(&format!("xdev-{label}"));
+        ws.write_config(&ws.partner.clone(), &sshd.user);
+        let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+        spool_at(&ws, shm.path());
+        assert_eq!(
+            edi_courier::atomic::on_different_filesystems(shm.path(), ws.dir.path()),
+            Some(true),
+            "/dev/shm shares the workspace's filesystem"
+        );
+        let check = ws.run(&["check", "--offline"], &[]);
+        assert!(
+            said(&check).contains("are on different filesystems"),
+            "{label}: {}",
+            text(&check)
+        );
+        if let Some(step) = step {
+            let killed = ws.submit(&[("EDI_COURIER_FAULT", step)]);
+            assert_eq!(killed.status.code(), None, "{label}: {}", text(&killed));
+        }
+        let out = ws.submit(&[]);
+        assert_eq!(out.status.code(), Some(0), "{label}: {}", text(&out));
+        assert!(
+            !said(&out).contains("upload failed"),
+            "{label}: {}",
+            text(&out)
+        );
+        let remote = names_in(&ws.partner.outbound_dir);
+        assert_eq!(remote.len(), 1, "{label}: {remote:?}");
+        assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{label}");
+        assert!(
+            names_in(&shm.path().join("out/acme")).is_empty(),
+            "{label}: spool emptied"
+        );
+        assert_eq!(
+            names_in(&ws.path("archive/out/acme")),
+            remote,
+            "{label}: archived, no temporary copy left"
+        );
+        assert_eq!(
+            std::fs::read(ws.path("archive/out/acme").join(&remote[0])).unwrap(),
+            std::fs::read(ws.partner.outbound_dir.join(&remote[0])).unwrap(),
+            "{label}"
+        );
+    }
+}
+
+/// A delivered file whose sealed copy cannot be archived (here the archive
+/// is a plain file, not a folder) is delivered all the same: said so, never
+/// "upload failed" nor a failed run, its copy kept in the spool, and the
+/// next run archives it once the archive is fixed.
+#[test]
+fn a_delivered_file_that_cannot_be_archived_is_not_an_upload_failure() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let archive = ws.path("archive-here");
+    std::fs::write(&archive, b"not a folder").unwrap();
+    let config = std::fs::read_to_string(&ws.config).unwrap().replacen(
+        "[paths]\n",
+        &format!("[paths]\narchive = \"{}\"\n", archive.display()),
+        1,
+    );
+    std::fs::write(&ws.config, config).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!said(&out).contains("upload failed"), "{}", text(&out));
+    assert!(
+        said(&out).contains("delivered, but its sealed copy stays in the spool"),
+        "{}",
+        text(&out)
+    );
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 1, "{remote:?}");
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+    assert_eq!(names_in(&ws.path("spool/out/acme")), remote);
+
+    std::fs::remove_file(&archive).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(names_in(&ws.path("spool/out/acme")).is_empty());
+    assert_eq!(names_in(&archive.join("out/acme")), remote);
+}
+
+/// A file that fails every time (here: the line drops after 512 KiB, and
+/// it is bigger) never holds back the partner's other files: they go
+/// first at the next try, and at the next run. (It once stayed first in
+/// line: the small file behind it was left `NAME.part`, run after run,
+/// `status` showing it a bare `spooled`.) `status` shows each stuck file
+/// with its error, or why it was not tried.
+#[test]
+fn a_file_that_keeps_failing_does_not_block_the_partners_others() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.big_export(21, 6000);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Cut);
+    // No retry within the run: the small file, behind the big one, is not
+    // tried in the first run, and says so.
+    ws.partner.attempts = 1;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.submit(&[]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let status = String::from_utf8_lossy(&ws.run(&["status"], &[]).stdout).into_owned();
+    assert!(
+        status.contains("last error: not tried: the connection failed while sending"),
+        "{status}\n{}",
+        text(&out)
+    );
+    // The next run tries it first; and with a retry, a file that failed in
+    // the run goes after the others at the next try.
+    ws.partner.attempts = 2;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.drop_export(&root().join("examples/demo-claims.csv"), "demo.csv");
+    for run in 1..3 {
+        let out = ws.submit(&[]);
+        assert_ne!(out.status.code(), Some(0), "run {run}: {}", text(&out));
+    }
+    let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
+        .into_iter()
+        .filter(|n| !n.ends_with(".part"))
+        .collect();
+    assert_eq!(finals.len(), 2, "{finals:?}");
+    let statuses = ws.claim_statuses();
+    assert!(
+        statuses.contains(&("queued".to_owned(), 6000)),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    let status = String::from_utf8_lossy(&ws.run(&["status"], &[]).stdout).into_owned();
+    assert!(status.contains("last error: "), "{status}");
+}

@@ -322,3 +322,29 @@ fn an_upload_corrupted_on_the_way_is_caught_by_the_hash_never_renamed_and_resent
     s.wait_for_answers();
     assert!(!names_in(&s.root.path().join("outbound")).is_empty());
 }
+
+/// A tester's finding: the sandbox refused every upload over about 256 KiB
+/// ("packet length limit exceeded": our writes were 256 KiB of data plus
+/// the packet's header, over the 256 KiB packet both it and OpenSSH's
+/// sftp-server accept; OpenSSH only passed because it advertises
+/// limits@openssh.com). The submit timed out, and the export behind the
+/// big one was left as NAME.part, run after run. Now a sealed file over
+/// 1 MiB and a small one behind it are both delivered.
+#[test]
+fn an_upload_over_a_mebibyte_and_a_small_one_after_it_reach_the_sandbox() {
+    let s = AgainstSandbox::start(false);
+    s.ws.big_export(12, 6000);
+    s.ws.drop_export(&root().join("examples/demo-claims.csv"), "demo.csv");
+    let out = s.ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let inbound = s.root.path().join("inbound");
+    let names = names_in(&inbound);
+    assert_eq!(names.len(), 2, "{names:?}\n{}", text(&out));
+    assert!(names.iter().all(|n| !n.ends_with(".part")), "{names:?}");
+    let biggest = names
+        .iter()
+        .map(|n| std::fs::metadata(inbound.join(n)).unwrap().len())
+        .max()
+        .unwrap();
+    assert!(biggest > 1024 * 1024, "{biggest} bytes");
+}
