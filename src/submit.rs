@@ -892,8 +892,9 @@ impl Submit<'_> {
         }
     }
 
-    /// Reads `export` once, mapped but not scrubbed, for the CLM01s of its
-    /// new originals (frequency 1), and looks them up in the ledger
+    /// Reads `export` once for its CLM01s — the ids alone when the map can
+    /// give them ([`crate::map::CsvClaims::claim_ids`]), else mapped but not
+    /// scrubbed, the originals' (frequency 1) — and looks them up in the ledger
     /// ([`Ledger::already_sent`]) a chunk at a time: only the hits are
     /// kept. An export that cannot be read as claims at all (a header
     /// lacking the map's columns) is refused here, whole, before any
@@ -909,14 +910,28 @@ impl Submit<'_> {
         let json = export
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        let claims: Box<dyn Iterator<Item = crate::map::Mapped>> = match (json, self.map) {
+        // The ids alone when the map can give them (no claim is built: this
+        // reading costs a fraction of the real one); every claim's id is
+        // looked up, and the pipeline holds only originals to it.
+        let mapped = |m: crate::map::Mapped| match m.result {
+            Ok(claim) if claim.frequency_code.trim() == "1" => Some(claim.id.trim().to_owned()),
+            _ => None,
+        };
+        let claims: Box<dyn Iterator<Item = String>> = match (json, self.map) {
             (true, _) => Box::new(
                 crate::map::read_canonical(export)
                     .map_err(unreadable)?
                     .claims
-                    .into_iter(),
+                    .into_iter()
+                    .filter_map(mapped),
             ),
-            (false, Some(map)) => Box::new(map.open_csv(export).map_err(unreadable)?),
+            (false, Some(map)) => {
+                let full = || map.open_csv(export).map_err(unreadable);
+                match full()?.claim_ids() {
+                    Some(ids) => Box::new(ids.map(|id| id.trim().to_owned())),
+                    None => Box::new(full()?.filter_map(mapped)),
+                }
+            }
             (false, None) => {
                 return Err(unreadable(crate::map::MapError::Unreadable {
                     file: export.to_owned(),
@@ -929,14 +944,10 @@ impl Submit<'_> {
         let mut chunk: Vec<String> = Vec::with_capacity(chunk_size);
         let mut claims = claims.peekable();
         while claims.peek().is_some() {
-            for mapped in claims.by_ref() {
-                if let Ok(claim) = &mapped.result {
-                    if claim.frequency_code.trim() == "1" {
-                        chunk.push(claim.id.trim().to_owned());
-                        if chunk.len() >= chunk_size {
-                            break;
-                        }
-                    }
+            for id in claims.by_ref() {
+                chunk.push(id);
+                if chunk.len() >= chunk_size {
+                    break;
                 }
             }
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();

@@ -961,6 +961,50 @@ impl<R: Read> CsvClaims<R> {
     }
 }
 
+impl<R: Read> CsvClaims<R> {
+    /// The CLM01 of each claim (its first row's, as the map's `id` field
+    /// makes it), without building the claims: what `submit` looks up in
+    /// the ledger before it sends anything, at a fraction of a full reading.
+    /// None when the map makes no `id` from the rows (then only a full
+    /// reading tells). A row that cannot be read, or whose id the map
+    /// cannot make, is passed over here: the full reading sets it aside.
+    pub fn claim_ids(mut self) -> Option<impl Iterator<Item = String>> {
+        let at = self.b.map.claim.iter().position(|f| f.target == "id")?;
+        let mut last_key: Option<String> = None;
+        Some(std::iter::from_fn(move || loop {
+            let rec = self.records.next_record().ok()??;
+            self.row += 1;
+            let number = self.row;
+            let open_quote = rec.open_quote;
+            let (row, problems) = self.read_row(rec, number);
+            if !problems.is_empty() || (!open_quote && row.cells().all(|c| c.trim().is_empty())) {
+                continue;
+            }
+            let get = |c: &Col| row.cell(c.at);
+            if self.b.map.skip.iter().any(|c| c.holds(&get)) {
+                continue;
+            }
+            let mut key = String::new();
+            for (n, i) in self.key_columns.iter().enumerate() {
+                if n > 0 {
+                    key.push('\u{1f}');
+                }
+                push_key_cell(&mut key, row.cell(*i).map_or("", str::trim));
+            }
+            if last_key.as_deref() == Some(key.as_str()) {
+                continue;
+            }
+            last_key = Some(key);
+            let spec = self.b.map.claim.get(at)?;
+            match spec.value_over(&get, &mut std::iter::empty()) {
+                Ok(Some(super::plan::Val::Text(id))) => return Some(id),
+                Ok(Some(super::plan::Val::Int(n))) => return Some(n.to_string()),
+                _ => {}
+            }
+        }))
+    }
+}
+
 impl<R: Read> Iterator for CsvClaims<R> {
     type Item = Mapped;
 
