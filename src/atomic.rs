@@ -22,16 +22,7 @@ impl AtomicFile {
     /// Starts `dest`; the temporary name is hidden and carries the process
     /// id, so two runs never write the same temporary file.
     pub fn create(dest: &Path) -> io::Result<Self> {
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("{}: not a file name", dest.display()),
-                )
-            })?;
+        let name = file_name(dest)?;
         if let Some(dir) = dest.parent() {
             sweep_dead_parts(dir, &format!(".{name}."), ".part");
         }
@@ -70,6 +61,20 @@ impl AtomicFile {
     }
 }
 
+/// The last part of `path`, which names the file a temporary name is made
+/// from.
+fn file_name(path: &Path) -> io::Result<String> {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a file name", path.display()),
+            )
+        })
+}
+
 /// Moves the file `from` to `to`, surviving a crash at any point: a rename
 /// when both are on one filesystem; across filesystems (`EXDEV`: a spool
 /// and an archive on different mounts), a copy under a temporary name in
@@ -87,16 +92,7 @@ pub fn move_file(from: &Path, to: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {}
         Err(e) => return Err(e),
     }
-    let name = to
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{}: not a file name", to.display()),
-            )
-        })?;
+    let name = file_name(to)?;
     sweep_dead_parts(to_dir, &format!(".{name}."), ".part");
     let tmp = to.with_file_name(format!(".{name}.{}.part", std::process::id()));
     let copied = (|| {

@@ -930,16 +930,10 @@ impl<R: Read> CsvClaims<R> {
             });
             return;
         }
-        // The key's cells joined by U+001F, written into a buffer kept
-        // between rows: a row of the claim being gathered allocates nothing.
+        // The key is written into a buffer kept between rows: a row of the
+        // claim being gathered allocates nothing.
         let mut key = std::mem::take(&mut self.key_buf);
-        key.clear();
-        for (n, i) in self.key_columns.iter().enumerate() {
-            if n > 0 {
-                key.push('\u{1f}');
-            }
-            push_key_cell(&mut key, key_cell(i));
-        }
+        self.key_of(&row, &mut key);
         if !problems.is_empty() {
             let id = self.b.claim_id_of(&row);
             for p in &mut problems {
@@ -962,6 +956,18 @@ impl<R: Read> CsvClaims<R> {
 }
 
 impl<R: Read> CsvClaims<R> {
+    /// A row's claim key into `key` (cleared first): its key cells, trimmed,
+    /// joined by U+001F.
+    fn key_of(&self, row: &Row, key: &mut String) {
+        key.clear();
+        for (n, i) in self.key_columns.iter().enumerate() {
+            if n > 0 {
+                key.push('\u{1f}');
+            }
+            push_key_cell(key, row.cell(*i).map_or("", str::trim));
+        }
+    }
+
     /// The CLM01 of each claim (its first row's, as the map's `id` field
     /// makes it), without building the claims: what `submit` looks up in
     /// the ledger before it sends anything, at a fraction of a full reading.
@@ -985,12 +991,7 @@ impl<R: Read> CsvClaims<R> {
                 continue;
             }
             let mut key = String::new();
-            for (n, i) in self.key_columns.iter().enumerate() {
-                if n > 0 {
-                    key.push('\u{1f}');
-                }
-                push_key_cell(&mut key, row.cell(*i).map_or("", str::trim));
-            }
+            self.key_of(&row, &mut key);
             if last_key.as_deref() == Some(key.as_str()) {
                 continue;
             }
