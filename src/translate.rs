@@ -104,6 +104,52 @@ const AMOUNT_MEMBERS: &[&str] = &[
     "quantity",
 ];
 
+/// What [`first_in`] does at one node of a JSON value.
+enum Look<T> {
+    /// The search ends: this is what was looked for.
+    Found(T),
+    /// Nothing here, nor under it.
+    Skip,
+    /// Nothing here; look under it.
+    Descend,
+}
+
+/// The first thing `look` finds in `v`, walking members and items in order,
+/// each told its member name (none for the top and for items) and its path
+/// (`claims[1].patient.first_name`), written into `at` as the walk goes.
+fn first_in<T>(
+    v: &serde_json::Value,
+    key: Option<&str>,
+    at: &mut String,
+    look: &mut impl FnMut(Option<&str>, &str, &serde_json::Value) -> Look<T>,
+) -> Option<T> {
+    use serde_json::Value;
+    match look(key, at, v) {
+        Look::Found(t) => return Some(t),
+        Look::Skip => return None,
+        Look::Descend => {}
+    }
+    let mark = at.len();
+    let found = match v {
+        Value::Object(members) => members.iter().find_map(|(k, child)| {
+            at.truncate(mark);
+            if !at.is_empty() {
+                at.push('.');
+            }
+            at.push_str(k);
+            first_in(child, Some(k), at, look)
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, child)| {
+            at.truncate(mark);
+            at.push_str(&format!("[{i}]"));
+            first_in(child, None, at, look)
+        }),
+        _ => None,
+    };
+    at.truncate(mark);
+    found
+}
+
 /// The first amount of payment data not written plainly — a string of
 /// digits with at most one point between digits and a leading `-` only —
 /// named by its path (`claims[0].paid`), never quoted. Decimal would read
@@ -112,17 +158,6 @@ const AMOUNT_MEMBERS: &[&str] = &[
 /// map refuses one in a CSV. A JSON number with a fraction or an exponent
 /// is refused too: it is read through a binary float.
 fn loose_amount(v: &serde_json::Value) -> Option<String> {
-    loose_at(v, &mut String::new()).map(|field| {
-        format!(
-            "{field} is not written as a plain amount (a string of digits, one point \
-             between digits, a leading '-' only: no '+', exponent, spaces or commas)"
-        )
-    })
-}
-
-/// [`loose_amount`]'s search: the path of the first amount under `v`
-/// (which is at `at`) not written plainly.
-fn loose_at(v: &serde_json::Value, at: &mut String) -> Option<String> {
     use serde_json::Value;
     let plain = |v: &Value| match v {
         Value::Null => true,
@@ -136,37 +171,28 @@ fn loose_at(v: &serde_json::Value, at: &mut String) -> Option<String> {
         Value::Number(n) => n.is_i64() || n.is_u64(),
         _ => false,
     };
-    let mark = at.len();
-    let found = match v {
-        Value::Object(members) => members.iter().find_map(|(k, child)| {
-            at.truncate(mark);
-            if !at.is_empty() {
-                at.push('.');
-            }
-            at.push_str(k);
-            if AMOUNT_MEMBERS.contains(&k.as_str()) && !plain(child) {
-                return Some(at.clone());
-            }
-            if k == "amounts" {
-                if let Value::Array(pairs) = child {
-                    for (i, pair) in pairs.iter().enumerate() {
-                        if pair.get(1).is_some_and(|a| !plain(a)) {
-                            return Some(format!("{at}[{i}]"));
-                        }
+    let field = first_in(v, None, &mut String::new(), &mut |key, at, child| {
+        let Some(key) = key else {
+            return Look::Descend;
+        };
+        if AMOUNT_MEMBERS.contains(&key) && !plain(child) {
+            return Look::Found(at.to_owned());
+        }
+        if key == "amounts" {
+            if let Value::Array(pairs) = child {
+                for (i, pair) in pairs.iter().enumerate() {
+                    if pair.get(1).is_some_and(|a| !plain(a)) {
+                        return Look::Found(format!("{at}[{i}]"));
                     }
                 }
             }
-            loose_at(child, at)
-        }),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, child)| {
-            at.truncate(mark);
-            at.push_str(&format!("[{i}]"));
-            loose_at(child, at)
-        }),
-        _ => None,
-    };
-    at.truncate(mark);
-    found
+        }
+        Look::Descend
+    })?;
+    Some(format!(
+        "{field} is not written as a plain amount (a string of digits, one point \
+         between digits, a leading '-' only: no '+', exponent, spaces or commas)"
+    ))
 }
 
 /// The first text of a remittance holding what looks like a payment card
@@ -177,33 +203,15 @@ fn loose_at(v: &serde_json::Value, at: &mut String) -> Option<String> {
 /// Luhn by chance.
 fn card_in_payment(remit: &Remittance) -> Option<(String, String)> {
     use serde_json::Value;
-    fn walk(v: &Value, at: &mut String) -> Option<(String, String)> {
-        let mark = at.len();
-        let found = match v {
-            Value::String(s) => crate::scrub::codes::card_number(s).map(|l| (at.clone(), l)),
-            Value::Object(members) => members.iter().find_map(|(k, child)| {
-                at.truncate(mark);
-                if !at.is_empty() {
-                    at.push('.');
-                }
-                at.push_str(k);
-                if at == "payer_details.eft" {
-                    return None;
-                }
-                walk(child, at)
-            }),
-            Value::Array(items) => items.iter().enumerate().find_map(|(i, child)| {
-                at.truncate(mark);
-                at.push_str(&format!("[{i}]"));
-                walk(child, at)
-            }),
-            _ => None,
-        };
-        at.truncate(mark);
-        found
-    }
     let json = serde_json::to_value(remit).ok()?;
-    walk(&json, &mut String::new())
+    first_in(&json, None, &mut String::new(), &mut |_, at, v| match v {
+        _ if at == "payer_details.eft" => Look::Skip,
+        Value::String(s) => match crate::scrub::codes::card_number(s) {
+            Some(last4) => Look::Found((at.to_owned(), last4)),
+            None => Look::Skip,
+        },
+        _ => Look::Descend,
+    })
 }
 
 /// Payment data (canonical JSON in the remittance model, one remittance or
