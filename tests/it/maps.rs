@@ -820,27 +820,42 @@ fn the_hospital_map_sets_aside_a_bill_type_of_the_wrong_length() {
     }
 }
 
+/// The physician-group example as `export.csv` in `dir`, with the Charge
+/// cell of each data row (0-based index, claim id) that `charge` gives a
+/// value for replaced by it.
+fn physician_group_with_charges(
+    dir: &Path,
+    charge: impl Fn(usize, &str) -> Option<&'static str>,
+) -> PathBuf {
+    let mut reader = csv::Reader::from_path("examples/physician-group-claims.csv").unwrap();
+    let header = reader.headers().unwrap().clone();
+    let at = header.iter().position(|h| h == "Charge").unwrap();
+    let path = dir.join("export.csv");
+    let mut writer = csv::Writer::from_path(&path).unwrap();
+    writer.write_record(&header).unwrap();
+    for (i, row) in reader.records().enumerate() {
+        let mut row: Vec<String> = row.unwrap().iter().map(str::to_owned).collect();
+        if let Some(value) = charge(i, &row[0]) {
+            row[at] = value.to_owned();
+        }
+        writer.write_record(&row).unwrap();
+    }
+    writer.flush().unwrap();
+    path
+}
+
 /// Found by an independent tester: a `sum` that cannot add a later row's
 /// cell was reported on the claim's first row while its message named the
 /// right one. The problem's row is now the row of the bad cell.
 #[test]
 fn a_sum_that_cannot_add_a_cell_names_that_cells_row() {
     let dir = tempfile::tempdir().unwrap();
-    let mut reader = csv::Reader::from_path("examples/physician-group-claims.csv").unwrap();
-    let header = reader.headers().unwrap().clone();
-    let charge = header.iter().position(|h| h == "Charge").unwrap();
-    let input = dir.path().join("export.csv");
-    let mut writer = csv::Writer::from_path(&input).unwrap();
-    writer.write_record(&header).unwrap();
-    for (i, row) in reader.records().enumerate() {
-        let mut row: Vec<String> = row.unwrap().iter().map(str::to_owned).collect();
-        if i == 1 {
-            assert_eq!(row[0], "PG-24001", "data row 2 is PG-24001's second line");
-            row[charge] = "12,34.50".into();
-        }
-        writer.write_record(&row).unwrap();
-    }
-    writer.flush().unwrap();
+    let input = physician_group_with_charges(dir.path(), |i, claim| {
+        (i == 1).then(|| {
+            assert_eq!(claim, "PG-24001", "data row 2 is PG-24001's second line");
+            "12,34.50"
+        })
+    });
     let out = edi_courier(&[
         "scrub",
         "--map",
@@ -943,22 +958,11 @@ fn a_bom_file_with_a_row_that_is_not_utf8_is_refused_naming_the_row() {
 #[test]
 fn amounts_too_large_to_sum_or_to_write_set_their_claim_aside_and_the_rest_go_on() {
     let dir = tempfile::tempdir().unwrap();
-    let mut reader = csv::Reader::from_path("examples/physician-group-claims.csv").unwrap();
-    let header = reader.headers().unwrap().clone();
-    let charge = header.iter().position(|h| h == "Charge").unwrap();
-    let input = dir.path().join("export.csv");
-    let mut writer = csv::Writer::from_path(&input).unwrap();
-    writer.write_record(&header).unwrap();
-    for row in reader.records() {
-        let mut row: Vec<String> = row.unwrap().iter().map(str::to_owned).collect();
-        match row[0].as_str() {
-            "PG-24001" => row[charge] = "$50000000000000000000000000000.00".into(),
-            "PG-24002" => row[charge] = "$99999999999999999999.99".into(),
-            _ => {}
-        }
-        writer.write_record(&row).unwrap();
-    }
-    writer.flush().unwrap();
+    let input = physician_group_with_charges(dir.path(), |_, claim| match claim {
+        "PG-24001" => Some("$50000000000000000000000000000.00"),
+        "PG-24002" => Some("$99999999999999999999.99"),
+        _ => None,
+    });
     let quarantine = dir.path().join("not/yet/there");
     let out = edi_courier(&[
         "translate",
