@@ -128,6 +128,12 @@ pub enum Unreadable {
     /// An 835 whose amounts do not add up: posting it would post wrong money.
     #[error("835 {trace} does not balance: {detail}")]
     Unbalanced { trace: String, detail: String },
+    /// The spool copy is not what was downloaded: neither its bytes nor
+    /// (for a plain file we sealed at rest) its opened content hash to the
+    /// SHA-256 the ledger recorded at download. Only what the partner sent
+    /// is applied; a corrected file must come from the partner.
+    #[error("its spool copy is not the file that was downloaded (the ledger records SHA-256 {recorded}); nothing of it was applied — a corrected file must come from the partner")]
+    CopyChanged { recorded: String },
 }
 
 impl From<std::io::Error> for Unreadable {
@@ -701,6 +707,9 @@ impl Collect<'_> {
             Ok(checked) => checked,
             Err(reason) => return self.quarantine(id, name, local, reason).await,
         };
+        if let Some(changed) = self.changed_since_download(id, local, &checked).await? {
+            return self.quarantine(id, name, local, changed).await;
+        }
         let applying = match self
             .ledger
             .begin_responses(&self.partner.name, id, &checked.content, self.now)
@@ -729,6 +738,37 @@ impl Collect<'_> {
             unknown_not_listed: done.unknown_not_listed,
             changed: done.changed,
         })
+    }
+
+    /// Whether the spool copy about to be applied is not the file that was
+    /// downloaded: its bytes hash to the ledger's record, or — a plain file
+    /// sealed at rest to us when it was quarantined — its opened content
+    /// does. Anything else (bytes put in its place, a copy damaged on
+    /// disk) is not applied, whatever it says.
+    async fn changed_since_download(
+        &self,
+        id: i64,
+        local: &Path,
+        checked: &Checked,
+    ) -> Result<Option<Unreadable>, CollectError> {
+        let recorded = self.ledger.inbound_sha256(id).await?.unwrap_or_default();
+        if !recorded.is_empty() && checked.content == recorded {
+            return Ok(None);
+        }
+        let spool_err = |source| CollectError::Spool {
+            path: local.to_owned(),
+            source,
+        };
+        let mut hash = Sha256::new();
+        std::io::copy(
+            &mut std::fs::File::open(local).map_err(spool_err)?,
+            &mut hash,
+        )
+        .map_err(spool_err)?;
+        Ok(
+            (recorded.is_empty() || crate::hex(&hash.finalize()) != recorded)
+                .then_some(Unreadable::CopyChanged { recorded }),
+        )
     }
 
     /// What opens this partner's files: our age identities, our OpenPGP

@@ -61,7 +61,7 @@ pub struct InboundArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum InboundAction {
-    /// Read a quarantined file again (after fixing keys, config or the reader) and apply it if it is now whole.
+    /// Read a quarantined file again (after fixing keys, config or the reader) and apply it if it is now whole; only the file as downloaded is read.
     Retry {
         /// The collected file's number, as `status` lists it.
         id: i64,

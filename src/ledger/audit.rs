@@ -442,6 +442,10 @@ impl fmt::Display for Break {
                 seq - 1,
                 seq - 1
             ),
+            Break::TailCut { last: 0, head } => write!(
+                f,
+                "every entry was removed: the head file names entry #{head}"
+            ),
             Break::TailCut { last, head } => write!(
                 f,
                 "entries after #{last} were removed: the head file names entry #{head}"
@@ -591,7 +595,21 @@ impl Ledger {
         }
         drop(rows);
         let broken = match (&self.audit_head, &last) {
-            (None, _) | (_, None) => None,
+            (None, _) => None,
+            // No entry at all: whole only if the head file names none
+            // either (a new ledger). One naming an entry means every entry
+            // was removed.
+            (Some(path), None) => match read_head(path) {
+                Ok(None) => None,
+                Ok(Some((head_seq, _))) => Some(Break::TailCut {
+                    last: 0,
+                    head: head_seq,
+                }),
+                Err(e) => Some(Break::HeadMissing {
+                    path: path.clone(),
+                    why: format!("cannot be read: {e}"),
+                }),
+            },
             (Some(path), Some((last_seq, _))) => match read_head(path) {
                 Ok(Some((head_seq, _))) if head_seq > *last_seq => Some(Break::TailCut {
                     last: *last_seq,

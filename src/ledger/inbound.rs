@@ -355,6 +355,15 @@ impl Ledger {
             .await
     }
 
+    /// The SHA-256 of a collected file as it was downloaded.
+    pub async fn inbound_sha256(&self, file_id: i64) -> Result<Option<String>, LedgerError> {
+        sqlx::query_scalar("SELECT sha256 FROM inbound_files WHERE id = $1")
+            .bind(file_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("looking up a collected file's hash"))
+    }
+
     /// A collected file by id: partner, remote name, spool path, state.
     pub async fn inbound_file(
         &self,

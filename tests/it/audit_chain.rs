@@ -203,6 +203,13 @@ fn a_real_loop_is_audited_and_any_rewrite_of_history_is_named() {
             format!("DELETE FROM audit_log WHERE seq >= {}", last - 1),
             format!("entries after #{} were removed", last - 2),
         ));
+        // Every entry deleted leaves no chain to break: the head file
+        // still names the last entry.
+        cases.push((
+            "every entry deleted",
+            "DELETE FROM audit_log".to_owned(),
+            format!("every entry was removed: the head file names entry #{last}"),
+        ));
     }
     for (what, sql, named) in cases {
         tamper(&ws, &sql);

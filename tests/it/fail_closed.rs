@@ -890,7 +890,7 @@ fn a_ta1_whose_isa13_we_used_under_two_sender_pairs_moves_only_that_pairs_interc
 }
 
 #[test]
-fn a_quarantined_plain_file_is_kept_sealed_at_rest_and_retry_still_reads_it() {
+fn a_quarantined_plain_file_is_kept_sealed_at_rest_and_retry_applies_only_what_was_downloaded() {
     let sshd = Sshd::start();
     let s = submit(&sshd, "sealed-at-rest");
     let c = &s.claims[0];
@@ -930,11 +930,38 @@ fn a_quarantined_plain_file_is_kept_sealed_at_rest_and_retry_still_reads_it() {
         text.contains("still quarantined") && text.contains("not closed"),
         "{text}"
     );
-    // Fixed by hand (opened, completed, sealed again to us), it is applied.
+    // Other bytes put in its place — completed by hand and sealed again to
+    // us, or plain — are not what the partner sent: not applied, whatever
+    // they say, and the ledger still says why.
     std::fs::remove_file(&kept[0]).unwrap();
     common::tools::age_seal(&s.ws.our_recipient, whole.as_bytes(), &kept[0]);
-    let out = s.ws.run(&["inbound", "retry", &id], &[]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for replaced in ["sealed again to us", "plain"] {
+        if replaced == "plain" {
+            std::fs::write(&kept[0], whole.as_bytes()).unwrap();
+        }
+        let out = s.ws.run(&["inbound", "retry", &id], &[]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{replaced}: {out:?}");
+        assert!(
+            text.contains("still quarantined")
+                && text.contains("is not the file that was downloaded"),
+            "{replaced}: {text}"
+        );
+        assert_eq!(
+            sorted(s.statuses()),
+            [("sent".to_owned(), 5)],
+            "{replaced}: nothing applied"
+        );
+        assert_eq!(
+            s.status_json()["inbound"][0]["state"],
+            "quarantined",
+            "{replaced}"
+        );
+    }
+    // The partner sends the whole file again: that one is applied.
+    s.drop("whole.835", &whole);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "{said}");
     assert_eq!(
         sorted(s.statuses()),
         [("paid".to_owned(), 1), ("sent".to_owned(), 4)]
