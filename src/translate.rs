@@ -329,18 +329,16 @@ pub fn translate_payments(
             }
             out.write_all(&buf).map_err(TranslateError::Output)?;
             result.written += 1;
-            result
-                .warnings
-                .extend(dropped.into_iter().map(|i| {
-                    format!(
-                        "{}: {at} (trace {}): zero-provider-adjustment: \
+            result.warnings.extend(dropped.into_iter().map(|i| {
+                format!(
+                    "{}: {at} (trace {}): zero-provider-adjustment: \
                          provider_adjustments[{i}].amount (PLB04) is zero: left out of the 835 \
                          (the guide sends no zero dollar adjustment, X12 RFI 1324); \
                          the payment's balance is the same without it",
-                        path.display(),
-                        remit.trace
-                    )
-                }));
+                    path.display(),
+                    remit.trace
+                )
+            }));
         }
     }
     if result.written > 0 {

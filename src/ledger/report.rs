@@ -125,7 +125,9 @@ impl OpenClaim {
         let Some(a) = aging.get_mut(&self.key) else {
             return Ok(());
         };
-        let held = self.paid.clamp(Decimal::ZERO, self.charge.max(Decimal::ZERO));
+        let held = self
+            .paid
+            .clamp(Decimal::ZERO, self.charge.max(Decimal::ZERO));
         if held != self.paid {
             a.in_doubt += 1;
         }

@@ -761,7 +761,10 @@ fn an_amount_whose_point_has_nothing_after_it_is_set_aside_as_on_the_payer_side(
         serde_json::json!(["RFM-1002", "RFM-1004"])
     );
     let problems = report["problems"].as_array().unwrap();
-    for (claim, field, row) in [("RFM-1002", "lines[1].charge", 3), ("RFM-1004", "total_charge", 5)] {
+    for (claim, field, row) in [
+        ("RFM-1002", "lines[1].charge", 3),
+        ("RFM-1004", "total_charge", 5),
+    ] {
         let p = problems
             .iter()
             .find(|p| p["claim"] == claim && p["field"] == field)

@@ -304,10 +304,8 @@ fn a_zero_provider_adjustment_is_left_out_with_a_warning() {
         })
     };
     let mut j = example_json();
-    j["provider_adjustments"] = serde_json::json!([
-        plb("L6", None, "-1.25"),
-        plb("WO", Some("Z1"), "0.00"),
-    ]);
+    j["provider_adjustments"] =
+        serde_json::json!([plb("L6", None, "-1.25"), plb("WO", Some("Z1"), "0.00"),]);
     let mut only_zero = example_json();
     only_zero["trace"] = "CHKZERO".into();
     only_zero["amount"] = "118.40".into();

@@ -558,7 +558,12 @@ fn aging_never_holds_more_than_the_claims_charges() {
             .unwrap_or_else(|| panic!("{partner}: {aging:?}"))
     };
     for a in aging {
-        let amount = |k: &str| a[k].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+        let amount = |k: &str| {
+            a[k].as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        };
         assert!(amount("unpaid") <= amount("charges"), "{a}");
     }
     let beacon = row("beacon");
