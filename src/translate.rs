@@ -57,6 +57,9 @@ pub struct Payments {
     pub written: usize,
     /// Each refused remittance or unreadable file, with why.
     pub refused: Vec<String>,
+    /// What was left out of a remittance written all the same (a
+    /// provider adjustment of zero), with where and why.
+    pub warnings: Vec<String>,
     /// ISA13 of the interchange, None when nothing was written.
     pub control: Option<u32>,
 }
@@ -214,11 +217,32 @@ fn card_in_payment(remit: &Remittance) -> Option<(String, String)> {
     })
 }
 
+/// `remit` without its provider adjustments of zero, and where each of
+/// them was in the list (0-based, as the JSON path names it). A zero PLB04
+/// moves no money, so the payment balances the same without it; the
+/// 005010X221A1 PLB note says zero dollar adjustments are not allowed
+/// (X12 RFI 1324: "the PLB must not be used" when the amount nets to zero).
+fn without_zero_adjustments(mut remit: Remittance) -> (Remittance, Vec<usize>) {
+    let mut dropped = Vec::new();
+    let mut i = 0;
+    remit.provider_adjustments.retain(|a| {
+        let keep = !a.amount.is_zero();
+        if !keep {
+            dropped.push(i);
+        }
+        i += 1;
+        keep
+    });
+    (remit, dropped)
+}
+
 /// Payment data (canonical JSON in the remittance model, one remittance or
 /// an array of them per file) → one 835 interchange, a transaction set per
 /// remittance. A remittance that does not balance, or lacks what an 835
 /// needs, is refused with the reason (the difference, for an imbalance)
-/// and the rest go on; nothing is written when none is good.
+/// and the rest go on; nothing is written when none is good. A provider
+/// adjustment of zero is left out of the payment written, with a warning
+/// naming the file, the remittance and the member.
 ///
 /// Each file is read whole (payment files are small next to claim exports);
 /// the 835 streams out payment by payment.
@@ -289,6 +313,7 @@ pub fn translate_payments(
                 ));
                 continue;
             }
+            let (remit, dropped) = without_zero_adjustments(remit);
             buf.clear();
             if let Err(e) = writer.write(numbers, &remit, &mut buf) {
                 writer.abandon_payment();
@@ -304,6 +329,16 @@ pub fn translate_payments(
             }
             out.write_all(&buf).map_err(TranslateError::Output)?;
             result.written += 1;
+            result.warnings.extend(dropped.into_iter().map(|i| {
+                format!(
+                    "{}: {at} (trace {}): zero-provider-adjustment: \
+                         provider_adjustments[{i}].amount (PLB04) is zero: left out of the 835 \
+                         (the guide sends no zero dollar adjustment, X12 RFI 1324); \
+                         the payment's balance is the same without it",
+                    path.display(),
+                    remit.trace
+                )
+            }));
         }
     }
     if result.written > 0 {

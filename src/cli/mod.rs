@@ -275,6 +275,9 @@ fn translate_payments(cli: &Cli, args: &TranslateArgs) -> anyhow::Result<Outcome
         },
         |p| p.written > 0,
     )?;
+    for w in &payments.warnings {
+        eprintln!("warning: {w}");
+    }
     for r in &payments.refused {
         eprintln!("refused: {r}");
     }

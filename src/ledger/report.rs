@@ -2,7 +2,9 @@
 //! aggregated by SQLite — grouped, counted, bucketed by week and age — and
 //! read back as a stream of groups, never as one row per claim, so a ledger
 //! of a million claims reports in seconds and in little memory
-//! (BENCHMARKS.md). Money stays exact: SQLite would sum decimal text as
+//! (BENCHMARKS.md). One exception: the payments of claims still open for
+//! aging (reversals, mostly: a few in a hundred) are read one payment at a
+//! time, in claim order, so each claim's own balance is aged. Money stays exact: SQLite would sum decimal text as
 //! floating point, so queries group by the amount's text and count, and the
 //! sums (amount × count) are made here in `Decimal`.
 //!
@@ -92,6 +94,45 @@ fn week(s: &str) -> Result<chrono::NaiveDate, LedgerError> {
         what: "week",
         value: s.to_owned(),
     })
+}
+
+/// One aging bucket of a partner as it is summed.
+#[derive(Default)]
+struct AgingSums {
+    claims: i64,
+    charges: Decimal,
+    /// What the bucket's claims were paid, each claim's held between
+    /// nothing and its charge.
+    paid: Decimal,
+    in_doubt: i64,
+}
+
+/// An open claim's payments, summed as they are read.
+struct OpenClaim {
+    id: i64,
+    key: (String, usize),
+    charge: Decimal,
+    paid: Decimal,
+}
+
+impl OpenClaim {
+    /// Takes what the claim was paid off its bucket: between nothing and
+    /// its charge, so no claim is unpaid by more than its charge, nor by
+    /// less than nothing. One whose payments lie outside (below zero: a
+    /// reversal of a payment never recorded; above the charge) is counted
+    /// in doubt, as `payment_doubts` lists it.
+    fn age(self, aging: &mut BTreeMap<(String, usize), AgingSums>) -> Result<(), LedgerError> {
+        let Some(a) = aging.get_mut(&self.key) else {
+            return Ok(());
+        };
+        let held = self
+            .paid
+            .clamp(Decimal::ZERO, self.charge.max(Decimal::ZERO));
+        if held != self.paid {
+            a.in_doubt += 1;
+        }
+        add_money(&mut a.paid, held, "aging payments")
+    }
 }
 
 impl Ledger {
@@ -304,7 +345,7 @@ async fn figures(
          WHEN {age} <= 120 THEN 3 ELSE 4 END"
     );
     let open = ClaimStatus::sql_list(open_for_aging);
-    let mut aging: BTreeMap<(String, usize), (i64, Decimal)> = BTreeMap::new();
+    let mut aging: BTreeMap<(String, usize), AgingSums> = BTreeMap::new();
     let bucket_of = |r: &AnyRow| -> Result<usize, LedgerError> {
         let b: i64 = col(r, 1)?;
         Ok(usize::try_from(b).unwrap_or(0).min(AGING_BUCKETS.len() - 1))
@@ -322,40 +363,72 @@ async fn figures(
             let n: i64 = col(r, 3)?;
             let charge = times(&col::<String>(r, 2)?, n)?;
             let a = aging.entry((col(r, 0)?, bucket_of(r)?)).or_default();
-            a.0 += n;
-            add_money(&mut a.1, charge, "aging charges")?;
+            a.claims += n;
+            add_money(&mut a.charges, charge, "aging charges")?;
             Ok(())
         },
     )
     .await?;
+    // Each claim's payments summed before they age it: a claim whose
+    // payments add up below zero (a reversal of a payment never recorded)
+    // would otherwise be unpaid by more than its charge.
+    let mut claim: Option<OpenClaim> = None;
     each(
         conn,
         sqlx::query(&format!(
-            "SELECT c.partner, {bucket} AS b, cr.paid, COUNT(*) FROM claims c \
+            "SELECT c.id, c.partner, {bucket} AS b, c.charge, cr.paid FROM claims c \
              JOIN {temp}.report_files rf ON rf.file_id = c.file_id \
              JOIN claim_responses cr ON cr.claim_id = c.id \
-             WHERE c.status IN {open} AND cr.paid IS NOT NULL GROUP BY c.partner, b, cr.paid"
+             WHERE c.status IN {open} AND cr.paid IS NOT NULL ORDER BY c.id"
         ))
         .bind(&as_of),
         "aging payments",
         |r| {
-            let paid = times(&col::<String>(r, 2)?, col(r, 3)?)?;
-            if let Some(a) = aging.get_mut(&(col(r, 0)?, bucket_of(r)?)) {
-                add_money(&mut a.1, -paid, "aging payments")?;
+            let id: i64 = col(r, 0)?;
+            let paid = money(&col::<String>(r, 4)?)?;
+            if claim.as_ref().is_none_or(|c| c.id != id) {
+                if let Some(done) = claim.take() {
+                    done.age(&mut aging)?;
+                }
+                let b: i64 = col(r, 2)?;
+                claim = Some(OpenClaim {
+                    id,
+                    key: (
+                        col(r, 1)?,
+                        usize::try_from(b).unwrap_or(0).min(AGING_BUCKETS.len() - 1),
+                    ),
+                    charge: money(&col::<String>(r, 3)?)?,
+                    paid: Decimal::ZERO,
+                });
+            }
+            if let Some(c) = claim.as_mut() {
+                add_money(&mut c.paid, paid, "aging payments")?;
             }
             Ok(())
         },
     )
     .await?;
+    if let Some(done) = claim.take() {
+        done.age(&mut aging)?;
+    }
     let aging = aging
         .into_iter()
-        .map(|((partner, b), (claims, unpaid))| AgingRow {
-            partner,
-            bucket: AGING_BUCKETS[b],
-            claims,
-            unpaid,
+        .map(|((partner, b), a)| {
+            Ok(AgingRow {
+                partner,
+                bucket: AGING_BUCKETS[b],
+                claims: a.claims,
+                unpaid: crate::money::sub(a.charges, a.paid).map_err(|source| {
+                    LedgerError::Overflow {
+                        what: "aging payments",
+                        source,
+                    }
+                })?,
+                charges: a.charges,
+                in_doubt: a.in_doubt,
+            })
         })
-        .collect();
+        .collect::<Result<_, LedgerError>>()?;
 
     // Charges submitted and payments collected, per week.
     let mut weekly: BTreeMap<chrono::NaiveDate, (Decimal, Decimal)> = BTreeMap::new();

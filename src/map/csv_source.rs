@@ -971,9 +971,13 @@ impl<R: Read> CsvClaims<R> {
     /// The CLM01 of each claim (its first row's, as the map's `id` field
     /// makes it), without building the claims: what `submit` looks up in
     /// the ledger before it sends anything, at a fraction of a full reading.
-    /// None when the map makes no `id` from the rows (then only a full
-    /// reading tells). A row that cannot be read, or whose id the map
-    /// cannot make, is passed over here: the full reading sets it aside.
+    /// The id is made as the full reading makes it — the same field spec,
+    /// its section condition, and the model's own reading of the value
+    /// (an id typed `decimal` is its digits as the claim holds them) — so
+    /// only the scrubber's trim is left to the caller. None when the map
+    /// makes no `id` from the rows (then only a full reading tells). A row
+    /// that cannot be read, or whose id the map cannot make, is passed over
+    /// here: the full reading sets it aside.
     pub fn claim_ids(mut self) -> Option<impl Iterator<Item = String>> {
         let at = self.b.map.claim.iter().position(|f| f.target == "id")?;
         let mut last_key: Option<String> = None;
@@ -997,10 +1001,16 @@ impl<R: Read> CsvClaims<R> {
             }
             last_key = Some(key);
             let spec = self.b.map.claim.get(at)?;
-            match spec.value_over(&get, &mut std::iter::empty()) {
-                Ok(Some(super::plan::Val::Text(id))) => return Some(id),
-                Ok(Some(super::plan::Val::Int(n))) => return Some(n.to_string()),
-                _ => {}
+            let when = self.b.claim_when.get(at)?;
+            if !when.is_empty() && !self.b.section_holds(&self.b.map.claim_when, when, &row) {
+                continue;
+            }
+            // As the claim's `id` is set from the value (`direct`'s setter,
+            // the model's own `Deserialize` for anything but text).
+            if let Ok(Some(id)) = spec.value_over(&get, &mut std::iter::empty()) {
+                if let Some(id) = super::direct::text(id) {
+                    return Some(id);
+                }
             }
         }))
     }

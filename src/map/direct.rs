@@ -36,7 +36,7 @@ fn de<T: DeserializeOwned>(v: Val) -> Option<T> {
     T::deserialize(v).ok()
 }
 
-fn text(v: Val) -> Option<String> {
+pub(super) fn text(v: Val) -> Option<String> {
     match v {
         Val::Text(s) => Some(s),
         v => de(v),

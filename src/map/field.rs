@@ -1006,12 +1006,14 @@ fn kept_on_stack<'b>(
 /// `$1,234.50` → 1234.50; `(12.00)` and `-$12.00` → -12.00.
 /// Whether `v` is written as an amount of money: an optional `-`, `$`
 /// (spaces may follow it) and `-` again, then digits — plain, or grouped
-/// in threes by commas (`1,234`) — and at most one decimal point with its
-/// digits; parentheses may enclose the whole (a negative amount), with no
-/// `-` inside them (`(-12.00)` is not +12). Anything
+/// in threes by commas (`1,234`) — and at most one decimal point with
+/// digits after it; parentheses may enclose the whole (a negative amount),
+/// with no `-` inside them (`(-12.00)` is not +12). Anything
 /// else — a comma that is not a thousands separator (`45,00`, `1,23`), a
-/// space between digits (`45 00`), an exponent (`1e3`) — is not read as
-/// an amount: dropping the odd character would send another amount.
+/// space between digits (`45 00`), an exponent (`1e3`), a point with no
+/// digits after it (`45.`, which may have been cut short) — is not read as
+/// an amount: dropping the odd character would send another amount. Claim
+/// and payment maps read every amount here, so both sides hold one rule.
 fn amount_shape(v: &str) -> bool {
     let mut b = v.as_bytes();
     let mut parenthesized = false;
@@ -1058,14 +1060,15 @@ fn amount_shape(v: &str) -> bool {
         digits(whole)
     };
     match fraction {
-        Some(f) => whole_ok && digits(f) && !(whole.is_empty() && f.is_empty()),
+        Some(f) => whole_ok && digits(f) && !f.is_empty(),
         None => whole_ok && !whole.is_empty(),
     }
 }
 
 /// Whether `v` is a plain decimal number: an optional sign, digits and at
-/// most one decimal point (`1`, `1.5`, `-2`, `.5`). Not an exponent
-/// (`1e3`), which the decimal parser would otherwise read as 1000.
+/// most one decimal point, with digits after it (`1`, `1.5`, `-2`, `.5`).
+/// Not an exponent (`1e3`), which the decimal parser would otherwise read
+/// as 1000, nor a point with nothing after it (`45.`), as for money.
 fn number_shape(v: &str) -> bool {
     let b = v.as_bytes();
     let b = b
@@ -1081,7 +1084,7 @@ fn number_shape(v: &str) -> bool {
             _ => return false,
         }
     }
-    digits > 0 && points <= 1
+    digits > 0 && points <= 1 && !b.ends_with(b".")
 }
 
 fn money(v: &str) -> Result<Decimal, String> {
@@ -1303,7 +1306,6 @@ mod tests {
             ("-$12.00", "-12.00"),
             ("$-12.00", "-12.00"),
             ("$ 5", "5"),
-            ("45.", "45"),
             (".5", "0.5"),
             ("999", "999"),
         ] {
@@ -1315,6 +1317,10 @@ mod tests {
         }
         for v in [
             "45,00",
+            "45.",
+            "$45.",
+            "(45.)",
+            "1,234.",
             "45 00",
             "4 5",
             "1,23",
@@ -1355,6 +1361,8 @@ mod tests {
             ("1.2.3", false),
             ("", false),
             (".", false),
+            ("45.", false),
+            ("-45.", false),
         ] {
             assert_eq!(number_shape(v), ok, "{v:?}");
         }

@@ -437,19 +437,6 @@ fn fill(
                 .and_then(|i| row.1.get(*i))
                 .map(String::as_str)
         };
-        if spec
-            .money_column()
-            .and_then(get)
-            .is_some_and(|v| v.trim().trim_end_matches(')').ends_with('.'))
-        {
-            // The claim map reads `45.` as 45; a payment amount whose point
-            // has no digits after it may have been cut short, and is not
-            // guessed at.
-            return Err(format!(
-                "row {}: {}: is not an amount of money (a point with no digits after it)",
-                row.0, spec.target
-            ));
-        }
         match spec.value(get) {
             Ok(Some(v)) => super::csv_source::set_path(&mut obj, &spec.target, v),
             Ok(None) => {}

@@ -109,9 +109,19 @@ pub struct AgingRow {
     pub partner: String,
     pub bucket: &'static str,
     pub claims: i64,
-    /// Charges less what 835s paid on them (reversals included).
+    /// The charges of those claims: `unpaid` is never more.
+    #[serde(serialize_with = "money")]
+    pub charges: Decimal,
+    /// Each claim's charge less what 835s paid on it (reversals included),
+    /// held between nothing and its charge: a claim whose payments add up
+    /// below zero (a reversal of a payment never recorded here) is unpaid
+    /// by its charge, not by more; one paid above its charge, by nothing.
     #[serde(serialize_with = "money")]
     pub unpaid: Decimal,
+    /// Of `claims`, those whose payments add up below zero or above the
+    /// charge: their money is for a person to check (`status --json` lists
+    /// them under `payment_doubts`, `paid_below_zero` or `overpaid`).
+    pub in_doubt: i64,
 }
 
 /// Charges submitted and payments received in one week.

@@ -174,7 +174,9 @@ impl Row for AgingRow {
             self.partner.clone(),
             self.bucket.to_owned(),
             self.claims.to_string(),
+            money(self.charges),
             money(self.unpaid),
+            self.in_doubt.to_string(),
         ]
     }
 }
@@ -342,7 +344,7 @@ pub fn render(f: &Figures) -> String {
     );
     h += &figures("days_to_payment", &["days", "claims"], &d.buckets);
 
-    h.push_str("<h2 id=\"aging\">Accounts receivable aging</h2><p class=\"note\">Unpaid charges of claims delivered and not yet adjudicated (or whose payment was reversed), by days since submission.</p>");
+    h.push_str("<h2 id=\"aging\">Accounts receivable aging</h2><p class=\"note\">Unpaid charges of claims delivered and not yet adjudicated (or whose payment was reversed), by days since submission. A claim is unpaid by at most its charge; “to check” counts the claims whose payments add up below zero or above the charge (listed under payment doubts by <code>status</code>): their money is for a person to check.</p>");
     h += &chart(
         "aging",
         "Unpaid charges by age",
@@ -350,7 +352,11 @@ pub fn render(f: &Figures) -> String {
         &f.aging,
         |r| vec![Value::money(r.unpaid)],
     );
-    h += &figures("aging", &["partner", "days", "claims", "unpaid"], &f.aging);
+    h += &figures(
+        "aging",
+        &["partner", "days", "claims", "charges", "unpaid", "to check"],
+        &f.aging,
+    );
 
     h.push_str("<h2 id=\"weekly\">Charges and payments per week</h2>");
     h += &chart(

@@ -19,7 +19,10 @@
 //! less than zero, a balance owed is carried forward with PLB FB); a zero
 //! payment is written as the guide wants one, BPR01 `H` and BPR04 `NON`
 //! with no bank details, whatever the data says (a prenotification, `P`,
-//! aside).
+//! aside); a provider-level adjustment of zero is refused (the 5010 PLB
+//! note: zero dollar adjustments are not allowed, X12 RFI 1324) —
+//! `translate --payments` leaves such an adjustment out, with a warning,
+//! before the payment reaches the writer.
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
@@ -401,6 +404,15 @@ impl Writer835 {
         for (i, a) in adjustments.iter().enumerate() {
             let field = format!("provider adjustment {} PLB04 (amount)", i + 1);
             amount_fits(a.amount, &field).map_err(|p| payment_error(&open.trace, &p))?;
+            if a.amount.is_zero() {
+                return Err(payment_error(
+                    &open.trace,
+                    &format!(
+                        "{field} is zero: a zero dollar provider adjustment is not sent \
+                         (005010X221A1 PLB note, X12 RFI 1324)"
+                    ),
+                ));
+            }
             plb = plb.checked_add(a.amount).ok_or_else(|| {
                 payment_error(
                     &open.trace,

@@ -723,6 +723,72 @@ fn amounts_numbers_and_dates_not_written_as_such_are_set_aside_not_guessed() {
     }
 }
 
+/// Regression: a claim map read `45.` (a point with no digits after it,
+/// perhaps an amount cut short) as 45, where a payment map refused it. One
+/// amount reader serves both sides now: the claim is set aside naming the
+/// row and field, never the value, and the other claims are written.
+#[test]
+fn an_amount_whose_point_has_nothing_after_it_is_set_aside_as_on_the_payer_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clinic_with_cells(
+        dir.path(),
+        &[
+            ("RFM-1002", "Line Charge", "95."),
+            ("RFM-1004", "Claim Total", "$75."),
+        ],
+    );
+    let out_path = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        "--map",
+        "clinic-professional",
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        "--report",
+        dir.path().join("report.json").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["set_aside"],
+        serde_json::json!(["RFM-1002", "RFM-1004"])
+    );
+    let problems = report["problems"].as_array().unwrap();
+    for (claim, field, row) in [
+        ("RFM-1002", "lines[1].charge", 3),
+        ("RFM-1004", "total_charge", 5),
+    ] {
+        let p = problems
+            .iter()
+            .find(|p| p["claim"] == claim && p["field"] == field)
+            .unwrap_or_else(|| panic!("{claim} {field}: {problems:?}"));
+        assert_eq!(p["rows"]["first"], row, "{p}");
+        assert!(
+            p["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not an amount of money"),
+            "{p}"
+        );
+    }
+    let shown = report.to_string() + &String::from_utf8_lossy(&out.stderr);
+    for value in ["95.", "$75."] {
+        assert!(!shown.contains(value), "{value} shown: {shown}");
+    }
+    let x12 = std::fs::read_to_string(&out_path).unwrap();
+    for id in ["RFM-1001", "RFM-1003", "RFM-1005"] {
+        assert!(x12.contains(&format!("CLM*{id}*")), "{id} written");
+    }
+    assert!(!x12.contains("CLM*RFM-1002*") && !x12.contains("CLM*RFM-1004*"));
+}
+
 /// Regression (found by an independent tester): a UTF-8 export with a BOM,
 /// read under a map declaring Windows-1252, was decoded byte by byte as
 /// Windows-1252: `NUÑEZ JOSÉ` went out as `NUA'EZ JOSA` (and `O’BRIEN` as

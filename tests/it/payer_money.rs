@@ -288,6 +288,58 @@ fn adjustments_of_one_provider_and_period_share_a_plb() {
     );
 }
 
+/// Regression: a provider adjustment of 0.00 was written into a PLB pair
+/// (`PLB*…*WO:Z1*0`); the guide allows no zero dollar adjustment (the
+/// 005010X221A1 PLB note, X12 RFI 1324). It moves no money, so the payment
+/// is written without it, with a warning naming the file, the remittance
+/// and the member; exit 0; pyx12 passes the 835. A payment whose only
+/// adjustment is zero gets no PLB at all.
+#[test]
+fn a_zero_provider_adjustment_is_left_out_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let plb = |reason: &str, reference: Option<&str>, amount: &str| {
+        serde_json::json!({
+            "provider": "1234567893", "fiscal_date": "2026-12-31", "reason": reason,
+            "reference": reference, "amount": amount
+        })
+    };
+    let mut j = example_json();
+    j["provider_adjustments"] =
+        serde_json::json!([plb("L6", None, "-1.25"), plb("WO", Some("Z1"), "0.00"),]);
+    let mut only_zero = example_json();
+    only_zero["trace"] = "CHKZERO".into();
+    only_zero["amount"] = "118.40".into();
+    only_zero["provider_adjustments"] = serde_json::json!([plb("WO", Some("Z2"), "-0")]);
+    let input = write(
+        dir.path(),
+        "zero_plb.json",
+        &serde_json::Value::Array(vec![j, only_zero]).to_string(),
+    );
+    let out = dir.path().join("zero_plb.835");
+    let (code, err, written) = translate(&[&input], &out);
+    assert_eq!(code, Some(0), "{err}");
+    let written = written.unwrap();
+    assert_eq!(
+        segments(&written, "PLB"),
+        ["PLB*1234567893*20261231*L6*-1.25"],
+        "{written}"
+    );
+    for (remittance, trace) in [(1, "CHK20261127001"), (2, "CHKZERO")] {
+        assert!(
+            err.contains(&format!(
+                "warning: {}: remittance {remittance} (trace {trace}): zero-provider-adjustment: \
+                 provider_adjustments[{}].amount (PLB04) is zero: left out of the 835",
+                input.display(),
+                if remittance == 1 { 1 } else { 0 }
+            )),
+            "{err}"
+        );
+    }
+    assert!(err.contains("2 remittance(s) written"), "{err}");
+    assert_eq!(segments(&written, "BPR").len(), 2);
+    assert_pyx12_valid(&[out]);
+}
+
 /// One row of a check of its own (CHKX) whose three amounts are `amount`.
 fn one_row_check(amount: &str) -> String {
     format!("CHKX,11/27/2026,{amount},RIVERSIDE,1234567893,CX,Processed,{amount},{amount},,PPO,ICN1,11,,DOE,JANE,XJH100200300,,,,,,,,,,,,\n")

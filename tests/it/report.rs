@@ -510,3 +510,77 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Regression: a claim whose payments add up below zero (a reversal of a
+/// payment never recorded here) was aged at its charge plus the reversal,
+/// so an aging bucket showed more unpaid than its claims were charged. Now
+/// each claim is unpaid by at most its charge, and the bucket counts it
+/// `in_doubt` — the claim `status --json` lists as `paid_below_zero`.
+#[test]
+fn aging_never_holds_more_than_the_claims_charges() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ledger.sqlite").display());
+    let now = edi_courier::ledger::from_local(NOW.parse().unwrap());
+    // 60 claims, 20 a file: files 1 (beacon) and 2 (acme) delivered, 3
+    // queued. Open for aging: C17 (67.17, accepted) and C19 (69.19,
+    // reversed) of beacon, C37 and C39 (89.39) of acme; none paid yet.
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(report_ledger::build(&url, 60, 20, now));
+    common::with_ledger_pool(&url, async |pool| {
+        for (claim, paid, status) in [
+            // C19: a reversal of a payment never recorded.
+            (19, "-69.19", "reversed"),
+            // C39: paid, then reversed: nothing to doubt.
+            (39, "89.39", "paid"),
+            (39, "-89.39", "reversed"),
+        ] {
+            sqlx::query(
+                "INSERT INTO claim_responses (claim_id, response_id, status, codes, paid, created_at) \
+                 VALUES ($1, 3, $2, '[]', $3, '2026-11-20T09:00:00Z')",
+            )
+            .bind(claim)
+            .bind(status)
+            .bind(paid)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    });
+    let config = config_for(dir.path(), "edi-courier.toml", &url);
+    let c = config.to_str().unwrap();
+    let report = json_of(&["report", "--json", "--config", c]);
+    let aging = report["aging"].as_array().unwrap();
+    let row = |partner: &str| {
+        aging
+            .iter()
+            .find(|a| a["partner"] == partner && a["bucket"] == "0-30")
+            .unwrap_or_else(|| panic!("{partner}: {aging:?}"))
+    };
+    for a in aging {
+        let amount = |k: &str| {
+            a[k].as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        };
+        assert!(amount("unpaid") <= amount("charges"), "{a}");
+    }
+    let beacon = row("beacon");
+    assert_eq!(beacon["claims"], 2, "{beacon}");
+    assert_eq!(beacon["charges"], "136.36", "{beacon}");
+    assert_eq!(beacon["unpaid"], "136.36", "{beacon}");
+    assert_eq!(beacon["in_doubt"], 1, "{beacon}");
+    let acme = row("acme");
+    assert_eq!(acme["unpaid"], acme["charges"], "{acme}");
+    assert_eq!(acme["in_doubt"], 0, "{acme}");
+    // The claim in doubt is the one status lists.
+    let status = json_of(&["status", "--json", "--config", c]);
+    let doubts: Vec<(&str, &str)> = status["payment_doubts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["claim"].as_str().unwrap(), d["why"].as_str().unwrap()))
+        .collect();
+    assert_eq!(doubts, [("C19", "paid_below_zero")]);
+}

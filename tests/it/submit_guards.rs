@@ -210,6 +210,109 @@ fn a_claim_already_delivered_is_not_sent_again_as_an_original() {
     );
 }
 
+/// The partner's map becomes the clinic map with its `id` field read as
+/// `id` says (written into the workspace, named by path in the config).
+fn use_clinic_map_with_id(ws: &Workspace, name: &str, id: &str) {
+    let map = std::fs::read_to_string(root().join("edi-maps/clinic-professional.toml"))
+        .unwrap()
+        .replace("id = \"Claim ID\"", id);
+    assert!(map.contains(id), "{map}");
+    let path = ws.path(&format!("{name}.toml"));
+    std::fs::write(&path, map).unwrap();
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    let mapped = regex::Regex::new(r#"(?m)^map = ".*"$"#)
+        .unwrap()
+        .replace(&config, format!("map = \"{}\"", path.display()).as_str())
+        .into_owned();
+    assert_ne!(mapped, config);
+    std::fs::write(&ws.config, mapped).unwrap();
+}
+
+/// The clinic export with `from` in its rows replaced by `to` (the claim
+/// ids, and the line ids made of them).
+fn clinic_with_ids(from: &str, to: &str) -> String {
+    let csv = clinic_csv();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap().to_owned();
+    let rows: Vec<String> = lines.map(|l| l.replace(from, to)).collect();
+    format!("{header}\n{}\n", rows.join("\n"))
+}
+
+/// `submit`'s already-sent pre-read must find the CLM01 the claim will
+/// carry, however the export writes the id. Map steps (`upper`, `strip`)
+/// and the scrubber's trim give the same CLM01 in the pre-read as in the
+/// claim written (the same field reader), so `r.f.m-1001 ` under
+/// `upper`/`strip = "."` is found as `RFM-1001`. Regression: an id typed
+/// `decimal` (`01001` is CLM01 `1001`) was not looked up at all — the
+/// pre-read kept text and integer ids only — so a claim already delivered
+/// went again as a new original.
+#[test]
+fn the_already_sent_check_looks_up_the_clm01_the_claim_will_carry() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    use_clinic_map_with_id(
+        &ws,
+        "upper",
+        "id = { column = \"Claim ID\", upper = true, strip = \".\" }",
+    );
+    std::fs::write(ws.outbox().join("first.csv"), clinic_csv()).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(clm01s_at_partner(&ws).len(), 5);
+    // The same claims, their ids written otherwise: the same CLM01s.
+    std::fs::write(
+        ws.outbox().join("again.csv"),
+        clinic_with_ids("RFM-", " r.f.m-"),
+    )
+    .unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(1), "set aside: {}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("already-sent"), "{said}");
+    // Only RFM-1005, a replacement (frequency 7), goes again.
+    let at_partner = clm01s_at_partner(&ws);
+    assert_eq!(at_partner.len(), 6, "{at_partner:?}");
+    assert_eq!(
+        at_partner.iter().filter(|id| *id == "RFM-1005").count(),
+        2,
+        "{at_partner:?}"
+    );
+
+    // Ids typed as decimals: `1001` is delivered, then `01001`, CLM01 1001.
+    use_clinic_map_with_id(
+        &ws,
+        "decimal",
+        "id = { column = \"Claim ID\", type = \"decimal\" }",
+    );
+    std::fs::write(ws.outbox().join("numbers.csv"), clinic_with_ids("RFM-", "")).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        clm01s_at_partner(&ws)
+            .iter()
+            .filter(|id| *id == "1001")
+            .count(),
+        1
+    );
+    std::fs::write(ws.outbox().join("padded.csv"), clinic_with_ids("RFM-", "0")).unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(1), "set aside: {}", text(&out));
+    assert!(text(&out).contains("already-sent"), "{}", text(&out));
+    let at_partner = clm01s_at_partner(&ws);
+    for id in ["1001", "1002", "1003", "1004"] {
+        assert_eq!(
+            at_partner.iter().filter(|c| *c == id).count(),
+            1,
+            "{id} once: {at_partner:?}"
+        );
+    }
+    assert_eq!(
+        at_partner.iter().filter(|c| *c == "1005").count(),
+        2,
+        "the replacement goes: {at_partner:?}"
+    );
+}
+
 /// Regression (found by an independent tester): an export the practice
 /// system was still writing was picked up half-written. Now an outbox
 /// export changed less than `export_settle_secs` ago is left for a later
