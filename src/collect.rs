@@ -549,7 +549,7 @@ impl Collect<'_> {
             let path = path.to_owned();
             move |source| CollectError::Spool { path, source }
         };
-        std::fs::create_dir_all(&spool).map_err(spool_err(&spool))?;
+        crate::atomic::private_dir(&spool).map_err(spool_err(&spool))?;
         // Downloaded under a temporary name, fsynced, then renamed to a
         // name that cannot clash: the hash's head and the remote name.
         let staging = spool.join(format!("incoming-{}", entry.name));
@@ -718,6 +718,7 @@ impl Collect<'_> {
             Begun::Apply(applying) => *applying,
             Begun::Duplicate(_) => {
                 tracing::info!(file = %name, "the same content was applied before; not applied again");
+                self.keep_sealed(id, name, local).await?;
                 return Ok(Collected::Duplicate {
                     name: name.to_owned(),
                 });
@@ -729,6 +730,7 @@ impl Collect<'_> {
             Err(reason) => return self.quarantine(id, name, local, reason).await,
         };
         tracing::info!(file = %name, responses = done.responses, repeated = done.repeated, unmatched = done.unmatched, unknown_claims = done.unknown_claims.len() as u64 + done.unknown_not_listed, changed = done.changed.total(), "collected");
+        self.keep_sealed(id, name, local).await?;
         Ok(Collected::Processed {
             name: name.to_owned(),
             responses: done.responses,
@@ -931,19 +933,7 @@ impl Collect<'_> {
         local: &Path,
         reason: Unreadable,
     ) -> Result<Collected, CollectError> {
-        let sealed = match self.seal_at_rest(local) {
-            Ok(sealed) => sealed,
-            Err(error) => {
-                // Kept as it came rather than lost; the run goes on.
-                tracing::warn!(file = %name, %error, "cannot seal a quarantined file at rest; kept as it came");
-                None
-            }
-        };
-        if let Some(sealed) = &sealed {
-            self.ledger
-                .set_inbound_spool_path(id, &spool::relative(&self.config.paths.spool, sealed))
-                .await?;
-        }
+        let sealed = self.sealed_beside(id, name, local).await?;
         // What stays in quarantine, sealed, is in a shared ledger before
         // the ledger says it is quarantined (plain bytes never are).
         self.ledger
@@ -953,16 +943,7 @@ impl Collect<'_> {
             .quarantine_inbound(id, &reason.to_string(), self.now)
             .await?;
         if sealed.is_some() {
-            std::fs::remove_file(local).map_err(|source| CollectError::Spool {
-                path: local.to_owned(),
-                source,
-            })?;
-            if let Some(dir) = local.parent() {
-                crate::atomic::sync_dir(dir).map_err(|source| CollectError::Spool {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-            }
+            remove_plain(local)?;
         }
         tracing::warn!(file = %name, reason = %reason, "quarantined: nothing of it applied");
         Ok(Collected::Quarantined {
@@ -970,6 +951,41 @@ impl Collect<'_> {
             file_id: id,
             reason,
         })
+    }
+
+    /// A plain spool copy sealed beside itself to our age identities, and
+    /// the ledger told where it is kept now; None when it is sealed
+    /// already or cannot be sealed (kept as it came, with a warning: the
+    /// run goes on). The caller removes the plain bytes.
+    async fn sealed_beside(
+        &self,
+        id: i64,
+        name: &str,
+        local: &Path,
+    ) -> Result<Option<PathBuf>, CollectError> {
+        let sealed = match self.seal_at_rest(local) {
+            Ok(sealed) => sealed,
+            Err(error) => {
+                tracing::warn!(file = %name, %error, "cannot seal a collected file at rest; kept as it came");
+                None
+            }
+        };
+        if let Some(sealed) = &sealed {
+            self.ledger
+                .set_inbound_spool_path(id, &spool::relative(&self.config.paths.spool, sealed))
+                .await?;
+        }
+        Ok(sealed)
+    }
+
+    /// An applied (or repeated) answer that came plain is kept sealed at
+    /// rest like a quarantined one: the patients it names do not stay on
+    /// disk in the clear.
+    async fn keep_sealed(&self, id: i64, name: &str, local: &Path) -> Result<(), CollectError> {
+        if self.sealed_beside(id, name, local).await?.is_some() {
+            remove_plain(local)?;
+        }
+        Ok(())
     }
 
     /// A plain file sealed beside itself (`NAME.age`) to the public halves
@@ -992,6 +1008,21 @@ impl Collect<'_> {
         out.commit()?;
         Ok(Some(sealed))
     }
+}
+
+/// Removes a spool copy's plain bytes once its sealed copy is in place.
+fn remove_plain(local: &Path) -> Result<(), CollectError> {
+    std::fs::remove_file(local).map_err(|source| CollectError::Spool {
+        path: local.to_owned(),
+        source,
+    })?;
+    if let Some(dir) = local.parent() {
+        crate::atomic::sync_dir(dir).map_err(|source| CollectError::Spool {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// Hashes what passes through it: the opened content's SHA-256.

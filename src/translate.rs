@@ -1126,7 +1126,7 @@ impl Quarantine {
         }
         if !self.rows.opened {
             // `--quarantine DIR` names a folder that may not exist yet.
-            std::fs::create_dir_all(&self.dir)?;
+            crate::atomic::private_dir(&self.dir)?;
             self.rows.opened = true;
             self.rows.write(header)?;
         }
@@ -1201,7 +1201,7 @@ impl Quarantine {
         if !self.rows.opened && self.json.is_empty() {
             return Ok(None);
         }
-        std::fs::create_dir_all(&self.dir).map_err(fail(&first))?;
+        crate::atomic::private_dir(&self.dir).map_err(fail(&first))?;
         // A copy with the same bytes already waiting (the same export
         // read again after a failed run) is that file: no second copy.
         for n in 1..=MAX_QUARANTINE_NAMES {

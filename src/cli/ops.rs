@@ -1008,6 +1008,26 @@ fn open_phi_folders(config: &Config) -> Vec<String> {
     .collect()
 }
 
+/// Partners whose files go without a seal: their 837s (names, birth
+/// dates, diagnoses) lie plain in the spool and the archive until `purge`
+/// removes them, which `check` says rather than leaves to be found.
+fn unsealed_partners(config: &Config) -> Vec<String> {
+    config
+        .partners
+        .values()
+        .filter(|p| matches!(p.seal, crate::config::Seal::None))
+        .map(|p| {
+            format!(
+                "warning: partner {}: seal = \"none\": its 837s are written plain (patients' names, birth dates, diagnoses) to the spool {} and the archive {}, and stay there until purge removes them (plain_days = {})\n",
+                p.name,
+                config.paths.spool.display(),
+                config.paths.archive.display(),
+                config.archive.plain_days,
+            )
+        })
+        .collect()
+}
+
 /// `check`'s word on how a partner's uploads go and are proven on the
 /// server it reached: `(failed, line)`.
 fn upload_line(p: &crate::config::Partner, conn: &Connection) -> (bool, String) {
@@ -1100,6 +1120,9 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
         }
     }
     for line in open_phi_folders(&config) {
+        text += &line;
+    }
+    for line in unsealed_partners(&config) {
         text += &line;
     }
     if crate::atomic::on_different_filesystems(&config.paths.spool, &config.paths.archive)

@@ -969,6 +969,80 @@ fn a_quarantined_plain_file_is_kept_sealed_at_rest_and_retry_applies_only_what_w
 }
 
 #[test]
+fn an_applied_answer_that_came_plain_is_kept_sealed_in_a_private_folder() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "applied-sealed");
+    let c = &s.claims[0];
+    let charge = c.total_charge.to_string();
+    let whole = remit_835(61, "CHK61", &[(&c.id, "1", &charge, &charge, &[])]);
+    s.drop("paid.835", &whole);
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(
+        sorted(s.statuses()),
+        [("paid".to_owned(), 1), ("sent".to_owned(), 4)]
+    );
+    // Its patients' names are not left on disk in the clear: one copy,
+    // sealed to us, in a folder only we can open.
+    let kept: Vec<_> =
+        s.ws.all_files()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("paid.835"))
+            .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let bytes = std::fs::read(&kept[0]).unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/v1"), "{kept:?}");
+    assert_eq!(age_decrypt(&s.ws.our_identity, &kept[0]), whole.as_bytes());
+    assert!(
+        !s.ws
+            .all_files()
+            .iter()
+            .any(|p| std::fs::read(p).is_ok_and(|b| b == whole.as_bytes())),
+        "a plain copy was left"
+    );
+    let dir = kept[0].parent().unwrap();
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{}", dir.display());
+    // The same file again is a repeat, and leaves no plain copy either.
+    s.drop("paid-again.835", &whole);
+    let (_, said) = s.collect();
+    assert!(
+        !s.ws
+            .all_files()
+            .iter()
+            .any(|p| std::fs::read(p).is_ok_and(|b| b == whole.as_bytes())),
+        "a plain copy of the repeat was left: {said}"
+    );
+}
+
+#[test]
+fn check_says_that_a_partner_without_a_seal_leaves_its_837s_plain_on_disk() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    let check = ws.run(&["check", "--offline"], &[]);
+    assert!(
+        !String::from_utf8_lossy(&check.stdout).contains("written plain"),
+        "{check:?}"
+    );
+    let line = config
+        .lines()
+        .find(|l| l.starts_with("seal = "))
+        .unwrap()
+        .to_owned();
+    std::fs::write(&ws.config, config.replace(&line, "seal = \"none\"")).unwrap();
+    let check = ws.run(&["check", "--offline"], &[]);
+    let text = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        text.contains(&format!(
+            "warning: partner {PARTNER}: seal = \"none\": its 837s are written plain"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_partial_download_left_by_a_killed_collect_is_removed_at_the_next_start() {
     let sshd = Sshd::start();
     let s = submit(&sshd, "partial");
