@@ -1565,7 +1565,7 @@ impl Submit<'_> {
                     .hold_file(
                         file.id,
                         held,
-                        "sealed to keys the partner's config no longer names: not uploaded (only the old keys open it); see README, Sealing, to seal it again",
+                        "sealed to keys the partner's config no longer names: not uploaded (only the old keys open it); it goes once those are the partner's keys again (README, Sealing)",
                         self.now,
                     )
                     .await?;

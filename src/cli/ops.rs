@@ -248,7 +248,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             }
             FileOutcome::Held { name, held } => {
                 text += &format!(
-                    "{name}: not delivered, held in the spool ({held}): sealed to keys {} no longer has, only those open it; `edi-courier status` lists it (README, Sealing: sealing it again)\n",
+                    "{name}: not delivered, held in the spool ({held}): sealed to keys {} no longer has, only those open it; `edi-courier status` lists it; it goes once that key is the partner's again (README, Sealing)\n",
                     partner.name
                 );
             }
