@@ -273,6 +273,7 @@ async fn prepare(url: &str, n: usize, partner: &str) -> (Ledger, f64, f64) {
                 size: 0,
                 file_name: "bench.x12",
                 spool_path: "bench.x12",
+                sealed_to: "bench",
             },
             stamp,
         )

@@ -22,7 +22,9 @@ use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::stream::StreamWriter;
 
 pub mod pgp;
-pub use pgp::{PgpIdentity, PgpKeys, PgpProblem, PgpRecipients, PgpVerifiers};
+pub use pgp::{
+    Expiring, KeyUnusable, PgpIdentity, PgpKeys, PgpProblem, PgpRecipients, PgpVerifiers,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptError {
@@ -42,6 +44,14 @@ pub enum CryptError {
         folder: PathBuf,
         owner: u32,
         mode: u32,
+    },
+    /// A partner's OpenPGP key with no encryption key valid at sealing
+    /// time: revoked, expired, or each encryption subkey so.
+    #[error("{}: OpenPGP key {key} {why}: nothing is sealed to it; ask the partner for its current key", path.display())]
+    UnusableKey {
+        path: PathBuf,
+        key: String,
+        why: KeyUnusable,
     },
     #[error("no identities: give at least one private key to open sealed files")]
     NoIdentities,
@@ -66,6 +76,8 @@ pub enum CryptError {
 /// The public keys a partner's files are sealed to, and whether to armor.
 pub struct Recipients {
     keys: Vec<Box<dyn age::Recipient + Send + Sync>>,
+    /// The public keys as given (trimmed), for [`Recipients::fingerprint`].
+    names: Vec<String>,
     pub armor: bool,
 }
 
@@ -86,6 +98,7 @@ impl Recipients {
         if keys.is_empty() {
             return Err(CryptError::NoRecipients);
         }
+        let names = keys.iter().map(|k| k.trim().to_owned()).collect();
         let keys = keys
             .iter()
             .enumerate()
@@ -110,8 +123,29 @@ impl Recipients {
                 }
             })
             .collect::<Result<_, _>>()?;
-        Ok(Recipients { keys, armor })
+        Ok(Recipients { keys, names, armor })
     }
+
+    /// The fingerprint of this set of recipients (see [`recipient_set`]).
+    pub fn fingerprint(&self) -> String {
+        recipient_set("age", &self.names)
+    }
+}
+
+/// A recipient set's fingerprint: the SHA-256 (hex) of its kind and its
+/// keys, sorted and without repeats — the same keys in any order give the
+/// same fingerprint. What a spooled file records it was sealed to.
+pub fn recipient_set(kind: &str, keys: &[String]) -> String {
+    let mut keys: Vec<&str> = keys.iter().map(|k| k.trim()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut hash = Sha256::new();
+    hash.update(kind.as_bytes());
+    for k in keys {
+        hash.update(b"\n");
+        hash.update(k.as_bytes());
+    }
+    crate::hex(&hash.finalize())
 }
 
 /// Our private keys. Deliberately no `Debug`: they must never reach a log.

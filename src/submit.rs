@@ -43,13 +43,13 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
 use crate::config::{Config, FileNameVars, Partner, Seal, UploadStyle, VerifyMode};
-use crate::crypt::{CryptError, Sealed, Sealer};
+use crate::crypt::{recipient_set, CryptError, PgpRecipients, Sealed, Sealer};
 use crate::fault::{crash_point, pause_point};
 use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
-    Counts, ExportState, FileState, Ledger, LedgerError, NewExport, OutFile, Refusal, Reserved,
-    SentClaims, SpooledFile,
+    Counts, ExportState, FileState, Held, Ledger, LedgerError, NewExport, OutFile, Refusal,
+    Reserved, SentClaims, SpooledFile,
 };
 use crate::map::InputMap;
 use crate::pickup::{self, PickupError};
@@ -70,6 +70,13 @@ pub enum SubmitError {
     },
     #[error("{}: sealing: {source}", path.display())]
     Seal { path: PathBuf, source: CryptError },
+    /// The partner's keys cannot be sealed to now (an OpenPGP key revoked
+    /// or expired since the config was checked): nothing was picked up,
+    /// sealed or sent for this partner.
+    #[error(
+        "partner {partner}: {source}; nothing was picked up or sent (exports stay in the outbox)"
+    )]
+    Keys { partner: String, source: CryptError },
     #[error("{}: {source}", path.display())]
     Translate {
         path: PathBuf,
@@ -198,6 +205,13 @@ pub enum FileOutcome {
         name: String,
         error: String,
     },
+    /// Not uploaded: held in the spool (sealed to keys the partner no
+    /// longer has), until the keys are the partner's again or it is sealed
+    /// again (README, "Sealing").
+    Held {
+        name: String,
+        held: Held,
+    },
 }
 
 /// The run's result, for the CLI (and later the daemon and its alerts).
@@ -301,7 +315,7 @@ impl SubmitReport {
             || self
                 .files
                 .iter()
-                .any(|f| matches!(f, FileOutcome::Failed { .. }))
+                .any(|f| matches!(f, FileOutcome::Failed { .. } | FileOutcome::Held { .. }))
             || !self.not_retired.is_empty()
     }
 }
@@ -330,6 +344,15 @@ struct Written {
     claims: SentClaims,
     /// None when no claim could be written (no spool file exists).
     sealed: Option<Sealed>,
+}
+
+/// The partner's keys as this run seals to them, chosen once at its start.
+struct SealTo {
+    /// The OpenPGP keys valid now (None for age and `seal = "none"`).
+    pgp: Option<PgpRecipients>,
+    /// The recipient set's fingerprint, recorded with each spooled file
+    /// and compared before each upload.
+    fingerprint: String,
 }
 
 /// One outbound run for one partner.
@@ -395,6 +418,9 @@ impl Submit<'_> {
             }
             .into());
         }
+        // Before anything is picked up: keys that cannot be sealed to now
+        // (revoked or expired since `check`) stop this partner's run.
+        let seal_to = self.seal_to()?;
         let mut report = SubmitReport {
             not_archived: self.recover().await?,
             ..SubmitReport::default()
@@ -445,7 +471,10 @@ impl Submit<'_> {
         // where their outcome is in the report.
         let mut retiring = Vec::new();
         for export in inputs {
-            let outcome = match self.prepare(&export, &mut early, &mut ahead).await {
+            let outcome = match self
+                .prepare(&export, &seal_to, &mut early, &mut ahead)
+                .await
+            {
                 Ok((outcome, retirement)) => {
                     if let Some(r) = retirement {
                         retiring.push((report.exports.len(), r));
@@ -464,7 +493,7 @@ impl Submit<'_> {
             };
             report.exports.push(outcome);
         }
-        self.deliver(&mut report, early, ahead).await?;
+        self.deliver(&mut report, &seal_to, early, ahead).await?;
         tracing::debug!(step = "delivery done");
         for (at, retirement) in retiring {
             self.finish_retirement(&mut report, at, retirement).await?;
@@ -603,6 +632,7 @@ impl Submit<'_> {
     async fn prepare(
         &self,
         export: &Path,
+        seal_to: &SealTo,
         early: &mut Option<Result<Connection, SftpError>>,
         ahead: &mut HashSet<i64>,
     ) -> Result<(ExportOutcome, Option<Retiring>), SubmitError> {
@@ -697,6 +727,7 @@ impl Submit<'_> {
                     size: fp.size,
                     file_name: &name,
                     spool_path: &spool::relative(&self.config.paths.spool, &spool_path),
+                    sealed_to: &seal_to.fingerprint,
                 },
                 self.now,
             )
@@ -710,7 +741,8 @@ impl Submit<'_> {
         let retiring = self.start_retirement(export_id, export, &fp.sha256);
 
         let rest = async {
-            let written = self.write_sealed(export, &spool_path, &mut numbers, &already_sent);
+            let written =
+                self.write_sealed(export, seal_to, &spool_path, &mut numbers, &already_sent);
             let Written {
                 translation,
                 claims,
@@ -1276,6 +1308,7 @@ impl Submit<'_> {
     fn write_sealed(
         &self,
         export: &Path,
+        seal_to: &SealTo,
         spool_path: &Path,
         numbers: &mut Reserved,
         already_sent: &std::collections::HashMap<String, String>,
@@ -1291,8 +1324,12 @@ impl Submit<'_> {
         let out = AtomicFile::create(spool_path).map_err(spool_err)?;
         let mut sealer = match &self.partner.seal {
             Seal::Age(recipients) => Sealer::new(recipients, out).map_err(seal_err)?,
-            Seal::OpenPgp(keys) => Sealer::openpgp(keys, self.config.openpgp_identity.clone(), out)
-                .map_err(seal_err)?,
+            // The keys valid when this run began, never the config's as loaded.
+            Seal::OpenPgp(_) => match &seal_to.pgp {
+                Some(keys) => Sealer::openpgp(keys, self.config.openpgp_identity.clone(), out)
+                    .map_err(seal_err)?,
+                None => return Err(seal_err(CryptError::NoRecipients)),
+            },
             Seal::None => Sealer::plain(out),
         };
         let rejected = pickup::rejected_dir(export)?;
@@ -1350,6 +1387,7 @@ impl Submit<'_> {
     async fn deliver(
         &self,
         report: &mut SubmitReport,
+        seal_to: &SealTo,
         mut early: Option<Result<Connection, SftpError>>,
         mut ahead: HashSet<i64>,
     ) -> Result<(), SubmitError> {
@@ -1407,6 +1445,9 @@ impl Submit<'_> {
                     let mut transient = None;
                     let mut files = waiting.into_iter();
                     while let Some(file) = files.next() {
+                        if self.held_back(&file, seal_to, report).await? {
+                            continue;
+                        }
                         let written = ahead.remove(&file.id);
                         match self.deliver_one(&conn, &file, written).await {
                             Ok(outcome) => report.files.push(outcome),
@@ -1476,6 +1517,68 @@ impl Submit<'_> {
             let pause = retry.delay(tries);
             tracing::info!(pause_ms = pause.as_millis() as u64, "retrying");
             tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// The partner's keys as of now: its age recipients, or its OpenPGP
+    /// keys valid now (refused, typed, when a key file has none).
+    fn seal_to(&self) -> Result<SealTo, SubmitError> {
+        Ok(match &self.partner.seal {
+            Seal::None => SealTo {
+                pgp: None,
+                fingerprint: recipient_set("none", &[]),
+            },
+            Seal::Age(recipients) => SealTo {
+                pgp: None,
+                fingerprint: recipients.fingerprint(),
+            },
+            Seal::OpenPgp(keys) => {
+                let now = keys.at(self.now).map_err(|source| SubmitError::Keys {
+                    partner: self.partner.name.clone(),
+                    source,
+                })?;
+                SealTo {
+                    fingerprint: recipient_set("openpgp", &now.fingerprints()),
+                    pgp: Some(now),
+                }
+            }
+        })
+    }
+
+    /// Whether a waiting file is held back rather than uploaded: sealed to
+    /// another recipient set than the partner's of today (a key replaced
+    /// while it waited), only the old keys open it. Held, it stays in the
+    /// spool, `status` shows why, and the run reports it; a file whose keys
+    /// are the partner's again is released. Files sealed before the set was
+    /// recorded (no `sealed_to`) are sent as before.
+    async fn held_back(
+        &self,
+        file: &OutFile,
+        seal_to: &SealTo,
+        report: &mut SubmitReport,
+    ) -> Result<bool, SubmitError> {
+        match &file.sealed_to {
+            Some(sealed) if *sealed != seal_to.fingerprint => {
+                let held = Held::SealedToOldKeys;
+                tracing::warn!(file = %file.name, %held, "sealed to keys the partner no longer has; not uploaded");
+                self.ledger
+                    .hold_file(
+                        file.id,
+                        held,
+                        "sealed to keys the partner's config no longer names: not uploaded (only the old keys open it); it goes once those are the partner's keys again (README, Sealing)",
+                        self.now,
+                    )
+                    .await?;
+                report.files.push(FileOutcome::Held {
+                    name: file.name.clone(),
+                    held,
+                });
+                Ok(true)
+            }
+            _ => {
+                self.ledger.release_file(file.id).await?;
+                Ok(false)
+            }
         }
     }
 

@@ -246,6 +246,12 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             FileOutcome::Failed { name, error } => {
                 text += &format!("{name}: not delivered: {error}\n");
             }
+            FileOutcome::Held { name, held } => {
+                text += &format!(
+                    "{name}: not delivered, held in the spool ({held}): sealed to keys {} no longer has, only those open it; `edi-courier status` lists it; it goes once that key is the partner's again (README, Sealing)\n",
+                    partner.name
+                );
+            }
         }
     }
     for n in &report.not_retired {
@@ -691,6 +697,8 @@ struct OutboundView {
     bytes: Option<i64>,
     attempts: i64,
     last_error: Option<String>,
+    /// Why it waits in the spool rather than being sent (`sealed_to_old_keys`).
+    held: Option<crate::ledger::Held>,
     updated_at: String,
 }
 
@@ -754,6 +762,7 @@ async fn status_view(
             bytes: f.size,
             attempts: f.attempts,
             last_error: f.last_error,
+            held: f.held,
             updated_at: f.updated_at,
         })
         .collect();
@@ -939,6 +948,9 @@ fn render_status(v: &StatusView) -> String {
             f.attempts,
             crate::ledger::shown(&f.updated_at)
         );
+        if let Some(held) = f.held {
+            text += &format!("        held: {held}\n");
+        }
         if let Some(e) = f.last_error.as_deref().filter(|_| f.state != "abandoned") {
             text += &format!("        last error: {e}\n");
         }
@@ -1135,6 +1147,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
         );
     }
     for p in config.partners.values() {
+        text += &partner_key_warnings(p, cli.now());
         if let Some(key_file) = &p.sftp.key_file {
             match russh::keys::load_secret_key(key_file, None) {
                 Ok(_) => text += &format!("{}: key {} loads\n", p.name, key_file.display()),
@@ -1208,6 +1221,34 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Done
     })
+}
+
+/// `check`'s warnings about a partner's OpenPGP keys: a key it seals to
+/// that expires within 30 days (sealing then stops for the partner), and
+/// a `verify_with` key revoked or expired (its signatures are refused).
+/// A key that cannot be sealed to at all was refused at load.
+fn partner_key_warnings(p: &crate::config::Partner, now: crate::ledger::Stamp) -> String {
+    let mut text = String::new();
+    if let crate::config::Seal::OpenPgp(keys) = &p.seal {
+        for e in keys.expiring(now, chrono::Duration::days(30)) {
+            text += &format!(
+                "warning: {}: OpenPGP key {} in {} expires on {} (within 30 days): from then on nothing is sealed to it and the partner's runs fail; ask the partner for its renewed key\n",
+                p.name,
+                e.key,
+                e.path.display(),
+                e.at.format("%Y-%m-%d %H:%M UTC")
+            );
+        }
+    }
+    if let Some(verifiers) = &p.verify_with {
+        for (key, why) in verifiers.unusable(now) {
+            text += &format!(
+                "warning: {}: verify_with key {key} {why}: answers signed by it are quarantined\n",
+                p.name
+            );
+        }
+    }
+    text
 }
 
 /// Shows an export's set-aside table on stderr; false (and a line in

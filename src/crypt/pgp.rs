@@ -36,6 +36,7 @@ use pgp::crypto::sym::SymmetricKeyAlgorithm;
 use pgp::packet::{
     ProtectedDataConfig, PublicKeyEncryptedSessionKey, SymEncryptedProtectedDataConfig,
 };
+use pgp::packet::{Signature, SignatureType};
 use pgp::types::{
     DecryptionKey, EskType, KeyDetails, Password, PkeskVersion, SigningKey, VerifyingKey,
 };
@@ -64,6 +65,12 @@ pub enum PgpProblem {
     /// the content: altered after signing.
     #[error("the signature by the partner's key {key} does not match the content (altered after signing?)")]
     BadSignature { key: String },
+    /// Signed by a key of the partner's that is revoked or expired: not
+    /// accepted, whenever the signature says it was made.
+    #[error(
+        "signed by the partner's key {key}, which {why}: its signatures are no longer accepted"
+    )]
+    SignerUnusable { key: String, why: KeyUnusable },
     /// Signed, but not by any key in the partner's `verify_with`.
     #[error("signed by key {issuer}, which is none of the partner's verify_with keys")]
     SignedByOther { issuer: String },
@@ -111,17 +118,238 @@ fn read_public(path: &Path) -> Result<Vec<SignedPublicKey>, CryptError> {
     Ok(keys)
 }
 
+/// Why a partner's OpenPGP key cannot be used at a given time (as GnuPG
+/// calls such a key "unusable").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUnusable {
+    /// The primary key carries a revocation signature (whatever its
+    /// reason: a key revoked as superseded is not sealed to either).
+    Revoked,
+    /// The primary key expired at this time (Unix seconds).
+    Expired { at: i64 },
+    /// Encryption subkeys there are, but each is revoked or expired.
+    NoValidEncryptionKey,
+}
+
+impl fmt::Display for KeyUnusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyUnusable::Revoked => f.write_str("is revoked"),
+            KeyUnusable::Expired { at } => write!(f, "expired on {}", utc(*at)),
+            KeyUnusable::NoValidEncryptionKey => {
+                f.write_str("has no valid encryption subkey (each is revoked or expired)")
+            }
+        }
+    }
+}
+
+/// A Unix time as the errors and `check` show it.
+fn utc(at: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(at, 0).map_or_else(
+        || at.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+/// The newest of some self-signatures (by their creation time).
+fn newest<'a>(sigs: impl Iterator<Item = &'a Signature>) -> Option<&'a Signature> {
+    sigs.max_by_key(|s| s.created().map_or(0, |t| t.as_secs()))
+}
+
+/// When a key made at `created` expires by `sig`'s key expiration time
+/// (none, or zero: never).
+fn expiry_of(created: pgp::types::Timestamp, sig: Option<&Signature>) -> Option<i64> {
+    sig.and_then(Signature::key_expiration_time)
+        .filter(|d| d.as_secs() != 0)
+        .map(|d| i64::from(created.as_secs()) + i64::from(d.as_secs()))
+}
+
+/// A certificate's primary key at `now`: revoked, expired, or valid until
+/// (when it expires) — and its newest self-signature, whose key flags say
+/// what it may do. Revocation signatures were verified at load
+/// ([`read_public`]).
+fn primary_at(cert: &SignedPublicKey, now: i64) -> Result<Valid<'_>, KeyUnusable> {
+    if !cert.details.revocation_signatures.is_empty() {
+        return Err(KeyUnusable::Revoked);
+    }
+    let selfsig = newest(
+        cert.details.direct_signatures.iter().chain(
+            cert.details
+                .users
+                .iter()
+                .flat_map(|u| u.signatures.iter())
+                .filter(|s| {
+                    matches!(
+                        s.typ(),
+                        Some(
+                            SignatureType::CertGeneric
+                                | SignatureType::CertPersona
+                                | SignatureType::CertCasual
+                                | SignatureType::CertPositive
+                        )
+                    )
+                }),
+        ),
+    );
+    let until = expiry_of(cert.primary_key.created_at(), selfsig);
+    match until {
+        Some(at) if at <= now => Err(KeyUnusable::Expired { at }),
+        _ => Ok(Valid {
+            until,
+            sig: selfsig,
+        }),
+    }
+}
+
+/// A subkey at `now`: revoked or expired (None), else valid until, with
+/// its newest binding signature.
+fn subkey_at(sub: &SignedPublicSubKey, now: i64) -> Option<Valid<'_>> {
+    if sub
+        .signatures
+        .iter()
+        .any(|s| s.typ() == Some(SignatureType::SubkeyRevocation))
+    {
+        return None;
+    }
+    let binding = newest(
+        sub.signatures
+            .iter()
+            .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding)),
+    )?;
+    let until = expiry_of(sub.key.created_at(), Some(binding));
+    match until {
+        Some(at) if at <= now => None,
+        _ => Some(Valid {
+            until,
+            sig: Some(binding),
+        }),
+    }
+}
+
+/// A key valid at some time: until when, by which self-signature.
+struct Valid<'a> {
+    until: Option<i64>,
+    sig: Option<&'a Signature>,
+}
+
+fn may_encrypt(sig: Option<&Signature>) -> bool {
+    sig.is_some_and(|sig| {
+        let flags = sig.key_flags();
+        flags.encrypt_comms() || flags.encrypt_storage()
+    })
+}
+
+fn may_sign(sig: Option<&Signature>) -> bool {
+    sig.is_some_and(|sig| sig.key_flags().sign())
+}
+
+/// A key a file is encrypted to: an encryption subkey, or a primary key
+/// that may encrypt.
+#[derive(Clone)]
+enum EncKey {
+    Primary(pgp::packet::PublicKey),
+    Sub(pgp::packet::PublicSubkey),
+}
+
+impl EncKey {
+    fn fingerprint(&self) -> String {
+        match self {
+            EncKey::Primary(k) => hex(&k.fingerprint()),
+            EncKey::Sub(k) => hex(&k.fingerprint()),
+        }
+    }
+}
+
+/// A partner's key file as configured: where it is, what it holds.
+struct CertFile {
+    path: PathBuf,
+    cert: SignedPublicKey,
+}
+
+/// The keys of `cert` a file sealed at `now` is encrypted to: its
+/// encryption subkeys (or primary) that are valid then, the primary
+/// neither revoked nor expired. With the time the last of them expires.
+fn encryption_keys(
+    cert: &SignedPublicKey,
+    now: i64,
+) -> Result<(Vec<EncKey>, Option<i64>), KeyUnusable> {
+    let primary = primary_at(cert, now)?;
+    let mut keys = Vec::new();
+    // None: one of them never expires.
+    let mut last: Option<Option<i64>> = None;
+    let mut note = |until: Option<i64>| {
+        last = Some(match (last, until) {
+            (Some(None), _) | (_, None) => None,
+            (Some(Some(a)), Some(b)) => Some(a.max(b)),
+            (None, Some(b)) => Some(b),
+        })
+    };
+    if cert.primary_key.algorithm().can_encrypt() && may_encrypt(primary.sig) {
+        keys.push(EncKey::Primary(cert.primary_key.clone()));
+        note(None);
+    }
+    for sub in &cert.public_subkeys {
+        if !sub.key.algorithm().can_encrypt() {
+            continue;
+        }
+        if let Some(valid) = subkey_at(sub, now).filter(|v| may_encrypt(v.sig)) {
+            keys.push(EncKey::Sub(sub.key.clone()));
+            note(valid.until);
+        }
+    }
+    if keys.is_empty() {
+        return Err(KeyUnusable::NoValidEncryptionKey);
+    }
+    // The primary's end is every subkey's end.
+    let until = match (last.flatten(), primary.until) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok((keys, until))
+}
+
+/// Whether `cert` has any encryption-capable key at all, valid or not
+/// (a sign-only key is refused as such, not as expired).
+fn can_ever_encrypt(cert: &SignedPublicKey) -> bool {
+    cert.primary_key.algorithm().can_encrypt()
+        || cert.public_subkeys.iter().any(|sub| {
+            sub.key.algorithm().can_encrypt()
+                && may_encrypt(newest(
+                    sub.signatures
+                        .iter()
+                        .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding)),
+                ))
+        })
+}
+
+/// Now, as OpenPGP's clocks count (Unix seconds).
+fn unix(now: chrono::DateTime<chrono::Utc>) -> i64 {
+    now.timestamp()
+}
+
+/// A partner key that expires soon, for `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiring {
+    pub path: PathBuf,
+    pub key: String,
+    /// When the last of its usable encryption keys (or the primary) expires.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// The partner's keys a sealed file is encrypted to, whether we sign it,
-/// and whether it is armored.
+/// and whether it is armored. The keys are chosen at sealing time
+/// ([`PgpRecipients::at`]): a key valid when the config was loaded may have
+/// expired since.
 pub struct PgpRecipients {
-    keys: Arc<Vec<SignedPublicSubKey>>,
+    certs: Arc<Vec<CertFile>>,
+    keys: Arc<Vec<EncKey>>,
     pub sign: bool,
     pub armor: bool,
 }
 
 impl fmt::Debug for PgpRecipients {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fps: Vec<String> = self.keys.iter().map(|k| hex(&k.fingerprint())).collect();
+        let fps: Vec<String> = self.keys.iter().map(EncKey::fingerprint).collect();
         write!(
             f,
             "PgpRecipients({fps:?}, sign: {}, armor: {})",
@@ -131,41 +359,90 @@ impl fmt::Debug for PgpRecipients {
 }
 
 impl PgpRecipients {
-    /// Loads the partner's public key files: each must hold a certificate
-    /// with at least one encryption subkey.
+    /// Loads the partner's public key files: each must hold certificates
+    /// with at least one encryption key valid now (not revoked, not
+    /// expired, its primary neither), else it is refused naming the file
+    /// and the key.
     pub fn load(paths: &[PathBuf], sign: bool, armor: bool) -> Result<Self, CryptError> {
         if paths.is_empty() {
             return Err(CryptError::NoRecipients);
         }
-        let mut keys = Vec::new();
+        let mut certs = Vec::new();
         for path in paths {
             for cert in read_public(path)? {
-                let usable: Vec<SignedPublicSubKey> = cert
-                    .public_subkeys
-                    .iter()
-                    .filter(|sub| {
-                        sub.key.algorithm().can_encrypt()
-                            && sub.signatures.last().is_some_and(|sig| {
-                                let flags = sig.key_flags();
-                                flags.encrypt_comms() || flags.encrypt_storage()
-                            })
-                    })
-                    .cloned()
-                    .collect();
-                if usable.is_empty() {
+                if !can_ever_encrypt(&cert) {
                     return Err(key_problem(
                         path,
                         format!("key {} has no encryption subkey", hex(&cert.fingerprint())),
                     ));
                 }
-                keys.extend(usable);
+                certs.push(CertFile {
+                    path: path.clone(),
+                    cert,
+                });
             }
         }
-        Ok(PgpRecipients {
-            keys: Arc::new(keys),
+        let loaded = PgpRecipients {
+            certs: Arc::new(certs),
+            keys: Arc::new(Vec::new()),
             sign,
             armor,
+        };
+        loaded.at(chrono::Utc::now())
+    }
+
+    /// These keys as a file sealed at `now` is encrypted to them: every
+    /// certificate must have an encryption key valid then, else
+    /// [`CryptError::UnusableKey`] names its file and fingerprint (nothing
+    /// is sealed to a part of the partner's keys, nor to none).
+    pub fn at(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Self, CryptError> {
+        let now = unix(now);
+        let mut keys = Vec::new();
+        for CertFile { path, cert } in self.certs.iter() {
+            let (usable, _) =
+                encryption_keys(cert, now).map_err(|why| CryptError::UnusableKey {
+                    path: path.clone(),
+                    key: hex(&cert.fingerprint()),
+                    why,
+                })?;
+            keys.extend(usable);
+        }
+        Ok(PgpRecipients {
+            certs: Arc::clone(&self.certs),
+            keys: Arc::new(keys),
+            sign: self.sign,
+            armor: self.armor,
         })
+    }
+
+    /// The keys that expire within `within` of `now` (`check` warns).
+    pub fn expiring(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        within: chrono::Duration,
+    ) -> Vec<Expiring> {
+        let horizon = unix(now + within);
+        self.certs
+            .iter()
+            .filter_map(|CertFile { path, cert }| {
+                let (_, until) = encryption_keys(cert, unix(now)).ok()?;
+                let at = until.filter(|at| *at <= horizon)?;
+                Some(Expiring {
+                    path: path.clone(),
+                    key: hex(&cert.fingerprint()),
+                    at: chrono::DateTime::<chrono::Utc>::from_timestamp(at, 0)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The fingerprints of the keys files are encrypted to, sorted: what
+    /// a spooled file records, to be compared before it is uploaded.
+    pub fn fingerprints(&self) -> Vec<String> {
+        let mut fps: Vec<String> = self.keys.iter().map(EncKey::fingerprint).collect();
+        fps.sort();
+        fps.dedup();
+        fps
     }
 }
 
@@ -193,29 +470,43 @@ impl PgpVerifiers {
         Ok(PgpVerifiers { certs })
     }
 
-    /// Each certificate's primary key and signing subkeys, with the
-    /// certificate's fingerprint.
-    fn keys(&self) -> impl Iterator<Item = (&dyn VerifyingKey, String)> {
-        self.certs.iter().flat_map(|cert| {
-            let name = hex(&cert.fingerprint());
-            let primary = std::iter::once((&cert.primary_key as &dyn VerifyingKey, name.clone()));
-            let subs = cert
-                .public_subkeys
-                .iter()
-                .filter(|s| {
-                    s.signatures
-                        .last()
-                        .is_some_and(|sig| sig.key_flags().sign())
-                })
-                .map(move |s| (&s.key as &dyn VerifyingKey, name.clone()));
-            primary.chain(subs)
-        })
+    /// The certificates that cannot sign at `now`: revoked or expired
+    /// (`check` warns; their signatures are refused).
+    pub fn unusable(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<(String, KeyUnusable)> {
+        self.certs
+            .iter()
+            .filter_map(|cert| {
+                primary_at(cert, unix(now))
+                    .err()
+                    .map(|why| (hex(&cert.fingerprint()), why))
+            })
+            .collect()
     }
 
-    /// Whether a key id or fingerprint (as a signature names its issuer)
-    /// belongs to one of these certificates.
-    fn knows(&self, issuer: &[u8]) -> bool {
-        self.certs.iter().any(|cert| {
+    /// Each certificate's primary key and signing subkeys valid at `now`
+    /// (the primary neither revoked nor expired, the subkey neither), with
+    /// the certificate's fingerprint.
+    fn keys(&self, now: i64) -> impl Iterator<Item = (&dyn VerifyingKey, String)> {
+        self.certs
+            .iter()
+            .filter(move |cert| primary_at(cert, now).is_ok())
+            .flat_map(move |cert| {
+                let name = hex(&cert.fingerprint());
+                let primary =
+                    std::iter::once((&cert.primary_key as &dyn VerifyingKey, name.clone()));
+                let subs = cert
+                    .public_subkeys
+                    .iter()
+                    .filter(move |s| subkey_at(s, now).is_some_and(|v| may_sign(v.sig)))
+                    .map(move |s| (&s.key as &dyn VerifyingKey, name.clone()));
+                primary.chain(subs)
+            })
+    }
+
+    /// The certificate a key id or fingerprint (as a signature names its
+    /// issuer) belongs to, if it is one of these.
+    fn owner(&self, issuer: &[u8]) -> Option<&SignedPublicKey> {
+        self.certs.iter().find(|cert| {
             let ids = std::iter::once((
                 cert.primary_key.fingerprint(),
                 cert.primary_key.legacy_key_id(),
@@ -228,6 +519,43 @@ impl PgpVerifiers {
             ids.into_iter()
                 .any(|(fp, id)| fp.as_bytes() == issuer || AsRef::<[u8]>::as_ref(&id) == issuer)
         })
+    }
+
+    /// Why the key `issuer` names (a primary or subkey of one of these
+    /// certificates) cannot sign at `now`, if it cannot.
+    fn unusable_signer(&self, issuer: &[u8], now: i64) -> Option<KeyUnusable> {
+        let cert = self.owner(issuer)?;
+        if let Err(why) = primary_at(cert, now) {
+            return Some(why);
+        }
+        let sub = cert.public_subkeys.iter().find(|s| {
+            s.key.fingerprint().as_bytes() == issuer
+                || AsRef::<[u8]>::as_ref(&s.key.legacy_key_id()) == issuer
+        })?;
+        match subkey_at(sub, now) {
+            Some(_) => None,
+            None => Some(
+                if sub
+                    .signatures
+                    .iter()
+                    .any(|s| s.typ() == Some(SignatureType::SubkeyRevocation))
+                {
+                    KeyUnusable::Revoked
+                } else {
+                    KeyUnusable::Expired {
+                        at: expiry_of(
+                            sub.key.created_at(),
+                            newest(
+                                sub.signatures
+                                    .iter()
+                                    .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding)),
+                            ),
+                        )
+                        .unwrap_or(now),
+                    }
+                },
+            ),
+        }
     }
 }
 
@@ -448,10 +776,16 @@ impl<W: Write + Send + 'static> PgpSealer<W> {
                 let mut rng = rand::thread_rng();
                 let mut builder = MessageBuilder::from_reader("", input)
                     .seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
+                if keys.is_empty() {
+                    // Never sealed to nothing (`PgpRecipients::at` refuses first).
+                    return Err(CryptError::Encrypt("no OpenPGP key to seal to".into()));
+                }
                 for key in keys.iter() {
-                    builder
-                        .encrypt_to_key(&mut rng, key)
-                        .map_err(|e| CryptError::Encrypt(e.to_string()))?;
+                    match key {
+                        EncKey::Primary(k) => builder.encrypt_to_key(&mut rng, k),
+                        EncKey::Sub(k) => builder.encrypt_to_key(&mut rng, k),
+                    }
+                    .map_err(|e| CryptError::Encrypt(e.to_string()))?;
                 }
                 if let Some(id) = &signer {
                     builder.sign(id.signer(), id.password(), HashAlgorithm::Sha256);
@@ -741,8 +1075,12 @@ impl PgpReader<'_> {
         if count == 0 {
             return Err(CryptError::OpenPgp(PgpProblem::Unsigned));
         }
+        // Judged at the wall clock's now: a signature's own creation time
+        // is the signer's word, so a revoked or expired key's signature is
+        // refused whenever it says it was made (fail closed).
+        let now = unix(chrono::Utc::now());
         for index in 0..count {
-            for (key, _) in verifiers.keys() {
+            for (key, _) in verifiers.keys(now) {
                 if self.msg.verify_nested_explicit(index, key).is_ok() {
                     return Ok(());
                 }
@@ -765,7 +1103,11 @@ impl PgpReader<'_> {
                         .map(|id| AsRef::<[u8]>::as_ref(*id).to_vec()),
                 )
                 .collect();
-            if let Some(ours) = named.iter().find(|n| verifiers.knows(n)) {
+            if let Some(ours) = named.iter().find(|n| verifiers.owner(n).is_some()) {
+                let key: String = ours.iter().map(|b| format!("{b:02X}")).collect();
+                if let Some(why) = verifiers.unusable_signer(ours, now) {
+                    return Err(CryptError::OpenPgp(PgpProblem::SignerUnusable { key, why }));
+                }
                 return Err(CryptError::OpenPgp(PgpProblem::BadSignature {
                     key: ours.iter().map(|b| format!("{b:02X}")).collect(),
                 }));

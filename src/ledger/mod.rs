@@ -39,8 +39,8 @@ pub use inbound::{
     InboundState, NewInbound, Reconciled, Unmatched, UnmatchedAnswer,
 };
 pub use outbound::{
-    Counts, ExportRow, ExportState, FileState, FileStatus, NewExport, OutFile, Refusal, SentClaim,
-    SentClaims, SpooledFile, ALREADY_SENT_CHUNK,
+    Counts, ExportRow, ExportState, FileState, FileStatus, Held, NewExport, OutFile, Refusal,
+    SentClaim, SentClaims, SpooledFile, ALREADY_SENT_CHUNK,
 };
 
 /// The largest ISA13 / GS06 / ST02 we hand out (nine digits).

@@ -154,6 +154,39 @@ pub struct OutFile {
     pub size: Option<i64>,
     pub state: FileState,
     pub attempts: i64,
+    /// The recipient set it was sealed to; None for a file sealed before
+    /// that was recorded.
+    pub sealed_to: Option<String>,
+}
+
+/// Why a file waiting in the spool is held back rather than uploaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Held {
+    /// Sealed to keys the partner's config no longer names (a key was
+    /// replaced, added or removed since): only the old keys open it.
+    SealedToOldKeys,
+}
+
+impl Held {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Held::SealedToOldKeys => "sealed_to_old_keys",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sealed_to_old_keys" => Some(Held::SealedToOldKeys),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A claim as it went into a file, for the ledger.
@@ -331,6 +364,8 @@ pub struct NewExport<'a> {
     /// The file's final name on the partner's server.
     pub file_name: &'a str,
     pub spool_path: &'a str,
+    /// The recipient set it is sealed to (`Seal::fingerprint`).
+    pub sealed_to: &'a str,
 }
 
 /// A sealed file durable in the spool: what step 2 records.
@@ -367,6 +402,8 @@ pub struct FileStatus {
     pub size: Option<i64>,
     pub attempts: i64,
     pub last_error: Option<String>,
+    /// Why it is held back in the spool, if it is.
+    pub held: Option<Held>,
     pub updated_at: String,
 }
 
@@ -551,17 +588,19 @@ impl Ledger {
             size,
             file_name,
             spool_path,
+            sealed_to,
         } = *new;
         let at = stamp(at);
         let mut tx = self.begin().await?;
         let file_id: i64 = sqlx::query_scalar(
-            "INSERT INTO files (direction, partner, name, spool_path, state, created_at, updated_at) \
-             VALUES ('out', $1, $2, $3, 'sealing', $4, $4) RETURNING id",
+            "INSERT INTO files (direction, partner, name, spool_path, state, created_at, updated_at, sealed_to) \
+             VALUES ('out', $1, $2, $3, 'sealing', $4, $4, $5) RETURNING id",
         )
         .bind(partner)
         .bind(file_name)
         .bind(spool_path)
         .bind(&at)
+        .bind(sealed_to)
         .fetch_one(&mut *tx)
         .await
         .map_err(query_err("recording a new file"))?;
@@ -977,7 +1016,7 @@ impl Ledger {
     /// `sealing` ones (a crash cut them short) and those waiting to go.
     pub async fn unfinished_files(&self, partner: &str) -> Result<Vec<OutFile>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT id, partner, name, spool_path, sha256, size, state, attempts FROM files \
+            "SELECT id, partner, name, spool_path, sha256, size, state, attempts, sealed_to FROM files \
              WHERE direction = 'out' AND partner = $1 \
              AND state IN ('sealing', 'spooled', 'uploading', 'verified') ORDER BY id",
         )
@@ -1001,9 +1040,50 @@ impl Ledger {
                         value: state,
                     })?,
                     attempts: col(r, "attempts", WHAT)?,
+                    sealed_to: col(r, "sealed_to", WHAT)?,
                 })
             })
             .collect()
+    }
+
+    /// A file waiting in the spool is held back (not uploaded), with why;
+    /// `status` shows it, and the next run judges it again.
+    pub async fn hold_file(
+        &self,
+        file_id: i64,
+        held: Held,
+        detail: &str,
+        at: Stamp,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE files SET held = $2, last_error = $3, updated_at = $4 WHERE id = $1")
+            .bind(file_id)
+            .bind(held.as_str())
+            .bind(detail)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("holding a file back"))?;
+        event(
+            &mut tx,
+            &at,
+            (None, Some(file_id)),
+            (held.as_str(), AuditAction::AttemptFailed),
+            detail,
+        )
+        .await?;
+        self.commit_audited(tx, "committing a file held back").await
+    }
+
+    /// A file no longer held back (its keys are the partner's again).
+    pub async fn release_file(&self, file_id: i64) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE files SET held = NULL WHERE id = $1 AND held IS NOT NULL")
+            .bind(file_id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("releasing a file"))?;
+        Ok(())
     }
 
     /// Exports picked up or spooled but not yet moved to `processed/`.
@@ -1233,7 +1313,7 @@ impl Ledger {
     pub async fn recent_files(&self, limit: i64) -> Result<Vec<FileStatus>, LedgerError> {
         let rows = sqlx::query(
             "SELECT f.id, f.direction, f.partner, f.name, f.state, f.size, f.attempts, f.last_error, \
-             f.updated_at, (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id) AS claims \
+             f.held, f.updated_at, (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id) AS claims \
              FROM files f ORDER BY f.id DESC LIMIT $1",
         )
         .bind(limit)
@@ -1253,6 +1333,13 @@ impl Ledger {
                     size: col(r, "size", WHAT)?,
                     attempts: col(r, "attempts", WHAT)?,
                     last_error: col(r, "last_error", WHAT)?,
+                    held: match col::<Option<String>>(r, "held", WHAT)? {
+                        None => None,
+                        Some(word) => Some(Held::parse(&word).ok_or(LedgerError::Corrupt {
+                            what: "held file reason",
+                            value: word,
+                        })?),
+                    },
                     updated_at: col(r, "updated_at", WHAT)?,
                 })
             })

@@ -214,3 +214,51 @@ fn an_export_with_one_bad_claim_sends_the_good_ones_and_sets_the_bad_one_aside()
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
 }
+
+/// A file that waited in the spool (partner unreachable) while the
+/// partner's key was replaced is sealed to the old key: it is not
+/// uploaded, `submit` and `status` say why (`sealed_to_old_keys`), and it
+/// goes once the partner's key is the one it was sealed to again.
+#[test]
+fn a_file_sealed_to_a_replaced_key_is_held_not_delivered() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    let reachable = ws.partner.clone();
+    let mut away = reachable.clone();
+    away.port = common::sshd::free_port();
+    away.attempts = 1;
+    ws.write_config(&away, &ws.user.clone());
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "unreachable: {}", text(&out));
+    assert_eq!(ws.out_files().len(), 1, "{}", text(&out));
+
+    // The partner's key is replaced; the partner is back.
+    let old = (ws.partner_identity.clone(), ws.partner_recipient.clone());
+    let (_, new_recipient) = common::tools::age_key(ws.dir.path(), "partner-new-age.txt");
+    ws.partner_recipient = new_recipient;
+    ws.write_config(&reachable, &ws.user.clone());
+    let out = ws.submit(&[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("sealed_to_old_keys"), "{said}");
+    assert!(
+        names_in(&ws.partner.outbound_dir).is_empty(),
+        "nothing sealed to the old key reaches the partner: {said}"
+    );
+    let status = ws.run(&["status"], &[]);
+    let shown = text(&status);
+    assert!(shown.contains("held: sealed_to_old_keys"), "{shown}");
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)], "{said}");
+
+    // The old key is the partner's again (the rotation was undone): it goes.
+    ws.partner_recipient = old.1;
+    ws.write_config(&reachable, &ws.user.clone());
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let sent = names_in(&ws.partner.outbound_dir);
+    assert_eq!(sent.len(), 1, "{}", text(&out));
+    let opened = age_decrypt(&old.0, &ws.partner.outbound_dir.join(&sent[0]));
+    assert!(opened.starts_with(b"ISA*"), "the old key opens it");
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+}

@@ -12,8 +12,8 @@ use common::sshd::Sshd;
 use common::tools::private;
 use common::workspace::{names_in, Workspace, PARTNER};
 use edi_courier::crypt::{
-    open_inbound, CryptError, InboundKeys, PgpIdentity, PgpKeys, PgpProblem, PgpRecipients,
-    PgpVerifiers, Sealer,
+    open_inbound, CryptError, InboundKeys, KeyUnusable, PgpIdentity, PgpKeys, PgpProblem,
+    PgpRecipients, PgpVerifiers, Sealer,
 };
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -568,4 +568,227 @@ fn config_names_the_problem_key_and_needs_our_key_to_sign() {
         said.contains("payer.asc") && said.contains("not an OpenPGP public key"),
         "{said}"
     );
+}
+
+/// The fingerprint of `uid`'s primary key and of each subkey, in order.
+fn fingerprints(gpg: &Gpg, uid: &str) -> Vec<String> {
+    let listing = String::from_utf8(gpg.ok(&["--with-colons", "--list-keys", uid])).unwrap();
+    listing
+        .lines()
+        .filter(|l| l.starts_with("fpr:"))
+        .map(|l| l.split(':').nth(9).unwrap().to_owned())
+        .collect()
+}
+
+/// Revokes `uid`'s primary key with the revocation certificate gpg made
+/// with it, as a partner publishing its revocation does.
+fn revoke_primary(gpg: &Gpg, uid: &str) {
+    let fpr = fingerprints(gpg, uid).remove(0);
+    let cert = gpg.home.path().join(format!("openpgp-revocs.d/{fpr}.rev"));
+    let text = std::fs::read_to_string(cert).unwrap();
+    let imported = gpg.home.path().join("revocation.asc");
+    std::fs::write(&imported, text.replace(":-----BEGIN", "-----BEGIN")).unwrap();
+    gpg.ok(&["--import", imported.to_str().unwrap()]);
+}
+
+/// The PKESK packets (whom a message is encrypted to) gpg sees in `file`.
+fn encrypted_to(gpg: &Gpg, file: &Path) -> Vec<String> {
+    let out = gpg.run(&["--list-packets", file.to_str().unwrap()]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("pubkey enc packet"))
+        .map(|l| l.rsplit("keyid ").next().unwrap().trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn revoked_or_expired_partner_keys_are_refused_and_only_valid_subkeys_are_sealed_to() {
+    let gpg = Gpg::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = key_dir(dir.path());
+    let load = |uid: &str, file: &str| {
+        let path = keys.join(file);
+        gpg.export_public(uid, &path);
+        (
+            path.clone(),
+            PgpRecipients::load(std::slice::from_ref(&path), false, false),
+        )
+    };
+    // A revoked primary key.
+    gpg.key("Revoked <rev@payer.test>", "");
+    revoke_primary(&gpg, "rev@payer.test");
+    let (_, revoked) = load("rev@payer.test", "rev.asc");
+    let err = revoked.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CryptError::UnusableKey {
+                why: KeyUnusable::Revoked,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("rev.asc") && err.to_string().contains("is revoked"),
+        "{err}"
+    );
+    // A key that expired in 2020.
+    gpg.ok(&[
+        "--faked-system-time",
+        "20200101T000000",
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "Expired <exp@payer.test>",
+        "future-default",
+        "default",
+        "1d",
+    ]);
+    let (_, expired) = load("exp@payer.test", "exp.asc");
+    let err = expired.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CryptError::UnusableKey {
+                why: KeyUnusable::Expired { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("expired on 2020-01-02"), "{err}");
+    // Two encryption subkeys, the first revoked: only the second is used.
+    gpg.key("Multi <multi@payer.test>", "");
+    let primary = fingerprints(&gpg, "multi@payer.test").remove(0);
+    gpg.ok(&[
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "",
+        "--quick-add-key",
+        &primary,
+        "rsa2048",
+        "encr",
+        "never",
+    ]);
+    let edit = Command::new("gpg")
+        .env("GNUPGHOME", gpg.home.path())
+        .args([
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--command-fd",
+            "0",
+            "--edit-key",
+            "multi@payer.test",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"key 1\nrevkey\ny\n0\n\ny\nsave\n")?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(edit.success());
+    let fprs = fingerprints(&gpg, "multi@payer.test");
+    let (revoked_sub, valid_sub) = (&fprs[1], &fprs[2]);
+    let (_, multi) = load("multi@payer.test", "multi.asc");
+    let multi = multi.unwrap();
+    assert_eq!(multi.fingerprints(), std::slice::from_ref(valid_sub));
+    let sealed = dir.path().join("multi.pgp");
+    let mut sealer =
+        Sealer::openpgp(&multi, None, std::fs::File::create(&sealed).unwrap()).unwrap();
+    sealer.write_all(&text(1000)).unwrap();
+    sealer.finish().unwrap();
+    let to = encrypted_to(&gpg, &sealed);
+    assert_eq!(to.len(), 1, "one PKESK, to the valid subkey: {to:?}");
+    assert!(valid_sub.ends_with(&to[0]), "{to:?} {valid_sub}");
+    assert!(!revoked_sub.ends_with(&to[0]), "{to:?}");
+}
+
+#[test]
+fn an_answer_signed_by_a_since_revoked_verify_with_key_is_refused() {
+    let p = parties("");
+    let plain = p.dir.path().join("ack.999");
+    std::fs::write(&plain, ack_999(7)).unwrap();
+    let signed = p.dir.path().join("signed.pgp");
+    p.gpg
+        .seal(&plain, &signed, Some(OUR_UID), Some(PARTNER_UID), false);
+    assert!(
+        p.open(&signed, true).is_ok(),
+        "signed while valid: accepted"
+    );
+    // The partner revokes its key (compromised, say); we learn of it.
+    revoke_primary(&p.gpg, PARTNER_UID);
+    p.gpg.export_public(PARTNER_UID, &p.partner_pub);
+    let err = p.open(&signed, true).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CryptError::OpenPgp(PgpProblem::SignerUnusable {
+                why: KeyUnusable::Revoked,
+                ..
+            })
+        ),
+        "refused whenever it was signed: {err}"
+    );
+}
+
+#[test]
+fn a_key_that_expires_after_check_stops_the_run_and_check_warns_before() {
+    let p = parties("");
+    // The partner's key expires in ten days.
+    p.gpg.ok(&[
+        "--quick-set-expire",
+        &fingerprints(&p.gpg, PARTNER_UID)[0],
+        "10d",
+    ]);
+    p.gpg.ok(&[
+        "--quick-set-expire",
+        &fingerprints(&p.gpg, PARTNER_UID)[0],
+        "10d",
+        "*",
+    ]);
+    p.gpg.export_public(PARTNER_UID, &p.partner_pub);
+    let ws = Workspace::offline();
+    openpgp_config(&ws, &p);
+    let check = ws.run(&["check", "--offline"], &[]);
+    let said = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert_eq!(check.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("warning: acme: OpenPGP key") && said.contains("within 30 days"),
+        "{said}"
+    );
+    // Twenty days on, the key has expired since `check`: nothing is sealed.
+    let export = ws.drop_export(
+        &common::root().join("examples/clinic-claims.csv"),
+        "clinic.csv",
+    );
+    let later = (chrono::Local::now() + chrono::Duration::days(20))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let out = ws.run(
+        &["submit", "--partner", PARTNER],
+        &[("EDI_COURIER_NOW", &later)],
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("expired on"), "{said}");
+    assert!(export.exists(), "the export stays in the outbox: {said}");
+    assert!(ws.out_files().is_empty(), "nothing sealed: {said}");
 }
