@@ -74,6 +74,46 @@ pub enum ConfigError {
     },
 }
 
+/// A folder `purge` removes old files from (`paths.archive`,
+/// `paths.remittances`) that is not a folder of edi-courier's own. At load
+/// it becomes [`ConfigError::Invalid`] with `field` the setting (so the
+/// daemon's fault identity stays the field at fault); `purge` checks again
+/// and refuses with this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} {clash}; a retention folder must be one of edi-courier's own (purge removes old files from it)", folder.display())]
+pub struct RetentionError {
+    /// `paths.archive` or `paths.remittances`.
+    pub setting: &'static str,
+    /// The folder as configured.
+    pub folder: PathBuf,
+    pub clash: RetentionClash,
+}
+
+/// Why a retention folder is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetentionClash {
+    /// It is `/`.
+    Root,
+    /// It is the configuration file's own folder.
+    ConfigFolder,
+    /// It is, or holds, what another setting names.
+    Holds { setting: String, path: PathBuf },
+}
+
+impl fmt::Display for RetentionClash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RetentionClash::Root => f.write_str("is the root folder"),
+            RetentionClash::ConfigFolder => {
+                f.write_str("is the folder of the configuration file itself")
+            }
+            RetentionClash::Holds { setting, path } => {
+                write!(f, "is or holds {setting} ({})", path.display())
+            }
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -713,6 +753,11 @@ pub struct Config {
     /// Our OpenPGP key, parsed and unlocked once at load.
     pub openpgp_identity: Option<Arc<PgpIdentity>>,
     pub partners: BTreeMap<String, Partner>,
+    /// Every file and folder the configuration names besides the retention
+    /// folders (setting, resolved path): the config's own folder, the
+    /// ledger's folder, the key and secret files, spool, outbox, jobs and
+    /// maps. No retention folder may be or hold one ([`Config::check_retention`]).
+    pub guarded: Vec<(String, PathBuf)>,
 }
 
 impl Config {
@@ -848,6 +893,8 @@ impl Config {
             (None, None) => None,
         };
         let mut partners = BTreeMap::new();
+        // The files partners' settings name, for `guarded`.
+        let mut key_files: Vec<(String, PathBuf)> = Vec::new();
         for (name, p) in raw.partners {
             if let Err(problem) = check_partner_name(&name) {
                 return Err(invalid(
@@ -912,6 +959,7 @@ impl Config {
                 within(field, u64::from(hours), 0..=MAX_DEADLINE_HOURS)?;
             }
             let profile_ref = if p.profile.ends_with(".toml") {
+                key_files.push((at("profile"), here(Path::new(&p.profile))));
                 here(Path::new(&p.profile)).display().to_string()
             } else {
                 let named = paths
@@ -953,12 +1001,16 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?;
             let key_file = p.key_file.as_deref().map(here);
+            if let Some(file) = &key_file {
+                key_files.push((at("key_file"), file.clone()));
+            }
             if let Some(key_file) = &key_file {
                 check_secret_file(key_file).map_err(|e| invalid(at("key_file"), e))?;
             }
             let password_file = p.password_file.as_deref().map(here);
             if let Some(password_file) = &password_file {
                 check_secret_file(password_file).map_err(|e| invalid(at("password_file"), e))?;
+                key_files.push((at("password_file"), password_file.clone()));
             }
             if key_file.is_none() && password_file.is_none() {
                 return Err(invalid(
@@ -1008,6 +1060,9 @@ impl Config {
                         ));
                     }
                     let keys: Vec<PathBuf> = openpgp.iter().map(|p| here(p)).collect();
+                    for (i, key) in keys.iter().enumerate() {
+                        key_files.push((format!("{}[{}]", at("seal.openpgp"), i + 1), key.clone()));
+                    }
                     Seal::OpenPgp(PgpRecipients::load(&keys, sign, armor).map_err(seal_err)?)
                 }
             };
@@ -1021,6 +1076,9 @@ impl Config {
                 }
                 Some(keys) => {
                     let keys: Vec<PathBuf> = keys.iter().map(|p| here(p)).collect();
+                    for (i, key) in keys.iter().enumerate() {
+                        key_files.push((format!("{}[{}]", at("verify_with"), i + 1), key.clone()));
+                    }
                     Some(PgpVerifiers::load(&keys).map_err(seal_err)?)
                 }
             };
@@ -1089,7 +1147,45 @@ impl Config {
             );
         }
         let archive = Archive::validate(raw.archive, &identities, invalid)?;
-        Ok(Config {
+        let mut guarded = vec![
+            ("the configuration's folder".to_owned(), base.clone()),
+            ("paths.outbox".to_owned(), paths.outbox.clone()),
+            ("paths.spool".to_owned(), paths.spool.clone()),
+            ("paths.jobs_dir".to_owned(), paths.jobs_dir.clone()),
+            ("paths.maps_dir".to_owned(), paths.maps_dir.clone()),
+        ];
+        if let Some(file) = ledger_url.sqlite_file() {
+            let folder = file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_owned();
+            guarded.push(("the ledger's folder (ledger.url)".to_owned(), folder));
+        }
+        for (field, file) in [
+            ("ledger.url_file", &raw.ledger.url_file),
+            ("openpgp_identity", &raw.openpgp_identity),
+            ("openpgp_passphrase_file", &raw.openpgp_passphrase_file),
+        ] {
+            if let Some(file) = file {
+                guarded.push((field.to_owned(), here(file)));
+            }
+        }
+        for (i, id) in identities.iter().enumerate() {
+            guarded.push((format!("identities[{}]", i + 1), id.clone()));
+        }
+        if let Some(smtp) = &smtp {
+            for (field, file) in [
+                ("smtp.password_file", &smtp.password_file),
+                ("smtp.ca_file", &smtp.ca_file),
+            ] {
+                if let Some(file) = file {
+                    guarded.push((field.to_owned(), file.clone()));
+                }
+            }
+        }
+        guarded.extend(key_files);
+        let config = Config {
             origin: path.to_owned(),
             paths,
             ledger_url,
@@ -1098,7 +1194,64 @@ impl Config {
             identities,
             openpgp_identity,
             partners,
-        })
+            guarded,
+        };
+        config.check_retention().map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            field: e.setting.to_owned(),
+            problem: e.to_string(),
+        })?;
+        Ok(config)
+    }
+
+    /// The folders `purge` removes old files from, by setting.
+    pub fn retention_folders(&self) -> [(&'static str, &Path); 2] {
+        [
+            ("paths.archive", self.paths.archive.as_path()),
+            ("paths.remittances", self.paths.remittances.as_path()),
+        ]
+    }
+
+    /// Refuses a retention folder that is `/`, the config's own folder, or
+    /// is or holds any other path the config names (the ledger's folder,
+    /// keys, spool, outbox, the other retention folder): `purge` must never
+    /// reach what it did not write. Paths are compared resolved (absolute,
+    /// symbolic links in what exists followed, `.` and `..` folded).
+    pub fn check_retention(&self) -> Result<(), RetentionError> {
+        let folders = self.retention_folders();
+        for (i, (setting, folder)) in folders.iter().enumerate() {
+            let resolved = resolve_path(folder);
+            let refuse = |clash| RetentionError {
+                setting,
+                folder: folder.to_path_buf(),
+                clash,
+            };
+            if resolved.parent().is_none() {
+                return Err(refuse(RetentionClash::Root));
+            }
+            let others = folders
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (s, p))| ((*s).to_owned(), p.to_path_buf()));
+            for (other, path) in self.guarded.iter().cloned().chain(others) {
+                let held = resolve_path(&path);
+                if !held.starts_with(&resolved) {
+                    continue;
+                }
+                return Err(refuse(
+                    if other == "the configuration's folder" && held == resolved {
+                        RetentionClash::ConfigFolder
+                    } else {
+                        RetentionClash::Holds {
+                            setting: other,
+                            path,
+                        }
+                    },
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn partner(&self, name: &str) -> Option<&Partner> {
@@ -1150,7 +1303,7 @@ impl Archive {
 /// A partner's name becomes the name of its folders (outbox, spool,
 /// remittances) and locks: an identifier — ASCII letters, digits, `-` and
 /// `_`, starting with a letter or digit, at most 64 bytes — never a path.
-fn check_partner_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_partner_name(name: &str) -> Result<(), String> {
     let first_ok = name
         .chars()
         .next()
@@ -1245,4 +1398,47 @@ fn ledger_url(
 /// may write: the rules of [`crate::crypt::check_private`].
 fn check_secret_file(path: &Path) -> Result<(), String> {
     crate::crypt::check_private(path).map_err(|e| e.to_string())
+}
+
+/// `path` made absolute (against the working folder), with the symbolic
+/// links of its longest existing part followed and `.`/`..` folded in the
+/// rest: two spellings of one folder compare equal.
+pub fn resolve_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(path)
+    };
+    let mut folded = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            Component::ParentDir => {
+                folded.pop();
+            }
+            Component::CurDir => {}
+            other => folded.push(other),
+        }
+    }
+    // The longest part that exists, resolved; the rest appended.
+    let mut rest = Vec::new();
+    let mut head = folded.clone();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&head) {
+            let mut out = real;
+            for c in rest.iter().rev() {
+                out.push(c);
+            }
+            return out;
+        }
+        match (head.file_name().map(ToOwned::to_owned), head.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                head = parent.to_owned();
+            }
+            _ => return folded,
+        }
+    }
 }

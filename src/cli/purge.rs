@@ -27,7 +27,12 @@ pub fn purge(cli: &Cli, args: &PurgeArgs) -> anyhow::Result<Outcome> {
     let config = Config::load(&Config::locate(cli.config.as_deref()))?;
     let now = cli.now();
     if args.dry_run {
-        let due = crate::purge::due(&config, std::time::SystemTime::from(now));
+        let due = runtime()?.block_on(async {
+            let ledger = Ledger::open(&config.ledger_url).await?;
+            let due = crate::purge::due(&config, &ledger, now).await;
+            ledger.close().await;
+            anyhow::Ok(due?)
+        })?;
         let mut text = format!(
             "{} file(s) past retention (plain {} days, sealed {} days); nothing removed\n",
             due.len(),

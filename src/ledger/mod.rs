@@ -31,6 +31,7 @@ mod inbound;
 pub mod lease;
 mod outbound;
 mod report;
+mod retention;
 pub mod spool;
 pub use daemon::{Doubt, Overdue, PaymentDoubt, PendingAlert, RecentAlert, StatusTotal};
 pub use dialect::{redacted, Dialect, LedgerUrl};
@@ -42,6 +43,7 @@ pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, Held, NewExport, OutFile, Refusal,
     SentClaim, SentClaims, SpooledFile, ALREADY_SENT_CHUNK,
 };
+pub use retention::Written;
 
 /// The largest ISA13 / GS06 / ST02 we hand out (nine digits).
 const MAX_CONTROL: i64 = 999_999_999;
