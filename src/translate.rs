@@ -12,6 +12,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::map::json::{first_in, loose_amount, Look};
 use crate::map::{
     read_canonical, Handover, InputMap, MapError, Mapped, Opened, PaymentMap, ReadAhead, Recycle,
     Seen, Source,
@@ -67,7 +68,7 @@ pub struct Payments {
 /// One remittance (a JSON object), or several (an array), as a
 /// payment-data file holds them; serde's error names the line and field.
 /// A remittance with an amount written loosely is refused on its own
-/// ([`loose_amount`]).
+/// ([`loose_amount`](crate::map::json::loose_amount)).
 fn read_payments(path: &Path) -> Result<Vec<Result<Remittance, String>>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
@@ -88,10 +89,12 @@ fn read_payments(path: &Path) -> Result<Vec<Result<Remittance, String>>, String>
     Ok(remits
         .into_iter()
         .zip(written.into_iter().map(Some).chain(std::iter::repeat(None)))
-        .map(|(r, w)| match w.and_then(loose_amount) {
-            Some(problem) => Err(problem),
-            None => Ok(r),
-        })
+        .map(
+            |(r, w)| match w.and_then(|w| loose_amount(w, AMOUNT_MEMBERS)) {
+                Some(loose) => Err(loose.to_string()),
+                None => Ok(r),
+            },
+        )
         .collect())
 }
 
@@ -106,97 +109,6 @@ const AMOUNT_MEMBERS: &[&str] = &[
     "allowed",
     "quantity",
 ];
-
-/// What [`first_in`] does at one node of a JSON value.
-enum Look<T> {
-    /// The search ends: this is what was looked for.
-    Found(T),
-    /// Nothing here, nor under it.
-    Skip,
-    /// Nothing here; look under it.
-    Descend,
-}
-
-/// The first thing `look` finds in `v`, walking members and items in order,
-/// each told its member name (none for the top and for items) and its path
-/// (`claims[1].patient.first_name`), written into `at` as the walk goes.
-fn first_in<T>(
-    v: &serde_json::Value,
-    key: Option<&str>,
-    at: &mut String,
-    look: &mut impl FnMut(Option<&str>, &str, &serde_json::Value) -> Look<T>,
-) -> Option<T> {
-    use serde_json::Value;
-    match look(key, at, v) {
-        Look::Found(t) => return Some(t),
-        Look::Skip => return None,
-        Look::Descend => {}
-    }
-    let mark = at.len();
-    let found = match v {
-        Value::Object(members) => members.iter().find_map(|(k, child)| {
-            at.truncate(mark);
-            if !at.is_empty() {
-                at.push('.');
-            }
-            at.push_str(k);
-            first_in(child, Some(k), at, look)
-        }),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, child)| {
-            at.truncate(mark);
-            at.push_str(&format!("[{i}]"));
-            first_in(child, None, at, look)
-        }),
-        _ => None,
-    };
-    at.truncate(mark);
-    found
-}
-
-/// The first amount of payment data not written plainly — a string of
-/// digits with at most one point between digits and a leading `-` only —
-/// named by its path (`claims[0].paid`), never quoted. Decimal would read
-/// `"1.1965e2"` as 119.65 and `"+119.65"` as 119.65; an amount written so
-/// was not written by what wrote the rest and is refused, as the payment
-/// map refuses one in a CSV. A JSON number with a fraction or an exponent
-/// is refused too: it is read through a binary float.
-fn loose_amount(v: &serde_json::Value) -> Option<String> {
-    use serde_json::Value;
-    let plain = |v: &Value| match v {
-        Value::Null => true,
-        Value::String(s) => {
-            let digits = s.strip_prefix('-').unwrap_or(s);
-            let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
-            [whole, fraction]
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        }
-        Value::Number(n) => n.is_i64() || n.is_u64(),
-        _ => false,
-    };
-    let field = first_in(v, None, &mut String::new(), &mut |key, at, child| {
-        let Some(key) = key else {
-            return Look::Descend;
-        };
-        if AMOUNT_MEMBERS.contains(&key) && !plain(child) {
-            return Look::Found(at.to_owned());
-        }
-        if key == "amounts" {
-            if let Value::Array(pairs) = child {
-                for (i, pair) in pairs.iter().enumerate() {
-                    if pair.get(1).is_some_and(|a| !plain(a)) {
-                        return Look::Found(format!("{at}[{i}]"));
-                    }
-                }
-            }
-        }
-        Look::Descend
-    })?;
-    Some(format!(
-        "{field} is not written as a plain amount (a string of digits, one point \
-         between digits, a leading '-' only: no '+', exponent, spaces or commas)"
-    ))
-}
 
 /// The first text of a remittance holding what looks like a payment card
 /// number, as the claim scrubber's card guard finds one: where (a path such

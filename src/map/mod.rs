@@ -17,6 +17,7 @@ mod ahead;
 mod csv_source;
 mod direct;
 mod field;
+pub(crate) mod json;
 mod payments;
 mod plan;
 mod records;
@@ -761,6 +762,16 @@ pub struct Opened<C> {
     pub claims: C,
 }
 
+/// Members of the claim model that hold an amount or a quantity.
+const CLAIM_AMOUNT_MEMBERS: &[&str] = &[
+    "total_charge",
+    "charge",
+    "units",
+    "amount",
+    "quantity",
+    "paid_amount",
+];
+
 /// Reads canonical JSON ([`crate::model::ClaimFile`]). Each claim is checked
 /// on its own, so one bad claim does not stop the others; its "row" is its
 /// 1-based index.
@@ -797,14 +808,26 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
             let claim_id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
             let rows = Rows { first: n, last: n };
             let kept = value.clone();
-            let result = deserialize_claim(
-                value,
-                || kept.clone(),
-                &file_name,
-                rows,
-                claim_id.as_deref(),
-            )
-            .map(Box::new);
+            let result = match json::loose_amount(&value, CLAIM_AMOUNT_MEMBERS) {
+                // Decimal would read "1.85e2", "+185", "185." or a float.
+                Some(loose) => Err(vec![Problem {
+                    severity: Severity::Error,
+                    file: file_name.clone(),
+                    rows: Some(rows),
+                    claim: claim_id.clone(),
+                    message: loose.to_string(),
+                    field: loose.path,
+                    rule: "amount".into(),
+                }]),
+                None => deserialize_claim(
+                    value,
+                    || kept.clone(),
+                    &file_name,
+                    rows,
+                    claim_id.as_deref(),
+                )
+                .map(Box::new),
+            };
             let source = Source::Json(kept);
             Mapped {
                 rows,

@@ -981,3 +981,46 @@ fn a_warning_every_claim_carries_is_listed_a_hundred_times_then_counted() {
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("160 more non-ascii-transliterated warnings (counted, not listed)"));
 }
+
+#[test]
+fn json_claim_amounts_written_loosely_set_their_claim_aside_naming_the_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("examples/claims.json").unwrap()).unwrap();
+    // Decimal reads each of these as 185 or 150; none is how an amount is
+    // written, and a JSON float goes through binary floating point.
+    for (member, written) in [
+        ("total_charge", serde_json::json!("185.")),
+        ("total_charge", serde_json::json!("1.85e2")),
+        ("total_charge", serde_json::json!("+185")),
+        ("total_charge", serde_json::json!(185.0)),
+        ("lines[0].charge", serde_json::json!(150.0)),
+    ] {
+        let mut doc = doc.clone();
+        match member {
+            "total_charge" => doc["claims"][0]["total_charge"] = written.clone(),
+            _ => doc["claims"][0]["lines"][0]["charge"] = written.clone(),
+        }
+        let input = dir.path().join("batch.json");
+        std::fs::write(&input, serde_json::to_string(&doc).unwrap()).unwrap();
+        let out_path = dir.path().join("out.837");
+        let out = edi_courier(&[
+            "translate",
+            input.to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+        ]);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{written}: {said}");
+        assert!(
+            said.contains(&format!("{member} is not written as a plain amount")),
+            "{written}: {said}"
+        );
+        let (_, claims) = read_claims(&std::fs::read(&out_path).unwrap());
+        assert_eq!(
+            claims.len(),
+            doc["claims"].as_array().unwrap().len() - 1,
+            "{written}: the rest are written"
+        );
+    }
+}
