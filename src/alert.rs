@@ -599,7 +599,7 @@ fn export_alert(partner: &str, e: &ExportOutcome) -> Option<Alert> {
             Some(
                 Alert::new(
                     AlertKind::ExportFailed,
-                    format!("export-failed:{partner}:{identity}"),
+                    format!("export-failed:{partner}:{name}:{identity}"),
                     format!("{partner}: {name} not sent"),
                     format!(
                         "{error}\n\nThe export stays in the outbox and nothing of it was sent; \
