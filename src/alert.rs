@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::collect::{CollectReport, Collected};
 use crate::config::{Smtp, SmtpTls};
-use crate::ledger::{Ledger, LedgerError, Overdue, StatusTotal};
+use crate::ledger::{Ledger, LedgerError, NewAlert, Overdue, PendingAlert, StatusTotal};
 use crate::lifecycle::{ClaimStatus, StatusChanges};
 use crate::sftp::{ConnectionFault, FaultKind};
 use crate::submit::{ExportOutcome, FileOutcome, SubmitReport};
@@ -35,6 +35,9 @@ pub enum AlertError {
     },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The mail server did not take a mail sent at once (not queued).
+    #[error("mailing: {0}")]
+    Send(String),
 }
 
 /// What an alert is about. Stored in the ledger under [`AlertKind::name`].
@@ -75,6 +78,12 @@ pub enum AlertKind {
     PaymentDoubt,
     /// Delivered files whose sealed copy could not be moved to the archive.
     ArchiveFailed,
+    /// `daemon` could not start (its ledger, spool or jobs): mailed at once,
+    /// never queued (the ledger may be what failed).
+    DaemonNotStarted,
+    /// Faults of a job that were mailed have stopped: its next run did its
+    /// work. Says how many repeats came after each fault's mail.
+    Cleared,
 }
 
 impl AlertKind {
@@ -100,6 +109,85 @@ impl AlertKind {
             AlertKind::Overpaid => "overpaid",
             AlertKind::PaymentDoubt => "payment-doubt",
             AlertKind::ArchiveFailed => "archive-failed",
+            AlertKind::DaemonNotStarted => "daemon-not-started",
+            AlertKind::Cleared => "cleared",
+        }
+    }
+
+    pub const ALL: [AlertKind; 22] = [
+        AlertKind::JobFailed,
+        AlertKind::Unreachable,
+        AlertKind::HostKey,
+        AlertKind::Rejected,
+        AlertKind::Denied,
+        AlertKind::Unresolved,
+        AlertKind::Unbalanced,
+        AlertKind::Overdue,
+        AlertKind::Quarantined,
+        AlertKind::Refused,
+        AlertKind::Unmatched,
+        AlertKind::ConfigRefused,
+        AlertKind::Digest,
+        AlertKind::LeaseLost,
+        AlertKind::NotArchived,
+        AlertKind::ExportFailed,
+        AlertKind::SetAside,
+        AlertKind::Overpaid,
+        AlertKind::PaymentDoubt,
+        AlertKind::ArchiveFailed,
+        AlertKind::DaemonNotStarted,
+        AlertKind::Cleared,
+    ];
+
+    /// The kind stored under `name`.
+    pub fn from_name(name: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The faults a job's run raises that its next good run says cleared:
+    /// a job that failed, a partner not reached, a file not delivered.
+    /// (A refused export or a rejected claim stays until someone acts.)
+    pub const CLEARABLE: [AlertKind; 3] = [
+        AlertKind::JobFailed,
+        AlertKind::Unreachable,
+        AlertKind::HostKey,
+    ];
+
+    /// For a mail listing several alerts of this kind from one run: what
+    /// they are (after the count), and what to do about them.
+    fn several(self) -> (&'static str, &'static str) {
+        match self {
+            AlertKind::ExportFailed => (
+                "exports not sent",
+                "They stay in the outbox and nothing of them was sent; the next run tries \
+                 each again (one refused whole is refused again, without a control number, \
+                 until it changes).",
+            ),
+            AlertKind::Unreachable => (
+                "files not delivered",
+                "They stay in the spool and are retried at the next run.",
+            ),
+            AlertKind::SetAside => (
+                "exports with claims set aside",
+                "The set-aside claims were not sent. `edi-courier scrub` on each file lists \
+                 why, claim by claim.",
+            ),
+            AlertKind::NotArchived => (
+                "exports not archived",
+                "The ledger knows their claims: none is sent again for it. \
+                 `edi-courier status` and `edi-courier audit export` show each.",
+            ),
+            AlertKind::Quarantined | AlertKind::Unbalanced => (
+                "files quarantined",
+                "Nothing of them was applied. Each is kept in the spool and left on the \
+                 partner's server: after a fix, `edi-courier inbound retry ID`; to set one \
+                 aside, `edi-courier inbound reviewed ID`.",
+            ),
+            AlertKind::Refused => (
+                "files not collected",
+                "They were left on the partner's server.",
+            ),
+            _ => ("alerts", "`edi-courier status` lists each."),
         }
     }
 }
@@ -112,6 +200,12 @@ pub struct Alert {
     pub key: String,
     pub subject: String,
     pub body: String,
+    /// The partner it is about, when one.
+    pub partner: Option<String>,
+    /// What names it (a file and the typed reason, never a patient) in the
+    /// one mail that lists several alerts of its kind raised by one run;
+    /// None: always mailed on its own.
+    pub line: Option<String>,
 }
 
 impl Alert {
@@ -121,8 +215,25 @@ impl Alert {
             key,
             subject: format!("[edi-courier] {subject}"),
             body,
+            partner: None,
+            line: None,
         }
     }
+
+    /// An alert about one file of `partner`'s that a run may raise many of:
+    /// listed by `line` in one mail with the others of its kind.
+    fn listed(mut self, partner: &str, line: String) -> Alert {
+        self.partner = Some(partner.to_owned());
+        self.line = Some(line);
+        self
+    }
+}
+
+/// The name of a file, for a line of a mail: its last part.
+fn base_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// A reloaded config or jobs folder refused: keyed by the fault's identity
@@ -139,16 +250,55 @@ pub fn config_refused(identity: &str, detail: &str) -> Alert {
     )
 }
 
-/// Queues alerts in the ledger, coalescing repeats.
-pub async fn raise(ledger: &Ledger, alerts: &[Alert], now: Stamp) -> Result<(), LedgerError> {
+/// Queues alerts in the ledger, coalescing repeats. `job`: the job whose
+/// run raised them (its faults are said cleared when it next succeeds).
+/// Alerts of one kind about several files of one partner, raised together,
+/// share a batch: each is its own row (listed by `status`, coalesced by its
+/// own fault), and the new ones go out in one mail.
+pub async fn raise(
+    ledger: &Ledger,
+    job: Option<&str>,
+    alerts: &[Alert],
+    now: Stamp,
+) -> Result<(), LedgerError> {
+    static BATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let window_start = now - chrono::Duration::from_std(COALESCE).unwrap_or_default();
+    let group = |a: &Alert| (a.kind, a.partner.clone());
+    let mut batches: Vec<((AlertKind, Option<String>), usize, String)> = Vec::new();
+    for a in alerts.iter().filter(|a| a.line.is_some()) {
+        match batches.iter_mut().find(|(g, ..)| *g == group(a)) {
+            Some((_, n, _)) => *n += 1,
+            None => {
+                let n = BATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let id = format!(
+                    "{}:{}:{n}:{}",
+                    now.format("%Y%m%dT%H%M%S"),
+                    std::process::id(),
+                    a.kind.name()
+                );
+                batches.push((group(a), 1, id));
+            }
+        }
+    }
     for a in alerts {
+        let batch = a
+            .line
+            .as_ref()
+            .and_then(|_| batches.iter().find(|(g, ..)| *g == group(a)))
+            .filter(|(_, n, _)| *n > 1)
+            .map(|(.., id)| id.as_str());
         let queued = ledger
             .raise_alert(
-                a.kind.name(),
-                &a.key,
-                &a.subject,
-                &a.body,
+                &NewAlert {
+                    kind: a.kind.name(),
+                    key: &a.key,
+                    subject: &a.subject,
+                    body: &a.body,
+                    job,
+                    partner: a.partner.as_deref(),
+                    batch,
+                    line: a.line.as_deref(),
+                },
                 now,
                 window_start,
             )
@@ -158,11 +308,109 @@ pub async fn raise(ledger: &Ledger, alerts: &[Alert], now: Stamp) -> Result<(), 
     Ok(())
 }
 
-/// A job that could not do its work.
-pub fn job_failed(job: &str, detail: &str) -> Alert {
+/// Says the open faults of `job` cleared (its run just did its work): one
+/// `cleared` alert naming each, with the repeats that came after its mail.
+/// Nothing when the job had no open fault.
+pub async fn clear(ledger: &Ledger, job: &str, now: Stamp) -> Result<(), LedgerError> {
+    let kinds: Vec<&str> = AlertKind::CLEARABLE.iter().map(|k| k.name()).collect();
+    let cleared = ledger.clear_faults(job, &kinds, now).await?;
+    if let Some(a) = cleared_alert(job, &cleared, now) {
+        raise(ledger, None, &[a], now).await?;
+    }
+    Ok(())
+}
+
+/// The `cleared` alert for these faults of `job` (rows of one fault —
+/// one key — summed), or None when there are none.
+fn cleared_alert(job: &str, cleared: &[crate::ledger::ClearedFault], now: Stamp) -> Option<Alert> {
+    let mut keys: Vec<&str> = Vec::new();
+    for c in cleared {
+        if !keys.contains(&c.key.as_str()) {
+            keys.push(&c.key);
+        }
+    }
+    let mut lines = Vec::new();
+    let mut last_subject = "";
+    for key in &keys {
+        let rows: Vec<&crate::ledger::ClearedFault> =
+            cleared.iter().filter(|c| c.key == *key).collect();
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            continue;
+        };
+        let subject = last
+            .subject
+            .strip_prefix("[edi-courier] ")
+            .unwrap_or(&last.subject);
+        last_subject = subject;
+        let mailed: Vec<&&crate::ledger::ClearedFault> =
+            rows.iter().filter(|c| c.sent_at.is_some()).collect();
+        let since: i64 = mailed
+            .iter()
+            .map(|c| (c.repeats - c.mailed_repeats).max(0))
+            .sum();
+        let when = match mailed.last().and_then(|c| c.sent_at.as_deref()) {
+            Some(sent) => format!(
+                "mailed {}; {since} repeat(s) since that mail",
+                crate::ledger::shown(sent)
+            ),
+            None => "its mail has not gone yet".into(),
+        };
+        lines.push(format!(
+            "- {subject}\n  first raised {}; {when}",
+            crate::ledger::shown(&first.created_at)
+        ));
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let subject = if lines.len() == 1 {
+        format!("cleared: {last_subject}")
+    } else {
+        format!("job {job}: {} faults cleared", lines.len())
+    };
+    Some(Alert::new(
+        AlertKind::Cleared,
+        format!("cleared:{job}:{}", now.format("%Y%m%dT%H%M%S")),
+        subject,
+        format!(
+            "The job {job} ran without {} at {}:\n\n{}\n\n\
+             Should one come back, it is mailed again at once.",
+            if lines.len() == 1 {
+                "this fault"
+            } else {
+                "these faults"
+            },
+            crate::ledger::shown(&now.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            lines.join("\n")
+        ),
+    ))
+}
+
+/// `edi-courier daemon` could not start: mailed at once by
+/// [`Mailer::send_now`] (never queued: the ledger may be what failed).
+/// `what`: the fault's words (a path, a host, an OS error; never a claim).
+pub fn daemon_not_started(host: &str, what: &str) -> Alert {
+    Alert::new(
+        AlertKind::DaemonNotStarted,
+        format!("daemon-not-started:{host}"),
+        format!("the daemon on {host} did not start"),
+        format!(
+            "edi-courier daemon on {host} stopped before running any job:\n\n{what}\n\n\
+             Nothing is sent or collected until it starts. Fix what is named above, then \
+             start it again (under systemd it is retried on its own; this mail is not \
+             repeated for the same fault within the hour). This alert is not in the \
+             ledger: the ledger may be what failed."
+        ),
+    )
+}
+
+/// A job that could not do its work. Keyed by the fault's typed identity
+/// (`SubmitError::identity` and its like): a job failing for another reason
+/// is mailed at once; the same reason again is a repeat.
+pub fn job_failed(job: &str, identity: &str, detail: &str) -> Alert {
     Alert::new(
         AlertKind::JobFailed,
-        format!("job-failed:{job}"),
+        format!("job-failed:{job}:{identity}"),
         format!("job {job} failed"),
         format!("The job {job} failed:\n\n{detail}\n\nIt runs again at its next tick."),
     )
@@ -214,13 +462,21 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
         out.push(connection(partner, e));
     }
     for f in &report.files {
-        if let FileOutcome::Failed { name, error } = f {
-            out.push(Alert::new(
-                AlertKind::Unreachable,
-                format!("delivery:{partner}:{name}"),
-                format!("{partner}: {name} not delivered"),
-                format!("{error}\n\nIt stays in the spool and is retried at the next run."),
-            ));
+        if let FileOutcome::Failed {
+            name,
+            error,
+            identity,
+        } = f
+        {
+            out.push(
+                Alert::new(
+                    AlertKind::Unreachable,
+                    format!("delivery:{partner}:{name}:{identity}"),
+                    format!("{partner}: {name} not delivered"),
+                    format!("{error}\n\nIt stays in the spool and is retried at the next run."),
+                )
+                .listed(partner, format!("{name}: {error}")),
+            );
         }
     }
     for e in &report.exports {
@@ -259,19 +515,26 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
     }
     for export in &report.not_archived {
         let name = export.display();
-        out.push(Alert::new(
-            AlertKind::NotArchived,
-            format!("not-archived:{partner}:{name}"),
-            format!("{partner}: {name} was sent but not archived"),
-            format!(
-                "The claims of {name} were recorded and went out in the spooled 837, \
+        let line = format!(
+            "{}: sent, but changed or gone before its sealed copy was made",
+            base_name(export)
+        );
+        out.push(
+            Alert::new(
+                AlertKind::NotArchived,
+                format!("not-archived:{partner}:{name}"),
+                format!("{partner}: {name} was sent but not archived"),
+                format!(
+                    "The claims of {name} were recorded and went out in the spooled 837, \
                  but the file changed or left the outbox before its sealed copy was \
                  made (a run stopped part way, then the file was replaced or removed). \
                  No archived copy of those bytes exists; `edi-courier audit export` \
                  shows the record. If the practice-management system can export that \
                  batch again, keep its copy by hand."
-            ),
-        ));
+                ),
+            )
+            .listed(partner, line),
+        );
     }
     out
 }
@@ -312,22 +575,39 @@ fn not_retired(partner: &str, n: &crate::submit::NotRetired) -> Alert {
             n.error
         ),
     )
+    .listed(
+        partner,
+        format!(
+            "{}: {} in {file}, but {failed}: {}",
+            base_name(&n.export),
+            if n.delivered { "delivered" } else { "sealed" },
+            n.error
+        ),
+    )
 }
 
 /// An export left in the outbox, or with claims set aside.
 fn export_alert(partner: &str, e: &ExportOutcome) -> Option<Alert> {
     match e {
-        ExportOutcome::Failed { export, error } => {
+        ExportOutcome::Failed {
+            export,
+            error,
+            identity,
+            reason,
+        } => {
             let name = export.display();
-            Some(Alert::new(
-                AlertKind::ExportFailed,
-                format!("export-failed:{partner}:{name}"),
-                format!("{partner}: {name} not sent"),
-                format!(
-                    "{error}\n\nThe export stays in the outbox and nothing of it was sent; \
-                     the next run tries it again."
-                ),
-            ))
+            Some(
+                Alert::new(
+                    AlertKind::ExportFailed,
+                    format!("export-failed:{partner}:{name}:{identity}"),
+                    format!("{partner}: {name} not sent"),
+                    format!(
+                        "{error}\n\nThe export stays in the outbox and nothing of it was sent; \
+                         the next run tries it again."
+                    ),
+                )
+                .listed(partner, format!("{}: {reason}: {error}", base_name(export))),
+            )
         }
         ExportOutcome::Spooled { export, report, .. }
         | ExportOutcome::NothingToSend { export, report } => {
@@ -346,6 +626,12 @@ fn export_alert(partner: &str, e: &ExportOutcome) -> Option<Alert> {
                         report.quarantined.join(", ")
                     )
                 };
+                let line = format!(
+                    "{}: {} of {} claim(s) set aside by the scrub; {rest}",
+                    base_name(export),
+                    report.claims_set_aside,
+                    report.claims_read
+                );
                 Alert::new(
                     AlertKind::SetAside,
                     format!("set-aside:{partner}:{name}"),
@@ -360,6 +646,7 @@ fn export_alert(partner: &str, e: &ExportOutcome) -> Option<Alert> {
                         report.claims_set_aside, report.claims_read
                     ),
                 )
+                .listed(partner, line)
             })
         }
         ExportOutcome::Duplicate { .. } | ExportOutcome::Unsettled { .. } => None,
@@ -416,13 +703,13 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
                      left on the partner's server. After a fix: `edi-courier inbound retry {file_id}`; \
                      to set it aside: `edi-courier inbound reviewed {file_id}`."
                 ),
-            )),
+            ).listed(partner, format!("{name} (inbound #{file_id}): {reason}"))),
             Collected::Refused { name, reason } => out.push(Alert::new(
                 AlertKind::Refused,
                 format!("refused:{partner}:{name}"),
                 format!("{partner}: {name} not collected"),
                 format!("{name} from {partner} was not collected: {reason}."),
-            )),
+            ).listed(partner, format!("{name}: {reason}"))),
             Collected::Duplicate { .. } | Collected::Held { .. } => {}
         }
     }
@@ -688,21 +975,32 @@ impl Mailer {
     }
 
     /// Mails every queued alert, oldest first; stops at the first failure
-    /// (the server is down: the rest wait with it). Returns how many went.
+    /// (the server is down: the rest wait with it). Alerts of one batch
+    /// (one kind, one partner, one run) go out in one mail listing each.
+    /// Returns how many alerts went.
     pub async fn send_pending(&self, ledger: &Ledger, now: Stamp) -> Result<usize, AlertError> {
+        let pending = ledger.pending_alerts().await?;
+        let mut done: std::collections::HashSet<i64> = std::collections::HashSet::new();
         let mut sent = 0;
-        for a in ledger.pending_alerts().await? {
-            let mut body = a.body.clone();
-            if a.repeats > 0 {
-                body += &format!(
-                    "\n\n(The same alert came {} more time(s) since {}.)",
-                    a.repeats,
-                    crate::ledger::shown(&a.created_at)
-                );
+        for a in &pending {
+            if done.contains(&a.id) {
+                continue;
             }
+            let group: Vec<&PendingAlert> = match &a.batch {
+                Some(b) => pending
+                    .iter()
+                    .filter(|p| p.batch.as_ref() == Some(b))
+                    .collect(),
+                None => vec![a],
+            };
+            done.extend(group.iter().map(|p| p.id));
+            let (subject, body) = match group.as_slice() {
+                [one] => (one.subject.clone(), one_body(one)),
+                several => several_mail(several),
+            };
             let mut message = Message::builder()
                 .from(self.from.clone())
-                .subject(&a.subject)
+                .subject(subject)
                 .header(lettre::message::header::ContentType::TEXT_PLAIN);
             for to in &self.to {
                 message = message.to(to.clone());
@@ -710,25 +1008,103 @@ impl Mailer {
             let message = match message.body(body) {
                 Ok(m) => m,
                 Err(e) => {
-                    ledger.alert_failed(a.id, &e.to_string()).await?;
+                    for p in &group {
+                        ledger.alert_failed(p.id, &e.to_string()).await?;
+                    }
                     continue;
                 }
             };
             match self.transport.send(message).await {
                 Ok(_) => {
-                    ledger.alert_sent(a.id, now).await?;
-                    sent += 1;
+                    for p in &group {
+                        ledger.alert_sent(p.id, now, p.repeats).await?;
+                    }
+                    sent += group.len();
                 }
                 Err(e) => {
                     let error = e.to_string();
                     tracing::warn!(alert = a.id, kind = %a.kind, error = %error, "alert not mailed; it waits in the queue");
-                    ledger.alert_failed(a.id, &error).await?;
+                    for p in &group {
+                        ledger.alert_failed(p.id, &error).await?;
+                    }
                     break;
                 }
             }
         }
         Ok(sent)
     }
+
+    /// Mails one alert now, without the ledger (for a daemon that could
+    /// not start: the ledger may be what failed).
+    pub async fn send_now(&self, alert: &Alert) -> Result<(), AlertError> {
+        let mut message = Message::builder()
+            .from(self.from.clone())
+            .subject(&alert.subject)
+            .header(lettre::message::header::ContentType::TEXT_PLAIN);
+        for to in &self.to {
+            message = message.to(to.clone());
+        }
+        let message = message
+            .body(alert.body.clone())
+            .map_err(|e| AlertError::Send(e.to_string()))?;
+        self.transport
+            .send(message)
+            .await
+            .map_err(|e| AlertError::Send(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// The repeats an alert's mail tells of.
+fn repeats_note(a: &PendingAlert) -> String {
+    if a.repeats > 0 {
+        format!(
+            "(The same alert came {} more time(s) since {}.)",
+            a.repeats,
+            crate::ledger::shown(&a.created_at)
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// The body of an alert mailed on its own.
+fn one_body(a: &PendingAlert) -> String {
+    let note = repeats_note(a);
+    if note.is_empty() {
+        a.body.clone()
+    } else {
+        format!("{}\n\n{note}", a.body)
+    }
+}
+
+/// One mail for several alerts of one batch: a subject with their count,
+/// a line for each (its file and why), and what to do.
+fn several_mail(group: &[&PendingAlert]) -> (String, String) {
+    let kind = group
+        .first()
+        .and_then(|a| AlertKind::from_name(&a.kind))
+        .unwrap_or(AlertKind::Digest);
+    let (what, todo) = kind.several();
+    let partner = group
+        .first()
+        .and_then(|a| a.partner.clone())
+        .unwrap_or_default();
+    let subject = format!("[edi-courier] {partner}: {} {what}", group.len());
+    let mut body = format!("{partner}: {} {what} in one run:\n\n", group.len());
+    for a in group {
+        let line = a.line.as_deref().unwrap_or(&a.subject);
+        body += &format!("- {line}\n");
+        let note = repeats_note(a);
+        if !note.is_empty() {
+            body += &format!("  {note}\n");
+        }
+    }
+    body += &format!(
+        "\n{todo}\n\nEach is its own alert (`edi-courier status` lists them): the same one \
+         again within the hour is counted, not mailed; a new one is mailed at once."
+    );
+    (subject, body)
 }
 
 #[cfg(test)]
@@ -896,6 +1272,8 @@ mod tests {
                 ExportOutcome::Failed {
                     export: PathBuf::from("/srv/outbox/acme/split.csv"),
                     error: "1 claim(s) have rows apart".into(),
+                    identity: "refused:/srv/outbox/acme/split.csv:1 claim(s)".into(),
+                    reason: "refused whole: rows of a claim apart",
                 },
                 ExportOutcome::NothingToSend {
                     export: PathBuf::from("/srv/outbox/acme/clinic.csv"),
@@ -918,5 +1296,114 @@ mod tests {
             .contains("2 claim(s) of /srv/outbox/acme/clinic.csv set aside"));
         assert!(alerts[1].body.contains("clinic.rejected.csv"));
         assert!(alerts[1].body.contains("no claim of it is sent"));
+    }
+
+    /// A file not delivered for one fault, then for another: two alerts,
+    /// the second mailed at once; the first fault again is the first's key.
+    /// (Before, both were keyed by the file alone: the second was a repeat.)
+    #[test]
+    fn a_file_failing_for_another_reason_is_another_alert() {
+        let failed = |identity: &str| SubmitReport {
+            files: vec![FileOutcome::Failed {
+                name: "F1.x12.age".into(),
+                error: "refused".into(),
+                identity: identity.into(),
+            }],
+            ..SubmitReport::default()
+        };
+        let key = |identity| from_submit("acme", &failed(identity))[0].key.clone();
+        let (a, b) = (
+            key("h:remote:put:/in:status-PermissionDenied"),
+            key("h:name-taken:/in/F1"),
+        );
+        assert_ne!(a, b);
+        assert_eq!(a, key("h:remote:put:/in:status-PermissionDenied"));
+    }
+
+    /// Alerts of one kind about several files carry a line each and the
+    /// partner, so one run's go out in one mail; the mail lists each.
+    #[test]
+    fn several_alerts_of_one_run_make_one_mail_listing_each() {
+        let report = SubmitReport {
+            exports: (1..=3)
+                .map(|i| ExportOutcome::Failed {
+                    export: PathBuf::from(format!("/srv/outbox/acme/bad{i}.csv")),
+                    error: format!("/srv/outbox/acme/bad{i}.csv: it holds no claim"),
+                    identity: format!("refused:bad{i}"),
+                    reason: "refused whole: no claim in it",
+                })
+                .collect(),
+            ..SubmitReport::default()
+        };
+        let alerts = from_submit("acme", &report);
+        assert_eq!(alerts.len(), 3);
+        let pending: Vec<PendingAlert> = alerts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| PendingAlert {
+                id: i as i64,
+                kind: a.kind.name().into(),
+                subject: a.subject.clone(),
+                body: a.body.clone(),
+                repeats: i as i64,
+                created_at: "2024-01-01T00:00:00Z".into(),
+                partner: a.partner.clone(),
+                batch: Some("b".into()),
+                line: a.line.clone(),
+            })
+            .collect();
+        let (subject, body) = several_mail(&pending.iter().collect::<Vec<_>>());
+        assert_eq!(subject, "[edi-courier] acme: 3 exports not sent");
+        for i in 1..=3 {
+            assert!(
+                body.contains(&format!("- bad{i}.csv: refused whole: no claim in it: ")),
+                "{body}"
+            );
+        }
+        assert!(body.contains("came 2 more time(s)"), "{body}");
+    }
+
+    /// The cleared mail names each fault once, with the repeats after its
+    /// mail (not those its mail told of).
+    #[test]
+    fn a_cleared_alert_counts_the_repeats_after_the_mail() {
+        let row = |key: &str, repeats, mailed, sent: Option<&str>| crate::ledger::ClearedFault {
+            key: key.into(),
+            subject: format!("[edi-courier] acme: {key}"),
+            repeats,
+            mailed_repeats: mailed,
+            created_at: "2024-01-01T00:00:00Z".into(),
+            sent_at: sent.map(Into::into),
+        };
+        let now = chrono::Utc::now();
+        assert!(cleared_alert("submit", &[], now).is_none());
+        let one = cleared_alert(
+            "submit",
+            &[row("unreachable", 5, 2, Some("2024-01-01T00:00:10Z"))],
+            now,
+        )
+        .unwrap();
+        assert_eq!(one.kind, AlertKind::Cleared);
+        assert_eq!(one.subject, "[edi-courier] cleared: acme: unreachable");
+        assert!(
+            one.body.contains("3 repeat(s) since that mail"),
+            "{}",
+            one.body
+        );
+        let two = cleared_alert(
+            "submit",
+            &[
+                row("a", 1, 0, Some("2024-01-01T00:00:10Z")),
+                row("b", 0, 0, None),
+            ],
+            now,
+        )
+        .unwrap();
+        assert_eq!(two.subject, "[edi-courier] job submit: 2 faults cleared");
+        assert!(
+            two.body.contains("its mail has not gone yet"),
+            "{}",
+            two.body
+        );
     }
 }

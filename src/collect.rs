@@ -73,6 +73,23 @@ pub enum CollectError {
     LeaseLost { partner: String, lost: LeaseLost },
 }
 
+impl CollectError {
+    /// What tells this fault from another, from its typed fields (never its
+    /// message): keys the `job-failed` alert of a collect run.
+    pub fn identity(&self) -> String {
+        match self {
+            CollectError::Ledger(e) => format!("ledger:{}", e.identity()),
+            CollectError::Sftp(e) => format!("sftp:{}", e.identity()),
+            CollectError::Spool { path, source } => {
+                format!("spool:{}:{:?}", path.display(), source.kind())
+            }
+            CollectError::SpoolCopy(e) => crate::submit::spool_copy_identity(e),
+            CollectError::Busy { partner, .. } => format!("busy:{partner}"),
+            CollectError::LeaseLost { partner, .. } => format!("lease-lost:{partner}"),
+        }
+    }
+}
+
 impl From<SpoolCopyError> for CollectError {
     /// The ledger failing stays the ledger failing (it stops the run).
     fn from(e: SpoolCopyError) -> Self {

@@ -58,6 +58,12 @@ pub enum DaemonError {
     Ledger(#[from] LedgerError),
     #[error("signals: {0}")]
     Signal(std::io::Error),
+    /// The spool cannot be written: no run could keep its work.
+    #[error("spool {}: not writable: {source}", path.display())]
+    Spool {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl DaemonError {
@@ -100,8 +106,11 @@ impl DaemonError {
                 }
                 JobError::Unknown(name) => format!("jobs:unknown:{name}"),
             },
-            DaemonError::Ledger(_) => "ledger".into(),
+            DaemonError::Ledger(e) => format!("ledger:{}", e.identity()),
             DaemonError::Signal(e) => format!("signal:{:?}", e.kind()),
+            DaemonError::Spool { path, source } => {
+                format!("spool:{}:{:?}", path.display(), source.kind())
+            }
         }
     }
 }
@@ -139,6 +148,10 @@ pub struct JobRun {
     pub outcome: RunOutcome,
     pub detail: String,
     pub alerts: Vec<Alert>,
+    /// The run did its work (it reached its partner, and delivered what it
+    /// tried to): the job's open faults are said cleared
+    /// ([`alert::clear`]).
+    pub clears: bool,
 }
 
 /// The partner's lock or run lease was held by another run: recorded as
@@ -150,6 +163,7 @@ fn busy(partner: &str, held: &HeldBy) -> JobRun {
             "another run for partner {partner} is in progress ({held}); nothing was done, the next tick tries again"
         ),
         alerts: Vec::new(),
+        clears: false,
     }
 }
 
@@ -161,14 +175,42 @@ fn run_lease_lost(partner: &str, lost: LeaseLost, job: &Job) -> JobRun {
         outcome: RunOutcome::LeaseLost,
         alerts: vec![alert::lease_lost(&job.name, &detail)],
         detail,
+        clears: false,
     }
 }
 
-fn failed(detail: String, job: &Job) -> JobRun {
+/// A run that could not do its work; `identity`: the fault's, from its
+/// typed fields (see [`alert::job_failed`]).
+fn failed(identity: String, detail: String, job: &Job) -> JobRun {
     JobRun {
-        alerts: vec![alert::job_failed(&job.name, &detail)],
+        alerts: vec![alert::job_failed(&job.name, &identity, &detail)],
         outcome: RunOutcome::Failed,
         detail,
+        clears: false,
+    }
+}
+
+/// A ledger fault's identity, as a job's.
+fn ledger_fault(e: &LedgerError) -> String {
+    format!("ledger:{}", e.identity())
+}
+
+/// A key file's fault: the file, or the variant when none is named.
+fn crypt_fault(e: &crate::crypt::CryptError) -> String {
+    use crate::crypt::CryptError;
+    match e {
+        CryptError::Identity { path, .. }
+        | CryptError::KeyPermissions { path, .. }
+        | CryptError::KeyOwner { path, .. }
+        | CryptError::KeyFolder { path, .. } => format!(
+            "identities:{}:{}",
+            path.display(),
+            crate::sftp::variant_name(&format!("{e:?}"))
+        ),
+        other => format!(
+            "identities:{}",
+            crate::sftp::variant_name(&format!("{other:?}"))
+        ),
     }
 }
 
@@ -215,13 +257,20 @@ pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) ->
         Err(Panicked) => {
             tracing::error!(job = %job.name, "the run panicked");
             failed(
+                "panicked".into(),
                 "the run panicked (a bug; the log has its message); its work resumes at the next run"
                     .into(),
                 job,
             )
         }
     };
-    if let Err(e) = alert::raise(ledger, &run.alerts, now).await {
+    // Cleared first: a run that clears raises none of the faults cleared.
+    if run.clears {
+        if let Err(e) = alert::clear(ledger, &job.name, now).await {
+            tracing::error!(job = %job.name, error = %e, "cleared faults could not be recorded");
+        }
+    }
+    if let Err(e) = alert::raise(ledger, Some(&job.name), &run.alerts, now).await {
         tracing::error!(job = %job.name, error = %e, "alerts could not be queued");
     }
     run
@@ -229,7 +278,7 @@ pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) ->
 
 async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
     let Some(partner) = job.partner.as_deref().and_then(|p| config.partner(p)) else {
-        return failed("no partner".into(), job);
+        return failed("no-partner".into(), "no partner".into(), job);
     };
     let map = match job
         .map
@@ -239,7 +288,7 @@ async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
         .transpose()
     {
         Ok(m) => m,
-        Err(e) => return failed(e.to_string(), job),
+        Err(e) => return failed(crate::submit::map_identity(&e), e.to_string(), job),
     };
     let report = Submit {
         config,
@@ -257,7 +306,7 @@ async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
         Err(SubmitError::LeaseLost { partner, lost }) => {
             return run_lease_lost(&partner, lost, job)
         }
-        Err(e) => return failed(e.to_string(), job),
+        Err(e) => return failed(e.identity(), e.to_string(), job),
     };
     let delivered = report
         .files
@@ -282,19 +331,26 @@ async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
                 .unwrap_or_default()
         ),
         alerts: alert::from_submit(&partner.name, &report),
+        // Reached the partner, and every file it tried went: its faults of
+        // connection and delivery stopped. (A refused export is not one.)
+        clears: report.connection_error.is_none()
+            && !report
+                .files
+                .iter()
+                .any(|f| matches!(f, crate::submit::FileOutcome::Failed { .. })),
     }
 }
 
 async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRun {
     let Some(partner) = job.partner.as_deref().and_then(|p| config.partner(p)) else {
-        return failed("no partner".into(), job);
+        return failed("no-partner".into(), "no partner".into(), job);
     };
     let identities = if config.identities.is_empty() {
         None
     } else {
         match Identities::load(&config.identities) {
             Ok(i) => Some(i),
-            Err(e) => return failed(e.to_string(), job),
+            Err(e) => return failed(crypt_fault(&e), e.to_string(), job),
         }
     };
     let report = Collect {
@@ -312,7 +368,7 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> Job
         Err(CollectError::LeaseLost { partner, lost }) => {
             return run_lease_lost(&partner, lost, job)
         }
-        Err(e) => return failed(e.to_string(), job),
+        Err(e) => return failed(e.identity(), e.to_string(), job),
     };
     let alerts = alert::from_collect(&partner.name, &report);
     let rejected = alerts
@@ -335,6 +391,7 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> Job
                 .map(|e| format!("; {e}"))
                 .unwrap_or_default()
         ),
+        clears: report.connection_error.is_none(),
         alerts,
     }
 }
@@ -358,7 +415,7 @@ async fn check_deadlines(config: &Config, job: &Job, ledger: &Ledger, now: Stamp
             let cutoff = now - chrono::Duration::hours(i64::from(hours));
             match ledger.find_overdue(&partner.name, kind, cutoff, now).await {
                 Ok(found) => alerts.extend(found.iter().map(alert::overdue)),
-                Err(e) => return failed(e.to_string(), job),
+                Err(e) => return failed(ledger_fault(&e), e.to_string(), job),
             }
         }
     }
@@ -370,6 +427,7 @@ async fn check_deadlines(config: &Config, job: &Job, ledger: &Ledger, now: Stamp
         },
         detail: format!("{} response(s) overdue", alerts.len()),
         alerts,
+        clears: true,
     }
 }
 
@@ -377,7 +435,7 @@ async fn digest(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
     let since = now - chrono::Duration::hours(24);
     let rows = match ledger.claim_totals(since).await {
         Ok(rows) => rows,
-        Err(e) => return failed(e.to_string(), job),
+        Err(e) => return failed(ledger_fault(&e), e.to_string(), job),
     };
     // The billing report of the whole ledger goes beside the archive; the
     // mail says where (it holds no patient detail, but stays on this host).
@@ -392,7 +450,7 @@ async fn digest(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
     // with `audit verify` and the head file if the ledger is ever in doubt.
     let head = match ledger.audit_head().await {
         Ok(head) => head,
-        Err(e) => return failed(e.to_string(), job),
+        Err(e) => return failed(ledger_fault(&e), e.to_string(), job),
     };
     JobRun {
         outcome: RunOutcome::Done,
@@ -411,6 +469,7 @@ async fn digest(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
             report.as_deref().map_err(|e| e.as_str()),
             head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
         )],
+        clears: true,
     }
 }
 
@@ -420,6 +479,7 @@ async fn purge(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRu
             outcome: RunOutcome::Done,
             detail: format!("{} file(s) past retention removed", report.removed.len()),
             alerts: Vec::new(),
+            clears: true,
         },
         Ok(report) => {
             let detail = format!(
@@ -433,9 +493,31 @@ async fn purge(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobRu
                     .collect::<Vec<_>>()
                     .join("; ")
             );
-            failed(detail, job)
+            let identity = format!(
+                "purge:{}",
+                report
+                    .failed
+                    .iter()
+                    .map(|(p, _)| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            failed(identity, detail, job)
         }
-        Err(e) => failed(e.to_string(), job),
+        Err(e) => {
+            // The same refused folder is the same fault whatever run finds it.
+            let identity = match &e {
+                crate::purge::PurgeError::Ledger(l) => ledger_fault(l),
+                crate::purge::PurgeError::Retention { source, .. } => {
+                    format!(
+                        "purge-retention:{}:{}",
+                        source.setting,
+                        source.folder.display()
+                    )
+                }
+            };
+            failed(identity, e.to_string(), job)
+        }
     }
 }
 
@@ -493,6 +575,133 @@ fn load(path: &Path) -> Result<Loaded, DaemonError> {
     })
 }
 
+/// What the daemon needs before its first job: the jobs, a spool it can
+/// write, the ledger.
+async fn start(config: Arc<Config>) -> Result<(Loaded, Ledger), DaemonError> {
+    let jobs = Job::load_all(&config)?;
+    writable(&config.paths.spool).map_err(|source| DaemonError::Spool {
+        path: config.paths.spool.clone(),
+        source,
+    })?;
+    let ledger = Ledger::open(&config.ledger_url).await?;
+    Ok((
+        Loaded {
+            config,
+            jobs: jobs.into_iter().map(Arc::new).collect(),
+        },
+        ledger,
+    ))
+}
+
+/// Makes the folder if need be, and writes and removes a file in it.
+fn writable(dir: &Path) -> std::io::Result<()> {
+    crate::atomic::private_dir(dir)?;
+    let probe = dir.join(format!(".edi-courier-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
+/// Where a daemon that could not start remembers what it mailed, so a
+/// supervisor restarting it every few seconds does not mail each time:
+/// systemd's state folder, else the spool's parent, else the temporary
+/// folder; the first that takes the file.
+const NOT_STARTED_MARK: &str = "edi-courier-not-started";
+
+fn mark_dirs(config: &Config) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(state) = std::env::var_os("STATE_DIRECTORY") {
+        if let Some(first) = state.to_string_lossy().split(':').next() {
+            dirs.push(PathBuf::from(first));
+        }
+    }
+    if let Some(parent) = config.paths.spool.parent() {
+        dirs.push(parent.to_owned());
+    }
+    dirs.push(std::env::temp_dir());
+    dirs
+}
+
+/// The fault last mailed as not started, and when: (identity, time).
+fn read_mark(config: &Config) -> Option<(PathBuf, String, DateTime<Utc>)> {
+    mark_dirs(config).into_iter().find_map(|dir| {
+        let path = dir.join(NOT_STARTED_MARK);
+        let text = std::fs::read_to_string(&path).ok()?;
+        let (identity, at) = text.trim_end().rsplit_once('\n')?;
+        let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+        Some((path, identity.to_owned(), at))
+    })
+}
+
+fn write_mark(config: &Config, identity: &str, at: Stamp) {
+    let text = format!("{identity}\n{}\n", at.to_rfc3339());
+    for dir in mark_dirs(config) {
+        if std::fs::write(dir.join(NOT_STARTED_MARK), &text).is_ok() {
+            return;
+        }
+    }
+}
+
+/// The daemon stops before its first job: one mail says what failed (the
+/// fault's words name a path or host, never a claim), sent at once, not
+/// queued (the ledger may be what failed); the same fault within the
+/// coalescing window is not mailed again. What could not be mailed is said
+/// on stderr, beside the error the exit prints.
+async fn not_started(config: &Config, host: &str, error: &DaemonError, now: Stamp) {
+    let identity = error.identity();
+    if let Some((_, last, at)) = read_mark(config) {
+        if last == identity
+            && now - at < chrono::Duration::from_std(alert::COALESCE).unwrap_or_default()
+        {
+            eprintln!(
+                "edi-courier: this fault was mailed at {}; not mailed again within the hour",
+                crate::ledger::shown(&at.to_rfc3339())
+            );
+            return;
+        }
+    }
+    let Some(smtp) = config.smtp.as_ref() else {
+        eprintln!(
+            "edi-courier: no [smtp] in the config: nobody was mailed that the daemon did not start"
+        );
+        return;
+    };
+    let alert = alert::daemon_not_started(host, &error.to_string());
+    let sent = match Mailer::new(smtp) {
+        Ok(mailer) => tokio::time::timeout(Duration::from_secs(30), mailer.send_now(&alert))
+            .await
+            .unwrap_or_else(|_| Err(alert::AlertError::Send("timed out".into()))),
+        Err(e) => Err(e),
+    };
+    match sent {
+        Ok(()) => {
+            write_mark(config, &identity, now);
+            eprintln!("edi-courier: mailed that the daemon did not start ({})", alert.kind.name());
+        }
+        Err(e) => eprintln!("edi-courier: the daemon did not start, and the mail saying so could not be sent either: {e}"),
+    }
+}
+
+/// A daemon that had mailed it could not start has now started: the mark
+/// goes, and a `cleared` alert says so (queued, the ledger is open now).
+async fn started_again(config: &Config, host: &str, ledger: &Ledger, now: Stamp) {
+    let Some((path, _, at)) = read_mark(config) else {
+        return;
+    };
+    let _ = std::fs::remove_file(&path);
+    let a = Alert::new(
+        AlertKind::Cleared,
+        format!("cleared:daemon-not-started:{host}:{}", now.to_rfc3339()),
+        format!("cleared: the daemon on {host} started"),
+        format!(
+            "edi-courier daemon on {host} started, after the mail of {} that it could not.",
+            crate::ledger::shown(&at.to_rfc3339())
+        ),
+    );
+    if let Err(e) = alert::raise(ledger, None, &[a], now).await {
+        tracing::error!(error = %e, "alert could not be queued");
+    }
+}
+
 /// What every job loop shares.
 struct Shared {
     ledger: Ledger,
@@ -537,9 +746,18 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
-    let mut loaded = load(&opts.config_path)?;
-    let ledger = Ledger::open(&loaded.config.ledger_url).await?;
+    // A config that cannot be read names no one to mail: said on stderr
+    // only. Anything else that stops the start is mailed before the exit.
+    let config = Arc::new(Config::load(&opts.config_path)?);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let (mut loaded, ledger) = match start(config.clone()).await {
+        Ok(started) => started,
+        Err(e) => {
+            not_started(&config, host.trim(), &e, opts.clock.now()).await;
+            return Err(e);
+        }
+    };
+    started_again(&config, host.trim(), &ledger, opts.clock.now()).await;
     let shared = Arc::new(Shared {
         ledger,
         clock: opts.clock.clone(),
@@ -584,7 +802,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
                         tracing::error!(error = %e, "reload refused; the running config stays");
                         let a = alert::config_refused(&e.identity(), &e.to_string());
                         let now = shared.clock.now();
-                        if let Err(e) = alert::raise(&shared.ledger, &[a], now).await {
+                        if let Err(e) = alert::raise(&shared.ledger, None, &[a], now).await {
                             tracing::error!(error = %e, "alert could not be queued");
                         }
                     }
@@ -821,13 +1039,14 @@ async fn run_tick(shared: &Arc<Shared>, config: &Config, job: &Job, key: &str) {
             let detail = format!("stopped before its next step: {}", lost.as_str());
             // Queued here: the run that would have queued its alerts is gone.
             let alerts = vec![alert::lease_lost(&job.name, &detail)];
-            if let Err(e) = alert::raise(ledger, &alerts, shared.clock.now()).await {
+            if let Err(e) = alert::raise(ledger, Some(&job.name), &alerts, shared.clock.now()).await {
                 tracing::error!(job = %job.name, error = %e, "alerts could not be queued");
             }
             JobRun {
                 outcome: RunOutcome::LeaseLost,
                 alerts,
                 detail,
+                clears: false,
             }
         }
     };

@@ -169,7 +169,7 @@ impl From<&SftpError> for ConnectionFault {
 
 /// The name of an enum value's variant from its `Debug` form, without the
 /// data it carries (which may be free text): `Disconnect`, `IO`.
-fn variant_name(debug: &str) -> &str {
+pub(crate) fn variant_name(debug: &str) -> &str {
     debug
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .next()

@@ -146,6 +146,126 @@ impl SubmitError {
     }
 }
 
+impl SubmitError {
+    /// What tells this fault from another, from its typed fields (never its
+    /// message): the variant, the file or path, and what tells two faults
+    /// of one variant apart (an OS error kind, the inner error's variant,
+    /// the refusal). Keys the `job-failed`, `export-failed` and per-file
+    /// delivery alerts: the same fault again is a repeat, another is mailed.
+    /// An export refused whole keeps its identity from the run that read it
+    /// to the runs that only remember the refusal (`RefusedBefore`).
+    pub fn identity(&self) -> String {
+        use crate::sftp::variant_name;
+        let variant = |e: &dyn std::fmt::Debug| variant_name(&format!("{e:?}")).to_owned();
+        match self {
+            SubmitError::Ledger(e) => format!("ledger:{}", e.identity()),
+            SubmitError::Pickup(p) => match p {
+                PickupError::Io { path, source } => {
+                    format!("pickup:{}:io:{:?}", path.display(), source.kind())
+                }
+                PickupError::Growing { path } => format!("pickup:{}:growing", path.display()),
+                PickupError::Seal { path, source } => {
+                    format!("pickup:{}:seal:{}", path.display(), variant(source))
+                }
+                PickupError::NoArchiveRecipient { path } => {
+                    format!("pickup:{}:no-archive-recipient", path.display())
+                }
+            },
+            SubmitError::Spool { path, source } => {
+                format!("spool:{}:{:?}", path.display(), source.kind())
+            }
+            SubmitError::Seal { path, source } => {
+                format!("seal:{}:{}", path.display(), variant(source))
+            }
+            SubmitError::Keys { partner, source } => {
+                format!("keys:{partner}:{}", variant(source))
+            }
+            SubmitError::Translate { path, source } => {
+                format!("translate:{}:{}", path.display(), variant(source))
+            }
+            SubmitError::Sftp(e) => format!("sftp:{}", e.identity()),
+            SubmitError::SpoolCopy(e) => spool_copy_identity(e),
+            SubmitError::Unrecorded { name } => format!("unrecorded:{name}"),
+            SubmitError::Busy { partner, .. } => format!("busy:{partner}"),
+            SubmitError::LeaseLost { partner, .. } => format!("lease-lost:{partner}"),
+            SubmitError::RowsApart { path, claims, ids } => format!(
+                "refused:{}:{}",
+                path.display(),
+                SubmitError::refusal_words(*claims, ids)
+            ),
+            SubmitError::RefusedBefore { path, words } | SubmitError::NoClaims { path, words } => {
+                format!("refused:{}:{words}", path.display())
+            }
+            SubmitError::Unreadable { path, source } => {
+                format!("unreadable:{}:{}", path.display(), map_identity(source))
+            }
+        }
+    }
+
+    /// Why, in a few words, from the variant alone: the reason a mail
+    /// listing several exports or files gives for each.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SubmitError::Ledger(_) => "the ledger failed",
+            SubmitError::Pickup(_) => "not picked up",
+            SubmitError::Spool { .. } | SubmitError::SpoolCopy(_) => "the spool failed",
+            SubmitError::Seal { .. } => "not sealed",
+            SubmitError::Keys { .. } => "the partner's keys cannot be sealed to",
+            SubmitError::Translate { .. } => "not translated",
+            SubmitError::Sftp(_) => "the partner's server refused it",
+            SubmitError::Unrecorded { .. } => "not in the ledger",
+            SubmitError::Busy { .. } => "another run was going",
+            SubmitError::LeaseLost { .. } => "the run's lease was lost",
+            SubmitError::RowsApart { .. } => "refused whole: rows of a claim apart",
+            SubmitError::RefusedBefore { .. } => "refused whole before, unchanged since",
+            SubmitError::NoClaims { .. } => "refused whole: no claim in it",
+            SubmitError::Unreadable { .. } => "refused whole: not readable as claims",
+        }
+    }
+}
+
+/// A spool copy's fault, by its variant and path.
+pub(crate) fn spool_copy_identity(e: &SpoolCopyError) -> String {
+    match e {
+        SpoolCopyError::Ledger(e) => format!("ledger:{}", e.identity()),
+        SpoolCopyError::Io { path, source } => {
+            format!("spool-copy:{}:{:?}", path.display(), source.kind())
+        }
+        SpoolCopyError::HashMismatch { path } => {
+            format!("spool-copy:{}:hash-mismatch", path.display())
+        }
+    }
+}
+
+/// A map's fault, by its variant, file and the field, key or columns at
+/// fault (never a value read from an export).
+pub(crate) fn map_identity(e: &crate::map::MapError) -> String {
+    use crate::map::MapError;
+    match e {
+        MapError::Io { path, error } => format!("map-io:{path:?}:{:?}", error.kind()),
+        MapError::Toml { path, error } => format!(
+            "map-toml:{path:?}:{}",
+            error
+                .span()
+                .map(|s| format!("{}-{}", s.start, s.end))
+                .unwrap_or_default()
+        ),
+        MapError::Invalid { path, field, .. } => format!("map-invalid:{path:?}:{field}"),
+        MapError::UnknownKey { path, at, key, .. } => format!("map-key:{path:?}:{at}:{key}"),
+        MapError::MissingColumn {
+            file, map, columns, ..
+        } => {
+            format!("missing-column:{file:?}:{map}:{}", columns.join(","))
+        }
+        MapError::DuplicateColumn {
+            file, map, column, ..
+        } => {
+            format!("duplicate-column:{file:?}:{map}:{column}")
+        }
+        MapError::Unreadable { file, .. } => format!("unreadable:{file:?}"),
+    }
+}
+
 impl From<SpoolCopyError> for SubmitError {
     /// The ledger failing stays the ledger failing (it stops the run).
     fn from(e: SpoolCopyError) -> Self {
@@ -180,8 +300,15 @@ pub enum ExportOutcome {
         first_seen: String,
         moved_to: PathBuf,
     },
-    /// Left in the outbox for the next run.
-    Failed { export: PathBuf, error: String },
+    /// Left in the outbox for the next run. `identity` and `reason`: the
+    /// fault's ([`SubmitError::identity`], [`SubmitError::reason`]), which
+    /// key and name its alert.
+    Failed {
+        export: PathBuf,
+        error: String,
+        identity: String,
+        reason: &'static str,
+    },
     /// Changed too recently to be picked up (it may still be being
     /// written): left untouched for a later run. `changed`: how long ago.
     Unsettled {
@@ -201,17 +328,17 @@ pub enum FileOutcome {
         /// proved it and was interrupted before recording the delivery.
         proof: Option<Proof>,
     },
+    /// `identity`: the fault's ([`SubmitError::identity`]), which keys its
+    /// alert: another fault of the same file is mailed at once.
     Failed {
         name: String,
         error: String,
+        identity: String,
     },
     /// Not uploaded: held in the spool (sealed to keys the partner no
     /// longer has), until the keys are the partner's again or it is sealed
     /// again (README, "Sealing").
-    Held {
-        name: String,
-        held: Held,
-    },
+    Held { name: String, held: Held },
 }
 
 /// The run's result, for the CLI (and later the daemon and its alerts).
@@ -488,6 +615,8 @@ impl Submit<'_> {
                     ExportOutcome::Failed {
                         export,
                         error: e.to_string(),
+                        identity: e.identity(),
+                        reason: e.reason(),
                     }
                 }
             };
@@ -1482,6 +1611,7 @@ impl Submit<'_> {
                                 report.files.push(FileOutcome::Failed {
                                     name: file.name.clone(),
                                     error: e.to_string(),
+                                    identity: e.identity(),
                                 });
                             }
                         }

@@ -212,7 +212,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
                     moved_to.display()
                 );
             }
-            ExportOutcome::Failed { export, error } => {
+            ExportOutcome::Failed { export, error, .. } => {
                 text += &format!("{}: not picked up: {error}\n", export.display());
             }
             ExportOutcome::Unsettled { export, changed } => {
@@ -243,7 +243,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
                     }
                 );
             }
-            FileOutcome::Failed { name, error } => {
+            FileOutcome::Failed { name, error, .. } => {
                 text += &format!("{name}: not delivered: {error}\n");
             }
             FileOutcome::Held { name, held } => {

@@ -22,6 +22,39 @@ pub struct PendingAlert {
     pub body: String,
     pub repeats: i64,
     pub created_at: String,
+    /// The partner it is about, when one.
+    pub partner: Option<String>,
+    /// Alerts of one kind raised by one run share a batch: one mail.
+    pub batch: Option<String>,
+    /// What names it in such a mail.
+    pub line: Option<String>,
+}
+
+/// An alert to queue: what [`crate::alert::Alert`] says, and who raised it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAlert<'a> {
+    pub kind: &'a str,
+    pub key: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// The job that raised it (its faults are said cleared when it next
+    /// succeeds); None for the daemon's own.
+    pub job: Option<&'a str>,
+    pub partner: Option<&'a str>,
+    pub batch: Option<&'a str>,
+    pub line: Option<&'a str>,
+}
+
+/// A job's fault alert said cleared: what it said, how often it came, and
+/// how many of those repeats the mail that sent it told of.
+#[derive(Debug, Clone)]
+pub struct ClearedFault {
+    pub key: String,
+    pub subject: String,
+    pub repeats: i64,
+    pub mailed_repeats: i64,
+    pub created_at: String,
+    pub sent_at: Option<String>,
 }
 
 /// An alert as `status` lists it: what it said, when, how often, whether
@@ -157,22 +190,22 @@ impl Ledger {
     }
 
     /// Queues an alert, or counts it as a repeat of the same key raised
-    /// since `window_start` and not yet sent. True when a new one was queued.
+    /// since `window_start` and not said cleared since (a fault that came
+    /// back after its "cleared" mail is mailed again). True when a new one
+    /// was queued.
     pub async fn raise_alert(
         &self,
-        kind: &str,
-        key: &str,
-        subject: &str,
-        body: &str,
+        alert: &NewAlert<'_>,
         at: Stamp,
         window_start: Stamp,
     ) -> Result<bool, LedgerError> {
         let mut tx = self.begin().await?;
         let repeated = sqlx::query(
             "UPDATE alerts SET repeats = repeats + 1 WHERE id = \
-             (SELECT id FROM alerts WHERE key = $1 AND created_at >= $2 ORDER BY id DESC LIMIT 1)",
+             (SELECT id FROM alerts WHERE key = $1 AND created_at >= $2 AND cleared_at IS NULL \
+              ORDER BY id DESC LIMIT 1)",
         )
-        .bind(key)
+        .bind(alert.key)
         .bind(stamp(window_start))
         .execute(&mut *tx)
         .await
@@ -181,13 +214,18 @@ impl Ledger {
             > 0;
         if !repeated {
             sqlx::query(
-                "INSERT INTO alerts (kind, key, subject, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO alerts (kind, key, subject, body, created_at, job, partner, batch, line) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
-            .bind(kind)
-            .bind(key)
-            .bind(subject)
-            .bind(body)
+            .bind(alert.kind)
+            .bind(alert.key)
+            .bind(alert.subject)
+            .bind(alert.body)
             .bind(stamp(at))
+            .bind(alert.job)
+            .bind(alert.partner)
+            .bind(alert.batch)
+            .bind(alert.line)
             .execute(&mut *tx)
             .await
             .map_err(query_err("queueing an alert"))?;
@@ -198,25 +236,77 @@ impl Ledger {
         Ok(!repeated)
     }
 
+    /// Says the open fault alerts of `job` (of the `kinds` given) cleared:
+    /// marks them and returns them, oldest first.
+    pub async fn clear_faults(
+        &self,
+        job: &str,
+        kinds: &[&str],
+        at: Stamp,
+    ) -> Result<Vec<ClearedFault>, LedgerError> {
+        let mut tx = self.begin().await?;
+        let places: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT id, key, subject, repeats, mailed_repeats, created_at, sent_at FROM alerts \
+             WHERE job = $1 AND cleared_at IS NULL AND kind IN ({}) ORDER BY id",
+            places.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(job);
+        for k in kinds {
+            query = query.bind(*k);
+        }
+        let rows = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(query_err("finding a job's open faults"))?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let id: i64 = col(r, 0)?;
+            sqlx::query("UPDATE alerts SET cleared_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(stamp(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("clearing a fault's alert"))?;
+            out.push(ClearedFault {
+                key: col(r, 1)?,
+                subject: col(r, 2)?,
+                repeats: col(r, 3)?,
+                mailed_repeats: col(r, 4)?,
+                created_at: col(r, 5)?,
+                sent_at: col(r, 6)?,
+            });
+        }
+        tx.commit()
+            .await
+            .map_err(query_err("committing cleared faults"))?;
+        Ok(out)
+    }
+
     /// Alerts not yet taken by the mail server, oldest first.
     pub async fn pending_alerts(&self) -> Result<Vec<PendingAlert>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT id, kind, subject, body, repeats, created_at FROM alerts WHERE sent_at IS NULL ORDER BY id",
+            "SELECT id, kind, subject, body, repeats, created_at, partner, batch, line \
+             FROM alerts WHERE sent_at IS NULL ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("listing pending alerts"))?;
-        Ok(rows
-            .iter()
-            .map(|r| PendingAlert {
-                id: r.get(0),
-                kind: r.get(1),
-                subject: r.get(2),
-                body: r.get(3),
-                repeats: r.get(4),
-                created_at: r.get(5),
+        rows.iter()
+            .map(|r| {
+                Ok(PendingAlert {
+                    id: col(r, 0)?,
+                    kind: col(r, 1)?,
+                    subject: col(r, 2)?,
+                    body: col(r, 3)?,
+                    repeats: col(r, 4)?,
+                    created_at: col(r, 5)?,
+                    partner: col(r, 6)?,
+                    batch: col(r, 7)?,
+                    line: col(r, 8)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Alerts raised since `since`, newest first, at most `limit`: the
@@ -249,10 +339,13 @@ impl Ledger {
             .collect()
     }
 
-    pub async fn alert_sent(&self, id: i64, at: Stamp) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE alerts SET sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1")
+    /// Marks an alert mailed; `told`: the repeats its mail told of (those
+    /// after it are told when its fault is said cleared).
+    pub async fn alert_sent(&self, id: i64, at: Stamp, told: i64) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE alerts SET sent_at = $2, attempts = attempts + 1, last_error = NULL, mailed_repeats = $3 WHERE id = $1")
             .bind(id)
             .bind(stamp(at))
+            .bind(told)
             .execute(&self.pool)
             .await
             .map_err(query_err("marking an alert sent"))?;

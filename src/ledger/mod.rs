@@ -33,7 +33,9 @@ mod outbound;
 mod report;
 mod retention;
 pub mod spool;
-pub use daemon::{Doubt, Overdue, PaymentDoubt, PendingAlert, RecentAlert, StatusTotal};
+pub use daemon::{
+    ClearedFault, Doubt, NewAlert, Overdue, PaymentDoubt, PendingAlert, RecentAlert, StatusTotal,
+};
 pub use dialect::{redacted, Dialect, LedgerUrl};
 pub use inbound::{
     fingerprint, identity, Applying, Begun, ClaimTrace, Fingerprint, Inbound, InboundRow,
@@ -84,6 +86,35 @@ pub enum LedgerError {
         sender: String,
         receiver: String,
     },
+}
+
+impl LedgerError {
+    /// What tells this fault from another, from its typed fields (never
+    /// its message, nor the URL's password): the variant and what it was
+    /// doing. Used to key `job-failed` alerts.
+    pub fn identity(&self) -> String {
+        use crate::sftp::variant_name;
+        match self {
+            LedgerError::Open { url, source } => {
+                format!("open:{url}:{}", variant_name(&format!("{source:?}")))
+            }
+            LedgerError::Scheme { url } => format!("scheme:{url}"),
+            LedgerError::Migrate { url, source } => {
+                format!("migrate:{url}:{}", variant_name(&format!("{source:?}")))
+            }
+            LedgerError::Query { what, source } => {
+                format!("query:{what}:{}", variant_name(&format!("{source:?}")))
+            }
+            LedgerError::IdentityConflict { earlier, .. } => format!("identity-conflict:{earlier}"),
+            LedgerError::Overflow { what, .. } => format!("overflow:{what}"),
+            LedgerError::Corrupt { what, .. } => format!("corrupt:{what}"),
+            LedgerError::Exhausted {
+                kind,
+                sender,
+                receiver,
+            } => format!("exhausted:{kind}:{sender}:{receiver}"),
+        }
+    }
 }
 
 /// Which control number.

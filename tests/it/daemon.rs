@@ -776,3 +776,217 @@ fn a_fault_only_collect_saw_shows_in_status() {
     assert_eq!(v["alerts"][0]["kind"], "host-key", "{v}");
     assert!(v["alerts"][0]["sent_at"].is_null(), "{v}");
 }
+
+/// Mails whose subject contains `text`, as their reader sees them.
+fn mails_about(smtp: &SmtpSink, text: &str) -> Vec<String> {
+    smtp.readable_messages()
+        .into_iter()
+        .filter(|m| {
+            m.lines()
+                .any(|l| l.starts_with("Subject:") && l.contains(text))
+        })
+        .collect()
+}
+
+/// A daemon that cannot start (here its spool, then its ledger) mails the
+/// admin before it exits non-zero: under systemd nobody read its stderr
+/// (before, nobody was told). Restarted with the same fault, it does not
+/// mail again; a new fault is mailed at once; a mail that cannot be sent
+/// either is said on stderr; once it starts, a `cleared` mail says so.
+#[test]
+fn a_daemon_that_cannot_start_mails_the_admin_and_exits_non_zero() {
+    let ws = Workspace::offline();
+    let smtp = SmtpSink::start();
+    let down = SmtpSink::down();
+    ws.append_config(&smtp_config(smtp.port));
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    // The spool cannot be made: a file stands where its folder would be.
+    let spool = ws.config.parent().unwrap().join("spool");
+    std::fs::write(&spool, b"").unwrap();
+    let out = ws.run(&["daemon"], &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not writable") && err.contains("mailed that the daemon did not start"),
+        "{err}"
+    );
+    let mails = mails_about(&smtp, "did not start");
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].contains(&spool.display().to_string()),
+        "{}",
+        mails[0]
+    );
+    // Restarted by its supervisor, the same fault: not mailed again.
+    let out = ws.run(&["daemon"], &[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("not mailed again"), "{}", said(&out));
+    assert_eq!(smtp.messages().len(), 1);
+    // The ledger's folder cannot be: a file stands there. The mail server
+    // is down too.
+    std::fs::remove_file(&spool).unwrap();
+    std::fs::write(ws.path("gone"), b"").unwrap();
+    let dir = ws.dir.path().display().to_string();
+    let gone = ws.ledger_url.replace(&dir, &format!("{dir}/gone"));
+    let broken = config.replace(&ws.ledger_url, &gone);
+    let port = format!("port = {}\ntls", smtp.port);
+    std::fs::write(
+        &ws.config,
+        broken.replace(&port, &format!("port = {}\ntls", down.port)),
+    )
+    .unwrap();
+    let out = ws.run(&["daemon"], &[]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ledger") && err.contains("could not be sent either"),
+        "{err}"
+    );
+    // The mail server back: the new fault is mailed at once, naming the ledger.
+    std::fs::write(&ws.config, &broken).unwrap();
+    let out = ws.run(&["daemon"], &[]);
+    assert_ne!(out.status.code(), Some(0));
+    let mails = mails_about(&smtp, "did not start");
+    assert_eq!(mails.len(), 2, "{mails:?}\n{}", said(&out));
+    assert!(mails[1].contains("/gone/"), "{}", mails[1]);
+    // Fixed: it starts, and says the fault cleared.
+    std::fs::write(&ws.config, &config).unwrap();
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(20, || !mails_about(&smtp, "cleared: the daemon").is_empty()),
+        "{}",
+        d.log_text()
+    );
+    d.stop();
+}
+
+/// `job-failed` is keyed by the fault, not the job: a job failing for
+/// another reason (here another map missing) is mailed at once, and the
+/// first reason again is still a repeat (before, every failure of a job
+/// within the hour was a repeat of the first, whatever its reason).
+#[test]
+fn a_job_failing_for_another_reason_is_mailed_at_once() {
+    let ws = Workspace::offline();
+    let smtp = SmtpSink::start();
+    ws.append_config(&smtp_config(smtp.port));
+    for map in ["no-such-map-a", "no-such-map-b", "no-such-map-a"] {
+        ws.job(
+            "submit",
+            &format!(
+                "kind = \"submit-claims\"\nschedule = \"0 0 0 1 1 *\"\npartner = \"acme\"\nmap = \"{map}\"\n"
+            ),
+        );
+        let out = ws.run(&["run", "submit"], &[]);
+        assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    }
+    assert_eq!(
+        queued_alerts(&ws),
+        [("job-failed".to_owned(), 1), ("job-failed".to_owned(), 0)]
+    );
+    let mails = mails_about(&smtp, "job submit failed");
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails[0].contains("no-such-map-a"), "{}", mails[0]);
+    assert!(mails[1].contains("no-such-map-b"), "{}", mails[1]);
+}
+
+/// Fifteen exports refused in one run are one mail naming each (before:
+/// fifteen mails), each still its own alert; the same fifteen again are
+/// repeats, not mailed; one new bad export is mailed on its own.
+#[test]
+fn many_bad_exports_in_one_run_are_one_mail_naming_each() {
+    let ws = Workspace::offline();
+    let smtp = SmtpSink::start();
+    ws.append_config(&smtp_config(smtp.port));
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"0 0 0 1 1 *\"\npartner = \"acme\"\n",
+    );
+    let example = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    let header = format!("{}\n", example.lines().next().unwrap());
+    let bad = |i: usize| std::fs::write(ws.outbox().join(format!("bad-{i:02}.csv")), &header);
+    for i in 1..=15 {
+        bad(i).unwrap();
+    }
+    let export_rows = |ws: &Workspace| {
+        queued_alerts(ws)
+            .into_iter()
+            .filter(|(k, _)| k == "export-failed")
+            .map(|(_, r)| r)
+            .collect::<Vec<_>>()
+    };
+    let out = ws.run(&["run", "submit"], &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    let mails = mails_about(&smtp, "not sent");
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].contains("acme: 15 exports not sent"),
+        "{}",
+        mails[0]
+    );
+    for i in 1..=15 {
+        assert!(
+            mails[0].contains(&format!("- bad-{i:02}.csv: refused whole")),
+            "{}",
+            mails[0]
+        );
+    }
+    assert_eq!(export_rows(&ws), [0; 15]);
+    // The same fifteen again: repeats, no mail.
+    ws.run(&["run", "submit"], &[]);
+    assert_eq!(mails_about(&smtp, "not sent").len(), 1);
+    assert_eq!(export_rows(&ws), [1; 15]);
+    // One new bad export: a mail of its own.
+    bad(16).unwrap();
+    ws.run(&["run", "submit"], &[]);
+    let mails = mails_about(&smtp, "not sent");
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails[1].contains("bad-16.csv not sent"), "{}", mails[1]);
+    assert!(!mails[1].contains("bad-01.csv"), "{}", mails[1]);
+}
+
+/// A partner unreachable, mailed, then repeating: when the job next
+/// reaches it and delivers, one `cleared` mail says so, with the repeats
+/// that came after the mail (before, nobody heard that the fault stopped,
+/// nor of the repeats after its mail). The fault coming back is mailed again.
+#[test]
+fn a_fault_that_stops_is_said_cleared_with_the_repeats_after_its_mail() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    std::fs::copy(
+        root().join("examples/clinic-claims.csv"),
+        ws.outbox().join("clinic.csv"),
+    )
+    .unwrap();
+    ws.partner.attempts = 1;
+    let good = ws.partner.clone();
+    let mut closed = good.clone();
+    closed.port = common::sshd::free_port();
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"0 0 0 1 1 *\"\npartner = \"acme\"\n",
+    );
+    let submit_with = |p: &common::workspace::Partner| {
+        ws.write_config(p, &sshd.user);
+        ws.append_config(&smtp_config(smtp.port));
+        ws.run(&["run", "submit"], &[])
+    };
+    for _ in 0..3 {
+        submit_with(&closed);
+    }
+    assert_eq!(mails_about(&smtp, "unreachable").len(), 1);
+    let out = submit_with(&good);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let cleared = mails_about(&smtp, "cleared");
+    assert_eq!(cleared.len(), 1, "{:?}", smtp.readable_messages());
+    assert!(
+        cleared[0].contains("cleared: acme: unreachable after retries")
+            && cleared[0].contains("2 repeat(s) since that mail"),
+        "{}",
+        cleared[0]
+    );
+    submit_with(&good);
+    assert_eq!(mails_about(&smtp, "cleared").len(), 1, "cleared once");
+    submit_with(&closed);
+    assert_eq!(mails_about(&smtp, "unreachable").len(), 2);
+}
