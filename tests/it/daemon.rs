@@ -827,8 +827,25 @@ fn a_daemon_that_cannot_start_mails_the_admin_and_exits_non_zero() {
     std::fs::remove_file(&spool).unwrap();
     std::fs::write(ws.path("gone"), b"").unwrap();
     let dir = ws.dir.path().display().to_string();
-    let gone = ws.ledger_url.replace(&dir, &format!("{dir}/gone"));
+    // On PostgreSQL: a server that is not there (a port nothing listens on).
+    let (gone, named) = match ws.postgres {
+        None => (
+            ws.ledger_url.replace(&dir, &format!("{dir}/gone")),
+            "/gone/".to_owned(),
+        ),
+        Some(_) => {
+            let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = closed.local_addr().unwrap().port();
+            drop(closed);
+            let at = ws.ledger_url.rfind("127.0.0.1:").unwrap() + "127.0.0.1:".len();
+            let end = at + ws.ledger_url[at..].find('/').unwrap();
+            let url = format!("{}{port}{}", &ws.ledger_url[..at], &ws.ledger_url[end..]);
+            (url, format!("127.0.0.1:{port}"))
+        }
+    };
+    assert_ne!(gone, ws.ledger_url, "the ledger is broken");
     let broken = config.replace(&ws.ledger_url, &gone);
+    assert_ne!(broken, config, "the config names the broken ledger");
     let port = format!("port = {}\ntls", smtp.port);
     std::fs::write(
         &ws.config,
@@ -848,7 +865,7 @@ fn a_daemon_that_cannot_start_mails_the_admin_and_exits_non_zero() {
     assert_ne!(out.status.code(), Some(0));
     let mails = mails_about(&smtp, "did not start");
     assert_eq!(mails.len(), 2, "{mails:?}\n{}", said(&out));
-    assert!(mails[1].contains("/gone/"), "{}", mails[1]);
+    assert!(mails[1].contains(&named), "{named} in {}", mails[1]);
     // Fixed: it starts, and says the fault cleared.
     std::fs::write(&ws.config, &config).unwrap();
     let mut d = ws.daemon(&[]);
