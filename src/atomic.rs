@@ -221,6 +221,18 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
         .create(dir)
 }
 
+/// Whether `path` is ours alone: not a link, owned by this process's user,
+/// no access for group or others. What another local user could have put
+/// in a shared folder fails it.
+pub fn ours_alone(path: &Path) -> bool {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    std::fs::symlink_metadata(path).is_ok_and(|m| {
+        !m.file_type().is_symlink() && m.uid() == me && m.permissions().mode() & 0o077 == 0
+    })
+}
+
 /// Creates (or truncates) `path` for writing, 0600 when new.
 pub fn private_file(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt as _;

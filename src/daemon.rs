@@ -617,7 +617,14 @@ fn mark_dirs(config: &Config) -> Vec<PathBuf> {
     if let Some(parent) = config.paths.spool.parent() {
         dirs.push(parent.to_owned());
     }
-    dirs.push(std::env::temp_dir());
+    // In the shared temporary folder, only inside a folder of our own
+    // (0700, ours, not a link): a mark another user planted there would
+    // silence the mail.
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let own = std::env::temp_dir().join(format!("edi-courier-{}", unsafe { libc::geteuid() }));
+    if crate::atomic::private_dir(&own).is_ok() && crate::atomic::ours_alone(&own) {
+        dirs.push(own);
+    }
     dirs
 }
 
@@ -625,6 +632,10 @@ fn mark_dirs(config: &Config) -> Vec<PathBuf> {
 fn read_mark(config: &Config) -> Option<(PathBuf, String, DateTime<Utc>)> {
     mark_dirs(config).into_iter().find_map(|dir| {
         let path = dir.join(NOT_STARTED_MARK);
+        // Only a mark we wrote (0600, ours, not a link) can hold the mail back.
+        if !crate::atomic::ours_alone(&path) {
+            return None;
+        }
         let text = std::fs::read_to_string(&path).ok()?;
         let (identity, at) = text.trim_end().rsplit_once('\n')?;
         let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
@@ -633,9 +644,17 @@ fn read_mark(config: &Config) -> Option<(PathBuf, String, DateTime<Utc>)> {
 }
 
 fn write_mark(config: &Config, identity: &str, at: Stamp) {
+    use std::io::Write as _;
     let text = format!("{identity}\n{}\n", at.to_rfc3339());
+    // Written 0600 under a temporary name and renamed over whatever stood
+    // there (a link is replaced, never followed).
+    let write = |path: &Path| -> std::io::Result<()> {
+        let mut file = crate::atomic::AtomicFile::create(path)?;
+        file.write_all(text.as_bytes())?;
+        file.commit()
+    };
     for dir in mark_dirs(config) {
-        if std::fs::write(dir.join(NOT_STARTED_MARK), &text).is_ok() {
+        if write(&dir.join(NOT_STARTED_MARK)).is_ok() {
             return;
         }
     }

@@ -425,6 +425,9 @@ pub enum Break {
     HeadDiffers { seq: i64 },
     /// Entries exist but the head file does not, or cannot be read.
     HeadMissing { path: PathBuf, why: String },
+    /// No entry at all, while the ledger records exports or collected
+    /// files (each audited when recorded): every entry was removed.
+    Emptied { files: i64 },
 }
 
 impl fmt::Display for Break {
@@ -453,6 +456,10 @@ impl fmt::Display for Break {
             Break::HeadDiffers { seq } => write!(
                 f,
                 "entry #{seq} differs from the head file's record of it"
+            ),
+            Break::Emptied { files } => write!(
+                f,
+                "the chain holds no entry, but the ledger records {files} export(s) and collected file(s), each audited when recorded: every entry was removed"
             ),
             Break::HeadMissing { path, why } => write!(
                 f,
@@ -489,11 +496,21 @@ fn read_head(path: &Path) -> io::Result<Option<(i64, String)>> {
 
 /// Writes the head if it is later than the one on disk (two processes may
 /// append at once; the later entry wins), under a lock, tmp + fsync + rename.
+///
+/// A head file that is gone or unreadable is not made again from the
+/// ledger: made from a chain whose tail was cut, it would vouch for the
+/// cut. `audit verify` names it instead. A new ledger gets its head file
+/// (`0 GENESIS`) when it is created ([`new_head`]).
 fn write_head(path: &Path, seq: i64, hash: &str) -> io::Result<()> {
     let _lock = crate::atomic::lock(&path.with_extension("audit-head.lock"))?;
-    if let Ok(Some((on_disk, _))) = read_head(path) {
-        if on_disk >= seq {
-            return Ok(());
+    match read_head(path)? {
+        Some((on_disk, _)) if on_disk >= seq => return Ok(()),
+        Some(_) => {}
+        None => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "is missing: not made again from the ledger (it would vouch for a cut tail); `audit verify` names it",
+            ))
         }
     }
     use std::io::Write as _;
@@ -595,12 +612,13 @@ impl Ledger {
         }
         drop(rows);
         let broken = match (&self.audit_head, &last) {
+            (None, None) => self.history_without_chain().await?,
             (None, _) => None,
             // No entry at all: whole only if the head file names none
             // either (a new ledger). One naming an entry means every entry
             // was removed.
             (Some(path), None) => match read_head(path) {
-                Ok(None) => None,
+                Ok(None | Some((0, _))) => self.history_without_chain().await?,
                 Ok(Some((head_seq, _))) => Some(Break::TailCut {
                     last: 0,
                     head: head_seq,
@@ -636,6 +654,19 @@ impl Ledger {
             },
         };
         Ok(AuditCheck { entries, broken })
+    }
+
+    /// With no audit entry at all: broken when the ledger still records
+    /// exports or collected files, each of which was audited when it was
+    /// recorded (every entry was removed, and the head file with them).
+    async fn history_without_chain(&self) -> Result<Option<Break>, LedgerError> {
+        let files: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM exports) + (SELECT COUNT(*) FROM inbound_files)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("counting what the chain should hold"))?;
+        Ok((files > 0).then_some(Break::Emptied { files }))
     }
 
     /// Entries from `from` up to (not including) `to`, in order, handed
@@ -679,6 +710,14 @@ pub enum AuditExportError {
 }
 
 /// The head file of a ledger at `url` (an SQLite file): beside it.
+/// The head file of a ledger being created: no entry yet.
+pub(super) fn new_head(path: &Path) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut file = crate::atomic::AtomicFile::create(path)?;
+    writeln!(file, "0 {GENESIS}")?;
+    file.commit()
+}
+
 pub(super) fn head_path(url: &str) -> Option<PathBuf> {
     let path = url.strip_prefix("sqlite://")?;
     let path = path.split('?').next().unwrap_or(path);

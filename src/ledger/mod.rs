@@ -222,6 +222,11 @@ impl Ledger {
                     let db = std::path::Path::new(path.split('?').next().unwrap_or(path));
                     if !db.exists() {
                         crate::atomic::private_file(db).map_err(|e| open(sqlx::Error::Io(e)))?;
+                        // Its audit head from the start: a head file that
+                        // goes missing later is never made again.
+                        if let Some(head) = audit::head_path(url) {
+                            audit::new_head(&head).map_err(|e| open(sqlx::Error::Io(e)))?;
+                        }
                     }
                     guard = Some(locked);
                 }

@@ -220,6 +220,33 @@ fn a_real_loop_is_audited_and_any_rewrite_of_history_is_named() {
         let (code, text) = verify(&ws);
         assert_eq!(code, Some(0), "{what}: restored: {text}");
     }
+    // The head file removed along with what it would show: every entry,
+    // or the tail (then a command appends, which must not make the head
+    // file again from the cut chain).
+    if let Some((head, _)) = &saved.head {
+        tamper(&ws, "DELETE FROM audit_log");
+        std::fs::remove_file(head).unwrap();
+        let (code, text) = verify(&ws);
+        assert_eq!(code, Some(1), "emptied, head gone: {text}");
+        assert!(text.contains("every entry was removed"), "{text}");
+        saved.restore();
+        tamper(
+            &ws,
+            &format!("DELETE FROM audit_log WHERE seq >= {}", last - 1),
+        );
+        std::fs::remove_file(head).unwrap();
+        assert_eq!(ws.run(&["status"], &[]).status.code(), Some(0));
+        assert!(
+            !head.exists(),
+            "the head file was made again from a cut chain"
+        );
+        let (code, text) = verify(&ws);
+        assert_eq!(code, Some(1), "tail cut, head gone: {text}");
+        assert!(text.contains("is missing"), "{text}");
+        saved.restore();
+        let (code, text) = verify(&ws);
+        assert_eq!(code, Some(0), "restored: {text}");
+    }
 }
 
 #[test]

@@ -877,6 +877,31 @@ fn a_daemon_that_cannot_start_mails_the_admin_and_exits_non_zero() {
     d.stop();
 }
 
+/// The mark that keeps a restarted daemon from mailing the same start
+/// fault again is written 0600, and one that is not ours alone (another
+/// user's, or opened up) holds no mail back.
+#[test]
+fn a_not_started_mark_that_is_not_ours_alone_does_not_silence_the_mail() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let ws = Workspace::offline();
+    let smtp = SmtpSink::start();
+    ws.append_config(&smtp_config(smtp.port));
+    let spool = ws.config.parent().unwrap().join("spool");
+    std::fs::write(&spool, b"").unwrap();
+    let out = ws.run(&["daemon"], &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(mails_about(&smtp, "did not start").len(), 1);
+    let mark = ws.config.parent().unwrap().join("edi-courier-not-started");
+    let mode = std::fs::metadata(&mark).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", mark.display());
+    // Opened up (as a mark another user planted would be): no longer ours alone.
+    std::fs::set_permissions(&mark, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = ws.run(&["daemon"], &[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!stderr(&out).contains("not mailed again"), "{}", said(&out));
+    assert_eq!(mails_about(&smtp, "did not start").len(), 2);
+}
+
 /// `job-failed` is keyed by the fault, not the job: a job failing for
 /// another reason (here another map missing) is mailed at once, and the
 /// first reason again is still a repeat (before, every failure of a job
