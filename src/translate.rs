@@ -71,6 +71,12 @@ pub struct Payments {
 /// ([`loose_amount`](crate::map::json::loose_amount)).
 fn read_payments(path: &Path) -> Result<Vec<Result<Remittance, String>>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    if let Some(at) = crate::map::json::duplicate_member(&bytes) {
+        // serde would keep the last of the two silently.
+        return Err(format!(
+            "{at} is given twice: which one was meant cannot be told"
+        ));
+    }
     let array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let remits: Vec<Remittance> = if array {
         serde_json::from_slice(&bytes).map_err(|e| e.to_string())?

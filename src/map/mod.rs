@@ -783,20 +783,35 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
         receiver: Option<Receiver>,
         claims: Vec<serde_json::Value>,
     }
-    let file = std::fs::File::open(path).map_err(|error| MapError::Io {
+    let bytes = std::fs::read(path).map_err(|error| MapError::Io {
         path: path.to_owned(),
         error,
     })?;
-    let loose: Loose = serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
-        MapError::Unreadable {
+    // A member named twice: serde would keep the last one silently. In a
+    // claim, that claim is set aside; elsewhere, the file is refused.
+    let twice = json::duplicate_member(&bytes);
+    let twice_in_claim = twice.as_deref().and_then(|at| {
+        let rest = at.strip_prefix("claims[")?;
+        let (n, member) = rest.split_once(']')?;
+        Some((
+            n.parse::<usize>().ok()?,
+            member.trim_start_matches('.').to_owned(),
+        ))
+    });
+    if let (Some(at), None) = (&twice, &twice_in_claim) {
+        return Err(MapError::Unreadable {
             file: path.to_owned(),
-            problem: format!(
-                "not canonical claim JSON (line {}, column {}): {}",
-                e.line(),
-                e.column(),
-                scrub_serde_message(&e.to_string())
-            ),
-        }
+            problem: format!("{at} is given twice: not canonical claim JSON"),
+        });
+    }
+    let loose: Loose = serde_json::from_slice(&bytes).map_err(|e| MapError::Unreadable {
+        file: path.to_owned(),
+        problem: format!(
+            "not canonical claim JSON (line {}, column {}): {}",
+            e.line(),
+            e.column(),
+            scrub_serde_message(&e.to_string())
+        ),
     })?;
     let file_name = path.display().to_string();
     let mapped = loose
@@ -808,9 +823,24 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
             let claim_id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
             let rows = Rows { first: n, last: n };
             let kept = value.clone();
-            let result = match json::loose_amount(&value, CLAIM_AMOUNT_MEMBERS) {
+            let twice = twice_in_claim
+                .as_ref()
+                .filter(|(at, _)| *at == i)
+                .map(|(_, member)| member.clone());
+            let result = match (twice, json::loose_amount(&value, CLAIM_AMOUNT_MEMBERS)) {
+                (Some(member), _) => Err(vec![Problem {
+                    severity: Severity::Error,
+                    file: file_name.clone(),
+                    rows: Some(rows),
+                    claim: claim_id.clone(),
+                    message: format!(
+                        "{member} is given twice in this claim: which one was meant cannot be told"
+                    ),
+                    field: member,
+                    rule: "duplicate-member".into(),
+                }]),
                 // Decimal would read "1.85e2", "+185", "185." or a float.
-                Some(loose) => Err(vec![Problem {
+                (None, Some(loose)) => Err(vec![Problem {
                     severity: Severity::Error,
                     file: file_name.clone(),
                     rows: Some(rows),
@@ -819,7 +849,7 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
                     field: loose.path,
                     rule: "amount".into(),
                 }]),
-                None => deserialize_claim(
+                (None, None) => deserialize_claim(
                     value,
                     || kept.clone(),
                     &file_name,

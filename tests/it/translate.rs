@@ -1024,3 +1024,57 @@ fn json_claim_amounts_written_loosely_set_their_claim_aside_naming_the_member() 
         );
     }
 }
+
+#[test]
+fn a_member_given_twice_in_json_is_refused_not_read_as_the_last_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string("examples/claims.json").unwrap();
+    // The first claim says its charge twice: serde would keep the second.
+    let twice = text.replacen(
+        "\"total_charge\": \"185\",",
+        "\"total_charge\": \"185\", \"total_charge\": \"999\",",
+        1,
+    );
+    assert_ne!(twice, text);
+    let input = dir.path().join("batch.json");
+    std::fs::write(&input, &twice).unwrap();
+    let out_path = dir.path().join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("duplicate-member") && said.contains("total_charge is given twice"),
+        "{said}"
+    );
+    let written = std::fs::read_to_string(&out_path).unwrap();
+    assert!(!written.contains("*999*"), "the second charge went out");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (_, claims) = read_claims(written.as_bytes());
+    assert_eq!(claims.len(), doc["claims"].as_array().unwrap().len() - 1);
+    // Payment data the same: the file is refused, naming the member.
+    let payments = std::fs::read_to_string("examples/payments.json").unwrap();
+    let first = payments.find("\"trace\"").unwrap();
+    let mut twice = payments.clone();
+    twice.insert_str(first, "\"trace\": \"OTHER\", ");
+    let input = dir.path().join("pay.json");
+    std::fs::write(&input, &twice).unwrap();
+    let out = edi_courier(&[
+        "translate",
+        "--payments",
+        input.to_str().unwrap(),
+        "-o",
+        dir.path().join("out.835").to_str().unwrap(),
+    ]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("trace is given twice"), "{said}");
+}
