@@ -982,6 +982,22 @@ fn a_warning_every_claim_carries_is_listed_a_hundred_times_then_counted() {
         .contains("160 more non-ascii-transliterated warnings (counted, not listed)"));
 }
 
+/// `translate` of canonical JSON `text` in `dir`: the run, its stderr and
+/// where the 837 went.
+fn translate_json(dir: &Path, text: &str) -> (std::process::Output, String, PathBuf) {
+    let input = dir.join("batch.json");
+    std::fs::write(&input, text).unwrap();
+    let out_path = dir.join("out.837");
+    let out = edi_courier(&[
+        "translate",
+        input.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, said, out_path)
+}
+
 #[test]
 fn json_claim_amounts_written_loosely_set_their_claim_aside_naming_the_member() {
     let dir = tempfile::tempdir().unwrap();
@@ -1001,16 +1017,8 @@ fn json_claim_amounts_written_loosely_set_their_claim_aside_naming_the_member() 
             "total_charge" => doc["claims"][0]["total_charge"] = written.clone(),
             _ => doc["claims"][0]["lines"][0]["charge"] = written.clone(),
         }
-        let input = dir.path().join("batch.json");
-        std::fs::write(&input, serde_json::to_string(&doc).unwrap()).unwrap();
-        let out_path = dir.path().join("out.837");
-        let out = edi_courier(&[
-            "translate",
-            input.to_str().unwrap(),
-            "-o",
-            out_path.to_str().unwrap(),
-        ]);
-        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        let (out, said, out_path) =
+            translate_json(dir.path(), &serde_json::to_string(&doc).unwrap());
         assert_eq!(out.status.code(), Some(1), "{written}: {said}");
         assert!(
             said.contains(&format!("{member} is not written as a plain amount")),
@@ -1036,16 +1044,7 @@ fn a_member_given_twice_in_json_is_refused_not_read_as_the_last_one() {
         1,
     );
     assert_ne!(twice, text);
-    let input = dir.path().join("batch.json");
-    std::fs::write(&input, &twice).unwrap();
-    let out_path = dir.path().join("out.837");
-    let out = edi_courier(&[
-        "translate",
-        input.to_str().unwrap(),
-        "-o",
-        out_path.to_str().unwrap(),
-    ]);
-    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (out, said, out_path) = translate_json(dir.path(), &twice);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
         said.contains("duplicate-member") && said.contains("total_charge is given twice"),
