@@ -455,6 +455,31 @@ fn connection(partner: &str, error: &ConnectionFault) -> Alert {
     }
 }
 
+/// A spooled file held back, not uploaded ([`FileOutcome::Held`]): keyed
+/// by the file and the typed reason of the hold, and listed with the files
+/// not delivered. Its claims stay `queued` until someone acts.
+fn held_file(partner: &str, name: &str, held: crate::ledger::Held) -> Alert {
+    let why = match held {
+        crate::ledger::Held::SealedToOldKeys => {
+            "sealed to keys the partner no longer has (a key was replaced, added or \
+             removed while it waited in the spool): only the old keys open it"
+        }
+    };
+    Alert::new(
+        AlertKind::Unreachable,
+        format!("delivery:{partner}:{name}:held:{held}"),
+        format!("{partner}: {name} not delivered, held ({held})"),
+        format!(
+            "{name} was not uploaded: {why}.\n\n\
+             It stays in the spool and its claims stay queued; no run sends it by itself. \
+             Put the key it was sealed to back (the rotation undone, or the partner keeping \
+             its old key beside the new one) and the next run delivers it \
+             (README, Sealing). `edi-courier status` lists it as held: {held}."
+        ),
+    )
+    .listed(partner, format!("{name}: held ({held}): {why}"))
+}
+
 /// What a submit run has to say.
 pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
     let mut out = Vec::new();
@@ -462,13 +487,12 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
         out.push(connection(partner, e));
     }
     for f in &report.files {
-        if let FileOutcome::Failed {
-            name,
-            error,
-            identity,
-        } = f
-        {
-            out.push(
+        match f {
+            FileOutcome::Failed {
+                name,
+                error,
+                identity,
+            } => out.push(
                 Alert::new(
                     AlertKind::Unreachable,
                     format!("delivery:{partner}:{name}:{identity}"),
@@ -476,7 +500,11 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
                     format!("{error}\n\nIt stays in the spool and is retried at the next run."),
                 )
                 .listed(partner, format!("{name}: {error}")),
-            );
+            ),
+            // Not uploaded, and no later run uploads it by itself: said
+            // once (a repeat while it stays held), as a file not delivered.
+            FileOutcome::Held { name, held } => out.push(held_file(partner, name, *held)),
+            FileOutcome::Delivered { .. } => {}
         }
     }
     for e in &report.exports {

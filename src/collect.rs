@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use crate::atomic::AtomicFile;
 use crate::config::{Config, InboundAfter, Partner};
-use crate::crypt::{self, CryptError, Identities};
+use crate::crypt::{self, CryptError, Identities, PgpVerifiers};
 use crate::fault::{crash_point, pause_point};
 use crate::inspect::{read_items_streaming, InspectError, Item, ItemReader, Problem};
 use crate::ledger::lease::{HeldBy, LeaseLost};
@@ -71,6 +71,12 @@ pub enum CollectError {
     /// The partner's run lease was lost mid-run (see `ledger::lease`).
     #[error("partner {partner}: {lost}; the run stopped before its next step, and the next run resumes it")]
     LeaseLost { partner: String, lost: LeaseLost },
+    /// The partner's `verify_with` key files, read again for this run,
+    /// cannot be read (gone, unreadable, no longer an OpenPGP key): nothing
+    /// was collected or applied, rather than answers judged by the keys as
+    /// they were when the config loaded.
+    #[error("partner {partner}: verify_with: {source}; nothing was collected or applied")]
+    Keys { partner: String, source: CryptError },
 }
 
 impl CollectError {
@@ -86,6 +92,12 @@ impl CollectError {
             CollectError::SpoolCopy(e) => crate::submit::spool_copy_identity(e),
             CollectError::Busy { partner, .. } => format!("busy:{partner}"),
             CollectError::LeaseLost { partner, .. } => format!("lease-lost:{partner}"),
+            CollectError::Keys { partner, source } => {
+                format!(
+                    "keys:{partner}:{}",
+                    crate::sftp::variant_name(&format!("{source:?}"))
+                )
+            }
         }
     }
 }
@@ -364,6 +376,11 @@ impl Collect<'_> {
 
     /// [`run`](Collect::run), under the partner's lock and lease.
     async fn run_locked(&self) -> Result<CollectReport, CollectError> {
+        // The partner's signing keys as their files are now, read once for
+        // the run before anything is downloaded: a key revoked on disk
+        // since the config loaded signs nothing this run applies.
+        let verify_with = self.verifiers()?;
+        let verify_with = verify_with.as_ref();
         self.sweep_partial_downloads();
         let mut report = CollectReport::default();
         // Transient faults (refused, dropped, timed out) are retried with
@@ -375,7 +392,7 @@ impl Collect<'_> {
             tries += 1;
             let fault = match Connection::open(&self.partner.sftp, self.partner.timeout).await {
                 Ok(conn) => {
-                    let result = self.collect_all(&conn, &mut report).await;
+                    let result = self.collect_all(&conn, &mut report, verify_with).await;
                     conn.close().await;
                     match result {
                         Err(CollectError::Sftp(e)) if e.is_transient() => *e,
@@ -474,6 +491,7 @@ impl Collect<'_> {
         &self,
         conn: &Connection,
         report: &mut CollectReport,
+        verify_with: Option<&PgpVerifiers>,
     ) -> Result<(), CollectError> {
         let dir = self.partner.inbound_dir.trim_end_matches('/');
         let first = conn.list(dir).await?;
@@ -545,7 +563,7 @@ impl Collect<'_> {
             {
                 continue;
             }
-            let (outcome, removal) = self.collect_one(conn, dir, &entry).await?;
+            let (outcome, removal) = self.collect_one(conn, dir, &entry, verify_with).await?;
             if removal == Removal::LeftChanged {
                 report.left_changed.push(entry.name.clone());
             }
@@ -559,6 +577,7 @@ impl Collect<'_> {
         conn: &Connection,
         dir: &str,
         entry: &RemoteEntry,
+        verify_with: Option<&PgpVerifiers>,
     ) -> Result<(Collected, Removal), CollectError> {
         let remote = format!("{dir}/{}", entry.name);
         let spool = self.spool_dir();
@@ -659,7 +678,8 @@ impl Collect<'_> {
                     // relative to the spool (a relative spool joined to
                     // itself was read from `spool/spool/…`).
                     let stored = spool::relative(&self.config.paths.spool, &local);
-                    self.process(id, &entry.name, Path::new(&stored)).await?
+                    self.process_with(id, &entry.name, Path::new(&stored), verify_with)
+                        .await?
                 }
             }
         };
@@ -698,11 +718,27 @@ impl Collect<'_> {
     /// can set the file aside and keeps only each response's header; the
     /// second applies it in one ledger transaction and writes the posting
     /// exports as the claims stream by.
+    /// The partner's `verify_with` keys (`inbound retry`) are read again
+    /// from their files first.
     pub async fn process(
         &self,
         id: i64,
         name: &str,
         local: &Path,
+    ) -> Result<Collected, CollectError> {
+        let verify_with = self.verifiers()?;
+        self.process_with(id, name, local, verify_with.as_ref())
+            .await
+    }
+
+    /// [`process`](Collect::process), with the partner's `verify_with`
+    /// keys as this run read them.
+    async fn process_with(
+        &self,
+        id: i64,
+        name: &str,
+        local: &Path,
+        verify_with: Option<&PgpVerifiers>,
     ) -> Result<Collected, CollectError> {
         // A recorded path (relative to the spool, or absolute from an
         // earlier release) on this host; restored from the ledger's copy
@@ -718,7 +754,7 @@ impl Collect<'_> {
                 source: std::io::ErrorKind::NotFound.into(),
             });
         }
-        let keys = self.inbound_keys();
+        let keys = self.inbound_keys(verify_with);
         let budget = Budget::start(self.partner.inbound_time_budget_secs);
         let checked = match check_file(&keys, local, budget) {
             Ok(checked) => checked,
@@ -741,7 +777,10 @@ impl Collect<'_> {
                 });
             }
         };
-        let done = match self.apply(applying, id, local, &checked, budget).await? {
+        let done = match self
+            .apply(applying, id, local, &checked, budget, verify_with)
+            .await?
+        {
             Ok(done) => done,
             // Nothing of it stayed: the transaction was dropped.
             Err(reason) => return self.quarantine(id, name, local, reason).await,
@@ -791,15 +830,33 @@ impl Collect<'_> {
     }
 
     /// What opens this partner's files: our age identities, our OpenPGP
-    /// key, and the partner's signing keys when it must sign (`verify_with`).
-    fn inbound_keys(&self) -> crypt::InboundKeys<'_> {
+    /// key, and the partner's signing keys when it must sign (`verify_with`,
+    /// as [`Collect::verifiers`] read them for this run).
+    fn inbound_keys<'k>(&'k self, verify_with: Option<&'k PgpVerifiers>) -> crypt::InboundKeys<'k> {
         crypt::InboundKeys {
             age: self.identities,
             openpgp: crypt::PgpKeys {
                 identity: self.config.openpgp_identity.as_deref(),
-                verify_with: self.partner.verify_with.as_ref(),
+                verify_with,
             },
         }
+    }
+
+    /// The partner's `verify_with` keys read again from their files, as
+    /// they are now (None: the partner need not sign). Never the keys as the
+    /// config loaded them: a running daemon would accept signatures by a
+    /// key revoked on disk since. A file that cannot be read any more stops
+    /// the run, typed, naming the file.
+    fn verifiers(&self) -> Result<Option<PgpVerifiers>, CollectError> {
+        self.partner
+            .verify_with
+            .as_ref()
+            .map(PgpVerifiers::reread)
+            .transpose()
+            .map_err(|source| CollectError::Keys {
+                partner: self.partner.name.clone(),
+                source,
+            })
     }
 
     /// The second pass: every response recorded, every claim's verdict
@@ -813,8 +870,9 @@ impl Collect<'_> {
         local: &Path,
         checked: &Checked,
         budget: Budget,
+        verify_with: Option<&PgpVerifiers>,
     ) -> Result<Result<Reconciled, Unreadable>, CollectError> {
-        let keys = self.inbound_keys();
+        let keys = self.inbound_keys(verify_with);
         let input = match open_input(&keys, local, budget) {
             Ok(input) => input,
             Err(reason) => return Ok(Err(reason)),

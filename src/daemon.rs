@@ -332,12 +332,16 @@ async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
         ),
         alerts: alert::from_submit(&partner.name, &report),
         // Reached the partner, and every file it tried went: its faults of
-        // connection and delivery stopped. (A refused export is not one.)
+        // connection and delivery stopped. (A refused export is not one.) A
+        // file held back in the spool did not go: nothing cleared.
         clears: report.connection_error.is_none()
-            && !report
-                .files
-                .iter()
-                .any(|f| matches!(f, crate::submit::FileOutcome::Failed { .. })),
+            && !report.files.iter().any(|f| {
+                matches!(
+                    f,
+                    crate::submit::FileOutcome::Failed { .. }
+                        | crate::submit::FileOutcome::Held { .. }
+                )
+            }),
     }
 }
 

@@ -71,8 +71,9 @@ pub enum SubmitError {
     #[error("{}: sealing: {source}", path.display())]
     Seal { path: PathBuf, source: CryptError },
     /// The partner's keys cannot be sealed to now (an OpenPGP key revoked
-    /// or expired since the config was checked): nothing was picked up,
-    /// sealed or sent for this partner.
+    /// or expired since the config was checked, or its key file gone or
+    /// damaged since): nothing was picked up, sealed or sent for this
+    /// partner.
     #[error(
         "partner {partner}: {source}; nothing was picked up or sent (exports stay in the outbox)"
     )]
@@ -1651,7 +1652,9 @@ impl Submit<'_> {
     }
 
     /// The partner's keys as of now: its age recipients, or its OpenPGP
-    /// keys valid now (refused, typed, when a key file has none).
+    /// keys valid now, read again from their files (refused, typed, when a
+    /// key file has none, or cannot be read: a key revoked on disk since
+    /// the config loaded is never sealed to by a daemon still running).
     fn seal_to(&self) -> Result<SealTo, SubmitError> {
         Ok(match &self.partner.seal {
             Seal::None => SealTo {
@@ -1663,10 +1666,12 @@ impl Submit<'_> {
                 fingerprint: recipients.fingerprint(),
             },
             Seal::OpenPgp(keys) => {
-                let now = keys.at(self.now).map_err(|source| SubmitError::Keys {
-                    partner: self.partner.name.clone(),
-                    source,
-                })?;
+                let now = keys
+                    .reread_at(self.now)
+                    .map_err(|source| SubmitError::Keys {
+                        partner: self.partner.name.clone(),
+                        source,
+                    })?;
                 SealTo {
                     fingerprint: recipient_set("openpgp", &now.fingerprints()),
                     pgp: Some(now),

@@ -341,6 +341,9 @@ pub struct Expiring {
 /// ([`PgpRecipients::at`]): a key valid when the config was loaded may have
 /// expired since.
 pub struct PgpRecipients {
+    /// The key files, as the config names them: read again by
+    /// [`PgpRecipients::reread_at`] (a key revoked on disk since load).
+    paths: Arc<Vec<PathBuf>>,
     certs: Arc<Vec<CertFile>>,
     keys: Arc<Vec<EncKey>>,
     pub sign: bool,
@@ -364,6 +367,20 @@ impl PgpRecipients {
     /// expired, its primary neither), else it is refused naming the file
     /// and the key.
     pub fn load(paths: &[PathBuf], sign: bool, armor: bool) -> Result<Self, CryptError> {
+        Self::read(paths, sign, armor)?.at(chrono::Utc::now())
+    }
+
+    /// The same key files read again from disk, as they are now, and
+    /// judged at `now` ([`PgpRecipients::at`]): a key file replaced by its
+    /// revoked version, or gone, since the config loaded is refused here
+    /// (naming the file and key, never its bytes) rather than the key in
+    /// memory sealed to.
+    pub fn reread_at(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Self, CryptError> {
+        Self::read(&self.paths, self.sign, self.armor)?.at(now)
+    }
+
+    /// The key files' certificates, not yet judged at any time.
+    fn read(paths: &[PathBuf], sign: bool, armor: bool) -> Result<Self, CryptError> {
         if paths.is_empty() {
             return Err(CryptError::NoRecipients);
         }
@@ -382,13 +399,13 @@ impl PgpRecipients {
                 });
             }
         }
-        let loaded = PgpRecipients {
+        Ok(PgpRecipients {
+            paths: Arc::new(paths.to_vec()),
             certs: Arc::new(certs),
             keys: Arc::new(Vec::new()),
             sign,
             armor,
-        };
-        loaded.at(chrono::Utc::now())
+        })
     }
 
     /// These keys as a file sealed at `now` is encrypted to them: every
@@ -408,6 +425,7 @@ impl PgpRecipients {
             keys.extend(usable);
         }
         Ok(PgpRecipients {
+            paths: Arc::clone(&self.paths),
             certs: Arc::clone(&self.certs),
             keys: Arc::new(keys),
             sign: self.sign,
@@ -448,6 +466,8 @@ impl PgpRecipients {
 
 /// The partner's keys its inbound files must be signed with (`verify_with`).
 pub struct PgpVerifiers {
+    /// The key files, as the config names them ([`PgpVerifiers::reread`]).
+    paths: Vec<PathBuf>,
     certs: Vec<SignedPublicKey>,
 }
 
@@ -467,7 +487,17 @@ impl PgpVerifiers {
         if certs.is_empty() {
             return Err(CryptError::NoRecipients);
         }
-        Ok(PgpVerifiers { certs })
+        Ok(PgpVerifiers {
+            paths: paths.to_vec(),
+            certs,
+        })
+    }
+
+    /// The same key files read again from disk, as they are now: a key
+    /// revoked on disk since the config loaded signs nothing accepted
+    /// after; a file gone or damaged is refused, naming it.
+    pub fn reread(&self) -> Result<Self, CryptError> {
+        Self::load(&self.paths)
     }
 
     /// The certificates that cannot sign at `now`: revoked or expired

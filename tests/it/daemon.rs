@@ -1032,3 +1032,72 @@ fn a_fault_that_stops_is_said_cleared_with_the_repeats_after_its_mail() {
     submit_with(&closed);
     assert_eq!(mails_about(&smtp, "unreachable").len(), 2);
 }
+
+/// A file that waited in the spool while the partner's key was replaced is
+/// held (`sealed_to_old_keys`), not uploaded: the submit job's run says so
+/// in one alert, mailed once, and does not say the earlier `unreachable`
+/// cleared while the file stays held (a tester's finding: no alert named
+/// the hold, and a `cleared` mail went out with the claims still queued).
+/// Once the old key is the partner's again and the file goes, it clears.
+#[test]
+fn a_held_file_is_alerted_once_and_nothing_is_said_cleared_while_it_stays() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    std::fs::copy(
+        root().join("examples/clinic-claims.csv"),
+        ws.outbox().join("clinic.csv"),
+    )
+    .unwrap();
+    ws.partner.attempts = 1;
+    let good = ws.partner.clone();
+    let mut closed = good.clone();
+    closed.port = common::sshd::free_port();
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"0 0 0 1 1 *\"\npartner = \"acme\"\n",
+    );
+    let submit_with = |ws: &Workspace, p: &common::workspace::Partner| {
+        ws.write_config(p, &sshd.user);
+        ws.append_config(&smtp_config(smtp.port));
+        ws.run(&["run", "submit"], &[])
+    };
+    // Spooled, sealed to today's key, while the partner is unreachable.
+    let out = submit_with(&ws, &closed);
+    assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(mails_about(&smtp, "unreachable").len(), 1);
+    // The partner's key is replaced; the partner is back: the file is held.
+    let old = ws.partner_recipient.clone();
+    let (_, new_recipient) = common::tools::age_key(ws.dir.path(), "partner-new-age.txt");
+    ws.partner_recipient = new_recipient;
+    for _ in 0..2 {
+        let out = submit_with(&ws, &good);
+        assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    }
+    assert!(names_in(&ws.partner.outbound_dir).is_empty());
+    let held = mails_about(&smtp, "held (sealed_to_old_keys)");
+    assert_eq!(held.len(), 1, "mailed once: {:?}", smtp.readable_messages());
+    assert!(
+        held[0].contains("not delivered") && held[0].contains("claims stay queued"),
+        "{}",
+        held[0]
+    );
+    assert!(
+        mails_about(&smtp, "cleared").is_empty(),
+        "nothing cleared while the file is held: {:?}",
+        smtp.readable_messages()
+    );
+    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)]);
+    // The rotation undone: the file goes, and the faults are said cleared.
+    ws.partner_recipient = old;
+    let out = submit_with(&ws, &good);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
+    let cleared = mails_about(&smtp, "cleared");
+    assert_eq!(cleared.len(), 1, "{:?}", smtp.readable_messages());
+    assert!(
+        cleared[0].contains("held (sealed_to_old_keys)"),
+        "{}",
+        cleared[0]
+    );
+}

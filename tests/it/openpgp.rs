@@ -792,3 +792,118 @@ fn a_key_that_expires_after_check_stops_the_run_and_check_warns_before() {
     assert!(export.exists(), "the export stays in the outbox: {said}");
     assert!(ws.out_files().is_empty(), "nothing sealed: {said}");
 }
+
+/// A daemon keeps running while the partner's key file is replaced on disk
+/// by its revoked version (a tester's finding: the key read when the config
+/// loaded was sealed to, and answers signed by it applied, until a restart;
+/// SIGHUP's reload was refused and kept it). Each run reads the key files
+/// again: the next export is not sealed or sent, and an answer signed by the
+/// now-revoked `verify_with` key is quarantined.
+#[test]
+fn a_running_daemon_reads_a_key_revoked_on_disk_and_neither_seals_to_it_nor_applies_its_answers() {
+    let sshd = Sshd::start();
+    let p = parties("");
+    let ws = Workspace::new(&sshd);
+    openpgp_config(&ws, &p);
+    for (name, kind) in [
+        ("submit", "submit-claims"),
+        ("collect", "collect-responses"),
+    ] {
+        ws.job(
+            name,
+            &format!("kind = \"{kind}\"\nschedule = \"*/2 * * * * *\"\npartner = \"{PARTNER}\"\n"),
+        );
+    }
+    // Signed by the partner while its key is valid, delivered after.
+    let plain = p.dir.path().join("ack.999");
+    std::fs::write(&plain, ack_999(7)).unwrap();
+    let answer = p.dir.path().join("answer.999.pgp");
+    p.gpg
+        .seal(&plain, &answer, Some(OUR_UID), Some(PARTNER_UID), true);
+
+    ws.drop_export(
+        &common::root().join("examples/clinic-claims.csv"),
+        "clinic.csv",
+    );
+    let mut d = ws.daemon(&[]);
+    let outbound = &ws.partner.outbound_dir;
+    assert!(
+        common::wait_for(30, || names_in(outbound)
+            .iter()
+            .any(|n| n.ends_with(".x12.pgp"))),
+        "the first export goes while the key is valid: {}",
+        d.log_text()
+    );
+
+    // The partner revokes its key; its file on disk is replaced. The
+    // daemon is not told (no reload).
+    revoke_primary(&p.gpg, PARTNER_UID);
+    let replaced = p.dir.path().join("payer.asc.new");
+    p.gpg.export_public(PARTNER_UID, &replaced);
+    std::fs::rename(&replaced, &p.partner_pub).unwrap();
+    // Other claims (the same ones again would be known as sent).
+    let demo = std::fs::read_to_string(common::root().join("examples/demo-claims.csv")).unwrap();
+    let second = ws.outbox().join("after-revocation.csv");
+    std::fs::write(
+        &second,
+        demo.lines().take(7).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    std::fs::copy(&answer, ws.partner.inbound_dir.join("answer.999.pgp")).unwrap();
+    assert!(
+        common::wait_for(30, || {
+            let log = d.log_text();
+            log.contains("is revoked: nothing is sealed to it")
+                && log.contains("its signatures are no longer accepted")
+        }),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    d.stop();
+    let log = d.log_text();
+    assert_eq!(
+        names_in(outbound).len(),
+        1,
+        "nothing more sealed to the revoked key: {log}"
+    );
+    assert!(second.exists(), "the export stays in the outbox: {log}");
+    assert_eq!(
+        ws.out_files().iter().map(|(_, n)| n).sum::<usize>(),
+        1,
+        "nothing more sealed: {log}"
+    );
+    assert_eq!(
+        names_in(&ws.partner.inbound_dir),
+        ["answer.999.pgp"],
+        "the answer is quarantined, left on the server: {log}"
+    );
+    assert_eq!(
+        ws.claim_statuses(),
+        [("sent".to_owned(), 5)],
+        "nothing of the answer applied: {log}"
+    );
+}
+
+/// Read again for a run, a key file that is gone since the config loaded
+/// is refused, typed, naming the file (never the key in memory used).
+#[test]
+fn a_key_file_gone_since_load_is_refused_when_read_again() {
+    let p = parties("");
+    let paths = std::slice::from_ref(&p.partner_pub);
+    let recipients = PgpRecipients::load(paths, false, false).unwrap();
+    let verifiers = PgpVerifiers::load(paths).unwrap();
+    assert!(recipients.reread_at(chrono::Utc::now()).is_ok());
+    assert!(verifiers.reread().is_ok());
+    std::fs::remove_file(&p.partner_pub).unwrap();
+    for err in [
+        recipients.reread_at(chrono::Utc::now()).unwrap_err(),
+        verifiers.reread().unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, CryptError::Identity { path, .. } if *path == p.partner_pub),
+            "{err}"
+        );
+        assert!(err.to_string().contains("payer.asc"), "{err}");
+    }
+}
