@@ -250,6 +250,50 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
         self.run_binary(Path::new(env!("CARGO_BIN_EXE_edi-courier")), args, env)
     }
 
+    /// Runs edi-courier on this workspace as [`run`](Self::run) does, but a
+    /// run still going after `secs` seconds is killed and the test fails:
+    /// for a command that must stop by itself (a `daemon` that must refuse
+    /// to start), so a regression fails the test instead of hanging the suite.
+    pub fn run_bounded(&self, args: &[&str], secs: u64) -> Output {
+        let out = tempfile::tempfile().unwrap();
+        let err = tempfile::tempfile().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edi-courier"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env("EDI_COURIER_NOW", NOW)
+            .env_remove("EDI_COURIER_FAULT")
+            .current_dir(self.dir.path())
+            .stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap())
+            .spawn()
+            .expect("run edi-courier");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("edi-courier {args:?} still ran after {secs} s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let read = |mut f: std::fs::File| {
+            use std::io::{Read as _, Seek as _};
+            f.rewind().unwrap();
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).unwrap();
+            bytes
+        };
+        Output {
+            status,
+            stdout: read(out),
+            stderr: read(err),
+        }
+    }
+
     /// Runs another build of edi-courier (the one without test hooks) on this workspace.
     pub fn run_binary(&self, binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(binary)

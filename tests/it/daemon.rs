@@ -803,7 +803,7 @@ fn a_daemon_that_cannot_start_mails_the_admin_and_exits_non_zero() {
     // The spool cannot be made: a file stands where its folder would be.
     let spool = ws.config.parent().unwrap().join("spool");
     std::fs::write(&spool, b"").unwrap();
-    let out = ws.run(&["daemon"], &[]);
+    let out = ws.run_bounded(&["daemon"], 120);
     assert_ne!(out.status.code(), Some(0), "{}", said(&out));
     let err = stderr(&out);
     assert!(
@@ -818,7 +818,7 @@ fn a_daemon_that_cannot_start_mails_the_admin_and_exits_non_zero() {
         mails[0]
     );
     // Restarted by its supervisor, the same fault: not mailed again.
-    let out = ws.run(&["daemon"], &[]);
+    let out = ws.run_bounded(&["daemon"], 120);
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("not mailed again"), "{}", said(&out));
     assert_eq!(smtp.messages().len(), 1);
@@ -852,7 +852,7 @@ fn a_daemon_that_cannot_start_mails_the_admin_and_exits_non_zero() {
         broken.replace(&port, &format!("port = {}\ntls", down.port)),
     )
     .unwrap();
-    let out = ws.run(&["daemon"], &[]);
+    let out = ws.run_bounded(&["daemon"], 120);
     assert_ne!(out.status.code(), Some(0));
     let err = stderr(&out);
     assert!(
@@ -861,7 +861,7 @@ fn a_daemon_that_cannot_start_mails_the_admin_and_exits_non_zero() {
     );
     // The mail server back: the new fault is mailed at once, naming the ledger.
     std::fs::write(&ws.config, &broken).unwrap();
-    let out = ws.run(&["daemon"], &[]);
+    let out = ws.run_bounded(&["daemon"], 120);
     assert_ne!(out.status.code(), Some(0));
     let mails = mails_about(&smtp, "did not start");
     assert_eq!(mails.len(), 2, "{mails:?}\n{}", said(&out));
@@ -888,7 +888,7 @@ fn a_not_started_mark_that_is_not_ours_alone_does_not_silence_the_mail() {
     ws.append_config(&smtp_config(smtp.port));
     let spool = ws.config.parent().unwrap().join("spool");
     std::fs::write(&spool, b"").unwrap();
-    let out = ws.run(&["daemon"], &[]);
+    let out = ws.run_bounded(&["daemon"], 120);
     assert_ne!(out.status.code(), Some(0), "{}", said(&out));
     assert_eq!(mails_about(&smtp, "did not start").len(), 1);
     let mark = ws.config.parent().unwrap().join("edi-courier-not-started");
@@ -896,7 +896,7 @@ fn a_not_started_mark_that_is_not_ours_alone_does_not_silence_the_mail() {
     assert_eq!(mode, 0o600, "{}", mark.display());
     // Opened up (as a mark another user planted would be): no longer ours alone.
     std::fs::set_permissions(&mark, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = ws.run(&["daemon"], &[]);
+    let out = ws.run_bounded(&["daemon"], 120);
     assert_ne!(out.status.code(), Some(0));
     assert!(!stderr(&out).contains("not mailed again"), "{}", said(&out));
     assert_eq!(mails_about(&smtp, "did not start").len(), 2);
