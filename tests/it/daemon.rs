@@ -986,6 +986,51 @@ fn many_bad_exports_in_one_run_are_one_mail_naming_each() {
     assert!(!mails[1].contains("bad-01.csv"), "{}", mails[1]);
 }
 
+/// A workspace whose submit job (`run submit`) can be pointed at the
+/// partner (`good`) or at a port nothing listens on (`closed`), mails
+/// going to `smtp`; the clinic export waits in the outbox.
+struct Flapping<'s> {
+    sshd: &'s Sshd,
+    ws: Workspace,
+    smtp: SmtpSink,
+    good: common::workspace::Partner,
+    closed: common::workspace::Partner,
+}
+
+impl<'s> Flapping<'s> {
+    fn new(sshd: &'s Sshd) -> Self {
+        let mut ws = Workspace::new(sshd);
+        let smtp = SmtpSink::start();
+        std::fs::copy(
+            root().join("examples/clinic-claims.csv"),
+            ws.outbox().join("clinic.csv"),
+        )
+        .unwrap();
+        ws.partner.attempts = 1;
+        let good = ws.partner.clone();
+        let mut closed = good.clone();
+        closed.port = common::sshd::free_port();
+        ws.job(
+            "submit",
+            "kind = \"submit-claims\"\nschedule = \"0 0 0 1 1 *\"\npartner = \"acme\"\n",
+        );
+        Flapping {
+            sshd,
+            ws,
+            smtp,
+            good,
+            closed,
+        }
+    }
+
+    /// The submit job's run with the config pointing at `partner`.
+    fn submit_with(&self, partner: &common::workspace::Partner) -> std::process::Output {
+        self.ws.write_config(partner, &self.sshd.user);
+        self.ws.append_config(&smtp_config(self.smtp.port));
+        self.ws.run(&["run", "submit"], &[])
+    }
+}
+
 /// A partner unreachable, mailed, then repeating: when the job next
 /// reaches it and delivers, one `cleared` mail says so, with the repeats
 /// that came after the mail (before, nobody heard that the fault stopped,
@@ -993,44 +1038,25 @@ fn many_bad_exports_in_one_run_are_one_mail_naming_each() {
 #[test]
 fn a_fault_that_stops_is_said_cleared_with_the_repeats_after_its_mail() {
     let sshd = Sshd::start();
-    let mut ws = Workspace::new(&sshd);
-    let smtp = SmtpSink::start();
-    std::fs::copy(
-        root().join("examples/clinic-claims.csv"),
-        ws.outbox().join("clinic.csv"),
-    )
-    .unwrap();
-    ws.partner.attempts = 1;
-    let good = ws.partner.clone();
-    let mut closed = good.clone();
-    closed.port = common::sshd::free_port();
-    ws.job(
-        "submit",
-        "kind = \"submit-claims\"\nschedule = \"0 0 0 1 1 *\"\npartner = \"acme\"\n",
-    );
-    let submit_with = |p: &common::workspace::Partner| {
-        ws.write_config(p, &sshd.user);
-        ws.append_config(&smtp_config(smtp.port));
-        ws.run(&["run", "submit"], &[])
-    };
+    let f = Flapping::new(&sshd);
     for _ in 0..3 {
-        submit_with(&closed);
+        f.submit_with(&f.closed);
     }
-    assert_eq!(mails_about(&smtp, "unreachable").len(), 1);
-    let out = submit_with(&good);
+    assert_eq!(mails_about(&f.smtp, "unreachable").len(), 1);
+    let out = f.submit_with(&f.good);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
-    let cleared = mails_about(&smtp, "cleared");
-    assert_eq!(cleared.len(), 1, "{:?}", smtp.readable_messages());
+    let cleared = mails_about(&f.smtp, "cleared");
+    assert_eq!(cleared.len(), 1, "{:?}", f.smtp.readable_messages());
     assert!(
         cleared[0].contains("cleared: acme: unreachable after retries")
             && cleared[0].contains("2 repeat(s) since that mail"),
         "{}",
         cleared[0]
     );
-    submit_with(&good);
-    assert_eq!(mails_about(&smtp, "cleared").len(), 1, "cleared once");
-    submit_with(&closed);
-    assert_eq!(mails_about(&smtp, "unreachable").len(), 2);
+    f.submit_with(&f.good);
+    assert_eq!(mails_about(&f.smtp, "cleared").len(), 1, "cleared once");
+    f.submit_with(&f.closed);
+    assert_eq!(mails_about(&f.smtp, "unreachable").len(), 2);
 }
 
 /// A file that waited in the spool while the partner's key was replaced is
@@ -1042,59 +1068,45 @@ fn a_fault_that_stops_is_said_cleared_with_the_repeats_after_its_mail() {
 #[test]
 fn a_held_file_is_alerted_once_and_nothing_is_said_cleared_while_it_stays() {
     let sshd = Sshd::start();
-    let mut ws = Workspace::new(&sshd);
-    let smtp = SmtpSink::start();
-    std::fs::copy(
-        root().join("examples/clinic-claims.csv"),
-        ws.outbox().join("clinic.csv"),
-    )
-    .unwrap();
-    ws.partner.attempts = 1;
-    let good = ws.partner.clone();
-    let mut closed = good.clone();
-    closed.port = common::sshd::free_port();
-    ws.job(
-        "submit",
-        "kind = \"submit-claims\"\nschedule = \"0 0 0 1 1 *\"\npartner = \"acme\"\n",
-    );
-    let submit_with = |ws: &Workspace, p: &common::workspace::Partner| {
-        ws.write_config(p, &sshd.user);
-        ws.append_config(&smtp_config(smtp.port));
-        ws.run(&["run", "submit"], &[])
-    };
+    let mut f = Flapping::new(&sshd);
     // Spooled, sealed to today's key, while the partner is unreachable.
-    let out = submit_with(&ws, &closed);
+    let out = f.submit_with(&f.closed);
     assert_ne!(out.status.code(), Some(0), "{}", said(&out));
-    assert_eq!(mails_about(&smtp, "unreachable").len(), 1);
+    assert_eq!(mails_about(&f.smtp, "unreachable").len(), 1);
     // The partner's key is replaced; the partner is back: the file is held.
-    let old = ws.partner_recipient.clone();
-    let (_, new_recipient) = common::tools::age_key(ws.dir.path(), "partner-new-age.txt");
-    ws.partner_recipient = new_recipient;
+    let old = f.ws.partner_recipient.clone();
+    let (_, new_recipient) = common::tools::age_key(f.ws.dir.path(), "partner-new-age.txt");
+    f.ws.partner_recipient = new_recipient;
     for _ in 0..2 {
-        let out = submit_with(&ws, &good);
+        let out = f.submit_with(&f.good);
         assert_ne!(out.status.code(), Some(0), "{}", said(&out));
     }
-    assert!(names_in(&ws.partner.outbound_dir).is_empty());
-    let held = mails_about(&smtp, "held (sealed_to_old_keys)");
-    assert_eq!(held.len(), 1, "mailed once: {:?}", smtp.readable_messages());
+    assert!(names_in(&f.ws.partner.outbound_dir).is_empty());
+    let held = mails_about(&f.smtp, "held (sealed_to_old_keys)");
+    assert_eq!(
+        held.len(),
+        1,
+        "mailed once: {:?}",
+        f.smtp.readable_messages()
+    );
     assert!(
         held[0].contains("not delivered") && held[0].contains("claims stay queued"),
         "{}",
         held[0]
     );
     assert!(
-        mails_about(&smtp, "cleared").is_empty(),
+        mails_about(&f.smtp, "cleared").is_empty(),
         "nothing cleared while the file is held: {:?}",
-        smtp.readable_messages()
+        f.smtp.readable_messages()
     );
-    assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)]);
+    assert_eq!(f.ws.claim_statuses(), [("queued".to_owned(), 5)]);
     // The rotation undone: the file goes, and the faults are said cleared.
-    ws.partner_recipient = old;
-    let out = submit_with(&ws, &good);
+    f.ws.partner_recipient = old;
+    let out = f.submit_with(&f.good);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
-    assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
-    let cleared = mails_about(&smtp, "cleared");
-    assert_eq!(cleared.len(), 1, "{:?}", smtp.readable_messages());
+    assert_eq!(names_in(&f.ws.partner.outbound_dir).len(), 1);
+    let cleared = mails_about(&f.smtp, "cleared");
+    assert_eq!(cleared.len(), 1, "{:?}", f.smtp.readable_messages());
     assert!(
         cleared[0].contains("held (sealed_to_old_keys)"),
         "{}",
