@@ -813,20 +813,12 @@ impl Collect<'_> {
         if !recorded.is_empty() && checked.content == recorded {
             return Ok(None);
         }
-        let spool_err = |source| CollectError::Spool {
+        let bytes = crate::sha256_file(local).map_err(|source| CollectError::Spool {
             path: local.to_owned(),
             source,
-        };
-        let mut hash = Sha256::new();
-        std::io::copy(
-            &mut std::fs::File::open(local).map_err(spool_err)?,
-            &mut hash,
-        )
-        .map_err(spool_err)?;
-        Ok(
-            (recorded.is_empty() || crate::hex(&hash.finalize()) != recorded)
-                .then_some(Unreadable::CopyChanged { recorded }),
-        )
+        })?;
+        Ok((recorded.is_empty() || bytes != recorded)
+            .then_some(Unreadable::CopyChanged { recorded }))
     }
 
     /// What opens this partner's files: our age identities, our OpenPGP

@@ -62,6 +62,15 @@ pub mod x12;
 #[cfg(test)]
 mod testing;
 
+/// A file's SHA-256 in lower-case hex, read as it streams (memory flat in
+/// its size): what the ledger recorded for a file is checked against it.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hash)?;
+    Ok(hex(&hash.finalize()))
+}
+
 /// Bytes as lower-case hex: how the ledger, the spool's names and the
 /// audit chain write a SHA-256.
 pub fn hex(bytes: &[u8]) -> String {

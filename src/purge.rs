@@ -25,11 +25,8 @@
 //! ledger recorded, is reported and left, and the rest go on.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-
-use sha2::{Digest, Sha256};
 
 use crate::config::{Config, RetentionError};
 use crate::ledger::audit::{AuditAction, Entry};
@@ -325,20 +322,6 @@ pub async fn due(config: &Config, ledger: &Ledger, now: Stamp) -> Result<Vec<Due
     Ok(due)
 }
 
-fn sha256_of(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
-    Ok(crate::hex(&hash.finalize()))
-}
-
 /// What a purge entry says besides its columns: the path, size, period,
 /// what the age was told from, and the removed bytes' own SHA-256 when the
 /// chain knows the file by another (an export's, an 835's).
@@ -373,7 +356,7 @@ pub async fn purge(
 ) -> Result<PurgeReport, PurgeError> {
     let mut report = PurgeReport::default();
     for item in due(config, ledger, now).await? {
-        let bytes_sha256 = match sha256_of(&item.path) {
+        let bytes_sha256 = match crate::sha256_file(&item.path) {
             Ok(h) => h,
             Err(e) => {
                 report.failed.push((item.path, e));
