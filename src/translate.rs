@@ -74,7 +74,8 @@ fn read_payments(path: &Path) -> Result<Vec<Result<Remittance, String>>, String>
     if let Some(at) = crate::map::json::duplicate_member(&bytes) {
         // serde would keep the last of the two silently.
         return Err(format!(
-            "{at} is given twice: which one was meant cannot be told"
+            "{} is given twice: which one was meant cannot be told",
+            crate::map::json::path_text(&at)
         ));
     }
     let array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');

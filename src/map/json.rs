@@ -109,31 +109,57 @@ impl std::fmt::Display for LooseAmount {
     }
 }
 
-/// The path of the first member named twice in one object of `bytes`
-/// (`claims[0].total_charge`), or None. serde_json keeps the last of two
-/// and says nothing, so a file whose claim says its charge twice would
-/// go out with whichever came last: such a file is read by no one's rule.
-pub(crate) fn duplicate_member(bytes: &[u8]) -> Option<String> {
+/// One step of a path into a JSON value: a member's name or an item's
+/// index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    Member(String),
+    Item(usize),
+}
+
+/// A path into a JSON value, written as its reader would
+/// (`claims[0].total_charge`).
+pub(crate) fn path_text(steps: &[Step]) -> String {
+    let mut at = String::new();
+    for step in steps {
+        match step {
+            Step::Member(name) => {
+                if !at.is_empty() {
+                    at.push('.');
+                }
+                at.push_str(name);
+            }
+            Step::Item(i) => at.push_str(&format!("[{i}]")),
+        }
+    }
+    at
+}
+
+/// The path of the first member named twice in one object of `bytes`, or
+/// None. serde_json keeps the last of two and says nothing, so a file
+/// whose claim says its charge twice would go out with whichever came
+/// last: such a file is read by no one's rule.
+pub(crate) fn duplicate_member(bytes: &[u8]) -> Option<Vec<Step>> {
     use serde::de::Deserializer as _;
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let mut at = String::new();
+    let mut at = Vec::new();
     de.deserialize_any(Walk { at: &mut at }).ok()?
 }
 
 /// Walks a JSON value, keeping the path, until a member is named twice.
 struct Walk<'a> {
-    at: &'a mut String,
+    at: &'a mut Vec<Step>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_> {
-    type Value = Option<String>;
+    type Value = Option<Vec<Step>>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> serde::de::Visitor<'de> for Walk<'_> {
-    type Value = Option<String>;
+    type Value = Option<Vec<Step>>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
@@ -159,71 +185,63 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mark = self.at.len();
-        let mut i = 0usize;
         let mut found = None;
-        loop {
-            self.at.truncate(mark);
-            self.at.push_str(&format!("[{i}]"));
-            if found.is_some() {
+        for i in 0.. {
+            let more = if found.is_some() {
                 // Read to the end unlooked-at: the first one found is named.
-                if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
-                    break;
-                }
+                seq.next_element::<serde::de::IgnoredAny>()?.is_some()
             } else {
-                match seq.next_element_seed(Walk { at: self.at })? {
-                    Some(inner) => found = inner,
-                    None => break,
-                }
+                self.at.push(Step::Item(i));
+                let inner = seq.next_element_seed(Walk { at: self.at })?;
+                self.at.pop();
+                inner.map(|inner| found = inner).is_some()
+            };
+            if !more {
+                break;
             }
-            i += 1;
         }
-        self.at.truncate(mark);
         Ok(found)
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mark = self.at.len();
         let mut seen = std::collections::HashSet::new();
         let mut found = None;
         while let Some(key) = map.next_key::<String>()? {
-            self.at.truncate(mark);
-            if !self.at.is_empty() {
-                self.at.push('.');
-            }
-            self.at.push_str(&key);
             if found.is_some() {
                 map.next_value::<serde::de::IgnoredAny>()?;
                 continue;
             }
-            if !seen.insert(key) {
+            self.at.push(Step::Member(key.clone()));
+            if seen.insert(key) {
+                found = map.next_value_seed(Walk { at: self.at })?;
+            } else {
                 found = Some(self.at.clone());
                 map.next_value::<serde::de::IgnoredAny>()?;
-                continue;
             }
-            found = map.next_value_seed(Walk { at: self.at })?;
+            self.at.pop();
         }
-        self.at.truncate(mark);
         Ok(found)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::duplicate_member;
+    use super::{duplicate_member, path_text};
+
+    fn twice(json: &[u8]) -> Option<String> {
+        duplicate_member(json).map(|steps| path_text(&steps))
+    }
 
     #[test]
     fn a_member_named_twice_is_found_with_its_path() {
-        assert_eq!(duplicate_member(br#"{"a":1,"b":[{"c":1},{"c":2}]}"#), None);
+        assert_eq!(twice(br#"{"a":1,"b":[{"c":1},{"c":2}]}"#), None);
         assert_eq!(
-            duplicate_member(
-                br#"{"claims":[{"id":"1"},{"id":"2","total_charge":"1","total_charge":"9"}]}"#
-            )
-            .as_deref(),
+            twice(br#"{"claims":[{"id":"1"},{"id":"2","total_charge":"1","total_charge":"9"}]}"#)
+                .as_deref(),
             Some("claims[1].total_charge")
         );
         assert_eq!(
-            duplicate_member(br#"{"x":{"y":{"z":1,"z":2}}}"#).as_deref(),
+            twice(br#"{"x":{"y":{"z":1,"z":2}}}"#).as_deref(),
             Some("x.y.z")
         );
     }

@@ -789,21 +789,23 @@ pub fn read_canonical(path: &Path) -> Result<Opened<Vec<Mapped>>, MapError> {
     })?;
     // A member named twice: serde would keep the last one silently. In a
     // claim, that claim is set aside; elsewhere, the file is refused.
-    let twice = json::duplicate_member(&bytes);
-    let twice_in_claim = twice.as_deref().and_then(|at| {
-        let rest = at.strip_prefix("claims[")?;
-        let (n, member) = rest.split_once(']')?;
-        Some((
-            n.parse::<usize>().ok()?,
-            member.trim_start_matches('.').to_owned(),
-        ))
-    });
-    if let (Some(at), None) = (&twice, &twice_in_claim) {
-        return Err(MapError::Unreadable {
-            file: path.to_owned(),
-            problem: format!("{at} is given twice: not canonical claim JSON"),
-        });
-    }
+    let twice_in_claim = match json::duplicate_member(&bytes).as_deref() {
+        None => None,
+        Some([json::Step::Member(claims), json::Step::Item(n), member @ ..])
+            if claims == "claims" && !member.is_empty() =>
+        {
+            Some((*n, json::path_text(member)))
+        }
+        Some(elsewhere) => {
+            return Err(MapError::Unreadable {
+                file: path.to_owned(),
+                problem: format!(
+                    "{} is given twice: not canonical claim JSON",
+                    json::path_text(elsewhere)
+                ),
+            })
+        }
+    };
     let loose: Loose = serde_json::from_slice(&bytes).map_err(|e| MapError::Unreadable {
         file: path.to_owned(),
         problem: format!(
