@@ -314,15 +314,44 @@ pub async fn raise(
 pub async fn clear(ledger: &Ledger, job: &str, now: Stamp) -> Result<(), LedgerError> {
     let kinds: Vec<&str> = AlertKind::CLEARABLE.iter().map(|k| k.name()).collect();
     let cleared = ledger.clear_faults(job, &kinds, now).await?;
-    if let Some(a) = cleared_alert(job, &cleared, now) {
+    if let Some(a) = cleared_alert(ClearedBy::Job(job), &cleared, now) {
         raise(ledger, None, &[a], now).await?;
     }
     Ok(())
 }
 
-/// The `cleared` alert for these faults of `job` (rows of one fault —
-/// one key — summed), or None when there are none.
-fn cleared_alert(job: &str, cleared: &[crate::ledger::ClearedFault], now: Stamp) -> Option<Alert> {
+/// The ledger's `job` of a `config-refused` alert: no job file can have
+/// this name (a file stem holds no `/`), so a reload's faults are never
+/// mixed with a job's.
+pub const RELOAD: &str = "daemon/reload";
+
+/// Says the refused reloads cleared (a SIGHUP just loaded the config and
+/// jobs): one `cleared` alert naming each refusal, as [`clear`] does for a
+/// job's faults. Nothing when no refusal was open.
+pub async fn reloaded(ledger: &Ledger, now: Stamp) -> Result<(), LedgerError> {
+    let cleared = ledger
+        .clear_faults(RELOAD, &[AlertKind::ConfigRefused.name()], now)
+        .await?;
+    if let Some(a) = cleared_alert(ClearedBy::Reload, &cleared, now) {
+        raise(ledger, None, &[a], now).await?;
+    }
+    Ok(())
+}
+
+/// What made faults clear: a job's good run, or a reload that loaded.
+#[derive(Clone, Copy)]
+enum ClearedBy<'a> {
+    Job(&'a str),
+    Reload,
+}
+
+/// The `cleared` alert for these faults (rows of one fault — one key —
+/// summed), or None when there are none.
+fn cleared_alert(
+    by: ClearedBy<'_>,
+    cleared: &[crate::ledger::ClearedFault],
+    now: Stamp,
+) -> Option<Alert> {
     let mut keys: Vec<&str> = Vec::new();
     for c in cleared {
         if !keys.contains(&c.key.as_str()) {
@@ -363,17 +392,28 @@ fn cleared_alert(job: &str, cleared: &[crate::ledger::ClearedFault], now: Stamp)
     if lines.is_empty() {
         return None;
     }
+    let (who, did) = match by {
+        ClearedBy::Job(job) => (format!("job {job}"), format!("The job {job} ran")),
+        ClearedBy::Reload => (
+            "reload".to_owned(),
+            "The config and jobs were reloaded".to_owned(),
+        ),
+    };
     let subject = if lines.len() == 1 {
         format!("cleared: {last_subject}")
     } else {
-        format!("job {job}: {} faults cleared", lines.len())
+        format!("{who}: {} faults cleared", lines.len())
+    };
+    let key_of = match by {
+        ClearedBy::Job(job) => job,
+        ClearedBy::Reload => RELOAD,
     };
     Some(Alert::new(
         AlertKind::Cleared,
-        format!("cleared:{job}:{}", now.format("%Y%m%dT%H%M%S")),
+        format!("cleared:{key_of}:{}", now.format("%Y%m%dT%H%M%S")),
         subject,
         format!(
-            "The job {job} ran without {} at {}:\n\n{}\n\n\
+            "{did} without {} at {}:\n\n{}\n\n\
              Should one come back, it is mailed again at once.",
             if lines.len() == 1 {
                 "this fault"
@@ -1404,9 +1444,9 @@ mod tests {
             sent_at: sent.map(Into::into),
         };
         let now = chrono::Utc::now();
-        assert!(cleared_alert("submit", &[], now).is_none());
+        assert!(cleared_alert(ClearedBy::Job("submit"), &[], now).is_none());
         let one = cleared_alert(
-            "submit",
+            ClearedBy::Job("submit"),
             &[row("unreachable", 5, 2, Some("2024-01-01T00:00:10Z"))],
             now,
         )
@@ -1419,7 +1459,7 @@ mod tests {
             one.body
         );
         let two = cleared_alert(
-            "submit",
+            ClearedBy::Job("submit"),
             &[
                 row("a", 1, 0, Some("2024-01-01T00:00:10Z")),
                 row("b", 0, 0, None),

@@ -820,12 +820,15 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
                         }
                         mailer = Some(tokio::spawn(mail_loop(shared.clone(), loaded.config.clone(), opts.mail_every)));
                         tracing::info!(jobs = loaded.jobs.len(), "config and jobs reloaded");
+                        if let Err(e) = alert::reloaded(&shared.ledger, shared.clock.now()).await {
+                            tracing::error!(error = %e, "cleared reload faults could not be recorded");
+                        }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "reload refused; the running config stays");
                         let a = alert::config_refused(&e.identity(), &e.to_string());
                         let now = shared.clock.now();
-                        if let Err(e) = alert::raise(&shared.ledger, None, &[a], now).await {
+                        if let Err(e) = alert::raise(&shared.ledger, Some(alert::RELOAD), &[a], now).await {
                             tracing::error!(error = %e, "alert could not be queued");
                         }
                     }

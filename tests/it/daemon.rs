@@ -385,6 +385,51 @@ fn sighup_reloads_jobs_and_keeps_the_old_config_when_the_new_one_is_bad() {
         "{}",
         d.log_text()
     );
+    // The reload that loaded says both refusals cleared, in one mail (a
+    // refusal was once never said cleared: the admin was left to guess
+    // whether the config on disk was the one running).
+    let cleared = || -> Vec<(String, String, i64)> {
+        with_ledger_pool(&ws.ledger_url, async |pool| {
+            sqlx::query_as::<_, (String, String, i64)>(
+                "SELECT kind, body, CAST(CASE WHEN cleared_at IS NULL THEN 0 ELSE 1 END AS BIGINT) FROM alerts ORDER BY id",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap()
+        })
+    };
+    wait_for(10, || cleared().iter().any(|(k, ..)| k == "cleared"));
+    let rows = cleared();
+    let said: Vec<&(String, String, i64)> = rows.iter().filter(|(k, ..)| k == "cleared").collect();
+    assert_eq!(said.len(), 1, "{rows:?}");
+    assert!(
+        said[0]
+            .1
+            .starts_with("The config and jobs were reloaded without these faults"),
+        "{}",
+        said[0].1
+    );
+    assert_eq!(
+        said[0].1.matches("config reload refused").count(),
+        2,
+        "{}",
+        said[0].1
+    );
+    assert!(
+        rows.iter()
+            .filter(|(k, ..)| k == "config-refused")
+            .all(|(.., cleared)| *cleared == 1),
+        "{rows:?}"
+    );
+    // Another good reload says nothing more.
+    d.signal("HUP");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        cleared().iter().filter(|(k, ..)| k == "cleared").count(),
+        1,
+        "{}",
+        d.log_text()
+    );
     assert_eq!(d.stop(), Some(0));
 }
 
