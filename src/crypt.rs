@@ -73,6 +73,40 @@ pub enum CryptError {
     Io(#[from] io::Error),
 }
 
+impl CryptError {
+    /// What tells this fault from another of its kind, for an alert's key:
+    /// the variant and what it names (a key file, a recipient's place, an
+    /// OS error kind), never a sealed file's content. Two refusals with the
+    /// same identity are one fault repeating; another key file refused is a
+    /// new fault, mailed at once.
+    pub fn identity(&self) -> String {
+        match self {
+            CryptError::BadRecipient { index, .. } => format!("bad-recipient:{index}"),
+            CryptError::NoRecipients => "no-recipients".into(),
+            CryptError::Identity { path, .. } => format!("identity:{}", path.display()),
+            CryptError::KeyPermissions { path, mode } => {
+                format!("key-permissions:{}:{mode:03o}", path.display())
+            }
+            CryptError::KeyOwner { path, owner, .. } => {
+                format!("key-owner:{}:{owner}", path.display())
+            }
+            CryptError::KeyFolder { path, folder, .. } => {
+                format!("key-folder:{}:{}", path.display(), folder.display())
+            }
+            CryptError::UnusableKey { path, key, why } => {
+                format!("unusable-key:{}:{key}:{}", path.display(), why.name())
+            }
+            CryptError::NoIdentities => "no-identities".into(),
+            CryptError::Encrypt(_) => "encrypt".into(),
+            CryptError::NoMatchingKey => "no-matching-key".into(),
+            CryptError::Decrypt(_) => "decrypt".into(),
+            CryptError::MalformedHeader(h) => format!("malformed-header:{h:?}"),
+            CryptError::OpenPgp(p) => format!("openpgp:{}", p.name()),
+            CryptError::Io(e) => format!("io:{:?}", e.kind()),
+        }
+    }
+}
+
 /// The public keys a partner's files are sealed to, and whether to armor.
 pub struct Recipients {
     keys: Vec<Box<dyn age::Recipient + Send + Sync>>,
@@ -556,5 +590,52 @@ impl<R> Opened<'_, R> {
             Opened::OpenPgp(r) => r.finish(),
             Opened::Plain(_) | Opened::Age(_) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypt::pgp::KeyUnusable;
+
+    /// A key failure's alert key names the key file and why (it named only
+    /// the error's kind: a second revoked key file of the same partner,
+    /// found after the first was replaced, was merged into the first
+    /// fault's alert as a repeat and never mailed).
+    #[test]
+    fn a_key_failure_is_told_apart_by_its_key_file_and_reason() {
+        let unusable = |path: &str, why| CryptError::UnusableKey {
+            path: PathBuf::from(path),
+            key: "ABCD".into(),
+            why,
+        };
+        let first = unusable("keys/acme-1.asc", KeyUnusable::Revoked);
+        assert_eq!(
+            first.identity(),
+            unusable("keys/acme-1.asc", KeyUnusable::Revoked).identity()
+        );
+        assert_ne!(
+            first.identity(),
+            unusable("keys/acme-2.asc", KeyUnusable::Revoked).identity()
+        );
+        assert_ne!(
+            first.identity(),
+            unusable("keys/acme-1.asc", KeyUnusable::Expired { at: 0 }).identity()
+        );
+        let perms = |path: &str| CryptError::KeyPermissions {
+            path: PathBuf::from(path),
+            mode: 0o644,
+        };
+        assert_ne!(perms("keys/a").identity(), perms("keys/b").identity());
+        assert!(first.identity().contains("keys/acme-1.asc"));
+        // And so is the submit job's fault that carries it.
+        let keys = |source| crate::submit::SubmitError::Keys {
+            partner: "acme".into(),
+            source,
+        };
+        assert_ne!(
+            keys(unusable("keys/acme-1.asc", KeyUnusable::Revoked)).identity(),
+            keys(unusable("keys/acme-2.asc", KeyUnusable::Revoked)).identity()
+        );
     }
 }

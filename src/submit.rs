@@ -166,7 +166,7 @@ impl SubmitError {
                 }
                 PickupError::Growing { path } => format!("pickup:{}:growing", path.display()),
                 PickupError::Seal { path, source } => {
-                    format!("pickup:{}:seal:{}", path.display(), variant(source))
+                    format!("pickup:{}:seal:{}", path.display(), source.identity())
                 }
                 PickupError::NoArchiveRecipient { path } => {
                     format!("pickup:{}:no-archive-recipient", path.display())
@@ -176,10 +176,10 @@ impl SubmitError {
                 format!("spool:{}:{:?}", path.display(), source.kind())
             }
             SubmitError::Seal { path, source } => {
-                format!("seal:{}:{}", path.display(), variant(source))
+                format!("seal:{}:{}", path.display(), source.identity())
             }
             SubmitError::Keys { partner, source } => {
-                format!("keys:{partner}:{}", variant(source))
+                format!("keys:{partner}:{}", source.identity())
             }
             SubmitError::Translate { path, source } => {
                 format!("translate:{}:{}", path.display(), variant(source))

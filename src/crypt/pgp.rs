@@ -76,6 +76,37 @@ pub enum PgpProblem {
     SignedByOther { issuer: String },
 }
 
+impl PgpProblem {
+    /// The problem's name, for an alert's key ([`CryptError::identity`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            PgpProblem::NoIdentity => "no-identity",
+            PgpProblem::NoMatchingKey => "no-matching-key",
+            PgpProblem::Damaged(_) => "damaged",
+            PgpProblem::ClearSigned => "clear-signed",
+            PgpProblem::Unsigned => "unsigned",
+            PgpProblem::BadSignature { .. } => "bad-signature",
+            PgpProblem::SignerUnusable { why, .. } => match why {
+                KeyUnusable::Revoked => "signer-revoked",
+                KeyUnusable::Expired { .. } => "signer-expired",
+                KeyUnusable::NoValidEncryptionKey => "signer-unusable",
+            },
+            PgpProblem::SignedByOther { .. } => "signed-by-other",
+        }
+    }
+}
+
+impl KeyUnusable {
+    /// The reason's name, for an alert's key.
+    pub fn name(&self) -> &'static str {
+        match self {
+            KeyUnusable::Revoked => "revoked",
+            KeyUnusable::Expired { .. } => "expired",
+            KeyUnusable::NoValidEncryptionKey => "no-valid-encryption-key",
+        }
+    }
+}
+
 fn damaged(e: impl fmt::Display) -> CryptError {
     CryptError::OpenPgp(PgpProblem::Damaged(e.to_string()))
 }
