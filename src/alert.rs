@@ -187,6 +187,25 @@ impl AlertKind {
                 "files not collected",
                 "They were left on the partner's server.",
             ),
+            AlertKind::Overdue => (
+                "answers overdue",
+                "The partner's deadline for each has passed. Ask the partner whether the \
+                 files arrived; `edi-courier status` lists what is still awaited.",
+            ),
+            AlertKind::Rejected => (
+                "answers rejecting claims",
+                "Rejected claims are not paid: correct and send them again. Reasons: \
+                 `edi-courier status`; each claim's history: `edi-courier trace CLAIM`.",
+            ),
+            AlertKind::Denied => (
+                "remittances denying claims",
+                "Reasons: `edi-courier status`; each claim's history: \
+                 `edi-courier trace CLAIM`.",
+            ),
+            AlertKind::Unresolved => (
+                "answers with claims the payer could not find or process",
+                "Each claim's history: `edi-courier trace CLAIM`.",
+            ),
             _ => ("alerts", "`edi-courier status` lists each."),
         }
     }
@@ -883,18 +902,25 @@ fn claim_alerts(partner: &str, name: &str, changed: &StatusChanges) -> Vec<Alert
         let Some(to) = changed.to(status) else {
             continue;
         };
-        out.push(Alert::new(
-            kind,
-            format!("{status}:{partner}:{name}"),
-            format!("{partner}: {} {what}", to.count),
-            format!(
-                "{name} from {partner}: {} {what}.\n\nClaims: {}{}\n\n\
-                 Reasons: `edi-courier status`; each claim's history: `edi-courier trace CLAIM`.",
-                to.count,
-                to.listed.join(", "),
-                crate::lifecycle::more(to.not_listed())
-            ),
-        ));
+        let claims = format!(
+            "{}{}",
+            to.listed.join(", "),
+            crate::lifecycle::more(to.not_listed())
+        );
+        out.push(
+            Alert::new(
+                kind,
+                format!("{status}:{partner}:{name}"),
+                format!("{partner}: {} {what}", to.count),
+                format!(
+                    "{name} from {partner}: {} {what}.\n\nClaims: {claims}\n\n\
+                     Reasons: `edi-courier status`; each claim's history: `edi-courier trace CLAIM`.",
+                    to.count,
+                ),
+            )
+            // Many answers in one collect: one mail per kind listing each.
+            .listed(partner, format!("{name}: {} {what}: {claims}", to.count)),
+        );
     }
     out
 }
@@ -907,18 +933,24 @@ pub fn overdue(o: &Overdue) -> Alert {
         "277ca" => "277CA",
         _ => "835",
     };
+    let delivered = crate::ledger::shown(&o.delivered_at);
     Alert::new(
         AlertKind::Overdue,
         format!("overdue:{}:{}:{}", o.partner, o.file, o.kind),
         format!("{}: {what} overdue for {}", o.partner, o.file),
         format!(
-            "No {what} has come from {} for {} (ISA13 {:09}, {} claim(s)), delivered {}; \
+            "No {what} has come from {} for {} (ISA13 {:09}, {} claim(s)), delivered {delivered}; \
              the partner's deadline has passed.",
-            o.partner,
-            o.file,
-            o.isa13,
-            o.claims,
-            crate::ledger::shown(&o.delivered_at)
+            o.partner, o.file, o.isa13, o.claims,
+        ),
+    )
+    // A partner silent for a day makes many files overdue at once: one
+    // mail per check listing each.
+    .listed(
+        &o.partner,
+        format!(
+            "{}: no {what} (ISA13 {:09}, {} claim(s), delivered {delivered})",
+            o.file, o.isa13, o.claims
         ),
     )
 }
@@ -1429,6 +1461,73 @@ mod tests {
             );
         }
         assert!(body.contains("came 2 more time(s)"), "{body}");
+    }
+
+    /// A partner silent for a day makes many files overdue, and one collect
+    /// can bring many answers rejecting claims: each kind goes out as one
+    /// mail per run listing each file (they were one mail per file).
+    #[test]
+    fn overdue_files_and_rejecting_answers_of_one_run_make_one_mail_each() {
+        let pending = |alerts: &[Alert]| -> Vec<PendingAlert> {
+            alerts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| PendingAlert {
+                    id: i as i64,
+                    kind: a.kind.name().into(),
+                    subject: a.subject.clone(),
+                    body: a.body.clone(),
+                    repeats: 0,
+                    created_at: "2024-01-01T00:00:00Z".into(),
+                    partner: a.partner.clone(),
+                    batch: Some("b".into()),
+                    line: a.line.clone(),
+                })
+                .collect()
+        };
+        let overdue: Vec<Alert> = (1..=3)
+            .map(|i| {
+                overdue(&crate::ledger::Overdue {
+                    partner: "acme".into(),
+                    file: format!("F{i}.x12.age"),
+                    isa13: i,
+                    kind: "999",
+                    delivered_at: "2024-01-01T00:00:00Z".into(),
+                    claims: 10,
+                })
+            })
+            .collect();
+        assert!(overdue
+            .iter()
+            .all(|a| a.partner.as_deref() == Some("acme") && a.line.is_some()));
+        let rows = pending(&overdue);
+        let (subject, body) = several_mail(&rows.iter().collect::<Vec<_>>());
+        assert_eq!(subject, "[edi-courier] acme: 3 answers overdue");
+        for i in 1..=3 {
+            assert!(
+                body.contains(&format!(
+                    "- F{i}.x12.age: no 999 (ISA13 00000000{i}, 10 claim(s)"
+                )),
+                "{body}"
+            );
+        }
+        let mut changed = crate::lifecycle::StatusChanges::default();
+        changed.add(
+            ClaimStatus::Rejected999,
+            2,
+            ["C1".to_owned(), "C2".to_owned()],
+        );
+        let rejected: Vec<Alert> = ["A1.999", "A2.999"]
+            .iter()
+            .flat_map(|name| claim_alerts("acme", name, &changed))
+            .collect();
+        let rows = pending(&rejected);
+        let (subject, body) = several_mail(&rows.iter().collect::<Vec<_>>());
+        assert_eq!(subject, "[edi-courier] acme: 2 answers rejecting claims");
+        assert!(
+            body.contains("- A2.999: 2 transaction set rejected (999): C1, C2"),
+            "{body}"
+        );
     }
 
     /// The cleared mail names each fault once, with the repeats after its
