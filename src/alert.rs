@@ -1118,6 +1118,9 @@ impl Mailer {
                 Ok(_) => {
                     for p in &group {
                         ledger.alert_sent(p.id, now, p.repeats).await?;
+                        if let Some(e) = &p.earlier {
+                            ledger.earlier_repeats_told(e).await?;
+                        }
                     }
                     sent += group.len();
                 }
@@ -1157,15 +1160,22 @@ impl Mailer {
 
 /// The repeats an alert's mail tells of.
 fn repeats_note(a: &PendingAlert) -> String {
+    let mut notes = Vec::new();
+    if let Some(e) = &a.earlier {
+        notes.push(format!(
+            "(Before this, it came {} more time(s) after its mail of {}, not mailed then.)",
+            e.untold,
+            crate::ledger::shown(&e.sent_at)
+        ));
+    }
     if a.repeats > 0 {
-        format!(
+        notes.push(format!(
             "(The same alert came {} more time(s) since {}.)",
             a.repeats,
             crate::ledger::shown(&a.created_at)
-        )
-    } else {
-        String::new()
+        ));
     }
+    notes.join("\n")
 }
 
 /// The body of an alert mailed on its own.
@@ -1450,6 +1460,7 @@ mod tests {
                 partner: a.partner.clone(),
                 batch: Some("b".into()),
                 line: a.line.clone(),
+                earlier: None,
             })
             .collect();
         let (subject, body) = several_mail(&pending.iter().collect::<Vec<_>>());
@@ -1482,6 +1493,7 @@ mod tests {
                     partner: a.partner.clone(),
                     batch: Some("b".into()),
                     line: a.line.clone(),
+                    earlier: None,
                 })
                 .collect()
         };

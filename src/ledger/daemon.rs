@@ -28,6 +28,21 @@ pub struct PendingAlert {
     pub batch: Option<String>,
     /// What names it in such a mail.
     pub line: Option<String>,
+    /// The same fault's last mailed alert, when it repeated after that
+    /// mail and no mail has told of those repeats (the hour passed, so this
+    /// alert is a new row): told in this one's mail.
+    pub earlier: Option<EarlierRepeats>,
+}
+
+/// Repeats of a fault after its last mail, not told by any mail yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierRepeats {
+    /// The alert row they were counted on.
+    pub id: i64,
+    /// How many.
+    pub untold: i64,
+    /// When that row was mailed.
+    pub sent_at: String,
 }
 
 /// An alert to queue: what [`crate::alert::Alert`] says, and who raised it.
@@ -285,15 +300,33 @@ impl Ledger {
 
     /// Alerts not yet taken by the mail server, oldest first.
     pub async fn pending_alerts(&self) -> Result<Vec<PendingAlert>, LedgerError> {
+        // Each with the same fault's last mailed row still open (not said
+        // cleared, whose mail tells its repeats), for the repeats that came
+        // after that mail.
         let rows = sqlx::query(
-            "SELECT id, kind, subject, body, repeats, created_at, partner, batch, line \
-             FROM alerts WHERE sent_at IS NULL ORDER BY id",
+            "SELECT a.id, a.kind, a.subject, a.body, a.repeats, a.created_at, a.partner, a.batch, a.line, \
+             p.id, p.repeats - p.mailed_repeats, p.sent_at \
+             FROM alerts a LEFT JOIN alerts p ON p.id = \
+             (SELECT q.id FROM alerts q WHERE q.key = a.key AND q.id < a.id \
+              AND q.sent_at IS NOT NULL AND q.cleared_at IS NULL ORDER BY q.id DESC LIMIT 1) \
+             WHERE a.sent_at IS NULL ORDER BY a.id",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("listing pending alerts"))?;
         rows.iter()
             .map(|r| {
+                let earlier_id: Option<i64> = col(r, 9)?;
+                let untold: Option<i64> = col(r, 10)?;
+                let sent_at: Option<String> = col(r, 11)?;
+                let earlier = match (earlier_id, untold, sent_at) {
+                    (Some(id), Some(untold), Some(sent_at)) if untold > 0 => Some(EarlierRepeats {
+                        id,
+                        untold,
+                        sent_at,
+                    }),
+                    _ => None,
+                };
                 Ok(PendingAlert {
                     id: col(r, 0)?,
                     kind: col(r, 1)?,
@@ -304,6 +337,7 @@ impl Ledger {
                     partner: col(r, 6)?,
                     batch: col(r, 7)?,
                     line: col(r, 8)?,
+                    earlier,
                 })
             })
             .collect()
@@ -349,6 +383,18 @@ impl Ledger {
             .execute(&self.pool)
             .await
             .map_err(query_err("marking an alert sent"))?;
+        Ok(())
+    }
+
+    /// Marks `untold` repeats of an earlier mailed alert as told (by the
+    /// mail of the same fault's next alert).
+    pub async fn earlier_repeats_told(&self, e: &EarlierRepeats) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE alerts SET mailed_repeats = mailed_repeats + $2 WHERE id = $1")
+            .bind(e.id)
+            .bind(e.untold)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("marking an alert's repeats told"))?;
         Ok(())
     }
 

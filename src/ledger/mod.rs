@@ -34,7 +34,8 @@ mod report;
 mod retention;
 pub mod spool;
 pub use daemon::{
-    ClearedFault, Doubt, NewAlert, Overdue, PaymentDoubt, PendingAlert, RecentAlert, StatusTotal,
+    ClearedFault, Doubt, EarlierRepeats, NewAlert, Overdue, PaymentDoubt, PendingAlert,
+    RecentAlert, StatusTotal,
 };
 pub use dialect::{redacted, Dialect, LedgerUrl};
 pub use inbound::{

@@ -1070,10 +1070,58 @@ impl<'s> Flapping<'s> {
 
     /// The submit job's run with the config pointing at `partner`.
     fn submit_with(&self, partner: &common::workspace::Partner) -> std::process::Output {
+        self.submit_at(partner, None)
+    }
+
+    /// The same, at the time `now` (`EDI_COURIER_NOW`) when given.
+    fn submit_at(
+        &self,
+        partner: &common::workspace::Partner,
+        now: Option<&str>,
+    ) -> std::process::Output {
         self.ws.write_config(partner, &self.sshd.user);
         self.ws.append_config(&smtp_config(self.smtp.port));
-        self.ws.run(&["run", "submit"], &[])
+        match now {
+            Some(now) => self.ws.run(&["run", "submit"], &[("EDI_COURIER_NOW", now)]),
+            None => self.ws.run(&["run", "submit"], &[]),
+        }
     }
+}
+
+/// A fault that lasts past the hour in which its repeats are counted is
+/// mailed again, and that mail tells the repeats that came after the first
+/// mail (before, they were told by no mail at all; only a `cleared` mail,
+/// if the fault ever stopped, counted them).
+#[test]
+fn a_fault_mailed_again_after_the_hour_tells_the_repeats_since_its_last_mail() {
+    let sshd = Sshd::start();
+    let f = Flapping::new(&sshd);
+    for now in [
+        "2026-11-20T10:00:00",
+        "2026-11-20T10:20:00",
+        "2026-11-20T10:40:00",
+    ] {
+        f.submit_at(&f.closed, Some(now));
+    }
+    assert_eq!(mails_about(&f.smtp, "unreachable").len(), 1);
+    f.submit_at(&f.closed, Some("2026-11-20T11:30:00"));
+    let mails = mails_about(&f.smtp, "unreachable");
+    assert_eq!(mails.len(), 2, "{:?}", f.smtp.readable_messages());
+    assert!(
+        mails[1].contains("Before this, it came 2 more time(s) after its mail of"),
+        "{}",
+        mails[1]
+    );
+    // Told once: the fault stopping says no repeat since the last mail.
+    let out = f.submit_at(&f.good, Some("2026-11-20T11:40:00"));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let cleared = mails_about(&f.smtp, "cleared");
+    assert_eq!(cleared.len(), 1, "{:?}", f.smtp.readable_messages());
+    assert!(
+        cleared[0].contains("0 repeat(s) since that mail"),
+        "{}",
+        cleared[0]
+    );
 }
 
 /// A partner unreachable, mailed, then repeating: when the job next
