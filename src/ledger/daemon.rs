@@ -422,9 +422,9 @@ impl Ledger {
         let waiting = match kind {
             "ta1" => "i.ack_requested AND NOT EXISTS (SELECT 1 FROM claim_responses cr JOIN claims c2 ON cr.claim_id = c2.id \
                       WHERE c2.file_id = f.id AND cr.status IN ('accepted_ta1', 'rejected_ta1'))",
-            "999" => "EXISTS (SELECT 1 FROM claims c2 WHERE c2.file_id = f.id AND c2.status IN ('sent', 'accepted_ta1'))",
-            "277ca" => "EXISTS (SELECT 1 FROM claims c2 WHERE c2.file_id = f.id AND c2.status IN ('sent', 'accepted_ta1', 'accepted_999'))",
-            _ => "EXISTS (SELECT 1 FROM claims c2 WHERE c2.file_id = f.id AND c2.status = 'accepted_277')",
+            "999" => "EXISTS (SELECT 1 FROM claims_now c2 WHERE c2.file_id = f.id AND c2.status IN ('sent', 'accepted_ta1'))",
+            "277ca" => "EXISTS (SELECT 1 FROM claims_now c2 WHERE c2.file_id = f.id AND c2.status IN ('sent', 'accepted_ta1', 'accepted_999'))",
+            _ => "EXISTS (SELECT 1 FROM claims_now c2 WHERE c2.file_id = f.id AND c2.status = 'accepted_277')",
         };
         let sql = format!(
             "SELECT f.id, f.name, i.control, f.updated_at, (SELECT COUNT(*) FROM claims c WHERE c.file_id = f.id) \
@@ -475,7 +475,7 @@ impl Ledger {
         // reversals and corrections), summed in Decimal here, never in SQL.
         let rows = sqlx::query(
             "SELECT c.id, c.partner, c.status, c.charge, cr.paid \
-             FROM claims c LEFT JOIN claim_responses cr ON cr.claim_id = c.id AND cr.paid IS NOT NULL \
+             FROM claims_now c LEFT JOIN claim_responses cr ON cr.claim_id = c.id AND cr.paid IS NOT NULL \
              WHERE c.updated_at >= $1 ORDER BY c.partner, c.status, c.id",
         )
         .bind(stamp(since))

@@ -482,7 +482,7 @@ impl Ledger {
         claim_id: &str,
     ) -> Result<Option<ClaimStatus>, LedgerError> {
         let row = sqlx::query(
-            "SELECT status FROM claims WHERE partner = $1 AND claim_id = $2 ORDER BY id DESC LIMIT 1",
+            "SELECT status FROM claims_now WHERE partner = $1 AND claim_id = $2 ORDER BY id DESC LIMIT 1",
         )
         .bind(partner)
         .bind(claim_id)
@@ -1214,7 +1214,7 @@ async fn claim_candidates(
             d.json_agg("cr.status, cr.paid", "cr.id")
         ));
         let found: String = sqlx::query_scalar(&format!(
-            "SELECT {} FROM claims c WHERE c.status <> 'queued' \
+            "SELECT {} FROM claims_now c WHERE c.status <> 'queued' \
              AND +c.file_id IN (SELECT file_id FROM interchanges WHERE direction = 'out' \
              AND sender = $1 AND receiver = $2) AND c.partner = $3 \
              AND c.claim_id IN ({})",
@@ -1459,7 +1459,7 @@ async fn settle(
     type Row = (i64, String, String, String, Option<String>, String);
     for chunk in claims.chunks(CHUNK) {
         let rows: String = sqlx::query_scalar(&format!(
-            "SELECT {} FROM claims c JOIN claim_responses cr ON cr.claim_id = c.id \
+            "SELECT {} FROM claims_now c JOIN claim_responses cr ON cr.claim_id = c.id \
              WHERE c.id IN ({})",
             d.json_text(&d.json_agg(
                 "c.id, c.status, c.charge, cr.status, cr.paid, cr.codes",
@@ -1768,7 +1768,7 @@ impl Ledger {
         let at = stamp(at);
         let mut tx = self.begin().await?;
         let Some(claim) = sqlx::query_scalar::<_, i64>(
-            "SELECT id FROM claims WHERE partner = $1 AND claim_id = $2 AND status <> 'queued' \
+            "SELECT id FROM claims_now WHERE partner = $1 AND claim_id = $2 AND status <> 'queued' \
              ORDER BY id DESC LIMIT 1",
         )
         .bind(partner)
@@ -1835,7 +1835,7 @@ impl Ledger {
             .await
             .map_err(query_err("recording a match"))?;
         settle(&mut tx, self.dialect, &[claim], &at).await?;
-        let row = sqlx::query("SELECT status FROM claims WHERE id = $1")
+        let row = sqlx::query("SELECT status FROM claims_now WHERE id = $1")
             .bind(claim)
             .fetch_one(&mut *tx)
             .await
@@ -1874,7 +1874,7 @@ impl Ledger {
             "SELECT c.id, c.partner, c.claim_id, c.kind, c.frequency, c.charge, c.status, \
              c.payer_claim_number, f.id, f.name, f.sha256, f.state, i.control, g.control, t.control, \
              t.reference, c.first_segment, c.last_segment \
-             FROM claims c JOIN files f ON f.id = c.file_id \
+             FROM claims_now c JOIN files f ON f.id = c.file_id \
              JOIN transaction_sets t ON t.id = c.set_id JOIN groups g ON g.id = t.group_id \
              JOIN interchanges i ON i.id = g.interchange_id \
              WHERE c.claim_id = $1 ORDER BY c.id",
@@ -1952,7 +1952,7 @@ impl Ledger {
             "SELECT c.partner, c.claim_id, c.status, \
              COALESCE((SELECT cr.codes FROM claim_responses cr WHERE cr.claim_id = c.id \
                AND cr.status = c.status ORDER BY cr.id DESC LIMIT 1), '[]') \
-             FROM claims c WHERE c.status IN {} \
+             FROM claims_now c WHERE c.status IN {} \
              ORDER BY c.partner, c.claim_id",
             ClaimStatus::sql_list(ClaimStatus::needs_attention)
         ))

@@ -1251,6 +1251,12 @@ impl Ledger {
 
     /// The last step: the file is under its final name (or the partner
     /// already took it away); its claims are Sent. Returns how many.
+    ///
+    /// No claim row is written: a claim's `sent` is its file's delivery
+    /// (`files.delivered_at`, set here once; migration 0018). Its row
+    /// stays `queued` until a response moves it, and every reader of a
+    /// claim's status reads the `claims_now` view, which says `sent` for a
+    /// `queued` claim of a delivered file, changed at `delivered_at`.
     pub async fn delivered(
         &self,
         file_id: i64,
@@ -1259,8 +1265,19 @@ impl Ledger {
     ) -> Result<u64, LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
+        // Delivered before (a second delivery of the same file): its
+        // claims were Sent then, none now — as when rows were rewritten
+        // `WHERE status = 'queued'`.
+        let before: Option<Option<String>> =
+            sqlx::query_scalar("SELECT delivered_at FROM files WHERE id = $1")
+                .bind(file_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(query_err("looking up a delivery"))?;
+        let first = matches!(before, Some(None));
         sqlx::query(
-            "UPDATE files SET state = 'delivered', last_error = NULL, updated_at = $2 WHERE id = $1",
+            "UPDATE files SET state = 'delivered', last_error = NULL, updated_at = $2, \
+             delivered_at = COALESCE(delivered_at, $2) WHERE id = $1",
         )
         .bind(file_id)
         .bind(&at)
@@ -1277,15 +1294,23 @@ impl Ledger {
         .await?;
         // The local copy goes to the archive: no other host needs it now.
         super::spool::drop_copy_in(&mut tx, super::spool::Direction::Out, file_id).await?;
-        let sent = sqlx::query(
-            "UPDATE claims SET status = 'sent', updated_at = $2 WHERE file_id = $1 AND status = 'queued'",
-        )
-        .bind(file_id)
-        .bind(&at)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("marking claims sent"))?
-        .rows_affected();
+        // The claims this delivery makes Sent: those still `queued` (a
+        // response may have moved one before the delivery was recorded).
+        let sent: i64 = if first {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM claims WHERE file_id = $1 AND status = 'queued'",
+            )
+            .bind(file_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_err("counting the claims sent"))?
+        } else {
+            0
+        };
+        let sent = u64::try_from(sent).map_err(|_| LedgerError::Corrupt {
+            what: "the count of claims sent",
+            value: sent.to_string(),
+        })?;
         // Each claim's `sent` is this file's `delivered` event (no event
         // row per claim; `trace` shows it as the claim's `sent` line).
         self.commit_audited(tx, "committing a delivery").await?;

@@ -201,7 +201,7 @@ async fn figures(
     each(
         conn,
         sqlx::query(&format!(
-            "SELECT c.partner, c.status, c.charge, COUNT(*) FROM claims c \
+            "SELECT c.partner, c.status, c.charge, COUNT(*) FROM claims_now c \
              JOIN {temp}.report_files rf ON rf.file_id = c.file_id GROUP BY c.partner, c.status, c.charge"
         )),
         "summing charges",
@@ -225,7 +225,7 @@ async fn figures(
     each(
         conn,
         sqlx::query(&format!(
-            "SELECT c.partner, c.status, cr.paid, COUNT(*) FROM claims c \
+            "SELECT c.partner, c.status, cr.paid, COUNT(*) FROM claims_now c \
              JOIN {temp}.report_files rf ON rf.file_id = c.file_id \
              JOIN claim_responses cr ON cr.claim_id = c.id WHERE cr.paid IS NOT NULL \
              GROUP BY c.partner, c.status, cr.paid"
@@ -353,7 +353,7 @@ async fn figures(
     each(
         conn,
         sqlx::query(&format!(
-            "SELECT c.partner, {bucket} AS b, c.charge, COUNT(*) FROM claims c \
+            "SELECT c.partner, {bucket} AS b, c.charge, COUNT(*) FROM claims_now c \
              JOIN {temp}.report_files rf ON rf.file_id = c.file_id WHERE c.status IN {open} \
              GROUP BY c.partner, b, c.charge"
         ))
@@ -376,7 +376,7 @@ async fn figures(
     each(
         conn,
         sqlx::query(&format!(
-            "SELECT c.id, c.partner, {bucket} AS b, c.charge, cr.paid FROM claims c \
+            "SELECT c.id, c.partner, {bucket} AS b, c.charge, cr.paid FROM claims_now c \
              JOIN {temp}.report_files rf ON rf.file_id = c.file_id \
              JOIN claim_responses cr ON cr.claim_id = c.id \
              WHERE c.status IN {open} AND cr.paid IS NOT NULL ORDER BY c.id"

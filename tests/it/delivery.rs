@@ -262,3 +262,87 @@ fn a_file_sealed_to_a_replaced_key_is_held_not_delivered() {
     assert!(opened.starts_with(b"ISA*"), "the old key opens it");
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
 }
+
+/// What `status`, `status --json`, `report --json` and `trace` say about
+/// the workspace's claims (the commands' own output, byte for byte).
+fn readings(ws: &Workspace) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["report", "--json"],
+        &["trace", "RFM-1001"],
+        &["trace", "RFM-1005"],
+    ] {
+        let out = ws.run(args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        seen.push((
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ));
+    }
+    seen
+}
+
+/// A claim's `sent` is its file's delivery: delivering a file writes no
+/// claim row (the rows stay `queued`, as recorded when spooled), and every
+/// reader shows them `sent`, changed at the delivery — exactly as a ledger
+/// whose rows an older release rewrote `sent` at delivery reads (the same
+/// ledger with its rows rewritten so, after the migration).
+#[test]
+fn a_delivered_files_claims_read_sent_without_their_rows_rewritten() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("delivered to acme"),
+        "{}",
+        text(&out)
+    );
+    let statuses = ws.claim_statuses();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(statuses[0].0, "sent", "{statuses:?}");
+    let claims = statuses[0].1;
+    let rows = |sql: &'static str| {
+        common::with_ledger_pool(&ws.ledger_url, async |pool| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        })
+    };
+    // This release's record: the delivery did not touch the claim rows.
+    assert_eq!(
+        rows("SELECT COUNT(*) FROM claims WHERE status = 'queued'"),
+        claims
+    );
+    let now = readings(&ws);
+    let status = &now[0].1;
+    assert!(status.contains("sent"), "{status}");
+    assert!(!status.contains("queued"), "{status}");
+
+    // What an older release wrote at delivery: every row `sent`, changed
+    // at the delivery.
+    let rewritten = common::with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::query(
+            "UPDATE claims SET status = 'sent', \
+             updated_at = (SELECT delivered_at FROM files f WHERE f.id = claims.file_id) \
+             WHERE status = 'queued'",
+        )
+        .execute(pool)
+        .await
+        .unwrap()
+        .rows_affected()
+    });
+    assert_eq!(i64::try_from(rewritten).unwrap(), claims);
+    assert_eq!(ws.claim_statuses(), statuses);
+    let older = readings(&ws);
+    for ((what, a), (_, b)) in now.iter().zip(&older) {
+        assert_eq!(
+            a, b,
+            "{what}: this release's ledger and an older one's read differently"
+        );
+    }
+}

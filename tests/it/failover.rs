@@ -230,7 +230,7 @@ fn two_hosts_killed_twenty_times_deliver_every_claim_once_and_apply_every_answer
 
     // Everything settles: every claim paid or denied.
     let total = EXPORTS * CLAIMS_PER_EXPORT;
-    let final_sql = "SELECT status, COUNT(*) FROM claims GROUP BY status ORDER BY status";
+    let final_sql = "SELECT status, COUNT(*) FROM claims_now GROUP BY status ORDER BY status";
     let settled = wait_for(90, || {
         let by_status = ledger_rows(&a.ledger_url, final_sql);
         let done: i64 = by_status
@@ -380,7 +380,7 @@ fn a_file_sealed_on_a_host_that_died_is_delivered_by_the_other_from_the_ledgers_
     assert_eq!(
         ledger_rows(
             &a.ledger_url,
-            "SELECT status, COUNT(*) FROM claims GROUP BY status"
+            "SELECT status, COUNT(*) FROM claims_now GROUP BY status"
         ),
         [("sent".to_owned(), CLAIMS_PER_EXPORT as i64)]
     );

@@ -177,7 +177,7 @@ async fn a_ledger_made_before_postgres_support_opens_unchanged() {
         .unwrap();
     }
     let ledger = Ledger::open(&url(&dir)).await.unwrap();
-    assert_eq!(ledger.migration_level().await.unwrap(), 17);
+    assert_eq!(ledger.migration_level().await.unwrap(), 18);
     assert_eq!(ledger.dialect(), edi_courier::ledger::Dialect::Sqlite);
     let totals = ledger
         .claim_totals(chrono::DateTime::<chrono::Utc>::MIN_UTC)

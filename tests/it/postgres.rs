@@ -47,7 +47,7 @@ fn check_reports_the_ledger_engine_version_and_level_on_both_engines() {
     if ws.postgres.is_none() {
         assert!(text.contains("ledger: SQLite 3."), "{text}");
     }
-    assert!(text.contains("migration level 17"), "{text}");
+    assert!(text.contains("migration level 18"), "{text}");
 
     // The same workspace on PostgreSQL, its URL (with a password) in a
     // private file.
@@ -60,7 +60,7 @@ fn check_reports_the_ledger_engine_version_and_level_on_both_engines() {
     let text = said(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("ledger: PostgreSQL 15."), "{text}");
-    assert!(text.contains("migration level 17"), "{text}");
+    assert!(text.contains("migration level 18"), "{text}");
     assert!(text.contains("postgres:***@127.0.0.1"), "{text}");
     assert!(!text.contains("Hunter2"), "the password is shown: {text}");
 }
