@@ -386,6 +386,7 @@ seal = "none"
         ledger: &ledger,
         identities: None,
         now: now().and_utc(),
+        alert_job: None,
     };
     let outcome = run.process(id, "big.835", Path::new(file)).await.unwrap();
     let secs = started.elapsed().as_secs_f64();

@@ -750,32 +750,16 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
     }
     for f in &report.files {
         match f {
+            // Queued with the file's changes, in the transaction that
+            // applied them: nothing more to raise.
+            Collected::Processed { alerted: true, .. } => {}
             Collected::Processed {
                 name,
                 changed,
                 unknown_claims,
                 unknown_not_listed,
                 ..
-            } => {
-                out.extend(claim_alerts(partner, name, changed));
-                let unknown = unknown_claims.len() as u64 + unknown_not_listed;
-                if !unknown_claims.is_empty() {
-                    out.push(Alert::new(
-                        AlertKind::Unmatched,
-                        format!("unmatched:{partner}:{name}"),
-                        format!(
-                            "{partner}: {unknown} answer(s) matching no claim we sent"
-                        ),
-                        format!(
-                            "{name} from {partner} gives answers that reach no claim we sent to {partner} from these parties (ISA06/ISA08): claim ids we never sent (for a 277CA: in the batch, BHT03, its 2200B names; or with another charge, STC04, than ours), or a batch, set or group of ours other than the answer describes it (a 999's AK1, AK2 and AK9): {}{}.\n\n\
-                             They are kept and listed by `edi-courier status` (and flagged ours=no in the \
-                             remittance export); attach one with `edi-courier match #N CLAIM --partner {partner}`.",
-                            unknown_claims.join(", "),
-                            crate::lifecycle::more(*unknown_not_listed)
-                        ),
-                    ));
-                }
-            }
+            } => out.extend(applied(partner, name, changed, unknown_claims, *unknown_not_listed)),
             Collected::Quarantined { name, reason, file_id } => out.push(Alert::new(
                 if matches!(reason, crate::collect::Unreadable::Unbalanced { .. }) {
                     AlertKind::Unbalanced
@@ -861,6 +845,54 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
         ));
     }
     out
+}
+
+/// What a collected file's applied answers have to say: rejections and
+/// denials (one alert per status), answers reaching no claim we sent.
+pub fn applied(
+    partner: &str,
+    name: &str,
+    changed: &StatusChanges,
+    unknown_claims: &[String],
+    unknown_not_listed: u64,
+) -> Vec<Alert> {
+    let mut out = claim_alerts(partner, name, changed);
+    let unknown = unknown_claims.len() as u64 + unknown_not_listed;
+    if !unknown_claims.is_empty() {
+        out.push(Alert::new(
+                        AlertKind::Unmatched,
+                        format!("unmatched:{partner}:{name}"),
+                        format!(
+                            "{partner}: {unknown} answer(s) matching no claim we sent"
+                        ),
+                        format!(
+                            "{name} from {partner} gives answers that reach no claim we sent to {partner} from these parties (ISA06/ISA08): claim ids we never sent (for a 277CA: in the batch, BHT03, its 2200B names; or with another charge, STC04, than ours), or a batch, set or group of ours other than the answer describes it (a 999's AK1, AK2 and AK9): {}{}.\n\n\
+                             They are kept and listed by `edi-courier status` (and flagged ours=no in the \
+                             remittance export); attach one with `edi-courier match #N CLAIM --partner {partner}`.",
+                            unknown_claims.join(", "),
+                            crate::lifecycle::more(unknown_not_listed)
+                        ),
+                    ));
+    }
+    out
+}
+
+impl Alert {
+    /// The alert as the ledger queues it, raised by `job` in the run's
+    /// `batch` (one per kind: a run's alerts of one kind and partner go
+    /// out in one mail).
+    pub fn owned(&self, job: Option<&str>, batch: Option<&str>) -> crate::ledger::OwnedAlert {
+        crate::ledger::OwnedAlert {
+            kind: self.kind.name(),
+            key: self.key.clone(),
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            job: job.map(str::to_owned),
+            partner: self.partner.clone(),
+            batch: batch.map(|b| format!("{b}:{}", self.kind.name())),
+            line: self.line.clone(),
+        }
+    }
 }
 
 /// One alert per file and status that needs someone: rejections, denials,

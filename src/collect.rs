@@ -238,6 +238,8 @@ pub enum Collected {
         unknown_not_listed: u64,
         /// The claims whose status moved, by the status each ended at.
         changed: StatusChanges,
+        /// Its alerts were queued with its changes ([`Collect::alert_job`]).
+        alerted: bool,
     },
     /// The same bytes, or the same opened content, were applied before.
     Duplicate { name: String },
@@ -289,6 +291,11 @@ pub struct Collect<'a> {
     pub ledger: &'a Ledger,
     pub identities: Option<&'a Identities>,
     pub now: Stamp,
+    /// The daemon job this run is, whose applied answers' alerts
+    /// (rejections, denials, answers reaching no claim) are queued in the
+    /// transaction that applies them. None (the `collect` command): no
+    /// alert is queued.
+    pub alert_job: Option<&'a str>,
 }
 
 /// The longest remote name taken: the spool's names add a prefix (the
@@ -778,7 +785,7 @@ impl Collect<'_> {
             }
         };
         let done = match self
-            .apply(applying, id, local, &checked, budget, verify_with)
+            .apply(applying, (id, name), local, &checked, budget, verify_with)
             .await?
         {
             Ok(done) => done,
@@ -795,6 +802,7 @@ impl Collect<'_> {
             unknown_claims: done.unknown_claims,
             unknown_not_listed: done.unknown_not_listed,
             changed: done.changed,
+            alerted: self.alert_job.is_some(),
         })
     }
 
@@ -855,15 +863,17 @@ impl Collect<'_> {
     /// applied, and each new 835's posting export written as its claims
     /// stream by; the exports are put in place just before the commit
     /// (rewriting one after a crash is harmless; a repeat gets none).
+    /// `file`: the inbound file's ledger id and name.
     async fn apply(
         &self,
         mut applying: Applying,
-        id: i64,
+        file: (i64, &str),
         local: &Path,
         checked: &Checked,
         budget: Budget,
         verify_with: Option<&PgpVerifiers>,
     ) -> Result<Result<Reconciled, Unreadable>, CollectError> {
+        let (id, name) = file;
         let keys = self.inbound_keys(verify_with);
         let input = match open_input(&keys, local, budget) {
             Ok(input) => input,
@@ -963,7 +973,29 @@ impl Collect<'_> {
             }
         }
         crash_point("collect-applying");
-        match applying.commit().await {
+        let window = self.alert_job.map(|_| crate::ledger::AlertWindow {
+            at: self.now,
+            since: self.now
+                - chrono::Duration::from_std(crate::alert::COALESCE).unwrap_or_default(),
+        });
+        let batch = format!(
+            "{}:{}",
+            self.now.format("%Y%m%dT%H%M%S%.f"),
+            std::process::id()
+        );
+        let alerts = |done: &Reconciled| -> Vec<crate::ledger::OwnedAlert> {
+            crate::alert::applied(
+                &self.partner.name,
+                name,
+                &done.changed,
+                &done.unknown_claims,
+                done.unknown_not_listed,
+            )
+            .iter()
+            .map(|a| a.owned(self.alert_job, Some(&batch)))
+            .collect()
+        };
+        match applying.commit_alerting(alerts, window).await {
             Ok(done) => Ok(Ok(done)),
             Err(e) => conflict_or(e),
         }

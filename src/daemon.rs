@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::alert::{self, Alert, AlertKind, Mailer};
-use crate::collect::{Collect, CollectError};
+use crate::collect::{Collect, CollectError, Collected};
 use crate::config::{Config, ConfigError};
 use crate::crypt::Identities;
 use crate::jobs::{Job, JobError, JobKind};
@@ -363,6 +363,7 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> Job
         ledger,
         identities: identities.as_ref(),
         now,
+        alert_job: Some(&job.name),
     }
     .run()
     .await;
@@ -375,9 +376,29 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> Job
         Err(e) => return failed(e.identity(), e.to_string(), job),
     };
     let alerts = alert::from_collect(&partner.name, &report);
-    let rejected = alerts
-        .iter()
-        .any(|a| !matches!(a.kind, AlertKind::Unreachable | AlertKind::HostKey));
+    // Including the alerts queued with the answers they tell of.
+    let queued_with_answers = report.files.iter().any(|f| match f {
+        Collected::Processed {
+            name,
+            changed,
+            unknown_claims,
+            unknown_not_listed,
+            alerted: true,
+            ..
+        } => !alert::applied(
+            &partner.name,
+            name,
+            changed,
+            unknown_claims,
+            *unknown_not_listed,
+        )
+        .is_empty(),
+        _ => false,
+    });
+    let rejected = queued_with_answers
+        || alerts
+            .iter()
+            .any(|a| !matches!(a.kind, AlertKind::Unreachable | AlertKind::HostKey));
     JobRun {
         outcome: if report.connection_error.is_some() {
             RunOutcome::Failed

@@ -319,6 +319,7 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
             ledger: &ledger,
             identities: identities.as_ref(),
             now: cli.now(),
+            alert_job: None,
         }
         .run()
         .await;
@@ -337,6 +338,7 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                 unknown_claims,
                 unknown_not_listed,
                 changed,
+                ..
             } => {
                 text += &format!(
                     "{name}: {responses} response(s), {} claim status change(s){}{}\n",
@@ -479,6 +481,7 @@ pub fn inbound(cli: &Cli, args: &InboundArgs) -> anyhow::Result<Outcome> {
                         ledger: &ledger,
                         identities: identities.as_ref(),
                         now: cli.now(),
+                        alert_job: None,
                     };
                     Ok(match run.process(id, &name, std::path::Path::new(&spool)).await? {
                         Collected::Processed { changed, .. } => (

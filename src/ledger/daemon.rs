@@ -60,6 +60,44 @@ pub struct NewAlert<'a> {
     pub line: Option<&'a str>,
 }
 
+/// An alert to queue, owned: what [`Applying::commit_alerting`] is given
+/// to queue with the changes it tells of.
+///
+/// [`Applying::commit_alerting`]: super::inbound::Applying::commit_alerting
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedAlert {
+    pub kind: &'static str,
+    pub key: String,
+    pub subject: String,
+    pub body: String,
+    pub job: Option<String>,
+    pub partner: Option<String>,
+    pub batch: Option<String>,
+    pub line: Option<String>,
+}
+
+impl OwnedAlert {
+    pub fn as_new(&self) -> NewAlert<'_> {
+        NewAlert {
+            kind: self.kind,
+            key: &self.key,
+            subject: &self.subject,
+            body: &self.body,
+            job: self.job.as_deref(),
+            partner: self.partner.as_deref(),
+            batch: self.batch.as_deref(),
+            line: self.line.as_deref(),
+        }
+    }
+}
+
+/// When alerts are queued, and since when the same one counts as a repeat.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertWindow {
+    pub at: Stamp,
+    pub since: Stamp,
+}
+
 /// A job's fault alert said cleared: what it said, how often it came, and
 /// how many of those repeats the mail that sent it told of.
 #[derive(Debug, Clone)]
@@ -215,40 +253,11 @@ impl Ledger {
         window_start: Stamp,
     ) -> Result<bool, LedgerError> {
         let mut tx = self.begin().await?;
-        let repeated = sqlx::query(
-            "UPDATE alerts SET repeats = repeats + 1 WHERE id = \
-             (SELECT id FROM alerts WHERE key = $1 AND created_at >= $2 AND cleared_at IS NULL \
-              ORDER BY id DESC LIMIT 1)",
-        )
-        .bind(alert.key)
-        .bind(stamp(window_start))
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("coalescing an alert"))?
-        .rows_affected()
-            > 0;
-        if !repeated {
-            sqlx::query(
-                "INSERT INTO alerts (kind, key, subject, body, created_at, job, partner, batch, line) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(alert.kind)
-            .bind(alert.key)
-            .bind(alert.subject)
-            .bind(alert.body)
-            .bind(stamp(at))
-            .bind(alert.job)
-            .bind(alert.partner)
-            .bind(alert.batch)
-            .bind(alert.line)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_err("queueing an alert"))?;
-        }
+        let queued = queue_alert(&mut tx, alert, at, window_start).await?;
         tx.commit()
             .await
             .map_err(query_err("committing an alert"))?;
-        Ok(!repeated)
+        Ok(queued)
     }
 
     /// Says the open fault alerts of `job` (of the `kinds` given) cleared:
@@ -708,4 +717,48 @@ pub struct PaymentDoubt {
     pub doubt: Doubt,
     /// For [`Doubt::ChargeDiffers`]: the CLP03 that differs.
     pub stated_charge: Option<Decimal>,
+}
+
+/// Queues an alert in `tx`, coalescing repeats: the same key raised since
+/// `window_start` and not said cleared counts a repeat on that alert
+/// instead. Returns whether a new alert was queued. In a transaction that
+/// records what the alert is about (a collected file applied), the alert
+/// is as durable as the change it tells of.
+pub(crate) async fn queue_alert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    alert: &NewAlert<'_>,
+    at: Stamp,
+    window_start: Stamp,
+) -> Result<bool, LedgerError> {
+    let repeated = sqlx::query(
+        "UPDATE alerts SET repeats = repeats + 1 WHERE id = \
+         (SELECT id FROM alerts WHERE key = $1 AND created_at >= $2 AND cleared_at IS NULL \
+          ORDER BY id DESC LIMIT 1)",
+    )
+    .bind(alert.key)
+    .bind(stamp(window_start))
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("coalescing an alert"))?
+    .rows_affected()
+        > 0;
+    if !repeated {
+        sqlx::query(
+            "INSERT INTO alerts (kind, key, subject, body, created_at, job, partner, batch, line) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(alert.kind)
+        .bind(alert.key)
+        .bind(alert.subject)
+        .bind(alert.body)
+        .bind(stamp(at))
+        .bind(alert.job)
+        .bind(alert.partner)
+        .bind(alert.batch)
+        .bind(alert.line)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("queueing an alert"))?;
+    }
+    Ok(!repeated)
 }

@@ -6,6 +6,7 @@
 //! current submission ([`crate::lifecycle::derive`]) — so the order files
 //! arrive in, and repeats, change nothing.
 
+use super::daemon::{queue_alert, AlertWindow, OwnedAlert};
 use super::Stamp;
 use rust_decimal::Decimal;
 use sqlx::any::AnyRow;
@@ -885,13 +886,31 @@ impl Applying {
     }
 
     /// Settles every claim touched, marks the file processed, commits.
-    pub async fn commit(mut self) -> Result<Reconciled, LedgerError> {
+    pub async fn commit(self) -> Result<Reconciled, LedgerError> {
+        self.commit_alerting(|_| Vec::new(), None).await
+    }
+
+    /// [`Applying::commit`], queueing in the same transaction the alerts
+    /// `alerts` makes of what was applied (rejections, denials, answers
+    /// reaching no claim), coalesced within `window`: a run killed after
+    /// the commit loses none of them, and a file applied before raises
+    /// none again. No window, no alert.
+    pub async fn commit_alerting(
+        mut self,
+        alerts: impl FnOnce(&Reconciled) -> Vec<OwnedAlert>,
+        window: Option<AlertWindow>,
+    ) -> Result<Reconciled, LedgerError> {
         self.end().await?;
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_unstable();
         pending.dedup();
         settle(&mut self.tx, self.dialect, &pending, &self.at).await?;
         self.done.changed = changes_since(&mut self.tx, self.events_before).await?;
+        if let Some(w) = window {
+            for a in alerts(&self.done) {
+                queue_alert(&mut self.tx, &a.as_new(), w.at, w.since).await?;
+            }
+        }
         let (seq, hash) = finish_file(
             &mut self.tx,
             self.file_id,

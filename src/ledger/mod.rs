@@ -34,8 +34,8 @@ mod report;
 mod retention;
 pub mod spool;
 pub use daemon::{
-    ClearedFault, Doubt, EarlierRepeats, NewAlert, Overdue, PaymentDoubt, PendingAlert,
-    RecentAlert, StatusTotal,
+    AlertWindow, ClearedFault, Doubt, EarlierRepeats, NewAlert, Overdue, OwnedAlert, PaymentDoubt,
+    PendingAlert, RecentAlert, StatusTotal,
 };
 pub use dialect::{redacted, Dialect, LedgerUrl};
 pub use inbound::{

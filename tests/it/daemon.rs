@@ -1206,3 +1206,56 @@ fn a_held_file_is_alerted_once_and_nothing_is_said_cleared_while_it_stays() {
         cleared[0]
     );
 }
+
+/// A collect run killed after it applied an answer rejecting claims, before
+/// the run's end: the rejection is mailed all the same (a tester's finding:
+/// the alerts were raised only at the run's end, so a kill lost them, and
+/// the next run found the file applied and raised nothing). They are queued
+/// in the transaction that applies the answer.
+#[test]
+fn a_rejection_applied_by_a_collect_killed_before_its_end_is_still_mailed() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    ws.append_config(&smtp_config(smtp.port));
+    for (name, kind) in [
+        ("submit", "submit-claims"),
+        ("collect", "collect-responses"),
+    ] {
+        ws.job(
+            name,
+            &format!("kind = \"{kind}\"\nschedule = \"0 0 * * * *\"\npartner = \"acme\"\n"),
+        );
+    }
+    let out = ws.run(&["run", "submit"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    std::fs::write(
+        ws.partner.inbound_dir.join("ACK.999"),
+        common::rejecting_999(at, 900),
+    )
+    .unwrap();
+    let killed = ws.run(
+        &["run", "collect"],
+        &[("EDI_COURIER_FAULT", "collect-processed")],
+    );
+    assert_eq!(killed.status.code(), None, "killed: {}", said(&killed));
+    assert_eq!(ws.claim_statuses(), [("rejected_999".to_owned(), 5)]);
+    let out = ws.run(&["run", "collect"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let rejected = mails_about(&smtp, "transaction set rejected (999)");
+    assert_eq!(rejected.len(), 1, "{:?}", smtp.readable_messages());
+    assert!(rejected[0].contains("ACK.999"), "{}", rejected[0]);
+    // Once: another run says nothing more of it.
+    ws.run(&["run", "collect"], &[]);
+    assert_eq!(
+        mails_about(&smtp, "transaction set rejected (999)").len(),
+        1,
+        "{:?}",
+        smtp.readable_messages()
+    );
+}
