@@ -759,28 +759,29 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
                 unknown_claims,
                 unknown_not_listed,
                 ..
-            } => out.extend(applied(partner, name, changed, unknown_claims, *unknown_not_listed)),
-            Collected::Quarantined { name, reason, file_id } => out.push(Alert::new(
-                if matches!(reason, crate::collect::Unreadable::Unbalanced { .. }) {
-                    AlertKind::Unbalanced
-                } else {
-                    AlertKind::Quarantined
-                },
-                format!("quarantined:{partner}:{name}"),
-                format!("{partner}: {name} quarantined — nothing of it applied"),
-                format!(
-                    "{name} from {partner} could not be read completely: {reason}\n\n\
-                     Nothing of it was applied. It is kept in the spool (inbound file #{file_id}) and \
-                     left on the partner's server. After a fix: `edi-courier inbound retry {file_id}`; \
-                     to set it aside: `edi-courier inbound reviewed {file_id}`."
-                ),
-            ).listed(partner, format!("{name} (inbound #{file_id}): {reason}"))),
-            Collected::Refused { name, reason } => out.push(Alert::new(
-                AlertKind::Refused,
-                format!("refused:{partner}:{name}"),
-                format!("{partner}: {name} not collected"),
-                format!("{name} from {partner} was not collected: {reason}."),
-            ).listed(partner, format!("{name}: {reason}"))),
+            } => out.extend(applied(
+                partner,
+                name,
+                changed,
+                unknown_claims,
+                *unknown_not_listed,
+            )),
+            Collected::Quarantined { alerted: true, .. } => {}
+            Collected::Quarantined {
+                name,
+                reason,
+                file_id,
+                ..
+            } => out.push(quarantined(partner, name, reason, *file_id)),
+            Collected::Refused { name, reason } => out.push(
+                Alert::new(
+                    AlertKind::Refused,
+                    format!("refused:{partner}:{name}"),
+                    format!("{partner}: {name} not collected"),
+                    format!("{name} from {partner} was not collected: {reason}."),
+                )
+                .listed(partner, format!("{name}: {reason}")),
+            ),
             Collected::Duplicate { .. } | Collected::Held { .. } => {}
         }
     }
@@ -845,6 +846,31 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
         ));
     }
     out
+}
+
+/// A collected file quarantined: nothing of it applied, and why.
+pub fn quarantined(
+    partner: &str,
+    name: &str,
+    reason: &crate::collect::Unreadable,
+    file_id: i64,
+) -> Alert {
+    Alert::new(
+        if matches!(reason, crate::collect::Unreadable::Unbalanced { .. }) {
+            AlertKind::Unbalanced
+        } else {
+            AlertKind::Quarantined
+        },
+        format!("quarantined:{partner}:{name}"),
+        format!("{partner}: {name} quarantined — nothing of it applied"),
+        format!(
+            "{name} from {partner} could not be read completely: {reason}\n\n\
+             Nothing of it was applied. It is kept in the spool (inbound file #{file_id}) and \
+             left on the partner's server. After a fix: `edi-courier inbound retry {file_id}`; \
+             to set it aside: `edi-courier inbound reviewed {file_id}`."
+        ),
+    )
+    .listed(partner, format!("{name} (inbound #{file_id}): {reason}"))
 }
 
 /// What a collected file's applied answers have to say: rejections and

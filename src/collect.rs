@@ -248,6 +248,8 @@ pub enum Collected {
         name: String,
         file_id: i64,
         reason: Unreadable,
+        /// Its alert was queued with the quarantine ([`Collect::alert_job`]).
+        alerted: bool,
     },
     /// Quarantined in an earlier run and still on the server: left alone.
     Held { name: String },
@@ -973,27 +975,16 @@ impl Collect<'_> {
             }
         }
         crash_point("collect-applying");
-        let window = self.alert_job.map(|_| crate::ledger::AlertWindow {
-            at: self.now,
-            since: self.now
-                - chrono::Duration::from_std(crate::alert::COALESCE).unwrap_or_default(),
-        });
-        let batch = format!(
-            "{}:{}",
-            self.now.format("%Y%m%dT%H%M%S%.f"),
-            std::process::id()
-        );
-        let alerts = |done: &Reconciled| -> Vec<crate::ledger::OwnedAlert> {
-            crate::alert::applied(
+        let (_, window) = self.alert_rows(&[]);
+        let alerts = |done: &Reconciled| {
+            self.alert_rows(&crate::alert::applied(
                 &self.partner.name,
                 name,
                 &done.changed,
                 &done.unknown_claims,
                 done.unknown_not_listed,
-            )
-            .iter()
-            .map(|a| a.owned(self.alert_job, Some(&batch)))
-            .collect()
+            ))
+            .0
         };
         match applying.commit_alerting(alerts, window).await {
             Ok(done) => Ok(Ok(done)),
@@ -1038,8 +1029,10 @@ impl Collect<'_> {
         self.ledger
             .store_spool_copy(Direction::In, id, sealed.as_deref().unwrap_or(local), None)
             .await?;
+        let alert = crate::alert::quarantined(&self.partner.name, name, &reason, id);
+        let (alerts, window) = self.alert_rows(std::slice::from_ref(&alert));
         self.ledger
-            .quarantine_inbound(id, &reason.to_string(), self.now)
+            .quarantine_inbound(id, &reason.to_string(), self.now, &alerts, window)
             .await?;
         if sealed.is_some() {
             remove_plain(local)?;
@@ -1049,7 +1042,41 @@ impl Collect<'_> {
             name: name.to_owned(),
             file_id: id,
             reason,
+            alerted: self.alert_job.is_some(),
         })
+    }
+
+    /// Alerts as the ledger queues them in the transaction that records
+    /// what they tell of, when this run is a daemon job's
+    /// ([`Collect::alert_job`]); nothing otherwise. One batch per kind for
+    /// the run: its alerts of one kind go out in one mail.
+    fn alert_rows(
+        &self,
+        alerts: &[crate::alert::Alert],
+    ) -> (
+        Vec<crate::ledger::OwnedAlert>,
+        Option<crate::ledger::AlertWindow>,
+    ) {
+        let Some(job) = self.alert_job else {
+            return (Vec::new(), None);
+        };
+        let batch = format!(
+            "{}:{}",
+            self.now.format("%Y%m%dT%H%M%S%.f"),
+            std::process::id()
+        );
+        let window = crate::ledger::AlertWindow {
+            at: self.now,
+            since: self.now
+                - chrono::Duration::from_std(crate::alert::COALESCE).unwrap_or_default(),
+        };
+        (
+            alerts
+                .iter()
+                .map(|a| a.owned(Some(job), Some(&batch)))
+                .collect(),
+            Some(window),
+        )
     }
 
     /// A plain spool copy sealed beside itself to our age identities, and

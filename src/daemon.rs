@@ -393,6 +393,7 @@ async fn collect(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> Job
             *unknown_not_listed,
         )
         .is_empty(),
+        Collected::Quarantined { alerted: true, .. } => true,
         _ => false,
     });
     let rejected = queued_with_answers

@@ -385,6 +385,7 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                 name,
                 reason,
                 file_id,
+                ..
             } => {
                 rejected = true;
                 text += &format!(

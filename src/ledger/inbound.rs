@@ -284,15 +284,25 @@ impl Ledger {
         Ok(n > 0)
     }
 
-    /// A collected file that cannot be read: kept in the spool, with why.
+    /// A collected file that cannot be read: kept in the spool, with why;
+    /// `alerts` (coalesced within `window`; none without one) queued in
+    /// the same transaction, so a run killed after it loses none.
     pub async fn quarantine_inbound(
         &self,
         file_id: i64,
         reason: &str,
         at: Stamp,
+        alerts: &[OwnedAlert],
+        window: Option<AlertWindow>,
     ) -> Result<(), LedgerError> {
-        self.set_inbound_state(file_id, InboundState::Quarantined, Some(reason), at)
-            .await
+        self.inbound_state_alerting(
+            file_id,
+            InboundState::Quarantined,
+            Some(reason),
+            at,
+            (alerts, window),
+        )
+        .await
     }
 
     /// Counts one more try at processing a collected file (committed
@@ -331,8 +341,26 @@ impl Ledger {
         reason: Option<&str>,
         at: Stamp,
     ) -> Result<(), LedgerError> {
+        self.inbound_state_alerting(file_id, state, reason, at, (&[], None))
+            .await
+    }
+
+    /// [`Ledger::set_inbound_state`], queueing alerts in its transaction.
+    async fn inbound_state_alerting(
+        &self,
+        file_id: i64,
+        state: InboundState,
+        reason: Option<&str>,
+        at: Stamp,
+        (alerts, window): (&[OwnedAlert], Option<AlertWindow>),
+    ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
+        if let Some(w) = window {
+            for a in alerts {
+                queue_alert(&mut tx, &a.as_new(), w.at, w.since).await?;
+            }
+        }
         sqlx::query(
             "UPDATE inbound_files SET state = $2, reason = COALESCE($3, reason), updated_at = $4 \
              WHERE id = $1",

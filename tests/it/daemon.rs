@@ -1258,4 +1258,17 @@ fn a_rejection_applied_by_a_collect_killed_before_its_end_is_still_mailed() {
         "{:?}",
         smtp.readable_messages()
     );
+    // So for a damaged answer quarantined by a run killed just after: the
+    // next run leaves it alone on the server, and its alert was queued with
+    // the quarantine.
+    drop_sealed(&ws, "CUT.999", b"ISA*00*          *00*    ");
+    let killed = ws.run(
+        &["run", "collect"],
+        &[("EDI_COURIER_FAULT", "collect-processed")],
+    );
+    assert_eq!(killed.status.code(), None, "killed: {}", said(&killed));
+    ws.run(&["run", "collect"], &[]);
+    let quarantined = mails_about(&smtp, "CUT.999 quarantined");
+    assert_eq!(quarantined.len(), 1, "{:?}", smtp.readable_messages());
+    assert_eq!(names_in(&ws.partner.inbound_dir), ["CUT.999"]);
 }
