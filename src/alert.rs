@@ -262,7 +262,8 @@ pub fn config_refused(identity: &str, detail: &str) -> Alert {
     Alert::new(
         AlertKind::ConfigRefused,
         format!("reload:{identity}"),
-        "config reload refused".into(),
+        // Named by what was refused: the `cleared` mail lists each by it.
+        format!("config reload refused: {identity}"),
         format!(
             "SIGHUP: the new config or jobs could not be loaded; the running ones stay.\n\n{detail}"
         ),
@@ -508,7 +509,13 @@ fn connection(partner: &str, error: &ConnectionFault) -> Alert {
         Alert::new(
             AlertKind::Unreachable,
             format!("unreachable:{partner}:{}", error.identity),
-            format!("{partner}: unreachable after retries"),
+            match error.kind {
+                // Not retried: "after retries" would mislead.
+                FaultKind::LoginRefused => format!("{partner}: login refused"),
+                FaultKind::HostKey | FaultKind::Unreachable => {
+                    format!("{partner}: unreachable after retries")
+                }
+            },
             format!("{error}\n\nThe work waits in the spool and is retried at the next run."),
         )
     }
@@ -1597,6 +1604,25 @@ mod tests {
         assert!(
             body.contains("- A2.999: 2 transaction set rejected (999): C1, C2"),
             "{body}"
+        );
+    }
+
+    /// A refused login is not retried: its mail says "login refused", not
+    /// "unreachable after retries" (a tester's finding).
+    #[test]
+    fn a_refused_login_is_not_said_unreachable_after_retries() {
+        let fault = |kind| ConnectionFault {
+            kind,
+            identity: "h:login".into(),
+            message: "h: login refused for user u".into(),
+        };
+        let refused = connection("acme", &fault(FaultKind::LoginRefused));
+        assert_eq!(refused.kind, AlertKind::Unreachable);
+        assert_eq!(refused.subject, "[edi-courier] acme: login refused");
+        let down = connection("acme", &fault(FaultKind::Unreachable));
+        assert_eq!(
+            down.subject,
+            "[edi-courier] acme: unreachable after retries"
         );
     }
 

@@ -139,7 +139,10 @@ pub enum SftpError {
 pub enum FaultKind {
     /// The server showed a host key that matches no pin.
     HostKey,
-    /// Anything else: refused, dropped, timed out, a bad login.
+    /// The server refused our login (not retried: the same login again
+    /// would be refused again).
+    LoginRefused,
+    /// Anything else: refused, dropped, timed out.
     Unreachable,
 }
 
@@ -159,6 +162,9 @@ impl From<&SftpError> for ConnectionFault {
         ConnectionFault {
             kind: match e {
                 SftpError::HostKeyMismatch { .. } => FaultKind::HostKey,
+                SftpError::LoginRefused { .. } | SftpError::UnexpectedPrompt { .. } => {
+                    FaultKind::LoginRefused
+                }
                 _ => FaultKind::Unreachable,
             },
             identity: e.identity(),

@@ -415,6 +415,13 @@ fn sighup_reloads_jobs_and_keeps_the_old_config_when_the_new_one_is_bad() {
         "{}",
         said[0].1
     );
+    // Each named by what was refused (a tester's finding: both lines read
+    // "config reload refused", telling the admin nothing of which).
+    assert!(
+        said[0].1.contains("broken.toml") && said[0].1.contains("edi-courier.toml"),
+        "{}",
+        said[0].1
+    );
     assert!(
         rows.iter()
             .filter(|(k, ..)| k == "config-refused")
