@@ -954,7 +954,15 @@ async fn job_loop(
     let mut after = now;
     loop {
         let Some(tick) = next_tick(&job, after) else {
+            // Refused at load (`Job::parse`); a schedule may still run out
+            // later (croner looks no further than the year 5000).
             tracing::error!(job = %job.name, "the schedule has no next time; the job stops");
+            let a = no_next_tick(&job, after);
+            if let Err(e) =
+                alert::raise(&shared.ledger, Some(&job.name), &[a], shared.clock.now()).await
+            {
+                tracing::error!(job = %job.name, error = %e, "alert could not be queued");
+            }
             return;
         };
         tokio::select! {
@@ -967,6 +975,26 @@ async fn job_loop(
         after = tick;
         start_tick(&shared, &config, &job, tick);
     }
+}
+
+/// A job whose schedule has no time after `after`: it stops until the
+/// daemon is started or reloaded with a schedule that has one.
+fn no_next_tick(job: &Job, after: DateTime<Utc>) -> Alert {
+    Alert::new(
+        AlertKind::JobFailed,
+        format!("job-failed:{}:no-next-tick", job.name),
+        format!("job {} stopped: its schedule has no next time", job.name),
+        format!(
+            "The schedule of the job {} ({:?}, in {}, {}) has no time after {}: \
+             the job does not run again. Give it a schedule that fires, then reload \
+             the daemon (SIGHUP) or restart it.",
+            job.name,
+            job.schedule_text,
+            job.timezone.name(),
+            job.file.display(),
+            tick_key(after)
+        ),
+    )
 }
 
 /// Starts one tick's run, or records it skipped when the job is still running.

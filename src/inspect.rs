@@ -326,7 +326,9 @@ impl<R: Read> ItemReader<R> {
                         on_item(Item::Claim(claim));
                     }
                     if let Some(mut reader) = responses.take() {
-                        reader.end();
+                        if let Err(e) = reader.end() {
+                            summary.problem(e);
+                        }
                         if let Some(claim) = reader.take_claim() {
                             on_item(Item::Payment(claim));
                         }

@@ -1,8 +1,10 @@
 //! Job files (`jobs_dir/*.toml`, one job each): what the daemon runs and
 //! when. Read raw with serde (unknown fields refused), then validated: the
-//! cron expression parses (with a seconds field), the time zone exists, the
-//! partner is configured, names are unique.
+//! cron expression parses (with a seconds field) and has a next time in
+//! the job's time zone, the time zone exists, the partner is configured,
+//! names are unique.
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use serde::Deserialize;
@@ -37,7 +39,8 @@ pub enum JobError {
 struct RawJob {
     name: String,
     kind: JobKind,
-    /// Cron with seconds: `sec min hour day-of-month month day-of-week [year]`.
+    /// Cron with seconds: `sec min hour day-of-month month day-of-week`
+    /// (six fields: croner has no year field).
     schedule: String,
     #[serde(default = "utc")]
     timezone: String,
@@ -74,6 +77,13 @@ impl JobKind {
             JobKind::Purge => "purge",
         }
     }
+}
+
+/// Whether `schedule`, read in `timezone`, has a time strictly after `after`.
+pub fn fires_after(schedule: &Cron, timezone: Tz, after: DateTime<Utc>) -> bool {
+    schedule
+        .find_next_occurrence(&after.with_timezone(&timezone), false)
+        .is_ok()
 }
 
 /// A validated job.
@@ -128,6 +138,19 @@ impl Job {
                 format!("{:?} is not an IANA time zone", raw.timezone),
             )
         })?;
+        // A schedule that parses may still never fire (30 February, 31
+        // April): refused like one that does not parse, not found out by
+        // a daemon whose job then never runs. Judged in the job's zone.
+        if !fires_after(&schedule, timezone, Utc::now()) {
+            return Err(invalid(
+                "schedule",
+                format!(
+                    "{:?} never fires: no time in {} matches it (a day its month does not have?)",
+                    raw.schedule,
+                    timezone.name()
+                ),
+            ));
+        }
         match (&raw.partner, raw.kind) {
             (Some(p), _) if config.partner(p).is_none() => {
                 return Err(invalid(

@@ -355,6 +355,11 @@ pub struct StatusState {
     /// 2200C statuses of the provider the claims below belong to.
     provider: Vec<StatusCode>,
     claim: Option<ClaimStatus>,
+    /// Where the open claim status's HL (2000D) is: named when the claim
+    /// status never says which claim it is about.
+    claim_at: Position,
+    /// The open claim status has had its TRN (2200D).
+    claim_trn: bool,
     line: Option<LineStatus>,
 }
 
@@ -446,16 +451,20 @@ impl ResponseReader {
         }
     }
 
-    /// Closes the claim still open at SE (streaming: take it before finishing).
-    pub fn end(&mut self) {
+    /// Closes the claim still open at SE (streaming: take it before
+    /// finishing). An error: that claim is incomplete (a 277CA claim status
+    /// that names no claim), and so is the set.
+    pub fn end(&mut self) -> Result<()> {
         match self {
             ResponseReader::Remit(s) => s.close_claim(),
-            ResponseReader::Status(s) => s.close_claim(),
+            ResponseReader::Status(s) => return s.close_claim(),
             ResponseReader::Ack(_) => {}
         }
+        Ok(())
     }
 
-    /// The set ended (SE): what it said.
+    /// The set ended (SE): what it said. Call [`end`](Self::end) first: it
+    /// is what says whether the last claim is complete.
     pub fn finish(self) -> Response {
         match self {
             ResponseReader::Ack(mut s) => {
@@ -465,7 +474,10 @@ impl ResponseReader {
                 Response::Ack999(s.ack)
             }
             ResponseReader::Status(mut s) => {
-                s.close_claim();
+                // Judged by `end`, which the caller has called (the claim
+                // is gone then); a claim status left here without its TRN02
+                // has an empty id, which nothing matches.
+                let _incomplete = s.close_claim();
                 Response::Status277(s.status)
             }
             ResponseReader::Remit(mut s) => {
@@ -557,10 +569,27 @@ impl StatusState {
         }
     }
 
-    fn close_claim(&mut self) {
+    /// Closes the open claim status (2200D). An error when it never named
+    /// its claim: the TRN (TRN01 2, TRN02 the claim's CLM01) is required
+    /// in that loop by the 277CA guide (005010X214), and it is the only
+    /// thing a claim status is matched by. What the guide lets a claim
+    /// status leave out (REF*1K, REF*D9, DTP*472, service lines) is not
+    /// asked for.
+    fn close_claim(&mut self) -> Result<()> {
         self.close_line();
-        if let Some(claim) = self.claim.take() {
-            self.status.claims.push(claim);
+        let Some(claim) = self.claim.take() else {
+            return Ok(());
+        };
+        let named = !claim.claim_id.trim().is_empty();
+        self.status.claims.push(claim);
+        if named {
+            Ok(())
+        } else {
+            Err(ResponseError {
+                pos: self.claim_at,
+                element: CLAIM_TRN02,
+                expected: CLAIM_TRN02_GIVEN,
+            })
         }
     }
 
@@ -569,7 +598,9 @@ impl StatusState {
         match f.key() {
             BHT => self.status.reference = f.text(3).to_owned(),
             HL => {
-                self.close_claim();
+                // Reported once the next level is open, so that reading
+                // goes on as if the claim status had been complete.
+                let closed = self.close_claim();
                 // HL03: 20 information source, 21 receiver, 19 provider, PT patient (claim).
                 self.level = match f.text(3) {
                     "PT" => {
@@ -583,6 +614,8 @@ impl StatusState {
                             above,
                             ..ClaimStatus::default()
                         });
+                        self.claim_at = f.pos;
+                        self.claim_trn = false;
                         Level::Claim
                     }
                     "21" => {
@@ -597,9 +630,17 @@ impl StatusState {
                     "20" => Level::Above,
                     _ => return Err(bad(f, "HL03", "20, 21, 19 or PT")),
                 };
+                closed?;
             }
             TRN => match (self.level, self.claim.as_mut()) {
-                (Level::Claim, Some(c)) => c.claim_id = f.text(2).to_owned(),
+                (Level::Claim, Some(c)) => {
+                    // One per claim status: a second would say it is about
+                    // another claim.
+                    if std::mem::replace(&mut self.claim_trn, true) {
+                        return Err(bad(f, "TRN", "given once in a 2200D claim status loop"));
+                    }
+                    c.claim_id = f.text(2).to_owned();
+                }
                 (Level::Receiver, _) => {
                     if let Some(r) = self.status.receivers.last_mut() {
                         r.trace = f.text(2).to_owned();
@@ -665,6 +706,12 @@ impl StatusState {
         Ok(())
     }
 }
+
+/// A 2200D claim status without TRN02 (missing, empty or blank): the
+/// whole file is refused, since the status cannot be applied to any claim.
+const CLAIM_TRN02: &str = "TRN02 of the 2200D claim status";
+const CLAIM_TRN02_GIVEN: &str =
+    "given (missing or empty): a claim status must name its claim (TRN*2*CLM01, required)";
 
 /// Statuses a 277CA may give at the receiver (2200B) or provider (2200C)
 /// level. Each is copied into every claim below it, so without a bound a
@@ -1300,5 +1347,96 @@ mod tests {
             !format!("{responses:?}").contains("DOE"),
             "names are not read"
         );
+    }
+
+    /// What the reader says of one 277CA set whose claim statuses (2000D
+    /// on) are `claims`: the claims read, and its errors, `end` included.
+    fn read_277(claims: &str) -> (Vec<ClaimStatus>, Vec<ResponseError>) {
+        let text = format!(
+            "{ISA}GS*HN*PAYER*US*20261120*1000*9*X*005010X214~ST*277*0001*005010X214~BHT*0085*08*R1*20261120*1000*TH~HL*1**20*1~NM1*PR*2*ACME*****PI*ACME~TRN*1*R1~HL*2*1*21*1~NM1*41*2*US*****46*US~TRN*2*B1~STC*A1:19:PR*20261120*WQ*300~HL*3*2*19*1~NM1*85*2*CLINIC*****XX*1234567893~TRN*1*P1~{claims}SE*99*0001~GE*1*9~IEA*1*000000007~"
+        );
+        let mut tok = Tokenizer::new();
+        let mut env = EnvelopeReader::new();
+        let mut reader: Option<ResponseReader> = None;
+        let mut errors = Vec::new();
+        let mut read = Vec::new();
+        tok.feed::<ReadError>(text.as_bytes(), true, |seg| {
+            match env.segment(&seg) {
+                Ok(EnvelopeEvent::SetStart(st)) => {
+                    reader = ResponseReader::for_set(&st.set_id, EnvelopeRef::default())
+                }
+                Ok(EnvelopeEvent::Body { .. }) => {
+                    if let Some(Err(e)) = reader.as_mut().map(|r| r.segment(&seg)) {
+                        errors.push(e);
+                    }
+                }
+                Ok(EnvelopeEvent::SetEnd) => {
+                    if let Some(mut r) = reader.take() {
+                        errors.extend(r.end().err());
+                        if let Response::Status277(s) = r.finish() {
+                            read.extend(s.claims);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+        .unwrap();
+        (read, errors)
+    }
+
+    /// Regression (tester's finding): a 2200D claim status without TRN02
+    /// (no TRN, or `TRN*2*`) was read with an empty claim id, matched to
+    /// nothing and dropped: the file was applied, deleted from the
+    /// partner's server, and the rejection it carried was lost.
+    #[test]
+    fn a_claim_status_that_names_no_claim_is_an_error_naming_its_loop_and_element() {
+        let fine = "HL*4*3*PT~NM1*QC*1*DOE*JANE~TRN*2*C1~STC*A1:19:PR*20261120*WQ*100~";
+        let (claims, errors) = read_277(fine);
+        assert_eq!(errors, []);
+        assert_eq!(claims[0].claim_id, "C1");
+        // What the guide lets a claim status leave out (REF*1K, REF*D9,
+        // DTP*472, service lines) is not asked for: `fine` has none.
+        assert_eq!(claims[0].payer_claim_number, None);
+
+        for (case, without) in [
+            (
+                "no TRN",
+                "HL*5*3*PT~NM1*QC*1*ROE*RICHARD~STC*A7:562:85*20261120*U*200~",
+            ),
+            (
+                "TRN02 empty",
+                "HL*5*3*PT~NM1*QC*1*ROE*RICHARD~TRN*2*~STC*A7:562:85*20261120*U*200~",
+            ),
+            (
+                "TRN02 blank",
+                "HL*5*3*PT~NM1*QC*1*ROE*RICHARD~TRN*2*  ~STC*A7:562:85*20261120*U*200~",
+            ),
+            (
+                "TRN01 only",
+                "HL*5*3*PT~NM1*QC*1*ROE*RICHARD~TRN*2~STC*A7:562:85*20261120*U*200~",
+            ),
+        ] {
+            // Found when the next HL opens, and at SE for the set's last.
+            for claims in [format!("{without}{fine}"), format!("{fine}{without}")] {
+                let (_, errors) = read_277(&claims);
+                assert_eq!(errors.len(), 1, "{case}: {errors:?}");
+                let said = errors[0].to_string();
+                assert!(
+                    said.contains("TRN02 of the 2200D claim status is not given"),
+                    "{case}: {said}"
+                );
+                // Placed at the claim status's HL (the 15th segment or the 19th).
+                let hl = if claims.starts_with("HL*5") { 15 } else { 19 };
+                assert_eq!(errors[0].pos.segment, hl, "{case}: {said}");
+                assert!(!said.contains("ROE"), "no value quoted: {said}");
+            }
+        }
+        // Two TRNs in one claim status: which claim it is about is not known.
+        let (_, errors) =
+            read_277("HL*4*3*PT~NM1*QC*1*DOE*JANE~TRN*2*C1~TRN*2*C2~STC*A1:19:PR*20261120*WQ*100~");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].to_string().contains("given once"), "{errors:?}");
     }
 }

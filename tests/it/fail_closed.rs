@@ -1891,3 +1891,91 @@ fn denial_reasons_count_only_claims_that_are_denied() {
         .collect();
     assert_eq!(reasons, [("CO-29".to_owned(), 1)], "{report}");
 }
+
+/// Regression (tester's finding): a 277CA whose 2200D claim status names
+/// no claim (no TRN, or `TRN*2*` empty) was applied: the status matched
+/// nothing and was dropped, the file was marked processed and deleted from
+/// the partner's server, the claim stayed `sent` with its rejection lost,
+/// and nobody was told. The TRN02 is required there (005010X214): the
+/// file is unreadable as a whole now — quarantined naming the loop and
+/// element, left on the server, nothing of it applied, alerted.
+#[test]
+fn a_277ca_claim_status_without_its_trn02_is_quarantined_whole_and_left_on_the_server() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "277-no-trn");
+    let c = &s.claims;
+    let charge = |i: usize| c[i].total_charge.to_string();
+    let statuses = [
+        (c[0].id.as_str(), "A7:562:85", charge(0)),
+        (c[1].id.as_str(), "A1:19:PR", charge(1)),
+    ];
+    let statuses: Vec<(&str, &str, &str)> = statuses
+        .iter()
+        .map(|(id, stc, charge)| (*id, *stc, charge.as_str()))
+        .collect();
+    let whole = status_277(90, &s.reference, "EDICOURIER", &statuses);
+    let trn = format!("TRN*2*{}~", c[0].id);
+    assert_eq!(whole.matches(&trn).count(), 1);
+    // Without the segment, SE01 counts one fewer.
+    let se = whole.split('~').find(|s| s.starts_with("SE*")).unwrap();
+    let count: u32 = se.split('*').nth(1).unwrap().parse().unwrap();
+    let no_trn = whole
+        .replace(&trn, "")
+        .replace(&format!("{se}~"), &format!("SE*{}*0001~", count - 1));
+    s.drop("no-trn.277", &no_trn);
+    s.drop(
+        "empty-trn.277",
+        &status_277(91, &s.reference, "EDICOURIER", &statuses).replace(&trn, "TRN*2*~"),
+    );
+    // Collected by the job, as the daemon runs it: its alerts are queued.
+    s.ws.job(
+        "collect",
+        "kind = \"collect-responses\"\nschedule = \"0 0 * * * *\"\npartner = \"acme\"\n",
+    );
+    let out = s.ws.run(&["run", "collect"], &[]);
+    let said = no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("TRN02 of the 2200D claim status is not given"),
+        "the loop and element are named: {said}"
+    );
+    assert_eq!(
+        s.statuses(),
+        [("sent".to_owned(), 5)],
+        "nothing applied, the claim with its TRN02 neither: {said}"
+    );
+    assert_eq!(
+        s.on_server(),
+        ["empty-trn.277", "no-trn.277"],
+        "left on the server"
+    );
+    let json = s.status_json();
+    let inbound = json["inbound"].as_array().unwrap();
+    assert_eq!(inbound.len(), 2, "{json}");
+    assert!(
+        inbound.iter().all(|f| f["state"] == "quarantined"
+            && f["reason"]
+                .as_str()
+                .unwrap()
+                .contains("TRN02 of the 2200D claim status")),
+        "{json}"
+    );
+    let alerts = common::with_ledger_pool(&s.ws.ledger_url, async |pool| {
+        sqlx::query_as::<_, (String, String)>("SELECT kind, subject FROM alerts")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    });
+    for name in ["no-trn.277", "empty-trn.277"] {
+        assert!(
+            alerts
+                .iter()
+                .any(|(k, subject)| k == "quarantined" && subject.contains(name)),
+            "{name} alerted: {alerts:?}"
+        );
+    }
+    // The next run neither applies nor deletes them.
+    let (_, said) = s.collect();
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{said}");
+    assert_eq!(s.on_server(), ["empty-trn.277", "no-trn.277"], "{said}");
+}

@@ -429,3 +429,77 @@ fn a_lease_is_judged_by_the_database_clock_and_a_run_that_loses_it_stops_before_
         .await
         .unwrap()));
 }
+
+/// Regression (tester's finding): a schedule that parses but never fires
+/// (30 February) passed `check`, daemon start and SIGHUP; the daemon then
+/// only logged that the job stops, and nobody was told. It is a bad job
+/// file now, refused wherever one is.
+#[test]
+fn a_schedule_that_never_fires_is_refused_by_check_daemon_start_and_reload() {
+    let ws = workspace();
+    let never = "kind = \"digest\"\nschedule = \"0 0 0 30 2 *\"\ntimezone = \"America/New_York\"\n";
+    ws.job("feb30", never);
+    let out = ws.run(&["check", "--offline"], &[]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("feb30.toml: schedule") && said.contains("never fires"),
+        "{said}"
+    );
+    let out = ws.run_bounded(&["daemon"], 60);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("feb30.toml: schedule"), "{err}");
+
+    // Running with a good job: a reload that brings the bad one in is refused.
+    std::fs::remove_file(ws.path("jobs/feb30.toml")).unwrap();
+    ws.job(
+        "deadlines",
+        "kind = \"check-deadlines\"\nschedule = \"* * * * * *\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(20, || !ws.job_runs("deadlines").is_empty()),
+        "{}",
+        d.log_text()
+    );
+    ws.job("feb30", never);
+    d.signal("HUP");
+    assert!(
+        wait_for(10, || pending_alert_kinds(&ws)
+            .iter()
+            .any(|k| k == "config-refused")),
+        "{}",
+        d.log_text()
+    );
+    let log = d.log_text();
+    assert!(
+        log.contains("reload refused") && log.contains("feb30.toml: schedule"),
+        "{log}"
+    );
+    let n = ws.job_runs("deadlines").len();
+    assert!(
+        wait_for(10, || ws.job_runs("deadlines").len() > n),
+        "the old jobs still run"
+    );
+    assert!(d.is_running());
+    d.stop();
+}
+
+/// A schedule that runs out while the daemon runs (croner looks no further
+/// than the year 5000; a clock started there): the job stops, and the
+/// admin is told by a `job-failed` alert, not by a log line alone.
+#[test]
+fn a_schedule_that_runs_out_while_the_daemon_runs_raises_job_failed() {
+    let ws = workspace();
+    ws.job("hourly", "kind = \"digest\"\nschedule = \"0 0 * * * *\"\n");
+    let mut d = ws.daemon(&[("EDI_COURIER_CLOCK", "5000-01-01T00:00:00Z*1")]);
+    let alerted = wait_for(20, || {
+        pending_alert_kinds(&ws).iter().any(|k| k == "job-failed")
+    });
+    let log = d.log_text();
+    d.stop();
+    assert!(alerted, "{log}");
+    assert!(log.contains("the schedule has no next time"), "{log}");
+    assert!(ws.job_runs("hourly").is_empty(), "{log}");
+}
