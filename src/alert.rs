@@ -144,13 +144,16 @@ impl AlertKind {
         AlertKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// The faults a job's run raises that its next good run says cleared:
-    /// a job that failed, a partner not reached, a file not delivered.
-    /// (A refused export or a rejected claim stays until someone acts.)
-    pub const CLEARABLE: [AlertKind; 3] = [
+    /// The faults a job's run raises that its next good run says cleared
+    /// when that run does not raise them again: a job that failed, a
+    /// partner not reached, a file not delivered, an export not sent (the
+    /// spool's disk was full; or it was refused, and someone has since
+    /// fixed or removed it). A rejected claim stays until someone acts.
+    pub const CLEARABLE: [AlertKind; 4] = [
         AlertKind::JobFailed,
         AlertKind::Unreachable,
         AlertKind::HostKey,
+        AlertKind::ExportFailed,
     ];
 
     /// For a mail listing several alerts of this kind from one run: what
@@ -331,9 +334,16 @@ pub async fn raise(
 /// Says the open faults of `job` cleared (its run just did its work): one
 /// `cleared` alert naming each, with the repeats that came after its mail.
 /// Nothing when the job had no open fault.
-pub async fn clear(ledger: &Ledger, job: &str, now: Stamp) -> Result<(), LedgerError> {
+/// `raised`: the alerts the same run raises, whose faults stay open.
+pub async fn clear(
+    ledger: &Ledger,
+    job: &str,
+    raised: &[Alert],
+    now: Stamp,
+) -> Result<(), LedgerError> {
     let kinds: Vec<&str> = AlertKind::CLEARABLE.iter().map(|k| k.name()).collect();
-    let cleared = ledger.clear_faults(job, &kinds, now).await?;
+    let keep: Vec<&str> = raised.iter().map(|a| a.key.as_str()).collect();
+    let cleared = ledger.clear_faults(job, &kinds, &keep, now).await?;
     if let Some(a) = cleared_alert(ClearedBy::Job(job), &cleared, now) {
         raise(ledger, None, &[a], now).await?;
     }
@@ -350,7 +360,7 @@ pub const RELOAD: &str = "daemon/reload";
 /// job's faults. Nothing when no refusal was open.
 pub async fn reloaded(ledger: &Ledger, now: Stamp) -> Result<(), LedgerError> {
     let cleared = ledger
-        .clear_faults(RELOAD, &[AlertKind::ConfigRefused.name()], now)
+        .clear_faults(RELOAD, &[AlertKind::ConfigRefused.name()], &[], now)
         .await?;
     if let Some(a) = cleared_alert(ClearedBy::Reload, &cleared, now) {
         raise(ledger, None, &[a], now).await?;

@@ -266,7 +266,7 @@ pub async fn run_job(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) ->
     };
     // Cleared first: a run that clears raises none of the faults cleared.
     if run.clears {
-        if let Err(e) = alert::clear(ledger, &job.name, now).await {
+        if let Err(e) = alert::clear(ledger, &job.name, &run.alerts, now).await {
             tracing::error!(job = %job.name, error = %e, "cleared faults could not be recorded");
         }
     }

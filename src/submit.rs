@@ -131,6 +131,11 @@ pub enum SubmitError {
     NoClaims { path: PathBuf, words: String },
 }
 
+/// The folder a spooled file is in (the path itself when it has none).
+fn folder_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(path)
+}
+
 impl SubmitError {
     /// What a refusal for rows apart says (and `Ledger::refuse_export`
     /// remembers): the claims, by id, never the export's values.
@@ -172,11 +177,14 @@ impl SubmitError {
                     format!("pickup:{}:no-archive-recipient", path.display())
                 }
             },
+            // By the spool's folder, not the file: each try writes under
+            // a new control number, and a full disk is one fault however
+            // many runs meet it.
             SubmitError::Spool { path, source } => {
-                format!("spool:{}:{:?}", path.display(), source.kind())
+                format!("spool:{}:{:?}", folder_of(path).display(), source.kind())
             }
             SubmitError::Seal { path, source } => {
-                format!("seal:{}:{}", path.display(), source.identity())
+                format!("seal:{}:{}", folder_of(path).display(), source.identity())
             }
             SubmitError::Keys { partner, source } => {
                 format!("keys:{partner}:{}", source.identity())

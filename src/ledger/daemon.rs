@@ -266,6 +266,7 @@ impl Ledger {
         &self,
         job: &str,
         kinds: &[&str],
+        keep: &[&str],
         at: Stamp,
     ) -> Result<Vec<ClearedFault>, LedgerError> {
         let mut tx = self.begin().await?;
@@ -286,6 +287,11 @@ impl Ledger {
         let mut out = Vec::new();
         for r in &rows {
             let id: i64 = col(r, 0)?;
+            // Raised again by the run that clears the others: still open.
+            let key: String = col(r, 1)?;
+            if keep.contains(&key.as_str()) {
+                continue;
+            }
             sqlx::query("UPDATE alerts SET cleared_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(stamp(at))
@@ -293,7 +299,7 @@ impl Ledger {
                 .await
                 .map_err(query_err("clearing a fault's alert"))?;
             out.push(ClearedFault {
-                key: col(r, 1)?,
+                key,
                 subject: col(r, 2)?,
                 repeats: col(r, 3)?,
                 mailed_repeats: col(r, 4)?,

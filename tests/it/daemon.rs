@@ -1080,6 +1080,13 @@ impl<'s> Flapping<'s> {
         self.submit_at(partner, None)
     }
 
+    /// The submit job's run against the good partner, with these variables.
+    fn submit_env(&self, env: &[(&str, &str)]) -> std::process::Output {
+        self.ws.write_config(&self.good, &self.sshd.user);
+        self.ws.append_config(&smtp_config(self.smtp.port));
+        self.ws.run(&["run", "submit"], env)
+    }
+
     /// The same, at the time `now` (`EDI_COURIER_NOW`) when given.
     fn submit_at(
         &self,
@@ -1278,4 +1285,46 @@ fn a_rejection_applied_by_a_collect_killed_before_its_end_is_still_mailed() {
     let quarantined = mails_about(&smtp, "CUT.999 quarantined");
     assert_eq!(quarantined.len(), 1, "{:?}", smtp.readable_messages());
     assert_eq!(names_in(&ws.partner.inbound_dir), ["CUT.999"]);
+}
+
+/// An export not sent because the spool's disk was full is said cleared
+/// once a later run sends it (a tester's finding: the `export-failed` alert
+/// was mailed and then stayed open for good, no `cleared` ever came).
+#[test]
+fn an_export_not_sent_for_a_full_disk_is_said_cleared_once_it_goes() {
+    let sshd = Sshd::start();
+    let f = Flapping::new(&sshd);
+    for _ in 0..2 {
+        let out = f.submit_env(&[("EDI_COURIER_FAULT", "enospc-spool")]);
+        assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    }
+    let failed = mails_about(&f.smtp, "not sent");
+    assert_eq!(failed.len(), 1, "{:?}", f.smtp.readable_messages());
+    assert!(mails_about(&f.smtp, "cleared").is_empty());
+    let out = f.submit_env(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(f.ws.claim_statuses(), [("sent".to_owned(), 5)]);
+    let cleared = mails_about(&f.smtp, "cleared");
+    assert_eq!(cleared.len(), 1, "{:?}", f.smtp.readable_messages());
+    assert!(cleared[0].contains("not sent"), "{}", cleared[0]);
+    // A refused export, refused again by each run, stays open: nothing
+    // more is said cleared while it is refused.
+    let export = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    let header = export.lines().next().unwrap();
+    std::fs::write(f.ws.outbox().join("empty.csv"), format!("{header}\n")).unwrap();
+    for _ in 0..2 {
+        f.submit_env(&[]);
+    }
+    assert_eq!(
+        mails_about(&f.smtp, "empty.csv not sent").len(),
+        1,
+        "{:?}",
+        f.smtp.readable_messages()
+    );
+    assert_eq!(
+        mails_about(&f.smtp, "cleared").len(),
+        1,
+        "{:?}",
+        f.smtp.readable_messages()
+    );
 }
