@@ -295,6 +295,7 @@ async fn prepare(url: &str, n: usize, partner: &str) -> (Ledger, f64, f64) {
                     accepted: n as u64,
                     set_aside: 0,
                 },
+                alerts: (&[], None),
             },
             stamp,
         )

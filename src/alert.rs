@@ -691,6 +691,53 @@ fn not_retired(partner: &str, n: &crate::submit::NotRetired) -> Alert {
 }
 
 /// An export left in the outbox, or with claims set aside.
+/// Claims of an export set aside by the scrub: the rest `sealed` for
+/// sending, or nothing of it sent. None when none was set aside.
+pub fn set_aside(
+    partner: &str,
+    export: &std::path::Path,
+    report: &crate::report::Report,
+    sealed: bool,
+) -> Option<Alert> {
+    let rest = if sealed {
+        "the rest were sealed for sending"
+    } else {
+        "no claim of it is sent"
+    };
+    (report.claims_set_aside > 0).then(|| {
+        let name = export.display();
+        let kept = if report.quarantined.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Their rows, as they came, are in {} to fix and drop again.",
+                report.quarantined.join(", ")
+            )
+        };
+        let line = format!(
+            "{}: {} of {} claim(s) set aside by the scrub; {rest}",
+            base_name(export),
+            report.claims_set_aside,
+            report.claims_read
+        );
+        Alert::new(
+            AlertKind::SetAside,
+            format!("set-aside:{partner}:{name}"),
+            format!(
+                "{partner}: {} claim(s) of {name} set aside",
+                report.claims_set_aside
+            ),
+            format!(
+                "{} of {} claim(s) read from {name} were set aside by the scrub and \
+                         not sent; {rest}.{kept} `edi-courier scrub` on that file lists why, \
+                         claim by claim.",
+                report.claims_set_aside, report.claims_read
+            ),
+        )
+        .listed(partner, line)
+    })
+}
+
 fn export_alert(partner: &str, e: &ExportOutcome) -> Option<Alert> {
     match e {
         ExportOutcome::Failed {
@@ -713,45 +760,12 @@ fn export_alert(partner: &str, e: &ExportOutcome) -> Option<Alert> {
                 .listed(partner, format!("{}: {reason}: {error}", base_name(export))),
             )
         }
-        ExportOutcome::Spooled { export, report, .. }
-        | ExportOutcome::NothingToSend { export, report } => {
-            let rest = if matches!(e, ExportOutcome::Spooled { .. }) {
-                "the rest were sealed for sending"
-            } else {
-                "no claim of it is sent"
-            };
-            (report.claims_set_aside > 0).then(|| {
-                let name = export.display();
-                let kept = if report.quarantined.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " Their rows, as they came, are in {} to fix and drop again.",
-                        report.quarantined.join(", ")
-                    )
-                };
-                let line = format!(
-                    "{}: {} of {} claim(s) set aside by the scrub; {rest}",
-                    base_name(export),
-                    report.claims_set_aside,
-                    report.claims_read
-                );
-                Alert::new(
-                    AlertKind::SetAside,
-                    format!("set-aside:{partner}:{name}"),
-                    format!(
-                        "{partner}: {} claim(s) of {name} set aside",
-                        report.claims_set_aside
-                    ),
-                    format!(
-                        "{} of {} claim(s) read from {name} were set aside by the scrub and \
-                         not sent; {rest}.{kept} `edi-courier scrub` on that file lists why, \
-                         claim by claim.",
-                        report.claims_set_aside, report.claims_read
-                    ),
-                )
-                .listed(partner, line)
-            })
+        // Queued with the export's record, in its transaction.
+        ExportOutcome::Spooled { alerted: true, .. }
+        | ExportOutcome::NothingToSend { alerted: true, .. } => None,
+        ExportOutcome::Spooled { export, report, .. } => set_aside(partner, export, report, true),
+        ExportOutcome::NothingToSend { export, report, .. } => {
+            set_aside(partner, export, report, false)
         }
         ExportOutcome::Duplicate { .. } | ExportOutcome::Unsettled { .. } => None,
     }
@@ -918,6 +932,35 @@ pub fn applied(
                     ));
     }
     out
+}
+
+/// Alerts as the ledger queues them in the transaction that records what
+/// they tell of, when a daemon `job` raises them; nothing otherwise (a
+/// command run by hand queues no alert). One batch per kind for the run
+/// (`now`): its alerts of one kind go out in one mail.
+pub fn queued(
+    alerts: &[Alert],
+    job: Option<&str>,
+    now: Stamp,
+) -> (
+    Vec<crate::ledger::OwnedAlert>,
+    Option<crate::ledger::AlertWindow>,
+) {
+    let Some(job) = job else {
+        return (Vec::new(), None);
+    };
+    let batch = format!("{}:{}", now.format("%Y%m%dT%H%M%S%.f"), std::process::id());
+    let window = crate::ledger::AlertWindow {
+        at: now,
+        since: now - chrono::Duration::from_std(COALESCE).unwrap_or_default(),
+    };
+    (
+        alerts
+            .iter()
+            .map(|a| a.owned(Some(job), Some(&batch)))
+            .collect(),
+        Some(window),
+    )
 }
 
 impl Alert {
@@ -1463,10 +1506,12 @@ mod tests {
                 ExportOutcome::NothingToSend {
                     export: PathBuf::from("/srv/outbox/acme/clinic.csv"),
                     report: with_bad,
+                    alerted: false,
                 },
                 ExportOutcome::NothingToSend {
                     export: PathBuf::from("/srv/outbox/acme/clean.csv"),
                     report: crate::report::Report::default(),
+                    alerted: false,
                 },
             ],
             ..SubmitReport::default()

@@ -1046,10 +1046,8 @@ impl Collect<'_> {
         })
     }
 
-    /// Alerts as the ledger queues them in the transaction that records
-    /// what they tell of, when this run is a daemon job's
-    /// ([`Collect::alert_job`]); nothing otherwise. One batch per kind for
-    /// the run: its alerts of one kind go out in one mail.
+    /// Alerts as the ledger queues them with what they tell of
+    /// ([`crate::alert::queued`]), when this run is a daemon job's.
     fn alert_rows(
         &self,
         alerts: &[crate::alert::Alert],
@@ -1057,26 +1055,7 @@ impl Collect<'_> {
         Vec<crate::ledger::OwnedAlert>,
         Option<crate::ledger::AlertWindow>,
     ) {
-        let Some(job) = self.alert_job else {
-            return (Vec::new(), None);
-        };
-        let batch = format!(
-            "{}:{}",
-            self.now.format("%Y%m%dT%H%M%S%.f"),
-            std::process::id()
-        );
-        let window = crate::ledger::AlertWindow {
-            at: self.now,
-            since: self.now
-                - chrono::Duration::from_std(crate::alert::COALESCE).unwrap_or_default(),
-        };
-        (
-            alerts
-                .iter()
-                .map(|a| a.owned(Some(job), Some(&batch)))
-                .collect(),
-            Some(window),
-        )
+        crate::alert::queued(alerts, self.alert_job, self.now)
     }
 
     /// A plain spool copy sealed beside itself to our age identities, and

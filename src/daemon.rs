@@ -297,6 +297,7 @@ async fn submit(config: &Config, job: &Job, ledger: &Ledger, now: Stamp) -> JobR
         ledger,
         now,
         progress: &Quiet,
+        alert_job: Some(&job.name),
     }
     .run(None)
     .await;

@@ -295,14 +295,21 @@ impl From<SftpError> for SubmitError {
 #[derive(Debug)]
 pub enum ExportOutcome {
     /// Its good claims are sealed in the spool, waiting for delivery.
+    /// `alerted`: its alert (claims set aside) was queued with its record
+    /// ([`Submit::alert_job`]).
     Spooled {
         export: PathBuf,
         file: String,
         control: u32,
         report: Report,
+        alerted: bool,
     },
     /// Every claim was set aside: nothing to send.
-    NothingToSend { export: PathBuf, report: Report },
+    NothingToSend {
+        export: PathBuf,
+        report: Report,
+        alerted: bool,
+    },
     /// The same bytes were submitted before: not sent again.
     Duplicate {
         export: PathBuf,
@@ -499,9 +506,29 @@ pub struct Submit<'a> {
     pub ledger: &'a Ledger,
     pub now: Stamp,
     pub progress: &'a dyn Progress,
+    /// The daemon job this run is, whose alerts about an export (claims
+    /// set aside) are queued in the transaction that records it. None (the
+    /// `submit` command): none is queued.
+    pub alert_job: Option<&'a str>,
 }
 
 impl Submit<'_> {
+    /// The alert about an export's claims set aside (the rest `sealed`, or
+    /// nothing sent), as the ledger queues it with the export's record
+    /// when this run is a daemon job's ([`crate::alert::queued`]).
+    fn alert_rows(
+        &self,
+        export: &Path,
+        report: &Report,
+        sealed: bool,
+    ) -> (
+        Vec<crate::ledger::OwnedAlert>,
+        Option<crate::ledger::AlertWindow>,
+    ) {
+        let alert = crate::alert::set_aside(&self.partner.name, export, report, sealed);
+        crate::alert::queued(alert.as_slice(), self.alert_job, self.now)
+    }
+
     /// The partner's outbox: `outbox/<partner>/`.
     pub fn outbox(&self) -> PathBuf {
         self.config.paths.outbox.join(&self.partner.name)
@@ -983,6 +1010,7 @@ impl Submit<'_> {
                         .await?;
                     tracing::debug!(step = "spool copy");
                     let sha256 = sealed.sha256_hex();
+                    let alerts = self.alert_rows(export, &report, true);
                     let spooled = SpooledFile {
                         export_id,
                         file_id,
@@ -993,6 +1021,7 @@ impl Submit<'_> {
                         interchange: &interchange,
                         claims: &claims,
                         counts,
+                        alerts: (&alerts.0, alerts.1),
                     };
                     let record = self.ledger.record_spooled(&spooled, self.now);
                     // A partner found unreachable earlier in this run is not
@@ -1029,15 +1058,24 @@ impl Submit<'_> {
                         file: name,
                         control: interchange.control,
                         report,
+                        alerted: self.alert_job.is_some(),
                     }
                 }
                 _ => {
+                    let alerts = self.alert_rows(export, &report, false);
                     self.ledger
-                        .record_nothing_to_send(export_id, file_id, counts, self.now)
+                        .record_nothing_to_send(
+                            export_id,
+                            file_id,
+                            counts,
+                            (&alerts.0, alerts.1),
+                            self.now,
+                        )
                         .await?;
                     ExportOutcome::NothingToSend {
                         export: export.to_owned(),
                         report,
+                        alerted: self.alert_job.is_some(),
                     }
                 }
             };

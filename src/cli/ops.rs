@@ -165,6 +165,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             ledger: &ledger,
             now: cli.now(),
             progress: &bar,
+            alert_job: None,
         };
         let inputs = (!args.inputs.is_empty()).then_some(args.inputs.as_slice());
         let report = submit.run(inputs).await;
@@ -182,6 +183,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
                 file,
                 control,
                 report,
+                ..
             } => {
                 text += &format!(
                     "{}: {} claim(s) sealed into {file} (ISA13 {control:09}), {} set aside\n",
@@ -193,7 +195,7 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
                     unshown |= !table(export, report, &mut text);
                 }
             }
-            ExportOutcome::NothingToSend { export, report } => {
+            ExportOutcome::NothingToSend { export, report, .. } => {
                 text += &format!(
                     "{}: nothing to send, all {} claim(s) set aside\n",
                     export.display(),

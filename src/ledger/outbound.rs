@@ -9,6 +9,7 @@
 //! `delivered`): they are recorded once, as the file's events, not once per
 //! claim — 100,000 rows per step that said nothing the file's row does not.
 
+use super::daemon::{AlertWindow, OwnedAlert};
 use super::Stamp;
 use rust_decimal::Decimal;
 use sqlx::any::AnyRow;
@@ -380,6 +381,10 @@ pub struct SpooledFile<'a> {
     pub interchange: &'a InterchangeSummary,
     pub claims: &'a SentClaims,
     pub counts: Counts,
+    /// Alerts about the export (claims set aside), queued in the same
+    /// transaction within the window (none without one): a run killed
+    /// after it loses none.
+    pub alerts: (&'a [OwnedAlert], Option<AlertWindow>),
 }
 
 /// Claims read, accepted and set aside in one export.
@@ -708,6 +713,7 @@ impl Ledger {
             interchange,
             claims,
             counts,
+            alerts,
         } = *spooled;
         let at = stamp(at);
         let mut tx = self.begin().await?;
@@ -816,6 +822,7 @@ impl Ledger {
         // the claim's `queued` line.
         self.export_counts(&mut tx, export_id, Some(file_id), counts, &at)
             .await?;
+        queue_alerts(&mut tx, alerts).await?;
         event(
             &mut tx,
             &at,
@@ -836,6 +843,7 @@ impl Ledger {
         export_id: i64,
         file_id: i64,
         counts: Counts,
+        alerts: (&[OwnedAlert], Option<AlertWindow>),
         at: Stamp,
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
@@ -851,6 +859,7 @@ impl Ledger {
         .map_err(query_err("recording an empty export"))?;
         self.export_counts(&mut tx, export_id, None, counts, &at)
             .await?;
+        queue_alerts(&mut tx, alerts).await?;
         event(
             &mut tx,
             &at,
@@ -1370,6 +1379,19 @@ impl Ledger {
             })
             .collect()
     }
+}
+
+/// Queues `alerts` in `tx` within their window (nothing without one).
+async fn queue_alerts(
+    tx: &mut Transaction<'_, Any>,
+    (alerts, window): (&[OwnedAlert], Option<AlertWindow>),
+) -> Result<(), LedgerError> {
+    if let Some(w) = window {
+        for a in alerts {
+            super::daemon::queue_alert(tx, &a.as_new(), w.at, w.since).await?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1328,3 +1328,34 @@ fn an_export_not_sent_for_a_full_disk_is_said_cleared_once_it_goes() {
         f.smtp.readable_messages()
     );
 }
+
+/// A submit run killed just after it recorded an export with claims set
+/// aside, before the run's end: the set-aside claims are mailed all the
+/// same (the alert was raised at the run's end only, and the next run
+/// found the export recorded and said nothing). It is queued in the
+/// transaction that records the export.
+#[test]
+fn claims_set_aside_by_a_submit_killed_before_its_end_are_still_mailed() {
+    let sshd = Sshd::start();
+    let f = Flapping::new(&sshd);
+    // RFM-1002's date of service is no date: that claim is set aside.
+    let export = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    let bad: Vec<String> = export
+        .lines()
+        .map(|l| {
+            if l.starts_with("RFM-1002,") {
+                l.replace("11/05/2026", "13/45/2026")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(f.ws.outbox().join("clinic.csv"), bad.join("\n") + "\n").unwrap();
+    let killed = f.submit_env(&[("EDI_COURIER_FAULT", "spooled")]);
+    assert_eq!(killed.status.code(), None, "killed: {}", said(&killed));
+    f.submit_env(&[]);
+    assert_eq!(f.ws.claim_statuses(), [("sent".to_owned(), 4)]);
+    let mails = mails_about(&f.smtp, "set aside");
+    assert_eq!(mails.len(), 1, "{:?}", f.smtp.readable_messages());
+    assert!(mails[0].contains("1 claim(s) of"), "{}", mails[0]);
+}
