@@ -1550,6 +1550,27 @@ mod tests {
         assert_eq!(a, key("h:remote:put:/in:status-PermissionDenied"));
     }
 
+    /// Alerts as the mailer finds them queued, all in one batch; the i-th
+    /// with `repeats(i)` repeats.
+    fn pending_in_one_batch(alerts: &[Alert], repeats: impl Fn(usize) -> i64) -> Vec<PendingAlert> {
+        alerts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| PendingAlert {
+                id: i as i64,
+                kind: a.kind.name().into(),
+                subject: a.subject.clone(),
+                body: a.body.clone(),
+                repeats: repeats(i),
+                created_at: "2024-01-01T00:00:00Z".into(),
+                partner: a.partner.clone(),
+                batch: Some("b".into()),
+                line: a.line.clone(),
+                earlier: None,
+            })
+            .collect()
+    }
+
     /// Alerts of one kind about several files carry a line each and the
     /// partner, so one run's go out in one mail; the mail lists each.
     #[test]
@@ -1567,22 +1588,7 @@ mod tests {
         };
         let alerts = from_submit("acme", &report);
         assert_eq!(alerts.len(), 3);
-        let pending: Vec<PendingAlert> = alerts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| PendingAlert {
-                id: i as i64,
-                kind: a.kind.name().into(),
-                subject: a.subject.clone(),
-                body: a.body.clone(),
-                repeats: i as i64,
-                created_at: "2024-01-01T00:00:00Z".into(),
-                partner: a.partner.clone(),
-                batch: Some("b".into()),
-                line: a.line.clone(),
-                earlier: None,
-            })
-            .collect();
+        let pending = pending_in_one_batch(&alerts, |i| i as i64);
         let (subject, body) = several_mail(&pending.iter().collect::<Vec<_>>());
         assert_eq!(subject, "[edi-courier] acme: 3 exports not sent");
         for i in 1..=3 {
@@ -1599,24 +1605,7 @@ mod tests {
     /// mail per run listing each file (they were one mail per file).
     #[test]
     fn overdue_files_and_rejecting_answers_of_one_run_make_one_mail_each() {
-        let pending = |alerts: &[Alert]| -> Vec<PendingAlert> {
-            alerts
-                .iter()
-                .enumerate()
-                .map(|(i, a)| PendingAlert {
-                    id: i as i64,
-                    kind: a.kind.name().into(),
-                    subject: a.subject.clone(),
-                    body: a.body.clone(),
-                    repeats: 0,
-                    created_at: "2024-01-01T00:00:00Z".into(),
-                    partner: a.partner.clone(),
-                    batch: Some("b".into()),
-                    line: a.line.clone(),
-                    earlier: None,
-                })
-                .collect()
-        };
+        let pending = |alerts: &[Alert]| pending_in_one_batch(alerts, |_| 0);
         let overdue: Vec<Alert> = (1..=3)
             .map(|i| {
                 overdue(&crate::ledger::Overdue {

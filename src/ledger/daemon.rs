@@ -768,3 +768,16 @@ pub(crate) async fn queue_alert(
     }
     Ok(!repeated)
 }
+
+/// Queues `alerts` in `tx` within their window (nothing without one).
+pub(crate) async fn queue_alerts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    (alerts, window): (&[OwnedAlert], Option<AlertWindow>),
+) -> Result<(), LedgerError> {
+    if let Some(w) = window {
+        for a in alerts {
+            queue_alert(tx, &a.as_new(), w.at, w.since).await?;
+        }
+    }
+    Ok(())
+}

@@ -6,7 +6,7 @@
 //! current submission ([`crate::lifecycle::derive`]) — so the order files
 //! arrive in, and repeats, change nothing.
 
-use super::daemon::{queue_alert, AlertWindow, OwnedAlert};
+use super::daemon::{queue_alerts, AlertWindow, OwnedAlert};
 use super::Stamp;
 use rust_decimal::Decimal;
 use sqlx::any::AnyRow;
@@ -356,11 +356,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
-        if let Some(w) = window {
-            for a in alerts {
-                queue_alert(&mut tx, &a.as_new(), w.at, w.since).await?;
-            }
-        }
+        queue_alerts(&mut tx, (alerts, window)).await?;
         sqlx::query(
             "UPDATE inbound_files SET state = $2, reason = COALESCE($3, reason), updated_at = $4 \
              WHERE id = $1",
@@ -934,10 +930,8 @@ impl Applying {
         pending.dedup();
         settle(&mut self.tx, self.dialect, &pending, &self.at).await?;
         self.done.changed = changes_since(&mut self.tx, self.events_before).await?;
-        if let Some(w) = window {
-            for a in alerts(&self.done) {
-                queue_alert(&mut self.tx, &a.as_new(), w.at, w.since).await?;
-            }
+        if window.is_some() {
+            queue_alerts(&mut self.tx, (&alerts(&self.done), window)).await?;
         }
         let (seq, hash) = finish_file(
             &mut self.tx,

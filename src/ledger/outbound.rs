@@ -9,7 +9,7 @@
 //! `delivered`): they are recorded once, as the file's events, not once per
 //! claim — 100,000 rows per step that said nothing the file's row does not.
 
-use super::daemon::{AlertWindow, OwnedAlert};
+use super::daemon::{queue_alerts, AlertWindow, OwnedAlert};
 use super::Stamp;
 use rust_decimal::Decimal;
 use sqlx::any::AnyRow;
@@ -1379,19 +1379,6 @@ impl Ledger {
             })
             .collect()
     }
-}
-
-/// Queues `alerts` in `tx` within their window (nothing without one).
-async fn queue_alerts(
-    tx: &mut Transaction<'_, Any>,
-    (alerts, window): (&[OwnedAlert], Option<AlertWindow>),
-) -> Result<(), LedgerError> {
-    if let Some(w) = window {
-        for a in alerts {
-            super::daemon::queue_alert(tx, &a.as_new(), w.at, w.since).await?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -619,15 +619,7 @@ fn a_cut_835_is_quarantined_left_on_the_server_and_mailed_once_without_the_patie
     let smtp = SmtpSink::start();
     drop_canary_export(&ws);
     ws.append_config(&smtp_config(smtp.port));
-    for (name, kind) in [
-        ("submit", "submit-claims"),
-        ("collect", "collect-responses"),
-    ] {
-        ws.job(
-            name,
-            &format!("kind = \"{kind}\"\nschedule = \"0 0 * * * *\"\npartner = \"acme\"\n"),
-        );
-    }
+    submit_and_collect_jobs(&ws);
     let out = ws.run(&["run", "submit"], &[]);
     assert_eq!(
         out.status.code(),
@@ -1233,15 +1225,7 @@ fn a_rejection_applied_by_a_collect_killed_before_its_end_is_still_mailed() {
     let smtp = SmtpSink::start();
     ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
     ws.append_config(&smtp_config(smtp.port));
-    for (name, kind) in [
-        ("submit", "submit-claims"),
-        ("collect", "collect-responses"),
-    ] {
-        ws.job(
-            name,
-            &format!("kind = \"{kind}\"\nschedule = \"0 0 * * * *\"\npartner = \"acme\"\n"),
-        );
-    }
+    submit_and_collect_jobs(&ws);
     let out = ws.run(&["run", "submit"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
@@ -1358,4 +1342,18 @@ fn claims_set_aside_by_a_submit_killed_before_its_end_are_still_mailed() {
     let mails = mails_about(&f.smtp, "set aside");
     assert_eq!(mails.len(), 1, "{:?}", f.smtp.readable_messages());
     assert!(mails[0].contains("1 claim(s) of"), "{}", mails[0]);
+}
+
+/// An hourly submit job and collect job for the partner (run by hand with
+/// `run submit`, `run collect`).
+fn submit_and_collect_jobs(ws: &Workspace) {
+    for (name, kind) in [
+        ("submit", "submit-claims"),
+        ("collect", "collect-responses"),
+    ] {
+        ws.job(
+            name,
+            &format!("kind = \"{kind}\"\nschedule = \"0 0 * * * *\"\npartner = \"acme\"\n"),
+        );
+    }
 }
