@@ -7,30 +7,12 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::Output;
 
 use common::proxy::{proxy, Fault};
-use common::root;
 use common::sshd::{free_port, Sshd};
 use common::tools::age_decrypt;
 use common::workspace::{names_in, Workspace};
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn said(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{root, said};
 
 const FINAL: &str = "EDICOURIER_20261120_000000001.x12.age";
 
@@ -38,11 +20,11 @@ const FINAL: &str = "EDICOURIER_20261120_000000001.x12.age";
 /// queued and the partner's folder without any final file.
 fn fails_with(ws: &Workspace, message: &str) {
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
         said(&out).contains(message),
         "expected {message:?}:\n{}",
-        text(&out)
+        said(&out)
     );
     let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
         .into_iter()
@@ -63,8 +45,8 @@ fn fails_with(ws: &Workspace, message: &str) {
 /// The next run delivers the one file, once.
 fn then_delivers(ws: &Workspace) {
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(said(&out).contains("delivered to acme"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(said(&out).contains("delivered to acme"), "{}", said(&out));
     let remote = names_in(&ws.partner.outbound_dir);
     assert_eq!(remote, [FINAL], "one file, under its final name");
     let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(FINAL));
@@ -90,7 +72,7 @@ fn wrong_host_key_sends_nothing_until_the_pin_matches() {
     assert!(
         said(&out).contains(&sshd.fingerprint),
         "names the key it saw:\n{}",
-        text(&out)
+        said(&out)
     );
     ws.partner = good;
     ws.write_config(&ws.partner.clone(), &sshd.user);
@@ -121,7 +103,7 @@ fn unreachable_host_is_retried_then_reached() {
     assert!(
         said(&out).contains("gave up after 2 tries"),
         "{}",
-        text(&out)
+        said(&out)
     );
     ws.partner = good;
     ws.write_config(&ws.partner.clone(), &sshd.user);
@@ -143,7 +125,7 @@ fn an_unreachable_host_is_tried_once_per_run_before_delivery() {
     ws.partner.port = free_port();
     ws.write_config(&ws.partner.clone(), &sshd.user);
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 10)]);
     let tried_ahead: i64 = common::with_ledger_pool(&ws.ledger_url, async |pool| {
         sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'uploading'")
@@ -162,11 +144,11 @@ fn missing_remote_folder_then_created() {
     ws.partner.outbound_dir = missing.clone();
     ws.write_config(&ws.partner.clone(), &sshd.user);
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
         said(&out).contains(&missing.display().to_string()) && said(&out).contains("No such file"),
         "{}",
-        text(&out)
+        said(&out)
     );
     std::fs::create_dir_all(&missing).unwrap();
     then_delivers(&ws);
@@ -179,11 +161,11 @@ fn a_taken_final_name_is_never_overwritten() {
     let theirs = ws.partner.outbound_dir.join(FINAL);
     std::fs::write(&theirs, "their file").unwrap();
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
         said(&out).contains("already exists; it was not overwritten"),
         "{}",
-        text(&out)
+        said(&out)
     );
     assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "their file");
     assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)]);
@@ -197,11 +179,11 @@ fn a_full_spool_loses_nothing() {
     let sshd = Sshd::start();
     let ws = workspace_with_export(&sshd);
     let out = ws.submit(&[("EDI_COURIER_FAULT", "enospc-spool")]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
         said(&out).contains("No space left on device"),
         "{}",
-        text(&out)
+        said(&out)
     );
     assert_eq!(
         names_in(&ws.outbox()),
@@ -215,7 +197,7 @@ fn a_full_spool_loses_nothing() {
     assert!(names_in(&ws.partner.outbound_dir).is_empty());
     // The burnt ISA13 1 is not reused: the delivered file carries 2.
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     assert_eq!(
         names_in(&ws.partner.outbound_dir),
         ["EDICOURIER_20261120_000000002.x12.age"]
@@ -232,7 +214,7 @@ fn a_connection_dropped_mid_upload_is_resumed_whole() {
     ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Cut);
     ws.write_config(&ws.partner.clone(), &sshd.user);
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
         .into_iter()
         .filter(|n| !n.ends_with(".part"))
@@ -247,7 +229,7 @@ fn a_connection_dropped_mid_upload_is_resumed_whole() {
     ws.partner = good;
     ws.write_config(&ws.partner.clone(), &sshd.user);
     let out = ws.submit(&[]);
-    assert!(said(&out).contains("delivered to acme"), "{}", text(&out));
+    assert!(said(&out).contains("delivered to acme"), "{}", said(&out));
     let remote = names_in(&ws.partner.outbound_dir);
     assert_eq!(remote, [FINAL]);
     let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(FINAL));
@@ -284,11 +266,11 @@ fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
             killed.status.code(),
             None,
             "{step}: killed by a signal\n{}",
-            text(&killed)
+            said(&killed)
         );
 
         let out = ws.submit(&[]);
-        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", said(&out));
         let remote = names_in(&ws.partner.outbound_dir);
         assert_eq!(
             remote.len(),
@@ -324,7 +306,7 @@ fn kill_9_at_every_step_then_a_normal_run_sends_each_claim_once() {
 
         // And a third run has nothing left to do.
         let again = ws.submit(&[]);
-        assert_eq!(again.status.code(), Some(0), "{step}: {}", text(&again));
+        assert_eq!(again.status.code(), Some(0), "{step}: {}", said(&again));
         assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1, "{step}");
         assert!(Path::new(&ws.partner.outbound_dir).exists());
     }
@@ -344,14 +326,14 @@ fn a_retirement_that_fails_after_delivery_is_reported_and_finished_next_run() {
     let sshd = Sshd::start();
     let ws = workspace_with_export(&sshd);
     let out = ws.submit(&[("EDI_COURIER_FAULT", "enospc-processed")]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
         said(&out).contains("5 claim(s) delivered in")
             && said(&out).contains("its sealed copy into processed/ failed")
             && said(&out).contains("No space left")
             && !said(&out).contains("not picked up"),
         "{}",
-        text(&out)
+        said(&out)
     );
     assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL], "delivered");
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
@@ -366,7 +348,7 @@ fn a_retirement_that_fails_after_delivery_is_reported_and_finished_next_run() {
     );
 
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     assert_eq!(
         names_in(&ws.partner.outbound_dir),
         [FINAL],
@@ -390,10 +372,10 @@ fn a_duplicate_killed_while_it_is_retired_is_archived_once() {
         ws.partner.outbound_dir = sshd.folder(&format!("dup-{step}"));
         ws.write_config(&ws.partner.clone(), &sshd.user);
         let first = ws.submit(&[]);
-        assert_eq!(first.status.code(), Some(0), "{step}: {}", text(&first));
+        assert_eq!(first.status.code(), Some(0), "{step}: {}", said(&first));
         ws.drop_export(&root().join("examples/clinic-claims.csv"), "again.csv");
         let killed = ws.submit(&[("EDI_COURIER_FAULT", step)]);
-        assert_eq!(killed.status.code(), None, "{step}: {}", text(&killed));
+        assert_eq!(killed.status.code(), None, "{step}: {}", said(&killed));
         assert_eq!(
             names_in(&ws.outbox().join("processed")),
             ["again.csv.age", "clinic.csv.age"],
@@ -401,7 +383,7 @@ fn a_duplicate_killed_while_it_is_retired_is_archived_once() {
         );
 
         let out = ws.submit(&[]);
-        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", said(&out));
         assert!(
             names_in(&ws.outbox()).iter().all(|n| n == "processed"),
             "{step}: {:?}",
@@ -418,14 +400,14 @@ fn a_duplicate_killed_while_it_is_retired_is_archived_once() {
         // The same bytes once more: a copy of their own.
         ws.drop_export(&root().join("examples/clinic-claims.csv"), "again.csv");
         let out = ws.submit(&[]);
-        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", said(&out));
         assert_eq!(
             names_in(&ws.outbox().join("processed")),
             ["again.csv.1.age", "again.csv.age", "clinic.csv.age"],
             "{step}"
         );
         let audit = ws.run(&["audit", "verify"], &[]);
-        assert_eq!(audit.status.code(), Some(0), "{step}: {}", text(&audit));
+        assert_eq!(audit.status.code(), Some(0), "{step}: {}", said(&audit));
     }
 }
 
@@ -439,7 +421,7 @@ fn killed_after_the_upload_ahead_and_before_its_claims_were_recorded() {
     let sshd = Sshd::start();
     let ws = workspace_with_export(&sshd);
     let killed = ws.submit(&[("EDI_COURIER_FAULT", "ahead-unrecorded")]);
-    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    assert_eq!(killed.status.code(), None, "{}", said(&killed));
     // The window is real: the whole file under its temporary name, not one
     // claim recorded.
     assert_eq!(
@@ -449,7 +431,7 @@ fn killed_after_the_upload_ahead_and_before_its_claims_were_recorded() {
     assert!(ws.claim_statuses().is_empty(), "{:?}", ws.claim_statuses());
 
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let remote = names_in(&ws.partner.outbound_dir);
     assert_eq!(remote.len(), 1, "one file, no leftovers: {remote:?}");
     assert!(
@@ -475,7 +457,7 @@ fn killed_after_the_upload_ahead_and_before_its_claims_were_recorded() {
 
     // A third run has nothing left to do, nor to remove.
     let again = ws.submit(&[]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(again.status.code(), Some(0), "{}", said(&again));
     assert_eq!(names_in(&ws.partner.outbound_dir), remote);
     assert_eq!(removed(), 1);
 }
@@ -490,13 +472,13 @@ fn a_file_taken_by_the_partner_before_delivery_was_recorded_is_not_sent_again() 
     let ws = workspace_with_export(&sshd);
     ws.append_config("move_on_arrival = true\n");
     let killed = ws.submit(&[("EDI_COURIER_FAULT", "renamed")]);
-    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    assert_eq!(killed.status.code(), None, "{}", said(&killed));
     let taken = sshd.folder("partner-processing").join(FINAL);
     std::fs::rename(ws.partner.outbound_dir.join(FINAL), &taken).unwrap();
 
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(said(&out).contains("delivered to acme"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(said(&out).contains("delivered to acme"), "{}", said(&out));
     assert!(
         names_in(&ws.partner.outbound_dir).is_empty(),
         "nothing uploaded again"
@@ -515,13 +497,13 @@ fn a_verified_upload_that_vanished_before_the_rename_is_uploaded_again() {
     let sshd = Sshd::start();
     let ws = workspace_with_export(&sshd);
     let killed = ws.submit(&[("EDI_COURIER_FAULT", "verified")]);
-    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    assert_eq!(killed.status.code(), None, "{}", said(&killed));
     let part = ws.partner.outbound_dir.join(format!("{FINAL}.part"));
     assert!(part.exists(), "verified under the temporary name");
     std::fs::remove_file(&part).unwrap();
 
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     then_delivers_once(&ws);
 }
 
@@ -532,13 +514,13 @@ fn a_verified_upload_renamed_before_a_crash_is_not_sent_again() {
     let sshd = Sshd::start();
     let ws = workspace_with_export(&sshd);
     let killed = ws.submit(&[("EDI_COURIER_FAULT", "renamed")]);
-    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    assert_eq!(killed.status.code(), None, "{}", said(&killed));
     let before = std::fs::metadata(ws.partner.outbound_dir.join(FINAL))
         .unwrap()
         .modified()
         .unwrap();
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     then_delivers_once(&ws);
     let after = std::fs::metadata(ws.partner.outbound_dir.join(FINAL))
         .unwrap()
@@ -566,14 +548,14 @@ fn an_export_replaced_after_a_kill_is_recorded_as_not_archived() {
     let sshd = Sshd::start();
     let ws = workspace_with_export(&sshd);
     let killed = ws.submit(&[("EDI_COURIER_FAULT", "spooled")]);
-    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    assert_eq!(killed.status.code(), None, "{}", said(&killed));
     let other = std::fs::read_to_string(root().join("examples/clinic-claims.csv"))
         .unwrap()
         .replace("RFM-", "RFX-");
     std::fs::write(ws.outbox().join("clinic.csv"), other).unwrap();
 
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     // Said, not only logged: the daemon mails the same as a `not-archived`
     // alert (src/alert.rs).
     let said = String::from_utf8_lossy(&out.stdout);
@@ -589,7 +571,7 @@ fn an_export_replaced_after_a_kill_is_recorded_as_not_archived() {
         "only the replacement has a sealed copy"
     );
     let audit = ws.run(&["audit", "export"], &[]);
-    assert_eq!(audit.status.code(), Some(0), "{}", text(&audit));
+    assert_eq!(audit.status.code(), Some(0), "{}", common::said(&audit));
     let archived: Vec<String> = String::from_utf8(audit.stdout)
         .unwrap()
         .lines()
@@ -648,18 +630,18 @@ fn a_spool_on_another_filesystem_than_the_archive_delivers_and_archives() {
         assert!(
             said(&check).contains("are on different filesystems"),
             "{label}: {}",
-            text(&check)
+            said(&check)
         );
         if let Some(step) = step {
             let killed = ws.submit(&[("EDI_COURIER_FAULT", step)]);
-            assert_eq!(killed.status.code(), None, "{label}: {}", text(&killed));
+            assert_eq!(killed.status.code(), None, "{label}: {}", said(&killed));
         }
         let out = ws.submit(&[]);
-        assert_eq!(out.status.code(), Some(0), "{label}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(0), "{label}: {}", said(&out));
         assert!(
             !said(&out).contains("upload failed"),
             "{label}: {}",
-            text(&out)
+            said(&out)
         );
         let remote = names_in(&ws.partner.outbound_dir);
         assert_eq!(remote.len(), 1, "{label}: {remote:?}");
@@ -698,12 +680,12 @@ fn a_delivered_file_that_cannot_be_archived_is_not_an_upload_failure() {
     );
     std::fs::write(&ws.config, config).unwrap();
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(!said(&out).contains("upload failed"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(!said(&out).contains("upload failed"), "{}", said(&out));
     assert!(
         said(&out).contains("delivered, but its sealed copy stays in the spool"),
         "{}",
-        text(&out)
+        said(&out)
     );
     let remote = names_in(&ws.partner.outbound_dir);
     assert_eq!(remote.len(), 1, "{remote:?}");
@@ -712,7 +694,7 @@ fn a_delivered_file_that_cannot_be_archived_is_not_an_upload_failure() {
 
     std::fs::remove_file(&archive).unwrap();
     let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     assert!(names_in(&ws.path("spool/out/acme")).is_empty());
     assert_eq!(names_in(&archive.join("out/acme")), remote);
 }
@@ -735,12 +717,12 @@ fn a_file_that_keeps_failing_does_not_block_the_partners_others() {
     ws.partner.attempts = 1;
     ws.write_config(&ws.partner.clone(), &sshd.user);
     let out = ws.submit(&[]);
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert_ne!(out.status.code(), Some(0), "{}", said(&out));
     let status = String::from_utf8_lossy(&ws.run(&["status"], &[]).stdout).into_owned();
     assert!(
         status.contains("last error: not tried: the connection failed while sending"),
         "{status}\n{}",
-        text(&out)
+        said(&out)
     );
     // The next run tries it first; and with a retry, a file that failed in
     // the run goes after the others at the next try.
@@ -749,7 +731,7 @@ fn a_file_that_keeps_failing_does_not_block_the_partners_others() {
     ws.drop_export(&root().join("examples/demo-claims.csv"), "demo.csv");
     for run in 1..3 {
         let out = ws.submit(&[]);
-        assert_ne!(out.status.code(), Some(0), "run {run}: {}", text(&out));
+        assert_ne!(out.status.code(), Some(0), "run {run}: {}", said(&out));
     }
     let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
         .into_iter()

@@ -1488,11 +1488,7 @@ fn a_277ca_claim_status_with_another_charge_than_ours_is_listed_not_applied() {
 
 /// The text of a collect, status or report run, and that it did not panic.
 fn no_panic(out: &std::process::Output) -> String {
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = common::said(out);
     assert_ne!(out.status.code(), Some(101), "{said}");
     assert!(!said.contains("panicked"), "{said}");
     said

@@ -27,14 +27,7 @@ fn ta1(control: u32) -> String {
 
 fn collect(ws: &Workspace) -> (Option<i32>, String) {
     let out = ws.run(&["collect", "--partner", PARTNER], &[]);
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.code(), common::said(&out))
 }
 
 /// Every byte under a folder, concatenated (to look for what must not be there).
@@ -309,11 +302,7 @@ fn a_file_that_takes_longer_than_its_time_budget_is_quarantined_and_can_be_retri
         &["collect", "--partner", PARTNER],
         &[("EDI_COURIER_FAULT", "slow-inbound-read")],
     );
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = common::said(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
         said.contains("slow.ta1: QUARANTINED")

@@ -503,11 +503,7 @@ fn an_openpgp_partner_over_sshd_gets_a_file_gpg_opens_and_its_bad_answers_are_qu
     );
     std::fs::write(inbound.join("plain.999"), ack_999(8)).unwrap();
     let out = ws.run(&["collect", "--partner", PARTNER], &[]);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = common::said(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     for bad in ["altered.999.pgp", "stranger.999.pgp", "plain.999"] {
         assert!(said.contains(&format!("{bad}: QUARANTINED")), "{said}");
@@ -537,11 +533,7 @@ fn config_names_the_problem_key_and_needs_our_key_to_sign() {
     openpgp_config(&ws, &p);
     let check = |what: &str| {
         let out = ws.run(&["check", "--offline"], &[]);
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let said = common::said(&out);
         (out.status.code(), said, what.to_owned())
     };
     let good = std::fs::read_to_string(&ws.config).unwrap();
@@ -782,11 +774,7 @@ fn a_key_that_expires_after_check_stops_the_run_and_check_warns_before() {
         &["submit", "--partner", PARTNER],
         &[("EDI_COURIER_NOW", &later)],
     );
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = common::said(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("expired on"), "{said}");
     assert!(export.exists(), "the export stays in the outbox: {said}");

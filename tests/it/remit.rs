@@ -581,11 +581,7 @@ fn a_payment_column_the_map_reads_twice_in_the_header_is_refused() {
         "-o",
         dir.path().join("out.835").to_str().unwrap(),
     ]);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = common::said(&out);
     // Refused as payment data the map cannot read is (exit 1, "1 refused").
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(

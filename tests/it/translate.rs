@@ -1069,11 +1069,7 @@ fn a_member_given_twice_in_json_is_refused_not_read_as_the_last_one() {
         "-o",
         dir.path().join("out.835").to_str().unwrap(),
     ]);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = common::said(&out);
     assert_ne!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("trace is given twice"), "{said}");
 }
