@@ -910,7 +910,7 @@ pub fn applied(
     partner: &str,
     name: &str,
     changed: &StatusChanges,
-    unknown_claims: &[String],
+    unknown_claims: &[crate::ledger::UnknownAnswer],
     unknown_not_listed: u64,
 ) -> Vec<Alert> {
     let mut out = claim_alerts(partner, name, changed);
@@ -923,11 +923,10 @@ pub fn applied(
                             "{partner}: {unknown} answer(s) matching no claim we sent"
                         ),
                         format!(
-                            "{name} from {partner} gives answers that reach no claim we sent to {partner} from these parties (ISA06/ISA08): claim ids we never sent (for a 277CA: in the batch, BHT03, its 2200B names; or with another charge, STC04, than ours), or a batch, set or group of ours other than the answer describes it (a 999's AK1, AK2 and AK9): {}{}.\n\n\
+                            "{name} from {partner} gives answers that reach no claim we sent to {partner} from these parties (ISA06/ISA08): claim ids we never sent (for a 277CA: in the batch, BHT03, its 2200B names; or with another charge, STC04, than ours), or a batch, set or group of ours other than the answer describes it (a 999's AK1, AK2 and AK9): {}.\n\n\
                              They are kept and listed by `edi-courier status` (and flagged ours=no in the \
                              remittance export); attach one with `edi-courier match #N CLAIM --partner {partner}`.",
-                            unknown_claims.join(", "),
-                            crate::lifecycle::more(unknown_not_listed)
+                            crate::ledger::unknown_answers_shown(unknown_claims, unknown_not_listed)
                         ),
                     ));
     }
@@ -1339,6 +1338,43 @@ fn several_mail(group: &[&PendingAlert]) -> (String, String) {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    /// A claim id we never sent is what the partner wrote, perhaps a member
+    /// id: the alert counts it and sends the reader to `status`; our
+    /// envelope's numbers and our own claims' ids are listed.
+    #[test]
+    fn an_answer_reaching_no_claim_is_mailed_without_the_id_the_partner_wrote() {
+        use crate::ledger::UnknownAnswer;
+        let alerts = applied(
+            "acme",
+            "STATUS.277",
+            &StatusChanges::default(),
+            &[
+                UnknownAnswer::NotOurs("XJH100200300".into()),
+                UnknownAnswer::ChargeDiffers {
+                    claim_id: "RFM-1001".into(),
+                    theirs: rust_decimal::Decimal::new(9900, 2),
+                    ours: rust_decimal::Decimal::new(18500, 2),
+                },
+                UnknownAnswer::Envelope("set 0002 of group 5".into()),
+            ],
+            2,
+        );
+        let [alert] = alerts.as_slice() else {
+            panic!("one alert: {}", alerts.len());
+        };
+        assert_eq!(alert.kind, AlertKind::Unmatched);
+        assert!(alert.subject.contains("5 answer(s)"), "{}", alert.subject);
+        assert!(!alert.body.contains("XJH100200300"), "{}", alert.body);
+        for told in [
+            "RFM-1001 (STC04 99.00 is not its charge 185.00)",
+            "set 0002 of group 5",
+            "1 claim id(s) we never sent to them (not shown here",
+            "and 2 more (not listed)",
+        ] {
+            assert!(alert.body.contains(told), "{told}: {}", alert.body);
+        }
+    }
 
     #[test]
     fn other_payment_doubts_are_one_alert_of_their_own_kind_saying_why() {

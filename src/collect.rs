@@ -232,9 +232,9 @@ pub enum Collected {
         /// Responses recorded before (same identity), not applied again.
         repeated: usize,
         unmatched: usize,
-        /// Claim ids answered that we never sent to this partner (the first
+        /// Answers reaching no claim we sent to this partner (the first
         /// [`crate::lifecycle::LISTED_PER_STATUS`]), and how many more.
-        unknown_claims: Vec<String>,
+        unknown_claims: Vec<crate::ledger::UnknownAnswer>,
         unknown_not_listed: u64,
         /// The claims whose status moved, by the status each ended at.
         changed: StatusChanges,

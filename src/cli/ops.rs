@@ -359,9 +359,8 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
                 if !unknown_claims.is_empty() {
                     rejected = true;
                     text += &format!(
-                        "  answers reaching no claim we sent between these parties (kept, see `status`): {}{}\n",
-                        unknown_claims.join(", "),
-                        crate::lifecycle::more(*unknown_not_listed)
+                        "  answers reaching no claim we sent between these parties (kept, see `status`): {}\n",
+                        crate::ledger::unknown_answers_shown(unknown_claims, *unknown_not_listed)
                     );
                 }
                 for to in changed.iter() {

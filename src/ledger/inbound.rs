@@ -96,16 +96,68 @@ pub struct Reconciled {
     /// Responses that matched no claim of ours (kept, listed by `status`).
     pub unmatched: usize,
     /// Answers that reached no claim of ours (kept, listed, alerted), the
-    /// first [`LISTED_PER_STATUS`] of them: the claim ids (with the charges
-    /// when a 277CA's STC04 differs from ours), or our envelope's numbers
-    /// for a batch, set, group or interchange (`set 0002 of group 5`).
-    pub unknown_claims: Vec<String>,
+    /// first [`LISTED_PER_STATUS`] of them.
+    pub unknown_claims: Vec<UnknownAnswer>,
     /// Answers that reached no claim past those listed.
     pub unknown_not_listed: u64,
     /// The claims whose status moved, by the status each ended at.
     pub changed: StatusChanges,
     /// The file's content was applied before, from this file.
     pub duplicate_of: Option<i64>,
+}
+
+/// An answer that reached no claim of ours, as a collect run lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnknownAnswer {
+    /// A claim id we never sent to this partner (a 277CA's TRN02, an 835's
+    /// CLP01). The partner wrote it, and a partner that puts some other id
+    /// there (a member id) would have it shown as ours: so it is listed only
+    /// by the ledger's own view (`status`, from which `match` attaches it),
+    /// never in mail, logs or a run's output ([`UnknownAnswer::shown`]).
+    NotOurs(String),
+    /// A claim of ours that a 277CA gives another charge (STC04) than ours.
+    ChargeDiffers {
+        claim_id: String,
+        theirs: Decimal,
+        ours: Decimal,
+    },
+    /// Our envelope's numbers for a batch, set, group or interchange
+    /// (`set 0002 of group 5`).
+    Envelope(String),
+}
+
+impl UnknownAnswer {
+    /// How a run's output and its alert name it: `None` for a claim id we
+    /// never sent, which they only count.
+    pub fn shown(&self) -> Option<String> {
+        match self {
+            UnknownAnswer::NotOurs(_) => None,
+            UnknownAnswer::ChargeDiffers {
+                claim_id,
+                theirs,
+                ours,
+            } => Some(format!(
+                "{claim_id} (STC04 {theirs} is not its charge {ours})"
+            )),
+            UnknownAnswer::Envelope(named) => Some(named.clone()),
+        }
+    }
+}
+
+/// The answers reaching no claim as a run's output and alerts name them:
+/// those of our envelope and our claims listed, claim ids we never sent
+/// counted (see [`UnknownAnswer::NotOurs`]), and how many more there were.
+pub fn unknown_answers_shown(listed: &[UnknownAnswer], not_listed: u64) -> String {
+    let mut parts: Vec<String> = listed.iter().filter_map(UnknownAnswer::shown).collect();
+    let not_ours = listed.len() - parts.len();
+    if not_ours > 0 {
+        parts.push(format!(
+            "{not_ours} claim id(s) we never sent to them (not shown here: the partner wrote \
+             them, and one may be some other id, such as a member id; `edi-courier status` \
+             lists them)"
+        ));
+    }
+    format!("{}{}", parts.join(", "), crate::lifecycle::more(not_listed))
 }
 
 /// Reads a column, turning a missing or mistyped one into an error.
@@ -997,12 +1049,16 @@ impl Applying {
                                 let (why, listed) = match missed {
                                     Some(Err(ours)) => (
                                         Unmatched::ChargeDiffers,
-                                        format!(
-                                            "{claim_id} (STC04 {} is not its charge {ours})",
-                                            v.charge.unwrap_or_default()
-                                        ),
+                                        UnknownAnswer::ChargeDiffers {
+                                            claim_id: claim_id.clone(),
+                                            theirs: v.charge.unwrap_or_default(),
+                                            ours,
+                                        },
                                     ),
-                                    _ => (Unmatched::NotOurs, claim_id.clone()),
+                                    _ => (
+                                        Unmatched::NotOurs,
+                                        UnknownAnswer::NotOurs(claim_id.clone()),
+                                    ),
                                 };
                                 batch.unknown.push((v, why));
                                 self.done.unmatched_answer(listed);
@@ -1042,7 +1098,8 @@ impl Applying {
                         found.push(!ids.is_empty());
                         if ids.is_empty() && other.listed_when_unmatched() {
                             batch.unknown.push((v, Unmatched::NotOurs));
-                            self.done.unmatched_answer(other.named());
+                            self.done
+                                .unmatched_answer(UnknownAnswer::Envelope(other.named()));
                         }
                         for id in ids {
                             batch.record(id, v, None);
@@ -1401,7 +1458,7 @@ fn charge_fits<'c>(
 
 impl Reconciled {
     /// Lists an answer that reached no claim (up to [`LISTED_PER_STATUS`]).
-    fn unmatched_answer(&mut self, named: String) {
+    fn unmatched_answer(&mut self, named: UnknownAnswer) {
         if self.unknown_claims.len() < LISTED_PER_STATUS {
             self.unknown_claims.push(named);
         } else {

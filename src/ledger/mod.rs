@@ -39,8 +39,9 @@ pub use daemon::{
 };
 pub use dialect::{redacted, Dialect, LedgerUrl};
 pub use inbound::{
-    fingerprint, identity, Applying, Begun, ClaimTrace, Fingerprint, Inbound, InboundRow,
-    InboundState, NewInbound, Reconciled, Unmatched, UnmatchedAnswer,
+    fingerprint, identity, unknown_answers_shown, Applying, Begun, ClaimTrace, Fingerprint,
+    Inbound, InboundRow, InboundState, NewInbound, Reconciled, UnknownAnswer, Unmatched,
+    UnmatchedAnswer,
 };
 pub use outbound::{
     Counts, ExportRow, ExportState, FileState, FileStatus, Held, NewExport, OutFile, Refusal,

@@ -420,7 +420,10 @@ fn an_answer_for_a_claim_we_never_sent_is_kept_beside_ours() {
     s.drop("mixed.835", &text);
     let (code, said) = s.collect();
     assert_eq!(code, Some(1), "an unknown claim needs someone: {said}");
-    assert!(said.contains("NEVER-SENT-1"), "{said}");
+    // Counted, not shown: the partner wrote that id (it could be a member
+    // id); `status` lists it, below.
+    assert!(!said.contains("NEVER-SENT-1"), "{said}");
+    assert!(said.contains("1 claim id(s) we never sent"), "{said}");
     let json = s.status_json();
     let unknown = json["unmatched_answers"].as_array().unwrap();
     assert_eq!(unknown.len(), 1, "{json}");
@@ -1243,6 +1246,43 @@ fn a_277ca_claim_status_lands_only_on_the_claim_of_the_batch_it_names() {
         sorted_strs(vec![ids[1], ids[2]]),
         "{json}"
     );
+}
+
+/// A payer that echoes a member id where our claim id belongs (277CA
+/// TRN02): the answer reaches no claim and is kept, listed by `status`
+/// for `match`, but the id it names is never shown by the run's output (a
+/// tester's finding: it was, and mailed, as "a claim id we never sent").
+#[test]
+fn an_answer_naming_a_member_id_for_a_claim_id_does_not_show_it() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "277-member-id");
+    let member = s.claims[0].subscriber.member_id.clone();
+    let charge = s.claims[0].total_charge.to_string();
+    s.drop(
+        "member.277",
+        &status_277(
+            84,
+            &s.reference,
+            "EDICOURIER",
+            &[(&member, "A7:21", &charge)],
+        ),
+    );
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(1), "unmatched answers need someone: {said}");
+    assert!(!said.contains(&member), "the id shown: {said}");
+    assert!(
+        said.contains("1 claim id(s) we never sent to them (not shown here"),
+        "{said}"
+    );
+    assert_eq!(s.statuses(), [("sent".to_owned(), 5)], "{said}");
+    let json = s.status_json();
+    let listed: Vec<&str> = json["unmatched_answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["claim_ref"].as_str())
+        .collect();
+    assert_eq!(listed, [member.as_str()], "kept for `match`: {json}");
 }
 
 fn sorted_strs(mut v: Vec<&str>) -> Vec<&str> {
