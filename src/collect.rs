@@ -656,11 +656,20 @@ impl Collect<'_> {
                 }
             }
             Inbound::Seen {
+                id,
                 state: InboundState::Processed | InboundState::Duplicate,
-                ..
+                spool_path,
             } => {
-                // Ours already; this copy adds nothing.
-                let _ = std::fs::remove_file(&local);
+                // Ours already; this copy adds nothing. A run killed between
+                // applying it and sealing its copy at rest left that copy
+                // plain (its name is this one's: the same bytes): sealed now.
+                let kept = spool::resolve(&self.config.paths.spool, &spool_path);
+                if kept != local {
+                    let _ = std::fs::remove_file(&local);
+                }
+                if kept.exists() {
+                    self.keep_sealed(id, &entry.name, &kept).await?;
+                }
                 Collected::Duplicate {
                     name: entry.name.clone(),
                 }
@@ -795,6 +804,7 @@ impl Collect<'_> {
             Err(reason) => return self.quarantine(id, name, local, reason).await,
         };
         tracing::info!(file = %name, responses = done.responses, repeated = done.repeated, unmatched = done.unmatched, unknown_claims = done.unknown_claims.len() as u64 + done.unknown_not_listed, changed = done.changed.total(), "collected");
+        crash_point("collect-applied");
         self.keep_sealed(id, name, local).await?;
         Ok(Collected::Processed {
             name: name.to_owned(),

@@ -449,6 +449,7 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
     for step in [
         "collect-downloaded",
         "collect-recorded",
+        "collect-applied",
         "collect-processed",
     ] {
         let mut ws = Workspace::new(&sshd);
@@ -503,6 +504,19 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
             shown.matches("999 rejected_999").count(),
             2,
             "{step}: processed once:\n{shown}"
+        );
+        // The answer came plain: its one copy is kept sealed at rest, even
+        // when the run that applied it was killed before sealing it.
+        let kept: Vec<_> = ws
+            .all_files()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("ACK.999"))
+            .collect();
+        assert_eq!(kept.len(), 1, "{step}: {kept:?}");
+        let bytes = std::fs::read(&kept[0]).unwrap();
+        assert!(
+            bytes.starts_with(b"age-encryption.org/v1"),
+            "{step}: kept plain: {kept:?}"
         );
     }
 }
