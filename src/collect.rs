@@ -559,7 +559,7 @@ impl Collect<'_> {
             // Files we keep on the server (all of a `leave` partner's, and
             // every quarantined one) are known by name, size and time.
             let quarantined_only = self.partner.inbound_after != InboundAfter::Leave;
-            if self
+            if let Some(seen) = self
                 .ledger
                 .seen_remote(
                     &self.partner.name,
@@ -570,6 +570,19 @@ impl Collect<'_> {
                 )
                 .await?
             {
+                // Not read again: a run killed between applying it and
+                // sealing its copy at rest left that copy plain.
+                if let Inbound::Seen {
+                    id,
+                    state: InboundState::Processed | InboundState::Duplicate,
+                    spool_path,
+                } = seen
+                {
+                    let kept = spool::resolve(&self.config.paths.spool, &spool_path);
+                    if !spool_path.ends_with(".age") && kept.exists() {
+                        self.keep_sealed(id, &entry.name, &kept).await?;
+                    }
+                }
                 continue;
             }
             let (outcome, removal) = self.collect_one(conn, dir, &entry, verify_with).await?;

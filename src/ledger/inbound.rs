@@ -309,9 +309,10 @@ impl Ledger {
         })
     }
 
-    /// Whether a remote file with this name, size and time was collected
-    /// already (for partners whose files stay on their server), or was
-    /// quarantined (it stays on every partner's server until it is fixed).
+    /// The file a remote file with this name, size and time was collected
+    /// as (for partners whose files stay on their server), or quarantined
+    /// as (it stays on every partner's server until it is fixed): its id,
+    /// state and spool copy; `None` when there is none.
     pub async fn seen_remote(
         &self,
         partner: &str,
@@ -319,21 +320,28 @@ impl Ledger {
         size: u64,
         mtime: Option<i64>,
         quarantined_only: bool,
-    ) -> Result<bool, LedgerError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM inbound_files WHERE partner = $1 AND remote_name = $2 \
-             AND remote_size = $3 AND remote_mtime IS NOT DISTINCT FROM $4 \
-             AND ($5 = 0 OR state IN ('quarantined', 'reviewed'))",
+    ) -> Result<Option<Inbound>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT id, state, spool_path FROM inbound_files WHERE partner = $1 \
+             AND remote_name = $2 AND remote_size = $3 AND remote_mtime IS NOT DISTINCT FROM $4 \
+             AND ($5 = 0 OR state IN ('quarantined', 'reviewed')) ORDER BY id LIMIT 1",
         )
         .bind(partner)
         .bind(name)
         .bind(size as i64)
         .bind(mtime)
         .bind(i64::from(quarantined_only))
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(query_err("looking up a remote file"))?;
-        Ok(n > 0)
+        row.map(|row| {
+            Ok(Inbound::Seen {
+                id: col(&row, 0)?,
+                state: InboundState::parse(&col::<String>(&row, 1)?)?,
+                spool_path: col(&row, 2)?,
+            })
+        })
+        .transpose()
     }
 
     /// A collected file that cannot be read: kept in the spool, with why;

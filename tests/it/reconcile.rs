@@ -521,6 +521,57 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
     }
 }
 
+/// A partner whose answers stay on its server (`inbound_after = "leave"`):
+/// a file already recorded is not read again, so the run that next lists
+/// it seals the copy a killed run left plain, and applies nothing twice.
+#[test]
+fn a_kept_answer_left_plain_by_a_killed_run_is_sealed_by_the_next() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.partner.outbound_dir = sshd.folder("in-leave");
+    ws.partner.inbound_dir = sshd.folder("out-leave");
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.append_config("inbound_after = \"leave\"\n");
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    assert_eq!(ws.submit(&[]).status.code(), Some(0));
+    let ack = common::rejecting_999(at(), 900);
+    std::fs::write(ws.partner.inbound_dir.join("ACK.999"), &ack).unwrap();
+    let killed = ws.run(
+        &["collect", "--partner", PARTNER],
+        &[("EDI_COURIER_FAULT", "collect-applied")],
+    );
+    assert_eq!(killed.status.code(), None, "killed");
+    let copies = || -> Vec<std::path::PathBuf> {
+        ws.all_files()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("ACK.999"))
+            .collect()
+    };
+    let plain = copies();
+    assert_eq!(plain.len(), 1, "{plain:?}");
+    assert_eq!(
+        std::fs::read(&plain[0]).unwrap(),
+        ack,
+        "the killed run's copy"
+    );
+    let out = ws.run(&["collect", "--partner", PARTNER], &[]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let kept = copies();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        std::fs::read(&kept[0])
+            .unwrap()
+            .starts_with(b"age-encryption.org/v1"),
+        "kept plain: {kept:?}"
+    );
+    assert_eq!(age_decrypt(&ws.our_identity, &kept[0]), ack);
+    assert_eq!(names_in(&ws.partner.inbound_dir), ["ACK.999"], "left there");
+    let t = ws.run(&["trace", "RFM-1001"], &[]);
+    let shown = String::from_utf8_lossy(&t.stdout).into_owned();
+    assert_eq!(shown.matches("AK9 R").count(), 1, "applied once:\n{shown}");
+}
+
 /// The same answers in any order, some of them twice, give the same
 /// ledger: every claim's status and the sum it was paid.
 #[test]
