@@ -98,6 +98,13 @@ pub enum RetentionClash {
     ConfigFolder,
     /// It is, or holds, what another setting names.
     Holds { setting: String, path: PathBuf },
+    /// It lies inside a folder the program reads or writes as its own
+    /// (outbox, spool, jobs, maps), where what it keeps would be taken for
+    /// that folder's files (an archived export for a new export).
+    Inside {
+        setting: &'static str,
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for RetentionClash {
@@ -109,6 +116,9 @@ impl fmt::Display for RetentionClash {
             }
             RetentionClash::Holds { setting, path } => {
                 write!(f, "is or holds {setting} ({})", path.display())
+            }
+            RetentionClash::Inside { setting, path } => {
+                write!(f, "lies inside {setting} ({})", path.display())
             }
         }
     }
@@ -1215,8 +1225,10 @@ impl Config {
     /// Refuses a retention folder that is `/`, the config's own folder, or
     /// is or holds any other path the config names (the ledger's folder,
     /// keys, spool, outbox, the other retention folder): `purge` must never
-    /// reach what it did not write. Paths are compared resolved (absolute,
-    /// symbolic links in what exists followed, `.` and `..` folded).
+    /// reach what it did not write. Nor may it lie inside the outbox, the
+    /// spool, the jobs or the maps folder, whose files the program takes as
+    /// its own. Paths are compared resolved (absolute, symbolic links in
+    /// what exists followed, `.` and `..` folded).
     pub fn check_retention(&self) -> Result<(), RetentionError> {
         let folders = self.retention_folders();
         for (i, (setting, folder)) in folders.iter().enumerate() {
@@ -1234,6 +1246,21 @@ impl Config {
                 .enumerate()
                 .filter(|(j, _)| *j != i)
                 .map(|(_, (s, p))| ((*s).to_owned(), p.to_path_buf()));
+            let owned = [
+                ("paths.outbox", &self.paths.outbox),
+                ("paths.spool", &self.paths.spool),
+                ("paths.jobs_dir", &self.paths.jobs_dir),
+                ("paths.maps_dir", &self.paths.maps_dir),
+            ];
+            for (other, path) in owned {
+                let owner = resolve_path(path);
+                if resolved != owner && resolved.starts_with(&owner) {
+                    return Err(refuse(RetentionClash::Inside {
+                        setting: other,
+                        path: path.clone(),
+                    }));
+                }
+            }
             for (other, path) in self.guarded.iter().cloned().chain(others) {
                 let held = resolve_path(&path);
                 if !held.starts_with(&resolved) {

@@ -286,6 +286,18 @@ fn a_retention_folder_that_holds_the_ledger_keys_or_config_is_refused() {
         ("remittances", "..".to_owned(), "the configuration's folder"),
         ("archive", "keys".to_owned(), "identities[1]"),
         ("remittances", "outbox".to_owned(), "paths.outbox"),
+        // Inside a folder the program takes files from: an archived export
+        // in a partner's outbox folder would be taken for a new one.
+        (
+            "archive",
+            "outbox/acme".to_owned(),
+            "lies inside paths.outbox",
+        ),
+        (
+            "remittances",
+            "spool/in".to_owned(),
+            "lies inside paths.spool",
+        ),
         ("archive", "remittances".to_owned(), "paths.remittances"),
         (
             "remittances",
