@@ -167,6 +167,85 @@ fn purge_removes_each_kind_after_its_period_and_audits_it() {
     assert_eq!(verify.status.code(), Some(0), "{}", said(&verify));
 }
 
+/// A remittance export (plain payment data, `REMITTANCES/P/`) written by a
+/// real collect of the sandbox payer's 835 goes after the plain period,
+/// counted from the ledger's record of it, audited with its hash; a file
+/// of someone else's beside it stays.
+#[test]
+fn purge_removes_a_remittance_export_after_its_period_and_audits_it() {
+    use edi_courier::sandbox::payer::{answer, read_837, Rules};
+    let sshd = Sshd::start();
+    let ws = submitted(&sshd);
+    let sent = names_in(&ws.partner.outbound_dir);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let bytes = age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&sent[0]),
+    );
+    let received = read_837(&bytes).unwrap();
+    let now = chrono::NaiveDateTime::parse_from_str(common::NOW, "%Y-%m-%dT%H:%M:%S").unwrap();
+    let answers = answer(
+        &received,
+        &Rules::default(),
+        &edi_courier::profile::Profile::sandbox().unwrap().envelope,
+        now,
+        &mut edi_courier::x12::Sequential::starting_at(50),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.partner.inbound_dir.join("REMIT.835"),
+        answers.remit.unwrap(),
+    )
+    .unwrap();
+    let out = ws.run(&["collect", "--partner", "acme"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let folder = ws.path("remittances/acme");
+    // The payment as CSV and as JSON, both named by the collected file.
+    let exports = names_in(&folder);
+    assert_eq!(exports.len(), 2, "{exports:?}");
+    let shas: Vec<String> = exports
+        .iter()
+        .map(|e| sha256_hex(&folder.join(e)))
+        .collect();
+    for e in &exports {
+        // Made to look ten years old: its age runs from the ledger.
+        touch(&folder.join(e), -3650);
+    }
+    let theirs = folder.join("notes.csv");
+    std::fs::write(&theirs, "kept by the billing office\n").unwrap();
+    touch(&theirs, -3650);
+    let out = ws.run(&["purge"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(names_in(&folder).len(), 3, "not yet due: {}", said(&out));
+    let out = ws.run(&["purge"], &[("EDI_COURIER_NOW", PLAIN_DUE)]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(
+        names_in(&folder),
+        ["notes.csv"],
+        "past 90 days, and not ours kept"
+    );
+    let purged = purged_entries(&ws);
+    for (e, sha) in exports.iter().zip(&shas) {
+        let of: Vec<_> = purged
+            .iter()
+            .filter(|p| p["detail"].as_str().unwrap().contains(e.as_str()))
+            .collect();
+        assert_eq!(of.len(), 1, "{e}: {purged:?}");
+        assert_eq!(of[0]["partner"], "acme", "{}", of[0]);
+        // The bytes removed, by their hash; the entry's own `sha256` is
+        // the one the chain knows them by (the 835 they came from).
+        let detail = of[0]["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("these bytes' SHA-256 {sha}"))
+                && detail.contains("written 2026-11-20T10:00:00Z by the ledger"),
+            "{}",
+            of[0]
+        );
+    }
+    let verify = ws.run(&["audit", "verify"], &[]);
+    assert_eq!(verify.status.code(), Some(0), "{}", said(&verify));
+}
+
 /// Sets `path`'s modification time `days` after (positive) or before
 /// the tests' clock.
 fn touch(path: &Path, days: i64) {
