@@ -360,8 +360,13 @@ impl<'p> Scrubber<'p> {
 
     /// Visible ASCII only, none of the partner's delimiters, and no space
     /// at either end: nothing for [`Scrubber::normalize`] to do.
+    ///
+    /// The bytes are looked up without stopping at the first forbidden one:
+    /// nearly every text is clean, and a loop with no exit per byte is
+    /// about half the instructions.
     fn clean(&self, s: &str) -> bool {
-        s.bytes().all(|b| !self.forbidden[usize::from(b)])
+        !s.bytes()
+            .fold(false, |bad, b| bad | self.forbidden[usize::from(b)])
             && !s.starts_with(' ')
             && !s.ends_with(' ')
     }
