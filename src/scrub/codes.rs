@@ -115,6 +115,18 @@ pub const ADJUSTMENT_GROUPS: &[&str] = &["CO", "CR", "OA", "PI", "PR"];
 /// CTP05-1 units for drugs.
 pub const DRUG_UNITS: &[&str] = &["F2", "GR", "ME", "ML", "UN"];
 
+/// Whether `v` is one of `list`: `list.contains(&v)`, with the one- and
+/// two-byte codes most lists hold compared as bytes, not through a
+/// comparison call per entry.
+#[inline]
+pub fn one_of(list: &[&str], v: &str) -> bool {
+    match *v.as_bytes() {
+        [a] => list.iter().any(|c| c.as_bytes() == [a]),
+        [a, b] => list.iter().any(|c| c.as_bytes() == [a, b]),
+        _ => list.contains(&v),
+    }
+}
+
 pub fn digits(s: &str, n: usize) -> bool {
     s.len() == n && s.bytes().all(|c| c.is_ascii_digit())
 }
@@ -126,6 +138,9 @@ pub fn taxonomy_shape(t: &str) -> bool {
         && t.bytes()
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
+
+/// Fewer bytes cannot hold a card number's 13 digits.
+pub const CARD_SHORTEST: usize = 13;
 
 /// The last four digits of a payment card number found in `text`, if any:
 /// a run of 13 to 19 digits (up to four spaces or ASCII punctuation
@@ -141,7 +156,7 @@ pub fn card_number(text: &str) -> Option<String> {
     // texts are answered here, at the caller, without a call (the search
     // below is large enough that its entry and exit alone cost more than
     // this test).
-    if text.len() < 13 {
+    if text.len() < CARD_SHORTEST {
         return None;
     }
     card_number_in(text)
@@ -298,6 +313,44 @@ mod tests {
             .sum();
         let check = (10 - sum % 10) % 10;
         b.get(9).map(|d| u32::from(d - b'0')) == Some(check)
+    }
+
+    #[test]
+    fn one_of_says_what_contains_says() {
+        let lists: [&[&str]; 9] = [
+            PLACES_OF_SERVICE,
+            PROFESSIONAL_FREQUENCIES,
+            INSTITUTIONAL_FREQUENCIES,
+            STATES,
+            RELATIONSHIPS,
+            CLAIM_FILING,
+            ADJUSTMENT_GROUPS,
+            DRUG_UNITS,
+            &["A", "B", "C", "ABC", "", "AB"],
+        ];
+        let mut values: Vec<String> = [
+            "", "1", "11", "111", "A", "AB", "ABC", "G8", "g8", "1 ", " 1", "\u{e9}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for list in lists {
+            values.extend(list.iter().map(|s| s.to_string()));
+        }
+        for b in 0..=255u8 {
+            values.push(String::from_utf8_lossy(&[b]).into_owned());
+            values.push(String::from_utf8_lossy(&[b'1', b]).into_owned());
+            values.push(String::from_utf8_lossy(&[b, b'1']).into_owned());
+        }
+        for list in lists {
+            for v in &values {
+                assert_eq!(
+                    one_of(list, v),
+                    list.contains(&v.as_str()),
+                    "{list:?} {v:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 
-use super::codes::{digits, icd10_shape, is_state};
+use super::codes::{digits, icd10_shape, is_state, one_of};
 use super::{at, code_set, item, At, Findings, Scrubber};
 use crate::model::{Claim, ClaimKind, IcdVersion};
 
@@ -125,7 +125,7 @@ impl Scrubber<'_> {
             );
         }
         for (i, cause) in c.related_causes.iter().enumerate() {
-            if !RELATED_CAUSES.contains(&cause.as_str()) {
+            if !one_of(RELATED_CAUSES, cause) {
                 f.error(
                     item("related_causes", i, ""),
                     "related-cause",
