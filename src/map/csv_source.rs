@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use super::ahead::{ReadAhead, Recycle};
 use super::field::Col;
+use super::direct::Compiled;
 use super::plan::Filled;
 use super::records::{Bounds, Encoding, Record, Records};
 use super::{deserialize_claim, did_you_mean, FieldSpec, InputMap, MapError, Mapped, Source};
@@ -68,6 +69,16 @@ impl Row {
             Cells::InRecord(record) | Cells::Quoted { record, .. } => record.into_bytes(),
             Cells::Decoded { raw, .. } => raw,
         }
+    }
+}
+
+impl super::direct::Cells for Row {
+    fn cell(&self, at: usize) -> Option<&str> {
+        Row::cell(self, at)
+    }
+
+    fn number(&self) -> u64 {
+        self.number
     }
 }
 
@@ -129,6 +140,10 @@ struct Builder {
     agree: Vec<Agree>,
     /// The file starts with a UTF-8 BOM: read as UTF-8 whatever the map says.
     bom: bool,
+    /// The map compiled into steps over the rows' cells (`direct.rs`):
+    /// a claim is built straight from its rows, and only a claim it gives
+    /// up on is filled value by value as before.
+    compiled: Option<Compiled>,
 }
 
 /// A column only claim fields read (not a line's, not the claim key, not a
@@ -156,6 +171,8 @@ struct Gathered {
     rows: Rows,
     claim_id: Option<String>,
     filled: Result<Filled, Vec<Problem>>,
+    /// The claim, when the compiled path built it (then `filled` is empty).
+    built: Option<Box<crate::model::Claim>>,
     /// The values are not typed yet: the thread that builds the claim
     /// types them ([`Builder::finish`]), to share the work between the two
     /// threads (the reader's is the longer).
@@ -245,10 +262,27 @@ impl Builder {
             rows,
             claim_id,
             filled,
+            built,
             deferred,
             group,
             rows_apart,
         } = g;
+        let built = match built {
+            Some(claim) => Some(claim),
+            None if deferred && filled.is_ok() => self
+                .built(&group, claim_id.as_deref())
+                .map(Box::new),
+            None => None,
+        };
+        if let Some(claim) = built {
+            return Mapped {
+                rows,
+                claim_id,
+                result: Ok(claim),
+                rows_apart,
+                source: raw_rows(group),
+            };
+        }
         let filled = match filled {
             // As `gather` would have: no problem was found reading the rows.
             Ok(_) if deferred => {
@@ -284,14 +318,30 @@ impl Builder {
             claim_id,
             result,
             rows_apart,
-            source: Source::Rows({
-                // Pushed, not collected in place (which would reallocate
-                // the rows' list down to the smaller records).
-                let mut raw = Vec::with_capacity(group.len());
-                raw.extend(group.into_iter().map(Row::into_raw));
-                raw
-            }),
+            source: raw_rows(group),
         }
+    }
+
+    /// The claim built by the compiled map straight from its rows, or
+    /// `None` when it must be filled and built as before (a claim whose
+    /// rows disagree, a value that does not read, a table miss, a member
+    /// missing: the old path words it).
+    fn built(&self, rows: &[Row], claim_id: Option<&str>) -> Option<crate::model::Claim> {
+        let compiled = self.compiled.as_ref()?;
+        let first = rows.first()?;
+        if !self.disagreements(first, rows, claim_id).is_empty() {
+            return None;
+        }
+        let on = |conditions: &[(String, super::Condition)], when: Option<&Vec<usize>>, row: &Row| {
+            when.is_none_or(|w| w.is_empty() || self.section_holds(conditions, w, row))
+        };
+        compiled.build(
+            &self.map.claim,
+            &self.map.line,
+            rows,
+            |i, row| on(&self.map.claim_when, self.claim_when.get(i), row),
+            |i, row| on(&self.map.line_when, self.line_when.get(i), row),
+        )
     }
 
     /// The claim-level columns a later row of the claim holds otherwise
@@ -454,6 +504,15 @@ impl Builder {
         }
         (filled, problems)
     }
+}
+
+/// The rows as the file had them, to hand back byte for byte.
+fn raw_rows(group: Vec<Row>) -> Source {
+    // Pushed, not collected in place (which would reallocate the rows'
+    // list down to the smaller records).
+    let mut raw = Vec::with_capacity(group.len());
+    raw.extend(group.into_iter().map(Row::into_raw));
+    Source::Rows(raw)
 }
 
 /// The columns only claim fields read, each with the first field reading
@@ -644,8 +703,21 @@ impl<R: Read> CsvClaims<R> {
             .map(|f| over(&map.line_when, &f.target))
             .collect();
         let agree = claim_only_columns(&map, &index, &key_columns);
+        let conditional = |when: &Vec<Vec<usize>>| -> Vec<bool> {
+            when.iter().map(|w| !w.is_empty()).collect()
+        };
+        let compiled = map.plan.direct().and_then(|direct| {
+            Compiled::new(
+                direct,
+                &map.claim,
+                &map.line,
+                &conditional(&claim_when),
+                &conditional(&line_when),
+            )
+        });
         Ok(CsvClaims {
             b: Arc::new(Builder {
+                compiled,
                 id_column,
                 claim_when,
                 line_when,
@@ -716,10 +788,24 @@ impl<R: Read> CsvClaims<R> {
                 rows,
                 claim_id,
                 filled: Ok(Filled::default()),
+                built: None,
                 deferred: true,
                 group: group.rows,
                 rows_apart,
             };
+        }
+        if group.problems.is_empty() {
+            if let Some(claim) = b.built(&group.rows, claim_id.as_deref()) {
+                return Gathered {
+                    rows,
+                    claim_id,
+                    filled: Ok(Filled::default()),
+                    built: Some(Box::new(claim)),
+                    deferred: false,
+                    group: group.rows,
+                    rows_apart,
+                };
+            }
         }
         let mut problems = group.problems;
         let (filled, mut found) = b.fill(&group.rows, claim_id.as_deref());
@@ -732,6 +818,7 @@ impl<R: Read> CsvClaims<R> {
             } else {
                 Err(problems)
             },
+            built: None,
             deferred: false,
             group: group.rows,
             rows_apart,
@@ -924,6 +1011,7 @@ impl<R: Read> CsvClaims<R> {
                 },
                 claim_id: None,
                 filled: Err(problems),
+                built: None,
                 deferred: false,
                 rows_apart: false,
                 group: vec![row],
@@ -1082,6 +1170,7 @@ impl<R: Read> CsvClaims<R> {
                             },
                             claim_id: None,
                             filled: Err(vec![problem]),
+                            built: None,
                             deferred: false,
                             rows_apart: false,
                             group: Vec::new(),
