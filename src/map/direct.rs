@@ -1031,11 +1031,7 @@ impl Compiled {
                 (How::List(_), _, Some(pointers)) => Put::Pointers(pointers),
                 _ => Put::Val(*set),
             };
-            line_steps.push(Step {
-                field: i,
-                how,
-                put,
-            });
+            line_steps.push(Step { field: i, how, put });
         }
         Some(Compiled {
             base,

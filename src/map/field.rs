@@ -689,7 +689,11 @@ impl FieldSpec {
     /// Each item of one cell of a list (cut by `split` when given), typed,
     /// handed to `put` as [`FieldSpec::value_over`] would push it; `None`
     /// when an item does not read or `put` refuses it.
-    pub(crate) fn each_item(&self, raw: &str, put: &mut impl FnMut(Val) -> Option<()>) -> Option<()> {
+    pub(crate) fn each_item(
+        &self,
+        raw: &str,
+        put: &mut impl FnMut(Val) -> Option<()>,
+    ) -> Option<()> {
         let mut one = |item: &str| -> Option<()> {
             match self.scalar(item, self.item) {
                 Ok(Some(v)) => put(v),
