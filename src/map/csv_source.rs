@@ -118,10 +118,13 @@ pub struct CsvClaims<R: Read> {
     done: bool,
 }
 
-/// When read ahead, `DEFER_OF.0` claims of every `DEFER_OF.1` have their
-/// values typed on the building thread instead of the reader's: the split
-/// that gave the two threads about the same instruction counts (callgrind,
-/// `BENCHMARKS.md`).
+/// When read ahead, `DEFER_OF.0` claims of every `DEFER_OF.1` are built
+/// (by the compiled map, or typed and built as before) on the building
+/// thread instead of the reader's: the split that gave the two threads
+/// about the same instruction counts (callgrind, `BENCHMARKS.md`; with the
+/// compiled map, 1 of 4 still puts the reader nearest half of the work:
+/// reader 536 M, builder-scrubber 293 M, writer 202 M for 25,000 claims,
+/// where 1 of 2 left the builder and writer, which share a core, at 622 M).
 const DEFER_OF: (u64, u64) = (1, 4);
 
 /// What turns a claim's rows into the model: the map with its columns
