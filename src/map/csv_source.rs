@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::ahead::{ReadAhead, Recycle};
+use super::direct::Compiled;
 use super::field::Col;
 use super::plan::Filled;
 use super::records::{Bounds, Encoding, Record, Records};
@@ -71,6 +72,16 @@ impl Row {
     }
 }
 
+impl super::direct::Cells for Row {
+    fn cell(&self, at: usize) -> Option<&str> {
+        Row::cell(self, at)
+    }
+
+    fn number(&self) -> u64 {
+        self.number
+    }
+}
+
 struct Group {
     key: String,
     rows: Vec<Row>,
@@ -107,10 +118,13 @@ pub struct CsvClaims<R: Read> {
     done: bool,
 }
 
-/// When read ahead, `DEFER_OF.0` claims of every `DEFER_OF.1` have their
-/// values typed on the building thread instead of the reader's: the split
-/// that gave the two threads about the same instruction counts (callgrind,
-/// `BENCHMARKS.md`).
+/// When read ahead, `DEFER_OF.0` claims of every `DEFER_OF.1` are built
+/// (by the compiled map, or typed and built as before) on the building
+/// thread instead of the reader's: the split that gave the two threads
+/// about the same instruction counts (callgrind, `BENCHMARKS.md`; with the
+/// compiled map, 1 of 4 still puts the reader nearest half of the work:
+/// reader 536 M, builder-scrubber 293 M, writer 202 M for 25,000 claims,
+/// where 1 of 2 left the builder and writer, which share a core, at 622 M).
 const DEFER_OF: (u64, u64) = (1, 4);
 
 /// What turns a claim's rows into the model: the map with its columns
@@ -129,6 +143,10 @@ struct Builder {
     agree: Vec<Agree>,
     /// The file starts with a UTF-8 BOM: read as UTF-8 whatever the map says.
     bom: bool,
+    /// The map compiled into steps over the rows' cells (`direct.rs`):
+    /// a claim is built straight from its rows, and only a claim it gives
+    /// up on is filled value by value as before.
+    compiled: Option<Compiled>,
 }
 
 /// A column only claim fields read (not a line's, not the claim key, not a
@@ -156,6 +174,8 @@ struct Gathered {
     rows: Rows,
     claim_id: Option<String>,
     filled: Result<Filled, Vec<Problem>>,
+    /// The claim, when the compiled path built it (then `filled` is empty).
+    built: Option<Box<crate::model::Claim>>,
     /// The values are not typed yet: the thread that builds the claim
     /// types them ([`Builder::finish`]), to share the work between the two
     /// threads (the reader's is the longer).
@@ -245,10 +265,27 @@ impl Builder {
             rows,
             claim_id,
             filled,
+            built,
             deferred,
             group,
             rows_apart,
         } = g;
+        let built = match built {
+            Some(claim) => Some(claim),
+            None if deferred && filled.is_ok() => {
+                self.built(&group, claim_id.as_deref()).map(Box::new)
+            }
+            None => None,
+        };
+        if let Some(claim) = built {
+            return Mapped {
+                rows,
+                claim_id,
+                result: Ok(claim),
+                rows_apart,
+                source: raw_rows(group),
+            };
+        }
         let filled = match filled {
             // As `gather` would have: no problem was found reading the rows.
             Ok(_) if deferred => {
@@ -284,14 +321,31 @@ impl Builder {
             claim_id,
             result,
             rows_apart,
-            source: Source::Rows({
-                // Pushed, not collected in place (which would reallocate
-                // the rows' list down to the smaller records).
-                let mut raw = Vec::with_capacity(group.len());
-                raw.extend(group.into_iter().map(Row::into_raw));
-                raw
-            }),
+            source: raw_rows(group),
         }
+    }
+
+    /// The claim built by the compiled map straight from its rows, or
+    /// `None` when it must be filled and built as before (a claim whose
+    /// rows disagree, a value that does not read, a table miss, a member
+    /// missing: the old path words it).
+    fn built(&self, rows: &[Row], claim_id: Option<&str>) -> Option<crate::model::Claim> {
+        let compiled = self.compiled.as_ref()?;
+        let first = rows.first()?;
+        if !self.disagreements(first, rows, claim_id).is_empty() {
+            return None;
+        }
+        let on =
+            |conditions: &[(String, super::Condition)], when: Option<&Vec<usize>>, row: &Row| {
+                when.is_none_or(|w| w.is_empty() || self.section_holds(conditions, w, row))
+            };
+        compiled.build(
+            &self.map.claim,
+            &self.map.line,
+            rows,
+            |i, row| on(&self.map.claim_when, self.claim_when.get(i), row),
+            |i, row| on(&self.map.line_when, self.line_when.get(i), row),
+        )
     }
 
     /// The claim-level columns a later row of the claim holds otherwise
@@ -454,6 +508,15 @@ impl Builder {
         }
         (filled, problems)
     }
+}
+
+/// The rows as the file had them, to hand back byte for byte.
+fn raw_rows(group: Vec<Row>) -> Source {
+    // Pushed, not collected in place (which would reallocate the rows'
+    // list down to the smaller records).
+    let mut raw = Vec::with_capacity(group.len());
+    raw.extend(group.into_iter().map(Row::into_raw));
+    Source::Rows(raw)
 }
 
 /// The columns only claim fields read, each with the first field reading
@@ -644,8 +707,20 @@ impl<R: Read> CsvClaims<R> {
             .map(|f| over(&map.line_when, &f.target))
             .collect();
         let agree = claim_only_columns(&map, &index, &key_columns);
+        let conditional =
+            |when: &Vec<Vec<usize>>| -> Vec<bool> { when.iter().map(|w| !w.is_empty()).collect() };
+        let compiled = map.plan.direct().and_then(|direct| {
+            Compiled::new(
+                direct,
+                &map.claim,
+                &map.line,
+                &conditional(&claim_when),
+                &conditional(&line_when),
+            )
+        });
         Ok(CsvClaims {
             b: Arc::new(Builder {
+                compiled,
                 id_column,
                 claim_when,
                 line_when,
@@ -716,10 +791,24 @@ impl<R: Read> CsvClaims<R> {
                 rows,
                 claim_id,
                 filled: Ok(Filled::default()),
+                built: None,
                 deferred: true,
                 group: group.rows,
                 rows_apart,
             };
+        }
+        if group.problems.is_empty() {
+            if let Some(claim) = b.built(&group.rows, claim_id.as_deref()) {
+                return Gathered {
+                    rows,
+                    claim_id,
+                    filled: Ok(Filled::default()),
+                    built: Some(Box::new(claim)),
+                    deferred: false,
+                    group: group.rows,
+                    rows_apart,
+                };
+            }
         }
         let mut problems = group.problems;
         let (filled, mut found) = b.fill(&group.rows, claim_id.as_deref());
@@ -732,6 +821,7 @@ impl<R: Read> CsvClaims<R> {
             } else {
                 Err(problems)
             },
+            built: None,
             deferred: false,
             group: group.rows,
             rows_apart,
@@ -924,6 +1014,7 @@ impl<R: Read> CsvClaims<R> {
                 },
                 claim_id: None,
                 filled: Err(problems),
+                built: None,
                 deferred: false,
                 rows_apart: false,
                 group: vec![row],
@@ -1082,6 +1173,7 @@ impl<R: Read> CsvClaims<R> {
                             },
                             claim_id: None,
                             filled: Err(vec![problem]),
+                            built: None,
                             deferred: false,
                             rows_apart: false,
                             group: Vec::new(),
@@ -1241,6 +1333,183 @@ mod tests {
         assert!(checked > 1000, "{checked}");
     }
 
+    /// A CSV record's cells (quotes undone); enough for the examples.
+    fn split_cells(line: &str, delimiter: char) -> Vec<String> {
+        let (mut cells, mut cell, mut quoted) = (Vec::new(), String::new(), false);
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    cell.push('"');
+                    chars.next();
+                }
+                '"' => quoted = !quoted,
+                c if c == delimiter && !quoted => cells.push(std::mem::take(&mut cell)),
+                c => cell.push(c),
+            }
+        }
+        cells.push(cell);
+        cells
+    }
+
+    fn join_cells(cells: &[String], delimiter: char) -> String {
+        cells
+            .iter()
+            .map(|c| {
+                if c.contains([delimiter, '"', '\n']) {
+                    format!("\"{}\"", c.replace('"', "\"\""))
+                } else {
+                    c.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(&delimiter.to_string())
+    }
+
+    /// Each claim of an export, built by the compiled map (as translate
+    /// reads it: some typed by the reader, some deferred to the builder)
+    /// and by the old path (no compiled map), shown in full (every member,
+    /// every amount's scale; the problems as reported). Also how many the
+    /// compiled path built itself.
+    fn both_ways(map: &InputMap, csv: &[u8], defer: bool) -> (Vec<String>, Vec<String>, usize) {
+        let path = Path::new("edge.csv");
+        let show = |m: Mapped| -> String {
+            let result = match &m.result {
+                Ok(c) => serde_json::to_string(c).unwrap(),
+                Err(p) => serde_json::to_string(p).unwrap(),
+            };
+            let raw = match &m.source {
+                Source::Rows(r) => format!(
+                    "{:?}",
+                    r.iter()
+                        .map(|b| String::from_utf8_lossy(b))
+                        .collect::<Vec<_>>()
+                ),
+                Source::Json(v) => v.to_string(),
+            };
+            format!(
+                "{:?} {:?} {} {result} {raw}",
+                m.rows, m.claim_id, m.rows_apart
+            )
+        };
+        let mut ours = CsvClaims::new(map.clone(), csv, path).unwrap();
+        ours.defer = defer;
+        assert!(ours.b.compiled.is_some(), "{}: not compiled", map.name);
+        let (mut compiled, mut shown) = (0, Vec::new());
+        while let Some(g) = ours.next_gathered() {
+            let by_builder = g.deferred
+                && g.filled.is_ok()
+                && ours.b.built(&g.group, g.claim_id.as_deref()).is_some();
+            compiled += usize::from(g.built.is_some() || by_builder);
+            let m = ours.b.finish(g);
+            shown.push(show(m));
+        }
+        let mut old = CsvClaims::new(map.clone(), csv, path).unwrap();
+        Arc::get_mut(&mut old.b).unwrap().compiled = None;
+        old.defer = defer;
+        let b = Arc::clone(&old.b);
+        let theirs: Vec<String> = std::iter::from_fn(|| old.next_gathered())
+            .map(|g| show(b.finish(g)))
+            .collect();
+        (shown, theirs, compiled)
+    }
+
+    /// The compiled map builds what the old path builds, and sets aside
+    /// what it sets aside with the same words, on every example export and
+    /// on copies of them with hand-made values planted in their cells
+    /// (empty, blank but spaces, lowercase, table misses, negative amounts,
+    /// two-digit years, non-ASCII, lists with gaps).
+    #[test]
+    fn the_compiled_map_builds_what_the_old_path_builds() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let edge = [
+            "",
+            " ",
+            "   ",
+            "office",
+            "Office ",
+            "Moon Base",
+            "-12.00",
+            "(5.00)",
+            "$-0.00",
+            "$1,234.50",
+            "1.234",
+            "0",
+            "1/5/90",
+            "01/05/90",
+            "13/45/2026",
+            "1961-03-14",
+            "19610314",
+            "GARCÍA",
+            "ı10",
+            "j45.909",
+            "e11.9 ",
+            " M ",
+            "f",
+            "female",
+            "X",
+            "abc",
+            "1,2",
+            "1, 2,",
+            "300",
+            "0,1",
+            "A",
+            "ab",
+            "\u{a0}x\u{a0}",
+            "NUÑEZ",
+            "99214",
+            "25",
+            "2",
+            "1.5",
+            "-1",
+        ];
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
+        let (mut compiled, mut claims) = (0, 0);
+        for (map, export) in [
+            ("clinic-professional", "clinic-claims.csv"),
+            ("clinic-professional", "demo-claims.csv"),
+            ("hospital-institutional", "hospital-claims.csv"),
+            ("hospital-mixed", "hospital-mixed-claims.csv"),
+            ("physician-group", "physician-group-claims.csv"),
+        ] {
+            let map = InputMap::find_in(map, &root.join("edi-maps")).unwrap();
+            let text = std::fs::read_to_string(root.join("examples").join(export)).unwrap();
+            let delimiter = char::from(map.delimiter);
+            let mut copies = vec![text.clone()];
+            let lines: Vec<&str> = text.lines().collect();
+            for round in 0..60 {
+                let mut out = vec![lines[0].to_owned()];
+                for line in &lines[1..] {
+                    let mut cells = split_cells(line, delimiter);
+                    // Most rows keep their values; some get one to three
+                    // planted (few enough that most claims still build).
+                    let planted = if round % 4 == 0 { 1 } else { next() % 4 };
+                    for _ in 0..planted {
+                        if next().is_multiple_of(3) {
+                            let at = (next() % cells.len() as u64) as usize;
+                            cells[at] = edge[(next() % edge.len() as u64) as usize].to_owned();
+                        }
+                    }
+                    out.push(join_cells(&cells, delimiter));
+                }
+                copies.push(out.join("\n") + "\n");
+            }
+            for (n, csv) in copies.iter().enumerate() {
+                for defer in [false, true] {
+                    let (ours, theirs, built) = both_ways(&map, csv.as_bytes(), defer);
+                    assert_eq!(ours.len(), theirs.len(), "{export} copy {n}");
+                    for (a, b) in ours.iter().zip(&theirs) {
+                        assert_eq!(a, b, "{export} copy {n}");
+                    }
+                    compiled += built;
+                    claims += ours.len();
+                }
+            }
+        }
+        // Most claims are built by the compiled path, not handed back.
+        assert!(compiled * 2 > claims, "{compiled} of {claims}");
+    }
+
     /// Every example export through its map: each claim the setters build
     /// is the claim serde builds from the same values (every member, every
     /// amount's scale), and the setters give up only where serde fails.
@@ -1259,6 +1528,8 @@ mod tests {
             let path = root.join("examples").join(export);
             let file = std::fs::File::open(&path).unwrap();
             let mut claims = CsvClaims::new(map, file, &path).unwrap();
+            // The values filled, as for a claim the compiled map gives up on.
+            Arc::get_mut(&mut claims.b).unwrap().compiled = None;
             let plan = &claims.b.map.plan.clone();
             while let Some(g) = claims.next_gathered() {
                 let Ok(filled) = g.filled else { continue };

@@ -24,6 +24,7 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::field::{FieldSpec, Shape};
 use super::plan::{Filled, Val};
 use crate::model::{
     Address, Admission, BillingProvider, Claim, ClaimKind, EntityType, Facility, Gender,
@@ -144,7 +145,7 @@ fn optional<D, T>(draft: Option<D>, finish: fn(D) -> Option<T>) -> Option<Option
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct AddressDraft {
     line1: Option<String>,
     line2: Option<String>,
@@ -165,7 +166,7 @@ impl AddressDraft {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct BillingDraft {
     entity: Option<EntityType>,
     name: Option<String>,
@@ -178,7 +179,7 @@ struct BillingDraft {
     pay_to_address: Option<AddressDraft>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct ProviderDraft {
     entity: Option<EntityType>,
     name: Option<String>,
@@ -199,14 +200,14 @@ impl ProviderDraft {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct FacilityDraft {
     name: Option<String>,
     npi: Option<String>,
     address: Option<AddressDraft>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct SubscriberDraft {
     member_id: Option<String>,
     last_name: Option<String>,
@@ -221,7 +222,7 @@ struct SubscriberDraft {
     claim_filing: Option<String>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct PatientDraft {
     relationship: Option<String>,
     last_name: Option<String>,
@@ -231,14 +232,14 @@ struct PatientDraft {
     address: Option<AddressDraft>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct PayerDraft {
     name: Option<String>,
     id: Option<String>,
     address: Option<AddressDraft>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct OtherPayerDraft {
     responsibility: Option<Responsibility>,
     relationship: Option<String>,
@@ -255,7 +256,7 @@ struct OtherPayerDraft {
 
 /// A claim being filled: a member the model requires (or defaults) is an
 /// `Option` until the end; an object is there once a field under it is.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct ClaimDraft {
     kind: Option<ClaimKind>,
     id: Option<String>,
@@ -417,21 +418,21 @@ impl ClaimDraft {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct ProcedureDraft {
     qualifier: Option<String>,
     code: Option<String>,
     modifiers: Option<Vec<String>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct DrugDraft {
     ndc: Option<String>,
     quantity: Option<Decimal>,
     unit: Option<String>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct LineDraft {
     procedure: Option<ProcedureDraft>,
     revenue_code: Option<String>,
@@ -858,6 +859,317 @@ impl Direct {
         }
         d.finish(lines)
     }
+}
+
+/// A list's items set where the model holds them: texts (diagnoses,
+/// modifiers) or diagnosis pointers.
+type Texts<D> = fn(&mut D, Vec<String>);
+type Pointers<D> = fn(&mut D, Vec<u8>);
+
+/// How a compiled step puts its value into the draft.
+enum Put<S, D> {
+    /// Through the field's setter of a [`Val`] (as [`Direct::build`]).
+    Val(S),
+    /// A list of texts, straight into the model's `Vec<String>`.
+    Texts(Texts<D>),
+    /// A list of pointers, straight into the model's `Vec<u8>`.
+    Pointers(Pointers<D>),
+}
+
+impl<S: Copy, D> Clone for Put<S, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: Copy, D> Copy for Put<S, D> {}
+
+fn claim_texts(target: &str) -> Option<Texts<ClaimDraft>> {
+    Some(match target {
+        "diagnoses" => |d, v| d.diagnoses = Some(v),
+        "visit_reasons" => |d, v| d.visit_reasons = Some(v),
+        "related_causes" => |d, v| d.related_causes = Some(v),
+        _ => return None,
+    })
+}
+
+fn line_texts(target: &str) -> Option<Texts<LineDraft>> {
+    Some(match target {
+        "procedure.modifiers" => |l, v| proc_(l).modifiers = Some(v),
+        _ => return None,
+    })
+}
+
+fn line_pointers(target: &str) -> Option<Pointers<LineDraft>> {
+    Some(match target {
+        "diagnosis_pointers" => |l, v| l.diagnosis_pointers = Some(v),
+        _ => return None,
+    })
+}
+
+/// How a compiled step reads its value.
+#[derive(Clone)]
+enum How {
+    /// One cell, typed ([`FieldSpec::typed`]).
+    One(usize),
+    /// A list's cells, each item typed ([`FieldSpec::each_item`]).
+    List(Vec<usize>),
+    /// Anything else: [`FieldSpec::value_over`], as before.
+    Any,
+}
+
+/// One field of the map compiled into a step: which field (its index in
+/// the map's section), how its value is read, and where it goes.
+#[derive(Clone)]
+struct Step<S: Copy, D> {
+    field: usize,
+    how: How,
+    put: Put<S, D>,
+}
+
+/// A claim's row, as the compiled path reads it.
+pub(crate) trait Cells {
+    /// The text of the cell at `at`, where it lies in the row.
+    fn cell(&self, at: usize) -> Option<&str>;
+    /// The data row's number.
+    fn number(&self) -> u64;
+}
+
+/// A map compiled at load, once its columns are resolved: each field a
+/// step that reads its cell where it lies in the row and puts the typed
+/// value straight into the claim draft, with no slot per field and no list
+/// of values in between; the map's constants are put into a draft once,
+/// which each claim starts from. Whenever a step meets anything unexpected
+/// (a value that does not read, a table miss, a value the setter refuses,
+/// a required member missing) it gives up, and the claim is built as
+/// before (values filled, then setters or serde, which word the error).
+#[derive(Clone)]
+pub(crate) struct Compiled {
+    base: ClaimDraft,
+    line_base: LineDraft,
+    claim: Vec<Step<ClaimSet, ClaimDraft>>,
+    line: Vec<Step<Set<LineDraft>, LineDraft>>,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("claim", &self.claim.len())
+            .field("line", &self.line.len())
+            .finish()
+    }
+}
+
+/// How a field is read, with the constant's value when it is one that can
+/// go into the draft every claim starts from (not under a section
+/// condition). `Err(())`: a constant that does not read (the map cannot be
+/// compiled).
+fn how_of(spec: &FieldSpec, conditional: bool) -> Result<(How, Option<Val>), ()> {
+    Ok(match spec.shape() {
+        Some(Shape::Fixed) if !conditional => match spec.fixed() {
+            Some(Ok(v)) => (How::Any, Some(v.clone().ok_or(())?)),
+            _ => return Err(()),
+        },
+        Some(Shape::One(at)) => (How::One(at), None),
+        Some(Shape::List(ats)) => (How::List(ats), None),
+        Some(Shape::Fixed) | None => (How::Any, None),
+    })
+}
+
+impl Compiled {
+    /// The map's fields compiled (`claim_when`/`line_when`: per field,
+    /// whether a section condition is over it). `None` when the map's
+    /// setters are not all known, or a constant does not go into the model.
+    pub(crate) fn new(
+        direct: &Direct,
+        claim: &[FieldSpec],
+        line: &[FieldSpec],
+        claim_when: &[bool],
+        line_when: &[bool],
+    ) -> Option<Compiled> {
+        if claim.len() != direct.claim.len() || line.len() != direct.line.len() {
+            return None;
+        }
+        let mut base = ClaimDraft {
+            kind: direct.kind,
+            ..ClaimDraft::default()
+        };
+        let mut steps = Vec::new();
+        for (i, (spec, set)) in claim.iter().zip(&direct.claim).enumerate() {
+            let conditional = *claim_when.get(i)?;
+            let how = match how_of(spec, conditional) {
+                Ok((_, Some(v))) => {
+                    set.set(&mut base, v)?;
+                    continue;
+                }
+                Ok((how, None)) => how,
+                // An empty constant: no value, nothing to put.
+                Err(()) if matches!(spec.fixed(), Some(Ok(None))) && !conditional => continue,
+                Err(()) => return None,
+            };
+            let put = match (&how, claim_texts(&spec.target)) {
+                (How::List(_), Some(texts)) => Put::Texts(texts),
+                _ => Put::Val(*set),
+            };
+            steps.push(Step { field: i, how, put });
+        }
+        let mut line_base = LineDraft::default();
+        let mut line_steps = Vec::new();
+        for (i, (spec, set)) in line.iter().zip(&direct.line).enumerate() {
+            let conditional = *line_when.get(i)?;
+            let how = match how_of(spec, conditional) {
+                Ok((_, Some(v))) => {
+                    set(&mut line_base, v)?;
+                    continue;
+                }
+                Ok((how, None)) => how,
+                Err(()) if matches!(spec.fixed(), Some(Ok(None))) && !conditional => continue,
+                Err(()) => return None,
+            };
+            let put = match (&how, line_texts(&spec.target), line_pointers(&spec.target)) {
+                (How::List(_), Some(texts), _) => Put::Texts(texts),
+                (How::List(_), _, Some(pointers)) => Put::Pointers(pointers),
+                _ => Put::Val(*set),
+            };
+            line_steps.push(Step { field: i, how, put });
+        }
+        Some(Compiled {
+            base,
+            line_base,
+            claim: steps,
+            line: line_steps,
+        })
+    }
+
+    /// The claim from its rows (claim fields from the first, a line per
+    /// row), or `None` when the claim must be built as before. `claim_on`
+    /// and `line_on` say whether a field's section conditions hold for a
+    /// row (asked only of fields a condition is over).
+    pub(crate) fn build<R: Cells>(
+        &self,
+        claim: &[FieldSpec],
+        line: &[FieldSpec],
+        rows: &[R],
+        claim_on: impl Fn(usize, &R) -> bool,
+        line_on: impl Fn(usize, &R) -> bool,
+    ) -> Option<Claim> {
+        let first = rows.first()?;
+        let mut d = self.base.clone();
+        for step in &self.claim {
+            let spec = claim.get(step.field)?;
+            if !claim_on(step.field, first) {
+                continue;
+            }
+            let v = match &step.how {
+                How::Any => {
+                    let column = spec.sum_column();
+                    let mut every = rows
+                        .iter()
+                        .map(|r| (r.number(), column.and_then(|c| r.cell(c.at))));
+                    let get = |c: &super::field::Col| first.cell(c.at);
+                    spec.value_over(&get, &mut every).ok()?
+                }
+                How::One(at) => spec.typed(first.cell(*at).unwrap_or_default()).ok()?,
+                How::List(ats) => match step.put {
+                    Put::Texts(put) => {
+                        if let Some(items) = texts_of(spec, first, ats)? {
+                            put(&mut d, items);
+                        }
+                        continue;
+                    }
+                    _ => vals_of(spec, first, ats)?,
+                },
+            };
+            match (v, step.put) {
+                (Some(v), Put::Val(set)) => set.set(&mut d, v)?,
+                (Some(_), _) => return None,
+                (None, _) => {}
+            }
+        }
+        let mut lines = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut l = self.line_base.clone();
+            for step in &self.line {
+                let spec = line.get(step.field)?;
+                if !line_on(step.field, row) {
+                    continue;
+                }
+                let v = match &step.how {
+                    How::Any => {
+                        let get = |c: &super::field::Col| row.cell(c.at);
+                        spec.value_over(&get, &mut std::iter::empty()).ok()?
+                    }
+                    How::One(at) => spec.typed(row.cell(*at).unwrap_or_default()).ok()?,
+                    How::List(ats) => match step.put {
+                        Put::Texts(put) => {
+                            if let Some(items) = texts_of(spec, row, ats)? {
+                                put(&mut l, items);
+                            }
+                            continue;
+                        }
+                        Put::Pointers(put) => {
+                            if let Some(items) = pointers_of(spec, row, ats)? {
+                                put(&mut l, items);
+                            }
+                            continue;
+                        }
+                        Put::Val(_) => vals_of(spec, row, ats)?,
+                    },
+                };
+                match (v, step.put) {
+                    (Some(v), Put::Val(set)) => set(&mut l, v)?,
+                    (Some(_), _) => return None,
+                    (None, _) => {}
+                }
+            }
+            lines.push(l.finish()?);
+        }
+        d.finish(lines)
+    }
+}
+
+/// A list's items as [`FieldSpec::value_over`] makes them (`Some(None)`: no
+/// item, the field is left out); `None`: an item does not read.
+fn vals_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<Val>> {
+    let mut out = Vec::new();
+    for at in ats {
+        spec.each_item(row.cell(*at).unwrap_or_default(), &mut |v| {
+            out.push(v);
+            Some(())
+        })?;
+    }
+    Some((!out.is_empty()).then_some(Val::List(out)))
+}
+
+/// A list of texts as [`texts`] takes it from [`vals_of`]'s list; `None`
+/// when an item does not read or is not text.
+fn texts_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<Vec<String>>> {
+    let mut out = Vec::new();
+    for at in ats {
+        spec.each_item(row.cell(*at).unwrap_or_default(), &mut |v| match v {
+            Val::Text(s) => {
+                out.push(s);
+                Some(())
+            }
+            _ => None,
+        })?;
+    }
+    Some((!out.is_empty()).then_some(out))
+}
+
+/// Diagnosis pointers as [`pointers`] takes them from [`vals_of`]'s list.
+fn pointers_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    for at in ats {
+        spec.each_item(row.cell(*at).unwrap_or_default(), &mut |v| match v {
+            Val::Int(n) => {
+                out.push(u8::try_from(n).ok()?);
+                Some(())
+            }
+            _ => None,
+        })?;
+    }
+    Some((!out.is_empty()).then_some(out))
 }
 
 #[cfg(test)]

@@ -206,6 +206,17 @@ pub(crate) enum Source {
     Value(String),
 }
 
+/// How the compiled path reads a field ([`FieldSpec::shape`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A constant, typed at load.
+    Fixed,
+    /// The cell at this index of the claim's row.
+    One(usize),
+    /// A list from the cells at these indices.
+    List(Vec<usize>),
+}
+
 /// A translation table of a map, with its name (for messages).
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
@@ -639,6 +650,61 @@ impl FieldSpec {
             return Ok((!out.is_empty()).then_some(Val::List(out)));
         }
         self.scalar(one, self.ty)
+    }
+
+    /// How the compiled path (`direct.rs`, [`super::direct::Compiled`])
+    /// reads this field, once its columns are resolved: a constant, one
+    /// column typed by [`FieldSpec::typed`], or a list's columns whose items
+    /// are typed by [`FieldSpec::each_item`]. `None` for anything else (a
+    /// condition, `first`, `concat`, `sum`): that field is read by
+    /// [`FieldSpec::value_over`] as before.
+    pub(crate) fn shape(&self) -> Option<Shape> {
+        if self.when.is_some() || self.otherwise.is_some() {
+            return None;
+        }
+        let at = |c: &Col| (c.at != usize::MAX).then_some(c.at);
+        match (&self.source, self.ty) {
+            (Source::Value(_), _) => self.fixed.as_ref().map(|_| Shape::Fixed),
+            (Source::Column(c), ValueType::List) => Some(Shape::List(vec![at(c)?])),
+            (Source::Column(c), _) => Some(Shape::One(at(c)?)),
+            (Source::Columns(cs), ValueType::List) => {
+                Some(Shape::List(cs.iter().map(at).collect::<Option<_>>()?))
+            }
+            _ => None,
+        }
+    }
+
+    /// The constant's value, typed once at load (`None` for a field whose
+    /// value depends on the row).
+    pub(crate) fn fixed(&self) -> Option<&Result<Option<Val>, ValueError>> {
+        self.fixed.as_ref()
+    }
+
+    /// One cell's value, as [`FieldSpec::value_over`] makes it for a field
+    /// of [`Shape::One`].
+    pub(crate) fn typed(&self, raw: &str) -> Result<Option<Val>, ValueError> {
+        self.scalar(raw, self.ty)
+    }
+
+    /// Each item of one cell of a list (cut by `split` when given), typed,
+    /// handed to `put` as [`FieldSpec::value_over`] would push it; `None`
+    /// when an item does not read or `put` refuses it.
+    pub(crate) fn each_item(
+        &self,
+        raw: &str,
+        put: &mut impl FnMut(Val) -> Option<()>,
+    ) -> Option<()> {
+        let mut one = |item: &str| -> Option<()> {
+            match self.scalar(item, self.item) {
+                Ok(Some(v)) => put(v),
+                Ok(None) => Some(()),
+                Err(_) => None,
+            }
+        };
+        match &self.split {
+            Some(sep) => raw.split(sep.as_str()).try_for_each(one),
+            None => one(raw),
+        }
     }
 
     /// A list's items from one value (cut by `split` when given).

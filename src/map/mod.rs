@@ -5,8 +5,11 @@
 //! (or a constant), the value's type (money, date with its format, list…),
 //! an optional translation table and a default. Rows of one claim are grouped
 //! by key columns: one row per service line, the claim-level fields read from
-//! the claim's first row. Each claim is built from its field values by
-//! setters resolved at load (`direct.rs`); a claim they cannot build is
+//! the claim's first row. Each claim is built straight from its rows by the
+//! map compiled at load (`direct.rs`, `Compiled`: each field a
+//! step reading its cell in place into the claim draft); a claim it gives
+//! up on is built from its field values by setters resolved at load
+//! (`direct.rs`); a claim they cannot build is
 //! deserialised into [`Claim`] through the map's plan (`plan.rs`: where each
 //! field goes, resolved at load), so the model's own types do the last check
 //! and errors name the model's field, as they always did.

@@ -432,6 +432,11 @@ impl Plan {
         self.direct.as_ref()?.build(filled)
     }
 
+    /// The map's setters, when every target is one they know.
+    pub(crate) fn direct(&self) -> Option<&super::direct::Direct> {
+        self.direct.as_ref()
+    }
+
     /// A deserializer of the claim from its values.
     pub(crate) fn claim(&self, filled: Filled) -> Claimed<'_> {
         Claimed { plan: self, filled }
