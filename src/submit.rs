@@ -626,6 +626,10 @@ impl Submit<'_> {
         // and the removal finds the copy by the name recorded before the
         // rename (`kill_9_at_every_step_…` in tests/it/delivery_faults.rs).
         let mut early = None;
+        // The partner's server dialled now, while the exports are read and
+        // translated: the connection is taken where one would be opened
+        // (never before), and dropped unused when no file goes out.
+        let mut dialing = Dialing::start(self, !inputs.is_empty());
         // Files whose temporary name was written whole while their claims
         // were recorded (`upload = "rename"`).
         let mut ahead = HashSet::new();
@@ -635,7 +639,7 @@ impl Submit<'_> {
         let mut retiring = Vec::new();
         for export in inputs {
             let outcome = match self
-                .prepare(&export, &seal_to, &mut early, &mut ahead)
+                .prepare(&export, &seal_to, (&mut early, &mut dialing), &mut ahead)
                 .await
             {
                 Ok((outcome, retirement)) => {
@@ -658,7 +662,9 @@ impl Submit<'_> {
             };
             report.exports.push(outcome);
         }
-        self.deliver(&mut report, &seal_to, early, ahead).await?;
+        self.deliver(&mut report, &seal_to, (early, &mut dialing), ahead)
+            .await?;
+        dialing.hang_up().await;
         tracing::debug!(step = "delivery done");
         for (at, retirement) in retiring {
             self.finish_retirement(&mut report, at, retirement).await?;
@@ -798,10 +804,34 @@ impl Submit<'_> {
         &self,
         export: &Path,
         seal_to: &SealTo,
-        early: &mut Option<Result<Connection, SftpError>>,
+        (early, dialing): (&mut Option<Result<Connection, SftpError>>, &mut Dialing),
         ahead: &mut HashSet<i64>,
     ) -> Result<(ExportOutcome, Option<Retiring>), SubmitError> {
-        let fp = pickup::fingerprint(export)?;
+        // The export's fingerprint (a SHA-256 of it) on a thread of its own
+        // while its claim ids are read and looked up below: what each says
+        // is used in the order it always was (a fingerprint that fails, a
+        // duplicate or an export refused before come first, and the
+        // reading's outcome is then dropped unused).
+        let fingerprinting = {
+            let path = export.to_owned();
+            tokio::task::spawn_blocking(move || pickup::fingerprint(&path))
+        };
+        // Before any control number: the export must read as claims (a
+        // header lacking the map's columns is refused here, untouched), and
+        // the ids of its new originals are looked up among the claims this
+        // partner already holds from us (`already-sent`).
+        let already_sent = self.already_sent(export).await;
+        tracing::debug!(step = "looked up ids already sent");
+        let fp = match fingerprinting.await {
+            Ok(fp) => fp?,
+            Err(e) => {
+                return Err(PickupError::Io {
+                    path: export.to_owned(),
+                    source: std::io::Error::other(e),
+                }
+                .into())
+            }
+        };
         tracing::debug!(step = "fingerprinted");
         let partner = &self.partner.name;
         if let Some(seen) = self.ledger.export_by_hash(partner, &fp.sha256).await? {
@@ -826,12 +856,7 @@ impl Submit<'_> {
             }
         }
 
-        // Before any control number: the export must read as claims (a
-        // header lacking the map's columns is refused here, untouched), and
-        // the ids of its new originals are looked up among the claims this
-        // partner already holds from us (`already-sent`).
-        let already_sent = self.already_sent(export).await?;
-        tracing::debug!(step = "looked up ids already sent");
+        let already_sent = already_sent?;
 
         // Control numbers first, committed: a failure from here on burns them.
         let env = &self.partner.profile.envelope;
@@ -1034,7 +1059,7 @@ impl Submit<'_> {
                                 &name,
                                 &spool_path,
                                 sealed.bytes,
-                                early,
+                                (early, dialing),
                             )
                             .await?;
                         if written {
@@ -1044,9 +1069,8 @@ impl Submit<'_> {
                         // The handshake and login while the ledger records the
                         // claims; the connection is used only after. A ledger
                         // failure drops the connecting at once.
-                        let ((), opened) = tokio::try_join!(record, async {
-                            Ok(Connection::open(&self.partner.sftp, self.partner.timeout).await)
-                        })?;
+                        let ((), opened) =
+                            tokio::try_join!(record, async { Ok(dialing.connect(self).await) })?;
                         *early = Some(opened);
                     } else {
                         record.await?;
@@ -1147,22 +1171,36 @@ impl Submit<'_> {
                 }))
             }
         };
+        // Each chunk is looked up on a task of its own while this thread
+        // reads the next ones (a few chunks ahead at most).
         let chunk_size = crate::ledger::ALREADY_SENT_CHUNK;
-        let mut found = std::collections::HashMap::new();
-        let mut chunk: Vec<String> = Vec::with_capacity(chunk_size);
+        let (chunks, mut to_look_up) = tokio::sync::mpsc::channel::<Vec<String>>(4);
+        let (ledger, partner) = (self.ledger.clone(), self.partner.name.clone());
+        let lookups = tokio::spawn(async move {
+            let mut found = std::collections::HashMap::new();
+            while let Some(chunk) = to_look_up.recv().await {
+                let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                found.extend(ledger.already_sent(&partner, &ids).await?);
+            }
+            Ok::<_, crate::ledger::LedgerError>(found)
+        });
         let mut claims = claims.peekable();
         while claims.peek().is_some() {
-            for id in claims.by_ref() {
-                chunk.push(id);
-                if chunk.len() >= chunk_size {
-                    break;
-                }
+            let chunk: Vec<String> = claims.by_ref().take(chunk_size).collect();
+            // Closed only when a lookup failed: its error is below.
+            if chunks.send(chunk).await.is_err() {
+                break;
             }
-            let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            found.extend(self.ledger.already_sent(&self.partner.name, &ids).await?);
-            chunk.clear();
         }
-        Ok(found)
+        drop(chunks);
+        match lookups.await {
+            Ok(found) => Ok(found?),
+            Err(e) => Err(crate::ledger::LedgerError::Corrupt {
+                what: "claim id lookup",
+                value: e.to_string(),
+            }
+            .into()),
+        }
     }
 
     /// Starts retiring an export: its sealed copy is written (under its
@@ -1373,7 +1411,7 @@ impl Submit<'_> {
         name: &str,
         spool_path: &Path,
         bytes: u64,
-        early: &mut Option<Result<Connection, SftpError>>,
+        (early, dialing): (&mut Option<Result<Connection, SftpError>>, &mut Dialing),
     ) -> Result<bool, SubmitError> {
         let Remote { tmp, .. } = self.remote(name);
         let target = &self.partner.sftp;
@@ -1397,14 +1435,16 @@ impl Submit<'_> {
             if hold {
                 let _ = hold_rx.await;
             }
-            record.await
+            let done = record.await;
+            tracing::debug!(step = "claims recorded");
+            done
         };
         let previous = early.take();
         let upload = async {
             let conn = match previous {
                 Some(Ok(conn)) if !conn.is_closed() => Ok(conn),
                 Some(Err(e)) => Err(e),
-                _ => Connection::open(&self.partner.sftp, self.partner.timeout).await,
+                _ => dialing.connect(self).await,
             };
             let put = match &conn {
                 Ok(conn) => Some(
@@ -1413,6 +1453,7 @@ impl Submit<'_> {
                 ),
                 Err(_) => None,
             };
+            tracing::debug!(step = "put ahead");
             crash_point("ahead-unrecorded");
             let _ = hold_tx.send(());
             (conn, put)
@@ -1564,7 +1605,7 @@ impl Submit<'_> {
         &self,
         report: &mut SubmitReport,
         seal_to: &SealTo,
-        mut early: Option<Result<Connection, SftpError>>,
+        (mut early, dialing): (Option<Result<Connection, SftpError>>, &mut Dialing),
         mut ahead: HashSet<i64>,
     ) -> Result<(), SubmitError> {
         let retry = self.partner.retry;
@@ -1597,7 +1638,7 @@ impl Submit<'_> {
                 // Opened while the claims were recorded, and still open.
                 Some(Ok(conn)) if !conn.is_closed() => Ok(conn),
                 Some(Err(e)) => Err(e),
-                _ => Connection::open(&self.partner.sftp, self.partner.timeout).await,
+                _ => dialing.connect(self).await,
             };
             tracing::debug!(step = "connected");
             let transient = match opened {
@@ -2151,6 +2192,71 @@ struct Remote {
     /// `NAME.part`, where `upload = "rename"` writes.
     tmp: String,
     fin: String,
+}
+
+/// The connection to the partner's server, opened on a task of its own
+/// from the start of a run that has exports to read, so that the key
+/// exchange and login are done by the time the first file is sealed. It
+/// is taken where a run would open a connection
+/// ([`Dialing::connect`]) — the outcome (a session, or why none) is the
+/// one that opening then would have given, only earlier — and dropped
+/// unused (the task stopped, the session closed) when no file went out.
+struct Dialing(Option<tokio::task::JoinHandle<Result<Connection, SftpError>>>);
+
+impl Dialing {
+    fn start(submit: &Submit<'_>, wanted: bool) -> Dialing {
+        if !wanted {
+            return Dialing(None);
+        }
+        let t = &submit.partner.sftp;
+        let target = crate::config::SftpTarget {
+            host: t.host.clone(),
+            port: t.port,
+            user: t.user.clone(),
+            key_file: t.key_file.clone(),
+            password_file: t.password_file.clone(),
+            host_keys: t.host_keys.clone(),
+        };
+        let timeout = submit.partner.timeout;
+        Dialing(Some(tokio::spawn(async move {
+            Connection::open(&target, timeout).await
+        })))
+    }
+
+    /// The connection dialled ahead, if any and still open; else one
+    /// opened now.
+    async fn connect(&mut self, submit: &Submit<'_>) -> Result<Connection, SftpError> {
+        if let Some(task) = self.0.take() {
+            match task.await {
+                Ok(Ok(conn)) if !conn.is_closed() => return Ok(conn),
+                Ok(Err(e)) => return Err(e),
+                // Closed meanwhile, or the task lost: opened again.
+                _ => {}
+            }
+        }
+        Connection::open(&submit.partner.sftp, submit.partner.timeout).await
+    }
+
+    /// Ends a connection dialled and never used.
+    async fn hang_up(&mut self) {
+        if let Some(task) = self.0.take() {
+            if task.is_finished() {
+                if let Ok(Ok(conn)) = task.await {
+                    conn.close().await;
+                }
+            } else {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Dialing {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
 }
 
 fn remove_if_present(path: &Path) -> Result<(), SubmitError> {

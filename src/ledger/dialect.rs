@@ -390,7 +390,38 @@ impl<'q> Values<'q> {
     }
 }
 
+/// `text` as an SQL string literal, when it is made only of characters
+/// that read the same on both engines inside quotes (letters, digits,
+/// space and `_ - : . +`): then a value every row shares need not be bound
+/// per row. None for anything else, which is bound as before.
+pub(super) fn plain_literal(text: &str) -> Option<String> {
+    text.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | '-' | ':' | '.' | '+'))
+        .then(|| format!("'{text}'"))
+}
+
 impl<'q> ValuesRow<'_, 'q> {
+    /// Writes `sql` (a literal the caller made safe: digits, or
+    /// [`plain_literal`]'s) in the row instead of a bound value.
+    pub fn literal(mut self, sql: &str) -> Self {
+        let v = &mut *self.values;
+        if !self.first {
+            v.sql.push_str(", ");
+        }
+        self.first = false;
+        v.sql.push_str(sql);
+        self
+    }
+
+    /// A text every row shares: written as a literal when
+    /// [`plain_literal`] made one of it, else bound.
+    pub fn shared_text(self, literal: Option<&str>, value: &'q str) -> Self {
+        match literal {
+            Some(sql) => self.literal(sql),
+            None => self.bind(value),
+        }
+    }
+
     pub fn bind<T>(mut self, value: T) -> Self
     where
         T: 'q + Encode<'q, Any> + Type<Any>,

@@ -777,6 +777,13 @@ impl Ledger {
                 sets.insert((group.control, set.control), set_id);
             }
         }
+        // What every claim row of the file shares is written into the
+        // statement, not bound 100k times (binding and clearing a value
+        // cost SQLite's worker more than storing it): the ids as digits,
+        // the partner (an identifier) and the time as plain literals.
+        let (export_sql, file_sql) = (export_id.to_string(), file_id.to_string());
+        let partner_sql = super::dialect::plain_literal(partner);
+        let at_sql = super::dialect::plain_literal(&at);
         let mut rows = claims.rows().peekable();
         while rows.peek().is_some() {
             let chunk = rows.by_ref().take(INSERT_CHUNK);
@@ -794,9 +801,9 @@ impl Ledger {
                         missing = Some(c.claim_id.to_owned());
                         0
                     });
-                row.bind(partner)
-                    .bind(export_id)
-                    .bind(file_id)
+                row.shared_text(partner_sql.as_deref(), partner)
+                    .literal(&export_sql)
+                    .literal(&file_sql)
                     .bind(set_id)
                     .bind(c.claim_id)
                     .bind(kind_str(c.kind))
@@ -806,8 +813,8 @@ impl Ledger {
                     .bind(i64::from(c.placement.first_segment))
                     .bind(i64::from(c.placement.last_segment))
                     .bind(c.line_controls)
-                    .bind("queued")
-                    .bind(&at);
+                    .literal("'queued'")
+                    .shared_text(at_sql.as_deref(), &at);
             });
             if let Some(claim) = missing {
                 return Err(LedgerError::Corrupt {

@@ -348,3 +348,32 @@ fn an_export_still_changing_is_left_for_a_later_run() {
     assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
 }
+
+/// The partner's server is dialled from the start of a run that has
+/// exports, while they are read: a run whose only export is refused (it
+/// holds no claim) says just that, as before — no connection fault, no
+/// attempt on any file — though the partner cannot be reached, and the
+/// refusal is the same on the next run.
+#[test]
+fn an_export_refused_while_the_partner_is_unreachable_reports_only_the_refusal() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let mut away = ws.partner.clone();
+    away.port = common::sshd::free_port();
+    away.attempts = 1;
+    ws.write_config(&away, &ws.user.clone());
+    let header = clinic_csv().lines().next().unwrap().to_owned() + "\n";
+    std::fs::write(ws.outbox().join("empty.csv"), &header).unwrap();
+    for attempt in 1..=2 {
+        let out = ws.submit(&[]);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "attempt {attempt}: {said}");
+        assert!(said.contains("holds no claim"), "attempt {attempt}: {said}");
+        assert!(
+            !said.contains(&away.port.to_string()),
+            "attempt {attempt}: no connection fault is reported: {said}"
+        );
+        assert_eq!(names_in(&ws.outbox()), ["empty.csv"], "attempt {attempt}");
+        assert_eq!(ws.out_files(), [("abandoned".to_owned(), 1)], "{said}");
+    }
+}
