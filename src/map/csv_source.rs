@@ -1465,13 +1465,7 @@ mod tests {
         ];
         let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         let (mut compiled, mut claims) = (0, 0);
-        for (map, export) in [
-            ("clinic-professional", "clinic-claims.csv"),
-            ("clinic-professional", "demo-claims.csv"),
-            ("hospital-institutional", "hospital-claims.csv"),
-            ("hospital-mixed", "hospital-mixed-claims.csv"),
-            ("physician-group", "physician-group-claims.csv"),
-        ] {
+        for (map, export) in EXAMPLES {
             let map = InputMap::find_in(map, &root.join("edi-maps")).unwrap();
             let text = std::fs::read_to_string(root.join("examples").join(export)).unwrap();
             let delimiter = char::from(map.delimiter);
@@ -1510,6 +1504,15 @@ mod tests {
         assert!(compiled * 2 > claims, "{compiled} of {claims}");
     }
 
+    /// Every example export with its map.
+    const EXAMPLES: [(&str, &str); 5] = [
+        ("clinic-professional", "clinic-claims.csv"),
+        ("clinic-professional", "demo-claims.csv"),
+        ("hospital-institutional", "hospital-claims.csv"),
+        ("hospital-mixed", "hospital-mixed-claims.csv"),
+        ("physician-group", "physician-group-claims.csv"),
+    ];
+
     /// Every example export through its map: each claim the setters build
     /// is the claim serde builds from the same values (every member, every
     /// amount's scale), and the setters give up only where serde fails.
@@ -1517,13 +1520,7 @@ mod tests {
     fn setters_and_serde_build_the_same_claims_from_every_example() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut built = 0;
-        for (map, export) in [
-            ("clinic-professional", "clinic-claims.csv"),
-            ("clinic-professional", "demo-claims.csv"),
-            ("hospital-institutional", "hospital-claims.csv"),
-            ("hospital-mixed", "hospital-mixed-claims.csv"),
-            ("physician-group", "physician-group-claims.csv"),
-        ] {
+        for (map, export) in EXAMPLES {
             let map = InputMap::find_in(map, &root.join("edi-maps")).unwrap();
             let path = root.join("examples").join(export);
             let file = std::fs::File::open(&path).unwrap();

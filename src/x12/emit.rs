@@ -617,24 +617,28 @@ mod tests {
         [(fast, r1), (slow, r2)]
     }
 
-    #[test]
-    fn a_head_writes_what_its_codes_written_one_by_one_write() {
+    /// Standard, other partners' and (built by hand, never accepted from
+    /// a profile) delimiters that are letters or digits.
+    fn delimiter_sets() -> [Delimiters; 6] {
         let odd = |element, component| Delimiters {
             element,
             component,
             repetition: b'^',
             segment: b'~',
         };
-        // Standard, other partners' and (built by hand, never accepted
-        // from a profile) delimiters that are letters or digits.
-        let delimiters = [
+        [
             Delimiters::STANDARD,
             odd(b'|', b'>'),
             odd(0x1d, 0x1f),
             odd(b'D', b':'),
             odd(b'*', b'8'),
             odd(b'2', b':'),
-        ];
+        ]
+    }
+
+    #[test]
+    fn a_head_writes_what_its_codes_written_one_by_one_write() {
+        let delimiters = delimiter_sets();
         let heads = [
             Head::new("DTP", "DTP*472*D8"),
             Head::new("NM1", "NM1*IL*1"),
@@ -662,10 +666,10 @@ mod tests {
         let [(out, r), _] = both_ways(Delimiters::STANDARD, &heads[0], "X");
         assert_eq!(out, b"xDTP*472*D8*X~");
         assert!(r.is_ok());
-        let [(out, _), _] = both_ways(odd(b'|', b'>'), &heads[3], "X");
+        let [(out, _), _] = both_ways(delimiters[1], &heads[3], "X");
         assert_eq!(out, b"xHL|1||20|1|X~");
         // A code that is a delimiter is refused where it stands.
-        let [(_, r), _] = both_ways(odd(b'D', b':'), &heads[0], "X");
+        let [(_, r), _] = both_ways(delimiters[3], &heads[0], "X");
         assert_eq!(
             r,
             Err(BadValue {
@@ -677,20 +681,7 @@ mod tests {
 
     #[test]
     fn a_value_is_clean_when_no_byte_of_it_is_forbidden() {
-        let odd = |element, component| Delimiters {
-            element,
-            component,
-            repetition: b'^',
-            segment: b'~',
-        };
-        for d in [
-            Delimiters::STANDARD,
-            odd(b'|', b'>'),
-            odd(0x1d, 0x1f),
-            odd(b'D', b':'),
-            odd(b'*', b'8'),
-            odd(b'2', b':'),
-        ] {
+        for d in delimiter_sets() {
             let em = Emitter::new(d, false);
             let table = d.forbidden_table();
             let by_byte = |v: &[u8]| v.iter().all(|&b| !table[usize::from(b)]);

@@ -441,6 +441,22 @@ fn collect_takes_responses_from_the_partner_and_reconciles_them() {
     assert!(String::from_utf8_lossy(&third.stdout).contains("nothing to collect"));
 }
 
+/// The example export submitted to a partner of its own (`tag`, with
+/// `extra` partner settings), and a 999 rejecting it waiting on the
+/// partner's server as `ACK.999` (its bytes).
+fn rejected_on_the_server(sshd: &Sshd, tag: &str, extra: &str) -> (Workspace, Vec<u8>) {
+    let mut ws = Workspace::new(sshd);
+    ws.partner.outbound_dir = sshd.folder(&format!("in-{tag}"));
+    ws.partner.inbound_dir = sshd.folder(&format!("out-{tag}"));
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.append_config(extra);
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    assert_eq!(ws.submit(&[]).status.code(), Some(0));
+    let ack = common::rejecting_999(at(), 900);
+    std::fs::write(ws.partner.inbound_dir.join("ACK.999"), &ack).unwrap();
+    (ws, ack)
+}
+
 /// `kill -9` at each step of a collect, then a normal run: every response
 /// processed exactly once, the remote file gone only after its record.
 #[test]
@@ -452,14 +468,7 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
         "collect-applied",
         "collect-processed",
     ] {
-        let mut ws = Workspace::new(&sshd);
-        ws.partner.outbound_dir = sshd.folder(&format!("in-{step}"));
-        ws.partner.inbound_dir = sshd.folder(&format!("out-{step}"));
-        ws.write_config(&ws.partner.clone(), &sshd.user);
-        ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
-        assert_eq!(ws.submit(&[]).status.code(), Some(0));
-        let ack = common::rejecting_999(at(), 900);
-        std::fs::write(ws.partner.inbound_dir.join("ACK.999"), &ack).unwrap();
+        let (ws, _) = rejected_on_the_server(&sshd, step, "");
 
         let killed = ws.run(
             &["collect", "--partner", PARTNER],
@@ -527,15 +536,7 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
 #[test]
 fn a_kept_answer_left_plain_by_a_killed_run_is_sealed_by_the_next() {
     let sshd = Sshd::start();
-    let mut ws = Workspace::new(&sshd);
-    ws.partner.outbound_dir = sshd.folder("in-leave");
-    ws.partner.inbound_dir = sshd.folder("out-leave");
-    ws.write_config(&ws.partner.clone(), &sshd.user);
-    ws.append_config("inbound_after = \"leave\"\n");
-    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
-    assert_eq!(ws.submit(&[]).status.code(), Some(0));
-    let ack = common::rejecting_999(at(), 900);
-    std::fs::write(ws.partner.inbound_dir.join("ACK.999"), &ack).unwrap();
+    let (ws, ack) = rejected_on_the_server(&sshd, "leave", "inbound_after = \"leave\"\n");
     let killed = ws.run(
         &["collect", "--partner", PARTNER],
         &[("EDI_COURIER_FAULT", "collect-applied")],
