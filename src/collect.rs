@@ -579,7 +579,12 @@ impl Collect<'_> {
                 } = seen
                 {
                     let kept = spool::resolve(&self.config.paths.spool, &spool_path);
-                    if !spool_path.ends_with(".age") && kept.exists() {
+                    // (Without an age identity there is nothing to seal to:
+                    // not asked again at every listing.)
+                    if !spool_path.ends_with(".age")
+                        && !self.config.identities.is_empty()
+                        && kept.exists()
+                    {
                         self.keep_sealed(id, &entry.name, &kept).await?;
                     }
                 }
