@@ -248,11 +248,25 @@ impl Ledger {
                     .await
                     .map_err(open)?
             }
-            Dialect::Postgres => AnyPoolOptions::new()
-                .max_connections(8)
-                .connect(url)
-                .await
-                .map_err(open)?,
+            Dialect::Postgres => {
+                // One plain connection first: a server that is not there
+                // (refused, unknown host, bad password) is said at once.
+                // The pool's own first connection retries such an error
+                // until its acquire timeout (30 s), which told nothing
+                // more and held a daemon that cannot start for as long.
+                use sqlx::Connection;
+                sqlx::AnyConnection::connect(url)
+                    .await
+                    .map_err(open)?
+                    .close()
+                    .await
+                    .map_err(open)?;
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .connect(url)
+                    .await
+                    .map_err(open)?
+            }
         };
         let migrated = match dialect {
             Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
