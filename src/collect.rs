@@ -578,14 +578,10 @@ impl Collect<'_> {
                     spool_path,
                 } = seen
                 {
-                    let kept = spool::resolve(&self.config.paths.spool, &spool_path);
                     // (Without an age identity there is nothing to seal to:
                     // not asked again at every listing.)
-                    if !spool_path.ends_with(".age")
-                        && !self.config.identities.is_empty()
-                        && kept.exists()
-                    {
-                        self.keep_sealed(id, &entry.name, &kept).await?;
+                    if !self.config.identities.is_empty() {
+                        self.seal_left_plain(id, &entry.name, &spool_path).await?;
                     }
                 }
                 continue;
@@ -681,13 +677,10 @@ impl Collect<'_> {
                 // Ours already; this copy adds nothing. A run killed between
                 // applying it and sealing its copy at rest left that copy
                 // plain (its name is this one's: the same bytes): sealed now.
-                let kept = spool::resolve(&self.config.paths.spool, &spool_path);
-                if kept != local {
+                if spool::resolve(&self.config.paths.spool, &spool_path) != local {
                     let _ = std::fs::remove_file(&local);
                 }
-                if kept.exists() {
-                    self.keep_sealed(id, &entry.name, &kept).await?;
-                }
+                self.seal_left_plain(id, &entry.name, &spool_path).await?;
                 Collected::Duplicate {
                     name: entry.name.clone(),
                 }
@@ -1117,6 +1110,18 @@ impl Collect<'_> {
     async fn keep_sealed(&self, id: i64, name: &str, local: &Path) -> Result<(), CollectError> {
         if self.sealed_beside(id, name, local).await?.is_some() {
             remove_plain(local)?;
+        }
+        Ok(())
+    }
+
+    /// The spool copy (`stored`, as the ledger records it) of an answer
+    /// applied before and met again: a run killed between applying it and
+    /// sealing it at rest left it plain, and it is sealed now. A copy kept
+    /// sealed (`NAME.age`) or gone is left as it is.
+    async fn seal_left_plain(&self, id: i64, name: &str, stored: &str) -> Result<(), CollectError> {
+        let kept = spool::resolve(&self.config.paths.spool, stored);
+        if !stored.ends_with(".age") && kept.exists() {
+            self.keep_sealed(id, name, &kept).await?;
         }
         Ok(())
     }
