@@ -844,12 +844,24 @@ impl Collect<'_> {
         if !recorded.is_empty() && checked.content == recorded {
             return Ok(None);
         }
-        let bytes = crate::sha256_file(local).map_err(|source| CollectError::Spool {
+        let spool_err = |source| CollectError::Spool {
             path: local.to_owned(),
             source,
-        })?;
-        Ok((recorded.is_empty() || bytes != recorded)
-            .then_some(Unreadable::CopyChanged { recorded }))
+        };
+        let bytes = crate::sha256_file(local).map_err(spool_err)?;
+        if !recorded.is_empty() && bytes == recorded {
+            return Ok(None);
+        }
+        // An OpenPGP answer sealed at rest to us: what our seal holds is
+        // the file as it was downloaded.
+        let under_ours = match self.identities {
+            Some(ids) => sealed_content_sha256(ids, local).map_err(spool_err)?,
+            None => None,
+        };
+        Ok(
+            (recorded.is_empty() || under_ours.as_deref() != Some(recorded.as_str()))
+                .then_some(Unreadable::CopyChanged { recorded }),
+        )
     }
 
     /// What opens this partner's files: our age identities, our OpenPGP
@@ -1146,6 +1158,22 @@ impl Collect<'_> {
         out.commit()?;
         Ok(Some(sealed))
     }
+}
+
+/// The SHA-256 of what an age file holds, opened with our identities;
+/// None when the file is not age or our identities do not open it whole.
+fn sealed_content_sha256(ids: &Identities, local: &Path) -> std::io::Result<Option<String>> {
+    let mut file = std::io::BufReader::new(std::fs::File::open(local)?);
+    if !crypt::looks_sealed(&mut file)? {
+        return Ok(None);
+    }
+    let Ok(mut opened) = crypt::open(ids, file) else {
+        return Ok(None);
+    };
+    let mut hash = Sha256::new();
+    Ok(std::io::copy(&mut opened, &mut hash)
+        .ok()
+        .map(|_| crate::hex(&hash.finalize())))
 }
 
 /// Removes a spool copy's plain bytes once its sealed copy is in place.

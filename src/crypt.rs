@@ -502,7 +502,10 @@ fn bounded_header(input: &mut impl Read) -> Result<Vec<u8>, CryptError> {
 /// returned reader yields the plaintext and fails, rather than stopping
 /// short, if the file was truncated or altered. A header over
 /// [`MAX_HEADER_BYTES`] or [`MAX_STANZAS`] is refused before age parses it.
-pub fn open<R: Read>(identities: &Identities, input: R) -> Result<impl Read, CryptError> {
+pub fn open<R: Read + Send>(
+    identities: &Identities,
+    input: R,
+) -> Result<impl Read + Send + use<R>, CryptError> {
     let mut armored = ArmoredReader::new(BufReader::new(input));
     let head = bounded_header(&mut armored)?;
     let decryptor = age::Decryptor::new(io::Cursor::new(head).chain(armored))
@@ -553,11 +556,26 @@ where
 {
     let head = input.fill_buf()?;
     if looks_sealed(head)? {
-        if keys.openpgp.verify_with.is_some() {
-            return Err(CryptError::OpenPgp(PgpProblem::Unsigned));
-        }
-        let ids = keys.age.ok_or(CryptError::NoIdentities)?;
-        return Ok(Opened::Age(Box::new(open(ids, input)?)));
+        let ids = match keys.age {
+            Some(ids) => ids,
+            None if keys.openpgp.verify_with.is_some() => {
+                return Err(CryptError::OpenPgp(PgpProblem::Unsigned));
+            }
+            None => return Err(CryptError::NoIdentities),
+        };
+        // Our own seal at rest may hold an OpenPGP message as the partner
+        // sent it (its signature still to be checked): opened in turn.
+        let mut inner = BufReader::new(AgeLayer(Box::new(open(ids, input)?)));
+        return match pgp::sniff(inner.fill_buf()?) {
+            Some(pgp::Sniffed::Message) => {
+                Ok(Opened::OpenPgp(Box::new(pgp::open(keys.openpgp, inner)?)))
+            }
+            Some(pgp::Sniffed::ClearSigned) => Err(CryptError::OpenPgp(PgpProblem::ClearSigned)),
+            None if keys.openpgp.verify_with.is_some() => {
+                Err(CryptError::OpenPgp(PgpProblem::Unsigned))
+            }
+            None => Ok(Opened::Age(Box::new(inner))),
+        };
     }
     match pgp::sniff(head) {
         Some(pgp::Sniffed::Message) => {
@@ -568,6 +586,22 @@ where
             Err(CryptError::OpenPgp(PgpProblem::Unsigned))
         }
         None => Ok(Opened::Plain(input)),
+    }
+}
+
+/// The plaintext of an age file, as the reader of an OpenPGP message
+/// inside it wants it (`Debug`, naming nothing of what it holds).
+struct AgeLayer(Box<dyn Read + Send>);
+
+impl Read for AgeLayer {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl fmt::Debug for AgeLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AgeLayer")
     }
 }
 

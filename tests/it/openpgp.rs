@@ -895,3 +895,112 @@ fn a_key_file_gone_since_load_is_refused_when_read_again() {
         assert!(err.to_string().contains("payer.asc"), "{err}");
     }
 }
+
+/// Regression: an OpenPGP answer quarantined because `verify_with` did not
+/// yet name its signer (the partner moved to a new signing key before
+/// telling us) was sealed at rest in age around its OpenPGP layer, and
+/// `inbound retry` then met the age layer first and refused the file as
+/// "not signed", whatever key was added since. Now the seal at rest is
+/// opened and the partner's message inside it checked as it came: once the
+/// new key is trusted, both answers — one encrypted to us, one only signed
+/// (its text readable as it came, so never kept so) — are verified and
+/// applied, the second as a repeat.
+#[test]
+fn a_quarantined_openpgp_answer_is_applied_by_inbound_retry_once_its_signer_is_trusted() {
+    let sshd = Sshd::start();
+    let p = parties("");
+    let ws = Workspace::new(&sshd);
+    openpgp_config(&ws, &p);
+    ws.drop_export(
+        &common::root().join("examples/clinic-claims.csv"),
+        "clinic.csv",
+    );
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::said(&out));
+    // Two 999s signed with the partner's new key: one encrypted to us, one
+    // signed only, uncompressed (its text in the clear).
+    let plain = p.dir.path().join("ack.999");
+    std::fs::write(&plain, ack_999(7)).unwrap();
+    p.gpg.seal(
+        &plain,
+        &ws.partner.inbound_dir.join("a-new-key.999.pgp"),
+        Some(OUR_UID),
+        Some(STRANGER_UID),
+        false,
+    );
+    let plain = p.dir.path().join("ack2.999");
+    std::fs::write(&plain, ack_999(8)).unwrap();
+    let signed_only = ws.partner.inbound_dir.join("b-signed-only.999.pgp");
+    p.gpg.ok(&[
+        "-z",
+        "0",
+        "-u",
+        STRANGER_UID,
+        "-o",
+        signed_only.to_str().unwrap(),
+        "--sign",
+        plain.to_str().unwrap(),
+    ]);
+    let in_clear = |bytes: &[u8]| memchr::memmem::find(bytes, b"AK1*HC").is_some();
+    assert!(in_clear(&std::fs::read(&signed_only).unwrap()));
+    let out = ws.run(&["collect", "--partner", PARTNER], &[]);
+    let said = common::said(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    for name in ["a-new-key.999.pgp", "b-signed-only.999.pgp"] {
+        assert!(said.contains(&format!("{name}: QUARANTINED")), "{said}");
+    }
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{said}");
+    let no_plain_copy = |when: &str| {
+        let plain: Vec<_> = ws
+            .all_files()
+            .into_iter()
+            .filter(|f| std::fs::read(f).is_ok_and(|b| in_clear(&b)))
+            .collect();
+        assert!(plain.is_empty(), "{when}: kept in the clear: {plain:?}");
+    };
+    no_plain_copy("quarantined");
+    // The partner's new key is added beside the old one.
+    let new_key = p.partner_pub.with_file_name("payer-2026.asc");
+    p.gpg.export_public(STRANGER_UID, &new_key);
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    let old = format!("verify_with = [\"{}\"]", p.partner_pub.display());
+    assert!(config.contains(&old), "{config}");
+    std::fs::write(
+        &ws.config,
+        config.replace(
+            &old,
+            &format!(
+                "verify_with = [\"{}\", \"{}\"]",
+                p.partner_pub.display(),
+                new_key.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let status = ws.run(&["status", "--json"], &[]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let mut ids: Vec<(String, String)> = status["inbound"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_owned(),
+                f["id"].as_i64().unwrap().to_string(),
+            )
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 2, "{status}");
+    for (name, id) in &ids {
+        let out = ws.run(&["inbound", "retry", id], &[]);
+        let said = common::said(&out);
+        assert_eq!(out.status.code(), Some(0), "{name}: {said}");
+        assert_eq!(
+            ws.claim_statuses(),
+            [("accepted_999".to_owned(), 5)],
+            "{name}: verified with the new key and applied: {said}"
+        );
+    }
+    no_plain_copy("applied");
+}
