@@ -538,7 +538,9 @@ fn held_file(partner: &str, name: &str, held: crate::ledger::Held) -> Alert {
     let why = match held {
         crate::ledger::Held::SealedToOldKeys => {
             "sealed to keys the partner no longer has (a key was replaced, added or \
-             removed while it waited in the spool): only the old keys open it"
+             removed while it waited in the spool): only the old keys open it, and ours \
+             does not, so it cannot be sealed again to the new ones (an OpenPGP partner's \
+             file, one spooled before 837s were sealed to us too, or our identity replaced since)"
         }
     };
     Alert::new(

@@ -160,6 +160,18 @@ impl Recipients {
         Ok(Recipients { keys, names, armor })
     }
 
+    /// These recipients and `more`'s (a key in both once), armored as these.
+    pub fn and(&self, more: &Recipients) -> Result<Recipients, CryptError> {
+        let mut names = self.names.clone();
+        names.extend(
+            more.names
+                .iter()
+                .filter(|k| !self.names.contains(k))
+                .cloned(),
+        );
+        Recipients::parse(&names, self.armor)
+    }
+
     /// The fingerprint of this set of recipients (see [`recipient_set`]).
     pub fn fingerprint(&self) -> String {
         recipient_set("age", &self.names)

@@ -1540,7 +1540,10 @@ impl Submit<'_> {
         };
         let out = AtomicFile::create(spool_path).map_err(spool_err)?;
         let mut sealer = match &self.partner.seal {
-            Seal::Age(recipients) => Sealer::new(recipients, out).map_err(seal_err)?,
+            Seal::Age(recipients) => {
+                Sealer::new(&self.also_to_us(recipients).map_err(seal_err)?, out)
+                    .map_err(seal_err)?
+            }
             // The keys valid when this run began, never the config's as loaded.
             Seal::OpenPgp(_) => match &seal_to.pgp {
                 Some(keys) => Sealer::openpgp(keys, self.config.openpgp_identity.clone(), out)
@@ -1662,9 +1665,9 @@ impl Submit<'_> {
                     let mut transient = None;
                     let mut files = waiting.into_iter();
                     while let Some(file) = files.next() {
-                        if self.held_back(&file, seal_to, report).await? {
+                        let Some(file) = self.held_back(file, seal_to, report).await? else {
                             continue;
-                        }
+                        };
                         let written = ahead.remove(&file.id);
                         match self.deliver_one(&conn, &file, written).await {
                             Ok(outcome) => report.files.push(outcome),
@@ -1767,27 +1770,136 @@ impl Submit<'_> {
         })
     }
 
-    /// Whether a waiting file is held back rather than uploaded: sealed to
-    /// another recipient set than the partner's of today (a key replaced
-    /// while it waited), only the old keys open it. Held, it stays in the
-    /// spool, `status` shows why, and the run reports it; a file whose keys
-    /// are the partner's again is released. Files sealed before the set was
-    /// recorded (no `sealed_to`) are sent as before.
-    async fn held_back(
+    /// The partner's age recipients and the public halves of our own age
+    /// identities: what a spooled 837 is sealed to, so that we can open it
+    /// again to seal it to the partner's new keys should they change while
+    /// it waits ([`Submit::resealed`]). The partner's fingerprint
+    /// (`sealed_to`) stays its own keys'.
+    fn also_to_us(
+        &self,
+        partner: &crate::crypt::Recipients,
+    ) -> Result<crate::crypt::Recipients, CryptError> {
+        match crate::config::own_recipients(&self.config.identities) {
+            Some(ours) => partner.and(&ours),
+            None => partner.and(partner),
+        }
+    }
+
+    /// A waiting file sealed to keys the partner's config no longer names,
+    /// sealed again to its age keys of today from what our own key opens
+    /// in it (spooled 837s are sealed to us too): written beside it, the
+    /// ledger moved to the new copy in one transaction, the old copy
+    /// removed. None when it cannot be: an OpenPGP partner, or a file
+    /// spooled before it was sealed to us (our keys do not open it). A copy
+    /// that is not the bytes the ledger recorded is never opened.
+    async fn resealed(
         &self,
         file: &OutFile,
         seal_to: &SealTo,
+    ) -> Result<Option<OutFile>, SubmitError> {
+        let (Seal::Age(partner), Some(sha)) = (&self.partner.seal, &file.sha256) else {
+            return Ok(None);
+        };
+        let Ok(ours) = crate::crypt::Identities::load(&self.config.identities) else {
+            return Ok(None);
+        };
+        let local = self.local(&file.spool_path);
+        self.ledger
+            .ensure_spool_file(Direction::Out, file.id, &local)
+            .await?;
+        let spool_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| SubmitError::Spool { path, source }
+        };
+        if crate::sha256_file(&local).map_err(spool_err(&local))? != *sha {
+            return Ok(None);
+        }
+        let input =
+            std::io::BufReader::new(std::fs::File::open(&local).map_err(spool_err(&local))?);
+        let mut opened = match crate::crypt::open(&ours, input) {
+            Ok(opened) => opened,
+            Err(CryptError::NoMatchingKey) => return Ok(None),
+            Err(source) => {
+                return Err(SubmitError::Seal {
+                    path: local,
+                    source,
+                })
+            }
+        };
+        let fresh = PathBuf::from(format!(
+            "{}.{}",
+            local.display(),
+            seal_to.fingerprint.get(..12).unwrap_or("resealed")
+        ));
+        let seal_err = |source| SubmitError::Seal {
+            path: fresh.clone(),
+            source,
+        };
+        let to = self.also_to_us(partner).map_err(seal_err)?;
+        let mut sealer = Sealer::new(&to, AtomicFile::create(&fresh).map_err(spool_err(&fresh))?)
+            .map_err(seal_err)?;
+        std::io::copy(&mut opened, &mut sealer).map_err(spool_err(&local))?;
+        let (out, sealed) = sealer.finish().map_err(seal_err)?;
+        out.commit().map_err(spool_err(&fresh))?;
+        let stored = spool::relative(&self.config.paths.spool, &fresh);
+        let sha = sealed.sha256_hex();
+        let size = i64::try_from(sealed.bytes).unwrap_or(i64::MAX);
+        self.ledger
+            .store_spool_copy(Direction::Out, file.id, &fresh, Some(&sha))
+            .await?;
+        self.ledger
+            .resealed_file(
+                file.id,
+                (&stored, &sha, size),
+                &seal_to.fingerprint,
+                self.now,
+            )
+            .await?;
+        crash_point("resealed");
+        if let Err(error) = std::fs::remove_file(&local) {
+            tracing::warn!(file = %file.name, %error, "sealed again; the copy sealed to the old keys is left in the spool");
+        }
+        tracing::info!(file = %file.name, "sealed again to the partner's keys of today");
+        Ok(Some(OutFile {
+            spool_path: stored,
+            sha256: Some(sha),
+            size: Some(size),
+            sealed_to: Some(seal_to.fingerprint.clone()),
+            ..file.clone()
+        }))
+    }
+
+    /// Whether a waiting file is held back rather than uploaded: sealed to
+    /// another recipient set than the partner's of today (a key replaced
+    /// while it waited), only the old keys open it. It is sealed again to
+    /// today's keys when our own key opens it ([`Submit::resealed`]: the
+    /// file returned is that copy); else held, it stays in the spool,
+    /// `status` shows why, and the run reports it; a file whose keys are
+    /// the partner's again is released. Files sealed before the set was
+    /// recorded (no `sealed_to`) are sent as before. None: held.
+    async fn held_back(
+        &self,
+        file: OutFile,
+        seal_to: &SealTo,
         report: &mut SubmitReport,
-    ) -> Result<bool, SubmitError> {
+    ) -> Result<Option<OutFile>, SubmitError> {
         match &file.sealed_to {
             Some(sealed) if *sealed != seal_to.fingerprint => {
+                match self.resealed(&file, seal_to).await {
+                    Ok(Some(resealed)) => return Ok(Some(resealed)),
+                    Ok(None) => {}
+                    Err(SubmitError::Ledger(e)) => return Err(e.into()),
+                    Err(error) => {
+                        tracing::warn!(file = %file.name, %error, "cannot seal it again to the partner's keys of today");
+                    }
+                }
                 let held = Held::SealedToOldKeys;
                 tracing::warn!(file = %file.name, %held, "sealed to keys the partner no longer has; not uploaded");
                 self.ledger
                     .hold_file(
                         file.id,
                         held,
-                        "sealed to keys the partner's config no longer names: not uploaded (only the old keys open it); it goes once those are the partner's keys again (README, Sealing)",
+                        "sealed to keys the partner's config no longer names: not uploaded (only the old keys open it, and ours does not, so it cannot be sealed again to the new ones); it goes once those are the partner's keys again (README, Sealing)",
                         self.now,
                     )
                     .await?;
@@ -1795,11 +1907,11 @@ impl Submit<'_> {
                     name: file.name.clone(),
                     held,
                 });
-                Ok(true)
+                Ok(None)
             }
             _ => {
                 self.ledger.release_file(file.id).await?;
-                Ok(false)
+                Ok(Some(file))
             }
         }
     }

@@ -1092,6 +1092,46 @@ impl Ledger {
         self.commit_audited(tx, "committing a file held back").await
     }
 
+    /// A file held back, sealed again to the partner's keys of today:
+    /// its spool copy is now `copy` (`spool_path`, relative to the spool,
+    /// its SHA-256 and size), sealed to `sealed_to`, and no longer held.
+    /// The earlier copy's record is replaced in the same transaction.
+    pub async fn resealed_file(
+        &self,
+        file_id: i64,
+        (spool_path, sha256, size): (&str, &str, i64),
+        sealed_to: &str,
+        at: Stamp,
+    ) -> Result<(), LedgerError> {
+        let at = stamp(at);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE files SET spool_path = $2, sha256 = $3, size = $4, sealed_to = $5, \
+             held = NULL, last_error = NULL, updated_at = $6 WHERE id = $1",
+        )
+        .bind(file_id)
+        .bind(spool_path)
+        .bind(sha256)
+        .bind(size)
+        .bind(sealed_to)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording a file sealed again"))?;
+        event(
+            &mut tx,
+            &at,
+            (None, Some(file_id)),
+            ("resealed", AuditAction::Sealed),
+            &format!(
+                "sealed again to the partner's keys of today (it was sealed to keys the config no longer names): {size} bytes, SHA-256 {sha256}"
+            ),
+        )
+        .await?;
+        self.commit_audited(tx, "committing a file sealed again")
+            .await
+    }
+
     /// A file no longer held back (its keys are the partner's again).
     pub async fn release_file(&self, file_id: i64) -> Result<(), LedgerError> {
         sqlx::query("UPDATE files SET held = NULL WHERE id = $1 AND held IS NOT NULL")

@@ -1158,7 +1158,8 @@ fn a_fault_that_stops_is_said_cleared_with_the_repeats_after_its_mail() {
     assert_eq!(mails_about(&f.smtp, "unreachable").len(), 2);
 }
 
-/// A file that waited in the spool while the partner's key was replaced is
+/// A file that waited in the spool while the partner's key was replaced —
+/// and ours, so it cannot be sealed again to the new key — is
 /// held (`sealed_to_old_keys`), not uploaded: the submit job's run says so
 /// in one alert, mailed once, and does not say the earlier `unreachable`
 /// cleared while the file stays held (a tester's finding: no alert named
@@ -1176,6 +1177,9 @@ fn a_held_file_is_alerted_once_and_nothing_is_said_cleared_while_it_stays() {
     let old = f.ws.partner_recipient.clone();
     let (_, new_recipient) = common::tools::age_key(f.ws.dir.path(), "partner-new-age.txt");
     f.ws.partner_recipient = new_recipient;
+    std::fs::remove_file(&f.ws.our_identity).unwrap();
+    let (ours, _) = common::tools::age_key(f.ws.dir.path(), "our-new-age.txt");
+    std::fs::rename(&ours, &f.ws.our_identity).unwrap();
     for _ in 0..2 {
         let out = f.submit_with(&f.good);
         assert_ne!(out.status.code(), Some(0), "{}", said(&out));

@@ -10,6 +10,7 @@ use common::sshd::Sshd;
 use common::tools::age_decrypt;
 use common::workspace::{names_in, Workspace};
 use common::{edi_courier, root};
+use std::path::{Path, PathBuf};
 
 fn text(out: &std::process::Output) -> String {
     format!(
@@ -215,14 +216,12 @@ fn an_export_with_one_bad_claim_sends_the_good_ones_and_sets_the_bad_one_aside()
     assert_eq!(names_in(&ws.partner.outbound_dir).len(), 1);
 }
 
-/// A file that waited in the spool (partner unreachable) while the
-/// partner's key was replaced is sealed to the old key: it is not
-/// uploaded, `submit` and `status` say why (`sealed_to_old_keys`), and it
-/// goes once the partner's key is the one it was sealed to again.
-#[test]
-fn a_file_sealed_to_a_replaced_key_is_held_not_delivered() {
-    let sshd = Sshd::start();
-    let mut ws = Workspace::new(&sshd);
+/// A workspace whose partner is unreachable has spooled the clinic
+/// export, sealed to the partner's key of then; the partner's key is then
+/// replaced in the config. The workspace, the partner back, and the old
+/// key's identity file.
+fn spooled_then_key_replaced(sshd: &Sshd) -> (Workspace, common::workspace::Partner, PathBuf) {
+    let mut ws = Workspace::new(sshd);
     let reachable = ws.partner.clone();
     let mut away = reachable.clone();
     away.port = common::sshd::free_port();
@@ -232,12 +231,83 @@ fn a_file_sealed_to_a_replaced_key_is_held_not_delivered() {
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(2), "unreachable: {}", text(&out));
     assert_eq!(ws.out_files().len(), 1, "{}", text(&out));
-
-    // The partner's key is replaced; the partner is back.
-    let old = (ws.partner_identity.clone(), ws.partner_recipient.clone());
-    let (_, new_recipient) = common::tools::age_key(ws.dir.path(), "partner-new-age.txt");
+    let old_identity = ws.partner_identity.clone();
+    let (new_identity, new_recipient) =
+        common::tools::age_key(ws.dir.path(), "partner-new-age.txt");
+    ws.partner_identity = new_identity;
     ws.partner_recipient = new_recipient;
     ws.write_config(&reachable, &ws.user.clone());
+    (ws, reachable, old_identity)
+}
+
+/// Whether the age CLI opens `file` with `identity`.
+fn age_opens(identity: &Path, file: &Path) -> bool {
+    std::process::Command::new("age")
+        .args(["-d", "-i"])
+        .arg(identity)
+        .arg(file)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// A file that waited in the spool (partner unreachable) while the
+/// partner's key was replaced is sealed again to the new key from what our
+/// own key opens in it (a spooled 837 is sealed to us too), and delivered:
+/// the new key opens what the partner gets, the old one does not, and a
+/// run killed just after the new copy is recorded delivers it whole at
+/// the next run, once. (It was held until the old key was put back: a
+/// partner that rotated its key had its claims stuck.)
+#[test]
+fn a_file_sealed_to_a_replaced_key_is_sealed_again_to_the_new_key_and_delivered() {
+    let sshd = Sshd::start();
+    let (ws, _, old_identity) = spooled_then_key_replaced(&sshd);
+    let out = ws.submit(&[("EDI_COURIER_FAULT", "resealed")]);
+    assert_eq!(out.status.code(), None, "killed: {}", text(&out));
+    assert!(names_in(&ws.partner.outbound_dir).is_empty());
+    let out = ws.submit(&[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let sent = names_in(&ws.partner.outbound_dir);
+    assert_eq!(sent.len(), 1, "{said}");
+    let delivered = ws.partner.outbound_dir.join(&sent[0]);
+    let opened = age_decrypt(&ws.partner_identity, &delivered);
+    assert!(opened.starts_with(b"ISA*"), "the new key opens it");
+    assert_eq!(common::read_claims(&opened).1.len(), 5);
+    assert!(
+        !age_opens(&old_identity, &delivered),
+        "the old key does not open it"
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{said}");
+    let status = text(&ws.run(&["status"], &[]));
+    assert!(!status.contains("held"), "{status}");
+}
+
+/// A file the partner's replaced key alone opens — spooled before spooled
+/// files were sealed to us too, here by our own key replaced as well — is
+/// held: not uploaded, `submit` and `status` say why
+/// (`sealed_to_old_keys`), and it goes once the partner's key is the one
+/// it was sealed to again.
+#[test]
+fn a_file_sealed_to_a_replaced_key_that_our_key_cannot_open_is_held_not_delivered() {
+    let sshd = Sshd::start();
+    let (mut ws, reachable, old_identity) = spooled_then_key_replaced(&sshd);
+    let old_recipient = String::from_utf8(
+        std::process::Command::new("age-keygen")
+            .arg("-y")
+            .arg(&old_identity)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    // Our own key replaced too (the one the file was sealed to is gone).
+    std::fs::remove_file(&ws.our_identity).unwrap();
+    let (ours, _) = common::tools::age_key(ws.dir.path(), "our-new-age.txt");
+    std::fs::rename(&ours, &ws.our_identity).unwrap();
     let out = ws.submit(&[]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");
@@ -252,13 +322,13 @@ fn a_file_sealed_to_a_replaced_key_is_held_not_delivered() {
     assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)], "{said}");
 
     // The old key is the partner's again (the rotation was undone): it goes.
-    ws.partner_recipient = old.1;
+    ws.partner_recipient = old_recipient;
     ws.write_config(&reachable, &ws.user.clone());
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let sent = names_in(&ws.partner.outbound_dir);
     assert_eq!(sent.len(), 1, "{}", text(&out));
-    let opened = age_decrypt(&old.0, &ws.partner.outbound_dir.join(&sent[0]));
+    let opened = age_decrypt(&old_identity, &ws.partner.outbound_dir.join(&sent[0]));
     assert!(opened.starts_with(b"ISA*"), "the old key opens it");
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
 }
