@@ -619,30 +619,34 @@ pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
             ),
         ));
     }
-    for export in &report.not_archived {
-        let name = export.display();
-        let line = format!(
-            "{}: sent, but changed or gone before its sealed copy was made",
-            base_name(export)
-        );
-        out.push(
-            Alert::new(
-                AlertKind::NotArchived,
-                format!("not-archived:{partner}:{name}"),
-                format!("{partner}: {name} was sent but not archived"),
-                format!(
-                    "The claims of {name} were recorded and went out in the spooled 837, \
-                 but the file changed or left the outbox before its sealed copy was \
-                 made (a run stopped part way, then the file was replaced or removed). \
-                 No archived copy of those bytes exists; `edi-courier audit export` \
-                 shows the record. If the practice-management system can export that \
-                 batch again, keep its copy by hand."
-                ),
-            )
-            .listed(partner, line),
-        );
+    for n in report.not_archived.iter().filter(|n| !n.alerted) {
+        out.push(not_archived(partner, &n.export));
     }
     out
+}
+
+/// An export whose claims went out but whose bytes changed or left the
+/// outbox before its sealed copy was made ([`crate::submit::NotArchived`]).
+pub fn not_archived(partner: &str, export: &std::path::Path) -> Alert {
+    let name = export.display();
+    let line = format!(
+        "{}: sent, but changed or gone before its sealed copy was made",
+        base_name(export)
+    );
+    Alert::new(
+        AlertKind::NotArchived,
+        format!("not-archived:{partner}:{name}"),
+        format!("{partner}: {name} was sent but not archived"),
+        format!(
+            "The claims of {name} were recorded and went out in the spooled 837, \
+             but the file changed or left the outbox before its sealed copy was \
+             made (a run stopped part way, then the file was replaced or removed). \
+             No archived copy of those bytes exists; `edi-courier audit export` \
+             shows the record. If the practice-management system can export that \
+             batch again, keep its copy by hand."
+        ),
+    )
+    .listed(partner, line)
 }
 
 /// An export whose claims went into a sealed file (delivered, or waiting in
@@ -1478,7 +1482,10 @@ mod tests {
     #[test]
     fn an_export_sent_but_not_archived_is_alerted_by_name() {
         let report = SubmitReport {
-            not_archived: vec![PathBuf::from("/srv/outbox/acme/clinic.csv")],
+            not_archived: vec![crate::submit::NotArchived {
+                export: PathBuf::from("/srv/outbox/acme/clinic.csv"),
+                alerted: false,
+            }],
             ..SubmitReport::default()
         };
         let alerts = from_submit("acme", &report);

@@ -367,7 +367,7 @@ pub struct SubmitReport {
     /// Exports whose claims went out but whose bytes changed or left the
     /// outbox before their sealed copy was made (a run killed, then the
     /// file replaced or removed): no archive of those bytes exists.
-    pub not_archived: Vec<PathBuf>,
+    pub not_archived: Vec<NotArchived>,
     /// Exports whose claims were recorded and sealed (and maybe delivered)
     /// in this run, but whose retirement failed: they stay in the outbox
     /// and the next run retires them, without sending them again.
@@ -376,6 +376,15 @@ pub struct SubmitReport {
     /// to the archive: delivered all the same (never an upload failure);
     /// the copy waits in the spool and the next run moves it.
     pub archive_faults: Vec<ArchiveFault>,
+}
+
+/// An export sent but not archived (see [`SubmitReport::not_archived`]).
+#[derive(Debug)]
+pub struct NotArchived {
+    pub export: PathBuf,
+    /// Its alert was queued with the ledger's record of it (a daemon
+    /// job's run): not raised again at the run's end.
+    pub alerted: bool,
 }
 
 /// An export whose claims went into a sealed file in this run, but that
@@ -701,7 +710,7 @@ impl Submit<'_> {
 
     /// Finishes the local steps a crash interrupted; the exports it found
     /// with no sealed copy possible ([`Retired::NotArchived`]).
-    async fn recover(&self) -> Result<Vec<PathBuf>, SubmitError> {
+    async fn recover(&self) -> Result<Vec<NotArchived>, SubmitError> {
         let mut not_archived = Vec::new();
         // A retirement killed while it sealed leaves its temporary file.
         pickup::sweep_processed(&self.outbox());
@@ -739,14 +748,36 @@ impl Submit<'_> {
                 (false, Some(dest)) => Retired::To(dest),
                 (false, None) => self.not_archived(&path),
             };
-            self.ledger
-                .export_processed(export.id, &moved.detail(), self.now)
-                .await?;
-            if let Retired::NotArchived(path) = moved {
-                not_archived.push(path);
-            }
+            not_archived.extend(self.record_processed(export.id, moved).await?);
+            crash_point("recovered-export");
         }
         Ok(not_archived)
+    }
+
+    /// Records where a retired export went; one not archived is alerted
+    /// (a daemon job's run) in the same transaction, and returned.
+    async fn record_processed(
+        &self,
+        export_id: i64,
+        moved: Retired,
+    ) -> Result<Option<NotArchived>, SubmitError> {
+        let detail = moved.detail();
+        let Retired::NotArchived(export) = moved else {
+            self.ledger
+                .export_processed(export_id, &detail, self.now, (&[], None))
+                .await?;
+            return Ok(None);
+        };
+        let alert = crate::alert::not_archived(&self.partner.name, &export);
+        let (alerts, window) =
+            crate::alert::queued(std::slice::from_ref(&alert), self.alert_job, self.now);
+        self.ledger
+            .export_processed(export_id, &detail, self.now, (&alerts, window))
+            .await?;
+        Ok(Some(NotArchived {
+            export,
+            alerted: window.is_some(),
+        }))
     }
 
     /// Finishes the retirements of duplicate drops a kill cut short (see
@@ -1258,12 +1289,9 @@ impl Submit<'_> {
         match self.retired(export_id, &export, how).await {
             Ok(moved) => {
                 crash_point("moved");
-                self.ledger
-                    .export_processed(export_id, &moved.detail(), self.now)
-                    .await?;
-                if let Retired::NotArchived(path) = moved {
-                    report.not_archived.push(path);
-                }
+                report
+                    .not_archived
+                    .extend(self.record_processed(export_id, moved).await?);
                 Ok(())
             }
             Err(SubmitError::Ledger(e)) => Err(e.into()),

@@ -276,10 +276,10 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
             f.name, f.message
         );
     }
-    for export in &report.not_archived {
+    for n in &report.not_archived {
         text += &format!(
             "{}: sent, but not archived: it changed or left the outbox before its sealed copy was made\n",
-            export.display()
+            n.export.display()
         );
     }
     if let Some(e) = &report.connection_error {

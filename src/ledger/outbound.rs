@@ -903,28 +903,33 @@ impl Ledger {
     }
 
     /// Step 3: the export was moved to `processed/` (its new path).
+    /// `alerts`: what a daemon job says of it (an export sent but not
+    /// archived), queued in the same transaction, so a run killed after it
+    /// loses none of them.
     pub async fn export_processed(
         &self,
         export_id: i64,
         new_path: &str,
         at: Stamp,
+        alerts: (&[OwnedAlert], Option<AlertWindow>),
     ) -> Result<(), LedgerError> {
-        let at = stamp(at);
+        let stamped = stamp(at);
         let mut tx = self.begin().await?;
         sqlx::query("UPDATE exports SET state = 'processed', updated_at = $2 WHERE id = $1")
             .bind(export_id)
-            .bind(&at)
+            .bind(&stamped)
             .execute(&mut *tx)
             .await
             .map_err(query_err("recording a processed export"))?;
         event(
             &mut tx,
-            &at,
+            &stamped,
             (Some(export_id), None),
             ("processed", AuditAction::ExportArchived),
             new_path,
         )
         .await?;
+        queue_alerts(&mut tx, alerts).await?;
         self.commit_audited(tx, "committing a processed export")
             .await
     }

@@ -1275,6 +1275,51 @@ fn a_rejection_applied_by_a_collect_killed_before_its_end_is_still_mailed() {
     assert_eq!(names_in(&ws.partner.inbound_dir), ["CUT.999"]);
 }
 
+/// An export found sent but not archived by a daemon job's run killed just
+/// after recording it: its `not-archived` alert is mailed all the same. It
+/// was raised only at the run's end, so the kill lost it, and the next run,
+/// finding the export recorded, said nothing; it is queued with the record.
+#[test]
+fn an_export_found_not_archived_by_a_run_killed_after_recording_it_is_still_mailed() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let smtp = SmtpSink::start();
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    ws.append_config(&smtp_config(smtp.port));
+    submit_and_collect_jobs(&ws);
+    // Killed once its claims were recorded, before the export was archived;
+    // then the clinic writes another export under the same name.
+    let killed = ws.run(&["run", "submit"], &[("EDI_COURIER_FAULT", "spooled")]);
+    assert_eq!(killed.status.code(), None, "killed: {}", said(&killed));
+    let other = std::fs::read_to_string(root().join("examples/clinic-claims.csv"))
+        .unwrap()
+        .replace("RFM-", "RFX-");
+    std::fs::write(ws.outbox().join("clinic.csv"), other).unwrap();
+    let killed = ws.run(
+        &["run", "submit"],
+        &[("EDI_COURIER_FAULT", "recovered-export")],
+    );
+    assert_eq!(killed.status.code(), None, "killed: {}", said(&killed));
+    let out = ws.run(&["run", "submit"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let not_archived = mails_about(&smtp, "was sent but not archived");
+    assert_eq!(not_archived.len(), 1, "{:?}", smtp.readable_messages());
+    assert!(
+        not_archived[0].contains("clinic.csv"),
+        "{}",
+        not_archived[0]
+    );
+    // Once: another run says nothing more of it.
+    ws.run(&["run", "submit"], &[]);
+    assert_eq!(
+        mails_about(&smtp, "was sent but not archived").len(),
+        1,
+        "{:?}",
+        smtp.readable_messages()
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 10)]);
+}
+
 /// An export not sent because the spool's disk was full is said cleared
 /// once a later run sends it (a tester's finding: the `export-failed` alert
 /// was mailed and then stayed open for good, no `cleared` ever came).
