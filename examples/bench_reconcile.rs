@@ -295,6 +295,7 @@ async fn prepare(url: &str, n: usize, partner: &str) -> (Ledger, f64, f64) {
                     accepted: n as u64,
                     set_aside: 0,
                 },
+                set_aside_copies: &[],
                 alerts: (&[], None),
             },
             stamp,

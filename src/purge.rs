@@ -9,7 +9,7 @@
 //! | `ARCHIVE/out/P/`            | delivered 837s, sealed      | the ledger (name, SHA-256) | delivery            |
 //! | `OUTBOX/P/processed/`       | exports sealed (`NAME.age`) | the ledger (its path)      | archiving           |
 //! | `REMITTANCES/P/`            | `TRACE-ID-N.csv`/`.json`    | the ledger (835 file ID)   | the 835 applied     |
-//! | `OUTBOX/P/rejected/`        | `STEM.rejected[.N].csv/json`| the name only              | modification time   |
+//! | `OUTBOX/P/rejected/`        | `STEM.rejected[.N].csv/json`| the ledger (its path), else the name | set aside (else modification time) |
 //! | `ARCHIVE/reports/`          | `report-YYYY-MM-DD.html`    | the name only              | modification time   |
 //!
 //! for every partner in the config or on record. Anything else — a file
@@ -177,10 +177,10 @@ fn remittance_source(name: &str) -> Option<i64> {
         .flatten()
 }
 
-/// A recorded `processed/` path names `found` (in the partner's
-/// `processed/`): the same file once resolved, or, for a path recorded
-/// relative to another working folder, the same `P/processed/NAME`.
-fn names_file(recorded: &str, found: &Path, partner: &str) -> bool {
+/// A recorded path names `found` (in the partner's `folder`, `processed`
+/// or `rejected`): the same file once resolved, or, for a path recorded
+/// relative to another working folder, the same `P/FOLDER/NAME`.
+fn names_file(recorded: &str, found: &Path, (partner, folder): (&str, &str)) -> bool {
     let recorded = Path::new(recorded);
     if recorded.file_name() != found.file_name() {
         return false;
@@ -190,19 +190,20 @@ fn names_file(recorded: &str, found: &Path, partner: &str) -> bool {
     }
     let mut tail = recorded.components().rev().skip(1).map(|c| c.as_os_str());
     recorded.is_relative()
-        && tail.next().is_some_and(|c| c == "processed")
+        && tail.next().is_some_and(|c| c == folder)
         && tail.next().is_some_and(|c| c == partner)
 }
 
-/// What a partner's `processed/` holds that the ledger recorded.
-fn processed_record<'a>(
+/// What a partner's `folder` (`processed`, `rejected`) holds that the
+/// ledger recorded: its latest record.
+fn recorded_copy<'a>(
     copies: &'a [(String, Written)],
     found: &Path,
-    partner: &str,
+    at: (&str, &str),
 ) -> Option<&'a Written> {
     copies
         .iter()
-        .filter(|(path, _)| names_file(path, found, partner))
+        .filter(|(path, _)| names_file(path, found, at))
         .map(|(_, w)| w)
         .max_by_key(|w| w.at)
 }
@@ -273,14 +274,19 @@ pub async fn due(config: &Config, ledger: &Ledger, now: Stamp) -> Result<Vec<Due
     for partner in &partners {
         let outbox = config.paths.outbox.join(partner);
         if real_dir(&outbox) {
+            // A copy recorded by the ledger is aged from that record (an
+            // admin editing it does not make it younger); one written by a
+            // release before the record was kept, by its modification time.
+            let set_aside = ledger.set_aside_copies(partner).await?;
             for (name, path, meta) in files_in(&outbox.join("rejected")) {
                 if is_rejected_copy(&name) {
-                    take(path, &meta, Kind::Rejected, Some(partner), None);
+                    let w = recorded_copy(&set_aside, &path, (partner, "rejected")).cloned();
+                    take(path, &meta, Kind::Rejected, Some(partner), w);
                 }
             }
             let copies = ledger.processed_copies(partner).await?;
             for (_, path, meta) in files_in(&outbox.join("processed")) {
-                if let Some(w) = processed_record(&copies, &path, partner) {
+                if let Some(w) = recorded_copy(&copies, &path, (partner, "processed")) {
                     let w = w.clone();
                     take(path, &meta, Kind::Processed, Some(partner), Some(w));
                 }
@@ -437,25 +443,21 @@ mod tests {
     #[test]
     fn a_recorded_path_names_only_its_own_file() {
         let found = Path::new("/srv/outbox/acme/processed/x.csv.age");
-        assert!(names_file(
-            "./outbox/acme/processed/x.csv.age",
-            found,
-            "acme"
-        ));
-        assert!(!names_file(
-            "./outbox/other/processed/x.csv.age",
-            found,
-            "acme"
-        ));
-        assert!(!names_file(
-            "./outbox/acme/processed/y.csv.age",
-            found,
-            "acme"
-        ));
+        let at = ("acme", "processed");
+        assert!(names_file("./outbox/acme/processed/x.csv.age", found, at));
+        assert!(!names_file("./outbox/other/processed/x.csv.age", found, at));
+        assert!(!names_file("./outbox/acme/processed/y.csv.age", found, at));
         assert!(!names_file(
             "/elsewhere/acme/processed/x.csv.age",
             found,
-            "acme"
+            at
+        ));
+        assert!(!names_file("./outbox/acme/rejected/x.csv.age", found, at));
+        let found = Path::new("/srv/outbox/acme/rejected/x.rejected.csv");
+        assert!(names_file(
+            "./outbox/acme/rejected/x.rejected.csv",
+            found,
+            ("acme", "rejected")
         ));
     }
 }

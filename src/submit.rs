@@ -1077,6 +1077,7 @@ impl Submit<'_> {
                         interchange: &interchange,
                         claims: &claims,
                         counts,
+                        set_aside_copies: &report.quarantined,
                         alerts: (&alerts.0, alerts.1),
                     };
                     let record = self.ledger.record_spooled(&spooled, self.now);
@@ -1122,7 +1123,7 @@ impl Submit<'_> {
                         .record_nothing_to_send(
                             export_id,
                             file_id,
-                            counts,
+                            (counts, &report.quarantined),
                             (&alerts.0, alerts.1),
                             self.now,
                         )

@@ -64,10 +64,13 @@ pub enum AuditAction {
     Viewed,
     /// A file past its retention period was removed (`purge`).
     Purged,
+    /// The claims an export had set aside were copied into
+    /// `OUTBOX/P/rejected/` (plain: aged by `plain_days` from here).
+    SetAsideCopied,
 }
 
 impl AuditAction {
-    const ALL: [AuditAction; 18] = [
+    const ALL: [AuditAction; 19] = [
         AuditAction::ExportRead,
         AuditAction::Sealed,
         AuditAction::Abandoned,
@@ -86,6 +89,7 @@ impl AuditAction {
         AuditAction::RemittanceExported,
         AuditAction::Viewed,
         AuditAction::Purged,
+        AuditAction::SetAsideCopied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +112,7 @@ impl AuditAction {
             AuditAction::RemittanceExported => "remittance_exported",
             AuditAction::Viewed => "viewed",
             AuditAction::Purged => "purged",
+            AuditAction::SetAsideCopied => "set_aside_copied",
         }
     }
 

@@ -381,6 +381,9 @@ pub struct SpooledFile<'a> {
     pub interchange: &'a InterchangeSummary,
     pub claims: &'a SentClaims,
     pub counts: Counts,
+    /// Where its claims set aside were copied (`OUTBOX/P/rejected/`):
+    /// recorded, so that retention ages them from here.
+    pub set_aside_copies: &'a [String],
     /// Alerts about the export (claims set aside), queued in the same
     /// transaction within the window (none without one): a run killed
     /// after it loses none.
@@ -713,6 +716,7 @@ impl Ledger {
             interchange,
             claims,
             counts,
+            set_aside_copies,
             alerts,
         } = *spooled;
         let at = stamp(at);
@@ -829,6 +833,8 @@ impl Ledger {
         // the claim's `queued` line.
         self.export_counts(&mut tx, export_id, Some(file_id), counts, &at)
             .await?;
+        self.set_aside_copied(&mut tx, export_id, set_aside_copies, &at)
+            .await?;
         queue_alerts(&mut tx, alerts).await?;
         event(
             &mut tx,
@@ -849,7 +855,7 @@ impl Ledger {
         &self,
         export_id: i64,
         file_id: i64,
-        counts: Counts,
+        (counts, set_aside_copies): (Counts, &[String]),
         alerts: (&[OwnedAlert], Option<AlertWindow>),
         at: Stamp,
     ) -> Result<(), LedgerError> {
@@ -866,6 +872,8 @@ impl Ledger {
         .map_err(query_err("recording an empty export"))?;
         self.export_counts(&mut tx, export_id, None, counts, &at)
             .await?;
+        self.set_aside_copied(&mut tx, export_id, set_aside_copies, &at)
+            .await?;
         queue_alerts(&mut tx, alerts).await?;
         event(
             &mut tx,
@@ -876,6 +884,28 @@ impl Ledger {
         )
         .await?;
         self.commit_audited(tx, "committing an empty export").await
+    }
+
+    /// The copies of an export's claims set aside, each an event (and an
+    /// audit entry) naming its path: what `purge` ages them from.
+    async fn set_aside_copied(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        export_id: i64,
+        copies: &[String],
+        at: &str,
+    ) -> Result<(), LedgerError> {
+        for copy in copies {
+            event(
+                tx,
+                at,
+                (Some(export_id), None),
+                ("set_aside_copy", AuditAction::SetAsideCopied),
+                copy,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn export_counts(

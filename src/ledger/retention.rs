@@ -129,6 +129,37 @@ impl Ledger {
             .collect())
     }
 
+    /// Where the partner's exports' claims set aside were copied
+    /// (`OUTBOX/P/rejected/`), each with when: what their retention runs
+    /// from. The chain knows each by its export's SHA-256.
+    pub async fn set_aside_copies(
+        &self,
+        partner: &str,
+    ) -> Result<Vec<(String, Written)>, LedgerError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT e.detail, e.at, x.sha256 FROM events e \
+             JOIN exports x ON x.id = e.export_id \
+             WHERE e.claim_id IS NULL AND e.kind = 'set_aside_copy' AND x.partner = $1",
+        )
+        .bind(partner)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err(
+            "reading where a partner's claims set aside were copied",
+        ))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(path, at, sha256)| {
+                let written = Written {
+                    at: parse_stamp(&at)?,
+                    sha256,
+                    controls: None,
+                };
+                Some((path, written))
+            })
+            .collect())
+    }
+
     /// The partner's collected files that carried 835s (each one's
     /// remittance exports are named `TRACE-ID-N.csv`/`.json`), by id,
     /// written when the file was applied.

@@ -263,20 +263,43 @@ fn touch(path: &Path, days: i64) {
         .unwrap();
 }
 
+/// Regression (the rejected copy): a copy of claims set aside was aged by
+/// its modification time, so an admin who opened and saved it to fix the
+/// claims kept its plain PHI for another full period. It is aged from the
+/// ledger's record of it, like the sealed archives.
 #[test]
 fn a_recorded_files_age_runs_from_the_ledger_not_its_modification_time() {
     let sshd = Sshd::start();
     let ws = submitted(&sshd);
     let sealed = ws.outbox().join("processed/clinic.csv.age");
+    let rejected = ws.outbox().join("rejected/clinic.rejected.csv");
     let archived = ws
         .path("archive/out/acme")
         .join(&names_in(&ws.path("archive/out/acme"))[0]);
     // Made to look ten years old: the ledger wrote them today.
     touch(&sealed, -3650);
     touch(&archived, -3650);
+    touch(&rejected, -3650);
     let out = ws.run(&["purge"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
-    assert!(sealed.exists() && archived.exists(), "{}", said(&out));
+    assert!(
+        sealed.exists() && archived.exists() && rejected.exists(),
+        "{}",
+        said(&out)
+    );
+    // The rejected copy edited by hand on day 80: past 90 days from the
+    // ledger's record, it goes all the same, said so in the audit chain.
+    touch(&rejected, 80);
+    let out = ws.run(&["purge"], &[("EDI_COURIER_NOW", PLAIN_DUE)]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(!rejected.exists(), "{}", said(&out));
+    let purged = purged_entries(&ws);
+    assert_eq!(purged.len(), 1, "{purged:?}");
+    let detail = purged[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("clinic.rejected.csv") && detail.contains("by the ledger"),
+        "{detail}"
+    );
     // Made to look new: past their period by the ledger, they go.
     touch(&sealed, 3000);
     touch(&archived, 3000);
