@@ -1874,12 +1874,9 @@ impl Submit<'_> {
         let sha = sealed.sha256_hex();
         let size = i64::try_from(sealed.bytes).unwrap_or(i64::MAX);
         self.ledger
-            .store_spool_copy(Direction::Out, file.id, &fresh, Some(&sha))
-            .await?;
-        self.ledger
             .resealed_file(
                 file.id,
-                (&stored, &sha, size),
+                (&fresh, &stored, &sha, size),
                 &seal_to.fingerprint,
                 self.now,
             )

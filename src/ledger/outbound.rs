@@ -1128,18 +1128,30 @@ impl Ledger {
     }
 
     /// A file held back, sealed again to the partner's keys of today:
-    /// its spool copy is now `copy` (`spool_path`, relative to the spool,
-    /// its SHA-256 and size), sealed to `sealed_to`, and no longer held.
-    /// The earlier copy's record is replaced in the same transaction.
+    /// its spool copy is now the file at `local` (`spool_path`, relative to
+    /// the spool, its SHA-256 and size), sealed to `sealed_to`, and no
+    /// longer held. In a shared ledger its bytes replace the earlier
+    /// copy's in the same transaction, so no host ever restores one copy
+    /// under the other's record.
     pub async fn resealed_file(
         &self,
         file_id: i64,
-        (spool_path, sha256, size): (&str, &str, i64),
+        (local, spool_path, sha256, size): (&std::path::Path, &str, &str, i64),
         sealed_to: &str,
         at: Stamp,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), super::spool::SpoolCopyError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
+        if self.keeps_spool_copies() {
+            super::spool::copy_in(
+                &mut tx,
+                super::spool::Direction::Out,
+                file_id,
+                local,
+                Some(sha256),
+            )
+            .await?;
+        }
         sqlx::query(
             "UPDATE files SET spool_path = $2, sha256 = $3, size = $4, sealed_to = $5, \
              held = NULL, last_error = NULL, updated_at = $6 WHERE id = $1",
@@ -1163,8 +1175,9 @@ impl Ledger {
             ),
         )
         .await?;
-        self.commit_audited(tx, "committing a file sealed again")
-            .await
+        Ok(self
+            .commit_audited(tx, "committing a file sealed again")
+            .await?)
     }
 
     /// A file no longer held back (its keys are the partner's again).

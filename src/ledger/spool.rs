@@ -165,16 +165,6 @@ impl Ledger {
         if !self.keeps_spool_copies() {
             return Ok(());
         }
-        let io = |source| SpoolCopyError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-        if !is_sealed(&mut file).map_err(io)? {
-            // Plaintext never goes to the ledger: a plain file (a partner
-            // without a seal) stays on its host only, as on SQLite.
-            return Ok(());
-        }
         // Rows of its own, under no other row's lock: the ledger's one
         // writer lock is for the audit chain and events, which this is not.
         let mut tx = self
@@ -182,53 +172,9 @@ impl Ledger {
             .begin()
             .await
             .map_err(query_err("starting a transaction"))?;
-        drop_copy_in(&mut tx, direction, file_id).await?;
-        let mut hash = Sha256::new();
-        let mut size = 0u64;
-        let mut seq = 0i64;
-        loop {
-            let mut buf = Vec::with_capacity(CHUNK);
-            (&mut file)
-                .take(CHUNK as u64)
-                .read_to_end(&mut buf)
-                .map_err(io)?;
-            if buf.is_empty() && seq > 0 {
-                break;
-            }
-            hash.update(&buf);
-            size += buf.len() as u64;
-            let last = buf.len() < CHUNK;
-            sqlx::query(
-                "INSERT INTO spool_chunks (direction, file_id, seq, bytes) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(direction.as_str())
-            .bind(file_id)
-            .bind(seq)
-            .bind(buf)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_err("storing a spool copy"))?;
-            seq += 1;
-            if last {
-                break;
-            }
+        if !copy_in(&mut tx, direction, file_id, path, sha256).await? {
+            return Ok(());
         }
-        let got = crate::hex(&hash.finalize());
-        if sha256.is_some_and(|want| want != got) {
-            return Err(SpoolCopyError::HashMismatch {
-                path: path.to_owned(),
-            });
-        }
-        sqlx::query(
-            "INSERT INTO spool_copies (direction, file_id, sha256, size) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(direction.as_str())
-        .bind(file_id)
-        .bind(&got)
-        .bind(size as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("storing a spool copy"))?;
         tx.commit()
             .await
             .map_err(query_err("committing a spool copy"))?;
@@ -343,6 +289,77 @@ fn is_sealed(head: &mut impl std::io::BufRead) -> std::io::Result<bool> {
     let buf = head.fill_buf()?;
     Ok(buf.starts_with(b"-----BEGIN PGP MESSAGE-----")
         || buf.first().is_some_and(|b| b & 0x80 != 0))
+}
+
+/// Stores the sealed file at `path` as the copy of `file_id` inside `tx`,
+/// replacing any earlier one; false (nothing stored) for a plain file,
+/// whose bytes never go to the ledger; refused when its bytes do not hash
+/// to `sha256` (when given).
+pub(crate) async fn copy_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    direction: Direction,
+    file_id: i64,
+    path: &Path,
+    sha256: Option<&str>,
+) -> Result<bool, SpoolCopyError> {
+    let io = |source| SpoolCopyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    if !is_sealed(&mut file).map_err(io)? {
+        // Plaintext never goes to the ledger: a plain file (a partner
+        // without a seal) stays on its host only, as on SQLite.
+        return Ok(false);
+    }
+    drop_copy_in(tx, direction, file_id).await?;
+    let mut hash = Sha256::new();
+    let mut size = 0u64;
+    let mut seq = 0i64;
+    loop {
+        let mut buf = Vec::with_capacity(CHUNK);
+        (&mut file)
+            .take(CHUNK as u64)
+            .read_to_end(&mut buf)
+            .map_err(io)?;
+        if buf.is_empty() && seq > 0 {
+            break;
+        }
+        hash.update(&buf);
+        size += buf.len() as u64;
+        let last = buf.len() < CHUNK;
+        sqlx::query(
+            "INSERT INTO spool_chunks (direction, file_id, seq, bytes) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(direction.as_str())
+        .bind(file_id)
+        .bind(seq)
+        .bind(buf)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("storing a spool copy"))?;
+        seq += 1;
+        if last {
+            break;
+        }
+    }
+    let got = crate::hex(&hash.finalize());
+    if sha256.is_some_and(|want| want != got) {
+        return Err(SpoolCopyError::HashMismatch {
+            path: path.to_owned(),
+        });
+    }
+    sqlx::query(
+        "INSERT INTO spool_copies (direction, file_id, sha256, size) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(direction.as_str())
+    .bind(file_id)
+    .bind(&got)
+    .bind(size as i64)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("storing a spool copy"))?;
+    Ok(true)
 }
 
 #[cfg(test)]
