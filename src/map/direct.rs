@@ -29,7 +29,7 @@ use super::plan::{Filled, Val};
 use crate::model::{
     Address, Admission, BillingProvider, Claim, ClaimKind, EntityType, Facility, Gender,
     IcdVersion, OtherPayer, Patient, Payer, Procedure, Provider, Responsibility, ServiceLine,
-    Subscriber,
+    Shared, Subscriber,
 };
 
 /// The value as the model field of type `T` reads it (its own `Deserialize`).
@@ -300,19 +300,37 @@ struct ClaimDraft {
     other_payer: Option<OtherPayerDraft>,
 }
 
+impl BillingDraft {
+    fn finish(self) -> Option<BillingProvider> {
+        Some(BillingProvider {
+            entity: self.entity.unwrap_or_default(),
+            name: self.name?,
+            first_name: self.first_name,
+            npi: self.npi?,
+            tax_id: self.tax_id?,
+            ssn_as_tax_id: self.ssn_as_tax_id,
+            taxonomy: self.taxonomy,
+            address: self.address?.finish()?,
+            pay_to_address: optional(self.pay_to_address, AddressDraft::finish)?,
+        })
+    }
+}
+
 impl ClaimDraft {
     fn finish(self, lines: Vec<ServiceLine>) -> Option<Claim> {
-        let bp = self.billing_provider?;
-        let billing_provider = BillingProvider {
-            entity: bp.entity.unwrap_or_default(),
-            name: bp.name?,
-            first_name: bp.first_name,
-            npi: bp.npi?,
-            tax_id: bp.tax_id?,
-            ssn_as_tax_id: bp.ssn_as_tax_id,
-            taxonomy: bp.taxonomy,
-            address: bp.address?.finish()?,
-            pay_to_address: optional(bp.pay_to_address, AddressDraft::finish)?,
+        self.finish_with(lines, None)
+    }
+
+    /// The claim, with `billing` as its billing provider when given (a
+    /// map's constant one, built once), else the draft's.
+    fn finish_with(
+        self,
+        lines: Vec<ServiceLine>,
+        billing: Option<&Shared<BillingProvider>>,
+    ) -> Option<Claim> {
+        let billing_provider = match billing {
+            Some(b) => b.clone(),
+            None => Shared::new(self.billing_provider?.finish()?),
         };
         let s = self.subscriber?;
         let subscriber = Subscriber {
@@ -946,6 +964,9 @@ pub(crate) trait Cells {
 #[derive(Clone)]
 pub(crate) struct Compiled {
     base: ClaimDraft,
+    /// The billing provider, built once, when the map sets it by
+    /// constants only (then not in `base`): every claim shares it.
+    billing: Option<Shared<BillingProvider>>,
     line_base: LineDraft,
     claim: Vec<Step<ClaimSet, ClaimDraft>>,
     line: Vec<Step<Set<LineDraft>, LineDraft>>,
@@ -1033,8 +1054,24 @@ impl Compiled {
             };
             line_steps.push(Step { field: i, how, put });
         }
+        // A billing provider no step puts anything into is the same on
+        // every claim: built once here (when it is whole; otherwise each
+        // claim gives up on it as before).
+        let mut billing = None;
+        let constant = !steps.iter().any(|step| {
+            claim
+                .get(step.field)
+                .is_none_or(|spec| spec.target.starts_with("billing_provider."))
+        });
+        if constant {
+            if let Some(b) = base.billing_provider.clone().and_then(BillingDraft::finish) {
+                base.billing_provider = None;
+                billing = Some(Shared::new(b));
+            }
+        }
         Some(Compiled {
             base,
+            billing,
             line_base,
             claim: steps,
             line: line_steps,
@@ -1124,7 +1161,7 @@ impl Compiled {
             }
             lines.push(l.finish()?);
         }
-        d.finish(lines)
+        d.finish_with(lines, self.billing.as_ref())
     }
 }
 
