@@ -1504,6 +1504,35 @@ mod tests {
         assert!(compiled * 2 > claims, "{compiled} of {claims}");
     }
 
+    /// A map that sets the billing provider by constants only gives every
+    /// claim the one built at load (the writer's "same provider" test is
+    /// then a pointer's); one that reads any of it from a column, or under
+    /// a condition, builds it per claim. Either way the same claims as the
+    /// old path (above).
+    #[test]
+    fn a_constant_billing_provider_is_built_once_and_shared() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (name, export, shared) in [
+            ("clinic-professional", "clinic-claims.csv", true),
+            ("physician-group", "physician-group-claims.csv", true),
+            ("hospital-institutional", "hospital-claims.csv", false),
+            ("hospital-mixed", "hospital-mixed-claims.csv", false),
+        ] {
+            let map = InputMap::find_in(name, &root.join("edi-maps")).unwrap();
+            let csv = std::fs::read(root.join("examples").join(export)).unwrap();
+            let mut claims = CsvClaims::new(map, &csv[..], Path::new("x.csv")).unwrap();
+            let b = Arc::clone(&claims.b);
+            let built: Vec<_> = std::iter::from_fn(|| claims.next_gathered())
+                .filter_map(|g| b.finish(g).result.ok())
+                .collect();
+            assert!(built.len() >= 2, "{name}");
+            let same = built.windows(2).all(|w| {
+                crate::model::Shared::same(&w[0].billing_provider, &w[1].billing_provider)
+            });
+            assert_eq!(same, shared, "{name}");
+        }
+    }
+
     /// Every example export with its map.
     const EXAMPLES: [(&str, &str); 5] = [
         ("clinic-professional", "clinic-claims.csv"),

@@ -222,6 +222,13 @@ impl<T: PartialEq> PartialEq for Shared<T> {
 
 impl<T: Eq> Eq for Shared<T> {}
 
+/// A billing provider compares with a shared one as with its value.
+impl PartialEq<Shared<BillingProvider>> for BillingProvider {
+    fn eq(&self, other: &Shared<BillingProvider>) -> bool {
+        *self == **other
+    }
+}
+
 impl<T: std::hash::Hash> std::hash::Hash for Shared<T> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         (*self.0).hash(state);
