@@ -29,7 +29,7 @@ use super::plan::{Filled, Val};
 use crate::model::{
     Address, Admission, BillingProvider, Claim, ClaimKind, EntityType, Facility, Gender,
     IcdVersion, OtherPayer, Patient, Payer, Procedure, Provider, Responsibility, ServiceLine,
-    Subscriber,
+    Shared, Subscriber,
 };
 
 /// The value as the model field of type `T` reads it (its own `Deserialize`).
@@ -300,21 +300,39 @@ struct ClaimDraft {
     other_payer: Option<OtherPayerDraft>,
 }
 
+impl BillingDraft {
+    fn finish(self) -> Option<BillingProvider> {
+        Some(BillingProvider {
+            entity: self.entity.unwrap_or_default(),
+            name: self.name?,
+            first_name: self.first_name,
+            npi: self.npi?,
+            tax_id: self.tax_id?,
+            ssn_as_tax_id: self.ssn_as_tax_id,
+            taxonomy: self.taxonomy,
+            address: self.address?.finish()?,
+            pay_to_address: optional(self.pay_to_address, AddressDraft::finish)?,
+        })
+    }
+}
+
 impl ClaimDraft {
-    fn finish(self, lines: Vec<ServiceLine>) -> Option<Claim> {
-        let bp = self.billing_provider?;
-        let billing_provider = BillingProvider {
-            entity: bp.entity.unwrap_or_default(),
-            name: bp.name?,
-            first_name: bp.first_name,
-            npi: bp.npi?,
-            tax_id: bp.tax_id?,
-            ssn_as_tax_id: bp.ssn_as_tax_id,
-            taxonomy: bp.taxonomy,
-            address: bp.address?.finish()?,
-            pay_to_address: optional(bp.pay_to_address, AddressDraft::finish)?,
+    fn finish(mut self, lines: Vec<ServiceLine>) -> Option<Claim> {
+        self.finish_with(lines, None)
+    }
+
+    /// The claim, with `billing` as its billing provider when given (a
+    /// map's constant one, built once), else the draft's.
+    fn finish_with(
+        &mut self,
+        lines: Vec<ServiceLine>,
+        billing: Option<&Shared<BillingProvider>>,
+    ) -> Option<Claim> {
+        let billing_provider = match billing {
+            Some(b) => b.clone(),
+            None => Shared::new(self.billing_provider.take()?.finish()?),
         };
-        let s = self.subscriber?;
+        let s = self.subscriber.take()?;
         let subscriber = Subscriber {
             member_id: s.member_id?,
             last_name: s.last_name?,
@@ -328,7 +346,7 @@ impl ClaimDraft {
             responsibility: s.responsibility.unwrap_or_default(),
             claim_filing: s.claim_filing.unwrap_or_else(|| "CI".to_owned()),
         };
-        let patient = match self.patient {
+        let patient = match self.patient.take() {
             Some(p) => Some(Patient {
                 relationship: p.relationship?,
                 last_name: p.last_name?,
@@ -339,13 +357,13 @@ impl ClaimDraft {
             }),
             None => None,
         };
-        let p = self.payer?;
+        let p = self.payer.take()?;
         let payer = Payer {
             name: p.name?,
             id: p.id?,
             address: optional(p.address, AddressDraft::finish)?,
         };
-        let service_facility = match self.service_facility {
+        let service_facility = match self.service_facility.take() {
             Some(f) => Some(Facility {
                 name: f.name?,
                 npi: f.npi,
@@ -353,7 +371,7 @@ impl ClaimDraft {
             }),
             None => None,
         };
-        let other_payers = match self.other_payer {
+        let other_payers = match self.other_payer.take() {
             Some(o) => vec![OtherPayer {
                 responsibility: o.responsibility.unwrap_or_default(),
                 relationship: o.relationship?,
@@ -372,42 +390,43 @@ impl ClaimDraft {
         };
         Some(Claim {
             kind: self.kind?,
-            id: self.id?,
+            id: self.id.take()?,
             total_charge: self.total_charge?,
-            place_of_service: self.place_of_service,
-            type_of_bill: self.type_of_bill,
-            frequency_code: self.frequency_code.unwrap_or_else(|| "1".to_owned()),
+            place_of_service: self.place_of_service.take(),
+            type_of_bill: self.type_of_bill.take(),
+            frequency_code: self.frequency_code.take().unwrap_or_else(|| "1".to_owned()),
             provider_signature: self.provider_signature.unwrap_or(true),
-            assignment: self.assignment.unwrap_or_else(|| "A".to_owned()),
+            assignment: self.assignment.take().unwrap_or_else(|| "A".to_owned()),
             benefits_assigned: self.benefits_assigned.unwrap_or(true),
             release_of_information: self
                 .release_of_information
+                .take()
                 .unwrap_or_else(|| "Y".to_owned()),
             statement_from: self.statement_from,
             statement_to: self.statement_to,
-            admission: self.admission,
-            discharge_hour: self.discharge_hour,
-            patient_status: self.patient_status,
-            diagnoses: self.diagnoses?,
+            admission: self.admission.take(),
+            discharge_hour: self.discharge_hour.take(),
+            patient_status: self.patient_status.take(),
+            diagnoses: self.diagnoses.take()?,
             icd_version: self.icd_version.unwrap_or_default(),
-            admitting_diagnosis: self.admitting_diagnosis,
-            visit_reasons: self.visit_reasons.unwrap_or_default(),
-            drg: self.drg,
-            related_causes: self.related_causes.unwrap_or_default(),
+            admitting_diagnosis: self.admitting_diagnosis.take(),
+            visit_reasons: self.visit_reasons.take().unwrap_or_default(),
+            drg: self.drg.take(),
+            related_causes: self.related_causes.take().unwrap_or_default(),
             accident_date: self.accident_date,
-            accident_state: self.accident_state,
+            accident_state: self.accident_state.take(),
             onset_date: self.onset_date,
             initial_treatment_date: self.initial_treatment_date,
-            clia_number: self.clia_number,
-            referral_number: self.referral_number,
-            prior_authorization: self.prior_authorization,
-            payer_claim_number: self.payer_claim_number,
-            medical_record_number: self.medical_record_number,
-            note: self.note,
+            clia_number: self.clia_number.take(),
+            referral_number: self.referral_number.take(),
+            prior_authorization: self.prior_authorization.take(),
+            payer_claim_number: self.payer_claim_number.take(),
+            medical_record_number: self.medical_record_number.take(),
+            note: self.note.take(),
             billing_provider,
-            referring_provider: optional(self.referring_provider, ProviderDraft::finish)?,
-            rendering_provider: optional(self.rendering_provider, ProviderDraft::finish)?,
-            attending_provider: optional(self.attending_provider, ProviderDraft::finish)?,
+            referring_provider: optional(self.referring_provider.take(), ProviderDraft::finish)?,
+            rendering_provider: optional(self.rendering_provider.take(), ProviderDraft::finish)?,
+            attending_provider: optional(self.attending_provider.take(), ProviderDraft::finish)?,
             service_facility,
             subscriber,
             patient,
@@ -946,6 +965,11 @@ pub(crate) trait Cells {
 #[derive(Clone)]
 pub(crate) struct Compiled {
     base: ClaimDraft,
+    /// The billing provider, built once, when the map sets it by
+    /// constants only (then not in `base`): every claim shares it.
+    billing: Option<Shared<BillingProvider>>,
+    /// Whether `base` holds nothing but the kind.
+    bare: bool,
     line_base: LineDraft,
     claim: Vec<Step<ClaimSet, ClaimDraft>>,
     line: Vec<Step<Set<LineDraft>, LineDraft>>,
@@ -995,11 +1019,16 @@ impl Compiled {
             ..ClaimDraft::default()
         };
         let mut steps = Vec::new();
+        // Constants put into `base`, and those of them under the billing
+        // provider.
+        let (mut constants, mut billing_constants) = (0, 0);
         for (i, (spec, set)) in claim.iter().zip(&direct.claim).enumerate() {
             let conditional = *claim_when.get(i)?;
             let how = match how_of(spec, conditional) {
                 Ok((_, Some(v))) => {
                     set.set(&mut base, v)?;
+                    constants += 1;
+                    billing_constants += usize::from(spec.target.starts_with("billing_provider."));
                     continue;
                 }
                 Ok((how, None)) => how,
@@ -1033,8 +1062,28 @@ impl Compiled {
             };
             line_steps.push(Step { field: i, how, put });
         }
+        // A billing provider no step puts anything into is the same on
+        // every claim: built once here (when it is whole; otherwise each
+        // claim gives up on it as before).
+        let mut billing = None;
+        let constant = !steps.iter().any(|step| {
+            claim
+                .get(step.field)
+                .is_none_or(|spec| spec.target.starts_with("billing_provider."))
+        });
+        if constant {
+            if let Some(b) = base.billing_provider.clone().and_then(BillingDraft::finish) {
+                base.billing_provider = None;
+                billing = Some(Shared::new(b));
+            }
+        }
+        // Nothing but the kind left in `base`: a claim starts from a
+        // default draft rather than a clone of it.
+        let bare = constants == 0 || (billing.is_some() && constants == billing_constants);
         Some(Compiled {
             base,
+            bare,
+            billing,
             line_base,
             claim: steps,
             line: line_steps,
@@ -1054,7 +1103,14 @@ impl Compiled {
         line_on: impl Fn(usize, &R) -> bool,
     ) -> Option<Claim> {
         let first = rows.first()?;
-        let mut d = self.base.clone();
+        let mut d = if self.bare {
+            ClaimDraft {
+                kind: self.base.kind,
+                ..ClaimDraft::default()
+            }
+        } else {
+            self.base.clone()
+        };
         for step in &self.claim {
             let spec = claim.get(step.field)?;
             if !claim_on(step.field, first) {
@@ -1124,7 +1180,7 @@ impl Compiled {
             }
             lines.push(l.finish()?);
         }
-        d.finish(lines)
+        d.finish_with(lines, self.billing.as_ref())
     }
 }
 

@@ -167,6 +167,92 @@ pub struct Address {
     pub zip: String,
 }
 
+/// A member that consecutive claims may hold in common (a map's constant
+/// billing provider, built once at load instead of cloned into every
+/// claim). It reads as the value it holds; it is changed in place only
+/// through a copy of its own once shared (copy on write, so no claim ever
+/// sees another's change); it is compared, hashed, printed and serialised
+/// as that value, so the model's JSON is the same as with the value
+/// itself. Two that share one value are equal without looking at it.
+#[derive(Default)]
+pub struct Shared<T>(std::sync::Arc<T>);
+
+impl<T> Shared<T> {
+    pub fn new(value: T) -> Shared<T> {
+        Shared(std::sync::Arc::new(value))
+    }
+
+    /// Whether both hold the very same value (not a copy of it).
+    pub fn same(a: &Shared<T>, b: &Shared<T>) -> bool {
+        std::sync::Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl<T> From<T> for Shared<T> {
+    fn from(value: T) -> Shared<T> {
+        Shared::new(value)
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone> std::ops::DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        std::sync::Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, other: &Shared<T>) -> bool {
+        Shared::same(self, other) || *self.0 == *other.0
+    }
+}
+
+impl<T: Eq> Eq for Shared<T> {}
+
+/// A billing provider compares with a shared one as with its value.
+impl PartialEq<Shared<BillingProvider>> for BillingProvider {
+    fn eq(&self, other: &Shared<BillingProvider>) -> bool {
+        *self == **other
+    }
+}
+
+impl<T: std::hash::Hash> std::hash::Hash for Shared<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (*self.0).hash(state);
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (*self.0).fmt(f)
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (*self.0).serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shared<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Shared::new)
+    }
+}
+
 /// Loop 2010AA. Compared whole to decide whether consecutive claims share one
 /// billing-provider HL.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -603,7 +689,9 @@ pub struct Claim {
     /// NTE, free text to the payer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    pub billing_provider: BillingProvider,
+    /// Shared between the claims of a map that sets it by constants only
+    /// (built once at load); see [`Shared`].
+    pub billing_provider: Shared<BillingProvider>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referring_provider: Option<Provider>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

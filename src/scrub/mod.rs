@@ -284,7 +284,8 @@ impl<'p> Scrubber<'p> {
                 && quiet_rules.billing
                 && q.billing.len() < QUIET_BILLING
             {
-                q.billing.push(claim.billing_provider.clone());
+                q.billing
+                    .push(BillingProvider::clone(&claim.billing_provider));
             }
             for (k, p) in [
                 &claim.referring_provider,

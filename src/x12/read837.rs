@@ -289,7 +289,7 @@ impl ClaimReader {
                     payer_claim_number: None,
                     medical_record_number: None,
                     note: None,
-                    billing_provider: self.billing.clone(),
+                    billing_provider: self.billing.clone().into(),
                     referring_provider: None,
                     rendering_provider: None,
                     attending_provider: None,

@@ -208,7 +208,7 @@ struct OpenSet {
     claims: usize,
     hl: u32,
     /// The billing provider of the open 2000A loop and its HL number.
-    billing: Option<(u32, BillingProvider)>,
+    billing: Option<(u32, crate::model::Shared<BillingProvider>)>,
 }
 
 /// Writes one interchange of 837s. See the module docs.
@@ -278,6 +278,7 @@ impl Writer837 {
         };
         let saved_segments = self.em.set_segments;
         let new_billing = match &set.billing {
+            // The very same (shared) provider, or an equal one.
             Some((hl, b)) if *b == claim.billing_provider => Err(*hl),
             _ => Ok(set.hl + 1),
         };

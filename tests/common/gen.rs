@@ -321,7 +321,8 @@ pub fn claim(rng: &mut Rng, kind: ClaimKind, n: usize) -> Claim {
                 zip: "627011234".into(),
             },
             pay_to_address: None,
-        },
+        }
+        .into(),
         referring_provider: rng.chance(20).then(|| Provider {
             entity: EntityType::Person,
             name: "REFERRER".into(),
