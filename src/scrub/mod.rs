@@ -147,7 +147,11 @@ fn line_at(i: usize, name: &'static str) -> At {
 struct Findings<'a> {
     file: &'a str,
     rows: Option<Rows>,
-    claim: String,
+    /// How the problems name the claim ([`claim_label`] of its id as it
+    /// came). None: not made yet, as the id is clean and so left as it
+    /// was by the scrubber; [`Scrubber::scrub`] names the problems at the
+    /// end, if there are any (most claims have none, and need no label).
+    claim: Option<String>,
     problems: Vec<Problem>,
 }
 
@@ -157,7 +161,7 @@ impl Findings<'_> {
             severity,
             file: self.file.to_owned(),
             rows: self.rows,
-            claim: Some(self.claim.clone()).filter(|c| !c.is_empty()),
+            claim: self.claim.clone().filter(|c| !c.is_empty()),
             field,
             rule: rule.to_owned(),
             message,
@@ -211,12 +215,16 @@ impl<'p> Scrubber<'p> {
     /// Normalises and checks one claim. The claim is set aside when any
     /// returned problem is an error.
     pub fn scrub(&self, claim: &mut Claim, file: &str, rows: Option<Rows>) -> Vec<Problem> {
+        // A clean id is not changed by normalising (nor cut: an id has no
+        // limit to be cut to), so its label can be made at the end, from
+        // the same id, and only when a problem needs it.
         let mut f = Findings {
             file,
             rows,
-            claim: claim_label(&claim.id),
+            claim: (!self.clean(&claim.id)).then(|| claim_label(&claim.id)),
             problems: Vec::new(),
         };
+        let label_later = f.claim.is_none();
         // A scrubber shared between threads: whoever does not get the lock
         // checks every provider, as if none were known.
         let mut quiet = self.quiet.try_lock().ok();
@@ -309,6 +317,12 @@ impl<'p> Scrubber<'p> {
             let rule = format!("partner:{}", self.profile.name);
             f.push(Severity::Error, breach.field, &rule, breach.message);
         }
+        if label_later && !f.problems.is_empty() {
+            let label = Some(claim_label(&claim.id)).filter(|c| !c.is_empty());
+            for p in &mut f.problems {
+                p.claim.clone_from(&label);
+            }
+        }
         f.problems
     }
 
@@ -325,6 +339,12 @@ impl<'p> Scrubber<'p> {
     fn visit(&self, field: At, class: Text, text: &mut String, f: &mut Findings<'_>) -> bool {
         let clean = self.clean(text);
         if clean && text.len() < CARD_SHORTEST {
+            return true;
+        }
+        // Up to the shortest limit, and with fewer than 13 digits in all:
+        // no card number can be in it ([`card_number`] would say so after
+        // the same count) and no limit applies.
+        if clean && text.len() <= SHORTEST_LIMIT && !thirteen_digits(text.as_bytes()) {
             return true;
         }
         self.visit_rest(field, class, text, f, clean)

@@ -369,6 +369,21 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
         out.push(b'0' + n as u8);
         return;
     }
+    // Amounts' whole parts and HL numbers: two to four digits, each
+    // narrowed whole (n < 10_000), written at once.
+    let digit = |n: u64| b'0' + (n % 10) as u8;
+    if n < 100 {
+        out.extend_from_slice(&[digit(n / 10), digit(n)]);
+        return;
+    }
+    if n < 1000 {
+        out.extend_from_slice(&[digit(n / 100), digit(n / 10), digit(n)]);
+        return;
+    }
+    if n < 10_000 {
+        out.extend_from_slice(&[digit(n / 1000), digit(n / 100), digit(n / 10), digit(n)]);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -398,6 +413,33 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, d: Decimal) {
         push_decimal_normalized(out, d);
         return;
     };
+    // Money as the map reads it (two places: 150.00, 185.50, 0.05) and
+    // whole numbers (units, counts): the whole part, then at most two
+    // places, the trailing zero dropped.
+    let scale = d.scale();
+    if scale <= 2 {
+        if mantissa < 0 && m != 0 {
+            out.push(b'-');
+        }
+        let (whole, cents) = if scale == 2 {
+            (m / 100, m % 100)
+        } else if scale == 1 {
+            (m / 10, m % 10 * 10)
+        } else {
+            (m, 0)
+        };
+        push_u64(out, whole);
+        if cents != 0 {
+            // cents < 100: each digit narrows whole.
+            let (tens, ones) = (b'0' + (cents / 10) as u8, b'0' + (cents % 10) as u8);
+            if ones == b'0' {
+                out.extend_from_slice(&[b'.', tens]);
+            } else {
+                out.extend_from_slice(&[b'.', tens, ones]);
+            }
+        }
+        return;
+    }
     // What `normalize` does: the fraction's trailing zeros dropped.
     let mut scale = d.scale();
     while scale > 0 && m % 10 == 0 {
