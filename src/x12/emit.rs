@@ -50,6 +50,7 @@ impl Emitter {
         }
     }
 
+    #[inline(always)]
     pub fn seg<'a>(&'a mut self, out: &'a mut Vec<u8>, id: &'static str) -> Seg<'a> {
         out.extend_from_slice(id.as_bytes());
         Seg {
@@ -97,6 +98,7 @@ impl Emitter {
     /// No forbidden byte in `v`. Every byte is looked up, none stops the
     /// loop: nearly every value is clean, and a loop with no exit per byte
     /// is about half the instructions.
+    #[inline(always)]
     pub fn is_clean(&self, v: &str) -> bool {
         !v.bytes()
             .fold(false, |bad, b| bad | self.forbidden[usize::from(b)])
@@ -114,6 +116,7 @@ impl Emitter {
         }
     }
 
+    #[inline(always)]
     fn terminate(&mut self, out: &mut Vec<u8>) {
         out.push(self.delims.segment);
         if self.line_break {
@@ -181,10 +184,12 @@ pub(crate) struct Seg<'a> {
 }
 
 impl Seg<'_> {
+    #[inline(always)]
     fn open_element(&mut self) {
         self.position += 1;
     }
 
+    #[inline(always)]
     fn flush_pending(&mut self) {
         for _ in 0..=self.pending {
             self.out.push(self.em.delims.element);
@@ -192,20 +197,30 @@ impl Seg<'_> {
         self.pending = 0;
     }
 
+    #[inline(always)]
     fn check(&mut self, v: &str) -> bool {
         if self.em.is_clean(v) {
             return true;
         }
+        self.refuse();
+        false
+    }
+
+    /// Names the value at this position as the segment's first refusal,
+    /// unless one came before.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self) {
         if self.bad.is_none() {
             self.bad = Some(BadValue {
                 segment: self.id,
                 element: self.position,
             });
         }
-        false
     }
 
     /// A simple data element.
+    #[inline(always)]
     pub fn el(&mut self, v: &str) -> &mut Self {
         self.open_element();
         if v.is_empty() {
@@ -217,11 +232,13 @@ impl Seg<'_> {
         self
     }
 
+    #[inline(always)]
     pub fn opt(&mut self, v: Option<&str>) -> &mut Self {
         self.el(v.unwrap_or(""))
     }
 
     /// `n` empty elements (not-used positions).
+    #[inline(always)]
     pub fn skip(&mut self, n: usize) -> &mut Self {
         self.position += n;
         self.pending += n;
@@ -229,6 +246,7 @@ impl Seg<'_> {
     }
 
     /// A decimal in X12 `R` form: no exponent, no trailing zeros.
+    #[inline(always)]
     pub fn dec(&mut self, d: Decimal) -> &mut Self {
         self.open_element();
         self.flush_pending();
@@ -237,6 +255,7 @@ impl Seg<'_> {
     }
 
     /// A whole number (HL, LX, counts).
+    #[inline(always)]
     pub fn num(&mut self, n: u32) -> &mut Self {
         self.open_element();
         self.flush_pending();
@@ -269,6 +288,7 @@ impl Seg<'_> {
     }
 
     /// A CCYYMMDD date.
+    #[inline(always)]
     pub fn date(&mut self, d: NaiveDate) -> &mut Self {
         self.open_element();
         self.flush_pending();
@@ -333,6 +353,7 @@ impl Seg<'_> {
     }
 
     /// Terminates the segment; reports the first value that could not be written.
+    #[inline(always)]
     pub fn end(&mut self) -> Result<(), BadValue> {
         self.em.terminate(self.out);
         match self.bad.take() {
