@@ -28,10 +28,12 @@ pub(crate) struct Emitter {
     line_break: bool,
     /// Segments written since (and including) the last ST.
     pub set_segments: u32,
-    /// The last date written and its CCYYMMDD: a claim's lines mostly
-    /// share their service date, and chrono's month and day are worked
-    /// out from the day of the year at each call.
-    last_date: Option<(NaiveDate, [u8; 8])>,
+    /// The last two dates written and their CCYYMMDD, the latest first:
+    /// a claim's lines mostly share their service date, and the claims
+    /// next to each other often do too (a birth date comes in between);
+    /// chrono's month and day are worked out from the day of the year at
+    /// each call.
+    last_dates: [Option<(NaiveDate, [u8; 8])>; 2],
 }
 
 impl Emitter {
@@ -46,7 +48,7 @@ impl Emitter {
             codes_clean,
             line_break,
             set_segments: 0,
-            last_date: None,
+            last_dates: [None; 2],
         }
     }
 
@@ -66,17 +68,13 @@ impl Emitter {
     /// A segment whose first elements are constant codes, written at once
     /// (see [`Head`]); then as [`Emitter::seg`] followed by an [`Seg::el`]
     /// per code, to the byte and to the element position a refusal names.
+    #[inline(always)]
     pub fn head<'a>(&'a mut self, out: &'a mut Vec<u8>, head: &Head) -> Seg<'a> {
         if head.codes_only && self.codes_clean {
-            let element = self.delims.element;
-            if element == b'*' {
+            if self.delims.element == b'*' {
                 out.extend_from_slice(head.text.as_bytes());
             } else {
-                out.extend(
-                    head.text
-                        .bytes()
-                        .map(|b| if b == b'*' { element } else { b }),
-                );
+                self.head_mapped(out, head);
             }
             return Seg {
                 em: self,
@@ -87,6 +85,23 @@ impl Emitter {
                 bad: None,
             };
         }
+        self.head_general(out, head)
+    }
+
+    /// A codes-only head's text with another element separator than `*`.
+    #[inline(never)]
+    fn head_mapped(&self, out: &mut Vec<u8>, head: &Head) {
+        let element = self.delims.element;
+        out.extend(
+            head.text
+                .bytes()
+                .map(|b| if b == b'*' { element } else { b }),
+        );
+    }
+
+    /// [`Emitter::head`] element by element, each code checked.
+    #[inline(never)]
+    fn head_general<'a>(&'a mut self, out: &'a mut Vec<u8>, head: &Head) -> Seg<'a> {
         let codes = head.text.get(head.id.len()..).unwrap_or_default();
         let mut seg = self.seg(out, head.id);
         for code in codes.split('*').skip(1) {
@@ -106,11 +121,16 @@ impl Emitter {
 
     /// `d` as CCYYMMDD (what [`push_date`] writes).
     fn date_digits(&mut self, d: NaiveDate) -> [u8; 8] {
-        match self.last_date {
-            Some((last, digits)) if last == d => digits,
+        let [first, second] = self.last_dates;
+        match (first, second) {
+            (Some((last, digits)), _) if last == d => digits,
+            (_, Some((last, digits))) if last == d => {
+                self.last_dates = [second, first];
+                digits
+            }
             _ => {
                 let digits = date_digits(d);
-                self.last_date = Some((d, digits));
+                self.last_dates = [Some((d, digits)), first];
                 digits
             }
         }
@@ -264,6 +284,7 @@ impl Seg<'_> {
     }
 
     /// A composite of small numbers, e.g. diagnosis pointers `1:2:4`.
+    #[inline(always)]
     pub fn nums(&mut self, ns: &[u8]) -> &mut Self {
         self.open_element();
         if ns.is_empty() {
@@ -280,6 +301,7 @@ impl Seg<'_> {
         self
     }
 
+    #[inline(always)]
     pub fn opt_dec(&mut self, d: Option<Decimal>) -> &mut Self {
         match d {
             Some(d) => self.dec(d),
@@ -310,6 +332,7 @@ impl Seg<'_> {
     }
 
     /// A CCYYMMDD-CCYYMMDD range (RD8).
+    #[inline(always)]
     pub fn date_range(&mut self, from: NaiveDate, to: NaiveDate) -> &mut Self {
         self.open_element();
         self.flush_pending();
@@ -322,6 +345,7 @@ impl Seg<'_> {
     }
 
     /// A composite element; trailing empty components are dropped.
+    #[inline(always)]
     pub fn comp(&mut self, parts: &[&str]) -> &mut Self {
         self.open_element();
         let used = parts
