@@ -656,7 +656,9 @@ mod tests {
 
     #[test]
     fn counts_are_written_whole() {
-        for n in [0u64, 1, 9, 10, 99, 100, 4_294_967_295, u64::MAX] {
+        // Every number up to 100,000 (the one- to four-digit ways and the
+        // loop after them), then large ones.
+        for n in (0u64..=100_000).chain([4_294_967_295, u64::MAX - 1, u64::MAX]) {
             let mut out = Vec::new();
             push_u64(&mut out, n);
             assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
@@ -847,6 +849,23 @@ mod tests {
             s,
             "NM1*20260307*19610314*20260307*19610314*20010909*20260307*19610314*20010909~"
         );
+        // A pseudo-random walk over a few dates: what the two kept dates
+        // answer is what a fresh working-out writes.
+        let days = [
+            d(2026, 3, 7),
+            d(1961, 3, 14),
+            d(2001, 9, 9),
+            d(2026, 3, 8),
+            d(1999, 12, 31),
+        ];
+        let mut em = Emitter::new(Delimiters::STANDARD, false);
+        let mut next = crate::testing::xorshift(0xda7e_5eed);
+        for _ in 0..5000 {
+            let day = days[(next() % days.len() as u64) as usize];
+            let mut out = Vec::new();
+            em.seg(&mut out, "DTP").date(day);
+            assert_eq!(out, format!("DTP*{}", day.format("%Y%m%d")).into_bytes());
+        }
         // Every day of 1899–2101, each written twice (once from the cache).
         let mut em = Emitter::new(Delimiters::STANDARD, false);
         let mut day = d(1899, 1, 1);
