@@ -28,12 +28,10 @@ pub(crate) struct Emitter {
     line_break: bool,
     /// Segments written since (and including) the last ST.
     pub set_segments: u32,
-    /// The last two dates written and their CCYYMMDD, the latest first:
-    /// a claim's lines mostly share their service date, and the claims
-    /// next to each other often do too (a birth date comes in between);
-    /// chrono's month and day are worked out from the day of the year at
-    /// each call.
-    last_dates: [Option<(NaiveDate, [u8; 8])>; 2],
+    /// The last date written and its CCYYMMDD: a claim's lines mostly
+    /// share their service date, and chrono's month and day are worked
+    /// out from the day of the year at each call.
+    last_date: Option<(NaiveDate, [u8; 8])>,
 }
 
 impl Emitter {
@@ -48,7 +46,7 @@ impl Emitter {
             codes_clean,
             line_break,
             set_segments: 0,
-            last_dates: [None; 2],
+            last_date: None,
         }
     }
 
@@ -121,16 +119,11 @@ impl Emitter {
 
     /// `d` as CCYYMMDD (what [`push_date`] writes).
     fn date_digits(&mut self, d: NaiveDate) -> [u8; 8] {
-        let [first, second] = self.last_dates;
-        match (first, second) {
-            (Some((last, digits)), _) if last == d => digits,
-            (_, Some((last, digits))) if last == d => {
-                self.last_dates = [second, first];
-                digits
-            }
+        match self.last_date {
+            Some((last, digits)) if last == d => digits,
             _ => {
                 let digits = date_digits(d);
-                self.last_dates = [Some((d, digits)), first];
+                self.last_date = Some((d, digits));
                 digits
             }
         }
@@ -849,8 +842,8 @@ mod tests {
             s,
             "NM1*20260307*19610314*20260307*19610314*20010909*20260307*19610314*20010909~"
         );
-        // A pseudo-random walk over a few dates: what the two kept dates
-        // answer is what a fresh working-out writes.
+        // A pseudo-random walk over a few dates: what the kept date
+        // answers is what a fresh working-out writes.
         let days = [
             d(2026, 3, 7),
             d(1961, 3, 14),
