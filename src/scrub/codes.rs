@@ -229,7 +229,7 @@ fn card_number_in(text: &str) -> Option<String> {
 /// card number): shorter text is not even looked at, and longer text is
 /// given up as soon as more than `len - 13` of its bytes are not digits (a
 /// name or an address within its first few bytes), nothing allocated.
-fn thirteen_digits(b: &[u8]) -> bool {
+pub(crate) fn thirteen_digits(b: &[u8]) -> bool {
     let Some(spare) = b.len().checked_sub(13) else {
         return false;
     };

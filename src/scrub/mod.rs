@@ -147,7 +147,11 @@ fn line_at(i: usize, name: &'static str) -> At {
 struct Findings<'a> {
     file: &'a str,
     rows: Option<Rows>,
-    claim: String,
+    /// How the problems name the claim ([`claim_label`] of its id as it
+    /// came). None: not made yet, as the id is clean and so left as it
+    /// was by the scrubber; [`Scrubber::scrub`] names the problems at the
+    /// end, if there are any (most claims have none, and need no label).
+    claim: Option<String>,
     problems: Vec<Problem>,
 }
 
@@ -157,7 +161,7 @@ impl Findings<'_> {
             severity,
             file: self.file.to_owned(),
             rows: self.rows,
-            claim: Some(self.claim.clone()).filter(|c| !c.is_empty()),
+            claim: self.claim.clone().filter(|c| !c.is_empty()),
             field,
             rule: rule.to_owned(),
             message,
@@ -211,12 +215,16 @@ impl<'p> Scrubber<'p> {
     /// Normalises and checks one claim. The claim is set aside when any
     /// returned problem is an error.
     pub fn scrub(&self, claim: &mut Claim, file: &str, rows: Option<Rows>) -> Vec<Problem> {
+        // A clean id is not changed by normalising (nor cut: an id has no
+        // limit to be cut to), so its label can be made at the end, from
+        // the same id, and only when a problem needs it.
         let mut f = Findings {
             file,
             rows,
-            claim: claim_label(&claim.id),
+            claim: (!self.clean(&claim.id)).then(|| claim_label(&claim.id)),
             problems: Vec::new(),
         };
+        let label_later = f.claim.is_none();
         // A scrubber shared between threads: whoever does not get the lock
         // checks every provider, as if none were known.
         let mut quiet = self.quiet.try_lock().ok();
@@ -310,6 +318,12 @@ impl<'p> Scrubber<'p> {
             let rule = format!("partner:{}", self.profile.name);
             f.push(Severity::Error, breach.field, &rule, breach.message);
         }
+        if label_later && !f.problems.is_empty() {
+            let label = Some(claim_label(&claim.id)).filter(|c| !c.is_empty());
+            for p in &mut f.problems {
+                p.claim.clone_from(&label);
+            }
+        }
         f.problems
     }
 
@@ -326,6 +340,12 @@ impl<'p> Scrubber<'p> {
     fn visit(&self, field: At, class: Text, text: &mut String, f: &mut Findings<'_>) -> bool {
         let clean = self.clean(text);
         if clean && text.len() < CARD_SHORTEST {
+            return true;
+        }
+        // Up to the shortest limit, and with fewer than 13 digits in all:
+        // no card number can be in it ([`card_number`] would say so after
+        // the same count) and no limit applies.
+        if clean && text.len() <= SHORTEST_LIMIT && !thirteen_digits(text.as_bytes()) {
             return true;
         }
         self.visit_rest(field, class, text, f, clean)
@@ -895,7 +915,7 @@ impl<'p> Scrubber<'p> {
                     "has more than two decimal places",
                 );
             }
-            if l.units <= Decimal::ZERO {
+            if not_above_zero(l.units) {
                 f.error(line_at(i, "units"), "units", "must be more than zero");
             } else if r_digits(l.units) > R_QUANTITY {
                 f.error(
@@ -1037,7 +1057,7 @@ impl<'p> Scrubber<'p> {
     /// 837 would carry it, and no payer could read it). Fractions of a
     /// cent are the line charge's own check.
     fn amount_digits(&self, f: &mut Findings<'_>, field: At, amount: Decimal) {
-        if amount.abs() > crate::money::largest() {
+        if !within_largest(amount) {
             f.error(
                 field,
                 "amount",
@@ -1152,6 +1172,24 @@ fn spaced(t: &str, hit: impl Fn(char) -> bool) -> String {
         .collect::<String>()
         .trim()
         .to_owned()
+}
+
+/// `amount.abs() <= money::largest()` (99999999.99): for amounts of at
+/// most two places (every amount the map reads) by the mantissa alone,
+/// without a decimal comparison; others by that comparison.
+fn within_largest(amount: Decimal) -> bool {
+    let m = amount.mantissa().unsigned_abs();
+    match amount.scale() {
+        2 => m <= 9_999_999_999,
+        1 => m <= 999_999_999,
+        0 => m <= 99_999_999,
+        _ => amount.abs() <= crate::money::largest(),
+    }
+}
+
+/// `d <= 0` without a decimal comparison: zero (of either sign) or negative.
+fn not_above_zero(d: Decimal) -> bool {
+    d.is_zero() || d.is_sign_negative()
 }
 
 /// The most digits an X12 quantity (R 1/15: SV104, SV205, CTP04) holds.
@@ -1426,6 +1464,128 @@ fn visit_tail<F: FnMut(At, Text, &mut String)>(c: &mut Claim, f: &mut F) {
 mod tests {
     use super::*;
     use crate::model::{ClaimFile, Drug, Patient};
+
+    #[test]
+    fn amounts_are_held_to_the_largest_as_the_decimal_comparison_holds_them() {
+        let mut next = crate::testing::xorshift(0x5eed_0fa1_10ce_0001);
+        let mut amounts = Vec::new();
+        for m in [
+            0_i64,
+            1,
+            9_999_999_999,
+            10_000_000_000,
+            999_999_999,
+            1_000_000_000,
+            99_999_999,
+            100_000_000,
+            i64::MAX,
+        ] {
+            for scale in 0..=6 {
+                amounts.push(Decimal::new(m, scale));
+                amounts.push(Decimal::new(-m, scale));
+            }
+        }
+        for _ in 0..20_000 {
+            let x = next();
+            let m = i64::try_from((x >> 4) % 10_u64.pow((x % 14) as u32 + 1)).unwrap();
+            let scale = ((x >> 60) % 5) as u32;
+            amounts.push(Decimal::new(if x & 8 == 0 { m } else { -m }, scale));
+        }
+        amounts.extend([Decimal::MAX, Decimal::MIN, -Decimal::ZERO]);
+        for d in amounts {
+            assert_eq!(
+                within_largest(d),
+                d.abs() <= crate::money::largest(),
+                "{d:?}"
+            );
+            assert_eq!(not_above_zero(d), d <= Decimal::ZERO, "{d:?}");
+        }
+    }
+
+    /// Problems name the claim by the label of its id as it came, whether
+    /// that label is made at once (an id the scrubber changes) or at the
+    /// end (a clean id, left as it was).
+    #[test]
+    fn problems_name_the_claim_by_the_id_it_came_with() {
+        let profile = Profile::sandbox().unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        for id in [
+            "RFM-1001-0",
+            " RFM-1001-0 ",
+            "4111111111111111",
+            "4111 1111 1111 1111 ",
+            "",
+            "A*B",
+            "JOS\u{e9}-1",
+        ] {
+            let scrubber = Scrubber::new(&profile, today);
+            let mut c = base(ClaimKind::Professional);
+            c.id = id.into();
+            c.subscriber.claim_filing = "??".into();
+            let problems = scrubber.scrub(&mut c, "f.csv", None);
+            assert!(!problems.is_empty(), "{id:?}");
+            let label = Some(claim_label(id)).filter(|l| !l.is_empty());
+            for p in &problems {
+                assert_eq!(p.claim, label, "{id:?} {p:?}");
+            }
+        }
+    }
+
+    /// A clean text of 13 to 25 bytes with fewer than 13 digits is
+    /// answered in `visit` without `visit_rest`: it must be what
+    /// `visit_rest` answers (clean, unchanged, nothing reported).
+    #[test]
+    fn a_clean_text_answered_in_the_caller_is_what_the_full_visit_answers() {
+        let profile = Profile::sandbox().unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let scrubber = Scrubber::new(&profile, today);
+        let alphabet = b"0123456789 -.AZaz*~:^\t";
+        let mut next = crate::testing::xorshift(0x0ddb_a11c_0de0_0001);
+        let mut texts: Vec<String> = vec![
+            "4111 1111 1111 1111".into(),
+            "4111-1111-1111-1111 0425".into(),
+            "ACME HEALTH PLAN".into(),
+            "1234567890123".into(),
+            "123456789012".into(),
+        ];
+        for len in 0..=30 {
+            for _ in 0..400 {
+                let t: Vec<u8> = (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect();
+                texts.push(String::from_utf8(t).unwrap());
+            }
+        }
+        for t in texts {
+            for (field, class) in [
+                (at("subscriber.member_id"), Text::Code),
+                (at("note"), Text::Free),
+                (at("payer.name"), Text::Free),
+            ] {
+                let mut fast_text = t.clone();
+                let mut fast = Findings {
+                    file: "f",
+                    rows: None,
+                    claim: None,
+                    problems: Vec::new(),
+                };
+                let fast_clean = scrubber.visit(field, class, &mut fast_text, &mut fast);
+                let mut full_text = t.clone();
+                let mut full = Findings {
+                    file: "f",
+                    rows: None,
+                    claim: None,
+                    problems: Vec::new(),
+                };
+                let full_clean = scrubber.clean(&full_text);
+                let full_clean =
+                    scrubber.visit_rest(field, class, &mut full_text, &mut full, full_clean);
+                assert_eq!(fast_clean, full_clean, "{t:?}");
+                assert_eq!(fast_text, full_text, "{t:?}");
+                assert_eq!(fast.problems, full.problems, "{t:?}");
+            }
+        }
+    }
 
     fn base(kind: ClaimKind) -> Claim {
         let file: ClaimFile =

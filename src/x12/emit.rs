@@ -50,6 +50,7 @@ impl Emitter {
         }
     }
 
+    #[inline(always)]
     pub fn seg<'a>(&'a mut self, out: &'a mut Vec<u8>, id: &'static str) -> Seg<'a> {
         out.extend_from_slice(id.as_bytes());
         Seg {
@@ -65,17 +66,13 @@ impl Emitter {
     /// A segment whose first elements are constant codes, written at once
     /// (see [`Head`]); then as [`Emitter::seg`] followed by an [`Seg::el`]
     /// per code, to the byte and to the element position a refusal names.
+    #[inline(always)]
     pub fn head<'a>(&'a mut self, out: &'a mut Vec<u8>, head: &Head) -> Seg<'a> {
         if head.codes_only && self.codes_clean {
-            let element = self.delims.element;
-            if element == b'*' {
+            if self.delims.element == b'*' {
                 out.extend_from_slice(head.text.as_bytes());
             } else {
-                out.extend(
-                    head.text
-                        .bytes()
-                        .map(|b| if b == b'*' { element } else { b }),
-                );
+                self.head_mapped(out, head);
             }
             return Seg {
                 em: self,
@@ -86,6 +83,23 @@ impl Emitter {
                 bad: None,
             };
         }
+        self.head_general(out, head)
+    }
+
+    /// A codes-only head's text with another element separator than `*`.
+    #[inline(never)]
+    fn head_mapped(&self, out: &mut Vec<u8>, head: &Head) {
+        let element = self.delims.element;
+        out.extend(
+            head.text
+                .bytes()
+                .map(|b| if b == b'*' { element } else { b }),
+        );
+    }
+
+    /// [`Emitter::head`] element by element, each code checked.
+    #[inline(never)]
+    fn head_general<'a>(&'a mut self, out: &'a mut Vec<u8>, head: &Head) -> Seg<'a> {
         let codes = head.text.get(head.id.len()..).unwrap_or_default();
         let mut seg = self.seg(out, head.id);
         for code in codes.split('*').skip(1) {
@@ -97,6 +111,7 @@ impl Emitter {
     /// No forbidden byte in `v`. Every byte is looked up, none stops the
     /// loop: nearly every value is clean, and a loop with no exit per byte
     /// is about half the instructions.
+    #[inline(always)]
     pub fn is_clean(&self, v: &str) -> bool {
         !v.bytes()
             .fold(false, |bad, b| bad | self.forbidden[usize::from(b)])
@@ -114,6 +129,7 @@ impl Emitter {
         }
     }
 
+    #[inline(always)]
     fn terminate(&mut self, out: &mut Vec<u8>) {
         out.push(self.delims.segment);
         if self.line_break {
@@ -181,10 +197,12 @@ pub(crate) struct Seg<'a> {
 }
 
 impl Seg<'_> {
+    #[inline(always)]
     fn open_element(&mut self) {
         self.position += 1;
     }
 
+    #[inline(always)]
     fn flush_pending(&mut self) {
         for _ in 0..=self.pending {
             self.out.push(self.em.delims.element);
@@ -192,20 +210,30 @@ impl Seg<'_> {
         self.pending = 0;
     }
 
+    #[inline(always)]
     fn check(&mut self, v: &str) -> bool {
         if self.em.is_clean(v) {
             return true;
         }
+        self.refuse();
+        false
+    }
+
+    /// Names the value at this position as the segment's first refusal,
+    /// unless one came before.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self) {
         if self.bad.is_none() {
             self.bad = Some(BadValue {
                 segment: self.id,
                 element: self.position,
             });
         }
-        false
     }
 
     /// A simple data element.
+    #[inline(always)]
     pub fn el(&mut self, v: &str) -> &mut Self {
         self.open_element();
         if v.is_empty() {
@@ -217,11 +245,13 @@ impl Seg<'_> {
         self
     }
 
+    #[inline(always)]
     pub fn opt(&mut self, v: Option<&str>) -> &mut Self {
         self.el(v.unwrap_or(""))
     }
 
     /// `n` empty elements (not-used positions).
+    #[inline(always)]
     pub fn skip(&mut self, n: usize) -> &mut Self {
         self.position += n;
         self.pending += n;
@@ -229,6 +259,7 @@ impl Seg<'_> {
     }
 
     /// A decimal in X12 `R` form: no exponent, no trailing zeros.
+    #[inline(always)]
     pub fn dec(&mut self, d: Decimal) -> &mut Self {
         self.open_element();
         self.flush_pending();
@@ -237,6 +268,7 @@ impl Seg<'_> {
     }
 
     /// A whole number (HL, LX, counts).
+    #[inline(always)]
     pub fn num(&mut self, n: u32) -> &mut Self {
         self.open_element();
         self.flush_pending();
@@ -245,6 +277,7 @@ impl Seg<'_> {
     }
 
     /// A composite of small numbers, e.g. diagnosis pointers `1:2:4`.
+    #[inline(always)]
     pub fn nums(&mut self, ns: &[u8]) -> &mut Self {
         self.open_element();
         if ns.is_empty() {
@@ -261,6 +294,7 @@ impl Seg<'_> {
         self
     }
 
+    #[inline(always)]
     pub fn opt_dec(&mut self, d: Option<Decimal>) -> &mut Self {
         match d {
             Some(d) => self.dec(d),
@@ -269,6 +303,7 @@ impl Seg<'_> {
     }
 
     /// A CCYYMMDD date.
+    #[inline(always)]
     pub fn date(&mut self, d: NaiveDate) -> &mut Self {
         self.open_element();
         self.flush_pending();
@@ -290,6 +325,7 @@ impl Seg<'_> {
     }
 
     /// A CCYYMMDD-CCYYMMDD range (RD8).
+    #[inline(always)]
     pub fn date_range(&mut self, from: NaiveDate, to: NaiveDate) -> &mut Self {
         self.open_element();
         self.flush_pending();
@@ -302,6 +338,7 @@ impl Seg<'_> {
     }
 
     /// A composite element; trailing empty components are dropped.
+    #[inline(always)]
     pub fn comp(&mut self, parts: &[&str]) -> &mut Self {
         self.open_element();
         let used = parts
@@ -333,6 +370,7 @@ impl Seg<'_> {
     }
 
     /// Terminates the segment; reports the first value that could not be written.
+    #[inline(always)]
     pub fn end(&mut self) -> Result<(), BadValue> {
         self.em.terminate(self.out);
         match self.bad.take() {
@@ -369,6 +407,21 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
         out.push(b'0' + n as u8);
         return;
     }
+    // Amounts' whole parts and HL numbers: two to four digits, each
+    // narrowed whole (n < 10_000), written at once.
+    let digit = |n: u64| b'0' + (n % 10) as u8;
+    if n < 100 {
+        out.extend_from_slice(&[digit(n / 10), digit(n)]);
+        return;
+    }
+    if n < 1000 {
+        out.extend_from_slice(&[digit(n / 100), digit(n / 10), digit(n)]);
+        return;
+    }
+    if n < 10_000 {
+        out.extend_from_slice(&[digit(n / 1000), digit(n / 100), digit(n / 10), digit(n)]);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -398,6 +451,33 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, d: Decimal) {
         push_decimal_normalized(out, d);
         return;
     };
+    // Money as the map reads it (two places: 150.00, 185.50, 0.05) and
+    // whole numbers (units, counts): the whole part, then at most two
+    // places, the trailing zero dropped.
+    let scale = d.scale();
+    if scale <= 2 {
+        if mantissa < 0 && m != 0 {
+            out.push(b'-');
+        }
+        let (whole, cents) = if scale == 2 {
+            (m / 100, m % 100)
+        } else if scale == 1 {
+            (m / 10, m % 10 * 10)
+        } else {
+            (m, 0)
+        };
+        push_u64(out, whole);
+        if cents != 0 {
+            // cents < 100: each digit narrows whole.
+            let (tens, ones) = (b'0' + (cents / 10) as u8, b'0' + (cents % 10) as u8);
+            if ones == b'0' {
+                out.extend_from_slice(&[b'.', tens]);
+            } else {
+                out.extend_from_slice(&[b'.', tens, ones]);
+            }
+        }
+        return;
+    }
     // What `normalize` does: the fraction's trailing zeros dropped.
     let mut scale = d.scale();
     while scale > 0 && m % 10 == 0 {
@@ -569,7 +649,9 @@ mod tests {
 
     #[test]
     fn counts_are_written_whole() {
-        for n in [0u64, 1, 9, 10, 99, 100, 4_294_967_295, u64::MAX] {
+        // Every number up to 100,000 (the one- to four-digit ways and the
+        // loop after them), then large ones.
+        for n in (0u64..=100_000).chain([4_294_967_295, u64::MAX - 1, u64::MAX]) {
             let mut out = Vec::new();
             push_u64(&mut out, n);
             assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
@@ -760,6 +842,23 @@ mod tests {
             s,
             "NM1*20260307*19610314*20260307*19610314*20010909*20260307*19610314*20010909~"
         );
+        // A pseudo-random walk over a few dates: what the kept date
+        // answers is what a fresh working-out writes.
+        let days = [
+            d(2026, 3, 7),
+            d(1961, 3, 14),
+            d(2001, 9, 9),
+            d(2026, 3, 8),
+            d(1999, 12, 31),
+        ];
+        let mut em = Emitter::new(Delimiters::STANDARD, false);
+        let mut next = crate::testing::xorshift(0xda7e_5eed);
+        for _ in 0..5000 {
+            let day = days[(next() % days.len() as u64) as usize];
+            let mut out = Vec::new();
+            em.seg(&mut out, "DTP").date(day);
+            assert_eq!(out, format!("DTP*{}", day.format("%Y%m%d")).into_bytes());
+        }
         // Every day of 1899–2101, each written twice (once from the cache).
         let mut em = Emitter::new(Delimiters::STANDARD, false);
         let mut day = d(1899, 1, 1);
