@@ -451,13 +451,17 @@ impl Connection {
     /// what may already be under that name. Returns the bytes sent;
     /// [`Connection::verify`] proves what arrived. `progress` learns the
     /// bytes sent so far.
+    /// Returns what was sent: its size and SHA-256, hashed as it was
+    /// read, so the caller can tell the bytes sent from the ones it sealed
+    /// without reading the file a second time.
     pub async fn put(
         &self,
         local: &Path,
         remote: &str,
         how: Put,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<u64, SftpError> {
+    ) -> Result<Expected, SftpError> {
+        use sha2::Digest;
         let local_err = |source| SftpError::Local {
             path: local.to_owned(),
             source,
@@ -493,12 +497,15 @@ impl Connection {
         let io_err = |e: std::io::Error| self.remote("writing", remote)(SftpProtoError::from(e));
         let mut buf = vec![0u8; WRITE_CHUNK];
         let mut sent = 0u64;
+        let mut hash = sha2::Sha256::new();
         loop {
             let n = read_full(&mut input, &mut buf).await.map_err(local_err)?;
             if n == 0 {
                 break;
             }
-            file.write_all(&buf[..n]).await.map_err(io_err)?;
+            let piece = buf.get(..n).unwrap_or_default();
+            hash.update(piece);
+            file.write_all(piece).await.map_err(io_err)?;
             sent += n as u64;
             progress(sent);
         }
@@ -507,7 +514,10 @@ impl Connection {
             .await
             .map_err(self.remote("syncing", remote))?;
         file.close().await.map_err(io_err)?;
-        Ok(sent)
+        Ok(Expected {
+            bytes: sent,
+            sha256: hash.finalize().into(),
+        })
     }
 
     /// Proves that `remote` holds exactly the bytes `expected` describes:
@@ -868,7 +878,7 @@ pub enum NotTaken {
 }
 
 /// What an upload must add up to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expected {
     pub bytes: u64,
     pub sha256: [u8; 32],

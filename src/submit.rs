@@ -88,6 +88,16 @@ pub enum SubmitError {
     /// A spool file that cannot be stored in or restored from the ledger.
     #[error(transparent)]
     SpoolCopy(SpoolCopyError),
+    /// The spool copy sent is not the file that was sealed (its size or
+    /// SHA-256 differs from the ledger's record: altered or damaged on
+    /// disk): the upload is not finished, its remote copy removed.
+    #[error("file {name}: its spool copy {} is not the file that was sealed (the ledger records {bytes} bytes, SHA-256 {sha256}); it is not delivered: a damaged or altered copy never goes to the partner", path.display())]
+    CopyChanged {
+        name: String,
+        path: PathBuf,
+        bytes: u64,
+        sha256: String,
+    },
     #[error("file {name}: the ledger has no hash or size for it")]
     Unrecorded { name: String },
     #[error("another run for partner {partner} is in progress ({held}); nothing was done")]
@@ -195,6 +205,7 @@ impl SubmitError {
             SubmitError::Sftp(e) => format!("sftp:{}", e.identity()),
             SubmitError::SpoolCopy(e) => spool_copy_identity(e),
             SubmitError::Unrecorded { name } => format!("unrecorded:{name}"),
+            SubmitError::CopyChanged { name, .. } => format!("copy-changed:{name}"),
             SubmitError::Busy { partner, .. } => format!("busy:{partner}"),
             SubmitError::LeaseLost { partner, .. } => format!("lease-lost:{partner}"),
             SubmitError::RowsApart { path, claims, ids } => format!(
@@ -223,6 +234,7 @@ impl SubmitError {
             SubmitError::Translate { .. } => "not translated",
             SubmitError::Sftp(_) => "the partner's server refused it",
             SubmitError::Unrecorded { .. } => "not in the ledger",
+            SubmitError::CopyChanged { .. } => "its spool copy is not the file sealed",
             SubmitError::Busy { .. } => "another run was going",
             SubmitError::LeaseLost { .. } => "the run's lease was lost",
             SubmitError::RowsApart { .. } => "refused whole: rows of a claim apart",
@@ -1090,7 +1102,7 @@ impl Submit<'_> {
                                 file_id,
                                 &name,
                                 &spool_path,
-                                sealed.bytes,
+                                &sealed,
                                 (early, dialing),
                             )
                             .await?;
@@ -1439,9 +1451,10 @@ impl Submit<'_> {
         file_id: i64,
         name: &str,
         spool_path: &Path,
-        bytes: u64,
+        sealed: &Sealed,
         (early, dialing): (&mut Option<Result<Connection, SftpError>>, &mut Dialing),
     ) -> Result<bool, SubmitError> {
+        let bytes = sealed.bytes;
         let Remote { tmp, .. } = self.remote(name);
         let target = &self.partner.sftp;
         self.ledger
@@ -1492,7 +1505,13 @@ impl Submit<'_> {
         recorded?;
         tracing::debug!(step = "put");
         Ok(match put {
-            Some(Ok(_)) => true,
+            Some(Ok(sent)) if sent.bytes == sealed.bytes && sent.sha256 == sealed.sha256 => true,
+            // Not what was sealed: the ordinary upload sends it again,
+            // checked the same way.
+            Some(Ok(_)) => {
+                tracing::warn!(file = %name, "the upload while the claims were recorded is not the file sealed; it is made again");
+                false
+            }
             Some(Err(e)) => {
                 tracing::warn!(file = %name, error = %e, "the upload while the claims were recorded failed; it is made again");
                 false
@@ -2151,7 +2170,16 @@ impl Submit<'_> {
             .put_watched(conn, &local, remote, how, &file.name, expected.bytes)
             .await;
         tracing::debug!(step = "put");
-        sent?;
+        if sent? != expected {
+            // Not ours to finish: what went out is not what was sealed.
+            conn.remove(remote).await.ok();
+            return Err(SubmitError::CopyChanged {
+                name: file.name.clone(),
+                path: local,
+                bytes: expected.bytes,
+                sha256: crate::hex(&expected.sha256),
+            });
+        }
         crash_point("uploaded");
         pause_point("uploaded").await;
         Ok(())
@@ -2167,7 +2195,7 @@ impl Submit<'_> {
         how: Put,
         name: &str,
         bytes: u64,
-    ) -> Result<u64, SftpError> {
+    ) -> Result<Expected, SftpError> {
         self.progress.start(name, bytes);
         let half = bytes / 2;
         let advance = |sent: u64| {

@@ -221,7 +221,20 @@ fn an_export_with_one_bad_claim_sends_the_good_ones_and_sets_the_bad_one_aside()
 /// replaced in the config. The workspace, the partner back, and the old
 /// key's identity file.
 fn spooled_then_key_replaced(sshd: &Sshd) -> (Workspace, common::workspace::Partner, PathBuf) {
-    let mut ws = Workspace::new(sshd);
+    let (mut ws, reachable) = spooled_while_unreachable(sshd);
+    let old_identity = ws.partner_identity.clone();
+    let (new_identity, new_recipient) =
+        common::tools::age_key(ws.dir.path(), "partner-new-age.txt");
+    ws.partner_identity = new_identity;
+    ws.partner_recipient = new_recipient;
+    ws.write_config(&reachable, &ws.user.clone());
+    (ws, reachable, old_identity)
+}
+
+/// A workspace that spooled the clinic export while its partner was
+/// unreachable (its config says so still), and the partner as reachable.
+fn spooled_while_unreachable(sshd: &Sshd) -> (Workspace, common::workspace::Partner) {
+    let ws = Workspace::new(sshd);
     let reachable = ws.partner.clone();
     let mut away = reachable.clone();
     away.port = common::sshd::free_port();
@@ -231,13 +244,39 @@ fn spooled_then_key_replaced(sshd: &Sshd) -> (Workspace, common::workspace::Part
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(2), "unreachable: {}", text(&out));
     assert_eq!(ws.out_files().len(), 1, "{}", text(&out));
-    let old_identity = ws.partner_identity.clone();
-    let (new_identity, new_recipient) =
-        common::tools::age_key(ws.dir.path(), "partner-new-age.txt");
-    ws.partner_identity = new_identity;
-    ws.partner_recipient = new_recipient;
+    (ws, reachable)
+}
+
+/// Regression (an independent tester's finding): a spool copy altered on
+/// disk while it waited — one byte flipped, the size the same — was
+/// uploaded, "verified by size" and recorded delivered: the partner got
+/// bytes it could not open (or, forged to our and its keys, a claim we
+/// never sealed). The bytes sent are hashed as they are read and held to
+/// the ledger's SHA-256: the upload is not finished, its remote copy
+/// removed, the file reported not delivered and its claims stay queued.
+#[test]
+fn a_spool_copy_altered_while_it_waited_is_not_delivered() {
+    let sshd = Sshd::start();
+    let (ws, reachable) = spooled_while_unreachable(&sshd);
+    let spooled = names_in(&ws.path("spool/out/acme"));
+    assert_eq!(spooled.len(), 1, "{spooled:?}");
+    let copy = ws.path("spool/out/acme").join(&spooled[0]);
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&copy, &bytes).unwrap();
     ws.write_config(&reachable, &ws.user.clone());
-    (ws, reachable, old_identity)
+    for _ in 0..2 {
+        let out = ws.submit(&[]);
+        let said = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{said}");
+        assert!(said.contains("is not the file that was sealed"), "{said}");
+        assert!(
+            names_in(&ws.partner.outbound_dir).is_empty(),
+            "nothing under any name on the partner's server: {said}"
+        );
+        assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)], "{said}");
+    }
 }
 
 /// Whether the age CLI opens `file` with `identity`.
