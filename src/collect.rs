@@ -787,7 +787,13 @@ impl Collect<'_> {
         let budget = Budget::start(self.partner.inbound_time_budget_secs);
         let checked = match check_file(&keys, local, budget) {
             Ok(checked) => checked,
-            Err(reason) => return self.quarantine(id, name, local, reason).await,
+            Err(reason) => {
+                // Refused for what bytes put in its place say: that is the
+                // reason, not theirs.
+                let recorded = self.ledger.inbound_sha256(id).await?.unwrap_or_default();
+                let reason = self.copy_changed(local, recorded)?.unwrap_or(reason);
+                return self.quarantine(id, name, local, reason).await;
+            }
         };
         if let Some(changed) = self.changed_since_download(id, local, &checked).await? {
             return self.quarantine(id, name, local, changed).await;
@@ -844,6 +850,17 @@ impl Collect<'_> {
         if !recorded.is_empty() && checked.content == recorded {
             return Ok(None);
         }
+        self.copy_changed(local, recorded)
+    }
+
+    /// Whether the spool copy is not the file that was downloaded (the
+    /// ledger's `recorded` SHA-256), told without opening it: its bytes,
+    /// or what our own seal at rest holds, hash to the record.
+    fn copy_changed(
+        &self,
+        local: &Path,
+        recorded: String,
+    ) -> Result<Option<Unreadable>, CollectError> {
         let spool_err = |source| CollectError::Spool {
             path: local.to_owned(),
             source,
@@ -1056,12 +1073,20 @@ impl Collect<'_> {
         local: &Path,
         reason: Unreadable,
     ) -> Result<Collected, CollectError> {
-        let sealed = self.sealed_beside(id, name, local).await?;
+        // Bytes put in the place of the partner's file are not ours to
+        // seal, keep or share: the ledger keeps pointing where it did.
+        let ours = !matches!(reason, Unreadable::CopyChanged { .. });
+        let sealed = match ours {
+            true => self.sealed_beside(id, name, local).await?,
+            false => None,
+        };
         // What stays in quarantine, sealed, is in a shared ledger before
         // the ledger says it is quarantined (plain bytes never are).
-        self.ledger
-            .store_spool_copy(Direction::In, id, sealed.as_deref().unwrap_or(local), None)
-            .await?;
+        if ours {
+            self.ledger
+                .store_spool_copy(Direction::In, id, sealed.as_deref().unwrap_or(local), None)
+                .await?;
+        }
         let alert = crate::alert::quarantined(&self.partner.name, name, &reason, id);
         let (alerts, window) = self.alert_rows(std::slice::from_ref(&alert));
         self.ledger

@@ -1225,11 +1225,7 @@ fn a_held_file_is_alerted_once_and_nothing_is_said_cleared_while_it_stays() {
 #[test]
 fn a_rejection_applied_by_a_collect_killed_before_its_end_is_still_mailed() {
     let sshd = Sshd::start();
-    let ws = Workspace::new(&sshd);
-    let smtp = SmtpSink::start();
-    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
-    ws.append_config(&smtp_config(smtp.port));
-    submit_and_collect_jobs(&ws);
+    let (ws, smtp) = clinic_jobs_mailing(&sshd);
     let out = ws.run(&["run", "submit"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
@@ -1282,11 +1278,7 @@ fn a_rejection_applied_by_a_collect_killed_before_its_end_is_still_mailed() {
 #[test]
 fn an_export_found_not_archived_by_a_run_killed_after_recording_it_is_still_mailed() {
     let sshd = Sshd::start();
-    let ws = Workspace::new(&sshd);
-    let smtp = SmtpSink::start();
-    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
-    ws.append_config(&smtp_config(smtp.port));
-    submit_and_collect_jobs(&ws);
+    let (ws, smtp) = clinic_jobs_mailing(&sshd);
     // Killed once its claims were recorded, before the export was archived;
     // then the clinic writes another export under the same name.
     let killed = ws.run(&["run", "submit"], &[("EDI_COURIER_FAULT", "spooled")]);
@@ -1395,6 +1387,17 @@ fn claims_set_aside_by_a_submit_killed_before_its_end_are_still_mailed() {
 
 /// An hourly submit job and collect job for the partner (run by hand with
 /// `run submit`, `run collect`).
+/// A workspace with the clinic export in its outbox, mailing its alerts
+/// to an SMTP sink of its own, and its submit and collect jobs.
+fn clinic_jobs_mailing(sshd: &Sshd) -> (Workspace, SmtpSink) {
+    let ws = Workspace::new(sshd);
+    let smtp = SmtpSink::start();
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    ws.append_config(&smtp_config(smtp.port));
+    submit_and_collect_jobs(&ws);
+    (ws, smtp)
+}
+
 fn submit_and_collect_jobs(ws: &Workspace) {
     for (name, kind) in [
         ("submit", "submit-claims"),

@@ -431,6 +431,21 @@ fn openpgp_config(ws: &Workspace, p: &Parties) {
     std::fs::write(&ws.config, text).unwrap();
 }
 
+/// A workspace whose partner is on OpenPGP (our key protected by
+/// `passphrase` when not empty) that has sent it the clinic export.
+fn clinic_sent_over_openpgp(sshd: &Sshd, passphrase: &str) -> (Parties, Workspace) {
+    let p = parties(passphrase);
+    let ws = Workspace::new(sshd);
+    openpgp_config(&ws, &p);
+    ws.drop_export(
+        &common::root().join("examples/clinic-claims.csv"),
+        "clinic.csv",
+    );
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::said(&out));
+    (p, ws)
+}
+
 /// A 999 accepting our group 1, set 0001.
 fn ack_999(control: u32) -> String {
     format!(
@@ -444,20 +459,7 @@ fn ack_999(control: u32) -> String {
 #[test]
 fn an_openpgp_partner_over_sshd_gets_a_file_gpg_opens_and_its_bad_answers_are_quarantined() {
     let sshd = Sshd::start();
-    let p = parties("s3cret");
-    let ws = Workspace::new(&sshd);
-    openpgp_config(&ws, &p);
-    ws.drop_export(
-        &common::root().join("examples/clinic-claims.csv"),
-        "clinic.csv",
-    );
-    let out = ws.submit(&[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (p, ws) = clinic_sent_over_openpgp(&sshd, "s3cret");
     let remote = names_in(&ws.partner.outbound_dir);
     assert_eq!(remote.len(), 1, "{remote:?}");
     assert!(remote[0].ends_with(".x12.pgp"), "{remote:?}");
@@ -908,15 +910,7 @@ fn a_key_file_gone_since_load_is_refused_when_read_again() {
 #[test]
 fn a_quarantined_openpgp_answer_is_applied_by_inbound_retry_once_its_signer_is_trusted() {
     let sshd = Sshd::start();
-    let p = parties("");
-    let ws = Workspace::new(&sshd);
-    openpgp_config(&ws, &p);
-    ws.drop_export(
-        &common::root().join("examples/clinic-claims.csv"),
-        "clinic.csv",
-    );
-    let out = ws.submit(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", common::said(&out));
+    let (p, ws) = clinic_sent_over_openpgp(&sshd, "");
     // Two 999s signed with the partner's new key: one encrypted to us, one
     // signed only, uncompressed (its text in the clear).
     let plain = p.dir.path().join("ack.999");
@@ -959,24 +953,7 @@ fn a_quarantined_openpgp_answer_is_applied_by_inbound_retry_once_its_signer_is_t
         assert!(plain.is_empty(), "{when}: kept in the clear: {plain:?}");
     };
     no_plain_copy("quarantined");
-    // The partner's new key is added beside the old one.
-    let new_key = p.partner_pub.with_file_name("payer-2026.asc");
-    p.gpg.export_public(STRANGER_UID, &new_key);
-    let config = std::fs::read_to_string(&ws.config).unwrap();
-    let old = format!("verify_with = [\"{}\"]", p.partner_pub.display());
-    assert!(config.contains(&old), "{config}");
-    std::fs::write(
-        &ws.config,
-        config.replace(
-            &old,
-            &format!(
-                "verify_with = [\"{}\", \"{}\"]",
-                p.partner_pub.display(),
-                new_key.display()
-            ),
-        ),
-    )
-    .unwrap();
+    trust_the_partners_new_key(&ws, &p);
     let status = ws.run(&["status", "--json"], &[]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     let mut ids: Vec<(String, String)> = status["inbound"]
@@ -1003,4 +980,82 @@ fn a_quarantined_openpgp_answer_is_applied_by_inbound_retry_once_its_signer_is_t
         );
     }
     no_plain_copy("applied");
+}
+
+/// The partner's new signing key (the stranger's, in these tests) added to
+/// `verify_with` beside its old one.
+fn trust_the_partners_new_key(ws: &Workspace, p: &Parties) {
+    let new_key = p.partner_pub.with_file_name("payer-2026.asc");
+    p.gpg.export_public(STRANGER_UID, &new_key);
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    let old = format!("verify_with = [\"{}\"]", p.partner_pub.display());
+    assert!(config.contains(&old), "{config}");
+    std::fs::write(
+        &ws.config,
+        config.replace(
+            &old,
+            &format!(
+                "verify_with = [\"{}\", \"{}\"]",
+                p.partner_pub.display(),
+                new_key.display()
+            ),
+        ),
+    )
+    .unwrap();
+}
+
+/// Regression (an independent tester's finding): the spool copy of a
+/// quarantined OpenPGP answer replaced by plain bytes. `inbound retry`
+/// said "not signed" (what the plain bytes say), sealed them at rest as if
+/// they were the partner's and moved the ledger to them, so the genuine
+/// copy put back was refused. Now they are refused as not the file that was
+/// downloaded, and nothing of them is kept or moved: the genuine copy put
+/// back is applied.
+#[test]
+fn a_quarantined_answers_copy_swapped_for_plain_bytes_is_refused_as_such_and_left_alone() {
+    let sshd = Sshd::start();
+    let (p, ws) = clinic_sent_over_openpgp(&sshd, "");
+    let plain = p.dir.path().join("ack.999");
+    std::fs::write(&plain, ack_999(7)).unwrap();
+    p.gpg.seal(
+        &plain,
+        &ws.partner.inbound_dir.join("new-key.999.pgp"),
+        Some(OUR_UID),
+        Some(STRANGER_UID),
+        false,
+    );
+    let out = ws.run(&["collect", "--partner", PARTNER], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::said(&out));
+    let copies = || -> Vec<PathBuf> {
+        ws.all_files()
+            .into_iter()
+            .filter(|f| f.to_string_lossy().contains("new-key.999.pgp"))
+            .collect()
+    };
+    let kept = copies();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let genuine = std::fs::read(&kept[0]).unwrap();
+    std::fs::write(&kept[0], ack_999(7)).unwrap();
+    trust_the_partners_new_key(&ws, &p);
+    let status = ws.run(&["status", "--json"], &[]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let id = status["inbound"][0]["id"].as_i64().unwrap().to_string();
+    let out = ws.run(&["inbound", "retry", &id], &[]);
+    let said = common::said(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("is not the file that was downloaded") && !said.contains("not signed"),
+        "{said}"
+    );
+    assert_eq!(copies(), kept, "nothing sealed, moved or removed");
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{said}");
+    std::fs::write(&kept[0], &genuine).unwrap();
+    let out = ws.run(&["inbound", "retry", &id], &[]);
+    let said = common::said(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert_eq!(
+        ws.claim_statuses(),
+        [("accepted_999".to_owned(), 5)],
+        "{said}"
+    );
 }
