@@ -765,7 +765,7 @@ impl FieldSpec {
                     n += 1;
                 }
                 match buf.get(..n).map(std::str::from_utf8) {
-                    Some(Ok(t)) => Cow::Borrowed(t.trim()),
+                    Some(Ok(t)) => Cow::Borrowed(trim(t)),
                     _ => Cow::Owned(self.stripped(raw)),
                 }
             };
@@ -1005,7 +1005,7 @@ fn upper_ascii_into<'b>(
         n += 1;
     }
     match buf.get(..n).map(std::str::from_utf8) {
-        Some(Ok(t)) => Cow::Borrowed(t.trim()),
+        Some(Ok(t)) => Cow::Borrowed(trim(t)),
         // Not reached for ASCII that fits; as the slow way would.
         _ => {
             let kept: Vec<u8> = v.iter().copied().filter(|b| keep(b)).collect();
@@ -1154,6 +1154,11 @@ fn number_shape(v: &str) -> bool {
 }
 
 fn money(v: &str) -> Result<Decimal, String> {
+    // The everyday amount (`$185.00`, `35`): nothing to leave out but the
+    // `$`, read by hand as `Decimal::from_str` reads the rest.
+    if let Some(d) = plain_amount(v.strip_prefix('$').unwrap_or(v)) {
+        return Ok(d);
+    }
     if !amount_shape(v) {
         return Err("is not an amount of money".to_owned());
     }
@@ -1178,6 +1183,35 @@ fn money(v: &str) -> Result<Decimal, String> {
         return Err("has more than two decimal places".into());
     }
     Ok(if negative { -d } else { d })
+}
+
+/// An everyday amount's digits (`185.00`, `35`, `0.5`: digits, then at
+/// most one point with one or two digits after it, 18 digits at most, no
+/// sign) read by hand: the mantissa and scale `Decimal::from_str` gives
+/// (it keeps trailing zeros, drops leading ones). `None` for anything
+/// else, which goes to `Decimal::from_str` as before.
+fn plain_amount(digits: &str) -> Option<Decimal> {
+    let b = digits.as_bytes();
+    if b.len() > 18 {
+        return None;
+    }
+    let (whole, fraction) = match b.iter().position(|&c| c == b'.') {
+        Some(dot) => (b.get(..dot)?, b.get(dot + 1..)?),
+        None => (b, &[][..]),
+    };
+    let point = whole.len() < b.len();
+    if whole.is_empty() || (point && !(1..=2).contains(&fraction.len())) {
+        return None;
+    }
+    let mut mantissa: i64 = 0;
+    for &c in whole.iter().chain(fraction) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        mantissa = mantissa * 10 + i64::from(c - b'0');
+    }
+    let scale = u32::try_from(fraction.len()).ok()?;
+    Some(Decimal::new(mantissa, scale))
 }
 
 #[cfg(test)]
@@ -1354,6 +1388,76 @@ mod tests {
                     "{v:?}"
                 );
             }
+        }
+    }
+
+    /// The amounts read by hand are read as `Decimal::from_str` reads
+    /// them (mantissa, scale and sign), and whatever is not read by hand
+    /// is left to it: every string of digits and points up to 7 long, and
+    /// long ones.
+    #[test]
+    fn plain_amounts_read_as_from_str_reads_them() {
+        let alphabet = ['0', '1', '5', '9', '.', '-', '$'];
+        let mut by_hand = 0;
+        let mut v = String::new();
+        let mut check = |v: &str| {
+            if let Some(ours) = plain_amount(v) {
+                by_hand += 1;
+                let theirs = Decimal::from_str(v).unwrap();
+                assert_eq!(
+                    (ours.mantissa(), ours.scale(), ours.is_sign_negative()),
+                    (theirs.mantissa(), theirs.scale(), theirs.is_sign_negative()),
+                    "{v:?}"
+                );
+                let b = v.as_bytes();
+                assert!(b.len() <= 18 && b.first().is_some_and(u8::is_ascii_digit));
+                assert!(v
+                    .split('.')
+                    .nth(1)
+                    .is_none_or(|f| (1..=2).contains(&f.len())));
+            }
+        };
+        for len in 0..=7u32 {
+            for mut k in 0..alphabet.len().pow(len) {
+                v.clear();
+                for _ in 0..len {
+                    v.push(alphabet[k % alphabet.len()]);
+                    k /= alphabet.len();
+                }
+                check(&v);
+            }
+        }
+        for v in [
+            "185.00",
+            "0.05",
+            "00150.10",
+            "999999999999999999",
+            "9999999999999999.99",
+            "99999999999999999.99",
+            "9999999999999999999",
+            "1.",
+            ".5",
+            "1.234",
+            "",
+            "\u{663}",
+        ] {
+            check(v);
+        }
+        assert!(by_hand > 30_000, "{by_hand}");
+        for v in ["185.00", "35", "0.5", "999999999999999999", "0"] {
+            assert!(plain_amount(v).is_some(), "{v:?}");
+        }
+        for v in [
+            "1.",
+            ".5",
+            "1.234",
+            "-1",
+            "+1",
+            "1,0",
+            "9999999999999999999",
+            "",
+        ] {
+            assert!(plain_amount(v).is_none(), "{v:?}");
         }
     }
 
