@@ -1796,7 +1796,10 @@ mod tests {
         assert_eq!(warm.quiet.lock().unwrap().held_in_vain, HELD_BILLING);
         // Held no more: the good one is kept (a copy) but not given back.
         let seen = check(&good);
-        assert!(!Shared::same(&seen.billing_provider, &good.billing_provider));
+        assert!(!Shared::same(
+            &seen.billing_provider,
+            &good.billing_provider
+        ));
 
         let warm = Scrubber::new(&profile, today);
         let check = |claim: &Claim| {
