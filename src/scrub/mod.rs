@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use std::collections::HashSet;
 use std::fmt;
 
-use crate::model::{Address, BillingProvider, Claim, ClaimKind, IcdVersion, Provider};
+use crate::model::{Address, BillingProvider, Claim, ClaimKind, IcdVersion, Provider, Shared};
 use crate::profile::Profile;
 use crate::report::{Problem, Rows, Severity};
 use code_sets::CodeSet;
@@ -54,16 +54,30 @@ pub struct Scrubber<'p> {
 /// nothing: its checks are not run again. A provider with anything to say
 /// (a bad NPI, a delimiter, a long name, text that was trimmed) is never
 /// kept and is checked on every claim, exactly as before.
+///
+/// A billing provider is kept as the claim's own shared value (a map's
+/// constant one is shared by every claim it builds), so the look-up finds
+/// the very same value by its pointer before it compares any text.
 #[derive(Default)]
 struct Quiet {
-    billing: Vec<BillingProvider>,
+    billing: Vec<Shared<BillingProvider>>,
     providers: Vec<Provider>,
+    /// How many times a billing provider was held (see `HELD_BILLING`) and
+    /// then not kept.
+    held_in_vain: usize,
 }
 
 /// How many quiet billing providers and providers are kept: a batch with
 /// more checks the others every time (the look-up is a few comparisons).
 const QUIET_BILLING: usize = 4;
 const QUIET_PROVIDERS: usize = 8;
+/// A billing provider not known quiet is checked in a copy of its own (its
+/// texts may change), so a shared one is copied: it is held as it was
+/// before, to be kept and given back to the claim if it comes through
+/// unchanged and quiet. Holding one makes even an unshared one be copied,
+/// so after this many held in vain (providers with something to say) none
+/// is held any more.
+const HELD_BILLING: usize = 16;
 
 /// Which of a claim's providers need no checks (`known`), or came through
 /// theirs with nothing to report (`quiet`): the billing provider, then the
@@ -246,12 +260,22 @@ impl<'p> Scrubber<'p> {
         visit_head(claim, &mut |field, class, text| {
             self.visit(field, class, text, &mut f);
         });
+        let mut held = None;
         if !known.billing {
+            held = quiet
+                .as_deref()
+                .filter(|q| q.billing.len() < QUIET_BILLING && q.held_in_vain < HELD_BILLING)
+                .map(|_| claim.billing_provider.clone());
             let (before, mut clean) = (f.problems.len(), true);
             visit_billing(&mut claim.billing_provider, &mut |field, class, text| {
                 clean &= self.visit(field, class, text, &mut f);
             });
             quiet_texts.billing = clean && f.problems.len() == before;
+            // Unchanged (every text clean, none cut: a cut is reported),
+            // so equal to what it was: the claim gets the held one back.
+            if let Some(h) = held.as_ref().filter(|_| quiet_texts.billing) {
+                claim.billing_provider = h.clone();
+            }
         }
         for (k, (p, name)) in [
             (&mut claim.referring_provider, "referring_provider"),
@@ -292,8 +316,9 @@ impl<'p> Scrubber<'p> {
                 && quiet_rules.billing
                 && q.billing.len() < QUIET_BILLING
             {
-                q.billing
-                    .push(BillingProvider::clone(&claim.billing_provider));
+                q.billing.push(claim.billing_provider.clone());
+            } else if held.is_some() {
+                q.held_in_vain += 1;
             }
             for (k, p) in [
                 &claim.referring_provider,
@@ -1732,6 +1757,67 @@ mod tests {
         // the quiet referrer.
         assert_eq!(quiet.billing, vec![good.billing_provider.clone()]);
         assert_eq!(quiet.providers.len(), 2, "{:?}", quiet.providers);
+    }
+
+    /// A quiet billing provider shared by claims (a map's constant one) is
+    /// kept as that very value and given back to the claim it was checked
+    /// on (its check worked on a copy), so the next claims find it by its
+    /// pointer; one with something to say is neither kept nor given back,
+    /// and after `HELD_BILLING` of those none is held any more. Whatever
+    /// was held, every claim ends as a fresh scrubber leaves it.
+    #[test]
+    fn a_shared_quiet_billing_provider_is_kept_by_pointer() {
+        let profile = Profile::sandbox().unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let good = base(ClaimKind::Professional);
+        let mut trimmed = good.clone();
+        trimmed.billing_provider.name = " RIVERSIDE FAMILY MEDICINE".into();
+        let mut bad_npi = good.clone();
+        bad_npi.billing_provider.npi = "1234567890".into();
+        let warm = Scrubber::new(&profile, today);
+        let check = |claim: &Claim| {
+            let (mut fresh, mut seen) = (claim.clone(), claim.clone());
+            let expected = Scrubber::new(&profile, today).scrub(&mut fresh, "t.csv", None);
+            assert_eq!(warm.scrub(&mut seen, "t.csv", None), expected);
+            assert_eq!(seen, fresh);
+            seen
+        };
+        for noisy in [&trimmed, &bad_npi] {
+            for _ in 0..HELD_BILLING / 2 {
+                let seen = check(noisy);
+                // The trimmed name is changed (a copy), the bad NPI is not.
+                assert_eq!(
+                    Shared::same(&seen.billing_provider, &noisy.billing_provider),
+                    noisy.billing_provider.npi == bad_npi.billing_provider.npi
+                );
+            }
+        }
+        assert!(warm.quiet.lock().unwrap().billing.is_empty());
+        assert_eq!(warm.quiet.lock().unwrap().held_in_vain, HELD_BILLING);
+        // Held no more: the good one is kept (a copy) but not given back.
+        let seen = check(&good);
+        assert!(!Shared::same(
+            &seen.billing_provider,
+            &good.billing_provider
+        ));
+
+        let warm = Scrubber::new(&profile, today);
+        let check = |claim: &Claim| {
+            let (mut fresh, mut seen) = (claim.clone(), claim.clone());
+            let expected = Scrubber::new(&profile, today).scrub(&mut fresh, "t.csv", None);
+            assert_eq!(warm.scrub(&mut seen, "t.csv", None), expected);
+            assert_eq!(seen, fresh);
+            seen
+        };
+        check(&trimmed);
+        for _ in 0..3 {
+            let seen = check(&good);
+            assert!(Shared::same(&seen.billing_provider, &good.billing_provider));
+        }
+        let quiet = warm.quiet.lock().unwrap();
+        assert_eq!(quiet.billing.len(), 1);
+        assert!(Shared::same(&quiet.billing[0], &good.billing_provider));
+        assert_eq!(quiet.held_in_vain, 1);
     }
 
     /// A problem's field reads as `Display` writes it.
