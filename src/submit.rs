@@ -2291,12 +2291,16 @@ impl Submit<'_> {
                 remove_if_present(&path)?;
                 continue;
             }
-            match self
+            // A delivered file's copy goes to the archive under its final
+            // name — the copy the ledger records, never one it replaced (a
+            // run killed after sealing a file again left the old one).
+            let stored = spool::relative(&self.config.paths.spool, &path);
+            let found = self
                 .ledger
-                .out_file_state(&self.partner.name, &name)
-                .await?
-            {
-                Some(FileState::Delivered) => {
+                .out_file_found(&self.partner.name, &name, &stored)
+                .await?;
+            match found {
+                Some((FileState::Delivered, name, recorded)) if self.local(&recorded) == path => {
                     let dir = self.archive_dir();
                     let moved = crate::atomic::private_dir(&dir)
                         .and_then(|()| crate::atomic::move_file(&path, &dir.join(&name)));

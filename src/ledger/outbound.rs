@@ -1421,21 +1421,27 @@ impl Ledger {
         Ok(sent)
     }
 
-    /// The state of an outbound file, by its name.
-    pub async fn out_file_state(
+    /// An outbound file of the partner's by its final name, or by the spool
+    /// copy it records (`stored`: the spool copy's path as the ledger
+    /// writes it, relative to the spool, or absolute): its state, final
+    /// name and recorded spool path.
+    pub async fn out_file_found(
         &self,
         partner: &str,
         name: &str,
-    ) -> Result<Option<FileState>, LedgerError> {
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM files WHERE direction = 'out' AND partner = $1 AND name = $2",
+        stored: &str,
+    ) -> Result<Option<(FileState, String, String)>, LedgerError> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT state, name, spool_path FROM files WHERE direction = 'out' AND partner = $1 \
+             AND (name = $2 OR spool_path = $3) ORDER BY CASE WHEN spool_path = $3 THEN 0 ELSE 1 END, id DESC",
         )
         .bind(partner)
         .bind(name)
+        .bind(stored)
         .fetch_optional(&self.pool)
         .await
         .map_err(query_err("looking up a file"))?;
-        Ok(state.as_deref().and_then(FileState::parse))
+        Ok(row.and_then(|(state, name, spool)| Some((FileState::parse(&state)?, name, spool))))
     }
 
     /// The most recent files, newest first.

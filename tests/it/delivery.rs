@@ -321,6 +321,18 @@ fn a_file_sealed_to_a_replaced_key_is_sealed_again_to_the_new_key_and_delivered(
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)], "{said}");
     let status = text(&ws.run(&["status"], &[]));
     assert!(!status.contains("held"), "{status}");
+    // The archive keeps the copy delivered, not the one it replaced (an
+    // independent tester's finding: the kill left the old copy in the
+    // spool, and the sweep archived it over the new one), and the spool
+    // keeps nothing.
+    assert_eq!(names_in(&ws.path("archive/out/acme")), sent, "{said}");
+    let archived = ws.path("archive/out/acme").join(&sent[0]);
+    assert_eq!(
+        std::fs::read(&archived).unwrap(),
+        std::fs::read(&delivered).unwrap(),
+        "{said}"
+    );
+    assert!(names_in(&ws.path("spool/out/acme")).is_empty(), "{said}");
 }
 
 /// A file the partner's replaced key alone opens — spooled before spooled
