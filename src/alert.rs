@@ -550,8 +550,8 @@ fn held_file(partner: &str, name: &str, held: crate::ledger::Held) -> Alert {
         format!(
             "{name} was not uploaded: {why}.\n\n\
              It stays in the spool and its claims stay queued; no run sends it by itself. \
-             Put the key it was sealed to back (the rotation undone, or the partner keeping \
-             its old key beside the new one) and the next run delivers it \
+             Put the partner's keys back exactly as they were when it was sealed (the \
+             rotation undone: the set is compared whole) and the next run delivers it \
              (README, Sealing). `edi-courier status` lists it as held: {held}."
         ),
     )
