@@ -2300,7 +2300,10 @@ impl Submit<'_> {
                 .out_file_found(&self.partner.name, &name, &stored)
                 .await?;
             match found {
-                Some((FileState::Delivered, name, recorded)) if self.local(&recorded) == path => {
+                Some((FileState::Delivered, name, recorded))
+                    if self.local(&recorded) == path
+                        || Path::new(&recorded).file_name() == path.file_name() =>
+                {
                     let dir = self.archive_dir();
                     let moved = crate::atomic::private_dir(&dir)
                         .and_then(|()| crate::atomic::move_file(&path, &dir.join(&name)));
