@@ -913,15 +913,7 @@ fn a_quarantined_openpgp_answer_is_applied_by_inbound_retry_once_its_signer_is_t
     let (p, ws) = clinic_sent_over_openpgp(&sshd, "");
     // Two 999s signed with the partner's new key: one encrypted to us, one
     // signed only, uncompressed (its text in the clear).
-    let plain = p.dir.path().join("ack.999");
-    std::fs::write(&plain, ack_999(7)).unwrap();
-    p.gpg.seal(
-        &plain,
-        &ws.partner.inbound_dir.join("a-new-key.999.pgp"),
-        Some(OUR_UID),
-        Some(STRANGER_UID),
-        false,
-    );
+    drop_signed_by_the_new_key(&p, &ws, "a-new-key.999.pgp");
     let plain = p.dir.path().join("ack2.999");
     std::fs::write(&plain, ack_999(8)).unwrap();
     let signed_only = ws.partner.inbound_dir.join("b-signed-only.999.pgp");
@@ -982,6 +974,21 @@ fn a_quarantined_openpgp_answer_is_applied_by_inbound_retry_once_its_signer_is_t
     no_plain_copy("applied");
 }
 
+/// A 999 accepting the clinic export, encrypted to us and signed with the
+/// partner's new key (not yet in `verify_with`), left as `name` on its
+/// server.
+fn drop_signed_by_the_new_key(p: &Parties, ws: &Workspace, name: &str) {
+    let plain = p.dir.path().join("ack.999");
+    std::fs::write(&plain, ack_999(7)).unwrap();
+    p.gpg.seal(
+        &plain,
+        &ws.partner.inbound_dir.join(name),
+        Some(OUR_UID),
+        Some(STRANGER_UID),
+        false,
+    );
+}
+
 /// The partner's new signing key (the stranger's, in these tests) added to
 /// `verify_with` beside its old one.
 fn trust_the_partners_new_key(ws: &Workspace, p: &Parties) {
@@ -1015,15 +1022,7 @@ fn trust_the_partners_new_key(ws: &Workspace, p: &Parties) {
 fn a_quarantined_answers_copy_swapped_for_plain_bytes_is_refused_as_such_and_left_alone() {
     let sshd = Sshd::start();
     let (p, ws) = clinic_sent_over_openpgp(&sshd, "");
-    let plain = p.dir.path().join("ack.999");
-    std::fs::write(&plain, ack_999(7)).unwrap();
-    p.gpg.seal(
-        &plain,
-        &ws.partner.inbound_dir.join("new-key.999.pgp"),
-        Some(OUR_UID),
-        Some(STRANGER_UID),
-        false,
-    );
+    drop_signed_by_the_new_key(&p, &ws, "new-key.999.pgp");
     let out = ws.run(&["collect", "--partner", PARTNER], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", common::said(&out));
     let copies = || -> Vec<PathBuf> {
