@@ -1765,6 +1765,21 @@ mod tests {
     /// pointer; one with something to say is neither kept nor given back,
     /// and after `HELD_BILLING` of those none is held any more. Whatever
     /// was held, every claim ends as a fresh scrubber leaves it.
+    /// `claim` scrubbed by `warm` (a scrubber that has seen claims): the
+    /// findings and the claim a fresh scrubber gives, asserted; the claim.
+    fn scrubbed_as_fresh(
+        warm: &Scrubber,
+        profile: &Profile,
+        today: NaiveDate,
+        claim: &Claim,
+    ) -> Claim {
+        let (mut fresh, mut seen) = (claim.clone(), claim.clone());
+        let expected = Scrubber::new(profile, today).scrub(&mut fresh, "t.csv", None);
+        assert_eq!(warm.scrub(&mut seen, "t.csv", None), expected);
+        assert_eq!(seen, fresh);
+        seen
+    }
+
     #[test]
     fn a_shared_quiet_billing_provider_is_kept_by_pointer() {
         let profile = Profile::sandbox().unwrap();
@@ -1775,13 +1790,7 @@ mod tests {
         let mut bad_npi = good.clone();
         bad_npi.billing_provider.npi = "1234567890".into();
         let warm = Scrubber::new(&profile, today);
-        let check = |claim: &Claim| {
-            let (mut fresh, mut seen) = (claim.clone(), claim.clone());
-            let expected = Scrubber::new(&profile, today).scrub(&mut fresh, "t.csv", None);
-            assert_eq!(warm.scrub(&mut seen, "t.csv", None), expected);
-            assert_eq!(seen, fresh);
-            seen
-        };
+        let check = |claim: &Claim| scrubbed_as_fresh(&warm, &profile, today, claim);
         for noisy in [&trimmed, &bad_npi] {
             for _ in 0..HELD_BILLING / 2 {
                 let seen = check(noisy);
@@ -1802,13 +1811,7 @@ mod tests {
         ));
 
         let warm = Scrubber::new(&profile, today);
-        let check = |claim: &Claim| {
-            let (mut fresh, mut seen) = (claim.clone(), claim.clone());
-            let expected = Scrubber::new(&profile, today).scrub(&mut fresh, "t.csv", None);
-            assert_eq!(warm.scrub(&mut seen, "t.csv", None), expected);
-            assert_eq!(seen, fresh);
-            seen
-        };
+        let check = |claim: &Claim| scrubbed_as_fresh(&warm, &profile, today, claim);
         check(&trimmed);
         for _ in 0..3 {
             let seen = check(&good);
