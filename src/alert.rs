@@ -819,7 +819,7 @@ pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
                 )
                 .listed(partner, format!("{name}: {reason}")),
             ),
-            Collected::Duplicate { .. } | Collected::Held { .. } => {}
+            Collected::Duplicate { .. } | Collected::Held { .. } | Collected::Settled { .. } => {}
         }
     }
     let (overpaid, others): (Vec<_>, Vec<_>) = report

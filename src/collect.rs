@@ -41,7 +41,7 @@ use crate::inspect::{read_items_streaming, InspectError, Item, ItemReader, Probl
 use crate::ledger::lease::{HeldBy, LeaseLost};
 use crate::ledger::spool::{self, Direction, Leased, SpoolCopyError};
 use crate::ledger::{
-    identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, NewInbound,
+    identity, Applying, Begun, Inbound, InboundState, Ledger, LedgerError, Moved, NewInbound,
     PaymentDoubt, Reconciled,
 };
 use crate::lifecycle::StatusChanges;
@@ -253,6 +253,13 @@ pub enum Collected {
     },
     /// Quarantined in an earlier run and still on the server: left alone.
     Held { name: String },
+    /// Settled by another run (another `inbound retry`, an operator's
+    /// `inbound reviewed`) while this one read it: left in that state,
+    /// nothing of this run's reading applied.
+    Settled {
+        name: String,
+        state: crate::ledger::InboundState,
+    },
     /// Left on the server: why (unsafe name, too big).
     Refused { name: String, reason: Refusal },
 }
@@ -798,6 +805,7 @@ impl Collect<'_> {
         if let Some(changed) = self.changed_since_download(id, local, &checked).await? {
             return self.quarantine(id, name, local, changed).await;
         }
+        pause_point("inbound-checked").await;
         let applying = match self
             .ledger
             .begin_responses(&self.partner.name, id, &checked.content, self.now)
@@ -811,6 +819,7 @@ impl Collect<'_> {
                     name: name.to_owned(),
                 });
             }
+            Begun::Settled(state) => return Ok(self.settled(name, state)),
         };
         let done = match self
             .apply(applying, (id, name), local, &checked, budget, verify_with)
@@ -1089,11 +1098,16 @@ impl Collect<'_> {
         }
         let alert = crate::alert::quarantined(&self.partner.name, name, &reason, id);
         let (alerts, window) = self.alert_rows(std::slice::from_ref(&alert));
-        self.ledger
+        let moved = self
+            .ledger
             .quarantine_inbound(id, &reason.to_string(), self.now, &alerts, window)
             .await?;
+        // Sealed, the copy the ledger points at now, whatever the state.
         if sealed.is_some() {
             remove_plain(local)?;
+        }
+        if let Moved::Settled(state) = moved {
+            return Ok(self.settled(name, state));
         }
         tracing::warn!(file = %name, reason = %reason, "quarantined: nothing of it applied");
         Ok(Collected::Quarantined {
@@ -1102,6 +1116,15 @@ impl Collect<'_> {
             reason,
             alerted: self.alert_job.is_some(),
         })
+    }
+
+    /// A file another run settled while this one read it: left so.
+    fn settled(&self, name: &str, state: crate::ledger::InboundState) -> Collected {
+        tracing::info!(file = %name, state = state.name(), "settled by another run meanwhile; not applied again");
+        Collected::Settled {
+            name: name.to_owned(),
+            state,
+        }
     }
 
     /// Alerts as the ledger queues them with what they tell of

@@ -1713,8 +1713,26 @@ impl Submit<'_> {
                     let mut transient = None;
                     let mut files = waiting.into_iter();
                     while let Some(file) = files.next() {
-                        let Some(file) = self.held_back(file, seal_to, report).await? else {
-                            continue;
+                        let (id, name) = (file.id, file.name.clone());
+                        let file = match self.held_back(file, seal_to, report).await {
+                            Ok(Some(file)) => file,
+                            Ok(None) => continue,
+                            Err(SubmitError::Ledger(e)) => return Err(e.into()),
+                            // Its spool copy is gone or changed: not sent,
+                            // and said so, while the rest go on.
+                            Err(e) => {
+                                failed_here.insert(id);
+                                self.ledger
+                                    .attempt_failed(id, &e.to_string(), self.now)
+                                    .await?;
+                                tracing::warn!(file = %name, error = %e, "not sent");
+                                report.files.push(FileOutcome::Failed {
+                                    name,
+                                    error: e.to_string(),
+                                    identity: e.identity(),
+                                });
+                                continue;
+                            }
                         };
                         let written = ahead.remove(&file.id);
                         match self.deliver_one(&conn, &file, written).await {
@@ -1839,16 +1857,15 @@ impl Submit<'_> {
     /// ledger moved to the new copy in one transaction, the old copy
     /// removed. None when it cannot be: an OpenPGP partner, or a file
     /// spooled before it was sealed to us (our keys do not open it). A copy
-    /// that is not the bytes the ledger recorded is never opened.
+    /// that is gone or not the bytes the ledger recorded is never opened:
+    /// [`SubmitError::Spool`] or [`SubmitError::CopyChanged`], as delivery
+    /// would say, for any partner.
     async fn resealed(
         &self,
         file: &OutFile,
         seal_to: &SealTo,
     ) -> Result<Option<OutFile>, SubmitError> {
-        let (Seal::Age(partner), Some(sha)) = (&self.partner.seal, &file.sha256) else {
-            return Ok(None);
-        };
-        let Ok(ours) = crate::crypt::Identities::load(&self.config.identities) else {
+        let (Some(sha), Some(size)) = (&file.sha256, file.size) else {
             return Ok(None);
         };
         let local = self.local(&file.spool_path);
@@ -1859,9 +1876,22 @@ impl Submit<'_> {
             let path = path.to_owned();
             move |source| SubmitError::Spool { path, source }
         };
+        // A copy gone or not the bytes sealed is that file's fault, not
+        // its keys': reported as delivery would report it, never opened.
         if crate::sha256_file(&local).map_err(spool_err(&local))? != *sha {
-            return Ok(None);
+            return Err(SubmitError::CopyChanged {
+                name: file.name.clone(),
+                path: local,
+                bytes: u64::try_from(size).unwrap_or(0),
+                sha256: sha.clone(),
+            });
         }
+        let Seal::Age(partner) = &self.partner.seal else {
+            return Ok(None);
+        };
+        let Ok(ours) = crate::crypt::Identities::load(&self.config.identities) else {
+            return Ok(None);
+        };
         let input =
             std::io::BufReader::new(std::fs::File::open(&local).map_err(spool_err(&local))?);
         let mut opened = match crate::crypt::open(&ours, input) {
@@ -1933,7 +1963,11 @@ impl Submit<'_> {
                 match self.resealed(&file, seal_to).await {
                     Ok(Some(resealed)) => return Ok(Some(resealed)),
                     Ok(None) => {}
-                    Err(SubmitError::Ledger(e)) => return Err(e.into()),
+                    Err(
+                        e @ (SubmitError::Ledger(_)
+                        | SubmitError::CopyChanged { .. }
+                        | SubmitError::Spool { .. }),
+                    ) => return Err(e),
                     Err(error) => {
                         tracing::warn!(file = %file.name, %error, "cannot seal it again to the partner's keys of today");
                     }

@@ -396,6 +396,12 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
             Collected::Held { name } => {
                 text += &format!("{name}: still quarantined; left on the server\n");
             }
+            Collected::Settled { name, state } => {
+                text += &format!(
+                    "{name}: {} by another run meanwhile; not applied again\n",
+                    state.name()
+                );
+            }
             Collected::Refused { name, reason } => {
                 rejected = true;
                 text += &format!("{name}: not collected: {reason}\n");
@@ -465,9 +471,15 @@ pub fn inbound(cli: &Cli, args: &InboundArgs) -> anyhow::Result<Outcome> {
             }
             match args.action {
                 InboundAction::Reviewed { .. } => {
-                    ledger
+                    let moved = ledger
                         .set_inbound_state(id, InboundState::Reviewed, None, cli.now())
                         .await?;
+                    if let crate::ledger::Moved::Settled(now) = moved {
+                        anyhow::bail!(
+                            "collected file #{id} ({name}) is {}, not quarantined",
+                            now.name()
+                        );
+                    }
                     Ok((
                         format!("#{id} {name}: marked reviewed; it will not be applied\n"),
                         Outcome::Done,
@@ -500,6 +512,13 @@ pub fn inbound(cli: &Cli, args: &InboundArgs) -> anyhow::Result<Outcome> {
                         Collected::Quarantined { reason, .. } => (
                             format!("#{id} {name}: still quarantined: {reason}\n"),
                             Outcome::Rejected,
+                        ),
+                        Collected::Settled { state, .. } => (
+                            format!(
+                                "#{id} {name}: {} by another run meanwhile; not applied again\n",
+                                state.name()
+                            ),
+                            Outcome::Done,
                         ),
                         Collected::Held { .. } | Collected::Refused { .. } => {
                             (String::new(), Outcome::Done)
@@ -1045,6 +1064,34 @@ fn unsealed_partners(config: &Config) -> Vec<String> {
         .collect()
 }
 
+/// `check`'s warning when none of our identities is an age X25519 key
+/// (none at all, or SSH keys only): nothing can then be sealed to us. A
+/// quarantined answer is kept as it came, and an age partner's 837 that
+/// waits through a change of its keys cannot be sealed again to the new
+/// ones: it is held until the old keys are the partner's again.
+fn no_age_identity(config: &Config) -> String {
+    let age_partners = config
+        .partners
+        .values()
+        .any(|p| matches!(p.seal, crate::config::Seal::Age(_)));
+    if crate::config::own_recipients(&config.identities).is_some() {
+        return String::new();
+    }
+    let held = if age_partners {
+        ", and an 837 waiting in the spool when an age partner's keys change cannot be sealed again to the new keys (it is held until the old ones are the partner's again)"
+    } else {
+        ""
+    };
+    format!(
+        "warning: no age X25519 key among identities ({}): nothing can be sealed to us, so a quarantined answer is kept in the spool as it came{held}; add one made by age-keygen\n",
+        if config.identities.is_empty() {
+            "none configured".to_owned()
+        } else {
+            format!("{} file(s), none an age key", config.identities.len())
+        }
+    )
+}
+
 /// `check`'s word on how a partner's uploads go and are proven on the
 /// server it reached: `(failed, line)`.
 fn upload_line(p: &crate::config::Partner, conn: &Connection) -> (bool, String) {
@@ -1142,6 +1189,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Outcome> {
     for line in unsealed_partners(&config) {
         text += &line;
     }
+    text += &no_age_identity(&config);
     if crate::atomic::on_different_filesystems(&config.paths.spool, &config.paths.archive)
         == Some(true)
     {

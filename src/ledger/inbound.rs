@@ -59,6 +59,25 @@ impl InboundState {
         }
     }
 
+    /// The states a file may be moved to `self` from: only a file not yet
+    /// settled (received, or quarantined and not looked at) moves. A file
+    /// applied, repeated or reviewed stays so, whatever another run that
+    /// read it meanwhile makes of it.
+    fn moves_from(self) -> &'static str {
+        match self {
+            InboundState::Reviewed => "('quarantined')",
+            InboundState::Received
+            | InboundState::Processed
+            | InboundState::Duplicate
+            | InboundState::Quarantined => "('received', 'quarantined')",
+        }
+    }
+
+    /// Not settled yet: may still be applied.
+    pub fn open(self) -> bool {
+        matches!(self, InboundState::Received | InboundState::Quarantined)
+    }
+
     fn parse(s: &str) -> Result<Self, LedgerError> {
         [
             InboundState::Received,
@@ -354,7 +373,7 @@ impl Ledger {
         at: Stamp,
         alerts: &[OwnedAlert],
         window: Option<AlertWindow>,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<Moved, LedgerError> {
         self.inbound_state_alerting(
             file_id,
             InboundState::Quarantined,
@@ -393,14 +412,16 @@ impl Ledger {
     }
 
     /// Moves a collected file to `state` (with a reason, kept when None);
-    /// a quarantine or a review is an entry in the audit chain.
+    /// a quarantine or a review is an entry in the audit chain. A file
+    /// another run settled meanwhile is left as it is
+    /// ([`Moved::Settled`]).
     pub async fn set_inbound_state(
         &self,
         file_id: i64,
         state: InboundState,
         reason: Option<&str>,
         at: Stamp,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<Moved, LedgerError> {
         self.inbound_state_alerting(file_id, state, reason, at, (&[], None))
             .await
     }
@@ -413,21 +434,36 @@ impl Ledger {
         reason: Option<&str>,
         at: Stamp,
         (alerts, window): (&[OwnedAlert], Option<AlertWindow>),
-    ) -> Result<(), LedgerError> {
+    ) -> Result<Moved, LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
-        queue_alerts(&mut tx, (alerts, window)).await?;
-        sqlx::query(
+        let moved = sqlx::query(&format!(
             "UPDATE inbound_files SET state = $2, reason = COALESCE($3, reason), updated_at = $4 \
-             WHERE id = $1",
-        )
+             WHERE id = $1 AND state IN {}",
+            state.moves_from()
+        ))
         .bind(file_id)
         .bind(state.name())
         .bind(reason)
         .bind(&at)
         .execute(&mut *tx)
         .await
-        .map_err(query_err("changing a collected file's state"))?;
+        .map_err(query_err("changing a collected file's state"))?
+        .rows_affected();
+        if moved == 0 {
+            // Settled by another run since this one read it (or never
+            // recorded): nothing of this move stays, its alerts included.
+            let now = file_state(&mut tx, file_id).await?;
+            if matches!(now, InboundState::Processed | InboundState::Duplicate) {
+                // Applied: no host needs a copy this run may have stored.
+                super::spool::drop_copy_in(&mut tx, super::spool::Direction::In, file_id).await?;
+                tx.commit()
+                    .await
+                    .map_err(query_err("leaving a settled collected file"))?;
+            }
+            return Ok(Moved::Settled(now));
+        }
+        queue_alerts(&mut tx, (alerts, window)).await?;
         let action = match state {
             InboundState::Quarantined => Some(AuditAction::ResponseQuarantined),
             InboundState::Reviewed => Some(AuditAction::ResponseReviewed),
@@ -437,7 +473,8 @@ impl Ledger {
             audit::append_inbound(&mut tx, &at, action, file_id, reason.unwrap_or("")).await?;
         }
         self.commit_audited(tx, "changing a collected file's state")
-            .await
+            .await?;
+        Ok(Moved::Moved)
     }
 
     /// The SHA-256 of a collected file as it was downloaded.
@@ -474,8 +511,9 @@ impl Ledger {
 
     /// Records every response read from one file and what each says about
     /// which claims, in one transaction, and marks the file processed —
-    /// or, when its opened content was applied before, duplicate. (The
-    /// whole-file form of [`Ledger::begin_responses`].)
+    /// or, when its opened content was applied before, duplicate; a file
+    /// settled already is left so, nothing applied. (The whole-file form
+    /// of [`Ledger::begin_responses`].)
     pub async fn record_responses(
         &self,
         partner: &str,
@@ -490,6 +528,8 @@ impl Ledger {
         {
             Begun::Apply(applying) => *applying,
             Begun::Duplicate(done) => return Ok(done),
+            // Settled before: nothing of these responses is applied.
+            Begun::Settled(_) => return Ok(Reconciled::default()),
         };
         for response in responses {
             applying.start(response).await?;
@@ -516,6 +556,13 @@ impl Ledger {
     ) -> Result<Begun, LedgerError> {
         let at = stamp(at);
         let mut tx = self.begin().await?;
+        // Under the ledger's write lock: a file another run (a second
+        // `inbound retry`, an operator's `reviewed`) settled since this
+        // one read it is not applied again.
+        let now = file_state(&mut tx, file_id).await?;
+        if !now.open() {
+            return Ok(Begun::Settled(now));
+        }
         let earlier: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM inbound_files WHERE partner = $1 AND content_sha256 = $2 AND id <> $3 \
              AND state = 'processed' ORDER BY id LIMIT 1",
@@ -823,6 +870,37 @@ pub enum Begun {
     Apply(Box<Applying>),
     /// Its opened content was applied before: marked duplicate, nothing to do.
     Duplicate(Reconciled),
+    /// Another run settled the file since this one read it (applied,
+    /// repeated or reviewed): left as it is, nothing to do.
+    Settled(InboundState),
+}
+
+/// How a move of a collected file's state went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Moved {
+    Moved,
+    /// Another run settled the file first: it stays in this state.
+    Settled(InboundState),
+}
+
+/// A collected file's state, read in `tx`.
+async fn file_state(
+    tx: &mut Transaction<'_, Any>,
+    file_id: i64,
+) -> Result<InboundState, LedgerError> {
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM inbound_files WHERE id = $1")
+        .bind(file_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(query_err("reading a collected file's state"))?;
+    match state {
+        Some(state) => InboundState::parse(&state),
+        None => Err(LedgerError::Corrupt {
+            what: "collected file number (none such)",
+            value: file_id.to_string(),
+        }),
+    }
 }
 
 /// One file's responses being applied, in one transaction: each response

@@ -40,7 +40,7 @@ pub use daemon::{
 pub use dialect::{redacted, Dialect, LedgerUrl};
 pub use inbound::{
     fingerprint, identity, unknown_answers_shown, Applying, Begun, ClaimTrace, Fingerprint,
-    Inbound, InboundRow, InboundState, NewInbound, Reconciled, UnknownAnswer, Unmatched,
+    Inbound, InboundRow, InboundState, Moved, NewInbound, Reconciled, UnknownAnswer, Unmatched,
     UnmatchedAnswer,
 };
 pub use outbound::{

@@ -294,6 +294,39 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
         }
     }
 
+    /// Runs edi-courier with `EDI_COURIER_FAULT=pause-STEP=FLAG`: it stops
+    /// at the step until the test, having done `meanwhile` (what another
+    /// run or an operator does in that moment), removes the flag.
+    pub fn run_paused_at(&self, args: &[&str], step: &str, meanwhile: impl FnOnce()) -> Output {
+        let flag = self.path("paused");
+        let child = Command::new(env!("CARGO_BIN_EXE_edi-courier"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env("EDI_COURIER_NOW", NOW)
+            .env(
+                "EDI_COURIER_FAULT",
+                format!("pause-{step}={}", flag.display()),
+            )
+            .current_dir(self.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !flag.exists() {
+            // Not a timing assertion: a guard so a broken run fails, not hangs.
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "edi-courier {args:?} never reached {step}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        meanwhile();
+        std::fs::remove_file(&flag).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// Runs another build of edi-courier (the one without test hooks) on this workspace.
     pub fn run_binary(&self, binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(binary)

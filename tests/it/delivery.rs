@@ -384,6 +384,66 @@ fn a_file_sealed_to_a_replaced_key_that_our_key_cannot_open_is_held_not_delivere
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
 }
 
+/// Regression (an independent tester's finding): a file waiting for a key
+/// change whose spool copy was then altered, or deleted, was held with
+/// the `sealed_to_old_keys` wording: nothing was sent, but the cause named
+/// was the keys. It is reported as delivery reports it — the copy is not
+/// the file sealed, or is gone — and never opened, sealed again or held.
+#[test]
+fn a_changed_or_missing_copy_waiting_for_a_key_change_is_reported_as_such_not_held() {
+    let sshd = Sshd::start();
+    let (ws, _, _) = spooled_then_key_replaced(&sshd);
+    let spooled = names_in(&ws.path("spool/out/acme"));
+    assert_eq!(spooled.len(), 1, "{spooled:?}");
+    let copy = ws.path("spool/out/acme").join(&spooled[0]);
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&copy, &bytes).unwrap();
+    for (how, said_as) in [
+        ("altered", "is not the file that was sealed"),
+        ("deleted", "No such file"),
+    ] {
+        if how == "deleted" {
+            std::fs::remove_file(&copy).unwrap();
+            if ws.ledger_url.starts_with("postgres") {
+                // A shared ledger keeps the bytes sealed: the copy comes
+                // back from it, is sealed again to the new key and goes.
+                let out = ws.submit(&[]);
+                assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+                let sent = names_in(&ws.partner.outbound_dir);
+                let opened = age_decrypt(
+                    &ws.partner_identity,
+                    &ws.partner.outbound_dir.join(&sent[0]),
+                );
+                assert_eq!(common::read_claims(&opened).1.len(), 5);
+                return;
+            }
+        }
+        let out = ws.submit(&[]);
+        let said = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{how}: {said}");
+        assert!(said.contains(said_as), "{how}: {said}");
+        assert!(!said.contains("sealed_to_old_keys"), "{how}: {said}");
+        let status = text(&ws.run(&["status"], &[]));
+        assert!(!status.contains("sealed_to_old_keys"), "{how}: {status}");
+        assert!(
+            names_in(&ws.partner.outbound_dir).is_empty(),
+            "{how}: {said}"
+        );
+        assert_eq!(
+            names_in(&ws.path("spool/out/acme")),
+            if how == "altered" {
+                spooled.clone()
+            } else {
+                vec![]
+            },
+            "{how}: never opened and sealed again"
+        );
+        assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)], "{how}");
+    }
+}
+
 /// What `status`, `status --json`, `report --json` and `trace` say about
 /// the workspace's claims (the commands' own output, byte for byte).
 fn readings(ws: &Workspace) -> Vec<(String, String)> {

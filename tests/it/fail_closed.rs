@@ -971,6 +971,117 @@ fn a_quarantined_plain_file_is_kept_sealed_at_rest_and_retry_applies_only_what_w
     );
 }
 
+/// An 835 paying the first claim whole, quarantined by a slow read (each
+/// read sleeps 1.5 s under the fault, over a 1 s budget); its inbound
+/// file number. Read again at normal speed, it applies.
+fn a_remittance_quarantined_for_time(s: &Sent) -> String {
+    s.ws.append_config("inbound_time_budget_secs = 1\n");
+    let c = &s.claims[0];
+    let charge = c.total_charge.to_string();
+    s.drop(
+        "slow.835",
+        &remit_835(61, "CHK61", &[(&c.id, "1", &charge, &charge, &[])]),
+    );
+    let out = s.ws.run(
+        &["collect", "--partner", PARTNER],
+        &[("EDI_COURIER_FAULT", "slow-inbound-read")],
+    );
+    let said = common::said(&out);
+    assert!(said.contains("slow.835: QUARANTINED"), "{said}");
+    assert_eq!(sorted(s.statuses()), [("sent".to_owned(), 5)], "{said}");
+    s.status_json()["inbound"][0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string()
+}
+
+/// The audit chain's actions about collected file `name`, in order.
+fn audited(s: &Sent, name: &str) -> Vec<String> {
+    let out = s.ws.run(&["audit", "export"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::said(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["detail"].as_str().unwrap_or("").starts_with(name))
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn two_retries_of_one_quarantined_answer_at_once_apply_and_audit_it_once() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "retry-race");
+    let id = a_remittance_quarantined_for_time(&s);
+    // One retry has read the file whole and is about to apply it when
+    // another (a second operator, a script run twice) applies it.
+    let mut second = None;
+    let first =
+        s.ws.run_paused_at(&["inbound", "retry", &id], "inbound-checked", || {
+            second = Some(s.ws.run(&["inbound", "retry", &id], &[]));
+        });
+    let second = second.unwrap();
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(second.status.code(), Some(0), "{}", common::said(&second));
+    assert!(
+        text(&second).contains("read whole and applied"),
+        "{}",
+        text(&second)
+    );
+    // The first says what happened, and applies nothing again.
+    assert_eq!(first.status.code(), Some(0), "{}", common::said(&first));
+    assert!(
+        text(&first).contains("processed by another run meanwhile; not applied again")
+            && !text(&first).contains("applied,"),
+        "{}",
+        text(&first)
+    );
+    assert_eq!(
+        sorted(s.statuses()),
+        [("paid".to_owned(), 1), ("sent".to_owned(), 4)]
+    );
+    assert_eq!(s.status_json()["inbound"][0]["state"], "processed");
+    let actions = audited(&s, "slow.835");
+    assert_eq!(
+        actions.iter().filter(|a| *a == "response_applied").count(),
+        1,
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn an_answer_marked_reviewed_while_a_retry_reads_it_is_not_applied() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "review-race");
+    let id = a_remittance_quarantined_for_time(&s);
+    let mut reviewed = None;
+    let retry =
+        s.ws.run_paused_at(&["inbound", "retry", &id], "inbound-checked", || {
+            reviewed = Some(s.ws.run(&["inbound", "reviewed", &id], &[]));
+        });
+    let reviewed = reviewed.unwrap();
+    assert_eq!(
+        reviewed.status.code(),
+        Some(0),
+        "{}",
+        common::said(&reviewed)
+    );
+    // The operator's word stands: "reviewed" means it will not be applied.
+    let text = String::from_utf8_lossy(&retry.stdout).into_owned();
+    assert_eq!(retry.status.code(), Some(0), "{}", common::said(&retry));
+    assert!(
+        text.contains("reviewed by another run meanwhile; not applied again"),
+        "{text}"
+    );
+    assert_eq!(sorted(s.statuses()), [("sent".to_owned(), 5)]);
+    assert_eq!(s.status_json()["inbound"][0]["state"], "reviewed");
+    assert!(
+        !audited(&s, "slow.835").contains(&"response_applied".to_owned()),
+        "{:?}",
+        audited(&s, "slow.835")
+    );
+}
+
 #[test]
 fn an_applied_answer_that_came_plain_is_kept_sealed_in_a_private_folder() {
     use std::os::unix::fs::PermissionsExt as _;
@@ -1041,6 +1152,37 @@ fn check_says_that_a_partner_without_a_seal_leaves_its_837s_plain_on_disk() {
         text.contains(&format!(
             "warning: partner {PARTNER}: seal = \"none\": its 837s are written plain"
         )),
+        "{text}"
+    );
+}
+
+/// From an independent tester: with SSH keys alone as our identities,
+/// nothing could be sealed to us (a quarantined answer stayed plain, an
+/// 837 waiting through an age partner's key change was held), and `check`
+/// said nothing of it.
+#[test]
+fn check_warns_when_no_identity_is_an_age_key_that_things_cannot_be_sealed_to_us() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let said = |ws: &Workspace| {
+        let check = ws.run(&["check", "--offline"], &[]);
+        assert_eq!(check.status.code(), Some(0), "{check:?}");
+        String::from_utf8_lossy(&check.stdout).into_owned()
+    };
+    assert!(!said(&ws).contains("no age X25519 key"), "{}", said(&ws));
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    let line = config
+        .lines()
+        .find(|l| l.starts_with("identities = "))
+        .unwrap()
+        .to_owned();
+    let ssh_only = format!("identities = [\"{}\"]", ws.partner.key_file.display());
+    std::fs::write(&ws.config, config.replace(&line, &ssh_only)).unwrap();
+    let text = said(&ws);
+    assert!(
+        text.contains("warning: no age X25519 key among identities (1 file(s), none an age key)")
+            && text.contains("a quarantined answer is kept in the spool as it came")
+            && text.contains("cannot be sealed again to the new keys"),
         "{text}"
     );
 }

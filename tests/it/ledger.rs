@@ -267,3 +267,78 @@ async fn trace_shows_queued_and_sent_once_whichever_release_recorded_them() {
         assert_eq!(timelines, older, "{name}");
     }
 }
+
+/// A collected file recorded as downloaded; its number.
+async fn collected(ledger: &Ledger, n: u8) -> i64 {
+    let sha = format!("{n:064}");
+    let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let recorded = ledger
+        .record_inbound(
+            &edi_courier::ledger::NewInbound {
+                partner: "acme",
+                remote_name: "answer.x12",
+                remote_size: 1,
+                remote_mtime: None,
+                spool_path: "in/answer.x12",
+                sha256: &sha,
+            },
+            at,
+        )
+        .await
+        .unwrap();
+    let edi_courier::ledger::Inbound::New(id) = recorded else {
+        panic!("{recorded:?}")
+    };
+    id
+}
+
+#[tokio::test]
+async fn a_settled_answer_is_never_moved_back_by_a_run_that_read_it_meanwhile() {
+    use edi_courier::ledger::{InboundState, Moved};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&url(&dir)).await.unwrap();
+    let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let state = |id| {
+        let ledger = &ledger;
+        async move { ledger.inbound_file(id).await.unwrap().unwrap().3 }
+    };
+    // Applied by one run: another that found it unreadable meanwhile
+    // neither quarantines it nor has an operator's review stick.
+    let applied = collected(&ledger, 1).await;
+    let sha = format!("{:064}", 1);
+    ledger
+        .record_responses("acme", applied, &sha, &[], at)
+        .await
+        .unwrap();
+    assert_eq!(state(applied).await, InboundState::Processed);
+    let moved = ledger
+        .quarantine_inbound(applied, "cut short", at, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(moved, Moved::Settled(InboundState::Processed));
+    let moved = ledger
+        .set_inbound_state(applied, InboundState::Reviewed, None, at)
+        .await
+        .unwrap();
+    assert_eq!(moved, Moved::Settled(InboundState::Processed));
+    assert_eq!(state(applied).await, InboundState::Processed);
+    // Quarantined, then reviewed: a late apply changes nothing.
+    let reviewed = collected(&ledger, 2).await;
+    let moved = ledger
+        .quarantine_inbound(reviewed, "cut short", at, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(moved, Moved::Moved);
+    let moved = ledger
+        .set_inbound_state(reviewed, InboundState::Reviewed, None, at)
+        .await
+        .unwrap();
+    assert_eq!(moved, Moved::Moved);
+    let done = ledger
+        .record_responses("acme", reviewed, &format!("{:064}", 2), &[], at)
+        .await
+        .unwrap();
+    assert_eq!(done.responses, 0);
+    assert_eq!(state(reviewed).await, InboundState::Reviewed);
+    ledger.close().await;
+}

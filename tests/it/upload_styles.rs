@@ -10,13 +10,12 @@ use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use common::sshd::{Auth, Sshd, TEST_PASSWORD};
 use common::tools::{age_decrypt, run};
 use common::workspace::{names_in, Workspace, PARTNER};
-use common::{root, said, NOW};
+use common::{root, said};
 
 const FINAL: &str = "EDICOURIER_20261120_000000001.x12.age";
 /// internal-sftp's flags for a server that forbids rename, as some MFT
@@ -59,32 +58,7 @@ fn partner_has_exactly(ws: &Workspace, names: &[&str], claims: usize, step: &str
 /// `submit` started with `EDI_COURIER_FAULT=pause-STEP=FLAG`: it stops at
 /// the step until the test, having done `meanwhile`, removes the flag.
 fn submit_paused_at(ws: &Workspace, step: &str, meanwhile: impl FnOnce()) -> Output {
-    let flag = ws.path("paused");
-    let child = Command::new(env!("CARGO_BIN_EXE_edi-courier"))
-        .args(["submit", "--partner", PARTNER, "--config"])
-        .arg(&ws.config)
-        .env("EDI_COURIER_NOW", NOW)
-        .env(
-            "EDI_COURIER_FAULT",
-            format!("pause-{step}={}", flag.display()),
-        )
-        .current_dir(ws.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !flag.exists() {
-        // Not a timing assertion: a guard so a broken run fails, not hangs.
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "submit never reached {step}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    meanwhile();
-    std::fs::remove_file(&flag).unwrap();
-    child.wait_with_output().unwrap()
+    ws.run_paused_at(&["submit", "--partner", PARTNER], step, meanwhile)
 }
 
 /// Every event note the ledger holds for the partner's files (the
