@@ -294,10 +294,10 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
         }
     }
 
-    /// Runs edi-courier with `EDI_COURIER_FAULT=pause-STEP=FLAG`: it stops
-    /// at the step until the test, having done `meanwhile` (what another
-    /// run or an operator does in that moment), removes the flag.
-    pub fn run_paused_at(&self, args: &[&str], step: &str, meanwhile: impl FnOnce()) -> Output {
+    /// Starts edi-courier with `EDI_COURIER_FAULT=pause-STEP=FLAG`;
+    /// returns once it waits at the step, with the flag file to remove
+    /// when the test has done what it does in that moment.
+    pub fn spawn_paused_at(&self, args: &[&str], step: &str) -> (std::process::Child, PathBuf) {
         let flag = self.path("paused");
         let child = Command::new(env!("CARGO_BIN_EXE_edi-courier"))
             .args(args)
@@ -322,6 +322,13 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        (child, flag)
+    }
+
+    /// [`spawn_paused_at`](Self::spawn_paused_at), then `meanwhile` (what
+    /// another run or an operator does in that moment), then on to the end.
+    pub fn run_paused_at(&self, args: &[&str], step: &str, meanwhile: impl FnOnce()) -> Output {
+        let (child, flag) = self.spawn_paused_at(args, step);
         meanwhile();
         std::fs::remove_file(&flag).unwrap();
         child.wait_with_output().unwrap()

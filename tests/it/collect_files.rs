@@ -98,26 +98,7 @@ fn accepting_277(claims: &[Claim], bht03: &str) -> Vec<u8> {
 /// returned once it has applied what it read and waits, before the file
 /// leaves the server, until the flag file is removed.
 fn collect_paused(ws: &Workspace) -> (std::process::Child, std::path::PathBuf) {
-    let flag = ws.path("paused");
-    let run = Command::new(env!("CARGO_BIN_EXE_edi-courier"))
-        .args(["collect", "--partner", PARTNER, "--config"])
-        .arg(&ws.config)
-        .env("EDI_COURIER_NOW", common::NOW)
-        .env(
-            "EDI_COURIER_FAULT",
-            format!("pause-collect-processed={}", flag.display()),
-        )
-        .current_dir(ws.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !flag.exists() {
-        assert!(started.elapsed().as_secs() < 60, "collect never paused");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    (run, flag)
+    ws.spawn_paused_at(&["collect", "--partner", PARTNER], "collect-processed")
 }
 
 /// Regression (found by an independent tester): with the configuration

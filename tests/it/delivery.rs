@@ -247,6 +247,19 @@ fn spooled_while_unreachable(sshd: &Sshd) -> (Workspace, common::workspace::Part
     (ws, reachable)
 }
 
+/// The one file waiting in the spool, one byte of it flipped (its size
+/// the same): the spool's names, and the copy's path.
+fn one_byte_flipped_in_the_spool(ws: &Workspace) -> (Vec<String>, PathBuf) {
+    let spooled = names_in(&ws.path("spool/out/acme"));
+    assert_eq!(spooled.len(), 1, "{spooled:?}");
+    let copy = ws.path("spool/out/acme").join(&spooled[0]);
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&copy, &bytes).unwrap();
+    (spooled, copy)
+}
+
 /// Regression (an independent tester's finding): a spool copy altered on
 /// disk while it waited — one byte flipped, the size the same — was
 /// uploaded, "verified by size" and recorded delivered: the partner got
@@ -258,13 +271,7 @@ fn spooled_while_unreachable(sshd: &Sshd) -> (Workspace, common::workspace::Part
 fn a_spool_copy_altered_while_it_waited_is_not_delivered() {
     let sshd = Sshd::start();
     let (ws, reachable) = spooled_while_unreachable(&sshd);
-    let spooled = names_in(&ws.path("spool/out/acme"));
-    assert_eq!(spooled.len(), 1, "{spooled:?}");
-    let copy = ws.path("spool/out/acme").join(&spooled[0]);
-    let mut bytes = std::fs::read(&copy).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&copy, &bytes).unwrap();
+    one_byte_flipped_in_the_spool(&ws);
     ws.write_config(&reachable, &ws.user.clone());
     for _ in 0..2 {
         let out = ws.submit(&[]);
@@ -393,13 +400,7 @@ fn a_file_sealed_to_a_replaced_key_that_our_key_cannot_open_is_held_not_delivere
 fn a_changed_or_missing_copy_waiting_for_a_key_change_is_reported_as_such_not_held() {
     let sshd = Sshd::start();
     let (ws, _, _) = spooled_then_key_replaced(&sshd);
-    let spooled = names_in(&ws.path("spool/out/acme"));
-    assert_eq!(spooled.len(), 1, "{spooled:?}");
-    let copy = ws.path("spool/out/acme").join(&spooled[0]);
-    let mut bytes = std::fs::read(&copy).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&copy, &bytes).unwrap();
+    let (spooled, copy) = one_byte_flipped_in_the_spool(&ws);
     for (how, said_as) in [
         ("altered", "is not the file that was sealed"),
         ("deleted", "No such file"),
