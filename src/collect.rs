@@ -579,12 +579,7 @@ impl Collect<'_> {
             {
                 // Not read again: a run killed between applying it and
                 // sealing its copy at rest left that copy plain.
-                if let Inbound::Seen {
-                    id,
-                    state: InboundState::Processed | InboundState::Duplicate,
-                    spool_path,
-                } = seen
-                {
+                if let Inbound::Seen { id, spool_path, .. } = seen {
                     // (Without an age identity there is nothing to seal to:
                     // not asked again at every listing.)
                     if !self.config.identities.is_empty() {
@@ -664,14 +659,15 @@ impl Collect<'_> {
         crash_point("collect-recorded");
         let outcome = match recorded {
             Inbound::Seen {
+                id,
                 state: InboundState::Quarantined | InboundState::Reviewed,
                 spool_path,
-                ..
             } => {
                 // Kept (sealed) under its first name already: this copy adds nothing.
                 if spool::resolve(&self.config.paths.spool, &spool_path) != local {
                     let _ = std::fs::remove_file(&local);
                 }
+                self.seal_left_plain(id, &entry.name, &spool_path).await?;
                 Collected::Held {
                     name: entry.name.clone(),
                 }
@@ -1102,6 +1098,7 @@ impl Collect<'_> {
             .ledger
             .quarantine_inbound(id, &reason.to_string(), self.now, &alerts, window)
             .await?;
+        crash_point("collect-quarantined");
         // Sealed, the copy the ledger points at now, whatever the state.
         if sealed.is_some() {
             remove_plain(local)?;
@@ -1175,13 +1172,39 @@ impl Collect<'_> {
     }
 
     /// The spool copy (`stored`, as the ledger records it) of an answer
-    /// applied before and met again: a run killed between applying it and
-    /// sealing it at rest left it plain, and it is sealed now. A copy kept
-    /// sealed (`NAME.age`) or gone is left as it is.
+    /// settled or quarantined before and met again. A run killed between
+    /// applying it and sealing it at rest left it plain: sealed now. One
+    /// killed between sealing it and removing the plain bytes left those
+    /// beside the sealed copy: removed now. Only the bytes downloaded are
+    /// touched; a copy gone is left as it is.
     async fn seal_left_plain(&self, id: i64, name: &str, stored: &str) -> Result<(), CollectError> {
         let kept = spool::resolve(&self.config.paths.spool, stored);
-        if !stored.ends_with(".age") && kept.exists() {
-            self.keep_sealed(id, name, &kept).await?;
+        // Only the bytes downloaded are ours to seal or remove: a copy
+        // swapped for others is left as it is (and refused where read).
+        let downloaded = |path: &Path| {
+            let path = path.to_owned();
+            async move {
+                let recorded = self.ledger.inbound_sha256(id).await?;
+                Ok::<_, CollectError>(
+                    recorded.is_some() && crate::sha256_file(&path).ok() == recorded,
+                )
+            }
+        };
+        match stored.strip_suffix(".age") {
+            None if kept.exists() && downloaded(&kept).await? => {
+                self.keep_sealed(id, name, &kept).await?
+            }
+            // Killed between sealing it and removing the plain bytes: the
+            // ledger points at the sealed copy, the plain one is left
+            // beside it.
+            Some(plain) if kept.exists() => {
+                let plain = spool::resolve(&self.config.paths.spool, plain);
+                if plain.exists() && downloaded(&plain).await? {
+                    remove_plain(&plain)?;
+                    tracing::info!(file = %name, "a plain copy left beside its sealed one removed");
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -285,8 +285,11 @@ impl Ledger {
         f: &NewInbound<'_>,
         at: Stamp,
     ) -> Result<Inbound, LedgerError> {
-        let when = at;
         let at = stamp(at);
+        // The row and its `response_downloaded` entry in one transaction:
+        // a run killed between them left a file recorded and later applied
+        // that the audit chain never saw downloaded.
+        let mut tx = self.begin().await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO inbound_files (partner, remote_name, remote_size, remote_mtime, spool_path, \
              sha256, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $7) \
@@ -299,9 +302,10 @@ impl Ledger {
         .bind(f.spool_path)
         .bind(f.sha256)
         .bind(&at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(query_err("recording a collected file"))?;
+        crate::fault::crash_point("collect-inserted");
         if let Some(id) = id {
             let entry = Entry {
                 action: AuditAction::ResponseDownloaded,
@@ -310,9 +314,12 @@ impl Ledger {
                 controls: None,
                 detail: f.remote_name,
             };
-            self.audit(&entry, when).await?;
+            audit::append(&mut tx, &at, &entry).await?;
+            self.commit_audited(tx, "recording a collected file")
+                .await?;
             return Ok(Inbound::New(id));
         }
+        drop(tx);
         let row = sqlx::query(
             "SELECT id, state, spool_path FROM inbound_files WHERE partner = $1 AND sha256 = $2",
         )
@@ -331,7 +338,9 @@ impl Ledger {
     /// The file a remote file with this name, size and time was collected
     /// as (for partners whose files stay on their server), or quarantined
     /// as (it stays on every partner's server until it is fixed): its id,
-    /// state and spool copy; `None` when there is none.
+    /// state and spool copy; `None` when there is none. A file only
+    /// `received` (a run killed before it was settled) is not known: it
+    /// is read again, its tries counted.
     pub async fn seen_remote(
         &self,
         partner: &str,
@@ -343,6 +352,7 @@ impl Ledger {
         let row = sqlx::query(
             "SELECT id, state, spool_path FROM inbound_files WHERE partner = $1 \
              AND remote_name = $2 AND remote_size = $3 AND remote_mtime IS NOT DISTINCT FROM $4 \
+             AND state <> 'received' \
              AND ($5 = 0 OR state IN ('quarantined', 'reviewed')) ORDER BY id LIMIT 1",
         )
         .bind(partner)
@@ -635,7 +645,8 @@ async fn finish_file(
     at: &str,
 ) -> Result<(i64, String), LedgerError> {
     sqlx::query(
-        "UPDATE inbound_files SET state = $2, content_sha256 = $3, updated_at = $4 WHERE id = $1",
+        "UPDATE inbound_files SET state = $2, content_sha256 = $3, updated_at = $4, reason = NULL \
+         WHERE id = $1",
     )
     .bind(file_id)
     .bind(state.name())

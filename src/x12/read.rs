@@ -32,7 +32,10 @@ pub enum ReadError {
     NoIsa { offset: u64 },
     #[error("at {pos}: the ISA segment is cut short ({reason})")]
     ShortIsa { pos: Position, reason: &'static str },
-    #[error("at {pos}: {found:?} is not a segment id")]
+    /// `found` and the other values below are partner-written text, kept
+    /// only as [`shown`] shows it: a value that is not a number or a short
+    /// code may be patient data in the wrong place.
+    #[error("at {pos}: {found} is not a segment id")]
     BadSegmentId { pos: Position, found: String },
     #[error("at {pos}: {segment} outside {expected}")]
     OutOfPlace {
@@ -40,7 +43,7 @@ pub enum ReadError {
         segment: String,
         expected: &'static str,
     },
-    #[error("at {pos}: {element} is {found:?}, expected {expected}")]
+    #[error("at {pos}: {element} is {found}, expected {expected}")]
     BadElement {
         pos: Position,
         element: &'static str,
@@ -54,7 +57,7 @@ pub enum ReadError {
         stated: String,
         counted: u64,
     },
-    #[error("at {pos}: {element} {found:?} does not match {opening} {expected:?}")]
+    #[error("at {pos}: {element} {found} does not match {opening} {expected}")]
     ControlMismatch {
         pos: Position,
         element: &'static str,
@@ -62,7 +65,7 @@ pub enum ReadError {
         opening: &'static str,
         expected: String,
     },
-    #[error("at {pos}: control number {element} {value:?} is used twice")]
+    #[error("at {pos}: control number {element} {value} is used twice")]
     DuplicateControl {
         pos: Position,
         element: &'static str,
@@ -503,11 +506,10 @@ impl Tokenizer {
             };
             let id = raw.get(..id_len).unwrap_or_default();
             if !is_segment_id(id, rest) {
-                // At most four characters: a misread segment may hold patient data.
+                // A misread segment may hold patient data.
                 return Err(ReadError::BadSegmentId {
                     pos,
-                    found: String::from_utf8_lossy(id.get(..id.len().min(4)).unwrap_or_default())
-                        .into_owned(),
+                    found: shown(&String::from_utf8_lossy(id), true),
                 }
                 .into());
             }
@@ -897,7 +899,7 @@ impl EnvelopeReader {
                     self.problem(ReadError::BadElement {
                         pos,
                         element: "ISA13",
-                        found: isa.control.clone(),
+                        found: shown(&isa.control, true),
                         expected: "9 digits".into(),
                     });
                 }
@@ -939,7 +941,7 @@ impl EnvelopeReader {
                     self.problem(ReadError::DuplicateControl {
                         pos,
                         element: "GS06",
-                        value: gs.control.clone(),
+                        value: shown(&gs.control, true),
                     });
                 }
                 self.groups += 1;
@@ -972,7 +974,7 @@ impl EnvelopeReader {
                     self.problem(ReadError::DuplicateControl {
                         pos,
                         element: "ST02",
-                        value: st.control.clone(),
+                        value: shown(&st.control, true),
                     });
                 }
                 self.sets += 1;
@@ -1065,7 +1067,7 @@ impl EnvelopeReader {
             self.problem(ReadError::CountMismatch {
                 pos,
                 element,
-                stated: stated.to_owned(),
+                stated: shown(stated, false),
                 counted,
             });
         }
@@ -1086,11 +1088,29 @@ impl EnvelopeReader {
             self.problem(ReadError::ControlMismatch {
                 pos,
                 element,
-                found: found.to_owned(),
+                found: shown(found, true),
                 opening,
-                expected: expected.to_owned(),
+                expected: shown(expected, true),
             });
         }
+    }
+}
+
+/// A partner-written value as an error may show it: a number (at most 20
+/// digits) or a code of at most 3 letters and digits as it is (`quoted`:
+/// in quotes); anything else only by its length, since a count, control
+/// number or segment id holding other text may be patient data in the
+/// wrong place (a name, a member id), and errors reach logs, `status`
+/// and alert mail.
+fn shown(raw: &str, quoted: bool) -> String {
+    let value = raw.trim();
+    let number = (1..=20).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
+    let code = (1..=3).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric());
+    match (number || code, quoted) {
+        (true, true) => format!("{raw:?}"),
+        (true, false) => raw.to_owned(),
+        (false, _) if value.is_empty() => "an empty value".to_owned(),
+        (false, _) => format!("a value of {} characters", raw.chars().count()),
     }
 }
 
@@ -1164,6 +1184,56 @@ mod tests {
         assert_eq!(found, ["SE01", "SE02", "GE01"]);
         let msg = env.problems[0].to_string();
         assert!(msg.contains("segment 5") && msg.contains("byte"), "{msg}");
+    }
+
+    /// Regression (an independent tester's finding): envelope errors
+    /// quoted whatever the partner wrote in a count, control number or
+    /// segment id, in full — a surname and member id in SE01 reached
+    /// `status`, logs and alert mail. Numbers and short codes are shown;
+    /// other text only by its length.
+    #[test]
+    fn envelope_errors_show_numbers_and_codes_never_other_text() {
+        let planted = "SMITH JOHN XJH123456789";
+        let bad = String::from_utf8(SMALL.to_vec())
+            .unwrap()
+            .replace("SE*3*0001", &format!("SE*{planted}*{planted}"))
+            .replace("GE*1*1", "GE*2*1")
+            .replace("000000001*0*T", "SMITHJOHN*0*T")
+            .replace("BHT*", "XJH2*");
+        let mut env = EnvelopeReader::new();
+        let mut tok = Tokenizer::new();
+        let stopped = tok
+            .feed::<ReadError>(bad.as_bytes(), true, |s| env.segment(&s).map(|_| ()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            stopped.contains("a value of 4 characters is not a segment id"),
+            "{stopped}"
+        );
+        let bad = bad.replace("XJH2*", "BHT*");
+        let mut env = EnvelopeReader::new();
+        let mut tok = Tokenizer::new();
+        tok.feed::<ReadError>(bad.as_bytes(), true, |s| env.segment(&s).map(|_| ()))
+            .unwrap();
+        env.finish();
+        let said: Vec<String> = env.problems.iter().map(|p| p.to_string()).collect();
+        let all = said.join("\n");
+        for part in ["SMITH", "JOHN", "XJH", "123456"] {
+            assert!(!all.contains(part), "{part} in {all}");
+        }
+        assert!(
+            all.contains("ISA13 is a value of 9 characters, expected 9 digits"),
+            "{all}"
+        );
+        assert!(
+            all.contains("SE01 says a value of 23 characters, but 3 were counted"),
+            "{all}"
+        );
+        assert!(
+            all.contains("SE02 a value of 23 characters does not match ST02 \"0001\""),
+            "{all}"
+        );
+        assert!(all.contains("GE01 says 2, but 1 were counted"), "{all}");
     }
 
     #[test]

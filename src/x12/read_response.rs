@@ -306,6 +306,25 @@ fn code_in<'a>(
     }
 }
 
+/// Element `n` when it has the shape of its code list (`len` characters
+/// each `ok`): a code, not text. Whatever else is there may be patient data
+/// in the wrong place, and codes are shown in `status` and `trace`.
+fn code_shaped<'a>(
+    f: &Fields<'a>,
+    n: usize,
+    element: &'static str,
+    len: std::ops::RangeInclusive<usize>,
+    ok: fn(&u8) -> bool,
+    expected: &'static str,
+) -> Result<&'a str> {
+    let v = f.text(n);
+    if len.contains(&v.len()) && v.bytes().all(|b| ok(&b)) {
+        Ok(v)
+    } else {
+        Err(bad(f, element, expected))
+    }
+}
+
 /// Reads a TA1 segment.
 pub fn read_ta1(seg: &Segment<'_>, envelope: EnvelopeRef) -> Result<Ta1> {
     let f = seg.fields();
@@ -316,7 +335,15 @@ pub fn read_ta1(seg: &Segment<'_>, envelope: EnvelopeRef) -> Result<Ta1> {
         date: f.text(2).to_owned(),
         time: f.text(3).to_owned(),
         code: code_in(&f, 4, "TA104", &["A", "E", "R"], "A, E or R")?.to_owned(),
-        note: f.text(5).to_owned(),
+        note: code_shaped(
+            &f,
+            5,
+            "TA105",
+            3..=3,
+            u8::is_ascii_digit,
+            "a 3-digit note code",
+        )?
+        .to_owned(),
     })
 }
 
@@ -767,6 +794,7 @@ fn set_procedure(f: &Fields<'_>, slot: &mut InlineText) {
 /// The elements of a CAS segment's six amounts and quantities, for errors.
 const CAS_AMOUNTS: [&str; 6] = ["CAS03", "CAS06", "CAS09", "CAS12", "CAS15", "CAS18"];
 const CAS_QUANTITIES: [&str; 6] = ["CAS04", "CAS07", "CAS10", "CAS13", "CAS16", "CAS19"];
+const CAS_REASONS: [&str; 6] = ["CAS02", "CAS05", "CAS08", "CAS11", "CAS14", "CAS17"];
 /// The elements of a PLB segment's six amounts, for errors.
 const PLB_AMOUNTS: [&str; 6] = ["PLB04", "PLB06", "PLB08", "PLB10", "PLB12", "PLB14"];
 
@@ -774,7 +802,9 @@ const PLB_AMOUNTS: [&str; 6] = ["PLB04", "PLB06", "PLB08", "PLB10", "PLB12", "PL
 /// `out` (all or none of them: a bad amount leaves `out` as it was).
 fn cas(f: &Fields<'_>, out: &mut impl Adjustments) -> Result<()> {
     let before = out.len();
-    let group = f.text(1);
+    // The 5010 835's group codes (CR left with 4010), and reason codes
+    // (code source 139) of one to five letters and digits.
+    let group = code_in(f, 1, "CAS01", &["CO", "OA", "PI", "PR"], "CO, OA, PI or PR")?;
     // Past the last element every reason is empty: stop there instead of
     // reading five absent triples (a CAS nearly always holds one).
     let count = f.count();
@@ -785,10 +815,17 @@ fn cas(f: &Fields<'_>, out: &mut impl Adjustments) -> Result<()> {
         if at > count {
             break;
         }
-        let reason = f.text(at);
-        if reason.is_empty() {
+        if f.text(at).is_empty() {
             continue;
         }
+        let reason = code_shaped(
+            f,
+            at,
+            CAS_REASONS[i],
+            1..=5,
+            u8::is_ascii_alphanumeric,
+            "a claim adjustment reason code",
+        )?;
         let parsed = money(f, at + 1, amount_element)
             .and_then(|amount| Ok((amount, opt_quantity(f, at + 2, quantity_element)?)));
         match parsed {
@@ -1321,6 +1358,62 @@ mod tests {
             !format!("{responses:?}").contains("SECRET"),
             "IK404 is dropped"
         );
+    }
+
+    /// The first error reading `text`'s body segments and TA1s gives.
+    fn first_error(text: &str) -> Option<String> {
+        let mut tok = Tokenizer::new();
+        let mut env = EnvelopeReader::new();
+        let mut reader: Option<ResponseReader> = None;
+        let mut first = None;
+        tok.feed::<ReadError>(text.as_bytes(), true, |seg| {
+            let said = match env.segment(&seg)? {
+                EnvelopeEvent::SetStart(st) => {
+                    reader = ResponseReader::for_set(&st.set_id, EnvelopeRef::default());
+                    Ok(())
+                }
+                EnvelopeEvent::Body { .. } => reader.as_mut().map_or(Ok(()), |r| r.segment(&seg)),
+                EnvelopeEvent::Ta1 => read_ta1(&seg, EnvelopeRef::default()).map(|_| ()),
+                _ => Ok(()),
+            };
+            if let (Err(e), None) = (said, &first) {
+                first = Some(e.to_string());
+            }
+            Ok(())
+        })
+        .unwrap();
+        first
+    }
+
+    /// Regression (an independent tester's finding): a denial's codes and
+    /// a TA1's note code took any text, so a member id written there was
+    /// shown in `status` and `trace` as `CO-<member id>`. Codes must have
+    /// their code list's shape; anything else sets the file aside, naming
+    /// the element, never the value.
+    #[test]
+    fn adjustment_and_note_codes_must_be_codes_not_text() {
+        let remit = |cas: &str| {
+            format!(
+                "{ISA}GS*HP*PAYER*US*20261120*1000*8*X*005010X221A1~ST*835*0001~BPR*I*0*C*NON************20261125~TRN*1*EFT123*1512345678~N1*PR*ACME~N1*PE*CLINIC*XX*1234567893~LX*1~CLP*C1*4*150*0**12*PAYER1~{cas}~SE*9*0001~GE*1*8~IEA*1*000000007~"
+            )
+        };
+        assert_eq!(first_error(&remit("CAS*CO*45*150")), None);
+        assert_eq!(first_error(&remit("CAS*CO*45*100**B7*50")), None);
+        for (cas, element) in [
+            ("CAS*XJH123456789*45*150", "CAS01"),
+            ("CAS*CO*XJH123456789*150", "CAS02"),
+            ("CAS*CO*45*100**SMITH JOHN*50", "CAS05"),
+        ] {
+            let said = first_error(&remit(cas)).unwrap_or_default();
+            assert!(said.contains(element), "{cas}: {said}");
+            for part in ["XJH", "SMITH", "123456"] {
+                assert!(!said.contains(part), "{cas}: {said}");
+            }
+        }
+        let ta1 = |note: &str| format!("{ISA}TA1*000000042*261120*0959*R*{note}~IEA*0*000000007~");
+        assert_eq!(first_error(&ta1("024")), None);
+        let said = first_error(&ta1("XJH123456789")).unwrap_or_default();
+        assert!(said.contains("TA105") && !said.contains("XJH"), "{said}");
     }
 
     #[test]

@@ -1082,6 +1082,41 @@ fn an_answer_marked_reviewed_while_a_retry_reads_it_is_not_applied() {
     );
 }
 
+/// Regression (an independent tester's finding): a collect killed after
+/// sealing a quarantined answer at rest and before removing its plain
+/// bytes left both in the spool, and later runs leave quarantined files
+/// alone: the plain copy stayed for good, through retry, review and purge.
+/// The next run that lists the file removes it, leaving the sealed copy.
+#[test]
+fn a_plain_copy_left_beside_a_sealed_quarantined_one_by_a_killed_run_is_removed() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "quarantine-killed");
+    let c = &s.claims[0];
+    let charge = c.total_charge.to_string();
+    let whole = remit_835(62, "CHK62", &[(&c.id, "1", &charge, &charge, &[])]);
+    let cut = whole.trim_end_matches(&format!("IEA*1*{:09}~", 62));
+    s.drop("no-iea.835", cut);
+    let killed = s.ws.run(
+        &["collect", "--partner", PARTNER],
+        &[("EDI_COURIER_FAULT", "collect-quarantined")],
+    );
+    assert_eq!(killed.status.code(), None, "killed");
+    let copies = || -> Vec<std::path::PathBuf> {
+        s.ws.all_files()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("no-iea.835"))
+            .collect()
+    };
+    assert_eq!(copies().len(), 2, "plain and sealed: {:?}", copies());
+    let (code, said) = s.collect();
+    assert_eq!(code, Some(0), "nothing new: {said}");
+    let kept = copies();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(age_decrypt(&s.ws.our_identity, &kept[0]), cut.as_bytes());
+    assert_eq!(s.status_json()["inbound"][0]["state"], "quarantined");
+    assert_eq!(sorted(s.statuses()), [("sent".to_owned(), 5)]);
+}
+
 #[test]
 fn an_applied_answer_that_came_plain_is_kept_sealed_in_a_private_folder() {
     use std::os::unix::fs::PermissionsExt as _;

@@ -464,6 +464,7 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
     let sshd = Sshd::start();
     for step in [
         "collect-downloaded",
+        "collect-inserted",
         "collect-recorded",
         "collect-applied",
         "collect-processed",
@@ -514,6 +515,20 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
             2,
             "{step}: processed once:\n{shown}"
         );
+        // The audit chain saw it downloaded and applied, once each (a run
+        // killed between recording the file and its entry left none).
+        let audit = ws.run(&["audit", "export"], &[]);
+        let entries = String::from_utf8_lossy(&audit.stdout).into_owned();
+        for action in ["response_downloaded", "response_applied"] {
+            assert_eq!(
+                entries
+                    .lines()
+                    .filter(|l| l.contains(&format!("\"action\":\"{action}\"")))
+                    .count(),
+                1,
+                "{step}: {action}:\n{entries}"
+            );
+        }
         // The answer came plain: its one copy is kept sealed at rest, even
         // when the run that applied it was killed before sealing it.
         let kept: Vec<_> = ws
@@ -526,6 +541,56 @@ fn kill_9_during_collect_loses_nothing_and_processes_nothing_twice() {
         assert!(
             bytes.starts_with(b"age-encryption.org/v1"),
             "{step}: kept plain: {kept:?}"
+        );
+    }
+}
+
+/// Regression (an independent tester's finding): with answers left on the
+/// partner's server (`inbound_after = "leave"`), a run killed after
+/// recording a file and before settling it left it `received`; every
+/// later run took it for known and skipped it (`nothing to collect`), and
+/// `inbound retry` refused a file not quarantined: the answer was never
+/// applied (a 277CA rejection lost, a payment never posted). A file never
+/// settled is read again by the next run, and applied once.
+#[test]
+fn kill_9_during_collect_of_answers_left_on_the_server_loses_none() {
+    let sshd = Sshd::start();
+    for step in ["collect-recorded", "collect-applied", "collect-processed"] {
+        let (ws, _) = rejected_on_the_server(
+            &sshd,
+            &format!("leave-{step}"),
+            "inbound_after = \"leave\"\n",
+        );
+        let killed = ws.run(
+            &["collect", "--partner", PARTNER],
+            &[("EDI_COURIER_FAULT", step)],
+        );
+        assert_eq!(killed.status.code(), None, "{step}: killed");
+        for run in 0..2 {
+            let out = ws.run(&["collect", "--partner", PARTNER], &[]);
+            let said = common::said(&out);
+            // 1 when this run applied the rejection, 0 after.
+            assert!(
+                out.status.code().is_some_and(|c| c < 2),
+                "{step} {run}: {said}"
+            );
+            assert_eq!(
+                ws.claim_statuses(),
+                [("rejected_999".to_owned(), 5)],
+                "{step} {run}: {said}"
+            );
+        }
+        assert_eq!(
+            names_in(&ws.partner.inbound_dir),
+            ["ACK.999"],
+            "{step}: left there"
+        );
+        let t = ws.run(&["trace", "RFM-1001"], &[]);
+        let shown = String::from_utf8_lossy(&t.stdout).into_owned();
+        assert_eq!(
+            shown.matches("AK9 R").count(),
+            1,
+            "{step}: applied once:\n{shown}"
         );
     }
 }
