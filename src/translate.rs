@@ -399,7 +399,10 @@ impl Pipeline<'_> {
         claims: impl Iterator<Item = Mapped> + Send + 'static,
         path: &Path,
     ) -> std::io::Result<impl Iterator<Item = Checked>> {
-        let scrubber = Scrubber::owned(self.profile.clone(), self.today);
+        // Every problem it makes reaches `Run::add_problems` in order (the
+        // first pass) or is only looked at for errors (`replay`).
+        let scrubber = Scrubber::owned(self.profile.clone(), self.today)
+            .listing_warnings(WARNINGS_LISTED_PER_RULE);
         let file = path.display().to_string();
         let named = file.clone();
         let scrubbed = claims.map(move |mut mapped| {
@@ -708,7 +711,9 @@ struct Run<'p> {
 impl<'p> Run<'p> {
     fn new(pipeline: &'p Pipeline<'p>) -> Self {
         Run {
-            scrubber: Scrubber::new(pipeline.profile, pipeline.today),
+            // Every problem it makes reaches `add_problems`, in order.
+            scrubber: Scrubber::new(pipeline.profile, pipeline.today)
+                .listing_warnings(WARNINGS_LISTED_PER_RULE),
             pipeline,
             report: Report::default(),
             seen: Seen::default(),
@@ -782,6 +787,7 @@ impl<'p> Run<'p> {
             .quarantine
             .as_deref()
             .map(|dir| Quarantine::new(dir, path, csv_header));
+        let mut file_at = None;
         for (
             ordinal,
             Checked {
@@ -797,7 +803,13 @@ impl<'p> Run<'p> {
                     let mut problems = Checked::problems(scrubbed, || {
                         self.scrubber.scrub(claim, &file, Some(rows))
                     });
-                    self.check_duplicate(&claim.id, &file, rows, &mut problems);
+                    // The file's place in `files`, found at its first
+                    // claim (the same for each of its claims).
+                    let at = match file_at {
+                        Some(at) => at,
+                        None => *file_at.insert(self.file_index(&file)),
+                    };
+                    self.check_duplicate(&claim.id, &file, at, rows, &mut problems);
                     if !problems.iter().any(|p| p.severity == Severity::Error) {
                         if let Some(earlier) = self.pipeline.sent_before(claim) {
                             problems.push(Problem {
@@ -908,8 +920,15 @@ impl<'p> Run<'p> {
         u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX)
     }
 
-    fn check_duplicate(&mut self, id: &str, file: &str, rows: Rows, problems: &mut Vec<Problem>) {
-        let at = self.file_index(file);
+    /// `at`: `file`'s [`Run::file_index`].
+    fn check_duplicate(
+        &mut self,
+        id: &str,
+        file: &str,
+        at: u32,
+        rows: Rows,
+        problems: &mut Vec<Problem>,
+    ) {
         let message = match self.seen.first_seen(id, (at, rows)) {
             Ok(None) => return,
             Ok(Some((first_file, first_rows))) => format!(

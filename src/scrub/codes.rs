@@ -92,14 +92,84 @@ pub const STATES: &[&str] = &[
     "WV", "WI", "WY", "AS", "GU", "MP", "PR", "VI", "FM", "MH", "PW", "AA", "AE", "AP",
 ];
 
-/// Whether `code` is one of [`STATES`]: every one is two letters, so two
-/// bytes are compared (no string comparison per state).
+/// [`STATES`] as [`ShortCodes`].
+const STATE_CODES: ShortCodes = ShortCodes::new(STATES);
+
+/// Whether `code` is one of [`STATES`] (a look-up, not a walk through them).
 pub fn is_state(code: &str) -> bool {
-    match code.as_bytes() {
-        [a, b] => STATES.iter().any(|s| s.as_bytes() == [*a, *b]),
-        _ => false,
+    STATE_CODES.has(code)
+}
+
+/// A list of codes of one or two bytes, each a digit or a capital letter,
+/// as one bit per code: whether a text is one of them is an index into
+/// the bits, not a walk through the list ([`one_of`]). Made in a `const`,
+/// held by a `const` assertion to have taken every code of its list.
+pub struct ShortCodes {
+    /// Bit `first * 37 + second` ([`code_digit`] of each byte, 0 for no
+    /// second byte).
+    bits: [u64; 22],
+    /// Every code of the list is one or two digits or capital letters
+    /// (none was left out).
+    every_code: bool,
+}
+
+/// 1–10 for `0`–`9`, 11–36 for `A`–`Z`; 0 for any other byte.
+const fn code_digit(b: u8) -> usize {
+    match b {
+        b'0'..=b'9' => (b - b'0') as usize + 1,
+        b'A'..=b'Z' => (b - b'A') as usize + 11,
+        _ => 0,
     }
 }
+
+impl ShortCodes {
+    pub const fn new(list: &[&str]) -> ShortCodes {
+        let mut bits = [0u64; 22];
+        let mut every_code = true;
+        let mut i = 0;
+        while i < list.len() {
+            let b = list[i].as_bytes();
+            let key = match b {
+                [a] if code_digit(*a) > 0 => Some(code_digit(*a) * 37),
+                [a, c] if code_digit(*a) > 0 && code_digit(*c) > 0 => {
+                    Some(code_digit(*a) * 37 + code_digit(*c))
+                }
+                _ => None,
+            };
+            match key {
+                Some(key) => bits[key / 64] |= 1 << (key % 64),
+                None => every_code = false,
+            }
+            i += 1;
+        }
+        ShortCodes { bits, every_code }
+    }
+
+    /// Whether `v` is one of the list's codes: `list.contains(&v)`.
+    #[inline]
+    pub fn has(&self, v: &str) -> bool {
+        let key = match *v.as_bytes() {
+            [a] if code_digit(a) > 0 => code_digit(a) * 37,
+            [a, b] if code_digit(a) > 0 && code_digit(b) > 0 => code_digit(a) * 37 + code_digit(b),
+            _ => return false,
+        };
+        self.bits
+            .get(key / 64)
+            .is_some_and(|w| (w >> (key % 64)) & 1 == 1)
+    }
+}
+
+/// [`PLACES_OF_SERVICE`], [`CLAIM_FILING`] and [`RELATIONSHIPS`] as
+/// [`ShortCodes`] (each claim looks up one or more of them).
+pub const PLACE_OF_SERVICE_CODES: ShortCodes = ShortCodes::new(PLACES_OF_SERVICE);
+pub const CLAIM_FILING_CODES: ShortCodes = ShortCodes::new(CLAIM_FILING);
+pub const RELATIONSHIP_CODES: ShortCodes = ShortCodes::new(RELATIONSHIPS);
+const _: () = assert!(
+    STATE_CODES.every_code
+        && PLACE_OF_SERVICE_CODES.every_code
+        && CLAIM_FILING_CODES.every_code
+        && RELATIONSHIP_CODES.every_code
+);
 
 /// PAT01 / SBR02 individual relationship codes of the 5010 837.
 pub const RELATIONSHIPS: &[&str] = &["01", "18", "19", "20", "21", "39", "40", "53", "G8"];
@@ -350,6 +420,37 @@ mod tests {
                     "{list:?} {v:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn short_codes_say_what_contains_says() {
+        let lists: [(&[&str], &ShortCodes); 4] = [
+            (PLACES_OF_SERVICE, &PLACE_OF_SERVICE_CODES),
+            (CLAIM_FILING, &CLAIM_FILING_CODES),
+            (RELATIONSHIPS, &RELATIONSHIP_CODES),
+            (STATES, &STATE_CODES),
+        ];
+        let one = ShortCodes::new(&["1", "7", "A", "Z9", "09"]);
+        let mut values: Vec<Vec<u8>> = vec![vec![], b"111".to_vec(), b"G8 ".to_vec()];
+        for a in 0..=255u8 {
+            values.push(vec![a]);
+            for b in 0..=255u8 {
+                values.push(vec![a, b]);
+            }
+        }
+        for v in &values {
+            let Ok(v) = std::str::from_utf8(v) else {
+                continue;
+            };
+            for (list, codes) in lists {
+                assert_eq!(codes.has(v), list.contains(&v), "{list:?} {v:?}");
+            }
+            assert_eq!(
+                one.has(v),
+                ["1", "7", "A", "Z9", "09"].contains(&v),
+                "{v:?}"
+            );
         }
     }
 

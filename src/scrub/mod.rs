@@ -42,6 +42,8 @@ pub struct Scrubber<'p> {
     forbidden: [bool; 256],
     /// Billing providers and providers already found quiet (see [`Quiet`]).
     quiet: std::sync::Mutex<Quiet>,
+    /// Some(n): see [`Scrubber::listing_warnings`].
+    listed: Option<u64>,
 }
 
 /// The billing provider (often a map's constant) and the rendering or
@@ -65,6 +67,35 @@ struct Quiet {
     /// How many times a billing provider was held (see `HELD_BILLING`) and
     /// then not kept.
     held_in_vain: usize,
+    /// Warnings made so far, by rule (see [`Scrubber::listing_warnings`]).
+    warned: Warned,
+}
+
+/// How many warnings of each rule a scrubber made, counted for a caller
+/// that lists only the first `limit` of a rule (see
+/// [`Scrubber::listing_warnings`]).
+#[derive(Default)]
+struct Warned {
+    limit: u64,
+    rules: Vec<(&'static str, u64)>,
+}
+
+impl Warned {
+    /// Counts one more warning of `rule`; whether it is past the limit.
+    fn past_limit(&mut self, rule: &'static str) -> bool {
+        let n = match self.rules.iter_mut().find(|(r, _)| *r == rule) {
+            Some((_, n)) => n,
+            None => {
+                self.rules.push((rule, 0));
+                match self.rules.last_mut() {
+                    Some((_, n)) => n,
+                    None => return false,
+                }
+            }
+        };
+        *n += 1;
+        *n > self.limit
+    }
 }
 
 /// How many quiet billing providers and providers are kept: a batch with
@@ -167,6 +198,9 @@ struct Findings<'a> {
     /// end, if there are any (most claims have none, and need no label).
     claim: Option<String>,
     problems: Vec<Problem>,
+    /// The scrubber's warnings by rule, when its caller lists only the
+    /// first of each rule (see [`Scrubber::listing_warnings`]).
+    warned: Option<Warned>,
 }
 
 impl Findings<'_> {
@@ -186,7 +220,11 @@ impl Findings<'_> {
         self.push(Severity::Error, field.text(), rule, message.into());
     }
 
-    fn warn(&mut self, field: At, rule: &str, message: impl Into<String>) {
+    fn warn(&mut self, field: At, rule: &'static str, message: impl Into<String>) {
+        if self.warned.as_mut().is_some_and(|w| w.past_limit(rule)) {
+            self.problems.push(counted_warning(rule));
+            return;
+        }
         self.push(Severity::Warning, field.text(), rule, message.into());
     }
 
@@ -210,7 +248,21 @@ impl<'p> Scrubber<'p> {
             today,
             forbidden: profile.envelope.delimiters.forbidden_table(),
             quiet: Default::default(),
+            listed: None,
         }
+    }
+
+    /// For a caller that hands every problem this scrubber returns, from
+    /// one thread and in the order they were made, to one report that
+    /// lists only the first `limit` warnings of each rule and counts the
+    /// rest (`translate`'s `Run::add_problems`, with
+    /// [`crate::report::WARNINGS_LISTED_PER_RULE`]): a warning past the
+    /// first `limit` of its rule made here is past them in that report too,
+    /// so it is made bare, as only its count is kept there (see
+    /// [`counted_warning`]). Nothing else of what is returned changes.
+    pub fn listing_warnings(mut self, limit: u64) -> Self {
+        self.listed = Some(limit);
+        self
     }
 
     /// A scrubber holding its own copy of the profile, to scrub on a
@@ -223,6 +275,7 @@ impl<'p> Scrubber<'p> {
             today,
             forbidden,
             quiet: Default::default(),
+            listed: None,
         }
     }
 
@@ -237,11 +290,18 @@ impl<'p> Scrubber<'p> {
             rows,
             claim: (!self.clean(&claim.id)).then(|| claim_label(&claim.id)),
             problems: Vec::new(),
+            warned: None,
         };
         let label_later = f.claim.is_none();
         // A scrubber shared between threads: whoever does not get the lock
-        // checks every provider, as if none were known.
+        // checks every provider, as if none were known (and makes every
+        // warning in full).
         let mut quiet = self.quiet.try_lock().ok();
+        if let (Some(limit), Some(q)) = (self.listed, quiet.as_deref_mut()) {
+            let mut warned = std::mem::take(&mut q.warned);
+            warned.limit = limit;
+            f.warned = Some(warned);
+        }
         let known = quiet.as_deref().map_or(Providers::default(), |q| {
             let other = |p: &Option<Provider>| p.as_ref().is_some_and(|p| q.providers.contains(p));
             Providers {
@@ -304,13 +364,14 @@ impl<'p> Scrubber<'p> {
                 .chain(&mut claim.admitting_diagnosis)
                 .chain(&mut claim.visit_reasons)
             {
-                if let Some(bare) = icd10_undotted(dx).filter(|_| icd10_shape(dx)) {
-                    *dx = bare;
-                }
+                undot(dx);
             }
         }
         let quiet_rules = self.claim_rules(claim, known, &mut f);
         if let Some(q) = quiet.as_deref_mut() {
+            if let Some(warned) = f.warned.take() {
+                q.warned = warned;
+            }
             if !known.billing
                 && quiet_texts.billing
                 && quiet_rules.billing
@@ -343,9 +404,9 @@ impl<'p> Scrubber<'p> {
             let rule = format!("partner:{}", self.profile.name);
             f.push(Severity::Error, breach.field, &rule, breach.message);
         }
-        if label_later && !f.problems.is_empty() {
+        if label_later && f.problems.iter().any(|p| !is_counted_warning(p)) {
             let label = Some(claim_label(&claim.id)).filter(|c| !c.is_empty());
-            for p in &mut f.problems {
+            for p in f.problems.iter_mut().filter(|p| !is_counted_warning(p)) {
                 p.claim.clone_from(&label);
             }
         }
@@ -571,7 +632,7 @@ impl<'p> Scrubber<'p> {
         let s = &c.subscriber;
         f.required(at("subscriber.member_id"), &s.member_id);
         f.required(at("subscriber.last_name"), &s.last_name);
-        if !one_of(CLAIM_FILING, &s.claim_filing) {
+        if !CLAIM_FILING_CODES.has(&s.claim_filing) {
             f.error(
                 at("subscriber.claim_filing"),
                 "code",
@@ -598,7 +659,7 @@ impl<'p> Scrubber<'p> {
                 self.address(f, "subscriber.address", s.address.as_ref(), false);
             }
             Some(p) => {
-                if !one_of(RELATIONSHIPS, &p.relationship) || p.relationship == "18" {
+                if !RELATIONSHIP_CODES.has(&p.relationship) || p.relationship == "18" {
                     f.error(
                         at("patient.relationship"),
                         "code",
@@ -644,7 +705,7 @@ impl<'p> Scrubber<'p> {
                     "required",
                     "is required on a professional claim",
                 ),
-                Some(p) if !one_of(PLACES_OF_SERVICE, p) => f.error(
+                Some(p) if !PLACE_OF_SERVICE_CODES.has(p) => f.error(
                     at("place_of_service"),
                     "place-of-service",
                     "is not a CMS place-of-service code",
@@ -756,14 +817,14 @@ impl<'p> Scrubber<'p> {
             f.required(at_o("payer_id"), &o.payer_id);
             f.required(at_o("subscriber_last_name"), &o.subscriber_last_name);
             f.required(at_o("subscriber_member_id"), &o.subscriber_member_id);
-            if !one_of(RELATIONSHIPS, &o.relationship) {
+            if !RELATIONSHIP_CODES.has(&o.relationship) {
                 f.error(
                     at_o("relationship"),
                     "code",
                     "is not an individual relationship code",
                 );
             }
-            if !one_of(CLAIM_FILING, &o.claim_filing) {
+            if !CLAIM_FILING_CODES.has(&o.claim_filing) {
                 f.error(
                     at_o("claim_filing"),
                     "code",
@@ -942,7 +1003,7 @@ impl<'p> Scrubber<'p> {
             }
             if not_above_zero(l.units) {
                 f.error(line_at(i, "units"), "units", "must be more than zero");
-            } else if r_digits(l.units) > R_QUANTITY {
+            } else if past_r_quantity(l.units) {
                 f.error(
                     line_at(i, "units"),
                     "units",
@@ -950,7 +1011,7 @@ impl<'p> Scrubber<'p> {
                 );
             }
             if let Some(pos) = &l.place_of_service {
-                if !one_of(PLACES_OF_SERVICE, pos) {
+                if !PLACE_OF_SERVICE_CODES.has(pos) {
                     f.error(
                         line_at(i, "place_of_service"),
                         "place-of-service",
@@ -1154,6 +1215,26 @@ impl<'p> Scrubber<'p> {
     }
 }
 
+/// A warning of `rule` its report only counts (see
+/// [`Scrubber::listing_warnings`]): its severity and rule, nothing else (no
+/// file, rows, claim, field or message to make, move and free).
+fn counted_warning(rule: &'static str) -> Problem {
+    Problem {
+        severity: Severity::Warning,
+        file: String::new(),
+        rows: None,
+        claim: None,
+        field: String::new(),
+        rule: rule.to_owned(),
+        message: String::new(),
+    }
+}
+
+/// Made by [`counted_warning`]: every other problem names its field.
+fn is_counted_warning(p: &Problem) -> bool {
+    p.field.is_empty() && p.severity == Severity::Warning
+}
+
 /// How reports, problems and messages name a claim: by its id, trimmed —
 /// unless the id holds a payment card number, which is shown only by its
 /// last four digits (the rejected copy of the input still has it whole).
@@ -1219,6 +1300,23 @@ fn not_above_zero(d: Decimal) -> bool {
 
 /// The most digits an X12 quantity (R 1/15: SV104, SV205, CTP04) holds.
 const R_QUANTITY: usize = 15;
+
+/// An ICD-10-CM code of good shape loses its dot, in place: what
+/// [`icd10_undotted`] makes, without a new string.
+fn undot(dx: &mut String) {
+    // Most codes come without a dot (the map drops it): the shape is
+    // looked at only when there is one.
+    if dx.contains('.') && icd10_shape(dx) {
+        dx.retain(|c| c != '.');
+    }
+}
+
+/// `r_digits(d) > R_QUANTITY`: a mantissa under 10^15 has at most 15
+/// digits, and normalising only drops some, so `r_digits` is asked only
+/// of larger ones.
+fn past_r_quantity(d: Decimal) -> bool {
+    d.mantissa().unsigned_abs() >= 10u128.pow(R_QUANTITY as u32) && r_digits(d) > R_QUANTITY
+}
 
 /// The significant digits a decimal is written with in X12 (no sign, no
 /// point, no trailing zeros after the point), counted without writing it.
@@ -1530,6 +1628,165 @@ mod tests {
     /// Problems name the claim by the label of its id as it came, whether
     /// that label is made at once (an id the scrubber changes) or at the
     /// end (a clean id, left as it was).
+    /// A report as `translate`'s `Run::add_problems` makes it, listing at
+    /// most `limit` warnings of a rule: what is listed, and what is only
+    /// counted, by rule.
+    fn reported(
+        problems: impl IntoIterator<Item = Problem>,
+        limit: u64,
+    ) -> (Vec<Problem>, std::collections::BTreeMap<String, u64>) {
+        let (mut listed, mut counted) = (Vec::new(), std::collections::BTreeMap::new());
+        let mut seen = std::collections::HashMap::new();
+        for p in problems {
+            if p.severity == Severity::Warning {
+                let n = seen.entry(p.rule.clone()).or_insert(0);
+                *n += 1;
+                if *n > limit {
+                    *counted.entry(p.rule).or_insert(0) += 1;
+                    continue;
+                }
+            }
+            listed.push(p);
+        }
+        (listed, counted)
+    }
+
+    #[test]
+    fn warnings_past_the_listed_ones_are_made_bare_and_reported_as_before() {
+        let profile = Profile::sandbox().unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        for limit in [0, 1, 2, 5, 100] {
+            let listing = Scrubber::new(&profile, today).listing_warnings(limit);
+            let full = Scrubber::new(&profile, today);
+            let (mut from_listing, mut from_full) = (Vec::new(), Vec::new());
+            let mut bare = 0;
+            for n in 0..12 {
+                let mut c = base(ClaimKind::Professional);
+                if n % 2 == 0 {
+                    c.subscriber.last_name = "NU\u{d1}EZ".into();
+                }
+                if n % 3 == 0 {
+                    c.subscriber.first_name = Some("JOS\u{c9}".into());
+                }
+                if n % 4 == 0 {
+                    c.note = Some(format!("{}*", "N".repeat(90)));
+                }
+                if n % 5 == 0 {
+                    c.id = format!(" RFM-{n}-LONGER-THAN-TWENTY ");
+                }
+                if n % 6 == 1 {
+                    c.subscriber.claim_filing = "??".into();
+                }
+                let mut again = c.clone();
+                let got = listing.scrub(
+                    &mut c,
+                    "f.csv",
+                    Some(Rows {
+                        first: n + 2,
+                        last: n + 2,
+                    }),
+                );
+                let want = full.scrub(
+                    &mut again,
+                    "f.csv",
+                    Some(Rows {
+                        first: n + 2,
+                        last: n + 2,
+                    }),
+                );
+                assert_eq!(c, again, "claim {n}: normalised the same");
+                // The same problems in number, severity and rule, one by one.
+                let shape = |p: &Problem| (p.severity, p.rule.clone());
+                assert_eq!(
+                    got.iter().map(shape).collect::<Vec<_>>(),
+                    want.iter().map(shape).collect::<Vec<_>>(),
+                    "claim {n}"
+                );
+                bare += got.iter().filter(|p| is_counted_warning(p)).count();
+                from_listing.extend(got);
+                from_full.extend(want);
+            }
+            assert_eq!(
+                reported(from_listing, limit),
+                reported(from_full, limit),
+                "limit {limit}"
+            );
+            if limit < 5 {
+                assert!(bare > 0, "limit {limit}: some warnings made bare");
+            }
+        }
+    }
+
+    #[test]
+    fn diagnoses_are_undotted_in_place_as_icd10_undotted_makes_them() {
+        let mut codes: Vec<String> = [
+            "J45.909",
+            "J45909",
+            "U07.1",
+            "M62.830",
+            "Z00.00",
+            "A.1",
+            "J4.5",
+            "J45.",
+            ".J45",
+            "J45..9",
+            "J45.9.",
+            "",
+            ".",
+            "\u{e9}45.1",
+            "J45.90909",
+            "j45.909",
+            "J45.9\u{e9}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let alphabet = b"J4509.Z";
+        let mut next = crate::testing::xorshift(0x0d07_0d07_0d07_0001);
+        for _ in 0..5_000 {
+            let len = (next() % 10) as usize;
+            let t: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            codes.push(String::from_utf8(t).unwrap());
+        }
+        for code in codes {
+            let expected = icd10_undotted(&code)
+                .filter(|_| icd10_shape(&code))
+                .unwrap_or_else(|| code.clone());
+            let mut dx = code.clone();
+            undot(&mut dx);
+            assert_eq!(dx, expected, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn units_past_the_r_quantity_are_found_as_r_digits_finds_them() {
+        let mut next = crate::testing::xorshift(0x0a11_d161_7500_0001);
+        let mut units = Vec::new();
+        for m in [
+            0_i64,
+            1,
+            999_999_999_999_999,
+            1_000_000_000_000_000,
+            1_000_000_000_000_001,
+            9_999_999_999_999_990,
+            i64::MAX,
+        ] {
+            for scale in 0..=8 {
+                units.push(Decimal::new(m, scale));
+                units.push(Decimal::new(-m, scale));
+            }
+        }
+        for _ in 0..20_000 {
+            let m = (next() >> (next() % 64)) as i64;
+            units.push(Decimal::new(m, (next() % 10) as u32));
+        }
+        for d in units {
+            assert_eq!(past_r_quantity(d), r_digits(d) > R_QUANTITY, "{d}");
+        }
+    }
+
     #[test]
     fn problems_name_the_claim_by_the_id_it_came_with() {
         let profile = Profile::sandbox().unwrap();
@@ -1593,6 +1850,7 @@ mod tests {
                     rows: None,
                     claim: None,
                     problems: Vec::new(),
+                    warned: None,
                 };
                 let fast_clean = scrubber.visit(field, class, &mut fast_text, &mut fast);
                 let mut full_text = t.clone();
@@ -1601,6 +1859,7 @@ mod tests {
                     rows: None,
                     claim: None,
                     problems: Vec::new(),
+                    warned: None,
                 };
                 let full_clean = scrubber.clean(&full_text);
                 let full_clean =
