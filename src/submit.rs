@@ -1974,11 +1974,16 @@ impl Submit<'_> {
                 }
                 let held = Held::SealedToOldKeys;
                 tracing::warn!(file = %file.name, %held, "sealed to keys the partner no longer has; not uploaded");
+                let why = match self.partner.seal {
+                    Seal::Age(_) => "only the old keys open it, and ours does not, so it cannot be sealed again to the new ones",
+                    // Only age files are sealed again, to age keys.
+                    Seal::OpenPgp(_) | Seal::None => "the partner's files are no longer sealed with age, and a waiting file is sealed again only to age keys",
+                };
                 self.ledger
                     .hold_file(
                         file.id,
                         held,
-                        "sealed to keys the partner's config no longer names: not uploaded (only the old keys open it, and ours does not, so it cannot be sealed again to the new ones); it goes once those are the partner's keys again (README, Sealing)",
+                        &format!("sealed to keys the partner's config no longer names: not uploaded ({why}); it goes once those are the partner's keys again (README, Sealing)"),
                         self.now,
                     )
                     .await?;

@@ -446,6 +446,44 @@ fn clinic_sent_over_openpgp(sshd: &Sshd, passphrase: &str) -> (Parties, Workspac
     (p, ws)
 }
 
+/// Regression (an independent tester's finding): an 837 spooled for an age
+/// partner that then moved to OpenPGP was held saying our key cannot open
+/// it — it can; a waiting file is sealed again only to age keys. The hold
+/// now says so.
+#[test]
+fn a_file_waiting_while_its_partner_moves_from_age_to_openpgp_is_held_saying_why() {
+    let sshd = Sshd::start();
+    let p = parties("");
+    let ws = Workspace::new(&sshd);
+    let reachable = ws.partner.clone();
+    let mut away = reachable.clone();
+    away.port = common::sshd::free_port();
+    away.attempts = 1;
+    ws.write_config(&away, &ws.user.clone());
+    ws.drop_export(
+        &common::root().join("examples/clinic-claims.csv"),
+        "clinic.csv",
+    );
+    let out = ws.submit(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "unreachable: {}",
+        common::said(&out)
+    );
+    ws.write_config(&reachable, &ws.user.clone());
+    openpgp_config(&ws, &p);
+    let out = ws.submit(&[]);
+    let said = common::said(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(names_in(&ws.partner.outbound_dir).is_empty(), "{said}");
+    let status = common::said(&ws.run(&["status"], &[]));
+    assert!(
+        status.contains("no longer sealed with age") && !status.contains("ours does not"),
+        "{status}"
+    );
+}
+
 /// A 999 accepting our group 1, set 0001.
 fn ack_999(control: u32) -> String {
     format!(
