@@ -1040,7 +1040,11 @@ fn two_retries_of_one_quarantined_answer_at_once_apply_and_audit_it_once() {
         sorted(s.statuses()),
         [("paid".to_owned(), 1), ("sent".to_owned(), 4)]
     );
-    assert_eq!(s.status_json()["inbound"][0]["state"], "processed");
+    let file = &s.status_json()["inbound"][0];
+    assert_eq!(file["state"], "processed");
+    // Applied: the quarantine's reason is history (the audit chain's), not
+    // what `status` says of it now.
+    assert!(file["reason"].is_null(), "{file}");
     let actions = audited(&s, "slow.835");
     assert_eq!(
         actions.iter().filter(|a| *a == "response_applied").count(),
