@@ -1191,7 +1191,9 @@ impl Collect<'_> {
             }
         };
         match stored.strip_suffix(".age") {
-            None if kept.exists() && downloaded(&kept).await? => {
+            // (The head first: an answer the partner sealed is kept as it
+            // came, and is not hashed again at every listing.)
+            None if kept.exists() && !sealed_already(&kept) && downloaded(&kept).await? => {
                 self.keep_sealed(id, name, &kept).await?
             }
             // Killed between sealing it and removing the plain bytes: the
@@ -1248,6 +1250,13 @@ fn sealed_content_sha256(ids: &Identities, local: &Path) -> std::io::Result<Opti
 }
 
 /// Removes a spool copy's plain bytes once its sealed copy is in place.
+/// Whether a spool copy starts as an age file (unreadable: not).
+fn sealed_already(path: &Path) -> bool {
+    std::fs::File::open(path)
+        .and_then(|f| crypt::looks_sealed(std::io::BufReader::new(f)))
+        .unwrap_or(false)
+}
+
 fn remove_plain(local: &Path) -> Result<(), CollectError> {
     std::fs::remove_file(local).map_err(|source| CollectError::Spool {
         path: local.to_owned(),
