@@ -114,8 +114,12 @@ pub struct CsvClaims<R: Read> {
 /// Once the reader's claims got cheaper (the billing provider shared, the
 /// draft not cloned), 1 of 4 left it at 497 M of 972 M, and 2 of 7 gives
 /// reader 479 M, builder-scrubber 281 M, writer 213 M (1 of 3: reader
-/// 457 M, the other two 517 M).
-const DEFER_OF: (u64, u64) = (2, 7);
+/// 457 M, the other two 517 M). With text fields put straight into the
+/// draft and cells found as pairs, 2 of 7 gave reader 416 M, builder-
+/// scrubber 237 M, writer 172 M; 1 of 3 gives reader 398 M, the other two
+/// 428 M: the split for when the scrubber and writer get cheaper (their
+/// core then about even with the reader's).
+const DEFER_OF: (u64, u64) = (1, 3);
 
 /// What turns a claim's rows into the model: the map with its columns
 /// resolved against the header. Shared with the thread that finishes the
@@ -1132,7 +1136,7 @@ impl<R: Read + Send + 'static> CsvClaims<R> {
     /// The claims, read and typed on a thread of their own while the
     /// caller's thread builds each into the model (and scrubs and writes
     /// it): the two halves of the work overlap on two cores. To share the
-    /// work evenly, the caller's thread also types a quarter of the claims'
+    /// work evenly, the caller's thread also types a share of the claims'
     /// values ([`DEFER_OF`]). Same claims,
     /// same order, same errors as iterating directly. Claims handed back
     /// through the [`Recycle`] are freed on the reading thread, which

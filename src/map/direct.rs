@@ -1120,6 +1120,9 @@ pub(crate) struct Compiled {
     /// Whether `base` holds nothing but the kind.
     bare: bool,
     line_base: LineDraft,
+    /// Whether `line_base` is empty (no line constants): a line starts from
+    /// a default draft rather than a clone of it.
+    line_bare: bool,
     claim: Vec<Step<ClaimSet, ClaimDraft>>,
     line: Vec<Step<Set<LineDraft>, LineDraft>>,
 }
@@ -1196,12 +1199,14 @@ impl Compiled {
             steps.push(Step { field: i, how, put });
         }
         let mut line_base = LineDraft::default();
+        let mut line_constants = 0;
         let mut line_steps = Vec::new();
         for (i, (spec, set)) in line.iter().zip(&direct.line).enumerate() {
             let conditional = *line_when.get(i)?;
             let how = match how_of(spec, conditional) {
                 Ok((_, Some(v))) => {
                     set(&mut line_base, v)?;
+                    line_constants += 1;
                     continue;
                 }
                 Ok((how, None)) => how,
@@ -1242,6 +1247,7 @@ impl Compiled {
             bare,
             billing,
             line_base,
+            line_bare: line_constants == 0,
             claim: steps,
             line: line_steps,
         })
@@ -1309,7 +1315,11 @@ impl Compiled {
         }
         let mut lines = Vec::with_capacity(rows.len());
         for row in rows {
-            let mut l = self.line_base.clone();
+            let mut l = if self.line_bare {
+                LineDraft::default()
+            } else {
+                self.line_base.clone()
+            };
             for step in &self.line {
                 let spec = line.get(step.field)?;
                 if !line_on(step.field, row) {

@@ -793,6 +793,10 @@ impl FieldSpec {
     /// type `text`): what [`FieldSpec::scalar`] gives as `Val::Text`, the
     /// string itself, made once.
     pub(crate) fn text(&self, raw: &str) -> Result<Option<String>, ValueError> {
+        if raw.is_empty() {
+            // No step makes text of nothing: what is left is the default.
+            return Ok(self.default.clone());
+        }
         if self.bare {
             let v = trim(raw);
             return Ok((!v.is_empty()).then(|| v.to_owned()));
