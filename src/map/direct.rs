@@ -480,8 +480,9 @@ struct LineDraft {
 }
 
 impl LineDraft {
-    fn finish(self) -> Option<ServiceLine> {
-        let procedure = match self.procedure {
+    /// The line (members taken out of the draft, which is not moved).
+    fn finish(&mut self) -> Option<ServiceLine> {
+        let procedure = match self.procedure.take() {
             Some(p) => Some(Procedure {
                 qualifier: p.qualifier.unwrap_or_else(|| "HC".to_owned()),
                 code: p.code?,
@@ -489,7 +490,7 @@ impl LineDraft {
             }),
             None => None,
         };
-        let drug = match self.drug {
+        let drug = match self.drug.take() {
             Some(d) => Some(crate::model::Drug {
                 ndc: d.ndc?,
                 quantity: d.quantity?,
@@ -499,15 +500,15 @@ impl LineDraft {
         };
         Some(ServiceLine {
             procedure,
-            revenue_code: self.revenue_code,
+            revenue_code: self.revenue_code.take(),
             charge: self.charge?,
             units: self.units?,
-            unit_basis: self.unit_basis.unwrap_or_else(|| "UN".to_owned()),
-            place_of_service: self.place_of_service,
+            unit_basis: self.unit_basis.take().unwrap_or_else(|| "UN".to_owned()),
+            place_of_service: self.place_of_service.take(),
             service_date: self.service_date,
             service_date_end: self.service_date_end,
-            diagnosis_pointers: self.diagnosis_pointers.unwrap_or_default(),
-            line_control_number: self.line_control_number,
+            diagnosis_pointers: self.diagnosis_pointers.take().unwrap_or_default(),
+            line_control_number: self.line_control_number.take(),
             drug,
         })
     }
@@ -937,6 +938,82 @@ fn claim_slot(target: &str) -> Option<Slot<ClaimDraft>> {
     })
 }
 
+/// Where an amount member of a draft is ([`Put::Dec`]).
+type DecSlot<D> = fn(&mut D) -> &mut Option<Decimal>;
+/// Where a date member of a draft is ([`Put::Date`]).
+type DateSlot<D> = fn(&mut D) -> &mut Option<NaiveDate>;
+
+/// The amount slot of a claim target whose setter reads it by [`dec`] or
+/// [`opt_dec`] (both put `Some` of a non-negative amount).
+fn claim_dec_slot(target: &str) -> Option<DecSlot<ClaimDraft>> {
+    Some(match target {
+        "total_charge" => |d| &mut d.total_charge,
+        "other_payers.paid_amount" => |d| &mut op(d).paid_amount,
+        _ => return None,
+    })
+}
+
+/// The date slot of a claim target whose setter reads it by [`date`].
+fn claim_date_slot(target: &str) -> Option<DateSlot<ClaimDraft>> {
+    Some(match target {
+        "statement_from" => |d| &mut d.statement_from,
+        "statement_to" => |d| &mut d.statement_to,
+        "admission.date" => |d| &mut adm(d).date,
+        "accident_date" => |d| &mut d.accident_date,
+        "onset_date" => |d| &mut d.onset_date,
+        "initial_treatment_date" => |d| &mut d.initial_treatment_date,
+        "subscriber.birth_date" => |d| &mut sub(d).birth_date,
+        "patient.birth_date" => |d| &mut pat(d).birth_date,
+        "other_payers.adjudication_date" => |d| &mut op(d).adjudication_date,
+        _ => return None,
+    })
+}
+
+/// The amount slot of a line target (as [`claim_dec_slot`]).
+fn line_dec_slot(target: &str) -> Option<DecSlot<LineDraft>> {
+    Some(match target {
+        "charge" => |l| &mut l.charge,
+        "units" => |l| &mut l.units,
+        "drug.quantity" => |l| &mut drug(l).quantity,
+        _ => return None,
+    })
+}
+
+/// The date slot of a line target (as [`claim_date_slot`]).
+fn line_date_slot(target: &str) -> Option<DateSlot<LineDraft>> {
+    Some(match target {
+        "service_date" => |l| &mut l.service_date,
+        "service_date_end" => |l| &mut l.service_date_end,
+        _ => return None,
+    })
+}
+
+/// How a one-column field of another type than text is put: an amount or
+/// a date into its slot when it has one, else through its setter.
+fn typed_put<S: Copy, D>(set: S, dec: Option<DecSlot<D>>, date: Option<DateSlot<D>>) -> Put<S, D> {
+    match (dec, date) {
+        (Some(slot), _) => Put::Dec(slot, set),
+        (_, Some(slot)) => Put::Date(slot, set),
+        _ => Put::Val(set),
+    }
+}
+
+/// An amount or date value put straight into its slot when its setter
+/// would take it as it is; `Err(v)`: the value, for the setter.
+fn put_typed<S, D>(put: Put<S, D>, d: &mut D, v: Val) -> Result<(), Val> {
+    match (put, v) {
+        (Put::Dec(slot, _), Val::Dec(x)) if !x.is_sign_negative() => {
+            *slot(d) = Some(x);
+            Ok(())
+        }
+        (Put::Date(slot, _), Val::Date(x)) if (0..=9999).contains(&x.year()) => {
+            *slot(d) = Some(x);
+            Ok(())
+        }
+        (_, v) => Err(v),
+    }
+}
+
 /// The text slot of a line target (as [`claim_slot`]).
 fn line_slot(target: &str) -> Option<Slot<LineDraft>> {
     slots!(LineDraft, target, {
@@ -1042,6 +1119,13 @@ enum Put<S, D> {
     Pointers(Pointers<D>),
     /// A text, straight into its slot ([`Slot`]).
     Slot(Slot<D>),
+    /// An amount the setter would take as it is (not negative: [`dec`])
+    /// straight into its slot; any other value through the setter.
+    Dec(DecSlot<D>, S),
+    /// A date the setter would take as it is (a four-digit year:
+    /// [`date`]) straight into its slot; any other value through the
+    /// setter.
+    Date(DateSlot<D>, S),
 }
 
 impl<S: Copy, D> Clone for Put<S, D> {
@@ -1194,6 +1278,11 @@ impl Compiled {
                     Some(slot) => Put::Slot(slot),
                     None => Put::Val(*set),
                 },
+                (How::One(_), _) => typed_put(
+                    *set,
+                    claim_dec_slot(&spec.target),
+                    claim_date_slot(&spec.target),
+                ),
                 _ => Put::Val(*set),
             };
             steps.push(Step { field: i, how, put });
@@ -1220,6 +1309,11 @@ impl Compiled {
                     Some(slot) => Put::Slot(slot),
                     None => Put::Val(*set),
                 },
+                (How::One(_), _, _) => typed_put(
+                    *set,
+                    line_dec_slot(&spec.target),
+                    line_date_slot(&spec.target),
+                ),
                 _ => Put::Val(*set),
             };
             line_steps.push(Step { field: i, how, put });
@@ -1309,6 +1403,11 @@ impl Compiled {
             };
             match (v, step.put) {
                 (Some(v), Put::Val(set)) => set.set(&mut d, v)?,
+                (Some(v), put @ (Put::Dec(_, set) | Put::Date(_, set))) => {
+                    if let Err(v) = put_typed(put, &mut d, v) {
+                        set.set(&mut d, v)?;
+                    }
+                }
                 (Some(_), _) => return None,
                 (None, _) => {}
             }
@@ -1352,11 +1451,18 @@ impl Compiled {
                             }
                             continue;
                         }
-                        Put::Val(_) | Put::Slot(_) => vals_of(spec, row, ats)?,
+                        Put::Val(_) | Put::Slot(_) | Put::Dec(..) | Put::Date(..) => {
+                            vals_of(spec, row, ats)?
+                        }
                     },
                 };
                 match (v, step.put) {
                     (Some(v), Put::Val(set)) => set(&mut l, v)?,
+                    (Some(v), put @ (Put::Dec(_, set) | Put::Date(_, set))) => {
+                        if let Err(v) = put_typed(put, &mut l, v) {
+                            set(&mut l, v)?;
+                        }
+                    }
                     (Some(_), _) => return None,
                     (None, _) => {}
                 }
@@ -1604,6 +1710,69 @@ mod tests {
             }
         }
         assert_eq!(slots, 89);
+        // Amounts and dates: the slot takes what the setter takes as it is
+        // (the same draft after), and leaves the rest to the setter.
+        let amount = Decimal::new(18500, 2);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        let (mut decs, mut dates) = (0, 0);
+        for target in &claim_targets {
+            let set = ClaimSet::of(target).unwrap();
+            let typed: Option<(Put<ClaimSet, ClaimDraft>, Val)> =
+                match (claim_dec_slot(target), claim_date_slot(target)) {
+                    (Some(slot), _) => {
+                        decs += 1;
+                        Some((Put::Dec(slot, set), Val::Dec(amount)))
+                    }
+                    (_, Some(slot)) => {
+                        dates += 1;
+                        Some((Put::Date(slot, set), Val::Date(day)))
+                    }
+                    _ => None,
+                };
+            let Some((put, v)) = typed else { continue };
+            let mut theirs = ClaimDraft::default();
+            set.set(&mut theirs, v.clone()).unwrap();
+            let mut ours = ClaimDraft::default();
+            assert!(put_typed(put, &mut ours, v).is_ok(), "{target}");
+            assert!(ours == theirs, "{target}");
+            let early = NaiveDate::from_ymd_opt(-5, 1, 1).unwrap();
+            for odd in [
+                Val::Dec(-amount),
+                Val::Date(early),
+                Val::Text("1".to_owned()),
+            ] {
+                assert!(put_typed(put, &mut ours, odd).is_err(), "{target}");
+            }
+        }
+        assert_eq!((decs, dates), (2, 9));
+        let (mut decs, mut dates) = (0, 0);
+        for target in [
+            "charge",
+            "units",
+            "drug.quantity",
+            "service_date",
+            "service_date_end",
+        ] {
+            let set = line_setter(target).unwrap();
+            let (put, v): (Put<Set<LineDraft>, LineDraft>, Val) =
+                match (line_dec_slot(target), line_date_slot(target)) {
+                    (Some(slot), _) => {
+                        decs += 1;
+                        (Put::Dec(slot, set), Val::Dec(amount))
+                    }
+                    (_, Some(slot)) => {
+                        dates += 1;
+                        (Put::Date(slot, set), Val::Date(day))
+                    }
+                    _ => panic!("{target}"),
+                };
+            let mut theirs = LineDraft::default();
+            set(&mut theirs, v.clone()).unwrap();
+            let mut ours = LineDraft::default();
+            assert!(put_typed(put, &mut ours, v).is_ok(), "{target}");
+            assert!(ours == theirs, "{target}");
+        }
+        assert_eq!((decs, dates), (3, 2));
         let line_targets = [
             "procedure.qualifier",
             "procedure.code",
