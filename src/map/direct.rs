@@ -938,6 +938,28 @@ fn claim_slot(target: &str) -> Option<Slot<ClaimDraft>> {
     })
 }
 
+/// Where a gender member of a draft is ([`Put::Gender`]).
+type GenderSlot<D> = fn(&mut D) -> &mut Option<Gender>;
+
+/// The gender slot of a claim target whose setter reads it by [`gender`].
+fn claim_gender_slot(target: &str) -> Option<GenderSlot<ClaimDraft>> {
+    Some(match target {
+        "subscriber.gender" => |d| &mut sub(d).gender,
+        "patient.gender" => |d| &mut pat(d).gender,
+        _ => return None,
+    })
+}
+
+/// The gender [`gender`] reads from its code as it is.
+fn gender_code(code: &str) -> Option<Gender> {
+    match code {
+        "M" => Some(Gender::Male),
+        "F" => Some(Gender::Female),
+        "U" => Some(Gender::Unknown),
+        _ => None,
+    }
+}
+
 /// Where an amount member of a draft is ([`Put::Dec`]).
 type DecSlot<D> = fn(&mut D) -> &mut Option<Decimal>;
 /// Where a date member of a draft is ([`Put::Date`]).
@@ -1126,6 +1148,10 @@ enum Put<S, D> {
     /// [`date`]) straight into its slot; any other value through the
     /// setter.
     Date(DateSlot<D>, S),
+    /// A text that is a gender's code (`M`, `F`, `U`: what [`gender`]
+    /// reads as it is) straight into its slot, without a string; any other
+    /// text through the setter.
+    Gender(GenderSlot<D>, S),
 }
 
 impl<S: Copy, D> Clone for Put<S, D> {
@@ -1274,10 +1300,13 @@ impl Compiled {
             };
             let put = match (&how, claim_texts(&spec.target)) {
                 (How::List(_), Some(texts)) => Put::Texts(texts),
-                (How::One(_), _) if spec.is_text() => match claim_slot(&spec.target) {
-                    Some(slot) => Put::Slot(slot),
-                    None => Put::Val(*set),
-                },
+                (How::One(_), _) if spec.is_text() => {
+                    match (claim_slot(&spec.target), claim_gender_slot(&spec.target)) {
+                        (Some(slot), _) => Put::Slot(slot),
+                        (_, Some(slot)) => Put::Gender(slot, *set),
+                        _ => Put::Val(*set),
+                    }
+                }
                 (How::One(_), _) => typed_put(
                     *set,
                     claim_dec_slot(&spec.target),
@@ -1389,6 +1418,17 @@ impl Compiled {
                         }
                         continue;
                     }
+                    Put::Gender(slot, set) => {
+                        let mut buf = [0u8; super::field::SHORT];
+                        let cell = first.cell(*at).unwrap_or_default();
+                        if let Some(code) = spec.text_in(cell, &mut buf).ok()? {
+                            match gender_code(&code) {
+                                Some(g) => *slot(&mut d) = Some(g),
+                                None => set.set(&mut d, Val::Text(code.into_owned()))?,
+                            }
+                        }
+                        continue;
+                    }
                     _ => spec.typed(first.cell(*at).unwrap_or_default()).ok()?,
                 },
                 How::List(ats) => match step.put {
@@ -1451,9 +1491,11 @@ impl Compiled {
                             }
                             continue;
                         }
-                        Put::Val(_) | Put::Slot(_) | Put::Dec(..) | Put::Date(..) => {
-                            vals_of(spec, row, ats)?
-                        }
+                        Put::Val(_)
+                        | Put::Slot(_)
+                        | Put::Dec(..)
+                        | Put::Date(..)
+                        | Put::Gender(..) => vals_of(spec, row, ats)?,
                     },
                 };
                 match (v, step.put) {
@@ -1745,6 +1787,30 @@ mod tests {
             }
         }
         assert_eq!((decs, dates), (2, 9));
+        // Genders: a code goes into the slot as the setter puts it; the
+        // setter still reads (or refuses) anything else.
+        let mut genders = 0;
+        for target in &claim_targets {
+            let Some(slot) = claim_gender_slot(target) else {
+                continue;
+            };
+            genders += 1;
+            let set = ClaimSet::of(target).unwrap();
+            for code in ["M", "F", "U", "X", "female", "m", ""] {
+                let mut theirs = ClaimDraft::default();
+                let took = set.set(&mut theirs, Val::Text(code.to_owned())).is_some();
+                match gender_code(code) {
+                    Some(g) => {
+                        assert!(took, "{target} {code}");
+                        let mut ours = ClaimDraft::default();
+                        *slot(&mut ours) = Some(g);
+                        assert!(ours == theirs, "{target} {code}");
+                    }
+                    None => assert!(!["M", "F", "U"].contains(&code)),
+                }
+            }
+        }
+        assert_eq!(genders, 2);
         let (mut decs, mut dates) = (0, 0);
         for target in [
             "charge",

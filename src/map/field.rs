@@ -805,6 +805,23 @@ impl FieldSpec {
         Ok(self.cleaned(raw, &mut buf)?.map(Cow::into_owned))
     }
 
+    /// [`FieldSpec::text`] without making a string: the text where it is
+    /// (the cell, `buf`, the table, the default).
+    pub(crate) fn text_in<'v>(
+        &'v self,
+        raw: &'v str,
+        buf: &'v mut [u8; SHORT],
+    ) -> Result<Option<Cow<'v, str>>, ValueError> {
+        if raw.is_empty() {
+            return Ok(self.default.as_deref().map(Cow::Borrowed));
+        }
+        if self.bare {
+            let v = trim(raw);
+            return Ok((!v.is_empty()).then_some(Cow::Borrowed(v)));
+        }
+        self.cleaned(raw, buf)
+    }
+
     /// Whether the field is typed `text` ([`FieldSpec::text`] reads it).
     pub(crate) fn is_text(&self) -> bool {
         self.ty == ValueType::Text
@@ -862,7 +879,9 @@ impl FieldSpec {
                 table.entries.get(v.to_uppercase().as_bytes())
             };
             match found {
-                Some(t) => v = Cow::Owned(t.clone()),
+                // Borrowed from the table: a string is made only where one
+                // is kept (`text`, `Val::Text`).
+                Some(t) => v = Cow::Borrowed(t.as_str()),
                 None => {
                     let shown = format!(
                         "the value (not shown: it may be patient data; {})",
@@ -1046,7 +1065,7 @@ pub(crate) fn trim(v: &str) -> &str {
 }
 
 /// Room on the stack for a cleaned value (cells are short).
-const SHORT: usize = 64;
+pub(crate) const SHORT: usize = 64;
 
 /// The bytes of `v` that `keep` keeps, upper-cased into `buf` and trimmed
 /// (`v` is ASCII and fits `buf`): what `str::to_ascii_uppercase` and
@@ -1782,6 +1801,12 @@ mod tests {
                     Err(e) => Err(e.to_string()),
                 };
                 assert_eq!(ours, theirs, "{t} {raw:?}");
+                let mut buf = [0u8; SHORT];
+                let found = spec
+                    .text_in(raw, &mut buf)
+                    .map(|v| v.map(Cow::into_owned))
+                    .map_err(|e| e.to_string());
+                assert_eq!(found, theirs, "{t} {raw:?}");
                 let mut ours = Vec::new();
                 let ours_done = spec.each_text(raw, &mut |s| ours.push(Val::Text(s)));
                 let mut theirs = Vec::new();
