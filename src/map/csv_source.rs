@@ -17,57 +17,43 @@ use std::sync::Arc;
 
 use super::ahead::{ReadAhead, Recycle};
 use super::direct::Compiled;
-use super::field::Col;
+// `str::trim`, faster on the everyday cell.
+use super::field::{trim, Col};
 use super::plan::Filled;
-use super::records::{Bounds, Encoding, Record, Records};
+use super::records::{Bounds, Encoding, Record, Records, Span};
 use super::{deserialize_claim, did_you_mean, FieldSpec, InputMap, MapError, Mapped, Source};
 use crate::report::{Problem, Rows, Severity};
 
 struct Row {
     number: u64,
-    /// Where cell `i` ends in the row's text.
-    ends: Vec<usize>,
-    cells: Cells,
-}
-
-/// Where a row's cells are.
-enum Cells {
-    /// The record as the file had it is UTF-8 and has no quotes: each cell
-    /// is the text between two delimiters (no copy of the row is made).
-    InRecord(String),
-    /// The cells decoded (unquoted, or read in the map's encoding) one
-    /// after another, and the record as the file had it.
-    Decoded { text: String, raw: Vec<u8> },
-    /// The record is UTF-8 and its quoted cells are simple (`"1,2"`): each
-    /// cell is read where it is, from its start (inside the quotes) to its
-    /// end ([`Record::bounds`]).
-    Quoted { record: String, starts: Vec<usize> },
+    /// Where cell `i` starts and ends in `text`.
+    spans: Vec<Span>,
+    /// The cells' text: the record as the file had it when it is UTF-8
+    /// and its cells need no unquoting (no quotes, or simple quoted cells
+    /// such as `"1,2"`, read inside the quotes: [`Record::bounds`]) — each
+    /// cell is read where it is, no copy of the row is made; else the
+    /// cells decoded (unquoted, or read in the map's encoding) one after
+    /// another.
+    text: String,
+    /// The record as the file had it, when `text` is not it (decoded).
+    raw: Option<Vec<u8>>,
 }
 
 impl Row {
     fn cell(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
-        let (text, gap) = match &self.cells {
-            Cells::InRecord(record) => (record, 1),
-            Cells::Decoded { text, .. } => (text, 0),
-            Cells::Quoted { record, starts } => return record.get(*starts.get(i)?..end),
-        };
-        let start = match i.checked_sub(1) {
-            Some(before) => *self.ends.get(before)? + gap,
-            None => 0,
-        };
-        text.get(start..end)
+        let &(start, end) = self.spans.get(i)?;
+        self.text.get(start..end)
     }
 
     fn cells(&self) -> impl Iterator<Item = &str> + '_ {
-        (0..self.ends.len()).map(|i| self.cell(i).unwrap_or_default())
+        (0..self.spans.len()).map(|i| self.cell(i).unwrap_or_default())
     }
 
     /// The record as the file had it, to hand back byte for byte.
     fn into_raw(self) -> Vec<u8> {
-        match self.cells {
-            Cells::InRecord(record) | Cells::Quoted { record, .. } => record.into_bytes(),
-            Cells::Decoded { raw, .. } => raw,
+        match self.raw {
+            Some(raw) => raw,
+            None => self.text.into_bytes(),
         }
     }
 }
@@ -128,8 +114,12 @@ pub struct CsvClaims<R: Read> {
 /// Once the reader's claims got cheaper (the billing provider shared, the
 /// draft not cloned), 1 of 4 left it at 497 M of 972 M, and 2 of 7 gives
 /// reader 479 M, builder-scrubber 281 M, writer 213 M (1 of 3: reader
-/// 457 M, the other two 517 M).
-const DEFER_OF: (u64, u64) = (2, 7);
+/// 457 M, the other two 517 M). With text fields put straight into the
+/// draft and cells found as pairs, 2 of 7 gave reader 416 M, builder-
+/// scrubber 237 M, writer 172 M; 1 of 3 gives reader 398 M, the other two
+/// 428 M: the split for when the scrubber and writer get cheaper (their
+/// core then about even with the reader's).
+const DEFER_OF: (u64, u64) = (1, 3);
 
 /// What turns a claim's rows into the model: the map with its columns
 /// resolved against the header. Shared with the thread that finishes the
@@ -242,7 +232,7 @@ fn show_delimiter(d: u8) -> String {
 impl Builder {
     fn claim_id_of(&self, row: &Row) -> Option<String> {
         row.cell(self.id_column?)
-            .map(|v| v.trim().to_owned())
+            .map(|v| trim(v).to_owned())
             .filter(|v| !v.is_empty())
     }
 
@@ -276,9 +266,7 @@ impl Builder {
         } = g;
         let built = match built {
             Some(claim) => Some(claim),
-            None if deferred && filled.is_ok() => {
-                self.built(&group, claim_id.as_deref()).map(Box::new)
-            }
+            None if deferred && filled.is_ok() => self.built(&group, claim_id.as_deref()),
             None => None,
         };
         if let Some(claim) = built {
@@ -304,7 +292,7 @@ impl Builder {
         };
         let result = match filled {
             Ok(mut filled) => match self.map.plan.build(&mut filled) {
-                Some(claim) => Ok(Box::new(claim)),
+                Some(claim) => Ok(claim),
                 // Not built by the setters (values taken out of `filled`):
                 // serde builds it from the rows' values afresh, and words
                 // what is wrong exactly as before.
@@ -333,7 +321,7 @@ impl Builder {
     /// `None` when it must be filled and built as before (a claim whose
     /// rows disagree, a value that does not read, a table miss, a member
     /// missing: the old path words it).
-    fn built(&self, rows: &[Row], claim_id: Option<&str>) -> Option<crate::model::Claim> {
+    fn built(&self, rows: &[Row], claim_id: Option<&str>) -> Option<Box<crate::model::Claim>> {
         let compiled = self.compiled.as_ref()?;
         let first = rows.first()?;
         if !self.disagreements(first, rows, claim_id).is_empty() {
@@ -362,7 +350,7 @@ impl Builder {
             return Vec::new();
         };
         fn cell_text(r: &Row, at: usize) -> &str {
-            r.cell(at).map_or("", str::trim)
+            r.cell(at).map_or("", trim)
         }
         let mut problems = Vec::new();
         for a in &self.agree {
@@ -816,7 +804,7 @@ impl<R: Read> CsvClaims<R> {
                     rows,
                     claim_id,
                     filled: Ok(Filled::default()),
-                    built: Some(Box::new(claim)),
+                    built: Some(claim),
                     deferred: false,
                     group: group.rows,
                     rows_apart,
@@ -894,24 +882,26 @@ impl<R: Read> CsvClaims<R> {
         // Most rows have no quotes and are UTF-8 throughout (ASCII,
         // usually): their cells are read where they are, with one check
         // for the whole row and no copy.
-        let (cells, ends) = match rec.bounds(self.b.map.delimiter, self.width) {
-            Bounds::Plain(ends) => {
-                match in_place(rec.bytes, utf8, self.b.map.delimiter, &ends, &[]) {
-                    Ok(record) => (Cells::InRecord(record), ends),
+        let (text, raw, spans) = match rec.bounds(self.b.map.delimiter, self.width) {
+            // Plain rows: their cells' ends are checked (each start is just
+            // after a delimiter, as it always was).
+            Bounds::Plain(spans) => {
+                match in_place(rec.bytes, utf8, self.b.map.delimiter, &spans, false) {
+                    Ok(record) => (record, None, spans),
                     Err(bytes) => self.decoded(Record { bytes, open_quote }, &mut undecodable),
                 }
             }
             // Quoted cells with nothing to unquote, in a record that is
             // UTF-8 throughout: read where they are, as plain rows are.
-            Bounds::Quoted { starts, ends } => {
-                match in_place(rec.bytes, utf8, self.b.map.delimiter, &ends, &starts) {
-                    Ok(record) => (Cells::Quoted { record, starts }, ends),
+            Bounds::Quoted(spans) => {
+                match in_place(rec.bytes, utf8, self.b.map.delimiter, &spans, true) {
+                    Ok(record) => (record, None, spans),
                     Err(bytes) => self.decoded(Record { bytes, open_quote }, &mut undecodable),
                 }
             }
             Bounds::Unquote => self.decoded(rec, &mut undecodable),
         };
-        let width = ends.len();
+        let width = spans.len();
         let mut flag = |message: String| {
             problems.push(self.problem(number, None, "row", "csv", message));
         };
@@ -940,15 +930,20 @@ impl<R: Read> CsvClaims<R> {
         }
         let row = Row {
             number,
-            ends,
-            cells,
+            spans,
+            text,
+            raw,
         };
         (row, problems)
     }
 
-    /// A record's cells unquoted and decoded one after another (with the
-    /// record kept as it was), and where each ends.
-    fn decoded(&self, record: Record, undecodable: &mut bool) -> (Cells, Vec<usize>) {
+    /// A record's cells unquoted and decoded one after another, the record
+    /// as it was, and where each cell is.
+    fn decoded(
+        &self,
+        record: Record,
+        undecodable: &mut bool,
+    ) -> (String, Option<Vec<u8>>, Vec<Span>) {
         let (bytes, mut ends) = record.cells_joined(self.b.map.delimiter, self.width);
         let utf8 = matches!(self.b.map.encoding, Encoding::Auto | Encoding::Utf8);
         let text = match String::from_utf8(bytes) {
@@ -960,8 +955,16 @@ impl<R: Read> CsvClaims<R> {
             Ok(text) => self.decode_cells(text.into_bytes(), &mut ends, undecodable),
             Err(e) => self.decode_cells(e.into_bytes(), &mut ends, undecodable),
         };
-        let raw = record.bytes;
-        (Cells::Decoded { text, raw }, ends)
+        let mut start = 0;
+        let spans = ends
+            .into_iter()
+            .map(|end| {
+                let span = (start, end);
+                start = end;
+                span
+            })
+            .collect();
+        (text, Some(record.bytes), spans)
     }
 
     /// Decodes each cell of a row on its own (see [`Row`]); `ends` becomes
@@ -991,7 +994,7 @@ impl<R: Read> CsvClaims<R> {
         let (row, mut problems) = self.read_row(rec, number);
         // Blank lines, and the rows of bare delimiters spreadsheets leave at
         // the end, hold nothing.
-        if !open_quote && row.cells().all(|c| c.trim().is_empty()) {
+        if !open_quote && row.cells().all(|c| trim(c).is_empty()) {
             return;
         }
         if problems.is_empty()
@@ -1004,7 +1007,7 @@ impl<R: Read> CsvClaims<R> {
         {
             return;
         }
-        let key_cell = |i: &usize| row.cell(*i).map_or("", str::trim);
+        let key_cell = |i: &usize| row.cell(*i).map_or("", trim);
         if self.key_columns.iter().all(|i| key_cell(i).is_empty()) {
             problems.push(self.problem(
                 number,
@@ -1068,7 +1071,7 @@ impl<R: Read> CsvClaims<R> {
             if n > 0 {
                 key.push('\u{1f}');
             }
-            push_key_cell(key, row.cell(*i).map_or("", str::trim));
+            push_key_cell(key, row.cell(*i).map_or("", trim));
         }
     }
 
@@ -1133,7 +1136,7 @@ impl<R: Read + Send + 'static> CsvClaims<R> {
     /// The claims, read and typed on a thread of their own while the
     /// caller's thread builds each into the model (and scrubs and writes
     /// it): the two halves of the work overlap on two cores. To share the
-    /// work evenly, the caller's thread also types a quarter of the claims'
+    /// work evenly, the caller's thread also types a share of the claims'
     /// values ([`DEFER_OF`]). Same claims,
     /// same order, same errors as iterating directly. Claims handed back
     /// through the [`Recycle`] are freed on the reading thread, which
@@ -1210,7 +1213,9 @@ fn empty_slots(n: usize) -> Vec<Option<super::plan::Val>> {
 /// the joined key then stands for one list of cells only, and
 /// `("A\u{1f}B", "C")` and `("A", "B\u{1f}C")` stay two claims.
 fn push_key_cell(key: &mut String, cell: &str) {
-    if !cell.contains(['\u{1e}', '\u{1f}']) {
+    // The two are ASCII: looked for byte by byte (no byte of a longer
+    // character is ASCII), the same answer as `contains`.
+    if !cell.bytes().any(|b| matches!(b, 0x1e | 0x1f)) {
         key.push_str(cell);
         return;
     }
@@ -1258,8 +1263,8 @@ pub(crate) fn set_path(obj: &mut Map<String, Value>, path: &str, v: Value) {
 }
 
 /// A record's text when its cells can be read where they are: UTF-8 (only
-/// ASCII when the map declares another encoding) with every cell bound
-/// (`ends`, and `starts` for quoted cells) on a character boundary.
+/// ASCII when the map declares another encoding) with every cell's end
+/// (and start, with `starts`: quoted cells) on a character boundary.
 /// Otherwise its bytes, to be decoded.
 ///
 /// With an ASCII delimiter the bounds need no check: each is the record's
@@ -1269,17 +1274,16 @@ fn in_place(
     bytes: Vec<u8>,
     utf8: bool,
     delimiter: u8,
-    ends: &[usize],
-    starts: &[usize],
+    spans: &[Span],
+    starts: bool,
 ) -> Result<String, Vec<u8>> {
     match String::from_utf8(bytes) {
         Ok(record)
             if (utf8 || record.is_ascii())
                 && (delimiter.is_ascii()
-                    || ends
-                        .iter()
-                        .chain(starts)
-                        .all(|&e| record.is_char_boundary(e))) =>
+                    || spans.iter().all(|&(start, end)| {
+                        record.is_char_boundary(end) && (!starts || record.is_char_boundary(start))
+                    })) =>
         {
             Ok(record)
         }
@@ -1325,10 +1329,16 @@ mod tests {
                         bytes: row.clone(),
                         open_quote: false,
                     };
-                    let (ends, starts) = match rec.bounds(delimiter, 4) {
-                        Bounds::Plain(ends) => (ends, Vec::new()),
-                        Bounds::Quoted { starts, ends } => (ends, starts),
+                    let (spans, quoted) = match rec.bounds(delimiter, 4) {
+                        Bounds::Plain(spans) => (spans, false),
+                        Bounds::Quoted(spans) => (spans, true),
                         Bounds::Unquote => continue,
+                    };
+                    let ends: Vec<usize> = spans.iter().map(|s| s.1).collect();
+                    let starts: Vec<usize> = if quoted {
+                        spans.iter().map(|s| s.0).collect()
+                    } else {
+                        Vec::new()
                     };
                     let before = match String::from_utf8(row.clone()) {
                         Ok(r) if ends.iter().chain(&starts).all(|&e| r.is_char_boundary(e)) => {
@@ -1337,7 +1347,7 @@ mod tests {
                         Ok(r) => Err(r.into_bytes()),
                         Err(e) => Err(e.into_bytes()),
                     };
-                    let ours = in_place(row.clone(), true, delimiter, &ends, &starts);
+                    let ours = in_place(row.clone(), true, delimiter, &spans, quoted);
                     assert_eq!(ours, before, "{row:?} {delimiter}");
                     checked += usize::from(ours.is_ok());
                 }
@@ -1697,7 +1707,12 @@ mod tests {
                 let shown = |c: &Option<crate::model::Claim>| {
                     c.as_ref().map(|c| serde_json::to_string(c).unwrap())
                 };
-                assert_eq!(shown(&ours), shown(&theirs), "{export} rows {:?}", g.rows);
+                assert_eq!(
+                    shown(&ours.clone().map(|c| *c)),
+                    shown(&theirs),
+                    "{export} rows {:?}",
+                    g.rows
+                );
                 built += usize::from(ours.is_some());
             }
         }

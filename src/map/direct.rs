@@ -146,6 +146,7 @@ fn optional<D, T>(draft: Option<D>, finish: fn(D) -> Option<T>) -> Option<Option
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct AddressDraft {
     line1: Option<String>,
     line2: Option<String>,
@@ -167,6 +168,7 @@ impl AddressDraft {
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct BillingDraft {
     entity: Option<EntityType>,
     name: Option<String>,
@@ -180,6 +182,7 @@ struct BillingDraft {
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct ProviderDraft {
     entity: Option<EntityType>,
     name: Option<String>,
@@ -201,6 +204,7 @@ impl ProviderDraft {
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct FacilityDraft {
     name: Option<String>,
     npi: Option<String>,
@@ -208,6 +212,7 @@ struct FacilityDraft {
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct SubscriberDraft {
     member_id: Option<String>,
     last_name: Option<String>,
@@ -223,6 +228,7 @@ struct SubscriberDraft {
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct PatientDraft {
     relationship: Option<String>,
     last_name: Option<String>,
@@ -233,6 +239,7 @@ struct PatientDraft {
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct PayerDraft {
     name: Option<String>,
     id: Option<String>,
@@ -240,6 +247,7 @@ struct PayerDraft {
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct OtherPayerDraft {
     responsibility: Option<Responsibility>,
     relationship: Option<String>,
@@ -257,6 +265,7 @@ struct OtherPayerDraft {
 /// A claim being filled: a member the model requires (or defaults) is an
 /// `Option` until the end; an object is there once a field under it is.
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct ClaimDraft {
     kind: Option<ClaimKind>,
     id: Option<String>,
@@ -317,7 +326,7 @@ impl BillingDraft {
 }
 
 impl ClaimDraft {
-    fn finish(mut self, lines: Vec<ServiceLine>) -> Option<Claim> {
+    fn finish(mut self, lines: Vec<ServiceLine>) -> Option<Box<Claim>> {
         self.finish_with(lines, None)
     }
 
@@ -327,7 +336,7 @@ impl ClaimDraft {
         &mut self,
         lines: Vec<ServiceLine>,
         billing: Option<&Shared<BillingProvider>>,
-    ) -> Option<Claim> {
+    ) -> Option<Box<Claim>> {
         let billing_provider = match billing {
             Some(b) => b.clone(),
             None => Shared::new(self.billing_provider.take()?.finish()?),
@@ -388,7 +397,8 @@ impl ClaimDraft {
             }],
             None => Vec::new(),
         };
-        Some(Claim {
+        // Boxed here: the claim travels boxed ([`crate::map::Mapped`]).
+        Some(Box::new(Claim {
             kind: self.kind?,
             id: self.id.take()?,
             total_charge: self.total_charge?,
@@ -433,11 +443,12 @@ impl ClaimDraft {
             payer,
             other_payers,
             lines,
-        })
+        }))
     }
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct ProcedureDraft {
     qualifier: Option<String>,
     code: Option<String>,
@@ -445,6 +456,7 @@ struct ProcedureDraft {
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct DrugDraft {
     ndc: Option<String>,
     quantity: Option<Decimal>,
@@ -452,6 +464,7 @@ struct DrugDraft {
 }
 
 #[derive(Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct LineDraft {
     procedure: Option<ProcedureDraft>,
     revenue_code: Option<String>,
@@ -467,8 +480,9 @@ struct LineDraft {
 }
 
 impl LineDraft {
-    fn finish(self) -> Option<ServiceLine> {
-        let procedure = match self.procedure {
+    /// The line (members taken out of the draft, which is not moved).
+    fn finish(&mut self) -> Option<ServiceLine> {
+        let procedure = match self.procedure.take() {
             Some(p) => Some(Procedure {
                 qualifier: p.qualifier.unwrap_or_else(|| "HC".to_owned()),
                 code: p.code?,
@@ -476,7 +490,7 @@ impl LineDraft {
             }),
             None => None,
         };
-        let drug = match self.drug {
+        let drug = match self.drug.take() {
             Some(d) => Some(crate::model::Drug {
                 ndc: d.ndc?,
                 quantity: d.quantity?,
@@ -486,15 +500,15 @@ impl LineDraft {
         };
         Some(ServiceLine {
             procedure,
-            revenue_code: self.revenue_code,
+            revenue_code: self.revenue_code.take(),
             charge: self.charge?,
             units: self.units?,
-            unit_basis: self.unit_basis.unwrap_or_else(|| "UN".to_owned()),
-            place_of_service: self.place_of_service,
+            unit_basis: self.unit_basis.take().unwrap_or_else(|| "UN".to_owned()),
+            place_of_service: self.place_of_service.take(),
             service_date: self.service_date,
             service_date_end: self.service_date_end,
-            diagnosis_pointers: self.diagnosis_pointers.unwrap_or_default(),
-            line_control_number: self.line_control_number,
+            diagnosis_pointers: self.diagnosis_pointers.take().unwrap_or_default(),
+            line_control_number: self.line_control_number.take(),
             drug,
         })
     }
@@ -804,6 +818,238 @@ fn line_setter(target: &str) -> Option<Set<LineDraft>> {
     })
 }
 
+/// Where a text member of a draft is: a field of type `text` read by the
+/// compiled path puts its string there directly (no [`Val`], no setter),
+/// as its setter would put `Val::Text` (`text` and `opt_text` both make
+/// `Some` of the string; the objects on the way are made as the setter
+/// makes them).
+type Slot<D> = fn(&mut D) -> &mut Option<String>;
+
+macro_rules! slots {
+    ($draft:ty, $target:expr, { $($path:literal => |$d:ident| $place:expr,)* }) => {
+        match $target {
+            $($path => Some((|$d: &mut $draft| -> &mut Option<String> { &mut $place }) as Slot<$draft>),)*
+            _ => None,
+        }
+    };
+}
+
+fn addr(slot: &mut Option<AddressDraft>) -> &mut AddressDraft {
+    slot.get_or_insert_with(AddressDraft::default)
+}
+
+fn provider(slot: &mut Option<ProviderDraft>) -> &mut ProviderDraft {
+    slot.get_or_insert_with(ProviderDraft::default)
+}
+
+/// The text slot of a claim target, when its setter takes text
+/// (`text`/`opt_text`); `None` for anything else (it keeps its setter).
+fn claim_slot(target: &str) -> Option<Slot<ClaimDraft>> {
+    slots!(ClaimDraft, target, {
+        "id" => |d| d.id,
+        "place_of_service" => |d| d.place_of_service,
+        "type_of_bill" => |d| d.type_of_bill,
+        "frequency_code" => |d| d.frequency_code,
+        "assignment" => |d| d.assignment,
+        "release_of_information" => |d| d.release_of_information,
+        "admission.kind" => |d| adm(d).kind,
+        "admission.source" => |d| adm(d).source,
+        "admission.hour" => |d| adm(d).hour,
+        "discharge_hour" => |d| d.discharge_hour,
+        "patient_status" => |d| d.patient_status,
+        "admitting_diagnosis" => |d| d.admitting_diagnosis,
+        "drg" => |d| d.drg,
+        "accident_state" => |d| d.accident_state,
+        "clia_number" => |d| d.clia_number,
+        "referral_number" => |d| d.referral_number,
+        "prior_authorization" => |d| d.prior_authorization,
+        "payer_claim_number" => |d| d.payer_claim_number,
+        "medical_record_number" => |d| d.medical_record_number,
+        "note" => |d| d.note,
+        "billing_provider.name" => |d| bp(d).name,
+        "billing_provider.first_name" => |d| bp(d).first_name,
+        "billing_provider.npi" => |d| bp(d).npi,
+        "billing_provider.tax_id" => |d| bp(d).tax_id,
+        "billing_provider.taxonomy" => |d| bp(d).taxonomy,
+        "service_facility.name" => |d| fac(d).name,
+        "service_facility.npi" => |d| fac(d).npi,
+        "subscriber.member_id" => |d| sub(d).member_id,
+        "subscriber.last_name" => |d| sub(d).last_name,
+        "subscriber.first_name" => |d| sub(d).first_name,
+        "subscriber.middle_name" => |d| sub(d).middle_name,
+        "subscriber.group_number" => |d| sub(d).group_number,
+        "subscriber.group_name" => |d| sub(d).group_name,
+        "subscriber.claim_filing" => |d| sub(d).claim_filing,
+        "patient.relationship" => |d| pat(d).relationship,
+        "patient.last_name" => |d| pat(d).last_name,
+        "patient.first_name" => |d| pat(d).first_name,
+        "payer.name" => |d| payer(d).name,
+        "payer.id" => |d| payer(d).id,
+        "other_payers.relationship" => |d| op(d).relationship,
+        "other_payers.group_number" => |d| op(d).group_number,
+        "other_payers.claim_filing" => |d| op(d).claim_filing,
+        "other_payers.subscriber_last_name" => |d| op(d).subscriber_last_name,
+        "other_payers.subscriber_first_name" => |d| op(d).subscriber_first_name,
+        "other_payers.subscriber_member_id" => |d| op(d).subscriber_member_id,
+        "other_payers.payer_name" => |d| op(d).payer_name,
+        "other_payers.payer_id" => |d| op(d).payer_id,
+        "billing_provider.address.line1" => |d| addr(&mut bp(d).address).line1,
+        "billing_provider.address.line2" => |d| addr(&mut bp(d).address).line2,
+        "billing_provider.address.city" => |d| addr(&mut bp(d).address).city,
+        "billing_provider.address.state" => |d| addr(&mut bp(d).address).state,
+        "billing_provider.address.zip" => |d| addr(&mut bp(d).address).zip,
+        "billing_provider.pay_to_address.line1" => |d| addr(&mut bp(d).pay_to_address).line1,
+        "billing_provider.pay_to_address.line2" => |d| addr(&mut bp(d).pay_to_address).line2,
+        "billing_provider.pay_to_address.city" => |d| addr(&mut bp(d).pay_to_address).city,
+        "billing_provider.pay_to_address.state" => |d| addr(&mut bp(d).pay_to_address).state,
+        "billing_provider.pay_to_address.zip" => |d| addr(&mut bp(d).pay_to_address).zip,
+        "service_facility.address.line1" => |d| addr(&mut fac(d).address).line1,
+        "service_facility.address.line2" => |d| addr(&mut fac(d).address).line2,
+        "service_facility.address.city" => |d| addr(&mut fac(d).address).city,
+        "service_facility.address.state" => |d| addr(&mut fac(d).address).state,
+        "service_facility.address.zip" => |d| addr(&mut fac(d).address).zip,
+        "subscriber.address.line1" => |d| addr(&mut sub(d).address).line1,
+        "subscriber.address.line2" => |d| addr(&mut sub(d).address).line2,
+        "subscriber.address.city" => |d| addr(&mut sub(d).address).city,
+        "subscriber.address.state" => |d| addr(&mut sub(d).address).state,
+        "subscriber.address.zip" => |d| addr(&mut sub(d).address).zip,
+        "patient.address.line1" => |d| addr(&mut pat(d).address).line1,
+        "patient.address.line2" => |d| addr(&mut pat(d).address).line2,
+        "patient.address.city" => |d| addr(&mut pat(d).address).city,
+        "patient.address.state" => |d| addr(&mut pat(d).address).state,
+        "patient.address.zip" => |d| addr(&mut pat(d).address).zip,
+        "payer.address.line1" => |d| addr(&mut payer(d).address).line1,
+        "payer.address.line2" => |d| addr(&mut payer(d).address).line2,
+        "payer.address.city" => |d| addr(&mut payer(d).address).city,
+        "payer.address.state" => |d| addr(&mut payer(d).address).state,
+        "payer.address.zip" => |d| addr(&mut payer(d).address).zip,
+        "referring_provider.name" => |d| provider(&mut d.referring_provider).name,
+        "referring_provider.first_name" => |d| provider(&mut d.referring_provider).first_name,
+        "referring_provider.npi" => |d| provider(&mut d.referring_provider).npi,
+        "referring_provider.taxonomy" => |d| provider(&mut d.referring_provider).taxonomy,
+        "rendering_provider.name" => |d| provider(&mut d.rendering_provider).name,
+        "rendering_provider.first_name" => |d| provider(&mut d.rendering_provider).first_name,
+        "rendering_provider.npi" => |d| provider(&mut d.rendering_provider).npi,
+        "rendering_provider.taxonomy" => |d| provider(&mut d.rendering_provider).taxonomy,
+        "attending_provider.name" => |d| provider(&mut d.attending_provider).name,
+        "attending_provider.first_name" => |d| provider(&mut d.attending_provider).first_name,
+        "attending_provider.npi" => |d| provider(&mut d.attending_provider).npi,
+        "attending_provider.taxonomy" => |d| provider(&mut d.attending_provider).taxonomy,
+    })
+}
+
+/// Where a gender member of a draft is ([`Put::Gender`]).
+type GenderSlot<D> = fn(&mut D) -> &mut Option<Gender>;
+
+/// The gender slot of a claim target whose setter reads it by [`gender`].
+fn claim_gender_slot(target: &str) -> Option<GenderSlot<ClaimDraft>> {
+    Some(match target {
+        "subscriber.gender" => |d| &mut sub(d).gender,
+        "patient.gender" => |d| &mut pat(d).gender,
+        _ => return None,
+    })
+}
+
+/// The gender [`gender`] reads from its code as it is.
+fn gender_code(code: &str) -> Option<Gender> {
+    match code {
+        "M" => Some(Gender::Male),
+        "F" => Some(Gender::Female),
+        "U" => Some(Gender::Unknown),
+        _ => None,
+    }
+}
+
+/// Where an amount member of a draft is ([`Put::Dec`]).
+type DecSlot<D> = fn(&mut D) -> &mut Option<Decimal>;
+/// Where a date member of a draft is ([`Put::Date`]).
+type DateSlot<D> = fn(&mut D) -> &mut Option<NaiveDate>;
+
+/// The amount slot of a claim target whose setter reads it by [`dec`] or
+/// [`opt_dec`] (both put `Some` of a non-negative amount).
+fn claim_dec_slot(target: &str) -> Option<DecSlot<ClaimDraft>> {
+    Some(match target {
+        "total_charge" => |d| &mut d.total_charge,
+        "other_payers.paid_amount" => |d| &mut op(d).paid_amount,
+        _ => return None,
+    })
+}
+
+/// The date slot of a claim target whose setter reads it by [`date`].
+fn claim_date_slot(target: &str) -> Option<DateSlot<ClaimDraft>> {
+    Some(match target {
+        "statement_from" => |d| &mut d.statement_from,
+        "statement_to" => |d| &mut d.statement_to,
+        "admission.date" => |d| &mut adm(d).date,
+        "accident_date" => |d| &mut d.accident_date,
+        "onset_date" => |d| &mut d.onset_date,
+        "initial_treatment_date" => |d| &mut d.initial_treatment_date,
+        "subscriber.birth_date" => |d| &mut sub(d).birth_date,
+        "patient.birth_date" => |d| &mut pat(d).birth_date,
+        "other_payers.adjudication_date" => |d| &mut op(d).adjudication_date,
+        _ => return None,
+    })
+}
+
+/// The amount slot of a line target (as [`claim_dec_slot`]).
+fn line_dec_slot(target: &str) -> Option<DecSlot<LineDraft>> {
+    Some(match target {
+        "charge" => |l| &mut l.charge,
+        "units" => |l| &mut l.units,
+        "drug.quantity" => |l| &mut drug(l).quantity,
+        _ => return None,
+    })
+}
+
+/// The date slot of a line target (as [`claim_date_slot`]).
+fn line_date_slot(target: &str) -> Option<DateSlot<LineDraft>> {
+    Some(match target {
+        "service_date" => |l| &mut l.service_date,
+        "service_date_end" => |l| &mut l.service_date_end,
+        _ => return None,
+    })
+}
+
+/// How a one-column field of another type than text is put: an amount or
+/// a date into its slot when it has one, else through its setter.
+fn typed_put<S: Copy, D>(set: S, dec: Option<DecSlot<D>>, date: Option<DateSlot<D>>) -> Put<S, D> {
+    match (dec, date) {
+        (Some(slot), _) => Put::Dec(slot, set),
+        (_, Some(slot)) => Put::Date(slot, set),
+        _ => Put::Val(set),
+    }
+}
+
+/// An amount or date value put straight into its slot when its setter
+/// would take it as it is; `Err(v)`: the value, for the setter.
+fn put_typed<S, D>(put: Put<S, D>, d: &mut D, v: Val) -> Result<(), Val> {
+    match (put, v) {
+        (Put::Dec(slot, _), Val::Dec(x)) if !x.is_sign_negative() => {
+            *slot(d) = Some(x);
+            Ok(())
+        }
+        (Put::Date(slot, _), Val::Date(x)) if (0..=9999).contains(&x.year()) => {
+            *slot(d) = Some(x);
+            Ok(())
+        }
+        (_, v) => Err(v),
+    }
+}
+
+/// The text slot of a line target (as [`claim_slot`]).
+fn line_slot(target: &str) -> Option<Slot<LineDraft>> {
+    slots!(LineDraft, target, {
+        "procedure.qualifier" => |l| proc_(l).qualifier,
+        "procedure.code" => |l| proc_(l).code,
+        "revenue_code" => |l| l.revenue_code,
+        "unit_basis" => |l| l.unit_basis,
+        "place_of_service" => |l| l.place_of_service,
+        "line_control_number" => |l| l.line_control_number,
+        "drug.ndc" => |l| drug(l).ndc,
+        "drug.unit" => |l| drug(l).unit,
+    })
+}
+
 /// A map's setters, one per claim field and per line field (in the map's
 /// field order, as the slots of [`Filled`]).
 #[derive(Clone)]
@@ -850,7 +1096,7 @@ impl Direct {
 
     /// The claim from its values, or `None` when serde must build it (and
     /// word what is wrong). Values are taken out of `filled`.
-    pub(crate) fn build(&self, filled: &mut Filled) -> Option<Claim> {
+    pub(crate) fn build(&self, filled: &mut Filled) -> Option<Box<Claim>> {
         let mut d = ClaimDraft {
             kind: self.kind,
             ..ClaimDraft::default()
@@ -893,6 +1139,19 @@ enum Put<S, D> {
     Texts(Texts<D>),
     /// A list of pointers, straight into the model's `Vec<u8>`.
     Pointers(Pointers<D>),
+    /// A text, straight into its slot ([`Slot`]).
+    Slot(Slot<D>),
+    /// An amount the setter would take as it is (not negative: [`dec`])
+    /// straight into its slot; any other value through the setter.
+    Dec(DecSlot<D>, S),
+    /// A date the setter would take as it is (a four-digit year:
+    /// [`date`]) straight into its slot; any other value through the
+    /// setter.
+    Date(DateSlot<D>, S),
+    /// A text that is a gender's code (`M`, `F`, `U`: what [`gender`]
+    /// reads as it is) straight into its slot, without a string; any other
+    /// text through the setter.
+    Gender(GenderSlot<D>, S),
 }
 
 impl<S: Copy, D> Clone for Put<S, D> {
@@ -971,6 +1230,9 @@ pub(crate) struct Compiled {
     /// Whether `base` holds nothing but the kind.
     bare: bool,
     line_base: LineDraft,
+    /// Whether `line_base` is empty (no line constants): a line starts from
+    /// a default draft rather than a clone of it.
+    line_bare: bool,
     claim: Vec<Step<ClaimSet, ClaimDraft>>,
     line: Vec<Step<Set<LineDraft>, LineDraft>>,
 }
@@ -1038,17 +1300,31 @@ impl Compiled {
             };
             let put = match (&how, claim_texts(&spec.target)) {
                 (How::List(_), Some(texts)) => Put::Texts(texts),
+                (How::One(_), _) if spec.is_text() => {
+                    match (claim_slot(&spec.target), claim_gender_slot(&spec.target)) {
+                        (Some(slot), _) => Put::Slot(slot),
+                        (_, Some(slot)) => Put::Gender(slot, *set),
+                        _ => Put::Val(*set),
+                    }
+                }
+                (How::One(_), _) => typed_put(
+                    *set,
+                    claim_dec_slot(&spec.target),
+                    claim_date_slot(&spec.target),
+                ),
                 _ => Put::Val(*set),
             };
             steps.push(Step { field: i, how, put });
         }
         let mut line_base = LineDraft::default();
+        let mut line_constants = 0;
         let mut line_steps = Vec::new();
         for (i, (spec, set)) in line.iter().zip(&direct.line).enumerate() {
             let conditional = *line_when.get(i)?;
             let how = match how_of(spec, conditional) {
                 Ok((_, Some(v))) => {
                     set(&mut line_base, v)?;
+                    line_constants += 1;
                     continue;
                 }
                 Ok((how, None)) => how,
@@ -1058,6 +1334,15 @@ impl Compiled {
             let put = match (&how, line_texts(&spec.target), line_pointers(&spec.target)) {
                 (How::List(_), Some(texts), _) => Put::Texts(texts),
                 (How::List(_), _, Some(pointers)) => Put::Pointers(pointers),
+                (How::One(_), _, _) if spec.is_text() => match line_slot(&spec.target) {
+                    Some(slot) => Put::Slot(slot),
+                    None => Put::Val(*set),
+                },
+                (How::One(_), _, _) => typed_put(
+                    *set,
+                    line_dec_slot(&spec.target),
+                    line_date_slot(&spec.target),
+                ),
                 _ => Put::Val(*set),
             };
             line_steps.push(Step { field: i, how, put });
@@ -1085,6 +1370,7 @@ impl Compiled {
             bare,
             billing,
             line_base,
+            line_bare: line_constants == 0,
             claim: steps,
             line: line_steps,
         })
@@ -1101,7 +1387,7 @@ impl Compiled {
         rows: &[R],
         claim_on: impl Fn(usize, &R) -> bool,
         line_on: impl Fn(usize, &R) -> bool,
-    ) -> Option<Claim> {
+    ) -> Option<Box<Claim>> {
         let first = rows.first()?;
         let mut d = if self.bare {
             ClaimDraft {
@@ -1125,7 +1411,26 @@ impl Compiled {
                     let get = |c: &super::field::Col| first.cell(c.at);
                     spec.value_over(&get, &mut every).ok()?
                 }
-                How::One(at) => spec.typed(first.cell(*at).unwrap_or_default()).ok()?,
+                How::One(at) => match step.put {
+                    Put::Slot(slot) => {
+                        if let Some(s) = spec.text(first.cell(*at).unwrap_or_default()).ok()? {
+                            *slot(&mut d) = Some(s);
+                        }
+                        continue;
+                    }
+                    Put::Gender(slot, set) => {
+                        let mut buf = [0u8; super::field::SHORT];
+                        let cell = first.cell(*at).unwrap_or_default();
+                        if let Some(code) = spec.text_in(cell, &mut buf).ok()? {
+                            match gender_code(&code) {
+                                Some(g) => *slot(&mut d) = Some(g),
+                                None => set.set(&mut d, Val::Text(code.into_owned()))?,
+                            }
+                        }
+                        continue;
+                    }
+                    _ => spec.typed(first.cell(*at).unwrap_or_default()).ok()?,
+                },
                 How::List(ats) => match step.put {
                     Put::Texts(put) => {
                         if let Some(items) = texts_of(spec, first, ats)? {
@@ -1138,13 +1443,22 @@ impl Compiled {
             };
             match (v, step.put) {
                 (Some(v), Put::Val(set)) => set.set(&mut d, v)?,
+                (Some(v), put @ (Put::Dec(_, set) | Put::Date(_, set))) => {
+                    if let Err(v) = put_typed(put, &mut d, v) {
+                        set.set(&mut d, v)?;
+                    }
+                }
                 (Some(_), _) => return None,
                 (None, _) => {}
             }
         }
         let mut lines = Vec::with_capacity(rows.len());
         for row in rows {
-            let mut l = self.line_base.clone();
+            let mut l = if self.line_bare {
+                LineDraft::default()
+            } else {
+                self.line_base.clone()
+            };
             for step in &self.line {
                 let spec = line.get(step.field)?;
                 if !line_on(step.field, row) {
@@ -1155,7 +1469,15 @@ impl Compiled {
                         let get = |c: &super::field::Col| row.cell(c.at);
                         spec.value_over(&get, &mut std::iter::empty()).ok()?
                     }
-                    How::One(at) => spec.typed(row.cell(*at).unwrap_or_default()).ok()?,
+                    How::One(at) => match step.put {
+                        Put::Slot(slot) => {
+                            if let Some(s) = spec.text(row.cell(*at).unwrap_or_default()).ok()? {
+                                *slot(&mut l) = Some(s);
+                            }
+                            continue;
+                        }
+                        _ => spec.typed(row.cell(*at).unwrap_or_default()).ok()?,
+                    },
                     How::List(ats) => match step.put {
                         Put::Texts(put) => {
                             if let Some(items) = texts_of(spec, row, ats)? {
@@ -1169,11 +1491,20 @@ impl Compiled {
                             }
                             continue;
                         }
-                        Put::Val(_) => vals_of(spec, row, ats)?,
+                        Put::Val(_)
+                        | Put::Slot(_)
+                        | Put::Dec(..)
+                        | Put::Date(..)
+                        | Put::Gender(..) => vals_of(spec, row, ats)?,
                     },
                 };
                 match (v, step.put) {
                     (Some(v), Put::Val(set)) => set(&mut l, v)?,
+                    (Some(v), put @ (Put::Dec(_, set) | Put::Date(_, set))) => {
+                        if let Err(v) = put_typed(put, &mut l, v) {
+                            set(&mut l, v)?;
+                        }
+                    }
                     (Some(_), _) => return None,
                     (None, _) => {}
                 }
@@ -1201,6 +1532,13 @@ fn vals_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<
 /// when an item does not read or is not text.
 fn texts_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<Vec<String>>> {
     let mut out = Vec::new();
+    if spec.items_are_text() {
+        // Each item is `Val::Text` of what `FieldSpec::text` gives.
+        for at in ats {
+            spec.each_text(row.cell(*at).unwrap_or_default(), &mut |s| out.push(s))?;
+        }
+        return Some((!out.is_empty()).then_some(out));
+    }
     for at in ats {
         spec.each_item(row.cell(*at).unwrap_or_default(), &mut |v| match v {
             Val::Text(s) => {
@@ -1270,6 +1608,270 @@ mod tests {
                 usize::from(matches!(&v, Val::Text(t) if ["M", "F", "U"].contains(&t.as_str())));
         }
         assert_eq!(fast, 3);
+    }
+
+    /// A text put straight into its slot leaves the draft as the field's
+    /// setter leaves it given the text as a value (the objects on the way
+    /// made, nothing else touched), for every target with a slot; and the
+    /// targets without one are not text.
+    #[test]
+    fn text_slots_put_what_the_setters_put() {
+        let mut claim_targets: Vec<String> = [
+            "kind",
+            "id",
+            "total_charge",
+            "place_of_service",
+            "type_of_bill",
+            "frequency_code",
+            "provider_signature",
+            "assignment",
+            "benefits_assigned",
+            "release_of_information",
+            "statement_from",
+            "statement_to",
+            "admission.date",
+            "admission.kind",
+            "admission.source",
+            "admission.hour",
+            "discharge_hour",
+            "patient_status",
+            "diagnoses",
+            "icd_version",
+            "admitting_diagnosis",
+            "visit_reasons",
+            "drg",
+            "related_causes",
+            "accident_date",
+            "accident_state",
+            "onset_date",
+            "initial_treatment_date",
+            "clia_number",
+            "referral_number",
+            "prior_authorization",
+            "payer_claim_number",
+            "medical_record_number",
+            "note",
+            "billing_provider.entity",
+            "billing_provider.name",
+            "billing_provider.first_name",
+            "billing_provider.npi",
+            "billing_provider.tax_id",
+            "billing_provider.ssn_as_tax_id",
+            "billing_provider.taxonomy",
+            "service_facility.name",
+            "service_facility.npi",
+            "subscriber.member_id",
+            "subscriber.last_name",
+            "subscriber.first_name",
+            "subscriber.middle_name",
+            "subscriber.birth_date",
+            "subscriber.gender",
+            "subscriber.group_number",
+            "subscriber.group_name",
+            "subscriber.responsibility",
+            "subscriber.claim_filing",
+            "patient.relationship",
+            "patient.last_name",
+            "patient.first_name",
+            "patient.birth_date",
+            "patient.gender",
+            "payer.name",
+            "payer.id",
+            "other_payers.responsibility",
+            "other_payers.relationship",
+            "other_payers.group_number",
+            "other_payers.claim_filing",
+            "other_payers.subscriber_last_name",
+            "other_payers.subscriber_first_name",
+            "other_payers.subscriber_member_id",
+            "other_payers.payer_name",
+            "other_payers.payer_id",
+            "other_payers.paid_amount",
+            "other_payers.adjudication_date",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for owner in [
+            "billing_provider.address",
+            "billing_provider.pay_to_address",
+            "service_facility.address",
+            "subscriber.address",
+            "patient.address",
+            "payer.address",
+        ] {
+            for f in ["line1", "line2", "city", "state", "zip"] {
+                claim_targets.push(format!("{owner}.{f}"));
+            }
+        }
+        for owner in [
+            "referring_provider",
+            "rendering_provider",
+            "attending_provider",
+        ] {
+            for f in ["entity", "name", "first_name", "npi", "taxonomy"] {
+                claim_targets.push(format!("{owner}.{f}"));
+            }
+        }
+        let value = || Val::Text("X1".to_owned());
+        let mut slots = 0;
+        for target in &claim_targets {
+            let set = ClaimSet::of(target).unwrap();
+            let mut theirs = ClaimDraft::default();
+            let took = set.set(&mut theirs, value()).is_some();
+            match claim_slot(target) {
+                Some(slot) => {
+                    assert!(took, "{target}");
+                    let mut ours = ClaimDraft::default();
+                    *slot(&mut ours) = Some("X1".to_owned());
+                    assert!(ours == theirs, "{target}");
+                    // Over a draft that has the objects already.
+                    let mut full = theirs.clone();
+                    set.set(&mut full, Val::Text("Y".to_owned())).unwrap();
+                    *slot(&mut theirs) = Some("Y".to_owned());
+                    assert!(full == theirs, "{target}");
+                    slots += 1;
+                }
+                // Not a text: its setter refuses the text or reads it as
+                // something else (a code, a date).
+                None => assert!(
+                    !took
+                        || [
+                            "kind",
+                            "icd_version",
+                            "subscriber.gender",
+                            "patient.gender",
+                            "diagnoses",
+                            "visit_reasons",
+                            "related_causes",
+                        ]
+                        .contains(&target.as_str())
+                        || target.ends_with(".entity")
+                        || target.ends_with("responsibility"),
+                    "{target}"
+                ),
+            }
+        }
+        assert_eq!(slots, 89);
+        // Amounts and dates: the slot takes what the setter takes as it is
+        // (the same draft after), and leaves the rest to the setter.
+        let amount = Decimal::new(18500, 2);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        let (mut decs, mut dates) = (0, 0);
+        for target in &claim_targets {
+            let set = ClaimSet::of(target).unwrap();
+            let typed: Option<(Put<ClaimSet, ClaimDraft>, Val)> =
+                match (claim_dec_slot(target), claim_date_slot(target)) {
+                    (Some(slot), _) => {
+                        decs += 1;
+                        Some((Put::Dec(slot, set), Val::Dec(amount)))
+                    }
+                    (_, Some(slot)) => {
+                        dates += 1;
+                        Some((Put::Date(slot, set), Val::Date(day)))
+                    }
+                    _ => None,
+                };
+            let Some((put, v)) = typed else { continue };
+            let mut theirs = ClaimDraft::default();
+            set.set(&mut theirs, v.clone()).unwrap();
+            let mut ours = ClaimDraft::default();
+            assert!(put_typed(put, &mut ours, v).is_ok(), "{target}");
+            assert!(ours == theirs, "{target}");
+            let early = NaiveDate::from_ymd_opt(-5, 1, 1).unwrap();
+            for odd in [
+                Val::Dec(-amount),
+                Val::Date(early),
+                Val::Text("1".to_owned()),
+            ] {
+                assert!(put_typed(put, &mut ours, odd).is_err(), "{target}");
+            }
+        }
+        assert_eq!((decs, dates), (2, 9));
+        // Genders: a code goes into the slot as the setter puts it; the
+        // setter still reads (or refuses) anything else.
+        let mut genders = 0;
+        for target in &claim_targets {
+            let Some(slot) = claim_gender_slot(target) else {
+                continue;
+            };
+            genders += 1;
+            let set = ClaimSet::of(target).unwrap();
+            for code in ["M", "F", "U", "X", "female", "m", ""] {
+                let mut theirs = ClaimDraft::default();
+                let took = set.set(&mut theirs, Val::Text(code.to_owned())).is_some();
+                match gender_code(code) {
+                    Some(g) => {
+                        assert!(took, "{target} {code}");
+                        let mut ours = ClaimDraft::default();
+                        *slot(&mut ours) = Some(g);
+                        assert!(ours == theirs, "{target} {code}");
+                    }
+                    None => assert!(!["M", "F", "U"].contains(&code)),
+                }
+            }
+        }
+        assert_eq!(genders, 2);
+        let (mut decs, mut dates) = (0, 0);
+        for target in [
+            "charge",
+            "units",
+            "drug.quantity",
+            "service_date",
+            "service_date_end",
+        ] {
+            let set = line_setter(target).unwrap();
+            let (put, v): (Put<Set<LineDraft>, LineDraft>, Val) =
+                match (line_dec_slot(target), line_date_slot(target)) {
+                    (Some(slot), _) => {
+                        decs += 1;
+                        (Put::Dec(slot, set), Val::Dec(amount))
+                    }
+                    (_, Some(slot)) => {
+                        dates += 1;
+                        (Put::Date(slot, set), Val::Date(day))
+                    }
+                    _ => panic!("{target}"),
+                };
+            let mut theirs = LineDraft::default();
+            set(&mut theirs, v.clone()).unwrap();
+            let mut ours = LineDraft::default();
+            assert!(put_typed(put, &mut ours, v).is_ok(), "{target}");
+            assert!(ours == theirs, "{target}");
+        }
+        assert_eq!((decs, dates), (3, 2));
+        let line_targets = [
+            "procedure.qualifier",
+            "procedure.code",
+            "procedure.modifiers",
+            "revenue_code",
+            "charge",
+            "units",
+            "unit_basis",
+            "place_of_service",
+            "service_date",
+            "service_date_end",
+            "diagnosis_pointers",
+            "line_control_number",
+            "drug.ndc",
+            "drug.quantity",
+            "drug.unit",
+        ];
+        let mut slots = 0;
+        for target in line_targets {
+            let set = line_setter(target).unwrap();
+            let mut theirs = LineDraft::default();
+            let took = set(&mut theirs, value()).is_some();
+            if let Some(slot) = line_slot(target) {
+                assert!(took, "{target}");
+                let mut ours = LineDraft::default();
+                *slot(&mut ours) = Some("X1".to_owned());
+                assert!(ours == theirs, "{target}");
+                slots += 1;
+            } else {
+                assert!(!took || target == "procedure.modifiers", "{target}");
+            }
+        }
+        assert_eq!(slots, 8);
     }
 
     /// The fast reads give what the model's own `Deserialize` gives.
@@ -1442,7 +2044,7 @@ mod tests {
             let ours = plan.build(&mut filled.clone());
             let theirs = by_serde(&plan, filled);
             assert_eq!(
-                shown(&ours),
+                shown(&ours.clone().map(|c| *c)),
                 shown(&theirs).filter(|_| ours.is_some()),
                 "round {round}"
             );

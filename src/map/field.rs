@@ -221,7 +221,9 @@ pub(crate) enum Shape {
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
     pub name: String,
-    entries: rustc_hash::FxHashMap<String, String>,
+    /// Keyed by the upper-cased value's bytes (looked up without making
+    /// them a `str` again).
+    entries: rustc_hash::FxHashMap<Vec<u8>, String>,
 }
 
 /// Why a row's value could not become the field. Never quotes the value
@@ -404,7 +406,7 @@ impl FieldSpec {
                 Some(table) => Some(Table {
                     entries: table
                         .iter()
-                        .map(|(k, v)| (k.trim().to_uppercase(), v.clone()))
+                        .map(|(k, v)| (k.trim().to_uppercase().into_bytes(), v.clone()))
                         .collect(),
                     name,
                 }),
@@ -787,15 +789,74 @@ impl FieldSpec {
         kept.trim().to_owned()
     }
 
-    fn scalar(&self, raw: &str, ty: ValueType) -> Result<Option<Val>, ValueError> {
-        if self.bare && matches!(ty, ValueType::Text | ValueType::List) {
-            // What the steps below come to when there are none: trimmed
-            // text, or nothing.
+    /// A text field's value (a field of type `text`, or a list's item of
+    /// type `text`): what [`FieldSpec::scalar`] gives as `Val::Text`, the
+    /// string itself, made once.
+    pub(crate) fn text(&self, raw: &str) -> Result<Option<String>, ValueError> {
+        if raw.is_empty() {
+            // No step makes text of nothing: what is left is the default.
+            return Ok(self.default.clone());
+        }
+        if self.bare {
             let v = trim(raw);
-            return Ok((!v.is_empty()).then(|| Val::Text(v.to_owned())));
+            return Ok((!v.is_empty()).then(|| v.to_owned()));
         }
         let mut buf = [0u8; SHORT];
-        let mut v = self.clean(raw, &mut buf);
+        Ok(self.cleaned(raw, &mut buf)?.map(Cow::into_owned))
+    }
+
+    /// [`FieldSpec::text`] without making a string: the text where it is
+    /// (the cell, `buf`, the table, the default).
+    pub(crate) fn text_in<'v>(
+        &'v self,
+        raw: &'v str,
+        buf: &'v mut [u8; SHORT],
+    ) -> Result<Option<Cow<'v, str>>, ValueError> {
+        if raw.is_empty() {
+            return Ok(self.default.as_deref().map(Cow::Borrowed));
+        }
+        if self.bare {
+            let v = trim(raw);
+            return Ok((!v.is_empty()).then_some(Cow::Borrowed(v)));
+        }
+        self.cleaned(raw, buf)
+    }
+
+    /// Whether the field is typed `text` ([`FieldSpec::text`] reads it).
+    pub(crate) fn is_text(&self) -> bool {
+        self.ty == ValueType::Text
+    }
+
+    /// Whether a list's items are typed `text`.
+    pub(crate) fn items_are_text(&self) -> bool {
+        self.item == ValueType::Text
+    }
+
+    /// Each item of one cell of a list of texts (see
+    /// [`FieldSpec::each_item`]), as [`FieldSpec::text`] reads it.
+    pub(crate) fn each_text(&self, raw: &str, put: &mut impl FnMut(String)) -> Option<()> {
+        let mut one = |item: &str| -> Option<()> {
+            if let Some(s) = self.text(item).ok()? {
+                put(s);
+            }
+            Some(())
+        };
+        match &self.split {
+            Some(sep) => raw.split(sep.as_str()).try_for_each(one),
+            None => one(raw),
+        }
+    }
+
+    /// The steps of [`FieldSpec::scalar`] before the value is typed:
+    /// strip, trim, upper, regex, slice, translate, default. `None`: no
+    /// value.
+    #[inline]
+    fn cleaned<'v>(
+        &'v self,
+        raw: &'v str,
+        buf: &'v mut [u8; SHORT],
+    ) -> Result<Option<Cow<'v, str>>, ValueError> {
+        let mut v = self.clean(raw, buf);
         if let (Some(re), false) = (&self.regex, v.is_empty()) {
             let caps = re.captures(&v).ok_or_else(|| {
                 ValueError::Invalid("does not match the field's regex".to_owned())
@@ -809,16 +870,18 @@ impl FieldSpec {
         if let (Some(table), false) = (&self.table, v.is_empty()) {
             let mut upper = [0u8; 40];
             let found = if is_upper_ascii(&v) {
-                table.entries.get(v.as_ref())
+                table.entries.get(v.as_bytes())
             } else if let Some(up) = ascii_upper_on_stack(&v, &mut upper) {
                 // "Office" → "OFFICE" without a heap string (what
                 // `to_uppercase` gives for ASCII text).
                 table.entries.get(up)
             } else {
-                table.entries.get(&v.to_uppercase())
+                table.entries.get(v.to_uppercase().as_bytes())
             };
             match found {
-                Some(t) => v = Cow::Owned(t.clone()),
+                // Borrowed from the table: a string is made only where one
+                // is kept (`text`, `Val::Text`).
+                Some(t) => v = Cow::Borrowed(t.as_str()),
                 None => {
                     let shown = format!(
                         "the value (not shown: it may be patient data; {})",
@@ -841,6 +904,20 @@ impl FieldSpec {
                 None => return Ok(None),
             }
         }
+        Ok(Some(v))
+    }
+
+    fn scalar(&self, raw: &str, ty: ValueType) -> Result<Option<Val>, ValueError> {
+        if self.bare && matches!(ty, ValueType::Text | ValueType::List) {
+            // What the steps below come to when there are none: trimmed
+            // text, or nothing.
+            let v = trim(raw);
+            return Ok((!v.is_empty()).then(|| Val::Text(v.to_owned())));
+        }
+        let mut buf = [0u8; SHORT];
+        let Some(v) = self.cleaned(raw, &mut buf)? else {
+            return Ok(None);
+        };
         let invalid = |m: &str| ValueError::Invalid(m.to_owned());
         let value = match ty {
             ValueType::Text | ValueType::List => Val::Text(v.into_owned()),
@@ -977,17 +1054,18 @@ fn written_as<'i>(
 const MIN_YEAR: i32 = 1800;
 
 /// `str::trim`, without looking further when both ends are visible ASCII
-/// (most cells), which no trimming changes.
-fn trim(v: &str) -> &str {
+/// (most cells), which no trimming changes, or when there is nothing.
+pub(crate) fn trim(v: &str) -> &str {
     let b = v.as_bytes();
     match (b.first(), b.last()) {
         (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => v,
+        (None, _) => v,
         _ => v.trim(),
     }
 }
 
 /// Room on the stack for a cleaned value (cells are short).
-const SHORT: usize = 64;
+pub(crate) const SHORT: usize = 64;
 
 /// The bytes of `v` that `keep` keeps, upper-cased into `buf` and trimmed
 /// (`v` is ASCII and fits `buf`): what `str::to_ascii_uppercase` and
@@ -1041,14 +1119,14 @@ fn is_upper_ascii(v: &str) -> bool {
 
 /// `v` upper-cased into `buf` when it is ASCII and fits: for ASCII text,
 /// what `str::to_uppercase` gives.
-fn ascii_upper_on_stack<'b>(v: &str, buf: &'b mut [u8; 40]) -> Option<&'b str> {
+fn ascii_upper_on_stack<'b>(v: &str, buf: &'b mut [u8; 40]) -> Option<&'b [u8]> {
     if !v.is_ascii() {
         return None;
     }
     let room = buf.get_mut(..v.len())?;
     room.copy_from_slice(v.as_bytes());
     room.make_ascii_uppercase();
-    std::str::from_utf8(room).ok()
+    Some(room)
 }
 
 /// `v` without the characters `noise` picks, written into `buf`, when `v`
@@ -1664,6 +1742,110 @@ mod tests {
         assert!(spec(r#"f = { column = "x", strip = "." }"#)
             .strip_ascii
             .is_some());
+    }
+
+    /// A text field's string, made once ([`FieldSpec::text`]), and a list's
+    /// texts ([`FieldSpec::each_text`]), are what `scalar` gives as
+    /// `Val::Text` and `each_item` hands over, on every kind of step
+    /// (none, strip, upper, translate, default, regex, slice, split) and
+    /// value (blank, spaces, non-ASCII, table misses).
+    #[test]
+    fn texts_read_as_scalar_reads_them() {
+        let specs = [
+            r#"f = "x""#,
+            r#"f = { column = "x", upper = true }"#,
+            r#"f = { column = "x", strip = "." }"#,
+            r#"f = { column = "x", strip = ".", upper = true }"#,
+            r#"f = { column = "x", strip = "-é" }"#,
+            r#"f = { column = "x", translate = "pos", upper = true }"#,
+            r#"f = { column = "x", translate = "pos", default = "11" }"#,
+            r#"f = { column = "x", default = "1" }"#,
+            r#"f = { column = "x", regex = "([A-Z]+)[0-9]*" }"#,
+            r#"f = { column = "x", slice = [1, 3] }"#,
+            r#"f = { column = "x", type = "list", split = "," }"#,
+            r#"f = { column = "x", type = "list", split = ";", upper = true, strip = "." }"#,
+            r#"f = { columns = ["x", "y"], type = "list", upper = true }"#,
+        ];
+        let raws = [
+            "",
+            " ",
+            ".",
+            "J45.909",
+            " j45.909 ",
+            "Office",
+            " office ",
+            "OFFICE",
+            "Home",
+            "\tTele health\t",
+            "GARCÍA-LÓPEZ",
+            "ﬀemale",
+            "Offİce",
+            "a\u{a0}",
+            "1,2",
+            " 1 , ,2 ",
+            "a;b.c; ;",
+            "ABC123",
+            "abc",
+            "x",
+            "é11.9",
+            "-",
+        ];
+        for t in specs {
+            let spec = spec(t);
+            for raw in raws {
+                let ours = spec.text(raw).map_err(|e| e.to_string());
+                let theirs = match spec.scalar(raw, ValueType::Text) {
+                    Ok(Some(Val::Text(s))) => Ok(Some(s)),
+                    Ok(Some(other)) => panic!("{other:?}"),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e.to_string()),
+                };
+                assert_eq!(ours, theirs, "{t} {raw:?}");
+                let mut buf = [0u8; SHORT];
+                let found = spec
+                    .text_in(raw, &mut buf)
+                    .map(|v| v.map(Cow::into_owned))
+                    .map_err(|e| e.to_string());
+                assert_eq!(found, theirs, "{t} {raw:?}");
+                let mut ours = Vec::new();
+                let ours_done = spec.each_text(raw, &mut |s| ours.push(Val::Text(s)));
+                let mut theirs = Vec::new();
+                let theirs_done = spec.each_item(raw, &mut |v| {
+                    theirs.push(v);
+                    Some(())
+                });
+                assert_eq!(ours_done.is_some(), theirs_done.is_some(), "{t} {raw:?}");
+                if theirs_done.is_some() {
+                    assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "{t} {raw:?}");
+                }
+            }
+        }
+    }
+
+    /// The fast `trim` is `str::trim`.
+    #[test]
+    fn trim_is_str_trim() {
+        for v in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\ta\t",
+            "a\u{a0}",
+            "\u{a0}",
+            "é",
+            " é ",
+            "\u{3000}x",
+            "x\u{2003}",
+            "\u{7f}",
+            "ab c",
+            "\r\n",
+            "~!",
+            " \u{85}",
+        ] {
+            assert_eq!(trim(v), v.trim(), "{v:?}");
+        }
     }
 
     /// A field with no steps is only trimmed, as the steps would leave it.

@@ -428,7 +428,7 @@ impl Plan {
     /// must go through [`Plan::claim`] (a map this path does not know, or
     /// a value the model does not take: serde words why). Takes the
     /// values out of `filled`.
-    pub(crate) fn build(&self, filled: &mut Filled) -> Option<crate::model::Claim> {
+    pub(crate) fn build(&self, filled: &mut Filled) -> Option<Box<crate::model::Claim>> {
         self.direct.as_ref()?.build(filled)
     }
 

@@ -86,8 +86,9 @@ impl Record {
     }
 
     /// Where the cells of a record are, in one pass over it (for a row
-    /// expected to have `width` cells): without quotes, where each ends (a
-    /// cell is the bytes between delimiters as they are); with simple quoted
+    /// expected to have `width` cells): without quotes, where each starts
+    /// and ends (a cell is the bytes between delimiters as they are); with
+    /// simple quoted
     /// cells — a quote right at the cell's start, the next quote right
     /// before a delimiter or the end, nothing to unquote in between
     /// (`"1,2"`) — where each starts and ends (inside the quotes: exactly
@@ -95,14 +96,15 @@ impl Record {
     /// be unquoted.
     pub fn bounds(&self, delimiter: u8, width: usize) -> Bounds {
         let content = self.content();
-        let mut ends = Vec::with_capacity(width.max(1));
+        let mut spans = Vec::with_capacity(width.max(1));
         // Cells are short: one pass over the bytes beats a search per cell
         // (`memchr2_iter` was tried: a call per delimiter cost more). The
         // quote-free start of the row is read eight bytes at a time; the
         // byte loop takes over at the first word holding a quote, or for
         // the last few bytes.
-        let from = plain_ends(content, delimiter, &mut ends);
-        bounds_from(content, delimiter, width, from, ends)
+        let mut start = 0;
+        let from = plain_ends(content, delimiter, &mut spans, &mut start);
+        bounds_from(content, delimiter, from, start, spans)
     }
 
     /// Where each cell of a record with quotes starts and ends in its
@@ -113,19 +115,16 @@ impl Record {
     /// [`Record::cells_joined`] would copy out. `None` for anything else
     /// (`""` inside, text after a closing quote, a quote never closed).
     #[cfg(test)]
-    pub fn simple_quoted_cells(
-        &self,
-        delimiter: u8,
-        width: usize,
-    ) -> Option<(Vec<usize>, Vec<usize>)> {
+    pub fn simple_quoted_cells(&self, delimiter: u8, width: usize) -> Option<Vec<Span>> {
         if delimiter == b'"' {
             return None;
         }
-        let (starts, ends) = (
+        quoted_from(
+            self.content(),
+            delimiter,
+            0,
             Vec::with_capacity(width.max(1)),
-            Vec::with_capacity(width.max(1)),
-        );
-        quoted_from(self.content(), delimiter, 0, starts, ends)
+        )
     }
 
     /// The cells of [`Record::cells`] one after another in one buffer, with
@@ -182,17 +181,18 @@ impl Record {
     }
 }
 
+/// Where a cell is in its record's bytes: from `.0` to `.1`.
+pub type Span = (usize, usize);
+
 /// Where a record's cells are ([`Record::bounds`]).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Bounds {
-    /// No quotes: where each cell ends (each starts after the delimiter
-    /// before it).
-    Plain(Vec<usize>),
-    /// Simple quoted cells: where each starts and ends.
-    Quoted {
-        starts: Vec<usize>,
-        ends: Vec<usize>,
-    },
+    /// No quotes: where each cell starts and ends (a cell is the bytes
+    /// between two delimiters).
+    Plain(Vec<Span>),
+    /// Simple quoted cells: where each starts and ends (inside the quotes
+    /// for a quoted one).
+    Quoted(Vec<Span>),
     /// Quotes to unquote ([`Record::cells_joined`]).
     Unquote,
 }
@@ -206,55 +206,58 @@ fn equal_bytes(w: u64, pattern: u64) -> u64 {
 }
 
 /// The rest of [`Record::bounds`] byte by byte from `from`, the cells
-/// before it already ended at `ends` (all plain).
+/// before it already found (`spans`, all plain) and the cell being read
+/// starting at `start`.
 fn bounds_from(
     content: &[u8],
     delimiter: u8,
-    width: usize,
     from: usize,
-    mut ends: Vec<usize>,
+    mut start: usize,
+    mut spans: Vec<Span>,
 ) -> Bounds {
     for (i, &b) in content.iter().enumerate().skip(from) {
         if b == delimiter {
-            ends.push(i);
+            spans.push((start, i));
+            start = i + 1;
         } else if b == b'"' {
-            // The cells before were plain: each starts after the
-            // delimiter before it. The scan goes on from this cell.
-            let at = ends.last().map_or(0, |e| e + 1);
-            if at != i {
+            // The cells before were plain. The scan goes on from this
+            // cell, which must start with the quote.
+            if start != i {
                 return Bounds::Unquote;
             }
-            let mut starts = Vec::with_capacity(width.max(1));
-            starts.push(0);
-            starts.extend(ends.iter().map(|e| e + 1));
-            starts.pop();
-            return match quoted_from(content, delimiter, at, starts, ends) {
-                Some((starts, ends)) => Bounds::Quoted { starts, ends },
+            return match quoted_from(content, delimiter, start, spans) {
+                Some(spans) => Bounds::Quoted(spans),
                 None => Bounds::Unquote,
             };
         }
     }
-    ends.push(content.len());
-    Bounds::Plain(ends)
+    spans.push((start, content.len()));
+    Bounds::Plain(spans)
 }
 
-/// [`Record::bounds`]'s scan: pushes to `ends` where each delimiter is in
-/// the blocks of `content` before the first block that holds a quote, and
-/// returns where those blocks end (the byte loop goes on from there, as if
-/// it had read them itself). Sixteen bytes at a time where SSE2 is there
-/// (every x86-64 CPU, through `safe_arch`'s safe wrappers, as the 837
-/// reader does), then eight (`plain_words`).
-fn plain_ends(content: &[u8], delimiter: u8, ends: &mut Vec<usize>) -> usize {
-    match plain_blocks(content, delimiter, ends) {
+/// [`Record::bounds`]'s scan: pushes to `spans` each cell that ends (at a
+/// delimiter) in the blocks of `content` before the first block that holds
+/// a quote, `start` being where the cell being read starts, and returns
+/// where those blocks end (the byte loop goes on from there, as if it had
+/// read them itself). Sixteen bytes at a time where SSE2 is there (every
+/// x86-64 CPU, through `safe_arch`'s safe wrappers, as the 837 reader
+/// does), then eight (`plain_words`).
+fn plain_ends(content: &[u8], delimiter: u8, spans: &mut Vec<Span>, start: &mut usize) -> usize {
+    match plain_blocks(content, delimiter, spans, start) {
         (at, true) => at,
-        (at, false) => plain_words(content, at, delimiter, ends),
+        (at, false) => plain_words(content, at, delimiter, spans, start),
     }
 }
 
 /// The sixteen-byte blocks of [`plain_ends`]: where they end, and whether
 /// the scan stopped at a quote.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-fn plain_blocks(content: &[u8], delimiter: u8, ends: &mut Vec<usize>) -> (usize, bool) {
+fn plain_blocks(
+    content: &[u8],
+    delimiter: u8,
+    spans: &mut Vec<Span>,
+    start: &mut usize,
+) -> (usize, bool) {
     use safe_arch::{cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i};
     use safe_arch::{m128i, set_splat_i8_m128i};
     let delimiters = set_splat_i8_m128i(i8::from_ne_bytes([delimiter]));
@@ -262,35 +265,51 @@ fn plain_blocks(content: &[u8], delimiter: u8, ends: &mut Vec<usize>) -> (usize,
     // Bit `k` set for byte `k` of `v` equal to the pattern's.
     let mask = |v: m128i, pattern: m128i| move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, pattern));
     let mut at = 0;
+    // The cell being read starts here (kept in a register, not behind
+    // `start`, while the blocks are read).
+    let mut from = *start;
+    let mut quote = false;
     for chunk in content.chunks_exact(16) {
         let Ok(block) = <&[u8; 16]>::try_from(chunk) else {
-            return (at, true);
+            quote = true;
+            break;
         };
         let v = load_unaligned_m128i(block);
         if mask(v, quotes) != 0 {
-            return (at, true);
+            quote = true;
+            break;
         }
         let mut found = mask(v, delimiters);
         while found != 0 {
-            ends.push(at + found.trailing_zeros() as usize);
+            let end = at + found.trailing_zeros() as usize;
+            spans.push((from, end));
+            from = end + 1;
             found &= found - 1;
         }
         at += 16;
     }
-    (at, false)
+    *start = from;
+    (at, quote)
 }
 
 /// Without SSE2, all is read eight bytes at a time.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-fn plain_blocks(_: &[u8], _: u8, _: &mut Vec<usize>) -> (usize, bool) {
+fn plain_blocks(_: &[u8], _: u8, _: &mut Vec<Span>, _: &mut usize) -> (usize, bool) {
     (0, false)
 }
 
 /// [`plain_ends`] a word at a time from `at`: the eight-byte words before
 /// the first that holds a quote.
-fn plain_words(content: &[u8], mut at: usize, delimiter: u8, ends: &mut Vec<usize>) -> usize {
+fn plain_words(
+    content: &[u8],
+    mut at: usize,
+    delimiter: u8,
+    spans: &mut Vec<Span>,
+    start: &mut usize,
+) -> usize {
     let delimiters = u64::from_le_bytes([delimiter; 8]);
     let quotes = u64::from_le_bytes([b'"'; 8]);
+    let mut from = *start;
     for chunk in content.get(at..).unwrap_or_default().chunks_exact(8) {
         let w = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or([b'"'; 8]));
         if equal_bytes(w, quotes) != 0 {
@@ -299,24 +318,26 @@ fn plain_words(content: &[u8], mut at: usize, delimiter: u8, ends: &mut Vec<usiz
         let mut found = equal_bytes(w, delimiters);
         while found != 0 {
             // Little-endian: byte k of the word holds bits 8k..8k+7.
-            ends.push(at + (found.trailing_zeros() / 8) as usize);
+            let end = at + (found.trailing_zeros() / 8) as usize;
+            spans.push((from, end));
+            from = end + 1;
             found &= found - 1;
         }
         at += 8;
     }
+    *start = from;
     at
 }
 
 /// The cells of `content` from `at` (a cell's start) on, added to
-/// `starts` and `ends`, when each quoted one is simple (see
-/// [`Record::bounds`]) and no other holds a quote.
+/// `spans`, when each quoted one is simple (see [`Record::bounds`]) and no
+/// other holds a quote.
 fn quoted_from(
     content: &[u8],
     delimiter: u8,
     mut at: usize,
-    mut starts: Vec<usize>,
-    mut ends: Vec<usize>,
-) -> Option<(Vec<usize>, Vec<usize>)> {
+    mut spans: Vec<Span>,
+) -> Option<Vec<Span>> {
     if delimiter == b'"' {
         return None;
     }
@@ -324,10 +345,9 @@ fn quoted_from(
         let rest = content.get(at..)?;
         if let Some(quoted) = rest.strip_prefix(b"\"") {
             let close = quoted.iter().position(|&b| b == b'"')?;
-            starts.push(at + 1);
-            ends.push(at + 1 + close);
+            spans.push((at + 1, at + 1 + close));
             match quoted.get(close + 1) {
-                None => return Some((starts, ends)),
+                None => return Some(spans),
                 Some(&d) if d == delimiter => at += close + 3,
                 Some(_) => return None,
             }
@@ -343,14 +363,12 @@ fn quoted_from(
             }
             match end {
                 Some(p) => {
-                    starts.push(at);
-                    ends.push(at + p);
+                    spans.push((at, at + p));
                     at += p + 1;
                 }
                 None => {
-                    starts.push(at);
-                    ends.push(content.len());
-                    return Some((starts, ends));
+                    spans.push((at, content.len()));
+                    return Some(spans);
                 }
             }
         }
@@ -508,11 +526,10 @@ mod tests {
                     from = *end;
                 }
                 match found {
-                    Some((starts, ends)) => {
+                    Some(spans) => {
                         assert!(*simple || delimiter != b',', "{text:?}");
-                        let cells: Vec<Vec<u8>> = starts
+                        let cells: Vec<Vec<u8>> = spans
                             .iter()
-                            .zip(&ends)
                             .map(|(s, e)| rec.content()[*s..*e].to_vec())
                             .collect();
                         assert_eq!(cells, unquoted, "{text:?} {delimiter}");
@@ -529,17 +546,18 @@ mod tests {
                 };
                 let by_parts = match rec.simple_quoted_cells(delimiter, 3) {
                     _ if !rec.content().contains(&b'"') || delimiter == b'"' => {
-                        let mut ends: Vec<usize> = rec
-                            .content()
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, b)| **b == delimiter)
-                            .map(|(i, _)| i)
-                            .collect();
-                        ends.push(rec.content().len());
-                        Bounds::Plain(ends)
+                        let mut spans = Vec::new();
+                        let mut start = 0;
+                        for (i, b) in rec.content().iter().enumerate() {
+                            if *b == delimiter {
+                                spans.push((start, i));
+                                start = i + 1;
+                            }
+                        }
+                        spans.push((start, rec.content().len()));
+                        Bounds::Plain(spans)
                     }
-                    Some((starts, ends)) => Bounds::Quoted { starts, ends },
+                    Some(spans) => Bounds::Quoted(spans),
                     None => Bounds::Unquote,
                 };
                 assert_eq!(rec.bounds(delimiter, 3), by_parts, "{text:?} {delimiter}");
@@ -563,12 +581,87 @@ mod tests {
     /// `bounds` as it read every byte, before words were read eight at a
     /// time: the byte loop from the first byte.
     fn bounds_byte_by_byte(content: &[u8], delimiter: u8, width: usize) -> Bounds {
-        bounds_from(
-            content,
-            delimiter,
-            width,
-            0,
-            Vec::with_capacity(width.max(1)),
+        bounds_from(content, delimiter, 0, 0, Vec::with_capacity(width.max(1)))
+    }
+
+    /// `bounds` as it was before cells were found as (start, end) pairs:
+    /// where each cell ends (plain rows: each starts after the delimiter
+    /// before it), and where each starts for simple quoted cells; given
+    /// back as the pairs those meant.
+    fn bounds_as_ends_were(content: &[u8], delimiter: u8) -> Bounds {
+        fn quoted(
+            content: &[u8],
+            delimiter: u8,
+            mut at: usize,
+            mut starts: Vec<usize>,
+            mut ends: Vec<usize>,
+        ) -> Option<(Vec<usize>, Vec<usize>)> {
+            if delimiter == b'"' {
+                return None;
+            }
+            loop {
+                let rest = content.get(at..)?;
+                if let Some(q) = rest.strip_prefix(b"\"") {
+                    let close = q.iter().position(|&b| b == b'"')?;
+                    starts.push(at + 1);
+                    ends.push(at + 1 + close);
+                    match q.get(close + 1) {
+                        None => return Some((starts, ends)),
+                        Some(&d) if d == delimiter => at += close + 3,
+                        Some(_) => return None,
+                    }
+                } else {
+                    let mut end = None;
+                    for (p, &b) in rest.iter().enumerate() {
+                        if b == delimiter {
+                            end = Some(p);
+                            break;
+                        } else if b == b'"' {
+                            return None;
+                        }
+                    }
+                    starts.push(at);
+                    match end {
+                        Some(p) => {
+                            ends.push(at + p);
+                            at += p + 1;
+                        }
+                        None => {
+                            ends.push(content.len());
+                            return Some((starts, ends));
+                        }
+                    }
+                }
+            }
+        }
+        let mut ends: Vec<usize> = Vec::new();
+        for (i, &b) in content.iter().enumerate() {
+            if b == delimiter {
+                ends.push(i);
+            } else if b == b'"' {
+                let at = ends.last().map_or(0, |e| e + 1);
+                if at != i {
+                    return Bounds::Unquote;
+                }
+                let mut starts = vec![0];
+                starts.extend(ends.iter().map(|e| e + 1));
+                starts.pop();
+                return match quoted(content, delimiter, at, starts, ends) {
+                    Some((starts, ends)) => Bounds::Quoted(starts.into_iter().zip(ends).collect()),
+                    None => Bounds::Unquote,
+                };
+            }
+        }
+        ends.push(content.len());
+        let mut start = 0;
+        Bounds::Plain(
+            ends.into_iter()
+                .map(|end| {
+                    let span = (start, end);
+                    start = end + 1;
+                    span
+                })
+                .collect(),
         )
     }
 
@@ -601,9 +694,15 @@ mod tests {
                     bytes: row.clone(),
                     open_quote: false,
                 };
+                let found = rec.bounds(delimiter, 4);
                 assert_eq!(
-                    rec.bounds(delimiter, 4),
+                    found,
                     bounds_byte_by_byte(rec.content(), delimiter, 4),
+                    "{row:?} {delimiter}"
+                );
+                assert_eq!(
+                    found,
+                    bounds_as_ends_were(rec.content(), delimiter),
                     "{row:?} {delimiter}"
                 );
             }
