@@ -294,22 +294,17 @@ fn a_cut_direct_upload_the_server_will_not_overwrite_is_reported_not_delivered()
     );
 }
 
-/// The subjects of the alerts queued in the ledger.
+/// The subjects of the alerts queued in the ledger (not mailed: no daemon
+/// runs here), read through the ledger so a PostgreSQL run reads its own.
 fn alerts(ws: &Workspace) -> Vec<String> {
-    let db = ws.path("ledger.sqlite");
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; [print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute('SELECT subject FROM alerts')]",
-        ])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", said(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ledger = edi_courier::ledger::Ledger::open(&ws.ledger_url)
+            .await
+            .unwrap();
+        let pending = ledger.pending_alerts().await.unwrap();
+        ledger.close().await;
+        pending.into_iter().map(|a| a.subject).collect()
+    })
 }
 
 /// An OpenPGP key pair made by gpg for the partner (its public key, at
@@ -435,6 +430,11 @@ fn every_partner_preset_checks_and_delivers_against_a_server_set_up_for_it() {
             root().join("edi-maps").display().to_string().into(),
         );
         doc.insert("paths".into(), paths.into());
+        // The workspace's ledger (its own PostgreSQL database on the
+        // PostgreSQL run), where `claim_statuses` reads.
+        let mut ledger = toml::Table::new();
+        ledger.insert("url".into(), ws.ledger_url.clone().into());
+        doc.insert("ledger".into(), ledger.into());
         let mut partners = toml::Table::new();
         partners.insert(name.clone(), p.into());
         doc.insert("partners".into(), partners.into());
