@@ -1616,102 +1616,12 @@ mod tests {
     /// targets without one are not text.
     #[test]
     fn text_slots_put_what_the_setters_put() {
-        let mut claim_targets: Vec<String> = [
-            "kind",
-            "id",
-            "total_charge",
-            "place_of_service",
-            "type_of_bill",
-            "frequency_code",
-            "provider_signature",
-            "assignment",
-            "benefits_assigned",
-            "release_of_information",
-            "statement_from",
-            "statement_to",
-            "admission.date",
-            "admission.kind",
-            "admission.source",
-            "admission.hour",
-            "discharge_hour",
-            "patient_status",
-            "diagnoses",
-            "icd_version",
-            "admitting_diagnosis",
-            "visit_reasons",
-            "drg",
-            "related_causes",
-            "accident_date",
-            "accident_state",
-            "onset_date",
-            "initial_treatment_date",
-            "clia_number",
-            "referral_number",
-            "prior_authorization",
-            "payer_claim_number",
-            "medical_record_number",
-            "note",
-            "billing_provider.entity",
-            "billing_provider.name",
-            "billing_provider.first_name",
-            "billing_provider.npi",
-            "billing_provider.tax_id",
-            "billing_provider.ssn_as_tax_id",
-            "billing_provider.taxonomy",
-            "service_facility.name",
-            "service_facility.npi",
-            "subscriber.member_id",
-            "subscriber.last_name",
-            "subscriber.first_name",
-            "subscriber.middle_name",
-            "subscriber.birth_date",
-            "subscriber.gender",
-            "subscriber.group_number",
-            "subscriber.group_name",
-            "subscriber.responsibility",
-            "subscriber.claim_filing",
-            "patient.relationship",
-            "patient.last_name",
-            "patient.first_name",
-            "patient.birth_date",
-            "patient.gender",
-            "payer.name",
-            "payer.id",
-            "other_payers.responsibility",
-            "other_payers.relationship",
-            "other_payers.group_number",
-            "other_payers.claim_filing",
-            "other_payers.subscriber_last_name",
-            "other_payers.subscriber_first_name",
-            "other_payers.subscriber_member_id",
-            "other_payers.payer_name",
-            "other_payers.payer_id",
-            "other_payers.paid_amount",
-            "other_payers.adjudication_date",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        for owner in [
-            "billing_provider.address",
-            "billing_provider.pay_to_address",
-            "service_facility.address",
-            "subscriber.address",
-            "patient.address",
-            "payer.address",
-        ] {
-            for f in ["line1", "line2", "city", "state", "zip"] {
-                claim_targets.push(format!("{owner}.{f}"));
-            }
-        }
-        for owner in [
-            "referring_provider",
-            "rendering_provider",
-            "attending_provider",
-        ] {
-            for f in ["entity", "name", "first_name", "npi", "taxonomy"] {
-                claim_targets.push(format!("{owner}.{f}"));
-            }
-        }
+        // Every claim-level field of the model (lines have their own test;
+        // an other payer's adjustments are a list of objects, no slot).
+        let claim_targets: Vec<String> = crate::model::claim_paths()
+            .into_iter()
+            .filter(|p| !p.starts_with("lines.") && !p.starts_with("other_payers.adjustments."))
+            .collect();
         let value = || Val::Text("X1".to_owned());
         let mut slots = 0;
         for target in &claim_targets {
