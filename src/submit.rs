@@ -1963,11 +1963,13 @@ impl Submit<'_> {
                 match self.resealed(&file, seal_to).await {
                     Ok(Some(resealed)) => return Ok(Some(resealed)),
                     Ok(None) => {}
-                    Err(
-                        e @ (SubmitError::Ledger(_)
-                        | SubmitError::CopyChanged { .. }
-                        | SubmitError::Spool { .. }),
-                    ) => return Err(e),
+                    Err(e @ SubmitError::Ledger(_)) => return Err(e),
+                    Err(e @ (SubmitError::CopyChanged { .. } | SubmitError::Spool { .. })) => {
+                        // Its copy, not its keys, is what is wrong now: a
+                        // hold from an earlier run no longer says why.
+                        self.ledger.release_file(file.id).await?;
+                        return Err(e);
+                    }
                     Err(error) => {
                         tracing::warn!(file = %file.name, %error, "cannot seal it again to the partner's keys of today");
                     }

@@ -379,6 +379,25 @@ fn a_file_sealed_to_a_replaced_key_that_our_key_cannot_open_is_held_not_delivere
     assert!(shown.contains("held: sealed_to_old_keys"), "{shown}");
     assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 5)], "{said}");
 
+    // Its copy then altered: that is what `status` says now, not the hold
+    // (an independent tester's finding: both were shown, the hold first).
+    let (_, copy) = one_byte_flipped_in_the_spool(&ws);
+    let out = ws.submit(&[]);
+    assert!(!text(&out).contains("sealed_to_old_keys"), "{}", text(&out));
+    let shown = text(&ws.run(&["status"], &[]));
+    assert!(
+        !shown.contains("held: sealed_to_old_keys")
+            && shown.contains("is not the file that was sealed"),
+        "{shown}"
+    );
+    // Put back as it was: held again until the keys are.
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&copy, &bytes).unwrap();
+    let out = ws.submit(&[]);
+    assert!(text(&out).contains("sealed_to_old_keys"), "{}", text(&out));
+
     // The old key is the partner's again (the rotation was undone): it goes.
     ws.partner_recipient = old_recipient;
     ws.write_config(&reachable, &ws.user.clone());
