@@ -1714,44 +1714,32 @@ impl Submit<'_> {
                     let mut files = waiting.into_iter();
                     while let Some(file) = files.next() {
                         let (id, name) = (file.id, file.name.clone());
-                        let file = match self.held_back(file, seal_to, report).await {
-                            Ok(Some(file)) => file,
+                        // A spool copy gone or changed fails here, as at
+                        // the upload: not sent, said so, the rest go on.
+                        let sent = match self.held_back(file, seal_to, report).await {
+                            Ok(Some(file)) => {
+                                let written = ahead.remove(&file.id);
+                                self.deliver_one(&conn, &file, written).await
+                            }
                             Ok(None) => continue,
+                            Err(e) => Err(e),
+                        };
+                        match sent {
+                            Ok(outcome) => report.files.push(outcome),
                             Err(SubmitError::Ledger(e)) => return Err(e.into()),
-                            // Its spool copy is gone or changed: not sent,
-                            // and said so, while the rest go on.
                             Err(e) => {
                                 failed_here.insert(id);
                                 self.ledger
                                     .attempt_failed(id, &e.to_string(), self.now)
                                     .await?;
-                                tracing::warn!(file = %name, error = %e, "not sent");
-                                report.files.push(FileOutcome::Failed {
-                                    name,
-                                    error: e.to_string(),
-                                    identity: e.identity(),
-                                });
-                                continue;
-                            }
-                        };
-                        let written = ahead.remove(&file.id);
-                        match self.deliver_one(&conn, &file, written).await {
-                            Ok(outcome) => report.files.push(outcome),
-                            Err(SubmitError::Ledger(e)) => return Err(e.into()),
-                            Err(e) => {
-                                failed_here.insert(file.id);
-                                self.ledger
-                                    .attempt_failed(file.id, &e.to_string(), self.now)
-                                    .await?;
                                 let retryable =
                                     matches!(&e, SubmitError::Sftp(s) if s.is_transient());
-                                tracing::warn!(file = %file.name, error = %e, retryable, "upload failed");
+                                tracing::warn!(file = %name, error = %e, retryable, "upload failed");
                                 if let (true, SubmitError::Sftp(s)) = (retryable, &e) {
                                     // The files behind it were not tried:
                                     // `status` says why, not a bare `spooled`.
                                     let why = format!(
-                                        "not tried: the connection failed while sending {}: {e}",
-                                        file.name
+                                        "not tried: the connection failed while sending {name}: {e}"
                                     );
                                     for other in files.by_ref() {
                                         self.ledger
@@ -1766,7 +1754,7 @@ impl Submit<'_> {
                                     break;
                                 }
                                 report.files.push(FileOutcome::Failed {
-                                    name: file.name.clone(),
+                                    name,
                                     error: e.to_string(),
                                     identity: e.identity(),
                                 });

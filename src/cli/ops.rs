@@ -466,8 +466,11 @@ pub fn inbound(cli: &Cli, args: &InboundArgs) -> anyhow::Result<Outcome> {
             let Some((partner, name, spool, state)) = ledger.inbound_file(id).await? else {
                 anyhow::bail!("no collected file #{id}");
             };
+            let not_quarantined = |state: InboundState| {
+                anyhow!("collected file #{id} ({name}) is {}, not quarantined", state.name())
+            };
             if state != InboundState::Quarantined {
-                anyhow::bail!("collected file #{id} ({name}) is {}, not quarantined", state.name());
+                return Err(not_quarantined(state));
             }
             match args.action {
                 InboundAction::Reviewed { .. } => {
@@ -475,10 +478,7 @@ pub fn inbound(cli: &Cli, args: &InboundArgs) -> anyhow::Result<Outcome> {
                         .set_inbound_state(id, InboundState::Reviewed, None, cli.now())
                         .await?;
                     if let crate::ledger::Moved::Settled(now) = moved {
-                        anyhow::bail!(
-                            "collected file #{id} ({name}) is {}, not quarantined",
-                            now.name()
-                        );
+                        return Err(not_quarantined(now));
                     }
                     Ok((
                         format!("#{id} {name}: marked reviewed; it will not be applied\n"),

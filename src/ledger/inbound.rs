@@ -59,39 +59,42 @@ impl InboundState {
         }
     }
 
-    /// The states a file may be moved to `self` from: only a file not yet
-    /// settled (received, or quarantined and not looked at) moves. A file
-    /// applied, repeated or reviewed stays so, whatever another run that
-    /// read it meanwhile makes of it.
-    fn moves_from(self) -> &'static str {
-        match self {
-            InboundState::Reviewed => "('quarantined')",
-            InboundState::Received
-            | InboundState::Processed
-            | InboundState::Duplicate
-            | InboundState::Quarantined => "('received', 'quarantined')",
-        }
-    }
+    const ALL: [InboundState; 5] = [
+        InboundState::Received,
+        InboundState::Processed,
+        InboundState::Duplicate,
+        InboundState::Quarantined,
+        InboundState::Reviewed,
+    ];
 
     /// Not settled yet: may still be applied.
     pub fn open(self) -> bool {
         matches!(self, InboundState::Received | InboundState::Quarantined)
     }
 
+    /// The states a file may be moved to `self` from, as an SQL list: only
+    /// a file still [`open`](Self::open) moves, and only a quarantined one
+    /// is reviewed. A file applied, repeated or reviewed stays so, whatever
+    /// another run that read it meanwhile makes of it.
+    fn moves_from(self) -> String {
+        let from: Vec<String> = Self::ALL
+            .into_iter()
+            .filter(|s| {
+                s.open() && (self != InboundState::Reviewed || *s == InboundState::Quarantined)
+            })
+            .map(|s| format!("'{}'", s.name()))
+            .collect();
+        format!("({})", from.join(", "))
+    }
+
     fn parse(s: &str) -> Result<Self, LedgerError> {
-        [
-            InboundState::Received,
-            InboundState::Processed,
-            InboundState::Duplicate,
-            InboundState::Quarantined,
-            InboundState::Reviewed,
-        ]
-        .into_iter()
-        .find(|st| st.name() == s)
-        .ok_or_else(|| LedgerError::Corrupt {
-            what: "inbound file state",
-            value: s.to_owned(),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|st| st.name() == s)
+            .ok_or_else(|| LedgerError::Corrupt {
+                what: "inbound file state",
+                value: s.to_owned(),
+            })
     }
 }
 
