@@ -372,25 +372,37 @@ impl Builder {
             }) else {
                 continue;
             };
-            problems.push(Problem {
-                severity: Severity::Error,
-                file: self.file.clone(),
-                rows: Some(Rows {
-                    first: first.number,
-                    last: other.number,
-                }),
-                claim: claim_id.map(str::to_owned),
-                field: a.field.clone(),
-                rule: "claim-rows-disagree".to_owned(),
-                message: format!(
-                    "rows {} and {} of this claim hold different values in column {:?}, \
-                     which the claim reads from its first row: every row of a claim must \
-                     repeat it or leave it blank",
-                    first.number, other.number, a.column
-                ),
-            });
+            problems.push(self.rows_disagree(a, first, other, claim_id));
         }
         problems
+    }
+
+    /// The problem of a claim whose row `other` holds column `a` otherwise
+    /// than its first row (its value never quoted).
+    fn rows_disagree(
+        &self,
+        a: &Agree,
+        first: &Row,
+        other: &Row,
+        claim_id: Option<&str>,
+    ) -> Problem {
+        Problem {
+            severity: Severity::Error,
+            file: self.file.clone(),
+            rows: Some(Rows {
+                first: first.number,
+                last: other.number,
+            }),
+            claim: claim_id.map(str::to_owned),
+            field: a.field.clone(),
+            rule: "claim-rows-disagree".to_owned(),
+            message: format!(
+                "rows {} and {} of this claim hold different values in column {:?}, \
+                 which the claim reads from its first row: every row of a claim must \
+                 repeat it or leave it blank",
+                first.number, other.number, a.column
+            ),
+        }
     }
 
     /// Whether `other`'s text in the column, which differs from `first`'s,
@@ -1580,23 +1592,7 @@ mod tests {
                 }) else {
                     continue;
                 };
-                problems.push(Problem {
-                    severity: Severity::Error,
-                    file: b.file.clone(),
-                    rows: Some(Rows {
-                        first: first.number,
-                        last: other.number,
-                    }),
-                    claim: claim_id.map(str::to_owned),
-                    field: a.field.clone(),
-                    rule: "claim-rows-disagree".to_owned(),
-                    message: format!(
-                        "rows {} and {} of this claim hold different values in column {:?}, \
-                         which the claim reads from its first row: every row of a claim must \
-                         repeat it or leave it blank",
-                        first.number, other.number, a.column
-                    ),
-                });
+                problems.push(b.rows_disagree(a, first, other, claim_id));
             }
             problems
         }

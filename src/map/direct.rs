@@ -1749,25 +1749,9 @@ mod tests {
             assert!(ours == theirs, "{target}");
         }
         assert_eq!((decs, dates), (3, 2));
-        let line_targets = [
-            "procedure.qualifier",
-            "procedure.code",
-            "procedure.modifiers",
-            "revenue_code",
-            "charge",
-            "units",
-            "unit_basis",
-            "place_of_service",
-            "service_date",
-            "service_date_end",
-            "diagnosis_pointers",
-            "line_control_number",
-            "drug.ndc",
-            "drug.quantity",
-            "drug.unit",
-        ];
+        let line_targets = crate::model::line_paths();
         let mut slots = 0;
-        for target in line_targets {
+        for target in line_targets.iter().map(String::as_str) {
             let set = line_setter(target).unwrap();
             let mut theirs = LineDraft::default();
             let took = set(&mut theirs, value()).is_some();

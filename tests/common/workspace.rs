@@ -366,6 +366,18 @@ retry = {{ attempts = {attempts}, first_delay_ms = 50, max_delay_ms = 200 }}
         })
     }
 
+    /// The alerts waiting in the ledger to be mailed (none is, without a
+    /// daemon and `[smtp]`), read through the ledger (SQLite or PostgreSQL).
+    pub fn pending_alerts(&self) -> Vec<edi_courier::ledger::PendingAlert> {
+        let url = self.ledger_url.clone();
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let ledger = edi_courier::ledger::Ledger::open(&url).await.unwrap();
+            let pending = ledger.pending_alerts().await.unwrap();
+            ledger.close().await;
+            pending
+        })
+    }
+
     /// The ledger's outbound files, counted by state (sorted by state).
     pub fn out_files(&self) -> Vec<(String, usize)> {
         let url = self.ledger_url.clone();

@@ -240,14 +240,7 @@ fn check_offline_refuses_a_bad_job_file_before_the_daemon_would_start() {
 
 /// Alert kinds waiting in the ledger (no `[smtp]`: nothing is mailed).
 fn pending_alert_kinds(ws: &Workspace) -> Vec<String> {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let ledger = edi_courier::ledger::Ledger::open(&ws.ledger_url)
-            .await
-            .unwrap();
-        let alerts = ledger.pending_alerts().await.unwrap();
-        ledger.close().await;
-        alerts.into_iter().map(|a| a.kind).collect()
-    })
+    ws.pending_alerts().into_iter().map(|a| a.kind).collect()
 }
 
 fn outcomes(runs: &[(String, String, String)]) -> Vec<&str> {

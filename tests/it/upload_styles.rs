@@ -294,17 +294,9 @@ fn a_cut_direct_upload_the_server_will_not_overwrite_is_reported_not_delivered()
     );
 }
 
-/// The subjects of the alerts queued in the ledger (not mailed: no daemon
-/// runs here), read through the ledger so a PostgreSQL run reads its own.
+/// The subjects of the alerts queued in the ledger.
 fn alerts(ws: &Workspace) -> Vec<String> {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let ledger = edi_courier::ledger::Ledger::open(&ws.ledger_url)
-            .await
-            .unwrap();
-        let pending = ledger.pending_alerts().await.unwrap();
-        ledger.close().await;
-        pending.into_iter().map(|a| a.subject).collect()
-    })
+    ws.pending_alerts().into_iter().map(|a| a.subject).collect()
 }
 
 /// An OpenPGP key pair made by gpg for the partner (its public key, at
