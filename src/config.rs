@@ -678,7 +678,7 @@ pub enum Seal {
     OpenPgp(PgpRecipients),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SftpTarget {
     pub host: String,
     pub port: u16,

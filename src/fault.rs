@@ -104,28 +104,49 @@ pub fn panic_if_injected(point: &str) {
 /// test removes it (what the test does meanwhile is the fault), for at
 /// most two minutes so a broken test cannot hang a run for ever.
 pub async fn pause_point(step: &str) {
-    static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    let Some(flag) = injected()
-        .and_then(|f| f.strip_prefix("pause-"))
-        .and_then(|f| f.strip_prefix(step))
-        .and_then(|f| f.strip_prefix('='))
-    else {
+    let Some(flag) = pausing_at(step) else {
         return;
     };
-    if PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+    let started = std::time::Instant::now();
+    while flag.exists() && started.elapsed() < PAUSE_AT_MOST {
+        tokio::time::sleep(PAUSE_POLL).await;
+    }
+}
+
+/// [`pause_point`] for a thread that is not the runtime's (the sealing
+/// thread): blocks it.
+pub fn pause_point_blocking(step: &str) {
+    let Some(flag) = pausing_at(step) else {
         return;
+    };
+    let started = std::time::Instant::now();
+    while flag.exists() && started.elapsed() < PAUSE_AT_MOST {
+        std::thread::sleep(PAUSE_POLL);
+    }
+}
+
+const PAUSE_AT_MOST: std::time::Duration = std::time::Duration::from_secs(120);
+const PAUSE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The flag file to wait on when `EDI_COURIER_FAULT` pauses at `step` and
+/// this process has not paused yet (created here).
+fn pausing_at(step: &str) -> Option<&'static Path> {
+    static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let flag = injected()
+        .and_then(|f| f.strip_prefix("pause-"))
+        .and_then(|f| f.strip_prefix(step))
+        .and_then(|f| f.strip_prefix('='))?;
+    if PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return None;
     }
     let flag = Path::new(flag);
     if let Err(e) = std::fs::write(flag, step) {
         eprintln!("edi-courier: {VAR}: cannot create {}: {e}", flag.display());
-        return;
+        return None;
     }
     eprintln!(
         "edi-courier: {VAR}=pause-{step}: waiting until {} is removed",
         flag.display()
     );
-    let started = std::time::Instant::now();
-    while flag.exists() && started.elapsed() < std::time::Duration::from_secs(120) {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    Some(flag)
 }

@@ -467,33 +467,7 @@ impl Connection {
             source,
         };
         let mut input = tokio::fs::File::open(local).await.map_err(local_err)?;
-        let flags = match how {
-            Put::Exclusive => OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
-            Put::Truncate | Put::Replace => {
-                OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE
-            }
-        };
-        let mut file = match self.sftp.open_with_flags(remote, flags).await {
-            Ok(file) => file,
-            // Something is under the name already and is not ours to touch.
-            Err(SftpProtoError::Status(_))
-                if how == Put::Exclusive && self.size_of(remote).await?.is_some() =>
-            {
-                return Err(SftpError::NameTaken {
-                    host: self.host.clone(),
-                    path: remote.to_owned(),
-                })
-            }
-            // Our own cut upload, which the server will not let us write over.
-            Err(SftpProtoError::Status(status)) if how == Put::Replace => {
-                return Err(SftpError::OverwriteRefused {
-                    host: self.host.clone(),
-                    path: remote.to_owned(),
-                    status: status.status_code.to_string(),
-                })
-            }
-            Err(e) => return Err(self.remote("creating", remote)(e)),
-        };
+        let mut file = self.create(remote, how).await?;
         let io_err = |e: std::io::Error| self.remote("writing", remote)(SftpProtoError::from(e));
         let mut buf = vec![0u8; WRITE_CHUNK];
         let mut sent = 0u64;
@@ -509,15 +483,99 @@ impl Connection {
             sent += n as u64;
             progress(sent);
         }
-        file.flush().await.map_err(io_err)?;
-        file.sync_all()
-            .await
-            .map_err(self.remote("syncing", remote))?;
-        file.close().await.map_err(io_err)?;
+        self.close_synced(file, remote).await?;
         Ok(Expected {
             bytes: sent,
             sha256: hash.finalize().into(),
         })
+    }
+
+    /// Writes the pieces that come through `pieces` to `remote` (our own
+    /// temporary name: whatever is there is truncated) as they come, while
+    /// the file is still being made. The file is synced and closed, whole,
+    /// only once [`Piece::Keep`] comes; if the sender goes away first (the
+    /// file was not made after all), what was written is removed. Returns
+    /// what was written, hashed as it went, or whether it was removed.
+    /// `wrote` learns the bytes written so far.
+    pub async fn put_stream(
+        &self,
+        pieces: &flume::Receiver<Piece>,
+        remote: &str,
+        wrote: &(dyn Fn(u64) + Sync),
+    ) -> Result<Streamed, SftpError> {
+        use sha2::Digest;
+        let mut file = self.create(remote, Put::Truncate).await?;
+        let io_err = |e: std::io::Error| self.remote("writing", remote)(SftpProtoError::from(e));
+        let mut sent = 0u64;
+        let mut hash = sha2::Sha256::new();
+        loop {
+            match pieces.recv_async().await {
+                Ok(Piece::Bytes(piece)) => {
+                    hash.update(&piece);
+                    file.write_all(&piece).await.map_err(io_err)?;
+                    sent += piece.len() as u64;
+                    wrote(sent);
+                }
+                Ok(Piece::Keep) => break,
+                Err(flume::RecvError::Disconnected) => {
+                    // Not to be kept: its bytes go, whatever the close says.
+                    let _ = file.close().await;
+                    let removed = self.remove(remote).await.is_ok();
+                    return Ok(Streamed::Withdrawn { removed });
+                }
+            }
+        }
+        self.close_synced(file, remote).await?;
+        Ok(Streamed::Kept(Expected {
+            bytes: sent,
+            sha256: hash.finalize().into(),
+        }))
+    }
+
+    /// Opens `remote` for an upload, as `how` says what may be there.
+    async fn create(&self, remote: &str, how: Put) -> Result<russh_sftp::client::fs::File, SftpError> {
+        let flags = match how {
+            Put::Exclusive => OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+            Put::Truncate | Put::Replace => {
+                OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE
+            }
+        };
+        match self.sftp.open_with_flags(remote, flags).await {
+            Ok(file) => Ok(file),
+            // Something is under the name already and is not ours to touch.
+            Err(SftpProtoError::Status(_))
+                if how == Put::Exclusive && self.size_of(remote).await?.is_some() =>
+            {
+                Err(SftpError::NameTaken {
+                    host: self.host.clone(),
+                    path: remote.to_owned(),
+                })
+            }
+            // Our own cut upload, which the server will not let us write over.
+            Err(SftpProtoError::Status(status)) if how == Put::Replace => {
+                Err(SftpError::OverwriteRefused {
+                    host: self.host.clone(),
+                    path: remote.to_owned(),
+                    status: status.status_code.to_string(),
+                })
+            }
+            Err(e) => Err(self.remote("creating", remote)(e)),
+        }
+    }
+
+    /// Ends an upload: flushed, synced where the server can, closed, and
+    /// each of those checked.
+    async fn close_synced(
+        &self,
+        mut file: russh_sftp::client::fs::File,
+        remote: &str,
+    ) -> Result<(), SftpError> {
+        let io_err = |e: std::io::Error| self.remote("writing", remote)(SftpProtoError::from(e));
+        file.flush().await.map_err(io_err)?;
+        file.sync_all()
+            .await
+            .map_err(self.remote("syncing", remote))?;
+        file.close().await.map_err(io_err)
     }
 
     /// Proves that `remote` holds exactly the bytes `expected` describes:
@@ -882,6 +940,25 @@ pub enum NotTaken {
 pub struct Expected {
     pub bytes: u64,
     pub sha256: [u8; 32],
+}
+
+/// One step of an upload made while its file is still being written
+/// ([`Connection::put_stream`]).
+pub enum Piece {
+    /// The next bytes of the file.
+    Bytes(Vec<u8>),
+    /// The file is whole and is to be kept: sync and close it.
+    Keep,
+}
+
+/// How an upload made while its file was written ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamed {
+    /// Every byte written, synced and closed.
+    Kept(Expected),
+    /// The file was not made after all: what was written is gone from the
+    /// server (`removed`), or still there when removing it failed.
+    Withdrawn { removed: bool },
 }
 
 /// What may already be under the name an upload writes to.

@@ -35,7 +35,11 @@
 //! refuses the upload, and the file is sent again.
 //!
 //! The 837 streams from the map through the writer straight into the age
-//! encryptor and the spool file; plaintext never touches the disk.
+//! encryptor and the spool file; plaintext never touches the disk. With
+//! `upload = "rename"`, the sealed bytes also go to `NAME.part` on the
+//! partner's server as they are made ([`ahead`]): the `uploading` step
+//! begins while the file is still `sealing`, and only the rename after the
+//! `spooled` commit delivers it.
 
 use crate::ledger::Stamp;
 use std::collections::HashSet;
@@ -54,8 +58,11 @@ use crate::ledger::{
 use crate::map::InputMap;
 use crate::pickup::{self, PickupError};
 use crate::report::Report;
-use crate::sftp::{Connection, Expected, Proof, Put, SftpError};
+use crate::sftp::{Connection, Expected, Proof, Put, SftpError, Streamed};
 use crate::translate::{Pipeline, TranslateError, Translation};
+
+mod ahead;
+use ahead::{Ahead, Keep, Tee};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -508,6 +515,9 @@ struct Written {
     claims: SentClaims,
     /// None when no claim could be written (no spool file exists).
     sealed: Option<Sealed>,
+    /// Tells the upload made while sealing to keep the file: None when
+    /// there is none, or it does not hold every byte.
+    keep: Option<Keep>,
 }
 
 /// The partner's keys as this run seals to them, chosen once at its start.
@@ -848,7 +858,7 @@ impl Submit<'_> {
         export: &Path,
         seal_to: &SealTo,
         (early, dialing): (&mut Option<Result<Connection, SftpError>>, &mut Dialing),
-        ahead: &mut HashSet<i64>,
+        uploaded_ahead: &mut HashSet<i64>,
     ) -> Result<(ExportOutcome, Option<Retiring>), SubmitError> {
         // The export's fingerprint (a SHA-256 of it) on a thread of its own
         // while its claim ids are read and looked up below: what each says
@@ -967,6 +977,20 @@ impl Submit<'_> {
             .await?;
         crash_point("picked-up");
         tracing::debug!(step = "picked up");
+        // The temporary name written while the file is sealed, where that
+        // is safe and the partner was not found unreachable earlier in this
+        // run (`deliver` reports, and retries, that).
+        let mut ahead = None;
+        let feed = if self.uploads_ahead() && sealing_can_block() && !matches!(early, Some(Err(_)))
+        {
+            let (started, feed) = self
+                .upload_ahead(file_id, &name, (early, dialing))
+                .await?;
+            ahead = Some(started);
+            Some(feed)
+        } else {
+            None
+        };
         // The export's sealed copy for `processed/` is written beside the
         // translate (mostly CPU; the disk is idle until the spool's fsync),
         // and put in place only after delivery. Dropped unused when the
@@ -974,12 +998,18 @@ impl Submit<'_> {
         let retiring = self.start_retirement(export_id, export, &fp.sha256);
 
         let rest = async {
-            let written =
-                self.write_sealed(export, seal_to, &spool_path, &mut numbers, &already_sent);
+            let written = self.write_sealed_beside(
+                export,
+                seal_to,
+                (&spool_path, feed),
+                &mut numbers,
+                &already_sent,
+            );
             let Written {
                 translation,
                 claims,
                 sealed,
+                keep,
             } = match written {
                 Ok(w) => w,
                 Err(e) => {
@@ -1093,21 +1123,12 @@ impl Submit<'_> {
                         alerts: (&alerts.0, alerts.1),
                     };
                     let record = self.ledger.record_spooled(&spooled, self.now);
-                    // A partner found unreachable earlier in this run is not
-                    // waited for again here: `deliver` reports (and retries) it.
-                    if self.uploads_ahead() && !matches!(early, Some(Err(_))) {
+                    if let Some(started) = ahead.take() {
                         let written = self
-                            .record_uploading_ahead(
-                                record,
-                                file_id,
-                                &name,
-                                &spool_path,
-                                &sealed,
-                                (early, dialing),
-                            )
+                            .record_beside_upload(record, (started, keep), &name, &sealed, early)
                             .await?;
                         if written {
-                            ahead.insert(file_id);
+                            uploaded_ahead.insert(file_id);
                         }
                     } else if early.is_none() {
                         // The handshake and login while the ledger records the
@@ -1123,7 +1144,7 @@ impl Submit<'_> {
                     crash_point("spooled");
                     ExportOutcome::Spooled {
                         export: export.to_owned(),
-                        file: name,
+                        file: name.clone(),
                         control: interchange.control,
                         report,
                         alerted: self.alert_job.is_some(),
@@ -1149,7 +1170,16 @@ impl Submit<'_> {
             };
             Ok::<ExportOutcome, SubmitError>(outcome)
         };
-        match rest.await {
+        let mut done = rest.await;
+        // Not spooled after all: the upload made while sealing removes
+        // what it wrote, and gives back its connection.
+        if let Some(started) = ahead.take() {
+            let withdrawn = self.withdrawn(started, file_id, &name, early).await;
+            if let (Ok(_), Err(e)) = (&done, withdrawn) {
+                done = Err(e);
+            }
+        }
+        match done {
             Ok(outcome) => Ok((outcome, Some(retiring))),
             Err(e) => {
                 retiring.discard().await;
@@ -1433,35 +1463,29 @@ impl Submit<'_> {
             && self.partner.verify != Some(VerifyMode::Sha256)
     }
 
-    /// Records the file's claims (`record`, the `spooled` transaction) while
-    /// the sealed file is written to its temporary name, `NAME.part`, on the
-    /// partner's server. Bytes under the temporary name are not delivered:
-    /// the rename is, and it happens only in [`Submit::deliver`], after the
-    /// `spooled` commit. The upload is on record (and audited) before its
-    /// first byte leaves ([`Ledger::uploading_ahead`]): a crash before the
-    /// `spooled` commit leaves the file `sealing`, recovery abandons it, and
-    /// the next connection removes its temporary name
-    /// ([`Submit::remove_temporaries`]). Returns whether the temporary name
-    /// holds the whole file (the connection, or why there is none, is left
-    /// in `early`); a failed upload is only logged — [`Submit::deliver`]
-    /// uploads it again.
-    async fn record_uploading_ahead(
+    /// Starts writing the file's temporary name, `NAME.part`, on the
+    /// partner's server while it is sealed ([`ahead`]): on record (and
+    /// audited) before its first byte leaves, with the file still
+    /// `sealing`, so that a crash before the `spooled` commit leaves a row
+    /// that says the name may hold bytes — recovery abandons the file and
+    /// the next connection removes the name ([`Submit::remove_temporaries`]).
+    /// Bytes under the temporary name are never delivered: the rename is,
+    /// only in [`Submit::deliver`], after the `spooled` commit. The
+    /// connection (the one dialled at the run's start, or this run's
+    /// earlier one) goes to the upload's task and comes back when it ends.
+    async fn upload_ahead(
         &self,
-        record: impl std::future::Future<Output = Result<(), crate::ledger::LedgerError>>,
         file_id: i64,
         name: &str,
-        spool_path: &Path,
-        sealed: &Sealed,
         (early, dialing): (&mut Option<Result<Connection, SftpError>>, &mut Dialing),
-    ) -> Result<bool, SubmitError> {
-        let bytes = sealed.bytes;
+    ) -> Result<(Ahead, flume::Sender<crate::sftp::Piece>), SubmitError> {
         let Remote { tmp, .. } = self.remote(name);
         let target = &self.partner.sftp;
         self.ledger
             .uploading_ahead(
                 file_id,
                 &format!(
-                    "to {tmp} on {}:{} (upload: {}), while its claims are recorded",
+                    "to {tmp} on {}:{} (upload: {}), while it is sealed",
                     target.host,
                     target.port,
                     self.partner.upload.as_str()
@@ -1469,6 +1493,34 @@ impl Submit<'_> {
                 self.now,
             )
             .await?;
+        let previous = early.take();
+        let dialled = dialing.0.take();
+        let (target, timeout) = (target.clone(), self.partner.timeout);
+        let connecting = async move {
+            match previous {
+                Some(Ok(conn)) if !conn.is_closed() => Ok(conn),
+                Some(Err(e)) => Err(e),
+                _ => dial(dialled, &target, timeout).await,
+            }
+        };
+        // Killed with the name holding part of a file still being sealed.
+        Ok(Ahead::start(connecting, tmp, |_| crash_point("uploading")))
+    }
+
+    /// Records the file's claims (`record`, the `spooled` transaction)
+    /// while the upload made during the sealing ends (`keep` tells it the
+    /// file is whole). Returns whether the temporary name holds the whole
+    /// file as sealed (the connection, or why there is none, is left in
+    /// `early`); anything else is only logged — [`Submit::deliver`]
+    /// uploads it again, from the spool.
+    async fn record_beside_upload(
+        &self,
+        record: impl std::future::Future<Output = Result<(), crate::ledger::LedgerError>>,
+        (started, keep): (Ahead, Option<Keep>),
+        name: &str,
+        sealed: &Sealed,
+        early: &mut Option<Result<Connection, SftpError>>,
+    ) -> Result<bool, SubmitError> {
         // Test hook: the claims are recorded only after the upload, so a
         // kill there lands in the window (uploaded, not yet spooled).
         let (hold_tx, hold_rx) = tokio::sync::oneshot::channel::<()>();
@@ -1481,43 +1533,79 @@ impl Submit<'_> {
             tracing::debug!(step = "claims recorded");
             done
         };
-        let previous = early.take();
         let upload = async {
-            let conn = match previous {
-                Some(Ok(conn)) if !conn.is_closed() => Ok(conn),
-                Some(Err(e)) => Err(e),
-                _ => dialing.connect(self).await,
-            };
-            let put = match &conn {
-                Ok(conn) => Some(
-                    self.put_watched(conn, spool_path, &tmp, Put::Truncate, name, bytes)
-                        .await,
-                ),
-                Err(_) => None,
-            };
+            if let Some(keep) = keep {
+                keep.send().await;
+            }
+            // Without `keep` the upload removes what it wrote.
+            let outcome = started.finish().await;
             tracing::debug!(step = "put ahead");
             crash_point("ahead-unrecorded");
             let _ = hold_tx.send(());
-            (conn, put)
+            outcome
         };
-        let (recorded, (conn, put)) = tokio::join!(recorded, upload);
-        *early = Some(conn);
+        let (recorded, outcome) = tokio::join!(recorded, upload);
+        *early = outcome.conn;
         recorded?;
         tracing::debug!(step = "put");
-        Ok(match put {
-            Some(Ok(sent)) if sent.bytes == sealed.bytes && sent.sha256 == sealed.sha256 => true,
+        let expected = Expected {
+            bytes: sealed.bytes,
+            sha256: sealed.sha256,
+        };
+        Ok(match outcome.put {
+            Some(Ok(Streamed::Kept(sent))) if sent == expected => true,
             // Not what was sealed: the ordinary upload sends it again,
             // checked the same way.
-            Some(Ok(_)) => {
-                tracing::warn!(file = %name, "the upload while the claims were recorded is not the file sealed; it is made again");
+            Some(Ok(Streamed::Kept(_))) => {
+                tracing::warn!(file = %name, "the upload made while sealing is not the file sealed; it is made again");
+                false
+            }
+            Some(Ok(Streamed::Withdrawn { .. })) => {
+                tracing::debug!(file = %name, "the upload made while sealing was given up; it is made again");
                 false
             }
             Some(Err(e)) => {
-                tracing::warn!(file = %name, error = %e, "the upload while the claims were recorded failed; it is made again");
+                tracing::warn!(file = %name, error = %e, "the upload made while sealing failed; it is made again");
                 false
             }
             None => false,
         })
+    }
+
+    /// The upload made while sealing a file that was not spooled after all
+    /// (its sender gone without `keep`): it removes what it wrote, and its
+    /// connection comes back to `early`. The removal is recorded; one that
+    /// failed is left to the next connection, as the ledger lists the file
+    /// ([`Ledger::temporaries_left`]).
+    async fn withdrawn(
+        &self,
+        started: Ahead,
+        file_id: i64,
+        name: &str,
+        early: &mut Option<Result<Connection, SftpError>>,
+    ) -> Result<(), SubmitError> {
+        let outcome = started.finish().await;
+        *early = outcome.conn;
+        let how = match outcome.put {
+            Some(Ok(Streamed::Withdrawn { removed: true })) => "removed",
+            // Nothing was written without a connection.
+            None => "never written",
+            Some(Ok(Streamed::Withdrawn { removed: false })) | Some(Err(_)) => {
+                tracing::warn!(file = %name, "cannot remove the temporary name of a file not spooled; tried again next run");
+                return Ok(());
+            }
+            // Kept is sent only for a spooled file.
+            Some(Ok(Streamed::Kept(_))) => return Ok(()),
+        };
+        let Remote { tmp, .. } = self.remote(name);
+        self.ledger
+            .temporary_removed(
+                file_id,
+                &format!("{tmp}, written while a file never spooled was sealed: {how}"),
+                self.now,
+            )
+            .await?;
+        Ok(())
     }
 
     /// Removes the temporary names that abandoned files (a crash between an
@@ -1567,14 +1655,37 @@ impl Submit<'_> {
         }
     }
 
+    /// [`Submit::write_sealed`], off the runtime's worker thread: the
+    /// sealing blocks its thread for as long as the translate takes, so the
+    /// runtime's other work (the upload made meanwhile above all) moves to
+    /// another thread first. A runtime of one thread has none to move it
+    /// to (and is given no upload meanwhile: see [`sealing_can_block`]).
+    fn write_sealed_beside(
+        &self,
+        export: &Path,
+        seal_to: &SealTo,
+        (spool_path, feed): (&Path, Option<flume::Sender<crate::sftp::Piece>>),
+        numbers: &mut Reserved,
+        already_sent: &std::collections::HashMap<String, String>,
+    ) -> Result<Written, SubmitError> {
+        if sealing_can_block() {
+            tokio::task::block_in_place(|| {
+                self.write_sealed(export, seal_to, (spool_path, feed), numbers, already_sent)
+            })
+        } else {
+            self.write_sealed(export, seal_to, (spool_path, feed), numbers, already_sent)
+        }
+    }
+
     /// Streams the export through map, scrubber and writer into the sealer
-    /// and the spool file. The spool file exists (durably) only if at least
-    /// one claim was written.
+    /// and the spool file (and, given `feed`, the upload made meanwhile).
+    /// The spool file exists (durably) only if at least one claim was
+    /// written.
     fn write_sealed(
         &self,
         export: &Path,
         seal_to: &SealTo,
-        spool_path: &Path,
+        (spool_path, feed): (&Path, Option<flume::Sender<crate::sftp::Piece>>),
         numbers: &mut Reserved,
         already_sent: &std::collections::HashMap<String, String>,
     ) -> Result<Written, SubmitError> {
@@ -1587,6 +1698,7 @@ impl Submit<'_> {
             source,
         };
         let out = AtomicFile::create(spool_path).map_err(spool_err)?;
+        let out = Tee::new(out, feed, self.partner.timeout.min(ahead::STALL));
         let mut sealer = match &self.partner.seal {
             Seal::Age(recipients) => {
                 Sealer::new(&self.also_to_us(recipients).map_err(seal_err)?, out)
@@ -1634,19 +1746,23 @@ impl Submit<'_> {
             pickup::tidy_rejected_dir(&rejected);
         }
         if translation.interchange.is_none() {
-            // Dropping the sealer drops the unfinished spool file.
+            // Dropping the sealer drops the unfinished spool file (and
+            // ends the upload made meanwhile, which removes what it wrote).
             return Ok(Written {
                 translation,
                 claims,
                 sealed: None,
+                keep: None,
             });
         }
         let (out, sealed) = sealer.finish().map_err(seal_err)?;
+        let (out, keep) = out.finish();
         out.commit().map_err(spool_err)?;
         Ok(Written {
             translation,
             claims,
             sealed: Some(sealed),
+            keep,
         })
     }
 
@@ -2410,15 +2526,7 @@ impl Dialing {
         if !wanted {
             return Dialing(None);
         }
-        let t = &submit.partner.sftp;
-        let target = crate::config::SftpTarget {
-            host: t.host.clone(),
-            port: t.port,
-            user: t.user.clone(),
-            key_file: t.key_file.clone(),
-            password_file: t.password_file.clone(),
-            host_keys: t.host_keys.clone(),
-        };
+        let target = submit.partner.sftp.clone();
         let timeout = submit.partner.timeout;
         Dialing(Some(tokio::spawn(async move {
             Connection::open(&target, timeout).await
@@ -2428,15 +2536,7 @@ impl Dialing {
     /// The connection dialled ahead, if any and still open; else one
     /// opened now.
     async fn connect(&mut self, submit: &Submit<'_>) -> Result<Connection, SftpError> {
-        if let Some(task) = self.0.take() {
-            match task.await {
-                Ok(Ok(conn)) if !conn.is_closed() => return Ok(conn),
-                Ok(Err(e)) => return Err(e),
-                // Closed meanwhile, or the task lost: opened again.
-                _ => {}
-            }
-        }
-        Connection::open(&submit.partner.sftp, submit.partner.timeout).await
+        dial(self.0.take(), &submit.partner.sftp, submit.partner.timeout).await
     }
 
     /// Ends a connection dialled and never used.
@@ -2459,6 +2559,32 @@ impl Drop for Dialing {
             task.abort();
         }
     }
+}
+
+/// Whether the sealing can block its thread and leave the runtime's other
+/// work to another ([`tokio::task::block_in_place`]): only on a runtime of
+/// more than one thread, as every command runs on.
+fn sealing_can_block() -> bool {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+}
+
+/// The connection `dialled` ahead, if any and still open; else one opened
+/// now.
+async fn dial(
+    dialled: Option<tokio::task::JoinHandle<Result<Connection, SftpError>>>,
+    target: &crate::config::SftpTarget,
+    timeout: std::time::Duration,
+) -> Result<Connection, SftpError> {
+    if let Some(task) = dialled {
+        match task.await {
+            Ok(Ok(conn)) if !conn.is_closed() => return Ok(conn),
+            Ok(Err(e)) => return Err(e),
+            // Closed meanwhile, or the task lost: opened again.
+            _ => {}
+        }
+    }
+    Connection::open(target, timeout).await
 }
 
 fn remove_if_present(path: &Path) -> Result<(), SubmitError> {

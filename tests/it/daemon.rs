@@ -286,6 +286,14 @@ fn sigterm_during_an_upload_leaves_the_ledger_whole_and_the_next_start_delivers_
         "{}",
         d.log_text()
     );
+    // The temporary name is written while the file is sealed; the claims
+    // are recorded once it is, the upload still stalled.
+    assert!(
+        wait_for(30, || ws.claim_statuses() == [("queued".to_owned(), 2000)]),
+        "{:?}\n{}",
+        ws.claim_statuses(),
+        d.log_text()
+    );
     std::thread::sleep(Duration::from_millis(500));
     let started = std::time::Instant::now();
     assert_eq!(d.stop(), Some(0), "{}", d.log_text());

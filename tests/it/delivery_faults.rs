@@ -462,6 +462,72 @@ fn killed_after_the_upload_ahead_and_before_its_claims_were_recorded() {
     assert_eq!(removed(), 1);
 }
 
+/// `upload = "rename"` writes the temporary name while the file is still
+/// being sealed, not once it is spooled. Held after two pieces of a large
+/// file are sealed, the partner's server already holds them under
+/// `NAME.part`, while the ledger has no claim of it (not spooled yet). Let
+/// go, the run delivers the file whole, once, and no temporary name stays.
+#[test]
+fn the_temporary_name_is_written_while_the_file_is_still_sealed() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    ws.big_export(7, 3000);
+    let tmp = ws.partner.outbound_dir.join(format!("{FINAL}.part"));
+    let two_pieces = 2 * edi_courier::sftp::WRITE_CHUNK as u64;
+    let out = ws.run_paused_at(
+        &["submit", "--partner", common::workspace::PARTNER],
+        "sealing-ahead",
+        || {
+            let started = std::time::Instant::now();
+            while std::fs::metadata(&tmp).map_or(0, |m| m.len()) < two_pieces {
+                // Not a timing assertion: a guard so a broken run fails, not hangs.
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(60),
+                    "two sealed pieces never reached {}",
+                    tmp.display()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            assert!(ws.claim_statuses().is_empty(), "{:?}", ws.claim_statuses());
+            assert_eq!(ws.out_files(), [("sealing".to_owned(), 1)]);
+        },
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL]);
+    let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(FINAL));
+    assert_eq!(String::from_utf8_lossy(&opened).matches("CLM*").count(), 3000);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 3000)]);
+}
+
+/// An export refused whole after its file began to go up under its
+/// temporary name (a claim's rows apart): the run removes what it wrote
+/// at once, on record, and the server is left with nothing.
+#[test]
+fn a_refused_export_leaves_nothing_under_the_temporary_name() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    let csv = std::fs::read_to_string(root().join("examples/clinic-claims.csv")).unwrap();
+    let mut lines: Vec<&str> = csv.lines().collect();
+    let second = lines.remove(2);
+    lines.insert(3, second);
+    std::fs::write(ws.outbox().join("clinic.csv"), lines.join("\n") + "\n").unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("rows apart"), "{}", said(&out));
+    assert!(names_in(&ws.partner.outbound_dir).is_empty());
+    let removed: Vec<String> = common::with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::query_scalar("SELECT detail FROM events WHERE kind = 'temporary_removed'")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(
+        removed[0].contains("written while a file never spooled was sealed"),
+        "removed by the run that wrote it: {removed:?}"
+    );
+}
+
 /// A partner that takes each file the moment it is renamed (configured
 /// `move_on_arrival`), and a crash right after the rename, before it was
 /// recorded: the next run must not upload it again — the temporary name is
