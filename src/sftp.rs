@@ -533,7 +533,11 @@ impl Connection {
     }
 
     /// Opens `remote` for an upload, as `how` says what may be there.
-    async fn create(&self, remote: &str, how: Put) -> Result<russh_sftp::client::fs::File, SftpError> {
+    async fn create(
+        &self,
+        remote: &str,
+        how: Put,
+    ) -> Result<russh_sftp::client::fs::File, SftpError> {
         let flags = match how {
             Put::Exclusive => OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
             Put::Truncate | Put::Replace => {

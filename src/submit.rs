@@ -983,9 +983,7 @@ impl Submit<'_> {
         let mut ahead = None;
         let feed = if self.uploads_ahead() && sealing_can_block() && !matches!(early, Some(Err(_)))
         {
-            let (started, feed) = self
-                .upload_ahead(file_id, &name, (early, dialing))
-                .await?;
+            let (started, feed) = self.upload_ahead(file_id, &name, (early, dialing)).await?;
             ahead = Some(started);
             Some(feed)
         } else {

@@ -493,44 +493,58 @@ fn read(args: &ReadArgs) -> anyhow::Result<Outcome> {
 }
 
 /// `read --json`: 837 claims are written out as the reader yields them, so
-/// memory holds one claim, not the file (a 50 MB 837 held whole took over a
-/// GiB). Responses and the summary, known at the end, follow the claims:
-/// `{"file", "837": {"claims": […]}, "responses", then the summary's fields}`.
-/// A read error after the first claims leaves the JSON unfinished (and the
-/// exit code says so).
-fn read_json(path: &Path, input: impl std::io::Read) -> anyhow::Result<Outcome> {
+/// memory holds a few hundred claims, not the file (a 50 MB 837 held whole
+/// took over a GiB). The file is read on a thread of its own while this
+/// one writes the JSON (the larger half of the work), through a queue of
+/// [`JSON_AHEAD`] batches of claims. Responses and the summary, known at the end,
+/// follow the claims: `{"file", "837": {"claims": […]}, "responses", then
+/// the summary's fields}`. A read error after the first claims leaves the
+/// JSON unfinished (and the exit code says so).
+fn read_json(path: &Path, input: impl std::io::Read + Send) -> anyhow::Result<Outcome> {
     use serde::ser::{Error as _, SerializeMap, SerializeSeq};
     use serde::{Serialize, Serializer};
     use std::cell::RefCell;
+    use std::sync::mpsc;
 
-    type Read<R> = (RefCell<Option<R>>, RefCell<Option<ReadDone>>);
     type ReadDone =
         Result<(crate::inspect::FileSummary, Vec<Response>), crate::inspect::InspectError>;
 
-    /// The claims array: serialising it runs the reader.
-    struct Claims<'a, R>(&'a Read<R>);
-    impl<R: std::io::Read> Serialize for Claims<'_, R> {
+    /// What the reading thread sends: claims, [`JSON_BATCH`] at a time,
+    /// then how the read ended.
+    // Boxed as the reader hands them over: unboxing would copy each claim.
+    #[allow(clippy::vec_box)]
+    enum Read {
+        Claims(Vec<Box<crate::model::Claim>>),
+        Done(ReadDone),
+    }
+
+    /// The claims array, as the reading thread sends them; how the read
+    /// ended is left in `done`.
+    struct Claims<'a> {
+        from: &'a RefCell<Option<mpsc::Receiver<Read>>>,
+        done: &'a RefCell<Option<ReadDone>>,
+    }
+    impl Serialize for Claims<'_> {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let (input, done) = self.0;
-            let input = input
+            let from = self
+                .from
                 .borrow_mut()
                 .take()
                 .ok_or_else(|| S::Error::custom("the input was read already"))?;
             let mut seq = s.serialize_seq(None)?;
-            let mut failed = None;
-            let mut responses = Vec::new();
-            let result = read_items(input, |item| match item {
-                Item::Claim(c) if failed.is_none() => {
-                    failed = seq.serialize_element(&*c).err();
+            let ended = loop {
+                match from.recv() {
+                    Ok(Read::Claims(batch)) => {
+                        for c in batch {
+                            seq.serialize_element(&*c)?;
+                        }
+                    }
+                    Ok(Read::Done(result)) => break result,
+                    Err(_) => return Err(S::Error::custom("the reading thread was lost")),
                 }
-                Item::Response(r) => responses.push(*r),
-                Item::Claim(_) | Item::Payment(_) => {}
-            });
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            let ok = result.is_ok();
-            *done.borrow_mut() = Some(result.map(|summary| (summary, responses)));
+            };
+            let ok = ended.is_ok();
+            *self.done.borrow_mut() = Some(ended);
             if !ok {
                 return Err(S::Error::custom("reading the file failed"));
             }
@@ -538,24 +552,24 @@ fn read_json(path: &Path, input: impl std::io::Read) -> anyhow::Result<Outcome> 
         }
     }
 
-    struct Doc<'a, R> {
+    struct Doc<'a> {
         file: String,
-        read: &'a Read<R>,
+        claims: Claims<'a>,
     }
-    impl<R: std::io::Read> Serialize for Doc<'_, R> {
+    impl Serialize for Doc<'_> {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let mut map = s.serialize_map(None)?;
             map.serialize_entry("file", &self.file)?;
-            struct File837<'a, R>(&'a Read<R>);
-            impl<R: std::io::Read> Serialize for File837<'_, R> {
+            struct File837<'a, 'b>(&'b Claims<'a>);
+            impl Serialize for File837<'_, '_> {
                 fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                     let mut m = s.serialize_map(Some(1))?;
-                    m.serialize_entry("claims", &Claims(self.0))?;
+                    m.serialize_entry("claims", self.0)?;
                     m.end()
                 }
             }
-            map.serialize_entry("837", &File837(self.read))?;
-            let done = self.read.1.borrow();
+            map.serialize_entry("837", &File837(&self.claims))?;
+            let done = self.claims.done.borrow();
             let Some(Ok((summary, responses))) = done.as_ref() else {
                 return Err(S::Error::custom("reading the file failed"));
             };
@@ -571,19 +585,60 @@ fn read_json(path: &Path, input: impl std::io::Read) -> anyhow::Result<Outcome> 
         }
     }
 
-    let read: Read<_> = (RefCell::new(Some(input)), RefCell::new(None));
-    let doc = Doc {
-        file: path.display().to_string(),
-        read: &read,
-    };
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let written = doc
-        .serialize(&mut serde_json::Serializer::pretty(&mut out))
-        .map_err(std::io::Error::from)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
+    let (to, from) = mpsc::sync_channel(JSON_AHEAD);
+    let (from, done) = (RefCell::new(Some(from)), RefCell::new(None));
+    let written = std::thread::scope(|scope| {
+        let reading = scope.spawn(move || {
+            let mut responses = Vec::new();
+            let mut batch = Vec::with_capacity(JSON_BATCH);
+            // Once the JSON has stopped (its output gone), claims are only read.
+            let mut open = true;
+            let result = read_items(input, |item| match item {
+                Item::Claim(c) if open => {
+                    batch.push(c);
+                    if batch.len() == JSON_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(JSON_BATCH));
+                        open = to.send(Read::Claims(full)).is_ok();
+                    }
+                }
+                Item::Response(r) => responses.push(*r),
+                Item::Claim(_) | Item::Payment(_) => {}
+            });
+            if open && !batch.is_empty() {
+                let _ = to.send(Read::Claims(batch));
+            }
+            // How the read ended, kept here when the JSON stopped before it.
+            match to.send(Read::Done(result.map(|summary| (summary, responses)))) {
+                Err(mpsc::SendError(Read::Done(unsent))) => Some(unsent),
+                _ => None,
+            }
+        });
+        let doc = Doc {
+            file: path.display().to_string(),
+            claims: Claims {
+                from: &from,
+                done: &done,
+            },
+        };
+        let mut out = BufWriter::with_capacity(JSON_BUFFER, std::io::stdout().lock());
+        let written = doc
+            .serialize(&mut serde_json::Serializer::pretty(&mut out))
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush());
+        // The reader ends on its own: a JSON that stopped early only makes
+        // it read the rest unsent.
+        drop(from);
+        (written, reading.join())
+    });
+    let (written, joined) = written;
+    match joined {
+        Ok(Some(unsent)) => *done.borrow_mut() = Some(unsent),
+        Ok(None) => {}
+        Err(_) => anyhow::bail!("{}: the reading thread failed", path.display()),
+    }
     // A typed read error first: the serializer only knows that it stopped.
-    let summary = match read.1.into_inner() {
+    let summary = match done.into_inner() {
         Some(Ok((summary, _))) => summary,
         Some(Err(e)) => return Err(e).with_context(|| format!("{}", path.display())),
         None => {
@@ -601,6 +656,14 @@ fn read_json(path: &Path, input: impl std::io::Read) -> anyhow::Result<Outcome> 
         Outcome::Rejected
     })
 }
+
+/// Batches of claims read ahead of `read --json`'s output (a few hundred
+/// KiB in all).
+const JSON_AHEAD: usize = 4;
+/// Claims sent to `read --json`'s output at a time.
+const JSON_BATCH: usize = 64;
+/// `read --json`'s output buffer: a pretty 837 is about 4.5 times its size.
+const JSON_BUFFER: usize = 256 * 1024;
 
 /// One line about a response, for `read`: what it answers and what it says.
 /// One line for a response; `t` totals an 835's claims (streamed by).

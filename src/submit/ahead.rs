@@ -83,7 +83,10 @@ impl<W: Write> Tee<W> {
                 flume::SendTimeoutError::Timeout(_) => "it stalled",
                 flume::SendTimeoutError::Disconnected(_) => "it ended",
             };
-            tracing::debug!(why, "the upload made while sealing is given up; delivery uploads the file");
+            tracing::debug!(
+                why,
+                "the upload made while sealing is given up; delivery uploads the file"
+            );
             self.to = None;
             self.piece = Vec::new();
         }
@@ -208,7 +211,9 @@ mod tests {
 
     #[test]
     fn the_upload_gets_every_byte_in_whole_writes_and_the_file_gets_them_too() {
-        let data: Vec<u8> = (0..3 * WRITE_CHUNK + 1234).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..3 * WRITE_CHUNK + 1234)
+            .map(|i| (i % 251) as u8)
+            .collect();
         let (tx, rx) = flume::unbounded();
         let mut tee = Tee::new(Vec::new(), Some(tx), Duration::from_secs(1));
         // Odd write sizes, as a sealer makes them.
@@ -233,7 +238,10 @@ mod tests {
         tee.write_all(&data).unwrap();
         let (file, keep) = tee.finish();
         assert_eq!(file, data);
-        assert!(keep.is_none(), "no Keep for an upload that does not hold every byte");
+        assert!(
+            keep.is_none(),
+            "no Keep for an upload that does not hold every byte"
+        );
     }
 
     #[test]
@@ -243,7 +251,10 @@ mod tests {
         let data = vec![1u8; 4 * WRITE_CHUNK];
         tee.write_all(&data).unwrap();
         let (file, keep) = tee.finish();
-        assert_eq!(file, data, "the spool file is written whole whatever the upload does");
+        assert_eq!(
+            file, data,
+            "the spool file is written whole whatever the upload does"
+        );
         assert!(keep.is_none());
         let (sizes, _, _) = drained(&rx);
         assert_eq!(sizes, [WRITE_CHUNK], "one queued piece, then given up");

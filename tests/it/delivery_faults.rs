@@ -495,7 +495,10 @@ fn the_temporary_name_is_written_while_the_file_is_still_sealed() {
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL]);
     let opened = age_decrypt(&ws.partner_identity, &ws.partner.outbound_dir.join(FINAL));
-    assert_eq!(String::from_utf8_lossy(&opened).matches("CLM*").count(), 3000);
+    assert_eq!(
+        String::from_utf8_lossy(&opened).matches("CLM*").count(),
+        3000
+    );
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 3000)]);
 }
 

@@ -1073,3 +1073,68 @@ fn a_member_given_twice_in_json_is_refused_not_read_as_the_last_one() {
     assert_ne!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("trace is given twice"), "{said}");
 }
+
+/// A 837 of 2,000 generated claims (many of `read --json`'s batches).
+fn big_837(dir: &Path) -> PathBuf {
+    let claims = gen::batch(11, 2000, edi_courier::model::ClaimKind::Professional, true);
+    let out = dir.join("big.837");
+    std::fs::write(&out, write_837(&claims, None)).unwrap();
+    out
+}
+
+/// `read --json` reads on one thread and writes on another: every claim
+/// comes out once, in the file's order, as the library reads them.
+#[test]
+fn read_json_gives_every_claim_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = big_837(dir.path());
+    let (_, claims) = read_claims(&std::fs::read(&file).unwrap());
+    let out = edi_courier(&["read", "--json", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v["837"]["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = claims.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, want);
+    assert_eq!(v["claims"], 2000);
+}
+
+/// Its output closed early (`| head`), `read --json` ends, exit 0, rather
+/// than waiting on the thread still reading (regression: it said `Broken
+/// pipe` and ended 2); a file cut short gives the claims before the cut,
+/// the problems, and exit 1.
+#[test]
+fn read_json_ends_when_its_output_closes_and_reports_a_cut_file() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = big_837(dir.path());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edi-courier"))
+        .args(["read", "--json", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 4096];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // The pipe is closed here, mid-output.
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let whole = std::fs::read(&file).unwrap();
+    let cut = dir.path().join("cut.837");
+    std::fs::write(&cut, &whole[..whole.len() * 2 / 3]).unwrap();
+    let out = edi_courier(&["read", "--json", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let read = v["837"]["claims"].as_array().unwrap().len();
+    assert!(read > 1000 && read < 2000, "{read} claims before the cut");
+    assert!(
+        v["problems"].to_string().contains("is not closed"),
+        "{}",
+        v["problems"]
+    );
+}
