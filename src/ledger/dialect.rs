@@ -287,10 +287,6 @@ pub(super) struct Values<'q> {
     bound: usize,
     rows: usize,
     failed: Option<sqlx::error::BoxDynError>,
-    /// Whether a row wrote one of its own values into the text
-    /// ([`ValuesRow::int`], [`ValuesRow::text`]): such a statement is
-    /// prepared for its one use, not kept in the connection's cache.
-    own_text: bool,
 }
 
 /// One row of a [`Values`] being written.
@@ -319,7 +315,6 @@ impl<'q> Values<'q> {
             bound: 0,
             rows: 0,
             failed: None,
-            own_text: false,
         }
     }
 
@@ -378,10 +373,8 @@ impl<'q> Values<'q> {
         tx: &mut Transaction<'_, Any>,
         what: &'static str,
     ) -> Result<(), LedgerError> {
-        let keep = !self.own_text;
         let (sql, args) = self.finish().map_err(query_err(what))?;
         sqlx::query_with(&sql, args)
-            .persistent(keep)
             .execute(&mut **tx)
             .await
             .map_err(query_err(what))?;
@@ -402,13 +395,9 @@ impl<'q> Values<'q> {
 /// space and `_ - : . +`): then a value every row shares need not be bound
 /// per row. None for anything else, which is bound as before.
 pub(super) fn plain_literal(text: &str) -> Option<String> {
-    is_plain(text).then(|| format!("'{text}'"))
-}
-
-/// Whether `text` is made only of [`plain_literal`]'s characters.
-fn is_plain(text: &str) -> bool {
-    text.bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b' ' | b'_' | b'-' | b':' | b'.' | b'+'))
+    text.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | '-' | ':' | '.' | '+'))
+        .then(|| format!("'{text}'"))
 }
 
 impl<'q> ValuesRow<'_, 'q> {
@@ -431,39 +420,6 @@ impl<'q> ValuesRow<'_, 'q> {
             Some(sql) => self.literal(sql),
             None => self.bind(value),
         }
-    }
-
-    /// An integer of this row, written in the text (digits cannot be
-    /// misread): binding it cost more than storing it.
-    pub fn int(mut self, n: i64) -> Self {
-        use std::fmt::Write as _;
-        let v = &mut *self.values;
-        if !self.first {
-            v.sql.push_str(", ");
-        }
-        self.first = false;
-        v.own_text = true;
-        let _ = write!(v.sql, "{n}");
-        self
-    }
-
-    /// A text of this row: written in the text as a literal when it is
-    /// made only of [`plain_literal`]'s characters (which read the same on
-    /// both engines inside quotes), else bound.
-    pub fn text(mut self, value: &'q str) -> Self {
-        if !is_plain(value) {
-            return self.bind(value);
-        }
-        let v = &mut *self.values;
-        if !self.first {
-            v.sql.push_str(", ");
-        }
-        self.first = false;
-        v.own_text = true;
-        v.sql.push('\'');
-        v.sql.push_str(value);
-        v.sql.push('\'');
-        self
     }
 
     pub fn bind<T>(mut self, value: T) -> Self
@@ -556,34 +512,6 @@ mod tests {
         });
         late.constant(2_i64);
         assert!(late.finish().is_err());
-    }
-
-    /// A row's plain texts and integers are written in the statement;
-    /// anything with another character (a quote, a backslash, a semicolon,
-    /// a letter outside ASCII) is bound, and numbered after the ones before.
-    #[test]
-    fn only_plain_texts_and_integers_are_written_in_the_text() {
-        let odd = ["O'Brien-1", "a\\b", "x;DROP", "Zoë", "a\"b", "'"];
-        for d in [Dialect::Sqlite, Dialect::Postgres] {
-            let mut q = Values::new(d, "INSERT INTO t (n, a, b)");
-            q.rows(odd.iter(), |row, o| {
-                row.int(-42).text("RFM-1001 .:+_").text(o);
-            });
-            let own = q.own_text;
-            let (sql, args) = q.finish().unwrap();
-            assert!(own, "not kept in the statement cache");
-            assert_eq!(args.values.0.len(), odd.len(), "{sql}");
-            // (A lone quote is the literals' own.)
-            for o in odd.iter().filter(|o| o.len() > 1) {
-                assert!(!sql.contains(o), "{o} bound, not written: {sql}");
-            }
-            assert!(sql.starts_with("INSERT INTO t (n, a, b) VALUES (-42, 'RFM-1001 .:+_', "));
-        }
-        let mut bound = Values::new(Dialect::Sqlite, "INSERT INTO t (a)");
-        bound.rows(["x"], |row, a| {
-            row.bind(a);
-        });
-        assert!(!bound.own_text, "a statement of bound values alone is kept");
     }
 
     #[test]

@@ -805,20 +805,17 @@ impl Ledger {
                         missing = Some(c.claim_id.to_owned());
                         0
                     });
-                // The row's own plain values are written in the text too
-                // (ids, codes, amounts, positions): each bound value cost
-                // the SQLite worker more than the row's storing.
                 row.shared_text(partner_sql.as_deref(), partner)
                     .literal(&export_sql)
                     .literal(&file_sql)
-                    .int(set_id)
-                    .text(c.claim_id)
-                    .text(kind_str(c.kind))
-                    .text(c.frequency)
-                    .text(c.charge)
-                    .text(c.payer_id)
-                    .int(i64::from(c.placement.first_segment))
-                    .int(i64::from(c.placement.last_segment))
+                    .bind(set_id)
+                    .bind(c.claim_id)
+                    .bind(kind_str(c.kind))
+                    .bind(c.frequency)
+                    .bind(c.charge)
+                    .bind(c.payer_id)
+                    .bind(i64::from(c.placement.first_segment))
+                    .bind(i64::from(c.placement.last_segment))
                     .bind(c.line_controls)
                     .literal("'queued'")
                     .shared_text(at_sql.as_deref(), &at);
