@@ -1532,6 +1532,16 @@ fn vals_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<
 /// when an item does not read or is not text.
 fn texts_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<Vec<String>>> {
     let mut out = Vec::new();
+    if spec.items_are_text() && !spec.is_split() {
+        // One item a cell: `Val::Text` of what `FieldSpec::text` gives
+        // (`each_text` without a split, called directly).
+        for at in ats {
+            if let Some(s) = spec.text(row.cell(*at).unwrap_or_default()).ok()? {
+                out.push(s);
+            }
+        }
+        return Some((!out.is_empty()).then_some(out));
+    }
     if spec.items_are_text() {
         // Each item is `Val::Text` of what `FieldSpec::text` gives.
         for at in ats {
@@ -1554,6 +1564,16 @@ fn texts_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option
 /// Diagnosis pointers as [`pointers`] takes them from [`vals_of`]'s list.
 fn pointers_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<Vec<u8>>> {
     let mut out = Vec::new();
+    if spec.ints_plain() {
+        // The numbers `each_item` would give as `Val::Int`, read directly.
+        for at in ats {
+            spec.each_int(row.cell(*at).unwrap_or_default(), &mut |n| {
+                out.push(u8::try_from(n).ok()?);
+                Some(())
+            })?;
+        }
+        return Some((!out.is_empty()).then_some(out));
+    }
     for at in ats {
         spec.each_item(row.cell(*at).unwrap_or_default(), &mut |v| match v {
             Val::Int(n) => {
