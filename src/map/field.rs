@@ -819,23 +819,35 @@ impl FieldSpec {
     /// type `text`): what [`FieldSpec::scalar`] gives as `Val::Text`, the
     /// string itself, made once.
     pub(crate) fn text(&self, raw: &str) -> Result<Option<String>, ValueError> {
+        self.text_kept(raw, Fresh)
+    }
+
+    /// [`FieldSpec::text`], its string made by `room` ([`Keep`]): in a
+    /// string no longer needed (`&mut String`), the same text written over
+    /// whatever it held.
+    #[inline]
+    pub(crate) fn text_kept(
+        &self,
+        raw: &str,
+        room: impl Keep,
+    ) -> Result<Option<String>, ValueError> {
         if raw.is_empty() {
             // No step makes text of nothing: what is left is the default.
-            return Ok(self.default.clone());
+            return Ok(self.default.as_deref().map(|d| room.kept(d)));
         }
         if self.trim_only {
             // What `cleaned` comes to with no step but the default.
             let v = trim(raw);
             return Ok(if v.is_empty() {
-                self.default.clone()
+                self.default.as_deref().map(|d| room.kept(d))
             } else {
-                Some(v.to_owned())
+                Some(room.kept(v))
             });
         }
         if self.ascii_steps && raw.is_ascii() {
             match &self.table {
                 None => {
-                    let s = self.stripped_ascii(raw.as_bytes());
+                    let s = self.stripped_ascii(raw.as_bytes(), room);
                     return Ok(if s.is_empty() {
                         self.default.clone()
                     } else {
@@ -845,13 +857,13 @@ impl FieldSpec {
                 Some(table) => {
                     let mut buf = [0u8; SHORT];
                     if let Some(found) = self.translated_ascii(table, raw.as_bytes(), &mut buf) {
-                        return Ok(found.map(str::to_owned));
+                        return Ok(found.map(|t| room.kept(t)));
                     }
                 }
             }
         }
         let mut buf = [0u8; SHORT];
-        Ok(self.cleaned(raw, &mut buf)?.map(Cow::into_owned))
+        Ok(self.cleaned(raw, &mut buf)?.map(|v| room.kept(&v)))
     }
 
     /// What [`FieldSpec::cleaned`] gives for an ASCII cell (`raw`) when the
@@ -861,9 +873,9 @@ impl FieldSpec {
     /// straight into the string kept (empty: the caller puts the default).
     /// For ASCII text the steps' order does not matter: upper-casing moves
     /// no space and no strip character (`clean`'s own argument).
-    fn stripped_ascii(&self, raw: &[u8]) -> String {
+    fn stripped_ascii(&self, raw: &[u8], room: impl Keep) -> String {
         let set = self.strip_ascii.unwrap_or(0);
-        let mut s = String::with_capacity(raw.len());
+        let mut s = room.empty_with(raw.len());
         // `b < 128` for every byte of an ASCII cell: the shifts are in range.
         let kept = |b: &&u8| **b >= 128 || (set >> **b) & 1 == 0;
         if self.upper {
@@ -1245,6 +1257,58 @@ pub(crate) fn trim(v: &str) -> &str {
         (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => v,
         (None, _) => v,
         _ => v.trim(),
+    }
+}
+
+/// How a text kept is made: a new string ([`Fresh`]), or in the room of a
+/// string no longer needed (`&mut String`: its allocation used again when
+/// large enough, the string left empty; else left as it is).
+pub(crate) trait Keep {
+    /// `v` as a string of its own.
+    fn kept(self, v: &str) -> String;
+    /// An empty string with room for `cap` bytes.
+    fn empty_with(self, cap: usize) -> String;
+}
+
+/// Strings made new.
+pub(crate) struct Fresh;
+
+impl Keep for Fresh {
+    fn kept(self, v: &str) -> String {
+        v.to_owned()
+    }
+
+    fn empty_with(self, cap: usize) -> String {
+        String::with_capacity(cap)
+    }
+}
+
+impl Keep for &mut String {
+    fn kept(self, v: &str) -> String {
+        if self.capacity() < v.len() {
+            return v.to_owned();
+        }
+        let mut s = std::mem::take(self);
+        s.clear();
+        s.push_str(v);
+        s
+    }
+
+    fn empty_with(self, cap: usize) -> String {
+        if self.capacity() < cap {
+            return String::with_capacity(cap);
+        }
+        let mut s = std::mem::take(self);
+        s.clear();
+        s
+    }
+}
+
+/// `v` as a string of its own, made in `room` when given ([`Keep`]).
+pub(crate) fn kept(v: &str, room: Option<&mut String>) -> String {
+    match room {
+        Some(room) => room.kept(v),
+        None => v.to_owned(),
     }
 }
 
