@@ -978,6 +978,10 @@ fn claim_slot(target: &str) -> Option<Slot<ClaimDraft>> {
 /// same target's text of the claim built into it ([`FieldSpec::text_kept`]).
 type Room<M> = fn(&mut M) -> Option<&mut String>;
 
+/// Where a built claim (or line) holds a target's list of texts (as
+/// [`Room`]).
+type ListRoom<M> = fn(&mut M) -> Option<&mut Vec<String>>;
+
 macro_rules! rooms {
     ($model:ty, $target:expr, { $($path:literal => |$c:ident| $place:expr,)* }) => {
         match $target {
@@ -1324,6 +1328,9 @@ struct Step<S: Copy, D, M> {
     /// Where a built claim (or line) holds this field's text
     /// ([`Put::Slot`]): a spare claim's string there gives its room.
     room: Option<Room<M>>,
+    /// Where a built claim (or line) holds this field's list of texts
+    /// ([`Put::Texts`]): a spare claim's list there gives its room.
+    list: Option<ListRoom<M>>,
 }
 
 /// A claim's row, as the compiled path reads it.
@@ -1436,11 +1443,18 @@ impl Compiled {
                 _ => Put::Val(*set),
             };
             let room = claim_room(&spec.target);
+            let list: Option<ListRoom<Claim>> = match spec.target.as_str() {
+                "diagnoses" => Some(|c| Some(&mut c.diagnoses)),
+                "visit_reasons" => Some(|c| Some(&mut c.visit_reasons)),
+                "related_causes" => Some(|c| Some(&mut c.related_causes)),
+                _ => None,
+            };
             steps.push(Step {
                 field: i,
                 how,
                 put,
                 room,
+                list,
             });
         }
         let mut line_base = LineDraft::default();
@@ -1473,11 +1487,16 @@ impl Compiled {
                 _ => Put::Val(*set),
             };
             let room = line_room(&spec.target);
+            let list: Option<ListRoom<ServiceLine>> = match spec.target.as_str() {
+                "procedure.modifiers" => Some(|l| l.procedure.as_mut().map(|p| &mut p.modifiers)),
+                _ => None,
+            };
             line_steps.push(Step {
                 field: i,
                 how,
                 put,
                 room,
+                list,
             });
         }
         // A billing provider no step puts anything into is the same on
@@ -1576,7 +1595,11 @@ impl Compiled {
                 },
                 How::List(ats) => match step.put {
                     Put::Texts(put) => {
-                        if let Some(items) = texts_of(spec, first, ats)? {
+                        let room = match (step.list, spare.as_deref_mut()) {
+                            (Some(list), Some(c)) => list(c),
+                            _ => None,
+                        };
+                        if let Some(items) = texts_of(spec, first, ats, room)? {
                             put(&mut d, items);
                         }
                         continue;
@@ -1633,13 +1656,18 @@ impl Compiled {
                     },
                     How::List(ats) => match step.put {
                         Put::Texts(put) => {
-                            if let Some(items) = texts_of(spec, row, ats)? {
+                            let room = match (step.list, spare_line.as_deref_mut()) {
+                                (Some(list), Some(spare)) => list(spare),
+                                _ => None,
+                            };
+                            if let Some(items) = texts_of(spec, row, ats, room)? {
                                 put(&mut l, items);
                             }
                             continue;
                         }
                         Put::Pointers(put) => {
-                            if let Some(items) = pointers_of(spec, row, ats)? {
+                            let room = spare_line.as_deref_mut().map(|l| &mut l.diagnosis_pointers);
+                            if let Some(items) = pointers_of(spec, row, ats, room)? {
                                 put(&mut l, items);
                             }
                             continue;
@@ -1683,18 +1711,39 @@ fn vals_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<
 
 /// A list of texts as [`texts`] takes it from [`vals_of`]'s list; `None`
 /// when an item does not read or is not text.
-fn texts_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<Vec<String>>> {
-    let mut out = Vec::new();
+///
+/// `spare`: a written claim's list in the same place, whose allocation and
+/// strings the items are made in (what it held is never read).
+fn texts_of<R: Cells>(
+    spec: &FieldSpec,
+    row: &R,
+    ats: &[usize],
+    spare: Option<&mut Vec<String>>,
+) -> Option<Option<Vec<String>>> {
     if spec.items_are_text() && !spec.is_split() {
         // One item a cell: `Val::Text` of what `FieldSpec::text` gives
-        // (`each_text` without a split, called directly).
+        // (`each_text` without a split, called directly), the k-th made
+        // in the room of the spare list's k-th string.
+        let mut out = spare.map(std::mem::take).unwrap_or_default();
+        let mut k = 0;
         for at in ats {
-            if let Some(s) = spec.text(row.cell(*at).unwrap_or_default()).ok()? {
-                out.push(s);
+            let cell = row.cell(*at).unwrap_or_default();
+            let text = match out.get_mut(k) {
+                Some(room) => spec.text_kept(cell, room),
+                None => spec.text_kept(cell, Fresh),
+            };
+            if let Some(s) = text.ok()? {
+                match out.get_mut(k) {
+                    Some(slot) => *slot = s,
+                    None => out.push(s),
+                }
+                k += 1;
             }
         }
-        return Some((!out.is_empty()).then_some(out));
+        out.truncate(k);
+        return Some((k > 0).then_some(out));
     }
+    let mut out = Vec::new();
     if spec.items_are_text() {
         // Each item is `Val::Text` of what `FieldSpec::text` gives.
         for at in ats {
@@ -1715,8 +1764,16 @@ fn texts_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option
 }
 
 /// Diagnosis pointers as [`pointers`] takes them from [`vals_of`]'s list.
-fn pointers_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<Vec<u8>>> {
-    let mut out = Vec::new();
+///
+/// `spare`: a written line's pointers, whose allocation is used again.
+fn pointers_of<R: Cells>(
+    spec: &FieldSpec,
+    row: &R,
+    ats: &[usize],
+    spare: Option<&mut Vec<u8>>,
+) -> Option<Option<Vec<u8>>> {
+    let mut out = spare.map(std::mem::take).unwrap_or_default();
+    out.clear();
     if spec.ints_plain() {
         // The numbers `each_item` would give as `Val::Int`, read directly.
         for at in ats {
