@@ -119,9 +119,14 @@ impl<T: Send + 'static, O: Handover, F: FnMut(T) -> O> ReadAhead<T, O, F> {
     /// of its own thread at once; a block of another thread's goes through
     /// that thread's queue and its page is collected later, so fresh pages
     /// keep being faulted in meanwhile).
+    ///
+    /// `reuse` is given each batch handed back, on the reading thread,
+    /// with the reader: it may keep what it can use again (a claim's
+    /// allocations) and frees the rest.
     pub(crate) fn spawn_recycling<I, G: Send + 'static>(
         thread: &str,
         claims: I,
+        reuse: fn(&mut I, Vec<G>),
         finish: F,
         file: String,
     ) -> std::io::Result<(Self, Recycle<G>)>
@@ -129,7 +134,7 @@ impl<T: Send + 'static, O: Handover, F: FnMut(T) -> O> ReadAhead<T, O, F> {
         I: Iterator<Item = T> + Send + 'static,
     {
         let (to, trash) = sync_channel(BATCHES_IN_FLIGHT);
-        let ahead = Self::start(thread, claims, finish, file, Some(trash))?;
+        let ahead = Self::start(thread, claims, finish, file, Some((trash, reuse)))?;
         Ok((
             ahead,
             Recycle {
@@ -144,7 +149,7 @@ impl<T: Send + 'static, O: Handover, F: FnMut(T) -> O> ReadAhead<T, O, F> {
         claims: I,
         finish: F,
         file: String,
-        trash: Option<Receiver<Vec<G>>>,
+        trash: Option<Trash<I, G>>,
     ) -> std::io::Result<Self>
     where
         I: Iterator<Item = T> + Send + 'static,
@@ -217,27 +222,33 @@ impl<G> Drop for Recycle<G> {
     }
 }
 
+/// What the caller hands back, and what the reader does with it.
+type Trash<I, G> = (Receiver<Vec<G>>, fn(&mut I, Vec<G>));
+
 /// The reader thread: batches of claims, then the end. A send fails only
 /// when the caller stopped listening; the thread then just ends. Before
-/// each batch it frees what the caller handed back.
-fn read<T, G>(
-    claims: impl Iterator<Item = T>,
+/// each batch it gives what the caller handed back to `reuse` (which frees
+/// what it does not keep).
+fn read<T, G, I: Iterator<Item = T>>(
+    mut claims: I,
     to: &SyncSender<Message<T>>,
-    trash: Option<&Receiver<Vec<G>>>,
+    trash: Option<&Trash<I, G>>,
 ) {
-    let mut claims = claims.fuse();
     loop {
-        if let Some(trash) = trash {
+        if let Some((trash, reuse)) = trash {
             while let Ok(spent) = trash.try_recv() {
-                drop(spent);
+                reuse(&mut claims, spent);
             }
         }
         let batch: Vec<T> = claims.by_ref().take(BATCH).collect();
-        if batch.is_empty() {
-            let _ = to.send(Message::End);
+        // A short batch is the last: the iterator, which ended, is not
+        // asked again (it need not be fused).
+        let ended = batch.len() < BATCH;
+        if !batch.is_empty() && to.send(Message::Claims(batch)).is_err() {
             return;
         }
-        if to.send(Message::Claims(batch)).is_err() {
+        if ended {
+            let _ = to.send(Message::End);
             return;
         }
     }
@@ -376,8 +387,14 @@ mod tests {
                 freed_on: freed_on.clone(),
             })
         };
-        let (ahead, mut recycle) =
-            ReadAhead::spawn_recycling("reading", items, |t| t, "f.csv".into()).unwrap();
+        let (ahead, mut recycle) = ReadAhead::spawn_recycling(
+            "reading",
+            items,
+            |_, spent| drop(spent),
+            |t| t,
+            "f.csv".into(),
+        )
+        .unwrap();
         let mut rows = Vec::new();
         for item in ahead {
             rows.push(item.row);

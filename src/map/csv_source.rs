@@ -102,7 +102,16 @@ pub struct CsvClaims<R: Read> {
     /// them (when read ahead).
     defer: bool,
     done: bool,
+    /// Claims handed back once written ([`CsvClaims::read_ahead`]), each
+    /// the box and strings a claim built here is written into (at most
+    /// [`SPARE`]). Boxed: the box is what a claim travels in, kept as it is.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<crate::model::Claim>>,
 }
+
+/// Written claims kept to build claims into (their allocations used
+/// again): about what is in flight between the threads.
+const SPARE: usize = 128;
 
 /// When read ahead, `DEFER_OF.0` claims of every `DEFER_OF.1` are built
 /// (by the compiled map, or typed and built as before) on the building
@@ -267,7 +276,7 @@ impl Builder {
         } = g;
         let built = match built {
             Some(claim) => Some(claim),
-            None if deferred && filled.is_ok() => self.built(&group, claim_id.as_deref()),
+            None if deferred && filled.is_ok() => self.built(&group, claim_id.as_deref(), None),
             None => None,
         };
         if let Some(claim) = built {
@@ -322,7 +331,15 @@ impl Builder {
     /// `None` when it must be filled and built as before (a claim whose
     /// rows disagree, a value that does not read, a table miss, a member
     /// missing: the old path words it).
-    fn built(&self, rows: &[Row], claim_id: Option<&str>) -> Option<Box<crate::model::Claim>> {
+    ///
+    /// `spare`: a written claim to build this one into (its allocations
+    /// used again; what it held is never read).
+    fn built(
+        &self,
+        rows: &[Row],
+        claim_id: Option<&str>,
+        spare: Option<Box<crate::model::Claim>>,
+    ) -> Option<Box<crate::model::Claim>> {
         let compiled = self.compiled.as_ref()?;
         let first = rows.first()?;
         if !self.disagreements(first, rows, claim_id).is_empty() {
@@ -338,6 +355,7 @@ impl Builder {
             rows,
             |i, row| on(&self.map.claim_when, self.claim_when.get(i), row),
             |i, row| on(&self.map.line_when, self.line_when.get(i), row),
+            spare,
         )
     }
 
@@ -755,6 +773,7 @@ impl<R: Read> CsvClaims<R> {
             gathered: 0,
             defer: false,
             done: false,
+            spare: Vec::new(),
         })
     }
 
@@ -812,7 +831,7 @@ impl<R: Read> CsvClaims<R> {
             };
         }
         if group.problems.is_empty() {
-            if let Some(claim) = b.built(&group.rows, claim_id.as_deref()) {
+            if let Some(claim) = b.built(&group.rows, claim_id.as_deref(), self.spare.pop()) {
                 return Gathered {
                     rows,
                     claim_id,
@@ -1160,8 +1179,38 @@ impl<R: Read + Send + 'static> CsvClaims<R> {
         let b = Arc::clone(&self.b);
         let file = b.file.clone();
         self.defer = true;
-        let gathered = std::iter::from_fn(move || self.next_gathered());
-        ReadAhead::spawn_recycling("map-reader", gathered, move |g| b.finish(g), file)
+        ReadAhead::spawn_recycling(
+            "map-reader",
+            Gathering(self),
+            Gathering::reuse,
+            move |g| b.finish(g),
+            file,
+        )
+    }
+}
+
+/// The claims' rows and values as the reading thread hands them over
+/// ([`CsvClaims::read_ahead`]).
+struct Gathering<R: Read>(CsvClaims<R>);
+
+impl<R: Read> Iterator for Gathering<R> {
+    type Item = Gathered;
+
+    fn next(&mut self) -> Option<Gathered> {
+        self.0.next_gathered()
+    }
+}
+
+impl<R: Read> Gathering<R> {
+    /// Written claims handed back: built claims are kept (up to [`SPARE`])
+    /// to build later claims into; everything else is freed here.
+    fn reuse(&mut self, spent: Vec<Mapped>) {
+        let spare = &mut self.0.spare;
+        for m in spent {
+            if let (Ok(claim), true) = (m.result, spare.len() < SPARE) {
+                spare.push(claim);
+            }
+        }
     }
 }
 
@@ -1406,10 +1455,12 @@ mod tests {
     /// reads it: some typed by the reader, some deferred to the builder)
     /// and by the old path (no compiled map), shown in full (every member,
     /// every amount's scale; the problems as reported). Also how many the
-    /// compiled path built itself.
+    /// compiled path built itself. When deferring (as translate reads),
+    /// each claim is handed back once shown, as translate hands written
+    /// claims back: later claims are built into them ([`Gathering::reuse`]).
     fn both_ways(map: &InputMap, csv: &[u8], defer: bool) -> (Vec<String>, Vec<String>, usize) {
         let path = Path::new("edge.csv");
-        let show = |m: Mapped| -> String {
+        let show = |m: &Mapped| -> String {
             let result = match &m.result {
                 Ok(c) => serde_json::to_string(c).unwrap(),
                 Err(p) => serde_json::to_string(p).unwrap(),
@@ -1428,24 +1479,29 @@ mod tests {
                 m.rows, m.claim_id, m.rows_apart
             )
         };
-        let mut ours = CsvClaims::new(map.clone(), csv, path).unwrap();
-        ours.defer = defer;
-        assert!(ours.b.compiled.is_some(), "{}: not compiled", map.name);
+        let ours = CsvClaims::new(map.clone(), csv, path).unwrap();
+        let mut ours = Gathering(ours);
+        ours.0.defer = defer;
+        assert!(ours.0.b.compiled.is_some(), "{}: not compiled", map.name);
+        let b = Arc::clone(&ours.0.b);
         let (mut compiled, mut shown) = (0, Vec::new());
-        while let Some(g) = ours.next_gathered() {
+        while let Some(g) = ours.next() {
             let by_builder = g.deferred
                 && g.filled.is_ok()
-                && ours.b.built(&g.group, g.claim_id.as_deref()).is_some();
+                && b.built(&g.group, g.claim_id.as_deref(), None).is_some();
             compiled += usize::from(g.built.is_some() || by_builder);
-            let m = ours.b.finish(g);
-            shown.push(show(m));
+            let m = b.finish(g);
+            shown.push(show(&m));
+            if defer {
+                ours.reuse(vec![m]);
+            }
         }
         let mut old = CsvClaims::new(map.clone(), csv, path).unwrap();
         Arc::get_mut(&mut old.b).unwrap().compiled = None;
         old.defer = defer;
         let b = Arc::clone(&old.b);
         let theirs: Vec<String> = std::iter::from_fn(|| old.next_gathered())
-            .map(|g| show(b.finish(g)))
+            .map(|g| show(&b.finish(g)))
             .collect();
         (shown, theirs, compiled)
     }

@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::field::{FieldSpec, Shape};
+use super::field::{FieldSpec, Fresh, Shape};
 use super::plan::{Filled, Val};
 use crate::model::{
     Address, Admission, BillingProvider, Claim, ClaimKind, EntityType, Facility, Gender,
@@ -327,16 +327,26 @@ impl BillingDraft {
 
 impl ClaimDraft {
     fn finish(mut self, lines: Vec<ServiceLine>) -> Option<Box<Claim>> {
-        self.finish_with(lines, None)
+        self.finish_with(lines, None, None)
     }
 
     /// The claim, with `billing` as its billing provider when given (a
     /// map's constant one, built once), else the draft's.
+    ///
+    /// `spare`: a written claim to put this one into (its box, and the
+    /// room of the strings it holds for the defaults); what it held is
+    /// dropped, never read.
     fn finish_with(
         &mut self,
         lines: Vec<ServiceLine>,
         billing: Option<&Shared<BillingProvider>>,
+        mut spare: Option<Box<Claim>>,
     ) -> Option<Box<Claim>> {
+        // A default's text, made in the room of the spare claim's string
+        // in the same place when there is one.
+        let mut fixed = |v: &str, room: fn(&mut Claim) -> &mut String| {
+            super::field::kept(v, spare.as_deref_mut().map(room))
+        };
         let billing_provider = match billing {
             Some(b) => b.clone(),
             None => Shared::new(self.billing_provider.take()?.finish()?),
@@ -353,7 +363,9 @@ impl ClaimDraft {
             group_number: s.group_number,
             group_name: s.group_name,
             responsibility: s.responsibility.unwrap_or_default(),
-            claim_filing: s.claim_filing.unwrap_or_else(|| "CI".to_owned()),
+            claim_filing: s
+                .claim_filing
+                .unwrap_or_else(|| fixed("CI", |c| &mut c.subscriber.claim_filing)),
         };
         let patient = match self.patient.take() {
             Some(p) => Some(Patient {
@@ -398,20 +410,26 @@ impl ClaimDraft {
             None => Vec::new(),
         };
         // Boxed here: the claim travels boxed ([`crate::map::Mapped`]).
-        Some(Box::new(Claim {
+        let claim = Claim {
             kind: self.kind?,
             id: self.id.take()?,
             total_charge: self.total_charge?,
             place_of_service: self.place_of_service.take(),
             type_of_bill: self.type_of_bill.take(),
-            frequency_code: self.frequency_code.take().unwrap_or_else(|| "1".to_owned()),
+            frequency_code: self
+                .frequency_code
+                .take()
+                .unwrap_or_else(|| fixed("1", |c| &mut c.frequency_code)),
             provider_signature: self.provider_signature.unwrap_or(true),
-            assignment: self.assignment.take().unwrap_or_else(|| "A".to_owned()),
+            assignment: self
+                .assignment
+                .take()
+                .unwrap_or_else(|| fixed("A", |c| &mut c.assignment)),
             benefits_assigned: self.benefits_assigned.unwrap_or(true),
             release_of_information: self
                 .release_of_information
                 .take()
-                .unwrap_or_else(|| "Y".to_owned()),
+                .unwrap_or_else(|| fixed("Y", |c| &mut c.release_of_information)),
             statement_from: self.statement_from,
             statement_to: self.statement_to,
             admission: self.admission.take(),
@@ -443,7 +461,14 @@ impl ClaimDraft {
             payer,
             other_payers,
             lines,
-        }))
+        };
+        Some(match spare {
+            Some(mut b) => {
+                *b = claim;
+                b
+            }
+            None => Box::new(claim),
+        })
     }
 }
 
@@ -480,11 +505,18 @@ struct LineDraft {
 }
 
 impl LineDraft {
-    /// The line (members taken out of the draft, which is not moved).
-    fn finish(&mut self) -> Option<ServiceLine> {
+    /// The line (members taken out of the draft, which is not moved);
+    /// `spare`: a written line whose strings' room the defaults use.
+    fn finish(&mut self, mut spare: Option<&mut ServiceLine>) -> Option<ServiceLine> {
         let procedure = match self.procedure.take() {
             Some(p) => Some(Procedure {
-                qualifier: p.qualifier.unwrap_or_else(|| "HC".to_owned()),
+                qualifier: p.qualifier.unwrap_or_else(|| {
+                    let room = spare
+                        .as_deref_mut()
+                        .and_then(|l| l.procedure.as_mut())
+                        .map(|p| &mut p.qualifier);
+                    super::field::kept("HC", room)
+                }),
                 code: p.code?,
                 modifiers: p.modifiers.unwrap_or_default(),
             }),
@@ -503,7 +535,10 @@ impl LineDraft {
             revenue_code: self.revenue_code.take(),
             charge: self.charge?,
             units: self.units?,
-            unit_basis: self.unit_basis.take().unwrap_or_else(|| "UN".to_owned()),
+            unit_basis: self
+                .unit_basis
+                .take()
+                .unwrap_or_else(|| super::field::kept("UN", spare.map(|l| &mut l.unit_basis))),
             place_of_service: self.place_of_service.take(),
             service_date: self.service_date,
             service_date_end: self.service_date_end,
@@ -938,6 +973,93 @@ fn claim_slot(target: &str) -> Option<Slot<ClaimDraft>> {
     })
 }
 
+/// Where a built claim (or line) holds a target's text: a written claim
+/// handed back to be built into gives the room of its string there to the
+/// same target's text of the claim built into it ([`FieldSpec::text_kept`]).
+type Room<M> = fn(&mut M) -> Option<&mut String>;
+
+/// Where a built claim (or line) holds a target's list of texts (as
+/// [`Room`]).
+type ListRoom<M> = fn(&mut M) -> Option<&mut Vec<String>>;
+
+macro_rules! rooms {
+    ($model:ty, $target:expr, { $($path:literal => |$c:ident| $place:expr,)* }) => {
+        match $target {
+            $($path => Some((|$c: &mut $model| -> Option<&mut String> { $place }) as Room<$model>),)*
+            _ => None,
+        }
+    };
+}
+
+/// The room of a claim target's text in a built claim (`None`: none kept;
+/// the text is made in a new string).
+fn claim_room(target: &str) -> Option<Room<Claim>> {
+    rooms!(Claim, target, {
+        "id" => |c| Some(&mut c.id),
+        "place_of_service" => |c| c.place_of_service.as_mut(),
+        "type_of_bill" => |c| c.type_of_bill.as_mut(),
+        "frequency_code" => |c| Some(&mut c.frequency_code),
+        "assignment" => |c| Some(&mut c.assignment),
+        "release_of_information" => |c| Some(&mut c.release_of_information),
+        "discharge_hour" => |c| c.discharge_hour.as_mut(),
+        "patient_status" => |c| c.patient_status.as_mut(),
+        "admitting_diagnosis" => |c| c.admitting_diagnosis.as_mut(),
+        "drg" => |c| c.drg.as_mut(),
+        "accident_state" => |c| c.accident_state.as_mut(),
+        "clia_number" => |c| c.clia_number.as_mut(),
+        "referral_number" => |c| c.referral_number.as_mut(),
+        "prior_authorization" => |c| c.prior_authorization.as_mut(),
+        "payer_claim_number" => |c| c.payer_claim_number.as_mut(),
+        "medical_record_number" => |c| c.medical_record_number.as_mut(),
+        "note" => |c| c.note.as_mut(),
+        "subscriber.member_id" => |c| Some(&mut c.subscriber.member_id),
+        "subscriber.last_name" => |c| Some(&mut c.subscriber.last_name),
+        "subscriber.first_name" => |c| c.subscriber.first_name.as_mut(),
+        "subscriber.middle_name" => |c| c.subscriber.middle_name.as_mut(),
+        "subscriber.group_number" => |c| c.subscriber.group_number.as_mut(),
+        "subscriber.group_name" => |c| c.subscriber.group_name.as_mut(),
+        "subscriber.claim_filing" => |c| Some(&mut c.subscriber.claim_filing),
+        "subscriber.address.line1" => |c| c.subscriber.address.as_mut().map(|a| &mut a.line1),
+        "subscriber.address.line2" => |c| c.subscriber.address.as_mut().and_then(|a| a.line2.as_mut()),
+        "subscriber.address.city" => |c| c.subscriber.address.as_mut().map(|a| &mut a.city),
+        "subscriber.address.state" => |c| c.subscriber.address.as_mut().map(|a| &mut a.state),
+        "subscriber.address.zip" => |c| c.subscriber.address.as_mut().map(|a| &mut a.zip),
+        "patient.relationship" => |c| c.patient.as_mut().map(|p| &mut p.relationship),
+        "patient.last_name" => |c| c.patient.as_mut().map(|p| &mut p.last_name),
+        "patient.first_name" => |c| c.patient.as_mut().and_then(|p| p.first_name.as_mut()),
+        "patient.address.line1" => |c| c.patient.as_mut().and_then(|p| p.address.as_mut()).map(|a| &mut a.line1),
+        "patient.address.city" => |c| c.patient.as_mut().and_then(|p| p.address.as_mut()).map(|a| &mut a.city),
+        "patient.address.state" => |c| c.patient.as_mut().and_then(|p| p.address.as_mut()).map(|a| &mut a.state),
+        "patient.address.zip" => |c| c.patient.as_mut().and_then(|p| p.address.as_mut()).map(|a| &mut a.zip),
+        "payer.name" => |c| Some(&mut c.payer.name),
+        "payer.id" => |c| Some(&mut c.payer.id),
+        "rendering_provider.name" => |c| c.rendering_provider.as_mut().map(|p| &mut p.name),
+        "rendering_provider.first_name" => |c| c.rendering_provider.as_mut().and_then(|p| p.first_name.as_mut()),
+        "rendering_provider.npi" => |c| c.rendering_provider.as_mut().and_then(|p| p.npi.as_mut()),
+        "rendering_provider.taxonomy" => |c| c.rendering_provider.as_mut().and_then(|p| p.taxonomy.as_mut()),
+        "referring_provider.name" => |c| c.referring_provider.as_mut().map(|p| &mut p.name),
+        "referring_provider.first_name" => |c| c.referring_provider.as_mut().and_then(|p| p.first_name.as_mut()),
+        "referring_provider.npi" => |c| c.referring_provider.as_mut().and_then(|p| p.npi.as_mut()),
+        "attending_provider.name" => |c| c.attending_provider.as_mut().map(|p| &mut p.name),
+        "attending_provider.first_name" => |c| c.attending_provider.as_mut().and_then(|p| p.first_name.as_mut()),
+        "attending_provider.npi" => |c| c.attending_provider.as_mut().and_then(|p| p.npi.as_mut()),
+    })
+}
+
+/// The room of a line target's text in a built line (as [`claim_room`]).
+fn line_room(target: &str) -> Option<Room<ServiceLine>> {
+    rooms!(ServiceLine, target, {
+        "procedure.qualifier" => |l| l.procedure.as_mut().map(|p| &mut p.qualifier),
+        "procedure.code" => |l| l.procedure.as_mut().map(|p| &mut p.code),
+        "revenue_code" => |l| l.revenue_code.as_mut(),
+        "unit_basis" => |l| Some(&mut l.unit_basis),
+        "place_of_service" => |l| l.place_of_service.as_mut(),
+        "line_control_number" => |l| l.line_control_number.as_mut(),
+        "drug.ndc" => |l| l.drug.as_mut().map(|d| &mut d.ndc),
+        "drug.unit" => |l| l.drug.as_mut().map(|d| &mut d.unit),
+    })
+}
+
 /// Where a gender member of a draft is ([`Put::Gender`]).
 type GenderSlot<D> = fn(&mut D) -> &mut Option<Gender>;
 
@@ -1120,7 +1242,7 @@ impl Direct {
                     set(&mut l, v)?;
                 }
             }
-            lines.push(l.finish()?);
+            lines.push(l.finish(None)?);
         }
         d.finish(lines)
     }
@@ -1199,10 +1321,16 @@ enum How {
 /// One field of the map compiled into a step: which field (its index in
 /// the map's section), how its value is read, and where it goes.
 #[derive(Clone)]
-struct Step<S: Copy, D> {
+struct Step<S: Copy, D, M> {
     field: usize,
     how: How,
     put: Put<S, D>,
+    /// Where a built claim (or line) holds this field's text
+    /// ([`Put::Slot`]): a spare claim's string there gives its room.
+    room: Option<Room<M>>,
+    /// Where a built claim (or line) holds this field's list of texts
+    /// ([`Put::Texts`]): a spare claim's list there gives its room.
+    list: Option<ListRoom<M>>,
 }
 
 /// A claim's row, as the compiled path reads it.
@@ -1233,8 +1361,8 @@ pub(crate) struct Compiled {
     /// Whether `line_base` is empty (no line constants): a line starts from
     /// a default draft rather than a clone of it.
     line_bare: bool,
-    claim: Vec<Step<ClaimSet, ClaimDraft>>,
-    line: Vec<Step<Set<LineDraft>, LineDraft>>,
+    claim: Vec<Step<ClaimSet, ClaimDraft, Claim>>,
+    line: Vec<Step<Set<LineDraft>, LineDraft, ServiceLine>>,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -1314,7 +1442,20 @@ impl Compiled {
                 ),
                 _ => Put::Val(*set),
             };
-            steps.push(Step { field: i, how, put });
+            let room = claim_room(&spec.target);
+            let list: Option<ListRoom<Claim>> = match spec.target.as_str() {
+                "diagnoses" => Some(|c| Some(&mut c.diagnoses)),
+                "visit_reasons" => Some(|c| Some(&mut c.visit_reasons)),
+                "related_causes" => Some(|c| Some(&mut c.related_causes)),
+                _ => None,
+            };
+            steps.push(Step {
+                field: i,
+                how,
+                put,
+                room,
+                list,
+            });
         }
         let mut line_base = LineDraft::default();
         let mut line_constants = 0;
@@ -1345,7 +1486,18 @@ impl Compiled {
                 ),
                 _ => Put::Val(*set),
             };
-            line_steps.push(Step { field: i, how, put });
+            let room = line_room(&spec.target);
+            let list: Option<ListRoom<ServiceLine>> = match spec.target.as_str() {
+                "procedure.modifiers" => Some(|l| l.procedure.as_mut().map(|p| &mut p.modifiers)),
+                _ => None,
+            };
+            line_steps.push(Step {
+                field: i,
+                how,
+                put,
+                room,
+                list,
+            });
         }
         // A billing provider no step puts anything into is the same on
         // every claim: built once here (when it is whole; otherwise each
@@ -1387,6 +1539,7 @@ impl Compiled {
         rows: &[R],
         claim_on: impl Fn(usize, &R) -> bool,
         line_on: impl Fn(usize, &R) -> bool,
+        mut spare: Option<Box<Claim>>,
     ) -> Option<Box<Claim>> {
         let first = rows.first()?;
         let mut d = if self.bare {
@@ -1413,7 +1566,16 @@ impl Compiled {
                 }
                 How::One(at) => match step.put {
                     Put::Slot(slot) => {
-                        if let Some(s) = spec.text(first.cell(*at).unwrap_or_default()).ok()? {
+                        let cell = first.cell(*at).unwrap_or_default();
+                        let room = match (step.room, spare.as_deref_mut()) {
+                            (Some(room), Some(c)) => room(c),
+                            _ => None,
+                        };
+                        let text = match room {
+                            Some(room) => spec.text_kept(cell, room),
+                            None => spec.text_kept(cell, Fresh),
+                        };
+                        if let Some(s) = text.ok()? {
                             *slot(&mut d) = Some(s);
                         }
                         continue;
@@ -1433,7 +1595,11 @@ impl Compiled {
                 },
                 How::List(ats) => match step.put {
                     Put::Texts(put) => {
-                        if let Some(items) = texts_of(spec, first, ats)? {
+                        let room = match (step.list, spare.as_deref_mut()) {
+                            (Some(list), Some(c)) => list(c),
+                            _ => None,
+                        };
+                        if let Some(items) = texts_of(spec, first, ats, room)? {
                             put(&mut d, items);
                         }
                         continue;
@@ -1453,7 +1619,8 @@ impl Compiled {
             }
         }
         let mut lines = Vec::with_capacity(rows.len());
-        for row in rows {
+        for (n, row) in rows.iter().enumerate() {
+            let mut spare_line = spare.as_deref_mut().and_then(|c| c.lines.get_mut(n));
             let mut l = if self.line_bare {
                 LineDraft::default()
             } else {
@@ -1471,7 +1638,16 @@ impl Compiled {
                     }
                     How::One(at) => match step.put {
                         Put::Slot(slot) => {
-                            if let Some(s) = spec.text(row.cell(*at).unwrap_or_default()).ok()? {
+                            let room = match (step.room, spare_line.as_deref_mut()) {
+                                (Some(room), Some(spare)) => room(spare),
+                                _ => None,
+                            };
+                            let cell = row.cell(*at).unwrap_or_default();
+                            let text = match room {
+                                Some(room) => spec.text_kept(cell, room),
+                                None => spec.text_kept(cell, Fresh),
+                            };
+                            if let Some(s) = text.ok()? {
                                 *slot(&mut l) = Some(s);
                             }
                             continue;
@@ -1480,13 +1656,18 @@ impl Compiled {
                     },
                     How::List(ats) => match step.put {
                         Put::Texts(put) => {
-                            if let Some(items) = texts_of(spec, row, ats)? {
+                            let room = match (step.list, spare_line.as_deref_mut()) {
+                                (Some(list), Some(spare)) => list(spare),
+                                _ => None,
+                            };
+                            if let Some(items) = texts_of(spec, row, ats, room)? {
                                 put(&mut l, items);
                             }
                             continue;
                         }
                         Put::Pointers(put) => {
-                            if let Some(items) = pointers_of(spec, row, ats)? {
+                            let room = spare_line.as_deref_mut().map(|l| &mut l.diagnosis_pointers);
+                            if let Some(items) = pointers_of(spec, row, ats, room)? {
                                 put(&mut l, items);
                             }
                             continue;
@@ -1509,9 +1690,9 @@ impl Compiled {
                     (None, _) => {}
                 }
             }
-            lines.push(l.finish()?);
+            lines.push(l.finish(spare_line)?);
         }
-        d.finish_with(lines, self.billing.as_ref())
+        d.finish_with(lines, self.billing.as_ref(), spare)
     }
 }
 
@@ -1530,7 +1711,38 @@ fn vals_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<
 
 /// A list of texts as [`texts`] takes it from [`vals_of`]'s list; `None`
 /// when an item does not read or is not text.
-fn texts_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<Vec<String>>> {
+///
+/// `spare`: a written claim's list in the same place, whose allocation and
+/// strings the items are made in (what it held is never read).
+fn texts_of<R: Cells>(
+    spec: &FieldSpec,
+    row: &R,
+    ats: &[usize],
+    spare: Option<&mut Vec<String>>,
+) -> Option<Option<Vec<String>>> {
+    if spec.items_are_text() && !spec.is_split() {
+        // One item a cell: `Val::Text` of what `FieldSpec::text` gives
+        // (`each_text` without a split, called directly), the k-th made
+        // in the room of the spare list's k-th string.
+        let mut out = spare.map(std::mem::take).unwrap_or_default();
+        let mut k = 0;
+        for at in ats {
+            let cell = row.cell(*at).unwrap_or_default();
+            let text = match out.get_mut(k) {
+                Some(room) => spec.text_kept(cell, room),
+                None => spec.text_kept(cell, Fresh),
+            };
+            if let Some(s) = text.ok()? {
+                match out.get_mut(k) {
+                    Some(slot) => *slot = s,
+                    None => out.push(s),
+                }
+                k += 1;
+            }
+        }
+        out.truncate(k);
+        return Some((k > 0).then_some(out));
+    }
     let mut out = Vec::new();
     if spec.items_are_text() {
         // Each item is `Val::Text` of what `FieldSpec::text` gives.
@@ -1552,8 +1764,26 @@ fn texts_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option
 }
 
 /// Diagnosis pointers as [`pointers`] takes them from [`vals_of`]'s list.
-fn pointers_of<R: Cells>(spec: &FieldSpec, row: &R, ats: &[usize]) -> Option<Option<Vec<u8>>> {
-    let mut out = Vec::new();
+///
+/// `spare`: a written line's pointers, whose allocation is used again.
+fn pointers_of<R: Cells>(
+    spec: &FieldSpec,
+    row: &R,
+    ats: &[usize],
+    spare: Option<&mut Vec<u8>>,
+) -> Option<Option<Vec<u8>>> {
+    let mut out = spare.map(std::mem::take).unwrap_or_default();
+    out.clear();
+    if spec.ints_plain() {
+        // The numbers `each_item` would give as `Val::Int`, read directly.
+        for at in ats {
+            spec.each_int(row.cell(*at).unwrap_or_default(), &mut |n| {
+                out.push(u8::try_from(n).ok()?);
+                Some(())
+            })?;
+        }
+        return Some((!out.is_empty()).then_some(out));
+    }
     for at in ats {
         spec.each_item(row.cell(*at).unwrap_or_default(), &mut |v| match v {
             Val::Int(n) => {

@@ -329,6 +329,18 @@ pub struct FieldSpec {
     /// No `strip`, `upper`, `regex`, `slice`, `translate` or `default`:
     /// text is only trimmed.
     bare: bool,
+    /// No `strip`, `upper`, `regex`, `slice` or `translate` (a `default`
+    /// may be given): a value is only trimmed, and an empty one is the
+    /// default ([`FieldSpec::cleaned`] comes to that, step by step).
+    trim_only: bool,
+    /// `split` when it is one character: cut by that `char` (the same
+    /// pieces as cutting by the one-character string, found by `memchr`
+    /// rather than a substring searcher set up for every cell).
+    split_char: Option<char>,
+    /// No `regex` or `slice`, and `strip` (if any) all ASCII: for an ASCII
+    /// cell, `strip`, `upper`, trim and `translate` are done in one pass
+    /// ([`FieldSpec::text`], [`FieldSpec::text_in`]).
+    ascii_steps: bool,
 }
 
 impl FieldSpec {
@@ -477,13 +489,25 @@ impl FieldSpec {
             otherwise,
             fixed: None,
             bare: false,
+            trim_only: false,
+            split_char: None,
+            ascii_steps: false,
         };
-        spec.bare = spec.strip.is_empty()
+        spec.trim_only = spec.strip.is_empty()
             && !spec.upper
             && spec.regex.is_none()
             && spec.slice.is_none()
-            && spec.table.is_none()
-            && spec.default.is_none();
+            && spec.table.is_none();
+        spec.bare = spec.trim_only && spec.default.is_none();
+        spec.ascii_steps =
+            spec.regex.is_none() && spec.slice.is_none() && spec.strip_ascii.is_some();
+        spec.split_char = spec.split.as_deref().and_then(|sep| {
+            let mut chars = sep.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Some(c),
+                _ => None,
+            }
+        });
         if matches!(spec.source, Source::Value(_)) && spec.when.is_none() {
             let fixed = spec.value_over(&|_: &Col| None, &mut std::iter::empty());
             spec.fixed = Some(fixed);
@@ -703,9 +727,10 @@ impl FieldSpec {
                 Err(_) => None,
             }
         };
-        match &self.split {
-            Some(sep) => raw.split(sep.as_str()).try_for_each(one),
-            None => one(raw),
+        match (self.split_char, &self.split) {
+            (Some(sep), _) => raw.split(sep).try_for_each(one),
+            (None, Some(sep)) => raw.split(sep.as_str()).try_for_each(one),
+            (None, None) => one(raw),
         }
     }
 
@@ -717,9 +742,10 @@ impl FieldSpec {
             }
             Ok(())
         };
-        match &self.split {
-            Some(sep) => raw.split(sep.as_str()).try_for_each(one),
-            None => one(raw),
+        match (self.split_char, &self.split) {
+            (Some(sep), _) => raw.split(sep).try_for_each(one),
+            (None, Some(sep)) => raw.split(sep.as_str()).try_for_each(one),
+            (None, None) => one(raw),
         }
     }
 
@@ -793,16 +819,124 @@ impl FieldSpec {
     /// type `text`): what [`FieldSpec::scalar`] gives as `Val::Text`, the
     /// string itself, made once.
     pub(crate) fn text(&self, raw: &str) -> Result<Option<String>, ValueError> {
+        self.text_kept(raw, Fresh)
+    }
+
+    /// [`FieldSpec::text`], its string made by `room` ([`Keep`]): in a
+    /// string no longer needed (`&mut String`), the same text written over
+    /// whatever it held.
+    #[inline]
+    pub(crate) fn text_kept(
+        &self,
+        raw: &str,
+        room: impl Keep,
+    ) -> Result<Option<String>, ValueError> {
         if raw.is_empty() {
             // No step makes text of nothing: what is left is the default.
-            return Ok(self.default.clone());
+            return Ok(self.default.as_deref().map(|d| room.kept(d)));
         }
-        if self.bare {
+        if self.trim_only {
+            // What `cleaned` comes to with no step but the default.
             let v = trim(raw);
-            return Ok((!v.is_empty()).then(|| v.to_owned()));
+            return Ok(if v.is_empty() {
+                self.default.as_deref().map(|d| room.kept(d))
+            } else {
+                Some(room.kept(v))
+            });
+        }
+        if self.ascii_steps && raw.is_ascii() {
+            match &self.table {
+                None => {
+                    let s = self.stripped_ascii(raw.as_bytes(), room);
+                    return Ok(if s.is_empty() {
+                        self.default.clone()
+                    } else {
+                        Some(s)
+                    });
+                }
+                Some(table) => {
+                    let mut buf = [0u8; SHORT];
+                    if let Some(found) = self.translated_ascii(table, raw.as_bytes(), &mut buf) {
+                        return Ok(found.map(|t| room.kept(t)));
+                    }
+                }
+            }
         }
         let mut buf = [0u8; SHORT];
-        Ok(self.cleaned(raw, &mut buf)?.map(Cow::into_owned))
+        Ok(self.cleaned(raw, &mut buf)?.map(|v| room.kept(&v)))
+    }
+
+    /// What [`FieldSpec::cleaned`] gives for an ASCII cell (`raw`) when the
+    /// field has no `regex`, `slice` or `translate` and strips only ASCII
+    /// characters ([`FieldSpec::ascii_steps`]): the cell without the strip
+    /// characters, upper-cased if asked, trimmed — one pass, written
+    /// straight into the string kept (empty: the caller puts the default).
+    /// For ASCII text the steps' order does not matter: upper-casing moves
+    /// no space and no strip character (`clean`'s own argument).
+    fn stripped_ascii(&self, raw: &[u8], room: impl Keep) -> String {
+        let set = self.strip_ascii.unwrap_or(0);
+        let mut s = room.empty_with(raw.len());
+        // `b < 128` for every byte of an ASCII cell: the shifts are in range.
+        let kept = |b: &&u8| **b >= 128 || (set >> **b) & 1 == 0;
+        if self.upper {
+            for &b in raw.iter().filter(kept) {
+                s.push(char::from(b.to_ascii_uppercase()));
+            }
+        } else {
+            for &b in raw.iter().filter(kept) {
+                s.push(char::from(b));
+            }
+        }
+        if trim(&s).len() != s.len() {
+            s = trim(&s).to_owned();
+        }
+        s
+    }
+
+    /// What [`FieldSpec::cleaned`] gives for an ASCII cell (`raw`, at most
+    /// [`SHORT`] bytes) of a field with a `translate` table and
+    /// [`FieldSpec::ascii_steps`]: the table's value for the cell stripped,
+    /// trimmed and upper-cased (the table's key), or the default when that
+    /// is empty (or the table's value is). `None`: the value is not in the
+    /// table, or the cell is too long: the caller takes the steps one by
+    /// one (which word the error).
+    fn translated_ascii<'v>(
+        &'v self,
+        table: &'v Table,
+        raw: &[u8],
+        buf: &mut [u8; SHORT],
+    ) -> Option<Option<&'v str>> {
+        let set = self.strip_ascii.unwrap_or(0);
+        let mut n = 0;
+        for &b in raw.iter().filter(|b| **b >= 128 || (set >> **b) & 1 == 0) {
+            *buf.get_mut(n)? = b.to_ascii_uppercase();
+            n += 1;
+        }
+        // `trim` of ASCII: U+0009..U+000D and the space are its whitespace.
+        let space = |b: &u8| *b == b' ' || (b'\t'..=b'\r').contains(b);
+        let mut key = buf.get(..n)?;
+        while let [first, rest @ ..] = key {
+            if !space(first) {
+                break;
+            }
+            key = rest;
+        }
+        while let [rest @ .., last] = key {
+            if !space(last) {
+                break;
+            }
+            key = rest;
+        }
+        let value = if key.is_empty() {
+            ""
+        } else {
+            table.entries.get(key)?.as_str()
+        };
+        Some(if value.is_empty() {
+            self.default.as_deref()
+        } else {
+            Some(value)
+        })
     }
 
     /// [`FieldSpec::text`] without making a string: the text where it is
@@ -815,9 +949,19 @@ impl FieldSpec {
         if raw.is_empty() {
             return Ok(self.default.as_deref().map(Cow::Borrowed));
         }
-        if self.bare {
+        if self.trim_only {
             let v = trim(raw);
-            return Ok((!v.is_empty()).then_some(Cow::Borrowed(v)));
+            return Ok(if v.is_empty() {
+                self.default.as_deref().map(Cow::Borrowed)
+            } else {
+                Some(Cow::Borrowed(v))
+            });
+        }
+        if let (Some(table), true) = (&self.table, self.ascii_steps && raw.is_ascii()) {
+            let mut key = [0u8; SHORT];
+            if let Some(found) = self.translated_ascii(table, raw.as_bytes(), &mut key) {
+                return Ok(found.map(Cow::Borrowed));
+            }
         }
         self.cleaned(raw, buf)
     }
@@ -841,10 +985,47 @@ impl FieldSpec {
             }
             Some(())
         };
-        match &self.split {
-            Some(sep) => raw.split(sep.as_str()).try_for_each(one),
+        match (self.split_char, &self.split) {
+            (Some(sep), _) => raw.split(sep).try_for_each(one),
+            (None, Some(sep)) => raw.split(sep.as_str()).try_for_each(one),
+            (None, None) => one(raw),
+        }
+    }
+
+    /// Whether the items of this list are whole numbers only trimmed (no
+    /// other step, no default), cut by one character or not at all:
+    /// [`FieldSpec::each_int`] reads them.
+    pub(crate) fn ints_plain(&self) -> bool {
+        self.item == ValueType::Integer
+            && self.trim_only
+            && self.default.is_none()
+            && (self.split_char.is_some() || self.split.is_none())
+    }
+
+    /// [`FieldSpec::each_item`] for a list of [`FieldSpec::ints_plain`]:
+    /// each item's number (as `scalar` reads it: trimmed, an empty item
+    /// left out, `u64::from_str`), without a [`Val`]; `None` when an item
+    /// is not a number or `put` refuses it.
+    pub(crate) fn each_int(
+        &self,
+        raw: &str,
+        put: &mut impl FnMut(u64) -> Option<()>,
+    ) -> Option<()> {
+        let mut one = |item: &str| -> Option<()> {
+            match trim(item) {
+                "" => Some(()),
+                v => put(v.parse::<u64>().ok()?),
+            }
+        };
+        match self.split_char {
+            Some(sep) => raw.split(sep).try_for_each(one),
             None => one(raw),
         }
+    }
+
+    /// Whether a list is cut by `split`.
+    pub(crate) fn is_split(&self) -> bool {
+        self.split.is_some()
     }
 
     /// The steps of [`FieldSpec::scalar`] before the value is typed:
@@ -915,9 +1096,24 @@ impl FieldSpec {
             return Ok((!v.is_empty()).then(|| Val::Text(v.to_owned())));
         }
         let mut buf = [0u8; SHORT];
-        let Some(v) = self.cleaned(raw, &mut buf)? else {
-            return Ok(None);
+        let v = if self.trim_only {
+            // What `cleaned` comes to with no step but the default.
+            match (trim(raw), &self.default) {
+                ("", Some(d)) => Cow::Borrowed(d.as_str()),
+                ("", None) => return Ok(None),
+                (v, _) => Cow::Borrowed(v),
+            }
+        } else {
+            let Some(v) = self.cleaned(raw, &mut buf)? else {
+                return Ok(None);
+            };
+            v
         };
+        self.typed_value(v, ty).map(Some)
+    }
+
+    /// A cleaned value ([`FieldSpec::cleaned`]) typed as `ty`.
+    fn typed_value(&self, v: Cow<'_, str>, ty: ValueType) -> Result<Val, ValueError> {
         let invalid = |m: &str| ValueError::Invalid(m.to_owned());
         let value = match ty {
             ValueType::Text | ValueType::List => Val::Text(v.into_owned()),
@@ -956,7 +1152,7 @@ impl FieldSpec {
                 _ => return Err(invalid("is not yes/no")),
             }),
         };
-        Ok(Some(value))
+        Ok(value)
     }
 }
 
@@ -1061,6 +1257,58 @@ pub(crate) fn trim(v: &str) -> &str {
         (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => v,
         (None, _) => v,
         _ => v.trim(),
+    }
+}
+
+/// How a text kept is made: a new string ([`Fresh`]), or in the room of a
+/// string no longer needed (`&mut String`: its allocation used again when
+/// large enough, the string left empty; else left as it is).
+pub(crate) trait Keep {
+    /// `v` as a string of its own.
+    fn kept(self, v: &str) -> String;
+    /// An empty string with room for `cap` bytes.
+    fn empty_with(self, cap: usize) -> String;
+}
+
+/// Strings made new.
+pub(crate) struct Fresh;
+
+impl Keep for Fresh {
+    fn kept(self, v: &str) -> String {
+        v.to_owned()
+    }
+
+    fn empty_with(self, cap: usize) -> String {
+        String::with_capacity(cap)
+    }
+}
+
+impl Keep for &mut String {
+    fn kept(self, v: &str) -> String {
+        if self.capacity() < v.len() {
+            return v.to_owned();
+        }
+        let mut s = std::mem::take(self);
+        s.clear();
+        s.push_str(v);
+        s
+    }
+
+    fn empty_with(self, cap: usize) -> String {
+        if self.capacity() < cap {
+            return String::with_capacity(cap);
+        }
+        let mut s = std::mem::take(self);
+        s.clear();
+        s
+    }
+}
+
+/// `v` as a string of its own, made in `room` when given ([`Keep`]).
+pub(crate) fn kept(v: &str, room: Option<&mut String>) -> String {
+    match room {
+        Some(room) => room.kept(v),
+        None => v.to_owned(),
     }
 }
 
@@ -1765,7 +2013,16 @@ mod tests {
             r#"f = { column = "x", type = "list", split = "," }"#,
             r#"f = { column = "x", type = "list", split = ";", upper = true, strip = "." }"#,
             r#"f = { columns = ["x", "y"], type = "list", upper = true }"#,
+            r#"f = { column = "x", translate = "pos" }"#,
+            r#"f = { column = "x", translate = "pos", strip = "." }"#,
+            r#"f = { column = "x", translate = "pos", strip = ".", default = "99" }"#,
+            r#"f = { column = "x", translate = "blank", default = "9" }"#,
+            r#"f = { column = "x", translate = "blank" }"#,
+            r#"f = { column = "x", translate = "pos", strip = "é" }"#,
+            r#"f = { column = "x", strip = " ", upper = true }"#,
+            r#"f = { column = "x", strip = ".", default = "0" }"#,
         ];
+        let long = "office".repeat(11);
         let raws = [
             "",
             " ",
@@ -1789,11 +2046,29 @@ mod tests {
             "x",
             "é11.9",
             "-",
+            "\u{b}Office\u{b}",
+            "\u{c}office\r\n",
+            "O.ffice.",
+            " . ",
+            ". Office .",
+            "void",
+            " Void",
+            &long,
+            "\u{85}Office",
+            "Office\u{0}",
         ];
         for t in specs {
             let spec = spec(t);
             for raw in raws {
+                // The steps one by one, as `scalar` took them before the
+                // shortcuts (`trim_only`, `ascii_steps`).
+                let mut buf = [0u8; SHORT];
+                let stepwise = spec
+                    .cleaned(raw, &mut buf)
+                    .map(|v| v.map(Cow::into_owned))
+                    .map_err(|e| e.to_string());
                 let ours = spec.text(raw).map_err(|e| e.to_string());
+                assert_eq!(ours, stepwise, "{t} {raw:?}");
                 let theirs = match spec.scalar(raw, ValueType::Text) {
                     Ok(Some(Val::Text(s))) => Ok(Some(s)),
                     Ok(Some(other)) => panic!("{other:?}"),
@@ -1819,6 +2094,112 @@ mod tests {
                     assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "{t} {raw:?}");
                 }
             }
+        }
+    }
+
+    /// Typed values read with only a trim (`trim_only`) are what the steps
+    /// one by one give, and `each_int` gives what `each_item` gives.
+    #[test]
+    fn trimmed_values_read_as_the_steps_read_them() {
+        let specs = [
+            (r#"f = { column = "x", type = "money" }"#, ValueType::Money),
+            (
+                r#"f = { column = "x", type = "money", default = "0" }"#,
+                ValueType::Money,
+            ),
+            (r#"f = { column = "x", type = "date" }"#, ValueType::Date),
+            (
+                r#"f = { column = "x", type = "decimal", default = "1" }"#,
+                ValueType::Decimal,
+            ),
+            (
+                r#"f = { column = "x", type = "decimal", default = "" }"#,
+                ValueType::Decimal,
+            ),
+            (
+                r#"f = { column = "x", type = "integer" }"#,
+                ValueType::Integer,
+            ),
+            (
+                r#"f = { column = "x", type = "bool", default = "Y" }"#,
+                ValueType::Bool,
+            ),
+            (r#"f = { column = "x", default = "1" }"#, ValueType::Text),
+            (
+                r#"f = { column = "x", type = "money", strip = "$" }"#,
+                ValueType::Money,
+            ),
+        ];
+        let raws = [
+            "",
+            " ",
+            "1",
+            " 2 ",
+            "$185.00",
+            " $35.00\t",
+            "(12.00)",
+            "03/14/1961",
+            " 11/03/2026 ",
+            "3/4/1961",
+            "1.5",
+            "+1",
+            "-2",
+            "1e3",
+            "Y",
+            "no",
+            "abc",
+            "\u{b}7\u{b}",
+            "\u{a0}1",
+            "1,2",
+        ];
+        for (t, ty) in specs {
+            let spec = spec(t);
+            for raw in raws {
+                let mut buf = [0u8; SHORT];
+                let stepwise = match spec.cleaned(raw, &mut buf) {
+                    Ok(Some(v)) => spec.typed_value(v, ty).map(Some),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                assert_eq!(
+                    spec.scalar(raw, ty).map_err(|e| e.to_string()),
+                    stepwise.map_err(|e| e.to_string()),
+                    "{t} {raw:?}"
+                );
+            }
+        }
+        for t in [
+            r#"f = { column = "x", type = "list", split = ",", item = "integer" }"#,
+            r#"f = { columns = ["x", "y"], type = "list", item = "integer" }"#,
+        ] {
+            let spec = spec(t);
+            assert!(spec.ints_plain(), "{t}");
+            for raw in [
+                "", "1", "1,2", " 1 , ,2 ", "1,x", "+3", "-1", "300", ",", "1,,", "é",
+            ] {
+                let mut ours = Vec::new();
+                let ours_done = spec.each_int(raw, &mut |n| {
+                    ours.push(Val::Int(n));
+                    Some(())
+                });
+                let mut theirs = Vec::new();
+                let theirs_done = spec.each_item(raw, &mut |v| {
+                    theirs.push(v);
+                    Some(())
+                });
+                assert_eq!(ours_done.is_some(), theirs_done.is_some(), "{t} {raw:?}");
+                if theirs_done.is_some() {
+                    assert_eq!(ours, theirs, "{t} {raw:?}");
+                }
+            }
+        }
+        for t in [
+            r#"f = { column = "x", type = "list", split = ", ", item = "integer" }"#,
+            r#"f = { column = "x", type = "list", split = ",", item = "integer", default = "1" }"#,
+            r#"f = { column = "x", type = "list", split = ",", item = "integer", strip = "." }"#,
+            r#"f = { column = "x", type = "list", split = "," }"#,
+        ] {
+            assert!(!spec(t).ints_plain(), "{t}");
         }
     }
 
@@ -1876,6 +2257,13 @@ mod tests {
         tables.insert(
             "pos".to_owned(),
             HashMap::from([("Office".to_owned(), "11".to_owned())]),
+        );
+        tables.insert(
+            "blank".to_owned(),
+            HashMap::from([
+                ("Void".to_owned(), String::new()),
+                ("Office".to_owned(), "11".to_owned()),
+            ]),
         );
         tables.insert(
             "tob".to_owned(),
