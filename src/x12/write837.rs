@@ -222,6 +222,8 @@ pub struct Writer837 {
     max_claims_per_set: usize,
     /// Where [`Writer837::check_claim`] writes what it throws away.
     scratch: Vec<u8>,
+    /// Segments this writer rendered before, kept to be copied again.
+    memo: Memos,
 }
 
 impl Writer837 {
@@ -255,7 +257,19 @@ impl Writer837 {
             group_open: false,
             max_claims_per_set: MAX_CLAIMS_PER_SET,
             scratch: Vec::new(),
+            memo: Memos::default(),
         })
+    }
+
+    /// A writer that renders every segment value by value (the memo's
+    /// test holds the two ways together).
+    #[cfg(test)]
+    fn without_memo(mut self) -> Self {
+        self.memo.providers.misses = MEMO_TRIAL;
+        self.memo.payers.misses = MEMO_TRIAL;
+        self.memo.providers.hits = 0;
+        self.memo.payers.hits = 0;
+        self
     }
 
     /// Lowers the claims-per-set limit (tests use it to exercise splitting
@@ -287,6 +301,7 @@ impl Writer837 {
             em: &mut self.em,
             out,
             kind: claim.kind,
+            memo: Some(&mut self.memo),
         };
         let result = (|| {
             let parent = match new_billing {
@@ -334,6 +349,7 @@ impl Writer837 {
             em: &mut em,
             out: &mut self.scratch,
             kind: claim.kind,
+            memo: None,
         };
         w.billing_provider(1, &claim.billing_provider)
             .and_then(|()| w.claim(claim, 1, 2))
@@ -584,6 +600,85 @@ struct ClaimWriter<'a> {
     em: &'a mut Emitter,
     out: &'a mut Vec<u8>,
     kind: ClaimKind,
+    /// The writer's rendered segments (None: render everything, as
+    /// [`Writer837::check_claim`] does with an emitter of its own).
+    memo: Option<&'a mut Memos>,
+}
+
+/// Segments a writer rendered before, by what they were rendered from: a
+/// claim's rendering provider and payer are most often one of a handful
+/// in a batch, and their segments were built value by value on every
+/// claim. What is rendered depends on nothing but the value, the segment
+/// heads and the writer's emitter (its delimiters and line breaks, fixed
+/// for the writer's life), so an equal value renders the same bytes and
+/// the same segment count: they are copied. Only what rendered without a
+/// refusal is kept; anything else is rendered (and refused) every time.
+#[derive(Default)]
+struct Memos {
+    providers: Memo<(&'static str, Option<&'static str>, Provider)>,
+    payers: Memo<Payer>,
+}
+
+/// Rendered segments kept per key: a few slots, filled in turn.
+struct Memo<K> {
+    slots: Vec<(K, Vec<u8>, u32)>,
+    /// The slot the next miss fills once all are taken.
+    next: usize,
+    hits: u32,
+    misses: u32,
+}
+
+impl<K> Default for Memo<K> {
+    fn default() -> Self {
+        Memo {
+            slots: Vec::new(),
+            next: 0,
+            hits: 0,
+            misses: 0,
+        }
+    }
+}
+
+/// Slots per [`Memo`].
+const MEMO_SLOTS: usize = 8;
+/// After this many misses, a memo that missed more often than it hit is
+/// no longer asked nor filled (a batch of many providers in no order
+/// would pay for the comparisons and copies and gain nothing).
+const MEMO_TRIAL: u32 = 32;
+
+impl<K> Memo<K> {
+    /// Whether the memo is still in use.
+    #[inline(always)]
+    fn open(&self) -> bool {
+        self.misses < MEMO_TRIAL || self.hits >= self.misses
+    }
+
+    /// The bytes and segment count rendered for a key `same` says is this one.
+    #[inline(always)]
+    fn find(&mut self, same: impl Fn(&K) -> bool) -> Option<(&[u8], u32)> {
+        match self.slots.iter().find(|(k, _, _)| same(k)) {
+            Some((_, bytes, segments)) => {
+                self.hits = self.hits.saturating_add(1);
+                Some((bytes.as_slice(), *segments))
+            }
+            None => {
+                self.misses = self.misses.saturating_add(1);
+                None
+            }
+        }
+    }
+
+    /// Keeps what `key` rendered to.
+    #[inline(never)]
+    fn keep(&mut self, key: K, bytes: &[u8], segments: u32) {
+        let slot = (key, bytes.to_vec(), segments);
+        if self.slots.len() < MEMO_SLOTS {
+            self.slots.push(slot);
+        } else if let Some(s) = self.slots.get_mut(self.next) {
+            *s = slot;
+            self.next = (self.next + 1) % MEMO_SLOTS;
+        }
+    }
 }
 
 type W = Result<(), BadValue>;
@@ -764,7 +859,28 @@ impl ClaimWriter<'_> {
         self.em.head(self.out, &DMG_D8).date(dob).el(gender).end()
     }
 
+    /// NM1 of the payer and its address; copied from the memo when this
+    /// payer was rendered before.
     fn payer(&mut self, p: &Payer) -> W {
+        let Some(memo) = self.memo.as_deref_mut().filter(|m| m.payers.open()) else {
+            return self.payer_rendered(p);
+        };
+        if let Some((bytes, segments)) = memo.payers.find(|k| k == p) {
+            self.out.extend_from_slice(bytes);
+            self.em.set_segments += segments;
+            return Ok(());
+        }
+        let (start, before) = (self.out.len(), self.em.set_segments);
+        self.payer_rendered(p)?;
+        if let (Some(memo), Some(bytes)) = (self.memo.as_deref_mut(), self.out.get(start..)) {
+            memo.payers
+                .keep(p.clone(), bytes, self.em.set_segments - before);
+        }
+        Ok(())
+    }
+
+    /// [`ClaimWriter::payer`], value by value.
+    fn payer_rendered(&mut self, p: &Payer) -> W {
         self.em
             .head(self.out, &NM1_PR)
             .el(&p.name)
@@ -958,8 +1074,42 @@ impl ClaimWriter<'_> {
     }
 
     /// NM1 of a provider (`head`: NM1 and its entity code) and, when
-    /// `prv` is given (PRV, its code and PXC), the taxonomy.
-    fn provider(&mut self, head: &Head, p: &Provider, prv: Option<&Head>) -> W {
+    /// `prv` is given (PRV, its code and PXC), the taxonomy; copied from
+    /// the memo when this provider was rendered so before.
+    fn provider(&mut self, head: &'static Head, p: &Provider, prv: Option<&'static Head>) -> W {
+        // Heads are constants: the same text, most often at the same place.
+        let text = |a: &'static str, b: &'static str| std::ptr::eq(a, b) || a == b;
+        let same = |k: &(&'static str, Option<&'static str>, Provider)| {
+            text(k.0, head.text())
+                && match (k.1, prv) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => text(a, b.text()),
+                    _ => false,
+                }
+                && k.2 == *p
+        };
+        let Some(memo) = self.memo.as_deref_mut().filter(|m| m.providers.open()) else {
+            return self.provider_rendered(head, p, prv);
+        };
+        if let Some((bytes, segments)) = memo.providers.find(same) {
+            self.out.extend_from_slice(bytes);
+            self.em.set_segments += segments;
+            return Ok(());
+        }
+        let (start, before) = (self.out.len(), self.em.set_segments);
+        self.provider_rendered(head, p, prv)?;
+        if let (Some(memo), Some(bytes)) = (self.memo.as_deref_mut(), self.out.get(start..)) {
+            memo.providers.keep(
+                (head.text(), prv.map(Head::text), p.clone()),
+                bytes,
+                self.em.set_segments - before,
+            );
+        }
+        Ok(())
+    }
+
+    /// [`ClaimWriter::provider`], value by value.
+    fn provider_rendered(&mut self, head: &Head, p: &Provider, prv: Option<&Head>) -> W {
         let mut s = self.em.head(self.out, head);
         s.el(entity_code(p.entity))
             .el(&p.name)
@@ -1287,5 +1437,103 @@ mod tests {
             .unwrap();
         assert!(err.to_string().contains("ISA06"), "{err}");
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn segments_copied_from_the_memo_are_what_rendering_writes() {
+        use crate::model::{EntityType, Provider};
+        let file: ClaimFile =
+            serde_json::from_str(include_str!("../../examples/claims.json")).unwrap();
+        let person =
+            |name: &str, first: Option<&str>, npi: Option<&str>, tax: Option<&str>| Provider {
+                entity: EntityType::Person,
+                name: name.into(),
+                first_name: first.map(Into::into),
+                npi: npi.map(Into::into),
+                taxonomy: tax.map(Into::into),
+            };
+        let mut org = person("CLINIC", None, Some("1234567893"), None);
+        org.entity = EntityType::Organization;
+        // More providers and payers than the memo has slots, equal ones
+        // under other heads, ones that differ in one field only, and ones
+        // that cannot be written.
+        let providers = [
+            Some(person("WELBY", Some("MARCUS"), Some("1987654328"), None)),
+            Some(person("CASEY", Some("BEN"), Some("1456789019"), None)),
+            Some(person(
+                "WELBY",
+                Some("MARCUS"),
+                Some("1987654328"),
+                Some("207Q00000X"),
+            )),
+            Some(person("WELBY", Some("MARCUS"), None, None)),
+            Some(person("WELBY", None, Some("1987654328"), None)),
+            Some(person("WELBYS", Some("MARCUS"), Some("1987654328"), None)),
+            Some(person("O*BRIEN", Some("PAT"), Some("1987654328"), None)),
+            Some(person(
+                "HOUSE",
+                Some("GREGORY"),
+                Some("1987654328"),
+                Some("207R00000X~"),
+            )),
+            Some(org),
+            None,
+        ];
+        let mut payers: Vec<Payer> = file.claims.iter().map(|c| c.payer.clone()).collect();
+        let mut addressed = payers[0].clone();
+        addressed.address = file.claims[0].subscriber.address.clone();
+        payers.push(addressed.clone());
+        addressed.address.as_mut().unwrap().zip = "62701".into();
+        payers.push(addressed.clone());
+        addressed.address.as_mut().unwrap().city = "SPRING~FIELD".into();
+        payers.push(addressed);
+        let mut renamed = payers[0].clone();
+        renamed.id = "ACME02".into();
+        payers.push(renamed);
+        let mut next = crate::testing::xorshift(0x5eed_6e60);
+        let mut claims = Vec::new();
+        for i in 0..600 {
+            let mut c = file.claims[i % file.claims.len()].clone();
+            // Mostly one of the first two, as in a practice's batch.
+            let mut pick = |n: usize| {
+                let i = if next() % 4 == 0 { next() } else { next() % 2 };
+                i as usize % n
+            };
+            c.rendering_provider = providers[pick(providers.len())].clone();
+            c.referring_provider = providers[pick(providers.len())]
+                .clone()
+                .filter(|_| i % 8 == 0);
+            c.attending_provider = providers[pick(providers.len())].clone();
+            c.payer = payers[pick(payers.len())].clone();
+            c.id = format!("C{i}");
+            claims.push(c);
+        }
+        // Runs of one kind, as translate hands them over, and alternating.
+        let mut kinds = claims.clone();
+        kinds.sort_by_key(|c| c.kind == ClaimKind::Institutional);
+        for claims in [claims, kinds] {
+            let mut outs = Vec::new();
+            for memo in [true, false] {
+                let mut numbers = Sequential::starting_at(1);
+                let mut out = Vec::new();
+                let w = Writer837::begin(envelope(), now(), &mut numbers, &mut out).unwrap();
+                let mut w = if memo { w } else { w.without_memo() };
+                let mut results = Vec::new();
+                for c in &claims {
+                    let r = w.write_claim(c, &mut numbers, &mut out);
+                    results.push(r.map_err(|e| e.to_string()));
+                }
+                // The memo was used (and only by the writer that has it).
+                let hits = (w.memo.providers.hits, w.memo.payers.hits);
+                assert_eq!(hits.0 > 100 && hits.1 > 100, memo, "{hits:?}");
+                let summary = w.finish(&mut out).unwrap();
+                outs.push((String::from_utf8(out).unwrap(), results, summary));
+            }
+            let (with, without) = (&outs[0], &outs[1]);
+            assert!(with.1.iter().any(|r| r.is_err()) && with.1.iter().any(|r| r.is_ok()));
+            assert_eq!(with.1, without.1);
+            assert_eq!(with.2, without.2);
+            assert_eq!(with.0, without.0);
+        }
     }
 }
