@@ -22,7 +22,7 @@ use super::emit::{push_date, BadValue, Emitter, Head};
 use super::Delimiters;
 use crate::model::{
     Address, BillingProvider, Claim, ClaimKind, EntityType, Facility, IcdVersion, OtherPayer,
-    Patient, Payer, Provider, Receiver, ServiceLine, Submitter, Subscriber,
+    Patient, Payer, Procedure, Provider, Receiver, ServiceLine, Submitter, Subscriber,
 };
 
 /// The TR3 recommends at most 5000 CLM per transaction set.
@@ -267,8 +267,18 @@ impl Writer837 {
     fn without_memo(mut self) -> Self {
         self.memo.providers.misses = MEMO_TRIAL;
         self.memo.payers.misses = MEMO_TRIAL;
-        self.memo.providers.hits = 0;
-        self.memo.payers.hits = 0;
+        self.memo.subscribers.misses = MEMO_TRIAL;
+        self.memo.lines.misses = MEMO_TRIAL;
+        self
+    }
+
+    /// A writer whose memos are never closed, however often they miss.
+    #[cfg(test)]
+    fn with_memo_open(mut self) -> Self {
+        self.memo.providers.hits = u32::MAX / 2;
+        self.memo.payers.hits = u32::MAX / 2;
+        self.memo.subscribers.hits = u32::MAX / 2;
+        self.memo.lines.hits = u32::MAX / 2;
         self
     }
 
@@ -617,6 +627,59 @@ struct ClaimWriter<'a> {
 struct Memos {
     providers: Memo<(&'static str, Option<&'static str>, Provider)>,
     payers: Memo<Payer>,
+    subscribers: Memo<SbrKey>,
+    lines: Memo<LineKey>,
+}
+
+/// What a subscriber's SBR is rendered from.
+#[derive(PartialEq)]
+struct SbrKey {
+    responsibility: &'static str,
+    has_patient: bool,
+    group_number: Option<String>,
+    group_name: Option<String>,
+    claim_filing: String,
+}
+
+/// What a service line's SV1 or SV2 is rendered from; amounts by their
+/// exact representation (an equal one renders the same text anyway).
+#[derive(PartialEq)]
+struct LineKey {
+    kind: ClaimKind,
+    revenue_code: Option<String>,
+    procedure: Option<Procedure>,
+    charge: [u8; 16],
+    unit_basis: String,
+    units: [u8; 16],
+    place_of_service: Option<String>,
+    pointers: Vec<u8>,
+}
+
+impl LineKey {
+    /// Whether `l`, in a claim of `kind`, is what this key was made from.
+    fn is(&self, kind: ClaimKind, l: &ServiceLine) -> bool {
+        self.kind == kind
+            && self.charge == l.charge.serialize()
+            && self.units == l.units.serialize()
+            && self.procedure.as_ref() == l.procedure.as_ref()
+            && self.pointers == l.diagnosis_pointers
+            && self.unit_basis == l.unit_basis
+            && self.place_of_service == l.place_of_service
+            && self.revenue_code == l.revenue_code
+    }
+
+    fn of(kind: ClaimKind, l: &ServiceLine) -> LineKey {
+        LineKey {
+            kind,
+            revenue_code: l.revenue_code.clone(),
+            procedure: l.procedure.clone(),
+            charge: l.charge.serialize(),
+            unit_basis: l.unit_basis.clone(),
+            units: l.units.serialize(),
+            place_of_service: l.place_of_service.clone(),
+            pointers: l.diagnosis_pointers.clone(),
+        }
+    }
 }
 
 /// Rendered segments kept per key: a few slots, filled in turn.
@@ -726,6 +789,34 @@ fn yn(b: bool) -> &'static str {
 }
 
 impl ClaimWriter<'_> {
+    /// What `render` writes, copied from `memo` when a key `same` takes
+    /// was rendered before; else rendered, and kept under `key()` if it
+    /// rendered without a refusal.
+    #[inline(always)]
+    fn memoized<K>(
+        &mut self,
+        memo: fn(&mut Memos) -> &mut Memo<K>,
+        same: impl Fn(&K) -> bool,
+        key: impl FnOnce() -> K,
+        render: impl FnOnce(&mut Self) -> W,
+    ) -> W {
+        let Some(m) = self.memo.as_deref_mut().map(memo).filter(|m| m.open()) else {
+            return render(self);
+        };
+        if let Some((bytes, segments)) = m.find(same) {
+            self.out.extend_from_slice(bytes);
+            self.em.set_segments += segments;
+            return Ok(());
+        }
+        let (start, before) = (self.out.len(), self.em.set_segments);
+        render(self)?;
+        if let (Some(m), Some(bytes)) = (self.memo.as_deref_mut().map(memo), self.out.get(start..))
+        {
+            m.keep(key(), bytes, self.em.set_segments - before);
+        }
+        Ok(())
+    }
+
     fn address(&mut self, a: &Address) -> W {
         self.em
             .seg(self.out, "N3")
@@ -813,15 +904,34 @@ impl ClaimWriter<'_> {
             .el("22")
             .el(if has_patient { "1" } else { "0" })
             .end()?;
-        self.em
-            .seg(self.out, "SBR")
-            .el(s.responsibility.code())
-            .el(if has_patient { "" } else { "18" })
-            .opt(s.group_number.as_deref())
-            .opt(s.group_name.as_deref())
-            .skip(4)
-            .el(&s.claim_filing)
-            .end()?;
+        let responsibility = s.responsibility.code();
+        self.memoized(
+            |m| &mut m.subscribers,
+            |k| {
+                k.has_patient == has_patient
+                    && k.claim_filing == s.claim_filing
+                    && k.group_number == s.group_number
+                    && k.responsibility == responsibility
+                    && k.group_name == s.group_name
+            },
+            || SbrKey {
+                responsibility,
+                has_patient,
+                group_number: s.group_number.clone(),
+                group_name: s.group_name.clone(),
+                claim_filing: s.claim_filing.clone(),
+            },
+            |w| {
+                w.em.seg(w.out, "SBR")
+                    .el(responsibility)
+                    .el(if has_patient { "" } else { "18" })
+                    .opt(s.group_number.as_deref())
+                    .opt(s.group_name.as_deref())
+                    .skip(4)
+                    .el(&s.claim_filing)
+                    .end()
+            },
+        )?;
         self.person_name(
             &NM1_IL,
             &s.last_name,
@@ -862,21 +972,12 @@ impl ClaimWriter<'_> {
     /// NM1 of the payer and its address; copied from the memo when this
     /// payer was rendered before.
     fn payer(&mut self, p: &Payer) -> W {
-        let Some(memo) = self.memo.as_deref_mut().filter(|m| m.payers.open()) else {
-            return self.payer_rendered(p);
-        };
-        if let Some((bytes, segments)) = memo.payers.find(|k| k == p) {
-            self.out.extend_from_slice(bytes);
-            self.em.set_segments += segments;
-            return Ok(());
-        }
-        let (start, before) = (self.out.len(), self.em.set_segments);
-        self.payer_rendered(p)?;
-        if let (Some(memo), Some(bytes)) = (self.memo.as_deref_mut(), self.out.get(start..)) {
-            memo.payers
-                .keep(p.clone(), bytes, self.em.set_segments - before);
-        }
-        Ok(())
+        self.memoized(
+            |m| &mut m.payers,
+            |k| k == p,
+            || p.clone(),
+            |w| w.payer_rendered(p),
+        )
     }
 
     /// [`ClaimWriter::payer`], value by value.
@@ -1088,24 +1189,12 @@ impl ClaimWriter<'_> {
                 }
                 && k.2 == *p
         };
-        let Some(memo) = self.memo.as_deref_mut().filter(|m| m.providers.open()) else {
-            return self.provider_rendered(head, p, prv);
-        };
-        if let Some((bytes, segments)) = memo.providers.find(same) {
-            self.out.extend_from_slice(bytes);
-            self.em.set_segments += segments;
-            return Ok(());
-        }
-        let (start, before) = (self.out.len(), self.em.set_segments);
-        self.provider_rendered(head, p, prv)?;
-        if let (Some(memo), Some(bytes)) = (self.memo.as_deref_mut(), self.out.get(start..)) {
-            memo.providers.keep(
-                (head.text(), prv.map(Head::text), p.clone()),
-                bytes,
-                self.em.set_segments - before,
-            );
-        }
-        Ok(())
+        self.memoized(
+            |m| &mut m.providers,
+            same,
+            || (head.text(), prv.map(Head::text), p.clone()),
+            |w| w.provider_rendered(head, p, prv),
+        )
     }
 
     /// [`ClaimWriter::provider`], value by value.
@@ -1224,11 +1313,8 @@ impl ClaimWriter<'_> {
         Ok(())
     }
 
-    fn line(&mut self, n: usize, l: &ServiceLine) -> W {
-        self.em
-            .seg(self.out, "LX")
-            .num(u32::try_from(n).unwrap_or(u32::MAX))
-            .end()?;
+    /// A line's SV1 (837P) or SV2 (837I).
+    fn service(&mut self, l: &ServiceLine) -> W {
         let empty = String::new();
         let (qualifier, code, mods) = match &l.procedure {
             Some(p) => (
@@ -1241,29 +1327,41 @@ impl ClaimWriter<'_> {
         let m = |i: usize| mods.get(i).unwrap_or(&empty).as_str();
         let procedure = [qualifier, code, m(0), m(1), m(2), m(3)];
         match self.kind {
-            ClaimKind::Professional => {
-                self.em
-                    .seg(self.out, "SV1")
-                    .comp(&procedure)
-                    .dec(l.charge)
-                    .el(&l.unit_basis)
-                    .dec(l.units)
-                    .opt(l.place_of_service.as_deref())
-                    .skip(1)
-                    .nums(&l.diagnosis_pointers)
-                    .end()?;
-            }
-            ClaimKind::Institutional => {
-                self.em
-                    .seg(self.out, "SV2")
-                    .opt(l.revenue_code.as_deref())
-                    .comp(&procedure)
-                    .dec(l.charge)
-                    .el(&l.unit_basis)
-                    .dec(l.units)
-                    .end()?;
-            }
+            ClaimKind::Professional => self
+                .em
+                .seg(self.out, "SV1")
+                .comp(&procedure)
+                .dec(l.charge)
+                .el(&l.unit_basis)
+                .dec(l.units)
+                .opt(l.place_of_service.as_deref())
+                .skip(1)
+                .nums(&l.diagnosis_pointers)
+                .end(),
+            ClaimKind::Institutional => self
+                .em
+                .seg(self.out, "SV2")
+                .opt(l.revenue_code.as_deref())
+                .comp(&procedure)
+                .dec(l.charge)
+                .el(&l.unit_basis)
+                .dec(l.units)
+                .end(),
         }
+    }
+
+    fn line(&mut self, n: usize, l: &ServiceLine) -> W {
+        self.em
+            .seg(self.out, "LX")
+            .num(u32::try_from(n).unwrap_or(u32::MAX))
+            .end()?;
+        let kind = self.kind;
+        self.memoized(
+            |m| &mut m.lines,
+            |k| k.is(kind, l),
+            || LineKey::of(kind, l),
+            |w| w.service(l),
+        )?;
         if let Some(from) = l.service_date {
             match l.service_date_end.filter(|to| *to != from) {
                 Some(to) => self
@@ -1494,9 +1592,13 @@ mod tests {
         let mut claims = Vec::new();
         for i in 0..600 {
             let mut c = file.claims[i % file.claims.len()].clone();
-            // Mostly one of the first two, as in a practice's batch.
+            // Mostly one of the first two, as in a practice's batch (or,
+            // with n = 0, any number).
             let mut pick = |n: usize| {
-                let i = if next() % 4 == 0 { next() } else { next() % 2 };
+                if n == 0 {
+                    return next() as usize;
+                }
+                let i = if next() % 8 == 0 { next() } else { next() % 2 };
                 i as usize % n
             };
             c.rendering_provider = providers[pick(providers.len())].clone();
@@ -1506,6 +1608,76 @@ mod tests {
             c.attending_provider = providers[pick(providers.len())].clone();
             c.payer = payers[pick(payers.len())].clone();
             c.id = format!("C{i}");
+            // Plans: a few groups, names and filing codes, one that cannot
+            // be written; the responsibility and the patient. Variants
+            // taken whole, mostly the first two.
+            let plans = [
+                (Some("GRP7700"), None, "CI", false),
+                (None, None, "MB", false),
+                (Some("GRP7700"), None, "CI", true),
+                (Some("GRP7700"), Some("ACME"), "CI", false),
+                (Some("GRP7701"), None, "CI", false),
+                (Some("GRP7700"), None, "BL", false),
+                (Some("G~1"), None, "CI", false),
+                (None, Some("AC\u{c9}ME"), "MB", false),
+                (None, None, "MB", true),
+            ];
+            let (group, name, filing, secondary) = plans[pick(plans.len())];
+            c.subscriber.group_number = group.map(Into::into);
+            c.subscriber.group_name = name.map(Into::into);
+            c.subscriber.claim_filing = filing.into();
+            if secondary {
+                c.subscriber.responsibility = crate::model::Responsibility::Secondary;
+            }
+            if pick(5) == 4 {
+                c.patient = Some(crate::model::Patient {
+                    relationship: "19".into(),
+                    last_name: "DOE".into(),
+                    first_name: Some("JIM".into()),
+                    ..Default::default()
+                });
+            }
+            // Lines: a fee schedule's few codes and charges, units,
+            // modifiers, pointers, places, revenue codes; one that cannot
+            // be written.
+            let schedule: [(&str, &str, &str, &[&str], &[u8], Option<&str>, &str); 14] = [
+                ("99214", "150", "1", &["25"], &[1, 2], None, "UN"),
+                ("94640", "35", "1", &[], &[1], Some("11"), "UN"),
+                ("99214", "150.00", "1", &["25"], &[1, 2], None, "UN"),
+                ("99214", "150.0", "1.0", &["25"], &[1, 2], None, "UN"),
+                ("99214", "150", "1", &["25", "59"], &[1, 2], None, "UN"),
+                ("99214", "150", "1", &["25"], &[2, 1], None, "UN"),
+                ("99214", "150", "1", &["25"], &[1, 2], Some("22"), "UN"),
+                ("99214", "150", "1", &["25"], &[1, 2], None, "MJ"),
+                ("99214", "150", "2", &["25"], &[1, 2], None, "UN"),
+                ("99214", "35", "1", &["25"], &[1, 2], None, "UN"),
+                ("99213", "-0", "0.5", &[], &[], None, "UN"),
+                ("99213", "1234567890123.45", "2", &[], &[1], None, "UN"),
+                ("9*9", "35", "1", &[], &[1], None, "UN"),
+                ("", "35", "1", &[], &[1], None, "UN"),
+            ];
+            for l in &mut c.lines {
+                // Half the first (in the memo most of the time), half any
+                // other: one field away from it, or more.
+                let n = if pick(0) % 2 == 0 {
+                    0
+                } else {
+                    pick(0) % schedule.len()
+                };
+                let (code, charge, units, mods, pointers, pos, basis) = schedule[n];
+                l.charge = charge.parse().unwrap();
+                l.units = units.parse().unwrap();
+                l.diagnosis_pointers = pointers.to_vec();
+                l.place_of_service = pos.map(Into::into);
+                l.unit_basis = basis.into();
+                l.procedure = Some(crate::model::Procedure {
+                    qualifier: "HC".into(),
+                    code: code.into(),
+                    modifiers: mods.iter().map(|m| m.to_string()).collect(),
+                })
+                .filter(|p| !p.code.is_empty());
+                l.revenue_code = [None, Some("0450"), Some("0301")][pick(3)].map(Into::into);
+            }
             claims.push(c);
         }
         // Runs of one kind, as translate hands them over, and alternating.
@@ -1513,27 +1685,45 @@ mod tests {
         kinds.sort_by_key(|c| c.kind == ClaimKind::Institutional);
         for claims in [claims, kinds] {
             let mut outs = Vec::new();
-            for memo in [true, false] {
+            for memo in [Some(true), Some(false), None] {
                 let mut numbers = Sequential::starting_at(1);
                 let mut out = Vec::new();
                 let w = Writer837::begin(envelope(), now(), &mut numbers, &mut out).unwrap();
-                let mut w = if memo { w } else { w.without_memo() };
+                let mut w = match memo {
+                    Some(true) => w,
+                    Some(false) => w.with_memo_open(),
+                    None => w.without_memo(),
+                };
                 let mut results = Vec::new();
                 for c in &claims {
                     let r = w.write_claim(c, &mut numbers, &mut out);
                     results.push(r.map_err(|e| e.to_string()));
                 }
-                // The memo was used (and only by the writer that has it).
-                let hits = (w.memo.providers.hits, w.memo.payers.hits);
-                assert_eq!(hits.0 > 100 && hits.1 > 100, memo, "{hits:?}");
+                // The memos were used (and only by the writers that have them).
+                let m = &w.memo;
+                let hits = [
+                    m.providers.hits,
+                    m.payers.hits,
+                    m.subscribers.hits,
+                    m.lines.hits,
+                ];
+                match memo {
+                    Some(false) => {
+                        assert!(hits.iter().all(|&h| h > u32::MAX / 2 + 100), "{hits:?}")
+                    }
+                    None => assert_eq!(hits, [0; 4]),
+                    Some(true) => assert!(hits.iter().any(|&h| h > 100), "{hits:?}"),
+                }
                 let summary = w.finish(&mut out).unwrap();
                 outs.push((String::from_utf8(out).unwrap(), results, summary));
             }
-            let (with, without) = (&outs[0], &outs[1]);
-            assert!(with.1.iter().any(|r| r.is_err()) && with.1.iter().any(|r| r.is_ok()));
-            assert_eq!(with.1, without.1);
-            assert_eq!(with.2, without.2);
-            assert_eq!(with.0, without.0);
+            let without = &outs[2];
+            assert!(without.1.iter().any(|r| r.is_err()) && without.1.iter().any(|r| r.is_ok()));
+            for with in &outs[..2] {
+                assert_eq!(with.1, without.1);
+                assert_eq!(with.2, without.2);
+                assert_eq!(with.0, without.0);
+            }
         }
     }
 }
