@@ -1598,7 +1598,11 @@ mod tests {
                 if n == 0 {
                     return next() as usize;
                 }
-                let i = if next() % 8 == 0 { next() } else { next() % 2 };
+                let i = if next().is_multiple_of(8) {
+                    next()
+                } else {
+                    next() % 2
+                };
                 i as usize % n
             };
             c.rendering_provider = providers[pick(providers.len())].clone();
@@ -1640,7 +1644,17 @@ mod tests {
             // Lines: a fee schedule's few codes and charges, units,
             // modifiers, pointers, places, revenue codes; one that cannot
             // be written.
-            let schedule: [(&str, &str, &str, &[&str], &[u8], Option<&str>, &str); 14] = [
+            // Code, charge, units, modifiers, pointers, place, unit basis.
+            type Fee<'a> = (
+                &'a str,
+                &'a str,
+                &'a str,
+                &'a [&'a str],
+                &'a [u8],
+                Option<&'a str>,
+                &'a str,
+            );
+            let schedule: [Fee; 14] = [
                 ("99214", "150", "1", &["25"], &[1, 2], None, "UN"),
                 ("94640", "35", "1", &[], &[1], Some("11"), "UN"),
                 ("99214", "150.00", "1", &["25"], &[1, 2], None, "UN"),
