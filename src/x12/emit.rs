@@ -154,6 +154,11 @@ pub(crate) struct Head {
 }
 
 impl Head {
+    /// The id and codes, `*` standing for the element separator.
+    pub fn text(&self) -> &'static str {
+        self.text
+    }
+
     pub const fn new(id: &'static str, text: &'static str) -> Head {
         let (idb, t) = (id.as_bytes(), text.as_bytes());
         let mut ok = t.len() > idb.len() && !idb.is_empty();

@@ -22,7 +22,7 @@ use super::emit::{push_date, BadValue, Emitter, Head};
 use super::Delimiters;
 use crate::model::{
     Address, BillingProvider, Claim, ClaimKind, EntityType, Facility, IcdVersion, OtherPayer,
-    Patient, Payer, Provider, Receiver, ServiceLine, Submitter, Subscriber,
+    Patient, Payer, Procedure, Provider, Receiver, ServiceLine, Submitter, Subscriber,
 };
 
 /// The TR3 recommends at most 5000 CLM per transaction set.
@@ -222,6 +222,8 @@ pub struct Writer837 {
     max_claims_per_set: usize,
     /// Where [`Writer837::check_claim`] writes what it throws away.
     scratch: Vec<u8>,
+    /// Segments this writer rendered before, kept to be copied again.
+    memo: Memos,
 }
 
 impl Writer837 {
@@ -255,7 +257,29 @@ impl Writer837 {
             group_open: false,
             max_claims_per_set: MAX_CLAIMS_PER_SET,
             scratch: Vec::new(),
+            memo: Memos::default(),
         })
+    }
+
+    /// A writer that renders every segment value by value (the memo's
+    /// test holds the two ways together).
+    #[cfg(test)]
+    fn without_memo(mut self) -> Self {
+        self.memo.providers.misses = MEMO_TRIAL;
+        self.memo.payers.misses = MEMO_TRIAL;
+        self.memo.subscribers.misses = MEMO_TRIAL;
+        self.memo.lines.misses = MEMO_TRIAL;
+        self
+    }
+
+    /// A writer whose memos are never closed, however often they miss.
+    #[cfg(test)]
+    fn with_memo_open(mut self) -> Self {
+        self.memo.providers.hits = u32::MAX / 2;
+        self.memo.payers.hits = u32::MAX / 2;
+        self.memo.subscribers.hits = u32::MAX / 2;
+        self.memo.lines.hits = u32::MAX / 2;
+        self
     }
 
     /// Lowers the claims-per-set limit (tests use it to exercise splitting
@@ -287,6 +311,7 @@ impl Writer837 {
             em: &mut self.em,
             out,
             kind: claim.kind,
+            memo: Some(&mut self.memo),
         };
         let result = (|| {
             let parent = match new_billing {
@@ -334,6 +359,7 @@ impl Writer837 {
             em: &mut em,
             out: &mut self.scratch,
             kind: claim.kind,
+            memo: None,
         };
         w.billing_provider(1, &claim.billing_provider)
             .and_then(|()| w.claim(claim, 1, 2))
@@ -584,6 +610,138 @@ struct ClaimWriter<'a> {
     em: &'a mut Emitter,
     out: &'a mut Vec<u8>,
     kind: ClaimKind,
+    /// The writer's rendered segments (None: render everything, as
+    /// [`Writer837::check_claim`] does with an emitter of its own).
+    memo: Option<&'a mut Memos>,
+}
+
+/// Segments a writer rendered before, by what they were rendered from: a
+/// claim's rendering provider and payer are most often one of a handful
+/// in a batch, and their segments were built value by value on every
+/// claim. What is rendered depends on nothing but the value, the segment
+/// heads and the writer's emitter (its delimiters and line breaks, fixed
+/// for the writer's life), so an equal value renders the same bytes and
+/// the same segment count: they are copied. Only what rendered without a
+/// refusal is kept; anything else is rendered (and refused) every time.
+#[derive(Default)]
+struct Memos {
+    providers: Memo<(&'static str, Option<&'static str>, Provider)>,
+    payers: Memo<Payer>,
+    subscribers: Memo<SbrKey>,
+    lines: Memo<LineKey>,
+}
+
+/// What a subscriber's SBR is rendered from.
+#[derive(PartialEq)]
+struct SbrKey {
+    responsibility: &'static str,
+    has_patient: bool,
+    group_number: Option<String>,
+    group_name: Option<String>,
+    claim_filing: String,
+}
+
+/// What a service line's SV1 or SV2 is rendered from; amounts by their
+/// exact representation (an equal one renders the same text anyway).
+#[derive(PartialEq)]
+struct LineKey {
+    kind: ClaimKind,
+    revenue_code: Option<String>,
+    procedure: Option<Procedure>,
+    charge: [u8; 16],
+    unit_basis: String,
+    units: [u8; 16],
+    place_of_service: Option<String>,
+    pointers: Vec<u8>,
+}
+
+impl LineKey {
+    /// Whether `l`, in a claim of `kind`, is what this key was made from.
+    fn is(&self, kind: ClaimKind, l: &ServiceLine) -> bool {
+        self.kind == kind
+            && self.charge == l.charge.serialize()
+            && self.units == l.units.serialize()
+            && self.procedure.as_ref() == l.procedure.as_ref()
+            && self.pointers == l.diagnosis_pointers
+            && self.unit_basis == l.unit_basis
+            && self.place_of_service == l.place_of_service
+            && self.revenue_code == l.revenue_code
+    }
+
+    fn of(kind: ClaimKind, l: &ServiceLine) -> LineKey {
+        LineKey {
+            kind,
+            revenue_code: l.revenue_code.clone(),
+            procedure: l.procedure.clone(),
+            charge: l.charge.serialize(),
+            unit_basis: l.unit_basis.clone(),
+            units: l.units.serialize(),
+            place_of_service: l.place_of_service.clone(),
+            pointers: l.diagnosis_pointers.clone(),
+        }
+    }
+}
+
+/// Rendered segments kept per key: a few slots, filled in turn.
+struct Memo<K> {
+    slots: Vec<(K, Vec<u8>, u32)>,
+    /// The slot the next miss fills once all are taken.
+    next: usize,
+    hits: u32,
+    misses: u32,
+}
+
+impl<K> Default for Memo<K> {
+    fn default() -> Self {
+        Memo {
+            slots: Vec::new(),
+            next: 0,
+            hits: 0,
+            misses: 0,
+        }
+    }
+}
+
+/// Slots per [`Memo`].
+const MEMO_SLOTS: usize = 8;
+/// After this many misses, a memo that missed more often than it hit is
+/// no longer asked nor filled (a batch of many providers in no order
+/// would pay for the comparisons and copies and gain nothing).
+const MEMO_TRIAL: u32 = 32;
+
+impl<K> Memo<K> {
+    /// Whether the memo is still in use.
+    #[inline(always)]
+    fn open(&self) -> bool {
+        self.misses < MEMO_TRIAL || self.hits >= self.misses
+    }
+
+    /// The bytes and segment count rendered for a key `same` says is this one.
+    #[inline(always)]
+    fn find(&mut self, same: impl Fn(&K) -> bool) -> Option<(&[u8], u32)> {
+        match self.slots.iter().find(|(k, _, _)| same(k)) {
+            Some((_, bytes, segments)) => {
+                self.hits = self.hits.saturating_add(1);
+                Some((bytes.as_slice(), *segments))
+            }
+            None => {
+                self.misses = self.misses.saturating_add(1);
+                None
+            }
+        }
+    }
+
+    /// Keeps what `key` rendered to.
+    #[inline(never)]
+    fn keep(&mut self, key: K, bytes: &[u8], segments: u32) {
+        let slot = (key, bytes.to_vec(), segments);
+        if self.slots.len() < MEMO_SLOTS {
+            self.slots.push(slot);
+        } else if let Some(s) = self.slots.get_mut(self.next) {
+            *s = slot;
+            self.next = (self.next + 1) % MEMO_SLOTS;
+        }
+    }
 }
 
 type W = Result<(), BadValue>;
@@ -631,6 +789,34 @@ fn yn(b: bool) -> &'static str {
 }
 
 impl ClaimWriter<'_> {
+    /// What `render` writes, copied from `memo` when a key `same` takes
+    /// was rendered before; else rendered, and kept under `key()` if it
+    /// rendered without a refusal.
+    #[inline(always)]
+    fn memoized<K>(
+        &mut self,
+        memo: fn(&mut Memos) -> &mut Memo<K>,
+        same: impl Fn(&K) -> bool,
+        key: impl FnOnce() -> K,
+        render: impl FnOnce(&mut Self) -> W,
+    ) -> W {
+        let Some(m) = self.memo.as_deref_mut().map(memo).filter(|m| m.open()) else {
+            return render(self);
+        };
+        if let Some((bytes, segments)) = m.find(same) {
+            self.out.extend_from_slice(bytes);
+            self.em.set_segments += segments;
+            return Ok(());
+        }
+        let (start, before) = (self.out.len(), self.em.set_segments);
+        render(self)?;
+        if let (Some(m), Some(bytes)) = (self.memo.as_deref_mut().map(memo), self.out.get(start..))
+        {
+            m.keep(key(), bytes, self.em.set_segments - before);
+        }
+        Ok(())
+    }
+
     fn address(&mut self, a: &Address) -> W {
         self.em
             .seg(self.out, "N3")
@@ -718,15 +904,34 @@ impl ClaimWriter<'_> {
             .el("22")
             .el(if has_patient { "1" } else { "0" })
             .end()?;
-        self.em
-            .seg(self.out, "SBR")
-            .el(s.responsibility.code())
-            .el(if has_patient { "" } else { "18" })
-            .opt(s.group_number.as_deref())
-            .opt(s.group_name.as_deref())
-            .skip(4)
-            .el(&s.claim_filing)
-            .end()?;
+        let responsibility = s.responsibility.code();
+        self.memoized(
+            |m| &mut m.subscribers,
+            |k| {
+                k.has_patient == has_patient
+                    && k.claim_filing == s.claim_filing
+                    && k.group_number == s.group_number
+                    && k.responsibility == responsibility
+                    && k.group_name == s.group_name
+            },
+            || SbrKey {
+                responsibility,
+                has_patient,
+                group_number: s.group_number.clone(),
+                group_name: s.group_name.clone(),
+                claim_filing: s.claim_filing.clone(),
+            },
+            |w| {
+                w.em.seg(w.out, "SBR")
+                    .el(responsibility)
+                    .el(if has_patient { "" } else { "18" })
+                    .opt(s.group_number.as_deref())
+                    .opt(s.group_name.as_deref())
+                    .skip(4)
+                    .el(&s.claim_filing)
+                    .end()
+            },
+        )?;
         self.person_name(
             &NM1_IL,
             &s.last_name,
@@ -764,7 +969,19 @@ impl ClaimWriter<'_> {
         self.em.head(self.out, &DMG_D8).date(dob).el(gender).end()
     }
 
+    /// NM1 of the payer and its address; copied from the memo when this
+    /// payer was rendered before.
     fn payer(&mut self, p: &Payer) -> W {
+        self.memoized(
+            |m| &mut m.payers,
+            |k| k == p,
+            || p.clone(),
+            |w| w.payer_rendered(p),
+        )
+    }
+
+    /// [`ClaimWriter::payer`], value by value.
+    fn payer_rendered(&mut self, p: &Payer) -> W {
         self.em
             .head(self.out, &NM1_PR)
             .el(&p.name)
@@ -958,8 +1175,30 @@ impl ClaimWriter<'_> {
     }
 
     /// NM1 of a provider (`head`: NM1 and its entity code) and, when
-    /// `prv` is given (PRV, its code and PXC), the taxonomy.
-    fn provider(&mut self, head: &Head, p: &Provider, prv: Option<&Head>) -> W {
+    /// `prv` is given (PRV, its code and PXC), the taxonomy; copied from
+    /// the memo when this provider was rendered so before.
+    fn provider(&mut self, head: &'static Head, p: &Provider, prv: Option<&'static Head>) -> W {
+        // Heads are constants: the same text, most often at the same place.
+        let text = |a: &'static str, b: &'static str| std::ptr::eq(a, b) || a == b;
+        let same = |k: &(&'static str, Option<&'static str>, Provider)| {
+            text(k.0, head.text())
+                && match (k.1, prv) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => text(a, b.text()),
+                    _ => false,
+                }
+                && k.2 == *p
+        };
+        self.memoized(
+            |m| &mut m.providers,
+            same,
+            || (head.text(), prv.map(Head::text), p.clone()),
+            |w| w.provider_rendered(head, p, prv),
+        )
+    }
+
+    /// [`ClaimWriter::provider`], value by value.
+    fn provider_rendered(&mut self, head: &Head, p: &Provider, prv: Option<&Head>) -> W {
         let mut s = self.em.head(self.out, head);
         s.el(entity_code(p.entity))
             .el(&p.name)
@@ -1074,11 +1313,8 @@ impl ClaimWriter<'_> {
         Ok(())
     }
 
-    fn line(&mut self, n: usize, l: &ServiceLine) -> W {
-        self.em
-            .seg(self.out, "LX")
-            .num(u32::try_from(n).unwrap_or(u32::MAX))
-            .end()?;
+    /// A line's SV1 (837P) or SV2 (837I).
+    fn service(&mut self, l: &ServiceLine) -> W {
         let empty = String::new();
         let (qualifier, code, mods) = match &l.procedure {
             Some(p) => (
@@ -1091,29 +1327,41 @@ impl ClaimWriter<'_> {
         let m = |i: usize| mods.get(i).unwrap_or(&empty).as_str();
         let procedure = [qualifier, code, m(0), m(1), m(2), m(3)];
         match self.kind {
-            ClaimKind::Professional => {
-                self.em
-                    .seg(self.out, "SV1")
-                    .comp(&procedure)
-                    .dec(l.charge)
-                    .el(&l.unit_basis)
-                    .dec(l.units)
-                    .opt(l.place_of_service.as_deref())
-                    .skip(1)
-                    .nums(&l.diagnosis_pointers)
-                    .end()?;
-            }
-            ClaimKind::Institutional => {
-                self.em
-                    .seg(self.out, "SV2")
-                    .opt(l.revenue_code.as_deref())
-                    .comp(&procedure)
-                    .dec(l.charge)
-                    .el(&l.unit_basis)
-                    .dec(l.units)
-                    .end()?;
-            }
+            ClaimKind::Professional => self
+                .em
+                .seg(self.out, "SV1")
+                .comp(&procedure)
+                .dec(l.charge)
+                .el(&l.unit_basis)
+                .dec(l.units)
+                .opt(l.place_of_service.as_deref())
+                .skip(1)
+                .nums(&l.diagnosis_pointers)
+                .end(),
+            ClaimKind::Institutional => self
+                .em
+                .seg(self.out, "SV2")
+                .opt(l.revenue_code.as_deref())
+                .comp(&procedure)
+                .dec(l.charge)
+                .el(&l.unit_basis)
+                .dec(l.units)
+                .end(),
         }
+    }
+
+    fn line(&mut self, n: usize, l: &ServiceLine) -> W {
+        self.em
+            .seg(self.out, "LX")
+            .num(u32::try_from(n).unwrap_or(u32::MAX))
+            .end()?;
+        let kind = self.kind;
+        self.memoized(
+            |m| &mut m.lines,
+            |k| k.is(kind, l),
+            || LineKey::of(kind, l),
+            |w| w.service(l),
+        )?;
         if let Some(from) = l.service_date {
             match l.service_date_end.filter(|to| *to != from) {
                 Some(to) => self
@@ -1287,5 +1535,209 @@ mod tests {
             .unwrap();
         assert!(err.to_string().contains("ISA06"), "{err}");
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn segments_copied_from_the_memo_are_what_rendering_writes() {
+        use crate::model::{EntityType, Provider};
+        let file: ClaimFile =
+            serde_json::from_str(include_str!("../../examples/claims.json")).unwrap();
+        let person =
+            |name: &str, first: Option<&str>, npi: Option<&str>, tax: Option<&str>| Provider {
+                entity: EntityType::Person,
+                name: name.into(),
+                first_name: first.map(Into::into),
+                npi: npi.map(Into::into),
+                taxonomy: tax.map(Into::into),
+            };
+        let mut org = person("CLINIC", None, Some("1234567893"), None);
+        org.entity = EntityType::Organization;
+        // More providers and payers than the memo has slots, equal ones
+        // under other heads, ones that differ in one field only, and ones
+        // that cannot be written.
+        let providers = [
+            Some(person("WELBY", Some("MARCUS"), Some("1987654328"), None)),
+            Some(person("CASEY", Some("BEN"), Some("1456789019"), None)),
+            Some(person(
+                "WELBY",
+                Some("MARCUS"),
+                Some("1987654328"),
+                Some("207Q00000X"),
+            )),
+            Some(person("WELBY", Some("MARCUS"), None, None)),
+            Some(person("WELBY", None, Some("1987654328"), None)),
+            Some(person("WELBYS", Some("MARCUS"), Some("1987654328"), None)),
+            Some(person("O*BRIEN", Some("PAT"), Some("1987654328"), None)),
+            Some(person(
+                "HOUSE",
+                Some("GREGORY"),
+                Some("1987654328"),
+                Some("207R00000X~"),
+            )),
+            Some(org),
+            None,
+        ];
+        let mut payers: Vec<Payer> = file.claims.iter().map(|c| c.payer.clone()).collect();
+        let mut addressed = payers[0].clone();
+        addressed.address = file.claims[0].subscriber.address.clone();
+        payers.push(addressed.clone());
+        addressed.address.as_mut().unwrap().zip = "62701".into();
+        payers.push(addressed.clone());
+        addressed.address.as_mut().unwrap().city = "SPRING~FIELD".into();
+        payers.push(addressed);
+        let mut renamed = payers[0].clone();
+        renamed.id = "ACME02".into();
+        payers.push(renamed);
+        let mut next = crate::testing::xorshift(0x5eed_6e60);
+        let mut claims = Vec::new();
+        for i in 0..600 {
+            let mut c = file.claims[i % file.claims.len()].clone();
+            // Mostly one of the first two, as in a practice's batch (or,
+            // with n = 0, any number).
+            let mut pick = |n: usize| {
+                if n == 0 {
+                    return next() as usize;
+                }
+                let i = if next().is_multiple_of(8) {
+                    next()
+                } else {
+                    next() % 2
+                };
+                i as usize % n
+            };
+            c.rendering_provider = providers[pick(providers.len())].clone();
+            c.referring_provider = providers[pick(providers.len())]
+                .clone()
+                .filter(|_| i % 8 == 0);
+            c.attending_provider = providers[pick(providers.len())].clone();
+            c.payer = payers[pick(payers.len())].clone();
+            c.id = format!("C{i}");
+            // Plans: a few groups, names and filing codes, one that cannot
+            // be written; the responsibility and the patient. Variants
+            // taken whole, mostly the first two.
+            let plans = [
+                (Some("GRP7700"), None, "CI", false),
+                (None, None, "MB", false),
+                (Some("GRP7700"), None, "CI", true),
+                (Some("GRP7700"), Some("ACME"), "CI", false),
+                (Some("GRP7701"), None, "CI", false),
+                (Some("GRP7700"), None, "BL", false),
+                (Some("G~1"), None, "CI", false),
+                (None, Some("AC\u{c9}ME"), "MB", false),
+                (None, None, "MB", true),
+            ];
+            let (group, name, filing, secondary) = plans[pick(plans.len())];
+            c.subscriber.group_number = group.map(Into::into);
+            c.subscriber.group_name = name.map(Into::into);
+            c.subscriber.claim_filing = filing.into();
+            if secondary {
+                c.subscriber.responsibility = crate::model::Responsibility::Secondary;
+            }
+            if pick(5) == 4 {
+                c.patient = Some(crate::model::Patient {
+                    relationship: "19".into(),
+                    last_name: "DOE".into(),
+                    first_name: Some("JIM".into()),
+                    ..Default::default()
+                });
+            }
+            // Lines: a fee schedule's few codes and charges, units,
+            // modifiers, pointers, places, revenue codes; one that cannot
+            // be written.
+            // Code, charge, units, modifiers, pointers, place, unit basis.
+            type Fee<'a> = (
+                &'a str,
+                &'a str,
+                &'a str,
+                &'a [&'a str],
+                &'a [u8],
+                Option<&'a str>,
+                &'a str,
+            );
+            let schedule: [Fee; 14] = [
+                ("99214", "150", "1", &["25"], &[1, 2], None, "UN"),
+                ("94640", "35", "1", &[], &[1], Some("11"), "UN"),
+                ("99214", "150.00", "1", &["25"], &[1, 2], None, "UN"),
+                ("99214", "150.0", "1.0", &["25"], &[1, 2], None, "UN"),
+                ("99214", "150", "1", &["25", "59"], &[1, 2], None, "UN"),
+                ("99214", "150", "1", &["25"], &[2, 1], None, "UN"),
+                ("99214", "150", "1", &["25"], &[1, 2], Some("22"), "UN"),
+                ("99214", "150", "1", &["25"], &[1, 2], None, "MJ"),
+                ("99214", "150", "2", &["25"], &[1, 2], None, "UN"),
+                ("99214", "35", "1", &["25"], &[1, 2], None, "UN"),
+                ("99213", "-0", "0.5", &[], &[], None, "UN"),
+                ("99213", "1234567890123.45", "2", &[], &[1], None, "UN"),
+                ("9*9", "35", "1", &[], &[1], None, "UN"),
+                ("", "35", "1", &[], &[1], None, "UN"),
+            ];
+            for l in &mut c.lines {
+                // Half the first (in the memo most of the time), half any
+                // other: one field away from it, or more.
+                let n = if pick(0) % 2 == 0 {
+                    0
+                } else {
+                    pick(0) % schedule.len()
+                };
+                let (code, charge, units, mods, pointers, pos, basis) = schedule[n];
+                l.charge = charge.parse().unwrap();
+                l.units = units.parse().unwrap();
+                l.diagnosis_pointers = pointers.to_vec();
+                l.place_of_service = pos.map(Into::into);
+                l.unit_basis = basis.into();
+                l.procedure = Some(crate::model::Procedure {
+                    qualifier: "HC".into(),
+                    code: code.into(),
+                    modifiers: mods.iter().map(|m| m.to_string()).collect(),
+                })
+                .filter(|p| !p.code.is_empty());
+                l.revenue_code = [None, Some("0450"), Some("0301")][pick(3)].map(Into::into);
+            }
+            claims.push(c);
+        }
+        // Runs of one kind, as translate hands them over, and alternating.
+        let mut kinds = claims.clone();
+        kinds.sort_by_key(|c| c.kind == ClaimKind::Institutional);
+        for claims in [claims, kinds] {
+            let mut outs = Vec::new();
+            for memo in [Some(true), Some(false), None] {
+                let mut numbers = Sequential::starting_at(1);
+                let mut out = Vec::new();
+                let w = Writer837::begin(envelope(), now(), &mut numbers, &mut out).unwrap();
+                let mut w = match memo {
+                    Some(true) => w,
+                    Some(false) => w.with_memo_open(),
+                    None => w.without_memo(),
+                };
+                let mut results = Vec::new();
+                for c in &claims {
+                    let r = w.write_claim(c, &mut numbers, &mut out);
+                    results.push(r.map_err(|e| e.to_string()));
+                }
+                // The memos were used (and only by the writers that have them).
+                let m = &w.memo;
+                let hits = [
+                    m.providers.hits,
+                    m.payers.hits,
+                    m.subscribers.hits,
+                    m.lines.hits,
+                ];
+                match memo {
+                    Some(false) => {
+                        assert!(hits.iter().all(|&h| h > u32::MAX / 2 + 100), "{hits:?}")
+                    }
+                    None => assert_eq!(hits, [0; 4]),
+                    Some(true) => assert!(hits.iter().any(|&h| h > 100), "{hits:?}"),
+                }
+                let summary = w.finish(&mut out).unwrap();
+                outs.push((String::from_utf8(out).unwrap(), results, summary));
+            }
+            let without = &outs[2];
+            assert!(without.1.iter().any(|r| r.is_err()) && without.1.iter().any(|r| r.is_ok()));
+            for with in &outs[..2] {
+                assert_eq!(with.1, without.1);
+                assert_eq!(with.2, without.2);
+                assert_eq!(with.0, without.0);
+            }
+        }
     }
 }
