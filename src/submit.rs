@@ -187,6 +187,7 @@ impl SubmitError {
                     format!("pickup:{}:io:{:?}", path.display(), source.kind())
                 }
                 PickupError::Growing { path } => format!("pickup:{}:growing", path.display()),
+                PickupError::Changed { path } => format!("pickup:{}:changed", path.display()),
                 PickupError::Seal { path, source } => {
                     format!("pickup:{}:seal:{}", path.display(), source.identity())
                 }
@@ -1018,12 +1019,19 @@ impl Submit<'_> {
                 }
             };
             tracing::debug!(step = "translated and sealed");
+            // Test hook: the export edited in place here, as if while read.
+            pause_point("translated").await;
             if !pickup::unchanged(export, &fp)? {
                 remove_if_present(&spool_path)?;
+                // The copies of its set-aside claims go too: they are of
+                // bytes no longer in the outbox.
+                for copy in &translation.report.quarantined {
+                    remove_if_present(Path::new(copy))?;
+                }
                 self.ledger
                     .abandon_file(file_id, "the export changed while it was read", self.now)
                     .await?;
-                return Err(PickupError::Growing {
+                return Err(PickupError::Changed {
                     path: export.to_owned(),
                 }
                 .into());

@@ -502,6 +502,56 @@ fn the_temporary_name_is_written_while_the_file_is_still_sealed() {
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 3000)]);
 }
 
+/// Regression (found by an independent tester): an export edited in place
+/// at the same size while it was read was sent as read, under the
+/// fingerprint of the bytes before the edit; the run then said "not
+/// archived" and the next took the edited export for a new one (its
+/// replacement claims went out twice), or removed the edited export
+/// unsent. The bytes are now read again after the translate: a change is
+/// refused, nothing sent, and the next run sends the edited export once.
+#[test]
+fn an_export_edited_in_place_while_it_is_read_is_not_sent_as_read() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let export = ws.outbox().join("clinic.csv");
+    let out = ws.run_paused_at(
+        &["submit", "--partner", common::workspace::PARTNER],
+        "translated",
+        || {
+            let text = std::fs::read_to_string(&export).unwrap();
+            let edited = text.replace("SPRINGFIELD", "SPRINGFIELE");
+            assert_eq!(edited.len(), text.len());
+            std::fs::write(&export, edited).unwrap();
+        },
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        said(&out).contains("changed while it was read"),
+        "{}",
+        said(&out)
+    );
+    assert!(
+        names_in(&ws.partner.outbound_dir).is_empty(),
+        "nothing sent: {:?}",
+        names_in(&ws.partner.outbound_dir)
+    );
+    assert!(ws.claim_statuses().is_empty(), "{:?}", ws.claim_statuses());
+    assert!(export.exists(), "the edited export waits in the outbox");
+
+    let again = ws.submit(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", said(&again));
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 1, "{remote:?}");
+    let opened = String::from_utf8_lossy(&age_decrypt(
+        &ws.partner_identity,
+        &ws.partner.outbound_dir.join(&remote[0]),
+    ))
+    .into_owned();
+    assert!(opened.contains("SPRINGFIELE"), "the edited bytes were sent");
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
+    assert!(!export.exists(), "retired once sent");
+}
+
 /// An export refused whole after its file began to go up under its
 /// temporary name (a claim's rows apart): the run removes what it wrote
 /// at once, on record, and the server is left with nothing.
