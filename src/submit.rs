@@ -1597,7 +1597,7 @@ impl Submit<'_> {
             // Nothing was written without a connection.
             None => "never written",
             Some(Ok(Streamed::Withdrawn { removed: false })) | Some(Err(_)) => {
-                tracing::warn!(file = %name, "cannot remove the temporary name of a file not spooled; tried again next run");
+                tracing::warn!(file = %name, "cannot remove the temporary name of a file not spooled; tried again at the next connection");
                 return Ok(());
             }
             // Kept is sent only for a spooled file.
@@ -1645,7 +1645,7 @@ impl Submit<'_> {
                     tracing::info!(file = %name, how, "temporary name of an abandoned file");
                 }
                 Err(e) => {
-                    tracing::warn!(file = %name, error = %e, "cannot remove the temporary name of an abandoned file; tried again next run");
+                    tracing::warn!(file = %name, error = %e, "cannot remove the temporary name of an abandoned file; tried again at the next connection");
                 }
             }
         }
