@@ -62,7 +62,7 @@ use crate::sftp::{Connection, Expected, Proof, Put, SftpError, Streamed};
 use crate::translate::{Pipeline, TranslateError, Translation};
 
 mod ahead;
-use ahead::{Ahead, Keep, Tee};
+use ahead::{Ahead, Keep, Outcome, Tee};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -1540,25 +1540,28 @@ impl Submit<'_> {
             done
         };
         let upload = async {
-            if let Some(keep) = keep {
-                keep.send().await;
+            match keep {
+                Some(keep) => keep.send().await,
+                // Given up by the sealing (it stalled, or ended): not waited
+                // for. Its session, maybe stalled, goes with it; delivery
+                // dials anew and writes the name over from the start.
+                None => started.stop(),
             }
-            // Without `keep` the upload removes what it wrote.
             let outcome = started.finish().await;
             tracing::debug!(step = "put ahead");
             crash_point("ahead-unrecorded");
             let _ = hold_tx.send(());
             outcome
         };
-        let (recorded, outcome) = tokio::join!(recorded, upload);
-        *early = outcome.conn;
+        let (recorded, Outcome { conn, put }) = tokio::join!(recorded, upload);
+        *early = usable(conn, &put);
         recorded?;
         tracing::debug!(step = "put");
         let expected = Expected {
             bytes: sealed.bytes,
             sha256: sealed.sha256,
         };
-        Ok(match outcome.put {
+        Ok(match put {
             Some(Ok(Streamed::Kept(sent))) if sent == expected => true,
             // Not what was sealed: the ordinary upload sends it again,
             // checked the same way.
@@ -1590,9 +1593,11 @@ impl Submit<'_> {
         name: &str,
         early: &mut Option<Result<Connection, SftpError>>,
     ) -> Result<(), SubmitError> {
-        let outcome = started.finish().await;
-        *early = outcome.conn;
-        let how = match outcome.put {
+        // Its sender is gone: it ends as soon as it has removed what it
+        // wrote, unless its session stalled.
+        let Outcome { conn, put } = started.finish_within(ahead::STALL).await;
+        *early = usable(conn, &put);
+        let how = match put {
             Some(Ok(Streamed::Withdrawn { removed: true })) => "removed",
             // Nothing was written without a connection.
             None => "never written",
@@ -2564,6 +2569,19 @@ impl Drop for Dialing {
         if let Some(task) = self.0.take() {
             task.abort();
         }
+    }
+}
+
+/// The session an upload made while sealing used, for what follows — not
+/// one it failed on for a reason that may pass (a stall, a cut): that one
+/// is dropped, and delivery dials anew rather than wait on it again.
+fn usable(
+    conn: Option<Result<Connection, SftpError>>,
+    put: &Option<Result<Streamed, SftpError>>,
+) -> Option<Result<Connection, SftpError>> {
+    match (conn, put) {
+        (Some(Ok(_)), Some(Err(e))) if e.is_transient() => None,
+        (conn, _) => conn,
     }
 }
 

@@ -176,10 +176,36 @@ impl Ahead {
         (Ahead(task), tx)
     }
 
+    /// Stops the upload where it is (a task already ended keeps its
+    /// outcome): what it wrote stays, and its session goes with it.
+    pub(super) fn stop(&self) {
+        self.0.abort();
+    }
+
+    /// Waits for the upload to end; one still going after `at_most` is
+    /// stopped ([`Ahead::stop`]).
+    pub(super) async fn finish_within(mut self, at_most: Duration) -> Outcome {
+        match tokio::time::timeout(at_most, &mut self.0).await {
+            Ok(ended) => Self::outcome(ended),
+            Err(_) => {
+                self.stop();
+                self.finish().await
+            }
+        }
+    }
+
     /// Waits for the upload to end.
     pub(super) async fn finish(self) -> Outcome {
-        match self.0.await {
+        Self::outcome(self.0.await)
+    }
+
+    fn outcome(ended: Result<Outcome, tokio::task::JoinError>) -> Outcome {
+        match ended {
             Ok(outcome) => outcome,
+            Err(e) if e.is_cancelled() => Outcome {
+                conn: None,
+                put: None,
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "the upload made while sealing was lost; delivery uploads the file");
                 Outcome {

@@ -12,6 +12,9 @@ pub enum Fault {
     Cut,
     /// Nothing more is forwarded, and nothing is closed: a hung upload.
     Stall,
+    /// [`Fault::Stall`] on the first connection only; the later ones pass
+    /// everything (a session that hung, and a server fine to dial again).
+    StallFirst,
 }
 
 /// Listens on an ephemeral port and forwards to `port` until `limit`.
@@ -19,19 +22,24 @@ pub fn proxy(port: u16, limit: usize, fault: Fault) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy_port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
+        for (nth, client) in listener.incoming().flatten().enumerate() {
+            let (limit, fault) = match fault {
+                Fault::StallFirst if nth > 0 => (usize::MAX, Fault::Cut),
+                Fault::StallFirst => (limit, Fault::Stall),
+                other => (limit, other),
+            };
             let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
             let (mut c_read, mut s_write) =
                 (client.try_clone().unwrap(), server.try_clone().unwrap());
             let (mut s_read, mut c_write) = (server, client);
             std::thread::spawn(move || {
                 let mut buf = [0u8; 16 * 1024];
-                let mut passed = 0;
+                let mut passed: usize = 0;
                 while let Ok(n) = c_read.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
-                    if passed + n > limit {
+                    if passed.saturating_add(n) > limit {
                         if let Fault::Stall = fault {
                             std::thread::sleep(Duration::from_secs(120));
                         }

@@ -552,6 +552,38 @@ fn an_export_edited_in_place_while_it_is_read_is_not_sent_as_read() {
     assert!(!export.exists(), "retired once sent");
 }
 
+/// Regression (found by an independent tester): the upload made while a
+/// file was sealed hung on a stalled session, and delivery then tried the
+/// same session again, losing a second `timeout_secs` and recording a
+/// failed attempt. A session the upload failed on for a reason that may
+/// pass is dropped: delivery dials anew and sends the file in the same
+/// run, with no failed attempt on record.
+#[test]
+fn a_session_the_upload_stalled_on_is_not_used_again() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.big_export(5, 3000);
+    ws.partner.port = proxy(sshd.port, 256 * 1024, Fault::StallFirst);
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let text = std::fs::read_to_string(&ws.config).unwrap();
+    std::fs::write(
+        &ws.config,
+        text.replace("timeout_secs = 10", "timeout_secs = 3"),
+    )
+    .unwrap();
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL]);
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 3000)]);
+    let failed: i64 = common::with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'attempt_failed'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(failed, 0, "delivered at the first try: {}", said(&out));
+}
+
 /// An export refused whole after its file began to go up under its
 /// temporary name (a claim's rows apart): the run removes what it wrote
 /// at once, on record, and the server is left with nothing.
