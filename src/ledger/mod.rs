@@ -222,11 +222,20 @@ impl Ledger {
                     // A new ledger is made 0600 here (SQLite gives its -wal and
                     // -shm files the same mode), not left to the umask.
                     let db = std::path::Path::new(path.split('?').next().unwrap_or(path));
-                    if !db.exists() {
+                    // A file of no bytes is a new ledger too (an admin's
+                    // `sqlite3 ledger.sqlite …` before the first run makes
+                    // one): it holds no entry for a head to vouch for.
+                    // Regression: it got no head, and `audit verify` failed
+                    // for good.
+                    let new = !db.exists();
+                    let empty = !new && db.metadata().is_ok_and(|m| m.len() == 0);
+                    if new {
                         crate::atomic::private_file(db).map_err(|e| open(sqlx::Error::Io(e)))?;
-                        // Its audit head from the start: a head file that
-                        // goes missing later is never made again.
-                        if let Some(head) = audit::head_path(url) {
+                    }
+                    // Its audit head from the start: a head file that goes
+                    // missing later is never made again.
+                    if let Some(head) = audit::head_path(url) {
+                        if new || (empty && !head.exists()) {
                             audit::new_head(&head).map_err(|e| open(sqlx::Error::Io(e)))?;
                         }
                     }

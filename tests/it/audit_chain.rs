@@ -292,3 +292,24 @@ fn the_digest_mails_the_chains_head_which_the_ledger_must_still_show() {
         "the export shows the mailed entry with its hash"
     );
 }
+
+/// Regression (found by an independent tester): a ledger file of no bytes
+/// made before the first run (`sqlite3 ledger.sqlite …` does it) was taken
+/// for an existing ledger, so no audit head was made, and `audit verify`
+/// failed for good. An empty file is a new ledger: it gets its head.
+#[test]
+fn an_empty_ledger_file_made_before_the_first_run_gets_its_audit_head() {
+    let sshd = Sshd::start();
+    let ws = Workspace::new(&sshd);
+    if !ws.ledger_url.starts_with("sqlite://") {
+        return; // the head file is SQLite's; PostgreSQL keeps its head in the ledger
+    }
+    let ledger = ws.path("ledger.sqlite");
+    std::fs::write(&ledger, b"").unwrap();
+    ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(!said(&out).contains("audit head"), "{}", said(&out));
+    let (code, text) = verify(&ws);
+    assert_eq!(code, Some(0), "{text}");
+}
