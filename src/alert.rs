@@ -525,6 +525,9 @@ fn connection(partner: &str, error: &ConnectionFault) -> Alert {
                 FaultKind::HostKey | FaultKind::Unreachable => {
                     format!("{partner}: unreachable after retries")
                 }
+                FaultKind::Interrupted => {
+                    format!("{partner}: connection lost while sending, after retries")
+                }
             },
             format!("{error}\n\nThe work waits in the spool and is retried at the next run."),
         )

@@ -144,6 +144,9 @@ pub enum FaultKind {
     LoginRefused,
     /// Anything else: refused, dropped, timed out.
     Unreachable,
+    /// Reached, and the connection then lost or timed out while files were
+    /// being sent (a cut, a stall, a full disk's dropped session).
+    Interrupted,
 }
 
 /// A connection fault as a run reports it.

@@ -1874,7 +1874,7 @@ impl Submit<'_> {
                                             .await?;
                                     }
                                     transient = Some(crate::sftp::ConnectionFault {
-                                        kind: crate::sftp::FaultKind::Unreachable,
+                                        kind: crate::sftp::FaultKind::Interrupted,
                                         identity: s.identity(),
                                         message: e.to_string(),
                                     });

@@ -283,7 +283,11 @@ pub fn submit(cli: &Cli, args: &SubmitArgs) -> anyhow::Result<Outcome> {
         );
     }
     if let Some(e) = &report.connection_error {
-        text += &format!("{}: not reached: {e}\n", partner.name);
+        let what = match e.kind {
+            crate::sftp::FaultKind::Interrupted => "connection lost while sending",
+            _ => "not reached",
+        };
+        text += &format!("{}: {what}: {e}\n", partner.name);
     }
     if report.exports.is_empty()
         && report.files.is_empty()

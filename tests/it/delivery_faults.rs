@@ -215,6 +215,13 @@ fn a_connection_dropped_mid_upload_is_resumed_whole() {
     ws.write_config(&ws.partner.clone(), &sshd.user);
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    // Regression (an independent tester): a partner reached, then cut off
+    // mid-upload, was reported "not reached".
+    assert!(
+        said(&out).contains("acme: connection lost while sending: "),
+        "{}",
+        said(&out)
+    );
     let finals: Vec<String> = names_in(&ws.partner.outbound_dir)
         .into_iter()
         .filter(|n| !n.ends_with(".part"))
