@@ -587,7 +587,7 @@ fn read_json(path: &Path, input: impl std::io::Read + Send) -> anyhow::Result<Ou
 
     let (to, from) = mpsc::sync_channel(JSON_AHEAD);
     let (from, done) = (RefCell::new(Some(from)), RefCell::new(None));
-    let written = std::thread::scope(|scope| {
+    let (written, joined) = std::thread::scope(|scope| {
         let reading = scope.spawn(move || {
             let mut responses = Vec::new();
             let mut batch = Vec::with_capacity(JSON_BATCH);
@@ -631,7 +631,6 @@ fn read_json(path: &Path, input: impl std::io::Read + Send) -> anyhow::Result<Ou
         drop(from);
         (written, reading.join())
     });
-    let (written, joined) = written;
     match joined {
         Ok(Some(unsent)) => *done.borrow_mut() = Some(unsent),
         Ok(None) => {}
