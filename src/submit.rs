@@ -1021,7 +1021,13 @@ impl Submit<'_> {
             tracing::debug!(step = "translated and sealed");
             // Test hook: the export edited in place here, as if while read.
             pause_point("translated").await;
-            if !pickup::unchanged(export, &fp)? {
+            if let Err(changed) = pickup::unchanged(export, &fp) {
+                if !matches!(
+                    changed,
+                    PickupError::Growing { .. } | PickupError::Changed { .. }
+                ) {
+                    return Err(changed.into());
+                }
                 remove_if_present(&spool_path)?;
                 // The copies of its set-aside claims go too: they are of
                 // bytes no longer in the outbox.
@@ -1031,10 +1037,7 @@ impl Submit<'_> {
                 self.ledger
                     .abandon_file(file_id, "the export changed while it was read", self.now)
                     .await?;
-                return Err(PickupError::Changed {
-                    path: export.to_owned(),
-                }
-                .into());
+                return Err(changed.into());
             }
             if translation.report.rows_apart > 0 {
                 remove_if_present(&spool_path)?;

@@ -559,6 +559,36 @@ fn an_export_edited_in_place_while_it_is_read_is_not_sent_as_read() {
     assert!(!export.exists(), "retired once sent");
 }
 
+/// An export that grows while it is read (a row appended) is refused as
+/// still being written, nothing sent; the next run sends it whole.
+#[test]
+fn an_export_that_grows_while_it_is_read_is_left_for_the_next_run() {
+    let sshd = Sshd::start();
+    let ws = workspace_with_export(&sshd);
+    let export = ws.outbox().join("clinic.csv");
+    let out = ws.run_paused_at(
+        &["submit", "--partner", common::workspace::PARTNER],
+        "translated",
+        || {
+            use std::io::Write as _;
+            let last = std::fs::read_to_string(&export).unwrap();
+            let row = last.lines().last().unwrap().replace("RFM-10", "RFM-20");
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&export)
+                .unwrap();
+            writeln!(f, "{row}").unwrap();
+        },
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("still being written"), "{}", said(&out));
+    assert!(names_in(&ws.partner.outbound_dir).is_empty());
+    assert!(ws.claim_statuses().is_empty(), "{:?}", ws.claim_statuses());
+    let again = ws.submit(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", said(&again));
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 6)]);
+}
+
 /// Regression (found by an independent tester): the upload made while a
 /// file was sealed hung on a stalled session, and delivery then tried the
 /// same session again, losing a second `timeout_secs` and recording a
