@@ -1143,8 +1143,9 @@ impl Submit<'_> {
                         // The handshake and login while the ledger records the
                         // claims; the connection is used only after. A ledger
                         // failure drops the connecting at once.
-                        let ((), opened) =
-                            tokio::try_join!(record, async { Ok(dialing.connect(self).await) })?;
+                        let ((), opened) = tokio::try_join!(record, async {
+                            Ok(dialing.connect(None, self).await)
+                        })?;
                         *early = Some(opened);
                     } else {
                         record.await?;
@@ -1502,16 +1503,9 @@ impl Submit<'_> {
                 self.now,
             )
             .await?;
-        let previous = early.take();
-        let dialled = dialing.0.take();
+        let (previous, dialled) = (early.take(), dialing.0.take());
         let (target, timeout) = (target.clone(), self.partner.timeout);
-        let connecting = async move {
-            match previous {
-                Some(Ok(conn)) if !conn.is_closed() => Ok(conn),
-                Some(Err(e)) => Err(e),
-                _ => dial(dialled, &target, timeout).await,
-            }
-        };
+        let connecting = async move { dial(previous, dialled, &target, timeout).await };
         // Killed with the name holding part of a file still being sealed.
         Ok(Ahead::start(connecting, tmp, |_| crash_point("uploading")))
     }
@@ -1682,12 +1676,12 @@ impl Submit<'_> {
         numbers: &mut Reserved,
         already_sent: &std::collections::HashMap<String, String>,
     ) -> Result<Written, SubmitError> {
+        let write =
+            || self.write_sealed(export, seal_to, (spool_path, feed), numbers, already_sent);
         if sealing_can_block() {
-            tokio::task::block_in_place(|| {
-                self.write_sealed(export, seal_to, (spool_path, feed), numbers, already_sent)
-            })
+            tokio::task::block_in_place(write)
         } else {
-            self.write_sealed(export, seal_to, (spool_path, feed), numbers, already_sent)
+            write()
         }
     }
 
@@ -1815,12 +1809,8 @@ impl Submit<'_> {
                 return Ok(());
             }
             tries += 1;
-            let opened = match early.take() {
-                // Opened while the claims were recorded, and still open.
-                Some(Ok(conn)) if !conn.is_closed() => Ok(conn),
-                Some(Err(e)) => Err(e),
-                _ => dialing.connect(self).await,
-            };
+            // The one opened while the claims were recorded, if still open.
+            let opened = dialing.connect(early.take(), self).await;
             tracing::debug!(step = "connected");
             let transient = match opened {
                 Ok(conn)
@@ -2547,10 +2537,16 @@ impl Dialing {
         })))
     }
 
-    /// The connection dialled ahead, if any and still open; else one
-    /// opened now.
-    async fn connect(&mut self, submit: &Submit<'_>) -> Result<Connection, SftpError> {
-        dial(self.0.take(), &submit.partner.sftp, submit.partner.timeout).await
+    /// `previous` (this run's connection, or why there is none) if still
+    /// open, else the connection dialled ahead if still open, else one
+    /// opened now ([`dial`]).
+    async fn connect(
+        &mut self,
+        previous: Option<Result<Connection, SftpError>>,
+        submit: &Submit<'_>,
+    ) -> Result<Connection, SftpError> {
+        let sftp = &submit.partner.sftp;
+        dial(previous, self.0.take(), sftp, submit.partner.timeout).await
     }
 
     /// Ends a connection dialled and never used.
@@ -2596,13 +2592,21 @@ fn sealing_can_block() -> bool {
     Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
 }
 
-/// The connection `dialled` ahead, if any and still open; else one opened
-/// now.
+/// The connection to use: `previous` (this run's, or why it has none) if
+/// still open; else the one `dialled` ahead, if any and still open; else
+/// one opened now.
 async fn dial(
+    previous: Option<Result<Connection, SftpError>>,
     dialled: Option<tokio::task::JoinHandle<Result<Connection, SftpError>>>,
     target: &crate::config::SftpTarget,
     timeout: std::time::Duration,
 ) -> Result<Connection, SftpError> {
+    match previous {
+        Some(Ok(conn)) if !conn.is_closed() => return Ok(conn),
+        Some(Err(e)) => return Err(e),
+        // Closed meanwhile: dialled again.
+        _ => {}
+    }
     if let Some(task) = dialled {
         match task.await {
             Ok(Ok(conn)) if !conn.is_closed() => return Ok(conn),

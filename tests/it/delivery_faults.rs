@@ -16,6 +16,18 @@ use common::{root, said};
 
 const FINAL: &str = "EDICOURIER_20261120_000000001.x12.age";
 
+/// The details of the ledger's events of this kind (a file's steps: no
+/// PHI), oldest first.
+fn events(ws: &Workspace, kind: &str) -> Vec<String> {
+    common::with_ledger_pool(&ws.ledger_url, async |pool| {
+        sqlx::query_scalar("SELECT detail FROM events WHERE kind = $1 ORDER BY id")
+            .bind(kind)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    })
+}
+
 /// Runs submit expecting it to fail with `message`, leaving the claims
 /// queued and the partner's folder without any final file.
 fn fails_with(ws: &Workspace, message: &str) {
@@ -127,13 +139,7 @@ fn an_unreachable_host_is_tried_once_per_run_before_delivery() {
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert_eq!(ws.claim_statuses(), [("queued".to_owned(), 10)]);
-    let tried_ahead: i64 = common::with_ledger_pool(&ws.ledger_url, async |pool| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'uploading'")
-            .fetch_one(pool)
-            .await
-            .unwrap()
-    });
-    assert_eq!(tried_ahead, 1);
+    assert_eq!(events(&ws, "uploading").len(), 1, "tried ahead once");
 }
 
 #[test]
@@ -452,14 +458,7 @@ fn killed_after_the_upload_ahead_and_before_its_claims_were_recorded() {
     .into_owned();
     assert_eq!(opened.matches("CLM*").count(), 5);
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 5)]);
-    let removed = || -> i64 {
-        common::with_ledger_pool(&ws.ledger_url, async |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'temporary_removed'")
-                .fetch_one(pool)
-                .await
-                .unwrap()
-        })
-    };
+    let removed = || events(&ws, "temporary_removed").len();
     assert_eq!(removed(), 1);
 
     // A third run has nothing left to do, nor to remove.
@@ -612,13 +611,8 @@ fn a_session_the_upload_stalled_on_is_not_used_again() {
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL]);
     assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 3000)]);
-    let failed: i64 = common::with_ledger_pool(&ws.ledger_url, async |pool| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'attempt_failed'")
-            .fetch_one(pool)
-            .await
-            .unwrap()
-    });
-    assert_eq!(failed, 0, "delivered at the first try: {}", said(&out));
+    let failed = events(&ws, "attempt_failed");
+    assert!(failed.is_empty(), "delivered at the first try: {failed:?}");
 }
 
 /// An export refused whole after its file began to go up under its
@@ -637,12 +631,7 @@ fn a_refused_export_leaves_nothing_under_the_temporary_name() {
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(said(&out).contains("rows apart"), "{}", said(&out));
     assert!(names_in(&ws.partner.outbound_dir).is_empty());
-    let removed: Vec<String> = common::with_ledger_pool(&ws.ledger_url, async |pool| {
-        sqlx::query_scalar("SELECT detail FROM events WHERE kind = 'temporary_removed'")
-            .fetch_all(pool)
-            .await
-            .unwrap()
-    });
+    let removed = events(&ws, "temporary_removed");
     assert_eq!(removed.len(), 1, "{removed:?}");
     assert!(
         removed[0].contains("written while a file never spooled was sealed"),
