@@ -55,6 +55,13 @@ pub const WRITE_CHUNK: usize = MAX_PACKET - 1024;
 const WINDOW: u32 = 16 * 1024 * 1024;
 /// Writes in flight at once (32 × 256 KiB = half the window).
 const WRITES_IN_FLIGHT: usize = 32;
+/// How many answers a request may wait behind: every write (or read) in
+/// flight, and itself. russh-sftp times each request from when it is
+/// queued, so the last of 32 writes on a slow line waits for the 31 before
+/// it to cross too; `timeout_secs` alone made any line slower than 8 MiB a
+/// `timeout_secs` fail every large upload. Each request is given this
+/// many `timeout_secs`, and [`Connection::answer`] holds every step to one.
+const QUEUED_ANSWERS: u32 = WRITES_IN_FLIGHT as u32 + 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SftpError {
@@ -384,7 +391,7 @@ impl Connection {
             .await
             .map_err(|_| timed("starting SFTP"))?
             .map_err(ssh_error)?;
-        let checksums = tokio::time::timeout(timeout, open_checksums(&ssh))
+        let checksums = tokio::time::timeout(timeout, open_checksums(&ssh, timeout))
             .await
             .ok()
             .flatten();
@@ -396,6 +403,36 @@ impl Connection {
             timeout,
             login,
         })
+    }
+
+    /// Waits at most `timeout_secs` for `work`: one request answered, the
+    /// promise the partner's `timeout_secs` makes. A transfer calls it for
+    /// each write or read in turn, and each waits for one answer at most
+    /// (the oldest in flight), so a slow line that keeps moving is never
+    /// timed out, while one that stops is within `timeout_secs`.
+    async fn answer<T>(
+        &self,
+        step: &'static str,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, SftpError> {
+        self.answers(1, step, work).await
+    }
+
+    /// [`Connection::answer`] for a step that waits for `n` answers in turn
+    /// (the writes still in flight when an upload is flushed).
+    async fn answers<T>(
+        &self,
+        n: u32,
+        step: &'static str,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, SftpError> {
+        tokio::time::timeout(self.timeout.saturating_mul(n.max(1)), work)
+            .await
+            .map_err(|_| SftpError::Timeout {
+                host: self.host.clone(),
+                step,
+                seconds: self.timeout.as_secs(),
+            })
     }
 
     fn remote(&self, step: &'static str, path: &str) -> impl Fn(SftpProtoError) -> SftpError {
@@ -420,7 +457,7 @@ impl Connection {
         &self,
         path: &str,
     ) -> Result<Option<(u64, Option<i64>)>, SftpError> {
-        match self.sftp.metadata(path).await {
+        match self.answer("checking", self.sftp.metadata(path)).await? {
             Ok(meta) => Ok(Some((meta.size.unwrap_or(0), meta.mtime.map(i64::from)))),
             Err(SftpProtoError::Status(s)) if s.status_code == StatusCode::NoSuchFile => Ok(None),
             Err(e) => Err(self.remote("checking", path)(e)),
@@ -431,9 +468,8 @@ impl Connection {
     /// a folder exists and may be read.
     pub async fn list(&self, dir: &str) -> Result<Vec<RemoteEntry>, SftpError> {
         let entries = self
-            .sftp
-            .read_dir(dir)
-            .await
+            .answer("listing", self.sftp.read_dir(dir))
+            .await?
             .map_err(self.remote("listing", dir))?;
         Ok(entries
             .filter(|e| e.file_name() != "." && e.file_name() != "..")
@@ -474,6 +510,7 @@ impl Connection {
         let io_err = |e: std::io::Error| self.remote("writing", remote)(SftpProtoError::from(e));
         let mut buf = vec![0u8; WRITE_CHUNK];
         let mut sent = 0u64;
+        let mut pieces = 0u32;
         let mut hash = sha2::Sha256::new();
         loop {
             let n = read_full(&mut input, &mut buf).await.map_err(local_err)?;
@@ -482,11 +519,12 @@ impl Connection {
             }
             let piece = buf.get(..n).unwrap_or_default();
             hash.update(piece);
-            file.write_all(piece).await.map_err(io_err)?;
+            self.write_piece(&mut file, piece, remote).await?;
             sent += n as u64;
+            pieces = pieces.saturating_add(1);
             progress(sent);
         }
-        self.close_synced(file, remote).await?;
+        self.close_synced(file, remote, pieces).await?;
         Ok(Expected {
             bytes: sent,
             sha256: hash.finalize().into(),
@@ -508,27 +546,30 @@ impl Connection {
     ) -> Result<Streamed, SftpError> {
         use sha2::Digest;
         let mut file = self.create(remote, Put::Truncate).await?;
-        let io_err = |e: std::io::Error| self.remote("writing", remote)(SftpProtoError::from(e));
         let mut sent = 0u64;
+        let mut written = 0u32;
         let mut hash = sha2::Sha256::new();
         loop {
             match pieces.recv_async().await {
                 Ok(Piece::Bytes(piece)) => {
                     hash.update(&piece);
-                    file.write_all(&piece).await.map_err(io_err)?;
+                    self.write_piece(&mut file, &piece, remote).await?;
                     sent += piece.len() as u64;
+                    written = written.saturating_add(1);
                     wrote(sent);
                 }
                 Ok(Piece::Keep) => break,
                 Err(flume::RecvError::Disconnected) => {
                     // Not to be kept: its bytes go, whatever the close says.
-                    let _ = file.close().await;
+                    let _ = self
+                        .answers(written.min(QUEUED_ANSWERS), "closing", file.close())
+                        .await;
                     let removed = self.remove(remote).await.is_ok();
                     return Ok(Streamed::Withdrawn { removed });
                 }
             }
         }
-        self.close_synced(file, remote).await?;
+        self.close_synced(file, remote, written).await?;
         Ok(Streamed::Kept(Expected {
             bytes: sent,
             sha256: hash.finalize().into(),
@@ -547,7 +588,10 @@ impl Connection {
                 OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE
             }
         };
-        match self.sftp.open_with_flags(remote, flags).await {
+        match self
+            .answer("creating", self.sftp.open_with_flags(remote, flags))
+            .await?
+        {
             Ok(file) => Ok(file),
             // Something is under the name already and is not ours to touch.
             Err(SftpProtoError::Status(_))
@@ -570,19 +614,37 @@ impl Connection {
         }
     }
 
-    /// Ends an upload: flushed, synced where the server can, closed, and
+    /// Sends one piece of an upload: waits for the oldest write in flight
+    /// to be answered when 32 are, at most `timeout_secs`.
+    async fn write_piece(
+        &self,
+        file: &mut russh_sftp::client::fs::File,
+        piece: &[u8],
+        remote: &str,
+    ) -> Result<(), SftpError> {
+        self.answer("writing", file.write_all(piece))
+            .await?
+            .map_err(|e| self.remote("writing", remote)(SftpProtoError::from(e)))
+    }
+
+    /// Ends an upload of `pieces` writes: flushed (each write still in
+    /// flight answered in turn), synced where the server can, closed, and
     /// each of those checked.
     async fn close_synced(
         &self,
         mut file: russh_sftp::client::fs::File,
         remote: &str,
+        pieces: u32,
     ) -> Result<(), SftpError> {
         let io_err = |e: std::io::Error| self.remote("writing", remote)(SftpProtoError::from(e));
-        file.flush().await.map_err(io_err)?;
-        file.sync_all()
-            .await
+        // The flush answers the writes in flight, then syncs.
+        self.answers(pieces.min(QUEUED_ANSWERS) + 1, "writing", file.flush())
+            .await?
+            .map_err(io_err)?;
+        self.answer("syncing", file.sync_all())
+            .await?
             .map_err(self.remote("syncing", remote))?;
-        file.close().await.map_err(io_err)
+        self.answer("closing", file.close()).await?.map_err(io_err)
     }
 
     /// Proves that `remote` holds exactly the bytes `expected` describes:
@@ -645,17 +707,16 @@ impl Connection {
     async fn read_back(&self, remote: &str, bytes: u64) -> Result<[u8; 32], SftpError> {
         use sha2::Digest;
         let file = self
-            .sftp
-            .open(remote)
-            .await
+            .answer("reading back", self.sftp.open(remote))
+            .await?
             .map_err(self.remote("reading back", remote))?;
         let mut file = file.take(bytes.saturating_add(1));
         let mut hash = sha2::Sha256::new();
         let mut buf = vec![0u8; WRITE_CHUNK];
         loop {
-            let n = file
-                .read(&mut buf)
-                .await
+            let n = self
+                .answer("reading back", file.read(&mut buf))
+                .await?
                 .map_err(|e| self.remote("reading back", remote)(SftpProtoError::from(e)))?;
             if n == 0 {
                 break;
@@ -677,9 +738,9 @@ impl Connection {
         req.extend_from_slice(&0u64.to_be_bytes()); // from the start
         req.extend_from_slice(&0u64.to_be_bytes()); // to the end
         req.extend_from_slice(&0u32.to_be_bytes()); // one hash for the whole file
-        let reply = raw
-            .extended(CHECK_FILE, req)
-            .await
+        let reply = self
+            .answer("hashing", raw.extended(CHECK_FILE, req))
+            .await?
             .map_err(self.remote("hashing", path))?;
         let Packet::ExtendedReply(reply) = reply else {
             return Ok(None);
@@ -697,7 +758,7 @@ impl Connection {
                 path: to.to_owned(),
             });
         }
-        match self.sftp.rename(from, to).await {
+        match self.answer("renaming", self.sftp.rename(from, to)).await? {
             Ok(()) => Ok(()),
             Err(e) => {
                 if self.size_of(to).await.ok().flatten().is_some()
@@ -743,7 +804,10 @@ impl Connection {
                 other => Err(self.remote(step, remote)(other)),
             }
         };
-        let before = match self.sftp.symlink_metadata(remote).await {
+        let before = match self
+            .answer("checking", self.sftp.symlink_metadata(remote))
+            .await?
+        {
             Ok(meta) => meta,
             Err(e) => return refused("checking")(e),
         };
@@ -751,13 +815,13 @@ impl Connection {
         if kind != RemoteKind::File {
             return Ok(Fetched::Refused(NotTaken::NotRegular(kind)));
         }
-        let file = match self.sftp.open(remote).await {
+        let file = match self.answer("opening", self.sftp.open(remote)).await? {
             Ok(file) => file,
             Err(e) => return refused("opening")(e),
         };
-        let opened = file
-            .metadata()
-            .await
+        let opened = self
+            .answer("checking", file.metadata())
+            .await?
             .map_err(self.remote("checking", remote))?;
         let kind = RemoteKind::of(opened.permissions);
         if kind != RemoteKind::File {
@@ -776,9 +840,9 @@ impl Connection {
         let mut buf = vec![0u8; WRITE_CHUNK];
         let mut total = 0u64;
         loop {
-            let n = file
-                .read(&mut buf)
-                .await
+            let n = self
+                .answer("reading", file.read(&mut buf))
+                .await?
                 .map_err(|e| self.remote("reading", remote)(SftpProtoError::from(e)))?;
             if n == 0 {
                 break;
@@ -817,9 +881,8 @@ impl Connection {
 
     /// Removes a remote file (a stale temporary upload of ours).
     pub async fn remove(&self, path: &str) -> Result<(), SftpError> {
-        self.sftp
-            .remove_file(path)
-            .await
+        self.answer("removing", self.sftp.remove_file(path))
+            .await?
             .map_err(self.remote("removing", path))
     }
 
@@ -1026,7 +1089,7 @@ async fn open_sftp(ssh: &Handle<Pinned>, timeout: Duration) -> Result<SftpSessio
         max_write_packet_len: MAX_PACKET as u32,
         max_concurrent_writes: WRITES_IN_FLIGHT,
         max_concurrent_reads: WRITES_IN_FLIGHT,
-        request_timeout_secs: timeout.as_secs().max(1),
+        request_timeout_secs: queued_answers_secs(timeout),
     };
     SftpSession::new_with_config(channel.into_stream(), config)
         .await
@@ -1034,10 +1097,11 @@ async fn open_sftp(ssh: &Handle<Pinned>, timeout: Duration) -> Result<SftpSessio
 }
 
 /// A raw SFTP channel, kept only when its server offers `check-file-name`.
-async fn open_checksums(ssh: &Handle<Pinned>) -> Option<RawSftpSession> {
+async fn open_checksums(ssh: &Handle<Pinned>, timeout: Duration) -> Option<RawSftpSession> {
     let channel = ssh.channel_open_session().await.ok()?;
     channel.request_subsystem(true, "sftp").await.ok()?;
     let raw = RawSftpSession::new(channel.into_stream());
+    raw.set_timeout(queued_answers_secs(timeout));
     let version = raw.init().await.ok()?;
     version.extensions.contains_key(CHECK_FILE).then_some(raw)
 }
@@ -1078,6 +1142,16 @@ fn parse_check_file(data: &[u8]) -> Option<[u8; 32]> {
         return None;
     }
     hash.try_into().ok()
+}
+
+/// How long russh-sftp lets one request wait: [`QUEUED_ANSWERS`] times
+/// `timeout`, a bound behind ours ([`Connection::answer`]), never the one
+/// that decides.
+fn queued_answers_secs(timeout: Duration) -> u64 {
+    timeout
+        .as_secs()
+        .max(1)
+        .saturating_mul(u64::from(QUEUED_ANSWERS))
 }
 
 /// Reads until `buf` is full or the file ends.

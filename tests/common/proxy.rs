@@ -15,6 +15,9 @@ pub enum Fault {
     /// [`Fault::Stall`] on the first connection only; the later ones pass
     /// everything (a session that hung, and a server fine to dial again).
     StallFirst,
+    /// Everything passes, but at most this many bytes a second each way: a
+    /// slow line that never stops moving.
+    Throttle(usize),
 }
 
 /// Listens on an ephemeral port and forwards to `port` until `limit`.
@@ -45,6 +48,9 @@ pub fn proxy(port: u16, limit: usize, fault: Fault) -> u16 {
                         }
                         break;
                     }
+                    if let Fault::Throttle(rate) = fault {
+                        std::thread::sleep(Duration::from_secs_f64(n as f64 / rate as f64));
+                    }
                     if s_write.write_all(&buf[..n]).is_err() {
                         break;
                     }
@@ -54,7 +60,17 @@ pub fn proxy(port: u16, limit: usize, fault: Fault) -> u16 {
                 s_write.shutdown(Shutdown::Both).ok();
             });
             std::thread::spawn(move || {
-                std::io::copy(&mut s_read, &mut c_write).ok();
+                if let Fault::Throttle(rate) = fault {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = s_read.read(&mut buf) {
+                        std::thread::sleep(Duration::from_secs_f64(n as f64 / rate as f64));
+                        if c_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                } else {
+                    std::io::copy(&mut s_read, &mut c_write).ok();
+                }
                 c_write.shutdown(Shutdown::Both).ok();
             });
         }

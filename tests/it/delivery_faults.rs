@@ -615,6 +615,42 @@ fn a_session_the_upload_stalled_on_is_not_used_again() {
     assert!(failed.is_empty(), "delivered at the first try: {failed:?}");
 }
 
+/// Regression: on a slow line that never stops moving, an upload failed
+/// with `Timeout` whenever the writes in flight (up to 32 × 255 KiB) took
+/// longer than `timeout_secs` to cross it: the answer to the last write
+/// waited behind all the others, and a large file was never delivered.
+/// `timeout_secs` bounds the wait for any one answer, so each write (and
+/// each read of the file read back) answered in turn keeps it going.
+#[test]
+fn an_upload_over_a_slow_line_that_keeps_moving_is_delivered() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.big_export(6, 2000);
+    ws.partner.port = proxy(sshd.port, usize::MAX, Fault::Throttle(192 * 1024));
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let text = std::fs::read_to_string(&ws.config).unwrap();
+    std::fs::write(
+        &ws.config,
+        text.replace("timeout_secs = 10", "timeout_secs = 2"),
+    )
+    .unwrap();
+    // Read back, too: the reads in flight wait on the slow line alike.
+    ws.append_config("verify = \"readback\"\n");
+    let out = ws.submit(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL]);
+    let sent = std::fs::metadata(ws.partner.outbound_dir.join(FINAL))
+        .unwrap()
+        .len();
+    assert!(
+        sent > 3 * 192 * 1024,
+        "the file takes longer than timeout_secs to cross: {sent} bytes"
+    );
+    assert_eq!(ws.claim_statuses(), [("sent".to_owned(), 2000)]);
+    let failed = events(&ws, "attempt_failed");
+    assert!(failed.is_empty(), "delivered at the first try: {failed:?}");
+}
+
 /// An export refused whole after its file began to go up under its
 /// temporary name (a claim's rows apart): the run removes what it wrote
 /// at once, on record, and the server is left with nothing.
