@@ -507,7 +507,6 @@ impl Connection {
         };
         let mut input = tokio::fs::File::open(local).await.map_err(local_err)?;
         let mut file = self.create(remote, how).await?;
-        let io_err = |e: std::io::Error| self.remote("writing", remote)(SftpProtoError::from(e));
         let mut buf = vec![0u8; WRITE_CHUNK];
         let mut sent = 0u64;
         let mut pieces = 0u32;
