@@ -782,6 +782,40 @@ impl Shared {
     }
 }
 
+/// Lets go of the job leases a killed daemon of this host left: its
+/// jobs run at their next tick, not a lease's length later. A failure to
+/// look is said and changes nothing (the leases then lapse as before).
+async fn take_back_leases(shared: &Shared, host: &str) {
+    match shared
+        .ledger
+        .release_leases_of_gone(host, &shared.id, process_runs)
+        .await
+    {
+        Ok(gone) => {
+            for (job, holder) in gone {
+                tracing::info!(%job, %holder, "took back the job lease of a daemon of this host that is gone");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look for the job leases of this host's stopped daemons")
+        }
+    }
+}
+
+/// Whether process `pid` runs on this host (not gone, not a zombie left
+/// unreaped): `/proc/PID/stat`'s state. An id reused by another process
+/// counts as running, and its lease lapses as before.
+fn process_runs(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "PID (COMM) STATE …": COMM may hold spaces and parentheses.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X" | "x"))
+}
+
 /// Runs until SIGTERM or SIGINT.
 pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -812,6 +846,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
         busy: Mutex::new(HashSet::new()),
         running: watch::channel(0).0,
     });
+    take_back_leases(&shared, host.trim()).await;
 
     let mut generation = start_jobs(&shared, &loaded);
     let mailer = tokio::spawn(mail_loop(
@@ -1159,5 +1194,25 @@ async fn mail_loop(shared: Arc<Shared>, config: Arc<Config>, every: Duration) {
             Err(e) => tracing::warn!(error = %e, "alert queue"),
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::process_runs;
+
+    #[test]
+    fn a_process_that_ended_does_not_run_whether_reaped_or_not() {
+        assert!(process_runs(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Ended but not reaped: a zombie, whose lease is as good as gone.
+        let ended = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            !process_runs(pid)
+        });
+        assert!(ended, "a zombie counts as running");
+        child.wait().unwrap();
+        assert!(!process_runs(pid));
     }
 }

@@ -242,6 +242,47 @@ impl Ledger {
         Ok(done.rows_affected())
     }
 
+    /// Lets go of the job leases held by daemons of this host (holders
+    /// `HOST:PID`) whose process is gone: a daemon killed and started again
+    /// takes its jobs back at once, not after the lease lapses (run leases
+    /// are the host's and its spool's already, and taken back at once).
+    /// `alive` says whether a process id runs here; a holder whose id it
+    /// cannot read, or that is `me`, is left alone. Returns the (job,
+    /// holder) pairs let go.
+    pub async fn release_leases_of_gone(
+        &self,
+        host: &str,
+        me: &str,
+        alive: impl Fn(u32) -> bool,
+    ) -> Result<Vec<(String, String)>, LedgerError> {
+        let held: Vec<(String, String)> = sqlx::query_as("SELECT job, holder FROM job_leases")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading the job leases"))?;
+        let mut gone = Vec::new();
+        for (job, holder) in held {
+            let pid = holder
+                .strip_prefix(host)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .and_then(|pid| pid.parse::<u32>().ok());
+            let Some(pid) = pid else { continue };
+            if holder == me || alive(pid) {
+                continue;
+            }
+            // Only if it is still that holder's: one taken since is left.
+            let done = sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
+                .bind(&job)
+                .bind(&holder)
+                .execute(&self.pool)
+                .await
+                .map_err(query_err("releasing a gone daemon's lease"))?;
+            if done.rows_affected() == 1 {
+                gone.push((job, holder));
+            }
+        }
+        Ok(gone)
+    }
+
     /// Queues an alert, or counts it as a repeat of the same key raised
     /// since `window_start` and not said cleared since (a fault that came
     /// back after its "cleared" mail is mailed again). True when a new one

@@ -326,6 +326,59 @@ fn sigterm_during_an_upload_leaves_the_ledger_whole_and_the_next_start_delivers_
     assert!(!remote[0].ends_with(".part"));
 }
 
+/// Regression: a daemon killed while a job ran held that job's lease
+/// until it lapsed (a minute), so the daemon started again in its place
+/// skipped every tick of it meanwhile, and the killed run's `NAME.part`
+/// stayed on the partner's server that long. A lease held by a daemon of
+/// this host whose process is gone is taken back at start.
+#[test]
+fn a_daemon_killed_mid_job_and_started_again_takes_its_job_back_at_once() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.big_export(10, 2000);
+    let good = ws.partner.clone();
+    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Stall);
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(30, || ws.claim_statuses() == [("queued".to_owned(), 2000)]),
+        "{:?}\n{}",
+        ws.claim_statuses(),
+        d.log_text()
+    );
+    d.kill();
+
+    ws.partner = good;
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let mut d = ws.daemon(&[]);
+    // Well within the lease's 60 s.
+    assert!(
+        wait_for(20, || ws.claim_statuses() == [("sent".to_owned(), 2000)]),
+        "{:?}\n{}",
+        ws.claim_statuses(),
+        d.log_text()
+    );
+    assert!(
+        d.log_text()
+            .contains("took back the job lease of a daemon of this host that is gone"),
+        "{}",
+        d.log_text()
+    );
+    assert!(
+        !d.log_text().contains("another daemon holds the job"),
+        "{}",
+        d.log_text()
+    );
+    d.stop();
+    let remote = names_in(&ws.partner.outbound_dir);
+    assert_eq!(remote.len(), 1, "{remote:?}");
+    assert!(!remote[0].ends_with(".part"));
+}
+
 #[test]
 fn sighup_reloads_jobs_and_keeps_the_old_config_when_the_new_one_is_bad() {
     let ws = unreachable_workspace();
