@@ -64,6 +64,12 @@ pub enum Problem {
         set_id: String,
         version: String,
     },
+    /// A claim whose set the file ends inside: what follows its last
+    /// segment read is not known, so it is not listed as a claim.
+    #[error(
+        "at end of file: claim {claim} is cut short (its transaction set has no SE): not listed"
+    )]
+    CutClaim { claim: String },
     /// The problems found past the first [`MAX_PROBLEMS`], counted only.
     #[error("{count} more problem(s), not listed")]
     NotListed { count: u64 },
@@ -360,8 +366,11 @@ impl<R: Read> ItemReader<R> {
             }
         }
         if eof {
+            // A claim still open at the end of the file is cut short: said,
+            // not listed (nothing shows it as whole).
             if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
-                on_item(Item::Claim(claim));
+                summary.claims = summary.claims.saturating_sub(1);
+                summary.problem(Problem::CutClaim { claim: claim.id });
             }
             env.finish();
             self.done = true;

@@ -1130,10 +1130,37 @@ fn read_json_ends_when_its_output_closes_and_reports_a_cut_file() {
     let out = edi_courier(&["read", "--json", cut.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let read = v["837"]["claims"].as_array().unwrap().len();
+    let claims = v["837"]["claims"].as_array().unwrap();
+    let read = claims.len();
     assert!(read > 1000 && read < 2000, "{read} claims before the cut");
     assert!(
         v["problems"].to_string().contains("is not closed"),
+        "{}",
+        v["problems"]
+    );
+    // The claim the file ends inside is not shown as whole: said, by its
+    // id, and left out of the list and the count (regression: it was
+    // listed with the lines and codes before the cut only).
+    let text = String::from_utf8_lossy(&whole[..whole.len() * 2 / 3]).into_owned();
+    let whole_segments = text.rsplit_once('~').unwrap().0;
+    let cut_id = whole_segments
+        .split('~')
+        .map(str::trim_start)
+        .filter_map(|seg| seg.strip_prefix("CLM*"))
+        .last()
+        .unwrap()
+        .split('*')
+        .next()
+        .unwrap();
+    assert!(
+        claims.iter().all(|c| c["id"] != cut_id),
+        "claim {cut_id}, cut short, is listed"
+    );
+    assert_eq!(v["claims"], read as u64, "{}", v["problems"]);
+    assert!(
+        v["problems"]
+            .to_string()
+            .contains(&format!("claim {cut_id} is cut short")),
         "{}",
         v["problems"]
     );
