@@ -64,12 +64,11 @@ pub enum Problem {
         set_id: String,
         version: String,
     },
-    /// A claim whose set the file ends inside: what follows its last
+    /// A claim whose set ends without its SE (the file ends, or another
+    /// interchange or set begins, at `segment`): what followed its last
     /// segment read is not known, so it is not listed as a claim.
-    #[error(
-        "at end of file: claim {claim} is cut short (its transaction set has no SE): not listed"
-    )]
-    CutClaim { claim: String },
+    #[error("{}: claim {claim} is cut short (its transaction set has no SE): not listed", cut_at(*segment))]
+    CutClaim { claim: String, segment: Option<u64> },
     /// The problems found past the first [`MAX_PROBLEMS`], counted only.
     #[error("{count} more problem(s), not listed")]
     NotListed { count: u64 },
@@ -84,6 +83,25 @@ pub fn problem_count(problems: &[Problem]) -> u64 {
             _ => 1,
         })
         .sum()
+}
+
+fn cut_at(segment: Option<u64>) -> String {
+    match segment {
+        Some(n) => format!("at segment {n}"),
+        None => "at end of file".to_owned(),
+    }
+}
+
+/// Says the claim still open in `claims` cut short at `segment` (None: the
+/// end of the file), and leaves it out of the list and the count.
+fn cut_short(claims: &mut Option<ClaimReader>, summary: &mut FileSummary, segment: Option<u64>) {
+    if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
+        summary.claims = summary.claims.saturating_sub(1);
+        summary.problem(Problem::CutClaim {
+            claim: claim.id,
+            segment,
+        });
+    }
 }
 
 fn version_note(version: &str) -> String {
@@ -266,6 +284,7 @@ impl<R: Read> ItemReader<R> {
         let result = self.tok.feed::<ReadError>(data, eof, |seg| {
             match env.segment(&seg) {
                 Ok(EnvelopeEvent::Interchange(isa)) => {
+                    cut_short(claims, summary, Some(seg.pos.segment));
                     *at = EnvelopeRef {
                         sender: isa.sender_id,
                         receiver: isa.receiver_id,
@@ -280,6 +299,7 @@ impl<R: Read> ItemReader<R> {
                     at.group_receiver = gs.receiver;
                 }
                 Ok(EnvelopeEvent::SetStart(st)) => {
+                    cut_short(claims, summary, Some(seg.pos.segment));
                     at.set = st.control.clone();
                     *summary.sets.entry(st.set_id.clone()).or_default() += 1;
                     let version = if st.version.is_empty() {
@@ -368,10 +388,7 @@ impl<R: Read> ItemReader<R> {
         if eof {
             // A claim still open at the end of the file is cut short: said,
             // not listed (nothing shows it as whole).
-            if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
-                summary.claims = summary.claims.saturating_sub(1);
-                summary.problem(Problem::CutClaim { claim: claim.id });
-            }
+            cut_short(claims, summary, None);
             env.finish();
             self.done = true;
         }

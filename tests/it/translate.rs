@@ -1165,3 +1165,44 @@ fn read_json_ends_when_its_output_closes_and_reports_a_cut_file() {
         v["problems"]
     );
 }
+
+/// Regression: an interchange cut inside a claim and followed by a whole
+/// one (a file put together from a transfer that was cut, then resent):
+/// the next ISA dropped the open claim without a word. It is named cut
+/// short where the next interchange begins; every claim of the whole
+/// interchange is listed.
+#[test]
+fn read_names_a_claim_cut_short_by_the_next_interchange() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(big_837(dir.path())).unwrap();
+    let text = String::from_utf8(whole.clone()).unwrap();
+    // Just after the 500th claim's CLM and the segment after it.
+    let clm = text.match_indices("CLM*").nth(499).unwrap().0;
+    let after_clm = clm + text[clm..].find('~').unwrap() + 1;
+    let cut = after_clm + text[after_clm..].find('~').unwrap() + 1;
+    let cut_id = text[clm + 4..].split('*').next().unwrap().to_owned();
+    let mut joined = whole[..cut].to_vec();
+    joined.extend_from_slice(&whole);
+    let file = dir.path().join("joined.837");
+    std::fs::write(&file, &joined).unwrap();
+
+    let out = edi_courier(&["read", "--json", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v["837"]["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    // 499 whole claims before the cut, then all 2,000 again.
+    assert_eq!(ids.len(), 499 + 2000, "{}", v["problems"]);
+    assert_eq!(ids.iter().filter(|id| **id == cut_id).count(), 1);
+    assert_eq!(v["claims"], 2499);
+    let problems = v["problems"].to_string();
+    assert!(
+        problems.contains(&format!("claim {cut_id} is cut short"))
+            && problems.contains("at segment"),
+        "{problems}"
+    );
+}
