@@ -157,6 +157,33 @@ fn query_err(what: &'static str) -> impl Fn(sqlx::Error) -> LedgerError {
 /// leases, deadlines and alert windows compare right across a DST change.
 pub type Stamp = chrono::DateTime<chrono::Utc>;
 
+/// Whether a connection given back to the pool may be kept: not when it
+/// is still inside a transaction no one holds. A run stopped (its lease
+/// lost, its task aborted) while sqlx waited for its `BEGIN` to be answered
+/// leaves one: the server began it, and no `Transaction` exists to roll it
+/// back. Kept, it held SQLite's write lock (or PostgreSQL's ledger lock)
+/// for good, and every other writer, in this daemon and any other, failed
+/// "database is locked". It is closed instead, which rolls it back. A
+/// rollback queued by a dropped `Transaction` is let happen first (the
+/// ping waits for it), and only then is the connection judged.
+fn closed_if_in_a_transaction(
+    conn: &mut sqlx::AnyConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    use sqlx::Connection;
+    Box::pin(async move {
+        if !conn.is_in_transaction() {
+            return Ok(true);
+        }
+        conn.ping().await?;
+        let orphaned = conn.is_in_transaction();
+        if orphaned {
+            tracing::warn!("a ledger connection was given back inside a transaction no one holds; it is closed, which rolls the transaction back");
+        }
+        Ok(!orphaned)
+    })
+}
+
 /// How the ledger writes a time: RFC 3339 in UTC, to the second (`…Z`).
 fn stamp(at: Stamp) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -243,6 +270,7 @@ impl Ledger {
                 }
                 AnyPoolOptions::new()
                     .max_connections(4)
+                    .after_release(closed_if_in_a_transaction)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
@@ -272,6 +300,7 @@ impl Ledger {
                     .map_err(open)?;
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    .after_release(closed_if_in_a_transaction)
                     .connect(url)
                     .await
                     .map_err(open)?
@@ -479,5 +508,48 @@ impl ControlNumbers for Reserved {
     }
     fn transaction_set(&mut self) -> Result<u32, ControlNumberError> {
         take(&mut self.set, "ST02")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a daemon whose run was stopped while its `BEGIN` was
+    /// being answered gave the connection back to the pool inside that
+    /// transaction, and the ledger stayed locked for every writer until
+    /// the daemon was restarted. Here the transaction is left open the
+    /// same way (begun, its `Transaction` never dropped), and the next
+    /// writer must get the lock at once, not "database is locked".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_given_back_inside_a_transaction_does_not_keep_the_ledger_locked() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("ledger.sqlite").display());
+        let ledger = Ledger::open(&url).await.unwrap();
+        {
+            let mut conn = ledger.pool.acquire().await.unwrap();
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            sqlx::query("CREATE TABLE held (x INTEGER)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            // What a cancelled `begin` leaves: no `Transaction` to roll back.
+            std::mem::forget(tx);
+        }
+        let started = std::time::Instant::now();
+        let tx = tokio::time::timeout(std::time::Duration::from_secs(10), ledger.begin())
+            .await
+            .expect("the ledger stays locked")
+            .expect("a transaction begins");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        tx.rollback().await.unwrap();
+        // What the orphan wrote was rolled back, not committed.
+        let held: Option<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE name = 'held'")
+                .fetch_optional(&ledger.pool)
+                .await
+                .unwrap();
+        assert_eq!(held, None);
     }
 }
