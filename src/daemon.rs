@@ -782,15 +782,59 @@ impl Shared {
     }
 }
 
+/// This daemon as job runs and leases name it: `HOST:PID@TAG`, where
+/// TAG (8 hex digits of a SHA-256) stands for the kernel's boot and the
+/// PID namespace the process lives in. Only a holder with this host's
+/// name and this TAG is one whose process id means something here: two
+/// hosts with one name, or containers with one name but their own PID
+/// namespaces, never judge each other's processes. Without a TAG (the
+/// kernel said neither), no lease is ever taken back.
+fn daemon_id(host: &str) -> (String, Option<String>) {
+    use sha2::Digest;
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id");
+    let pidns = std::fs::read_link("/proc/self/ns/pid");
+    let tag = match (boot, pidns) {
+        (Ok(boot), Ok(pidns)) => {
+            let hash = sha2::Sha256::digest(format!("{}\n{}", boot.trim(), pidns.display()));
+            Some(
+                hash.iter()
+                    .take(4)
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+            )
+        }
+        _ => None,
+    };
+    let pid = std::process::id();
+    match &tag {
+        Some(tag) => (
+            format!("{host}:{pid}@{tag}"),
+            Some(format!("{host}:@{tag}")),
+        ),
+        None => (format!("{host}:{pid}"), None),
+    }
+}
+
+/// The process id in `holder` when it names a daemon of this host, boot
+/// and PID namespace (`place` is `HOST:@TAG`, [`daemon_id`]).
+fn local_pid(holder: &str, place: &str) -> Option<u32> {
+    let (host, tag) = place.split_once(":@")?;
+    let (pid, theirs) = holder
+        .strip_prefix(host)?
+        .strip_prefix(':')?
+        .split_once('@')?;
+    (theirs == tag).then(|| pid.parse().ok()).flatten()
+}
+
 /// Lets go of the job leases a killed daemon of this host left: its
 /// jobs run at their next tick, not a lease's length later. A failure to
 /// look is said and changes nothing (the leases then lapse as before).
-async fn take_back_leases(shared: &Shared, host: &str) {
-    match shared
-        .ledger
-        .release_leases_of_gone(host, &shared.id, process_runs)
-        .await
-    {
+async fn take_back_leases(shared: &Shared, place: Option<&str>) {
+    let Some(place) = place else { return };
+    let gone = |holder: &str| {
+        holder != shared.id && local_pid(holder, place).is_some_and(|pid| !process_runs(pid))
+    };
+    match shared.ledger.release_leases_of_gone(gone).await {
         Ok(gone) => {
             for (job, holder) in gone {
                 tracing::info!(%job, %holder, "took back the job lease of a daemon of this host that is gone");
@@ -838,15 +882,16 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
     };
     started_again(&config, host.trim(), &ledger, opts.clock.now()).await;
+    let (id, place) = daemon_id(host.trim());
     let shared = Arc::new(Shared {
         ledger,
         clock: opts.clock.clone(),
-        id: format!("{}:{}", host.trim(), std::process::id()),
+        id: id.clone(),
         lease: opts.lease,
         busy: Mutex::new(HashSet::new()),
         running: watch::channel(0).0,
     });
-    take_back_leases(&shared, host.trim()).await;
+    take_back_leases(&shared, place.as_deref()).await;
 
     let mut generation = start_jobs(&shared, &loaded);
     let mailer = tokio::spawn(mail_loop(
@@ -1199,7 +1244,24 @@ async fn mail_loop(shared: Arc<Shared>, config: Arc<Config>, every: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use super::process_runs;
+    use super::{daemon_id, local_pid, process_runs};
+
+    #[test]
+    fn only_a_holder_of_this_host_boot_and_pid_namespace_is_judged_here() {
+        let place = "vm:@3fa2c1d0";
+        assert_eq!(local_pid("vm:9207@3fa2c1d0", place), Some(9207));
+        // Another PID namespace or boot (a container with the same name).
+        assert_eq!(local_pid("vm:1@77aa00ff", place), None);
+        // Another host, or one whose name only begins like ours.
+        assert_eq!(local_pid("vm2:9207@3fa2c1d0", place), None);
+        assert_eq!(local_pid("other:9207@3fa2c1d0", place), None);
+        // A holder named by an older release (no TAG): left to lapse.
+        assert_eq!(local_pid("vm:9207", place), None);
+        assert_eq!(local_pid("vm:x@3fa2c1d0", place), None);
+        let (id, place) = daemon_id("vm");
+        let place = place.unwrap();
+        assert_eq!(local_pid(&id, &place), Some(std::process::id()));
+    }
 
     #[test]
     fn a_process_that_ended_does_not_run_whether_reaped_or_not() {

@@ -27,7 +27,9 @@ pub struct FileSummary {
     pub groups: u64,
     /// Transaction sets by ST01 (837, 835, 999, 277…).
     pub sets: BTreeMap<String, u64>,
-    /// CLM segments (837), CLP (835): what pyx12 counts too.
+    /// Claims: an 837's listed whole (a claim cut short is named among
+    /// the problems instead; a set no reader here reads counts its CLM
+    /// segments), an 835's CLP segments. On a whole file, what pyx12 counts.
     pub claims: u64,
     pub ta1: u64,
     /// Located problems; reading went on past each of them. At most
@@ -93,10 +95,9 @@ fn cut_at(segment: Option<u64>) -> String {
 }
 
 /// Says the claim still open in `claims` cut short at `segment` (None: the
-/// end of the file), and leaves it out of the list and the count.
+/// end of the file); it is neither listed nor counted.
 fn cut_short(claims: &mut Option<ClaimReader>, summary: &mut FileSummary, segment: Option<u64>) {
     if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
-        summary.claims = summary.claims.saturating_sub(1);
         summary.problem(Problem::CutClaim {
             claim: claim.id,
             segment,
@@ -328,12 +329,17 @@ impl<R: Read> ItemReader<R> {
                         .flatten();
                 }
                 Ok(EnvelopeEvent::Body { .. }) => {
-                    if matches!(seg.key(), CLM | CLP) {
+                    // An 837's claims are counted as they are listed (whole);
+                    // a set no reader here reads, by its CLM segments.
+                    if seg.key() == CLP || (seg.key() == CLM && claims.is_none()) {
                         summary.claims += 1;
                     }
                     if let Some(reader) = claims.as_mut() {
                         match reader.segment(&seg) {
-                            Ok(Some(claim)) => on_item(Item::Claim(claim)),
+                            Ok(Some(claim)) => {
+                                summary.claims += 1;
+                                on_item(Item::Claim(claim))
+                            }
                             Ok(None) => {}
                             Err(e) => summary.problem(e),
                         }
@@ -349,6 +355,7 @@ impl<R: Read> ItemReader<R> {
                 }
                 Ok(EnvelopeEvent::SetEnd) => {
                     if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
+                        summary.claims += 1;
                         on_item(Item::Claim(claim));
                     }
                     if let Some(mut reader) = responses.take() {
@@ -380,6 +387,8 @@ impl<R: Read> ItemReader<R> {
                 self.filled = end - used.min(end);
             }
             Err(e) => {
+                // Reading stops here: a claim still open is cut short.
+                cut_short(claims, summary, Some(self.tok.segments_read()));
                 summary.fatal = Some(e);
                 self.done = true;
                 return Ok(false);

@@ -242,31 +242,22 @@ impl Ledger {
         Ok(done.rows_affected())
     }
 
-    /// Lets go of the job leases held by daemons of this host (holders
-    /// `HOST:PID`) whose process is gone: a daemon killed and started again
-    /// takes its jobs back at once, not after the lease lapses (run leases
-    /// are the host's and its spool's already, and taken back at once).
-    /// `alive` says whether a process id runs here; a holder whose id it
-    /// cannot read, or that is `me`, is left alone. Returns the (job,
-    /// holder) pairs let go.
+    /// Lets go of the job leases whose holder `gone` says is a daemon that
+    /// no longer runs (the daemon module judges: only daemons of this
+    /// host, boot and PID namespace): a daemon killed and started again
+    /// takes its jobs back at once, not after the lease lapses. Returns the
+    /// (job, holder) pairs let go.
     pub async fn release_leases_of_gone(
         &self,
-        host: &str,
-        me: &str,
-        alive: impl Fn(u32) -> bool,
+        gone: impl Fn(&str) -> bool,
     ) -> Result<Vec<(String, String)>, LedgerError> {
         let held: Vec<(String, String)> = sqlx::query_as("SELECT job, holder FROM job_leases")
             .fetch_all(&self.pool)
             .await
             .map_err(query_err("reading the job leases"))?;
-        let mut gone = Vec::new();
+        let mut released = Vec::new();
         for (job, holder) in held {
-            let pid = holder
-                .strip_prefix(host)
-                .and_then(|rest| rest.strip_prefix(':'))
-                .and_then(|pid| pid.parse::<u32>().ok());
-            let Some(pid) = pid else { continue };
-            if holder == me || alive(pid) {
+            if !gone(&holder) {
                 continue;
             }
             // Only if it is still that holder's: one taken since is left.
@@ -277,10 +268,10 @@ impl Ledger {
                 .await
                 .map_err(query_err("releasing a gone daemon's lease"))?;
             if done.rows_affected() == 1 {
-                gone.push((job, holder));
+                released.push((job, holder));
             }
         }
-        Ok(gone)
+        Ok(released)
     }
 
     /// Queues an alert, or counts it as a repeat of the same key raised

@@ -1144,10 +1144,9 @@ fn read_json_ends_when_its_output_closes_and_reports_a_cut_file() {
     let text = String::from_utf8_lossy(&whole[..whole.len() * 2 / 3]).into_owned();
     let whole_segments = text.rsplit_once('~').unwrap().0;
     let cut_id = whole_segments
-        .split('~')
+        .rsplit('~')
         .map(str::trim_start)
-        .filter_map(|seg| seg.strip_prefix("CLM*"))
-        .last()
+        .find_map(|seg| seg.strip_prefix("CLM*"))
         .unwrap()
         .split('*')
         .next()
@@ -1205,4 +1204,49 @@ fn read_names_a_claim_cut_short_by_the_next_interchange() {
             && problems.contains("at segment"),
         "{problems}"
     );
+}
+
+/// Regression: an 837 cut at any byte never shows a cut claim as whole,
+/// and never drops a claim without a word. Cut inside the CLM segment
+/// (`~CLM*ID*`), or with one byte of the next segment's id left (`~H`,
+/// which stops the reading), the open claim was counted but neither listed
+/// nor named. Every claim whose CLM segment the cut kept whole is now
+/// either listed or named cut short, and the count is what is listed.
+#[test]
+fn an_837_cut_at_any_byte_lists_or_names_every_claim_it_holds() {
+    let claims = gen::batch(12, 6, edi_courier::model::ClaimKind::Professional, true);
+    let whole = write_837(&claims, Some(4));
+    let text = String::from_utf8(whole.clone()).unwrap();
+    for cut in 1..whole.len() {
+        let kept = &text[..cut];
+        let (summary, listed) = read_claims(kept.as_bytes());
+        // Claims whose CLM segment is whole in what was kept.
+        let begun: Vec<&str> = kept
+            .split('~')
+            .rev()
+            .skip(1) // the segment the cut runs through
+            .filter_map(|seg| seg.trim_start().strip_prefix("CLM*"))
+            .filter_map(|rest| rest.split('*').nth(1).map(|_| rest))
+            .map(|rest| rest.split('*').next().unwrap())
+            .collect();
+        let problems: Vec<String> = summary.problems.iter().map(|p| p.to_string()).collect();
+        for id in &begun {
+            let shown = listed.iter().any(|c| c.id == *id);
+            let named = problems
+                .iter()
+                .any(|p| p.contains(&format!("claim {id} is cut short")));
+            assert!(
+                shown ^ named,
+                "cut at {cut}: claim {id} shown {shown}, named {named}: {problems:?}"
+            );
+        }
+        assert_eq!(
+            summary.claims,
+            listed.len() as u64,
+            "cut at {cut}: {problems:?}"
+        );
+        if cut + 1 < whole.len() {
+            assert!(!summary.is_valid(), "cut at {cut} reads as whole");
+        }
+    }
 }
