@@ -826,22 +826,47 @@ fn local_pid(holder: &str, place: &str) -> Option<u32> {
     (theirs == tag).then(|| pid.parse().ok()).flatten()
 }
 
-/// Lets go of the job leases a killed daemon of this host left: its
-/// jobs run at their next tick, not a lease's length later. A failure to
-/// look is said and changes nothing (the leases then lapse as before).
-async fn take_back_leases(shared: &Shared, place: Option<&str>) {
+/// Lets go of the job leases a killed daemon of this host left, and ends
+/// the ticks it left `running`: its jobs run at their next tick, not a
+/// lease's length later, and `job_runs` says how its runs ended. A failure
+/// to look is said and changes nothing (the leases then lapse as before).
+async fn take_back_leases(shared: &Shared, place: Option<&str>, now: Stamp) {
     let Some(place) = place else { return };
     let gone = |holder: &str| {
         holder != shared.id && local_pid(holder, place).is_some_and(|pid| !process_runs(pid))
     };
     match shared.ledger.release_leases_of_gone(gone).await {
-        Ok(gone) => {
-            for (job, holder) in gone {
+        Ok(released) => {
+            for (job, holder) in released {
                 tracing::info!(%job, %holder, "took back the job lease of a daemon of this host that is gone");
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot look for the job leases of this host's stopped daemons")
+        }
+    }
+    let ended = match shared.ledger.daemons_with_running_ticks().await {
+        Ok(daemons) => daemons,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look for the ticks this host's stopped daemons left running");
+            return;
+        }
+    };
+    for daemon in ended.iter().filter(|d| gone(d)) {
+        let detail =
+            "stopped: its daemon was gone (killed) when this host's daemon started again; \
+                      the work resumes from the ledger";
+        match shared
+            .ledger
+            .end_running_ticks_of(daemon, RunOutcome::LeaseLost.as_str(), detail, now)
+            .await
+        {
+            Ok(n) => {
+                tracing::info!(%daemon, ticks = n, "ended the ticks a gone daemon of this host left running")
+            }
+            Err(e) => {
+                tracing::warn!(%daemon, error = %e, "cannot end the ticks a gone daemon left running")
+            }
         }
     }
 }
@@ -891,7 +916,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
         busy: Mutex::new(HashSet::new()),
         running: watch::channel(0).0,
     });
-    take_back_leases(&shared, place.as_deref()).await;
+    take_back_leases(&shared, place.as_deref(), opts.clock.now()).await;
 
     let mut generation = start_jobs(&shared, &loaded);
     let mailer = tokio::spawn(mail_loop(

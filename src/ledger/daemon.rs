@@ -274,6 +274,38 @@ impl Ledger {
         Ok(released)
     }
 
+    /// The daemons with a tick still `running` in `job_runs`.
+    pub async fn daemons_with_running_ticks(&self) -> Result<Vec<String>, LedgerError> {
+        sqlx::query_scalar("SELECT DISTINCT daemon FROM job_runs WHERE outcome = 'running'")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading the running ticks"))
+    }
+
+    /// Ends every tick `daemon` left `running` (it is gone: killed, or its
+    /// process stopped for good) with `outcome` and `detail`. Returns how
+    /// many.
+    pub async fn end_running_ticks_of(
+        &self,
+        daemon: &str,
+        outcome: &str,
+        detail: &str,
+        at: Stamp,
+    ) -> Result<u64, LedgerError> {
+        let done = sqlx::query(
+            "UPDATE job_runs SET outcome = $2, detail = $3, finished_at = $4 \
+             WHERE daemon = $1 AND outcome = 'running'",
+        )
+        .bind(daemon)
+        .bind(outcome)
+        .bind(detail)
+        .bind(stamp(at))
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("ending a gone daemon's ticks"))?;
+        Ok(done.rows_affected())
+    }
+
     /// Queues an alert, or counts it as a repeat of the same key raised
     /// since `window_start` and not said cleared since (a fault that came
     /// back after its "cleared" mail is mailed again). True when a new one

@@ -351,6 +351,13 @@ fn a_daemon_killed_mid_job_and_started_again_takes_its_job_back_at_once() {
         d.log_text()
     );
     d.kill();
+    let killed: Vec<String> = ws
+        .job_runs("submit")
+        .into_iter()
+        .filter(|(_, outcome, _)| outcome == "running")
+        .map(|(_, _, daemon)| daemon)
+        .collect();
+    assert_eq!(killed.len(), 1, "the tick it was killed in");
 
     ws.partner = good;
     ws.write_config(&ws.partner.clone(), &sshd.user);
@@ -377,6 +384,17 @@ fn a_daemon_killed_mid_job_and_started_again_takes_its_job_back_at_once() {
     let remote = names_in(&ws.partner.outbound_dir);
     assert_eq!(remote.len(), 1, "{remote:?}");
     assert!(!remote[0].ends_with(".part"));
+    // The killed daemon's tick is ended, not left `running` for good.
+    let runs = ws.job_runs("submit");
+    let of_killed: Vec<&str> = runs
+        .iter()
+        .filter(|(_, _, daemon)| *daemon == killed[0])
+        .map(|(_, outcome, _)| outcome.as_str())
+        .collect();
+    assert!(
+        of_killed.contains(&"lease-lost") && !of_killed.contains(&"running"),
+        "{runs:?}"
+    );
 }
 
 #[test]
