@@ -184,6 +184,10 @@ struct Builder {
     /// The columns claim fields read from a claim's first row only: every
     /// later row of the claim must hold the same there, or leave it blank.
     agree: Vec<Agree>,
+    /// The columns of `agree` as runs of neighbouring columns (first and
+    /// last, in order): a later row holding each run's very bytes where
+    /// the first row does holds every claim column as it does.
+    agree_runs: Vec<(usize, usize)>,
     /// The file starts with a UTF-8 BOM: read as UTF-8 whatever the map says.
     bom: bool,
     /// The map compiled into steps over the rows' cells (`direct.rs`):
@@ -437,6 +441,12 @@ impl Builder {
         let Some(later) = rows.get(1..).filter(|l| !l.is_empty()) else {
             return Vec::new();
         };
+        // The usual case: every later row repeats the claim's columns as
+        // they are (below, each column of each row finds the first row's
+        // very bytes, and nothing is found).
+        if later.iter().all(|r| self.same_claim_cells(first, r)) {
+            return Vec::new();
+        }
         fn cell_text(r: &Row, at: usize) -> &str {
             r.cell(at).map_or("", trim)
         }
@@ -462,6 +472,35 @@ impl Builder {
             problems.push(self.rows_disagree(a, first, other, claim_id));
         }
         problems
+    }
+
+    /// Whether `other` holds each column of [`Builder::agree`] with the very
+    /// bytes `first` holds it with (what `disagreements` asks of each
+    /// column first, `other.cell(at) == first.cell(at)`), a run of
+    /// neighbouring columns at a time: the run's bytes are the same and each
+    /// of its cells is at the same place in them. `false` is "not known".
+    fn same_claim_cells(&self, first: &Row, other: &Row) -> bool {
+        self.agree_runs.iter().all(|&(from, to)| {
+            let (Some(a), Some(b)) = (first.spans.get(from..=to), other.spans.get(from..=to))
+            else {
+                return false;
+            };
+            let (Some(&(a0, _)), Some(&(_, a1)), Some(&(b0, _)), Some(&(_, b1))) =
+                (a.first(), a.last(), b.first(), b.last())
+            else {
+                return false;
+            };
+            a.iter().zip(b).all(|(&(s, e), &(t, f))| {
+                a0 <= s
+                    && s <= e
+                    && e <= a1
+                    && s.wrapping_sub(a0) == t.wrapping_sub(b0)
+                    && e.wrapping_sub(a0) == f.wrapping_sub(b0)
+            }) && matches!(
+                (first.text.as_bytes().get(a0..a1), other.text.as_bytes().get(b0..b1)),
+                (Some(x), Some(y)) if x == y
+            )
+        })
     }
 
     /// The problem of a claim whose row `other` holds column `a` otherwise
@@ -609,6 +648,22 @@ impl Builder {
         }
         (filled, problems)
     }
+}
+
+/// Column indices as runs of neighbours, each its first and last, in
+/// order (`[3, 1, 2, 7]`: `(1, 3)`, `(7, 7)`).
+fn column_runs(columns: impl Iterator<Item = usize>) -> Vec<(usize, usize)> {
+    let mut at: Vec<usize> = columns.collect();
+    at.sort_unstable();
+    at.dedup();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for c in at {
+        match runs.last_mut() {
+            Some((_, last)) if last.checked_add(1) == Some(c) => *last = c,
+            _ => runs.push((c, c)),
+        }
+    }
+    runs
 }
 
 /// The rows as the file had them, to hand back byte for byte.
@@ -825,6 +880,7 @@ impl<R: Read> CsvClaims<R> {
                 id_column,
                 claim_when,
                 line_when,
+                agree_runs: column_runs(agree.iter().map(|a| a.at)),
                 agree,
                 map,
                 file: path.display().to_string(),
@@ -1789,7 +1845,7 @@ mod tests {
         };
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut next = crate::testing::xorshift(0x5851_f42d_4c95_7f2d);
-        let (mut problems, mut quiet) = (0, 0);
+        let (mut problems, mut quiet, mut same) = (0, 0, 0);
         for (map, export) in EXAMPLES {
             let map = InputMap::find_in(map, &root.join("edi-maps")).unwrap();
             let text = std::fs::read_to_string(root.join("examples").join(export)).unwrap();
@@ -1847,6 +1903,17 @@ mod tests {
                     let Some(first) = group.first() else {
                         continue;
                     };
+                    // The shortcut says "the same" only of rows whose claim
+                    // columns each hold the first row's very bytes.
+                    for r in &group[1..] {
+                        if b.same_claim_cells(first, r) {
+                            assert!(
+                                b.agree.iter().all(|a| r.cell(a.at) == first.cell(a.at)),
+                                "{export}"
+                            );
+                            same += 1;
+                        }
+                    }
                     let id = g.claim_id.as_deref();
                     let ours = b.disagreements(first, &group, id);
                     let theirs = before(&b, first, &group, id);
@@ -1860,7 +1927,14 @@ mod tests {
                 }
             }
         }
-        assert!(problems > 100 && quiet > 100, "{problems} {quiet}");
+        assert!(
+            problems > 100 && quiet > 100 && same > 100,
+            "{problems} {quiet} {same}"
+        );
+        assert_eq!(
+            column_runs([9, 3, 1, 2, 7, 8, 3].into_iter()),
+            vec![(1, 3), (7, 9)]
+        );
     }
 
     /// Every example export with its map.
