@@ -1618,9 +1618,15 @@ impl Compiled {
                 (None, _) => {}
             }
         }
-        let mut lines = Vec::with_capacity(rows.len());
+        // The spare claim's lines: the list the lines are put in, each old
+        // line the room of the new one in its place (then replaced by it).
+        let mut lines = spare
+            .as_deref_mut()
+            .map(|c| std::mem::take(&mut c.lines))
+            .unwrap_or_default();
+        lines.reserve(rows.len().saturating_sub(lines.len()));
         for (n, row) in rows.iter().enumerate() {
-            let mut spare_line = spare.as_deref_mut().and_then(|c| c.lines.get_mut(n));
+            let mut spare_line = lines.get_mut(n);
             let mut l = if self.line_bare {
                 LineDraft::default()
             } else {
@@ -1690,8 +1696,13 @@ impl Compiled {
                     (None, _) => {}
                 }
             }
-            lines.push(l.finish(spare_line)?);
+            let line = l.finish(spare_line)?;
+            match lines.get_mut(n) {
+                Some(old) => *old = line,
+                None => lines.push(line),
+            }
         }
+        lines.truncate(rows.len());
         d.finish_with(lines, self.billing.as_ref(), spare)
     }
 }

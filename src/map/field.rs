@@ -224,6 +224,39 @@ pub(crate) struct Table {
     /// Keyed by the upper-cased value's bytes (looked up without making
     /// them a `str` again).
     entries: rustc_hash::FxHashMap<Vec<u8>, String>,
+    /// The same entries as a list, when there are few ([`SMALL_TABLE`]):
+    /// looked through (lengths first) rather than hashed.
+    small: Option<Vec<(Vec<u8>, String)>>,
+}
+
+/// A table of at most this many entries is looked through, not hashed.
+const SMALL_TABLE: usize = 8;
+
+impl Table {
+    fn new(name: String, entries: rustc_hash::FxHashMap<Vec<u8>, String>) -> Table {
+        let small = (entries.len() <= SMALL_TABLE).then(|| {
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
+        Table {
+            name,
+            entries,
+            small,
+        }
+    }
+
+    /// The value of the (upper-cased) key: `entries.get(key)`.
+    fn get(&self, key: &[u8]) -> Option<&String> {
+        match &self.small {
+            Some(list) => list
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && k.as_slice() == key)
+                .map(|(_, v)| v),
+            None => self.entries.get(key),
+        }
+    }
 }
 
 /// Why a row's value could not become the field. Never quotes the value
@@ -415,13 +448,13 @@ impl FieldSpec {
         }
         let table = match t.translate {
             Some(name) => match tables.get(&name) {
-                Some(table) => Some(Table {
-                    entries: table
+                Some(table) => Some(Table::new(
+                    name,
+                    table
                         .iter()
                         .map(|(k, v)| (k.trim().to_uppercase().into_bytes(), v.clone()))
                         .collect(),
-                    name,
-                }),
+                )),
                 None => {
                     let names: Vec<&str> = tables.keys().map(String::as_str).collect();
                     return Err(format!(
@@ -847,7 +880,7 @@ impl FieldSpec {
         if self.ascii_steps && raw.is_ascii() {
             match &self.table {
                 None => {
-                    let s = self.stripped_ascii(raw.as_bytes(), room);
+                    let s = self.stripped_ascii(raw, room);
                     return Ok(if s.is_empty() {
                         self.default.clone()
                     } else {
@@ -873,9 +906,22 @@ impl FieldSpec {
     /// straight into the string kept (empty: the caller puts the default).
     /// For ASCII text the steps' order does not matter: upper-casing moves
     /// no space and no strip character (`clean`'s own argument).
-    fn stripped_ascii(&self, raw: &[u8], room: impl Keep) -> String {
+    fn stripped_ascii(&self, raw: &str, room: impl Keep) -> String {
         let set = self.strip_ascii.unwrap_or(0);
         let mut s = room.empty_with(raw.len());
+        if set == 0 {
+            // Nothing to strip: the cell as it is (upper-cased), not a byte
+            // at a time.
+            s.push_str(raw);
+            if self.upper {
+                s.make_ascii_uppercase();
+            }
+            if trim(&s).len() != s.len() {
+                s = trim(&s).to_owned();
+            }
+            return s;
+        }
+        let raw = raw.as_bytes();
         // `b < 128` for every byte of an ASCII cell: the shifts are in range.
         let kept = |b: &&u8| **b >= 128 || (set >> **b) & 1 == 0;
         if self.upper {
@@ -908,9 +954,18 @@ impl FieldSpec {
     ) -> Option<Option<&'v str>> {
         let set = self.strip_ascii.unwrap_or(0);
         let mut n = 0;
-        for &b in raw.iter().filter(|b| **b >= 128 || (set >> **b) & 1 == 0) {
-            *buf.get_mut(n)? = b.to_ascii_uppercase();
-            n += 1;
+        if set == 0 {
+            // Nothing to strip: the cell as it is, upper-cased (a cell
+            // longer than `buf` is not looked up, as below).
+            let key = buf.get_mut(..raw.len())?;
+            key.copy_from_slice(raw);
+            key.make_ascii_uppercase();
+            n = raw.len();
+        } else {
+            for &b in raw.iter().filter(|b| **b >= 128 || (set >> **b) & 1 == 0) {
+                *buf.get_mut(n)? = b.to_ascii_uppercase();
+                n += 1;
+            }
         }
         // `trim` of ASCII: U+0009..U+000D and the space are its whitespace.
         let space = |b: &u8| *b == b' ' || (b'\t'..=b'\r').contains(b);
@@ -930,7 +985,7 @@ impl FieldSpec {
         let value = if key.is_empty() {
             ""
         } else {
-            table.entries.get(key)?.as_str()
+            table.get(key)?.as_str()
         };
         Some(if value.is_empty() {
             self.default.as_deref()
@@ -1543,6 +1598,63 @@ fn plain_amount(digits: &str) -> Option<Decimal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass table look-up finds what it should itself (a miss
+    /// there would go the step-by-step way, which gives the same answer
+    /// slower): any spelling, with and without strip characters.
+    #[test]
+    fn cells_are_found_in_tables_in_one_pass() {
+        for (toml_text, raw) in [
+            (r#"f = { column = "x", translate = "pos" }"#, " office "),
+            (
+                r#"f = { column = "x", translate = "pos", upper = true }"#,
+                "oFFice",
+            ),
+            (
+                r#"f = { column = "x", translate = "pos", strip = "." }"#,
+                "of.fice",
+            ),
+        ] {
+            let spec = spec(toml_text);
+            let table = spec.table.as_ref().unwrap();
+            let mut buf = [0u8; SHORT];
+            assert_eq!(
+                spec.translated_ascii(table, raw.as_bytes(), &mut buf),
+                Some(Some("11")),
+                "{toml_text} {raw}"
+            );
+        }
+    }
+
+    /// A small table looked through gives what hashing gives, for keys
+    /// in it, keys of the same length, prefixes, longer keys and empty
+    /// ones; a large table is hashed.
+    #[test]
+    fn small_tables_looked_through_find_what_hashing_finds() {
+        for size in [0, 1, 2, 3, 4, 5, SMALL_TABLE, SMALL_TABLE + 1, 20] {
+            let entries: rustc_hash::FxHashMap<Vec<u8>, String> = (0..size)
+                .map(|i| {
+                    (
+                        format!("K{}", "E".repeat(i % 4)).into_bytes(),
+                        format!("v{i}"),
+                    )
+                })
+                .chain((0..size).map(|i| (format!("Q{i}").into_bytes(), String::new())))
+                .collect();
+            let table = Table::new("t".into(), entries.clone());
+            assert_eq!(table.small.is_some(), entries.len() <= SMALL_TABLE);
+            let keys = [
+                "", "K", "KE", "KEE", "KEEE", "KEEEE", "KX", "Q0", "Q1", "Q19", "Q", "k",
+            ];
+            for key in keys {
+                assert_eq!(
+                    table.get(key.as_bytes()),
+                    entries.get(key.as_bytes()),
+                    "{size} {key}"
+                );
+            }
+        }
+    }
 
     /// The common date formats are read by hand: the same date as chrono
     /// reads, or chrono itself (for the error) when the shape or the date

@@ -94,9 +94,20 @@ impl Record {
     /// (`"1,2"`) — where each starts and ends (inside the quotes: exactly
     /// the bytes [`Record::cells_joined`] would copy out); else they must
     /// be unquoted.
+    #[cfg(test)]
     pub fn bounds(&self, delimiter: u8, width: usize) -> Bounds {
+        self.bounds_into(delimiter, width, Vec::new())
+    }
+
+    /// [`Record::bounds`], the spans written into `spans`: a list handed
+    /// back, its room used again and its old cells overwritten (what it
+    /// held is never read; it holds only this record's cells after).
+    pub fn bounds_into(&self, delimiter: u8, width: usize, mut spans: Vec<Span>) -> Bounds {
         let content = self.content();
-        let mut spans = Vec::with_capacity(width.max(1));
+        if spans.capacity() == 0 {
+            // Cells to overwrite ([`plain_blocks`]).
+            spans.resize(width.max(1), (0, 0));
+        }
         // Cells are short: one pass over the bytes beats a search per cell
         // (`memchr2_iter` was tried: a call per delimiter cost more). The
         // quote-free start of the row is read eight bytes at a time; the
@@ -235,11 +246,11 @@ fn bounds_from(
     Bounds::Plain(spans)
 }
 
-/// [`Record::bounds`]'s scan: pushes to `spans` each cell that ends (at a
-/// delimiter) in the blocks of `content` before the first block that holds
-/// a quote, `start` being where the cell being read starts, and returns
-/// where those blocks end (the byte loop goes on from there, as if it had
-/// read them itself). Sixteen bytes at a time where SSE2 is there (every
+/// [`Record::bounds`]'s scan: puts in `spans` (their old cells dropped)
+/// each cell that ends (at a delimiter) in the blocks of `content` before
+/// the first block that holds a quote, `start` being where the cell being
+/// read starts, and returns where those blocks end (the byte loop goes on
+/// from there, as if it had read them itself). Sixteen bytes at a time where SSE2 is there (every
 /// x86-64 CPU, through `safe_arch`'s safe wrappers, as the 837 reader
 /// does), then eight (`plain_words`).
 fn plain_ends(content: &[u8], delimiter: u8, spans: &mut Vec<Span>, start: &mut usize) -> usize {
@@ -269,6 +280,12 @@ fn plain_blocks(
     // `start`, while the blocks are read).
     let mut from = *start;
     let mut quote = false;
+    // The cells are written over the list's old ones (`k` of them so far),
+    // not pushed: no check of its room and no length stored per cell. A
+    // block whose cells do not all fit is left to the word loop (which
+    // pushes), from its start.
+    let mut k = 0;
+    let old = spans.as_mut_slice();
     for chunk in content.chunks_exact(16) {
         let Ok(block) = <&[u8; 16]>::try_from(chunk) else {
             quote = true;
@@ -280,21 +297,34 @@ fn plain_blocks(
             break;
         }
         let mut found = mask(v, delimiters);
+        let (k_before, from_before) = (k, from);
+        let mut full = false;
         while found != 0 {
             let end = at + found.trailing_zeros() as usize;
-            spans.push((from, end));
+            let Some(cell) = old.get_mut(k) else {
+                full = true;
+                break;
+            };
+            *cell = (from, end);
+            k += 1;
             from = end + 1;
             found &= found - 1;
         }
+        if full {
+            (k, from) = (k_before, from_before);
+            break;
+        }
         at += 16;
     }
+    spans.truncate(k);
     *start = from;
     (at, quote)
 }
 
-/// Without SSE2, all is read eight bytes at a time.
+/// Without SSE2, all is read eight bytes at a time (the old cells dropped).
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-fn plain_blocks(_: &[u8], _: u8, _: &mut Vec<Span>, _: &mut usize) -> (usize, bool) {
+fn plain_blocks(_: &[u8], _: u8, spans: &mut Vec<Span>, _: &mut usize) -> (usize, bool) {
+    spans.clear();
     (0, false)
 }
 
@@ -390,7 +420,17 @@ impl<R: Read> Records<R> {
 
     /// The next record, None at the end of the file.
     pub fn next_record(&mut self) -> std::io::Result<Option<Record>> {
-        let mut rec = Record::default();
+        self.next_record_into(Vec::new())
+    }
+
+    /// [`Records::next_record`], its bytes written into `bytes` (cleared
+    /// first: a record's buffer handed back, its room used again).
+    pub fn next_record_into(&mut self, mut bytes: Vec<u8>) -> std::io::Result<Option<Record>> {
+        bytes.clear();
+        let mut rec = Record {
+            bytes,
+            open_quote: false,
+        };
         let mut quoted = false;
         // A CR was the last byte taken: an LF right after belongs to it.
         let mut after_cr = false;
@@ -698,6 +738,16 @@ mod tests {
                 assert_eq!(
                     found,
                     bounds_byte_by_byte(rec.content(), delimiter, 4),
+                    "{row:?} {delimiter}"
+                );
+                // Into a list handed back: its old cells (any number, any
+                // values) are overwritten or dropped, never kept.
+                let stale: Vec<Span> = (0..next() % 40)
+                    .map(|_| ((next() % 99) as usize, (next() % 99) as usize))
+                    .collect();
+                assert_eq!(
+                    rec.bounds_into(delimiter, 4, stale),
+                    found,
                     "{row:?} {delimiter}"
                 );
                 assert_eq!(
