@@ -63,6 +63,26 @@ impl Emitter {
         }
     }
 
+    /// The rest of a segment whose id and first `position` elements were
+    /// written by a [`Seg`] that ended with a value (none pending) and
+    /// without a refusal: what that `Seg` would have gone on to write.
+    #[inline(always)]
+    pub fn resume<'a>(
+        &'a mut self,
+        out: &'a mut Vec<u8>,
+        id: &'static str,
+        position: usize,
+    ) -> Seg<'a> {
+        Seg {
+            em: self,
+            out,
+            id,
+            position,
+            pending: 0,
+            bad: None,
+        }
+    }
+
     /// A segment whose first elements are constant codes, written at once
     /// (see [`Head`]); then as [`Emitter::seg`] followed by an [`Seg::el`]
     /// per code, to the byte and to the element position a refusal names.
@@ -108,13 +128,10 @@ impl Emitter {
         seg
     }
 
-    /// No forbidden byte in `v`. Every byte is looked up, none stops the
-    /// loop: nearly every value is clean, and a loop with no exit per byte
-    /// is about half the instructions.
+    /// No forbidden byte in `v` (see [`any_marked`]).
     #[inline(always)]
     pub fn is_clean(&self, v: &str) -> bool {
-        !v.bytes()
-            .fold(false, |bad, b| bad | self.forbidden[usize::from(b)])
+        !any_marked(&self.forbidden, v.as_bytes())
     }
 
     /// `d` as CCYYMMDD (what [`push_date`] writes).
@@ -209,8 +226,19 @@ impl Seg<'_> {
 
     #[inline(always)]
     fn flush_pending(&mut self) {
-        for _ in 0..=self.pending {
-            self.out.push(self.em.delims.element);
+        let element = self.em.delims.element;
+        self.out.push(element);
+        if self.pending != 0 {
+            self.flush_skipped(element);
+        }
+    }
+
+    /// The empty elements before a value (not-used positions), each a
+    /// separator.
+    #[inline(never)]
+    fn flush_skipped(&mut self, element: u8) {
+        for _ in 0..self.pending {
+            self.out.push(element);
         }
         self.pending = 0;
     }
@@ -374,6 +402,12 @@ impl Seg<'_> {
         self
     }
 
+    /// The first value this segment refused so far, if any.
+    #[inline(always)]
+    pub fn refused(&self) -> Option<&BadValue> {
+        self.bad.as_ref()
+    }
+
     /// Terminates the segment; reports the first value that could not be written.
     #[inline(always)]
     pub fn end(&mut self) -> Result<(), BadValue> {
@@ -383,6 +417,60 @@ impl Seg<'_> {
             None => Ok(()),
         }
     }
+}
+
+/// Whether any byte of `v` is marked in `table` (a forbidden-byte table:
+/// the writer's values, the scrubber's texts). Every byte is looked up and
+/// none stops the search: nearly every value is clean, and a search with
+/// no exit per byte is about half the instructions. Most values are short
+/// (codes, names, ids of 2 to 12 bytes), and a loop over their bytes one
+/// at a time cost five instructions a byte: a value of 4 to 8 bytes is
+/// looked up as its first four and its last four (overlapping when it is
+/// shorter than 8: a byte looked up twice changes nothing), a longer one
+/// eight bytes at a time with its last eight at the end, a shorter one
+/// byte by byte.
+#[inline(always)]
+pub(crate) fn any_marked(table: &[bool; 256], v: &[u8]) -> bool {
+    let t = |b: u8| table[usize::from(b)];
+    match (v.first_chunk::<4>(), v.last_chunk::<4>()) {
+        (Some(&[a, b, c, d]), Some(&[e, f, g, h])) if v.len() <= 8 => {
+            (t(a) | t(b)) | (t(c) | t(d)) | ((t(e) | t(f)) | (t(g) | t(h)))
+        }
+        (Some(_), Some(_)) => any_marked_long(table, v),
+        _ => match *v {
+            [] => false,
+            [a] => t(a),
+            [a, b] => t(a) | t(b),
+            [a, b, c] => t(a) | t(b) | t(c),
+            // Not reached: four bytes or more have a first and last four.
+            _ => any_marked_long(table, v),
+        },
+    }
+}
+
+/// [`any_marked`] for a value of more than 8 bytes: up to 16 as its first
+/// eight and its last eight; longer ones 8 at a time, then the last 8
+/// (overlapping the last whole 8 when the length is not a multiple).
+#[inline(never)]
+fn any_marked_long(table: &[bool; 256], v: &[u8]) -> bool {
+    let eight = |c: &[u8; 8]| {
+        let t = |i: usize| table[usize::from(c[i])];
+        ((t(0) | t(1)) | (t(2) | t(3))) | ((t(4) | t(5)) | (t(6) | t(7)))
+    };
+    if let (Some(first), Some(last)) = (v.first_chunk::<8>(), v.last_chunk::<8>()) {
+        if v.len() <= 16 {
+            return eight(first) | eight(last);
+        }
+    }
+    let (chunks, rest) = v.as_chunks::<8>();
+    let mut bad = chunks.iter().fold(false, |bad, c| bad | eight(c));
+    if !rest.is_empty() {
+        bad |= match v.last_chunk::<8>() {
+            Some(last) => eight(last),
+            None => rest.iter().any(|&b| table[usize::from(b)]),
+        };
+    }
+    bad
 }
 
 /// Appends the digits of `n`.
@@ -782,6 +870,39 @@ mod tests {
                 }
             }
             assert!(em.is_clean(""));
+        }
+    }
+
+    /// `any_marked` (first and last four, first and last eight, eight at a
+    /// time) finds a marked byte wherever it stands in a value of any
+    /// length, as a look-up of every byte does.
+    #[test]
+    fn any_marked_finds_a_marked_byte_wherever_it_stands() {
+        let mut next = crate::testing::xorshift(0x0a4e_3a2c_ed00_0001);
+        for d in delimiter_sets() {
+            let table = d.forbidden_table();
+            let by_byte = |v: &[u8]| v.iter().any(|&b| table[usize::from(b)]);
+            let clean: Vec<u8> = (0..=255u8).filter(|&b| !table[usize::from(b)]).collect();
+            let marked: Vec<u8> = (0..=255u8).filter(|&b| table[usize::from(b)]).collect();
+            let pick = |n: u64, from: &[u8]| from[(n % from.len() as u64) as usize];
+            for len in 0..=40usize {
+                for _ in 0..20 {
+                    let v: Vec<u8> = (0..len).map(|_| pick(next(), &clean)).collect();
+                    assert!(!any_marked(&table, &v), "{d:?} {v:?}");
+                    // One marked byte at each place, then two.
+                    for i in 0..len {
+                        let mut w = v.clone();
+                        w[i] = pick(next(), &marked);
+                        assert!(any_marked(&table, &w), "{d:?} {w:?}");
+                        let j = (next() % len as u64) as usize;
+                        w[j] = pick(next(), &marked);
+                        assert!(any_marked(&table, &w), "{d:?} {w:?}");
+                    }
+                    // Any bytes at all.
+                    let w: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                    assert_eq!(any_marked(&table, &w), by_byte(&w), "{d:?} {w:?}");
+                }
+            }
         }
     }
 
