@@ -18,7 +18,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-use super::emit::{push_date, BadValue, Emitter, Head};
+use super::emit::{push_date, BadValue, Codes, Emitter, Head};
 use super::Delimiters;
 use crate::model::{
     Address, BillingProvider, Claim, ClaimKind, EntityType, Facility, IcdVersion, OtherPayer,
@@ -856,6 +856,11 @@ const REF_X4: Head = Head::new("REF", "REF*X4");
 const REF_EA: Head = Head::new("REF", "REF*EA");
 const NTE_ADD: Head = Head::new("NTE", "NTE*ADD");
 const AMT_D: Head = Head::new("AMT", "AMT*D");
+// Constant codes after a segment's values (see `Codes`).
+const HL_22_1: Codes = Codes::new("*22*1");
+const HL_22_0: Codes = Codes::new("*22*0");
+const HL_23_0: Codes = Codes::new("*23*0");
+const MI: Codes = Codes::new("*MI");
 
 fn entity_code(e: EntityType) -> &'static str {
     match e {
@@ -985,8 +990,7 @@ impl ClaimWriter<'_> {
             .seg(self.out, "HL")
             .num(hl)
             .num(parent)
-            .el("22")
-            .el(if has_patient { "1" } else { "0" })
+            .codes(if has_patient { &HL_22_1 } else { &HL_22_0 })
             .end()?;
         let responsibility = s.responsibility.code();
         self.memoized(
@@ -1021,7 +1025,7 @@ impl ClaimWriter<'_> {
             &s.last_name,
             s.first_name.as_deref(),
             s.middle_name.as_deref(),
-            Some(("MI", &s.member_id)),
+            Some((&MI, &s.member_id)),
         )?;
         if let Some(a) = &s.address {
             self.address(a)?;
@@ -1039,12 +1043,12 @@ impl ClaimWriter<'_> {
         last: &str,
         first: Option<&str>,
         middle: Option<&str>,
-        id: Option<(&str, &str)>,
+        id: Option<(&Codes, &str)>,
     ) -> W {
         let mut s = self.em.head(self.out, head);
         s.el(last).opt(first).opt(middle).skip(2);
         if let Some((q, v)) = id {
-            s.el(q).el(v);
+            s.codes(q).el(v);
         }
         s.end()
     }
@@ -1084,8 +1088,7 @@ impl ClaimWriter<'_> {
             .seg(self.out, "HL")
             .num(parent + 1)
             .num(parent)
-            .el("23")
-            .el("0")
+            .codes(&HL_23_0)
             .end()?;
         self.em.seg(self.out, "PAT").el(&p.relationship).end()?;
         self.person_name(&NM1_QC, &p.last_name, p.first_name.as_deref(), None, None)?;
@@ -1389,7 +1392,7 @@ impl ClaimWriter<'_> {
             &o.subscriber_last_name,
             o.subscriber_first_name.as_deref(),
             None,
-            Some(("MI", &o.subscriber_member_id)),
+            Some((&MI, &o.subscriber_member_id)),
         )?;
         self.em
             .head(self.out, &NM1_PR)
