@@ -470,7 +470,10 @@ impl<'p> Scrubber<'p> {
     ///
     /// The bytes are looked up without stopping at the first forbidden one:
     /// nearly every text is clean, and a loop with no exit per byte is
-    /// about half the instructions.
+    /// about half the instructions. (The writer's look-up of four and four
+    /// bytes, `x12::emit::any_marked`, made this no cheaper: inlined, it
+    /// made the closure each visitor calls at every text too large to be
+    /// inlined there; called, it cost what it saved.)
     fn clean(&self, s: &str) -> bool {
         !s.bytes()
             .fold(false, |bad, b| bad | self.forbidden[usize::from(b)])
@@ -480,8 +483,18 @@ impl<'p> Scrubber<'p> {
 
     /// Trims, transliterates and replaces delimiters in a text that is not
     /// [`Scrubber::clean`].
+    ///
+    /// The text is worked on where it stands (trimmed as a slice of it) and
+    /// copied only by a step that changes it (control characters,
+    /// transliteration, delimiters): a name that is only transliterated
+    /// costs the one string `deunicode` makes, and one only trimmed none.
     fn normalize(&self, field: At, class: Text, text: &mut String, f: &mut Findings<'_>) {
-        let mut t = text.trim().to_owned();
+        // The trimmed text's place in `text` (`trim` cuts at char
+        // boundaries, so both ends are boundaries).
+        let start = text.len() - text.trim_start().len();
+        let end = text.trim_end().len().max(start);
+        let mut t: std::borrow::Cow<'_, str> =
+            std::borrow::Cow::Borrowed(text.get(start..end).unwrap_or_default());
         if !t.is_ascii() && class == Text::Code {
             // `XJH77788899É` made `…E`, an en dash made `-`, a zero-width
             // space made a space: another id than the export's.
@@ -510,7 +523,7 @@ impl<'p> Scrubber<'p> {
                     "held control characters (a NUL, a tab or the like); each became a space",
                 ),
             }
-            t = spaced(&t, char::is_control);
+            t = spaced(&t, char::is_control).into();
         }
         if !t.is_ascii() {
             let ascii = deunicode::deunicode_with_tofu(&t, "\u{0}");
@@ -527,7 +540,7 @@ impl<'p> Scrubber<'p> {
                 "non-ascii-transliterated",
                 "non-ASCII letters were transliterated to ASCII (as é → e, ß → ss; the letters themselves are not shown: names are PHI)",
             );
-            t = ascii;
+            t = ascii.into();
         }
         let d = self.profile.envelope.delimiters;
         let delimiters = [d.element, d.component, d.repetition, d.segment];
@@ -547,11 +560,18 @@ impl<'p> Scrubber<'p> {
                             "held {held:?}, a delimiter in this partner's X12; each became a space"
                         ),
                     );
-                    t = spaced(&t, |c| c.is_ascii() && delimiters.contains(&(c as u8)));
+                    t = spaced(&t, |c| c.is_ascii() && delimiters.contains(&(c as u8))).into();
                 }
             }
         }
-        *text = t;
+        match t {
+            std::borrow::Cow::Owned(t) => *text = t,
+            // Unchanged but for the trim: cut where it stands.
+            std::borrow::Cow::Borrowed(_) => {
+                text.truncate(end);
+                text.drain(..start);
+            }
+        }
     }
 
     /// The claim's rules; which providers' rules found nothing (a known
@@ -1867,6 +1887,159 @@ mod tests {
                 assert_eq!(fast_clean, full_clean, "{t:?}");
                 assert_eq!(fast_text, full_text, "{t:?}");
                 assert_eq!(fast.problems, full.problems, "{t:?}");
+            }
+        }
+    }
+
+    /// [`Scrubber::normalize`] as it was before it worked on the text where
+    /// it stands: a trimmed copy, then each step's new string.
+    fn normalize_as_before(
+        scrubber: &Scrubber<'_>,
+        field: At,
+        class: Text,
+        text: &mut String,
+        f: &mut Findings<'_>,
+    ) {
+        let mut t = text.trim().to_owned();
+        if !t.is_ascii() && class == Text::Code {
+            f.error(
+                field,
+                "non-ascii-in-code",
+                "holds characters that are not ASCII; an id or code changed to fit X12 would name something else",
+            );
+            return;
+        }
+        if t.chars().any(char::is_control) {
+            match class {
+                Text::Code => {
+                    f.error(
+                        field,
+                        "control-character",
+                        "holds a control character (a NUL, a tab or the like); an id or code without it would name something else",
+                    );
+                    return;
+                }
+                Text::Free => f.warn(
+                    field,
+                    "control-replaced",
+                    "held control characters (a NUL, a tab or the like); each became a space",
+                ),
+            }
+            t = spaced(&t, char::is_control);
+        }
+        if !t.is_ascii() {
+            let ascii = deunicode::deunicode_with_tofu(&t, "\u{0}");
+            if ascii.contains('\u{0}') {
+                f.error(
+                    field,
+                    "non-ascii-text",
+                    "holds characters with no ASCII form; X12 carries ASCII only",
+                );
+                return;
+            }
+            f.warn(
+                field,
+                "non-ascii-transliterated",
+                "non-ASCII letters were transliterated to ASCII (as é → e, ß → ss; the letters themselves are not shown: names are PHI)",
+            );
+            t = ascii;
+        }
+        let d = scrubber.profile.envelope.delimiters;
+        let delimiters = [d.element, d.component, d.repetition, d.segment];
+        if let Some(b) = t.bytes().find(|b| delimiters.contains(b)) {
+            let held = char::from(b);
+            match class {
+                Text::Code => f.error(
+                    field,
+                    "delimiter-in-text",
+                    format!("holds {held:?}, a delimiter in this partner's X12"),
+                ),
+                Text::Free => {
+                    f.warn(
+                        field,
+                        "delimiter-replaced",
+                        format!(
+                            "held {held:?}, a delimiter in this partner's X12; each became a space"
+                        ),
+                    );
+                    t = spaced(&t, |c| c.is_ascii() && delimiters.contains(&(c as u8)));
+                }
+            }
+        }
+        *text = t;
+    }
+
+    /// Normalising where the text stands (a copy only when a step changes
+    /// it) leaves what the old copy-first way left, and reports the same.
+    #[test]
+    fn normalizing_in_place_leaves_and_reports_what_copying_did() {
+        let profile = Profile::sandbox().unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let scrubber = Scrubber::new(&profile, today);
+        let pieces = [
+            "A",
+            "JOS",
+            "\u{e9}",
+            "\u{df}",
+            "NU\u{d1}EZ",
+            " ",
+            "  ",
+            "\t",
+            "\u{0}",
+            "\u{85}",
+            "\u{a0}",
+            "\u{3000}",
+            "\u{2013}",
+            "\u{200b}",
+            "\u{e000}",
+            "*",
+            ":",
+            "^",
+            "~",
+            "9",
+            "O'BRIEN",
+            "\u{1f600}",
+            "\n",
+        ];
+        let mut next = crate::testing::xorshift(0x0a11_5a1e_7e47_0001);
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            " ".into(),
+            "\u{a0}".into(),
+            " JOS\u{c9} ".into(),
+            "NU\u{d1}EZ".into(),
+            " DOE".into(),
+            "DOE ".into(),
+            "\tA*B\u{0}".into(),
+        ];
+        for len in 1..=6 {
+            for _ in 0..600 {
+                texts.push(
+                    (0..len)
+                        .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                        .collect(),
+                );
+            }
+        }
+        let findings = || Findings {
+            file: "f",
+            rows: None,
+            claim: None,
+            problems: Vec::new(),
+            warned: None,
+        };
+        for t in texts {
+            for (field, class) in [
+                (at("subscriber.member_id"), Text::Code),
+                (at("subscriber.last_name"), Text::Free),
+                (at("note"), Text::Free),
+            ] {
+                let (mut now, mut before) = (t.clone(), t.clone());
+                let (mut f_now, mut f_before) = (findings(), findings());
+                scrubber.normalize(field, class, &mut now, &mut f_now);
+                normalize_as_before(&scrubber, field, class, &mut before, &mut f_before);
+                assert_eq!(now, before, "{t:?}");
+                assert_eq!(f_now.problems, f_before.problems, "{t:?}");
             }
         }
     }

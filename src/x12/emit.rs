@@ -63,6 +63,26 @@ impl Emitter {
         }
     }
 
+    /// The rest of a segment whose id and first `position` elements were
+    /// written by a [`Seg`] that ended with a value (none pending) and
+    /// without a refusal: what that `Seg` would have gone on to write.
+    #[inline(always)]
+    pub fn resume<'a>(
+        &'a mut self,
+        out: &'a mut Vec<u8>,
+        id: &'static str,
+        position: usize,
+    ) -> Seg<'a> {
+        Seg {
+            em: self,
+            out,
+            id,
+            position,
+            pending: 0,
+            bad: None,
+        }
+    }
+
     /// A segment whose first elements are constant codes, written at once
     /// (see [`Head`]); then as [`Emitter::seg`] followed by an [`Seg::el`]
     /// per code, to the byte and to the element position a refusal names.
@@ -108,13 +128,10 @@ impl Emitter {
         seg
     }
 
-    /// No forbidden byte in `v`. Every byte is looked up, none stops the
-    /// loop: nearly every value is clean, and a loop with no exit per byte
-    /// is about half the instructions.
+    /// No forbidden byte in `v` (see [`any_marked`]).
     #[inline(always)]
     pub fn is_clean(&self, v: &str) -> bool {
-        !v.bytes()
-            .fold(false, |bad, b| bad | self.forbidden[usize::from(b)])
+        !any_marked(&self.forbidden, v.as_bytes())
     }
 
     /// `d` as CCYYMMDD (what [`push_date`] writes).
@@ -190,6 +207,44 @@ impl Head {
     }
 }
 
+/// Constant codes written after a segment's values, `*` standing for the
+/// element separator: `Codes::new("*22*1")` (HL03 and HL04 of a
+/// subscriber who is the patient). Made in a `const`.
+pub(crate) struct Codes {
+    text: &'static str,
+    /// Elements in `text` (its `*`s).
+    elements: usize,
+    /// `text` is one or more `*CODE`, each CODE ASCII letters and digits,
+    /// none empty. Otherwise [`Seg::codes`] writes each code as [`Seg::el`]
+    /// does (checking and refusing it).
+    codes_only: bool,
+}
+
+impl Codes {
+    pub const fn new(text: &'static str) -> Codes {
+        let t = text.as_bytes();
+        let mut ok = !t.is_empty() && t[0] == b'*' && t[t.len() - 1] != b'*';
+        let (mut elements, mut i, mut last) = (0, 0, b'*');
+        while ok && i < t.len() {
+            let b = t[i];
+            if b == b'*' {
+                // No empty code.
+                ok = last != b'*' || i == 0;
+                elements += 1;
+            } else {
+                ok = b.is_ascii_alphanumeric();
+            }
+            last = b;
+            i += 1;
+        }
+        Codes {
+            text,
+            elements,
+            codes_only: ok,
+        }
+    }
+}
+
 /// One segment being written. Call [`Seg::end`] to terminate it.
 pub(crate) struct Seg<'a> {
     em: &'a mut Emitter,
@@ -209,8 +264,19 @@ impl Seg<'_> {
 
     #[inline(always)]
     fn flush_pending(&mut self) {
-        for _ in 0..=self.pending {
-            self.out.push(self.em.delims.element);
+        let element = self.em.delims.element;
+        self.out.push(element);
+        if self.pending != 0 {
+            self.flush_skipped(element);
+        }
+    }
+
+    /// The empty elements before a value (not-used positions), each a
+    /// separator.
+    #[inline(never)]
+    fn flush_skipped(&mut self, element: u8) {
+        for _ in 0..self.pending {
+            self.out.push(element);
         }
         self.pending = 0;
     }
@@ -253,6 +319,31 @@ impl Seg<'_> {
     #[inline(always)]
     pub fn opt(&mut self, v: Option<&str>) -> &mut Self {
         self.el(v.unwrap_or(""))
+    }
+
+    /// Constant codes, as [`Seg::el`] writes each (see [`Codes`]): at
+    /// once, with the empty elements before them, when no letter or digit
+    /// is a delimiter and the element separator is `*`.
+    #[inline(always)]
+    pub fn codes(&mut self, codes: &Codes) -> &mut Self {
+        if codes.codes_only && self.em.codes_clean && self.em.delims.element == b'*' {
+            if self.pending != 0 {
+                self.flush_skipped(b'*');
+            }
+            self.out.extend_from_slice(codes.text.as_bytes());
+            self.position += codes.elements;
+            return self;
+        }
+        self.codes_general(codes)
+    }
+
+    /// [`Seg::codes`] code by code, each checked.
+    #[inline(never)]
+    fn codes_general(&mut self, codes: &Codes) -> &mut Self {
+        for code in codes.text.split('*').skip(1) {
+            self.el(code);
+        }
+        self
     }
 
     /// `n` empty elements (not-used positions).
@@ -374,6 +465,12 @@ impl Seg<'_> {
         self
     }
 
+    /// The first value this segment refused so far, if any.
+    #[inline(always)]
+    pub fn refused(&self) -> Option<&BadValue> {
+        self.bad.as_ref()
+    }
+
     /// Terminates the segment; reports the first value that could not be written.
     #[inline(always)]
     pub fn end(&mut self) -> Result<(), BadValue> {
@@ -383,6 +480,61 @@ impl Seg<'_> {
             None => Ok(()),
         }
     }
+}
+
+/// Whether any byte of `v` is marked in `table` (a forbidden-byte table:
+/// the writer's values, the scrubber's texts). Every byte is looked up and
+/// none stops the search: nearly every value is clean, and a search with
+/// no exit per byte is about half the instructions. Most values are short
+/// (codes, names, ids of 2 to 12 bytes), and a loop over their bytes one
+/// at a time cost five instructions a byte: a value of 4 to 8 bytes is
+/// looked up as its first four and its last four (overlapping when it is
+/// shorter than 8: a byte looked up twice changes nothing), a longer one
+/// eight bytes at a time with its last eight at the end, a shorter one
+/// byte by byte. (Values of 9 to 16 bytes looked up here, inlined, cost
+/// the writer more in its callers than the call saved.)
+#[inline(always)]
+pub(crate) fn any_marked(table: &[bool; 256], v: &[u8]) -> bool {
+    let t = |b: u8| table[usize::from(b)];
+    match (v.first_chunk::<4>(), v.last_chunk::<4>()) {
+        (Some(&[a, b, c, d]), Some(&[e, f, g, h])) if v.len() <= 8 => {
+            (t(a) | t(b)) | (t(c) | t(d)) | ((t(e) | t(f)) | (t(g) | t(h)))
+        }
+        (Some(_), Some(_)) => any_marked_long(table, v),
+        _ => match *v {
+            [] => false,
+            [a] => t(a),
+            [a, b] => t(a) | t(b),
+            [a, b, c] => t(a) | t(b) | t(c),
+            // Not reached: four bytes or more have a first and last four.
+            _ => any_marked_long(table, v),
+        },
+    }
+}
+
+/// [`any_marked`] for a value of more than 8 bytes: up to 16 as its first
+/// eight and its last eight; longer ones 8 at a time, then the last 8
+/// (overlapping the last whole 8 when the length is not a multiple).
+#[inline(never)]
+fn any_marked_long(table: &[bool; 256], v: &[u8]) -> bool {
+    let eight = |c: &[u8; 8]| {
+        let t = |i: usize| table[usize::from(c[i])];
+        ((t(0) | t(1)) | (t(2) | t(3))) | ((t(4) | t(5)) | (t(6) | t(7)))
+    };
+    if let (Some(first), Some(last)) = (v.first_chunk::<8>(), v.last_chunk::<8>()) {
+        if v.len() <= 16 {
+            return eight(first) | eight(last);
+        }
+    }
+    let (chunks, rest) = v.as_chunks::<8>();
+    let mut bad = chunks.iter().fold(false, |bad, c| bad | eight(c));
+    if !rest.is_empty() {
+        bad |= match v.last_chunk::<8>() {
+            Some(last) => eight(last),
+            None => rest.iter().any(|&b| table[usize::from(b)]),
+        };
+    }
+    bad
 }
 
 /// Appends the digits of `n`.
@@ -412,19 +564,20 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
         out.push(b'0' + n as u8);
         return;
     }
-    // Amounts' whole parts and HL numbers: two to four digits, each
-    // narrowed whole (n < 10_000), written at once.
-    let digit = |n: u64| b'0' + (n % 10) as u8;
+    // Amounts' whole parts and HL numbers: two to four digits, two at a
+    // time from the table (n < 10_000: the narrowing keeps them whole).
     if n < 100 {
-        out.extend_from_slice(&[digit(n / 10), digit(n)]);
+        out.extend_from_slice(&two_digits(n as usize));
         return;
     }
     if n < 1000 {
-        out.extend_from_slice(&[digit(n / 100), digit(n / 10), digit(n)]);
+        let [a, b] = two_digits(n as usize);
+        out.extend_from_slice(&[b'0' + (n / 100) as u8, a, b]);
         return;
     }
     if n < 10_000 {
-        out.extend_from_slice(&[digit(n / 1000), digit(n / 100), digit(n / 10), digit(n)]);
+        let ([a, b], [c, d]) = (two_digits((n / 100) as usize), two_digits(n as usize));
+        out.extend_from_slice(&[a, b, c, d]);
         return;
     }
     let mut digits = [0u8; 20];
@@ -546,21 +699,30 @@ pub(crate) fn push_date(out: &mut Vec<u8>, d: NaiveDate) {
     out.extend_from_slice(&date_digits(d));
 }
 
-/// CCYYMMDD.
+/// `00` to `99`: a number under 100 as two digits, looked up.
+const TWO_DIGITS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        // i < 100: each digit narrows whole.
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// `n % 100` as two digits.
+#[inline(always)]
+fn two_digits(n: usize) -> [u8; 2] {
+    TWO_DIGITS[n % 100]
+}
+
+/// CCYYMMDD, two digits at a time.
 fn date_digits(d: NaiveDate) -> [u8; 8] {
-    let y = d.year().clamp(0, 9999).unsigned_abs();
-    let digits = [
-        y / 1000,
-        y / 100 % 10,
-        y / 10 % 10,
-        y % 10,
-        d.month() / 10,
-        d.month() % 10,
-        d.day() / 10,
-        d.day() % 10,
-    ];
-    // Each digit is 0..=9, so the narrowing cannot lose anything.
-    digits.map(|n| b'0' + (n % 10) as u8)
+    let y = d.year().clamp(0, 9999).unsigned_abs() as usize;
+    let ([a, b], [c, e]) = (two_digits(y / 100), two_digits(y));
+    let ([f, g], [h, i]) = (two_digits(d.month() as usize), two_digits(d.day() as usize));
+    [a, b, c, e, f, g, h, i]
 }
 
 #[cfg(test)]
@@ -704,6 +866,59 @@ mod tests {
         [(fast, r1), (slow, r2)]
     }
 
+    /// Constant codes written at once are what `el` writes code by code,
+    /// after any number of empty elements, under every delimiter set; a
+    /// text that is not codes only takes the general way.
+    #[test]
+    fn codes_written_at_once_are_what_el_writes() {
+        let all = [
+            Codes::new("*22*1"),
+            Codes::new("*MI"),
+            Codes::new("*A*B9*C"),
+            Codes::new("*22*"),
+            Codes::new("22*1"),
+            Codes::new("**1"),
+            Codes::new("*O~*1"),
+            Codes::new("*"),
+        ];
+        assert!(all[..3].iter().all(|c| c.codes_only));
+        assert!(all[3..].iter().all(|c| !c.codes_only));
+        assert_eq!((all[0].elements, all[2].elements), (2, 3));
+        for d in delimiter_sets() {
+            for c in &all {
+                for pending in 0..4 {
+                    for value in ["X", "", "A*B"] {
+                        let mut em = Emitter::new(d, false);
+                        let (mut fast, mut slow) = (b"x".to_vec(), b"x".to_vec());
+                        let r1 = em
+                            .seg(&mut fast, "HL")
+                            .el("1")
+                            .skip(pending)
+                            .codes(c)
+                            .el(value)
+                            .end();
+                        let mut s = em.seg(&mut slow, "HL");
+                        s.el("1").skip(pending);
+                        for code in c.text.split('*').skip(1) {
+                            s.el(code);
+                        }
+                        let r2 = s.el(value).end();
+                        assert_eq!(
+                            (&fast, &r1),
+                            (&slow, &r2),
+                            "{d:?} {} {pending} {value:?}",
+                            c.text
+                        );
+                    }
+                }
+            }
+        }
+        let mut em = Emitter::new(Delimiters::STANDARD, false);
+        let mut out = Vec::new();
+        let r = em.seg(&mut out, "HL").num(3).num(1).codes(&all[0]).end();
+        assert_eq!((out, r), (b"HL*3*1*22*1~".to_vec(), Ok(())));
+    }
+
     /// Standard, other partners' and (built by hand, never accepted from
     /// a profile) delimiters that are letters or digits.
     fn delimiter_sets() -> [Delimiters; 6] {
@@ -782,6 +997,39 @@ mod tests {
                 }
             }
             assert!(em.is_clean(""));
+        }
+    }
+
+    /// `any_marked` (first and last four, first and last eight, eight at a
+    /// time) finds a marked byte wherever it stands in a value of any
+    /// length, as a look-up of every byte does.
+    #[test]
+    fn any_marked_finds_a_marked_byte_wherever_it_stands() {
+        let mut next = crate::testing::xorshift(0x0a4e_3a2c_ed00_0001);
+        for d in delimiter_sets() {
+            let table = d.forbidden_table();
+            let by_byte = |v: &[u8]| v.iter().any(|&b| table[usize::from(b)]);
+            let clean: Vec<u8> = (0..=255u8).filter(|&b| !table[usize::from(b)]).collect();
+            let marked: Vec<u8> = (0..=255u8).filter(|&b| table[usize::from(b)]).collect();
+            let pick = |n: u64, from: &[u8]| from[(n % from.len() as u64) as usize];
+            for len in 0..=40usize {
+                for _ in 0..20 {
+                    let v: Vec<u8> = (0..len).map(|_| pick(next(), &clean)).collect();
+                    assert!(!any_marked(&table, &v), "{d:?} {v:?}");
+                    // One marked byte at each place, then two.
+                    for i in 0..len {
+                        let mut w = v.clone();
+                        w[i] = pick(next(), &marked);
+                        assert!(any_marked(&table, &w), "{d:?} {w:?}");
+                        let j = (next() % len as u64) as usize;
+                        w[j] = pick(next(), &marked);
+                        assert!(any_marked(&table, &w), "{d:?} {w:?}");
+                    }
+                    // Any bytes at all.
+                    let w: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                    assert_eq!(any_marked(&table, &w), by_byte(&w), "{d:?} {w:?}");
+                }
+            }
         }
     }
 

@@ -18,7 +18,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-use super::emit::{push_date, BadValue, Emitter, Head};
+use super::emit::{push_date, BadValue, Codes, Emitter, Head};
 use super::Delimiters;
 use crate::model::{
     Address, BillingProvider, Claim, ClaimKind, EntityType, Facility, IcdVersion, OtherPayer,
@@ -269,6 +269,7 @@ impl Writer837 {
         self.memo.payers.misses = MEMO_TRIAL;
         self.memo.subscribers.misses = MEMO_TRIAL;
         self.memo.lines.misses = MEMO_TRIAL;
+        self.memo.claims.misses = MEMO_TRIAL;
         self
     }
 
@@ -279,6 +280,7 @@ impl Writer837 {
         self.memo.payers.hits = u32::MAX / 2;
         self.memo.subscribers.hits = u32::MAX / 2;
         self.memo.lines.hits = u32::MAX / 2;
+        self.memo.claims.hits = u32::MAX / 2;
         self
     }
 
@@ -629,6 +631,88 @@ struct Memos {
     payers: Memo<Payer>,
     subscribers: Memo<SbrKey>,
     lines: Memo<LineKey>,
+    claims: Memo<ClmKey>,
+}
+
+/// What a CLM is rendered from after its id and charge (CLM03 on: the
+/// place or type of bill, the frequency, the signature, assignment,
+/// benefits and release codes, related causes and the accident's state),
+/// most often one of a few per practice.
+#[derive(PartialEq)]
+struct ClmKey {
+    professional: bool,
+    facility: String,
+    frequency: String,
+    signature: bool,
+    assignment: String,
+    benefits: bool,
+    release: String,
+    causes: [String; 2],
+    accident_state: String,
+}
+
+/// The values of a CLM's tail, as [`ClaimWriter::clm_tail`] writes them.
+struct ClmTail<'c> {
+    professional: bool,
+    facility: &'c str,
+    frequency: &'c str,
+    signature: bool,
+    assignment: &'c str,
+    benefits: bool,
+    release: &'c str,
+    causes: [&'c str; 2],
+    accident_state: &'c str,
+}
+
+impl ClmTail<'_> {
+    /// `professional`: written as an 837P's (the writer's kind).
+    fn of(c: &Claim, professional: bool) -> ClmTail<'_> {
+        let cause = |i: usize| c.related_causes.get(i).map_or("", String::as_str);
+        ClmTail {
+            professional,
+            facility: if professional {
+                c.place_of_service.as_deref().unwrap_or("")
+            } else {
+                c.type_of_bill.as_deref().unwrap_or("")
+            },
+            frequency: &c.frequency_code,
+            signature: c.provider_signature,
+            assignment: &c.assignment,
+            benefits: c.benefits_assigned,
+            release: &c.release_of_information,
+            causes: [cause(0), cause(1)],
+            accident_state: c.accident_state.as_deref().unwrap_or(""),
+        }
+    }
+
+    /// Whether `k` was made from a tail equal to this one.
+    #[inline(always)]
+    fn is(&self, k: &ClmKey) -> bool {
+        k.professional == self.professional
+            && k.signature == self.signature
+            && k.benefits == self.benefits
+            && k.facility == self.facility
+            && k.frequency == self.frequency
+            && k.assignment == self.assignment
+            && k.release == self.release
+            && k.causes[0] == self.causes[0]
+            && k.causes[1] == self.causes[1]
+            && k.accident_state == self.accident_state
+    }
+
+    fn key(&self) -> ClmKey {
+        ClmKey {
+            professional: self.professional,
+            facility: self.facility.to_owned(),
+            frequency: self.frequency.to_owned(),
+            signature: self.signature,
+            assignment: self.assignment.to_owned(),
+            benefits: self.benefits,
+            release: self.release.to_owned(),
+            causes: self.causes.map(str::to_owned),
+            accident_state: self.accident_state.to_owned(),
+        }
+    }
 }
 
 /// What a subscriber's SBR is rendered from.
@@ -772,6 +856,11 @@ const REF_X4: Head = Head::new("REF", "REF*X4");
 const REF_EA: Head = Head::new("REF", "REF*EA");
 const NTE_ADD: Head = Head::new("NTE", "NTE*ADD");
 const AMT_D: Head = Head::new("AMT", "AMT*D");
+// Constant codes after a segment's values (see `Codes`).
+const HL_22_1: Codes = Codes::new("*22*1");
+const HL_22_0: Codes = Codes::new("*22*0");
+const HL_23_0: Codes = Codes::new("*23*0");
+const MI: Codes = Codes::new("*MI");
 
 fn entity_code(e: EntityType) -> &'static str {
     match e {
@@ -901,8 +990,7 @@ impl ClaimWriter<'_> {
             .seg(self.out, "HL")
             .num(hl)
             .num(parent)
-            .el("22")
-            .el(if has_patient { "1" } else { "0" })
+            .codes(if has_patient { &HL_22_1 } else { &HL_22_0 })
             .end()?;
         let responsibility = s.responsibility.code();
         self.memoized(
@@ -937,7 +1025,7 @@ impl ClaimWriter<'_> {
             &s.last_name,
             s.first_name.as_deref(),
             s.middle_name.as_deref(),
-            Some(("MI", &s.member_id)),
+            Some((&MI, &s.member_id)),
         )?;
         if let Some(a) = &s.address {
             self.address(a)?;
@@ -955,12 +1043,12 @@ impl ClaimWriter<'_> {
         last: &str,
         first: Option<&str>,
         middle: Option<&str>,
-        id: Option<(&str, &str)>,
+        id: Option<(&Codes, &str)>,
     ) -> W {
         let mut s = self.em.head(self.out, head);
         s.el(last).opt(first).opt(middle).skip(2);
         if let Some((q, v)) = id {
-            s.el(q).el(v);
+            s.codes(q).el(v);
         }
         s.end()
     }
@@ -1000,8 +1088,7 @@ impl ClaimWriter<'_> {
             .seg(self.out, "HL")
             .num(parent + 1)
             .num(parent)
-            .el("23")
-            .el("0")
+            .codes(&HL_23_0)
             .end()?;
         self.em.seg(self.out, "PAT").el(&p.relationship).end()?;
         self.person_name(&NM1_QC, &p.last_name, p.first_name.as_deref(), None, None)?;
@@ -1016,36 +1103,21 @@ impl ClaimWriter<'_> {
 
     fn clm(&mut self, c: &Claim) -> W {
         let professional = self.kind == ClaimKind::Professional;
-        let (facility, qualifier) = if professional {
-            (c.place_of_service.as_deref().unwrap_or(""), "B")
-        } else {
-            (c.type_of_bill.as_deref().unwrap_or(""), "A")
-        };
         let mut s = self.em.seg(self.out, "CLM");
-        s.el(&c.id)
-            .dec(c.total_charge)
-            .skip(2)
-            .comp(&[facility, qualifier, &c.frequency_code]);
-        if professional {
-            s.el(yn(c.provider_signature));
-        } else {
-            s.skip(1);
+        s.el(&c.id).dec(c.total_charge);
+        // The id refused: the claim is refused for it (the first refusal
+        // of the segment, whatever its tail holds), nothing of it kept.
+        if let Some(bad) = s.refused() {
+            return Err(bad.clone());
         }
-        s.el(&c.assignment)
-            .el(yn(c.benefits_assigned))
-            .el(&c.release_of_information);
-        if professional {
-            // CLM11: related causes (CLM11-3 is not used in 5010) and the
-            // auto accident's state.
-            let cause = |i: usize| c.related_causes.get(i).map_or("", String::as_str);
-            s.skip(1).comp(&[
-                cause(0),
-                cause(1),
-                "",
-                c.accident_state.as_deref().unwrap_or(""),
-            ]);
-        }
-        s.end()?;
+        // CLM03 on: copied from the memo when an equal tail was rendered.
+        let tail = ClmTail::of(c, professional);
+        self.memoized(
+            |m| &mut m.claims,
+            |k| tail.is(k),
+            || tail.key(),
+            |w| w.clm_tail(&tail),
+        )?;
         match self.kind {
             ClaimKind::Professional => self.professional_dates(c)?,
             ClaimKind::Institutional => self.institutional_dates(c)?,
@@ -1077,6 +1149,28 @@ impl ClaimWriter<'_> {
             self.em.head(self.out, &NTE_ADD).el(note).end()?;
         }
         self.diagnoses(c)
+    }
+
+    /// A CLM from CLM03 on, after its id and charge (a [`Seg`] that ended
+    /// with the charge: two elements, none pending).
+    fn clm_tail(&mut self, t: &ClmTail<'_>) -> W {
+        let professional = t.professional;
+        let qualifier = if professional { "B" } else { "A" };
+        let mut s = self.em.resume(self.out, "CLM", 2);
+        s.skip(2).comp(&[t.facility, qualifier, t.frequency]);
+        if professional {
+            s.el(yn(t.signature));
+        } else {
+            s.skip(1);
+        }
+        s.el(t.assignment).el(yn(t.benefits)).el(t.release);
+        if professional {
+            // CLM11: related causes (CLM11-3 is not used in 5010) and the
+            // auto accident's state.
+            s.skip(1)
+                .comp(&[t.causes[0], t.causes[1], "", t.accident_state]);
+        }
+        s.end()
     }
 
     /// DTP with a CCYYMMDD date: `head` is DTP, its qualifier and D8.
@@ -1298,7 +1392,7 @@ impl ClaimWriter<'_> {
             &o.subscriber_last_name,
             o.subscriber_first_name.as_deref(),
             None,
-            Some(("MI", &o.subscriber_member_id)),
+            Some((&MI, &o.subscriber_member_id)),
         )?;
         self.em
             .head(self.out, &NM1_PR)
@@ -1641,6 +1735,63 @@ mod tests {
                     ..Default::default()
                 });
             }
+            // Claims' tails (CLM03 on): a few places, frequencies and
+            // codes, causes and accident states; ones that cannot be
+            // written. Variants taken whole, mostly the first two.
+            type Tail<'a> = (
+                Option<&'a str>,
+                &'a str,
+                bool,
+                &'a str,
+                bool,
+                &'a str,
+                &'a [&'a str],
+                Option<&'a str>,
+            );
+            let tails: [Tail; 14] = [
+                (Some("11"), "1", true, "A", true, "Y", &[], None),
+                (Some("10"), "1", true, "A", true, "Y", &[], None),
+                (Some("11"), "7", true, "A", true, "Y", &[], None),
+                (Some("11"), "1", false, "A", true, "Y", &[], None),
+                (Some("11"), "1", true, "C", true, "Y", &[], None),
+                (Some("11"), "1", true, "A", false, "Y", &[], None),
+                (Some("11"), "1", true, "A", true, "I", &[], None),
+                (Some("11"), "1", true, "A", true, "Y", &["AA"], Some("IL")),
+                (Some("11"), "1", true, "A", true, "Y", &["AA"], None),
+                (Some("11"), "1", true, "A", true, "Y", &["EM", "AA"], None),
+                (
+                    Some("11"),
+                    "1",
+                    true,
+                    "A",
+                    true,
+                    "Y",
+                    &["AA", "EM", "OA"],
+                    Some("IL"),
+                ),
+                (None, "1", true, "A", true, "Y", &[], None),
+                (Some("1~"), "1", true, "A", true, "Y", &[], None),
+                (Some("11"), "1", true, "A", true, "Y", &["A*A"], None),
+            ];
+            let (place, frequency, signature, assignment, benefits, release, causes, state) =
+                tails[pick(tails.len())];
+            if c.kind == ClaimKind::Professional {
+                c.place_of_service = place.map(Into::into);
+            } else {
+                c.type_of_bill =
+                    [Some("131"), Some("111"), None, Some("13~")][pick(4)].map(Into::into);
+            }
+            c.frequency_code = frequency.into();
+            c.provider_signature = signature;
+            c.assignment = assignment.into();
+            c.benefits_assigned = benefits;
+            c.release_of_information = release.into();
+            c.related_causes = causes.iter().map(|c| c.to_string()).collect();
+            c.accident_state = state.map(Into::into);
+            if pick(0) % 64 == 0 {
+                // An id that cannot be written: refused before the tail.
+                c.id = format!("C~{i}");
+            }
             // Lines: a fee schedule's few codes and charges, units,
             // modifiers, pointers, places, revenue codes; one that cannot
             // be written.
@@ -1720,12 +1871,13 @@ mod tests {
                     m.payers.hits,
                     m.subscribers.hits,
                     m.lines.hits,
+                    m.claims.hits,
                 ];
                 match memo {
                     Some(false) => {
                         assert!(hits.iter().all(|&h| h > u32::MAX / 2 + 100), "{hits:?}")
                     }
-                    None => assert_eq!(hits, [0; 4]),
+                    None => assert_eq!(hits, [0; 5]),
                     Some(true) => assert!(hits.iter().any(|&h| h > 100), "{hits:?}"),
                 }
                 let summary = w.finish(&mut out).unwrap();
