@@ -505,7 +505,9 @@ pub fn lease_lost(job: &str, detail: &str) -> Alert {
 /// Keyed by the fault's identity, not only its kind: a login refused after
 /// a connection refused, or a second unknown host key after a first, is a
 /// new fault and mailed at once; the same fault again is a repeat.
-fn connection(partner: &str, error: &ConnectionFault) -> Alert {
+/// `doing` says what a lost connection interrupted (`sending`,
+/// `collecting`).
+fn connection(partner: &str, error: &ConnectionFault, doing: &str) -> Alert {
     if error.kind == FaultKind::HostKey {
         Alert::new(
             AlertKind::HostKey,
@@ -526,7 +528,7 @@ fn connection(partner: &str, error: &ConnectionFault) -> Alert {
                     format!("{partner}: unreachable after retries")
                 }
                 FaultKind::Interrupted => {
-                    format!("{partner}: connection lost while sending, after retries")
+                    format!("{partner}: connection lost while {doing}, after retries")
                 }
             },
             format!("{error}\n\nThe work waits in the spool and is retried at the next run."),
@@ -565,7 +567,7 @@ fn held_file(partner: &str, name: &str, held: crate::ledger::Held) -> Alert {
 pub fn from_submit(partner: &str, report: &SubmitReport) -> Vec<Alert> {
     let mut out = Vec::new();
     if let Some(e) = &report.connection_error {
-        out.push(connection(partner, e));
+        out.push(connection(partner, e, "sending"));
     }
     for f in &report.files {
         match f {
@@ -786,7 +788,7 @@ fn export_alert(partner: &str, e: &ExportOutcome) -> Option<Alert> {
 pub fn from_collect(partner: &str, report: &CollectReport) -> Vec<Alert> {
     let mut out = Vec::new();
     if let Some(e) = &report.connection_error {
-        out.push(connection(partner, e));
+        out.push(connection(partner, e, "collecting"));
     }
     for f in &report.files {
         match f {
@@ -1708,10 +1710,10 @@ mod tests {
             identity: "h:login".into(),
             message: "h: login refused for user u".into(),
         };
-        let refused = connection("acme", &fault(FaultKind::LoginRefused));
+        let refused = connection("acme", &fault(FaultKind::LoginRefused), "sending");
         assert_eq!(refused.kind, AlertKind::Unreachable);
         assert_eq!(refused.subject, "[edi-courier] acme: login refused");
-        let down = connection("acme", &fault(FaultKind::Unreachable));
+        let down = connection("acme", &fault(FaultKind::Unreachable), "sending");
         assert_eq!(
             down.subject,
             "[edi-courier] acme: unreachable after retries"

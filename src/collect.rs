@@ -48,7 +48,7 @@ use crate::lifecycle::StatusChanges;
 use crate::model::response::{ClaimPayment, ClaimTotals, Remittance, Response};
 use crate::remit_export;
 use crate::sftp::{
-    Connection, ConnectionFault, Fetched, NotTaken, RemoteEntry, RemoteKind, SftpError,
+    Connection, ConnectionFault, FaultKind, Fetched, NotTaken, RemoteEntry, RemoteKind, SftpError,
 };
 use crate::x12::ReadError;
 
@@ -406,24 +406,34 @@ impl Collect<'_> {
         let mut tries = 0;
         loop {
             tries += 1;
-            let fault = match Connection::open(&self.partner.sftp, self.partner.timeout).await {
-                Ok(conn) => {
-                    let result = self.collect_all(&conn, &mut report, verify_with).await;
-                    conn.close().await;
-                    match result {
-                        Err(CollectError::Sftp(e)) if e.is_transient() => *e,
-                        Err(e) => return Err(e),
-                        Ok(()) => {
-                            self.note_doubts(&mut report).await?;
-                            return Ok(report);
+            // Whether the partner was reached: a fault after the login is
+            // a connection lost mid-way, not an unreachable partner.
+            let (fault, reached) =
+                match Connection::open(&self.partner.sftp, self.partner.timeout).await {
+                    Ok(conn) => {
+                        let result = self.collect_all(&conn, &mut report, verify_with).await;
+                        conn.close().await;
+                        match result {
+                            Err(CollectError::Sftp(e)) if e.is_transient() => (*e, true),
+                            Err(e) => return Err(e),
+                            Ok(()) => {
+                                self.note_doubts(&mut report).await?;
+                                return Ok(report);
+                            }
                         }
                     }
-                }
-                Err(e) => e,
-            };
-            tracing::warn!(error = %fault, tries, transient = fault.is_transient(), "collect: cannot reach the partner");
+                    Err(e) => (e, false),
+                };
+            if reached {
+                tracing::warn!(error = %fault, tries, "collect: the connection was lost while collecting");
+            } else {
+                tracing::warn!(error = %fault, tries, transient = fault.is_transient(), "collect: cannot reach the partner");
+            }
             if !fault.is_transient() || tries >= retry.attempts {
                 let mut error = ConnectionFault::from(&fault);
+                if reached && error.kind == FaultKind::Unreachable {
+                    error.kind = FaultKind::Interrupted;
+                }
                 if fault.is_transient() {
                     error.message = format!("gave up after {tries} tries: {}", error.message);
                 }

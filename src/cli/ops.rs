@@ -433,7 +433,11 @@ pub fn collect(cli: &Cli, args: &CollectArgs) -> anyhow::Result<Outcome> {
         );
     }
     if let Some(e) = &report.connection_error {
-        text += &format!("{}: not reached: {e}\n", partner.name);
+        let what = match e.kind {
+            crate::sftp::FaultKind::Interrupted => "connection lost while collecting",
+            _ => "not reached",
+        };
+        text += &format!("{}: {what}: {e}\n", partner.name);
     }
     if report.files.is_empty() && report.connection_error.is_none() {
         text += &format!("nothing to collect from {}\n", partner.name);

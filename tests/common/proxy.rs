@@ -18,6 +18,9 @@ pub enum Fault {
     /// Everything passes, but at most this many bytes a second each way: a
     /// slow line that never stops moving.
     Throttle(usize),
+    /// Towards us, the connection is cut after this many bytes (a download
+    /// cut short); towards the server, everything passes.
+    CutBack(usize),
 }
 
 /// Listens on an ephemeral port and forwards to `port` until `limit`.
@@ -68,6 +71,16 @@ pub fn proxy(port: u16, limit: usize, fault: Fault) -> u16 {
                             break;
                         }
                     }
+                } else if let Fault::CutBack(back) = fault {
+                    let mut buf = [0u8; 16 * 1024];
+                    let mut passed = 0usize;
+                    while let Ok(n @ 1..) = s_read.read(&mut buf) {
+                        if passed + n > back || c_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        passed += n;
+                    }
+                    s_read.shutdown(Shutdown::Both).ok();
                 } else {
                     std::io::copy(&mut s_read, &mut c_write).ok();
                 }

@@ -2,6 +2,7 @@
 //! them from, and when it may take them off the server.
 
 use crate::common;
+use common::proxy::{proxy, Fault};
 use common::root;
 use common::sshd::Sshd;
 use common::tools::age_decrypt;
@@ -281,4 +282,24 @@ fn a_small_file_rewritten_at_the_same_size_and_time_stays_on_the_server() {
     assert!(said.contains("ACK.999: changed on the server"), "{said}");
     assert_eq!(names_in(&ws.partner.inbound_dir), ["ACK.999"], "left");
     assert_eq!(statuses(&ws, &claims), vec!["accepted_999"; claims.len()]);
+}
+
+/// Regression (found by an independent tester): a connection lost in the
+/// middle of a download was said "not reached", as if the partner had never
+/// answered. It is said as what it is, and the file stays on the server,
+/// read whole by the next run.
+#[test]
+fn a_download_cut_short_is_said_as_a_lost_connection_and_the_file_stays() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(ws.partner.inbound_dir.join("BIG_001.835"), &big).unwrap();
+    ws.partner.port = proxy(sshd.port, usize::MAX, Fault::CutBack(1024 * 1024));
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let out = ws.run(&["collect", "--partner", PARTNER], &[]);
+    let said = common::said(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("connection lost while collecting"), "{said}");
+    assert!(!said.contains("not reached"), "{said}");
+    assert_eq!(names_in(&ws.partner.inbound_dir), ["BIG_001.835"]);
 }
