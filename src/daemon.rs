@@ -911,7 +911,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
     let shared = Arc::new(Shared {
         ledger,
         clock: opts.clock.clone(),
-        id: id.clone(),
+        id,
         lease: opts.lease,
         busy: Mutex::new(HashSet::new()),
         running: watch::channel(0).0,
