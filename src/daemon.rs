@@ -885,8 +885,21 @@ fn process_runs(pid: u32) -> bool {
     !matches!(state, Some("Z" | "X" | "x"))
 }
 
+/// How the daemon stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every run had finished; the leases were let go.
+    Drained,
+    /// A run was still going when the grace period ended. Its leases are
+    /// kept (they lapse, or this host's next daemon takes them back at
+    /// once), and the process must end now, as a kill would end it: tearing
+    /// the runtime down around a run still on a blocking thread made it
+    /// panic inside tokio ("being shutdown").
+    RunsCut,
+}
+
 /// Runs until SIGTERM or SIGINT.
-pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
+pub async fn daemon(opts: DaemonOptions) -> Result<Stopped, DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
 
     // Listened for before anything else: a stop that comes while the
@@ -971,19 +984,29 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
     let _ = generation.send(true);
     let mut running = shared.running.subscribe();
     let drained = tokio::time::timeout(opts.grace, running.wait_for(|n| *n == 0)).await;
-    match drained {
-        Ok(_) => tracing::info!("stopped: every run had finished"),
-        Err(_) => tracing::warn!(
-            grace_secs = opts.grace.as_secs(),
-            "stopped with a job still running; its work resumes at the next start"
-        ),
-    }
+    let stopped = match drained {
+        Ok(_) => {
+            tracing::info!("stopped: every run had finished");
+            Stopped::Drained
+        }
+        Err(_) => {
+            tracing::warn!(
+                grace_secs = opts.grace.as_secs(),
+                "stopped with a job still running; its work resumes at the next start"
+            );
+            Stopped::RunsCut
+        }
+    };
     if let Some(w) = watchdog {
         w.abort();
     }
-    // A run cut short here resumes at the next start, by whichever daemon.
-    if let Err(e) = shared.ledger.release_leases_of(&shared.id).await {
-        tracing::error!(error = %e, "leases not released; they lapse on their own");
+    // A run cut short resumes at the next start, by whichever daemon: its
+    // leases are kept, not let go under it (its keeper would then say the
+    // lease lost, and alert it, as the process ends).
+    if stopped == Stopped::Drained {
+        if let Err(e) = shared.ledger.release_leases_of(&shared.id).await {
+            tracing::error!(error = %e, "leases not released; they lapse on their own");
+        }
     }
     // One last try to mail what is queued.
     if let (Some(m), Some(smtp)) = (mailer.take(), loaded.config.smtp.as_ref()) {
@@ -997,7 +1020,7 @@ pub async fn daemon(opts: DaemonOptions) -> Result<(), DaemonError> {
             .await;
         }
     }
-    Ok(())
+    Ok(stopped)
 }
 
 /// Pings systemd's watchdog at half its interval, when it asks for one.

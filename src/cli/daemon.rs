@@ -65,9 +65,14 @@ pub fn daemon(cli: &Cli, args: &DaemonArgs) -> anyhow::Result<Outcome> {
     };
     let rt = runtime()?;
     let result = rt.block_on(daemon::daemon(options));
-    // A job still running past the grace period is on a blocking thread:
-    // do not wait for it (its work resumes at the next start).
-    rt.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        // A run still going past the grace period: the process ends now,
+        // as a kill would end it, the runtime left as it is (torn down
+        // around that run, it panicked inside tokio). Its work resumes at
+        // the next start.
+        Ok(daemon::Stopped::RunsCut) => std::mem::forget(rt),
+        _ => rt.shutdown_timeout(Duration::from_secs(1)),
+    }
     result?;
     Ok(Outcome::Done)
 }

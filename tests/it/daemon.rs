@@ -397,6 +397,40 @@ fn a_daemon_killed_mid_job_and_started_again_takes_its_job_back_at_once() {
     );
 }
 
+/// Regression (found by an independent tester): a SIGTERM whose grace ran
+/// out while a file was going up a slow line made the run panic inside
+/// tokio ("being shutdown") as the runtime was torn down around it. The
+/// daemon now exits at once when a run is still going, as a kill would:
+/// no panic, and the next start resumes the work.
+#[test]
+fn sigterm_past_the_grace_during_a_slow_upload_exits_without_a_panic() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.big_export(12, 6000);
+    ws.partner.port = proxy(sshd.port, usize::MAX, Fault::Throttle(150 * 1024));
+    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.job(
+        "submit",
+        "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
+    );
+    let mut d = ws.daemon(&[]);
+    assert!(
+        wait_for(40, || std::fs::read_dir(&ws.partner.outbound_dir)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".part")
+                && e.metadata().is_ok_and(|m| m.len() > 512 * 1024))),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(d.stop(), Some(0), "{}", d.log_text());
+    let log = d.log_text();
+    assert!(log.contains("still running"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    // Its leases were not let go under it: no lease said lost, no alert.
+    assert!(!log.contains("lease lost"), "{log}");
+}
+
 #[test]
 fn sighup_reloads_jobs_and_keeps_the_old_config_when_the_new_one_is_bad() {
     let ws = unreachable_workspace();
