@@ -178,6 +178,40 @@ impl Workspace {
         ws
     }
 
+    /// Puts a proxy with `fault` (after `limit` bytes towards the server)
+    /// between us and the partner's sshd, and writes the config so.
+    /// Returns the partner as reached without it.
+    pub fn behind_proxy(
+        &mut self,
+        sshd: &Sshd,
+        limit: usize,
+        fault: super::proxy::Fault,
+    ) -> Partner {
+        let direct = self.partner.clone();
+        self.partner.port = super::proxy::proxy(sshd.port, limit, fault);
+        self.write_config(&self.partner.clone(), &sshd.user);
+        direct
+    }
+
+    /// Sets the partner's `timeout_secs` (the config written says 10).
+    pub fn set_timeout_secs(&self, secs: u64) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        assert!(text.contains("timeout_secs = 10\n"), "{text}");
+        std::fs::write(
+            &self.config,
+            text.replace("timeout_secs = 10\n", &format!("timeout_secs = {secs}\n")),
+        )
+        .unwrap();
+    }
+
+    /// Adds a job submitting to the partner every two seconds.
+    pub fn submit_job_every_2s(&self) {
+        self.job(
+            "submit",
+            "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
+        );
+    }
+
     pub fn write_config(&self, p: &Partner, user: &str) {
         let text = format!(
             r#"identities = ["{ours}"]

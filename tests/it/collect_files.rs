@@ -2,7 +2,7 @@
 //! them from, and when it may take them off the server.
 
 use crate::common;
-use common::proxy::{proxy, Fault};
+use common::proxy::Fault;
 use common::root;
 use common::sshd::Sshd;
 use common::tools::age_decrypt;
@@ -294,8 +294,7 @@ fn a_download_cut_short_is_said_as_a_lost_connection_and_the_file_stays() {
     let mut ws = Workspace::new(&sshd);
     let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(ws.partner.inbound_dir.join("BIG_001.835"), &big).unwrap();
-    ws.partner.port = proxy(sshd.port, usize::MAX, Fault::CutBack(1024 * 1024));
-    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.behind_proxy(&sshd, usize::MAX, Fault::CutBack(1024 * 1024));
     let out = ws.run(&["collect", "--partner", PARTNER], &[]);
     let said = common::said(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");

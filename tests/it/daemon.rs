@@ -8,7 +8,7 @@
 
 use crate::common;
 
-use common::proxy::{proxy, Fault};
+use common::proxy::Fault;
 use common::smtp::SmtpSink;
 use common::sshd::Sshd;
 use common::tools::{age_decrypt, age_seal, run};
@@ -223,10 +223,7 @@ fn alerts_wait_out_an_smtp_outage_and_all_arrive_once_it_is_back() {
     let ws = unreachable_workspace();
     let mut smtp = SmtpSink::down();
     ws.append_config(&smtp_config(smtp.port));
-    ws.job(
-        "submit",
-        "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
-    );
+    ws.submit_job_every_2s();
     ws.job(
         "digest",
         "kind = \"digest\"\nschedule = \"*/3 * * * * *\"\n",
@@ -271,13 +268,8 @@ fn sigterm_during_an_upload_leaves_the_ledger_whole_and_the_next_start_delivers_
     let sshd = Sshd::start();
     let mut ws = Workspace::new(&sshd);
     ws.big_export(9, 2000);
-    let good = ws.partner.clone();
-    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Stall);
-    ws.write_config(&ws.partner.clone(), &sshd.user);
-    ws.job(
-        "submit",
-        "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
-    );
+    let good = ws.behind_proxy(&sshd, 512 * 1024, Fault::Stall);
+    ws.submit_job_every_2s();
     let mut d = ws.daemon(&[]);
     assert!(
         wait_for(30, || names_in(&ws.partner.outbound_dir)
@@ -336,13 +328,8 @@ fn a_daemon_killed_mid_job_and_started_again_takes_its_job_back_at_once() {
     let sshd = Sshd::start();
     let mut ws = Workspace::new(&sshd);
     ws.big_export(10, 2000);
-    let good = ws.partner.clone();
-    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Stall);
-    ws.write_config(&ws.partner.clone(), &sshd.user);
-    ws.job(
-        "submit",
-        "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
-    );
+    let good = ws.behind_proxy(&sshd, 512 * 1024, Fault::Stall);
+    ws.submit_job_every_2s();
     let mut d = ws.daemon(&[]);
     assert!(
         wait_for(30, || ws.claim_statuses() == [("queued".to_owned(), 2000)]),
@@ -407,12 +394,8 @@ fn sigterm_past_the_grace_during_a_slow_upload_exits_without_a_panic() {
     let sshd = Sshd::start();
     let mut ws = Workspace::new(&sshd);
     ws.big_export(12, 6000);
-    ws.partner.port = proxy(sshd.port, usize::MAX, Fault::Throttle(150 * 1024));
-    ws.write_config(&ws.partner.clone(), &sshd.user);
-    ws.job(
-        "submit",
-        "kind = \"submit-claims\"\nschedule = \"*/2 * * * * *\"\npartner = \"acme\"\n",
-    );
+    ws.behind_proxy(&sshd, usize::MAX, Fault::Throttle(150 * 1024));
+    ws.submit_job_every_2s();
     let mut d = ws.daemon(&[]);
     assert!(
         wait_for(40, || std::fs::read_dir(&ws.partner.outbound_dir)

@@ -8,7 +8,7 @@ use crate::common;
 
 use std::path::Path;
 
-use common::proxy::{proxy, Fault};
+use common::proxy::Fault;
 use common::sshd::{free_port, Sshd};
 use common::tools::age_decrypt;
 use common::workspace::{names_in, Workspace};
@@ -216,9 +216,7 @@ fn a_connection_dropped_mid_upload_is_resumed_whole() {
     let sshd = Sshd::start();
     let mut ws = Workspace::new(&sshd);
     ws.big_export(7, 2000);
-    let good = ws.partner.clone();
-    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Cut);
-    ws.write_config(&ws.partner.clone(), &sshd.user);
+    let good = ws.behind_proxy(&sshd, 512 * 1024, Fault::Cut);
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     // Regression (an independent tester): a partner reached, then cut off
@@ -599,14 +597,8 @@ fn a_session_the_upload_stalled_on_is_not_used_again() {
     let sshd = Sshd::start();
     let mut ws = Workspace::new(&sshd);
     ws.big_export(5, 3000);
-    ws.partner.port = proxy(sshd.port, 256 * 1024, Fault::StallFirst);
-    ws.write_config(&ws.partner.clone(), &sshd.user);
-    let text = std::fs::read_to_string(&ws.config).unwrap();
-    std::fs::write(
-        &ws.config,
-        text.replace("timeout_secs = 10", "timeout_secs = 3"),
-    )
-    .unwrap();
+    ws.behind_proxy(&sshd, 256 * 1024, Fault::StallFirst);
+    ws.set_timeout_secs(3);
     let out = ws.submit(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     assert_eq!(names_in(&ws.partner.outbound_dir), [FINAL]);
@@ -626,14 +618,8 @@ fn an_upload_over_a_slow_line_that_keeps_moving_is_delivered() {
     let sshd = Sshd::start();
     let mut ws = Workspace::new(&sshd);
     ws.big_export(6, 2000);
-    ws.partner.port = proxy(sshd.port, usize::MAX, Fault::Throttle(192 * 1024));
-    ws.write_config(&ws.partner.clone(), &sshd.user);
-    let text = std::fs::read_to_string(&ws.config).unwrap();
-    std::fs::write(
-        &ws.config,
-        text.replace("timeout_secs = 10", "timeout_secs = 2"),
-    )
-    .unwrap();
+    ws.behind_proxy(&sshd, usize::MAX, Fault::Throttle(192 * 1024));
+    ws.set_timeout_secs(2);
     // Read back, too: the reads in flight wait on the slow line alike.
     ws.append_config("verify = \"readback\"\n");
     let out = ws.submit(&[]);
@@ -924,11 +910,10 @@ fn a_file_that_keeps_failing_does_not_block_the_partners_others() {
     let mut ws = Workspace::new(&sshd);
     ws.big_export(21, 6000);
     ws.drop_export(&root().join("examples/clinic-claims.csv"), "clinic.csv");
-    ws.partner.port = proxy(sshd.port, 512 * 1024, Fault::Cut);
     // No retry within the run: the small file, behind the big one, is not
     // tried in the first run, and says so.
     ws.partner.attempts = 1;
-    ws.write_config(&ws.partner.clone(), &sshd.user);
+    ws.behind_proxy(&sshd, 512 * 1024, Fault::Cut);
     let out = ws.submit(&[]);
     assert_ne!(out.status.code(), Some(0), "{}", said(&out));
     let status = String::from_utf8_lossy(&ws.run(&["status"], &[]).stdout).into_owned();

@@ -1082,6 +1082,16 @@ fn big_837(dir: &Path) -> PathBuf {
     out
 }
 
+/// The ids of the claims `read --json` listed, in order.
+fn listed_ids(v: &serde_json::Value) -> Vec<&str> {
+    v["837"]["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect()
+}
+
 /// `read --json` reads on one thread and writes on another: every claim
 /// comes out once, in the file's order, as the library reads them.
 #[test]
@@ -1092,12 +1102,7 @@ fn read_json_gives_every_claim_in_order() {
     let out = edi_courier(&["read", "--json", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = v["837"]["claims"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let ids = listed_ids(&v);
     let want: Vec<&str> = claims.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, want);
     assert_eq!(v["claims"], 2000);
@@ -1188,12 +1193,7 @@ fn read_names_a_claim_cut_short_by_the_next_interchange() {
     let out = edi_courier(&["read", "--json", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = v["837"]["claims"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let ids = listed_ids(&v);
     // 499 whole claims before the cut, then all 2,000 again.
     assert_eq!(ids.len(), 499 + 2000, "{}", v["problems"]);
     assert_eq!(ids.iter().filter(|id| **id == cut_id).count(), 1);
