@@ -8,8 +8,8 @@ use std::io::Read;
 use crate::model::response::{ClaimPayment, EnvelopeRef, Response};
 use crate::model::Claim;
 use crate::x12::{
-    read_ta1, segment_key, Claim837Error, ClaimReader, EnvelopeEvent, EnvelopeReader, ReadError,
-    ResponseError, ResponseReader, Tokenizer, MAX_PROBLEMS,
+    read_ta1, segment_key, Claim837Error, ClaimReader, Closed, Damage, EnvelopeEvent,
+    EnvelopeReader, ReadError, ResponseError, ResponseReader, Step, Tokenizer, MAX_PROBLEMS,
 };
 
 const CLM: u32 = segment_key(b"CLM");
@@ -71,6 +71,17 @@ pub enum Problem {
     /// segment read is not known, so it is not listed as a claim.
     #[error("{}: claim {claim} is cut short (its transaction set has no SE): not listed", cut_at(*segment))]
     CutClaim { claim: String, segment: Option<u64> },
+    /// A claim read to its end that is not whole: one of its segments (or
+    /// of the loops above it) could not be read, or one it needs is not
+    /// there. Listing it would show a claim that lost a line, its
+    /// diagnoses or a party as whole, and one read back and sent again
+    /// would go without them.
+    #[error("claim {claim} (its CLM at segment {clm}) {damage}: not listed")]
+    DamagedClaim {
+        claim: String,
+        clm: u64,
+        damage: Damage,
+    },
     /// The problems found past the first [`MAX_PROBLEMS`], counted only.
     #[error("{count} more problem(s), not listed")]
     NotListed { count: u64 },
@@ -97,11 +108,24 @@ fn cut_at(segment: Option<u64>) -> String {
 /// Says the claim still open in `claims` cut short at `segment` (None: the
 /// end of the file); it is neither listed nor counted.
 fn cut_short(claims: &mut Option<ClaimReader>, summary: &mut FileSummary, segment: Option<u64>) {
-    if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
-        summary.problem(Problem::CutClaim {
-            claim: claim.id,
-            segment,
-        });
+    let claim = match claims.take().and_then(|mut r| r.end_set()) {
+        Some(Closed::Whole(claim)) => claim.id,
+        Some(Closed::Damaged { claim, .. }) => claim,
+        None => return,
+    };
+    summary.problem(Problem::CutClaim { claim, segment });
+}
+
+/// A claim the reader closed: whole, listed and counted; else named.
+fn closed(closed: Closed, summary: &mut FileSummary, on_item: &mut impl FnMut(Item)) {
+    match closed {
+        Closed::Whole(claim) => {
+            summary.claims += 1;
+            on_item(Item::Claim(claim));
+        }
+        Closed::Damaged { claim, clm, damage } => {
+            summary.problem(Problem::DamagedClaim { claim, clm, damage })
+        }
     }
 }
 
@@ -335,13 +359,15 @@ impl<R: Read> ItemReader<R> {
                         summary.claims += 1;
                     }
                     if let Some(reader) = claims.as_mut() {
-                        match reader.segment(&seg) {
-                            Ok(Some(claim)) => {
-                                summary.claims += 1;
-                                on_item(Item::Claim(claim))
-                            }
-                            Ok(None) => {}
-                            Err(e) => summary.problem(e),
+                        let Step {
+                            closed: done,
+                            error,
+                        } = reader.segment(&seg);
+                        if let Some(done) = done {
+                            closed(done, summary, &mut on_item);
+                        }
+                        if let Some(e) = error {
+                            summary.problem(e);
                         }
                     }
                     if let Some(reader) = responses.as_mut() {
@@ -354,9 +380,8 @@ impl<R: Read> ItemReader<R> {
                     }
                 }
                 Ok(EnvelopeEvent::SetEnd) => {
-                    if let Some(claim) = claims.take().and_then(|mut r| r.end_set()) {
-                        summary.claims += 1;
-                        on_item(Item::Claim(claim));
+                    if let Some(done) = claims.take().and_then(|mut r| r.end_set()) {
+                        closed(done, summary, &mut on_item);
                     }
                     if let Some(mut reader) = responses.take() {
                         if let Err(e) = reader.end() {

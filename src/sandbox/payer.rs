@@ -19,8 +19,8 @@ use crate::model::response::{
 use crate::model::{Address, Claim, ClaimKind};
 use crate::x12::read::{EnvelopeEvent, EnvelopeReader, Gs, Isa, ReadError, Tokenizer};
 use crate::x12::{
-    write_277ca, write_999, write_ta1, Answer277, ClaimReader, ControlNumbers, Envelope,
-    WriteError, Writer835,
+    write_277ca, write_999, write_ta1, Answer277, ClaimReader, Closed, ControlNumbers, Damage,
+    Envelope, WriteError, Writer835,
 };
 
 /// How the sandbox adjudicates. Percentages are of claims, chosen by claim
@@ -144,13 +144,19 @@ pub fn read_837(bytes: &[u8]) -> Result<Received, PayerError> {
     let mut clm_positions: Vec<u32> = Vec::new();
     let mut taken = 0usize;
 
-    let mut push = |claim: Box<Claim>, group: &str, set: &str, at: u32| {
-        claims.push(ReceivedClaim {
+    // A whole claim is taken; one that is not is unreadable at its CLM
+    // (one whose own segment could not be read is so already, there).
+    let mut take = |done: Closed, set: &mut ReceivedSet, at: u32| match done {
+        Closed::Whole(claim) => claims.push(ReceivedClaim {
             claim: *claim,
-            group: group.to_owned(),
-            set: set.to_owned(),
+            group: set.group.clone(),
+            set: set.set.clone(),
             position: at,
-        });
+        }),
+        Closed::Damaged { damage, .. } if damage != Damage::Unreadable => {
+            set.unreadable.push((at, damage.to_string()))
+        }
+        Closed::Damaged { .. } => {}
     };
     tok.feed::<ReadError>(bytes, true, |seg| {
         match env.segment(&seg)? {
@@ -185,22 +191,22 @@ pub fn read_837(bytes: &[u8]) -> Result<Received, PayerError> {
                     clm_positions.push(position);
                 }
                 if let Some(r) = reader.as_mut() {
-                    match r.segment(&seg) {
-                        Ok(Some(claim)) => {
-                            let at = clm_positions.get(taken).copied().unwrap_or(position);
-                            taken += 1;
-                            push(claim, &current.group, &current.set, at);
-                        }
-                        Ok(None) => {}
-                        Err(e) => current.unreadable.push((position, e.to_string())),
+                    let step = r.segment(&seg);
+                    if let Some(done) = step.closed {
+                        let at = clm_positions.get(taken).copied().unwrap_or(position);
+                        taken += 1;
+                        take(done, current, at);
+                    }
+                    if let Some(e) = step.error {
+                        current.unreadable.push((position, e.to_string()));
                     }
                 }
             }
             EnvelopeEvent::SetEnd => {
-                if let (Some(mut r), Some(current)) = (reader.take(), sets.last()) {
-                    if let Some(claim) = r.end_set() {
+                if let (Some(mut r), Some(current)) = (reader.take(), sets.last_mut()) {
+                    if let Some(done) = r.end_set() {
                         let at = clm_positions.get(taken).copied().unwrap_or(position);
-                        push(claim, &current.group, &current.set, at);
+                        take(done, current, at);
                     }
                 }
             }

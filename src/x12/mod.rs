@@ -23,7 +23,7 @@ pub use read::{
     segment_key, EnvelopeEvent, EnvelopeReader, ReadError, Segment, Tokenizer, MAX_PROBLEMS,
     MAX_SEGMENT,
 };
-pub use read837::{Claim837Error, ClaimReader};
+pub use read837::{Claim837Error, ClaimReader, Closed, Damage, Step, Wrong};
 pub use read_response::{read_ta1, ResponseError, ResponseReader};
 pub use write835::{check_claim_balance, write_835, Writer835};
 pub use write837::{

@@ -8,8 +8,11 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
+use std::borrow::Cow;
+use std::fmt;
 use std::str::FromStr;
 
+use super::delim::Delimiters;
 use super::read::{Fields, Position, Segment};
 use crate::model::{
     Address, Adjustment, Admission, BillingProvider, Claim, ClaimKind, Drug, EntityType, Facility,
@@ -17,15 +20,104 @@ use crate::model::{
     ServiceLine, Submitter, Subscriber,
 };
 
-/// A value the model cannot take. The value itself is not kept: it may be a
-/// birth date or a member id, and this error ends up in logs.
+/// A value the model cannot take, or a segment that shows the file is
+/// damaged. The value itself is not kept: it may be a birth date or a
+/// member id, and this error ends up in logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at {pos}{}: {element} is not {expected}", claim.as_ref().map(|c| format!(", claim {c}")).unwrap_or_default())]
+#[error("at {pos}{}: {element} {wrong}", claim.as_ref().map(|c| format!(", claim {c}")).unwrap_or_default())]
 pub struct Claim837Error {
     pub pos: Position,
     pub claim: Option<String>,
-    pub element: &'static str,
-    pub expected: &'static str,
+    /// The element (`SV102`), or the segment (`SV1`) for [`Wrong::Repeated`].
+    pub element: Cow<'static, str>,
+    pub wrong: Wrong,
+}
+
+/// What is wrong with an element or a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrong {
+    /// Not the kind of value the guide asks for ("a number", "a CCYYMMDD date").
+    NotA(&'static str),
+    /// Holds a value where the 5010 guides use no element: what a lost
+    /// segment terminator makes of two segments run together.
+    NotUsed,
+    /// Holds a control character: what a terminator replaced by a line
+    /// break, or a file cut and joined, leaves inside a segment.
+    ControlCharacter,
+    /// A second SV1/SV2 in one service line: its LX was lost.
+    Repeated,
+}
+
+impl fmt::Display for Wrong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Wrong::NotA(what) => write!(f, "is not {what}"),
+            Wrong::NotUsed => f.write_str(
+                "holds a value where the 837 guides use none: a segment terminator or a delimiter may be damaged",
+            ),
+            Wrong::ControlCharacter => f.write_str(
+                "holds a control character: a segment terminator may be damaged",
+            ),
+            Wrong::Repeated => {
+                f.write_str("comes twice in one service line: an LX segment may be missing")
+            }
+        }
+    }
+}
+
+/// Why a claim the reader closed is not whole: it is named, never listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Damage {
+    /// One of its own segments could not be read (that error is named too).
+    Unreadable,
+    /// It sits under a billing provider, subscriber or patient loop one of
+    /// whose segments could not be read: the parties it would carry are
+    /// not known whole.
+    Parties,
+    /// A segment the guides require is not there: `line` is the service
+    /// line's number (1-based) when the segment belongs to a line.
+    Missing {
+        segment: &'static str,
+        line: Option<usize>,
+    },
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Damage::Unreadable => f.write_str("holds a segment that could not be read"),
+            Damage::Parties => f.write_str(
+                "sits under a billing provider, subscriber or patient loop that could not be read",
+            ),
+            Damage::Missing {
+                segment,
+                line: None,
+            } => write!(f, "has no {segment} segment"),
+            Damage::Missing {
+                segment,
+                line: Some(n),
+            } => write!(f, "has no {segment} segment in its service line {n}"),
+        }
+    }
+}
+
+/// A claim closed by a segment (or the set's end): whole, or named with
+/// why it is not.
+pub enum Closed {
+    Whole(Box<Claim>),
+    /// `clm` is the segment number of the claim's CLM.
+    Damaged {
+        claim: String,
+        clm: u64,
+        damage: Damage,
+    },
+}
+
+/// What one segment did: the claim it closed, and what was wrong with it.
+#[derive(Default)]
+pub struct Step {
+    pub closed: Option<Closed>,
+    pub error: Option<Claim837Error>,
 }
 
 /// The loop the last NM1 (or HL/CLM/LX) opened: where N3, N4, REF, PRV and
@@ -64,6 +156,17 @@ pub struct ClaimReader {
     parties_taken: bool,
     /// Boxed: a claim is ~2 KB and every segment's result carries an Option of it.
     claim: Option<Box<Claim>>,
+    /// Why the open claim is not whole, once known (the first reason).
+    damage: Option<Damage>,
+    /// The HL level (20 billing provider, 22 subscriber, 23 patient; 0
+    /// before the first HL) of the highest loop a segment of which could
+    /// not be read: every claim under it is [`Damage::Parties`] until an
+    /// HL at that level or above begins new parties.
+    tainted: Option<u8>,
+    /// The level of the last HL.
+    level: u8,
+    /// The segment number of the open claim's CLM.
+    clm: u64,
     ctx: Ctx,
 }
 
@@ -87,6 +190,10 @@ impl ClaimReader {
             patient: None,
             parties_taken: false,
             claim: None,
+            damage: None,
+            tainted: None,
+            level: 0,
+            clm: 0,
             ctx: Ctx::None,
         })
     }
@@ -95,30 +202,73 @@ impl ClaimReader {
         self.kind
     }
 
-    /// The claim still open at SE.
-    pub fn end_set(&mut self) -> Option<Box<Claim>> {
-        self.claim.take()
+    /// The claim still open at SE (or where the set was cut short), judged.
+    pub fn end_set(&mut self) -> Option<Closed> {
+        let claim = self.claim.take()?;
+        let damage = self.judge(&claim);
+        Some(Closed::new(claim, self.clm, damage))
     }
 
-    /// Takes one body segment; returns a claim that this segment closed.
-    pub fn segment(&mut self, seg: &Segment<'_>) -> Result<Option<Box<Claim>>, Claim837Error> {
-        self.take_segment(seg).map_err(|mut e| {
-            // Named here, not per segment: cloning the id each time costs.
-            e.claim = self.claim.as_ref().map(|c| c.id.clone());
-            e
-        })
+    /// Takes one body segment: gives the claim it closed, judged whole or
+    /// not, and what was wrong with the segment. A claim one of whose
+    /// segments was wrong, or under parties one of whose segments was, is
+    /// never given whole.
+    pub fn segment(&mut self, seg: &Segment<'_>) -> Step {
+        let fields = seg.fields();
+        let closing = matches!(fields.id(), b"HL" | b"CLM");
+        // Judged before this segment changes the parties it sat under.
+        let done = if closing { self.claim.take() } else { None };
+        let damage = done.as_ref().and_then(|c| self.judge(c));
+        let clm = self.clm;
+        let damaged = damaged_segment(&fields, seg.delims);
+        let read = self.take_segment(&fields, done.as_deref());
+        let error = match (damaged, read) {
+            (Some(e), _) | (None, Err(e)) => Some(self.blame(e)),
+            (None, Ok(())) => None,
+        };
+        Step {
+            closed: done.map(|c| Closed::new(c, clm, damage)),
+            error,
+        }
     }
 
-    fn take_segment(&mut self, seg: &Segment<'_>) -> Result<Option<Box<Claim>>, Claim837Error> {
-        let seg = &seg.fields();
+    /// Names the error's claim and marks it damaged; outside a claim, marks
+    /// the parties of the current loop damaged.
+    fn blame(&mut self, mut e: Claim837Error) -> Claim837Error {
+        match self.claim.as_ref() {
+            Some(c) => {
+                // Named here, not per segment: cloning the id each time costs.
+                e.claim = Some(c.id.clone());
+                self.damage.get_or_insert(Damage::Unreadable);
+            }
+            None => {
+                self.tainted = Some(self.tainted.map_or(self.level, |t| t.min(self.level)));
+            }
+        }
+        e
+    }
+
+    /// Why `claim` (just closed) is not whole, if it is not.
+    fn judge(&mut self, claim: &Claim) -> Option<Damage> {
+        self.damage
+            .take()
+            .or_else(|| self.tainted.map(|_| Damage::Parties))
+            .or_else(|| missing(claim))
+    }
+
+    /// Reads one segment into the parties or the open claim; `done` is
+    /// the claim this segment (an HL or a CLM) closed.
+    fn take_segment(
+        &mut self,
+        seg: &Fields<'_>,
+        done: Option<&Claim>,
+    ) -> Result<(), Claim837Error> {
         let id = seg.id();
-        let closes = matches!(id, b"HL" | b"CLM");
-        let done = if closes { self.claim.take() } else { None };
-        let err = |element, _found: &str, expected| Claim837Error {
+        let err = |element: &'static str, _found: &str, expected| Claim837Error {
             pos: seg.pos,
             claim: None,
-            element,
-            expected,
+            element: Cow::Borrowed(element),
+            wrong: Wrong::NotA(expected),
         };
         let dec = |n: usize, element| -> Result<Decimal, Claim837Error> {
             Decimal::from_str(seg.text(n)).map_err(|_| err(element, seg.text(n), "a number"))
@@ -156,6 +306,18 @@ impl ClaimReader {
             }
             b"HL" => {
                 self.ctx = Ctx::None;
+                let level = match seg.el(3) {
+                    b"20" => 20,
+                    b"22" => 22,
+                    b"23" => 23,
+                    _ => self.level,
+                };
+                // New parties at the damaged loop's level or above: the
+                // damage is behind.
+                if self.tainted.is_some_and(|t| t > 0 && level <= t) {
+                    self.tainted = None;
+                }
+                self.level = level;
                 match seg.el(3) {
                     b"20" => self.billing = BillingProvider::default(),
                     b"22" => {
@@ -228,13 +390,21 @@ impl ClaimReader {
                 p.relationship = owned(seg, 1);
             }
             b"CLM" => {
-                let total = dec(2, "CLM02")?;
+                // A claim whose CLM cannot be read is still opened: it is
+                // then named (damaged), not lost with what follows it.
+                let (total, unread) = match dec(2, "CLM02") {
+                    Ok(total) => (total, None),
+                    Err(e) => (Decimal::ZERO, Some(e)),
+                };
+                let unread = unread.or_else(|| {
+                    (!matches!(seg.el(9), b"I" | b"Y")).then(|| err("CLM09", "", "I or Y"))
+                });
                 let professional = self.kind == ClaimKind::Professional;
                 let facility = seg.comp(5, 1);
                 // Most files have one claim per subscriber loop: move the
                 // parties into it; a second claim under the same loop copies
                 // them from the claim before.
-                let (subscriber, payer, patient) = match (&done, self.parties_taken) {
+                let (subscriber, payer, patient) = match (done, self.parties_taken) {
                     (Some(prev), true) => (
                         prev.subscriber.clone(),
                         prev.payer.clone(),
@@ -301,12 +471,16 @@ impl ClaimReader {
                     lines: Vec::new(),
                 }));
                 self.ctx = Ctx::Claim;
+                self.clm = seg.pos.segment;
+                if let Some(e) = unread {
+                    return Err(e);
+                }
             }
             b"DTP" => {
                 let qualifier = seg.el(1);
                 let in_line = self.ctx == Ctx::Line;
                 let Some(claim) = self.claim.as_mut() else {
-                    return Ok(done);
+                    return Ok(());
                 };
                 match qualifier {
                     b"472" if in_line => {
@@ -360,12 +534,28 @@ impl ClaimReader {
             }
             b"HI" => {
                 if let Some(claim) = self.claim.as_mut() {
-                    for element in seg.texts() {
+                    for (n, element) in (1..).zip(seg.texts()) {
+                        if element.is_empty() {
+                            continue;
+                        }
                         let mut parts = seg.components_of(element);
                         let (qualifier, code) = (
                             parts.next().unwrap_or_default(),
                             parts.next().unwrap_or_default(),
                         );
+                        // A code list qualifier is one to three capitals:
+                        // anything else is a component separator lost.
+                        if !(1..=3).contains(&qualifier.len())
+                            || !qualifier.bytes().all(|b| b.is_ascii_uppercase())
+                            || code.is_empty()
+                        {
+                            return Err(Claim837Error {
+                                pos: seg.pos,
+                                claim: None,
+                                element: Cow::Owned(format!("HI{n:02}")),
+                                wrong: Wrong::NotA("a code list qualifier with its code"),
+                            });
+                        }
                         match qualifier {
                             "ABK" | "ABF" => claim.diagnoses.push(code.to_owned()),
                             "BK" | "BF" => {
@@ -417,19 +607,39 @@ impl ClaimReader {
             b"SV1" | b"SV2" => {
                 let professional = id == b"SV1";
                 let (proc_el, first) = if professional { (1, 2) } else { (2, 3) };
-                let procedure = procedure(seg, proc_el);
+                let procedure = procedure(seg, proc_el).map_err(|element| {
+                    err(
+                        element,
+                        "",
+                        "a procedure code qualifier (ER, HC, HP, IV or WK) with its code",
+                    )
+                })?;
                 let charge = dec(first, if professional { "SV102" } else { "SV203" })?;
                 let units = opt_dec(first + 2, if professional { "SV104" } else { "SV205" })?;
-                let Some(line) = self.claim.as_mut().and_then(|c| c.lines.last_mut()) else {
-                    return Ok(done);
+                let pointers = if professional {
+                    pointers(seg).ok_or_else(|| err("SV107", "", "diagnosis pointers (1 to 12)"))?
+                } else {
+                    Vec::new()
                 };
+                let Some(line) = self.claim.as_mut().and_then(|c| c.lines.last_mut()) else {
+                    return Ok(());
+                };
+                // A line already read: the LX between two lines was lost.
+                if line.procedure.is_some() || line.revenue_code.is_some() {
+                    return Err(Claim837Error {
+                        pos: seg.pos,
+                        claim: None,
+                        element: Cow::Borrowed(if professional { "SV1" } else { "SV2" }),
+                        wrong: Wrong::Repeated,
+                    });
+                }
                 line.procedure = procedure;
                 line.charge = charge;
                 line.unit_basis = owned(seg, first + 1);
                 line.units = units.unwrap_or(Decimal::ONE);
                 if professional {
                     line.place_of_service = opt(seg, 5);
-                    line.diagnosis_pointers = seg.comps(7).filter_map(|p| p.parse().ok()).collect();
+                    line.diagnosis_pointers = pointers;
                 } else {
                     line.revenue_code = opt(seg, 1);
                 }
@@ -458,7 +668,7 @@ impl ClaimReader {
             }
             _ => {}
         }
-        Ok(done)
+        Ok(())
     }
 
     fn nm1(&mut self, seg: &Fields<'_>) {
@@ -648,20 +858,147 @@ fn opt(seg: &Fields<'_>, n: usize) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn procedure(seg: &Fields<'_>, n: usize) -> Option<Procedure> {
+/// The procedure in composite `n` (SV101 or SV202): None when the element
+/// is empty; Err (naming the element) when its qualifier is not one the
+/// guides list or its code is empty: what a changed component separator
+/// (ISA16) makes of `HC:99213`.
+fn procedure(seg: &Fields<'_>, n: usize) -> Result<Option<Procedure>, &'static str> {
+    if seg.el(n).is_empty() {
+        return Ok(None);
+    }
     let mut parts = seg.comps(n);
-    let qualifier = parts.next().filter(|q| !q.is_empty())?.to_owned();
-    let code = parts.next().unwrap_or_default().to_owned();
+    let qualifier = parts.next().unwrap_or_default();
+    let code = parts.next().unwrap_or_default();
+    if !matches!(qualifier, "ER" | "HC" | "HP" | "IV" | "WK") || code.is_empty() {
+        return Err(if n == 1 { "SV101" } else { "SV202" });
+    }
     let modifiers = parts
         .take(4)
         .filter(|m| !m.is_empty())
         .map(str::to_owned)
         .collect();
-    Some(Procedure {
-        qualifier,
-        code,
+    Ok(Some(Procedure {
+        qualifier: qualifier.to_owned(),
+        code: code.to_owned(),
         modifiers,
+    }))
+}
+
+/// SV107's diagnosis pointers, each 1 to 12; None when one is not.
+fn pointers(seg: &Fields<'_>) -> Option<Vec<u8>> {
+    if seg.el(7).is_empty() {
+        return Some(Vec::new());
+    }
+    seg.comps(7)
+        .map(|p| p.parse::<u8>().ok().filter(|n| (1..=12).contains(n)))
+        .collect()
+}
+
+/// The first segment a claim needs and lacks: its diagnoses (HI), a
+/// service line (LX), each line's service (SV1, or SV2's revenue code) and,
+/// on a professional claim, each line's date (DTP*472).
+fn missing(claim: &Claim) -> Option<Damage> {
+    let professional = claim.kind == ClaimKind::Professional;
+    if claim.diagnoses.is_empty() {
+        return Some(Damage::Missing {
+            segment: "HI",
+            line: None,
+        });
+    }
+    if claim.lines.is_empty() {
+        return Some(Damage::Missing {
+            segment: "LX",
+            line: None,
+        });
+    }
+    claim.lines.iter().zip(1..).find_map(|(line, n)| {
+        let segment = if professional {
+            if line.procedure.is_none() {
+                "SV1"
+            } else if line.service_date.is_none() {
+                "DTP*472"
+            } else {
+                return None;
+            }
+        } else if line.revenue_code.is_none() {
+            "SV2"
+        } else {
+            return None;
+        };
+        Some(Damage::Missing {
+            segment,
+            line: Some(n),
+        })
     })
+}
+
+/// Most elements the 837 guides (005010X222A1, X223A2) use in each segment
+/// the body may hold, from pyx12's maps of them: a value past these is two
+/// segments run together. Only REF is narrowed by its qualifier.
+fn max_used(id: &[u8], first: &[u8]) -> Option<usize> {
+    Some(match id {
+        b"REF" if matches!(first, b"G1" | b"9F" | b"0B" | b"1G" | b"G2" | b"LU") => 4,
+        b"REF" => 2,
+        b"LX" | b"K3" => 1,
+        b"AMT" | b"CUR" | b"LQ" | b"N3" | b"NTE" | b"PS1" | b"QTY" => 2,
+        b"CL1" | b"CR3" | b"DMG" | b"DTP" | b"LIN" | b"MEA" | b"PRV" => 3,
+        b"HL" => 4,
+        b"CTP" | b"FRM" => 5,
+        b"BHT" | b"CN1" | b"OI" | b"PWK" | b"SV5" | b"SVD" => 6,
+        b"N4" | b"CRC" | b"SV2" => 7,
+        b"PER" => 8,
+        b"MOA" | b"NM1" | b"PAT" | b"SBR" => 9,
+        b"CR1" => 10,
+        b"CR2" => 11,
+        b"HI" => 12,
+        b"HCP" | b"SV1" => 15,
+        b"CAS" => 19,
+        b"CLM" => 20,
+        b"MIA" => 24,
+        _ => return None,
+    })
+}
+
+/// What shows a segment damaged whatever it holds: a control character
+/// that is not one of the file's delimiters, or a value past the last
+/// element the guides use.
+fn damaged_segment(seg: &Fields<'_>, delims: Delimiters) -> Option<Claim837Error> {
+    let stray = seg.texts().any(|t| {
+        t.bytes().fold(false, |any, b| {
+            any | (b < 0x20 && b != delims.component && b != delims.repetition)
+        })
+    });
+    let id = seg.id();
+    let name = |n: usize| Cow::Owned(format!("{}{n:02}", String::from_utf8_lossy(id)));
+    if stray {
+        return Some(Claim837Error {
+            pos: seg.pos,
+            claim: None,
+            element: Cow::Owned(String::from_utf8_lossy(id).into_owned()),
+            wrong: Wrong::ControlCharacter,
+        });
+    }
+    let max = max_used(id, seg.el(1))?;
+    let past = (max + 1..=seg.count()).find(|&n| !seg.el(n).is_empty())?;
+    Some(Claim837Error {
+        pos: seg.pos,
+        claim: None,
+        element: name(past),
+        wrong: Wrong::NotUsed,
+    })
+}
+
+impl Closed {
+    fn new(claim: Box<Claim>, clm: u64, damage: Option<Damage>) -> Self {
+        match damage {
+            None => Closed::Whole(claim),
+            Some(damage) => Closed::Damaged {
+                claim: claim.id,
+                clm,
+                damage,
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -680,7 +1017,7 @@ mod tests {
                 match env.segment(&s)? {
                     EnvelopeEvent::SetStart(st) => reader = ClaimReader::for_version(&st.version),
                     EnvelopeEvent::Body { .. } => {
-                        if let Err(e) = reader.as_mut().unwrap().segment(&s) {
+                        if let Some(e) = reader.as_mut().unwrap().segment(&s).error {
                             errors.push(e.to_string());
                         }
                     }
@@ -693,5 +1030,159 @@ mod tests {
             errors,
             ["at segment 7 (byte 229): DMG02 is not a CCYYMMDD date"]
         );
+    }
+
+    /// Two claims under two subscribers; RFM-1001 has two service lines.
+    const TWO: &str = "ISA*00*          *00*          *ZZ*SUBMITTER      *ZZ*RECEIVER       *261120*1000*^*00501*000000001*0*T*:~\
+GS*HC*SUBMITTER*RECEIVER*20261120*1000*1*X*005010X222A1~ST*837*0001*005010X222A1~\
+BHT*0019*00*B1*20261120*1000*CH~NM1*41*2*CLINIC*****46*S1~PER*IC*DESK*TE*5555550100~\
+NM1*40*2*PAYER*****46*R1~HL*1**20*1~NM1*85*2*CLINIC*****XX*1234567893~N3*1 MAIN ST~\
+N4*TOWN*NY*12345~REF*EI*123456789~HL*2*1*22*0~SBR*P*18*******CI~NM1*IL*1*DOE*JANE****MI*M1~\
+DMG*D8*19610101*F~NM1*PR*2*PAYER*****PI*P1~CLM*RFM-1001*185***11:B:1*Y*A*Y*Y~\
+HI*ABK:J020*ABF:R05~LX*1~SV1*HC:94640*35*UN*1***1~DTP*472*D8*20261101~REF*6R*RFM-1001-1~\
+LX*2~SV1*HC:99214:25*150*UN*1***1:2~DTP*472*D8*20261101~REF*6R*RFM-1001-2~\
+HL*3*1*22*0~SBR*P*18*******CI~NM1*IL*1*ROE*RAY****MI*M2~DMG*D8*19700101*M~\
+NM1*PR*2*PAYER*****PI*P1~CLM*RFM-1002*50***11:B:1*Y*A*Y*Y~HI*ABK:J020~LX*1~\
+SV1*HC:99213*50*UN*1***1~DTP*472*D8*20261101~SE*36*0001~GE*1*1~IEA*1*000000001~";
+
+    /// The claims `text` lists and the problems it names.
+    fn listed_and_named(text: &str) -> (Vec<String>, Vec<String>) {
+        let mut listed = Vec::new();
+        let summary = crate::inspect::read_items(text.as_bytes(), |item| {
+            if let crate::inspect::Item::Claim(c) = item {
+                listed.push(c.id.clone());
+            }
+        })
+        .unwrap();
+        assert_eq!(
+            summary.claims as usize,
+            listed.len(),
+            "the count is what is listed"
+        );
+        let mut named: Vec<String> = summary.problems.iter().map(|p| p.to_string()).collect();
+        named.extend(summary.fatal.iter().map(|e| e.to_string()));
+        (listed, named)
+    }
+
+    /// `damaged` read: RFM-1001 is not listed but named as damaged (and,
+    /// unless `only_1001`, RFM-1002 is still listed whole).
+    fn assert_1001_named_not_listed(damaged: &str, why: &str) {
+        let (listed, named) = listed_and_named(damaged);
+        assert!(
+            !listed.contains(&"RFM-1001".to_owned()),
+            "{why}: RFM-1001 listed as whole; problems: {named:#?}"
+        );
+        assert!(
+            named
+                .iter()
+                .any(|p| p.contains("claim RFM-1001 (its CLM at segment")
+                    && p.ends_with("not listed")),
+            "{why}: RFM-1001 not named: {named:#?}"
+        );
+        for p in &named {
+            for phi in ["DOE", "JANE", "M1", "19610101", "J020", "R05"] {
+                assert!(!p.contains(phi), "{why}: {p} quotes a value");
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_file_lists_both_claims_and_names_nothing() {
+        let (listed, named) = listed_and_named(TWO);
+        assert_eq!(listed, ["RFM-1001", "RFM-1002"]);
+        assert!(named.is_empty(), "{named:#?}");
+    }
+
+    // tester19 F3: each damage of a delimiter or a segment once listed
+    // RFM-1001 whole, with a line, its diagnoses or its codes gone.
+    #[test]
+    fn a_claim_a_damaged_delimiter_runs_into_the_next_segment_is_named_not_listed() {
+        let cases = [
+            (
+                "REF*6R*RFM-1001-1~LX*2~",
+                "REF*6R*RFM-1001-1LX*2~",
+                "terminator lost before LX",
+            ),
+            (
+                "REF*6R*RFM-1001-1~LX*2~",
+                "REF*6R*RFM-1001-1\nLX*2~",
+                "terminator made a line break",
+            ),
+            (
+                "REF*6R*RFM-1001-1~LX*2~",
+                "REF*6R*RFM-1001-1~",
+                "LX removed",
+            ),
+            (
+                "SV1*HC:94640*35*UN*1***1~DTP",
+                "SV1*HC:94640*35*UN*1***1DTP",
+                "terminator lost after SV1",
+            ),
+            (
+                "*Y~HI*ABK:J020*ABF:R05~",
+                "*YHI*ABK:J020*ABF:R05~",
+                "terminator lost after CLM",
+            ),
+            (
+                "SV1*HC:99214:25*150*",
+                "SV1*HC:99214:25|150*",
+                "element separator changed",
+            ),
+            (
+                "CLM*RFM-1001*185*",
+                "CLM*RFM-1001*1X5*",
+                "CLM02 not a number",
+            ),
+            ("HI*ABK:J020*ABF:R05~", "", "HI removed"),
+            (
+                "DTP*472*D8*20261101~REF*6R*RFM-1001-1~",
+                "REF*6R*RFM-1001-1~",
+                "line 1's date removed",
+            ),
+        ];
+        for (from, to, why) in cases {
+            assert!(TWO.contains(from), "{why}");
+            let damaged = TWO.replacen(from, to, 1);
+            assert_1001_named_not_listed(&damaged, why);
+            let (listed, _) = listed_and_named(&damaged);
+            assert_eq!(listed, ["RFM-1002"], "{why}: the other claim stays listed");
+        }
+    }
+
+    #[test]
+    fn a_changed_component_separator_lists_no_claim() {
+        // ISA16 ':' → '>': every composite reads as one value.
+        let damaged = TWO.replacen("*T*:~", "*T*>~", 1);
+        let (listed, named) = listed_and_named(&damaged);
+        assert!(listed.is_empty(), "{listed:?} listed; {named:#?}");
+        assert!(
+            named.iter().any(|p| p.contains("claim RFM-1001 (its CLM")),
+            "{named:#?}"
+        );
+        assert!(
+            named.iter().any(|p| p.contains("claim RFM-1002 (its CLM")),
+            "{named:#?}"
+        );
+        assert!(
+            named
+                .iter()
+                .any(|p| p.contains("SV101 is not a procedure code qualifier")),
+            "{named:#?}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_subscriber_loop_names_its_claim_and_spares_the_next_subscriber() {
+        let damaged = TWO.replacen("DMG*D8*19610101*F~", "DMG*D8*19611340*F~", 1);
+        let (listed, named) = listed_and_named(&damaged);
+        assert_eq!(listed, ["RFM-1002"], "{named:#?}");
+        assert!(
+            named.iter().any(|p| p.contains("claim RFM-1001 (its CLM at segment 18) sits under a billing provider, subscriber or patient loop")),
+            "{named:#?}"
+        );
+        // A damaged billing provider loop damages every claim under it.
+        let damaged = TWO.replacen("N4*TOWN*NY*12345~", "N4*TOWN\n*NY*12345~", 1);
+        let (listed, named) = listed_and_named(&damaged);
+        assert!(listed.is_empty(), "{listed:?}: {named:#?}");
     }
 }
