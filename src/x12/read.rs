@@ -71,8 +71,12 @@ pub enum ReadError {
         element: &'static str,
         value: String,
     },
-    #[error("at end of file: {what} is not closed")]
-    Unclosed { what: &'static str },
+    /// `at`: the segment that found it open (None: the end of the file).
+    #[error("{}: {what} is not closed", at.map_or_else(|| "at end of file".to_owned(), |p| format!("at {p}")))]
+    Unclosed {
+        what: &'static str,
+        at: Option<Position>,
+    },
     /// A segment longer than [`MAX_SEGMENT`]: reading stops there, and the
     /// rest of it is never buffered.
     #[error("at {pos}: the segment is longer than {limit} bytes (the longest an X12 5010 implementation guide allows is about 2,100); reading stopped")]
@@ -492,10 +496,17 @@ impl Tokenizer {
                 None if eof => (rest, rest.len()),
                 None => break,
             };
+            // A file cut inside a segment and joined to another interchange:
+            // the cut segment runs into the next ISA, which starts a segment
+            // of its own (else that interchange would be lost inside it).
+            let (raw, used, cut) = match embedded_isa(raw) {
+                Some(i) => (raw.get(..i).unwrap_or_default(), i, true),
+                None => (raw, used, false),
+            };
             // A file may end with filler bytes after the last terminator.
             let raw = trim_end_filler(raw);
             // Filler is never a separator: trimming leaves the bits right.
-            let elements = (raw.len() <= 64).then_some(elements);
+            let elements = (raw.len() <= 64).then_some(elements & bits_below(raw.len()));
             let id_len = match elements {
                 Some(0) => raw.len(),
                 Some(bits) => bits.trailing_zeros() as usize,
@@ -505,6 +516,12 @@ impl Tokenizer {
                     .unwrap_or(raw.len()),
             };
             let id = raw.get(..id_len).unwrap_or_default();
+            if cut && !is_segment_id(id, rest) {
+                // Too little of the cut segment is left to be one: the
+                // interchange it was in is named not closed at the ISA.
+                at += used;
+                continue;
+            }
             if !is_segment_id(id, rest) {
                 // A misread segment may hold patient data.
                 return Err(ReadError::BadSegmentId {
@@ -674,6 +691,28 @@ fn trim_end_filler(mut raw: &[u8]) -> &[u8] {
         }
     }
     raw
+}
+
+/// Offsets of the element separator in an ISA, which is fixed width.
+const ISA_SEPARATORS: [usize; 16] = [
+    3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103,
+];
+
+/// Where a whole ISA (105 bytes before its terminator) begins inside
+/// `raw`, past its first byte: only a segment cut short and followed by
+/// another interchange holds one. Segments that long are rare, so the
+/// search costs nothing on the usual path.
+fn embedded_isa(raw: &[u8]) -> Option<usize> {
+    const ISA_LEN: usize = 105;
+    let last = raw.len().checked_sub(ISA_LEN)?;
+    (1..=last).find(|&i| {
+        let isa = raw.get(i..).unwrap_or_default();
+        isa.starts_with(b"ISA")
+            && isa.get(3).is_some_and(|&sep| {
+                !sep.is_ascii_alphanumeric()
+                    && ISA_SEPARATORS.iter().all(|&p| isa.get(p) == Some(&sep))
+            })
+    })
 }
 
 /// Reads the delimiters of the ISA at the start of `rest`: the element
@@ -872,6 +911,7 @@ impl EnvelopeReader {
                 if self.interchange.is_some() {
                     self.problem(ReadError::Unclosed {
                         what: "the previous interchange (no IEA before this ISA)",
+                        at: Some(pos),
                     });
                     self.group = None;
                     self.set = None;
@@ -924,6 +964,7 @@ impl EnvelopeReader {
                 if self.group.is_some() {
                     self.problem(ReadError::Unclosed {
                         what: "the previous functional group (no GE before this GS)",
+                        at: Some(pos),
                     });
                 }
                 let gs = Gs {
@@ -959,6 +1000,7 @@ impl EnvelopeReader {
                 if self.set.is_some() {
                     self.problem(ReadError::Unclosed {
                         what: "the previous transaction set (no SE before this ST)",
+                        at: Some(pos),
                     });
                 }
                 let st = St {
@@ -1002,6 +1044,7 @@ impl EnvelopeReader {
                 if self.set.take().is_some() {
                     self.problem(ReadError::Unclosed {
                         what: "a transaction set (no SE before GE)",
+                        at: Some(pos),
                     });
                 }
                 self.check_count(pos, "GE01", f.text(1), group.sets);
@@ -1016,6 +1059,7 @@ impl EnvelopeReader {
                 if self.group.take().is_some() {
                     self.problem(ReadError::Unclosed {
                         what: "a functional group (no GE before IEA)",
+                        at: Some(pos),
                     });
                 }
                 self.check_count(pos, "IEA01", f.text(1), ic.groups);
@@ -1048,16 +1092,19 @@ impl EnvelopeReader {
         if self.set.take().is_some() {
             self.problem(ReadError::Unclosed {
                 what: "a transaction set (no SE)",
+                at: None,
             });
         }
         if self.group.take().is_some() {
             self.problem(ReadError::Unclosed {
                 what: "a functional group (no GE)",
+                at: None,
             });
         }
         if self.interchange.take().is_some() {
             self.problem(ReadError::Unclosed {
                 what: "an interchange (no IEA)",
+                at: None,
             });
         }
     }

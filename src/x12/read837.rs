@@ -1185,4 +1185,28 @@ SV1*HC:99213*50*UN*1***1~DTP*472*D8*20261101~SE*36*0001~GE*1*1~IEA*1*000000001~"
         let (listed, named) = listed_and_named(&damaged);
         assert!(listed.is_empty(), "{listed:?}: {named:#?}");
     }
+
+    // tester19 F4: a first interchange cut inside a segment swallowed the
+    // second's ISA, and the second's whole claims were neither listed nor
+    // named.
+    #[test]
+    fn an_interchange_joined_to_one_cut_inside_a_segment_is_read_whole() {
+        let second = TWO
+            .replace("RFM-10", "RFM-20")
+            .replace("000000001", "000000007")
+            .replace("*1*X*", "*7*X*")
+            .replace("GE*1*1~", "GE*1*7~");
+        let (listed, named) = listed_and_named(&second);
+        assert_eq!(listed, ["RFM-2001", "RFM-2002"], "{named:#?}");
+        for cut in 106..TWO.len() {
+            for join in ["\n", "\r\n", ""] {
+                let file = format!("{}{join}{second}", &TWO[..cut]);
+                let (listed, named) = listed_and_named(&file);
+                assert!(
+                    listed.ends_with(&["RFM-2001".to_owned(), "RFM-2002".to_owned()]),
+                    "cut at {cut}, joined by {join:?}: {listed:?} {named:#?}"
+                );
+            }
+        }
+    }
 }
