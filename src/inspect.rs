@@ -107,13 +107,24 @@ fn cut_at(segment: Option<u64>) -> String {
 
 /// Says the claim still open in `claims` cut short at `segment` (None: the
 /// end of the file); it is neither listed nor counted.
-fn cut_short(claims: &mut Option<ClaimReader>, summary: &mut FileSummary, segment: Option<u64>) {
+fn cut_short(
+    claims: &mut Option<ClaimReader>,
+    responses: &mut Option<ResponseReader>,
+    summary: &mut FileSummary,
+    segment: Option<u64>,
+) {
     let claim = match claims.take().and_then(|mut r| r.end_set()) {
-        Some(Closed::Whole(claim)) => claim.id,
-        Some(Closed::Damaged { claim, .. }) => claim,
-        None => return,
+        Some(Closed::Whole(claim)) => Some(claim.id),
+        Some(Closed::Damaged { claim, .. }) => Some(claim),
+        None => None,
     };
-    summary.problem(Problem::CutClaim { claim, segment });
+    // An 835 claim whose CLP was read: its payment may lack lines.
+    let payment = responses
+        .take()
+        .and_then(|r| r.open_claim().map(str::to_owned));
+    for claim in claim.into_iter().chain(payment) {
+        summary.problem(Problem::CutClaim { claim, segment });
+    }
 }
 
 /// A claim the reader closed: whole, listed and counted; else named.
@@ -309,7 +320,7 @@ impl<R: Read> ItemReader<R> {
         let result = self.tok.feed::<ReadError>(data, eof, |seg| {
             match env.segment(&seg) {
                 Ok(EnvelopeEvent::Interchange(isa)) => {
-                    cut_short(claims, summary, Some(seg.pos.segment));
+                    cut_short(claims, responses, summary, Some(seg.pos.segment));
                     *at = EnvelopeRef {
                         sender: isa.sender_id,
                         receiver: isa.receiver_id,
@@ -324,7 +335,7 @@ impl<R: Read> ItemReader<R> {
                     at.group_receiver = gs.receiver;
                 }
                 Ok(EnvelopeEvent::SetStart(st)) => {
-                    cut_short(claims, summary, Some(seg.pos.segment));
+                    cut_short(claims, responses, summary, Some(seg.pos.segment));
                     at.set = st.control.clone();
                     *summary.sets.entry(st.set_id.clone()).or_default() += 1;
                     let version = if st.version.is_empty() {
@@ -353,9 +364,12 @@ impl<R: Read> ItemReader<R> {
                         .flatten();
                 }
                 Ok(EnvelopeEvent::Body { .. }) => {
-                    // An 837's claims are counted as they are listed (whole);
-                    // a set no reader here reads, by its CLM segments.
-                    if seg.key() == CLP || (seg.key() == CLM && claims.is_none()) {
+                    // An 837's claims are counted as they are listed (whole),
+                    // an 835's as they are handed out; a set no reader here
+                    // reads, by its CLM (or CLP) segments.
+                    if (seg.key() == CLM && claims.is_none())
+                        || (seg.key() == CLP && responses.is_none())
+                    {
                         summary.claims += 1;
                     }
                     if let Some(reader) = claims.as_mut() {
@@ -375,6 +389,7 @@ impl<R: Read> ItemReader<R> {
                             summary.problem(e);
                         }
                         if let Some(claim) = reader.take_claim() {
+                            summary.claims += 1;
                             on_item(Item::Payment(claim));
                         }
                     }
@@ -388,9 +403,15 @@ impl<R: Read> ItemReader<R> {
                             summary.problem(e);
                         }
                         if let Some(claim) = reader.take_claim() {
+                            summary.claims += 1;
                             on_item(Item::Payment(claim));
                         }
-                        on_item(Item::Response(Box::new(reader.finish())));
+                        let response = reader.finish();
+                        // Read whole (not streamed), its claims come here.
+                        if let Response::Remittance(remit) = &response {
+                            summary.claims += remit.claims.len() as u64;
+                        }
+                        on_item(Item::Response(Box::new(response)));
                     }
                 }
                 Ok(EnvelopeEvent::Ta1) => {
@@ -413,7 +434,7 @@ impl<R: Read> ItemReader<R> {
             }
             Err(e) => {
                 // Reading stops here: a claim still open is cut short.
-                cut_short(claims, summary, Some(self.tok.segments_read()));
+                cut_short(claims, responses, summary, Some(self.tok.segments_read()));
                 summary.fatal = Some(e);
                 self.done = true;
                 return Ok(false);
@@ -422,7 +443,7 @@ impl<R: Read> ItemReader<R> {
         if eof {
             // A claim still open at the end of the file is cut short: said,
             // not listed (nothing shows it as whole).
-            cut_short(claims, summary, None);
+            cut_short(claims, responses, summary, None);
             env.finish();
             self.done = true;
         }
@@ -444,5 +465,73 @@ impl<R: Read> ItemReader<R> {
             self.summary.problems.push(Problem::NotListed { count });
         }
         (self.summary, self.input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    // tester19: a cut 835 counted the CLP it was cut in as a claim, and
+    // named it nowhere.
+    #[test]
+    fn an_835_cut_at_any_byte_counts_what_it_hands_out_and_names_the_cut_claim() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/x12/835/tr3-multiple-claims-single-check.edi"
+        );
+        let whole = std::fs::read(path).unwrap();
+        let text = String::from_utf8_lossy(&whole);
+        let clps: Vec<usize> = text.match_indices("CLP*").map(|(i, _)| i).collect();
+        assert!(clps.len() > 1, "the sample has several claims");
+        for cut in 0..whole.len() {
+            let bytes = &whole[..cut];
+            for streaming in [false, true] {
+                let mut handed = 0u64;
+                let on_item = |item| match item {
+                    Item::Payment(_) => handed += 1,
+                    Item::Response(r) => {
+                        if let Response::Remittance(r) = *r {
+                            handed += r.claims.len() as u64;
+                        }
+                    }
+                    Item::Claim(_) => {}
+                };
+                let summary = if streaming {
+                    read_items_streaming(bytes, on_item)
+                } else {
+                    read_items(bytes, on_item)
+                }
+                .unwrap();
+                assert_eq!(
+                    summary.claims, handed,
+                    "cut at {cut}: the count is what is handed out"
+                );
+                // Cut inside a claim (its CLP whole, the next CLP or the SE
+                // not reached): that claim is named.
+                let inside = clps.iter().any(|&at| {
+                    let clp_end = text[at..]
+                        .find('~')
+                        .map(|e| at + e + 1)
+                        .unwrap_or(usize::MAX);
+                    // The next segment that closes it: CLP, LX, PLB or SE.
+                    let next = ["~CLP*", "~LX*", "~PLB*", "~SE*"]
+                        .iter()
+                        .filter_map(|s| text[at + 1..].find(s))
+                        .min()
+                        .map(|n| at + 1 + n + 1)
+                        .unwrap_or(usize::MAX);
+                    clp_end <= cut && cut <= next
+                });
+                let named = summary
+                    .problems
+                    .iter()
+                    .any(|p| matches!(p, Problem::CutClaim { .. }));
+                if inside && summary.fatal.is_none() {
+                    assert!(named, "cut at {cut}: {:#?}", summary.problems);
+                }
+            }
+        }
     }
 }

@@ -478,6 +478,15 @@ impl ResponseReader {
         }
     }
 
+    /// The 835 claim still open (its CLP read, not closed yet): what a file
+    /// cut short leaves unfinished.
+    pub fn open_claim(&self) -> Option<&str> {
+        match self {
+            ResponseReader::Remit(s) => s.claim.as_ref().map(|c| c.claim_id.as_str()),
+            _ => None,
+        }
+    }
+
     /// Closes the claim still open at SE (streaming: take it before
     /// finishing). An error: that claim is incomplete (a 277CA claim status
     /// that names no claim), and so is the set.
