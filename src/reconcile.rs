@@ -88,6 +88,11 @@ pub struct Acked {
     pub version: Option<String>,
     /// AK902: how many sets the group held (our GE01).
     pub sets_included: u32,
+    /// The interchange the 999 came in, as we wrote ours (its ISA08 was our
+    /// ISA06): a group is answered only by the partner it was sent to, as
+    /// a TA1, a 277CA and an 835 are (tester: a 999 from another sender's
+    /// ISA with our GS02/GS03 rejected every claim of the group).
+    pub interchange: Pair,
 }
 
 /// One set a 999 lists (AK2): what it says the set is.
@@ -277,6 +282,7 @@ fn ack_999(a: &crate::model::response::Ack999) -> Vec<Verdict> {
         functional_id: a.functional_id.trim().to_owned(),
         version: given(&a.version),
         sets_included: a.sets_included,
+        interchange: isa_pair(&a.envelope),
     };
     let listed = |s: &crate::model::response::SetAck| Listed {
         set: number(&s.set),
@@ -440,6 +446,8 @@ mod tests {
             envelope: EnvelopeRef {
                 group_sender: "PAYER".into(),
                 group_receiver: "US".into(),
+                sender: "PAYER-ISA".into(),
+                receiver: "US-ISA".into(),
                 ..EnvelopeRef::default()
             },
             functional_id: "HC".into(),
@@ -464,6 +472,10 @@ mod tests {
             functional_id: "HC".into(),
             version: Some("005010X222A1".into()),
             sets_included: 0,
+            interchange: Pair {
+                sender: "US-ISA".into(),
+                receiver: "PAYER-ISA".into(),
+            },
         };
         // AK203 not given: the set's version is not checked.
         let listed = Listed {

@@ -1844,7 +1844,7 @@ const SENT_SET_ID: &str = "837";
 
 /// The claims of a group (or of a set of it, or the one at a position in
 /// that set) of ours that a 999 acknowledges: by GS06 (and ST02) with our
-/// GS02/GS03, and only when the group is what AK101/AK103 say (our GS01,
+/// GS02/GS03 in an interchange of our ISA06/ISA08, and only when the group is what AK101/AK103 say (our GS01,
 /// GS08) and the set what AK201/AK203 say (ST01, ST03).
 struct Acknowledged {
     sql: String,
@@ -1861,13 +1861,17 @@ impl Acknowledged {
     fn group(control: i64, ours: &crate::reconcile::Pair, acked: &Acked) -> Acknowledged {
         let mut q = Acknowledged {
             sql: "SELECT c.id FROM claims c JOIN transaction_sets t ON t.id = c.set_id \
-                  JOIN groups g ON g.id = t.group_id WHERE c.partner = $1 \
-                  AND g.sender = $2 AND g.receiver = $3 AND g.functional_id = $4"
+                  JOIN groups g ON g.id = t.group_id \
+                  JOIN interchanges i ON i.id = g.interchange_id WHERE c.partner = $1 \
+                  AND g.sender = $2 AND g.receiver = $3 AND g.functional_id = $4 \
+                  AND i.sender = $5 AND i.receiver = $6"
                 .to_owned(),
             params: vec![
                 Param::Text(ours.sender.clone()),
                 Param::Text(ours.receiver.clone()),
                 Param::Text(acked.functional_id.clone()),
+                Param::Text(acked.interchange.sender.clone()),
+                Param::Text(acked.interchange.receiver.clone()),
             ],
         };
         if let Some(v) = &acked.version {

@@ -1563,6 +1563,44 @@ fn a_999_that_acknowledges_something_else_under_our_numbers_is_not_applied() {
     assert_eq!(s.statuses(), [("rejected_999".to_owned(), 5)], "{said}");
 }
 
+// tester (L4): a 999 in another sender's interchange, naming our group by
+// our GS02/GS03, rejected every claim of the group; a TA1, a 277CA and an
+// 835 from that ISA were already kept as not ours.
+#[test]
+fn a_999_from_another_senders_interchange_is_not_applied() {
+    let sshd = Sshd::start();
+    let s = submit(&sshd, "999-isa");
+    let body = segs(&[
+        "AK1*HC*1*005010X222A1",
+        "AK2*837*0001*005010X222A1",
+        "IK5*R*5",
+        "AK9*R*1*1*0",
+    ]);
+    let stranger = format!(
+        "{}{}IEA*1*{:09}~",
+        isa(97, "OTHERPAYER"),
+        group("FA", "005010X231A1", 97, "SANDBOXPAYER", &[("999", body)]),
+        97
+    );
+    s.drop("stranger.999", &stranger);
+    let (_, said) = s.collect();
+    assert_eq!(
+        s.statuses(),
+        [("sent".to_owned(), 5)],
+        "not applied: {said}"
+    );
+    let json = s.status_json();
+    assert_eq!(
+        json["unmatched_responses"].as_array().unwrap().len(),
+        1,
+        "listed: {json}"
+    );
+    // The same 999 in our partner's interchange is applied.
+    s.drop("ours.999", &ack_999(98, Some("R"), "R"));
+    let (_, said) = s.collect();
+    assert_eq!(s.statuses(), [("rejected_999".to_owned(), 5)], "{said}");
+}
+
 /// What `status --json` lists as answers that reached no claim: (what
 /// they name, why).
 fn unmatched_answers(s: &Sent) -> Vec<(String, String)> {
