@@ -164,7 +164,10 @@ fn as_text<S: serde::Serializer>(e: &Option<ReadError>, s: S) -> Result<S::Ok, S
 /// The set types and versions some reader here understands.
 fn is_read(set_id: &str, version: &str) -> bool {
     match set_id {
-        "837" | "835" | "999" => true,
+        // An 837 of a version no claim reader here knows (a damaged
+        // ST03) is named, not read as if it held no claim.
+        "837" => version.contains("X222") || version.contains("X223"),
+        "835" | "999" => true,
         // A 277 is read only as a claim acknowledgment (005010X214).
         "277" => version.starts_with("005010X214"),
         _ => false,
@@ -532,6 +535,53 @@ mod tests {
                     assert!(named, "cut at {cut}: {:#?}", summary.problems);
                 }
             }
+        }
+    }
+
+    // tester20 F17: `HL*4*3*PT` with its first `*` lost was skipped, and
+    // the claim status under it moved to the claims of the loop before.
+    #[test]
+    fn a_response_segment_with_a_lost_separator_is_a_problem_not_skipped() {
+        // A lost `*` that leaves a longer id stops the reading (a fatal
+        // problem); one that leaves an id of three characters is named.
+        let cases = [
+            (
+                "277ca/emedny-277ca-rejected.edi",
+                "HL*4*3*PT",
+                "HL4*3*PT",
+                true,
+            ),
+            (
+                "835/tr3-multiple-claims-single-check.edi",
+                "~LX*2~",
+                "~LX2~",
+                true,
+            ),
+            (
+                "835/tr3-multiple-claims-single-check.edi",
+                "~CLP*",
+                "~CLP",
+                false,
+            ),
+            ("999/emedny-999-rejected.edi", "~IK5*", "~IK5", false),
+        ];
+        for (file, from, to, named) in cases {
+            let path = format!("{}/tests/fixtures/x12/{file}", env!("CARGO_MANIFEST_DIR"));
+            let whole = std::fs::read_to_string(path).unwrap();
+            let clean = read_items(whole.as_bytes(), |_| {}).unwrap();
+            assert!(clean.is_valid(), "{file}: {:#?}", clean.problems);
+            assert!(whole.contains(from), "{file}: {from}");
+            let damaged = whole.replacen(from, to, 1);
+            let summary = read_items(damaged.as_bytes(), |_| {}).unwrap();
+            assert!(!summary.is_valid(), "{file} with {to} reads as whole");
+            assert!(
+                !named
+                    || summary.problems.iter().any(|p| p
+                        .to_string()
+                        .contains("its segment id is not one its transaction set's guide uses")),
+                "{file} with {to}: {:#?}",
+                summary.problems
+            );
         }
     }
 }

@@ -140,6 +140,38 @@ impl<'a> Segment<'a> {
     }
 }
 
+/// Entries in a table indexed by [`id_slot`].
+pub(crate) const ID_SLOTS: usize = 26 * 36 * 37;
+
+/// A segment id's slot in a table of [`ID_SLOTS`] entries (one load per
+/// segment, no search): its first byte a capital,
+/// its second a capital or digit, its third one of those or none. Ids of
+/// another shape have no slot.
+pub(crate) const fn id_slot(key: u32) -> Option<usize> {
+    const fn place(b: u8) -> Option<usize> {
+        match b {
+            b'A'..=b'Z' => Some((b - b'A') as usize),
+            b'0'..=b'9' => Some(26 + (b - b'0') as usize),
+            _ => None,
+        }
+    }
+    let (a, b, c) = ((key >> 16) as u8, (key >> 8) as u8, key as u8);
+    let Some(a) = place(a) else { return None };
+    if a >= 26 {
+        return None;
+    }
+    let Some(b) = place(b) else { return None };
+    let c = if c == 0 {
+        36
+    } else {
+        match place(c) {
+            Some(c) => c,
+            None => return None,
+        }
+    };
+    Some((a * 36 + b) * 37 + c)
+}
+
 /// A segment id of two or three bytes as one number, for `match`: `CLP`
 /// is `0x434C50`, `GS` is `0x475300`. Anything else (no id is longer, and
 /// the tokenizer refuses other lengths) is 0, which no id maps to.
@@ -216,6 +248,11 @@ impl<'a> Fields<'a> {
 
     pub fn el(&self, n: usize) -> &'a [u8] {
         self.text(n).as_bytes()
+    }
+
+    /// The whole segment as text (its id, separators and elements).
+    pub fn as_str(&self) -> &'a str {
+        self.text
     }
 
     /// Number of elements after the id (at most the 32 kept).

@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::delim::Delimiters;
-use super::read::{Fields, Position, Segment};
+use super::read::{id_slot, segment_key, Fields, Position, Segment, ID_SLOTS};
 use crate::model::{
     Address, Adjustment, Admission, BillingProvider, Claim, ClaimKind, Drug, EntityType, Facility,
     Gender, IcdVersion, OtherPayer, Patient, Payer, Procedure, Provider, Receiver, Responsibility,
@@ -46,6 +46,10 @@ pub enum Wrong {
     ControlCharacter,
     /// A second SV1/SV2 in one service line: its LX was lost.
     Repeated,
+    /// A segment id the 837 guides do not use (`HL3`: a lost separator).
+    Unknown,
+    /// A segment out of its place: the text says where it came.
+    Misplaced(&'static str),
 }
 
 impl fmt::Display for Wrong {
@@ -61,6 +65,10 @@ impl fmt::Display for Wrong {
             Wrong::Repeated => {
                 f.write_str("comes twice in one service line: an LX segment may be missing")
             }
+            Wrong::Unknown => f.write_str(
+                "is not a segment the 837 guides use: a delimiter may be damaged or lost",
+            ),
+            Wrong::Misplaced(text) => f.write_str(text),
         }
     }
 }
@@ -80,6 +88,11 @@ pub enum Damage {
         segment: &'static str,
         line: Option<usize>,
     },
+    /// A service line points at a diagnosis the claim does not have.
+    Pointer { line: usize },
+    /// A party's part the guides require is empty: its segment (or the
+    /// element) was lost.
+    Party { what: &'static str },
 }
 
 impl fmt::Display for Damage {
@@ -97,6 +110,11 @@ impl fmt::Display for Damage {
                 segment,
                 line: Some(n),
             } => write!(f, "has no {segment} segment in its service line {n}"),
+            Damage::Party { what } => write!(f, "lacks {what}"),
+            Damage::Pointer { line } => write!(
+                f,
+                "has a service line ({line}) pointing at a diagnosis it does not have"
+            ),
         }
     }
 }
@@ -233,17 +251,22 @@ impl ClaimReader {
     }
 
     /// Names the error's claim and marks it damaged; outside a claim, marks
-    /// the parties of the current loop damaged.
+    /// the parties of the current loop damaged. A segment whose very shape
+    /// is wrong (an unknown id, values past its last element, a control
+    /// character) may have swallowed an HL: the parties are marked damaged
+    /// too, so a claim that follows under them is not given as whole.
     fn blame(&mut self, mut e: Claim837Error) -> Claim837Error {
-        match self.claim.as_ref() {
-            Some(c) => {
-                // Named here, not per segment: cloning the id each time costs.
-                e.claim = Some(c.id.clone());
-                self.damage.get_or_insert(Damage::Unreadable);
-            }
-            None => {
-                self.tainted = Some(self.tainted.map_or(self.level, |t| t.min(self.level)));
-            }
+        let shape = matches!(
+            e.wrong,
+            Wrong::Unknown | Wrong::NotUsed | Wrong::ControlCharacter
+        );
+        if let Some(c) = self.claim.as_ref() {
+            // Named here, not per segment: cloning the id each time costs.
+            e.claim = Some(c.id.clone());
+            self.damage.get_or_insert(Damage::Unreadable);
+        }
+        if self.claim.is_none() || shape {
+            self.tainted = Some(self.tainted.map_or(self.level, |t| t.min(self.level)));
         }
         e
     }
@@ -264,6 +287,18 @@ impl ClaimReader {
         done: Option<&Claim>,
     ) -> Result<(), Claim837Error> {
         let id = seg.id();
+        // A claim's own segment with no claim open: its CLM was lost, and
+        // with it the claim (named here, as its id is not known).
+        if self.claim.is_none() && in_claim_only(seg.key()) {
+            return Err(Claim837Error {
+                pos: seg.pos,
+                claim: None,
+                element: Cow::Owned(String::from_utf8_lossy(id).into_owned()),
+                wrong: Wrong::Misplaced(
+                    "comes outside a claim (no CLM before it in its loop): a CLM segment may be missing",
+                ),
+            });
+        }
         let err = |element: &'static str, _found: &str, expected| Claim837Error {
             pos: seg.pos,
             claim: None,
@@ -556,6 +591,26 @@ impl ClaimReader {
                                 wrong: Wrong::NotA("a code list qualifier with its code"),
                             });
                         }
+                        // The principal diagnosis comes first, once: a
+                        // second, or another before it, is a lost or
+                        // repeated segment that would change which is
+                        // principal.
+                        let principal = matches!(qualifier, "ABK" | "BK");
+                        let secondary = matches!(qualifier, "ABF" | "BF");
+                        if (principal && !claim.diagnoses.is_empty())
+                            || (secondary && claim.diagnoses.is_empty())
+                        {
+                            return Err(Claim837Error {
+                                pos: seg.pos,
+                                claim: None,
+                                element: Cow::Owned(format!("HI{n:02}")),
+                                wrong: Wrong::Misplaced(if principal {
+                                    "is a second principal diagnosis (ABK/BK)"
+                                } else {
+                                    "comes before the principal diagnosis (ABK/BK)"
+                                }),
+                            });
+                        }
                         match qualifier {
                             "ABK" | "ABF" => claim.diagnoses.push(code.to_owned()),
                             "BK" | "BF" => {
@@ -622,7 +677,14 @@ impl ClaimReader {
                     Vec::new()
                 };
                 let Some(line) = self.claim.as_mut().and_then(|c| c.lines.last_mut()) else {
-                    return Ok(());
+                    return Err(Claim837Error {
+                        pos: seg.pos,
+                        claim: None,
+                        element: Cow::Borrowed(if professional { "SV1" } else { "SV2" }),
+                        wrong: Wrong::Misplaced(
+                            "comes before any LX in its claim: an LX segment may be missing",
+                        ),
+                    });
                 };
                 // A line already read: the LX between two lines was lost.
                 if line.procedure.is_some() || line.revenue_code.is_some() {
@@ -899,6 +961,9 @@ fn pointers(seg: &Fields<'_>) -> Option<Vec<u8>> {
 /// on a professional claim, each line's date (DTP*472).
 fn missing(claim: &Claim) -> Option<Damage> {
     let professional = claim.kind == ClaimKind::Professional;
+    if let Some(what) = party_missing(claim) {
+        return Some(Damage::Party { what });
+    }
     if claim.diagnoses.is_empty() {
         return Some(Damage::Missing {
             segment: "HI",
@@ -917,6 +982,14 @@ fn missing(claim: &Claim) -> Option<Damage> {
                 "SV1"
             } else if line.service_date.is_none() {
                 "DTP*472"
+            } else if line.diagnosis_pointers.is_empty() {
+                "SV107 (diagnosis pointers)"
+            } else if line
+                .diagnosis_pointers
+                .iter()
+                .any(|&p| usize::from(p) > claim.diagnoses.len())
+            {
+                return Some(Damage::Pointer { line: n });
             } else {
                 return None;
             }
@@ -932,58 +1005,228 @@ fn missing(claim: &Claim) -> Option<Damage> {
     })
 }
 
+/// The first part of a claim's parties the guides require and the claim
+/// lacks: what a lost or damaged NM1, N3, N4, REF, SBR, PAT or DMG leaves.
+fn party_missing(claim: &Claim) -> Option<&'static str> {
+    let b = &claim.billing_provider;
+    let blank = |a: &crate::model::Address| {
+        a.line1.is_empty() || a.city.is_empty() || a.state.is_empty() || a.zip.is_empty()
+    };
+    let s = &claim.subscriber;
+    Some(if b.name.is_empty() || b.npi.is_empty() {
+        "the billing provider's name or NPI (NM1*85)"
+    } else if blank(&b.address) {
+        "the billing provider's address (N3, N4)"
+    } else if b.tax_id.is_empty() {
+        "the billing provider's tax id (REF*EI or REF*SY)"
+    } else if s.last_name.is_empty() || s.member_id.is_empty() {
+        "the subscriber's name or member id (NM1*IL)"
+    } else if s.claim_filing.is_empty() {
+        "the subscriber's claim filing code (SBR09)"
+    } else if claim.payer.name.is_empty() || claim.payer.id.is_empty() {
+        "the payer's name or id (NM1*PR)"
+    } else if claim.patient.is_none() && s.birth_date.is_none() {
+        "the birth date of the subscriber, who is the patient (DMG)"
+    } else if let Some(p) = &claim.patient {
+        if p.relationship.is_empty() {
+            "the patient's relationship (PAT)"
+        } else if p.last_name.is_empty() {
+            "the patient's name (NM1*QC)"
+        } else if p.birth_date.is_none() {
+            "the patient's birth date (DMG)"
+        } else {
+            return None;
+        }
+    } else {
+        return None;
+    })
+}
+
 /// Most elements the 837 guides (005010X222A1, X223A2) use in each segment
 /// the body may hold, from pyx12's maps of them: a value past these is two
-/// segments run together. Only REF is narrowed by its qualifier.
-fn max_used(id: &[u8], first: &[u8]) -> Option<usize> {
-    Some(match id {
-        b"REF" if matches!(first, b"G1" | b"9F" | b"0B" | b"1G" | b"G2" | b"LU") => 4,
-        b"REF" => 2,
-        b"LX" | b"K3" => 1,
-        b"AMT" | b"CUR" | b"LQ" | b"N3" | b"NTE" | b"PS1" | b"QTY" => 2,
-        b"CL1" | b"CR3" | b"DMG" | b"DTP" | b"LIN" | b"MEA" | b"PRV" => 3,
-        b"HL" => 4,
-        b"CTP" | b"FRM" => 5,
-        b"BHT" | b"CN1" | b"OI" | b"PWK" | b"SV5" | b"SVD" => 6,
-        b"N4" | b"CRC" | b"SV2" => 7,
-        b"PER" => 8,
-        b"MOA" | b"NM1" | b"PAT" | b"SBR" => 9,
-        b"CR1" => 10,
-        b"CR2" => 11,
-        b"HI" => 12,
-        b"HCP" | b"SV1" => 15,
-        b"CAS" => 19,
-        b"CLM" => 20,
-        b"MIA" => 24,
-        _ => return None,
-    })
+/// segments run together. REF is narrowed by its qualifier below.
+const MAX_USED: [(&[u8], u8); 42] = [
+    (b"REF", 2),
+    (b"LX", 1),
+    (b"K3", 1),
+    (b"AMT", 2),
+    (b"CUR", 2),
+    (b"LQ", 2),
+    (b"N3", 2),
+    (b"NTE", 2),
+    (b"PS1", 2),
+    (b"QTY", 2),
+    (b"CL1", 3),
+    (b"CR3", 3),
+    (b"DMG", 3),
+    (b"DTP", 3),
+    (b"LIN", 3),
+    (b"MEA", 3),
+    (b"PRV", 3),
+    (b"HL", 4),
+    (b"CTP", 5),
+    (b"FRM", 5),
+    (b"BHT", 6),
+    (b"CN1", 6),
+    (b"OI", 6),
+    (b"PWK", 6),
+    (b"SV5", 6),
+    (b"SVD", 6),
+    (b"N4", 7),
+    (b"CRC", 7),
+    (b"SV2", 7),
+    (b"PER", 8),
+    (b"MOA", 9),
+    (b"NM1", 9),
+    (b"PAT", 9),
+    (b"SBR", 9),
+    (b"CR1", 10),
+    (b"CR2", 11),
+    (b"HI", 12),
+    (b"HCP", 15),
+    (b"SV1", 15),
+    (b"CAS", 19),
+    (b"CLM", 20),
+    (b"MIA", 24),
+];
+
+/// [`MAX_USED`] by [`id_slot`]: one load per segment, no search (0: an id
+/// the guides do not use). 34,632 bytes, of which a reader touches the few
+/// slots of the ids it meets.
+static MAX_USED_BY_ID: [u8; ID_SLOTS] = {
+    let mut table = [0u8; ID_SLOTS];
+    let mut i = 0;
+    while i < MAX_USED.len() {
+        let (id, max) = MAX_USED[i];
+        if let Some(slot) = id_slot(segment_key(id)) {
+            table[slot] = max;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// The most elements the guides use in a segment with this key and first
+/// element; None for an id they do not use.
+fn max_used(key: u32, first: &[u8]) -> Option<usize> {
+    const REF: u32 = segment_key(b"REF");
+    let max = id_slot(key).and_then(|slot| MAX_USED_BY_ID.get(slot).copied())?;
+    match max {
+        0 => None,
+        _ if key == REF && matches!(first, b"G1" | b"9F" | b"0B" | b"1G" | b"G2" | b"LU") => {
+            Some(4)
+        }
+        _ => Some(usize::from(max)),
+    }
+}
+
+/// Whether a segment with this key belongs only inside a claim (the 2300
+/// loop and the loops below it).
+fn in_claim_only(key: u32) -> bool {
+    const IDS: [&[u8]; 29] = [
+        b"AMT", b"CAS", b"CL1", b"CN1", b"CR1", b"CR2", b"CR3", b"CRC", b"CTP", b"DTP", b"FRM",
+        b"HCP", b"HI", b"K3", b"LIN", b"LQ", b"LX", b"MEA", b"MIA", b"MOA", b"NTE", b"OI", b"PS1",
+        b"PWK", b"QTY", b"SV1", b"SV2", b"SV5", b"SVD",
+    ];
+    const KEYS: [u32; IDS.len()] = {
+        let mut keys = [0; IDS.len()];
+        let mut i = 0;
+        while i < IDS.len() {
+            keys[i] = segment_key(IDS[i]);
+            i += 1;
+        }
+        keys
+    };
+    KEYS.contains(&key)
+}
+
+/// Whether `text` holds a control character (below 0x20, or DEL) other
+/// than `allowed` ones (the file's own element, component and repetition
+/// separators, which may be control characters). A segment has none but
+/// when damaged: the exact look is taken only when the quick one finds one.
+fn stray_control(text: &[u8], allowed: [u8; 3]) -> bool {
+    let control = |b: u8| b < 0x20 || b == 0x7f;
+    maybe_control(text) && text.iter().any(|&b| control(b) && !allowed.contains(&b))
+}
+
+/// Whether `text` may hold a control character: sixteen bytes at a time
+/// with SSE2 (every x86-64 CPU has it), the last sixteen overlapping the
+/// ones before; a shorter text is padded with spaces. No loop whose length
+/// depends on the text but the count of sixteens (a segment's average is
+/// under thirty bytes).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn maybe_control(text: &[u8]) -> bool {
+    use safe_arch::{bitor_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i};
+    use safe_arch::{cmp_eq_mask_i8_m128i, load_unaligned_m128i, min_u8_m128i};
+    let low = set_splat_i8_m128i(0x1f);
+    let del = set_splat_i8_m128i(0x7f);
+    // A byte is at most 0x1F when the unsigned minimum with 0x1F is itself.
+    let hits = |v: m128i| {
+        move_mask_i8_m128i(bitor_m128i(
+            cmp_eq_mask_i8_m128i(min_u8_m128i(v, low), v),
+            cmp_eq_mask_i8_m128i(v, del),
+        )) != 0
+    };
+    let load = |chunk: &[u8]| load_unaligned_m128i(chunk.try_into().unwrap_or(&[b' '; 16]));
+    if text.len() < 16 {
+        let mut padded = [b' '; 16];
+        if let Some(head) = padded.get_mut(..text.len()) {
+            head.copy_from_slice(text);
+        }
+        return hits(load(&padded));
+    }
+    let mut any = false;
+    for chunk in text.chunks_exact(16) {
+        any |= hits(load(chunk));
+    }
+    let last = text.get(text.len() - 16..).unwrap_or_default();
+    any || hits(load(last))
+}
+
+/// [`maybe_control`] without SSE2: a byte loop.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+fn maybe_control(text: &[u8]) -> bool {
+    text.iter().any(|&b| b < 0x20 || b == 0x7f)
 }
 
 /// What shows a segment damaged whatever it holds: a control character
 /// that is not one of the file's delimiters, or a value past the last
 /// element the guides use.
 fn damaged_segment(seg: &Fields<'_>, delims: Delimiters) -> Option<Claim837Error> {
-    let stray = seg.texts().any(|t| {
-        t.bytes().fold(false, |any, b| {
-            any | (b < 0x20 && b != delims.component && b != delims.repetition)
-        })
-    });
-    let id = seg.id();
-    let name = |n: usize| Cow::Owned(format!("{}{n:02}", String::from_utf8_lossy(id)));
-    if stray {
+    let id = || String::from_utf8_lossy(seg.id()).into_owned();
+    if stray_control(
+        seg.as_str().as_bytes(),
+        [delims.element, delims.component, delims.repetition],
+    ) {
         return Some(Claim837Error {
             pos: seg.pos,
             claim: None,
-            element: Cow::Owned(String::from_utf8_lossy(id).into_owned()),
+            element: Cow::Owned(id()),
             wrong: Wrong::ControlCharacter,
         });
     }
-    let max = max_used(id, seg.el(1))?;
+    let Some(max) = max_used(seg.key(), seg.el(1)) else {
+        // A segment that is not UTF-8 reads as U+FFFD, with no id.
+        let utf8 = seg.as_str() != "\u{fffd}";
+        return Some(Claim837Error {
+            pos: seg.pos,
+            claim: None,
+            element: Cow::Owned(if utf8 { id() } else { "the segment".to_owned() }),
+            wrong: if utf8 {
+                Wrong::Unknown
+            } else {
+                Wrong::NotA("text this reader can read (UTF-8)")
+            },
+        });
+    };
+    if seg.count() <= max {
+        return None;
+    }
     let past = (max + 1..=seg.count()).find(|&n| !seg.el(n).is_empty())?;
     Some(Claim837Error {
         pos: seg.pos,
         claim: None,
-        element: name(past),
+        element: Cow::Owned(format!("{}{past:02}", id())),
         wrong: Wrong::NotUsed,
     })
 }
@@ -1207,6 +1450,215 @@ SV1*HC:99213*50*UN*1***1~DTP*472*D8*20261101~SE*36*0001~GE*1*1~IEA*1*000000001~"
                     "cut at {cut}, joined by {join:?}: {listed:?} {named:#?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_stray_control_byte_is_found_as_a_byte_loop_finds_it() {
+        let naive = |t: &[u8], allowed: [u8; 3]| {
+            t.iter()
+                .any(|&b| (b < 0x20 || b == 0x7f) && !allowed.contains(&b))
+        };
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match next() % 10 {
+                    0 => (next() % 0x20) as u8,
+                    1 => 0x80 | (next() % 0x80) as u8,
+                    2 => 0x1d,
+                    3 => 0x7f,
+                    _ => 0x20 + (next() % 0x5f) as u8,
+                })
+                .collect();
+            for allowed in [[b'*', b':', b'^'], [0x1d, 0x1f, 0x1e]] {
+                assert_eq!(
+                    stray_control(&bytes, allowed),
+                    naive(&bytes, allowed),
+                    "{bytes:?} {allowed:?}"
+                );
+            }
+        }
+    }
+
+    // tester20: each of these listed a claim changed (another patient's
+    // subscriber, a line gone, diagnoses moved) or dropped one unnamed.
+    #[test]
+    fn a_lost_segment_or_separator_that_moves_data_between_loops_is_named() {
+        let cases = [
+            (
+                "HL*3*1*22*0~",
+                "HL3*1*22*0~",
+                "RFM-1002",
+                "HL3 is not a segment the 837 guides use",
+            ),
+            (
+                "LX*1~SV1*HC:94640",
+                "SV1*HC:94640",
+                "RFM-1001",
+                "SV1 comes before any LX",
+            ),
+            (
+                "LX*1~SV1*HC:94640",
+                "LX1~SV1*HC:94640",
+                "RFM-1001",
+                "LX1 is not a segment",
+            ),
+            (
+                "HI*ABK:J020*ABF:R05~",
+                "HI*ABF:R05~",
+                "RFM-1001",
+                "comes before the principal diagnosis",
+            ),
+            (
+                "HI*ABK:J020*ABF:R05~",
+                "HI*ABK:J020*ABF:R05~HI*ABK:J020~",
+                "RFM-1001",
+                "a second principal",
+            ),
+            (
+                "UN*1***1:2~",
+                "UN*1***1:5~",
+                "RFM-1001",
+                "pointing at a diagnosis it does not have",
+            ),
+            (
+                "UN*1***1:2~",
+                "UN*1~",
+                "RFM-1001",
+                "has no SV107 (diagnosis pointers)",
+            ),
+            (
+                "N3*1 MAIN ST~",
+                "N3*1 MAIN\u{7f}ST~",
+                "RFM-1001",
+                "N3 holds a control character",
+            ),
+        ];
+        for (from, to, claim, said) in cases {
+            assert!(TWO.contains(from), "{said}");
+            let damaged = TWO.replacen(from, to, 1);
+            let (listed, named) = listed_and_named(&damaged);
+            assert!(
+                !listed.contains(&claim.to_owned()),
+                "{said}: {claim} listed: {named:#?}"
+            );
+            assert!(
+                named
+                    .iter()
+                    .any(|p| p.contains(&format!("claim {claim} (its CLM"))),
+                "{said}: {claim} not named: {named:#?}"
+            );
+            assert!(named.iter().any(|p| p.contains(said)), "{said}: {named:#?}");
+        }
+    }
+
+    #[test]
+    fn a_lost_clm_names_the_segments_it_leaves_outside_a_claim() {
+        let damaged = TWO.replacen("CLM*RFM-1002*50***11:B:1*Y*A*Y*Y~", "", 1);
+        let (listed, named) = listed_and_named(&damaged);
+        assert_eq!(listed, ["RFM-1001"], "{named:#?}");
+        assert!(
+            named
+                .iter()
+                .any(|p| p.contains("HI comes outside a claim (no CLM before it")),
+            "{named:#?}"
+        );
+    }
+
+    // tester20 F7: `read` said claims: 2 with no problem and exit 0.
+    #[test]
+    fn an_837_of_a_version_no_reader_knows_is_named() {
+        let damaged = TWO.replacen("ST*837*0001*005010X222A1", "ST*837*0001*005010X22A1", 1);
+        let mut listed = 0;
+        let summary = crate::inspect::read_items(damaged.as_bytes(), |item| {
+            listed += usize::from(matches!(item, crate::inspect::Item::Claim(_)));
+        })
+        .unwrap();
+        assert_eq!(listed, 0);
+        assert!(
+            summary.problems.iter().any(|p| p
+                .to_string()
+                .contains("837 transaction sets of version 005010X22A1 are not read here")),
+            "{:#?}",
+            summary.problems
+        );
+    }
+
+    #[test]
+    fn the_element_table_gives_each_id_its_maximum_and_others_none() {
+        for (id, max) in MAX_USED {
+            let want = usize::from(max);
+            assert_eq!(max_used(segment_key(id), b"XX"), Some(want), "{id:?}");
+        }
+        assert_eq!(max_used(segment_key(b"REF"), b"G1"), Some(4));
+        assert_eq!(max_used(segment_key(b"REF"), b"6R"), Some(2));
+        // Every other id of every shape the tokenizer lets through.
+        let bytes: Vec<u8> = (b'A'..=b'Z').chain(b'0'..=b'9').collect();
+        for &a in &bytes {
+            for &b in &bytes {
+                for c in bytes.iter().map(|&c| Some(c)).chain([None]) {
+                    let id: Vec<u8> = [a, b].into_iter().chain(c).collect();
+                    let listed = MAX_USED.iter().any(|(i, _)| *i == id.as_slice());
+                    assert_eq!(
+                        max_used(segment_key(&id), b"").is_some(),
+                        listed,
+                        "{}",
+                        String::from_utf8_lossy(&id)
+                    );
+                }
+            }
+        }
+    }
+
+    // tester20 F3: loops above the claim with a required segment lost.
+    #[test]
+    fn a_claim_whose_parties_lost_a_required_segment_is_named() {
+        let cases = [
+            ("N4*TOWN*NY*12345~", "", "the billing provider's address"),
+            ("REF*EI*123456789~", "", "the billing provider's tax id"),
+            (
+                "NM1*85*2*CLINIC*****XX*1234567893~",
+                "",
+                "the billing provider's name or NPI",
+            ),
+            (
+                "SBR*P*18*******CI~NM1*IL*1*DOE",
+                "SBR*P*18*******CI~NM1*XX*1*DOE",
+                "the subscriber's name or member id",
+            ),
+            (
+                "SBR*P*18*******CI~NM1*IL*1*DOE",
+                "NM1*IL*1*DOE",
+                "the subscriber's claim filing code",
+            ),
+            ("DMG*D8*19610101*F~", "", "the birth date of the subscriber"),
+            (
+                "NM1*PR*2*PAYER*****PI*P1~CLM*RFM-1001",
+                "CLM*RFM-1001",
+                "the payer's name or id",
+            ),
+        ];
+        for (from, to, said) in cases {
+            assert!(TWO.contains(from), "{said}");
+            let damaged = TWO.replacen(from, to, 1);
+            let (listed, named) = listed_and_named(&damaged);
+            assert!(
+                !listed.contains(&"RFM-1001".to_owned()),
+                "{said}: listed: {named:#?}"
+            );
+            assert!(
+                named
+                    .iter()
+                    .any(|p| p.contains("claim RFM-1001 (its CLM") && p.contains(said)),
+                "{said}: {named:#?}"
+            );
         }
     }
 }

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 use std::str::FromStr;
 
-use super::read::{segment_key, Fields, Position, Segment};
+use super::read::{id_slot, segment_key, Fields, Position, Segment, ID_SLOTS};
 use super::read837::ccyymmdd;
 use crate::model::response::{
     category, Ack999, Adjustment835, ClaimPayment, ClaimStatus, ElementError, EnvelopeRef,
@@ -416,6 +416,65 @@ pub struct RemitState {
     dates: LastDate,
 }
 
+/// Bits of [`SEGMENTS_BY_ID`]: the sets whose guides use a segment id.
+const IN_999: u8 = 1;
+const IN_277: u8 = 2;
+const IN_835: u8 = 4;
+
+/// The body segments of each set's guide (005010X231A1, X214, X221A1;
+/// pyx12's maps of them).
+const SEGMENTS: [(&[u8], u8); 35] = [
+    (b"AK1", IN_999),
+    (b"AK2", IN_999),
+    (b"AK9", IN_999),
+    (b"CTX", IN_999),
+    (b"IK3", IN_999),
+    (b"IK4", IN_999),
+    (b"IK5", IN_999),
+    (b"TA1", IN_999 | IN_277 | IN_835),
+    (b"AMT", IN_277 | IN_835),
+    (b"BHT", IN_277),
+    (b"DTP", IN_277),
+    (b"HL", IN_277),
+    (b"NM1", IN_277 | IN_835),
+    (b"QTY", IN_277 | IN_835),
+    (b"REF", IN_277 | IN_835),
+    (b"STC", IN_277),
+    (b"SVC", IN_277 | IN_835),
+    (b"TRN", IN_277 | IN_835),
+    (b"BPR", IN_835),
+    (b"CAS", IN_835),
+    (b"CLP", IN_835),
+    (b"CUR", IN_835),
+    (b"DTM", IN_835),
+    (b"LQ", IN_835),
+    (b"LX", IN_835),
+    (b"MIA", IN_835),
+    (b"MOA", IN_835),
+    (b"N1", IN_835),
+    (b"N3", IN_835),
+    (b"N4", IN_835),
+    (b"PER", IN_835),
+    (b"PLB", IN_835),
+    (b"RDM", IN_835),
+    (b"TS2", IN_835),
+    (b"TS3", IN_835),
+];
+
+/// [`SEGMENTS`] by [`id_slot`]: one load per segment.
+static SEGMENTS_BY_ID: [u8; ID_SLOTS] = {
+    let mut table = [0u8; ID_SLOTS];
+    let mut i = 0;
+    while i < SEGMENTS.len() {
+        let (id, sets) = SEGMENTS[i];
+        if let Some(slot) = id_slot(segment_key(id)) {
+            table[slot] = sets;
+        }
+        i += 1;
+    }
+    table
+};
+
 impl ResponseReader {
     /// A reader for a transaction set of type `set_id` (999, 277, 835);
     /// None for others.
@@ -446,11 +505,29 @@ impl ResponseReader {
         })
     }
 
-    /// Takes one body segment (between ST and SE).
+    /// Takes one body segment (between ST and SE). A segment id the set's
+    /// guide does not use is an error: a lost separator (`HL4*3*PT`, a
+    /// lost `*` after HL) would otherwise be skipped, and what follows it
+    /// taken into the loop before (a rejection moved to other claims).
     pub fn segment(&mut self, seg: &Segment<'_>) -> Result<()> {
         // Split in place (see `Segment::unsplit`).
         let mut f = seg.unsplit();
         f.split();
+        let set = match self {
+            ResponseReader::Ack(_) => IN_999,
+            ResponseReader::Status(_) => IN_277,
+            ResponseReader::Remit(_) => IN_835,
+        };
+        let known = id_slot(f.key())
+            .and_then(|slot| SEGMENTS_BY_ID.get(slot))
+            .is_some_and(|sets| sets & set != 0);
+        if !known {
+            return Err(bad(
+                &f,
+                "its segment id",
+                "one its transaction set's guide uses (a delimiter may be lost or damaged)",
+            ));
+        }
         match self {
             ResponseReader::Ack(s) => s.segment(&f),
             ResponseReader::Status(s) => s.segment(&f),
