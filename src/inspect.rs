@@ -584,4 +584,29 @@ mod tests {
             );
         }
     }
+
+    // tester20 F16: a lost separator in a CLP shifted the payer's claim
+    // number into CLP06, and the file was applied; SVC01's qualifier and
+    // code run together read as a code.
+    #[test]
+    fn an_835_whose_codes_a_lost_separator_shifted_is_a_problem() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/x12/835/tr3-multiple-claims-single-check.edi"
+        );
+        let whole = std::fs::read_to_string(path).unwrap();
+        for (from, to, said) in [
+            ("**12*119932404007801", "**12119932404007801", "CLP06 is not a claim filing indicator code"),
+            ("SVC*AD:D0120*", "SVC*ADD0120*", "SVC01 is not a product or service id qualifier"),
+        ] {
+            assert!(whole.contains(from), "{from}");
+            let damaged = whole.replacen(from, to, 1);
+            let summary = read_items(damaged.as_bytes(), |_| {}).unwrap();
+            assert!(
+                summary.problems.iter().any(|p| p.to_string().contains(said)),
+                "{to}: {:#?}",
+                summary.problems
+            );
+        }
+    }
 }

@@ -877,6 +877,15 @@ fn set_procedure(f: &Fields<'_>, slot: &mut InlineText) {
     }
 }
 
+/// CLP06: claim filing indicator codes (code list 1032, as X221A1 lists them).
+const CLP06: &[&str] = &[
+    "12", "13", "14", "15", "16", "17", "AM", "CH", "DS", "HM", "LM", "MA", "MB", "MC", "OF", "TV",
+    "VA", "WC", "ZZ",
+];
+
+/// SVC01-1: product or service id qualifiers (X221A1).
+const SVC01_QUALIFIERS: &[&str] = &["AD", "ER", "HC", "HP", "IV", "N4", "N6", "NU", "UI", "WK"];
+
 /// The elements of a CAS segment's six amounts and quantities, for errors.
 const CAS_AMOUNTS: [&str; 6] = ["CAS03", "CAS06", "CAS09", "CAS12", "CAS15", "CAS18"];
 const CAS_QUANTITIES: [&str; 6] = ["CAS04", "CAS07", "CAS10", "CAS13", "CAS16", "CAS19"];
@@ -1008,6 +1017,19 @@ impl RemitState {
                 };
                 self.line_open = false;
                 self.ctx = RemitCtx::Line;
+                // A qualifier and its code: `HC36415` is a component
+                // separator lost.
+                let mut svc01 = f.comps(1);
+                let qualifier = svc01.next().unwrap_or_default();
+                if !SVC01_QUALIFIERS.contains(&qualifier)
+                    || svc01.next().unwrap_or_default().is_empty()
+                {
+                    return Err(bad(
+                        f,
+                        "SVC01",
+                        "a product or service id qualifier (AD, ER, HC, HP, IV, N4, N6, NU, UI, WK) with its code",
+                    ));
+                }
                 let charge = money(f, 2, "SVC02")?;
                 let paid = money(f, 3, "SVC03")?;
                 let units = opt_quantity(f, 5, "SVC05")?;
@@ -1099,6 +1121,9 @@ impl RemitState {
             return Err(bad(f, "CLP01", "a claim id"));
         }
         let status = code_in(f, 2, "CLP02", CLP02, "a claim status code")?;
+        // Required, from a short list: a lost separator shifts the payer's
+        // claim number (CLP07, which 277CAs are matched by) into its place.
+        code_in(f, 6, "CLP06", CLP06, "a claim filing indicator code (1032)")?;
         let charge = money(f, 3, "CLP03")?;
         let paid = money(f, 4, "CLP04")?;
         let patient_responsibility = opt_money(f, 5, "CLP05")?;
