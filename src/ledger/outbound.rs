@@ -791,8 +791,8 @@ impl Ledger {
         // Each chunk's statement (its text and values) is made on this
         // thread while SQLite's worker (or the server) runs the one before:
         // made in turn, the worker waited for each (about 5 % of recording
-        // 100k claims, NOTES-submit7.md). The same statements, in the same
-        // order.
+        // 100k claims: BENCHMARKS.md, h-submit7). The same statements, in
+        // the same order.
         let mut rows = claims.rows().peekable();
         let mut next_chunk = || {
             rows.peek()?;
