@@ -596,14 +596,25 @@ mod tests {
         );
         let whole = std::fs::read_to_string(path).unwrap();
         for (from, to, said) in [
-            ("**12*119932404007801", "**12119932404007801", "CLP06 is not a claim filing indicator code"),
-            ("SVC*AD:D0120*", "SVC*ADD0120*", "SVC01 is not a product or service id qualifier"),
+            (
+                "**12*119932404007801",
+                "**12119932404007801",
+                "CLP06 is not a claim filing indicator code",
+            ),
+            (
+                "SVC*AD:D0120*",
+                "SVC*ADD0120*",
+                "SVC01 is not a product or service id qualifier",
+            ),
         ] {
             assert!(whole.contains(from), "{from}");
             let damaged = whole.replacen(from, to, 1);
             let summary = read_items(damaged.as_bytes(), |_| {}).unwrap();
             assert!(
-                summary.problems.iter().any(|p| p.to_string().contains(said)),
+                summary
+                    .problems
+                    .iter()
+                    .any(|p| p.to_string().contains(said)),
                 "{to}: {:#?}",
                 summary.problems
             );

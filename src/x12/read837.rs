@@ -93,6 +93,8 @@ pub enum Damage {
     /// A party's part the guides require is empty: its segment (or the
     /// element) was lost.
     Party { what: &'static str },
+    /// Its total charge (CLM02) is not the sum of its lines' (SV102/SV203).
+    Unbalanced,
 }
 
 impl fmt::Display for Damage {
@@ -111,6 +113,9 @@ impl fmt::Display for Damage {
                 line: Some(n),
             } => write!(f, "has no {segment} segment in its service line {n}"),
             Damage::Party { what } => write!(f, "lacks {what}"),
+            Damage::Unbalanced => {
+                f.write_str("has a total charge (CLM02) that is not the sum of its lines' charges")
+            }
             Damage::Pointer { line } => write!(
                 f,
                 "has a service line ({line}) pointing at a diagnosis it does not have"
@@ -326,7 +331,31 @@ impl ClaimReader {
             }
         };
         match id {
-            b"NM1" => self.nm1(seg),
+            b"NM1" => {
+                // A party named twice in its loop: the HL between was lost
+                // (else the second would silently replace the first).
+                let again = match (seg.el(1), self.claim.is_some()) {
+                    (b"85", false) => !self.billing.name.is_empty(),
+                    (b"IL", false) => !self.subscriber.last_name.is_empty(),
+                    (b"PR", false) => !self.payer.name.is_empty(),
+                    (b"QC", false) => self
+                        .patient
+                        .as_ref()
+                        .is_some_and(|p| !p.last_name.is_empty()),
+                    _ => false,
+                };
+                if again {
+                    return Err(Claim837Error {
+                        pos: seg.pos,
+                        claim: None,
+                        element: Cow::Borrowed("NM1"),
+                        wrong: Wrong::Misplaced(
+                            "names a party its loop already named: an HL segment may be missing",
+                        ),
+                    });
+                }
+                self.nm1(seg);
+            }
             b"N3" | b"N4" => {
                 if let Some(addr) = self.address_slot() {
                     if id == b"N3" {
@@ -521,6 +550,15 @@ impl ClaimReader {
                     b"472" if in_line => {
                         let (from, to) = range("DTP03")?;
                         if let Some(line) = claim.lines.last_mut() {
+                            // A second date in one line: its LX was lost.
+                            if line.service_date.is_some() {
+                                return Err(Claim837Error {
+                                    pos: seg.pos,
+                                    claim: None,
+                                    element: Cow::Borrowed("DTP*472"),
+                                    wrong: Wrong::Repeated,
+                                });
+                            }
                             line.service_date = Some(from);
                             line.service_date_end = (to != from).then_some(to);
                         }
@@ -975,6 +1013,11 @@ fn missing(claim: &Claim) -> Option<Damage> {
             segment: "LX",
             line: None,
         });
+    }
+    // The guides have CLM02 balance to the lines' charges: a line lost (or
+    // one run into another) shows here.
+    if claim.lines.iter().map(|l| l.charge).sum::<Decimal>() != claim.total_charge {
+        return Some(Damage::Unbalanced);
     }
     claim.lines.iter().zip(1..).find_map(|(line, n)| {
         let segment = if professional {
@@ -1659,6 +1702,39 @@ SV1*HC:99213*50*UN*1***1~DTP*472*D8*20261101~SE*36*0001~GE*1*1~IEA*1*000000001~"
                     .any(|p| p.contains("claim RFM-1001 (its CLM") && p.contains(said)),
                 "{said}: {named:#?}"
             );
+        }
+    }
+
+    // tester20 F15: a second date, a second subscriber, a total that is not
+    // its lines' sum: each silently replaced or hid something.
+    #[test]
+    fn a_repeated_party_or_date_and_an_unbalanced_total_are_named() {
+        let cases = [
+            (
+                "DTP*472*D8*20261101~REF*6R*RFM-1001-1~",
+                "DTP*472*D8*20261101~DTP*472*D8*20261102~REF*6R*RFM-1001-1~",
+                "DTP*472 comes twice",
+            ),
+            (
+                "NM1*IL*1*DOE*JANE****MI*M1~",
+                "NM1*IL*1*DOE*JANE****MI*M1~NM1*IL*1*ROE*RAY****MI*M2~",
+                "names a party its loop already named",
+            ),
+            (
+                "CLM*RFM-1001*185*",
+                "CLM*RFM-1001*999*",
+                "not the sum of its lines' charges",
+            ),
+        ];
+        for (from, to, said) in cases {
+            assert!(TWO.contains(from), "{said}");
+            let damaged = TWO.replacen(from, to, 1);
+            let (listed, named) = listed_and_named(&damaged);
+            assert!(
+                !listed.contains(&"RFM-1001".to_owned()),
+                "{said}: listed: {named:#?}"
+            );
+            assert!(named.iter().any(|p| p.contains(said)), "{said}: {named:#?}");
         }
     }
 }
