@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::map::json::{first_in, loose_amount, Look};
 use crate::map::{
     read_canonical, Handover, InputMap, MapError, Mapped, Opened, PaymentMap, ReadAhead, Recycle,
-    Seen, Source,
+    Seen, Source, Stages,
 };
 use crate::model::response::Remittance;
 use crate::model::{Claim, ClaimKind, Receiver, Submitter};
@@ -340,7 +340,11 @@ impl Pipeline<'_> {
     /// Opens one input: CSV through the map, or canonical JSON; with where
     /// to hand back each claim once done with it (to be freed on the thread
     /// that read it).
-    fn open(&self, path: &Path) -> Result<(Opened<Claims>, Recycle<Mapped>), MapError> {
+    fn open(
+        &self,
+        path: &Path,
+        stages: Stages,
+    ) -> Result<(Opened<Claims>, Recycle<Mapped>), MapError> {
         let json = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
@@ -360,17 +364,22 @@ impl Pipeline<'_> {
             (false, Some(map)) => {
                 let claims = map.open_csv(path)?;
                 let csv_header = Some(claims.header());
-                // Three stages on threads of their own, so two cores share
-                // the work: rows are read and their values typed on one,
-                // built into the model and scrubbed on the next, written
-                // here; each claim written is handed back to the first
-                // thread, which allocated most of it, to be freed there.
-                // Without threads, all here.
-                let (claims, recycle): (Claims, _) = match claims
-                    .read_ahead()
-                    .and_then(|(ahead, recycle)| Ok((self.scrub_ahead(ahead, path)?, recycle)))
-                {
-                    Ok((ahead, recycle)) => (Box::new(ahead), recycle),
+                // Stages on threads of their own, so the cores share the
+                // work: rows are read and their values typed on one; on
+                // three cores or more, built into the model and scrubbed on
+                // the next and written here; on two, built, scrubbed and
+                // written here ([`Stages`]). Each claim written is handed
+                // back to the first thread, which allocated most of it, to
+                // be freed there. Without threads, all here.
+                let (claims, recycle): (Claims, _) = match claims.read_ahead(stages).and_then(
+                    |(ahead, recycle)| -> std::io::Result<(Claims, _)> {
+                        Ok(match stages {
+                            Stages::Three => (Box::new(self.scrub_ahead(ahead, path)?), recycle),
+                            Stages::Two => (Box::new(ahead.map(Checked::unscrubbed)), recycle),
+                        })
+                    },
+                ) {
+                    Ok((ahead, recycle)) => (ahead, recycle),
                     Err(_) => (
                         Box::new(map.open_csv(path)?.map(Checked::unscrubbed)),
                         Recycle::none(),
@@ -427,7 +436,7 @@ impl Pipeline<'_> {
 
     /// Scrubs every claim of every input; writes nothing.
     pub fn scrub(&self, inputs: &[PathBuf]) -> Report {
-        let mut run = Run::new(self);
+        let mut run = Run::new(self, Stages::for_this_machine());
         for path in inputs {
             run.each_claim(path, |_, _, _| Ok::<_, TranslateError>(None))
                 .ok();
@@ -453,9 +462,24 @@ impl Pipeline<'_> {
         now: NaiveDateTime,
         numbers: &mut dyn ControlNumbers,
         sink: &mut dyn Write,
+        on_claim: impl FnMut(&Claim, &ClaimPlacement),
+    ) -> Result<Translation, TranslateError> {
+        let stages = Stages::for_this_machine();
+        self.translate_in(stages, inputs, now, numbers, sink, on_claim)
+    }
+
+    /// [`Pipeline::translate`] with an export's work shared by `stages`
+    /// threads (the same output either way).
+    fn translate_in(
+        &self,
+        stages: Stages,
+        inputs: &[PathBuf],
+        now: NaiveDateTime,
+        numbers: &mut dyn ControlNumbers,
+        sink: &mut dyn Write,
         mut on_claim: impl FnMut(&Claim, &ClaimPlacement),
     ) -> Result<Translation, TranslateError> {
-        let mut run = Run::new(self);
+        let mut run = Run::new(self, stages);
         let mut out = Output {
             pipeline: self,
             now,
@@ -488,15 +512,20 @@ impl Pipeline<'_> {
         for group in &later {
             for (input, picks) in &group.inputs {
                 let path = inputs.get(*input).map_or(Path::new(""), PathBuf::as_path);
-                self.replay(path, group.kind, picks, &scrubber, |claim| {
-                    match out.write(claim, &run.parties, numbers)? {
+                self.replay(
+                    path,
+                    stages,
+                    group.kind,
+                    picks,
+                    &scrubber,
+                    |claim| match out.write(claim, &run.parties, numbers)? {
                         Ok(placement) => {
                             on_claim(claim, &placement);
                             Ok(true)
                         }
                         Err(_) => Ok(false),
-                    }
-                })?;
+                    },
+                )?;
             }
         }
         let interchange = match out.writer {
@@ -519,6 +548,7 @@ impl Pipeline<'_> {
     fn replay(
         &self,
         path: &Path,
+        stages: Stages,
         kind: ClaimKind,
         picks: &[(u32, u64)],
         scrubber: &Scrubber<'_>,
@@ -529,7 +559,7 @@ impl Pipeline<'_> {
             kind,
         };
         let file = path.display().to_string();
-        let (opened, _) = self.open(path).map_err(|_| changed())?;
+        let (opened, _) = self.open(path, stages).map_err(|_| changed())?;
         let mut picks = picks.iter().peekable();
         for (ordinal, Checked { mapped, scrubbed }) in opened.claims.enumerate() {
             let Some(&&(want, id)) = picks.peek() else {
@@ -706,10 +736,12 @@ struct Run<'p> {
     /// own names, not the input's: a fast unkeyed hash (FxHash) is enough.
     warnings: rustc_hash::FxHashMap<String, u64>,
     parties: Parties,
+    /// Threads an export's work is shared by.
+    stages: Stages,
 }
 
 impl<'p> Run<'p> {
-    fn new(pipeline: &'p Pipeline<'p>) -> Self {
+    fn new(pipeline: &'p Pipeline<'p>, stages: Stages) -> Self {
         Run {
             // Every problem it makes reaches `add_problems`, in order.
             scrubber: Scrubber::new(pipeline.profile, pipeline.today)
@@ -720,6 +752,7 @@ impl<'p> Run<'p> {
             files: Vec::new(),
             warnings: rustc_hash::FxHashMap::default(),
             parties: (None, None),
+            stages,
         }
     }
 
@@ -760,7 +793,7 @@ impl<'p> Run<'p> {
                 claims,
             },
             mut recycle,
-        ) = match self.pipeline.open(path) {
+        ) = match self.pipeline.open(path, self.stages) {
             Ok(opened) => opened,
             Err(e) => {
                 self.report.inputs_refused += 1;
@@ -1198,5 +1231,108 @@ struct Temporary(PathBuf);
 impl Drop for Temporary {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::x12::Sequential;
+
+    /// `examples/NAME`'s data rows `copies` times over, each copy's ids
+    /// (every `from` in a row) made its own; every 37th copy with a birth
+    /// date no calendar has (set aside), and the 5th copy again at the end
+    /// (a repeated claim key, its rows apart: set aside).
+    fn export(name: &str, from: &str, copies: usize) -> String {
+        let text = std::fs::read_to_string(Path::new("examples").join(name)).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        let rows: Vec<&str> = lines.collect();
+        let copy = |k: usize| -> String {
+            let mut out = String::new();
+            for row in &rows {
+                let mut row = row.replace(from, &format!("{from}{k}-"));
+                if k % 37 == 36 {
+                    row = row.replace("/19", "/45/19");
+                }
+                out.push_str(&row);
+                out.push_str("\r\n");
+            }
+            out
+        };
+        let mut csv = format!("{header}\r\n");
+        for k in 0..copies {
+            csv.push_str(&copy(k));
+        }
+        csv.push_str(&copy(5));
+        csv
+    }
+
+    /// The 837, the report and the set-aside copy of one translate.
+    fn translated(stages: Stages, map: &str, csv: &str) -> (Vec<u8>, String, Vec<Vec<u8>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("export.csv");
+        std::fs::write(&input, csv).unwrap();
+        let map = InputMap::load(&Path::new("edi-maps").join(map)).unwrap();
+        let profile = Profile::sandbox().unwrap();
+        let now = NaiveDate::from_ymd_opt(2026, 12, 1)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
+        let quarantine = dir.path().join("q");
+        let pipeline = Pipeline {
+            map: Some(&map),
+            profile: &profile,
+            today: now.date(),
+            file_parties: true,
+            quarantine: Some(quarantine.clone()),
+            already_sent: None,
+        };
+        let mut out = Vec::new();
+        let t = pipeline
+            .translate_in(
+                stages,
+                &[input],
+                now,
+                &mut Sequential::starting_at(1),
+                &mut out,
+                |_, _| {},
+            )
+            .unwrap();
+        let report = t
+            .report
+            .to_json()
+            .unwrap()
+            .replace(&dir.path().display().to_string(), "DIR");
+        let mut set_aside: Vec<_> = std::fs::read_dir(&quarantine)
+            .map(|d| {
+                d.map(|e| std::fs::read(e.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        set_aside.sort();
+        (out, report, set_aside)
+    }
+
+    /// Two stages (the building thread also scrubs and writes, its share
+    /// of the claims built there) and three make the very same 837, report
+    /// and set-aside copy, across many batches, with claims set aside, a
+    /// repeated id, and (the mixed export) a second pass for a second kind.
+    #[test]
+    fn two_stages_and_three_translate_alike() {
+        for (map, name, from, copies) in [
+            ("clinic-professional.toml", "clinic-claims.csv", "RFM-", 400),
+            ("hospital-mixed.toml", "hospital-mixed-claims.csv", "-", 150),
+        ] {
+            let csv = export(name, from, copies);
+            let three = translated(Stages::Three, map, &csv);
+            let two = translated(Stages::Two, map, &csv);
+            assert!(three.0.len() > 100_000, "{map}: {} bytes", three.0.len());
+            assert!(three.1.contains("\"claims_set_aside\": "), "{map}");
+            assert!(!three.2.is_empty(), "{map}: nothing set aside");
+            assert!(two.0 == three.0, "{map}: the 837s differ");
+            assert_eq!(two.1, three.1, "{map}");
+            assert!(two.2 == three.2, "{map}: the set-aside copies differ");
+        }
     }
 }

@@ -204,8 +204,9 @@ fn to_output<T>(
 ) -> anyhow::Result<T> {
     match output {
         Some(path) => {
-            let mut out =
-                AtomicFile::create(path).with_context(|| format!("{}", path.display()))?;
+            let mut out = AtomicFile::create(path)
+                .with_context(|| format!("{}", path.display()))?
+                .writing_behind();
             let result = write(&mut out)?;
             if keep(&result) {
                 out.commit()

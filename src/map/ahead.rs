@@ -12,8 +12,9 @@
 //! [`BATCHES_IN_FLIGHT`] batches of [`BATCH`] claims wait at any time).
 //!
 //! Stages chain: a `ReadAhead` is itself an iterator a second one can run
-//! on its own thread (`translate` puts building and scrubbing there, so
-//! reading, scrubbing and writing are three stages two cores share).
+//! on its own thread (`translate` puts building and scrubbing there on a
+//! machine with three cores or more, so reading, scrubbing and writing are
+//! three stages; on two cores, two: `Stages`).
 //!
 //! Nothing is lost silently: when the reader thread ends without saying it
 //! read to the end (it died), the last item handed out is an error naming

@@ -99,8 +99,9 @@ pub struct CsvClaims<R: Read> {
     /// Claims gathered so far.
     gathered: u64,
     /// Whether some claims' values are typed by the thread that builds
-    /// them (when read ahead).
+    /// them (when read ahead): `defer_of.0` of every `defer_of.1`.
     defer: bool,
+    defer_of: (u64, u64),
     done: bool,
     /// Claims handed back once written ([`CsvClaims::read_ahead`]), each
     /// the box and strings a claim built here is written into (at most
@@ -152,7 +153,8 @@ fn keep_list<T>(pool: &mut Vec<Vec<T>>, list: Vec<T>) {
 /// freed (with 128, ~7,500 of 25,000 were freed and as many made anew).
 const SPARE: usize = 512;
 
-/// When read ahead, `DEFER_OF.0` claims of every `DEFER_OF.1` are built
+/// When read ahead in three stages ([`Stages::Three`]), `DEFER_OF.0`
+/// claims of every `DEFER_OF.1` are built
 /// (by the compiled map, or typed and built as before) on the building
 /// thread instead of the reader's: the split that gave the two threads
 /// about the same instruction counts (callgrind, `BENCHMARKS.md`; with the
@@ -169,6 +171,47 @@ const SPARE: usize = 512;
 /// 1 of 3 gave reader 387 M, the other two 419 M; 2 of 7 moves ~18 M back
 /// to the reader, near even (the balance is at about 0.29).
 const DEFER_OF: (u64, u64) = (2, 7);
+
+/// When read ahead in two stages ([`Stages::Two`]: the building thread
+/// also scrubs and writes), 1 claim of every 10 is built there: the split
+/// that gives the two threads about the same *time* on two cores (not the
+/// same instructions: reader 395 M, the other 260 M for 25,000 claims; the
+/// writer's thread also copies the 837 into the kernel and its work misses
+/// the caches more). At 2 of 7 that thread took ~280 ms of CPU for the
+/// 100k-claim export against the reader's ~215, and the reader waited on it
+/// (NOTES-trans7.md).
+const DEFER_OF_TWO: (u64, u64) = (1, 10);
+
+/// How many threads share a read-ahead export's work ([`CsvClaims::read_ahead`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stages {
+    /// The reader; the caller's thread builds, scrubs and writes.
+    Two,
+    /// The reader; a thread that builds and scrubs; the caller's thread
+    /// writes.
+    Three,
+}
+
+impl Stages {
+    /// Three stages when the machine has three cores or more; else two:
+    /// on two cores a third thread only takes turns with the other two
+    /// (each hand-off a wake-up, each turn a switch), and the two-stage
+    /// split is the faster there (NOTES-trans7.md).
+    pub(crate) fn for_this_machine() -> Self {
+        match std::thread::available_parallelism() {
+            Ok(n) if n.get() >= 3 => Stages::Three,
+            _ => Stages::Two,
+        }
+    }
+
+    /// Claims built on the building thread: `.0` of every `.1`.
+    fn defer_of(self) -> (u64, u64) {
+        match self {
+            Stages::Two => DEFER_OF_TWO,
+            Stages::Three => DEFER_OF,
+        }
+    }
+}
 
 /// What turns a claim's rows into the model: the map with its columns
 /// resolved against the header. Shared with the thread that finishes the
@@ -897,6 +940,7 @@ impl<R: Read> CsvClaims<R> {
             row: 0,
             gathered: 0,
             defer: false,
+            defer_of: DEFER_OF,
             done: false,
             spare: Vec::new(),
             pool: Pool::default(),
@@ -948,7 +992,10 @@ impl<R: Read> CsvClaims<R> {
             .and_then(|r| b.claim_id_into(r, &mut self.pool.ids));
         let rows_apart = group.not_together.is_some();
         self.gathered = self.gathered.wrapping_add(1);
-        if self.defer && group.problems.is_empty() && self.gathered % DEFER_OF.1 < DEFER_OF.0 {
+        if self.defer
+            && group.problems.is_empty()
+            && self.gathered % self.defer_of.1 < self.defer_of.0
+        {
             // Built on the other thread, into a written claim handed back
             // here (not freed here to make room for more).
             return Gathered {
@@ -1330,16 +1377,18 @@ impl<R: Read + Send + 'static> CsvClaims<R> {
     /// caller's thread builds each into the model (and scrubs and writes
     /// it): the two halves of the work overlap on two cores. To share the
     /// work evenly, the caller's thread also types a share of the claims'
-    /// values ([`DEFER_OF`]). Same claims,
-    /// same order, same errors as iterating directly. Claims handed back
-    /// through the [`Recycle`] are freed on the reading thread, which
-    /// allocated most of them.
+    /// values ([`DEFER_OF`] when `stages` is three, [`DEFER_OF_TWO`] when
+    /// two). Same claims, same order, same errors as iterating directly.
+    /// Claims handed back through the [`Recycle`] are freed on the reading
+    /// thread, which allocated most of them.
     pub(crate) fn read_ahead(
         mut self,
+        stages: Stages,
     ) -> std::io::Result<(impl Iterator<Item = Mapped> + Send, Recycle<Mapped>)> {
         let b = Arc::clone(&self.b);
         let file = b.file.clone();
         self.defer = true;
+        self.defer_of = stages.defer_of();
         ReadAhead::spawn_recycling(
             "map-reader",
             Gathering(self),

@@ -28,6 +28,7 @@ mod seen;
 
 pub(crate) use ahead::{Handover, ReadAhead, Recycle};
 pub use csv_source::CsvClaims;
+pub(crate) use csv_source::Stages;
 pub use field::{Condition, FieldSpec, ValueError, ValueType};
 pub use payments::{MappedPayment, PaymentMap};
 pub use records::Encoding;
