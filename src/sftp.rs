@@ -287,6 +287,10 @@ struct Pinned {
     pins: Vec<HostKeyPin>,
     /// What the server presented (its SHA256 fingerprint), for the error.
     presented: Arc<Mutex<Option<String>>>,
+    /// Whether the session ended because the server went silent (no data,
+    /// no answer to keepalives): a request then fails only with "sender
+    /// dropped", and this says what it was.
+    silent: Arc<Mutex<bool>>,
 }
 
 impl client::Handler for Pinned {
@@ -306,6 +310,26 @@ impl client::Handler for Pinned {
         }
         Ok(self.pins.iter().any(|pin| pin.matches(key)))
     }
+
+    async fn disconnected(
+        &mut self,
+        reason: russh::client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        match reason {
+            russh::client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            russh::client::DisconnectReason::Error(e) => {
+                if matches!(
+                    e,
+                    russh::Error::InactivityTimeout | russh::Error::KeepaliveTimeout
+                ) {
+                    if let Ok(mut silent) = self.silent.lock() {
+                        *silent = true;
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
 }
 
 /// An authenticated SFTP session with one partner.
@@ -318,6 +342,8 @@ pub struct Connection {
     checksums: Option<RawSftpSession>,
     timeout: Duration,
     login: LoginUsed,
+    /// Set when the session ended because the server went silent.
+    silent: Arc<Mutex<bool>>,
 }
 
 /// The OpenSSH name of the extension that hashes a remote file.
@@ -346,9 +372,11 @@ impl Connection {
         })?;
         tcp.set_nodelay(true).ok();
         let presented = Arc::new(Mutex::new(None));
+        let silent = Arc::new(Mutex::new(false));
         let handler = Pinned {
             pins: target.host_keys.clone(),
             presented: presented.clone(),
+            silent: silent.clone(),
         };
         let config = Arc::new(client::Config {
             window_size: WINDOW,
@@ -402,6 +430,7 @@ impl Connection {
             checksums,
             timeout,
             login,
+            silent,
         })
     }
 
@@ -438,11 +467,27 @@ impl Connection {
     fn remote(&self, step: &'static str, path: &str) -> impl Fn(SftpProtoError) -> SftpError {
         let host = self.host.clone();
         let path = path.to_owned();
-        move |source| SftpError::Remote {
-            host: host.clone(),
-            step,
-            path: path.clone(),
-            source,
+        let silent = self.silent.clone();
+        // The session's own timers (`inactivity_timeout`, keepalives) end
+        // it after four `timeout_secs` of silence.
+        let seconds = self.timeout.saturating_mul(4).as_secs();
+        move |source| {
+            // A request the session's end cut off fails only with "sender
+            // dropped": when the session ended for silence, that is what
+            // is said.
+            if silent.lock().is_ok_and(|s| *s) {
+                return SftpError::Timeout {
+                    host: host.clone(),
+                    step,
+                    seconds,
+                };
+            }
+            SftpError::Remote {
+                host: host.clone(),
+                step,
+                path: path.clone(),
+                source,
+            }
         }
     }
 

@@ -607,6 +607,23 @@ fn a_session_the_upload_stalled_on_is_not_used_again() {
     assert!(failed.is_empty(), "delivered at the first try: {failed:?}");
 }
 
+/// Regression (tester19 F6): a line that stopped while the file was being
+/// sealed and sent was said as `I/O: sender dropped`, not as the stall it
+/// was, in the run's output and in `status`'s last error.
+#[test]
+fn an_upload_stalled_while_sealing_is_said_as_a_stall() {
+    let sshd = Sshd::start();
+    let mut ws = Workspace::new(&sshd);
+    ws.big_export(5, 3000);
+    ws.behind_proxy(&sshd, 256 * 1024, Fault::Stall);
+    ws.set_timeout_secs(2);
+    let out = ws.submit(&[]);
+    let said = said(&out);
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(!said.contains("sender dropped"), "{said}");
+    assert!(said.contains("no answer within"), "{said}");
+}
+
 /// Regression: on a slow line that never stops moving, an upload failed
 /// with `Timeout` whenever the writes in flight (up to 32 × 255 KiB) took
 /// longer than `timeout_secs` to cross it: the answer to the last write
