@@ -258,12 +258,13 @@ impl ClaimReader {
     /// Names the error's claim and marks it damaged; outside a claim, marks
     /// the parties of the current loop damaged. A segment whose very shape
     /// is wrong (an unknown id, values past its last element, a control
-    /// character) may have swallowed an HL: the parties are marked damaged
-    /// too, so a claim that follows under them is not given as whole.
+    /// character) or that is out of its place may have swallowed an HL or
+    /// stand where one was lost: the parties are marked damaged too, so a
+    /// claim that follows under them is not given as whole.
     fn blame(&mut self, mut e: Claim837Error) -> Claim837Error {
         let shape = matches!(
             e.wrong,
-            Wrong::Unknown | Wrong::NotUsed | Wrong::ControlCharacter
+            Wrong::Unknown | Wrong::NotUsed | Wrong::ControlCharacter | Wrong::Misplaced(_)
         );
         if let Some(c) = self.claim.as_ref() {
             // Named here, not per segment: cloning the id each time costs.
@@ -334,6 +335,20 @@ impl ClaimReader {
             b"NM1" => {
                 // A party named twice in its loop: the HL between was lost
                 // (else the second would silently replace the first).
+                // A subscriber's, payer's, patient's or billing provider's
+                // NM1 inside a service line: the HL before it was lost.
+                if self.ctx == Ctx::Line
+                    && matches!(seg.el(1), b"IL" | b"PR" | b"QC" | b"85" | b"87")
+                {
+                    return Err(Claim837Error {
+                        pos: seg.pos,
+                        claim: None,
+                        element: Cow::Borrowed("NM1"),
+                        wrong: Wrong::Misplaced(
+                            "names a party inside a service line: an HL segment may be missing",
+                        ),
+                    });
+                }
                 let again = match (seg.el(1), self.claim.is_some()) {
                     (b"85", false) => !self.billing.name.is_empty(),
                     (b"IL", false) => !self.subscriber.last_name.is_empty(),
@@ -411,6 +426,19 @@ impl ClaimReader {
             }
             b"REF" => self.reference(seg),
             b"SBR" => {
+                // An other payer's SBR (2320) comes before the claim's
+                // service lines: one after them begins a subscriber loop
+                // whose HL was lost.
+                if self.claim.as_ref().is_some_and(|c| !c.lines.is_empty()) {
+                    return Err(Claim837Error {
+                        pos: seg.pos,
+                        claim: None,
+                        element: Cow::Borrowed("SBR"),
+                        wrong: Wrong::Misplaced(
+                            "comes after the claim's service lines: an HL segment may be missing",
+                        ),
+                    });
+                }
                 let responsibility = match seg.el(1) {
                     b"S" => Responsibility::Secondary,
                     b"T" => Responsibility::Tertiary,
@@ -449,7 +477,11 @@ impl ClaimReader {
                     _ => {}
                 }
             }
-            b"PAT" => {
+            // The patient loop's PAT (2000C). A subscriber loop's PAT
+            // (2000B) carries only a death date, weight or pregnancy for a
+            // subscriber who is the patient: it makes no patient (it made
+            // one with no relationship, and a valid claim was refused).
+            b"PAT" if self.level == 23 => {
                 let p = self.patient.get_or_insert_with(Patient::default);
                 p.relationship = owned(seg, 1);
             }
@@ -1736,5 +1768,31 @@ SV1*HC:99213*50*UN*1***1~DTP*472*D8*20261101~SE*36*0001~GE*1*1~IEA*1*000000001~"
             );
             assert!(named.iter().any(|p| p.contains(said)), "{said}: {named:#?}");
         }
+    }
+
+    // tester21: a deleted subscriber HL filed the next claim under the
+    // subscriber before (its SBR and NM1 read as an other payer's); a
+    // subscriber loop's PAT (weight, death date) made a patient with no
+    // relationship and a valid claim was refused.
+    #[test]
+    fn a_lost_subscriber_hl_is_named_and_a_subscribers_pat_is_no_patient() {
+        let damaged = TWO.replacen("HL*3*1*22*0~", "", 1);
+        let (listed, named) = listed_and_named(&damaged);
+        assert!(listed.is_empty(), "{listed:?}: {named:#?}");
+        assert!(
+            named
+                .iter()
+                .any(|p| p.contains("SBR comes after the claim's service lines")),
+            "{named:#?}"
+        );
+        let weight = TWO.replacen(
+            "SBR*P*18*******CI~NM1*IL*1*DOE",
+            "SBR*P*18*******CI~PAT*******01*155~NM1*IL*1*DOE",
+            1,
+        )
+        .replacen("SE*36*0001", "SE*37*0001", 1);
+        let (listed, named) = listed_and_named(&weight);
+        assert_eq!(listed, ["RFM-1001", "RFM-1002"], "{named:#?}");
+        assert!(named.is_empty(), "{named:#?}");
     }
 }
