@@ -1046,12 +1046,7 @@ fn missing(claim: &Claim) -> Option<Damage> {
             line: None,
         });
     }
-    // The guides have CLM02 balance to the lines' charges: a line lost (or
-    // one run into another) shows here.
-    if claim.lines.iter().map(|l| l.charge).sum::<Decimal>() != claim.total_charge {
-        return Some(Damage::Unbalanced);
-    }
-    claim.lines.iter().zip(1..).find_map(|(line, n)| {
+    let line = claim.lines.iter().zip(1..).find_map(|(line, n)| {
         let segment = if professional {
             if line.procedure.is_none() {
                 "SV1"
@@ -1077,6 +1072,13 @@ fn missing(claim: &Claim) -> Option<Damage> {
             segment,
             line: Some(n),
         })
+    });
+    // The guides have CLM02 balance to the lines' charges: a line lost (or
+    // one run into another) shows here. Said after what a line lacks,
+    // which names the line.
+    line.or_else(|| {
+        (claim.lines.iter().map(|l| l.charge).sum::<Decimal>() != claim.total_charge)
+            .then_some(Damage::Unbalanced)
     })
 }
 
@@ -1785,12 +1787,13 @@ SV1*HC:99213*50*UN*1***1~DTP*472*D8*20261101~SE*36*0001~GE*1*1~IEA*1*000000001~"
                 .any(|p| p.contains("SBR comes after the claim's service lines")),
             "{named:#?}"
         );
-        let weight = TWO.replacen(
-            "SBR*P*18*******CI~NM1*IL*1*DOE",
-            "SBR*P*18*******CI~PAT*******01*155~NM1*IL*1*DOE",
-            1,
-        )
-        .replacen("SE*36*0001", "SE*37*0001", 1);
+        let weight = TWO
+            .replacen(
+                "SBR*P*18*******CI~NM1*IL*1*DOE",
+                "SBR*P*18*******CI~PAT*******01*155~NM1*IL*1*DOE",
+                1,
+            )
+            .replacen("SE*36*0001", "SE*37*0001", 1);
         let (listed, named) = listed_and_named(&weight);
         assert_eq!(listed, ["RFM-1001", "RFM-1002"], "{named:#?}");
         assert!(named.is_empty(), "{named:#?}");
