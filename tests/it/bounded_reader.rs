@@ -37,10 +37,10 @@ fn read(data: &[u8]) -> (FileSummary, u64, usize) {
     (summary, input.read, items)
 }
 
-/// An 835 whose fifth segment (an NTE the reader skips) holds `long` bytes.
+/// An 835 whose fifth segment (a PER the reader skips; an id its guide uses) holds `long` bytes.
 fn with_long_segment(long: usize) -> Vec<u8> {
     let mut out = format!(
-        "{ISA}GS*HP*SANDBOXPAYER*EDICOURIER*20261120*1000*1*X*005010X221A1~ST*835*0001~BPR*I*0*C*NON************20261125~NTE*ADD*"
+        "{ISA}GS*HP*SANDBOXPAYER*EDICOURIER*20261120*1000*1*X*005010X221A1~ST*835*0001~BPR*I*0*C*NON************20261125~PER*BL*"
     )
     .into_bytes();
     out.resize(out.len() + long, b'A');
@@ -62,9 +62,9 @@ fn a_segment_over_the_cap_stops_reading_where_it_starts_and_is_not_buffered() {
             panic!("{long}: {:?}", summary.fatal);
         };
         assert_eq!(*limit, MAX_SEGMENT);
-        assert_eq!(pos.segment, 5, "the NTE is the fifth segment");
-        let nte = data.windows(4).position(|w| w == b"NTE*").unwrap() as u64;
-        assert_eq!(pos.offset, nte);
+        assert_eq!(pos.segment, 5, "the PER is the fifth segment");
+        let per = data.windows(4).position(|w| w == b"PER*").unwrap() as u64;
+        assert_eq!(pos.offset, per);
         let message = summary.fatal.as_ref().unwrap().to_string();
         assert!(
             message.contains("segment 5") && message.contains(&MAX_SEGMENT.to_string()),
@@ -88,8 +88,8 @@ fn a_segment_over_the_cap_stops_reading_where_it_starts_and_is_not_buffered() {
 
 #[test]
 fn a_segment_at_the_cap_is_read_and_one_byte_more_is_not() {
-    // The NTE segment is "NTE*ADD*" and the filler: sized to the cap exactly.
-    let at_cap = MAX_SEGMENT - "NTE*ADD*".len();
+    // The PER segment is "PER*BL*" and the filler: sized to the cap exactly.
+    let at_cap = MAX_SEGMENT - "PER*BL*".len();
     let (summary, _, items) = read(&with_long_segment(at_cap));
     assert!(
         summary.is_valid(),
@@ -108,7 +108,7 @@ fn a_segment_at_the_cap_is_read_and_one_byte_more_is_not() {
 #[test]
 fn a_cut_file_ending_in_a_long_segment_is_refused_too() {
     let mut data = with_long_segment(0);
-    data.truncate(data.windows(4).position(|w| w == b"NTE*").unwrap());
+    data.truncate(data.windows(4).position(|w| w == b"PER*").unwrap());
     data.extend(std::iter::repeat_n(b'B', 3 * MAX_SEGMENT));
     let (summary, _, _) = read(&data);
     assert!(matches!(
