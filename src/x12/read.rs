@@ -172,6 +172,21 @@ pub(crate) const fn id_slot(key: u32) -> Option<usize> {
     Some((a * 36 + b) * 37 + c)
 }
 
+/// A table by [`id_slot`] holding each listed id's value (0 for the rest):
+/// built at compile time.
+pub(crate) const fn slot_table(entries: &[(&[u8], u8)]) -> [u8; ID_SLOTS] {
+    let mut table = [0u8; ID_SLOTS];
+    let mut i = 0;
+    while i < entries.len() {
+        let (id, value) = entries[i];
+        if let Some(slot) = id_slot(segment_key(id)) {
+            table[slot] = value;
+        }
+        i += 1;
+    }
+    table
+}
+
 /// A segment id of two or three bytes as one number, for `match`: `CLP`
 /// is `0x434C50`, `GS` is `0x475300`. Anything else (no id is longer, and
 /// the tokenizer refuses other lengths) is 0, which no id maps to.

@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::delim::Delimiters;
-use super::read::{id_slot, segment_key, Fields, Position, Segment, ID_SLOTS};
+use super::read::{id_slot, segment_key, slot_table, Fields, Position, Segment, ID_SLOTS};
 use crate::model::{
     Address, Adjustment, Admission, BillingProvider, Claim, ClaimKind, Drug, EntityType, Facility,
     Gender, IcdVersion, OtherPayer, Patient, Payer, Procedure, Provider, Receiver, Responsibility,
@@ -1170,18 +1170,7 @@ const MAX_USED: [(&[u8], u8); 42] = [
 /// [`MAX_USED`] by [`id_slot`]: one load per segment, no search (0: an id
 /// the guides do not use). 34,632 bytes, of which a reader touches the few
 /// slots of the ids it meets.
-static MAX_USED_BY_ID: [u8; ID_SLOTS] = {
-    let mut table = [0u8; ID_SLOTS];
-    let mut i = 0;
-    while i < MAX_USED.len() {
-        let (id, max) = MAX_USED[i];
-        if let Some(slot) = id_slot(segment_key(id)) {
-            table[slot] = max;
-        }
-        i += 1;
-    }
-    table
-};
+static MAX_USED_BY_ID: [u8; ID_SLOTS] = slot_table(&MAX_USED);
 
 /// The most elements the guides use in a segment with this key and first
 /// element; None for an id they do not use.
@@ -1406,6 +1395,24 @@ SV1*HC:99213*50*UN*1***1~DTP*472*D8*20261101~SE*36*0001~GE*1*1~IEA*1*000000001~"
         }
     }
 
+    /// `TWO` with `from` (which it must hold) replaced by `to`, read:
+    /// `claim` is not listed, a problem names it, and one says `said`.
+    fn assert_damage_named(from: &str, to: &str, claim: &str, said: &str) {
+        assert!(TWO.contains(from), "{said}");
+        let (listed, named) = listed_and_named(&TWO.replacen(from, to, 1));
+        assert!(
+            !listed.iter().any(|c| c == claim),
+            "{said}: {claim} listed: {named:#?}"
+        );
+        assert!(
+            named
+                .iter()
+                .any(|p| p.contains(&format!("claim {claim} (its CLM"))),
+            "{said}: {claim} not named: {named:#?}"
+        );
+        assert!(named.iter().any(|p| p.contains(said)), "{said}: {named:#?}");
+    }
+
     #[test]
     fn a_whole_file_lists_both_claims_and_names_nothing() {
         let (listed, named) = listed_and_named(TWO);
@@ -1619,20 +1626,7 @@ SV1*HC:99213*50*UN*1***1~DTP*472*D8*20261101~SE*36*0001~GE*1*1~IEA*1*000000001~"
             ),
         ];
         for (from, to, claim, said) in cases {
-            assert!(TWO.contains(from), "{said}");
-            let damaged = TWO.replacen(from, to, 1);
-            let (listed, named) = listed_and_named(&damaged);
-            assert!(
-                !listed.contains(&claim.to_owned()),
-                "{said}: {claim} listed: {named:#?}"
-            );
-            assert!(
-                named
-                    .iter()
-                    .any(|p| p.contains(&format!("claim {claim} (its CLM"))),
-                "{said}: {claim} not named: {named:#?}"
-            );
-            assert!(named.iter().any(|p| p.contains(said)), "{said}: {named:#?}");
+            assert_damage_named(from, to, claim, said);
         }
     }
 
@@ -1723,19 +1717,7 @@ SV1*HC:99213*50*UN*1***1~DTP*472*D8*20261101~SE*36*0001~GE*1*1~IEA*1*000000001~"
             ),
         ];
         for (from, to, said) in cases {
-            assert!(TWO.contains(from), "{said}");
-            let damaged = TWO.replacen(from, to, 1);
-            let (listed, named) = listed_and_named(&damaged);
-            assert!(
-                !listed.contains(&"RFM-1001".to_owned()),
-                "{said}: listed: {named:#?}"
-            );
-            assert!(
-                named
-                    .iter()
-                    .any(|p| p.contains("claim RFM-1001 (its CLM") && p.contains(said)),
-                "{said}: {named:#?}"
-            );
+            assert_damage_named(from, to, "RFM-1001", said);
         }
     }
 
@@ -1761,14 +1743,7 @@ SV1*HC:99213*50*UN*1***1~DTP*472*D8*20261101~SE*36*0001~GE*1*1~IEA*1*000000001~"
             ),
         ];
         for (from, to, said) in cases {
-            assert!(TWO.contains(from), "{said}");
-            let damaged = TWO.replacen(from, to, 1);
-            let (listed, named) = listed_and_named(&damaged);
-            assert!(
-                !listed.contains(&"RFM-1001".to_owned()),
-                "{said}: listed: {named:#?}"
-            );
-            assert!(named.iter().any(|p| p.contains(said)), "{said}: {named:#?}");
+            assert_damage_named(from, to, "RFM-1001", said);
         }
     }
 

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 use std::str::FromStr;
 
-use super::read::{id_slot, segment_key, Fields, Position, Segment, ID_SLOTS};
+use super::read::{id_slot, segment_key, slot_table, Fields, Position, Segment, ID_SLOTS};
 use super::read837::ccyymmdd;
 use crate::model::response::{
     category, Ack999, Adjustment835, ClaimPayment, ClaimStatus, ElementError, EnvelopeRef,
@@ -462,18 +462,7 @@ const SEGMENTS: [(&[u8], u8); 35] = [
 ];
 
 /// [`SEGMENTS`] by [`id_slot`]: one load per segment.
-static SEGMENTS_BY_ID: [u8; ID_SLOTS] = {
-    let mut table = [0u8; ID_SLOTS];
-    let mut i = 0;
-    while i < SEGMENTS.len() {
-        let (id, sets) = SEGMENTS[i];
-        if let Some(slot) = id_slot(segment_key(id)) {
-            table[slot] = sets;
-        }
-        i += 1;
-    }
-    table
-};
+static SEGMENTS_BY_ID: [u8; ID_SLOTS] = slot_table(&SEGMENTS);
 
 impl ResponseReader {
     /// A reader for a transaction set of type `set_id` (999, 277, 835);
