@@ -476,16 +476,18 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
+    /// A public sample under tests/fixtures/x12.
+    fn sample(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/x12/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path).unwrap()
+    }
+
     // tester19: a cut 835 counted the CLP it was cut in as a claim, and
     // named it nowhere.
     #[test]
     fn an_835_cut_at_any_byte_counts_what_it_hands_out_and_names_the_cut_claim() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/x12/835/tr3-multiple-claims-single-check.edi"
-        );
-        let whole = std::fs::read(path).unwrap();
-        let text = String::from_utf8_lossy(&whole);
+        let text = sample("835/tr3-multiple-claims-single-check.edi");
+        let whole = text.as_bytes();
         let clps: Vec<usize> = text.match_indices("CLP*").map(|(i, _)| i).collect();
         assert!(clps.len() > 1, "the sample has several claims");
         for cut in 0..whole.len() {
@@ -566,8 +568,7 @@ mod tests {
             ("999/emedny-999-rejected.edi", "~IK5*", "~IK5", false),
         ];
         for (file, from, to, named) in cases {
-            let path = format!("{}/tests/fixtures/x12/{file}", env!("CARGO_MANIFEST_DIR"));
-            let whole = std::fs::read_to_string(path).unwrap();
+            let whole = sample(file);
             let clean = read_items(whole.as_bytes(), |_| {}).unwrap();
             assert!(clean.is_valid(), "{file}: {:#?}", clean.problems);
             assert!(whole.contains(from), "{file}: {from}");
@@ -590,11 +591,7 @@ mod tests {
     // code run together read as a code.
     #[test]
     fn an_835_whose_codes_a_lost_separator_shifted_is_a_problem() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/x12/835/tr3-multiple-claims-single-check.edi"
-        );
-        let whole = std::fs::read_to_string(path).unwrap();
+        let whole = sample("835/tr3-multiple-claims-single-check.edi");
         for (from, to, said) in [
             (
                 "**12*119932404007801",

@@ -1211,8 +1211,12 @@ fn in_claim_only(key: u32) -> bool {
 /// separators, which may be control characters). A segment has none but
 /// when damaged: the exact look is taken only when the quick one finds one.
 fn stray_control(text: &[u8], allowed: [u8; 3]) -> bool {
-    let control = |b: u8| b < 0x20 || b == 0x7f;
-    maybe_control(text) && text.iter().any(|&b| control(b) && !allowed.contains(&b))
+    maybe_control(text) && text.iter().any(|&b| is_control(b) && !allowed.contains(&b))
+}
+
+/// A control character: below 0x20, or DEL.
+fn is_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
 }
 
 /// Whether `text` may hold a control character: sixteen bytes at a time
@@ -1252,7 +1256,7 @@ fn maybe_control(text: &[u8]) -> bool {
 /// [`maybe_control`] without SSE2: a byte loop.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 fn maybe_control(text: &[u8]) -> bool {
-    text.iter().any(|&b| b < 0x20 || b == 0x7f)
+    text.iter().any(|&b| is_control(b))
 }
 
 /// What shows a segment damaged whatever it holds: a control character
